@@ -1,0 +1,140 @@
+# jobd — one hand-written Makefile.  Objects go under build/ (build/asan/ with
+# SANITIZE=1), so a sanitizer build never mixes with a normal one.
+
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+BINDIR   ?= $(PREFIX)/bin
+SBINDIR  ?= $(PREFIX)/sbin
+MANDIR   ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+UNITDIR  ?= $(PREFIX)/lib/systemd/system
+USERUNITDIR ?= $(PREFIX)/lib/systemd/user
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+INCLUDEDIR ?= $(PREFIX)/include
+LIBDIR   ?= $(PREFIX)/lib
+
+CC       ?= cc
+PKG_CONFIG ?= pkg-config
+VERSION  := 0.1.0
+
+ifeq ($(SANITIZE),1)
+B        := build/asan
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
+            -fno-omit-frame-pointer
+OPTFLAGS := -O1 -g
+else
+B        := build
+SANFLAGS :=
+OPTFLAGS := -O2 -g -D_FORTIFY_SOURCE=2
+endif
+
+WARN     := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
+            -Wmissing-prototypes -Wpointer-arith -Wcast-qual -Wundef -Wvla \
+            -Wimplicit-fallthrough
+PKGS     := jansson sqlite3 inih
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) check 2>/dev/null)
+PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
+
+CFLAGS   ?= $(OPTFLAGS)
+CFLAGS   += -std=c11 $(WARN) -fstack-protector-strong $(SANFLAGS) -MMD -MP
+CPPFLAGS += -D_GNU_SOURCE -DJOBD_VERSION='"$(VERSION)"' -Iinclude -Idaemon \
+            $(PKG_CFLAGS)
+LDFLAGS  += $(SANFLAGS)
+LDLIBS   += $(PKG_LIBS) -lev -lm
+
+# The daemon's modules, lowest layer first.  main.c is wiring only.
+DAEMON_MODS := xmem buf diag log backoff ratelimit cron jobspec config \
+               coro loop await store queue runner scheduler events \
+               consumer control commands sdnotify
+DAEMON_OBJS := $(DAEMON_MODS:%=$(B)/daemon/%.o)
+CLIENT_LIB_OBJS := $(B)/client/proto.o $(B)/client/jobd_time.o $(B)/client/client.o
+
+UNIT_SRCS := $(wildcard tests/unit/check_*.c)
+UNIT_OBJS := $(UNIT_SRCS:%.c=$(B)/%.o)
+INTEG_SRCS := $(wildcard tests/integration/*.c)
+INTEG_OBJS := $(INTEG_SRCS:%.c=$(B)/%.o)
+
+all: $(B)/jobd $(B)/jobctl
+.PHONY: all deps check unit integration asan run install clean \
+        format tidy bench
+
+# `deps` installs what pkg-config cannot find, with apt-get (sudo when not
+# root).  It does nothing when everything is present.  Every object waits
+# for it, so a fresh machine gets its packages before the first compile.
+deps:
+	@scripts/deps.sh
+$(B)/.deps-ok:
+	@scripts/deps.sh --quiet
+	@mkdir -p $(@D) && touch $@
+
+$(B)/%.o: %.c | $(B)/.deps-ok
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(B)/libjobd.a: $(CLIENT_LIB_OBJS)
+	$(AR) rcs $@ $^
+
+$(B)/jobd: $(DAEMON_OBJS) $(B)/daemon/main.o $(B)/libjobd.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/jobctl: $(B)/client/jobctl.o $(B)/libjobd.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+$(B)/check_unit: $(UNIT_OBJS) $(DAEMON_OBJS) $(B)/libjobd.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
+
+$(B)/check_integration: $(INTEG_OBJS) $(B)/libjobd.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CHECK_LIBS) -lm
+
+# `make check` runs every test: the unit suites, then the integration
+# suites against a real jobd and jobctl.
+check: all $(B)/check_unit $(B)/check_integration
+	$(B)/check_unit
+	JOBD_BIN=$(B)/jobd JOBCTL_BIN=$(B)/jobctl $(B)/check_integration
+
+unit: $(B)/check_unit
+	$(B)/check_unit
+
+integration: all $(B)/check_integration
+	JOBD_BIN=$(B)/jobd JOBCTL_BIN=$(B)/jobctl $(B)/check_integration
+
+asan:
+	$(MAKE) SANITIZE=1 check
+
+run: all
+	$(B)/jobd
+
+bench: all
+	bench/run.sh $(B)
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR)
+	install -m 0755 $(B)/jobd $(DESTDIR)$(SBINDIR)/jobd
+	install -m 0755 $(B)/jobctl $(DESTDIR)$(BINDIR)/jobctl
+	install -d $(DESTDIR)$(INCLUDEDIR)/jobd $(DESTDIR)$(LIBDIR)
+	install -m 0644 include/jobd/*.h $(DESTDIR)$(INCLUDEDIR)/jobd/
+	install -m 0644 $(B)/libjobd.a $(DESTDIR)$(LIBDIR)/libjobd.a
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -m 0644 docs/jobctl.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 docs/jobd.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 docs/jobd.8 $(DESTDIR)$(MANDIR)/man8/
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(USERUNITDIR)
+	sed 's|@SBINDIR@|$(SBINDIR)|g' systemd/jobd.service.in > $(DESTDIR)$(UNITDIR)/jobd.service
+	install -m 0644 systemd/jobd.socket $(DESTDIR)$(UNITDIR)/jobd.socket
+	sed 's|@SBINDIR@|$(SBINDIR)|g' systemd/jobd-user.service.in > $(DESTDIR)$(USERUNITDIR)/jobd.service
+	install -d $(DESTDIR)$(SYSCONFDIR)/jobd
+	install -m 0644 docs/jobd.conf.example $(DESTDIR)$(SYSCONFDIR)/jobd/jobd.conf.example
+	install -d $(DESTDIR)$(BASHCOMPDIR)
+	install -m 0644 scripts/jobctl.bash $(DESTDIR)$(BASHCOMPDIR)/jobctl
+
+format:
+	clang-format -i daemon/*.[ch] client/*.[ch] include/jobd/*.h tests/*/*.[ch]
+
+tidy:
+	clang-tidy daemon/*.c client/*.c -- $(CPPFLAGS) -std=c11
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,69 @@
+/*
+ * await: libev watchers turned into coroutine awaits, and the coroutine
+ * synchronisation objects built on them (wait queue, event, semaphore).
+ *
+ * Every await takes a timeout in seconds (< 0: none) and returns 0, or -1
+ * with diag E_TIMEOUT (the deadline passed) or E_CANCELLED (the coroutine
+ * was cancelled: unwind and release).  Every function here yields unless
+ * said otherwise, and must be called from a coroutine.
+ */
+#ifndef AWAIT_H_INCLUDED
+#define AWAIT_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct coro;
+
+/* Sleeps for secs.  Yields. */
+int await_sleep(double secs);
+/* Waits until fd is ready for events (EV_READ and/or EV_WRITE); *revents
+ * (may be NULL) gets what fired.  Returns 0 early, with *revents 0, when
+ * the coroutine is woken for another reason and spurious is true.
+ * Yields. */
+int await_io(int fd, int events, double timeout, bool spurious,
+	     int *revents);
+
+/* Parks until woken by anyone (coro_wakeup) or until timeout passes.
+ * Returns 0 when woken, -1 with E_TIMEOUT or E_CANCELLED.  Callers loop
+ * on their own predicate.  Yields. */
+int await_wakeup(double timeout);
+
+/* A list of parked coroutines: the condition variable of jobd.  A wait can
+ * end spuriously; callers loop on their predicate. */
+struct waitq {
+	struct waiter *head, *tail;
+};
+
+#define WAITQ_INIT {NULL, NULL}
+
+/* Parks until notified, timed out or cancelled.  Yields. */
+int waitq_wait(struct waitq *q, double timeout);
+/* Wakes the first waiter / every waiter.  Does not yield. */
+void waitq_notify_one(struct waitq *q);
+void waitq_notify_all(struct waitq *q);
+bool waitq_empty(const struct waitq *q);
+
+/* A level-triggered flag coroutines can wait on. */
+struct event {
+	bool set;
+	struct waitq q;
+};
+
+void event_set(struct event *e);	/* wakes all waiters; no yield */
+void event_clear(struct event *e);	/* no yield */
+/* Returns at once when set.  Yields. */
+int event_wait(struct event *e, double timeout);
+
+/* A counting semaphore. */
+struct sem {
+	long count;
+	struct waitq q;
+};
+
+void sem_init_count(struct sem *s, long count);
+/* Takes one unit, waiting while none is left.  Yields. */
+int sem_acquire(struct sem *s, double timeout);
+void sem_release(struct sem *s);	/* no yield */
+
+#endif /* AWAIT_H_INCLUDED */

@@ -1,0 +1,1486 @@
+/*
+ * commands: the protocol's command handlers.  Owns the deferred replies
+ * (wait, logs follow) until they answer or their connection goes.
+ */
+#include "commands.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "await.h"
+#include "consumer.h"
+#include "control.h"
+#include "coro.h"
+#include "diag.h"
+#include "events.h"
+#include "jobd/proto.h"
+#include "jobd/time.h"
+#include "jobspec.h"
+#include "log.h"
+#include "loop.h"
+#include "queue.h"
+#include "runner.h"
+#include "scheduler.h"
+#include "store.h"
+#include "xmem.h"
+
+#define LIST_DEFAULT 100
+#define LIST_MAX 10000
+#define LOGS_DEFAULT (64 * 1024)
+#define LOGS_MAX (16 * 1024 * 1024)
+#define BATCH_MAX 100000
+#define WAIT_IDS_MAX 100000
+
+/* What one request carries while it is handled. */
+struct req {
+	struct conn *c;
+	json_t *msg;		/* the whole request, borrowed */
+	json_t *id;		/* borrowed */
+};
+
+typedef void (*handler_fn)(struct req *r);
+
+struct command {
+	const char *name;
+	handler_fn fn;
+	bool admin;		/* needs root or admin_group */
+	const char *const *fields;	/* allowed argument names */
+};
+
+/* A reply that comes later. */
+struct deferred {
+	struct conn *c;
+	json_t *id;		/* owned */
+	struct coro *co;
+	struct deferred *next, *prev;
+	/* wait */
+	int64_t *ids;
+	size_t nids;
+	double timeout;
+	/* logs follow */
+	int64_t job_id;
+	int attempt;		/* asked for; 0: follow the latest */
+	int followed;		/* the attempt followed now */
+	int64_t offset;
+};
+
+static struct commands_ctx ctx;
+static bool shutting_down;
+static struct deferred *deferreds;
+
+/* ---- replies ---- */
+
+static void
+reply_ok(struct req *r, json_t *result)
+{
+	json_t *o = json_object();
+	json_object_set(o, "id", r->id ? r->id : json_null());
+	json_object_set_new(o, "ok", json_true());
+	json_object_set_new(o, "result", result ? result : json_object());
+	control_send(r->c, o);
+	json_decref(o);
+}
+
+static void
+reply_error_id(struct conn *c, json_t *id, int code, const char *msg)
+{
+	json_t *o = json_pack("{s:O,s:b,s:{s:s,s:s}}", "id",
+			      id ? id : json_null(), "ok", 0, "error", "code",
+			      diag_wire_name(code), "message", msg);
+	control_send(c, o);
+	json_decref(o);
+}
+
+static void
+reply_diag(struct req *r)
+{
+	int code = diag_code();
+	if (code == E_CONFLICT)
+		code = E_STATE;
+	reply_error_id(r->c, r->id, code ? code : E_INTERNAL, diag_msg());
+}
+
+static void
+reply_error(struct req *r, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+reply_error(struct req *r, int code, const char *fmt, ...)
+{
+	char msg[DIAG_MSG_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	reply_error_id(r->c, r->id, code, msg);
+}
+
+/* ---- argument helpers ---- */
+
+static const json_t *
+arg(struct req *r, const char *key)
+{
+	const json_t *v = json_object_get(r->msg, key);
+	return json_is_null(v) ? NULL : v;
+}
+
+static int
+arg_job_id(const json_t *v, const char *field, int64_t *id)
+{
+	if (!json_is_integer(v) || json_integer_value(v) <= 0)
+		return diag_set(E_INVAL, "%s: must be a positive integer",
+				field);
+	*id = json_integer_value(v);
+	return 0;
+}
+
+/* job_id or job_ids, into a new array (caller frees). */
+static int
+arg_job_ids(struct req *r, int64_t **ids, size_t *n)
+{
+	const json_t *one = arg(r, "job_id"), *many = arg(r, "job_ids");
+	*ids = NULL;
+	*n = 0;
+	if (one && many)
+		return diag_set(E_INVAL, "job_ids: not with job_id");
+	if (one) {
+		*ids = xmalloc(sizeof(int64_t));
+		*n = 1;
+		if (arg_job_id(one, "job_id", *ids) != 0) {
+			free(*ids);
+			*ids = NULL;
+			return -1;
+		}
+		return 0;
+	}
+	if (!json_is_array(many) || json_array_size(many) == 0 ||
+	    json_array_size(many) > WAIT_IDS_MAX)
+		return diag_set(E_INVAL,
+				many ? "job_ids: must be a non-empty array of "
+				       "job ids"
+				     : "job_id: required");
+	*n = json_array_size(many);
+	*ids = xcalloc(*n, sizeof(int64_t));
+	for (size_t i = 0; i < *n; i++) {
+		if (arg_job_id(json_array_get(many, i), "job_ids",
+			       &(*ids)[i]) != 0) {
+			free(*ids);
+			*ids = NULL;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+arg_bool(struct req *r, const char *key, bool *out)
+{
+	const json_t *v = arg(r, key);
+	if (v == NULL)
+		return 0;
+	if (!json_is_boolean(v))
+		return diag_set(E_INVAL, "%s: must be true or false", key);
+	*out = json_is_true(v);
+	return 0;
+}
+
+static int
+arg_seconds(struct req *r, const char *key, double *out)
+{
+	const json_t *v = arg(r, key);
+	if (v == NULL)
+		return 0;
+	if (!json_is_number(v) || !isfinite(json_number_value(v)) ||
+	    json_number_value(v) < 0 ||
+	    json_number_value(v) > JOBSPEC_MAX_SECONDS)
+		return diag_set(E_INVAL, "%s: must be a number of seconds >= 0",
+				key);
+	*out = json_number_value(v);
+	return 0;
+}
+
+static int
+arg_name(struct req *r, const char **name)
+{
+	const json_t *v = arg(r, "name");
+	if (!json_is_string(v))
+		return diag_set(E_INVAL, "name: required string");
+	*name = json_string_value(v);
+	return 0;
+}
+
+/* The caller may see this job. */
+static bool
+visible(const struct conn *c, uid_t owner)
+{
+	return c->uid == 0 || c->uid == owner;
+}
+
+/* Brief of a job the caller may see; E_NOTFOUND otherwise. */
+static int
+find_job(struct req *r, int64_t id, struct store_job_brief *b)
+{
+	if (store_job_brief(id, b) != 0 || !visible(r->c, b->uid))
+		return diag_set(E_NOTFOUND, "no job %lld", (long long)id);
+	return 0;
+}
+
+static long
+uid_filter(const struct conn *c)
+{
+	return c->uid == 0 ? -1 : (long)c->uid;
+}
+
+/* ---- ping, stats ---- */
+
+static void
+cmd_ping(struct req *r)
+{
+	reply_ok(r, json_pack("{s:s,s:i,s:f}", "version", JOBD_VERSION, "pid",
+			      (int)getpid(), "uptime",
+			      loop_now() - ctx.started_at));
+}
+
+static int64_t
+rss_bytes(void)
+{
+	long pages = 0, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "re");
+	if (f == NULL)
+		return 0;
+	if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+		resident = 0;
+	fclose(f);
+	return (int64_t)resident * sysconf(_SC_PAGESIZE);
+}
+
+static void
+cmd_stats(struct req *r)
+{
+	int64_t counts[JOBD_STATE_COUNT] = {0};
+	for (struct queue *q = queue_first(); q; q = q->next)
+		for (int s = 0; s < JOBD_STATE_COUNT; s++)
+			counts[s] += q->counts[s];
+	json_t *jobs = json_object();
+	for (int s = 0; s < JOBD_STATE_COUNT; s++)
+		json_object_set_new(jobs, jobd_state_name(s),
+				    json_integer(counts[s]));
+	struct loop_stats ls;
+	loop_get_stats(&ls);
+	int64_t dbb, walb;
+	store_sizes(&dbb, &walb);
+	struct events_totals *t = &events_totals;
+	json_t *res = json_pack(
+		"{s:s,s:i,s:f,s:o,s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:i,"
+		"s:{s:I,s:f,s:I,s:f},s:{s:s,s:I,s:I},s:I}",
+		"version", JOBD_VERSION, "pid", (int)getpid(), "uptime",
+		loop_now() - ctx.started_at, "jobs", jobs, "totals",
+		"submitted", (json_int_t)t->submitted, "started",
+		(json_int_t)t->started, "succeeded", (json_int_t)t->succeeded,
+		"failed", (json_int_t)t->failed, "retried",
+		(json_int_t)t->retried, "timed_out", (json_int_t)t->timed_out,
+		"cancelled", (json_int_t)t->cancelled, "connections",
+		control_connections(), "loop", "iterations",
+		(json_int_t)ls.iterations, "lag_max_ms", ls.lag_max_ms,
+		"slow_callbacks", (json_int_t)ls.slow_callbacks, "slowest_ms",
+		ls.slowest_ms, "db", "path", ctx.db_path, "size_bytes",
+		(json_int_t)dbb, "wal_bytes", (json_int_t)walb, "rss_bytes",
+		(json_int_t)rss_bytes());
+	reply_ok(r, res);
+}
+
+/* ---- submit ---- */
+
+struct submitted {
+	int64_t id;
+	int64_t qid;
+	int state;
+	int64_t run_at;
+	bool duplicate;
+	bool fresh;		/* inserted by this request */
+};
+
+/* Fills the resolved fields of one job to insert. */
+static int
+resolve(struct req *r, const struct jobspec *sp, struct store_job_new *n,
+	struct queue **qp, int64_t now)
+{
+	struct queue *q = queue_find(sp->queue);
+	if (q == NULL)
+		return -1;
+	*qp = q;
+	memset(n, 0, sizeof(*n));
+	n->spec = sp;
+	n->qid = q->id;
+	n->created_at = now;
+	n->uid = r->c->uid;
+	if (sp->user != NULL) {
+		if (r->c->uid != 0)
+			return diag_set(E_PERM, "user: only root may run jobs "
+						"as another user");
+		struct passwd *pw = getpwnam(sp->user);
+		if (pw == NULL)
+			return diag_set(E_INVAL, "user: no user %s", sp->user);
+		n->uid = pw->pw_uid;
+	}
+	n->timeout = sp->timeout >= 0 ? sp->timeout : q->conf.timeout;
+	n->kill_grace = sp->kill_grace >= 0	   ? sp->kill_grace
+			: q->conf.kill_grace >= 0 ? q->conf.kill_grace
+						  : ctx.cfg->kill_grace;
+	n->max_attempts = sp->max_attempts > 0 ? sp->max_attempts
+					       : q->conf.max_attempts;
+	n->backoff = q->conf.backoff;
+	if (!isnan(sp->backoff.base))
+		n->backoff.base = sp->backoff.base;
+	if (!isnan(sp->backoff.factor))
+		n->backoff.factor = sp->backoff.factor;
+	if (!isnan(sp->backoff.max))
+		n->backoff.max = sp->backoff.max;
+	if (!isnan(sp->backoff.jitter))
+		n->backoff.jitter = sp->backoff.jitter;
+	n->run_at = now;
+	if (sp->has_delay)
+		n->run_at = now + (int64_t)llround(sp->delay * 1000.0);
+	else if (sp->has_run_at)
+		n->run_at = sp->run_at_ms;
+	int64_t missing;
+	bool failed;
+	if (store_job_check_deps(sp->depends_on, sp->ndeps, uid_filter(r->c),
+				 &missing, &failed, &n->deps_left) != 0)
+		return -1;
+	if (missing)
+		return diag_set(E_INVAL, "depends_on: no job %lld",
+				(long long)missing);
+	if (failed) {
+		n->state = JOBD_CANCELLED;
+		n->reason = JOBD_REASON_DEPENDENCY_FAILED;
+	} else if (n->deps_left > 0) {
+		n->state = JOBD_WAITING;
+	} else if (n->run_at > now) {
+		n->state = JOBD_SCHEDULED;
+	} else {
+		n->state = JOBD_QUEUED;
+	}
+	return 0;
+}
+
+/* Inserts specs[0..n) all or nothing; out gets one entry each. */
+static int
+submit_all(struct req *r, struct jobspec *specs, size_t n,
+	   struct submitted *out, const char *prefix)
+{
+	int64_t now = jobd_time_now_ms();
+	struct store_job_new *nj = xcalloc(n, sizeof(*nj));
+	struct queue **qs = xcalloc(n, sizeof(*qs));
+	int rc = -1;
+	for (size_t i = 0; i < n; i++) {
+		if (resolve(r, &specs[i], &nj[i], &qs[i], now) != 0) {
+			if (prefix) {
+				char p[32];
+				snprintf(p, sizeof(p), "%s[%zu]", prefix, i);
+				diag_prefix(p);
+			}
+			goto out;
+		}
+	}
+	if (store_savepoint() != 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		out[i].duplicate = false;
+		out[i].fresh = false;
+		const char *key = specs[i].unique_key;
+		if (key != NULL) {
+			/* A key repeated in this batch is a duplicate of
+			 * its first use, found by the store lookup below
+			 * since that one is inserted already. */
+			int64_t existing;
+			if (store_job_find_unique(key, &existing) == 0) {
+				out[i].id = existing;
+				out[i].duplicate = true;
+				continue;
+			}
+		}
+		if (store_job_insert(&nj[i], &out[i].id) != 0) {
+			store_rollback();
+			goto out;
+		}
+		out[i].qid = nj[i].qid;
+		out[i].state = nj[i].state;
+		out[i].run_at = nj[i].run_at;
+		out[i].fresh = true;
+	}
+	/* Capacity: count what this request adds to each queue. */
+	for (size_t i = 0; i < n; i++) {
+		if (!out[i].fresh || qs[i]->conf.capacity <= 0)
+			continue;
+		int64_t add = 0;
+		for (size_t k = 0; k < n; k++)
+			if (out[k].fresh && qs[k] == qs[i] &&
+			    out[k].state != JOBD_CANCELLED)
+				add++;
+		if (!queue_has_room(qs[i], add)) {
+			store_rollback();
+			diag_set(E_FULL, "queue %s is full (capacity %lld)",
+				 qs[i]->conf.name,
+				 (long long)qs[i]->conf.capacity);
+			goto out;
+		}
+	}
+	if (store_release() != 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		if (!out[i].fresh)
+			continue;
+		queue_job_moved(out[i].qid, -1, out[i].state);
+		events_totals.submitted++;
+		if (out[i].state == JOBD_SCHEDULED)
+			scheduler_kick(out[i].run_at);
+		if (out[i].state == JOBD_CANCELLED)
+			events_totals.cancelled++;
+		events_job(EV_JOB_SUBMITTED, out[i].id);
+		if (out[i].state == JOBD_CANCELLED)
+			events_job(EV_JOB_FINISHED, out[i].id);
+	}
+	rc = 0;
+out:
+	free(nj);
+	free(qs);
+	return rc;
+}
+
+static void
+cmd_submit(struct req *r)
+{
+	const json_t *one = arg(r, "job"), *many = arg(r, "jobs");
+	if (shutting_down) {
+		reply_error(r, E_SHUTDOWN, "jobd is shutting down");
+		return;
+	}
+	if ((one == NULL) == (many == NULL)) {
+		reply_error(r, E_INVAL, one ? "jobs: not with job"
+					    : "job: one of job or jobs is "
+					      "required");
+		return;
+	}
+	if (many && (!json_is_array(many) || json_array_size(many) == 0 ||
+		     json_array_size(many) > BATCH_MAX)) {
+		reply_error(r, E_INVAL,
+			    "jobs: must be an array of 1 to %d job specs",
+			    BATCH_MAX);
+		return;
+	}
+	size_t n = one ? 1 : json_array_size(many);
+	struct jobspec *specs = xcalloc(n, sizeof(*specs));
+	struct submitted *out = xcalloc(n, sizeof(*out));
+	size_t parsed = 0;
+	for (; parsed < n; parsed++) {
+		jobspec_init(&specs[parsed]);
+		const json_t *o = one ? one : json_array_get(many, parsed);
+		if (jobspec_parse(o, &specs[parsed]) != 0) {
+			if (many) {
+				char p[32];
+				snprintf(p, sizeof(p), "jobs[%zu]", parsed);
+				diag_prefix(p);
+			}
+			parsed++;
+			reply_diag(r);
+			goto out;
+		}
+	}
+	if (submit_all(r, specs, n, out, many ? "jobs" : NULL) != 0) {
+		reply_diag(r);
+		goto out;
+	}
+	if (one) {
+		reply_ok(r, json_pack("{s:I,s:b}", "id", (json_int_t)out[0].id,
+				      "duplicate", out[0].duplicate));
+	} else {
+		json_t *ids = json_array(), *dups = json_array();
+		for (size_t i = 0; i < n; i++) {
+			json_array_append_new(ids, json_integer(out[i].id));
+			json_array_append_new(dups,
+					      json_boolean(out[i].duplicate));
+		}
+		reply_ok(r, json_pack("{s:o,s:o}", "ids", ids, "duplicates",
+				      dups));
+	}
+out:
+	for (size_t i = 0; i < parsed; i++)
+		jobspec_destroy(&specs[i]);
+	free(specs);
+	free(out);
+}
+
+/* ---- get, list ---- */
+
+static void
+cmd_get(struct req *r)
+{
+	int64_t id = 0;
+	bool env = false;
+	struct store_job_brief b;
+	if (arg_job_id(arg(r, "job_id"), "job_id", &id) != 0 ||
+	    arg_bool(r, "env", &env) != 0 || find_job(r, id, &b) != 0) {
+		reply_diag(r);
+		return;
+	}
+	json_t *job = store_job_json(id, env);
+	if (job == NULL) {
+		reply_diag(r);
+		return;
+	}
+	reply_ok(r, json_pack("{s:o}", "job", job));
+}
+
+static int
+state_mask(const json_t *v, unsigned *mask)
+{
+	*mask = 0;
+	if (v == NULL)
+		return 0;
+	if (json_is_string(v)) {
+		int s = jobd_state_parse(json_string_value(v));
+		if (s < 0)
+			return diag_set(E_INVAL, "state: unknown state %s",
+					json_string_value(v));
+		*mask = 1u << s;
+		return 0;
+	}
+	if (!json_is_array(v))
+		return diag_set(E_INVAL, "state: must be a state or an array "
+					 "of states");
+	size_t i;
+	const json_t *e;
+	json_array_foreach(v, i, e)
+	{
+		int s = json_is_string(e) ? jobd_state_parse(json_string_value(e))
+					  : -1;
+		if (s < 0)
+			return diag_set(E_INVAL, "state: unknown state");
+		*mask |= 1u << s;
+	}
+	return 0;
+}
+
+static void
+cmd_list(struct req *r)
+{
+	struct store_job_filter f = {-1, 0, 0, LIST_DEFAULT, uid_filter(r->c)};
+	const json_t *v;
+	if ((v = arg(r, "queue")) != NULL) {
+		struct queue *q = json_is_string(v)
+					  ? queue_find(json_string_value(v))
+					  : NULL;
+		if (!json_is_string(v))
+			diag_set(E_INVAL, "queue: must be a string");
+		if (q == NULL) {
+			reply_diag(r);
+			return;
+		}
+		f.qid = q->id;
+	}
+	if (state_mask(arg(r, "state"), &f.state_mask) != 0) {
+		reply_diag(r);
+		return;
+	}
+	if ((v = arg(r, "limit")) != NULL) {
+		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		    json_integer_value(v) > LIST_MAX) {
+			reply_error(r, E_INVAL,
+				    "limit: must be an integer from 1 to %d",
+				    LIST_MAX);
+			return;
+		}
+		f.limit = (int)json_integer_value(v);
+	}
+	if ((v = arg(r, "after_id")) != NULL) {
+		if (!json_is_integer(v) || json_integer_value(v) < 0) {
+			reply_error(r, E_INVAL,
+				    "after_id: must be an integer >= 0");
+			return;
+		}
+		f.after_id = json_integer_value(v);
+	}
+	json_t *jobs = json_array();
+	int64_t next;
+	if (store_job_list(&f, jobs, &next) != 0) {
+		json_decref(jobs);
+		reply_diag(r);
+		return;
+	}
+	reply_ok(r, json_pack("{s:o,s:o}", "jobs", jobs, "next_after_id",
+			      next ? json_integer(next) : json_null()));
+}
+
+/* ---- cancel, retry ---- */
+
+static void
+cancel_one(const struct store_job_brief *b, int64_t now)
+{
+	if (store_job_set_state(b->id, JOBD_CANCELLED, JOBD_REASON_CANCELLED,
+				now) != 0) {
+		log_error("job %lld: %s", (long long)b->id, diag_msg());
+		return;
+	}
+	queue_job_moved(b->qid, b->state, JOBD_CANCELLED);
+	events_totals.cancelled++;
+	if (b->state == JOBD_RUNNING) {
+		struct runner *run = runner_find(b->id);
+		if (run)
+			runner_kill(run, RUNNER_KILL_CANCEL);
+	}
+	consumer_job_ended(b->id, b->qid, JOBD_CANCELLED);
+}
+
+static void
+cmd_cancel(struct req *r)
+{
+	int64_t *ids;
+	size_t n;
+	if (arg_job_ids(r, &ids, &n) != 0) {
+		reply_diag(r);
+		return;
+	}
+	struct store_job_brief *bs = xcalloc(n, sizeof(*bs));
+	for (size_t i = 0; i < n; i++) {
+		if (find_job(r, ids[i], &bs[i]) != 0)
+			goto fail;
+		if (jobd_state_is_terminal(bs[i].state)) {
+			diag_set(E_STATE, "job %lld is %s", (long long)ids[i],
+				 jobd_state_name(bs[i].state));
+			goto fail;
+		}
+	}
+	int64_t now = jobd_time_now_ms();
+	json_t *jobs = json_array();
+	for (size_t i = 0; i < n; i++) {
+		/* A dependent cancelled by an earlier id of this list is
+		 * terminal by now. */
+		struct store_job_brief b;
+		if (store_job_brief(ids[i], &b) == 0 &&
+		    !jobd_state_is_terminal(b.state))
+			cancel_one(&b, now);
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *job = store_job_json(ids[i], false);
+		if (job)
+			json_array_append_new(jobs, job);
+	}
+	reply_ok(r, json_pack("{s:o}", "jobs", jobs));
+	free(bs);
+	free(ids);
+	return;
+fail:
+	reply_diag(r);
+	free(bs);
+	free(ids);
+}
+
+static void
+cmd_retry(struct req *r)
+{
+	int64_t id = 0;
+	struct store_job_brief b;
+	if (shutting_down) {
+		reply_error(r, E_SHUTDOWN, "jobd is shutting down");
+		return;
+	}
+	if (arg_job_id(arg(r, "job_id"), "job_id", &id) != 0 ||
+	    find_job(r, id, &b) != 0) {
+		reply_diag(r);
+		return;
+	}
+	if (b.state != JOBD_FAILED && b.state != JOBD_CANCELLED) {
+		reply_error(r, E_STATE, "job %lld is %s, not failed or "
+					"cancelled",
+			    (long long)id, jobd_state_name(b.state));
+		return;
+	}
+	if (store_job_retry(id, jobd_time_now_ms()) != 0) {
+		reply_diag(r);
+		return;
+	}
+	queue_job_moved(b.qid, b.state, JOBD_QUEUED);
+	events_job(EV_JOB_CHANGED, id);
+	json_t *job = store_job_json(id, false);
+	reply_ok(r, json_pack("{s:o}", "job", job ? job : json_null()));
+}
+
+/* ---- deferred replies ---- */
+
+static struct deferred *
+deferred_new(struct req *r)
+{
+	struct deferred *d = xcalloc(1, sizeof(*d));
+	d->c = r->c;
+	d->id = json_incref(r->id ? r->id : json_null());
+	control_conn_ref(r->c);
+	d->next = deferreds;
+	if (deferreds)
+		deferreds->prev = d;
+	deferreds = d;
+	return d;
+}
+
+static void
+deferred_free(struct deferred *d)
+{
+	if (d->prev)
+		d->prev->next = d->next;
+	else
+		deferreds = d->next;
+	if (d->next)
+		d->next->prev = d->prev;
+	json_decref(d->id);
+	control_conn_unref(d->c);
+	free(d->ids);
+	free(d);
+}
+
+static void
+deferred_reply(struct deferred *d, json_t *result)
+{
+	struct req r = {d->c, NULL, d->id};
+	reply_ok(&r, result);
+}
+
+static json_t *
+jobs_json(const int64_t *ids, size_t n)
+{
+	json_t *jobs = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_t *job = store_job_json(ids[i], false);
+		if (job)
+			json_array_append_new(jobs, job);
+	}
+	return jobs;
+}
+
+static int
+cmp_id(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void
+wait_f(void *arg)
+{
+	struct deferred *d = arg;
+	/* Sorted unique copy for the waiter; d->ids keeps request order. */
+	int64_t *sorted = xcalloc(d->nids, sizeof(int64_t));
+	memcpy(sorted, d->ids, d->nids * sizeof(int64_t));
+	qsort(sorted, d->nids, sizeof(int64_t), cmp_id);
+	size_t n = 0;
+	for (size_t i = 0; i < d->nids; i++)
+		if (n == 0 || sorted[n - 1] != sorted[i])
+			sorted[n++] = sorted[i];
+	bool *done = xcalloc(n, sizeof(bool));
+	struct events_waiter w = {sorted, done, n, 0, coro_self(), NULL, NULL};
+	for (size_t i = 0; i < n; i++) {
+		struct store_job_brief b;
+		if (store_job_brief(sorted[i], &b) == 0 &&
+		    jobd_state_is_terminal(b.state))
+			done[i] = true;
+		else
+			w.left++;
+	}
+	events_add_waiter(&w);
+	double deadline = d->timeout >= 0 ? loop_now() + d->timeout : -1;
+	bool cancelled = false;
+	while (w.left > 0) {
+		double left = deadline >= 0 ? deadline - loop_now() : -1;
+		if (deadline >= 0 && left <= 0)
+			break;
+		if (await_wakeup(left) != 0 && diag_code() == E_CANCELLED) {
+			cancelled = true;
+			break;
+		}
+	}
+	events_remove_waiter(&w);
+	if (!cancelled && !d->c->closed) {
+		if (w.left == 0)
+			deferred_reply(d, json_pack("{s:o}", "jobs",
+						    jobs_json(d->ids, d->nids)));
+		else
+			reply_error_id(d->c, d->id, E_TIMEOUT,
+				       "jobs not finished in time");
+	}
+	free(sorted);
+	free(done);
+	deferred_free(d);
+}
+
+static void
+cmd_wait(struct req *r)
+{
+	int64_t *ids;
+	size_t n;
+	double timeout = -1;
+	if (arg_job_ids(r, &ids, &n) != 0 ||
+	    arg_seconds(r, "timeout", &timeout) != 0) {
+		reply_diag(r);
+		return;
+	}
+	bool all_done = true;
+	for (size_t i = 0; i < n; i++) {
+		struct store_job_brief b;
+		if (find_job(r, ids[i], &b) != 0) {
+			reply_diag(r);
+			free(ids);
+			return;
+		}
+		if (!jobd_state_is_terminal(b.state))
+			all_done = false;
+	}
+	if (all_done) {
+		reply_ok(r, json_pack("{s:o}", "jobs", jobs_json(ids, n)));
+		free(ids);
+		return;
+	}
+	if (timeout == 0) {
+		reply_error(r, E_TIMEOUT, "jobs not finished in time");
+		free(ids);
+		return;
+	}
+	struct deferred *d = deferred_new(r);
+	d->ids = ids;
+	d->nids = n;
+	d->timeout = timeout;
+	char name[48];
+	snprintf(name, sizeof(name), "wait[conn%lld]", (long long)r->c->num);
+	d->co = coro_spawn(name, wait_f, d);
+	coro_detach(d->co);
+}
+
+/* ---- logs ---- */
+
+/* Length of the longest prefix of p[0..n) that does not end inside a
+ * UTF-8 sequence (a sequence cut by the read is left for the next). */
+static size_t
+utf8_whole(const char *p, size_t n)
+{
+	size_t i = n, back = 0;
+	while (i > 0 && back < 4) {
+		unsigned char ch = (unsigned char)p[i - 1];
+		if ((ch & 0xC0) != 0x80) {
+			size_t want = ch >= 0xF0   ? 4
+				      : ch >= 0xE0 ? 3
+				      : ch >= 0xC0 ? 2
+						   : 1;
+			return back + 1 >= want ? n : i - 1;
+		}
+		i--;
+		back++;
+	}
+	return n;
+}
+
+/* A JSON string of p[0..n) with invalid UTF-8 replaced by U+FFFD. */
+static json_t *
+utf8_string(const char *p, size_t n)
+{
+	struct buf b = BUF_INIT;
+	size_t i = 0;
+	buf_reserve(&b, n);
+	while (i < n) {
+		unsigned char ch = (unsigned char)p[i];
+		size_t len = ch < 0x80		 ? 1
+			     : (ch >> 5) == 0x6	 ? 2
+			     : (ch >> 4) == 0xE	 ? 3
+			     : (ch >> 3) == 0x1E ? 4
+						 : 0;
+		bool ok = len > 0 && i + len <= n;
+		for (size_t k = 1; ok && k < len; k++)
+			if (((unsigned char)p[i + k] & 0xC0) != 0x80)
+				ok = false;
+		if (ok && len == 2 && ch < 0xC2)
+			ok = false;	/* overlong */
+		if (ok && len == 3) {
+			unsigned c1 = (unsigned char)p[i + 1];
+			if ((ch == 0xE0 && c1 < 0xA0) ||
+			    (ch == 0xED && c1 >= 0xA0))
+				ok = false;	/* overlong, surrogate */
+		}
+		if (ok && len == 4) {
+			unsigned c1 = (unsigned char)p[i + 1];
+			if (ch > 0xF4 || (ch == 0xF0 && c1 < 0x90) ||
+			    (ch == 0xF4 && c1 >= 0x90))
+				ok = false;
+		}
+		if (ok && len == 1 && ch == 0)
+			ok = true;
+		if (ok) {
+			buf_append(&b, p + i, len);
+			i += len;
+		} else {
+			buf_append(&b, "\xEF\xBF\xBD", 3);
+			i++;
+		}
+	}
+	json_t *s = json_stringn(b.data ? b.data : "", b.len);
+	buf_release(&b);
+	return s;
+}
+
+struct log_read {
+	json_t *data;
+	int64_t offset, next_offset, size;
+};
+
+static int
+read_log(int64_t id, int attempt, int64_t offset, int64_t max,
+	 struct log_read *lr)
+{
+	char *path = runner_log_path(ctx.log_dir, id, attempt);
+	int fd = attempt > 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	free(path);
+	lr->size = 0;
+	if (fd >= 0) {
+		struct stat sb;
+		if (fstat(fd, &sb) == 0)
+			lr->size = sb.st_size;
+	}
+	if (offset < 0)
+		offset = lr->size + offset < 0 ? 0 : lr->size + offset;
+	if (offset > lr->size)
+		offset = lr->size;
+	lr->offset = offset;
+	size_t want = (size_t)(lr->size - offset < max ? lr->size - offset
+						       : max);
+	char *data = xmalloc(want + 1);
+	ssize_t got = 0;
+	if (fd >= 0 && want > 0) {
+		got = pread(fd, data, want, offset);
+		if (got < 0)
+			got = 0;
+	}
+	if (fd >= 0)
+		close(fd);
+	size_t keep = (size_t)got;
+	if (offset + got < lr->size || keep == want)
+		keep = utf8_whole(data, keep);
+	lr->data = utf8_string(data, keep);
+	lr->next_offset = offset + (int64_t)keep;
+	free(data);
+	return 0;
+}
+
+static void
+follow_f(void *arg)
+{
+	struct deferred *d = arg;
+	int64_t ids[1] = {d->job_id};
+	bool done[1] = {false};
+	struct events_waiter w = {ids, done, 1, 1, coro_self(), NULL, NULL};
+	events_add_waiter(&w);
+	for (;;) {
+		struct store_job_brief b;
+		if (store_job_brief(d->job_id, &b) != 0)
+			break;
+		if (d->attempt == 0 && b.attempt > d->followed) {
+			/* A new attempt started: follow it from its
+			 * start. */
+			d->followed = b.attempt;
+			d->offset = 0;
+		}
+		int attempt = d->attempt ? d->attempt : d->followed;
+		for (;;) {
+			struct log_read lr;
+			read_log(d->job_id, attempt, d->offset, LOGS_MAX, &lr);
+			if (lr.next_offset <= d->offset) {
+				json_decref(lr.data);
+				break;
+			}
+			json_t *ev = json_pack("{s:s,s:I,s:i,s:o}", "event",
+					       "log", "job_id",
+					       (json_int_t)d->job_id,
+					       "attempt", attempt, "data",
+					       lr.data);
+			control_send(d->c, ev);
+			json_decref(ev);
+			d->offset = lr.next_offset;
+		}
+		if (jobd_state_is_terminal(b.state) || d->c->closed)
+			break;
+		/* The runner appends output as it comes; look again soon,
+		 * or at once when the job ends. */
+		if (await_wakeup(0.1) != 0 && diag_code() == E_CANCELLED)
+			goto out;
+	}
+	if (!d->c->closed) {
+		json_t *job = store_job_json(d->job_id, false);
+		json_t *ev = json_pack("{s:s,s:I,s:o}", "event", "log.end",
+				       "job_id", (json_int_t)d->job_id, "job",
+				       job ? job : json_null());
+		control_send(d->c, ev);
+		json_decref(ev);
+	}
+out:
+	events_remove_waiter(&w);
+	deferred_free(d);
+}
+
+static void
+cmd_logs(struct req *r)
+{
+	int64_t id = 0, offset = 0, max = LOGS_DEFAULT;
+	int attempt = 0;
+	bool follow = false;
+	struct store_job_brief b;
+	const json_t *v;
+	if (arg_job_id(arg(r, "job_id"), "job_id", &id) != 0 ||
+	    arg_bool(r, "follow", &follow) != 0) {
+		reply_diag(r);
+		return;
+	}
+	if ((v = arg(r, "attempt")) != NULL) {
+		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		    json_integer_value(v) > 1000000) {
+			reply_error(r, E_INVAL,
+				    "attempt: must be a positive integer");
+			return;
+		}
+		attempt = (int)json_integer_value(v);
+	}
+	if ((v = arg(r, "offset")) != NULL) {
+		if (!json_is_integer(v)) {
+			reply_error(r, E_INVAL, "offset: must be an integer");
+			return;
+		}
+		offset = json_integer_value(v);
+	}
+	if ((v = arg(r, "max_bytes")) != NULL) {
+		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		    json_integer_value(v) > LOGS_MAX) {
+			reply_error(r, E_INVAL,
+				    "max_bytes: must be an integer from 1 to "
+				    "%d",
+				    LOGS_MAX);
+			return;
+		}
+		max = json_integer_value(v);
+	}
+	if (find_job(r, id, &b) != 0) {
+		reply_diag(r);
+		return;
+	}
+	int latest = b.attempt;
+	int a = attempt ? attempt : latest;
+	struct log_read lr;
+	read_log(id, a, offset, max, &lr);
+	bool truncated = a == latest ? b.output_truncated
+				     : lr.size >= ctx.cfg->max_log_bytes;
+	bool eof = jobd_state_is_terminal(b.state) &&
+		   lr.next_offset == lr.size;
+	reply_ok(r, json_pack("{s:o,s:I,s:I,s:I,s:b,s:b,s:i}", "data", lr.data,
+			      "offset", (json_int_t)lr.offset, "next_offset",
+			      (json_int_t)lr.next_offset, "size",
+			      (json_int_t)lr.size, "eof", eof, "truncated",
+			      truncated, "attempt", a));
+	if (!follow)
+		return;
+	struct deferred *d = deferred_new(r);
+	d->job_id = id;
+	d->attempt = attempt;
+	d->offset = lr.next_offset;
+	d->followed = a;
+	char name[48];
+	snprintf(name, sizeof(name), "logs[conn%lld]", (long long)r->c->num);
+	d->co = coro_spawn(name, follow_f, d);
+	coro_detach(d->co);
+}
+
+/* ---- watch ---- */
+
+static void
+watch_cb(struct events_sub *s, const json_t *ev, void *arg)
+{
+	(void)s;
+	control_send(arg, ev);
+}
+
+static void
+cmd_watch(struct req *r)
+{
+	const json_t *q = arg(r, "queue"), *j = arg(r, "job_id");
+	int64_t job_id = 0;
+	if (q && (!json_is_string(q) || queue_find(json_string_value(q)) ==
+						NULL)) {
+		if (!json_is_string(q))
+			diag_set(E_INVAL, "queue: must be a string");
+		reply_diag(r);
+		return;
+	}
+	if (j) {
+		struct store_job_brief b;
+		if (arg_job_id(j, "job_id", &job_id) != 0 ||
+		    find_job(r, job_id, &b) != 0) {
+			reply_diag(r);
+			return;
+		}
+	}
+	struct conn *c = r->c;
+	if (c->watching)
+		events_unsubscribe(&c->sub);
+	free(c->sub.queue);
+	c->sub.fn = watch_cb;
+	c->sub.arg = c;
+	c->sub.queue = q ? xstrdup(json_string_value(q)) : NULL;
+	c->sub.job_id = job_id;
+	c->sub.uid = uid_filter(c);
+	events_subscribe(&c->sub);
+	c->watching = true;
+	reply_ok(r, json_object());
+}
+
+/* ---- queues ---- */
+
+static struct queue *
+named_queue(struct req *r)
+{
+	const char *name = NULL;
+	if (arg_name(r, &name) != 0)
+		return NULL;
+	return queue_find(name);
+}
+
+static void
+cmd_queue_list(struct req *r)
+{
+	json_t *arr = json_array();
+	for (struct queue *q = queue_first(); q; q = q->next)
+		json_array_append_new(arr, queue_json(q));
+	reply_ok(r, json_pack("{s:o}", "queues", arr));
+}
+
+static void
+cmd_queue_get(struct req *r)
+{
+	struct queue *q = named_queue(r);
+	if (q == NULL) {
+		reply_diag(r);
+		return;
+	}
+	reply_ok(r, json_pack("{s:o}", "queue", queue_json(q)));
+}
+
+static void
+cmd_queue_create(struct req *r)
+{
+	const char *name = NULL;
+	struct queue_conf base, qc;
+	if (arg_name(r, &name) != 0) {
+		reply_diag(r);
+		return;
+	}
+	if (!jobspec_queue_name_valid(name)) {
+		reply_error(r, E_INVAL,
+			    "name: must be 1 to 64 of A-Z a-z 0-9 _ . -");
+		return;
+	}
+	if (queue_find(name) != NULL) {
+		reply_error(r, E_STATE, "queue %s exists", name);
+		return;
+	}
+	queue_conf_init(&base, name);
+	if (queue_conf_from_json(r->msg, &base, &qc) != 0) {
+		reply_diag(r);
+		return;
+	}
+	struct queue *q = queue_create(&qc);
+	if (q == NULL) {
+		reply_diag(r);
+		return;
+	}
+	consumer_sync(q);
+	events_queue(q->conf.name);
+	reply_ok(r, json_pack("{s:o}", "queue", queue_json(q)));
+}
+
+static void
+cmd_queue_update(struct req *r)
+{
+	struct queue *q = named_queue(r);
+	struct queue_conf qc;
+	if (q == NULL || queue_conf_from_json(r->msg, &q->conf, &qc) != 0 ||
+	    queue_update(q, &qc) != 0) {
+		reply_diag(r);
+		return;
+	}
+	consumer_sync(q);
+	events_queue(q->conf.name);
+	reply_ok(r, json_pack("{s:o}", "queue", queue_json(q)));
+}
+
+static void
+prune_one(int64_t id, int64_t qid, int state, int attempts, void *arg)
+{
+	(void)arg;
+	queue_job_moved(qid, state, -1);
+	for (int a = 1; a <= attempts + 1; a++) {
+		char *path = runner_log_path(ctx.log_dir, id, a);
+		unlink(path);
+		free(path);
+	}
+}
+
+static void
+cmd_queue_delete(struct req *r)
+{
+	struct queue *q = named_queue(r);
+	int64_t n;
+	if (q == NULL) {
+		reply_diag(r);
+		return;
+	}
+	if (strcmp(q->conf.name, "default") == 0) {
+		reply_error(r, E_INVAL, "name: queue default cannot be "
+					"deleted");
+		return;
+	}
+	if (queue_pending(q) > 0 || q->counts[JOBD_RUNNING] > 0 ||
+	    q->active > 0) {
+		reply_error(r, E_STATE, "queue %s has pending or running jobs",
+			    q->conf.name);
+		return;
+	}
+	/* Finished jobs go with their queue, logs included. */
+	if (store_savepoint() != 0) {
+		reply_diag(r);
+		return;
+	}
+	if (store_job_prune(INT64_MAX, q->id, prune_one, NULL, &n) != 0 ||
+	    queue_delete(q) != 0) {
+		store_rollback();
+		reply_diag(r);
+		return;
+	}
+	store_release();
+	reply_ok(r, json_object());
+}
+
+static void
+cmd_queue_pause(struct req *r)
+{
+	struct queue *q = named_queue(r);
+	bool pause = strcmp(json_string_value(json_object_get(r->msg, "cmd")),
+			    "queue.pause") == 0;
+	if (q == NULL || queue_set_paused(q, pause) != 0) {
+		reply_diag(r);
+		return;
+	}
+	events_queue(q->conf.name);
+	reply_ok(r, json_pack("{s:o}", "queue", queue_json(q)));
+}
+
+/* ---- admin ---- */
+
+static void
+cmd_prune(struct req *r)
+{
+	double older = -1;
+	int64_t n;
+	if (arg_seconds(r, "older_than", &older) != 0) {
+		reply_diag(r);
+		return;
+	}
+	if (older < 0) {
+		reply_error(r, E_INVAL, "older_than: required");
+		return;
+	}
+	int64_t before = jobd_time_now_ms() - (int64_t)(older * 1000.0);
+	if (store_job_prune(before, -1, prune_one, NULL, &n) != 0) {
+		reply_diag(r);
+		return;
+	}
+	reply_ok(r, json_pack("{s:I}", "deleted", (json_int_t)n));
+}
+
+static void
+cmd_reload(struct req *r)
+{
+	if (ctx.reload() != 0) {
+		reply_diag(r);
+		return;
+	}
+	reply_ok(r, json_object());
+}
+
+static void
+cmd_shutdown(struct req *r)
+{
+	bool now = false;
+	if (arg_bool(r, "now", &now) != 0) {
+		reply_diag(r);
+		return;
+	}
+	reply_ok(r, json_object());
+	ctx.shutdown(now);
+}
+
+static void
+cmd_debug_block(struct req *r)
+{
+	const json_t *v = arg(r, "ms");
+	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+	    json_integer_value(v) > 60000) {
+		reply_error(r, E_INVAL, "ms: must be an integer from 0 to "
+					"60000");
+		return;
+	}
+	/* Blocking the loop is the point of this command. */
+	json_int_t ms = json_integer_value(v);
+	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+	reply_ok(r, json_object());
+}
+
+/* ---- dispatch ---- */
+
+static const char *const f_none[] = {NULL};
+static const char *const f_submit[] = {"job", "jobs", NULL};
+static const char *const f_get[] = {"job_id", "env", NULL};
+static const char *const f_list[] = {"queue", "state", "limit", "after_id",
+				     NULL};
+static const char *const f_ids[] = {"job_id", "job_ids", NULL};
+static const char *const f_retry[] = {"job_id", NULL};
+static const char *const f_wait[] = {"job_id", "job_ids", "timeout", NULL};
+static const char *const f_logs[] = {"job_id", "attempt", "offset",
+				     "max_bytes", "follow", NULL};
+static const char *const f_watch[] = {"queue", "job_id", NULL};
+static const char *const f_name[] = {"name", NULL};
+static const char *const f_queue[] = {"name", "concurrency", "rate",
+				      "capacity", "timeout", "kill_grace",
+				      "max_attempts", "backoff", "paused",
+				      NULL};
+static const char *const f_prune[] = {"older_than", NULL};
+static const char *const f_shutdown[] = {"now", NULL};
+static const char *const f_block[] = {"ms", NULL};
+
+static const struct command commands[] = {
+	{"ping", cmd_ping, false, f_none},
+	{"submit", cmd_submit, false, f_submit},
+	{"get", cmd_get, false, f_get},
+	{"list", cmd_list, false, f_list},
+	{"cancel", cmd_cancel, false, f_ids},
+	{"retry", cmd_retry, false, f_retry},
+	{"wait", cmd_wait, false, f_wait},
+	{"logs", cmd_logs, false, f_logs},
+	{"watch", cmd_watch, false, f_watch},
+	{"queue.list", cmd_queue_list, false, f_none},
+	{"queue.get", cmd_queue_get, false, f_name},
+	{"queue.create", cmd_queue_create, true, f_queue},
+	{"queue.update", cmd_queue_update, true, f_queue},
+	{"queue.delete", cmd_queue_delete, true, f_name},
+	{"queue.pause", cmd_queue_pause, true, f_name},
+	{"queue.resume", cmd_queue_pause, true, f_name},
+	{"stats", cmd_stats, false, f_none},
+	{"prune", cmd_prune, true, f_prune},
+	{"reload", cmd_reload, true, f_none},
+	{"shutdown", cmd_shutdown, true, f_shutdown},
+	{"debug.block", cmd_debug_block, true, f_block},
+};
+
+static bool
+field_allowed(const struct command *cmd, const char *key)
+{
+	if (strcmp(key, "id") == 0 || strcmp(key, "cmd") == 0)
+		return true;
+	for (const char *const *f = cmd->fields; *f; f++)
+		if (strcmp(*f, key) == 0)
+			return true;
+	return false;
+}
+
+void
+commands_handle(struct conn *c, const char *line)
+{
+	json_error_t err;
+	json_t *msg = json_loads(line, JSON_REJECT_DUPLICATES, &err);
+	struct req r = {c, msg, NULL};
+	if (msg == NULL) {
+		reply_error(&r, E_BADREQ, "not JSON: %s", err.text);
+		return;
+	}
+	if (!json_is_object(msg)) {
+		reply_error(&r, E_BADREQ, "request must be a JSON object");
+		json_decref(msg);
+		return;
+	}
+	r.id = json_object_get(msg, "id");
+	const json_t *cmdv = json_object_get(msg, "cmd");
+	if (!json_is_string(cmdv)) {
+		reply_error(&r, E_BADREQ, "cmd: required string");
+		json_decref(msg);
+		return;
+	}
+	const char *name = json_string_value(cmdv);
+	const struct command *cmd = NULL;
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			cmd = &commands[i];
+	if (cmd != NULL && cmd->fn == cmd_debug_block && !loop_debug())
+		cmd = NULL;
+	if (cmd == NULL) {
+		reply_error(&r, E_UNKNOWN_CMD, "unknown command %.64s", name);
+		json_decref(msg);
+		return;
+	}
+	const char *key;
+	json_t *v;
+	json_object_foreach(msg, key, v)
+	{
+		if (!field_allowed(cmd, key)) {
+			reply_error(&r, E_INVAL, "%.64s: unknown field", key);
+			json_decref(msg);
+			return;
+		}
+	}
+	if (cmd->admin && !c->admin) {
+		reply_error(&r, E_PERM, "%s needs root or the admin group",
+			    name);
+		json_decref(msg);
+		return;
+	}
+	diag_clear();
+	cmd->fn(&r);
+	json_decref(msg);
+}
+
+void
+commands_conn_closed(struct conn *c)
+{
+	for (struct deferred *d = deferreds; d; d = d->next)
+		if (d->c == c && d->co)
+			coro_cancel(d->co);
+}
+
+void
+commands_init(const struct commands_ctx *x)
+{
+	ctx = *x;
+	shutting_down = false;
+}
+
+void
+commands_set_shutting_down(void)
+{
+	shutting_down = true;
+}
+
+void
+commands_prune_before(int64_t before, int64_t *n)
+{
+	if (store_job_prune(before, -1, prune_one, NULL, n) != 0)
+		log_error("prune: %s", diag_msg());
+}

@@ -1,0 +1,43 @@
+/*
+ * commands: one handler per protocol command (SPEC 5.1), table-driven.
+ * Each handler validates its arguments (unknown fields refused), checks
+ * the caller's rights, acts through the engine and the store, and answers
+ * through control_send().  Handlers never wait for the commit themselves:
+ * the connection syncs once for a burst before writing (control.h).
+ * Commands that answer later (wait, logs follow, watch) keep a reference on
+ * the connection.
+ */
+#ifndef COMMANDS_H_INCLUDED
+#define COMMANDS_H_INCLUDED
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct conn;
+
+/* What commands need from main. */
+struct commands_ctx {
+	const struct config *cfg;	/* borrowed; main keeps it current */
+	const char *log_dir;		/* borrowed */
+	const char *db_path;		/* borrowed */
+	double started_at;		/* loop_now() at start */
+	/* Re-reads the config; -1 with diag when it is refused. */
+	int (*reload)(void);
+	/* Starts the graceful shutdown (now: skip the wait). */
+	void (*shutdown)(bool now);
+};
+
+void commands_init(const struct commands_ctx *ctx);
+/* Refuse submits from now on (shutdown began). */
+void commands_set_shutting_down(void);
+/* Handles one request line (NUL-terminated, borrowed).  Does not yield. */
+void commands_handle(struct conn *c, const char *line);
+/* Deletes finished jobs that ended before `before` (ms) with their logs;
+ * *n gets how many (retention).  Does not yield. */
+void commands_prune_before(int64_t before, int64_t *n);
+/* The connection is gone: stop what answers it later. */
+void commands_conn_closed(struct conn *c);
+
+#endif /* COMMANDS_H_INCLUDED */

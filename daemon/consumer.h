@@ -1,0 +1,38 @@
+/*
+ * consumer: the pool of coroutines that run a queue's jobs.  Consumer #i
+ * of queue q waits until q has a ready job, is not paused, and (with a
+ * rate) has a token; claims the job; runs one attempt through the runner;
+ * and records the end: succeeded, retry (scheduled with backoff), failed,
+ * or back to queued when interrupted by shutdown.  A queue has
+ * `concurrency` consumers, so it never runs more jobs than that.
+ */
+#ifndef CONSUMER_H_INCLUDED
+#define CONSUMER_H_INCLUDED
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "queue.h"
+
+struct consumer_opts {
+	const char *log_dir;		/* borrowed, lives as long as jobd */
+	int64_t max_log_bytes;
+	double kill_grace;		/* the daemon's default */
+};
+
+void consumer_init(const struct consumer_opts *o);
+/* Updates the options (reload). */
+void consumer_set_opts(const struct consumer_opts *o);
+/* Spawns consumers for the free slots below q's concurrency; those above
+ * leave after their current job.  Does not yield. */
+void consumer_sync(struct queue *q);
+/* Stops starting jobs: every consumer leaves once idle.  Does not yield. */
+void consumer_stop_all(void);
+/* Number of consumer coroutines alive. */
+int consumer_count(void);
+/* Called by the engine after a job reached a terminal state (and was
+ * committed or will be in this transaction): resolves its dependents and
+ * records the events.  Does not yield. */
+void consumer_job_ended(int64_t id, int64_t qid, int state);
+
+#endif /* CONSUMER_H_INCLUDED */

@@ -1,0 +1,507 @@
+/*
+ * control: listener and connections.  Owns every struct conn; a conn is
+ * freed when its coroutine has left and no deferred reply holds it.
+ */
+#include "control.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "await.h"
+#include "commands.h"
+#include "coro.h"
+#include "diag.h"
+#include "log.h"
+#include "loop.h"
+#include "store.h"
+#include "xmem.h"
+
+#define READ_CHUNK (64 * 1024)
+/* Stop reading requests while this much output waits for the peer. */
+#define OUT_HIGH (4 * 1024 * 1024)
+/* A watcher that lets this much pile up is dropped. */
+#define OUT_DROP (64 * 1024 * 1024)
+
+static struct control_opts opts;
+static char *sock_path;
+static int listen_fd = -1;
+static bool inherited;
+static struct coro *acceptor;
+static struct conn *conns;
+static int nconns;
+static int64_t next_num = 1;
+static long admin_gid = -1;
+
+void
+control_set_admin_gid(long gid)
+{
+	admin_gid = gid;
+}
+
+int
+control_connections(void)
+{
+	return nconns;
+}
+
+void
+control_set_limits(int64_t max_request_bytes, int max_connections,
+		   double request_timeout)
+{
+	opts.max_request_bytes = max_request_bytes;
+	opts.max_connections = max_connections;
+	opts.request_timeout = request_timeout;
+}
+
+void
+control_send(struct conn *c, const json_t *msg)
+{
+	if (c->closed)
+		return;
+	char *line = json_dumps(msg, JSON_COMPACT | JSON_ENSURE_ASCII);
+	if (line == NULL)
+		return;
+	buf_puts(&c->out, line);
+	buf_append(&c->out, "\n", 1);
+	free(line);
+	if (c->out.len > OUT_DROP) {
+		log_warnx("conn[%lld]: peer does not read, dropping it",
+			  (long long)c->num);
+		c->closed = true;
+	}
+	if (c->c)
+		coro_wakeup(c->c);
+}
+
+void
+control_conn_ref(struct conn *c)
+{
+	c->refs++;
+}
+
+void
+control_conn_unref(struct conn *c)
+{
+	if (--c->refs > 0)
+		return;
+	if (c->watching)
+		events_unsubscribe(&c->sub);
+	free(c->sub.queue);
+	buf_release(&c->in);
+	buf_release(&c->out);
+	free(c);
+}
+
+static void
+send_error_raw(int fd, const char *code, const char *msg)
+{
+	json_t *o = json_pack("{s:n,s:b,s:{s:s,s:s}}", "id", "ok", 0, "error",
+			      "code", code, "message", msg);
+	char *line = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (line) {
+		size_t n = strlen(line);
+		line[n] = '\n';
+		ssize_t w = send(fd, line, n + 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+		(void)w;
+		free(line);
+	}
+}
+
+/* Writes what it can without blocking.  -1 when the peer is gone. */
+static int
+flush_out(struct conn *c)
+{
+	while (c->out.len > 0) {
+		ssize_t w = send(c->fd, c->out.data, c->out.len,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w > 0) {
+			buf_consume(&c->out, (size_t)w);
+			continue;
+		}
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		return -1;
+	}
+	return 0;
+}
+
+/* Handles every complete line in c->in.  Returns true when any was. */
+static bool
+handle_lines(struct conn *c)
+{
+	bool any = false;
+	size_t off = 0;
+	while (!c->closed && c->out.len < OUT_HIGH) {
+		char *start = c->in.data + off;
+		char *nl = memchr(start, '\n', c->in.len - off);
+		if (nl == NULL)
+			break;
+		size_t len = (size_t)(nl - start);
+		if ((int64_t)len > opts.max_request_bytes) {
+			send_error_raw(c->fd, "too_large",
+				       "request line too long");
+			c->closed = true;
+			break;
+		}
+		*nl = '\0';
+		if (len > 0 && start[len - 1] == '\r')
+			start[len - 1] = '\0';
+		off += len + 1;
+		if (start[0] == '\0')
+			continue;	/* blank lines are ignored */
+		commands_handle(c, start);
+		any = true;
+	}
+	buf_consume(&c->in, off);
+	return any;
+}
+
+/* Reads what the socket holds.  Returns -1 at EOF or error. */
+static int
+read_in(struct conn *c)
+{
+	size_t budget = 4 * READ_CHUNK;
+	while (budget > 0) {
+		buf_reserve(&c->in, READ_CHUNK);
+		ssize_t r = recv(c->fd, c->in.data + c->in.len, READ_CHUNK, 0);
+		if (r > 0) {
+			c->in.len += (size_t)r;
+			c->in.data[c->in.len] = '\0';
+			budget = budget > (size_t)r ? budget - (size_t)r : 0;
+			if ((int64_t)c->in.len > opts.max_request_bytes + 1 &&
+			    memchr(c->in.data, '\n', c->in.len) == NULL)
+				return 0;
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		return -1;
+	}
+	return 0;
+}
+
+static void
+conn_f(void *arg)
+{
+	struct conn *c = arg;
+	double partial_since = -1;
+	while (!c->closed) {
+		bool handled = handle_lines(c);
+		if (!c->closed && c->in.len > 0 &&
+		    (int64_t)c->in.len > opts.max_request_bytes &&
+		    memchr(c->in.data, '\n', c->in.len) == NULL) {
+			send_error_raw(c->fd, "too_large",
+				       "request line too long");
+			break;
+		}
+		if (handled && store_sync() != 0) {
+			/* The commit failed: what was answered is not
+			 * durable.  Drop the answers and the peer. */
+			log_error("conn[%lld]: %s", (long long)c->num,
+				  diag_msg());
+			break;
+		}
+		if (flush_out(c) != 0)
+			break;
+		if (c->closed)
+			break;
+		if (c->eof && c->in.len == 0 && c->out.len == 0 &&
+		    c->refs <= 1 && !c->watching)
+			break;
+		if (c->eof && c->in.len > 0 &&
+		    memchr(c->in.data, '\n', c->in.len) == NULL) {
+			/* A last line without newline: handle it too. */
+			buf_append(&c->in, "\n", 1);
+			continue;
+		}
+		if (c->in.len > 0 && partial_since < 0)
+			partial_since = loop_now();
+		if (c->in.len == 0)
+			partial_since = -1;
+		int events = 0;
+		if (!c->eof && c->out.len < OUT_HIGH)
+			events |= EV_READ;
+		if (c->out.len > 0)
+			events |= EV_WRITE;
+		double timeout = -1;
+		if (partial_since >= 0 && !c->eof) {
+			timeout = partial_since + opts.request_timeout -
+				  loop_now();
+			if (timeout <= 0) {
+				log_info("conn[%lld]: request timed out",
+					 (long long)c->num);
+				break;
+			}
+		}
+		int revents = 0;
+		if (events == 0) {
+			if (await_wakeup(-1) != 0)
+				break;
+			continue;
+		}
+		if (await_io(c->fd, events, timeout, true, &revents) != 0) {
+			if (diag_code() == E_TIMEOUT)
+				continue;	/* re-checked above */
+			break;
+		}
+		if (revents & EV_READ) {
+			size_t before = c->in.len;
+			if (read_in(c) != 0)
+				c->eof = true;
+			if (before == 0 && c->in.len > 0)
+				partial_since = loop_now();
+		}
+		/* A complete line resets the idle clock of the next. */
+		if (c->in.len > 0 && memchr(c->in.data, '\n', c->in.len))
+			partial_since = loop_now();
+	}
+	c->closed = true;
+	if (c->watching) {
+		events_unsubscribe(&c->sub);
+		c->watching = false;
+	}
+	close(c->fd);
+	c->fd = -1;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	nconns--;
+	c->c = NULL;
+	commands_conn_closed(c);
+	control_conn_unref(c);
+}
+
+static bool
+is_admin(uid_t uid, int fd)
+{
+	if (uid == 0)
+		return true;
+	if (opts.user_mode)
+		return uid == geteuid();
+	if (admin_gid < 0)
+		return false;
+	gid_t groups[256];
+	socklen_t len = sizeof(groups);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0) {
+		for (size_t i = 0; i < len / sizeof(gid_t); i++)
+			if ((long)groups[i] == admin_gid)
+				return true;
+	}
+	return false;
+}
+
+static void
+accept_one(int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+		close(fd);
+		return;
+	}
+	if (opts.user_mode && cred.uid != 0 && cred.uid != geteuid()) {
+		send_error_raw(fd, "permission_denied",
+			       "this jobd serves its owner only");
+		close(fd);
+		return;
+	}
+	if (nconns >= opts.max_connections) {
+		send_error_raw(fd, "busy", "too many connections");
+		close(fd);
+		return;
+	}
+	struct conn *c = xcalloc(1, sizeof(*c));
+	c->fd = fd;
+	c->num = next_num++;
+	c->uid = cred.uid;
+	c->gid = cred.gid;
+	c->pid = cred.pid;
+	c->admin = is_admin(cred.uid, fd);
+	c->refs = 1;
+	c->next = conns;
+	if (conns)
+		conns->prev = c;
+	conns = c;
+	nconns++;
+	char name[48];
+	snprintf(name, sizeof(name), "conn[%lld]", (long long)c->num);
+	c->c = coro_spawn(name, conn_f, c);
+	coro_detach(c->c);
+}
+
+static void
+acceptor_f(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		if (await_io(listen_fd, EV_READ, -1, false, NULL) != 0)
+			break;
+		for (int i = 0; i < 64; i++) {
+			int fd = accept4(listen_fd, NULL, NULL,
+					 SOCK_CLOEXEC | SOCK_NONBLOCK);
+			if (fd < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno != EAGAIN && errno != EWOULDBLOCK)
+					log_warn("control: accept");
+				if (errno == EMFILE || errno == ENFILE)
+					await_sleep(0.1);
+				break;
+			}
+			accept_one(fd);
+		}
+	}
+}
+
+static int
+make_parent_dir(const char *path)
+{
+	char *dir = xstrdup(path);
+	char *slash = strrchr(dir, '/');
+	if (slash == NULL || slash == dir) {
+		free(dir);
+		return 0;
+	}
+	*slash = '\0';
+	for (char *p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		mkdir(dir, 0755);
+		*p = '/';
+	}
+	if (mkdir(dir, opts.user_mode ? 0700 : 0755) != 0 && errno != EEXIST) {
+		diag_set(E_IO, "control: cannot create %s: %s", dir,
+			 strerror(errno));
+		free(dir);
+		return -1;
+	}
+	free(dir);
+	return 0;
+}
+
+static int
+open_listener(void)
+{
+	struct sockaddr_un sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (strlen(opts.path) >= sizeof(sa.sun_path))
+		return diag_set(E_INVAL, "control: socket path too long: %s",
+				opts.path);
+	strcpy(sa.sun_path, opts.path);
+	if (make_parent_dir(opts.path) != 0)
+		return -1;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+			0);
+	if (fd < 0)
+		return diag_set(E_IO, "control: socket: %s", strerror(errno));
+	/* A socket file left by a dead jobd is removed; a live one is not
+	 * stolen. */
+	int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (probe >= 0) {
+		if (connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			close(probe);
+			close(fd);
+			return diag_set(E_IO,
+					"control: another jobd listens on %s",
+					opts.path);
+		}
+		close(probe);
+	}
+	unlink(opts.path);
+	mode_t old = umask(0177);
+	int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (rc != 0) {
+		diag_set(E_IO, "control: cannot bind %s: %s", opts.path,
+			 strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (!opts.user_mode && opts.group && *opts.group) {
+		struct group *gr = getgrnam(opts.group);
+		if (gr == NULL)
+			log_warnx("control: group %s does not exist; the "
+				  "socket keeps group %u",
+				  opts.group, (unsigned)getegid());
+		else if (chown(opts.path, (uid_t)-1, gr->gr_gid) != 0)
+			log_warn("control: chown %s", opts.path);
+	}
+	if (chmod(opts.path, opts.user_mode ? 0600 : opts.mode) != 0)
+		log_warn("control: chmod %s", opts.path);
+	if (listen(fd, 512) != 0) {
+		diag_set(E_IO, "control: listen: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	listen_fd = fd;
+	return 0;
+}
+
+int
+control_init(const struct control_opts *o)
+{
+	opts = *o;
+	sock_path = xstrdup(o->path ? o->path : "");
+	opts.path = sock_path;
+	if (o->inherited_fd >= 0) {
+		listen_fd = o->inherited_fd;
+		inherited = true;
+		fcntl(listen_fd, F_SETFL,
+		      fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
+	} else if (open_listener() != 0) {
+		return -1;
+	}
+	acceptor = coro_spawn("control.accept", acceptor_f, NULL);
+	return 0;
+}
+
+void
+control_stop_listening(void)
+{
+	if (acceptor) {
+		coro_cancel(acceptor);
+		coro_detach(acceptor);
+		acceptor = NULL;
+	}
+	if (listen_fd >= 0) {
+		close(listen_fd);
+		listen_fd = -1;
+		if (!inherited && sock_path && *sock_path)
+			unlink(sock_path);
+	}
+}
+
+void
+control_shutdown(void)
+{
+	control_stop_listening();
+	for (struct conn *c = conns; c; c = c->next) {
+		flush_out(c);
+		c->closed = true;
+		if (c->c)
+			coro_wakeup(c->c);
+	}
+	/* Let the connection coroutines leave. */
+	for (int i = 0; i < 100 && conns != NULL; i++)
+		await_sleep(0.01);
+	free(sock_path);
+	sock_path = NULL;
+}

@@ -1,0 +1,243 @@
+/*
+ * events: records of changes, delivered after their commit.  Owns the
+ * pending list and the subscriber and waiter lists, not the subscribers.
+ */
+#include "events.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "coro.h"
+#include "jobd/proto.h"
+#include "jobd/time.h"
+#include "loop.h"
+#include "store.h"
+#include "xmem.h"
+
+struct pending {
+	enum events_kind kind;
+	int64_t job_id;
+	char *name;		/* owned, for queue/producer events */
+};
+
+static struct pending *pend;
+static size_t npend, cappend;
+static struct events_sub *subs;
+static struct events_waiter *waiters;
+struct events_totals events_totals;
+
+static const char *const kind_names[EV_KIND_COUNT] = {
+	"job.submitted", "job.started", "job.retrying", "job.finished",
+	NULL, "queue.updated", "producer.updated", "daemon.stopping",
+};
+
+static void
+push(enum events_kind kind, int64_t job_id, const char *name)
+{
+	if (npend == cappend) {
+		cappend = cappend ? cappend * 2 : 64;
+		pend = xreallocarray(pend, cappend, sizeof(*pend));
+	}
+	pend[npend].kind = kind;
+	pend[npend].job_id = job_id;
+	pend[npend].name = name ? xstrdup(name) : NULL;
+	npend++;
+}
+
+void
+events_job(enum events_kind kind, int64_t job_id)
+{
+	/* Nobody listens: a job event needs delivering only for waiters
+	 * and watchers, so skip the bookkeeping (the common case under
+	 * load). */
+	if (subs == NULL && (waiters == NULL || kind != EV_JOB_FINISHED))
+		return;
+	push(kind, job_id, NULL);
+}
+
+void
+events_queue(const char *name)
+{
+	if (subs != NULL)
+		push(EV_QUEUE_UPDATED, 0, name);
+}
+
+void
+events_producer(const char *name)
+{
+	if (subs != NULL)
+		push(EV_PRODUCER_UPDATED, 0, name);
+}
+
+static json_t *
+event_new(enum events_kind kind)
+{
+	char tb[JOBD_TIME_LEN];
+	jobd_time_format(jobd_time_now_ms(), tb);
+	return json_pack("{s:s,s:s}", "event", kind_names[kind], "time", tb);
+}
+
+static void
+deliver(const json_t *ev, const char *queue, int64_t job_id, long uid)
+{
+	struct events_sub *s = subs, *next;
+	for (; s; s = next) {
+		next = s->next;
+		if (s->queue && (queue == NULL || strcmp(s->queue, queue) != 0))
+			continue;
+		if (s->job_id && s->job_id != job_id)
+			continue;
+		if (s->uid >= 0 && job_id && uid != s->uid)
+			continue;
+		s->fn(s, ev, s->arg);
+	}
+}
+
+static void
+notify_waiters(int64_t id)
+{
+	for (struct events_waiter *w = waiters; w; w = w->next) {
+		int64_t *hit = NULL;
+		size_t lo = 0, hi = w->n;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			if (w->ids[mid] < id)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < w->n && w->ids[lo] == id)
+			hit = &w->ids[lo];
+		if (hit && !w->done[lo]) {
+			w->done[lo] = true;
+			if (--w->left == 0)
+				coro_wakeup(w->c);
+		}
+	}
+}
+
+static bool
+events_flush(void *arg)
+{
+	(void)arg;
+	if (npend == 0)
+		return false;
+	/* Deliver from a private copy: a subscriber callback may record
+	 * more. */
+	struct pending *list = pend;
+	size_t n = npend;
+	pend = NULL;
+	npend = cappend = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct pending *p = &list[i];
+		if (p->kind == EV_JOB_FINISHED)
+			notify_waiters(p->job_id);
+		if (subs == NULL || kind_names[p->kind] == NULL) {
+			free(p->name);
+			continue;
+		}
+		json_t *ev = event_new(p->kind);
+		if (p->job_id) {
+			json_t *job = store_job_json(p->job_id, false);
+			if (job == NULL) {
+				json_decref(ev);
+				continue;
+			}
+			const char *queue =
+				json_string_value(json_object_get(job, "queue"));
+			long uid = (long)json_integer_value(
+				json_object_get(job, "uid"));
+			char *qcopy = xstrdup(queue ? queue : "");
+			json_object_set_new(ev, "job", job);
+			deliver(ev, qcopy, p->job_id, uid);
+			free(qcopy);
+		} else if (p->kind == EV_QUEUE_UPDATED) {
+			json_object_set_new(ev, "queue", json_string(p->name));
+			deliver(ev, p->name, 0, -1);
+		} else {
+			json_object_set_new(ev, "producer",
+					    json_string(p->name));
+			deliver(ev, NULL, 0, -1);
+		}
+		json_decref(ev);
+		free(p->name);
+	}
+	free(list);
+	return false;
+}
+
+void
+events_daemon_stopping(void)
+{
+	json_t *ev = event_new(EV_DAEMON_STOPPING);
+	struct events_sub *s = subs, *next;
+	for (; s; s = next) {
+		next = s->next;
+		s->fn(s, ev, s->arg);
+	}
+	json_decref(ev);
+}
+
+void
+events_init(void)
+{
+	loop_add_flush(events_flush, NULL);
+}
+
+void
+events_shutdown(void)
+{
+	for (size_t i = 0; i < npend; i++)
+		free(pend[i].name);
+	free(pend);
+	pend = NULL;
+	npend = cappend = 0;
+}
+
+void
+events_subscribe(struct events_sub *s)
+{
+	s->prev = NULL;
+	s->next = subs;
+	if (subs)
+		subs->prev = s;
+	subs = s;
+}
+
+void
+events_unsubscribe(struct events_sub *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else if (subs == s)
+		subs = s->next;
+	else
+		return;
+	if (s->next)
+		s->next->prev = s->prev;
+	s->next = s->prev = NULL;
+}
+
+void
+events_add_waiter(struct events_waiter *w)
+{
+	w->prev = NULL;
+	w->next = waiters;
+	if (waiters)
+		waiters->prev = w;
+	waiters = w;
+}
+
+void
+events_remove_waiter(struct events_waiter *w)
+{
+	if (w->prev)
+		w->prev->next = w->next;
+	else if (waiters == w)
+		waiters = w->next;
+	else
+		return;
+	if (w->next)
+		w->next->prev = w->prev;
+	w->next = w->prev = NULL;
+}

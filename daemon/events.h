@@ -1,0 +1,81 @@
+/*
+ * events: the bus behind `watch` and `wait`.
+ *
+ * Engine modules record what happened (events_job(), events_queue(), ...)
+ * while they change the store.  Nothing is delivered then: a loop flush
+ * hook, run after the store's group commit, delivers what the committed
+ * transaction did — so no event ever reports an uncommitted change.
+ * Subscribers get each event as a JSON object through a callback.
+ */
+#ifndef EVENTS_H_INCLUDED
+#define EVENTS_H_INCLUDED
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+enum events_kind {
+	EV_JOB_SUBMITTED,
+	EV_JOB_STARTED,
+	EV_JOB_RETRYING,
+	EV_JOB_FINISHED,
+	EV_JOB_CHANGED,		/* any other state change: waiters only */
+	EV_QUEUE_UPDATED,
+	EV_PRODUCER_UPDATED,
+	EV_DAEMON_STOPPING,
+	EV_KIND_COUNT
+};
+
+struct events_sub;
+/* Called with the event object (borrowed) and, for job events, the job's
+ * id, queue name and owner. */
+typedef void (*events_fn)(struct events_sub *s, const json_t *ev,
+			  void *arg);
+
+struct events_sub {
+	events_fn fn;
+	void *arg;
+	char *queue;		/* owned filter, or NULL */
+	int64_t job_id;		/* filter, 0 = any */
+	long uid;		/* -1: sees all jobs; else only this uid's */
+	struct events_sub *next, *prev;
+};
+
+/* Registers the flush hook.  Call after store's hook is registered. */
+void events_init(void);
+void events_shutdown(void);
+
+/* Records a job event; delivered after the commit. */
+void events_job(enum events_kind kind, int64_t job_id);
+/* Records a queue or producer event (name copied). */
+void events_queue(const char *name);
+void events_producer(const char *name);
+/* Delivers daemon.stopping now (nothing to commit). */
+void events_daemon_stopping(void);
+
+/* Adds / removes a subscriber (s is the caller's, kept until removed). */
+void events_subscribe(struct events_sub *s);
+void events_unsubscribe(struct events_sub *s);
+
+/* A waiter for `wait`: woken when every one of its jobs is terminal. */
+struct events_waiter {
+	int64_t *ids;		/* borrowed, sorted ascending */
+	bool *done;		/* borrowed, parallel to ids */
+	size_t n;
+	size_t left;		/* jobs not yet seen terminal */
+	struct coro *c;		/* woken when left reaches 0 */
+	struct events_waiter *next, *prev;
+};
+void events_add_waiter(struct events_waiter *w);
+void events_remove_waiter(struct events_waiter *w);
+
+/* Totals since start (SPEC 5.3), kept here because every change passes. */
+struct events_totals {
+	uint64_t submitted, started, succeeded, failed, retried, timed_out,
+		cancelled;
+};
+extern struct events_totals events_totals;
+
+#endif /* EVENTS_H_INCLUDED */

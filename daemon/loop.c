@@ -1,0 +1,161 @@
+/*
+ * loop: libev loop wrapper, coroutine scheduling point, loop statistics.
+ */
+#include "loop.h"
+
+#include "coro.h"
+#include "log.h"
+#include "xmem.h"
+
+#define LOOP_MAX_FLUSH 8
+#define LAG_PROBE_INTERVAL 0.25
+
+struct flush_hook {
+	loop_flush_fn fn;
+	void *arg;
+};
+
+static struct ev_loop *evl;
+static ev_prepare prepare_w;
+static ev_timer lag_w;
+static struct flush_hook hooks[LOOP_MAX_FLUSH];
+static int nhooks;
+static struct loop_stats stats;
+static bool debug_mode;
+static double slow_ns = 100e6;
+static double lag_expected;
+
+static void
+loop_step_cb(struct coro *c, uint64_t ns)
+{
+	loop_note_step(coro_name(c), ns);
+}
+
+void
+loop_note_step(const char *what, uint64_t ns)
+{
+	double ms = (double)ns / 1e6;
+	if (ms > stats.slowest_ms)
+		stats.slowest_ms = ms;
+	if (debug_mode && (double)ns > slow_ns) {
+		stats.slow_callbacks++;
+		log_warnx("slow callback: %s took %.0f ms", what, ms);
+	}
+}
+
+static void
+loop_prepare_cb(struct ev_loop *l, ev_prepare *w, int revents)
+{
+	(void)l;
+	(void)w;
+	(void)revents;
+	stats.iterations++;
+	for (;;) {
+		coro_run_ready();
+		bool did = false;
+		for (int i = 0; i < nhooks; i++)
+			if (hooks[i].fn(hooks[i].arg))
+				did = true;
+		if (!did && !coro_has_ready())
+			break;
+	}
+}
+
+static void
+loop_lag_cb(struct ev_loop *l, ev_timer *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	ev_now_update(l);
+	double lag = (ev_now(l) - lag_expected) * 1000.0;
+	if (lag > stats.lag_max_ms)
+		stats.lag_max_ms = lag;
+	lag_expected = ev_now(l) + LAG_PROBE_INTERVAL;
+}
+
+void
+loop_init(void)
+{
+	evl = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+	if (evl == NULL)
+		fatalx("loop: cannot create the event loop");
+	ev_prepare_init(&prepare_w, loop_prepare_cb);
+	ev_set_priority(&prepare_w, EV_MINPRI);
+	ev_prepare_start(evl, &prepare_w);
+	ev_unref(evl);
+	ev_timer_init(&lag_w, loop_lag_cb, LAG_PROBE_INTERVAL,
+		      LAG_PROBE_INTERVAL);
+	lag_expected = ev_now(evl) + LAG_PROBE_INTERVAL;
+	ev_timer_start(evl, &lag_w);
+	ev_unref(evl);
+	coro_set_step_hook(loop_step_cb);
+}
+
+void
+loop_shutdown(void)
+{
+	if (evl == NULL)
+		return;
+	ev_ref(evl);
+	ev_prepare_stop(evl, &prepare_w);
+	ev_ref(evl);
+	ev_timer_stop(evl, &lag_w);
+	ev_loop_destroy(evl);
+	evl = NULL;
+	nhooks = 0;
+}
+
+struct ev_loop *
+loop_ev(void)
+{
+	return evl;
+}
+
+void
+loop_add_flush(loop_flush_fn fn, void *arg)
+{
+	if (nhooks == LOOP_MAX_FLUSH)
+		panic("loop: too many flush hooks");
+	hooks[nhooks].fn = fn;
+	hooks[nhooks].arg = arg;
+	nhooks++;
+}
+
+void
+loop_run(void)
+{
+	/* Run what is ready before the first sleep. */
+	loop_prepare_cb(evl, &prepare_w, 0);
+	ev_run(evl, 0);
+}
+
+void
+loop_stop(void)
+{
+	ev_break(evl, EVBREAK_ALL);
+}
+
+double
+loop_now(void)
+{
+	return ev_now(evl);
+}
+
+void
+loop_set_debug(bool on, double slow_ms)
+{
+	debug_mode = on;
+	slow_ns = slow_ms * 1e6;
+}
+
+bool
+loop_debug(void)
+{
+	return debug_mode;
+}
+
+void
+loop_get_stats(struct loop_stats *st)
+{
+	*st = stats;
+}

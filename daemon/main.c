@@ -1,0 +1,480 @@
+/*
+ * main: flags → config → store open + recovery → queues → control →
+ * READY=1 → loop → shutdown.  Wiring only: every behaviour lives in a
+ * module.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "await.h"
+#include "commands.h"
+#include "config.h"
+#include "consumer.h"
+#include "control.h"
+#include "coro.h"
+#include "diag.h"
+#include "events.h"
+#include "jobd/time.h"
+#include "log.h"
+#include "loop.h"
+#include "queue.h"
+#include "runner.h"
+#include "scheduler.h"
+#include "sdnotify.h"
+#include "store.h"
+#include "xmem.h"
+
+#define EX_CONFIG 78
+#define MAX_RECOVERIES 3
+
+static struct config cfg;
+static char *config_path;
+static char *state_dir;
+static char *socket_path;
+static char *log_dir;
+static char *db_path;
+static bool flag_debug;
+static bool shutdown_started;
+static bool shutdown_now;
+static struct event shutdown_ev;	/* set on SIGTERM/SIGINT/shutdown */
+static struct event skip_wait_ev;	/* set on the second signal */
+static struct waitq supervisor_q;	/* wakes the supervisor */
+static ev_signal sig_term, sig_int, sig_hup;
+static bool reload_requested;
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+		"usage: jobd [-c FILE] [-s SOCKET] [-d STATE_DIR] [--debug]\n"
+		"            [--check-config] [--version] [--help]\n"
+		"\n"
+		"  -c, --config FILE      config file (default %s)\n"
+		"  -s, --socket PATH      control socket\n"
+		"  -d, --state-dir DIR    state directory (jobd.db, logs/)\n"
+		"      --debug            debug mode: slow-callback warnings,\n"
+		"                         every job state change logged\n"
+		"      --check-config     print the effective config and exit\n"
+		"      --version          print the version and exit\n"
+		"  -h, --help             this help\n"
+		"\n"
+		"Environment: JOBD_DEBUG=1, STATE_DIRECTORY, RUNTIME_DIRECTORY.\n"
+		"Signals: SIGTERM/SIGINT drain and stop (twice: stop now),\n"
+		"SIGHUP reloads the config.  See jobd(8).\n",
+		geteuid() == 0 ? "/etc/jobd/jobd.conf"
+			       : "~/.config/jobd/jobd.conf");
+}
+
+/* Applies flag > environment > file > default to the paths. */
+static void
+resolve_paths(const char *flag_socket, const char *flag_state)
+{
+	uid_t uid = geteuid();
+	const char *rt = getenv("RUNTIME_DIRECTORY");
+	const char *sd = getenv("STATE_DIRECTORY");
+	if (flag_socket)
+		socket_path = xstrdup(flag_socket);
+	else if (rt && *rt)
+		socket_path = config_default_socket(uid);
+	else if (cfg.socket)
+		socket_path = xstrdup(cfg.socket);
+	else
+		socket_path = config_default_socket(uid);
+	if (flag_state)
+		state_dir = xstrdup(flag_state);
+	else if (sd && *sd)
+		state_dir = config_default_state_dir(uid);
+	else if (cfg.state_dir)
+		state_dir = xstrdup(cfg.state_dir);
+	else
+		state_dir = config_default_state_dir(uid);
+	free(cfg.socket);
+	cfg.socket = xstrdup(socket_path);
+	free(cfg.state_dir);
+	cfg.state_dir = xstrdup(state_dir);
+}
+
+static int
+mkdir_p(const char *path, mode_t mode)
+{
+	char *p = xstrdup(path);
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+			free(p);
+			return -1;
+		}
+		*s = '/';
+	}
+	int rc = mkdir(p, mode);
+	free(p);
+	return rc != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static void
+keep_std_fds(void)
+{
+	for (int fd = 0; fd < 3; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0)
+			continue;
+		int n = open("/dev/null", O_RDWR);
+		if (n >= 0 && n != fd) {
+			dup2(n, fd);
+			close(n);
+		}
+	}
+}
+
+static void
+apply_runtime_settings(void)
+{
+	int level = cfg.log_level;
+	if (cfg.debug && level < LOG_LEVEL_INFO)
+		level = LOG_LEVEL_INFO;
+	log_set_level((enum log_level)level);
+	loop_set_debug(cfg.debug, cfg.slow_callback_ms);
+	struct consumer_opts co = {log_dir, cfg.max_log_bytes, cfg.kill_grace};
+	consumer_set_opts(&co);
+	control_set_limits(cfg.max_request_bytes, cfg.max_connections,
+			   cfg.request_timeout);
+	long gid = -1;
+	if (cfg.admin_group && *cfg.admin_group) {
+		struct group *gr = getgrnam(cfg.admin_group);
+		if (gr)
+			gid = (long)gr->gr_gid;
+		else
+			log_warnx("config: admin_group %s does not exist",
+				  cfg.admin_group);
+	}
+	control_set_admin_gid(gid);
+}
+
+static bool
+debug_from_env(void)
+{
+	const char *e = getenv("JOBD_DEBUG");
+	return e && *e && strcmp(e, "0") != 0;
+}
+
+static int
+reload(void)
+{
+	struct config nc;
+	config_init(&nc);
+	if (config_load(&nc, config_path) != 0) {
+		log_error("reload refused: %s", diag_msg());
+		config_destroy(&nc);
+		return -1;
+	}
+	/* Paths stay: moving the socket or the database needs a restart. */
+	free(nc.socket);
+	nc.socket = xstrdup(socket_path);
+	free(nc.state_dir);
+	nc.state_dir = xstrdup(state_dir);
+	if (flag_debug || debug_from_env())
+		nc.debug = true;
+	config_destroy(&cfg);
+	cfg = nc;
+	if (queue_apply_config(&cfg) != 0) {
+		log_error("reload: %s", diag_msg());
+		return -1;
+	}
+	for (struct queue *q = queue_first(); q; q = q->next) {
+		consumer_sync(q);
+		events_queue(q->conf.name);
+	}
+	apply_runtime_settings();
+	log_info("config reloaded from %s", config_path);
+	return 0;
+}
+
+static void
+start_shutdown(bool now)
+{
+	if (now || shutdown_started) {
+		shutdown_now = true;
+		event_set(&skip_wait_ev);
+	}
+	shutdown_started = true;
+	event_set(&shutdown_ev);
+	waitq_notify_all(&supervisor_q);
+}
+
+static void
+signal_cb(struct ev_loop *l, ev_signal *w, int revents)
+{
+	(void)l;
+	(void)revents;
+	if (w->signum == SIGHUP) {
+		reload_requested = true;
+		waitq_notify_all(&supervisor_q);
+		return;
+	}
+	start_shutdown(false);
+}
+
+static void
+notify_status(void)
+{
+	int64_t running = 0, queued = 0;
+	for (struct queue *q = queue_first(); q; q = q->next) {
+		running += q->counts[JOBD_RUNNING];
+		queued += queue_pending(q);
+	}
+	sdnotify_send("STATUS=%lld running, %lld queued", (long long)running,
+		      (long long)queued);
+}
+
+/* Waits until no attempt runs, or the deadline passes. */
+static void
+wait_for_runners(double deadline, struct event *skip)
+{
+	while (runner_count() > 0 && (skip == NULL || !skip->set)) {
+		double left = deadline - loop_now();
+		if (deadline >= 0 && left <= 0)
+			break;
+		if (await_sleep(0.02) != 0)
+			break;
+	}
+}
+
+static void
+drain_and_stop(void)
+{
+	log_info("shutting down%s", shutdown_now ? " now" : "");
+	sdnotify_send("STOPPING=1");
+	commands_set_shutting_down();
+	events_daemon_stopping();
+	consumer_stop_all();
+	if (!shutdown_now)
+		wait_for_runners(loop_now() + cfg.shutdown_timeout,
+				 &skip_wait_ev);
+	if (runner_count() > 0) {
+		log_info("stopping %d running jobs", runner_count());
+		runner_kill_all(RUNNER_KILL_INTERRUPT);
+		wait_for_runners(-1, NULL);
+	}
+	while (consumer_count() > 0)
+		if (await_sleep(0.01) != 0)
+			break;
+	scheduler_shutdown();
+	store_sync();
+	control_shutdown();
+	store_sync();
+	loop_stop();
+}
+
+static void
+prune_expired(void)
+{
+	if (cfg.retention <= 0)
+		return;
+	int64_t n = 0;
+	commands_prune_before(jobd_time_now_ms() -
+				      (int64_t)(cfg.retention * 1000.0),
+			      &n);
+	if (n > 0)
+		log_info("retention: pruned %lld finished jobs", (long long)n);
+}
+
+/* The supervisor: signals, reload, status, watchdog, retention, and the
+ * shutdown sequence. */
+static void
+supervisor_f(void *arg)
+{
+	(void)arg;
+	double wd = sdnotify_watchdog_interval();
+	double tick = wd > 0 ? wd / 2 : 5.0;
+	double next_prune = loop_now() + 10.0;
+	for (;;) {
+		if (shutdown_ev.set)
+			break;
+		if (reload_requested) {
+			reload_requested = false;
+			reload();
+		}
+		if (wd > 0)
+			sdnotify_send("WATCHDOG=1");
+		notify_status();
+		if (loop_now() >= next_prune) {
+			prune_expired();
+			next_prune = loop_now() + 3600.0;
+		}
+		waitq_wait(&supervisor_q, tick);
+	}
+	drain_and_stop();
+}
+
+static void
+recovered(int64_t id, int64_t qid, int from, int to, void *arg)
+{
+	(void)qid;
+	(void)from;
+	int *n = arg;
+	(*n)++;
+	if (to == JOBD_FAILED)
+		log_warnx("job %lld: recovered too often, failed "
+			  "(recovery_limit)",
+			  (long long)id);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"socket", required_argument, NULL, 's'},
+		{"state-dir", required_argument, NULL, 'd'},
+		{"debug", no_argument, NULL, 'D'},
+		{"check-config", no_argument, NULL, 'C'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *flag_config = NULL, *flag_socket = NULL,
+		   *flag_state = NULL;
+	bool check_only = false;
+	int ch;
+	while ((ch = getopt_long(argc, argv, "c:s:d:h", longopts, NULL)) !=
+	       -1) {
+		switch (ch) {
+		case 'c':
+			flag_config = optarg;
+			break;
+		case 's':
+			flag_socket = optarg;
+			break;
+		case 'd':
+			flag_state = optarg;
+			break;
+		case 'D':
+			flag_debug = true;
+			break;
+		case 'C':
+			check_only = true;
+			break;
+		case 'V':
+			printf("jobd %s\n", JOBD_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "jobd: unexpected argument %s\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	log_init(LOG_LEVEL_INFO);
+	config_init(&cfg);
+	config_path = flag_config ? xstrdup(flag_config)
+				  : config_default_path(geteuid());
+	if (config_load(&cfg, config_path) != 0) {
+		fprintf(stderr, "jobd: %s\n", diag_msg());
+		return EX_CONFIG;
+	}
+	if (flag_debug || debug_from_env())
+		cfg.debug = true;
+	resolve_paths(flag_socket, flag_state);
+	if (check_only) {
+		config_print(&cfg, stdout);
+		return 0;
+	}
+	keep_std_fds();
+	signal(SIGPIPE, SIG_IGN);
+	srandom((unsigned)getpid() ^ (unsigned)jobd_time_now_ms());
+	log_init((enum log_level)cfg.log_level);
+	sdnotify_init();
+
+	log_dir = xasprintf("%s/logs", state_dir);
+	db_path = xasprintf("%s/jobd.db", state_dir);
+	if (mkdir_p(state_dir, 0700) != 0)
+		fatal("cannot create state directory %s", state_dir);
+	if (mkdir_p(log_dir, 0711) != 0)
+		fatal("cannot create %s", log_dir);
+
+	loop_init();
+	if (store_open(db_path, cfg.synchronous_full) != 0)
+		fatalx("%s", diag_msg());
+	loop_add_flush(store_flush, NULL);
+	events_init();
+
+	int nrec = 0;
+	if (store_job_recover(jobd_time_now_ms(), MAX_RECOVERIES, recovered,
+			      &nrec) != 0)
+		fatalx("recovery: %s", diag_msg());
+	if (queue_init(&cfg) != 0)
+		fatalx("queues: %s", diag_msg());
+	store_flush(NULL);
+	if (nrec > 0)
+		log_info("recovered %d jobs left running by a previous jobd",
+			 nrec);
+
+	struct consumer_opts co = {log_dir, cfg.max_log_bytes, cfg.kill_grace};
+	consumer_init(&co);
+	struct commands_ctx cx = {&cfg, log_dir, db_path, loop_now(), reload,
+				  start_shutdown};
+	commands_init(&cx);
+	struct control_opts ctl = {
+		socket_path,	      sdnotify_listen_fd(),
+		cfg.socket_mode,      cfg.socket_group,
+		cfg.max_request_bytes, cfg.max_connections,
+		cfg.request_timeout,   geteuid() != 0,
+	};
+	if (control_init(&ctl) != 0)
+		fatalx("%s", diag_msg());
+	apply_runtime_settings();
+	for (struct queue *q = queue_first(); q; q = q->next)
+		consumer_sync(q);
+	scheduler_init();
+
+	ev_signal_init(&sig_term, signal_cb, SIGTERM);
+	ev_signal_init(&sig_int, signal_cb, SIGINT);
+	ev_signal_init(&sig_hup, signal_cb, SIGHUP);
+	ev_signal_start(loop_ev(), &sig_term);
+	ev_signal_start(loop_ev(), &sig_int);
+	ev_signal_start(loop_ev(), &sig_hup);
+	ev_unref(loop_ev());
+	ev_unref(loop_ev());
+	ev_unref(loop_ev());
+	coro_detach(coro_spawn("supervisor", supervisor_f, NULL));
+
+	log_info("jobd %s ready: socket %s, state %s%s", JOBD_VERSION,
+		 socket_path, state_dir, cfg.debug ? ", debug mode" : "");
+	sdnotify_send("READY=1");
+	loop_run();
+
+	ev_ref(loop_ev());
+	ev_ref(loop_ev());
+	ev_ref(loop_ev());
+	ev_signal_stop(loop_ev(), &sig_term);
+	ev_signal_stop(loop_ev(), &sig_int);
+	ev_signal_stop(loop_ev(), &sig_hup);
+	store_close();
+	queue_shutdown();
+	events_shutdown();
+	loop_shutdown();
+	coro_shutdown();
+	config_destroy(&cfg);
+	free(config_path);
+	free(state_dir);
+	free(socket_path);
+	free(log_dir);
+	free(db_path);
+	log_info("stopped");
+	return 0;
+}

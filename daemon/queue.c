@@ -1,0 +1,474 @@
+/*
+ * queue: in-memory queue state over the stored queues.  Owns the list of
+ * struct queue; consumers are spawned by the consumer module, which this
+ * module does not know.
+ */
+#include "queue.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backoff.h"
+#include "coro.h"
+#include "diag.h"
+#include "jobspec.h"
+#include "log.h"
+#include "loop.h"
+#include "store.h"
+#include "xmem.h"
+
+static struct queue *queues;
+
+static void
+rate_setup(struct queue *q, bool keep_tokens)
+{
+	if (keep_tokens)
+		ratelimit_reconfigure(&q->rl, q->conf.rate_limit,
+				      q->conf.rate_period, q->conf.rate_burst,
+				      loop_now());
+	else
+		ratelimit_init(&q->rl, q->conf.rate_limit, q->conf.rate_period,
+			       q->conf.rate_burst, loop_now());
+}
+
+static struct queue *
+queue_add(int64_t id, const struct queue_conf *qc, bool paused)
+{
+	struct queue *q = xcalloc(1, sizeof(*q));
+	q->id = id;
+	q->conf = *qc;
+	q->paused = paused;
+	rate_setup(q, false);
+	struct queue **pp = &queues;
+	while (*pp)
+		pp = &(*pp)->next;
+	*pp = q;
+	return q;
+}
+
+static int
+load_one(const struct store_queue *sq, void *arg)
+{
+	(void)arg;
+	queue_add(sq->id, &sq->conf, sq->paused);
+	return 0;
+}
+
+static void
+count_one(int64_t qid, int state, int64_t n, void *arg)
+{
+	(void)arg;
+	struct queue *q = queue_find_id(qid);
+	if (q && state >= 0 && state < JOBD_STATE_COUNT)
+		q->counts[state] = n;
+}
+
+/* Lays the keys a config section set over q's settings. */
+static void
+overlay_conf(struct queue_conf *dst, const struct queue_conf *src)
+{
+	if (src->set & QC_CONCURRENCY)
+		dst->concurrency = src->concurrency;
+	if (src->set & QC_RATE) {
+		dst->rate_limit = src->rate_limit;
+		dst->rate_period = src->rate_period;
+	}
+	if (src->set & QC_BURST)
+		dst->rate_burst = src->rate_burst;
+	if (src->set & QC_CAPACITY)
+		dst->capacity = src->capacity;
+	if (src->set & QC_TIMEOUT)
+		dst->timeout = src->timeout;
+	if (src->set & QC_KILL_GRACE)
+		dst->kill_grace = src->kill_grace;
+	if (src->set & QC_MAX_ATTEMPTS)
+		dst->max_attempts = src->max_attempts;
+	if (src->set & QC_BACKOFF)
+		dst->backoff = src->backoff;
+}
+
+int
+queue_apply_config(const struct config *c)
+{
+	for (size_t i = 0; i < c->nqueues; i++) {
+		const struct queue_conf *qc = &c->queues[i];
+		struct queue *q = queue_find(qc->name);
+		if (q == NULL) {
+			struct queue_conf nc;
+			queue_conf_init(&nc, qc->name);
+			overlay_conf(&nc, qc);
+			nc.set = 0;
+			if (queue_create(&nc) == NULL)
+				return -1;
+			continue;
+		}
+		struct queue_conf nc = q->conf;
+		overlay_conf(&nc, qc);
+		nc.set = 0;
+		if (memcmp(&nc, &q->conf, sizeof(nc)) != 0 &&
+		    queue_update(q, &nc) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int
+queue_init(const struct config *c)
+{
+	if (store_queue_each(load_one, NULL) != 0)
+		return -1;
+	if (queue_find("default") == NULL) {
+		struct queue_conf qc;
+		queue_conf_init(&qc, "default");
+		if (queue_create(&qc) == NULL)
+			return -1;
+	}
+	if (queue_apply_config(c) != 0)
+		return -1;
+	diag_clear();
+	return store_count_each(count_one, NULL);
+}
+
+void
+queue_shutdown(void)
+{
+	while (queues) {
+		struct queue *q = queues;
+		queues = q->next;
+		free(q->consumers);
+		free(q);
+	}
+}
+
+struct queue *
+queue_find(const char *name)
+{
+	for (struct queue *q = queues; q; q = q->next)
+		if (strcmp(q->conf.name, name) == 0)
+			return q;
+	diag_set(E_UNKNOWN_QUEUE, "no queue %s", name);
+	return NULL;
+}
+
+struct queue *
+queue_find_id(int64_t id)
+{
+	for (struct queue *q = queues; q; q = q->next)
+		if (q->id == id)
+			return q;
+	return NULL;
+}
+
+struct queue *
+queue_first(void)
+{
+	return queues;
+}
+
+struct queue *
+queue_create(const struct queue_conf *qc)
+{
+	int64_t id;
+	if (queue_find(qc->name) != NULL) {
+		diag_set(E_STATE, "queue %s exists", qc->name);
+		return NULL;
+	}
+	if (store_queue_insert(qc, false, &id) != 0)
+		return NULL;
+	return queue_add(id, qc, false);
+}
+
+int
+queue_update(struct queue *q, const struct queue_conf *qc)
+{
+	if (store_queue_update(q->id, qc) != 0)
+		return -1;
+	bool rate_changed = qc->rate_limit != q->conf.rate_limit ||
+			    qc->rate_period != q->conf.rate_period ||
+			    qc->rate_burst != q->conf.rate_burst;
+	bool had_rate = q->conf.rate_limit > 0;
+	q->conf = *qc;
+	if (rate_changed)
+		rate_setup(q, had_rate);
+	waitq_notify_all(&q->work);
+	waitq_notify_all(&q->room);
+	return 0;
+}
+
+int
+queue_set_paused(struct queue *q, bool paused)
+{
+	if (store_queue_set_paused(q->id, paused) != 0)
+		return -1;
+	q->paused = paused;
+	waitq_notify_all(&q->work);
+	return 0;
+}
+
+int
+queue_delete(struct queue *q)
+{
+	if (strcmp(q->conf.name, "default") == 0)
+		return diag_set(E_INVAL, "name: queue default cannot be "
+					 "deleted");
+	if (queue_pending(q) > 0 || q->counts[JOBD_RUNNING] > 0 ||
+	    q->active > 0)
+		return diag_set(E_STATE, "queue %s has pending or running jobs",
+				q->conf.name);
+	int64_t terminal = q->counts[JOBD_SUCCEEDED] +
+			   q->counts[JOBD_FAILED] + q->counts[JOBD_CANCELLED];
+	if (terminal > 0)
+		return diag_set(E_STATE,
+				"queue %s still holds %lld finished jobs "
+				"(prune them first)",
+				q->conf.name, (long long)terminal);
+	if (store_queue_delete(q->id) != 0)
+		return -1;
+	struct queue **pp = &queues;
+	while (*pp != q)
+		pp = &(*pp)->next;
+	*pp = q->next;
+	/* Consumers hold q; tell them to leave by shrinking to nothing.
+	 * They free nothing of q, so q is kept until shutdown. */
+	q->conf.concurrency = 0;
+	q->next = NULL;
+	waitq_notify_all(&q->work);
+	/* The struct stays allocated: a consumer may still be parked on
+	 * it.  Keep it on a graveyard list freed at shutdown. */
+	static struct queue *graveyard;
+	q->next = graveyard;
+	graveyard = q;
+	return 0;
+}
+
+int64_t
+queue_pending(const struct queue *q)
+{
+	return q->counts[JOBD_WAITING] + q->counts[JOBD_SCHEDULED] +
+	       q->counts[JOBD_QUEUED];
+}
+
+bool
+queue_has_room(const struct queue *q, int64_t n)
+{
+	return q->conf.capacity <= 0 || queue_pending(q) + n <= q->conf.capacity;
+}
+
+static bool
+is_pending(int state)
+{
+	return state == JOBD_WAITING || state == JOBD_SCHEDULED ||
+	       state == JOBD_QUEUED;
+}
+
+void
+queue_job_moved(int64_t qid, int from, int to)
+{
+	struct queue *q = queue_find_id(qid);
+	if (q == NULL)
+		return;
+	if (from >= 0 && from < JOBD_STATE_COUNT && q->counts[from] > 0)
+		q->counts[from]--;
+	if (to >= 0 && to < JOBD_STATE_COUNT)
+		q->counts[to]++;
+	if (to == JOBD_QUEUED)
+		waitq_notify_one(&q->work);
+	if (is_pending(from) && !is_pending(to))
+		waitq_notify_all(&q->room);
+}
+
+json_t *
+queue_json(const struct queue *q)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "name", json_string(q->conf.name));
+	json_object_set_new(o, "concurrency", json_integer(q->conf.concurrency));
+	if (q->conf.rate_limit > 0)
+		json_object_set_new(
+			o, "rate",
+			json_pack("{s:f,s:f,s:f}", "limit", q->conf.rate_limit,
+				  "period", q->conf.rate_period, "burst",
+				  q->conf.rate_burst > 0 ? q->conf.rate_burst
+							 : q->conf.rate_limit));
+	else
+		json_object_set_new(o, "rate", json_null());
+	json_object_set_new(o, "capacity", json_integer(q->conf.capacity));
+	json_object_set_new(o, "paused", json_boolean(q->paused));
+	json_object_set_new(o, "timeout", json_real(q->conf.timeout));
+	if (q->conf.kill_grace >= 0)
+		json_object_set_new(o, "kill_grace",
+				    json_real(q->conf.kill_grace));
+	else
+		json_object_set_new(o, "kill_grace", json_null());
+	json_object_set_new(o, "max_attempts",
+			    json_integer(q->conf.max_attempts));
+	json_object_set_new(o, "backoff",
+			    json_pack("{s:f,s:f,s:f,s:f}", "base",
+				      q->conf.backoff.base, "factor",
+				      q->conf.backoff.factor, "max",
+				      q->conf.backoff.max, "jitter",
+				      q->conf.backoff.jitter));
+	json_t *counts = json_object();
+	for (int s = 0; s < JOBD_STATE_COUNT; s++)
+		json_object_set_new(counts, jobd_state_name(s),
+				    json_integer(q->counts[s]));
+	json_object_set_new(o, "counts", counts);
+	json_object_set_new(o, "pending", json_integer(queue_pending(q)));
+	json_object_set_new(o, "running", json_integer(q->counts[JOBD_RUNNING]));
+	return o;
+}
+
+static int
+get_seconds(const json_t *v, const char *field, double *out)
+{
+	if (!json_is_number(v) || !isfinite(json_number_value(v)) ||
+	    json_number_value(v) < 0 ||
+	    json_number_value(v) > JOBSPEC_MAX_SECONDS)
+		return diag_set(E_INVAL, "%s: must be a number of seconds >= 0",
+				field);
+	*out = json_number_value(v);
+	return 0;
+}
+
+static int
+get_int(const json_t *v, const char *field, long long lo, long long hi,
+	long long *out)
+{
+	if (!json_is_integer(v) || json_integer_value(v) < lo ||
+	    json_integer_value(v) > hi)
+		return diag_set(E_INVAL, "%s: must be an integer from %lld to "
+					 "%lld",
+				field, lo, hi);
+	*out = json_integer_value(v);
+	return 0;
+}
+
+int
+queue_conf_from_json(json_t *obj, const struct queue_conf *base,
+		     struct queue_conf *qc)
+{
+	const char *key;
+	json_t *v;
+	long long n;
+	*qc = *base;
+	json_object_foreach(obj, key, v)
+	{
+		if (strcmp(key, "name") == 0 || strcmp(key, "cmd") == 0 ||
+		    strcmp(key, "id") == 0) {
+			continue;
+		} else if (strcmp(key, "concurrency") == 0) {
+			if (get_int(v, key, 1, 10000, &n) != 0)
+				return -1;
+			qc->concurrency = (int)n;
+		} else if (strcmp(key, "capacity") == 0) {
+			if (get_int(v, key, 0, INT64_MAX, &n) != 0)
+				return -1;
+			qc->capacity = n;
+		} else if (strcmp(key, "max_attempts") == 0) {
+			if (get_int(v, key, 1, 1000, &n) != 0)
+				return -1;
+			qc->max_attempts = (int)n;
+		} else if (strcmp(key, "timeout") == 0) {
+			if (get_seconds(v, key, &qc->timeout) != 0)
+				return -1;
+		} else if (strcmp(key, "kill_grace") == 0) {
+			if (json_is_null(v))
+				qc->kill_grace = -1;
+			else if (get_seconds(v, key, &qc->kill_grace) != 0)
+				return -1;
+		} else if (strcmp(key, "rate") == 0) {
+			if (json_is_null(v)) {
+				qc->rate_limit = 0;
+				qc->rate_period = 1;
+				qc->rate_burst = 0;
+				continue;
+			}
+			if (!json_is_object(v))
+				return diag_set(E_INVAL,
+						"rate: must be an object "
+						"{limit, period, burst} or "
+						"null");
+			const char *rk;
+			json_t *rv;
+			double limit = -1, period = 1, burst = 0;
+			json_object_foreach(v, rk, rv)
+			{
+				double *dst = strcmp(rk, "limit") == 0 ? &limit
+					      : strcmp(rk, "period") == 0
+						      ? &period
+					      : strcmp(rk, "burst") == 0
+						      ? &burst
+						      : NULL;
+				if (dst == NULL)
+					return diag_set(E_INVAL,
+							"rate.%s: unknown "
+							"field",
+							rk);
+				if (json_is_null(rv))
+					continue;
+				if (!json_is_number(rv) ||
+				    !isfinite(json_number_value(rv)) ||
+				    json_number_value(rv) < 0)
+					return diag_set(E_INVAL,
+							"rate.%s: must be a "
+							"number >= 0",
+							rk);
+				*dst = json_number_value(rv);
+			}
+			if (limit <= 0 || period <= 0)
+				return diag_set(E_INVAL,
+						"rate.limit: limit and period "
+						"must be > 0");
+			qc->rate_limit = limit;
+			qc->rate_period = period;
+			qc->rate_burst = burst;
+		} else if (strcmp(key, "backoff") == 0) {
+			if (!json_is_object(v))
+				return diag_set(E_INVAL,
+						"backoff: must be an object");
+			struct backoff b = qc->backoff;
+			const char *bk;
+			json_t *bv;
+			json_object_foreach(v, bk, bv)
+			{
+				double *dst = strcmp(bk, "base") == 0 ? &b.base
+					      : strcmp(bk, "factor") == 0
+						      ? &b.factor
+					      : strcmp(bk, "max") == 0 ? &b.max
+					      : strcmp(bk, "jitter") == 0
+						      ? &b.jitter
+						      : NULL;
+				if (dst == NULL)
+					return diag_set(E_INVAL,
+							"backoff.%s: unknown "
+							"field",
+							bk);
+				if (!json_is_number(bv))
+					return diag_set(E_INVAL,
+							"backoff.%s: must be "
+							"a number",
+							bk);
+				*dst = json_number_value(bv);
+			}
+			if (backoff_validate(&b) != 0)
+				return -1;
+			qc->backoff = b;
+		} else if (strcmp(key, "paused") == 0) {
+			return diag_set(E_INVAL, "paused: use queue.pause or "
+						 "queue.resume");
+		} else {
+			return diag_set(E_INVAL, "%s: unknown field", key);
+		}
+	}
+	return 0;
+}
+
+void
+queue_wake_all(void)
+{
+	for (struct queue *q = queues; q; q = q->next) {
+		waitq_notify_all(&q->work);
+		waitq_notify_all(&q->room);
+	}
+}

@@ -1,0 +1,80 @@
+/*
+ * queue: the in-memory view of each queue — its settings, job counts by
+ * state, pause flag, token bucket and the wait queues its consumers and
+ * producers park on.  Memory holds counts and wake-ups, never the backlog:
+ * the jobs themselves stay in the store.
+ *
+ * Every job state change the engine makes goes through queue_job_moved(),
+ * which keeps the counts right, wakes consumers when work appears and
+ * producers when room appears.
+ */
+#ifndef QUEUE_H_INCLUDED
+#define QUEUE_H_INCLUDED
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "await.h"
+#include "config.h"
+#include "jobd/proto.h"
+#include "ratelimit.h"
+
+struct coro;
+
+struct queue {
+	int64_t id;			/* store id */
+	struct queue_conf conf;		/* current settings */
+	bool paused;
+	int64_t counts[JOBD_STATE_COUNT];
+	int active;			/* attempts whose process runs now */
+	struct ratelimit rl;		/* used when conf.rate_limit > 0 */
+	struct waitq work;		/* consumers: work, token, resume */
+	struct waitq room;		/* producers: pending below capacity */
+	struct coro **consumers;	/* owned array of conf.concurrency
+					 * slots (or more), NULL = free */
+	int nslots;
+	struct queue *next;
+};
+
+/* Loads the stored queues, lays the config's [queue] sections over them
+ * (creating new ones), makes sure `default` exists, and loads the counts.
+ * Call once the store is open, inside init. */
+int queue_init(const struct config *c);
+void queue_shutdown(void);
+/* Re-applies the config's [queue] sections (reload). */
+int queue_apply_config(const struct config *c);
+
+/* Borrowed; NULL with E_UNKNOWN_QUEUE when absent. */
+struct queue *queue_find(const char *name);
+struct queue *queue_find_id(int64_t id);
+/* First queue, for `for (q = queue_first(); q; q = q->next)`. */
+struct queue *queue_first(void);
+
+/* Creates a queue with settings qc.  E_STATE when the name exists. */
+struct queue *queue_create(const struct queue_conf *qc);
+/* Changes settings; takes effect at once. */
+int queue_update(struct queue *q, const struct queue_conf *qc);
+int queue_set_paused(struct queue *q, bool paused);
+/* Deletes an empty queue (E_STATE with pending or running jobs, E_INVAL
+ * for `default`).  q is freed once its consumers have left. */
+int queue_delete(struct queue *q);
+
+/* Jobs waiting, scheduled or queued. */
+int64_t queue_pending(const struct queue *q);
+/* True when capacity allows n more pending jobs. */
+bool queue_has_room(const struct queue *q, int64_t n);
+/* A job of queue qid went from state `from` to `to` (-1: did not exist /
+ * no longer exists). */
+void queue_job_moved(int64_t qid, int from, int to);
+/* The queue object for responses (new reference). */
+json_t *queue_json(const struct queue *q);
+/* Fills qc from a JSON object of queue fields laid over base; -1 with
+ * E_INVAL naming the field. */
+int queue_conf_from_json(json_t *obj, const struct queue_conf *base,
+			 struct queue_conf *qc);
+/* Wakes every consumer of every queue (shutdown, pause changes). */
+void queue_wake_all(void);
+
+#endif /* QUEUE_H_INCLUDED */

@@ -1,0 +1,649 @@
+/*
+ * runner: spawn, capture, time out and reap one attempt.  Owns the child's
+ * pipe, pidfd and log file for the attempt's lifetime; the list of running
+ * attempts links the consumers' struct runner, which it does not own.
+ */
+#include "runner.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "coro.h"
+#include "diag.h"
+#include "log.h"
+#include "loop.h"
+#include "xmem.h"
+
+#define MINIMAL_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define CHILD_STACK (64 * 1024)
+#define READ_CHUNK (64 * 1024)
+/* Bytes read from one job's pipe before letting others run. */
+#define READ_BUDGET (1024 * 1024)
+
+/* What the child needs, in memory it shares with the parent until exec:
+ * everything is prepared by the parent, the child only makes system
+ * calls. */
+struct child_args {
+	char *const *argv;
+	char *const *envp;
+	const char *path;		/* PATH to search argv[0] in */
+	const char *cwd;
+	int out_fd;
+	int null_fd;
+	bool switch_user;
+	uid_t uid;
+	gid_t gid;
+	const gid_t *groups;
+	size_t ngroups;
+	pid_t parent;
+	sigset_t mask;			/* restored before exec */
+	int err;			/* set by the child on failure */
+	const char *step;		/* what failed */
+};
+
+static struct runner *running;
+static int nrunning;
+static char child_stack[CHILD_STACK] __attribute__((aligned(16)));
+
+/* Signals jobd catches or ignores; the child puts them back to default
+ * before it unblocks signals, so no handler of jobd ever runs in it. */
+static const int reset_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGPIPE,
+				    SIGCHLD, SIGUSR1, SIGUSR2, SIGQUIT,
+				    SIGALRM};
+
+static int __attribute__((no_sanitize_address))
+child_fail(struct child_args *a, const char *step)
+{
+	a->err = errno;
+	a->step = step;
+	_exit(127);
+}
+
+/* Runs in the child, on child_stack, sharing memory with the suspended
+ * parent: only async-signal-safe calls. */
+static int __attribute__((no_sanitize_address))
+child_main(void *arg)
+{
+	struct child_args *a = arg;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	for (size_t i = 0; i < sizeof(reset_signals) / sizeof(int); i++)
+		sigaction(reset_signals[i], &sa, NULL);
+	if (setsid() < 0)
+		return child_fail(a, "setsid");
+	if (a->switch_user) {
+		if (setgroups(a->ngroups, a->groups) != 0)
+			return child_fail(a, "setgroups");
+		if (setgid(a->gid) != 0)
+			return child_fail(a, "setgid");
+		if (setuid(a->uid) != 0)
+			return child_fail(a, "setuid");
+	}
+	/* After the user switch, which clears it.  If jobd died before
+	 * this line, the child is already an orphan: leave. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
+		return child_fail(a, "prctl");
+	if (getppid() != a->parent)
+		_exit(127);
+	if (chdir(a->cwd) != 0)
+		return child_fail(a, "cwd");
+	if (dup2(a->null_fd, 0) < 0 || dup2(a->out_fd, 1) < 0 ||
+	    dup2(a->out_fd, 2) < 0)
+		return child_fail(a, "dup2");
+	close_range(3, ~0U, 0);
+	sigprocmask(SIG_SETMASK, &a->mask, NULL);
+	const char *file = a->argv[0];
+	if (strchr(file, '/') != NULL) {
+		execve(file, a->argv, a->envp);
+		return child_fail(a, "exec");
+	}
+	char path[4096];
+	size_t flen = strlen(file);
+	const char *p = a->path;
+	int saved = ENOENT;
+	while (*p) {
+		const char *end = strchr(p, ':');
+		size_t dlen = end ? (size_t)(end - p) : strlen(p);
+		if (dlen == 0) {
+			path[0] = '.';
+			dlen = 1;
+		} else if (dlen + flen + 2 <= sizeof(path)) {
+			memcpy(path, p, dlen);
+		} else {
+			dlen = 0;
+		}
+		if (dlen > 0 && dlen + flen + 2 <= sizeof(path)) {
+			path[dlen] = '/';
+			memcpy(path + dlen + 1, file, flen + 1);
+			execve(path, a->argv, a->envp);
+			if (errno == EACCES)
+				saved = EACCES;
+			else if (errno != ENOENT && errno != ENOTDIR)
+				return child_fail(a, "exec");
+		}
+		if (end == NULL)
+			break;
+		p = end + 1;
+	}
+	errno = saved;
+	return child_fail(a, "exec");
+}
+
+char *
+runner_log_path(const char *log_dir, int64_t job_id, int attempt)
+{
+	return xasprintf("%s/%lld.%d.log", log_dir, (long long)job_id,
+			 attempt);
+}
+
+static void
+list_add(struct runner *r)
+{
+	r->prev = NULL;
+	r->next = running;
+	if (running)
+		running->prev = r;
+	running = r;
+	nrunning++;
+}
+
+static void
+list_remove(struct runner *r)
+{
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		running = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	r->next = r->prev = NULL;
+	nrunning--;
+}
+
+struct runner *
+runner_find(int64_t job_id)
+{
+	for (struct runner *r = running; r; r = r->next)
+		if (r->job_id == job_id)
+			return r;
+	return NULL;
+}
+
+int
+runner_count(void)
+{
+	return nrunning;
+}
+
+void
+runner_kill(struct runner *ctl, enum runner_kill why)
+{
+	if (ctl->kill == RUNNER_KILL_NONE)
+		ctl->kill = why;
+	if (ctl->c)
+		coro_wakeup(ctl->c);
+}
+
+void
+runner_kill_all(enum runner_kill why)
+{
+	for (struct runner *r = running; r; r = r->next)
+		runner_kill(r, why);
+}
+
+/* The environment of the attempt: the job's own, or the minimal one, plus
+ * JOBD_*.  Returns a NULL-terminated array the caller frees with
+ * free_strv(); *path points into it (PATH's value). */
+static char **
+build_env(const struct store_job_run *r, const struct runner_opts *o,
+	  const struct passwd *pw, const char **path)
+{
+	size_t n = 0, cap = 16;
+	char **env = xcalloc(cap, sizeof(*env));
+	*path = NULL;
+#define ADD(s)                                                                 \
+	do {                                                                   \
+		if (n + 2 > cap) {                                             \
+			cap *= 2;                                              \
+			env = xreallocarray(env, cap, sizeof(*env));           \
+		}                                                              \
+		env[n++] = (s);                                                \
+	} while (0)
+	if (r->env != NULL) {
+		const char *k;
+		json_t *v;
+		json_object_foreach(r->env, k, v)
+		{
+			if (strncmp(k, "JOBD_", 5) == 0)
+				continue;
+			ADD(xasprintf("%s=%s", k, json_string_value(v)));
+			if (strcmp(k, "PATH") == 0)
+				*path = env[n - 1] + 5;
+		}
+	} else {
+		ADD(xstrdup("PATH=" MINIMAL_PATH));
+		*path = env[n - 1] + 5;
+		if (pw) {
+			ADD(xasprintf("HOME=%s", pw->pw_dir));
+			ADD(xasprintf("USER=%s", pw->pw_name));
+			ADD(xasprintf("LOGNAME=%s", pw->pw_name));
+			ADD(xasprintf("SHELL=%s", pw->pw_shell && *pw->pw_shell
+							  ? pw->pw_shell
+							  : "/bin/sh"));
+		}
+	}
+	ADD(xasprintf("JOBD_JOB_ID=%lld", (long long)r->id));
+	ADD(xasprintf("JOBD_QUEUE=%s", o->queue_name));
+	ADD(xasprintf("JOBD_ATTEMPT=%d", r->attempt));
+#undef ADD
+	env[n] = NULL;
+	if (*path == NULL)
+		*path = MINIMAL_PATH;
+	return env;
+}
+
+static char **
+build_argv(const struct store_job_run *r)
+{
+	if (r->shell != NULL) {
+		char **argv = xcalloc(4, sizeof(*argv));
+		argv[0] = xstrdup("/bin/sh");
+		argv[1] = xstrdup("-c");
+		argv[2] = xstrdup(r->shell);
+		return argv;
+	}
+	size_t n = json_array_size(r->argv);
+	char **argv = xcalloc(n + 1, sizeof(*argv));
+	for (size_t i = 0; i < n; i++)
+		argv[i] = xstrdup(json_string_value(json_array_get(r->argv, i)));
+	return argv;
+}
+
+static void
+free_strv(char **v)
+{
+	if (v == NULL)
+		return;
+	for (char **p = v; *p; p++)
+		free(*p);
+	free(v);
+}
+
+static double
+mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Where one attempt's output goes. */
+struct capture {
+	int fd;			/* pipe read end, -1 when closed */
+	int log_fd;		/* -1 until the first byte */
+	char *log_path;		/* owned */
+	int64_t written;
+	int64_t max;
+	bool truncated;
+	uid_t uid;
+	gid_t gid;
+	bool chown;
+};
+
+static void
+capture_write(struct capture *cp, const char *data, size_t n)
+{
+	if (cp->written >= cp->max) {
+		cp->truncated = true;
+		return;
+	}
+	if ((int64_t)n > cp->max - cp->written) {
+		n = (size_t)(cp->max - cp->written);
+		cp->truncated = true;
+	}
+	if (cp->log_fd < 0) {
+		cp->log_fd = open(cp->log_path,
+				  O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+				  0600);
+		if (cp->log_fd < 0) {
+			log_warn("job log %s", cp->log_path);
+			cp->written = cp->max;
+			return;
+		}
+		if (cp->chown && fchown(cp->log_fd, cp->uid, cp->gid) != 0)
+			log_warn("job log %s: chown", cp->log_path);
+	}
+	while (n > 0) {
+		ssize_t w = write(cp->log_fd, data, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			log_warn("job log %s", cp->log_path);
+			cp->written = cp->max;
+			return;
+		}
+		data += w;
+		n -= (size_t)w;
+		cp->written += w;
+	}
+}
+
+/* Reads what the pipe holds, up to budget bytes.  Returns false at EOF. */
+static bool
+capture_read(struct capture *cp, size_t budget)
+{
+	char chunk[READ_CHUNK];
+	size_t got = 0;
+	while (cp->fd >= 0 && got < budget) {
+		ssize_t r = read(cp->fd, chunk, sizeof(chunk));
+		if (r > 0) {
+			capture_write(cp, chunk, (size_t)r);
+			got += (size_t)r;
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return true;
+		return false;	/* EOF or error */
+	}
+	return true;
+}
+
+struct run_rec {
+	struct coro *c;
+	bool exited;
+	bool readable;
+	bool timer;
+};
+
+static void
+runner_pid_cb(struct ev_loop *l, ev_io *w, int revents)
+{
+	(void)revents;
+	struct run_rec *rec = w->data;
+	rec->exited = true;
+	ev_io_stop(l, w);
+	coro_wakeup(rec->c);
+}
+
+static void
+runner_out_cb(struct ev_loop *l, ev_io *w, int revents)
+{
+	(void)l;
+	(void)revents;
+	struct run_rec *rec = w->data;
+	rec->readable = true;
+	coro_wakeup(rec->c);
+}
+
+static void
+runner_timer_cb(struct ev_loop *l, ev_timer *w, int revents)
+{
+	(void)l;
+	(void)revents;
+	struct run_rec *rec = w->data;
+	rec->timer = true;
+	coro_wakeup(rec->c);
+}
+
+/* Looks up the user an attempt runs as; fills the child's identity. */
+static int
+resolve_user(uid_t uid, struct passwd *pw, char *buf, size_t len,
+	     gid_t **groups, size_t *ngroups)
+{
+	struct passwd *res = NULL;
+	int e = getpwuid_r(uid, pw, buf, len, &res);
+	if (res == NULL)
+		return diag_set(E_INVAL, "user %u: %s", (unsigned)uid,
+				e ? strerror(e) : "no such user");
+	*groups = NULL;
+	*ngroups = 0;
+	if (geteuid() != 0)
+		return 0;
+	int n = 32;
+	for (;;) {
+		*groups = xreallocarray(*groups, (size_t)n, sizeof(gid_t));
+		int want = n;
+		if (getgrouplist(pw->pw_name, pw->pw_gid, *groups, &want) >= 0) {
+			*ngroups = (size_t)want;
+			return 0;
+		}
+		if (want <= n)
+			want = n * 2;
+		if (want > 65536)
+			return diag_set(E_INVAL, "user %s: too many groups",
+					pw->pw_name);
+		n = want;
+	}
+}
+
+static int
+spawn(struct child_args *a, int *pidfd)
+{
+	sigset_t all;
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &a->mask);
+	a->parent = getpid();
+	a->err = 0;
+	a->step = NULL;
+	*pidfd = -1;
+	int pid = clone(child_main, child_stack + sizeof(child_stack),
+			CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, a,
+			pidfd);
+	int e = errno;
+	sigprocmask(SIG_SETMASK, &a->mask, NULL);
+	errno = e;
+	return pid;
+}
+
+int
+runner_run(const struct store_job_run *r, const struct runner_opts *o,
+	   struct runner *ctl, struct runner_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	struct capture cp = {-1, -1, NULL, 0, o->max_log_bytes, false, 0, 0,
+			     false};
+	struct passwd pw;
+	char pwbuf[4096];
+	gid_t *groups = NULL;
+	size_t ngroups = 0;
+	const char *path = NULL;
+	char **argv = NULL, **envp = NULL;
+	int out[2] = {-1, -1};
+	int null_fd = -1;
+	bool have_pw = resolve_user(r->uid, &pw, pwbuf, sizeof(pwbuf),
+				    &groups, &ngroups) == 0;
+	if (!have_pw && geteuid() == 0) {
+		snprintf(res->error, sizeof(res->error), "%s", diag_msg());
+		goto out;
+	}
+	argv = build_argv(r);
+	envp = build_env(r, o, have_pw ? &pw : NULL, &path);
+	null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null_fd < 0) {
+		snprintf(res->error, sizeof(res->error), "/dev/null: %s",
+			 strerror(errno));
+		goto out;
+	}
+	if (r->output == JOBSPEC_OUTPUT_CAPTURE) {
+		if (pipe2(out, O_CLOEXEC) != 0) {
+			snprintf(res->error, sizeof(res->error), "pipe: %s",
+				 strerror(errno));
+			goto out;
+		}
+		fcntl(out[0], F_SETFL, O_NONBLOCK);
+	}
+	struct child_args a;
+	memset(&a, 0, sizeof(a));
+	a.argv = argv;
+	a.envp = envp;
+	a.path = path;
+	a.cwd = r->cwd;
+	a.out_fd = out[1] >= 0 ? out[1] : null_fd;
+	a.null_fd = null_fd;
+	a.switch_user = geteuid() == 0;
+	a.uid = r->uid;
+	a.gid = have_pw ? pw.pw_gid : getegid();
+	a.groups = groups;
+	a.ngroups = ngroups;
+	int pidfd = -1;
+	double t0 = mono_now();
+	int pid = spawn(&a, &pidfd);
+	if (out[1] >= 0) {
+		close(out[1]);
+		out[1] = -1;
+	}
+	if (pid < 0) {
+		snprintf(res->error, sizeof(res->error), "clone: %s",
+			 strerror(errno));
+		goto out;
+	}
+	if (a.err != 0) {
+		int st;
+		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+			;
+		close(pidfd);
+		if (strcmp(a.step, "exec") == 0)
+			snprintf(res->error, sizeof(res->error), "exec %s: %s",
+				 argv[0], strerror(a.err));
+		else if (strcmp(a.step, "cwd") == 0)
+			snprintf(res->error, sizeof(res->error), "cwd %s: %s",
+				 r->cwd, strerror(a.err));
+		else
+			snprintf(res->error, sizeof(res->error), "%s: %s",
+				 a.step, strerror(a.err));
+		goto out;
+	}
+	res->spawned = true;
+	ctl->pid = pid;
+	ctl->pidfd = pidfd;
+	ctl->c = coro_self();
+	list_add(ctl);
+	if (o->on_spawn)
+		o->on_spawn(ctl, o->arg);
+
+	cp.fd = out[0];
+	out[0] = -1;
+	cp.log_path = runner_log_path(o->log_dir, r->id, r->attempt);
+	cp.uid = r->uid;
+	cp.gid = a.gid;
+	cp.chown = geteuid() == 0;
+
+	struct run_rec rec = {coro_self(), false, false, false};
+	ev_io pw_w, out_w;
+	ev_timer t_w;
+	ev_io_init(&pw_w, runner_pid_cb, pidfd, EV_READ);
+	pw_w.data = &rec;
+	ev_io_start(loop_ev(), &pw_w);
+	if (cp.fd >= 0) {
+		ev_io_init(&out_w, runner_out_cb, cp.fd, EV_READ);
+		out_w.data = &rec;
+		ev_io_start(loop_ev(), &out_w);
+	}
+	ev_init(&t_w, runner_timer_cb);
+	t_w.data = &rec;
+	double term_at = 0;
+	for (;;) {
+		if (rec.readable && cp.fd >= 0) {
+			rec.readable = false;
+			if (!capture_read(&cp, READ_BUDGET)) {
+				ev_io_stop(loop_ev(), &out_w);
+				close(cp.fd);
+				cp.fd = -1;
+			}
+			/* What is left stays readable: libev polls level
+			 * triggered and wakes us again after others ran. */
+		}
+		if (rec.exited)
+			break;
+		double now = mono_now();
+		if (ctl->kill != RUNNER_KILL_NONE && !ctl->term_sent) {
+			kill(-pid, SIGTERM);
+			ctl->term_sent = true;
+			term_at = now;
+		}
+		if (!ctl->term_sent && r->timeout > 0 &&
+		    now >= t0 + r->timeout) {
+			res->timed_out = true;
+			kill(-pid, SIGTERM);
+			ctl->term_sent = true;
+			term_at = now;
+		}
+		if (ctl->term_sent && !ctl->kill_sent &&
+		    now >= term_at + r->kill_grace) {
+			kill(-pid, SIGKILL);
+			ctl->kill_sent = true;
+		}
+		double next = -1;
+		if (!ctl->term_sent && r->timeout > 0)
+			next = t0 + r->timeout - now;
+		else if (ctl->term_sent && !ctl->kill_sent)
+			next = term_at + r->kill_grace - now;
+		ev_timer_stop(loop_ev(), &t_w);
+		rec.timer = false;
+		if (next >= 0) {
+			ev_timer_set(&t_w, next > 0 ? next : 0, 0);
+			ev_timer_start(loop_ev(), &t_w);
+		}
+		coro_yield();
+	}
+	ev_timer_stop(loop_ev(), &t_w);
+	ev_io_stop(loop_ev(), &pw_w);
+	/* The leader is a zombie, so its pid and group cannot be reused
+	 * yet: sweep what is left of a group jobd was stopping. */
+	if (ctl->term_sent)
+		kill(-pid, SIGKILL);
+	int status = 0;
+	int w;
+	while ((w = wait4(pid, &status, 0, &res->ru)) < 0 && errno == EINTR)
+		;
+	res->duration = mono_now() - t0;
+	if (w == pid && WIFEXITED(status)) {
+		res->exited = true;
+		res->exit_code = WEXITSTATUS(status);
+	} else if (w == pid && WIFSIGNALED(status)) {
+		res->signal = WTERMSIG(status);
+	}
+	if (cp.fd >= 0) {
+		/* Take what the job wrote before it ended; a grandchild
+		 * that keeps the pipe open is not waited for. */
+		capture_read(&cp, READ_BUDGET);
+		ev_io_stop(loop_ev(), &out_w);
+	}
+	list_remove(ctl);
+	ctl->c = NULL;
+	close(pidfd);
+	ctl->pidfd = -1;
+out:
+	res->output_truncated = cp.truncated;
+	if (cp.fd >= 0)
+		close(cp.fd);
+	if (cp.log_fd >= 0)
+		close(cp.log_fd);
+	free(cp.log_path);
+	for (int i = 0; i < 2; i++)
+		if (out[i] >= 0)
+			close(out[i]);
+	if (null_fd >= 0)
+		close(null_fd);
+	free_strv(argv);
+	free_strv(envp);
+	free(groups);
+	return 0;
+}

@@ -1,0 +1,84 @@
+/*
+ * runner: one attempt of one job — spawn the child the vfork way, capture
+ * its output into the attempt's log file, enforce the timeout with SIGTERM
+ * then SIGKILL to its process group, and reap it with its rusage.
+ *
+ * The child is made with clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD): no
+ * page tables are copied, so spawn cost does not grow with jobd's memory;
+ * the parent is suspended until exec, and a failed exec leaves its errno in
+ * memory both share.  Exit is awaited through the pidfd, so libev never
+ * needs a SIGCHLD handler.
+ */
+#ifndef RUNNER_H_INCLUDED
+#define RUNNER_H_INCLUDED
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include "store.h"
+
+struct runner;
+
+/* Daemon-wide settings the runner needs. */
+struct runner_opts {
+	const char *log_dir;		/* borrowed: state_dir/logs */
+	int64_t max_log_bytes;
+	const char *queue_name;		/* borrowed: for JOBD_QUEUE */
+	/* Called once the child runs (not on a spawn error); must not
+	 * yield. */
+	void (*on_spawn)(const struct runner *ctl, void *arg);
+	void *arg;
+};
+
+enum runner_kill {
+	RUNNER_KILL_NONE = 0,
+	RUNNER_KILL_CANCEL,		/* the job was cancelled */
+	RUNNER_KILL_INTERRUPT,		/* shutdown */
+};
+
+/* One running attempt; the consumer owns it, commands may ask it to stop
+ * through runner_kill(). */
+struct runner {
+	int64_t job_id;
+	int pid;			/* 0 until spawned */
+	int pidfd;
+	double kill_grace;		/* seconds */
+	enum runner_kill kill;		/* why jobd is stopping it */
+	bool term_sent;			/* SIGTERM went to the group */
+	bool kill_sent;			/* SIGKILL went to the group */
+	struct coro *c;			/* the coroutine awaiting it */
+	struct runner *next, *prev;	/* the list of running attempts */
+};
+
+struct runner_result {
+	bool spawned;			/* false: spawn_error */
+	char error[256];		/* spawn error text */
+	bool exited;			/* WIFEXITED */
+	int exit_code;			/* when exited */
+	int signal;			/* when killed by a signal, else 0 */
+	bool timed_out;
+	double duration;		/* seconds */
+	struct rusage ru;
+	bool output_truncated;
+};
+
+/* Runs one attempt of r and fills res.  Returns 0 once the attempt is
+ * over (whatever its outcome, spawn errors included), -1 only on an
+ * internal failure.  Yields. */
+int runner_run(const struct store_job_run *r, const struct runner_opts *o,
+	       struct runner *ctl, struct runner_result *res);
+/* Asks a running attempt to stop: SIGTERM to its group now, SIGKILL after
+ * its kill_grace.  Does not yield. */
+void runner_kill(struct runner *ctl, enum runner_kill why);
+/* The running attempt of job id, or NULL. */
+struct runner *runner_find(int64_t job_id);
+/* Calls runner_kill on every running attempt. */
+void runner_kill_all(enum runner_kill why);
+/* Number of attempts running now. */
+int runner_count(void);
+/* Path of the log of one attempt (caller frees). */
+char *runner_log_path(const char *log_dir, int64_t job_id, int attempt);
+
+#endif /* RUNNER_H_INCLUDED */

@@ -1,0 +1,211 @@
+/*
+ * store: the SQLite database, the only module that speaks SQL.
+ *
+ * It owns the schema and its migrations (PRAGMA user_version), every
+ * statement (prepared once at open), and group commit: the first write of a
+ * loop iteration opens a transaction, and store_flush() — a loop flush hook —
+ * commits it before the loop sleeps, so one fsync covers a whole burst.
+ * Whoever reports a change waits for that commit with store_sync().
+ *
+ * Functions here never yield, except store_sync().  Returns follow the
+ * house rule: 0 or -1 with diag set (E_DB, E_NOTFOUND, E_CONFLICT).
+ */
+#ifndef STORE_H_INCLUDED
+#define STORE_H_INCLUDED
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "backoff.h"
+#include "config.h"
+#include "jobspec.h"
+
+/* Current schema version. */
+#define STORE_SCHEMA_VERSION 1
+
+/* Opens (creating if needed) the database at path (borrowed), applies
+ * migrations, prepares every statement.  sync_full picks synchronous=FULL
+ * (every commit survives power loss) over NORMAL (survives a crash of
+ * jobd, may lose the last commits on power loss). */
+int store_open(const char *path, bool sync_full);
+/* Commits what is open, checkpoints the WAL and closes.  Safe when not
+ * open. */
+void store_close(void);
+/* Loop flush hook: commits the group transaction if one is open.  Returns
+ * true when it committed (or failed to). */
+bool store_flush(void *arg);
+/* Waits until every write made so far is committed.  Returns at once when
+ * no transaction is open.  -1 with E_DB when the commit failed.  Yields. */
+int store_sync(void);
+/* A savepoint inside the group transaction, for a change that spans rows:
+ * store_savepoint(), then store_release() or store_rollback().  Never
+ * across a yield. */
+int store_savepoint(void);
+int store_release(void);
+void store_rollback(void);
+/* Sizes of the database file and its WAL, in bytes. */
+void store_sizes(int64_t *db_bytes, int64_t *wal_bytes);
+/* Test hook: when set, the next commit fails as if the disk did. */
+extern bool store_fail_next_commit;
+
+/* ---- queues ---- */
+
+struct store_queue {
+	int64_t id;
+	struct queue_conf conf;
+	bool paused;
+};
+
+typedef int (*store_queue_fn)(const struct store_queue *q, void *arg);
+/* Calls fn for every stored queue; stops at the first non-zero return. */
+int store_queue_each(store_queue_fn fn, void *arg);
+/* Inserts a queue; *id gets its id.  E_CONFLICT when the name exists. */
+int store_queue_insert(const struct queue_conf *qc, bool paused, int64_t *id);
+int store_queue_update(int64_t id, const struct queue_conf *qc);
+int store_queue_set_paused(int64_t id, bool paused);
+int store_queue_delete(int64_t id);
+
+typedef void (*store_count_fn)(int64_t qid, int state, int64_t n, void *arg);
+/* Calls fn with the number of jobs in each (queue, state). */
+int store_count_each(store_count_fn fn, void *arg);
+
+/* ---- jobs ---- */
+
+/* A job to insert: the spec plus what the daemon resolved. */
+struct store_job_new {
+	const struct jobspec *spec;	/* borrowed */
+	int64_t qid;
+	int state;			/* waiting, scheduled, queued, or
+					 * cancelled (a dependency ended
+					 * badly already) */
+	int reason;
+	int64_t created_at;		/* ms */
+	int64_t run_at;			/* ms */
+	uid_t uid;
+	double timeout;
+	double kill_grace;
+	int max_attempts;
+	struct backoff backoff;
+	int deps_left;			/* dependencies not yet succeeded */
+};
+
+/* Inserts a job; *id gets its id. */
+int store_job_insert(const struct store_job_new *j, int64_t *id);
+/* Id of the non-terminal job holding unique_key, or -1 with E_NOTFOUND. */
+int store_job_find_unique(const char *key, int64_t *id);
+
+/* The few columns the engine decides on. */
+struct store_job_brief {
+	int64_t id;
+	int64_t qid;
+	int state;
+	int reason;
+	uid_t uid;
+	int attempt;
+	int max_attempts;
+	int64_t run_at;
+	bool output_truncated;
+};
+/* -1 with E_NOTFOUND when there is no such job. */
+int store_job_brief(int64_t id, struct store_job_brief *b);
+
+/* What one attempt needs. */
+struct store_job_run {
+	int64_t id;
+	int64_t qid;
+	int attempt;		/* this attempt, 1-based */
+	int max_attempts;
+	int recoveries;
+	uid_t uid;
+	json_t *argv;		/* owned: array of strings, or NULL */
+	char *shell;		/* owned, or NULL */
+	char *cwd;		/* owned */
+	json_t *env;		/* owned: object, or NULL for the minimal env */
+	double timeout;		/* 0: none */
+	double kill_grace;
+	struct backoff backoff;
+	int output;		/* enum jobspec_output */
+	int64_t started_at;	/* ms */
+};
+/* Claims the next ready job of queue qid (priority, run_at, id order):
+ * state running, attempt + 1, started_at now.  -1 with E_NOTFOUND when
+ * none is ready.  Release r with store_job_run_destroy(). */
+int store_job_claim(int64_t qid, int64_t now, struct store_job_run *r);
+void store_job_run_destroy(struct store_job_run *r);
+/* Records the pid of a running attempt. */
+int store_job_set_pid(int64_t id, int pid);
+
+/* The end of an attempt, or any other state change of a job. */
+struct store_job_end {
+	int state;
+	int reason;
+	int exit_code;		/* -1: none */
+	int signal;		/* 0: none */
+	const char *error;	/* borrowed, or NULL */
+	double duration;	/* seconds; < 0: leave as is */
+	bool output_truncated;
+	double ru_user, ru_sys;	/* seconds */
+	int64_t max_rss_kb;
+	int64_t finished_at;	/* ms; 0 for a non-terminal state */
+	int64_t run_at;		/* ms; for scheduled/queued */
+	int attempt_delta;	/* -1 gives the attempt back */
+};
+/* Records the end of a running attempt. */
+int store_job_end_attempt(int64_t id, const struct store_job_end *e);
+/* Sets state and reason of a non-running job (cancel, dependency). */
+int store_job_set_state(int64_t id, int state, int reason, int64_t now);
+/* Puts a failed/cancelled job back to queued with attempt 0. */
+int store_job_retry(int64_t id, int64_t now);
+
+typedef void (*store_job_fn)(int64_t id, int64_t qid, int old_state,
+			     int new_state, void *arg);
+/* Moves scheduled jobs whose run_at <= now to queued; fn for each. */
+int store_job_promote_due(int64_t now, store_job_fn fn, void *arg);
+/* Earliest run_at of a scheduled job, or -1 with E_NOTFOUND. */
+int store_job_next_due(int64_t *run_at);
+/* After job id ended: if it succeeded, waiting dependents whose last
+ * dependency it was become queued (or scheduled when their run_at is
+ * later); if it failed or was cancelled, they and theirs are cancelled
+ * with reason dependency_failed.  fn for each job changed. */
+int store_job_resolve_dependents(int64_t id, bool succeeded, int64_t now,
+				 store_job_fn fn, void *arg);
+/* Counts dependencies of a new job: *missing gets the first id that does
+ * not exist (0 if none), *failed whether one already failed or was
+ * cancelled, *left how many have not succeeded.  uid_filter >= 0 treats
+ * other users' jobs as missing. */
+int store_job_check_deps(const int64_t *ids, size_t n, long uid_filter,
+			 int64_t *missing, bool *failed, int *left);
+
+/* At start: running jobs go back to queued (reason recovered, attempt given
+ * back) or, past max_recoveries, to failed (recovery_limit).  fn for each
+ * job changed. */
+int store_job_recover(int64_t now, int max_recoveries, store_job_fn fn,
+		      void *arg);
+typedef void (*store_prune_fn)(int64_t id, int64_t qid, int state,
+			       int attempts, void *arg);
+/* Deletes terminal jobs finished before `before` (ms), of queue qid (-1:
+ * any); fn for each, so logs and counts follow.  *n gets how many. */
+int store_job_prune(int64_t before, int64_t qid, store_prune_fn fn,
+		    void *arg, int64_t *n);
+
+/* The job object of SPEC 5.2 (new reference), with env when asked.
+ * -1/NULL with E_NOTFOUND. */
+json_t *store_job_json(int64_t id, bool with_env);
+
+/* Filters for store_job_list. */
+struct store_job_filter {
+	int64_t qid;		/* -1: any */
+	unsigned state_mask;	/* bit per state; 0: any */
+	int64_t after_id;
+	int limit;
+	long uid;		/* -1: any */
+};
+/* Appends matching job objects (ascending id) to arr; *next_after_id gets
+ * the last id when the page was full, else 0. */
+int store_job_list(const struct store_job_filter *f, json_t *arr,
+		   int64_t *next_after_id);
+
+#endif /* STORE_H_INCLUDED */

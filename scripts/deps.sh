@@ -1,0 +1,37 @@
+#!/bin/sh
+# Installs jobd's build dependencies from Debian/Ubuntu packages when
+# pkg-config (or the compiler, for libev, which ships no .pc file) cannot
+# find them.  Does nothing when all are present.  Uses sudo when not root.
+set -e
+quiet=0
+[ "${1:-}" = "--quiet" ] && quiet=1
+
+missing=""
+command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
+for pair in jansson:libjansson-dev sqlite3:libsqlite3-dev check:check \
+            inih:libinih-dev; do
+	mod=${pair%%:*}
+	pkg=${pair#*:}
+	if ! pkg-config --exists "$mod" 2>/dev/null; then
+		missing="$missing $pkg"
+	fi
+done
+if ! printf '#include <ev.h>\nint main(void){return ev_version_major() < 4;}\n' |
+	${CC:-cc} -x c - -o /dev/null -lev >/dev/null 2>&1; then
+	missing="$missing libev-dev"
+fi
+command -v ${CC:-cc} >/dev/null 2>&1 || missing="$missing build-essential"
+
+[ -z "$missing" ] && exit 0
+
+echo "deps: installing$missing" >&2
+if [ "$(id -u)" -eq 0 ]; then
+	SUDO=""
+else
+	SUDO="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq $missing >/dev/null
+[ "$quiet" = 1 ] || echo "deps: done" >&2
