@@ -1,0 +1,119 @@
+/*
+ * config: the INI configuration file (SPEC 1 and 7) and the default paths
+ * per user.  It parses into plain structs and checks syntax and ranges; it
+ * applies nothing (no sockets, no store): main and the engine do that.
+ * Producers are kept as JSON objects of SPEC 4 shape for the daemon to
+ * validate.
+ */
+#ifndef CONFIG_H_INCLUDED
+#define CONFIG_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "backoff.h"
+
+/* Keys a [queue NAME] section set, for "the file overwrites what it sets". */
+enum {
+	QC_CONCURRENCY = 1u << 0,
+	QC_RATE = 1u << 1,
+	QC_BURST = 1u << 2,
+	QC_CAPACITY = 1u << 3,
+	QC_TIMEOUT = 1u << 4,
+	QC_KILL_GRACE = 1u << 5,
+	QC_MAX_ATTEMPTS = 1u << 6,
+	QC_BACKOFF = 1u << 7
+};
+
+struct queue_conf {
+	char name[65];
+	unsigned set;	    /* QC_* bits: keys the file set */
+	int concurrency;    /* default 4, 1..10000 */
+	double rate_limit;  /* starts per period; 0 = no rate limit */
+	double rate_period; /* seconds */
+	double rate_burst;  /* 0 = same as limit */
+	int64_t capacity;   /* 0 = unlimited */
+	double timeout;	    /* 0 = none */
+	double kill_grace;  /* < 0 = the daemon's */
+	int max_attempts;   /* 1..1000, default 1 */
+	struct backoff backoff;
+};
+
+/* Keys of [daemon] the file set, for precedence over flags and env. */
+enum {
+	DC_SOCKET = 1u << 0,
+	DC_STATE_DIR = 1u << 1,
+	DC_DEBUG = 1u << 2,
+	DC_LOG_LEVEL = 1u << 3
+};
+
+struct config {
+	char *path;		   /* owned: file it was loaded from, or NULL */
+	unsigned set;		   /* DC_* bits */
+	char *socket;		   /* owned, NULL = default */
+	char *state_dir;	   /* owned, NULL = default */
+	unsigned socket_mode;	   /* default 0660 */
+	char *socket_group;	   /* owned, default "jobd" */
+	char *admin_group;	   /* owned, NULL/empty = root only */
+	bool synchronous_full;	   /* default true */
+	double shutdown_timeout;   /* 30 */
+	double kill_grace;	   /* 5 */
+	int64_t max_log_bytes;	   /* 16M */
+	int64_t max_request_bytes; /* 4M */
+	int max_connections;	   /* 256 */
+	double request_timeout;	   /* 30 */
+	double retention;	   /* 7d in seconds; 0 = keep */
+	bool debug;
+	double slow_callback_ms;   /* 100 */
+	int log_level;		   /* enum log_level, default LOG_LEVEL_INFO */
+	struct queue_conf *queues; /* owned array */
+	size_t nqueues;
+	json_t *producers; /* owned: array of producer objects (SPEC 4 shape)
+			      from [producer NAME] sections */
+};
+
+/* Fills c (the caller's) with every default: no queues, an empty producers
+ * array.  Release with config_destroy(). */
+void config_init(struct config *c);
+
+/* Fills q (the caller's) with a queue's defaults; name (borrowed, at most
+ * 64 bytes, truncated otherwise) is copied. */
+void queue_conf_init(struct queue_conf *q, const char *name);
+
+/* Reads the INI file at path (borrowed) into c, which must be
+ * config_init'ed; keys the file sets overwrite c's, and [queue X] sections
+ * of one name merge.  A missing file (ENOENT) returns 0 and changes
+ * nothing.  An unreadable file is -1 with diag E_IO; a syntax or value error
+ * is -1 with diag E_INVAL "PATH:LINE: reason" (c may then be partly
+ * filled: destroy it).  On success c->path is set to a copy of path. */
+int config_load(struct config *c, const char *path);
+
+/* Writes the effective config c to f as INI that config_load accepts. */
+void config_print(const struct config *c, FILE *f);
+
+/* Frees what c owns and zeroes c (config_init() it to use it again); safe
+ * to call twice. */
+void config_destroy(struct config *c);
+
+/* Default config file for uid; the caller frees the string.  Root:
+ * /etc/jobd/jobd.conf; others: $XDG_CONFIG_HOME/jobd/jobd.conf, else
+ * $HOME/.config/jobd/jobd.conf (HOME from the password file when unset). */
+char *config_default_path(uid_t uid);
+
+/* Default state directory for uid; the caller frees it.  $STATE_DIRECTORY
+ * when set (its first entry if a ':' list); else /var/lib/jobd for root;
+ * else $XDG_STATE_HOME/jobd, else $HOME/.local/state/jobd. */
+char *config_default_state_dir(uid_t uid);
+
+/* Default socket path for uid; the caller frees it.
+ * $RUNTIME_DIRECTORY/jobd.sock when set (first entry of a ':' list); else
+ * /run/jobd/jobd.sock for root; else $XDG_RUNTIME_DIR/jobd.sock, else
+ * /tmp/jobd-UID/jobd.sock. */
+char *config_default_socket(uid_t uid);
+
+#endif /* CONFIG_H_INCLUDED */

@@ -1,0 +1,76 @@
+/*
+ * jobspec: validation of a job spec object (SPEC 2.1) into a struct jobspec.
+ * It checks syntax, types and ranges only; whether the queue, the
+ * dependencies or the user exist is for the caller.  Uses jansson, nothing
+ * else: no store, no loop.
+ */
+#ifndef JOBSPEC_H_INCLUDED
+#define JOBSPEC_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "backoff.h"
+
+enum jobspec_output { JOBSPEC_OUTPUT_CAPTURE = 0, JOBSPEC_OUTPUT_DISCARD = 1 };
+
+/* Longest name and unique_key, in bytes. */
+#define JOBSPEC_MAX_TEXT 256
+/* Most entries in depends_on. */
+#define JOBSPEC_MAX_DEPS 1000
+/* Longest delay, timeout, kill_grace: ten years, in seconds. */
+#define JOBSPEC_MAX_SECONDS (10.0 * 365.0 * 86400.0)
+
+struct jobspec {
+	json_t *argv; /* owned reference: array of strings, or NULL */
+	char *shell;  /* owned, or NULL */
+	char *queue;  /* owned; "default" when not given */
+	char *name;   /* owned, or NULL */
+	char *cwd;    /* owned; "/" when not given */
+	json_t *env;  /* owned reference: object of strings, or NULL (minimal
+			 env) */
+	int priority; /* -1000..1000, default 0 */
+	bool has_delay;
+	double delay; /* seconds */
+	bool has_run_at;
+	int64_t run_at_ms;	/* epoch ms */
+	double timeout;		/* seconds; < 0 when not given (queue's) */
+	double kill_grace;	/* seconds; < 0 when not given */
+	int max_attempts;	/* 0 when not given */
+	struct backoff backoff; /* each field NAN when not given */
+	int64_t *depends_on;	/* owned array */
+	size_t ndeps;
+	char *unique_key; /* owned, or NULL */
+	int output;	  /* enum jobspec_output */
+	char *user;	  /* owned, or NULL */
+};
+
+/* Fills s with the defaults of a spec that gives nothing (queue "default",
+ * cwd "/", timeout and kill_grace -1, backoff fields NAN).  s is the
+ * caller's; release it with jobspec_destroy(). */
+void jobspec_init(struct jobspec *s);
+
+/* Validates obj (borrowed) and fills s, which must be jobspec_init'ed and
+ * not yet parsed into.  Fields of obj that are JSON null count as not
+ * given.  s takes its own copies and references.  Returns 0, or -1 with
+ * diag E_INVAL whose message starts with the field name ("priority: must be
+ * an integer from -1000 to 1000"); on failure s holds only what
+ * jobspec_destroy() frees. */
+int jobspec_parse(const json_t *obj, struct jobspec *s);
+
+/* Frees what s owns and leaves every pointer NULL (queue and cwd too: call
+ * jobspec_init() to use s again); safe to call twice. */
+void jobspec_destroy(struct jobspec *s);
+
+/* A new object (caller decrefs): the fields of tmpl with those of over laid
+ * on top, one level deep.  Either may be NULL (or not an object: ignored).
+ * For producers merging a generated line over their job template. */
+json_t *jobspec_overlay(const json_t *tmpl, const json_t *over);
+
+/* True if name is a valid queue name: 1 to 64 of [A-Za-z0-9_.-]. */
+bool jobspec_queue_name_valid(const char *name);
+
+#endif /* JOBSPEC_H_INCLUDED */

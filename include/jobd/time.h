@@ -1,0 +1,47 @@
+/*
+ * jobd time and unit helpers, shared by the daemon, the client library and
+ * jobctl: wall-clock milliseconds, RFC 3339 formatting and parsing,
+ * durations ("5m") and sizes ("16M").  Pure libc: no allocation, no diag, no
+ * dependence on the TZ variable.  Failures set errno to EINVAL.
+ */
+#ifndef JOBD_TIME_H_INCLUDED
+#define JOBD_TIME_H_INCLUDED
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Room jobd_time_format needs, the NUL included. */
+#define JOBD_TIME_LEN 32
+
+/* Wall-clock time (CLOCK_REALTIME) in milliseconds since the Unix epoch. */
+int64_t jobd_time_now_ms(void);
+
+/* Writes ms as RFC 3339 UTC with milliseconds ("2026-11-26T10:34:12.123Z")
+ * into buf, which the caller owns and which holds at least JOBD_TIME_LEN
+ * bytes.  Returns buf. */
+char *jobd_time_format(int64_t ms, char *buf);
+
+/* Parses an RFC 3339 time "YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)"
+ * ('t', 'z' and a space for 'T' also accepted; fractions past milliseconds
+ * are truncated) into *ms.  Rejects dates and times that do not exist.
+ * Returns 0, or -1 with errno EINVAL (then *ms is untouched). */
+int jobd_time_parse(const char *s, int64_t *ms);
+
+/* Parses a duration: a non-negative finite number with an optional unit
+ * "ms", "s", "m", "h" or "d" ("30", "1.5", "500ms", "7d") into *secs.
+ * Returns 0, or -1 with errno EINVAL. */
+int jobd_duration_parse(const char *s, double *secs);
+
+/* Parses a size: a non-negative integer with an optional binary multiple
+ * "K", "M", "G" (either case, optionally followed by "B" or "iB"), or a
+ * bare "B", into *bytes.  Returns 0, or -1 with errno EINVAL on bad syntax
+ * or overflow. */
+int jobd_size_parse(const char *s, int64_t *bytes);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* JOBD_TIME_H_INCLUDED */

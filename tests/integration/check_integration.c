@@ -1,0 +1,28 @@
+/*
+ * The integration test runner: every suite runs a real jobd (harness.h).
+ * Adding a suite is one line in the declarations and one in the table.
+ */
+#include <check.h>
+#include <signal.h>
+#include <stdlib.h>
+
+Suite *basic_suite(void);
+Suite *exec_suite(void);
+
+static Suite *(*const suites[])(void) = {
+	basic_suite,
+	exec_suite,
+};
+
+int
+main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	SRunner *sr = srunner_create(NULL);
+	for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++)
+		srunner_add_suite(sr, suites[i]());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,498 @@
+/*
+ * harness: a real jobd per test, in its own temporary directory.
+ */
+#include "harness.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+double
+jd_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static const char *
+bin(const char *env, const char *fallback)
+{
+	const char *b = getenv(env);
+	return b && *b ? b : fallback;
+}
+
+char *
+jd_path(const struct jd *d, const char *name)
+{
+	char *p;
+	if (asprintf(&p, "%s/%s", d->dir, name) < 0)
+		abort();
+	return p;
+}
+
+char *
+jd_slurp(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	if (f == NULL)
+		return NULL;
+	size_t cap = 4096, n = 0;
+	char *s = malloc(cap);
+	size_t r;
+	while ((r = fread(s + n, 1, cap - n - 1, f)) > 0) {
+		n += r;
+		if (n + 1 >= cap)
+			s = realloc(s, cap *= 2);
+	}
+	s[n] = '\0';
+	fclose(f);
+	return s;
+}
+
+int
+jd_count_lines(const char *path)
+{
+	char *s = jd_slurp(path);
+	int n = 0;
+	if (s == NULL)
+		return 0;
+	for (char *p = s; *p; p++)
+		if (*p == '\n')
+			n++;
+	free(s);
+	return n;
+}
+
+void
+jd_init(struct jd *d, const char *conf_text)
+{
+	memset(d, 0, sizeof(*d));
+	d->fd = -1;
+	d->next_id = 1;
+	snprintf(d->dir, sizeof(d->dir), "/tmp/jobd-test-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(d->dir));
+	chmod(d->dir, 0755);
+	snprintf(d->sock, sizeof(d->sock), "%s/jobd.sock", d->dir);
+	snprintf(d->state, sizeof(d->state), "%s/state", d->dir);
+	snprintf(d->conf, sizeof(d->conf), "%s/jobd.conf", d->dir);
+	snprintf(d->log, sizeof(d->log), "%s/jobd.log", d->dir);
+	if (conf_text) {
+		FILE *f = fopen(d->conf, "we");
+		ck_assert_ptr_nonnull(f);
+		fputs(conf_text, f);
+		fclose(f);
+	}
+}
+
+int
+jd_connect(const struct jd *d)
+{
+	struct sockaddr_un sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d->sock);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+void
+jd_start(struct jd *d, const char *const *extra)
+{
+	const char *argv[32];
+	int n = 0;
+	argv[n++] = bin("JOBD_BIN", "build/jobd");
+	argv[n++] = "-c";
+	argv[n++] = d->conf;
+	argv[n++] = "-s";
+	argv[n++] = d->sock;
+	argv[n++] = "-d";
+	argv[n++] = d->state;
+	for (int i = 0; extra && extra[i] && n < 30; i++)
+		argv[n++] = extra[i];
+	argv[n] = NULL;
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0) {
+			dup2(fd, 2);
+			close(fd);
+		}
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, 0);
+		dup2(null, 1);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	d->pid = pid;
+	double deadline = jd_now() + 10;
+	while (jd_now() < deadline) {
+		int st;
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			d->pid = 0;
+			char *log = jd_slurp(d->log);
+			ck_abort_msg("jobd exited at start: %s", log ? log : "");
+		}
+		int fd = jd_connect(d);
+		if (fd >= 0) {
+			d->fd = fd;
+			json_t *r = jd_req(d, "{s:s}", "cmd", "ping");
+			int ok = json_is_true(json_object_get(r, "ok"));
+			json_decref(r);
+			if (ok)
+				return;
+			close(fd);
+			d->fd = -1;
+		}
+		poll(NULL, 0, 10);
+	}
+	ck_abort_msg("jobd did not answer within 10 s");
+}
+
+static int
+reap(struct jd *d, double timeout)
+{
+	double deadline = jd_now() + timeout;
+	int st;
+	while (jd_now() < deadline) {
+		pid_t w = waitpid(d->pid, &st, WNOHANG);
+		if (w == d->pid) {
+			d->pid = 0;
+			return WIFEXITED(st) ? WEXITSTATUS(st)
+					     : 128 + WTERMSIG(st);
+		}
+		poll(NULL, 0, 5);
+	}
+	return -2;
+}
+
+int
+jd_stop(struct jd *d)
+{
+	if (d->fd >= 0) {
+		close(d->fd);
+		d->fd = -1;
+	}
+	if (d->pid <= 0)
+		return 0;
+	kill(d->pid, SIGTERM);
+	int rc = reap(d, 20);
+	if (rc == -2) {
+		kill(d->pid, SIGKILL);
+		reap(d, 5);
+		return -1;
+	}
+	return rc;
+}
+
+void
+jd_kill9(struct jd *d)
+{
+	if (d->fd >= 0) {
+		close(d->fd);
+		d->fd = -1;
+	}
+	if (d->pid <= 0)
+		return;
+	kill(d->pid, SIGKILL);
+	reap(d, 5);
+}
+
+void
+jd_free(struct jd *d)
+{
+	if (d->pid > 0)
+		jd_kill9(d);
+	if (d->dir[0]) {
+		char cmd[600];
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d->dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "harness: could not remove %s\n", d->dir);
+	}
+}
+
+bool
+jd_write(int fd, const char *s, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		s += w;
+		n -= (size_t)w;
+	}
+	return true;
+}
+
+/* Per-fd read buffers, for lines split across reads. */
+struct rbuf {
+	int fd;
+	char *data;
+	size_t len;
+};
+static struct rbuf rbufs[64];
+
+static struct rbuf *
+rbuf_for(int fd)
+{
+	for (int i = 0; i < 64; i++)
+		if (rbufs[i].fd == fd && rbufs[i].data)
+			return &rbufs[i];
+	for (int i = 0; i < 64; i++)
+		if (rbufs[i].data == NULL) {
+			rbufs[i].fd = fd;
+			rbufs[i].data = malloc(1);
+			rbufs[i].len = 0;
+			return &rbufs[i];
+		}
+	abort();
+}
+
+char *
+jd_read_line(int fd, int timeout_ms)
+{
+	struct rbuf *b = rbuf_for(fd);
+	double deadline = jd_now() + timeout_ms / 1000.0;
+	for (;;) {
+		char *nl = memchr(b->data, '\n', b->len);
+		if (nl) {
+			size_t n = (size_t)(nl - b->data);
+			char *line = strndup(b->data, n);
+			memmove(b->data, nl + 1, b->len - n - 1);
+			b->len -= n + 1;
+			return line;
+		}
+		int left = (int)((deadline - jd_now()) * 1000);
+		if (left <= 0)
+			return NULL;
+		struct pollfd p = {fd, POLLIN, 0};
+		if (poll(&p, 1, left) <= 0)
+			continue;
+		char chunk[65536];
+		ssize_t r = recv(fd, chunk, sizeof(chunk), 0);
+		if (r <= 0) {
+			if (r < 0 && errno == EINTR)
+				continue;
+			free(b->data);
+			b->data = NULL;
+			b->len = 0;
+			return NULL;
+		}
+		b->data = realloc(b->data, b->len + (size_t)r + 1);
+		memcpy(b->data + b->len, chunk, (size_t)r);
+		b->len += (size_t)r;
+	}
+}
+
+json_t *
+jd_call_fd(struct jd *d, int fd, json_t *req, int timeout_ms)
+{
+	if (json_object_get(req, "id") == NULL)
+		json_object_set_new(req, "id", json_integer(d->next_id++));
+	json_int_t id = json_integer_value(json_object_get(req, "id"));
+	char *s = json_dumps(req, JSON_COMPACT);
+	size_t n = strlen(s);
+	s = realloc(s, n + 2);
+	s[n] = '\n';
+	ck_assert(jd_write(fd, s, n + 1));
+	free(s);
+	double deadline = jd_now() + timeout_ms / 1000.0;
+	for (;;) {
+		int left = (int)((deadline - jd_now()) * 1000);
+		char *line = jd_read_line(fd, left > 0 ? left : 0);
+		ck_assert_msg(line != NULL, "no response to request %lld",
+			      (long long)id);
+		json_t *resp = json_loads(line, 0, NULL);
+		ck_assert_msg(resp != NULL, "response is not JSON: %s", line);
+		free(line);
+		json_t *rid = json_object_get(resp, "id");
+		if (json_object_get(resp, "event") == NULL &&
+		    json_is_integer(rid) && json_integer_value(rid) == id)
+			return resp;
+		json_decref(resp);
+	}
+}
+
+json_t *
+jd_call(struct jd *d, json_t *req)
+{
+	json_t *r = jd_call_fd(d, d->fd, req, 60000);
+	json_decref(req);
+	return r;
+}
+
+json_t *
+jd_req(struct jd *d, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	json_error_t err;
+	json_t *req = json_vpack_ex(&err, 0, fmt, ap);
+	va_end(ap);
+	ck_assert_msg(req != NULL, "bad pack: %s", err.text);
+	return jd_call(d, req);
+}
+
+json_t *
+jd_ok(json_t *resp)
+{
+	if (!json_is_true(json_object_get(resp, "ok"))) {
+		char *s = json_dumps(resp, JSON_COMPACT);
+		ck_abort_msg("request failed: %s", s);
+	}
+	return json_object_get(resp, "result");
+}
+
+const char *
+jd_err(json_t *resp)
+{
+	json_t *e = json_object_get(json_object_get(resp, "error"), "code");
+	return e ? json_string_value(e) : "";
+}
+
+int64_t
+jd_submit(struct jd *d, json_t *spec)
+{
+	json_t *r = jd_call(d, json_pack("{s:s,s:o}", "cmd", "submit", "job",
+					 spec));
+	int64_t id = json_integer_value(json_object_get(jd_ok(r), "id"));
+	json_decref(r);
+	ck_assert_int_gt(id, 0);
+	return id;
+}
+
+json_t *
+jd_get(struct jd *d, int64_t id)
+{
+	json_t *r = jd_req(d, "{s:s,s:I}", "cmd", "get", "job_id",
+			   (json_int_t)id);
+	json_t *job = json_incref(json_object_get(jd_ok(r), "job"));
+	json_decref(r);
+	return job;
+}
+
+json_t *
+jd_wait(struct jd *d, int64_t id, double timeout_s)
+{
+	json_t *r = jd_req(d, "{s:s,s:I,s:f}", "cmd", "wait", "job_id",
+			   (json_int_t)id, "timeout", timeout_s);
+	json_t *jobs = json_object_get(jd_ok(r), "jobs");
+	json_t *job = json_incref(json_array_get(jobs, 0));
+	json_decref(r);
+	return job;
+}
+
+bool
+jd_poll_state(struct jd *d, int64_t id, const char *state, double timeout_s)
+{
+	double deadline = jd_now() + timeout_s;
+	while (jd_now() < deadline) {
+		json_t *job = jd_get(d, id);
+		bool hit = strcmp(json_string_value(json_object_get(job,
+								   "state")),
+				  state) == 0;
+		json_decref(job);
+		if (hit)
+			return true;
+		poll(NULL, 0, 5);
+	}
+	return false;
+}
+
+static char *
+drain_fd(int fd)
+{
+	size_t cap = 4096, n = 0;
+	char *s = malloc(cap);
+	for (;;) {
+		if (n + 4096 > cap)
+			s = realloc(s, cap *= 2);
+		ssize_t r = read(fd, s + n, cap - n - 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	s[n] = '\0';
+	return s;
+}
+
+int
+jd_jobctl(struct jd *d, const char *in, char **out, char **err, ...)
+{
+	const char *argv[64];
+	int n = 0;
+	argv[n++] = bin("JOBCTL_BIN", "build/jobctl");
+	argv[n++] = "-s";
+	argv[n++] = d->sock;
+	va_list ap;
+	va_start(ap, err);
+	const char *a;
+	while ((a = va_arg(ap, const char *)) != NULL && n < 62)
+		argv[n++] = a;
+	va_end(ap);
+	argv[n] = NULL;
+	char *inpath = jd_path(d, "jobctl.in");
+	char *outpath = jd_path(d, "jobctl.out");
+	char *errpath = jd_path(d, "jobctl.err");
+	FILE *f = fopen(inpath, "we");
+	ck_assert_ptr_nonnull(f);
+	if (in)
+		fputs(in, f);
+	fclose(f);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int i = open(inpath, O_RDONLY);
+		int o = open(outpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int e = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(i, 0);
+		dup2(o, 1);
+		dup2(e, 2);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	int st;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	int fd = open(outpath, O_RDONLY);
+	char *o = drain_fd(fd);
+	close(fd);
+	fd = open(errpath, O_RDONLY);
+	char *e = drain_fd(fd);
+	close(fd);
+	if (out)
+		*out = o;
+	else
+		free(o);
+	if (err)
+		*err = e;
+	else
+		free(e);
+	free(inpath);
+	free(outpath);
+	free(errpath);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}

@@ -1,0 +1,86 @@
+/*
+ * harness: runs a real jobd in a temporary directory for the integration
+ * suites, and talks to it through the JSON protocol and through jobctl.
+ * Binaries come from $JOBD_BIN and $JOBCTL_BIN (the Makefile sets them).
+ * Every wait here is bounded by a deadline; nothing sleeps blindly.
+ */
+#ifndef HARNESS_H_INCLUDED
+#define HARNESS_H_INCLUDED
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+struct jd {
+	pid_t pid;		/* the daemon, 0 when not running */
+	char dir[256];		/* temporary directory, removed by jd_free */
+	char sock[320];
+	char state[320];
+	char conf[320];
+	char log[320];		/* the daemon's stderr */
+	int fd;			/* the harness's own connection, or -1 */
+	int64_t next_id;
+};
+
+/* Creates the directory and writes conf_text (may be NULL: no file). */
+void jd_init(struct jd *d, const char *conf_text);
+/* Starts jobd with extra arguments (NULL-terminated list, may be NULL
+ * only for none) and waits until its socket answers ping (10 s). */
+void jd_start(struct jd *d, const char *const *extra_args);
+/* SIGTERM and wait for exit (deadline 20 s); returns the exit status, or
+ * -1 when it had to be killed. */
+int jd_stop(struct jd *d);
+/* SIGKILL and reap. */
+void jd_kill9(struct jd *d);
+/* Stops if running and removes the directory. */
+void jd_free(struct jd *d);
+
+/* A new connection to the daemon (fd), or -1. */
+int jd_connect(const struct jd *d);
+/* Writes all of s to fd; false on error. */
+bool jd_write(int fd, const char *s, size_t n);
+/* Reads one line from fd (without the newline) within timeout_ms; caller
+ * frees; NULL on EOF/timeout. */
+char *jd_read_line(int fd, int timeout_ms);
+/* Sends req (borrowed; "id" added when absent) on fd and returns the first
+ * line whose id matches (other lines — events — are skipped), new ref. */
+json_t *jd_call_fd(struct jd *d, int fd, json_t *req, int timeout_ms);
+/* The same on the harness's own connection; req is stolen. */
+json_t *jd_call(struct jd *d, json_t *req);
+/* Shorthand: jd_call(d, json_pack(fmt, ...)); fmt builds the request. */
+json_t *jd_req(struct jd *d, const char *fmt, ...);
+/* The "result" of an ok response (borrowed from resp); fails the test
+ * when resp is not ok. */
+json_t *jd_ok(json_t *resp);
+/* The error code of a failed response ("" when ok). */
+const char *jd_err(json_t *resp);
+
+/* Submits spec (stolen) and returns the new id (fails the test on error). */
+int64_t jd_submit(struct jd *d, json_t *spec);
+/* The job object (new ref). */
+json_t *jd_get(struct jd *d, int64_t id);
+/* Waits until job id is terminal (timeout_s) and returns it (new ref). */
+json_t *jd_wait(struct jd *d, int64_t id, double timeout_s);
+/* Polls until job id is in state (timeout_s); true when it got there. */
+bool jd_poll_state(struct jd *d, int64_t id, const char *state,
+		   double timeout_s);
+
+/* Runs jobctl -s SOCK args... (NULL-terminated) with stdin from in (may be
+ * NULL: /dev/null); *out and *err (may be NULL) get what it printed;
+ * returns its exit status (or 128+signal). */
+int jd_jobctl(struct jd *d, const char *in, char **out, char **err, ...)
+	__attribute__((sentinel));
+
+/* Monotonic seconds. */
+double jd_now(void);
+/* A file under the test directory: returns a static-per-call-site
+ * buffer the caller frees. */
+char *jd_path(const struct jd *d, const char *name);
+/* Reads a whole file (caller frees), NULL when missing. */
+char *jd_slurp(const char *path);
+/* Number of lines in a file (0 when missing). */
+int jd_count_lines(const char *path);
+
+#endif /* HARNESS_H_INCLUDED */

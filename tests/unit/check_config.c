@@ -1,0 +1,778 @@
+/*
+ * Tests of config: every key and its units, producers as JSON, errors with
+ * file and line, comments, long lines, merging, printing, and the default
+ * paths per uid with their environment variables.  Each test writes its
+ * files into its own mkdtemp directory.
+ */
+#include <check.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "diag.h"
+#include "log.h"
+
+Suite *config_suite(void);
+
+static char tmpdir[PATH_MAX];
+static char conf_path[PATH_MAX + 32];
+
+static void
+tmp_setup(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "%s/jobd-config-XXXXXX",
+		 getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	snprintf(conf_path, sizeof(conf_path), "%s/jobd.conf", tmpdir);
+}
+
+static void
+tmp_teardown(void)
+{
+	char p[PATH_MAX + 32];
+
+	unlink(conf_path);
+	snprintf(p, sizeof(p), "%s/printed.conf", tmpdir);
+	unlink(p);
+	rmdir(tmpdir);
+}
+
+static void
+write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fputs(text, f) >= 0, 1);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/* Writes text as the config file and loads it into a fresh c. */
+static int
+load(struct config *c, const char *text)
+{
+	write_file(conf_path, text);
+	config_init(c);
+	diag_clear();
+	return config_load(c, conf_path);
+}
+
+/* Asserts that text fails at line with a message containing reason. */
+static void
+expect_error(const char *text, int line, const char *reason)
+{
+	struct config c;
+	char want[PATH_MAX + 64];
+
+	ck_assert_msg(load(&c, text) == -1, "accepted:\n%s", text);
+	ck_assert_int_eq(diag_code(), E_INVAL);
+	snprintf(want, sizeof(want), "%s:%d: ", conf_path, line);
+	ck_assert_msg(strncmp(diag_msg(), want, strlen(want)) == 0,
+		      "message \"%s\", want line %d", diag_msg(), line);
+	ck_assert_msg(strstr(diag_msg(), reason) != NULL,
+		      "message \"%s\" lacks \"%s\"", diag_msg(), reason);
+	config_destroy(&c);
+}
+
+static const struct queue_conf *
+find_queue(const struct config *c, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < c->nqueues; i++) {
+		if (strcmp(c->queues[i].name, name) == 0)
+			return &c->queues[i];
+	}
+	return NULL;
+}
+
+static const json_t *
+find_producer(const struct config *c, const char *name)
+{
+	size_t i;
+	const json_t *p;
+
+	for (i = 0; i < json_array_size(c->producers); i++) {
+		p = json_array_get(c->producers, i);
+		if (strcmp(json_string_value(json_object_get(p, "name")),
+			   name) == 0)
+			return p;
+	}
+	return NULL;
+}
+
+START_TEST(config_defaults)
+{
+	struct config c;
+	struct queue_conf q;
+
+	config_init(&c);
+	ck_assert_ptr_null(c.path);
+	ck_assert_ptr_null(c.socket);
+	ck_assert_ptr_null(c.state_dir);
+	ck_assert_uint_eq(c.set, 0);
+	ck_assert_uint_eq(c.socket_mode, 0660);
+	ck_assert_str_eq(c.socket_group, "jobd");
+	ck_assert(c.admin_group == NULL || c.admin_group[0] == '\0');
+	ck_assert(c.synchronous_full);
+	ck_assert_double_eq(c.shutdown_timeout, 30);
+	ck_assert_double_eq(c.kill_grace, 5);
+	ck_assert_int_eq(c.max_log_bytes, 16 << 20);
+	ck_assert_int_eq(c.max_request_bytes, 4 << 20);
+	ck_assert_int_eq(c.max_connections, 256);
+	ck_assert_double_eq(c.request_timeout, 30);
+	ck_assert_double_eq(c.retention, 7 * 86400);
+	ck_assert(!c.debug);
+	ck_assert_double_eq(c.slow_callback_ms, 100);
+	ck_assert_int_eq(c.log_level, LOG_LEVEL_INFO);
+	ck_assert_uint_eq(c.nqueues, 0);
+	ck_assert(json_is_array(c.producers));
+	ck_assert_int_eq(json_array_size(c.producers), 0);
+	config_destroy(&c);
+	config_destroy(&c);
+
+	queue_conf_init(&q, "jobs");
+	ck_assert_str_eq(q.name, "jobs");
+	ck_assert_uint_eq(q.set, 0);
+	ck_assert_int_eq(q.concurrency, 4);
+	ck_assert_double_eq(q.rate_limit, 0);
+	ck_assert_double_eq(q.rate_burst, 0);
+	ck_assert_int_eq(q.capacity, 0);
+	ck_assert_double_eq(q.timeout, 0);
+	ck_assert(q.kill_grace < 0);
+	ck_assert_int_eq(q.max_attempts, 1);
+	ck_assert_double_eq(q.backoff.base, 1);
+	ck_assert_double_eq(q.backoff.factor, 2);
+	ck_assert_double_eq(q.backoff.max, 300);
+	ck_assert_double_eq(q.backoff.jitter, 0.1);
+}
+END_TEST
+
+START_TEST(config_missing_file_is_fine)
+{
+	struct config c;
+	char p[PATH_MAX + 32];
+
+	config_init(&c);
+	snprintf(p, sizeof(p), "%s/nope.conf", tmpdir);
+	ck_assert_int_eq(config_load(&c, p), 0);
+	ck_assert_ptr_null(c.path);
+	ck_assert_uint_eq(c.nqueues, 0);
+	ck_assert_double_eq(c.shutdown_timeout, 30);
+	config_destroy(&c);
+}
+END_TEST
+
+START_TEST(config_unreadable_is_io_error)
+{
+	struct config c;
+
+	config_init(&c);
+	/* A directory opens but cannot be read. */
+	ck_assert_int_eq(config_load(&c, tmpdir), -1);
+	ck_assert_int_eq(diag_code(), E_IO);
+	config_destroy(&c);
+}
+END_TEST
+
+static const char spec_example[] =
+	"[daemon]\n"
+	"socket = /run/jobd/jobd.sock\n"
+	"socket_mode = 0660\n"
+	"socket_group = jobd\n"
+	"admin_group =               ; members may change queues\n"
+	"state_dir = /var/lib/jobd\n"
+	"synchronous = full          ; full | normal\n"
+	"shutdown_timeout = 30\n"
+	"kill_grace = 5\n"
+	"max_log_bytes = 16M\n"
+	"max_request_bytes = 4M\n"
+	"max_connections = 256\n"
+	"request_timeout = 30\n"
+	"retention = 7d              ; terminal jobs older than this\n"
+	"debug = false\n"
+	"slow_callback_ms = 100\n"
+	"log_level = info            ; debug | info | warning | error\n"
+	"\n"
+	"[queue default]\n"
+	"concurrency = 4\n"
+	"rate = 10/s                 ; N/s, N/m, N/h, or N/<seconds>s\n"
+	"capacity = 0\n"
+	"timeout = 0\n"
+	"max_attempts = 1\n"
+	"backoff = 1 2 300 0.1       ; base factor max jitter\n"
+	"\n"
+	"[producer nightly]\n"
+	"type = cron\n"
+	"schedule = 0 3 * * *\n"
+	"queue = default\n"
+	"shell = /usr/local/bin/backup --full      ; the job\n"
+	"overlap = false\n"
+	"\n"
+	"[producer thumbnails]\n"
+	"type = command\n"
+	"generator = find /srv/in -name '*.jpg'    ; run with /bin/sh -c\n"
+	"format = lines\n"
+	"job = {\"argv\": [\"/usr/local/bin/thumb\"], \"timeout\": 60}\n"
+	"queue = images\n";
+
+START_TEST(config_spec_example)
+{
+	struct config c;
+	const struct queue_conf *q;
+	const json_t *p;
+	json_t *want;
+
+	ck_assert_msg(load(&c, spec_example) == 0, "%s", diag_msg());
+	ck_assert_str_eq(c.path, conf_path);
+	ck_assert_str_eq(c.socket, "/run/jobd/jobd.sock");
+	ck_assert_str_eq(c.state_dir, "/var/lib/jobd");
+	ck_assert_uint_eq(c.set,
+			  DC_SOCKET | DC_STATE_DIR | DC_DEBUG | DC_LOG_LEVEL);
+	ck_assert_uint_eq(c.socket_mode, 0660);
+	ck_assert_str_eq(c.admin_group, "");
+	ck_assert(c.synchronous_full);
+	ck_assert_int_eq(c.max_log_bytes, 16 << 20);
+	ck_assert_double_eq(c.retention, 604800);
+	ck_assert_int_eq(c.log_level, LOG_LEVEL_INFO);
+	ck_assert_uint_eq(c.nqueues, 1);
+	q = find_queue(&c, "default");
+	ck_assert_ptr_nonnull(q);
+	ck_assert_double_eq(q->rate_limit, 10);
+	ck_assert_double_eq(q->rate_period, 1);
+	ck_assert_uint_eq(q->set, QC_CONCURRENCY | QC_RATE | QC_CAPACITY |
+					  QC_TIMEOUT | QC_MAX_ATTEMPTS |
+					  QC_BACKOFF);
+	ck_assert_int_eq(json_array_size(c.producers), 2);
+	p = find_producer(&c, "nightly");
+	want = json_pack("{s:s, s:s, s:s, s:s, s:{s:s}, s:b}", "name",
+			 "nightly", "type", "cron", "schedule", "0 3 * * *",
+			 "queue", "default", "job", "shell",
+			 "/usr/local/bin/backup --full", "overlap", 0);
+	ck_assert_msg(json_equal(p, want), "nightly: %s",
+		      json_dumps(p, JSON_SORT_KEYS));
+	json_decref(want);
+	p = find_producer(&c, "thumbnails");
+	want = json_pack("{s:s, s:s, s:{s:s}, s:s, s:{s:[s], s:i}, s:s}",
+			 "name", "thumbnails", "type", "command", "generator",
+			 "shell", "find /srv/in -name '*.jpg'", "format",
+			 "lines", "job", "argv", "/usr/local/bin/thumb",
+			 "timeout", 60, "queue", "images");
+	ck_assert_msg(json_equal(p, want), "thumbnails: %s",
+		      json_dumps(p, JSON_SORT_KEYS));
+	json_decref(want);
+	config_destroy(&c);
+}
+END_TEST
+
+START_TEST(config_daemon_keys)
+{
+	struct config c;
+
+	ck_assert_msg(load(&c, "[daemon]\n"
+			       "socket=/tmp/x.sock\n"
+			       "socket_mode = 0600 # owner only\n"
+			       "socket_group = staff\n"
+			       "admin_group = wheel\n"
+			       "state_dir = /srv/jobd\n"
+			       "synchronous = normal\n"
+			       "shutdown_timeout = 2m\n"
+			       "kill_grace = 1.5\n"
+			       "max_log_bytes = 1G\n"
+			       "max_request_bytes = 64KiB\n"
+			       "max_connections = 10\n"
+			       "request_timeout = 500ms\n"
+			       "retention = 0\n"
+			       "debug = yes\n"
+			       "slow_callback_ms = 2.5\n"
+			       "log_level = debug\n") == 0,
+		      "%s", diag_msg());
+	ck_assert_str_eq(c.socket, "/tmp/x.sock");
+	ck_assert_uint_eq(c.socket_mode, 0600);
+	ck_assert_str_eq(c.socket_group, "staff");
+	ck_assert_str_eq(c.admin_group, "wheel");
+	ck_assert_str_eq(c.state_dir, "/srv/jobd");
+	ck_assert(!c.synchronous_full);
+	ck_assert_double_eq(c.shutdown_timeout, 120);
+	ck_assert_double_eq(c.kill_grace, 1.5);
+	ck_assert_int_eq(c.max_log_bytes, 1 << 30);
+	ck_assert_int_eq(c.max_request_bytes, 65536);
+	ck_assert_int_eq(c.max_connections, 10);
+	ck_assert_double_eq(c.request_timeout, 0.5);
+	ck_assert_double_eq(c.retention, 0);
+	ck_assert(c.debug);
+	ck_assert_double_eq(c.slow_callback_ms, 2.5);
+	ck_assert_int_eq(c.log_level, LOG_LEVEL_DEBUG);
+	config_destroy(&c);
+}
+END_TEST
+
+START_TEST(config_bool_words)
+{
+	static const char *const yes[] = {"true", "yes",  "on",
+					  "1",	  "TRUE", "Yes"};
+	static const char *const no[] = {"false", "no", "off", "0", "Off"};
+	char text[128];
+	struct config c;
+	size_t i;
+
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		snprintf(text, sizeof(text), "[daemon]\ndebug = %s\n", yes[i]);
+		ck_assert_int_eq(load(&c, text), 0);
+		ck_assert_msg(c.debug, "%s", yes[i]);
+		config_destroy(&c);
+	}
+	for (i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+		snprintf(text, sizeof(text), "[daemon]\ndebug = %s\n", no[i]);
+		ck_assert_int_eq(load(&c, text), 0);
+		ck_assert_msg(!c.debug, "%s", no[i]);
+		ck_assert(c.set & DC_DEBUG);
+		config_destroy(&c);
+	}
+}
+END_TEST
+
+START_TEST(config_queue_keys)
+{
+	struct config c;
+	const struct queue_conf *q;
+
+	ck_assert_msg(load(&c, "[queue images]\n"
+			       "concurrency = 16\n"
+			       "rate = 5/2s\n"
+			       "burst = 20\n"
+			       "capacity = 1000\n"
+			       "timeout = 1h\n"
+			       "kill_grace = 10s\n"
+			       "max_attempts = 5\n"
+			       "backoff = 2s 3 5m 0.5\n") == 0,
+		      "%s", diag_msg());
+	q = find_queue(&c, "images");
+	ck_assert_ptr_nonnull(q);
+	ck_assert_uint_eq(q->set, QC_CONCURRENCY | QC_RATE | QC_BURST |
+					  QC_CAPACITY | QC_TIMEOUT |
+					  QC_KILL_GRACE | QC_MAX_ATTEMPTS |
+					  QC_BACKOFF);
+	ck_assert_int_eq(q->concurrency, 16);
+	ck_assert_double_eq(q->rate_limit, 5);
+	ck_assert_double_eq(q->rate_period, 2);
+	ck_assert_double_eq(q->rate_burst, 20);
+	ck_assert_int_eq(q->capacity, 1000);
+	ck_assert_double_eq(q->timeout, 3600);
+	ck_assert_double_eq(q->kill_grace, 10);
+	ck_assert_int_eq(q->max_attempts, 5);
+	ck_assert_double_eq(q->backoff.base, 2);
+	ck_assert_double_eq(q->backoff.factor, 3);
+	ck_assert_double_eq(q->backoff.max, 300);
+	ck_assert_double_eq(q->backoff.jitter, 0.5);
+	config_destroy(&c);
+}
+END_TEST
+
+static const struct {
+	const char *rate;
+	double limit, period;
+} rates[] = {
+	{"10/s", 10, 1}, {"5/m", 5, 60},    {"3/h", 3, 3600},
+	{"5/2s", 5, 2},	 {"1/10m", 1, 600}, {"0.5/s", 0.5, 1},
+	{"none", 0, 1},	 {"0", 0, 1},	    {"7/1.5", 7, 1.5},
+};
+
+START_TEST(config_rate_forms)
+{
+	char text[128];
+	struct config c;
+	const struct queue_conf *q;
+
+	snprintf(text, sizeof(text), "[queue a]\nrate = %s\n", rates[_i].rate);
+	ck_assert_msg(load(&c, text) == 0, "%s: %s", rates[_i].rate,
+		      diag_msg());
+	q = find_queue(&c, "a");
+	ck_assert_double_eq(q->rate_limit, rates[_i].limit);
+	ck_assert_double_eq(q->rate_period, rates[_i].period);
+	ck_assert(q->set & QC_RATE);
+	config_destroy(&c);
+}
+END_TEST
+
+START_TEST(config_queue_sections_merge)
+{
+	struct config c;
+	const struct queue_conf *q;
+
+	ck_assert_int_eq(load(&c, "[queue a]\nconcurrency = 2\n"
+				  "[queue b]\n"
+				  "[queue a]\ntimeout = 5\n"),
+			 0);
+	ck_assert_uint_eq(c.nqueues, 2);
+	q = find_queue(&c, "a");
+	ck_assert_int_eq(q->concurrency, 2);
+	ck_assert_double_eq(q->timeout, 5);
+	ck_assert_uint_eq(q->set, QC_CONCURRENCY | QC_TIMEOUT);
+	/* A section with no keys still defines the queue. */
+	q = find_queue(&c, "b");
+	ck_assert_ptr_nonnull(q);
+	ck_assert_uint_eq(q->set, 0);
+	config_destroy(&c);
+}
+END_TEST
+
+START_TEST(config_load_overlays_existing)
+{
+	struct config c;
+
+	ck_assert_int_eq(load(&c, "[daemon]\nkill_grace = 9\n"), 0);
+	write_file(conf_path, "[daemon]\nretention = 1d\n");
+	ck_assert_int_eq(config_load(&c, conf_path), 0);
+	/* Keys the second file does not set keep their value. */
+	ck_assert_double_eq(c.kill_grace, 9);
+	ck_assert_double_eq(c.retention, 86400);
+	config_destroy(&c);
+}
+END_TEST
+
+START_TEST(config_comments_and_blanks)
+{
+	struct config c;
+
+	ck_assert_msg(load(&c, "; leading comment\n"
+			       "# another\n"
+			       "\n"
+			       "  [daemon]   ; section comment\n"
+			       "\tsocket_mode = 0640 ; comment\n"
+			       "socket_group = grp#notacomment\n"
+			       "state_dir = /a/b   # hash comment\n"
+			       "admin_group =\n"
+			       "log_level = warning\r\n") == 0,
+		      "%s", diag_msg());
+	ck_assert_uint_eq(c.socket_mode, 0640);
+	ck_assert_str_eq(c.socket_group, "grp#notacomment");
+	ck_assert_str_eq(c.state_dir, "/a/b");
+	ck_assert_str_eq(c.admin_group, "");
+	ck_assert_int_eq(c.log_level, LOG_LEVEL_WARNING);
+	config_destroy(&c);
+}
+END_TEST
+
+START_TEST(config_long_lines)
+{
+	char text[8192], arg[3000];
+	struct config c;
+	const json_t *p;
+
+	memset(arg, 'a', sizeof(arg) - 1);
+	arg[sizeof(arg) - 1] = '\0';
+	snprintf(text, sizeof(text),
+		 "[producer big]\n"
+		 "job = {\"argv\": [\"/bin/echo\", \"%s\"]}   ; comment\n"
+		 "type = interval\n"
+		 "every = 5m\n"
+		 "bogus = 1\n",
+		 arg);
+	/* The long line is read whole, and line numbers stay right. */
+	ck_assert_int_eq(load(&c, text), -1);
+	ck_assert_msg(strstr(diag_msg(), ":5: ") != NULL, "%s", diag_msg());
+	config_destroy(&c);
+	text[strlen(text) - strlen("bogus = 1\n")] = '\0';
+	ck_assert_msg(load(&c, text) == 0, "%s", diag_msg());
+	p = find_producer(&c, "big");
+	ck_assert_str_eq(
+		json_string_value(json_array_get(
+			json_object_get(json_object_get(p, "job"), "argv"), 1)),
+		arg);
+	ck_assert_int_eq(json_integer_value(json_object_get(p, "every")), 300);
+	config_destroy(&c);
+}
+END_TEST
+
+START_TEST(config_producer_keys)
+{
+	struct config c;
+	const json_t *p;
+	json_t *want;
+
+	ck_assert_msg(load(&c, "[producer gen]\n"
+			       "type = command\n"
+			       "generator = ls /srv\n"
+			       "format = json\n"
+			       "restart = on-failure\n"
+			       "queue = q1\n"
+			       "[producer tick]\n"
+			       "type = interval\n"
+			       "every = 1.5\n"
+			       "job = {\"argv\": [\"true\"]}\n"
+			       "overlap = on\n") == 0,
+		      "%s", diag_msg());
+	p = find_producer(&c, "gen");
+	want = json_pack("{s:s, s:s, s:{s:s}, s:s, s:s, s:s}", "name", "gen",
+			 "type", "command", "generator", "shell", "ls /srv",
+			 "format", "json", "restart", "on-failure", "queue",
+			 "q1");
+	ck_assert(json_equal(p, want));
+	json_decref(want);
+	p = find_producer(&c, "tick");
+	ck_assert_double_eq(json_number_value(json_object_get(p, "every")),
+			    1.5);
+	ck_assert(json_is_true(json_object_get(p, "overlap")));
+	ck_assert_str_eq(
+		json_string_value(json_array_get(
+			json_object_get(json_object_get(p, "job"), "argv"), 0)),
+		"true");
+	config_destroy(&c);
+}
+END_TEST
+
+static const struct {
+	const char *text;
+	int line;
+	const char *reason;
+} bad_configs[] = {
+	{"[daemon]\nsocket_mode = 0660\nfrobnicate = 1\n", 3, "frobnicate"},
+	{"[daemon]\n\n[nonsense]\n", 3, "nonsense"},
+	{"[daemon x]\n", 1, "daemon"},
+	{"socket = /x\n", 1, "outside a section"},
+	{"[queue bad name!]\n", 1, "queue name"},
+	{"[queue ]\n", 1, "queue name"},
+	{"[producer a/b]\n", 1, "producer name"},
+	{"[queue a]\nconcurrency = 2\npaused = true\n", 3,
+	 "paused is runtime state"},
+	{"[queue a]\nspeed = 2\n", 2, "speed"},
+	{"[daemon]\nthis is not a key\n", 2, "syntax"},
+	{"[daemon]\nsocket_mode = 0660\n  continued\n", 3, "syntax"},
+	{"[daemon\n", 1, "]"},
+	{"[daemon]\nsocket = relative.sock\n", 2, "socket: "},
+	{"[daemon]\nsocket_mode = 0999\n", 2, "socket_mode: "},
+	{"[daemon]\nsocket_mode = 01777\n", 2, "socket_mode: "},
+	{"[daemon]\nsocket_mode = rw\n", 2, "socket_mode: "},
+	{"[daemon]\nsocket_group =\n", 2, "socket_group: "},
+	{"[daemon]\nstate_dir = var/lib\n", 2, "state_dir: "},
+	{"[daemon]\nsynchronous = off\n", 2, "synchronous: "},
+	{"[daemon]\nshutdown_timeout = soon\n", 2, "shutdown_timeout: "},
+	{"[daemon]\nshutdown_timeout = -1\n", 2, "shutdown_timeout: "},
+	{"[daemon]\nkill_grace = 5x\n", 2, "kill_grace: "},
+	{"[daemon]\nmax_log_bytes = 16Q\n", 2, "max_log_bytes: "},
+	{"[daemon]\nmax_log_bytes = 99999999999999999999\n", 2,
+	 "max_log_bytes: "},
+	{"[daemon]\nmax_request_bytes = 10\n", 2, "max_request_bytes: "},
+	{"[daemon]\nmax_connections = 0\n", 2, "max_connections: "},
+	{"[daemon]\nmax_connections = 12abc\n", 2, "max_connections: "},
+	{"[daemon]\nrequest_timeout = 0\n", 2, "request_timeout: "},
+	{"[daemon]\nretention = forever\n", 2, "retention: "},
+	{"[daemon]\ndebug = maybe\n", 2, "debug: "},
+	{"[daemon]\nslow_callback_ms = 100ms\n", 2, "slow_callback_ms: "},
+	{"[daemon]\nlog_level = loud\n", 2, "log_level: "},
+	{"[queue a]\nconcurrency = 0\n", 2, "concurrency: "},
+	{"[queue a]\nconcurrency = 10001\n", 2, "concurrency: "},
+	{"[queue a]\nrate = 10\n", 2, "rate: "},
+	{"[queue a]\nrate = 10/x\n", 2, "rate: "},
+	{"[queue a]\nrate = -1/s\n", 2, "rate: "},
+	{"[queue a]\nrate = 5/0s\n", 2, "rate: "},
+	{"[queue a]\nburst = -1\n", 2, "burst: "},
+	{"[queue a]\ncapacity = -1\n", 2, "capacity: "},
+	{"[queue a]\ntimeout = 1y\n", 2, "timeout: "},
+	{"[queue a]\nkill_grace = x\n", 2, "kill_grace: "},
+	{"[queue a]\nmax_attempts = 0\n", 2, "max_attempts: "},
+	{"[queue a]\nmax_attempts = 1001\n", 2, "max_attempts: "},
+	{"[queue a]\nbackoff = 1 2 300\n", 2, "backoff: "},
+	{"[queue a]\nbackoff = 1 2 300 0.1 9\n", 2, "backoff: "},
+	{"[queue a]\nbackoff = 1 0.5 300 0.1\n", 2, "backoff.factor: "},
+	{"[queue a]\nbackoff = 1 2 300 1.5\n", 2, "backoff.jitter: "},
+	{"[queue a]\nbackoff = x 2 300 0.1\n", 2, "backoff: "},
+	{"[producer p]\ntype = sometimes\n", 2, "type: "},
+	{"[producer p]\nevery = 0\n", 2, "every: "},
+	{"[producer p]\nschedule = 61 * * * *\n", 2, "schedule: minute: "},
+	{"[producer p]\nqueue = no such\n", 2, "queue: "},
+	{"[producer p]\njob = [1, 2]\n", 2, "job: "},
+	{"[producer p]\njob = {\"argv\": \n", 2, "job: "},
+	{"[producer p]\nformat = xml\n", 2, "format: "},
+	{"[producer p]\nrestart = sometimes\n", 2, "restart: "},
+	{"[producer p]\noverlap = perhaps\n", 2, "overlap: "},
+	{"[producer p]\nshell =\n", 2, "shell: "},
+	{"[producer p]\nname = other\n", 2, "name"},
+	{"[daemon]\nsocket_mode = 0660\n[queue a]\nrate = 1/s\nnope = 1\n"
+	 "nope2 = 2\n",
+	 5, "nope"},
+};
+
+START_TEST(config_rejects)
+{
+	expect_error(bad_configs[_i].text, bad_configs[_i].line,
+		     bad_configs[_i].reason);
+}
+END_TEST
+
+START_TEST(config_print_roundtrip)
+{
+	struct config c, d;
+	char printed[PATH_MAX + 32];
+	const struct queue_conf *q;
+	FILE *f;
+
+	ck_assert_int_eq(load(&c, spec_example), 0);
+	free(c.admin_group);
+	c.admin_group = strdup("ops");
+	snprintf(printed, sizeof(printed), "%s/printed.conf", tmpdir);
+	f = fopen(printed, "w");
+	ck_assert_ptr_nonnull(f);
+	config_print(&c, f);
+	ck_assert_int_eq(fclose(f), 0);
+
+	config_init(&d);
+	ck_assert_msg(config_load(&d, printed) == 0, "%s", diag_msg());
+	ck_assert_str_eq(d.socket, c.socket);
+	ck_assert_str_eq(d.state_dir, c.state_dir);
+	ck_assert_uint_eq(d.socket_mode, c.socket_mode);
+	ck_assert_str_eq(d.admin_group, "ops");
+	ck_assert_int_eq(d.max_log_bytes, c.max_log_bytes);
+	ck_assert_double_eq(d.retention, c.retention);
+	ck_assert_int_eq(d.log_level, c.log_level);
+	ck_assert_uint_eq(d.nqueues, 1);
+	q = find_queue(&d, "default");
+	ck_assert_double_eq(q->rate_limit, 10);
+	ck_assert_double_eq(q->backoff.jitter, 0.1);
+	/* Keys the file did not set stay unset after the round trip. */
+	ck_assert_uint_eq(q->set, c.queues[0].set);
+	ck_assert(json_equal(d.producers, c.producers));
+	config_destroy(&d);
+	config_destroy(&c);
+}
+END_TEST
+
+START_TEST(config_default_paths_root)
+{
+	char *s;
+
+	unsetenv("STATE_DIRECTORY");
+	unsetenv("RUNTIME_DIRECTORY");
+	setenv("XDG_CONFIG_HOME", "/xdg/config", 1);
+	setenv("XDG_RUNTIME_DIR", "/xdg/run", 1);
+	s = config_default_path(0);
+	ck_assert_str_eq(s, "/etc/jobd/jobd.conf");
+	free(s);
+	s = config_default_state_dir(0);
+	ck_assert_str_eq(s, "/var/lib/jobd");
+	free(s);
+	s = config_default_socket(0);
+	ck_assert_str_eq(s, "/run/jobd/jobd.sock");
+	free(s);
+}
+END_TEST
+
+START_TEST(config_default_paths_systemd_dirs_win)
+{
+	char *s;
+
+	setenv("STATE_DIRECTORY", "/var/lib/jobd-x:/var/lib/other", 1);
+	setenv("RUNTIME_DIRECTORY", "/run/jobd-x", 1);
+	s = config_default_state_dir(0);
+	ck_assert_str_eq(s, "/var/lib/jobd-x");
+	free(s);
+	s = config_default_state_dir(1000);
+	ck_assert_str_eq(s, "/var/lib/jobd-x");
+	free(s);
+	s = config_default_socket(0);
+	ck_assert_str_eq(s, "/run/jobd-x/jobd.sock");
+	free(s);
+}
+END_TEST
+
+START_TEST(config_default_paths_user_xdg)
+{
+	char *s;
+
+	unsetenv("STATE_DIRECTORY");
+	unsetenv("RUNTIME_DIRECTORY");
+	setenv("XDG_CONFIG_HOME", "/xdg/config", 1);
+	setenv("XDG_STATE_HOME", "/xdg/state", 1);
+	setenv("XDG_RUNTIME_DIR", "/xdg/run", 1);
+	s = config_default_path(4242);
+	ck_assert_str_eq(s, "/xdg/config/jobd/jobd.conf");
+	free(s);
+	s = config_default_state_dir(4242);
+	ck_assert_str_eq(s, "/xdg/state/jobd");
+	free(s);
+	s = config_default_socket(4242);
+	ck_assert_str_eq(s, "/xdg/run/jobd.sock");
+	free(s);
+}
+END_TEST
+
+START_TEST(config_default_paths_user_home)
+{
+	uid_t me = getuid();
+	char *s;
+
+	if (me == 0)
+		me = 4242; /* a uid with no password entry: HOME is not used */
+	unsetenv("STATE_DIRECTORY");
+	unsetenv("RUNTIME_DIRECTORY");
+	unsetenv("XDG_CONFIG_HOME");
+	unsetenv("XDG_STATE_HOME");
+	unsetenv("XDG_RUNTIME_DIR");
+	setenv("HOME", "/home/tester", 1);
+	s = config_default_socket(4242);
+	ck_assert_str_eq(s, "/tmp/jobd-4242/jobd.sock");
+	free(s);
+	if (me == getuid()) {
+		s = config_default_path(me);
+		ck_assert_str_eq(s, "/home/tester/.config/jobd/jobd.conf");
+		free(s);
+		s = config_default_state_dir(me);
+		ck_assert_str_eq(s, "/home/tester/.local/state/jobd");
+		free(s);
+	}
+	/* A relative XDG value is ignored, as the XDG spec says. */
+	setenv("XDG_RUNTIME_DIR", "relative", 1);
+	s = config_default_socket(4242);
+	ck_assert_str_eq(s, "/tmp/jobd-4242/jobd.sock");
+	free(s);
+}
+END_TEST
+
+#define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+Suite *
+config_suite(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc;
+
+	tc = tcase_create("load");
+	tcase_set_timeout(tc, 10);
+	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+	tcase_add_test(tc, config_defaults);
+	tcase_add_test(tc, config_missing_file_is_fine);
+	tcase_add_test(tc, config_unreadable_is_io_error);
+	tcase_add_test(tc, config_spec_example);
+	tcase_add_test(tc, config_daemon_keys);
+	tcase_add_test(tc, config_bool_words);
+	tcase_add_test(tc, config_queue_keys);
+	tcase_add_loop_test(tc, config_rate_forms, 0, N(rates));
+	tcase_add_test(tc, config_queue_sections_merge);
+	tcase_add_test(tc, config_load_overlays_existing);
+	tcase_add_test(tc, config_comments_and_blanks);
+	tcase_add_test(tc, config_long_lines);
+	tcase_add_test(tc, config_producer_keys);
+	tcase_add_test(tc, config_print_roundtrip);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("errors");
+	tcase_set_timeout(tc, 10);
+	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+	tcase_add_loop_test(tc, config_rejects, 0, N(bad_configs));
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("paths");
+	tcase_set_timeout(tc, 10);
+	tcase_add_test(tc, config_default_paths_root);
+	tcase_add_test(tc, config_default_paths_systemd_dirs_win);
+	tcase_add_test(tc, config_default_paths_user_xdg);
+	tcase_add_test(tc, config_default_paths_user_home);
+	suite_add_tcase(s, tc);
+	return s;
+}

@@ -1,0 +1,36 @@
+/*
+ * The unit test runner: every suite in one SRunner, forking (Check's
+ * default), so a crash fails one test and not the run.  Adding a suite is
+ * one line in the declarations and one in the table.
+ */
+#include <check.h>
+#include <stdlib.h>
+
+Suite *time_suite(void);
+Suite *backoff_suite(void);
+Suite *ratelimit_suite(void);
+Suite *cron_suite(void);
+Suite *jobspec_suite(void);
+Suite *config_suite(void);
+Suite *sdnotify_suite(void);
+
+static Suite *(*const suites[])(void) = {
+	time_suite, backoff_suite, ratelimit_suite,
+	cron_suite, jobspec_suite, config_suite, sdnotify_suite,
+};
+
+int
+main(void)
+{
+	SRunner *sr;
+	size_t i;
+	int failed;
+
+	sr = srunner_create(NULL);
+	for (i = 0; i < sizeof(suites) / sizeof(suites[0]); i++)
+		srunner_add_suite(sr, suites[i]());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,319 @@
+/*
+ * Tests of jobd_time: RFC 3339 formatting and parsing, durations, sizes.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "jobd/time.h"
+
+Suite *time_suite(void);
+
+/* 2026-11-26T10:34:12.123Z, computed independently of the code under
+ * test: days from 1970 to 2026-11-26 = 20783. */
+#define T_REF INT64_C(1795689252123)
+
+START_TEST(time_format_reference)
+{
+	char buf[JOBD_TIME_LEN];
+
+	ck_assert_ptr_eq(jobd_time_format(T_REF, buf), buf);
+	ck_assert_str_eq(buf, "2026-11-26T10:34:12.123Z");
+	ck_assert_str_eq(jobd_time_format(0, buf), "1970-01-01T00:00:00.000Z");
+	ck_assert_str_eq(jobd_time_format(-1, buf), "1969-12-31T23:59:59.999Z");
+	ck_assert_str_eq(jobd_time_format(INT64_C(951782400000), buf),
+			 "2000-02-29T00:00:00.000Z");
+}
+END_TEST
+
+START_TEST(time_format_matches_gmtime)
+{
+	char buf[JOBD_TIME_LEN], want[64];
+	int64_t ms, sec;
+	struct tm tm;
+	time_t t;
+	int i;
+
+	/* Every 37 days and a bit, over 150 years from 1900. */
+	for (i = 0, ms = INT64_C(-2208988800000); i < 1500; i++) {
+		sec = ms / 1000 - (ms % 1000 < 0);
+		t = (time_t)sec;
+		gmtime_r(&t, &tm);
+		strftime(want, sizeof(want), "%Y-%m-%dT%H:%M:%S", &tm);
+		snprintf(want + strlen(want), sizeof(want) - strlen(want),
+			 ".%03dZ", (int)(ms - sec * 1000));
+		ck_assert_str_eq(jobd_time_format(ms, buf), want);
+		ms += INT64_C(37) * 86400000 + 3723001;
+	}
+}
+END_TEST
+
+START_TEST(time_parse_reference)
+{
+	int64_t ms = 0;
+
+	ck_assert_int_eq(jobd_time_parse("2026-11-26T10:34:12.123Z", &ms), 0);
+	ck_assert_int_eq(ms, T_REF);
+	ck_assert_int_eq(jobd_time_parse("2026-11-26t10:34:12.123z", &ms), 0);
+	ck_assert_int_eq(ms, T_REF);
+	ck_assert_int_eq(jobd_time_parse("2026-11-26 10:34:12.123Z", &ms), 0);
+	ck_assert_int_eq(ms, T_REF);
+	ck_assert_int_eq(jobd_time_parse("1970-01-01T00:00:00Z", &ms), 0);
+	ck_assert_int_eq(ms, 0);
+}
+END_TEST
+
+START_TEST(time_parse_offsets)
+{
+	int64_t ms = 0;
+
+	ck_assert_int_eq(jobd_time_parse("2026-11-26T12:34:12.123+02:00", &ms),
+			 0);
+	ck_assert_int_eq(ms, T_REF);
+	ck_assert_int_eq(jobd_time_parse("2026-11-26T05:04:12.123-05:30", &ms),
+			 0);
+	ck_assert_int_eq(ms, T_REF);
+	ck_assert_int_eq(jobd_time_parse("2026-11-26T10:34:12.123-00:00", &ms),
+			 0);
+	ck_assert_int_eq(ms, T_REF);
+	/* Crossing midnight and the year. */
+	ck_assert_int_eq(jobd_time_parse("1969-12-31T23:00:00-01:00", &ms), 0);
+	ck_assert_int_eq(ms, 0);
+}
+END_TEST
+
+START_TEST(time_parse_fractions)
+{
+	int64_t ms = 0;
+
+	ck_assert_int_eq(jobd_time_parse("1970-01-01T00:00:01.5Z", &ms), 0);
+	ck_assert_int_eq(ms, 1500);
+	ck_assert_int_eq(jobd_time_parse("1970-01-01T00:00:01.05Z", &ms), 0);
+	ck_assert_int_eq(ms, 1050);
+	ck_assert_int_eq(jobd_time_parse("1970-01-01T00:00:01.123999Z", &ms),
+			 0);
+	ck_assert_int_eq(ms, 1123);
+	ck_assert_int_eq(jobd_time_parse("1969-12-31T23:59:59.250Z", &ms), 0);
+	ck_assert_int_eq(ms, -750);
+}
+END_TEST
+
+START_TEST(time_parse_roundtrip)
+{
+	char buf[JOBD_TIME_LEN];
+	int64_t ms, back;
+
+	for (ms = INT64_C(-5000000000000); ms < INT64_C(5000000000000);
+	     ms += INT64_C(7777777777)) {
+		ck_assert_int_eq(
+			jobd_time_parse(jobd_time_format(ms, buf), &back), 0);
+		ck_assert_int_eq(back, ms);
+	}
+}
+END_TEST
+
+static const char *const bad_times[] = {
+	"",
+	"2026-11-26",
+	"2026-11-26T10:34:12", /* no zone */
+	"2026-11-26T10:34Z",
+	"2026-13-01T00:00:00Z",
+	"2026-00-01T00:00:00Z",
+	"2026-02-29T00:00:00Z", /* not a leap year */
+	"2100-02-29T00:00:00Z", /* not a leap year either */
+	"2026-02-30T00:00:00Z",
+	"2026-04-31T00:00:00Z",
+	"2026-01-00T00:00:00Z",
+	"2026-01-01T24:00:00Z",
+	"2026-01-01T00:60:00Z",
+	"2026-01-01T00:00:60Z",
+	"2026-01-01T00:00:00.Z",
+	"2026-01-01T00:00:00+2400",
+	"2026-01-01T00:00:00+24:00",
+	"2026-01-01T00:00:00+01:60",
+	"2026-01-01T00:00:00+1:00",
+	"2026-01-01X00:00:00Z",
+	"2026-01-01T00:00:00Zjunk",
+	"26-01-01T00:00:00Z",
+	"2026-1-01T00:00:00Z",
+	" 2026-01-01T00:00:00Z",
+	"2026-01-01T00:00:00 Z",
+};
+
+START_TEST(time_parse_rejects)
+{
+	int64_t ms = 42;
+
+	errno = 0;
+	ck_assert_msg(jobd_time_parse(bad_times[_i], &ms) == -1,
+		      "accepted \"%s\"", bad_times[_i]);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(ms, 42);
+}
+END_TEST
+
+START_TEST(time_parse_leap_day)
+{
+	int64_t ms = 0;
+
+	ck_assert_int_eq(jobd_time_parse("2024-02-29T00:00:00Z", &ms), 0);
+	ck_assert_int_eq(ms, INT64_C(1709164800000));
+	ck_assert_int_eq(jobd_time_parse("2000-02-29T12:00:00Z", &ms), 0);
+	ck_assert_int_eq(ms, INT64_C(951825600000));
+}
+END_TEST
+
+START_TEST(time_now_is_realtime)
+{
+	int64_t a = (int64_t)time(NULL) * 1000;
+	int64_t now = jobd_time_now_ms();
+	int64_t b = (int64_t)time(NULL) * 1000 + 1000;
+
+	ck_assert_int_ge(now, a);
+	ck_assert_int_le(now, b);
+}
+END_TEST
+
+static const struct {
+	const char *s;
+	double secs;
+} good_durations[] = {
+	{"30", 30},   {"1.5", 1.5},   {"30s", 30},    {"5m", 300},
+	{"2h", 7200}, {"7d", 604800}, {"500ms", 0.5}, {"0", 0},
+	{".5", 0.5},  {"2.", 2},      {"0.25h", 900}, {"1.5m", 90},
+};
+
+START_TEST(time_duration_accepts)
+{
+	double d = -1;
+
+	ck_assert_int_eq(jobd_duration_parse(good_durations[_i].s, &d), 0);
+	ck_assert_double_eq_tol(d, good_durations[_i].secs, 1e-12);
+}
+END_TEST
+
+static const char *const bad_durations[] = {
+	"",    "-1",  "-0",   "+1",    "1x",  "s",  "1 s", " 1",   "1 ", "nan",
+	"inf", "1e3", "0x10", "1.5.5", "5mm", "5M", ".",   "1sec", "ms", "1,5",
+};
+
+START_TEST(time_duration_rejects)
+{
+	double d = 42;
+
+	errno = 0;
+	ck_assert_msg(jobd_duration_parse(bad_durations[_i], &d) == -1,
+		      "accepted \"%s\"", bad_durations[_i]);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_double_eq(d, 42);
+}
+END_TEST
+
+START_TEST(time_duration_huge_is_finite_or_rejected)
+{
+	char big[400];
+	double d = 42;
+
+	memset(big, '9', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	ck_assert_int_eq(jobd_duration_parse(big, &d), -1);
+	ck_assert_double_eq(d, 42);
+	ck_assert_int_eq(jobd_duration_parse(NULL, &d), -1);
+}
+END_TEST
+
+static const struct {
+	const char *s;
+	int64_t bytes;
+} good_sizes[] = {
+	{"123", 123},
+	{"0", 0},
+	{"4K", 4096},
+	{"4k", 4096},
+	{"16M", 16 << 20},
+	{"16m", 16 << 20},
+	{"1G", INT64_C(1) << 30},
+	{"1g", INT64_C(1) << 30},
+	{"4KB", 4096},
+	{"4KiB", 4096},
+	{"2MiB", 2 << 20},
+	{"100B", 100},
+	{"8589934591G", INT64_C(8589934591) << 30},
+	{"9223372036854775807", INT64_MAX},
+};
+
+START_TEST(time_size_accepts)
+{
+	int64_t b = -1;
+
+	ck_assert_int_eq(jobd_size_parse(good_sizes[_i].s, &b), 0);
+	ck_assert_int_eq(b, good_sizes[_i].bytes);
+}
+END_TEST
+
+static const char *const bad_sizes[] = {
+	"",
+	"-1",
+	"K",
+	"1.5M",
+	"4X",
+	"4KBB",
+	"4i",
+	"4Ki",
+	"4iB",
+	" 4K",
+	"4K ",
+	"4 K",
+	"9223372036854775808",
+	"8589934592G",
+	"99999999999999999999",
+	"0x10",
+};
+
+START_TEST(time_size_rejects)
+{
+	int64_t b = 42;
+
+	errno = 0;
+	ck_assert_msg(jobd_size_parse(bad_sizes[_i], &b) == -1,
+		      "accepted \"%s\"", bad_sizes[_i]);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(b, 42);
+}
+END_TEST
+
+#define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+Suite *
+time_suite(void)
+{
+	Suite *s = suite_create("time");
+	TCase *tc;
+
+	tc = tcase_create("rfc3339");
+	tcase_set_timeout(tc, 10);
+	tcase_add_test(tc, time_format_reference);
+	tcase_add_test(tc, time_format_matches_gmtime);
+	tcase_add_test(tc, time_parse_reference);
+	tcase_add_test(tc, time_parse_offsets);
+	tcase_add_test(tc, time_parse_fractions);
+	tcase_add_test(tc, time_parse_roundtrip);
+	tcase_add_loop_test(tc, time_parse_rejects, 0, N(bad_times));
+	tcase_add_test(tc, time_parse_leap_day);
+	tcase_add_test(tc, time_now_is_realtime);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("units");
+	tcase_set_timeout(tc, 10);
+	tcase_add_loop_test(tc, time_duration_accepts, 0, N(good_durations));
+	tcase_add_loop_test(tc, time_duration_rejects, 0, N(bad_durations));
+	tcase_add_test(tc, time_duration_huge_is_finite_or_rejected);
+	tcase_add_loop_test(tc, time_size_accepts, 0, N(good_sizes));
+	tcase_add_loop_test(tc, time_size_rejects, 0, N(bad_sizes));
+	suite_add_tcase(s, tc);
+	return s;
+}
