@@ -142,7 +142,7 @@ handle_lines(struct conn *c)
 {
 	bool any = false;
 	size_t off = 0;
-	while (!c->closed && c->out.len < OUT_HIGH) {
+	while (!c->closed && c->out.len < OUT_HIGH && off < c->in.len) {
 		char *start = c->in.data + off;
 		char *nl = memchr(start, '\n', c->in.len - off);
 		if (nl == NULL)
