@@ -30,6 +30,7 @@
 #include "runner.h"
 #include "scheduler.h"
 #include "store.h"
+#include "submit.h"
 #include "xmem.h"
 
 #define LIST_DEFAULT 100
@@ -299,163 +300,6 @@ cmd_stats(struct req *r)
 
 /* ---- submit ---- */
 
-struct submitted {
-	int64_t id;
-	int64_t qid;
-	int state;
-	int64_t run_at;
-	bool duplicate;
-	bool fresh;		/* inserted by this request */
-};
-
-/* Fills the resolved fields of one job to insert. */
-static int
-resolve(struct req *r, const struct jobspec *sp, struct store_job_new *n,
-	struct queue **qp, int64_t now)
-{
-	struct queue *q = queue_find(sp->queue);
-	if (q == NULL)
-		return -1;
-	*qp = q;
-	memset(n, 0, sizeof(*n));
-	n->spec = sp;
-	n->qid = q->id;
-	n->created_at = now;
-	n->uid = r->c->uid;
-	if (sp->user != NULL) {
-		if (r->c->uid != 0)
-			return diag_set(E_PERM, "user: only root may run jobs "
-						"as another user");
-		struct passwd *pw = getpwnam(sp->user);
-		if (pw == NULL)
-			return diag_set(E_INVAL, "user: no user %s", sp->user);
-		n->uid = pw->pw_uid;
-	}
-	n->timeout = sp->timeout >= 0 ? sp->timeout : q->conf.timeout;
-	n->kill_grace = sp->kill_grace >= 0	   ? sp->kill_grace
-			: q->conf.kill_grace >= 0 ? q->conf.kill_grace
-						  : ctx.cfg->kill_grace;
-	n->max_attempts = sp->max_attempts > 0 ? sp->max_attempts
-					       : q->conf.max_attempts;
-	n->backoff = q->conf.backoff;
-	if (!isnan(sp->backoff.base))
-		n->backoff.base = sp->backoff.base;
-	if (!isnan(sp->backoff.factor))
-		n->backoff.factor = sp->backoff.factor;
-	if (!isnan(sp->backoff.max))
-		n->backoff.max = sp->backoff.max;
-	if (!isnan(sp->backoff.jitter))
-		n->backoff.jitter = sp->backoff.jitter;
-	n->run_at = now;
-	if (sp->has_delay)
-		n->run_at = now + (int64_t)llround(sp->delay * 1000.0);
-	else if (sp->has_run_at)
-		n->run_at = sp->run_at_ms;
-	int64_t missing;
-	bool failed;
-	if (store_job_check_deps(sp->depends_on, sp->ndeps, uid_filter(r->c),
-				 &missing, &failed, &n->deps_left) != 0)
-		return -1;
-	if (missing)
-		return diag_set(E_INVAL, "depends_on: no job %lld",
-				(long long)missing);
-	if (failed) {
-		n->state = JOBD_CANCELLED;
-		n->reason = JOBD_REASON_DEPENDENCY_FAILED;
-	} else if (n->deps_left > 0) {
-		n->state = JOBD_WAITING;
-	} else if (n->run_at > now) {
-		n->state = JOBD_SCHEDULED;
-	} else {
-		n->state = JOBD_QUEUED;
-	}
-	return 0;
-}
-
-/* Inserts specs[0..n) all or nothing; out gets one entry each. */
-static int
-submit_all(struct req *r, struct jobspec *specs, size_t n,
-	   struct submitted *out, const char *prefix)
-{
-	int64_t now = jobd_time_now_ms();
-	struct store_job_new *nj = xcalloc(n, sizeof(*nj));
-	struct queue **qs = xcalloc(n, sizeof(*qs));
-	int rc = -1;
-	for (size_t i = 0; i < n; i++) {
-		if (resolve(r, &specs[i], &nj[i], &qs[i], now) != 0) {
-			if (prefix) {
-				char p[32];
-				snprintf(p, sizeof(p), "%s[%zu]", prefix, i);
-				diag_prefix(p);
-			}
-			goto out;
-		}
-	}
-	if (store_savepoint() != 0)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		out[i].duplicate = false;
-		out[i].fresh = false;
-		const char *key = specs[i].unique_key;
-		if (key != NULL) {
-			/* A key repeated in this batch is a duplicate of
-			 * its first use, found by the store lookup below
-			 * since that one is inserted already. */
-			int64_t existing;
-			if (store_job_find_unique(key, &existing) == 0) {
-				out[i].id = existing;
-				out[i].duplicate = true;
-				continue;
-			}
-		}
-		if (store_job_insert(&nj[i], &out[i].id) != 0) {
-			store_rollback();
-			goto out;
-		}
-		out[i].qid = nj[i].qid;
-		out[i].state = nj[i].state;
-		out[i].run_at = nj[i].run_at;
-		out[i].fresh = true;
-	}
-	/* Capacity: count what this request adds to each queue. */
-	for (size_t i = 0; i < n; i++) {
-		if (!out[i].fresh || qs[i]->conf.capacity <= 0)
-			continue;
-		int64_t add = 0;
-		for (size_t k = 0; k < n; k++)
-			if (out[k].fresh && qs[k] == qs[i] &&
-			    out[k].state != JOBD_CANCELLED)
-				add++;
-		if (!queue_has_room(qs[i], add)) {
-			store_rollback();
-			diag_set(E_FULL, "queue %s is full (capacity %lld)",
-				 qs[i]->conf.name,
-				 (long long)qs[i]->conf.capacity);
-			goto out;
-		}
-	}
-	if (store_release() != 0)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		if (!out[i].fresh)
-			continue;
-		queue_job_moved(out[i].qid, -1, out[i].state);
-		events_totals.submitted++;
-		if (out[i].state == JOBD_SCHEDULED)
-			scheduler_kick(out[i].run_at);
-		if (out[i].state == JOBD_CANCELLED)
-			events_totals.cancelled++;
-		events_job(EV_JOB_SUBMITTED, out[i].id);
-		if (out[i].state == JOBD_CANCELLED)
-			events_job(EV_JOB_FINISHED, out[i].id);
-	}
-	rc = 0;
-out:
-	free(nj);
-	free(qs);
-	return rc;
-}
-
 static void
 cmd_submit(struct req *r)
 {
@@ -479,7 +323,7 @@ cmd_submit(struct req *r)
 	}
 	size_t n = one ? 1 : json_array_size(many);
 	struct jobspec *specs = xcalloc(n, sizeof(*specs));
-	struct submitted *out = xcalloc(n, sizeof(*out));
+	struct submit_result *out = xcalloc(n, sizeof(*out));
 	size_t parsed = 0;
 	for (; parsed < n; parsed++) {
 		jobspec_init(&specs[parsed]);
@@ -495,7 +339,8 @@ cmd_submit(struct req *r)
 			goto out;
 		}
 	}
-	if (submit_all(r, specs, n, out, many ? "jobs" : NULL) != 0) {
+	if (submit_jobs(specs, n, r->c->uid, many ? "jobs" : NULL, out) !=
+	    0) {
 		reply_diag(r);
 		goto out;
 	}

@@ -30,6 +30,7 @@
 #include "scheduler.h"
 #include "sdnotify.h"
 #include "store.h"
+#include "submit.h"
 #include "xmem.h"
 
 #define EX_CONFIG 78
@@ -145,6 +146,7 @@ apply_runtime_settings(void)
 	loop_set_debug(cfg.debug, cfg.slow_callback_ms);
 	struct consumer_opts co = {log_dir, cfg.max_log_bytes, cfg.kill_grace};
 	consumer_set_opts(&co);
+	submit_set_kill_grace(cfg.kill_grace);
 	control_set_limits(cfg.max_request_bytes, cfg.max_connections,
 			   cfg.request_timeout);
 	long gid = -1;

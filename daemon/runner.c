@@ -43,6 +43,7 @@ struct child_args {
 	const char *path;		/* PATH to search argv[0] in */
 	const char *cwd;
 	int out_fd;
+	int err_fd;
 	int null_fd;
 	bool switch_user;
 	uid_t uid;
@@ -103,7 +104,7 @@ child_main(void *arg)
 	if (chdir(a->cwd) != 0)
 		return child_fail(a, "cwd");
 	if (dup2(a->null_fd, 0) < 0 || dup2(a->out_fd, 1) < 0 ||
-	    dup2(a->out_fd, 2) < 0)
+	    dup2(a->err_fd, 2) < 0)
 		return child_fail(a, "dup2");
 	close_range(3, ~0U, 0);
 	sigprocmask(SIG_SETMASK, &a->mask, NULL);
@@ -206,38 +207,39 @@ runner_kill_all(enum runner_kill why)
 		runner_kill(r, why);
 }
 
-/* The environment of the attempt: the job's own, or the minimal one, plus
- * JOBD_*.  Returns a NULL-terminated array the caller frees with
- * free_strv(); *path points into it (PATH's value). */
+/* The environment of a process: env (an object), or the minimal one for
+ * pw, plus extra (NULL-terminated, may be NULL).  Returns a NULL-terminated
+ * array the caller frees with free_strv(); *path points into it (PATH's
+ * value) or at the minimal PATH. */
 static char **
-build_env(const struct store_job_run *r, const struct runner_opts *o,
-	  const struct passwd *pw, const char **path)
+build_env(const json_t *env, const struct passwd *pw, char *const *extra,
+	  const char **path)
 {
 	size_t n = 0, cap = 16;
-	char **env = xcalloc(cap, sizeof(*env));
+	char **out = xcalloc(cap, sizeof(*out));
 	*path = NULL;
 #define ADD(s)                                                                 \
 	do {                                                                   \
 		if (n + 2 > cap) {                                             \
 			cap *= 2;                                              \
-			env = xreallocarray(env, cap, sizeof(*env));           \
+			out = xreallocarray(out, cap, sizeof(*out));           \
 		}                                                              \
-		env[n++] = (s);                                                \
+		out[n++] = (s);                                                \
 	} while (0)
-	if (r->env != NULL) {
+	if (env != NULL) {
 		const char *k;
 		json_t *v;
-		json_object_foreach(r->env, k, v)
+		json_object_foreach((json_t *)(uintptr_t)env, k, v)
 		{
 			if (strncmp(k, "JOBD_", 5) == 0)
 				continue;
 			ADD(xasprintf("%s=%s", k, json_string_value(v)));
 			if (strcmp(k, "PATH") == 0)
-				*path = env[n - 1] + 5;
+				*path = out[n - 1] + 5;
 		}
 	} else {
 		ADD(xstrdup("PATH=" MINIMAL_PATH));
-		*path = env[n - 1] + 5;
+		*path = out[n - 1] + 5;
 		if (pw) {
 			ADD(xasprintf("HOME=%s", pw->pw_dir));
 			ADD(xasprintf("USER=%s", pw->pw_name));
@@ -247,31 +249,30 @@ build_env(const struct store_job_run *r, const struct runner_opts *o,
 							  : "/bin/sh"));
 		}
 	}
-	ADD(xasprintf("JOBD_JOB_ID=%lld", (long long)r->id));
-	ADD(xasprintf("JOBD_QUEUE=%s", o->queue_name));
-	ADD(xasprintf("JOBD_ATTEMPT=%d", r->attempt));
+	for (size_t i = 0; extra && extra[i]; i++)
+		ADD(xstrdup(extra[i]));
 #undef ADD
-	env[n] = NULL;
+	out[n] = NULL;
 	if (*path == NULL)
 		*path = MINIMAL_PATH;
-	return env;
+	return out;
 }
 
 static char **
-build_argv(const struct store_job_run *r)
+build_argv(const json_t *argv, const char *shell)
 {
-	if (r->shell != NULL) {
-		char **argv = xcalloc(4, sizeof(*argv));
-		argv[0] = xstrdup("/bin/sh");
-		argv[1] = xstrdup("-c");
-		argv[2] = xstrdup(r->shell);
-		return argv;
+	if (shell != NULL) {
+		char **v = xcalloc(4, sizeof(*v));
+		v[0] = xstrdup("/bin/sh");
+		v[1] = xstrdup("-c");
+		v[2] = xstrdup(shell);
+		return v;
 	}
-	size_t n = json_array_size(r->argv);
-	char **argv = xcalloc(n + 1, sizeof(*argv));
+	size_t n = json_array_size(argv);
+	char **v = xcalloc(n + 1, sizeof(*v));
 	for (size_t i = 0; i < n; i++)
-		argv[i] = xstrdup(json_string_value(json_array_get(r->argv, i)));
-	return argv;
+		v[i] = xstrdup(json_string_value(json_array_get(argv, i)));
+	return v;
 }
 
 static void
@@ -453,64 +454,51 @@ spawn(struct child_args *a, int *pidfd)
 }
 
 int
-runner_run(const struct store_job_run *r, const struct runner_opts *o,
-	   struct runner *ctl, struct runner_result *res)
+runner_spawn(struct runner_spawn *sp)
 {
-	memset(res, 0, sizeof(*res));
-	struct capture cp = {-1, -1, NULL, 0, o->max_log_bytes, false, 0, 0,
-			     false};
 	struct passwd pw;
 	char pwbuf[4096];
 	gid_t *groups = NULL;
 	size_t ngroups = 0;
 	const char *path = NULL;
 	char **argv = NULL, **envp = NULL;
-	int out[2] = {-1, -1};
 	int null_fd = -1;
-	bool have_pw = resolve_user(r->uid, &pw, pwbuf, sizeof(pwbuf),
+	int rc = -1;
+	sp->pid = sp->pidfd = -1;
+	sp->error[0] = '\0';
+	bool have_pw = resolve_user(sp->uid, &pw, pwbuf, sizeof(pwbuf),
 				    &groups, &ngroups) == 0;
 	if (!have_pw && geteuid() == 0) {
-		snprintf(res->error, sizeof(res->error), "%s", diag_msg());
+		snprintf(sp->error, sizeof(sp->error), "%s", diag_msg());
 		goto out;
 	}
-	argv = build_argv(r);
-	envp = build_env(r, o, have_pw ? &pw : NULL, &path);
+	argv = build_argv(sp->argv, sp->shell);
+	envp = build_env(sp->env, have_pw ? &pw : NULL, sp->extra_env, &path);
 	null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null_fd < 0) {
-		snprintf(res->error, sizeof(res->error), "/dev/null: %s",
+		snprintf(sp->error, sizeof(sp->error), "/dev/null: %s",
 			 strerror(errno));
 		goto out;
-	}
-	if (r->output == JOBSPEC_OUTPUT_CAPTURE) {
-		if (pipe2(out, O_CLOEXEC) != 0) {
-			snprintf(res->error, sizeof(res->error), "pipe: %s",
-				 strerror(errno));
-			goto out;
-		}
-		fcntl(out[0], F_SETFL, O_NONBLOCK);
 	}
 	struct child_args a;
 	memset(&a, 0, sizeof(a));
 	a.argv = argv;
 	a.envp = envp;
 	a.path = path;
-	a.cwd = r->cwd;
-	a.out_fd = out[1] >= 0 ? out[1] : null_fd;
+	a.cwd = sp->cwd;
+	a.out_fd = sp->out_fd >= 0 ? sp->out_fd : null_fd;
+	a.err_fd = sp->err_fd >= 0 ? sp->err_fd : a.out_fd;
 	a.null_fd = null_fd;
 	a.switch_user = geteuid() == 0;
-	a.uid = r->uid;
+	a.uid = sp->uid;
 	a.gid = have_pw ? pw.pw_gid : getegid();
 	a.groups = groups;
 	a.ngroups = ngroups;
+	sp->gid = a.gid;
 	int pidfd = -1;
-	double t0 = mono_now();
 	int pid = spawn(&a, &pidfd);
-	if (out[1] >= 0) {
-		close(out[1]);
-		out[1] = -1;
-	}
 	if (pid < 0) {
-		snprintf(res->error, sizeof(res->error), "clone: %s",
+		snprintf(sp->error, sizeof(sp->error), "clone: %s",
 			 strerror(errno));
 		goto out;
 	}
@@ -520,16 +508,62 @@ runner_run(const struct store_job_run *r, const struct runner_opts *o,
 			;
 		close(pidfd);
 		if (strcmp(a.step, "exec") == 0)
-			snprintf(res->error, sizeof(res->error), "exec %s: %s",
+			snprintf(sp->error, sizeof(sp->error), "exec %s: %s",
 				 argv[0], strerror(a.err));
 		else if (strcmp(a.step, "cwd") == 0)
-			snprintf(res->error, sizeof(res->error), "cwd %s: %s",
-				 r->cwd, strerror(a.err));
+			snprintf(sp->error, sizeof(sp->error), "cwd %s: %s",
+				 sp->cwd, strerror(a.err));
 		else
-			snprintf(res->error, sizeof(res->error), "%s: %s",
+			snprintf(sp->error, sizeof(sp->error), "%s: %s",
 				 a.step, strerror(a.err));
 		goto out;
 	}
+	sp->pid = pid;
+	sp->pidfd = pidfd;
+	rc = 0;
+out:
+	if (null_fd >= 0)
+		close(null_fd);
+	free_strv(argv);
+	free_strv(envp);
+	free(groups);
+	return rc;
+}
+
+int
+runner_run(const struct store_job_run *r, const struct runner_opts *o,
+	   struct runner *ctl, struct runner_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	struct capture cp = {-1, -1, NULL, 0, o->max_log_bytes, false, 0, 0,
+			     false};
+	int out[2] = {-1, -1};
+	if (r->output == JOBSPEC_OUTPUT_CAPTURE) {
+		if (pipe2(out, O_CLOEXEC) != 0) {
+			snprintf(res->error, sizeof(res->error), "pipe: %s",
+				 strerror(errno));
+			goto out;
+		}
+		fcntl(out[0], F_SETFL, O_NONBLOCK);
+	}
+	char idv[40], qv[80], av[32];
+	snprintf(idv, sizeof(idv), "JOBD_JOB_ID=%lld", (long long)r->id);
+	snprintf(qv, sizeof(qv), "JOBD_QUEUE=%s", o->queue_name);
+	snprintf(av, sizeof(av), "JOBD_ATTEMPT=%d", r->attempt);
+	char *const extra[] = {idv, qv, av, NULL};
+	struct runner_spawn sp = {r->argv, r->shell, r->cwd, r->env, r->uid,
+				  extra, out[1], -1, -1, -1, 0, ""};
+	double t0 = mono_now();
+	int spawned = runner_spawn(&sp);
+	if (out[1] >= 0) {
+		close(out[1]);
+		out[1] = -1;
+	}
+	if (spawned != 0) {
+		snprintf(res->error, sizeof(res->error), "%s", sp.error);
+		goto out;
+	}
+	int pid = sp.pid, pidfd = sp.pidfd;
 	res->spawned = true;
 	ctl->pid = pid;
 	ctl->pidfd = pidfd;
@@ -542,7 +576,7 @@ runner_run(const struct store_job_run *r, const struct runner_opts *o,
 	out[0] = -1;
 	cp.log_path = runner_log_path(o->log_dir, r->id, r->attempt);
 	cp.uid = r->uid;
-	cp.gid = a.gid;
+	cp.gid = sp.gid;
 	cp.chown = geteuid() == 0;
 
 	struct run_rec rec = {coro_self(), false, false, false};
@@ -640,10 +674,5 @@ out:
 	for (int i = 0; i < 2; i++)
 		if (out[i] >= 0)
 			close(out[i]);
-	if (null_fd >= 0)
-		close(null_fd);
-	free_strv(argv);
-	free_strv(envp);
-	free(groups);
 	return 0;
 }

@@ -17,6 +17,8 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include <jansson.h>
+
 #include "store.h"
 
 struct runner;
@@ -63,6 +65,26 @@ struct runner_result {
 	struct rusage ru;
 	bool output_truncated;
 };
+
+/* A process to start the jobd way (new session, user switch when root,
+ * death signal, cwd, env), for attempts and for producers' generators. */
+struct runner_spawn {
+	const json_t *argv;		/* borrowed: array of strings, or NULL */
+	const char *shell;		/* borrowed, or NULL */
+	const char *cwd;		/* borrowed */
+	const json_t *env;		/* borrowed object, or NULL: minimal */
+	uid_t uid;			/* runs as this user (when root) */
+	char *const *extra_env;		/* "K=V" added, NULL-terminated */
+	int out_fd;			/* child's stdout; -1: /dev/null */
+	int err_fd;			/* child's stderr; -1: as stdout */
+	int pid;			/* out */
+	int pidfd;			/* out: owned by the caller */
+	gid_t gid;			/* out: the child's group */
+	char error[256];		/* out: why it could not start */
+};
+/* Starts the process; 0, or -1 with sp->error (the spawn_error text).
+ * Does not yield (the parent waits only until the child execs). */
+int runner_spawn(struct runner_spawn *sp);
 
 /* Runs one attempt of r and fills res.  Returns 0 once the attempt is
  * over (whatever its outcome, spawn errors included), -1 only on an
