@@ -46,7 +46,7 @@ LDLIBS   += $(PKG_LIBS) -lev -lm
 # The daemon's modules, lowest layer first.  main.c is wiring only.
 DAEMON_MODS := xmem buf diag log backoff ratelimit cron jobspec config \
                coro loop await store queue runner scheduler events \
-               consumer submit control commands sdnotify
+               consumer submit producer control commands sdnotify
 DAEMON_OBJS := $(DAEMON_MODS:%=$(B)/daemon/%.o)
 CLIENT_LIB_OBJS := $(B)/client/proto.o $(B)/client/jobd_time.o $(B)/client/client.o
 
@@ -123,6 +123,7 @@ install: all
 	sed 's|@SBINDIR@|$(SBINDIR)|g' systemd/jobd.service.in > $(DESTDIR)$(UNITDIR)/jobd.service
 	install -m 0644 systemd/jobd.socket $(DESTDIR)$(UNITDIR)/jobd.socket
 	sed 's|@SBINDIR@|$(SBINDIR)|g' systemd/jobd-user.service.in > $(DESTDIR)$(USERUNITDIR)/jobd.service
+	install -m 0644 systemd/jobd-user.socket $(DESTDIR)$(USERUNITDIR)/jobd.socket
 	install -d $(DESTDIR)$(SYSCONFDIR)/jobd
 	install -m 0644 docs/jobd.conf.example $(DESTDIR)$(SYSCONFDIR)/jobd/jobd.conf.example
 	install -d $(DESTDIR)$(BASHCOMPDIR)

@@ -24,6 +24,7 @@
 #include "jobd/proto.h"
 #include "jobd/time.h"
 #include "jobspec.h"
+#include "producer.h"
 #include "log.h"
 #include "loop.h"
 #include "queue.h"
@@ -1127,6 +1128,78 @@ cmd_queue_pause(struct req *r)
 	reply_ok(r, json_pack("{s:o}", "queue", queue_json(q)));
 }
 
+/* ---- producers ---- */
+
+static struct producer *
+named_producer(struct req *r)
+{
+	const char *name = NULL;
+	if (arg_name(r, &name) != 0)
+		return NULL;
+	return producer_find(name);
+}
+
+static void
+cmd_producer_list(struct req *r)
+{
+	reply_ok(r, json_pack("{s:o}", "producers", producer_list_json()));
+}
+
+static void
+cmd_producer_get(struct req *r)
+{
+	struct producer *p = named_producer(r);
+	if (p == NULL) {
+		reply_diag(r);
+		return;
+	}
+	reply_ok(r, json_pack("{s:o}", "producer", producer_json(p)));
+}
+
+static void
+cmd_producer_create(struct req *r)
+{
+	json_t *spec = json_object_get(r->msg, "producer");
+	if (shutting_down) {
+		reply_error(r, E_SHUTDOWN, "jobd is shutting down");
+		return;
+	}
+	if (!json_is_object(spec)) {
+		reply_error(r, E_INVAL, "producer: required object");
+		return;
+	}
+	struct producer *p = producer_create(spec, r->c->uid);
+	if (p == NULL) {
+		reply_diag(r);
+		return;
+	}
+	reply_ok(r, json_pack("{s:o}", "producer", producer_json(p)));
+}
+
+static void
+cmd_producer_delete(struct req *r)
+{
+	struct producer *p = named_producer(r);
+	if (p == NULL || producer_delete(p) != 0) {
+		reply_diag(r);
+		return;
+	}
+	reply_ok(r, json_object());
+}
+
+static void
+cmd_producer_pause(struct req *r)
+{
+	struct producer *p = named_producer(r);
+	bool pause = strcmp(json_string_value(json_object_get(r->msg, "cmd")),
+			    "producer.pause") == 0;
+	if (p == NULL || producer_set_paused(p, pause) != 0) {
+		reply_diag(r);
+		return;
+	}
+	reply_ok(r, json_pack("{s:o}", "producer", producer_json(p)));
+}
+
 /* ---- admin ---- */
 
 static void
@@ -1209,6 +1282,7 @@ static const char *const f_queue[] = {"name", "concurrency", "rate",
 				      "max_attempts", "backoff", "paused",
 				      NULL};
 static const char *const f_prune[] = {"older_than", NULL};
+static const char *const f_producer[] = {"producer", NULL};
 static const char *const f_shutdown[] = {"now", NULL};
 static const char *const f_block[] = {"ms", NULL};
 
@@ -1229,6 +1303,12 @@ static const struct command commands[] = {
 	{"queue.delete", cmd_queue_delete, true, f_name},
 	{"queue.pause", cmd_queue_pause, true, f_name},
 	{"queue.resume", cmd_queue_pause, true, f_name},
+	{"producer.list", cmd_producer_list, false, f_none},
+	{"producer.get", cmd_producer_get, false, f_name},
+	{"producer.create", cmd_producer_create, true, f_producer},
+	{"producer.delete", cmd_producer_delete, true, f_name},
+	{"producer.pause", cmd_producer_pause, true, f_name},
+	{"producer.resume", cmd_producer_pause, true, f_name},
 	{"stats", cmd_stats, false, f_none},
 	{"prune", cmd_prune, true, f_prune},
 	{"reload", cmd_reload, true, f_none},

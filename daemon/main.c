@@ -25,6 +25,7 @@
 #include "jobd/time.h"
 #include "log.h"
 #include "loop.h"
+#include "producer.h"
 #include "queue.h"
 #include "runner.h"
 #include "scheduler.h"
@@ -195,6 +196,10 @@ reload(void)
 		consumer_sync(q);
 		events_queue(q->conf.name);
 	}
+	if (producer_apply_config(&cfg) != 0) {
+		log_error("reload: %s", diag_msg());
+		return -1;
+	}
 	apply_runtime_settings();
 	log_info("config reloaded from %s", config_path);
 	return 0;
@@ -258,6 +263,7 @@ drain_and_stop(void)
 	commands_set_shutting_down();
 	events_daemon_stopping();
 	consumer_stop_all();
+	producer_shutdown();
 	if (!shutdown_now)
 		wait_for_runners(loop_now() + cfg.shutdown_timeout,
 				 &skip_wait_ev);
@@ -431,8 +437,11 @@ main(int argc, char **argv)
 	struct commands_ctx cx = {&cfg, log_dir, db_path, loop_now(), reload,
 				  start_shutdown};
 	commands_init(&cx);
+	int listen_fd = sdnotify_listen_fd();
+	if (listen_fd < 0 && diag_code() == E_INVAL)
+		fatalx("socket activation: %s", diag_msg());
 	struct control_opts ctl = {
-		socket_path,	      sdnotify_listen_fd(),
+		socket_path,	      listen_fd,
 		cfg.socket_mode,      cfg.socket_group,
 		cfg.max_request_bytes, cfg.max_connections,
 		cfg.request_timeout,   geteuid() != 0,
@@ -443,6 +452,8 @@ main(int argc, char **argv)
 	for (struct queue *q = queue_first(); q; q = q->next)
 		consumer_sync(q);
 	scheduler_init();
+	if (producer_init(&cfg) != 0)
+		fatalx("producers: %s", diag_msg());
 
 	ev_signal_init(&sig_term, signal_cb, SIGTERM);
 	ev_signal_init(&sig_int, signal_cb, SIGINT);

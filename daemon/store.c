@@ -81,8 +81,22 @@ static const char schema_v1[] =
 	"  job_id INTEGER NOT NULL,"
 	"  PRIMARY KEY (dep_id, job_id)) WITHOUT ROWID;";
 
+/* Version 2: producers.  spec is the producer object as created (JSON);
+ * the counters and state change as it runs. */
+static const char schema_v2[] =
+	"CREATE TABLE producers ("
+	"  name TEXT PRIMARY KEY,"
+	"  spec TEXT NOT NULL,"
+	"  uid INTEGER NOT NULL,"
+	"  paused INTEGER NOT NULL DEFAULT 0,"
+	"  state INTEGER NOT NULL DEFAULT 0,"
+	"  produced INTEGER NOT NULL DEFAULT 0,"
+	"  skipped INTEGER NOT NULL DEFAULT 0,"
+	"  errors INTEGER NOT NULL DEFAULT 0,"
+	"  last_run INTEGER);";
+
 /* Migrations: migrations[i] takes the schema from version i to i + 1. */
-static const char *const migrations[] = {schema_v1};
+static const char *const migrations[] = {schema_v1, schema_v2};
 
 #define JOB_COLS                                                               \
 	"j.id, q.name, j.state, j.reason, j.priority, j.run_at, "              \
@@ -139,6 +153,11 @@ enum stmt_id {
 	S_DEP_DELETE,
 	S_JOB_GET,
 	S_JOB_LIST,
+	S_PROD_ALL,
+	S_PROD_PUT,
+	S_PROD_COUNTERS,
+	S_PROD_PAUSE,
+	S_PROD_DELETE,
 	S_COUNT
 };
 
@@ -242,6 +261,17 @@ static const char *const stmt_sql[S_COUNT] = {
 		       "AND (?2 < 0 OR j.qid = ?2) "
 		       "AND (?3 = 0 OR (?3 >> j.state) & 1) "
 		       "AND (?4 < 0 OR j.uid = ?4) ORDER BY j.id LIMIT ?5",
+	[S_PROD_ALL] = "SELECT name, spec, uid, paused, state, produced, "
+		       "skipped, errors, last_run FROM producers ORDER BY name",
+	[S_PROD_PUT] = "INSERT INTO producers (name, spec, uid, paused) "
+		       "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO UPDATE "
+		       "SET spec = excluded.spec, uid = excluded.uid, "
+		       "state = 0",
+	[S_PROD_COUNTERS] = "UPDATE producers SET state = ?2, produced = ?3, "
+			    "skipped = ?4, errors = ?5, last_run = ?6 "
+			    "WHERE name = ?1",
+	[S_PROD_PAUSE] = "UPDATE producers SET paused = ?2 WHERE name = ?1",
+	[S_PROD_DELETE] = "DELETE FROM producers WHERE name = ?1",
 };
 
 static sqlite3 *db;
@@ -1334,4 +1364,88 @@ store_job_list(const struct store_job_filter *f, json_t *arr,
 		return db_error("job list");
 	*next_after_id = n == f->limit ? last : 0;
 	return 0;
+}
+
+/* ---- producers ---- */
+
+int
+store_producer_each(store_producer_fn fn, void *arg)
+{
+	sqlite3_stmt *s = st(S_PROD_ALL);
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_producer p;
+		p.name = (const char *)sqlite3_column_text(s, 0);
+		p.spec = col_json(s, 1);
+		p.uid = (uid_t)sqlite3_column_int64(s, 2);
+		p.paused = sqlite3_column_int(s, 3) != 0;
+		p.state = sqlite3_column_int(s, 4);
+		p.produced = sqlite3_column_int64(s, 5);
+		p.skipped = sqlite3_column_int64(s, 6);
+		p.errors = sqlite3_column_int64(s, 7);
+		p.last_run = sqlite3_column_int64(s, 8);
+		int r = p.spec && p.name ? fn(&p, arg) : 0;
+		json_decref(p.spec);
+		if (r != 0) {
+			sqlite3_reset(s);
+			return -1;
+		}
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return db_error("producer list");
+	return 0;
+}
+
+int
+store_producer_put(const char *name, const json_t *spec, uid_t uid,
+		   bool paused)
+{
+	if (write_begin() != 0)
+		return -1;
+	char *text = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
+	sqlite3_stmt *s = st(S_PROD_PUT);
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 2, text, -1, free);
+	sqlite3_bind_int64(s, 3, (int64_t)uid);
+	sqlite3_bind_int(s, 4, paused);
+	return st_exec(s, "producer put");
+}
+
+int
+store_producer_counters(const char *name, int state, int64_t produced,
+			int64_t skipped, int64_t errors, int64_t last_run)
+{
+	if (write_begin() != 0)
+		return -1;
+	sqlite3_stmt *s = st(S_PROD_COUNTERS);
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(s, 2, state);
+	sqlite3_bind_int64(s, 3, produced);
+	sqlite3_bind_int64(s, 4, skipped);
+	sqlite3_bind_int64(s, 5, errors);
+	if (last_run > 0)
+		sqlite3_bind_int64(s, 6, last_run);
+	return st_exec(s, "producer counters");
+}
+
+int
+store_producer_set_paused(const char *name, bool paused)
+{
+	if (write_begin() != 0)
+		return -1;
+	sqlite3_stmt *s = st(S_PROD_PAUSE);
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(s, 2, paused);
+	return st_exec(s, "producer pause");
+}
+
+int
+store_producer_delete(const char *name)
+{
+	if (write_begin() != 0)
+		return -1;
+	sqlite3_stmt *s = st(S_PROD_DELETE);
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
+	return st_exec(s, "producer delete");
 }

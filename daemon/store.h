@@ -24,7 +24,7 @@
 #include "jobspec.h"
 
 /* Current schema version. */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 /* Opens (creating if needed) the database at path (borrowed), applies
  * migrations, prepares every statement.  sync_full picks synchronous=FULL
@@ -207,5 +207,28 @@ struct store_job_filter {
  * the last id when the page was full, else 0. */
 int store_job_list(const struct store_job_filter *f, json_t *arr,
 		   int64_t *next_after_id);
+
+/* ---- producers ---- */
+
+struct store_producer {
+	const char *name;	/* borrowed for the callback */
+	json_t *spec;		/* borrowed for the callback */
+	uid_t uid;
+	bool paused;
+	int state;		/* enum producer_state */
+	int64_t produced, skipped, errors;
+	int64_t last_run;	/* ms, 0: never */
+};
+typedef int (*store_producer_fn)(const struct store_producer *p, void *arg);
+/* Calls fn for every stored producer, by name. */
+int store_producer_each(store_producer_fn fn, void *arg);
+/* Stores a producer's definition (spec borrowed), creating it or replacing
+ * the definition of one with that name (counters and pause kept). */
+int store_producer_put(const char *name, const json_t *spec, uid_t uid,
+		       bool paused);
+int store_producer_counters(const char *name, int state, int64_t produced,
+			    int64_t skipped, int64_t errors, int64_t last_run);
+int store_producer_set_paused(const char *name, bool paused);
+int store_producer_delete(const char *name);
 
 #endif /* STORE_H_INCLUDED */

@@ -1,0 +1,54 @@
+/*
+ * producer: coroutines that put jobs into queues (SPEC 4) — on an interval,
+ * on a cron schedule, or from the lines a generator command writes.  Every
+ * produced job takes the same path as a submit (submit.h).  When the target
+ * queue is at capacity a producer waits for room; a command producer then
+ * stops reading its generator's pipe, so the generator blocks in write():
+ * backpressure, never loss.
+ *
+ * Producers persist in the store; [producer NAME] sections of the config
+ * define them too.  Schedules resume from the next tick after a restart.
+ */
+#ifndef PRODUCER_H_INCLUDED
+#define PRODUCER_H_INCLUDED
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "config.h"
+
+enum producer_state {
+	PRODUCER_RUNNING = 0,
+	PRODUCER_PAUSED,
+	PRODUCER_FINISHED,
+	PRODUCER_FAILED,
+};
+
+struct producer;
+
+/* Loads the stored producers, lays the config's over them and starts them
+ * (unless paused, finished or failed).  Once queues are up. */
+int producer_init(const struct config *c);
+/* Re-applies the config's producers (reload): new ones are created,
+ * changed ones restarted with their new definition. */
+int producer_apply_config(const struct config *c);
+/* Stops every producer (shutdown): generators are terminated.  Yields. */
+void producer_shutdown(void);
+
+/* Borrowed; NULL with E_NOTFOUND. */
+struct producer *producer_find(const char *name);
+/* Validates obj (a producer object, borrowed), stores it and starts it
+ * for uid.  E_INVAL naming the field, E_UNKNOWN_QUEUE, E_STATE when the
+ * name exists. */
+struct producer *producer_create(json_t *obj, uid_t uid);
+int producer_delete(struct producer *p);
+int producer_set_paused(struct producer *p, bool paused);
+/* The producer object of SPEC 4 (new reference). */
+json_t *producer_json(const struct producer *p);
+/* Every producer's object, in an array (new reference). */
+json_t *producer_list_json(void);
+
+#endif /* PRODUCER_H_INCLUDED */
