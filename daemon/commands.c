@@ -476,7 +476,8 @@ cancel_one(const struct store_job_brief *b, int64_t now)
 		log_error("job %lld: %s", (long long)b->id, diag_msg());
 		return;
 	}
-	queue_job_moved(b->qid, b->state, JOBD_CANCELLED);
+	queue_job_moved(b->qid, b->id, b->state, JOBD_CANCELLED,
+			JOBD_REASON_CANCELLED);
 	events_totals.cancelled++;
 	if (b->state == JOBD_RUNNING) {
 		struct runner *run = runner_find(b->id);
@@ -554,7 +555,7 @@ cmd_retry(struct req *r)
 		reply_diag(r);
 		return;
 	}
-	queue_job_moved(b.qid, b.state, JOBD_QUEUED);
+	queue_job_moved(b.qid, id, b.state, JOBD_QUEUED, JOBD_REASON_NONE);
 	events_job(EV_JOB_CHANGED, id);
 	json_t *job = store_job_json(id, false);
 	reply_ok(r, json_pack("{s:o}", "job", job ? job : json_null()));
@@ -1071,7 +1072,7 @@ static void
 prune_one(int64_t id, int64_t qid, int state, int attempts, void *arg)
 {
 	(void)arg;
-	queue_job_moved(qid, state, -1);
+	queue_job_moved(qid, id, state, -1, JOBD_REASON_NONE);
 	for (int a = 1; a <= attempts + 1; a++) {
 		char *path = runner_log_path(ctx.log_dir, id, a);
 		unlink(path);

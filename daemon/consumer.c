@@ -52,7 +52,9 @@ static void
 dependent_moved(int64_t id, int64_t qid, int from, int to, void *arg)
 {
 	(void)arg;
-	queue_job_moved(qid, from, to);
+	queue_job_moved(qid, id, from, to,
+			to == JOBD_CANCELLED ? JOBD_REASON_DEPENDENCY_FAILED
+					     : JOBD_REASON_NONE);
 	if (to == JOBD_CANCELLED) {
 		events_totals.cancelled++;
 		events_job(EV_JOB_FINISHED, id);
@@ -64,10 +66,6 @@ dependent_moved(int64_t id, int64_t qid, int from, int to, void *arg)
 	} else {
 		events_job(EV_JOB_CHANGED, id);
 	}
-	if (log_debug_enabled())
-		log_debug("job %lld: state=%s reason=%s", (long long)id,
-			  jobd_state_name(to),
-			  to == JOBD_CANCELLED ? "dependency_failed" : "-");
 }
 
 void
@@ -109,16 +107,6 @@ await_work(struct consumer *cs)
 		}
 		return 0;
 	}
-}
-
-static void
-log_state(int64_t id, int state, int reason)
-{
-	if (!loop_debug() && !log_debug_enabled())
-		return;
-	const char *r = jobd_reason_name(reason);
-	log_info("job %lld: state=%s reason=%s", (long long)id,
-		 jobd_state_name(state), r ? r : "-");
 }
 
 static void
@@ -185,8 +173,7 @@ record_end(struct queue *q, const struct store_job_run *r,
 		log_error("job %lld: %s", (long long)r->id, diag_msg());
 		return;
 	}
-	queue_job_moved(q->id, JOBD_RUNNING, e.state);
-	log_state(r->id, e.state, e.reason);
+	queue_job_moved(q->id, r->id, JOBD_RUNNING, e.state, e.reason);
 	switch (e.state) {
 	case JOBD_SCHEDULED:
 		events_totals.retried++;
@@ -235,10 +222,10 @@ consumer_f(void *arg)
 			}
 			continue;
 		}
-		queue_job_moved(q->id, JOBD_QUEUED, JOBD_RUNNING);
+		queue_job_moved(q->id, r.id, JOBD_QUEUED, JOBD_RUNNING,
+				JOBD_REASON_NONE);
 		q->active++;
 		events_totals.started++;
-		log_state(r.id, JOBD_RUNNING, JOBD_REASON_NONE);
 		struct runner ctl;
 		memset(&ctl, 0, sizeof(ctl));
 		ctl.job_id = r.id;

@@ -181,7 +181,7 @@ events_daemon_stopping(void)
 void
 events_init(void)
 {
-	loop_add_flush(events_flush, NULL);
+	loop_add_flush(events_flush, NULL, "events.deliver");
 }
 
 void

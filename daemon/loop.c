@@ -3,6 +3,8 @@
  */
 #include "loop.h"
 
+#include <time.h>
+
 #include "coro.h"
 #include "log.h"
 #include "xmem.h"
@@ -13,6 +15,7 @@
 struct flush_hook {
 	loop_flush_fn fn;
 	void *arg;
+	const char *name;	/* for slow-callback warnings */
 };
 
 static struct ev_loop *evl;
@@ -24,6 +27,14 @@ static struct loop_stats stats;
 static bool debug_mode;
 static double slow_ns = 100e6;
 static double lag_expected;
+
+static uint64_t
+mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static void
 loop_step_cb(struct coro *c, uint64_t ns)
@@ -37,9 +48,10 @@ loop_note_step(const char *what, uint64_t ns)
 	double ms = (double)ns / 1e6;
 	if (ms > stats.slowest_ms)
 		stats.slowest_ms = ms;
-	if (debug_mode && (double)ns > slow_ns) {
+	if ((double)ns > slow_ns) {
 		stats.slow_callbacks++;
-		log_warnx("slow callback: %s took %.0f ms", what, ms);
+		if (debug_mode)
+			log_warnx("slow callback: %s took %.0f ms", what, ms);
 	}
 }
 
@@ -53,9 +65,12 @@ loop_prepare_cb(struct ev_loop *l, ev_prepare *w, int revents)
 	for (;;) {
 		coro_run_ready();
 		bool did = false;
-		for (int i = 0; i < nhooks; i++)
+		for (int i = 0; i < nhooks; i++) {
+			uint64_t t0 = mono_ns();
 			if (hooks[i].fn(hooks[i].arg))
 				did = true;
+			loop_note_step(hooks[i].name, mono_ns() - t0);
+		}
 		if (!did && !coro_has_ready())
 			break;
 	}
@@ -112,12 +127,13 @@ loop_ev(void)
 }
 
 void
-loop_add_flush(loop_flush_fn fn, void *arg)
+loop_add_flush(loop_flush_fn fn, void *arg, const char *name)
 {
 	if (nhooks == LOOP_MAX_FLUSH)
 		panic("loop: too many flush hooks");
 	hooks[nhooks].fn = fn;
 	hooks[nhooks].arg = arg;
+	hooks[nhooks].name = name;
 	nhooks++;
 }
 

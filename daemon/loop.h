@@ -31,8 +31,9 @@ void loop_init(void);
 void loop_shutdown(void);
 /* The libev loop; borrowed. */
 struct ev_loop *loop_ev(void);
-/* Adds a flush hook; hooks run in the order added. */
-void loop_add_flush(loop_flush_fn fn, void *arg);
+/* Adds a flush hook; hooks run in the order added.  name (static) names
+ * it in slow-callback warnings ("store.commit"). */
+void loop_add_flush(loop_flush_fn fn, void *arg, const char *name);
 /* Runs until loop_stop(). */
 void loop_run(void);
 void loop_stop(void);

@@ -418,7 +418,7 @@ main(int argc, char **argv)
 	loop_init();
 	if (store_open(db_path, cfg.synchronous_full) != 0)
 		fatalx("%s", diag_msg());
-	loop_add_flush(store_flush, NULL);
+	loop_add_flush(store_flush, NULL, "store.commit");
 	events_init();
 
 	int nrec = 0;

@@ -263,11 +263,17 @@ is_pending(int state)
 }
 
 void
-queue_job_moved(int64_t qid, int from, int to)
+queue_job_moved(int64_t qid, int64_t id, int from, int to, int reason)
 {
 	struct queue *q = queue_find_id(qid);
 	if (q == NULL)
 		return;
+	if (loop_debug()) {
+		const char *r = jobd_reason_name(reason);
+		log_info("job=%lld queue=%s state=%s reason=%s", (long long)id,
+			 q->conf.name, to >= 0 ? jobd_state_name(to) : "deleted",
+			 r ? r : "-");
+	}
 	if (from >= 0 && from < JOBD_STATE_COUNT && q->counts[from] > 0)
 		q->counts[from]--;
 	if (to >= 0 && to < JOBD_STATE_COUNT)

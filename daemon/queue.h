@@ -65,9 +65,10 @@ int queue_delete(struct queue *q);
 int64_t queue_pending(const struct queue *q);
 /* True when capacity allows n more pending jobs. */
 bool queue_has_room(const struct queue *q, int64_t n);
-/* A job of queue qid went from state `from` to `to` (-1: did not exist /
- * no longer exists). */
-void queue_job_moved(int64_t qid, int from, int to);
+/* Job id of queue qid went from state `from` to `to` (-1: did not exist /
+ * no longer exists) for reason.  Every state change the engine makes
+ * passes here; in debug mode each one is logged. */
+void queue_job_moved(int64_t qid, int64_t id, int from, int to, int reason);
 /* The queue object for responses (new reference). */
 json_t *queue_json(const struct queue *q);
 /* Fills qc from a JSON object of queue fields laid over base; -1 with

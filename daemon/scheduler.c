@@ -22,9 +22,8 @@ static struct waitq kick_q;
 static void
 promoted(int64_t id, int64_t qid, int from, int to, void *arg)
 {
-	(void)id;
 	(void)arg;
-	queue_job_moved(qid, from, to);
+	queue_job_moved(qid, id, from, to, JOBD_REASON_NONE);
 }
 
 static void

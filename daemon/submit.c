@@ -115,7 +115,10 @@ check_capacity(struct queue **qs, const struct submit_result *out, size_t n)
 static void
 announce(const struct submit_result *r)
 {
-	queue_job_moved(r->qid, -1, r->state);
+	queue_job_moved(r->qid, r->id, -1, r->state,
+			r->state == JOBD_CANCELLED
+				? JOBD_REASON_DEPENDENCY_FAILED
+				: JOBD_REASON_NONE);
 	events_totals.submitted++;
 	events_job(EV_JOB_SUBMITTED, r->id);
 	if (r->state == JOBD_SCHEDULED)
