@@ -10,6 +10,7 @@
 #include "coro.h"
 #include "jobd/proto.h"
 #include "jobd/time.h"
+#include "log.h"
 #include "loop.h"
 #include "store.h"
 #include "xmem.h"
@@ -18,7 +19,11 @@ struct pending {
 	enum events_kind kind;
 	int64_t job_id;
 	char *name;		/* owned, for queue/producer events */
+	int state, reason;	/* for EV_LOG_STATE */
 };
+
+/* Not an event on the wire: a debug log line waiting for its commit. */
+#define EV_LOG_STATE EV_KIND_COUNT
 
 static struct pending *pend;
 static size_t npend, cappend;
@@ -42,6 +47,14 @@ push(enum events_kind kind, int64_t job_id, const char *name)
 	pend[npend].job_id = job_id;
 	pend[npend].name = name ? xstrdup(name) : NULL;
 	npend++;
+}
+
+void
+events_log_state(int64_t job_id, const char *queue, int state, int reason)
+{
+	push(EV_LOG_STATE, job_id, queue);
+	pend[npend - 1].state = state;
+	pend[npend - 1].reason = reason;
 }
 
 void
@@ -130,6 +143,16 @@ events_flush(void *arg)
 	npend = cappend = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct pending *p = &list[i];
+		if (p->kind == EV_LOG_STATE) {
+			const char *r = jobd_reason_name(p->reason);
+			log_info("job=%lld queue=%s state=%s reason=%s",
+				 (long long)p->job_id, p->name,
+				 p->state >= 0 ? jobd_state_name(p->state)
+					       : "deleted",
+				 r ? r : "-");
+			free(p->name);
+			continue;
+		}
 		if (p->kind == EV_JOB_FINISHED)
 			notify_waiters(p->job_id);
 		if (subs == NULL || kind_names[p->kind] == NULL) {

@@ -52,6 +52,10 @@ void events_job(enum events_kind kind, int64_t job_id);
 /* Records a queue or producer event (name copied). */
 void events_queue(const char *name);
 void events_producer(const char *name);
+/* Records a log line for a job state change (debug mode), printed once
+ * the change is committed. */
+void events_log_state(int64_t job_id, const char *queue, int state,
+		      int reason);
 /* Delivers daemon.stopping now (nothing to commit). */
 void events_daemon_stopping(void);
 

@@ -12,6 +12,7 @@
 #include "backoff.h"
 #include "coro.h"
 #include "diag.h"
+#include "events.h"
 #include "jobspec.h"
 #include "log.h"
 #include "loop.h"
@@ -268,12 +269,8 @@ queue_job_moved(int64_t qid, int64_t id, int from, int to, int reason)
 	struct queue *q = queue_find_id(qid);
 	if (q == NULL)
 		return;
-	if (loop_debug()) {
-		const char *r = jobd_reason_name(reason);
-		log_info("job=%lld queue=%s state=%s reason=%s", (long long)id,
-			 q->conf.name, to >= 0 ? jobd_state_name(to) : "deleted",
-			 r ? r : "-");
-	}
+	if (loop_debug())
+		events_log_state(id, q->conf.name, to, reason);
 	if (from >= 0 && from < JOBD_STATE_COUNT && q->counts[from] > 0)
 		q->counts[from]--;
 	if (to >= 0 && to < JOBD_STATE_COUNT)
