@@ -135,6 +135,12 @@ events_flush(void *arg)
 	(void)arg;
 	if (npend == 0)
 		return false;
+	/* Nothing is reported before its commit: ask for one and come back
+	 * (the loop runs the hooks again). */
+	if (store_txn_open()) {
+		store_request_commit();
+		return true;
+	}
 	/* Deliver from a private copy: a subscriber callback may record
 	 * more. */
 	struct pending *list = pend;

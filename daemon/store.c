@@ -17,6 +17,7 @@
 #include "jobd/proto.h"
 #include "jobd/time.h"
 #include "log.h"
+#include "loop.h"
 #include "xmem.h"
 
 bool store_fail_next_commit;
@@ -282,6 +283,11 @@ static uint64_t txn_seq;	/* number of the open (or last) transaction */
 static uint64_t done_seq;	/* last transaction committed or failed */
 static uint64_t failed_seq;	/* last transaction whose commit failed */
 static struct waitq commit_wq;
+static int nwaiters;		/* coroutines in store_sync() */
+static bool commit_asap;	/* store_request_commit() was called */
+static bool closing;		/* store_close(): commit now */
+static double txn_opened;	/* loop_now() when the transaction began */
+static ev_timer commit_timer;	/* wakes the loop when a delay is due */
 static int sp_depth;
 
 /* The last few environments stored, so a batch from one shell looks its
@@ -343,6 +349,7 @@ write_begin(void)
 		return -1;
 	in_txn = true;
 	txn_seq++;
+	txn_opened = loop_ev() ? loop_now() : 0;
 	return 0;
 }
 
@@ -407,6 +414,15 @@ fail:
 	return -1;
 }
 
+static void
+commit_timer_cb(struct ev_loop *l, ev_timer *w, int revents)
+{
+	(void)l;
+	(void)w;
+	(void)revents;
+	/* Nothing to do: waking the loop runs the flush hooks. */
+}
+
 int
 store_open(const char *path, bool sync_full)
 {
@@ -447,6 +463,7 @@ store_open(const char *path, bool sync_full)
 	}
 	db_path = xstrdup(path);
 	in_txn = false;
+	ev_timer_init(&commit_timer, commit_timer_cb, 0, 0);
 	return 0;
 }
 
@@ -455,9 +472,12 @@ store_close(void)
 {
 	if (db == NULL)
 		return;
-	if (in_txn) {
+	closing = true;
+	if (in_txn)
 		store_flush(NULL);
-	}
+	closing = false;
+	if (loop_ev() && ev_is_active(&commit_timer))
+		ev_timer_stop(loop_ev(), &commit_timer);
 	for (int i = 0; i < S_COUNT; i++) {
 		sqlite3_finalize(stmts[i]);
 		stmts[i] = NULL;
@@ -472,12 +492,29 @@ store_close(void)
 	memset(env_cache, 0, sizeof(env_cache));
 }
 
+/* A write nobody waits for yet (a job's end, a claim) may stay open this
+ * long, so that one fsync covers the changes of many loop iterations.
+ * Whoever reports a change waits in store_sync(), which commits at once. */
+#define COMMIT_DELAY 0.005
+
 bool
 store_flush(void *arg)
 {
 	(void)arg;
 	if (!in_txn)
 		return false;
+	if (nwaiters == 0 && !commit_asap && !closing &&
+	    loop_now() < txn_opened + COMMIT_DELAY) {
+		if (!ev_is_active(&commit_timer)) {
+			ev_timer_set(&commit_timer,
+				     txn_opened + COMMIT_DELAY - loop_now(), 0);
+			ev_timer_start(loop_ev(), &commit_timer);
+		}
+		return false;
+	}
+	if (ev_is_active(&commit_timer))
+		ev_timer_stop(loop_ev(), &commit_timer);
+	commit_asap = false;
 	int failed = store_fail_next_commit;
 	store_fail_next_commit = false;
 	if (!failed && st_exec(st(S_COMMIT), "commit") != 0) {
@@ -502,13 +539,29 @@ store_sync(void)
 	if (!in_txn)
 		return 0;
 	uint64_t mine = txn_seq;
+	nwaiters++;
 	while (done_seq < mine) {
-		if (waitq_wait(&commit_wq, -1) != 0)
+		if (waitq_wait(&commit_wq, -1) != 0) {
+			nwaiters--;
 			return -1;
+		}
 	}
+	nwaiters--;
 	if (failed_seq == mine)
 		return diag_set(E_DB, "store: commit failed");
 	return 0;
+}
+
+void
+store_request_commit(void)
+{
+	commit_asap = true;
+}
+
+bool
+store_txn_open(void)
+{
+	return in_txn;
 }
 
 int

@@ -34,9 +34,15 @@ int store_open(const char *path, bool sync_full);
 /* Commits what is open, checkpoints the WAL and closes.  Safe when not
  * open. */
 void store_close(void);
-/* Loop flush hook: commits the group transaction if one is open.  Returns
+/* Loop flush hook: commits the group transaction if one is open and
+ * someone waits for it (store_sync, store_request_commit) or it has been
+ * open for a few milliseconds; otherwise arms a timer for that.  Returns
  * true when it committed (or failed to). */
 bool store_flush(void *arg);
+/* Asks the next flush to commit without delay.  Does not yield. */
+void store_request_commit(void);
+/* True while the group transaction is open (changes not yet durable). */
+bool store_txn_open(void);
 /* Waits until every write made so far is committed.  Returns at once when
  * no transaction is open.  -1 with E_DB when the commit failed.  Yields. */
 int store_sync(void);
