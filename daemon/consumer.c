@@ -89,7 +89,10 @@ await_work(struct consumer *cs)
 		if (stopping || coro_is_cancelled() ||
 		    cs->slot >= q->conf.concurrency)
 			return -1;
-		if (q->paused || q->counts[JOBD_QUEUED] <= 0) {
+		/* Slots above a lowered concurrency leave; the others wait
+		 * while the jobs that were running still fill it. */
+		if (q->paused || q->counts[JOBD_QUEUED] <= 0 ||
+		    q->active >= q->conf.concurrency) {
 			if (waitq_wait(&q->work, -1) != 0)
 				return -1;
 			continue;
@@ -235,7 +238,8 @@ consumer_f(void *arg)
 		struct runner_result res;
 		runner_run(&r, &ro, &ctl, &res);
 		record_end(q, &r, &ctl, &res);
-		q->active--;
+		if (q->active-- >= q->conf.concurrency)
+			waitq_notify_all(&q->work);
 		store_job_run_destroy(&r);
 	}
 	q->consumers[cs->slot] = NULL;

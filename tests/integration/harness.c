@@ -19,6 +19,17 @@
 #include <time.h>
 #include <unistd.h>
 
+/* execv wants a non-const array; the strings are not written to. */
+static char *const *
+argv_mut(const char **argv)
+{
+	union {
+		const char **c;
+		char *const *m;
+	} u = {argv};
+	return u.m;
+}
+
 double
 jd_now(void)
 {
@@ -103,7 +114,9 @@ jd_connect(const struct jd *d)
 	struct sockaddr_un sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d->sock);
+	if (strlen(d->sock) >= sizeof(sa.sun_path))
+		return -1;
+	memcpy(sa.sun_path, d->sock, strlen(d->sock) + 1);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
@@ -140,7 +153,7 @@ jd_start(struct jd *d, const char *const *extra)
 		int null = open("/dev/null", O_RDWR);
 		dup2(null, 0);
 		dup2(null, 1);
-		execv(argv[0], (char *const *)argv);
+		execv(argv[0], argv_mut(argv));
 		_exit(127);
 	}
 	d->pid = pid;
@@ -471,7 +484,7 @@ jd_jobctl(struct jd *d, const char *in, char **out, char **err, ...)
 		dup2(i, 0);
 		dup2(o, 1);
 		dup2(e, 2);
-		execv(argv[0], (char *const *)argv);
+		execv(argv[0], argv_mut(argv));
 		_exit(127);
 	}
 	int st;
