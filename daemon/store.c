@@ -207,8 +207,9 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_JOB_BRIEF] = "SELECT id, qid, state, reason, uid, attempt, "
 			"max_attempts, run_at, truncated FROM jobs "
 			"WHERE id = ?1",
-	[S_JOB_CLAIM] = "UPDATE jobs SET state = 3, attempt = attempt + 1, "
-			"started_at = ?2, pid = NULL, exit_code = NULL, "
+	[S_JOB_CLAIM] = "UPDATE jobs SET state = 3, reason = 0, "
+			"attempt = attempt + 1, started_at = ?2, pid = NULL, "
+			"exit_code = NULL, "
 			"signal = NULL, error = NULL, truncated = 0 "
 			"WHERE id = (SELECT id FROM jobs WHERE qid = ?1 AND "
 			"state = 2 ORDER BY priority DESC, run_at, id LIMIT 1) "
