@@ -59,6 +59,7 @@ await_sleep(double secs)
 	ev_timer t;
 	if (check_cancel() != 0)
 		return -1;
+	ev_now_update(loop_ev());
 	ev_timer_init(&t, await_timer_cb, secs > 0 ? secs : 0, 0);
 	t.data = &r;
 	ev_timer_start(loop_ev(), &t);
@@ -82,6 +83,9 @@ await_io(int fd, int events, double timeout, bool spurious, int *revents)
 	w.data = &r;
 	ev_io_start(loop_ev(), &w);
 	if (timeout >= 0) {
+		/* Count from now, not from the loop's cached time, which
+		 * lags by however long this pass has run. */
+		ev_now_update(loop_ev());
 		ev_timer_init(&t, await_timer_cb, timeout, 0);
 		t.data = &r;
 		ev_timer_start(loop_ev(), &t);
@@ -112,6 +116,9 @@ await_wakeup(double timeout)
 	if (check_cancel() != 0)
 		return -1;
 	if (timeout >= 0) {
+		/* Count from now, not from the loop's cached time, which
+		 * lags by however long this pass has run. */
+		ev_now_update(loop_ev());
 		ev_timer_init(&t, await_timer_cb, timeout, 0);
 		t.data = &r;
 		ev_timer_start(loop_ev(), &t);
@@ -165,6 +172,9 @@ waitq_wait(struct waitq *q, double timeout)
 		return -1;
 	waitq_link(q, &w);
 	if (timeout >= 0) {
+		/* Count from now, not from the loop's cached time, which
+		 * lags by however long this pass has run. */
+		ev_now_update(loop_ev());
 		ev_timer_init(&t, await_timer_cb, timeout, 0);
 		t.data = &r;
 		ev_timer_start(loop_ev(), &t);
@@ -238,9 +248,23 @@ sem_init_count(struct sem *s, long count)
 int
 sem_acquire(struct sem *s, double timeout)
 {
-	while (s->count <= 0)
-		if (waitq_wait(&s->q, timeout) != 0)
+	double deadline = timeout >= 0 ? loop_now() + timeout : -1;
+	while (s->count <= 0) {
+		double left = -1;
+		if (deadline >= 0) {
+			ev_now_update(loop_ev());
+			left = deadline - loop_now();
+			if (left < 0)
+				left = 0;
+		}
+		if (waitq_wait(&s->q, left) != 0) {
+			/* A unit handed to us while we were cancelled or
+			 * timing out goes to the next waiter. */
+			if (s->count > 0)
+				waitq_notify_one(&s->q);
 			return -1;
+		}
+	}
 	s->count--;
 	return 0;
 }

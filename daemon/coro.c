@@ -168,6 +168,23 @@ switch_out(struct coro *c)
 #endif
 }
 
+/* Takes c off the ready list (it ended while queued). */
+static void
+ready_remove(struct coro *c)
+{
+	struct coro **pp = &ready_head, *prev = NULL;
+	while (*pp && *pp != c) {
+		prev = *pp;
+		pp = &(*pp)->next_ready;
+	}
+	if (*pp == NULL)
+		return;
+	*pp = c->next_ready;
+	if (ready_tail == c)
+		ready_tail = prev;
+	c->ready = false;
+}
+
 static void
 coro_trampoline(void)
 {
@@ -178,6 +195,9 @@ coro_trampoline(void)
 #endif
 	c->fn(c->arg);
 	c->done = true;
+	/* Woken during its last step: it must not be resumed. */
+	if (c->ready)
+		ready_remove(c);
 	if (c->joiner != NULL)
 		coro_wakeup(c->joiner);
 	switch_out(c);

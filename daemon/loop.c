@@ -25,6 +25,7 @@ static struct flush_hook hooks[LOOP_MAX_FLUSH];
 static int nhooks;
 static struct loop_stats stats;
 static bool debug_mode;
+static bool stop_requested;
 static double slow_ns = 100e6;
 static double lag_expected;
 
@@ -63,6 +64,8 @@ loop_prepare_cb(struct ev_loop *l, ev_prepare *w, int revents)
 	(void)revents;
 	stats.iterations++;
 	for (;;) {
+		if (stop_requested)
+			break;
 		coro_run_ready();
 		bool did = false;
 		for (int i = 0; i < nhooks; i++) {
@@ -140,14 +143,24 @@ loop_add_flush(loop_flush_fn fn, void *arg, const char *name)
 void
 loop_run(void)
 {
-	/* Run what is ready before the first sleep. */
+	stop_requested = false;
+	/* Run what is ready before the first sleep; ev_run forgets a break
+	 * made before it starts, so remember it here.  ev_run also returns
+	 * when the last watcher's callback has only woken a coroutine: run
+	 * until nothing is ready. */
 	loop_prepare_cb(evl, &prepare_w, 0);
-	ev_run(evl, 0);
+	while (!stop_requested) {
+		ev_run(evl, 0);
+		if (stop_requested || !coro_has_ready())
+			break;
+		loop_prepare_cb(evl, &prepare_w, 0);
+	}
 }
 
 void
 loop_stop(void)
 {
+	stop_requested = true;
 	ev_break(evl, EVBREAK_ALL);
 }
 

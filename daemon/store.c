@@ -46,7 +46,7 @@ static const char schema_v1[] =
 	"  body TEXT NOT NULL);"
 	"CREATE INDEX envs_hash ON envs(hash);"
 	"CREATE TABLE jobs ("
-	"  id INTEGER PRIMARY KEY,"
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	"  qid INTEGER NOT NULL,"
 	"  state INTEGER NOT NULL,"
 	"  reason INTEGER NOT NULL DEFAULT 0,"
@@ -504,7 +504,7 @@ store_flush(void *arg)
 	(void)arg;
 	if (!in_txn)
 		return false;
-	if (nwaiters == 0 && !commit_asap && !closing &&
+	if (nwaiters == 0 && !commit_asap && !closing && loop_ev() != NULL &&
 	    loop_now() < txn_opened + COMMIT_DELAY) {
 		if (!ev_is_active(&commit_timer)) {
 			ev_timer_set(&commit_timer,
