@@ -207,6 +207,17 @@ runner_kill_all(enum runner_kill why)
 		runner_kill(r, why);
 }
 
+/* True when extra ("K=V" strings) sets key. */
+static bool
+overridden(const char *key, char *const *extra)
+{
+	size_t n = strlen(key);
+	for (size_t i = 0; extra && extra[i]; i++)
+		if (strncmp(extra[i], key, n) == 0 && extra[i][n] == '=')
+			return true;
+	return false;
+}
+
 /* The environment of a process: env (an object), or the minimal one for
  * pw, plus extra (NULL-terminated, may be NULL).  Returns a NULL-terminated
  * array the caller frees with free_strv(); *path points into it (PATH's
@@ -231,7 +242,7 @@ build_env(const json_t *env, const struct passwd *pw, char *const *extra,
 		json_t *v;
 		json_object_foreach((json_t *)(uintptr_t)env, k, v)
 		{
-			if (strncmp(k, "JOBD_", 5) == 0)
+			if (overridden(k, extra))
 				continue;
 			ADD(xasprintf("%s=%s", k, json_string_value(v)));
 			if (strcmp(k, "PATH") == 0)
