@@ -592,23 +592,34 @@ deferred_free(struct deferred *d)
 	free(d);
 }
 
+/* Answers {"jobs":[...]} for ids, encoding one job at a time into the
+ * output line: a wait on 100,000 jobs never holds 100,000 job objects. */
 static void
-deferred_reply(struct deferred *d, json_t *result)
+reply_jobs(struct conn *c, json_t *id, const int64_t *ids, size_t n)
 {
-	struct req r = {d->c, NULL, d->id};
-	reply_ok(&r, result);
-}
-
-static json_t *
-jobs_json(const int64_t *ids, size_t n)
-{
-	json_t *jobs = json_array();
+	struct buf b = BUF_INIT;
+	char *idtxt = json_dumps(id ? id : json_null(),
+				 JSON_ENCODE_ANY | JSON_COMPACT |
+					 JSON_ENSURE_ASCII);
+	buf_printf(&b, "{\"id\":%s,\"ok\":true,\"result\":{\"jobs\":[",
+		   idtxt ? idtxt : "null");
+	free(idtxt);
+	bool first = true;
 	for (size_t i = 0; i < n; i++) {
 		json_t *job = store_job_json(ids[i], false);
-		if (job)
-			json_array_append_new(jobs, job);
+		if (job == NULL)
+			continue;
+		char *t = json_dumps(job, JSON_COMPACT | JSON_ENSURE_ASCII);
+		json_decref(job);
+		if (!first)
+			buf_append(&b, ",", 1);
+		buf_puts(&b, t);
+		free(t);
+		first = false;
 	}
-	return jobs;
+	buf_puts(&b, "]}}\n");
+	control_send_raw(c, b.data, b.len);
+	buf_release(&b);
 }
 
 static int
@@ -655,8 +666,7 @@ wait_f(void *arg)
 	events_remove_waiter(&w);
 	if (!cancelled && !d->c->closed) {
 		if (w.left == 0)
-			deferred_reply(d, json_pack("{s:o}", "jobs",
-						    jobs_json(d->ids, d->nids)));
+			reply_jobs(d->c, d->id, d->ids, d->nids);
 		else
 			reply_error_id(d->c, d->id, E_TIMEOUT,
 				       "jobs not finished in time");
@@ -689,7 +699,7 @@ cmd_wait(struct req *r)
 			all_done = false;
 	}
 	if (all_done) {
-		reply_ok(r, json_pack("{s:o}", "jobs", jobs_json(ids, n)));
+		reply_jobs(r->c, r->id, ids, n);
 		free(ids);
 		return;
 	}

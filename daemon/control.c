@@ -69,9 +69,18 @@ control_send(struct conn *c, const json_t *msg)
 	char *line = json_dumps(msg, JSON_COMPACT | JSON_ENSURE_ASCII);
 	if (line == NULL)
 		return;
-	buf_puts(&c->out, line);
-	buf_append(&c->out, "\n", 1);
+	size_t n = strlen(line);
+	line[n] = '\n';
+	control_send_raw(c, line, n + 1);
 	free(line);
+}
+
+void
+control_send_raw(struct conn *c, const char *line, size_t n)
+{
+	if (c->closed)
+		return;
+	buf_append(&c->out, line, n);
 	if (c->out.len > OUT_DROP) {
 		log_warnx("conn[%lld]: peer does not read, dropping it",
 			  (long long)c->num);

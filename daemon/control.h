@@ -63,6 +63,9 @@ void control_shutdown(void);
 /* Appends msg (borrowed) as one line to c's output and wakes its
  * coroutine.  Does nothing once c is closed.  Does not yield. */
 void control_send(struct conn *c, const json_t *msg);
+/* Appends line[0..n) — one or more whole lines, newline included — to
+ * c's output, as control_send() does. */
+void control_send_raw(struct conn *c, const char *line, size_t n);
 /* Reference counting for deferred replies. */
 void control_conn_ref(struct conn *c);
 void control_conn_unref(struct conn *c);

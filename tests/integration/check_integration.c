@@ -8,10 +8,16 @@
 
 Suite *basic_suite(void);
 Suite *exec_suite(void);
+Suite *producer_suite(void);
+Suite *debug_suite(void);
+Suite *durability_suite(void);
 
 static Suite *(*const suites[])(void) = {
 	basic_suite,
 	exec_suite,
+	producer_suite,
+	debug_suite,
+	durability_suite,
 };
 
 int
