@@ -2178,6 +2178,14 @@ prom_sample(const char *name, const char *label, const char *value,
 	prom_value(v);
 }
 
+/* A new number: v (milliseconds) in seconds, or NULL. */
+static json_t *
+ms_to_seconds(const json_t *v)
+{
+	return json_is_number(v) ? json_real(json_number_value(v) / 1000.0)
+				 : NULL;
+}
+
 static void
 stats_prometheus(json_t *st, json_t *queues)
 {
@@ -2219,16 +2227,18 @@ stats_prometheus(json_t *st, json_t *queues)
 	prom_metric("jobd_loop_iterations_total", "counter",
 		    "Event loop iterations since the daemon started.",
 		    json_object_get(loop, "iterations"));
-	prom_metric("jobd_loop_lag_max_ms", "gauge",
-		    "Largest event loop lag seen, in milliseconds.",
-		    json_object_get(loop, "lag_max_ms"));
+	json_t *lag = ms_to_seconds(json_object_get(loop, "lag_max_ms"));
+	prom_metric("jobd_loop_lag_max_seconds", "gauge",
+		    "Longest time the event loop went without polling.", lag);
+	json_decref(lag);
 	prom_metric("jobd_loop_slow_callbacks_total", "counter",
 		    "Callbacks and coroutine steps slower than "
 		    "slow_callback_ms.",
 		    json_object_get(loop, "slow_callbacks"));
-	prom_metric("jobd_loop_slowest_ms", "gauge",
-		    "Slowest callback or coroutine step, in milliseconds.",
-		    json_object_get(loop, "slowest_ms"));
+	json_t *slowest = ms_to_seconds(json_object_get(loop, "slowest_ms"));
+	prom_metric("jobd_loop_slowest_seconds", "gauge",
+		    "Slowest callback or coroutine step.", slowest);
+	json_decref(slowest);
 	prom_metric("jobd_uptime_seconds", "gauge",
 		    "Seconds since the daemon started.",
 		    json_object_get(st, "uptime"));
@@ -2853,9 +2863,9 @@ cmd_queue(int argc, char **argv)
 static int
 producer_list(int argc, char **argv)
 {
-	static const char *const head[] = {"NAME",   "TYPE",	 "QUEUE",
-					   "STATE",  "PRODUCED", "SKIPPED",
-					   "ERRORS", "NEXT_RUN"};
+	static const char *const head[] = {
+		"NAME",	  "TYPE",   "QUEUE",	"STATE",   "PRODUCED",
+		"SKIPPED", "ERRORS", "LAST_RUN", "NEXT_RUN"};
 	struct table t;
 	json_t *res, *p;
 	size_t i;
@@ -2871,9 +2881,9 @@ producer_list(int argc, char **argv)
 		json_decref(res);
 		return ST_OK;
 	}
-	table_init(&t, 8, head, 0x70, 99);
+	table_init(&t, 9, head, 0x70, 99);
 	json_array_foreach (json_object_get(res, "producers"), i, p) {
-		char *cells[8];
+		char *cells[9];
 
 		cells[0] = value_text(json_object_get(p, "name"));
 		cells[1] = value_text(json_object_get(p, "type"));
@@ -2882,7 +2892,8 @@ producer_list(int argc, char **argv)
 		cells[4] = value_text(json_object_get(p, "produced"));
 		cells[5] = value_text(json_object_get(p, "skipped"));
 		cells[6] = value_text(json_object_get(p, "errors"));
-		cells[7] = value_text(json_object_get(p, "next_run"));
+		cells[7] = value_text(json_object_get(p, "last_run"));
+		cells[8] = value_text(json_object_get(p, "next_run"));
 		table_add(&t, NULL, cells);
 	}
 	table_print(&t);

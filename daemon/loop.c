@@ -10,7 +10,6 @@
 #include "xmem.h"
 
 #define LOOP_MAX_FLUSH 8
-#define LAG_PROBE_INTERVAL 0.25
 
 struct flush_hook {
 	loop_flush_fn fn;
@@ -20,14 +19,14 @@ struct flush_hook {
 
 static struct ev_loop *evl;
 static ev_prepare prepare_w;
-static ev_timer lag_w;
+static ev_check check_w;
+static uint64_t polled_at;	/* ns, when the last poll returned */
 static struct flush_hook hooks[LOOP_MAX_FLUSH];
 static int nhooks;
 static struct loop_stats stats;
 static bool debug_mode;
 static bool stop_requested;
 static double slow_ns = 100e6;
-static double lag_expected;
 
 static uint64_t
 mono_ns(void)
@@ -77,18 +76,23 @@ loop_prepare_cb(struct ev_loop *l, ev_prepare *w, int revents)
 		if (!did && !coro_has_ready())
 			break;
 	}
+	/* Lag: how long the loop went without polling, from the moment
+	 * the last poll returned.  An event that came in meanwhile waited
+	 * this long to be seen. */
+	if (polled_at != 0) {
+		double lag = (double)(mono_ns() - polled_at) / 1e6;
+		if (lag > stats.lag_max_ms)
+			stats.lag_max_ms = lag;
+	}
 }
 
 static void
-loop_lag_cb(struct ev_loop *l, ev_timer *w, int revents)
+loop_check_cb(struct ev_loop *l, ev_check *w, int revents)
 {
+	(void)l;
 	(void)w;
 	(void)revents;
-	ev_now_update(l);
-	double lag = (ev_now(l) - lag_expected) * 1000.0;
-	if (lag > stats.lag_max_ms)
-		stats.lag_max_ms = lag;
-	lag_expected = ev_now(l) + LAG_PROBE_INTERVAL;
+	polled_at = mono_ns();
 }
 
 void
@@ -101,10 +105,9 @@ loop_init(void)
 	ev_set_priority(&prepare_w, EV_MINPRI);
 	ev_prepare_start(evl, &prepare_w);
 	ev_unref(evl);
-	ev_timer_init(&lag_w, loop_lag_cb, LAG_PROBE_INTERVAL,
-		      LAG_PROBE_INTERVAL);
-	lag_expected = ev_now(evl) + LAG_PROBE_INTERVAL;
-	ev_timer_start(evl, &lag_w);
+	ev_check_init(&check_w, loop_check_cb);
+	ev_set_priority(&check_w, EV_MAXPRI);
+	ev_check_start(evl, &check_w);
 	ev_unref(evl);
 	coro_set_step_hook(loop_step_cb);
 }
@@ -117,7 +120,7 @@ loop_shutdown(void)
 	ev_ref(evl);
 	ev_prepare_stop(evl, &prepare_w);
 	ev_ref(evl);
-	ev_timer_stop(evl, &lag_w);
+	ev_check_stop(evl, &check_w);
 	ev_loop_destroy(evl);
 	evl = NULL;
 	nhooks = 0;
