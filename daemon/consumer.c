@@ -197,6 +197,23 @@ record_end(struct queue *q, const struct store_job_run *r,
 	}
 }
 
+/* True when job id is still running in the store (not cancelled while its
+ * claim was being committed, not rolled back by a failed commit). */
+static bool
+still_running(int64_t id)
+{
+	struct store_job_brief b;
+	return store_job_brief(id, &b) == 0 && b.state == JOBD_RUNNING;
+}
+
+/* One attempt of q ended (or never started). */
+static void
+release_slot(struct queue *q)
+{
+	if (q->active-- >= q->conf.concurrency)
+		waitq_notify_all(&q->work);
+}
+
 static void
 consumer_spawned(const struct runner *ctl, void *arg)
 {
@@ -228,6 +245,27 @@ consumer_f(void *arg)
 		queue_job_moved(q->id, r.id, JOBD_QUEUED, JOBD_RUNNING,
 				JOBD_REASON_NONE);
 		q->active++;
+		/* The claim is durable before the process starts: a job
+		 * that dies with jobd then comes back `recovered` and counts
+		 * towards recovery_limit, and a submit that was never
+		 * committed never runs. */
+		store_request_commit();
+		if (store_sync() != 0) {
+			/* The commit failed and took the claim with it. */
+			log_error("job %lld: %s", (long long)r.id, diag_msg());
+			queue_job_moved(q->id, r.id, JOBD_RUNNING, JOBD_QUEUED,
+					JOBD_REASON_NONE);
+			release_slot(q);
+			store_job_run_destroy(&r);
+			await_sleep(0.1);
+			continue;
+		}
+		if (!still_running(r.id)) {
+			/* Cancelled while the claim was being committed. */
+			release_slot(q);
+			store_job_run_destroy(&r);
+			continue;
+		}
 		events_totals.started++;
 		struct runner ctl;
 		memset(&ctl, 0, sizeof(ctl));
@@ -238,8 +276,7 @@ consumer_f(void *arg)
 		struct runner_result res;
 		runner_run(&r, &ro, &ctl, &res);
 		record_end(q, &r, &ctl, &res);
-		if (q->active-- >= q->conf.concurrency)
-			waitq_notify_all(&q->work);
+		release_slot(q);
 		store_job_run_destroy(&r);
 	}
 	q->consumers[cs->slot] = NULL;

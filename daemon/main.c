@@ -336,6 +336,23 @@ recovered(int64_t id, int64_t qid, int from, int to, void *arg)
 			  (long long)id);
 }
 
+struct orphans {
+	int64_t *ids;
+	int *pids;
+	size_t n;
+};
+
+static void
+orphan_add(int64_t id, int pid, void *arg)
+{
+	struct orphans *o = arg;
+	o->ids = xreallocarray(o->ids, o->n + 1, sizeof(*o->ids));
+	o->pids = xreallocarray(o->pids, o->n + 1, sizeof(*o->pids));
+	o->ids[o->n] = id;
+	o->pids[o->n] = pid;
+	o->n++;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -421,6 +438,16 @@ main(int argc, char **argv)
 	loop_add_flush(store_flush, NULL, "store.commit");
 	events_init();
 
+	struct orphans orph = {NULL, NULL, 0};
+	if (store_job_running_pids(orphan_add, &orph) != 0)
+		fatalx("recovery: %s", diag_msg());
+	int nkilled = runner_kill_orphans(orph.ids, orph.pids, orph.n);
+	if (nkilled > 0)
+		log_info("killed %d leftover processes of jobs that ran under "
+			 "a previous jobd",
+			 nkilled);
+	free(orph.ids);
+	free(orph.pids);
 	int nrec = 0;
 	if (store_job_recover(jobd_time_now_ms(), MAX_RECOVERIES, recovered,
 			      &nrec) != 0)

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -22,6 +23,7 @@
 
 #include <ev.h>
 
+#include "buf.h"
 #include "coro.h"
 #include "diag.h"
 #include "log.h"
@@ -686,4 +688,90 @@ out:
 		if (out[i] >= 0)
 			close(out[i]);
 	return 0;
+}
+
+/* Session id of process pid, or -1. */
+static int
+proc_session(int pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	/* The command name may hold anything: fields follow the last ')'.
+	 * After it: state ppid pgrp session. */
+	char *p = strrchr(buf, ')');
+	int ppid, pgrp, sid;
+	char state;
+	if (p == NULL ||
+	    sscanf(p + 1, " %c %d %d %d", &state, &ppid, &pgrp, &sid) != 4)
+		return -1;
+	return sid;
+}
+
+/* True when process pid's environment holds the entry want. */
+static bool
+proc_has_env(int pid, const char *want)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/environ", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	struct buf b = BUF_INIT;
+	char chunk[4096];
+	ssize_t n;
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0 && b.len < (1u << 20))
+		buf_append(&b, chunk, (size_t)n);
+	close(fd);
+	bool hit = false;
+	size_t wl = strlen(want);
+	for (size_t off = 0; off < b.len;) {
+		const char *e = b.data + off;
+		size_t el = strnlen(e, b.len - off);
+		if (el == wl && memcmp(e, want, wl) == 0) {
+			hit = true;
+			break;
+		}
+		off += el + 1;
+	}
+	buf_release(&b);
+	return hit;
+}
+
+int
+runner_kill_orphans(const int64_t *ids, const int *pids, size_t n)
+{
+	if (n == 0)
+		return 0;
+	DIR *d = opendir("/proc");
+	if (d == NULL)
+		return 0;
+	int killed = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+		if (*end != '\0' || pid <= 1 || pid == getpid())
+			continue;
+		int sid = proc_session((int)pid);
+		for (size_t i = 0; sid > 0 && i < n; i++) {
+			if (pids[i] != sid)
+				continue;
+			char want[48];
+			snprintf(want, sizeof(want), "JOBD_JOB_ID=%lld",
+				 (long long)ids[i]);
+			if (proc_has_env((int)pid, want) &&
+			    kill((pid_t)pid, SIGKILL) == 0)
+				killed++;
+		}
+	}
+	closedir(d);
+	return killed;
 }

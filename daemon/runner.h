@@ -100,6 +100,12 @@ struct runner *runner_find(int64_t job_id);
 void runner_kill_all(enum runner_kill why);
 /* Number of attempts running now. */
 int runner_count(void);
+/* At start: kills what is left of the attempts a dead jobd ran — the
+ * processes of session pids[i] (the attempt's setsid) that carry
+ * JOBD_JOB_ID=ids[i] in their environment.  The attempts' own processes
+ * died with jobd (PR_SET_PDEATHSIG); this takes their children too.
+ * Returns how many processes were killed. */
+int runner_kill_orphans(const int64_t *ids, const int *pids, size_t n);
 /* Path of the log of one attempt (caller frees). */
 char *runner_log_path(const char *log_dir, int64_t job_id, int attempt);
 

@@ -154,6 +154,7 @@ enum stmt_id {
 	S_DEP_DELETE,
 	S_JOB_GET,
 	S_JOB_LIST,
+	S_JOB_RUNNING_PIDS,
 	S_PROD_ALL,
 	S_PROD_PUT,
 	S_PROD_COUNTERS,
@@ -263,6 +264,8 @@ static const char *const stmt_sql[S_COUNT] = {
 		       "AND (?2 < 0 OR j.qid = ?2) "
 		       "AND (?3 = 0 OR (?3 >> j.state) & 1) "
 		       "AND (?4 < 0 OR j.uid = ?4) ORDER BY j.id LIMIT ?5",
+	[S_JOB_RUNNING_PIDS] = "SELECT id, pid FROM jobs WHERE state = 3 "
+			       "AND pid IS NOT NULL",
 	[S_PROD_ALL] = "SELECT name, spec, uid, paused, state, produced, "
 		       "skipped, errors, last_run FROM producers ORDER BY name",
 	[S_PROD_PUT] = "INSERT INTO producers (name, spec, uid, paused) "
@@ -1183,6 +1186,19 @@ store_job_check_deps(const int64_t *ids, size_t n, long uid_filter,
 		else if (state != JOBD_SUCCEEDED)
 			(*left)++;
 	}
+	return 0;
+}
+
+int
+store_job_running_pids(store_pid_fn fn, void *arg)
+{
+	sqlite3_stmt *s = st(S_JOB_RUNNING_PIDS);
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		fn(sqlite3_column_int64(s, 0), sqlite3_column_int(s, 1), arg);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return db_error("running pids");
 	return 0;
 }
 

@@ -185,6 +185,9 @@ int store_job_resolve_dependents(int64_t id, bool succeeded, int64_t now,
 int store_job_check_deps(const int64_t *ids, size_t n, long uid_filter,
 			 int64_t *missing, bool *failed, int *left);
 
+typedef void (*store_pid_fn)(int64_t id, int pid, void *arg);
+/* Calls fn for every job recorded as running with a pid. */
+int store_job_running_pids(store_pid_fn fn, void *arg);
 /* At start: running jobs go back to queued (reason recovered, attempt given
  * back) or, past max_recoveries, to failed (recovery_limit).  fn for each
  * job changed. */
