@@ -92,6 +92,7 @@ $(B)/check_integration: $(INTEG_OBJS) $(B)/libjobd.a
 check: all $(B)/check_unit $(B)/check_integration
 	$(B)/check_unit
 	JOBD_BIN=$(B)/jobd JOBCTL_BIN=$(B)/jobctl $(B)/check_integration
+	bench/run.sh $(B) --smoke
 
 unit: $(B)/check_unit
 	$(B)/check_unit
@@ -105,8 +106,9 @@ asan:
 run: all
 	$(B)/jobd
 
+# BENCH_ARGS=--full for the ten-minute run; the default is --quick.
 bench: all
-	bench/run.sh $(B)
+	bench/run.sh $(B) $(BENCH_ARGS)
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR)

@@ -1,0 +1,471 @@
+#!/usr/bin/env bash
+# jobd benchmarks (issues 4 and 7).  Every figure is measured beside its
+# baseline in the same run and printed as
+#     N. figure: value (baseline value, ratio)
+# then a summary table with the targets.  See bench/README.md.
+#
+# usage: bench/run.sh BUILD_DIR [--smoke|--quick|--full]
+#   --quick  (default) about 20 s on 2 CPUs, always under a minute;
+#   --full   the issues' sizes, 3 passes: about 4 min, under ten;
+#   --smoke  tiny sizes, a few seconds, no timing claims (for make check).
+# Environment:
+#   BENCH_MODE=smoke|quick|full  the mode, when no flag is given
+#   BENCH_REPEAT=N               passes (default 3 full, 1 otherwise);
+#                                the table shows median [min-max]
+#   BENCH_TMPDIR=DIR             where databases live (default BUILD_DIR/
+#                                bench): put it on the disk to measure
+#   BENCH_STRICT=1               exit 1 when a target is missed
+set -euo pipefail
+
+usage() {
+	echo "usage: bench/run.sh BUILD_DIR [--smoke|--quick|--full]" >&2
+	exit 2
+}
+
+[ $# -ge 1 ] || usage
+B=$1
+MODE=${BENCH_MODE:-quick}
+case ${2:-} in
+--smoke) MODE=smoke ;;
+--quick) MODE=quick ;;
+--full) MODE=full ;;
+"") ;;
+*) usage ;;
+esac
+[ $# -le 2 ] || usage
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+JOBD=$B/jobd
+JOBCTL=$B/jobctl
+BB=$B/bench
+for f in "$JOBD" "$JOBCTL"; do
+	[ -x "$f" ] || { echo "bench: $f missing: run make first" >&2; exit 1; }
+done
+
+# Sizes: smoke | quick | full.  Rates are capped by SUB_SECS so a slow
+# build still finishes in time; the rate is over what was answered.
+case $MODE in
+smoke)
+	RAW_SECS=0.1 SUB_SECS=0.3 SINGLE_N=200 PIPE_N=1000 BATCH_N=5000
+	JOBCTL_N=1000 CLIENTS=16 CLIENT_N=20 E2E_N=50 BIG_N=4000
+	SMALL_N=100 LAT_N=20 INFLATE_MB=4 REPEAT=1 ;;
+quick)
+	RAW_SECS=1 SUB_SECS=1 SINGLE_N=20000 PIPE_N=100000 BATCH_N=200000
+	JOBCTL_N=20000 CLIENTS=16 CLIENT_N=500 E2E_N=3000 BIG_N=100000
+	SMALL_N=1000 LAT_N=300 INFLATE_MB=128 REPEAT=1 ;;
+full)
+	RAW_SECS=2 SUB_SECS=3 SINGLE_N=100000 PIPE_N=500000 BATCH_N=1000000
+	JOBCTL_N=200000 CLIENTS=16 CLIENT_N=5000 E2E_N=20000 BIG_N=1000000
+	SMALL_N=1000 LAT_N=1000 INFLATE_MB=192 REPEAT=3 ;;
+esac
+REPEAT=${BENCH_REPEAT:-$REPEAT}
+P=8			# queue concurrency of the end-to-end figures
+STUCK=4			# stuck watchers that inflate jobd's heap
+
+# ---- build ------------------------------------------------------------
+
+CFLAGS="-std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wformat=2
+	-Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith
+	-Wcast-qual -Wundef -Wvla -Wimplicit-fallthrough"
+mkdir -p "$BB"
+CC=${CC:-cc}
+build() { # OUT SRC [LIBS...]
+	local out=$1 src=$2
+	shift 2
+	if [ ! -x "$BB/$out" ] || [ "$src" -nt "$BB/$out" ]; then
+		# shellcheck disable=SC2086
+		$CC $CFLAGS -Iinclude -o "$BB/$out" "$src" "$@"
+	fi
+}
+# shellcheck disable=SC2046 # pkg-config's words are meant to split
+build sqlite_raw bench/sqlite_raw.c $(pkg-config --cflags --libs sqlite3)
+build spawn_raw bench/spawn_raw.c
+# shellcheck disable=SC2046
+build load bench/load.c -pthread $(pkg-config --cflags --libs jansson)
+# A static stamp reads the clock with less between exec and the read.
+build stamp bench/stamp.c -static 2>/dev/null || build stamp bench/stamp.c
+LOAD=$BB/load
+STAMP=$(cd "$BB" && pwd)/stamp
+
+# ---- scratch space and cleanup -----------------------------------------
+
+TMPBASE=${BENCH_TMPDIR:-$BB}
+mkdir -p "$TMPBASE"
+WORK=$(mktemp -d "$TMPBASE/run.XXXXXX")
+SOCKDIR=$(mktemp -d /tmp/jobd-bench.XXXXXX)	# sun_path is short
+RES=$WORK/results
+: >"$RES"
+JPID=""
+STUCK_PID=""
+cleanup() {
+	set +e
+	if [ -n "$STUCK_PID" ]; then
+		kill "$STUCK_PID" 2>/dev/null
+		wait "$STUCK_PID" 2>/dev/null
+	fi
+	if [ -n "$JPID" ]; then
+		kill -TERM "$JPID" 2>/dev/null
+		wait "$JPID" 2>/dev/null
+	fi
+	rm -rf "$WORK" "$SOCKDIR"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+fail() {
+	echo "bench: $*" >&2
+	if [ -n "${DIR:-}" ] && [ -f "$DIR/jobd.log" ]; then
+		echo "bench: last lines of jobd's log:" >&2
+		tail -n 20 "$DIR/jobd.log" >&2
+	fi
+	exit 1
+}
+
+now() { date +%s.%N; }
+# Arithmetic in awk: calc 'EXPR' with a, b, c... bound to the next args.
+calc() {
+	local e=$1
+	shift
+	awk -v a="${1:-0}" -v b="${2:-0}" -v c="${3:-0}" "BEGIN { print ($e) }"
+}
+# key=value output of a tool -> the value of key.
+val() { sed -n "s/^$1=//p" <<<"$2" | head -n 1; }
+
+# ---- jobd ---------------------------------------------------------------
+
+# start_jobd NAME SYNC: a fresh daemon in $WORK/NAME (kept when it exists,
+# so a restart finds its database); sets DIR, SOCK, JPID.
+start_jobd() {
+	DIR=$WORK/$1
+	SOCK=$SOCKDIR/$1.sock
+	mkdir -p "$DIR"
+	printf '[daemon]\nsynchronous = %s\n[queue default]\nconcurrency = %d\n' \
+		"$2" "$P" >"$DIR/jobd.conf"
+	local t0
+	t0=$(now)
+	"$JOBD" -c "$DIR/jobd.conf" -s "$SOCK" -d "$DIR/state" \
+		2>>"$DIR/jobd.log" &
+	JPID=$!
+	for _ in $(seq 1 600); do
+		if [ -S "$SOCK" ] && jctl ping >/dev/null 2>&1; then
+			STARTUP=$(calc 'b - a' "$t0" "$(now)")
+			return 0
+		fi
+		kill -0 "$JPID" 2>/dev/null || fail "jobd did not start"
+		sleep 0.05
+	done
+	fail "jobd did not answer ping"
+}
+
+jctl() { "$JOBCTL" -s "$SOCK" "$@"; }
+
+stop_jobd() {
+	kill -TERM "$JPID"
+	local st=0
+	wait "$JPID" || st=$?
+	JPID=""
+	[ "$st" = 0 ] || fail "jobd exited with status $st"
+}
+
+paused_queue() { # NAME
+	jctl queue add "$1" >/dev/null || fail "queue add $1"
+	jctl queue pause "$1" >/dev/null || fail "queue pause $1"
+}
+
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$JPID/status"; }
+mb() { calc 'a / 1024' "$1"; }
+
+run_load() { # MODE ARGS... -> key=value output; fails the run on error
+	local out
+	out=$("$LOAD" "$1" "$SOCK" "${@:2}") || fail "load $* failed"
+	printf '%s\n' "$out"
+}
+
+# Puts n small jobs into a paused queue, in submits of up to 10,000 with
+# two in flight.
+fill() { # QUEUE N
+	[ "$2" -gt 0 ] || return 0
+	run_load batch -q "$1" -n "$2" -b 10000 -d 2 >/dev/null
+}
+
+# ---- reporting ----------------------------------------------------------
+
+# fig NUM KEY LABEL VALUE UNIT BASELABEL BASEVALUE BASEUNIT [RATIO]
+# Prints the figure and records it for the summary.  The ratio is
+# value/baseline unless given.
+fig() {
+	local num=$1 key=$2 label=$3 v=$4 u=$5 bl=$6 bv=$7 bu=$8 r=${9:-}
+	[ -n "$r" ] || r=$(calc 'b > 0 ? a / b : 0' "$v" "$bv")
+	printf '%3s. %s: %s %s (%s %s %s, %.2fx)\n' "$num" "$label" \
+		"$(fmt "$v")" "$u" "$bl" "$(fmt "$bv")" "$bu" "$r"
+	printf '%s|%s|%s|%s|%s|%s|%s|%s|%s\n' "$num" "$key" "$label" "$v" \
+		"$u" "$bl" "$bv" "$bu" "$r" >>"$RES"
+}
+note() { printf '     note: %s\n' "$*"; }
+# Numbers for people: rates as integers, small values with decimals.
+fmt() { calc 'a >= 1000 ? sprintf("%.0f", a) : a >= 10 ? sprintf("%.1f", a) : sprintf("%.3f", a)' "$1"; }
+
+# ---- one pass -------------------------------------------------------------
+
+one_pass() {
+	local out rss_small rss_half rss_big e2e_small
+
+	echo "-- 1. raw SQLite on $(df -P "$WORK" | awk 'NR == 2 { print $1 }')" \
+		"(WAL, job-like row, ${RAW_SECS}s each)"
+	out=$("$BB/sqlite_raw" "$WORK" "$RAW_SECS") || fail "sqlite_raw failed"
+	RAW_SF=$(val single_full "$out")
+	RAW_SN=$(val single_normal "$out")
+	RAW_BF=$(val batch_full "$out")
+	RAW_BN=$(val batch_normal "$out")
+	RAW_BPR=$(val bytes_per_row "$out")
+	printf '     1-row txn: full %s/s, normal %s/s; 1000-row txn: full %s rows/s, normal %s rows/s; %s B/row\n' \
+		"$(fmt "$RAW_SF")" "$(fmt "$RAW_SN")" "$(fmt "$RAW_BF")" \
+		"$(fmt "$RAW_BN")" "$(fmt "$RAW_BPR")"
+
+	local level
+	for level in full normal; do
+		local rsf=$RAW_SF rbf=$RAW_BF
+		[ $level = normal ] && rsf=$RAW_SN rbf=$RAW_BN
+		echo "-- 2. durable submit, synchronous=$level, paused queue"
+		sync
+		start_jobd "submit-$level" $level
+		paused_queue bench
+		out=$(run_load single -n "$SINGLE_N" -t "$SUB_SECS")
+		fig 2 "single_$level" "single submits ($level)" \
+			"$(val rate "$out")" /s "1-row txn" "$rsf" /s
+		out=$(run_load pipelined -n "$PIPE_N" -t "$SUB_SECS")
+		fig 2 "pipelined_$level" "pipelined submits ($level)" \
+			"$(val rate "$out")" /s "1000-row txn" "$rbf" rows/s
+		out=$(run_load batch -n "$BATCH_N" -b 1000 -t "$SUB_SECS")
+		fig 2 "batch_$level" "batches of 1000 ($level)" \
+			"$(val rate "$out")" jobs/s "1000-row txn" "$rbf" \
+			rows/s
+		if [ $level = full ]; then
+			echo "-- 3. jobctl submit --batch of $JOBCTL_N jobs, one shared env"
+			local f=$WORK/batch.jsonl t0 t1
+			awk -v n="$JOBCTL_N" 'BEGIN { for (i = 0; i < n; i++)
+				print "{\"argv\":[\"/bin/true\"],\"queue\":\"bench\"}" }' >"$f"
+			t0=$(now)
+			env -i PATH="$PATH" HOME="${HOME:-/}" USER="${USER:-bench}" \
+				LANG=C.UTF-8 "$JOBCTL" -s "$SOCK" submit --batch "$f" \
+				>/dev/null 2>"$WORK/jobctl.err" ||
+				fail "jobctl submit --batch: $(cat "$WORK/jobctl.err")"
+			t1=$(now)
+			fig 3 jobctl "jobctl submit --batch" \
+				"$(calc 'a / (c - b)' "$JOBCTL_N" "$t0" "$t1")" jobs/s \
+				"1000-row txn" "$RAW_BF" rows/s
+			echo "-- 4. $CLIENTS clients x $CLIENT_N single submits"
+			out=$(run_load clients -c "$CLIENTS" -n "$CLIENT_N" \
+				-t "$SUB_SECS")
+			fig 4 clients "$CLIENTS clients, in all" "$(val rate "$out")" \
+				/s "1000-row txn" "$RAW_BF" rows/s
+		fi
+		stop_jobd
+	done
+
+	echo "-- 5. end to end, $E2E_N no-op jobs, concurrency $P, synchronous=full"
+	start_jobd small full
+	paused_queue bl
+	fill bl "$SMALL_N"
+	rss_small=$(rss_kb)
+	# The baselines run next to the figures they are compared with, so
+	# a noisy neighbour on the machine hits both alike.
+	sync
+	out=$("$BB/spawn_raw" rate "$E2E_N" "$P" /bin/true) ||
+		fail "spawn_raw failed"
+	RAW_SPAWN=$(val rate "$out")
+	note "raw spawn-and-reap of /bin/true, $P in flight:" \
+		"$(fmt "$RAW_SPAWN") spawns/s"
+	out=$(run_load e2e -q default -n "$E2E_N")
+	e2e_small=$(val rate "$out")
+	fig 5 e2e "end-to-end no-op jobs" "$e2e_small" jobs/s \
+		"raw spawn" "$RAW_SPAWN" /s
+	note "batch of $E2E_N acknowledged in $(val ack_secs "$out") s"
+
+	echo "-- 9. dispatch latency, idle daemon, $LAT_N samples"
+	out=$("$BB/spawn_raw" latency "$LAT_N" "$STAMP") ||
+		fail "spawn_raw latency failed"
+	RAW_LAT50=$(val p50_ms "$out")
+	RAW_LAT99=$(val p99_ms "$out")
+	out=$(run_load latency -q default -n "$LAT_N" -p "$STAMP")
+	fig 9 lat_p50 "dispatch latency p50" "$(val p50_ms "$out")" ms \
+		"raw spawn" "$RAW_LAT50" ms
+	fig 9 lat_p99 "dispatch latency p99" "$(val p99_ms "$out")" ms \
+		"raw spawn" "$RAW_LAT99" ms
+	note "submit acknowledged after p50 $(val ack_p50_ms "$out") ms," \
+		"p99 $(val ack_p99_ms "$out") ms; slowest start" \
+		"$(val max_ms "$out") ms"
+
+	echo "-- 10. spawn under memory: $STUCK stuck watchers hold ~$INFLATE_MB MB of events"
+	paused_queue infl
+	local ready
+	"$LOAD" stuck "$SOCK" -c "$STUCK" -q infl >"$WORK/stuck.out" &
+	STUCK_PID=$!
+	for _ in $(seq 1 100); do
+		ready=$(cat "$WORK/stuck.out")
+		[ "$ready" = ready ] && break
+		sleep 0.05
+	done
+	[ "$ready" = ready ] || fail "stuck watchers did not start"
+	local rss0 target
+	rss0=$(rss_kb)
+	target=$((rss0 + INFLATE_MB * 1024))
+	for _ in $(seq 1 200); do
+		[ "$(rss_kb)" -ge "$target" ] && break
+		fill infl 2000
+	done
+	local rss_infl
+	rss_infl=$(rss_kb)
+	out=$(run_load e2e -q default -n "$E2E_N")
+	grep -q 'does not read' "$DIR/jobd.log" &&
+		fail "jobd dropped the stuck watchers: inflation lost"
+	fig 10 spawn_mem "end-to-end, RSS $(fmt "$(mb "$rss_infl")") MB" \
+		"$(val rate "$out")" jobs/s \
+		"at $(fmt "$(mb "$rss0")") MB" "$e2e_small" jobs/s
+	kill "$STUCK_PID"
+	wait "$STUCK_PID" 2>/dev/null || true
+	STUCK_PID=""
+	stop_jobd
+
+	echo "-- 6/7/8. backlog of $BIG_N jobs in a paused queue (vs $SMALL_N)"
+	sync
+	start_jobd big full
+	paused_queue bl
+	local t0
+	t0=$(now)
+	fill bl $((BIG_N / 2))
+	rss_half=$(rss_kb)
+	fill bl $((BIG_N - BIG_N / 2))
+	note "filled at $(fmt "$(calc 'a / (c - b)' "$BIG_N" "$t0" "$(now)")") jobs/s" \
+		"(submits of 10000, 2 in flight)"
+	rss_big=$(rss_kb)
+	fig 7 mem "RSS, $BIG_N queued" "$(mb "$rss_big")" MB \
+		"$SMALL_N queued" "$(mb "$rss_small")" MB
+	fig 7 mem_tail "RSS growth, last $((BIG_N / 2)) queued" \
+		"$(mb $((rss_big - rss_half)))" MB \
+		"all" "$(mb $((rss_big - rss_small)))" MB
+	stop_jobd
+	local db wal=0
+	db=$(stat -c %s "$DIR/state/jobd.db")
+	[ -f "$DIR/state/jobd.db-wal" ] && wal=$(stat -c %s "$DIR/state/jobd.db-wal")
+	fig 8 disk "database per queued job" \
+		"$(calc '(a + b) / c' "$db" "$wal" "$BIG_N")" B \
+		"raw row" "$RAW_BPR" B
+	sync
+	start_jobd big full
+	note "restart with $BIG_N queued: ready in $(fmt "$STARTUP") s," \
+		"RSS $(fmt "$(mb "$(rss_kb)")") MB"
+	out=$(run_load e2e -q default -n "$E2E_N")
+	fig 6 backlog "end-to-end, $BIG_N queued" "$(val rate "$out")" \
+		jobs/s "$SMALL_N queued" "$e2e_small" jobs/s
+	stop_jobd
+}
+
+# ---- summary ----------------------------------------------------------------
+
+# Targets: KEY|FIELD|OP|LIMIT|TEXT|WHEN where FIELD is v (value) or r
+# (ratio); every row of a key must hold for PASS.  WHEN "full" judges a
+# key only in --full: below some 300,000 queued jobs SQLite's page cache
+# (8 MB in jobd) is still filling, so RSS still climbs by design.
+TARGETS='e2e|r|>=|0.85|>= 0.85x raw spawn|all
+batch_full|v|>=|200000|>= 200000/s|all
+batch_full|r|>=|0.3|and >= 0.3x raw|all
+jobctl|v|>=|200000|>= 200000/s|all
+jobctl|r|>=|0.3|and >= 0.3x raw|all
+pipelined_full|v|>=|50000|>= 50000/s|all
+clients|v|>=|50000|>= 50000/s|all
+backlog|r|>=|0.9|>= 0.9x|all
+mem|v|<=|32|<= 32 MB|all
+mem_tail|v|<=|2|<= 2 MB: flat (judged in --full)|full
+disk|v|<=|300|<= 300 B|all
+lat_p50|v|<=|0.5|<= 0.5 ms|all
+lat_p99|v|<=|2|<= 2 ms|all
+spawn_mem|r|>=|0.9|>= 0.9x|all'
+
+summary() {
+	echo
+	echo "== summary ($MODE, $REPEAT pass(es); median [min-max] over passes)"
+	awk -F'|' -v mode="$MODE" -v targets="$TARGETS" -v strict="${BENCH_STRICT:-0}" '
+	function med(s,   a, n, i, j, t) {
+		n = split(s, a, " ")
+		for (i = 2; i <= n; i++)
+			for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) {
+				t = a[j]; a[j] = a[j - 1]; a[j - 1] = t
+			}
+		lo = a[1]; hi = a[n]
+		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+	}
+	function f(x) {
+		x += 0
+		return x >= 1000 ? sprintf("%.0f", x) : x >= 10 ? \
+			sprintf("%.1f", x) : sprintf("%.3f", x)
+	}
+	BEGIN {
+		nt = split(targets, tl, "\n")
+		for (i = 1; i <= nt; i++) {
+			split(tl[i], t, "|")
+			tk[i] = t[1]; tf[i] = t[2]; top[i] = t[3]
+			tlim[i] = t[4]; ttext[i] = t[5]; twhen[i] = t[6]
+		}
+		printf "%-3s %-31s %-30s %-29s %-6s %-5s %s\n", "#", "figure", \
+			"value", "baseline", "ratio", "", "target"
+	}
+	{
+		if (!($2 in seen)) { seen[$2] = 1; order[++n] = $2 }
+		num[$2] = $1; label[$2] = $3; unit[$2] = $5
+		blabel[$2] = $6; bunit[$2] = $8
+		vs[$2] = vs[$2] " " $4; bs[$2] = bs[$2] " " $7
+		rs[$2] = rs[$2] " " $9
+	}
+	END {
+		# By figure number, keeping the order of appearance within one.
+		for (i = 2; i <= n; i++)
+			for (j = i; j > 1 && num[order[j - 1]] + 0 > \
+			    num[order[j]] + 0; j--) {
+				o = order[j]; order[j] = order[j - 1]; order[j - 1] = o
+			}
+		miss = 0
+		for (k = 1; k <= n; k++) {
+			key = order[k]
+			v = med(vs[key]); vlo = lo; vhi = hi
+			b = med(bs[key]); r = med(rs[key])
+			value = f(v) " " unit[key]
+			if (vlo != vhi)
+				value = value " [" f(vlo) "-" f(vhi) "]"
+			tgt = ""; ok = 1; has = 0
+			for (i = 1; i <= nt; i++) {
+				if (tk[i] != key)
+					continue
+				tgt = tgt (tgt == "" ? "" : " ") ttext[i]
+				if (twhen[i] == "full" && mode != "full")
+					continue
+				has = 1
+				x = tf[i] == "v" ? v : r
+				if (top[i] == ">=" && !(x >= tlim[i] + 0)) ok = 0
+				if (top[i] == "<=" && !(x <= tlim[i] + 0)) ok = 0
+			}
+			verdict = tgt == "" ? "" : "-"
+			if (has && mode != "smoke") {
+				verdict = ok ? "PASS" : "MISS"
+				if (!ok) miss++
+			}
+			printf "%-3s %-31s %-30s %-29s %-6s %-5s %s\n", num[key], \
+				label[key], value, \
+				blabel[key] " " f(b) " " bunit[key], \
+				sprintf("%.2fx", r), verdict, tgt
+		}
+		if (mode == "smoke")
+			print "smoke run: sizes too small for timing claims; every benchmark ran"
+		else
+			printf "%d target(s) missed\n", miss
+		exit(strict && miss > 0 ? 1 : 0)
+	}' "$RES"
+}
+
+echo "jobd benchmarks: $MODE, $REPEAT pass(es), $(nproc) CPUs, state in $WORK"
+for pass in $(seq 1 "$REPEAT"); do
+	[ "$REPEAT" -gt 1 ] && echo "== pass $pass of $REPEAT"
+	one_pass
+	rm -rf "${WORK:?}"/submit-* "${WORK:?}"/small "${WORK:?}"/big
+done
+summary
