@@ -209,6 +209,105 @@ runner_kill_all(enum runner_kill why)
 		runner_kill(r, why);
 }
 
+/* A user jobs run as, as the child needs it.  Looked up once and kept for
+ * USER_TTL seconds: reading /etc/passwd and /etc/group for every job was
+ * a tenth of the cost of a short job. */
+struct user {
+	uid_t uid;
+	gid_t gid;
+	char *name, *dir, *shell;	/* owned */
+	gid_t *groups;			/* owned: supplementary groups */
+	size_t ngroups;
+	double at;			/* loop_now() of the lookup */
+};
+
+#define USER_CACHE 16
+#define USER_TTL 30.0
+
+static struct user users[USER_CACHE];
+static int users_next;
+
+static void
+user_clear(struct user *u)
+{
+	free(u->name);
+	free(u->dir);
+	free(u->shell);
+	free(u->groups);
+	memset(u, 0, sizeof(*u));
+}
+
+/* Looks the user up (in the cache first); borrowed until the next call. */
+static const struct user *
+user_get(uid_t uid)
+{
+	double now = loop_ev() ? loop_now() : 0;
+	for (int i = 0; i < USER_CACHE; i++)
+		if (users[i].name && users[i].uid == uid &&
+		    now - users[i].at < USER_TTL)
+			return &users[i];
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	int e = getpwuid_r(uid, &pw, buf, sizeof(buf), &res);
+	if (res == NULL) {
+		diag_set(E_INVAL, "user %u: %s", (unsigned)uid,
+			 e ? strerror(e) : "no such user");
+		return NULL;
+	}
+	gid_t *groups = NULL;
+	size_t ngroups = 0;
+	if (geteuid() == 0) {
+		int n = 32;
+		for (;;) {
+			groups = xreallocarray(groups, (size_t)n, sizeof(gid_t));
+			int want = n;
+			if (getgrouplist(pw.pw_name, pw.pw_gid, groups,
+					 &want) >= 0) {
+				ngroups = (size_t)want;
+				break;
+			}
+			if (want <= n)
+				want = n * 2;
+			if (want > 65536) {
+				free(groups);
+				diag_set(E_INVAL, "user %s: too many groups",
+					 pw.pw_name);
+				return NULL;
+			}
+			n = want;
+		}
+	}
+	struct user *u = NULL;
+	for (int i = 0; i < USER_CACHE && u == NULL; i++)
+		if (users[i].name && users[i].uid == uid)
+			u = &users[i];
+	if (u == NULL) {
+		u = &users[users_next];
+		users_next = (users_next + 1) % USER_CACHE;
+	}
+	user_clear(u);
+	u->uid = uid;
+	u->gid = pw.pw_gid;
+	u->name = xstrdup(pw.pw_name);
+	u->dir = xstrdup(pw.pw_dir ? pw.pw_dir : "/");
+	u->shell = xstrdup(pw.pw_shell && *pw.pw_shell ? pw.pw_shell
+							 : "/bin/sh");
+	u->groups = groups;
+	u->ngroups = ngroups;
+	u->at = now;
+	return u;
+}
+
+/* /dev/null, opened once: every child gets it as stdin. */
+static int
+null_fd(void)
+{
+	static int fd = -1;
+	if (fd < 0)
+		fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	return fd;
+}
+
 /* True when extra ("K=V" strings) sets key. */
 static bool
 overridden(const char *key, char *const *extra)
@@ -225,7 +324,7 @@ overridden(const char *key, char *const *extra)
  * array the caller frees with free_strv(); *path points into it (PATH's
  * value) or at the minimal PATH. */
 static char **
-build_env(const json_t *env, const struct passwd *pw, char *const *extra,
+build_env(const json_t *env, const struct user *pw, char *const *extra,
 	  const char **path)
 {
 	size_t n = 0, cap = 16;
@@ -254,12 +353,10 @@ build_env(const json_t *env, const struct passwd *pw, char *const *extra,
 		ADD(xstrdup("PATH=" MINIMAL_PATH));
 		*path = out[n - 1] + 5;
 		if (pw) {
-			ADD(xasprintf("HOME=%s", pw->pw_dir));
-			ADD(xasprintf("USER=%s", pw->pw_name));
-			ADD(xasprintf("LOGNAME=%s", pw->pw_name));
-			ADD(xasprintf("SHELL=%s", pw->pw_shell && *pw->pw_shell
-							  ? pw->pw_shell
-							  : "/bin/sh"));
+			ADD(xasprintf("HOME=%s", pw->dir));
+			ADD(xasprintf("USER=%s", pw->name));
+			ADD(xasprintf("LOGNAME=%s", pw->name));
+			ADD(xasprintf("SHELL=%s", pw->shell));
 		}
 	}
 	for (size_t i = 0; extra && extra[i]; i++)
@@ -416,37 +513,6 @@ runner_timer_cb(struct ev_loop *l, ev_timer *w, int revents)
 	coro_wakeup(rec->c);
 }
 
-/* Looks up the user an attempt runs as; fills the child's identity. */
-static int
-resolve_user(uid_t uid, struct passwd *pw, char *buf, size_t len,
-	     gid_t **groups, size_t *ngroups)
-{
-	struct passwd *res = NULL;
-	int e = getpwuid_r(uid, pw, buf, len, &res);
-	if (res == NULL)
-		return diag_set(E_INVAL, "user %u: %s", (unsigned)uid,
-				e ? strerror(e) : "no such user");
-	*groups = NULL;
-	*ngroups = 0;
-	if (geteuid() != 0)
-		return 0;
-	int n = 32;
-	for (;;) {
-		*groups = xreallocarray(*groups, (size_t)n, sizeof(gid_t));
-		int want = n;
-		if (getgrouplist(pw->pw_name, pw->pw_gid, *groups, &want) >= 0) {
-			*ngroups = (size_t)want;
-			return 0;
-		}
-		if (want <= n)
-			want = n * 2;
-		if (want > 65536)
-			return diag_set(E_INVAL, "user %s: too many groups",
-					pw->pw_name);
-		n = want;
-	}
-}
-
 static int
 spawn(struct child_args *a, int *pidfd)
 {
@@ -469,26 +535,20 @@ spawn(struct child_args *a, int *pidfd)
 int
 runner_spawn(struct runner_spawn *sp)
 {
-	struct passwd pw;
-	char pwbuf[4096];
-	gid_t *groups = NULL;
-	size_t ngroups = 0;
 	const char *path = NULL;
 	char **argv = NULL, **envp = NULL;
-	int null_fd = -1;
 	int rc = -1;
 	sp->pid = sp->pidfd = -1;
 	sp->error[0] = '\0';
-	bool have_pw = resolve_user(sp->uid, &pw, pwbuf, sizeof(pwbuf),
-				    &groups, &ngroups) == 0;
-	if (!have_pw && geteuid() == 0) {
+	const struct user *u = user_get(sp->uid);
+	if (u == NULL && geteuid() == 0) {
 		snprintf(sp->error, sizeof(sp->error), "%s", diag_msg());
 		goto out;
 	}
 	argv = build_argv(sp->argv, sp->shell);
-	envp = build_env(sp->env, have_pw ? &pw : NULL, sp->extra_env, &path);
-	null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (null_fd < 0) {
+	envp = build_env(sp->env, u, sp->extra_env, &path);
+	int devnull = null_fd();
+	if (devnull < 0) {
 		snprintf(sp->error, sizeof(sp->error), "/dev/null: %s",
 			 strerror(errno));
 		goto out;
@@ -499,14 +559,14 @@ runner_spawn(struct runner_spawn *sp)
 	a.envp = envp;
 	a.path = path;
 	a.cwd = sp->cwd;
-	a.out_fd = sp->out_fd >= 0 ? sp->out_fd : null_fd;
+	a.out_fd = sp->out_fd >= 0 ? sp->out_fd : devnull;
 	a.err_fd = sp->err_fd >= 0 ? sp->err_fd : a.out_fd;
-	a.null_fd = null_fd;
+	a.null_fd = devnull;
 	a.switch_user = geteuid() == 0;
 	a.uid = sp->uid;
-	a.gid = have_pw ? pw.pw_gid : getegid();
-	a.groups = groups;
-	a.ngroups = ngroups;
+	a.gid = u ? u->gid : getegid();
+	a.groups = u ? u->groups : NULL;
+	a.ngroups = u ? u->ngroups : 0;
 	sp->gid = a.gid;
 	int pidfd = -1;
 	int pid = spawn(&a, &pidfd);
@@ -535,11 +595,8 @@ runner_spawn(struct runner_spawn *sp)
 	sp->pidfd = pidfd;
 	rc = 0;
 out:
-	if (null_fd >= 0)
-		close(null_fd);
 	free_strv(argv);
 	free_strv(envp);
-	free(groups);
 	return rc;
 }
 

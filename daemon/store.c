@@ -295,13 +295,23 @@ static ev_timer commit_timer;	/* wakes the loop when a delay is due */
 static int sp_depth;
 
 /* The last few environments stored, so a batch from one shell looks its
- * environment up once. */
+ * environment up once: a hit costs a json_equal, not an encoding. */
 #define ENV_CACHE 8
 static struct {
-	uint64_t hash;
+	json_t *env;		/* owned copy */
 	int64_t id;
 } env_cache[ENV_CACHE];
 static int env_cache_next;
+
+static void
+env_cache_clear(void)
+{
+	for (int i = 0; i < ENV_CACHE; i++) {
+		json_decref(env_cache[i].env);
+		env_cache[i].env = NULL;
+		env_cache[i].id = 0;
+	}
+}
 
 static int
 db_error(const char *what)
@@ -493,7 +503,7 @@ store_close(void)
 	db = NULL;
 	free(db_path);
 	db_path = NULL;
-	memset(env_cache, 0, sizeof(env_cache));
+	env_cache_clear();
 }
 
 /* A write nobody waits for yet (a job's end, a claim) may stay open this
@@ -528,7 +538,7 @@ store_flush(void *arg)
 	if (failed) {
 		st_exec(st(S_ROLLBACK), "rollback");
 		failed_seq = txn_seq;
-		memset(env_cache, 0, sizeof(env_cache));
+		env_cache_clear();
 	}
 	in_txn = false;
 	done_seq = txn_seq;
@@ -592,7 +602,7 @@ store_rollback(void)
 	st_exec(st(S_ROLLBACK_TO), "rollback to");
 	st_exec(st(S_RELEASE), "release");
 	sp_depth--;
-	memset(env_cache, 0, sizeof(env_cache));
+	env_cache_clear();
 }
 
 void
@@ -746,22 +756,18 @@ fnv1a(const char *p, size_t n)
 static int
 env_id_for(const json_t *env, int64_t *id)
 {
+	for (int i = 0; i < ENV_CACHE; i++) {
+		if (env_cache[i].env != NULL &&
+		    json_equal(env_cache[i].env, env)) {
+			*id = env_cache[i].id;
+			return 0;
+		}
+	}
 	char *body = json_dumps(env, JSON_COMPACT | JSON_SORT_KEYS);
 	if (body == NULL)
 		return diag_set(E_INTERNAL, "env: cannot encode");
 	size_t n = strlen(body);
 	uint64_t h = fnv1a(body, n);
-	for (int i = 0; i < ENV_CACHE; i++) {
-		if (env_cache[i].id != 0 && env_cache[i].hash == h) {
-			/* The hash is 64 bits over the whole body; a
-			 * collision inside the cache would need two
-			 * different environments in the same burst.
-			 * Verify anyway below when not cached. */
-			*id = env_cache[i].id;
-			free(body);
-			return 0;
-		}
-	}
 	sqlite3_stmt *s = st(S_ENV_FIND);
 	sqlite3_bind_int64(s, 1, (int64_t)h);
 	int rc;
@@ -789,7 +795,8 @@ env_id_for(const json_t *env, int64_t *id)
 		*id = sqlite3_last_insert_rowid(db);
 	}
 	free(body);
-	env_cache[env_cache_next].hash = h;
+	json_decref(env_cache[env_cache_next].env);
+	env_cache[env_cache_next].env = json_deep_copy(env);
 	env_cache[env_cache_next].id = *id;
 	env_cache_next = (env_cache_next + 1) % ENV_CACHE;
 	return 0;
