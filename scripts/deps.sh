@@ -21,6 +21,8 @@ if ! printf '#include <ev.h>\nint main(void){return ev_version_major() < 4;}\n' 
 	missing="$missing libev-dev"
 fi
 command -v ${CC:-cc} >/dev/null 2>&1 || missing="$missing build-essential"
+# The integration tests inspect databases with the sqlite3 shell.
+command -v sqlite3 >/dev/null 2>&1 || missing="$missing sqlite3"
 # The cron tests need real time zones (DST cases).
 [ -e /usr/share/zoneinfo/America/New_York ] || missing="$missing tzdata"
 
