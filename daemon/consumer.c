@@ -245,12 +245,13 @@ consumer_f(void *arg)
 		queue_job_moved(q->id, r.id, JOBD_QUEUED, JOBD_RUNNING,
 				JOBD_REASON_NONE);
 		q->active++;
-		/* The claim is durable before the process starts: a job
+		/* The claim is committed before the process starts: a job
 		 * that dies with jobd then comes back `recovered` and counts
 		 * towards recovery_limit, and a submit that was never
-		 * committed never runs. */
-		store_request_commit();
-		if (store_sync() != 0) {
+		 * committed never runs.  (Power loss takes the process
+		 * too, so no fsync is needed for this.) */
+		store_request_commit(false);
+		if (store_sync_crash_safe() != 0) {
 			/* The commit failed and took the claim with it. */
 			log_error("job %lld: %s", (long long)r.id, diag_msg());
 			queue_job_moved(q->id, r.id, JOBD_RUNNING, JOBD_QUEUED,

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "coro.h"
+#include "diag.h"
 #include "jobd/proto.h"
 #include "jobd/time.h"
 #include "log.h"
@@ -138,9 +139,11 @@ events_flush(void *arg)
 	/* Nothing is reported before its commit: ask for one and come back
 	 * (the loop runs the hooks again). */
 	if (store_txn_open()) {
-		store_request_commit();
+		store_request_commit(true);
 		return true;
 	}
+	if (store_make_durable() != 0)
+		log_error("%s", diag_msg());
 	/* Deliver from a private copy: a subscriber callback may record
 	 * more. */
 	struct pending *list = pend;

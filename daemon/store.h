@@ -27,9 +27,9 @@
 #define STORE_SCHEMA_VERSION 2
 
 /* Opens (creating if needed) the database at path (borrowed), applies
- * migrations, prepares every statement.  sync_full picks synchronous=FULL
- * (every commit survives power loss) over NORMAL (survives a crash of
- * jobd, may lose the last commits on power loss). */
+ * migrations, prepares every statement.  sync_full: whatever is reported
+ * (store_sync) has been fsynced and survives power loss; without it,
+ * commits survive a crash of jobd but may be lost with the power. */
 int store_open(const char *path, bool sync_full);
 /* Commits what is open, checkpoints the WAL and closes.  Safe when not
  * open. */
@@ -39,13 +39,21 @@ void store_close(void);
  * open for a few milliseconds; otherwise arms a timer for that.  Returns
  * true when it committed (or failed to). */
 bool store_flush(void *arg);
-/* Asks the next flush to commit without delay.  Does not yield. */
-void store_request_commit(void);
+/* Asks the next flush to commit without delay (and fsync, when
+ * durable).  Does not yield. */
+void store_request_commit(bool durable);
+/* Fsyncs what was committed without it (when synchronous = full). */
+int store_make_durable(void);
 /* True while the group transaction is open (changes not yet durable). */
 bool store_txn_open(void);
-/* Waits until every write made so far is committed.  Returns at once when
- * no transaction is open.  -1 with E_DB when the commit failed.  Yields. */
+/* Waits until every write made so far is committed and durable — for
+ * whoever reports a change (a response, an event).  -1 with E_DB when the
+ * commit failed.  Yields. */
 int store_sync(void);
+/* Waits until every write made so far is committed: it survives a crash
+ * of jobd, not yet power loss (for a claim before its process starts).
+ * Yields. */
+int store_sync_crash_safe(void);
 /* A savepoint inside the group transaction, for a change that spans rows:
  * store_savepoint(), then store_release() or store_rollback().  Never
  * across a yield. */

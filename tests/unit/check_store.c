@@ -226,7 +226,7 @@ add_job(const struct jopt *o)
 static bool
 commit_now(void)
 {
-	store_request_commit();
+	store_request_commit(true);
 	return store_flush(NULL);
 }
 
