@@ -289,6 +289,7 @@ static bool in_txn;		/* the group transaction is open */
 static uint64_t txn_seq;	/* number of the open (or last) transaction */
 static uint64_t done_seq;	/* last transaction committed or failed */
 static uint64_t failed_seq;	/* last transaction whose commit failed */
+static uint64_t synced_seq;	/* last transaction known durable */
 static struct waitq commit_wq;
 static int nwaiters;		/* coroutines in store_sync*() */
 static int nreporters;		/* of those, in store_sync() */
@@ -527,8 +528,11 @@ store_close(void)
 static int
 make_durable(void)
 {
-	if (!full_sync || !unsynced)
+	if (!full_sync || !unsynced) {
+		unsynced = false;
+		synced_seq = done_seq;
 		return 0;
+	}
 	if (wal_fd < 0) {
 		char *wal = xasprintf("%s-wal", db_path);
 		wal_fd = open(wal, O_RDWR | O_CLOEXEC);
@@ -543,6 +547,7 @@ make_durable(void)
 					strerror(errno));
 	}
 	unsynced = false;
+	synced_seq = done_seq;
 	return 0;
 }
 
@@ -555,56 +560,71 @@ bool
 store_flush(void *arg)
 {
 	(void)arg;
-	if (!in_txn)
-		return false;
-	if (nwaiters == 0 && !commit_asap && !closing && loop_ev() != NULL &&
-	    loop_now() < txn_opened + COMMIT_DELAY) {
-		if (!ev_is_active(&commit_timer)) {
-			ev_timer_set(&commit_timer,
-				     txn_opened + COMMIT_DELAY - loop_now(), 0);
-			ev_timer_start(loop_ev(), &commit_timer);
+	bool did = false;
+	if (in_txn) {
+		if (nwaiters == 0 && !commit_asap && !closing &&
+		    loop_ev() != NULL && loop_now() < txn_opened + COMMIT_DELAY) {
+			if (!ev_is_active(&commit_timer)) {
+				ev_timer_set(&commit_timer,
+					     txn_opened + COMMIT_DELAY -
+						     loop_now(),
+					     0);
+				ev_timer_start(loop_ev(), &commit_timer);
+			}
+			return false;
 		}
-		return false;
-	}
-	if (ev_is_active(&commit_timer))
-		ev_timer_stop(loop_ev(), &commit_timer);
-	bool durable = nreporters > 0 || durable_asap || closing;
-	commit_asap = durable_asap = false;
-	int failed = store_fail_next_commit;
-	store_fail_next_commit = false;
-	if (!failed && st_exec(st(S_COMMIT), "commit") != 0) {
-		log_error("%s", diag_msg());
-		failed = 1;
-	}
-	if (!failed) {
-		unsynced = true;
-		if (durable && make_durable() != 0) {
+		if (ev_is_active(&commit_timer))
+			ev_timer_stop(loop_ev(), &commit_timer);
+		commit_asap = false;
+		int failed = store_fail_next_commit;
+		store_fail_next_commit = false;
+		if (!failed && st_exec(st(S_COMMIT), "commit") != 0) {
 			log_error("%s", diag_msg());
 			failed = 1;
 		}
+		if (failed) {
+			st_exec(st(S_ROLLBACK), "rollback");
+			failed_seq = txn_seq;
+			env_cache_clear();
+		} else {
+			unsynced = true;
+		}
+		in_txn = false;
+		done_seq = txn_seq;
+		sp_depth = 0;
+		waitq_notify_all(&commit_wq);
+		did = true;
+		/* Claims waiting for a crash-safe commit start their
+		 * processes now; the fsync for the reporters comes on the
+		 * next pass, so a job's dispatch does not wait for it. */
+		if (nwaiters > nreporters)
+			return true;
 	}
-	if (failed) {
-		st_exec(st(S_ROLLBACK), "rollback");
-		failed_seq = txn_seq;
-		env_cache_clear();
+	if (unsynced && (nreporters > 0 || durable_asap || closing)) {
+		durable_asap = false;
+		if (make_durable() != 0) {
+			log_error("%s", diag_msg());
+			failed_seq = done_seq;
+		}
+		waitq_notify_all(&commit_wq);
+		did = true;
 	}
-	in_txn = false;
-	done_seq = txn_seq;
-	sp_depth = 0;
-	waitq_notify_all(&commit_wq);
-	return true;
+	return did;
 }
 
 static int
 sync_wait(bool durable)
 {
+	if (!in_txn && (!durable || !unsynced))
+		return 0;
 	if (!in_txn)
-		return durable ? make_durable() : 0;
+		return make_durable();
 	uint64_t mine = txn_seq;
 	nwaiters++;
 	nreporters += durable;
 	int rc = 0;
-	while (done_seq < mine) {
+	while (done_seq < mine || (durable && synced_seq < mine &&
+				   failed_seq != mine)) {
 		if (waitq_wait(&commit_wq, -1) != 0) {
 			rc = -1;
 			break;
@@ -614,9 +634,6 @@ sync_wait(bool durable)
 	nreporters -= durable;
 	if (rc == 0 && failed_seq == mine)
 		return diag_set(E_DB, "store: commit failed");
-	/* A later, lighter commit may have carried ours. */
-	if (rc == 0 && durable)
-		rc = make_durable();
 	return rc;
 }
 
