@@ -103,7 +103,9 @@ parse_argv(const json_t *v, struct jobspec *s)
 	}
 	if (json_string_length(json_array_get(v, 0)) == 0)
 		return diag_set(E_INVAL, "argv: argv[0] must not be empty");
-	s->argv = json_deep_copy(v);
+	/* A reference, not a copy: the request outlives the spec, and
+	 * nothing writes to either. */
+	s->argv = json_incref(unconst(v));
 	return 0;
 }
 
@@ -134,7 +136,7 @@ parse_env(const json_t *v, struct jobspec *s)
 			return diag_set(E_INVAL, "env: %s contains a NUL byte",
 					key);
 	}
-	s->env = json_deep_copy(v);
+	s->env = json_incref(unconst(v));
 	return 0;
 }
 

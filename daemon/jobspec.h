@@ -55,7 +55,8 @@ void jobspec_init(struct jobspec *s);
 
 /* Validates obj (borrowed) and fills s, which must be jobspec_init'ed and
  * not yet parsed into.  Fields of obj that are JSON null count as not
- * given.  s takes its own copies and references.  Returns 0, or -1 with
+ * given.  s takes references to obj's argv and env (which nobody may
+ * change while s holds them) and copies of the rest.  Returns 0, or -1 with
  * diag E_INVAL whose message starts with the field name ("priority: must be
  * an integer from -1000 to 1000"); on failure s holds only what
  * jobspec_destroy() frees. */

@@ -385,6 +385,17 @@ bind_text_or_null(sqlite3_stmt *s, int i, const char *t)
 		sqlite3_bind_null(s, i);
 }
 
+/* Binds t without copying it: t must live until the statement's next
+ * reset. */
+static void
+bind_static_or_null(sqlite3_stmt *s, int i, const char *t)
+{
+	if (t)
+		sqlite3_bind_text(s, i, t, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, i);
+}
+
 static char *
 col_strdup(sqlite3_stmt *s, int i)
 {
@@ -449,6 +460,10 @@ commit_timer_cb(struct ev_loop *l, ev_timer *w, int revents)
 int
 store_open(const char *path, bool sync_full)
 {
+	/* One thread uses SQLite: no mutexes, no memory statistics.  These
+	 * fail harmlessly once SQLite is initialised (a second open). */
+	sqlite3_config(SQLITE_CONFIG_SINGLETHREAD);
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	if (sqlite3_open_v2(path, &db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				    SQLITE_OPEN_NOMUTEX,
@@ -916,7 +931,10 @@ store_job_insert(const struct store_job_new *j, int64_t *id)
 		return -1;
 	if (sp->env != NULL && env_id_for(sp->env, &env_id) != 0)
 		return -1;
-	sqlite3_stmt *s = st(S_JOB_INSERT);
+	/* The hottest statement: every parameter is bound on every use (so
+	 * no clearing), and strings are bound without a copy (they outlive
+	 * the step, and the statement is reset right after it). */
+	sqlite3_stmt *s = stmts[S_JOB_INSERT];
 	sqlite3_bind_int64(s, 1, j->qid);
 	sqlite3_bind_int(s, 2, j->state);
 	sqlite3_bind_int(s, 3, j->reason);
@@ -931,17 +949,19 @@ store_job_insert(const struct store_job_new *j, int64_t *id)
 	sqlite3_bind_double(s, 12, j->backoff.max);
 	sqlite3_bind_double(s, 13, j->backoff.jitter);
 	sqlite3_bind_int64(s, 14, (int64_t)j->uid);
-	bind_text_or_null(s, 15, sp->name);
-	char *argv = NULL;
-	if (sp->argv != NULL) {
-		argv = json_dumps(sp->argv, JSON_COMPACT);
-		sqlite3_bind_text(s, 16, argv, -1, free);
-	}
-	bind_text_or_null(s, 17, sp->shell);
-	sqlite3_bind_text(s, 18, sp->cwd, -1, SQLITE_TRANSIENT);
+	bind_static_or_null(s, 15, sp->name);
+	if (sp->argv != NULL)
+		sqlite3_bind_text(s, 16, json_dumps(sp->argv, JSON_COMPACT), -1,
+				  free);
+	else
+		sqlite3_bind_null(s, 16);
+	bind_static_or_null(s, 17, sp->shell);
+	bind_static_or_null(s, 18, sp->cwd);
 	if (env_id)
 		sqlite3_bind_int64(s, 19, env_id);
-	bind_text_or_null(s, 20, sp->unique_key);
+	else
+		sqlite3_bind_null(s, 19);
+	bind_static_or_null(s, 20, sp->unique_key);
 	sqlite3_bind_int(s, 21, sp->output);
 	sqlite3_bind_int(s, 22, j->deps_left);
 	if (sp->ndeps > 0) {
@@ -951,12 +971,15 @@ store_job_insert(const struct store_job_new *j, int64_t *id)
 				   (long long)sp->depends_on[i]);
 		buf_puts(&b, "]");
 		sqlite3_bind_text(s, 23, buf_detach(&b), -1, free);
+	} else {
+		sqlite3_bind_null(s, 23);
 	}
 	if (jobd_state_is_terminal(j->state))
 		sqlite3_bind_int64(s, 24, j->created_at);
+	else
+		sqlite3_bind_null(s, 24);
 	int rc = sqlite3_step(s);
 	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
 	if (rc == SQLITE_CONSTRAINT)
 		return diag_set(E_CONFLICT, "unique_key %s is in use",
 				sp->unique_key ? sp->unique_key : "");
