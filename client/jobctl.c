@@ -1105,31 +1105,70 @@ cmd_logs(int argc, char **argv)
 /* ------------------------------------------------------------------ */
 /* submit                                                               */
 
-/* Sends one batch chunk and prints its ids.  Returns an exit status. */
+/* Batch chunks on their way: two in flight, so jobd stores one while
+ * jobctl reads and encodes the next. */
+struct batch_flight {
+	int64_t ids[2];		/* request ids, oldest first */
+	size_t njobs[2];
+	int n;
+	size_t total;		/* jobs acknowledged */
+};
+
+/* Waits for the oldest chunk's answer and prints its ids. */
 static int
-batch_flush(json_t *jobs, size_t *total)
+batch_receive(struct batch_flight *bf)
 {
-	json_t *res, *ids, *v;
+	struct jobd_client *c = client();
+	json_t *res = jobd_client_result(
+		c, jobd_client_response(c, bf->ids[0], -1));
+	size_t njobs = bf->njobs[0];
+	json_t *v;
 	size_t i;
 
-	if (json_array_size(jobs) == 0)
-		return ST_OK;
-	res = call("submit", json_pack("{sO}", "jobs", jobs));
-	if (res == NULL)
+	bf->ids[0] = bf->ids[1];
+	bf->njobs[0] = bf->njobs[1];
+	bf->n--;
+	if (res == NULL) {
+		report(c);
 		return call_status();
-	ids = json_object_get(res, "ids");
+	}
 	if (g.json) {
 		print_json(res);
 	} else {
-		json_array_foreach (ids, i, v) {
+		json_array_foreach (json_object_get(res, "ids"), i, v) {
 			printf("%lld\n", (long long)json_integer_value(v));
 		}
 	}
-	*total += json_array_size(jobs);
+	bf->total += njobs;
 	json_decref(res);
-	json_array_clear(jobs);
 	if (isatty(STDERR_FILENO))
-		fprintf(stderr, "\rjobctl: submitted %zu jobs", *total);
+		fprintf(stderr, "\rjobctl: submitted %zu jobs", bf->total);
+	return ST_OK;
+}
+
+/* Sends one chunk (emptying jobs) without waiting for its answer; waits
+ * for the oldest when two are in flight.  Returns an exit status. */
+static int
+batch_flush(json_t *jobs, struct batch_flight *bf)
+{
+	struct jobd_client *c = client();
+	int st = ST_OK;
+
+	if (json_array_size(jobs) == 0)
+		return ST_OK;
+	if (bf->n == 2 && (st = batch_receive(bf)) != ST_OK)
+		return st;
+	json_t *req = json_pack("{s:s,s:O}", "cmd", "submit", "jobs", jobs);
+	int64_t id = jobd_client_send(c, req);
+	json_decref(req);
+	if (id < 0) {
+		report(c);
+		return ST_NOCONN;
+	}
+	bf->ids[bf->n] = id;
+	bf->njobs[bf->n] = json_array_size(jobs);
+	bf->n++;
+	json_array_clear(jobs);
 	return ST_OK;
 }
 
@@ -1141,7 +1180,8 @@ submit_batch(const char *file, bool no_env)
 	FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
 	json_t *env = NULL, *cwdv = NULL, *jobs = json_array();
 	char *line = NULL, *cwd;
-	size_t cap = 0, bytes = 0, total = 0, lineno = 0;
+	size_t cap = 0, bytes = 0, lineno = 0, extra = 0;
+	struct batch_flight bf = {{0, 0}, {0, 0}, 0, 0};
 	ssize_t n;
 	int st = ST_OK;
 
@@ -1156,6 +1196,12 @@ submit_batch(const char *file, bool no_env)
 	if (cwd != NULL)
 		cwdv = json_string(cwd);
 	free(cwd);
+	/* What a spec grows by when it gets jobctl's env and cwd, measured
+	 * once rather than by encoding every spec twice. */
+	if (env != NULL)
+		extra += json_dumpb(env, NULL, 0, JSON_COMPACT) + 8;
+	if (cwdv != NULL)
+		extra += json_dumpb(cwdv, NULL, 0, JSON_COMPACT) + 8;
 	client();
 	while ((n = getline(&line, &cap, f)) >= 0) {
 		json_error_t err;
@@ -1170,7 +1216,7 @@ submit_batch(const char *file, bool no_env)
 			continue;
 		spec = json_loadb(line, (size_t)n, 0, &err);
 		if (!json_is_object(spec)) {
-			if (isatty(STDERR_FILENO) && total > 0)
+			if (isatty(STDERR_FILENO) && bf.total > 0)
 				fputc('\n', stderr);
 			fprintf(stderr, "jobctl: %s:%zu: %s\n",
 				strcmp(file, "-") == 0 ? "stdin" : file, lineno,
@@ -1183,11 +1229,11 @@ submit_batch(const char *file, bool no_env)
 			json_object_set(spec, "env", env);
 		if (cwdv != NULL && json_object_get(spec, "cwd") == NULL)
 			json_object_set(spec, "cwd", cwdv);
-		size = json_dumpb(spec, NULL, 0, JSON_COMPACT) + 1;
+		size = (size_t)n + extra + 1;
 		if (json_array_size(jobs) >= BATCH_MAX_JOBS ||
 		    (json_array_size(jobs) > 0 &&
 		     bytes + size > BATCH_MAX_BYTES)) {
-			st = batch_flush(jobs, &total);
+			st = batch_flush(jobs, &bf);
 			bytes = 0;
 			if (st != ST_OK) {
 				json_decref(spec);
@@ -1202,9 +1248,16 @@ submit_batch(const char *file, bool no_env)
 		st = ST_ERROR;
 		goto out;
 	}
-	st = batch_flush(jobs, &total);
+	st = batch_flush(jobs, &bf);
 out:
-	if (isatty(STDERR_FILENO) && total > 0)
+	/* Chunks already sent are answered and their ids printed, also
+	 * after an error: no stored job goes unreported. */
+	while (bf.n > 0) {
+		int r = batch_receive(&bf);
+		if (st == ST_OK)
+			st = r;
+	}
+	if (isatty(STDERR_FILENO) && bf.total > 0)
 		fputc('\n', stderr);
 	free(line);
 	if (f != stdin)
