@@ -73,6 +73,11 @@ consumer_job_ended(int64_t id, int64_t qid, int state)
 {
 	(void)qid;
 	events_job(EV_JOB_FINISHED, id);
+	/* Only a waiting job can be affected by the end of another (a
+	 * dependent leaves `waiting` once all it waits for succeeded), so
+	 * with none waiting there is nothing to look up. */
+	if (!queue_any_waiting())
+		return;
 	if (store_job_resolve_dependents(id, state == JOBD_SUCCEEDED,
 					 jobd_time_now_ms(), dependent_moved,
 					 NULL) != 0)

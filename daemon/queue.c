@@ -475,3 +475,12 @@ queue_wake_all(void)
 		waitq_notify_all(&q->room);
 	}
 }
+
+bool
+queue_any_waiting(void)
+{
+	for (struct queue *q = queues; q; q = q->next)
+		if (q->counts[JOBD_WAITING] > 0)
+			return true;
+	return false;
+}

@@ -75,6 +75,8 @@ json_t *queue_json(const struct queue *q);
  * E_INVAL naming the field. */
 int queue_conf_from_json(json_t *obj, const struct queue_conf *base,
 			 struct queue_conf *qc);
+/* True when some job of some queue is `waiting` (on dependencies). */
+bool queue_any_waiting(void);
 /* Wakes every consumer of every queue (shutdown, pause changes). */
 void queue_wake_all(void);
 
