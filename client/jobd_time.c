@@ -15,9 +15,8 @@
 
 #define MS_PER_DAY INT64_C(86400000)
 
-/* Days from 1970-01-01 to the proleptic Gregorian date y-m-d (m 1-12). */
-static int64_t
-days_from_civil(int64_t y, int m, int d)
+int64_t
+jobd_time_days_from_civil(int64_t y, int m, int d)
 {
 	int64_t era, yoe, doy, doe;
 
@@ -29,7 +28,7 @@ days_from_civil(int64_t y, int m, int d)
 	return era * 146097 + doe - 719468;
 }
 
-/* The inverse of days_from_civil. */
+/* The inverse of jobd_time_days_from_civil. */
 static void
 civil_from_days(int64_t z, int64_t *y, int *m, int *d)
 {
@@ -160,8 +159,8 @@ jobd_time_parse(const char *s, int64_t *ms)
 	if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 ||
 	    mi > 59 || sec > 59)
 		return einval();
-	t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec -
-	    (int64_t)off * 60;
+	t = jobd_time_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 +
+	    sec - (int64_t)off * 60;
 	*ms = t * 1000 + frac;
 	return 0;
 }

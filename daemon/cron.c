@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "diag.h"
+#include "jobd/time.h"
 
 /* How far cron_next looks ahead, in days (5 years and a leap day). */
 #define CRON_HORIZON_DAYS (5 * 365 + 2)
@@ -207,20 +208,6 @@ cron_parse(const char *expr, struct cron *c)
 	return 0;
 }
 
-/* Days from 1970-01-01 to y-m-d (proleptic Gregorian, m 1-12). */
-static int64_t
-days_from_civil(int64_t y, int m, int d)
-{
-	int64_t era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
 static int
 days_in_month(int y, int m)
 {
@@ -234,7 +221,7 @@ days_in_month(int y, int m)
 static bool
 day_matches(const struct cron *c, int y, int m, int d)
 {
-	int64_t days = days_from_civil(y, m, d);
+	int64_t days = jobd_time_days_from_civil(y, m, d);
 	int wday = (int)(((days % 7) + 7 + 4) % 7); /* 1970-01-01: Thursday */
 	bool md = c->mdays & (UINT32_C(1) << d);
 	bool wd = c->wdays & (1u << wday);

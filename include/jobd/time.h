@@ -30,6 +30,11 @@ char *jobd_time_format(int64_t ms, char *buf);
  * Returns 0, or -1 with errno EINVAL (then *ms is untouched). */
 int jobd_time_parse(const char *s, int64_t *ms);
 
+/* Days from 1970-01-01 to the proleptic Gregorian date y-m-d (m 1-12, d
+ * 1-31; the date is not checked), negative before 1970.  Integer
+ * arithmetic only, so the TZ variable plays no part. */
+int64_t jobd_time_days_from_civil(int64_t y, int m, int d);
+
 /* Parses a duration: a non-negative finite number with an optional unit
  * "ms", "s", "m", "h" or "d" ("30", "1.5", "500ms", "7d") into *secs.
  * Returns 0, or -1 with errno EINVAL. */

@@ -4,13 +4,13 @@
  * how a job runs (SPEC 2.3), jobctl (SPEC 8), the client library, bad
  * input and the connection limits (SPEC 5), and a 10,000-job smoke run.
  * Every test starts its own daemon through the checked fixture (or its own
- * config) and stops it in the teardown, which also fails the test when the
- * daemon's log shows a sanitizer report (BASIC_SHOW_LOG=1 prints every
- * log).  Nothing sleeps blindly: every wait is a poll with a deadline.
+ * config) and stops it in the teardown (jd_test_teardown), which also fails
+ * the test when the daemon's log shows a sanitizer report (JD_SHOW_LOG=1
+ * prints every log).  Nothing sleeps blindly: every wait is a poll with a
+ * deadline.
  */
 #include <check.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -37,88 +36,12 @@ Suite *basic_suite(void);
 
 /* The one daemon of the current test (each test runs in its own fork). */
 static struct jd D;
-/* Write end of the pipe to this test's guard process, or -1. */
-static int guard_fd = -1;
 
-/*
- * A failed assertion ends the test process with _exit(), and a timeout
- * with SIGKILL, so nothing in this process can clean up after them.  A
- * guard process does it: it learns the daemon's pid, waits for the pipe to
- * close, and unless it was told that the test cleaned up ('.'), kills the
- * daemon and removes the directory.
- */
-static void
-guard_spawn(const char *dir)
-{
-	int p[2];
-	ck_assert_int_eq(pipe(p), 0);
-	pid_t pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid > 0) {
-		close(p[0]);
-		guard_fd = p[1];
-		return;
-	}
-	/* Out of the test's process group, which Check kills at the end. */
-	setsid();
-	for (int fd = 0; fd < 1024; fd++)
-		if (fd != p[0])
-			close(fd);
-	pid_t daemon = 0;
-	char done = 0;
-	if (read(p[0], &daemon, sizeof(daemon)) == (ssize_t)sizeof(daemon))
-		while (read(p[0], &done, 1) > 0 && done != '.')
-			;
-	if (done == '.')
-		_exit(0);
-	if (daemon > 0) {
-		/* Only the daemon of this directory, not a reused pid. */
-		char path[64], cmd[1024];
-		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)daemon);
-		int fd = open(path, O_RDONLY);
-		ssize_t n = fd >= 0 ? read(fd, cmd, sizeof(cmd) - 1) : -1;
-		if (n > 0) {
-			cmd[n] = '\0';
-			for (ssize_t i = 0; i < n; i++)
-				if (cmd[i] == '\0')
-					cmd[i] = ' ';
-			if (strstr(cmd, dir) != NULL)
-				kill(daemon, SIGKILL);
-		}
-	}
-	execl("/bin/rm", "rm", "-rf", dir, (char *)NULL);
-	_exit(127);
-}
-
-/* Kills and removes what the test started, and dismisses its guard. */
-static void
-cleanup(void)
-{
-	if (D.dir[0]) {
-		jd_free(&D);
-		D.dir[0] = '\0';
-	}
-	if (guard_fd >= 0) {
-		ssize_t w = write(guard_fd, ".", 1);
-		(void)w;
-		close(guard_fd);
-		guard_fd = -1;
-	}
-}
-
-/* Starts a daemon with BASE_CONF plus extra (may be NULL). */
+/* Starts the test's daemon with BASE_CONF plus extra (may be NULL). */
 static struct jd *
 start(const char *extra)
 {
-	char conf[1024];
-	snprintf(conf, sizeof(conf), "%s%s", BASE_CONF, extra ? extra : "");
-	cleanup();
-	jd_init(&D, conf);
-	guard_spawn(D.dir);
-	jd_start(&D, NULL);
-	ssize_t w = write(guard_fd, &D.pid, sizeof(D.pid));
-	ck_assert_int_eq(w, sizeof(D.pid));
-	return &D;
+	return jd_test_start(&D, BASE_CONF, extra, NULL);
 }
 
 static void
@@ -127,52 +50,7 @@ setup_default(void)
 	start(NULL);
 }
 
-/* Stops the daemon (SIGTERM must end it with status 0) and fails when its
- * log holds a sanitizer report. */
-static void
-teardown(void)
-{
-	if (D.dir[0] == '\0')
-		return;
-	int rc = D.pid > 0 ? jd_stop(&D) : 0;
-	char *log = jd_slurp(D.log);
-	bool asan = log && strstr(log, "AddressSanitizer") != NULL;
-	bool ubsan = log && strstr(log, "runtime error") != NULL;
-	bool leak = log && strstr(log, "LeakSanitizer") != NULL;
-	if (asan || ubsan || leak || rc != 0 || getenv("BASIC_SHOW_LOG"))
-		fprintf(stderr, "--- jobd log (%s) ---\n%s\n", D.dir,
-			log ? log : "");
-	free(log);
-	cleanup();
-	ck_assert_msg(!asan && !ubsan && !leak,
-		      "sanitizer report in the daemon log");
-	ck_assert_msg(rc == 0, "jobd exited %d on SIGTERM", rc);
-}
-
 /* ---- helpers ---- */
-
-/* Parses text (a test constant) or fails. */
-static json_t *
-J(const char *text)
-{
-	json_error_t e;
-	json_t *v = json_loads(text, JSON_DECODE_ANY, &e);
-	ck_assert_msg(v != NULL, "bad test JSON %s: %s", text, e.text);
-	return v;
-}
-
-static const char *
-str(const json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-	return s ? s : "";
-}
-
-static json_int_t
-num(const json_t *o, const char *key)
-{
-	return json_integer_value(json_object_get(o, key));
-}
 
 /* Writes a string on fd or fails. */
 static void
@@ -234,15 +112,6 @@ ping_fd(struct jd *d, int fd)
 	json_decref(r);
 }
 
-/* True while the daemon process has not exited (it is our child, so a
- * crashed one is a zombie that kill(pid, 0) would still find). */
-static bool
-daemon_alive(struct jd *d)
-{
-	int st;
-	return d->pid > 0 && waitpid(d->pid, &st, WNOHANG) == 0;
-}
-
 /* Fails the test with the last line of the daemon's log. */
 static void
 died(struct jd *d, const char *when)
@@ -275,7 +144,7 @@ checked_call(struct jd *d, const char *cmd)
 			died(d, "after the clients left");
 		json_t *r = json_loads(line, 0, NULL);
 		free(line);
-		if (strcmp(str(r, "id"), "chk") == 0) {
+		if (strcmp(jd_str(r, "id"), "chk") == 0) {
 			jd_ok(r);
 			return r;
 		}
@@ -292,7 +161,7 @@ settle(struct jd *d)
 	json_int_t n = -1;
 	while (jd_now() < deadline) {
 		json_t *r = checked_call(d, "stats");
-		n = num(json_object_get(r, "result"), "connections");
+		n = jd_num(json_object_get(r, "result"), "connections");
 		json_decref(r);
 		if (n == 1) {
 			/* A few more round trips, so a crash on the way out
@@ -301,7 +170,7 @@ settle(struct jd *d)
 				json_decref(checked_call(d, "ping"));
 				poll(NULL, 0, 20);
 			}
-			ck_assert(daemon_alive(d));
+			ck_assert(jd_alive(d));
 			return;
 		}
 		poll(NULL, 0, 10);
@@ -313,7 +182,7 @@ settle(struct jd *d)
 static int64_t
 submit_text(struct jd *d, const char *spec)
 {
-	return jd_submit(d, J(spec));
+	return jd_submit(d, jd_json(spec));
 }
 
 /* Submits spec text, waits for the job to end (10 s), returns the job. */
@@ -323,7 +192,7 @@ run_text(struct jd *d, const char *spec)
 	int64_t id = submit_text(d, spec);
 	json_t *job = jd_wait(d, id, 10);
 	ck_assert_ptr_nonnull(job);
-	ck_assert_int_eq(num(job, "id"), id);
+	ck_assert_int_eq(jd_num(job, "id"), id);
 	return job;
 }
 
@@ -346,7 +215,7 @@ static char *
 output(struct jd *d, int64_t id)
 {
 	json_t *l = logs(d, id, 0, 0);
-	char *s = strdup(str(l, "data"));
+	char *s = strdup(jd_str(l, "data"));
 	json_decref(l);
 	return s;
 }
@@ -357,10 +226,10 @@ static char *
 run_output(struct jd *d, const char *spec)
 {
 	json_t *job = run_text(d, spec);
-	ck_assert_msg(strcmp(str(job, "state"), "succeeded") == 0,
-		      "job %s ended %s (%s)", spec, str(job, "state"),
-		      str(job, "error"));
-	char *s = output(d, num(job, "id"));
+	ck_assert_msg(strcmp(jd_str(job, "state"), "succeeded") == 0,
+		      "job %s ended %s (%s)", spec, jd_str(job, "state"),
+		      jd_str(job, "error"));
+	char *s = output(d, jd_num(job, "id"));
 	json_decref(job);
 	return s;
 }
@@ -372,7 +241,7 @@ list_all(struct jd *d, const char *filter, json_int_t limit)
 	json_t *ids = json_array();
 	json_int_t after = 0;
 	for (int page = 0; page < 1000; page++) {
-		json_t *req = J(filter);
+		json_t *req = jd_json(filter);
 		json_object_set_new(req, "cmd", json_string("list"));
 		if (limit > 0)
 			json_object_set_new(req, "limit", json_integer(limit));
@@ -388,7 +257,7 @@ list_all(struct jd *d, const char *filter, json_int_t limit)
 		size_t i;
 		json_t *j;
 		json_array_foreach (jobs, i, j) {
-			json_int_t id = num(j, "id");
+			json_int_t id = jd_num(j, "id");
 			ck_assert_msg(id > after,
 				      "list not ascending: %lld "
 				      "after %lld",
@@ -471,8 +340,8 @@ START_TEST(basic_ping_fields)
 	json_t *r = jd_req(&D, "{s:s}", "cmd", "ping");
 	json_t *res = jd_ok(r);
 	ck_assert(json_is_string(json_object_get(res, "version")));
-	ck_assert_str_ne(str(res, "version"), "");
-	ck_assert_int_eq(num(res, "pid"), D.pid);
+	ck_assert_str_ne(jd_str(res, "version"), "");
+	ck_assert_int_eq(jd_num(res, "pid"), D.pid);
 	json_t *up = json_object_get(res, "uptime");
 	ck_assert(json_is_number(up));
 	ck_assert(json_number_value(up) >= 0 && json_number_value(up) < 60);
@@ -493,7 +362,7 @@ START_TEST(basic_id_echoed)
 			 ids[i]);
 		raw_send(fd, line);
 		json_t *r = raw_recv(fd, 5000);
-		json_t *want = J(ids[i]);
+		json_t *want = jd_json(ids[i]);
 		ck_assert_msg(json_equal(json_object_get(r, "id"), want),
 			      "id %s not echoed", ids[i]);
 		ck_assert(json_is_true(json_object_get(r, "ok")));
@@ -509,7 +378,7 @@ START_TEST(basic_id_echoed)
 	/* An error echoes the id too. */
 	raw_send(fd, "{\"id\":\"e1\",\"cmd\":\"get\",\"job_id\":999999}\n");
 	r = raw_recv(fd, 5000);
-	ck_assert_str_eq(str(r, "id"), "e1");
+	ck_assert_str_eq(jd_str(r, "id"), "e1");
 	ck_assert_str_eq(jd_err(r), "not_found");
 	json_decref(r);
 	close(fd);
@@ -557,8 +426,8 @@ START_TEST(basic_pipelined_in_order)
 	free(all);
 	for (int i = 1; i <= 50; i++) {
 		json_t *r = raw_recv(fd, 10000);
-		ck_assert_msg(num(r, "id") == i, "response %d has id %lld", i,
-			      (long long)num(r, "id"));
+		ck_assert_msg(jd_num(r, "id") == i, "response %d has id %lld",
+			      i, (long long)jd_num(r, "id"));
 		bool ok = json_is_true(json_object_get(r, "ok"));
 		ck_assert_msg(ok == (i % 5 != 2), "response %d: ok %d", i, ok);
 		json_decref(r);
@@ -580,12 +449,12 @@ START_TEST(basic_response_one_line)
 		 (long long)id);
 	raw_send(fd, line);
 	json_t *r = raw_recv(fd, 5000);
-	ck_assert_int_eq(num(r, "id"), 1);
-	ck_assert_str_eq(str(json_object_get(jd_ok(r), "job"), "name"),
+	ck_assert_int_eq(jd_num(r, "id"), 1);
+	ck_assert_str_eq(jd_str(json_object_get(jd_ok(r), "job"), "name"),
 			 "a\nb\r\nc \xc3\xa9");
 	json_decref(r);
 	r = raw_recv(fd, 5000);
-	ck_assert_int_eq(num(r, "id"), 2);
+	ck_assert_int_eq(jd_num(r, "id"), 2);
 	json_decref(r);
 	close(fd);
 }
@@ -599,13 +468,13 @@ START_TEST(basic_submit_single)
 			   "argv", "echo", "x");
 	json_t *res = jd_ok(r);
 	ck_assert(json_is_integer(json_object_get(res, "id")));
-	ck_assert_int_gt(num(res, "id"), 0);
+	ck_assert_int_gt(jd_num(res, "id"), 0);
 	ck_assert(json_is_false(json_object_get(res, "duplicate")));
-	int64_t id = num(res, "id");
+	int64_t id = jd_num(res, "id");
 	json_decref(r);
 	json_t *job = jd_get(&D, id);
-	ck_assert_int_eq(num(job, "id"), id);
-	ck_assert_str_eq(str(job, "queue"), "default");
+	ck_assert_int_eq(jd_num(job, "id"), id);
+	ck_assert_str_eq(jd_str(job, "queue"), "default");
 	json_decref(job);
 	/* Ids grow. */
 	int64_t id2 = submit_text(&D, "{\"shell\":\"true\"}");
@@ -615,13 +484,14 @@ END_TEST
 
 START_TEST(basic_submit_batch)
 {
-	json_t *r = jd_call(&D, J("{\"cmd\":\"submit\",\"jobs\":["
-				  "{\"argv\":[\"true\"]},"
-				  "{\"shell\":\"exit 0\",\"unique_key\":\"k\","
-				  "\"delay\":3600},"
-				  "{\"argv\":[\"true\"],\"queue\":\"default\"},"
-				  "{\"argv\":[\"false\"],\"unique_key\":\"k\"}"
-				  "]}"));
+	json_t *r = jd_call(
+		&D, jd_json("{\"cmd\":\"submit\",\"jobs\":["
+			    "{\"argv\":[\"true\"]},"
+			    "{\"shell\":\"exit 0\",\"unique_key\":\"k\","
+			    "\"delay\":3600},"
+			    "{\"argv\":[\"true\"],\"queue\":\"default\"},"
+			    "{\"argv\":[\"false\"],\"unique_key\":\"k\"}"
+			    "]}"));
 	json_t *res = jd_ok(r);
 	json_t *ids = json_object_get(res, "ids");
 	json_t *dups = json_object_get(res, "duplicates");
@@ -642,8 +512,8 @@ START_TEST(basic_submit_batch)
 	json_decref(r);
 	ck_assert_int_eq(count_jobs(&D), 3);
 	json_t *job = jd_get(&D, id[1]);
-	ck_assert_str_eq(str(job, "shell"), "exit 0");
-	ck_assert_str_eq(str(job, "state"), "scheduled");
+	ck_assert_str_eq(jd_str(job, "shell"), "exit 0");
+	ck_assert_str_eq(jd_str(job, "state"), "scheduled");
 	json_decref(job);
 }
 END_TEST
@@ -665,7 +535,7 @@ START_TEST(basic_submit_batch_all_or_nothing)
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		json_t *req = json_pack("{s:s,s:o}", "cmd", "submit", "jobs",
-					J(bad[i]));
+					jd_json(bad[i]));
 		json_t *r = jd_call(&D, req);
 		ck_assert_msg(strcmp(jd_err(r), "invalid_argument") == 0,
 			      "batch %zu: got '%s'", i, jd_err(r));
@@ -673,17 +543,18 @@ START_TEST(basic_submit_batch_all_or_nothing)
 		ck_assert_msg(count_jobs(&D) == 1, "batch %zu stored jobs", i);
 	}
 	/* An unknown queue in the batch: unknown_queue, nothing stored. */
-	json_t *r =
-		jd_call(&D, J("{\"cmd\":\"submit\",\"jobs\":["
-			      "{\"argv\":[\"true\"]},"
-			      "{\"argv\":[\"true\"],\"queue\":\"nope\"}]}"));
+	json_t *r = jd_call(
+		&D, jd_json("{\"cmd\":\"submit\",\"jobs\":["
+			    "{\"argv\":[\"true\"]},"
+			    "{\"argv\":[\"true\"],\"queue\":\"nope\"}]}"));
 	ck_assert_str_eq(jd_err(r), "unknown_queue");
 	json_decref(r);
 	ck_assert_int_eq(count_jobs(&D), 1);
 	/* A dependency on a missing id anywhere in the batch. */
-	r = jd_call(&D, J("{\"cmd\":\"submit\",\"jobs\":["
-			  "{\"argv\":[\"true\"]},"
-			  "{\"argv\":[\"true\"],\"depends_on\":[999999]}]}"));
+	r = jd_call(&D,
+		    jd_json("{\"cmd\":\"submit\",\"jobs\":["
+			    "{\"argv\":[\"true\"]},"
+			    "{\"argv\":[\"true\"],\"depends_on\":[999999]}]}"));
 	ck_assert_str_eq(jd_err(r), "invalid_argument");
 	json_decref(r);
 	ck_assert_int_eq(count_jobs(&D), 1);
@@ -722,15 +593,15 @@ START_TEST(basic_get_fields)
 	ck_assert_msg(json_object_get(job, "env") == NULL,
 		      "env must only come with \"env\": true");
 	ck_assert(json_object_get(job, "shell") == NULL);
-	ck_assert_str_eq(str(job, "state"), "succeeded");
-	ck_assert_str_eq(str(job, "name"), "n1");
-	ck_assert_int_eq(num(job, "priority"), 5);
-	ck_assert_int_eq(num(job, "max_attempts"), 2);
-	ck_assert_int_eq(num(job, "attempt"), 1);
-	ck_assert_int_eq(num(job, "exit_code"), 0);
-	ck_assert_int_eq(num(job, "uid"), getuid());
-	ck_assert_str_eq(str(job, "unique_key"), "u1");
-	ck_assert_str_eq(str(job, "cwd"), "/");
+	ck_assert_str_eq(jd_str(job, "state"), "succeeded");
+	ck_assert_str_eq(jd_str(job, "name"), "n1");
+	ck_assert_int_eq(jd_num(job, "priority"), 5);
+	ck_assert_int_eq(jd_num(job, "max_attempts"), 2);
+	ck_assert_int_eq(jd_num(job, "attempt"), 1);
+	ck_assert_int_eq(jd_num(job, "exit_code"), 0);
+	ck_assert_int_eq(jd_num(job, "uid"), getuid());
+	ck_assert_str_eq(jd_str(job, "unique_key"), "u1");
+	ck_assert_str_eq(jd_str(job, "cwd"), "/");
 	ck_assert(json_is_null(json_object_get(job, "reason")));
 	ck_assert(json_is_null(json_object_get(job, "pid")));
 	ck_assert(json_is_null(json_object_get(job, "signal")));
@@ -757,10 +628,10 @@ START_TEST(basic_get_fields)
 	static const char *const times[] = {"created_at", "run_at",
 					    "started_at", "finished_at"};
 	for (size_t i = 0; i < 4; i++)
-		ck_assert_msg(is_rfc3339_ms(str(job, times[i])), "%s is '%s'",
-			      times[i], str(job, times[i]));
-	ck_assert_str_le(str(job, "created_at"), str(job, "started_at"));
-	ck_assert_str_le(str(job, "started_at"), str(job, "finished_at"));
+		ck_assert_msg(is_rfc3339_ms(jd_str(job, times[i])),
+			      "%s is '%s'", times[i], jd_str(job, times[i]));
+	ck_assert_str_le(jd_str(job, "created_at"), jd_str(job, "started_at"));
+	ck_assert_str_le(jd_str(job, "started_at"), jd_str(job, "finished_at"));
 	json_decref(job);
 
 	/* "env": true adds the stored env. */
@@ -768,22 +639,22 @@ START_TEST(basic_get_fields)
 			   (json_int_t)id, "env", 1);
 	json_t *env = json_object_get(json_object_get(jd_ok(r), "job"), "env");
 	ck_assert(json_is_object(env));
-	ck_assert_str_eq(str(env, "FOO"), "bar");
+	ck_assert_str_eq(jd_str(env, "FOO"), "bar");
 	json_decref(r);
 
 	/* A shell job has shell and no argv; one that never ran has nulls. */
 	id = submit_text(&D, "{\"shell\":\"echo hi\",\"delay\":3600}");
 	job = jd_get(&D, id);
-	ck_assert_str_eq(str(job, "shell"), "echo hi");
+	ck_assert_str_eq(jd_str(job, "shell"), "echo hi");
 	ck_assert(json_object_get(job, "argv") == NULL);
-	ck_assert_str_eq(str(job, "state"), "scheduled");
+	ck_assert_str_eq(jd_str(job, "state"), "scheduled");
 	ck_assert(json_is_null(json_object_get(job, "started_at")));
 	ck_assert(json_is_null(json_object_get(job, "finished_at")));
 	ck_assert(json_is_null(json_object_get(job, "reason")));
 	ck_assert(json_is_null(json_object_get(job, "exit_code")));
 	ck_assert(json_is_null(json_object_get(job, "unique_key")));
-	ck_assert(is_rfc3339_ms(str(job, "run_at")));
-	ck_assert_str_gt(str(job, "run_at"), str(job, "created_at"));
+	ck_assert(is_rfc3339_ms(jd_str(job, "run_at")));
+	ck_assert_str_gt(jd_str(job, "run_at"), jd_str(job, "created_at"));
 	json_decref(job);
 }
 END_TEST
@@ -853,13 +724,13 @@ START_TEST(basic_list_filters)
 	json_t *r = jd_req(&D, "{s:s,s:i}", "cmd", "list", "limit", 2);
 	json_t *res = jd_ok(r);
 	ck_assert_int_eq(json_array_size(json_object_get(res, "jobs")), 2);
-	ck_assert_int_eq(num(res, "next_after_id"), bad);
+	ck_assert_int_eq(jd_num(res, "next_after_id"), bad);
 	json_decref(r);
 	r = jd_req(&D, "{s:s,s:I}", "cmd", "list", "after_id", (json_int_t)ok2);
 	res = jd_ok(r);
 	ck_assert_int_eq(json_array_size(json_object_get(res, "jobs")), 1);
 	ck_assert_int_eq(
-		num(json_array_get(json_object_get(res, "jobs"), 0), "id"),
+		jd_num(json_array_get(json_object_get(res, "jobs"), 0), "id"),
 		later2);
 	json_decref(r);
 
@@ -876,8 +747,8 @@ START_TEST(basic_list_default_limit)
 {
 	json_t *jobs = json_array();
 	for (int i = 0; i < 105; i++)
-		json_array_append_new(jobs, J("{\"argv\":[\"true\"],"
-					      "\"delay\":3600}"));
+		json_array_append_new(jobs, jd_json("{\"argv\":[\"true\"],"
+						    "\"delay\":3600}"));
 	json_t *r = jd_call(
 		&D, json_pack("{s:s,s:o}", "cmd", "submit", "jobs", jobs));
 	json_t *ids = json_object_get(jd_ok(r), "ids");
@@ -887,7 +758,7 @@ START_TEST(basic_list_default_limit)
 	r = jd_req(&D, "{s:s}", "cmd", "list");
 	json_t *res = jd_ok(r);
 	ck_assert_int_eq(json_array_size(json_object_get(res, "jobs")), 100);
-	ck_assert_int_eq(num(res, "next_after_id"), hundredth);
+	ck_assert_int_eq(jd_num(res, "next_after_id"), hundredth);
 	json_decref(r);
 	ids = list_all(&D, "{}", 0);
 	ck_assert_int_eq(json_array_size(ids), 105);
@@ -904,11 +775,11 @@ START_TEST(basic_wait)
 	json_t *jobs = json_object_get(jd_ok(r), "jobs");
 	ck_assert_int_eq(json_array_size(jobs), 2);
 	json_t *ja = json_array_get(jobs, 0), *jb = json_array_get(jobs, 1);
-	ck_assert_int_eq(num(ja, "id"), a);
-	ck_assert_int_eq(num(jb, "id"), b);
-	ck_assert_str_eq(str(ja, "state"), "succeeded");
-	ck_assert_str_eq(str(jb, "state"), "failed");
-	ck_assert_int_eq(num(jb, "exit_code"), 4);
+	ck_assert_int_eq(jd_num(ja, "id"), a);
+	ck_assert_int_eq(jd_num(jb, "id"), b);
+	ck_assert_str_eq(jd_str(ja, "state"), "succeeded");
+	ck_assert_str_eq(jd_str(jb, "state"), "failed");
+	ck_assert_int_eq(jd_num(jb, "exit_code"), 4);
 	json_decref(r);
 
 	/* Not all terminal within the timeout: error timeout, on time. */
@@ -929,7 +800,7 @@ START_TEST(basic_wait)
 	jd_ok(r);
 	json_decref(r);
 	json_t *job = jd_wait(&D, s, 10);
-	ck_assert_str_eq(str(job, "state"), "cancelled");
+	ck_assert_str_eq(jd_str(job, "state"), "cancelled");
 	json_decref(job);
 }
 END_TEST
@@ -940,13 +811,13 @@ START_TEST(basic_logs_both_streams)
 {
 	json_t *job = run_text(&D, "{\"shell\":\"echo out; echo err >&2; "
 				   "echo out2\"}");
-	int64_t id = num(job, "id");
+	int64_t id = jd_num(job, "id");
 	json_decref(job);
 	json_t *l = logs(&D, id, 0, 0);
-	ck_assert_str_eq(str(l, "data"), "out\nerr\nout2\n");
-	ck_assert_int_eq(num(l, "offset"), 0);
-	ck_assert_int_eq(num(l, "next_offset"), 13);
-	ck_assert_int_eq(num(l, "size"), 13);
+	ck_assert_str_eq(jd_str(l, "data"), "out\nerr\nout2\n");
+	ck_assert_int_eq(jd_num(l, "offset"), 0);
+	ck_assert_int_eq(jd_num(l, "next_offset"), 13);
+	ck_assert_int_eq(jd_num(l, "size"), 13);
 	ck_assert(json_is_true(json_object_get(l, "eof")));
 	ck_assert(json_is_false(json_object_get(l, "truncated")));
 	json_decref(l);
@@ -959,36 +830,36 @@ END_TEST
 START_TEST(basic_logs_offsets)
 {
 	json_t *job = run_text(&D, "{\"argv\":[\"printf\",\"0123456789\"]}");
-	int64_t id = num(job, "id");
+	int64_t id = jd_num(job, "id");
 	json_decref(job);
 	json_t *l = logs(&D, id, 3, 4);
-	ck_assert_str_eq(str(l, "data"), "3456");
-	ck_assert_int_eq(num(l, "offset"), 3);
-	ck_assert_int_eq(num(l, "next_offset"), 7);
-	ck_assert_int_eq(num(l, "size"), 10);
+	ck_assert_str_eq(jd_str(l, "data"), "3456");
+	ck_assert_int_eq(jd_num(l, "offset"), 3);
+	ck_assert_int_eq(jd_num(l, "next_offset"), 7);
+	ck_assert_int_eq(jd_num(l, "size"), 10);
 	ck_assert(json_is_false(json_object_get(l, "eof")));
 	json_decref(l);
 	l = logs(&D, id, 7, 0);
-	ck_assert_str_eq(str(l, "data"), "789");
-	ck_assert_int_eq(num(l, "next_offset"), 10);
+	ck_assert_str_eq(jd_str(l, "data"), "789");
+	ck_assert_int_eq(jd_num(l, "next_offset"), 10);
 	ck_assert(json_is_true(json_object_get(l, "eof")));
 	json_decref(l);
 	/* Negative: from the end. */
 	l = logs(&D, id, -4, 0);
-	ck_assert_str_eq(str(l, "data"), "6789");
-	ck_assert_int_eq(num(l, "offset"), 6);
-	ck_assert_int_eq(num(l, "next_offset"), 10);
+	ck_assert_str_eq(jd_str(l, "data"), "6789");
+	ck_assert_int_eq(jd_num(l, "offset"), 6);
+	ck_assert_int_eq(jd_num(l, "next_offset"), 10);
 	ck_assert(json_is_true(json_object_get(l, "eof")));
 	json_decref(l);
 	l = logs(&D, id, -4, 2);
-	ck_assert_str_eq(str(l, "data"), "67");
-	ck_assert_int_eq(num(l, "offset"), 6);
-	ck_assert_int_eq(num(l, "next_offset"), 8);
+	ck_assert_str_eq(jd_str(l, "data"), "67");
+	ck_assert_int_eq(jd_num(l, "offset"), 6);
+	ck_assert_int_eq(jd_num(l, "next_offset"), 8);
 	json_decref(l);
 	/* At the end: nothing more. */
 	l = logs(&D, id, 10, 0);
-	ck_assert_str_eq(str(l, "data"), "");
-	ck_assert_int_eq(num(l, "next_offset"), 10);
+	ck_assert_str_eq(jd_str(l, "data"), "");
+	ck_assert_int_eq(jd_num(l, "next_offset"), 10);
 	ck_assert(json_is_true(json_object_get(l, "eof")));
 	json_decref(l);
 }
@@ -998,13 +869,13 @@ START_TEST(basic_logs_invalid_utf8)
 {
 	json_t *job =
 		run_text(&D, "{\"argv\":[\"printf\",\"a\\\\377b\\\\n\"]}");
-	int64_t id = num(job, "id");
-	ck_assert_str_eq(str(job, "state"), "succeeded");
+	int64_t id = jd_num(job, "id");
+	ck_assert_str_eq(jd_str(job, "state"), "succeeded");
 	json_decref(job);
 	json_t *l = logs(&D, id, 0, 0);
-	ck_assert_str_eq(str(l, "data"), "a\xef\xbf\xbd"
-					 "b\n");
-	ck_assert_int_eq(num(l, "size"), 4);
+	ck_assert_str_eq(jd_str(l, "data"), "a\xef\xbf\xbd"
+					    "b\n");
+	ck_assert_int_eq(jd_num(l, "size"), 4);
 	json_decref(l);
 }
 END_TEST
@@ -1013,12 +884,12 @@ START_TEST(basic_logs_discard)
 {
 	json_t *job = run_text(&D, "{\"shell\":\"echo hi; echo err >&2\","
 				   "\"output\":\"discard\"}");
-	int64_t id = num(job, "id");
-	ck_assert_str_eq(str(job, "state"), "succeeded");
+	int64_t id = jd_num(job, "id");
+	ck_assert_str_eq(jd_str(job, "state"), "succeeded");
 	json_decref(job);
 	json_t *l = logs(&D, id, 0, 0);
-	ck_assert_str_eq(str(l, "data"), "");
-	ck_assert_int_eq(num(l, "size"), 0);
+	ck_assert_str_eq(jd_str(l, "data"), "");
+	ck_assert_int_eq(jd_num(l, "size"), 0);
 	json_decref(l);
 }
 END_TEST
@@ -1028,17 +899,17 @@ START_TEST(basic_logs_max_log_bytes)
 	start("max_log_bytes = 1K\n");
 	json_t *job = run_text(&D, "{\"shell\":\"head -c 5000 /dev/zero | "
 				   "tr '\\\\0' a; echo; exit 0\"}");
-	int64_t id = num(job, "id");
-	ck_assert_str_eq(str(job, "state"), "succeeded");
-	ck_assert_int_eq(num(job, "exit_code"), 0);
+	int64_t id = jd_num(job, "id");
+	ck_assert_str_eq(jd_str(job, "state"), "succeeded");
+	ck_assert_int_eq(jd_num(job, "exit_code"), 0);
 	ck_assert(json_is_true(json_object_get(job, "output_truncated")));
 	json_decref(job);
 	json_t *l = logs(&D, id, 0, 0);
 	ck_assert(json_is_true(json_object_get(l, "truncated")));
-	ck_assert_int_gt(num(l, "size"), 0);
-	ck_assert_int_le(num(l, "size"), 1024);
-	ck_assert_int_eq(strlen(str(l, "data")), num(l, "size"));
-	ck_assert_int_eq(strspn(str(l, "data"), "a"), num(l, "size"));
+	ck_assert_int_gt(jd_num(l, "size"), 0);
+	ck_assert_int_le(jd_num(l, "size"), 1024);
+	ck_assert_int_eq(strlen(jd_str(l, "data")), jd_num(l, "size"));
+	ck_assert_int_eq(strspn(jd_str(l, "data"), "a"), jd_num(l, "size"));
 	json_decref(l);
 	/* A job under the limit is not marked. */
 	job = run_text(&D, "{\"argv\":[\"echo\",\"small\"]}");
@@ -1052,14 +923,14 @@ END_TEST
 START_TEST(basic_run_exit_code)
 {
 	json_t *job = run_text(&D, "{\"shell\":\"exit 7\"}");
-	ck_assert_str_eq(str(job, "state"), "failed");
-	ck_assert_str_eq(str(job, "reason"), "exit");
-	ck_assert_int_eq(num(job, "exit_code"), 7);
-	ck_assert_int_eq(num(job, "attempt"), 1);
+	ck_assert_str_eq(jd_str(job, "state"), "failed");
+	ck_assert_str_eq(jd_str(job, "reason"), "exit");
+	ck_assert_int_eq(jd_num(job, "exit_code"), 7);
+	ck_assert_int_eq(jd_num(job, "attempt"), 1);
 	json_decref(job);
 	job = run_text(&D, "{\"argv\":[\"true\"]}");
-	ck_assert_str_eq(str(job, "state"), "succeeded");
-	ck_assert_int_eq(num(job, "exit_code"), 0);
+	ck_assert_str_eq(jd_str(job, "state"), "succeeded");
+	ck_assert_int_eq(jd_num(job, "exit_code"), 0);
 	ck_assert(json_is_null(json_object_get(job, "reason")));
 	json_decref(job);
 }
@@ -1075,14 +946,14 @@ START_TEST(basic_run_spawn_error)
 	};
 	for (size_t i = 0; i < 3; i++) {
 		json_t *job = run_text(&D, specs[i]);
-		ck_assert_msg(strcmp(str(job, "state"), "failed") == 0,
-			      "%s: state %s", specs[i], str(job, "state"));
-		ck_assert_str_eq(str(job, "reason"), "spawn_error");
-		ck_assert_msg(strstr(str(job, "error"), strerror(ENOENT)),
+		ck_assert_msg(strcmp(jd_str(job, "state"), "failed") == 0,
+			      "%s: state %s", specs[i], jd_str(job, "state"));
+		ck_assert_str_eq(jd_str(job, "reason"), "spawn_error");
+		ck_assert_msg(strstr(jd_str(job, "error"), strerror(ENOENT)),
 			      "%s: error '%s' lacks the errno text", specs[i],
-			      str(job, "error"));
+			      jd_str(job, "error"));
 		/* Counted, and never retried. */
-		ck_assert_int_eq(num(job, "attempt"), 1);
+		ck_assert_int_eq(jd_num(job, "attempt"), 1);
 		json_decref(job);
 	}
 }
@@ -1093,8 +964,8 @@ START_TEST(basic_run_env_given_is_whole)
 	json_t *job = run_text(&D, "{\"argv\":[\"/usr/bin/env\"],"
 				   "\"env\":{\"FOO\":\"bar baz\","
 				   "\"EMPTY\":\"\"}}");
-	ck_assert_str_eq(str(job, "state"), "succeeded");
-	int64_t id = num(job, "id");
+	ck_assert_str_eq(jd_str(job, "state"), "succeeded");
+	int64_t id = jd_num(job, "id");
 	json_decref(job);
 	char *out = output(&D, id);
 	char want[256];
@@ -1127,7 +998,7 @@ START_TEST(basic_run_env_jobd_prefix)
 	json_t *job = run_text(&D, "{\"argv\":[\"/usr/bin/env\"],"
 				   "\"env\":{\"JOBD_SOCKET\":\"/x/y.sock\","
 				   "\"JOBD_JOB_ID\":\"bogus\"}}");
-	int64_t id = num(job, "id");
+	int64_t id = jd_num(job, "id");
 	json_decref(job);
 	char *out = output(&D, id);
 	char want[64];
@@ -1208,7 +1079,7 @@ START_TEST(basic_run_stdin_devnull)
 	/* cat would wait forever on anything but /dev/null. */
 	double t0 = jd_now();
 	json_t *job = run_text(&D, "{\"argv\":[\"cat\"],\"timeout\":20}");
-	ck_assert_str_eq(str(job, "state"), "succeeded");
+	ck_assert_str_eq(jd_str(job, "state"), "succeeded");
 	ck_assert(jd_now() - t0 < 5);
 	json_decref(job);
 	char *out = run_output(&D, "{\"shell\":\"readlink /proc/$$/fd/0\"}");
@@ -1238,10 +1109,10 @@ START_TEST(basic_run_pid_and_rusage)
 	int64_t id = submit_text(&D, "{\"argv\":[\"sleep\",\"30\"]}");
 	ck_assert(jd_poll_state(&D, id, "running", 10));
 	json_t *job = jd_get(&D, id);
-	pid_t pid = (pid_t)num(job, "pid");
+	pid_t pid = (pid_t)jd_num(job, "pid");
 	ck_assert_int_gt(pid, 1);
 	ck_assert_int_eq(kill(pid, 0), 0);
-	ck_assert(is_rfc3339_ms(str(job, "started_at")));
+	ck_assert(is_rfc3339_ms(jd_str(job, "started_at")));
 	ck_assert(json_is_null(json_object_get(job, "finished_at")));
 	json_decref(job);
 	json_t *r = jd_req(&D, "{s:s,s:I}", "cmd", "cancel", "job_id",
@@ -1249,20 +1120,20 @@ START_TEST(basic_run_pid_and_rusage)
 	jd_ok(r);
 	json_decref(r);
 	job = jd_wait(&D, id, 10);
-	ck_assert_str_eq(str(job, "state"), "cancelled");
+	ck_assert_str_eq(jd_str(job, "state"), "cancelled");
 	ck_assert(json_is_null(json_object_get(job, "pid")));
 	json_decref(job);
 
 	/* A job that burns some CPU reports it. */
 	job = run_text(&D, "{\"shell\":\"i=0; while [ $i -lt 20000 ]; do "
 			   "i=$((i+1)); done\"}");
-	ck_assert_str_eq(str(job, "state"), "succeeded");
+	ck_assert_str_eq(jd_str(job, "state"), "succeeded");
 	json_t *ru = json_object_get(job, "rusage");
 	ck_assert(json_is_object(ru));
 	double cpu = json_number_value(json_object_get(ru, "user")) +
 		     json_number_value(json_object_get(ru, "system"));
 	ck_assert_msg(cpu > 0, "rusage shows no CPU time");
-	ck_assert_int_gt(num(ru, "max_rss_kb"), 0);
+	ck_assert_int_gt(jd_num(ru, "max_rss_kb"), 0);
 	ck_assert(json_number_value(json_object_get(job, "duration")) > 0);
 	json_decref(job);
 }
@@ -1305,13 +1176,13 @@ START_TEST(basic_jobctl_submit_wait_logs)
 	json_t *v = json_loads(out, 0, &e);
 	ck_assert_msg(v != NULL, "--json get printed no JSON: %s", out);
 	json_t *job = json_object_get(v, "job");
-	ck_assert_int_eq(num(job, "id"), id);
-	ck_assert_str_eq(str(job, "state"), "succeeded");
+	ck_assert_int_eq(jd_num(job, "id"), id);
+	ck_assert_str_eq(jd_str(job, "state"), "succeeded");
 	json_decref(v);
 	free(out);
 	/* The daemon agrees. */
 	job = jd_get(&D, id);
-	ck_assert_str_eq(str(job, "state"), "succeeded");
+	ck_assert_str_eq(jd_str(job, "state"), "succeeded");
 	json_decref(job);
 }
 END_TEST
@@ -1412,7 +1283,7 @@ START_TEST(basic_jobctl_batch)
 		snprintf(buf, sizeof(buf), "%s\n", line);
 		int64_t id = printed_id(buf);
 		json_t *job = jd_wait(&D, id, 10);
-		ck_assert_str_eq(str(job, "state"), "succeeded");
+		ck_assert_str_eq(jd_str(job, "state"), "succeeded");
 		json_decref(job);
 		char *o = output(&D, id);
 		ck_assert_str_eq(o, want[n]);
@@ -1473,10 +1344,10 @@ START_TEST(basic_client_library)
 	ck_assert_ptr_nonnull(c);
 	json_t *res = jobd_client_cmd(c, "ping", NULL);
 	ck_assert_ptr_nonnull(res);
-	ck_assert_int_eq(num(res, "pid"), D.pid);
+	ck_assert_int_eq(jd_num(res, "pid"), D.pid);
 	json_decref(res);
 
-	json_t *spec = J("{\"argv\":[\"echo\",\"lib\"]}");
+	json_t *spec = jd_json("{\"argv\":[\"echo\",\"lib\"]}");
 	int64_t id = 0;
 	int dup = -1;
 	ck_assert_int_eq(jobd_client_submit(c, spec, &id, &dup), 0);
@@ -1486,13 +1357,13 @@ START_TEST(basic_client_library)
 	res = jobd_client_wait(c, &id, 1, 10);
 	ck_assert_ptr_nonnull(res);
 	json_t *job = json_array_get(json_object_get(res, "jobs"), 0);
-	ck_assert_int_eq(num(job, "id"), id);
-	ck_assert_str_eq(str(job, "state"), "succeeded");
+	ck_assert_int_eq(jd_num(job, "id"), id);
+	ck_assert_str_eq(jd_str(job, "state"), "succeeded");
 	json_decref(res);
 	job = jobd_client_get(c, id);
 	ck_assert_ptr_nonnull(job);
-	ck_assert_int_eq(num(job, "id"), id);
-	ck_assert_int_eq(num(job, "exit_code"), 0);
+	ck_assert_int_eq(jd_num(job, "id"), id);
+	ck_assert_int_eq(jd_num(job, "exit_code"), 0);
 	json_decref(job);
 	char *out = output(&D, id);
 	ck_assert_str_eq(out, "lib\n");
@@ -1502,13 +1373,13 @@ START_TEST(basic_client_library)
 	ck_assert_ptr_null(jobd_client_get(c, 999999));
 	ck_assert_int_eq(jobd_client_error_code(c), JOBD_E_NOT_FOUND);
 	ck_assert_str_eq(jobd_client_error_name(c), "not_found");
-	spec = J("{\"argv\":[]}");
+	spec = jd_json("{\"argv\":[]}");
 	ck_assert_int_eq(jobd_client_submit(c, spec, &id, NULL), -1);
 	ck_assert_int_eq(jobd_client_error_code(c), JOBD_E_INVALID_ARGUMENT);
 	json_decref(spec);
 
 	/* Unique jobs answer the live job's id. */
-	spec = J("{\"argv\":[\"sleep\",\"30\"],\"unique_key\":\"lib\"}");
+	spec = jd_json("{\"argv\":[\"sleep\",\"30\"],\"unique_key\":\"lib\"}");
 	int64_t s1 = 0, s2 = 0;
 	ck_assert_int_eq(jobd_client_submit(c, spec, &s1, &dup), 0);
 	ck_assert_int_eq(dup, 0);
@@ -1648,11 +1519,13 @@ START_TEST(basic_bad_specs)
 	size_t n = sizeof(bad_specs) / sizeof(bad_specs[0]);
 	for (size_t i = 0; i < n; i++) {
 		json_t *r = jd_call(&D, json_pack("{s:s,s:o}", "cmd", "submit",
-						  "job", J(bad_specs[i].spec)));
+						  "job",
+						  jd_json(bad_specs[i].spec)));
 		ck_assert_msg(strcmp(jd_err(r), bad_specs[i].code) == 0,
 			      "%s: got '%s', want '%s'", bad_specs[i].spec,
 			      jd_err(r), bad_specs[i].code);
-		const char *msg = str(json_object_get(r, "error"), "message");
+		const char *msg =
+			jd_str(json_object_get(r, "error"), "message");
 		ck_assert_msg(bad_specs[i].field == NULL ||
 				      message_names(msg, bad_specs[i].field),
 			      "%s: message '%s' does not start with %s",
@@ -1667,21 +1540,21 @@ START_TEST(basic_bad_specs)
 		jd_call(&D, json_pack("{s:s,s:{s:[s],s:s}}", "cmd", "submit",
 				      "job", "argv", "true", "name", name));
 	ck_assert_str_eq(jd_err(r), "invalid_argument");
-	ck_assert(starts_with(str(json_object_get(r, "error"), "message"),
+	ck_assert(starts_with(jd_str(json_object_get(r, "error"), "message"),
 			      "name"));
 	json_decref(r);
 	/* "job" of the wrong type, and neither job nor jobs. */
-	r = jd_call(&D, J("{\"cmd\":\"submit\",\"job\":\"x\"}"));
+	r = jd_call(&D, jd_json("{\"cmd\":\"submit\",\"job\":\"x\"}"));
 	ck_assert_str_eq(jd_err(r), "invalid_argument");
 	json_decref(r);
-	r = jd_call(&D, J("{\"cmd\":\"submit\"}"));
+	r = jd_call(&D, jd_json("{\"cmd\":\"submit\"}"));
 	ck_assert_str_eq(jd_err(r), "invalid_argument");
 	json_decref(r);
 	/* Nothing was stored. */
 	ck_assert_int_eq(count_jobs(&D), 0);
 	/* And a good one still goes through. */
 	json_t *job = run_text(&D, "{\"argv\":[\"true\"]}");
-	ck_assert_str_eq(str(job, "state"), "succeeded");
+	ck_assert_str_eq(jd_str(job, "state"), "succeeded");
 	json_decref(job);
 }
 END_TEST
@@ -1738,7 +1611,7 @@ START_TEST(basic_bad_too_large)
 	ping_fd(&D, other);
 	close(other);
 	json_t *job = run_text(&D, "{\"argv\":[\"true\"]}");
-	ck_assert_str_eq(str(job, "state"), "succeeded");
+	ck_assert_str_eq(jd_str(job, "state"), "succeeded");
 	json_decref(job);
 }
 END_TEST
@@ -1768,7 +1641,7 @@ START_TEST(basic_bad_request_timeout)
 		ck_assert_int_eq(poll(&p, 1, 400), 0);
 		raw_send(idle, "\"ping\",\"id\":77}\n");
 		json_t *r = raw_recv(idle, 3000);
-		ck_assert_int_eq(num(r, "id"), 77);
+		ck_assert_int_eq(jd_num(r, "id"), 77);
 		json_decref(r);
 		p.revents = 0;
 		ck_assert_int_eq(poll(&p, 1, 400), 0);
@@ -1851,7 +1724,7 @@ START_TEST(basic_bad_disconnects)
 	}
 	/* The pending waits resolve with nobody to answer. */
 	json_t *job = jd_wait(&D, slow, 10);
-	ck_assert_str_eq(str(job, "state"), "succeeded");
+	ck_assert_str_eq(jd_str(job, "state"), "succeeded");
 	json_decref(job);
 	settle(&D);
 	/* The submits that made it through are ordinary jobs. */
@@ -1861,7 +1734,7 @@ START_TEST(basic_bad_disconnects)
 	json_t *v;
 	json_array_foreach (ids, i, v) {
 		json_t *j = jd_wait(&D, json_integer_value(v), 10);
-		ck_assert_str_eq(str(j, "state"), "succeeded");
+		ck_assert_str_eq(jd_str(j, "state"), "succeeded");
 		json_decref(j);
 	}
 	json_decref(ids);
@@ -1898,7 +1771,7 @@ START_TEST(basic_bad_garbage)
 	for (;;) {
 		json_t *r = raw_recv(fd, 10000);
 		if (json_is_string(json_object_get(r, "id")) &&
-		    strcmp(str(r, "id"), "end") == 0) {
+		    strcmp(jd_str(r, "id"), "end") == 0) {
 			jd_ok(r);
 			json_decref(r);
 			break;
@@ -1957,7 +1830,7 @@ START_TEST(basic_throughput_10k)
 	enum { N = 10000 };
 	json_t *jobs = json_array();
 	for (int i = 0; i < N; i++)
-		json_array_append_new(jobs, J("{\"argv\":[\"true\"]}"));
+		json_array_append_new(jobs, jd_json("{\"argv\":[\"true\"]}"));
 	double t0 = jd_now();
 	json_t *r = jd_call(
 		&D, json_pack("{s:s,s:o}", "cmd", "submit", "jobs", jobs));
@@ -1975,10 +1848,10 @@ START_TEST(basic_throughput_10k)
 	size_t i;
 	json_t *j;
 	json_array_foreach (done, i, j) {
-		ck_assert_msg(strcmp(str(j, "state"), "succeeded") == 0,
-			      "job %lld ended %s", (long long)num(j, "id"),
-			      str(j, "state"));
-		ck_assert_int_eq(num(j, "exit_code"), 0);
+		ck_assert_msg(strcmp(jd_str(j, "state"), "succeeded") == 0,
+			      "job %lld ended %s", (long long)jd_num(j, "id"),
+			      jd_str(j, "state"));
+		ck_assert_int_eq(jd_num(j, "exit_code"), 0);
 	}
 	json_decref(r);
 	long kb = peak_rss_kb(D.pid);
@@ -2000,7 +1873,7 @@ basic_suite(void)
 	TCase *tc;
 
 	tc = tcase_create("protocol");
-	tcase_add_checked_fixture(tc, setup_default, teardown);
+	tcase_add_checked_fixture(tc, setup_default, jd_test_teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, basic_ping_fields);
 	tcase_add_test(tc, basic_id_echoed);
@@ -2009,7 +1882,7 @@ basic_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("jobs");
-	tcase_add_checked_fixture(tc, setup_default, teardown);
+	tcase_add_checked_fixture(tc, setup_default, jd_test_teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, basic_submit_single);
 	tcase_add_test(tc, basic_submit_batch);
@@ -2022,7 +1895,7 @@ basic_suite(void)
 
 	/* These tests start their own daemon with a config of their own. */
 	tc = tcase_create("configured");
-	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_checked_fixture(tc, NULL, jd_test_teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, basic_list_filters);
 	tcase_add_test(tc, basic_logs_max_log_bytes);
@@ -2034,7 +1907,7 @@ basic_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("logs");
-	tcase_add_checked_fixture(tc, setup_default, teardown);
+	tcase_add_checked_fixture(tc, setup_default, jd_test_teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, basic_logs_both_streams);
 	tcase_add_test(tc, basic_logs_offsets);
@@ -2043,7 +1916,7 @@ basic_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("run");
-	tcase_add_checked_fixture(tc, setup_default, teardown);
+	tcase_add_checked_fixture(tc, setup_default, jd_test_teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, basic_run_exit_code);
 	tcase_add_test(tc, basic_run_spawn_error);
@@ -2056,7 +1929,7 @@ basic_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("jobctl");
-	tcase_add_checked_fixture(tc, setup_default, teardown);
+	tcase_add_checked_fixture(tc, setup_default, jd_test_teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, basic_jobctl_submit_wait_logs);
 	tcase_add_test(tc, basic_jobctl_wait_status);
@@ -2067,7 +1940,7 @@ basic_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("bad_input");
-	tcase_add_checked_fixture(tc, setup_default, teardown);
+	tcase_add_checked_fixture(tc, setup_default, jd_test_teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, basic_bad_lines);
 	tcase_add_test(tc, basic_bad_specs);
@@ -2076,7 +1949,7 @@ basic_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("throughput");
-	tcase_add_checked_fixture(tc, setup_default, teardown);
+	tcase_add_checked_fixture(tc, setup_default, jd_test_teardown);
 	tcase_set_timeout(tc, 240);
 	tcase_add_test(tc, basic_throughput_10k);
 	suite_add_tcase(s, tc);

@@ -28,74 +28,18 @@ Suite *debug_suite(void);
 
 /* The one daemon of the current test (each test runs in its own fork). */
 static struct jd D;
-static bool cleanup_registered;
 
-/* Kills and removes whatever the test left, also when an assertion ended
- * the test process early. */
-static void
-cleanup(void)
-{
-	if (D.dir[0]) {
-		jd_free(&D);
-		D.dir[0] = '\0';
-	}
-}
-
-/* Starts a daemon with BASE_CONF plus extra (may be NULL) and the extra
- * arguments args (may be NULL). */
+/* Starts the test's daemon with BASE_CONF plus extra (may be NULL) and the
+ * extra arguments args (may be NULL). */
 static struct jd *
 start(const char *extra, const char *const *args)
 {
-	char conf[1024];
-	snprintf(conf, sizeof(conf), "%s%s", BASE_CONF, extra ? extra : "");
-	if (!cleanup_registered) {
-		atexit(cleanup);
-		cleanup_registered = true;
-	}
-	cleanup();
-	jd_init(&D, conf);
-	jd_start(&D, args);
-	return &D;
+	return jd_test_start(&D, BASE_CONF, extra, args);
 }
 
 static const char *const debug_args[] = {"--debug", NULL};
 
-/* Stops the daemon (SIGTERM must end it with status 0) and fails when its
- * log holds a sanitizer report. */
-static void
-teardown(void)
-{
-	if (D.dir[0] == '\0')
-		return;
-	int rc = D.pid > 0 ? jd_stop(&D) : 0;
-	char *log = jd_slurp(D.log);
-	bool asan = log && strstr(log, "AddressSanitizer") != NULL;
-	bool ubsan = log && strstr(log, "runtime error") != NULL;
-	bool leak = log && strstr(log, "LeakSanitizer") != NULL;
-	if (asan || ubsan || leak || rc != 0)
-		fprintf(stderr, "--- jobd log (%s) ---\n%s\n", D.dir,
-			log ? log : "");
-	free(log);
-	cleanup();
-	ck_assert_msg(!asan && !ubsan && !leak,
-		      "sanitizer report in the daemon log");
-	ck_assert_msg(rc == 0, "jobd exited %d on SIGTERM", rc);
-}
-
 /* ---- helpers ---- */
-
-static const char *
-str(const json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-	return s ? s : "";
-}
-
-static json_int_t
-num(const json_t *o, const char *key)
-{
-	return json_integer_value(json_object_get(o, key));
-}
 
 static double
 real(const json_t *o, const char *key)
@@ -201,11 +145,11 @@ START_TEST(debug_slow_callback_warning)
 	ck_assert_msg(ms >= 200 && strncmp(end, " ms", 3) == 0, "took what: %s",
 		      last);
 	free(lines);
-	ck_assert_int_eq(num(l1, "slow_callbacks") - num(l0, "slow_callbacks"),
-			 1);
+	ck_assert_int_eq(
+		jd_num(l1, "slow_callbacks") - jd_num(l0, "slow_callbacks"), 1);
 	ck_assert_msg(real(l1, "slowest_ms") >= 200, "slowest_ms %g",
 		      real(l1, "slowest_ms"));
-	ck_assert_int_gt(num(l1, "iterations"), num(l0, "iterations"));
+	ck_assert_int_gt(jd_num(l1, "iterations"), jd_num(l0, "iterations"));
 	json_decref(l0);
 	json_decref(l1);
 }
@@ -246,7 +190,7 @@ big_output(const char *conf, bool truncated)
 					     "head -c 50000000 /dev/zero | "
 					     "tr '\\0' x"));
 	json_t *job = jd_wait(d, id, 60);
-	ck_assert_str_eq(str(job, "state"), "succeeded");
+	ck_assert_str_eq(jd_str(job, "state"), "succeeded");
 	ck_assert(json_is_boolean(json_object_get(job, "output_truncated")));
 	ck_assert_int_eq(json_is_true(json_object_get(job, "output_truncated")),
 			 truncated);
@@ -254,16 +198,17 @@ big_output(const char *conf, bool truncated)
 	json_t *r = jd_req(d, "{s:s,s:i,s:i}", "cmd", "logs", "job_id", id,
 			   "offset", -10);
 	json_t *res = jd_ok(r);
-	ck_assert_int_eq(num(res, "size"),
+	ck_assert_int_eq(jd_num(res, "size"),
 			 truncated ? (json_int_t)16 << 20 : 50000000);
-	ck_assert_str_eq(str(res, "data"), "xxxxxxxxxx");
+	ck_assert_str_eq(jd_str(res, "data"), "xxxxxxxxxx");
 	json_decref(r);
 	json_t *l1 = loop_stats(d);
 	int warned;
 	char *lines = log_lines(d, "slow callback:", &warned);
 	ck_assert_msg(warned == 0, "slow callbacks:\n%s", lines);
 	free(lines);
-	ck_assert_int_eq(num(l1, "slow_callbacks"), num(l0, "slow_callbacks"));
+	ck_assert_int_eq(jd_num(l1, "slow_callbacks"),
+			 jd_num(l0, "slow_callbacks"));
 	json_decref(l0);
 	json_decref(l1);
 }
@@ -384,7 +329,7 @@ START_TEST(debug_logs_state_changes)
 	struct jd *d = start(NULL, debug_args);
 	int64_t ok = jd_submit(d, json_pack("{s:[s]}", "argv", "true"));
 	json_t *job = jd_wait(d, ok, 10);
-	ck_assert_str_eq(str(job, "state"), "succeeded");
+	ck_assert_str_eq(jd_str(job, "state"), "succeeded");
 	json_decref(job);
 	static const char *const ok_states[] = {"queued", "running",
 						"succeeded", NULL};
@@ -395,7 +340,7 @@ START_TEST(debug_logs_state_changes)
 					     "backoff", "base", 0.1, "factor",
 					     1.0, "max", 1.0, "jitter", 0.0));
 	job = jd_wait(d, bad, 10);
-	ck_assert_str_eq(str(job, "state"), "failed");
+	ck_assert_str_eq(jd_str(job, "state"), "failed");
 	json_decref(job);
 	static const char *const bad_states[] = {
 		"queued",  "running", "scheduled", "queued",
@@ -684,7 +629,7 @@ prometheus_text(struct jd *d)
 	for (int i = 0; i < 2; i++) {
 		int64_t id = jd_submit(d, json_pack("{s:[s]}", "argv", "true"));
 		json_t *job = jd_wait(d, id, 10);
-		ck_assert_str_eq(str(job, "state"), "succeeded");
+		ck_assert_str_eq(jd_str(job, "state"), "succeeded");
 		json_decref(job);
 	}
 	char *out = NULL, *err = NULL;
@@ -724,10 +669,7 @@ START_TEST(debug_prometheus_promtool)
 	char *out = prometheus_text(d);
 	char *in = jd_path(d, "metrics.prom");
 	char *res = jd_path(d, "promtool.out");
-	FILE *f = fopen(in, "we");
-	ck_assert_ptr_nonnull(f);
-	fputs(out, f);
-	fclose(f);
+	jd_write_file(in, out);
 	char cmd[1024];
 	snprintf(cmd, sizeof(cmd), "%s check metrics < '%s' > '%s' 2>&1",
 		 promtool, in, res);
@@ -748,7 +690,7 @@ debug_suite(void)
 {
 	Suite *s = suite_create("debug");
 	TCase *tc = tcase_create("slow");
-	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_checked_fixture(tc, NULL, jd_test_teardown);
 	tcase_set_timeout(tc, 90);
 	tcase_add_test(tc, debug_slow_callback_warning);
 	tcase_add_test(tc, debug_block_lag);
@@ -757,7 +699,7 @@ debug_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("mode");
-	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_checked_fixture(tc, NULL, jd_test_teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, debug_block_needs_debug);
 	tcase_add_test(tc, debug_on_by_flag);
@@ -769,7 +711,7 @@ debug_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("prometheus");
-	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_checked_fixture(tc, NULL, jd_test_teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, debug_prometheus_checker);
 	tcase_add_test(tc, debug_prometheus_format);

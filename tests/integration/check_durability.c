@@ -7,9 +7,7 @@
  * jobd (harness.h); every wait has a deadline.
  */
 #include <check.h>
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -36,28 +34,6 @@ under_asan(void)
 
 /* ---- small helpers ---- */
 
-static const char *
-jstr(const json_t *o, const char *k)
-{
-	const json_t *v = json_object_get(o, k);
-	return json_is_string(v) ? json_string_value(v) : "";
-}
-
-static json_int_t
-jint(const json_t *o, const char *k)
-{
-	return json_integer_value(json_object_get(o, k));
-}
-
-static void
-write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "we");
-	ck_assert_ptr_nonnull(f);
-	fputs(text, f);
-	ck_assert_int_eq(fclose(f), 0);
-}
-
 static bool
 file_exists(const char *path)
 {
@@ -69,19 +45,6 @@ file_size(const char *path)
 {
 	struct stat st;
 	return stat(path, &st) == 0 ? st.st_size : 0;
-}
-
-/* False once the daemon has exited (then it is reaped). */
-static bool
-daemon_alive(struct jd *d)
-{
-	int st;
-	if (d->pid <= 0)
-		return false;
-	if (waitpid(d->pid, &st, WNOHANG) == 0)
-		return true;
-	d->pid = 0;
-	return false;
 }
 
 /* Reads d->fd to its end, which releases the harness's buffer for it, and
@@ -117,15 +80,6 @@ reap_within(struct jd *d, double timeout)
 	return -1;
 }
 
-/* Sends a request on the harness connection and checks that it succeeded. */
-static void
-queue_cmd(struct jd *d, const char *cmd, const char *name)
-{
-	json_t *r = jd_req(d, "{s:s,s:s}", "cmd", cmd, "name", name);
-	jd_ok(r);
-	json_decref(r);
-}
-
 /* queue.get's queue object (new ref), or NULL with *err set to the code. */
 static json_t *
 queue_get(struct jd *d, const char *name, const char **err)
@@ -151,8 +105,8 @@ poll_job(struct jd *d, int64_t id, const char *state, int rec,
 	double deadline = jd_now() + timeout_s;
 	do {
 		json_t *j = jd_get(d, id);
-		if (strcmp(jstr(j, "state"), state) == 0 &&
-		    (rec < 0 || jint(j, "recoveries") == rec))
+		if (strcmp(jd_str(j, "state"), state) == 0 &&
+		    (rec < 0 || jd_num(j, "recoveries") == rec))
 			return j;
 		json_decref(j);
 		poll(NULL, 0, 10);
@@ -274,7 +228,7 @@ conn_send(struct conn *c, const json_t *req)
 static json_t *
 conn_call(struct conn *c, json_t *req, int timeout_ms)
 {
-	json_int_t id = jint(req, "id");
+	json_int_t id = jd_num(req, "id");
 	bool sent = conn_send(c, req);
 	json_decref(req);
 	if (!sent)
@@ -289,65 +243,13 @@ conn_call(struct conn *c, json_t *req, int timeout_ms)
 		ck_assert_msg(resp != NULL, "response is not JSON: %s", line);
 		free(line);
 		if (json_object_get(resp, "event") == NULL &&
-		    jint(resp, "id") == id)
+		    jd_num(resp, "id") == id)
 			return resp;
 		json_decref(resp);
 	}
 }
 
 /* ---- processes ---- */
-
-static ssize_t
-read_small(const char *path, char *buf, size_t size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n = read(fd, buf, size - 1);
-	close(fd);
-	if (n >= 0)
-		buf[n] = '\0';
-	return n;
-}
-
-/* Counts live (not zombie) processes, other than this one and skip, whose
- * command line contains marker; what (may be NULL) gets the first one. */
-static int
-procs_with(const char *marker, pid_t skip, char *what, size_t wn)
-{
-	DIR *dir = opendir("/proc");
-	ck_assert_ptr_nonnull(dir);
-	int count = 0;
-	struct dirent *e;
-	while ((e = readdir(dir)) != NULL) {
-		char *end;
-		long pid = strtol(e->d_name, &end, 10);
-		if (*end != '\0' || pid <= 0 || pid == (long)skip ||
-		    pid == (long)getpid())
-			continue;
-		char path[64], buf[4096];
-		snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-		if (read_small(path, buf, sizeof(buf)) <= 0)
-			continue;
-		char *rp = strrchr(buf, ')');
-		if (rp == NULL || rp[1] != ' ' || rp[2] == 'Z' || rp[2] == 'X')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
-		ssize_t n = read_small(path, buf, sizeof(buf));
-		if (n <= 0)
-			continue;
-		for (ssize_t i = 0; i < n; i++)
-			if (buf[i] == '\0')
-				buf[i] = ' ';
-		if (strstr(buf, marker) == NULL)
-			continue;
-		if (count == 0 && what)
-			snprintf(what, wn, "pid %ld: %s", pid, buf);
-		count++;
-	}
-	closedir(dir);
-	return count;
-}
 
 /* Polls until no process but skip carries marker (timeout_s); what gets
  * a survivor when it returns false. */
@@ -357,7 +259,7 @@ wait_no_procs(const char *marker, pid_t skip, double timeout_s, char *what,
 {
 	double deadline = jd_now() + timeout_s;
 	for (;;) {
-		if (procs_with(marker, skip, what, wn) == 0)
+		if (jd_procs_with(marker, skip, what, wn) == 0)
 			return true;
 		if (jd_now() >= deadline)
 			return false;
@@ -365,50 +267,13 @@ wait_no_procs(const char *marker, pid_t skip, double timeout_s, char *what,
 	}
 }
 
-/* A test that fails leaves through _exit, so no teardown runs, and Check
- * then kills the test's process group: jobd dies, and its direct children
- * with it, but not what jobs started in their own sessions.  This child
- * leaves the group, waits for the test process to end (its pipe reaches
- * EOF; the write end is close-on-exec, so no daemon or job holds it), and
- * then kills whatever still runs from the test directory and removes it. */
-static void
-watchdog_start(const char *dir)
-{
-	int p[2];
-	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
-	pid_t pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		char c;
-		setsid();
-		for (int fd = 3; fd < 1024; fd++)
-			if (fd != p[0])
-				close(fd);
-		while (read(p[0], &c, 1) < 0 && errno == EINTR)
-			;
-		for (int round = 0; round < 50; round++) {
-			char what[4200];
-			if (procs_with(dir, 0, what, sizeof(what)) == 0)
-				break;
-			kill((pid_t)atol(what + 4), SIGKILL);
-			poll(NULL, 0, 10);
-		}
-		char cmd[600];
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-		if (system(cmd) != 0)
-			_exit(1);
-		_exit(0);
-	}
-	close(p[0]);
-}
-
-/* Starts jobd on d and arms the watchdog the first time. */
+/* Starts jobd on d and arms its guard (jd_guard) the first time. */
 static void
 start(struct jd *d)
 {
 	static char armed[sizeof(d->dir)];
 	if (strcmp(armed, d->dir) != 0) {
-		watchdog_start(d->dir);
+		jd_guard(d->dir);
 		snprintf(armed, sizeof(armed), "%s", d->dir);
 	}
 	drop_harness_fd(d);
@@ -592,7 +457,7 @@ t_response(struct torture *t, const char *line)
 {
 	json_t *resp = json_loads(line, 0, NULL);
 	ck_assert_msg(resp != NULL, "response is not JSON: %s", line);
-	json_int_t rid = jint(resp, "id");
+	json_int_t rid = jd_num(resp, "id");
 	int k = 0;
 	while (k < t->ninflight && t->inflight[k].rid != rid)
 		k++;
@@ -641,7 +506,7 @@ t_snapshot(struct torture *t)
 	json_t *j;
 	json_array_foreach(jobs, i, j)
 	{
-		int64_t id = jint(j, "id");
+		int64_t id = jd_num(j, "id");
 		t_off_grow(t, id);
 		if (t->term_off[id] < 0)
 			t->term_off[id] = off;
@@ -723,8 +588,8 @@ t_crash(struct torture *t, struct conn *c)
 {
 	char what[4200];
 	struct jd *d = t->d;
-	t->killed_procs += procs_with(d->dir, d->pid, NULL, 0);
-	t->killed_long += procs_with(t->long_marker, d->pid, NULL, 0);
+	t->killed_procs += jd_procs_with(d->dir, d->pid, NULL, 0);
+	t->killed_long += jd_procs_with(t->long_marker, d->pid, NULL, 0);
 	jd_kill9(d);
 	t->crashes++;
 	double deadline = jd_now() + 5;
@@ -775,8 +640,8 @@ t_verify(struct torture *t, struct tresult *res)
 	json_t *j;
 	json_array_foreach(all, i, j)
 	{
-		if (jint(j, "id") > maxid)
-			maxid = jint(j, "id");
+		if (jd_num(j, "id") > maxid)
+			maxid = jd_num(j, "id");
 	}
 	t_off_grow(t, maxid);
 	int *starts = calloc((size_t)maxid + 1, sizeof(int));
@@ -819,8 +684,8 @@ t_verify(struct torture *t, struct tresult *res)
 
 	json_array_foreach(all, i, j)
 	{
-		int64_t id = jint(j, "id");
-		const char *name = jstr(j, "name");
+		int64_t id = jd_num(j, "id");
+		const char *name = jd_str(j, "name");
 		int tag = -1;
 		ck_assert_msg(sscanf(name, "t%d", &tag) == 1 && tag >= 0 &&
 				      tag < t->ntags,
@@ -839,21 +704,22 @@ t_verify(struct torture *t, struct tresult *res)
 			res->committed_lost++;
 		seen[id] = true;
 
-		const char *state = jstr(j, "state");
-		const char *reason = jstr(j, "reason");
-		json_int_t attempt = jint(j, "attempt");
-		json_int_t rec = jint(j, "recoveries");
+		const char *state = jd_str(j, "state");
+		const char *reason = jd_str(j, "reason");
+		json_int_t attempt = jd_num(j, "attempt");
+		json_int_t rec = jd_num(j, "recoveries");
 		bool limit = strcmp(state, "failed") == 0 &&
 			     strcmp(reason, "recovery_limit") == 0 && rec > 3;
 		bool ok;
 		if (tj->cls == T_FAIL)
-			ok = limit || (strcmp(state, "failed") == 0 &&
-				       strcmp(reason, "exit") == 0 &&
-				       attempt == 3 && jint(j, "exit_code") == 3);
+			ok = limit ||
+			     (strcmp(state, "failed") == 0 &&
+			      strcmp(reason, "exit") == 0 && attempt == 3 &&
+			      jd_num(j, "exit_code") == 3);
 		else
-			ok = limit || (strcmp(state, "succeeded") == 0 &&
-				       json_is_null(json_object_get(j,
-								    "reason")));
+			ok = limit ||
+			     (strcmp(state, "succeeded") == 0 &&
+			      json_is_null(json_object_get(j, "reason")));
 		char *s = json_dumps(j, JSON_COMPACT);
 		ck_assert_msg(ok, "class %d job in a state its command does not "
 				  "explain: %s",
@@ -941,7 +807,7 @@ START_TEST(durability_crash_torture)
 		 * the check below has a process that would outlive it. */
 		double deadline = jd_now() + 5;
 		while (t.killed_long == 0 &&
-		       procs_with(t.long_marker, jd.pid, NULL, 0) == 0 &&
+		       jd_procs_with(t.long_marker, jd.pid, NULL, 0) == 0 &&
 		       jd_now() < deadline)
 			poll(NULL, 0, 10);
 		t_snapshot(&t);
@@ -1032,10 +898,10 @@ START_TEST(durability_shutdown_waits_for_running_job)
 	ck_assert_msg(!file_exists(jd.sock), "socket left behind");
 	start(&jd);
 	json_t *j = jd_get(&jd, id);
-	ck_assert_str_eq(jstr(j, "state"), "succeeded");
+	ck_assert_str_eq(jd_str(j, "state"), "succeeded");
 	ck_assert(json_is_null(json_object_get(j, "reason")));
-	ck_assert_int_eq(jint(j, "attempt"), 1);
-	ck_assert_int_eq(jint(j, "exit_code"), 0);
+	ck_assert_int_eq(jd_num(j, "attempt"), 1);
+	ck_assert_int_eq(jd_num(j, "exit_code"), 0);
 	json_decref(j);
 	free(msleep);
 }
@@ -1058,7 +924,7 @@ START_TEST(durability_shutdown_timeout_interrupts_job)
 		poll(NULL, 0, 10);
 	ck_assert(file_exists(flag));
 	/* Paused (kept across the restart), so the job is seen queued. */
-	queue_cmd(&jd, "queue.pause", "default");
+	jd_queue_cmd(&jd, "queue.pause", "default");
 	double t0 = jd_now();
 	ck_assert_int_eq(jd_stop(&jd), 0);
 	double took = jd_now() - t0;
@@ -1069,15 +935,15 @@ START_TEST(durability_shutdown_timeout_interrupts_job)
 		      "the job survived the shutdown: %s", what);
 	start(&jd);
 	json_t *j = jd_get(&jd, id);
-	ck_assert_str_eq(jstr(j, "state"), "queued");
-	ck_assert_str_eq(jstr(j, "reason"), "interrupted");
-	ck_assert_int_eq(jint(j, "attempt"), 0);
-	ck_assert_int_eq(jint(j, "recoveries"), 0);
+	ck_assert_str_eq(jd_str(j, "state"), "queued");
+	ck_assert_str_eq(jd_str(j, "reason"), "interrupted");
+	ck_assert_int_eq(jd_num(j, "attempt"), 0);
+	ck_assert_int_eq(jd_num(j, "recoveries"), 0);
 	json_decref(j);
-	queue_cmd(&jd, "queue.resume", "default");
+	jd_queue_cmd(&jd, "queue.resume", "default");
 	j = jd_wait(&jd, id, 20);
-	ck_assert_str_eq(jstr(j, "state"), "succeeded");
-	ck_assert_int_eq(jint(j, "attempt"), 1);
+	ck_assert_str_eq(jd_str(j, "state"), "succeeded");
+	ck_assert_int_eq(jd_num(j, "attempt"), 1);
 	json_decref(j);
 	free(flag);
 	free(msleep);
@@ -1092,7 +958,7 @@ START_TEST(durability_shutdown_drain_and_second_signal)
 	int64_t id = jd_submit(&jd, json_pack("{s:[s,s]}", "argv", msleep,
 					      "30"));
 	ck_assert(jd_poll_state(&jd, id, "running", 10));
-	queue_cmd(&jd, "queue.pause", "default");
+	jd_queue_cmd(&jd, "queue.pause", "default");
 	struct conn rd, w;
 	conn_open(&rd, &jd);
 	conn_open(&w, &jd);
@@ -1109,7 +975,7 @@ START_TEST(durability_shutdown_drain_and_second_signal)
 	while (!stopping && jd_now() < deadline) {
 		char *line = conn_line(&w, 200);
 		json_t *ev = line ? json_loads(line, 0, NULL) : NULL;
-		stopping = strcmp(jstr(ev, "event"), "daemon.stopping") == 0;
+		stopping = strcmp(jd_str(ev, "event"), "daemon.stopping") == 0;
 		json_decref(ev);
 		free(line);
 	}
@@ -1128,7 +994,7 @@ START_TEST(durability_shutdown_drain_and_second_signal)
 				"job_id", (json_int_t)id),
 		      5000);
 	ck_assert_ptr_nonnull(r);
-	ck_assert_str_eq(jstr(json_object_get(jd_ok(r), "job"), "state"),
+	ck_assert_str_eq(jd_str(json_object_get(jd_ok(r), "job"), "state"),
 			 "running");
 	json_decref(r);
 	r = conn_call(&rd, json_pack("{s:i,s:s}", "id", 4, "cmd", "list"),
@@ -1142,7 +1008,7 @@ START_TEST(durability_shutdown_drain_and_second_signal)
 	ck_assert_ptr_nonnull(r);
 	jd_ok(r);
 	json_decref(r);
-	ck_assert_msg(daemon_alive(&jd), "jobd did not wait for the job");
+	ck_assert_msg(jd_alive(&jd), "jobd did not wait for the job");
 
 	double t0 = jd_now();
 	ck_assert_int_eq(kill(jd.pid, SIGTERM), 0);
@@ -1159,9 +1025,9 @@ START_TEST(durability_shutdown_drain_and_second_signal)
 
 	start(&jd);
 	json_t *j = jd_get(&jd, id);
-	ck_assert_str_eq(jstr(j, "state"), "queued");
-	ck_assert_str_eq(jstr(j, "reason"), "interrupted");
-	ck_assert_int_eq(jint(j, "attempt"), 0);
+	ck_assert_str_eq(jd_str(j, "state"), "queued");
+	ck_assert_str_eq(jd_str(j, "reason"), "interrupted");
+	ck_assert_int_eq(jd_num(j, "attempt"), 0);
 	json_decref(j);
 	free(msleep);
 }
@@ -1175,7 +1041,7 @@ START_TEST(durability_shutdown_command_now)
 	int64_t id = jd_submit(&jd, json_pack("{s:[s,s]}", "argv", msleep,
 					      "30"));
 	ck_assert(jd_poll_state(&jd, id, "running", 10));
-	queue_cmd(&jd, "queue.pause", "default");
+	jd_queue_cmd(&jd, "queue.pause", "default");
 	double t0 = jd_now();
 	json_t *r = jd_req(&jd, "{s:s,s:b}", "cmd", "shutdown", "now", 1);
 	jd_ok(r);
@@ -1190,9 +1056,9 @@ START_TEST(durability_shutdown_command_now)
 		      "the job survived the shutdown: %s", what);
 	start(&jd);
 	json_t *j = jd_get(&jd, id);
-	ck_assert_str_eq(jstr(j, "state"), "queued");
-	ck_assert_str_eq(jstr(j, "reason"), "interrupted");
-	ck_assert_int_eq(jint(j, "attempt"), 0);
+	ck_assert_str_eq(jd_str(j, "state"), "queued");
+	ck_assert_str_eq(jd_str(j, "reason"), "interrupted");
+	ck_assert_int_eq(jd_num(j, "attempt"), 0);
 	json_decref(j);
 	free(msleep);
 }
@@ -1210,34 +1076,34 @@ START_TEST(durability_recovery_after_kill9_and_limit)
 					      "30"));
 	json_t *j = poll_job(&jd, id, "running", 0, 10);
 	ck_assert_ptr_nonnull(j);
-	ck_assert_int_eq(jint(j, "attempt"), 1);
+	ck_assert_int_eq(jd_num(j, "attempt"), 1);
 	json_decref(j);
 
 	/* Crash 1, with the queue paused so the recovered job stays put. */
-	queue_cmd(&jd, "queue.pause", "default");
+	jd_queue_cmd(&jd, "queue.pause", "default");
 	double deadline = jd_now() + 10;
-	while (procs_with(msleep, 0, NULL, 0) == 0 && jd_now() < deadline)
+	while (jd_procs_with(msleep, 0, NULL, 0) == 0 && jd_now() < deadline)
 		poll(NULL, 0, 10);
 	jd_kill9(&jd);
 	ck_assert_msg(wait_no_procs(msleep, 0, 2.0, what, sizeof(what)),
 		      "the job outlived the killed jobd: %s", what);
 	start(&jd);
 	j = jd_get(&jd, id);
-	ck_assert_str_eq(jstr(j, "state"), "queued");
-	ck_assert_str_eq(jstr(j, "reason"), "recovered");
-	ck_assert_int_eq(jint(j, "recoveries"), 1);
-	ck_assert_int_eq(jint(j, "attempt"), 0);
+	ck_assert_str_eq(jd_str(j, "state"), "queued");
+	ck_assert_str_eq(jd_str(j, "reason"), "recovered");
+	ck_assert_int_eq(jd_num(j, "recoveries"), 1);
+	ck_assert_int_eq(jd_num(j, "attempt"), 0);
 	json_decref(j);
-	queue_cmd(&jd, "queue.resume", "default");
+	jd_queue_cmd(&jd, "queue.resume", "default");
 	j = poll_job(&jd, id, "running", 1, 10);
 	ck_assert_ptr_nonnull(j);
-	ck_assert_int_eq(jint(j, "attempt"), 1);
+	ck_assert_int_eq(jd_num(j, "attempt"), 1);
 	json_decref(j);
 
 	/* Crashes 2 and 3: back to running each time, attempt still 1. */
 	for (int n = 2; n <= 3; n++) {
 		deadline = jd_now() + 10;
-		while (procs_with(msleep, 0, NULL, 0) == 0 &&
+		while (jd_procs_with(msleep, 0, NULL, 0) == 0 &&
 		       jd_now() < deadline)
 			poll(NULL, 0, 10);
 		jd_kill9(&jd);
@@ -1248,25 +1114,25 @@ START_TEST(durability_recovery_after_kill9_and_limit)
 		j = poll_job(&jd, id, "running", n, 10);
 		ck_assert_msg(j != NULL, "not running again after crash %d",
 			      n);
-		ck_assert_int_eq(jint(j, "attempt"), 1);
+		ck_assert_int_eq(jd_num(j, "attempt"), 1);
 		json_decref(j);
 	}
 
 	/* Crash 4: recovered more than 3 times, the job fails. */
 	deadline = jd_now() + 10;
-	while (procs_with(msleep, 0, NULL, 0) == 0 && jd_now() < deadline)
+	while (jd_procs_with(msleep, 0, NULL, 0) == 0 && jd_now() < deadline)
 		poll(NULL, 0, 10);
 	jd_kill9(&jd);
 	ck_assert_msg(wait_no_procs(msleep, 0, 2.0, what, sizeof(what)),
 		      "the job outlived the killed jobd: %s", what);
 	start(&jd);
 	j = jd_wait(&jd, id, 5);
-	ck_assert_str_eq(jstr(j, "state"), "failed");
-	ck_assert_str_eq(jstr(j, "reason"), "recovery_limit");
-	ck_assert_int_eq(jint(j, "recoveries"), 4);
+	ck_assert_str_eq(jd_str(j, "state"), "failed");
+	ck_assert_str_eq(jd_str(j, "reason"), "recovery_limit");
+	ck_assert_int_eq(jd_num(j, "recoveries"), 4);
 	ck_assert(json_is_string(json_object_get(j, "finished_at")));
 	json_decref(j);
-	ck_assert_int_eq(procs_with(msleep, 0, NULL, 0), 0);
+	ck_assert_int_eq(jd_procs_with(msleep, 0, NULL, 0), 0);
 	free(msleep);
 }
 END_TEST
@@ -1280,19 +1146,19 @@ START_TEST(durability_reload_sighup_applies)
 	const char *err;
 	json_t *q = queue_get(&jd, "default", &err);
 	ck_assert_ptr_nonnull(q);
-	ck_assert_int_eq(jint(q, "concurrency"), 1);
+	ck_assert_int_eq(jd_num(q, "concurrency"), 1);
 	json_decref(q);
 	ck_assert_ptr_null(queue_get(&jd, "x", &err));
 	ck_assert_str_eq(err, "unknown_queue");
 
-	write_file(jd.conf, "[queue default]\nconcurrency = 3\n\n"
+	jd_write_file(jd.conf, "[queue default]\nconcurrency = 3\n\n"
 			    "[queue x]\nconcurrency = 2\n");
 	ck_assert_int_eq(kill(jd.pid, SIGHUP), 0);
 	double deadline = jd_now() + 10;
 	int conc = 0;
 	while (conc != 3 && jd_now() < deadline) {
 		q = queue_get(&jd, "default", NULL);
-		conc = (int)jint(q, "concurrency");
+		conc = (int)jd_num(q, "concurrency");
 		json_decref(q);
 		if (conc != 3)
 			poll(NULL, 0, 10);
@@ -1300,7 +1166,7 @@ START_TEST(durability_reload_sighup_applies)
 	ck_assert_int_eq(conc, 3);
 	q = queue_get(&jd, "x", &err);
 	ck_assert_msg(q != NULL, "queue x after reload: %s", err);
-	ck_assert_int_eq(jint(q, "concurrency"), 2);
+	ck_assert_int_eq(jd_num(q, "concurrency"), 2);
 	json_decref(q);
 
 	/* Three jobs that succeed only when all three run at once. */
@@ -1317,7 +1183,7 @@ START_TEST(durability_reload_sighup_applies)
 		ids[i] = jd_submit(&jd, json_pack("{s:s}", "shell", sh));
 	for (int i = 0; i < 3; i++) {
 		json_t *j = jd_wait(&jd, ids[i], 20);
-		ck_assert_msg(strcmp(jstr(j, "state"), "succeeded") == 0,
+		ck_assert_msg(strcmp(jd_str(j, "state"), "succeeded") == 0,
 			      "job %d did not run alongside the others", i);
 		json_decref(j);
 	}
@@ -1330,7 +1196,8 @@ START_TEST(durability_reload_bad_config_refused)
 	jd_init(&jd, "[queue default]\nconcurrency = 2\n");
 	start(&jd);
 	/* The first section alone is valid: nothing of it may be applied. */
-	write_file(jd.conf, "[queue default]\nconcurrency = 5\n[queue broken\n");
+	jd_write_file(jd.conf,
+		      "[queue default]\nconcurrency = 5\n[queue broken\n");
 	ck_assert_int_eq(kill(jd.pid, SIGHUP), 0);
 	double deadline = jd_now() + 10;
 	char *log = NULL;
@@ -1348,29 +1215,29 @@ START_TEST(durability_reload_bad_config_refused)
 			      strstr(log, ":3") != NULL,
 		      "the log does not say what is wrong: %s", log);
 	free(log);
-	ck_assert(daemon_alive(&jd));
+	ck_assert(jd_alive(&jd));
 	json_t *q = queue_get(&jd, "default", NULL);
 	ck_assert_ptr_nonnull(q);
-	ck_assert_int_eq(jint(q, "concurrency"), 2);
+	ck_assert_int_eq(jd_num(q, "concurrency"), 2);
 	json_decref(q);
 
 	json_t *r = jd_req(&jd, "{s:s}", "cmd", "reload");
 	ck_assert(!json_is_true(json_object_get(r, "ok")));
 	ck_assert_str_ne(jd_err(r), "");
-	ck_assert_str_ne(jstr(json_object_get(r, "error"), "message"), "");
+	ck_assert_str_ne(jd_str(json_object_get(r, "error"), "message"), "");
 	json_decref(r);
-	ck_assert(daemon_alive(&jd));
+	ck_assert(jd_alive(&jd));
 	r = jd_req(&jd, "{s:s}", "cmd", "ping");
 	jd_ok(r);
 	json_decref(r);
 
 	/* Fixed, the same command applies it. */
-	write_file(jd.conf, "[queue default]\nconcurrency = 4\n");
+	jd_write_file(jd.conf, "[queue default]\nconcurrency = 4\n");
 	r = jd_req(&jd, "{s:s}", "cmd", "reload");
 	jd_ok(r);
 	json_decref(r);
 	q = queue_get(&jd, "default", NULL);
-	ck_assert_int_eq(jint(q, "concurrency"), 4);
+	ck_assert_int_eq(jd_num(q, "concurrency"), 4);
 	json_decref(q);
 }
 END_TEST
@@ -1379,7 +1246,7 @@ START_TEST(durability_sigpipe_does_not_kill)
 {
 	jd_init(&jd, "[queue default]\nconcurrency = 1\n");
 	start(&jd);
-	queue_cmd(&jd, "queue.pause", "default");
+	jd_queue_cmd(&jd, "queue.pause", "default");
 	/* Enough jobs with long names that a list outgrows the socket
 	 * buffers, so the daemon is still writing when the peer is gone. */
 	char name[257];
@@ -1421,7 +1288,7 @@ START_TEST(durability_sigpipe_does_not_kill)
 	r = jd_req(&jd, "{s:s}", "cmd", "ping");
 	jd_ok(r);
 	json_decref(r);
-	ck_assert(daemon_alive(&jd));
+	ck_assert(jd_alive(&jd));
 	r = jd_req(&jd, "{s:s,s:i}", "cmd", "list", "limit", 10000);
 	ck_assert_int_eq(json_array_size(json_object_get(jd_ok(r), "jobs")),
 			 500);
@@ -1463,8 +1330,8 @@ START_TEST(durability_group_commit_concurrent_submits)
 		ck_assert_msg(line != NULL, "no answer on connection %d", i);
 		json_t *r = json_loads(line, 0, NULL);
 		ck_assert_msg(r != NULL, "not JSON: %s", line);
-		ck_assert_int_eq(jint(r, "id"), i);
-		ids[i] = jint(jd_ok(r), "id");
+		ck_assert_int_eq(jd_num(r, "id"), i);
+		ids[i] = jd_num(jd_ok(r), "id");
 		ck_assert_int_gt(ids[i], 0);
 		json_decref(r);
 		free(line);

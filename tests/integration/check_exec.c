@@ -48,24 +48,10 @@ xasprintf(const char *fmt, ...)
 	return s;
 }
 
-/* A string member, or NULL when absent or not a string. */
-static const char *
-jstr(const json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(o, key));
-}
-
-static json_int_t
-jint(const json_t *o, const char *key)
-{
-	return json_integer_value(json_object_get(o, key));
-}
-
 static bool
 jis(const json_t *o, const char *key, const char *want)
 {
-	const char *s = jstr(o, key);
-	return s != NULL && strcmp(s, want) == 0;
+	return strcmp(jd_str(o, key), want) == 0;
 }
 
 /* Fails unless job has state (and reason, when reason is not NULL). */
@@ -111,7 +97,7 @@ rfc3339(const char *s)
 static double
 jtime(const json_t *job, const char *key)
 {
-	return rfc3339(jstr(job, key));
+	return rfc3339(jd_str(job, key));
 }
 
 /* Formats t (epoch seconds) as RFC 3339 UTC with milliseconds. */
@@ -295,15 +281,6 @@ req_err(struct jd *d, json_t *req)
 	return code;
 }
 
-/* Ok-or-fail request whose result is dropped. */
-static void
-req_ok(struct jd *d, json_t *req)
-{
-	json_t *r = jd_call(d, req);
-	jd_ok(r);
-	json_decref(r);
-}
-
 /* The queue object of name (new ref). */
 static json_t *
 queue_get(struct jd *d, const char *name)
@@ -317,9 +294,9 @@ queue_get(struct jd *d, const char *name)
 static void
 queue_pause(struct jd *d, const char *name, bool pause)
 {
-	req_ok(d,
-	       json_pack("{s:s,s:s}", "cmd",
-			 pause ? "queue.pause" : "queue.resume", "name", name));
+	jd_call_ok(d, json_pack("{s:s,s:s}", "cmd",
+				pause ? "queue.pause" : "queue.resume", "name",
+				name));
 }
 
 /* Number of jobs list finds (queue may be NULL). */
@@ -355,7 +332,7 @@ START_TEST(exec_timeout_fails)
 	json_t *job = jd_wait(&d, id, 10);
 	double took = jd_now() - t0;
 	assert_job(job, "failed", "timeout");
-	ck_assert_int_eq(jint(job, "attempt"), 1);
+	ck_assert_int_eq(jd_num(job, "attempt"), 1);
 	ck_assert_msg(took < 2.0, "timeout 1 s took %.3f s", took);
 	double ran = jtime(job, "finished_at") - jtime(job, "started_at");
 	ck_assert_msg(ran >= 0.95, "killed after %.3f s, before timeout", ran);
@@ -377,7 +354,8 @@ START_TEST(exec_timeout_kill_grace)
 	double took = jd_now() - t0;
 	char *s = json_dumps(job, JSON_COMPACT);
 	ck_assert_msg(jis(job, "state", "failed"), "%s", s);
-	ck_assert_msg(jis(job, "reason", "timeout") || jint(job, "signal") == 9,
+	ck_assert_msg(jis(job, "reason", "timeout") ||
+			      jd_num(job, "signal") == 9,
 		      "want reason timeout or signal 9: %s", s);
 	free(s);
 	double ran = jtime(job, "finished_at") - jtime(job, "started_at");
@@ -432,11 +410,11 @@ START_TEST(exec_retry_backoff)
 	json_t *job = poll_job(&d, id, "scheduled", 5);
 	ck_assert_msg(job != NULL, "never saw the job scheduled for a retry");
 	assert_job(job, "scheduled", "exit");
-	ck_assert_int_ge(jint(job, "attempt"), 1);
+	ck_assert_int_ge(jd_num(job, "attempt"), 1);
 	json_decref(job);
 	job = jd_wait(&d, id, 10);
 	assert_job(job, "succeeded", NULL);
-	ck_assert_int_eq(jint(job, "attempt"), 3);
+	ck_assert_int_eq(jd_num(job, "attempt"), 3);
 	json_decref(job);
 	double t[4];
 	ck_assert_int_eq(read_numbers(stamps, t, 4), 3);
@@ -465,9 +443,9 @@ START_TEST(exec_retry_exhausted)
 					     "base", 0.1, "jitter", 0.0));
 	json_t *job = jd_wait(&d, id, 10);
 	assert_job(job, "failed", "exit");
-	ck_assert_int_eq(jint(job, "attempt"), 2);
-	ck_assert_int_eq(jint(job, "max_attempts"), 2);
-	ck_assert_int_eq(jint(job, "exit_code"), 3);
+	ck_assert_int_eq(jd_num(job, "attempt"), 2);
+	ck_assert_int_eq(jd_num(job, "max_attempts"), 2);
+	ck_assert_int_eq(jd_num(job, "exit_code"), 3);
 	ck_assert_int_eq(jd_count_lines(stamps), 2);
 	json_decref(job);
 	free(cmd);
@@ -486,7 +464,7 @@ START_TEST(exec_spawn_error_not_retried)
 					     "base", 0.05, "jitter", 0.0));
 	json_t *job = jd_wait(&d, id, 10);
 	assert_job(job, "failed", "spawn_error");
-	ck_assert_int_eq(jint(job, "attempt"), 1);
+	ck_assert_int_eq(jd_num(job, "attempt"), 1);
 	json_decref(job);
 	/* A bad cwd is a spawn error too. */
 	id = jd_submit(&d, json_pack("{s:s,s:s,s:i}", "shell", "true", "cwd",
@@ -494,7 +472,7 @@ START_TEST(exec_spawn_error_not_retried)
 				     "max_attempts", 3));
 	job = jd_wait(&d, id, 10);
 	assert_job(job, "failed", "spawn_error");
-	ck_assert_int_eq(jint(job, "attempt"), 1);
+	ck_assert_int_eq(jd_num(job, "attempt"), 1);
 	json_decref(job);
 	jd_free(&d);
 }
@@ -551,7 +529,7 @@ START_TEST(exec_run_at)
 	json_t *job = jd_get(&d, id);
 	assert_job(job, "scheduled", NULL);
 	ck_assert_msg(fabs(jtime(job, "run_at") - want) < 0.0015,
-		      "run_at %s, sent %s", jstr(job, "run_at"), when);
+		      "run_at %s, sent %s", jd_str(job, "run_at"), when);
 	json_decref(job);
 	job = jd_wait(&d, id, 10);
 	assert_job(job, "succeeded", NULL);
@@ -630,10 +608,10 @@ START_TEST(exec_rate_limit)
 {
 	struct jd d;
 	start(&d, NULL);
-	req_ok(&d,
-	       json_pack("{s:s,s:s,s:i,s:{s:f,s:f,s:f}}", "cmd", "queue.create",
-			 "name", "rl", "concurrency", 20, "rate", "limit", 5.0,
-			 "period", 1.0, "burst", 1.0));
+	jd_call_ok(&d, json_pack("{s:s,s:s,s:i,s:{s:f,s:f,s:f}}", "cmd",
+				 "queue.create", "name", "rl", "concurrency",
+				 20, "rate", "limit", 5.0, "period", 1.0,
+				 "burst", 1.0));
 	char *stamps = jd_path(&d, "starts");
 	char *cmd = xasprintf("date +%%s.%%N >> %s", stamps);
 	json_t *jobs = json_array();
@@ -733,7 +711,7 @@ poll_running(struct jd *d, const char *name, json_int_t want, double timeout_s)
 	double deadline = jd_now() + timeout_s;
 	do {
 		json_t *q = queue_get(d, name);
-		json_int_t n = jint(json_object_get(q, "counts"), "running");
+		json_int_t n = jd_num(json_object_get(q, "counts"), "running");
 		json_decref(q);
 		if (n == want)
 			return true;
@@ -773,8 +751,8 @@ START_TEST(exec_concurrency_raise)
 	submit_batch(&d, cmd, "default", 8, ids);
 	ck_assert(poll_running(&d, "default", 2, 5));
 	double raised = real_now();
-	req_ok(&d, json_pack("{s:s,s:s,s:i}", "cmd", "queue.update", "name",
-			     "default", "concurrency", 6));
+	jd_call_ok(&d, json_pack("{s:s,s:s,s:i}", "cmd", "queue.update", "name",
+				 "default", "concurrency", 6));
 	/* At once: well before the first two (1 s each) are done. */
 	ck_assert_msg(poll_running(&d, "default", 6, 0.5),
 		      "raising concurrency to 6 did not start 4 more jobs");
@@ -816,8 +794,8 @@ START_TEST(exec_concurrency_lower)
 	ck_assert(poll_running(&d, "default", 4, 5));
 	char *cmd2 = timed_cmd(second, "0.1");
 	submit_batch(&d, cmd2, "default", 4, b);
-	req_ok(&d, json_pack("{s:s,s:s,s:i}", "cmd", "queue.update", "name",
-			     "default", "concurrency", 1));
+	jd_call_ok(&d, json_pack("{s:s,s:s,s:i}", "cmd", "queue.update", "name",
+				 "default", "concurrency", 1));
 	/* The running ones go on to their end. */
 	wait_all(&d, a, 4, 10);
 	wait_all(&d, b, 4, 10);
@@ -936,7 +914,7 @@ START_TEST(exec_deps_failure_cascades)
 	for (int i = 0; i < 2; i++) {
 		job = jd_wait(&d, ids[i], 5);
 		assert_job(job, "cancelled", "dependency_failed");
-		ck_assert_int_eq(jint(job, "attempt"), 0);
+		ck_assert_int_eq(jd_num(job, "attempt"), 0);
 		ck_assert(json_is_null(json_object_get(job, "started_at")));
 		json_decref(job);
 	}
@@ -992,13 +970,13 @@ START_TEST(exec_unique_key)
 	json_t *r = jd_req(&d, "{s:s,s:{s:s,s:s}}", "cmd", "submit", "job",
 			   "shell", gate, "unique_key", "k");
 	json_t *res = jd_ok(r);
-	json_int_t first = jint(res, "id");
+	json_int_t first = jd_num(res, "id");
 	ck_assert(json_is_false(json_object_get(res, "duplicate")));
 	json_decref(r);
 	r = jd_req(&d, "{s:s,s:{s:s,s:s}}", "cmd", "submit", "job", "shell",
 		   "true", "unique_key", "k");
 	res = jd_ok(r);
-	ck_assert_int_eq(jint(res, "id"), first);
+	ck_assert_int_eq(jd_num(res, "id"), first);
 	ck_assert(json_is_true(json_object_get(res, "duplicate")));
 	json_decref(r);
 	/* In one batch: x twice (the second is the first's duplicate), and
@@ -1026,7 +1004,7 @@ START_TEST(exec_unique_key)
 	r = jd_req(&d, "{s:s,s:{s:s,s:s}}", "cmd", "submit", "job", "shell",
 		   "true", "unique_key", "k");
 	res = jd_ok(r);
-	ck_assert_int_ne(jint(res, "id"), first);
+	ck_assert_int_ne(jd_num(res, "id"), first);
 	ck_assert(json_is_false(json_object_get(res, "duplicate")));
 	json_decref(r);
 	free(gate);
@@ -1131,7 +1109,7 @@ START_TEST(exec_cancel_running)
 	assert_stays(&d, id, "cancelled", 0.4);
 	job = jd_get(&d, id);
 	assert_job(job, "cancelled", "cancelled");
-	ck_assert_int_eq(jint(job, "attempt"), 1);
+	ck_assert_int_eq(jd_num(job, "attempt"), 1);
 	json_decref(job);
 	ck_assert_int_eq(jd_count_lines(starts), 1);
 	free(cmd);
@@ -1175,19 +1153,19 @@ START_TEST(exec_retry_failed)
 	int64_t id = submit_sh(&d, cmd);
 	json_t *job = jd_wait(&d, id, 10);
 	assert_job(job, "failed", "exit");
-	ck_assert_int_eq(jint(job, "attempt"), 1);
+	ck_assert_int_eq(jd_num(job, "attempt"), 1);
 	json_decref(job);
 	queue_pause(&d, "default", true);
 	json_t *r = jd_req(&d, "{s:s,s:I}", "cmd", "retry", "job_id",
 			   (json_int_t)id);
 	job = json_object_get(jd_ok(r), "job");
 	assert_job(job, "queued", NULL);
-	ck_assert_int_eq(jint(job, "attempt"), 0);
+	ck_assert_int_eq(jd_num(job, "attempt"), 0);
 	json_decref(r);
 	queue_pause(&d, "default", false);
 	job = jd_wait(&d, id, 10);
 	assert_job(job, "succeeded", NULL);
-	ck_assert_int_eq(jint(job, "attempt"), 1);
+	ck_assert_int_eq(jd_num(job, "attempt"), 1);
 	json_decref(job);
 	/* A cancelled job can be retried too. */
 	queue_pause(&d, "default", true);
@@ -1252,9 +1230,9 @@ START_TEST(exec_queue_create_get_list)
 				      "name", "bad/name")),
 		"invalid_argument");
 	q = queue_get(&d, "q1");
-	ck_assert_int_eq(jint(q, "concurrency"), 2);
-	ck_assert_int_eq(jint(q, "capacity"), 5);
-	ck_assert_int_eq(jint(q, "max_attempts"), 4);
+	ck_assert_int_eq(jd_num(q, "concurrency"), 2);
+	ck_assert_int_eq(jd_num(q, "capacity"), 5);
+	ck_assert_int_eq(jd_num(q, "max_attempts"), 4);
 	ck_assert(fabs(json_number_value(json_object_get(q, "timeout")) - 3) <
 		  1e-9);
 	json_t *bo = json_object_get(q, "backoff");
@@ -1273,7 +1251,7 @@ START_TEST(exec_queue_create_get_list)
 		&d, json_pack("{s:s,s:s}", "shell", "true", "queue", "q1"));
 	jd_submit(&d, json_pack("{s:s,s:s}", "shell", "true", "queue", "q1"));
 	json_t *job = jd_get(&d, id);
-	ck_assert_int_eq(jint(job, "max_attempts"), 4);
+	ck_assert_int_eq(jd_num(job, "max_attempts"), 4);
 	ck_assert(json_number_value(json_object_get(job, "timeout")) == 3.0);
 	ck_assert(json_number_value(json_object_get(
 			  json_object_get(job, "backoff"), "base")) == 0.5);
@@ -1289,12 +1267,12 @@ START_TEST(exec_queue_create_get_list)
 		ck_assert(json_is_object(counts));
 		if (jis(q, "name", "q1")) {
 			seen_q1 = true;
-			ck_assert_int_eq(jint(counts, "queued"), 2);
-			ck_assert_int_eq(jint(counts, "succeeded"), 0);
+			ck_assert_int_eq(jd_num(counts, "queued"), 2);
+			ck_assert_int_eq(jd_num(counts, "succeeded"), 0);
 		} else if (jis(q, "name", "default")) {
 			seen_default = true;
-			ck_assert_int_eq(jint(counts, "queued"), 0);
-			ck_assert_int_eq(jint(counts, "succeeded"), 1);
+			ck_assert_int_eq(jd_num(counts, "queued"), 0);
+			ck_assert_int_eq(jd_num(counts, "succeeded"), 1);
 		}
 	}
 	ck_assert(seen_q1 && seen_default);
@@ -1307,7 +1285,8 @@ START_TEST(exec_queue_update)
 {
 	struct jd d;
 	start(&d, NULL);
-	req_ok(&d, json_pack("{s:s,s:s}", "cmd", "queue.create", "name", "q"));
+	jd_call_ok(&d,
+		   json_pack("{s:s,s:s}", "cmd", "queue.create", "name", "q"));
 	json_t *r = jd_req(&d, "{s:s,s:s,s:i,s:i,s:{s:f,s:f,s:f}}", "cmd",
 			   "queue.update", "name", "q", "concurrency", 7,
 			   "capacity", 9, "rate", "limit", 3.0, "period", 1.0,
@@ -1315,17 +1294,17 @@ START_TEST(exec_queue_update)
 	jd_ok(r);
 	json_decref(r);
 	json_t *q = queue_get(&d, "q");
-	ck_assert_int_eq(jint(q, "concurrency"), 7);
-	ck_assert_int_eq(jint(q, "capacity"), 9);
+	ck_assert_int_eq(jd_num(q, "concurrency"), 7);
+	ck_assert_int_eq(jd_num(q, "capacity"), 9);
 	json_t *rate = json_object_get(q, "rate");
 	ck_assert(json_number_value(json_object_get(rate, "limit")) == 3.0);
 	ck_assert(json_number_value(json_object_get(rate, "burst")) == 2.0);
 	json_decref(q);
 	/* Keys not sent keep their values; rate null removes the limit. */
-	req_ok(&d, json_pack("{s:s,s:s,s:n}", "cmd", "queue.update", "name",
-			     "q", "rate"));
+	jd_call_ok(&d, json_pack("{s:s,s:s,s:n}", "cmd", "queue.update", "name",
+				 "q", "rate"));
 	q = queue_get(&d, "q");
-	ck_assert_int_eq(jint(q, "concurrency"), 7);
+	ck_assert_int_eq(jd_num(q, "concurrency"), 7);
 	ck_assert(json_is_null(json_object_get(q, "rate")));
 	json_decref(q);
 	ck_assert_str_eq(
@@ -1348,7 +1327,8 @@ START_TEST(exec_queue_delete)
 		req_err(&d, json_pack("{s:s,s:s}", "cmd", "queue.delete",
 				      "name", "default")),
 		"invalid_argument");
-	req_ok(&d, json_pack("{s:s,s:s}", "cmd", "queue.create", "name", "q"));
+	jd_call_ok(&d,
+		   json_pack("{s:s,s:s}", "cmd", "queue.create", "name", "q"));
 	queue_pause(&d, "q", true);
 	int64_t id = jd_submit(
 		&d, json_pack("{s:s,s:s}", "shell", "true", "queue", "q"));
@@ -1371,19 +1351,22 @@ START_TEST(exec_queue_delete)
 	json_decref(jd_wait(&d, id, 10));
 	free(gate);
 	/* With only finished jobs left it goes. */
-	req_ok(&d, json_pack("{s:s,s:s}", "cmd", "queue.delete", "name", "q"));
+	jd_call_ok(&d,
+		   json_pack("{s:s,s:s}", "cmd", "queue.delete", "name", "q"));
 	ck_assert_str_eq(req_err(&d, json_pack("{s:s,s:s}", "cmd", "queue.get",
 					       "name", "q")),
 			 "unknown_queue");
 	/* An empty queue goes at once, and its name can be used again. */
-	req_ok(&d, json_pack("{s:s,s:s}", "cmd", "queue.create", "name", "e"));
-	req_ok(&d, json_pack("{s:s,s:s}", "cmd", "queue.delete", "name", "e"));
+	jd_call_ok(&d,
+		   json_pack("{s:s,s:s}", "cmd", "queue.create", "name", "e"));
+	jd_call_ok(&d,
+		   json_pack("{s:s,s:s}", "cmd", "queue.delete", "name", "e"));
 	ck_assert_str_eq(
 		req_err(&d, json_pack("{s:s,s:{s:s,s:s}}", "cmd", "submit",
 				      "job", "shell", "true", "queue", "e")),
 		"unknown_queue");
-	req_ok(&d, json_pack("{s:s,s:s,s:i}", "cmd", "queue.create", "name",
-			     "e", "concurrency", 1));
+	jd_call_ok(&d, json_pack("{s:s,s:s,s:i}", "cmd", "queue.create", "name",
+				 "e", "concurrency", 1));
 	id = jd_submit(&d,
 		       json_pack("{s:s,s:s}", "shell", "true", "queue", "e"));
 	job = jd_wait(&d, id, 10);
@@ -1465,19 +1448,19 @@ START_TEST(exec_queue_persists)
 {
 	struct jd d;
 	start(&d, NULL);
-	req_ok(&d, json_pack("{s:s,s:s,s:i,s:i,s:i,s:{s:f,s:f,s:f}}", "cmd",
-			     "queue.create", "name", "pq", "concurrency", 3,
-			     "capacity", 7, "max_attempts", 2, "rate", "limit",
-			     2.0, "period", 1.0, "burst", 4.0));
+	jd_call_ok(&d, json_pack("{s:s,s:s,s:i,s:i,s:i,s:{s:f,s:f,s:f}}", "cmd",
+				 "queue.create", "name", "pq", "concurrency", 3,
+				 "capacity", 7, "max_attempts", 2, "rate",
+				 "limit", 2.0, "period", 1.0, "burst", 4.0));
 	queue_pause(&d, "pq", true);
 	queue_pause(&d, "default", true);
 	queue_pause(&d, "default", false);
 	ck_assert_int_eq(jd_stop(&d), 0);
 	jd_start(&d, NULL);
 	json_t *q = queue_get(&d, "pq");
-	ck_assert_int_eq(jint(q, "concurrency"), 3);
-	ck_assert_int_eq(jint(q, "capacity"), 7);
-	ck_assert_int_eq(jint(q, "max_attempts"), 2);
+	ck_assert_int_eq(jd_num(q, "concurrency"), 3);
+	ck_assert_int_eq(jd_num(q, "capacity"), 7);
+	ck_assert_int_eq(jd_num(q, "max_attempts"), 2);
 	json_t *rate = json_object_get(q, "rate");
 	ck_assert(json_number_value(json_object_get(rate, "limit")) == 2.0);
 	ck_assert(json_number_value(json_object_get(rate, "burst")) == 4.0);
@@ -1594,15 +1577,15 @@ START_TEST(exec_jobctl_queue)
 	free(JOBCTL(&d, 0, "queue", "add", "jq", "--concurrency", "2", "--rate",
 		    "5/s", "--capacity", "10"));
 	json_t *q = queue_get(&d, "jq");
-	ck_assert_int_eq(jint(q, "concurrency"), 2);
-	ck_assert_int_eq(jint(q, "capacity"), 10);
+	ck_assert_int_eq(jd_num(q, "concurrency"), 2);
+	ck_assert_int_eq(jd_num(q, "capacity"), 10);
 	ck_assert(json_number_value(json_object_get(json_object_get(q, "rate"),
 						    "limit")) == 5.0);
 	json_decref(q);
 	free(JOBCTL(&d, 1, "queue", "add", "jq"));
 	free(JOBCTL(&d, 0, "queue", "set", "jq", "--concurrency", "4"));
 	q = queue_get(&d, "jq");
-	ck_assert_int_eq(jint(q, "concurrency"), 4);
+	ck_assert_int_eq(jd_num(q, "concurrency"), 4);
 	json_decref(q);
 	char *out = JOBCTL(&d, 0, "queue", "get", "jq");
 	ck_assert_msg(strstr(out, "jq") != NULL, "queue get: %s", out);
@@ -1644,7 +1627,7 @@ START_TEST(exec_jobctl_submit)
 	assert_job(job, "scheduled", NULL);
 	ck_assert_msg(jtime(job, "run_at") - jtime(job, "created_at") >= 0.999,
 		      "--delay 1: run_at %s, created_at %s",
-		      jstr(job, "run_at"), jstr(job, "created_at"));
+		      jd_str(job, "run_at"), jd_str(job, "created_at"));
 	json_decref(job);
 	/* --after: waits for its dependency. */
 	char *gate = gate_cmd(&d, "gate");

@@ -28,88 +28,15 @@ Suite *producer_suite(void);
 
 /* The one daemon of the current test (each test runs in its own fork). */
 static struct jd D;
-static bool cleanup_registered;
 
-/* Kills and removes whatever the test left, also when an assertion ended
- * the test process early. */
-static void
-cleanup(void)
-{
-	if (D.dir[0]) {
-		jd_free(&D);
-		D.dir[0] = '\0';
-	}
-}
-
-/* Starts a daemon with BASE_CONF plus extra (may be NULL). */
+/* Starts the test's daemon with BASE_CONF plus extra (may be NULL). */
 static struct jd *
 start(const char *extra)
 {
-	char conf[2048];
-	snprintf(conf, sizeof(conf), "%s%s", BASE_CONF, extra ? extra : "");
-	if (!cleanup_registered) {
-		atexit(cleanup);
-		cleanup_registered = true;
-	}
-	cleanup();
-	jd_init(&D, conf);
-	jd_start(&D, NULL);
-	return &D;
-}
-
-/* Stops the daemon (SIGTERM must end it with status 0) and fails when its
- * log holds a sanitizer report. */
-static void
-teardown(void)
-{
-	if (D.dir[0] == '\0')
-		return;
-	int rc = D.pid > 0 ? jd_stop(&D) : 0;
-	char *log = jd_slurp(D.log);
-	bool asan = log && strstr(log, "AddressSanitizer") != NULL;
-	bool ubsan = log && strstr(log, "runtime error") != NULL;
-	bool leak = log && strstr(log, "LeakSanitizer") != NULL;
-	if (asan || ubsan || leak || rc != 0)
-		fprintf(stderr, "--- jobd log (%s) ---\n%s\n", D.dir,
-			log ? log : "");
-	free(log);
-	cleanup();
-	ck_assert_msg(!asan && !ubsan && !leak,
-		      "sanitizer report in the daemon log");
-	ck_assert_msg(rc == 0, "jobd exited %d on SIGTERM", rc);
+	return jd_test_start(&D, BASE_CONF, extra, NULL);
 }
 
 /* ---- helpers ---- */
-
-/* Parses text (a test constant) or fails. */
-static json_t *
-J(const char *text)
-{
-	json_error_t e;
-	json_t *v = json_loads(text, JSON_DECODE_ANY, &e);
-	ck_assert_msg(v != NULL, "bad test JSON %s: %s", text, e.text);
-	return v;
-}
-
-static const char *
-str(const json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-	return s ? s : "";
-}
-
-static json_int_t
-num(const json_t *o, const char *key)
-{
-	return json_integer_value(json_object_get(o, key));
-}
-
-/* The error message of a failed response ("" when none). */
-static const char *
-err_msg(json_t *resp)
-{
-	return str(json_object_get(resp, "error"), "message");
-}
 
 /* Waits ms milliseconds: only to let a measured window pass. */
 static void
@@ -158,7 +85,7 @@ static json_int_t
 pnum(struct jd *d, const char *name, const char *key)
 {
 	json_t *p = pget(d, name);
-	json_int_t n = num(p, key);
+	json_int_t n = jd_num(p, key);
 	json_decref(p);
 	return n;
 }
@@ -168,8 +95,8 @@ static void
 assert_pstate(struct jd *d, const char *name, const char *state)
 {
 	json_t *p = pget(d, name);
-	ck_assert_msg(strcmp(str(p, "state"), state) == 0,
-		      "producer %s is %s, want %s", name, str(p, "state"),
+	ck_assert_msg(strcmp(jd_str(p, "state"), state) == 0,
+		      "producer %s is %s, want %s", name, jd_str(p, "state"),
 		      state);
 	json_decref(p);
 }
@@ -195,7 +122,7 @@ poll_pstate(struct jd *d, const char *name, const char *state, double timeout_s)
 	double deadline = jd_now() + timeout_s;
 	while (jd_now() < deadline) {
 		json_t *p = pget(d, name);
-		bool hit = strcmp(str(p, "state"), state) == 0;
+		bool hit = strcmp(jd_str(p, "state"), state) == 0;
 		json_decref(p);
 		if (hit)
 			return true;
@@ -208,19 +135,9 @@ poll_pstate(struct jd *d, const char *name, const char *state, double timeout_s)
 static void
 queue_create(struct jd *d, const char *text)
 {
-	json_t *req = J(text);
+	json_t *req = jd_json(text);
 	json_object_set_new(req, "cmd", json_string("queue.create"));
-	json_t *r = jd_call(d, req);
-	jd_ok(r);
-	json_decref(r);
-}
-
-static void
-queue_cmd(struct jd *d, const char *cmd, const char *name)
-{
-	json_t *r = jd_req(d, "{s:s,s:s}", "cmd", cmd, "name", name);
-	jd_ok(r);
-	json_decref(r);
+	jd_call_ok(d, req);
 }
 
 /* The counts of queue name by state (new ref). */
@@ -241,8 +158,8 @@ static json_int_t
 queue_live(struct jd *d, const char *name)
 {
 	json_t *c = queue_counts(d, name);
-	json_int_t n = num(c, "waiting") + num(c, "scheduled") +
-		       num(c, "queued") + num(c, "running");
+	json_int_t n = jd_num(c, "waiting") + jd_num(c, "scheduled") +
+		       jd_num(c, "queued") + jd_num(c, "running");
 	json_decref(c);
 	return n;
 }
@@ -290,15 +207,6 @@ file_int(const char *path)
 	long n = s && *s ? strtol(s, NULL, 10) : -1;
 	free(s);
 	return n;
-}
-
-static void
-write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "we");
-	ck_assert_ptr_nonnull(f);
-	fputs(text, f);
-	fclose(f);
 }
 
 /* True when some process has marker as one of its arguments. */
@@ -364,9 +272,9 @@ START_TEST(producer_interval_count)
 {
 	struct jd *d = start(NULL);
 	queue_create(d, "{\"name\":\"iv\",\"concurrency\":8}");
-	pcreate_ok(d, J("{\"name\":\"iv\",\"type\":\"interval\","
-			"\"every\":0.2,\"queue\":\"iv\",\"overlap\":true,"
-			"\"job\":{\"argv\":[\"true\"]}}"));
+	pcreate_ok(d, jd_json("{\"name\":\"iv\",\"type\":\"interval\","
+			      "\"every\":0.2,\"queue\":\"iv\",\"overlap\":true,"
+			      "\"job\":{\"argv\":[\"true\"]}}"));
 	ck_assert_msg(poll_jobs(d, "iv", 1, 3), "no first tick within 3 s");
 	double t0a = jd_now();
 	size_t n0 = count_jobs(d, "iv");
@@ -386,9 +294,9 @@ START_TEST(producer_interval_count)
 		      got, lmin, lmax, lo, hi);
 	/* Every job came from the producer, and it counted them. */
 	json_t *p = pget(d, "iv");
-	ck_assert_int_ge(num(p, "produced"), (json_int_t)n1);
-	ck_assert_int_eq(num(p, "skipped"), 0);
-	ck_assert_int_eq(num(p, "errors"), 0);
+	ck_assert_int_ge(jd_num(p, "produced"), (json_int_t)n1);
+	ck_assert_int_eq(jd_num(p, "skipped"), 0);
+	ck_assert_int_eq(jd_num(p, "errors"), 0);
 	json_decref(p);
 }
 END_TEST
@@ -399,9 +307,9 @@ START_TEST(producer_interval_no_overlap)
 {
 	struct jd *d = start(NULL);
 	queue_create(d, "{\"name\":\"ov\",\"concurrency\":8}");
-	pcreate_ok(d, J("{\"name\":\"ov\",\"type\":\"interval\","
-			"\"every\":0.2,\"queue\":\"ov\","
-			"\"job\":{\"argv\":[\"sleep\",\"1\"]}}"));
+	pcreate_ok(d, jd_json("{\"name\":\"ov\",\"type\":\"interval\","
+			      "\"every\":0.2,\"queue\":\"ov\","
+			      "\"job\":{\"argv\":[\"sleep\",\"1\"]}}"));
 	json_t *p = pget(d, "ov");
 	ck_assert(json_is_false(json_object_get(p, "overlap")));
 	json_decref(p);
@@ -417,10 +325,11 @@ START_TEST(producer_interval_no_overlap)
 		      (long long)max_live);
 	p = pget(d, "ov");
 	/* 13 ticks in 2.6 s; each 1 s job covers about 5 of them. */
-	ck_assert_int_ge(num(p, "skipped"), 5);
-	ck_assert_int_ge(num(p, "produced"), 2);
-	ck_assert_int_le(num(p, "produced"), 4);
-	ck_assert_int_eq((json_int_t)count_jobs(d, "ov"), num(p, "produced"));
+	ck_assert_int_ge(jd_num(p, "skipped"), 5);
+	ck_assert_int_ge(jd_num(p, "produced"), 2);
+	ck_assert_int_le(jd_num(p, "produced"), 4);
+	ck_assert_int_eq((json_int_t)count_jobs(d, "ov"),
+			 jd_num(p, "produced"));
 	json_decref(p);
 }
 END_TEST
@@ -430,9 +339,9 @@ START_TEST(producer_interval_overlap)
 {
 	struct jd *d = start(NULL);
 	queue_create(d, "{\"name\":\"ov\",\"concurrency\":8}");
-	pcreate_ok(d, J("{\"name\":\"ov\",\"type\":\"interval\","
-			"\"every\":0.2,\"queue\":\"ov\",\"overlap\":true,"
-			"\"job\":{\"argv\":[\"sleep\",\"1\"]}}"));
+	pcreate_ok(d, jd_json("{\"name\":\"ov\",\"type\":\"interval\","
+			      "\"every\":0.2,\"queue\":\"ov\",\"overlap\":true,"
+			      "\"job\":{\"argv\":[\"sleep\",\"1\"]}}"));
 	double deadline = jd_now() + 3;
 	json_int_t max_live = 0;
 	while (jd_now() < deadline && max_live < 3) {
@@ -466,7 +375,7 @@ START_TEST(producer_lines_backpressure)
 	char *out = jd_path(d, "out");
 	queue_create(d, "{\"name\":\"bp\",\"capacity\":10,"
 			"\"concurrency\":16}");
-	queue_cmd(d, "queue.pause", "bp");
+	jd_queue_cmd(d, "queue.pause", "bp");
 	char gen[512];
 	snprintf(gen, sizeof(gen),
 		 "pad=$(printf '%%0%dd' 0); for i in $(seq 1 1000); do "
@@ -494,25 +403,25 @@ START_TEST(producer_lines_backpressure)
 		pause_ms(100);
 	}
 	json_t *c = queue_counts(d, "bp");
-	ck_assert_int_eq(num(c, "queued"), 10);
+	ck_assert_int_eq(jd_num(c, "queued"), 10);
 	json_decref(c);
 	ck_assert_int_eq(pnum(d, "bp", "produced"), 10);
 	assert_pstate(d, "bp", "running");
 	/* Resume: the generator gets to its end, every line runs. */
-	queue_cmd(d, "queue.resume", "bp");
+	jd_queue_cmd(d, "queue.resume", "bp");
 	ck_assert_msg(poll_pstate(d, "bp", "finished", 40),
 		      "generator did not finish after resume (progress %ld)",
 		      (long)jd_count_lines(progress));
 	ck_assert_int_eq(jd_count_lines(progress), 1000);
 	json_t *p = pget(d, "bp");
-	ck_assert_int_eq(num(p, "produced"), 1000);
-	ck_assert_int_eq(num(p, "errors"), 0);
+	ck_assert_int_eq(jd_num(p, "produced"), 1000);
+	ck_assert_int_eq(jd_num(p, "errors"), 0);
 	json_decref(p);
 	double deadline = jd_now() + 30;
 	json_int_t done = 0;
 	while (jd_now() < deadline) {
 		c = queue_counts(d, "bp");
-		done = num(c, "succeeded");
+		done = jd_num(c, "succeeded");
 		json_decref(c);
 		if (done == 1000)
 			break;
@@ -520,7 +429,7 @@ START_TEST(producer_lines_backpressure)
 	}
 	ck_assert_int_eq(done, 1000);
 	c = queue_counts(d, "bp");
-	ck_assert_int_eq(num(c, "failed"), 0);
+	ck_assert_int_eq(jd_num(c, "failed"), 0);
 	json_decref(c);
 	char *text = jd_slurp(out);
 	ck_assert_ptr_nonnull(text);
@@ -554,37 +463,37 @@ START_TEST(producer_json_bad_lines)
 	struct jd *d = start(NULL);
 	queue_create(d, "{\"name\":\"js\"}");
 	char *lines = jd_path(d, "lines");
-	write_file(lines, "{\"argv\":[\"true\"],\"name\":\"g1\"}\n"
-			  "not json\n"
-			  "[1,2,3]\n"
-			  "{\"argv\":\"true\"}\n"
-			  "{\"argv\":[\"true\"],\"priority\":5000}\n"
-			  "{\"argv\":[\"true\"],\"bogus\":1}\n"
-			  "{\"shell\":\"true\",\"name\":\"g2\","
-			  "\"priority\":3}\n"
-			  "\"a string\"\n"
-			  "{\"argv\":[\"true\"],\"name\":\"g3\","
-			  "\"queue\":\"default\"}\n");
+	jd_write_file(lines, "{\"argv\":[\"true\"],\"name\":\"g1\"}\n"
+			     "not json\n"
+			     "[1,2,3]\n"
+			     "{\"argv\":\"true\"}\n"
+			     "{\"argv\":[\"true\"],\"priority\":5000}\n"
+			     "{\"argv\":[\"true\"],\"bogus\":1}\n"
+			     "{\"shell\":\"true\",\"name\":\"g2\","
+			     "\"priority\":3}\n"
+			     "\"a string\"\n"
+			     "{\"argv\":[\"true\"],\"name\":\"g3\","
+			     "\"queue\":\"default\"}\n");
 	pcreate_ok(d, json_pack("{s:s,s:s,s:s,s:s,s:{s:[s,s]},s:{s:i}}", "name",
 				"js", "type", "command", "queue", "js",
 				"format", "json", "generator", "argv", "cat",
 				lines, "job", "priority", 7));
 	ck_assert(poll_pstate(d, "js", "finished", 5));
 	json_t *p = pget(d, "js");
-	ck_assert_int_eq(num(p, "produced"), 3);
-	ck_assert_int_eq(num(p, "errors"), 6);
+	ck_assert_int_eq(jd_num(p, "produced"), 3);
+	ck_assert_int_eq(jd_num(p, "errors"), 6);
 	json_decref(p);
 	/* The three good lines, in order, in the producer's queue (a queue
 	 * inside a line is ignored), the template's priority under them. */
 	json_t *jobs = list_jobs(d, "js");
 	ck_assert_int_eq(json_array_size(jobs), 3);
-	ck_assert_str_eq(str(json_array_get(jobs, 0), "name"), "g1");
-	ck_assert_int_eq(num(json_array_get(jobs, 0), "priority"), 7);
-	ck_assert_str_eq(str(json_array_get(jobs, 1), "name"), "g2");
-	ck_assert_int_eq(num(json_array_get(jobs, 1), "priority"), 3);
-	ck_assert_str_eq(str(json_array_get(jobs, 1), "shell"), "true");
-	ck_assert_str_eq(str(json_array_get(jobs, 2), "name"), "g3");
-	ck_assert_str_eq(str(json_array_get(jobs, 2), "queue"), "js");
+	ck_assert_str_eq(jd_str(json_array_get(jobs, 0), "name"), "g1");
+	ck_assert_int_eq(jd_num(json_array_get(jobs, 0), "priority"), 7);
+	ck_assert_str_eq(jd_str(json_array_get(jobs, 1), "name"), "g2");
+	ck_assert_int_eq(jd_num(json_array_get(jobs, 1), "priority"), 3);
+	ck_assert_str_eq(jd_str(json_array_get(jobs, 1), "shell"), "true");
+	ck_assert_str_eq(jd_str(json_array_get(jobs, 2), "name"), "g3");
+	ck_assert_str_eq(jd_str(json_array_get(jobs, 2), "queue"), "js");
 	json_decref(jobs);
 	ck_assert_int_eq(count_jobs(d, "default"), 0);
 	free(lines);
@@ -610,7 +519,7 @@ counting_script(struct jd *d, int ok_from)
 		 "echo run$n\n"
 		 "[ $n -ge %d ]\n",
 		 count, count, count, count, ok_from);
-	write_file(path, text);
+	jd_write_file(path, text);
 	free(count);
 	return path;
 }
@@ -633,7 +542,7 @@ START_TEST(producer_restart_never)
 	char *count = jd_path(d, "count");
 	restart_producer(d, script, "never");
 	json_t *p = pget(d, "rs");
-	ck_assert_str_eq(str(p, "restart"), "never");
+	ck_assert_str_eq(jd_str(p, "restart"), "never");
 	json_decref(p);
 	ck_assert(poll_pstate(d, "rs", "finished", 5));
 	/* Longer than the restart delay: it does not run again. */
@@ -704,9 +613,9 @@ START_TEST(producer_cron_next_run)
 {
 	struct jd *d = start(NULL);
 	time_t before = time(NULL);
-	pcreate_ok(d, J("{\"name\":\"cr\",\"type\":\"cron\","
-			"\"schedule\":\"* * * * *\","
-			"\"job\":{\"argv\":[\"true\"]}}"));
+	pcreate_ok(d, jd_json("{\"name\":\"cr\",\"type\":\"cron\","
+			      "\"schedule\":\"* * * * *\","
+			      "\"job\":{\"argv\":[\"true\"]}}"));
 	json_t *p = NULL;
 	double deadline = jd_now() + 3;
 	while (jd_now() < deadline) {
@@ -717,18 +626,19 @@ START_TEST(producer_cron_next_run)
 		pause_ms(10);
 	}
 	time_t after = time(NULL);
-	ck_assert_str_eq(str(p, "schedule"), "* * * * *");
-	ck_assert_str_eq(str(p, "type"), "cron");
+	ck_assert_str_eq(jd_str(p, "schedule"), "* * * * *");
+	ck_assert_str_eq(jd_str(p, "type"), "cron");
 	ck_assert_msg(json_is_string(json_object_get(p, "next_run")),
 		      "no next_run");
 	int ms;
-	time_t next = parse_time(str(p, "next_run"), &ms);
+	time_t next = parse_time(jd_str(p, "next_run"), &ms);
 	ck_assert_int_eq(ms, 0);
 	ck_assert_int_eq(next % 60, 0);
 	/* The minute after "now", whichever side of a boundary now was. */
 	time_t lo = (before / 60 + 1) * 60, hi = (after / 60 + 1) * 60;
 	ck_assert_msg(next >= lo && next <= hi,
-		      "next_run %s is not the next minute", str(p, "next_run"));
+		      "next_run %s is not the next minute",
+		      jd_str(p, "next_run"));
 	json_decref(p);
 }
 END_TEST
@@ -747,15 +657,15 @@ START_TEST(producer_cron_invalid)
 					     bad[i], "job", "argv", "true"));
 		ck_assert_msg(strcmp(jd_err(r), "invalid_argument") == 0,
 			      "schedule '%s': got '%s'", bad[i], jd_err(r));
-		ck_assert_msg(strstr(err_msg(r), "schedule") != NULL,
+		ck_assert_msg(strstr(jd_err_msg(r), "schedule") != NULL,
 			      "schedule '%s': message '%s'", bad[i],
-			      err_msg(r));
+			      jd_err_msg(r));
 		json_decref(r);
 	}
-	json_t *r = pcreate(d, J("{\"name\":\"cr\",\"type\":\"cron\","
-				 "\"job\":{\"argv\":[\"true\"]}}"));
+	json_t *r = pcreate(d, jd_json("{\"name\":\"cr\",\"type\":\"cron\","
+				       "\"job\":{\"argv\":[\"true\"]}}"));
 	ck_assert_str_eq(jd_err(r), "invalid_argument");
-	ck_assert_ptr_nonnull(strstr(err_msg(r), "schedule"));
+	ck_assert_ptr_nonnull(strstr(jd_err_msg(r), "schedule"));
 	json_decref(r);
 	r = pcmd(d, "producer.get", "cr");
 	ck_assert_str_eq(jd_err(r), "not_found");
@@ -815,21 +725,21 @@ START_TEST(producer_create_validation)
 		 "invalid_argument", "format"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		json_t *r = pcreate(d, J(cases[i].text));
+		json_t *r = pcreate(d, jd_json(cases[i].text));
 		ck_assert_msg(strcmp(jd_err(r), cases[i].code) == 0,
 			      "%s: got '%s' (%s), want %s", cases[i].text,
-			      jd_err(r), err_msg(r), cases[i].code);
+			      jd_err(r), jd_err_msg(r), cases[i].code);
 		ck_assert_msg(cases[i].mention == NULL ||
-				      strstr(err_msg(r), cases[i].mention),
+				      strstr(jd_err_msg(r), cases[i].mention),
 			      "%s: message '%s' does not name %s",
-			      cases[i].text, err_msg(r), cases[i].mention);
+			      cases[i].text, jd_err_msg(r), cases[i].mention);
 		json_decref(r);
 	}
 	/* A good one, then the same name again. */
 	const char *good = "{\"name\":\"v\",\"type\":\"interval\",\"every\":60,"
 			   "\"job\":{\"argv\":[\"true\"]}}";
-	pcreate_ok(d, J(good));
-	json_t *r = pcreate(d, J(good));
+	pcreate_ok(d, jd_json(good));
+	json_t *r = pcreate(d, jd_json(good));
 	ck_assert_str_eq(jd_err(r), "invalid_state");
 	json_decref(r);
 	r = jd_req(d, "{s:s}", "cmd", "producer.list");
@@ -855,7 +765,7 @@ assert_keys(const json_t *p, const char *const *keys)
 {
 	for (size_t i = 0; keys[i]; i++)
 		ck_assert_msg(json_object_get(p, keys[i]) != NULL,
-			      "producer %s has no '%s'", str(p, "name"),
+			      "producer %s has no '%s'", jd_str(p, "name"),
 			      keys[i]);
 }
 
@@ -864,17 +774,17 @@ START_TEST(producer_get_list_fields)
 {
 	struct jd *d = start(NULL);
 	queue_create(d, "{\"name\":\"pq\"}");
-	pcreate_ok(d,
-		   J("{\"name\":\"a-iv\",\"type\":\"interval\","
-		     "\"every\":30,\"queue\":\"pq\","
-		     "\"job\":{\"argv\":[\"true\"],\"queue\":\"default\"}}"));
-	pcreate_ok(d, J("{\"name\":\"b-cron\",\"type\":\"cron\","
-			"\"schedule\":\"0 3 * * *\",\"overlap\":true,"
-			"\"job\":{\"shell\":\"true\"}}"));
-	pcreate_ok(d, J("{\"name\":\"c-cmd\",\"type\":\"command\","
-			"\"generator\":{\"shell\":\"sleep 30\"},"
-			"\"format\":\"lines\",\"restart\":\"on-failure\","
-			"\"job\":{\"argv\":[\"echo\"]}}"));
+	pcreate_ok(d, jd_json("{\"name\":\"a-iv\",\"type\":\"interval\","
+			      "\"every\":30,\"queue\":\"pq\","
+			      "\"job\":{\"argv\":[\"true\"],\"queue\":"
+			      "\"default\"}}"));
+	pcreate_ok(d, jd_json("{\"name\":\"b-cron\",\"type\":\"cron\","
+			      "\"schedule\":\"0 3 * * *\",\"overlap\":true,"
+			      "\"job\":{\"shell\":\"true\"}}"));
+	pcreate_ok(d, jd_json("{\"name\":\"c-cmd\",\"type\":\"command\","
+			      "\"generator\":{\"shell\":\"sleep 30\"},"
+			      "\"format\":\"lines\",\"restart\":\"on-failure\","
+			      "\"job\":{\"argv\":[\"echo\"]}}"));
 	static const char *const common[] = {
 		"name",	    "type",	"queue",    "job",     "overlap",
 		"paused",   "state",	"produced", "skipped", "errors",
@@ -887,8 +797,8 @@ START_TEST(producer_get_list_fields)
 	json_t *p = pget(d, "a-iv");
 	assert_keys(p, common);
 	assert_keys(p, iv_keys);
-	ck_assert_str_eq(str(p, "type"), "interval");
-	ck_assert_str_eq(str(p, "queue"), "pq");
+	ck_assert_str_eq(jd_str(p, "type"), "interval");
+	ck_assert_str_eq(jd_str(p, "queue"), "pq");
 	ck_assert(json_number_value(json_object_get(p, "every")) == 30);
 	/* The producer's queue wins over one in the template. */
 	json_t *job = json_object_get(p, "job");
@@ -899,29 +809,29 @@ START_TEST(producer_get_list_fields)
 			 "true");
 	ck_assert(json_is_false(json_object_get(p, "overlap")));
 	ck_assert(json_is_false(json_object_get(p, "paused")));
-	ck_assert_str_eq(str(p, "state"), "running");
-	ck_assert_int_eq(num(p, "produced"), 0);
-	ck_assert_int_eq(num(p, "skipped"), 0);
-	ck_assert_int_eq(num(p, "errors"), 0);
+	ck_assert_str_eq(jd_str(p, "state"), "running");
+	ck_assert_int_eq(jd_num(p, "produced"), 0);
+	ck_assert_int_eq(jd_num(p, "skipped"), 0);
+	ck_assert_int_eq(jd_num(p, "errors"), 0);
 	ck_assert(json_is_null(json_object_get(p, "last_run")));
-	ck_assert_int_eq(num(p, "uid"), (json_int_t)geteuid());
+	ck_assert_int_eq(jd_num(p, "uid"), (json_int_t)geteuid());
 	json_decref(p);
 
 	p = pget(d, "b-cron");
 	assert_keys(p, common);
 	assert_keys(p, cron_keys);
-	ck_assert_str_eq(str(p, "queue"), "default");
-	ck_assert_str_eq(str(p, "schedule"), "0 3 * * *");
+	ck_assert_str_eq(jd_str(p, "queue"), "default");
+	ck_assert_str_eq(jd_str(p, "schedule"), "0 3 * * *");
 	ck_assert(json_is_true(json_object_get(p, "overlap")));
 	json_decref(p);
 
 	p = pget(d, "c-cmd");
 	assert_keys(p, common);
 	assert_keys(p, cmd_keys);
-	ck_assert_str_eq(str(json_object_get(p, "generator"), "shell"),
+	ck_assert_str_eq(jd_str(json_object_get(p, "generator"), "shell"),
 			 "sleep 30");
-	ck_assert_str_eq(str(p, "format"), "lines");
-	ck_assert_str_eq(str(p, "restart"), "on-failure");
+	ck_assert_str_eq(jd_str(p, "format"), "lines");
+	ck_assert_str_eq(jd_str(p, "restart"), "on-failure");
 	json_decref(p);
 
 	json_t *r = jd_req(d, "{s:s}", "cmd", "producer.list");
@@ -931,9 +841,9 @@ START_TEST(producer_get_list_fields)
 	json_t *e;
 	json_array_foreach (list, i, e) {
 		assert_keys(e, common);
-		json_t *one = pget(d, str(e, "name"));
-		ck_assert_str_eq(str(one, "type"), str(e, "type"));
-		ck_assert_str_eq(str(one, "queue"), str(e, "queue"));
+		json_t *one = pget(d, jd_str(e, "name"));
+		ck_assert_str_eq(jd_str(one, "type"), jd_str(e, "type"));
+		ck_assert_str_eq(jd_str(one, "queue"), jd_str(e, "queue"));
 		json_decref(one);
 	}
 	json_decref(r);
@@ -945,13 +855,13 @@ START_TEST(producer_pause_resume)
 {
 	struct jd *d = start(NULL);
 	queue_create(d, "{\"name\":\"pr\"}");
-	pcreate_ok(d, J("{\"name\":\"pr\",\"type\":\"interval\","
-			"\"every\":0.1,\"queue\":\"pr\",\"overlap\":true,"
-			"\"job\":{\"argv\":[\"true\"]}}"));
+	pcreate_ok(d, jd_json("{\"name\":\"pr\",\"type\":\"interval\","
+			      "\"every\":0.1,\"queue\":\"pr\",\"overlap\":true,"
+			      "\"job\":{\"argv\":[\"true\"]}}"));
 	ck_assert(poll_jobs(d, "pr", 1, 3));
 	json_t *r = pcmd(d, "producer.pause", "pr");
 	json_t *p = json_object_get(jd_ok(r), "producer");
-	ck_assert_str_eq(str(p, "state"), "paused");
+	ck_assert_str_eq(jd_str(p, "state"), "paused");
 	ck_assert(json_is_true(json_object_get(p, "paused")));
 	json_decref(r);
 	/* A tick being submitted commits with the pause, before its
@@ -964,13 +874,13 @@ START_TEST(producer_pause_resume)
 		pause_ms(20);
 	}
 	p = pget(d, "pr");
-	ck_assert_int_eq(num(p, "produced"), produced);
-	ck_assert_str_eq(str(p, "state"), "paused");
+	ck_assert_int_eq(jd_num(p, "produced"), produced);
+	ck_assert_str_eq(jd_str(p, "state"), "paused");
 	ck_assert(json_is_null(json_object_get(p, "next_run")));
 	json_decref(p);
 	r = pcmd(d, "producer.resume", "pr");
 	p = json_object_get(jd_ok(r), "producer");
-	ck_assert_str_eq(str(p, "state"), "running");
+	ck_assert_str_eq(jd_str(p, "state"), "running");
 	ck_assert(json_is_false(json_object_get(p, "paused")));
 	json_decref(r);
 	ck_assert_msg(poll_jobs(d, "pr", n0 + 2, 3),
@@ -984,9 +894,9 @@ START_TEST(producer_delete)
 {
 	struct jd *d = start(NULL);
 	queue_create(d, "{\"name\":\"dl\"}");
-	pcreate_ok(d, J("{\"name\":\"dl\",\"type\":\"interval\","
-			"\"every\":0.1,\"queue\":\"dl\",\"overlap\":true,"
-			"\"job\":{\"argv\":[\"true\"]}}"));
+	pcreate_ok(d, jd_json("{\"name\":\"dl\",\"type\":\"interval\","
+			      "\"every\":0.1,\"queue\":\"dl\",\"overlap\":true,"
+			      "\"job\":{\"argv\":[\"true\"]}}"));
 	ck_assert(poll_jobs(d, "dl", 1, 3));
 	json_t *r = pcmd(d, "producer.delete", "dl");
 	ck_assert(json_is_object(jd_ok(r)));
@@ -1008,8 +918,8 @@ START_TEST(producer_delete)
 		pause_ms(20);
 	}
 	/* The name is free again. */
-	pcreate_ok(d, J("{\"name\":\"dl\",\"type\":\"interval\","
-			"\"every\":60,\"job\":{\"argv\":[\"true\"]}}"));
+	pcreate_ok(d, jd_json("{\"name\":\"dl\",\"type\":\"interval\","
+			      "\"every\":60,\"job\":{\"argv\":[\"true\"]}}"));
 	ck_assert_int_eq(pnum(d, "dl", "produced"), 0);
 }
 END_TEST
@@ -1020,9 +930,9 @@ END_TEST
 START_TEST(producer_persist_restart)
 {
 	struct jd *d = start(NULL);
-	pcreate_ok(d, J("{\"name\":\"ps\",\"type\":\"interval\","
-			"\"every\":0.1,\"overlap\":true,"
-			"\"job\":{\"argv\":[\"true\"]}}"));
+	pcreate_ok(d, jd_json("{\"name\":\"ps\",\"type\":\"interval\","
+			      "\"every\":0.1,\"overlap\":true,"
+			      "\"job\":{\"argv\":[\"true\"]}}"));
 	ck_assert(poll_pnum(d, "ps", "produced", 3, 3));
 	json_t *r = pcmd(d, "producer.pause", "ps");
 	jd_ok(r);
@@ -1031,17 +941,17 @@ START_TEST(producer_persist_restart)
 	ck_assert_int_eq(jd_stop(d), 0);
 	jd_start(d, NULL);
 	json_t *after = pget(d, "ps");
-	ck_assert_str_eq(str(after, "type"), "interval");
+	ck_assert_str_eq(jd_str(after, "type"), "interval");
 	ck_assert(json_number_value(json_object_get(after, "every")) == 0.1);
-	ck_assert_str_eq(str(after, "state"), "paused");
+	ck_assert_str_eq(jd_str(after, "state"), "paused");
 	ck_assert(json_is_true(json_object_get(after, "paused")));
-	ck_assert_int_eq(num(after, "produced"), num(before, "produced"));
-	ck_assert_int_eq(num(after, "skipped"), num(before, "skipped"));
-	ck_assert_int_eq(num(after, "errors"), num(before, "errors"));
-	ck_assert_str_eq(str(after, "last_run"), str(before, "last_run"));
+	ck_assert_int_eq(jd_num(after, "produced"), jd_num(before, "produced"));
+	ck_assert_int_eq(jd_num(after, "skipped"), jd_num(before, "skipped"));
+	ck_assert_int_eq(jd_num(after, "errors"), jd_num(before, "errors"));
+	ck_assert_str_eq(jd_str(after, "last_run"), jd_str(before, "last_run"));
 	ck_assert_int_eq((json_int_t)count_jobs(d, "default"),
-			 num(before, "produced"));
-	json_int_t produced = num(before, "produced");
+			 jd_num(before, "produced"));
+	json_int_t produced = jd_num(before, "produced");
 	json_decref(before);
 	json_decref(after);
 	r = pcmd(d, "producer.resume", "ps");
@@ -1060,15 +970,15 @@ START_TEST(producer_from_config)
 			     "shell = echo hi\n"
 			     "queue = default\n");
 	json_t *p = pget(d, "cfgp");
-	ck_assert_str_eq(str(p, "type"), "interval");
-	ck_assert_str_eq(str(p, "queue"), "default");
+	ck_assert_str_eq(jd_str(p, "type"), "interval");
+	ck_assert_str_eq(jd_str(p, "queue"), "default");
 	ck_assert(json_number_value(json_object_get(p, "every")) == 0.2);
-	ck_assert_str_eq(str(json_object_get(p, "job"), "shell"), "echo hi");
+	ck_assert_str_eq(jd_str(json_object_get(p, "job"), "shell"), "echo hi");
 	json_decref(p);
 	ck_assert(poll_pnum(d, "cfgp", "produced", 2, 3));
 	json_t *jobs = list_jobs(d, "default");
 	ck_assert_int_ge(json_array_size(jobs), 1);
-	ck_assert_str_eq(str(json_array_get(jobs, 0), "shell"), "echo hi");
+	ck_assert_str_eq(jd_str(json_array_get(jobs, 0), "shell"), "echo hi");
 	json_decref(jobs);
 }
 END_TEST
@@ -1115,7 +1025,7 @@ START_TEST(producer_jobctl)
 	free(out);
 	free(err);
 	json_t *p = pget(d, "jp");
-	ck_assert_str_eq(str(p, "type"), "interval");
+	ck_assert_str_eq(jd_str(p, "type"), "interval");
 	ck_assert(json_number_value(json_object_get(p, "every")) == 1);
 	ck_assert_str_eq(
 		json_string_value(json_array_get(
@@ -1151,9 +1061,9 @@ END_TEST
 START_TEST(producer_jobctl_list)
 {
 	struct jd *d = start(NULL);
-	pcreate_ok(d, J("{\"name\":\"jl\",\"type\":\"interval\","
-			"\"every\":0.1,\"overlap\":true,"
-			"\"job\":{\"argv\":[\"true\"]}}"));
+	pcreate_ok(d, jd_json("{\"name\":\"jl\",\"type\":\"interval\","
+			      "\"every\":0.1,\"overlap\":true,"
+			      "\"job\":{\"argv\":[\"true\"]}}"));
 	ck_assert(poll_pnum(d, "jl", "produced", 1, 3));
 	char *out = NULL, *err = NULL;
 	int rc = jd_jobctl(d, NULL, &out, &err, "producer", "list", NULL);
@@ -1179,7 +1089,7 @@ producer_suite(void)
 {
 	Suite *s = suite_create("producer");
 	TCase *tc = tcase_create("interval");
-	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_checked_fixture(tc, NULL, jd_test_teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, producer_interval_count);
 	tcase_add_test(tc, producer_interval_no_overlap);
@@ -1187,7 +1097,7 @@ producer_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("command");
-	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_checked_fixture(tc, NULL, jd_test_teardown);
 	tcase_set_timeout(tc, 90);
 	tcase_add_test(tc, producer_lines_backpressure);
 	tcase_add_test(tc, producer_json_bad_lines);
@@ -1198,14 +1108,14 @@ producer_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("cron");
-	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_checked_fixture(tc, NULL, jd_test_teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, producer_cron_next_run);
 	tcase_add_test(tc, producer_cron_invalid);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("commands");
-	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_checked_fixture(tc, NULL, jd_test_teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, producer_create_validation);
 	tcase_add_test(tc, producer_get_list_fields);
@@ -1214,7 +1124,7 @@ producer_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("lifecycle");
-	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_checked_fixture(tc, NULL, jd_test_teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, producer_persist_restart);
 	tcase_add_test(tc, producer_from_config);
@@ -1222,7 +1132,7 @@ producer_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("jobctl");
-	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_checked_fixture(tc, NULL, jd_test_teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, producer_jobctl);
 	tcase_add_test(tc, producer_jobctl_list);

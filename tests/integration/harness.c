@@ -4,6 +4,7 @@
 #include "harness.h"
 
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -88,6 +89,15 @@ jd_count_lines(const char *path)
 }
 
 void
+jd_write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "we");
+	ck_assert_msg(f != NULL, "cannot create %s", path);
+	fputs(text, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+void
 jd_init(struct jd *d, const char *conf_text)
 {
 	memset(d, 0, sizeof(*d));
@@ -100,12 +110,8 @@ jd_init(struct jd *d, const char *conf_text)
 	snprintf(d->state, sizeof(d->state), "%s/state", d->dir);
 	snprintf(d->conf, sizeof(d->conf), "%s/jobd.conf", d->dir);
 	snprintf(d->log, sizeof(d->log), "%s/jobd.log", d->dir);
-	if (conf_text) {
-		FILE *f = fopen(d->conf, "we");
-		ck_assert_ptr_nonnull(f);
-		fputs(conf_text, f);
-		fclose(f);
-	}
+	if (conf_text)
+		jd_write_file(d->conf, conf_text);
 }
 
 int
@@ -384,6 +390,50 @@ jd_err(json_t *resp)
 	return e ? json_string_value(e) : "";
 }
 
+void
+jd_call_ok(struct jd *d, json_t *req)
+{
+	json_t *r = jd_call(d, req);
+	jd_ok(r);
+	json_decref(r);
+}
+
+void
+jd_queue_cmd(struct jd *d, const char *cmd, const char *name)
+{
+	json_t *r = jd_req(d, "{s:s,s:s}", "cmd", cmd, "name", name);
+	jd_ok(r);
+	json_decref(r);
+}
+
+const char *
+jd_err_msg(json_t *resp)
+{
+	return jd_str(json_object_get(resp, "error"), "message");
+}
+
+json_t *
+jd_json(const char *text)
+{
+	json_error_t e;
+	json_t *v = json_loads(text, JSON_DECODE_ANY, &e);
+	ck_assert_msg(v != NULL, "bad test JSON %s: %s", text, e.text);
+	return v;
+}
+
+const char *
+jd_str(const json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s ? s : "";
+}
+
+json_int_t
+jd_num(const json_t *o, const char *key)
+{
+	return json_integer_value(json_object_get(o, key));
+}
+
 int64_t
 jd_submit(struct jd *d, json_t *spec)
 {
@@ -433,6 +483,18 @@ jd_poll_state(struct jd *d, int64_t id, const char *state, double timeout_s)
 	return false;
 }
 
+bool
+jd_alive(struct jd *d)
+{
+	int st;
+	if (d->pid <= 0)
+		return false;
+	if (waitpid(d->pid, &st, WNOHANG) == 0)
+		return true;
+	d->pid = 0;
+	return false;
+}
+
 static char *
 drain_fd(int fd)
 {
@@ -470,11 +532,7 @@ jd_jobctl(struct jd *d, const char *in, char **out, char **err, ...)
 	char *inpath = jd_path(d, "jobctl.in");
 	char *outpath = jd_path(d, "jobctl.out");
 	char *errpath = jd_path(d, "jobctl.err");
-	FILE *f = fopen(inpath, "we");
-	ck_assert_ptr_nonnull(f);
-	if (in)
-		fputs(in, f);
-	fclose(f);
+	jd_write_file(inpath, in ? in : "");
 	pid_t pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
@@ -508,4 +566,143 @@ jd_jobctl(struct jd *d, const char *in, char **out, char **err, ...)
 	free(outpath);
 	free(errpath);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static ssize_t
+read_small(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, size - 1);
+	close(fd);
+	if (n >= 0)
+		buf[n] = '\0';
+	return n;
+}
+
+int
+jd_procs_with(const char *marker, pid_t skip, char *what, size_t wn)
+{
+	DIR *dir = opendir("/proc");
+	ck_assert_ptr_nonnull(dir);
+	int count = 0;
+	struct dirent *e;
+	while ((e = readdir(dir)) != NULL) {
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+		if (*end != '\0' || pid <= 0 || pid == (long)skip ||
+		    pid == (long)getpid())
+			continue;
+		char path[64], buf[4096];
+		snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+		if (read_small(path, buf, sizeof(buf)) <= 0)
+			continue;
+		char *rp = strrchr(buf, ')');
+		if (rp == NULL || rp[1] != ' ' || rp[2] == 'Z' || rp[2] == 'X')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
+		ssize_t n = read_small(path, buf, sizeof(buf));
+		if (n <= 0)
+			continue;
+		for (ssize_t i = 0; i < n; i++)
+			if (buf[i] == '\0')
+				buf[i] = ' ';
+		if (strstr(buf, marker) == NULL)
+			continue;
+		if (count == 0 && what)
+			snprintf(what, wn, "pid %ld: %s", pid, buf);
+		count++;
+	}
+	closedir(dir);
+	return count;
+}
+
+/* The guard learns that the test process ended when its pipe reaches EOF:
+ * the write end is close-on-exec, so no daemon or job holds it. */
+void
+jd_guard(const char *dir)
+{
+	int p[2];
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		char c;
+		/* Out of the test's process group, which Check kills. */
+		setsid();
+		for (int fd = 3; fd < 1024; fd++)
+			if (fd != p[0])
+				close(fd);
+		while (read(p[0], &c, 1) < 0 && errno == EINTR)
+			;
+		for (int round = 0; round < 50; round++) {
+			char what[4200];
+			if (jd_procs_with(dir, 0, what, sizeof(what)) == 0)
+				break;
+			kill((pid_t)atol(what + 4), SIGKILL);
+			poll(NULL, 0, 10);
+		}
+		char cmd[600];
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		if (system(cmd) != 0)
+			_exit(1);
+		_exit(0);
+	}
+	close(p[0]);
+}
+
+/* The daemon jd_test_start started last (borrowed from the suite). */
+static struct jd *test_jd;
+
+/* Frees test_jd's daemon and directory, if it has them. */
+static void
+test_cleanup(void)
+{
+	if (test_jd != NULL && test_jd->dir[0]) {
+		jd_free(test_jd);
+		test_jd->dir[0] = '\0';
+	}
+}
+
+struct jd *
+jd_test_start(struct jd *d, const char *base, const char *extra,
+	      const char *const *args)
+{
+	static bool registered;
+	char *conf;
+	if (!registered) {
+		atexit(test_cleanup);
+		registered = true;
+	}
+	test_cleanup();
+	test_jd = d;
+	if (asprintf(&conf, "%s%s", base ? base : "", extra ? extra : "") < 0)
+		abort();
+	jd_init(d, conf);
+	free(conf);
+	jd_guard(d->dir);
+	jd_start(d, args);
+	return d;
+}
+
+void
+jd_test_teardown(void)
+{
+	struct jd *d = test_jd;
+	if (d == NULL || d->dir[0] == '\0')
+		return;
+	int rc = d->pid > 0 ? jd_stop(d) : 0;
+	char *log = jd_slurp(d->log);
+	bool asan = log && strstr(log, "AddressSanitizer") != NULL;
+	bool ubsan = log && strstr(log, "runtime error") != NULL;
+	bool leak = log && strstr(log, "LeakSanitizer") != NULL;
+	if (asan || ubsan || leak || rc != 0 || getenv("JD_SHOW_LOG"))
+		fprintf(stderr, "--- jobd log (%s) ---\n%s\n", d->dir,
+			log ? log : "");
+	free(log);
+	test_cleanup();
+	ck_assert_msg(!asan && !ubsan && !leak,
+		      "sanitizer report in the daemon log");
+	ck_assert_msg(rc == 0, "jobd exited %d on SIGTERM", rc);
 }

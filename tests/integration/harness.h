@@ -57,6 +57,24 @@ json_t *jd_ok(json_t *resp);
 /* The error code of a failed response ("" when ok). */
 const char *jd_err(json_t *resp);
 
+/* Sends req (stolen) on the harness's connection and fails the test
+ * unless the response is ok; the response is dropped. */
+void jd_call_ok(struct jd *d, json_t *req);
+/* Sends {"cmd": cmd, "name": name} (a queue command such as "queue.pause")
+ * and fails the test unless it succeeded. */
+void jd_queue_cmd(struct jd *d, const char *cmd, const char *name);
+/* The error message of a failed response ("" when none). */
+const char *jd_err_msg(json_t *resp);
+
+/* Parses text (a test constant, any JSON value) or fails the test; new
+ * ref. */
+json_t *jd_json(const char *text);
+/* The string member key of o (borrowed from o), "" when it is absent or
+ * not a string. */
+const char *jd_str(const json_t *o, const char *key);
+/* The integer member key of o, 0 when it is absent or not an integer. */
+json_int_t jd_num(const json_t *o, const char *key);
+
 /* Submits spec (stolen) and returns the new id (fails the test on error). */
 int64_t jd_submit(struct jd *d, json_t *spec);
 /* The job object (new ref). */
@@ -66,6 +84,11 @@ json_t *jd_wait(struct jd *d, int64_t id, double timeout_s);
 /* Polls until job id is in state (timeout_s); true when it got there. */
 bool jd_poll_state(struct jd *d, int64_t id, const char *state,
 		   double timeout_s);
+
+/* True while the daemon runs.  Once it has exited, reaps it and sets
+ * d->pid to 0 (it is our child: a crashed one stays a zombie that
+ * kill(pid, 0) would still find). */
+bool jd_alive(struct jd *d);
 
 /* Runs jobctl -s SOCK args... (NULL-terminated) with stdin from in (may be
  * NULL: /dev/null); *out and *err (may be NULL) get what it printed;
@@ -82,5 +105,41 @@ char *jd_path(const struct jd *d, const char *name);
 char *jd_slurp(const char *path);
 /* Number of lines in a file (0 when missing). */
 int jd_count_lines(const char *path);
+/* Writes text to path, created or truncated, or fails the test. */
+void jd_write_file(const char *path, const char *text);
+
+/* Counts the live processes (not zombies), other than this one and skip
+ * (0: none), whose command line contains marker; what (may be NULL) gets
+ * "pid N: command line" of the first one, in at most wn bytes. */
+int jd_procs_with(const char *marker, pid_t skip, char *what, size_t wn);
+/* Arms a guard for dir.  A test that fails leaves through _exit and one
+ * that times out is killed, so no teardown runs, and Check then kills the
+ * test's process group: jobd dies, and its direct children with it, but
+ * not what jobs started in their own sessions.  The guard is a process
+ * outside that group which waits until the test process has ended, then
+ * kills whatever still runs with dir in its command line and removes dir.
+ * It does so after a clean end too (nothing is left to kill then). */
+void jd_guard(const char *dir);
+
+/*
+ * One daemon per test.  A suite whose every test runs one daemon keeps a
+ * struct jd of its own, starts it with jd_test_start, and gives
+ * jd_test_teardown to tcase_add_checked_fixture as the teardown.
+ */
+
+/* Starts the current test's daemon in d (borrowed until the teardown):
+ * frees the daemon jd_test_start started before (a test that starts a
+ * second one), creates a directory whose config is base followed by extra
+ * (either may be NULL), arms jd_guard for it, and starts jobd with args
+ * (NULL-terminated, may be NULL).  The daemon is also freed at exit, in
+ * case the test ends without its teardown.  Returns d. */
+struct jd *jd_test_start(struct jd *d, const char *base, const char *extra,
+			 const char *const *args);
+/* Stops the daemon jd_test_start started, if any, and frees it.  Fails the
+ * test unless SIGTERM ended jobd with status 0, or when the daemon's log
+ * holds an AddressSanitizer, UndefinedBehaviorSanitizer ("runtime error")
+ * or LeakSanitizer report.  The log is printed on stderr then, and for
+ * every test when JD_SHOW_LOG is set. */
+void jd_test_teardown(void);
 
 #endif /* HARNESS_H_INCLUDED */

@@ -5,10 +5,11 @@
  * page, stack reuse and the loop's flush hooks.
  *
  * Each test spawns a main coroutine, runs the loop until that coroutine
- * stops it, and asserts that the loop returned.  Coroutines record what they
- * saw (CO_EXPECT) and the test asserts after the loop: a failed Check
- * assertion must not unwind through a coroutine stack.  Scenarios whose
- * failure is a crash run in a child process when Check does not fork.
+ * stops it, and asserts that the loop returned (loopfix.h).  Coroutines
+ * record what they saw (CO_EXPECT) and the test asserts after the loop: a
+ * failed Check assertion must not unwind through a coroutine stack.
+ * Scenarios whose failure is a crash run in a child process when Check does
+ * not fork.
  */
 #include <check.h>
 #include <signal.h>
@@ -18,39 +19,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "await.h"
 #include "coro.h"
 #include "diag.h"
 #include "loop.h"
+#include "loopfix.h"
 
 Suite *coro_suite(void);
-
-/* The first expectation that failed inside a coroutine, or "". */
-static char co_fail[256];
-
-#define CO_EXPECT(cond)                                                   \
-	do {                                                              \
-		if (!(cond) && co_fail[0] == '\0')                        \
-			snprintf(co_fail, sizeof(co_fail), "line %d: %s", \
-				 __LINE__, #cond);                        \
-	} while (0)
-
-static double
-mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void
 loop_setup(void)
 {
-	co_fail[0] = '\0';
+	loopfix_reset();
 	diag_clear();
 	loop_init();
 }
@@ -60,70 +42,6 @@ loop_teardown(void)
 {
 	loop_shutdown();
 	coro_shutdown();
-}
-
-struct scenario {
-	coro_fn fn;
-	void *arg;
-	bool done;
-};
-
-static void
-scenario_main_f(void *arg)
-{
-	struct scenario *sc = arg;
-
-	sc->fn(sc->arg);
-	sc->done = true;
-	loop_stop();
-}
-
-/* Runs fn(arg) as the main coroutine of a real loop.  Returns true when the
- * loop returned because the scenario ended and no expectation failed. */
-static bool
-scenario_ok(coro_fn fn, void *arg)
-{
-	struct scenario sc = {fn, arg, false};
-
-	coro_detach(coro_spawn("main", scenario_main_f, &sc));
-	loop_run();
-	return sc.done && co_fail[0] == '\0';
-}
-
-/* Keeps the loop alive while a scenario runs and stops it once the
- * scenario is done, or after 5 s.  Without it, a scenario that ends in the
- * loop's first pass would run on (loop_stop_in_first_pass), and one whose
- * last watcher is a one-shot timer would return early
- * (loop_runs_what_the_last_watcher_woke). */
-static ev_timer watchdog;
-static const struct scenario *watched;
-static double watch_deadline;
-
-static void
-watchdog_cb(struct ev_loop *l, ev_timer *w, int revents)
-{
-	(void)l;
-	(void)w;
-	(void)revents;
-	if (watched->done || mono() > watch_deadline)
-		loop_stop();
-}
-
-static void
-run_scenario(coro_fn fn, void *arg)
-{
-	struct scenario sc = {fn, arg, false};
-
-	watched = &sc;
-	watch_deadline = mono() + 5.0;
-	ev_timer_init(&watchdog, watchdog_cb, 0.01, 0.01);
-	ev_timer_start(loop_ev(), &watchdog);
-	coro_detach(coro_spawn("main", scenario_main_f, &sc));
-	loop_run();
-	ev_timer_stop(loop_ev(), &watchdog);
-	watched = NULL;
-	ck_assert_msg(sc.done, "the loop returned before the scenario ended");
-	ck_assert_msg(co_fail[0] == '\0', "%s", co_fail);
 }
 
 /* Lets every other ready coroutine run once, then comes back. */
@@ -208,7 +126,7 @@ START_TEST(coro_self_and_names)
 	c = coro_spawn(longname, set_flag_f, &ran);
 	ck_assert_uint_eq(strlen(coro_name(c)), 47);
 	coro_detach(c);
-	run_scenario(self_name_f, &ran);
+	loopfix_run(self_name_f, &ran);
 	ck_assert(ran);
 	ck_assert_ptr_null(coro_self());
 }
@@ -264,7 +182,7 @@ START_TEST(coro_wakeups_run_in_fifo_order)
 {
 	struct order_log log = {"", 0};
 
-	run_scenario(fifo_main_f, &log);
+	loopfix_run(fifo_main_f, &log);
 	ck_assert_str_eq(log.s, "ABC|CAB");
 }
 END_TEST
@@ -311,7 +229,7 @@ START_TEST(coro_wakeup_twice_is_once)
 {
 	struct count_arg a = {0, false};
 
-	run_scenario(double_wakeup_main_f, &a);
+	loopfix_run(double_wakeup_main_f, &a);
 	ck_assert_int_eq(a.steps, 2);
 }
 END_TEST
@@ -358,7 +276,7 @@ START_TEST(coro_yield_wakeup_pingpong)
 
 	memset(&pp, 0, sizeof(pp));
 	pp.rounds = 5;
-	run_scenario(pingpong_main_f, &pp);
+	loopfix_run(pingpong_main_f, &pp);
 	ck_assert_str_eq(pp.log.s, "ababababab");
 }
 END_TEST
@@ -378,12 +296,12 @@ join_main_f(void *arg)
 	(void)arg;
 	bool finished = false, quick = false;
 	struct coro *c = coro_spawn("slow", slow_child_f, &finished);
-	double t0 = mono();
+	double t0 = loopfix_mono();
 
 	CO_EXPECT(!coro_is_done(c));
 	coro_join(c);
 	CO_EXPECT(finished);
-	CO_EXPECT(mono() - t0 >= 0.015);
+	CO_EXPECT(loopfix_mono() - t0 >= 0.015);
 
 	/* Joining a coroutine that has already returned returns at once. */
 	c = coro_spawn("quick", set_flag_f, &quick);
@@ -395,7 +313,7 @@ join_main_f(void *arg)
 
 START_TEST(coro_join_waits_for_end)
 {
-	run_scenario(join_main_f, NULL);
+	loopfix_run(join_main_f, NULL);
 }
 END_TEST
 
@@ -432,7 +350,7 @@ self_wake_body(void)
 {
 	int runs = 0;
 
-	if (!scenario_ok(self_wake_main_f, &runs) || runs != 3)
+	if (!loopfix_ok(self_wake_main_f, &runs) || runs != 3)
 		_exit(1);
 	loop_shutdown();
 	coro_shutdown();
@@ -514,10 +432,10 @@ cancel_main_f(void *arg)
 	CO_EXPECT(a->started);
 	CO_EXPECT(!coro_is_done(c));
 	CO_EXPECT(!coro_is_cancelled());
-	t0 = mono();
+	t0 = loopfix_mono();
 	coro_cancel(c);
 	coro_join(c);
-	CO_EXPECT(mono() - t0 < 1.0);
+	CO_EXPECT(loopfix_mono() - t0 < 1.0);
 	CO_EXPECT(waitq_empty(&a->q));
 	CO_EXPECT(waitq_empty(&a->ev.q));
 	CO_EXPECT(waitq_empty(&a->sem.q));
@@ -534,7 +452,7 @@ START_TEST(coro_cancel_ends_await)
 	sem_init_count(&a.sem, 0);
 	ck_assert_int_eq(pipe(p), 0);
 	a.fd = p[0];
-	run_scenario(cancel_main_f, &a);
+	loopfix_run(cancel_main_f, &a);
 	close(p[0]);
 	close(p[1]);
 	ck_assert_int_eq(a.rc, -1);
@@ -569,7 +487,7 @@ START_TEST(coro_cancel_before_start)
 
 	memset(&a, 0, sizeof(a));
 	a.rc = 99;
-	run_scenario(cancel_before_start_main_f, &a);
+	loopfix_run(cancel_before_start_main_f, &a);
 	ck_assert(a.cancelled_seen);
 	ck_assert_int_eq(a.rc, -1);
 	ck_assert_int_eq(a.code, E_CANCELLED);
@@ -587,20 +505,20 @@ sleep_main_f(void *arg)
 	/* Start from a fresh loop time: how a stale one shortens sleeps is
 	 * await_sleep_counts_from_the_call's business. */
 	CO_EXPECT(await_sleep(0) == 0);
-	t0 = mono();
+	t0 = loopfix_mono();
 	CO_EXPECT(await_sleep(0.05) == 0);
-	elapsed[0] = mono() - t0;
-	t0 = mono();
+	elapsed[0] = loopfix_mono() - t0;
+	t0 = loopfix_mono();
 	CO_EXPECT(await_sleep(0) == 0);
 	CO_EXPECT(await_sleep(-1) == 0);
-	elapsed[1] = mono() - t0;
+	elapsed[1] = loopfix_mono() - t0;
 }
 
 START_TEST(await_sleep_takes_its_time)
 {
 	double elapsed[2] = {0, 0};
 
-	run_scenario(sleep_main_f, elapsed);
+	loopfix_run(sleep_main_f, elapsed);
 	ck_assert_msg(elapsed[0] >= 0.049, "slept %.4f s", elapsed[0]);
 	ck_assert_msg(elapsed[0] < 1.0, "slept %.4f s", elapsed[0]);
 	ck_assert_msg(elapsed[1] < 0.5, "zero sleeps took %.4f s", elapsed[1]);
@@ -613,20 +531,20 @@ static void
 sleep_after_slow_step_main_f(void *arg)
 {
 	double *elapsed = arg;
-	double t0 = mono();
+	double t0 = loopfix_mono();
 
-	while (mono() - t0 < 0.04)
+	while (loopfix_mono() - t0 < 0.04)
 		; /* a slow step, on purpose */
-	t0 = mono();
+	t0 = loopfix_mono();
 	CO_EXPECT(await_sleep(0.05) == 0);
-	*elapsed = mono() - t0;
+	*elapsed = loopfix_mono() - t0;
 }
 
 START_TEST(await_sleep_counts_from_the_call)
 {
 	double elapsed = 0;
 
-	run_scenario(sleep_after_slow_step_main_f, &elapsed);
+	loopfix_run(sleep_after_slow_step_main_f, &elapsed);
 	ck_assert_msg(elapsed >= 0.05, "slept %.4f s of 0.05", elapsed);
 }
 END_TEST
@@ -652,11 +570,11 @@ io_main_f(void *arg)
 {
 	struct io_arg *a = arg;
 	struct coro *w = coro_spawn("writer", io_writer_f, a);
-	double t0 = mono();
+	double t0 = loopfix_mono();
 
 	a->rc = await_io(a->rfd, EV_READ, 2.0, false, &a->revents);
 	a->code = diag_code();
-	a->elapsed = mono() - t0;
+	a->elapsed = loopfix_mono() - t0;
 	coro_join(w);
 }
 
@@ -670,7 +588,7 @@ START_TEST(await_io_readable_after_write)
 	ck_assert_int_eq(pipe(p), 0);
 	a.rfd = p[0];
 	a.wfd = p[1];
-	run_scenario(io_main_f, &a);
+	loopfix_run(io_main_f, &a);
 	ck_assert_int_eq(a.rc, 0);
 	ck_assert(a.revents & EV_READ);
 	ck_assert_msg(a.elapsed >= 0.015 && a.elapsed < 1.0, "waited %.4f s",
@@ -686,12 +604,12 @@ static void
 io_timeout_main_f(void *arg)
 {
 	struct io_arg *a = arg;
-	double t0 = mono();
+	double t0 = loopfix_mono();
 
 	a->revents = -1;
 	a->rc = await_io(a->rfd, EV_READ, 0.03, false, &a->revents);
 	a->code = diag_code();
-	a->elapsed = mono() - t0;
+	a->elapsed = loopfix_mono() - t0;
 }
 
 START_TEST(await_io_times_out)
@@ -702,7 +620,7 @@ START_TEST(await_io_times_out)
 	memset(&a, 0, sizeof(a));
 	ck_assert_int_eq(pipe(p), 0);
 	a.rfd = p[0];
-	run_scenario(io_timeout_main_f, &a);
+	loopfix_run(io_timeout_main_f, &a);
 	ck_assert_int_eq(a.rc, -1);
 	ck_assert_int_eq(a.code, E_TIMEOUT);
 	ck_assert_int_eq(a.revents, 0);
@@ -748,7 +666,7 @@ START_TEST(await_io_spurious_wakeup)
 	ck_assert_int_eq(pipe(p), 0);
 	a.rfd = p[0];
 	a.wfd = p[1];
-	run_scenario(io_spurious_main_f, &a);
+	loopfix_run(io_spurious_main_f, &a);
 	ck_assert_int_eq(a.rc, 0);
 	ck_assert_int_eq(a.revents, 0);
 	close(p[0]);
@@ -765,11 +683,11 @@ static void
 wakeup_sleeper_f(void *arg)
 {
 	struct wakeup_arg *a = arg;
-	double t0 = mono();
+	double t0 = loopfix_mono();
 
 	a->rc[0] = await_wakeup(2.0);
 	a->code[0] = diag_code();
-	a->elapsed[0] = mono() - t0;
+	a->elapsed[0] = loopfix_mono() - t0;
 }
 
 static void
@@ -782,10 +700,10 @@ wakeup_main_f(void *arg)
 	yield_once();
 	coro_wakeup(c);
 	coro_join(c);
-	t0 = mono();
+	t0 = loopfix_mono();
 	a->rc[1] = await_wakeup(0.03);
 	a->code[1] = diag_code();
-	a->elapsed[1] = mono() - t0;
+	a->elapsed[1] = loopfix_mono() - t0;
 }
 
 START_TEST(await_wakeup_woken_or_timeout)
@@ -793,7 +711,7 @@ START_TEST(await_wakeup_woken_or_timeout)
 	struct wakeup_arg a;
 
 	memset(&a, 0, sizeof(a));
-	run_scenario(wakeup_main_f, &a);
+	loopfix_run(wakeup_main_f, &a);
 	ck_assert_int_eq(a.rc[0], 0);
 	ck_assert_msg(a.elapsed[0] < 1.0, "woken after %.4f s", a.elapsed[0]);
 	ck_assert_int_eq(a.rc[1], -1);
@@ -856,7 +774,7 @@ START_TEST(waitq_notify_one_then_all)
 	struct wq_arg a;
 
 	memset(&a, 0, sizeof(a));
-	run_scenario(wq_main_f, &a);
+	loopfix_run(wq_main_f, &a);
 	ck_assert_str_eq(a.log.s, "012");
 	for (int i = 0; i < 3; i++)
 		ck_assert_int_eq(a.rc[i], 0);
@@ -867,11 +785,11 @@ static void
 wq_timeout_main_f(void *arg)
 {
 	struct wq_arg *a = arg;
-	double t0 = mono();
+	double t0 = loopfix_mono();
 
 	a->rc[0] = waitq_wait(&a->q, 0.03);
 	a->rc[1] = diag_code();
-	CO_EXPECT(mono() - t0 >= 0.025);
+	CO_EXPECT(loopfix_mono() - t0 >= 0.025);
 	CO_EXPECT(waitq_empty(&a->q));
 }
 
@@ -880,7 +798,7 @@ START_TEST(waitq_wait_times_out)
 	struct wq_arg a;
 
 	memset(&a, 0, sizeof(a));
-	run_scenario(wq_timeout_main_f, &a);
+	loopfix_run(wq_timeout_main_f, &a);
 	ck_assert_int_eq(a.rc[0], -1);
 	ck_assert_int_eq(a.rc[1], E_TIMEOUT);
 }
@@ -938,10 +856,10 @@ ev_main_f(void *arg)
 	CO_EXPECT(a->spy_ran);
 
 	event_clear(&a->e);
-	t0 = mono();
+	t0 = loopfix_mono();
 	a->late_rc = event_wait(&a->e, 0.03);
 	a->late_code = diag_code();
-	CO_EXPECT(mono() - t0 >= 0.025);
+	CO_EXPECT(loopfix_mono() - t0 >= 0.025);
 }
 
 START_TEST(event_set_wakes_waiters)
@@ -950,7 +868,7 @@ START_TEST(event_set_wakes_waiters)
 
 	memset(&a, 0, sizeof(a));
 	a.rc[0] = a.rc[1] = 99;
-	run_scenario(ev_main_f, &a);
+	loopfix_run(ev_main_f, &a);
 	ck_assert_int_eq(a.rc[0], 0);
 	ck_assert_int_eq(a.rc[1], 0);
 	ck_assert_int_eq(a.late_rc, -1);
@@ -1008,7 +926,7 @@ START_TEST(sem_limits_holders)
 
 	memset(&a, 0, sizeof(a));
 	sem_init_count(&a.s, 2);
-	run_scenario(sem_main_f, &a);
+	loopfix_run(sem_main_f, &a);
 	ck_assert_int_eq(a.finished, 5);
 	ck_assert_int_eq(a.max_holders, 2);
 	ck_assert_int_eq(a.s.count, 2);
@@ -1031,11 +949,11 @@ static void
 sem_racer_f(void *arg)
 {
 	struct sem_racer *x = arg;
-	double t0 = mono();
+	double t0 = loopfix_mono();
 
 	x->r->rc[x->idx] = sem_acquire(&x->r->s, x->timeout);
 	x->r->code[x->idx] = diag_code();
-	x->r->elapsed[x->idx] = mono() - t0;
+	x->r->elapsed[x->idx] = loopfix_mono() - t0;
 }
 
 /* A unit released to a waiter that is cancelled before it runs must go to
@@ -1061,7 +979,7 @@ START_TEST(sem_cancelled_waiter_passes_the_unit_on)
 
 	memset(&r, 0, sizeof(r));
 	sem_init_count(&r.s, 0);
-	run_scenario(sem_cancel_race_main_f, &r);
+	loopfix_run(sem_cancel_race_main_f, &r);
 	/* Either a kept the unit, or b got it; never neither. */
 	ck_assert_msg(r.rc[0] == 0 || r.rc[1] == 0,
 		      "released unit lost: a rc %d code %d, b rc %d code %d "
@@ -1095,7 +1013,7 @@ START_TEST(sem_acquire_keeps_its_deadline)
 
 	memset(&r, 0, sizeof(r));
 	sem_init_count(&r.s, 0);
-	run_scenario(sem_deadline_main_f, &r);
+	loopfix_run(sem_deadline_main_f, &r);
 	ck_assert_int_eq(r.rc[0], -1);
 	ck_assert_int_eq(r.code[0], E_TIMEOUT);
 	ck_assert_msg(r.elapsed[0] < 0.13,
@@ -1152,7 +1070,7 @@ START_TEST(diag_record_is_per_coroutine)
 
 	memset(&d, 0, sizeof(d));
 	diag_set(E_PERM, "outside");
-	run_scenario(diag_main_f, &d);
+	loopfix_run(diag_main_f, &d);
 	ck_assert_int_eq(d.code_a, E_IO);
 	ck_assert_str_eq(d.msg_a, "from a");
 	ck_assert_int_eq(d.code_b, E_DB);
@@ -1313,7 +1231,7 @@ START_TEST(coro_many_spawn_and_reuse_stacks)
 	struct many_arg m;
 
 	memset(&m, 0, sizeof(m));
-	run_scenario(many_main_f, &m);
+	loopfix_run(many_main_f, &m);
 	ck_assert_int_eq(m.finished, MANY);
 	ck_assert_int_eq(m.detached_finished, MANY);
 	ck_assert(m.frame[0] != 0);
@@ -1372,15 +1290,16 @@ flush_main_f(void *arg)
 START_TEST(loop_flush_hooks_run_before_sleep)
 {
 	struct flush_arg f;
-	double t0 = mono();
+	double t0 = loopfix_mono();
 
 	memset(&f, 0, sizeof(f));
 	f.rc = 99;
 	loop_add_flush(flush_a, &f, "test.a");
 	loop_add_flush(flush_b, &f, "test.b");
-	run_scenario(flush_main_f, &f);
+	loopfix_run(flush_main_f, &f);
 	ck_assert_int_eq(f.rc, 0);
-	ck_assert_msg(mono() - t0 < 1.0, "the hook's wakeup was not run");
+	ck_assert_msg(loopfix_mono() - t0 < 1.0,
+		      "the hook's wakeup was not run");
 	/* Woken by the hook and run again in the same pass, before any
 	 * sleep. */
 	ck_assert_uint_eq(f.iter_before, f.iter_after);
@@ -1419,11 +1338,11 @@ stop_early_main_f(void *arg)
 START_TEST(loop_stop_in_first_pass)
 {
 	struct stop_arg h = {NULL, 99, false};
-	double t0 = mono(), elapsed;
+	double t0 = loopfix_mono(), elapsed;
 
 	coro_detach(coro_spawn("main", stop_early_main_f, &h));
 	loop_run();
-	elapsed = mono() - t0;
+	elapsed = loopfix_mono() - t0;
 	ck_assert(h.stopped);
 	/* Unwind the helper before asserting, so that nothing leaks. */
 	if (!coro_is_done(h.helper))
@@ -1474,7 +1393,7 @@ START_TEST(loop_counts_iterations)
 	struct loop_stats a, b;
 
 	loop_get_stats(&a);
-	run_scenario(stats_main_f, NULL);
+	loopfix_run(stats_main_f, NULL);
 	loop_get_stats(&b);
 	ck_assert_uint_ge(b.iterations, a.iterations + 3);
 	ck_assert(loop_now() > 0);

@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "await.h"
@@ -24,6 +23,7 @@
 #include "jobd/proto.h"
 #include "log.h"
 #include "loop.h"
+#include "loopfix.h"
 #include "store.h"
 
 Suite *store_suite(void);
@@ -34,15 +34,6 @@ Suite *store_suite(void);
 static char tmpdir[PATH_MAX];
 static char dbpath[PATH_MAX + 32];
 static int64_t qdef; /* id of queue "default" */
-
-static double
-mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ---- a second connection, to see what is on disk ---- */
 
@@ -1370,73 +1361,12 @@ START_TEST(store_flush_commits_the_group)
 END_TEST
 
 /* The commit tests run a real loop with store_flush as its hook. */
-static char co_fail[256];
-
-#define CO_EXPECT(cond)                                                   \
-	do {                                                              \
-		if (!(cond) && co_fail[0] == '\0')                        \
-			snprintf(co_fail, sizeof(co_fail), "line %d: %s", \
-				 __LINE__, #cond);                        \
-	} while (0)
-
 static void
 commit_setup(void)
 {
-	co_fail[0] = '\0';
+	loopfix_reset();
 	store_setup();
 	loop_add_flush(store_flush, NULL, "store.commit");
-}
-
-struct scenario {
-	coro_fn fn;
-	void *arg;
-	bool done;
-};
-
-static void
-scenario_main_f(void *arg)
-{
-	struct scenario *sc = arg;
-
-	sc->fn(sc->arg);
-	sc->done = true;
-	loop_stop();
-}
-
-/* Keeps the loop alive while a scenario runs and stops it once the
- * scenario is done, or after 5 s.  Without it, a scenario that ends in the
- * loop's first pass would run on (loop_stop_in_first_pass), and one whose
- * last watcher is a one-shot timer would return early
- * (loop_runs_what_the_last_watcher_woke). */
-static ev_timer watchdog;
-static const struct scenario *watched;
-static double watch_deadline;
-
-static void
-watchdog_cb(struct ev_loop *l, ev_timer *w, int revents)
-{
-	(void)l;
-	(void)w;
-	(void)revents;
-	if (watched->done || mono() > watch_deadline)
-		loop_stop();
-}
-
-static void
-run_scenario(coro_fn fn, void *arg)
-{
-	struct scenario sc = {fn, arg, false};
-
-	watched = &sc;
-	watch_deadline = mono() + 5.0;
-	ev_timer_init(&watchdog, watchdog_cb, 0.01, 0.01);
-	ev_timer_start(loop_ev(), &watchdog);
-	coro_detach(coro_spawn("main", scenario_main_f, &sc));
-	loop_run();
-	ev_timer_stop(loop_ev(), &watchdog);
-	watched = NULL;
-	ck_assert_msg(sc.done, "the loop returned before the scenario ended");
-	ck_assert_msg(co_fail[0] == '\0', "%s", co_fail);
 }
 
 static int64_t
@@ -1485,7 +1415,7 @@ START_TEST(store_sync_waits_for_the_commit)
 	struct sync_arg a;
 
 	memset(&a, 0, sizeof(a));
-	run_scenario(sync_main_f, &a);
+	loopfix_run(sync_main_f, &a);
 	ck_assert_int_gt(a.id, 0);
 	ck_assert(a.spy_ran);
 }
@@ -1544,7 +1474,7 @@ START_TEST(store_unawaited_write_commits_soon)
 {
 	int64_t counts[2] = {-1, -1};
 
-	run_scenario(delayed_main_f, counts);
+	loopfix_run(delayed_main_f, counts);
 	ck_assert_int_eq(counts[0], 0);
 	ck_assert_int_eq(counts[1], 1);
 }
@@ -1554,7 +1484,7 @@ START_TEST(store_sync_many_writers_one_commit)
 {
 	struct multi_arg m = {{9, 9, 9}};
 
-	run_scenario(multi_main_f, &m);
+	loopfix_run(multi_main_f, &m);
 	for (int i = 0; i < 3; i++)
 		ck_assert_int_eq(m.rc[i], 0);
 }
@@ -1598,7 +1528,7 @@ START_TEST(store_failed_commit_fails_sync)
 	memset(&a, 0, sizeof(a));
 	a.rc = 99;
 	a.env = json_pack("{ss}", "K", "v");
-	run_scenario(fail_main_f, &a);
+	loopfix_run(fail_main_f, &a);
 	ck_assert_int_eq(a.rc, -1);
 	ck_assert_int_eq(a.code, E_DB);
 	ck_assert_int_eq(brief(a.kept).state, JOBD_QUEUED);

@@ -1,0 +1,49 @@
+/*
+ * loopfix: the loop fixture of the unit suites that run coroutines on a
+ * real libev loop (coro, store).  A test runs its scenario as the main
+ * coroutine of the loop; coroutines record what they saw with CO_EXPECT and
+ * the test asserts after the loop returns, because a failed Check assertion
+ * must not unwind through a coroutine stack.  check_loopfix.c defines no
+ * suite; it is named check_*.c only so that the unit runner links it.
+ */
+#ifndef LOOPFIX_H_INCLUDED
+#define LOOPFIX_H_INCLUDED
+
+#include <stdbool.h>
+
+#include "coro.h"
+
+/* Inside a coroutine: records "line N: cond" when cond is false and no
+ * expectation has failed yet in this test. */
+#define CO_EXPECT(cond)                                         \
+	do {                                                    \
+		if (!(cond))                                    \
+			loopfix_expect_failed(__LINE__, #cond); \
+	} while (0)
+
+/* Records the failed expectation what (borrowed) at line, unless an
+ * earlier one is already recorded.  Only for CO_EXPECT. */
+void loopfix_expect_failed(int line, const char *what);
+
+/* Forgets the recorded failure; every test's setup calls it. */
+void loopfix_reset(void);
+
+/* Monotonic seconds. */
+double loopfix_mono(void);
+
+/* Runs fn(arg) as the main coroutine of the loop (loop_init done) until it
+ * ends and stops the loop.  Returns true when the loop returned because
+ * the scenario ended and no expectation failed.  Asserts nothing, so a
+ * scenario whose failure is a crash can run in a child process. */
+bool loopfix_ok(coro_fn fn, void *arg);
+
+/* Runs fn(arg) the same way, with a watchdog timer that keeps the loop
+ * alive while the scenario runs and stops it once the scenario is done, or
+ * after 5 s.  Without it, a scenario that ends in the loop's first pass
+ * would run on (loop_stop_in_first_pass), and one whose last watcher is a
+ * one-shot timer would return early (loop_runs_what_the_last_watcher_woke).
+ * Fails the test when the loop returned before the scenario ended, or with
+ * the first failed expectation. */
+void loopfix_run(coro_fn fn, void *arg);
+
+#endif /* LOOPFIX_H_INCLUDED */
