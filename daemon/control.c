@@ -216,7 +216,9 @@ conn_f(void *arg)
 				       "request line too long");
 			break;
 		}
-		if (handled && store_sync() != 0) {
+		/* Whatever goes out — responses, late replies, events —
+		 * reports only what is committed and durable. */
+		if ((handled || c->out.len > 0) && store_sync() != 0) {
 			/* The commit failed: what was answered is not
 			 * durable.  Drop the answers and the peer. */
 			log_error("conn[%lld]: %s", (long long)c->num,
