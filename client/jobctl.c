@@ -323,7 +323,8 @@ jnum(const json_t *obj, const char *key, double dflt)
 static void
 print_json(const json_t *j)
 {
-	json_dumpf(j, stdout, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_dumpf(j, stdout,
+		   JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
 	putchar('\n');
 }
 
@@ -472,7 +473,8 @@ value_text(const json_t *v)
 		return fmt("%g", json_real_value(v));
 	if (json_is_boolean(v))
 		return dup_str(json_is_true(v) ? "true" : "false");
-	s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	s = json_dumps(v,
+		       JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
 	if (s == NULL)
 		oom();
 	return s;

@@ -383,6 +383,9 @@ cmd_get(struct req *r)
 		reply_diag(r);
 		return;
 	}
+	/* A job that gave no env runs with the minimal one: show that. */
+	if (env && json_is_null(json_object_get(job, "env")))
+		json_object_set_new(job, "env", runner_minimal_env(b.uid));
 	reply_ok(r, json_pack("{s:o}", "job", job));
 }
 
@@ -599,8 +602,7 @@ reply_jobs(struct conn *c, json_t *id, const int64_t *ids, size_t n)
 {
 	struct buf b = BUF_INIT;
 	char *idtxt = json_dumps(id ? id : json_null(),
-				 JSON_ENCODE_ANY | JSON_COMPACT |
-					 JSON_ENSURE_ASCII);
+				 JSON_ENCODE_ANY | CONTROL_JSON_FLAGS);
 	buf_printf(&b, "{\"id\":%s,\"ok\":true,\"result\":{\"jobs\":[",
 		   idtxt ? idtxt : "null");
 	free(idtxt);
@@ -609,7 +611,7 @@ reply_jobs(struct conn *c, json_t *id, const int64_t *ids, size_t n)
 		json_t *job = store_job_json(ids[i], false);
 		if (job == NULL)
 			continue;
-		char *t = json_dumps(job, JSON_COMPACT | JSON_ENSURE_ASCII);
+		char *t = json_dumps(job, CONTROL_JSON_FLAGS);
 		json_decref(job);
 		if (!first)
 			buf_append(&b, ",", 1);
@@ -825,6 +827,10 @@ read_log(int64_t id, int attempt, int64_t offset, int64_t max,
 	size_t keep = (size_t)got;
 	if (offset + got < lr->size || keep == want)
 		keep = utf8_whole(data, keep);
+	/* A window smaller than the character at its start still moves on:
+	 * the cut bytes come out as U+FFFD rather than never. */
+	if (keep == 0)
+		keep = (size_t)got;
 	lr->data = utf8_string(data, keep);
 	lr->next_offset = offset + (int64_t)keep;
 	free(data);
@@ -931,6 +937,11 @@ cmd_logs(struct req *r)
 		return;
 	}
 	int latest = b.attempt;
+	if (attempt > latest) {
+		reply_error(r, E_NOTFOUND, "job %lld has no attempt %d",
+			    (long long)id, attempt);
+		return;
+	}
 	int a = attempt ? attempt : latest;
 	struct log_read lr;
 	read_log(id, a, offset, max, &lr);
@@ -1010,6 +1021,14 @@ named_queue(struct req *r)
 	return queue_find(name);
 }
 
+/* queue.updated for q, when someone watches. */
+static void
+announce_queue(const struct queue *q)
+{
+	if (events_watched())
+		events_queue(q->conf.name, queue_json(q));
+}
+
 static void
 cmd_queue_list(struct req *r)
 {
@@ -1059,7 +1078,7 @@ cmd_queue_create(struct req *r)
 		return;
 	}
 	consumer_sync(q);
-	events_queue(q->conf.name);
+	announce_queue(q);
 	reply_ok(r, json_pack("{s:o}", "queue", queue_json(q)));
 }
 
@@ -1074,7 +1093,7 @@ cmd_queue_update(struct req *r)
 		return;
 	}
 	consumer_sync(q);
-	events_queue(q->conf.name);
+	announce_queue(q);
 	reply_ok(r, json_pack("{s:o}", "queue", queue_json(q)));
 }
 
@@ -1110,18 +1129,30 @@ cmd_queue_delete(struct req *r)
 			    q->conf.name);
 		return;
 	}
+	const char *user = producer_using_queue(q->conf.name);
+	if (user != NULL) {
+		reply_error(r, E_STATE, "queue %s is the target of producer %s",
+			    q->conf.name, user);
+		return;
+	}
 	/* Finished jobs go with their queue, logs included. */
 	if (store_savepoint() != 0) {
 		reply_diag(r);
 		return;
 	}
+	char *name = xstrdup(q->conf.name);
 	if (store_job_prune(INT64_MAX, q->id, prune_one, NULL, &n) != 0 ||
 	    queue_delete(q) != 0) {
 		store_rollback();
 		reply_diag(r);
+		free(name);
 		return;
 	}
 	store_release();
+	if (events_watched())
+		events_queue(name, json_pack("{s:s,s:b}", "name", name,
+					     "deleted", 1));
+	free(name);
 	reply_ok(r, json_object());
 }
 
@@ -1135,7 +1166,7 @@ cmd_queue_pause(struct req *r)
 		reply_diag(r);
 		return;
 	}
-	events_queue(q->conf.name);
+	announce_queue(q);
 	reply_ok(r, json_pack("{s:o}", "queue", queue_json(q)));
 }
 
@@ -1339,10 +1370,10 @@ field_allowed(const struct command *cmd, const char *key)
 }
 
 void
-commands_handle(struct conn *c, const char *line)
+commands_handle(struct conn *c, const char *line, size_t len)
 {
 	json_error_t err;
-	json_t *msg = json_loads(line, JSON_REJECT_DUPLICATES, &err);
+	json_t *msg = json_loadb(line, len, JSON_REJECT_DUPLICATES, &err);
 	struct req r = {c, msg, NULL};
 	if (msg == NULL) {
 		reply_error(&r, E_BADREQ, "not JSON: %s", err.text);

@@ -11,6 +11,7 @@
 #define COMMANDS_H_INCLUDED
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -32,8 +33,9 @@ struct commands_ctx {
 void commands_init(const struct commands_ctx *ctx);
 /* Refuse submits from now on (shutdown began). */
 void commands_set_shutting_down(void);
-/* Handles one request line (NUL-terminated, borrowed).  Does not yield. */
-void commands_handle(struct conn *c, const char *line);
+/* Handles one request line of len bytes (borrowed; may hold NUL bytes,
+ * which make it a bad request).  Does not yield. */
+void commands_handle(struct conn *c, const char *line, size_t len);
 /* Deletes finished jobs that ended before `before` (ms) with their logs;
  * *n gets how many (retention).  Does not yield. */
 void commands_prune_before(int64_t before, int64_t *n);

@@ -122,6 +122,7 @@ config_destroy(struct config *c)
 	free(c->admin_group);
 	free(c->queues);
 	json_decref(c->producers);
+	free(c->producer_lines);
 	/* Zeroed, not re-initialised: nothing is left to free, so a second
 	 * call is harmless. */
 	memset(c, 0, sizeof(*c));
@@ -607,6 +608,10 @@ enter_producer(struct load *l, const char *name)
 	}
 	p = json_pack("{s:s}", "name", name);
 	json_array_append_new(l->c->producers, p);
+	size_t n = json_array_size(l->c->producers);
+	l->c->producer_lines = xreallocarray(l->c->producer_lines, n,
+					     sizeof(int));
+	l->c->producer_lines[n - 1] = l->line;
 	l->producer = p;
 	l->kind = SEC_PRODUCER;
 }

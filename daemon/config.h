@@ -75,6 +75,8 @@ struct config {
 	size_t nqueues;
 	json_t *producers; /* owned: array of producer objects (SPEC 4 shape)
 			      from [producer NAME] sections */
+	int *producer_lines; /* owned: line of each [producer] section, parallel
+			      to producers */
 };
 
 /* Fills c (the caller's) with every default: no queues, an empty producers

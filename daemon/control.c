@@ -66,7 +66,7 @@ control_send(struct conn *c, const json_t *msg)
 {
 	if (c->closed)
 		return;
-	char *line = json_dumps(msg, JSON_COMPACT | JSON_ENSURE_ASCII);
+	char *line = json_dumps(msg, CONTROL_JSON_FLAGS);
 	if (line == NULL)
 		return;
 	size_t n = strlen(line);
@@ -164,16 +164,25 @@ handle_lines(struct conn *c)
 			break;
 		}
 		*nl = '\0';
-		if (len > 0 && start[len - 1] == '\r')
-			start[len - 1] = '\0';
 		off += len + 1;
-		if (start[0] == '\0')
-			continue;	/* blank lines are ignored */
-		commands_handle(c, start);
+		/* Blank lines (white space only) are ignored. */
+		if (strspn(start, " \t\r") == len)
+			continue;
+		commands_handle(c, start, len);
 		any = true;
 	}
 	buf_consume(&c->in, off);
 	return any;
+}
+
+/* True when the peer closed both directions (not just its writing side):
+ * a zero-length send then fails with EPIPE. */
+static bool
+peer_gone(int fd)
+{
+	ssize_t r = send(fd, "", 0, MSG_NOSIGNAL | MSG_DONTWAIT);
+	return r < 0 && (errno == EPIPE || errno == ECONNRESET ||
+			 errno == ENOTCONN);
 }
 
 /* Reads what the socket holds.  Returns -1 at EOF or error. */
@@ -270,8 +279,15 @@ conn_f(void *arg)
 		}
 		if (revents & EV_READ) {
 			size_t before = c->in.len;
-			if (read_in(c) != 0)
+			if (read_in(c) != 0) {
 				c->eof = true;
+				/* A peer that only shut its writing side still
+				 * gets its late replies; one that is gone
+				 * entirely frees its slot now, whatever it
+				 * waited for. */
+				if (peer_gone(c->fd))
+					break;
+			}
 			if (before == 0 && c->in.len > 0)
 				partial_since = loop_now();
 		}

@@ -21,6 +21,11 @@
 #include "buf.h"
 #include "events.h"
 
+/* How responses and events are encoded: one line, ASCII, and numbers
+ * with 15 significant digits, so that 0.1 is written 0.1. */
+#define CONTROL_JSON_FLAGS                                                     \
+	(JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(15))
+
 struct control_opts {
 	const char *path;		/* socket path (borrowed) */
 	int inherited_fd;		/* listening fd from systemd, or -1 */

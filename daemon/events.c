@@ -20,6 +20,7 @@ struct pending {
 	enum events_kind kind;
 	int64_t job_id;
 	char *name;		/* owned, for queue/producer events */
+	json_t *obj;		/* owned: the job, queue or producer */
 	int state, reason;	/* for EV_LOG_STATE */
 };
 
@@ -47,7 +48,14 @@ push(enum events_kind kind, int64_t job_id, const char *name)
 	pend[npend].kind = kind;
 	pend[npend].job_id = job_id;
 	pend[npend].name = name ? xstrdup(name) : NULL;
+	pend[npend].obj = NULL;
 	npend++;
+}
+
+bool
+events_watched(void)
+{
+	return subs != NULL;
 }
 
 void
@@ -67,20 +75,30 @@ events_job(enum events_kind kind, int64_t job_id)
 	if (subs == NULL && (waiters == NULL || kind != EV_JOB_FINISHED))
 		return;
 	push(kind, job_id, NULL);
+	if (subs != NULL && kind_names[kind] != NULL)
+		pend[npend - 1].obj = store_job_json(job_id, false);
 }
 
 void
-events_queue(const char *name)
+events_queue(const char *name, json_t *obj)
 {
-	if (subs != NULL)
-		push(EV_QUEUE_UPDATED, 0, name);
+	if (subs == NULL) {
+		json_decref(obj);
+		return;
+	}
+	push(EV_QUEUE_UPDATED, 0, name);
+	pend[npend - 1].obj = obj;
 }
 
 void
-events_producer(const char *name)
+events_producer(const char *name, json_t *obj)
 {
-	if (subs != NULL)
-		push(EV_PRODUCER_UPDATED, 0, name);
+	if (subs == NULL) {
+		json_decref(obj);
+		return;
+	}
+	push(EV_PRODUCER_UPDATED, 0, name);
+	pend[npend - 1].obj = obj;
 }
 
 static json_t *
@@ -164,31 +182,27 @@ events_flush(void *arg)
 		}
 		if (p->kind == EV_JOB_FINISHED)
 			notify_waiters(p->job_id);
-		if (subs == NULL || kind_names[p->kind] == NULL) {
+		if (subs == NULL || kind_names[p->kind] == NULL ||
+		    p->obj == NULL) {
 			free(p->name);
+			json_decref(p->obj);
 			continue;
 		}
 		json_t *ev = event_new(p->kind);
 		if (p->job_id) {
-			json_t *job = store_job_json(p->job_id, false);
-			if (job == NULL) {
-				json_decref(ev);
-				continue;
-			}
-			const char *queue =
-				json_string_value(json_object_get(job, "queue"));
+			const char *queue = json_string_value(
+				json_object_get(p->obj, "queue"));
 			long uid = (long)json_integer_value(
-				json_object_get(job, "uid"));
+				json_object_get(p->obj, "uid"));
 			char *qcopy = xstrdup(queue ? queue : "");
-			json_object_set_new(ev, "job", job);
+			json_object_set_new(ev, "job", p->obj);
 			deliver(ev, qcopy, p->job_id, uid);
 			free(qcopy);
 		} else if (p->kind == EV_QUEUE_UPDATED) {
-			json_object_set_new(ev, "queue", json_string(p->name));
+			json_object_set_new(ev, "queue", p->obj);
 			deliver(ev, p->name, 0, -1);
 		} else {
-			json_object_set_new(ev, "producer",
-					    json_string(p->name));
+			json_object_set_new(ev, "producer", p->obj);
 			deliver(ev, NULL, 0, -1);
 		}
 		json_decref(ev);
@@ -219,8 +233,10 @@ events_init(void)
 void
 events_shutdown(void)
 {
-	for (size_t i = 0; i < npend; i++)
+	for (size_t i = 0; i < npend; i++) {
 		free(pend[i].name);
+		json_decref(pend[i].obj);
+	}
 	free(pend);
 	pend = NULL;
 	npend = cappend = 0;

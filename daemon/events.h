@@ -47,11 +47,16 @@ struct events_sub {
 void events_init(void);
 void events_shutdown(void);
 
-/* Records a job event; delivered after the commit. */
+/* True when someone watches (so callers can skip building objects). */
+bool events_watched(void);
+/* Records a job event, delivered after the commit.  The job object is
+ * taken now, so the event shows the job as this change left it. */
 void events_job(enum events_kind kind, int64_t job_id);
-/* Records a queue or producer event (name copied). */
-void events_queue(const char *name);
-void events_producer(const char *name);
+/* Records queue.updated / producer.updated for name (copied) with obj
+ * (stolen: the queue or producer object, or {name, deleted: true}).
+ * Call only when events_watched(). */
+void events_queue(const char *name, json_t *obj);
+void events_producer(const char *name, json_t *obj);
 /* Records a log line for a job state change (debug mode), printed once
  * the change is committed. */
 void events_log_state(int64_t job_id, const char *queue, int state,

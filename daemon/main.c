@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -169,12 +170,34 @@ debug_from_env(void)
 	return e && *e && strcmp(e, "0") != 0;
 }
 
+/* Validates the config's producers (with check_queue, against the queues
+ * that exist); -1 with diag "file:line: producer NAME: reason". */
+static int
+check_producers(const struct config *c, const char *path, bool check_queue)
+{
+	size_t i;
+	json_t *obj;
+	json_array_foreach(c->producers, i, obj)
+	{
+		if (producer_check(obj, check_queue) == 0)
+			continue;
+		char msg[DIAG_MSG_MAX];
+		snprintf(msg, sizeof(msg), "%s", diag_msg());
+		return diag_set(E_INVAL, "%s:%d: producer %s: %s", path,
+				c->producer_lines ? c->producer_lines[i] : 0,
+				json_string_value(json_object_get(obj, "name")),
+				msg);
+	}
+	return 0;
+}
+
 static int
 reload(void)
 {
 	struct config nc;
 	config_init(&nc);
-	if (config_load(&nc, config_path) != 0) {
+	if (config_load(&nc, config_path) != 0 ||
+	    check_producers(&nc, config_path, false) != 0) {
 		log_error("reload refused: %s", diag_msg());
 		config_destroy(&nc);
 		return -1;
@@ -194,7 +217,8 @@ reload(void)
 	}
 	for (struct queue *q = queue_first(); q; q = q->next) {
 		consumer_sync(q);
-		events_queue(q->conf.name);
+		if (events_watched())
+			events_queue(q->conf.name, queue_json(q));
 	}
 	if (producer_apply_config(&cfg) != 0) {
 		log_error("reload: %s", diag_msg());
@@ -336,6 +360,24 @@ recovered(int64_t id, int64_t qid, int from, int to, void *arg)
 			  (long long)id);
 }
 
+/* One jobd per state directory: a second would recover (and kill) the
+ * first one's running jobs.  The lock lives as long as the process. */
+static void
+lock_state_dir(void)
+{
+	char *path = xasprintf("%s/jobd.lock", state_dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		fatal("cannot open %s", path);
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno == EWOULDBLOCK)
+			fatalx("another jobd uses the state directory %s",
+			       state_dir);
+		fatal("cannot lock %s", path);
+	}
+	free(path);
+}
+
 struct orphans {
 	int64_t *ids;
 	int *pids;
@@ -408,7 +450,8 @@ main(int argc, char **argv)
 	config_init(&cfg);
 	config_path = flag_config ? xstrdup(flag_config)
 				  : config_default_path(geteuid());
-	if (config_load(&cfg, config_path) != 0) {
+	if (config_load(&cfg, config_path) != 0 ||
+	    check_producers(&cfg, config_path, false) != 0) {
 		fprintf(stderr, "jobd: %s\n", diag_msg());
 		return EX_CONFIG;
 	}
@@ -431,6 +474,7 @@ main(int argc, char **argv)
 		fatal("cannot create state directory %s", state_dir);
 	if (mkdir_p(log_dir, 0711) != 0)
 		fatal("cannot create %s", log_dir);
+	lock_state_dir();
 
 	loop_init();
 	if (store_open(db_path, cfg.synchronous_full) != 0)
@@ -454,6 +498,12 @@ main(int argc, char **argv)
 		fatalx("recovery: %s", diag_msg());
 	if (queue_init(&cfg) != 0)
 		fatalx("queues: %s", diag_msg());
+	/* A producer's queue may come from the database: checked now. */
+	if (check_producers(&cfg, config_path, true) != 0) {
+		fprintf(stderr, "jobd: %s\n", diag_msg());
+		store_close();
+		return EX_CONFIG;
+	}
 	store_flush(NULL);
 	if (nrec > 0)
 		log_info("recovered %d jobs left running by a previous jobd",
@@ -464,6 +514,8 @@ main(int argc, char **argv)
 	struct commands_ctx cx = {&cfg, log_dir, db_path, loop_now(), reload,
 				  start_shutdown};
 	commands_init(&cx);
+	if (producer_init(&cfg) != 0)
+		fatalx("producers: %s", diag_msg());
 	int listen_fd = sdnotify_listen_fd();
 	if (listen_fd < 0 && diag_code() == E_INVAL)
 		fatalx("socket activation: %s", diag_msg());
@@ -479,8 +531,6 @@ main(int argc, char **argv)
 	for (struct queue *q = queue_first(); q; q = q->next)
 		consumer_sync(q);
 	scheduler_init();
-	if (producer_init(&cfg) != 0)
-		fatalx("producers: %s", diag_msg());
 
 	ev_signal_init(&sig_term, signal_cb, SIGTERM);
 	ev_signal_init(&sig_int, signal_cb, SIGINT);

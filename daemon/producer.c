@@ -182,9 +182,10 @@ static const char *const report_fields[] = {
 	"state", "produced", "skipped", "errors", "last_run", "next_run", "uid",
 	NULL};
 
-/* Parses obj into a new producer (not started, not stored). */
+/* Parses obj into a new producer (not started, not stored); with
+ * check_queue, its queue must exist. */
 static struct producer *
-producer_parse(json_t *obj, uid_t uid)
+producer_parse(json_t *obj, uid_t uid, bool check_queue)
 {
 	static const char *const fields[] = {
 		"name",	    "type",	"queue",   "job",     "every",
@@ -235,7 +236,7 @@ producer_parse(json_t *obj, uid_t uid)
 	}
 	p->queue = xstrdup(q && json_is_string(q) ? json_string_value(q)
 						  : "default");
-	if (queue_find(p->queue) == NULL)
+	if (check_queue && queue_find(p->queue) == NULL)
 		goto fail;
 	json_t *ov = json_object_get(obj, "overlap");
 	if (ov && !json_is_null(ov) && !json_is_boolean(ov)) {
@@ -346,13 +347,21 @@ static void unlink_producer(struct producer *p);
 
 /* ---- running ---- */
 
+/* producer.updated for p, when someone watches. */
+static void
+announce(const struct producer *p)
+{
+	if (events_watched())
+		events_producer(p->name, producer_json(p));
+}
+
 static void
 save(struct producer *p)
 {
 	if (store_producer_counters(p->name, p->state, p->produced,
 				    p->skipped, p->errors, p->last_run) != 0)
 		log_error("producer %s: %s", p->name, diag_msg());
-	events_producer(p->name);
+	announce(p);
 }
 
 /* Waits on the producer's own queue.  -1 when it must stop. */
@@ -479,7 +488,7 @@ schedule_loop(struct producer *p)
 		} else if (produce(p, NULL, "tick") != 0) {
 			return;
 		}
-		p->next_run = next_tick(p, p->next_run);
+		p->next_run = next_tick(p, jobd_time_now_ms());
 		save(p);
 	}
 }
@@ -755,7 +764,7 @@ producer_create(json_t *obj, uid_t uid)
 			 json_string_value(name));
 		return NULL;
 	}
-	struct producer *p = producer_parse(obj, uid);
+	struct producer *p = producer_parse(obj, uid, true);
 	if (p == NULL)
 		return NULL;
 	if (store_producer_put(p->name, p->spec, uid, p->paused) != 0 ||
@@ -766,7 +775,7 @@ producer_create(json_t *obj, uid_t uid)
 	}
 	link_producer(p);
 	start(p);
-	events_producer(p->name);
+	announce(p);
 	return p;
 }
 
@@ -775,7 +784,10 @@ producer_delete(struct producer *p)
 {
 	if (store_producer_delete(p->name) != 0)
 		return -1;
-	events_producer(p->name);
+	if (events_watched())
+		events_producer(p->name,
+				json_pack("{s:s,s:b}", "name", p->name,
+					  "deleted", 1));
 	retire(p);
 	return 0;
 }
@@ -789,7 +801,7 @@ producer_set_paused(struct producer *p, bool paused)
 	if (p->state == PRODUCER_RUNNING || p->state == PRODUCER_PAUSED)
 		p->state = paused ? PRODUCER_PAUSED : PRODUCER_RUNNING;
 	waitq_notify_all(&p->wq);
-	events_producer(p->name);
+	announce(p);
 	return 0;
 }
 
@@ -849,7 +861,7 @@ static int
 load_one(const struct store_producer *sp, void *arg)
 {
 	(void)arg;
-	struct producer *p = producer_parse(sp->spec, sp->uid);
+	struct producer *p = producer_parse(sp->spec, sp->uid, true);
 	if (p == NULL) {
 		log_warnx("producer %s: stored definition refused: %s",
 			  sp->name, diag_msg());
@@ -875,7 +887,7 @@ producer_apply_config(const struct config *c)
 		const char *name =
 			json_string_value(json_object_get(obj, "name"));
 		struct producer *old = name ? producer_find(name) : NULL;
-		struct producer *p = producer_parse(obj, geteuid());
+		struct producer *p = producer_parse(obj, geteuid(), true);
 		if (p == NULL) {
 			diag_prefix(name ? name : "producer");
 			return -1;
@@ -925,4 +937,23 @@ producer_shutdown(void)
 	/* Their coroutines end their generators and free them. */
 	for (int i = 0; i < 500 && nlive > 0 && coro_self() != NULL; i++)
 		await_sleep(0.01);
+}
+
+const char *
+producer_using_queue(const char *queue)
+{
+	for (struct producer *p = producers; p; p = p->next)
+		if (strcmp(p->queue, queue) == 0)
+			return p->name;
+	return NULL;
+}
+
+int
+producer_check(json_t *obj, bool check_queue)
+{
+	struct producer *p = producer_parse(obj, geteuid(), check_queue);
+	if (p == NULL)
+		return -1;
+	producer_free(p);
+	return 0;
 }

@@ -38,6 +38,9 @@ int producer_apply_config(const struct config *c);
 /* Stops every producer (shutdown): generators are terminated.  Yields. */
 void producer_shutdown(void);
 
+/* Validates a producer object (borrowed) without creating it; with
+ * check_queue, its queue must exist.  -1 with diag as producer_create. */
+int producer_check(json_t *obj, bool check_queue);
 /* Borrowed; NULL with E_NOTFOUND. */
 struct producer *producer_find(const char *name);
 /* Validates obj (a producer object, borrowed), stores it and starts it
@@ -48,6 +51,8 @@ int producer_delete(struct producer *p);
 int producer_set_paused(struct producer *p, bool paused);
 /* The producer object of SPEC 4 (new reference). */
 json_t *producer_json(const struct producer *p);
+/* The name of a producer whose target is queue (borrowed), or NULL. */
+const char *producer_using_queue(const char *queue);
 /* Every producer's object, in an array (new reference). */
 json_t *producer_list_json(void);
 

@@ -832,3 +832,17 @@ runner_kill_orphans(const int64_t *ids, const int *pids, size_t n)
 	closedir(d);
 	return killed;
 }
+
+json_t *
+runner_minimal_env(uid_t uid)
+{
+	json_t *env = json_pack("{s:s}", "PATH", MINIMAL_PATH);
+	const struct user *u = user_get(uid);
+	if (u != NULL) {
+		json_object_set_new(env, "HOME", json_string(u->dir));
+		json_object_set_new(env, "USER", json_string(u->name));
+		json_object_set_new(env, "LOGNAME", json_string(u->name));
+		json_object_set_new(env, "SHELL", json_string(u->shell));
+	}
+	return env;
+}

@@ -77,7 +77,7 @@ static const char schema_v1[] =
 	"  WHERE state = 2;"
 	"CREATE INDEX jobs_due ON jobs(run_at) WHERE state = 1;"
 	"CREATE INDEX jobs_running ON jobs(state) WHERE state = 3;"
-	"CREATE UNIQUE INDEX jobs_unique ON jobs(unique_key)"
+	"CREATE UNIQUE INDEX jobs_unique ON jobs(uid, unique_key)"
 	"  WHERE unique_key IS NOT NULL AND state < 4;"
 	"CREATE INDEX jobs_finished ON jobs(finished_at) WHERE state >= 4;"
 	"CREATE TABLE deps ("
@@ -206,8 +206,8 @@ static const char *const stmt_sql[S_COUNT] = {
 			 "?24)",
 	[S_DEP_INSERT] = "INSERT OR IGNORE INTO deps (dep_id, job_id) "
 			 "VALUES (?1, ?2)",
-	[S_JOB_UNIQUE] = "SELECT id FROM jobs WHERE unique_key = ?1 "
-			 "AND state < 4",
+	[S_JOB_UNIQUE] = "SELECT id FROM jobs WHERE uid = ?2 AND "
+			 "unique_key = ?1 AND state < 4",
 	[S_JOB_BRIEF] = "SELECT id, qid, state, reason, uid, attempt, "
 			"max_attempts, run_at, truncated FROM jobs "
 			"WHERE id = ?1",
@@ -997,10 +997,11 @@ store_job_insert(const struct store_job_new *j, int64_t *id)
 }
 
 int
-store_job_find_unique(const char *key, int64_t *id)
+store_job_find_unique(const char *key, uid_t uid, int64_t *id)
 {
 	sqlite3_stmt *s = st(S_JOB_UNIQUE);
 	sqlite3_bind_text(s, 1, key, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 2, (int64_t)uid);
 	int rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		*id = sqlite3_column_int64(s, 0);

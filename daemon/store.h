@@ -108,8 +108,9 @@ struct store_job_new {
 
 /* Inserts a job; *id gets its id. */
 int store_job_insert(const struct store_job_new *j, int64_t *id);
-/* Id of the non-terminal job holding unique_key, or -1 with E_NOTFOUND. */
-int store_job_find_unique(const char *key, int64_t *id);
+/* Id of uid's non-terminal job holding unique_key, or -1 with E_NOTFOUND.
+ * Keys are each user's own: another user's job never answers. */
+int store_job_find_unique(const char *key, uid_t uid, int64_t *id);
 
 /* The few columns the engine decides on. */
 struct store_job_brief {

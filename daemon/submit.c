@@ -155,8 +155,8 @@ submit_jobs(const struct jobspec *specs, size_t n, uid_t uid,
 		/* A key repeated in this request finds its first use, which
 		 * is inserted already. */
 		if (specs[i].unique_key != NULL &&
-		    store_job_find_unique(specs[i].unique_key, &out[i].id) ==
-			    0) {
+		    store_job_find_unique(specs[i].unique_key, nj[i].uid,
+					  &out[i].id) == 0) {
 			out[i].duplicate = true;
 			continue;
 		}

@@ -1019,14 +1019,14 @@ START_TEST(store_unique_key_held_while_live)
 	int64_t a = ADD_JOB(.state = JOBD_QUEUED, .key = "k");
 	int64_t b = 0, found = 0;
 
-	ck_assert_int_eq(store_job_find_unique("k", &found), 0);
+	ck_assert_int_eq(store_job_find_unique("k", 1000, &found), 0);
 	ck_assert_int_eq(found, a);
 	ck_assert_int_eq(
 		try_add_job(&(struct jopt){.state = JOBD_QUEUED, .key = "k"},
 			    &b),
 		-1);
 	ck_assert_int_eq(diag_code(), E_CONFLICT);
-	ck_assert_int_eq(store_job_find_unique("other", &found), -1);
+	ck_assert_int_eq(store_job_find_unique("other", 1000, &found), -1);
 	ck_assert_int_eq(diag_code(), E_NOTFOUND);
 	/* Jobs without a key never conflict. */
 	ADD_JOB(.state = JOBD_QUEUED);
@@ -1034,13 +1034,20 @@ START_TEST(store_unique_key_held_while_live)
 
 	/* Running still holds it; terminal frees it. */
 	ck_assert_int_eq(claim(qdef, T0), a);
-	ck_assert_int_eq(store_job_find_unique("k", &found), 0);
+	ck_assert_int_eq(store_job_find_unique("k", 1000, &found), 0);
 	ck_assert_int_eq(store_job_set_state(a, JOBD_SUCCEEDED, 0, T0), 0);
-	ck_assert_int_eq(store_job_find_unique("k", &found), -1);
+	ck_assert_int_eq(store_job_find_unique("k", 1000, &found), -1);
 	ck_assert_int_eq(diag_code(), E_NOTFOUND);
 	b = ADD_JOB(.state = JOBD_SCHEDULED, .key = "k");
-	ck_assert_int_eq(store_job_find_unique("k", &found), 0);
+	ck_assert_int_eq(store_job_find_unique("k", 1000, &found), 0);
 	ck_assert_int_eq(found, b);
+	/* Keys are per user: another user's live job neither answers nor
+	 * conflicts. */
+	ck_assert_int_eq(store_job_find_unique("k", 2000, &found), -1);
+	ck_assert_int_eq(diag_code(), E_NOTFOUND);
+	int64_t c = ADD_JOB(.state = JOBD_QUEUED, .key = "k", .uid = 2000);
+	ck_assert_int_eq(store_job_find_unique("k", 2000, &found), 0);
+	ck_assert_int_eq(found, c);
 }
 END_TEST
 
