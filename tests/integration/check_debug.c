@@ -256,6 +256,37 @@ START_TEST(debug_on_by_env)
 }
 END_TEST
 
+/* Under systemd (JOURNAL_STREAM set) every log line starts with its
+ * syslog priority, so journald keeps the levels: <6> info, <4> warning. */
+START_TEST(debug_journal_priorities)
+{
+	setenv("JOURNAL_STREAM", "8:12345", 1);
+	struct jd *d = start("[daemon]\nslow_callback_ms = 50\n", debug_args);
+	unsetenv("JOURNAL_STREAM");
+	json_t *r = block(d, 120);
+	jd_ok(r);
+	json_decref(r);
+	char *log = jd_slurp(d->log);
+	ck_assert_ptr_nonnull(log);
+	bool info = false, warning = false;
+	for (char *line = log; line && *line;) {
+		char *nl = strchr(line, '\n');
+		if (nl)
+			*nl = '\0';
+		ck_assert_msg(line[0] == '<' && line[2] == '>',
+			      "line without a priority: %s", line);
+		if (strncmp(line, "<6>", 3) == 0)
+			info = true;
+		if (strncmp(line, "<4>slow callback:", 17) == 0)
+			warning = true;
+		line = nl ? nl + 1 : NULL;
+	}
+	free(log);
+	ck_assert_msg(info, "no <6> info line");
+	ck_assert_msg(warning, "no <4> slow callback warning");
+}
+END_TEST
+
 START_TEST(debug_off_by_env_zero)
 {
 	setenv("JOBD_DEBUG", "0", 1);
@@ -704,6 +735,7 @@ debug_suite(void)
 	tcase_add_test(tc, debug_block_needs_debug);
 	tcase_add_test(tc, debug_on_by_flag);
 	tcase_add_test(tc, debug_on_by_env);
+	tcase_add_test(tc, debug_journal_priorities);
 	tcase_add_test(tc, debug_off_by_env_zero);
 	tcase_add_test(tc, debug_on_by_config);
 	tcase_add_test(tc, debug_block_bad_ms);

@@ -1056,6 +1056,40 @@ START_TEST(producer_jobctl)
 }
 END_TEST
 
+/* jobctl producer add expresses the other two types: cron (schedule) and
+ * command (generator, format). */
+START_TEST(producer_jobctl_types)
+{
+	struct jd *d = start(NULL);
+	char *out = NULL, *err = NULL;
+	int rc = jd_jobctl(d, NULL, &out, &err, "producer", "add", "jc",
+			   "--type", "cron", "--schedule", "*/5 * * * *", "-c",
+			   "true", NULL);
+	ck_assert_msg(rc == 0, "producer add cron: %d: %s", rc, err);
+	free(out);
+	free(err);
+	json_t *p = pget(d, "jc");
+	ck_assert_str_eq(jd_str(p, "type"), "cron");
+	ck_assert_str_eq(jd_str(p, "schedule"), "*/5 * * * *");
+	ck_assert_str_eq(jd_str(json_object_get(p, "job"), "shell"), "true");
+	json_decref(p);
+
+	rc = jd_jobctl(d, NULL, &out, &err, "producer", "add", "jg", "--type",
+		       "command", "--generator", "seq 1 3", "--format", "lines",
+		       "--", "echo", NULL);
+	ck_assert_msg(rc == 0, "producer add command: %d: %s", rc, err);
+	free(out);
+	free(err);
+	ck_assert(poll_pnum(d, "jg", "produced", 3, 5));
+	p = pget(d, "jg");
+	ck_assert_str_eq(jd_str(p, "type"), "command");
+	ck_assert_str_eq(jd_str(p, "format"), "lines");
+	ck_assert_str_eq(
+		jd_str(json_object_get(p, "generator"), "shell"), "seq 1 3");
+	json_decref(p);
+}
+END_TEST
+
 /* jobctl producer list: a row per producer, with the counters and the
  * last and next run times as columns. */
 START_TEST(producer_jobctl_list)
@@ -1136,6 +1170,7 @@ producer_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, producer_jobctl);
 	tcase_add_test(tc, producer_jobctl_list);
+	tcase_add_test(tc, producer_jobctl_types);
 	suite_add_tcase(s, tc);
 	return s;
 }
