@@ -462,6 +462,14 @@ open_listener(void)
 		close(fd);
 		return -1;
 	}
+	/* Listen before the socket is opened up, so that whoever sees the
+	 * file can connect. */
+	if (listen(fd, 512) != 0) {
+		diag_set(E_IO, "control: listen: %s", strerror(errno));
+		close(fd);
+		unlink(opts.path);
+		return -1;
+	}
 	if (!opts.user_mode && opts.group && *opts.group) {
 		struct group *gr = getgrnam(opts.group);
 		if (gr == NULL)
@@ -473,11 +481,6 @@ open_listener(void)
 	}
 	if (chmod(opts.path, opts.user_mode ? 0600 : opts.mode) != 0)
 		log_warn("control: chmod %s", opts.path);
-	if (listen(fd, 512) != 0) {
-		diag_set(E_IO, "control: listen: %s", strerror(errno));
-		close(fd);
-		return -1;
-	}
 	listen_fd = fd;
 	return 0;
 }
