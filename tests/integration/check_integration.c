@@ -11,6 +11,7 @@ Suite *exec_suite(void);
 Suite *producer_suite(void);
 Suite *debug_suite(void);
 Suite *durability_suite(void);
+Suite *regress_suite(void);
 
 static Suite *(*const suites[])(void) = {
 	basic_suite,
@@ -18,6 +19,7 @@ static Suite *(*const suites[])(void) = {
 	producer_suite,
 	debug_suite,
 	durability_suite,
+	regress_suite,
 };
 
 int
