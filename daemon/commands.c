@@ -970,10 +970,10 @@ cmd_logs(struct req *r)
 /* ---- watch ---- */
 
 static void
-watch_cb(struct events_sub *s, const json_t *ev, void *arg)
+watch_cb(struct events_sub *s, const char *line, size_t len, void *arg)
 {
 	(void)s;
-	control_send(arg, ev);
+	control_send_raw(arg, line, len);
 }
 
 static void

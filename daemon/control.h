@@ -21,10 +21,8 @@
 #include "buf.h"
 #include "events.h"
 
-/* How responses and events are encoded: one line, ASCII, and numbers
- * with 15 significant digits, so that 0.1 is written 0.1. */
-#define CONTROL_JSON_FLAGS                                                     \
-	(JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(15))
+/* How responses are encoded: as events are (events.h). */
+#define CONTROL_JSON_FLAGS EVENTS_WIRE_FLAGS
 
 struct control_opts {
 	const char *path;		/* socket path (borrowed) */

@@ -109,10 +109,24 @@ event_new(enum events_kind kind)
 	return json_pack("{s:s,s:s}", "event", kind_names[kind], "time", tb);
 }
 
+/* Encodes ev as a wire line (caller frees), *len its length. */
+static char *
+encode(const json_t *ev, size_t *len)
+{
+	char *line = json_dumps(ev, EVENTS_WIRE_FLAGS);
+	if (line == NULL)
+		return NULL;
+	*len = strlen(line);
+	line[(*len)++] = '\n';	/* over the NUL: the length is kept */
+	return line;
+}
+
 static void
 deliver(const json_t *ev, const char *queue, int64_t job_id, long uid)
 {
 	struct events_sub *s = subs, *next;
+	char *line = NULL;
+	size_t len = 0;
 	for (; s; s = next) {
 		next = s->next;
 		if (s->queue && (queue == NULL || strcmp(s->queue, queue) != 0))
@@ -121,8 +135,11 @@ deliver(const json_t *ev, const char *queue, int64_t job_id, long uid)
 			continue;
 		if (s->uid >= 0 && job_id && uid != s->uid)
 			continue;
-		s->fn(s, ev, s->arg);
+		if (line == NULL && (line = encode(ev, &len)) == NULL)
+			return;
+		s->fn(s, line, len, s->arg);
 	}
+	free(line);
 }
 
 static void
@@ -216,11 +233,14 @@ void
 events_daemon_stopping(void)
 {
 	json_t *ev = event_new(EV_DAEMON_STOPPING);
+	size_t len = 0;
+	char *line = encode(ev, &len);
 	struct events_sub *s = subs, *next;
-	for (; s; s = next) {
+	for (; s && line; s = next) {
 		next = s->next;
-		s->fn(s, ev, s->arg);
+		s->fn(s, line, len, s->arg);
 	}
+	free(line);
 	json_decref(ev);
 }
 

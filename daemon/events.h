@@ -28,11 +28,16 @@ enum events_kind {
 	EV_KIND_COUNT
 };
 
+/* How jobd writes JSON on the wire (responses and events): one line,
+ * ASCII, numbers with 15 significant digits (0.1 is written 0.1). */
+#define EVENTS_WIRE_FLAGS                                                      \
+	(JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(15))
+
 struct events_sub;
-/* Called with the event object (borrowed) and, for job events, the job's
- * id, queue name and owner. */
-typedef void (*events_fn)(struct events_sub *s, const json_t *ev,
-			  void *arg);
+/* Called with the event as one encoded line (borrowed, newline included,
+ * len bytes): encoded once, however many subscribers take it. */
+typedef void (*events_fn)(struct events_sub *s, const char *line,
+			  size_t len, void *arg);
 
 struct events_sub {
 	events_fn fn;
