@@ -20,6 +20,7 @@
 #include "xmem.h"
 
 static struct queue *queues;
+static struct queue *deleted;	/* deleted queues, kept for their consumers */
 
 static void
 rate_setup(struct queue *q, bool keep_tokens)
@@ -134,11 +135,14 @@ queue_init(const struct config *c)
 void
 queue_shutdown(void)
 {
-	while (queues) {
-		struct queue *q = queues;
-		queues = q->next;
-		free(q->consumers);
-		free(q);
+	struct queue **lists[] = {&queues, &deleted};
+	for (size_t i = 0; i < 2; i++) {
+		while (*lists[i]) {
+			struct queue *q = *lists[i];
+			*lists[i] = q->next;
+			free(q->consumers);
+			free(q);
+		}
 	}
 }
 
@@ -235,11 +239,11 @@ queue_delete(struct queue *q)
 	q->conf.concurrency = 0;
 	q->next = NULL;
 	waitq_notify_all(&q->work);
-	/* The struct stays allocated: a consumer may still be parked on
-	 * it.  Keep it on a graveyard list freed at shutdown. */
-	static struct queue *graveyard;
-	q->next = graveyard;
-	graveyard = q;
+	/* The struct stays allocated: its consumers may still be parked
+	 * on it (they leave on the wake-up above, as concurrency is 0).  It
+	 * is freed at shutdown. */
+	q->next = deleted;
+	deleted = q;
 	return 0;
 }
 
