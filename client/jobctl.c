@@ -473,6 +473,29 @@ value_text(const json_t *v)
 		return fmt("%g", json_real_value(v));
 	if (json_is_boolean(v))
 		return dup_str(json_is_true(v) ? "true" : "false");
+	/* An object of plain values (rate, backoff, rusage, counts) reads
+	 * best as key=value pairs. */
+	if (json_is_object(v) && json_object_size(v) > 0) {
+		const char *k;
+		json_t *e;
+		bool flat = true;
+		json_object_foreach ((json_t *)(uintptr_t)v, k, e) {
+			if (json_is_object(e) || json_is_array(e))
+				flat = false;
+		}
+		if (flat) {
+			char *out = dup_str("");
+			json_object_foreach ((json_t *)(uintptr_t)v, k, e) {
+				char *t = value_text(e);
+				char *n = fmt("%s%s%s=%s", out, *out ? " " : "",
+					      k, t);
+				free(t);
+				free(out);
+				out = n;
+			}
+			return out;
+		}
+	}
 	s = json_dumps(v,
 		       JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
 	if (s == NULL)
