@@ -56,7 +56,7 @@ INTEG_SRCS := $(wildcard tests/integration/*.c)
 INTEG_OBJS := $(INTEG_SRCS:%.c=$(B)/%.o)
 
 all: $(B)/jobd $(B)/jobctl
-.PHONY: all deps check unit integration asan run install clean \
+.PHONY: all deps check unit integration asan valgrind run install clean \
         format tidy bench
 
 # `deps` installs what pkg-config cannot find, with apt-get (sudo when not
@@ -102,6 +102,11 @@ integration: all $(B)/check_integration
 
 asan:
 	$(MAKE) SANITIZE=1 check
+
+# The unit suites under Valgrind, unforked so leaks are seen.
+valgrind: $(B)/check_unit
+	CK_FORK=no valgrind -q --error-exitcode=9 --leak-check=full \
+		--errors-for-leak-kinds=definite $(B)/check_unit
 
 run: all
 	$(B)/jobd
