@@ -93,6 +93,7 @@ check: all $(B)/check_unit $(B)/check_integration
 	$(B)/check_unit
 	JOBD_BIN=$(B)/jobd JOBCTL_BIN=$(B)/jobctl $(B)/check_integration
 	bench/run.sh $(B) --smoke
+	scripts/verify-units.sh
 
 unit: $(B)/check_unit
 	$(B)/check_unit
