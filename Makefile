@@ -107,6 +107,7 @@ asan:
 # The unit suites under Valgrind, unforked so leaks are seen.
 valgrind: $(B)/check_unit
 	CK_FORK=no valgrind -q --error-exitcode=9 --leak-check=full \
+		--child-silent-after-fork=yes \
 		--errors-for-leak-kinds=definite $(B)/check_unit
 
 run: all
