@@ -715,6 +715,52 @@ START_TEST(regress_get_env_minimal)
 }
 END_TEST
 
+/* ---- 12. listing running jobs (its own indexed statement) ---- */
+
+/* list with state "running" alone answers exactly the running jobs, in
+ * id order, with the queue filter and after_id paging, among queued ones
+ * of another queue. */
+START_TEST(regress_list_running)
+{
+	struct jd *d = start("[queue other]\n");
+	jd_call_ok(d, json_pack("{s:s,s:s}", "cmd", "queue.pause", "name",
+				"other"));
+	int64_t r[3];
+	for (int i = 0; i < 3; i++) {
+		/* Queued in the paused queue, interleaved by id. */
+		submit_text(d, "{\"argv\":[\"true\"],\"queue\":\"other\"}");
+		r[i] = submit_text(d, "{\"argv\":[\"sleep\",\"30\"]}");
+	}
+	for (int i = 0; i < 3; i++)
+		ck_assert(jd_poll_state(d, r[i], "running", 10));
+	json_t *res = jd_req(d, "{s:s,s:s}", "cmd", "list", "state",
+			     "running");
+	json_t *jobs = json_object_get(jd_ok(res), "jobs");
+	ck_assert_int_eq(json_array_size(jobs), 3);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(jd_num(json_array_get(jobs, (size_t)i), "id"),
+				 r[i]);
+	json_decref(res);
+	res = jd_req(d, "{s:s,s:s,s:I,s:i}", "cmd", "list", "state",
+		     "running", "after_id", (json_int_t)r[0], "limit", 1);
+	jobs = json_object_get(jd_ok(res), "jobs");
+	ck_assert_int_eq(json_array_size(jobs), 1);
+	ck_assert_int_eq(jd_num(json_array_get(jobs, 0), "id"), r[1]);
+	ck_assert_int_eq(jd_num(jd_ok(res), "next_after_id"), r[1]);
+	json_decref(res);
+	res = jd_req(d, "{s:s,s:s,s:s}", "cmd", "list", "state", "running",
+		     "queue", "other");
+	ck_assert_int_eq(json_array_size(json_object_get(jd_ok(res), "jobs")),
+			 0);
+	json_decref(res);
+	json_t *c = jd_req(d, "{s:s,s:[I,I,I]}", "cmd", "cancel", "job_ids",
+			   (json_int_t)r[0], (json_int_t)r[1],
+			   (json_int_t)r[2]);
+	jd_ok(c);
+	json_decref(c);
+}
+END_TEST
+
 /* ---- 11. reals written short ---- */
 
 START_TEST(regress_real_numbers)
@@ -764,6 +810,7 @@ regress_suite(void)
 	tcase_add_test(tc, regress_logs_window_advances);
 	tcase_add_test(tc, regress_submitted_snapshot);
 	tcase_add_test(tc, regress_get_env_minimal);
+	tcase_add_test(tc, regress_list_running);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("queues");
