@@ -92,9 +92,8 @@ enum {
 	OPT_FORMAT,
 	OPT_RESTART,
 	OPT_GENERATOR,
-	OPT_PROMETHEUS,
 	OPT_OLDER_THAN,
-	OPT_NOW,
+	OPT_FLAG, /* flag_args' switch */
 };
 
 static struct {
@@ -1548,20 +1547,25 @@ static const char *const job_keys[] = {
 	"rusage",	"env",	       NULL,
 };
 
-/* Parses a command that takes no arguments but --json and -h. */
+/* Parses a command that takes no arguments but --json, -h and, unless flag
+ * is NULL, the switch --FLAG, which sets *on. */
 static int
-no_args(const char *name, const char *synopsis, int argc, char **argv)
+flag_args(const char *name, const char *synopsis, const char *flag, bool *on,
+	  int argc, char **argv)
 {
-	static const struct option opts[] = {
+	const struct option opts[] = {
 		{"json", no_argument, NULL, OPT_JSON},
 		{"help", no_argument, NULL, 'h'},
+		{flag, no_argument, NULL, OPT_FLAG}, /* the end if flag is NULL */
 		{NULL, 0, NULL, 0},
 	};
 	int ch;
 
 	opts_begin(name, argv);
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (ch == OPT_JSON)
+		if (ch == OPT_FLAG)
+			*on = true;
+		else if (ch == OPT_JSON)
 			g.json = true;
 		else if (ch == 'h')
 			return help(synopsis);
@@ -1571,6 +1575,13 @@ no_args(const char *name, const char *synopsis, int argc, char **argv)
 	if (optind != argc)
 		return usage(synopsis);
 	return ST_OK;
+}
+
+/* Parses a command that takes no arguments but --json and -h. */
+static int
+no_args(const char *name, const char *synopsis, int argc, char **argv)
+{
+	return flag_args(name, synopsis, NULL, NULL, argc, argv);
 }
 
 static int
@@ -2428,33 +2439,12 @@ stats_human(json_t *st)
 static int
 cmd_stats(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"prometheus", no_argument, NULL, OPT_PROMETHEUS},
-		{"json", no_argument, NULL, OPT_JSON},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
 	bool prom = false;
 	json_t *res, *ql;
-	int ch;
+	int st = flag_args("stats", u_stats, "prometheus", &prom, argc, argv);
 
-	opts_begin("stats", argv);
-	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (ch) {
-		case OPT_PROMETHEUS:
-			prom = true;
-			break;
-		case OPT_JSON:
-			g.json = true;
-			break;
-		case 'h':
-			return help(u_stats);
-		default:
-			return usage(u_stats);
-		}
-	}
-	if (optind != argc)
-		return usage(u_stats);
+	if (st != ST_OK)
+		return st;
 	res = call("stats", NULL);
 	if (res == NULL)
 		return call_status();
@@ -2518,23 +2508,33 @@ cmd_prune(int argc, char **argv)
 	return ST_OK;
 }
 
+/* Sends cmd with args (stolen) and prints the result: all of it with
+ * --json, else its member (a queue or producer object), if there is one,
+ * as key: value lines. */
+static int
+call_show(const char *cmd, json_t *args, const char *member,
+	  const char *const *keys)
+{
+	json_t *res = call(cmd, args);
+
+	if (res == NULL)
+		return call_status();
+	if (g.json)
+		print_json(res);
+	else if (member != NULL && json_is_object(json_object_get(res, member)))
+		print_kv(json_object_get(res, member), keys);
+	json_decref(res);
+	return ST_OK;
+}
+
 /* A command with no arguments and an empty result: prints nothing but
  * with --json. */
 static int
 simple_cmd(const char *name, const char *synopsis, int argc, char **argv)
 {
 	int st = no_args(name, synopsis, argc, argv);
-	json_t *res;
 
-	if (st != ST_OK)
-		return st;
-	res = call(name, NULL);
-	if (res == NULL)
-		return call_status();
-	if (g.json)
-		print_json(res);
-	json_decref(res);
-	return ST_OK;
+	return st != ST_OK ? st : call_show(name, NULL, NULL, NULL);
 }
 
 static int
@@ -2546,40 +2546,13 @@ cmd_reload(int argc, char **argv)
 static int
 cmd_shutdown(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"now", no_argument, NULL, OPT_NOW},
-		{"json", no_argument, NULL, OPT_JSON},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
 	bool now = false;
-	json_t *res;
-	int ch;
+	int st = flag_args("shutdown", u_shutdown, "now", &now, argc, argv);
 
-	opts_begin("shutdown", argv);
-	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (ch) {
-		case OPT_NOW:
-			now = true;
-			break;
-		case OPT_JSON:
-			g.json = true;
-			break;
-		case 'h':
-			return help(u_shutdown);
-		default:
-			return usage(u_shutdown);
-		}
-	}
-	if (optind != argc)
-		return usage(u_shutdown);
-	res = call("shutdown", now ? json_pack("{sb}", "now", 1) : NULL);
-	if (res == NULL)
-		return call_status();
-	if (g.json)
-		print_json(res);
-	json_decref(res);
-	return ST_OK;
+	if (st != ST_OK)
+		return st;
+	return call_show("shutdown", now ? json_pack("{sb}", "now", 1) : NULL,
+			 NULL, NULL);
 }
 
 /* ------------------------------------------------------------------ */
@@ -2681,20 +2654,27 @@ out:
 	return b;
 }
 
+/*
+ * "NOUN list": sends {"cmd": "NOUN.list"} and prints the result's array
+ * member as a table of ncols columns, each element's cells made by row().
+ */
 static int
-queue_list(int argc, char **argv)
+list_cmd(const char *noun, const char *member, size_t ncols,
+	 const char *const *head, unsigned right,
+	 void (*row)(const json_t *elem, char **cells), int argc, char **argv)
 {
-	static const char *const head[] = {"NAME",    "CONCURRENCY", "RUNNING",
-					   "PENDING", "CAPACITY",    "RATE",
-					   "PAUSED"};
+	char label[48], wire[64];
 	struct table t;
-	json_t *res, *q;
+	json_t *res, *elem;
 	size_t i;
-	int st = no_args("queue list", "queue list", argc, argv);
+	int st;
 
+	snprintf(label, sizeof(label), "%s list", noun);
+	snprintf(wire, sizeof(wire), "%s.list", noun);
+	st = no_args(label, label, argc, argv);
 	if (st != ST_OK)
 		return st;
-	res = call("queue.list", NULL);
+	res = call(wire, NULL);
 	if (res == NULL)
 		return call_status();
 	if (g.json) {
@@ -2702,20 +2682,11 @@ queue_list(int argc, char **argv)
 		json_decref(res);
 		return ST_OK;
 	}
-	table_init(&t, 7, head, 0x1e, 99);
-	json_array_foreach (json_object_get(res, "queues"), i, q) {
-		json_t *counts = json_object_get(q, "counts");
-		char *cells[7];
+	table_init(&t, ncols, head, right, 99);
+	json_array_foreach (json_object_get(res, member), i, elem) {
+		char *cells[16];
 
-		cells[0] = dup_str(jstr(q, "name") ? jstr(q, "name") : "-");
-		cells[1] = value_text(json_object_get(q, "concurrency"));
-		cells[2] = fmt("%lld", (long long)jint(counts, "running", 0));
-		cells[3] = fmt("%lld", (long long)pending_of(counts));
-		cells[4] = value_text(json_object_get(q, "capacity"));
-		cells[5] = rate_text(json_object_get(q, "rate"));
-		cells[6] = dup_str(json_is_true(json_object_get(q, "paused"))
-					   ? "yes"
-					   : "no");
+		row(elem, cells);
 		table_add(&t, NULL, cells);
 	}
 	table_print(&t);
@@ -2723,23 +2694,53 @@ queue_list(int argc, char **argv)
 	return ST_OK;
 }
 
+static void
+queue_row(const json_t *q, char **cells)
+{
+	json_t *counts = json_object_get(q, "counts");
+
+	cells[0] = dup_str(jstr(q, "name") ? jstr(q, "name") : "-");
+	cells[1] = value_text(json_object_get(q, "concurrency"));
+	cells[2] = fmt("%lld", (long long)jint(counts, "running", 0));
+	cells[3] = fmt("%lld", (long long)pending_of(counts));
+	cells[4] = value_text(json_object_get(q, "capacity"));
+	cells[5] = rate_text(json_object_get(q, "rate"));
+	cells[6] = dup_str(json_is_true(json_object_get(q, "paused")) ? "yes"
+								      : "no");
+}
+
+static int
+queue_list(int argc, char **argv)
+{
+	static const char *const head[] = {"NAME",    "CONCURRENCY", "RUNNING",
+					   "PENDING", "CAPACITY",    "RATE",
+					   "PAUSED"};
+
+	return list_cmd("queue", "queues", 7, head, 0x1e, queue_row, argc,
+			argv);
+}
+
 /*
- * A command that takes one NAME: sends {"cmd": wire, "name": NAME}.  With
- * show, prints the result's member (a queue or producer object) as key:
- * value lines with keys; otherwise prints nothing but with --json.
+ * A command that takes one NAME: "NOUN VERB NAME" sends {"cmd":
+ * "NOUN.WIRE", "name": NAME}.  With show, prints the result's NOUN member
+ * (a queue or producer object) as key: value lines with keys; otherwise
+ * prints nothing but with --json.
  */
 static int
-name_cmd(const char *label, const char *synopsis, const char *wire,
-	 const char *member, const char *const *keys, int argc, char **argv)
+name_cmd(const char *noun, const char *verb, const char *wire, bool show,
+	 const char *const *keys, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"json", no_argument, NULL, OPT_JSON},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	json_t *res;
+	char label[48], synopsis[64], cmd[64];
 	int ch;
 
+	snprintf(label, sizeof(label), "%s %s", noun, verb);
+	snprintf(synopsis, sizeof(synopsis), "%s NAME", label);
+	snprintf(cmd, sizeof(cmd), "%s.%s", noun, wire);
 	opts_begin(label, argv);
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (ch == OPT_JSON)
@@ -2751,15 +2752,58 @@ name_cmd(const char *label, const char *synopsis, const char *wire,
 	}
 	if (argc - optind != 1)
 		return usage(synopsis);
-	res = call(wire, json_pack("{ss}", "name", argv[optind]));
-	if (res == NULL)
-		return call_status();
-	if (g.json)
-		print_json(res);
-	else if (member != NULL && json_is_object(json_object_get(res, member)))
-		print_kv(json_object_get(res, member), keys);
-	json_decref(res);
-	return ST_OK;
+	return call_show(cmd, json_pack("{ss}", "name", argv[optind]),
+			 show ? noun : NULL, keys);
+}
+
+/* A family of subcommands, "queue ..." or "producer ...". */
+struct family {
+	const char *noun;	     /* "queue": names the wire commands too */
+	const char *synopsis;	     /* for usage and help */
+	const char *const *keys;     /* the object's keys, for get */
+	int (*list)(int argc, char **argv);
+	int (*add)(int argc, char **argv);
+	int (*set)(int argc, char **argv); /* NULL: no set */
+};
+
+/* Runs "NOUN SUB ARGS...": argv[1] is SUB. */
+static int
+family_cmd(const struct family *f, int argc, char **argv)
+{
+	/* The subcommands that take just a NAME. */
+	static const struct {
+		const char *verb, *alias, *wire;
+		bool show;
+	} by_name[] = {
+		{"get", NULL, "get", true},
+		{"rm", "delete", "delete", false},
+		{"pause", NULL, "pause", false},
+		{"resume", NULL, "resume", false},
+	};
+	const char *sub;
+
+	if (argc < 2)
+		return usage(f->synopsis);
+	sub = argv[1];
+	if (strcmp(sub, "-h") == 0 || strcmp(sub, "--help") == 0)
+		return help(f->synopsis);
+	if (strcmp(sub, "list") == 0 || strcmp(sub, "ls") == 0)
+		return f->list(argc - 1, argv + 1);
+	if (strcmp(sub, "add") == 0 || strcmp(sub, "create") == 0)
+		return f->add(argc - 1, argv + 1);
+	if (f->set != NULL &&
+	    (strcmp(sub, "set") == 0 || strcmp(sub, "update") == 0))
+		return f->set(argc - 1, argv + 1);
+	for (size_t i = 0; i < sizeof(by_name) / sizeof(by_name[0]); i++) {
+		if (strcmp(sub, by_name[i].verb) == 0 ||
+		    (by_name[i].alias != NULL &&
+		     strcmp(sub, by_name[i].alias) == 0))
+			return name_cmd(f->noun, by_name[i].verb,
+					by_name[i].wire, by_name[i].show,
+					f->keys, argc - 1, argv + 1);
+	}
+	fprintf(stderr, "jobctl %s: unknown subcommand '%s'\n", f->noun, sub);
+	return usage(f->synopsis);
 }
 
 /* queue add / queue set. */
@@ -2780,7 +2824,7 @@ queue_edit(int argc, char **argv, bool create)
 		{NULL, 0, NULL, 0},
 	};
 	const char *label = create ? "queue add" : "queue set";
-	json_t *args = json_object(), *rate = NULL, *res = NULL, *v;
+	json_t *args = json_object(), *rate = NULL, *v;
 	double burst = -1, secs;
 	int64_t n;
 	int ch, st = ST_OK;
@@ -2890,52 +2934,45 @@ queue_edit(int argc, char **argv, bool create)
 		goto out;
 	}
 	json_object_set_new(args, "name", json_string(argv[optind]));
-	res = call(create ? "queue.create" : "queue.update", json_incref(args));
-	if (res == NULL) {
-		st = call_status();
-		goto out;
-	}
-	if (g.json)
-		print_json(res);
-	else if (json_is_object(json_object_get(res, "queue")))
-		print_kv(json_object_get(res, "queue"), queue_keys);
+	st = call_show(create ? "queue.create" : "queue.update",
+		       json_incref(args), "queue", queue_keys);
 out:
-	json_decref(res);
 	json_decref(rate);
 	json_decref(args);
 	return st;
 }
 
 static int
+queue_add(int argc, char **argv)
+{
+	return queue_edit(argc, argv, true);
+}
+
+static int
+queue_set(int argc, char **argv)
+{
+	return queue_edit(argc, argv, false);
+}
+
+static int
 cmd_queue(int argc, char **argv)
 {
-	const char *sub;
+	static const struct family queue = {
+		"queue", u_queue, queue_keys, queue_list, queue_add, queue_set,
+	};
 
-	if (argc < 2)
-		return usage(u_queue);
-	sub = argv[1];
-	if (strcmp(sub, "-h") == 0 || strcmp(sub, "--help") == 0)
-		return help(u_queue);
-	if (strcmp(sub, "list") == 0 || strcmp(sub, "ls") == 0)
-		return queue_list(argc - 1, argv + 1);
-	if (strcmp(sub, "get") == 0)
-		return name_cmd("queue get", "queue get NAME", "queue.get",
-				"queue", queue_keys, argc - 1, argv + 1);
-	if (strcmp(sub, "add") == 0 || strcmp(sub, "create") == 0)
-		return queue_edit(argc - 1, argv + 1, true);
-	if (strcmp(sub, "set") == 0 || strcmp(sub, "update") == 0)
-		return queue_edit(argc - 1, argv + 1, false);
-	if (strcmp(sub, "rm") == 0 || strcmp(sub, "delete") == 0)
-		return name_cmd("queue rm", "queue rm NAME", "queue.delete",
-				NULL, NULL, argc - 1, argv + 1);
-	if (strcmp(sub, "pause") == 0)
-		return name_cmd("queue pause", "queue pause NAME",
-				"queue.pause", NULL, NULL, argc - 1, argv + 1);
-	if (strcmp(sub, "resume") == 0)
-		return name_cmd("queue resume", "queue resume NAME",
-				"queue.resume", NULL, NULL, argc - 1, argv + 1);
-	fprintf(stderr, "jobctl queue: unknown subcommand '%s'\n", sub);
-	return usage(u_queue);
+	return family_cmd(&queue, argc, argv);
+}
+
+static void
+producer_row(const json_t *p, char **cells)
+{
+	static const char *const cols[] = {
+		"name",	   "type",   "queue",	 "state",   "produced",
+		"skipped", "errors", "last_run", "next_run"};
+
+	for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++)
+		cells[i] = value_text(json_object_get(p, cols[i]));
 }
 
 static int
@@ -2944,39 +2981,9 @@ producer_list(int argc, char **argv)
 	static const char *const head[] = {
 		"NAME",	  "TYPE",   "QUEUE",	"STATE",   "PRODUCED",
 		"SKIPPED", "ERRORS", "LAST_RUN", "NEXT_RUN"};
-	struct table t;
-	json_t *res, *p;
-	size_t i;
-	int st = no_args("producer list", "producer list", argc, argv);
 
-	if (st != ST_OK)
-		return st;
-	res = call("producer.list", NULL);
-	if (res == NULL)
-		return call_status();
-	if (g.json) {
-		print_json(res);
-		json_decref(res);
-		return ST_OK;
-	}
-	table_init(&t, 9, head, 0x70, 99);
-	json_array_foreach (json_object_get(res, "producers"), i, p) {
-		char *cells[9];
-
-		cells[0] = value_text(json_object_get(p, "name"));
-		cells[1] = value_text(json_object_get(p, "type"));
-		cells[2] = value_text(json_object_get(p, "queue"));
-		cells[3] = value_text(json_object_get(p, "state"));
-		cells[4] = value_text(json_object_get(p, "produced"));
-		cells[5] = value_text(json_object_get(p, "skipped"));
-		cells[6] = value_text(json_object_get(p, "errors"));
-		cells[7] = value_text(json_object_get(p, "last_run"));
-		cells[8] = value_text(json_object_get(p, "next_run"));
-		table_add(&t, NULL, cells);
-	}
-	table_print(&t);
-	json_decref(res);
-	return ST_OK;
+	return list_cmd("producer", "producers", 9, head, 0x70, producer_row,
+			argc, argv);
 }
 
 static bool
@@ -3011,7 +3018,6 @@ producer_add(int argc, char **argv)
 	static const char *const restarts[] = {"never", "on-failure", "always",
 					       NULL};
 	json_t *p = json_object(), *tmpl = NULL, *env = json_object();
-	json_t *res = NULL;
 	const char *name = NULL, *type = NULL, *shell = NULL;
 	char *cwd = NULL;
 	double secs;
@@ -3143,18 +3149,10 @@ producer_add(int argc, char **argv)
 	json_object_set_new(p, "name", json_string(name));
 	json_object_set_new(p, "type", json_string(type));
 	json_object_set(p, "job", tmpl);
-	res = call("producer.create", json_pack("{sO}", "producer", p));
-	if (res == NULL) {
-		st = call_status();
-		goto out;
-	}
-	if (g.json)
-		print_json(res);
-	else if (json_is_object(json_object_get(res, "producer")))
-		print_kv(json_object_get(res, "producer"), producer_keys);
+	st = call_show("producer.create", json_pack("{sO}", "producer", p),
+		       "producer", producer_keys);
 out:
 	free(cwd);
-	json_decref(res);
 	json_decref(tmpl);
 	json_decref(env);
 	json_decref(p);
@@ -3164,35 +3162,12 @@ out:
 static int
 cmd_producer(int argc, char **argv)
 {
-	const char *sub;
+	static const struct family producer = {
+		"producer", u_producer, producer_keys, producer_list,
+		producer_add, NULL,
+	};
 
-	if (argc < 2)
-		return usage(u_producer);
-	sub = argv[1];
-	if (strcmp(sub, "-h") == 0 || strcmp(sub, "--help") == 0)
-		return help(u_producer);
-	if (strcmp(sub, "list") == 0 || strcmp(sub, "ls") == 0)
-		return producer_list(argc - 1, argv + 1);
-	if (strcmp(sub, "get") == 0)
-		return name_cmd("producer get", "producer get NAME",
-				"producer.get", "producer", producer_keys,
-				argc - 1, argv + 1);
-	if (strcmp(sub, "add") == 0 || strcmp(sub, "create") == 0)
-		return producer_add(argc - 1, argv + 1);
-	if (strcmp(sub, "rm") == 0 || strcmp(sub, "delete") == 0)
-		return name_cmd("producer rm", "producer rm NAME",
-				"producer.delete", NULL, NULL, argc - 1,
-				argv + 1);
-	if (strcmp(sub, "pause") == 0)
-		return name_cmd("producer pause", "producer pause NAME",
-				"producer.pause", NULL, NULL, argc - 1,
-				argv + 1);
-	if (strcmp(sub, "resume") == 0)
-		return name_cmd("producer resume", "producer resume NAME",
-				"producer.resume", NULL, NULL, argc - 1,
-				argv + 1);
-	fprintf(stderr, "jobctl producer: unknown subcommand '%s'\n", sub);
-	return usage(u_producer);
+	return family_cmd(&producer, argc, argv);
 }
 
 /* ------------------------------------------------------------------ */
