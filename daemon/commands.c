@@ -125,6 +125,35 @@ reply_error(struct req *r, int code, const char *fmt, ...)
 	reply_error_id(r->c, r->id, code, msg);
 }
 
+/* Answers {"jobs":[...]} for ids, encoding one job at a time into the
+ * output line: a wait on 100,000 jobs never holds 100,000 job objects. */
+static void
+reply_jobs(struct conn *c, json_t *id, const int64_t *ids, size_t n)
+{
+	struct buf b = BUF_INIT;
+	char *idtxt = json_dumps(id ? id : json_null(),
+				 JSON_ENCODE_ANY | CONTROL_JSON_FLAGS);
+	buf_printf(&b, "{\"id\":%s,\"ok\":true,\"result\":{\"jobs\":[",
+		   idtxt ? idtxt : "null");
+	free(idtxt);
+	bool first = true;
+	for (size_t i = 0; i < n; i++) {
+		json_t *job = store_job_json(ids[i], false);
+		if (job == NULL)
+			continue;
+		char *t = json_dumps(job, CONTROL_JSON_FLAGS);
+		json_decref(job);
+		if (!first)
+			buf_append(&b, ",", 1);
+		buf_puts(&b, t);
+		free(t);
+		first = false;
+	}
+	buf_puts(&b, "]}}\n");
+	control_send_raw(c, b.data, b.len);
+	buf_release(&b);
+}
+
 /* ---- argument helpers ---- */
 
 static const json_t *
@@ -487,7 +516,7 @@ cancel_one(const struct store_job_brief *b, int64_t now)
 		if (run)
 			runner_kill(run, RUNNER_KILL_CANCEL);
 	}
-	consumer_job_ended(b->id, b->qid, JOBD_CANCELLED);
+	consumer_job_ended(b->id, JOBD_CANCELLED);
 }
 
 static void
@@ -495,42 +524,34 @@ cmd_cancel(struct req *r)
 {
 	int64_t *ids;
 	size_t n;
+	struct store_job_brief b;
 	if (arg_job_ids(r, &ids, &n) != 0) {
 		reply_diag(r);
 		return;
 	}
-	struct store_job_brief *bs = xcalloc(n, sizeof(*bs));
+	/* All or nothing: every job is checked before any is cancelled. */
 	for (size_t i = 0; i < n; i++) {
-		if (find_job(r, ids[i], &bs[i]) != 0)
+		if (find_job(r, ids[i], &b) != 0)
 			goto fail;
-		if (jobd_state_is_terminal(bs[i].state)) {
+		if (jobd_state_is_terminal(b.state)) {
 			diag_set(E_STATE, "job %lld is %s", (long long)ids[i],
-				 jobd_state_name(bs[i].state));
+				 jobd_state_name(b.state));
 			goto fail;
 		}
 	}
 	int64_t now = jobd_time_now_ms();
-	json_t *jobs = json_array();
 	for (size_t i = 0; i < n; i++) {
 		/* A dependent cancelled by an earlier id of this list is
 		 * terminal by now. */
-		struct store_job_brief b;
 		if (store_job_brief(ids[i], &b) == 0 &&
 		    !jobd_state_is_terminal(b.state))
 			cancel_one(&b, now);
 	}
-	for (size_t i = 0; i < n; i++) {
-		json_t *job = store_job_json(ids[i], false);
-		if (job)
-			json_array_append_new(jobs, job);
-	}
-	reply_ok(r, json_pack("{s:o}", "jobs", jobs));
-	free(bs);
+	reply_jobs(r->c, r->id, ids, n);
 	free(ids);
 	return;
 fail:
 	reply_diag(r);
-	free(bs);
 	free(ids);
 }
 
@@ -595,34 +616,6 @@ deferred_free(struct deferred *d)
 	free(d);
 }
 
-/* Answers {"jobs":[...]} for ids, encoding one job at a time into the
- * output line: a wait on 100,000 jobs never holds 100,000 job objects. */
-static void
-reply_jobs(struct conn *c, json_t *id, const int64_t *ids, size_t n)
-{
-	struct buf b = BUF_INIT;
-	char *idtxt = json_dumps(id ? id : json_null(),
-				 JSON_ENCODE_ANY | CONTROL_JSON_FLAGS);
-	buf_printf(&b, "{\"id\":%s,\"ok\":true,\"result\":{\"jobs\":[",
-		   idtxt ? idtxt : "null");
-	free(idtxt);
-	bool first = true;
-	for (size_t i = 0; i < n; i++) {
-		json_t *job = store_job_json(ids[i], false);
-		if (job == NULL)
-			continue;
-		char *t = json_dumps(job, CONTROL_JSON_FLAGS);
-		json_decref(job);
-		if (!first)
-			buf_append(&b, ",", 1);
-		buf_puts(&b, t);
-		free(t);
-		first = false;
-	}
-	buf_puts(&b, "]}}\n");
-	control_send_raw(c, b.data, b.len);
-	buf_release(&b);
-}
 
 static int
 cmp_id(const void *a, const void *b)
@@ -1118,15 +1111,8 @@ cmd_queue_delete(struct req *r)
 		reply_diag(r);
 		return;
 	}
-	if (strcmp(q->conf.name, "default") == 0) {
-		reply_error(r, E_INVAL, "name: queue default cannot be "
-					"deleted");
-		return;
-	}
-	if (queue_pending(q) > 0 || q->counts[JOBD_RUNNING] > 0 ||
-	    q->active > 0) {
-		reply_error(r, E_STATE, "queue %s has pending or running jobs",
-			    q->conf.name);
+	if (queue_check_deletable(q) != 0) {
+		reply_diag(r);
 		return;
 	}
 	const char *user = producer_using_queue(q->conf.name);

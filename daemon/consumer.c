@@ -69,9 +69,8 @@ dependent_moved(int64_t id, int64_t qid, int from, int to, void *arg)
 }
 
 void
-consumer_job_ended(int64_t id, int64_t qid, int state)
+consumer_job_ended(int64_t id, int state)
 {
-	(void)qid;
 	events_job(EV_JOB_FINISHED, id);
 	/* Only a waiting job can be affected by the end of another (a
 	 * dependent leaves `waiting` once all it waits for succeeded), so
@@ -190,11 +189,11 @@ record_end(struct queue *q, const struct store_job_run *r,
 		break;
 	case JOBD_SUCCEEDED:
 		events_totals.succeeded++;
-		consumer_job_ended(r->id, q->id, e.state);
+		consumer_job_ended(r->id, e.state);
 		break;
 	case JOBD_FAILED:
 		events_totals.failed++;
-		consumer_job_ended(r->id, q->id, e.state);
+		consumer_job_ended(r->id, e.state);
 		break;
 	default:
 		events_job(EV_JOB_CHANGED, r->id);
@@ -276,7 +275,6 @@ consumer_f(void *arg)
 		struct runner ctl;
 		memset(&ctl, 0, sizeof(ctl));
 		ctl.job_id = r.id;
-		ctl.kill_grace = r.kill_grace;
 		struct runner_opts ro = {opts.log_dir, opts.max_log_bytes,
 					 q->conf.name, consumer_spawned, NULL};
 		struct runner_result res;

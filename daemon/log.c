@@ -53,12 +53,6 @@ log_level_name(enum log_level level)
 	return level_names[level];
 }
 
-int
-log_debug_enabled(void)
-{
-	return max_level >= LOG_LEVEL_DEBUG;
-}
-
 static void
 vlog(enum log_level level, int with_errno, const char *fmt, va_list ap)
 {

@@ -28,8 +28,6 @@ void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* True when debug lines would be printed (to skip building them). */
-int log_debug_enabled(void);
 
 /* Log and exit(1) (fatal appends strerror).  Only main.c and *_init(). */
 void fatal(const char *fmt, ...)

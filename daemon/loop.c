@@ -36,13 +36,16 @@ mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static void loop_note_step(const char *what, uint64_t ns);
+
 static void
 loop_step_cb(struct coro *c, uint64_t ns)
 {
 	loop_note_step(coro_name(c), ns);
 }
 
-void
+/* Counts (and in debug mode reports) a step named what that took ns. */
+static void
 loop_note_step(const char *what, uint64_t ns)
 {
 	double ms = (double)ns / 1e6;

@@ -42,8 +42,6 @@ double loop_now(void);
 /* Debug mode: time every step, warn above slow_ms. */
 void loop_set_debug(bool on, double slow_ms);
 bool loop_debug(void);
-/* Times a callback or step named what that took ns; used by await. */
-void loop_note_step(const char *what, uint64_t ns);
 void loop_get_stats(struct loop_stats *st);
 
 #endif /* LOOP_H_INCLUDED */

@@ -212,7 +212,7 @@ queue_set_paused(struct queue *q, bool paused)
 }
 
 int
-queue_delete(struct queue *q)
+queue_check_deletable(const struct queue *q)
 {
 	if (strcmp(q->conf.name, "default") == 0)
 		return diag_set(E_INVAL, "name: queue default cannot be "
@@ -221,6 +221,14 @@ queue_delete(struct queue *q)
 	    q->active > 0)
 		return diag_set(E_STATE, "queue %s has pending or running jobs",
 				q->conf.name);
+	return 0;
+}
+
+int
+queue_delete(struct queue *q)
+{
+	if (queue_check_deletable(q) != 0)
+		return -1;
 	int64_t terminal = q->counts[JOBD_SUCCEEDED] +
 			   q->counts[JOBD_FAILED] + q->counts[JOBD_CANCELLED];
 	if (terminal > 0)
@@ -237,7 +245,6 @@ queue_delete(struct queue *q)
 	/* Consumers hold q; tell them to leave by shrinking to nothing.
 	 * They free nothing of q, so q is kept until shutdown. */
 	q->conf.concurrency = 0;
-	q->next = NULL;
 	waitq_notify_all(&q->work);
 	/* The struct stays allocated: its consumers may still be parked
 	 * on it (they leave on the wake-up above, as concurrency is 0).  It

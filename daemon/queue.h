@@ -57,8 +57,11 @@ struct queue *queue_create(const struct queue_conf *qc);
 /* Changes settings; takes effect at once. */
 int queue_update(struct queue *q, const struct queue_conf *qc);
 int queue_set_paused(struct queue *q, bool paused);
-/* Deletes an empty queue (E_STATE with pending or running jobs, E_INVAL
- * for `default`).  q is freed once its consumers have left. */
+/* -1 with E_INVAL for `default`, E_STATE while q has pending or running
+ * jobs; 0 when it may be deleted. */
+int queue_check_deletable(const struct queue *q);
+/* Deletes a deletable queue that holds no finished jobs either (E_STATE;
+ * prune them first).  q is freed once its consumers have left. */
 int queue_delete(struct queue *q);
 
 /* Jobs waiting, scheduled or queued. */

@@ -636,7 +636,6 @@ runner_run(const struct store_job_run *r, const struct runner_opts *o,
 	int pid = sp.pid, pidfd = sp.pidfd;
 	res->spawned = true;
 	ctl->pid = pid;
-	ctl->pidfd = pidfd;
 	ctl->c = coro_self();
 	list_add(ctl);
 	if (o->on_spawn)
@@ -733,7 +732,6 @@ runner_run(const struct store_job_run *r, const struct runner_opts *o,
 	list_remove(ctl);
 	ctl->c = NULL;
 	close(pidfd);
-	ctl->pidfd = -1;
 out:
 	res->output_truncated = cp.truncated;
 	if (cp.fd >= 0)

@@ -45,8 +45,6 @@ enum runner_kill {
 struct runner {
 	int64_t job_id;
 	int pid;			/* 0 until spawned */
-	int pidfd;
-	double kill_grace;		/* seconds */
 	enum runner_kill kill;		/* why jobd is stopping it */
 	bool term_sent;			/* SIGTERM went to the group */
 	bool kill_sent;			/* SIGKILL went to the group */
@@ -92,7 +90,7 @@ int runner_spawn(struct runner_spawn *sp);
 int runner_run(const struct store_job_run *r, const struct runner_opts *o,
 	       struct runner *ctl, struct runner_result *res);
 /* Asks a running attempt to stop: SIGTERM to its group now, SIGKILL after
- * its kill_grace.  Does not yield. */
+ * the attempt's kill_grace.  Does not yield. */
 void runner_kill(struct runner *ctl, enum runner_kill why);
 /* The running attempt of job id, or NULL. */
 struct runner *runner_find(int64_t job_id);
