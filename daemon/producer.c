@@ -24,6 +24,7 @@
 #include "jobd/proto.h"
 #include "jobd/time.h"
 #include "jobspec.h"
+#include "jsonin.h"
 #include "log.h"
 #include "loop.h"
 #include "queue.h"
@@ -506,7 +507,7 @@ generator_line(struct producer *p, char *line, size_t len, int64_t lineno)
 	json_t *over;
 	if (p->format == PF_JSON) {
 		json_error_t err;
-		over = json_loadb(line, len, 0, &err);
+		over = jsonin_loadb(line, len, 0, &err);
 		if (!json_is_object(over)) {
 			p->errors++;
 			log_warnx("producer %s: %s: not a JSON object", p->name,
