@@ -279,11 +279,13 @@ client_connect(struct client *cl)
 }
 
 /* After a call that returned NULL: drops a broken connection; true when
- * the daemon answered (an error), false on a transport failure. */
+ * the daemon answered with an error other than busy (which SPEC allows
+ * for any request), false on a transport failure or busy. */
 static bool
 client_answered(struct client *cl)
 {
-	if (jobd_client_error_code(cl->c) >= 0)
+	int code = jobd_client_error_code(cl->c);
+	if (code >= 0 && code != JOBD_E_BUSY)
 		return true;
 	jobd_client_close(cl->c);
 	cl->c = NULL;
