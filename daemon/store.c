@@ -815,7 +815,8 @@ store_abort(void)
 
 /* Waits until every write made so far is committed (and with durable,
  * fsynced); -1 naming the cause when a transaction holding a write of this
- * coroutine since its last sync, or the last transaction, failed. */
+ * coroutine since its last sync failed.  A coroutine that wrote nothing
+ * (a ping, a read) is not failed for another's loss. */
 static int
 sync_wait(bool durable)
 {
@@ -843,7 +844,7 @@ sync_wait(bool durable)
 			return -1;
 	}
 	*mark = 0;
-	if (mine > 0 && failed_between(first ? first : mine, mine))
+	if (first != 0 && failed_between(first, mine))
 		return diag_set(E_DB, "%s", fail_msg);
 	return 0;
 }

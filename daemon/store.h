@@ -69,8 +69,7 @@ bool store_txn_open(void);
  */
 /* Waits until every write made so far is committed and durable — for
  * whoever reports a change (a response, an event).  -1 with E_DB when a
- * commit holding a write of this coroutine (or the last one) failed.
- * Yields. */
+ * commit holding a write of this coroutine failed.  Yields. */
 int store_sync(void);
 /* Waits until every write made so far is committed: it survives a crash
  * of jobd, not yet power loss (for a claim before its process starts, a
