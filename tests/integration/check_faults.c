@@ -252,17 +252,20 @@ await_running(struct jd *d, int n)
 	ck_abort_msg("jobs did not start");
 }
 
-/* Stops d and checks it exited 0 on SIGTERM. */
+/* Stops d and checks it exited 0 on SIGTERM with no sanitizer report. */
 static void
 stop_clean(struct jd *d)
 {
 	int rc = jd_stop(d);
-	if (rc != 0 || getenv("JD_SHOW_LOG")) {
-		char *log = jd_slurp(d->log);
+	char *log = jd_slurp(d->log);
+	bool report = log && (strstr(log, "AddressSanitizer") ||
+			      strstr(log, "runtime error") ||
+			      strstr(log, "LeakSanitizer"));
+	if (rc != 0 || report || getenv("JD_SHOW_LOG"))
 		fprintf(stderr, "--- jobd log (%s) ---\n%s\n", d->dir,
 			log ? log : "");
-		free(log);
-	}
+	free(log);
+	ck_assert_msg(!report, "sanitizer report in the daemon log");
 	ck_assert_msg(rc == 0, "jobd exited %d on SIGTERM", rc);
 }
 
