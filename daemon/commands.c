@@ -531,7 +531,7 @@ cancel_one(const struct store_job_brief *b, int64_t now)
 	}
 	queue_job_moved(b->qid, b->id, b->state, JOBD_CANCELLED,
 			JOBD_REASON_CANCELLED);
-	events_totals.cancelled++;
+	events_tally()->cancelled++;
 	if (b->state == JOBD_RUNNING) {
 		struct runner *run = runner_find(b->id);
 		if (run)

@@ -54,6 +54,7 @@ struct coro {
 	void *arg;
 	struct stack *stack;	/* owned until the coroutine is freed */
 	struct diag diag;	/* this coroutine's error record */
+	uint64_t local;		/* coro_local() */
 	struct coro *next_ready;
 	struct coro *joiner;	/* waiting in coro_join, or NULL */
 	bool ready;
@@ -244,6 +245,13 @@ coro_try_spawn(const char *name, coro_fn fn, void *arg)
 	makecontext(&c->ctx, coro_trampoline, 0);
 	coro_wakeup(c);
 	return c;
+}
+
+uint64_t *
+coro_local(void)
+{
+	static uint64_t process_local;
+	return current ? &current->local : &process_local;
 }
 
 struct coro *

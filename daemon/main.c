@@ -38,6 +38,12 @@
 
 #define EX_CONFIG 78
 #define MAX_RECOVERIES 3
+/* A start step that writes (recovery, the queues) and cannot commit — the
+ * database locked by another process, a full disk — is tried this many
+ * times, START_PAUSE_US apart, then jobd exits: it never serves a
+ * half-recovered state. */
+#define START_TRIES 10
+#define START_PAUSE_US 500000
 
 static struct config cfg;
 static char *config_path;
@@ -361,6 +367,44 @@ recovered(int64_t id, int64_t qid, int from, int to, void *arg)
 			  (long long)id);
 }
 
+static int nrec;
+
+static int
+recover_step(void)
+{
+	nrec = 0;
+	return store_job_recover(jobd_time_now_ms(), MAX_RECOVERIES, recovered,
+				 &nrec);
+}
+
+static int
+queues_step(void)
+{
+	return queue_init(&cfg);
+}
+
+/* Runs step (what writes at start) and commits it; when either fails,
+ * undo (may be NULL) forgets what memory holds of it, and it is tried
+ * again, up to START_TRIES times; then jobd exits. */
+static void
+start_step(const char *what, int (*step)(void), void (*undo)(void))
+{
+	for (int i = 1;; i++) {
+		if (step() == 0 && store_commit_now() == 0)
+			return;
+		/* A step that failed halfway leaves nothing behind. */
+		store_abort();
+		if (undo != NULL)
+			undo();
+		if (i == START_TRIES)
+			fatalx("%s: %s (gave up after %d tries: jobd does not "
+			       "serve until it can write its database)",
+			       what, diag_msg(), i);
+		log_warnx("%s: %s; trying again", what, diag_msg());
+		usleep(START_PAUSE_US);
+	}
+}
+
 /* One jobd per state directory: a second would recover (and kill) the
  * first one's running jobs.  The lock lives as long as the process. */
 static void
@@ -483,6 +527,11 @@ main(int argc, char **argv)
 	lock_state_dir();
 
 	loop_init();
+	/* A fault injection for the tests: while this file exists, every
+	 * commit fails as with a full disk.  Honoured in debug mode only. */
+	const char *fault = getenv("JOBD_TEST_DISK_FULL");
+	if (cfg.debug && fault != NULL && *fault != '\0')
+		store_fault_file = fault;
 	if (store_open(db_path, cfg.synchronous_full) != 0)
 		fatalx("%s", diag_msg());
 	loop_add_flush(store_flush, NULL, "store.commit");
@@ -498,19 +547,16 @@ main(int argc, char **argv)
 			 nkilled);
 	free(orph.ids);
 	free(orph.pids);
-	int nrec = 0;
-	if (store_job_recover(jobd_time_now_ms(), MAX_RECOVERIES, recovered,
-			      &nrec) != 0)
-		fatalx("recovery: %s", diag_msg());
-	if (queue_init(&cfg) != 0)
-		fatalx("queues: %s", diag_msg());
+	/* Jobs left running are recovered, and that is committed, before
+	 * anything else reads the store or anyone is served. */
+	start_step("recovery", recover_step, NULL);
+	start_step("queues", queues_step, queue_shutdown);
 	/* A producer's queue may come from the database: checked now. */
 	if (check_producers(&cfg, config_path, true) != 0) {
 		fprintf(stderr, "jobd: %s\n", diag_msg());
 		store_close();
 		return EX_CONFIG;
 	}
-	store_flush(NULL);
 	if (nrec > 0)
 		log_info("recovered %d jobs left running by a previous jobd",
 			 nrec);

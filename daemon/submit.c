@@ -119,12 +119,12 @@ announce(const struct submit_result *r)
 			r->state == JOBD_CANCELLED
 				? JOBD_REASON_DEPENDENCY_FAILED
 				: JOBD_REASON_NONE);
-	events_totals.submitted++;
+	events_tally()->submitted++;
 	events_job(EV_JOB_SUBMITTED, r->id);
 	if (r->state == JOBD_SCHEDULED)
 		scheduler_kick(r->run_at);
 	if (r->state == JOBD_CANCELLED) {
-		events_totals.cancelled++;
+		events_tally()->cancelled++;
 		events_job(EV_JOB_FINISHED, r->id);
 	}
 }
