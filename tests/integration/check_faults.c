@@ -482,6 +482,91 @@ START_TEST(faults_commit_failure_answers)
 }
 END_TEST
 
+/* A generator's lines read while commits fail are submitted again once
+ * they can be recorded: every line makes exactly one job. */
+START_TEST(faults_producer_lines_recorded)
+{
+	struct jd d;
+	jd_init(&d, BASE_CONF);
+	jd_guard(d.dir);
+	char *p = jd_path(&d, "disk-full");
+	setenv("JOBD_TEST_DISK_FULL", p, 1);
+	const char *args[] = {"--debug", NULL};
+	jd_start(&d, args);
+	char *go = jd_path(&d, "go"), *runs = jd_path(&d, "runs");
+	char gen[512], job[512];
+	snprintf(gen, sizeof(gen),
+		 "while [ ! -e %s ]; do sleep 0.02; done; seq 1 50", go);
+	snprintf(job, sizeof(job), "echo \"$1\" >> %s", runs);
+	json_t *prod = json_pack(
+		"{s:s,s:s,s:s,s:s,s:{s:[s,s,s,s]},s:{s:s}}", "name", "gen",
+		"type", "command", "queue", "default", "format", "lines",
+		"job", "argv", "/bin/sh", "-c", job, "sh", "generator", "shell",
+		gen);
+	jd_call_ok(&d, json_pack("{s:s,s:o}", "cmd", "producer.create",
+				 "producer", prod));
+	fault_file_on(&d);
+	jd_write_file(go, "");
+	/* Wait until jobd has tried and failed to record them. */
+	double deadline = jd_now() + 10;
+	bool tried = false;
+	while (!tried && jd_now() < deadline) {
+		char *log = jd_slurp(d.log);
+		tried = log && strstr(log, "producer gen: jobs not recorded");
+		free(log);
+		if (!tried)
+			poll(NULL, 0, 20);
+	}
+	ck_assert_msg(tried, "no failed try to record the lines");
+	fault_file_off(&d);
+	deadline = jd_now() + 20;
+	while (jd_count_lines(runs) < 50 && jd_now() < deadline)
+		poll(NULL, 0, 20);
+	/* Every job has ended before the runs are counted. */
+	size_t njobs = 0, done = 0;
+	deadline = jd_now() + 20;
+	do {
+		json_t *list = jd_req(&d, "{s:s,s:i}", "cmd", "list", "limit",
+				      1000);
+		json_t *jobs = json_object_get(jd_ok(list), "jobs");
+		njobs = json_array_size(jobs);
+		done = 0;
+		for (size_t i = 0; i < njobs; i++)
+			done += strcmp(jd_str(json_array_get(jobs, i), "state"),
+				       "succeeded") == 0;
+		json_decref(list);
+		if (done < 50)
+			poll(NULL, 0, 20);
+	} while (done < 50 && jd_now() < deadline);
+	ck_assert_int_eq(njobs, 50);
+	ck_assert_int_eq(done, 50);
+	json_t *r = jd_req(&d, "{s:s,s:s}", "cmd", "producer.get", "name",
+			   "gen");
+	json_t *pr = json_object_get(jd_ok(r), "producer");
+	ck_assert_int_eq(jd_num(pr, "produced"), 50);
+	ck_assert_int_eq(jd_num(pr, "errors"), 0);
+	json_decref(r);
+	char *text = jd_slurp(runs);
+	ck_assert_ptr_nonnull(text);
+	int seen[51] = {0};
+	for (char *line = text; *line;) {
+		int n = atoi(line);
+		ck_assert(n >= 1 && n <= 50);
+		seen[n]++;
+		char *nl = strchr(line, '\n');
+		line = nl ? nl + 1 : line + strlen(line);
+	}
+	for (int i = 1; i <= 50; i++)
+		ck_assert_msg(seen[i] == 1, "line %d ran %d times", i, seen[i]);
+	free(text);
+	free(go);
+	free(runs);
+	stop_clean(&d);
+	free(p);
+	jd_free(&d);
+}
+END_TEST
+
 static void
 tmpfs_fill(struct jd *d)
 {
@@ -629,6 +714,7 @@ faults_suite(void)
 	tcase_add_test(tc, faults_locked_database);
 	tcase_add_test(tc, faults_disk_full_hook);
 	tcase_add_test(tc, faults_commit_failure_answers);
+	tcase_add_test(tc, faults_producer_lines_recorded);
 	tcase_add_test(tc, faults_disk_full_tmpfs);
 	tcase_add_test(tc, faults_recovery_cannot_commit);
 	suite_add_tcase(s, tc);
