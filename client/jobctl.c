@@ -1825,6 +1825,9 @@ cmd_submit(int argc, char **argv)
 		goto out;
 	}
 	id = jint(res, "id", 0);
+	/* Set before the id is printed: whoever reads it may interrupt. */
+	if (do_wait)
+		detach_on_interrupt(id);
 	if (json_is_true(json_object_get(res, "duplicate"))) {
 		char *key = render_text(jstr(spec, "unique_key"));
 
@@ -1842,7 +1845,6 @@ cmd_submit(int argc, char **argv)
 	if (!do_wait)
 		goto out;
 	fflush(stdout);
-	detach_on_interrupt(id);
 	if (follow) {
 		st = show_logs(id, 0, true, &job);
 		if (st != ST_OK)

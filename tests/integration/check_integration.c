@@ -13,6 +13,7 @@ Suite *debug_suite(void);
 Suite *durability_suite(void);
 Suite *regress_suite(void);
 Suite *hostile_suite(void);
+Suite *cli_suite(void);
 
 static Suite *(*const suites[])(void) = {
 	basic_suite,
@@ -22,6 +23,7 @@ static Suite *(*const suites[])(void) = {
 	durability_suite,
 	regress_suite,
 	hostile_suite,
+	cli_suite,
 };
 
 int
