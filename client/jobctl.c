@@ -140,7 +140,7 @@ static const char usage_text[] =
 	"        [--schedule CRON] [-q QUEUE] [--overlap]\n"
 	"        [--format json|lines]\n"
 	"        [--restart never|on-failure|always] [--generator 'SHELL']\n"
-	"        [--job JSON] [--cwd DIR] [-e KEY=VAL]...\n"
+	"        [--job JSON] [--cwd DIR] [--no-env] [-e KEY=VAL]...\n"
 	"        [-- ARGV... | -c 'SHELL']\n"
 	"  stats [--prometheus]\n"
 	"  prune --older-than D\n"
@@ -293,7 +293,10 @@ static const char u_producer[] =
 	"      --restart never|on-failure|always  command: rerun it\n"
 	"      --generator 'SHELL'   command: the generator\n"
 	"      --job JSON            the job spec template\n"
-	"      --cwd DIR             the jobs' working directory\n"
+	"      --cwd DIR             the jobs' working directory (default: "
+	"the current one)\n"
+	"      --no-env              do not give the jobs jobctl's "
+	"environment\n"
 	"  -e, --env KEY=VAL         a variable of the jobs (repeatable)\n"
 	"  -c, --shell 'SHELL'       the jobs' shell command\n"
 	"      --json                print the raw result";
@@ -3570,6 +3573,7 @@ producer_add(int argc, char **argv)
 		{"job", required_argument, NULL, OPT_JOB},
 		{"cwd", required_argument, NULL, OPT_CWD},
 		{"env", required_argument, NULL, 'e'},
+		{"no-env", no_argument, NULL, OPT_NO_ENV},
 		{"shell", required_argument, NULL, 'c'},
 		{"json", no_argument, NULL, OPT_JSON},
 		{"help", no_argument, NULL, 'h'},
@@ -3577,6 +3581,7 @@ producer_add(int argc, char **argv)
 	};
 	static const char *const types[] = {"interval", "cron", "command",
 					    NULL};
+	bool no_env = false;
 	static const char *const formats[] = {"json", "lines", NULL};
 	static const char *const restarts[] = {"never", "on-failure", "always",
 					       NULL};
@@ -3665,6 +3670,9 @@ producer_add(int argc, char **argv)
 		case 'c':
 			shell = optarg;
 			break;
+		case OPT_NO_ENV:
+			no_env = true;
+			break;
 		case OPT_JSON:
 			g.json = true;
 			break;
@@ -3690,8 +3698,18 @@ producer_add(int argc, char **argv)
 		st = usage(u_producer);
 		goto out;
 	}
+	/* Like submit: the jobs (and the generator) run where jobctl runs,
+	 * with its environment, unless told otherwise. */
+	if (cwd == NULL && json_object_get(tmpl, "cwd") == NULL)
+		cwd = current_dir();
 	if (cwd != NULL)
 		json_object_set_new(tmpl, "cwd", json_string(cwd));
+	if (!no_env && json_object_get(tmpl, "env") == NULL) {
+		json_t *mine = env_from_environ();
+		json_object_update(mine, env);
+		json_decref(env);
+		env = mine;
+	}
 	if (json_object_size(env) > 0)
 		json_object_set(tmpl, "env", env);
 	if (strcmp(type, "command") != 0 && json_object_size(tmpl) == 0) {

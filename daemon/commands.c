@@ -279,6 +279,18 @@ uid_filter(const struct conn *c)
 	return c->uid == 0 ? -1 : (long)c->uid;
 }
 
+/* Removes the logs of job id's attempts (one more than counted: an
+ * attempt given back by a shutdown has a log too). */
+static void
+remove_logs(int64_t id, int attempts)
+{
+	for (int a = 1; a <= attempts + 1; a++) {
+		char *path = runner_log_path(ctx.log_dir, id, a);
+		unlink(path);
+		free(path);
+	}
+}
+
 /* ---- ping, stats ---- */
 
 static void
@@ -618,6 +630,9 @@ cmd_retry(struct req *r)
 		reply_diag(r);
 		return;
 	}
+	/* The job starts afresh: its attempts count from 1 again, so the
+	 * logs of the earlier round go, and `logs` shows the new run. */
+	remove_logs(id, b.attempt);
 	queue_job_moved(b.qid, id, b.state, JOBD_QUEUED, JOBD_REASON_NONE);
 	events_job(EV_JOB_CHANGED, id);
 	json_t *job = store_job_json(id, false);
@@ -1176,11 +1191,7 @@ prune_one(int64_t id, int64_t qid, int state, int attempts, void *arg)
 {
 	(void)arg;
 	queue_job_moved(qid, id, state, -1, JOBD_REASON_NONE);
-	for (int a = 1; a <= attempts + 1; a++) {
-		char *path = runner_log_path(ctx.log_dir, id, a);
-		unlink(path);
-		free(path);
-	}
+	remove_logs(id, attempts);
 }
 
 static void

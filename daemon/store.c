@@ -234,8 +234,11 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_JOB_SET_STATE] = "UPDATE jobs SET state = ?2, reason = ?3, "
 			    "finished_at = ?4, pid = NULL WHERE id = ?1",
 	[S_JOB_RETRY] = "UPDATE jobs SET state = 2, reason = 0, "
-			"attempt = 0, run_at = ?2, finished_at = NULL, "
+			"attempt = 0, recoveries = 0, run_at = ?2, "
+			"started_at = NULL, finished_at = NULL, "
 			"exit_code = NULL, signal = NULL, error = NULL, "
+			"pid = NULL, duration = NULL, truncated = 0, "
+			"ru_user = NULL, ru_sys = NULL, ru_maxrss = NULL, "
 			"deps_left = 0 WHERE id = ?1",
 	[S_JOB_PROMOTE] = "UPDATE jobs SET state = 2 WHERE state = 1 AND "
 			  "run_at <= ?1 RETURNING id, qid",
@@ -1170,6 +1173,7 @@ store_job_end_attempt(int64_t id, const struct store_job_end *e)
 }
 _Static_assert(JOBD_RUNNING == 3 && JOBD_CANCELLED == 6,
 	       "S_JOB_END names running and cancelled by number");
+_Static_assert(JOBD_QUEUED == 2, "S_JOB_RETRY names queued by number");
 
 int
 store_job_set_state(int64_t id, int state, int reason, int64_t now)
