@@ -2598,7 +2598,8 @@ print_event(json_t *ev)
 		       queue, color ? color : "", state,
 		       color ? "\033[0m" : "");
 		if (jstr(job, "reason") != NULL) {
-			char *reason = value_text(json_object_get(job, "reason"));
+			char *reason =
+				value_text(json_object_get(job, "reason"));
 
 			printf(" (%s)", reason);
 			free(reason);
@@ -2614,16 +2615,16 @@ print_event(json_t *ev)
 		free(queue);
 		free(state);
 	} else if (json_is_object(q) || json_is_string(q)) {
-		char *qn = value_text(json_is_object(q) ? json_object_get(q, "name")
-							: q);
+		char *qn = value_text(
+			json_is_object(q) ? json_object_get(q, "name") : q);
 
 		printf(" queue %s%s", qn,
 		       json_is_true(json_object_get(q, "paused")) ? " (paused)"
 								  : "");
 		free(qn);
 	} else if (json_is_object(p) || json_is_string(p)) {
-		char *pn = value_text(json_is_object(p) ? json_object_get(p, "name")
-							: p);
+		char *pn = value_text(
+			json_is_object(p) ? json_object_get(p, "name") : p);
 		char *st = json_is_object(p)
 				   ? value_text(json_object_get(p, "state"))
 				   : dup_str("");

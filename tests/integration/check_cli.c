@@ -27,7 +27,8 @@
 
 Suite *cli_suite(void);
 
-#define BASE_CONF "; cli_suite\n[daemon]\nshutdown_timeout = 1\nkill_grace = 1\n"
+#define BASE_CONF \
+	"; cli_suite\n[daemon]\nshutdown_timeout = 1\nkill_grace = 1\n"
 
 static struct jd D;
 
