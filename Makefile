@@ -49,6 +49,8 @@ DAEMON_MODS := xmem buf diag log backoff ratelimit cron jsonin jobspec config \
                consumer submit producer control commands sdnotify
 DAEMON_OBJS := $(DAEMON_MODS:%=$(B)/daemon/%.o)
 CLIENT_LIB_OBJS := $(B)/client/proto.o $(B)/client/jobd_time.o $(B)/client/client.o
+# jobctl's own modules, beside jobctl.c.
+JOBCTL_OBJS := $(B)/client/render.o
 
 UNIT_SRCS := $(wildcard tests/unit/check_*.c)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(B)/%.o)
@@ -78,7 +80,7 @@ $(B)/libjobd.a: $(CLIENT_LIB_OBJS)
 $(B)/jobd: $(DAEMON_OBJS) $(B)/daemon/main.o $(B)/libjobd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/jobctl: $(B)/client/jobctl.o $(B)/libjobd.a
+$(B)/jobctl: $(B)/client/jobctl.o $(JOBCTL_OBJS) $(B)/libjobd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
 # The benchmark programs that speak through the client library: the crash
@@ -90,7 +92,7 @@ $(B)/bench/chaos: $(B)/bench/chaos.o $(B)/libjobd.a
 $(B)/bench/looplag: $(B)/bench/looplag.o $(B)/libjobd.a
 	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(PKG_LIBS) -lm
 
-$(B)/check_unit: $(UNIT_OBJS) $(DAEMON_OBJS) $(B)/libjobd.a
+$(B)/check_unit: $(UNIT_OBJS) $(DAEMON_OBJS) $(JOBCTL_OBJS) $(B)/libjobd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
 
 $(B)/check_integration: $(INTEG_OBJS) $(B)/libjobd.a

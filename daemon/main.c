@@ -156,6 +156,7 @@ apply_runtime_settings(void)
 	struct consumer_opts co = {log_dir, cfg.max_log_bytes, cfg.kill_grace};
 	consumer_set_opts(&co);
 	submit_set_kill_grace(cfg.kill_grace);
+	queue_set_default_kill_grace(cfg.kill_grace);
 	control_set_limits(cfg.max_request_bytes, cfg.max_connections,
 			   cfg.request_timeout);
 	long gid = -1;

@@ -1040,7 +1040,12 @@ producer_json(const struct producer *p)
 	}
 	bool scheduled = p->type != PT_COMMAND && p->c != NULL &&
 			 p->state == PRODUCER_RUNNING;
-	set_time(o, "next_run", scheduled ? p->next_run : 0);
+	/* A producer just created has not reached its loop yet: show the
+	 * tick it will compute there. */
+	int64_t next = p->next_run;
+	if (scheduled && next == 0)
+		next = next_tick(p, jobd_time_now_ms());
+	set_time(o, "next_run", scheduled && next > 0 ? next : 0);
 	json_object_set_new(o, "uid", json_integer((json_int_t)p->uid));
 	return o;
 }

@@ -323,6 +323,15 @@ queue_job_moved(int64_t qid, int64_t id, int from, int to, int reason)
 		waitq_notify_all(&q->room);
 }
 
+/* The daemon's kill_grace, for queues that have none of their own. */
+static double default_kill_grace = 5.0;
+
+void
+queue_set_default_kill_grace(double secs)
+{
+	default_kill_grace = secs;
+}
+
 json_t *
 queue_json(const struct queue *q)
 {
@@ -341,11 +350,9 @@ queue_json(const struct queue *q)
 	json_object_set_new(o, "capacity", json_integer(q->conf.capacity));
 	json_object_set_new(o, "paused", json_boolean(q->paused));
 	json_object_set_new(o, "timeout", json_real(q->conf.timeout));
-	if (q->conf.kill_grace >= 0)
-		json_object_set_new(o, "kill_grace",
-				    json_real(q->conf.kill_grace));
-	else
-		json_object_set_new(o, "kill_grace", json_null());
+	double grace = q->conf.kill_grace >= 0 ? q->conf.kill_grace
+					       : default_kill_grace;
+	json_object_set_new(o, "kill_grace", json_real(grace));
 	json_object_set_new(o, "max_attempts",
 			    json_integer(q->conf.max_attempts));
 	json_object_set_new(o, "backoff",

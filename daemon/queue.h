@@ -78,7 +78,11 @@ bool queue_has_room(const struct queue *q, int64_t n);
  * no longer exists) for reason.  Every state change the engine makes
  * passes here; in debug mode each one is logged. */
 void queue_job_moved(int64_t qid, int64_t id, int from, int to, int reason);
-/* The queue object for responses (new reference). */
+/* The daemon's kill_grace (seconds), which a queue without its own shows
+ * as its effective value.  Set at start and on reload. */
+void queue_set_default_kill_grace(double secs);
+/* The queue object for responses (new reference), with effective values:
+ * a queue without its own kill_grace shows the daemon's. */
 json_t *queue_json(const struct queue *q);
 /* Fills qc from a JSON object of queue fields laid over base; -1 with
  * E_INVAL naming the field. */

@@ -160,6 +160,8 @@ enum stmt_id {
 	S_JOB_GET,
 	S_JOB_LIST,
 	S_JOB_LIST_RUNNING,
+	S_JOB_LIST_DESC,
+	S_JOB_LIST_RUNNING_DESC,
 	S_JOB_RUNNING_PIDS,
 	S_PROD_ALL,
 	S_PROD_PUT,
@@ -271,17 +273,34 @@ static const char *const stmt_sql[S_COUNT] = {
 		      "ON q.id = j.qid WHERE j.id = ?1",
 	[S_JOB_LIST] = "SELECT " JOB_COLS "FROM jobs j JOIN queues q "
 		       "ON q.id = j.qid WHERE j.id > ?1 "
+		       "AND (?6 = 0 OR j.id < ?6) "
 		       "AND (?2 < 0 OR j.qid = ?2) "
 		       "AND (?3 = 0 OR (?3 >> j.state) & 1) "
 		       "AND (?4 < 0 OR j.uid = ?4) ORDER BY j.id LIMIT ?5",
+	/* The same, newest first: the page a person wants to see. */
+	[S_JOB_LIST_DESC] = "SELECT " JOB_COLS "FROM jobs j JOIN queues q "
+			    "ON q.id = j.qid WHERE j.id > ?1 "
+			    "AND (?6 = 0 OR j.id < ?6) "
+			    "AND (?2 < 0 OR j.qid = ?2) "
+			    "AND (?3 = 0 OR (?3 >> j.state) & 1) "
+			    "AND (?4 < 0 OR j.uid = ?4) ORDER BY j.id DESC "
+			    "LIMIT ?5",
 	/* The running jobs alone, the question a monitor asks every second:
 	 * the state is written out so the partial index jobs_running serves
 	 * it, in id order, however big the backlog. */
 	[S_JOB_LIST_RUNNING] = "SELECT " JOB_COLS "FROM jobs j JOIN queues q "
 			       "ON q.id = j.qid WHERE j.state = 3 "
-			       "AND j.id > ?1 AND (?2 < 0 OR j.qid = ?2) "
+			       "AND j.id > ?1 AND (?6 = 0 OR j.id < ?6) "
+			       "AND (?2 < 0 OR j.qid = ?2) "
 			       "AND (?4 < 0 OR j.uid = ?4) ORDER BY j.id "
 			       "LIMIT ?5",
+	[S_JOB_LIST_RUNNING_DESC] = "SELECT " JOB_COLS "FROM jobs j "
+				    "JOIN queues q ON q.id = j.qid "
+				    "WHERE j.state = 3 AND j.id > ?1 "
+				    "AND (?6 = 0 OR j.id < ?6) "
+				    "AND (?2 < 0 OR j.qid = ?2) "
+				    "AND (?4 < 0 OR j.uid = ?4) "
+				    "ORDER BY j.id DESC LIMIT ?5",
 	[S_JOB_RUNNING_PIDS] = "SELECT id, pid FROM jobs WHERE state = 3 "
 			       "AND pid IS NOT NULL",
 	[S_PROD_ALL] = "SELECT name, spec, uid, paused, state, produced, "
@@ -1784,8 +1803,12 @@ store_job_list(const struct store_job_filter *f, json_t *arr,
 	       int64_t *next_after_id)
 {
 	bool running = f->state_mask == 1u << JOBD_RUNNING;
-	sqlite3_stmt *s = st(running ? S_JOB_LIST_RUNNING : S_JOB_LIST);
+	sqlite3_stmt *s =
+		st(running ? (f->desc ? S_JOB_LIST_RUNNING_DESC
+				      : S_JOB_LIST_RUNNING)
+			   : (f->desc ? S_JOB_LIST_DESC : S_JOB_LIST));
 	sqlite3_bind_int64(s, 1, f->after_id);
+	sqlite3_bind_int64(s, 6, f->before_id);
 	sqlite3_bind_int64(s, 2, f->qid);
 	if (!running)
 		sqlite3_bind_int64(s, 3, f->state_mask);

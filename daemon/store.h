@@ -249,12 +249,16 @@ json_t *store_job_json(int64_t id, bool with_env);
 struct store_job_filter {
 	int64_t qid;		/* -1: any */
 	unsigned state_mask;	/* bit per state; 0: any */
-	int64_t after_id;
+	int64_t after_id;	/* ids above it only */
 	int limit;
 	long uid;		/* -1: any */
+	int64_t before_id;	/* ids below it only; 0: no bound */
+	bool desc;		/* newest (highest id) first */
 };
-/* Appends matching job objects (ascending id) to arr; *next_after_id gets
- * the last id when the page was full, else 0. */
+/* Appends matching job objects to arr, ascending id, or descending with
+ * f->desc; *next_after_id gets the last id appended when the page was
+ * full (the cursor for the next page: after_id ascending, before_id
+ * descending), else 0. */
 int store_job_list(const struct store_job_filter *f, json_t *arr,
 		   int64_t *next_after_id);
 

@@ -13,6 +13,7 @@ Suite *debug_suite(void);
 Suite *durability_suite(void);
 Suite *regress_suite(void);
 Suite *hostile_suite(void);
+Suite *cli_suite(void);
 Suite *usability_suite(void);
 Suite *faults_suite(void);
 
@@ -24,6 +25,7 @@ static Suite *(*const suites[])(void) = {
 	durability_suite,
 	regress_suite,
 	hostile_suite,
+	cli_suite,
 	usability_suite,
 	faults_suite,
 };

@@ -1343,6 +1343,65 @@ START_TEST(store_counts_and_list)
 }
 END_TEST
 
+/* Newest first: descending pages, before_id as the cursor, and the
+ * running-jobs statement the same way. */
+START_TEST(store_list_newest_first)
+{
+	struct store_job_filter f;
+	int64_t ids[5], next = -1;
+	json_t *arr;
+
+	for (int i = 0; i < 5; i++)
+		ids[i] = ADD_JOB(.state = i == 1 || i == 3 ? JOBD_RUNNING
+							   : JOBD_QUEUED);
+	memset(&f, 0, sizeof(f));
+	f.qid = -1;
+	f.uid = -1;
+	f.limit = 2;
+	f.desc = true;
+	arr = json_array();
+	ck_assert_int_eq(store_job_list(&f, arr, &next), 0);
+	ck_assert_int_eq(json_array_size(arr), 2);
+	ck_assert_int_eq(jnum(json_array_get(arr, 0), "id"), ids[4]);
+	ck_assert_int_eq(jnum(json_array_get(arr, 1), "id"), ids[3]);
+	ck_assert_int_eq(next, ids[3]);
+	f.before_id = next;
+	f.limit = 10;
+	ck_assert_int_eq(store_job_list(&f, arr, &next), 0);
+	ck_assert_int_eq(json_array_size(arr), 5);
+	ck_assert_int_eq(jnum(json_array_get(arr, 2), "id"), ids[2]);
+	ck_assert_int_eq(jnum(json_array_get(arr, 4), "id"), ids[0]);
+	ck_assert_int_eq(next, 0);
+	json_decref(arr);
+
+	/* Ascending with both bounds. */
+	f.desc = false;
+	f.after_id = ids[0];
+	f.before_id = ids[4];
+	arr = json_array();
+	ck_assert_int_eq(store_job_list(&f, arr, &next), 0);
+	ck_assert_int_eq(json_array_size(arr), 3);
+	ck_assert_int_eq(jnum(json_array_get(arr, 0), "id"), ids[1]);
+	json_decref(arr);
+
+	/* The running jobs, newest first. */
+	memset(&f, 0, sizeof(f));
+	f.qid = -1;
+	f.uid = -1;
+	f.limit = 1;
+	f.state_mask = 1u << JOBD_RUNNING;
+	f.desc = true;
+	arr = json_array();
+	ck_assert_int_eq(store_job_list(&f, arr, &next), 0);
+	ck_assert_int_eq(json_array_size(arr), 1);
+	ck_assert_int_eq(jnum(json_array_get(arr, 0), "id"), ids[3]);
+	f.before_id = next;
+	ck_assert_int_eq(store_job_list(&f, arr, &next), 0);
+	ck_assert_int_eq(jnum(json_array_get(arr, 1), "id"), ids[1]);
+	json_decref(arr);
+}
+END_TEST
+
 /* ---- group commit ---- */
 
 START_TEST(store_flush_commits_the_group)
@@ -1731,6 +1790,7 @@ store_suite(void)
 	tcase_add_test(tc, store_env_dedupe);
 	tcase_add_test(tc, store_savepoint_rollback_undoes_only_its_own);
 	tcase_add_test(tc, store_counts_and_list);
+	tcase_add_test(tc, store_list_newest_first);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("commit");
