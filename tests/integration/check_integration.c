@@ -14,6 +14,7 @@ Suite *durability_suite(void);
 Suite *regress_suite(void);
 Suite *hostile_suite(void);
 Suite *usability_suite(void);
+Suite *protodoc_suite(void);
 
 static Suite *(*const suites[])(void) = {
 	basic_suite,
@@ -24,6 +25,7 @@ static Suite *(*const suites[])(void) = {
 	regress_suite,
 	hostile_suite,
 	usability_suite,
+	protodoc_suite,
 };
 
 int
