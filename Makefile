@@ -135,9 +135,11 @@ install: all
 	install -d $(DESTDIR)$(INCLUDEDIR)/jobd $(DESTDIR)$(LIBDIR)
 	install -m 0644 include/jobd/*.h $(DESTDIR)$(INCLUDEDIR)/jobd/
 	install -m 0644 $(B)/libjobd.a $(DESTDIR)$(LIBDIR)/libjobd.a
-	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8
 	install -m 0644 docs/jobctl.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 docs/jobd.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 docs/jobd-protocol.7 $(DESTDIR)$(MANDIR)/man7/
 	install -m 0644 docs/jobd.8 $(DESTDIR)$(MANDIR)/man8/
 	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(USERUNITDIR)
 	sed 's|@SBINDIR@|$(SBINDIR)|g' systemd/jobd.service.in > $(DESTDIR)$(UNITDIR)/jobd.service

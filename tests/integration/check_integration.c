@@ -16,6 +16,7 @@ Suite *hostile_suite(void);
 Suite *cli_suite(void);
 Suite *usability_suite(void);
 Suite *faults_suite(void);
+Suite *protodoc_suite(void);
 
 static Suite *(*const suites[])(void) = {
 	basic_suite,
@@ -28,6 +29,7 @@ static Suite *(*const suites[])(void) = {
 	cli_suite,
 	usability_suite,
 	faults_suite,
+	protodoc_suite,
 };
 
 int
