@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <grp.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -34,6 +33,7 @@
 #include "sdnotify.h"
 #include "store.h"
 #include "submit.h"
+#include "users.h"
 #include "xmem.h"
 
 #define EX_CONFIG 78
@@ -154,12 +154,11 @@ apply_runtime_settings(void)
 			   cfg.request_timeout);
 	long gid = -1;
 	if (cfg.admin_group && *cfg.admin_group) {
-		struct group *gr = getgrnam(cfg.admin_group);
-		if (gr)
-			gid = (long)gr->gr_gid;
+		gid_t g;
+		if (users_gid_by_name(cfg.admin_group, &g) == 0)
+			gid = (long)g;
 		else
-			log_warnx("config: admin_group %s does not exist",
-				  cfg.admin_group);
+			log_warnx("config: admin_group: %s", diag_msg());
 	}
 	control_set_admin_gid(gid);
 }

@@ -28,6 +28,7 @@
 #include "diag.h"
 #include "log.h"
 #include "loop.h"
+#include "users.h"
 #include "xmem.h"
 
 #define MINIMAL_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -246,14 +247,10 @@ user_get(uid_t uid)
 		if (users[i].name && users[i].uid == uid &&
 		    now - users[i].at < USER_TTL)
 			return &users[i];
-	struct passwd pw, *res = NULL;
-	char buf[4096];
-	int e = getpwuid_r(uid, &pw, buf, sizeof(buf), &res);
-	if (res == NULL) {
-		diag_set(E_INVAL, "user %u: %s", (unsigned)uid,
-			 e ? strerror(e) : "no such user");
+	struct users_pw ent;
+	if (users_pw_by_uid(uid, &ent) != 0)
 		return NULL;
-	}
+	struct passwd pw = ent.pw;
 	gid_t *groups = NULL;
 	size_t ngroups = 0;
 	if (geteuid() == 0) {
@@ -272,6 +269,7 @@ user_get(uid_t uid)
 				free(groups);
 				diag_set(E_INVAL, "user %s: too many groups",
 					 pw.pw_name);
+				users_pw_release(&ent);
 				return NULL;
 			}
 			n = want;
@@ -295,6 +293,7 @@ user_get(uid_t uid)
 	u->groups = groups;
 	u->ngroups = ngroups;
 	u->at = now;
+	users_pw_release(&ent);
 	return u;
 }
 
