@@ -23,7 +23,12 @@
 struct consumer {
 	struct queue *q;
 	int slot;
+	double spawn_backoff; /* s; 0 unless the last spawn lacked resources */
 };
+
+/* Back-off between spawns that fail for lack of resources. */
+#define SPAWN_BACKOFF_MIN 0.05
+#define SPAWN_BACKOFF_MAX 1.0
 
 static struct consumer_opts opts;
 static bool stopping;
@@ -146,7 +151,15 @@ record_end(struct queue *q, const struct store_job_run *r,
 		store_job_end_attempt(r->id, &e);
 		return;
 	}
-	if (!res->spawned) {
+	if (!res->spawned && res->no_resources) {
+		/* Out of descriptors, processes or memory: not the job's
+		 * fault.  It goes back to the queue, its attempt given
+		 * back, and the consumer backs off before the next. */
+		e.state = JOBD_QUEUED;
+		e.reason = JOBD_REASON_NONE;
+		e.attempt_delta = -1;
+		e.run_at = now;
+	} else if (!res->spawned) {
 		e.state = JOBD_FAILED;
 		e.reason = JOBD_REASON_SPAWN_ERROR;
 		e.error = res->error;
@@ -227,6 +240,28 @@ consumer_spawned(const struct runner *ctl, void *arg)
 	events_job(EV_JOB_STARTED, ctl->job_id);
 }
 
+/* A spawn of job id failed for lack of resources (error says which):
+ * waits before this consumer claims again, 50 ms doubling to 1 s while it
+ * goes on, so a full descriptor table or process limit is not spun on.
+ * Said once per episode.  Yields. */
+static void
+spawn_backoff(struct consumer *cs, int64_t id, const char *error)
+{
+	if (cs->spawn_backoff <= 0) {
+		log_warnx("job %lld: cannot start (%s): back to queued, "
+			  "retrying",
+			  (long long)id, error);
+		cs->spawn_backoff = SPAWN_BACKOFF_MIN;
+	} else {
+		log_debug("job %lld: cannot start (%s): back to queued",
+			  (long long)id, error);
+		cs->spawn_backoff *= 2;
+		if (cs->spawn_backoff > SPAWN_BACKOFF_MAX)
+			cs->spawn_backoff = SPAWN_BACKOFF_MAX;
+	}
+	await_sleep(cs->spawn_backoff);
+}
+
 static void
 consumer_f(void *arg)
 {
@@ -281,6 +316,10 @@ consumer_f(void *arg)
 		runner_run(&r, &ro, &ctl, &res);
 		record_end(q, &r, &ctl, &res);
 		release_slot(q);
+		if (!res.spawned && res.no_resources)
+			spawn_backoff(cs, r.id, res.error);
+		else if (res.spawned)
+			cs->spawn_backoff = 0;
 		store_job_run_destroy(&r);
 	}
 	q->consumers[cs->slot] = NULL;

@@ -42,6 +42,10 @@ pw_lookup(const char *name, uid_t uid, struct users_pw *out)
 	int e;
 
 	memset(out, 0, sizeof(*out));
+	/* A "not found" that was really a file that could not be opened
+	 * (EMFILE with a later NSS service answering "not found") leaves
+	 * errno behind: callers may look. */
+	errno = 0;
 	for (;;) {
 		out->buf = xrealloc(out->buf, size);
 		res = NULL;
@@ -62,8 +66,11 @@ pw_lookup(const char *name, uid_t uid, struct users_pw *out)
 		return diag_set(E_INVAL, "no user with uid %u", (unsigned)uid);
 	}
 	if (name != NULL)
-		return diag_set(E_IO, "user %s: %s", name, strerror(e));
-	return diag_set(E_IO, "user %u: %s", (unsigned)uid, strerror(e));
+		diag_set(E_IO, "user %s: %s", name, strerror(e));
+	else
+		diag_set(E_IO, "user %u: %s", (unsigned)uid, strerror(e));
+	errno = e;
+	return -1;
 }
 
 int
@@ -118,5 +125,7 @@ users_gid_by_name(const char *name, gid_t *gid)
 		return 0;
 	if (e == 0 || e == ENOENT || e == ESRCH || e == EBADF || e == EPERM)
 		return diag_set(E_INVAL, "no group %s", name);
-	return diag_set(E_IO, "group %s: %s", name, strerror(e));
+	diag_set(E_IO, "group %s: %s", name, strerror(e));
+	errno = e;
+	return -1;
 }

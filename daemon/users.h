@@ -26,7 +26,8 @@ struct users_pw {
 /* Fills *out (the caller's) with the entry of user name (borrowed).
  * Returns 0, or -1 with diag E_INVAL "no user NAME" when there is none (or
  * the name is empty or longer than USERS_NAME_MAX), E_IO when the look-up
- * failed.  On success release *out with users_pw_release(). */
+ * failed (errno then says why, e.g. EMFILE).  On success release *out with
+ * users_pw_release(). */
 int users_pw_by_name(const char *name, struct users_pw *out);
 
 /* The same for uid; diag E_INVAL "no user with uid N" when there is
