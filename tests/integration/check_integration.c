@@ -13,6 +13,7 @@ Suite *debug_suite(void);
 Suite *durability_suite(void);
 Suite *regress_suite(void);
 Suite *safety_suite(void);
+Suite *limits_suite(void);
 
 static Suite *(*const suites[])(void) = {
 	basic_suite,
@@ -22,6 +23,7 @@ static Suite *(*const suites[])(void) = {
 	durability_suite,
 	regress_suite,
 	safety_suite,
+	limits_suite,
 };
 
 int
