@@ -379,7 +379,7 @@ static void
 acceptor_f(void *arg)
 {
 	(void)arg;
-	double backoff = 0;	/* s; > 0 while descriptors run out */
+	double backoff = 0; /* s; > 0 while descriptors run out */
 	for (;;) {
 		if (await_io(listen_fd, EV_READ, -1, false, NULL) != 0)
 			break;

@@ -214,16 +214,16 @@ check_producer_queues(const struct config *c, const char *path)
 	json_t *obj;
 	json_array_foreach(c->producers, i, obj)
 	{
-		const char *q = json_string_value(json_object_get(obj, "queue"));
+		const char *q =
+			json_string_value(json_object_get(obj, "queue"));
 		if (q == NULL)
 			q = "default";
 		if (queue_known(c, q))
 			continue;
-		return diag_set(E_INVAL, "%s:%d: producer %s: no queue %s",
-				path,
-				c->producer_lines ? c->producer_lines[i] : 0,
-				json_string_value(json_object_get(obj, "name")),
-				q);
+		return diag_set(
+			E_INVAL, "%s:%d: producer %s: no queue %s", path,
+			c->producer_lines ? c->producer_lines[i] : 0,
+			json_string_value(json_object_get(obj, "name")), q);
 	}
 	diag_clear();
 	return 0;

@@ -47,11 +47,10 @@ safedir_check(const char *path, unsigned flags)
 		return diag_set(E_IO, "%s: not a directory", path);
 	if (st.st_uid != me && !(st.st_uid == 0 && (flags & SAFEDIR_ROOT_OK))) {
 		describe_uid(st.st_uid, who, sizeof(who));
-		return diag_set(E_IO, "%s: owned by %s, not by uid %u%s", path,
-				who, (unsigned)me,
-				(flags & SAFEDIR_ROOT_OK) && me != 0
-					? " or root"
-					: "");
+		return diag_set(
+			E_IO, "%s: owned by %s, not by uid %u%s", path, who,
+			(unsigned)me,
+			(flags & SAFEDIR_ROOT_OK) && me != 0 ? " or root" : "");
 	}
 	if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 &&
 	    !((flags & SAFEDIR_STICKY_OK) && (st.st_mode & S_ISVTX)))

@@ -13,9 +13,9 @@
 
 /* Flags of safedir_check. */
 enum {
-	SAFEDIR_ROOT_OK = 1u << 0,   /* root may own it too */
-	SAFEDIR_STICKY_OK = 1u << 1  /* group/other write is fine with the
-					sticky bit (as on /tmp) */
+	SAFEDIR_ROOT_OK = 1u << 0,  /* root may own it too */
+	SAFEDIR_STICKY_OK = 1u << 1 /* group/other write is fine with the
+				       sticky bit (as on /tmp) */
 };
 
 /* Checks path (borrowed) with lstat(2): it must be a directory (a symbolic

@@ -27,7 +27,7 @@
 
 Suite *limits_suite(void);
 
-#define BASE_CONF                                                              \
+#define BASE_CONF \
 	"; limits_suite\n[daemon]\nshutdown_timeout = 1\nkill_grace = 1\n"
 
 /* The one daemon of the current test. */
@@ -64,8 +64,7 @@ static struct rlimit
 set_limit(pid_t pid, int res, rlim_t lim)
 {
 	struct rlimit old, nl;
-	ck_assert_int_eq(prlimit(pid, (__rlimit_resource_t)res, NULL, &old),
-			 0);
+	ck_assert_int_eq(prlimit(pid, (__rlimit_resource_t)res, NULL, &old), 0);
 	nl.rlim_cur = lim;
 	nl.rlim_max = old.rlim_max;
 	ck_assert_msg(prlimit(pid, (__rlimit_resource_t)res, &nl, NULL) == 0,
@@ -129,8 +128,8 @@ audit(struct jd *d, const int64_t *ids, int n, const char *runs)
 	int lines = 0;
 	for (char *p = text; *p; p++)
 		lines += *p == '\n';
-	ck_assert_msg(lines == n, "%d runs recorded for %d jobs:\n%s", lines,
-		      n, text);
+	ck_assert_msg(lines == n, "%d runs recorded for %d jobs:\n%s", lines, n,
+		      text);
 	for (int i = 0; i < n; i++) {
 		char want[32];
 		snprintf(want, sizeof(want), "%lld\n", (long long)ids[i]);
@@ -155,8 +154,8 @@ expect_serving(struct jd *d)
 
 START_TEST(limits_nofile)
 {
-	struct jd *d = jd_test_start(&D, BASE_CONF,
-				     "[queue default]\nconcurrency = 8\n", NULL);
+	struct jd *d = jd_test_start(
+		&D, BASE_CONF, "[queue default]\nconcurrency = 8\n", NULL);
 	char *runs = jd_path(d, "runs");
 	/* A first job opens what jobd keeps for all of them (/dev/null for
 	 * their stdin). */
@@ -171,8 +170,8 @@ START_TEST(limits_nofile)
 
 	/* 1. One job fills the table for 2 s: a client that connects then
 	 * waits, and jobd says so once, not every 100 ms. */
-	int64_t hold = jd_submit(d, json_pack("{s:s}", "shell",
-					      "echo holding; exec sleep 2"));
+	int64_t hold = jd_submit(
+		d, json_pack("{s:s}", "shell", "echo holding; exec sleep 2"));
 	char *hold_log = NULL;
 	if (asprintf(&hold_log, "%s/logs/%lld.1.log", d->state,
 		     (long long)hold) < 0)
@@ -191,9 +190,10 @@ START_TEST(limits_nofile)
 	json_decref(j);
 	char *log = jd_slurp(d->log);
 	int warns = lines_with(log, "control: accept", "Too many open files");
-	ck_assert_msg(warns >= 1 && warns <= 3,
-		      "%d accept warnings while descriptors ran out for 2 s:\n%s",
-		      warns, log);
+	ck_assert_msg(
+		warns >= 1 && warns <= 3,
+		"%d accept warnings while descriptors ran out for 2 s:\n%s",
+		warns, log);
 	free(log);
 
 	/* 2. Many jobs: one at a time fits, the others find no descriptor
@@ -248,21 +248,21 @@ START_TEST(limits_nproc)
 		return;
 	}
 	uid_t nobody = pw->pw_uid;
-	struct jd *d = jd_test_start(&D, BASE_CONF,
-				     "[queue default]\nconcurrency = 6\n", NULL);
+	struct jd *d = jd_test_start(
+		&D, BASE_CONF, "[queue default]\nconcurrency = 6\n", NULL);
 	char *dir = jd_path(d, "nobody");
 	ck_assert_int_eq(mkdir(dir, 0755), 0);
 	ck_assert_int_eq(chown(dir, nobody, (gid_t)-1), 0);
 	char *runs = jd_path(d, "nobody/runs");
 	/* Two of nobody's processes at a time; the jobs never fork (the
 	 * redirection is the shell's, and sleep replaces it). */
-	struct rlimit old = set_limit(d->pid, RLIMIT_NPROC,
-				      (rlim_t)procs_of(nobody) + 2);
+	struct rlimit old =
+		set_limit(d->pid, RLIMIT_NPROC, (rlim_t)procs_of(nobody) + 2);
 	enum { N = 20 };
 	int64_t ids[N];
 	char sh[600];
-	snprintf(sh, sizeof(sh),
-		 "echo $JOBD_JOB_ID >> %s; exec sleep 0.3", runs);
+	snprintf(sh, sizeof(sh), "echo $JOBD_JOB_ID >> %s; exec sleep 0.3",
+		 runs);
 	for (int i = 0; i < N; i++)
 		ids[i] = jd_submit(d, json_pack("{s:s,s:s}", "shell", sh,
 						"user", "nobody"));

@@ -140,8 +140,7 @@ START_TEST(safety_socket_dir_jobd)
 	expect_refused(&t, sock, t.state, ww);
 	/* Group-writable is no better. */
 	ck_assert_int_eq(chmod(run, 0770), 0);
-	const char *const gw[] = {"unsafe socket directory", "mode 0770",
-				  NULL};
+	const char *const gw[] = {"unsafe socket directory", "mode 0770", NULL};
 	expect_refused(&t, sock, t.state, gw);
 
 	/* A symbolic link to a good directory. */
@@ -424,8 +423,7 @@ START_TEST(safety_state_dir_refused)
 	expect_refused(&t, t.sock, t.state, gw);
 	char path[400];
 	snprintf(path, sizeof(path), "%s/jobd.db", t.state);
-	ck_assert_msg(access(path, F_OK) != 0, "a refused start made %s",
-		      path);
+	ck_assert_msg(access(path, F_OK) != 0, "a refused start made %s", path);
 
 	uid_t nobody = other_uid();
 	if (nobody != (uid_t)-1) {
@@ -473,9 +471,9 @@ START_TEST(safety_long_user_refused)
 	jd_ok(r);
 	json_decref(r);
 	if (geteuid() == 0 && getpwnam("nobody") != NULL) {
-		int64_t id = jd_submit(d, json_pack("{s:s,s:s}", "shell",
-						    "id -un", "user",
-						    "nobody"));
+		int64_t id =
+			jd_submit(d, json_pack("{s:s,s:s}", "shell", "id -un",
+					       "user", "nobody"));
 		json_t *j = jd_wait(d, id, 20);
 		ck_assert_str_eq(jd_str(j, "state"), "succeeded");
 		json_decref(j);
@@ -525,8 +523,8 @@ big_request_refused(struct jd *d)
 
 START_TEST(safety_reload_all_or_nothing)
 {
-	struct jd *d = jd_test_start(&D, BASE_CONF,
-				     "[queue default]\nconcurrency = 2\n", NULL);
+	struct jd *d = jd_test_start(
+		&D, BASE_CONF, "[queue default]\nconcurrency = 2\n", NULL);
 	const char *err;
 	ck_assert(!big_request_refused(d));
 
@@ -560,8 +558,7 @@ START_TEST(safety_reload_all_or_nothing)
 		free(log);
 		log = jd_slurp(d->log);
 		if (log && strstr(log, "reload refused") &&
-		    strstr(strstr(log, "reload refused") + 1,
-			   "reload refused"))
+		    strstr(strstr(log, "reload refused") + 1, "reload refused"))
 			break;
 		ck_assert_msg(jd_now() < deadline, "no second refusal: %s",
 			      log ? log : "");
