@@ -201,9 +201,13 @@ START_TEST(limits_nofile)
 	enum { N = 30 };
 	int64_t ids[N];
 	char sh[600];
-	snprintf(sh, sizeof(sh), "echo $JOBD_JOB_ID >> %s; echo done", runs);
+	snprintf(sh, sizeof(sh),
+		 "echo $JOBD_JOB_ID >> %s; echo done; exec sleep 0.05", runs);
+	/* Submitted while paused, so that every worker starts at once. */
+	jd_queue_cmd(d, "queue.pause", "default");
 	for (int i = 0; i < N; i++)
 		ids[i] = jd_submit(d, json_pack("{s:s}", "shell", sh));
+	jd_queue_cmd(d, "queue.resume", "default");
 	audit(d, ids, N, runs);
 	log = jd_slurp(d->log);
 	ck_assert_msg(strstr(log, "Too many open files): back to queued"),
@@ -263,9 +267,11 @@ START_TEST(limits_nproc)
 	char sh[600];
 	snprintf(sh, sizeof(sh), "echo $JOBD_JOB_ID >> %s; exec sleep 0.3",
 		 runs);
+	jd_queue_cmd(d, "queue.pause", "default");
 	for (int i = 0; i < N; i++)
 		ids[i] = jd_submit(d, json_pack("{s:s,s:s}", "shell", sh,
 						"user", "nobody"));
+	jd_queue_cmd(d, "queue.resume", "default");
 	audit(d, ids, N, runs);
 	char *log = jd_slurp(d->log);
 	ck_assert_msg(strstr(log, "Resource temporarily unavailable): back "
