@@ -944,7 +944,7 @@ client(void)
 	g.c = jobd_client_connect(g.path);
 	if (g.c == NULL) {
 		fprintf(stderr, "jobctl: cannot connect to %s: %s\n", g.path,
-			strerror(errno));
+			jobd_client_connect_error());
 		exit(ST_NOCONN);
 	}
 	return g.c;

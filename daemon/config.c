@@ -17,7 +17,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +31,7 @@
 #include "jobspec.h"
 #include "jsonin.h"
 #include "log.h"
+#include "users.h"
 #include "xmem.h"
 
 #define TEN_YEARS (10.0 * 365.0 * 86400.0)
@@ -938,16 +938,18 @@ first_dir(const char *v)
 static char *
 home_of(uid_t uid)
 {
-	struct passwd pw, *res = NULL;
-	char buf[4096];
+	struct users_pw pw;
 	const char *h = env("HOME");
+	char *home = NULL;
 
 	if (h != NULL && uid == getuid())
 		return xstrdup(h);
-	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res != NULL &&
-	    res->pw_dir != NULL && res->pw_dir[0] != '\0')
-		return xstrdup(res->pw_dir);
-	return xstrdup("/");
+	if (users_pw_by_uid(uid, &pw) == 0) {
+		if (pw.pw.pw_dir != NULL && pw.pw.pw_dir[0] != '\0')
+			home = xstrdup(pw.pw.pw_dir);
+		users_pw_release(&pw);
+	}
+	return home != NULL ? home : xstrdup("/");
 }
 
 /* $var/suffix if var is set to an absolute path, else $HOME/fallback/suffix. */

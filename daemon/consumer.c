@@ -25,7 +25,12 @@ struct consumer {
 	int slot;
 	int64_t job_id;		/* held from claim to recorded end; 0: none */
 	struct consumer *next, *prev;	/* every live consumer */
+	double spawn_backoff; /* s; 0 unless the last spawn lacked resources */
 };
+
+/* Back-off between spawns that fail for lack of resources. */
+#define SPAWN_BACKOFF_MIN 0.05
+#define SPAWN_BACKOFF_MAX 1.0
 
 static struct consumer_opts opts;
 static bool stopping;
@@ -167,6 +172,14 @@ record_end(struct queue *q, const struct store_job_run *r,
 		e.state = JOBD_CANCELLED;
 		e.reason = JOBD_REASON_CANCELLED;
 		e.finished_at = now;
+	} else if (!res->spawned && res->no_resources) {
+		/* Out of descriptors, processes or memory: not the job's
+		 * fault.  It goes back to the queue, its attempt given
+		 * back, and the consumer backs off before the next. */
+		e.state = JOBD_QUEUED;
+		e.reason = JOBD_REASON_NONE;
+		e.attempt_delta = -1;
+		e.run_at = now;
 	} else if (!res->spawned) {
 		e.state = JOBD_FAILED;
 		e.reason = JOBD_REASON_SPAWN_ERROR;
@@ -295,6 +308,28 @@ consumer_spawned(const struct runner *ctl, void *arg)
 	events_job(EV_JOB_STARTED, ctl->job_id);
 }
 
+/* A spawn of job id failed for lack of resources (error says which):
+ * waits before this consumer claims again, 50 ms doubling to 1 s while it
+ * goes on, so a full descriptor table or process limit is not spun on.
+ * Said once per episode.  Yields. */
+static void
+spawn_backoff(struct consumer *cs, int64_t id, const char *error)
+{
+	if (cs->spawn_backoff <= 0) {
+		log_warnx("job %lld: cannot start (%s): back to queued, "
+			  "retrying",
+			  (long long)id, error);
+		cs->spawn_backoff = SPAWN_BACKOFF_MIN;
+	} else {
+		log_debug("job %lld: cannot start (%s): back to queued",
+			  (long long)id, error);
+		cs->spawn_backoff *= 2;
+		if (cs->spawn_backoff > SPAWN_BACKOFF_MAX)
+			cs->spawn_backoff = SPAWN_BACKOFF_MAX;
+	}
+	await_sleep(cs->spawn_backoff);
+}
+
 static void
 consumer_f(void *arg)
 {
@@ -356,6 +391,10 @@ consumer_f(void *arg)
 		settle_end(q, &r, &ctl, &res);
 		cs->job_id = 0;
 		release_slot(q);
+		if (!res.spawned && res.no_resources)
+			spawn_backoff(cs, r.id, res.error);
+		else if (res.spawned)
+			cs->spawn_backoff = 0;
 		store_job_run_destroy(&r);
 	}
 	q->consumers[cs->slot] = NULL;

@@ -730,7 +730,8 @@ generator_run(struct producer *p)
 				  -1,
 				  -1,
 				  0,
-				  ""};
+				  "",
+				  false};
 	int rc = runner_spawn(&sp);
 	close(pfd[1]);
 	close(efd[1]);

@@ -17,6 +17,8 @@ Suite *cli_suite(void);
 Suite *usability_suite(void);
 Suite *faults_suite(void);
 Suite *protodoc_suite(void);
+Suite *safety_suite(void);
+Suite *limits_suite(void);
 
 static Suite *(*const suites[])(void) = {
 	basic_suite,
@@ -30,6 +32,8 @@ static Suite *(*const suites[])(void) = {
 	usability_suite,
 	faults_suite,
 	protodoc_suite,
+	safety_suite,
+	limits_suite,
 };
 
 int
