@@ -1,6 +1,6 @@
 /*
  * jobd client library: a blocking connection to jobd's control socket that
- * speaks the newline-delimited JSON protocol of SPEC.md section 5, so a C
+ * speaks the newline-delimited JSON protocol of jobd-protocol(7), so a C
  * program can submit, inspect, wait for and watch jobs without writing the
  * framing itself.  jobctl is built on it.
  *
