@@ -17,6 +17,7 @@ Suite *cli_suite(void);
 Suite *usability_suite(void);
 Suite *faults_suite(void);
 Suite *protodoc_suite(void);
+Suite *readme_suite(void);
 Suite *safety_suite(void);
 Suite *limits_suite(void);
 
@@ -32,6 +33,7 @@ static Suite *(*const suites[])(void) = {
 	usability_suite,
 	faults_suite,
 	protodoc_suite,
+	readme_suite,
 	safety_suite,
 	limits_suite,
 };
