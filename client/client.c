@@ -100,6 +100,7 @@ set_transport_error(struct jobd_client *c, const char *what)
 
 	switch (errno) {
 	case ECONNRESET:
+	case EPIPE:
 		snprintf(msg, sizeof(msg), "connection closed by jobd");
 		break;
 	case EPROTO:
@@ -116,6 +117,25 @@ set_transport_error(struct jobd_client *c, const char *what)
 }
 
 char *
+jobd_client_user_socket_path(void)
+{
+	const char *env = getenv("XDG_RUNTIME_DIR");
+	char *path = NULL;
+
+	if (env != NULL && env[0] != '\0') {
+		if (asprintf(&path, "%s/jobd.sock", env) < 0)
+			path = NULL;
+	} else {
+		if (asprintf(&path, "/tmp/jobd-%u/jobd.sock",
+			     (unsigned)getuid()) < 0)
+			path = NULL;
+	}
+	if (path == NULL)
+		errno = ENOMEM;
+	return path;
+}
+
+char *
 jobd_client_socket_path(const char *explicit_path)
 {
 	const char *env;
@@ -126,19 +146,9 @@ jobd_client_socket_path(const char *explicit_path)
 	env = getenv("JOBD_SOCKET");
 	if (env != NULL && env[0] != '\0')
 		return strdup(env);
-	env = getenv("XDG_RUNTIME_DIR");
-	if (env != NULL && env[0] != '\0') {
-		if (asprintf(&path, "%s/jobd.sock", env) < 0)
-			path = NULL;
-	} else {
-		if (asprintf(&path, "/tmp/jobd-%u/jobd.sock",
-			     (unsigned)getuid()) < 0)
-			path = NULL;
-	}
-	if (path == NULL) {
-		errno = ENOMEM;
+	path = jobd_client_user_socket_path();
+	if (path == NULL)
 		return NULL;
-	}
 	if (access(path, F_OK) == 0)
 		return path;
 	free(path);

@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <limits.h>
 #include <math.h>
 #include <poll.h>
@@ -931,6 +932,55 @@ lost(struct jobd_client *c)
 	exit(ST_NOCONN);
 }
 
+/* After a failed connect to path (errno e): one line on what it means and
+ * what to do — the failures a newcomer meets are a jobd that is not
+ * running, a path that is no socket, and a socket of a group they are not
+ * in. */
+static void
+connect_hint(const char *path, int e)
+{
+	struct stat st;
+	bool exists = stat(path, &st) == 0;
+	if (exists && !S_ISSOCK(st.st_mode))
+		return;
+	if (e == ENOENT || e == ECONNREFUSED) {
+		fprintf(stderr, "jobctl: %s: is jobd running?",
+			e == ENOENT ? "no socket there" : "nobody listens");
+		/* The system's socket was tried because the user has none
+		 * of their own: say where theirs would be. */
+		char *mine = jobd_client_user_socket_path();
+		if (getuid() != 0 && mine != NULL &&
+		    strcmp(path, JOBD_CLIENT_SYSTEM_SOCKET) == 0)
+			fprintf(stderr,
+				" (that is where the system's jobd listens; "
+				"a jobd of your own would listen on %s: start "
+				"one with `jobd` or `systemctl --user start "
+				"jobd`)",
+				mine);
+		else if (strcmp(path, JOBD_CLIENT_SYSTEM_SOCKET) == 0)
+			fprintf(stderr, " (start it with `systemctl start "
+					"jobd`, or run `jobd`)");
+		else
+			fprintf(stderr, " (start it with `jobd -s %s`)", path);
+		fputc('\n', stderr);
+		free(mine);
+		return;
+	}
+	if (e == EACCES && exists) {
+		char grp[64];
+		struct group *gr = getgrgid(st.st_gid);
+		if (gr != NULL)
+			snprintf(grp, sizeof(grp), "%s", gr->gr_name);
+		else
+			snprintf(grp, sizeof(grp), "%u", (unsigned)st.st_gid);
+		fprintf(stderr,
+			"jobctl: the socket is mode %04o, group %s: members of "
+			"that group may use it (ask an admin to add you, then "
+			"log in again)\n",
+			(unsigned)(st.st_mode & 07777), grp);
+	}
+}
+
 /* The connection, made on first use; exits 3 when jobd cannot be
  * reached. */
 static struct jobd_client *
@@ -943,8 +993,18 @@ client(void)
 		oom();
 	g.c = jobd_client_connect(g.path);
 	if (g.c == NULL) {
-		fprintf(stderr, "jobctl: cannot connect to %s: %s\n", g.path,
-			jobd_client_connect_error());
+		int e = errno;
+		struct stat st;
+		if (stat(g.path, &st) == 0 && !S_ISSOCK(st.st_mode))
+			fprintf(stderr,
+				"jobctl: cannot connect to %s: it is not a "
+				"socket (give jobd's socket with -s or "
+				"$JOBD_SOCKET)\n",
+				g.path);
+		else
+			fprintf(stderr, "jobctl: cannot connect to %s: %s\n",
+				g.path, jobd_client_connect_error());
+		connect_hint(g.path, e);
 		exit(ST_NOCONN);
 	}
 	return g.c;

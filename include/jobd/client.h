@@ -67,6 +67,13 @@ struct jobd_client;
 char *jobd_client_socket_path(const char *explicit_path);
 
 /*
+ * The user default of jobd_client_socket_path(), whether or not it exists:
+ * where a jobd run by this user listens.  Returns a string the caller
+ * frees, or NULL with errno ENOMEM.
+ */
+char *jobd_client_user_socket_path(void);
+
+/*
  * Connects to the daemon's socket at path (borrowed; NULL means
  * jobd_client_socket_path(NULL)).  Before anything is sent, two checks
  * make sure no other user stands in for the daemon: the socket's
