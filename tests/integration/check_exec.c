@@ -1672,10 +1672,21 @@ START_TEST(exec_jobctl_submit)
 	/* submit --wait exits with the job's own status. */
 	free(JOBCTL(&d, 5, "submit", "--wait", "--", "sh", "-c", "exit 5"));
 	free(JOBCTL(&d, 0, "submit", "--wait", "--", "true"));
-	/* No daemon: 3. */
+	/* No daemon: 3, the error, and a line on what it likely means. */
 	ck_assert_int_eq(jd_stop(&d), 0);
-	free(JOBCTL(&d, 3, "ping"));
-	free(JOBCTL(&d, 3, "cancel", su));
+	const char *nodaemon[][3] = {{"ping", NULL, NULL},
+				     {"cancel", su, NULL}};
+	for (int i = 0; i < 2; i++) {
+		char *err = NULL;
+		int st = jd_jobctl(&d, NULL, NULL, &err, nodaemon[i][0],
+				   nodaemon[i][1], NULL);
+		ck_assert_int_eq(st, 3);
+		ck_assert_msg(strncmp(err, "jobctl: cannot connect to ", 26) ==
+					      0 &&
+				      strstr(err, "is jobd running?") != NULL,
+			      "%s", err);
+		free(err);
+	}
 	free(gate);
 	jd_free(&d);
 }
