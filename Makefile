@@ -44,7 +44,7 @@ LDFLAGS  += $(SANFLAGS)
 LDLIBS   += $(PKG_LIBS) -lev -lm
 
 # The daemon's modules, lowest layer first.  main.c is wiring only.
-DAEMON_MODS := xmem buf diag log backoff ratelimit cron jobspec config \
+DAEMON_MODS := xmem buf utf8 diag log backoff ratelimit cron jobspec config \
                coro loop await store queue runner scheduler events \
                consumer submit producer control commands sdnotify
 DAEMON_OBJS := $(DAEMON_MODS:%=$(B)/daemon/%.o)
