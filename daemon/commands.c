@@ -681,6 +681,7 @@ cmd_wait(struct req *r)
 	if (arg_job_ids(r, &ids, &n) != 0 ||
 	    arg_seconds(r, "timeout", &timeout) != 0) {
 		reply_diag(r);
+		free(ids);
 		return;
 	}
 	bool all_done = true;
