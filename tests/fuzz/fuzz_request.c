@@ -5,6 +5,9 @@
  * stay in its output buffer) by a coroutine on a real loop, over a fresh
  * in-memory store with the queues initialised as the daemon does.
  *
+ * The connection is root's (admin), unless the input starts with the line
+ * "#nobody": then it is an unprivileged user's (uid 65534, not admin).
+ *
  * Nothing runs: no consumer is started, and runner_spawn is linked to a
  * stand-in (-Wl,--wrap) that refuses, so a command producer's generator
  * never starts.  After the burst the loop turns once (commits, events,
@@ -12,7 +15,8 @@
  * closes as control.c closes it, and every coroutine must be gone before
  * the next input: a deferred reply that outlives its connection, or a
  * reply that is not one JSON object per line, or a request answered twice
- * is a crash.
+ * is a crash.  With FUZZ_SHOW set in the environment, the replies are
+ * printed (to look at what a reproducer does).
  */
 #include <fcntl.h>
 #include <limits.h>
@@ -184,6 +188,8 @@ burst_f(void *arg)
 	 * loop turn: deferred replies, producers and events take a step. */
 	FUZZ_CHECK(store_sync() == 0);
 	await_sleep(0);
+	if (getenv("FUZZ_SHOW") != NULL)
+		fprintf(stderr, "%.*s", (int)c->out.len, buf_str(&c->out));
 	int replies = check_output(c);
 	FUZZ_CHECK(replies <= b->requests);
 	FUZZ_CHECK(replies >= b->requests - b->waits);
@@ -235,6 +241,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	c->gid = getegid();
 	c->pid = getpid();
 	c->admin = true;
+	if (size >= 8 && memcmp(data, "#nobody\n", 8) == 0) {
+		c->uid = 65534;
+		c->gid = 65534;
+		c->admin = false;
+		data += 8;
+		size -= 8;
+	}
 	/* One reference for the connection, one kept here to see that
 	 * every deferred reply let go of it. */
 	c->refs = 2;
