@@ -107,8 +107,9 @@ endif
 # ---- fuzzing (tests/fuzz/README.md) ----
 # libFuzzer targets built with clang under ASan+UBSan in build/fuzz/: every
 # source compiled with coverage, and each target linked with all daemon
-# modules.  `make fuzz` runs each for FUZZ_TIME seconds, `make fuzz-check`
-# for FUZZ_CHECK_TIME; new inputs go to build/fuzz/corpus/, crashes to
+# modules.  `make fuzz` runs each for FUZZ_TIME seconds (new inputs kept
+# in build/fuzz/corpus/), `make fuzz-check` for FUZZ_CHECK_TIME from the
+# seeds alone; tests/fuzz/corpus/ is only read, crashes go to
 # build/fuzz/artifacts/, and the run fails if any target crashed.
 FUZZ_CC  ?= clang
 FUZZ_TIME ?= 60
@@ -140,7 +141,7 @@ fuzz: fuzz-build
 	tests/fuzz/run.sh $(FZ) $(FUZZ_TIME) $(FUZZ_TARGETS)
 
 fuzz-check: fuzz-build
-	tests/fuzz/run.sh $(FZ) $(FUZZ_CHECK_TIME) $(FUZZ_TARGETS)
+	tests/fuzz/run.sh --fresh $(FZ) $(FUZZ_CHECK_TIME) $(FUZZ_TARGETS)
 
 unit: $(B)/check_unit
 	$(B)/check_unit
