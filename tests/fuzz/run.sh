@@ -39,9 +39,11 @@ for t in "$@"; do
 	# shellcheck disable=SC2086
 	if "$build/fuzz_$t" "$@" ${FUZZ_FLAGS:-} "$work" "$here/corpus/$t" \
 		>"$log" 2>&1; then
-		runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
-		cov=$(sed -n 's/^#[0-9]*[[:space:]]*DONE[[:space:]]*cov: \([0-9]*\).*/\1/p' "$log")
-		echo "fuzz $t: ${runs:-?} runs in ${secs}s, coverage ${cov:-?}, no finding"
+		runs=$(sed -n 's/^stat::number_of_executed_units: *//p' \
+			"$log")
+		cov=$(sed -n 's/^#.*DONE *cov: \([0-9]*\).*/\1/p' "$log")
+		echo "fuzz $t: ${runs:-?} runs in ${secs}s," \
+			"coverage ${cov:-?}, no finding"
 	else
 		echo "fuzz $t: FAILED; log $log, reproducer in $art/:" >&2
 		ls "$art" >&2
