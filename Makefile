@@ -44,8 +44,8 @@ LDFLAGS  += $(SANFLAGS)
 LDLIBS   += $(PKG_LIBS) -lev -lm
 
 # The daemon's modules, lowest layer first.  main.c is wiring only.
-DAEMON_MODS := xmem buf utf8 diag log backoff ratelimit cron jobspec config \
-               coro loop await store queue runner scheduler events \
+DAEMON_MODS := xmem buf utf8 diag log backoff ratelimit cron jsonin jobspec \
+               config coro loop await store queue runner scheduler events \
                consumer submit producer control commands sdnotify
 DAEMON_OBJS := $(DAEMON_MODS:%=$(B)/daemon/%.o)
 CLIENT_LIB_OBJS := $(B)/client/proto.o $(B)/client/jobd_time.o $(B)/client/client.o
@@ -81,6 +81,15 @@ $(B)/jobd: $(DAEMON_OBJS) $(B)/daemon/main.o $(B)/libjobd.a
 $(B)/jobctl: $(B)/client/jobctl.o $(B)/libjobd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
+# The benchmark programs that speak through the client library: the crash
+# torture and soak (chaos) and the loop-lag probe.  bench/run.sh builds its
+# other tools itself.
+BENCH_BINS := $(B)/bench/chaos $(B)/bench/looplag
+$(B)/bench/chaos: $(B)/bench/chaos.o $(B)/libjobd.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+$(B)/bench/looplag: $(B)/bench/looplag.o $(B)/libjobd.a
+	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(PKG_LIBS) -lm
+
 $(B)/check_unit: $(UNIT_OBJS) $(DAEMON_OBJS) $(B)/libjobd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
 
@@ -89,7 +98,7 @@ $(B)/check_integration: $(INTEG_OBJS) $(B)/libjobd.a
 
 # `make check` runs every test: the unit suites, then the integration
 # suites against a real jobd and jobctl.
-check: all $(B)/check_unit $(B)/check_integration
+check: all $(B)/check_unit $(B)/check_integration $(BENCH_BINS)
 	$(B)/check_unit
 	JOBD_BIN=$(B)/jobd JOBCTL_BIN=$(B)/jobctl $(B)/check_integration
 	bench/run.sh $(B) --smoke
@@ -162,7 +171,7 @@ run: all
 	$(B)/jobd
 
 # BENCH_ARGS=--full for the ten-minute run; the default is --quick.
-bench: all
+bench: all $(BENCH_BINS)
 	bench/run.sh $(B) $(BENCH_ARGS)
 
 install: all

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# jobd benchmarks (issues 4 and 7).  Every figure is measured beside its
-# baseline in the same run and printed as
+# jobd benchmarks.  Every figure is measured beside its baseline in the
+# same run and printed as
 #     N. figure: value (baseline value, ratio)
 # then a summary table with the targets.  See bench/README.md.
 #
 # usage: bench/run.sh BUILD_DIR [--smoke|--quick|--full]
-#   --quick  (default) about 20 s on 2 CPUs, always under a minute;
-#   --full   the issues' sizes, 3 passes: about 4 min, under ten;
-#   --smoke  tiny sizes, a few seconds, no timing claims (for make check).
+#   --quick  (default) about 90 s on 2 CPUs;
+#   --full   the full sizes, 3 passes, a 100-kill torture and a ten-minute
+#            soak: about 20 min;
+#   --smoke  tiny sizes, under half a minute, no timing claims (for make
+#            check); it still fails when the crash or soak audit does.
 # Environment:
 #   BENCH_MODE=smoke|quick|full  the mode, when no flag is given
 #   BENCH_REPEAT=N               passes (default 3 full, 1 otherwise);
@@ -38,8 +40,8 @@ cd "$ROOT"
 JOBD=$B/jobd
 JOBCTL=$B/jobctl
 BB=$B/bench
-for f in "$JOBD" "$JOBCTL"; do
-	[ -x "$f" ] || { echo "bench: $f missing: run make first" >&2; exit 1; }
+for f in "$JOBD" "$JOBCTL" "$BB/chaos" "$BB/looplag"; do
+	[ -x "$f" ] || { echo "bench: $f missing: run make bench first" >&2; exit 1; }
 done
 
 # Sizes: smoke | quick | full.  Rates are capped by SUB_SECS so a slow
@@ -48,15 +50,18 @@ case $MODE in
 smoke)
 	RAW_SECS=0.1 SUB_SECS=0.3 SINGLE_N=200 PIPE_N=1000 BATCH_N=5000
 	JOBCTL_N=1000 CLIENTS=16 CLIENT_N=20 E2E_N=50 BIG_N=4000
-	SMALL_N=100 LAT_N=20 INFLATE_MB=4 REPEAT=1 ;;
+	SMALL_N=100 LAT_N=20 INFLATE_MB=4 REPEAT=1
+	KILLS=3 SOAK_SECS=4 SOAK_EVERY=1.5 LAG_N=2000 LAG_L=1000 ;;
 quick)
 	RAW_SECS=1 SUB_SECS=1 SINGLE_N=20000 PIPE_N=100000 BATCH_N=200000
 	JOBCTL_N=20000 CLIENTS=16 CLIENT_N=500 E2E_N=3000 BIG_N=100000
-	SMALL_N=1000 LAT_N=300 INFLATE_MB=128 REPEAT=1 ;;
+	SMALL_N=1000 LAT_N=300 INFLATE_MB=128 REPEAT=1
+	KILLS=10 SOAK_SECS=30 SOAK_EVERY=8 LAG_N=20000 LAG_L=10000 ;;
 full)
 	RAW_SECS=2 SUB_SECS=3 SINGLE_N=100000 PIPE_N=500000 BATCH_N=1000000
 	JOBCTL_N=200000 CLIENTS=16 CLIENT_N=5000 E2E_N=20000 BIG_N=1000000
-	SMALL_N=1000 LAT_N=1000 INFLATE_MB=192 REPEAT=3 ;;
+	SMALL_N=1000 LAT_N=1000 INFLATE_MB=192 REPEAT=3
+	KILLS=100 SOAK_SECS=600 SOAK_EVERY=30 LAG_N=100000 LAG_L=10000 ;;
 esac
 REPEAT=${BENCH_REPEAT:-$REPEAT}
 P=8			# queue concurrency of the end-to-end figures
@@ -361,6 +366,68 @@ one_pass() {
 	stop_jobd
 }
 
+# ---- crashes, restarts and loop lag (once, after the passes) ---------------
+
+AUDIT_FAILED=0
+# chaos MODE ARGS...: runs the crash torture or the soak, prints its
+# report, records its figures.  A failed audit is remembered: the run
+# exits 1 at the end, in every mode.
+chaos() {
+	local mode=$1 out st=0 num=11
+	shift
+	[ "$mode" = soak ] && num=12
+	out=$("$BB/chaos" "$mode" "$JOBD" "$WORK/$mode" \
+		--socket "$SOCKDIR/$mode.sock" "$@") || st=$?
+	grep -v '=' <<<"$out" | sed 's/^/     /'
+	if [ "$st" != 0 ] || [ "$(val audit "$out")" != ok ]; then
+		echo "bench: the $mode audit failed (status $st)" >&2
+		AUDIT_FAILED=1
+		[ -n "$(val acked "$out")" ] || return 0
+	fi
+	fig $num "${mode}_lost" "$mode: acknowledged jobs lost" \
+		"$(val lost "$out")" jobs "acknowledged" "$(val acked "$out")" \
+		jobs
+	fig $num "${mode}_double" "$mode: jobs run twice" \
+		"$(val double "$out")" jobs "acknowledged" "$(val acked "$out")" \
+		jobs
+	fig $num "${mode}_rss" "$mode: jobd RSS max" \
+		"$(mb "$(val rss_max_kb "$out")")" MB "at start" \
+		"$(mb "$(val rss0_kb "$out")")" MB
+	fig $num "${mode}_fds" "$mode: jobd open fds max" \
+		"$(val fd_max "$out")" fds "at start" "$(val fd0 "$out")" fds
+	if [ "$mode" = soak ]; then
+		fig $num soak_rss_end "soak: jobd RSS at the end" \
+			"$(mb "$(val rss_end_kb "$out")")" MB "at start" \
+			"$(mb "$(val rss0_kb "$out")")" MB
+	fi
+}
+
+extras() {
+	local out st=0 what
+	echo "-- 11. crash torture: $KILLS kill -9s under mixed load, then an audit"
+	chaos torture --kills "$KILLS"
+	echo "-- 12. soak: ${SOAK_SECS} s of mixed load, SIGTERM and restart every" \
+		"${SOAK_EVERY}-$(calc 'a * 2' "$SOAK_EVERY") s, then an audit"
+	chaos soak --seconds "$SOAK_SECS" --restart-every "$SOAK_EVERY"
+
+	echo "-- 13. loop lag: worst ping of another client during each big" \
+		"request ($LAG_N jobs)"
+	start_jobd lag full
+	out=$("$BB/looplag" "$SOCK" "$JOBCTL" -n "$LAG_N" -l "$LAG_L") || st=$?
+	[ "$st" = 0 ] || fail "looplag failed (status $st)"
+	grep -v '=' <<<"$out" | sed 's/^/     /'
+	for what in submit submit_cap list wait cancel prune list_all; do
+		fig 13 "lag_$what" "ping during $what" \
+			"$(val "${what}_ms" "$out")" ms "idle" \
+			"$(val "${what}_base_ms" "$out")" ms
+	done
+	fig 13 lag_list_all_rss "RSS after list --all" \
+		"$(mb "$(val list_all_rss1_kb "$out")")" MB "before" \
+		"$(mb "$(val list_all_rss0_kb "$out")")" MB
+	stop_jobd
+	rm -rf "${WORK:?}"/torture "${WORK:?}"/soak "${WORK:?}"/lag
+}
+
 # ---- summary ----------------------------------------------------------------
 
 # Targets: KEY|FIELD|OP|LIMIT|TEXT|WHEN where FIELD is v (value) or r
@@ -380,7 +447,18 @@ mem_tail|v|<=|2|<= 2 MB: flat (judged in --full)|full
 disk|v|<=|300|<= 300 B|all
 lat_p50|v|<=|0.5|<= 0.5 ms|all
 lat_p99|v|<=|2|<= 2 ms|all
-spawn_mem|r|>=|0.9|>= 0.9x|all'
+spawn_mem|r|>=|0.9|>= 0.9x|all
+torture_lost|v|<=|0|0 (audit)|all
+torture_double|v|<=|0|0 (audit)|all
+soak_lost|v|<=|0|0 (audit)|all
+soak_double|v|<=|0|0 (audit)|all
+lag_submit|v|<|50|< 50 ms|all
+lag_submit_cap|v|<|50|< 50 ms|all
+lag_list|v|<|50|< 50 ms|all
+lag_wait|v|<|50|< 50 ms|all
+lag_cancel|v|<|50|< 50 ms|all
+lag_prune|v|<|50|< 50 ms|all
+lag_list_all|v|<|50|< 50 ms|all'
 
 summary() {
 	echo
@@ -443,6 +521,7 @@ summary() {
 				x = tf[i] == "v" ? v : r
 				if (top[i] == ">=" && !(x >= tlim[i] + 0)) ok = 0
 				if (top[i] == "<=" && !(x <= tlim[i] + 0)) ok = 0
+				if (top[i] == "<" && !(x < tlim[i] + 0)) ok = 0
 			}
 			verdict = tgt == "" ? "" : "-"
 			if (has && mode != "smoke") {
@@ -468,4 +547,11 @@ for pass in $(seq 1 "$REPEAT"); do
 	one_pass
 	rm -rf "${WORK:?}"/submit-* "${WORK:?}"/small "${WORK:?}"/big
 done
+[ "$REPEAT" -gt 1 ] && echo "== once"
+extras
 summary
+if [ "$AUDIT_FAILED" = 1 ]; then
+	echo "bench: an audit failed: a job was lost, run twice or left" \
+		"unexplained (see above)" >&2
+	exit 1
+fi

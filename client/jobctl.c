@@ -134,7 +134,7 @@ static const char usage_text[] =
 	"        [--schedule CRON] [-q QUEUE] [--overlap]\n"
 	"        [--format json|lines]\n"
 	"        [--restart never|on-failure|always] [--generator 'SHELL']\n"
-	"        [--job JSON] [--cwd DIR] [-e KEY=VAL]...\n"
+	"        [--job JSON] [--cwd DIR] [--no-env] [-e KEY=VAL]...\n"
 	"        [-- ARGV... | -c 'SHELL']\n"
 	"  stats [--prometheus]\n"
 	"  prune --older-than D\n"
@@ -181,8 +181,8 @@ static const char u_producer[] =
 	"       jobctl producer add NAME --type interval|cron|command "
 	"[--every D] [--schedule CRON] [-q QUEUE] [--overlap] "
 	"[--format json|lines] [--restart never|on-failure|always] "
-	"[--generator 'SHELL'] [--job JSON] [--cwd DIR] [-e KEY=VAL]... "
-	"[-- ARGV... | -c 'SHELL']";
+	"[--generator 'SHELL'] [--job JSON] [--cwd DIR] [--no-env] "
+	"[-e KEY=VAL]... [-- ARGV... | -c 'SHELL']";
 static const char u_stats[] = "stats [--prometheus]";
 static const char u_prune[] = "prune --older-than D";
 static const char u_reload[] = "reload";
@@ -3007,6 +3007,7 @@ producer_add(int argc, char **argv)
 		{"job", required_argument, NULL, OPT_JOB},
 		{"cwd", required_argument, NULL, OPT_CWD},
 		{"env", required_argument, NULL, 'e'},
+		{"no-env", no_argument, NULL, OPT_NO_ENV},
 		{"shell", required_argument, NULL, 'c'},
 		{"json", no_argument, NULL, OPT_JSON},
 		{"help", no_argument, NULL, 'h'},
@@ -3014,6 +3015,7 @@ producer_add(int argc, char **argv)
 	};
 	static const char *const types[] = {"interval", "cron", "command",
 					    NULL};
+	bool no_env = false;
 	static const char *const formats[] = {"json", "lines", NULL};
 	static const char *const restarts[] = {"never", "on-failure", "always",
 					       NULL};
@@ -3102,6 +3104,9 @@ producer_add(int argc, char **argv)
 		case 'c':
 			shell = optarg;
 			break;
+		case OPT_NO_ENV:
+			no_env = true;
+			break;
 		case OPT_JSON:
 			g.json = true;
 			break;
@@ -3127,8 +3132,18 @@ producer_add(int argc, char **argv)
 		st = usage(u_producer);
 		goto out;
 	}
+	/* Like submit: the jobs (and the generator) run where jobctl runs,
+	 * with its environment, unless told otherwise. */
+	if (cwd == NULL && json_object_get(tmpl, "cwd") == NULL)
+		cwd = current_dir();
 	if (cwd != NULL)
 		json_object_set_new(tmpl, "cwd", json_string(cwd));
+	if (!no_env && json_object_get(tmpl, "env") == NULL) {
+		json_t *mine = env_from_environ();
+		json_object_update(mine, env);
+		json_decref(env);
+		env = mine;
+	}
 	if (json_object_size(env) > 0)
 		json_object_set(tmpl, "env", env);
 	if (strcmp(type, "command") != 0 && json_object_size(tmpl) == 0) {

@@ -24,6 +24,7 @@
 #include "jobd/proto.h"
 #include "jobd/time.h"
 #include "jobspec.h"
+#include "jsonin.h"
 #include "producer.h"
 #include "log.h"
 #include "loop.h"
@@ -41,6 +42,13 @@
 #define LOGS_MAX (16 * 1024 * 1024)
 #define BATCH_MAX 100000
 #define WAIT_IDS_MAX 100000
+/* Replies that come later (wait, logs follow) each hold a coroutine and
+ * its stack: at most this many on one connection, and in all. */
+#define DEFERRED_PER_CONN 256
+#define DEFERRED_MAX 4096
+/* Longest request id, encoded: it is echoed in every reply and kept by
+ * deferred ones. */
+#define ID_MAX_BYTES 1024
 
 /* What one request carries while it is handled. */
 struct req {
@@ -78,6 +86,7 @@ struct deferred {
 static struct commands_ctx ctx;
 static bool shutting_down;
 static struct deferred *deferreds;
+static int ndeferreds;
 
 /* ---- replies ---- */
 
@@ -269,6 +278,18 @@ static long
 uid_filter(const struct conn *c)
 {
 	return c->uid == 0 ? -1 : (long)c->uid;
+}
+
+/* Removes the logs of job id's attempts (one more than counted: an
+ * attempt given back by a shutdown has a log too). */
+static void
+remove_logs(int64_t id, int attempts)
+{
+	for (int a = 1; a <= attempts + 1; a++) {
+		char *path = runner_log_path(ctx.log_dir, id, a);
+		unlink(path);
+		free(path);
+	}
 }
 
 /* ---- ping, stats ---- */
@@ -576,10 +597,21 @@ cmd_retry(struct req *r)
 			    (long long)id, jobd_state_name(b.state));
 		return;
 	}
+	/* A job cancelled while running is `cancelled` before its process
+	 * has gone: one job never has two live attempts. */
+	if (consumer_holds(id)) {
+		reply_error(r, E_STATE, "job %lld is still stopping; retry "
+					"once its process has exited",
+			    (long long)id);
+		return;
+	}
 	if (store_job_retry(id, jobd_time_now_ms()) != 0) {
 		reply_diag(r);
 		return;
 	}
+	/* The job starts afresh: its attempts count from 1 again, so the
+	 * logs of the earlier round go, and `logs` shows the new run. */
+	remove_logs(id, b.attempt);
 	queue_job_moved(b.qid, id, b.state, JOBD_QUEUED, JOBD_REASON_NONE);
 	events_job(EV_JOB_CHANGED, id);
 	json_t *job = store_job_json(id, false);
@@ -588,10 +620,41 @@ cmd_retry(struct req *r)
 
 /* ---- deferred replies ---- */
 
-static struct deferred *
-deferred_new(struct req *r)
+/* Whether r may leave a reply pending; -1 with E_BUSY when too many are
+ * (the connection's coroutine holds one of its references). */
+static int
+deferred_check(struct req *r)
 {
+	if (r->c->refs - 1 >= DEFERRED_PER_CONN)
+		return diag_set(E_BUSY,
+				"too many pending replies on this connection "
+				"(%d)",
+				DEFERRED_PER_CONN);
+	if (ndeferreds >= DEFERRED_MAX)
+		return diag_set(E_BUSY, "too many pending replies (%d)",
+				DEFERRED_MAX);
+	return 0;
+}
+
+/* A pending reply for r whose coroutine runs fn, or NULL with E_BUSY when
+ * none can be had now (limits, or no stack for the coroutine).  Set the
+ * fields fn needs before it runs: it starts at the next scheduler pass. */
+static struct deferred *
+deferred_new(struct req *r, const char *what, coro_fn fn)
+{
+	if (deferred_check(r) != 0)
+		return NULL;
 	struct deferred *d = xcalloc(1, sizeof(*d));
+	char name[48];
+	snprintf(name, sizeof(name), "%s[conn%lld]", what,
+		 (long long)r->c->num);
+	d->co = coro_try_spawn(name, fn, d);
+	if (d->co == NULL) {
+		free(d);
+		return NULL;
+	}
+	coro_detach(d->co);
+	ndeferreds++;
 	d->c = r->c;
 	d->id = json_incref(r->id ? r->id : json_null());
 	control_conn_ref(r->c);
@@ -615,6 +678,7 @@ deferred_free(struct deferred *d)
 	control_conn_unref(d->c);
 	free(d->ids);
 	free(d);
+	ndeferreds--;
 }
 
 
@@ -678,10 +742,9 @@ cmd_wait(struct req *r)
 	int64_t *ids;
 	size_t n;
 	double timeout = -1;
-	if (arg_job_ids(r, &ids, &n) != 0 ||
-	    arg_seconds(r, "timeout", &timeout) != 0) {
+	if (arg_seconds(r, "timeout", &timeout) != 0 ||
+	    arg_job_ids(r, &ids, &n) != 0) {
 		reply_diag(r);
-		free(ids);
 		return;
 	}
 	bool all_done = true;
@@ -705,14 +768,15 @@ cmd_wait(struct req *r)
 		free(ids);
 		return;
 	}
-	struct deferred *d = deferred_new(r);
+	struct deferred *d = deferred_new(r, "wait", wait_f);
+	if (d == NULL) {
+		reply_diag(r);
+		free(ids);
+		return;
+	}
 	d->ids = ids;
 	d->nids = n;
 	d->timeout = timeout;
-	char name[48];
-	snprintf(name, sizeof(name), "wait[conn%lld]", (long long)r->c->num);
-	d->co = coro_spawn(name, wait_f, d);
-	coro_detach(d->co);
 }
 
 /* ---- logs ---- */
@@ -869,6 +933,12 @@ cmd_logs(struct req *r)
 			    (long long)id, attempt);
 		return;
 	}
+	/* A follow is refused before anything is answered. */
+	struct deferred *d = NULL;
+	if (follow && (d = deferred_new(r, "logs", follow_f)) == NULL) {
+		reply_diag(r);
+		return;
+	}
 	int a = attempt ? attempt : latest;
 	struct log_read lr;
 	read_log(id, a, offset, max, &lr);
@@ -881,17 +951,12 @@ cmd_logs(struct req *r)
 			      (json_int_t)lr.next_offset, "size",
 			      (json_int_t)lr.size, "eof", eof, "truncated",
 			      truncated, "attempt", a));
-	if (!follow)
+	if (d == NULL)
 		return;
-	struct deferred *d = deferred_new(r);
 	d->job_id = id;
 	d->attempt = attempt;
 	d->offset = lr.next_offset;
 	d->followed = a;
-	char name[48];
-	snprintf(name, sizeof(name), "logs[conn%lld]", (long long)r->c->num);
-	d->co = coro_spawn(name, follow_f, d);
-	coro_detach(d->co);
 }
 
 /* ---- watch ---- */
@@ -994,12 +1059,20 @@ cmd_queue_create(struct req *r)
 		reply_error(r, E_STATE, "queue %s exists", name);
 		return;
 	}
+	/* A queue may be created paused, so nothing starts before its jobs
+	 * are in; pausing later is queue.pause's. */
+	bool paused = false;
+	if (arg_bool(r, "paused", &paused) != 0) {
+		reply_diag(r);
+		return;
+	}
+	json_object_del(r->msg, "paused");
 	queue_conf_init(&base, name);
 	if (queue_conf_from_json(r->msg, &base, &qc) != 0) {
 		reply_diag(r);
 		return;
 	}
-	struct queue *q = queue_create(&qc);
+	struct queue *q = queue_create(&qc, paused);
 	if (q == NULL) {
 		reply_diag(r);
 		return;
@@ -1029,11 +1102,7 @@ prune_one(int64_t id, int64_t qid, int state, int attempts, void *arg)
 {
 	(void)arg;
 	queue_job_moved(qid, id, state, -1, JOBD_REASON_NONE);
-	for (int a = 1; a <= attempts + 1; a++) {
-		char *path = runner_log_path(ctx.log_dir, id, a);
-		unlink(path);
-		free(path);
-	}
+	remove_logs(id, attempts);
 }
 
 static void
@@ -1289,11 +1358,24 @@ field_allowed(const struct command *cmd, const char *key)
 	return false;
 }
 
+/* An id is echoed as given, so its size is bounded (its depth is bounded
+ * with the whole request's). */
+static bool
+id_acceptable(const json_t *id)
+{
+	if (json_is_string(id))
+		return json_string_length(id) <= ID_MAX_BYTES;
+	if (!json_is_array(id) && !json_is_object(id))
+		return true;
+	size_t n = json_dumpb(id, NULL, 0, JSON_COMPACT);
+	return n > 0 && n <= ID_MAX_BYTES;
+}
+
 void
 commands_handle(struct conn *c, const char *line, size_t len)
 {
 	json_error_t err;
-	json_t *msg = json_loadb(line, len, JSON_REJECT_DUPLICATES, &err);
+	json_t *msg = jsonin_loadb(line, len, JSON_REJECT_DUPLICATES, &err);
 	struct req r = {c, msg, NULL};
 	if (msg == NULL) {
 		reply_error(&r, E_BADREQ, "not JSON: %s", err.text);
@@ -1301,6 +1383,12 @@ commands_handle(struct conn *c, const char *line, size_t len)
 	}
 	if (!json_is_object(msg)) {
 		reply_error(&r, E_BADREQ, "request must be a JSON object");
+		json_decref(msg);
+		return;
+	}
+	if (!id_acceptable(json_object_get(msg, "id"))) {
+		reply_error(&r, E_BADREQ, "id: must be at most %d bytes of JSON",
+			    ID_MAX_BYTES);
 		json_decref(msg);
 		return;
 	}

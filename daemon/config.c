@@ -30,6 +30,7 @@
 #include "diag.h"
 #include "jobd/time.h"
 #include "jobspec.h"
+#include "jsonin.h"
 #include "log.h"
 #include "xmem.h"
 
@@ -480,7 +481,8 @@ producer_key(struct load *l, const char *k, const char *v)
 			return fail(l, "shell: must not be empty");
 		json_object_set_new(producer_job(p), "shell", json_string(v));
 	} else if (strcmp(k, "job") == 0) {
-		job = json_loads(v, JSON_REJECT_DUPLICATES, &jerr);
+		job = jsonin_loadb(v, strlen(v), JSON_REJECT_DUPLICATES,
+				   &jerr);
 		if (!json_is_object(job)) {
 			json_decref(job);
 			return fail(l, "job: must be a JSON object%s%s",

@@ -23,11 +23,23 @@
 struct consumer {
 	struct queue *q;
 	int slot;
+	int64_t job_id;		/* held from claim to recorded end; 0: none */
+	struct consumer *next, *prev;	/* every live consumer */
 };
 
 static struct consumer_opts opts;
 static bool stopping;
 static int nconsumers;
+static struct consumer *consumers;
+
+bool
+consumer_holds(int64_t id)
+{
+	for (struct consumer *cs = consumers; cs; cs = cs->next)
+		if (cs->job_id == id)
+			return true;
+	return false;
+}
 
 void
 consumer_init(const struct consumer_opts *o)
@@ -233,6 +245,10 @@ consumer_f(void *arg)
 	struct consumer *cs = arg;
 	struct queue *q = cs->q;
 	nconsumers++;
+	cs->next = consumers;
+	if (consumers)
+		consumers->prev = cs;
+	consumers = cs;
 	while (await_work(cs) == 0) {
 		struct store_job_run r;
 		if (store_job_claim(q->id, jobd_time_now_ms(), &r) != 0) {
@@ -246,6 +262,7 @@ consumer_f(void *arg)
 			}
 			continue;
 		}
+		cs->job_id = r.id;
 		queue_job_moved(q->id, r.id, JOBD_QUEUED, JOBD_RUNNING,
 				JOBD_REASON_NONE);
 		q->active++;
@@ -262,6 +279,7 @@ consumer_f(void *arg)
 					JOBD_REASON_NONE);
 			release_slot(q);
 			store_job_run_destroy(&r);
+			cs->job_id = 0;
 			await_sleep(0.1);
 			continue;
 		}
@@ -269,6 +287,7 @@ consumer_f(void *arg)
 			/* Cancelled while the claim was being committed. */
 			release_slot(q);
 			store_job_run_destroy(&r);
+			cs->job_id = 0;
 			continue;
 		}
 		events_totals.started++;
@@ -280,11 +299,18 @@ consumer_f(void *arg)
 		struct runner_result res;
 		runner_run(&r, &ro, &ctl, &res);
 		record_end(q, &r, &ctl, &res);
+		cs->job_id = 0;
 		release_slot(q);
 		store_job_run_destroy(&r);
 	}
 	q->consumers[cs->slot] = NULL;
 	nconsumers--;
+	if (cs->prev)
+		cs->prev->next = cs->next;
+	else
+		consumers = cs->next;
+	if (cs->next)
+		cs->next->prev = cs->prev;
 	free(cs);
 }
 
@@ -310,7 +336,14 @@ consumer_sync(struct queue *q)
 		char name[96];
 		snprintf(name, sizeof(name), "consumer[%s#%d]", q->conf.name,
 			 i);
-		q->consumers[i] = coro_spawn(name, consumer_f, cs);
+		q->consumers[i] = coro_try_spawn(name, consumer_f, cs);
+		if (q->consumers[i] == NULL) {
+			/* The slots that run serve; the next sync (a queue
+			 * change, a reload) tries again. */
+			log_warnx("queue %s: %s", q->conf.name, diag_msg());
+			free(cs);
+			break;
+		}
 		coro_detach(q->consumers[i]);
 	}
 	waitq_notify_all(&q->work);

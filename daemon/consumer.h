@@ -28,6 +28,9 @@ void consumer_set_opts(const struct consumer_opts *o);
 void consumer_sync(struct queue *q);
 /* Stops starting jobs: every consumer leaves once idle.  Does not yield. */
 void consumer_stop_all(void);
+/* True while a consumer holds job id: from its claim until the end of
+ * the attempt is recorded.  Such a job must not be started again. */
+bool consumer_holds(int64_t id);
 /* Number of consumer coroutines alive. */
 int consumer_count(void);
 /* Called by the engine after a job reached a terminal state (and was

@@ -29,6 +29,8 @@
 #define OUT_HIGH (4 * 1024 * 1024)
 /* A watcher that lets this much pile up is dropped. */
 #define OUT_DROP (64 * 1024 * 1024)
+/* Seconds between checks whether a half-closed peer is gone entirely. */
+#define PEER_CHECK 0.5
 
 static struct control_opts opts;
 static char *sock_path;
@@ -145,6 +147,52 @@ flush_out(struct conn *c)
 	return 0;
 }
 
+/* After a failed commit: every success answered in out[from..to) — the
+ * lines handled since the last sync — reported work that was rolled back.
+ * Each becomes an `internal` error with the same id and the cause; events
+ * and error replies stay as they are. */
+static void
+answer_commit_failure(struct conn *c, size_t from, size_t to,
+		      const char *cause)
+{
+	struct buf b = BUF_INIT;
+	size_t off = from;
+	while (off < to) {
+		char *start = c->out.data + off;
+		char *nl = memchr(start, '\n', to - off);
+		size_t len = nl ? (size_t)(nl - start) + 1 : to - off;
+		json_t *o = json_loadb(start, len, 0, NULL);
+		if (json_is_object(o) && json_is_true(json_object_get(o, "ok"))) {
+			json_t *id = json_object_get(o, "id");
+			json_t *e = json_pack(
+				"{s:O,s:b,s:{s:s,s:s+}}", "id",
+				id ? id : json_null(), "ok", 0, "error",
+				"code", "internal", "message",
+				"not recorded: ", cause);
+			char *line = e ? json_dumps(e, CONTROL_JSON_FLAGS)
+				       : NULL;
+			if (line != NULL) {
+				buf_puts(&b, line);
+				buf_append(&b, "\n", 1);
+			}
+			free(line);
+			json_decref(e);
+		} else {
+			buf_append(&b, start, len);
+		}
+		json_decref(o);
+		off += len;
+	}
+	/* Splice: out[0..from) + b + out[to..len). */
+	struct buf rest = BUF_INIT;
+	buf_append(&rest, c->out.data + to, c->out.len - to);
+	c->out.len = from;
+	buf_append(&c->out, b.data ? b.data : "", b.len);
+	buf_append(&c->out, rest.data ? rest.data : "", rest.len);
+	buf_release(&rest);
+	buf_release(&b);
+}
+
 /* Handles every complete line in c->in.  Returns true when any was. */
 static bool
 handle_lines(struct conn *c)
@@ -217,7 +265,9 @@ conn_f(void *arg)
 	struct conn *c = arg;
 	double partial_since = -1;
 	while (!c->closed) {
+		size_t mark = c->out.len;
 		bool handled = handle_lines(c);
+		size_t answered = c->out.len;
 		if (!c->closed && c->in.len > 0 &&
 		    (int64_t)c->in.len > opts.max_request_bytes &&
 		    memchr(c->in.data, '\n', c->in.len) == NULL) {
@@ -228,11 +278,11 @@ conn_f(void *arg)
 		/* Whatever goes out — responses, late replies, events —
 		 * reports only what is committed and durable. */
 		if ((handled || c->out.len > 0) && store_sync() != 0) {
-			/* The commit failed: what was answered is not
-			 * durable.  Drop the answers and the peer. */
+			/* The commit failed: what was answered as done is
+			 * not recorded.  Say so, and go on serving. */
 			log_error("conn[%lld]: %s", (long long)c->num,
 				  diag_msg());
-			break;
+			answer_commit_failure(c, mark, answered, diag_msg());
 		}
 		if (flush_out(c) != 0)
 			break;
@@ -268,7 +318,12 @@ conn_f(void *arg)
 		}
 		int revents = 0;
 		if (events == 0) {
-			if (await_wakeup(-1) != 0)
+			/* After EOF nothing tells us when the peer closes its
+			 * other side too: look now and then, so a peer that
+			 * is gone frees its slot even while a reply it asked
+			 * for is pending. */
+			if (await_wakeup(c->eof ? PEER_CHECK : -1) != 0 &&
+			    (diag_code() != E_TIMEOUT || peer_gone(c->fd)))
 				break;
 			continue;
 		}
@@ -353,7 +408,17 @@ accept_one(int fd)
 		close(fd);
 		return;
 	}
+	char name[48];
+	snprintf(name, sizeof(name), "conn[%lld]", (long long)next_num);
 	struct conn *c = xcalloc(1, sizeof(*c));
+	c->c = coro_try_spawn(name, conn_f, c);
+	if (c->c == NULL) {
+		send_error_raw(fd, "busy", diag_msg());
+		close(fd);
+		free(c);
+		return;
+	}
+	coro_detach(c->c);
 	c->fd = fd;
 	c->num = next_num++;
 	c->uid = cred.uid;
@@ -366,10 +431,6 @@ accept_one(int fd)
 		conns->prev = c;
 	conns = c;
 	nconns++;
-	char name[48];
-	snprintf(name, sizeof(name), "conn[%lld]", (long long)c->num);
-	c->c = coro_spawn(name, conn_f, c);
-	coro_detach(c->c);
 }
 
 static void

@@ -5,6 +5,7 @@
 #include "coro.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -94,11 +95,22 @@ stack_get(void)
 	s->size = CORO_STACK_SIZE + page_size();
 	s->base = mmap(NULL, s->size, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (s->base == MAP_FAILED)
-		panic("coro: cannot map a stack");
-	/* The guard page sits below the stack, which grows down into it. */
-	if (mprotect(s->base, page_size(), PROT_NONE) != 0)
-		panic("coro: cannot protect a guard page");
+	if (s->base == MAP_FAILED) {
+		diag_set(E_BUSY, "coro: cannot map a stack: %s",
+			 strerror(errno));
+		free(s);
+		return NULL;
+	}
+	/* The guard page sits below the stack, which grows down into it.
+	 * It splits the mapping in two, so vm.max_map_count can refuse it
+	 * while the mmap itself went through. */
+	if (mprotect(s->base, page_size(), PROT_NONE) != 0) {
+		diag_set(E_BUSY, "coro: cannot protect a guard page: %s",
+			 strerror(errno));
+		munmap(s->base, s->size);
+		free(s);
+		return NULL;
+	}
 #ifdef HAVE_VALGRIND
 	s->vg_id = VALGRIND_STACK_REGISTER((char *)s->base + page_size(),
 					   (char *)s->base + s->size);
@@ -207,11 +219,23 @@ coro_trampoline(void)
 struct coro *
 coro_spawn(const char *name, coro_fn fn, void *arg)
 {
+	struct coro *c = coro_try_spawn(name, fn, arg);
+	if (c == NULL)
+		panic("%s", diag_msg());
+	return c;
+}
+
+struct coro *
+coro_try_spawn(const char *name, coro_fn fn, void *arg)
+{
+	struct stack *stack = stack_get();
+	if (stack == NULL)
+		return NULL;
 	struct coro *c = xcalloc(1, sizeof(*c));
 	coro_set_name(c, name);
 	c->fn = fn;
 	c->arg = arg;
-	c->stack = stack_get();
+	c->stack = stack;
 	if (getcontext(&c->ctx) != 0)
 		panic("coro: getcontext failed");
 	c->ctx.uc_stack.ss_sp = (char *)c->stack->base + page_size();

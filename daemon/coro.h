@@ -30,6 +30,11 @@ typedef void (*coro_step_fn)(struct coro *c, uint64_t ns);
  * warnings.  The coroutine stays joinable until coro_join() or
  * coro_detach(); a detached one is freed when it returns. */
 struct coro *coro_spawn(const char *name, coro_fn fn, void *arg);
+/* coro_spawn() that may fail: NULL with diag E_BUSY when no stack can be
+ * mapped (memory or vm.max_map_count exhausted).  For coroutines a client
+ * asks for, which are refused rather than taking jobd down; coro_spawn()
+ * panics instead, for the daemon's own. */
+struct coro *coro_try_spawn(const char *name, coro_fn fn, void *arg);
 /* The running coroutine, or NULL in the scheduler context. */
 struct coro *coro_self(void);
 const char *coro_name(const struct coro *c);

@@ -24,6 +24,7 @@
 #include "jobd/proto.h"
 #include "jobd/time.h"
 #include "jobspec.h"
+#include "jsonin.h"
 #include "log.h"
 #include "loop.h"
 #include "queue.h"
@@ -66,6 +67,13 @@ struct producer {
 	int64_t produced, skipped, errors;
 	int64_t last_run, next_run;	/* ms, 0: none */
 	int64_t last_job;		/* for overlap = false */
+	json_t *last_exit_code;		/* owned: the generator's last exit
+					 * code, or null (never ran, killed
+					 * by a signal, could not start) */
+	char *last_error;		/* owned: why its last run failed
+					 * (its last stderr line, its exit
+					 * or signal, a spawn error); NULL
+					 * after a run that succeeded */
 	struct coro *c;			/* the producer's coroutine */
 	struct waitq wq;		/* wakes it: pause, resume, delete */
 	bool stopping;
@@ -119,6 +127,8 @@ producer_free(struct producer *p)
 	json_decref(p->spec);
 	json_decref(p->job);
 	json_decref(p->generator);
+	json_decref(p->last_exit_code);
+	free(p->last_error);
 	free(p);
 }
 
@@ -506,7 +516,7 @@ generator_line(struct producer *p, char *line, size_t len, int64_t lineno)
 	json_t *over;
 	if (p->format == PF_JSON) {
 		json_error_t err;
-		over = json_loadb(line, len, 0, &err);
+		over = jsonin_loadb(line, len, 0, &err);
 		if (!json_is_object(over)) {
 			p->errors++;
 			log_warnx("producer %s: %s: not a JSON object", p->name,
@@ -555,40 +565,146 @@ generator_end(struct runner_spawn *sp, bool kill_it)
 	return status;
 }
 
+/* A generator's stderr, read by a coroutine of its own: each line goes to
+ * jobd's log as a warning naming the producer, so journald keeps its
+ * priority and a reader knows whose it is. */
+struct errpipe {
+	const char *producer;	/* borrowed: the producer's name */
+	int fd;			/* owned: the read end */
+	struct buf partial;	/* a line not yet ended */
+	char *last;		/* owned: the last line, for last_error */
+};
+
+/* Logs every whole line of e->partial (all of it when flush). */
+static void
+errpipe_lines(struct errpipe *e, bool flush)
+{
+	size_t off = 0;
+	char *nl;
+	while (off < e->partial.len &&
+	       ((nl = memchr(e->partial.data + off, '\n',
+			     e->partial.len - off)) != NULL ||
+		flush)) {
+		size_t len = nl ? (size_t)(nl - (e->partial.data + off))
+				: e->partial.len - off;
+		if (len > 0) {
+			char *line = xstrndup(e->partial.data + off, len);
+			log_warnx("producer %s: generator: %s", e->producer,
+				  line);
+			free(e->last);
+			e->last = line;
+		}
+		off += len + (nl ? 1 : 0);
+	}
+	buf_consume(&e->partial, off);
+	/* A line too long to keep is logged in pieces. */
+	if (e->partial.len > 4096)
+		errpipe_lines(e, true);
+}
+
+/* Reads until EOF; once cancelled, takes what is there without waiting
+ * (a child of the generator may hold the pipe open). */
+static void
+errpipe_f(void *arg)
+{
+	struct errpipe *e = arg;
+	bool cancelled = false;
+	for (;;) {
+		if (!cancelled && await_io(e->fd, EV_READ, -1, false, NULL) != 0)
+			cancelled = true;
+		buf_reserve(&e->partial, 4096);
+		ssize_t r = read(e->fd, e->partial.data + e->partial.len, 4096);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0 && (cancelled || r == 0 || errno != EAGAIN))
+			break;
+		if (r > 0) {
+			e->partial.len += (size_t)r;
+			errpipe_lines(e, false);
+		}
+	}
+	errpipe_lines(e, true);
+}
+
+/* Records how a run of the generator ended: status is its wait status,
+ * or -1 when it could not start (error says why). */
+static void
+note_exit(struct producer *p, int status, const char *error,
+	  const char *last_line)
+{
+	json_decref(p->last_exit_code);
+	free(p->last_error);
+	p->last_error = NULL;
+	p->last_exit_code = status >= 0 && WIFEXITED(status)
+				    ? json_integer(WEXITSTATUS(status))
+				    : json_null();
+	if (status < 0)
+		p->last_error = xstrdup(error);
+	else if (WIFSIGNALED(status))
+		p->last_error = xasprintf("killed by signal %d%s%s",
+					  WTERMSIG(status),
+					  last_line ? ": " : "",
+					  last_line ? last_line : "");
+	else if (WEXITSTATUS(status) != 0)
+		p->last_error = last_line ? xstrdup(last_line)
+					  : xasprintf("exit status %d",
+						      WEXITSTATUS(status));
+}
+
 /* Runs the generator once.  Returns its wait status, or -1 when it could
  * not start, or -2 when the producer must stop. */
 static int
 generator_run(struct producer *p)
 {
-	int pfd[2];
+	int pfd[2], efd[2];
 	if (pipe2(pfd, O_CLOEXEC) != 0) {
 		log_warn("producer %s: pipe", p->name);
+		note_exit(p, -1, "pipe failed", NULL);
+		return -1;
+	}
+	if (pipe2(efd, O_CLOEXEC) != 0) {
+		log_warn("producer %s: pipe", p->name);
+		note_exit(p, -1, "pipe failed", NULL);
+		close(pfd[0]);
+		close(pfd[1]);
 		return -1;
 	}
 	fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+	fcntl(efd[0], F_SETFL, O_NONBLOCK);
 	char pv[96];
 	snprintf(pv, sizeof(pv), "JOBD_PRODUCER=%s", p->name);
 	char *const extra[] = {pv, NULL};
+	/* The generator runs as the producer's jobs do: in the template's
+	 * cwd, with its env (or the minimal one). */
+	const char *cwd = json_string_value(json_object_get(p->job, "cwd"));
+	json_t *env = json_object_get(p->job, "env");
 	struct runner_spawn sp = {json_object_get(p->generator, "argv"),
 				  json_string_value(json_object_get(
 					  p->generator, "shell")),
-				  "/",
-				  NULL,
+				  cwd ? cwd : "/",
+				  json_is_object(env) ? env : NULL,
 				  p->uid,
 				  extra,
 				  pfd[1],
-				  STDERR_FILENO,
+				  efd[1],
 				  -1,
 				  -1,
 				  0,
 				  ""};
 	int rc = runner_spawn(&sp);
 	close(pfd[1]);
+	close(efd[1]);
 	if (rc != 0) {
 		log_warnx("producer %s: generator: %s", p->name, sp.error);
+		note_exit(p, -1, sp.error, NULL);
 		close(pfd[0]);
+		close(efd[0]);
 		return -1;
 	}
+	struct errpipe ep = {p->name, efd[0], BUF_INIT, NULL};
+	char ename[112];
+	snprintf(ename, sizeof(ename), "producer[%s].stderr", p->name);
+	struct coro *reader = coro_spawn(ename, errpipe_f, &ep);
 	struct buf in = BUF_INIT;
 	int64_t lineno = 0;
 	bool eof = false, stop = false;
@@ -642,6 +758,14 @@ generator_run(struct producer *p)
 	buf_release(&in);
 	close(pfd[0]);
 	int status = generator_end(&sp, stop);
+	/* The generator is gone: its reader takes what is left and ends. */
+	if (!coro_is_done(reader))
+		coro_cancel(reader);
+	coro_join(reader);
+	close(ep.fd);
+	buf_release(&ep.partial);
+	note_exit(p, status, NULL, ep.last);
+	free(ep.last);
 	save(p);
 	return stop ? -2 : status;
 }
@@ -841,6 +965,14 @@ producer_json(const struct producer *p)
 	json_object_set_new(o, "skipped", json_integer(p->skipped));
 	json_object_set_new(o, "errors", json_integer(p->errors));
 	set_time(o, "last_run", p->last_run);
+	if (p->type == PT_COMMAND) {
+		json_object_set(o, "last_exit_code",
+				p->last_exit_code ? p->last_exit_code
+						  : json_null());
+		json_object_set_new(o, "last_error",
+				    p->last_error ? json_string(p->last_error)
+						  : json_null());
+	}
 	bool scheduled = p->type != PT_COMMAND && p->c != NULL &&
 			 p->state == PRODUCER_RUNNING;
 	set_time(o, "next_run", scheduled ? p->next_run : 0);

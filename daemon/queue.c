@@ -101,7 +101,7 @@ queue_apply_config(const struct config *c)
 			queue_conf_init(&nc, qc->name);
 			overlay_conf(&nc, qc);
 			nc.set = 0;
-			if (queue_create(&nc) == NULL)
+			if (queue_create(&nc, false) == NULL)
 				return -1;
 			continue;
 		}
@@ -123,7 +123,7 @@ queue_init(const struct config *c)
 	if (queue_find("default") == NULL) {
 		struct queue_conf qc;
 		queue_conf_init(&qc, "default");
-		if (queue_create(&qc) == NULL)
+		if (queue_create(&qc, false) == NULL)
 			return -1;
 	}
 	if (queue_apply_config(c) != 0)
@@ -172,16 +172,16 @@ queue_first(void)
 }
 
 struct queue *
-queue_create(const struct queue_conf *qc)
+queue_create(const struct queue_conf *qc, bool paused)
 {
 	int64_t id;
 	if (queue_find(qc->name) != NULL) {
 		diag_set(E_STATE, "queue %s exists", qc->name);
 		return NULL;
 	}
-	if (store_queue_insert(qc, false, &id) != 0)
+	if (store_queue_insert(qc, paused, &id) != 0)
 		return NULL;
-	return queue_add(id, qc, false);
+	return queue_add(id, qc, paused);
 }
 
 int

@@ -52,8 +52,9 @@ struct queue *queue_find_id(int64_t id);
 /* First queue, for `for (q = queue_first(); q; q = q->next)`. */
 struct queue *queue_first(void);
 
-/* Creates a queue with settings qc.  E_STATE when the name exists. */
-struct queue *queue_create(const struct queue_conf *qc);
+/* Creates a queue with settings qc, paused or not.  E_STATE when the
+ * name exists. */
+struct queue *queue_create(const struct queue_conf *qc, bool paused);
 /* Changes settings; takes effect at once. */
 int queue_update(struct queue *q, const struct queue_conf *qc);
 int queue_set_paused(struct queue *q, bool paused);

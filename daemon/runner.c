@@ -414,7 +414,28 @@ struct capture {
 	uid_t uid;
 	gid_t gid;
 	bool chown;
+	int attempt;
 };
+
+/* A log that has output already belongs to the same attempt run before and
+ * stopped by a shutdown or a crash: a marker line keeps the runs apart. */
+static void
+capture_mark_rerun(struct capture *cp)
+{
+	struct stat sb;
+	if (fstat(cp->log_fd, &sb) != 0 || sb.st_size == 0)
+		return;
+	char last = '\n';
+	if (pread(cp->log_fd, &last, 1, sb.st_size - 1) != 1)
+		last = '\n';
+	char line[160];
+	int n = snprintf(line, sizeof(line),
+			 "%s--- jobd: attempt %d runs again (its earlier run "
+			 "was stopped by a shutdown or a crash) ---\n",
+			 last == '\n' ? "" : "\n", cp->attempt);
+	if (write(cp->log_fd, line, (size_t)n) < 0)
+		log_warn("job log %s", cp->log_path);
+}
 
 static void
 capture_write(struct capture *cp, const char *data, size_t n)
@@ -438,6 +459,7 @@ capture_write(struct capture *cp, const char *data, size_t n)
 		}
 		if (cp->chown && fchown(cp->log_fd, cp->uid, cp->gid) != 0)
 			log_warn("job log %s: chown", cp->log_path);
+		capture_mark_rerun(cp);
 	}
 	while (n > 0) {
 		ssize_t w = write(cp->log_fd, data, n);
@@ -605,8 +627,10 @@ runner_run(const struct store_job_run *r, const struct runner_opts *o,
 	   struct runner *ctl, struct runner_result *res)
 {
 	memset(res, 0, sizeof(*res));
-	struct capture cp = {-1, -1, NULL, 0, o->max_log_bytes, false, 0, 0,
-			     false};
+	struct capture cp = {.fd = -1,
+			     .log_fd = -1,
+			     .max = o->max_log_bytes,
+			     .attempt = r->attempt};
 	int out[2] = {-1, -1};
 	if (r->output == JOBSPEC_OUTPUT_CAPTURE) {
 		if (pipe2(out, O_CLOEXEC) != 0) {

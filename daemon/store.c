@@ -227,12 +227,16 @@ static const char *const stmt_sql[S_COUNT] = {
 		      "duration = coalesce(?7, duration), truncated = ?8, "
 		      "ru_user = ?9, ru_sys = ?10, ru_maxrss = ?11, "
 		      "finished_at = ?12, run_at = coalesce(?13, run_at), "
-		      "attempt = attempt + ?14, pid = NULL WHERE id = ?1",
+		      "attempt = attempt + ?14, pid = NULL WHERE id = ?1 "
+		      "AND state IN (3, 6)",
 	[S_JOB_SET_STATE] = "UPDATE jobs SET state = ?2, reason = ?3, "
 			    "finished_at = ?4, pid = NULL WHERE id = ?1",
 	[S_JOB_RETRY] = "UPDATE jobs SET state = 2, reason = 0, "
-			"attempt = 0, run_at = ?2, finished_at = NULL, "
+			"attempt = 0, recoveries = 0, run_at = ?2, "
+			"started_at = NULL, finished_at = NULL, "
 			"exit_code = NULL, signal = NULL, error = NULL, "
+			"pid = NULL, duration = NULL, truncated = 0, "
+			"ru_user = NULL, ru_sys = NULL, ru_maxrss = NULL, "
 			"deps_left = 0 WHERE id = ?1",
 	[S_JOB_PROMOTE] = "UPDATE jobs SET state = 2 WHERE state = 1 AND "
 			  "run_at <= ?1 RETURNING id, qid",
@@ -1139,8 +1143,18 @@ store_job_end_attempt(int64_t id, const struct store_job_end *e)
 	if (e->run_at > 0)
 		sqlite3_bind_int64(s, 13, e->run_at);
 	sqlite3_bind_int(s, 14, e->attempt_delta);
-	return st_exec(s, "job end");
+	if (st_exec(s, "job end") != 0)
+		return -1;
+	/* Only the attempt that runs (or was cancelled while running) can
+	 * end: a job retried meanwhile is someone else's now. */
+	if (sqlite3_changes(db) == 0)
+		return diag_set(E_STATE, "job %lld is not running",
+				(long long)id);
+	return 0;
 }
+_Static_assert(JOBD_RUNNING == 3 && JOBD_CANCELLED == 6,
+	       "S_JOB_END names running and cancelled by number");
+_Static_assert(JOBD_QUEUED == 2, "S_JOB_RETRY names queued by number");
 
 int
 store_job_set_state(int64_t id, int state, int reason, int64_t now)
@@ -1164,7 +1178,22 @@ store_job_retry(int64_t id, int64_t now)
 	sqlite3_stmt *s = st(S_JOB_RETRY);
 	sqlite3_bind_int64(s, 1, id);
 	sqlite3_bind_int64(s, 2, now);
-	return st_exec(s, "retry");
+	if (sqlite3_step(s) != SQLITE_DONE) {
+		/* The partial unique index: another job that is not finished
+		 * holds this one's unique_key. */
+		if (sqlite3_extended_errcode(db) == SQLITE_CONSTRAINT_UNIQUE) {
+			sqlite3_reset(s);
+			return diag_set(E_STATE,
+					"job %lld: its unique_key is held by "
+					"another job that has not finished",
+					(long long)id);
+		}
+		int r = db_error("retry");
+		sqlite3_reset(s);
+		return r;
+	}
+	sqlite3_reset(s);
+	return 0;
 }
 
 int

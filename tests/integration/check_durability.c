@@ -25,13 +25,6 @@ Suite *durability_suite(void);
 /* The daemon of the current test; the fixture frees it. */
 static struct jd jd;
 
-static bool
-under_asan(void)
-{
-	const char *b = getenv("JOBD_BIN");
-	return b != NULL && strstr(b, "asan") != NULL;
-}
-
 /* ---- small helpers ---- */
 
 static bool
@@ -766,7 +759,7 @@ t_verify(struct torture *t, struct tresult *res)
  * the invariants are the same.  JOBD_TORTURE_SEED replays another seed. */
 START_TEST(durability_crash_torture)
 {
-	bool asan = under_asan();
+	bool asan = jd_under_asan();
 	int njobs = asan ? 1200 : 3000;
 	int ncrash = asan ? 10 : 15;
 	double t0 = jd_now();

@@ -12,6 +12,8 @@ Suite *producer_suite(void);
 Suite *debug_suite(void);
 Suite *durability_suite(void);
 Suite *regress_suite(void);
+Suite *hostile_suite(void);
+Suite *usability_suite(void);
 
 static Suite *(*const suites[])(void) = {
 	basic_suite,
@@ -20,6 +22,8 @@ static Suite *(*const suites[])(void) = {
 	debug_suite,
 	durability_suite,
 	regress_suite,
+	hostile_suite,
+	usability_suite,
 };
 
 int

@@ -324,6 +324,26 @@ jd_read_line(int fd, int timeout_ms)
 	}
 }
 
+void
+jd_close(int fd)
+{
+	for (size_t i = 0; i < sizeof(rbufs) / sizeof(rbufs[0]); i++) {
+		if (rbufs[i].fd == fd && rbufs[i].data) {
+			free(rbufs[i].data);
+			rbufs[i].data = NULL;
+			rbufs[i].len = 0;
+		}
+	}
+	close(fd);
+}
+
+bool
+jd_under_asan(void)
+{
+	const char *b = getenv("JOBD_BIN");
+	return b != NULL && strstr(b, "asan") != NULL;
+}
+
 json_t *
 jd_call_fd(struct jd *d, int fd, json_t *req, int timeout_ms)
 {

@@ -44,6 +44,12 @@ bool jd_write(int fd, const char *s, size_t n);
 /* Reads one line from fd (without the newline) within timeout_ms; caller
  * frees; NULL on EOF/timeout. */
 char *jd_read_line(int fd, int timeout_ms);
+/* Closes fd and forgets what jd_read_line buffered for it, so a later
+ * connection that gets the same number starts clean. */
+void jd_close(int fd);
+/* True when JOBD_BIN names an AddressSanitizer build (slower, and with a
+ * quarantine that makes RSS no measure of leaks). */
+bool jd_under_asan(void);
 /* Sends req (borrowed; "id" added when absent) on fd and returns the first
  * line whose id matches (other lines — events — are skipped), new ref. */
 json_t *jd_call_fd(struct jd *d, int fd, json_t *req, int timeout_ms);
