@@ -262,6 +262,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	coro_detach(coro_spawn("drain", drain_f, NULL));
 	loop_run();
 
+	/* Nothing was claimed or started. */
+	FUZZ_CHECK(consumer_count() == 0 && runner_count() == 0);
 	store_close();
 	queue_shutdown();
 	events_shutdown();
