@@ -44,11 +44,14 @@ LDFLAGS  += $(SANFLAGS)
 LDLIBS   += $(PKG_LIBS) -lev -lm
 
 # The daemon's modules, lowest layer first.  main.c is wiring only.
-DAEMON_MODS := xmem buf utf8 diag log backoff ratelimit cron jsonin jobspec \
-               config coro loop await store queue runner scheduler events \
+DAEMON_MODS := xmem buf utf8 diag log users safedir backoff ratelimit cron \
+               jsonin jobspec config \
+               coro loop await store queue runner scheduler events \
                consumer submit producer control commands sdnotify
 DAEMON_OBJS := $(DAEMON_MODS:%=$(B)/daemon/%.o)
 CLIENT_LIB_OBJS := $(B)/client/proto.o $(B)/client/jobd_time.o $(B)/client/client.o
+# jobctl's own modules, beside jobctl.c.
+JOBCTL_OBJS := $(B)/client/render.o
 
 UNIT_SRCS := $(wildcard tests/unit/check_*.c)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(B)/%.o)
@@ -78,7 +81,7 @@ $(B)/libjobd.a: $(CLIENT_LIB_OBJS)
 $(B)/jobd: $(DAEMON_OBJS) $(B)/daemon/main.o $(B)/libjobd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/jobctl: $(B)/client/jobctl.o $(B)/libjobd.a
+$(B)/jobctl: $(B)/client/jobctl.o $(JOBCTL_OBJS) $(B)/libjobd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
 # The benchmark programs that speak through the client library: the crash
@@ -90,7 +93,7 @@ $(B)/bench/chaos: $(B)/bench/chaos.o $(B)/libjobd.a
 $(B)/bench/looplag: $(B)/bench/looplag.o $(B)/libjobd.a
 	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(PKG_LIBS) -lm
 
-$(B)/check_unit: $(UNIT_OBJS) $(DAEMON_OBJS) $(B)/libjobd.a
+$(B)/check_unit: $(UNIT_OBJS) $(DAEMON_OBJS) $(JOBCTL_OBJS) $(B)/libjobd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
 
 $(B)/check_integration: $(INTEG_OBJS) $(B)/libjobd.a
@@ -181,9 +184,11 @@ install: all
 	install -d $(DESTDIR)$(INCLUDEDIR)/jobd $(DESTDIR)$(LIBDIR)
 	install -m 0644 include/jobd/*.h $(DESTDIR)$(INCLUDEDIR)/jobd/
 	install -m 0644 $(B)/libjobd.a $(DESTDIR)$(LIBDIR)/libjobd.a
-	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8
 	install -m 0644 docs/jobctl.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 docs/jobd.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 docs/jobd-protocol.7 $(DESTDIR)$(MANDIR)/man7/
 	install -m 0644 docs/jobd.8 $(DESTDIR)$(MANDIR)/man8/
 	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(USERUNITDIR)
 	sed 's|@SBINDIR@|$(SBINDIR)|g' systemd/jobd.service.in > $(DESTDIR)$(UNITDIR)/jobd.service

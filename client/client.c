@@ -12,11 +12,13 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -98,6 +100,7 @@ set_transport_error(struct jobd_client *c, const char *what)
 
 	switch (errno) {
 	case ECONNRESET:
+	case EPIPE:
 		snprintf(msg, sizeof(msg), "connection closed by jobd");
 		break;
 	case EPROTO:
@@ -114,6 +117,25 @@ set_transport_error(struct jobd_client *c, const char *what)
 }
 
 char *
+jobd_client_user_socket_path(void)
+{
+	const char *env = getenv("XDG_RUNTIME_DIR");
+	char *path = NULL;
+
+	if (env != NULL && env[0] != '\0') {
+		if (asprintf(&path, "%s/jobd.sock", env) < 0)
+			path = NULL;
+	} else {
+		if (asprintf(&path, "/tmp/jobd-%u/jobd.sock",
+			     (unsigned)getuid()) < 0)
+			path = NULL;
+	}
+	if (path == NULL)
+		errno = ENOMEM;
+	return path;
+}
+
+char *
 jobd_client_socket_path(const char *explicit_path)
 {
 	const char *env;
@@ -124,23 +146,123 @@ jobd_client_socket_path(const char *explicit_path)
 	env = getenv("JOBD_SOCKET");
 	if (env != NULL && env[0] != '\0')
 		return strdup(env);
-	env = getenv("XDG_RUNTIME_DIR");
-	if (env != NULL && env[0] != '\0') {
-		if (asprintf(&path, "%s/jobd.sock", env) < 0)
-			path = NULL;
-	} else {
-		if (asprintf(&path, "/tmp/jobd-%u/jobd.sock",
-			     (unsigned)getuid()) < 0)
-			path = NULL;
-	}
-	if (path == NULL) {
-		errno = ENOMEM;
+	path = jobd_client_user_socket_path();
+	if (path == NULL)
 		return NULL;
-	}
 	if (access(path, F_OK) == 0)
 		return path;
 	free(path);
 	return strdup(JOBD_CLIENT_SYSTEM_SOCKET);
+}
+
+/* Why the last jobd_client_connect of this thread failed. */
+static _Thread_local char connect_err[512];
+
+const char *
+jobd_client_connect_error(void)
+{
+	return connect_err;
+}
+
+/* "uid N (name)", or "uid N" when the name is unknown, into buf. */
+static void
+describe_uid(uid_t uid, char *buf, size_t n)
+{
+	struct passwd pw, *res = NULL;
+	char pbuf[4096];
+
+	if (getpwuid_r(uid, &pw, pbuf, sizeof(pbuf), &res) == 0 && res != NULL)
+		snprintf(buf, n, "uid %u (%s)", (unsigned)uid, res->pw_name);
+	else
+		snprintf(buf, n, "uid %u", (unsigned)uid);
+}
+
+/* True for the uids we trust to serve us: our own, or root. */
+static bool
+trusted_uid(uid_t uid)
+{
+	return uid == 0 || uid == getuid() || uid == geteuid();
+}
+
+/* Whoever may write to the socket's directory can swap the socket for
+ * their own: the directory must be ours or root's and writable by nobody
+ * else, unless it is sticky like /tmp (then only the socket's owner can
+ * remove it, and the peer check below catches a socket someone else
+ * made).  Returns 0, or -1 with errno EPERM (or lstat's) and connect_err
+ * set. */
+static int
+check_dir(const char *path)
+{
+	char *dir = strdup(path), *slash, who[320];
+	struct stat st;
+	int rc = -1;
+
+	if (dir == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	slash = strrchr(dir, '/');
+	if (slash == NULL) {
+		strcpy(dir, ".");
+	} else if (slash == dir) {
+		dir[1] = '\0';
+	} else {
+		*slash = '\0';
+	}
+	if (lstat(dir, &st) != 0) {
+		/* connect(2) reports what is wrong with the path. */
+		rc = 0;
+	} else if (S_ISLNK(st.st_mode)) {
+		snprintf(connect_err, sizeof(connect_err),
+			 "refusing it: its directory %s is a symbolic link",
+			 dir);
+	} else if (!S_ISDIR(st.st_mode)) {
+		rc = 0;
+	} else if (!trusted_uid(st.st_uid)) {
+		describe_uid(st.st_uid, who, sizeof(who));
+		snprintf(connect_err, sizeof(connect_err),
+			 "refusing it: its directory %s is owned by %s, not "
+			 "by you or root",
+			 dir, who);
+	} else if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 &&
+		   (st.st_mode & S_ISVTX) == 0) {
+		snprintf(connect_err, sizeof(connect_err),
+			 "refusing it: its directory %s is writable by group "
+			 "or others (mode %04o)",
+			 dir, (unsigned)(st.st_mode & 07777));
+	} else {
+		rc = 0;
+	}
+	free(dir);
+	if (rc != 0)
+		errno = EPERM;
+	return rc;
+}
+
+/* The daemon must run as our uid or root: anyone else listening on the
+ * path would receive our requests (and the environments in them).
+ * Returns 0, or -1 with errno EPERM and connect_err set. */
+static int
+check_peer(int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	char who[320];
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+		snprintf(connect_err, sizeof(connect_err),
+			 "cannot learn who serves it: %s", strerror(errno));
+		return -1;
+	}
+	if (trusted_uid(cred.uid))
+		return 0;
+	describe_uid(cred.uid, who, sizeof(who));
+	snprintf(connect_err, sizeof(connect_err),
+		 "refusing it: it is served by %s (pid %ld), not by you or "
+		 "root",
+		 who, (long)cred.pid);
+	errno = EPERM;
+	return -1;
 }
 
 struct jobd_client *
@@ -151,19 +273,24 @@ jobd_client_connect(const char *path)
 	char *p;
 	int fd, saved;
 
+	connect_err[0] = '\0';
+	fd = -1;
 	p = path != NULL ? strdup(path) : jobd_client_socket_path(NULL);
 	if (p == NULL) {
 		errno = ENOMEM;
+		snprintf(connect_err, sizeof(connect_err), "%s",
+			 strerror(errno));
 		return NULL;
 	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
 	if (strlen(p) >= sizeof(sa.sun_path)) {
-		free(p);
 		errno = ENAMETOOLONG;
-		return NULL;
+		goto fail;
 	}
 	memcpy(sa.sun_path, p, strlen(p) + 1);
+	if (check_dir(p) != 0)
+		goto fail;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		goto fail;
@@ -186,6 +313,8 @@ jobd_client_connect(const char *path)
 			goto fail;
 		}
 	}
+	if (check_peer(fd) != 0)
+		goto fail;
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		goto fail;
@@ -196,6 +325,9 @@ jobd_client_connect(const char *path)
 	return c;
 fail:
 	saved = errno;
+	if (connect_err[0] == '\0')
+		snprintf(connect_err, sizeof(connect_err), "%s",
+			 strerror(saved));
 	if (fd >= 0)
 		close(fd);
 	free(p);

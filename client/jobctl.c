@@ -14,9 +14,11 @@
 #include "jobd/client.h"
 #include "jobd/proto.h"
 #include "jobd/time.h"
+#include "render.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <limits.h>
 #include <math.h>
 #include <poll.h>
@@ -27,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -75,6 +78,9 @@ enum {
 	OPT_USER,
 	OPT_ALL,
 	OPT_AFTER_ID,
+	OPT_BEFORE_ID,
+	OPT_REVERSE,
+	OPT_PAUSED,
 	OPT_ENV,
 	OPT_TIMEOUT,
 	OPT_ATTEMPT,
@@ -117,8 +123,8 @@ static const char usage_text[] =
 	"         [--wait [--follow]] (-- ARGV... | -c 'SHELL')\n"
 	"  submit --batch FILE|- [--no-env]\n"
 	"  get ID [--env]\n"
-	"  list [-q QUEUE] [-s STATE[,STATE...]] [-n LIMIT] [--all]\n"
-	"       [--after-id ID]\n"
+	"  list [-q QUEUE] [-S STATE[,STATE...]]... [-n LIMIT] [--all]\n"
+	"       [--reverse] [--before-id ID | --after-id ID]\n"
 	"  cancel ID...\n"
 	"  retry ID...\n"
 	"  wait ID... [--timeout T]\n"
@@ -129,6 +135,7 @@ static const char usage_text[] =
 	"  queue add|set NAME [--concurrency N] [--rate N/PERIOD|none]\n"
 	"        [--burst B] [--capacity N] [--timeout T] [--kill-grace D]\n"
 	"        [--max-attempts N] [--backoff 'BASE FACTOR MAX JITTER']\n"
+	"        [--paused]\n"
 	"  producer list | get NAME | rm NAME | pause NAME | resume NAME\n"
 	"  producer add NAME --type interval|cron|command [--every D]\n"
 	"        [--schedule CRON] [-q QUEUE] [--overlap]\n"
@@ -140,6 +147,10 @@ static const char usage_text[] =
 	"  prune --older-than D\n"
 	"  reload\n"
 	"  shutdown [--now]\n"
+	"  help [COMMAND]\n"
+	"\n"
+	"'jobctl help COMMAND' (or 'jobctl COMMAND -h') describes its "
+	"options.\n"
 	"\n"
 	"options:\n"
 	"  -s, --socket PATH  jobd's socket (default: $JOBD_SOCKET, else\n"
@@ -150,43 +161,167 @@ static const char usage_text[] =
 	"      --version      print jobctl's version\n"
 	"\n"
 	"exit status: 0 ok, 1 jobd answered an error or a job did not\n"
-	"succeed, 2 usage, 3 cannot reach jobd, 124 wait --timeout ran out.\n";
+	"succeed, 2 usage or an invalid value (whichever side refused it),\n"
+	"3 cannot reach jobd, 124 wait --timeout ran out.\n";
 
-/* Per-command synopses, for usage errors and COMMAND -h. */
-static const char u_ping[] = "ping";
+/* Per-command help: a usage block with a line per option, for COMMAND -h,
+ * `jobctl help COMMAND` and usage errors.  Each starts after "usage:
+ * jobctl ". */
+static const char u_ping[] = "ping\n"
+			     "\n"
+			     "Checks that jobd answers: version, pid, uptime.";
 static const char u_submit[] =
-	"submit [-q QUEUE] [-n NAME] [-t TIMEOUT] [-a MAX_ATTEMPTS] "
-	"[-p PRIORITY] [--delay D | --at TIME] [--after ID[,ID...]] "
-	"[--unique KEY] [--cwd DIR] [--no-env] [-e KEY=VAL]... "
-	"[--kill-grace D] [--output capture|discard] [--user USER] "
-	"[--wait [--follow]] (-- ARGV... | -c 'SHELL')\n"
-	"       jobctl submit --batch FILE|- [--no-env]";
-static const char u_get[] = "get ID [--env]";
-static const char u_list[] = "list [-q QUEUE] [-s STATE[,STATE...]] "
-			     "[-n LIMIT] [--all] [--after-id ID]";
-static const char u_cancel[] = "cancel ID...";
-static const char u_retry[] = "retry ID...";
-static const char u_wait[] = "wait ID... [--timeout T]";
-static const char u_logs[] = "logs ID [-f] [--attempt N]";
-static const char u_watch[] = "watch [-q QUEUE] [--job ID]";
-static const char u_top[] = "top";
+	"submit [OPTIONS] -- ARGV...\n"
+	"       jobctl submit [OPTIONS] -c 'SHELL'\n"
+	"       jobctl submit --batch FILE|- [--no-env]\n"
+	"\n"
+	"Submits a job and prints its id.\n"
+	"\n"
+	"options:\n"
+	"  -q, --queue QUEUE         the queue (default: default)\n"
+	"  -n, --name NAME           a name for people\n"
+	"  -t, --timeout D           stop the job after D (0 = none)\n"
+	"  -a, --max-attempts N      attempts in all, the first included\n"
+	"  -p, --priority P          -1000..1000; higher runs first\n"
+	"      --delay D             start no sooner than D from now\n"
+	"      --at TIME             start no sooner than TIME (RFC 3339)\n"
+	"      --after ID[,ID...]    start once these jobs succeeded\n"
+	"      --unique KEY          one unfinished job per KEY\n"
+	"      --cwd DIR             working directory (default: the "
+	"current one)\n"
+	"      --no-env              do not send jobctl's environment\n"
+	"  -e, --env KEY=VAL         set a variable (repeatable)\n"
+	"      --kill-grace D        SIGTERM to SIGKILL gap on timeout\n"
+	"      --output capture|discard  keep the output or not\n"
+	"      --user USER           run as USER (root only)\n"
+	"      --wait                wait, exit with the job's status\n"
+	"      --follow              print the output as it comes, then "
+	"as --wait\n"
+	"  -c, --shell 'SHELL'       run SHELL with /bin/sh -c\n"
+	"      --batch FILE|-        one JSON job spec a line\n"
+	"      --json                print the raw result";
+static const char u_get[] = "get ID [--env] [--json]\n"
+			    "\n"
+			    "Prints a job as key: value lines.\n"
+			    "\n"
+			    "options:\n"
+			    "      --env   include the environment, one "
+			    "KEY=VALUE a line\n"
+			    "      --json  print the raw result";
+static const char u_list[] =
+	"list [-q QUEUE] [-S STATE]... [-n LIMIT] [--all] [--reverse]\n"
+	"            [--before-id ID | --after-id ID] [--json]\n"
+	"\n"
+	"Lists jobs as a table, newest first.\n"
+	"\n"
+	"options:\n"
+	"  -q, --queue QUEUE         jobs of this queue only\n"
+	"  -S, -s, --state S[,S...]  jobs in these states only (repeatable)\n"
+	"  -n, --limit N             at most N jobs (default: 100)\n"
+	"      --all                 every job, page after page\n"
+	"      --reverse             oldest first\n"
+	"      --before-id ID        jobs older than ID (the next page)\n"
+	"      --after-id ID         jobs newer than ID, oldest first\n"
+	"      --json                print the raw results";
+static const char u_cancel[] = "cancel ID... [--json]\n"
+			       "\n"
+			       "Cancels unfinished jobs (all or none).";
+static const char u_retry[] = "retry ID... [--json]\n"
+			      "\n"
+			      "Queues failed or cancelled jobs again.";
+static const char u_wait[] =
+	"wait ID... [--timeout T] [--json]\n"
+	"\n"
+	"Waits until the jobs have finished, then prints them.\n"
+	"\n"
+	"options:\n"
+	"  -t, --timeout T  give up after T (exit status 124)\n"
+	"      --json       print the raw result";
+static const char u_logs[] =
+	"logs ID [-f] [--attempt N] [--json]\n"
+	"\n"
+	"Prints a job's output.\n"
+	"\n"
+	"options:\n"
+	"  -f, --follow     go on until the job has finished\n"
+	"      --attempt N  that attempt (default: the latest)\n"
+	"      --json       print the raw results and events";
+static const char u_watch[] =
+	"watch [-q QUEUE] [--job ID] [--json]\n"
+	"\n"
+	"Prints events as they happen.\n"
+	"\n"
+	"options:\n"
+	"  -q, --queue QUEUE  events of this queue only\n"
+	"      --job ID       this job only: its state now, then its "
+	"events\n"
+	"                     until it has finished\n"
+	"      --json         print the events as sent";
+static const char u_top[] = "top\n"
+			    "\n"
+			    "A live full-screen view of queues and running "
+			    "jobs; q quits.";
 static const char u_queue[] =
 	"queue list | get NAME | rm NAME | pause NAME | resume NAME\n"
-	"       jobctl queue add|set NAME [--concurrency N] "
-	"[--rate N/PERIOD|none] [--burst B] [--capacity N] [--timeout T] "
-	"[--kill-grace D] [--max-attempts N] "
-	"[--backoff 'BASE FACTOR MAX JITTER']";
+	"       jobctl queue add|set NAME [OPTIONS]\n"
+	"\n"
+	"options of add and set:\n"
+	"      --concurrency N       most jobs running at once\n"
+	"      --rate N/PERIOD       most starts per period: N/s, N/m, "
+	"N/h, N/d,\n"
+	"                            N/DURATION (5/30s); none or 0: no "
+	"limit\n"
+	"      --burst B             starts the bucket holds\n"
+	"      --capacity N          most pending jobs (0 = no limit)\n"
+	"      --timeout T           default job timeout\n"
+	"      --kill-grace D        default SIGTERM to SIGKILL gap\n"
+	"      --max-attempts N      default attempts\n"
+	"      --backoff 'BASE FACTOR MAX JITTER'  retry delays\n"
+	"      --paused              (add) create it paused\n"
+	"      --json                print the raw result";
 static const char u_producer[] =
 	"producer list | get NAME | rm NAME | pause NAME | resume NAME\n"
-	"       jobctl producer add NAME --type interval|cron|command "
-	"[--every D] [--schedule CRON] [-q QUEUE] [--overlap] "
-	"[--format json|lines] [--restart never|on-failure|always] "
-	"[--generator 'SHELL'] [--job JSON] [--cwd DIR] [--no-env] "
-	"[-e KEY=VAL]... [-- ARGV... | -c 'SHELL']";
-static const char u_stats[] = "stats [--prometheus]";
-static const char u_prune[] = "prune --older-than D";
-static const char u_reload[] = "reload";
-static const char u_shutdown[] = "shutdown [--now]";
+	"       jobctl producer add NAME --type TYPE [OPTIONS] "
+	"[-- ARGV... | -c 'SHELL']\n"
+	"\n"
+	"options of add:\n"
+	"      --type interval|cron|command  how it makes jobs\n"
+	"      --every D             interval: one job every D\n"
+	"      --schedule CRON       cron: 5 fields or @daily etc.\n"
+	"  -q, --queue QUEUE         the queue its jobs go to\n"
+	"      --overlap             start a job while the last runs\n"
+	"      --format json|lines   command: what a line of output is\n"
+	"      --restart never|on-failure|always  command: rerun it\n"
+	"      --generator 'SHELL'   command: the generator\n"
+	"      --job JSON            the job spec template\n"
+	"      --cwd DIR             the jobs' working directory (default: "
+	"the current one)\n"
+	"      --no-env              do not give the jobs jobctl's "
+	"environment\n"
+	"  -e, --env KEY=VAL         a variable of the jobs (repeatable)\n"
+	"  -c, --shell 'SHELL'       the jobs' shell command\n"
+	"      --json                print the raw result";
+static const char u_stats[] = "stats [--prometheus] [--json]\n"
+			      "\n"
+			      "Prints the daemon's statistics.\n"
+			      "\n"
+			      "options:\n"
+			      "      --prometheus  in Prometheus text format\n"
+			      "      --json        print the raw result";
+static const char u_prune[] =
+	"prune --older-than D [--json]\n"
+	"\n"
+	"Deletes jobs that finished more than D ago, with their logs.";
+static const char u_reload[] = "reload\n"
+			       "\n"
+			       "Makes jobd read its config file again.";
+static const char u_shutdown[] =
+	"shutdown [--now]\n"
+	"\n"
+	"Stops jobd; running jobs get shutdown_timeout to finish.\n"
+	"\n"
+	"options:\n"
+	"      --now  stop running jobs at once (they are queued again)";
 
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                        */
@@ -348,13 +483,17 @@ term_rows(int fd)
 	return ws.ws_row;
 }
 
-/* Colour on stdout: a terminal, NO_COLOR unset, TERM set and not dumb. */
+/* Colour on stdout: a terminal, NO_COLOR unset or empty, TERM set and not
+ * dumb. */
 static bool
 want_color(void)
 {
 	const char *term = getenv("TERM");
 
-	return isatty(STDOUT_FILENO) && getenv("NO_COLOR") == NULL &&
+	const char *no = getenv("NO_COLOR");
+
+	/* no-color.org: NO_COLOR set and not empty. */
+	return isatty(STDOUT_FILENO) && (no == NULL || no[0] == '\0') &&
 	       term != NULL && strcmp(term, "dumb") != 0;
 }
 
@@ -465,7 +604,7 @@ value_text(const json_t *v)
 	if (v == NULL || json_is_null(v))
 		return dup_str("-");
 	if (json_is_string(v))
-		return dup_str(json_string_value(v));
+		return render_text(json_string_value(v));
 	if (json_is_integer(v))
 		return fmt("%lld", (long long)json_integer_value(v));
 	if (json_is_real(v))
@@ -499,29 +638,12 @@ value_text(const json_t *v)
 		       JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
 	if (s == NULL)
 		oom();
-	return s;
-}
+	{
+		char *safe = render_text(s);
 
-/* Writes s to f quoted for a POSIX shell when it needs it. */
-static void
-put_shell_word(FILE *f, const char *s)
-{
-	const char *p;
-
-	if (*s != '\0' && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-				    "abcdefghijklmnopqrstuvwxyz"
-				    "0123456789_@%+=:,./-") == strlen(s)) {
-		fputs(s, f);
-		return;
+		free(s);
+		return safe;
 	}
-	fputc('\'', f);
-	for (p = s; *p != '\0'; p++) {
-		if (*p == '\'')
-			fputs("'\\''", f);
-		else
-			fputc(*p, f);
-	}
-	fputc('\'', f);
 }
 
 /* What a person calls a job: its name, else its command.  Caller frees. */
@@ -537,9 +659,9 @@ job_label(const json_t *job)
 	json_t *a;
 
 	if (name != NULL && name[0] != '\0')
-		return dup_str(name);
+		return render_text(name);
 	if (jstr(job, "shell") != NULL)
-		return dup_str(jstr(job, "shell"));
+		return render_text(jstr(job, "shell"));
 	if (!json_is_array(argv))
 		return dup_str("-");
 	f = open_memstream(&buf, &len);
@@ -548,8 +670,8 @@ job_label(const json_t *job)
 	json_array_foreach (argv, i, a) {
 		if (i > 0)
 			fputc(' ', f);
-		put_shell_word(f, json_string_value(a) ? json_string_value(a)
-						       : "");
+		render_shell_word(f, json_string_value(a) ? json_string_value(a)
+							  : "");
 	}
 	if (fclose(f) != 0)
 		oom();
@@ -673,15 +795,13 @@ print_jobs(const json_t *jobs)
 	json_array_foreach (jobs, i, job) {
 		char *cells[7];
 		const char *state = jstr(job, "state");
-		const char *reason = jstr(job, "reason");
 		json_t *sig = json_object_get(job, "signal");
 		json_t *code = json_object_get(job, "exit_code");
 
 		cells[0] = fmt("%lld", (long long)jint(job, "id", 0));
-		cells[1] =
-			dup_str(jstr(job, "queue") ? jstr(job, "queue") : "-");
-		cells[2] = dup_str(state ? state : "-");
-		cells[3] = dup_str(reason ? reason : "-");
+		cells[1] = value_text(json_object_get(job, "queue"));
+		cells[2] = value_text(json_object_get(job, "state"));
+		cells[3] = value_text(json_object_get(job, "reason"));
 		if (json_is_integer(sig))
 			cells[4] = fmt("sig%lld",
 				       (long long)json_integer_value(sig));
@@ -708,12 +828,65 @@ listed(const char *const *list, const char *key)
 	return false;
 }
 
+static char *rate_text(const json_t *rate);
+
+/* Keys whose numbers are durations, shown as jobctl takes them ("30d"). */
+static const char *const duration_keys[] = {
+	"timeout", "kill_grace", "every", "duration", "uptime", NULL,
+};
+
+/* v for people under key: durations, rates and backoffs in the forms
+ * jobctl's options take back, the rest by value_text.  Caller frees. */
+static char *
+pair_text(const char *key, const json_t *v)
+{
+	char a[JOBD_UNIT_LEN], b[JOBD_UNIT_LEN], c[JOBD_UNIT_LEN],
+		d[JOBD_UNIT_LEN];
+
+	if (json_is_number(v) && listed(duration_keys, key)) {
+		double secs = json_number_value(v);
+
+		/* A measured duration carries float noise: milliseconds
+		 * are enough for people. */
+		if (strcmp(key, "duration") == 0)
+			secs = round(secs * 1000) / 1000;
+		if (jobd_duration_format(secs, a) != NULL)
+			return dup_str(a);
+	}
+	if (strcmp(key, "rate") == 0 && json_is_object(v))
+		return rate_text(v);
+	if (strcmp(key, "backoff") == 0 && json_is_object(v))
+		return fmt("%s %s %s %s",
+			   jobd_duration_format(jnum(v, "base", 0), a),
+			   jobd_number_format(jnum(v, "factor", 0), b),
+			   jobd_duration_format(jnum(v, "max", 0), c),
+			   jobd_number_format(jnum(v, "jitter", 0), d));
+	return value_text(v);
+}
+
 static void
 print_pair(const char *key, const json_t *v, size_t w)
 {
 	const char *color = NULL;
-	char *text = value_text(v);
+	char *text;
 
+	/* The environment: one KEY=VALUE a line under the key. */
+	if (strcmp(key, "env") == 0 && json_is_object(v)) {
+		const char *k;
+		json_t *e;
+
+		printf("%s:\n", key);
+		json_object_foreach ((json_t *)(uintptr_t)v, k, e) {
+			char *sk = render_text(k);
+			char *sv = value_text(e);
+
+			printf("  %s=%s\n", sk, sv);
+			free(sk);
+			free(sv);
+		}
+		return;
+	}
+	text = pair_text(key, v);
 	if (strcmp(key, "state") == 0)
 		color = state_color(json_string_value(v));
 	printf("%s:%*s %s%s%s\n", key, (int)(w - strlen(key)), "",
@@ -759,6 +932,55 @@ lost(struct jobd_client *c)
 	exit(ST_NOCONN);
 }
 
+/* After a failed connect to path (errno e): one line on what it means and
+ * what to do — the failures a newcomer meets are a jobd that is not
+ * running, a path that is no socket, and a socket of a group they are not
+ * in. */
+static void
+connect_hint(const char *path, int e)
+{
+	struct stat st;
+	bool exists = stat(path, &st) == 0;
+	if (exists && !S_ISSOCK(st.st_mode))
+		return;
+	if (e == ENOENT || e == ECONNREFUSED) {
+		fprintf(stderr, "jobctl: %s: is jobd running?",
+			e == ENOENT ? "no socket there" : "nobody listens");
+		/* The system's socket was tried because the user has none
+		 * of their own: say where theirs would be. */
+		char *mine = jobd_client_user_socket_path();
+		if (getuid() != 0 && mine != NULL &&
+		    strcmp(path, JOBD_CLIENT_SYSTEM_SOCKET) == 0)
+			fprintf(stderr,
+				" (that is where the system's jobd listens; "
+				"a jobd of your own would listen on %s: start "
+				"one with `jobd` or `systemctl --user start "
+				"jobd`)",
+				mine);
+		else if (strcmp(path, JOBD_CLIENT_SYSTEM_SOCKET) == 0)
+			fprintf(stderr, " (start it with `systemctl start "
+					"jobd`, or run `jobd`)");
+		else
+			fprintf(stderr, " (start it with `jobd -s %s`)", path);
+		fputc('\n', stderr);
+		free(mine);
+		return;
+	}
+	if (e == EACCES && exists) {
+		char grp[64];
+		struct group *gr = getgrgid(st.st_gid);
+		if (gr != NULL)
+			snprintf(grp, sizeof(grp), "%s", gr->gr_name);
+		else
+			snprintf(grp, sizeof(grp), "%u", (unsigned)st.st_gid);
+		fprintf(stderr,
+			"jobctl: the socket is mode %04o, group %s: members of "
+			"that group may use it (ask an admin to add you, then "
+			"log in again)\n",
+			(unsigned)(st.st_mode & 07777), grp);
+	}
+}
+
 /* The connection, made on first use; exits 3 when jobd cannot be
  * reached. */
 static struct jobd_client *
@@ -771,11 +993,39 @@ client(void)
 		oom();
 	g.c = jobd_client_connect(g.path);
 	if (g.c == NULL) {
-		fprintf(stderr, "jobctl: cannot connect to %s: %s\n", g.path,
-			strerror(errno));
+		int e = errno;
+		struct stat st;
+		if (stat(g.path, &st) == 0 && !S_ISSOCK(st.st_mode))
+			fprintf(stderr,
+				"jobctl: cannot connect to %s: it is not a "
+				"socket (give jobd's socket with -s or "
+				"$JOBD_SOCKET)\n",
+				g.path);
+		else
+			fprintf(stderr, "jobctl: cannot connect to %s: %s\n",
+				g.path, jobd_client_connect_error());
+		connect_hint(g.path, e);
 		exit(ST_NOCONN);
 	}
 	return g.c;
+}
+
+/*
+ * The exit status for the daemon's error of the last call on c: 124 for a
+ * timeout; 2 for invalid_argument, which names a value the user gave, the
+ * status jobctl gives when it refuses a value itself; else 1.
+ */
+static int
+error_status(const struct jobd_client *c)
+{
+	switch (jobd_client_error_code(c)) {
+	case JOBD_E_TIMEOUT:
+		return ST_TIMEOUT;
+	case JOBD_E_INVALID_ARGUMENT:
+		return ST_USAGE;
+	default:
+		return ST_ERROR;
+	}
 }
 
 /* Prints the daemon's error of the last call ("jobctl: code: message"), or
@@ -785,10 +1035,13 @@ report(struct jobd_client *c)
 {
 	if (jobd_client_error_code(c) < 0)
 		lost(c);
-	fprintf(stderr, "jobctl: %s: %s\n", jobd_client_error_name(c),
-		jobd_client_error_message(c));
-	return jobd_client_error_code(c) == JOBD_E_TIMEOUT ? ST_TIMEOUT
-							   : ST_ERROR;
+	char *msg = render_text(jobd_client_error_message(c));
+	char *name = render_text(jobd_client_error_name(c));
+
+	fprintf(stderr, "jobctl: %s: %s\n", name, msg);
+	free(name);
+	free(msg);
+	return error_status(c);
 }
 
 /* Calls cmd with args (stolen, may be NULL).  Returns the result (new
@@ -805,12 +1058,11 @@ call(const char *cmd, json_t *args)
 	return res;
 }
 
-/* The status for a failed call(): 1, or 124 for a timeout. */
+/* The status for a failed call(): see error_status. */
 static int
 call_status(void)
 {
-	return jobd_client_error_code(g.c) == JOBD_E_TIMEOUT ? ST_TIMEOUT
-							     : ST_ERROR;
+	return error_status(g.c);
 }
 
 /* Whether msg answers the request with id (or the whole connection). */
@@ -996,6 +1248,31 @@ logs_args(int64_t id, int64_t attempt, int64_t offset)
 	return args;
 }
 
+/* Says on stderr why job id has no output: it has not started (yet). */
+static void
+not_started(int64_t id)
+{
+	json_t *job = jobd_client_get(client(), id);
+	char *state, *when;
+
+	if (job == NULL)
+		return;
+	state = value_text(json_object_get(job, "state"));
+	if (jobd_state_is_terminal(jobd_state_parse(jstr(job, "state")))) {
+		fprintf(stderr, "jobctl: job %lld never started: %s\n",
+			(long long)id, state);
+	} else {
+		when = value_text(json_object_get(job, "run_at"));
+		fprintf(stderr,
+			"jobctl: job %lld has not started yet (%s, run_at "
+			"%s); jobctl logs -f %lld waits for its output\n",
+			(long long)id, state, when, (long long)id);
+		free(when);
+	}
+	free(state);
+	json_decref(job);
+}
+
 /*
  * Prints job id's log (attempt > 0 picks one, else the latest): chunk by
  * chunk from offset 0 while there is more; with follow, then streams what
@@ -1013,15 +1290,17 @@ show_logs(int64_t id, int64_t attempt, bool follow, json_t **jobp)
 	for (;;) {
 		/* When following, a refusal of the plain read (a job with no
 		 * output yet, say) is left to the follow request to judge. */
-		res = follow ? jobd_client_cmd(c, "logs",
-					       logs_args(id, attempt, offset))
-			     : call("logs", logs_args(id, attempt, offset));
+		res = jobd_client_cmd(c, "logs",
+				      logs_args(id, attempt, offset));
 		if (res == NULL && follow && jobd_client_error_code(c) > 0) {
 			next = offset;
 			break;
 		}
 		if (res == NULL)
 			return report(c);
+		if (!follow && !g.json && offset == 0 &&
+		    jint(res, "attempt", 0) == 0 && jint(res, "size", 0) == 0)
+			not_started(id);
 		emit_data(res);
 		eof = json_is_true(json_object_get(res, "eof"));
 		next = jint(res, "next_offset", offset);
@@ -1134,9 +1413,34 @@ cmd_logs(int argc, char **argv)
 struct batch_flight {
 	int64_t ids[2];		/* request ids, oldest first */
 	size_t njobs[2];
+	size_t *lines[2];	/* owned: each spec's line in the file */
 	int n;
 	size_t total;		/* jobs acknowledged */
+	const char *file;	/* borrowed: the file's name for messages */
 };
+
+/* Reports a refused chunk: the daemon names a spec by its index in the
+ * chunk ("jobs[3]: ..."), which becomes the file's line. */
+static int
+batch_report(struct jobd_client *c, const char *file, const size_t *lines,
+	     size_t njobs)
+{
+	const char *msg = jobd_client_error_message(c);
+	size_t k;
+	int used = 0;
+
+	if (jobd_client_error_code(c) > 0 &&
+	    sscanf(msg, "jobs[%zu]%n", &k, &used) == 1 && used > 0 &&
+	    k < njobs) {
+		char *rest = render_text(msg + used + (msg[used] == ':'));
+
+		fprintf(stderr, "jobctl: %s:%zu: %s:%s\n", file, lines[k],
+			jobd_client_error_name(c), rest);
+		free(rest);
+		return error_status(c);
+	}
+	return report(c);
+}
 
 /* Waits for the oldest chunk's answer and prints its ids. */
 static int
@@ -1149,13 +1453,20 @@ batch_receive(struct batch_flight *bf)
 	json_t *v;
 	size_t i;
 
+	size_t *lines = bf->lines[0];
+	int st;
+
 	bf->ids[0] = bf->ids[1];
 	bf->njobs[0] = bf->njobs[1];
+	bf->lines[0] = bf->lines[1];
+	bf->lines[1] = NULL;
 	bf->n--;
 	if (res == NULL) {
-		report(c);
-		return call_status();
+		st = batch_report(c, bf->file, lines, njobs);
+		free(lines);
+		return st;
 	}
+	free(lines);
 	if (g.json) {
 		print_json(res);
 	} else {
@@ -1173,7 +1484,7 @@ batch_receive(struct batch_flight *bf)
 /* Sends one chunk (emptying jobs) without waiting for its answer; waits
  * for the oldest when two are in flight.  Returns an exit status. */
 static int
-batch_flush(json_t *jobs, struct batch_flight *bf)
+batch_flush(json_t *jobs, size_t **lines, struct batch_flight *bf)
 {
 	struct jobd_client *c = client();
 	int st = ST_OK;
@@ -1191,6 +1502,8 @@ batch_flush(json_t *jobs, struct batch_flight *bf)
 	}
 	bf->ids[bf->n] = id;
 	bf->njobs[bf->n] = json_array_size(jobs);
+	bf->lines[bf->n] = *lines;
+	*lines = NULL;
 	bf->n++;
 	json_array_clear(jobs);
 	return ST_OK;
@@ -1205,7 +1518,9 @@ submit_batch(const char *file, bool no_env)
 	json_t *env = NULL, *cwdv = NULL, *jobs = json_array();
 	char *line = NULL, *cwd;
 	size_t cap = 0, bytes = 0, lineno = 0, extra = 0;
-	struct batch_flight bf = {{0, 0}, {0, 0}, 0, 0};
+	struct batch_flight bf = {.file = strcmp(file, "-") == 0 ? "stdin"
+								 : file};
+	size_t *lines = NULL;
 	ssize_t n;
 	int st = ST_OK;
 
@@ -1246,7 +1561,7 @@ submit_batch(const char *file, bool no_env)
 				strcmp(file, "-") == 0 ? "stdin" : file, lineno,
 				spec == NULL ? err.text : "not a JSON object");
 			json_decref(spec);
-			st = ST_ERROR;
+			st = ST_USAGE;
 			goto out;
 		}
 		if (env != NULL && json_object_get(spec, "env") == NULL)
@@ -1257,13 +1572,20 @@ submit_batch(const char *file, bool no_env)
 		if (json_array_size(jobs) >= BATCH_MAX_JOBS ||
 		    (json_array_size(jobs) > 0 &&
 		     bytes + size > BATCH_MAX_BYTES)) {
-			st = batch_flush(jobs, &bf);
+			st = batch_flush(jobs, &lines, &bf);
 			bytes = 0;
 			if (st != ST_OK) {
 				json_decref(spec);
 				goto out;
 			}
 		}
+		if (json_array_size(jobs) % 1024 == 0) {
+			lines = realloc(lines, (json_array_size(jobs) + 1024) *
+						       sizeof(*lines));
+			if (lines == NULL)
+				oom();
+		}
+		lines[json_array_size(jobs)] = lineno;
 		json_array_append_new(jobs, spec);
 		bytes += size;
 	}
@@ -1272,7 +1594,7 @@ submit_batch(const char *file, bool no_env)
 		st = ST_ERROR;
 		goto out;
 	}
-	st = batch_flush(jobs, &bf);
+	st = batch_flush(jobs, &lines, &bf);
 out:
 	/* Chunks already sent are answered and their ids printed, also
 	 * after an error: no stored job goes unreported. */
@@ -1283,6 +1605,7 @@ out:
 	}
 	if (isatty(STDERR_FILENO) && bf.total > 0)
 		fputc('\n', stderr);
+	free(lines);
 	free(line);
 	if (f != stdin)
 		fclose(f);
@@ -1290,6 +1613,57 @@ out:
 	json_decref(cwdv);
 	json_decref(jobs);
 	return st;
+}
+
+/* The line SIGINT prints while submit waits, formatted beforehand: only
+ * write(2) may be used in the handler. */
+static char detach_msg[128];
+static size_t detach_len;
+
+static void
+detach_signal(int sig)
+{
+	(void)sig;
+	if (write(STDERR_FILENO, detach_msg, detach_len) < 0) {
+		/* Nothing to be done. */
+	}
+	_exit(128 + SIGINT);
+}
+
+/* Ctrl-C while submit --wait or --follow waits for job id leaves the job
+ * running and says how to find it again. */
+static void
+detach_on_interrupt(int64_t id)
+{
+	struct sigaction sa;
+	int n = snprintf(detach_msg, sizeof(detach_msg),
+			 "\njobctl: job %lld still running: jobctl logs -f "
+			 "%lld\n",
+			 (long long)id, (long long)id);
+
+	detach_len = n > 0 && (size_t)n < sizeof(detach_msg) ? (size_t)n : 0;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = detach_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+}
+
+/* Says on stderr why a waited job (that exited with no status of its own)
+ * did not succeed: cancelled, say by someone else, or could not start. */
+static void
+job_unsuccessful(const json_t *job)
+{
+	char *state = value_text(json_object_get(job, "state"));
+	char *reason = value_text(json_object_get(job, "reason"));
+	char *error = value_text(json_object_get(job, "error"));
+
+	fprintf(stderr, "jobctl: job %lld %s (%s)%s%s\n",
+		(long long)jint(job, "id", 0), state, reason,
+		jstr(job, "error") != NULL ? ": " : "",
+		jstr(job, "error") != NULL ? error : "");
+	free(state);
+	free(reason);
+	free(error);
 }
 
 static int
@@ -1400,10 +1774,28 @@ cmd_submit(int argc, char **argv)
 			json_object_set_new(spec, "unique_key",
 					    json_string(optarg));
 			break;
-		case OPT_CWD:
+		case OPT_CWD: {
+			struct stat sb;
+			const char *why = NULL;
+
 			free(cwd);
 			cwd = absolute_dir(optarg);
+			/* Refused now rather than as a spawn_error later. */
+			if (stat(cwd, &sb) != 0)
+				why = strerror(errno);
+			else if (!S_ISDIR(sb.st_mode))
+				why = "not a directory";
+			if (why != NULL) {
+				char *d = render_text(optarg);
+
+				fprintf(stderr, "%s: --cwd %s: %s\n", g.prog,
+					d, why);
+				free(d);
+				st = ST_USAGE;
+				goto out;
+			}
 			break;
+		}
 		case OPT_NO_ENV:
 			no_env = true;
 			break;
@@ -1496,6 +1888,18 @@ cmd_submit(int argc, char **argv)
 		goto out;
 	}
 	id = jint(res, "id", 0);
+	/* Set before the id is printed: whoever reads it may interrupt. */
+	if (do_wait)
+		detach_on_interrupt(id);
+	if (json_is_true(json_object_get(res, "duplicate"))) {
+		char *key = render_text(jstr(spec, "unique_key"));
+
+		fprintf(stderr,
+			"jobctl: job %lld already holds unique key '%s': "
+			"nothing submitted\n",
+			(long long)id, key);
+		free(key);
+	}
 	if (g.json)
 		print_json(res);
 	else if (!follow)
@@ -1522,7 +1926,11 @@ cmd_submit(int argc, char **argv)
 		json_incref(job);
 		json_decref(w);
 	}
+	signal(SIGINT, SIG_DFL);
 	st = job_status(job);
+	if (st == ST_ERROR && (jstr(job, "reason") == NULL ||
+			       strcmp(jstr(job, "reason"), "exit") != 0))
+		job_unsuccessful(job);
 out:
 	free(cwd);
 	json_decref(job);
@@ -1655,22 +2063,75 @@ cmd_get(int argc, char **argv)
 	return ST_OK;
 }
 
-/* "a,b" as a JSON array of strings, "a" as a string. */
-static json_t *
-string_or_list(const char *s)
+/*
+ * Adds the states of "a,b" to states (an array).  Returns false after
+ * saying why when one is not a state; a path (a socket given after the
+ * command) gets a hint, since -s before the command is the socket.
+ */
+static bool
+add_states(json_t *states, const char *s)
 {
-	json_t *arr;
-	char *copy, *save = NULL, *tok;
+	char *copy = dup_str(s), *save = NULL, *tok;
+	bool ok = true;
 
-	if (strchr(s, ',') == NULL)
-		return json_string(s);
-	arr = json_array();
-	copy = dup_str(s);
 	for (tok = strtok_r(copy, ",", &save); tok != NULL;
-	     tok = strtok_r(NULL, ",", &save))
-		json_array_append_new(arr, json_string(tok));
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (jobd_state_parse(tok) < 0) {
+			char *t = render_text(tok);
+
+			fprintf(stderr,
+				"%s: unknown state '%s' (waiting, scheduled, "
+				"queued, running, succeeded, failed, "
+				"cancelled)\n",
+				g.prog, t);
+			if (strchr(tok, '/') != NULL)
+				fprintf(stderr,
+					"%s: -s after 'list' is a state; give "
+					"the socket before the command: "
+					"jobctl -s %s list\n",
+					g.prog, t);
+			free(t);
+			ok = false;
+			break;
+		}
+		json_array_append_new(states, json_string(tok));
+	}
 	free(copy);
-	return arr;
+	return ok && json_array_size(states) > 0;
+}
+
+/* How many jobs match filter by the queues' counters (queue.list), or -1
+ * when they cannot tell.  The counters count every user's jobs. */
+static int64_t
+list_total(const json_t *filter)
+{
+	const char *queue = jstr(filter, "queue");
+	json_t *states = json_object_get(filter, "state");
+	json_t *res = jobd_client_cmd(client(), "queue.list", NULL), *q;
+	int64_t total = 0;
+	size_t i;
+
+	if (res == NULL)
+		return -1;
+	json_array_foreach (json_object_get(res, "queues"), i, q) {
+		json_t *counts = json_object_get(q, "counts"), *v;
+		const char *k, *name = jstr(q, "name");
+		size_t n;
+
+		if (queue != NULL && (name == NULL || strcmp(queue, name) != 0))
+			continue;
+		if (json_array_size(states) == 0) {
+			json_object_foreach (counts, k, v) {
+				total += json_integer_value(v);
+			}
+			continue;
+		}
+		json_array_foreach (states, n, v) {
+			total += jint(counts, json_string_value(v), 0);
+		}
+	}
+	json_decref(res);
+	return total;
 }
 
 static int
@@ -1678,29 +2139,35 @@ cmd_list(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"queue", required_argument, NULL, 'q'},
-		{"state", required_argument, NULL, 's'},
+		{"state", required_argument, NULL, 'S'},
 		{"limit", required_argument, NULL, 'n'},
 		{"all", no_argument, NULL, OPT_ALL},
 		{"after-id", required_argument, NULL, OPT_AFTER_ID},
+		{"before-id", required_argument, NULL, OPT_BEFORE_ID},
+		{"reverse", no_argument, NULL, OPT_REVERSE},
 		{"json", no_argument, NULL, OPT_JSON},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	json_t *filter = json_object(), *all_jobs = json_array();
-	int64_t limit = -1, after = 0, left;
-	bool all = false;
+	json_t *states = json_array();
+	int64_t limit = -1, after = 0, before = 0, left, cursor = 0;
+	bool all = false, asc = false, more = false, bounded = false;
 	int ch, st = ST_OK;
 
 	opts_begin("list", argv);
-	while ((ch = getopt_long(argc, argv, "q:s:n:h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "q:s:S:n:h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'q':
 			json_object_set_new(filter, "queue",
 					    json_string(optarg));
 			break;
 		case 's':
-			json_object_set_new(filter, "state",
-					    string_or_list(optarg));
+		case 'S':
+			if (!add_states(states, optarg)) {
+				st = ST_USAGE;
+				goto out;
+			}
 			break;
 		case 'n':
 			if (!parse_i64(optarg, 1, INT64_MAX, &limit)) {
@@ -1712,10 +2179,18 @@ cmd_list(int argc, char **argv)
 			all = true;
 			break;
 		case OPT_AFTER_ID:
-			if (!parse_i64(optarg, 0, INT64_MAX, &after)) {
+		case OPT_BEFORE_ID:
+			if (!parse_i64(optarg, 0, INT64_MAX,
+				       ch == OPT_AFTER_ID ? &after : &before)) {
 				st = bad_value("job id", optarg);
 				goto out;
 			}
+			/* Paging on from --after-id goes oldest first. */
+			asc = asc || ch == OPT_AFTER_ID;
+			bounded = true;
+			break;
+		case OPT_REVERSE:
+			asc = true;
 			break;
 		case OPT_JSON:
 			g.json = true;
@@ -1732,8 +2207,11 @@ cmd_list(int argc, char **argv)
 		st = usage(u_list);
 		goto out;
 	}
-	/* Without -n or --all one request takes the daemon's default page;
-	 * otherwise pages of at most LIST_PAGE_MAX follow next_after_id. */
+	if (json_array_size(states) > 0)
+		json_object_set(filter, "state", states);
+	/* Newest first unless --reverse (or --after-id).  Without -n or
+	 * --all one request takes the daemon's default page; otherwise pages
+	 * of at most LIST_PAGE_MAX follow the cursor. */
 	left = all ? INT64_MAX : limit;
 	for (;;) {
 		json_t *args = json_deep_copy(filter), *res, *jobs, *nv;
@@ -1745,6 +2223,11 @@ cmd_list(int argc, char **argv)
 		if (after > 0)
 			json_object_set_new(args, "after_id",
 					    json_integer(after));
+		if (before > 0)
+			json_object_set_new(args, "before_id",
+					    json_integer(before));
+		if (!asc)
+			json_object_set_new(args, "order", json_string("desc"));
 		res = call("list", args);
 		if (res == NULL) {
 			st = call_status();
@@ -1756,22 +2239,47 @@ cmd_list(int argc, char **argv)
 			print_json(res);
 		else
 			json_array_extend(all_jobs, jobs);
-		nv = json_object_get(res, "next_after_id");
-		if (left < 0 || !json_is_integer(nv) || got == 0 ||
-		    (int64_t)got < page || json_integer_value(nv) <= after) {
+		nv = json_object_get(res,
+				     asc ? "next_after_id" : "next_before_id");
+		more = json_is_integer(nv) && got > 0;
+		cursor = more ? json_integer_value(nv) : 0;
+		if (!more || left < 0 || (int64_t)got < page) {
 			json_decref(res);
 			break;
 		}
-		after = json_integer_value(nv);
+		if (asc)
+			after = cursor;
+		else
+			before = cursor;
 		json_decref(res);
 		if (left != INT64_MAX)
 			left -= (int64_t)got;
 		if (left <= 0)
 			break;
 	}
-	if (!g.json)
-		print_jobs(all_jobs);
+	if (g.json)
+		goto out;
+	print_jobs(all_jobs);
+	/* A full last page: say that more exist, how many, and how to see
+	 * them (on stderr, so the table stays clean for a pipe). */
+	if (more) {
+		int64_t total = bounded ? -1 : list_total(filter);
+		size_t shown = json_array_size(all_jobs);
+
+		fflush(stdout);
+		if (total > (int64_t)shown)
+			fprintf(stderr,
+				"jobctl: %zu of %lld jobs shown, %s first; ",
+				shown, (long long)total,
+				asc ? "oldest" : "newest");
+		else
+			fprintf(stderr, "jobctl: more jobs exist; ");
+		fprintf(stderr, "%s: add --%s %lld (or -n N, --all)\n",
+			asc ? "newer ones" : "older ones",
+			asc ? "after-id" : "before-id", (long long)cursor);
+	}
 out:
+	json_decref(states);
 	json_decref(filter);
 	json_decref(all_jobs);
 	return st;
@@ -2011,6 +2519,41 @@ wait_progress(const int64_t *ids, size_t n, double timeout)
 	return res;
 }
 
+/* After wait --timeout ran out: names the jobs (of the n ids) that have
+ * not finished, with their states, on stderr; the first few by name and
+ * the rest by count. */
+static void
+wait_unfinished(const int64_t *ids, size_t n)
+{
+	size_t shown = 0, left = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		json_t *job = jobd_client_get(client(), ids[i]);
+		const char *state = jstr(job, "state");
+
+		if (job == NULL) {
+			if (jobd_client_error_code(g.c) < 0)
+				lost(g.c);
+			continue;
+		}
+		if (!jobd_state_is_terminal(jobd_state_parse(state))) {
+			if (shown == 0)
+				fputs("jobctl: not finished:", stderr);
+			if (shown < 20)
+				fprintf(stderr, " %lld (%s)",
+					(long long)ids[i], state ? state : "?");
+			else
+				left++;
+			shown++;
+		}
+		json_decref(job);
+	}
+	if (left > 0)
+		fprintf(stderr, " and %zu more", left);
+	if (shown > 0)
+		fputc('\n', stderr);
+}
+
 static int
 cmd_wait(int argc, char **argv)
 {
@@ -2068,6 +2611,8 @@ cmd_wait(int argc, char **argv)
 		res = jobd_client_wait(client(), arr, n, timeout);
 	if (res == NULL) {
 		st = report(g.c);
+		if (jobd_client_error_code(g.c) == JOBD_E_TIMEOUT)
+			wait_unfinished(arr, n);
 		goto out;
 	}
 	if (g.json)
@@ -2090,29 +2635,35 @@ out:
 /* ------------------------------------------------------------------ */
 /* watch                                                                */
 
-/* One event as a line for people. */
+/* One event as a line for people; text from the daemon is escaped. */
 static void
 print_event(json_t *ev)
 {
-	const char *name = jstr(ev, "event");
-	const char *tm = jstr(ev, "time");
 	json_t *job = json_object_get(ev, "job");
 	json_t *q = json_object_get(ev, "queue");
 	json_t *p = json_object_get(ev, "producer");
+	char *tm = value_text(json_object_get(ev, "time"));
+	char *name = value_text(json_object_get(ev, "event"));
 
-	printf("%s %s", tm ? tm : "-", name ? name : "?");
+	printf("%s %s", tm, name);
+	free(tm);
+	free(name);
 	if (json_is_object(job)) {
-		const char *state = jstr(job, "state");
-		const char *reason = jstr(job, "reason");
-		const char *color = state_color(state);
+		const char *color = state_color(jstr(job, "state"));
 		char *label = job_label(job);
+		char *queue = value_text(json_object_get(job, "queue"));
+		char *state = value_text(json_object_get(job, "state"));
 
 		printf(" job %lld %s %s%s%s", (long long)jint(job, "id", 0),
-		       jstr(job, "queue") ? jstr(job, "queue") : "-",
-		       color ? color : "", state ? state : "-",
+		       queue, color ? color : "", state,
 		       color ? "\033[0m" : "");
-		if (reason != NULL)
+		if (jstr(job, "reason") != NULL) {
+			char *reason =
+				value_text(json_object_get(job, "reason"));
+
 			printf(" (%s)", reason);
+			free(reason);
+		}
 		if (json_is_integer(json_object_get(job, "signal")))
 			printf(" signal %lld",
 			       (long long)jint(job, "signal", 0));
@@ -2121,18 +2672,26 @@ print_event(json_t *ev)
 			       (long long)jint(job, "exit_code", 0));
 		printf(" %s", label);
 		free(label);
-	} else if (json_is_object(q)) {
-		printf(" queue %s%s", jstr(q, "name") ? jstr(q, "name") : "-",
+		free(queue);
+		free(state);
+	} else if (json_is_object(q) || json_is_string(q)) {
+		char *qn = value_text(
+			json_is_object(q) ? json_object_get(q, "name") : q);
+
+		printf(" queue %s%s", qn,
 		       json_is_true(json_object_get(q, "paused")) ? " (paused)"
 								  : "");
-	} else if (json_is_string(q)) {
-		printf(" queue %s", json_string_value(q));
-	} else if (json_is_object(p)) {
-		printf(" producer %s %s",
-		       jstr(p, "name") ? jstr(p, "name") : "-",
-		       jstr(p, "state") ? jstr(p, "state") : "");
-	} else if (json_is_string(p)) {
-		printf(" producer %s", json_string_value(p));
+		free(qn);
+	} else if (json_is_object(p) || json_is_string(p)) {
+		char *pn = value_text(
+			json_is_object(p) ? json_object_get(p, "name") : p);
+		char *st = json_is_object(p)
+				   ? value_text(json_object_get(p, "state"))
+				   : dup_str("");
+
+		printf(" producer %s %s", pn, st);
+		free(pn);
+		free(st);
 	}
 	putchar('\n');
 }
@@ -2177,6 +2736,30 @@ cmd_watch(int argc, char **argv)
 	c = client();
 	if (jobd_client_watch(c, queue, job) != 0)
 		return report(c);
+	/* One job: its state now first (the watch is on, so nothing after
+	 * this is missed), and the end once it is terminal. */
+	if (job > 0) {
+		json_t *cur = jobd_client_get(c, job), *ev;
+		char tm[JOBD_TIME_LEN];
+		bool done;
+
+		if (cur == NULL)
+			return report(c);
+		done = jobd_state_is_terminal(
+			jobd_state_parse(jstr(cur, "state")));
+		ev = json_pack("{sssssO}", "event", "job.state", "time",
+			       jobd_time_format(jobd_time_now_ms(), tm), "job",
+			       cur);
+		if (g.json)
+			print_json(ev);
+		else
+			print_event(ev);
+		fflush(stdout);
+		json_decref(ev);
+		json_decref(cur);
+		if (done)
+			return ST_OK;
+	}
 	for (;;) {
 		json_t *ev = jobd_client_next_event(c, -1);
 		const char *name;
@@ -2195,6 +2778,12 @@ cmd_watch(int argc, char **argv)
 		else
 			print_event(ev);
 		fflush(stdout);
+		if (job > 0 && name != NULL &&
+		    strcmp(name, "job.finished") == 0 &&
+		    jint(json_object_get(ev, "job"), "id", 0) == job) {
+			json_decref(ev);
+			return ST_OK;
+		}
 		json_decref(ev);
 	}
 }
@@ -2571,22 +3160,26 @@ static const char *const producer_keys[] = {
 	"last_run", "next_run", "uid",	     NULL,
 };
 
-/* A queue's rate for people: "10/1s", "10/1s burst 20", or "-". */
+/* A queue's rate for people, in the form --rate takes: "100/m",
+ * "10/s burst 20", or "-". */
 static char *
 rate_text(const json_t *rate)
 {
 	double limit = jnum(rate, "limit", 0), period = jnum(rate, "period", 1);
 	json_t *burst = json_object_get(rate, "burst");
+	char r[JOBD_UNIT_LEN], b[JOBD_UNIT_LEN];
 
 	if (!json_is_object(rate))
 		return dup_str("-");
+	jobd_rate_format(limit, period, r);
 	if (json_is_number(burst) && json_number_value(burst) != limit)
-		return fmt("%g/%gs burst %g", limit, period,
-			   json_number_value(burst));
-	return fmt("%g/%gs", limit, period);
+		return fmt("%s burst %s", r,
+			   jobd_number_format(json_number_value(burst), b));
+	return dup_str(r);
 }
 
-/* Parses a rate: "none", or N/s, N/m, N/h, N/d, or N/DURATION ("10/30s").
+/* Parses a rate: "none" or "0" (no limit), or N/s, N/m, N/h, N/d, or
+ * N/DURATION ("10/30s"); N of 0 means no limit too.
  * Returns the rate object or JSON null (new reference), or NULL when s is
  * malformed. */
 static json_t *
@@ -2596,13 +3189,14 @@ parse_rate(const char *s)
 	double limit, period;
 	char *end;
 
-	if (strcmp(s, "none") == 0 || strcmp(s, "off") == 0)
+	if (strcmp(s, "none") == 0 || strcmp(s, "off") == 0 ||
+	    strcmp(s, "0") == 0)
 		return json_null();
 	if (slash == NULL || slash == s)
 		return NULL;
 	errno = 0;
 	limit = strtod(s, &end);
-	if (errno != 0 || end != slash || !(limit > 0) || !isfinite(limit))
+	if (errno != 0 || end != slash || !(limit >= 0) || !isfinite(limit))
 		return NULL;
 	if (strcmp(slash + 1, "s") == 0)
 		period = 1;
@@ -2614,6 +3208,9 @@ parse_rate(const char *s)
 		period = 86400;
 	else if (jobd_duration_parse(slash + 1, &period) != 0 || !(period > 0))
 		return NULL;
+	if (limit == 0)
+		return json_null(); /* no starts per period: no limit, as in
+				       the config file */
 	return json_pack("{soso}", "limit", json_num(limit), "period",
 			 json_num(period));
 }
@@ -2752,6 +3349,22 @@ name_cmd(const char *noun, const char *verb, const char *wire, bool show,
 	}
 	if (argc - optind != 1)
 		return usage(synopsis);
+	if (strcmp(wire, "delete") == 0 && !g.json) {
+		/* Deleting a queue deletes its finished jobs: say how many. */
+		json_t *res =
+			call(cmd, json_pack("{ss}", "name", argv[optind]));
+		char *name = render_text(argv[optind]);
+
+		if (res != NULL &&
+		    json_is_integer(json_object_get(res, "deleted")))
+			printf("deleted %s %s and its %lld finished jobs\n",
+			       noun, name, (long long)jint(res, "deleted", 0));
+		free(name);
+		if (res == NULL)
+			return call_status();
+		json_decref(res);
+		return ST_OK;
+	}
 	return call_show(cmd, json_pack("{ss}", "name", argv[optind]),
 			 show ? noun : NULL, keys);
 }
@@ -2819,6 +3432,7 @@ queue_edit(int argc, char **argv, bool create)
 		{"kill-grace", required_argument, NULL, OPT_KILL_GRACE},
 		{"max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS},
 		{"backoff", required_argument, NULL, OPT_BACKOFF},
+		{"paused", no_argument, NULL, OPT_PAUSED},
 		{"json", no_argument, NULL, OPT_JSON},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -2851,8 +3465,9 @@ queue_edit(int argc, char **argv, bool create)
 			json_decref(rate);
 			rate = parse_rate(optarg);
 			if (rate == NULL) {
-				st = bad_value("rate (N/s, N/m, N/h, "
-					       "N/<seconds>s or none)",
+				st = bad_value("rate (N/s, N/m, N/h, N/d, "
+					       "N/DURATION such as 5/30s, "
+					       "none or 0)",
 					       optarg);
 				goto out;
 			}
@@ -2886,6 +3501,18 @@ queue_edit(int argc, char **argv, bool create)
 				goto out;
 			}
 			json_object_set_new(args, "backoff", v);
+			break;
+		case OPT_PAUSED:
+			/* queue set has pause and resume for that. */
+			if (!create) {
+				fprintf(stderr,
+					"%s: --paused is for queue add; use "
+					"jobctl queue pause NAME\n",
+					g.prog);
+				st = ST_USAGE;
+				goto out;
+			}
+			json_object_set_new(args, "paused", json_true());
 			break;
 		case OPT_JSON:
 			g.json = true;
@@ -3338,10 +3965,11 @@ top_frame(struct top_state *ts, struct frame *fr)
 		 sizeof(dbs));
 	frame_line(fr,
 		   "jobd %s  pid %lld  up %s  connections %lld  rss %s  "
-		   "db %s   (q quits)",
+		   "db %s%s",
 		   jstr(st, "version") ? jstr(st, "version") : "?",
 		   (long long)jint(st, "pid", 0), up,
-		   (long long)jint(st, "connections", 0), rss, dbs);
+		   (long long)jint(st, "connections", 0), rss, dbs,
+		   fr->tty ? "   (q quits)" : "");
 	frame_line(fr,
 		   "jobs: waiting %lld  scheduled %lld  queued %lld  "
 		   "running %lld  succeeded %lld  failed %lld  "
@@ -3388,7 +4016,7 @@ top_frame(struct top_state *ts, struct frame *fr)
 		int64_t cap = jint(q, "capacity", 0);
 		int64_t fin = finished_of(counts);
 		json_t *prev = json_object_get(ts->done, qn);
-		char rate[64] = "-", *rt;
+		char rate[64] = "-", *rt, *sqn;
 		char runs[32];
 
 		if (prev != NULL && dt > 0 && fin >= json_integer_value(prev))
@@ -3400,11 +4028,13 @@ top_frame(struct top_state *ts, struct frame *fr)
 		snprintf(runs, sizeof(runs), "%lld/%lld", (long long)run,
 			 (long long)conc);
 		rt = rate_text(json_object_get(q, "rate"));
-		frame_line(fr, "%-16s %s %-9s %s %8lld %8s  %s%s", qn, rb, runs,
-			   pb, (long long)pend, rate, rt,
+		sqn = render_text(qn);
+		frame_line(fr, "%-16s %s %-9s %s %8lld %8s  %s%s", sqn, rb,
+			   runs, pb, (long long)pend, rate, rt,
 			   json_is_true(json_object_get(q, "paused"))
 				   ? "  paused"
 				   : "");
+		free(sqn);
 		free(rt);
 	}
 	json_decref(ts->done);
@@ -3418,6 +4048,7 @@ top_frame(struct top_state *ts, struct frame *fr)
 		const char *sa = jstr(job, "started_at");
 		int64_t t0;
 		char att[32], *label = job_label(job);
+		char *queue = value_text(json_object_get(job, "queue"));
 
 		if (sa != NULL && jobd_time_parse(sa, &t0) == 0)
 			fmt_duration((double)(wall - t0) / 1000.0, el,
@@ -3428,9 +4059,9 @@ top_frame(struct top_state *ts, struct frame *fr)
 			 (long long)jint(job, "attempt", 0),
 			 (long long)jint(job, "max_attempts", 0));
 		frame_line(fr, "%10lld  %-16s %-11s %-8s %s",
-			   (long long)jint(job, "id", 0),
-			   jstr(job, "queue") ? jstr(job, "queue") : "-", el,
-			   att, label);
+			   (long long)jint(job, "id", 0), queue, el, att,
+			   label);
+		free(queue);
 		free(label);
 	}
 	json_decref(ts->totals);
@@ -3485,6 +4116,12 @@ cmd_top(int argc, char **argv)
 
 	if (st != ST_OK)
 		return st;
+	if (g.json) {
+		fprintf(stderr, "jobctl top: no --json: for machines, use "
+				"'jobctl --json stats' and 'jobctl --json "
+				"queue list'\n");
+		return ST_USAGE;
+	}
 	client();
 	if (!isatty(STDOUT_FILENO)) {
 		/* Not a terminal: one plain frame, for scripts and logs. */
@@ -3552,14 +4189,7 @@ out:
 /* ------------------------------------------------------------------ */
 /* main                                                                 */
 
-static int
-cmd_help(int argc, char **argv)
-{
-	(void)argc;
-	(void)argv;
-	fputs(usage_text, stdout);
-	return ST_OK;
-}
+static int cmd_help(int argc, char **argv);
 
 static const struct command {
 	const char *name;
@@ -3575,6 +4205,28 @@ static const struct command {
 	{"prune", cmd_prune},	    {"reload", cmd_reload},
 	{"shutdown", cmd_shutdown}, {"help", cmd_help},
 };
+static const size_t ncommands = sizeof(commands) / sizeof(commands[0]);
+
+/* help, or help COMMAND: that command's own help. */
+static int
+cmd_help(int argc, char **argv)
+{
+	static char dash_h[] = "-h";
+
+	if (argc < 2) {
+		fputs(usage_text, stdout);
+		return ST_OK;
+	}
+	for (size_t i = 0; i < ncommands; i++)
+		if (strcmp(commands[i].name, argv[1]) == 0 &&
+		    commands[i].fn != cmd_help) {
+			char *args[] = {argv[1], dash_h, NULL};
+
+			return commands[i].fn(2, args);
+		}
+	fprintf(stderr, "jobctl: unknown command '%s'\n", argv[1]);
+	return ST_USAGE;
+}
 
 static void
 cleanup(void)
@@ -3628,7 +4280,7 @@ main(int argc, char **argv)
 		fputs(short_usage, stderr);
 		return ST_USAGE;
 	}
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+	for (size_t i = 0; i < ncommands; i++)
 		if (strcmp(commands[i].name, argv[optind]) == 0)
 			cmd = &commands[i];
 	if (cmd == NULL) {

@@ -216,6 +216,108 @@ jobd_duration_parse(const char *s, double *secs)
 	return 0;
 }
 
+/* Writes the non-negative us microseconds as "W" or "W.F" (no trailing
+ * zeros) into buf. */
+static void
+put_micros(long long us, char *buf)
+{
+	long long w = us / 1000000, f = us % 1000000;
+	int digits = 6;
+
+	if (f == 0) {
+		snprintf(buf, JOBD_UNIT_LEN, "%lld", w);
+		return;
+	}
+	while (f % 10 == 0) {
+		f /= 10;
+		digits--;
+	}
+	snprintf(buf, JOBD_UNIT_LEN, "%lld.%0*lld", w, digits, f);
+}
+
+/* Values past this many seconds are written as whole numbers: their
+ * microseconds would not fit a long long. */
+#define WHOLE_ONLY 9.0e12
+
+char *
+jobd_number_format(double v, char *buf)
+{
+	bool neg = v < 0;
+
+	if (!isfinite(v)) {
+		snprintf(buf, JOBD_UNIT_LEN, "-");
+		return buf;
+	}
+	if (neg)
+		v = -v;
+	if (v >= WHOLE_ONLY)
+		snprintf(buf, JOBD_UNIT_LEN, "%.0f", v);
+	else
+		put_micros(llround(v * 1e6), buf);
+	if (neg && strcmp(buf, "0") != 0) {
+		memmove(buf + 1, buf, strlen(buf) + 1);
+		buf[0] = '-';
+	}
+	return buf;
+}
+
+char *
+jobd_duration_format(double secs, char *buf)
+{
+	static const struct {
+		long long secs;
+		const char *unit;
+	} units[] = {{86400, "d"}, {3600, "h"}, {60, "m"}};
+	long long us, s;
+
+	if (!(secs >= 0) || !isfinite(secs)) {
+		snprintf(buf, JOBD_UNIT_LEN, "-");
+		errno = EINVAL;
+		return NULL;
+	}
+	if (secs >= WHOLE_ONLY) {
+		snprintf(buf, JOBD_UNIT_LEN, "%.0fs", secs);
+		return buf;
+	}
+	us = llround(secs * 1e6);
+	if (us == 0) {
+		snprintf(buf, JOBD_UNIT_LEN, "0");
+		return buf;
+	}
+	if (us % 1000000 == 0) {
+		s = us / 1000000;
+		for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+			if (s % units[i].secs == 0) {
+				snprintf(buf, JOBD_UNIT_LEN, "%lld%s",
+					 s / units[i].secs, units[i].unit);
+				return buf;
+			}
+	}
+	put_micros(us, buf);
+	strcat(buf, "s");
+	return buf;
+}
+
+char *
+jobd_rate_format(double limit, double period, char *buf)
+{
+	char n[JOBD_UNIT_LEN], p[JOBD_UNIT_LEN];
+
+	jobd_number_format(limit, n);
+	if (period == 1)
+		snprintf(p, sizeof(p), "s");
+	else if (period == 60)
+		snprintf(p, sizeof(p), "m");
+	else if (period == 3600)
+		snprintf(p, sizeof(p), "h");
+	else if (period == 86400)
+		snprintf(p, sizeof(p), "d");
+	else
+		jobd_duration_format(period, p);
+	snprintf(buf, JOBD_UNIT_LEN, "%.23s/%.23s", n, p);
+	return buf;
+}
+
 int
 jobd_size_parse(const char *s, int64_t *bytes)
 {

@@ -473,7 +473,9 @@ state_mask(const json_t *v, unsigned *mask)
 static void
 cmd_list(struct req *r)
 {
-	struct store_job_filter f = {-1, 0, 0, LIST_DEFAULT, uid_filter(r->c)};
+	struct store_job_filter f = {.qid = -1,
+				     .limit = LIST_DEFAULT,
+				     .uid = uid_filter(r->c)};
 	const json_t *v;
 	if ((v = arg(r, "queue")) != NULL) {
 		struct queue *q = json_is_string(v)
@@ -509,6 +511,25 @@ cmd_list(struct req *r)
 		}
 		f.after_id = json_integer_value(v);
 	}
+	if ((v = arg(r, "before_id")) != NULL) {
+		if (!json_is_integer(v) || json_integer_value(v) < 0) {
+			reply_error(r, E_INVAL,
+				    "before_id: must be an integer >= 0");
+			return;
+		}
+		f.before_id = json_integer_value(v);
+	}
+	/* "desc" lists newest first and pages on with next_before_id. */
+	if ((v = arg(r, "order")) != NULL) {
+		const char *o = json_string_value(v);
+		if (o == NULL || (strcmp(o, "asc") != 0 &&
+				  strcmp(o, "desc") != 0)) {
+			reply_error(r, E_INVAL,
+				    "order: must be \"asc\" or \"desc\"");
+			return;
+		}
+		f.desc = strcmp(o, "desc") == 0;
+	}
 	json_t *jobs = json_array();
 	int64_t next;
 	if (store_job_list(&f, jobs, &next) != 0) {
@@ -516,7 +537,8 @@ cmd_list(struct req *r)
 		reply_diag(r);
 		return;
 	}
-	reply_ok(r, json_pack("{s:o,s:o}", "jobs", jobs, "next_after_id",
+	reply_ok(r, json_pack("{s:o,s:o}", "jobs", jobs,
+			      f.desc ? "next_before_id" : "next_after_id",
 			      next ? json_integer(next) : json_null()));
 }
 
@@ -532,7 +554,7 @@ cancel_one(const struct store_job_brief *b, int64_t now)
 	}
 	queue_job_moved(b->qid, b->id, b->state, JOBD_CANCELLED,
 			JOBD_REASON_CANCELLED);
-	events_totals.cancelled++;
+	events_tally()->cancelled++;
 	if (b->state == JOBD_RUNNING) {
 		struct runner *run = runner_find(b->id);
 		if (run)
@@ -1142,7 +1164,7 @@ cmd_queue_delete(struct req *r)
 		events_queue(name, json_pack("{s:s,s:b}", "name", name,
 					     "deleted", 1));
 	free(name);
-	reply_ok(r, json_object());
+	reply_ok(r, json_pack("{s:I}", "deleted", (json_int_t)n));
 }
 
 static void
@@ -1300,6 +1322,7 @@ static const char *const f_none[] = {NULL};
 static const char *const f_submit[] = {"job", "jobs", NULL};
 static const char *const f_get[] = {"job_id", "env", NULL};
 static const char *const f_list[] = {"queue", "state", "limit", "after_id",
+				     "before_id", "order",
 				     NULL};
 static const char *const f_ids[] = {"job_id", "job_ids", NULL};
 static const char *const f_retry[] = {"job_id", NULL};

@@ -17,7 +17,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +31,7 @@
 #include "jobspec.h"
 #include "jsonin.h"
 #include "log.h"
+#include "users.h"
 #include "xmem.h"
 
 #define TEN_YEARS (10.0 * 365.0 * 86400.0)
@@ -795,28 +795,36 @@ config_load(struct config *c, const char *path)
 static void
 print_queue(const struct queue_conf *q, FILE *f)
 {
+	char a[JOBD_UNIT_LEN], b[JOBD_UNIT_LEN], c[JOBD_UNIT_LEN],
+		d[JOBD_UNIT_LEN];
+
 	/* Keys the file does not set keep the value stored in the database:
-	 * they are shown commented out, with the default. */
+	 * they are shown commented out, with the default.  Durations, rates
+	 * and numbers are written in the forms the loader reads back. */
 #define KEY(bit) ((q->set & (bit)) ? "" : "# ")
 	fprintf(f, "\n[queue %s]\n", q->name);
 	fprintf(f, "%sconcurrency = %d\n", KEY(QC_CONCURRENCY), q->concurrency);
 	if (q->rate_limit > 0)
-		fprintf(f, "%srate = %g/%gs\n", KEY(QC_RATE), q->rate_limit,
-			q->rate_period);
+		fprintf(f, "%srate = %s\n", KEY(QC_RATE),
+			jobd_rate_format(q->rate_limit, q->rate_period, a));
 	else
 		fprintf(f, "%srate = none\n", KEY(QC_RATE));
-	fprintf(f, "%sburst = %g\n", KEY(QC_BURST), q->rate_burst);
+	fprintf(f, "%sburst = %s\n", KEY(QC_BURST),
+		jobd_number_format(q->rate_burst, a));
 	fprintf(f, "%scapacity = %lld\n", KEY(QC_CAPACITY),
 		(long long)q->capacity);
-	fprintf(f, "%stimeout = %g\n", KEY(QC_TIMEOUT), q->timeout);
+	fprintf(f, "%stimeout = %s\n", KEY(QC_TIMEOUT),
+		jobd_duration_format(q->timeout, a));
 	if (q->kill_grace >= 0)
-		fprintf(f, "%skill_grace = %g\n", KEY(QC_KILL_GRACE),
-			q->kill_grace);
+		fprintf(f, "%skill_grace = %s\n", KEY(QC_KILL_GRACE),
+			jobd_duration_format(q->kill_grace, a));
 	fprintf(f, "%smax_attempts = %d\n", KEY(QC_MAX_ATTEMPTS),
 		q->max_attempts);
-	fprintf(f, "%sbackoff = %g %g %g %g\n", KEY(QC_BACKOFF),
-		q->backoff.base, q->backoff.factor, q->backoff.max,
-		q->backoff.jitter);
+	fprintf(f, "%sbackoff = %s %s %s %s\n", KEY(QC_BACKOFF),
+		jobd_duration_format(q->backoff.base, a),
+		jobd_number_format(q->backoff.factor, b),
+		jobd_duration_format(q->backoff.max, c),
+		jobd_number_format(q->backoff.jitter, d));
 #undef KEY
 }
 
@@ -825,6 +833,7 @@ print_producer(const json_t *p, FILE *f)
 {
 	static const char *const strings[] = {"type",	"schedule", "queue",
 					      "format", "restart",  NULL};
+	char buf[JOBD_UNIT_LEN];
 	const json_t *v;
 	char *s;
 	size_t i;
@@ -839,7 +848,8 @@ print_producer(const json_t *p, FILE *f)
 	}
 	v = json_object_get(p, "every");
 	if (json_is_number(v))
-		fprintf(f, "every = %g\n", json_number_value(v));
+		fprintf(f, "every = %s\n",
+			jobd_duration_format(json_number_value(v), buf));
 	v = json_object_get(json_object_get(p, "generator"), "shell");
 	if (json_is_string(v))
 		fprintf(f, "generator = %s\n", json_string_value(v));
@@ -859,6 +869,7 @@ void
 config_print(const struct config *c, FILE *f)
 {
 	char *socket = c->socket, *state_dir = c->state_dir;
+	char buf[JOBD_UNIT_LEN];
 	const json_t *p;
 	size_t i;
 
@@ -878,16 +889,21 @@ config_print(const struct config *c, FILE *f)
 	fprintf(f, "state_dir = %s\n", state_dir);
 	fprintf(f, "synchronous = %s\n",
 		c->synchronous_full ? "full" : "normal");
-	fprintf(f, "shutdown_timeout = %g\n", c->shutdown_timeout);
-	fprintf(f, "kill_grace = %g\n", c->kill_grace);
+	fprintf(f, "shutdown_timeout = %s\n",
+		jobd_duration_format(c->shutdown_timeout, buf));
+	fprintf(f, "kill_grace = %s\n",
+		jobd_duration_format(c->kill_grace, buf));
 	fprintf(f, "max_log_bytes = %lld\n", (long long)c->max_log_bytes);
 	fprintf(f, "max_request_bytes = %lld\n",
 		(long long)c->max_request_bytes);
 	fprintf(f, "max_connections = %d\n", c->max_connections);
-	fprintf(f, "request_timeout = %g\n", c->request_timeout);
-	fprintf(f, "retention = %g\n", c->retention);
+	fprintf(f, "request_timeout = %s\n",
+		jobd_duration_format(c->request_timeout, buf));
+	fprintf(f, "retention = %s\n",
+		jobd_duration_format(c->retention, buf));
 	fprintf(f, "debug = %s\n", c->debug ? "true" : "false");
-	fprintf(f, "slow_callback_ms = %g\n", c->slow_callback_ms);
+	fprintf(f, "slow_callback_ms = %s\n",
+		jobd_number_format(c->slow_callback_ms, buf));
 	fprintf(f, "log_level = %s\n", log_level_name(c->log_level));
 	for (i = 0; i < c->nqueues; i++)
 		print_queue(&c->queues[i], f);
@@ -922,16 +938,18 @@ first_dir(const char *v)
 static char *
 home_of(uid_t uid)
 {
-	struct passwd pw, *res = NULL;
-	char buf[4096];
+	struct users_pw pw;
 	const char *h = env("HOME");
+	char *home = NULL;
 
 	if (h != NULL && uid == getuid())
 		return xstrdup(h);
-	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res != NULL &&
-	    res->pw_dir != NULL && res->pw_dir[0] != '\0')
-		return xstrdup(res->pw_dir);
-	return xstrdup("/");
+	if (users_pw_by_uid(uid, &pw) == 0) {
+		if (pw.pw.pw_dir != NULL && pw.pw.pw_dir[0] != '\0')
+			home = xstrdup(pw.pw.pw_dir);
+		users_pw_release(&pw);
+	}
+	return home != NULL ? home : xstrdup("/");
 }
 
 /* $var/suffix if var is set to an absolute path, else $HOME/fallback/suffix. */

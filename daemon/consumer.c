@@ -25,7 +25,12 @@ struct consumer {
 	int slot;
 	int64_t job_id;		/* held from claim to recorded end; 0: none */
 	struct consumer *next, *prev;	/* every live consumer */
+	double spawn_backoff; /* s; 0 unless the last spawn lacked resources */
 };
+
+/* Back-off between spawns that fail for lack of resources. */
+#define SPAWN_BACKOFF_MIN 0.05
+#define SPAWN_BACKOFF_MAX 1.0
 
 static struct consumer_opts opts;
 static bool stopping;
@@ -68,7 +73,7 @@ dependent_moved(int64_t id, int64_t qid, int from, int to, void *arg)
 			to == JOBD_CANCELLED ? JOBD_REASON_DEPENDENCY_FAILED
 					     : JOBD_REASON_NONE);
 	if (to == JOBD_CANCELLED) {
-		events_totals.cancelled++;
+		events_tally()->cancelled++;
 		events_job(EV_JOB_FINISHED, id);
 	} else if (to == JOBD_SCHEDULED) {
 		struct store_job_brief b;
@@ -128,7 +133,10 @@ await_work(struct consumer *cs)
 	}
 }
 
-static void
+/* Writes the end of attempt r in the open transaction, with what it moves
+ * in memory (counts, totals, events, dependents).  Computed from the
+ * store as it is now, so it can be written again after a rollback. */
+static int
 record_end(struct queue *q, const struct store_job_run *r,
 	   const struct runner *ctl, const struct runner_result *res)
 {
@@ -155,10 +163,24 @@ record_end(struct queue *q, const struct store_job_run *r,
 		e.state = JOBD_CANCELLED;
 		e.reason = b.reason;
 		e.finished_at = now;
-		store_job_end_attempt(r->id, &e);
-		return;
+		return store_job_end_attempt(r->id, &e);
 	}
-	if (!res->spawned) {
+	if (ctl->kill == RUNNER_KILL_CANCEL) {
+		/* Killed by a cancel whose own commit failed: the process is
+		 * gone for the cancel's sake, so the cancel is what it
+		 * records (never an automatic retry). */
+		e.state = JOBD_CANCELLED;
+		e.reason = JOBD_REASON_CANCELLED;
+		e.finished_at = now;
+	} else if (!res->spawned && res->no_resources) {
+		/* Out of descriptors, processes or memory: not the job's
+		 * fault.  It goes back to the queue, its attempt given
+		 * back, and the consumer backs off before the next. */
+		e.state = JOBD_QUEUED;
+		e.reason = JOBD_REASON_NONE;
+		e.attempt_delta = -1;
+		e.run_at = now;
+	} else if (!res->spawned) {
 		e.state = JOBD_FAILED;
 		e.reason = JOBD_REASON_SPAWN_ERROR;
 		e.error = res->error;
@@ -176,8 +198,6 @@ record_end(struct queue *q, const struct store_job_run *r,
 		e.reason = res->timed_out ? JOBD_REASON_TIMEOUT
 			   : res->exited  ? JOBD_REASON_EXIT
 					  : JOBD_REASON_SIGNAL;
-		if (res->timed_out)
-			events_totals.timed_out++;
 		if (r->attempt < r->max_attempts) {
 			double u = (double)random() / ((double)RAND_MAX + 1.0);
 			double d = backoff_delay(&r->backoff, r->attempt, u);
@@ -188,28 +208,77 @@ record_end(struct queue *q, const struct store_job_run *r,
 			e.finished_at = now;
 		}
 	}
-	if (store_job_end_attempt(r->id, &e) != 0) {
-		log_error("job %lld: %s", (long long)r->id, diag_msg());
-		return;
-	}
+	if (store_job_end_attempt(r->id, &e) != 0)
+		return -1;
 	queue_job_moved(q->id, r->id, JOBD_RUNNING, e.state, e.reason);
+	if (e.reason == JOBD_REASON_TIMEOUT)
+		events_tally()->timed_out++;
 	switch (e.state) {
 	case JOBD_SCHEDULED:
-		events_totals.retried++;
+		events_tally()->retried++;
 		scheduler_kick(e.run_at);
 		events_job(EV_JOB_RETRYING, r->id);
 		break;
 	case JOBD_SUCCEEDED:
-		events_totals.succeeded++;
+		events_tally()->succeeded++;
 		consumer_job_ended(r->id, e.state);
 		break;
 	case JOBD_FAILED:
-		events_totals.failed++;
+		events_tally()->failed++;
+		consumer_job_ended(r->id, e.state);
+		break;
+	case JOBD_CANCELLED:
+		events_tally()->cancelled++;
 		consumer_job_ended(r->id, e.state);
 		break;
 	default:
 		events_job(EV_JOB_CHANGED, r->id);
 		break;
+	}
+	return 0;
+}
+
+/* Pause between two tries to record an end, in seconds. */
+#define END_RETRY_MIN 0.01
+#define END_RETRY_MAX 1.0
+
+/* Records the end of attempt r and waits until it is committed.  A write
+ * refused (the database locked by another process) or a commit that
+ * failed (a full disk) is tried again, with a growing pause, until it
+ * holds: the end is never dropped, so the job never stays `running`
+ * without a process, `wait` returns, and a restart does not run it again.
+ * The consumer keeps its slot meanwhile.  Yields. */
+static void
+settle_end(struct queue *q, const struct store_job_run *r,
+	   const struct runner *ctl, const struct runner_result *res)
+{
+	double pause = END_RETRY_MIN;
+	for (int tries = 1;; tries++) {
+		int rc = record_end(q, r, ctl, res);
+		if (rc != 0 && diag_code() == E_STATE) {
+			/* Not running any more (pruned once cancelled):
+			 * there is nothing to record against. */
+			log_warnx("job %lld: end not recorded: %s",
+				  (long long)r->id, diag_msg());
+			return;
+		}
+		if (rc == 0 && store_sync_crash_safe() == 0) {
+			if (tries > 1)
+				log_info("job %lld: end recorded after %d "
+					 "tries",
+					 (long long)r->id, tries);
+			return;
+		}
+		if (tries == 1 || tries % 60 == 0)
+			log_error("job %lld: cannot record its end, will "
+				  "retry: %s",
+				  (long long)r->id, diag_msg());
+		if (await_sleep(pause) != 0 && diag_code() == E_CANCELLED) {
+			log_error("job %lld: end not recorded: cancelled",
+				  (long long)r->id);
+			return;
+		}
+		pause = pause * 2 < END_RETRY_MAX ? pause * 2 : END_RETRY_MAX;
 	}
 }
 
@@ -237,6 +306,28 @@ consumer_spawned(const struct runner *ctl, void *arg)
 	if (store_job_set_pid(ctl->job_id, ctl->pid) != 0)
 		log_error("job %lld: %s", (long long)ctl->job_id, diag_msg());
 	events_job(EV_JOB_STARTED, ctl->job_id);
+}
+
+/* A spawn of job id failed for lack of resources (error says which):
+ * waits before this consumer claims again, 50 ms doubling to 1 s while it
+ * goes on, so a full descriptor table or process limit is not spun on.
+ * Said once per episode.  Yields. */
+static void
+spawn_backoff(struct consumer *cs, int64_t id, const char *error)
+{
+	if (cs->spawn_backoff <= 0) {
+		log_warnx("job %lld: cannot start (%s): back to queued, "
+			  "retrying",
+			  (long long)id, error);
+		cs->spawn_backoff = SPAWN_BACKOFF_MIN;
+	} else {
+		log_debug("job %lld: cannot start (%s): back to queued",
+			  (long long)id, error);
+		cs->spawn_backoff *= 2;
+		if (cs->spawn_backoff > SPAWN_BACKOFF_MAX)
+			cs->spawn_backoff = SPAWN_BACKOFF_MAX;
+	}
+	await_sleep(cs->spawn_backoff);
 }
 
 static void
@@ -273,10 +364,9 @@ consumer_f(void *arg)
 		 * too, so no fsync is needed for this.) */
 		store_request_commit(false);
 		if (store_sync_crash_safe() != 0) {
-			/* The commit failed and took the claim with it. */
+			/* The commit failed and took the claim with it (the
+			 * counts were put back with it). */
 			log_error("job %lld: %s", (long long)r.id, diag_msg());
-			queue_job_moved(q->id, r.id, JOBD_RUNNING, JOBD_QUEUED,
-					JOBD_REASON_NONE);
 			release_slot(q);
 			store_job_run_destroy(&r);
 			cs->job_id = 0;
@@ -298,9 +388,13 @@ consumer_f(void *arg)
 					 q->conf.name, consumer_spawned, NULL};
 		struct runner_result res;
 		runner_run(&r, &ro, &ctl, &res);
-		record_end(q, &r, &ctl, &res);
+		settle_end(q, &r, &ctl, &res);
 		cs->job_id = 0;
 		release_slot(q);
+		if (!res.spawned && res.no_resources)
+			spawn_backoff(cs, r.id, res.error);
+		else if (res.spawned)
+			cs->spawn_backoff = 0;
 		store_job_run_destroy(&r);
 	}
 	q->consumers[cs->slot] = NULL;

@@ -433,24 +433,45 @@ accept_one(int fd)
 	nconns++;
 }
 
+/* Out of descriptors, accept fails while connections wait: the acceptor
+ * sleeps 10 ms, doubling to 1 s while it goes on, and says so once when
+ * it starts and once when it ends. */
 static void
 acceptor_f(void *arg)
 {
 	(void)arg;
+	double backoff = 0; /* s; > 0 while descriptors run out */
 	for (;;) {
 		if (await_io(listen_fd, EV_READ, -1, false, NULL) != 0)
 			break;
 		for (int i = 0; i < 64; i++) {
 			int fd = accept4(listen_fd, NULL, NULL,
 					 SOCK_CLOEXEC | SOCK_NONBLOCK);
+			if (fd < 0 && errno == EINTR)
+				continue;
+			if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+				if (backoff == 0) {
+					log_warn("control: accept (backing "
+						 "off until descriptors are "
+						 "free)");
+					backoff = 0.01;
+				} else if ((backoff *= 2) > 1.0) {
+					backoff = 1.0;
+				}
+				if (await_sleep(backoff) != 0 &&
+				    diag_code() == E_CANCELLED)
+					return;
+				break;
+			}
 			if (fd < 0) {
-				if (errno == EINTR)
-					continue;
 				if (errno != EAGAIN && errno != EWOULDBLOCK)
 					log_warn("control: accept");
-				if (errno == EMFILE || errno == ENFILE)
-					await_sleep(0.1);
 				break;
+			}
+			if (backoff > 0) {
+				log_info("control: accepting connections "
+					 "again");
+				backoff = 0;
 			}
 			accept_one(fd);
 		}

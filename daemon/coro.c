@@ -54,6 +54,7 @@ struct coro {
 	void *arg;
 	struct stack *stack;	/* owned until the coroutine is freed */
 	struct diag diag;	/* this coroutine's error record */
+	uint64_t local;		/* coro_local() */
 	struct coro *next_ready;
 	struct coro *joiner;	/* waiting in coro_join, or NULL */
 	bool ready;
@@ -225,6 +226,19 @@ coro_spawn(const char *name, coro_fn fn, void *arg)
 	return c;
 }
 
+/* getcontext returns twice in the compiler's eyes: kept apart from the
+ * stack's allocation, so no local of that can be thought clobbered. */
+static __attribute__((noinline)) void
+make_context(struct coro *c)
+{
+	if (getcontext(&c->ctx) != 0)
+		panic("coro: getcontext failed");
+	c->ctx.uc_stack.ss_sp = (char *)c->stack->base + page_size();
+	c->ctx.uc_stack.ss_size = c->stack->size - page_size();
+	c->ctx.uc_link = NULL;
+	makecontext(&c->ctx, coro_trampoline, 0);
+}
+
 struct coro *
 coro_try_spawn(const char *name, coro_fn fn, void *arg)
 {
@@ -236,14 +250,16 @@ coro_try_spawn(const char *name, coro_fn fn, void *arg)
 	c->fn = fn;
 	c->arg = arg;
 	c->stack = stack;
-	if (getcontext(&c->ctx) != 0)
-		panic("coro: getcontext failed");
-	c->ctx.uc_stack.ss_sp = (char *)c->stack->base + page_size();
-	c->ctx.uc_stack.ss_size = c->stack->size - page_size();
-	c->ctx.uc_link = NULL;
-	makecontext(&c->ctx, coro_trampoline, 0);
+	make_context(c);
 	coro_wakeup(c);
 	return c;
+}
+
+uint64_t *
+coro_local(void)
+{
+	static uint64_t process_local;
+	return current ? &current->local : &process_local;
 }
 
 struct coro *

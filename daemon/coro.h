@@ -40,6 +40,11 @@ struct coro *coro_self(void);
 const char *coro_name(const struct coro *c);
 /* Renames c (copied). */
 void coro_set_name(struct coro *c, const char *name);
+/* One word private to the running coroutine, zero when it is spawned (a
+ * process-wide word outside any coroutine); borrowed.  The store keeps
+ * there the first transaction holding a write of this coroutine that has
+ * not yet been synced, so a rolled-back write is never reported. */
+uint64_t *coro_local(void);
 
 /* Makes c runnable; harmless when it already is, or when it has ended. */
 void coro_wakeup(struct coro *c);

@@ -22,6 +22,8 @@ struct pending {
 	char *name;		/* owned, for queue/producer events */
 	json_t *obj;		/* owned: the job, queue or producer */
 	int state, reason;	/* for EV_LOG_STATE */
+	bool in_txn;		/* recorded in the open transaction: dropped
+				 * if it rolls back */
 };
 
 /* Not an event on the wire: a debug log line waiting for its commit. */
@@ -32,6 +34,7 @@ static size_t npend, cappend;
 static struct events_sub *subs;
 static struct events_waiter *waiters;
 struct events_totals events_totals;
+static struct events_totals txn_totals;	/* the open transaction's */
 
 static const char *const kind_names[EV_KIND_COUNT] = {
 	"job.submitted", "job.started", "job.retrying", "job.finished",
@@ -49,6 +52,9 @@ push(enum events_kind kind, int64_t job_id, const char *name)
 	pend[npend].job_id = job_id;
 	pend[npend].name = name ? xstrdup(name) : NULL;
 	pend[npend].obj = NULL;
+	/* job.started follows a claim committed before the process
+	 * started: what it reports holds whatever happens next. */
+	pend[npend].in_txn = kind != EV_JOB_STARTED && store_txn_open();
 	npend++;
 }
 
@@ -244,19 +250,58 @@ events_daemon_stopping(void)
 	json_decref(ev);
 }
 
+struct events_totals *
+events_tally(void)
+{
+	return store_txn_open() ? &txn_totals : &events_totals;
+}
+
+static void
+free_pending(struct pending *p)
+{
+	free(p->name);
+	json_decref(p->obj);
+}
+
+/* A transaction ended: what it recorded is kept (committed) or dropped. */
+static void
+events_txn_end(bool committed, void *arg)
+{
+	(void)arg;
+	if (committed) {
+		events_totals.submitted += txn_totals.submitted;
+		events_totals.succeeded += txn_totals.succeeded;
+		events_totals.failed += txn_totals.failed;
+		events_totals.retried += txn_totals.retried;
+		events_totals.timed_out += txn_totals.timed_out;
+		events_totals.cancelled += txn_totals.cancelled;
+		events_totals.started += txn_totals.started;
+	}
+	memset(&txn_totals, 0, sizeof(txn_totals));
+	size_t k = 0;
+	for (size_t i = 0; i < npend; i++) {
+		if (!committed && pend[i].in_txn) {
+			free_pending(&pend[i]);
+			continue;
+		}
+		pend[i].in_txn = false;
+		pend[k++] = pend[i];
+	}
+	npend = k;
+}
+
 void
 events_init(void)
 {
 	loop_add_flush(events_flush, NULL, "events.deliver");
+	store_add_txn_hook(events_txn_end, NULL);
 }
 
 void
 events_shutdown(void)
 {
-	for (size_t i = 0; i < npend; i++) {
-		free(pend[i].name);
-		json_decref(pend[i].obj);
-	}
+	for (size_t i = 0; i < npend; i++)
+		free_pending(&pend[i]);
 	free(pend);
 	pend = NULL;
 	npend = cappend = 0;

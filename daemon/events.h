@@ -5,7 +5,9 @@
  * while they change the store.  Nothing is delivered then: a loop flush
  * hook, run after the store's group commit, delivers what the committed
  * transaction did — so no event ever reports an uncommitted change.
- * Subscribers get each event as a JSON object through a callback.
+ * Subscribers get each event as a JSON object through a callback.  What
+ * a transaction that rolls back recorded (events, log lines, totals) is
+ * dropped with it, so watchers and `stats` see only what committed.
  */
 #ifndef EVENTS_H_INCLUDED
 #define EVENTS_H_INCLUDED
@@ -91,5 +93,10 @@ struct events_totals {
 		cancelled;
 };
 extern struct events_totals events_totals;
+/* The totals a change being made adds to: while a group transaction is
+ * open, its own, added to events_totals when it commits and dropped when
+ * it rolls back; else events_totals.  Use right after the store write the
+ * count describes (no yield between). */
+struct events_totals *events_tally(void);
 
 #endif /* EVENTS_H_INCLUDED */

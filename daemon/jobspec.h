@@ -19,6 +19,8 @@ enum jobspec_output { JOBSPEC_OUTPUT_CAPTURE = 0, JOBSPEC_OUTPUT_DISCARD = 1 };
 
 /* Longest name and unique_key, in bytes. */
 #define JOBSPEC_MAX_TEXT 256
+/* Longest user name, in bytes (Linux's LOGIN_NAME_MAX without the NUL). */
+#define JOBSPEC_MAX_USER 256
 /* Most entries in depends_on. */
 #define JOBSPEC_MAX_DEPS 1000
 /* Longest delay, timeout, kill_grace: ten years, in seconds. */

@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <grp.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -30,14 +29,22 @@
 #include "producer.h"
 #include "queue.h"
 #include "runner.h"
+#include "safedir.h"
 #include "scheduler.h"
 #include "sdnotify.h"
 #include "store.h"
 #include "submit.h"
+#include "users.h"
 #include "xmem.h"
 
 #define EX_CONFIG 78
 #define MAX_RECOVERIES 3
+/* A start step that writes (recovery, the queues) and cannot commit — the
+ * database locked by another process, a full disk — is tried this many
+ * times, START_PAUSE_US apart, then jobd exits: it never serves a
+ * half-recovered state. */
+#define START_TRIES 10
+#define START_PAUSE_US 500000
 
 static struct config cfg;
 static char *config_path;
@@ -150,16 +157,16 @@ apply_runtime_settings(void)
 	struct consumer_opts co = {log_dir, cfg.max_log_bytes, cfg.kill_grace};
 	consumer_set_opts(&co);
 	submit_set_kill_grace(cfg.kill_grace);
+	queue_set_default_kill_grace(cfg.kill_grace);
 	control_set_limits(cfg.max_request_bytes, cfg.max_connections,
 			   cfg.request_timeout);
 	long gid = -1;
 	if (cfg.admin_group && *cfg.admin_group) {
-		struct group *gr = getgrnam(cfg.admin_group);
-		if (gr)
-			gid = (long)gr->gr_gid;
+		gid_t g;
+		if (users_gid_by_name(cfg.admin_group, &g) == 0)
+			gid = (long)g;
 		else
-			log_warnx("config: admin_group %s does not exist",
-				  cfg.admin_group);
+			log_warnx("config: admin_group: %s", diag_msg());
 	}
 	control_set_admin_gid(gid);
 }
@@ -192,13 +199,55 @@ check_producers(const struct config *c, const char *path, bool check_queue)
 	return 0;
 }
 
+/* True when queue name exists, or c (the file about to be applied)
+ * defines it. */
+static bool
+queue_known(const struct config *c, const char *name)
+{
+	if (queue_find(name) != NULL)
+		return true;
+	for (size_t i = 0; i < c->nqueues; i++)
+		if (strcmp(c->queues[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/* Checks that every producer of c feeds a queue that exists once c is
+ * applied; -1 with diag "file:line: producer NAME: no queue Q". */
+static int
+check_producer_queues(const struct config *c, const char *path)
+{
+	size_t i;
+	json_t *obj;
+	json_array_foreach(c->producers, i, obj)
+	{
+		const char *q =
+			json_string_value(json_object_get(obj, "queue"));
+		if (q == NULL)
+			q = "default";
+		if (queue_known(c, q))
+			continue;
+		return diag_set(
+			E_INVAL, "%s:%d: producer %s: no queue %s", path,
+			c->producer_lines ? c->producer_lines[i] : 0,
+			json_string_value(json_object_get(obj, "name")), q);
+	}
+	diag_clear();
+	return 0;
+}
+
+/* Re-reads the config file.  The whole file is checked first (syntax,
+ * ranges, every queue and producer definition, and that each producer's
+ * queue will exist); only then is anything applied, so a refused reload
+ * changes nothing. */
 static int
 reload(void)
 {
 	struct config nc;
 	config_init(&nc);
 	if (config_load(&nc, config_path) != 0 ||
-	    check_producers(&nc, config_path, false) != 0) {
+	    check_producers(&nc, config_path, false) != 0 ||
+	    check_producer_queues(&nc, config_path) != 0) {
 		log_error("reload refused: %s", diag_msg());
 		config_destroy(&nc);
 		return -1;
@@ -212,20 +261,21 @@ reload(void)
 		nc.debug = true;
 	config_destroy(&cfg);
 	cfg = nc;
-	if (queue_apply_config(&cfg) != 0) {
-		log_error("reload: %s", diag_msg());
-		return -1;
-	}
+	apply_runtime_settings();
+	/* Past the checks only the database can fail; what was applied
+	 * stays, and the next reload applies the rest. */
+	int rc = queue_apply_config(&cfg);
 	for (struct queue *q = queue_first(); q; q = q->next) {
 		consumer_sync(q);
 		if (events_watched())
 			events_queue(q->conf.name, queue_json(q));
 	}
-	if (producer_apply_config(&cfg) != 0) {
+	if (rc == 0)
+		rc = producer_apply_config(&cfg);
+	if (rc != 0) {
 		log_error("reload: %s", diag_msg());
 		return -1;
 	}
-	apply_runtime_settings();
 	log_info("config reloaded from %s", config_path);
 	return 0;
 }
@@ -361,13 +411,116 @@ recovered(int64_t id, int64_t qid, int from, int to, void *arg)
 			  (long long)id);
 }
 
+static int nrec;
+
+static int
+recover_step(void)
+{
+	nrec = 0;
+	return store_job_recover(jobd_time_now_ms(), MAX_RECOVERIES, recovered,
+				 &nrec);
+}
+
+static int
+queues_step(void)
+{
+	return queue_init(&cfg);
+}
+
+/* Runs step (what writes at start) and commits it; when either fails,
+ * undo (may be NULL) forgets what memory holds of it, and it is tried
+ * again, up to START_TRIES times; then jobd exits. */
+static void
+start_step(const char *what, int (*step)(void), void (*undo)(void))
+{
+	for (int i = 1;; i++) {
+		if (step() == 0 && store_commit_now() == 0)
+			return;
+		/* A step that failed halfway leaves nothing behind. */
+		store_abort();
+		if (undo != NULL)
+			undo();
+		if (i == START_TRIES)
+			fatalx("%s: %s (gave up after %d tries: jobd does not "
+			       "serve until it can write its database)",
+			       what, diag_msg(), i);
+		log_warnx("%s: %s; trying again", what, diag_msg());
+		usleep(START_PAUSE_US);
+	}
+}
+
+/* Narrows path to mode (see safedir_restrict), saying so; fatal when it
+ * cannot. */
+static void
+restrict_mode(const char *path, mode_t mode)
+{
+	bool changed;
+	if (safedir_restrict(path, mode, &changed) != 0)
+		fatalx("state directory: %s", diag_msg());
+	if (changed)
+		log_info("%s was open to other users: mode narrowed to %04o",
+			 path, (unsigned)mode);
+}
+
+/* The state directory holds every job's environment: it must be ours and
+ * writable by nobody else (else refused), and it and logs/ are made 0700,
+ * the database files 0600, whatever they were before.  A missing database
+ * is created 0600 here, so SQLite (which gives -wal and -shm the database
+ * file's mode) never creates a readable one. */
+static void
+secure_state_dir(void)
+{
+	if (mkdir_p(state_dir, 0700) != 0)
+		fatal("cannot create state directory %s", state_dir);
+	if (safedir_check(state_dir, 0) != 0)
+		fatalx("unsafe state directory: %s", diag_msg());
+	restrict_mode(state_dir, 0700);
+	if (mkdir_p(log_dir, 0700) != 0)
+		fatal("cannot create %s", log_dir);
+	if (safedir_check(log_dir, 0) != 0)
+		fatalx("unsafe state directory: %s", diag_msg());
+	restrict_mode(log_dir, 0700);
+	static const char *const files[] = {"jobd.db", "jobd.db-wal",
+					    "jobd.db-shm", "jobd.lock", NULL};
+	for (int i = 0; files[i] != NULL; i++) {
+		char *p = xasprintf("%s/%s", state_dir, files[i]);
+		restrict_mode(p, 0600);
+		free(p);
+	}
+	int fd = open(db_path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+		      0600);
+	if (fd < 0)
+		fatal("cannot open %s", db_path);
+	close(fd);
+}
+
+/* Whoever can write to the socket's directory can put their own socket in
+ * its place and receive the clients' requests: the directory (created if
+ * missing) must be ours or root's and writable by nobody else, unless it is
+ * sticky like /tmp.  A socket handed over by systemd is not checked. */
+static void
+check_socket_dir(void)
+{
+	char *dir = xstrdup(socket_path);
+	char *slash = strrchr(dir, '/');
+	if (slash != NULL && slash != dir) {
+		*slash = '\0';
+		if (mkdir_p(dir, geteuid() == 0 ? 0755 : 0700) != 0)
+			fatal("cannot create %s", dir);
+		if (safedir_check(dir, SAFEDIR_ROOT_OK | SAFEDIR_STICKY_OK) !=
+		    0)
+			fatalx("unsafe socket directory: %s", diag_msg());
+	}
+	free(dir);
+}
+
 /* One jobd per state directory: a second would recover (and kill) the
  * first one's running jobs.  The lock lives as long as the process. */
 static void
 lock_state_dir(void)
 {
 	char *path = xasprintf("%s/jobd.lock", state_dir);
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		fatal("cannot open %s", path);
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -476,13 +629,20 @@ main(int argc, char **argv)
 
 	log_dir = xasprintf("%s/logs", state_dir);
 	db_path = xasprintf("%s/jobd.db", state_dir);
-	if (mkdir_p(state_dir, 0700) != 0)
-		fatal("cannot create state directory %s", state_dir);
-	if (mkdir_p(log_dir, 0711) != 0)
-		fatal("cannot create %s", log_dir);
+	secure_state_dir();
 	lock_state_dir();
+	int listen_fd = sdnotify_listen_fd();
+	if (listen_fd < 0 && diag_code() == E_INVAL)
+		fatalx("socket activation: %s", diag_msg());
+	if (listen_fd < 0)
+		check_socket_dir();
 
 	loop_init();
+	/* A fault injection for the tests: while this file exists, every
+	 * commit fails as with a full disk.  Honoured in debug mode only. */
+	const char *fault = getenv("JOBD_TEST_DISK_FULL");
+	if (cfg.debug && fault != NULL && *fault != '\0')
+		store_fault_file = fault;
 	if (store_open(db_path, cfg.synchronous_full) != 0)
 		fatalx("%s", diag_msg());
 	loop_add_flush(store_flush, NULL, "store.commit");
@@ -498,19 +658,16 @@ main(int argc, char **argv)
 			 nkilled);
 	free(orph.ids);
 	free(orph.pids);
-	int nrec = 0;
-	if (store_job_recover(jobd_time_now_ms(), MAX_RECOVERIES, recovered,
-			      &nrec) != 0)
-		fatalx("recovery: %s", diag_msg());
-	if (queue_init(&cfg) != 0)
-		fatalx("queues: %s", diag_msg());
+	/* Jobs left running are recovered, and that is committed, before
+	 * anything else reads the store or anyone is served. */
+	start_step("recovery", recover_step, NULL);
+	start_step("queues", queues_step, queue_shutdown);
 	/* A producer's queue may come from the database: checked now. */
 	if (check_producers(&cfg, config_path, true) != 0) {
 		fprintf(stderr, "jobd: %s\n", diag_msg());
 		store_close();
 		return EX_CONFIG;
 	}
-	store_flush(NULL);
 	if (nrec > 0)
 		log_info("recovered %d jobs left running by a previous jobd",
 			 nrec);
@@ -522,9 +679,6 @@ main(int argc, char **argv)
 	commands_init(&cx);
 	if (producer_init(&cfg) != 0)
 		fatalx("producers: %s", diag_msg());
-	int listen_fd = sdnotify_listen_fd();
-	if (listen_fd < 0 && diag_code() == E_INVAL)
-		fatalx("socket activation: %s", diag_msg());
 	struct control_opts ctl = {
 		socket_path,	      listen_fd,
 		cfg.socket_mode,      cfg.socket_group,

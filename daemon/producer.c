@@ -400,7 +400,10 @@ wait_unpaused(struct producer *p)
 }
 
 /* Submits one job from over (may be NULL), waiting for room first.
- * Returns -1 only when the producer must stop. */
+ * Returns 0 when it was submitted or refused for good (counted as an
+ * error), 1 when the store could not take it now (a locked database, a
+ * full disk: the caller tries again later), -1 when the producer must
+ * stop.  The job is in the open transaction: the caller syncs. */
 static int
 produce(struct producer *p, json_t *over, const char *what)
 {
@@ -435,14 +438,36 @@ produce(struct producer *p, json_t *over, const char *what)
 		}
 	}
 	struct submit_result r;
-	if (submit_jobs(&s, 1, p->uid, NULL, &r) != 0) {
-		p->errors++;
-		log_warnx("producer %s: %s: %s", p->name, what, diag_msg());
-	} else {
+	int rc = 0;
+	if (submit_jobs(&s, 1, p->uid, NULL, &r) == 0) {
 		p->produced++;
 		p->last_job = r.id;
+	} else if (diag_code() == E_DB) {
+		rc = 1;
+	} else {
+		p->errors++;
+		log_warnx("producer %s: %s: %s", p->name, what, diag_msg());
 	}
 	jobspec_destroy(&s);
+	return rc;
+}
+
+/* Pauses between tries to record produced jobs, in seconds. */
+#define RECORD_RETRY_MIN 0.01
+#define RECORD_RETRY_MAX 1.0
+
+/* After a failed try to record produced jobs: logs (the first time of a
+ * run of failures) and waits *pause, growing it.  -1 when the producer
+ * must stop. */
+static int
+record_retry_wait(struct producer *p, double *pause)
+{
+	if (*pause == RECORD_RETRY_MIN)
+		log_warnx("producer %s: jobs not recorded, will retry: %s",
+			  p->name, diag_msg());
+	if (producer_wait(p, *pause) != 0)
+		return -1;
+	*pause = *pause * 2 < RECORD_RETRY_MAX ? *pause * 2 : RECORD_RETRY_MAX;
 	return 0;
 }
 
@@ -495,8 +520,22 @@ schedule_loop(struct producer *p)
 		p->last_run = now;
 		if (!p->overlap && last_job_live(p)) {
 			p->skipped++;
-		} else if (produce(p, NULL, "tick") != 0) {
-			return;
+		} else {
+			/* A tick's job is recorded before the next tick is
+			 * planned: a failed write or commit is tried again. */
+			int64_t produced = p->produced, errors = p->errors;
+			double pause = RECORD_RETRY_MIN;
+			for (;;) {
+				int rc = produce(p, NULL, "tick");
+				if (rc < 0)
+					return;
+				if (rc == 0 && store_sync_crash_safe() == 0)
+					break;
+				p->produced = produced;
+				p->errors = errors;
+				if (record_retry_wait(p, &pause) != 0)
+					return;
+			}
 		}
 		p->next_run = next_tick(p, jobd_time_now_ms());
 		save(p);
@@ -509,8 +548,9 @@ generator_line(struct producer *p, char *line, size_t len, int64_t lineno)
 {
 	char what[48];
 	snprintf(what, sizeof(what), "line %lld", (long long)lineno);
+	/* The line is left as it is: it may be handled again. */
 	if (len > 0 && line[len - 1] == '\r')
-		line[--len] = '\0';
+		len--;
 	if (len == 0)
 		return 0;
 	json_t *over;
@@ -525,7 +565,7 @@ generator_line(struct producer *p, char *line, size_t len, int64_t lineno)
 			return 0;
 		}
 	} else {
-		if (strlen(line) != len) {
+		if (memchr(line, '\0', len) != NULL) {
 			p->errors++;
 			log_warnx("producer %s: %s: NUL byte", p->name, what);
 			return 0;
@@ -690,7 +730,8 @@ generator_run(struct producer *p)
 				  -1,
 				  -1,
 				  0,
-				  ""};
+				  "",
+				  false};
 	int rc = runner_spawn(&sp);
 	close(pfd[1]);
 	close(efd[1]);
@@ -707,43 +748,68 @@ generator_run(struct producer *p)
 	struct coro *reader = coro_spawn(ename, errpipe_f, &ep);
 	struct buf in = BUF_INIT;
 	int64_t lineno = 0;
-	bool eof = false, stop = false;
-	while (!eof && !stop) {
+	bool eof = false, stop = false, again = false;
+	double pause = RECORD_RETRY_MIN;
+	while (!stop && (again || !eof)) {
 		if (p->paused && wait_unpaused(p) != 0) {
 			stop = true;
 			break;
 		}
-		if (await_io(pfd[0], EV_READ, -1, false, NULL) != 0 ||
-		    p->stopping) {
-			stop = true;
-			break;
+		if (!again) {
+			if (await_io(pfd[0], EV_READ, -1, false, NULL) != 0 ||
+			    p->stopping) {
+				stop = true;
+				break;
+			}
+			buf_reserve(&in, 65536);
+			ssize_t r = read(pfd[0], in.data + in.len, 65536);
+			if (r < 0 && (errno == EINTR || errno == EAGAIN))
+				continue;
+			if (r <= 0) {
+				eof = true;
+				if (in.len > 0)
+					buf_append(&in, "\n", 1);
+			} else {
+				in.len += (size_t)r;
+				in.data[in.len] = '\0';
+			}
 		}
-		buf_reserve(&in, 65536);
-		ssize_t r = read(pfd[0], in.data + in.len, 65536);
-		if (r < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (r <= 0) {
-			eof = true;
-			if (in.len > 0)
-				buf_append(&in, "\n", 1);
-		} else {
-			in.len += (size_t)r;
-			in.data[in.len] = '\0';
-		}
-		/* Every complete line is submitted before the next read:
-		 * while the queue is full, nothing more is read. */
+		/* Every complete line is submitted, and recorded, before the
+		 * next read: while the queue is full, nothing more is read,
+		 * and a line whose job the store could not take (a locked
+		 * database, a commit that failed) is handled again. */
+		again = false;
+		int64_t lineno0 = lineno, produced0 = p->produced,
+			errors0 = p->errors;
 		size_t off = 0;
 		char *nl;
 		while (!stop && off < in.len &&
 		       (nl = memchr(in.data + off, '\n', in.len - off))) {
 			size_t len = (size_t)(nl - (in.data + off));
-			*nl = '\0';
-			lineno++;
-			if (generator_line(p, in.data + off, len, lineno) != 0)
+			int lr = generator_line(p, in.data + off, len,
+						lineno + 1);
+			if (lr < 0)
 				stop = true;
+			if (lr > 0) {
+				again = true;
+				break;
+			}
+			lineno++;
 			off += len + 1;
 		}
+		if (off > 0 && store_sync_crash_safe() != 0) {
+			/* Rolled back: this read's lines go again. */
+			p->produced = produced0;
+			p->errors = errors0;
+			lineno = lineno0;
+			off = 0;
+			again = true;
+		}
 		buf_consume(&in, off);
+		if (again && !stop && record_retry_wait(p, &pause) != 0)
+			stop = true;
+		if (!again)
+			pause = RECORD_RETRY_MIN;
 		if (in.len > LINE_MAX_BYTES) {
 			p->errors++;
 			log_warnx("producer %s: line %lld: longer than %d "
@@ -975,7 +1041,12 @@ producer_json(const struct producer *p)
 	}
 	bool scheduled = p->type != PT_COMMAND && p->c != NULL &&
 			 p->state == PRODUCER_RUNNING;
-	set_time(o, "next_run", scheduled ? p->next_run : 0);
+	/* A producer just created has not reached its loop yet: show the
+	 * tick it will compute there. */
+	int64_t next = p->next_run;
+	if (scheduled && next == 0)
+		next = next_tick(p, jobd_time_now_ms());
+	set_time(o, "next_run", scheduled && next > 0 ? next : 0);
 	json_object_set_new(o, "uid", json_integer((json_int_t)p->uid));
 	return o;
 }

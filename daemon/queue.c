@@ -115,9 +115,35 @@ queue_apply_config(const struct config *c)
 	return 0;
 }
 
+/* A transaction ended: its moves stay (committed) or are undone. */
+static void
+queue_txn_end(bool committed, void *arg)
+{
+	(void)arg;
+	for (struct queue *q = queues; q; q = q->next) {
+		bool moved = false;
+		for (int s = 0; s < JOBD_STATE_COUNT; s++) {
+			if (q->txn_delta[s] == 0)
+				continue;
+			moved = true;
+			if (!committed) {
+				q->counts[s] -= q->txn_delta[s];
+				if (q->counts[s] < 0)
+					q->counts[s] = 0;
+			}
+			q->txn_delta[s] = 0;
+		}
+		if (moved && !committed) {
+			waitq_notify_all(&q->work);
+			waitq_notify_all(&q->room);
+		}
+	}
+}
+
 int
 queue_init(const struct config *c)
 {
+	store_add_txn_hook(queue_txn_end, NULL);
 	if (store_queue_each(load_one, NULL) != 0)
 		return -1;
 	if (queue_find("default") == NULL) {
@@ -282,14 +308,28 @@ queue_job_moved(int64_t qid, int64_t id, int from, int to, int reason)
 		return;
 	if (loop_debug())
 		events_log_state(id, q->conf.name, to, reason);
-	if (from >= 0 && from < JOBD_STATE_COUNT && q->counts[from] > 0)
+	bool txn = store_txn_open();
+	if (from >= 0 && from < JOBD_STATE_COUNT && q->counts[from] > 0) {
 		q->counts[from]--;
-	if (to >= 0 && to < JOBD_STATE_COUNT)
+		q->txn_delta[from] -= txn;
+	}
+	if (to >= 0 && to < JOBD_STATE_COUNT) {
 		q->counts[to]++;
+		q->txn_delta[to] += txn;
+	}
 	if (to == JOBD_QUEUED)
 		waitq_notify_one(&q->work);
 	if (is_pending(from) && !is_pending(to))
 		waitq_notify_all(&q->room);
+}
+
+/* The daemon's kill_grace, for queues that have none of their own. */
+static double default_kill_grace = 5.0;
+
+void
+queue_set_default_kill_grace(double secs)
+{
+	default_kill_grace = secs;
 }
 
 json_t *
@@ -310,11 +350,9 @@ queue_json(const struct queue *q)
 	json_object_set_new(o, "capacity", json_integer(q->conf.capacity));
 	json_object_set_new(o, "paused", json_boolean(q->paused));
 	json_object_set_new(o, "timeout", json_real(q->conf.timeout));
-	if (q->conf.kill_grace >= 0)
-		json_object_set_new(o, "kill_grace",
-				    json_real(q->conf.kill_grace));
-	else
-		json_object_set_new(o, "kill_grace", json_null());
+	double grace = q->conf.kill_grace >= 0 ? q->conf.kill_grace
+					       : default_kill_grace;
+	json_object_set_new(o, "kill_grace", json_real(grace));
 	json_object_set_new(o, "max_attempts",
 			    json_integer(q->conf.max_attempts));
 	json_object_set_new(o, "backoff",

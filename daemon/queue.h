@@ -6,7 +6,10 @@
  *
  * Every job state change the engine makes goes through queue_job_moved(),
  * which keeps the counts right, wakes consumers when work appears and
- * producers when room appears.
+ * producers when room appears.  A move takes effect at once (a capacity
+ * check or a consumer sees the changes of the open transaction), and the
+ * open transaction's moves are kept aside: if it rolls back, they are
+ * undone, so the counts always match the store once a commit is over.
  */
 #ifndef QUEUE_H_INCLUDED
 #define QUEUE_H_INCLUDED
@@ -28,6 +31,8 @@ struct queue {
 	struct queue_conf conf;		/* current settings */
 	bool paused;
 	int64_t counts[JOBD_STATE_COUNT];
+	int64_t txn_delta[JOBD_STATE_COUNT];	/* of counts, by moves in the
+						 * open transaction */
 	int active;			/* attempts whose process runs now */
 	struct ratelimit rl;		/* used when conf.rate_limit > 0 */
 	struct waitq work;		/* consumers: work, token, resume */
@@ -73,7 +78,11 @@ bool queue_has_room(const struct queue *q, int64_t n);
  * no longer exists) for reason.  Every state change the engine makes
  * passes here; in debug mode each one is logged. */
 void queue_job_moved(int64_t qid, int64_t id, int from, int to, int reason);
-/* The queue object for responses (new reference). */
+/* The daemon's kill_grace (seconds), which a queue without its own shows
+ * as its effective value.  Set at start and on reload. */
+void queue_set_default_kill_grace(double secs);
+/* The queue object for responses (new reference), with effective values:
+ * a queue without its own kill_grace shows the daemon's. */
 json_t *queue_json(const struct queue *q);
 /* Fills qc from a JSON object of queue fields laid over base; -1 with
  * E_INVAL naming the field. */

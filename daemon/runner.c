@@ -28,6 +28,7 @@
 #include "diag.h"
 #include "log.h"
 #include "loop.h"
+#include "users.h"
 #include "xmem.h"
 
 #define MINIMAL_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -246,14 +247,18 @@ user_get(uid_t uid)
 		if (users[i].name && users[i].uid == uid &&
 		    now - users[i].at < USER_TTL)
 			return &users[i];
-	struct passwd pw, *res = NULL;
-	char buf[4096];
-	int e = getpwuid_r(uid, &pw, buf, sizeof(buf), &res);
-	if (res == NULL) {
-		diag_set(E_INVAL, "user %u: %s", (unsigned)uid,
-			 e ? strerror(e) : "no such user");
+	struct users_pw ent;
+	if (users_pw_by_uid(uid, &ent) != 0) {
+		/* Out of descriptors the look-up fails: an expired entry
+		 * is better than none. */
+		int e = errno;
+		for (int i = 0; i < USER_CACHE; i++)
+			if (users[i].name && users[i].uid == uid)
+				return &users[i];
+		errno = e;
 		return NULL;
 	}
+	struct passwd pw = ent.pw;
 	gid_t *groups = NULL;
 	size_t ngroups = 0;
 	if (geteuid() == 0) {
@@ -272,6 +277,7 @@ user_get(uid_t uid)
 				free(groups);
 				diag_set(E_INVAL, "user %s: too many groups",
 					 pw.pw_name);
+				users_pw_release(&ent);
 				return NULL;
 			}
 			n = want;
@@ -295,6 +301,7 @@ user_get(uid_t uid)
 	u->groups = groups;
 	u->ngroups = ngroups;
 	u->at = now;
+	users_pw_release(&ent);
 	return u;
 }
 
@@ -535,6 +542,14 @@ runner_timer_cb(struct ev_loop *l, ev_timer *w, int revents)
 	coro_wakeup(rec->c);
 }
 
+/* True for an errno that says a resource ran out, not that the job is
+ * wrong: trying again later may work. */
+static bool
+lacks_resources(int e)
+{
+	return e == EMFILE || e == ENFILE || e == EAGAIN || e == ENOMEM;
+}
+
 static int
 spawn(struct child_args *a, int *pidfd)
 {
@@ -562,8 +577,10 @@ runner_spawn(struct runner_spawn *sp)
 	int rc = -1;
 	sp->pid = sp->pidfd = -1;
 	sp->error[0] = '\0';
+	sp->no_resources = false;
 	const struct user *u = user_get(sp->uid);
 	if (u == NULL && geteuid() == 0) {
+		sp->no_resources = lacks_resources(errno);
 		snprintf(sp->error, sizeof(sp->error), "%s", diag_msg());
 		goto out;
 	}
@@ -571,6 +588,7 @@ runner_spawn(struct runner_spawn *sp)
 	envp = build_env(sp->env, u, sp->extra_env, &path);
 	int devnull = null_fd();
 	if (devnull < 0) {
+		sp->no_resources = lacks_resources(errno);
 		snprintf(sp->error, sizeof(sp->error), "/dev/null: %s",
 			 strerror(errno));
 		goto out;
@@ -593,11 +611,13 @@ runner_spawn(struct runner_spawn *sp)
 	int pidfd = -1;
 	int pid = spawn(&a, &pidfd);
 	if (pid < 0) {
+		sp->no_resources = lacks_resources(errno);
 		snprintf(sp->error, sizeof(sp->error), "clone: %s",
 			 strerror(errno));
 		goto out;
 	}
 	if (a.err != 0) {
+		sp->no_resources = lacks_resources(a.err);
 		int st;
 		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 			;
@@ -634,6 +654,7 @@ runner_run(const struct store_job_run *r, const struct runner_opts *o,
 	int out[2] = {-1, -1};
 	if (r->output == JOBSPEC_OUTPUT_CAPTURE) {
 		if (pipe2(out, O_CLOEXEC) != 0) {
+			res->no_resources = lacks_resources(errno);
 			snprintf(res->error, sizeof(res->error), "pipe: %s",
 				 strerror(errno));
 			goto out;
@@ -645,8 +666,16 @@ runner_run(const struct store_job_run *r, const struct runner_opts *o,
 	snprintf(qv, sizeof(qv), "JOBD_QUEUE=%s", o->queue_name);
 	snprintf(av, sizeof(av), "JOBD_ATTEMPT=%d", r->attempt);
 	char *const extra[] = {idv, qv, av, NULL};
-	struct runner_spawn sp = {r->argv, r->shell, r->cwd, r->env, r->uid,
-				  extra, out[1], -1, -1, -1, 0, ""};
+	struct runner_spawn sp = {.argv = r->argv,
+				  .shell = r->shell,
+				  .cwd = r->cwd,
+				  .env = r->env,
+				  .uid = r->uid,
+				  .extra_env = extra,
+				  .out_fd = out[1],
+				  .err_fd = -1,
+				  .pid = -1,
+				  .pidfd = -1};
 	double t0 = mono_now();
 	int spawned = runner_spawn(&sp);
 	if (out[1] >= 0) {
@@ -654,6 +683,7 @@ runner_run(const struct store_job_run *r, const struct runner_opts *o,
 		out[1] = -1;
 	}
 	if (spawned != 0) {
+		res->no_resources = sp.no_resources;
 		snprintf(res->error, sizeof(res->error), "%s", sp.error);
 		goto out;
 	}

@@ -62,6 +62,9 @@ struct runner_result {
 	double duration;		/* seconds */
 	struct rusage ru;
 	bool output_truncated;
+	bool no_resources;		/* not spawned for lack of descriptors,
+					   processes or memory (EMFILE, ENFILE,
+					   EAGAIN, ENOMEM): worth trying again */
 };
 
 /* A process to start the jobd way (new session, user switch when root,
@@ -79,9 +82,13 @@ struct runner_spawn {
 	int pidfd;			/* out: owned by the caller */
 	gid_t gid;			/* out: the child's group */
 	char error[256];		/* out: why it could not start */
+	bool no_resources;		/* out: it could not for lack of
+					   resources (see runner_result) */
 };
-/* Starts the process; 0, or -1 with sp->error (the spawn_error text).
- * Does not yield (the parent waits only until the child execs). */
+/* Starts the process; 0, or -1 with sp->error (the spawn_error text) and
+ * sp->no_resources set when the cause was a lack of resources, anywhere
+ * from the user look-up to the exec.  Does not yield (the parent waits
+ * only until the child execs). */
 int runner_spawn(struct runner_spawn *sp);
 
 /* Runs one attempt of r and fills res.  Returns 0 once the attempt is

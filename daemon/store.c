@@ -16,6 +16,7 @@
 
 #include "await.h"
 #include "buf.h"
+#include "coro.h"
 #include "diag.h"
 #include "jobd/proto.h"
 #include "jobd/time.h"
@@ -24,6 +25,7 @@
 #include "xmem.h"
 
 bool store_fail_next_commit;
+const char *store_fault_file;
 
 /* Schema version 1.  Times are integer milliseconds since the epoch;
  * durations are REAL seconds (SQLite stores whole values as integers).
@@ -158,6 +160,8 @@ enum stmt_id {
 	S_JOB_GET,
 	S_JOB_LIST,
 	S_JOB_LIST_RUNNING,
+	S_JOB_LIST_DESC,
+	S_JOB_LIST_RUNNING_DESC,
 	S_JOB_RUNNING_PIDS,
 	S_PROD_ALL,
 	S_PROD_PUT,
@@ -168,7 +172,7 @@ enum stmt_id {
 };
 
 static const char *const stmt_sql[S_COUNT] = {
-	[S_BEGIN] = "BEGIN",
+	[S_BEGIN] = "BEGIN IMMEDIATE",
 	[S_COMMIT] = "COMMIT",
 	[S_ROLLBACK] = "ROLLBACK",
 	[S_SAVEPOINT] = "SAVEPOINT sp",
@@ -269,17 +273,34 @@ static const char *const stmt_sql[S_COUNT] = {
 		      "ON q.id = j.qid WHERE j.id = ?1",
 	[S_JOB_LIST] = "SELECT " JOB_COLS "FROM jobs j JOIN queues q "
 		       "ON q.id = j.qid WHERE j.id > ?1 "
+		       "AND (?6 = 0 OR j.id < ?6) "
 		       "AND (?2 < 0 OR j.qid = ?2) "
 		       "AND (?3 = 0 OR (?3 >> j.state) & 1) "
 		       "AND (?4 < 0 OR j.uid = ?4) ORDER BY j.id LIMIT ?5",
+	/* The same, newest first: the page a person wants to see. */
+	[S_JOB_LIST_DESC] = "SELECT " JOB_COLS "FROM jobs j JOIN queues q "
+			    "ON q.id = j.qid WHERE j.id > ?1 "
+			    "AND (?6 = 0 OR j.id < ?6) "
+			    "AND (?2 < 0 OR j.qid = ?2) "
+			    "AND (?3 = 0 OR (?3 >> j.state) & 1) "
+			    "AND (?4 < 0 OR j.uid = ?4) ORDER BY j.id DESC "
+			    "LIMIT ?5",
 	/* The running jobs alone, the question a monitor asks every second:
 	 * the state is written out so the partial index jobs_running serves
 	 * it, in id order, however big the backlog. */
 	[S_JOB_LIST_RUNNING] = "SELECT " JOB_COLS "FROM jobs j JOIN queues q "
 			       "ON q.id = j.qid WHERE j.state = 3 "
-			       "AND j.id > ?1 AND (?2 < 0 OR j.qid = ?2) "
+			       "AND j.id > ?1 AND (?6 = 0 OR j.id < ?6) "
+			       "AND (?2 < 0 OR j.qid = ?2) "
 			       "AND (?4 < 0 OR j.uid = ?4) ORDER BY j.id "
 			       "LIMIT ?5",
+	[S_JOB_LIST_RUNNING_DESC] = "SELECT " JOB_COLS "FROM jobs j "
+				    "JOIN queues q ON q.id = j.qid "
+				    "WHERE j.state = 3 AND j.id > ?1 "
+				    "AND (?6 = 0 OR j.id < ?6) "
+				    "AND (?2 < 0 OR j.qid = ?2) "
+				    "AND (?4 < 0 OR j.uid = ?4) "
+				    "ORDER BY j.id DESC LIMIT ?5",
 	[S_JOB_RUNNING_PIDS] = "SELECT id, pid FROM jobs WHERE state = 3 "
 			       "AND pid IS NOT NULL",
 	[S_PROD_ALL] = "SELECT name, spec, uid, paused, state, produced, "
@@ -315,6 +336,21 @@ static bool closing;		/* store_close(): commit now */
 static double txn_opened;	/* loop_now() when the transaction began */
 static ev_timer commit_timer;	/* wakes the loop when a delay is due */
 static int sp_depth;
+static bool txn_doomed;		/* SQLite rolled the open transaction back */
+static bool busy_fail_fast;	/* a lock taken now must not be waited for */
+static char fail_msg[DIAG_MSG_MAX];	/* why the last commit failed */
+/* The last transactions whose commit failed, newest at failed_ring[(nfailed
+ * - 1) % FAILED_RING]: a writer syncing late still learns its write was
+ * lost. */
+#define FAILED_RING 32
+static uint64_t failed_ring[FAILED_RING];
+static unsigned nfailed;
+#define MAX_TXN_HOOKS 4
+static struct {
+	store_txn_fn fn;
+	void *arg;
+} txn_hooks[MAX_TXN_HOOKS];
+static int ntxn_hooks;
 
 /* The last few environments stored, so a batch from one shell looks its
  * environment up once: a hit costs a json_equal, not an encoding. */
@@ -335,10 +371,29 @@ env_cache_clear(void)
 	}
 }
 
+static void txn_over(bool committed);
+
+/* SQLite rolls a transaction back by itself after some errors (a full
+ * disk, an I/O error).  The group transaction is then doomed: later writes
+ * fail until the flush ends it as failed, so no write runs outside it and
+ * every writer of it learns of the loss. */
+static void
+check_txn_lost(void)
+{
+	if (in_txn && !txn_doomed && sqlite3_get_autocommit(db)) {
+		snprintf(fail_msg, sizeof(fail_msg),
+			 "store: commit failed: %s", sqlite3_errmsg(db));
+		txn_doomed = true;
+		commit_asap = true;
+	}
+}
+
 static int
 db_error(const char *what)
 {
-	return diag_set(E_DB, "store: %s: %s", what, sqlite3_errmsg(db));
+	int rc = diag_set(E_DB, "store: %s: %s", what, sqlite3_errmsg(db));
+	check_txn_lost();
+	return rc;
 }
 
 static sqlite3_stmt *
@@ -376,17 +431,54 @@ exec_sql(const char *sql)
 	return 0;
 }
 
+/* Joins the group transaction, opening it when none is open.  BEGIN
+ * IMMEDIATE takes the write lock at once: another process holding it
+ * makes the write fail now (SQLite is not asked to wait), instead of a
+ * write halfway through a transaction. */
 static int
 write_begin(void)
 {
-	if (in_txn)
+	uint64_t *mark = coro_local();
+	if (in_txn) {
+		if (txn_doomed)
+			return diag_set(E_DB, "%s", fail_msg);
+		if (*mark == 0)
+			*mark = txn_seq;
 		return 0;
-	if (st_exec(st(S_BEGIN), "begin") != 0)
-		return -1;
+	}
+	busy_fail_fast = true;
+	int rc = sqlite3_step(st(S_BEGIN));
+	busy_fail_fast = false;
+	sqlite3_reset(stmts[S_BEGIN]);
+	if (rc != SQLITE_DONE) {
+		if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+			return diag_set(E_DB, "store: the database is locked "
+					      "by another process");
+		return diag_set(E_DB, "store: begin: %s", sqlite3_errmsg(db));
+	}
 	in_txn = true;
+	txn_doomed = false;
 	txn_seq++;
 	txn_opened = loop_ev() ? loop_now() : 0;
+	if (*mark == 0)
+		*mark = txn_seq;
 	return 0;
+}
+
+/* A short wait for a lock, for reads (a checkpoint or a recovery of the
+ * WAL by another process): about 2 ms at most, so the loop never stalls
+ * on it.  The group transaction's own BEGIN does not wait at all. */
+#define BUSY_TRIES 10
+#define BUSY_PAUSE_US 200
+
+static int
+busy_cb(void *arg, int n)
+{
+	(void)arg;
+	if (busy_fail_fast || n >= BUSY_TRIES)
+		return 0;
+	usleep(BUSY_PAUSE_US);
+	return 1;
 }
 
 static void
@@ -494,14 +586,16 @@ store_open(const char *path, bool sync_full)
 	 * the store fsyncs the WAL itself before anything is reported —
 	 * what SQLite's FULL does at every commit — so commits nobody
 	 * reports (a claim before its spawn, a job's end) cost no fsync
-	 * until the next report.  The busy timeout is short: jobd is the
-	 * only writer, and a long wait would stall the loop. */
+	 * until the next report.  The busy timeout is a couple of
+	 * milliseconds (busy_cb): jobd is the only writer, a long wait
+	 * would stall the loop, and a write refused because another
+	 * process holds the lock is retried by its writer. */
 	full_sync = sync_full;
 	unsynced = false;
 	if (exec_sql("PRAGMA journal_mode = WAL") != 0 ||
 	    exec_sql("PRAGMA synchronous = NORMAL") != 0 ||
 	    exec_sql("PRAGMA foreign_keys = ON") != 0 ||
-	    exec_sql("PRAGMA busy_timeout = 1000") != 0 ||
+	    sqlite3_busy_handler(db, busy_cb, NULL) != SQLITE_OK ||
 	    exec_sql("PRAGMA cache_size = -8000") != 0 || migrate() != 0) {
 		diag_prefix(path);
 		sqlite3_close(db);
@@ -549,6 +643,7 @@ store_close(void)
 		close(wal_fd);
 	wal_fd = -1;
 	env_cache_clear();
+	ntxn_hooks = 0;
 }
 
 /* Makes every commit so far survive power loss (with synchronous =
@@ -579,6 +674,91 @@ make_durable(void)
 	return 0;
 }
 
+static void
+note_failed(uint64_t seq)
+{
+	failed_ring[nfailed % FAILED_RING] = seq;
+	nfailed++;
+	failed_seq = seq;
+}
+
+/* True when a transaction numbered from first to last failed. */
+static bool
+failed_between(uint64_t first, uint64_t last)
+{
+	unsigned n = nfailed < FAILED_RING ? nfailed : FAILED_RING;
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t f = failed_ring[(nfailed - 1 - i) % FAILED_RING];
+		if (f >= first && f <= last)
+			return true;
+	}
+	return false;
+}
+
+/* Ends the group transaction, committed or rolled back: tells the hooks
+ * (so in-memory state follows what committed), then wakes whoever waits
+ * for it. */
+static void
+txn_over(bool committed)
+{
+	in_txn = false;
+	txn_doomed = false;
+	done_seq = txn_seq;
+	sp_depth = 0;
+	if (committed) {
+		unsynced = true;
+	} else {
+		note_failed(txn_seq);
+		env_cache_clear();
+	}
+	for (int i = 0; i < ntxn_hooks; i++)
+		txn_hooks[i].fn(committed, txn_hooks[i].arg);
+	waitq_notify_all(&commit_wq);
+}
+
+/* The commit failed (or SQLite rolled back already): rolls back whatever
+ * is left and tells everyone.  fail_msg says why. */
+static void
+txn_fail(void)
+{
+	log_error("%s", fail_msg);
+	if (!sqlite3_get_autocommit(db)) {
+		sqlite3_step(st(S_ROLLBACK));
+		sqlite3_reset(stmts[S_ROLLBACK]);
+	}
+	txn_over(false);
+}
+
+/* Commits the group transaction now; -1 with E_DB naming the cause when
+ * that failed and everything in it was rolled back. */
+static int
+txn_commit(void)
+{
+	const char *fault = NULL;
+	struct stat sb;
+	if (store_fail_next_commit)
+		fault = "database or disk is full (injected)";
+	else if (store_fault_file != NULL && stat(store_fault_file, &sb) == 0)
+		fault = "database or disk is full (injected)";
+	store_fail_next_commit = false;
+	if (txn_doomed) {
+		/* fail_msg was set when SQLite rolled back. */
+	} else if (fault != NULL) {
+		snprintf(fail_msg, sizeof(fail_msg),
+			 "store: commit failed: %s", fault);
+	} else if (sqlite3_step(st(S_COMMIT)) != SQLITE_DONE) {
+		snprintf(fail_msg, sizeof(fail_msg),
+			 "store: commit failed: %s", sqlite3_errmsg(db));
+		sqlite3_reset(stmts[S_COMMIT]);
+	} else {
+		sqlite3_reset(stmts[S_COMMIT]);
+		txn_over(true);
+		return 0;
+	}
+	txn_fail();
+	return diag_set(E_DB, "%s", fail_msg);
+}
+
 /* A write nobody waits for yet (a job's end, a claim) may stay open this
  * long, so that one fsync covers the changes of many loop iterations.
  * Whoever reports a change waits in store_sync(), which commits at once. */
@@ -601,26 +781,10 @@ store_flush(void *arg)
 			}
 			return false;
 		}
-		if (ev_is_active(&commit_timer))
+		if (loop_ev() != NULL && ev_is_active(&commit_timer))
 			ev_timer_stop(loop_ev(), &commit_timer);
 		commit_asap = false;
-		int failed = store_fail_next_commit;
-		store_fail_next_commit = false;
-		if (!failed && st_exec(st(S_COMMIT), "commit") != 0) {
-			log_error("%s", diag_msg());
-			failed = 1;
-		}
-		if (failed) {
-			st_exec(st(S_ROLLBACK), "rollback");
-			failed_seq = txn_seq;
-			env_cache_clear();
-		} else {
-			unsynced = true;
-		}
-		in_txn = false;
-		done_seq = txn_seq;
-		sp_depth = 0;
-		waitq_notify_all(&commit_wq);
+		txn_commit();
 		did = true;
 		/* Claims waiting for a crash-safe commit start their
 		 * processes now; the fsync for the reporters comes on the
@@ -631,8 +795,9 @@ store_flush(void *arg)
 	if (unsynced && (nreporters > 0 || durable_asap || closing)) {
 		durable_asap = false;
 		if (make_durable() != 0) {
-			log_error("%s", diag_msg());
-			failed_seq = done_seq;
+			snprintf(fail_msg, sizeof(fail_msg), "%s", diag_msg());
+			log_error("%s", fail_msg);
+			note_failed(done_seq);
 		}
 		waitq_notify_all(&commit_wq);
 		did = true;
@@ -640,29 +805,71 @@ store_flush(void *arg)
 	return did;
 }
 
+int
+store_commit_now(void)
+{
+	if (!in_txn)
+		return 0;
+	if (loop_ev() != NULL && ev_is_active(&commit_timer))
+		ev_timer_stop(loop_ev(), &commit_timer);
+	commit_asap = false;
+	if (txn_commit() != 0)
+		return -1;
+	if (make_durable() != 0) {
+		note_failed(done_seq);
+		return -1;
+	}
+	return 0;
+}
+
+void
+store_abort(void)
+{
+	if (!in_txn)
+		return;
+	if (!txn_doomed)
+		snprintf(fail_msg, sizeof(fail_msg), "store: rolled back");
+	if (!sqlite3_get_autocommit(db)) {
+		sqlite3_step(st(S_ROLLBACK));
+		sqlite3_reset(stmts[S_ROLLBACK]);
+	}
+	txn_over(false);
+}
+
+/* Waits until every write made so far is committed (and with durable,
+ * fsynced); -1 naming the cause when a transaction holding a write of this
+ * coroutine since its last sync failed.  A coroutine that wrote nothing
+ * (a ping, a read) is not failed for another's loss. */
 static int
 sync_wait(bool durable)
 {
-	if (!in_txn && (!durable || !unsynced))
-		return 0;
-	if (!in_txn)
-		return make_durable();
-	uint64_t mine = txn_seq;
-	nwaiters++;
-	nreporters += durable;
-	int rc = 0;
-	while (done_seq < mine || (durable && synced_seq < mine &&
-				   failed_seq != mine)) {
-		if (waitq_wait(&commit_wq, -1) != 0) {
-			rc = -1;
-			break;
+	uint64_t *mark = coro_local();
+	uint64_t first = *mark;
+	uint64_t mine = in_txn ? txn_seq : done_seq;
+	if (!in_txn && durable && unsynced) {
+		if (make_durable() != 0)
+			return -1;
+	} else if (in_txn) {
+		int rc = 0;
+		nwaiters++;
+		nreporters += durable;
+		while (done_seq < mine ||
+		       (durable && synced_seq < mine &&
+			!failed_between(mine, mine))) {
+			if (waitq_wait(&commit_wq, -1) != 0) {
+				rc = -1;
+				break;
+			}
 		}
+		nwaiters--;
+		nreporters -= durable;
+		if (rc != 0)
+			return -1;
 	}
-	nwaiters--;
-	nreporters -= durable;
-	if (rc == 0 && failed_seq == mine)
-		return diag_set(E_DB, "store: commit failed");
-	return rc;
+	*mark = 0;
+	if (first != 0 && failed_between(first, mine))
+		return diag_set(E_DB, "%s", fail_msg);
+	return 0;
 }
 
 int
@@ -697,6 +904,19 @@ store_txn_open(void)
 	return in_txn;
 }
 
+void
+store_add_txn_hook(store_txn_fn fn, void *arg)
+{
+	for (int i = 0; i < ntxn_hooks; i++)
+		if (txn_hooks[i].fn == fn && txn_hooks[i].arg == arg)
+			return;
+	if (ntxn_hooks == MAX_TXN_HOOKS)
+		panic("store: too many transaction hooks");
+	txn_hooks[ntxn_hooks].fn = fn;
+	txn_hooks[ntxn_hooks].arg = arg;
+	ntxn_hooks++;
+}
+
 int
 store_savepoint(void)
 {
@@ -711,6 +931,10 @@ store_savepoint(void)
 int
 store_release(void)
 {
+	/* A transaction that failed meanwhile took the savepoint along. */
+	if (sp_depth <= 0 || !in_txn || txn_doomed)
+		return diag_set(E_DB, "%s",
+				txn_doomed ? fail_msg : "store: savepoint lost");
 	sp_depth--;
 	return st_exec(st(S_RELEASE), "release");
 }
@@ -718,10 +942,12 @@ store_release(void)
 void
 store_rollback(void)
 {
+	env_cache_clear();
+	if (sp_depth <= 0 || !in_txn || txn_doomed)
+		return;
 	st_exec(st(S_ROLLBACK_TO), "rollback to");
 	st_exec(st(S_RELEASE), "release");
 	sp_depth--;
-	env_cache_clear();
 }
 
 void
@@ -1577,8 +1803,12 @@ store_job_list(const struct store_job_filter *f, json_t *arr,
 	       int64_t *next_after_id)
 {
 	bool running = f->state_mask == 1u << JOBD_RUNNING;
-	sqlite3_stmt *s = st(running ? S_JOB_LIST_RUNNING : S_JOB_LIST);
+	sqlite3_stmt *s =
+		st(running ? (f->desc ? S_JOB_LIST_RUNNING_DESC
+				      : S_JOB_LIST_RUNNING)
+			   : (f->desc ? S_JOB_LIST_DESC : S_JOB_LIST));
 	sqlite3_bind_int64(s, 1, f->after_id);
+	sqlite3_bind_int64(s, 6, f->before_id);
 	sqlite3_bind_int64(s, 2, f->qid);
 	if (!running)
 		sqlite3_bind_int64(s, 3, f->state_mask);

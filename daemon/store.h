@@ -7,7 +7,8 @@
  * commits it before the loop sleeps, so one fsync covers a whole burst.
  * Whoever reports a change waits for that commit with store_sync().
  *
- * Functions here never yield, except store_sync().  Returns follow the
+ * Functions here never yield, except store_sync() and
+ * store_sync_crash_safe().  Returns follow the
  * house rule: 0 or -1 with diag set (E_DB, E_NOTFOUND, E_CONFLICT).
  */
 #ifndef STORE_H_INCLUDED
@@ -39,6 +40,13 @@ void store_close(void);
  * open for a few milliseconds; otherwise arms a timer for that.  Returns
  * true when it committed (or failed to). */
 bool store_flush(void *arg);
+/* Commits the open group transaction now, outside the loop (at start);
+ * -1 with E_DB naming the cause when the commit failed: everything in it
+ * is rolled back then.  Does not yield. */
+int store_commit_now(void);
+/* Rolls the open group transaction back (at start, after a step that
+ * failed halfway); the hooks are told.  Does not yield. */
+void store_abort(void);
 /* Asks the next flush to commit without delay (and fsync, when
  * durable).  Does not yield. */
 void store_request_commit(bool durable);
@@ -46,24 +54,48 @@ void store_request_commit(bool durable);
 int store_make_durable(void);
 /* True while the group transaction is open (changes not yet durable). */
 bool store_txn_open(void);
+/*
+ * Failure.  A write fails at once, -1 with E_DB, when another process
+ * holds the database's write lock ("the database is locked by another
+ * process"): SQLite is never asked to wait for it, so the loop does not
+ * stall.  A commit that fails (a full disk, an I/O error) rolls back the
+ * whole group transaction: every coroutine's writes in it are gone.  The
+ * transaction hooks then undo what memory holds of them (counts, events,
+ * totals), and every writer learns of the loss from its next store_sync()
+ * or store_sync_crash_safe(), which fail for any transaction holding a
+ * write of the calling coroutine since its previous sync, with the cause:
+ * "store: commit failed: database or disk is full".  The writer redoes its
+ * change or reports the error; nothing is reported before its commit.
+ */
 /* Waits until every write made so far is committed and durable — for
- * whoever reports a change (a response, an event).  -1 with E_DB when the
- * commit failed.  Yields. */
+ * whoever reports a change (a response, an event).  -1 with E_DB when a
+ * commit holding a write of this coroutine failed.  Yields. */
 int store_sync(void);
 /* Waits until every write made so far is committed: it survives a crash
- * of jobd, not yet power loss (for a claim before its process starts).
- * Yields. */
+ * of jobd, not yet power loss (for a claim before its process starts, a
+ * job's end).  Fails as store_sync() does.  Yields. */
 int store_sync_crash_safe(void);
+/* Called after each group transaction ends: committed is true when its
+ * writes are in the database, false when all of them were rolled back.
+ * Hooks run in the order added, before anyone waiting for the commit is
+ * woken; they must not yield nor write.  Adding one twice adds it once;
+ * store_close() removes them all. */
+typedef void (*store_txn_fn)(bool committed, void *arg);
+void store_add_txn_hook(store_txn_fn fn, void *arg);
 /* A savepoint inside the group transaction, for a change that spans rows:
  * store_savepoint(), then store_release() or store_rollback().  Never
- * across a yield. */
+ * across a yield.  store_release() fails when the group transaction failed
+ * meanwhile (taking the savepoint with it). */
 int store_savepoint(void);
 int store_release(void);
 void store_rollback(void);
 /* Sizes of the database file and its WAL, in bytes. */
 void store_sizes(int64_t *db_bytes, int64_t *wal_bytes);
-/* Test hook: when set, the next commit fails as if the disk did. */
+/* Test hooks: when store_fail_next_commit is set, the next commit fails
+ * as if the disk were full; while the file store_fault_file (borrowed)
+ * exists, every commit does. */
 extern bool store_fail_next_commit;
+extern const char *store_fault_file;
 
 /* ---- queues ---- */
 
@@ -217,12 +249,16 @@ json_t *store_job_json(int64_t id, bool with_env);
 struct store_job_filter {
 	int64_t qid;		/* -1: any */
 	unsigned state_mask;	/* bit per state; 0: any */
-	int64_t after_id;
+	int64_t after_id;	/* ids above it only */
 	int limit;
 	long uid;		/* -1: any */
+	int64_t before_id;	/* ids below it only; 0: no bound */
+	bool desc;		/* newest (highest id) first */
 };
-/* Appends matching job objects (ascending id) to arr; *next_after_id gets
- * the last id when the page was full, else 0. */
+/* Appends matching job objects to arr, ascending id, or descending with
+ * f->desc; *next_after_id gets the last id appended when the page was
+ * full (the cursor for the next page: after_id ascending, before_id
+ * descending), else 0. */
 int store_job_list(const struct store_job_filter *f, json_t *arr,
 		   int64_t *next_after_id);
 

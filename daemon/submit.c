@@ -4,7 +4,6 @@
 #include "submit.h"
 
 #include <math.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 #include "queue.h"
 #include "scheduler.h"
 #include "store.h"
+#include "users.h"
 #include "xmem.h"
 
 static double daemon_kill_grace = 5.0;
@@ -44,10 +44,13 @@ resolve(const struct jobspec *sp, uid_t caller, struct store_job_new *n,
 		if (caller != 0)
 			return diag_set(E_PERM, "user: only root may run jobs "
 						"as another user");
-		struct passwd *pw = getpwnam(sp->user);
-		if (pw == NULL)
-			return diag_set(E_INVAL, "user: no user %s", sp->user);
-		n->uid = pw->pw_uid;
+		struct users_pw pw;
+		if (users_pw_by_name(sp->user, &pw) != 0) {
+			diag_prefix("user");
+			return -1;
+		}
+		n->uid = pw.pw.pw_uid;
+		users_pw_release(&pw);
 	}
 	n->timeout = sp->timeout >= 0 ? sp->timeout : q->conf.timeout;
 	n->kill_grace = sp->kill_grace >= 0	   ? sp->kill_grace
@@ -119,12 +122,12 @@ announce(const struct submit_result *r)
 			r->state == JOBD_CANCELLED
 				? JOBD_REASON_DEPENDENCY_FAILED
 				: JOBD_REASON_NONE);
-	events_totals.submitted++;
+	events_tally()->submitted++;
 	events_job(EV_JOB_SUBMITTED, r->id);
 	if (r->state == JOBD_SCHEDULED)
 		scheduler_kick(r->run_at);
 	if (r->state == JOBD_CANCELLED) {
-		events_totals.cancelled++;
+		events_tally()->cancelled++;
 		events_job(EV_JOB_FINISHED, r->id);
 	}
 }

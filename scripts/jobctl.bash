@@ -121,6 +121,9 @@ _jobctl()
 			--user --wait --follow -c --shell --batch --json -h --help
 			--" -- "$cur"))
 		;;
+	help)
+		COMPREPLY=($(compgen -W "$commands" -- "$cur"))
+		;;
 	get)
 		COMPREPLY=($(compgen -W "--env --json -h --help" -- "$cur"))
 		;;
@@ -130,7 +133,7 @@ _jobctl()
 			_jobctl_reply "$(_jobctl_names queue)"
 			return
 			;;
-		-s | --state)
+		-s | -S | --state)
 			local pre=""
 			[[ $cur == *,* ]] && pre=${cur%,*},
 			COMPREPLY=($(compgen -P "$pre" -W "$states" -- \
@@ -138,10 +141,11 @@ _jobctl()
 			compopt -o nospace 2>/dev/null
 			return
 			;;
-		-n | --limit | --after-id) return ;;
+		-n | --limit | --after-id | --before-id) return ;;
 		esac
-		COMPREPLY=($(compgen -W "-q --queue -s --state -n --limit --all
-			--after-id --json -h --help" -- "$cur"))
+		COMPREPLY=($(compgen -W "-q --queue -S -s --state -n --limit --all
+			--reverse --before-id --after-id --json -h --help" \
+			-- "$cur"))
 		;;
 	cancel | retry)
 		COMPREPLY=($(compgen -W "--json -h --help" -- "$cur"))
@@ -218,13 +222,15 @@ _jobctl()
 				--timeout | --kill-grace | --max-attempts | \
 				--backoff)
 				[[ $prev == --rate ]] &&
-					COMPREPLY=($(compgen -W "none" -- "$cur"))
+					COMPREPLY=($(compgen -W "none 0" -- "$cur"))
 				return
 				;;
 			esac
+			local paused=""
+			[[ $sub == add ]] && paused=--paused
 			COMPREPLY=($(compgen -W "--concurrency --rate --burst
 				--capacity --timeout --kill-grace --max-attempts
-				--backoff --json -h --help" -- "$cur"))
+				--backoff $paused --json -h --help" -- "$cur"))
 		elif [[ $cmd == producer && $sub == add ]]; then
 			case $prev in
 			--type)

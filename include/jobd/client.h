@@ -1,6 +1,6 @@
 /*
  * jobd client library: a blocking connection to jobd's control socket that
- * speaks the newline-delimited JSON protocol of SPEC.md section 5, so a C
+ * speaks the newline-delimited JSON protocol of jobd-protocol(7), so a C
  * program can submit, inspect, wait for and watch jobs without writing the
  * framing itself.  jobctl is built on it.
  *
@@ -67,13 +67,33 @@ struct jobd_client;
 char *jobd_client_socket_path(const char *explicit_path);
 
 /*
+ * The user default of jobd_client_socket_path(), whether or not it exists:
+ * where a jobd run by this user listens.  Returns a string the caller
+ * frees, or NULL with errno ENOMEM.
+ */
+char *jobd_client_user_socket_path(void);
+
+/*
  * Connects to the daemon's socket at path (borrowed; NULL means
- * jobd_client_socket_path(NULL)).  Returns a client the caller releases
- * with jobd_client_close(), or NULL with errno set (ENAMETOOLONG when the
- * path does not fit a sockaddr_un, else connect(2)'s errno: ENOENT,
- * ECONNREFUSED, EACCES, ...).
+ * jobd_client_socket_path(NULL)).  Before anything is sent, two checks
+ * make sure no other user stands in for the daemon: the socket's
+ * directory must be owned by the caller's uid or root and not writable by
+ * group or others (unless it has the sticky bit, like /tmp; a symbolic
+ * link is refused), and the process listening on the socket (SO_PEERCRED)
+ * must run as the caller's uid or root.  Returns a client the caller
+ * releases with jobd_client_close(), or NULL with errno set: EPERM when a
+ * check refused the socket, ENAMETOOLONG when the path does not fit a
+ * sockaddr_un, else connect(2)'s errno (ENOENT, ECONNREFUSED, EACCES, ...).
+ * jobd_client_connect_error() then says why.
  */
 struct jobd_client *jobd_client_connect(const char *path);
+
+/* Why the calling thread's last failed jobd_client_connect() failed, in
+ * one line that does not repeat the socket's path (strerror's text, or
+ * for EPERM what was refused: "refusing it: it is served by uid 65534
+ * (nobody) (pid 42), not by you or root").  Borrowed until the next
+ * jobd_client_connect() of the thread. */
+const char *jobd_client_connect_error(void);
 
 /* Closes the socket and frees c with everything it still holds.  NULL is a
  * no-op. */

@@ -1,7 +1,8 @@
 /*
  * jobd protocol names, shared by the daemon, the client library and jobctl:
  * job states, reasons and wire error codes, each an enum with conversions to
- * and from the exact strings of SPEC.md.  Pure: no I/O, no allocation.
+ * and from the exact strings of the protocol, jobd-protocol(7).  Pure: no
+ * I/O, no allocation.
  */
 #ifndef JOBD_PROTO_H_INCLUDED
 #define JOBD_PROTO_H_INCLUDED

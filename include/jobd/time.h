@@ -40,6 +40,30 @@ int64_t jobd_time_days_from_civil(int64_t y, int m, int d);
  * Returns 0, or -1 with errno EINVAL. */
 int jobd_duration_parse(const char *s, double *secs);
 
+/* Room jobd_duration_format, jobd_number_format and jobd_rate_format
+ * need, the NUL included. */
+#define JOBD_UNIT_LEN 48
+
+/* Writes secs (>= 0, finite; rounded to the microsecond) as a duration
+ * jobd_duration_parse reads back, in the largest unit that holds it whole:
+ * "0", "30s", "5m", "2h", "30d", else seconds with a fraction ("1.5s",
+ * "0.037s").  Never an exponent.  buf, which the caller owns, holds at
+ * least JOBD_UNIT_LEN bytes.  Returns buf, or NULL with errno EINVAL for a
+ * negative or non-finite secs (buf then holds "-"). */
+char *jobd_duration_format(double secs, char *buf);
+
+/* Writes v (finite; rounded to the microsecond) as a plain decimal number
+ * with no exponent and no trailing zeros ("10", "0.1", "2592000").  buf
+ * holds at least JOBD_UNIT_LEN bytes.  Returns buf ("-" for a non-finite
+ * v). */
+char *jobd_number_format(double v, char *buf);
+
+/* Writes a rate of limit starts per period seconds in the form the config
+ * file and jobctl read back: "N/s", "N/m", "N/h", "N/d" when the period is
+ * one of those, else "N/<duration>" ("1/30d", "5/2s").  buf holds at least
+ * JOBD_UNIT_LEN bytes.  Returns buf. */
+char *jobd_rate_format(double limit, double period, char *buf);
+
 /* Parses a size: a non-negative integer with an optional binary multiple
  * "K", "M", "G" (either case, optionally followed by "B" or "iB"), or a
  * bare "B", into *bytes.  Returns 0, or -1 with errno EINVAL on bad syntax

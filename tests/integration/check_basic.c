@@ -1292,10 +1292,10 @@ START_TEST(basic_jobctl_batch)
 	ck_assert_int_eq(n, 3);
 	free(out);
 	free(err);
-	/* A bad line refuses the batch. */
+	/* A bad line refuses the batch: an invalid value, status 2. */
 	rc = jd_jobctl(&D, "{\"argv\":[\"true\"]}\n{\"argv\":[]}\n", NULL, NULL,
 		       "submit", "--batch", "-", NULL);
-	ck_assert_int_eq(rc, 1);
+	ck_assert_int_eq(rc, 2);
 	ck_assert_int_eq(count_jobs(&D), 3);
 }
 END_TEST

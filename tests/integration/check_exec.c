@@ -1604,7 +1604,8 @@ START_TEST(exec_jobctl_queue)
 	json_decref(q);
 	free(JOBCTL(&d, 0, "queue", "rm", "jq"));
 	free(JOBCTL(&d, 1, "queue", "get", "jq"));
-	free(JOBCTL(&d, 1, "queue", "rm", "default"));
+	/* jobd's invalid_argument is status 2, like jobctl's own. */
+	free(JOBCTL(&d, 2, "queue", "rm", "default"));
 	free(JOBCTL(&d, 1, "queue", "pause", "nope"));
 	free(JOBCTL(&d, 2, "queue", "add"));
 	free(JOBCTL(&d, 2, "queue", "set", "default", "--concurrency", "x"));
@@ -1657,7 +1658,7 @@ START_TEST(exec_jobctl_submit)
 	free(JOBCTL(&d, 2, "submit", "--delay", "1", "--at",
 		    "2030-01-01T00:00:00Z", "--", "true"));
 	free(JOBCTL(&d, 1, "submit", "-q", "nope", "--", "true"));
-	free(JOBCTL(&d, 1, "submit", "--after", "9999", "--", "true"));
+	free(JOBCTL(&d, 2, "submit", "--after", "9999", "--", "true"));
 	char su[32];
 	snprintf(su, sizeof(su), "%lld", (long long)u1);
 	free(JOBCTL(&d, 124, "wait", su, "--timeout", "0.2"));

@@ -13,7 +13,13 @@ Suite *debug_suite(void);
 Suite *durability_suite(void);
 Suite *regress_suite(void);
 Suite *hostile_suite(void);
+Suite *cli_suite(void);
 Suite *usability_suite(void);
+Suite *faults_suite(void);
+Suite *protodoc_suite(void);
+Suite *readme_suite(void);
+Suite *safety_suite(void);
+Suite *limits_suite(void);
 
 static Suite *(*const suites[])(void) = {
 	basic_suite,
@@ -23,7 +29,13 @@ static Suite *(*const suites[])(void) = {
 	durability_suite,
 	regress_suite,
 	hostile_suite,
+	cli_suite,
 	usability_suite,
+	faults_suite,
+	protodoc_suite,
+	readme_suite,
+	safety_suite,
+	limits_suite,
 };
 
 int

@@ -7,10 +7,13 @@
  */
 #include <check.h>
 #include <poll.h>
+#include <pty.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -204,6 +207,135 @@ START_TEST(usability_producer_takes_cwd)
 }
 END_TEST
 
+/* ---- reaching jobd ---- */
+
+/* Runs jobctl (as uid when uid > 0) with args; *err gets its stderr. */
+static int
+jobctl_as(uid_t uid, char **err, const char *const *args)
+{
+	int pfd[2];
+	ck_assert_int_eq(pipe(pfd), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(pfd[1], 2);
+		close(pfd[0]);
+		close(pfd[1]);
+		if (uid > 0 && (setgroups(0, NULL) != 0 || setgid(uid) != 0 ||
+				setuid(uid) != 0))
+			_exit(126);
+		const char *bin = getenv("JOBCTL_BIN");
+		/* execv takes char *const[]: the strings are not written. */
+		size_t n = 0;
+		while (args[n] != NULL)
+			n++;
+		char **v = calloc(n + 1, sizeof(*v));
+		for (size_t i = 0; i < n; i++)
+			v[i] = strdup(args[i]);
+		execv(bin ? bin : "build/jobctl", v);
+		_exit(127);
+	}
+	close(pfd[1]);
+	size_t cap = 4096, n = 0;
+	char *buf = malloc(cap);
+	ssize_t r;
+	while ((r = read(pfd[0], buf + n, cap - n - 1)) > 0) {
+		n += (size_t)r;
+		if (n + 1 >= cap)
+			buf = realloc(buf, cap *= 2);
+	}
+	buf[n] = '\0';
+	close(pfd[0]);
+	int st;
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	*err = buf;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+/* A failed connect says what is wrong and what to do. */
+START_TEST(usability_connect_errors_explain)
+{
+	struct jd *d = start(NULL);
+	char *err;
+	/* A directory is not a socket. */
+	const char *a1[] = {"jobctl", "-s", d->dir, "ping", NULL};
+	ck_assert_int_eq(jobctl_as(0, &err, a1), 3);
+	ck_assert_msg(strstr(err, "not a socket") && !strstr(err, "refused"),
+		      "%s", err);
+	free(err);
+	/* Nothing there: is jobd running? */
+	char *none = jd_path(d, "none.sock");
+	const char *a2[] = {"jobctl", "-s", none, "ping", NULL};
+	ck_assert_int_eq(jobctl_as(0, &err, a2), 3);
+	ck_assert_msg(strstr(err, "is jobd running?"), "%s", err);
+	free(err);
+	free(none);
+	/* A socket of a group the caller is not in names the group. */
+	if (geteuid() == 0) {
+		ck_assert_int_eq(chmod(d->dir, 0755), 0);
+		ck_assert_int_eq(chmod(d->sock, 0660), 0);
+		const char *a3[] = {"jobctl", "-s", d->sock, "ping", NULL};
+		ck_assert_int_eq(jobctl_as(65534, &err, a3), 3);
+		ck_assert_msg(strstr(err, "group"), "%s", err);
+		free(err);
+	}
+}
+END_TEST
+
+/* top, when jobd stops under it, says the connection closed (it used to
+ * end with "Broken pipe"). */
+START_TEST(usability_top_when_jobd_stops)
+{
+	struct jd *d = start(NULL);
+	int master;
+	pid_t pid = forkpty(&master, NULL, NULL, NULL);
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		setenv("TERM", "xterm", 1);
+		const char *bin = getenv("JOBCTL_BIN");
+		execl(bin ? bin : "build/jobctl", "jobctl", "-s", d->sock, "top",
+		      (char *)NULL);
+		_exit(127);
+	}
+	char buf[65536];
+	size_t len = 0;
+	bool stopped = false;
+	double end = jd_now() + 20;
+	for (;;) {
+		struct pollfd p = {master, POLLIN, 0};
+		int left = (int)((end - jd_now()) * 1000);
+		ck_assert_msg(left > 0, "top did not end: %.*s", (int)len, buf);
+		if (poll(&p, 1, left) <= 0)
+			continue;
+		ssize_t n = read(master, buf + len, sizeof(buf) - 1 - len);
+		if (n <= 0)
+			break;	/* EIO once top has gone */
+		len += (size_t)n;
+		buf[len] = '\0';
+		if (len > sizeof(buf) / 2) {
+			/* Keep the tail: the end is what matters. */
+			memmove(buf, buf + len - 1024, 1024);
+			len = 1024;
+		}
+		/* The first frame is up: stop jobd under it. */
+		if (!stopped && strstr(buf, "QUEUE") != NULL) {
+			ck_assert_int_eq(jd_stop(d), 0);
+			stopped = true;
+		}
+	}
+	buf[len] = '\0';
+	close(master);
+	int st;
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(stopped);
+	ck_assert(WIFEXITED(st));
+	ck_assert_int_eq(WEXITSTATUS(st), 3);
+	ck_assert_msg(strstr(buf, "closed by jobd") &&
+			      !strstr(buf, "Broken pipe"),
+		      "top ended with: %s", buf);
+}
+END_TEST
+
 Suite *
 usability_suite(void)
 {
@@ -220,6 +352,13 @@ usability_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, usability_generator_stderr);
 	tcase_add_test(tc, usability_producer_takes_cwd);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("connect");
+	tcase_add_checked_fixture(tc, NULL, jd_test_teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, usability_connect_errors_explain);
+	tcase_add_test(tc, usability_top_when_jobd_stops);
 	suite_add_tcase(s, tc);
 	return s;
 }

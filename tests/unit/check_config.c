@@ -643,6 +643,65 @@ START_TEST(config_print_roundtrip)
 }
 END_TEST
 
+/* Durations of a million seconds and more, rates over long periods and
+ * small fractions print in forms the loader takes back. */
+START_TEST(config_print_long_durations_load_back)
+{
+	struct config c, d;
+	char printed[PATH_MAX + 32];
+	const struct queue_conf *q;
+	char *text;
+	FILE *f;
+
+	ck_assert_int_eq(load(&c, "[daemon]\nretention = 30d\n"
+				  "shutdown_timeout = 2000000\n"
+				  "[queue slow]\nrate = 1/30d\nburst = 3\n"
+				  "timeout = 14d\nkill_grace = 1.5\n"
+				  "backoff = 1d 2 30d 0.00001\n"
+				  "[producer p]\ntype = interval\n"
+				  "every = 14d\nshell = true\n"),
+			 0);
+	snprintf(printed, sizeof(printed), "%s/printed.conf", tmpdir);
+	f = fopen(printed, "w");
+	ck_assert_ptr_nonnull(f);
+	config_print(&c, f);
+	ck_assert_int_eq(fclose(f), 0);
+	text = NULL;
+	f = fopen(printed, "r");
+	ck_assert_ptr_nonnull(f);
+	{
+		size_t cap = 0;
+		ssize_t n = getdelim(&text, &cap, '\0', f);
+		ck_assert_int_gt(n, 0);
+	}
+	fclose(f);
+	ck_assert_msg(strstr(text, "retention = 30d\n") != NULL, "%s", text);
+	ck_assert_msg(strstr(text, "rate = 1/30d\n") != NULL, "%s", text);
+	ck_assert_msg(strstr(text, "timeout = 14d\n") != NULL, "%s", text);
+	ck_assert_msg(strstr(text, "every = 14d\n") != NULL, "%s", text);
+	ck_assert_msg(strstr(text, "backoff = 1d 2 30d 0.00001\n") != NULL,
+		      "%s", text);
+	ck_assert_msg(strstr(text, "e+") == NULL && strstr(text, "e-") == NULL,
+		      "exponent in %s", text);
+	free(text);
+
+	config_init(&d);
+	ck_assert_msg(config_load(&d, printed) == 0, "%s", diag_msg());
+	ck_assert_double_eq(d.retention, 30 * 86400);
+	ck_assert_double_eq(d.shutdown_timeout, 2000000);
+	q = find_queue(&d, "slow");
+	ck_assert_ptr_nonnull(q);
+	ck_assert_double_eq(q->rate_limit, 1);
+	ck_assert_double_eq(q->rate_period, 30 * 86400);
+	ck_assert_double_eq(q->timeout, 14 * 86400);
+	ck_assert_double_eq(q->kill_grace, 1.5);
+	ck_assert_double_eq(q->backoff.max, 30 * 86400);
+	ck_assert_double_eq_tol(q->backoff.jitter, 0.00001, 1e-12);
+	config_destroy(&d);
+	config_destroy(&c);
+}
+END_TEST
+
 START_TEST(config_default_paths_root)
 {
 	char *s;
@@ -759,6 +818,7 @@ config_suite(void)
 	tcase_add_test(tc, config_long_lines);
 	tcase_add_test(tc, config_producer_keys);
 	tcase_add_test(tc, config_print_roundtrip);
+	tcase_add_test(tc, config_print_long_durations_load_back);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");

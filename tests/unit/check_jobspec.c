@@ -4,6 +4,7 @@
  */
 #include <check.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "diag.h"
@@ -314,6 +315,35 @@ START_TEST(jobspec_long_texts)
 }
 END_TEST
 
+START_TEST(jobspec_user_length)
+{
+	size_t n = 300000;
+	char *name = malloc(n + 1);
+	struct jobspec s;
+
+	memset(name, 'u', n);
+	name[256] = '\0';
+	json_t *o = json_pack("{s:[s],s:s}", "argv", "x", "user", name);
+	jobspec_init(&s);
+	ck_assert_int_eq(jobspec_parse(o, &s), 0);
+	ck_assert_uint_eq(strlen(s.user), 256);
+	jobspec_destroy(&s);
+	json_decref(o);
+	name[256] = 'u';
+	name[n] = '\0';
+	o = json_pack("{s:[s],s:s}", "argv", "x", "user", name);
+	jobspec_init(&s);
+	diag_clear();
+	ck_assert_int_eq(jobspec_parse(o, &s), -1);
+	ck_assert_int_eq(diag_code(), E_INVAL);
+	ck_assert_str_eq(diag_msg(),
+			 "user: must be a user name of 1 to 256 bytes");
+	jobspec_destroy(&s);
+	json_decref(o);
+	free(name);
+}
+END_TEST
+
 START_TEST(jobspec_depends_limit)
 {
 	json_t *o = json_pack("{s:[s]}", "argv", "x"), *deps = json_array();
@@ -446,6 +476,7 @@ jobspec_suite(void)
 	tcase_set_timeout(tc, 10);
 	tcase_add_loop_test(tc, jobspec_rejects, 0, N(bad_specs));
 	tcase_add_test(tc, jobspec_long_texts);
+	tcase_add_test(tc, jobspec_user_length);
 	tcase_add_test(tc, jobspec_depends_limit);
 	tcase_add_test(tc, jobspec_not_object);
 	suite_add_tcase(s, tc);

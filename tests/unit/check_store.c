@@ -1343,6 +1343,65 @@ START_TEST(store_counts_and_list)
 }
 END_TEST
 
+/* Newest first: descending pages, before_id as the cursor, and the
+ * running-jobs statement the same way. */
+START_TEST(store_list_newest_first)
+{
+	struct store_job_filter f;
+	int64_t ids[5], next = -1;
+	json_t *arr;
+
+	for (int i = 0; i < 5; i++)
+		ids[i] = ADD_JOB(.state = i == 1 || i == 3 ? JOBD_RUNNING
+							   : JOBD_QUEUED);
+	memset(&f, 0, sizeof(f));
+	f.qid = -1;
+	f.uid = -1;
+	f.limit = 2;
+	f.desc = true;
+	arr = json_array();
+	ck_assert_int_eq(store_job_list(&f, arr, &next), 0);
+	ck_assert_int_eq(json_array_size(arr), 2);
+	ck_assert_int_eq(jnum(json_array_get(arr, 0), "id"), ids[4]);
+	ck_assert_int_eq(jnum(json_array_get(arr, 1), "id"), ids[3]);
+	ck_assert_int_eq(next, ids[3]);
+	f.before_id = next;
+	f.limit = 10;
+	ck_assert_int_eq(store_job_list(&f, arr, &next), 0);
+	ck_assert_int_eq(json_array_size(arr), 5);
+	ck_assert_int_eq(jnum(json_array_get(arr, 2), "id"), ids[2]);
+	ck_assert_int_eq(jnum(json_array_get(arr, 4), "id"), ids[0]);
+	ck_assert_int_eq(next, 0);
+	json_decref(arr);
+
+	/* Ascending with both bounds. */
+	f.desc = false;
+	f.after_id = ids[0];
+	f.before_id = ids[4];
+	arr = json_array();
+	ck_assert_int_eq(store_job_list(&f, arr, &next), 0);
+	ck_assert_int_eq(json_array_size(arr), 3);
+	ck_assert_int_eq(jnum(json_array_get(arr, 0), "id"), ids[1]);
+	json_decref(arr);
+
+	/* The running jobs, newest first. */
+	memset(&f, 0, sizeof(f));
+	f.qid = -1;
+	f.uid = -1;
+	f.limit = 1;
+	f.state_mask = 1u << JOBD_RUNNING;
+	f.desc = true;
+	arr = json_array();
+	ck_assert_int_eq(store_job_list(&f, arr, &next), 0);
+	ck_assert_int_eq(json_array_size(arr), 1);
+	ck_assert_int_eq(jnum(json_array_get(arr, 0), "id"), ids[3]);
+	f.before_id = next;
+	ck_assert_int_eq(store_job_list(&f, arr, &next), 0);
+	ck_assert_int_eq(jnum(json_array_get(arr, 1), "id"), ids[1]);
+	json_decref(arr);
+}
+END_TEST
+
 /* ---- group commit ---- */
 
 START_TEST(store_flush_commits_the_group)
@@ -1547,6 +1606,157 @@ START_TEST(store_failed_commit_fails_sync)
 }
 END_TEST
 
+/* ---- failures: locked database, lost commits ---- */
+
+static void
+failed_cause_main_f(void *arg)
+{
+	char *msg = arg;
+
+	co_add_job(NULL);
+	store_fail_next_commit = true;
+	CO_EXPECT(store_sync() == -1);
+	CO_EXPECT(diag_code() == E_DB);
+	snprintf(msg, 256, "%s", diag_msg());
+}
+
+START_TEST(store_failed_commit_names_its_cause)
+{
+	char msg[256] = "";
+
+	loopfix_run(failed_cause_main_f, msg);
+	ck_assert_msg(strstr(msg, "store: commit failed: database or disk "
+				  "is full") != NULL,
+		      "%s", msg);
+}
+END_TEST
+
+struct late_arg {
+	int writer_rc, reader_rc, next_rc;
+};
+
+static void
+late_main_f(void *arg)
+{
+	struct late_arg *a = arg;
+
+	CO_EXPECT(store_sync() == 0);
+	co_add_job(NULL);
+	store_fail_next_commit = true;
+	/* The transaction fails on its own timer, before this sync. */
+	CO_EXPECT(await_sleep(0.05) == 0);
+	CO_EXPECT(!store_txn_open());
+	a->writer_rc = store_sync();
+	/* Learnt once: the next sync is about what came after. */
+	a->next_rc = store_sync();
+}
+
+static void
+reader_f(void *arg)
+{
+	struct late_arg *a = arg;
+
+	CO_EXPECT(await_sleep(0.05) == 0);
+	a->reader_rc = store_sync();
+}
+
+static void
+late_both_f(void *arg)
+{
+	struct coro *r = coro_spawn("reader", reader_f, arg);
+
+	late_main_f(arg);
+	coro_join(r);
+}
+
+START_TEST(store_late_sync_learns_its_lost_write)
+{
+	struct late_arg a = {9, 9, 9};
+
+	loopfix_run(late_both_f, &a);
+	ck_assert_int_eq(a.writer_rc, -1);
+	ck_assert_int_eq(a.next_rc, 0);
+	ck_assert_int_eq(a.reader_rc, 0);
+}
+END_TEST
+
+static int hook_calls[2];
+
+static void
+count_hook(bool committed, void *arg)
+{
+	(void)arg;
+	hook_calls[committed]++;
+}
+
+static void
+hooks_main_f(void *arg)
+{
+	(void)arg;
+	CO_EXPECT(store_sync() == 0);
+	int before = hook_calls[1];
+	co_add_job(NULL);
+	CO_EXPECT(store_sync() == 0);
+	CO_EXPECT(hook_calls[1] == before + 1);
+	CO_EXPECT(hook_calls[0] == 0);
+	co_add_job(NULL);
+	store_fail_next_commit = true;
+	CO_EXPECT(store_sync() == -1);
+	CO_EXPECT(hook_calls[0] == 1);
+	CO_EXPECT(peek_int("SELECT count(*) FROM jobs") == 1);
+}
+
+START_TEST(store_txn_hooks_follow_the_outcome)
+{
+	memset(hook_calls, 0, sizeof(hook_calls));
+	store_add_txn_hook(count_hook, NULL);
+	store_add_txn_hook(count_hook, NULL);	/* once is enough */
+	loopfix_run(hooks_main_f, NULL);
+}
+END_TEST
+
+struct locked_arg {
+	double took;
+	char msg[256];
+	int after_rc;
+};
+
+static void
+locked_main_f(void *arg)
+{
+	struct locked_arg *a = arg;
+	sqlite3 *other = peek_open();
+	int64_t id = 0;
+
+	CO_EXPECT(store_sync() == 0);
+	CO_EXPECT(other != NULL);
+	CO_EXPECT(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL) ==
+		  SQLITE_OK);
+	double t0 = loopfix_mono();
+	CO_EXPECT(try_add_job(&(struct jopt){.state = JOBD_QUEUED}, &id) ==
+		  -1);
+	a->took = loopfix_mono() - t0;
+	snprintf(a->msg, sizeof(a->msg), "%s", diag_msg());
+	CO_EXPECT(!store_txn_open());
+	/* Reads go on meanwhile. */
+	CO_EXPECT(peek_int("SELECT count(*) FROM queues") == 1);
+	sqlite3_exec(other, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(other);
+	co_add_job(NULL);
+	a->after_rc = store_sync();
+}
+
+START_TEST(store_locked_database_fails_writes_at_once)
+{
+	struct locked_arg a = {99, "", 9};
+
+	loopfix_run(locked_main_f, &a);
+	ck_assert_msg(a.took < 0.1, "a locked write took %.3f s", a.took);
+	ck_assert_msg(strstr(a.msg, "locked") != NULL, "%s", a.msg);
+	ck_assert_int_eq(a.after_rc, 0);
+}
+END_TEST
+
 Suite *
 store_suite(void)
 {
@@ -1580,6 +1790,7 @@ store_suite(void)
 	tcase_add_test(tc, store_env_dedupe);
 	tcase_add_test(tc, store_savepoint_rollback_undoes_only_its_own);
 	tcase_add_test(tc, store_counts_and_list);
+	tcase_add_test(tc, store_list_newest_first);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("commit");
@@ -1595,6 +1806,10 @@ store_suite(void)
 	tcase_add_test(tc, store_sync_many_writers_one_commit);
 	tcase_add_test(tc, store_unawaited_write_commits_soon);
 	tcase_add_test(tc, store_failed_commit_fails_sync);
+	tcase_add_test(tc, store_failed_commit_names_its_cause);
+	tcase_add_test(tc, store_late_sync_learns_its_lost_write);
+	tcase_add_test(tc, store_txn_hooks_follow_the_outcome);
+	tcase_add_test(tc, store_locked_database_fails_writes_at_once);
 	suite_add_tcase(s, tc);
 	return s;
 }

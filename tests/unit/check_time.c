@@ -3,6 +3,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -286,6 +287,75 @@ START_TEST(time_size_rejects)
 }
 END_TEST
 
+static const struct {
+	double secs;
+	const char *text;
+} formatted_durations[] = {
+	{0, "0"},	       {30, "30s"},	   {90, "90s"},
+	{300, "5m"},	       {7200, "2h"},	   {2592000, "30d"},
+	{1209600, "14d"},      {1.5, "1.5s"},	   {0.5, "0.5s"},
+	{0.0371908289999965, "0.037191s"},	   {86400.25, "86400.25s"},
+	{315360000, "3650d"},  {1e13, "10000000000000s"},
+};
+
+/* Durations of a million seconds and more come out in a form that
+ * jobd_duration_parse reads back, never with an exponent. */
+START_TEST(time_duration_format_parses_back)
+{
+	char buf[JOBD_UNIT_LEN];
+	double back = -1;
+
+	ck_assert_ptr_eq(jobd_duration_format(formatted_durations[_i].secs,
+					      buf),
+			 buf);
+	ck_assert_str_eq(buf, formatted_durations[_i].text);
+	ck_assert_int_eq(jobd_duration_parse(buf, &back), 0);
+	ck_assert_double_eq_tol(back, formatted_durations[_i].secs, 1e-6);
+}
+END_TEST
+
+START_TEST(time_duration_format_rejects)
+{
+	char buf[JOBD_UNIT_LEN];
+
+	ck_assert_ptr_null(jobd_duration_format(-1, buf));
+	ck_assert_str_eq(buf, "-");
+	ck_assert_ptr_null(jobd_duration_format(NAN, buf));
+	ck_assert_ptr_null(jobd_duration_format(INFINITY, buf));
+}
+END_TEST
+
+static const struct {
+	double limit, period;
+	const char *text;
+} formatted_rates[] = {
+	{10, 1, "10/s"},     {100, 60, "100/m"},  {5, 3600, "5/h"},
+	{2, 86400, "2/d"},   {1, 2592000, "1/30d"}, {5, 2, "5/2s"},
+	{0.5, 1, "0.5/s"},   {1e9, 1, "1000000000/s"}, {3, 1.5, "3/1.5s"},
+};
+
+START_TEST(time_rate_format)
+{
+	char buf[JOBD_UNIT_LEN];
+
+	ck_assert_str_eq(jobd_rate_format(formatted_rates[_i].limit,
+					  formatted_rates[_i].period, buf),
+			 formatted_rates[_i].text);
+}
+END_TEST
+
+START_TEST(time_number_format)
+{
+	char buf[JOBD_UNIT_LEN];
+
+	ck_assert_str_eq(jobd_number_format(2592000, buf), "2592000");
+	ck_assert_str_eq(jobd_number_format(0.1, buf), "0.1");
+	ck_assert_str_eq(jobd_number_format(0.00001, buf), "0.00001");
+	ck_assert_str_eq(jobd_number_format(-2.5, buf), "-2.5");
+	ck_assert_str_eq(jobd_number_format(1e15, buf), "1000000000000000");
+}
+END_TEST
+
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 Suite *
@@ -312,6 +382,11 @@ time_suite(void)
 	tcase_add_loop_test(tc, time_duration_accepts, 0, N(good_durations));
 	tcase_add_loop_test(tc, time_duration_rejects, 0, N(bad_durations));
 	tcase_add_test(tc, time_duration_huge_is_finite_or_rejected);
+	tcase_add_loop_test(tc, time_duration_format_parses_back, 0,
+			    N(formatted_durations));
+	tcase_add_test(tc, time_duration_format_rejects);
+	tcase_add_loop_test(tc, time_rate_format, 0, N(formatted_rates));
+	tcase_add_test(tc, time_number_format);
 	tcase_add_loop_test(tc, time_size_accepts, 0, N(good_sizes));
 	tcase_add_loop_test(tc, time_size_rejects, 0, N(bad_sizes));
 	suite_add_tcase(s, tc);
