@@ -44,7 +44,7 @@ LDFLAGS  += $(SANFLAGS)
 LDLIBS   += $(PKG_LIBS) -lev -lm
 
 # The daemon's modules, lowest layer first.  main.c is wiring only.
-DAEMON_MODS := xmem buf diag log users safedir backoff ratelimit cron \
+DAEMON_MODS := xmem buf utf8 diag log users safedir backoff ratelimit cron \
                jsonin jobspec config \
                coro loop await store queue runner scheduler events \
                consumer submit producer control commands sdnotify
@@ -60,7 +60,7 @@ INTEG_OBJS := $(INTEG_SRCS:%.c=$(B)/%.o)
 
 all: $(B)/jobd $(B)/jobctl
 .PHONY: all deps check unit integration asan valgrind run install clean \
-        format tidy bench
+        format tidy bench fuzz fuzz-build fuzz-check
 
 # `deps` installs what pkg-config cannot find, with apt-get (sudo when not
 # root).  It does nothing when everything is present.  Every object waits
@@ -106,6 +106,54 @@ check: all $(B)/check_unit $(B)/check_integration $(BENCH_BINS)
 	JOBD_BIN=$(B)/jobd JOBCTL_BIN=$(B)/jobctl $(B)/check_integration
 	bench/run.sh $(B) --smoke
 	scripts/verify-units.sh
+	$(CHECK_FUZZ)
+
+# The fuzz targets are always sanitized, so `make check` runs them once,
+# from the plain build, and not again under SANITIZE=1.
+ifeq ($(SANITIZE),1)
+CHECK_FUZZ :=
+else
+CHECK_FUZZ := $(MAKE) --no-print-directory fuzz-check
+endif
+
+# ---- fuzzing (tests/fuzz/README.md) ----
+# libFuzzer targets built with clang under ASan+UBSan in build/fuzz/: every
+# source compiled with coverage, and each target linked with all daemon
+# modules.  `make fuzz` runs each for FUZZ_TIME seconds (new inputs kept
+# in build/fuzz/corpus/), `make fuzz-check` for FUZZ_CHECK_TIME from the
+# seeds alone; tests/fuzz/corpus/ is only read, crashes go to
+# build/fuzz/artifacts/, and the run fails if any target crashed.
+FUZZ_CC  ?= clang
+FUZZ_TIME ?= 60
+FUZZ_CHECK_TIME ?= 20
+FZ       := build/fuzz
+FUZZ_TARGETS := request jobspec config cron time utf8
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all \
+            -fno-omit-frame-pointer
+FUZZ_CFLAGS := -O1 -g -std=c11 $(WARN) $(FUZZ_SAN) \
+               -fsanitize=fuzzer-no-link -MMD -MP
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(FZ)/fuzz_%)
+FUZZ_LIB_OBJS := $(DAEMON_MODS:%=$(FZ)/daemon/%.o) \
+                 $(FZ)/client/proto.o $(FZ)/client/jobd_time.o
+
+$(FZ)/%.o: %.c | $(B)/.deps-ok
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -c -o $@ $<
+
+# The request target links runner_spawn to a stand-in that starts nothing:
+# no request may run a process while fuzzing.
+$(FZ)/fuzz_request: LDWRAP := -Wl,--wrap=runner_spawn
+$(FZ)/fuzz_%: $(FZ)/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJS)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $(LDWRAP) -o $@ $^ \
+		$(PKG_LIBS) -lev -lm
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	tests/fuzz/run.sh $(FZ) $(FUZZ_TIME) $(FUZZ_TARGETS)
+
+fuzz-check: fuzz-build
+	tests/fuzz/run.sh --fresh $(FZ) $(FUZZ_CHECK_TIME) $(FUZZ_TARGETS)
 
 unit: $(B)/check_unit
 	$(B)/check_unit

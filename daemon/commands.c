@@ -33,6 +33,7 @@
 #include "scheduler.h"
 #include "store.h"
 #include "submit.h"
+#include "utf8.h"
 #include "xmem.h"
 
 #define LIST_DEFAULT 100
@@ -801,74 +802,6 @@ cmd_wait(struct req *r)
 }
 
 /* ---- logs ---- */
-
-/* Length of the longest prefix of p[0..n) that does not end inside a
- * UTF-8 sequence (a sequence cut by the read is left for the next). */
-static size_t
-utf8_whole(const char *p, size_t n)
-{
-	size_t i = n, back = 0;
-	while (i > 0 && back < 4) {
-		unsigned char ch = (unsigned char)p[i - 1];
-		if ((ch & 0xC0) != 0x80) {
-			size_t want = ch >= 0xF0   ? 4
-				      : ch >= 0xE0 ? 3
-				      : ch >= 0xC0 ? 2
-						   : 1;
-			return back + 1 >= want ? n : i - 1;
-		}
-		i--;
-		back++;
-	}
-	return n;
-}
-
-/* A JSON string of p[0..n) with invalid UTF-8 replaced by U+FFFD. */
-static json_t *
-utf8_string(const char *p, size_t n)
-{
-	struct buf b = BUF_INIT;
-	size_t i = 0;
-	buf_reserve(&b, n);
-	while (i < n) {
-		unsigned char ch = (unsigned char)p[i];
-		size_t len = ch < 0x80		 ? 1
-			     : (ch >> 5) == 0x6	 ? 2
-			     : (ch >> 4) == 0xE	 ? 3
-			     : (ch >> 3) == 0x1E ? 4
-						 : 0;
-		bool ok = len > 0 && i + len <= n;
-		for (size_t k = 1; ok && k < len; k++)
-			if (((unsigned char)p[i + k] & 0xC0) != 0x80)
-				ok = false;
-		if (ok && len == 2 && ch < 0xC2)
-			ok = false;	/* overlong */
-		if (ok && len == 3) {
-			unsigned c1 = (unsigned char)p[i + 1];
-			if ((ch == 0xE0 && c1 < 0xA0) ||
-			    (ch == 0xED && c1 >= 0xA0))
-				ok = false;	/* overlong, surrogate */
-		}
-		if (ok && len == 4) {
-			unsigned c1 = (unsigned char)p[i + 1];
-			if (ch > 0xF4 || (ch == 0xF0 && c1 < 0x90) ||
-			    (ch == 0xF4 && c1 >= 0x90))
-				ok = false;
-		}
-		if (ok && len == 1 && ch == 0)
-			ok = true;
-		if (ok) {
-			buf_append(&b, p + i, len);
-			i += len;
-		} else {
-			buf_append(&b, "\xEF\xBF\xBD", 3);
-			i++;
-		}
-	}
-	json_t *s = json_stringn(b.data ? b.data : "", b.len);
-	buf_release(&b);
-	return s;
-}
 
 struct log_read {
 	json_t *data;

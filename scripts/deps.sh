@@ -25,6 +25,13 @@ command -v ${CC:-cc} >/dev/null 2>&1 || missing="$missing build-essential"
 command -v sqlite3 >/dev/null 2>&1 || missing="$missing sqlite3"
 # The cron tests need real time zones (DST cases).
 [ -e /usr/share/zoneinfo/America/New_York ] || missing="$missing tzdata"
+# The fuzz targets (make fuzz, make check) are built with clang and its
+# libFuzzer runtime (a recommendation of clang, so named here).
+if ! printf 'int LLVMFuzzerTestOneInput(const char *d, long n)\n{return 0;}\n' |
+	${FUZZ_CC:-clang} -fsanitize=fuzzer,address,undefined -x c - \
+		-o /dev/null >/dev/null 2>&1; then
+	missing="$missing clang libclang-rt-dev"
+fi
 
 [ -z "$missing" ] && exit 0
 
