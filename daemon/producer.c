@@ -31,6 +31,7 @@
 #include "runner.h"
 #include "store.h"
 #include "submit.h"
+#include "utf8.h"
 #include "xmem.h"
 
 enum producer_type { PT_INTERVAL, PT_CRON, PT_COMMAND };
@@ -1035,9 +1036,12 @@ producer_json(const struct producer *p)
 		json_object_set(o, "last_exit_code",
 				p->last_exit_code ? p->last_exit_code
 						  : json_null());
+		/* A generator may write anything to stderr. */
 		json_object_set_new(o, "last_error",
-				    p->last_error ? json_string(p->last_error)
-						  : json_null());
+				    p->last_error
+					    ? utf8_string(p->last_error,
+							  strlen(p->last_error))
+					    : json_null());
 	}
 	bool scheduled = p->type != PT_COMMAND && p->c != NULL &&
 			 p->state == PRODUCER_RUNNING;
