@@ -425,7 +425,7 @@ produce(struct producer *p, json_t *over, const char *what)
 		}
 	}
 	struct submit_result r;
-	if (submit_jobs(&s, 1, p->uid, NULL, &r) != 0) {
+	if (submit_jobs(&s, 1, p->uid, NULL, &r, false) != 0) {
 		p->errors++;
 		log_warnx("producer %s: %s: %s", p->name, what, diag_msg());
 	} else {

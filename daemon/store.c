@@ -4,9 +4,11 @@
  */
 #include "store.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,6 +160,7 @@ enum stmt_id {
 	S_JOB_GET,
 	S_JOB_LIST,
 	S_JOB_LIST_RUNNING,
+	S_JOB_MAX_ID,
 	S_JOB_RUNNING_PIDS,
 	S_PROD_ALL,
 	S_PROD_PUT,
@@ -258,7 +261,7 @@ static const char *const stmt_sql[S_COUNT] = {
 			  "RETURNING id, qid, state",
 	[S_JOB_PRUNE_SELECT] = "SELECT id, qid, state, attempt FROM jobs "
 			       "WHERE state >= 4 AND finished_at < ?1 "
-			       "AND (?2 < 0 OR qid = ?2)",
+			       "AND (?2 < 0 OR qid = ?2) LIMIT ?3",
 	[S_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
 	[S_DEP_DELETE] = "DELETE FROM deps WHERE job_id = ?1",
 	[S_JOB_GET] = "SELECT " JOB_COLS "FROM jobs j JOIN queues q "
@@ -267,15 +270,18 @@ static const char *const stmt_sql[S_COUNT] = {
 		       "ON q.id = j.qid WHERE j.id > ?1 "
 		       "AND (?2 < 0 OR j.qid = ?2) "
 		       "AND (?3 = 0 OR (?3 >> j.state) & 1) "
-		       "AND (?4 < 0 OR j.uid = ?4) ORDER BY j.id LIMIT ?5",
+		       "AND (?4 < 0 OR j.uid = ?4) "
+		       "AND (?6 = 0 OR j.id <= ?6) ORDER BY j.id LIMIT ?5",
 	/* The running jobs alone, the question a monitor asks every second:
 	 * the state is written out so the partial index jobs_running serves
 	 * it, in id order, however big the backlog. */
 	[S_JOB_LIST_RUNNING] = "SELECT " JOB_COLS "FROM jobs j JOIN queues q "
 			       "ON q.id = j.qid WHERE j.state = 3 "
 			       "AND j.id > ?1 AND (?2 < 0 OR j.qid = ?2) "
-			       "AND (?4 < 0 OR j.uid = ?4) ORDER BY j.id "
+			       "AND (?4 < 0 OR j.uid = ?4) "
+			       "AND (?6 = 0 OR j.id <= ?6) ORDER BY j.id "
 			       "LIMIT ?5",
+	[S_JOB_MAX_ID] = "SELECT max(id) FROM jobs",
 	[S_JOB_RUNNING_PIDS] = "SELECT id, pid FROM jobs WHERE state = 3 "
 			       "AND pid IS NOT NULL",
 	[S_PROD_ALL] = "SELECT name, spec, uid, paused, state, produced, "
@@ -311,6 +317,25 @@ static bool closing;		/* store_close(): commit now */
 static double txn_opened;	/* loop_now() when the transaction began */
 static ev_timer commit_timer;	/* wakes the loop when a delay is due */
 static int sp_depth;
+static int holds;		/* store_hold() not yet undone */
+static bool txn_aborted;	/* store_abort(): roll back, not commit */
+
+/* Checkpoints run in a thread of their own, on a connection of their own:
+ * after a big commit (a submit of 100,000 jobs) copying the WAL into the
+ * database takes tens of milliseconds, which the loop must not wait for.
+ * The loop's connection only asks for one (its WAL hook), once the WAL
+ * holds CKPT_PAGES.  The thread touches nothing but its connection and
+ * these fields, under ckpt.mu. */
+#define CKPT_PAGES 1000
+static struct {
+	pthread_t thread;
+	bool running;		/* the thread was started */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool wanted;		/* a checkpoint is asked for */
+	bool stop;		/* the thread is to leave */
+	int err;		/* last SQLite error of a checkpoint, 0: none */
+} ckpt = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 /* The last few environments stored, so a batch from one shell looks its
  * environment up once: a hit costs a json_equal, not an encoding. */
@@ -457,6 +482,103 @@ fail:
 	return -1;
 }
 
+static void *
+ckpt_main(void *arg)
+{
+	sqlite3 *cdb = arg;
+	pthread_mutex_lock(&ckpt.mu);
+	for (;;) {
+		while (!ckpt.wanted && !ckpt.stop)
+			pthread_cond_wait(&ckpt.cv, &ckpt.mu);
+		if (ckpt.stop)
+			break;
+		ckpt.wanted = false;
+		pthread_mutex_unlock(&ckpt.mu);
+		/* Passive: it never blocks the writer, and the writer
+		 * starts the WAL over once all of it is copied. */
+		int rc = sqlite3_wal_checkpoint_v2(cdb, NULL,
+						   SQLITE_CHECKPOINT_PASSIVE,
+						   NULL, NULL);
+		pthread_mutex_lock(&ckpt.mu);
+		if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+			ckpt.err = rc;
+	}
+	pthread_mutex_unlock(&ckpt.mu);
+	sqlite3_close(cdb);
+	return NULL;
+}
+
+/* The loop's connection committed: pages frames are in the WAL. */
+static int
+wal_hook(void *arg, sqlite3 *d, const char *name, int pages)
+{
+	(void)arg;
+	(void)d;
+	(void)name;
+	if (pages >= CKPT_PAGES && ckpt.running) {
+		pthread_mutex_lock(&ckpt.mu);
+		ckpt.wanted = true;
+		pthread_cond_signal(&ckpt.cv);
+		pthread_mutex_unlock(&ckpt.mu);
+	}
+	return SQLITE_OK;
+}
+
+/* Starts the checkpoint thread; without it (it could not start), SQLite
+ * checkpoints in the loop as it would by itself. */
+static void
+ckpt_start(const char *path)
+{
+	sqlite3 *cdb = NULL;
+	if (sqlite3_open_v2(path, &cdb,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK ||
+	    sqlite3_exec(cdb, "PRAGMA synchronous = NORMAL", NULL, NULL,
+			 NULL) != SQLITE_OK) {
+		log_warnx("store: checkpoints run in the loop: %s",
+			  cdb ? sqlite3_errmsg(cdb) : "out of memory");
+		sqlite3_close(cdb);
+		return;
+	}
+	ckpt.stop = ckpt.wanted = false;
+	ckpt.err = 0;
+	if (pthread_create(&ckpt.thread, NULL, ckpt_main, cdb) != 0) {
+		log_warnx("store: checkpoints run in the loop: no thread");
+		sqlite3_close(cdb);
+		return;
+	}
+	ckpt.running = true;
+	sqlite3_wal_hook(db, wal_hook, NULL);
+}
+
+static void
+ckpt_stop(void)
+{
+	if (!ckpt.running)
+		return;
+	pthread_mutex_lock(&ckpt.mu);
+	ckpt.stop = true;
+	pthread_cond_signal(&ckpt.cv);
+	pthread_mutex_unlock(&ckpt.mu);
+	pthread_join(ckpt.thread, NULL);
+	ckpt.running = false;
+	sqlite3_wal_autocheckpoint(db, CKPT_PAGES);
+}
+
+/* Logs what the checkpoint thread could not do (it does not log). */
+static void
+ckpt_report(void)
+{
+	if (!ckpt.running)
+		return;
+	pthread_mutex_lock(&ckpt.mu);
+	int err = ckpt.err;
+	ckpt.err = 0;
+	pthread_mutex_unlock(&ckpt.mu);
+	if (err != 0)
+		log_warnx("store: checkpoint: %s", sqlite3_errstr(err));
+}
+
 static void
 commit_timer_cb(struct ev_loop *l, ev_timer *w, int revents)
 {
@@ -469,9 +591,11 @@ commit_timer_cb(struct ev_loop *l, ev_timer *w, int revents)
 int
 store_open(const char *path, bool sync_full)
 {
-	/* One thread uses SQLite: no mutexes, no memory statistics.  These
-	 * fail harmlessly once SQLite is initialised (a second open). */
-	sqlite3_config(SQLITE_CONFIG_SINGLETHREAD);
+	/* Two threads use SQLite, each with its own connection (the loop,
+	 * and checkpoints): no mutex per connection, no memory statistics.
+	 * These fail harmlessly once SQLite is initialised (a second
+	 * open). */
+	sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	if (sqlite3_open_v2(path, &db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
@@ -516,6 +640,7 @@ store_open(const char *path, bool sync_full)
 	db_path = xstrdup(path);
 	in_txn = false;
 	ev_timer_init(&commit_timer, commit_timer_cb, 0, 0);
+	ckpt_start(path);
 	return 0;
 }
 
@@ -528,6 +653,7 @@ store_close(void)
 	if (in_txn)
 		store_flush(NULL);
 	closing = false;
+	ckpt_stop();
 	if (loop_ev() && ev_is_active(&commit_timer))
 		ev_timer_stop(loop_ev(), &commit_timer);
 	for (int i = 0; i < S_COUNT; i++) {
@@ -585,7 +711,16 @@ store_flush(void *arg)
 {
 	(void)arg;
 	bool did = false;
+	if (in_txn && holds > 0 && !closing)
+		return false;	/* store_unhold() comes back here */
 	if (in_txn) {
+		if (holds > 0) {
+			/* Closing in the middle of a held change: it
+			 * must not commit half written. */
+			log_warnx("store: closing during a held change; "
+				  "rolling back");
+			txn_aborted = true;
+		}
 		if (nwaiters == 0 && !commit_asap && !closing &&
 		    loop_ev() != NULL && loop_now() < txn_opened + COMMIT_DELAY) {
 			if (!ev_is_active(&commit_timer)) {
@@ -600,8 +735,12 @@ store_flush(void *arg)
 		if (ev_is_active(&commit_timer))
 			ev_timer_stop(loop_ev(), &commit_timer);
 		commit_asap = false;
-		int failed = store_fail_next_commit;
+		int failed = store_fail_next_commit || txn_aborted;
 		store_fail_next_commit = false;
+		if (txn_aborted)
+			log_error("store: a change could not be written "
+				  "whole; its transaction is rolled back");
+		txn_aborted = false;
 		if (!failed && st_exec(st(S_COMMIT), "commit") != 0) {
 			log_error("%s", diag_msg());
 			failed = 1;
@@ -612,6 +751,7 @@ store_flush(void *arg)
 			env_cache_clear();
 		} else {
 			unsynced = true;
+			ckpt_report();
 		}
 		in_txn = false;
 		done_seq = txn_seq;
@@ -718,6 +858,35 @@ store_rollback(void)
 	st_exec(st(S_RELEASE), "release");
 	sp_depth--;
 	env_cache_clear();
+}
+
+int
+store_hold(void)
+{
+	if (write_begin() != 0)
+		return -1;
+	holds++;
+	return 0;
+}
+
+void
+store_unhold(void)
+{
+	assert(holds > 0);
+	holds--;
+}
+
+bool
+store_held(void)
+{
+	return holds > 0;
+}
+
+void
+store_abort(void)
+{
+	if (in_txn)
+		txn_aborted = true;
 }
 
 void
@@ -1353,8 +1522,8 @@ store_job_recover(int64_t now, int max_recoveries, store_job_fn fn,
 }
 
 int
-store_job_prune(int64_t before, int64_t qid, store_prune_fn fn, void *arg,
-		int64_t *n)
+store_job_prune(int64_t before, int64_t qid, int64_t limit,
+		store_prune_fn fn, void *arg, int64_t *n)
 {
 	*n = 0;
 	if (write_begin() != 0)
@@ -1364,6 +1533,7 @@ store_job_prune(int64_t before, int64_t qid, store_prune_fn fn, void *arg,
 	sqlite3_stmt *s = st(S_JOB_PRUNE_SELECT);
 	sqlite3_bind_int64(s, 1, before);
 	sqlite3_bind_int64(s, 2, qid);
+	sqlite3_bind_int64(s, 3, limit > 0 ? limit : -1);
 	int rc;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		if (nrows == cap) {
@@ -1555,6 +1725,7 @@ store_job_list(const struct store_job_filter *f, json_t *arr,
 		sqlite3_bind_int64(s, 3, f->state_mask);
 	sqlite3_bind_int64(s, 4, f->uid);
 	sqlite3_bind_int(s, 5, f->limit);
+	sqlite3_bind_int64(s, 6, f->upto_id);
 	int rc, n = 0;
 	int64_t last = 0;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -1567,6 +1738,17 @@ store_job_list(const struct store_job_filter *f, json_t *arr,
 		return db_error("job list");
 	*next_after_id = n == f->limit ? last : 0;
 	return 0;
+}
+
+int64_t
+store_job_max_id(void)
+{
+	sqlite3_stmt *s = st(S_JOB_MAX_ID);
+	int64_t id = 0;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		id = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return id;
 }
 
 /* ---- producers ---- */

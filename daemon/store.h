@@ -60,6 +60,21 @@ int store_sync_crash_safe(void);
 int store_savepoint(void);
 int store_release(void);
 void store_rollback(void);
+/* Holds the group transaction open (beginning it when none is) until the
+ * matching store_unhold(): store_flush() does not commit it meanwhile, so
+ * a change written in slices across yields (a big submit) commits whole
+ * or not at all.  Other writers go on writing into the same transaction,
+ * and reporters (store_sync) wait for the hold to end.  Holds nest.  -1
+ * with E_DB when the transaction cannot begin.  Does not yield. */
+int store_hold(void);
+void store_unhold(void);
+/* True while a hold keeps the group transaction from committing. */
+bool store_held(void);
+/* The open group transaction cannot be committed whole (a held change
+ * failed after some of its rows were written): its commit rolls it back
+ * instead, and every store_sync() waiting for it fails.  Does not
+ * yield. */
+void store_abort(void);
 /* Sizes of the database file and its WAL, in bytes. */
 void store_sizes(int64_t *db_bytes, int64_t *wal_bytes);
 /* Test hook: when set, the next commit fails as if the disk did. */
@@ -205,9 +220,14 @@ int store_job_recover(int64_t now, int max_recoveries, store_job_fn fn,
 typedef void (*store_prune_fn)(int64_t id, int64_t qid, int state,
 			       int attempts, void *arg);
 /* Deletes terminal jobs finished before `before` (ms), of queue qid (-1:
- * any); fn for each, so logs and counts follow.  *n gets how many. */
-int store_job_prune(int64_t before, int64_t qid, store_prune_fn fn,
-		    void *arg, int64_t *n);
+ * any), at most limit of them (<= 0: all); fn for each, so logs and
+ * counts follow.  *n gets how many: fewer than limit means none is left.
+ * A big prune calls it again and again, yielding in between. */
+int store_job_prune(int64_t before, int64_t qid, int64_t limit,
+		    store_prune_fn fn, void *arg, int64_t *n);
+
+/* The highest job id given so far (0: none). */
+int64_t store_job_max_id(void);
 
 /* The job object of SPEC 5.2 (new reference), with env when asked.
  * -1/NULL with E_NOTFOUND. */
@@ -218,11 +238,13 @@ struct store_job_filter {
 	int64_t qid;		/* -1: any */
 	unsigned state_mask;	/* bit per state; 0: any */
 	int64_t after_id;
+	int64_t upto_id;	/* ids above it are not looked at; 0: none */
 	int limit;
 	long uid;		/* -1: any */
 };
 /* Appends matching job objects (ascending id) to arr; *next_after_id gets
- * the last id when the page was full, else 0. */
+ * the last id when the page was full, else 0.  A big listing reads in
+ * windows of ids (upto_id), so that no one call scans far. */
 int store_job_list(const struct store_job_filter *f, json_t *arr,
 		   int64_t *next_after_id);
 

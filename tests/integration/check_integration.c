@@ -12,6 +12,7 @@ Suite *producer_suite(void);
 Suite *debug_suite(void);
 Suite *durability_suite(void);
 Suite *regress_suite(void);
+Suite *slices_suite(void);
 
 static Suite *(*const suites[])(void) = {
 	basic_suite,
@@ -20,6 +21,7 @@ static Suite *(*const suites[])(void) = {
 	debug_suite,
 	durability_suite,
 	regress_suite,
+	slices_suite,
 };
 
 int
