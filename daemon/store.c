@@ -259,11 +259,13 @@ static const char *const stmt_sql[S_COUNT] = {
 			  "finished_at = CASE WHEN recoveries >= ?2 THEN ?1 "
 			  "ELSE NULL END WHERE state = 3 "
 			  "RETURNING id, qid, state",
-	[S_JOB_PRUNE_SELECT] = "SELECT id, qid, state, attempt FROM jobs "
+	[S_JOB_PRUNE_SELECT] = "SELECT id, qid, state, attempt, depends_on "
+			       "FROM jobs "
 			       "WHERE state >= 4 AND finished_at < ?1 "
 			       "AND (?2 < 0 OR qid = ?2) LIMIT ?3",
 	[S_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
-	[S_DEP_DELETE] = "DELETE FROM deps WHERE job_id = ?1",
+	/* By the whole key: deps has no index on job_id alone. */
+	[S_DEP_DELETE] = "DELETE FROM deps WHERE dep_id = ?2 AND job_id = ?1",
 	[S_JOB_GET] = "SELECT " JOB_COLS "FROM jobs j JOIN queues q "
 		      "ON q.id = j.qid WHERE j.id = ?1",
 	[S_JOB_LIST] = "SELECT " JOB_COLS "FROM jobs j JOIN queues q "
@@ -882,6 +884,38 @@ store_held(void)
 	return holds > 0;
 }
 
+/* A held change fsyncs what it spilled every this many bytes. */
+#define SPILL_SYNC_BYTES (4 * 1024 * 1024)
+
+void
+store_spill(void)
+{
+	static off_t synced_size;
+	if (!in_txn)
+		return;
+	sqlite3_db_cacheflush(db);
+	if (!full_sync)
+		return;
+	if (wal_fd < 0) {
+		char *wal = xasprintf("%s-wal", db_path);
+		wal_fd = open(wal, O_RDWR | O_CLOEXEC);
+		free(wal);
+	}
+	struct stat sb;
+	if (wal_fd < 0 || fstat(wal_fd, &sb) != 0)
+		return;
+	/* A WAL started over is smaller than the last mark. */
+	if (sb.st_size < synced_size)
+		synced_size = 0;
+	if (sb.st_size - synced_size < SPILL_SYNC_BYTES)
+		return;
+	/* Frames of the open transaction: their sync only spares the
+	 * commit's. */
+	while (fdatasync(wal_fd) != 0 && errno == EINTR)
+		;
+	synced_size = sb.st_size;
+}
+
 void
 store_abort(void)
 {
@@ -1373,6 +1407,7 @@ struct dependent {
 	int64_t id, qid;
 	int state;
 	int attempts;
+	char *deps;		/* owned: depends_on as stored, or NULL */
 };
 
 /* The non-running, non-terminal dependents of id (caller frees). */
@@ -1521,6 +1556,29 @@ store_job_recover(int64_t now, int max_recoveries, store_job_fn fn,
 	return 0;
 }
 
+/* Deletes the deps rows of job id, one per id in its stored depends_on
+ * ("[1,2,3]"): by the whole key, as deps is indexed. */
+static int
+delete_deps(int64_t id, const char *deps)
+{
+	const char *p = deps;
+	while (p != NULL && *p != '\0') {
+		char *end;
+		long long dep = strtoll(p, &end, 10);
+		if (end == p) {
+			p++;
+			continue;
+		}
+		p = end;
+		sqlite3_stmt *s = st(S_DEP_DELETE);
+		sqlite3_bind_int64(s, 1, id);
+		sqlite3_bind_int64(s, 2, dep);
+		if (st_exec(s, "prune deps") != 0)
+			return -1;
+	}
+	return 0;
+}
+
 int
 store_job_prune(int64_t before, int64_t qid, int64_t limit,
 		store_prune_fn fn, void *arg, int64_t *n)
@@ -1529,7 +1587,7 @@ store_job_prune(int64_t before, int64_t qid, int64_t limit,
 	if (write_begin() != 0)
 		return -1;
 	struct dependent *rows = NULL;
-	size_t nrows = 0, cap = 0;
+	size_t nrows = 0, cap = 0, i = 0;
 	sqlite3_stmt *s = st(S_JOB_PRUNE_SELECT);
 	sqlite3_bind_int64(s, 1, before);
 	sqlite3_bind_int64(s, 2, qid);
@@ -1544,29 +1602,30 @@ store_job_prune(int64_t before, int64_t qid, int64_t limit,
 		rows[nrows].qid = sqlite3_column_int64(s, 1);
 		rows[nrows].state = sqlite3_column_int(s, 2);
 		rows[nrows].attempts = sqlite3_column_int(s, 3);
+		rows[nrows].deps = col_strdup(s, 4);
 		nrows++;
 	}
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE) {
-		free(rows);
-		return db_error("prune");
+		db_error("prune");
+		goto fail;
 	}
-	for (size_t i = 0; i < nrows; i++) {
+	for (; i < nrows; i++) {
 		s = st(S_JOB_DELETE);
 		sqlite3_bind_int64(s, 1, rows[i].id);
-		if (st_exec(s, "prune delete") != 0)
-			goto fail;
-		s = st(S_DEP_DELETE);
-		sqlite3_bind_int64(s, 1, rows[i].id);
-		if (st_exec(s, "prune deps") != 0)
+		if (st_exec(s, "prune delete") != 0 ||
+		    delete_deps(rows[i].id, rows[i].deps) != 0)
 			goto fail;
 		fn(rows[i].id, rows[i].qid, rows[i].state, rows[i].attempts,
 		   arg);
+		free(rows[i].deps);
 	}
 	*n = (int64_t)nrows;
 	free(rows);
 	return 0;
 fail:
+	for (; i < nrows; i++)
+		free(rows[i].deps);
 	free(rows);
 	return -1;
 }

@@ -70,6 +70,11 @@ int store_hold(void);
 void store_unhold(void);
 /* True while a hold keeps the group transaction from committing. */
 bool store_held(void);
+/* Between slices of a held change: writes the pages it changed so far to
+ * the WAL (uncommitted), and now and then makes them durable, so that the
+ * commit at its end has little left to write and fsync.  Does not
+ * yield. */
+void store_spill(void);
 /* The open group transaction cannot be committed whole (a held change
  * failed after some of its rows were written): its commit rolls it back
  * instead, and every store_sync() waiting for it fails.  Does not

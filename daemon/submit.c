@@ -256,6 +256,7 @@ insert_all(const struct jobspec *specs, size_t n, struct item *it,
 			released = true;
 			if (store_release() != 0)
 				goto fail;
+			store_spill();
 			/* Cancelled or not, the rest is inserted: a
 			 * request is never left half written. */
 			(void)await_yield();

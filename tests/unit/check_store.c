@@ -1151,7 +1151,7 @@ START_TEST(store_prune_only_old_terminal_jobs)
 			 0);
 
 	memset(&p, 0, sizeof(p));
-	ck_assert_int_eq(store_job_prune(T0 + 1500, qdef, record_prune, &p, &n),
+	ck_assert_int_eq(store_job_prune(T0 + 1500, qdef, 0, record_prune, &p, &n),
 			 0);
 	ck_assert_int_eq(n, 2);
 	ck_assert_int_eq(p.n, 2);
@@ -1166,13 +1166,13 @@ START_TEST(store_prune_only_old_terminal_jobs)
 	ck_assert_int_eq(brief(f).state, JOBD_CANCELLED);
 
 	memset(&p, 0, sizeof(p));
-	ck_assert_int_eq(store_job_prune(T0 + 1500, -1, record_prune, &p, &n),
+	ck_assert_int_eq(store_job_prune(T0 + 1500, -1, 0, record_prune, &p, &n),
 			 0);
 	ck_assert_int_eq(n, 1);
 	ck_assert_int_eq(p.id[0], f);
 	ck_assert_int_eq(p.qid[0], q2);
 	assert_gone(f);
-	ck_assert_int_eq(store_job_prune(T0 + 1500, -1, record_prune, &p, &n),
+	ck_assert_int_eq(store_job_prune(T0 + 1500, -1, 0, record_prune, &p, &n),
 			 0);
 	ck_assert_int_eq(n, 0);
 
@@ -1187,6 +1187,38 @@ START_TEST(store_prune_only_old_terminal_jobs)
 		 (long long)g);
 	ck_assert_int_eq(peek_int(sql), 0);
 	ck_assert_int_eq(peek_int("SELECT count(*) FROM jobs"), 3);
+}
+END_TEST
+
+/* A big prune goes in chunks: each call deletes at most its limit, the
+ * oldest first, and says when none is left. */
+START_TEST(store_prune_in_chunks)
+{
+	int64_t id[5], n = -1;
+	struct pruned p;
+	for (int i = 0; i < 5; i++) {
+		id[i] = ADD_JOB(.state = JOBD_QUEUED);
+		ck_assert_int_eq(store_job_set_state(id[i], JOBD_CANCELLED,
+						     JOBD_REASON_CANCELLED,
+						     T0 + 100 * (i + 1)),
+				 0);
+	}
+	memset(&p, 0, sizeof(p));
+	ck_assert_int_eq(store_job_prune(T0 + 1000, -1, 2, record_prune, &p,
+					 &n),
+			 0);
+	ck_assert_int_eq(n, 2);
+	ck_assert_int_eq(store_job_prune(T0 + 1000, -1, 2, record_prune, &p,
+					 &n),
+			 0);
+	ck_assert_int_eq(n, 2);
+	ck_assert_int_eq(store_job_prune(T0 + 1000, -1, 2, record_prune, &p,
+					 &n),
+			 0);
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(p.n, 5);
+	for (int i = 0; i < 5; i++)
+		assert_gone(id[i]);
 }
 END_TEST
 
@@ -1577,6 +1609,7 @@ store_suite(void)
 	tcase_add_test(tc, store_unique_key_held_while_live);
 	tcase_add_test(tc, store_recover_running_jobs);
 	tcase_add_test(tc, store_prune_only_old_terminal_jobs);
+	tcase_add_test(tc, store_prune_in_chunks);
 	tcase_add_test(tc, store_env_dedupe);
 	tcase_add_test(tc, store_savepoint_rollback_undoes_only_its_own);
 	tcase_add_test(tc, store_counts_and_list);
