@@ -44,7 +44,7 @@
 #define BIG_REQUEST (64 * 1024)
 /* A listing reads at most this many rows, in a window of at most
  * LIST_WINDOW ids, between two turns of the loop. */
-#define LIST_SLICE 256
+#define LIST_SLICE 32
 #define LIST_WINDOW 4096
 /* Jobs pruned between two turns of the loop. */
 #define PRUNE_CHUNK 64
