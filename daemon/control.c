@@ -169,8 +169,9 @@ flush_out(struct conn *c)
 			return 0;
 		return -1;
 	}
-	/* A big reply's buffer is not kept for an idle connection. */
-	if (c->out.cap > OUT_KEEP)
+	/* A big reply's buffer is not kept once it is sent (while it is
+	 * streamed, the buffer serves every piece). */
+	if (c->out.cap > OUT_KEEP && !c->streaming)
 		buf_release(&c->out);
 	return 0;
 }

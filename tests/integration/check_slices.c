@@ -33,12 +33,30 @@ Suite *slices_suite(void);
 	"; slices_suite\n[daemon]\nshutdown_timeout = 1\nkill_grace = 1\n"    \
 	"[queue p]\n"
 
-/* The worst ping allowed while a big request is handled (ms). */
+/* The worst ping allowed while a big request is handled (ms).  Under
+ * AddressSanitizer (JOBD_BIN names an asan build) every allocation costs
+ * tens of times more, so the sizes shrink and the bound only catches a
+ * request done in one go; the figure that counts is the plain build's. */
 #define PING_BOUND_MS 250.0
+#define PING_BOUND_ASAN_MS 2000.0
 /* The most a request or reply may take here (ms). */
 #define REPLY_MS 120000
 
 static struct jd D;
+
+static bool
+under_asan(void)
+{
+	const char *b = getenv("JOBD_BIN");
+	return b != NULL && strstr(b, "asan") != NULL;
+}
+
+/* How many jobs a test of "100,000" uses. */
+static size_t
+big_n(void)
+{
+	return under_asan() ? 20000 : 100000;
+}
 
 static struct jd *
 start(const char *extra)
@@ -202,9 +220,9 @@ measured(struct jd *d, const char *what, const char *text, bool slow,
 	fprintf(stderr, "slices: %s: answered in %.0f ms (%zu bytes)\n", what,
 		took * 1000, line ? *len : 0);
 	ck_assert_msg(line != NULL, "%s: no reply", what);
-	ck_assert_msg(worst < PING_BOUND_MS,
-		      "%s: a ping took %.1f ms (bound %.0f ms)", what, worst,
-		      PING_BOUND_MS);
+	double bound = under_asan() ? PING_BOUND_ASAN_MS : PING_BOUND_MS;
+	ck_assert_msg(worst < bound, "%s: a ping took %.1f ms (bound %.0f ms)",
+		      what, worst, bound);
 	return line;
 }
 
@@ -303,55 +321,57 @@ queue_count(struct jd *d, const char *queue, const char *state)
 START_TEST(slices_submit_batch)
 {
 	struct jd *d = start(NULL);
-	char *text = submit_text(100000, SMALL_JOB);
-	size_t len;
-	char *line = measured(d, "submit of 100000", text, false, &len);
+	size_t n = big_n(), len;
+	char *text = submit_text(n, SMALL_JOB), what[64];
+	snprintf(what, sizeof(what), "submit of %zu", n);
+	char *line = measured(d, what, text, false, &len);
 	json_t *r = json_loads(line, 0, NULL);
 	json_t *res = jd_ok(r);
 	json_t *ids = json_object_get(res, "ids");
 	json_t *dups = json_object_get(res, "duplicates");
-	ck_assert_uint_eq(json_array_size(ids), 100000);
-	ck_assert_uint_eq(json_array_size(dups), 100000);
-	for (size_t i = 1; i < 100000; i++)
+	ck_assert_uint_eq(json_array_size(ids), n);
+	ck_assert_uint_eq(json_array_size(dups), n);
+	for (size_t i = 1; i < n; i++)
 		ck_assert_int_gt(json_integer_value(json_array_get(ids, i)),
 				 json_integer_value(json_array_get(ids, i - 1)));
-	ck_assert(json_is_false(json_array_get(dups, 99999)));
+	ck_assert(json_is_false(json_array_get(dups, n - 1)));
 	json_decref(r);
 	free(line);
 	free(text);
-	ck_assert_int_eq(queue_count(d, "p", "queued"), 100000);
+	ck_assert_int_eq(queue_count(d, "p", "queued"), (json_int_t)n);
 }
 END_TEST
 
 START_TEST(slices_submit_capped)
 {
-	struct jd *d = start("capacity = 100000\n");
-	char *text = submit_text(100000, SMALL_JOB);
-	size_t len;
-	char *line =
-		measured(d, "submit of 100000 into a capped queue", text,
-			 false, &len);
+	size_t n = big_n(), len;
+	char conf[64], what[64];
+	snprintf(conf, sizeof(conf), "capacity = %zu\n", n);
+	snprintf(what, sizeof(what), "submit of %zu into a capped queue", n);
+	struct jd *d = start(conf);
+	char *text = submit_text(n, SMALL_JOB);
+	char *line = measured(d, what, text, false, &len);
 	json_t *r = json_loads(line, 0, NULL);
 	ck_assert_uint_eq(
-		json_array_size(json_object_get(jd_ok(r), "ids")), 100000);
+		json_array_size(json_object_get(jd_ok(r), "ids")), n);
 	json_decref(r);
 	free(line);
 	free(text);
-	ck_assert_int_eq(queue_count(d, "p", "queued"), 100000);
+	ck_assert_int_eq(queue_count(d, "p", "queued"), (json_int_t)n);
 	/* Full now: the next job does not fit, and the batch took all. */
 	r = jd_req(d, "{s:s,s:{s:[s],s:s}}", "cmd", "submit", "job",
 			   "argv", "true", "queue", "p");
 	ck_assert_str_eq(jd_err(r), "queue_full");
 	json_decref(r);
 	/* A batch that does not fit is refused whole. */
-	jd_call_ok(d, json_pack("{s:s,s:s,s:i}", "cmd", "queue.update", "name",
-				"p", "capacity", 100010));
+	jd_call_ok(d, json_pack("{s:s,s:s,s:I}", "cmd", "queue.update", "name",
+				"p", "capacity", (json_int_t)n + 10));
 	text = submit_text(11, SMALL_JOB);
 	line = measured(d, "submit of 11 into 10 places", text, false, &len);
 	ck_assert_ptr_nonnull(strstr(line, "queue_full"));
 	free(line);
 	free(text);
-	ck_assert_int_eq(queue_count(d, "p", "queued"), 100000);
+	ck_assert_int_eq(queue_count(d, "p", "queued"), (json_int_t)n);
 }
 END_TEST
 
@@ -452,7 +472,8 @@ START_TEST(slices_list_all_flat)
 	fprintf(stderr, "slices: list --all of 30000: jobd RSS %.1f -> %.1f "
 			"MiB\n",
 		before / 1048576.0, after / 1048576.0);
-	ck_assert_msg(after - before < 16L * 1024 * 1024,
+	/* AddressSanitizer keeps freed memory in quarantine. */
+	ck_assert_msg(under_asan() || after - before < 16L * 1024 * 1024,
 		      "RSS grew from %ld to %ld", before, after);
 	free(spec);
 }
@@ -461,23 +482,23 @@ END_TEST
 START_TEST(slices_cancel_wait_prune)
 {
 	struct jd *d = start(NULL);
-	int64_t *ids = fill(d, 100000, SMALL_JOB);
-	size_t len;
-	char *text = ids_request("cancel", ids, 100000);
-	char *line = measured(d, "cancel of 100000", text, false, &len);
-	ck_assert_uint_eq(count_of(line, len, "\"state\":\"cancelled\""),
-			  100000);
+	size_t n = big_n(), len;
+	int64_t *ids = fill(d, n, SMALL_JOB);
+	char *text = ids_request("cancel", ids, n), what[64];
+	snprintf(what, sizeof(what), "cancel of %zu", n);
+	char *line = measured(d, what, text, false, &len);
+	ck_assert_uint_eq(count_of(line, len, "\"state\":\"cancelled\""), n);
 	static const char head[] = "{\"id\":1,\"ok\":true,\"result\":{\"jobs\":[";
 	ck_assert(strncmp(line, head, strlen(head)) == 0);
 	free(line);
 	free(text);
-	ck_assert_int_eq(queue_count(d, "p", "cancelled"), 100000);
+	ck_assert_int_eq(queue_count(d, "p", "cancelled"), (json_int_t)n);
 	ck_assert_int_eq(queue_count(d, "p", "queued"), 0);
 
-	text = ids_request("wait", ids, 100000);
-	line = measured(d, "wait on 100000", text, false, &len);
-	ck_assert_uint_eq(count_of(line, len, "\"state\":\"cancelled\""),
-			  100000);
+	text = ids_request("wait", ids, n);
+	snprintf(what, sizeof(what), "wait on %zu", n);
+	line = measured(d, what, text, false, &len);
+	ck_assert_uint_eq(count_of(line, len, "\"state\":\"cancelled\""), n);
 	ck_assert_ptr_nonnull(strstr(line, "\"ok\":true"));
 	/* Replies come in request order: the first job is the first id. */
 	char first[64];
@@ -487,14 +508,17 @@ START_TEST(slices_cancel_wait_prune)
 	free(line);
 	free(text);
 
-	line = measured(d, "prune of 100000",
+	snprintf(what, sizeof(what), "prune of %zu", n);
+	line = measured(d, what,
 			"{\"id\":1,\"cmd\":\"prune\",\"older_than\":0}\n", false,
 			&len);
-	ck_assert_ptr_nonnull(strstr(line, "\"deleted\":100000"));
+	char deleted[64];
+	snprintf(deleted, sizeof(deleted), "\"deleted\":%zu}", n);
+	ck_assert_ptr_nonnull(strstr(line, deleted));
 	free(line);
 	ck_assert_int_eq(queue_count(d, "p", "cancelled"), 0);
 	json_t *r = jd_req(d, "{s:s,s:I}", "cmd", "get", "job_id",
-			   (json_int_t)ids[50000]);
+			   (json_int_t)ids[n / 2]);
 	ck_assert_str_eq(jd_err(r), "not_found");
 	json_decref(r);
 	free(ids);
@@ -514,10 +538,13 @@ START_TEST(slices_queue_delete)
 	snprintf(spec, sizeof(spec),
 		 "{\"argv\":[\"true\"],\"queue\":\"p\",\"depends_on\":[%lld]}",
 		 (long long)dep);
-	int64_t *ids = fill(d, 100000, spec);
-	ck_assert_int_eq(queue_count(d, "p", "cancelled"), 100001);
-	size_t len;
-	char *line = measured(d, "queue.delete with 100000 finished jobs",
+	size_t n = big_n(), len;
+	int64_t *ids = fill(d, n, spec);
+	ck_assert_int_eq(queue_count(d, "p", "cancelled"), (json_int_t)n + 1);
+	char what[64];
+	snprintf(what, sizeof(what), "queue.delete with %zu finished jobs",
+		 n);
+	char *line = measured(d, what,
 			      "{\"id\":1,\"cmd\":\"queue.delete\",\"name\":"
 			      "\"p\"}\n",
 			      false, &len);
@@ -538,20 +565,21 @@ START_TEST(slices_reply_over_cap)
 {
 	struct jd *d = start(NULL);
 	char *spec = big_job();
-	int64_t *ids = fill(d, 100000, spec);
+	/* Enough to pass 64 MiB (a job is about 1.5 KB). */
+	size_t n = under_asan() ? 50000 : 100000, len;
+	int64_t *ids = fill(d, n, spec);
 	/* A watcher that never reads its events. */
 	int w = jd_connect(d);
 	ck_assert(jd_write(w, "{\"id\":1,\"cmd\":\"watch\"}\n", 23));
 	char *l = jd_read_line(w, 10000);
 	ck_assert_ptr_nonnull(l);
 	free(l);
-	char *text = ids_request("cancel", ids, 100000);
-	size_t len;
-	char *line = measured(d, "cancel of 100000 1 KB jobs, read slowly",
-			      text, true, &len);
+	char *text = ids_request("cancel", ids, n), what[64];
+	snprintf(what, sizeof(what), "cancel of %zu 1 KB jobs, read slowly",
+		 n);
+	char *line = measured(d, what, text, true, &len);
 	ck_assert_msg(len > 64UL * 1024 * 1024, "reply of %zu bytes", len);
-	ck_assert_uint_eq(count_of(line, len, "\"state\":\"cancelled\""),
-			  100000);
+	ck_assert_uint_eq(count_of(line, len, "\"state\":\"cancelled\""), n);
 	ck_assert(strcmp(line + len - 3, "]}}") == 0);
 	free(line);
 	free(text);
