@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -544,7 +545,13 @@ ckpt_start(const char *path)
 	}
 	ckpt.stop = ckpt.wanted = false;
 	ckpt.err = 0;
-	if (pthread_create(&ckpt.thread, NULL, ckpt_main, cdb) != 0) {
+	/* Signals are the loop's: the thread is born with all blocked. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int rc = pthread_create(&ckpt.thread, NULL, ckpt_main, cdb);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
 		log_warnx("store: checkpoints run in the loop: no thread");
 		sqlite3_close(cdb);
 		return;
