@@ -1222,6 +1222,49 @@ START_TEST(store_prune_in_chunks)
 }
 END_TEST
 
+/* ---- held changes ---- */
+
+/* A held transaction is not committed, however hard it is asked; it
+ * commits once the hold ends. */
+START_TEST(store_hold_keeps_the_transaction_open)
+{
+	ck_assert_int_eq(store_hold(), 0);
+	ck_assert(store_held());
+	int64_t id = ADD_JOB(.state = JOBD_QUEUED);
+	ck_assert(!commit_now());
+	ck_assert(store_txn_open());
+	store_unhold();
+	ck_assert(!store_held());
+	ck_assert(commit_now());
+	ck_assert(!store_txn_open());
+	ck_assert_int_eq(brief(id).state, JOBD_QUEUED);
+}
+END_TEST
+
+/* A held change that failed half written takes the whole group
+ * transaction down with it: nothing of it commits. */
+START_TEST(store_abort_rolls_the_transaction_back)
+{
+	int64_t before = ADD_JOB(.state = JOBD_QUEUED);
+	ck_assert(commit_now());
+	ck_assert_int_eq(store_hold(), 0);
+	int64_t a = ADD_JOB(.state = JOBD_QUEUED);
+	store_spill();
+	int64_t b = ADD_JOB(.state = JOBD_QUEUED);
+	store_abort();
+	store_unhold();
+	ck_assert(commit_now());
+	ck_assert(!store_txn_open());
+	assert_gone(a);
+	assert_gone(b);
+	ck_assert_int_eq(brief(before).state, JOBD_QUEUED);
+	/* The next transaction commits as usual. */
+	int64_t c = ADD_JOB(.state = JOBD_QUEUED);
+	ck_assert(commit_now());
+	ck_assert_int_eq(brief(c).state, JOBD_QUEUED);
+}
+END_TEST
+
 /* ---- environments ---- */
 
 START_TEST(store_env_dedupe)
@@ -1610,6 +1653,8 @@ store_suite(void)
 	tcase_add_test(tc, store_recover_running_jobs);
 	tcase_add_test(tc, store_prune_only_old_terminal_jobs);
 	tcase_add_test(tc, store_prune_in_chunks);
+	tcase_add_test(tc, store_hold_keeps_the_transaction_open);
+	tcase_add_test(tc, store_abort_rolls_the_transaction_back);
 	tcase_add_test(tc, store_env_dedupe);
 	tcase_add_test(tc, store_savepoint_rollback_undoes_only_its_own);
 	tcase_add_test(tc, store_counts_and_list);
