@@ -1312,7 +1312,8 @@ queue_deletable(struct queue *q)
 		return -1;
 	const char *user = producer_using_queue(q->conf.name);
 	if (user != NULL)
-		return diag_set(E_STATE, "queue %s is the target of producer %s",
+		return diag_set(E_STATE,
+				"queue %s is the target of producer %s",
 				q->conf.name, user);
 	return 0;
 }

@@ -57,12 +57,12 @@ struct conn {
 	bool admin;			/* may change queues, stop, ... */
 	struct buf in;
 	struct buf out;
-	bool must_sync;			/* out reports state: store_sync()
+	bool must_sync;			/* out reports state: sync
 					 * before writing it */
-	bool streaming;			/* a reply is being streamed into out */
-	struct buf held;		/* lines sent while it is: they follow
-					 * it */
-	struct waitq stream_q;		/* streams waiting for their turn */
+	bool streaming;			/* a reply streams into out */
+	struct buf held;		/* lines sent meanwhile: they follow
+					 * the streamed one */
+	struct waitq stream_q;		/* streams waiting their turn */
 	struct coro *c;			/* the connection's coroutine */
 	int refs;			/* the coroutine + deferred replies */
 	bool closed;			/* no more output is wanted */

@@ -34,7 +34,8 @@ struct queue {
 					 * deleted meanwhile */
 	int64_t reserved;		/* of those, the pending ones: they
 					 * count against capacity already */
-	bool deleting;			/* queue.delete under way: no new jobs */
+	bool deleting;			/* queue.delete under way: no new
+					 * jobs */
 	struct ratelimit rl;		/* used when conf.rate_limit > 0 */
 	struct waitq work;		/* consumers: work, token, resume */
 	struct waitq room;		/* producers: pending below capacity */

@@ -29,8 +29,8 @@
 
 Suite *slices_suite(void);
 
-#define BASE_CONF                                                              \
-	"; slices_suite\n[daemon]\nshutdown_timeout = 1\nkill_grace = 1\n"    \
+#define BASE_CONF                                                          \
+	"; slices_suite\n[daemon]\nshutdown_timeout = 1\nkill_grace = 1\n" \
 	"[queue p]\n"
 
 /* The worst ping allowed while a big request is handled (ms).  Under
@@ -70,8 +70,8 @@ start(const char *extra)
 
 struct pinger {
 	pid_t pid;
-	int stop;		/* write end: closing it stops the child */
-	int result;		/* read end: the child's worst and count */
+	int stop;   /* write end: closing it stops the child */
+	int result; /* read end: the child's worst and count */
 };
 
 /* The child: pings until stop becomes readable, then writes its worst
@@ -246,7 +246,8 @@ submit_text(size_t n, const char *spec)
 	size_t m = strlen(spec);
 	char *t = malloc(n * (m + 1) + 64);
 	ck_assert(t != NULL);
-	size_t o = (size_t)sprintf(t, "{\"id\":1,\"cmd\":\"submit\",\"jobs\":[");
+	size_t o =
+		(size_t)sprintf(t, "{\"id\":1,\"cmd\":\"submit\",\"jobs\":[");
 	for (size_t i = 0; i < n; i++) {
 		if (i)
 			t[o++] = ',';
@@ -278,8 +279,8 @@ fill(struct jd *d, size_t n, const char *spec)
 		json_t *arr = json_object_get(jd_ok(r), "ids");
 		ck_assert_uint_eq(json_array_size(arr), k);
 		for (size_t i = 0; i < k; i++)
-			ids[got + i] = json_integer_value(
-				json_array_get(arr, i));
+			ids[got + i] =
+				json_integer_value(json_array_get(arr, i));
 		json_decref(r);
 		got += k;
 	}
@@ -332,8 +333,9 @@ START_TEST(slices_submit_batch)
 	ck_assert_uint_eq(json_array_size(ids), n);
 	ck_assert_uint_eq(json_array_size(dups), n);
 	for (size_t i = 1; i < n; i++)
-		ck_assert_int_gt(json_integer_value(json_array_get(ids, i)),
-				 json_integer_value(json_array_get(ids, i - 1)));
+		ck_assert_int_gt(
+			json_integer_value(json_array_get(ids, i)),
+			json_integer_value(json_array_get(ids, i - 1)));
 	ck_assert(json_is_false(json_array_get(dups, n - 1)));
 	json_decref(r);
 	free(line);
@@ -352,15 +354,14 @@ START_TEST(slices_submit_capped)
 	char *text = submit_text(n, SMALL_JOB);
 	char *line = measured(d, what, text, false, &len);
 	json_t *r = json_loads(line, 0, NULL);
-	ck_assert_uint_eq(
-		json_array_size(json_object_get(jd_ok(r), "ids")), n);
+	ck_assert_uint_eq(json_array_size(json_object_get(jd_ok(r), "ids")), n);
 	json_decref(r);
 	free(line);
 	free(text);
 	ck_assert_int_eq(queue_count(d, "p", "queued"), (json_int_t)n);
 	/* Full now: the next job does not fit, and the batch took all. */
-	r = jd_req(d, "{s:s,s:{s:[s],s:s}}", "cmd", "submit", "job",
-			   "argv", "true", "queue", "p");
+	r = jd_req(d, "{s:s,s:{s:[s],s:s}}", "cmd", "submit", "job", "argv",
+		   "true", "queue", "p");
 	ck_assert_str_eq(jd_err(r), "queue_full");
 	json_decref(r);
 	/* A batch that does not fit is refused whole. */
@@ -402,8 +403,7 @@ START_TEST(slices_list)
 	json_t *jobs = json_object_get(jd_ok(r), "jobs");
 	ck_assert_uint_eq(json_array_size(jobs), 10000);
 	for (size_t i = 0; i < 10000; i++)
-		ck_assert_int_eq(jd_num(json_array_get(jobs, i), "id"),
-				 ids[i]);
+		ck_assert_int_eq(jd_num(json_array_get(jobs, i), "id"), ids[i]);
 	ck_assert_int_eq(jd_num(jd_ok(r), "next_after_id"), ids[9999]);
 	json_decref(r);
 	free(line);
@@ -462,15 +462,16 @@ START_TEST(slices_list_all_flat)
 	free(fill(d, 30000, spec));
 	char *out = NULL;
 	long before = rss_of(d->pid);
-	ck_assert_int_eq(jd_jobctl(d, NULL, &out, NULL, "--json", "list",
-				   "--all", NULL),
-			 0);
+	ck_assert_int_eq(
+		jd_jobctl(d, NULL, &out, NULL, "--json", "list", "--all", NULL),
+		0);
 	ck_assert_uint_eq(count_of(out, strlen(out), "\"state\":\"queued\""),
 			  30000);
 	free(out);
 	long after = rss_of(d->pid);
-	fprintf(stderr, "slices: list --all of 30000: jobd RSS %.1f -> %.1f "
-			"MiB\n",
+	fprintf(stderr,
+		"slices: list --all of 30000: jobd RSS %.1f -> %.1f "
+		"MiB\n",
 		before / 1048576.0, after / 1048576.0);
 	/* AddressSanitizer keeps freed memory in quarantine. */
 	ck_assert_msg(under_asan() || after - before < 16L * 1024 * 1024,
@@ -488,7 +489,8 @@ START_TEST(slices_cancel_wait_prune)
 	snprintf(what, sizeof(what), "cancel of %zu", n);
 	char *line = measured(d, what, text, false, &len);
 	ck_assert_uint_eq(count_of(line, len, "\"state\":\"cancelled\""), n);
-	static const char head[] = "{\"id\":1,\"ok\":true,\"result\":{\"jobs\":[";
+	static const char head[] =
+		"{\"id\":1,\"ok\":true,\"result\":{\"jobs\":[";
 	ck_assert(strncmp(line, head, strlen(head)) == 0);
 	free(line);
 	free(text);
@@ -510,8 +512,8 @@ START_TEST(slices_cancel_wait_prune)
 
 	snprintf(what, sizeof(what), "prune of %zu", n);
 	line = measured(d, what,
-			"{\"id\":1,\"cmd\":\"prune\",\"older_than\":0}\n", false,
-			&len);
+			"{\"id\":1,\"cmd\":\"prune\",\"older_than\":0}\n",
+			false, &len);
 	char deleted[64];
 	snprintf(deleted, sizeof(deleted), "\"deleted\":%zu}", n);
 	ck_assert_ptr_nonnull(strstr(line, deleted));
@@ -542,8 +544,7 @@ START_TEST(slices_queue_delete)
 	int64_t *ids = fill(d, n, spec);
 	ck_assert_int_eq(queue_count(d, "p", "cancelled"), (json_int_t)n + 1);
 	char what[64];
-	snprintf(what, sizeof(what), "queue.delete with %zu finished jobs",
-		 n);
+	snprintf(what, sizeof(what), "queue.delete with %zu finished jobs", n);
 	char *line = measured(d, what,
 			      "{\"id\":1,\"cmd\":\"queue.delete\",\"name\":"
 			      "\"p\"}\n",
@@ -553,8 +554,7 @@ START_TEST(slices_queue_delete)
 	json_t *r = jd_req(d, "{s:s,s:s}", "cmd", "queue.get", "name", "p");
 	ck_assert_str_eq(jd_err(r), "unknown_queue");
 	json_decref(r);
-	r = jd_req(d, "{s:s,s:I}", "cmd", "get", "job_id",
-		   (json_int_t)ids[0]);
+	r = jd_req(d, "{s:s,s:I}", "cmd", "get", "job_id", (json_int_t)ids[0]);
 	ck_assert_str_eq(jd_err(r), "not_found");
 	json_decref(r);
 	free(ids);
@@ -575,8 +575,7 @@ START_TEST(slices_reply_over_cap)
 	ck_assert_ptr_nonnull(l);
 	free(l);
 	char *text = ids_request("cancel", ids, n), what[64];
-	snprintf(what, sizeof(what), "cancel of %zu 1 KB jobs, read slowly",
-		 n);
+	snprintf(what, sizeof(what), "cancel of %zu 1 KB jobs, read slowly", n);
 	char *line = measured(d, what, text, true, &len);
 	ck_assert_msg(len > 64UL * 1024 * 1024, "reply of %zu bytes", len);
 	ck_assert_uint_eq(count_of(line, len, "\"state\":\"cancelled\""), n);
@@ -589,7 +588,8 @@ START_TEST(slices_reply_over_cap)
 	char buf[65536];
 	for (;;) {
 		struct pollfd p = {w, POLLIN, 0};
-		ck_assert_msg(jd_now() < deadline, "the watcher was not dropped");
+		ck_assert_msg(jd_now() < deadline,
+			      "the watcher was not dropped");
 		if (poll(&p, 1, 1000) <= 0)
 			continue;
 		ssize_t r = recv(w, buf, sizeof(buf), 0);

@@ -1151,8 +1151,8 @@ START_TEST(store_prune_only_old_terminal_jobs)
 			 0);
 
 	memset(&p, 0, sizeof(p));
-	ck_assert_int_eq(store_job_prune(T0 + 1500, qdef, 0, record_prune, &p, &n),
-			 0);
+	ck_assert_int_eq(
+		store_job_prune(T0 + 1500, qdef, 0, record_prune, &p, &n), 0);
 	ck_assert_int_eq(n, 2);
 	ck_assert_int_eq(p.n, 2);
 	for (int i = 0; i < 2; i++) {
@@ -1166,14 +1166,14 @@ START_TEST(store_prune_only_old_terminal_jobs)
 	ck_assert_int_eq(brief(f).state, JOBD_CANCELLED);
 
 	memset(&p, 0, sizeof(p));
-	ck_assert_int_eq(store_job_prune(T0 + 1500, -1, 0, record_prune, &p, &n),
-			 0);
+	ck_assert_int_eq(
+		store_job_prune(T0 + 1500, -1, 0, record_prune, &p, &n), 0);
 	ck_assert_int_eq(n, 1);
 	ck_assert_int_eq(p.id[0], f);
 	ck_assert_int_eq(p.qid[0], q2);
 	assert_gone(f);
-	ck_assert_int_eq(store_job_prune(T0 + 1500, -1, 0, record_prune, &p, &n),
-			 0);
+	ck_assert_int_eq(
+		store_job_prune(T0 + 1500, -1, 0, record_prune, &p, &n), 0);
 	ck_assert_int_eq(n, 0);
 
 	/* Not terminal, or too recent: kept. */
