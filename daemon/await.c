@@ -70,6 +70,22 @@ await_sleep(double secs)
 }
 
 int
+await_yield(void)
+{
+	/* A timer due now fires after the loop's next poll, so what came in
+	 * meanwhile is seen first. */
+	return await_sleep(0);
+}
+
+int
+await_slice(void)
+{
+	if (coro_step_ns() < AWAIT_SLICE_NS)
+		return check_cancel();
+	return await_yield();
+}
+
+int
 await_io(int fd, int events, double timeout, bool spurious, int *revents)
 {
 	struct wait_rec r = {coro_self(), 0, false};

@@ -17,6 +17,20 @@ struct coro;
 
 /* Sleeps for secs.  Yields. */
 int await_sleep(double secs);
+
+/* How long one slice of a big request may hold the loop (ns). */
+#define AWAIT_SLICE_NS (2 * 1000 * 1000)
+
+/* Gives the loop a turn: it polls for I/O and runs the other ready
+ * coroutines, then this one goes on.  0, or -1 with E_CANCELLED.
+ * Yields. */
+int await_yield(void);
+/* For a loop over a client-supplied count, called once per item (cheap:
+ * one clock read): once the running coroutine has held the loop for
+ * AWAIT_SLICE_NS, gives the loop a turn (await_yield).  The caller holds
+ * no savepoint, unfinished statement or borrowed pointer across it.  0,
+ * or -1 with E_CANCELLED.  Yields. */
+int await_slice(void);
 /* Waits until fd is ready for events (EV_READ and/or EV_WRITE); *revents
  * (may be NULL) gets what fired.  Returns 0 early, with *revents 0, when
  * the coroutine is woken for another reason and spurious is true.

@@ -49,6 +49,14 @@
 /* Longest request id, encoded: it is echoed in every reply and kept by
  * deferred ones. */
 #define ID_MAX_BYTES 1024
+/* A request line longer than this is parsed and freed in slices. */
+#define BIG_REQUEST (64 * 1024)
+/* A listing reads at most this many rows, in a window of at most
+ * LIST_WINDOW ids, between two turns of the loop. */
+#define LIST_SLICE 32
+#define LIST_WINDOW 4096
+/* Jobs pruned between two turns of the loop. */
+#define PRUNE_CHUNK 64
 
 /* What one request carries while it is handled. */
 struct req {
@@ -135,33 +143,73 @@ reply_error(struct req *r, int code, const char *fmt, ...)
 	reply_error_id(r->c, r->id, code, msg);
 }
 
-/* Answers {"jobs":[...]} for ids, encoding one job at a time into the
- * output line: a wait on 100,000 jobs never holds 100,000 job objects. */
+/* Starts a streamed reply: {"id":ID,"ok":true,"result":<head>.  The
+ * caller writes the rest with control_stream_write(), calls stream_turn()
+ * between pieces, and ends with control_stream_end().  -1 when c is
+ * closed.  Yields. */
+static int
+stream_open(struct conn *c, const json_t *id, const char *head)
+{
+	if (control_stream_begin(c) != 0)
+		return -1;
+	char *idtxt = json_dumps(id ? id : json_null(),
+				 JSON_ENCODE_ANY | CONTROL_JSON_FLAGS);
+	struct buf b = BUF_INIT;
+	buf_printf(&b, "{\"id\":%s,\"ok\":true,\"result\":%s",
+		   idtxt ? idtxt : "null", head);
+	free(idtxt);
+	control_stream_write(c, b.data, b.len);
+	buf_release(&b);
+	return 0;
+}
+
+/* Between two pieces of a streamed reply: the peer takes what waits, and
+ * the loop gets its turn.  -1 when the reply cannot go on.  Yields. */
+static int
+stream_turn(struct conn *c)
+{
+	if (control_await_drain(c) != 0 || await_slice() != 0)
+		return -1;
+	return 0;
+}
+
+/* Appends job id's object to a streamed reply (a comma first unless
+ * *first).  A job gone meanwhile is left out. */
+static void
+stream_job(struct conn *c, int64_t id, bool *first)
+{
+	json_t *job = store_job_json(id, false);
+	if (job == NULL)
+		return;
+	char *t = json_dumps(job, CONTROL_JSON_FLAGS);
+	json_decref(job);
+	if (t == NULL)
+		return;
+	if (!*first)
+		control_stream_write(c, ",", 1);
+	control_stream_write(c, t, strlen(t));
+	free(t);
+	*first = false;
+}
+
+/* Answers {"jobs":[...]} for ids, streamed one job at a time: a reply
+ * about 100,000 jobs never holds 100,000 job objects, nor its whole text,
+ * nor the loop.  Yields. */
 static void
 reply_jobs(struct conn *c, json_t *id, const int64_t *ids, size_t n)
 {
-	struct buf b = BUF_INIT;
-	char *idtxt = json_dumps(id ? id : json_null(),
-				 JSON_ENCODE_ANY | CONTROL_JSON_FLAGS);
-	buf_printf(&b, "{\"id\":%s,\"ok\":true,\"result\":{\"jobs\":[",
-		   idtxt ? idtxt : "null");
-	free(idtxt);
+	if (stream_open(c, id, "{\"jobs\":[") != 0)
+		return;
 	bool first = true;
 	for (size_t i = 0; i < n; i++) {
-		json_t *job = store_job_json(ids[i], false);
-		if (job == NULL)
-			continue;
-		char *t = json_dumps(job, CONTROL_JSON_FLAGS);
-		json_decref(job);
-		if (!first)
-			buf_append(&b, ",", 1);
-		buf_puts(&b, t);
-		free(t);
-		first = false;
+		stream_job(c, ids[i], &first);
+		if (stream_turn(c) != 0) {
+			control_stream_end(c, false);
+			return;
+		}
 	}
-	buf_puts(&b, "]}}\n");
-	control_send_raw(c, b.data, b.len);
-	buf_release(&b);
+	control_stream_write(c, "]}}\n", 4);
+	control_stream_end(c, true);
 }
 
 /* ---- argument helpers ---- */
@@ -297,9 +345,14 @@ remove_logs(int64_t id, int attempts)
 static void
 cmd_ping(struct req *r)
 {
-	reply_ok(r, json_pack("{s:s,s:i,s:f}", "version", JOBD_VERSION, "pid",
-			      (int)getpid(), "uptime",
-			      loop_now() - ctx.started_at));
+	json_t *o = json_pack("{s:O,s:b,s:{s:s,s:i,s:f}}", "id",
+			      r->id ? r->id : json_null(), "ok", 1, "result",
+			      "version", JOBD_VERSION, "pid", (int)getpid(),
+			      "uptime", loop_now() - ctx.started_at);
+	/* It reports nothing stored: no need to wait for a commit (say,
+	 * while a big submit holds one open). */
+	control_send_nosync(r->c, o);
+	json_decref(o);
 }
 
 static int64_t
@@ -352,6 +405,38 @@ cmd_stats(struct req *r)
 
 /* ---- submit ---- */
 
+/* Answers a batch submit: {"ids":[...],"duplicates":[...]}, streamed.
+ * Yields. */
+static void
+reply_submitted(struct req *r, const struct submit_result *out, size_t n)
+{
+	struct conn *c = r->c;
+	char num[32];
+	if (stream_open(c, r->id, "{\"ids\":[") != 0)
+		return;
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass == 1)
+			control_stream_write(c, "],\"duplicates\":[", 16);
+		for (size_t i = 0; i < n; i++) {
+			int len = pass == 0 ? snprintf(num, sizeof(num),
+						       "%s%lld", i ? "," : "",
+						       (long long)out[i].id)
+					    : snprintf(num, sizeof(num), "%s%s",
+						       i ? "," : "",
+						       out[i].duplicate
+							       ? "true"
+							       : "false");
+			control_stream_write(c, num, (size_t)len);
+			if (stream_turn(c) != 0) {
+				control_stream_end(c, false);
+				return;
+			}
+		}
+	}
+	control_stream_write(c, "]}}\n", 4);
+	control_stream_end(c, true);
+}
+
 static void
 cmd_submit(struct req *r)
 {
@@ -390,28 +475,28 @@ cmd_submit(struct req *r)
 			reply_diag(r);
 			goto out;
 		}
+		if (await_slice() != 0) {
+			parsed++;
+			goto out;
+		}
 	}
-	if (submit_jobs(specs, n, r->c->uid, many ? "jobs" : NULL, out) !=
-	    0) {
-		reply_diag(r);
+	if (submit_jobs(specs, n, r->c->uid, many ? "jobs" : NULL, out,
+			true) != 0) {
+		if (diag_code() != E_CANCELLED)
+			reply_diag(r);
 		goto out;
 	}
-	if (one) {
+	if (one)
 		reply_ok(r, json_pack("{s:I,s:b}", "id", (json_int_t)out[0].id,
 				      "duplicate", out[0].duplicate));
-	} else {
-		json_t *ids = json_array(), *dups = json_array();
-		for (size_t i = 0; i < n; i++) {
-			json_array_append_new(ids, json_integer(out[i].id));
-			json_array_append_new(dups,
-					      json_boolean(out[i].duplicate));
-		}
-		reply_ok(r, json_pack("{s:o,s:o}", "ids", ids, "duplicates",
-				      dups));
-	}
+	else
+		reply_submitted(r, out, n);
 out:
-	for (size_t i = 0; i < parsed; i++)
+	for (size_t i = 0; i < parsed; i++) {
 		jobspec_destroy(&specs[i]);
+		if (i % 1024 == 1023)
+			(void)await_slice();
+	}
 	free(specs);
 	free(out);
 }
@@ -468,6 +553,120 @@ state_mask(const json_t *v, unsigned *mask)
 		*mask |= 1u << s;
 	}
 	return 0;
+}
+
+/* Reads the next slice of a listing: at most LIST_SLICE rows (and want),
+ * in a window of LIST_WINDOW ids from the cursor *at on — upwards, or
+ * downwards with f->desc — never past `end` (the far bound: the highest id
+ * ascending, the after_id descending), into a new array; *at moves to
+ * where the next slice starts.  NULL with diag on error. */
+static json_t *
+list_slice(const struct store_job_filter *f, int want, int64_t end,
+	   int64_t *at)
+{
+	struct store_job_filter w = *f;
+	w.limit = want < LIST_SLICE ? want : LIST_SLICE;
+	if (f->desc) {
+		/* Ids in (w.after_id, *at), newest first. */
+		w.before_id = *at;
+		w.after_id = *at - end > LIST_WINDOW + 1 ? *at - LIST_WINDOW - 1
+							 : end;
+	} else {
+		/* Ids in (*at, w.upto_id]. */
+		w.after_id = *at;
+		w.upto_id = end - *at > LIST_WINDOW ? *at + LIST_WINDOW : end;
+	}
+	json_t *jobs = json_array();
+	int64_t next;
+	if (store_job_list(&w, jobs, &next) != 0) {
+		json_decref(jobs);
+		return NULL;
+	}
+	if (f->desc)
+		*at = next ? next : w.after_id + 1;
+	else
+		*at = next ? next : w.upto_id;
+	return jobs;
+}
+
+/* Answers a listing, streamed: read in slices of ids (so that no query
+ * scans far, whatever the filter), each written out before the next is
+ * read.  Yields. */
+static void
+list_stream(struct req *r, const struct store_job_filter *f)
+{
+	struct conn *c = r->c;
+	int64_t top = store_job_max_id(), at, end, last = 0;
+	if (f->desc) {
+		/* From below before_id (or the newest) down to after_id. */
+		at = f->before_id > 0 && f->before_id <= top ? f->before_id
+							     : top + 1;
+		end = f->after_id;
+	} else {
+		at = f->after_id;
+		end = f->before_id > 0 && f->before_id - 1 < top
+			      ? f->before_id - 1
+			      : top;
+	}
+	int got = 0;
+	bool first = true;
+#define LIST_DONE() (f->desc ? at <= end + 1 : at >= end)
+	/* The first slice is read before the reply starts, so that an
+	 * error is answered as one. */
+	json_t *jobs = !LIST_DONE() ? list_slice(f, f->limit, end, &at)
+				    : json_array();
+	if (jobs == NULL) {
+		reply_diag(r);
+		return;
+	}
+	if (stream_open(c, r->id, "{\"jobs\":[") != 0) {
+		json_decref(jobs);
+		return;
+	}
+	for (;;) {
+		size_t i;
+		json_t *job;
+		json_array_foreach(jobs, i, job)
+		{
+			char *t = json_dumps(job, CONTROL_JSON_FLAGS);
+			if (t == NULL)
+				continue;
+			if (!first)
+				control_stream_write(c, ",", 1);
+			control_stream_write(c, t, strlen(t));
+			free(t);
+			first = false;
+			last = json_integer_value(json_object_get(job, "id"));
+			got++;
+		}
+		json_decref(jobs);
+		if (got >= f->limit || LIST_DONE())
+			break;
+		if (stream_turn(c) != 0)
+			goto cut;
+		jobs = list_slice(f, f->limit - got, end, &at);
+		if (jobs == NULL) {
+			log_error("conn[%lld]: list: %s", (long long)c->num,
+				  diag_msg());
+			goto cut;
+		}
+	}
+#undef LIST_DONE
+	/* A full page names the cursor of the next: after_id ascending,
+	 * before_id newest first. */
+	const char *key = f->desc ? "next_before_id" : "next_after_id";
+	char tail[80];
+	int len;
+	if (got >= f->limit)
+		len = snprintf(tail, sizeof(tail), "],\"%s\":%lld}}\n", key,
+			       (long long)last);
+	else
+		len = snprintf(tail, sizeof(tail), "],\"%s\":null}}\n", key);
+	control_stream_write(c, tail, (size_t)len);
+	control_stream_end(c, true);
+	return;
+cut:
+	control_stream_end(c, false);
 }
 
 static void
@@ -530,16 +729,7 @@ cmd_list(struct req *r)
 		}
 		f.desc = strcmp(o, "desc") == 0;
 	}
-	json_t *jobs = json_array();
-	int64_t next;
-	if (store_job_list(&f, jobs, &next) != 0) {
-		json_decref(jobs);
-		reply_diag(r);
-		return;
-	}
-	reply_ok(r, json_pack("{s:o,s:o}", "jobs", jobs,
-			      f.desc ? "next_before_id" : "next_after_id",
-			      next ? json_integer(next) : json_null()));
+	list_stream(r, &f);
 }
 
 /* ---- cancel, retry ---- */
@@ -582,20 +772,23 @@ cmd_cancel(struct req *r)
 				 jobd_state_name(b.state));
 			goto fail;
 		}
+		if (await_slice() != 0)
+			goto out;
 	}
-	int64_t now = jobd_time_now_ms();
 	for (size_t i = 0; i < n; i++) {
-		/* A dependent cancelled by an earlier id of this list is
-		 * terminal by now. */
+		/* A dependent cancelled by an earlier id of this list, or a
+		 * job that ended since its check, is terminal by now. */
 		if (store_job_brief(ids[i], &b) == 0 &&
 		    !jobd_state_is_terminal(b.state))
-			cancel_one(&b, now);
+			cancel_one(&b, jobd_time_now_ms());
+		/* Cancelled or not, every job checked is cancelled. */
+		(void)await_slice();
 	}
 	reply_jobs(r->c, r->id, ids, n);
-	free(ids);
-	return;
+	goto out;
 fail:
 	reply_diag(r);
+out:
 	free(ids);
 }
 
@@ -718,25 +911,35 @@ wait_f(void *arg)
 	/* Sorted unique copy for the waiter; d->ids keeps request order. */
 	int64_t *sorted = xcalloc(d->nids, sizeof(int64_t));
 	memcpy(sorted, d->ids, d->nids * sizeof(int64_t));
-	qsort(sorted, d->nids, sizeof(int64_t), cmp_id);
+	bool in_order = true;
+	for (size_t i = 1; i < d->nids && in_order; i++)
+		in_order = sorted[i - 1] <= sorted[i];
+	if (!in_order)
+		qsort(sorted, d->nids, sizeof(int64_t), cmp_id);
 	size_t n = 0;
 	for (size_t i = 0; i < d->nids; i++)
 		if (n == 0 || sorted[n - 1] != sorted[i])
 			sorted[n++] = sorted[i];
 	bool *done = xcalloc(n, sizeof(bool));
-	struct events_waiter w = {sorted, done, n, 0, coro_self(), NULL, NULL};
-	for (size_t i = 0; i < n; i++) {
-		struct store_job_brief b;
-		if (store_job_brief(sorted[i], &b) == 0 &&
-		    jobd_state_is_terminal(b.state))
-			done[i] = true;
-		else
-			w.left++;
-	}
-	events_add_waiter(&w);
+	struct events_waiter w = {sorted, done, n, n, coro_self(), NULL, NULL};
 	double deadline = d->timeout >= 0 ? loop_now() + d->timeout : -1;
 	bool cancelled = false;
-	while (w.left > 0) {
+	/* Listening first: a job that ends while the others are looked at
+	 * (in slices) is not missed. */
+	events_add_waiter(&w);
+	for (size_t i = 0; i < n && w.left > 0; i++) {
+		struct store_job_brief b;
+		if (!done[i] && store_job_brief(sorted[i], &b) == 0 &&
+		    jobd_state_is_terminal(b.state)) {
+			done[i] = true;
+			w.left--;
+		}
+		if (await_slice() != 0) {
+			cancelled = true;
+			break;
+		}
+	}
+	while (w.left > 0 && !cancelled) {
 		double left = deadline >= 0 ? deadline - loop_now() : -1;
 		if (deadline >= 0 && left <= 0)
 			break;
@@ -779,6 +982,10 @@ cmd_wait(struct req *r)
 		}
 		if (!jobd_state_is_terminal(b.state))
 			all_done = false;
+		if (await_slice() != 0) {
+			free(ids);
+			return;
+		}
 	}
 	if (all_done) {
 		reply_jobs(r->c, r->id, ids, n);
@@ -1127,32 +1334,72 @@ prune_one(int64_t id, int64_t qid, int state, int attempts, void *arg)
 	remove_logs(id, attempts);
 }
 
+/* Deletes the finished jobs of queue qid (-1: any) that ended before
+ * `before` (ms), with their logs, in chunks between which the loop runs;
+ * *n gets how many.  -1 with diag when one chunk failed (the chunks
+ * before it stay deleted).  Yields. */
+static int
+prune_sliced(int64_t before, int64_t qid, int64_t *n)
+{
+	int64_t k;
+	*n = 0;
+	do {
+		if (store_job_prune(before, qid, PRUNE_CHUNK, prune_one, NULL,
+				    &k) != 0)
+			return -1;
+		*n += k;
+		if (await_slice() != 0)
+			return -1;
+	} while (k == PRUNE_CHUNK);
+	return 0;
+}
+
+/* Checks that q may be deleted now. */
+static int
+queue_deletable(struct queue *q)
+{
+	if (queue_check_deletable(q) != 0)
+		return -1;
+	const char *user = producer_using_queue(q->conf.name);
+	if (user != NULL)
+		return diag_set(E_STATE,
+				"queue %s is the target of producer %s",
+				q->conf.name, user);
+	return 0;
+}
+
 static void
 cmd_queue_delete(struct req *r)
 {
 	struct queue *q = named_queue(r);
 	int64_t n;
+	if (q == NULL || queue_deletable(q) != 0 || q->deleting) {
+		if (q != NULL && q->deleting)
+			diag_set(E_STATE, "queue %s is being deleted",
+				 q->conf.name);
+		reply_diag(r);
+		return;
+	}
+	/* Finished jobs go with their queue, logs included: however many,
+	 * in slices first (no new job enters meanwhile), then what ended
+	 * since together with the queue. */
+	int64_t qid = q->id;
+	q->deleting = true;
+	int rc = prune_sliced(INT64_MAX, qid, &n);
+	q = queue_find_id(qid);
 	if (q == NULL) {
-		reply_diag(r);
+		reply_error(r, E_UNKNOWN_QUEUE, "queue deleted meanwhile");
 		return;
 	}
-	if (queue_check_deletable(q) != 0) {
-		reply_diag(r);
-		return;
-	}
-	const char *user = producer_using_queue(q->conf.name);
-	if (user != NULL) {
-		reply_error(r, E_STATE, "queue %s is the target of producer %s",
-			    q->conf.name, user);
-		return;
-	}
-	/* Finished jobs go with their queue, logs included. */
-	if (store_savepoint() != 0) {
+	q->deleting = false;
+	if (rc != 0 || queue_deletable(q) != 0 || store_savepoint() != 0) {
 		reply_diag(r);
 		return;
 	}
 	char *name = xstrdup(q->conf.name);
-	if (store_job_prune(INT64_MAX, q->id, prune_one, NULL, &n) != 0 ||
+	int64_t late = 0;
+	if (store_job_prune(INT64_MAX, q->id, 0, prune_one, NULL, &late) !=
+		    0 ||
 	    queue_delete(q) != 0) {
 		store_rollback();
 		reply_diag(r);
@@ -1164,7 +1411,7 @@ cmd_queue_delete(struct req *r)
 		events_queue(name, json_pack("{s:s,s:b}", "name", name,
 					     "deleted", 1));
 	free(name);
-	reply_ok(r, json_pack("{s:I}", "deleted", (json_int_t)n));
+	reply_ok(r, json_pack("{s:I}", "deleted", (json_int_t)(n + late)));
 }
 
 static void
@@ -1269,7 +1516,7 @@ cmd_prune(struct req *r)
 		return;
 	}
 	int64_t before = jobd_time_now_ms() - (int64_t)(older * 1000.0);
-	if (store_job_prune(before, -1, prune_one, NULL, &n) != 0) {
+	if (prune_sliced(before, -1, &n) != 0) {
 		reply_diag(r);
 		return;
 	}
@@ -1394,11 +1641,101 @@ id_acceptable(const json_t *id)
 	return n > 0 && n <= ID_MAX_BYTES;
 }
 
+/* Where a big request line is read from while it is parsed. */
+struct line_src {
+	const char *p;
+	size_t left;
+};
+
+static size_t
+line_read_cb(void *buffer, size_t buflen, void *data)
+{
+	struct line_src *src = data;
+	/* The parser's state lives on this coroutine's stack: the loop
+	 * can run between two pieces. */
+	if (await_slice() != 0)
+		return (size_t)-1;
+	size_t n = src->left < buflen ? src->left : buflen;
+	memcpy(buffer, src->p, n);
+	src->p += n;
+	src->left -= n;
+	return n;
+}
+
+/* Parses a request line, a big one in slices.  Yields. */
+static json_t *
+parse_line(const char *line, size_t len, json_error_t *err)
+{
+	if (len <= BIG_REQUEST)
+		return jsonin_loadb(line, len, JSON_REJECT_DUPLICATES, err);
+	/* jansson recurses: the nesting is bounded first (a flat scan of a
+	 * few milliseconds for the longest line). */
+	if (!jsonin_depth_ok(line, len, JSONIN_MAX_DEPTH)) {
+		snprintf(err->text, sizeof(err->text),
+			 "nested too deeply (more than %d levels)",
+			 JSONIN_MAX_DEPTH);
+		return NULL;
+	}
+	/* The callback parser stops at a NUL byte; such a line is not a
+	 * request. */
+	if (memchr(line, '\0', len) != NULL) {
+		snprintf(err->text, sizeof(err->text),
+			 "NUL byte in request");
+		return NULL;
+	}
+	struct line_src src = {line, len};
+	return json_load_callback(line_read_cb, &src, JSON_REJECT_DUPLICATES,
+				  err);
+}
+
+/* Drops a request, a big one in slices: freeing 100,000 job specs at once
+ * would hold the loop as long as parsing them did.  Containers still
+ * referenced elsewhere are only released.  Yields. */
+static void
+free_sliced(json_t *msg, size_t len)
+{
+	if (len <= BIG_REQUEST) {
+		json_decref(msg);
+		return;
+	}
+	size_t n = 0, cap = 16;
+	json_t **stack = xreallocarray(NULL, cap, sizeof(*stack));
+	stack[n++] = msg;
+	for (size_t step = 1; n > 0; step++) {
+		json_t *top = stack[n - 1], *child = NULL;
+		if (top->refcount == 1 && json_is_array(top) &&
+		    json_array_size(top) > 0) {
+			size_t last = json_array_size(top) - 1;
+			child = json_incref(json_array_get(top, last));
+			json_array_remove(top, last);
+		} else if (top->refcount == 1 && json_is_object(top) &&
+			   json_object_size(top) > 0) {
+			void *it = json_object_iter(top);
+			child = json_incref(json_object_iter_value(it));
+			json_object_del(top, json_object_iter_key(it));
+		}
+		if (child != NULL) {
+			if (n == cap) {
+				cap *= 2;
+				stack = xreallocarray(stack, cap,
+						      sizeof(*stack));
+			}
+			stack[n++] = child;
+		} else {
+			json_decref(top);
+			n--;
+		}
+		if (step % 64 == 0)
+			(void)await_slice();
+	}
+	free(stack);
+}
+
 void
 commands_handle(struct conn *c, const char *line, size_t len)
 {
 	json_error_t err;
-	json_t *msg = jsonin_loadb(line, len, JSON_REJECT_DUPLICATES, &err);
+	json_t *msg = parse_line(line, len, &err);
 	struct req r = {c, msg, NULL};
 	if (msg == NULL) {
 		reply_error(&r, E_BADREQ, "not JSON: %s", err.text);
@@ -1406,20 +1743,20 @@ commands_handle(struct conn *c, const char *line, size_t len)
 	}
 	if (!json_is_object(msg)) {
 		reply_error(&r, E_BADREQ, "request must be a JSON object");
-		json_decref(msg);
+		free_sliced(msg, len);
 		return;
 	}
 	if (!id_acceptable(json_object_get(msg, "id"))) {
 		reply_error(&r, E_BADREQ, "id: must be at most %d bytes of JSON",
 			    ID_MAX_BYTES);
-		json_decref(msg);
+		free_sliced(msg, len);
 		return;
 	}
 	r.id = json_object_get(msg, "id");
 	const json_t *cmdv = json_object_get(msg, "cmd");
 	if (!json_is_string(cmdv)) {
 		reply_error(&r, E_BADREQ, "cmd: required string");
-		json_decref(msg);
+		free_sliced(msg, len);
 		return;
 	}
 	const char *name = json_string_value(cmdv);
@@ -1431,7 +1768,7 @@ commands_handle(struct conn *c, const char *line, size_t len)
 		cmd = NULL;
 	if (cmd == NULL) {
 		reply_error(&r, E_UNKNOWN_CMD, "unknown command %.64s", name);
-		json_decref(msg);
+		free_sliced(msg, len);
 		return;
 	}
 	const char *key;
@@ -1440,19 +1777,19 @@ commands_handle(struct conn *c, const char *line, size_t len)
 	{
 		if (!field_allowed(cmd, key)) {
 			reply_error(&r, E_INVAL, "%.64s: unknown field", key);
-			json_decref(msg);
+			free_sliced(msg, len);
 			return;
 		}
 	}
 	if (cmd->admin && !c->admin) {
 		reply_error(&r, E_PERM, "%s needs root or the admin group",
 			    name);
-		json_decref(msg);
+		free_sliced(msg, len);
 		return;
 	}
 	diag_clear();
 	cmd->fn(&r);
-	json_decref(msg);
+	free_sliced(msg, len);
 }
 
 void
@@ -1479,6 +1816,6 @@ commands_set_shutting_down(void)
 void
 commands_prune_before(int64_t before, int64_t *n)
 {
-	if (store_job_prune(before, -1, prune_one, NULL, n) != 0)
+	if (prune_sliced(before, -1, n) != 0 && diag_code() != E_CANCELLED)
 		log_error("prune: %s", diag_msg());
 }

@@ -6,6 +6,12 @@
  * the connection syncs once for a burst before writing (control.h).
  * Commands that answer later (wait, logs follow, watch) keep a reference on
  * the connection.
+ *
+ * A big request (a long line, many jobs or ids, a long listing or prune)
+ * works in slices of a few milliseconds, between which the loop runs:
+ * parsing, checking, writing, and a streamed reply that waits for its
+ * reader.  The connection's later requests wait meanwhile, so replies
+ * keep their order.
  */
 #ifndef COMMANDS_H_INCLUDED
 #define COMMANDS_H_INCLUDED
@@ -33,11 +39,12 @@ struct commands_ctx {
 void commands_init(const struct commands_ctx *ctx);
 /* Refuse submits from now on (shutdown began). */
 void commands_set_shutting_down(void);
-/* Handles one request line of len bytes (borrowed; may hold NUL bytes,
- * which make it a bad request).  Does not yield. */
+/* Handles one request line of len bytes (borrowed, and left untouched
+ * until this returns; may hold NUL bytes, which make it a bad request).
+ * Yields (a big request works in slices). */
 void commands_handle(struct conn *c, const char *line, size_t len);
 /* Deletes finished jobs that ended before `before` (ms) with their logs;
- * *n gets how many (retention).  Does not yield. */
+ * *n gets how many (retention).  Yields (in chunks). */
 void commands_prune_before(int64_t before, int64_t *n);
 /* The connection is gone: stop what answers it later. */
 void commands_conn_closed(struct conn *c);

@@ -31,6 +31,8 @@
 #define OUT_DROP (64 * 1024 * 1024)
 /* Seconds between checks whether a half-closed peer is gone entirely. */
 #define PEER_CHECK 0.5
+/* An output buffer bigger than this is freed once it is empty. */
+#define OUT_KEEP (64 * 1024)
 
 static struct control_opts opts;
 static char *sock_path;
@@ -63,8 +65,31 @@ control_set_limits(int64_t max_request_bytes, int max_connections,
 	opts.request_timeout = request_timeout;
 }
 
-void
-control_send(struct conn *c, const json_t *msg)
+/* Appends whole lines to c's output (held while a reply is streamed);
+ * sync: they report state, so they go out after store_sync(). */
+static void
+send_lines(struct conn *c, const char *line, size_t n, bool sync)
+{
+	if (c->closed)
+		return;
+	struct buf *b = c->streaming ? &c->held : &c->out;
+	size_t backlog = c->out.len + c->held.len;
+	buf_append(b, line, n);
+	if (sync)
+		c->must_sync = true;
+	/* Only output left unread counts: a streamed reply waits for its
+	 * reader, and one line alone is always taken. */
+	if (backlog > 0 && backlog + n > CONTROL_OUT_DROP) {
+		log_warnx("conn[%lld]: peer does not read, dropping it",
+			  (long long)c->num);
+		c->closed = true;
+	}
+	if (c->c)
+		coro_wakeup(c->c);
+}
+
+static void
+send_msg(struct conn *c, const json_t *msg, bool sync)
 {
 	if (c->closed)
 		return;
@@ -73,23 +98,26 @@ control_send(struct conn *c, const json_t *msg)
 		return;
 	size_t n = strlen(line);
 	line[n] = '\n';
-	control_send_raw(c, line, n + 1);
+	send_lines(c, line, n + 1, sync);
 	free(line);
+}
+
+void
+control_send(struct conn *c, const json_t *msg)
+{
+	send_msg(c, msg, true);
+}
+
+void
+control_send_nosync(struct conn *c, const json_t *msg)
+{
+	send_msg(c, msg, false);
 }
 
 void
 control_send_raw(struct conn *c, const char *line, size_t n)
 {
-	if (c->closed)
-		return;
-	buf_append(&c->out, line, n);
-	if (c->out.len > OUT_DROP) {
-		log_warnx("conn[%lld]: peer does not read, dropping it",
-			  (long long)c->num);
-		c->closed = true;
-	}
-	if (c->c)
-		coro_wakeup(c->c);
+	send_lines(c, line, n, true);
 }
 
 void
@@ -108,6 +136,7 @@ control_conn_unref(struct conn *c)
 	free(c->sub.queue);
 	buf_release(&c->in);
 	buf_release(&c->out);
+	buf_release(&c->held);
 	free(c);
 }
 
@@ -136,6 +165,7 @@ flush_out(struct conn *c)
 				 MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (w > 0) {
 			buf_consume(&c->out, (size_t)w);
+			c->sent += (uint64_t)w;
 			continue;
 		}
 		if (w < 0 && errno == EINTR)
@@ -143,6 +173,91 @@ flush_out(struct conn *c)
 		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return 0;
 		return -1;
+	}
+	/* A big reply's buffer is not kept once it is sent (while it is
+	 * streamed, the buffer serves every piece). */
+	if (c->out.cap > OUT_KEEP && !c->streaming)
+		buf_release(&c->out);
+	return 0;
+}
+
+int
+control_stream_begin(struct conn *c)
+{
+	for (;;) {
+		if (c->closed)
+			return diag_set(E_IO, "conn[%lld]: closed",
+					(long long)c->num);
+		if (!c->streaming)
+			break;
+		if (waitq_wait(&c->stream_q, -1) != 0)
+			return -1;
+	}
+	c->streaming = true;
+	return 0;
+}
+
+void
+control_stream_write(struct conn *c, const char *p, size_t n)
+{
+	if (c->closed)
+		return;
+	buf_append(&c->out, p, n);
+	c->must_sync = true;
+}
+
+void
+control_stream_end(struct conn *c, bool whole)
+{
+	if (!whole && !c->closed) {
+		log_warnx("conn[%lld]: reply cut short, closing",
+			  (long long)c->num);
+		c->closed = true;
+	}
+	c->streaming = false;
+	if (c->held.len > 0) {
+		if (!c->closed) {
+			buf_append(&c->out, c->held.data, c->held.len);
+			c->must_sync = true;
+		}
+		buf_release(&c->held);
+	}
+	waitq_notify_all(&c->stream_q);
+	if (c->c)
+		coro_wakeup(c->c);
+}
+
+int
+control_await_drain(struct conn *c)
+{
+	while (!c->closed && c->out.len > CONTROL_STREAM_HIGH) {
+		if (c->must_sync) {
+			/* What goes out reports only what is committed,
+			 * as in conn_f. */
+			c->must_sync = false;
+			if (store_sync() != 0) {
+				log_error("conn[%lld]: %s", (long long)c->num,
+					  diag_msg());
+				c->closed = true;
+				break;
+			}
+			continue;
+		}
+		if (flush_out(c) != 0) {
+			c->closed = true;
+			break;
+		}
+		if (c->out.len <= CONTROL_STREAM_HIGH)
+			break;
+		/* Woken early too (the connection closing, an event): the
+		 * loop looks again. */
+		if (await_io(c->fd, EV_WRITE, -1, true, NULL) != 0)
+			return -1;
+	}
+	if (c->closed) {
+		if (c->c)
+			coro_wakeup(c->c);
+		return diag_set(E_IO, "conn[%lld]: closed", (long long)c->num);
 	}
 	return 0;
 }
@@ -266,6 +381,7 @@ conn_f(void *arg)
 	double partial_since = -1;
 	while (!c->closed) {
 		size_t mark = c->out.len;
+		uint64_t sent = c->sent;
 		bool handled = handle_lines(c);
 		size_t answered = c->out.len;
 		if (!c->closed && c->in.len > 0 &&
@@ -276,13 +392,24 @@ conn_f(void *arg)
 			break;
 		}
 		/* Whatever goes out — responses, late replies, events —
-		 * reports only what is committed and durable. */
-		if ((handled || c->out.len > 0) && store_sync() != 0) {
-			/* The commit failed: what was answered as done is
-			 * not recorded.  Say so, and go on serving. */
-			log_error("conn[%lld]: %s", (long long)c->num,
-				  diag_msg());
-			answer_commit_failure(c, mark, answered, diag_msg());
+		 * reports only what is committed and durable (a ping's
+		 * answer reports nothing: it need not wait). */
+		if ((handled || c->out.len > 0) && c->must_sync) {
+			c->must_sync = false;
+			if (store_sync() != 0) {
+				/* The commit failed: what was answered as
+				 * done is not recorded.  Say so, and go on
+				 * serving.  (What a streamed reply sent
+				 * already went out after a sync of its
+				 * own.) */
+				log_error("conn[%lld]: %s", (long long)c->num,
+					  diag_msg());
+				uint64_t gone = c->sent - sent;
+				answer_commit_failure(
+					c, mark > gone ? mark - gone : 0,
+					answered > gone ? answered - gone : 0,
+					diag_msg());
+			}
 		}
 		if (flush_out(c) != 0)
 			break;

@@ -8,6 +8,12 @@
  * response never reports an uncommitted change.  Lines already buffered are
  * all handled before that one sync: a pipelining client gets one commit
  * for a whole burst.
+ *
+ * A big reply is streamed: written into the output in pieces while its
+ * producer waits for the peer to take them (control_await_drain), so it
+ * needs no memory of its size and a peer that reads is never dropped.
+ * What piles up unread beyond CONTROL_OUT_DROP (events a watcher does not
+ * read) drops the peer.
  */
 #ifndef CONTROL_H_INCLUDED
 #define CONTROL_H_INCLUDED
@@ -18,11 +24,18 @@
 
 #include <jansson.h>
 
+#include "await.h"
 #include "buf.h"
 #include "events.h"
 
 /* How responses are encoded: as events are (events.h). */
 #define CONTROL_JSON_FLAGS EVENTS_WIRE_FLAGS
+
+/* A streamed reply's producer waits while more than this waits for the
+ * peer (bytes). */
+#define CONTROL_STREAM_HIGH (256 * 1024)
+/* A peer that leaves this much output unread is dropped (bytes). */
+#define CONTROL_OUT_DROP (64 * 1024 * 1024)
 
 struct control_opts {
 	const char *path;		/* socket path (borrowed) */
@@ -44,6 +57,13 @@ struct conn {
 	bool admin;			/* may change queues, stop, ... */
 	struct buf in;
 	struct buf out;
+	uint64_t sent;			/* bytes of out written so far */
+	bool must_sync;			/* out reports state: sync
+					 * before writing it */
+	bool streaming;			/* a reply streams into out */
+	struct buf held;		/* lines sent meanwhile: they follow
+					 * the streamed one */
+	struct waitq stream_q;		/* streams waiting their turn */
 	struct coro *c;			/* the connection's coroutine */
 	int refs;			/* the coroutine + deferred replies */
 	bool closed;			/* no more output is wanted */
@@ -67,8 +87,31 @@ void control_shutdown(void);
  * coroutine.  Does nothing once c is closed.  Does not yield. */
 void control_send(struct conn *c, const json_t *msg);
 /* Appends line[0..n) — one or more whole lines, newline included — to
- * c's output, as control_send() does. */
+ * c's output, as control_send() does.  While a reply is streamed to c,
+ * the line is held and follows that reply.  A peer that leaves more than
+ * CONTROL_OUT_DROP unread is dropped. */
 void control_send_raw(struct conn *c, const char *line, size_t n);
+/* As control_send(), for a reply that reports nothing stored (ping): it
+ * does not wait for the group commit. */
+void control_send_nosync(struct conn *c, const json_t *msg);
+
+/* Streaming one big reply line.  control_stream_begin() waits for any
+ * other stream to c to end (lines sent meanwhile are held, then follow
+ * the stream); control_stream_write() appends a piece (no yield); the
+ * producer calls control_await_drain() between pieces, and ends with
+ * control_stream_end() on every path after a successful begin: whole when
+ * its newline is written, else the connection is closed (a torn line
+ * must not be followed by another).  begin: 0, or -1 (E_IO: c is closed;
+ * E_CANCELLED).  Yields; write and end do not. */
+int control_stream_begin(struct conn *c);
+void control_stream_write(struct conn *c, const char *p, size_t n);
+void control_stream_end(struct conn *c, bool whole);
+/* Returns at once while at most CONTROL_STREAM_HIGH bytes wait for c's
+ * peer; otherwise writes them itself (after store_sync(), as the
+ * connection would) and waits until the peer has taken enough.  0, or -1
+ * when c is closed or gone (E_IO) or the caller was cancelled
+ * (E_CANCELLED).  Yields. */
+int control_await_drain(struct conn *c);
 /* Reference counting for deferred replies. */
 void control_conn_ref(struct conn *c);
 void control_conn_unref(struct conn *c);

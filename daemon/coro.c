@@ -69,6 +69,7 @@ static struct coro *ready_head, *ready_tail;
 static struct stack *free_stacks;
 static size_t nfree_stacks;
 static coro_step_fn step_hook;
+static uint64_t step_began;	/* ns, when current was resumed */
 #ifdef HAVE_ASAN
 static const void *sched_stack_bottom;
 static size_t sched_stack_size;
@@ -368,6 +369,12 @@ now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t
+coro_step_ns(void)
+{
+	return current != NULL ? now_ns() - step_began : 0;
+}
+
 size_t
 coro_run_ready(void)
 {
@@ -379,10 +386,10 @@ coro_run_ready(void)
 		if (ready_head == NULL)
 			ready_tail = NULL;
 		c->ready = false;
-		uint64_t t0 = step_hook ? now_ns() : 0;
+		step_began = now_ns();
 		switch_to(c);
 		if (step_hook)
-			step_hook(c, now_ns() - t0);
+			step_hook(c, now_ns() - step_began);
 		steps++;
 		if (c->done && c->detached && !c->ready)
 			coro_free(c);

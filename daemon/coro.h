@@ -67,6 +67,10 @@ bool coro_is_done(const struct coro *c);
 size_t coro_run_ready(void);
 /* True when some coroutine is ready to run. */
 bool coro_has_ready(void);
+/* How long the running coroutine has run since it was last resumed (ns);
+ * 0 in the scheduler context.  Long loops use it to know when to give
+ * the loop a turn (await_slice). */
+uint64_t coro_step_ns(void);
 /* Installs a step-timing hook (NULL removes it). */
 void coro_set_step_hook(coro_step_fn fn);
 /* Frees cached stacks (at exit, for leak checkers). */

@@ -6,7 +6,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "await.h"
 #include "coro.h"
 #include "diag.h"
 #include "jobd/proto.h"
@@ -31,6 +33,13 @@ struct pending {
 
 static struct pending *pend;
 static size_t npend, cappend;
+/* Committed events being delivered, a few milliseconds' worth a pass:
+ * list[next..n) are left. */
+static struct {
+	struct pending *list;
+	size_t next, n;
+} out;
+static ev_timer resume_w;	/* brings the loop back for the rest */
 static struct events_sub *subs;
 static struct events_waiter *waiters;
 struct events_totals events_totals;
@@ -171,28 +180,59 @@ notify_waiters(int64_t id)
 	}
 }
 
+static void
+resume_cb(struct ev_loop *l, ev_timer *w, int revents)
+{
+	(void)l;
+	(void)w;
+	(void)revents;
+	/* Nothing to do: waking the loop runs the flush hooks. */
+}
+
+static uint64_t
+mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static bool
 events_flush(void *arg)
 {
 	(void)arg;
-	if (npend == 0)
-		return false;
-	/* Nothing is reported before its commit: ask for one and come back
-	 * (the loop runs the hooks again). */
-	if (store_txn_open()) {
-		store_request_commit(true);
-		return true;
+	if (out.list == NULL) {
+		if (npend == 0)
+			return false;
+		/* Nothing is reported before its commit: ask for one and
+		 * come back (the loop runs the hooks again; while a big
+		 * change holds the transaction, its end does). */
+		if (store_txn_open()) {
+			store_request_commit(true);
+			return !store_held();
+		}
+		if (store_make_durable() != 0)
+			log_error("%s", diag_msg());
+		/* Deliver from a private copy: a subscriber callback may
+		 * record more. */
+		out.list = pend;
+		out.n = npend;
+		out.next = 0;
+		pend = NULL;
+		npend = cappend = 0;
 	}
-	if (store_make_durable() != 0)
-		log_error("%s", diag_msg());
-	/* Deliver from a private copy: a subscriber callback may record
-	 * more. */
-	struct pending *list = pend;
-	size_t n = npend;
-	pend = NULL;
-	npend = cappend = 0;
-	for (size_t i = 0; i < n; i++) {
-		struct pending *p = &list[i];
+	/* Many events (a big cancel's) go out over several passes of the
+	 * loop, so that it polls in between. */
+	uint64_t t0 = mono_ns();
+	while (out.next < out.n) {
+		if (out.next % 32 == 31 && mono_ns() - t0 > AWAIT_SLICE_NS) {
+			if (!ev_is_active(&resume_w)) {
+				ev_timer_set(&resume_w, 0, 0);
+				ev_timer_start(loop_ev(), &resume_w);
+			}
+			return false;
+		}
+		struct pending *p = &out.list[out.next++];
 		if (p->kind == EV_LOG_STATE) {
 			const char *r = jobd_reason_name(p->reason);
 			log_info("job=%lld queue=%s state=%s reason=%s",
@@ -231,8 +271,10 @@ events_flush(void *arg)
 		json_decref(ev);
 		free(p->name);
 	}
-	free(list);
-	return false;
+	free(out.list);
+	out.list = NULL;
+	out.n = out.next = 0;
+	return npend > 0;
 }
 
 void
@@ -293,6 +335,7 @@ events_txn_end(bool committed, void *arg)
 void
 events_init(void)
 {
+	ev_timer_init(&resume_w, resume_cb, 0, 0);
 	loop_add_flush(events_flush, NULL, "events.deliver");
 	store_add_txn_hook(events_txn_end, NULL);
 }
@@ -300,6 +343,15 @@ events_init(void)
 void
 events_shutdown(void)
 {
+	if (loop_ev() != NULL && ev_is_active(&resume_w))
+		ev_timer_stop(loop_ev(), &resume_w);
+	for (size_t i = out.next; i < out.n; i++) {
+		free(out.list[i].name);
+		json_decref(out.list[i].obj);
+	}
+	free(out.list);
+	out.list = NULL;
+	out.n = out.next = 0;
 	for (size_t i = 0; i < npend; i++)
 		free_pending(&pend[i]);
 	free(pend);

@@ -440,7 +440,7 @@ produce(struct producer *p, json_t *over, const char *what)
 	}
 	struct submit_result r;
 	int rc = 0;
-	if (submit_jobs(&s, 1, p->uid, NULL, &r) == 0) {
+	if (submit_jobs(&s, 1, p->uid, NULL, &r, false) == 0) {
 		p->produced++;
 		p->last_job = r.id;
 	} else if (diag_code() == E_DB) {

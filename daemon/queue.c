@@ -244,7 +244,7 @@ queue_check_deletable(const struct queue *q)
 		return diag_set(E_INVAL, "name: queue default cannot be "
 					 "deleted");
 	if (queue_pending(q) > 0 || q->counts[JOBD_RUNNING] > 0 ||
-	    q->active > 0)
+	    q->active > 0 || q->incoming > 0)
 		return diag_set(E_STATE, "queue %s has pending or running jobs",
 				q->conf.name);
 	return 0;
@@ -290,7 +290,8 @@ queue_pending(const struct queue *q)
 bool
 queue_has_room(const struct queue *q, int64_t n)
 {
-	return q->conf.capacity <= 0 || queue_pending(q) + n <= q->conf.capacity;
+	return q->conf.capacity <= 0 ||
+	       queue_pending(q) + q->reserved + n <= q->conf.capacity;
 }
 
 static bool

@@ -34,6 +34,13 @@ struct queue {
 	int64_t txn_delta[JOBD_STATE_COUNT];	/* of counts, by moves in the
 						 * open transaction */
 	int active;			/* attempts whose process runs now */
+	int64_t incoming;		/* jobs of submits under way (checked,
+					 * not yet inserted): the queue is not
+					 * deleted meanwhile */
+	int64_t reserved;		/* of those, the pending ones: they
+					 * count against capacity already */
+	bool deleting;			/* queue.delete under way: no new
+					 * jobs */
 	struct ratelimit rl;		/* used when conf.rate_limit > 0 */
 	struct waitq work;		/* consumers: work, token, resume */
 	struct waitq room;		/* producers: pending below capacity */
@@ -64,7 +71,7 @@ struct queue *queue_create(const struct queue_conf *qc, bool paused);
 int queue_update(struct queue *q, const struct queue_conf *qc);
 int queue_set_paused(struct queue *q, bool paused);
 /* -1 with E_INVAL for `default`, E_STATE while q has pending or running
- * jobs; 0 when it may be deleted. */
+ * jobs (or jobs being submitted); 0 when it may be deleted. */
 int queue_check_deletable(const struct queue *q);
 /* Deletes a deletable queue that holds no finished jobs either (E_STATE;
  * prune them first).  q is freed once its consumers have left. */
@@ -72,7 +79,8 @@ int queue_delete(struct queue *q);
 
 /* Jobs waiting, scheduled or queued. */
 int64_t queue_pending(const struct queue *q);
-/* True when capacity allows n more pending jobs. */
+/* True when capacity allows n more pending jobs (besides those reserved
+ * by submits under way). */
 bool queue_has_room(const struct queue *q, int64_t n);
 /* Job id of queue qid went from state `from` to `to` (-1: did not exist /
  * no longer exists) for reason.  Every state change the engine makes

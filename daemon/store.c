@@ -4,9 +4,12 @@
  */
 #include "store.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,6 +165,7 @@ enum stmt_id {
 	S_JOB_LIST_RUNNING,
 	S_JOB_LIST_DESC,
 	S_JOB_LIST_RUNNING_DESC,
+	S_JOB_MAX_ID,
 	S_JOB_RUNNING_PIDS,
 	S_PROD_ALL,
 	S_PROD_PUT,
@@ -264,11 +268,13 @@ static const char *const stmt_sql[S_COUNT] = {
 			  "finished_at = CASE WHEN recoveries >= ?2 THEN ?1 "
 			  "ELSE NULL END WHERE state = 3 "
 			  "RETURNING id, qid, state",
-	[S_JOB_PRUNE_SELECT] = "SELECT id, qid, state, attempt FROM jobs "
+	[S_JOB_PRUNE_SELECT] = "SELECT id, qid, state, attempt, depends_on "
+			       "FROM jobs "
 			       "WHERE state >= 4 AND finished_at < ?1 "
-			       "AND (?2 < 0 OR qid = ?2)",
+			       "AND (?2 < 0 OR qid = ?2) LIMIT ?3",
 	[S_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
-	[S_DEP_DELETE] = "DELETE FROM deps WHERE job_id = ?1",
+	/* By the whole key: deps has no index on job_id alone. */
+	[S_DEP_DELETE] = "DELETE FROM deps WHERE dep_id = ?2 AND job_id = ?1",
 	[S_JOB_GET] = "SELECT " JOB_COLS "FROM jobs j JOIN queues q "
 		      "ON q.id = j.qid WHERE j.id = ?1",
 	[S_JOB_LIST] = "SELECT " JOB_COLS "FROM jobs j JOIN queues q "
@@ -276,7 +282,8 @@ static const char *const stmt_sql[S_COUNT] = {
 		       "AND (?6 = 0 OR j.id < ?6) "
 		       "AND (?2 < 0 OR j.qid = ?2) "
 		       "AND (?3 = 0 OR (?3 >> j.state) & 1) "
-		       "AND (?4 < 0 OR j.uid = ?4) ORDER BY j.id LIMIT ?5",
+		       "AND (?4 < 0 OR j.uid = ?4) "
+		       "AND (?7 = 0 OR j.id <= ?7) ORDER BY j.id LIMIT ?5",
 	/* The same, newest first: the page a person wants to see. */
 	[S_JOB_LIST_DESC] = "SELECT " JOB_COLS "FROM jobs j JOIN queues q "
 			    "ON q.id = j.qid WHERE j.id > ?1 "
@@ -292,7 +299,8 @@ static const char *const stmt_sql[S_COUNT] = {
 			       "ON q.id = j.qid WHERE j.state = 3 "
 			       "AND j.id > ?1 AND (?6 = 0 OR j.id < ?6) "
 			       "AND (?2 < 0 OR j.qid = ?2) "
-			       "AND (?4 < 0 OR j.uid = ?4) ORDER BY j.id "
+			       "AND (?4 < 0 OR j.uid = ?4) "
+			       "AND (?7 = 0 OR j.id <= ?7) ORDER BY j.id "
 			       "LIMIT ?5",
 	[S_JOB_LIST_RUNNING_DESC] = "SELECT " JOB_COLS "FROM jobs j "
 				    "JOIN queues q ON q.id = j.qid "
@@ -301,6 +309,7 @@ static const char *const stmt_sql[S_COUNT] = {
 				    "AND (?2 < 0 OR j.qid = ?2) "
 				    "AND (?4 < 0 OR j.uid = ?4) "
 				    "ORDER BY j.id DESC LIMIT ?5",
+	[S_JOB_MAX_ID] = "SELECT max(id) FROM jobs",
 	[S_JOB_RUNNING_PIDS] = "SELECT id, pid FROM jobs WHERE state = 3 "
 			       "AND pid IS NOT NULL",
 	[S_PROD_ALL] = "SELECT name, spec, uid, paused, state, produced, "
@@ -351,6 +360,24 @@ static struct {
 	void *arg;
 } txn_hooks[MAX_TXN_HOOKS];
 static int ntxn_hooks;
+static int holds;		/* store_hold() not yet undone */
+
+/* Checkpoints run in a thread of their own, on a connection of their own:
+ * after a big commit (a submit of 100,000 jobs) copying the WAL into the
+ * database takes tens of milliseconds, which the loop must not wait for.
+ * The loop's connection only asks for one (its WAL hook), once the WAL
+ * holds CKPT_PAGES.  The thread touches nothing but its connection and
+ * these fields, under ckpt.mu. */
+#define CKPT_PAGES 1000
+static struct {
+	pthread_t thread;
+	bool running;		/* the thread was started */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool wanted;		/* a checkpoint is asked for */
+	bool stop;		/* the thread is to leave */
+	int err;		/* last SQLite error of a checkpoint, 0: none */
+} ckpt = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 /* The last few environments stored, so a batch from one shell looks its
  * environment up once: a hit costs a json_equal, not an encoding. */
@@ -553,6 +580,109 @@ fail:
 	return -1;
 }
 
+static void *
+ckpt_main(void *arg)
+{
+	sqlite3 *cdb = arg;
+	pthread_mutex_lock(&ckpt.mu);
+	for (;;) {
+		while (!ckpt.wanted && !ckpt.stop)
+			pthread_cond_wait(&ckpt.cv, &ckpt.mu);
+		if (ckpt.stop)
+			break;
+		ckpt.wanted = false;
+		pthread_mutex_unlock(&ckpt.mu);
+		/* Passive: it never blocks the writer, and the writer
+		 * starts the WAL over once all of it is copied. */
+		int rc = sqlite3_wal_checkpoint_v2(cdb, NULL,
+						   SQLITE_CHECKPOINT_PASSIVE,
+						   NULL, NULL);
+		pthread_mutex_lock(&ckpt.mu);
+		if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+			ckpt.err = rc;
+	}
+	pthread_mutex_unlock(&ckpt.mu);
+	sqlite3_close(cdb);
+	return NULL;
+}
+
+/* The loop's connection committed: pages frames are in the WAL. */
+static int
+wal_hook(void *arg, sqlite3 *d, const char *name, int pages)
+{
+	(void)arg;
+	(void)d;
+	(void)name;
+	if (pages >= CKPT_PAGES && ckpt.running) {
+		pthread_mutex_lock(&ckpt.mu);
+		ckpt.wanted = true;
+		pthread_cond_signal(&ckpt.cv);
+		pthread_mutex_unlock(&ckpt.mu);
+	}
+	return SQLITE_OK;
+}
+
+/* Starts the checkpoint thread; without it (it could not start), SQLite
+ * checkpoints in the loop as it would by itself. */
+static void
+ckpt_start(const char *path)
+{
+	sqlite3 *cdb = NULL;
+	if (sqlite3_open_v2(path, &cdb,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK ||
+	    sqlite3_exec(cdb, "PRAGMA synchronous = NORMAL", NULL, NULL,
+			 NULL) != SQLITE_OK) {
+		log_warnx("store: checkpoints run in the loop: %s",
+			  cdb ? sqlite3_errmsg(cdb) : "out of memory");
+		sqlite3_close(cdb);
+		return;
+	}
+	ckpt.stop = ckpt.wanted = false;
+	ckpt.err = 0;
+	/* Signals are the loop's: the thread is born with all blocked. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int rc = pthread_create(&ckpt.thread, NULL, ckpt_main, cdb);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		log_warnx("store: checkpoints run in the loop: no thread");
+		sqlite3_close(cdb);
+		return;
+	}
+	ckpt.running = true;
+	sqlite3_wal_hook(db, wal_hook, NULL);
+}
+
+static void
+ckpt_stop(void)
+{
+	if (!ckpt.running)
+		return;
+	pthread_mutex_lock(&ckpt.mu);
+	ckpt.stop = true;
+	pthread_cond_signal(&ckpt.cv);
+	pthread_mutex_unlock(&ckpt.mu);
+	pthread_join(ckpt.thread, NULL);
+	ckpt.running = false;
+	sqlite3_wal_autocheckpoint(db, CKPT_PAGES);
+}
+
+/* Logs what the checkpoint thread could not do (it does not log). */
+static void
+ckpt_report(void)
+{
+	if (!ckpt.running)
+		return;
+	pthread_mutex_lock(&ckpt.mu);
+	int err = ckpt.err;
+	ckpt.err = 0;
+	pthread_mutex_unlock(&ckpt.mu);
+	if (err != 0)
+		log_warnx("store: checkpoint: %s", sqlite3_errstr(err));
+}
+
 static void
 commit_timer_cb(struct ev_loop *l, ev_timer *w, int revents)
 {
@@ -565,9 +695,11 @@ commit_timer_cb(struct ev_loop *l, ev_timer *w, int revents)
 int
 store_open(const char *path, bool sync_full)
 {
-	/* One thread uses SQLite: no mutexes, no memory statistics.  These
-	 * fail harmlessly once SQLite is initialised (a second open). */
-	sqlite3_config(SQLITE_CONFIG_SINGLETHREAD);
+	/* Two threads use SQLite, each with its own connection (the loop,
+	 * and checkpoints): no mutex per connection, no memory statistics.
+	 * These fail harmlessly once SQLite is initialised (a second
+	 * open). */
+	sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	if (sqlite3_open_v2(path, &db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
@@ -614,6 +746,7 @@ store_open(const char *path, bool sync_full)
 	db_path = xstrdup(path);
 	in_txn = false;
 	ev_timer_init(&commit_timer, commit_timer_cb, 0, 0);
+	ckpt_start(path);
 	return 0;
 }
 
@@ -626,6 +759,7 @@ store_close(void)
 	if (in_txn)
 		store_flush(NULL);
 	closing = false;
+	ckpt_stop();
 	if (loop_ev() && ev_is_active(&commit_timer))
 		ev_timer_stop(loop_ev(), &commit_timer);
 	for (int i = 0; i < S_COUNT; i++) {
@@ -753,6 +887,7 @@ txn_commit(void)
 	} else {
 		sqlite3_reset(stmts[S_COMMIT]);
 		txn_over(true);
+		ckpt_report();
 		return 0;
 	}
 	txn_fail();
@@ -769,6 +904,15 @@ store_flush(void *arg)
 {
 	(void)arg;
 	bool did = false;
+	if (in_txn && holds > 0) {
+		if (!closing)
+			return false;	/* store_unhold() comes back here */
+		/* Closing in the middle of a held change: it must not
+		 * commit half written. */
+		log_warnx("store: closing during a held change; rolling back");
+		store_abort();
+		did = true;
+	}
 	if (in_txn) {
 		if (nwaiters == 0 && !commit_asap && !closing &&
 		    loop_ev() != NULL && loop_now() < txn_opened + COMMIT_DELAY) {
@@ -948,6 +1092,60 @@ store_rollback(void)
 	st_exec(st(S_ROLLBACK_TO), "rollback to");
 	st_exec(st(S_RELEASE), "release");
 	sp_depth--;
+}
+
+int
+store_hold(void)
+{
+	if (write_begin() != 0)
+		return -1;
+	holds++;
+	return 0;
+}
+
+void
+store_unhold(void)
+{
+	assert(holds > 0);
+	holds--;
+}
+
+bool
+store_held(void)
+{
+	return holds > 0;
+}
+
+/* A held change fsyncs what it spilled every this many bytes. */
+#define SPILL_SYNC_BYTES (4 * 1024 * 1024)
+
+void
+store_spill(void)
+{
+	static off_t synced_size;
+	if (!in_txn)
+		return;
+	sqlite3_db_cacheflush(db);
+	if (!full_sync)
+		return;
+	if (wal_fd < 0) {
+		char *wal = xasprintf("%s-wal", db_path);
+		wal_fd = open(wal, O_RDWR | O_CLOEXEC);
+		free(wal);
+	}
+	struct stat sb;
+	if (wal_fd < 0 || fstat(wal_fd, &sb) != 0)
+		return;
+	/* A WAL started over is smaller than the last mark. */
+	if (sb.st_size < synced_size)
+		synced_size = 0;
+	if (sb.st_size - synced_size < SPILL_SYNC_BYTES)
+		return;
+	/* Frames of the open transaction: their sync only spares the
+	 * commit's. */
+	while (fdatasync(wal_fd) != 0 && errno == EINTR)
+		;
+	synced_size = sb.st_size;
 }
 
 void
@@ -1459,6 +1657,7 @@ struct dependent {
 	int64_t id, qid;
 	int state;
 	int attempts;
+	char *deps;		/* owned: depends_on as stored, or NULL */
 };
 
 /* The non-running, non-terminal dependents of id (caller frees). */
@@ -1607,18 +1806,42 @@ store_job_recover(int64_t now, int max_recoveries, store_job_fn fn,
 	return 0;
 }
 
+/* Deletes the deps rows of job id, one per id in its stored depends_on
+ * ("[1,2,3]"): by the whole key, as deps is indexed. */
+static int
+delete_deps(int64_t id, const char *deps)
+{
+	const char *p = deps;
+	while (p != NULL && *p != '\0') {
+		char *end;
+		long long dep = strtoll(p, &end, 10);
+		if (end == p) {
+			p++;
+			continue;
+		}
+		p = end;
+		sqlite3_stmt *s = st(S_DEP_DELETE);
+		sqlite3_bind_int64(s, 1, id);
+		sqlite3_bind_int64(s, 2, dep);
+		if (st_exec(s, "prune deps") != 0)
+			return -1;
+	}
+	return 0;
+}
+
 int
-store_job_prune(int64_t before, int64_t qid, store_prune_fn fn, void *arg,
-		int64_t *n)
+store_job_prune(int64_t before, int64_t qid, int64_t limit,
+		store_prune_fn fn, void *arg, int64_t *n)
 {
 	*n = 0;
 	if (write_begin() != 0)
 		return -1;
 	struct dependent *rows = NULL;
-	size_t nrows = 0, cap = 0;
+	size_t nrows = 0, cap = 0, i = 0;
 	sqlite3_stmt *s = st(S_JOB_PRUNE_SELECT);
 	sqlite3_bind_int64(s, 1, before);
 	sqlite3_bind_int64(s, 2, qid);
+	sqlite3_bind_int64(s, 3, limit > 0 ? limit : -1);
 	int rc;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		if (nrows == cap) {
@@ -1629,29 +1852,30 @@ store_job_prune(int64_t before, int64_t qid, store_prune_fn fn, void *arg,
 		rows[nrows].qid = sqlite3_column_int64(s, 1);
 		rows[nrows].state = sqlite3_column_int(s, 2);
 		rows[nrows].attempts = sqlite3_column_int(s, 3);
+		rows[nrows].deps = col_strdup(s, 4);
 		nrows++;
 	}
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE) {
-		free(rows);
-		return db_error("prune");
+		db_error("prune");
+		goto fail;
 	}
-	for (size_t i = 0; i < nrows; i++) {
+	for (; i < nrows; i++) {
 		s = st(S_JOB_DELETE);
 		sqlite3_bind_int64(s, 1, rows[i].id);
-		if (st_exec(s, "prune delete") != 0)
-			goto fail;
-		s = st(S_DEP_DELETE);
-		sqlite3_bind_int64(s, 1, rows[i].id);
-		if (st_exec(s, "prune deps") != 0)
+		if (st_exec(s, "prune delete") != 0 ||
+		    delete_deps(rows[i].id, rows[i].deps) != 0)
 			goto fail;
 		fn(rows[i].id, rows[i].qid, rows[i].state, rows[i].attempts,
 		   arg);
+		free(rows[i].deps);
 	}
 	*n = (int64_t)nrows;
 	free(rows);
 	return 0;
 fail:
+	for (; i < nrows; i++)
+		free(rows[i].deps);
 	free(rows);
 	return -1;
 }
@@ -1814,6 +2038,8 @@ store_job_list(const struct store_job_filter *f, json_t *arr,
 		sqlite3_bind_int64(s, 3, f->state_mask);
 	sqlite3_bind_int64(s, 4, f->uid);
 	sqlite3_bind_int(s, 5, f->limit);
+	if (!f->desc)
+		sqlite3_bind_int64(s, 7, f->upto_id);
 	int rc, n = 0;
 	int64_t last = 0;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -1826,6 +2052,17 @@ store_job_list(const struct store_job_filter *f, json_t *arr,
 		return db_error("job list");
 	*next_after_id = n == f->limit ? last : 0;
 	return 0;
+}
+
+int64_t
+store_job_max_id(void)
+{
+	sqlite3_stmt *s = st(S_JOB_MAX_ID);
+	int64_t id = 0;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		id = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return id;
 }
 
 /* ---- producers ---- */

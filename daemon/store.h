@@ -44,8 +44,10 @@ bool store_flush(void *arg);
  * -1 with E_DB naming the cause when the commit failed: everything in it
  * is rolled back then.  Does not yield. */
 int store_commit_now(void);
-/* Rolls the open group transaction back (at start, after a step that
- * failed halfway); the hooks are told.  Does not yield. */
+/* Rolls the open group transaction back now, everyone's writes in it
+ * (at start, after a step that failed halfway; a held change that failed
+ * after some of its slices were written): the hooks are told, and every
+ * store_sync() waiting for it fails.  Does not yield. */
 void store_abort(void);
 /* Asks the next flush to commit without delay (and fsync, when
  * durable).  Does not yield. */
@@ -89,6 +91,21 @@ void store_add_txn_hook(store_txn_fn fn, void *arg);
 int store_savepoint(void);
 int store_release(void);
 void store_rollback(void);
+/* Holds the group transaction open (beginning it when none is) until the
+ * matching store_unhold(): store_flush() does not commit it meanwhile, so
+ * a change written in slices across yields (a big submit) commits whole
+ * or not at all.  Other writers go on writing into the same transaction,
+ * and reporters (store_sync) wait for the hold to end.  Holds nest.  -1
+ * with E_DB when the transaction cannot begin.  Does not yield. */
+int store_hold(void);
+void store_unhold(void);
+/* True while a hold keeps the group transaction from committing. */
+bool store_held(void);
+/* Between slices of a held change: writes the pages it changed so far to
+ * the WAL (uncommitted), and now and then makes them durable, so that the
+ * commit at its end has little left to write and fsync.  Does not
+ * yield. */
+void store_spill(void);
 /* Sizes of the database file and its WAL, in bytes. */
 void store_sizes(int64_t *db_bytes, int64_t *wal_bytes);
 /* Test hooks: when store_fail_next_commit is set, the next commit fails
@@ -237,9 +254,14 @@ int store_job_recover(int64_t now, int max_recoveries, store_job_fn fn,
 typedef void (*store_prune_fn)(int64_t id, int64_t qid, int state,
 			       int attempts, void *arg);
 /* Deletes terminal jobs finished before `before` (ms), of queue qid (-1:
- * any); fn for each, so logs and counts follow.  *n gets how many. */
-int store_job_prune(int64_t before, int64_t qid, store_prune_fn fn,
-		    void *arg, int64_t *n);
+ * any), at most limit of them (<= 0: all); fn for each, so logs and
+ * counts follow.  *n gets how many: fewer than limit means none is left.
+ * A big prune calls it again and again, yielding in between. */
+int store_job_prune(int64_t before, int64_t qid, int64_t limit,
+		    store_prune_fn fn, void *arg, int64_t *n);
+
+/* The highest job id given so far (0: none). */
+int64_t store_job_max_id(void);
 
 /* The job object of SPEC 5.2 (new reference), with env when asked.
  * -1/NULL with E_NOTFOUND. */
@@ -250,6 +272,8 @@ struct store_job_filter {
 	int64_t qid;		/* -1: any */
 	unsigned state_mask;	/* bit per state; 0: any */
 	int64_t after_id;	/* ids above it only */
+	int64_t upto_id;	/* ascending: ids above it are not looked at;
+				 * 0: no bound */
 	int limit;
 	long uid;		/* -1: any */
 	int64_t before_id;	/* ids below it only; 0: no bound */
@@ -258,7 +282,9 @@ struct store_job_filter {
 /* Appends matching job objects to arr, ascending id, or descending with
  * f->desc; *next_after_id gets the last id appended when the page was
  * full (the cursor for the next page: after_id ascending, before_id
- * descending), else 0. */
+ * descending), else 0.  A big listing reads in windows of ids (upto_id
+ * ascending, after_id and before_id descending), so that no one call
+ * scans far. */
 int store_job_list(const struct store_job_filter *f, json_t *arr,
 		   int64_t *next_after_id);
 

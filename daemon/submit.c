@@ -1,5 +1,6 @@
 /*
- * submit: resolve, check, insert, announce.
+ * submit: resolve and check every job, reserve room, insert, announce —
+ * a big request in slices, between which the loop runs.
  */
 #include "submit.h"
 
@@ -8,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "await.h"
+#include "coro.h"
 #include "diag.h"
 #include "events.h"
 #include "jobd/proto.h"
@@ -34,6 +37,9 @@ resolve(const struct jobspec *sp, uid_t caller, struct store_job_new *n,
 	struct queue *q = queue_find(sp->queue);
 	if (q == NULL)
 		return -1;
+	if (q->deleting)
+		return diag_set(E_STATE, "queue %s is being deleted",
+				q->conf.name);
 	*qp = q;
 	memset(n, 0, sizeof(*n));
 	n->spec = sp;
@@ -94,34 +100,130 @@ resolve(const struct jobspec *sp, uid_t caller, struct store_job_new *n,
 	return 0;
 }
 
-/* Refuses the request when a queue would pass its capacity. */
-static int
-check_capacity(struct queue **qs, const struct submit_result *out, size_t n)
+/* One job of a request while it is submitted. */
+struct item {
+	struct store_job_new nj;
+	struct queue *q;	/* kept from deletion by q->incoming */
+	bool incoming;		/* counted in q->incoming */
+	bool reserved;		/* counted in q->reserved */
+	bool dup;		/* its unique_key names a live job already:
+				 * the result's id is that job's */
+};
+
+static void
+item_release(struct item *it)
 {
-	for (size_t i = 0; i < n; i++) {
-		if (!out[i].fresh || qs[i]->conf.capacity <= 0)
-			continue;
-		int64_t add = 0;
-		for (size_t k = 0; k < n; k++)
-			if (out[k].fresh && qs[k] == qs[i] &&
-			    out[k].state != JOBD_CANCELLED)
-				add++;
-		if (!queue_has_room(qs[i], add))
-			return diag_set(E_FULL,
-					"queue %s is full (capacity %lld)",
-					qs[i]->conf.name,
-					(long long)qs[i]->conf.capacity);
+	if (it->reserved)
+		it->q->reserved--;
+	if (it->incoming)
+		it->q->incoming--;
+	it->reserved = it->incoming = false;
+}
+
+/* Gives the loop a turn between jobs of a big request. */
+static int
+slice(bool sliced)
+{
+	return sliced ? await_slice() : 0;
+}
+
+/* Checks job i of a request: resolves it, counts it as incoming to its
+ * queue, and tells whether its unique_key finds a live job (keys holds
+ * the keys of the request's earlier jobs).  Writes nothing. */
+static int
+check_one(const struct jobspec *sp, uid_t uid, int64_t now, json_t *keys,
+	  struct item *it, struct submit_result *r)
+{
+	if (resolve(sp, uid, &it->nj, &it->q, now) != 0)
+		return -1;
+	it->q->incoming++;
+	it->incoming = true;
+	if (sp->unique_key == NULL)
+		return 0;
+	if (store_job_find_unique(sp->unique_key, it->nj.uid, &r->id) == 0) {
+		it->dup = true;
+		return 0;
 	}
+	if (diag_code() != E_NOTFOUND)
+		return -1;
+	/* A key repeated in this request finds its first use once that is
+	 * inserted (unless that one starts cancelled: it holds no key);
+	 * it takes no room meanwhile. */
+	char *k = xasprintf("%lu:%s", (unsigned long)it->nj.uid,
+			    sp->unique_key);
+	if (json_object_get(keys, k) != NULL)
+		it->dup = true;
+	else if (it->nj.state != JOBD_CANCELLED)
+		json_object_set_new_nocheck(keys, k, json_true());
+	free(k);
+	if (it->dup)
+		r->id = 0;
 	return 0;
 }
 
-static void
-announce(const struct submit_result *r)
+/* Inserts job it (checked) unless it turns out a duplicate, and counts
+ * it in its queue.  No yield: what it reads still holds when it
+ * writes. */
+static int
+insert_one(const struct jobspec *sp, struct item *it, struct submit_result *r,
+	   int64_t now)
 {
+	r->duplicate = false;
+	r->fresh = false;
+	if (it->dup && r->id > 0) {
+		r->duplicate = true;
+		item_release(it);
+		return 0;
+	}
+	/* The key may have been taken since the check (by this request's
+	 * first use of it, or by another). */
+	if (sp->unique_key != NULL) {
+		if (store_job_find_unique(sp->unique_key, it->nj.uid,
+					  &r->id) == 0) {
+			r->duplicate = true;
+			item_release(it);
+			return 0;
+		}
+		if (diag_code() != E_NOTFOUND)
+			return -1;
+	}
+	/* A dependency may have ended since the check: look again, or the
+	 * job could wait for an end that has passed. */
+	if (it->nj.state == JOBD_WAITING) {
+		int64_t missing;
+		bool failed;
+		if (store_job_check_deps(sp->depends_on, sp->ndeps, -1,
+					 &missing, &failed,
+					 &it->nj.deps_left) != 0)
+			return -1;
+		if (missing || failed) {
+			/* Gone since: only finished jobs are pruned. */
+			it->nj.state = JOBD_CANCELLED;
+			it->nj.reason = JOBD_REASON_DEPENDENCY_FAILED;
+		} else if (it->nj.deps_left == 0) {
+			it->nj.state = it->nj.run_at > now ? JOBD_SCHEDULED
+							   : JOBD_QUEUED;
+		}
+	}
+	if (store_job_insert(&it->nj, &r->id) != 0)
+		return -1;
+	r->qid = it->nj.qid;
+	r->state = it->nj.state;
+	r->run_at = it->nj.run_at;
+	r->fresh = true;
+	item_release(it);
 	queue_job_moved(r->qid, r->id, -1, r->state,
 			r->state == JOBD_CANCELLED
 				? JOBD_REASON_DEPENDENCY_FAILED
 				: JOBD_REASON_NONE);
+	return 0;
+}
+
+/* Tells the scheduler and the event bus about a job inserted (its queue
+ * counted it already). */
+static void
+announce(const struct submit_result *r)
+{
 	events_tally()->submitted++;
 	events_job(EV_JOB_SUBMITTED, r->id);
 	if (r->state == JOBD_SCHEDULED)
@@ -132,16 +234,76 @@ announce(const struct submit_result *r)
 	}
 }
 
+/* Inserts what check_one passed, all or nothing.  A big request writes
+ * in slices, each in a savepoint, while the store holds the group
+ * transaction open (store_hold): no commit can take half of it.  A write
+ * that fails after earlier slices were released rolls the whole group
+ * transaction back (store_abort), since their rows cannot be taken back
+ * alone. */
+static int
+insert_all(const struct jobspec *specs, size_t n, struct item *it,
+	   struct submit_result *out, int64_t now, bool sliced)
+{
+	bool in_sp = false, released = false;
+	size_t i = 0;
+	for (; i < n; i++) {
+		if (!in_sp) {
+			if (store_savepoint() != 0)
+				goto fail;
+			in_sp = true;
+		}
+		if (insert_one(&specs[i], &it[i], &out[i], now) != 0)
+			goto fail;
+		if (sliced && coro_step_ns() >= AWAIT_SLICE_NS) {
+			in_sp = false;
+			released = true;
+			if (store_release() != 0)
+				goto fail;
+			store_spill();
+			/* Cancelled or not, the rest is inserted: a
+			 * request is never left half written. */
+			(void)await_yield();
+		}
+	}
+	if (in_sp) {
+		in_sp = false;
+		if (store_release() != 0)
+			goto fail;
+	}
+	return 0;
+fail:
+	if (in_sp)
+		store_rollback();
+	if (released) {
+		/* The whole group transaction goes, and its counts with it
+		 * (the store's transaction hooks). */
+		char why[DIAG_MSG_MAX];
+		snprintf(why, sizeof(why), "%s", diag_msg());
+		store_abort();
+		diag_set(E_DB, "%s", why);
+		return -1;
+	}
+	/* Nothing of the request stays: its counts go back. */
+	for (size_t k = 0; k <= i && k < n; k++)
+		if (out[k].fresh)
+			queue_job_moved(out[k].qid, out[k].id, out[k].state, -1,
+					JOBD_REASON_NONE);
+	return -1;
+}
+
 int
 submit_jobs(const struct jobspec *specs, size_t n, uid_t uid,
-	    const char *prefix, struct submit_result *out)
+	    const char *prefix, struct submit_result *out, bool sliced)
 {
 	int64_t now = jobd_time_now_ms();
-	struct store_job_new *nj = xcalloc(n, sizeof(*nj));
-	struct queue **qs = xcalloc(n, sizeof(*qs));
+	struct item *it = xcalloc(n, sizeof(*it));
+	json_t *keys = json_object();
+	bool held = false;
 	int rc = -1;
 	for (size_t i = 0; i < n; i++) {
-		if (resolve(&specs[i], uid, &nj[i], &qs[i], now) != 0) {
+		out[i].fresh = false;
+		if (check_one(&specs[i], uid, now, keys, &it[i], &out[i]) !=
+		    0) {
 			if (prefix) {
 				char p[48];
 				snprintf(p, sizeof(p), "%s[%zu]", prefix, i);
@@ -149,40 +311,46 @@ submit_jobs(const struct jobspec *specs, size_t n, uid_t uid,
 			}
 			goto out;
 		}
+		if (slice(sliced) != 0)
+			goto out;
 	}
-	if (store_savepoint() != 0)
-		goto out;
+	/* Capacity, for the whole request at once (no yield): the room is
+	 * reserved, so that submits running meanwhile see it taken. */
 	for (size_t i = 0; i < n; i++) {
-		out[i].duplicate = false;
-		out[i].fresh = false;
-		/* A key repeated in this request finds its first use, which
-		 * is inserted already. */
-		if (specs[i].unique_key != NULL &&
-		    store_job_find_unique(specs[i].unique_key, nj[i].uid,
-					  &out[i].id) == 0) {
-			out[i].duplicate = true;
+		struct item *t = &it[i];
+		if (t->dup || t->nj.state == JOBD_CANCELLED ||
+		    t->q->conf.capacity <= 0)
 			continue;
+		if (!queue_has_room(t->q, 1)) {
+			diag_set(E_FULL, "queue %s is full (capacity %lld)",
+				 t->q->conf.name,
+				 (long long)t->q->conf.capacity);
+			goto out;
 		}
-		if (store_job_insert(&nj[i], &out[i].id) != 0)
-			goto rollback;
-		out[i].qid = nj[i].qid;
-		out[i].state = nj[i].state;
-		out[i].run_at = nj[i].run_at;
-		out[i].fresh = true;
+		t->q->reserved++;
+		t->reserved = true;
 	}
-	if (check_capacity(qs, out, n) != 0)
-		goto rollback;
-	if (store_release() != 0)
+	if (sliced) {
+		if (store_hold() != 0)
+			goto out;
+		held = true;
+	}
+	if (insert_all(specs, n, it, out, now, sliced) != 0)
 		goto out;
-	for (size_t i = 0; i < n; i++)
+	/* Announced before the hold ends: no job of the request can start
+	 * (and be reported started) before it is reported submitted. */
+	for (size_t i = 0; i < n; i++) {
 		if (out[i].fresh)
 			announce(&out[i]);
+		(void)slice(sliced);
+	}
 	rc = 0;
-	goto out;
-rollback:
-	store_rollback();
 out:
-	free(nj);
-	free(qs);
+	if (held)
+		store_unhold();
+	for (size_t i = 0; i < n; i++)
+		item_release(&it[i]);
+	json_decref(keys);
+	free(it);
 	return rc;
 }

@@ -20,6 +20,7 @@ Suite *protodoc_suite(void);
 Suite *readme_suite(void);
 Suite *safety_suite(void);
 Suite *limits_suite(void);
+Suite *slices_suite(void);
 
 static Suite *(*const suites[])(void) = {
 	basic_suite,
@@ -36,6 +37,7 @@ static Suite *(*const suites[])(void) = {
 	readme_suite,
 	safety_suite,
 	limits_suite,
+	slices_suite,
 };
 
 int

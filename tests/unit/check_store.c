@@ -1151,8 +1151,8 @@ START_TEST(store_prune_only_old_terminal_jobs)
 			 0);
 
 	memset(&p, 0, sizeof(p));
-	ck_assert_int_eq(store_job_prune(T0 + 1500, qdef, record_prune, &p, &n),
-			 0);
+	ck_assert_int_eq(
+		store_job_prune(T0 + 1500, qdef, 0, record_prune, &p, &n), 0);
 	ck_assert_int_eq(n, 2);
 	ck_assert_int_eq(p.n, 2);
 	for (int i = 0; i < 2; i++) {
@@ -1166,14 +1166,14 @@ START_TEST(store_prune_only_old_terminal_jobs)
 	ck_assert_int_eq(brief(f).state, JOBD_CANCELLED);
 
 	memset(&p, 0, sizeof(p));
-	ck_assert_int_eq(store_job_prune(T0 + 1500, -1, record_prune, &p, &n),
-			 0);
+	ck_assert_int_eq(
+		store_job_prune(T0 + 1500, -1, 0, record_prune, &p, &n), 0);
 	ck_assert_int_eq(n, 1);
 	ck_assert_int_eq(p.id[0], f);
 	ck_assert_int_eq(p.qid[0], q2);
 	assert_gone(f);
-	ck_assert_int_eq(store_job_prune(T0 + 1500, -1, record_prune, &p, &n),
-			 0);
+	ck_assert_int_eq(
+		store_job_prune(T0 + 1500, -1, 0, record_prune, &p, &n), 0);
 	ck_assert_int_eq(n, 0);
 
 	/* Not terminal, or too recent: kept. */
@@ -1187,6 +1187,81 @@ START_TEST(store_prune_only_old_terminal_jobs)
 		 (long long)g);
 	ck_assert_int_eq(peek_int(sql), 0);
 	ck_assert_int_eq(peek_int("SELECT count(*) FROM jobs"), 3);
+}
+END_TEST
+
+/* A big prune goes in chunks: each call deletes at most its limit, the
+ * oldest first, and says when none is left. */
+START_TEST(store_prune_in_chunks)
+{
+	int64_t id[5], n = -1;
+	struct pruned p;
+	for (int i = 0; i < 5; i++) {
+		id[i] = ADD_JOB(.state = JOBD_QUEUED);
+		ck_assert_int_eq(store_job_set_state(id[i], JOBD_CANCELLED,
+						     JOBD_REASON_CANCELLED,
+						     T0 + 100 * (i + 1)),
+				 0);
+	}
+	memset(&p, 0, sizeof(p));
+	ck_assert_int_eq(store_job_prune(T0 + 1000, -1, 2, record_prune, &p,
+					 &n),
+			 0);
+	ck_assert_int_eq(n, 2);
+	ck_assert_int_eq(store_job_prune(T0 + 1000, -1, 2, record_prune, &p,
+					 &n),
+			 0);
+	ck_assert_int_eq(n, 2);
+	ck_assert_int_eq(store_job_prune(T0 + 1000, -1, 2, record_prune, &p,
+					 &n),
+			 0);
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(p.n, 5);
+	for (int i = 0; i < 5; i++)
+		assert_gone(id[i]);
+}
+END_TEST
+
+/* ---- held changes ---- */
+
+/* A held transaction is not committed, however hard it is asked; it
+ * commits once the hold ends. */
+START_TEST(store_hold_keeps_the_transaction_open)
+{
+	ck_assert_int_eq(store_hold(), 0);
+	ck_assert(store_held());
+	int64_t id = ADD_JOB(.state = JOBD_QUEUED);
+	ck_assert(!commit_now());
+	ck_assert(store_txn_open());
+	store_unhold();
+	ck_assert(!store_held());
+	ck_assert(commit_now());
+	ck_assert(!store_txn_open());
+	ck_assert_int_eq(brief(id).state, JOBD_QUEUED);
+}
+END_TEST
+
+/* A held change that failed half written takes the whole group
+ * transaction down with it: nothing of it commits. */
+START_TEST(store_abort_rolls_the_transaction_back)
+{
+	int64_t before = ADD_JOB(.state = JOBD_QUEUED);
+	ck_assert(commit_now());
+	ck_assert_int_eq(store_hold(), 0);
+	int64_t a = ADD_JOB(.state = JOBD_QUEUED);
+	store_spill();
+	int64_t b = ADD_JOB(.state = JOBD_QUEUED);
+	store_abort();
+	/* Rolled back at once: nothing is left to commit. */
+	ck_assert(!store_txn_open());
+	store_unhold();
+	assert_gone(a);
+	assert_gone(b);
+	ck_assert_int_eq(brief(before).state, JOBD_QUEUED);
+	/* The next transaction commits as usual. */
+	int64_t c = ADD_JOB(.state = JOBD_QUEUED);
+	ck_assert(commit_now());
+	ck_assert_int_eq(brief(c).state, JOBD_QUEUED);
 }
 END_TEST
 
@@ -1787,6 +1862,9 @@ store_suite(void)
 	tcase_add_test(tc, store_unique_key_held_while_live);
 	tcase_add_test(tc, store_recover_running_jobs);
 	tcase_add_test(tc, store_prune_only_old_terminal_jobs);
+	tcase_add_test(tc, store_prune_in_chunks);
+	tcase_add_test(tc, store_hold_keeps_the_transaction_open);
+	tcase_add_test(tc, store_abort_rolls_the_transaction_back);
 	tcase_add_test(tc, store_env_dedupe);
 	tcase_add_test(tc, store_savepoint_rollback_undoes_only_its_own);
 	tcase_add_test(tc, store_counts_and_list);
