@@ -1,6 +1,6 @@
 /*
  * runner: spawn, capture, time out and reap one attempt.  Owns the child's
- * pipe, pidfd and log file for the attempt's lifetime; the list of running
+ * pipe and log file for the attempt's lifetime; the list of running
  * attempts links the consumers' struct runner, which it does not own.
  */
 #include "runner.h"
@@ -9,13 +9,11 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -28,125 +26,17 @@
 #include "diag.h"
 #include "log.h"
 #include "loop.h"
+#include "spawner.h"
 #include "users.h"
 #include "xmem.h"
 
 #define MINIMAL_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-#define CHILD_STACK (64 * 1024)
 #define READ_CHUNK (64 * 1024)
 /* Bytes read from one job's pipe before letting others run. */
 #define READ_BUDGET (1024 * 1024)
 
-/* What the child needs, in memory it shares with the parent until exec:
- * everything is prepared by the parent, the child only makes system
- * calls. */
-struct child_args {
-	char *const *argv;
-	char *const *envp;
-	const char *path;		/* PATH to search argv[0] in */
-	const char *cwd;
-	int out_fd;
-	int err_fd;
-	int null_fd;
-	bool switch_user;
-	uid_t uid;
-	gid_t gid;
-	const gid_t *groups;
-	size_t ngroups;
-	pid_t parent;
-	sigset_t mask;			/* restored before exec */
-	int err;			/* set by the child on failure */
-	const char *step;		/* what failed */
-};
-
 static struct runner *running;
 static int nrunning;
-static char child_stack[CHILD_STACK] __attribute__((aligned(16)));
-
-/* Signals jobd catches or ignores; the child puts them back to default
- * before it unblocks signals, so no handler of jobd ever runs in it. */
-static const int reset_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGPIPE,
-				    SIGCHLD, SIGUSR1, SIGUSR2, SIGQUIT,
-				    SIGALRM};
-
-static int __attribute__((no_sanitize_address))
-child_fail(struct child_args *a, const char *step)
-{
-	a->err = errno;
-	a->step = step;
-	_exit(127);
-}
-
-/* Runs in the child, on child_stack, sharing memory with the suspended
- * parent: only async-signal-safe calls. */
-static int __attribute__((no_sanitize_address))
-child_main(void *arg)
-{
-	struct child_args *a = arg;
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	for (size_t i = 0; i < sizeof(reset_signals) / sizeof(int); i++)
-		sigaction(reset_signals[i], &sa, NULL);
-	if (setsid() < 0)
-		return child_fail(a, "setsid");
-	if (a->switch_user) {
-		if (setgroups(a->ngroups, a->groups) != 0)
-			return child_fail(a, "setgroups");
-		if (setgid(a->gid) != 0)
-			return child_fail(a, "setgid");
-		if (setuid(a->uid) != 0)
-			return child_fail(a, "setuid");
-	}
-	/* After the user switch, which clears it.  If jobd died before
-	 * this line, the child is already an orphan: leave. */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
-		return child_fail(a, "prctl");
-	if (getppid() != a->parent)
-		_exit(127);
-	if (chdir(a->cwd) != 0)
-		return child_fail(a, "cwd");
-	if (dup2(a->null_fd, 0) < 0 || dup2(a->out_fd, 1) < 0 ||
-	    dup2(a->err_fd, 2) < 0)
-		return child_fail(a, "dup2");
-	close_range(3, ~0U, 0);
-	sigprocmask(SIG_SETMASK, &a->mask, NULL);
-	const char *file = a->argv[0];
-	if (strchr(file, '/') != NULL) {
-		execve(file, a->argv, a->envp);
-		return child_fail(a, "exec");
-	}
-	char path[4096];
-	size_t flen = strlen(file);
-	const char *p = a->path;
-	int saved = ENOENT;
-	while (*p) {
-		const char *end = strchr(p, ':');
-		size_t dlen = end ? (size_t)(end - p) : strlen(p);
-		if (dlen == 0) {
-			path[0] = '.';
-			dlen = 1;
-		} else if (dlen + flen + 2 <= sizeof(path)) {
-			memcpy(path, p, dlen);
-		} else {
-			dlen = 0;
-		}
-		if (dlen > 0 && dlen + flen + 2 <= sizeof(path)) {
-			path[dlen] = '/';
-			memcpy(path + dlen + 1, file, flen + 1);
-			execve(path, a->argv, a->envp);
-			if (errno == EACCES)
-				saved = EACCES;
-			else if (errno != ENOENT && errno != ENOTDIR)
-				return child_fail(a, "exec");
-		}
-		if (end == NULL)
-			break;
-		p = end + 1;
-	}
-	errno = saved;
-	return child_fail(a, "exec");
-}
 
 char *
 runner_log_path(const char *log_dir, int64_t job_id, int attempt)
@@ -303,16 +193,6 @@ user_get(uid_t uid)
 	u->at = now;
 	users_pw_release(&ent);
 	return u;
-}
-
-/* /dev/null, opened once: every child gets it as stdin. */
-static int
-null_fd(void)
-{
-	static int fd = -1;
-	if (fd < 0)
-		fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-	return fd;
 }
 
 /* True when extra ("K=V" strings) sets key. */
@@ -507,20 +387,9 @@ capture_read(struct capture *cp, size_t budget)
 
 struct run_rec {
 	struct coro *c;
-	bool exited;
 	bool readable;
 	bool timer;
 };
-
-static void
-runner_pid_cb(struct ev_loop *l, ev_io *w, int revents)
-{
-	(void)revents;
-	struct run_rec *rec = w->data;
-	rec->exited = true;
-	ev_io_stop(l, w);
-	coro_wakeup(rec->c);
-}
 
 static void
 runner_out_cb(struct ev_loop *l, ev_io *w, int revents)
@@ -550,32 +419,13 @@ lacks_resources(int e)
 	return e == EMFILE || e == ENFILE || e == EAGAIN || e == ENOMEM;
 }
 
-static int
-spawn(struct child_args *a, int *pidfd)
-{
-	sigset_t all;
-	sigfillset(&all);
-	sigprocmask(SIG_SETMASK, &all, &a->mask);
-	a->parent = getpid();
-	a->err = 0;
-	a->step = NULL;
-	*pidfd = -1;
-	int pid = clone(child_main, child_stack + sizeof(child_stack),
-			CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, a,
-			pidfd);
-	int e = errno;
-	sigprocmask(SIG_SETMASK, &a->mask, NULL);
-	errno = e;
-	return pid;
-}
-
 int
 runner_spawn(struct runner_spawn *sp)
 {
 	const char *path = NULL;
 	char **argv = NULL, **envp = NULL;
 	int rc = -1;
-	sp->pid = sp->pidfd = -1;
+	sp->pid = -1;
 	sp->error[0] = '\0';
 	sp->no_resources = false;
 	const struct user *u = user_get(sp->uid);
@@ -586,55 +436,36 @@ runner_spawn(struct runner_spawn *sp)
 	}
 	argv = build_argv(sp->argv, sp->shell);
 	envp = build_env(sp->env, u, sp->extra_env, &path);
-	int devnull = null_fd();
-	if (devnull < 0) {
-		sp->no_resources = lacks_resources(errno);
-		snprintf(sp->error, sizeof(sp->error), "/dev/null: %s",
-			 strerror(errno));
-		goto out;
-	}
-	struct child_args a;
-	memset(&a, 0, sizeof(a));
-	a.argv = argv;
-	a.envp = envp;
-	a.path = path;
-	a.cwd = sp->cwd;
-	a.out_fd = sp->out_fd >= 0 ? sp->out_fd : devnull;
-	a.err_fd = sp->err_fd >= 0 ? sp->err_fd : a.out_fd;
-	a.null_fd = devnull;
-	a.switch_user = geteuid() == 0;
-	a.uid = sp->uid;
-	a.gid = u ? u->gid : getegid();
-	a.groups = u ? u->groups : NULL;
-	a.ngroups = u ? u->ngroups : 0;
-	sp->gid = a.gid;
-	int pidfd = -1;
-	int pid = spawn(&a, &pidfd);
+	struct spawner_req q = {
+		.argv = argv,
+		.envp = envp,
+		.path = path,
+		.cwd = sp->cwd,
+		.out_fd = sp->out_fd,
+		.err_fd = sp->err_fd,
+		.switch_user = geteuid() == 0,
+		.uid = sp->uid,
+		.gid = u ? u->gid : getegid(),
+		.groups = u ? u->groups : NULL,
+		.ngroups = u ? u->ngroups : 0,
+	};
+	sp->gid = q.gid;
+	struct spawner_fail f;
+	int pid = spawner_spawn(&q, &f);
 	if (pid < 0) {
-		sp->no_resources = lacks_resources(errno);
-		snprintf(sp->error, sizeof(sp->error), "clone: %s",
-			 strerror(errno));
-		goto out;
-	}
-	if (a.err != 0) {
-		sp->no_resources = lacks_resources(a.err);
-		int st;
-		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-			;
-		close(pidfd);
-		if (strcmp(a.step, "exec") == 0)
+		sp->no_resources = lacks_resources(f.err);
+		if (strcmp(f.step, "exec") == 0)
 			snprintf(sp->error, sizeof(sp->error), "exec %s: %s",
-				 argv[0], strerror(a.err));
-		else if (strcmp(a.step, "cwd") == 0)
+				 argv[0], strerror(f.err));
+		else if (strcmp(f.step, "cwd") == 0)
 			snprintf(sp->error, sizeof(sp->error), "cwd %s: %s",
-				 sp->cwd, strerror(a.err));
+				 sp->cwd, strerror(f.err));
 		else
 			snprintf(sp->error, sizeof(sp->error), "%s: %s",
-				 a.step, strerror(a.err));
+				 f.step, strerror(f.err));
 		goto out;
 	}
 	sp->pid = pid;
-	sp->pidfd = pidfd;
 	rc = 0;
 out:
 	free_strv(argv);
@@ -674,8 +505,7 @@ runner_run(const struct store_job_run *r, const struct runner_opts *o,
 				  .extra_env = extra,
 				  .out_fd = out[1],
 				  .err_fd = -1,
-				  .pid = -1,
-				  .pidfd = -1};
+				  .pid = -1};
 	double t0 = mono_now();
 	int spawned = runner_spawn(&sp);
 	if (out[1] >= 0) {
@@ -687,7 +517,7 @@ runner_run(const struct store_job_run *r, const struct runner_opts *o,
 		snprintf(res->error, sizeof(res->error), "%s", sp.error);
 		goto out;
 	}
-	int pid = sp.pid, pidfd = sp.pidfd;
+	int pid = sp.pid;
 	res->spawned = true;
 	ctl->pid = pid;
 	ctl->c = coro_self();
@@ -702,12 +532,11 @@ runner_run(const struct store_job_run *r, const struct runner_opts *o,
 	cp.gid = sp.gid;
 	cp.chown = geteuid() == 0;
 
-	struct run_rec rec = {coro_self(), false, false, false};
-	ev_io pw_w, out_w;
+	struct run_rec rec = {coro_self(), false, false};
+	ev_io out_w;
 	ev_timer t_w;
-	ev_io_init(&pw_w, runner_pid_cb, pidfd, EV_READ);
-	pw_w.data = &rec;
-	ev_io_start(loop_ev(), &pw_w);
+	struct spawner_exit ex;
+	spawner_notify(pid, coro_self());
 	if (cp.fd >= 0) {
 		ev_io_init(&out_w, runner_out_cb, cp.fd, EV_READ);
 		out_w.data = &rec;
@@ -727,7 +556,7 @@ runner_run(const struct store_job_run *r, const struct runner_opts *o,
 			/* What is left stays readable: libev polls level
 			 * triggered and wakes us again after others ran. */
 		}
-		if (rec.exited)
+		if (spawner_reaped(pid, &ex))
 			break;
 		double now = mono_now();
 		if (ctl->kill != RUNNER_KILL_NONE && !ctl->term_sent) {
@@ -761,21 +590,19 @@ runner_run(const struct store_job_run *r, const struct runner_opts *o,
 		coro_yield();
 	}
 	ev_timer_stop(loop_ev(), &t_w);
-	ev_io_stop(loop_ev(), &pw_w);
-	/* The leader is a zombie, so its pid and group cannot be reused
-	 * yet: sweep what is left of a group jobd was stopping. */
+	/* Sweep what is left of a group jobd was stopping.  The spawner has
+	 * reaped the leader, but a process group's id is not given to a new
+	 * process while any member lives: this reaches the job's processes
+	 * or none. */
 	if (ctl->term_sent)
 		kill(-pid, SIGKILL);
-	int status = 0;
-	int w;
-	while ((w = wait4(pid, &status, 0, &res->ru)) < 0 && errno == EINTR)
-		;
+	res->ru = ex.ru;
 	res->duration = mono_now() - t0;
-	if (w == pid && WIFEXITED(status)) {
+	if (WIFEXITED(ex.status)) {
 		res->exited = true;
-		res->exit_code = WEXITSTATUS(status);
-	} else if (w == pid && WIFSIGNALED(status)) {
-		res->signal = WTERMSIG(status);
+		res->exit_code = WEXITSTATUS(ex.status);
+	} else if (WIFSIGNALED(ex.status)) {
+		res->signal = WTERMSIG(ex.status);
 	}
 	if (cp.fd >= 0) {
 		/* Take what the job wrote before it ended; a grandchild
@@ -785,7 +612,6 @@ runner_run(const struct store_job_run *r, const struct runner_opts *o,
 	}
 	list_remove(ctl);
 	ctl->c = NULL;
-	close(pidfd);
 out:
 	res->output_truncated = cp.truncated;
 	if (cp.fd >= 0)
