@@ -19,6 +19,7 @@ Suite *faults_suite(void);
 Suite *protodoc_suite(void);
 Suite *safety_suite(void);
 Suite *limits_suite(void);
+Suite *rusage_suite(void);
 
 static Suite *(*const suites[])(void) = {
 	basic_suite,
@@ -34,6 +35,7 @@ static Suite *(*const suites[])(void) = {
 	protodoc_suite,
 	safety_suite,
 	limits_suite,
+	rusage_suite,
 };
 
 int
