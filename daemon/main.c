@@ -535,11 +535,13 @@ lock_state_dir(void)
 
 /* The spawner started and reaped every job: without it, running jobs'
  * ends are lost (they died with it) and no job can start.  jobd exits with
- * an error, and its next start recovers the jobs, as after a crash. */
+ * an error at once, as a crash would (nothing unwound, nothing more
+ * committed), and its next start recovers the jobs that were running. */
 static void
 spawner_lost(const char *why)
 {
-	fatalx("%s: jobd cannot run jobs without it, exiting", why);
+	log_error("%s: jobd cannot run jobs without it, exiting", why);
+	_exit(1);
 }
 
 struct orphans {

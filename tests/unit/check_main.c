@@ -18,12 +18,13 @@ Suite *store_suite(void);
 Suite *buf_suite(void);
 Suite *jsonin_suite(void);
 Suite *render_suite(void);
+Suite *spawner_suite(void);
 
 static Suite *(*const suites[])(void) = {
 	time_suite, backoff_suite, ratelimit_suite,
 	cron_suite, jobspec_suite, config_suite, sdnotify_suite,
 	coro_suite, store_suite, buf_suite, jsonin_suite,
-	render_suite,
+	render_suite, spawner_suite,
 };
 
 int

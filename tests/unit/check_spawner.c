@@ -1,0 +1,349 @@
+/*
+ * spawner_suite: the spawner process on a real loop — children started
+ * with their output, environment and failures as jobd expects, their ends
+ * and rusage reported, and a child's peak RSS its own even when the
+ * process that asked for it is big.
+ */
+#include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#else
+#define RUNNING_ON_VALGRIND 0
+#endif
+
+#include "await.h"
+#include "coro.h"
+#include "diag.h"
+#include "loop.h"
+#include "loopfix.h"
+#include "spawner.h"
+
+Suite *spawner_suite(void);
+
+static const char *lost_why;
+
+static void
+lost_cb(const char *why)
+{
+	lost_why = why;
+}
+
+static void
+setup(void)
+{
+	loopfix_reset();
+	diag_clear();
+	lost_why = NULL;
+	ck_assert_int_eq(spawner_init(), 0);
+	loop_init();
+	spawner_watch(lost_cb);
+}
+
+static void
+teardown(void)
+{
+	spawner_shutdown();
+	loop_shutdown();
+	coro_shutdown();
+}
+
+/* A spawn of argv with envp (NULL: none), its result and its end. */
+struct run {
+	char *const *argv;
+	char *const *envp;
+	const char *cwd;
+	bool capture;		/* stdout+stderr into a pipe, read here */
+	int pid;
+	struct spawner_fail f;
+	struct spawner_exit ex;
+	char out[256];
+};
+
+static void
+run_f(void *arg)
+{
+	struct run *r = arg;
+	static char *const no_env[] = {NULL};
+	int p[2] = {-1, -1};
+	if (r->capture)
+		CO_EXPECT(pipe(p) == 0);
+	struct spawner_req q = {
+		.argv = r->argv,
+		.envp = r->envp ? r->envp : no_env,
+		.path = "/usr/bin:/bin",
+		.cwd = r->cwd ? r->cwd : "/",
+		.out_fd = p[1],
+		.err_fd = -1,
+	};
+	r->pid = spawner_spawn(&q, &r->f);
+	if (p[1] >= 0)
+		close(p[1]);
+	if (r->pid > 0)
+		CO_EXPECT(spawner_wait(r->pid, 10, &r->ex) == 0);
+	if (p[0] >= 0) {
+		/* The child has ended: what it wrote is in the pipe. */
+		ssize_t n = read(p[0], r->out, sizeof(r->out) - 1);
+		r->out[n > 0 ? n : 0] = '\0';
+		close(p[0]);
+	}
+}
+
+START_TEST(spawner_exit_and_output)
+{
+	char *const argv[] = {"sh", "-c", "echo out; echo err >&2; exit 3",
+			      NULL};
+	struct run r = {.argv = argv, .capture = true};
+	loopfix_run(run_f, &r);
+	ck_assert_int_gt(r.pid, 0);
+	ck_assert(WIFEXITED(r.ex.status));
+	ck_assert_int_eq(WEXITSTATUS(r.ex.status), 3);
+	ck_assert_str_eq(r.out, "out\nerr\n");
+	ck_assert_int_gt(r.ex.ru.ru_maxrss, 0);
+	ck_assert_ptr_null(lost_why);
+}
+END_TEST
+
+START_TEST(spawner_env_cwd_and_session)
+{
+	/* The shell is a session leader (its pid is its session's id) in
+	 * the cwd given, with exactly the environment given. */
+	char *const argv[] = {
+		"sh", "-c",
+		"test \"$(ps -o sid= -p $$ | tr -d ' ')\" = $$ && "
+		"test \"$PWD\" = /tmp && env | sort | tr '\\n' ' '",
+		NULL};
+	char *const envp[] = {"A=1", "PWD=/tmp", NULL};
+	struct run r = {.argv = argv, .envp = envp, .cwd = "/tmp",
+			.capture = true};
+	loopfix_run(run_f, &r);
+	ck_assert_int_gt(r.pid, 0);
+	ck_assert_msg(WIFEXITED(r.ex.status) && WEXITSTATUS(r.ex.status) == 0,
+		      "status %#x, output %s", r.ex.status, r.out);
+	ck_assert_str_eq(r.out, "A=1 PWD=/tmp ");
+}
+END_TEST
+
+START_TEST(spawner_signals_reset)
+{
+	/* The spawner ignores SIGTERM; its children must not. */
+	char *const argv[] = {"sh", "-c", "kill -TERM $$; sleep 5", NULL};
+	struct run r = {.argv = argv};
+	loopfix_run(run_f, &r);
+	ck_assert_int_gt(r.pid, 0);
+	ck_assert_msg(WIFSIGNALED(r.ex.status) &&
+			      WTERMSIG(r.ex.status) == SIGTERM,
+		      "status %#x", r.ex.status);
+}
+END_TEST
+
+START_TEST(spawner_failures)
+{
+	/* Valgrind runs a CLONE_VFORK child as a forked copy, so the
+	 * failure of its steps cannot be seen in shared memory. */
+	if (RUNNING_ON_VALGRIND)
+		return;
+	char *const missing[] = {"no-such-program-here", NULL};
+	struct run r = {.argv = missing};
+	loopfix_run(run_f, &r);
+	ck_assert_int_eq(r.pid, -1);
+	ck_assert_str_eq(r.f.step, "exec");
+	ck_assert_int_eq(r.f.err, ENOENT);
+
+	char *const sh[] = {"sh", "-c", "true", NULL};
+	struct run c = {.argv = sh, .cwd = "/no/such/dir"};
+	loopfix_run(run_f, &c);
+	ck_assert_int_eq(c.pid, -1);
+	ck_assert_str_eq(c.f.step, "cwd");
+	ck_assert_int_eq(c.f.err, ENOENT);
+	ck_assert_ptr_null(lost_why);
+}
+END_TEST
+
+START_TEST(spawner_too_big)
+{
+	/* Bigger than any exec takes: refused before it is sent. */
+	size_t n = 9u << 20;
+	char *big = malloc(n + 3);
+	memcpy(big, "B=", 2);
+	memset(big + 2, 'x', n);
+	big[n + 2] = '\0';
+	char *const argv[] = {"true", NULL};
+	char *const envp[] = {big, NULL};
+	struct run r = {.argv = argv, .envp = envp};
+	loopfix_run(run_f, &r);
+	ck_assert_int_eq(r.pid, -1);
+	ck_assert_str_eq(r.f.step, "exec");
+	ck_assert_int_eq(r.f.err, E2BIG);
+	free(big);
+}
+END_TEST
+
+START_TEST(spawner_big_request)
+{
+	/* Larger than the socket's buffer: sent in pieces. */
+	size_t n = 100000;
+	char *vars[9];
+	for (int i = 0; i < 8; i++) {
+		vars[i] = malloc(n + 4);
+		vars[i][0] = 'V';
+		vars[i][1] = (char)('0' + i);
+		vars[i][2] = '=';
+		memset(vars[i] + 3, 'a' + i, n);
+		vars[i][n + 3] = '\0';
+	}
+	vars[8] = NULL;
+	char *const argv[] = {"sh", "-c", "printf %s ${#V0}-${#V7}", NULL};
+	struct run r = {.argv = argv, .envp = vars, .capture = true};
+	loopfix_run(run_f, &r);
+	ck_assert_int_gt(r.pid, 0);
+	ck_assert_str_eq(r.out, "100000-100000");
+	for (int i = 0; i < 8; i++)
+		free(vars[i]);
+}
+END_TEST
+
+struct timeout_arg {
+	int pid;
+	int rc1, code1, rc2;
+	struct spawner_exit ex;
+};
+
+static void
+timeout_f(void *arg)
+{
+	struct timeout_arg *a = arg;
+	char *const argv[] = {"sleep", "10", NULL};
+	char *const envp[] = {NULL};
+	struct spawner_req q = {.argv = argv, .envp = envp,
+				.path = "/usr/bin:/bin", .cwd = "/",
+				.out_fd = -1, .err_fd = -1};
+	struct spawner_fail f;
+	a->pid = spawner_spawn(&q, &f);
+	if (a->pid <= 0)
+		return;
+	a->rc1 = spawner_wait(a->pid, 0.05, &a->ex);
+	a->code1 = diag_code();
+	kill(a->pid, SIGKILL);
+	a->rc2 = spawner_wait(a->pid, 10, &a->ex);
+}
+
+START_TEST(spawner_wait_timeout)
+{
+	struct timeout_arg a;
+	memset(&a, 0, sizeof(a));
+	loopfix_run(timeout_f, &a);
+	ck_assert_int_gt(a.pid, 0);
+	ck_assert_int_eq(a.rc1, -1);
+	ck_assert_int_eq(a.code1, E_TIMEOUT);
+	ck_assert_int_eq(a.rc2, 0);
+	ck_assert(WIFSIGNALED(a.ex.status));
+	ck_assert_int_eq(WTERMSIG(a.ex.status), SIGKILL);
+}
+END_TEST
+
+struct forget_arg {
+	int first, second;
+	bool first_seen;
+	int status;
+};
+
+static void
+forget_f(void *arg)
+{
+	struct forget_arg *a = arg;
+	char *const t[] = {"true", NULL};
+	char *const e[] = {"sh", "-c", "exit 4", NULL};
+	char *const envp[] = {NULL};
+	struct spawner_req q = {.argv = t, .envp = envp,
+				.path = "/usr/bin:/bin", .cwd = "/",
+				.out_fd = -1, .err_fd = -1};
+	struct spawner_fail f;
+	struct spawner_exit ex;
+	a->first = spawner_spawn(&q, &f);
+	spawner_forget(a->first);
+	q.argv = e;
+	a->second = spawner_spawn(&q, &f);
+	if (a->second > 0 && spawner_wait(a->second, 10, &ex) == 0)
+		a->status = ex.status;
+	/* Give the first record time to arrive, and be dropped. */
+	await_sleep(0.05);
+	a->first_seen = spawner_reaped(a->first, &ex);
+}
+
+START_TEST(spawner_forgotten)
+{
+	struct forget_arg a;
+	memset(&a, 0, sizeof(a));
+	loopfix_run(forget_f, &a);
+	ck_assert_int_gt(a.first, 0);
+	ck_assert_int_gt(a.second, 0);
+	ck_assert(WIFEXITED(a.status) && WEXITSTATUS(a.status) == 4);
+	ck_assert(!a.first_seen);
+}
+END_TEST
+
+START_TEST(spawner_own_peak_rss)
+{
+	/* Valgrind's own memory is in every process it runs. */
+	if (RUNNING_ON_VALGRIND)
+		return;
+	/* This process grows by 96 MB after the spawner was forked; the
+	 * child's peak must not include it. */
+	size_t n = 96u << 20;
+	char *big = malloc(n);
+	ck_assert_ptr_nonnull(big);
+	memset(big, 1, n);
+	char *const argv[] = {"true", NULL};
+	struct run r = {.argv = argv};
+	loopfix_run(run_f, &r);
+	ck_assert_int_gt(r.pid, 0);
+	ck_assert_msg(r.ex.ru.ru_maxrss > 0 && r.ex.ru.ru_maxrss < 16 * 1024,
+		      "true reported %ld kB", r.ex.ru.ru_maxrss);
+	free(big);
+}
+END_TEST
+
+START_TEST(spawner_lost_reported)
+{
+	pid_t sp = spawner_pid();
+	ck_assert_int_gt(sp, 0);
+	ck_assert_int_eq(kill(sp, SIGKILL), 0);
+	char *const argv[] = {"true", NULL};
+	struct run r = {.argv = argv};
+	loopfix_run(run_f, &r);
+	ck_assert_int_eq(r.pid, -1);
+	ck_assert_str_eq(r.f.step, "spawner");
+	ck_assert_ptr_nonnull(lost_why);
+	ck_assert_msg(strstr(lost_why, "killed by signal 9") != NULL, "%s",
+		      lost_why);
+}
+END_TEST
+
+Suite *
+spawner_suite(void)
+{
+	Suite *s = suite_create("spawner");
+	TCase *tc = tcase_create("spawn");
+	tcase_set_timeout(tc, 30);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, spawner_exit_and_output);
+	tcase_add_test(tc, spawner_env_cwd_and_session);
+	tcase_add_test(tc, spawner_signals_reset);
+	tcase_add_test(tc, spawner_failures);
+	tcase_add_test(tc, spawner_too_big);
+	tcase_add_test(tc, spawner_big_request);
+	tcase_add_test(tc, spawner_wait_timeout);
+	tcase_add_test(tc, spawner_forgotten);
+	tcase_add_test(tc, spawner_own_peak_rss);
+	tcase_add_test(tc, spawner_lost_reported);
+	suite_add_tcase(s, tc);
+	return s;
+}
