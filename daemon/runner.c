@@ -423,7 +423,7 @@ int
 runner_spawn(struct runner_spawn *sp)
 {
 	const char *path = NULL;
-	char **argv = NULL, **envp = NULL;
+	char **argv = NULL, **envp = NULL, *cwd = NULL;
 	int rc = -1;
 	sp->pid = -1;
 	sp->error[0] = '\0';
@@ -450,6 +450,8 @@ runner_spawn(struct runner_spawn *sp)
 		.ngroups = u ? u->ngroups : 0,
 	};
 	sp->gid = q.gid;
+	/* sp->cwd may not outlive the yield (a producer's template). */
+	cwd = xstrdup(sp->cwd);
 	struct spawner_fail f;
 	int pid = spawner_spawn(&q, &f);
 	if (pid < 0) {
@@ -459,7 +461,7 @@ runner_spawn(struct runner_spawn *sp)
 				 argv[0], strerror(f.err));
 		else if (strcmp(f.step, "cwd") == 0)
 			snprintf(sp->error, sizeof(sp->error), "cwd %s: %s",
-				 sp->cwd, strerror(f.err));
+				 cwd, strerror(f.err));
 		else
 			snprintf(sp->error, sizeof(sp->error), "%s: %s",
 				 f.step, strerror(f.err));
@@ -468,6 +470,7 @@ runner_spawn(struct runner_spawn *sp)
 	sp->pid = pid;
 	rc = 0;
 out:
+	free(cwd);
 	free_strv(argv);
 	free_strv(envp);
 	return rc;

@@ -4,10 +4,13 @@
  * and no heap beyond one request at a time, so it stays the size it was
  * forked at.  jobd's side owns the socket, the records read from it and the
  * list of children whose exit is awaited; it never waits for a child
- * itself.
+ * itself.  Requests are pipelined: each caller's request joins a queue,
+ * is written as the socket takes it, and its caller yields until the
+ * answer, which comes in the order of the requests.
  */
 #include "spawner.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -485,8 +488,26 @@ static bool lost;
 static spawner_lost_fn lost_hook;
 static unsigned char inbuf[64 * sizeof(struct rec)];
 static size_t inlen;
-static struct rec reply;		/* the answer to the request sent */
-static bool have_reply;
+
+/* A request, on its caller's stack until answered. */
+struct pending {
+	struct buf msg;			/* what to send */
+	size_t off;			/* bytes of msg sent */
+	int fds[2];			/* sent with the first byte */
+	int nfds;
+	struct coro *c;			/* awaits the answer */
+	bool answered;
+	struct rec reply;
+	struct pending *next;
+};
+
+/* Requests not yet answered, oldest first: the spawner answers them in
+ * turn.  send_next is the first not wholly sent. */
+static struct pending *pend_head, *pend_tail, *send_next;
+static ev_io send_w;			/* while the socket is full */
+static bool sending;
+
+static void spawner_send_cb(struct ev_loop *l, ev_io *w, int revents);
 
 pid_t
 spawner_pid(void)
@@ -549,6 +570,14 @@ lose(const char *what)
 		ev_io_stop(loop_ev(), &sock_w);
 		watching = false;
 	}
+	if (sending) {
+		ev_io_stop(loop_ev(), &send_w);
+		sending = false;
+	}
+	/* Every request still waiting fails. */
+	for (struct pending *p = pend_head; p != NULL; p = p->next)
+		coro_wakeup(p->c);
+	pend_head = pend_tail = send_next = NULL;
 	static char why[160];
 	int st;
 	pid_t w = 0;
@@ -588,13 +617,19 @@ file_rec(const struct rec *r)
 			coro_wakeup(ch->c);
 		return;
 	}
-	if (have_reply || (r->type != REC_STARTED && r->type != REC_FAILED)) {
+	struct pending *p = pend_head;
+	if (p == NULL || p == send_next ||
+	    (r->type != REC_STARTED && r->type != REC_FAILED)) {
 		lose("broke the protocol");
 		return;
 	}
-	reply = *r;
-	have_reply = true;
-	/* Its exit record may be in the same read. */
+	pend_head = p->next;
+	if (pend_head == NULL)
+		pend_tail = NULL;
+	p->reply = *r;
+	p->answered = true;
+	coro_wakeup(p->c);
+	/* Its exit record may come in the same read. */
 	if (r->type == REC_STARTED) {
 		struct child *ch = xcalloc(1, sizeof(*ch));
 		ch->pid = r->pid;
@@ -652,6 +687,7 @@ spawner_watch(spawner_lost_fn lost_fn)
 	ev_io_init(&sock_w, spawner_sock_cb, sock, EV_READ);
 	ev_io_start(loop_ev(), &sock_w);
 	watching = true;
+	ev_io_init(&send_w, spawner_send_cb, sock, EV_WRITE);
 }
 
 void
@@ -660,6 +696,10 @@ spawner_shutdown(void)
 	if (watching) {
 		ev_io_stop(loop_ev(), &sock_w);
 		watching = false;
+	}
+	if (sending) {
+		ev_io_stop(loop_ev(), &send_w);
+		sending = false;
 	}
 	if (sock >= 0) {
 		close(sock);
@@ -675,7 +715,7 @@ spawner_shutdown(void)
 	lost = false;
 	lost_hook = NULL;
 	inlen = 0;
-	have_reply = false;
+	pend_head = pend_tail = send_next = NULL;
 }
 
 static int
@@ -695,57 +735,69 @@ strv_len(char *const *v)
 	return n;
 }
 
-/* Sends the request in msg (with fds) while filing what arrives, until
- * the answer is in.  0, or -1 when the spawner is lost. */
-static int
-exchange(const struct buf *msg, const int *fds, int nfds)
+/* Sends what the requests hold, as far as the socket takes it; the rest
+ * when it is writable again. */
+static void
+flush(void)
 {
-	size_t off = 0;
-	while (!have_reply) {
-		if (off < msg->len) {
-			ssize_t n;
-			if (off == 0 && nfds > 0) {
-				union {
-					char buf[CMSG_SPACE(2 * sizeof(int))];
-					struct cmsghdr align;
-				} cm;
-				memset(&cm, 0, sizeof(cm));
-				struct iovec iov = {msg->data, msg->len};
-				struct msghdr m;
-				memset(&m, 0, sizeof(m));
-				m.msg_iov = &iov;
-				m.msg_iovlen = 1;
-				m.msg_control = cm.buf;
-				m.msg_controllen =
-					CMSG_SPACE((size_t)nfds * sizeof(int));
-				struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-				c->cmsg_level = SOL_SOCKET;
-				c->cmsg_type = SCM_RIGHTS;
-				c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
-				memcpy(CMSG_DATA(c), fds,
-				       (size_t)nfds * sizeof(int));
-				n = sendmsg(sock, &m, MSG_NOSIGNAL);
-			} else {
-				n = send(sock, msg->data + off, msg->len - off,
-					 MSG_NOSIGNAL);
-			}
-			if (n > 0) {
-				off += (size_t)n;
-				continue;
-			}
-			if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
-			    errno != EINTR)
-				return lose("cannot be written to");
+	while (send_next != NULL && !lost) {
+		struct pending *p = send_next;
+		ssize_t n;
+		if (p->off == 0 && p->nfds > 0) {
+			union {
+				char buf[CMSG_SPACE(2 * sizeof(int))];
+				struct cmsghdr align;
+			} cm;
+			memset(&cm, 0, sizeof(cm));
+			struct iovec iov = {p->msg.data, p->msg.len};
+			struct msghdr m;
+			memset(&m, 0, sizeof(m));
+			m.msg_iov = &iov;
+			m.msg_iovlen = 1;
+			m.msg_control = cm.buf;
+			m.msg_controllen =
+				CMSG_SPACE((size_t)p->nfds * sizeof(int));
+			struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+			c->cmsg_level = SOL_SOCKET;
+			c->cmsg_type = SCM_RIGHTS;
+			c->cmsg_len = CMSG_LEN((size_t)p->nfds * sizeof(int));
+			memcpy(CMSG_DATA(c), p->fds,
+			       (size_t)p->nfds * sizeof(int));
+			n = sendmsg(sock, &m, MSG_NOSIGNAL);
+		} else {
+			n = send(sock, p->msg.data + p->off,
+				 p->msg.len - p->off, MSG_NOSIGNAL);
 		}
-		struct pollfd p = {sock, POLLIN, 0};
-		if (off < msg->len)
-			p.events |= POLLOUT;
-		if (poll(&p, 1, -1) < 0 && errno != EINTR)
-			return lose("cannot be polled");
-		if ((p.revents & (POLLIN | POLLHUP | POLLERR)) && drain() != 0)
-			return -1;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (!sending) {
+				ev_io_start(loop_ev(), &send_w);
+				sending = true;
+			}
+			return;
+		}
+		if (n <= 0) {
+			lose("cannot be written to");
+			return;
+		}
+		p->off += (size_t)n;
+		if (p->off == p->msg.len)
+			send_next = p->next;
 	}
-	return 0;
+	if (sending) {
+		ev_io_stop(loop_ev(), &send_w);
+		sending = false;
+	}
+}
+
+static void
+spawner_send_cb(struct ev_loop *l, ev_io *w, int revents)
+{
+	(void)l;
+	(void)w;
+	(void)revents;
+	flush();
 }
 
 int
@@ -770,7 +822,7 @@ spawner_spawn(const struct spawner_req *r, struct spawner_fail *f)
 	    len > MAX_REQUEST)
 		return fail(f, "exec", argc == 0 ? EINVAL : E2BIG);
 	h.len = (uint32_t)len;
-	int fds[2], nfds = 0;
+	int fds[2] = {-1, -1}, nfds = 0;
 	if (r->out_fd >= 0) {
 		h.flags |= REQ_OUT_FD;
 		fds[nfds++] = r->out_fd;
@@ -781,26 +833,40 @@ spawner_spawn(const struct spawner_req *r, struct spawner_fail *f)
 	}
 	if (r->switch_user)
 		h.flags |= REQ_SWITCH_USER;
-	struct buf msg = BUF_INIT;
-	buf_reserve(&msg, sizeof(h) + len);
-	buf_append(&msg, &h, sizeof(h));
-	buf_append(&msg, r->groups, r->ngroups * sizeof(gid_t));
+	struct pending p;
+	memset(&p, 0, sizeof(p));
+	p.c = coro_self();
+	assert(p.c != NULL);
+	memcpy(p.fds, fds, sizeof(fds));
+	p.nfds = nfds;
+	buf_reserve(&p.msg, sizeof(h) + len);
+	buf_append(&p.msg, &h, sizeof(h));
+	buf_append(&p.msg, r->groups, r->ngroups * sizeof(gid_t));
 	for (size_t i = 0; i < argc; i++)
-		buf_append(&msg, r->argv[i], strlen(r->argv[i]) + 1);
+		buf_append(&p.msg, r->argv[i], strlen(r->argv[i]) + 1);
 	for (size_t i = 0; i < envc; i++)
-		buf_append(&msg, r->envp[i], strlen(r->envp[i]) + 1);
-	buf_append(&msg, r->path, strlen(r->path) + 1);
-	buf_append(&msg, r->cwd, strlen(r->cwd) + 1);
-	int rc = exchange(&msg, fds, nfds);
-	buf_release(&msg);
-	if (rc != 0)
+		buf_append(&p.msg, r->envp[i], strlen(r->envp[i]) + 1);
+	buf_append(&p.msg, r->path, strlen(r->path) + 1);
+	buf_append(&p.msg, r->cwd, strlen(r->cwd) + 1);
+	if (pend_tail != NULL)
+		pend_tail->next = &p;
+	else
+		pend_head = &p;
+	pend_tail = &p;
+	if (send_next == NULL)
+		send_next = &p;
+	flush();
+	/* Not cancellable: the answer is on its way, and must be taken. */
+	while (!p.answered && !lost)
+		coro_yield();
+	buf_release(&p.msg);
+	if (!p.answered)
 		return fail(f, "spawner", EPIPE);
-	have_reply = false;
-	if (reply.type == REC_FAILED) {
-		reply.step[sizeof(reply.step) - 1] = '\0';
-		return fail(f, reply.step, reply.err);
+	if (p.reply.type == REC_FAILED) {
+		p.reply.step[sizeof(p.reply.step) - 1] = '\0';
+		return fail(f, p.reply.step, p.reply.err);
 	}
-	return reply.pid;
+	return p.reply.pid;
 }
 
 void

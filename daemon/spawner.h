@@ -18,8 +18,8 @@
  * jobd lives, the exits of the running children are lost with it: jobd
  * calls the lost hook, which ends jobd (see spawner_watch).
  *
- * jobd's side is used from the loop's thread only; spawner_spawn does not
- * yield, the awaits do.
+ * jobd's side is used from the loop's thread only, and spawner_spawn and
+ * the awaits from coroutines.
  */
 #ifndef SPAWNER_H_INCLUDED
 #define SPAWNER_H_INCLUDED
@@ -84,8 +84,10 @@ pid_t spawner_pid(void);
  * (when the spawner is lost, after calling the lost hook: step "spawner",
  * EPIPE).  The caller then awaits its exit with spawner_wait, or
  * spawner_notify and spawner_reaped, or drops it with spawner_forget.
- * Does not yield: blocks until the child has exec'd or failed, filing the
- * exit records that arrive meanwhile. */
+ * r's strings are copied before the first yield; its descriptors must
+ * stay open until it returns.  Yields until the child has exec'd or
+ * failed (other coroutines, and other spawns, go on meanwhile); not
+ * cancellable. */
 int spawner_spawn(const struct spawner_req *r, struct spawner_fail *f);
 /* Makes c (NULL: nobody) the coroutine woken when pid's exit record
  * arrives.  Does not yield. */
