@@ -29,7 +29,6 @@
 #include "loop.h"
 #include "queue.h"
 #include "runner.h"
-#include "spawner.h"
 #include "store.h"
 #include "submit.h"
 #include "xmem.h"
@@ -587,25 +586,23 @@ generator_line(struct producer *p, char *line, size_t len, int64_t lineno)
 	return rc;
 }
 
-/* Ends a generator: SIGTERM to its group, SIGKILL after a second, and
- * its exit record.  Returns its wait status.  Cancelled, it SIGKILLs the
- * group and leaves the record to be dropped (status: killed). */
+/* Ends a generator: SIGTERM to its group, SIGKILL after a second, reap.
+ * Returns its wait status. */
 static int
 generator_end(struct runner_spawn *sp, bool kill_it)
 {
-	struct spawner_exit ex;
+	int status = 0;
 	if (kill_it) {
 		kill(-sp->pid, SIGTERM);
-		if (spawner_wait(sp->pid, 1.0, &ex) == 0)
-			return ex.status;
-		if (diag_code() == E_TIMEOUT)
+		if (await_io(sp->pidfd, EV_READ, 1.0, false, NULL) != 0)
 			kill(-sp->pid, SIGKILL);
+	} else {
+		await_io(sp->pidfd, EV_READ, -1, false, NULL);
 	}
-	if (!coro_is_cancelled() && spawner_wait(sp->pid, -1, &ex) == 0)
-		return ex.status;
-	kill(-sp->pid, SIGKILL);
-	spawner_forget(sp->pid);
-	return SIGKILL;		/* the wait status of a SIGKILLed process */
+	while (waitpid(sp->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	close(sp->pidfd);
+	return status;
 }
 
 /* A generator's stderr, read by a coroutine of its own: each line goes to
@@ -721,18 +718,20 @@ generator_run(struct producer *p)
 	 * cwd, with its env (or the minimal one). */
 	const char *cwd = json_string_value(json_object_get(p->job, "cwd"));
 	json_t *env = json_object_get(p->job, "env");
-	struct runner_spawn sp = {
-		.argv = json_object_get(p->generator, "argv"),
-		.shell = json_string_value(
-			json_object_get(p->generator, "shell")),
-		.cwd = cwd ? cwd : "/",
-		.env = json_is_object(env) ? env : NULL,
-		.uid = p->uid,
-		.extra_env = extra,
-		.out_fd = pfd[1],
-		.err_fd = efd[1],
-		.pid = -1,
-	};
+	struct runner_spawn sp = {json_object_get(p->generator, "argv"),
+				  json_string_value(json_object_get(
+					  p->generator, "shell")),
+				  cwd ? cwd : "/",
+				  json_is_object(env) ? env : NULL,
+				  p->uid,
+				  extra,
+				  pfd[1],
+				  efd[1],
+				  -1,
+				  -1,
+				  0,
+				  "",
+				  false};
 	int rc = runner_spawn(&sp);
 	close(pfd[1]);
 	close(efd[1]);

@@ -1,6 +1,7 @@
 /*
- * runner: spawn, capture, time out and reap one attempt.  Owns the child's
- * pipe and log file for the attempt's lifetime; the list of running
+ * runner: spawn (through the spawner), capture, time out and reap one
+ * attempt.  Owns the child's
+ * pipe, pidfd and log file for the attempt's lifetime; the list of running
  * attempts links the consumers' struct runner, which it does not own.
  */
 #include "runner.h"
@@ -387,9 +388,20 @@ capture_read(struct capture *cp, size_t budget)
 
 struct run_rec {
 	struct coro *c;
+	bool exited;
 	bool readable;
 	bool timer;
 };
+
+static void
+runner_pid_cb(struct ev_loop *l, ev_io *w, int revents)
+{
+	(void)revents;
+	struct run_rec *rec = w->data;
+	rec->exited = true;
+	ev_io_stop(l, w);
+	coro_wakeup(rec->c);
+}
 
 static void
 runner_out_cb(struct ev_loop *l, ev_io *w, int revents)
@@ -425,7 +437,7 @@ runner_spawn(struct runner_spawn *sp)
 	const char *path = NULL;
 	char **argv = NULL, **envp = NULL, *cwd = NULL;
 	int rc = -1;
-	sp->pid = -1;
+	sp->pid = sp->pidfd = -1;
 	sp->error[0] = '\0';
 	sp->no_resources = false;
 	const struct user *u = user_get(sp->uid);
@@ -453,7 +465,8 @@ runner_spawn(struct runner_spawn *sp)
 	/* sp->cwd may not outlive the yield (a producer's template). */
 	cwd = xstrdup(sp->cwd);
 	struct spawner_fail f;
-	int pid = spawner_spawn(&q, &f);
+	int pidfd = -1;
+	int pid = spawner_spawn(&q, &pidfd, &f);
 	if (pid < 0) {
 		sp->no_resources = lacks_resources(f.err);
 		if (strcmp(f.step, "exec") == 0)
@@ -468,6 +481,7 @@ runner_spawn(struct runner_spawn *sp)
 		goto out;
 	}
 	sp->pid = pid;
+	sp->pidfd = pidfd;
 	rc = 0;
 out:
 	free(cwd);
@@ -508,7 +522,8 @@ runner_run(const struct store_job_run *r, const struct runner_opts *o,
 				  .extra_env = extra,
 				  .out_fd = out[1],
 				  .err_fd = -1,
-				  .pid = -1};
+				  .pid = -1,
+				  .pidfd = -1};
 	double t0 = mono_now();
 	int spawned = runner_spawn(&sp);
 	if (out[1] >= 0) {
@@ -520,7 +535,7 @@ runner_run(const struct store_job_run *r, const struct runner_opts *o,
 		snprintf(res->error, sizeof(res->error), "%s", sp.error);
 		goto out;
 	}
-	int pid = sp.pid;
+	int pid = sp.pid, pidfd = sp.pidfd;
 	res->spawned = true;
 	ctl->pid = pid;
 	ctl->c = coro_self();
@@ -535,11 +550,12 @@ runner_run(const struct store_job_run *r, const struct runner_opts *o,
 	cp.gid = sp.gid;
 	cp.chown = geteuid() == 0;
 
-	struct run_rec rec = {coro_self(), false, false};
-	ev_io out_w;
+	struct run_rec rec = {coro_self(), false, false, false};
+	ev_io pw_w, out_w;
 	ev_timer t_w;
-	struct spawner_exit ex;
-	spawner_notify(pid, coro_self());
+	ev_io_init(&pw_w, runner_pid_cb, pidfd, EV_READ);
+	pw_w.data = &rec;
+	ev_io_start(loop_ev(), &pw_w);
 	if (cp.fd >= 0) {
 		ev_io_init(&out_w, runner_out_cb, cp.fd, EV_READ);
 		out_w.data = &rec;
@@ -559,7 +575,7 @@ runner_run(const struct store_job_run *r, const struct runner_opts *o,
 			/* What is left stays readable: libev polls level
 			 * triggered and wakes us again after others ran. */
 		}
-		if (spawner_reaped(pid, &ex))
+		if (rec.exited)
 			break;
 		double now = mono_now();
 		if (ctl->kill != RUNNER_KILL_NONE && !ctl->term_sent) {
@@ -593,19 +609,21 @@ runner_run(const struct store_job_run *r, const struct runner_opts *o,
 		coro_yield();
 	}
 	ev_timer_stop(loop_ev(), &t_w);
-	/* Sweep what is left of a group jobd was stopping.  The spawner has
-	 * reaped the leader, but a process group's id is not given to a new
-	 * process while any member lives: this reaches the job's processes
-	 * or none. */
+	ev_io_stop(loop_ev(), &pw_w);
+	/* The leader is a zombie, so its pid and group cannot be reused
+	 * yet: sweep what is left of a group jobd was stopping. */
 	if (ctl->term_sent)
 		kill(-pid, SIGKILL);
-	res->ru = ex.ru;
+	int status = 0;
+	int w;
+	while ((w = wait4(pid, &status, 0, &res->ru)) < 0 && errno == EINTR)
+		;
 	res->duration = mono_now() - t0;
-	if (WIFEXITED(ex.status)) {
+	if (w == pid && WIFEXITED(status)) {
 		res->exited = true;
-		res->exit_code = WEXITSTATUS(ex.status);
-	} else if (WIFSIGNALED(ex.status)) {
-		res->signal = WTERMSIG(ex.status);
+		res->exit_code = WEXITSTATUS(status);
+	} else if (w == pid && WIFSIGNALED(status)) {
+		res->signal = WTERMSIG(status);
 	}
 	if (cp.fd >= 0) {
 		/* Take what the job wrote before it ended; a grandchild
@@ -615,6 +633,7 @@ runner_run(const struct store_job_run *r, const struct runner_opts *o,
 	}
 	list_remove(ctl);
 	ctl->c = NULL;
+	close(pidfd);
 out:
 	res->output_truncated = cp.truncated;
 	if (cp.fd >= 0)

@@ -1,14 +1,12 @@
 /*
- * runner: one attempt of one job — have the spawner start the child,
- * capture its output into the attempt's log file, enforce the timeout with
- * SIGTERM then SIGKILL to its process group, and take its end and rusage
- * from the spawner's exit record.
+ * runner: one attempt of one job — spawn the child the vfork way, capture
+ * its output into the attempt's log file, enforce the timeout with SIGTERM
+ * then SIGKILL to its process group, and reap it with its rusage.
  *
- * The child is started by the spawner (spawner.h), a small process forked
- * at start: a child made from jobd itself would report jobd's peak RSS as
- * its own.  jobd prepares everything (user, argv, environment) and sends
- * it; the spawner reaps the child and sends its wait status and rusage, so
- * libev never needs a SIGCHLD handler.
+ * The child is made by the spawner (spawner.h), a small process forked at
+ * start, as jobd's own child: a child made from jobd's memory would report
+ * jobd's peak RSS as its own.  Exit is awaited through the pidfd, so libev
+ * never needs a SIGCHLD handler.
  */
 #ifndef RUNNER_H_INCLUDED
 #define RUNNER_H_INCLUDED
@@ -79,8 +77,8 @@ struct runner_spawn {
 	char *const *extra_env;		/* "K=V" added, NULL-terminated */
 	int out_fd;			/* child's stdout; -1: /dev/null */
 	int err_fd;			/* child's stderr; -1: as stdout */
-	int pid;			/* out: await its end with
-					   spawner_wait (or forget it) */
+	int pid;			/* out */
+	int pidfd;			/* out: owned by the caller */
 	gid_t gid;			/* out: the child's group */
 	char error[256];		/* out: why it could not start */
 	bool no_resources;		/* out: it could not for lack of
@@ -110,8 +108,7 @@ int runner_count(void);
 /* At start: kills what is left of the attempts a dead jobd ran — the
  * processes of session pids[i] (the attempt's setsid) that carry
  * JOBD_JOB_ID=ids[i] in their environment.  The attempts' own processes
- * died with jobd (PR_SET_PDEATHSIG: with the spawner, which dies with
- * jobd); this takes their children too.
+ * died with jobd (PR_SET_PDEATHSIG); this takes their children too.
  * Returns how many processes were killed. */
 int runner_kill_orphans(const int64_t *ids, const int *pids, size_t n);
 /* The minimal environment a job of uid gets when it gives none (without

@@ -2,11 +2,10 @@
  * spawner: the spawner process (serve() and what it calls) and jobd's side
  * of its socket.  The process side uses no libev, no SQLite and no jansson,
  * and no heap beyond one request at a time, so it stays the size it was
- * forked at.  jobd's side owns the socket, the records read from it and the
- * list of children whose exit is awaited; it never waits for a child
- * itself.  Requests are pipelined: each caller's request joins a queue,
- * is written as the socket takes it, and its caller yields until the
- * answer, which comes in the order of the requests.
+ * forked at; it has no children of its own.  jobd's side owns the socket
+ * and the queue of requests: each caller's request joins it, is written as
+ * the socket takes it, and its caller yields until the answer, which comes
+ * in the order of the requests.
  */
 #include "spawner.h"
 
@@ -22,8 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -46,7 +45,7 @@
  * grows to hold it. */
 #define MAX_REQUEST (8u << 20)
 
-enum { REC_STARTED = 1, REC_FAILED, REC_EXITED };
+enum { REC_STARTED = 1, REC_FAILED };
 enum { REQ_SWITCH_USER = 1, REQ_OUT_FD = 2, REQ_ERR_FD = 4 };
 
 /* jobd → spawner: this header, then len bytes: ngroups gid_t, then argc +
@@ -62,16 +61,14 @@ struct req_hdr {
 	uint32_t flags;
 };
 
-/* spawner → jobd, fixed size.  STARTED (pid) or FAILED (step, err)
- * answers each request in turn; EXITED (pid, status, ru) follows a child's
- * reaping, so always after its STARTED. */
+/* spawner → jobd, fixed size: STARTED (pid) or FAILED (step, err, and
+ * the pid of the child that failed, which jobd reaps, or 0) answers each
+ * request in turn. */
 struct rec {
 	int32_t type;
 	int32_t pid;
 	int32_t err;
-	int32_t status;
-	char step[16];
-	struct rusage ru;
+	char step[20];
 };
 
 /* ---- the spawner process --------------------------------------------- */
@@ -185,20 +182,19 @@ child_main(void *arg)
 	return child_fail(a, "exec");
 }
 
-/* Starts the child of a; its pid, or -1 with errno.  All signals are
- * blocked around clone, so nothing runs in the child before it has reset
- * the dispositions. */
+/* Starts the child of a, as a child of jobd (a->parent); its pid, or -1
+ * with errno.  All signals are blocked around clone, so nothing runs in
+ * the child before it has reset the dispositions. */
 static int
 spawn(struct child_args *a)
 {
 	sigset_t all, old;
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
-	a->parent = getpid();
 	a->err = 0;
 	a->step = NULL;
 	int pid = clone(child_main, child_stack + sizeof(child_stack),
-			CLONE_VM | CLONE_VFORK | SIGCHLD, a);
+			CLONE_VM | CLONE_VFORK | CLONE_PARENT | SIGCHLD, a);
 	int e = errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	errno = e;
@@ -207,8 +203,8 @@ spawn(struct child_args *a)
 
 struct server {
 	int sock;			/* to jobd, blocking */
-	int sfd;			/* signalfd for SIGCHLD */
 	int null_fd;			/* /dev/null, every child's stdin */
+	pid_t jobd;			/* the children's parent */
 	sigset_t child_mask;		/* the mask jobd started with */
 };
 
@@ -368,17 +364,16 @@ server_request(struct server *s)
 		a.groups = (const gid_t *)(void *)data;
 		a.ngroups = h.ngroups;
 		a.mask = s->child_mask;
+		a.parent = s->jobd;
 		int pid = spawn(&a);
 		if (pid < 0) {
 			r.type = REC_FAILED;
 			r.err = errno;
 			snprintf(r.step, sizeof(r.step), "clone");
 		} else if (a.err != 0) {
-			/* Reaped here: no exit record follows a failure. */
-			int st;
-			while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-				;
+			/* jobd's child: jobd reaps it. */
 			r.type = REC_FAILED;
+			r.pid = pid;
 			r.err = a.err;
 			snprintf(r.step, sizeof(r.step), "%s", a.step);
 		} else {
@@ -394,29 +389,6 @@ server_request(struct server *s)
 	return true;
 }
 
-/* Reaps every child that has ended and reports each. */
-static void
-server_reap(struct server *s)
-{
-	struct signalfd_siginfo si;
-	while (read(s->sfd, &si, sizeof(si)) > 0)
-		;
-	for (;;) {
-		struct rec r;
-		memset(&r, 0, sizeof(r));
-		int st = 0;
-		pid_t pid = wait4(-1, &st, WNOHANG, &r.ru);
-		if (pid < 0 && errno == EINTR)
-			continue;
-		if (pid <= 0)
-			return;
-		r.type = REC_EXITED;
-		r.pid = pid;
-		r.status = st;
-		server_send(s, &r);
-	}
-}
-
 static void __attribute__((noreturn))
 serve(int sock, pid_t parent)
 {
@@ -425,7 +397,7 @@ serve(int sock, pid_t parent)
 	if (getppid() != parent)
 		_exit(0);
 	prctl(PR_SET_NAME, "jobd-spawner");
-	struct server s = {.sock = sock, .sfd = -1, .null_fd = -1};
+	struct server s = {.sock = sock, .null_fd = -1, .jobd = parent};
 	/* Nothing of jobd's: its lock, a socket systemd handed over. */
 	if (sock > 3)
 		close_range(3, (unsigned)sock - 1, 0);
@@ -440,48 +412,19 @@ serve(int sock, pid_t parent)
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGQUIT, &sa, NULL);
 	sigaction(SIGPIPE, &sa, NULL);
-	sa.sa_handler = SIG_DFL;
-	sigaction(SIGCHLD, &sa, NULL);
-	sigset_t chld;
-	sigemptyset(&chld);
-	sigaddset(&chld, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &chld, &s.child_mask);
-	sigdelset(&s.child_mask, SIGCHLD);
-	s.sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (s.sfd < 0)
-		server_exit("signalfd failed");
+	sigprocmask(SIG_SETMASK, NULL, &s.child_mask);
 	s.null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (s.null_fd < 0)
 		server_exit("cannot open /dev/null");
-	for (;;) {
-		struct pollfd p[2] = {{s.sock, POLLIN, 0}, {s.sfd, POLLIN, 0}};
-		if (poll(p, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			server_exit("poll failed");
-		}
-		if (p[1].revents)
-			server_reap(&s);
-		if (p[0].revents && !server_request(&s))
-			server_exit(NULL);
-	}
+	while (server_request(&s))
+		;
+	server_exit(NULL);
 }
 
 /* ---- jobd's side ------------------------------------------------------ */
 
-/* A child started and not yet reaped, or whose record awaits a reader. */
-struct child {
-	int pid;
-	bool exited;			/* its record arrived */
-	bool forgotten;			/* nobody awaits it: drop the record */
-	struct spawner_exit ex;
-	struct coro *c;			/* woken by the record, or NULL */
-	struct child *next;
-};
-
 static int sock = -1;			/* to the spawner, non-blocking */
 static pid_t spid;
-static struct child *children;
 static ev_io sock_w;
 static bool watching;
 static bool lost;
@@ -541,23 +484,6 @@ spawner_init(void)
 	return 0;
 }
 
-static struct child **
-child_find(int pid)
-{
-	struct child **p = &children;
-	while (*p != NULL && (*p)->pid != pid)
-		p = &(*p)->next;
-	return p;
-}
-
-static void
-child_unlink(struct child **p)
-{
-	struct child *ch = *p;
-	*p = ch->next;
-	free(ch);
-}
-
 /* Marks the spawner lost, once: says why (what became of it) and calls the
  * hook.  Returns -1. */
 static int
@@ -601,22 +527,6 @@ lose(const char *what)
 static void
 file_rec(const struct rec *r)
 {
-	if (r->type == REC_EXITED) {
-		struct child **p = child_find(r->pid);
-		struct child *ch = *p;
-		if (ch == NULL)
-			return;
-		if (ch->forgotten) {
-			child_unlink(p);
-			return;
-		}
-		ch->exited = true;
-		ch->ex.status = r->status;
-		ch->ex.ru = r->ru;
-		if (ch->c != NULL)
-			coro_wakeup(ch->c);
-		return;
-	}
 	struct pending *p = pend_head;
 	if (p == NULL || p == send_next ||
 	    (r->type != REC_STARTED && r->type != REC_FAILED)) {
@@ -629,13 +539,6 @@ file_rec(const struct rec *r)
 	p->reply = *r;
 	p->answered = true;
 	coro_wakeup(p->c);
-	/* Its exit record may come in the same read. */
-	if (r->type == REC_STARTED) {
-		struct child *ch = xcalloc(1, sizeof(*ch));
-		ch->pid = r->pid;
-		ch->next = children;
-		children = ch;
-	}
 }
 
 /* Reads and files every record the socket holds.  0, or -1 when the
@@ -709,8 +612,6 @@ spawner_shutdown(void)
 			while (waitpid(spid, &st, 0) < 0 && errno == EINTR)
 				;
 	}
-	while (children != NULL)
-		child_unlink(&children);
 	spid = 0;
 	lost = false;
 	lost_hook = NULL;
@@ -801,9 +702,11 @@ spawner_send_cb(struct ev_loop *l, ev_io *w, int revents)
 }
 
 int
-spawner_spawn(const struct spawner_req *r, struct spawner_fail *f)
+spawner_spawn(const struct spawner_req *r, int *pidfd,
+	      struct spawner_fail *f)
 {
 	memset(f, 0, sizeof(*f));
+	*pidfd = -1;
 	if (sock < 0 || lost)
 		return fail(f, "spawner", EPIPE);
 	size_t argc = strv_len(r->argv), envc = strv_len(r->envp);
@@ -833,6 +736,11 @@ spawner_spawn(const struct spawner_req *r, struct spawner_fail *f)
 	}
 	if (r->switch_user)
 		h.flags |= REQ_SWITCH_USER;
+	/* The child's pidfd will take this slot: a process that jobd could
+	 * not watch is never started. */
+	int slot = fcntl(sock, F_DUPFD_CLOEXEC, 0);
+	if (slot < 0)
+		return fail(f, "clone", errno);
 	struct pending p;
 	memset(&p, 0, sizeof(p));
 	p.c = coro_self();
@@ -860,71 +768,25 @@ spawner_spawn(const struct spawner_req *r, struct spawner_fail *f)
 	while (!p.answered && !lost)
 		coro_yield();
 	buf_release(&p.msg);
+	close(slot);
 	if (!p.answered)
 		return fail(f, "spawner", EPIPE);
+	int pid = p.reply.pid, st;
 	if (p.reply.type == REC_FAILED) {
+		/* A child that failed before exec is ours to reap; it has
+		 * exited already (the spawner saw its vfork end). */
+		while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
+			;
 		p.reply.step[sizeof(p.reply.step) - 1] = '\0';
 		return fail(f, p.reply.step, p.reply.err);
 	}
-	return p.reply.pid;
-}
-
-void
-spawner_notify(int pid, struct coro *c)
-{
-	struct child *ch = *child_find(pid);
-	if (ch != NULL)
-		ch->c = c;
-}
-
-bool
-spawner_reaped(int pid, struct spawner_exit *ex)
-{
-	struct child **p = child_find(pid);
-	if (*p == NULL || !(*p)->exited)
-		return false;
-	*ex = (*p)->ex;
-	child_unlink(p);
-	return true;
-}
-
-int
-spawner_wait(int pid, double timeout, struct spawner_exit *ex)
-{
-	double deadline = timeout >= 0 ? loop_now() + timeout : -1;
-	while (!spawner_reaped(pid, ex)) {
-		struct child *ch = *child_find(pid);
-		if (ch == NULL)
-			return diag_set(E_NOTFOUND, "process %d: not a child",
-					pid);
-		double left = -1;
-		if (deadline >= 0) {
-			left = deadline - loop_now();
-			if (left <= 0)
-				return diag_set(E_TIMEOUT, "process %d: still "
-						"running", pid);
-		}
-		ch->c = coro_self();
-		int rc = await_wakeup(left);
-		spawner_notify(pid, NULL);
-		if (rc != 0 && !spawner_reaped(pid, ex))
-			return -1;
-		if (rc != 0)
-			return 0;
+	*pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (*pidfd < 0) {
+		int e = errno;
+		kill(pid, SIGKILL);
+		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+			;
+		return fail(f, "pidfd_open", e);
 	}
-	return 0;
-}
-
-void
-spawner_forget(int pid)
-{
-	struct child **p = child_find(pid);
-	if (*p == NULL)
-		return;
-	if ((*p)->exited) {
-		child_unlink(p);
-		return;
-	}
-	(*p)->forgotten = true;
-	(*p)->c = NULL;
+	return pid;
 }

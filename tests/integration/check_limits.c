@@ -1,9 +1,10 @@
 /*
  * limits_suite: jobd out of resources.  A running jobd's RLIMIT_NOFILE is
- * lowered (prlimit) until one job's pipe and log fill its table, and the
- * spawner's RLIMIT_NPROC (jobs inherit the spawner's limits) is lowered
- * until the user jobs run as cannot exec more processes.  Each test ends with jobd serving, every acknowledged job
- * present and succeeded with one counted attempt, every job's command run
+ * lowered (prlimit) until one job's pipe, pidfd and log fill its table,
+ * and the spawner's RLIMIT_NPROC (jobs inherit the spawner's limits) is
+ * lowered until the user jobs run as cannot exec more processes.  Each
+ * test ends with jobd serving, every acknowledged job present and
+ * succeeded with one counted attempt, every job's command run
  * exactly once (the jobs record their runs in a file that is audited), and
  * no job failed with spawn_error.  The accept loop backs off while
  * descriptors are short instead of warning every 100 ms.  Every wait has a
@@ -163,10 +164,10 @@ START_TEST(limits_nofile)
 	json_t *j = jd_wait(d, first, 20);
 	ck_assert_str_eq(jd_str(j, "state"), "succeeded");
 	json_decref(j);
-	/* Room for exactly one running job: its pipe, then its read end and
-	 * its log file (the write end is closed once it runs). */
+	/* Room for exactly one running job: its pipe's read end, its pidfd
+	 * and its log file (the write end is closed once it runs). */
 	struct rlimit old =
-		set_limit(d->pid, RLIMIT_NOFILE, limit_leaving(d->pid, 2));
+		set_limit(d->pid, RLIMIT_NOFILE, limit_leaving(d->pid, 3));
 
 	/* 1. One job fills the table for 2 s: a client that connects then
 	 * waits, and jobd says so once, not every 100 ms. */

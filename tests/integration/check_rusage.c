@@ -3,8 +3,8 @@
  * (watchers that never read hold the events of big submits), then a job's
  * max_rss_kb must be its own peak, not jobd's: a process started from
  * jobd's memory would inherit jobd's high-water RSS at exec.  Also: jobd
- * ends, saying why, when the spawner that starts its jobs dies.  Every wait
- * has a deadline.
+ * ends, saying why, when the spawner that starts its jobs dies, and the
+ * running job with it.  Every wait has a deadline.
  */
 #include <check.h>
 #include <poll.h>
@@ -145,7 +145,8 @@ END_TEST
 START_TEST(rusage_spawner_lost)
 {
 	struct jd *d = jd_test_start(&D, BASE_CONF, NULL, NULL);
-	/* A job runs while the spawner dies: it dies with it. */
+	/* A job runs while the spawner dies: jobd exits, and the job dies
+	 * with jobd. */
 	int64_t id = jd_submit(d, json_pack("{s:s}", "shell", "exec sleep 30"));
 	/* Running, and its pid recorded (a moment after the state). */
 	pid_t job = 0;
@@ -177,11 +178,11 @@ START_TEST(rusage_spawner_lost)
 			      strstr(log, "cannot run jobs without it"),
 		      "no reason in the log:\n%s", log);
 	free(log);
-	/* The job died with the spawner (PR_SET_PDEATHSIG). */
+	/* The job died with jobd (PR_SET_PDEATHSIG). */
 	deadline = jd_now() + 20;
 	while (kill(job, 0) == 0 && jd_now() < deadline)
 		poll(NULL, 0, 10);
-	ck_assert_msg(kill(job, 0) != 0, "job %d outlived the spawner",
+	ck_assert_msg(kill(job, 0) != 0, "job %d outlived jobd",
 		      (int)job);
 }
 END_TEST
