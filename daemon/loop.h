@@ -25,9 +25,8 @@ struct loop_stats {
 	double slowest_ms;
 };
 
-/* Creates the loop (a non-default libev loop: jobd learns of its
- * children's ends from the spawner, so libev must not install a SIGCHLD
- * handler). */
+/* Creates the loop (a non-default libev loop: jobd reaps its own children
+ * through pidfds, so libev must not install a SIGCHLD handler). */
 void loop_init(void);
 void loop_shutdown(void);
 /* The libev loop; borrowed. */
