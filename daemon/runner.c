@@ -435,7 +435,7 @@ int
 runner_spawn(struct runner_spawn *sp)
 {
 	const char *path = NULL;
-	char **argv = NULL, **envp = NULL, *cwd = NULL;
+	char **argv = NULL, **envp = NULL;
 	int rc = -1;
 	sp->pid = sp->pidfd = -1;
 	sp->error[0] = '\0';
@@ -462,8 +462,6 @@ runner_spawn(struct runner_spawn *sp)
 		.ngroups = u ? u->ngroups : 0,
 	};
 	sp->gid = q.gid;
-	/* sp->cwd may not outlive the yield (a producer's template). */
-	cwd = xstrdup(sp->cwd);
 	struct spawner_fail f;
 	int pidfd = -1;
 	int pid = spawner_spawn(&q, &pidfd, &f);
@@ -474,7 +472,7 @@ runner_spawn(struct runner_spawn *sp)
 				 argv[0], strerror(f.err));
 		else if (strcmp(f.step, "cwd") == 0)
 			snprintf(sp->error, sizeof(sp->error), "cwd %s: %s",
-				 cwd, strerror(f.err));
+				 sp->cwd, strerror(f.err));
 		else
 			snprintf(sp->error, sizeof(sp->error), "%s: %s",
 				 f.step, strerror(f.err));
@@ -484,7 +482,6 @@ runner_spawn(struct runner_spawn *sp)
 	sp->pidfd = pidfd;
 	rc = 0;
 out:
-	free(cwd);
 	free_strv(argv);
 	free_strv(envp);
 	return rc;

@@ -86,9 +86,8 @@ struct runner_spawn {
 };
 /* Starts the process through the spawner; 0, or -1 with sp->error (the
  * spawn_error text) and sp->no_resources set when the cause was a lack of
- * resources, anywhere from the user look-up to the exec.  sp's pointers
- * are read before the first yield; out_fd and err_fd stay open until it
- * returns.  Yields until the child has exec'd (or failed to). */
+ * resources, anywhere from the user look-up to the exec.  Does not yield
+ * (jobd waits only until the child execs). */
 int runner_spawn(struct runner_spawn *sp);
 
 /* Runs one attempt of r and fills res.  Returns 0 once the attempt is

@@ -2,14 +2,12 @@
  * spawner: the spawner process (serve() and what it calls) and jobd's side
  * of its socket.  The process side uses no libev, no SQLite and no jansson,
  * and no heap beyond one request at a time, so it stays the size it was
- * forked at; it has no children of its own.  jobd's side owns the socket
- * and the queue of requests: each caller's request joins it, is written as
- * the socket takes it, and its caller yields until the answer, which comes
- * in the order of the requests.
+ * forked at; it has no children of its own.  jobd's side owns the socket:
+ * a request is written as the socket takes it, while jobd waits for the
+ * answer.
  */
 #include "spawner.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -30,9 +28,7 @@
 
 #include <ev.h>
 
-#include "await.h"
 #include "buf.h"
-#include "coro.h"
 #include "diag.h"
 #include "log.h"
 #include "loop.h"
@@ -438,7 +434,6 @@ struct pending {
 	size_t off;			/* bytes of msg sent */
 	int fds[2];			/* sent with the first byte */
 	int nfds;
-	struct coro *c;			/* awaits the answer */
 	bool answered;
 	struct rec reply;
 	struct pending *next;
@@ -500,9 +495,7 @@ lose(const char *what)
 		ev_io_stop(loop_ev(), &send_w);
 		sending = false;
 	}
-	/* Every request still waiting fails. */
-	for (struct pending *p = pend_head; p != NULL; p = p->next)
-		coro_wakeup(p->c);
+	/* The request waiting fails. */
 	pend_head = pend_tail = send_next = NULL;
 	static char why[160];
 	int st;
@@ -538,7 +531,6 @@ file_rec(const struct rec *r)
 		pend_tail = NULL;
 	p->reply = *r;
 	p->answered = true;
-	coro_wakeup(p->c);
 }
 
 /* Reads and files every record the socket holds.  0, or -1 when the
@@ -743,8 +735,6 @@ spawner_spawn(const struct spawner_req *r, int *pidfd,
 		return fail(f, "clone", errno);
 	struct pending p;
 	memset(&p, 0, sizeof(p));
-	p.c = coro_self();
-	assert(p.c != NULL);
 	memcpy(p.fds, fds, sizeof(fds));
 	p.nfds = nfds;
 	buf_reserve(&p.msg, sizeof(h) + len);
@@ -763,10 +753,23 @@ spawner_spawn(const struct spawner_req *r, int *pidfd,
 	pend_tail = &p;
 	if (send_next == NULL)
 		send_next = &p;
+	/* Synchronous, as a vfork in jobd was: what follows the spawn (the
+	 * pid recorded) happens before anything else runs. */
 	flush();
-	/* Not cancellable: the answer is on its way, and must be taken. */
-	while (!p.answered && !lost)
-		coro_yield();
+	while (!p.answered && !lost) {
+		struct pollfd pf = {sock, POLLIN, 0};
+		if (send_next != NULL)
+			pf.events |= POLLOUT;
+		if (poll(&pf, 1, -1) < 0) {
+			if (errno != EINTR)
+				lose("cannot be polled");
+			continue;
+		}
+		if (pf.revents & POLLOUT)
+			flush();
+		if (pf.revents & (POLLIN | POLLHUP | POLLERR))
+			drain();
+	}
 	buf_release(&p.msg);
 	close(slot);
 	if (!p.answered)

@@ -17,8 +17,7 @@
  * If the spawner dies while jobd lives, jobd cannot start anything more:
  * it calls the lost hook, which ends jobd (see spawner_watch).
  *
- * jobd's side is used from the loop's thread only, and spawner_spawn from
- * coroutines.
+ * jobd's side is used from the loop's thread only.
  */
 #ifndef SPAWNER_H_INCLUDED
 #define SPAWNER_H_INCLUDED
@@ -27,7 +26,6 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-struct coro;
 
 /* One process to start, everything prepared by the caller; every pointer
  * is borrowed for the call. */
@@ -78,10 +76,8 @@ pid_t spawner_pid(void);
  * caller reaps it (wait4 once the pidfd is readable).  Returns -1 with *f
  * set when it could not start (a child that failed before exec is reaped
  * here; when the spawner is lost, after calling the lost hook: step
- * "spawner", EPIPE).  r's strings are copied before the first yield; its
- * descriptors must stay open until it returns.  Yields until the child
- * has exec'd or failed (other coroutines, and other spawns, go on
- * meanwhile); not cancellable. */
+ * "spawner", EPIPE).  Does not yield: blocks until the child has exec'd
+ * or failed, as a vfork would. */
 int spawner_spawn(const struct spawner_req *r, int *pidfd,
 		  struct spawner_fail *f);
 
