@@ -442,10 +442,6 @@ struct pending {
 /* Requests not yet answered, oldest first: the spawner answers them in
  * turn.  send_next is the first not wholly sent. */
 static struct pending *pend_head, *pend_tail, *send_next;
-static ev_io send_w;			/* while the socket is full */
-static bool sending;
-
-static void spawner_send_cb(struct ev_loop *l, ev_io *w, int revents);
 
 pid_t
 spawner_pid(void)
@@ -490,10 +486,6 @@ lose(const char *what)
 	if (watching) {
 		ev_io_stop(loop_ev(), &sock_w);
 		watching = false;
-	}
-	if (sending) {
-		ev_io_stop(loop_ev(), &send_w);
-		sending = false;
 	}
 	/* The request waiting fails. */
 	pend_head = pend_tail = send_next = NULL;
@@ -582,7 +574,6 @@ spawner_watch(spawner_lost_fn lost_fn)
 	ev_io_init(&sock_w, spawner_sock_cb, sock, EV_READ);
 	ev_io_start(loop_ev(), &sock_w);
 	watching = true;
-	ev_io_init(&send_w, spawner_send_cb, sock, EV_WRITE);
 }
 
 void
@@ -591,10 +582,6 @@ spawner_shutdown(void)
 	if (watching) {
 		ev_io_stop(loop_ev(), &sock_w);
 		watching = false;
-	}
-	if (sending) {
-		ev_io_stop(loop_ev(), &send_w);
-		sending = false;
 	}
 	if (sock >= 0) {
 		close(sock);
@@ -628,8 +615,7 @@ strv_len(char *const *v)
 	return n;
 }
 
-/* Sends what the requests hold, as far as the socket takes it; the rest
- * when it is writable again. */
+/* Sends what the requests hold, as far as the socket takes it. */
 static void
 flush(void)
 {
@@ -663,13 +649,8 @@ flush(void)
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			if (!sending) {
-				ev_io_start(loop_ev(), &send_w);
-				sending = true;
-			}
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return;
-		}
 		if (n <= 0) {
 			lose("cannot be written to");
 			return;
@@ -678,19 +659,6 @@ flush(void)
 		if (p->off == p->msg.len)
 			send_next = p->next;
 	}
-	if (sending) {
-		ev_io_stop(loop_ev(), &send_w);
-		sending = false;
-	}
-}
-
-static void
-spawner_send_cb(struct ev_loop *l, ev_io *w, int revents)
-{
-	(void)l;
-	(void)w;
-	(void)revents;
-	flush();
 }
 
 int
