@@ -533,10 +533,10 @@ lock_state_dir(void)
 	free(path);
 }
 
-/* The spawner started and reaped every job: without it, running jobs'
- * ends are lost (they died with it) and no job can start.  jobd exits with
- * an error at once, as a crash would (nothing unwound, nothing more
- * committed), and its next start recovers the jobs that were running. */
+/* The spawner starts every job: without it no job can start.  jobd exits
+ * with an error at once, as a crash would (nothing unwound, nothing more
+ * committed); running jobs die with it, and its next start recovers
+ * them. */
 static void
 spawner_lost(const char *why)
 {

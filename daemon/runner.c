@@ -1,8 +1,8 @@
 /*
  * runner: spawn (through the spawner), capture, time out and reap one
- * attempt.  Owns the child's
- * pipe, pidfd and log file for the attempt's lifetime; the list of running
- * attempts links the consumers' struct runner, which it does not own.
+ * attempt.  Owns the child's pipe, pidfd and log file for the attempt's
+ * lifetime; the list of running attempts links the consumers' struct
+ * runner, which it does not own.
  */
 #include "runner.h"
 

@@ -31,6 +31,14 @@ Suite *spawner_suite(void);
 
 static const char *lost_why;
 
+/* Valgrind does not know pidfd_open, which every started child needs:
+ * those tests only run natively. */
+#define SKIP_UNDER_VALGRIND()                                                  \
+	do {                                                                   \
+		if (RUNNING_ON_VALGRIND)                                       \
+			return;                                                \
+	} while (0)
+
 static void
 lost_cb(const char *why)
 {
@@ -106,6 +114,7 @@ run_f(void *arg)
 
 START_TEST(spawner_exit_and_output)
 {
+	SKIP_UNDER_VALGRIND();
 	char *const argv[] = {"sh", "-c", "echo out; echo err >&2; exit 3",
 			      NULL};
 	struct run r = {.argv = argv, .capture = true};
@@ -121,6 +130,7 @@ END_TEST
 
 START_TEST(spawner_env_cwd_and_session)
 {
+	SKIP_UNDER_VALGRIND();
 	/* The shell is a session leader (its pid is its session's id) in
 	 * the cwd given, with exactly the environment given. */
 	char *const argv[] = {
@@ -141,6 +151,7 @@ END_TEST
 
 START_TEST(spawner_parent_is_caller)
 {
+	SKIP_UNDER_VALGRIND();
 	/* The child is this process's, not the spawner's. */
 	char *const argv[] = {"sh", "-c", "printf %s $PPID", NULL};
 	struct run r = {.argv = argv, .capture = true};
@@ -155,6 +166,7 @@ END_TEST
 
 START_TEST(spawner_signals_reset)
 {
+	SKIP_UNDER_VALGRIND();
 	/* The spawner ignores SIGTERM; its children must not. */
 	char *const argv[] = {"sh", "-c", "kill -TERM $$; sleep 5", NULL};
 	struct run r = {.argv = argv};
@@ -210,6 +222,7 @@ END_TEST
 
 START_TEST(spawner_big_request)
 {
+	SKIP_UNDER_VALGRIND();
 	/* Larger than the socket's buffer: sent in pieces. */
 	size_t n = 100000;
 	char *vars[9];
@@ -247,8 +260,20 @@ START_TEST(spawner_own_peak_rss)
 	struct run r = {.argv = argv};
 	loopfix_run(run_f, &r);
 	ck_assert_int_gt(r.pid, 0);
-	ck_assert_msg(r.ru.ru_maxrss > 0 && r.ru.ru_maxrss < 16 * 1024,
-		      "true reported %ld kB", r.ru.ru_maxrss);
+	/* Far below this process's peak (the spawner is this process as
+	 * it was before the 96 MB, AddressSanitizer's runtime included). */
+	long hwm = 0;
+	FILE *st = fopen("/proc/self/status", "r");
+	char line[256];
+	while (st != NULL && fgets(line, sizeof(line), st) != NULL)
+		if (strncmp(line, "VmHWM:", 6) == 0)
+			hwm = strtol(line + 6, NULL, 10);
+	if (st != NULL)
+		fclose(st);
+	ck_assert_msg(r.ru.ru_maxrss > 0 && r.ru.ru_maxrss < 32 * 1024 &&
+			      r.ru.ru_maxrss + 64 * 1024 < hwm,
+		      "true reported %ld kB, this process's peak %ld kB",
+		      r.ru.ru_maxrss, hwm);
 	free(big);
 }
 END_TEST
