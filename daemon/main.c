@@ -32,6 +32,7 @@
 #include "safedir.h"
 #include "scheduler.h"
 #include "sdnotify.h"
+#include "spawner.h"
 #include "store.h"
 #include "submit.h"
 #include "users.h"
@@ -532,6 +533,17 @@ lock_state_dir(void)
 	free(path);
 }
 
+/* The spawner starts every job: without it no job can start.  jobd exits
+ * with an error at once, as a crash would (nothing unwound, nothing more
+ * committed); running jobs die with it, and its next start recovers
+ * them. */
+static void
+spawner_lost(const char *why)
+{
+	log_error("%s: jobd cannot run jobs without it, exiting", why);
+	_exit(1);
+}
+
 struct orphans {
 	int64_t *ids;
 	int *pids;
@@ -631,6 +643,10 @@ main(int argc, char **argv)
 	db_path = xasprintf("%s/jobd.db", state_dir);
 	secure_state_dir();
 	lock_state_dir();
+	/* Now, while jobd is small: every job's reported peak RSS is at
+	 * least the spawner's, which is jobd's at this point. */
+	if (spawner_init() != 0)
+		fatalx("%s", diag_msg());
 	int listen_fd = sdnotify_listen_fd();
 	if (listen_fd < 0 && diag_code() == E_INVAL)
 		fatalx("socket activation: %s", diag_msg());
@@ -638,6 +654,7 @@ main(int argc, char **argv)
 		check_socket_dir();
 
 	loop_init();
+	spawner_watch(spawner_lost);
 	/* A fault injection for the tests: while this file exists, every
 	 * commit fails as with a full disk.  Honoured in debug mode only. */
 	const char *fault = getenv("JOBD_TEST_DISK_FULL");
@@ -714,6 +731,7 @@ main(int argc, char **argv)
 	ev_signal_stop(loop_ev(), &sig_term);
 	ev_signal_stop(loop_ev(), &sig_int);
 	ev_signal_stop(loop_ev(), &sig_hup);
+	spawner_shutdown();
 	store_close();
 	queue_shutdown();
 	events_shutdown();

@@ -1,7 +1,8 @@
 /*
- * runner: spawn, capture, time out and reap one attempt.  Owns the child's
- * pipe, pidfd and log file for the attempt's lifetime; the list of running
- * attempts links the consumers' struct runner, which it does not own.
+ * runner: spawn (through the spawner), capture, time out and reap one
+ * attempt.  Owns the child's pipe, pidfd and log file for the attempt's
+ * lifetime; the list of running attempts links the consumers' struct
+ * runner, which it does not own.
  */
 #include "runner.h"
 
@@ -9,13 +10,11 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -28,125 +27,17 @@
 #include "diag.h"
 #include "log.h"
 #include "loop.h"
+#include "spawner.h"
 #include "users.h"
 #include "xmem.h"
 
 #define MINIMAL_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-#define CHILD_STACK (64 * 1024)
 #define READ_CHUNK (64 * 1024)
 /* Bytes read from one job's pipe before letting others run. */
 #define READ_BUDGET (1024 * 1024)
 
-/* What the child needs, in memory it shares with the parent until exec:
- * everything is prepared by the parent, the child only makes system
- * calls. */
-struct child_args {
-	char *const *argv;
-	char *const *envp;
-	const char *path;		/* PATH to search argv[0] in */
-	const char *cwd;
-	int out_fd;
-	int err_fd;
-	int null_fd;
-	bool switch_user;
-	uid_t uid;
-	gid_t gid;
-	const gid_t *groups;
-	size_t ngroups;
-	pid_t parent;
-	sigset_t mask;			/* restored before exec */
-	int err;			/* set by the child on failure */
-	const char *step;		/* what failed */
-};
-
 static struct runner *running;
 static int nrunning;
-static char child_stack[CHILD_STACK] __attribute__((aligned(16)));
-
-/* Signals jobd catches or ignores; the child puts them back to default
- * before it unblocks signals, so no handler of jobd ever runs in it. */
-static const int reset_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGPIPE,
-				    SIGCHLD, SIGUSR1, SIGUSR2, SIGQUIT,
-				    SIGALRM};
-
-static int __attribute__((no_sanitize_address))
-child_fail(struct child_args *a, const char *step)
-{
-	a->err = errno;
-	a->step = step;
-	_exit(127);
-}
-
-/* Runs in the child, on child_stack, sharing memory with the suspended
- * parent: only async-signal-safe calls. */
-static int __attribute__((no_sanitize_address))
-child_main(void *arg)
-{
-	struct child_args *a = arg;
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	for (size_t i = 0; i < sizeof(reset_signals) / sizeof(int); i++)
-		sigaction(reset_signals[i], &sa, NULL);
-	if (setsid() < 0)
-		return child_fail(a, "setsid");
-	if (a->switch_user) {
-		if (setgroups(a->ngroups, a->groups) != 0)
-			return child_fail(a, "setgroups");
-		if (setgid(a->gid) != 0)
-			return child_fail(a, "setgid");
-		if (setuid(a->uid) != 0)
-			return child_fail(a, "setuid");
-	}
-	/* After the user switch, which clears it.  If jobd died before
-	 * this line, the child is already an orphan: leave. */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
-		return child_fail(a, "prctl");
-	if (getppid() != a->parent)
-		_exit(127);
-	if (chdir(a->cwd) != 0)
-		return child_fail(a, "cwd");
-	if (dup2(a->null_fd, 0) < 0 || dup2(a->out_fd, 1) < 0 ||
-	    dup2(a->err_fd, 2) < 0)
-		return child_fail(a, "dup2");
-	close_range(3, ~0U, 0);
-	sigprocmask(SIG_SETMASK, &a->mask, NULL);
-	const char *file = a->argv[0];
-	if (strchr(file, '/') != NULL) {
-		execve(file, a->argv, a->envp);
-		return child_fail(a, "exec");
-	}
-	char path[4096];
-	size_t flen = strlen(file);
-	const char *p = a->path;
-	int saved = ENOENT;
-	while (*p) {
-		const char *end = strchr(p, ':');
-		size_t dlen = end ? (size_t)(end - p) : strlen(p);
-		if (dlen == 0) {
-			path[0] = '.';
-			dlen = 1;
-		} else if (dlen + flen + 2 <= sizeof(path)) {
-			memcpy(path, p, dlen);
-		} else {
-			dlen = 0;
-		}
-		if (dlen > 0 && dlen + flen + 2 <= sizeof(path)) {
-			path[dlen] = '/';
-			memcpy(path + dlen + 1, file, flen + 1);
-			execve(path, a->argv, a->envp);
-			if (errno == EACCES)
-				saved = EACCES;
-			else if (errno != ENOENT && errno != ENOTDIR)
-				return child_fail(a, "exec");
-		}
-		if (end == NULL)
-			break;
-		p = end + 1;
-	}
-	errno = saved;
-	return child_fail(a, "exec");
-}
 
 char *
 runner_log_path(const char *log_dir, int64_t job_id, int attempt)
@@ -303,16 +194,6 @@ user_get(uid_t uid)
 	u->at = now;
 	users_pw_release(&ent);
 	return u;
-}
-
-/* /dev/null, opened once: every child gets it as stdin. */
-static int
-null_fd(void)
-{
-	static int fd = -1;
-	if (fd < 0)
-		fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-	return fd;
 }
 
 /* True when extra ("K=V" strings) sets key. */
@@ -550,25 +431,6 @@ lacks_resources(int e)
 	return e == EMFILE || e == ENFILE || e == EAGAIN || e == ENOMEM;
 }
 
-static int
-spawn(struct child_args *a, int *pidfd)
-{
-	sigset_t all;
-	sigfillset(&all);
-	sigprocmask(SIG_SETMASK, &all, &a->mask);
-	a->parent = getpid();
-	a->err = 0;
-	a->step = NULL;
-	*pidfd = -1;
-	int pid = clone(child_main, child_stack + sizeof(child_stack),
-			CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, a,
-			pidfd);
-	int e = errno;
-	sigprocmask(SIG_SETMASK, &a->mask, NULL);
-	errno = e;
-	return pid;
-}
-
 int
 runner_spawn(struct runner_spawn *sp)
 {
@@ -586,51 +448,34 @@ runner_spawn(struct runner_spawn *sp)
 	}
 	argv = build_argv(sp->argv, sp->shell);
 	envp = build_env(sp->env, u, sp->extra_env, &path);
-	int devnull = null_fd();
-	if (devnull < 0) {
-		sp->no_resources = lacks_resources(errno);
-		snprintf(sp->error, sizeof(sp->error), "/dev/null: %s",
-			 strerror(errno));
-		goto out;
-	}
-	struct child_args a;
-	memset(&a, 0, sizeof(a));
-	a.argv = argv;
-	a.envp = envp;
-	a.path = path;
-	a.cwd = sp->cwd;
-	a.out_fd = sp->out_fd >= 0 ? sp->out_fd : devnull;
-	a.err_fd = sp->err_fd >= 0 ? sp->err_fd : a.out_fd;
-	a.null_fd = devnull;
-	a.switch_user = geteuid() == 0;
-	a.uid = sp->uid;
-	a.gid = u ? u->gid : getegid();
-	a.groups = u ? u->groups : NULL;
-	a.ngroups = u ? u->ngroups : 0;
-	sp->gid = a.gid;
+	struct spawner_req q = {
+		.argv = argv,
+		.envp = envp,
+		.path = path,
+		.cwd = sp->cwd,
+		.out_fd = sp->out_fd,
+		.err_fd = sp->err_fd,
+		.switch_user = geteuid() == 0,
+		.uid = sp->uid,
+		.gid = u ? u->gid : getegid(),
+		.groups = u ? u->groups : NULL,
+		.ngroups = u ? u->ngroups : 0,
+	};
+	sp->gid = q.gid;
+	struct spawner_fail f;
 	int pidfd = -1;
-	int pid = spawn(&a, &pidfd);
+	int pid = spawner_spawn(&q, &pidfd, &f);
 	if (pid < 0) {
-		sp->no_resources = lacks_resources(errno);
-		snprintf(sp->error, sizeof(sp->error), "clone: %s",
-			 strerror(errno));
-		goto out;
-	}
-	if (a.err != 0) {
-		sp->no_resources = lacks_resources(a.err);
-		int st;
-		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-			;
-		close(pidfd);
-		if (strcmp(a.step, "exec") == 0)
+		sp->no_resources = lacks_resources(f.err);
+		if (strcmp(f.step, "exec") == 0)
 			snprintf(sp->error, sizeof(sp->error), "exec %s: %s",
-				 argv[0], strerror(a.err));
-		else if (strcmp(a.step, "cwd") == 0)
+				 argv[0], strerror(f.err));
+		else if (strcmp(f.step, "cwd") == 0)
 			snprintf(sp->error, sizeof(sp->error), "cwd %s: %s",
-				 sp->cwd, strerror(a.err));
+				 sp->cwd, strerror(f.err));
 		else
 			snprintf(sp->error, sizeof(sp->error), "%s: %s",
-				 a.step, strerror(a.err));
+				 f.step, strerror(f.err));
 		goto out;
 	}
 	sp->pid = pid;

@@ -3,11 +3,10 @@
  * its output into the attempt's log file, enforce the timeout with SIGTERM
  * then SIGKILL to its process group, and reap it with its rusage.
  *
- * The child is made with clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD): no
- * page tables are copied, so spawn cost does not grow with jobd's memory;
- * the parent is suspended until exec, and a failed exec leaves its errno in
- * memory both share.  Exit is awaited through the pidfd, so libev never
- * needs a SIGCHLD handler.
+ * The child is made by the spawner (spawner.h), a small process forked at
+ * start, as jobd's own child: a child made from jobd's memory would report
+ * jobd's peak RSS as its own.  Exit is awaited through the pidfd, so libev
+ * never needs a SIGCHLD handler.
  */
 #ifndef RUNNER_H_INCLUDED
 #define RUNNER_H_INCLUDED
@@ -85,10 +84,10 @@ struct runner_spawn {
 	bool no_resources;		/* out: it could not for lack of
 					   resources (see runner_result) */
 };
-/* Starts the process; 0, or -1 with sp->error (the spawn_error text) and
- * sp->no_resources set when the cause was a lack of resources, anywhere
- * from the user look-up to the exec.  Does not yield (the parent waits
- * only until the child execs). */
+/* Starts the process through the spawner; 0, or -1 with sp->error (the
+ * spawn_error text) and sp->no_resources set when the cause was a lack of
+ * resources, anywhere from the user look-up to the exec.  Does not yield
+ * (jobd waits only until the child execs). */
 int runner_spawn(struct runner_spawn *sp);
 
 /* Runs one attempt of r and fills res.  Returns 0 once the attempt is

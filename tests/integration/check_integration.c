@@ -21,6 +21,7 @@ Suite *readme_suite(void);
 Suite *safety_suite(void);
 Suite *limits_suite(void);
 Suite *slices_suite(void);
+Suite *rusage_suite(void);
 
 static Suite *(*const suites[])(void) = {
 	basic_suite,
@@ -38,6 +39,7 @@ static Suite *(*const suites[])(void) = {
 	safety_suite,
 	limits_suite,
 	slices_suite,
+	rusage_suite,
 };
 
 int

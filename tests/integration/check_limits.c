@@ -1,9 +1,10 @@
 /*
  * limits_suite: jobd out of resources.  A running jobd's RLIMIT_NOFILE is
  * lowered (prlimit) until one job's pipe, pidfd and log fill its table,
- * and RLIMIT_NPROC is lowered until the user jobs run as cannot exec more
- * processes.  Each test ends with jobd serving, every acknowledged job
- * present and succeeded with one counted attempt, every job's command run
+ * and the spawner's RLIMIT_NPROC (jobs inherit the spawner's limits) is
+ * lowered until the user jobs run as cannot exec more processes.  Each
+ * test ends with jobd serving, every acknowledged job present and
+ * succeeded with one counted attempt, every job's command run
  * exactly once (the jobs record their runs in a file that is audited), and
  * no job failed with spawn_error.  The accept loop backs off while
  * descriptors are short instead of warning every 100 ms.  Every wait has a
@@ -259,9 +260,12 @@ START_TEST(limits_nproc)
 	ck_assert_int_eq(chown(dir, nobody, (gid_t)-1), 0);
 	char *runs = jd_path(d, "nobody/runs");
 	/* Two of nobody's processes at a time; the jobs never fork (the
-	 * redirection is the shell's, and sleep replaces it). */
+	 * redirection is the shell's, and sleep replaces it).  The jobs get
+	 * the limit from the spawner, which starts them. */
+	pid_t spawner = jd_spawner_pid(d);
+	ck_assert_int_gt(spawner, 0);
 	struct rlimit old =
-		set_limit(d->pid, RLIMIT_NPROC, (rlim_t)procs_of(nobody) + 2);
+		set_limit(spawner, RLIMIT_NPROC, (rlim_t)procs_of(nobody) + 2);
 	enum { N = 20 };
 	int64_t ids[N];
 	char sh[600];
@@ -278,7 +282,7 @@ START_TEST(limits_nproc)
 				  "to queued"),
 		      "no spawn ever hit the process limit:\n%s", log);
 	free(log);
-	restore_limit(d->pid, RLIMIT_NPROC, &old);
+	restore_limit(spawner, RLIMIT_NPROC, &old);
 	expect_serving(d);
 	free(dir);
 	free(runs);

@@ -638,6 +638,29 @@ jd_procs_with(const char *marker, pid_t skip, char *what, size_t wn)
 	return count;
 }
 
+pid_t
+jd_spawner_pid(const struct jd *d)
+{
+	char path[96], kids[4096];
+	if (d->pid <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)d->pid,
+		 (int)d->pid);
+	if (read_small(path, kids, sizeof(kids)) <= 0)
+		return 0;
+	for (char *p = kids, *end; *p; p = end) {
+		long pid = strtol(p, &end, 10);
+		if (end == p)
+			break;
+		char comm[64];
+		snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+		if (read_small(path, comm, sizeof(comm)) > 0 &&
+		    strcmp(comm, "jobd-spawner\n") == 0)
+			return (pid_t)pid;
+	}
+	return 0;
+}
+
 /* The guard learns that the test process ended when its pipe reaches EOF:
  * the write end is close-on-exec, so no daemon or job holds it. */
 void

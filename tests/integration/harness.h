@@ -96,6 +96,10 @@ bool jd_poll_state(struct jd *d, int64_t id, const char *state,
  * kill(pid, 0) would still find). */
 bool jd_alive(struct jd *d);
 
+/* The pid of the daemon's spawner (the child of jobd named jobd-spawner
+ * that starts its jobs), or 0 when there is none. */
+pid_t jd_spawner_pid(const struct jd *d);
+
 /* Runs jobctl -s SOCK args... (NULL-terminated) with stdin from in (may be
  * NULL: /dev/null); *out and *err (may be NULL) get what it printed;
  * returns its exit status (or 128+signal). */
