@@ -136,6 +136,9 @@ FUZZ_BINS := $(FUZZ_TARGETS:%=$(FZ)/fuzz_%)
 FUZZ_LIB_OBJS := $(DAEMON_MODS:%=$(FZ)/daemon/%.o) \
                  $(FZ)/client/proto.o $(FZ)/client/jobd_time.o
 
+# Kept between runs: make would delete them as intermediates.
+.PRECIOUS: $(FZ)/%.o
+
 $(FZ)/%.o: %.c | $(B)/.deps-ok
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -c -o $@ $<

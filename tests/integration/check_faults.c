@@ -482,6 +482,67 @@ START_TEST(faults_commit_failure_answers)
 }
 END_TEST
 
+/* Watchers and counters see only what committed: submits whose commit
+ * failed send no job.submitted and count nowhere. */
+START_TEST(faults_events_follow_commits)
+{
+	struct jd d;
+	jd_init(&d, BASE_CONF);
+	jd_guard(d.dir);
+	char *p = jd_path(&d, "disk-full");
+	setenv("JOBD_TEST_DISK_FULL", p, 1);
+	const char *args[] = {"--debug", NULL};
+	jd_start(&d, args);
+	int wfd = jd_connect(&d);
+	ck_assert_int_ge(wfd, 0);
+	json_decref(jd_call_fd(&d, wfd, jd_json("{\"cmd\":\"watch\"}"), 5000));
+	fault_file_on(&d);
+	for (int i = 0; i < 5; i++) {
+		json_t *r = jd_req(&d, "{s:s,s:{s:[s]}}", "cmd", "submit", "job",
+				   "argv", "true");
+		ck_assert_str_eq(jd_err(r), "internal");
+		json_decref(r);
+	}
+	fault_file_off(&d);
+	int64_t id = jd_submit(&d, jd_json("{\"argv\":[\"true\"]}"));
+	/* Every job.submitted up to this job's is for a job that exists:
+	 * this one alone. */
+	int submitted = 0;
+	bool seen = false;
+	double deadline = jd_now() + 10;
+	while (!seen && jd_now() < deadline) {
+		char *line = jd_read_line(wfd, 1000);
+		if (line == NULL)
+			continue;
+		json_t *ev = json_loads(line, 0, NULL);
+		free(line);
+		if (strcmp(jd_str(ev, "event"), "job.submitted") == 0) {
+			submitted++;
+			seen = jd_num(json_object_get(ev, "job"), "id") == id;
+		}
+		json_decref(ev);
+	}
+	ck_assert(seen);
+	ck_assert_int_eq(submitted, 1);
+	json_t *st = jd_req(&d, "{s:s}", "cmd", "stats");
+	json_t *res = jd_ok(st);
+	ck_assert_int_eq(jd_num(json_object_get(res, "totals"), "submitted"),
+			 1);
+	json_int_t pending = 0;
+	json_t *jobs = json_object_get(res, "jobs");
+	const char *k;
+	json_t *v;
+	json_object_foreach(jobs, k, v)
+		pending += json_integer_value(v);
+	ck_assert_int_eq(pending, 1);
+	json_decref(st);
+	jd_close(wfd);
+	stop_clean(&d);
+	free(p);
+	jd_free(&d);
+}
+END_TEST
+
 /* A generator's lines read while commits fail are submitted again once
  * they can be recorded: every line makes exactly one job. */
 START_TEST(faults_producer_lines_recorded)
@@ -715,6 +776,7 @@ faults_suite(void)
 	tcase_add_test(tc, faults_disk_full_hook);
 	tcase_add_test(tc, faults_commit_failure_answers);
 	tcase_add_test(tc, faults_producer_lines_recorded);
+	tcase_add_test(tc, faults_events_follow_commits);
 	tcase_add_test(tc, faults_disk_full_tmpfs);
 	tcase_add_test(tc, faults_recovery_cannot_commit);
 	suite_add_tcase(s, tc);
