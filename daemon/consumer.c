@@ -112,8 +112,12 @@ await_work(struct consumer *cs)
 			return -1;
 		/* Slots above a lowered concurrency leave; the others wait
 		 * while the jobs that were running still fill it. */
+		/* While a big submit holds the group transaction, nothing
+		 * is claimed: its jobs are not committed, nor announced, and
+		 * a claim could not commit before the hold ends anyway.
+		 * store_unhold's caller wakes the queues. */
 		if (q->paused || q->counts[JOBD_QUEUED] <= 0 ||
-		    q->active >= q->conf.concurrency) {
+		    q->active >= q->conf.concurrency || store_held()) {
 			if (waitq_wait(&q->work, -1) != 0)
 				return -1;
 			continue;

@@ -346,8 +346,12 @@ submit_jobs(const struct jobspec *specs, size_t n, uid_t uid,
 	}
 	rc = 0;
 out:
-	if (held)
+	if (held) {
 		store_unhold();
+		/* Consumers wait out a hold (consumer.c): let them look. */
+		if (!store_held())
+			queue_wake_all();
+	}
 	for (size_t i = 0; i < n; i++)
 		item_release(&it[i]);
 	json_decref(keys);

@@ -495,7 +495,9 @@ START_TEST(faults_events_follow_commits)
 	jd_start(&d, args);
 	int wfd = jd_connect(&d);
 	ck_assert_int_ge(wfd, 0);
-	json_decref(jd_call_fd(&d, wfd, jd_json("{\"cmd\":\"watch\"}"), 5000));
+	json_t *watch = jd_json("{\"cmd\":\"watch\"}");
+	json_decref(jd_call_fd(&d, wfd, watch, 5000));
+	json_decref(watch);
 	fault_file_on(&d);
 	for (int i = 0; i < 5; i++) {
 		json_t *r = jd_req(&d, "{s:s,s:{s:[s]}}", "cmd", "submit", "job",
