@@ -412,19 +412,27 @@ fault_file_off(struct jd *d)
 	free(p);
 }
 
+/* Starts a daemon (debug mode) whose commits fail while the test's
+ * disk-full file exists (fault_file_on / fault_file_off). */
+static void
+start_faultable(struct jd *d)
+{
+	jd_init(d, BASE_CONF);
+	jd_guard(d->dir);
+	char *p = jd_path(d, "disk-full");
+	setenv("JOBD_TEST_DISK_FULL", p, 1);
+	free(p);
+	const char *args[] = {"--debug", NULL};
+	jd_start(d, args);
+}
+
 START_TEST(faults_disk_full_hook)
 {
 	struct jd d;
-	jd_init(&d, BASE_CONF);
-	jd_guard(d.dir);
-	char *p = jd_path(&d, "disk-full");
-	setenv("JOBD_TEST_DISK_FULL", p, 1);
-	const char *args[] = {"--debug", NULL};
-	jd_start(&d, args);
+	start_faultable(&d);
 	full_disk_run(&d, fault_file_on, fault_file_off,
 		      "faults_disk_full_hook");
 	stop_clean(&d);
-	free(p);
 	jd_free(&d);
 }
 END_TEST
@@ -435,12 +443,7 @@ END_TEST
 START_TEST(faults_commit_failure_answers)
 {
 	struct jd d;
-	jd_init(&d, BASE_CONF);
-	jd_guard(d.dir);
-	char *p = jd_path(&d, "disk-full");
-	setenv("JOBD_TEST_DISK_FULL", p, 1);
-	const char *args[] = {"--debug", NULL};
-	jd_start(&d, args);
+	start_faultable(&d);
 	int fd = jd_connect(&d);
 	ck_assert_int_ge(fd, 0);
 	fault_file_on(&d);
@@ -477,7 +480,6 @@ START_TEST(faults_commit_failure_answers)
 	json_decref(list);
 	jd_close(fd);
 	stop_clean(&d);
-	free(p);
 	jd_free(&d);
 }
 END_TEST
@@ -487,12 +489,7 @@ END_TEST
 START_TEST(faults_events_follow_commits)
 {
 	struct jd d;
-	jd_init(&d, BASE_CONF);
-	jd_guard(d.dir);
-	char *p = jd_path(&d, "disk-full");
-	setenv("JOBD_TEST_DISK_FULL", p, 1);
-	const char *args[] = {"--debug", NULL};
-	jd_start(&d, args);
+	start_faultable(&d);
 	int wfd = jd_connect(&d);
 	ck_assert_int_ge(wfd, 0);
 	json_t *watch = jd_json("{\"cmd\":\"watch\"}");
@@ -540,7 +537,6 @@ START_TEST(faults_events_follow_commits)
 	json_decref(st);
 	jd_close(wfd);
 	stop_clean(&d);
-	free(p);
 	jd_free(&d);
 }
 END_TEST
@@ -550,12 +546,7 @@ END_TEST
 START_TEST(faults_producer_lines_recorded)
 {
 	struct jd d;
-	jd_init(&d, BASE_CONF);
-	jd_guard(d.dir);
-	char *p = jd_path(&d, "disk-full");
-	setenv("JOBD_TEST_DISK_FULL", p, 1);
-	const char *args[] = {"--debug", NULL};
-	jd_start(&d, args);
+	start_faultable(&d);
 	char *go = jd_path(&d, "go"), *runs = jd_path(&d, "runs");
 	char gen[512], job[512];
 	snprintf(gen, sizeof(gen),
@@ -625,7 +616,6 @@ START_TEST(faults_producer_lines_recorded)
 	free(go);
 	free(runs);
 	stop_clean(&d);
-	free(p);
 	jd_free(&d);
 }
 END_TEST
