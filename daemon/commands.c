@@ -734,14 +734,14 @@ cmd_list(struct req *r)
 
 /* ---- cancel, retry ---- */
 
-static void
+/* Cancels one job that has not ended.  -1 with diag when the store would
+ * not take it (a locked database): nothing of it happened. */
+static int
 cancel_one(const struct store_job_brief *b, int64_t now)
 {
 	if (store_job_set_state(b->id, JOBD_CANCELLED, JOBD_REASON_CANCELLED,
-				now) != 0) {
-		log_error("job %lld: %s", (long long)b->id, diag_msg());
-		return;
-	}
+				now) != 0)
+		return -1;
 	queue_job_moved(b->qid, b->id, b->state, JOBD_CANCELLED,
 			JOBD_REASON_CANCELLED);
 	events_tally()->cancelled++;
@@ -751,6 +751,7 @@ cancel_one(const struct store_job_brief *b, int64_t now)
 			runner_kill(run, RUNNER_KILL_CANCEL);
 	}
 	consumer_job_ended(b->id, JOBD_CANCELLED);
+	return 0;
 }
 
 static void
@@ -779,8 +780,9 @@ cmd_cancel(struct req *r)
 		/* A dependent cancelled by an earlier id of this list, or a
 		 * job that ended since its check, is terminal by now. */
 		if (store_job_brief(ids[i], &b) == 0 &&
-		    !jobd_state_is_terminal(b.state))
-			cancel_one(&b, jobd_time_now_ms());
+		    !jobd_state_is_terminal(b.state) &&
+		    cancel_one(&b, jobd_time_now_ms()) != 0)
+			goto fail;	/* the error, not jobs left running */
 		/* Cancelled or not, every job checked is cancelled. */
 		(void)await_slice();
 	}

@@ -288,6 +288,11 @@ START_TEST(faults_locked_database)
 	for (int i = 0; i < 8; i++)
 		ck_assert(submit_job(&d, &sfd, runs, 0.3, "before"));
 	await_running(&d, 4);
+	/* A job to cancel while the lock is held. */
+	jd_queue_cmd(&d, "queue.pause", "default");
+	char hsh[512];
+	snprintf(hsh, sizeof(hsh), "echo $JOBD_JOB_ID >> %s", runs);
+	int64_t held = jd_submit(&d, json_pack("{s:s}", "shell", hsh));
 
 	/* Another process takes the write lock and holds it for 2 s. */
 	char sql[1024];
@@ -315,6 +320,15 @@ START_TEST(faults_locked_database)
 	ck_assert_msg(access(locked, F_OK) == 0,
 		      "the sqlite3 shell did not take the lock");
 
+	/* A cancel the store cannot take answers its error: it never says
+	 * ok over a job left queued. */
+	json_t *cr = jd_req(&d, "{s:s,s:I}", "cmd", "cancel", "job_id",
+			    (json_int_t)held);
+	ck_assert_str_eq(jd_err(cr), "internal");
+	ck_assert_msg(strstr(jd_err_msg(cr), "locked") != NULL, "%s",
+		      jd_err_msg(cr));
+	json_decref(cr);
+
 	/* While locked: submits come in, jobs end, pings must stay fast. */
 	double worst = 0;
 	int refused = 0, pings = 0;
@@ -338,6 +352,14 @@ START_TEST(faults_locked_database)
 		worst, pings, refused);
 	ck_assert_msg(worst < 500, "worst ping while locked: %.0f ms", worst);
 	ck_assert_msg(refused > 0, "no submit met the lock");
+
+	/* The job the cancel could not touch is still queued: it runs, once,
+	 * as the audit checks. */
+	json_t *hj = jd_get(&d, held);
+	ck_assert_str_eq(jd_str(hj, "state"), "queued");
+	json_decref(hj);
+	jd_queue_cmd(&d, "queue.resume", "default");
+	json_decref(jd_wait(&d, held, 10));
 
 	/* After the release: more work, then the audit. */
 	for (int i = 0; i < 4; i++)
