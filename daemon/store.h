@@ -10,6 +10,10 @@
  * Functions here never yield, except store_sync() and
  * store_sync_crash_safe().  Returns follow the
  * house rule: 0 or -1 with diag set (E_DB, E_NOTFOUND, E_CONFLICT).
+ *
+ * The module spans daemon/store*.c: group commit in store.c, the SQLite
+ * backend in the others (store_impl.h says which file holds what).  This
+ * header is the whole contract.
  */
 #ifndef STORE_H_INCLUDED
 #define STORE_H_INCLUDED

@@ -1,0 +1,216 @@
+/*
+ * store, SQLite backend: the rows of queues and producers, and the job
+ * counts per queue and state.  Configuration-like rows, few and small:
+ * queue.c and producer.c load them at start and write each change through.
+ */
+#include "store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "diag.h"
+#include "store_impl.h"
+#include "store_sqlite.h"
+
+/* ---- queues ---- */
+
+int
+store_queue_each(store_queue_fn fn, void *arg)
+{
+	sqlite3_stmt *s = store__st(S_QUEUE_ALL);
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_queue q;
+		memset(&q, 0, sizeof(q));
+		q.id = sqlite3_column_int64(s, 0);
+		const char *name = (const char *)sqlite3_column_text(s, 1);
+		queue_conf_init(&q.conf, name ? name : "");
+		q.conf.concurrency = sqlite3_column_int(s, 2);
+		q.conf.rate_limit = sqlite3_column_double(s, 3);
+		q.conf.rate_period = sqlite3_column_double(s, 4);
+		q.conf.rate_burst = sqlite3_column_double(s, 5);
+		q.conf.capacity = sqlite3_column_int64(s, 6);
+		q.paused = sqlite3_column_int(s, 7) != 0;
+		q.conf.timeout = sqlite3_column_double(s, 8);
+		q.conf.kill_grace = sqlite3_column_double(s, 9);
+		q.conf.max_attempts = sqlite3_column_int(s, 10);
+		q.conf.backoff.base = sqlite3_column_double(s, 11);
+		q.conf.backoff.factor = sqlite3_column_double(s, 12);
+		q.conf.backoff.max = sqlite3_column_double(s, 13);
+		q.conf.backoff.jitter = sqlite3_column_double(s, 14);
+		if (fn(&q, arg) != 0) {
+			sqlite3_reset(s);
+			return -1;
+		}
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return store__db_error("queue list");
+	return 0;
+}
+
+static void
+bind_queue(sqlite3_stmt *s, const struct queue_conf *qc)
+{
+	sqlite3_bind_text(s, 1, qc->name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(s, 2, qc->concurrency);
+	sqlite3_bind_double(s, 3, qc->rate_limit);
+	sqlite3_bind_double(s, 4, qc->rate_period);
+	sqlite3_bind_double(s, 5, qc->rate_burst);
+	sqlite3_bind_int64(s, 6, qc->capacity);
+	sqlite3_bind_double(s, 8, qc->timeout);
+	sqlite3_bind_double(s, 9, qc->kill_grace);
+	sqlite3_bind_int(s, 10, qc->max_attempts);
+	sqlite3_bind_double(s, 11, qc->backoff.base);
+	sqlite3_bind_double(s, 12, qc->backoff.factor);
+	sqlite3_bind_double(s, 13, qc->backoff.max);
+	sqlite3_bind_double(s, 14, qc->backoff.jitter);
+}
+
+int
+store_queue_insert(const struct queue_conf *qc, bool paused, int64_t *id)
+{
+	if (store__write_begin() != 0)
+		return -1;
+	sqlite3_stmt *s = store__st(S_QUEUE_INSERT);
+	bind_queue(s, qc);
+	sqlite3_bind_int(s, 7, paused);
+	int rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc == SQLITE_CONSTRAINT)
+		return diag_set(E_CONFLICT, "queue %s exists", qc->name);
+	if (rc != SQLITE_DONE)
+		return store__db_error("queue insert");
+	*id = sqlite3_last_insert_rowid(store__sqlite());
+	return 0;
+}
+
+int
+store_queue_update(int64_t id, const struct queue_conf *qc)
+{
+	if (store__write_begin() != 0)
+		return -1;
+	sqlite3_stmt *s = store__st(S_QUEUE_UPDATE);
+	bind_queue(s, qc);
+	sqlite3_bind_int64(s, 1, id);
+	return store__st_exec(s, "queue update");
+}
+
+int
+store_queue_set_paused(int64_t id, bool paused)
+{
+	if (store__write_begin() != 0)
+		return -1;
+	sqlite3_stmt *s = store__st(S_QUEUE_PAUSE);
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int(s, 2, paused);
+	return store__st_exec(s, "queue pause");
+}
+
+int
+store_queue_delete(int64_t id)
+{
+	if (store__write_begin() != 0)
+		return -1;
+	sqlite3_stmt *s = store__st(S_QUEUE_DELETE);
+	sqlite3_bind_int64(s, 1, id);
+	return store__st_exec(s, "queue delete");
+}
+
+int
+store_count_each(store_count_fn fn, void *arg)
+{
+	sqlite3_stmt *s = store__st(S_COUNTS);
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		fn(sqlite3_column_int64(s, 0), sqlite3_column_int(s, 1),
+		   sqlite3_column_int64(s, 2), arg);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return store__db_error("counts");
+	return 0;
+}
+
+/* ---- producers ---- */
+
+int
+store_producer_each(store_producer_fn fn, void *arg)
+{
+	sqlite3_stmt *s = store__st(S_PROD_ALL);
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_producer p;
+		p.name = (const char *)sqlite3_column_text(s, 0);
+		p.spec = store__col_json(s, 1);
+		p.uid = (uid_t)sqlite3_column_int64(s, 2);
+		p.paused = sqlite3_column_int(s, 3) != 0;
+		p.state = sqlite3_column_int(s, 4);
+		p.produced = sqlite3_column_int64(s, 5);
+		p.skipped = sqlite3_column_int64(s, 6);
+		p.errors = sqlite3_column_int64(s, 7);
+		p.last_run = sqlite3_column_int64(s, 8);
+		int r = p.spec && p.name ? fn(&p, arg) : 0;
+		json_decref(p.spec);
+		if (r != 0) {
+			sqlite3_reset(s);
+			return -1;
+		}
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return store__db_error("producer list");
+	return 0;
+}
+
+int
+store_producer_put(const char *name, const json_t *spec, uid_t uid,
+		   bool paused)
+{
+	if (store__write_begin() != 0)
+		return -1;
+	char *text = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
+	sqlite3_stmt *s = store__st(S_PROD_PUT);
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 2, text, -1, free);
+	sqlite3_bind_int64(s, 3, (int64_t)uid);
+	sqlite3_bind_int(s, 4, paused);
+	return store__st_exec(s, "producer put");
+}
+
+int
+store_producer_counters(const char *name, int state, int64_t produced,
+			int64_t skipped, int64_t errors, int64_t last_run)
+{
+	if (store__write_begin() != 0)
+		return -1;
+	sqlite3_stmt *s = store__st(S_PROD_COUNTERS);
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(s, 2, state);
+	sqlite3_bind_int64(s, 3, produced);
+	sqlite3_bind_int64(s, 4, skipped);
+	sqlite3_bind_int64(s, 5, errors);
+	if (last_run > 0)
+		sqlite3_bind_int64(s, 6, last_run);
+	return store__st_exec(s, "producer counters");
+}
+
+int
+store_producer_set_paused(const char *name, bool paused)
+{
+	if (store__write_begin() != 0)
+		return -1;
+	sqlite3_stmt *s = store__st(S_PROD_PAUSE);
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(s, 2, paused);
+	return store__st_exec(s, "producer pause");
+}
+
+int
+store_producer_delete(const char *name)
+{
+	if (store__write_begin() != 0)
+		return -1;
+	sqlite3_stmt *s = store__st(S_PROD_DELETE);
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
+	return store__st_exec(s, "producer delete");
+}

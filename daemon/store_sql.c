@@ -1,0 +1,245 @@
+/*
+ * store, SQLite backend: every SQL text of the store, and nothing else.
+ * The schema as its migrations build it, and each statement prepared at
+ * open, by its enum store__stmt_id (store_sqlite.h).  Statements bind their
+ * values as parameters; no SQL is ever built at run time.
+
+ */
+#include "store_sqlite.h"
+
+#include "jobd/proto.h"
+#include "store.h"
+
+/* Schema version 1.  Times are integer milliseconds since the epoch;
+ * durations are REAL seconds (SQLite stores whole values as integers).
+ * The partial indexes hold only the rows the engine looks for: ready jobs
+ * in claim order, scheduled jobs by time, the unique keys of live jobs,
+ * and finished jobs by end time for pruning. */
+static const char schema_v1[] =
+	"CREATE TABLE queues ("
+	"  id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  concurrency INTEGER NOT NULL,"
+	"  rate_limit REAL NOT NULL, rate_period REAL NOT NULL,"
+	"  rate_burst REAL NOT NULL,"
+	"  capacity INTEGER NOT NULL,"
+	"  paused INTEGER NOT NULL DEFAULT 0,"
+	"  timeout REAL NOT NULL, kill_grace REAL NOT NULL,"
+	"  max_attempts INTEGER NOT NULL,"
+	"  b_base REAL NOT NULL, b_factor REAL NOT NULL,"
+	"  b_max REAL NOT NULL, b_jitter REAL NOT NULL);"
+	"CREATE TABLE envs ("
+	"  id INTEGER PRIMARY KEY,"
+	"  hash INTEGER NOT NULL,"
+	"  body TEXT NOT NULL);"
+	"CREATE INDEX envs_hash ON envs(hash);"
+	"CREATE TABLE jobs ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  qid INTEGER NOT NULL,"
+	"  state INTEGER NOT NULL,"
+	"  reason INTEGER NOT NULL DEFAULT 0,"
+	"  priority INTEGER NOT NULL,"
+	"  run_at INTEGER NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  started_at INTEGER, finished_at INTEGER,"
+	"  attempt INTEGER NOT NULL DEFAULT 0,"
+	"  recoveries INTEGER NOT NULL DEFAULT 0,"
+	"  max_attempts INTEGER NOT NULL,"
+	"  timeout REAL NOT NULL, kill_grace REAL NOT NULL,"
+	"  b_base REAL NOT NULL, b_factor REAL NOT NULL,"
+	"  b_max REAL NOT NULL, b_jitter REAL NOT NULL,"
+	"  uid INTEGER NOT NULL,"
+	"  name TEXT, argv TEXT, shell TEXT, cwd TEXT NOT NULL,"
+	"  env_id INTEGER,"
+	"  unique_key TEXT,"
+	"  output INTEGER NOT NULL DEFAULT 0,"
+	"  deps_left INTEGER NOT NULL DEFAULT 0,"
+	"  depends_on TEXT,"
+	"  exit_code INTEGER, signal INTEGER, error TEXT, pid INTEGER,"
+	"  duration REAL, truncated INTEGER NOT NULL DEFAULT 0,"
+	"  ru_user REAL, ru_sys REAL, ru_maxrss INTEGER);"
+	"CREATE INDEX jobs_ready ON jobs(qid, priority DESC, run_at, id)"
+	"  WHERE state = 2;"
+	"CREATE INDEX jobs_due ON jobs(run_at) WHERE state = 1;"
+	"CREATE INDEX jobs_running ON jobs(state) WHERE state = 3;"
+	"CREATE UNIQUE INDEX jobs_unique ON jobs(uid, unique_key)"
+	"  WHERE unique_key IS NOT NULL AND state < 4;"
+	"CREATE INDEX jobs_finished ON jobs(finished_at) WHERE state >= 4;"
+	"CREATE TABLE deps ("
+	"  dep_id INTEGER NOT NULL,"
+	"  job_id INTEGER NOT NULL,"
+	"  PRIMARY KEY (dep_id, job_id)) WITHOUT ROWID;";
+
+/* Version 2: producers.  spec is the producer object as created (JSON);
+ * the counters and state change as it runs. */
+static const char schema_v2[] =
+	"CREATE TABLE producers ("
+	"  name TEXT PRIMARY KEY,"
+	"  spec TEXT NOT NULL,"
+	"  uid INTEGER NOT NULL,"
+	"  paused INTEGER NOT NULL DEFAULT 0,"
+	"  state INTEGER NOT NULL DEFAULT 0,"
+	"  produced INTEGER NOT NULL DEFAULT 0,"
+	"  skipped INTEGER NOT NULL DEFAULT 0,"
+	"  errors INTEGER NOT NULL DEFAULT 0,"
+	"  last_run INTEGER);";
+
+/* Migrations: store__migrations[i] takes the schema from version i to
+ * i + 1. */
+const char *const store__migrations[] = {schema_v1, schema_v2};
+_Static_assert(sizeof(store__migrations) / sizeof(store__migrations[0]) ==
+		       STORE_SCHEMA_VERSION,
+	       "one migration per schema version");
+
+const char *const store__stmt_sql[S_COUNT] = {
+	[S_BEGIN] = "BEGIN IMMEDIATE",
+	[S_COMMIT] = "COMMIT",
+	[S_ROLLBACK] = "ROLLBACK",
+	[S_SAVEPOINT] = "SAVEPOINT sp",
+	[S_RELEASE] = "RELEASE sp",
+	[S_ROLLBACK_TO] = "ROLLBACK TO sp",
+	[S_QUEUE_ALL] = "SELECT id, name, concurrency, rate_limit, "
+			"rate_period, rate_burst, capacity, paused, timeout, "
+			"kill_grace, max_attempts, b_base, b_factor, b_max, "
+			"b_jitter FROM queues ORDER BY id",
+	[S_QUEUE_INSERT] = "INSERT INTO queues (name, concurrency, "
+			   "rate_limit, rate_period, rate_burst, capacity, "
+			   "paused, timeout, kill_grace, max_attempts, b_base, "
+			   "b_factor, b_max, b_jitter) VALUES "
+			   "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+			   "?12, ?13, ?14)",
+	[S_QUEUE_UPDATE] = "UPDATE queues SET concurrency = ?2, "
+			   "rate_limit = ?3, rate_period = ?4, "
+			   "rate_burst = ?5, capacity = ?6, timeout = ?8, "
+			   "kill_grace = ?9, max_attempts = ?10, b_base = ?11, "
+			   "b_factor = ?12, b_max = ?13, b_jitter = ?14 "
+			   "WHERE id = ?1",
+	[S_QUEUE_PAUSE] = "UPDATE queues SET paused = ?2 WHERE id = ?1",
+	[S_QUEUE_DELETE] = "DELETE FROM queues WHERE id = ?1",
+	[S_COUNTS] = "SELECT qid, state, count(*) FROM jobs "
+		     "GROUP BY qid, state",
+	[S_ENV_FIND] = "SELECT id, body FROM envs WHERE hash = ?1",
+	[S_ENV_INSERT] = "INSERT INTO envs (hash, body) VALUES (?1, ?2)",
+	[S_ENV_GET] = "SELECT body FROM envs WHERE id = ?1",
+	[S_JOB_INSERT] = "INSERT INTO jobs (qid, state, reason, priority, "
+			 "run_at, created_at, max_attempts, timeout, "
+			 "kill_grace, b_base, b_factor, b_max, b_jitter, uid, "
+			 "name, argv, shell, cwd, env_id, unique_key, output, "
+			 "deps_left, depends_on, finished_at) VALUES (?1, ?2, "
+			 "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+			 "?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, "
+			 "?24)",
+	[S_DEP_INSERT] = "INSERT OR IGNORE INTO deps (dep_id, job_id) "
+			 "VALUES (?1, ?2)",
+	[S_JOB_UNIQUE] = "SELECT id FROM jobs WHERE uid = ?2 AND "
+			 "unique_key = ?1 AND state < 4",
+	[S_JOB_BRIEF] = "SELECT id, qid, state, reason, uid, attempt, "
+			"max_attempts, run_at, truncated FROM jobs "
+			"WHERE id = ?1",
+	[S_JOB_CLAIM] = "UPDATE jobs SET state = 3, reason = 0, "
+			"attempt = attempt + 1, started_at = ?2, pid = NULL, "
+			"exit_code = NULL, "
+			"signal = NULL, error = NULL, truncated = 0 "
+			"WHERE id = (SELECT id FROM jobs WHERE qid = ?1 AND "
+			"state = 2 ORDER BY priority DESC, run_at, id LIMIT 1) "
+			"RETURNING id, qid, attempt, max_attempts, recoveries, "
+			"uid, argv, shell, cwd, env_id, timeout, kill_grace, "
+			"b_base, b_factor, b_max, b_jitter, output",
+	[S_JOB_SET_PID] = "UPDATE jobs SET pid = ?2 WHERE id = ?1",
+	[S_JOB_END] = "UPDATE jobs SET state = ?2, reason = ?3, "
+		      "exit_code = ?4, signal = ?5, error = ?6, "
+		      "duration = coalesce(?7, duration), truncated = ?8, "
+		      "ru_user = ?9, ru_sys = ?10, ru_maxrss = ?11, "
+		      "finished_at = ?12, run_at = coalesce(?13, run_at), "
+		      "attempt = attempt + ?14, pid = NULL WHERE id = ?1 "
+		      "AND state IN (3, 6)",
+	[S_JOB_SET_STATE] = "UPDATE jobs SET state = ?2, reason = ?3, "
+			    "finished_at = ?4, pid = NULL WHERE id = ?1",
+	[S_JOB_RETRY] = "UPDATE jobs SET state = 2, reason = 0, "
+			"attempt = 0, recoveries = 0, run_at = ?2, "
+			"started_at = NULL, finished_at = NULL, "
+			"exit_code = NULL, signal = NULL, error = NULL, "
+			"pid = NULL, duration = NULL, truncated = 0, "
+			"ru_user = NULL, ru_sys = NULL, ru_maxrss = NULL, "
+			"deps_left = 0 WHERE id = ?1",
+	[S_JOB_PROMOTE] = "UPDATE jobs SET state = 2 WHERE state = 1 AND "
+			  "run_at <= ?1 RETURNING id, qid",
+	[S_JOB_NEXT_DUE] = "SELECT min(run_at) FROM jobs WHERE state = 1",
+	[S_DEP_SUCCEEDED] = "UPDATE jobs SET deps_left = deps_left - 1 "
+			    "WHERE state = 0 AND id IN (SELECT job_id FROM "
+			    "deps WHERE dep_id = ?1)",
+	[S_DEP_READY] = "UPDATE jobs SET state = CASE WHEN run_at > ?2 "
+			"THEN 1 ELSE 2 END WHERE state = 0 AND deps_left <= 0 "
+			"AND id IN (SELECT job_id FROM deps WHERE dep_id = ?1) "
+			"RETURNING id, qid, state",
+	[S_DEP_DEPENDENTS] = "SELECT d.job_id, j.qid, j.state FROM deps d "
+			     "JOIN jobs j ON j.id = d.job_id "
+			     "WHERE d.dep_id = ?1 AND j.state < 3",
+	[S_JOB_DEP_STATE] = "SELECT state, uid FROM jobs WHERE id = ?1",
+	[S_JOB_RECOVER] = "UPDATE jobs SET "
+			  "state = CASE WHEN recoveries >= ?2 THEN 5 ELSE 2 "
+			  "END, reason = CASE WHEN recoveries >= ?2 THEN 7 "
+			  "ELSE 8 END, recoveries = recoveries + 1, "
+			  "attempt = max(attempt - 1, 0), pid = NULL, "
+			  "finished_at = CASE WHEN recoveries >= ?2 THEN ?1 "
+			  "ELSE NULL END WHERE state = 3 "
+			  "RETURNING id, qid, state",
+	[S_JOB_PRUNE_SELECT] = "SELECT id, qid, state, attempt, depends_on "
+			       "FROM jobs "
+			       "WHERE state >= 4 AND finished_at < ?1 "
+			       "AND (?2 < 0 OR qid = ?2) LIMIT ?3",
+	[S_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
+	/* By the whole key: deps has no index on job_id alone. */
+	[S_DEP_DELETE] = "DELETE FROM deps WHERE dep_id = ?2 AND job_id = ?1",
+	[S_JOB_GET] = "SELECT " JOB_COLS "FROM jobs j JOIN queues q "
+		      "ON q.id = j.qid WHERE j.id = ?1",
+	[S_JOB_LIST] = "SELECT " JOB_COLS "FROM jobs j JOIN queues q "
+		       "ON q.id = j.qid WHERE j.id > ?1 "
+		       "AND (?6 = 0 OR j.id < ?6) "
+		       "AND (?2 < 0 OR j.qid = ?2) "
+		       "AND (?3 = 0 OR (?3 >> j.state) & 1) "
+		       "AND (?4 < 0 OR j.uid = ?4) "
+		       "AND (?7 = 0 OR j.id <= ?7) ORDER BY j.id LIMIT ?5",
+	/* The same, newest first: the page a person wants to see. */
+	[S_JOB_LIST_DESC] = "SELECT " JOB_COLS "FROM jobs j JOIN queues q "
+			    "ON q.id = j.qid WHERE j.id > ?1 "
+			    "AND (?6 = 0 OR j.id < ?6) "
+			    "AND (?2 < 0 OR j.qid = ?2) "
+			    "AND (?3 = 0 OR (?3 >> j.state) & 1) "
+			    "AND (?4 < 0 OR j.uid = ?4) ORDER BY j.id DESC "
+			    "LIMIT ?5",
+	/* The running jobs alone, the question a monitor asks every second:
+	 * the state is written out so the partial index jobs_running serves
+	 * it, in id order, however big the backlog. */
+	[S_JOB_LIST_RUNNING] = "SELECT " JOB_COLS "FROM jobs j JOIN queues q "
+			       "ON q.id = j.qid WHERE j.state = 3 "
+			       "AND j.id > ?1 AND (?6 = 0 OR j.id < ?6) "
+			       "AND (?2 < 0 OR j.qid = ?2) "
+			       "AND (?4 < 0 OR j.uid = ?4) "
+			       "AND (?7 = 0 OR j.id <= ?7) ORDER BY j.id "
+			       "LIMIT ?5",
+	[S_JOB_LIST_RUNNING_DESC] = "SELECT " JOB_COLS "FROM jobs j "
+				    "JOIN queues q ON q.id = j.qid "
+				    "WHERE j.state = 3 AND j.id > ?1 "
+				    "AND (?6 = 0 OR j.id < ?6) "
+				    "AND (?2 < 0 OR j.qid = ?2) "
+				    "AND (?4 < 0 OR j.uid = ?4) "
+				    "ORDER BY j.id DESC LIMIT ?5",
+	[S_JOB_MAX_ID] = "SELECT max(id) FROM jobs",
+	[S_JOB_RUNNING_PIDS] = "SELECT id, pid FROM jobs WHERE state = 3 "
+			       "AND pid IS NOT NULL",
+	[S_PROD_ALL] = "SELECT name, spec, uid, paused, state, produced, "
+		       "skipped, errors, last_run FROM producers ORDER BY name",
+	[S_PROD_PUT] = "INSERT INTO producers (name, spec, uid, paused) "
+		       "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO UPDATE "
+		       "SET spec = excluded.spec, uid = excluded.uid, "
+		       "state = 0",
+	[S_PROD_COUNTERS] = "UPDATE producers SET state = ?2, produced = ?3, "
+			    "skipped = ?4, errors = ?5, last_run = ?6 "
+			    "WHERE name = ?1",
+	[S_PROD_PAUSE] = "UPDATE producers SET paused = ?2 WHERE name = ?1",
+	[S_PROD_DELETE] = "DELETE FROM producers WHERE name = ?1",
+};
+_Static_assert(JOBD_RUNNING == 3 && JOBD_CANCELLED == 6,
+	       "S_JOB_END names running and cancelled by number");
+_Static_assert(JOBD_QUEUED == 2, "S_JOB_RETRY names queued by number");
