@@ -11,6 +11,10 @@
 #include "jobspec.h"
 #include "store_sqlite.h"
 
+/* A stored output is read back as a number of enum jobspec_output. */
+_Static_assert(JOBSPEC_OUTPUT_CAPTURE == 0 && JOBSPEC_OUTPUT_DISCARD == 1,
+	       "row_to_job reads output 0 as capture, 1 as discard");
+
 /* ---- job objects ---- */
 
 static void

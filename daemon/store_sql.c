@@ -3,12 +3,64 @@
  * The schema as its migrations build it, and each statement prepared at
  * open, by its enum store__stmt_id (store_sqlite.h).  Statements bind their
  * values as parameters; no SQL is ever built at run time.
-
+ *
+ * Job states and reasons are stored as the numbers of include/jobd/proto.h,
+ * and some statements name them (the claim takes `state = 2`, queued).
+ * SQL cannot spell a C enum, so each such number is written here once, as
+ * STATE(QUEUED) or REASON(RECOVERED), and pinned to its enum below: a
+ * renumbered enum breaks the build instead of the stored jobs.
  */
 #include "store_sqlite.h"
 
 #include "jobd/proto.h"
+#include "jobspec.h"
 #include "store.h"
+
+/* The numbers the SQL below names, one per enum member it uses. */
+#define SQL_STATE_WAITING 0
+#define SQL_STATE_SCHEDULED 1
+#define SQL_STATE_QUEUED 2
+#define SQL_STATE_RUNNING 3
+#define SQL_STATE_SUCCEEDED 4	/* the first terminal state */
+#define SQL_STATE_FAILED 5
+#define SQL_STATE_CANCELLED 6
+#define SQL_REASON_NONE 0
+#define SQL_REASON_RECOVERY_LIMIT 7
+#define SQL_REASON_RECOVERED 8
+#define SQL_OUTPUT_CAPTURE 0
+
+/* STATE(QUEUED) is "2", for SQL text. */
+#define STATE(name) SQL_NUMBER(SQL_STATE_##name)
+#define REASON(name) SQL_NUMBER(SQL_REASON_##name)
+#define OUTPUT(name) SQL_NUMBER(SQL_OUTPUT_##name)
+#define SQL_NUMBER(n) SQL_NUMBER_(n)
+#define SQL_NUMBER_(n) #n
+
+_Static_assert(SQL_STATE_WAITING == JOBD_WAITING, "STATE(WAITING)");
+_Static_assert(SQL_STATE_SCHEDULED == JOBD_SCHEDULED, "STATE(SCHEDULED)");
+_Static_assert(SQL_STATE_QUEUED == JOBD_QUEUED, "STATE(QUEUED)");
+_Static_assert(SQL_STATE_RUNNING == JOBD_RUNNING, "STATE(RUNNING)");
+_Static_assert(SQL_STATE_SUCCEEDED == JOBD_SUCCEEDED, "STATE(SUCCEEDED)");
+_Static_assert(SQL_STATE_FAILED == JOBD_FAILED, "STATE(FAILED)");
+_Static_assert(SQL_STATE_CANCELLED == JOBD_CANCELLED, "STATE(CANCELLED)");
+/* `state < STATE(SUCCEEDED)` means live and `state >= STATE(SUCCEEDED)`
+ * terminal (the unique keys, pruning): true while the terminal states are
+ * the last three.  `state < STATE(RUNNING)` means waiting, scheduled or
+ * queued: a job that has not started. */
+_Static_assert(JOBD_STATE_COUNT == JOBD_CANCELLED + 1 &&
+		       JOBD_FAILED > JOBD_SUCCEEDED &&
+		       JOBD_CANCELLED > JOBD_SUCCEEDED,
+	       "every state from STATE(SUCCEEDED) on is terminal");
+_Static_assert(JOBD_WAITING < JOBD_RUNNING && JOBD_SCHEDULED < JOBD_RUNNING &&
+		       JOBD_QUEUED < JOBD_RUNNING,
+	       "every state below STATE(RUNNING) has not started");
+_Static_assert(SQL_REASON_NONE == JOBD_REASON_NONE, "REASON(NONE)");
+_Static_assert(SQL_REASON_RECOVERY_LIMIT == JOBD_REASON_RECOVERY_LIMIT,
+	       "REASON(RECOVERY_LIMIT)");
+_Static_assert(SQL_REASON_RECOVERED == JOBD_REASON_RECOVERED,
+	       "REASON(RECOVERED)");
+_Static_assert(SQL_OUTPUT_CAPTURE == JOBSPEC_OUTPUT_CAPTURE,
+	       "OUTPUT(CAPTURE)");
 
 /* Schema version 1.  Times are integer milliseconds since the epoch;
  * durations are REAL seconds (SQLite stores whole values as integers).
@@ -37,7 +89,7 @@ static const char schema_v1[] =
 	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	"  qid INTEGER NOT NULL,"
 	"  state INTEGER NOT NULL,"
-	"  reason INTEGER NOT NULL DEFAULT 0,"
+	"  reason INTEGER NOT NULL DEFAULT " REASON(NONE) ","
 	"  priority INTEGER NOT NULL,"
 	"  run_at INTEGER NOT NULL,"
 	"  created_at INTEGER NOT NULL,"
@@ -52,33 +104,38 @@ static const char schema_v1[] =
 	"  name TEXT, argv TEXT, shell TEXT, cwd TEXT NOT NULL,"
 	"  env_id INTEGER,"
 	"  unique_key TEXT,"
-	"  output INTEGER NOT NULL DEFAULT 0,"
+	"  output INTEGER NOT NULL DEFAULT " OUTPUT(CAPTURE) ","
 	"  deps_left INTEGER NOT NULL DEFAULT 0,"
 	"  depends_on TEXT,"
 	"  exit_code INTEGER, signal INTEGER, error TEXT, pid INTEGER,"
 	"  duration REAL, truncated INTEGER NOT NULL DEFAULT 0,"
 	"  ru_user REAL, ru_sys REAL, ru_maxrss INTEGER);"
 	"CREATE INDEX jobs_ready ON jobs(qid, priority DESC, run_at, id)"
-	"  WHERE state = 2;"
-	"CREATE INDEX jobs_due ON jobs(run_at) WHERE state = 1;"
-	"CREATE INDEX jobs_running ON jobs(state) WHERE state = 3;"
+	"  WHERE state = " STATE(QUEUED) ";"
+	"CREATE INDEX jobs_due ON jobs(run_at) WHERE state = " STATE(SCHEDULED)
+	";"
+	"CREATE INDEX jobs_running ON jobs(state) WHERE state = " STATE(RUNNING)
+	";"
 	"CREATE UNIQUE INDEX jobs_unique ON jobs(uid, unique_key)"
-	"  WHERE unique_key IS NOT NULL AND state < 4;"
-	"CREATE INDEX jobs_finished ON jobs(finished_at) WHERE state >= 4;"
+	"  WHERE unique_key IS NOT NULL AND state < " STATE(SUCCEEDED) ";"
+	"CREATE INDEX jobs_finished ON jobs(finished_at) WHERE state >= "
+	STATE(SUCCEEDED) ";"
 	"CREATE TABLE deps ("
 	"  dep_id INTEGER NOT NULL,"
 	"  job_id INTEGER NOT NULL,"
 	"  PRIMARY KEY (dep_id, job_id)) WITHOUT ROWID;";
 
 /* Version 2: producers.  spec is the producer object as created (JSON);
- * the counters and state change as it runs. */
+ * the counters and state change as it runs.  A state is a number of enum
+ * producer_state (daemon/producer.h, a layer above the store: the store
+ * cannot pin it, the producer module must keep PRODUCER_RUNNING at 0). */
 static const char schema_v2[] =
 	"CREATE TABLE producers ("
 	"  name TEXT PRIMARY KEY,"
 	"  spec TEXT NOT NULL,"
 	"  uid INTEGER NOT NULL,"
 	"  paused INTEGER NOT NULL DEFAULT 0,"
-	"  state INTEGER NOT NULL DEFAULT 0,"
+	"  state INTEGER NOT NULL DEFAULT 0,"	/* PRODUCER_RUNNING */
 	"  produced INTEGER NOT NULL DEFAULT 0,"
 	"  skipped INTEGER NOT NULL DEFAULT 0,"
 	"  errors INTEGER NOT NULL DEFAULT 0,"
@@ -132,16 +189,18 @@ const char *const store__stmt_sql[S_COUNT] = {
 	[S_DEP_INSERT] = "INSERT OR IGNORE INTO deps (dep_id, job_id) "
 			 "VALUES (?1, ?2)",
 	[S_JOB_UNIQUE] = "SELECT id FROM jobs WHERE uid = ?2 AND "
-			 "unique_key = ?1 AND state < 4",
+			 "unique_key = ?1 AND state < " STATE(SUCCEEDED),
 	[S_JOB_BRIEF] = "SELECT id, qid, state, reason, uid, attempt, "
 			"max_attempts, run_at, truncated FROM jobs "
 			"WHERE id = ?1",
-	[S_JOB_CLAIM] = "UPDATE jobs SET state = 3, reason = 0, "
+	[S_JOB_CLAIM] = "UPDATE jobs SET state = " STATE(RUNNING)
+			", reason = " REASON(NONE) ", "
 			"attempt = attempt + 1, started_at = ?2, pid = NULL, "
 			"exit_code = NULL, "
 			"signal = NULL, error = NULL, truncated = 0 "
 			"WHERE id = (SELECT id FROM jobs WHERE qid = ?1 AND "
-			"state = 2 ORDER BY priority DESC, run_at, id LIMIT 1) "
+			"state = " STATE(QUEUED)
+			" ORDER BY priority DESC, run_at, id LIMIT 1) "
 			"RETURNING id, qid, attempt, max_attempts, recoveries, "
 			"uid, argv, shell, cwd, env_id, timeout, kill_grace, "
 			"b_base, b_factor, b_max, b_jitter, output",
@@ -152,41 +211,52 @@ const char *const store__stmt_sql[S_COUNT] = {
 		      "ru_user = ?9, ru_sys = ?10, ru_maxrss = ?11, "
 		      "finished_at = ?12, run_at = coalesce(?13, run_at), "
 		      "attempt = attempt + ?14, pid = NULL WHERE id = ?1 "
-		      "AND state IN (3, 6)",
+		      "AND state IN (" STATE(RUNNING) ", " STATE(CANCELLED)
+		      ")",
 	[S_JOB_SET_STATE] = "UPDATE jobs SET state = ?2, reason = ?3, "
 			    "finished_at = ?4, pid = NULL WHERE id = ?1",
-	[S_JOB_RETRY] = "UPDATE jobs SET state = 2, reason = 0, "
+	[S_JOB_RETRY] = "UPDATE jobs SET state = " STATE(QUEUED)
+			", reason = " REASON(NONE) ", "
 			"attempt = 0, recoveries = 0, run_at = ?2, "
 			"started_at = NULL, finished_at = NULL, "
 			"exit_code = NULL, signal = NULL, error = NULL, "
 			"pid = NULL, duration = NULL, truncated = 0, "
 			"ru_user = NULL, ru_sys = NULL, ru_maxrss = NULL, "
 			"deps_left = 0 WHERE id = ?1",
-	[S_JOB_PROMOTE] = "UPDATE jobs SET state = 2 WHERE state = 1 AND "
+	[S_JOB_PROMOTE] = "UPDATE jobs SET state = " STATE(QUEUED)
+			  " WHERE state = " STATE(SCHEDULED) " AND "
 			  "run_at <= ?1 RETURNING id, qid",
-	[S_JOB_NEXT_DUE] = "SELECT min(run_at) FROM jobs WHERE state = 1",
+	[S_JOB_NEXT_DUE] = "SELECT min(run_at) FROM jobs WHERE state = "
+			   STATE(SCHEDULED),
 	[S_DEP_SUCCEEDED] = "UPDATE jobs SET deps_left = deps_left - 1 "
-			    "WHERE state = 0 AND id IN (SELECT job_id FROM "
-			    "deps WHERE dep_id = ?1)",
+			    "WHERE state = " STATE(WAITING) " AND id IN "
+			    "(SELECT job_id FROM deps WHERE dep_id = ?1)",
 	[S_DEP_READY] = "UPDATE jobs SET state = CASE WHEN run_at > ?2 "
-			"THEN 1 ELSE 2 END WHERE state = 0 AND deps_left <= 0 "
+			"THEN " STATE(SCHEDULED) " ELSE " STATE(QUEUED)
+			" END WHERE state = " STATE(WAITING)
+			" AND deps_left <= 0 "
 			"AND id IN (SELECT job_id FROM deps WHERE dep_id = ?1) "
 			"RETURNING id, qid, state",
 	[S_DEP_DEPENDENTS] = "SELECT d.job_id, j.qid, j.state FROM deps d "
 			     "JOIN jobs j ON j.id = d.job_id "
-			     "WHERE d.dep_id = ?1 AND j.state < 3",
+			     "WHERE d.dep_id = ?1 AND j.state < "
+			     STATE(RUNNING),
 	[S_JOB_DEP_STATE] = "SELECT state, uid FROM jobs WHERE id = ?1",
 	[S_JOB_RECOVER] = "UPDATE jobs SET "
-			  "state = CASE WHEN recoveries >= ?2 THEN 5 ELSE 2 "
-			  "END, reason = CASE WHEN recoveries >= ?2 THEN 7 "
-			  "ELSE 8 END, recoveries = recoveries + 1, "
+			  "state = CASE WHEN recoveries >= ?2 THEN "
+			  STATE(FAILED)
+			  " ELSE " STATE(QUEUED) " END, reason = CASE WHEN "
+			  "recoveries >= ?2 THEN " REASON(RECOVERY_LIMIT)
+			  " ELSE " REASON(RECOVERED) " END, "
+			  "recoveries = recoveries + 1, "
 			  "attempt = max(attempt - 1, 0), pid = NULL, "
 			  "finished_at = CASE WHEN recoveries >= ?2 THEN ?1 "
-			  "ELSE NULL END WHERE state = 3 "
+			  "ELSE NULL END WHERE state = " STATE(RUNNING) " "
 			  "RETURNING id, qid, state",
 	[S_JOB_PRUNE_SELECT] = "SELECT id, qid, state, attempt, depends_on "
 			       "FROM jobs "
-			       "WHERE state >= 4 AND finished_at < ?1 "
+			       "WHERE state >= " STATE(SUCCEEDED)
+			       " AND finished_at < ?1 "
 			       "AND (?2 < 0 OR qid = ?2) LIMIT ?3",
 	[S_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
 	/* By the whole key: deps has no index on job_id alone. */
@@ -212,7 +282,8 @@ const char *const store__stmt_sql[S_COUNT] = {
 	 * the state is written out so the partial index jobs_running serves
 	 * it, in id order, however big the backlog. */
 	[S_JOB_LIST_RUNNING] = "SELECT " JOB_COLS "FROM jobs j JOIN queues q "
-			       "ON q.id = j.qid WHERE j.state = 3 "
+			       "ON q.id = j.qid WHERE j.state = "
+			       STATE(RUNNING) " "
 			       "AND j.id > ?1 AND (?6 = 0 OR j.id < ?6) "
 			       "AND (?2 < 0 OR j.qid = ?2) "
 			       "AND (?4 < 0 OR j.uid = ?4) "
@@ -220,26 +291,25 @@ const char *const store__stmt_sql[S_COUNT] = {
 			       "LIMIT ?5",
 	[S_JOB_LIST_RUNNING_DESC] = "SELECT " JOB_COLS "FROM jobs j "
 				    "JOIN queues q ON q.id = j.qid "
-				    "WHERE j.state = 3 AND j.id > ?1 "
+				    "WHERE j.state = " STATE(RUNNING)
+				    " AND j.id > ?1 "
 				    "AND (?6 = 0 OR j.id < ?6) "
 				    "AND (?2 < 0 OR j.qid = ?2) "
 				    "AND (?4 < 0 OR j.uid = ?4) "
 				    "ORDER BY j.id DESC LIMIT ?5",
 	[S_JOB_MAX_ID] = "SELECT max(id) FROM jobs",
-	[S_JOB_RUNNING_PIDS] = "SELECT id, pid FROM jobs WHERE state = 3 "
+	[S_JOB_RUNNING_PIDS] = "SELECT id, pid FROM jobs WHERE state = "
+			       STATE(RUNNING) " "
 			       "AND pid IS NOT NULL",
 	[S_PROD_ALL] = "SELECT name, spec, uid, paused, state, produced, "
 		       "skipped, errors, last_run FROM producers ORDER BY name",
 	[S_PROD_PUT] = "INSERT INTO producers (name, spec, uid, paused) "
 		       "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO UPDATE "
 		       "SET spec = excluded.spec, uid = excluded.uid, "
-		       "state = 0",
+		       "state = 0",	/* PRODUCER_RUNNING: runs again */
 	[S_PROD_COUNTERS] = "UPDATE producers SET state = ?2, produced = ?3, "
 			    "skipped = ?4, errors = ?5, last_run = ?6 "
 			    "WHERE name = ?1",
 	[S_PROD_PAUSE] = "UPDATE producers SET paused = ?2 WHERE name = ?1",
 	[S_PROD_DELETE] = "DELETE FROM producers WHERE name = ?1",
 };
-_Static_assert(JOBD_RUNNING == 3 && JOBD_CANCELLED == 6,
-	       "S_JOB_END names running and cancelled by number");
-_Static_assert(JOBD_QUEUED == 2, "S_JOB_RETRY names queued by number");
