@@ -1,10 +1,11 @@
 /*
  * Tests of the store on a real SQLite file in a temp directory: schema and
  * migrations, queues, jobs (insert, claim order, attempts, promotion,
- * dependencies, unique keys, recovery, pruning), environment dedupe,
- * savepoints and group commit.  A second SQLite connection (tests only)
- * looks at the file to see what is committed.  The commit tests run the
- * store under a real loop with store_flush as its flush hook.
+ * dependencies, unique keys, recovery, pruning), producers, environment
+ * dedupe, savepoints, held changes and their spills, transaction hooks and
+ * group commit.  A second SQLite connection (tests only) looks at the file
+ * to see what is committed.  The commit tests run the store under a real
+ * loop with store_flush as its flush hook.
  */
 #include <check.h>
 #include <limits.h>
@@ -485,55 +486,193 @@ START_TEST(store_queue_crud)
 }
 END_TEST
 
+/* ---- producers ---- */
+
+struct prod_list {
+	struct {
+		char name[32];
+		json_t *spec;	/* owned */
+		uid_t uid;
+		bool paused;
+		int state;
+		int64_t produced, skipped, errors, last_run;
+	} p[4];
+	int n;
+	int stop_after;
+};
+
+static int
+collect_producer(const struct store_producer *p, void *arg)
+{
+	struct prod_list *l = arg;
+
+	ck_assert_int_lt(l->n, 4);
+	snprintf(l->p[l->n].name, sizeof(l->p[l->n].name), "%s", p->name);
+	l->p[l->n].spec = json_deep_copy(p->spec);
+	l->p[l->n].uid = p->uid;
+	l->p[l->n].paused = p->paused;
+	l->p[l->n].state = p->state;
+	l->p[l->n].produced = p->produced;
+	l->p[l->n].skipped = p->skipped;
+	l->p[l->n].errors = p->errors;
+	l->p[l->n].last_run = p->last_run;
+	l->n++;
+	return l->stop_after && l->n >= l->stop_after;
+}
+
+static void
+list_producers(struct prod_list *l, int stop_after)
+{
+	for (int i = 0; i < l->n; i++)
+		json_decref(l->p[i].spec);
+	memset(l, 0, sizeof(*l));
+	l->stop_after = stop_after;
+}
+
+START_TEST(store_producer_crud)
+{
+	json_t *tick = json_pack("{ss,sf}", "queue", "default", "every", 1.0);
+	json_t *cron = json_pack("{ss}", "cron", "* * * * *");
+	struct prod_list l = {.n = 0};
+
+	list_producers(&l, 0);
+	ck_assert_int_eq(store_producer_each(collect_producer, &l), 0);
+	ck_assert_int_eq(l.n, 0);
+
+	ck_assert_int_eq(store_producer_put("tick", tick, 1000, false), 0);
+	ck_assert_int_eq(store_producer_put("nightly", cron, 0, true), 0);
+	ck_assert_int_eq(store_producer_counters("tick", 1, 5, 2, 1, T0), 0);
+	ck_assert_int_eq(store_producer_each(collect_producer, &l), 0);
+	ck_assert_int_eq(l.n, 2);
+	/* By name. */
+	ck_assert_str_eq(l.p[0].name, "nightly");
+	ck_assert(json_equal(l.p[0].spec, cron));
+	ck_assert_uint_eq(l.p[0].uid, 0);
+	ck_assert(l.p[0].paused);
+	ck_assert_int_eq(l.p[0].state, 0);
+	ck_assert_int_eq(l.p[0].produced, 0);
+	ck_assert_int_eq(l.p[0].last_run, 0);
+	ck_assert_str_eq(l.p[1].name, "tick");
+	ck_assert(json_equal(l.p[1].spec, tick));
+	ck_assert_uint_eq(l.p[1].uid, 1000);
+	ck_assert(!l.p[1].paused);
+	ck_assert_int_eq(l.p[1].state, 1);
+	ck_assert_int_eq(l.p[1].produced, 5);
+	ck_assert_int_eq(l.p[1].skipped, 2);
+	ck_assert_int_eq(l.p[1].errors, 1);
+	ck_assert_int_eq(l.p[1].last_run, T0);
+
+	/* A new definition keeps counters and pause; the state starts
+	 * over. */
+	ck_assert_int_eq(store_producer_set_paused("tick", true), 0);
+	ck_assert_int_eq(store_producer_put("tick", cron, 1001, false), 0);
+	list_producers(&l, 0);
+	ck_assert_int_eq(store_producer_each(collect_producer, &l), 0);
+	ck_assert(json_equal(l.p[1].spec, cron));
+	ck_assert_uint_eq(l.p[1].uid, 1001);
+	ck_assert(l.p[1].paused);
+	ck_assert_int_eq(l.p[1].state, 0);
+	ck_assert_int_eq(l.p[1].produced, 5);
+	ck_assert_int_eq(l.p[1].last_run, T0);
+
+	/* The callback can stop the walk. */
+	list_producers(&l, 1);
+	ck_assert_int_eq(store_producer_each(collect_producer, &l), -1);
+	ck_assert_int_eq(l.n, 1);
+
+	ck_assert_int_eq(store_producer_delete("nightly"), 0);
+	ck_assert(commit_now());
+	ck_assert_int_eq(peek_int("SELECT count(*) FROM producers"), 1);
+	list_producers(&l, 0);
+	ck_assert_int_eq(store_producer_each(collect_producer, &l), 0);
+	ck_assert_int_eq(l.n, 1);
+	ck_assert_str_eq(l.p[0].name, "tick");
+	list_producers(&l, 0);
+	json_decref(tick);
+	json_decref(cron);
+}
+END_TEST
+
 /* ---- jobs ---- */
 
-START_TEST(store_job_insert_brief_and_json)
+/* Every key of a job object (SPEC 5.2) but shell and env, which only some
+ * have. */
+static const char *const job_keys[] = {
+	"id",	       "queue",	       "name",
+	"argv",	       "cwd",	       "priority",
+	"state",       "reason",       "error",
+	"exit_code",   "signal",       "attempt",
+	"recoveries",  "max_attempts", "timeout",
+	"kill_grace",  "backoff",      "depends_on",
+	"unique_key",  "uid",	       "pid",
+	"created_at",  "run_at",       "started_at",
+	"finished_at", "duration",     "output_truncated",
+	"rusage",
+};
+
+/* What full_job() stores besides its spec. */
+static void
+full_job_new(struct store_job_new *j, const struct jobspec *sp)
 {
-	static const char *const keys[] = {
-		"id",	       "queue",	       "name",
-		"argv",	       "cwd",	       "priority",
-		"state",       "reason",       "error",
-		"exit_code",   "signal",       "attempt",
-		"recoveries",  "max_attempts", "timeout",
-		"kill_grace",  "backoff",      "depends_on",
-		"unique_key",  "uid",	       "pid",
-		"created_at",  "run_at",       "started_at",
-		"finished_at", "duration",     "output_truncated",
-		"rusage",
-	};
+	memset(j, 0, sizeof(*j));
+	j->spec = sp;
+	j->qid = qdef;
+	j->state = JOBD_WAITING;
+	j->created_at = T0;
+	j->run_at = T0 + 1500;
+	j->uid = 1234;
+	j->timeout = 30;
+	j->kill_grace = 2.5;
+	j->max_attempts = 4;
+	j->backoff = (struct backoff){2, 3, 60, 0};
+	j->deps_left = 1;
+}
+
+/* The argv and env of full_job() (new references). */
+static json_t *
+full_job_argv(void)
+{
+	return json_pack("[sss]", "sh", "-c", "exit 0");
+}
+
+static json_t *
+full_job_env(void)
+{
+	return json_pack("{ss,ss}", "A", "1", "PATH", "/bin");
+}
+
+/* A job with every field of the spec set, waiting for dep. */
+static int64_t
+full_job(int64_t dep)
+{
 	struct jobspec sp;
 	struct store_job_new j;
-	struct store_job_brief b;
-	int64_t dep, id;
-	json_t *o, *env;
+	int64_t id = 0;
 
-	dep = ADD_JOB(.state = JOBD_QUEUED);
 	jobspec_init(&sp);
-	sp.argv = json_pack("[sss]", "sh", "-c", "exit 0");
+	sp.argv = full_job_argv();
 	sp.name = strdup("build");
 	free(sp.cwd);
 	sp.cwd = strdup("/tmp");
-	sp.env = json_pack("{ss,ss}", "A", "1", "PATH", "/bin");
+	sp.env = full_job_env();
 	sp.priority = 7;
 	sp.unique_key = strdup("k1");
 	sp.output = JOBSPEC_OUTPUT_DISCARD;
 	sp.depends_on = malloc(sizeof(*sp.depends_on));
 	sp.depends_on[0] = dep;
 	sp.ndeps = 1;
-	memset(&j, 0, sizeof(j));
-	j.spec = &sp;
-	j.qid = qdef;
-	j.state = JOBD_WAITING;
-	j.created_at = T0;
-	j.run_at = T0 + 1500;
-	j.uid = 1234;
-	j.timeout = 30;
-	j.kill_grace = 2.5;
-	j.max_attempts = 4;
-	j.backoff = (struct backoff){2, 3, 60, 0};
-	j.deps_left = 1;
+	full_job_new(&j, &sp);
 	ck_assert_msg(store_job_insert(&j, &id) == 0, "%s", diag_msg());
+	jobspec_destroy(&sp);
 	ck_assert_int_gt(id, dep);
+	return id;
+}
+
+START_TEST(store_job_insert_then_brief)
+{
+	struct store_job_brief b;
+	int64_t dep = ADD_JOB(.state = JOBD_QUEUED);
+	int64_t id = full_job(dep);
 
 	ck_assert_int_eq(store_job_brief(id, &b), 0);
 	ck_assert_int_eq(b.id, id);
@@ -545,18 +684,36 @@ START_TEST(store_job_insert_brief_and_json)
 	ck_assert_int_eq(b.max_attempts, 4);
 	ck_assert_int_eq(b.run_at, T0 + 1500);
 	ck_assert(!b.output_truncated);
+}
+END_TEST
 
-	o = store_job_json(id, false);
+START_TEST(store_job_json_has_every_key)
+{
+	int64_t id = full_job(ADD_JOB(.state = JOBD_QUEUED));
+	json_t *o = store_job_json(id, false);
+
 	ck_assert_ptr_nonnull(o);
-	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-		ck_assert_msg(json_object_get(o, keys[i]) != NULL,
-			      "job object lacks %s", keys[i]);
+	for (size_t i = 0; i < sizeof(job_keys) / sizeof(job_keys[0]); i++)
+		ck_assert_msg(json_object_get(o, job_keys[i]) != NULL,
+			      "job object lacks %s", job_keys[i]);
 	ck_assert_ptr_null(json_object_get(o, "shell"));
 	ck_assert_ptr_null(json_object_get(o, "env"));
+	json_decref(o);
+}
+END_TEST
+
+START_TEST(store_job_json_fields)
+{
+	int64_t dep = ADD_JOB(.state = JOBD_QUEUED);
+	int64_t id = full_job(dep);
+	json_t *argv = full_job_argv();
+	json_t *o = store_job_json(id, false);
+
+	ck_assert_ptr_nonnull(o);
 	ck_assert_int_eq(jnum(o, "id"), id);
 	ck_assert_str_eq(jstr(o, "queue"), "default");
 	ck_assert_str_eq(jstr(o, "name"), "build");
-	ck_assert(json_equal(json_object_get(o, "argv"), sp.argv));
+	ck_assert(json_equal(json_object_get(o, "argv"), argv));
 	ck_assert_str_eq(jstr(o, "cwd"), "/tmp");
 	ck_assert_int_eq(jnum(o, "priority"), 7);
 	ck_assert_str_eq(jstr(o, "state"), "waiting");
@@ -588,25 +745,43 @@ START_TEST(store_job_insert_brief_and_json)
 	ck_assert(json_is_false(json_object_get(o, "output_truncated")));
 	ck_assert(jnull(o, "rusage"));
 	json_decref(o);
+	json_decref(argv);
+}
+END_TEST
 
-	o = store_job_json(id, true);
+/* The env only when asked for; null for a job without one. */
+START_TEST(store_job_json_with_env)
+{
+	int64_t dep = ADD_JOB(.state = JOBD_QUEUED);
+	int64_t id = full_job(dep);
+	json_t *env = full_job_env();
+	json_t *o = store_job_json(id, true);
+
 	ck_assert_ptr_nonnull(o);
-	env = json_object_get(o, "env");
-	ck_assert_msg(json_equal(env, sp.env), "env differs");
+	ck_assert_msg(json_equal(json_object_get(o, "env"), env),
+		      "env differs");
 	json_decref(o);
-	jobspec_destroy(&sp);
+	json_decref(env);
 
-	/* A job without env, and one of a shell command. */
 	o = store_job_json(dep, true);
 	ck_assert(jnull(o, "env"));
 	ck_assert(json_is_array(json_object_get(o, "depends_on")));
 	ck_assert_int_eq(json_array_size(json_object_get(o, "depends_on")), 0);
 	ck_assert(jnull(o, "unique_key"));
 	json_decref(o);
+}
+END_TEST
+
+START_TEST(store_job_json_of_a_shell_command)
+{
+	struct jobspec sp;
+	struct store_job_new j;
+	int64_t id = 0;
+	json_t *o;
 
 	jobspec_init(&sp);
 	sp.shell = strdup("echo $HOME");
-	j.spec = &sp;
+	full_job_new(&j, &sp);
 	j.state = JOBD_QUEUED;
 	j.deps_left = 0;
 	ck_assert_int_eq(store_job_insert(&j, &id), 0);
@@ -616,6 +791,12 @@ START_TEST(store_job_insert_brief_and_json)
 	ck_assert_ptr_null(json_object_get(o, "argv"));
 	ck_assert(jnull(o, "name"));
 	json_decref(o);
+}
+END_TEST
+
+START_TEST(store_job_json_of_no_job)
+{
+	int64_t id = ADD_JOB(.state = JOBD_QUEUED);
 
 	ck_assert_ptr_null(store_job_json(id + 100, false));
 	ck_assert_int_eq(diag_code(), E_NOTFOUND);
@@ -1102,6 +1283,71 @@ START_TEST(store_recover_running_jobs)
 }
 END_TEST
 
+START_TEST(store_job_max_id_is_the_highest)
+{
+	int64_t a, b;
+
+	ck_assert_int_eq(store_job_max_id(), 0);
+	a = ADD_JOB(.state = JOBD_QUEUED);
+	ck_assert_int_eq(store_job_max_id(), a);
+	b = ADD_JOB(.state = JOBD_WAITING);
+	ck_assert_int_gt(b, a);
+	ck_assert_int_eq(store_job_max_id(), b);
+	ck_assert(commit_now());
+	ck_assert_int_eq(store_job_max_id(), b);
+}
+END_TEST
+
+struct pids {
+	int64_t id[8];
+	int pid[8];
+	int n;
+};
+
+static void
+record_pid(int64_t id, int pid, void *arg)
+{
+	struct pids *p = arg;
+
+	if (p->n < 8) {
+		p->id[p->n] = id;
+		p->pid[p->n] = pid;
+	}
+	p->n++;
+}
+
+/* Only running jobs with a recorded pid: what a restart must kill. */
+START_TEST(store_running_pids_are_the_running_jobs_with_a_pid)
+{
+	struct pids p;
+	int64_t a, b, c;
+
+	a = ADD_JOB(.state = JOBD_QUEUED);
+	b = ADD_JOB(.state = JOBD_QUEUED);
+	c = ADD_JOB(.state = JOBD_QUEUED);
+	ck_assert_int_eq(claim(qdef, T0), a);
+	ck_assert_int_eq(claim(qdef, T0), b);
+	ck_assert_int_eq(store_job_set_pid(a, 4242), 0);
+	memset(&p, 0, sizeof(p));
+	ck_assert_int_eq(store_job_running_pids(record_pid, &p), 0);
+	ck_assert_int_eq(p.n, 1);
+	ck_assert_int_eq(p.id[0], a);
+	ck_assert_int_eq(p.pid[0], 4242);
+
+	/* A job that ended has no pid any more. */
+	ck_assert_int_eq(store_job_set_pid(b, 4343), 0);
+	ck_assert_int_eq(store_job_set_state(a, JOBD_CANCELLED,
+					     JOBD_REASON_CANCELLED, T0),
+			 0);
+	memset(&p, 0, sizeof(p));
+	ck_assert_int_eq(store_job_running_pids(record_pid, &p), 0);
+	ck_assert_int_eq(p.n, 1);
+	ck_assert_int_eq(p.id[0], b);
+	ck_assert_int_eq(p.pid[0], 4343);
+	ck_assert_int_eq(brief(c).state, JOBD_QUEUED);
+}
+END_TEST
+
 /* ---- pruning ---- */
 
 struct pruned {
@@ -1262,6 +1508,40 @@ START_TEST(store_abort_rolls_the_transaction_back)
 	int64_t c = ADD_JOB(.state = JOBD_QUEUED);
 	ck_assert(commit_now());
 	ck_assert_int_eq(brief(c).state, JOBD_QUEUED);
+}
+END_TEST
+
+/* Between slices, a held change's pages go to the WAL uncommitted: the
+ * WAL grows, another connection sees none of it, the commit shows all. */
+START_TEST(store_spill_writes_the_held_change_to_the_wal)
+{
+	int64_t db_bytes, wal_before, wal_held, wal_spilled;
+
+	ck_assert(commit_now());
+	store_sizes(&db_bytes, &wal_before);
+	ck_assert_int_eq(store_hold(), 0);
+	for (int i = 0; i < 500; i++)
+		ADD_JOB(.state = JOBD_QUEUED);
+	store_sizes(&db_bytes, &wal_held);
+	ck_assert_int_eq(wal_held, wal_before);
+	store_spill();
+	store_sizes(&db_bytes, &wal_spilled);
+	ck_assert_int_gt(wal_spilled, wal_before);
+	ck_assert_int_eq(peek_int("SELECT count(*) FROM jobs"), 0);
+	ck_assert(store_txn_open());
+	store_unhold();
+	ck_assert(commit_now());
+	ck_assert_int_eq(peek_int("SELECT count(*) FROM jobs"), 500);
+}
+END_TEST
+
+/* Nothing is open: a spill does nothing, and opens nothing. */
+START_TEST(store_spill_without_a_transaction)
+{
+	ck_assert(commit_now());
+	store_spill();
+	ck_assert(!store_txn_open());
+	ck_assert(!store_flush(NULL));
 }
 END_TEST
 
@@ -1501,6 +1781,120 @@ START_TEST(store_flush_commits_the_group)
 }
 END_TEST
 
+/* ---- transaction hooks and commits outside the loop ---- */
+
+struct hook_log {
+	int calls[2];	/* [committed] */
+	bool jobs_seen;	/* the last call saw the job still readable */
+	int64_t id;	/* a job written in the transaction */
+};
+
+static void
+log_hook(bool committed, void *arg)
+{
+	struct hook_log *h = arg;
+	struct store_job_brief b;
+
+	h->calls[committed]++;
+	h->jobs_seen = h->id != 0 && store_job_brief(h->id, &b) == 0;
+}
+
+/* A rollback of the whole group transaction is told to the hooks, and
+ * by then the rows are gone; a savepoint's rollback is no transaction's
+ * end and tells no one. */
+START_TEST(store_hooks_hear_of_a_rollback)
+{
+	struct hook_log h;
+
+	memset(&h, 0, sizeof(h));
+	ck_assert(commit_now());
+	store_add_txn_hook(log_hook, &h);
+	ADD_JOB(.state = JOBD_QUEUED);
+	ck_assert_int_eq(store_savepoint(), 0);
+	ADD_JOB(.state = JOBD_QUEUED);
+	store_rollback();
+	ck_assert_int_eq(h.calls[0], 0);
+	ck_assert_int_eq(h.calls[1], 0);
+	h.id = ADD_JOB(.state = JOBD_QUEUED);
+	store_abort();
+	ck_assert_int_eq(h.calls[0], 1);
+	ck_assert_int_eq(h.calls[1], 0);
+	ck_assert(!h.jobs_seen);
+	/* Nothing open: no second rollback, no call. */
+	store_abort();
+	ck_assert_int_eq(h.calls[0], 1);
+	h.id = ADD_JOB(.state = JOBD_QUEUED);
+	ck_assert(commit_now());
+	ck_assert_int_eq(h.calls[1], 1);
+	ck_assert(h.jobs_seen);
+}
+END_TEST
+
+START_TEST(store_commit_now_commits_at_once)
+{
+	struct hook_log h;
+	int64_t id;
+
+	memset(&h, 0, sizeof(h));
+	store_add_txn_hook(log_hook, &h);
+	id = ADD_JOB(.state = JOBD_QUEUED);
+	ck_assert_int_eq(store_commit_now(), 0);
+	ck_assert(!store_txn_open());
+	ck_assert_int_eq(h.calls[1], 1);
+	ck_assert_int_eq(peek_int("SELECT count(*) FROM jobs"), 1);
+	ck_assert_int_eq(brief(id).state, JOBD_QUEUED);
+	/* Nothing open: nothing to do. */
+	ck_assert_int_eq(store_commit_now(), 0);
+	ck_assert_int_eq(h.calls[1], 1);
+}
+END_TEST
+
+START_TEST(store_commit_now_reports_a_failed_commit)
+{
+	struct hook_log h;
+	int64_t id;
+
+	ck_assert(commit_now());
+	memset(&h, 0, sizeof(h));
+	store_add_txn_hook(log_hook, &h);
+	id = ADD_JOB(.state = JOBD_QUEUED);
+	store_fail_next_commit = true;
+	ck_assert_int_eq(store_commit_now(), -1);
+	ck_assert_int_eq(diag_code(), E_DB);
+	ck_assert_msg(strstr(diag_msg(), "store: commit failed: ") != NULL,
+		      "%s", diag_msg());
+	ck_assert(!store_txn_open());
+	ck_assert_int_eq(h.calls[0], 1);
+	ck_assert_int_eq(h.calls[1], 0);
+	assert_gone(id);
+	/* The next one commits. */
+	id = ADD_JOB(.state = JOBD_QUEUED);
+	ck_assert_int_eq(store_commit_now(), 0);
+	ck_assert_int_eq(brief(id).state, JOBD_QUEUED);
+}
+END_TEST
+
+/* A commit nobody asked to be durable leaves an fsync owed, which a
+ * durable request pays; store_make_durable() pays it at once. */
+START_TEST(store_make_durable_pays_the_owed_fsync)
+{
+	ck_assert(commit_now());
+	ADD_JOB(.state = JOBD_QUEUED);
+	store_request_commit(false);
+	ck_assert(store_flush(NULL));	/* the commit */
+	ck_assert(!store_flush(NULL));	/* nobody needs the fsync yet */
+	store_request_commit(true);
+	ck_assert(store_flush(NULL));	/* the fsync */
+
+	ADD_JOB(.state = JOBD_QUEUED);
+	store_request_commit(false);
+	ck_assert(store_flush(NULL));
+	ck_assert_int_eq(store_make_durable(), 0);
+	store_request_commit(true);
+	ck_assert(!store_flush(NULL));	/* nothing left owed */
+}
+END_TEST
+
 /* The commit tests run a real loop with store_flush as its hook. */
 static void
 commit_setup(void)
@@ -1628,6 +2022,41 @@ START_TEST(store_sync_many_writers_one_commit)
 	loopfix_run(multi_main_f, &m);
 	for (int i = 0; i < 3; i++)
 		ck_assert_int_eq(m.rc[i], 0);
+}
+END_TEST
+
+struct crash_safe_arg {
+	int64_t seen;
+	int ok_rc, failed_rc, code;
+};
+
+static void
+crash_safe_main_f(void *arg)
+{
+	struct crash_safe_arg *a = arg;
+
+	CO_EXPECT(store_sync() == 0);
+	co_add_job(NULL);
+	CO_EXPECT(peek_int("SELECT count(*) FROM jobs") == 0);
+	a->ok_rc = store_sync_crash_safe();
+	a->seen = peek_int("SELECT count(*) FROM jobs");
+	co_add_job(NULL);
+	store_fail_next_commit = true;
+	a->failed_rc = store_sync_crash_safe();
+	a->code = diag_code();
+}
+
+/* A claim waits for its commit, not for an fsync, and learns of a lost
+ * commit as store_sync() does. */
+START_TEST(store_sync_crash_safe_waits_for_the_commit)
+{
+	struct crash_safe_arg a = {-1, 9, 9, 0};
+
+	loopfix_run(crash_safe_main_f, &a);
+	ck_assert_int_eq(a.ok_rc, 0);
+	ck_assert_int_eq(a.seen, 1);
+	ck_assert_int_eq(a.failed_rc, -1);
+	ck_assert_int_eq(a.code, E_DB);
 }
 END_TEST
 
@@ -1846,12 +2275,18 @@ store_suite(void)
 	tcase_add_test(tc, store_reopen_keeps_data);
 	tcase_add_test(tc, store_close_checkpoints);
 	tcase_add_test(tc, store_queue_crud);
+	tcase_add_test(tc, store_producer_crud);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("jobs");
 	tcase_set_timeout(tc, 20);
 	tcase_add_checked_fixture(tc, store_setup, store_teardown);
-	tcase_add_test(tc, store_job_insert_brief_and_json);
+	tcase_add_test(tc, store_job_insert_then_brief);
+	tcase_add_test(tc, store_job_json_has_every_key);
+	tcase_add_test(tc, store_job_json_fields);
+	tcase_add_test(tc, store_job_json_with_env);
+	tcase_add_test(tc, store_job_json_of_a_shell_command);
+	tcase_add_test(tc, store_job_json_of_no_job);
 	tcase_add_test(tc, store_claim_order);
 	tcase_add_test(tc, store_job_end_attempt_fields);
 	tcase_add_test(tc, store_set_state_and_retry);
@@ -1861,10 +2296,14 @@ store_suite(void)
 	tcase_add_test(tc, store_check_deps);
 	tcase_add_test(tc, store_unique_key_held_while_live);
 	tcase_add_test(tc, store_recover_running_jobs);
+	tcase_add_test(tc, store_job_max_id_is_the_highest);
+	tcase_add_test(tc, store_running_pids_are_the_running_jobs_with_a_pid);
 	tcase_add_test(tc, store_prune_only_old_terminal_jobs);
 	tcase_add_test(tc, store_prune_in_chunks);
 	tcase_add_test(tc, store_hold_keeps_the_transaction_open);
 	tcase_add_test(tc, store_abort_rolls_the_transaction_back);
+	tcase_add_test(tc, store_spill_writes_the_held_change_to_the_wal);
+	tcase_add_test(tc, store_spill_without_a_transaction);
 	tcase_add_test(tc, store_env_dedupe);
 	tcase_add_test(tc, store_savepoint_rollback_undoes_only_its_own);
 	tcase_add_test(tc, store_counts_and_list);
@@ -1875,6 +2314,10 @@ store_suite(void)
 	tcase_set_timeout(tc, 20);
 	tcase_add_checked_fixture(tc, store_setup, store_teardown);
 	tcase_add_test(tc, store_flush_commits_the_group);
+	tcase_add_test(tc, store_hooks_hear_of_a_rollback);
+	tcase_add_test(tc, store_commit_now_commits_at_once);
+	tcase_add_test(tc, store_commit_now_reports_a_failed_commit);
+	tcase_add_test(tc, store_make_durable_pays_the_owed_fsync);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("sync");
@@ -1882,6 +2325,7 @@ store_suite(void)
 	tcase_add_checked_fixture(tc, commit_setup, store_teardown);
 	tcase_add_test(tc, store_sync_waits_for_the_commit);
 	tcase_add_test(tc, store_sync_many_writers_one_commit);
+	tcase_add_test(tc, store_sync_crash_safe_waits_for_the_commit);
 	tcase_add_test(tc, store_unawaited_write_commits_soon);
 	tcase_add_test(tc, store_failed_commit_fails_sync);
 	tcase_add_test(tc, store_failed_commit_names_its_cause);
