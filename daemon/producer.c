@@ -84,6 +84,9 @@ struct producer {
 
 static struct producer *producers;
 static int nlive;		/* producer coroutines alive */
+static struct waitq gone = WAITQ_INIT; /* notified when nlive reaches 0 */
+/* How long the shutdown waits for producers to end their generators. */
+#define SHUTDOWN_WAIT 5.0
 
 /* ---- definitions ---- */
 
@@ -872,7 +875,8 @@ producer_f(void *arg)
 	else
 		schedule_loop(p);
 	p->c = NULL;
-	nlive--;
+	if (--nlive == 0)
+		waitq_notify_all(&gone);
 	if (p->deleted)
 		producer_free(p);
 }
@@ -1142,8 +1146,13 @@ producer_shutdown(void)
 	while (producers)
 		retire(producers);
 	/* Their coroutines end their generators and free them. */
-	for (int i = 0; i < 500 && nlive > 0 && coro_self() != NULL; i++)
-		await_sleep(0.01);
+	double deadline = loop_now() + SHUTDOWN_WAIT;
+	while (nlive > 0 && coro_self() != NULL) {
+		double left = deadline - loop_now();
+		if (left <= 0 || (waitq_wait(&gone, left) != 0 &&
+				  diag_code() == E_CANCELLED))
+			break;
+	}
 }
 
 const char *
