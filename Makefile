@@ -45,7 +45,7 @@ LDLIBS   += $(PKG_LIBS) -lev -lm
 
 # The daemon's modules, lowest layer first.  main.c is wiring only.
 DAEMON_MODS := xmem buf utf8 diag log users safedir backoff ratelimit cron \
-               jsonin jobspec producer_spec config \
+               jsonin jobspec producer_spec queue_conf config \
                coro loop await spawner store queue runner scheduler events \
                consumer submit producer control commands sdnotify service
 DAEMON_OBJS := $(DAEMON_MODS:%=$(B)/daemon/%.o)
