@@ -107,25 +107,6 @@ resolve_paths(const char *flag_socket, const char *flag_state)
 	cfg.state_dir = xstrdup(state_dir);
 }
 
-static int
-mkdir_p(const char *path, mode_t mode)
-{
-	char *p = xstrdup(path);
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-			free(p);
-			return -1;
-		}
-		*s = '/';
-	}
-	int rc = mkdir(p, mode);
-	free(p);
-	return rc != 0 && errno != EEXIST ? -1 : 0;
-}
-
 static void
 keep_std_fds(void)
 {
@@ -219,12 +200,12 @@ restrict_mode(const char *path, mode_t mode)
 static void
 secure_state_dir(void)
 {
-	if (mkdir_p(state_dir, 0700) != 0)
+	if (safedir_mkdir_p(state_dir, 0700) != 0)
 		fatal("cannot create state directory %s", state_dir);
 	if (safedir_check(state_dir, 0) != 0)
 		fatalx("unsafe state directory: %s", diag_msg());
 	restrict_mode(state_dir, 0700);
-	if (mkdir_p(log_dir, 0700) != 0)
+	if (safedir_mkdir_p(log_dir, 0700) != 0)
 		fatal("cannot create %s", log_dir);
 	if (safedir_check(log_dir, 0) != 0)
 		fatalx("unsafe state directory: %s", diag_msg());
@@ -254,7 +235,7 @@ check_socket_dir(void)
 	char *slash = strrchr(dir, '/');
 	if (slash != NULL && slash != dir) {
 		*slash = '\0';
-		if (mkdir_p(dir, geteuid() == 0 ? 0755 : 0700) != 0)
+		if (safedir_mkdir_p(dir, geteuid() == 0 ? 0755 : 0700) != 0)
 			fatal("cannot create %s", dir);
 		if (safedir_check(dir, SAFEDIR_ROOT_OK | SAFEDIR_STICKY_OK) !=
 		    0)
