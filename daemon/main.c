@@ -34,8 +34,6 @@
 #include "sdnotify.h"
 #include "spawner.h"
 #include "store.h"
-#include "submit.h"
-#include "users.h"
 #include "xmem.h"
 
 #define EX_CONFIG 78
