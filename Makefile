@@ -45,9 +45,11 @@ LDLIBS   += $(PKG_LIBS) -lev -lm
 
 # The daemon's modules, lowest layer first.  main.c is wiring only.
 DAEMON_MODS := xmem buf utf8 diag log users safedir backoff ratelimit cron \
-               jsonin jobspec config \
-               coro loop await spawner store store_sqlite store_sql store_queue store_job store_job_json queue runner scheduler events \
-               consumer submit producer control commands sdnotify
+               jsonin jobspec producer_spec queue_conf config \
+               coro loop await spawner \
+               store store_sqlite store_sql store_queue store_job store_job_json \
+               queue runner scheduler events \
+               consumer submit producer control commands sdnotify service
 DAEMON_OBJS := $(DAEMON_MODS:%=$(B)/daemon/%.o)
 CLIENT_LIB_OBJS := $(B)/client/proto.o $(B)/client/jobd_time.o $(B)/client/client.o
 # jobctl's own modules, beside jobctl.c.

@@ -1,6 +1,6 @@
 /*
  * await: libev watchers turned into coroutine awaits, and the coroutine
- * synchronisation objects built on them (wait queue, event, semaphore).
+ * synchronisation object built on them: the wait queue.
  *
  * Every await takes a timeout in seconds (< 0: none) and returns 0, or -1
  * with diag E_TIMEOUT (the deadline passed) or E_CANCELLED (the coroutine
@@ -57,27 +57,5 @@ int waitq_wait(struct waitq *q, double timeout);
 void waitq_notify_one(struct waitq *q);
 void waitq_notify_all(struct waitq *q);
 bool waitq_empty(const struct waitq *q);
-
-/* A level-triggered flag coroutines can wait on. */
-struct event {
-	bool set;
-	struct waitq q;
-};
-
-void event_set(struct event *e);	/* wakes all waiters; no yield */
-void event_clear(struct event *e);	/* no yield */
-/* Returns at once when set.  Yields. */
-int event_wait(struct event *e, double timeout);
-
-/* A counting semaphore. */
-struct sem {
-	long count;
-	struct waitq q;
-};
-
-void sem_init_count(struct sem *s, long count);
-/* Takes one unit, waiting while none is left.  Yields. */
-int sem_acquire(struct sem *s, double timeout);
-void sem_release(struct sem *s);	/* no yield */
 
 #endif /* AWAIT_H_INCLUDED */

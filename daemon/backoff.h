@@ -17,7 +17,10 @@ struct backoff {
 		1.0, 2.0, 300.0, 0.1 \
 	}
 
-/* Longest duration any backoff field may hold: ten years, in seconds. */
+/* Longest duration any backoff field may hold: ten years, in seconds.
+ * The one definition of the longest duration jobd takes anywhere: job
+ * delays, timeouts and kill_grace (JOBSPEC_MAX_SECONDS), config durations
+ * and producer intervals use it too. */
 #define BACKOFF_LIMIT (10.0 * 365.0 * 86400.0)
 
 /* Delay in seconds before the next attempt, after n failed attempts (n >= 1;

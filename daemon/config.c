@@ -31,10 +31,10 @@
 #include "jobspec.h"
 #include "jsonin.h"
 #include "log.h"
+#include "producer_spec.h"
 #include "users.h"
 #include "xmem.h"
 
-#define TEN_YEARS (10.0 * 365.0 * 86400.0)
 /* Longest socket path (sun_path holds 108 bytes with the NUL). */
 #define SOCKET_PATH_MAX 107
 /* Marks a placeholder value standing for a line too long for inih. */
@@ -73,24 +73,6 @@ fail(struct load *l, const char *fmt, ...)
 	l->failed = true;
 	l->err_line = l->line;
 	return 0;
-}
-
-void
-queue_conf_init(struct queue_conf *q, const char *name)
-{
-	struct backoff b = BACKOFF_DEFAULT_INIT;
-
-	memset(q, 0, sizeof(*q));
-	snprintf(q->name, sizeof(q->name), "%s", name != NULL ? name : "");
-	q->concurrency = 4;
-	q->rate_limit = 0;
-	q->rate_period = 1;
-	q->rate_burst = 0;
-	q->capacity = 0;
-	q->timeout = 0;
-	q->kill_grace = -1;
-	q->max_attempts = 1;
-	q->backoff = b;
 }
 
 void
@@ -183,7 +165,7 @@ parse_secs(const char *v, double lo, double *out)
 {
 	double d;
 
-	if (jobd_duration_parse(v, &d) < 0 || d < lo || d > TEN_YEARS)
+	if (jobd_duration_parse(v, &d) < 0 || d < lo || d > JOBSPEC_MAX_SECONDS)
 		return false;
 	*out = d;
 	return true;
@@ -446,11 +428,6 @@ producer_job(json_t *p)
 static int
 producer_key(struct load *l, const char *k, const char *v)
 {
-	static const char *const types[] = {"interval", "cron", "command",
-					    NULL};
-	static const char *const formats[] = {"json", "lines", NULL};
-	static const char *const restarts[] = {"never", "on-failure", "always",
-					       NULL};
 	json_t *p = l->producer, *job;
 	json_error_t jerr;
 	struct cron cr;
@@ -458,7 +435,7 @@ producer_key(struct load *l, const char *k, const char *v)
 	bool b;
 
 	if (strcmp(k, "type") == 0) {
-		if (!one_of(v, types))
+		if (!one_of(v, producer_spec_type_names))
 			return fail(l, "type: must be interval, cron or "
 				       "command");
 		json_object_set_new(p, "type", json_string(v));
@@ -497,11 +474,11 @@ producer_key(struct load *l, const char *k, const char *v)
 		json_object_set_new(p, "generator",
 				    json_pack("{s:s}", "shell", v));
 	} else if (strcmp(k, "format") == 0) {
-		if (!one_of(v, formats))
+		if (!one_of(v, producer_spec_format_names))
 			return fail(l, "format: must be json or lines");
 		json_object_set_new(p, "format", json_string(v));
 	} else if (strcmp(k, "restart") == 0) {
-		if (!one_of(v, restarts))
+		if (!one_of(v, producer_spec_restart_names))
 			return fail(l, "restart: must be never, on-failure or "
 				       "always");
 		json_object_set_new(p, "restart", json_string(v));

@@ -16,33 +16,7 @@
 
 #include <jansson.h>
 
-#include "backoff.h"
-
-/* Keys a [queue NAME] section set, for "the file overwrites what it sets". */
-enum {
-	QC_CONCURRENCY = 1u << 0,
-	QC_RATE = 1u << 1,
-	QC_BURST = 1u << 2,
-	QC_CAPACITY = 1u << 3,
-	QC_TIMEOUT = 1u << 4,
-	QC_KILL_GRACE = 1u << 5,
-	QC_MAX_ATTEMPTS = 1u << 6,
-	QC_BACKOFF = 1u << 7
-};
-
-struct queue_conf {
-	char name[65];
-	unsigned set;	    /* QC_* bits: keys the file set */
-	int concurrency;    /* default 4, 1..10000 */
-	double rate_limit;  /* starts per period; 0 = no rate limit */
-	double rate_period; /* seconds */
-	double rate_burst;  /* 0 = same as limit */
-	int64_t capacity;   /* 0 = unlimited */
-	double timeout;	    /* 0 = none */
-	double kill_grace;  /* < 0 = the daemon's */
-	int max_attempts;   /* 1..1000, default 1 */
-	struct backoff backoff;
-};
+#include "queue_conf.h"
 
 /* Keys of [daemon] the file set, for precedence over flags and env. */
 enum {
@@ -82,10 +56,6 @@ struct config {
 /* Fills c (the caller's) with every default: no queues, an empty producers
  * array.  Release with config_destroy(). */
 void config_init(struct config *c);
-
-/* Fills q (the caller's) with a queue's defaults; name (borrowed, at most
- * 64 bytes, truncated otherwise) is copied. */
-void queue_conf_init(struct queue_conf *q, const char *name);
 
 /* Reads the INI file at path (borrowed) into c, which must be
  * config_init'ed; keys the file sets overwrite c's, and [queue X] sections

@@ -36,6 +36,9 @@ static struct consumer_opts opts;
 static bool stopping;
 static int nconsumers;
 static struct consumer *consumers;
+/* Notified when the last attempt ends and when the last consumer leaves:
+ * the shutdown's drain waits on it. */
+static struct waitq drained = WAITQ_INIT;
 
 bool
 consumer_holds(int64_t id)
@@ -63,6 +66,31 @@ int
 consumer_count(void)
 {
 	return nconsumers;
+}
+
+int
+consumer_await_drained(bool all, double deadline, const bool *give_up)
+{
+	while (all ? nconsumers > 0 : runner_count() > 0) {
+		if (give_up != NULL && *give_up)
+			return diag_set(E_TIMEOUT, "drain given up");
+		double left = -1;
+		if (deadline >= 0) {
+			left = deadline - loop_now();
+			if (left <= 0)
+				return diag_set(E_TIMEOUT, "timed out");
+		}
+		if (waitq_wait(&drained, left) != 0 &&
+		    diag_code() == E_CANCELLED)
+			return -1;
+	}
+	return 0;
+}
+
+void
+consumer_drain_wake(void)
+{
+	waitq_notify_all(&drained);
 }
 
 static void
@@ -392,6 +420,8 @@ consumer_f(void *arg)
 					 q->conf.name, consumer_spawned, NULL};
 		struct runner_result res;
 		runner_run(&r, &ro, &ctl, &res);
+		if (runner_count() == 0)
+			waitq_notify_all(&drained);
 		settle_end(q, &r, &ctl, &res);
 		cs->job_id = 0;
 		release_slot(q);
@@ -403,6 +433,8 @@ consumer_f(void *arg)
 	}
 	q->consumers[cs->slot] = NULL;
 	nconsumers--;
+	if (nconsumers == 0)
+		waitq_notify_all(&drained);
 	if (cs->prev)
 		cs->prev->next = cs->next;
 	else

@@ -33,6 +33,16 @@ void consumer_stop_all(void);
 bool consumer_holds(int64_t id);
 /* Number of consumer coroutines alive. */
 int consumer_count(void);
+/* After consumer_stop_all: waits until no attempt runs (runner_count() is
+ * 0) or, with all, until every consumer left (consumer_count() is 0); or
+ * until deadline (loop_now() seconds; < 0: none) passes; or until
+ * *give_up (may be NULL) is true when consumer_drain_wake() is called.
+ * Returns 0 when drained, or -1 with diag E_TIMEOUT (deadline, given up)
+ * or E_CANCELLED.  Yields. */
+int consumer_await_drained(bool all, double deadline, const bool *give_up);
+/* Wakes consumer_await_drained's waiters to look at their give_up flag
+ * again.  Does not yield. */
+void consumer_drain_wake(void);
 /* Called by the engine after a job reached a terminal state (and was
  * committed or will be in this transaction): resolves its dependents and
  * records the events.  Does not yield. */

@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +20,9 @@
 #include "diag.h"
 #include "log.h"
 #include "loop.h"
+#include "safedir.h"
 #include "store.h"
+#include "users.h"
 #include "xmem.h"
 
 #define READ_CHUNK (64 * 1024)
@@ -615,14 +616,7 @@ make_parent_dir(const char *path)
 		return 0;
 	}
 	*slash = '\0';
-	for (char *p = dir + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		mkdir(dir, 0755);
-		*p = '/';
-	}
-	if (mkdir(dir, opts.user_mode ? 0700 : 0755) != 0 && errno != EEXIST) {
+	if (safedir_mkdir_p(dir, opts.user_mode ? 0700 : 0755) != 0) {
 		diag_set(E_IO, "control: cannot create %s: %s", dir,
 			 strerror(errno));
 		free(dir);
@@ -680,12 +674,12 @@ open_listener(void)
 		return -1;
 	}
 	if (!opts.user_mode && opts.group && *opts.group) {
-		struct group *gr = getgrnam(opts.group);
-		if (gr == NULL)
+		gid_t gid;
+		if (users_gid_by_name(opts.group, &gid) != 0)
 			log_warnx("control: group %s does not exist; the "
 				  "socket keeps group %u",
 				  opts.group, (unsigned)getegid());
-		else if (chown(opts.path, (uid_t)-1, gr->gr_gid) != 0)
+		else if (chown(opts.path, (uid_t)-1, gid) != 0)
 			log_warn("control: chown %s", opts.path);
 	}
 	if (chmod(opts.path, opts.user_mode ? 0600 : opts.mode) != 0)

@@ -361,8 +361,8 @@ coro_has_ready(void)
 	return ready_head != NULL;
 }
 
-static uint64_t
-now_ns(void)
+uint64_t
+coro_clock_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -372,7 +372,7 @@ now_ns(void)
 uint64_t
 coro_step_ns(void)
 {
-	return current != NULL ? now_ns() - step_began : 0;
+	return current != NULL ? coro_clock_ns() - step_began : 0;
 }
 
 size_t
@@ -386,10 +386,10 @@ coro_run_ready(void)
 		if (ready_head == NULL)
 			ready_tail = NULL;
 		c->ready = false;
-		step_began = now_ns();
+		step_began = coro_clock_ns();
 		switch_to(c);
 		if (step_hook)
-			step_hook(c, now_ns() - step_began);
+			step_hook(c, coro_clock_ns() - step_began);
 		steps++;
 		if (c->done && c->detached && !c->ready)
 			coro_free(c);

@@ -67,6 +67,10 @@ bool coro_is_done(const struct coro *c);
 size_t coro_run_ready(void);
 /* True when some coroutine is ready to run. */
 bool coro_has_ready(void);
+/* The monotonic clock (CLOCK_MONOTONIC) in ns: the one clock read of
+ * jobd's step, hook and lag timings, slices and job durations.  Does not
+ * yield. */
+uint64_t coro_clock_ns(void);
 /* How long the running coroutine has run since it was last resumed (ns);
  * 0 in the scheduler context.  Long loops use it to know when to give
  * the loop a turn (await_slice). */

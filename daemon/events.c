@@ -189,14 +189,6 @@ resume_cb(struct ev_loop *l, ev_timer *w, int revents)
 	/* Nothing to do: waking the loop runs the flush hooks. */
 }
 
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static bool
 events_flush(void *arg)
 {
@@ -223,9 +215,10 @@ events_flush(void *arg)
 	}
 	/* Many events (a big cancel's) go out over several passes of the
 	 * loop, so that it polls in between. */
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = coro_clock_ns();
 	while (out.next < out.n) {
-		if (out.next % 32 == 31 && mono_ns() - t0 > AWAIT_SLICE_NS) {
+		if (out.next % 32 == 31 &&
+		    coro_clock_ns() - t0 > AWAIT_SLICE_NS) {
 			if (!ev_is_active(&resume_w)) {
 				ev_timer_set(&resume_w, 0, 0);
 				ev_timer_start(loop_ev(), &resume_w);

@@ -23,8 +23,9 @@ enum jobspec_output { JOBSPEC_OUTPUT_CAPTURE = 0, JOBSPEC_OUTPUT_DISCARD = 1 };
 #define JOBSPEC_MAX_USER 256
 /* Most entries in depends_on. */
 #define JOBSPEC_MAX_DEPS 1000
-/* Longest delay, timeout, kill_grace: ten years, in seconds. */
-#define JOBSPEC_MAX_SECONDS (10.0 * 365.0 * 86400.0)
+/* Longest delay, timeout, kill_grace: ten years, in seconds, the longest
+ * duration jobd takes anywhere (backoff.h holds the value). */
+#define JOBSPEC_MAX_SECONDS BACKOFF_LIMIT
 
 struct jobspec {
 	json_t *argv; /* owned reference: array of strings, or NULL */

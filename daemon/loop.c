@@ -28,14 +28,6 @@ static bool debug_mode;
 static bool stop_requested;
 static double slow_ns = 100e6;
 
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void loop_note_step(const char *what, uint64_t ns);
 
 static void
@@ -71,10 +63,10 @@ loop_prepare_cb(struct ev_loop *l, ev_prepare *w, int revents)
 		coro_run_ready();
 		bool did = false;
 		for (int i = 0; i < nhooks; i++) {
-			uint64_t t0 = mono_ns();
+			uint64_t t0 = coro_clock_ns();
 			if (hooks[i].fn(hooks[i].arg))
 				did = true;
-			loop_note_step(hooks[i].name, mono_ns() - t0);
+			loop_note_step(hooks[i].name, coro_clock_ns() - t0);
 		}
 		if (!did && !coro_has_ready())
 			break;
@@ -83,7 +75,7 @@ loop_prepare_cb(struct ev_loop *l, ev_prepare *w, int revents)
 	 * the last poll returned.  An event that came in meanwhile waited
 	 * this long to be seen. */
 	if (polled_at != 0) {
-		double lag = (double)(mono_ns() - polled_at) / 1e6;
+		double lag = (double)(coro_clock_ns() - polled_at) / 1e6;
 		if (lag > stats.lag_max_ms)
 			stats.lag_max_ms = lag;
 	}
@@ -95,7 +87,7 @@ loop_check_cb(struct ev_loop *l, ev_check *w, int revents)
 	(void)l;
 	(void)w;
 	(void)revents;
-	polled_at = mono_ns();
+	polled_at = coro_clock_ns();
 }
 
 void

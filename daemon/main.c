@@ -1,7 +1,7 @@
 /*
  * main: flags → config → store open + recovery → queues → control →
- * READY=1 → loop → shutdown.  Wiring only: every behaviour lives in a
- * module.
+ * service → READY=1 → loop → shutdown.  Wiring only: every behaviour lives
+ * in a module; the running daemon (signals, reload, drain) is service's.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +15,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "await.h"
 #include "commands.h"
 #include "config.h"
 #include "consumer.h"
@@ -31,11 +30,10 @@
 #include "runner.h"
 #include "safedir.h"
 #include "scheduler.h"
+#include "service.h"
 #include "sdnotify.h"
 #include "spawner.h"
 #include "store.h"
-#include "submit.h"
-#include "users.h"
 #include "xmem.h"
 
 #define EX_CONFIG 78
@@ -54,13 +52,6 @@ static char *socket_path;
 static char *log_dir;
 static char *db_path;
 static bool flag_debug;
-static bool shutdown_started;
-static bool shutdown_now;
-static struct event shutdown_ev;	/* set on SIGTERM/SIGINT/shutdown */
-static struct event skip_wait_ev;	/* set on the second signal */
-static struct waitq supervisor_q;	/* wakes the supervisor */
-static ev_signal sig_term, sig_int, sig_hup;
-static bool reload_requested;
 
 static void
 usage(FILE *f)
@@ -114,25 +105,6 @@ resolve_paths(const char *flag_socket, const char *flag_state)
 	cfg.state_dir = xstrdup(state_dir);
 }
 
-static int
-mkdir_p(const char *path, mode_t mode)
-{
-	char *p = xstrdup(path);
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-			free(p);
-			return -1;
-		}
-		*s = '/';
-	}
-	int rc = mkdir(p, mode);
-	free(p);
-	return rc != 0 && errno != EEXIST ? -1 : 0;
-}
-
 static void
 keep_std_fds(void)
 {
@@ -147,256 +119,11 @@ keep_std_fds(void)
 	}
 }
 
-static void
-apply_runtime_settings(void)
-{
-	int level = cfg.log_level;
-	if (cfg.debug && level < LOG_LEVEL_INFO)
-		level = LOG_LEVEL_INFO;
-	log_set_level((enum log_level)level);
-	loop_set_debug(cfg.debug, cfg.slow_callback_ms);
-	struct consumer_opts co = {log_dir, cfg.max_log_bytes, cfg.kill_grace};
-	consumer_set_opts(&co);
-	submit_set_kill_grace(cfg.kill_grace);
-	queue_set_default_kill_grace(cfg.kill_grace);
-	control_set_limits(cfg.max_request_bytes, cfg.max_connections,
-			   cfg.request_timeout);
-	long gid = -1;
-	if (cfg.admin_group && *cfg.admin_group) {
-		gid_t g;
-		if (users_gid_by_name(cfg.admin_group, &g) == 0)
-			gid = (long)g;
-		else
-			log_warnx("config: admin_group: %s", diag_msg());
-	}
-	control_set_admin_gid(gid);
-}
-
 static bool
 debug_from_env(void)
 {
 	const char *e = getenv("JOBD_DEBUG");
 	return e && *e && strcmp(e, "0") != 0;
-}
-
-/* Validates the config's producers (with check_queue, against the queues
- * that exist); -1 with diag "file:line: producer NAME: reason". */
-static int
-check_producers(const struct config *c, const char *path, bool check_queue)
-{
-	size_t i;
-	json_t *obj;
-	json_array_foreach(c->producers, i, obj)
-	{
-		if (producer_check(obj, check_queue) == 0)
-			continue;
-		char msg[DIAG_MSG_MAX];
-		snprintf(msg, sizeof(msg), "%s", diag_msg());
-		return diag_set(E_INVAL, "%s:%d: producer %s: %s", path,
-				c->producer_lines ? c->producer_lines[i] : 0,
-				json_string_value(json_object_get(obj, "name")),
-				msg);
-	}
-	return 0;
-}
-
-/* True when queue name exists, or c (the file about to be applied)
- * defines it. */
-static bool
-queue_known(const struct config *c, const char *name)
-{
-	if (queue_find(name) != NULL)
-		return true;
-	for (size_t i = 0; i < c->nqueues; i++)
-		if (strcmp(c->queues[i].name, name) == 0)
-			return true;
-	return false;
-}
-
-/* Checks that every producer of c feeds a queue that exists once c is
- * applied; -1 with diag "file:line: producer NAME: no queue Q". */
-static int
-check_producer_queues(const struct config *c, const char *path)
-{
-	size_t i;
-	json_t *obj;
-	json_array_foreach(c->producers, i, obj)
-	{
-		const char *q =
-			json_string_value(json_object_get(obj, "queue"));
-		if (q == NULL)
-			q = "default";
-		if (queue_known(c, q))
-			continue;
-		return diag_set(
-			E_INVAL, "%s:%d: producer %s: no queue %s", path,
-			c->producer_lines ? c->producer_lines[i] : 0,
-			json_string_value(json_object_get(obj, "name")), q);
-	}
-	diag_clear();
-	return 0;
-}
-
-/* Re-reads the config file.  The whole file is checked first (syntax,
- * ranges, every queue and producer definition, and that each producer's
- * queue will exist); only then is anything applied, so a refused reload
- * changes nothing. */
-static int
-reload(void)
-{
-	struct config nc;
-	config_init(&nc);
-	if (config_load(&nc, config_path) != 0 ||
-	    check_producers(&nc, config_path, false) != 0 ||
-	    check_producer_queues(&nc, config_path) != 0) {
-		log_error("reload refused: %s", diag_msg());
-		config_destroy(&nc);
-		return -1;
-	}
-	/* Paths stay: moving the socket or the database needs a restart. */
-	free(nc.socket);
-	nc.socket = xstrdup(socket_path);
-	free(nc.state_dir);
-	nc.state_dir = xstrdup(state_dir);
-	if (flag_debug || debug_from_env())
-		nc.debug = true;
-	config_destroy(&cfg);
-	cfg = nc;
-	apply_runtime_settings();
-	/* Past the checks only the database can fail; what was applied
-	 * stays, and the next reload applies the rest. */
-	int rc = queue_apply_config(&cfg);
-	for (struct queue *q = queue_first(); q; q = q->next) {
-		consumer_sync(q);
-		if (events_watched())
-			events_queue(q->conf.name, queue_json(q));
-	}
-	if (rc == 0)
-		rc = producer_apply_config(&cfg);
-	if (rc != 0) {
-		log_error("reload: %s", diag_msg());
-		return -1;
-	}
-	log_info("config reloaded from %s", config_path);
-	return 0;
-}
-
-static void
-start_shutdown(bool now)
-{
-	if (now || shutdown_started) {
-		shutdown_now = true;
-		event_set(&skip_wait_ev);
-	}
-	shutdown_started = true;
-	event_set(&shutdown_ev);
-	waitq_notify_all(&supervisor_q);
-}
-
-static void
-signal_cb(struct ev_loop *l, ev_signal *w, int revents)
-{
-	(void)l;
-	(void)revents;
-	if (w->signum == SIGHUP) {
-		reload_requested = true;
-		waitq_notify_all(&supervisor_q);
-		return;
-	}
-	start_shutdown(false);
-}
-
-static void
-notify_status(void)
-{
-	int64_t running = 0, queued = 0;
-	for (struct queue *q = queue_first(); q; q = q->next) {
-		running += q->counts[JOBD_RUNNING];
-		queued += queue_pending(q);
-	}
-	sdnotify_send("STATUS=%lld running, %lld queued", (long long)running,
-		      (long long)queued);
-}
-
-/* Waits until no attempt runs, or the deadline passes. */
-static void
-wait_for_runners(double deadline, struct event *skip)
-{
-	while (runner_count() > 0 && (skip == NULL || !skip->set)) {
-		double left = deadline - loop_now();
-		if (deadline >= 0 && left <= 0)
-			break;
-		if (await_sleep(0.02) != 0)
-			break;
-	}
-}
-
-static void
-drain_and_stop(void)
-{
-	log_info("shutting down%s", shutdown_now ? " now" : "");
-	sdnotify_send("STOPPING=1");
-	commands_set_shutting_down();
-	events_daemon_stopping();
-	consumer_stop_all();
-	producer_shutdown();
-	if (!shutdown_now)
-		wait_for_runners(loop_now() + cfg.shutdown_timeout,
-				 &skip_wait_ev);
-	if (runner_count() > 0) {
-		log_info("stopping %d running jobs", runner_count());
-		runner_kill_all(RUNNER_KILL_INTERRUPT);
-		wait_for_runners(-1, NULL);
-	}
-	while (consumer_count() > 0)
-		if (await_sleep(0.01) != 0)
-			break;
-	scheduler_shutdown();
-	store_sync();
-	control_shutdown();
-	store_sync();
-	loop_stop();
-}
-
-static void
-prune_expired(void)
-{
-	if (cfg.retention <= 0)
-		return;
-	int64_t n = 0;
-	commands_prune_before(jobd_time_now_ms() -
-				      (int64_t)(cfg.retention * 1000.0),
-			      &n);
-	if (n > 0)
-		log_info("retention: pruned %lld finished jobs", (long long)n);
-}
-
-/* The supervisor: signals, reload, status, watchdog, retention, and the
- * shutdown sequence. */
-static void
-supervisor_f(void *arg)
-{
-	(void)arg;
-	double wd = sdnotify_watchdog_interval();
-	double tick = wd > 0 ? wd / 2 : 5.0;
-	double next_prune = loop_now() + 10.0;
-	for (;;) {
-		if (shutdown_ev.set)
-			break;
-		if (reload_requested) {
-			reload_requested = false;
-			reload();
-		}
-		if (wd > 0)
-			sdnotify_send("WATCHDOG=1");
-		notify_status();
-		if (loop_now() >= next_prune) {
-			prune_expired();
-			next_prune = loop_now() + 3600.0;
-		}
-		waitq_wait(&supervisor_q, tick);
-	}
-	drain_and_stop();
 }
 
 static void
@@ -471,12 +198,12 @@ restrict_mode(const char *path, mode_t mode)
 static void
 secure_state_dir(void)
 {
-	if (mkdir_p(state_dir, 0700) != 0)
+	if (safedir_mkdir_p(state_dir, 0700) != 0)
 		fatal("cannot create state directory %s", state_dir);
 	if (safedir_check(state_dir, 0) != 0)
 		fatalx("unsafe state directory: %s", diag_msg());
 	restrict_mode(state_dir, 0700);
-	if (mkdir_p(log_dir, 0700) != 0)
+	if (safedir_mkdir_p(log_dir, 0700) != 0)
 		fatal("cannot create %s", log_dir);
 	if (safedir_check(log_dir, 0) != 0)
 		fatalx("unsafe state directory: %s", diag_msg());
@@ -506,7 +233,7 @@ check_socket_dir(void)
 	char *slash = strrchr(dir, '/');
 	if (slash != NULL && slash != dir) {
 		*slash = '\0';
-		if (mkdir_p(dir, geteuid() == 0 ? 0755 : 0700) != 0)
+		if (safedir_mkdir_p(dir, geteuid() == 0 ? 0755 : 0700) != 0)
 			fatal("cannot create %s", dir);
 		if (safedir_check(dir, SAFEDIR_ROOT_OK | SAFEDIR_STICKY_OK) !=
 		    0)
@@ -561,8 +288,19 @@ orphan_add(int64_t id, int pid, void *arg)
 	o->n++;
 }
 
-int
-main(int argc, char **argv)
+/* What the command line asked for. */
+struct flags {
+	const char *config;	/* borrowed from argv, or NULL */
+	const char *socket;	/* borrowed from argv, or NULL */
+	const char *state;	/* borrowed from argv, or NULL */
+	bool check_only;
+};
+
+/* Reads the command line into f (and flag_debug).  Returns -1 to go on,
+ * or the exit status when jobd is done (--version, --help, a bad
+ * flag). */
+static int
+parse_args(int argc, char **argv, struct flags *f)
 {
 	static const struct option longopts[] = {
 		{"config", required_argument, NULL, 'c'},
@@ -574,27 +312,24 @@ main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *flag_config = NULL, *flag_socket = NULL,
-		   *flag_state = NULL;
-	bool check_only = false;
 	int ch;
 	while ((ch = getopt_long(argc, argv, "c:s:d:h", longopts, NULL)) !=
 	       -1) {
 		switch (ch) {
 		case 'c':
-			flag_config = optarg;
+			f->config = optarg;
 			break;
 		case 's':
-			flag_socket = optarg;
+			f->socket = optarg;
 			break;
 		case 'd':
-			flag_state = optarg;
+			f->state = optarg;
 			break;
 		case 'D':
 			flag_debug = true;
 			break;
 		case 'C':
-			check_only = true;
+			f->check_only = true;
 			break;
 		case 'V':
 			printf("jobd %s\n", JOBD_VERSION);
@@ -612,22 +347,37 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	return -1;
+}
+
+/* Loads the config file and resolves the paths.  Returns -1 to go on, or
+ * the exit status (a bad file, --check-config done). */
+static int
+load_config(const struct flags *f)
+{
 	log_init(LOG_LEVEL_INFO);
 	config_init(&cfg);
-	config_path = flag_config ? xstrdup(flag_config)
-				  : config_default_path(geteuid());
+	config_path = f->config ? xstrdup(f->config)
+				: config_default_path(geteuid());
 	if (config_load(&cfg, config_path) != 0 ||
-	    check_producers(&cfg, config_path, false) != 0) {
+	    service_check_producers(&cfg, config_path, false) != 0) {
 		fprintf(stderr, "jobd: %s\n", diag_msg());
 		return EX_CONFIG;
 	}
 	if (flag_debug || debug_from_env())
 		cfg.debug = true;
-	resolve_paths(flag_socket, flag_state);
-	if (check_only) {
+	resolve_paths(f->socket, f->state);
+	if (f->check_only) {
 		config_print(&cfg, stdout);
 		return 0;
 	}
+	return -1;
+}
+
+/* Process-wide settings, before anything is opened. */
+static void
+prepare_process(void)
+{
 	keep_std_fds();
 	signal(SIGPIPE, SIG_IGN);
 	srandom((unsigned)getpid() ^ (unsigned)jobd_time_now_ms());
@@ -638,7 +388,13 @@ main(int argc, char **argv)
 	mallopt(M_MXFAST, 0);
 	log_init((enum log_level)cfg.log_level);
 	sdnotify_init();
+}
 
+/* The state directory, its lock, the spawner and the socket's directory.
+ * Returns the listening socket systemd handed over, or -1. */
+static int
+open_state(void)
+{
 	log_dir = xasprintf("%s/logs", state_dir);
 	db_path = xasprintf("%s/jobd.db", state_dir);
 	secure_state_dir();
@@ -652,7 +408,13 @@ main(int argc, char **argv)
 		fatalx("socket activation: %s", diag_msg());
 	if (listen_fd < 0)
 		check_socket_dir();
+	return listen_fd;
+}
 
+/* The loop and the store, with the store's commit hook and the events. */
+static void
+open_store(void)
+{
 	loop_init();
 	spawner_watch(spawner_lost);
 	/* A fault injection for the tests: while this file exists, every
@@ -664,7 +426,14 @@ main(int argc, char **argv)
 		fatalx("%s", diag_msg());
 	loop_add_flush(store_flush, NULL, "store.commit");
 	events_init();
+}
 
+/* Kills what a dead jobd's attempts left, recovers their jobs and loads
+ * the queues, each committed before anything is served.  Returns -1 to go
+ * on, or the exit status (a producer's queue is missing). */
+static int
+recover(void)
+{
 	struct orphans orph = {NULL, NULL, 0};
 	if (store_job_running_pids(orphan_add, &orph) != 0)
 		fatalx("recovery: %s", diag_msg());
@@ -680,7 +449,7 @@ main(int argc, char **argv)
 	start_step("recovery", recover_step, NULL);
 	start_step("queues", queues_step, queue_shutdown);
 	/* A producer's queue may come from the database: checked now. */
-	if (check_producers(&cfg, config_path, true) != 0) {
+	if (service_check_producers(&cfg, config_path, true) != 0) {
 		fprintf(stderr, "jobd: %s\n", diag_msg());
 		store_close();
 		return EX_CONFIG;
@@ -688,11 +457,23 @@ main(int argc, char **argv)
 	if (nrec > 0)
 		log_info("recovered %d jobs left running by a previous jobd",
 			 nrec);
+	return -1;
+}
 
+/* The engine and the edge, in layer order, then the service. */
+static void
+start_modules(int listen_fd)
+{
 	struct consumer_opts co = {log_dir, cfg.max_log_bytes, cfg.kill_grace};
 	consumer_init(&co);
-	struct commands_ctx cx = {&cfg, log_dir, db_path, loop_now(), reload,
-				  start_shutdown};
+	struct commands_ctx cx = {
+		.cfg = &cfg,
+		.log_dir = log_dir,
+		.db_path = db_path,
+		.started_at = loop_now(),
+		.reload = service_reload,
+		.shutdown = service_request_shutdown,
+	};
 	commands_init(&cx);
 	if (producer_init(&cfg) != 0)
 		fatalx("producers: %s", diag_msg());
@@ -704,33 +485,26 @@ main(int argc, char **argv)
 	};
 	if (control_init(&ctl) != 0)
 		fatalx("%s", diag_msg());
-	apply_runtime_settings();
+	struct service_opts so = {
+		.cfg = &cfg,
+		.config_path = config_path,
+		.socket_path = socket_path,
+		.state_dir = state_dir,
+		.log_dir = log_dir,
+		.debug = flag_debug || debug_from_env(),
+	};
+	service_init(&so);
 	for (struct queue *q = queue_first(); q; q = q->next)
 		consumer_sync(q);
 	scheduler_init();
+	service_start();
+}
 
-	ev_signal_init(&sig_term, signal_cb, SIGTERM);
-	ev_signal_init(&sig_int, signal_cb, SIGINT);
-	ev_signal_init(&sig_hup, signal_cb, SIGHUP);
-	ev_signal_start(loop_ev(), &sig_term);
-	ev_signal_start(loop_ev(), &sig_int);
-	ev_signal_start(loop_ev(), &sig_hup);
-	ev_unref(loop_ev());
-	ev_unref(loop_ev());
-	ev_unref(loop_ev());
-	coro_detach(coro_spawn("supervisor", supervisor_f, NULL));
-
-	log_info("jobd %s ready: socket %s, state %s%s", JOBD_VERSION,
-		 socket_path, state_dir, cfg.debug ? ", debug mode" : "");
-	sdnotify_send("READY=1");
-	loop_run();
-
-	ev_ref(loop_ev());
-	ev_ref(loop_ev());
-	ev_ref(loop_ev());
-	ev_signal_stop(loop_ev(), &sig_term);
-	ev_signal_stop(loop_ev(), &sig_int);
-	ev_signal_stop(loop_ev(), &sig_hup);
+/* Once the loop stopped: every module, top down, and main's own. */
+static void
+shutdown_modules(void)
+{
+	service_shutdown();
 	spawner_shutdown();
 	store_close();
 	queue_shutdown();
@@ -743,6 +517,30 @@ main(int argc, char **argv)
 	free(socket_path);
 	free(log_dir);
 	free(db_path);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct flags f = {NULL, NULL, NULL, false};
+	int rc = parse_args(argc, argv, &f);
+	if (rc < 0)
+		rc = load_config(&f);
+	if (rc >= 0)
+		return rc;
+	prepare_process();
+	int listen_fd = open_state();
+	open_store();
+	if ((rc = recover()) >= 0)
+		return rc;
+	start_modules(listen_fd);
+
+	log_info("jobd %s ready: socket %s, state %s%s", JOBD_VERSION,
+		 socket_path, state_dir, cfg.debug ? ", debug mode" : "");
+	sdnotify_send("READY=1");
+	loop_run();
+
+	shutdown_modules();
 	log_info("stopped");
 	return 0;
 }

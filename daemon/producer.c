@@ -26,6 +26,7 @@
 #include "jobspec.h"
 #include "jsonin.h"
 #include "log.h"
+#include "producer_spec.h"
 #include "loop.h"
 #include "queue.h"
 #include "runner.h"
@@ -34,14 +35,6 @@
 #include "utf8.h"
 #include "xmem.h"
 
-enum producer_type { PT_INTERVAL, PT_CRON, PT_COMMAND };
-enum producer_format { PF_LINES, PF_JSON };
-enum producer_restart { PR_NEVER, PR_ON_FAILURE, PR_ALWAYS };
-
-static const char *const type_names[] = {"interval", "cron", "command"};
-static const char *const format_names[] = {"lines", "json"};
-static const char *const restart_names[] = {"never", "on-failure",
-					    "always"};
 static const char *const state_names[] = {"running", "paused", "finished",
 					  "failed"};
 
@@ -51,17 +44,7 @@ static const char *const state_names[] = {"running", "paused", "finished",
 #define RESTART_DELAY 1.0
 
 struct producer {
-	char *name;			/* owned */
-	json_t *spec;			/* owned: the definition as given */
-	int type;
-	char *queue;			/* owned */
-	json_t *job;			/* owned: template, queue removed */
-	double every;			/* seconds */
-	struct cron cron;
-	json_t *generator;		/* owned: {argv} or {shell} */
-	int format;
-	int restart;
-	bool overlap;
+	struct producer_spec def;	/* owned: the definition */
 	uid_t uid;
 	bool paused;
 	int state;
@@ -84,274 +67,44 @@ struct producer {
 
 static struct producer *producers;
 static int nlive;		/* producer coroutines alive */
+static struct waitq gone = WAITQ_INIT; /* notified when nlive reaches 0 */
+/* How long the shutdown waits for producers to end their generators. */
+#define SHUTDOWN_WAIT 5.0
 
 /* ---- definitions ---- */
-
-static int
-name_index(const char *const *names, int n, const char *s)
-{
-	for (int i = 0; i < n; i++)
-		if (strcmp(names[i], s) == 0)
-			return i;
-	return -1;
-}
-
-static int
-enum_field(json_t *obj, const char *key, const char *const *names, int n,
-	   int dflt, int *out)
-{
-	json_t *v = json_object_get(obj, key);
-	*out = dflt;
-	if (v == NULL || json_is_null(v))
-		return 0;
-	int i = json_is_string(v) ? name_index(names, n, json_string_value(v))
-				  : -1;
-	if (i < 0) {
-		struct buf b = BUF_INIT;
-		for (int k = 0; k < n; k++)
-			buf_printf(&b, "%s%s", k ? ", " : "", names[k]);
-		diag_set(E_INVAL, "%s: must be one of %s", key, buf_str(&b));
-		buf_release(&b);
-		return -1;
-	}
-	*out = i;
-	return 0;
-}
 
 static void
 producer_free(struct producer *p)
 {
 	if (p == NULL)
 		return;
-	free(p->name);
-	free(p->queue);
-	json_decref(p->spec);
-	json_decref(p->job);
-	json_decref(p->generator);
+	producer_spec_destroy(&p->def);
 	json_decref(p->last_exit_code);
 	free(p->last_error);
 	free(p);
 }
 
-/* Validates a command's {argv} or {shell}. */
+/* Tells producer_spec_parse whether a queue exists. */
 static int
-check_command(json_t *g, const char *field)
+queue_exists(const char *queue)
 {
-	if (!json_is_object(g))
-		return diag_set(E_INVAL, "%s: must be {\"argv\": [...]} or "
-					 "{\"shell\": \"...\"}",
-				field);
-	json_t *argv = json_object_get(g, "argv");
-	json_t *shell = json_object_get(g, "shell");
-	const char *k;
-	json_t *v;
-	json_object_foreach(g, k, v)
-	{
-		if (strcmp(k, "argv") != 0 && strcmp(k, "shell") != 0)
-			return diag_set(E_INVAL, "%s.%s: unknown field", field,
-					k);
-	}
-	if ((argv == NULL) == (shell == NULL))
-		return diag_set(E_INVAL, "%s: one of argv or shell", field);
-	if (shell && (!json_is_string(shell) || !*json_string_value(shell)))
-		return diag_set(E_INVAL, "%s.shell: must be a non-empty string",
-				field);
-	if (argv) {
-		size_t i;
-		json_t *a;
-		if (!json_is_array(argv) || json_array_size(argv) == 0)
-			return diag_set(E_INVAL,
-					"%s.argv: must be a non-empty array",
-					field);
-		json_array_foreach(argv, i, a)
-		{
-			if (!json_is_string(a) ||
-			    strlen(json_string_value(a)) !=
-				    json_string_length(a))
-				return diag_set(E_INVAL,
-						"%s.argv: must hold strings",
-						field);
-		}
-	}
-	return 0;
+	return queue_find(queue) != NULL ? 0 : -1;
 }
-
-/* The job spec for one production: template (+ over) with the producer's
- * queue, validated into s.  over may be NULL. */
-static int
-make_spec(const struct producer *p, json_t *over, struct jobspec *s)
-{
-	json_t *obj = jobspec_overlay(p->job, over);
-	json_object_set_new(obj, "queue", json_string(p->queue));
-	jobspec_init(s);
-	int rc = jobspec_parse(obj, s);
-	json_decref(obj);
-	return rc;
-}
-
-static const char *const report_fields[] = {
-	"state", "produced", "skipped", "errors", "last_run", "next_run", "uid",
-	NULL};
 
 /* Parses obj into a new producer (not started, not stored); with
  * check_queue, its queue must exist. */
 static struct producer *
 producer_parse(json_t *obj, uid_t uid, bool check_queue)
 {
-	static const char *const fields[] = {
-		"name",	    "type",	"queue",   "job",     "every",
-		"schedule", "generator", "format", "restart", "overlap",
-		"paused",   NULL};
-	if (!json_is_object(obj)) {
-		diag_set(E_INVAL, "producer: must be an object");
+	struct producer *p = xcalloc(1, sizeof(*p));
+	if (producer_spec_parse(obj, check_queue ? queue_exists : NULL,
+				&p->def) != 0) {
+		free(p);
 		return NULL;
 	}
-	const char *key;
-	json_t *v;
-	json_object_foreach(obj, key, v)
-	{
-		bool ok = false;
-		for (int i = 0; fields[i] && !ok; i++)
-			ok = strcmp(fields[i], key) == 0;
-		for (int i = 0; report_fields[i] && !ok; i++)
-			ok = strcmp(report_fields[i], key) == 0;
-		if (!ok) {
-			diag_set(E_INVAL, "%.64s: unknown field", key);
-			return NULL;
-		}
-	}
-	struct producer *p = xcalloc(1, sizeof(*p));
 	p->uid = uid;
-	json_t *name = json_object_get(obj, "name");
-	if (!json_is_string(name) ||
-	    !jobspec_queue_name_valid(json_string_value(name))) {
-		diag_set(E_INVAL, "name: must be 1 to 64 of A-Z a-z 0-9 _ . -");
-		goto fail;
-	}
-	p->name = xstrdup(json_string_value(name));
-	json_t *type = json_object_get(obj, "type");
-	if (type == NULL) {
-		diag_set(E_INVAL, "type: required (interval, cron, command)");
-		goto fail;
-	}
-	if (enum_field(obj, "type", type_names, 3, 0, &p->type) != 0 ||
-	    enum_field(obj, "format", format_names, 2, PF_LINES,
-		       &p->format) != 0 ||
-	    enum_field(obj, "restart", restart_names, 3, PR_NEVER,
-		       &p->restart) != 0)
-		goto fail;
-	json_t *q = json_object_get(obj, "queue");
-	if (q != NULL && !json_is_null(q) && !json_is_string(q)) {
-		diag_set(E_INVAL, "queue: must be a string");
-		goto fail;
-	}
-	p->queue = xstrdup(q && json_is_string(q) ? json_string_value(q)
-						  : "default");
-	if (check_queue && queue_find(p->queue) == NULL)
-		goto fail;
-	json_t *ov = json_object_get(obj, "overlap");
-	if (ov && !json_is_null(ov) && !json_is_boolean(ov)) {
-		diag_set(E_INVAL, "overlap: must be true or false");
-		goto fail;
-	}
-	p->overlap = json_is_true(ov);
-	json_t *pv = json_object_get(obj, "paused");
-	if (pv && !json_is_null(pv) && !json_is_boolean(pv)) {
-		diag_set(E_INVAL, "paused: must be true or false");
-		goto fail;
-	}
-	p->paused = json_is_true(pv);
-	json_t *job = json_object_get(obj, "job");
-	if (job != NULL && !json_is_null(job) && !json_is_object(job)) {
-		diag_set(E_INVAL, "job: must be an object (a job spec)");
-		goto fail;
-	}
-	p->job = job && json_is_object(job) ? json_deep_copy(job)
-					    : json_object();
-	json_object_del(p->job, "queue");
-	json_t *every = json_object_get(obj, "every");
-	json_t *sched = json_object_get(obj, "schedule");
-	json_t *gen = json_object_get(obj, "generator");
-	if (p->type == PT_INTERVAL) {
-		if (!json_is_number(every) ||
-		    !isfinite(json_number_value(every)) ||
-		    json_number_value(every) < 0.01 ||
-		    json_number_value(every) > JOBSPEC_MAX_SECONDS) {
-			diag_set(E_INVAL, "every: must be a number of seconds "
-					  ">= 0.01");
-			goto fail;
-		}
-		p->every = json_number_value(every);
-	} else if (every && !json_is_null(every)) {
-		diag_set(E_INVAL, "every: only for interval producers");
-		goto fail;
-	}
-	if (p->type == PT_CRON) {
-		if (!json_is_string(sched)) {
-			diag_set(E_INVAL, "schedule: required for cron "
-					  "producers");
-			goto fail;
-		}
-		if (cron_parse(json_string_value(sched), &p->cron) != 0) {
-			diag_prefix("schedule");
-			goto fail;
-		}
-	} else if (sched && !json_is_null(sched)) {
-		diag_set(E_INVAL, "schedule: only for cron producers");
-		goto fail;
-	}
-	if (p->type == PT_COMMAND) {
-		if (gen == NULL || check_command(gen, "generator") != 0) {
-			if (gen == NULL)
-				diag_set(E_INVAL, "generator: required for "
-						  "command producers");
-			goto fail;
-		}
-		p->generator = json_deep_copy(gen);
-		if (p->format == PF_LINES &&
-		    !json_is_array(json_object_get(p->job, "argv"))) {
-			diag_set(E_INVAL, "job.argv: format lines appends "
-					  "each line to job.argv");
-			goto fail;
-		}
-	} else if (gen && !json_is_null(gen)) {
-		diag_set(E_INVAL, "generator: only for command producers");
-		goto fail;
-	}
-	/* The template must make a valid job by itself, except for json
-	 * generators, whose lines complete it. */
-	if (!(p->type == PT_COMMAND && p->format == PF_JSON)) {
-		struct jobspec s;
-		json_t *over = NULL;
-		if (p->type == PT_COMMAND)
-			over = json_pack("{s:[s]}", "argv", "x");
-		json_t *probe = jobspec_overlay(p->job, NULL);
-		if (over) {
-			json_t *argv = json_deep_copy(
-				json_object_get(p->job, "argv"));
-			json_array_append_new(argv, json_string("x"));
-			json_object_set_new(probe, "argv", argv);
-			json_decref(over);
-		}
-		json_object_set_new(probe, "queue", json_string(p->queue));
-		jobspec_init(&s);
-		int rc = jobspec_parse(probe, &s);
-		jobspec_destroy(&s);
-		json_decref(probe);
-		if (rc != 0) {
-			diag_prefix("job");
-			goto fail;
-		}
-	}
-	/* What is stored: the definition without reported fields. */
-	p->spec = json_deep_copy(obj);
-	for (int i = 0; report_fields[i]; i++)
-		json_object_del(p->spec, report_fields[i]);
-	json_object_del(p->spec, "paused");
+	p->paused = p->def.paused;
 	return p;
-fail:
-	producer_free(p);
-	return NULL;
 }
 
 static void unlink_producer(struct producer *p);
@@ -363,15 +116,15 @@ static void
 announce(const struct producer *p)
 {
 	if (events_watched())
-		events_producer(p->name, producer_json(p));
+		events_producer(p->def.name, producer_json(p));
 }
 
 static void
 save(struct producer *p)
 {
-	if (store_producer_counters(p->name, p->state, p->produced,
+	if (store_producer_counters(p->def.name, p->state, p->produced,
 				    p->skipped, p->errors, p->last_run) != 0)
-		log_error("producer %s: %s", p->name, diag_msg());
+		log_error("producer %s: %s", p->def.name, diag_msg());
 	announce(p);
 }
 
@@ -409,18 +162,18 @@ static int
 produce(struct producer *p, json_t *over, const char *what)
 {
 	struct jobspec s;
-	if (make_spec(p, over, &s) != 0) {
+	if (producer_spec_job(&p->def, over, &s) != 0) {
 		p->errors++;
-		log_warnx("producer %s: %s: %s", p->name, what, diag_msg());
+		log_warnx("producer %s: %s: %s", p->def.name, what, diag_msg());
 		jobspec_destroy(&s);
 		return 0;
 	}
 	for (;;) {
-		struct queue *q = queue_find(p->queue);
+		struct queue *q = queue_find(p->def.queue);
 		if (q == NULL) {
 			p->errors++;
-			log_warnx("producer %s: queue %s is gone", p->name,
-				  p->queue);
+			log_warnx("producer %s: queue %s is gone", p->def.name,
+				  p->def.queue);
 			jobspec_destroy(&s);
 			return 0;
 		}
@@ -447,7 +200,7 @@ produce(struct producer *p, json_t *over, const char *what)
 		rc = 1;
 	} else {
 		p->errors++;
-		log_warnx("producer %s: %s: %s", p->name, what, diag_msg());
+		log_warnx("producer %s: %s: %s", p->def.name, what, diag_msg());
 	}
 	jobspec_destroy(&s);
 	return rc;
@@ -465,7 +218,7 @@ record_retry_wait(struct producer *p, double *pause)
 {
 	if (*pause == RECORD_RETRY_MIN)
 		log_warnx("producer %s: jobs not recorded, will retry: %s",
-			  p->name, diag_msg());
+			  p->def.name, diag_msg());
 	if (producer_wait(p, *pause) != 0)
 		return -1;
 	*pause = *pause * 2 < RECORD_RETRY_MAX ? *pause * 2 : RECORD_RETRY_MAX;
@@ -483,8 +236,8 @@ last_job_live(const struct producer *p)
 static int64_t
 next_tick(const struct producer *p, int64_t now)
 {
-	if (p->type == PT_INTERVAL) {
-		int64_t step = (int64_t)llround(p->every * 1000.0);
+	if (p->def.type == PRODUCER_SPEC_INTERVAL) {
+		int64_t step = (int64_t)llround(p->def.every * 1000.0);
 		if (p->next_run == 0)
 			return now + step;
 		int64_t t = p->next_run + step;
@@ -493,7 +246,7 @@ next_tick(const struct producer *p, int64_t now)
 			t = now + step - (now - p->next_run) % step;
 		return t;
 	}
-	int64_t t = cron_next(&p->cron, now / 1000);
+	int64_t t = cron_next(&p->def.cron, now / 1000);
 	return t < 0 ? -1 : t * 1000;
 }
 
@@ -519,7 +272,7 @@ schedule_loop(struct producer *p)
 		if (p->paused)
 			continue;
 		p->last_run = now;
-		if (!p->overlap && last_job_live(p)) {
+		if (!p->def.overlap && last_job_live(p)) {
 			p->skipped++;
 		} else {
 			/* A tick's job is recorded before the next tick is
@@ -555,27 +308,30 @@ generator_line(struct producer *p, char *line, size_t len, int64_t lineno)
 	if (len == 0)
 		return 0;
 	json_t *over;
-	if (p->format == PF_JSON) {
+	if (p->def.format == PRODUCER_SPEC_JSON) {
 		json_error_t err;
 		over = jsonin_loadb(line, len, 0, &err);
 		if (!json_is_object(over)) {
 			p->errors++;
-			log_warnx("producer %s: %s: not a JSON object", p->name,
-				  what);
+			log_warnx("producer %s: %s: not a JSON object",
+				  p->def.name, what);
 			json_decref(over);
 			return 0;
 		}
 	} else {
 		if (memchr(line, '\0', len) != NULL) {
 			p->errors++;
-			log_warnx("producer %s: %s: NUL byte", p->name, what);
+			log_warnx("producer %s: %s: NUL byte", p->def.name,
+				  what);
 			return 0;
 		}
-		json_t *argv = json_deep_copy(json_object_get(p->job, "argv"));
+		json_t *argv =
+			json_deep_copy(json_object_get(p->def.job, "argv"));
 		json_t *arg = json_stringn(line, len);
 		if (arg == NULL) {
 			p->errors++;
-			log_warnx("producer %s: %s: not UTF-8", p->name, what);
+			log_warnx("producer %s: %s: not UTF-8", p->def.name,
+				  what);
 			json_decref(argv);
 			return 0;
 		}
@@ -692,19 +448,21 @@ note_exit(struct producer *p, int status, const char *error,
 						      WEXITSTATUS(status));
 }
 
-/* Runs the generator once.  Returns its wait status, or -1 when it could
- * not start, or -2 when the producer must stop. */
+/* Starts the generator with its stdout and stderr on pipes: *out and *err
+ * (owned by the caller) get their read ends, non-blocking.  0, or -1 when
+ * it could not start (noted as its last run). */
 static int
-generator_run(struct producer *p)
+generator_start(struct producer *p, struct runner_spawn *sp, int *out,
+		int *err)
 {
 	int pfd[2], efd[2];
 	if (pipe2(pfd, O_CLOEXEC) != 0) {
-		log_warn("producer %s: pipe", p->name);
+		log_warn("producer %s: pipe", p->def.name);
 		note_exit(p, -1, "pipe failed", NULL);
 		return -1;
 	}
 	if (pipe2(efd, O_CLOEXEC) != 0) {
-		log_warn("producer %s: pipe", p->name);
+		log_warn("producer %s: pipe", p->def.name);
 		note_exit(p, -1, "pipe failed", NULL);
 		close(pfd[0]);
 		close(pfd[1]);
@@ -713,118 +471,160 @@ generator_run(struct producer *p)
 	fcntl(pfd[0], F_SETFL, O_NONBLOCK);
 	fcntl(efd[0], F_SETFL, O_NONBLOCK);
 	char pv[96];
-	snprintf(pv, sizeof(pv), "JOBD_PRODUCER=%s", p->name);
+	snprintf(pv, sizeof(pv), "JOBD_PRODUCER=%s", p->def.name);
 	char *const extra[] = {pv, NULL};
 	/* The generator runs as the producer's jobs do: in the template's
 	 * cwd, with its env (or the minimal one). */
-	const char *cwd = json_string_value(json_object_get(p->job, "cwd"));
-	json_t *env = json_object_get(p->job, "env");
-	struct runner_spawn sp = {json_object_get(p->generator, "argv"),
-				  json_string_value(json_object_get(
-					  p->generator, "shell")),
-				  cwd ? cwd : "/",
-				  json_is_object(env) ? env : NULL,
-				  p->uid,
-				  extra,
-				  pfd[1],
-				  efd[1],
-				  -1,
-				  -1,
-				  0,
-				  "",
-				  false};
-	int rc = runner_spawn(&sp);
+	const char *cwd =
+		json_string_value(json_object_get(p->def.job, "cwd"));
+	json_t *env = json_object_get(p->def.job, "env");
+	*sp = (struct runner_spawn){
+		.argv = json_object_get(p->def.generator, "argv"),
+		.shell = json_string_value(
+			json_object_get(p->def.generator, "shell")),
+		.cwd = cwd ? cwd : "/",
+		.env = json_is_object(env) ? env : NULL,
+		.uid = p->uid,
+		.extra_env = extra,
+		.out_fd = pfd[1],
+		.err_fd = efd[1],
+		.pid = -1,
+		.pidfd = -1,
+	};
+	int rc = runner_spawn(sp);
+	sp->extra_env = NULL; /* extra dies here */
 	close(pfd[1]);
 	close(efd[1]);
 	if (rc != 0) {
-		log_warnx("producer %s: generator: %s", p->name, sp.error);
-		note_exit(p, -1, sp.error, NULL);
+		log_warnx("producer %s: generator: %s", p->def.name, sp->error);
+		note_exit(p, -1, sp->error, NULL);
 		close(pfd[0]);
 		close(efd[0]);
 		return -1;
 	}
-	struct errpipe ep = {p->name, efd[0], BUF_INIT, NULL};
-	char ename[112];
-	snprintf(ename, sizeof(ename), "producer[%s].stderr", p->name);
-	struct coro *reader = coro_spawn(ename, errpipe_f, &ep);
-	struct buf in = BUF_INIT;
-	int64_t lineno = 0;
-	bool eof = false, stop = false, again = false;
-	double pause = RECORD_RETRY_MIN;
-	while (!stop && (again || !eof)) {
-		if (p->paused && wait_unpaused(p) != 0) {
-			stop = true;
+	*out = pfd[0];
+	*err = efd[0];
+	return 0;
+}
+
+/* Where the reading of a generator's stdout stands. */
+struct gen_in {
+	int fd;			/* borrowed: the read end */
+	struct buf buf;		/* read, not yet handled */
+	int64_t lineno;		/* lines handled */
+	bool eof;		/* the generator closed its stdout */
+	bool stop;		/* the producer must stop */
+	bool again;		/* the lines in buf go again */
+	double pause;		/* s, before they go again */
+};
+
+/* Reads what the generator wrote into g->buf; at the end sets g->eof (a
+ * last line without a newline is ended); sets g->stop when the producer
+ * must stop.  Returns false when the read is to be tried again. */
+static bool
+gen_read(struct producer *p, struct gen_in *g)
+{
+	if (await_io(g->fd, EV_READ, -1, false, NULL) != 0 || p->stopping) {
+		g->stop = true;
+		return true;
+	}
+	buf_reserve(&g->buf, 65536);
+	ssize_t r = read(g->fd, g->buf.data + g->buf.len, 65536);
+	if (r < 0 && (errno == EINTR || errno == EAGAIN))
+		return false;
+	if (r <= 0) {
+		g->eof = true;
+		if (g->buf.len > 0)
+			buf_append(&g->buf, "\n", 1);
+	} else {
+		g->buf.len += (size_t)r;
+		g->buf.data[g->buf.len] = '\0';
+	}
+	return true;
+}
+
+/* Submits, and records, every complete line of g->buf before the next
+ * read: while the queue is full, nothing more is read, and a line whose
+ * job the store could not take (a locked database, a commit that failed)
+ * is handled again, after a pause. */
+static void
+gen_feed(struct producer *p, struct gen_in *g)
+{
+	g->again = false;
+	int64_t lineno0 = g->lineno, produced0 = p->produced,
+		errors0 = p->errors;
+	size_t off = 0;
+	char *nl;
+	while (!g->stop && off < g->buf.len &&
+	       (nl = memchr(g->buf.data + off, '\n', g->buf.len - off))) {
+		size_t len = (size_t)(nl - (g->buf.data + off));
+		int lr = generator_line(p, g->buf.data + off, len,
+					g->lineno + 1);
+		if (lr < 0)
+			g->stop = true;
+		if (lr > 0) {
+			g->again = true;
 			break;
 		}
-		if (!again) {
-			if (await_io(pfd[0], EV_READ, -1, false, NULL) != 0 ||
-			    p->stopping) {
-				stop = true;
-				break;
-			}
-			buf_reserve(&in, 65536);
-			ssize_t r = read(pfd[0], in.data + in.len, 65536);
-			if (r < 0 && (errno == EINTR || errno == EAGAIN))
-				continue;
-			if (r <= 0) {
-				eof = true;
-				if (in.len > 0)
-					buf_append(&in, "\n", 1);
-			} else {
-				in.len += (size_t)r;
-				in.data[in.len] = '\0';
-			}
-		}
-		/* Every complete line is submitted, and recorded, before the
-		 * next read: while the queue is full, nothing more is read,
-		 * and a line whose job the store could not take (a locked
-		 * database, a commit that failed) is handled again. */
-		again = false;
-		int64_t lineno0 = lineno, produced0 = p->produced,
-			errors0 = p->errors;
-		size_t off = 0;
-		char *nl;
-		while (!stop && off < in.len &&
-		       (nl = memchr(in.data + off, '\n', in.len - off))) {
-			size_t len = (size_t)(nl - (in.data + off));
-			int lr = generator_line(p, in.data + off, len,
-						lineno + 1);
-			if (lr < 0)
-				stop = true;
-			if (lr > 0) {
-				again = true;
-				break;
-			}
-			lineno++;
-			off += len + 1;
-		}
-		if (off > 0 && store_sync_crash_safe() != 0) {
-			/* Rolled back: this read's lines go again. */
-			p->produced = produced0;
-			p->errors = errors0;
-			lineno = lineno0;
-			off = 0;
-			again = true;
-		}
-		buf_consume(&in, off);
-		if (again && !stop && record_retry_wait(p, &pause) != 0)
-			stop = true;
-		if (!again)
-			pause = RECORD_RETRY_MIN;
-		if (in.len > LINE_MAX_BYTES) {
-			p->errors++;
-			log_warnx("producer %s: line %lld: longer than %d "
-				  "bytes, dropped",
-				  p->name, (long long)lineno + 1,
-				  LINE_MAX_BYTES);
-			buf_reset(&in);
-		}
-		if (lineno % 64 == 0)
-			save(p);
+		g->lineno++;
+		off += len + 1;
 	}
-	buf_release(&in);
-	close(pfd[0]);
-	int status = generator_end(&sp, stop);
+	if (off > 0 && store_sync_crash_safe() != 0) {
+		/* Rolled back: this read's lines go again. */
+		p->produced = produced0;
+		p->errors = errors0;
+		g->lineno = lineno0;
+		off = 0;
+		g->again = true;
+	}
+	buf_consume(&g->buf, off);
+	if (g->again && !g->stop && record_retry_wait(p, &g->pause) != 0)
+		g->stop = true;
+	if (!g->again)
+		g->pause = RECORD_RETRY_MIN;
+	if (g->buf.len > LINE_MAX_BYTES) {
+		p->errors++;
+		log_warnx("producer %s: line %lld: longer than %d bytes, "
+			  "dropped",
+			  p->def.name, (long long)g->lineno + 1,
+			  LINE_MAX_BYTES);
+		buf_reset(&g->buf);
+	}
+	if (g->lineno % 64 == 0)
+		save(p);
+}
+
+/* Runs the generator once.  Returns its wait status, or -1 when it could
+ * not start, or -2 when the producer must stop. */
+static int
+generator_run(struct producer *p)
+{
+	struct runner_spawn sp;
+	int out, err;
+	if (generator_start(p, &sp, &out, &err) != 0)
+		return -1;
+	struct errpipe ep = {p->def.name, err, BUF_INIT, NULL};
+	char ename[112];
+	snprintf(ename, sizeof(ename), "producer[%s].stderr", p->def.name);
+	struct coro *reader = coro_spawn(ename, errpipe_f, &ep);
+	struct gen_in g = {.fd = out, .buf = BUF_INIT,
+			   .pause = RECORD_RETRY_MIN};
+	while (!g.stop && (g.again || !g.eof)) {
+		if (p->paused && wait_unpaused(p) != 0) {
+			g.stop = true;
+			break;
+		}
+		if (!g.again) {
+			if (!gen_read(p, &g))
+				continue;
+			if (g.stop)
+				break;
+		}
+		gen_feed(p, &g);
+	}
+	buf_release(&g.buf);
+	close(out);
+	int status = generator_end(&sp, g.stop);
 	/* The generator is gone: its reader takes what is left and ends. */
 	if (!coro_is_done(reader))
 		coro_cancel(reader);
@@ -834,7 +634,7 @@ generator_run(struct producer *p)
 	note_exit(p, status, NULL, ep.last);
 	free(ep.last);
 	save(p);
-	return stop ? -2 : status;
+	return g.stop ? -2 : status;
 }
 
 static void
@@ -851,8 +651,8 @@ command_loop(struct producer *p)
 		bool ok = st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
 		if (!ok)
 			p->errors += st == -1 ? 1 : 0;
-		if (p->restart == PR_NEVER ||
-		    (p->restart == PR_ON_FAILURE && ok)) {
+		if (p->def.restart == PRODUCER_SPEC_NEVER ||
+		    (p->def.restart == PRODUCER_SPEC_ON_FAILURE && ok)) {
 			p->state = ok ? PRODUCER_FINISHED : PRODUCER_FAILED;
 			save(p);
 			return;
@@ -867,12 +667,13 @@ static void
 producer_f(void *arg)
 {
 	struct producer *p = arg;
-	if (p->type == PT_COMMAND)
+	if (p->def.type == PRODUCER_SPEC_COMMAND)
 		command_loop(p);
 	else
 		schedule_loop(p);
 	p->c = NULL;
-	nlive--;
+	if (--nlive == 0)
+		waitq_notify_all(&gone);
 	if (p->deleted)
 		producer_free(p);
 }
@@ -886,7 +687,7 @@ start(struct producer *p)
 	p->stopping = false;
 	p->state = p->paused ? PRODUCER_PAUSED : PRODUCER_RUNNING;
 	char name[96];
-	snprintf(name, sizeof(name), "producer[%s]", p->name);
+	snprintf(name, sizeof(name), "producer[%s]", p->def.name);
 	p->c = coro_spawn(name, producer_f, p);
 	coro_detach(p->c);
 	nlive++;
@@ -919,7 +720,7 @@ static void
 link_producer(struct producer *p)
 {
 	struct producer **pp = &producers;
-	while (*pp && strcmp((*pp)->name, p->name) < 0)
+	while (*pp && strcmp((*pp)->def.name, p->def.name) < 0)
 		pp = &(*pp)->next;
 	p->next = *pp;
 	*pp = p;
@@ -939,7 +740,7 @@ struct producer *
 producer_find(const char *name)
 {
 	for (struct producer *p = producers; p; p = p->next)
-		if (strcmp(p->name, name) == 0)
+		if (strcmp(p->def.name, name) == 0)
 			return p;
 	diag_set(E_NOTFOUND, "no producer %s", name);
 	return NULL;
@@ -958,9 +759,10 @@ producer_create(json_t *obj, uid_t uid)
 	struct producer *p = producer_parse(obj, uid, true);
 	if (p == NULL)
 		return NULL;
-	if (store_producer_put(p->name, p->spec, uid, p->paused) != 0 ||
-	    store_producer_counters(p->name, PRODUCER_RUNNING, 0, 0, 0, 0) !=
-		    0) {
+	if (store_producer_put(p->def.name, p->def.stored, uid, p->paused) !=
+		    0 ||
+	    store_producer_counters(p->def.name, PRODUCER_RUNNING, 0, 0, 0,
+				    0) != 0) {
 		producer_free(p);
 		return NULL;
 	}
@@ -973,11 +775,11 @@ producer_create(json_t *obj, uid_t uid)
 int
 producer_delete(struct producer *p)
 {
-	if (store_producer_delete(p->name) != 0)
+	if (store_producer_delete(p->def.name) != 0)
 		return -1;
 	if (events_watched())
-		events_producer(p->name,
-				json_pack("{s:s,s:b}", "name", p->name,
+		events_producer(p->def.name,
+				json_pack("{s:s,s:b}", "name", p->def.name,
 					  "deleted", 1));
 	retire(p);
 	return 0;
@@ -986,7 +788,7 @@ producer_delete(struct producer *p)
 int
 producer_set_paused(struct producer *p, bool paused)
 {
-	if (store_producer_set_paused(p->name, paused) != 0)
+	if (store_producer_set_paused(p->def.name, paused) != 0)
 		return -1;
 	p->paused = paused;
 	if (p->state == PRODUCER_RUNNING || p->state == PRODUCER_PAUSED)
@@ -1009,30 +811,33 @@ json_t *
 producer_json(const struct producer *p)
 {
 	json_t *o = json_object();
-	json_object_set_new(o, "name", json_string(p->name));
-	json_object_set_new(o, "type", json_string(type_names[p->type]));
-	json_object_set_new(o, "queue", json_string(p->queue));
-	json_object_set(o, "job", p->job);
-	if (p->type == PT_INTERVAL)
-		json_object_set_new(o, "every", json_real(p->every));
-	if (p->type == PT_CRON)
+	json_object_set_new(o, "name", json_string(p->def.name));
+	json_object_set_new(
+		o, "type", json_string(producer_spec_type_names[p->def.type]));
+	json_object_set_new(o, "queue", json_string(p->def.queue));
+	json_object_set(o, "job", p->def.job);
+	if (p->def.type == PRODUCER_SPEC_INTERVAL)
+		json_object_set_new(o, "every", json_real(p->def.every));
+	if (p->def.type == PRODUCER_SPEC_CRON)
 		json_object_set(o, "schedule",
-				json_object_get(p->spec, "schedule"));
-	if (p->type == PT_COMMAND) {
-		json_object_set(o, "generator", p->generator);
+				json_object_get(p->def.stored, "schedule"));
+	if (p->def.type == PRODUCER_SPEC_COMMAND) {
+		json_object_set(o, "generator", p->def.generator);
 		json_object_set_new(o, "format",
-				    json_string(format_names[p->format]));
+				    json_string(producer_spec_format_names
+							[p->def.format]));
 		json_object_set_new(o, "restart",
-				    json_string(restart_names[p->restart]));
+				    json_string(producer_spec_restart_names
+							[p->def.restart]));
 	}
-	json_object_set_new(o, "overlap", json_boolean(p->overlap));
+	json_object_set_new(o, "overlap", json_boolean(p->def.overlap));
 	json_object_set_new(o, "paused", json_boolean(p->paused));
 	json_object_set_new(o, "state", json_string(state_names[p->state]));
 	json_object_set_new(o, "produced", json_integer(p->produced));
 	json_object_set_new(o, "skipped", json_integer(p->skipped));
 	json_object_set_new(o, "errors", json_integer(p->errors));
 	set_time(o, "last_run", p->last_run);
-	if (p->type == PT_COMMAND) {
+	if (p->def.type == PRODUCER_SPEC_COMMAND) {
 		json_object_set(o, "last_exit_code",
 				p->last_exit_code ? p->last_exit_code
 						  : json_null());
@@ -1043,7 +848,7 @@ producer_json(const struct producer *p)
 							  strlen(p->last_error))
 					    : json_null());
 	}
-	bool scheduled = p->type != PT_COMMAND && p->c != NULL &&
+	bool scheduled = p->def.type != PRODUCER_SPEC_COMMAND && p->c != NULL &&
 			 p->state == PRODUCER_RUNNING;
 	/* A producer just created has not reached its loop yet: show the
 	 * tick it will compute there. */
@@ -1099,11 +904,12 @@ producer_apply_config(const struct config *c)
 			diag_prefix(name ? name : "producer");
 			return -1;
 		}
-		if (old && json_equal(old->spec, p->spec)) {
+		if (old && json_equal(old->def.stored, p->def.stored)) {
 			producer_free(p);
 			continue;
 		}
-		if (store_producer_put(p->name, p->spec, p->uid, false) != 0) {
+		if (store_producer_put(p->def.name, p->def.stored, p->uid,
+				       false) != 0) {
 			producer_free(p);
 			return -1;
 		}
@@ -1142,16 +948,21 @@ producer_shutdown(void)
 	while (producers)
 		retire(producers);
 	/* Their coroutines end their generators and free them. */
-	for (int i = 0; i < 500 && nlive > 0 && coro_self() != NULL; i++)
-		await_sleep(0.01);
+	double deadline = loop_now() + SHUTDOWN_WAIT;
+	while (nlive > 0 && coro_self() != NULL) {
+		double left = deadline - loop_now();
+		if (left <= 0 || (waitq_wait(&gone, left) != 0 &&
+				  diag_code() == E_CANCELLED))
+			break;
+	}
 }
 
 const char *
 producer_using_queue(const char *queue)
 {
 	for (struct producer *p = producers; p; p = p->next)
-		if (strcmp(p->queue, queue) == 0)
-			return p->name;
+		if (strcmp(p->def.queue, queue) == 0)
+			return p->def.name;
 	return NULL;
 }
 

@@ -35,7 +35,8 @@ int producer_init(const struct config *c);
 /* Re-applies the config's producers (reload): new ones are created,
  * changed ones restarted with their new definition. */
 int producer_apply_config(const struct config *c);
-/* Stops every producer (shutdown): generators are terminated.  Yields. */
+/* Stops every producer (shutdown): generators are terminated, and their
+ * coroutines are waited for (at most 5 s).  Yields. */
 void producer_shutdown(void);
 
 /* Validates a producer object (borrowed) without creating it; with

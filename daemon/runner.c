@@ -286,9 +286,7 @@ free_strv(char **v)
 static double
 mono_now(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)coro_clock_ns() / 1e9;
 }
 
 /* Where one attempt's output goes. */

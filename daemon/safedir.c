@@ -1,18 +1,20 @@
 /*
- * safedir: directory ownership and mode checks, and narrowing file modes.
- * It owns nothing; every check is one lstat(2), so it never follows a
- * symbolic link another user may have planted.
+ * safedir: directory ownership and mode checks, narrowing file modes, and
+ * creating directories.  It owns nothing; every check is one lstat(2), so
+ * it never follows a symbolic link another user may have planted.
  */
 #include "safedir.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "diag.h"
 #include "users.h"
+#include "xmem.h"
 
 /* "uid N (name)", or "uid N" when the name is unknown, into buf. */
 static void
@@ -83,4 +85,29 @@ safedir_restrict(const char *path, mode_t mode, bool *changed)
 	if (changed != NULL)
 		*changed = true;
 	return 0;
+}
+
+int
+safedir_mkdir_p(const char *path, mode_t mode)
+{
+	char *p = xstrdup(path);
+	int rc = 0;
+
+	for (char *s = p + 1; *s && rc == 0; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0755) != 0 && errno != EEXIST)
+			rc = -1;
+		*s = '/';
+	}
+	if (rc == 0 && mkdir(p, mode) != 0 && errno != EEXIST)
+		rc = -1;
+	int e = errno;
+	free(p);
+	if (rc != 0) {
+		diag_set(E_IO, "cannot create %s: %s", path, strerror(e));
+		errno = e;
+	}
+	return rc;
 }

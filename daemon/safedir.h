@@ -1,8 +1,8 @@
 /*
  * safedir: checks that a directory jobd keeps its files in (the state
  * directory, its logs/, the socket's directory) cannot be tampered with by
- * other users, and narrows the modes of files that must stay private.  It
- * only looks at and chmods paths: creating them is the caller's.  No loop,
+ * other users, and narrows the modes of files that must stay private; it
+ * creates missing directories (mkdir -p) for whoever needs one.  No loop,
  * no store.
  */
 #ifndef SAFEDIR_H_INCLUDED
@@ -32,5 +32,11 @@ int safedir_check(const char *path, unsigned flags);
  * not a regular file or directory (a symbolic link is refused) or the
  * chmod failed. */
 int safedir_restrict(const char *path, mode_t mode, bool *changed);
+
+/* Creates directory path (borrowed) with mode, and its missing parents
+ * with 0755, as mkdir -p does; a directory that exists is fine and keeps
+ * its mode.  Returns 0, or -1 with diag E_IO "cannot create PATH: reason"
+ * and errno left as the mkdir(2) that failed set it. */
+int safedir_mkdir_p(const char *path, mode_t mode);
 
 #endif /* SAFEDIR_H_INCLUDED */

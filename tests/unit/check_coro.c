@@ -1,8 +1,9 @@
 /*
  * Tests of coro, loop and await on a real libev loop: scheduling order,
- * wakeups, join and cancel, every await with its timeout, the wait queue,
- * the event and the semaphore, the per-coroutine diag record, the guard
- * page, stack reuse and the loop's flush hooks.
+ * wakeups, join and cancel, every await with its timeout, the wait queue
+ * (alone, and under an event and a semaphore built on it here), the
+ * per-coroutine diag record, the guard page, stack reuse and the loop's
+ * flush hooks.
  *
  * Each test spawns a main coroutine, runs the loop until that coroutine
  * stops it, and asserts that the loop returned (loopfix.h).  Coroutines
@@ -28,6 +29,86 @@
 #include "loopfix.h"
 
 Suite *coro_suite(void);
+
+/*
+ * An event (a level-triggered flag) and a counting semaphore, built on the
+ * wait queue as a module of jobd would build them.  jobd itself needs
+ * neither; the tests below use them to drive waitq_wait's notify, timeout
+ * and cancel paths the way such a module does.
+ */
+struct event {
+	bool set;
+	struct waitq q;
+};
+
+static void
+event_set(struct event *e)
+{
+	e->set = true;
+	waitq_notify_all(&e->q);
+}
+
+static void
+event_clear(struct event *e)
+{
+	e->set = false;
+}
+
+/* Returns at once when set.  Yields. */
+static int
+event_wait(struct event *e, double timeout)
+{
+	if (e->set)
+		return 0;
+	if (waitq_wait(&e->q, timeout) != 0)
+		return -1;
+	return 0;
+}
+
+struct sem {
+	long count;
+	struct waitq q;
+};
+
+static void
+sem_init_count(struct sem *s, long count)
+{
+	s->count = count;
+	s->q.head = s->q.tail = NULL;
+}
+
+/* Takes one unit, waiting while none is left, within one deadline however
+ * often it is woken.  Yields. */
+static int
+sem_acquire(struct sem *s, double timeout)
+{
+	double deadline = timeout >= 0 ? loop_now() + timeout : -1;
+	while (s->count <= 0) {
+		double left = -1;
+		if (deadline >= 0) {
+			ev_now_update(loop_ev());
+			left = deadline - loop_now();
+			if (left < 0)
+				left = 0;
+		}
+		if (waitq_wait(&s->q, left) != 0) {
+			/* A unit handed to us while we were cancelled or
+			 * timing out goes to the next waiter. */
+			if (s->count > 0)
+				waitq_notify_one(&s->q);
+			return -1;
+		}
+	}
+	s->count--;
+	return 0;
+}
+
+static void
+sem_release(struct sem *s)
+{
+	s->count++;
+	waitq_notify_one(&s->q);
+}
 
 static void
 loop_setup(void)

@@ -1,0 +1,45 @@
+/*
+ * queue_conf: a queue's settings (SPEC 3) and their defaults, as the
+ * config file's [queue NAME] sections, queue.create and the store hold
+ * them.  Pure: no loop, no store.  It sits below config, which fills
+ * these from the file, and below queue, store and commands, which apply,
+ * keep and change them.
+ */
+#ifndef QUEUE_CONF_H_INCLUDED
+#define QUEUE_CONF_H_INCLUDED
+
+#include <stdint.h>
+
+#include "backoff.h"
+
+/* Keys a [queue NAME] section set, for "the file overwrites what it sets". */
+enum {
+	QC_CONCURRENCY = 1u << 0,
+	QC_RATE = 1u << 1,
+	QC_BURST = 1u << 2,
+	QC_CAPACITY = 1u << 3,
+	QC_TIMEOUT = 1u << 4,
+	QC_KILL_GRACE = 1u << 5,
+	QC_MAX_ATTEMPTS = 1u << 6,
+	QC_BACKOFF = 1u << 7
+};
+
+struct queue_conf {
+	char name[65];
+	unsigned set;	    /* QC_* bits: keys the file set */
+	int concurrency;    /* default 4, 1..10000 */
+	double rate_limit;  /* starts per period; 0 = no rate limit */
+	double rate_period; /* seconds */
+	double rate_burst;  /* 0 = same as limit */
+	int64_t capacity;   /* 0 = unlimited */
+	double timeout;	    /* 0 = none */
+	double kill_grace;  /* < 0 = the daemon's */
+	int max_attempts;   /* 1..1000, default 1 */
+	struct backoff backoff;
+};
+
+/* Fills q (the caller's) with a queue's defaults; name (borrowed, at most
+ * 64 bytes, truncated otherwise) is copied. */
+void queue_conf_init(struct queue_conf *q, const char *name);
+
+#endif /* QUEUE_CONF_H_INCLUDED */
