@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include "await.h"
-#include "commands.h"
 #include "coro.h"
 #include "diag.h"
 #include "log.h"
@@ -29,6 +28,8 @@
 #define OUT_HIGH (4 * 1024 * 1024)
 /* A watcher that lets this much pile up is dropped. */
 #define OUT_DROP (64 * 1024 * 1024)
+/* Seconds control_shutdown() waits for the connections to leave. */
+#define SHUTDOWN_WAIT 1.0
 /* Seconds between checks whether a half-closed peer is gone entirely. */
 #define PEER_CHECK 0.5
 /* An output buffer bigger than this is freed once it is empty. */
@@ -41,6 +42,7 @@ static bool inherited;
 static struct coro *acceptor;
 static struct conn *conns;
 static int nconns;
+static struct waitq conns_gone = WAITQ_INIT;	/* notified at nconns 0 */
 static int64_t next_num = 1;
 static long admin_gid = -1;
 
@@ -331,7 +333,7 @@ handle_lines(struct conn *c)
 		/* Blank lines (white space only) are ignored. */
 		if (strspn(start, " \t\r") == len)
 			continue;
-		commands_handle(c, start, len);
+		opts.on_line(c, start, len, opts.arg);
 		any = true;
 	}
 	buf_consume(&c->in, off);
@@ -490,9 +492,11 @@ conn_f(void *arg)
 		conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	nconns--;
+	if (--nconns == 0)
+		waitq_notify_all(&conns_gone);
 	c->c = NULL;
-	commands_conn_closed(c);
+	if (opts.on_gone)
+		opts.on_gone(c, opts.arg);
 	control_conn_unref(c);
 }
 
@@ -739,8 +743,12 @@ control_shutdown(void)
 			coro_wakeup(c->c);
 	}
 	/* Let the connection coroutines leave. */
-	for (int i = 0; i < 100 && conns != NULL; i++)
-		await_sleep(0.01);
+	double deadline = loop_now() + SHUTDOWN_WAIT;
+	while (conns != NULL) {
+		double left = deadline - loop_now();
+		if (left <= 0 || waitq_wait(&conns_gone, left) != 0)
+			break;
+	}
 	free(sock_path);
 	sock_path = NULL;
 }

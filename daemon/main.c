@@ -293,6 +293,21 @@ start_shutdown(bool now)
 	waitq_notify_all(&supervisor_q);
 }
 
+/* control's handlers: each request line goes to commands. */
+static void
+request_line(struct conn *c, const char *line, size_t len, void *arg)
+{
+	(void)arg;
+	commands_handle(c, line, len);
+}
+
+static void
+conn_gone(struct conn *c, void *arg)
+{
+	(void)arg;
+	commands_conn_closed(c);
+}
+
 static void
 signal_cb(struct ev_loop *l, ev_signal *w, int revents)
 {
@@ -697,10 +712,16 @@ main(int argc, char **argv)
 	if (producer_init(&cfg) != 0)
 		fatalx("producers: %s", diag_msg());
 	struct control_opts ctl = {
-		socket_path,	      listen_fd,
-		cfg.socket_mode,      cfg.socket_group,
-		cfg.max_request_bytes, cfg.max_connections,
-		cfg.request_timeout,   geteuid() != 0,
+		.path = socket_path,
+		.inherited_fd = listen_fd,
+		.mode = cfg.socket_mode,
+		.group = cfg.socket_group,
+		.max_request_bytes = cfg.max_request_bytes,
+		.max_connections = cfg.max_connections,
+		.request_timeout = cfg.request_timeout,
+		.user_mode = geteuid() != 0,
+		.on_line = request_line,
+		.on_gone = conn_gone,
 	};
 	if (control_init(&ctl) != 0)
 		fatalx("%s", diag_msg());

@@ -20,12 +20,13 @@ Suite *jsonin_suite(void);
 Suite *render_suite(void);
 Suite *utf8_suite(void);
 Suite *spawner_suite(void);
+Suite *control_suite(void);
 
 static Suite *(*const suites[])(void) = {
 	time_suite, backoff_suite, ratelimit_suite,
 	cron_suite, jobspec_suite, config_suite, sdnotify_suite,
 	coro_suite, store_suite, buf_suite, jsonin_suite,
-	render_suite, utf8_suite, spawner_suite,
+	render_suite, utf8_suite, spawner_suite, control_suite,
 };
 
 int
