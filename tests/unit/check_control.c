@@ -299,7 +299,8 @@ is_too_large(const char *b)
 	json_t *o = json_loads(b, JSON_DISABLE_EOF_CHECK, NULL);
 	const char *code = json_string_value(
 		json_object_get(json_object_get(o, "error"), "code"));
-	bool ok = json_is_object(o) && json_is_false(json_object_get(o, "ok")) &&
+	bool ok = json_is_object(o) &&
+		  json_is_false(json_object_get(o, "ok")) &&
 		  json_is_null(json_object_get(o, "id")) && code != NULL &&
 		  strcmp(code, "too_large") == 0;
 	const char *nl = strchr(b, '\n');
