@@ -48,7 +48,7 @@ DAEMON_MODS := xmem buf utf8 diag log users safedir backoff ratelimit cron \
                jsonin jobspec config \
                coro loop await spawner store queue runner scheduler events \
                consumer submit producer control commands cmd_job cmd_logs \
-               cmd_queue cmd_producer cmd_admin sdnotify
+               cmd_queue cmd_producer cmd_admin sdnotify joblog
 DAEMON_OBJS := $(DAEMON_MODS:%=$(B)/daemon/%.o)
 CLIENT_LIB_OBJS := $(B)/client/proto.o $(B)/client/jobd_time.o $(B)/client/client.o
 # jobctl's own modules, beside jobctl.c.

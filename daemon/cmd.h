@@ -110,9 +110,6 @@ int cmd_arg_name(struct cmd_req *r, const char **name);
 int cmd_find_job(struct cmd_req *r, int64_t id, struct store_job_brief *b);
 /* The owner filter of c's listings: -1 (all) for root, else its uid. */
 long cmd_uid_filter(const struct conn *c);
-/* Removes the logs of job id's attempts (one more than counted: an
- * attempt given back by a shutdown has a log too). */
-void cmd_remove_logs(int64_t id, int attempts);
 
 /* ---- deferred replies (commands.c) ---- */
 

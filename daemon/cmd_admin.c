@@ -17,6 +17,7 @@
 #include "events.h"
 #include "jobd/proto.h"
 #include "jobd/time.h"
+#include "joblog.h"
 #include "loop.h"
 #include "queue.h"
 #include "store.h"
@@ -94,7 +95,7 @@ cmd_prune_one(int64_t id, int64_t qid, int state, int attempts, void *arg)
 {
 	(void)arg;
 	queue_job_moved(qid, id, state, -1, JOBD_REASON_NONE);
-	cmd_remove_logs(id, attempts);
+	joblog_remove(cmd_ctx()->log_dir, id, attempts);
 }
 
 /* Deletes the finished jobs of queue qid (-1: any) that ended before

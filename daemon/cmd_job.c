@@ -19,6 +19,7 @@
 #include "events.h"
 #include "jobd/proto.h"
 #include "jobd/time.h"
+#include "joblog.h"
 #include "jobspec.h"
 #include "log.h"
 #include "loop.h"
@@ -461,7 +462,7 @@ cmd_retry(struct cmd_req *r)
 	}
 	/* The job starts afresh: its attempts count from 1 again, so the
 	 * logs of the earlier round go, and `logs` shows the new run. */
-	cmd_remove_logs(id, b.attempt);
+	joblog_remove(cmd_ctx()->log_dir, id, b.attempt);
 	queue_job_moved(b.qid, id, b.state, JOBD_QUEUED, JOBD_REASON_NONE);
 	events_job(EV_JOB_CHANGED, id);
 	json_t *job = store_job_json(id, false);

@@ -5,10 +5,7 @@
  */
 #include "cmd.h"
 
-#include <fcntl.h>
 #include <stdlib.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "await.h"
 #include "control.h"
@@ -16,62 +13,14 @@
 #include "diag.h"
 #include "events.h"
 #include "jobd/proto.h"
+#include "joblog.h"
 #include "queue.h"
-#include "runner.h"
-#include "utf8.h"
 #include "xmem.h"
 
 #define LOGS_DEFAULT (64 * 1024)
 #define LOGS_MAX (16 * 1024 * 1024)
 
 /* ---- logs ---- */
-
-struct log_read {
-	json_t *data;
-	int64_t offset, next_offset, size;
-};
-
-static int
-read_log(int64_t id, int attempt, int64_t offset, int64_t max,
-	 struct log_read *lr)
-{
-	char *path = runner_log_path(cmd_ctx()->log_dir, id, attempt);
-	int fd = attempt > 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
-	free(path);
-	lr->size = 0;
-	if (fd >= 0) {
-		struct stat sb;
-		if (fstat(fd, &sb) == 0)
-			lr->size = sb.st_size;
-	}
-	if (offset < 0)
-		offset = lr->size + offset < 0 ? 0 : lr->size + offset;
-	if (offset > lr->size)
-		offset = lr->size;
-	lr->offset = offset;
-	size_t want = (size_t)(lr->size - offset < max ? lr->size - offset
-						       : max);
-	char *data = xmalloc(want + 1);
-	ssize_t got = 0;
-	if (fd >= 0 && want > 0) {
-		got = pread(fd, data, want, offset);
-		if (got < 0)
-			got = 0;
-	}
-	if (fd >= 0)
-		close(fd);
-	size_t keep = (size_t)got;
-	if (offset + got < lr->size || keep == want)
-		keep = utf8_whole(data, keep);
-	/* A window smaller than the character at its start still moves on:
-	 * the cut bytes come out as U+FFFD rather than never. */
-	if (keep == 0)
-		keep = (size_t)got;
-	lr->data = utf8_string(data, keep);
-	lr->next_offset = offset + (int64_t)keep;
-	free(data);
-	return 0;
-}
 
 static void
 follow_f(void *arg)
@@ -93,8 +42,9 @@ follow_f(void *arg)
 		}
 		int attempt = d->attempt ? d->attempt : d->followed;
 		for (;;) {
-			struct log_read lr;
-			read_log(d->job_id, attempt, d->offset, LOGS_MAX, &lr);
+			struct joblog_window lr;
+			joblog_read(cmd_ctx()->log_dir, d->job_id, attempt,
+				    d->offset, LOGS_MAX, &lr);
 			if (lr.next_offset <= d->offset) {
 				json_decref(lr.data);
 				break;
@@ -186,8 +136,8 @@ cmd_logs(struct cmd_req *r)
 		return;
 	}
 	int a = attempt ? attempt : latest;
-	struct log_read lr;
-	read_log(id, a, offset, max, &lr);
+	struct joblog_window lr;
+	joblog_read(cmd_ctx()->log_dir, id, a, offset, max, &lr);
 	bool truncated = a == latest ? b.output_truncated
 				     : lr.size >= cmd_ctx()->cfg->max_log_bytes;
 	bool eof = jobd_state_is_terminal(b.state) &&

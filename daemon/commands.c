@@ -24,7 +24,6 @@
 #include "jsonin.h"
 #include "log.h"
 #include "loop.h"
-#include "runner.h"
 #include "store.h"
 #include "xmem.h"
 
@@ -291,18 +290,6 @@ long
 cmd_uid_filter(const struct conn *c)
 {
 	return c->uid == 0 ? -1 : (long)c->uid;
-}
-
-/* Removes the logs of job id's attempts (one more than counted: an
- * attempt given back by a shutdown has a log too). */
-void
-cmd_remove_logs(int64_t id, int attempts)
-{
-	for (int a = 1; a <= attempts + 1; a++) {
-		char *path = runner_log_path(cmd_ctx()->log_dir, id, a);
-		unlink(path);
-		free(path);
-	}
 }
 
 /* ---- deferred replies ---- */

@@ -1,8 +1,8 @@
 /*
  * runner: spawn (through the spawner), capture, time out and reap one
- * attempt.  Owns the child's pipe, pidfd and log file for the attempt's
- * lifetime; the list of running attempts links the consumers' struct
- * runner, which it does not own.
+ * attempt.  Owns the child's pipe, pidfd and log file (named and opened
+ * by joblog) for the attempt's lifetime; the list of running attempts
+ * links the consumers' struct runner, which it does not own.
  */
 #include "runner.h"
 
@@ -25,6 +25,7 @@
 #include "buf.h"
 #include "coro.h"
 #include "diag.h"
+#include "joblog.h"
 #include "log.h"
 #include "loop.h"
 #include "spawner.h"
@@ -38,13 +39,6 @@
 
 static struct runner *running;
 static int nrunning;
-
-char *
-runner_log_path(const char *log_dir, int64_t job_id, int attempt)
-{
-	return xasprintf("%s/%lld.%d.log", log_dir, (long long)job_id,
-			 attempt);
-}
 
 static void
 list_add(struct runner *r)
@@ -305,26 +299,6 @@ struct capture {
 	int attempt;
 };
 
-/* A log that has output already belongs to the same attempt run before and
- * stopped by a shutdown or a crash: a marker line keeps the runs apart. */
-static void
-capture_mark_rerun(struct capture *cp)
-{
-	struct stat sb;
-	if (fstat(cp->log_fd, &sb) != 0 || sb.st_size == 0)
-		return;
-	char last = '\n';
-	if (pread(cp->log_fd, &last, 1, sb.st_size - 1) != 1)
-		last = '\n';
-	char line[160];
-	int n = snprintf(line, sizeof(line),
-			 "%s--- jobd: attempt %d runs again (its earlier run "
-			 "was stopped by a shutdown or a crash) ---\n",
-			 last == '\n' ? "" : "\n", cp->attempt);
-	if (write(cp->log_fd, line, (size_t)n) < 0)
-		log_warn("job log %s", cp->log_path);
-}
-
 static void
 capture_write(struct capture *cp, const char *data, size_t n)
 {
@@ -337,17 +311,13 @@ capture_write(struct capture *cp, const char *data, size_t n)
 		cp->truncated = true;
 	}
 	if (cp->log_fd < 0) {
-		cp->log_fd = open(cp->log_path,
-				  O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-				  0600);
+		cp->log_fd = joblog_open(cp->log_path, cp->attempt, cp->chown,
+					 cp->uid, cp->gid);
 		if (cp->log_fd < 0) {
 			log_warn("job log %s", cp->log_path);
 			cp->written = cp->max;
 			return;
 		}
-		if (cp->chown && fchown(cp->log_fd, cp->uid, cp->gid) != 0)
-			log_warn("job log %s: chown", cp->log_path);
-		capture_mark_rerun(cp);
 	}
 	while (n > 0) {
 		ssize_t w = write(cp->log_fd, data, n);
@@ -542,7 +512,7 @@ runner_run(const struct store_job_run *r, const struct runner_opts *o,
 
 	cp.fd = out[0];
 	out[0] = -1;
-	cp.log_path = runner_log_path(o->log_dir, r->id, r->attempt);
+	cp.log_path = joblog_path(o->log_dir, r->id, r->attempt);
 	cp.uid = r->uid;
 	cp.gid = sp.gid;
 	cp.chown = geteuid() == 0;
