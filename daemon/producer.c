@@ -719,20 +719,19 @@ generator_run(struct producer *p)
 	 * cwd, with its env (or the minimal one). */
 	const char *cwd = json_string_value(json_object_get(p->job, "cwd"));
 	json_t *env = json_object_get(p->job, "env");
-	struct runner_spawn sp = {json_object_get(p->generator, "argv"),
-				  json_string_value(json_object_get(
-					  p->generator, "shell")),
-				  cwd ? cwd : "/",
-				  json_is_object(env) ? env : NULL,
-				  p->uid,
-				  extra,
-				  pfd[1],
-				  efd[1],
-				  -1,
-				  -1,
-				  0,
-				  "",
-				  false};
+	struct runner_spawn sp = {
+		.argv = json_object_get(p->generator, "argv"),
+		.shell = json_string_value(
+			json_object_get(p->generator, "shell")),
+		.cwd = cwd ? cwd : "/",
+		.env = json_is_object(env) ? env : NULL,
+		.uid = p->uid,
+		.extra_env = extra,
+		.out_fd = pfd[1],
+		.err_fd = efd[1],
+		.pid = -1,
+		.pidfd = -1,
+	};
 	int rc = runner_spawn(&sp);
 	close(pfd[1]);
 	close(efd[1]);
