@@ -376,6 +376,32 @@ read_in(struct conn *c)
 	return 0;
 }
 
+/* c's coroutine leaves: c is closed, unlisted and handed to on_gone; it
+ * is freed once no deferred reply holds it. */
+static void
+conn_leave(struct conn *c)
+{
+	c->closed = true;
+	if (c->watching) {
+		events_unsubscribe(&c->sub);
+		c->watching = false;
+	}
+	close(c->fd);
+	c->fd = -1;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	if (--nconns == 0)
+		waitq_notify_all(&conns_gone);
+	c->c = NULL;
+	if (opts.on_gone)
+		opts.on_gone(c, opts.arg);
+	control_conn_unref(c);
+}
+
 static void
 conn_f(void *arg)
 {
@@ -479,25 +505,7 @@ conn_f(void *arg)
 		if (c->in.len > 0 && memchr(c->in.data, '\n', c->in.len))
 			partial_since = loop_now();
 	}
-	c->closed = true;
-	if (c->watching) {
-		events_unsubscribe(&c->sub);
-		c->watching = false;
-	}
-	close(c->fd);
-	c->fd = -1;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	if (--nconns == 0)
-		waitq_notify_all(&conns_gone);
-	c->c = NULL;
-	if (opts.on_gone)
-		opts.on_gone(c, opts.arg);
-	control_conn_unref(c);
+	conn_leave(c);
 }
 
 static bool
