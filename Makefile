@@ -46,10 +46,11 @@ LDLIBS   += $(PKG_LIBS) -lev -lm
 # The daemon's modules, lowest layer first.  main.c is wiring only.
 DAEMON_MODS := xmem buf utf8 diag log users safedir backoff ratelimit cron \
                jsonin jobspec producer_spec queue_conf config \
-               coro loop await spawner \
+               joblog coro loop await spawner \
                store store_sqlite store_sql store_queue store_job store_job_json \
                queue runner scheduler events \
-               consumer submit producer control commands sdnotify service
+               consumer submit producer control commands cmd_job cmd_logs \
+               cmd_queue cmd_producer cmd_admin sdnotify service
 DAEMON_OBJS := $(DAEMON_MODS:%=$(B)/daemon/%.o)
 CLIENT_LIB_OBJS := $(B)/client/proto.o $(B)/client/jobd_time.o $(B)/client/client.o
 # jobctl's own modules, beside jobctl.c.

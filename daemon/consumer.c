@@ -416,8 +416,11 @@ consumer_f(void *arg)
 		struct runner ctl;
 		memset(&ctl, 0, sizeof(ctl));
 		ctl.job_id = r.id;
-		struct runner_opts ro = {opts.log_dir, opts.max_log_bytes,
-					 q->conf.name, consumer_spawned, NULL};
+		struct runner_opts ro = {.log_dir = opts.log_dir,
+					 .max_log_bytes = opts.max_log_bytes,
+					 .queue_name = q->conf.name,
+					 .on_spawn = consumer_spawned,
+					 .arg = NULL};
 		struct runner_result res;
 		runner_run(&r, &ro, &ctl, &res);
 		if (runner_count() == 0)

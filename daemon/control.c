@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include "await.h"
-#include "commands.h"
 #include "coro.h"
 #include "diag.h"
 #include "log.h"
@@ -30,6 +29,8 @@
 #define OUT_HIGH (4 * 1024 * 1024)
 /* A watcher that lets this much pile up is dropped. */
 #define OUT_DROP (64 * 1024 * 1024)
+/* Seconds control_shutdown() waits for the connections to leave. */
+#define SHUTDOWN_WAIT 1.0
 /* Seconds between checks whether a half-closed peer is gone entirely. */
 #define PEER_CHECK 0.5
 /* An output buffer bigger than this is freed once it is empty. */
@@ -42,6 +43,7 @@ static bool inherited;
 static struct coro *acceptor;
 static struct conn *conns;
 static int nconns;
+static struct waitq conns_gone = WAITQ_INIT;	/* notified at nconns 0 */
 static int64_t next_num = 1;
 static long admin_gid = -1;
 
@@ -332,7 +334,7 @@ handle_lines(struct conn *c)
 		/* Blank lines (white space only) are ignored. */
 		if (strspn(start, " \t\r") == len)
 			continue;
-		commands_handle(c, start, len);
+		opts.on_line(c, start, len, opts.arg);
 		any = true;
 	}
 	buf_consume(&c->in, off);
@@ -373,6 +375,32 @@ read_in(struct conn *c)
 		return -1;
 	}
 	return 0;
+}
+
+/* c's coroutine leaves: c is closed, unlisted and handed to on_gone; it
+ * is freed once no deferred reply holds it. */
+static void
+conn_leave(struct conn *c)
+{
+	c->closed = true;
+	if (c->watching) {
+		events_unsubscribe(&c->sub);
+		c->watching = false;
+	}
+	close(c->fd);
+	c->fd = -1;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	if (--nconns == 0)
+		waitq_notify_all(&conns_gone);
+	c->c = NULL;
+	if (opts.on_gone)
+		opts.on_gone(c, opts.arg);
+	control_conn_unref(c);
 }
 
 static void
@@ -478,23 +506,7 @@ conn_f(void *arg)
 		if (c->in.len > 0 && memchr(c->in.data, '\n', c->in.len))
 			partial_since = loop_now();
 	}
-	c->closed = true;
-	if (c->watching) {
-		events_unsubscribe(&c->sub);
-		c->watching = false;
-	}
-	close(c->fd);
-	c->fd = -1;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	nconns--;
-	c->c = NULL;
-	commands_conn_closed(c);
-	control_conn_unref(c);
+	conn_leave(c);
 }
 
 static bool
@@ -733,8 +745,12 @@ control_shutdown(void)
 			coro_wakeup(c->c);
 	}
 	/* Let the connection coroutines leave. */
-	for (int i = 0; i < 100 && conns != NULL; i++)
-		await_sleep(0.01);
+	double deadline = loop_now() + SHUTDOWN_WAIT;
+	while (conns != NULL) {
+		double left = deadline - loop_now();
+		if (left <= 0 || waitq_wait(&conns_gone, left) != 0)
+			break;
+	}
 	free(sock_path);
 	sock_path = NULL;
 }

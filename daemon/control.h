@@ -1,8 +1,10 @@
 /*
  * control: the Unix socket — listener, one coroutine per connection,
  * newline framing, limits (line size, idle partial line, connection count),
- * peer credentials.  Requests are handed to commands; responses and
- * events come back through control_send().
+ * peer credentials.  Each request line is handed to the on_line callback
+ * its owner gives in control_opts (main wires commands there), so control
+ * knows nothing of what a request means; responses and events come back
+ * through control_send().
  *
  * A connection's responses are written only after store_sync(), so a
  * response never reports an uncommitted change.  Lines already buffered are
@@ -37,6 +39,19 @@
 /* A peer that leaves this much output unread is dropped (bytes). */
 #define CONTROL_OUT_DROP (64 * 1024 * 1024)
 
+struct conn;
+
+/* Handles one request line of len bytes (borrowed, NUL-terminated, left
+ * untouched until the call returns; may hold NUL bytes) from c (borrowed;
+ * a callback that answers later takes a reference, control_conn_ref).
+ * Runs in c's coroutine and may yield; c's later lines wait meanwhile. */
+typedef void (*control_line_fn)(struct conn *c, const char *line,
+				size_t len, void *arg);
+/* c's coroutine has left (the peer is gone or jobd shuts down): stop what
+ * would answer it later.  c stays valid for the call and for as long as
+ * references to it are held.  Must not yield. */
+typedef void (*control_gone_fn)(struct conn *c, void *arg);
+
 struct control_opts {
 	const char *path;		/* socket path (borrowed) */
 	int inherited_fd;		/* listening fd from systemd, or -1 */
@@ -46,6 +61,9 @@ struct control_opts {
 	int max_connections;
 	double request_timeout;
 	bool user_mode;			/* jobd runs as a user: owner only */
+	control_line_fn on_line;	/* each request line */
+	control_gone_fn on_gone;	/* a connection left, or NULL */
+	void *arg;			/* passed to both (borrowed) */
 };
 
 struct conn {
@@ -73,7 +91,8 @@ struct conn {
 	struct conn *next, *prev;
 };
 
-/* Opens the listening socket and starts accepting.  -1 with diag. */
+/* Opens the listening socket and starts accepting; o (borrowed) is
+ * copied, its path too; o->on_line is required.  -1 with diag. */
 int control_init(const struct control_opts *o);
 /* Changes the limits (reload). */
 void control_set_limits(int64_t max_request_bytes, int max_connections,
@@ -81,7 +100,8 @@ void control_set_limits(int64_t max_request_bytes, int max_connections,
 /* Stops accepting and closes the listener (unlinks the socket unless it
  * was handed over).  Connections stay until control_shutdown(). */
 void control_stop_listening(void);
-/* Closes every connection after flushing what it can.  Yields. */
+/* Closes every connection after flushing what it can, and waits up to a
+ * second for their coroutines to leave.  Yields. */
 void control_shutdown(void);
 /* Appends msg (borrowed) as one line to c's output and wakes its
  * coroutine.  Does nothing once c is closed.  Does not yield. */

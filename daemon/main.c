@@ -460,6 +460,21 @@ recover(void)
 	return -1;
 }
 
+/* control's handlers: each request line goes to commands. */
+static void
+request_line(struct conn *c, const char *line, size_t len, void *arg)
+{
+	(void)arg;
+	commands_handle(c, line, len);
+}
+
+static void
+conn_gone(struct conn *c, void *arg)
+{
+	(void)arg;
+	commands_conn_closed(c);
+}
+
 /* The engine and the edge, in layer order, then the service. */
 static void
 start_modules(int listen_fd)
@@ -478,10 +493,16 @@ start_modules(int listen_fd)
 	if (producer_init(&cfg) != 0)
 		fatalx("producers: %s", diag_msg());
 	struct control_opts ctl = {
-		socket_path,	      listen_fd,
-		cfg.socket_mode,      cfg.socket_group,
-		cfg.max_request_bytes, cfg.max_connections,
-		cfg.request_timeout,   geteuid() != 0,
+		.path = socket_path,
+		.inherited_fd = listen_fd,
+		.mode = cfg.socket_mode,
+		.group = cfg.socket_group,
+		.max_request_bytes = cfg.max_request_bytes,
+		.max_connections = cfg.max_connections,
+		.request_timeout = cfg.request_timeout,
+		.user_mode = geteuid() != 0,
+		.on_line = request_line,
+		.on_gone = conn_gone,
 	};
 	if (control_init(&ctl) != 0)
 		fatalx("%s", diag_msg());

@@ -1,8 +1,8 @@
 /*
  * runner: spawn (through the spawner), capture, time out and reap one
- * attempt.  Owns the child's pipe, pidfd and log file for the attempt's
- * lifetime; the list of running attempts links the consumers' struct
- * runner, which it does not own.
+ * attempt.  Owns the child's pipe, pidfd and log file (named and opened
+ * by joblog) for the attempt's lifetime; the list of running attempts
+ * links the consumers' struct runner, which it does not own.
  */
 #include "runner.h"
 
@@ -25,6 +25,7 @@
 #include "buf.h"
 #include "coro.h"
 #include "diag.h"
+#include "joblog.h"
 #include "log.h"
 #include "loop.h"
 #include "spawner.h"
@@ -38,13 +39,6 @@
 
 static struct runner *running;
 static int nrunning;
-
-char *
-runner_log_path(const char *log_dir, int64_t job_id, int attempt)
-{
-	return xasprintf("%s/%lld.%d.log", log_dir, (long long)job_id,
-			 attempt);
-}
 
 static void
 list_add(struct runner *r)
@@ -303,26 +297,6 @@ struct capture {
 	int attempt;
 };
 
-/* A log that has output already belongs to the same attempt run before and
- * stopped by a shutdown or a crash: a marker line keeps the runs apart. */
-static void
-capture_mark_rerun(struct capture *cp)
-{
-	struct stat sb;
-	if (fstat(cp->log_fd, &sb) != 0 || sb.st_size == 0)
-		return;
-	char last = '\n';
-	if (pread(cp->log_fd, &last, 1, sb.st_size - 1) != 1)
-		last = '\n';
-	char line[160];
-	int n = snprintf(line, sizeof(line),
-			 "%s--- jobd: attempt %d runs again (its earlier run "
-			 "was stopped by a shutdown or a crash) ---\n",
-			 last == '\n' ? "" : "\n", cp->attempt);
-	if (write(cp->log_fd, line, (size_t)n) < 0)
-		log_warn("job log %s", cp->log_path);
-}
-
 static void
 capture_write(struct capture *cp, const char *data, size_t n)
 {
@@ -335,17 +309,13 @@ capture_write(struct capture *cp, const char *data, size_t n)
 		cp->truncated = true;
 	}
 	if (cp->log_fd < 0) {
-		cp->log_fd = open(cp->log_path,
-				  O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-				  0600);
+		cp->log_fd = joblog_open(cp->log_path, cp->attempt, cp->chown,
+					 cp->uid, cp->gid);
 		if (cp->log_fd < 0) {
 			log_warn("job log %s", cp->log_path);
 			cp->written = cp->max;
 			return;
 		}
-		if (cp->chown && fchown(cp->log_fd, cp->uid, cp->gid) != 0)
-			log_warn("job log %s: chown", cp->log_path);
-		capture_mark_rerun(cp);
 	}
 	while (n > 0) {
 		ssize_t w = write(cp->log_fd, data, n);
@@ -485,22 +455,75 @@ out:
 	return rc;
 }
 
-int
-runner_run(const struct store_job_run *r, const struct runner_opts *o,
-	   struct runner *ctl, struct runner_result *res)
+/* The deadlines of one attempt's process group: SIGTERM at its timeout
+ * or when jobd asks it to stop (runner_kill), SIGKILL kill_grace later. */
+struct stop_clock {
+	int pid;		/* the group's leader: signals go to -pid */
+	double started;		/* s, monotonic */
+	double timeout;		/* s; 0: none */
+	double grace;		/* s from SIGTERM to SIGKILL */
+	double term_at;		/* s, monotonic: when SIGTERM went */
+};
+
+/* Sends SIGTERM to the group once jobd asks it to stop or its timeout
+ * has passed (setting *timed_out then), and SIGKILL once the grace after
+ * SIGTERM has passed; ctl records what went.  Returns the seconds until
+ * the next step is due, or -1 when none is.  Does not yield. */
+static double
+stop_escalate(struct stop_clock *sc, struct runner *ctl, bool *timed_out)
 {
-	memset(res, 0, sizeof(*res));
-	struct capture cp = {.fd = -1,
-			     .log_fd = -1,
-			     .max = o->max_log_bytes,
-			     .attempt = r->attempt};
+	double now = mono_now();
+	if (ctl->kill != RUNNER_KILL_NONE && !ctl->term_sent) {
+		kill(-sc->pid, SIGTERM);
+		ctl->term_sent = true;
+		sc->term_at = now;
+	}
+	if (!ctl->term_sent && sc->timeout > 0 &&
+	    now >= sc->started + sc->timeout) {
+		*timed_out = true;
+		kill(-sc->pid, SIGTERM);
+		ctl->term_sent = true;
+		sc->term_at = now;
+	}
+	if (ctl->term_sent && !ctl->kill_sent &&
+	    now >= sc->term_at + sc->grace) {
+		kill(-sc->pid, SIGKILL);
+		ctl->kill_sent = true;
+	}
+	if (!ctl->term_sent && sc->timeout > 0)
+		return sc->started + sc->timeout - now;
+	if (ctl->term_sent && !ctl->kill_sent)
+		return sc->term_at + sc->grace - now;
+	return -1;
+}
+
+/* The leader has exited and is a zombie, so its pid and group cannot be
+ * reused yet: sweeps what is left of a group jobd was stopping. */
+static void
+stop_sweep(const struct stop_clock *sc, const struct runner *ctl)
+{
+	if (ctl->term_sent)
+		kill(-sc->pid, SIGKILL);
+}
+
+/* Starts attempt r's process, its output into a new non-blocking pipe
+ * when it is captured: 0 with sp filled (pid, pidfd, gid; the caller
+ * closes the pidfd), *out_rd the pipe's read end (or -1) and *t0 the
+ * spawn's start (s, monotonic); or -1 with res->error and
+ * res->no_resources, nothing left open.  Does not yield. */
+static int
+attempt_spawn(const struct store_job_run *r, const struct runner_opts *o,
+	      struct runner_spawn *sp, int *out_rd, double *t0,
+	      struct runner_result *res)
+{
 	int out[2] = {-1, -1};
+	*out_rd = -1;
 	if (r->output == JOBSPEC_OUTPUT_CAPTURE) {
 		if (pipe2(out, O_CLOEXEC) != 0) {
 			res->no_resources = lacks_resources(errno);
 			snprintf(res->error, sizeof(res->error), "pipe: %s",
 				 strerror(errno));
-			goto out;
+			return -1;
 		}
 		fcntl(out[0], F_SETFL, O_NONBLOCK);
 	}
@@ -509,92 +532,66 @@ runner_run(const struct store_job_run *r, const struct runner_opts *o,
 	snprintf(qv, sizeof(qv), "JOBD_QUEUE=%s", o->queue_name);
 	snprintf(av, sizeof(av), "JOBD_ATTEMPT=%d", r->attempt);
 	char *const extra[] = {idv, qv, av, NULL};
-	struct runner_spawn sp = {.argv = r->argv,
-				  .shell = r->shell,
-				  .cwd = r->cwd,
-				  .env = r->env,
-				  .uid = r->uid,
-				  .extra_env = extra,
-				  .out_fd = out[1],
-				  .err_fd = -1,
-				  .pid = -1,
-				  .pidfd = -1};
-	double t0 = mono_now();
-	int spawned = runner_spawn(&sp);
-	if (out[1] >= 0) {
+	*sp = (struct runner_spawn){.argv = r->argv,
+				    .shell = r->shell,
+				    .cwd = r->cwd,
+				    .env = r->env,
+				    .uid = r->uid,
+				    .extra_env = extra,
+				    .out_fd = out[1],
+				    .err_fd = -1,
+				    .pid = -1,
+				    .pidfd = -1};
+	*t0 = mono_now();
+	int spawned = runner_spawn(sp);
+	sp->extra_env = NULL;	/* it pointed into this frame */
+	if (out[1] >= 0)
 		close(out[1]);
-		out[1] = -1;
-	}
 	if (spawned != 0) {
-		res->no_resources = sp.no_resources;
-		snprintf(res->error, sizeof(res->error), "%s", sp.error);
-		goto out;
+		res->no_resources = sp->no_resources;
+		snprintf(res->error, sizeof(res->error), "%s", sp->error);
+		if (out[0] >= 0)
+			close(out[0]);
+		return -1;
 	}
-	int pid = sp.pid, pidfd = sp.pidfd;
-	res->spawned = true;
-	ctl->pid = pid;
-	ctl->c = coro_self();
-	list_add(ctl);
-	if (o->on_spawn)
-		o->on_spawn(ctl, o->arg);
+	*out_rd = out[0];
+	return 0;
+}
 
-	cp.fd = out[0];
-	out[0] = -1;
-	cp.log_path = runner_log_path(o->log_dir, r->id, r->attempt);
-	cp.uid = r->uid;
-	cp.gid = sp.gid;
-	cp.chown = geteuid() == 0;
-
+/* Captures the output of the attempt's process into cp until the process
+ * exits (its pidfd turns readable), stopping its group as sc and jobd
+ * ask.  Leaves cp->fd open (or -1 once it reached EOF).  Yields. */
+static void
+attempt_watch(struct capture *cp, int pidfd, struct runner *ctl,
+	      struct stop_clock *sc, struct runner_result *res)
+{
 	struct run_rec rec = {coro_self(), false, false, false};
 	ev_io pw_w, out_w;
 	ev_timer t_w;
 	ev_io_init(&pw_w, runner_pid_cb, pidfd, EV_READ);
 	pw_w.data = &rec;
 	ev_io_start(loop_ev(), &pw_w);
-	if (cp.fd >= 0) {
-		ev_io_init(&out_w, runner_out_cb, cp.fd, EV_READ);
+	if (cp->fd >= 0) {
+		ev_io_init(&out_w, runner_out_cb, cp->fd, EV_READ);
 		out_w.data = &rec;
 		ev_io_start(loop_ev(), &out_w);
 	}
 	ev_init(&t_w, runner_timer_cb);
 	t_w.data = &rec;
-	double term_at = 0;
 	for (;;) {
-		if (rec.readable && cp.fd >= 0) {
+		if (rec.readable && cp->fd >= 0) {
 			rec.readable = false;
-			if (!capture_read(&cp, READ_BUDGET)) {
+			if (!capture_read(cp, READ_BUDGET)) {
 				ev_io_stop(loop_ev(), &out_w);
-				close(cp.fd);
-				cp.fd = -1;
+				close(cp->fd);
+				cp->fd = -1;
 			}
 			/* What is left stays readable: libev polls level
 			 * triggered and wakes us again after others ran. */
 		}
 		if (rec.exited)
 			break;
-		double now = mono_now();
-		if (ctl->kill != RUNNER_KILL_NONE && !ctl->term_sent) {
-			kill(-pid, SIGTERM);
-			ctl->term_sent = true;
-			term_at = now;
-		}
-		if (!ctl->term_sent && r->timeout > 0 &&
-		    now >= t0 + r->timeout) {
-			res->timed_out = true;
-			kill(-pid, SIGTERM);
-			ctl->term_sent = true;
-			term_at = now;
-		}
-		if (ctl->term_sent && !ctl->kill_sent &&
-		    now >= term_at + r->kill_grace) {
-			kill(-pid, SIGKILL);
-			ctl->kill_sent = true;
-		}
-		double next = -1;
-		if (!ctl->term_sent && r->timeout > 0)
-			next = t0 + r->timeout - now;
-		else if (ctl->term_sent && !ctl->kill_sent)
-			next = term_at + r->kill_grace - now;
+		double next = stop_escalate(sc, ctl, &res->timed_out);
 		ev_timer_stop(loop_ev(), &t_w);
 		rec.timer = false;
 		if (next >= 0) {
@@ -605,10 +602,15 @@ runner_run(const struct store_job_run *r, const struct runner_opts *o,
 	}
 	ev_timer_stop(loop_ev(), &t_w);
 	ev_io_stop(loop_ev(), &pw_w);
-	/* The leader is a zombie, so its pid and group cannot be reused
-	 * yet: sweep what is left of a group jobd was stopping. */
-	if (ctl->term_sent)
-		kill(-pid, SIGKILL);
+	if (cp->fd >= 0)
+		ev_io_stop(loop_ev(), &out_w);
+}
+
+/* Reaps the exited leader pid into res: status, rusage, and the duration
+ * since t0.  Does not yield (the process has exited). */
+static void
+attempt_reap(int pid, double t0, struct runner_result *res)
+{
 	int status = 0;
 	int w;
 	while ((w = wait4(pid, &status, 0, &res->ru)) < 0 && errno == EINTR)
@@ -620,15 +622,46 @@ runner_run(const struct store_job_run *r, const struct runner_opts *o,
 	} else if (w == pid && WIFSIGNALED(status)) {
 		res->signal = WTERMSIG(status);
 	}
-	if (cp.fd >= 0) {
-		/* Take what the job wrote before it ended; a grandchild
-		 * that keeps the pipe open is not waited for. */
+}
+
+int
+runner_run(const struct store_job_run *r, const struct runner_opts *o,
+	   struct runner *ctl, struct runner_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	struct capture cp = {.fd = -1,
+			     .log_fd = -1,
+			     .max = o->max_log_bytes,
+			     .attempt = r->attempt};
+	struct runner_spawn sp;
+	double t0;
+	if (attempt_spawn(r, o, &sp, &cp.fd, &t0, res) != 0)
+		goto out;
+	res->spawned = true;
+	ctl->pid = sp.pid;
+	ctl->c = coro_self();
+	list_add(ctl);
+	if (o->on_spawn)
+		o->on_spawn(ctl, o->arg);
+
+	cp.log_path = joblog_path(o->log_dir, r->id, r->attempt);
+	cp.uid = r->uid;
+	cp.gid = sp.gid;
+	cp.chown = geteuid() == 0;
+	struct stop_clock sc = {.pid = sp.pid,
+				.started = t0,
+				.timeout = r->timeout,
+				.grace = r->kill_grace};
+	attempt_watch(&cp, sp.pidfd, ctl, &sc, res);
+	stop_sweep(&sc, ctl);
+	attempt_reap(sp.pid, t0, res);
+	/* Take what the job wrote before it ended; a grandchild that keeps
+	 * the pipe open is not waited for. */
+	if (cp.fd >= 0)
 		capture_read(&cp, READ_BUDGET);
-		ev_io_stop(loop_ev(), &out_w);
-	}
 	list_remove(ctl);
 	ctl->c = NULL;
-	close(pidfd);
+	close(sp.pidfd);
 out:
 	res->output_truncated = cp.truncated;
 	if (cp.fd >= 0)
@@ -636,9 +669,6 @@ out:
 	if (cp.log_fd >= 0)
 		close(cp.log_fd);
 	free(cp.log_path);
-	for (int i = 0; i < 2; i++)
-		if (out[i] >= 0)
-			close(out[i]);
 	return 0;
 }
 

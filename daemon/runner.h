@@ -113,7 +113,5 @@ int runner_kill_orphans(const int64_t *ids, const int *pids, size_t n);
 /* The minimal environment a job of uid gets when it gives none (without
  * the JOBD_* variables of each attempt); new reference. */
 json_t *runner_minimal_env(uid_t uid);
-/* Path of the log of one attempt (caller frees). */
-char *runner_log_path(const char *log_dir, int64_t job_id, int attempt);
 
 #endif /* RUNNER_H_INCLUDED */

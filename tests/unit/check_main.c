@@ -22,13 +22,15 @@ Suite *utf8_suite(void);
 Suite *spawner_suite(void);
 Suite *producer_spec_suite(void);
 Suite *safedir_suite(void);
+Suite *control_suite(void);
+Suite *joblog_suite(void);
 
 static Suite *(*const suites[])(void) = {
 	time_suite, backoff_suite, ratelimit_suite,
 	cron_suite, jobspec_suite, config_suite, sdnotify_suite,
 	coro_suite, store_suite, buf_suite, jsonin_suite,
 	render_suite, utf8_suite, spawner_suite, producer_spec_suite,
-	safedir_suite,
+	safedir_suite, control_suite, joblog_suite,
 };
 
 int

@@ -1,0 +1,184 @@
+/*
+ * cmd_admin: the daemon-wide commands — ping, stats, prune, reload,
+ * shutdown and debug.block — and the sliced prune that queue.delete and
+ * retention share.  Reload and shutdown are main's, reached through the
+ * commands context.
+ */
+#include "cmd.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "await.h"
+#include "control.h"
+#include "diag.h"
+#include "events.h"
+#include "jobd/proto.h"
+#include "jobd/time.h"
+#include "joblog.h"
+#include "loop.h"
+#include "queue.h"
+#include "store.h"
+
+/* Jobs pruned between two turns of the loop. */
+#define PRUNE_CHUNK 64
+
+/* ---- ping, stats ---- */
+
+void
+cmd_ping(struct cmd_req *r)
+{
+	json_t *o = json_pack("{s:O,s:b,s:{s:s,s:i,s:f}}", "id",
+			      r->id ? r->id : json_null(), "ok", 1, "result",
+			      "version", JOBD_VERSION, "pid", (int)getpid(),
+			      "uptime", loop_now() - cmd_ctx()->started_at);
+	/* It reports nothing stored: no need to wait for a commit (say,
+	 * while a big submit holds one open). */
+	control_send_nosync(r->c, o);
+	json_decref(o);
+}
+
+static int64_t
+rss_bytes(void)
+{
+	long pages = 0, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "re");
+	if (f == NULL)
+		return 0;
+	if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+		resident = 0;
+	fclose(f);
+	return (int64_t)resident * sysconf(_SC_PAGESIZE);
+}
+
+void
+cmd_stats(struct cmd_req *r)
+{
+	int64_t counts[JOBD_STATE_COUNT] = {0};
+	for (struct queue *q = queue_first(); q; q = q->next)
+		for (int s = 0; s < JOBD_STATE_COUNT; s++)
+			counts[s] += q->counts[s];
+	json_t *jobs = json_object();
+	for (int s = 0; s < JOBD_STATE_COUNT; s++)
+		json_object_set_new(jobs, jobd_state_name(s),
+				    json_integer(counts[s]));
+	struct loop_stats ls;
+	loop_get_stats(&ls);
+	int64_t dbb, walb;
+	store_sizes(&dbb, &walb);
+	struct events_totals *t = &events_totals;
+	json_t *res = json_pack(
+		"{s:s,s:i,s:f,s:o,s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:i,"
+		"s:{s:I,s:f,s:I,s:f},s:{s:s,s:I,s:I},s:I}",
+		"version", JOBD_VERSION, "pid", (int)getpid(), "uptime",
+		loop_now() - cmd_ctx()->started_at, "jobs", jobs, "totals",
+		"submitted", (json_int_t)t->submitted, "started",
+		(json_int_t)t->started, "succeeded", (json_int_t)t->succeeded,
+		"failed", (json_int_t)t->failed, "retried",
+		(json_int_t)t->retried, "timed_out", (json_int_t)t->timed_out,
+		"cancelled", (json_int_t)t->cancelled, "connections",
+		control_connections(), "loop", "iterations",
+		(json_int_t)ls.iterations, "lag_max_ms", ls.lag_max_ms,
+		"slow_callbacks", (json_int_t)ls.slow_callbacks, "slowest_ms",
+		ls.slowest_ms, "db", "path", cmd_ctx()->db_path, "size_bytes",
+		(json_int_t)dbb, "wal_bytes", (json_int_t)walb, "rss_bytes",
+		(json_int_t)rss_bytes());
+	cmd_reply_ok(r, res);
+}
+
+/* ---- prune ---- */
+
+void
+cmd_prune_one(int64_t id, int64_t qid, int state, int attempts, void *arg)
+{
+	(void)arg;
+	queue_job_moved(qid, id, state, -1, JOBD_REASON_NONE);
+	joblog_remove(cmd_ctx()->log_dir, id, attempts);
+}
+
+/* Deletes the finished jobs of queue qid (-1: any) that ended before
+ * `before` (ms), with their logs, in chunks between which the loop runs;
+ * *n gets how many.  -1 with diag when one chunk failed (the chunks
+ * before it stay deleted).  Yields. */
+int
+cmd_prune_sliced(int64_t before, int64_t qid, int64_t *n)
+{
+	int64_t k;
+	*n = 0;
+	do {
+		if (store_job_prune(before, qid, PRUNE_CHUNK, cmd_prune_one,
+				    NULL, &k) != 0)
+			return -1;
+		*n += k;
+		if (await_slice() != 0)
+			return -1;
+	} while (k == PRUNE_CHUNK);
+	return 0;
+}
+
+
+/* ---- admin ---- */
+
+void
+cmd_prune(struct cmd_req *r)
+{
+	double older = -1;
+	int64_t n;
+	if (cmd_arg_seconds(r, "older_than", &older) != 0) {
+		cmd_reply_diag(r);
+		return;
+	}
+	if (older < 0) {
+		cmd_reply_error(r, E_INVAL, "older_than: required");
+		return;
+	}
+	int64_t before = jobd_time_now_ms() - (int64_t)(older * 1000.0);
+	if (cmd_prune_sliced(before, -1, &n) != 0) {
+		cmd_reply_diag(r);
+		return;
+	}
+	cmd_reply_ok(r, json_pack("{s:I}", "deleted", (json_int_t)n));
+}
+
+void
+cmd_reload(struct cmd_req *r)
+{
+	if (cmd_ctx()->reload() != 0) {
+		cmd_reply_diag(r);
+		return;
+	}
+	cmd_reply_ok(r, json_object());
+}
+
+void
+cmd_shutdown(struct cmd_req *r)
+{
+	bool now = false;
+	if (cmd_arg_bool(r, "now", &now) != 0) {
+		cmd_reply_diag(r);
+		return;
+	}
+	cmd_reply_ok(r, json_object());
+	cmd_ctx()->shutdown(now);
+}
+
+void
+cmd_debug_block(struct cmd_req *r)
+{
+	const json_t *v = cmd_arg(r, "ms");
+	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+	    json_integer_value(v) > 60000) {
+		cmd_reply_error(r, E_INVAL, "ms: must be an integer from 0 to "
+					"60000");
+		return;
+	}
+	/* Blocking the loop is the point of this command. */
+	json_int_t ms = json_integer_value(v);
+	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+	cmd_reply_ok(r, json_object());
+}
+

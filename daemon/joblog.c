@@ -1,0 +1,123 @@
+/*
+ * joblog: attempts' log files.  Owns their naming and the rules for
+ * reading them as text; it keeps no state and holds no descriptor past a
+ * call (joblog_open hands its descriptor to the caller).
+ */
+#include "joblog.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "diag.h"
+#include "log.h"
+#include "utf8.h"
+#include "xmem.h"
+
+char *
+joblog_path(const char *log_dir, int64_t job_id, int attempt)
+{
+	return xasprintf("%s/%lld.%d.log", log_dir, (long long)job_id,
+			 attempt);
+}
+
+/* Appends the marker of a rerun to fd, the log at path, when it holds
+ * output already. */
+static void
+mark_rerun(int fd, const char *path, int attempt)
+{
+	struct stat sb;
+	if (fstat(fd, &sb) != 0 || sb.st_size == 0)
+		return;
+	char last = '\n';
+	if (pread(fd, &last, 1, sb.st_size - 1) != 1)
+		last = '\n';
+	char line[160];
+	int n = snprintf(line, sizeof(line),
+			 "%s--- jobd: attempt %d runs again (its earlier run "
+			 "was stopped by a shutdown or a crash) ---\n",
+			 last == '\n' ? "" : "\n", attempt);
+	if (write(fd, line, (size_t)n) < 0)
+		log_warn("job log %s", path);
+}
+
+int
+joblog_open(const char *path, int attempt, bool chown, uid_t uid, gid_t gid)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		int e = errno;
+		diag_set(E_IO, "job log %s: %s", path, strerror(e));
+		errno = e;
+		return -1;
+	}
+	if (chown && fchown(fd, uid, gid) != 0)
+		log_warn("job log %s: chown", path);
+	mark_rerun(fd, path, attempt);
+	return fd;
+}
+
+/* How much of a window of got bytes (of want asked for) to hand out: up
+ * to the last whole character, unless a short read ended at the end of
+ * the log; a window too small for the character at its start hands out
+ * all it has, so reading always moves on. */
+static size_t
+window_cut(const char *data, size_t got, size_t want, bool at_end)
+{
+	size_t keep = got;
+	if (!at_end || keep == want)
+		keep = utf8_whole(data, keep);
+	if (keep == 0)
+		keep = got;
+	return keep;
+}
+
+void
+joblog_read(const char *log_dir, int64_t job_id, int attempt,
+	    int64_t offset, int64_t max, struct joblog_window *w)
+{
+	char *path = joblog_path(log_dir, job_id, attempt);
+	int fd = attempt > 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	free(path);
+	w->size = 0;
+	if (fd >= 0) {
+		struct stat sb;
+		if (fstat(fd, &sb) == 0)
+			w->size = sb.st_size;
+	}
+	if (offset < 0)
+		offset = w->size + offset < 0 ? 0 : w->size + offset;
+	if (offset > w->size)
+		offset = w->size;
+	w->offset = offset;
+	size_t want = (size_t)(w->size - offset < max ? w->size - offset
+						      : max);
+	char *data = xmalloc(want + 1);
+	ssize_t got = 0;
+	if (fd >= 0 && want > 0) {
+		got = pread(fd, data, want, offset);
+		if (got < 0)
+			got = 0;
+	}
+	if (fd >= 0)
+		close(fd);
+	size_t keep = window_cut(data, (size_t)got, want,
+				 offset + got >= w->size);
+	w->data = utf8_string(data, keep);
+	w->next_offset = offset + (int64_t)keep;
+	free(data);
+}
+
+void
+joblog_remove(const char *log_dir, int64_t job_id, int attempts)
+{
+	for (int a = 1; a <= attempts + 1; a++) {
+		char *path = joblog_path(log_dir, job_id, a);
+		unlink(path);
+		free(path);
+	}
+}
