@@ -46,7 +46,7 @@ LDLIBS   += $(PKG_LIBS) -lev -lm
 # The daemon's modules, lowest layer first.  main.c is wiring only.
 DAEMON_MODS := xmem buf utf8 diag log users safedir backoff ratelimit cron \
                jsonin jobspec config \
-               coro loop await spawner store queue runner scheduler events \
+               coro loop await spawner store queue runner events scheduler jobs \
                consumer submit producer control commands sdnotify
 DAEMON_OBJS := $(DAEMON_MODS:%=$(B)/daemon/%.o)
 CLIENT_LIB_OBJS := $(B)/client/proto.o $(B)/client/jobd_time.o $(B)/client/client.o

@@ -23,6 +23,7 @@
 #include "events.h"
 #include "jobd/proto.h"
 #include "jobd/time.h"
+#include "jobs.h"
 #include "jobspec.h"
 #include "jsonin.h"
 #include "producer.h"
@@ -734,26 +735,6 @@ cmd_list(struct req *r)
 
 /* ---- cancel, retry ---- */
 
-/* Cancels one job that has not ended.  -1 with diag when the store would
- * not take it (a locked database): nothing of it happened. */
-static int
-cancel_one(const struct store_job_brief *b, int64_t now)
-{
-	if (store_job_set_state(b->id, JOBD_CANCELLED, JOBD_REASON_CANCELLED,
-				now) != 0)
-		return -1;
-	queue_job_moved(b->qid, b->id, b->state, JOBD_CANCELLED,
-			JOBD_REASON_CANCELLED);
-	events_tally()->cancelled++;
-	if (b->state == JOBD_RUNNING) {
-		struct runner *run = runner_find(b->id);
-		if (run)
-			runner_kill(run, RUNNER_KILL_CANCEL);
-	}
-	consumer_job_ended(b->id, JOBD_CANCELLED);
-	return 0;
-}
-
 static void
 cmd_cancel(struct req *r)
 {
@@ -781,7 +762,7 @@ cmd_cancel(struct req *r)
 		 * job that ended since its check, is terminal by now. */
 		if (store_job_brief(ids[i], &b) == 0 &&
 		    !jobd_state_is_terminal(b.state) &&
-		    cancel_one(&b, jobd_time_now_ms()) != 0)
+		    jobs_cancel(&b, jobd_time_now_ms()) != 0)
 			goto fail;	/* the error, not jobs left running */
 		/* Cancelled or not, every job checked is cancelled. */
 		(void)await_slice();
@@ -822,15 +803,13 @@ cmd_retry(struct req *r)
 			    (long long)id);
 		return;
 	}
-	if (store_job_retry(id, jobd_time_now_ms()) != 0) {
+	if (jobs_retry(&b, jobd_time_now_ms()) != 0) {
 		reply_diag(r);
 		return;
 	}
 	/* The job starts afresh: its attempts count from 1 again, so the
 	 * logs of the earlier round go, and `logs` shows the new run. */
 	remove_logs(id, b.attempt);
-	queue_job_moved(b.qid, id, b.state, JOBD_QUEUED, JOBD_REASON_NONE);
-	events_job(EV_JOB_CHANGED, id);
 	json_t *job = store_job_json(id, false);
 	reply_ok(r, json_pack("{s:o}", "job", job ? job : json_null()));
 }
@@ -1332,7 +1311,7 @@ static void
 prune_one(int64_t id, int64_t qid, int state, int attempts, void *arg)
 {
 	(void)arg;
-	queue_job_moved(qid, id, state, -1, JOBD_REASON_NONE);
+	jobs_pruned(qid, id, state);
 	remove_logs(id, attempts);
 }
 

@@ -33,9 +33,5 @@ void consumer_stop_all(void);
 bool consumer_holds(int64_t id);
 /* Number of consumer coroutines alive. */
 int consumer_count(void);
-/* Called by the engine after a job reached a terminal state (and was
- * committed or will be in this transaction): resolves its dependents and
- * records the events.  Does not yield. */
-void consumer_job_ended(int64_t id, int state);
 
 #endif /* CONSUMER_H_INCLUDED */

@@ -24,6 +24,7 @@
 #include "diag.h"
 #include "events.h"
 #include "jobd/time.h"
+#include "jobs.h"
 #include "log.h"
 #include "loop.h"
 #include "producer.h"
@@ -707,7 +708,7 @@ main(int argc, char **argv)
 	apply_runtime_settings();
 	for (struct queue *q = queue_first(); q; q = q->next)
 		consumer_sync(q);
-	scheduler_init();
+	scheduler_init(jobs_promote_due);
 
 	ev_signal_init(&sig_term, signal_cb, SIGTERM);
 	ev_signal_init(&sig_int, signal_cb, SIGINT);
