@@ -102,6 +102,7 @@ $(B)/check_integration: $(INTEG_OBJS) $(B)/libjobd.a
 # `make check` runs every test: the unit suites, then the integration
 # suites against a real jobd and jobctl.
 check: all $(B)/check_unit $(B)/check_integration $(BENCH_BINS)
+	scripts/check-layout.sh
 	$(B)/check_unit
 	JOBD_BIN=$(B)/jobd JOBCTL_BIN=$(B)/jobctl $(B)/check_integration
 	bench/run.sh $(B) --smoke
