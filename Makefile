@@ -48,7 +48,7 @@ DAEMON_MODS := xmem buf utf8 diag log users safedir backoff ratelimit cron \
                jsonin jobspec producer_spec queue_conf config \
                joblog coro loop await spawner \
                store store_sqlite store_sql store_queue store_job store_job_json \
-               queue runner scheduler events \
+               queue runner events scheduler jobs \
                consumer submit producer control commands cmd_job cmd_logs \
                cmd_queue cmd_producer cmd_admin sdnotify service
 DAEMON_OBJS := $(DAEMON_MODS:%=$(B)/daemon/%.o)
@@ -105,6 +105,7 @@ $(B)/check_integration: $(INTEG_OBJS) $(B)/libjobd.a
 # `make check` runs every test: the unit suites, then the integration
 # suites against a real jobd and jobctl.
 check: all $(B)/check_unit $(B)/check_integration $(BENCH_BINS)
+	scripts/check-layout.sh
 	$(B)/check_unit
 	JOBD_BIN=$(B)/jobd JOBCTL_BIN=$(B)/jobctl $(B)/check_integration
 	bench/run.sh $(B) --smoke

@@ -18,6 +18,7 @@
 #include "jobd/proto.h"
 #include "jobd/time.h"
 #include "joblog.h"
+#include "jobs.h"
 #include "loop.h"
 #include "queue.h"
 #include "store.h"
@@ -94,7 +95,7 @@ void
 cmd_prune_one(int64_t id, int64_t qid, int state, int attempts, void *arg)
 {
 	(void)arg;
-	queue_job_moved(qid, id, state, -1, JOBD_REASON_NONE);
+	jobs_pruned(qid, id, state);
 	joblog_remove(cmd_ctx()->log_dir, id, attempts);
 }
 

@@ -20,6 +20,7 @@
 #include "jobd/proto.h"
 #include "jobd/time.h"
 #include "joblog.h"
+#include "jobs.h"
 #include "jobspec.h"
 #include "log.h"
 #include "loop.h"
@@ -368,26 +369,6 @@ cmd_list(struct cmd_req *r)
 
 /* ---- cancel, retry ---- */
 
-/* Cancels one job that has not ended.  -1 with diag when the store would
- * not take it (a locked database): nothing of it happened. */
-static int
-cancel_one(const struct store_job_brief *b, int64_t now)
-{
-	if (store_job_set_state(b->id, JOBD_CANCELLED, JOBD_REASON_CANCELLED,
-				now) != 0)
-		return -1;
-	queue_job_moved(b->qid, b->id, b->state, JOBD_CANCELLED,
-			JOBD_REASON_CANCELLED);
-	events_tally()->cancelled++;
-	if (b->state == JOBD_RUNNING) {
-		struct runner *run = runner_find(b->id);
-		if (run)
-			runner_kill(run, RUNNER_KILL_CANCEL);
-	}
-	consumer_job_ended(b->id, JOBD_CANCELLED);
-	return 0;
-}
-
 void
 cmd_cancel(struct cmd_req *r)
 {
@@ -415,7 +396,7 @@ cmd_cancel(struct cmd_req *r)
 		 * job that ended since its check, is terminal by now. */
 		if (store_job_brief(ids[i], &b) == 0 &&
 		    !jobd_state_is_terminal(b.state) &&
-		    cancel_one(&b, jobd_time_now_ms()) != 0)
+		    jobs_cancel(&b, jobd_time_now_ms()) != 0)
 			goto fail;	/* the error, not jobs left running */
 		/* Cancelled or not, every job checked is cancelled. */
 		(void)await_slice();
@@ -456,15 +437,13 @@ cmd_retry(struct cmd_req *r)
 			    (long long)id);
 		return;
 	}
-	if (store_job_retry(id, jobd_time_now_ms()) != 0) {
+	if (jobs_retry(&b, jobd_time_now_ms()) != 0) {
 		cmd_reply_diag(r);
 		return;
 	}
 	/* The job starts afresh: its attempts count from 1 again, so the
 	 * logs of the earlier round go, and `logs` shows the new run. */
 	joblog_remove(cmd_ctx()->log_dir, id, b.attempt);
-	queue_job_moved(b.qid, id, b.state, JOBD_QUEUED, JOBD_REASON_NONE);
-	events_job(EV_JOB_CHANGED, id);
 	json_t *job = store_job_json(id, false);
 	cmd_reply_ok(r, json_pack("{s:o}", "job", job ? job : json_null()));
 }

@@ -11,12 +11,11 @@
 #include "backoff.h"
 #include "coro.h"
 #include "diag.h"
-#include "events.h"
 #include "jobd/time.h"
+#include "jobs.h"
 #include "log.h"
 #include "loop.h"
 #include "runner.h"
-#include "scheduler.h"
 #include "store.h"
 #include "xmem.h"
 
@@ -93,42 +92,6 @@ consumer_drain_wake(void)
 	waitq_notify_all(&drained);
 }
 
-static void
-dependent_moved(int64_t id, int64_t qid, int from, int to, void *arg)
-{
-	(void)arg;
-	queue_job_moved(qid, id, from, to,
-			to == JOBD_CANCELLED ? JOBD_REASON_DEPENDENCY_FAILED
-					     : JOBD_REASON_NONE);
-	if (to == JOBD_CANCELLED) {
-		events_tally()->cancelled++;
-		events_job(EV_JOB_FINISHED, id);
-	} else if (to == JOBD_SCHEDULED) {
-		struct store_job_brief b;
-		if (store_job_brief(id, &b) == 0)
-			scheduler_kick(b.run_at);
-		events_job(EV_JOB_CHANGED, id);
-	} else {
-		events_job(EV_JOB_CHANGED, id);
-	}
-}
-
-void
-consumer_job_ended(int64_t id, int state)
-{
-	events_job(EV_JOB_FINISHED, id);
-	/* Only a waiting job can be affected by the end of another (a
-	 * dependent leaves `waiting` once all it waits for succeeded), so
-	 * with none waiting there is nothing to look up. */
-	if (!queue_any_waiting())
-		return;
-	if (store_job_resolve_dependents(id, state == JOBD_SUCCEEDED,
-					 jobd_time_now_ms(), dependent_moved,
-					 NULL) != 0)
-		log_error("job %lld: dependents: %s", (long long)id,
-			  diag_msg());
-}
-
 /* Waits until this consumer may claim a job.  -1 when it must leave. */
 static int
 await_work(struct consumer *cs)
@@ -195,7 +158,7 @@ record_end(struct queue *q, const struct store_job_run *r,
 		e.state = JOBD_CANCELLED;
 		e.reason = b.reason;
 		e.finished_at = now;
-		return store_job_end_attempt(r->id, &e);
+		return jobs_end_attempt(q->id, r->id, from, &e);
 	}
 	if (ctl->kill == RUNNER_KILL_CANCEL) {
 		/* Killed by a cancel whose own commit failed: the process is
@@ -240,34 +203,7 @@ record_end(struct queue *q, const struct store_job_run *r,
 			e.finished_at = now;
 		}
 	}
-	if (store_job_end_attempt(r->id, &e) != 0)
-		return -1;
-	queue_job_moved(q->id, r->id, JOBD_RUNNING, e.state, e.reason);
-	if (e.reason == JOBD_REASON_TIMEOUT)
-		events_tally()->timed_out++;
-	switch (e.state) {
-	case JOBD_SCHEDULED:
-		events_tally()->retried++;
-		scheduler_kick(e.run_at);
-		events_job(EV_JOB_RETRYING, r->id);
-		break;
-	case JOBD_SUCCEEDED:
-		events_tally()->succeeded++;
-		consumer_job_ended(r->id, e.state);
-		break;
-	case JOBD_FAILED:
-		events_tally()->failed++;
-		consumer_job_ended(r->id, e.state);
-		break;
-	case JOBD_CANCELLED:
-		events_tally()->cancelled++;
-		consumer_job_ended(r->id, e.state);
-		break;
-	default:
-		events_job(EV_JOB_CHANGED, r->id);
-		break;
-	}
-	return 0;
+	return jobs_end_attempt(q->id, r->id, from, &e);
 }
 
 /* Pause between two tries to record an end, in seconds. */
@@ -335,9 +271,7 @@ static void
 consumer_spawned(const struct runner *ctl, void *arg)
 {
 	(void)arg;
-	if (store_job_set_pid(ctl->job_id, ctl->pid) != 0)
-		log_error("job %lld: %s", (long long)ctl->job_id, diag_msg());
-	events_job(EV_JOB_STARTED, ctl->job_id);
+	jobs_spawned(ctl->job_id, ctl->pid);
 }
 
 /* A spawn of job id failed for lack of resources (error says which):
@@ -374,7 +308,7 @@ consumer_f(void *arg)
 	consumers = cs;
 	while (await_work(cs) == 0) {
 		struct store_job_run r;
-		if (store_job_claim(q->id, jobd_time_now_ms(), &r) != 0) {
+		if (jobs_claim(q->id, jobd_time_now_ms(), &r) != 0) {
 			if (diag_code() != E_NOTFOUND) {
 				log_error("queue %s: %s", q->conf.name,
 					  diag_msg());
@@ -386,8 +320,6 @@ consumer_f(void *arg)
 			continue;
 		}
 		cs->job_id = r.id;
-		queue_job_moved(q->id, r.id, JOBD_QUEUED, JOBD_RUNNING,
-				JOBD_REASON_NONE);
 		q->active++;
 		/* The claim is committed before the process starts: a job
 		 * that dies with jobd then comes back `recovered` and counts
@@ -412,7 +344,7 @@ consumer_f(void *arg)
 			cs->job_id = 0;
 			continue;
 		}
-		events_totals.started++;
+		jobs_started();
 		struct runner ctl;
 		memset(&ctl, 0, sizeof(ctl));
 		ctl.job_id = r.id;

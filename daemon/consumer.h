@@ -43,9 +43,5 @@ int consumer_await_drained(bool all, double deadline, const bool *give_up);
 /* Wakes consumer_await_drained's waiters to look at their give_up flag
  * again.  Does not yield. */
 void consumer_drain_wake(void);
-/* Called by the engine after a job reached a terminal state (and was
- * committed or will be in this transaction): resolves its dependents and
- * records the events.  Does not yield. */
-void consumer_job_ended(int64_t id, int state);
 
 #endif /* CONSUMER_H_INCLUDED */

@@ -23,6 +23,7 @@
 #include "diag.h"
 #include "events.h"
 #include "jobd/time.h"
+#include "jobs.h"
 #include "log.h"
 #include "loop.h"
 #include "producer.h"
@@ -517,7 +518,7 @@ start_modules(int listen_fd)
 	service_init(&so);
 	for (struct queue *q = queue_first(); q; q = q->next)
 		consumer_sync(q);
-	scheduler_init();
+	scheduler_init(jobs_promote_due);
 	service_start();
 }
 

@@ -6,10 +6,8 @@
 #include "await.h"
 #include "coro.h"
 #include "diag.h"
-#include "jobd/proto.h"
 #include "jobd/time.h"
 #include "log.h"
-#include "queue.h"
 #include "store.h"
 
 /* Longest sleep without looking again (wall clock steps are caught). */
@@ -20,28 +18,9 @@
 #define SCHED_RETRY_MAX 1.0
 
 static struct coro *sched;
+static scheduler_promote_fn promote_due;
 static int64_t target;		/* ms the scheduler sleeps towards, 0 none */
 static struct waitq kick_q;
-
-static void
-promoted(int64_t id, int64_t qid, int from, int to, void *arg)
-{
-	int *n = arg;
-	(*n)++;
-	queue_job_moved(qid, id, from, to, JOBD_REASON_NONE);
-}
-
-/* Promotes the due jobs and waits until that is committed.  -1 when the
- * write or its commit failed: the jobs are still scheduled in the store
- * (and in the counts), to be promoted on the next try.  Yields. */
-static int
-promote_due(void)
-{
-	int n = 0;
-	if (store_job_promote_due(jobd_time_now_ms(), promoted, &n) != 0)
-		return -1;
-	return n > 0 ? store_sync_crash_safe() : 0;
-}
 
 static void
 scheduler_f(void *arg)
@@ -81,8 +60,9 @@ scheduler_f(void *arg)
 }
 
 void
-scheduler_init(void)
+scheduler_init(scheduler_promote_fn promote)
 {
+	promote_due = promote;
 	sched = coro_spawn("scheduler", scheduler_f, NULL);
 }
 

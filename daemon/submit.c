@@ -12,11 +12,10 @@
 #include "await.h"
 #include "coro.h"
 #include "diag.h"
-#include "events.h"
 #include "jobd/proto.h"
 #include "jobd/time.h"
+#include "jobs.h"
 #include "queue.h"
-#include "scheduler.h"
 #include "store.h"
 #include "users.h"
 #include "xmem.h"
@@ -212,26 +211,8 @@ insert_one(const struct jobspec *sp, struct item *it, struct submit_result *r,
 	r->run_at = it->nj.run_at;
 	r->fresh = true;
 	item_release(it);
-	queue_job_moved(r->qid, r->id, -1, r->state,
-			r->state == JOBD_CANCELLED
-				? JOBD_REASON_DEPENDENCY_FAILED
-				: JOBD_REASON_NONE);
+	jobs_inserted(r->qid, r->id, r->state);
 	return 0;
-}
-
-/* Tells the scheduler and the event bus about a job inserted (its queue
- * counted it already). */
-static void
-announce(const struct submit_result *r)
-{
-	events_tally()->submitted++;
-	events_job(EV_JOB_SUBMITTED, r->id);
-	if (r->state == JOBD_SCHEDULED)
-		scheduler_kick(r->run_at);
-	if (r->state == JOBD_CANCELLED) {
-		events_tally()->cancelled++;
-		events_job(EV_JOB_FINISHED, r->id);
-	}
 }
 
 /* Inserts what check_one passed, all or nothing.  A big request writes
@@ -286,8 +267,8 @@ fail:
 	/* Nothing of the request stays: its counts go back. */
 	for (size_t k = 0; k <= i && k < n; k++)
 		if (out[k].fresh)
-			queue_job_moved(out[k].qid, out[k].id, out[k].state, -1,
-					JOBD_REASON_NONE);
+			jobs_insert_undone(out[k].qid, out[k].id,
+					   out[k].state);
 	return -1;
 }
 
@@ -341,7 +322,8 @@ submit_jobs(const struct jobspec *specs, size_t n, uid_t uid,
 	 * (and be reported started) before it is reported submitted. */
 	for (size_t i = 0; i < n; i++) {
 		if (out[i].fresh)
-			announce(&out[i]);
+			jobs_submitted(out[i].id, out[i].state,
+				       out[i].run_at);
 		(void)slice(sliced);
 	}
 	rc = 0;

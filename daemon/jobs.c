@@ -1,0 +1,203 @@
+/*
+ * jobs: each transition of a job, with everything it moves.  The order
+ * inside every function is the header's: store, counts, totals, events,
+ * consequences.
+ */
+#include "jobs.h"
+
+#include "diag.h"
+#include "events.h"
+#include "jobd/proto.h"
+#include "jobd/time.h"
+#include "log.h"
+#include "queue.h"
+#include "runner.h"
+#include "scheduler.h"
+
+/* ---- submitted ---- */
+
+void
+jobs_inserted(int64_t qid, int64_t id, int state)
+{
+	queue_job_moved(qid, id, -1, state,
+			state == JOBD_CANCELLED ? JOBD_REASON_DEPENDENCY_FAILED
+						: JOBD_REASON_NONE);
+}
+
+void
+jobs_insert_undone(int64_t qid, int64_t id, int state)
+{
+	queue_job_moved(qid, id, state, -1, JOBD_REASON_NONE);
+}
+
+void
+jobs_submitted(int64_t id, int state, int64_t run_at)
+{
+	events_tally()->submitted++;
+	events_job(EV_JOB_SUBMITTED, id);
+	if (state == JOBD_SCHEDULED)
+		scheduler_kick(run_at);
+	if (state == JOBD_CANCELLED) {
+		events_tally()->cancelled++;
+		events_job(EV_JOB_FINISHED, id);
+	}
+}
+
+/* ---- ended: dependents ---- */
+
+/* A dependent of an ended job moved (store_job_resolve_dependents). */
+static void
+dependent_moved(int64_t id, int64_t qid, int from, int to, void *arg)
+{
+	(void)arg;
+	queue_job_moved(qid, id, from, to,
+			to == JOBD_CANCELLED ? JOBD_REASON_DEPENDENCY_FAILED
+					     : JOBD_REASON_NONE);
+	if (to == JOBD_CANCELLED) {
+		events_tally()->cancelled++;
+		events_job(EV_JOB_FINISHED, id);
+	} else if (to == JOBD_SCHEDULED) {
+		struct store_job_brief b;
+		if (store_job_brief(id, &b) == 0)
+			scheduler_kick(b.run_at);
+		events_job(EV_JOB_CHANGED, id);
+	} else {
+		events_job(EV_JOB_CHANGED, id);
+	}
+}
+
+/* Job id reached terminal `state` (written in the open transaction):
+ * announced, and its dependents resolved. */
+static void
+ended(int64_t id, int state)
+{
+	events_job(EV_JOB_FINISHED, id);
+	/* Only a waiting job can be affected by the end of another (a
+	 * dependent leaves `waiting` once all it waits for succeeded), so
+	 * with none waiting there is nothing to look up. */
+	if (!queue_any_waiting())
+		return;
+	if (store_job_resolve_dependents(id, state == JOBD_SUCCEEDED,
+					 jobd_time_now_ms(), dependent_moved,
+					 NULL) != 0)
+		log_error("job %lld: dependents: %s", (long long)id,
+			  diag_msg());
+}
+
+/* ---- claimed, started, attempt ended ---- */
+
+int
+jobs_claim(int64_t qid, int64_t now, struct store_job_run *r)
+{
+	if (store_job_claim(qid, now, r) != 0)
+		return -1;
+	queue_job_moved(qid, r->id, JOBD_QUEUED, JOBD_RUNNING,
+			JOBD_REASON_NONE);
+	return 0;
+}
+
+void
+jobs_started(void)
+{
+	events_totals.started++;
+}
+
+void
+jobs_spawned(int64_t id, pid_t pid)
+{
+	if (store_job_set_pid(id, pid) != 0)
+		log_error("job %lld: %s", (long long)id, diag_msg());
+	events_job(EV_JOB_STARTED, id);
+}
+
+int
+jobs_end_attempt(int64_t qid, int64_t id, int from,
+		 const struct store_job_end *e)
+{
+	if (store_job_end_attempt(id, e) != 0)
+		return -1;
+	if (from == JOBD_CANCELLED)
+		return 0;	/* moved, counted and announced by the cancel */
+	queue_job_moved(qid, id, JOBD_RUNNING, e->state, e->reason);
+	if (e->reason == JOBD_REASON_TIMEOUT)
+		events_tally()->timed_out++;
+	switch (e->state) {
+	case JOBD_SCHEDULED:
+		events_tally()->retried++;
+		scheduler_kick(e->run_at);
+		events_job(EV_JOB_RETRYING, id);
+		break;
+	case JOBD_SUCCEEDED:
+		events_tally()->succeeded++;
+		ended(id, e->state);
+		break;
+	case JOBD_FAILED:
+		events_tally()->failed++;
+		ended(id, e->state);
+		break;
+	case JOBD_CANCELLED:
+		events_tally()->cancelled++;
+		ended(id, e->state);
+		break;
+	default:
+		events_job(EV_JOB_CHANGED, id);
+		break;
+	}
+	return 0;
+}
+
+/* ---- cancelled, retried ---- */
+
+int
+jobs_cancel(const struct store_job_brief *b, int64_t now)
+{
+	if (store_job_set_state(b->id, JOBD_CANCELLED, JOBD_REASON_CANCELLED,
+				now) != 0)
+		return -1;
+	queue_job_moved(b->qid, b->id, b->state, JOBD_CANCELLED,
+			JOBD_REASON_CANCELLED);
+	events_tally()->cancelled++;
+	if (b->state == JOBD_RUNNING) {
+		struct runner *run = runner_find(b->id);
+		if (run)
+			runner_kill(run, RUNNER_KILL_CANCEL);
+	}
+	ended(b->id, JOBD_CANCELLED);
+	return 0;
+}
+
+int
+jobs_retry(const struct store_job_brief *b, int64_t now)
+{
+	if (store_job_retry(b->id, now) != 0)
+		return -1;
+	queue_job_moved(b->qid, b->id, b->state, JOBD_QUEUED,
+			JOBD_REASON_NONE);
+	events_job(EV_JOB_CHANGED, b->id);
+	return 0;
+}
+
+/* ---- promoted, pruned ---- */
+
+static void
+promoted(int64_t id, int64_t qid, int from, int to, void *arg)
+{
+	int *n = arg;
+	(*n)++;
+	queue_job_moved(qid, id, from, to, JOBD_REASON_NONE);
+}
+
+int
+jobs_promote_due(void)
+{
+	int n = 0;
+	if (store_job_promote_due(jobd_time_now_ms(), promoted, &n) != 0)
+		return -1;
+	return n > 0 ? store_sync_crash_safe() : 0;
+}
+
+void
+jobs_pruned(int64_t qid, int64_t id, int state)
+{
+	queue_job_moved(qid, id, state, -1, JOBD_REASON_NONE);
+}
