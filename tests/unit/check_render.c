@@ -1,5 +1,5 @@
 /*
- * render_suite: jobctl's terminal-safe text (client/render.c): control
+ * render_suite: jobctl's terminal-safe text (jobctl/render.c): control
  * characters, C1 controls, bidirectional overrides and bytes that are not
  * UTF-8 come out escaped; other text, UTF-8 included, comes out as is.
  */
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../client/render.h"
+#include "../../jobctl/render.h"
 
 Suite *render_suite(void);
 
