@@ -53,7 +53,7 @@ CLIENT_LIB_OBJS := $(B)/client/proto.o $(B)/client/jobd_time.o $(B)/client/clien
 # jobctl's files but main.o, which only the jobctl link takes: the unit
 # tests link these too.  Their objects go under $(B)/jobctl-obj/, since
 # $(B)/jobctl is the program.
-JOBCTL_MODS := render
+JOBCTL_MODS := jobctl render spec prom submit jobs logs stats queues top
 JOBCTL_OBJS := $(JOBCTL_MODS:%=$(B)/jobctl-obj/%.o)
 
 UNIT_SRCS := $(wildcard tests/unit/check_*.c)
