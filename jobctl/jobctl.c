@@ -31,7 +31,6 @@ oom(void)
 	exit(ST_ERROR);
 }
 
-/* printf into a new string the caller frees. */
 char *
 fmt(const char *f, ...)
 {
@@ -57,7 +56,6 @@ dup_str(const char *s)
 	return d;
 }
 
-/* Prints a usage line for one command and returns the usage status. */
 int
 usage(const char *synopsis)
 {
@@ -65,7 +63,6 @@ usage(const char *synopsis)
 	return ST_USAGE;
 }
 
-/* Prints COMMAND -h's synopsis on stdout; returns ST_HELP. */
 int
 help(const char *synopsis)
 {
@@ -73,7 +70,6 @@ help(const char *synopsis)
 	return ST_HELP;
 }
 
-/* Reports a bad option value and returns the usage status. */
 int
 bad_value(const char *what, const char *val)
 {
@@ -81,8 +77,6 @@ bad_value(const char *what, const char *val)
 	return ST_USAGE;
 }
 
-/* Gets ready for getopt_long on a command's arguments: argv[0] becomes
- * "jobctl NAME" so getopt's own messages name the command. */
 void
 opts_begin(const char *name, char **argv)
 {
@@ -114,7 +108,6 @@ parse_id(const char *s, int64_t *id)
 	return parse_i64(s, 1, INT64_MAX, id);
 }
 
-/* A number as JSON: an integer when it is one, else a real. */
 json_t *
 json_num(double d)
 {
@@ -149,7 +142,6 @@ jnum(const json_t *obj, const char *key, double dflt)
 	return json_is_number(v) ? json_number_value(v) : dflt;
 }
 
-/* Whether key is one of the NULL-terminated list. */
 bool
 listed(const char *const *list, const char *key)
 {
@@ -159,7 +151,6 @@ listed(const char *const *list, const char *key)
 	return false;
 }
 
-/* Sum of the pending states (waiting, scheduled, queued) in counts. */
 int64_t
 pending_of(const json_t *counts)
 {
@@ -175,7 +166,6 @@ print_json(const json_t *j)
 	putchar('\n');
 }
 
-/* Terminal width of stdout, or 0 when it is not a terminal. */
 int
 term_cols(int fd)
 {
@@ -192,8 +182,6 @@ state_color(const char *state)
 	return jobctl.color ? render_state_color(state) : NULL;
 }
 
-/* Parses a command that takes no arguments but --json, -h and, unless flag
- * is NULL, the switch --FLAG, which sets *on. */
 int
 flag_args(const char *name, const char *synopsis, const char *flag, bool *on,
 	  int argc, char **argv)
@@ -222,7 +210,6 @@ flag_args(const char *name, const char *synopsis, const char *flag, bool *on,
 	return ST_OK;
 }
 
-/* Parses a command that takes no arguments but --json and -h. */
 int
 no_args(const char *name, const char *synopsis, int argc, char **argv)
 {
@@ -286,8 +273,6 @@ connect_hint(const char *path, int e)
 	}
 }
 
-/* The connection, made on first use; exits 3 when jobd cannot be
- * reached. */
 struct jobd_client *
 client(void)
 {
@@ -315,11 +300,6 @@ client(void)
 	return jobctl.conn;
 }
 
-/*
- * The exit status for the daemon's error of the last call on c: 124 for a
- * timeout; 2 for invalid_argument, which names a value the user gave, the
- * status jobctl gives when it refuses a value itself; else 1.
- */
 int
 error_status(const struct jobd_client *c)
 {
@@ -333,8 +313,6 @@ error_status(const struct jobd_client *c)
 	}
 }
 
-/* Prints the daemon's error of the last call ("jobctl: code: message"), or
- * exits 3 when it was a transport failure.  Returns the status for it. */
 int
 report(struct jobd_client *c)
 {
@@ -349,9 +327,6 @@ report(struct jobd_client *c)
 	return error_status(c);
 }
 
-/* Calls cmd with args (stolen, may be NULL).  Returns the result (new
- * reference), or NULL after reporting the daemon's error; exits 3 on a
- * transport failure. */
 json_t *
 call(const char *cmd, json_t *args)
 {
@@ -363,16 +338,12 @@ call(const char *cmd, json_t *args)
 	return res;
 }
 
-/* The status for a failed call(): see error_status. */
 int
 call_status(void)
 {
 	return error_status(jobctl.conn);
 }
 
-/* Sends cmd with args (stolen) and prints the result: all of it with
- * --json, else its member (a queue or producer object), if there is one,
- * as key: value lines. */
 int
 call_show(const char *cmd, json_t *args, const char *member,
 	  const char *const *keys)
