@@ -53,8 +53,11 @@ DAEMON_MODS := xmem buf utf8 diag log users safedir backoff ratelimit cron \
                cmd_queue cmd_producer cmd_admin sdnotify service
 DAEMON_OBJS := $(DAEMON_MODS:%=$(B)/daemon/%.o)
 CLIENT_LIB_OBJS := $(B)/client/proto.o $(B)/client/jobd_time.o $(B)/client/client.o
-# jobctl's own modules, beside jobctl.c.
-JOBCTL_OBJS := $(B)/client/render.o
+# jobctl's files but main.o, which only the jobctl link takes: the unit
+# tests link these too.  Their objects go under $(B)/jobctl-obj/, since
+# $(B)/jobctl is the program.
+JOBCTL_MODS := jobctl render spec prom submit jobs logs stats queues top
+JOBCTL_OBJS := $(JOBCTL_MODS:%=$(B)/jobctl-obj/%.o)
 
 UNIT_SRCS := $(wildcard tests/unit/check_*.c)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(B)/%.o)
@@ -78,13 +81,17 @@ $(B)/%.o: %.c | $(B)/.deps-ok
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
+$(B)/jobctl-obj/%.o: jobctl/%.c | $(B)/.deps-ok
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
 $(B)/libjobd.a: $(CLIENT_LIB_OBJS)
 	$(AR) rcs $@ $^
 
 $(B)/jobd: $(DAEMON_OBJS) $(B)/daemon/main.o $(B)/libjobd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/jobctl: $(B)/client/jobctl.o $(JOBCTL_OBJS) $(B)/libjobd.a
+$(B)/jobctl: $(B)/jobctl-obj/main.o $(JOBCTL_OBJS) $(B)/libjobd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
 # The benchmark programs that speak through the client library: the crash

@@ -18,6 +18,7 @@ Suite *store_suite(void);
 Suite *buf_suite(void);
 Suite *jsonin_suite(void);
 Suite *render_suite(void);
+Suite *prom_suite(void);
 Suite *utf8_suite(void);
 Suite *spawner_suite(void);
 Suite *producer_spec_suite(void);
@@ -29,8 +30,8 @@ static Suite *(*const suites[])(void) = {
 	time_suite, backoff_suite, ratelimit_suite,
 	cron_suite, jobspec_suite, config_suite, sdnotify_suite,
 	coro_suite, store_suite, buf_suite, jsonin_suite,
-	render_suite, utf8_suite, spawner_suite, producer_spec_suite,
-	safedir_suite, control_suite, joblog_suite,
+	render_suite, prom_suite, utf8_suite, spawner_suite,
+	producer_spec_suite, safedir_suite, control_suite, joblog_suite,
 };
 
 int

@@ -1,0 +1,374 @@
+/*
+ * logs and watch: what jobd streams.  `logs` prints a job's output, chunk
+ * by chunk, and with -f follows it until the job ends (submit --follow
+ * uses the same); `watch` prints events as they happen.
+ */
+#include "jobctl.h"
+
+#include "jobd/client.h"
+#include "jobd/proto.h"
+#include "jobd/time.h"
+#include "render.h"
+
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char u_logs[] =
+	"logs ID [-f] [--attempt N] [--json]\n"
+	"\n"
+	"Prints a job's output.\n"
+	"\n"
+	"options:\n"
+	"  -f, --follow     go on until the job has finished\n"
+	"      --attempt N  that attempt (default: the latest)\n"
+	"      --json       print the raw results and events";
+
+static const char u_watch[] =
+	"watch [-q QUEUE] [--job ID] [--json]\n"
+	"\n"
+	"Prints events as they happen.\n"
+	"\n"
+	"options:\n"
+	"  -q, --queue QUEUE  events of this queue only\n"
+	"      --job ID       this job only: its state now, then its "
+	"events\n"
+	"                     until it has finished\n"
+	"      --json         print the events as sent";
+
+/* Writes a logs result's or a log event's data to stdout. */
+static void
+emit_data(const json_t *obj)
+{
+	json_t *d = json_object_get(obj, "data");
+
+	if (jobctl.json) {
+		print_json(obj);
+		return;
+	}
+	if (json_is_string(d))
+		fwrite(json_string_value(d), 1, json_string_length(d), stdout);
+}
+
+static json_t *
+logs_args(int64_t id, int64_t attempt, int64_t offset)
+{
+	json_t *args = json_pack("{sIsI}", "job_id", (json_int_t)id, "offset",
+				 (json_int_t)offset);
+
+	if (attempt > 0)
+		json_object_set_new(args, "attempt", json_integer(attempt));
+	return args;
+}
+
+/* Says on stderr why job id has no output: it has not started (yet). */
+static void
+not_started(int64_t id)
+{
+	json_t *job = jobd_client_get(client(), id);
+	char *state, *when;
+
+	if (job == NULL)
+		return;
+	state = render_value(json_object_get(job, "state"));
+	if (jobd_state_is_terminal(jobd_state_parse(jstr(job, "state")))) {
+		fprintf(stderr, "jobctl: job %lld never started: %s\n",
+			(long long)id, state);
+	} else {
+		when = render_value(json_object_get(job, "run_at"));
+		fprintf(stderr,
+			"jobctl: job %lld has not started yet (%s, run_at "
+			"%s); jobctl logs -f %lld waits for its output\n",
+			(long long)id, state, when, (long long)id);
+		free(when);
+	}
+	free(state);
+	json_decref(job);
+}
+
+/*
+ * Prints job id's log (attempt > 0 picks one, else the latest): chunk by
+ * chunk from offset 0 while there is more; with follow, then streams what
+ * comes until the job ends.  When jobp is non-NULL, *jobp receives the job
+ * object at the end (new reference).  Returns an exit status.
+ */
+int
+show_logs(int64_t id, int64_t attempt, bool follow, json_t **jobp)
+{
+	struct jobd_client *c = client();
+	int64_t offset = 0, next = 0, rid;
+	json_t *res, *job = NULL, *req;
+	bool eof = false;
+
+	for (;;) {
+		/* When following, a refusal of the plain read (a job with no
+		 * output yet, say) is left to the follow request to judge. */
+		res = jobd_client_cmd(c, "logs",
+				      logs_args(id, attempt, offset));
+		if (res == NULL && follow && jobd_client_error_code(c) > 0) {
+			next = offset;
+			break;
+		}
+		if (res == NULL)
+			return report(c);
+		if (!follow && !jobctl.json && offset == 0 &&
+		    jint(res, "attempt", 0) == 0 && jint(res, "size", 0) == 0)
+			not_started(id);
+		emit_data(res);
+		eof = json_is_true(json_object_get(res, "eof"));
+		next = jint(res, "next_offset", offset);
+		if (next <= offset || next >= jint(res, "size", 0) || eof) {
+			json_decref(res);
+			break;
+		}
+		json_decref(res);
+		offset = next;
+	}
+	if (follow && !eof) {
+		fflush(stdout);
+		req = logs_args(id, attempt, next);
+		json_object_set_new(req, "cmd", json_string("logs"));
+		json_object_set_new(req, "follow", json_true());
+		rid = jobd_client_send(c, req);
+		json_decref(req);
+		if (rid < 0)
+			lost(c);
+		res = jobd_client_result(c, jobd_client_response(c, rid, -1));
+		if (res == NULL)
+			return report(c);
+		emit_data(res);
+		eof = json_is_true(json_object_get(res, "eof"));
+		json_decref(res);
+		fflush(stdout);
+		while (!eof) {
+			json_t *ev = jobd_client_next_event(c, -1);
+			const char *name;
+
+			if (ev == NULL)
+				lost(c);
+			name = jstr(ev, "event");
+			if (jint(ev, "job_id", 0) != id) {
+				json_decref(ev);
+				continue;
+			}
+			if (strcmp(name, "log") == 0) {
+				emit_data(ev);
+				fflush(stdout);
+			} else if (strcmp(name, "log.end") == 0) {
+				if (jobctl.json)
+					print_json(ev);
+				job = json_object_get(ev, "job");
+				if (job != NULL)
+					json_incref(job);
+				eof = true;
+			}
+			json_decref(ev);
+		}
+	}
+	fflush(stdout);
+	if (jobp != NULL) {
+		if (job == NULL)
+			job = jobd_client_get(c, id);
+		if (job == NULL)
+			return report(c);
+		*jobp = job;
+	} else {
+		json_decref(job);
+	}
+	return ST_OK;
+}
+
+int
+cmd_logs(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"follow", no_argument, NULL, 'f'},
+		{"attempt", required_argument, NULL, OPT_ATTEMPT},
+		{"json", no_argument, NULL, OPT_JSON},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int64_t id, attempt = 0;
+	bool follow = false;
+	int ch;
+
+	opts_begin("logs", argv);
+	while ((ch = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'f':
+			follow = true;
+			break;
+		case OPT_ATTEMPT:
+			if (!parse_i64(optarg, 1, INT32_MAX, &attempt))
+				return bad_value("attempt", optarg);
+			break;
+		case OPT_JSON:
+			jobctl.json = true;
+			break;
+		case 'h':
+			return help(u_logs);
+		default:
+			return usage(u_logs);
+		}
+	}
+	if (argc - optind != 1)
+		return usage(u_logs);
+	if (!parse_id(argv[optind], &id))
+		return bad_value("job id", argv[optind]);
+	return show_logs(id, attempt, follow, NULL);
+}
+
+/* One event as a line for people; text from the daemon is escaped. */
+static void
+print_event(json_t *ev)
+{
+	json_t *job = json_object_get(ev, "job");
+	json_t *q = json_object_get(ev, "queue");
+	json_t *p = json_object_get(ev, "producer");
+	char *tm = render_value(json_object_get(ev, "time"));
+	char *name = render_value(json_object_get(ev, "event"));
+
+	printf("%s %s", tm, name);
+	free(tm);
+	free(name);
+	if (json_is_object(job)) {
+		const char *color = state_color(jstr(job, "state"));
+		char *label = render_job_label(job);
+		char *queue = render_value(json_object_get(job, "queue"));
+		char *state = render_value(json_object_get(job, "state"));
+
+		printf(" job %lld %s %s%s%s", (long long)jint(job, "id", 0),
+		       queue, color ? color : "", state,
+		       color ? "\033[0m" : "");
+		if (jstr(job, "reason") != NULL) {
+			char *reason =
+				render_value(json_object_get(job, "reason"));
+
+			printf(" (%s)", reason);
+			free(reason);
+		}
+		if (json_is_integer(json_object_get(job, "signal")))
+			printf(" signal %lld",
+			       (long long)jint(job, "signal", 0));
+		else if (json_is_integer(json_object_get(job, "exit_code")))
+			printf(" exit %lld",
+			       (long long)jint(job, "exit_code", 0));
+		printf(" %s", label);
+		free(label);
+		free(queue);
+		free(state);
+	} else if (json_is_object(q) || json_is_string(q)) {
+		char *qn = render_value(
+			json_is_object(q) ? json_object_get(q, "name") : q);
+
+		printf(" queue %s%s", qn,
+		       json_is_true(json_object_get(q, "paused")) ? " (paused)"
+								  : "");
+		free(qn);
+	} else if (json_is_object(p) || json_is_string(p)) {
+		char *pn = render_value(
+			json_is_object(p) ? json_object_get(p, "name") : p);
+		char *st = json_is_object(p)
+				   ? render_value(json_object_get(p, "state"))
+				   : dup_str("");
+
+		printf(" producer %s %s", pn, st);
+		free(pn);
+		free(st);
+	}
+	putchar('\n');
+}
+
+int
+cmd_watch(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"queue", required_argument, NULL, 'q'},
+		{"job", required_argument, NULL, OPT_JOB},
+		{"json", no_argument, NULL, OPT_JSON},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *queue = NULL;
+	struct jobd_client *c;
+	bool stopping = false;
+	int64_t job = 0;
+	int ch;
+
+	opts_begin("watch", argv);
+	while ((ch = getopt_long(argc, argv, "q:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'q':
+			queue = optarg;
+			break;
+		case OPT_JOB:
+			if (!parse_id(optarg, &job))
+				return bad_value("job id", optarg);
+			break;
+		case OPT_JSON:
+			jobctl.json = true;
+			break;
+		case 'h':
+			return help(u_watch);
+		default:
+			return usage(u_watch);
+		}
+	}
+	if (optind != argc)
+		return usage(u_watch);
+	c = client();
+	if (jobd_client_watch(c, queue, job) != 0)
+		return report(c);
+	/* One job: its state now first (the watch is on, so nothing after
+	 * this is missed), and the end once it is terminal. */
+	if (job > 0) {
+		json_t *cur = jobd_client_get(c, job), *ev;
+		char tm[JOBD_TIME_LEN];
+		bool done;
+
+		if (cur == NULL)
+			return report(c);
+		done = jobd_state_is_terminal(
+			jobd_state_parse(jstr(cur, "state")));
+		ev = json_pack("{sssssO}", "event", "job.state", "time",
+			       jobd_time_format(jobd_time_now_ms(), tm), "job",
+			       cur);
+		if (jobctl.json)
+			print_json(ev);
+		else
+			print_event(ev);
+		fflush(stdout);
+		json_decref(ev);
+		json_decref(cur);
+		if (done)
+			return ST_OK;
+	}
+	for (;;) {
+		json_t *ev = jobd_client_next_event(c, -1);
+		const char *name;
+
+		if (ev == NULL) {
+			/* The daemon closes watchers when it stops. */
+			if (stopping)
+				return ST_OK;
+			lost(c);
+		}
+		name = jstr(ev, "event");
+		if (name != NULL && strcmp(name, "daemon.stopping") == 0)
+			stopping = true;
+		if (jobctl.json)
+			print_json(ev);
+		else
+			print_event(ev);
+		fflush(stdout);
+		if (job > 0 && name != NULL &&
+		    strcmp(name, "job.finished") == 0 &&
+		    jint(json_object_get(ev, "job"), "id", 0) == job) {
+			json_decref(ev);
+			return ST_OK;
+		}
+		json_decref(ev);
+	}
+}

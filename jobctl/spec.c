@@ -1,0 +1,242 @@
+/*
+ * spec: job specs (SPEC 5.1's job objects) built from jobctl's options:
+ * the spec members submit's flags name, the command (argv or shell), the
+ * working directory and the environment.  submit and producer add build
+ * with it; it sends nothing.
+ */
+#include "jobctl.h"
+
+#include "jobd/time.h"
+#include "render.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The process environment as a JSON object; variables that are not UTF-8
+ * are left out (JSON cannot carry them). */
+json_t *
+env_from_environ(void)
+{
+	json_t *env = json_object();
+
+	for (char **e = environ; e != NULL && *e != NULL; e++) {
+		const char *eq = strchr(*e, '=');
+		char *key;
+		json_t *v;
+
+		if (eq == NULL || eq == *e)
+			continue;
+		key = strndup(*e, (size_t)(eq - *e));
+		if (key == NULL)
+			oom();
+		v = json_string(eq + 1);
+		if (v != NULL)
+			json_object_set_new(env, key, v);
+		free(key);
+	}
+	return env;
+}
+
+/* Adds KEY=VAL to env (an object).  Returns false when kv is malformed. */
+bool
+env_add(json_t *env, const char *kv)
+{
+	const char *eq = strchr(kv, '=');
+	char *key;
+	json_t *v;
+	int rc;
+
+	if (eq == NULL || eq == kv)
+		return false;
+	key = strndup(kv, (size_t)(eq - kv));
+	if (key == NULL)
+		oom();
+	v = json_string(eq + 1);
+	rc = v != NULL ? json_object_set_new(env, key, v) : -1;
+	free(key);
+	return rc == 0;
+}
+
+/* The working directory, or NULL when it cannot be had.  Caller frees. */
+char *
+current_dir(void)
+{
+	return getcwd(NULL, 0);
+}
+
+/* dir made absolute against the working directory.  Caller frees. */
+char *
+absolute_dir(const char *dir)
+{
+	char *cwd, *abs;
+
+	if (dir[0] == '/')
+		return dup_str(dir);
+	cwd = current_dir();
+	if (cwd == NULL)
+		return dup_str(dir);
+	abs = fmt("%s/%s", strcmp(cwd, "/") == 0 ? "" : cwd, dir);
+	free(cwd);
+	return abs;
+}
+
+/* Appends the ids of "ID[,ID...]" to arr.  Returns false on a bad id. */
+bool
+parse_id_list(const char *s, json_t *arr)
+{
+	char *copy = dup_str(s), *save = NULL, *tok;
+	bool ok = true;
+
+	for (tok = strtok_r(copy, ",", &save); tok != NULL;
+	     tok = strtok_r(NULL, ",", &save)) {
+		int64_t id;
+
+		if (!parse_id(tok, &id)) {
+			ok = false;
+			break;
+		}
+		json_array_append_new(arr, json_integer(id));
+	}
+	free(copy);
+	return ok && json_array_size(arr) > 0;
+}
+
+/* Sets argv (from words) or shell on spec.  Returns false when neither or
+ * both are given. */
+bool
+set_command(json_t *spec, int n, char **words, const char *shell)
+{
+	json_t *arr;
+
+	if ((n > 0) == (shell != NULL))
+		return false;
+	if (shell != NULL)
+		return json_object_set_new(spec, "shell", json_string(shell)) ==
+		       0;
+	arr = json_array();
+	for (int i = 0; i < n; i++) {
+		json_t *w = json_string(words[i]);
+
+		if (w == NULL) {
+			fprintf(stderr, "jobctl: argument is not UTF-8: %s\n",
+				words[i]);
+			json_decref(arr);
+			return false;
+		}
+		json_array_append_new(arr, w);
+	}
+	json_object_set_new(spec, "argv", arr);
+	return true;
+}
+
+bool
+spec_is_option(int ch)
+{
+	switch (ch) {
+	case 'q':
+	case 'n':
+	case 't':
+	case 'a':
+	case 'p':
+	case OPT_DELAY:
+	case OPT_KILL_GRACE:
+	case OPT_AT:
+	case OPT_UNIQUE:
+	case OPT_OUTPUT:
+	case OPT_USER:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* -t, --delay, --kill-grace: a duration. */
+static int
+spec_duration(json_t *spec, int ch, const char *arg)
+{
+	double secs;
+
+	if (jobd_duration_parse(arg, &secs) != 0)
+		return bad_value("duration", arg);
+	json_object_set_new(spec,
+			    ch == 't'	      ? "timeout"
+			    : ch == OPT_DELAY ? "delay"
+					      : "kill_grace",
+			    json_num(secs));
+	return ST_OK;
+}
+
+/* -a, -p: an integer. */
+static int
+spec_integer(json_t *spec, int ch, const char *arg)
+{
+	int64_t i64;
+
+	if (ch == 'a') {
+		if (!parse_i64(arg, 1, INT32_MAX, &i64))
+			return bad_value("max attempts", arg);
+		json_object_set_new(spec, "max_attempts", json_integer(i64));
+	} else {
+		if (!parse_i64(arg, INT32_MIN, INT32_MAX, &i64))
+			return bad_value("priority", arg);
+		json_object_set_new(spec, "priority", json_integer(i64));
+	}
+	return ST_OK;
+}
+
+/* --at: a time, sent in the daemon's own form. */
+static int
+spec_run_at(json_t *spec, const char *arg)
+{
+	char buf[JOBD_TIME_LEN];
+	int64_t ms;
+
+	if (jobd_time_parse(arg, &ms) != 0)
+		return bad_value("time (want RFC 3339, e.g. "
+				 "2026-11-26T10:34:12Z)",
+				 arg);
+	json_object_set_new(spec, "run_at",
+			    json_string(jobd_time_format(ms, buf)));
+	return ST_OK;
+}
+
+int
+spec_option(json_t *spec, int ch, const char *arg)
+{
+	switch (ch) {
+	case 'q':
+		json_object_set_new(spec, "queue", json_string(arg));
+		return ST_OK;
+	case 'n':
+		if (json_object_set_new(spec, "name", json_string(arg)) != 0)
+			return bad_value("name", arg);
+		return ST_OK;
+	case 't':
+	case OPT_DELAY:
+	case OPT_KILL_GRACE:
+		return spec_duration(spec, ch, arg);
+	case 'a':
+	case 'p':
+		return spec_integer(spec, ch, arg);
+	case OPT_AT:
+		return spec_run_at(spec, arg);
+	case OPT_UNIQUE:
+		json_object_set_new(spec, "unique_key", json_string(arg));
+		return ST_OK;
+	case OPT_OUTPUT:
+		if (strcmp(arg, "capture") != 0 && strcmp(arg, "discard") != 0)
+			return bad_value("output (capture or discard)", arg);
+		json_object_set_new(spec, "output", json_string(arg));
+		return ST_OK;
+	case OPT_USER:
+		json_object_set_new(spec, "user", json_string(arg));
+		return ST_OK;
+	default:
+		/* Not a spec option: spec_is_option tells which are. */
+		return ST_USAGE;
+	}
+}
