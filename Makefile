@@ -53,11 +53,14 @@ DAEMON_MODS := xmem buf utf8 diag log users safedir backoff ratelimit cron \
                cmd_queue cmd_producer cmd_admin sdnotify service
 DAEMON_OBJS := $(DAEMON_MODS:%=$(B)/daemon/%.o)
 CLIENT_LIB_OBJS := $(B)/client/proto.o $(B)/client/jobd_time.o $(B)/client/client.o
-# jobctl's files but main.o, which only the jobctl link takes: the unit
-# tests link these too.  Their objects go under $(B)/jobctl-obj/, since
-# $(B)/jobctl is the program.
+# jobctl's files but main.o, which only the jobctl link takes.  Their
+# objects go under $(B)/jobctl-obj/, since $(B)/jobctl is the program.
 JOBCTL_MODS := jobctl render spec prom submit jobs logs stats queues top
 JOBCTL_OBJS := $(JOBCTL_MODS:%=$(B)/jobctl-obj/%.o)
+# What the unit suites test of jobctl: its renderer and Prometheus writer
+# (with the helpers they use), not its commands.
+JOBCTL_UNIT_OBJS := $(B)/jobctl-obj/jobctl.o $(B)/jobctl-obj/render.o \
+                    $(B)/jobctl-obj/prom.o
 
 UNIT_SRCS := $(wildcard tests/unit/check_*.c)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(B)/%.o)
@@ -103,7 +106,7 @@ $(B)/bench/chaos: $(B)/bench/chaos.o $(B)/libjobd.a
 $(B)/bench/looplag: $(B)/bench/looplag.o $(B)/libjobd.a
 	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(PKG_LIBS) -lm
 
-$(B)/check_unit: $(UNIT_OBJS) $(DAEMON_OBJS) $(JOBCTL_OBJS) $(B)/libjobd.a
+$(B)/check_unit: $(UNIT_OBJS) $(DAEMON_OBJS) $(JOBCTL_UNIT_OBJS) $(B)/libjobd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
 
 $(B)/check_integration: $(INTEG_OBJS) $(B)/libjobd.a
