@@ -20,12 +20,17 @@ Suite *jsonin_suite(void);
 Suite *render_suite(void);
 Suite *utf8_suite(void);
 Suite *spawner_suite(void);
+Suite *queue_suite(void);
+Suite *events_suite(void);
+Suite *submit_suite(void);
+Suite *client_suite(void);
 
 static Suite *(*const suites[])(void) = {
 	time_suite, backoff_suite, ratelimit_suite,
 	cron_suite, jobspec_suite, config_suite, sdnotify_suite,
 	coro_suite, store_suite, buf_suite, jsonin_suite,
 	render_suite, utf8_suite, spawner_suite,
+	queue_suite, events_suite, submit_suite, client_suite,
 };
 
 int

@@ -1,6 +1,6 @@
 /*
  * loopfix: the loop fixture of the unit suites that run coroutines on a
- * real libev loop (coro, store).  A test runs its scenario as the main
+ * real libev loop (coro, store, queue, events, submit).  A test runs its scenario as the main
  * coroutine of the loop; coroutines record what they saw with CO_EXPECT and
  * the test asserts after the loop returns, because a failed Check assertion
  * must not unwind through a coroutine stack.  check_loopfix.c defines no
@@ -45,5 +45,17 @@ bool loopfix_ok(coro_fn fn, void *arg);
  * Fails the test when the loop returned before the scenario ended, or with
  * the first failed expectation. */
 void loopfix_run(coro_fn fn, void *arg);
+
+/* Fails the test when the loop still has work of the test's: an event
+ * pending, a coroutine ready to run, or an active watcher that keeps the
+ * loop alive (what ev_run(EVRUN_NOWAIT) reports; loop_init's own watchers
+ * do not count).  Call it after the
+ * test has released what it opened (the store stops its own timer on
+ * close), before loop_shutdown(). */
+void loopfix_assert_quiet(void);
+
+/* The teardown of a test that used the loop: loopfix_assert_quiet(), then
+ * loop_shutdown() and coro_shutdown(). */
+void loopfix_teardown(void);
 
 #endif /* LOOPFIX_H_INCLUDED */
