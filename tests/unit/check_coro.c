@@ -40,8 +40,7 @@ loop_setup(void)
 static void
 loop_teardown(void)
 {
-	loop_shutdown();
-	coro_shutdown();
+	loopfix_teardown();
 }
 
 /* Lets every other ready coroutine run once, then comes back. */
