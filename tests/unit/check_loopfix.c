@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "diag.h"
 #include "loop.h"
 
 /* The first expectation that failed inside a coroutine, or "". */
@@ -23,6 +24,29 @@ void
 loopfix_reset(void)
 {
 	co_fail[0] = '\0';
+}
+
+void
+loopfix_setup(void)
+{
+	loopfix_reset();
+	diag_clear();
+	loop_init();
+}
+
+void
+loopfix_yield_once(void)
+{
+	coro_wakeup(coro_self());
+	coro_yield();
+}
+
+void
+loopfix_log_add(struct loopfix_log *l, char ch)
+{
+	if (l->n + 1 < sizeof(l->s))
+		l->s[l->n++] = ch;
+	l->s[l->n] = '\0';
 }
 
 double

@@ -12,6 +12,7 @@
 #define LOOPFIX_H_INCLUDED
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "coro.h"
 
@@ -29,6 +30,24 @@ void loopfix_expect_failed(int line, const char *what);
 
 /* Forgets the recorded failure; every test's setup calls it. */
 void loopfix_reset(void);
+
+/* The setup of a test that runs the loop: loopfix_reset(), diag_clear()
+ * and loop_init(). */
+void loopfix_setup(void);
+
+/* Inside a coroutine: lets every other ready coroutine run once, then
+ * comes back.  Yields. */
+void loopfix_yield_once(void);
+
+/* The order in which coroutines or hooks did things, one character each
+ * (at most 63). */
+struct loopfix_log {
+	char s[64];
+	size_t n;
+};
+
+/* Appends ch to l, which stays a string. */
+void loopfix_log_add(struct loopfix_log *l, char ch);
 
 /* Monotonic seconds. */
 double loopfix_mono(void);
