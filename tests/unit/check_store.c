@@ -486,7 +486,10 @@ END_TEST
 
 /* ---- jobs ---- */
 
-START_TEST(store_job_insert_brief_and_json)
+/* Checks the job object o of the job store_job_insert_brief_and_json
+ * inserts: id, depending on dep, running argv (borrowed). */
+static void
+assert_built_job(const json_t *o, int64_t id, int64_t dep, const json_t *argv)
 {
 	static const char *const keys[] = {
 		"id",	       "queue",	       "name",
@@ -500,6 +503,50 @@ START_TEST(store_job_insert_brief_and_json)
 		"finished_at", "duration",     "output_truncated",
 		"rusage",
 	};
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		ck_assert_msg(json_object_get(o, keys[i]) != NULL,
+			      "job object lacks %s", keys[i]);
+	ck_assert_ptr_null(json_object_get(o, "shell"));
+	ck_assert_ptr_null(json_object_get(o, "env"));
+	ck_assert_int_eq(jnum(o, "id"), id);
+	ck_assert_str_eq(jstr(o, "queue"), "default");
+	ck_assert_str_eq(jstr(o, "name"), "build");
+	ck_assert(json_equal(json_object_get(o, "argv"), argv));
+	ck_assert_str_eq(jstr(o, "cwd"), "/tmp");
+	ck_assert_int_eq(jnum(o, "priority"), 7);
+	ck_assert_str_eq(jstr(o, "state"), "waiting");
+	ck_assert(jnull(o, "reason"));
+	ck_assert(jnull(o, "error"));
+	ck_assert(jnull(o, "exit_code"));
+	ck_assert(jnull(o, "signal"));
+	ck_assert_int_eq(jnum(o, "attempt"), 0);
+	ck_assert_int_eq(jnum(o, "recoveries"), 0);
+	ck_assert_int_eq(jnum(o, "max_attempts"), 4);
+	ck_assert_double_eq(jnum(o, "timeout"), 30);
+	ck_assert_double_eq(jnum(o, "kill_grace"), 2.5);
+	ck_assert_double_eq(jnum(json_object_get(o, "backoff"), "base"), 2);
+	ck_assert_double_eq(jnum(json_object_get(o, "backoff"), "factor"), 3);
+	ck_assert_double_eq(jnum(json_object_get(o, "backoff"), "max"), 60);
+	ck_assert_double_eq(jnum(json_object_get(o, "backoff"), "jitter"), 0);
+	ck_assert_int_eq(json_array_size(json_object_get(o, "depends_on")), 1);
+	ck_assert_int_eq(json_integer_value(json_array_get(
+				 json_object_get(o, "depends_on"), 0)),
+			 dep);
+	ck_assert_str_eq(jstr(o, "unique_key"), "k1");
+	ck_assert_int_eq(jnum(o, "uid"), 1234);
+	ck_assert(jnull(o, "pid"));
+	ck_assert_str_eq(jstr(o, "created_at"), "2026-01-01T00:00:00.000Z");
+	ck_assert_str_eq(jstr(o, "run_at"), "2026-01-01T00:00:01.500Z");
+	ck_assert(jnull(o, "started_at"));
+	ck_assert(jnull(o, "finished_at"));
+	ck_assert(jnull(o, "duration"));
+	ck_assert(json_is_false(json_object_get(o, "output_truncated")));
+	ck_assert(jnull(o, "rusage"));
+}
+
+START_TEST(store_job_insert_brief_and_json)
+{
 	struct jobspec sp;
 	struct store_job_new j;
 	struct store_job_brief b;
@@ -547,45 +594,7 @@ START_TEST(store_job_insert_brief_and_json)
 
 	o = store_job_json(id, false);
 	ck_assert_ptr_nonnull(o);
-	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-		ck_assert_msg(json_object_get(o, keys[i]) != NULL,
-			      "job object lacks %s", keys[i]);
-	ck_assert_ptr_null(json_object_get(o, "shell"));
-	ck_assert_ptr_null(json_object_get(o, "env"));
-	ck_assert_int_eq(jnum(o, "id"), id);
-	ck_assert_str_eq(jstr(o, "queue"), "default");
-	ck_assert_str_eq(jstr(o, "name"), "build");
-	ck_assert(json_equal(json_object_get(o, "argv"), sp.argv));
-	ck_assert_str_eq(jstr(o, "cwd"), "/tmp");
-	ck_assert_int_eq(jnum(o, "priority"), 7);
-	ck_assert_str_eq(jstr(o, "state"), "waiting");
-	ck_assert(jnull(o, "reason"));
-	ck_assert(jnull(o, "error"));
-	ck_assert(jnull(o, "exit_code"));
-	ck_assert(jnull(o, "signal"));
-	ck_assert_int_eq(jnum(o, "attempt"), 0);
-	ck_assert_int_eq(jnum(o, "recoveries"), 0);
-	ck_assert_int_eq(jnum(o, "max_attempts"), 4);
-	ck_assert_double_eq(jnum(o, "timeout"), 30);
-	ck_assert_double_eq(jnum(o, "kill_grace"), 2.5);
-	ck_assert_double_eq(jnum(json_object_get(o, "backoff"), "base"), 2);
-	ck_assert_double_eq(jnum(json_object_get(o, "backoff"), "factor"), 3);
-	ck_assert_double_eq(jnum(json_object_get(o, "backoff"), "max"), 60);
-	ck_assert_double_eq(jnum(json_object_get(o, "backoff"), "jitter"), 0);
-	ck_assert_int_eq(json_array_size(json_object_get(o, "depends_on")), 1);
-	ck_assert_int_eq(json_integer_value(json_array_get(
-				 json_object_get(o, "depends_on"), 0)),
-			 dep);
-	ck_assert_str_eq(jstr(o, "unique_key"), "k1");
-	ck_assert_int_eq(jnum(o, "uid"), 1234);
-	ck_assert(jnull(o, "pid"));
-	ck_assert_str_eq(jstr(o, "created_at"), "2026-01-01T00:00:00.000Z");
-	ck_assert_str_eq(jstr(o, "run_at"), "2026-01-01T00:00:01.500Z");
-	ck_assert(jnull(o, "started_at"));
-	ck_assert(jnull(o, "finished_at"));
-	ck_assert(jnull(o, "duration"));
-	ck_assert(json_is_false(json_object_get(o, "output_truncated")));
-	ck_assert(jnull(o, "rusage"));
+	assert_built_job(o, id, dep, sp.argv);
 	json_decref(o);
 
 	o = store_job_json(id, true);
