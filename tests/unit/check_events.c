@@ -137,11 +137,11 @@ add_job(uid_t uid)
 	return id;
 }
 
-/* Lets the loop run until g has n lines or a second went by. */
+/* Lets the loop run until g has n lines or 4 s went by. */
 static void
 await_lines(const struct got *g, size_t n)
 {
-	double end = loopfix_mono() + 1.0;
+	double end = loopfix_mono() + 4.0;
 
 	while (got_n(g) < n && loopfix_mono() < end)
 		(void)await_sleep(0.002);

@@ -353,7 +353,7 @@ park_f(void *arg)
 {
 	struct parked *p = arg;
 
-	p->rc = waitq_wait(p->on, 2.0);
+	p->rc = waitq_wait(p->on, 4.0);
 	p->woke = true;
 }
 

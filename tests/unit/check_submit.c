@@ -246,6 +246,14 @@ START_TEST(submit_full_queue_takes_none_of_the_request)
 	submit_one("[{\"argv\":[\"true\"],\"queue\":\"small\"}]", 1000);
 	ck_assert_int_eq(queue_pending(q), 2);
 	ck_assert(!queue_has_room(q, 1));
+	/* A key repeated in a request takes its room once. */
+	q = make_queue("one", 1);
+	ck_assert_int_eq(submit_text("[{\"argv\":[\"true\"],\"queue\":\"one\","
+				     "\"unique_key\":\"u\"},{\"argv\":[\"true\"],"
+				     "\"queue\":\"one\",\"unique_key\":\"u\"}]",
+				     1000, NULL, NULL),
+			 0);
+	ck_assert_int_eq(queue_pending(q), 1);
 }
 END_TEST
 
