@@ -225,7 +225,7 @@ out_of_turn_script(struct fake *f)
 		fake_failed(f, "the second request id is not 2");
 	/* No result: an empty object. */
 	fake_reply(f, id, "\"ok\":true");
-	fake_read(f);
+	json_decref(fake_read(f));
 }
 
 START_TEST(client_call_matches_its_response_and_keeps_the_rest)
@@ -279,7 +279,7 @@ errors_script(struct fake *f)
 
 	for (size_t i = 0; i < sizeof(replies) / sizeof(replies[0]); i++)
 		fake_reply(f, fake_expect(f, "get"), replies[i]);
-	fake_read(f);
+	json_decref(fake_read(f));
 }
 
 /* Calls "get" and checks the outcome. */
@@ -327,7 +327,7 @@ submit_script(struct fake *f)
 	fake_reply(f, json_integer_value(json_object_get(req, "id")),
 		   "\"ok\":true,\"result\":{\"id\":42,\"duplicate\":true}");
 	json_decref(req);
-	fake_read(f);
+	json_decref(fake_read(f));
 }
 
 START_TEST(client_submit_sends_the_spec_and_reads_id_and_duplicate)
@@ -357,7 +357,7 @@ timeout_script(struct fake *f)
 	b = fake_expect(f, "b");
 	fake_reply(f, a, "\"ok\":true");
 	fake_reply(f, b, "\"ok\":true");
-	fake_read(f);
+	json_decref(fake_read(f));
 }
 
 START_TEST(client_timeout_leaves_the_connection_usable)
@@ -411,7 +411,7 @@ garbage_script(struct fake *f)
 	fake_write(f, big);
 	fake_write(f, "\"}}\n");
 	free(big);
-	fake_read(f);
+	json_decref(fake_read(f));
 }
 
 START_TEST(client_drops_lines_that_are_not_objects_and_reads_long_ones)
@@ -473,7 +473,7 @@ refuse_script(struct fake *f)
 	/* A daemon at its connection limit: one line, then close. */
 	fake_write(f, "{\"ok\":false,\"id\":null,\"error\":{\"code\":\"busy\","
 		      "\"message\":\"too many connections\"}}\n");
-	fake_read(f);
+	json_decref(fake_read(f));
 }
 
 START_TEST(client_reads_the_refusal_of_a_busy_daemon)
