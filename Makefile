@@ -98,12 +98,12 @@ $(B)/jobctl: $(B)/jobctl-obj/main.o $(JOBCTL_OBJS) $(B)/libjobd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
 # The benchmark programs that speak through the client library: the crash
-# torture and soak (chaos) and the loop-lag probe.  bench/run.sh builds its
-# other tools itself.
+# torture and soak (chaos) and the loop-lag probe, with the start-up helpers
+# they share (bench/common.c).  bench/run.sh builds its other tools itself.
 BENCH_BINS := $(B)/bench/chaos $(B)/bench/looplag
-$(B)/bench/chaos: $(B)/bench/chaos.o $(B)/libjobd.a
+$(B)/bench/chaos: $(B)/bench/chaos.o $(B)/bench/common.o $(B)/libjobd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
-$(B)/bench/looplag: $(B)/bench/looplag.o $(B)/libjobd.a
+$(B)/bench/looplag: $(B)/bench/looplag.o $(B)/bench/common.o $(B)/libjobd.a
 	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(PKG_LIBS) -lm
 
 $(B)/check_unit: $(UNIT_OBJS) $(DAEMON_OBJS) $(JOBCTL_UNIT_OBJS) $(B)/libjobd.a

@@ -54,6 +54,7 @@
 #include <jansson.h>
 
 #include "jobd/client.h"
+#include "common.h"
 
 #define MAX_CLIENTS 32
 /* A start this many clock ticks after the end of the list that saw its
@@ -79,35 +80,6 @@ static struct opts o;
 static char runs_path[512], locks_path[512];
 static volatile sig_atomic_t stop_flag;
 
-static void __attribute__((noreturn, format(printf, 1, 2)))
-die(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("chaos: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(2);
-}
-
-static void *
-xrealloc(void *p, size_t n)
-{
-	p = realloc(p, n ? n : 1);
-	if (p == NULL)
-		die("out of memory");
-	return p;
-}
-
-static double
-mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Clock ticks since boot: the clock of a process's start time in
  * /proc/PID/stat. */
 static long long
@@ -117,18 +89,6 @@ boot_ticks(void)
 	long hz = sysconf(_SC_CLK_TCK);
 	clock_gettime(CLOCK_BOOTTIME, &ts);
 	return (long long)ts.tv_sec * hz + (long long)ts.tv_nsec * hz / 1000000000;
-}
-
-static void
-sleep_s(double s)
-{
-	struct timespec ts;
-	if (s <= 0)
-		return;
-	ts.tv_sec = (time_t)s;
-	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !stop_flag)
-		;
 }
 
 static uint64_t
@@ -160,10 +120,10 @@ append_line(const char *path, const char *fmt, ...)
 	n = vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	if (n < 0 || (size_t)n >= sizeof(line))
-		die("line too long");
+		bench_die("line too long");
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0 || write(fd, line, (size_t)n) != n)
-		die("%s: %s", path, strerror(errno));
+		bench_die("%s: %s", path, strerror(errno));
 	close(fd);
 }
 
@@ -273,7 +233,7 @@ client_connect(struct client *cl)
 			return false;
 		cl->c = jobd_client_connect(o.sock);
 		if (cl->c == NULL)
-			sleep_s(0.01);
+			bench_sleep(0.01, &stop_flag);
 	}
 	return true;
 }
@@ -328,20 +288,20 @@ client_submit(struct client *cl, int n)
 					: json_object_get(res, "id");
 			int64_t id = json_integer_value(v);
 			if (id <= 0)
-				die("client %d: submit answered without ids",
+				bench_die("client %d: submit answered without ids",
 				    cl->n);
 			fprintf(cl->rec, "A %s %lld\n", names[i],
 				(long long)id);
 			if (cl->nids == cl->cap) {
 				cl->cap = cl->cap * 2 + 256;
-				cl->ids = xrealloc(cl->ids,
+				cl->ids = bench_xrealloc(cl->ids,
 						   cl->cap * sizeof(*cl->ids));
 			}
 			cl->ids[cl->nids++] = id;
 			if (names[i][0] == kind_letter[K_STUBBORN]) {
 				cl->last_g = id;
 				if (rnd(&cl->rng) % 2)
-					cl->g_due = mono() + 0.15;
+					cl->g_due = bench_mono() + 0.15;
 			}
 		}
 		json_decref(res);
@@ -351,7 +311,7 @@ client_submit(struct client *cl, int n)
 	const char *code = answered ? jobd_client_error_name(cl->c) : "";
 	if (answered && strcmp(code, "shutting_down") != 0 &&
 	    strcmp(code, "busy") != 0 && strcmp(code, "internal") != 0)
-		die("client %d: submit refused: %s: %s", cl->n, code,
+		bench_die("client %d: submit refused: %s: %s", cl->n, code,
 		    jobd_client_error_message(cl->c));
 	for (int i = 0; i < n; i++) {
 		if (answered)
@@ -379,7 +339,7 @@ client_cancel(struct client *cl)
 	if (res == NULL && client_answered(cl) &&
 	    jobd_client_error_code(cl->c) != JOBD_E_INVALID_STATE &&
 	    jobd_client_error_code(cl->c) != JOBD_E_SHUTTING_DOWN)
-		die("client %d: cancel: %s", cl->n,
+		bench_die("client %d: cancel: %s", cl->n,
 		    jobd_client_error_message(cl->c));
 	json_decref(res);
 }
@@ -396,7 +356,7 @@ client_retry(struct client *cl)
 	if (res == NULL && client_answered(cl) &&
 	    jobd_client_error_code(cl->c) != JOBD_E_INVALID_STATE &&
 	    jobd_client_error_code(cl->c) != JOBD_E_SHUTTING_DOWN)
-		die("client %d: retry: %s", cl->n,
+		bench_die("client %d: retry: %s", cl->n,
 		    jobd_client_error_message(cl->c));
 	json_decref(res);
 	append_line(runs_path, "r %lld\n", (long long)id);
@@ -446,7 +406,7 @@ client_wait(struct client *cl)
 	if (res == NULL && client_answered(cl) &&
 	    jobd_client_error_code(cl->c) != JOBD_E_TIMEOUT &&
 	    jobd_client_error_code(cl->c) != JOBD_E_SHUTTING_DOWN)
-		die("client %d: wait: %s", cl->n,
+		bench_die("client %d: wait: %s", cl->n,
 		    jobd_client_error_message(cl->c));
 	json_decref(res);
 }
@@ -456,7 +416,7 @@ client_simple(struct client *cl, const char *cmd, json_t *args)
 {
 	json_t *res = jobd_client_cmd(cl->c, cmd, args);
 	if (res == NULL && client_answered(cl))
-		die("client %d: %s: %s", cl->n, cmd,
+		bench_die("client %d: %s: %s", cl->n, cmd,
 		    jobd_client_error_message(cl->c));
 	json_decref(res);
 }
@@ -479,13 +439,13 @@ client_main(int n, double gap)
 	cl.rng = (o.seed + 0x9e3779b97f4a7c15ULL * (uint64_t)(n + 1)) | 1;
 	snprintf(path, sizeof(path), "%s/client-%d.rec", o.dir, n);
 	if ((cl.rec = fopen(path, "w")) == NULL)
-		die("%s: %s", path, strerror(errno));
+		bench_die("%s: %s", path, strerror(errno));
 	while (!stop_flag) {
-		sleep_s(gap * 2 * rnd_unit(&cl.rng));
+		bench_sleep(gap * 2 * rnd_unit(&cl.rng), &stop_flag);
 		if (!client_connect(&cl))
 			break;
 		int r = (int)(rnd(&cl.rng) % 100);
-		if (cl.g_due > 0 && mono() >= cl.g_due)
+		if (cl.g_due > 0 && bench_mono() >= cl.g_due)
 			client_cancel_retry(&cl);
 		else if (r < 45 || cl.nids == 0)
 			client_submit(&cl, 1);
@@ -509,7 +469,7 @@ client_main(int n, double gap)
 	jobd_client_close(cl.c);
 	free(cl.ids);
 	if (fclose(cl.rec) != 0)
-		die("%s: %s", path, strerror(errno));
+		bench_die("%s: %s", path, strerror(errno));
 	exit(0);
 }
 
@@ -529,7 +489,7 @@ jobd_start(void)
 	fflush(NULL);
 	jobd_pid = fork();
 	if (jobd_pid < 0)
-		die("fork: %s", strerror(errno));
+		bench_die("fork: %s", strerror(errno));
 	if (jobd_pid == 0) {
 		int fd = open(log, O_WRONLY | O_APPEND | O_CREAT, 0644);
 		if (fd < 0 || dup2(fd, 2) < 0)
@@ -559,7 +519,7 @@ die_with_log(const char *what)
 static struct jobd_client *
 jobd_ready(double timeout)
 {
-	double deadline = mono() + timeout;
+	double deadline = bench_mono() + timeout;
 	for (;;) {
 		struct jobd_client *c = jobd_client_connect(o.sock);
 		if (c != NULL) {
@@ -575,9 +535,9 @@ jobd_ready(double timeout)
 			jobd_pid = 0;
 			die_with_log("jobd exited at start");
 		}
-		if (mono() > deadline)
+		if (bench_mono() > deadline)
 			die_with_log("jobd did not answer ping");
-		sleep_s(0.01);
+		bench_sleep(0.01, &stop_flag);
 	}
 }
 
@@ -585,12 +545,12 @@ jobd_ready(double timeout)
 static int
 jobd_reap(double timeout)
 {
-	double deadline = mono() + timeout;
+	double deadline = bench_mono() + timeout;
 	int st;
 	while (waitpid(jobd_pid, &st, WNOHANG) != jobd_pid) {
-		if (mono() > deadline)
+		if (bench_mono() > deadline)
 			die_with_log("jobd did not exit");
-		sleep_s(0.005);
+		bench_sleep(0.005, &stop_flag);
 	}
 	jobd_pid = 0;
 	return st;
@@ -666,9 +626,9 @@ sample(int life)
 	res.fd_end = fds;
 	if (res.ns == res.cap) {
 		res.cap = res.cap * 2 + 256;
-		res.s = xrealloc(res.s, res.cap * sizeof(*res.s));
+		res.s = bench_xrealloc(res.s, res.cap * sizeof(*res.s));
 	}
-	res.s[res.ns++] = (struct sample){mono(), kb, life};
+	res.s[res.ns++] = (struct sample){bench_mono(), kb, life};
 }
 
 /* Least-squares slope of RSS over time within each life of jobd (each
@@ -730,7 +690,7 @@ jrec_of(long long id)
 		return NULL;
 	if ((size_t)id >= au.nj) {
 		size_t n = (size_t)id * 2 + 1024;
-		au.j = xrealloc(au.j, n * sizeof(*au.j));
+		au.j = bench_xrealloc(au.j, n * sizeof(*au.j));
 		memset(au.j + au.nj, 0, (n - au.nj) * sizeof(*au.j));
 		for (size_t i = au.nj; i < n; i++)
 			au.j[i].last_r = -1;
@@ -805,9 +765,9 @@ runs_read(void)
 	if (fd < 0)
 		return;
 	if (lseek(fd, au.off, SEEK_SET) < 0)
-		die("runs: %s", strerror(errno));
+		bench_die("runs: %s", strerror(errno));
 	while ((n = read(fd, buf, sizeof(buf))) > 0) {
-		au.part = xrealloc(au.part, au.partlen + (size_t)n + 1);
+		au.part = bench_xrealloc(au.part, au.partlen + (size_t)n + 1);
 		memcpy(au.part + au.partlen, buf, (size_t)n);
 		au.partlen += (size_t)n;
 		au.part[au.partlen] = '\0';
@@ -933,7 +893,7 @@ read_records(struct verdict *v)
 		FILE *f;
 		snprintf(path, sizeof(path), "%s/client-%d.rec", o.dir, n);
 		if ((f = fopen(path, "r")) == NULL)
-			die("%s: %s", path, strerror(errno));
+			bench_die("%s: %s", path, strerror(errno));
 		while (fgets(line, sizeof(line), f)) {
 			char k = line[0], kc;
 			int cn;
@@ -949,14 +909,14 @@ read_records(struct verdict *v)
 			if (sscanf(line, "%*c %63s", name) != 1 ||
 			    sscanf(name, "%c.%d.%ld", &kc, &cn, &seq) != 3 ||
 			    cn != n || seq <= 0)
-				die("%s: bad line: %s", path, line);
+				bench_die("%s: bad line: %s", path, line);
 			if (k == 'A' && sscanf(line, "A %*s %lld", &id) != 1)
-				die("%s: bad line: %s", path, line);
+				bench_die("%s: bad line: %s", path, line);
 			if (k == 'N' && sscanf(line, "N %*s %63s", code) != 1)
-				die("%s: bad line: %s", path, line);
+				bench_die("%s: bad line: %s", path, line);
 			if (seq >= ntags[n]) {
 				long m = seq * 2 + 1024;
-				tags[n] = xrealloc(tags[n], (size_t)m *
+				tags[n] = bench_xrealloc(tags[n], (size_t)m *
 							    sizeof(*tags[n]));
 				memset(tags[n] + ntags[n], 0,
 				       (size_t)(m - ntags[n]) * sizeof(*tags[n]));
@@ -1129,7 +1089,7 @@ write_config(void)
 
 	snprintf(path, sizeof(path), "%s/jobd.conf", o.dir);
 	if ((f = fopen(path, "w")) == NULL)
-		die("%s: %s", path, strerror(errno));
+		bench_die("%s: %s", path, strerror(errno));
 	fprintf(f, "[daemon]\nshutdown_timeout = 1\nkill_grace = 1\n"
 		   "[queue default]\nconcurrency = 8\n");
 	fclose(f);
@@ -1153,7 +1113,7 @@ ensure_producer(struct jobd_client *c)
 				      "queue", "default", "every", 1, "job",
 				      spec));
 	if (r == NULL)
-		die("producer.create: %s", jobd_client_error_message(c));
+		bench_die("producer.create: %s", jobd_client_error_message(c));
 	json_decref(r);
 }
 
@@ -1191,20 +1151,31 @@ stop_clients(void)
 static void
 run_for(double s, int life, struct jobd_client *c, double snap_every)
 {
-	double end = mono() + s, next_snap = mono() + snap_every;
-	while (mono() < end) {
-		double left = end - mono();
-		sleep_s(left < 0.1 ? left : 0.1);
+	double end = bench_mono() + s, next_snap = bench_mono() + snap_every;
+	while (bench_mono() < end) {
+		double left = end - bench_mono();
+		bench_sleep(left < 0.1 ? left : 0.1, &stop_flag);
 		sample(life);
-		if (snap_every > 0 && mono() >= next_snap) {
+		if (snap_every > 0 && bench_mono() >= next_snap) {
 			snapshot(c, false);
-			next_snap = mono() + snap_every;
+			next_snap = bench_mono() + snap_every;
 		}
 	}
 }
 
-int
-main(int argc, char **argv)
+/* What the supervisor counts of jobd's lives. */
+struct run {
+	int kills, sigterms, bad_exits;
+	double t0;		/* when jobd first started */
+	double load_secs;	/* of load, kills and restarts */
+	double drain_max;	/* slowest SIGTERM drain, seconds */
+	double lag;		/* settle and audit, seconds */
+};
+
+/* Reads the options after MODE JOBD WORKDIR into o; false on a usage
+ * error. */
+static bool
+parse_args(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{"socket", required_argument, NULL, 'S'},
@@ -1214,12 +1185,7 @@ main(int argc, char **argv)
 		{"clients", required_argument, NULL, 'c'},
 		{"seed", required_argument, NULL, 's'},
 		{NULL, 0, NULL, 0}};
-	struct verdict v;
-	struct jobd_client *c;
-	char *dir_abs;
-	uint64_t rng;
-	int ch, kills = 0, sigterms = 0, bad_exits = 0;
-	double t0, drain_max = 0, lag;
+	int ch;
 
 	memset(&o, 0, sizeof(o));
 	o.kills = 100;
@@ -1229,7 +1195,7 @@ main(int argc, char **argv)
 	o.seed = 0x63686f73ULL;
 	if (argc < 4 || (strcmp(argv[1], "torture") != 0 &&
 			 strcmp(argv[1], "soak") != 0))
-		goto usage;
+		return false;
 	o.soak = strcmp(argv[1], "soak") == 0;
 	o.jobd = argv[2];
 	o.dir = argv[3];
@@ -1238,7 +1204,7 @@ main(int argc, char **argv)
 		switch (ch) {
 		case 'S':
 			if (strlen(optarg) >= sizeof(o.sock))
-				die("socket path too long");
+				bench_die("socket path too long");
 			snprintf(o.sock, sizeof(o.sock), "%s", optarg);
 			break;
 		case 'k':
@@ -1257,113 +1223,137 @@ main(int argc, char **argv)
 			o.seed = strtoull(optarg, NULL, 0);
 			break;
 		default:
-			goto usage;
+			return false;
 		}
 	}
-	if (optind != argc || o.kills < 1 || o.clients < 1 ||
-	    o.clients > MAX_CLIENTS || o.seconds <= 0 || o.restart_every <= 0)
-		goto usage;
+	return optind == argc && o.kills >= 1 && o.clients >= 1 &&
+	       o.clients <= MAX_CLIENTS && o.seconds > 0 &&
+	       o.restart_every > 0;
+}
+
+/* Makes the work directory (o.dir becomes its absolute path, owned by
+ * the caller), the runs and locks paths and the config. */
+static char *
+prepare_dir(void)
+{
+	char *dir_abs;
+
 	if (o.sock[0] == '\0' &&
 	    snprintf(o.sock, sizeof(o.sock), "%s/jobd.sock", o.dir) >=
 		    (int)sizeof(o.sock))
-		die("socket path too long: use --socket");
-	rng = o.seed | 1;
+		bench_die("socket path too long: use --socket");
 	if (strlen(o.dir) > 400)
-		die("%s: path too long", o.dir);
+		bench_die("%s: path too long", o.dir);
 	if (mkdir(o.dir, 0755) != 0 && errno != EEXIST)
-		die("%s: %s", o.dir, strerror(errno));
+		bench_die("%s: %s", o.dir, strerror(errno));
 	/* Jobs run in /: they need the absolute path. */
 	if ((dir_abs = realpath(o.dir, NULL)) == NULL ||
 	    strlen(dir_abs) > 400)
-		die("%s: no usable absolute path", o.dir);
+		bench_die("%s: no usable absolute path", o.dir);
 	o.dir = dir_abs;
 	snprintf(runs_path, sizeof(runs_path), "%s/runs", o.dir);
 	snprintf(locks_path, sizeof(locks_path), "%s/locks", o.dir);
 	if (mkdir(locks_path, 0755) != 0 && errno != EEXIST)
-		die("%s: %s", locks_path, strerror(errno));
-	signal(SIGPIPE, SIG_IGN);
+		bench_die("%s: %s", locks_path, strerror(errno));
 	write_config();
+	return dir_abs;
+}
 
-	t0 = mono();
-	jobd_start();
-	c = jobd_ready(30);
-	if (o.soak)
-		ensure_producer(c);
-	sample(0);
+/* Forks the clients; c (the supervisor's connection) is not theirs. */
+static void
+start_clients(struct jobd_client *c)
+{
 	for (int i = 0; i < o.clients; i++) {
 		fflush(NULL);
 		if ((clients[i] = fork()) < 0)
-			die("fork: %s", strerror(errno));
+			bench_die("fork: %s", strerror(errno));
 		if (clients[i] == 0) {
 			jobd_client_close(c);
 			client_main(i, 0.04);
 		}
 	}
+}
 
-	if (!o.soak) {
-		for (kills = 0; kills < o.kills; kills++) {
-			if (c != NULL) {
-				/* Up 50-600 ms, then a list of its terminal
-				 * jobs and the kill right after it. */
-				run_for(0.05 + 0.55 * rnd_unit(&rng), kills, c,
-					0);
-				snapshot(c, true);
-				jobd_client_close(c);
-				c = NULL;
-			} else {
-				/* Every tenth kill lands in the first 30 ms
-				 * of a start: in recovery. */
-				sleep_s(0.03 * rnd_unit(&rng));
-			}
-			kill(jobd_pid, SIGKILL);
-			jobd_reap(10);
-			jobd_start();
-			if (rnd(&rng) % 10 != 0 || kills + 1 == o.kills)
-				c = jobd_ready(30);
-		}
-	} else {
-		double end = t0 + o.seconds;
-		int life = 0;
-		while (mono() < end) {
-			double up = o.restart_every *
-				    (1 + rnd_unit(&rng));
-			if (mono() + up > end - 1)
-				up = end - mono();
-			run_for(up, life, c, 5);
-			if (mono() >= end - 0.5)
-				break;
-			snapshot(c, false);
+/* The torture: o.kills kill -9s at random moments, each followed by a
+ * restart.  Returns the connection to the last jobd. */
+static struct jobd_client *
+torture(struct jobd_client *c, uint64_t *rng, struct run *r)
+{
+	for (r->kills = 0; r->kills < o.kills; r->kills++) {
+		if (c != NULL) {
+			/* Up 50-600 ms, then a list of its terminal jobs and
+			 * the kill right after it. */
+			run_for(0.05 + 0.55 * rnd_unit(rng), r->kills, c, 0);
+			snapshot(c, true);
 			jobd_client_close(c);
-			double t = mono();
-			kill(jobd_pid, SIGTERM);
-			int st = jobd_reap(60);
-			if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-				bad_exits++;
-			drain_max = mono() - t > drain_max ? mono() - t
-							   : drain_max;
-			sigterms++;
-			life++;
-			jobd_start();
-			c = jobd_ready(30);
+			c = NULL;
+		} else {
+			/* Every tenth kill lands in the first 30 ms of a
+			 * start: in recovery. */
+			bench_sleep(0.03 * rnd_unit(rng), &stop_flag);
 		}
+		kill(jobd_pid, SIGKILL);
+		jobd_reap(10);
+		jobd_start();
+		if (rnd(rng) % 10 != 0 || r->kills + 1 == o.kills)
+			c = jobd_ready(30);
 	}
-	double load_secs = mono() - t0;
-	stop_clients();
+	return c;
+}
 
+/* The soak: o.seconds of load, with a SIGTERM and a restart every
+ * o.restart_every seconds or so.  Returns the connection to the last
+ * jobd. */
+static struct jobd_client *
+soak(struct jobd_client *c, uint64_t *rng, struct run *r)
+{
+	double end = r->t0 + o.seconds;
+	int life = 0;
+
+	while (bench_mono() < end) {
+		double up = o.restart_every * (1 + rnd_unit(rng));
+		if (bench_mono() + up > end - 1)
+			up = end - bench_mono();
+		run_for(up, life, c, 5);
+		if (bench_mono() >= end - 0.5)
+			break;
+		snapshot(c, false);
+		jobd_client_close(c);
+		double t = bench_mono();
+		kill(jobd_pid, SIGTERM);
+		int st = jobd_reap(60);
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			r->bad_exits++;
+		if (bench_mono() - t > r->drain_max)
+			r->drain_max = bench_mono() - t;
+		r->sigterms++;
+		life++;
+		jobd_start();
+		c = jobd_ready(30);
+	}
+	return c;
+}
+
+/* Once the clients are gone: lets every job end, audits the store
+ * against the records into v, and stops jobd.  Closes c. */
+static void
+settle_and_audit(struct jobd_client *c, struct verdict *v, struct run *r)
+{
 	/* Everything is acknowledged or given up: let every job end. */
-	double deadline = mono() + 120 + (o.soak ? o.seconds / 5 : o.kills);
+	double deadline =
+		bench_mono() + 120 + (o.soak ? o.seconds / 5 : o.kills);
 	long left;
 	if (o.soak) {
-		json_t *r = jobd_client_cmd(c, "producer.pause",
-					    json_pack("{s:s}", "name", "tick"));
-		if (r == NULL)
+		json_t *pr = jobd_client_cmd(c, "producer.pause",
+					     json_pack("{s:s}", "name", "tick"));
+		if (pr == NULL)
 			die_with_log("producer.pause failed");
-		json_decref(r);
+		json_decref(pr);
 	}
 	while ((left = pending_jobs(c)) != 0) {
 		if (left < 0)
 			die_with_log("jobd stopped answering");
-		if (mono() > deadline)
+		if (bench_mono() > deadline)
 			break;
 		run_for(0.2, 1 << 30, c, 0);
 	}
@@ -1372,47 +1362,50 @@ main(int argc, char **argv)
 	json_t *all = list_all(c, NULL, 0);
 	if (all == NULL)
 		die_with_log("jobd stopped answering");
-	memset(&v, 0, sizeof(v));
-	audit(all, &v);
+	memset(v, 0, sizeof(*v));
+	audit(all, v);
 	json_decref(all);
 	jobd_client_close(c);
 	kill(jobd_pid, SIGTERM);
-	{
-		int st = jobd_reap(60);
-		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-			bad_exits++;
-	}
-	lag = mono() - t0 - load_secs;
+	int st = jobd_reap(60);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		r->bad_exits++;
+}
 
-	long dbl = v.overlaps + v.after_end;
-	bool fail = v.lost || dbl || v.phantom || v.stray || v.dup_tag ||
-		    v.not_terminal || v.unexplained || v.ran_unstored ||
-		    au.bad_lines || bad_exits;
+/* Prints the report for people, then the key=value lines; true when the
+ * audit failed. */
+static bool
+report(const struct verdict *v, const struct run *r)
+{
+	long dbl = v->overlaps + v->after_end;
+	bool fail = v->lost || dbl || v->phantom || v->stray || v->dup_tag ||
+		    v->not_terminal || v->unexplained || v->ran_unstored ||
+		    au.bad_lines || r->bad_exits;
 	printf("%s: %.0f s of load, %s %d times, %d clients (seed %#llx)\n",
-	       o.soak ? "soak" : "torture", load_secs,
+	       o.soak ? "soak" : "torture", r->load_secs,
 	       o.soak ? "SIGTERM and restart" : "kill -9 and restart",
-	       o.soak ? sigterms : kills, o.clients,
+	       o.soak ? r->sigterms : r->kills, o.clients,
 	       (unsigned long long)o.seed);
 	printf("  jobs: %ld acknowledged, %ld refused, %ld unanswered (%ld of "
 	       "them stored), %ld from the producer; %ld stored, %ld "
 	       "cancelled, %ld recoveries, %ld recovery_limit\n",
-	       v.acked, v.refused, v.unanswered, v.unanswered_stored,
-	       v.producer_jobs, v.jobs, v.cancelled_jobs, v.recovered,
-	       v.limited);
+	       v->acked, v->refused, v->unanswered, v->unanswered_stored,
+	       v->producer_jobs, v->jobs, v->cancelled_jobs, v->recovered,
+	       v->limited);
 	printf("  audit: lost %ld, double runs %ld (%ld overlapping, %ld "
 	       "after a committed end), refused-but-stored %ld, not "
 	       "terminal %ld, unexplained %ld, from no submit %ld, stored "
 	       "twice %ld, ran unstored %ld, %d snapshots, %ld starts\n",
-	       v.lost, dbl, v.overlaps, v.after_end, v.phantom,
-	       v.not_terminal, v.unexplained, v.stray, v.dup_tag,
-	       v.ran_unstored, au.snapshots, v.starts);
-	if (v.first[0] || au.first_double[0])
+	       v->lost, dbl, v->overlaps, v->after_end, v->phantom,
+	       v->not_terminal, v->unexplained, v->stray, v->dup_tag,
+	       v->ran_unstored, au.snapshots, v->starts);
+	if (v->first[0] || au.first_double[0])
 		printf("  first problem: %s\n",
-		       v.first[0] ? v.first : au.first_double);
-	if (au.bad_lines || bad_exits)
+		       v->first[0] ? v->first : au.first_double);
+	if (au.bad_lines || r->bad_exits)
 		printf("  %d bad lines in the runs file, %d unclean exits of "
 		       "jobd\n",
-		       au.bad_lines, bad_exits);
+		       au.bad_lines, r->bad_exits);
 	printf("  jobd RSS start/max/end: %.1f / %.1f / %.1f MiB; open fds "
 	       "%d / %d / %d\n",
 	       (double)res.rss0 / 1024, (double)res.rss_max / 1024,
@@ -1420,16 +1413,16 @@ main(int argc, char **argv)
 	if (o.soak)
 		printf("  RSS slope while up: %+.1f KiB/min; slowest SIGTERM "
 		       "drain %.2f s\n",
-		       rss_slope(), drain_max);
-	printf("  settle and audit: %.1f s\n", lag);
+		       rss_slope(), r->drain_max);
+	printf("  settle and audit: %.1f s\n", r->lag);
 	printf("acked=%ld\nlost=%ld\ndouble=%ld\nphantom=%ld\n"
 	       "not_terminal=%ld\nunexplained=%ld\nkills=%d\nsigterms=%d\n"
 	       "rss0_kb=%ld\nrss_max_kb=%ld\nrss_end_kb=%ld\nfd0=%d\n"
 	       "fd_max=%d\nfd_end=%d\nslope_kb_min=%.1f\naudit=%s\n",
-	       v.acked, v.lost, dbl, v.phantom, v.not_terminal, v.unexplained,
-	       kills, sigterms, res.rss0, res.rss_max, res.rss_end, res.fd0,
-	       res.fd_max, res.fd_end, o.soak ? rss_slope() : 0.0,
-	       fail ? "FAIL" : "ok");
+	       v->acked, v->lost, dbl, v->phantom, v->not_terminal,
+	       v->unexplained, r->kills, r->sigterms, res.rss0, res.rss_max,
+	       res.rss_end, res.fd0, res.fd_max, res.fd_end,
+	       o.soak ? rss_slope() : 0.0, fail ? "FAIL" : "ok");
 	if (fail) {
 		char cmd[4300];
 		fflush(stdout);
@@ -1440,6 +1433,45 @@ main(int argc, char **argv)
 		if (system(cmd) != 0)
 			fprintf(stderr, "chaos: (no log)\n");
 	}
+	return fail;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct verdict v;
+	struct run r = {0};
+	struct jobd_client *c;
+	char *dir_abs;
+	uint64_t rng;
+	bool fail;
+
+	bench_init("chaos", 2);
+	if (!parse_args(argc, argv)) {
+		fprintf(stderr,
+			"usage: chaos torture|soak JOBD WORKDIR [--socket PATH] "
+			"[--kills N]\n"
+			"             [--seconds S] [--restart-every S] "
+			"[--clients N] [--seed N]\n");
+		return 2;
+	}
+	rng = o.seed | 1;
+	dir_abs = prepare_dir();
+	signal(SIGPIPE, SIG_IGN);
+
+	r.t0 = bench_mono();
+	jobd_start();
+	c = jobd_ready(30);
+	if (o.soak)
+		ensure_producer(c);
+	sample(0);
+	start_clients(c);
+	c = o.soak ? soak(c, &rng, &r) : torture(c, &rng, &r);
+	r.load_secs = bench_mono() - r.t0;
+	stop_clients();
+	settle_and_audit(c, &v, &r);
+	r.lag = bench_mono() - r.t0 - r.load_secs;
+	fail = report(&v, &r);
 	for (int n = 0; n < o.clients; n++)
 		free(tags[n]);
 	free(au.j);
@@ -1447,11 +1479,4 @@ main(int argc, char **argv)
 	free(res.s);
 	free(dir_abs);
 	return fail ? 1 : 0;
-usage:
-	fprintf(stderr,
-		"usage: chaos torture|soak JOBD WORKDIR [--socket PATH] "
-		"[--kills N]\n"
-		"             [--seconds S] [--restart-every S] [--clients N] "
-		"[--seed N]\n");
-	return 2;
 }

@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include "common.h"
 
 /* Most jobs in one submit: jobd takes up to 100,000, and 20,000 small
  * specs stay well under its default 4 MiB request limit. */
@@ -72,35 +73,6 @@ struct opts {
 static struct opts o = {NULL, 1000, 1000, 16, 1, "bench", "/bin/true", 0};
 static char job_json[1024]; /* the spec every submit sends */
 
-static void __attribute__((noreturn, format(printf, 1, 2)))
-die(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("load: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(1);
-}
-
-static void *
-xmalloc(size_t n)
-{
-	void *p = malloc(n);
-	if (p == NULL)
-		die("out of memory");
-	return p;
-}
-
-static double
-mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static long long
 real_ns(void)
 {
@@ -112,19 +84,11 @@ real_ns(void)
 static struct conn *
 conn_open(void)
 {
-	struct sockaddr_un a;
-	struct conn *c = xmalloc(sizeof(*c));
+	struct conn *c = bench_xmalloc(sizeof(*c));
 
-	memset(&a, 0, sizeof(a));
-	a.sun_family = AF_UNIX;
-	if (strlen(o.sock) >= sizeof(a.sun_path))
-		die("%s: path too long", o.sock);
-	strcpy(a.sun_path, o.sock);
-	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&a, sizeof(a)) != 0)
-		die("%s: %s", o.sock, strerror(errno));
+	c->fd = bench_connect(o.sock);
 	c->cap = 64 * 1024;
-	c->buf = xmalloc(c->cap);
+	c->buf = bench_xmalloc(c->cap);
 	c->off = c->len = 0;
 	return c;
 }
@@ -145,7 +109,7 @@ write_all(struct conn *c, const char *p, size_t n)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0)
-			die("write: %s", strerror(errno));
+			bench_die("write: %s", strerror(errno));
 		p += w;
 		n -= (size_t)w;
 	}
@@ -168,7 +132,7 @@ conn_fill(struct conn *c)
 			c->cap *= 2;
 			c->buf = realloc(c->buf, c->cap);
 			if (c->buf == NULL)
-				die("out of memory");
+				bench_die("out of memory");
 		}
 	}
 	for (;;) {
@@ -178,7 +142,7 @@ conn_fill(struct conn *c)
 		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return -1;
 		if (r < 0)
-			die("read: %s", strerror(errno));
+			bench_die("read: %s", strerror(errno));
 		c->len += (size_t)r;
 		return r;
 	}
@@ -206,7 +170,7 @@ conn_line(struct conn *c, size_t *n)
 	char *l;
 	while ((l = conn_next(c, n)) == NULL)
 		if (conn_fill(c) == 0)
-			die("jobd closed the connection");
+			bench_die("jobd closed the connection");
 	return l;
 }
 
@@ -218,10 +182,10 @@ result_of(const char *line, size_t n, const char *what)
 	json_t *r = json_loadb(line, n, 0, &err), *res;
 
 	if (r == NULL)
-		die("%s: bad response: %s", what, err.text);
+		bench_die("%s: bad response: %s", what, err.text);
 	if (!json_is_true(json_object_get(r, "ok"))) {
 		json_t *e = json_object_get(r, "error");
-		die("%s: %s: %s", what,
+		bench_die("%s: %s: %s", what,
 		    json_string_value(json_object_get(e, "code")),
 		    json_string_value(json_object_get(e, "message")));
 	}
@@ -245,7 +209,7 @@ check_submit(const char *line, size_t n, long long *last)
 		*last = json_integer_value(json_object_get(res, "id"));
 	}
 	if (*last <= 0)
-		die("submit: no id in the response");
+		bench_die("submit: no id in the response");
 	json_decref(res);
 	return k;
 }
@@ -263,7 +227,7 @@ call(struct conn *c, const char *what, const char *fmt, ...)
 	k = vsnprintf(req, sizeof(req) - 1, fmt, ap);
 	va_end(ap);
 	if (k < 0 || (size_t)k >= sizeof(req) - 1)
-		die("%s: request too long", what);
+		bench_die("%s: request too long", what);
 	req[k] = '\n';
 	write_all(c, req, (size_t)k + 1);
 	const char *l = conn_line(c, &n);
@@ -277,7 +241,7 @@ submit_line(char *dst, size_t cap, long id)
 			 "{\"id\":%ld,\"cmd\":\"submit\",\"job\":%s}\n", id,
 			 job_json);
 	if (k < 0 || (size_t)k >= cap)
-		die("request too long");
+		bench_die("request too long");
 	return k;
 }
 
@@ -287,7 +251,7 @@ static char *
 batch_body(long k, size_t *len)
 {
 	size_t jl = strlen(job_json), cap = (size_t)k * (jl + 1) + 64;
-	char *b = xmalloc(cap), *p = b;
+	char *b = bench_xmalloc(cap), *p = b;
 
 	p += sprintf(p, ",\"cmd\":\"submit\",\"jobs\":[");
 	for (long i = 0; i < k; i++) {
@@ -315,16 +279,16 @@ mode_single(void)
 	long i;
 	long long id = 0;
 	size_t n;
-	double t0 = mono();
+	double t0 = bench_mono();
 
 	for (i = 0; i < o.n; i++) {
-		if (o.secs > 0 && (i & 15) == 0 && mono() - t0 >= o.secs)
+		if (o.secs > 0 && (i & 15) == 0 && bench_mono() - t0 >= o.secs)
 			break;
 		write_all(c, req, (size_t)submit_line(req, sizeof(req), i + 1));
 		const char *l = conn_line(c, &n);
 		check_submit(l, n, &id);
 	}
-	report(i, mono() - t0);
+	report(i, bench_mono() - t0);
 	conn_close(c);
 	return 0;
 }
@@ -334,16 +298,16 @@ mode_pipelined(void)
 {
 	struct conn *c = conn_open();
 	size_t wcap = PIPE_AHEAD + 4096, woff = 0, wlen = 0, n;
-	char *wbuf = xmalloc(wcap);
+	char *wbuf = bench_xmalloc(wcap);
 	long sent = 0, got = 0, want = o.n;
 	long long id;
-	double t0 = mono();
+	double t0 = bench_mono();
 
 	if (fcntl(c->fd, F_SETFL, O_NONBLOCK) != 0)
-		die("fcntl: %s", strerror(errno));
+		bench_die("fcntl: %s", strerror(errno));
 	while (got < want) {
 		/* Refill the write buffer while sending is allowed. */
-		if (sent < want && o.secs > 0 && mono() - t0 >= o.secs)
+		if (sent < want && o.secs > 0 && bench_mono() - t0 >= o.secs)
 			want = sent;
 		if (woff == wlen)
 			woff = wlen = 0;
@@ -356,18 +320,18 @@ mode_pipelined(void)
 		if (poll(&pf, 1, -1) < 0) {
 			if (errno == EINTR)
 				continue;
-			die("poll: %s", strerror(errno));
+			bench_die("poll: %s", strerror(errno));
 		}
 		if (pf.revents & POLLOUT) {
 			ssize_t w = write(c->fd, wbuf + woff, wlen - woff);
 			if (w < 0 && errno != EAGAIN && errno != EINTR)
-				die("write: %s", strerror(errno));
+				bench_die("write: %s", strerror(errno));
 			if (w > 0)
 				woff += (size_t)w;
 		}
 		if (pf.revents & (POLLIN | POLLHUP | POLLERR)) {
 			if (conn_fill(c) == 0)
-				die("jobd closed the connection");
+				bench_die("jobd closed the connection");
 			const char *l;
 			while ((l = conn_next(c, &n)) != NULL) {
 				check_submit(l, n, &id);
@@ -375,7 +339,7 @@ mode_pipelined(void)
 			}
 		}
 	}
-	report(got, mono() - t0);
+	report(got, bench_mono() - t0);
 	free(wbuf);
 	conn_close(c);
 	return 0;
@@ -386,17 +350,17 @@ mode_batch(void)
 {
 	struct conn *c = conn_open();
 	long k = o.batch < o.n ? o.batch : o.n, done = 0, sent = 0;
-	long *want = xmalloc(sizeof(*want) * (size_t)o.depth);
+	long *want = bench_xmalloc(sizeof(*want) * (size_t)o.depth);
 	int head_i = 0, inflight = 0;
 	long reqs = 0;
 	size_t blen, rlen = 0, n;
 	char *body = batch_body(k, &blen), *rest = NULL, head[32];
 	long long id = 0;
-	double t0 = mono();
+	double t0 = bench_mono();
 
 	for (;;) {
 		bool more =
-			sent < o.n && !(o.secs > 0 && mono() - t0 >= o.secs);
+			sent < o.n && !(o.secs > 0 && bench_mono() - t0 >= o.secs);
 		if (more && inflight < o.depth) {
 			/* The last submit carries what is left. */
 			long m = o.n - sent < k ? o.n - sent : k;
@@ -416,12 +380,12 @@ mode_batch(void)
 		const char *l = conn_line(c, &n);
 		long got = check_submit(l, n, &id);
 		if (got != want[head_i])
-			die("submit: %ld ids for %ld jobs", got, want[head_i]);
+			bench_die("submit: %ld ids for %ld jobs", got, want[head_i]);
 		done += got;
 		head_i = (head_i + 1) % o.depth;
 		inflight--;
 	}
-	report(done, mono() - t0);
+	report(done, bench_mono() - t0);
 	free(want);
 	free(body);
 	free(rest);
@@ -446,9 +410,9 @@ client_f(void *arg)
 	double t0;
 
 	pthread_barrier_wait(a->start);
-	t0 = mono();
+	t0 = bench_mono();
 	for (a->done = 0; a->done < o.n; a->done++) {
-		if (o.secs > 0 && (a->done & 15) == 0 && mono() - t0 >= o.secs)
+		if (o.secs > 0 && (a->done & 15) == 0 && bench_mono() - t0 >= o.secs)
 			break;
 		write_all(c, req,
 			  (size_t)submit_line(req, sizeof(req), a->done + 1));
@@ -462,7 +426,7 @@ client_f(void *arg)
 static int
 mode_clients(void)
 {
-	struct client_arg *a = xmalloc(sizeof(*a) * (size_t)o.conns);
+	struct client_arg *a = bench_xmalloc(sizeof(*a) * (size_t)o.conns);
 	pthread_barrier_t start;
 	long total = 0;
 	double t0;
@@ -471,15 +435,15 @@ mode_clients(void)
 	for (int i = 0; i < o.conns; i++) {
 		a[i].start = &start;
 		if (pthread_create(&a[i].th, NULL, client_f, &a[i]) != 0)
-			die("pthread_create failed");
+			bench_die("pthread_create failed");
 	}
 	pthread_barrier_wait(&start);
-	t0 = mono();
+	t0 = bench_mono();
 	for (int i = 0; i < o.conns; i++) {
 		pthread_join(a[i].th, NULL);
 		total += a[i].done;
 	}
-	report(total, mono() - t0);
+	report(total, bench_mono() - t0);
 	pthread_barrier_destroy(&start);
 	free(a);
 	return 0;
@@ -503,8 +467,8 @@ static int
 mode_latency(void)
 {
 	struct conn *c = conn_open();
-	long long *lat = xmalloc(sizeof(*lat) * (size_t)o.n);
-	long long *ack = xmalloc(sizeof(*ack) * (size_t)o.n);
+	long long *lat = bench_xmalloc(sizeof(*lat) * (size_t)o.n);
+	long long *ack = bench_xmalloc(sizeof(*ack) * (size_t)o.n);
 	struct timespec gap = {0, 2000000};
 	char req[2048];
 	long long id;
@@ -527,14 +491,14 @@ mode_latency(void)
 			json_array_get(json_object_get(r, "jobs"), 0),
 			"state"));
 		if (st == NULL || strcmp(st, "succeeded") != 0)
-			die("job %lld: %s", id, st ? st : "no state");
+			bench_die("job %lld: %s", id, st ? st : "no state");
 		json_decref(r);
 		r = call(c, "logs", "{\"cmd\":\"logs\",\"job_id\":%lld}", id);
 		const char *data =
 			json_string_value(json_object_get(r, "data"));
 		long long ns = data ? strtoll(data, NULL, 10) : 0;
 		if (ns <= 0)
-			die("job %lld: no time in its output", id);
+			bench_die("job %lld: no time in its output", id);
 		lat[i] = ns - t0;
 		json_decref(r);
 	}
@@ -574,7 +538,7 @@ mode_e2e(void)
 	long sent = 0, reqs = 0;
 
 	totals(poller, &ok0, &bad0);
-	t0 = mono();
+	t0 = bench_mono();
 	while (sent < o.n) {
 		long k = o.n - sent < MAX_BATCH ? o.n - sent : MAX_BATCH;
 		body = batch_body(k, &blen);
@@ -585,17 +549,17 @@ mode_e2e(void)
 		free(body);
 		const char *l = conn_line(c, &n);
 		if (check_submit(l, n, &id) != k)
-			die("submit: wrong number of ids");
+			bench_die("submit: wrong number of ids");
 		sent += k;
 	}
-	t_ack = mono() - t0;
+	t_ack = bench_mono() - t0;
 	do {
 		nanosleep(&tick, NULL);
 		totals(poller, &ok, &bad);
 		if (bad > bad0)
-			die("%lld jobs failed", bad - bad0);
+			bench_die("%lld jobs failed", bad - bad0);
 	} while (ok - ok0 < o.n);
-	report(o.n, mono() - t0);
+	report(o.n, bench_mono() - t0);
 	printf("ack_secs=%.3f\n", t_ack);
 	conn_close(c);
 	conn_close(poller);
@@ -612,7 +576,7 @@ on_term(int sig)
 static int
 mode_stuck(void)
 {
-	struct conn **c = xmalloc(sizeof(*c) * (size_t)o.conns);
+	struct conn **c = bench_xmalloc(sizeof(*c) * (size_t)o.conns);
 
 	signal(SIGTERM, on_term);
 	for (int i = 0; i < o.conns; i++) {
@@ -650,6 +614,7 @@ main(int argc, char **argv)
 		     {"stuck", mode_stuck}};
 	int ch;
 
+	bench_init("load", 1);
 	if (argc < 3)
 		usage();
 	o.sock = argv[2];

@@ -44,6 +44,7 @@
 #include <jansson.h>
 
 #include "jobd/client.h"
+#include "common.h"
 
 /* The target: no ping waits longer than this. */
 #define TARGET_MS 50.0
@@ -56,34 +57,6 @@ extern char **environ;
 static const char *sock_path, *jobctl;
 static long n_jobs = 100000, n_list = 10000;
 static pid_t jobd_pid;
-
-static void __attribute__((noreturn, format(printf, 1, 2)))
-die(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("looplag: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(1);
-}
-
-static double
-mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void
-sleep_s(double s)
-{
-	struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
 
 static long
 rss_kb(void)
@@ -125,9 +98,9 @@ pinger_f(void *arg)
 {
 	struct jobd_client *c = arg;
 	for (;;) {
-		double t0 = mono();
+		double t0 = bench_mono();
 		json_t *r = jobd_client_cmd(c, "ping", NULL);
-		double t1 = mono();
+		double t1 = bench_mono();
 		pthread_mutex_lock(&pg.mu);
 		if (r == NULL)
 			pg.failed = true;
@@ -153,7 +126,7 @@ window_open(void)
 {
 	pthread_mutex_lock(&pg.mu);
 	pg.state = W_OPEN;
-	pg.start = mono();
+	pg.start = bench_mono();
 	pg.worst = 0;
 	pg.count = 0;
 	pg.done = false;
@@ -166,12 +139,12 @@ window_close(long *n)
 {
 	double worst;
 	pthread_mutex_lock(&pg.mu);
-	pg.end = mono();
+	pg.end = bench_mono();
 	pg.state = W_CLOSING;
 	while (!pg.done && !pg.failed)
 		pthread_cond_wait(&pg.cv, &pg.mu);
 	if (pg.failed)
-		die("ping failed");
+		bench_die("ping failed");
 	pg.state = W_NONE;
 	worst = pg.worst * 1e3;
 	*n = pg.count;
@@ -188,16 +161,7 @@ static size_t rlen, rcap;
 static void
 big_connect(void)
 {
-	struct sockaddr_un a;
-	memset(&a, 0, sizeof(a));
-	a.sun_family = AF_UNIX;
-	if (strlen(sock_path) >= sizeof(a.sun_path))
-		die("%s: path too long", sock_path);
-	strcpy(a.sun_path, sock_path);
-	big_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (big_fd < 0 ||
-	    connect(big_fd, (struct sockaddr *)&a, sizeof(a)) != 0)
-		die("%s: %s", sock_path, strerror(errno));
+	big_fd = bench_connect(sock_path);
 }
 
 /* Writes req (a line) and reads the whole answer line into rbuf; its
@@ -205,7 +169,7 @@ big_connect(void)
 static size_t
 big_call(const char *req, size_t n, double *secs)
 {
-	double t0 = mono();
+	double t0 = bench_mono();
 	size_t off = 0;
 	char *nl = NULL;
 
@@ -214,7 +178,7 @@ big_call(const char *req, size_t n, double *secs)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0)
-			die("write: %s", strerror(errno));
+			bench_die("write: %s", strerror(errno));
 		off += (size_t)w;
 	}
 	rlen = 0;
@@ -222,17 +186,17 @@ big_call(const char *req, size_t n, double *secs)
 		if (rcap - rlen < 65536) {
 			rcap = rcap * 2 + 65536;
 			if ((rbuf = realloc(rbuf, rcap)) == NULL)
-				die("out of memory");
+				bench_die("out of memory");
 		}
 		ssize_t r = read(big_fd, rbuf + rlen, rcap - rlen);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
-			die("jobd closed the connection");
+			bench_die("jobd closed the connection");
 		nl = memchr(rbuf + rlen, '\n', (size_t)r);
 		rlen += (size_t)r;
 	}
-	*secs = mono() - t0;
+	*secs = bench_mono() - t0;
 	return (size_t)(nl - rbuf);
 }
 
@@ -247,7 +211,7 @@ result_of(json_t *resp, const char *what, const char *allowed)
 	const char *code = json_string_value(json_object_get(e, "code"));
 	if (allowed && code && strcmp(code, allowed) == 0)
 		return NULL;
-	die("%s: %s: %s", what, code ? code : "?",
+	bench_die("%s: %s: %s", what, code ? code : "?",
 	    json_string_value(json_object_get(e, "message")));
 }
 
@@ -284,33 +248,33 @@ measure(const char *name, const char *label, const char *req, size_t n)
 		posix_spawn_file_actions_t fa;
 		pid_t pid;
 		int st;
-		double t0 = mono();
+		double t0 = bench_mono();
 		posix_spawn_file_actions_init(&fa);
 		posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY,
 						 0);
 		if (posix_spawn(&pid, jobctl, &fa, NULL, argv, environ) != 0)
-			die("%s: cannot run", jobctl);
+			bench_die("%s: cannot run", jobctl);
 		posix_spawn_file_actions_destroy(&fa);
 		if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) ||
 		    WEXITSTATUS(st) != 0)
-			die("jobctl list --all failed");
-		f->secs = mono() - t0;
+			bench_die("jobctl list --all failed");
+		f->secs = bench_mono() - t0;
 	}
 	f->worst_ms = window_close(&f->pings);
 	f->rss1 = rss_kb();
 	if (req != NULL) {
 		json_error_t err;
 		if ((resp = json_loadb(rbuf, alen, 0, &err)) == NULL)
-			die("%s: bad answer: %s", name, err.text);
+			bench_die("%s: bad answer: %s", name, err.text);
 	}
 
 	/* The baseline: the same length of time with nothing running. */
-	sleep_s(0.1);
+	bench_sleep(0.1, NULL);
 	f->base_secs = f->secs < BASE_MIN_S   ? BASE_MIN_S
 		     : f->secs > BASE_MAX_S ? BASE_MAX_S
 					    : f->secs;
 	window_open();
-	sleep_s(f->base_secs);
+	bench_sleep(f->base_secs, NULL);
 	f->base_ms = window_close(&f->base_pings);
 	printf("%-11s %-34s worst ping %9.2f ms (idle %6.2f ms), request "
 	       "%7.3f s, RSS %.1f -> %.1f MiB: %s\n",
@@ -329,20 +293,20 @@ build(size_t *len, const char *head, const char *tail, long n,
 	size_t cap = 1 << 20, off;
 	char *b = malloc(cap);
 	if (b == NULL)
-		die("out of memory");
+		bench_die("out of memory");
 	off = (size_t)snprintf(b, cap, "%s", head);
 	for (long i = 0; i < n; i++) {
 		if (cap - off < 4096) {
 			cap *= 2;
 			if ((b = realloc(b, cap)) == NULL)
-				die("out of memory");
+				bench_die("out of memory");
 		}
 		if (i > 0)
 			b[off++] = ',';
 		off += (size_t)item(b + off, cap - off, i, arg);
 	}
 	if (cap - off < 4096 && (b = realloc(b, cap + 4096)) == NULL)
-		die("out of memory");
+		bench_die("out of memory");
 	off += (size_t)snprintf(b + off, 4096, "%s\n", tail);
 	*len = off;
 	return b;
@@ -368,8 +332,117 @@ admin(struct jobd_client *c, const char *cmd, json_t *args)
 {
 	json_t *r = jobd_client_cmd(c, cmd, args);
 	if (r == NULL)
-		die("%s: %s", cmd, jobd_client_error_message(c));
+		bench_die("%s: %s", cmd, jobd_client_error_message(c));
 	json_decref(r);
+}
+
+/* The paused queues the requests fill: "lag", and "lagcap" with a
+ * capacity. */
+static void
+make_queues(struct jobd_client *ac)
+{
+	admin(ac, "queue.create", json_pack("{s:s}", "name", "lag"));
+	admin(ac, "queue.pause", json_pack("{s:s}", "name", "lag"));
+	admin(ac, "queue.create",
+	      json_pack("{s:s,s:i}", "name", "lagcap", "capacity", 200000));
+	admin(ac, "queue.pause", json_pack("{s:s}", "name", "lagcap"));
+}
+
+/* The two big submits; returns the ids of the jobs of "lag" (the
+ * caller frees). */
+static int64_t *
+measure_submits(void)
+{
+	json_t *resp, *r;
+	int64_t *ids;
+	size_t len;
+	char *req;
+
+	req = build(&len, "{\"id\":1,\"cmd\":\"submit\",\"jobs\":[", "]}",
+		    n_jobs, job_item, "lag");
+	resp = measure("submit", "submit of N jobs in one request", req, len);
+	free(req);
+	r = json_object_get(result_of(resp, "submit", NULL), "ids");
+	if ((long)json_array_size(r) != n_jobs)
+		bench_die("submit: %zu ids for %ld jobs", json_array_size(r), n_jobs);
+	if ((ids = malloc(sizeof(*ids) * (size_t)n_jobs)) == NULL)
+		bench_die("out of memory");
+	for (long i = 0; i < n_jobs; i++)
+		ids[i] = json_integer_value(json_array_get(r, (size_t)i));
+	json_decref(resp);
+
+	req = build(&len, "{\"id\":2,\"cmd\":\"submit\",\"jobs\":[", "]}",
+		    n_jobs, job_item, "lagcap");
+	resp = measure("submit_cap", "submit of N into a capped queue", req,
+		       len);
+	free(req);
+	result_of(resp, "submit (capped)", NULL);
+	json_decref(resp);
+
+	return ids;
+}
+
+/* list, wait, cancel and prune over the jobs of "lag" (ids, n_jobs of
+ * them), then jobctl list --all. */
+static void
+measure_the_rest(const int64_t *ids)
+{
+	json_t *resp;
+	size_t len;
+	char *req;
+	char small[256];
+	len = (size_t)snprintf(small, sizeof(small),
+			       "{\"id\":3,\"cmd\":\"list\",\"queue\":\"lag\","
+			       "\"limit\":%ld}\n",
+			       n_list);
+	resp = measure("list", "list of L jobs", small, len);
+	if ((long)json_array_size(json_object_get(
+		    result_of(resp, "list", NULL), "jobs")) != n_list)
+		bench_die("list: not %ld jobs", n_list);
+	json_decref(resp);
+
+	req = build(&len, "{\"id\":4,\"cmd\":\"wait\",\"job_ids\":[",
+		    "],\"timeout\":1}", n_jobs, id_item, ids);
+	resp = measure("wait", "wait on N pending jobs (1 s)", req, len);
+	free(req);
+	result_of(resp, "wait", "timeout");
+	json_decref(resp);
+
+	req = build(&len, "{\"id\":5,\"cmd\":\"cancel\",\"job_ids\":[", "]}",
+		    n_jobs, id_item, ids);
+	resp = measure("cancel", "cancel of N jobs", req, len);
+	free(req);
+	if ((long)json_array_size(json_object_get(
+		    result_of(resp, "cancel", NULL), "jobs")) != n_jobs)
+		bench_die("cancel: not %ld jobs", n_jobs);
+	json_decref(resp);
+
+	len = (size_t)snprintf(small, sizeof(small),
+			       "{\"id\":6,\"cmd\":\"prune\","
+			       "\"older_than\":0}\n");
+	bench_sleep(0.01, NULL); /* "finished before now" */
+	resp = measure("prune", "prune of N jobs", small, len);
+	if (json_integer_value(json_object_get(
+		    result_of(resp, "prune", NULL), "deleted")) < n_jobs)
+		bench_die("prune: fewer than %ld deleted", n_jobs);
+	json_decref(resp);
+
+	measure("list_all", "jobctl list --all through N jobs", NULL, 0);
+
+}
+
+/* The key=value lines of every figure. */
+static void
+print_figures(void)
+{
+	for (int i = 0; i < nfigs; i++) {
+		struct figure *f = &figs[i];
+		printf("%s_ms=%.3f\n%s_base_ms=%.3f\n%s_s=%.4f\n%s_pings=%ld\n"
+		       "%s_rss0_kb=%ld\n%s_rss1_kb=%ld\n",
+		       f->name, f->worst_ms, f->name, f->base_ms, f->name,
+		       f->secs, f->name, f->pings, f->name, f->rss0, f->name,
+		       f->rss1);
+	}
 }
 
 int
@@ -377,12 +450,11 @@ main(int argc, char **argv)
 {
 	struct jobd_client *pc, *ac;
 	pthread_t th;
-	json_t *resp, *r;
+	json_t *r;
 	int64_t *ids;
-	size_t len;
-	char *req;
 	int ch;
 
+	bench_init("looplag", 1);
 	if (argc < 3)
 		goto usage;
 	sock_path = argv[1];
@@ -407,96 +479,27 @@ main(int argc, char **argv)
 
 	if ((ac = jobd_client_connect(sock_path)) == NULL ||
 	    (pc = jobd_client_connect(sock_path)) == NULL)
-		die("%s: %s", sock_path, strerror(errno));
+		bench_die("%s: %s", sock_path, strerror(errno));
 	if ((r = jobd_client_cmd(ac, "ping", NULL)) == NULL)
-		die("ping: %s", jobd_client_error_message(ac));
+		bench_die("ping: %s", jobd_client_error_message(ac));
 	jobd_pid = (pid_t)json_integer_value(json_object_get(r, "pid"));
 	json_decref(r);
-	admin(ac, "queue.create", json_pack("{s:s}", "name", "lag"));
-	admin(ac, "queue.pause", json_pack("{s:s}", "name", "lag"));
-	admin(ac, "queue.create",
-	      json_pack("{s:s,s:i}", "name", "lagcap", "capacity", 200000));
-	admin(ac, "queue.pause", json_pack("{s:s}", "name", "lagcap"));
+	make_queues(ac);
 	big_connect();
 	if (pthread_create(&th, NULL, pinger_f, pc) != 0)
-		die("pthread_create failed");
+		bench_die("pthread_create failed");
 
 	printf("loop lag: %ld jobs, list of %ld; worst ping seen by another "
 	       "client (target < %.0f ms)\n",
 	       n_jobs, n_list, TARGET_MS);
-	req = build(&len, "{\"id\":1,\"cmd\":\"submit\",\"jobs\":[", "]}",
-		    n_jobs, job_item, "lag");
-	resp = measure("submit", "submit of N jobs in one request", req, len);
-	free(req);
-	r = json_object_get(result_of(resp, "submit", NULL), "ids");
-	if ((long)json_array_size(r) != n_jobs)
-		die("submit: %zu ids for %ld jobs", json_array_size(r), n_jobs);
-	if ((ids = malloc(sizeof(*ids) * (size_t)n_jobs)) == NULL)
-		die("out of memory");
-	for (long i = 0; i < n_jobs; i++)
-		ids[i] = json_integer_value(json_array_get(r, (size_t)i));
-	json_decref(resp);
-
-	req = build(&len, "{\"id\":2,\"cmd\":\"submit\",\"jobs\":[", "]}",
-		    n_jobs, job_item, "lagcap");
-	resp = measure("submit_cap", "submit of N into a capped queue", req,
-		       len);
-	free(req);
-	result_of(resp, "submit (capped)", NULL);
-	json_decref(resp);
-
-	char small[256];
-	len = (size_t)snprintf(small, sizeof(small),
-			       "{\"id\":3,\"cmd\":\"list\",\"queue\":\"lag\","
-			       "\"limit\":%ld}\n",
-			       n_list);
-	resp = measure("list", "list of L jobs", small, len);
-	if ((long)json_array_size(json_object_get(
-		    result_of(resp, "list", NULL), "jobs")) != n_list)
-		die("list: not %ld jobs", n_list);
-	json_decref(resp);
-
-	req = build(&len, "{\"id\":4,\"cmd\":\"wait\",\"job_ids\":[",
-		    "],\"timeout\":1}", n_jobs, id_item, ids);
-	resp = measure("wait", "wait on N pending jobs (1 s)", req, len);
-	free(req);
-	result_of(resp, "wait", "timeout");
-	json_decref(resp);
-
-	req = build(&len, "{\"id\":5,\"cmd\":\"cancel\",\"job_ids\":[", "]}",
-		    n_jobs, id_item, ids);
-	resp = measure("cancel", "cancel of N jobs", req, len);
-	free(req);
-	if ((long)json_array_size(json_object_get(
-		    result_of(resp, "cancel", NULL), "jobs")) != n_jobs)
-		die("cancel: not %ld jobs", n_jobs);
-	json_decref(resp);
+	ids = measure_submits();
+	measure_the_rest(ids);
 	free(ids);
-
-	len = (size_t)snprintf(small, sizeof(small),
-			       "{\"id\":6,\"cmd\":\"prune\","
-			       "\"older_than\":0}\n");
-	sleep_s(0.01); /* "finished before now" */
-	resp = measure("prune", "prune of N jobs", small, len);
-	if (json_integer_value(json_object_get(
-		    result_of(resp, "prune", NULL), "deleted")) < n_jobs)
-		die("prune: fewer than %ld deleted", n_jobs);
-	json_decref(resp);
-
-	measure("list_all", "jobctl list --all through N jobs", NULL, 0);
-
 	pthread_mutex_lock(&pg.mu);
 	pg.quit = true;
 	pthread_mutex_unlock(&pg.mu);
 	pthread_join(th, NULL);
-	for (int i = 0; i < nfigs; i++) {
-		struct figure *f = &figs[i];
-		printf("%s_ms=%.3f\n%s_base_ms=%.3f\n%s_s=%.4f\n%s_pings=%ld\n"
-		       "%s_rss0_kb=%ld\n%s_rss1_kb=%ld\n",
-		       f->name, f->worst_ms, f->name, f->base_ms, f->name,
-		       f->secs, f->name, f->pings, f->name, f->rss0, f->name,
-		       f->rss1);
-	}
+	print_figures();
 	close(big_fd);
 	free(rbuf);
 	jobd_client_close(pc);

@@ -74,10 +74,16 @@ CFLAGS="-std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wformat=2
 	-Wcast-qual -Wundef -Wvla -Wimplicit-fallthrough"
 mkdir -p "$BB"
 CC=${CC:-cc}
-build() { # OUT SRC [LIBS...]
-	local out=$1 src=$2
+build() { # OUT SRC [MORE SOURCES AND LIBS...]
+	local out=$1 src=$2 stale=
 	shift 2
-	if [ ! -x "$BB/$out" ] || [ "$src" -nt "$BB/$out" ]; then
+	[ -x "$BB/$out" ] || stale=1
+	for f in "$src" "$@"; do
+		if [ -f "$f" ] && [ "$f" -nt "$BB/$out" ]; then
+			stale=1
+		fi
+	done
+	if [ -n "$stale" ]; then
 		# shellcheck disable=SC2086
 		$CC $CFLAGS -Iinclude -o "$BB/$out" "$src" "$@"
 	fi
@@ -85,8 +91,11 @@ build() { # OUT SRC [LIBS...]
 # shellcheck disable=SC2046 # pkg-config's words are meant to split
 build sqlite_raw bench/sqlite_raw.c $(pkg-config --cflags --libs sqlite3)
 build spawn_raw bench/spawn_raw.c
+# load shares bench/common.[ch] with chaos and looplag.
+if [ bench/common.h -nt "$BB/load" ]; then rm -f "$BB/load"; fi
 # shellcheck disable=SC2046
-build load bench/load.c -pthread $(pkg-config --cflags --libs jansson)
+build load bench/load.c bench/common.c -pthread \
+	$(pkg-config --cflags --libs jansson)
 # A static stamp reads the clock with less between exec and the read.
 build stamp bench/stamp.c -static 2>/dev/null || build stamp bench/stamp.c
 LOAD=$BB/load

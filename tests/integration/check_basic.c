@@ -52,13 +52,6 @@ setup_default(void)
 
 /* ---- helpers ---- */
 
-/* Writes a string on fd or fails. */
-static void
-raw_send(int fd, const char *s)
-{
-	ck_assert(jd_write(fd, s, strlen(s)));
-}
-
 /* The next line on fd as a JSON object (new ref); fails on timeout, EOF
  * or a line that is not one JSON object. */
 static json_t *
@@ -178,18 +171,11 @@ settle(struct jd *d)
 	ck_abort_msg("still %lld connections after 5 s", (long long)n);
 }
 
-/* Submits spec text and returns the id. */
-static int64_t
-submit_text(struct jd *d, const char *spec)
-{
-	return jd_submit(d, jd_json(spec));
-}
-
 /* Submits spec text, waits for the job to end (10 s), returns the job. */
 static json_t *
 run_text(struct jd *d, const char *spec)
 {
-	int64_t id = submit_text(d, spec);
+	int64_t id = jd_submit_text(d, spec);
 	json_t *job = jd_wait(d, id, 10);
 	ck_assert_ptr_nonnull(job);
 	ck_assert_int_eq(jd_num(job, "id"), id);
@@ -360,7 +346,7 @@ START_TEST(basic_id_echoed)
 		char line[256];
 		snprintf(line, sizeof(line), "{\"id\":%s,\"cmd\":\"ping\"}\n",
 			 ids[i]);
-		raw_send(fd, line);
+		jd_send(fd, line);
 		json_t *r = raw_recv(fd, 5000);
 		json_t *want = jd_json(ids[i]);
 		ck_assert_msg(json_equal(json_object_get(r, "id"), want),
@@ -369,14 +355,14 @@ START_TEST(basic_id_echoed)
 		json_decref(want);
 		json_decref(r);
 	}
-	raw_send(fd, "{\"cmd\":\"ping\"}\n");
+	jd_send(fd, "{\"cmd\":\"ping\"}\n");
 	json_t *r = raw_recv(fd, 5000);
 	ck_assert_msg(json_is_null(json_object_get(r, "id")),
 		      "absent id must come back as null");
 	ck_assert(json_is_true(json_object_get(r, "ok")));
 	json_decref(r);
 	/* An error echoes the id too. */
-	raw_send(fd, "{\"id\":\"e1\",\"cmd\":\"get\",\"job_id\":999999}\n");
+	jd_send(fd, "{\"id\":\"e1\",\"cmd\":\"get\",\"job_id\":999999}\n");
 	r = raw_recv(fd, 5000);
 	ck_assert_str_eq(jd_str(r, "id"), "e1");
 	ck_assert_str_eq(jd_err(r), "not_found");
@@ -387,7 +373,7 @@ END_TEST
 
 START_TEST(basic_pipelined_in_order)
 {
-	int64_t job = submit_text(&D, "{\"argv\":[\"true\"]}");
+	int64_t job = jd_submit_text(&D, "{\"argv\":[\"true\"]}");
 	char *all = NULL;
 	size_t len = 0;
 	FILE *m = open_memstream(&all, &len);
@@ -439,7 +425,7 @@ END_TEST
 START_TEST(basic_response_one_line)
 {
 	/* A name with newlines and non-ASCII comes back escaped, one line. */
-	int64_t id = submit_text(&D, "{\"argv\":[\"true\"],\"delay\":3600,"
+	int64_t id = jd_submit_text(&D, "{\"argv\":[\"true\"],\"delay\":3600,"
 				     "\"name\":\"a\\nb\\r\\nc \\u00e9\"}");
 	int fd = conn(&D);
 	char line[128];
@@ -447,7 +433,7 @@ START_TEST(basic_response_one_line)
 		 "{\"id\":1,\"cmd\":\"get\",\"job_id\":%lld}"
 		 "\n{\"id\":2,\"cmd\":\"ping\"}\n",
 		 (long long)id);
-	raw_send(fd, line);
+	jd_send(fd, line);
 	json_t *r = raw_recv(fd, 5000);
 	ck_assert_int_eq(jd_num(r, "id"), 1);
 	ck_assert_str_eq(jd_str(json_object_get(jd_ok(r), "job"), "name"),
@@ -477,7 +463,7 @@ START_TEST(basic_submit_single)
 	ck_assert_str_eq(jd_str(job, "queue"), "default");
 	json_decref(job);
 	/* Ids grow. */
-	int64_t id2 = submit_text(&D, "{\"shell\":\"true\"}");
+	int64_t id2 = jd_submit_text(&D, "{\"shell\":\"true\"}");
 	ck_assert_int_gt(id2, id);
 }
 END_TEST
@@ -520,7 +506,7 @@ END_TEST
 
 START_TEST(basic_submit_batch_all_or_nothing)
 {
-	submit_text(&D, "{\"argv\":[\"true\"],\"delay\":3600}");
+	jd_submit_text(&D, "{\"argv\":[\"true\"],\"delay\":3600}");
 	ck_assert_int_eq(count_jobs(&D), 1);
 	static const char *const bad[] = {
 		/* the last spec is invalid */
@@ -580,7 +566,7 @@ static const char *const job_fields[] = {
 
 START_TEST(basic_get_fields)
 {
-	int64_t dep = submit_text(&D, "{\"argv\":[\"true\"]}");
+	int64_t dep = jd_submit_text(&D, "{\"argv\":[\"true\"]}");
 	json_t *spec = json_pack(
 		"{s:[s,s],s:s,s:i,s:{s:s},s:[I],s:s,s:i}", "argv", "echo", "hi",
 		"name", "n1", "priority", 5, "env", "FOO", "bar", "depends_on",
@@ -643,7 +629,7 @@ START_TEST(basic_get_fields)
 	json_decref(r);
 
 	/* A shell job has shell and no argv; one that never ran has nulls. */
-	id = submit_text(&D, "{\"shell\":\"echo hi\",\"delay\":3600}");
+	id = jd_submit_text(&D, "{\"shell\":\"echo hi\",\"delay\":3600}");
 	job = jd_get(&D, id);
 	ck_assert_str_eq(jd_str(job, "shell"), "echo hi");
 	ck_assert(json_object_get(job, "argv") == NULL);
@@ -679,14 +665,14 @@ END_TEST
 START_TEST(basic_list_filters)
 {
 	start("[queue other]\nconcurrency = 2\n");
-	int64_t ok1 = submit_text(&D, "{\"argv\":[\"true\"]}");
-	int64_t bad = submit_text(&D, "{\"argv\":[\"false\"],\"queue\":"
+	int64_t ok1 = jd_submit_text(&D, "{\"argv\":[\"true\"]}");
+	int64_t bad = jd_submit_text(&D, "{\"argv\":[\"false\"],\"queue\":"
 				      "\"other\"}");
-	int64_t later = submit_text(&D, "{\"argv\":[\"true\"],\"delay\":3600,"
+	int64_t later = jd_submit_text(&D, "{\"argv\":[\"true\"],\"delay\":3600,"
 					"\"queue\":\"other\"}");
-	int64_t ok2 = submit_text(&D, "{\"argv\":[\"true\"],\"queue\":"
+	int64_t ok2 = jd_submit_text(&D, "{\"argv\":[\"true\"],\"queue\":"
 				      "\"other\"}");
-	int64_t later2 = submit_text(&D, "{\"argv\":[\"true\"],"
+	int64_t later2 = jd_submit_text(&D, "{\"argv\":[\"true\"],"
 					 "\"delay\":3600}");
 	json_decref(jd_wait(&D, ok1, 10));
 	json_decref(jd_wait(&D, bad, 10));
@@ -768,8 +754,8 @@ END_TEST
 
 START_TEST(basic_wait)
 {
-	int64_t a = submit_text(&D, "{\"argv\":[\"true\"]}");
-	int64_t b = submit_text(&D, "{\"shell\":\"exit 4\"}");
+	int64_t a = jd_submit_text(&D, "{\"argv\":[\"true\"]}");
+	int64_t b = jd_submit_text(&D, "{\"shell\":\"exit 4\"}");
 	json_t *r = jd_req(&D, "{s:s,s:[I,I],s:f}", "cmd", "wait", "job_ids",
 			   (json_int_t)a, (json_int_t)b, "timeout", 10.0);
 	json_t *jobs = json_object_get(jd_ok(r), "jobs");
@@ -783,7 +769,7 @@ START_TEST(basic_wait)
 	json_decref(r);
 
 	/* Not all terminal within the timeout: error timeout, on time. */
-	int64_t s = submit_text(&D, "{\"argv\":[\"sleep\",\"30\"]}");
+	int64_t s = jd_submit_text(&D, "{\"argv\":[\"sleep\",\"30\"]}");
 	double t0 = jd_now();
 	r = jd_req(&D, "{s:s,s:[I,I],s:f}", "cmd", "wait", "job_ids",
 		   (json_int_t)a, (json_int_t)s, "timeout", 0.3);
@@ -1042,7 +1028,7 @@ END_TEST
 START_TEST(basic_run_env_jobd_vars)
 {
 	start("[queue other]\nconcurrency = 1\n");
-	int64_t id = submit_text(&D, "{\"shell\":\"echo "
+	int64_t id = jd_submit_text(&D, "{\"shell\":\"echo "
 				     "$JOBD_JOB_ID:$JOBD_QUEUE:$JOBD_ATTEMPT\","
 				     "\"queue\":\"other\"}");
 	json_decref(jd_wait(&D, id, 10));
@@ -1106,7 +1092,7 @@ END_TEST
 
 START_TEST(basic_run_pid_and_rusage)
 {
-	int64_t id = submit_text(&D, "{\"argv\":[\"sleep\",\"30\"]}");
+	int64_t id = jd_submit_text(&D, "{\"argv\":[\"sleep\",\"30\"]}");
 	ck_assert(jd_poll_state(&D, id, "running", 10));
 	json_t *job = jd_get(&D, id);
 	pid_t pid = (pid_t)jd_num(job, "pid");
@@ -1430,8 +1416,8 @@ START_TEST(basic_bad_lines)
 	};
 	int fd = conn(&D);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		raw_send(fd, cases[i].line);
-		raw_send(fd, "\n");
+		jd_send(fd, cases[i].line);
+		jd_send(fd, "\n");
 		json_t *r = raw_recv(fd, 5000);
 		ck_assert_msg(json_is_false(json_object_get(r, "ok")),
 			      "%s: not refused", cases[i].line);
@@ -1579,7 +1565,7 @@ START_TEST(basic_bad_too_large)
 	/* Over the limit: too_large, then the connection is closed. */
 	int fd = conn(&D);
 	char *big = padded_ping(2000);
-	raw_send(fd, big);
+	jd_send(fd, big);
 	json_t *r = raw_recv(fd, 5000);
 	ck_assert_str_eq(jd_err(r), "too_large");
 	json_decref(r);
@@ -1589,7 +1575,7 @@ START_TEST(basic_bad_too_large)
 	/* The same without a newline at all. */
 	fd = conn(&D);
 	big[1999] = 'p';
-	raw_send(fd, big);
+	jd_send(fd, big);
 	r = raw_recv(fd, 5000);
 	ck_assert_str_eq(jd_err(r), "too_large");
 	json_decref(r);
@@ -1600,7 +1586,7 @@ START_TEST(basic_bad_too_large)
 	 * refused as invalid_argument, not too_large). */
 	fd = conn(&D);
 	big = padded_ping(900);
-	raw_send(fd, big);
+	jd_send(fd, big);
 	r = raw_recv(fd, 5000);
 	ck_assert_str_eq(jd_err(r), "invalid_argument");
 	json_decref(r);
@@ -1623,7 +1609,7 @@ START_TEST(basic_bad_request_timeout)
 	int fd = conn(&D);
 	ping_fd(&D, fd);
 	double t0 = jd_now();
-	raw_send(fd, "{\"cmd\":\"pi");
+	jd_send(fd, "{\"cmd\":\"pi");
 	ck_assert_msg(raw_eof(fd, 3000), "partial line not timed out in 3 s");
 	double el = jd_now() - t0;
 	ck_assert_msg(el >= 0.8, "closed after %.2f s, before request_timeout",
@@ -1636,10 +1622,10 @@ START_TEST(basic_bad_request_timeout)
 	ping_fd(&D, idle);
 	/* Complete lines sent slowly never time out. */
 	for (int i = 0; i < 3; i++) {
-		raw_send(idle, "{\"cmd\":");
+		jd_send(idle, "{\"cmd\":");
 		p.revents = 0;
 		ck_assert_int_eq(poll(&p, 1, 400), 0);
-		raw_send(idle, "\"ping\",\"id\":77}\n");
+		jd_send(idle, "\"ping\",\"id\":77}\n");
 		json_t *r = raw_recv(idle, 3000);
 		ck_assert_int_eq(jd_num(r, "id"), 77);
 		json_decref(r);
@@ -1678,7 +1664,7 @@ START_TEST(basic_bad_max_connections)
 	double deadline = jd_now() + 5;
 	while (!served && jd_now() < deadline) {
 		c = conn(&D);
-		raw_send(c, "{\"cmd\":\"ping\",\"id\":\"again\"}\n");
+		jd_send(c, "{\"cmd\":\"ping\",\"id\":\"again\"}\n");
 		line = jd_read_line(c, 2000);
 		r = line ? json_loads(line, 0, NULL) : NULL;
 		served = r && json_is_true(json_object_get(r, "ok"));
@@ -1701,12 +1687,12 @@ START_TEST(basic_bad_disconnects)
 {
 	/* Half a request, then gone: the last line is answered to nobody. */
 	int fd = conn(&D);
-	raw_send(fd, "{\"cmd\":\"sub");
+	jd_send(fd, "{\"cmd\":\"sub");
 	close(fd);
 	settle(&D);
 
 	/* Requests sent, connection gone before the answers. */
-	int64_t slow = submit_text(&D, "{\"argv\":[\"sleep\",\"0.3\"]}");
+	int64_t slow = jd_submit_text(&D, "{\"argv\":[\"sleep\",\"0.3\"]}");
 	for (int i = 0; i < 20; i++) {
 		fd = conn(&D);
 		char req[512];
@@ -1717,7 +1703,7 @@ START_TEST(basic_bad_disconnects)
 			 "{\"cmd\":\"list\"}\n{\"cmd\":\"get\",\"job_id\":1}\n"
 			 "{\"cmd\":\"logs\",\"job_id\":%lld}\n",
 			 (long long)slow, (long long)slow);
-		raw_send(fd, req);
+		jd_send(fd, req);
 		if (i % 2)
 			shutdown(fd, SHUT_RDWR);
 		close(fd);
@@ -1744,9 +1730,9 @@ END_TEST
 START_TEST(basic_bad_garbage)
 {
 	int64_t keep[3];
-	keep[0] = submit_text(&D, "{\"argv\":[\"echo\",\"kept\"]}");
-	keep[1] = submit_text(&D, "{\"argv\":[\"false\"]}");
-	keep[2] = submit_text(&D, "{\"argv\":[\"true\"],\"delay\":3600}");
+	keep[0] = jd_submit_text(&D, "{\"argv\":[\"echo\",\"kept\"]}");
+	keep[1] = jd_submit_text(&D, "{\"argv\":[\"false\"]}");
+	keep[2] = jd_submit_text(&D, "{\"argv\":[\"true\"],\"delay\":3600}");
 	json_t *before[3];
 	before[0] = jd_wait(&D, keep[0], 10);
 	before[1] = jd_wait(&D, keep[1], 10);
@@ -1766,7 +1752,7 @@ START_TEST(basic_bad_garbage)
 	}
 	int fd = conn(&D);
 	ck_assert(jd_write(fd, (const char *)g, n));
-	raw_send(fd, "\n{\"cmd\":\"ping\",\"id\":\"end\"}\n");
+	jd_send(fd, "\n{\"cmd\":\"ping\",\"id\":\"end\"}\n");
 	int errors = 0;
 	for (;;) {
 		json_t *r = raw_recv(fd, 10000);

@@ -415,224 +415,295 @@ struct family {
 	char kind[16];
 };
 
+/* What prom_check has seen so far. */
+struct prom {
+	struct family fam[128];
+	int nfam;
+	char *series[1024];	/* owned: each series' identity */
+	int nseries;
+	const char *last_sampled;	/* the family of the last sample */
+};
+
+/* Reads a metric name at *pp into name (128 bytes) and moves *pp past it;
+ * NULL, or what is wrong. */
+static const char *
+prom_name(const char **pp, char *name)
+{
+	const char *p = *pp;
+	size_t n = 0;
+
+	if (!(isalpha((unsigned char)*p) || *p == '_' || *p == ':'))
+		return "bad metric name start";
+	while (isalnum((unsigned char)p[n]) || p[n] == '_' || p[n] == ':')
+		n++;
+	if (n >= 128)
+		return "metric name too long";
+	memcpy(name, p, n);
+	name[n] = '\0';
+	*pp = p + n;
+	return NULL;
+}
+
+/* A "# HELP" or "# TYPE" line of family name (f when seen before), p
+ * after the name; NULL, or what is wrong. */
+static const char *
+prom_header(struct prom *st, struct family *f, const char *name, bool help,
+	    const char *p)
+{
+	size_t len;
+
+	if (*p != ' ' || p[1] == '\0')
+		return "no text after the name";
+	if (f == NULL) {
+		if (st->nfam == 128)
+			return "too many families";
+		f = &st->fam[st->nfam++];
+		memset(f, 0, sizeof(*f));
+		strcpy(f->name, name);
+	}
+	if (f->sampled)
+		return "HELP/TYPE after the family's samples";
+	if (help) {
+		if (f->help)
+			return "second HELP";
+		f->help = true;
+		return NULL;
+	}
+	if (f->type)
+		return "second TYPE";
+	f->type = true;
+	if (strcmp(p + 1, "counter") != 0 && strcmp(p + 1, "gauge") != 0)
+		return "TYPE is not counter or gauge";
+	strcpy(f->kind, p + 1);
+	len = strlen(name);
+	if (strcmp(f->kind, "counter") == 0 &&
+	    !(len > 6 && strcmp(name + len - 6, "_total") == 0))
+		return "counter name does not end in _total";
+	return NULL;
+}
+
+/* Reads the {label="value",...} at *pp (just after '{') and appends
+ * "|label=value" to key (1024 bytes) for each; *nl gets how many.  NULL,
+ * or what is wrong. */
+static const char *
+prom_labels(const char **pp, char *key, int *nl)
+{
+	char labels[16][64];
+	const char *p = *pp;
+
+	*nl = 0;
+	while (*p != '}') {
+		size_t k = 0;
+
+		if (!(isalpha((unsigned char)*p) || *p == '_'))
+			return "bad label name";
+		while (isalnum((unsigned char)p[k]) || p[k] == '_')
+			k++;
+		if (k >= 64 || *nl == 16)
+			return "label too long or too many";
+		memcpy(labels[*nl], p, k);
+		labels[*nl][k] = '\0';
+		for (int i = 0; i < *nl; i++)
+			if (strcmp(labels[i], labels[*nl]) == 0)
+				return "label twice";
+		(*nl)++;
+		p += k;
+		if (p[0] != '=' || p[1] != '"')
+			return "label without =\"";
+		p += 2;
+		cat(key, 1024, "|");
+		cat(key, 1024, labels[*nl - 1]);
+		cat(key, 1024, "=");
+		for (; *p != '"'; p++) {
+			char ch[2];
+
+			if (*p == '\0')
+				return "unterminated label value";
+			if (*p == '\\') {
+				p++;
+				if (*p != '\\' && *p != '"' && *p != 'n')
+					return "bad escape";
+			}
+			ch[0] = *p;
+			ch[1] = '\0';
+			cat(key, 1024, ch);
+		}
+		p++;
+		if (*p == ',')
+			p++;
+		else if (*p != '}')
+			return "labels not separated by ,";
+	}
+	*pp = p + 1;
+	return NULL;
+}
+
+/* The " value [timestamp]" ending a sample of family f; NULL, or what is
+ * wrong. */
+static const char *
+prom_value(const char *p, const struct family *f)
+{
+	char *vend;
+	const char *end;
+	double v;
+
+	if (*p != ' ')
+		return "no space before the value";
+	p++;
+	v = strtod(p, &vend);
+	end = vend;
+	if (strncmp(p, "+Inf", 4) == 0 || strncmp(p, "-Inf", 4) == 0 ||
+	    strncmp(p, "NaN", 3) == 0)
+		end = p + (p[0] == 'N' ? 3 : 4);
+	else if (end == p)
+		return "value is not a number";
+	if (*end == ' ') {
+		const char *t = end + 1;
+
+		if (*t == '-')
+			t++;
+		if (!isdigit((unsigned char)*t))
+			return "bad timestamp";
+		while (isdigit((unsigned char)*t))
+			t++;
+		end = t;
+	}
+	if (*end != '\0')
+		return "junk after the value";
+	if (strcmp(f->kind, "counter") == 0 && v < 0)
+		return "negative counter";
+	return NULL;
+}
+
+/* Puts the labels of a series key (name|l1=v1|l2=v2..., 1024 bytes) in
+ * sorted order, so that the key names the series whatever their order on
+ * the line. */
+static void
+prom_sort_key(char *key)
+{
+	char *parts[17];
+	int np = 0;
+	char *save = NULL;
+	char tmp[1024];
+
+	memcpy(tmp, key, sizeof(tmp));
+	for (char *t = strtok_r(tmp, "|", &save); t && np < 17;
+	     t = strtok_r(NULL, "|", &save))
+		parts[np++] = t;
+	for (int i = 1; i < np; i++)
+		for (int j = i + 1; j < np; j++)
+			if (strcmp(parts[j], parts[i]) < 0) {
+				char *x = parts[i];
+
+				parts[i] = parts[j];
+				parts[j] = x;
+			}
+	key[0] = '\0';
+	for (int i = 0; i < np; i++) {
+		if (i > 0)
+			cat(key, 1024, "|");
+		cat(key, 1024, parts[i]);
+	}
+}
+
+/* A sample line of family f, p after the name: name{label="value",...}
+ * number [timestamp]; NULL, or what is wrong. */
+static const char *
+prom_sample(struct prom *st, struct family *f, const char *name,
+	    const char *p)
+{
+	char key[1024] = "";
+	const char *why;
+	int nl = 0;
+
+	if (f == NULL || !f->help || !f->type)
+		return "sample before its family's HELP and TYPE";
+	if (f->sampled && st->last_sampled != f->name)
+		return "family's samples are not together";
+	f->sampled = true;
+	st->last_sampled = f->name;
+	cat(key, sizeof(key), name);
+	if (*p == '{') {
+		p++;
+		if ((why = prom_labels(&p, key, &nl)) != NULL)
+			return why;
+	}
+	if ((why = prom_value(p, f)) != NULL)
+		return why;
+	if (nl > 1)
+		prom_sort_key(key);
+	for (int i = 0; i < st->nseries; i++)
+		if (strcmp(st->series[i], key) == 0)
+			return "duplicate series";
+	if (st->nseries == 1024)
+		return "too many series";
+	st->series[st->nseries++] = strdup(key);
+	return NULL;
+}
+
+/* One line s of the exposition; NULL, or what is wrong. */
+static const char *
+prom_line(struct prom *st, const char *s)
+{
+	bool is_help = strncmp(s, "# HELP ", 7) == 0;
+	bool is_type = strncmp(s, "# TYPE ", 7) == 0;
+	const char *p = s, *why;
+	struct family *f = NULL;
+	char name[128];
+
+	if (*s == '\0' || (*s == '#' && !is_help && !is_type))
+		return NULL;
+	if (is_help || is_type)
+		p = s + 7;
+	if ((why = prom_name(&p, name)) != NULL)
+		return why;
+	for (int i = 0; i < st->nfam && !f; i++)
+		if (strcmp(st->fam[i].name, name) == 0)
+			f = &st->fam[i];
+	if (is_help || is_type)
+		return prom_header(st, f, name, is_help, p);
+	return prom_sample(st, f, name, p);
+}
+
 /* Checks the Prometheus text exposition format rules on text; returns
  * NULL when it passes, else a message (caller frees). */
 static char *
 prom_check(const char *text)
 {
-	struct family fam[128];
-	int nfam = 0;
-	char *series[1024];
-	int nseries = 0;
-	char *err = NULL;
-	const char *last_sampled = NULL;
-	char *copy = strdup(text);
+	struct prom *st = calloc(1, sizeof(*st));
+	char *copy = strdup(text), *next, *err = NULL;
 	int lineno = 0;
 
-#define FAIL(...)                                                           \
-	do {                                                                \
-		char *m_;                                                   \
-		if (asprintf(&m_, __VA_ARGS__) < 0)                         \
-			abort();                                            \
-		if (asprintf(&err, "line %d: %s: '%s'", lineno, m_, s) < 0) \
-			abort();                                            \
-		free(m_);                                                   \
-		goto out;                                                   \
-	} while (0)
-
-	char *next;
 	for (char *s = copy; s && *s; s = next) {
+		const char *why;
+
 		next = strchr(s, '\n');
 		lineno++;
-		if (next == NULL)
-			FAIL("last line has no newline");
-		*next++ = '\0';
-		if (*s == '\0')
-			continue;
-		bool is_help = strncmp(s, "# HELP ", 7) == 0;
-		bool is_type = strncmp(s, "# TYPE ", 7) == 0;
-		const char *p = s;
-		if (*s == '#' && !is_help && !is_type)
-			continue;
-		if (is_help || is_type)
-			p = s + 7;
-		/* The metric name. */
-		char name[128];
-		size_t n = 0;
-		if (!(isalpha((unsigned char)*p) || *p == '_' || *p == ':'))
-			FAIL("bad metric name start");
-		while (isalnum((unsigned char)p[n]) || p[n] == '_' ||
-		       p[n] == ':')
-			n++;
-		if (n >= sizeof(name))
-			FAIL("metric name too long");
-		memcpy(name, p, n);
-		name[n] = '\0';
-		p += n;
-		struct family *f = NULL;
-		for (int i = 0; i < nfam && !f; i++)
-			if (strcmp(fam[i].name, name) == 0)
-				f = &fam[i];
-		if (is_help || is_type) {
-			if (*p != ' ' || p[1] == '\0')
-				FAIL("no text after the name");
-			if (f == NULL) {
-				if (nfam == 128)
-					FAIL("too many families");
-				f = &fam[nfam++];
-				memset(f, 0, sizeof(*f));
-				strcpy(f->name, name);
-			}
-			if (f->sampled)
-				FAIL("HELP/TYPE after the family's samples");
-			if (is_help) {
-				if (f->help)
-					FAIL("second HELP");
-				f->help = true;
-				continue;
-			}
-			if (f->type)
-				FAIL("second TYPE");
-			f->type = true;
-			if (strcmp(p + 1, "counter") != 0 &&
-			    strcmp(p + 1, "gauge") != 0)
-				FAIL("TYPE is not counter or gauge");
-			strcpy(f->kind, p + 1);
-			size_t len = strlen(name);
-			bool total = len > 6 &&
-				     strcmp(name + len - 6, "_total") == 0;
-			if (strcmp(f->kind, "counter") == 0 && !total)
-				FAIL("counter name does not end in _total");
-			continue;
-		}
-		/* A sample: name{label="value",...} number [timestamp]. */
-		if (f == NULL || !f->help || !f->type)
-			FAIL("sample before its family's HELP and TYPE");
-		if (f->sampled && last_sampled != f->name)
-			FAIL("family's samples are not together");
-		f->sampled = true;
-		last_sampled = f->name;
-		char key[1024] = "";
-		cat(key, sizeof(key), name);
-		char labels[16][64];
-		int nl = 0;
-		if (*p == '{') {
-			p++;
-			while (*p != '}') {
-				size_t k = 0;
-				if (!(isalpha((unsigned char)*p) || *p == '_'))
-					FAIL("bad label name");
-				while (isalnum((unsigned char)p[k]) ||
-				       p[k] == '_')
-					k++;
-				if (k >= 64 || nl == 16)
-					FAIL("label too long or too many");
-				memcpy(labels[nl], p, k);
-				labels[nl][k] = '\0';
-				for (int i = 0; i < nl; i++)
-					if (strcmp(labels[i], labels[nl]) == 0)
-						FAIL("label twice");
-				nl++;
-				p += k;
-				if (p[0] != '=' || p[1] != '"')
-					FAIL("label without =\"");
-				p += 2;
-				cat(key, sizeof(key), "|");
-				cat(key, sizeof(key), labels[nl - 1]);
-				cat(key, sizeof(key), "=");
-				for (; *p != '"'; p++) {
-					if (*p == '\0')
-						FAIL("unterminated label "
-						     "value");
-					if (*p == '\\') {
-						p++;
-						if (*p != '\\' && *p != '"' &&
-						    *p != 'n')
-							FAIL("bad escape");
-					}
-					char ch[2] = {*p, '\0'};
-					cat(key, sizeof(key), ch);
-				}
-				p++;
-				if (*p == ',')
-					p++;
-				else if (*p != '}')
-					FAIL("labels not separated by ,");
-			}
-			p++;
-		}
-		if (*p != ' ')
-			FAIL("no space before the value");
-		p++;
-		char *vend;
-		double v = strtod(p, &vend);
-		const char *end = vend;
-		if (strncmp(p, "+Inf", 4) == 0 || strncmp(p, "-Inf", 4) == 0 ||
-		    strncmp(p, "NaN", 3) == 0)
-			end = p + (p[0] == 'N' ? 3 : 4);
-		else if (end == p)
-			FAIL("value is not a number");
-		if (*end == ' ') {
-			const char *t = end + 1;
-			if (*t == '-')
-				t++;
-			if (!isdigit((unsigned char)*t))
-				FAIL("bad timestamp");
-			while (isdigit((unsigned char)*t))
-				t++;
-			end = t;
-		}
-		if (*end != '\0')
-			FAIL("junk after the value");
-		if (strcmp(f->kind, "counter") == 0 && v < 0)
-			FAIL("negative counter");
-		/* Series identity: the name and its labels in sorted order
-		 * (key has them in the line's order: sort its parts). */
-		if (nl > 1) {
-			char *parts[17];
-			int np = 0;
-			char *save = NULL;
-			char tmp[1024];
-			memcpy(tmp, key, sizeof(tmp));
-			for (char *t = strtok_r(tmp, "|", &save); t && np < 17;
-			     t = strtok_r(NULL, "|", &save))
-				parts[np++] = t;
-			for (int i = 1; i < np; i++)
-				for (int j = i + 1; j < np; j++)
-					if (strcmp(parts[j], parts[i]) < 0) {
-						char *x = parts[i];
-						parts[i] = parts[j];
-						parts[j] = x;
-					}
-			key[0] = '\0';
-			for (int i = 0; i < np; i++) {
-				if (i > 0)
-					cat(key, sizeof(key), "|");
-				cat(key, sizeof(key), parts[i]);
-			}
-		}
-		for (int i = 0; i < nseries; i++)
-			if (strcmp(series[i], key) == 0)
-				FAIL("duplicate series");
-		if (nseries == 1024)
-			FAIL("too many series");
-		series[nseries++] = strdup(key);
-	}
-	for (int i = 0; i < nfam; i++) {
-		const char *s = fam[i].name;
-		if (!fam[i].help || !fam[i].type) {
-			if (asprintf(&err, "family %s lacks HELP or TYPE", s) <
-			    0)
+		if (next != NULL)
+			*next++ = '\0';
+		why = next == NULL ? "last line has no newline"
+				   : prom_line(st, s);
+		if (why != NULL) {
+			if (asprintf(&err, "line %d: %s: '%s'", lineno, why,
+				     s) < 0)
 				abort();
 			goto out;
 		}
 	}
-	if (nseries == 0)
+	for (int i = 0; i < st->nfam; i++) {
+		if (!st->fam[i].help || !st->fam[i].type) {
+			if (asprintf(&err, "family %s lacks HELP or TYPE",
+				     st->fam[i].name) < 0)
+				abort();
+			goto out;
+		}
+	}
+	if (st->nseries == 0)
 		err = strdup("no samples at all");
 out:
-#undef FAIL
-	for (int i = 0; i < nseries; i++)
-		free(series[i]);
+	for (int i = 0; i < st->nseries; i++)
+		free(st->series[i]);
+	free(st);
 	free(copy);
 	return err;
 }

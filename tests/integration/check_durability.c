@@ -27,19 +27,6 @@ static struct jd jd;
 
 /* ---- small helpers ---- */
 
-static bool
-file_exists(const char *path)
-{
-	return access(path, F_OK) == 0;
-}
-
-static off_t
-file_size(const char *path)
-{
-	struct stat st;
-	return stat(path, &st) == 0 ? st.st_size : 0;
-}
-
 /* Reads d->fd to its end, which releases the harness's buffer for it, and
  * closes it.  Only once the daemon is gone. */
 static void
@@ -71,40 +58,6 @@ reap_within(struct jd *d, double timeout)
 		poll(NULL, 0, 5);
 	} while (jd_now() < deadline);
 	return -1;
-}
-
-/* queue.get's queue object (new ref), or NULL with *err set to the code. */
-static json_t *
-queue_get(struct jd *d, const char *name, const char **err)
-{
-	json_t *r = jd_req(d, "{s:s,s:s}", "cmd", "queue.get", "name", name);
-	json_t *q = NULL;
-	static char code[64];
-	snprintf(code, sizeof(code), "%s", jd_err(r));
-	if (err)
-		*err = code;
-	if (json_is_true(json_object_get(r, "ok")))
-		q = json_incref(json_object_get(jd_ok(r), "queue"));
-	json_decref(r);
-	return q;
-}
-
-/* Polls job id until it is in state with recoveries == rec (rec < 0: any)
- * within timeout_s; the job (new ref), or NULL. */
-static json_t *
-poll_job(struct jd *d, int64_t id, const char *state, int rec,
-	 double timeout_s)
-{
-	double deadline = jd_now() + timeout_s;
-	do {
-		json_t *j = jd_get(d, id);
-		if (strcmp(jd_str(j, "state"), state) == 0 &&
-		    (rec < 0 || jd_num(j, "recoveries") == rec))
-			return j;
-		json_decref(j);
-		poll(NULL, 0, 10);
-	} while (jd_now() < deadline);
-	return NULL;
 }
 
 /* Every job in the given states (a JSON array of names, borrowed; NULL for
@@ -494,7 +447,7 @@ t_snapshot(struct torture *t)
 				   "cancelled");
 	json_t *jobs = list_all(t->d, states);
 	json_decref(states);
-	off_t off = file_size(t->runs);
+	off_t off = jd_file_size(t->runs);
 	size_t i;
 	json_t *j;
 	json_array_foreach(jobs, i, j)
@@ -624,25 +577,21 @@ struct tresult {
 	char first_violation[128], first_uncounted[160];
 };
 
-static void
-t_verify(struct torture *t, struct tresult *res)
-{
-	json_t *all = list_all(t->d, NULL);
-	int64_t maxid = 0;
-	size_t i;
-	json_t *j;
-	json_array_foreach(all, i, j)
-	{
-		if (jd_num(j, "id") > maxid)
-			maxid = jd_num(j, "id");
-	}
-	t_off_grow(t, maxid);
-	int *starts = calloc((size_t)maxid + 1, sizeof(int));
-	int *ends = calloc((size_t)maxid + 1, sizeof(int));
-	bool *seen = calloc((size_t)maxid + 1, sizeof(bool));
-	ck_assert(starts && ends && seen);
+/* What the runs file says of each job id (1..maxid), for t_verify. */
+struct truns {
+	int64_t maxid;
+	int *starts;		/* owned: starts per job id */
+	int *ends;		/* owned: ends per job id */
+	bool *seen;		/* owned: stored jobs */
+};
 
+/* Reads the runs file: every start and end, and the starts that came
+ * after the job's committed end (violations). */
+static void
+t_read_runs(struct torture *t, struct truns *r, struct tresult *res)
+{
 	char *runs = jd_slurp(t->runs);
+
 	ck_assert_ptr_nonnull(runs);
 	for (char *p = runs; *p;) {
 		char *nl = strchr(p, '\n');
@@ -654,10 +603,10 @@ t_verify(struct torture *t, struct tresult *res)
 				      (kind == 'S' || kind == 'E') && id > 0,
 			      "runs: bad line at %ld: %.*s", (long)(p - runs),
 			      (int)(nl - p), p);
-		ck_assert_msg(id <= maxid, "job %lld ran but is not stored",
+		ck_assert_msg(id <= r->maxid, "job %lld ran but is not stored",
 			      id);
 		if (kind == 'S') {
-			starts[id]++;
+			r->starts[id]++;
 			if (t->term_off[id] >= 0 &&
 			    p - runs >= t->term_off[id]) {
 				if (res->violations++ == 0)
@@ -669,86 +618,108 @@ t_verify(struct torture *t, struct tresult *res)
 						 (long long)t->term_off[id]);
 			}
 		} else {
-			ends[id]++;
+			r->ends[id]++;
 		}
 		p = nl + 1;
 	}
 	free(runs);
+}
 
+/* Checks one stored job j against what was sent and what ran. */
+static void
+t_verify_job(struct torture *t, const json_t *j, struct truns *r,
+	     struct tresult *res)
+{
+	int64_t id = jd_num(j, "id");
+	const char *name = jd_str(j, "name");
+	int tag = -1;
+	ck_assert_msg(sscanf(name, "t%d", &tag) == 1 && tag >= 0 &&
+			      tag < t->ntags,
+		      "job %lld has a name no submit gave: %s",
+		      (long long)id, name);
+	struct tjob *tj = &t->tj[tag];
+	ck_assert_msg(tj->ack == T_ACKED || tj->ack == T_LOST,
+		      "job %lld (%s) was never sent", (long long)id, name);
+	if (tj->ack == T_ACKED)
+		ck_assert_msg(tj->id == id,
+			      "%s: acknowledged as %lld, stored as %lld",
+			      name, (long long)tj->id, (long long)id);
+	else
+		res->committed_lost++;
+	r->seen[id] = true;
+
+	const char *state = jd_str(j, "state");
+	const char *reason = jd_str(j, "reason");
+	json_int_t attempt = jd_num(j, "attempt");
+	json_int_t rec = jd_num(j, "recoveries");
+	bool limit = strcmp(state, "failed") == 0 &&
+		     strcmp(reason, "recovery_limit") == 0 && rec > 3;
+	bool ok;
+	if (tj->cls == T_FAIL)
+		ok = limit ||
+		     (strcmp(state, "failed") == 0 &&
+		      strcmp(reason, "exit") == 0 && attempt == 3 &&
+		      jd_num(j, "exit_code") == 3);
+	else
+		ok = limit || (strcmp(state, "succeeded") == 0 &&
+			       json_is_null(json_object_get(j, "reason")));
+	char *s = json_dumps(j, JSON_COMPACT);
+	ck_assert_msg(ok, "class %d job in a state its command does not "
+			  "explain: %s",
+		      (int)tj->cls, s);
+	if (strcmp(state, "succeeded") == 0) {
+		ck_assert_msg(r->starts[id] >= 1,
+			      "succeeded without running: %s", s);
+		ck_assert_msg(tj->cls == T_LONG || r->ends[id] >= 1,
+			      "succeeded without its end: %s", s);
+	}
+	free(s);
+	if (r->starts[id] > attempt + rec && res->uncounted++ == 0)
+		snprintf(res->first_uncounted, sizeof(res->first_uncounted),
+			 "job %lld: %d starts, attempt %lld, recoveries %lld",
+			 (long long)id, r->starts[id], (long long)attempt,
+			 (long long)rec);
+	if (r->starts[id] > attempt)
+		res->reruns += r->starts[id] - (int)attempt;
+	res->recoveries += (int)rec;
+	if (limit)
+		res->limited++;
+}
+
+/* Checks every stored job and every start recorded in `runs`, counting
+ * into res what is allowed but worth reporting. */
+static void
+t_verify(struct torture *t, struct tresult *res)
+{
+	json_t *all = list_all(t->d, NULL);
+	struct truns r = {0};
+	size_t i;
+	json_t *j;
 	json_array_foreach(all, i, j)
 	{
-		int64_t id = jd_num(j, "id");
-		const char *name = jd_str(j, "name");
-		int tag = -1;
-		ck_assert_msg(sscanf(name, "t%d", &tag) == 1 && tag >= 0 &&
-				      tag < t->ntags,
-			      "job %lld has a name no submit gave: %s",
-			      (long long)id, name);
-		struct tjob *tj = &t->tj[tag];
-		ck_assert_msg(tj->ack == T_ACKED || tj->ack == T_LOST,
-			      "job %lld (%s) was never sent", (long long)id,
-			      name);
-		if (tj->ack == T_ACKED)
-			ck_assert_msg(tj->id == id,
-				      "%s: acknowledged as %lld, stored as "
-				      "%lld",
-				      name, (long long)tj->id, (long long)id);
-		else
-			res->committed_lost++;
-		seen[id] = true;
-
-		const char *state = jd_str(j, "state");
-		const char *reason = jd_str(j, "reason");
-		json_int_t attempt = jd_num(j, "attempt");
-		json_int_t rec = jd_num(j, "recoveries");
-		bool limit = strcmp(state, "failed") == 0 &&
-			     strcmp(reason, "recovery_limit") == 0 && rec > 3;
-		bool ok;
-		if (tj->cls == T_FAIL)
-			ok = limit ||
-			     (strcmp(state, "failed") == 0 &&
-			      strcmp(reason, "exit") == 0 && attempt == 3 &&
-			      jd_num(j, "exit_code") == 3);
-		else
-			ok = limit ||
-			     (strcmp(state, "succeeded") == 0 &&
-			      json_is_null(json_object_get(j, "reason")));
-		char *s = json_dumps(j, JSON_COMPACT);
-		ck_assert_msg(ok, "class %d job in a state its command does not "
-				  "explain: %s",
-			      (int)tj->cls, s);
-		if (strcmp(state, "succeeded") == 0) {
-			ck_assert_msg(starts[id] >= 1,
-				      "succeeded without running: %s", s);
-			ck_assert_msg(tj->cls == T_LONG || ends[id] >= 1,
-				      "succeeded without its end: %s", s);
-		}
-		free(s);
-		if (starts[id] > attempt + rec && res->uncounted++ == 0)
-			snprintf(res->first_uncounted,
-				 sizeof(res->first_uncounted),
-				 "job %lld: %d starts, attempt %lld, "
-				 "recoveries %lld",
-				 (long long)id, starts[id], (long long)attempt,
-				 (long long)rec);
-		if (starts[id] > attempt)
-			res->reruns += starts[id] - (int)attempt;
-		res->recoveries += (int)rec;
-		if (limit)
-			res->limited++;
+		if (jd_num(j, "id") > r.maxid)
+			r.maxid = jd_num(j, "id");
 	}
+	t_off_grow(t, r.maxid);
+	r.starts = calloc((size_t)r.maxid + 1, sizeof(int));
+	r.ends = calloc((size_t)r.maxid + 1, sizeof(int));
+	r.seen = calloc((size_t)r.maxid + 1, sizeof(bool));
+	ck_assert(r.starts && r.ends && r.seen);
+	t_read_runs(t, &r, res);
+	json_array_foreach(all, i, j)
+		t_verify_job(t, j, &r, res);
 	for (int tag = 0; tag < t->ntags; tag++)
 		if (t->tj[tag].ack == T_ACKED)
-			ck_assert_msg(t->tj[tag].id <= maxid &&
-					      seen[t->tj[tag].id],
+			ck_assert_msg(t->tj[tag].id <= r.maxid &&
+					      r.seen[t->tj[tag].id],
 				      "acknowledged job %lld (t%d) is gone",
 				      (long long)t->tj[tag].id, tag);
-	for (int64_t id = 1; id <= maxid; id++)
-		ck_assert_msg(starts[id] == 0 || seen[id],
+	for (int64_t id = 1; id <= r.maxid; id++)
+		ck_assert_msg(r.starts[id] == 0 || r.seen[id],
 			      "job %lld ran but is not stored", (long long)id);
-	free(starts);
-	free(ends);
-	free(seen);
+	free(r.starts);
+	free(r.ends);
+	free(r.seen);
 	json_decref(all);
 }
 
@@ -888,7 +859,7 @@ START_TEST(durability_shutdown_waits_for_running_job)
 	ck_assert_int_eq(jd_stop(&jd), 0);
 	ck_assert_msg(jd_now() - t0 < 4.5, "the drain took %.2f s",
 		      jd_now() - t0);
-	ck_assert_msg(!file_exists(jd.sock), "socket left behind");
+	ck_assert_msg(!jd_exists(jd.sock), "socket left behind");
 	start(&jd);
 	json_t *j = jd_get(&jd, id);
 	ck_assert_str_eq(jd_str(j, "state"), "succeeded");
@@ -913,16 +884,16 @@ START_TEST(durability_shutdown_timeout_interrupts_job)
 	int64_t id = jd_submit(&jd, json_pack("{s:s}", "shell", sh));
 	ck_assert(jd_poll_state(&jd, id, "running", 10));
 	double deadline = jd_now() + 10;
-	while (!file_exists(flag) && jd_now() < deadline)
+	while (!jd_exists(flag) && jd_now() < deadline)
 		poll(NULL, 0, 10);
-	ck_assert(file_exists(flag));
+	ck_assert(jd_exists(flag));
 	/* Paused (kept across the restart), so the job is seen queued. */
 	jd_queue_cmd(&jd, "queue.pause", "default");
 	double t0 = jd_now();
 	ck_assert_int_eq(jd_stop(&jd), 0);
 	double took = jd_now() - t0;
 	ck_assert_msg(took < 2.0, "exit took %.2f s", took);
-	ck_assert_msg(!file_exists(jd.sock), "socket left behind");
+	ck_assert_msg(!jd_exists(jd.sock), "socket left behind");
 	char what[4200];
 	ck_assert_msg(wait_no_procs(msleep, 0, 2.0, what, sizeof(what)),
 		      "the job survived the shutdown: %s", what);
@@ -1009,7 +980,7 @@ START_TEST(durability_shutdown_drain_and_second_signal)
 	double took = jd_now() - t0;
 	ck_assert_int_eq(rc, 0);
 	ck_assert_msg(took < 2.0, "second SIGTERM: exit took %.2f s", took);
-	ck_assert_msg(!file_exists(jd.sock), "socket left behind");
+	ck_assert_msg(!jd_exists(jd.sock), "socket left behind");
 	char what[4200];
 	ck_assert_msg(wait_no_procs(msleep, 0, 2.0, what, sizeof(what)),
 		      "the job survived the shutdown: %s", what);
@@ -1043,7 +1014,7 @@ START_TEST(durability_shutdown_command_now)
 	double took = jd_now() - t0;
 	ck_assert_int_eq(rc, 0);
 	ck_assert_msg(took < 2.0, "shutdown now: exit took %.2f s", took);
-	ck_assert_msg(!file_exists(jd.sock), "socket left behind");
+	ck_assert_msg(!jd_exists(jd.sock), "socket left behind");
 	char what[4200];
 	ck_assert_msg(wait_no_procs(msleep, 0, 2.0, what, sizeof(what)),
 		      "the job survived the shutdown: %s", what);
@@ -1067,7 +1038,7 @@ START_TEST(durability_recovery_after_kill9_and_limit)
 	start(&jd);
 	int64_t id = jd_submit(&jd, json_pack("{s:[s,s]}", "argv", msleep,
 					      "30"));
-	json_t *j = poll_job(&jd, id, "running", 0, 10);
+	json_t *j = jd_poll_job(&jd, id, "running", 0, 10);
 	ck_assert_ptr_nonnull(j);
 	ck_assert_int_eq(jd_num(j, "attempt"), 1);
 	json_decref(j);
@@ -1088,7 +1059,7 @@ START_TEST(durability_recovery_after_kill9_and_limit)
 	ck_assert_int_eq(jd_num(j, "attempt"), 0);
 	json_decref(j);
 	jd_queue_cmd(&jd, "queue.resume", "default");
-	j = poll_job(&jd, id, "running", 1, 10);
+	j = jd_poll_job(&jd, id, "running", 1, 10);
 	ck_assert_ptr_nonnull(j);
 	ck_assert_int_eq(jd_num(j, "attempt"), 1);
 	json_decref(j);
@@ -1104,7 +1075,7 @@ START_TEST(durability_recovery_after_kill9_and_limit)
 					    sizeof(what)),
 			      "the job outlived the killed jobd: %s", what);
 		start(&jd);
-		j = poll_job(&jd, id, "running", n, 10);
+		j = jd_poll_job(&jd, id, "running", n, 10);
 		ck_assert_msg(j != NULL, "not running again after crash %d",
 			      n);
 		ck_assert_int_eq(jd_num(j, "attempt"), 1);
@@ -1137,11 +1108,11 @@ START_TEST(durability_reload_sighup_applies)
 	jd_init(&jd, "[queue default]\nconcurrency = 1\n");
 	start(&jd);
 	const char *err;
-	json_t *q = queue_get(&jd, "default", &err);
+	json_t *q = jd_queue_get(&jd, "default", &err);
 	ck_assert_ptr_nonnull(q);
 	ck_assert_int_eq(jd_num(q, "concurrency"), 1);
 	json_decref(q);
-	ck_assert_ptr_null(queue_get(&jd, "x", &err));
+	ck_assert_ptr_null(jd_queue_get(&jd, "x", &err));
 	ck_assert_str_eq(err, "unknown_queue");
 
 	jd_write_file(jd.conf, "[queue default]\nconcurrency = 3\n\n"
@@ -1150,14 +1121,14 @@ START_TEST(durability_reload_sighup_applies)
 	double deadline = jd_now() + 10;
 	int conc = 0;
 	while (conc != 3 && jd_now() < deadline) {
-		q = queue_get(&jd, "default", NULL);
+		q = jd_queue_get(&jd, "default", NULL);
 		conc = (int)jd_num(q, "concurrency");
 		json_decref(q);
 		if (conc != 3)
 			poll(NULL, 0, 10);
 	}
 	ck_assert_int_eq(conc, 3);
-	q = queue_get(&jd, "x", &err);
+	q = jd_queue_get(&jd, "x", &err);
 	ck_assert_msg(q != NULL, "queue x after reload: %s", err);
 	ck_assert_int_eq(jd_num(q, "concurrency"), 2);
 	json_decref(q);
@@ -1209,7 +1180,7 @@ START_TEST(durability_reload_bad_config_refused)
 		      "the log does not say what is wrong: %s", log);
 	free(log);
 	ck_assert(jd_alive(&jd));
-	json_t *q = queue_get(&jd, "default", NULL);
+	json_t *q = jd_queue_get(&jd, "default", NULL);
 	ck_assert_ptr_nonnull(q);
 	ck_assert_int_eq(jd_num(q, "concurrency"), 2);
 	json_decref(q);
@@ -1229,7 +1200,7 @@ START_TEST(durability_reload_bad_config_refused)
 	r = jd_req(&jd, "{s:s}", "cmd", "reload");
 	jd_ok(r);
 	json_decref(r);
-	q = queue_get(&jd, "default", NULL);
+	q = jd_queue_get(&jd, "default", NULL);
 	ck_assert_int_eq(jd_num(q, "concurrency"), 4);
 	json_decref(q);
 }

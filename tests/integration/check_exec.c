@@ -210,22 +210,6 @@ poll_pid_file(const char *path, double timeout_s)
 	return -1;
 }
 
-/* Polls job id until it is in state; returns the job (new ref) or NULL at
- * the deadline. */
-static json_t *
-poll_job(struct jd *d, int64_t id, const char *state, double timeout_s)
-{
-	double deadline = jd_now() + timeout_s;
-	do {
-		json_t *job = jd_get(d, id);
-		if (jis(job, "state", state))
-			return job;
-		json_decref(job);
-		poll(NULL, 0, 3);
-	} while (jd_now() < deadline);
-	return NULL;
-}
-
 /* Polls that job id stays in state for hold_s (a bounded watch for
  * something that must not happen). */
 static void
@@ -279,16 +263,6 @@ req_err(struct jd *d, json_t *req)
 	snprintf(code, sizeof(code), "%s", jd_err(r));
 	json_decref(r);
 	return code;
-}
-
-/* The queue object of name (new ref). */
-static json_t *
-queue_get(struct jd *d, const char *name)
-{
-	json_t *r = jd_req(d, "{s:s,s:s}", "cmd", "queue.get", "name", name);
-	json_t *q = json_incref(json_object_get(jd_ok(r), "queue"));
-	json_decref(r);
-	return q;
 }
 
 static void
@@ -407,7 +381,7 @@ START_TEST(exec_retry_backoff)
 					     "backoff", "base", 0.2, "factor",
 					     2.0, "max", 10.0, "jitter", 0.0));
 	/* Between attempts the job waits in scheduled, reason exit. */
-	json_t *job = poll_job(&d, id, "scheduled", 5);
+	json_t *job = jd_poll_job(&d, id, "scheduled", -1, 5);
 	ck_assert_msg(job != NULL, "never saw the job scheduled for a retry");
 	assert_job(job, "scheduled", "exit");
 	ck_assert_int_ge(jd_num(job, "attempt"), 1);
@@ -710,7 +684,7 @@ poll_running(struct jd *d, const char *name, json_int_t want, double timeout_s)
 {
 	double deadline = jd_now() + timeout_s;
 	do {
-		json_t *q = queue_get(d, name);
+		json_t *q = jd_queue_get(d, name, NULL);
 		json_int_t n = jd_num(json_object_get(q, "counts"), "running");
 		json_decref(q);
 		if (n == want)
@@ -870,7 +844,7 @@ START_TEST(exec_deps_wait)
 	start(&d, NULL);
 	char *gate = gate_cmd(&d, "gate");
 	int64_t a = submit_sh(&d, gate);
-	json_t *job = poll_job(&d, a, "running", 5);
+	json_t *job = jd_poll_job(&d, a, "running", -1, 5);
 	ck_assert_ptr_nonnull(job);
 	json_decref(job);
 	int64_t b = jd_submit(&d, json_pack("{s:s,s:[I]}", "shell", "true",
@@ -1229,7 +1203,7 @@ START_TEST(exec_queue_create_get_list)
 		req_err(&d, json_pack("{s:s,s:s}", "cmd", "queue.create",
 				      "name", "bad/name")),
 		"invalid_argument");
-	q = queue_get(&d, "q1");
+	q = jd_queue_get(&d, "q1", NULL);
 	ck_assert_int_eq(jd_num(q, "concurrency"), 2);
 	ck_assert_int_eq(jd_num(q, "capacity"), 5);
 	ck_assert_int_eq(jd_num(q, "max_attempts"), 4);
@@ -1293,7 +1267,7 @@ START_TEST(exec_queue_update)
 			   "burst", 2.0);
 	jd_ok(r);
 	json_decref(r);
-	json_t *q = queue_get(&d, "q");
+	json_t *q = jd_queue_get(&d, "q", NULL);
 	ck_assert_int_eq(jd_num(q, "concurrency"), 7);
 	ck_assert_int_eq(jd_num(q, "capacity"), 9);
 	json_t *rate = json_object_get(q, "rate");
@@ -1303,7 +1277,7 @@ START_TEST(exec_queue_update)
 	/* Keys not sent keep their values; rate null removes the limit. */
 	jd_call_ok(&d, json_pack("{s:s,s:s,s:n}", "cmd", "queue.update", "name",
 				 "q", "rate"));
-	q = queue_get(&d, "q");
+	q = jd_queue_get(&d, "q", NULL);
 	ck_assert_int_eq(jd_num(q, "concurrency"), 7);
 	ck_assert(json_is_null(json_object_get(q, "rate")));
 	json_decref(q);
@@ -1335,13 +1309,13 @@ START_TEST(exec_queue_delete)
 	ck_assert_str_eq(req_err(&d, json_pack("{s:s,s:s}", "cmd",
 					       "queue.delete", "name", "q")),
 			 "invalid_state");
-	json_decref(queue_get(&d, "q"));
+	json_decref(jd_queue_get(&d, "q", NULL));
 	json_decref(cancel(&d, id));
 	/* Nor with a running job. */
 	queue_pause(&d, "q", false);
 	char *gate = gate_cmd(&d, "gate");
 	id = jd_submit(&d, json_pack("{s:s,s:s}", "shell", gate, "queue", "q"));
-	json_t *job = poll_job(&d, id, "running", 5);
+	json_t *job = jd_poll_job(&d, id, "running", -1, 5);
 	ck_assert_ptr_nonnull(job);
 	json_decref(job);
 	ck_assert_str_eq(req_err(&d, json_pack("{s:s,s:s}", "cmd",
@@ -1382,7 +1356,7 @@ START_TEST(exec_queue_pause_resume)
 	start(&d, "[queue default]\nconcurrency = 2\n");
 	char *gate = gate_cmd(&d, "gate");
 	int64_t a = submit_sh(&d, gate);
-	json_t *job = poll_job(&d, a, "running", 5);
+	json_t *job = jd_poll_job(&d, a, "running", -1, 5);
 	ck_assert_ptr_nonnull(job);
 	json_decref(job);
 	json_t *r = jd_req(&d, "{s:s,s:s}", "cmd", "queue.pause", "name",
@@ -1457,7 +1431,7 @@ START_TEST(exec_queue_persists)
 	queue_pause(&d, "default", false);
 	ck_assert_int_eq(jd_stop(&d), 0);
 	jd_start(&d, NULL);
-	json_t *q = queue_get(&d, "pq");
+	json_t *q = jd_queue_get(&d, "pq", NULL);
 	ck_assert_int_eq(jd_num(q, "concurrency"), 3);
 	ck_assert_int_eq(jd_num(q, "capacity"), 7);
 	ck_assert_int_eq(jd_num(q, "max_attempts"), 2);
@@ -1466,7 +1440,7 @@ START_TEST(exec_queue_persists)
 	ck_assert(json_number_value(json_object_get(rate, "burst")) == 4.0);
 	ck_assert(json_is_true(json_object_get(q, "paused")));
 	json_decref(q);
-	q = queue_get(&d, "default");
+	q = jd_queue_get(&d, "default", NULL);
 	ck_assert(json_is_false(json_object_get(q, "paused")));
 	json_decref(q);
 	/* Still paused in deed, not only in word. */
@@ -1576,7 +1550,7 @@ START_TEST(exec_jobctl_queue)
 	start(&d, NULL);
 	free(JOBCTL(&d, 0, "queue", "add", "jq", "--concurrency", "2", "--rate",
 		    "5/s", "--capacity", "10"));
-	json_t *q = queue_get(&d, "jq");
+	json_t *q = jd_queue_get(&d, "jq", NULL);
 	ck_assert_int_eq(jd_num(q, "concurrency"), 2);
 	ck_assert_int_eq(jd_num(q, "capacity"), 10);
 	ck_assert(json_number_value(json_object_get(json_object_get(q, "rate"),
@@ -1584,7 +1558,7 @@ START_TEST(exec_jobctl_queue)
 	json_decref(q);
 	free(JOBCTL(&d, 1, "queue", "add", "jq"));
 	free(JOBCTL(&d, 0, "queue", "set", "jq", "--concurrency", "4"));
-	q = queue_get(&d, "jq");
+	q = jd_queue_get(&d, "jq", NULL);
 	ck_assert_int_eq(jd_num(q, "concurrency"), 4);
 	json_decref(q);
 	char *out = JOBCTL(&d, 0, "queue", "get", "jq");
@@ -1595,11 +1569,11 @@ START_TEST(exec_jobctl_queue)
 		      "queue list: %s", out);
 	free(out);
 	free(JOBCTL(&d, 0, "queue", "pause", "jq"));
-	q = queue_get(&d, "jq");
+	q = jd_queue_get(&d, "jq", NULL);
 	ck_assert(json_is_true(json_object_get(q, "paused")));
 	json_decref(q);
 	free(JOBCTL(&d, 0, "queue", "resume", "jq"));
-	q = queue_get(&d, "jq");
+	q = jd_queue_get(&d, "jq", NULL);
 	ck_assert(json_is_false(json_object_get(q, "paused")));
 	json_decref(q);
 	free(JOBCTL(&d, 0, "queue", "rm", "jq"));

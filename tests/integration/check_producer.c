@@ -38,13 +38,6 @@ start(const char *extra)
 
 /* ---- helpers ---- */
 
-/* Waits ms milliseconds: only to let a measured window pass. */
-static void
-pause_ms(int ms)
-{
-	poll(NULL, 0, ms);
-}
-
 /* producer.create with the producer object p (stolen); the response. */
 static json_t *
 pcreate(struct jd *d, json_t *p)
@@ -110,7 +103,7 @@ poll_pnum(struct jd *d, const char *name, const char *key, json_int_t want,
 	while (jd_now() < deadline) {
 		if (pnum(d, name, key) >= want)
 			return true;
-		pause_ms(10);
+		jd_pause_ms(10);
 	}
 	return false;
 }
@@ -126,7 +119,7 @@ poll_pstate(struct jd *d, const char *name, const char *state, double timeout_s)
 		json_decref(p);
 		if (hit)
 			return true;
-		pause_ms(10);
+		jd_pause_ms(10);
 	}
 	return false;
 }
@@ -194,7 +187,7 @@ poll_jobs(struct jd *d, const char *queue, size_t want, double timeout_s)
 	while (jd_now() < deadline) {
 		if (count_jobs(d, queue) >= want)
 			return true;
-		pause_ms(10);
+		jd_pause_ms(10);
 	}
 	return false;
 }
@@ -244,7 +237,7 @@ poll_process(const char *marker, bool want, double timeout_s)
 	while (jd_now() < deadline) {
 		if (process_with_arg(marker) == want)
 			return true;
-		pause_ms(20);
+		jd_pause_ms(20);
 	}
 	return false;
 }
@@ -280,7 +273,7 @@ START_TEST(producer_interval_count)
 	size_t n0 = count_jobs(d, "iv");
 	double t0b = jd_now();
 	while (jd_now() < t0b + 2.0)
-		pause_ms(20);
+		jd_pause_ms(20);
 	double t1a = jd_now();
 	size_t n1 = count_jobs(d, "iv");
 	double t1b = jd_now();
@@ -319,7 +312,7 @@ START_TEST(producer_interval_no_overlap)
 		json_int_t live = queue_live(d, "ov");
 		if (live > max_live)
 			max_live = live;
-		pause_ms(15);
+		jd_pause_ms(15);
 	}
 	ck_assert_msg(max_live == 1, "%lld live jobs at once (want 1)",
 		      (long long)max_live);
@@ -348,7 +341,7 @@ START_TEST(producer_interval_overlap)
 		json_int_t live = queue_live(d, "ov");
 		if (live > max_live)
 			max_live = live;
-		pause_ms(15);
+		jd_pause_ms(15);
 	}
 	ck_assert_msg(max_live >= 3, "only %lld live jobs at once",
 		      (long long)max_live);
@@ -400,7 +393,7 @@ START_TEST(producer_lines_backpressure)
 			      "generator got to line %ld while blocked "
 			      "(bound %ld)",
 			      last, bound);
-		pause_ms(100);
+		jd_pause_ms(100);
 	}
 	json_t *c = queue_counts(d, "bp");
 	ck_assert_int_eq(jd_num(c, "queued"), 10);
@@ -425,7 +418,7 @@ START_TEST(producer_lines_backpressure)
 		json_decref(c);
 		if (done == 1000)
 			break;
-		pause_ms(20);
+		jd_pause_ms(20);
 	}
 	ck_assert_int_eq(done, 1000);
 	c = queue_counts(d, "bp");
@@ -549,7 +542,7 @@ START_TEST(producer_restart_never)
 	double end = jd_now() + 1.5;
 	while (jd_now() < end) {
 		ck_assert_int_eq(file_int(count), 1);
-		pause_ms(50);
+		jd_pause_ms(50);
 	}
 	ck_assert_int_eq(pnum(d, "rs", "produced"), 1);
 	assert_pstate(d, "rs", "finished");
@@ -623,7 +616,7 @@ START_TEST(producer_cron_next_run)
 		p = pget(d, "cr");
 		if (json_is_string(json_object_get(p, "next_run")))
 			break;
-		pause_ms(10);
+		jd_pause_ms(10);
 	}
 	time_t after = time(NULL);
 	ck_assert_str_eq(jd_str(p, "schedule"), "* * * * *");
@@ -871,7 +864,7 @@ START_TEST(producer_pause_resume)
 	double end = jd_now() + 0.6;
 	while (jd_now() < end) {
 		ck_assert_int_eq(count_jobs(d, "pr"), n0);
-		pause_ms(20);
+		jd_pause_ms(20);
 	}
 	p = pget(d, "pr");
 	ck_assert_int_eq(jd_num(p, "produced"), produced);
@@ -915,7 +908,7 @@ START_TEST(producer_delete)
 	double end = jd_now() + 0.5;
 	while (jd_now() < end) {
 		ck_assert_int_eq(count_jobs(d, "dl"), n0);
-		pause_ms(20);
+		jd_pause_ms(20);
 	}
 	/* The name is free again. */
 	pcreate_ok(d, jd_json("{\"name\":\"dl\",\"type\":\"interval\","

@@ -47,20 +47,6 @@ start(const char *extra)
 
 /* ---- helpers ---- */
 
-/* Waits ms milliseconds: only to let a measured window pass. */
-static void
-pause_ms(int ms)
-{
-	poll(NULL, 0, ms);
-}
-
-/* Writes a string on fd or fails. */
-static void
-raw_send(int fd, const char *s)
-{
-	ck_assert(jd_write(fd, s, strlen(s)));
-}
-
 /* Reads one line from fd a byte at a time (so nothing is buffered for a
  * later connection that gets the same fd), within timeout_ms.  Returns it
  * without the newline (caller frees), or NULL on EOF or timeout. */
@@ -102,7 +88,7 @@ raw_line(int fd, int timeout_ms)
 static json_t *
 raw_call(int fd, const char *text)
 {
-	raw_send(fd, text);
+	jd_send(fd, text);
 	char *line = raw_line(fd, 5000);
 	ck_assert_msg(line != NULL, "no response to %s", text);
 	json_t *r = json_loads(line, 0, NULL);
@@ -124,70 +110,6 @@ has_number(const char *s, const char *key, const char *number)
 			return true;
 	}
 	return false;
-}
-
-/* execv wants a non-const array; the strings are not written to. */
-static char *const *
-argv_mut(const char **argv)
-{
-	union {
-		const char **c;
-		char *const *m;
-	} u = {argv};
-	return u.m;
-}
-
-/* Runs $JOBD_BIN with args (NULL-terminated), stdout to /dev/null and
- * stderr into errpath.  Returns its exit status (128+N for signal N), or
- * -1 when it still ran after timeout_s: it is killed then. */
-static int
-run_jobd(const char *const *args, const char *errpath, double timeout_s)
-{
-	const char *argv[16];
-	const char *b = getenv("JOBD_BIN");
-	int n = 0;
-	argv[n++] = b && *b ? b : "build/jobd";
-	for (int i = 0; args[i] && n < 15; i++)
-		argv[n++] = args[i];
-	argv[n] = NULL;
-	pid_t pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		int e = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		int null = open("/dev/null", O_RDWR);
-		dup2(null, 0);
-		dup2(null, 1);
-		dup2(e, 2);
-		execv(argv[0], argv_mut(argv));
-		_exit(127);
-	}
-	double deadline = jd_now() + timeout_s;
-	int st;
-	while (jd_now() < deadline) {
-		if (waitpid(pid, &st, WNOHANG) == pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st)
-					     : 128 + WTERMSIG(st);
-		pause_ms(10);
-	}
-	kill(pid, SIGKILL);
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	return -1;
-}
-
-/* True when path exists (of any type). */
-static bool
-exists(const char *path)
-{
-	struct stat st;
-	return lstat(path, &st) == 0;
-}
-
-/* Submits the job text (JSON) and returns its id. */
-static int64_t
-submit_text(struct jd *d, const char *job)
-{
-	return jd_submit(d, jd_json(job));
 }
 
 /* Cancels id, whatever state it is in (a terminal one is left alone). */
@@ -245,14 +167,14 @@ watch_conn(struct jd *d)
 START_TEST(regress_state_dir_lock)
 {
 	struct jd *d = start(NULL);
-	int64_t id = submit_text(d, "{\"argv\":[\"sleep\",\"2\"]}");
+	int64_t id = jd_submit_text(d, "{\"argv\":[\"sleep\",\"2\"]}");
 	ck_assert(jd_poll_state(d, id, "running", 5));
 
 	char *other = jd_path(d, "other.sock");
 	char *errpath = jd_path(d, "second.err");
 	const char *const args[] = {"-c", "/dev/null", "-s", other,
 				    "-d", d->state,    NULL};
-	int rc = run_jobd(args, errpath, 5);
+	int rc = jd_run_jobd(args, errpath, 5);
 	char *err = jd_slurp(errpath);
 	ck_assert_msg(rc > 0 && rc < 128,
 		      "second jobd on the same state dir: status %d "
@@ -261,7 +183,7 @@ START_TEST(regress_state_dir_lock)
 	ck_assert_msg(err && strstr(err, "another jobd uses the state "
 					 "directory") != NULL,
 		      "stderr: %s", err ? err : "");
-	ck_assert_msg(!exists(other), "the second jobd created %s", other);
+	ck_assert_msg(!jd_exists(other), "the second jobd created %s", other);
 
 	json_t *job = jd_wait(d, id, 10);
 	ck_assert_str_eq(jd_str(job, "state"), "succeeded");
@@ -298,7 +220,7 @@ START_TEST(regress_closed_peer_frees_slot)
 	 * closed), so no connect is refused busy: a leak shows in the count
 	 * after each round. */
 	struct jd *d = start("max_connections = 8\n");
-	int64_t id = submit_text(d, "{\"argv\":[\"sleep\",\"30\"]}");
+	int64_t id = jd_submit_text(d, "{\"argv\":[\"sleep\",\"30\"]}");
 	ck_assert(jd_poll_state(d, id, "running", 5));
 	char wait_req[128], logs_req[128];
 	snprintf(wait_req, sizeof(wait_req),
@@ -323,12 +245,12 @@ START_TEST(regress_closed_peer_frees_slot)
 
 		fd = jd_connect(d);
 		ck_assert_int_ge(fd, 0);
-		raw_send(fd, wait_req);
+		jd_send(fd, wait_req);
 		close(fd);
 
 		fd = jd_connect(d);
 		ck_assert_int_ge(fd, 0);
-		raw_send(fd, logs_req);
+		jd_send(fd, logs_req);
 		close(fd);
 
 		/* The daemon sees the closes when it next reads (a connect
@@ -337,7 +259,7 @@ START_TEST(regress_closed_peer_frees_slot)
 		double until = jd_now() + 3;
 		json_int_t n = -1;
 		while (jd_now() < until && (n = fresh_connections(d)) != 2)
-			pause_ms(5);
+			jd_pause_ms(5);
 		ck_assert_msg(n == 2, "round %d: %lld connections, want 2",
 			      round, (long long)n);
 	}
@@ -350,7 +272,7 @@ START_TEST(regress_closed_peer_frees_slot)
 		 "{\"id\":9,\"cmd\":\"wait\",\"job_ids\":[%lld],"
 		 "\"timeout\":0.3}\n",
 		 (long long)id);
-	raw_send(hc, half);
+	jd_send(hc, half);
 	ck_assert_int_eq(shutdown(hc, SHUT_WR), 0);
 	char *line = raw_line(hc, 5000);
 	ck_assert_msg(line != NULL, "half-closed peer got no wait reply");
@@ -367,7 +289,7 @@ START_TEST(regress_closed_peer_frees_slot)
 	double deadline = jd_now() + 5;
 	json_int_t n = -1;
 	while (jd_now() < deadline && (n = fresh_connections(d)) != 1)
-		pause_ms(10);
+		jd_pause_ms(10);
 	ck_assert_msg(n == 1, "stats.connections is %lld, want 1",
 		      (long long)n);
 
@@ -436,7 +358,7 @@ START_TEST(regress_config_producer_errors)
 	/* An interval producer without its job. */
 	jd_write_file(t.conf, "[producer x]\ntype = interval\nevery = 5m\n");
 	const char *const check[] = {"-c", t.conf, "--check-config", NULL};
-	int rc = run_jobd(check, errpath, 5);
+	int rc = jd_run_jobd(check, errpath, 5);
 	char *err = jd_slurp(errpath);
 	char where[400];
 	snprintf(where, sizeof(where), "%s:1:", t.conf);
@@ -449,28 +371,28 @@ START_TEST(regress_config_producer_errors)
 
 	const char *const run[] = {"-c", t.conf,  "-s", t.sock,
 				   "-d", t.state, NULL};
-	rc = run_jobd(run, errpath, 5);
+	rc = jd_run_jobd(run, errpath, 5);
 	err = jd_slurp(errpath);
 	ck_assert_msg(rc == EXIT_CONFIG, "start: status %d: %s", rc,
 		      err ? err : "");
-	ck_assert_msg(!exists(t.sock), "a refused start left %s", t.sock);
+	ck_assert_msg(!jd_exists(t.sock), "a refused start left %s", t.sock);
 	free(err);
 
 	/* A producer whose queue does not exist: only a start knows. */
 	jd_write_file(t.conf, "[producer y]\ntype = interval\nevery = 5m\n"
 			      "shell = true\nqueue = nope\n");
-	rc = run_jobd(check, errpath, 5);
+	rc = jd_run_jobd(check, errpath, 5);
 	err = jd_slurp(errpath);
 	ck_assert_msg(rc == 0, "--check-config: status %d: %s", rc,
 		      err ? err : "");
 	free(err);
-	rc = run_jobd(run, errpath, 5);
+	rc = jd_run_jobd(run, errpath, 5);
 	err = jd_slurp(errpath);
 	ck_assert_msg(rc == EXIT_CONFIG, "start: status %d: %s", rc,
 		      err ? err : "");
 	ck_assert_msg(err && strstr(err, "no queue nope"), "stderr: %s",
 		      err ? err : "");
-	ck_assert_msg(!exists(t.sock), "a refused start left %s", t.sock);
+	ck_assert_msg(!jd_exists(t.sock), "a refused start left %s", t.sock);
 	free(err);
 	free(errpath);
 	jd_free(&t);
@@ -545,7 +467,7 @@ START_TEST(regress_nul_and_blank_lines)
 	json_decref(r);
 	free(line);
 
-	raw_send(fd, "   \n{\"id\":77,\"cmd\":\"ping\"}\n");
+	jd_send(fd, "   \n{\"id\":77,\"cmd\":\"ping\"}\n");
 	line = raw_line(fd, 3000);
 	ck_assert_msg(line != NULL, "no response to ping");
 	r = jd_json(line);
@@ -564,7 +486,7 @@ START_TEST(regress_logs_window_advances)
 {
 	struct jd *d = start(NULL);
 	/* a, an invalid byte, then e-acute (two bytes), then z. */
-	int64_t id = submit_text(d, "{\"shell\":\"printf 'a\\\\376\\\\303"
+	int64_t id = jd_submit_text(d, "{\"shell\":\"printf 'a\\\\376\\\\303"
 				    "\\\\251z'\"}");
 	json_t *job = jd_wait(d, id, 10);
 	ck_assert_str_eq(jd_str(job, "state"), "succeeded");
@@ -618,7 +540,7 @@ START_TEST(regress_submitted_snapshot)
 	int w = watch_conn(d);
 	enum { N = 20 };
 	for (int i = 0; i < N; i++)
-		submit_text(d, "{\"argv\":[\"true\"]}");
+		jd_submit_text(d, "{\"argv\":[\"true\"]}");
 	int seen = 0;
 	double deadline = jd_now() + 10;
 	while (seen < N && jd_now() < deadline) {
@@ -671,7 +593,7 @@ START_TEST(regress_interval_no_catch_up)
 		json_decref(r);
 		if (ran && jd_now() - t0 >= 1.2)
 			break;
-		pause_ms(20);
+		jd_pause_ms(20);
 	}
 	ck_assert_int_le(p0, 1);
 
@@ -694,7 +616,7 @@ START_TEST(regress_interval_no_catch_up)
 			      "produced grew by %lld within %.3f s of the "
 			      "resume: missed ticks made up",
 			      (long long)grown, e);
-		pause_ms(10);
+		jd_pause_ms(10);
 	}
 	ck_assert_msg(grown >= 1, "nothing produced after the resume");
 	jd_call_ok(d, json_pack("{s:s,s:s}", "cmd", "producer.delete", "name",
@@ -707,7 +629,7 @@ END_TEST
 START_TEST(regress_get_env_minimal)
 {
 	struct jd *d = start(NULL);
-	int64_t id = submit_text(d, "{\"argv\":[\"true\"]}");
+	int64_t id = jd_submit_text(d, "{\"argv\":[\"true\"]}");
 	json_t *r = jd_req(d, "{s:s,s:I,s:b}", "cmd", "get", "job_id",
 			   (json_int_t)id, "env", 1);
 	json_t *env = json_object_get(json_object_get(jd_ok(r), "job"), "env");
@@ -731,8 +653,8 @@ START_TEST(regress_list_running)
 	int64_t r[3];
 	for (int i = 0; i < 3; i++) {
 		/* Queued in the paused queue, interleaved by id. */
-		submit_text(d, "{\"argv\":[\"true\"],\"queue\":\"other\"}");
-		r[i] = submit_text(d, "{\"argv\":[\"sleep\",\"30\"]}");
+		jd_submit_text(d, "{\"argv\":[\"true\"],\"queue\":\"other\"}");
+		r[i] = jd_submit_text(d, "{\"argv\":[\"sleep\",\"30\"]}");
 	}
 	for (int i = 0; i < 3; i++)
 		ck_assert(jd_poll_state(d, r[i], "running", 10));
@@ -771,13 +693,13 @@ START_TEST(regress_real_numbers)
 	struct jd *d = start(NULL);
 	int fd = jd_connect(d);
 	ck_assert_int_ge(fd, 0);
-	raw_send(fd, "{\"id\":0.1,\"cmd\":\"ping\"}\n");
+	jd_send(fd, "{\"id\":0.1,\"cmd\":\"ping\"}\n");
 	char *line = raw_line(fd, 5000);
 	ck_assert_msg(line != NULL, "no response to ping");
 	ck_assert_msg(has_number(line, "id", "0.1"), "id not 0.1: %s", line);
 	free(line);
 
-	raw_send(fd, "{\"id\":2,\"cmd\":\"queue.get\",\"name\":\"default\"}\n");
+	jd_send(fd, "{\"id\":2,\"cmd\":\"queue.get\",\"name\":\"default\"}\n");
 	line = raw_line(fd, 5000);
 	ck_assert_msg(line != NULL, "no response to queue.get");
 	ck_assert_msg(has_number(line, "jitter", "0.1"),

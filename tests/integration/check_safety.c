@@ -50,46 +50,6 @@ other_uid(void)
 	return pw->pw_uid;
 }
 
-/* Runs jobd with args (NULL-terminated) and its stderr into errpath;
- * returns its exit status, or -1 when it still ran after timeout_s (it is
- * killed then). */
-static int
-run_jobd(const char *const *args, const char *errpath, double timeout_s)
-{
-	char *argv[16];
-	const char *b = getenv("JOBD_BIN");
-	int n = 0;
-	argv[n++] = strdup(b && *b ? b : "build/jobd");
-	for (int i = 0; args[i] && n < 15; i++)
-		argv[n++] = strdup(args[i]);
-	argv[n] = NULL;
-	pid_t pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		int e = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		int null = open("/dev/null", O_RDWR);
-		dup2(null, 0);
-		dup2(null, 1);
-		dup2(e, 2);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	for (int i = 0; i < n; i++)
-		free(argv[i]);
-	double deadline = jd_now() + timeout_s;
-	int st;
-	while (jd_now() < deadline) {
-		if (waitpid(pid, &st, WNOHANG) == pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st)
-					     : 128 + WTERMSIG(st);
-		poll(NULL, 0, 10);
-	}
-	kill(pid, SIGKILL);
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	return -1;
-}
-
 /* Starts jobd on socket sock and state dir state (config t->conf) and
  * expects it to refuse: exit status 1 and every string of want (NULL-
  * terminated) in its stderr; nothing may be left at sock. */
@@ -100,7 +60,7 @@ expect_refused(struct jd *t, const char *sock, const char *state,
 	char *errpath = jd_path(t, "refused.err");
 	const char *const args[] = {"-c", t->conf, "-s", sock,
 				    "-d", state,   NULL};
-	int rc = run_jobd(args, errpath, 10);
+	int rc = jd_run_jobd(args, errpath, 10);
 	char *err = jd_slurp(errpath);
 	ck_assert_msg(rc == 1, "jobd -s %s -d %s: status %d, want 1: %s", sock,
 		      state, rc, err ? err : "");

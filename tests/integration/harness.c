@@ -749,3 +749,111 @@ jd_test_teardown(void)
 		      "sanitizer report in the daemon log");
 	ck_assert_msg(rc == 0, "jobd exited %d on SIGTERM", rc);
 }
+
+void
+jd_send(int fd, const char *s)
+{
+	ck_assert(jd_write(fd, s, strlen(s)));
+}
+
+void
+jd_pause_ms(int ms)
+{
+	poll(NULL, 0, ms);
+}
+
+bool
+jd_exists(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0;
+}
+
+off_t
+jd_file_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? st.st_size : 0;
+}
+
+int64_t
+jd_submit_text(struct jd *d, const char *text)
+{
+	return jd_submit(d, jd_json(text));
+}
+
+json_t *
+jd_poll_job(struct jd *d, int64_t id, const char *state, int recoveries,
+	    double timeout_s)
+{
+	double deadline = jd_now() + timeout_s;
+
+	do {
+		json_t *j = jd_get(d, id);
+
+		if (strcmp(jd_str(j, "state"), state) == 0 &&
+		    (recoveries < 0 || jd_num(j, "recoveries") == recoveries))
+			return j;
+		json_decref(j);
+		jd_pause_ms(3);
+	} while (jd_now() < deadline);
+	return NULL;
+}
+
+json_t *
+jd_queue_get(struct jd *d, const char *name, const char **err)
+{
+	static char code[64];
+	json_t *r = jd_req(d, "{s:s,s:s}", "cmd", "queue.get", "name", name);
+	json_t *q = NULL;
+
+	snprintf(code, sizeof(code), "%s", jd_err(r));
+	if (err != NULL)
+		*err = code;
+	if (err == NULL || json_is_true(json_object_get(r, "ok")))
+		q = json_incref(json_object_get(jd_ok(r), "queue"));
+	json_decref(r);
+	return q;
+}
+
+int
+jd_run_jobd(const char *const *args, const char *errpath, double timeout_s)
+{
+	char *argv[16];
+	const char *b = getenv("JOBD_BIN");
+	double deadline;
+	int n = 0, st;
+	pid_t pid;
+
+	argv[n++] = strdup(b && *b ? b : "build/jobd");
+	for (int i = 0; args[i] && n < 15; i++)
+		argv[n++] = strdup(args[i]);
+	argv[n] = NULL;
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int e = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int null = open("/dev/null", O_RDWR);
+
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(e, 2);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	for (int i = 0; i < n; i++)
+		free(argv[i]);
+	deadline = jd_now() + timeout_s;
+	while (jd_now() < deadline) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st)
+					     : 128 + WTERMSIG(st);
+		jd_pause_ms(10);
+	}
+	kill(pid, SIGKILL);
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return -1;
+}

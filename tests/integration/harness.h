@@ -41,6 +41,8 @@ void jd_free(struct jd *d);
 int jd_connect(const struct jd *d);
 /* Writes all of s to fd; false on error. */
 bool jd_write(int fd, const char *s, size_t n);
+/* Writes the string s to fd, or fails the test. */
+void jd_send(int fd, const char *s);
 /* Reads one line from fd (without the newline) within timeout_ms; caller
  * frees; NULL on EOF/timeout. */
 char *jd_read_line(int fd, int timeout_ms);
@@ -90,6 +92,18 @@ json_t *jd_wait(struct jd *d, int64_t id, double timeout_s);
 /* Polls until job id is in state (timeout_s); true when it got there. */
 bool jd_poll_state(struct jd *d, int64_t id, const char *state,
 		   double timeout_s);
+/* Polls until job id is in state and, when recoveries >= 0, has been
+ * recovered that many times (timeout_s); returns the job (new ref), or
+ * NULL when the time ran out. */
+json_t *jd_poll_job(struct jd *d, int64_t id, const char *state,
+		    int recoveries, double timeout_s);
+/* Submits the job spec text (a test constant) and returns its id (fails
+ * the test on error). */
+int64_t jd_submit_text(struct jd *d, const char *text);
+/* The queue object of queue.get name (new ref).  With err NULL, fails the
+ * test unless the call succeeded; else returns NULL when it failed, and
+ * *err gets the error code ("" when ok; valid until the next call). */
+json_t *jd_queue_get(struct jd *d, const char *name, const char **err);
 
 /* True while the daemon runs.  Once it has exited, reaps it and sets
  * d->pid to 0 (it is our child: a crashed one stays a zombie that
@@ -106,8 +120,18 @@ pid_t jd_spawner_pid(const struct jd *d);
 int jd_jobctl(struct jd *d, const char *in, char **out, char **err, ...)
 	__attribute__((sentinel));
 
+/* Runs jobd (JOBD_BIN) with args (NULL-terminated, at most 14) to its
+ * end, stdin and stdout on /dev/null and stderr into errpath; returns its
+ * exit status (128+signal when killed by one), or -1 when it ran longer
+ * than timeout_s (it is killed then). */
+int jd_run_jobd(const char *const *args, const char *errpath,
+		double timeout_s);
+
 /* Monotonic seconds. */
 double jd_now(void);
+/* Lets ms milliseconds pass: between the polls of a deadline-bounded
+ * wait. */
+void jd_pause_ms(int ms);
 /* A file under the test directory: returns a static-per-call-site
  * buffer the caller frees. */
 char *jd_path(const struct jd *d, const char *name);
@@ -115,6 +139,10 @@ char *jd_path(const struct jd *d, const char *name);
 char *jd_slurp(const char *path);
 /* Number of lines in a file (0 when missing). */
 int jd_count_lines(const char *path);
+/* True when path exists (a symbolic link counts, dangling or not). */
+bool jd_exists(const char *path);
+/* The size of the file at path in bytes, 0 when it is missing. */
+off_t jd_file_size(const char *path);
 /* Writes text to path, created or truncated, or fails the test. */
 void jd_write_file(const char *path, const char *text);
 

@@ -1,20 +1,14 @@
 /*
- * Tests of the small helpers under everything: buf (growth, printf,
- * consume, detach, reset, release), diag (the error record, prefixes,
- * switching, wire names) and the protocol names of include/jobd/proto.h
- * (every state, reason and error code, both ways, and out-of-range values).
+ * Tests of buf, the growable byte buffer: growth, printf, consume, detach,
+ * reset, release.
  */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
-#include "diag.h"
-#include "jobd/proto.h"
 
 Suite *buf_suite(void);
-
-#define N(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---- buf ---- */
 
@@ -173,197 +167,6 @@ START_TEST(buf_reset_keeps_storage)
 }
 END_TEST
 
-/* ---- diag ---- */
-
-START_TEST(diag_set_records_code_and_message)
-{
-	diag_clear();
-	ck_assert_int_eq(diag_code(), 0);
-	ck_assert_str_eq(diag_msg(), "");
-	ck_assert_int_eq(diag_set(E_NOTFOUND, "no job %d", 99), -1);
-	ck_assert_int_eq(diag_code(), E_NOTFOUND);
-	ck_assert_str_eq(diag_msg(), "no job 99");
-	ck_assert_ptr_eq(diag_get()->msg, diag_msg());
-	ck_assert_int_eq(diag_get()->code, E_NOTFOUND);
-	ck_assert_int_eq(diag_set(E_DB, "second"), -1);
-	ck_assert_int_eq(diag_code(), E_DB);
-	ck_assert_str_eq(diag_msg(), "second");
-	diag_clear();
-	ck_assert_int_eq(diag_code(), 0);
-	ck_assert_str_eq(diag_msg(), "");
-}
-END_TEST
-
-START_TEST(diag_long_message_truncated)
-{
-	char big[2 * DIAG_MSG_MAX];
-
-	memset(big, 'm', sizeof(big) - 1);
-	big[sizeof(big) - 1] = '\0';
-	ck_assert_int_eq(diag_set(E_INVAL, "%s", big), -1);
-	ck_assert_uint_eq(strlen(diag_msg()), DIAG_MSG_MAX - 1);
-	diag_prefix("ctx");
-	ck_assert_uint_eq(strlen(diag_msg()), DIAG_MSG_MAX - 1);
-	ck_assert_int_eq(strncmp(diag_msg(), "ctx: mmm", 8), 0);
-	diag_clear();
-}
-END_TEST
-
-START_TEST(diag_prefix_adds_context)
-{
-	diag_set(E_IO, "permission denied");
-	diag_prefix("open /x");
-	ck_assert_str_eq(diag_msg(), "open /x: permission denied");
-	diag_prefix("store");
-	ck_assert_str_eq(diag_msg(), "store: open /x: permission denied");
-	ck_assert_int_eq(diag_code(), E_IO);
-	diag_clear();
-}
-END_TEST
-
-START_TEST(diag_switch_changes_record)
-{
-	struct diag mine = {0, ""};
-	struct diag *prev;
-
-	diag_set(E_PERM, "outer");
-	prev = diag_switch(&mine);
-	ck_assert_ptr_eq(diag_get(), &mine);
-	ck_assert_int_eq(diag_code(), 0);
-	diag_set(E_BUSY, "inner");
-	ck_assert_int_eq(mine.code, E_BUSY);
-	ck_assert_str_eq(mine.msg, "inner");
-	ck_assert_ptr_eq(diag_switch(prev), &mine);
-	ck_assert_int_eq(diag_code(), E_PERM);
-	ck_assert_str_eq(diag_msg(), "outer");
-	/* NULL is the process-wide record. */
-	diag_switch(&mine);
-	diag_switch(NULL);
-	ck_assert_ptr_eq(diag_get(), prev);
-	diag_clear();
-}
-END_TEST
-
-START_TEST(diag_wire_names)
-{
-	for (int c = 1; c < JOBD_E_COUNT; c++)
-		ck_assert_str_eq(diag_wire_name(c), jobd_error_name(c));
-	ck_assert_str_eq(diag_wire_name(E_NOTFOUND), "not_found");
-	ck_assert_str_eq(diag_wire_name(E_TIMEOUT), "timeout");
-	ck_assert_str_eq(diag_wire_name(E_INTERNAL), "internal");
-	ck_assert_str_eq(diag_wire_name(E_CANCELLED), "internal");
-	ck_assert_str_eq(diag_wire_name(E_IO), "internal");
-	ck_assert_str_eq(diag_wire_name(E_DB), "internal");
-	ck_assert_str_eq(diag_wire_name(E_CONFLICT), "internal");
-	ck_assert_str_eq(diag_wire_name(0), "internal");
-	ck_assert_str_eq(diag_wire_name(-5), "internal");
-	ck_assert_str_eq(diag_wire_name(10000), "internal");
-}
-END_TEST
-
-/* ---- protocol names ---- */
-
-static const char *const spec_states[] = {
-	"waiting",   "scheduled", "queued",    "running",
-	"succeeded", "failed",	  "cancelled",
-};
-
-static const char *const spec_reasons[] = {
-	NULL,
-	"exit",
-	"signal",
-	"timeout",
-	"spawn_error",
-	"cancelled",
-	"dependency_failed",
-	"recovery_limit",
-	"recovered",
-	"interrupted",
-};
-
-static const char *const spec_errors[] = {
-	NULL,
-	"bad_request",
-	"unknown_command",
-	"invalid_argument",
-	"not_found",
-	"invalid_state",
-	"unknown_queue",
-	"queue_full",
-	"permission_denied",
-	"shutting_down",
-	"too_large",
-	"timeout",
-	"busy",
-	"internal",
-};
-
-START_TEST(proto_state_names_round_trip)
-{
-	ck_assert_uint_eq(N(spec_states), JOBD_STATE_COUNT);
-	for (int s = 0; s < JOBD_STATE_COUNT; s++) {
-		ck_assert_str_eq(jobd_state_name(s), spec_states[s]);
-		ck_assert_int_eq(jobd_state_parse(spec_states[s]), s);
-	}
-	ck_assert_int_eq(JOBD_QUEUED, 2);
-	ck_assert_int_eq(JOBD_CANCELLED, 6);
-	ck_assert_ptr_null(jobd_state_name(-1));
-	ck_assert_ptr_null(jobd_state_name(JOBD_STATE_COUNT));
-	ck_assert_ptr_null(jobd_state_name(1000));
-	ck_assert_int_eq(jobd_state_parse("Queued"), -1);
-	ck_assert_int_eq(jobd_state_parse(""), -1);
-	ck_assert_int_eq(jobd_state_parse("queued "), -1);
-	ck_assert_int_eq(jobd_state_parse(NULL), -1);
-}
-END_TEST
-
-START_TEST(proto_terminal_states)
-{
-	for (int s = 0; s < JOBD_STATE_COUNT; s++) {
-		int want = s == JOBD_SUCCEEDED || s == JOBD_FAILED ||
-			   s == JOBD_CANCELLED;
-		ck_assert_int_eq(jobd_state_is_terminal(s) != 0, want);
-	}
-	ck_assert(!jobd_state_is_terminal(-1));
-	ck_assert(!jobd_state_is_terminal(JOBD_STATE_COUNT));
-}
-END_TEST
-
-START_TEST(proto_reason_names_round_trip)
-{
-	ck_assert_uint_eq(N(spec_reasons), JOBD_REASON_COUNT);
-	ck_assert_ptr_null(jobd_reason_name(JOBD_REASON_NONE));
-	for (int r = 1; r < JOBD_REASON_COUNT; r++) {
-		ck_assert_str_eq(jobd_reason_name(r), spec_reasons[r]);
-		ck_assert_int_eq(jobd_reason_parse(spec_reasons[r]), r);
-	}
-	ck_assert_int_eq(jobd_reason_parse("dependency_failed"),
-			 JOBD_REASON_DEPENDENCY_FAILED);
-	ck_assert_ptr_null(jobd_reason_name(-1));
-	ck_assert_ptr_null(jobd_reason_name(JOBD_REASON_COUNT));
-	ck_assert_int_eq(jobd_reason_parse("none"), -1);
-	ck_assert_int_eq(jobd_reason_parse(""), -1);
-	ck_assert_int_eq(jobd_reason_parse(NULL), -1);
-}
-END_TEST
-
-START_TEST(proto_error_names_round_trip)
-{
-	ck_assert_uint_eq(N(spec_errors), JOBD_E_COUNT);
-	ck_assert_ptr_null(jobd_error_name(JOBD_E_NONE));
-	for (int e = 1; e < JOBD_E_COUNT; e++) {
-		ck_assert_str_eq(jobd_error_name(e), spec_errors[e]);
-		ck_assert_int_eq(jobd_error_parse(spec_errors[e]), e);
-	}
-	ck_assert_str_eq(jobd_error_name(-1), "internal");
-	ck_assert_str_eq(jobd_error_name(JOBD_E_COUNT), "internal");
-	ck_assert_str_eq(jobd_error_name(E_CONFLICT), "internal");
-	ck_assert_int_eq(jobd_error_parse("no_such_error"), -1);
-	ck_assert_int_eq(jobd_error_parse(""), -1);
-	ck_assert_int_eq(jobd_error_parse(NULL), -1);
-}
-END_TEST
-
 Suite *
 buf_suite(void)
 {
@@ -379,23 +182,6 @@ buf_suite(void)
 	tcase_add_test(tc, buf_consume_drops_front);
 	tcase_add_test(tc, buf_detach_hands_over);
 	tcase_add_test(tc, buf_reset_keeps_storage);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("diag");
-	tcase_set_timeout(tc, 10);
-	tcase_add_test(tc, diag_set_records_code_and_message);
-	tcase_add_test(tc, diag_long_message_truncated);
-	tcase_add_test(tc, diag_prefix_adds_context);
-	tcase_add_test(tc, diag_switch_changes_record);
-	tcase_add_test(tc, diag_wire_names);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("proto");
-	tcase_set_timeout(tc, 10);
-	tcase_add_test(tc, proto_state_names_round_trip);
-	tcase_add_test(tc, proto_terminal_states);
-	tcase_add_test(tc, proto_reason_names_round_trip);
-	tcase_add_test(tc, proto_error_names_round_trip);
 	suite_add_tcase(s, tc);
 	return s;
 }

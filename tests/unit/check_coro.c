@@ -1,9 +1,8 @@
 /*
- * Tests of coro, loop and await on a real libev loop: scheduling order,
- * wakeups, join and cancel, every await with its timeout, the wait queue
- * (alone, and under an event and a semaphore built on it here), the
- * per-coroutine diag record, the guard page, stack reuse and the loop's
- * flush hooks.
+ * Tests of coro on a real libev loop: scheduling order, wakeups, join and
+ * cancel, the guard page and stack reuse.  The awaits, the wait queue,
+ * the event and the semaphore are await's (check_await.c), the flush hooks
+ * and the loop's own rules loop's (check_loop.c).
  *
  * Each test spawns a main coroutine, runs the loop until that coroutine
  * stops it, and asserts that the loop returned (loopfix.h).  Coroutines
@@ -27,111 +26,9 @@
 #include "diag.h"
 #include "loop.h"
 #include "loopfix.h"
+#include "syncfix.h"
 
 Suite *coro_suite(void);
-
-/*
- * An event (a level-triggered flag) and a counting semaphore, built on the
- * wait queue as a module of jobd would build them.  jobd itself needs
- * neither; the tests below use them to drive waitq_wait's notify, timeout
- * and cancel paths the way such a module does.
- */
-struct event {
-	bool set;
-	struct waitq q;
-};
-
-static void
-event_set(struct event *e)
-{
-	e->set = true;
-	waitq_notify_all(&e->q);
-}
-
-static void
-event_clear(struct event *e)
-{
-	e->set = false;
-}
-
-/* Returns at once when set.  Yields. */
-static int
-event_wait(struct event *e, double timeout)
-{
-	if (e->set)
-		return 0;
-	if (waitq_wait(&e->q, timeout) != 0)
-		return -1;
-	return 0;
-}
-
-struct sem {
-	long count;
-	struct waitq q;
-};
-
-static void
-sem_init_count(struct sem *s, long count)
-{
-	s->count = count;
-	s->q.head = s->q.tail = NULL;
-}
-
-/* Takes one unit, waiting while none is left, within one deadline however
- * often it is woken.  Yields. */
-static int
-sem_acquire(struct sem *s, double timeout)
-{
-	double deadline = timeout >= 0 ? loop_now() + timeout : -1;
-	while (s->count <= 0) {
-		double left = -1;
-		if (deadline >= 0) {
-			ev_now_update(loop_ev());
-			left = deadline - loop_now();
-			if (left < 0)
-				left = 0;
-		}
-		if (waitq_wait(&s->q, left) != 0) {
-			/* A unit handed to us while we were cancelled or
-			 * timing out goes to the next waiter. */
-			if (s->count > 0)
-				waitq_notify_one(&s->q);
-			return -1;
-		}
-	}
-	s->count--;
-	return 0;
-}
-
-static void
-sem_release(struct sem *s)
-{
-	s->count++;
-	waitq_notify_one(&s->q);
-}
-
-static void
-loop_setup(void)
-{
-	loopfix_reset();
-	diag_clear();
-	loop_init();
-}
-
-static void
-loop_teardown(void)
-{
-	loop_shutdown();
-	coro_shutdown();
-}
-
-/* Lets every other ready coroutine run once, then comes back. */
-static void
-yield_once(void)
-{
-	coro_wakeup(coro_self());
-	coro_yield();
-}
 
 static bool
 fork_disabled(void)
@@ -213,21 +110,8 @@ START_TEST(coro_self_and_names)
 }
 END_TEST
 
-struct order_log {
-	char s[64];
-	size_t n;
-};
-
-static void
-order_add(struct order_log *l, char ch)
-{
-	if (l->n + 1 < sizeof(l->s))
-		l->s[l->n++] = ch;
-	l->s[l->n] = '\0';
-}
-
 struct fifo_arg {
-	struct order_log *log;
+	struct loopfix_log *log;
 	char id;
 };
 
@@ -236,22 +120,22 @@ fifo_f(void *arg)
 {
 	struct fifo_arg *a = arg;
 
-	order_add(a->log, a->id);
+	loopfix_log_add(a->log, a->id);
 	coro_yield();
-	order_add(a->log, a->id);
+	loopfix_log_add(a->log, a->id);
 }
 
 static void
 fifo_main_f(void *arg)
 {
-	struct order_log *log = arg;
+	struct loopfix_log *log = arg;
 	struct fifo_arg fa[3] = {{log, 'A'}, {log, 'B'}, {log, 'C'}};
 	struct coro *c[3];
 
 	for (int i = 0; i < 3; i++)
 		c[i] = coro_spawn("fifo", fifo_f, &fa[i]);
-	yield_once();
-	order_add(log, '|');
+	loopfix_yield_once();
+	loopfix_log_add(log, '|');
 	coro_wakeup(c[2]);
 	coro_wakeup(c[0]);
 	coro_wakeup(c[1]);
@@ -261,7 +145,7 @@ fifo_main_f(void *arg)
 
 START_TEST(coro_wakeups_run_in_fifo_order)
 {
-	struct order_log log = {"", 0};
+	struct loopfix_log log = {"", 0};
 
 	loopfix_run(fifo_main_f, &log);
 	ck_assert_str_eq(log.s, "ABC|CAB");
@@ -290,16 +174,16 @@ double_wakeup_main_f(void *arg)
 	struct count_arg *a = arg;
 	struct coro *c = coro_spawn("counter", count_steps_f, a);
 
-	yield_once();
+	loopfix_yield_once();
 	CO_EXPECT(a->steps == 1);
 	coro_wakeup(c);
 	coro_wakeup(c);
 	coro_wakeup(c);
-	yield_once();
+	loopfix_yield_once();
 	CO_EXPECT(a->steps == 2);
 	/* Nothing of the extra wakeups may be left queued. */
-	yield_once();
-	yield_once();
+	loopfix_yield_once();
+	loopfix_yield_once();
 	CO_EXPECT(a->steps == 2);
 	a->stop = true;
 	coro_wakeup(c);
@@ -317,7 +201,7 @@ END_TEST
 
 struct pingpong {
 	struct coro *peer[2];
-	struct order_log log;
+	struct loopfix_log log;
 	int rounds;
 };
 
@@ -332,7 +216,7 @@ pingpong_f(void *arg)
 	struct pp_arg *a = arg;
 
 	for (int i = 0; i < a->pp->rounds; i++) {
-		order_add(&a->pp->log, a->me ? 'b' : 'a');
+		loopfix_log_add(&a->pp->log, a->me ? 'b' : 'a');
 		coro_wakeup(a->pp->peer[!a->me]);
 		coro_yield();
 	}
@@ -386,7 +270,7 @@ join_main_f(void *arg)
 
 	/* Joining a coroutine that has already returned returns at once. */
 	c = coro_spawn("quick", set_flag_f, &quick);
-	yield_once();
+	loopfix_yield_once();
 	CO_EXPECT(quick);
 	CO_EXPECT(coro_is_done(c));
 	coro_join(c);
@@ -509,7 +393,7 @@ cancel_main_f(void *arg)
 	struct coro *c = coro_spawn("target", cancel_target_f, a);
 	double t0;
 
-	yield_once();
+	loopfix_yield_once();
 	CO_EXPECT(a->started);
 	CO_EXPECT(!coro_is_done(c));
 	CO_EXPECT(!coro_is_cancelled());
@@ -572,592 +456,6 @@ START_TEST(coro_cancel_before_start)
 	ck_assert(a.cancelled_seen);
 	ck_assert_int_eq(a.rc, -1);
 	ck_assert_int_eq(a.code, E_CANCELLED);
-}
-END_TEST
-
-/* ---- await_sleep, await_io, await_wakeup ---- */
-
-static void
-sleep_main_f(void *arg)
-{
-	double *elapsed = arg;
-	double t0;
-
-	/* Start from a fresh loop time: how a stale one shortens sleeps is
-	 * await_sleep_counts_from_the_call's business. */
-	CO_EXPECT(await_sleep(0) == 0);
-	t0 = loopfix_mono();
-	CO_EXPECT(await_sleep(0.05) == 0);
-	elapsed[0] = loopfix_mono() - t0;
-	t0 = loopfix_mono();
-	CO_EXPECT(await_sleep(0) == 0);
-	CO_EXPECT(await_sleep(-1) == 0);
-	elapsed[1] = loopfix_mono() - t0;
-}
-
-START_TEST(await_sleep_takes_its_time)
-{
-	double elapsed[2] = {0, 0};
-
-	loopfix_run(sleep_main_f, elapsed);
-	ck_assert_msg(elapsed[0] >= 0.049, "slept %.4f s", elapsed[0]);
-	ck_assert_msg(elapsed[0] < 1.0, "slept %.4f s", elapsed[0]);
-	ck_assert_msg(elapsed[1] < 0.5, "zero sleeps took %.4f s", elapsed[1]);
-}
-END_TEST
-
-/* A step that ran long leaves libev's cached time behind; a sleep started
- * after it must still last its full length from the call. */
-static void
-sleep_after_slow_step_main_f(void *arg)
-{
-	double *elapsed = arg;
-	double t0 = loopfix_mono();
-
-	while (loopfix_mono() - t0 < 0.04)
-		; /* a slow step, on purpose */
-	t0 = loopfix_mono();
-	CO_EXPECT(await_sleep(0.05) == 0);
-	*elapsed = loopfix_mono() - t0;
-}
-
-START_TEST(await_sleep_counts_from_the_call)
-{
-	double elapsed = 0;
-
-	loopfix_run(sleep_after_slow_step_main_f, &elapsed);
-	ck_assert_msg(elapsed >= 0.05, "slept %.4f s of 0.05", elapsed);
-}
-END_TEST
-
-struct io_arg {
-	int rfd, wfd;
-	int rc, code, revents;
-	double elapsed;
-	struct coro *reader;
-};
-
-static void
-io_writer_f(void *arg)
-{
-	struct io_arg *a = arg;
-
-	await_sleep(0.02);
-	CO_EXPECT(write(a->wfd, "x", 1) == 1);
-}
-
-static void
-io_main_f(void *arg)
-{
-	struct io_arg *a = arg;
-	struct coro *w = coro_spawn("writer", io_writer_f, a);
-	double t0 = loopfix_mono();
-
-	a->rc = await_io(a->rfd, EV_READ, 2.0, false, &a->revents);
-	a->code = diag_code();
-	a->elapsed = loopfix_mono() - t0;
-	coro_join(w);
-}
-
-START_TEST(await_io_readable_after_write)
-{
-	struct io_arg a;
-	int p[2];
-	char ch;
-
-	memset(&a, 0, sizeof(a));
-	ck_assert_int_eq(pipe(p), 0);
-	a.rfd = p[0];
-	a.wfd = p[1];
-	loopfix_run(io_main_f, &a);
-	ck_assert_int_eq(a.rc, 0);
-	ck_assert(a.revents & EV_READ);
-	ck_assert_msg(a.elapsed >= 0.015 && a.elapsed < 1.0, "waited %.4f s",
-		      a.elapsed);
-	ck_assert_int_eq(read(p[0], &ch, 1), 1);
-	ck_assert_int_eq(ch, 'x');
-	close(p[0]);
-	close(p[1]);
-}
-END_TEST
-
-static void
-io_timeout_main_f(void *arg)
-{
-	struct io_arg *a = arg;
-	double t0 = loopfix_mono();
-
-	a->revents = -1;
-	a->rc = await_io(a->rfd, EV_READ, 0.03, false, &a->revents);
-	a->code = diag_code();
-	a->elapsed = loopfix_mono() - t0;
-}
-
-START_TEST(await_io_times_out)
-{
-	struct io_arg a;
-	int p[2];
-
-	memset(&a, 0, sizeof(a));
-	ck_assert_int_eq(pipe(p), 0);
-	a.rfd = p[0];
-	loopfix_run(io_timeout_main_f, &a);
-	ck_assert_int_eq(a.rc, -1);
-	ck_assert_int_eq(a.code, E_TIMEOUT);
-	ck_assert_int_eq(a.revents, 0);
-	ck_assert_msg(a.elapsed >= 0.025 && a.elapsed < 1.0, "waited %.4f s",
-		      a.elapsed);
-	close(p[0]);
-	close(p[1]);
-}
-END_TEST
-
-static void
-io_spurious_reader_f(void *arg)
-{
-	struct io_arg *a = arg;
-
-	a->revents = -1;
-	a->rc = await_io(a->rfd, EV_READ, 2.0, true, &a->revents);
-	a->code = diag_code();
-}
-
-static void
-io_spurious_main_f(void *arg)
-{
-	struct io_arg *a = arg;
-	struct coro *r = coro_spawn("reader", io_spurious_reader_f, a);
-	int rev = 0;
-
-	yield_once();
-	CO_EXPECT(!coro_is_done(r));
-	coro_wakeup(r);
-	coro_join(r);
-	/* An empty pipe is writable at once. */
-	CO_EXPECT(await_io(a->wfd, EV_WRITE, 1.0, false, &rev) == 0);
-	CO_EXPECT(rev & EV_WRITE);
-}
-
-START_TEST(await_io_spurious_wakeup)
-{
-	struct io_arg a;
-	int p[2];
-
-	memset(&a, 0, sizeof(a));
-	ck_assert_int_eq(pipe(p), 0);
-	a.rfd = p[0];
-	a.wfd = p[1];
-	loopfix_run(io_spurious_main_f, &a);
-	ck_assert_int_eq(a.rc, 0);
-	ck_assert_int_eq(a.revents, 0);
-	close(p[0]);
-	close(p[1]);
-}
-END_TEST
-
-struct wakeup_arg {
-	int rc[2], code[2];
-	double elapsed[2];
-};
-
-static void
-wakeup_sleeper_f(void *arg)
-{
-	struct wakeup_arg *a = arg;
-	double t0 = loopfix_mono();
-
-	a->rc[0] = await_wakeup(2.0);
-	a->code[0] = diag_code();
-	a->elapsed[0] = loopfix_mono() - t0;
-}
-
-static void
-wakeup_main_f(void *arg)
-{
-	struct wakeup_arg *a = arg;
-	struct coro *c = coro_spawn("sleeper", wakeup_sleeper_f, a);
-	double t0;
-
-	yield_once();
-	coro_wakeup(c);
-	coro_join(c);
-	t0 = loopfix_mono();
-	a->rc[1] = await_wakeup(0.03);
-	a->code[1] = diag_code();
-	a->elapsed[1] = loopfix_mono() - t0;
-}
-
-START_TEST(await_wakeup_woken_or_timeout)
-{
-	struct wakeup_arg a;
-
-	memset(&a, 0, sizeof(a));
-	loopfix_run(wakeup_main_f, &a);
-	ck_assert_int_eq(a.rc[0], 0);
-	ck_assert_msg(a.elapsed[0] < 1.0, "woken after %.4f s", a.elapsed[0]);
-	ck_assert_int_eq(a.rc[1], -1);
-	ck_assert_int_eq(a.code[1], E_TIMEOUT);
-	ck_assert_msg(a.elapsed[1] >= 0.025, "timed out after %.4f s",
-		      a.elapsed[1]);
-}
-END_TEST
-
-/* ---- wait queue ---- */
-
-struct wq_arg {
-	struct waitq q;
-	struct order_log log;
-	int rc[3];
-};
-
-struct wq_waiter {
-	struct wq_arg *a;
-	int idx;
-};
-
-static void
-wq_waiter_f(void *arg)
-{
-	struct wq_waiter *w = arg;
-
-	w->a->rc[w->idx] = waitq_wait(&w->a->q, 2.0);
-	order_add(&w->a->log, (char)('0' + w->idx));
-}
-
-static void
-wq_main_f(void *arg)
-{
-	struct wq_arg *a = arg;
-	struct wq_waiter w[3] = {{a, 0}, {a, 1}, {a, 2}};
-	struct coro *c[3];
-
-	CO_EXPECT(waitq_empty(&a->q));
-	for (int i = 0; i < 3; i++)
-		c[i] = coro_spawn("waiter", wq_waiter_f, &w[i]);
-	yield_once();
-	CO_EXPECT(!waitq_empty(&a->q));
-	waitq_notify_one(&a->q);
-	yield_once();
-	yield_once();
-	CO_EXPECT(strcmp(a->log.s, "0") == 0);
-	CO_EXPECT(!waitq_empty(&a->q));
-	waitq_notify_all(&a->q);
-	CO_EXPECT(waitq_empty(&a->q));
-	for (int i = 0; i < 3; i++)
-		coro_join(c[i]);
-	/* Notifying an empty queue is harmless. */
-	waitq_notify_one(&a->q);
-	waitq_notify_all(&a->q);
-}
-
-START_TEST(waitq_notify_one_then_all)
-{
-	struct wq_arg a;
-
-	memset(&a, 0, sizeof(a));
-	loopfix_run(wq_main_f, &a);
-	ck_assert_str_eq(a.log.s, "012");
-	for (int i = 0; i < 3; i++)
-		ck_assert_int_eq(a.rc[i], 0);
-}
-END_TEST
-
-static void
-wq_timeout_main_f(void *arg)
-{
-	struct wq_arg *a = arg;
-	double t0 = loopfix_mono();
-
-	a->rc[0] = waitq_wait(&a->q, 0.03);
-	a->rc[1] = diag_code();
-	CO_EXPECT(loopfix_mono() - t0 >= 0.025);
-	CO_EXPECT(waitq_empty(&a->q));
-}
-
-START_TEST(waitq_wait_times_out)
-{
-	struct wq_arg a;
-
-	memset(&a, 0, sizeof(a));
-	loopfix_run(wq_timeout_main_f, &a);
-	ck_assert_int_eq(a.rc[0], -1);
-	ck_assert_int_eq(a.rc[1], E_TIMEOUT);
-}
-END_TEST
-
-/* ---- event ---- */
-
-struct ev_arg {
-	struct event e;
-	int rc[2];
-	bool spy_ran;
-	int late_rc, late_code;
-};
-
-struct ev_waiter {
-	struct ev_arg *a;
-	int idx;
-};
-
-static void
-ev_waiter_f(void *arg)
-{
-	struct ev_waiter *w = arg;
-
-	w->a->rc[w->idx] = event_wait(&w->a->e, 2.0);
-}
-
-static void
-spy_f(void *arg)
-{
-	*(bool *)arg = true;
-}
-
-static void
-ev_main_f(void *arg)
-{
-	struct ev_arg *a = arg;
-	struct ev_waiter w[2] = {{a, 0}, {a, 1}};
-	struct coro *c[2], *spy;
-	double t0;
-
-	for (int i = 0; i < 2; i++)
-		c[i] = coro_spawn("ev", ev_waiter_f, &w[i]);
-	yield_once();
-	CO_EXPECT(!coro_is_done(c[0]) && !coro_is_done(c[1]));
-	event_set(&a->e);
-	coro_join(c[0]);
-	coro_join(c[1]);
-
-	/* Set: returns at once, without letting another coroutine run. */
-	spy = coro_spawn("spy", spy_f, &a->spy_ran);
-	CO_EXPECT(event_wait(&a->e, 1.0) == 0);
-	CO_EXPECT(!a->spy_ran);
-	coro_join(spy);
-	CO_EXPECT(a->spy_ran);
-
-	event_clear(&a->e);
-	t0 = loopfix_mono();
-	a->late_rc = event_wait(&a->e, 0.03);
-	a->late_code = diag_code();
-	CO_EXPECT(loopfix_mono() - t0 >= 0.025);
-}
-
-START_TEST(event_set_wakes_waiters)
-{
-	struct ev_arg a;
-
-	memset(&a, 0, sizeof(a));
-	a.rc[0] = a.rc[1] = 99;
-	loopfix_run(ev_main_f, &a);
-	ck_assert_int_eq(a.rc[0], 0);
-	ck_assert_int_eq(a.rc[1], 0);
-	ck_assert_int_eq(a.late_rc, -1);
-	ck_assert_int_eq(a.late_code, E_TIMEOUT);
-}
-END_TEST
-
-/* ---- semaphore ---- */
-
-struct sem_arg {
-	struct sem s;
-	int holders, max_holders, finished;
-};
-
-static void
-sem_worker_f(void *arg)
-{
-	struct sem_arg *a = arg;
-
-	if (sem_acquire(&a->s, 2.0) != 0) {
-		CO_EXPECT(!"sem_acquire failed");
-		return;
-	}
-	a->holders++;
-	if (a->holders > a->max_holders)
-		a->max_holders = a->holders;
-	await_sleep(0.01);
-	a->holders--;
-	sem_release(&a->s);
-	a->finished++;
-}
-
-static void
-sem_main_f(void *arg)
-{
-	struct sem_arg *a = arg;
-	struct coro *c[5];
-
-	for (int i = 0; i < 5; i++)
-		c[i] = coro_spawn("sem", sem_worker_f, a);
-	for (int i = 0; i < 5; i++)
-		coro_join(c[i]);
-	CO_EXPECT(sem_acquire(&a->s, 0) == 0);
-	CO_EXPECT(sem_acquire(&a->s, 0) == 0);
-	CO_EXPECT(sem_acquire(&a->s, 0.02) == -1);
-	CO_EXPECT(diag_code() == E_TIMEOUT);
-	CO_EXPECT(waitq_empty(&a->s.q));
-	sem_release(&a->s);
-	sem_release(&a->s);
-}
-
-START_TEST(sem_limits_holders)
-{
-	struct sem_arg a;
-
-	memset(&a, 0, sizeof(a));
-	sem_init_count(&a.s, 2);
-	loopfix_run(sem_main_f, &a);
-	ck_assert_int_eq(a.finished, 5);
-	ck_assert_int_eq(a.max_holders, 2);
-	ck_assert_int_eq(a.s.count, 2);
-}
-END_TEST
-
-struct sem_race {
-	struct sem s;
-	int rc[2], code[2];
-	double elapsed[2];
-};
-
-struct sem_racer {
-	struct sem_race *r;
-	int idx;
-	double timeout;
-};
-
-static void
-sem_racer_f(void *arg)
-{
-	struct sem_racer *x = arg;
-	double t0 = loopfix_mono();
-
-	x->r->rc[x->idx] = sem_acquire(&x->r->s, x->timeout);
-	x->r->code[x->idx] = diag_code();
-	x->r->elapsed[x->idx] = loopfix_mono() - t0;
-}
-
-/* A unit released to a waiter that is cancelled before it runs must go to
- * the next waiter, not be lost while the count says it is free. */
-static void
-sem_cancel_race_main_f(void *arg)
-{
-	struct sem_race *r = arg;
-	struct sem_racer x[2] = {{r, 0, 2.0}, {r, 1, 0.3}};
-	struct coro *a = coro_spawn("a", sem_racer_f, &x[0]);
-	struct coro *b = coro_spawn("b", sem_racer_f, &x[1]);
-
-	yield_once();
-	sem_release(&r->s);
-	coro_cancel(a);
-	coro_join(a);
-	coro_join(b);
-}
-
-START_TEST(sem_cancelled_waiter_passes_the_unit_on)
-{
-	struct sem_race r;
-
-	memset(&r, 0, sizeof(r));
-	sem_init_count(&r.s, 0);
-	loopfix_run(sem_cancel_race_main_f, &r);
-	/* Either a kept the unit, or b got it; never neither. */
-	ck_assert_msg(r.rc[0] == 0 || r.rc[1] == 0,
-		      "released unit lost: a rc %d code %d, b rc %d code %d "
-		      "after %.3f s, count %ld",
-		      r.rc[0], r.code[0], r.rc[1], r.code[1], r.elapsed[1],
-		      r.s.count);
-	ck_assert_int_eq(r.s.count, 0);
-}
-END_TEST
-
-/* A waiter whose unit was taken by someone else in between keeps its
- * deadline: the timeout is for the whole acquire. */
-static void
-sem_deadline_main_f(void *arg)
-{
-	struct sem_race *r = arg;
-	struct sem_racer x = {r, 0, 0.1};
-	struct coro *a = coro_spawn("a", sem_racer_f, &x);
-
-	yield_once();
-	await_sleep(0.05);
-	sem_release(&r->s);
-	CO_EXPECT(sem_acquire(&r->s, 0) == 0); /* barges in: no yield */
-	coro_join(a);
-	sem_release(&r->s);
-}
-
-START_TEST(sem_acquire_keeps_its_deadline)
-{
-	struct sem_race r;
-
-	memset(&r, 0, sizeof(r));
-	sem_init_count(&r.s, 0);
-	loopfix_run(sem_deadline_main_f, &r);
-	ck_assert_int_eq(r.rc[0], -1);
-	ck_assert_int_eq(r.code[0], E_TIMEOUT);
-	ck_assert_msg(r.elapsed[0] < 0.13,
-		      "acquire with timeout 0.1 s gave up after %.3f s",
-		      r.elapsed[0]);
-}
-END_TEST
-
-/* ---- the diag record follows the coroutine ---- */
-
-struct diag_arg {
-	int code_a;
-	char msg_a[64];
-	int code_b;
-};
-
-static void
-diag_a_f(void *arg)
-{
-	struct diag_arg *d = arg;
-
-	diag_set(E_IO, "from a");
-	await_sleep(0.01);
-	d->code_a = diag_code();
-	snprintf(d->msg_a, sizeof(d->msg_a), "%s", diag_msg());
-}
-
-static void
-diag_b_f(void *arg)
-{
-	struct diag_arg *d = arg;
-
-	CO_EXPECT(diag_code() == 0);
-	diag_set(E_DB, "from b");
-	await_sleep(0.02);
-	d->code_b = diag_code();
-}
-
-static void
-diag_main_f(void *arg)
-{
-	struct coro *a = coro_spawn("a", diag_a_f, arg);
-	struct coro *b = coro_spawn("b", diag_b_f, arg);
-
-	CO_EXPECT(diag_code() == 0);
-	coro_join(a);
-	coro_join(b);
-	CO_EXPECT(diag_code() == 0);
-}
-
-START_TEST(diag_record_is_per_coroutine)
-{
-	struct diag_arg d;
-
-	memset(&d, 0, sizeof(d));
-	diag_set(E_PERM, "outside");
-	loopfix_run(diag_main_f, &d);
-	ck_assert_int_eq(d.code_a, E_IO);
-	ck_assert_str_eq(d.msg_a, "from a");
-	ck_assert_int_eq(d.code_b, E_DB);
-	/* The scheduler's own record was not touched. */
-	ck_assert_int_eq(diag_code(), E_PERM);
-	ck_assert_str_eq(diag_msg(), "outside");
 }
 END_TEST
 
@@ -1258,7 +556,7 @@ many_f(void *arg)
 {
 	struct many_arg *m = arg;
 
-	yield_once();
+	loopfix_yield_once();
 	m->finished++;
 }
 
@@ -1322,166 +620,6 @@ START_TEST(coro_many_spawn_and_reuse_stacks)
 }
 END_TEST
 
-/* ---- the loop ---- */
-
-struct flush_arg {
-	struct order_log log;
-	struct coro *to_wake;
-	int rc;
-	uint64_t iter_before, iter_after;
-};
-
-static bool
-flush_a(void *arg)
-{
-	struct flush_arg *f = arg;
-
-	order_add(&f->log, 'a');
-	if (f->to_wake != NULL) {
-		coro_wakeup(f->to_wake);
-		f->to_wake = NULL;
-		return true;
-	}
-	return false;
-}
-
-static bool
-flush_b(void *arg)
-{
-	order_add(&((struct flush_arg *)arg)->log, 'b');
-	return false;
-}
-
-static void
-flush_main_f(void *arg)
-{
-	struct flush_arg *f = arg;
-	struct loop_stats st;
-
-	order_add(&f->log, 'M');
-	loop_get_stats(&st);
-	f->iter_before = st.iterations;
-	f->to_wake = coro_self();
-	f->rc = await_wakeup(2.0);
-	loop_get_stats(&st);
-	f->iter_after = st.iterations;
-	order_add(&f->log, 'M');
-}
-
-START_TEST(loop_flush_hooks_run_before_sleep)
-{
-	struct flush_arg f;
-	double t0 = loopfix_mono();
-
-	memset(&f, 0, sizeof(f));
-	f.rc = 99;
-	loop_add_flush(flush_a, &f, "test.a");
-	loop_add_flush(flush_b, &f, "test.b");
-	loopfix_run(flush_main_f, &f);
-	ck_assert_int_eq(f.rc, 0);
-	ck_assert_msg(loopfix_mono() - t0 < 1.0,
-		      "the hook's wakeup was not run");
-	/* Woken by the hook and run again in the same pass, before any
-	 * sleep. */
-	ck_assert_uint_eq(f.iter_before, f.iter_after);
-	ck_assert_msg(strncmp(f.log.s, "MabM", 4) == 0, "order %s", f.log.s);
-}
-END_TEST
-
-struct stop_arg {
-	struct coro *helper;
-	int rc;
-	bool stopped;
-};
-
-static void
-parked_f(void *arg)
-{
-	struct stop_arg *h = arg;
-
-	h->rc = await_sleep(2.0);
-}
-
-static void
-stop_early_main_f(void *arg)
-{
-	struct stop_arg *h = arg;
-
-	h->helper = coro_spawn("parked", parked_f, h);
-	yield_once();
-	h->stopped = true;
-	loop_stop();
-}
-
-/* loop_stop() from the loop's very first pass (loop_run() runs the ready
- * coroutines before it enters libev) must stop the loop, even with a
- * watcher still active.  No watchdog here: it would hide the bug. */
-START_TEST(loop_stop_in_first_pass)
-{
-	struct stop_arg h = {NULL, 99, false};
-	double t0 = loopfix_mono(), elapsed;
-
-	coro_detach(coro_spawn("main", stop_early_main_f, &h));
-	loop_run();
-	elapsed = loopfix_mono() - t0;
-	ck_assert(h.stopped);
-	/* Unwind the helper before asserting, so that nothing leaks. */
-	if (!coro_is_done(h.helper))
-		coro_cancel(h.helper);
-	coro_detach(h.helper);
-	loop_run();
-	ck_assert_msg(elapsed < 1.0,
-		      "loop_run returned after %.3f s, not at loop_stop()",
-		      elapsed);
-	ck_assert_int_eq(h.rc, -1);
-}
-END_TEST
-
-static void
-sleep_then_flag_f(void *arg)
-{
-	await_sleep(0.01);
-	*(bool *)arg = true;
-}
-
-/* The last watcher's callback wakes a coroutine: loop_run() must run it
- * before returning for lack of watchers. */
-START_TEST(loop_runs_what_the_last_watcher_woke)
-{
-	bool done = false, done_first;
-
-	coro_detach(coro_spawn("sleeper", sleep_then_flag_f, &done));
-	loop_run();
-	done_first = done;
-	if (!done)
-		loop_run(); /* let it finish, so nothing leaks */
-	ck_assert_msg(done_first, "loop_run() returned with the coroutine "
-				  "its timer woke still unrun");
-	ck_assert(done);
-}
-END_TEST
-
-static void
-stats_main_f(void *arg)
-{
-	(void)arg;
-	await_sleep(0.01);
-	await_sleep(0.01);
-}
-
-START_TEST(loop_counts_iterations)
-{
-	struct loop_stats a, b;
-
-	loop_get_stats(&a);
-	loopfix_run(stats_main_f, NULL);
-	loop_get_stats(&b);
-	ck_assert_uint_ge(b.iterations, a.iterations + 3);
-	ck_assert(loop_now() > 0);
-	ck_assert_ptr_nonnull(loop_ev());
-}
-END_TEST
-
 Suite *
 coro_suite(void)
 {
@@ -1490,7 +628,7 @@ coro_suite(void)
 
 	tc = tcase_create("coro");
 	tcase_set_timeout(tc, 10);
-	tcase_add_checked_fixture(tc, loop_setup, loop_teardown);
+	tcase_add_checked_fixture(tc, loopfix_setup, loopfix_teardown);
 	tcase_add_test(tc, coro_spawn_runs_when_loop_runs);
 	tcase_add_test(tc, coro_self_and_names);
 	tcase_add_test(tc, coro_wakeups_run_in_fifo_order);
@@ -1500,39 +638,12 @@ coro_suite(void)
 	tcase_add_test(tc, coro_woken_during_last_step_is_not_resumed);
 	tcase_add_loop_test(tc, coro_cancel_ends_await, 0, CANCEL_KINDS);
 	tcase_add_test(tc, coro_cancel_before_start);
-	tcase_add_test(tc, diag_record_is_per_coroutine);
 	tcase_add_test(tc, coro_many_spawn_and_reuse_stacks);
 	if (fork_disabled())
 		tcase_add_test(tc, coro_guard_page_stops_overflow_nofork);
 	else
 		tcase_add_test_raise_signal(tc, coro_guard_page_stops_overflow,
 					    SIGSEGV);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("await");
-	tcase_set_timeout(tc, 10);
-	tcase_add_checked_fixture(tc, loop_setup, loop_teardown);
-	tcase_add_test(tc, await_sleep_takes_its_time);
-	tcase_add_test(tc, await_sleep_counts_from_the_call);
-	tcase_add_test(tc, await_io_readable_after_write);
-	tcase_add_test(tc, await_io_times_out);
-	tcase_add_test(tc, await_io_spurious_wakeup);
-	tcase_add_test(tc, await_wakeup_woken_or_timeout);
-	tcase_add_test(tc, waitq_notify_one_then_all);
-	tcase_add_test(tc, waitq_wait_times_out);
-	tcase_add_test(tc, event_set_wakes_waiters);
-	tcase_add_test(tc, sem_limits_holders);
-	tcase_add_test(tc, sem_cancelled_waiter_passes_the_unit_on);
-	tcase_add_test(tc, sem_acquire_keeps_its_deadline);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("loop");
-	tcase_set_timeout(tc, 10);
-	tcase_add_checked_fixture(tc, loop_setup, loop_teardown);
-	tcase_add_test(tc, loop_flush_hooks_run_before_sleep);
-	tcase_add_test(tc, loop_stop_in_first_pass);
-	tcase_add_test(tc, loop_runs_what_the_last_watcher_woke);
-	tcase_add_test(tc, loop_counts_iterations);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "diag.h"
 #include "loop.h"
 
 /* The first expectation that failed inside a coroutine, or "". */
@@ -23,6 +24,29 @@ void
 loopfix_reset(void)
 {
 	co_fail[0] = '\0';
+}
+
+void
+loopfix_setup(void)
+{
+	loopfix_reset();
+	diag_clear();
+	loop_init();
+}
+
+void
+loopfix_yield_once(void)
+{
+	coro_wakeup(coro_self());
+	coro_yield();
+}
+
+void
+loopfix_log_add(struct loopfix_log *l, char ch)
+{
+	if (l->n + 1 < sizeof(l->s))
+		l->s[l->n++] = ch;
+	l->s[l->n] = '\0';
 }
 
 double
@@ -89,4 +113,39 @@ loopfix_run(coro_fn fn, void *arg)
 	watched = NULL;
 	ck_assert_msg(sc.done, "the loop returned before the scenario ended");
 	ck_assert_msg(co_fail[0] == '\0', "%s", co_fail);
+}
+
+void
+loopfix_assert_quiet(void)
+{
+	struct ev_loop *l = loop_ev();
+	unsigned int iter;
+	int active;
+
+	ck_assert_ptr_nonnull(l);
+	ck_assert_msg(ev_pending_count(l) == 0,
+		      "%u event(s) left pending after the test",
+		      ev_pending_count(l));
+	ck_assert_msg(!coro_has_ready(),
+		      "a coroutine was left ready to run after the test");
+	/* One pass without blocking, which returns whether a watcher that
+	 * keeps the loop alive is still active (loop_init's own are not
+	 * counted).  With none, it runs only the loop's prepare and check
+	 * watchers (and the flush hooks, which must find nothing to do)
+	 * and wakes nothing. */
+	iter = ev_iteration(l);
+	active = ev_run(l, EVRUN_NOWAIT);
+	ck_assert_uint_eq(ev_iteration(l), iter + 1);
+	ck_assert_msg(active == 0,
+		      "a watcher was left active after the test");
+	ck_assert_msg(!coro_has_ready(),
+		      "a watcher left behind woke a coroutine");
+}
+
+void
+loopfix_teardown(void)
+{
+	loopfix_assert_quiet();
+	loop_shutdown();
+	coro_shutdown();
 }

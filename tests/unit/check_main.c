@@ -25,13 +25,23 @@ Suite *producer_spec_suite(void);
 Suite *safedir_suite(void);
 Suite *control_suite(void);
 Suite *joblog_suite(void);
+Suite *queue_suite(void);
+Suite *events_suite(void);
+Suite *submit_suite(void);
+Suite *client_suite(void);
+Suite *await_suite(void);
+Suite *loop_suite(void);
+Suite *diag_suite(void);
+Suite *proto_suite(void);
 
 static Suite *(*const suites[])(void) = {
 	time_suite, backoff_suite, ratelimit_suite,
 	cron_suite, jobspec_suite, config_suite, sdnotify_suite,
-	coro_suite, store_suite, buf_suite, jsonin_suite,
+	coro_suite, await_suite, loop_suite, store_suite, buf_suite,
+	diag_suite, proto_suite, jsonin_suite,
 	render_suite, prom_suite, utf8_suite, spawner_suite,
 	producer_spec_suite, safedir_suite, control_suite, joblog_suite,
+	queue_suite, events_suite, submit_suite, client_suite,
 };
 
 int

@@ -60,8 +60,7 @@ static void
 teardown(void)
 {
 	spawner_shutdown();
-	loop_shutdown();
-	coro_shutdown();
+	loopfix_teardown();
 }
 
 /* A spawn of argv with envp (NULL: none), its result and its end. */

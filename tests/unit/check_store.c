@@ -138,8 +138,7 @@ store_teardown(void)
 	char p[PATH_MAX + 64];
 
 	store_close();
-	loop_shutdown();
-	coro_shutdown();
+	loopfix_teardown();
 	unlink(dbpath);
 	snprintf(p, sizeof(p), "%s-wal", dbpath);
 	unlink(p);

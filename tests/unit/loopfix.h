@@ -1,15 +1,18 @@
 /*
  * loopfix: the loop fixture of the unit suites that run coroutines on a
- * real libev loop (coro, store).  A test runs its scenario as the main
+ * real libev loop (coro, store, queue, events, submit).  A test runs its scenario as the main
  * coroutine of the loop; coroutines record what they saw with CO_EXPECT and
  * the test asserts after the loop returns, because a failed Check assertion
- * must not unwind through a coroutine stack.  check_loopfix.c defines no
+ * must not unwind through a coroutine stack.  Every test that made a loop
+ * ends it with loopfix_teardown(), which fails the test when a watcher of
+ * it is left running (a leak the daemon would carry too).  check_loopfix.c defines no
  * suite; it is named check_*.c only so that the unit runner links it.
  */
 #ifndef LOOPFIX_H_INCLUDED
 #define LOOPFIX_H_INCLUDED
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "coro.h"
 
@@ -28,6 +31,24 @@ void loopfix_expect_failed(int line, const char *what);
 /* Forgets the recorded failure; every test's setup calls it. */
 void loopfix_reset(void);
 
+/* The setup of a test that runs the loop: loopfix_reset(), diag_clear()
+ * and loop_init(). */
+void loopfix_setup(void);
+
+/* Inside a coroutine: lets every other ready coroutine run once, then
+ * comes back.  Yields. */
+void loopfix_yield_once(void);
+
+/* The order in which coroutines or hooks did things, one character each
+ * (at most 63). */
+struct loopfix_log {
+	char s[64];
+	size_t n;
+};
+
+/* Appends ch to l, which stays a string. */
+void loopfix_log_add(struct loopfix_log *l, char ch);
+
 /* Monotonic seconds. */
 double loopfix_mono(void);
 
@@ -45,5 +66,17 @@ bool loopfix_ok(coro_fn fn, void *arg);
  * Fails the test when the loop returned before the scenario ended, or with
  * the first failed expectation. */
 void loopfix_run(coro_fn fn, void *arg);
+
+/* Fails the test when the loop still has work of the test's: an event
+ * pending, a coroutine ready to run, or an active watcher that keeps the
+ * loop alive (what ev_run(EVRUN_NOWAIT) reports; loop_init's own watchers
+ * do not count).  Call it after the
+ * test has released what it opened (the store stops its own timer on
+ * close), before loop_shutdown(). */
+void loopfix_assert_quiet(void);
+
+/* The teardown of a test that used the loop: loopfix_assert_quiet(), then
+ * loop_shutdown() and coro_shutdown(). */
+void loopfix_teardown(void);
 
 #endif /* LOOPFIX_H_INCLUDED */
