@@ -29,7 +29,7 @@ struct pending {
 };
 
 /* Not an event on the wire: a debug log line waiting for its commit. */
-#define EV_LOG_STATE EV_KIND_COUNT
+#define EV_LOG_STATE EVENTS_KIND_COUNT
 
 static struct pending *pend;
 static size_t npend, cappend;
@@ -45,7 +45,7 @@ static struct events_waiter *waiters;
 struct events_totals events_totals;
 static struct events_totals txn_totals;	/* the open transaction's */
 
-static const char *const kind_names[EV_KIND_COUNT] = {
+static const char *const kind_names[EVENTS_KIND_COUNT] = {
 	"job.submitted", "job.started", "job.retrying", "job.finished",
 	NULL, "queue.updated", "producer.updated", "daemon.stopping",
 };
@@ -63,7 +63,7 @@ push(enum events_kind kind, int64_t job_id, const char *name)
 	pend[npend].obj = NULL;
 	/* job.started follows a claim committed before the process
 	 * started: what it reports holds whatever happens next. */
-	pend[npend].in_txn = kind != EV_JOB_STARTED && store_txn_open();
+	pend[npend].in_txn = kind != EVENTS_JOB_STARTED && store_txn_open();
 	npend++;
 }
 
@@ -87,7 +87,7 @@ events_job(enum events_kind kind, int64_t job_id)
 	/* Nobody listens: a job event needs delivering only for waiters
 	 * and watchers, so skip the bookkeeping (the common case under
 	 * load). */
-	if (subs == NULL && (waiters == NULL || kind != EV_JOB_FINISHED))
+	if (subs == NULL && (waiters == NULL || kind != EVENTS_JOB_FINISHED))
 		return;
 	push(kind, job_id, NULL);
 	if (subs != NULL && kind_names[kind] != NULL)
@@ -101,7 +101,7 @@ events_queue(const char *name, json_t *obj)
 		json_decref(obj);
 		return;
 	}
-	push(EV_QUEUE_UPDATED, 0, name);
+	push(EVENTS_QUEUE_UPDATED, 0, name);
 	pend[npend - 1].obj = obj;
 }
 
@@ -112,7 +112,7 @@ events_producer(const char *name, json_t *obj)
 		json_decref(obj);
 		return;
 	}
-	push(EV_PRODUCER_UPDATED, 0, name);
+	push(EVENTS_PRODUCER_UPDATED, 0, name);
 	pend[npend - 1].obj = obj;
 }
 
@@ -236,7 +236,7 @@ events_flush(void *arg)
 			free(p->name);
 			continue;
 		}
-		if (p->kind == EV_JOB_FINISHED)
+		if (p->kind == EVENTS_JOB_FINISHED)
 			notify_waiters(p->job_id);
 		if (subs == NULL || kind_names[p->kind] == NULL ||
 		    p->obj == NULL) {
@@ -254,7 +254,7 @@ events_flush(void *arg)
 			json_object_set_new(ev, "job", p->obj);
 			deliver(ev, qcopy, p->job_id, uid);
 			free(qcopy);
-		} else if (p->kind == EV_QUEUE_UPDATED) {
+		} else if (p->kind == EVENTS_QUEUE_UPDATED) {
 			json_object_set_new(ev, "queue", p->obj);
 			deliver(ev, p->name, 0, -1);
 		} else {
@@ -273,7 +273,7 @@ events_flush(void *arg)
 void
 events_daemon_stopping(void)
 {
-	json_t *ev = event_new(EV_DAEMON_STOPPING);
+	json_t *ev = event_new(EVENTS_DAEMON_STOPPING);
 	size_t len = 0;
 	char *line = encode(ev, &len);
 	struct events_sub *s = subs, *next;

@@ -19,15 +19,15 @@
 #include <jansson.h>
 
 enum events_kind {
-	EV_JOB_SUBMITTED,
-	EV_JOB_STARTED,
-	EV_JOB_RETRYING,
-	EV_JOB_FINISHED,
-	EV_JOB_CHANGED,		/* any other state change: waiters only */
-	EV_QUEUE_UPDATED,
-	EV_PRODUCER_UPDATED,
-	EV_DAEMON_STOPPING,
-	EV_KIND_COUNT
+	EVENTS_JOB_SUBMITTED,
+	EVENTS_JOB_STARTED,
+	EVENTS_JOB_RETRYING,
+	EVENTS_JOB_FINISHED,
+	EVENTS_JOB_CHANGED,		/* any other state change: waiters only */
+	EVENTS_QUEUE_UPDATED,
+	EVENTS_PRODUCER_UPDATED,
+	EVENTS_DAEMON_STOPPING,
+	EVENTS_KIND_COUNT
 };
 
 /* How jobd writes JSON on the wire (responses and events): one line,

@@ -34,12 +34,12 @@ void
 jobs_submitted(int64_t id, int state, int64_t run_at)
 {
 	events_tally()->submitted++;
-	events_job(EV_JOB_SUBMITTED, id);
+	events_job(EVENTS_JOB_SUBMITTED, id);
 	if (state == JOBD_SCHEDULED)
 		scheduler_kick(run_at);
 	if (state == JOBD_CANCELLED) {
 		events_tally()->cancelled++;
-		events_job(EV_JOB_FINISHED, id);
+		events_job(EVENTS_JOB_FINISHED, id);
 	}
 }
 
@@ -55,14 +55,14 @@ dependent_moved(int64_t id, int64_t qid, int from, int to, void *arg)
 					     : JOBD_REASON_NONE);
 	if (to == JOBD_CANCELLED) {
 		events_tally()->cancelled++;
-		events_job(EV_JOB_FINISHED, id);
+		events_job(EVENTS_JOB_FINISHED, id);
 	} else if (to == JOBD_SCHEDULED) {
 		struct store_job_brief b;
 		if (store_job_brief(id, &b) == 0)
 			scheduler_kick(b.run_at);
-		events_job(EV_JOB_CHANGED, id);
+		events_job(EVENTS_JOB_CHANGED, id);
 	} else {
-		events_job(EV_JOB_CHANGED, id);
+		events_job(EVENTS_JOB_CHANGED, id);
 	}
 }
 
@@ -71,7 +71,7 @@ dependent_moved(int64_t id, int64_t qid, int from, int to, void *arg)
 static void
 ended(int64_t id, int state)
 {
-	events_job(EV_JOB_FINISHED, id);
+	events_job(EVENTS_JOB_FINISHED, id);
 	/* Only a waiting job can be affected by the end of another (a
 	 * dependent leaves `waiting` once all it waits for succeeded), so
 	 * with none waiting there is nothing to look up. */
@@ -107,7 +107,7 @@ jobs_spawned(int64_t id, pid_t pid)
 {
 	if (store_job_set_pid(id, pid) != 0)
 		log_error("job %lld: %s", (long long)id, diag_msg());
-	events_job(EV_JOB_STARTED, id);
+	events_job(EVENTS_JOB_STARTED, id);
 }
 
 int
@@ -125,7 +125,7 @@ jobs_end_attempt(int64_t qid, int64_t id, int from,
 	case JOBD_SCHEDULED:
 		events_tally()->retried++;
 		scheduler_kick(e->run_at);
-		events_job(EV_JOB_RETRYING, id);
+		events_job(EVENTS_JOB_RETRYING, id);
 		break;
 	case JOBD_SUCCEEDED:
 		events_tally()->succeeded++;
@@ -140,7 +140,7 @@ jobs_end_attempt(int64_t qid, int64_t id, int from,
 		ended(id, e->state);
 		break;
 	default:
-		events_job(EV_JOB_CHANGED, id);
+		events_job(EVENTS_JOB_CHANGED, id);
 		break;
 	}
 	return 0;
@@ -173,7 +173,7 @@ jobs_retry(const struct store_job_brief *b, int64_t now)
 		return -1;
 	queue_job_moved(b->qid, b->id, b->state, JOBD_QUEUED,
 			JOBD_REASON_NONE);
-	events_job(EV_JOB_CHANGED, b->id);
+	events_job(EVENTS_JOB_CHANGED, b->id);
 	return 0;
 }
 

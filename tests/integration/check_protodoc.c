@@ -251,7 +251,7 @@ END_TEST
 START_TEST(protodoc_events)
 {
 	static struct names ev;
-	source_strings("daemon/events.c", "kind_names[EV_KIND_COUNT] = {",
+	source_strings("daemon/events.c", "kind_names[EVENTS_KIND_COUNT] = {",
 		       "};", &ev);
 	ck_assert_msg(ev.n >= 7, "only %d events in daemon/events.c", ev.n);
 	/* The events of logs with follow, sent by daemon/commands.c. */

@@ -209,8 +209,8 @@ rollback_f(void *arg)
 	CO_EXPECT(store_hold() == 0);
 	id = add_job(1000);
 	CO_EXPECT(id > 0);
-	events_job(EV_JOB_SUBMITTED, id);
-	events_job(EV_JOB_STARTED, id);
+	events_job(EVENTS_JOB_SUBMITTED, id);
+	events_job(EVENTS_JOB_STARTED, id);
 	events_queue("default", json_pack("{s:s}", "name", "default"));
 	events_tally()->submitted++;
 	events_tally()->cancelled += 2;
@@ -231,7 +231,7 @@ rollback_f(void *arg)
 	 * whole when it commits. */
 	id = add_job(1000);
 	CO_EXPECT(id > 0);
-	events_job(EV_JOB_SUBMITTED, id);
+	events_job(EVENTS_JOB_SUBMITTED, id);
 	events_tally()->submitted++;
 	events_tally()->succeeded++;
 	CO_EXPECT(events_totals.submitted == 0);
@@ -285,10 +285,10 @@ filters_f(void *arg)
 	events_queue("a", json_pack("{s:s}", "name", "a"));
 	events_queue("b", json_pack("{s:s}", "name", "b"));
 	events_producer("p", json_pack("{s:s}", "name", "p"));
-	events_job(EV_JOB_SUBMITTED, f->id1);
-	events_job(EV_JOB_SUBMITTED, f->id2);
+	events_job(EVENTS_JOB_SUBMITTED, f->id1);
+	events_job(EVENTS_JOB_SUBMITTED, f->id2);
 	/* Not an event on the wire: for waiters only. */
-	events_job(EV_JOB_CHANGED, f->id1);
+	events_job(EVENTS_JOB_CHANGED, f->id1);
 	await_lines(&f->all, 5);
 	(void)await_sleep(0.02);
 }
@@ -391,8 +391,8 @@ waiters_f(void *arg)
 	coro_yield();
 	/* One finished (and an unrelated one): not yet. */
 	CO_EXPECT(add_job(1000) > 0);
-	events_job(EV_JOB_FINISHED, wt->ids[0]);
-	events_job(EV_JOB_FINISHED, wt->ids[0] + 1000);
+	events_job(EVENTS_JOB_FINISHED, wt->ids[0]);
+	events_job(EVENTS_JOB_FINISHED, wt->ids[0] + 1000);
 	CO_EXPECT(store_sync() == 0);
 	(void)await_sleep(0.02);
 	CO_EXPECT(!wt->woke);
@@ -400,7 +400,7 @@ waiters_f(void *arg)
 	/* A finish that rolls back wakes nobody. */
 	CO_EXPECT(store_hold() == 0);
 	CO_EXPECT(add_job(1000) > 0);
-	events_job(EV_JOB_FINISHED, wt->ids[1]);
+	events_job(EVENTS_JOB_FINISHED, wt->ids[1]);
 	store_unhold();
 	store_abort();
 	CO_EXPECT(store_sync() == -1);
@@ -408,7 +408,7 @@ waiters_f(void *arg)
 	CO_EXPECT(!wt->woke);
 	/* The last one committed: woken. */
 	CO_EXPECT(add_job(1000) > 0);
-	events_job(EV_JOB_FINISHED, wt->ids[1]);
+	events_job(EVENTS_JOB_FINISHED, wt->ids[1]);
 	CO_EXPECT(store_sync() == 0);
 	coro_join(c);
 	CO_EXPECT(wt->woke);
