@@ -26,7 +26,9 @@ joblog_path(const char *log_dir, int64_t job_id, int attempt)
 }
 
 /* Appends the marker of a rerun to fd, the log at path, when it holds
- * output already. */
+ * output already; on a line of its own when that output did not end with
+ * a newline.  fd is write-only (the job gets it): the last byte is read
+ * through a descriptor of its own. */
 static void
 mark_rerun(int fd, const char *path, int attempt)
 {
@@ -34,8 +36,12 @@ mark_rerun(int fd, const char *path, int attempt)
 	if (fstat(fd, &sb) != 0 || sb.st_size == 0)
 		return;
 	char last = '\n';
-	if (pread(fd, &last, 1, sb.st_size - 1) != 1)
-		last = '\n';
+	int rfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (rfd >= 0) {
+		if (pread(rfd, &last, 1, sb.st_size - 1) != 1)
+			last = '\n';
+		close(rfd);
+	}
 	char line[160];
 	int n = snprintf(line, sizeof(line),
 			 "%s--- jobd: attempt %d runs again (its earlier run "

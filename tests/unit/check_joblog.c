@@ -218,6 +218,24 @@ START_TEST(joblog_open_marks_rerun)
 }
 END_TEST
 
+/* Output cut off mid-line: the marker still starts a line of its own. */
+START_TEST(joblog_open_marks_rerun_on_its_own_line)
+{
+	char *path = joblog_path(tmpdir, 5, 2);
+	int fd;
+
+	put_log(5, 2, "half", 4);
+	fd = joblog_open(path, 2, false, 0, 0);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	free(path);
+	check_window(5, 2, 0, 1000,
+		     "half\n--- jobd: attempt 2 runs again (its earlier "
+		     "run was stopped by a shutdown or a crash) ---\n",
+		     0, 95, 95);
+}
+END_TEST
+
 START_TEST(joblog_open_fails_with_diag)
 {
 	char path[PATH_MAX + 64];
@@ -266,6 +284,7 @@ joblog_suite(void)
 	tcase_add_test(tc, joblog_read_repairs_bytes);
 	tcase_add_test(tc, joblog_open_creates_private);
 	tcase_add_test(tc, joblog_open_marks_rerun);
+	tcase_add_test(tc, joblog_open_marks_rerun_on_its_own_line);
 	tcase_add_test(tc, joblog_open_fails_with_diag);
 	tcase_add_test(tc, joblog_remove_attempts_and_one_more);
 	suite_add_tcase(s, tc);
