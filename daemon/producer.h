@@ -26,6 +26,10 @@ enum producer_state {
 	PRODUCER_FINISHED,
 	PRODUCER_FAILED,
 };
+/* The store writes a producer that runs again as state 0 (store_sql.c),
+ * below this layer: the number is pinned here. */
+_Static_assert(PRODUCER_RUNNING == 0,
+	       "store_sql.c stores PRODUCER_RUNNING as 0");
 
 struct producer;
 

@@ -128,7 +128,7 @@ static const char schema_v1[] =
 /* Version 2: producers.  spec is the producer object as created (JSON);
  * the counters and state change as it runs.  A state is a number of enum
  * producer_state (daemon/producer.h, a layer above the store: the store
- * cannot pin it, the producer module must keep PRODUCER_RUNNING at 0). */
+ * cannot pin it: producer.h asserts PRODUCER_RUNNING is 0). */
 static const char schema_v2[] =
 	"CREATE TABLE producers ("
 	"  name TEXT PRIMARY KEY,"
