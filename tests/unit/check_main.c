@@ -29,6 +29,7 @@ Suite *queue_suite(void);
 Suite *events_suite(void);
 Suite *submit_suite(void);
 Suite *client_suite(void);
+Suite *jobs_suite(void);
 Suite *await_suite(void);
 Suite *loop_suite(void);
 Suite *diag_suite(void);
@@ -41,7 +42,7 @@ static Suite *(*const suites[])(void) = {
 	diag_suite, proto_suite, jsonin_suite,
 	render_suite, prom_suite, utf8_suite, spawner_suite,
 	producer_spec_suite, safedir_suite, control_suite, joblog_suite,
-	queue_suite, events_suite, submit_suite, client_suite,
+	queue_suite, events_suite, submit_suite, jobs_suite, client_suite,
 };
 
 int

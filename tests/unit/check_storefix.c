@@ -7,13 +7,16 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "diag.h"
+#include "jobspec.h"
 #include "log.h"
 #include "loop.h"
 #include "loopfix.h"
 #include "store.h"
+#include "submit.h"
 
 static char dir[PATH_MAX];
 static char db[PATH_MAX + 32];
@@ -54,4 +57,51 @@ const char *
 storefix_db_path(void)
 {
 	return db;
+}
+
+void
+storefix_req_parse(struct storefix_req *r, const char *text)
+{
+	json_error_t err;
+	json_t *arr = json_loads(text, 0, &err);
+
+	ck_assert_msg(json_is_array(arr), "%s", err.text);
+	r->n = json_array_size(arr);
+	r->specs = calloc(r->n, sizeof(*r->specs));
+	r->out = calloc(r->n, sizeof(*r->out));
+	for (size_t i = 0; i < r->n; i++) {
+		jobspec_init(&r->specs[i]);
+		ck_assert_msg(jobspec_parse(json_array_get(arr, i),
+					    &r->specs[i]) == 0,
+			      "%s", diag_msg());
+	}
+	json_decref(arr);
+}
+
+void
+storefix_req_destroy(struct storefix_req *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		jobspec_destroy(&r->specs[i]);
+	free(r->specs);
+	free(r->out);
+}
+
+int
+storefix_submit(const char *text, uid_t uid, int64_t *ids, bool *dups)
+{
+	struct storefix_req r;
+	int rc;
+
+	storefix_req_parse(&r, text);
+	diag_clear();
+	rc = submit_jobs(r.specs, r.n, uid, "jobs", r.out, false);
+	for (size_t i = 0; rc == 0 && i < r.n; i++) {
+		if (ids != NULL)
+			ids[i] = r.out[i].id;
+		if (dups != NULL)
+			dups[i] = r.out[i].duplicate;
+	}
+	storefix_req_destroy(&r);
+	return rc;
 }

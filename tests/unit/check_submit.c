@@ -50,68 +50,12 @@ submit_teardown(void)
 	storefix_teardown();
 }
 
-/* A request: the specs parsed from a JSON array. */
-struct req {
-	struct jobspec *specs;
-	size_t n;
-	struct submit_result *out;
-};
-
-static void
-req_parse(struct req *r, const char *text)
-{
-	json_error_t err;
-	json_t *arr = json_loads(text, 0, &err);
-
-	ck_assert_msg(json_is_array(arr), "%s", err.text);
-	r->n = json_array_size(arr);
-	r->specs = calloc(r->n, sizeof(*r->specs));
-	r->out = calloc(r->n, sizeof(*r->out));
-	for (size_t i = 0; i < r->n; i++) {
-		jobspec_init(&r->specs[i]);
-		ck_assert_msg(jobspec_parse(json_array_get(arr, i),
-					    &r->specs[i]) == 0,
-			      "%s", diag_msg());
-	}
-	json_decref(arr);
-}
-
-static void
-req_destroy(struct req *r)
-{
-	for (size_t i = 0; i < r->n; i++)
-		jobspec_destroy(&r->specs[i]);
-	free(r->specs);
-	free(r->out);
-}
-
-/* Submits text (a JSON array of specs) for uid without slices; returns
- * submit_jobs's result, the ids in ids (may be NULL). */
-static int
-submit_text(const char *text, uid_t uid, int64_t *ids, bool *dups)
-{
-	struct req r;
-	int rc;
-
-	req_parse(&r, text);
-	diag_clear();
-	rc = submit_jobs(r.specs, r.n, uid, "jobs", r.out, false);
-	for (size_t i = 0; rc == 0 && i < r.n; i++) {
-		if (ids != NULL)
-			ids[i] = r.out[i].id;
-		if (dups != NULL)
-			dups[i] = r.out[i].duplicate;
-	}
-	req_destroy(&r);
-	return rc;
-}
-
 static int64_t
 submit_one(const char *text, uid_t uid)
 {
 	int64_t id = 0;
 
-	ck_assert_msg(submit_text(text, uid, &id, NULL) == 0, "%s: %s", text,
+	ck_assert_msg(storefix_submit(text, uid, &id, NULL) == 0, "%s: %s", text,
 		      diag_msg());
 	ck_assert_int_gt(id, 0);
 	return id;
@@ -148,7 +92,7 @@ START_TEST(submit_inserts_jobs_resolved_against_their_queue)
 	int64_t ids[3];
 	bool dups[3];
 
-	ck_assert_int_eq(submit_text("[{\"argv\":[\"true\"]},"
+	ck_assert_int_eq(storefix_submit("[{\"argv\":[\"true\"]},"
 				     "{\"argv\":[\"true\"],\"delay\":600},"
 				     "{\"argv\":[\"true\"],\"queue\":\"q1\","
 				     "\"max_attempts\":2}]",
@@ -187,7 +131,7 @@ assert_refused(const char *text, uid_t uid, int code, const char *in_msg)
 	struct queue *d = queue_find("default");
 	int64_t pending = queue_pending(d);
 
-	ck_assert_msg(submit_text(text, uid, NULL, NULL) == -1, "%s", text);
+	ck_assert_msg(storefix_submit(text, uid, NULL, NULL) == -1, "%s", text);
 	ck_assert_msg(diag_code() == code, "%s: %d %s", text, diag_code(),
 		      diag_msg());
 	ck_assert_msg(strstr(diag_msg(), in_msg) != NULL, "%s: %s", text,
@@ -233,7 +177,7 @@ START_TEST(submit_full_queue_takes_none_of_the_request)
 
 	submit_one("[{\"argv\":[\"true\"],\"queue\":\"small\"}]", 1000);
 	ck_assert_int_eq(queue_pending(q), 1);
-	ck_assert_int_eq(submit_text("[{\"argv\":[\"true\"],\"queue\":"
+	ck_assert_int_eq(storefix_submit("[{\"argv\":[\"true\"],\"queue\":"
 				     "\"small\"},{\"argv\":[\"true\"],"
 				     "\"queue\":\"small\"}]",
 				     1000, NULL, NULL),
@@ -248,7 +192,7 @@ START_TEST(submit_full_queue_takes_none_of_the_request)
 	ck_assert(!queue_has_room(q, 1));
 	/* A key repeated in a request takes its room once. */
 	q = make_queue("one", 1);
-	ck_assert_int_eq(submit_text("[{\"argv\":[\"true\"],\"queue\":\"one\","
+	ck_assert_int_eq(storefix_submit("[{\"argv\":[\"true\"],\"queue\":\"one\","
 				     "\"unique_key\":\"u\"},{\"argv\":[\"true\"],"
 				     "\"queue\":\"one\",\"unique_key\":\"u\"}]",
 				     1000, NULL, NULL),
@@ -264,7 +208,7 @@ START_TEST(submit_unique_key_finds_the_live_job)
 
 	a = submit_one("[{\"argv\":[\"true\"],\"unique_key\":\"k\"}]", 1000);
 	/* Again: the same job, nothing new. */
-	ck_assert_int_eq(submit_text("[{\"argv\":[\"true\"],"
+	ck_assert_int_eq(storefix_submit("[{\"argv\":[\"true\"],"
 				     "\"unique_key\":\"k\"}]",
 				     1000, ids, dups),
 			 0);
@@ -272,14 +216,14 @@ START_TEST(submit_unique_key_finds_the_live_job)
 	ck_assert(dups[0]);
 	ck_assert_int_eq(store_job_max_id(), a);
 	/* Keys are each user's own. */
-	ck_assert_int_eq(submit_text("[{\"argv\":[\"true\"],"
+	ck_assert_int_eq(storefix_submit("[{\"argv\":[\"true\"],"
 				     "\"unique_key\":\"k\"}]",
 				     2000, ids, dups),
 			 0);
 	ck_assert_int_gt(ids[0], a);
 	ck_assert(!dups[0]);
 	/* Twice in one request: the second is the first. */
-	ck_assert_int_eq(submit_text("[{\"argv\":[\"true\"],"
+	ck_assert_int_eq(storefix_submit("[{\"argv\":[\"true\"],"
 				     "\"unique_key\":\"n\"},"
 				     "{\"argv\":[\"true\"]},"
 				     "{\"argv\":[\"true\"],"
@@ -293,7 +237,7 @@ START_TEST(submit_unique_key_finds_the_live_job)
 	ck_assert_int_eq(store_job_set_state(a, JOBD_CANCELLED,
 					     JOBD_REASON_NONE, 1),
 			 0);
-	ck_assert_int_eq(submit_text("[{\"argv\":[\"true\"],"
+	ck_assert_int_eq(storefix_submit("[{\"argv\":[\"true\"],"
 				     "\"unique_key\":\"k\"}]",
 				     1000, ids, dups),
 			 0);
@@ -333,7 +277,7 @@ START_TEST(submit_dependencies_decide_the_first_state)
 	snprintf(text, sizeof(text),
 		 "[{\"argv\":[\"true\"],\"depends_on\":[%lld,%lld]}]",
 		 (long long)ok, (long long)bad);
-	ck_assert_int_eq(submit_text(text, 1000, ids, NULL), 0);
+	ck_assert_int_eq(storefix_submit(text, 1000, ids, NULL), 0);
 	ck_assert_int_eq(brief(ids[0]).state, JOBD_CANCELLED);
 	ck_assert_int_eq(brief(ids[0]).reason, JOBD_REASON_DEPENDENCY_FAILED);
 	ck_assert_int_eq(d->counts[JOBD_CANCELLED], 1);
@@ -348,7 +292,7 @@ END_TEST
 #define BIG 400
 
 struct big {
-	struct req r;
+	struct storefix_req r;
 	int rc;
 	bool held_after;
 };
@@ -375,7 +319,7 @@ START_TEST(submit_sliced_request_commits_whole)
 						     i % 2 ? "odd" : "even"));
 	text = json_dumps(arr, 0);
 	json_decref(arr);
-	req_parse(&b.r, text);
+	storefix_req_parse(&b.r, text);
 	free(text);
 	loopfix_run(big_f, &b);
 	ck_assert_msg(b.rc == 0, "%s", diag_msg());
@@ -388,7 +332,7 @@ START_TEST(submit_sliced_request_commits_whole)
 		ck_assert_int_eq(b.r.out[i].id, b.r.out[i % 2].id);
 	}
 	ck_assert_uint_eq(events_totals.submitted, 2);
-	req_destroy(&b.r);
+	storefix_req_destroy(&b.r);
 }
 END_TEST
 

@@ -8,6 +8,11 @@
 #ifndef STOREFIX_H_INCLUDED
 #define STOREFIX_H_INCLUDED
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
 /* Makes the loop (loop_init), a temp directory and a store in it
  * (store_open, synchronous off), quiets the log below warnings and clears
  * diag and loopfix's expectations.  Fails the test when the store does not
@@ -21,5 +26,22 @@ void storefix_teardown(void);
 
 /* The path of the database file (borrowed, until teardown). */
 const char *storefix_db_path(void);
+
+/* A submit request: the specs parsed from a JSON array, and room for
+ * submit_jobs's results. */
+struct storefix_req {
+	struct jobspec *specs;
+	size_t n;
+	struct submit_result *out;
+};
+/* Parses text (a JSON array of job specs) into r; fails the test on a bad
+ * spec.  Release with storefix_req_destroy(). */
+void storefix_req_parse(struct storefix_req *r, const char *text);
+void storefix_req_destroy(struct storefix_req *r);
+
+/* Submits text (a JSON array of specs) for uid without slices; returns
+ * submit_jobs's result, with the ids in ids and whether each was a
+ * duplicate in dups (either may be NULL). */
+int storefix_submit(const char *text, uid_t uid, int64_t *ids, bool *dups);
 
 #endif /* STOREFIX_H_INCLUDED */
