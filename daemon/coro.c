@@ -164,9 +164,18 @@ switch_to(struct coro *c)
 }
 
 /* Switches from the running coroutine back to the scheduler. */
+static uint64_t nyields;
+
+uint64_t
+coro_yields(void)
+{
+	return nyields;
+}
+
 static void
 switch_out(struct coro *c)
 {
+	nyields++;
 #ifdef HAVE_ASAN
 	void *fake = NULL;
 	/* A finished coroutine never comes back: let ASan drop its fake

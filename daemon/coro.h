@@ -50,6 +50,10 @@ uint64_t *coro_local(void);
 void coro_wakeup(struct coro *c);
 /* Parks the running coroutine until someone wakes it.  Yields. */
 void coro_yield(void);
+/* How many times any coroutine has yielded so far: a code path that must
+ * not yield (a savepoint's span) compares it before and after.  Does not
+ * yield. */
+uint64_t coro_yields(void);
 /* Asks c to unwind: sets its cancelled flag and wakes it.  Its awaits then
  * return -1 with E_CANCELLED. */
 void coro_cancel(struct coro *c);

@@ -6,6 +6,7 @@
  */
 #include "runner.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -40,9 +41,11 @@
 static struct runner *running;
 static int nrunning;
 
+/* One runner per job: a job is never run twice at once. */
 static void
 list_add(struct runner *r)
 {
+	assert(runner_find(r->job_id) == NULL);
 	r->prev = NULL;
 	r->next = running;
 	if (running)

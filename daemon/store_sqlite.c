@@ -9,6 +9,7 @@
  */
 #include "store_sqlite.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -19,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "coro.h"
 #include "diag.h"
 #include "log.h"
 #include "store.h"
@@ -31,6 +33,7 @@ static char *db_path;
 static bool full_sync;		/* synchronous = full was configured */
 static int wal_fd = -1;		/* the WAL file, for fdatasync */
 static int sp_depth;		/* savepoints open */
+static uint64_t sp_yields;	/* coro_yields() when the first opened */
 static bool busy_fail_fast;	/* a lock taken now must not be waited for */
 
 /* Checkpoints run in a thread of their own, on a connection of their own:
@@ -442,13 +445,16 @@ store_savepoint(void)
 		return -1;
 	if (store__st_exec(store__st(S_SAVEPOINT), "savepoint") != 0)
 		return -1;
-	sp_depth++;
+	if (sp_depth++ == 0)
+		sp_yields = coro_yields();
 	return 0;
 }
 
 int
 store_release(void)
 {
+	/* A savepoint never spans a yield (store.h). */
+	assert(sp_depth <= 0 || coro_yields() == sp_yields);
 	/* A transaction that failed meanwhile took the savepoint along. */
 	if (sp_depth <= 0 || !store_txn_open() || store__txn_doomed())
 		return diag_set(E_DB, "%s",
@@ -462,6 +468,7 @@ void
 store_rollback(void)
 {
 	store__env_cache_clear();
+	assert(sp_depth <= 0 || coro_yields() == sp_yields);
 	if (sp_depth <= 0 || !store_txn_open() || store__txn_doomed())
 		return;
 	store__st_exec(store__st(S_ROLLBACK_TO), "rollback to");
