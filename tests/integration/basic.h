@@ -21,9 +21,16 @@
 /* The one daemon of the current test (each test runs in its own fork). */
 extern struct jd D;
 
-/* Starts the test's daemon with basic_suite's config plus extra (may be
- * NULL); returns &D. */
-struct jd *start(const char *extra);
+/* Every daemon here gets this much config; a test may add to it. */
+#define BASE_CONF \
+	"; basic_suite\n[daemon]\nshutdown_timeout = 1\nkill_grace = 1\n"
+
+/* Starts the test's daemon with BASE_CONF plus extra (may be NULL). */
+static inline struct jd *
+start(const char *extra)
+{
+	return jd_test_start(&D, BASE_CONF, extra, NULL);
+}
 
 /* A test case named name whose tests get a daemon started with the
  * suite's config (and stopped by jd_test_teardown), timeout seconds each. */

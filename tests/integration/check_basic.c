@@ -31,19 +31,8 @@
 
 Suite *basic_suite(void);
 
-/* Every daemon here gets this much config; a test may add to it. */
-#define BASE_CONF \
-	"; basic_suite\n[daemon]\nshutdown_timeout = 1\nkill_grace = 1\n"
-
 /* The one daemon of the current test (each test runs in its own fork). */
 struct jd D;
-
-/* Starts the test's daemon with BASE_CONF plus extra (may be NULL). */
-struct jd *
-start(const char *extra)
-{
-	return jd_test_start(&D, BASE_CONF, extra, NULL);
-}
 
 static void
 setup_default(void)
