@@ -186,7 +186,6 @@ starts_with(const char *s, const char *prefix)
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-
 /* ---- protocol ---- */
 
 START_TEST(basic_ping_fields)

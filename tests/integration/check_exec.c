@@ -541,7 +541,6 @@ START_TEST(exec_priority_order)
 }
 END_TEST
 
-
 /* ---- the suite ---- */
 
 void
