@@ -101,7 +101,8 @@ $(B)/jobctl: $(B)/jobctl-obj/main.o $(JOBCTL_OBJS) $(B)/libjobd.a
 # torture and soak (chaos) and the loop-lag probe, with the start-up helpers
 # they share (bench/common.c).  bench/run.sh builds its other tools itself.
 BENCH_BINS := $(B)/bench/chaos $(B)/bench/looplag
-$(B)/bench/chaos: $(B)/bench/chaos.o $(B)/bench/common.o $(B)/libjobd.a
+$(B)/bench/chaos: $(B)/bench/chaos.o $(B)/bench/chaos_client.o \
+		$(B)/bench/chaos_audit.o $(B)/bench/common.o $(B)/libjobd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 $(B)/bench/looplag: $(B)/bench/looplag.o $(B)/bench/common.o $(B)/libjobd.a
 	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(PKG_LIBS) -lm

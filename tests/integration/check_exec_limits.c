@@ -1,0 +1,315 @@
+/*
+ * exec suite's limits (SPEC 3): a queue's rate limit, its concurrency
+ * (held, raised and lowered while jobs run) and the daemon's capacity,
+ * measured from the intervals the jobs stamp.
+ */
+#include <check.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "exec.h"
+#include "harness.h"
+
+/* The most intervals [start[i], end[i]) open at any one time. */
+static int
+max_overlap(const double *start, const double *end, int n)
+{
+	int best = 0;
+	for (int i = 0; i < n; i++) {
+		/* The peak is at some interval's start. */
+		int open = 0;
+		for (int k = 0; k < n; k++)
+			if (start[k] <= start[i] && end[k] > start[i])
+				open++;
+		if (open > best)
+			best = open;
+	}
+	return best;
+}
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* ---- rate limits (SPEC 3) ---- */
+
+START_TEST(exec_rate_limit)
+{
+	struct jd d;
+	start(&d, NULL);
+	jd_call_ok(&d, json_pack("{s:s,s:s,s:i,s:{s:f,s:f,s:f}}", "cmd",
+				 "queue.create", "name", "rl", "concurrency",
+				 20, "rate", "limit", 5.0, "period", 1.0,
+				 "burst", 1.0));
+	char *stamps = jd_path(&d, "starts");
+	char *cmd = xasprintf("date +%%s.%%N >> %s", stamps);
+	json_t *jobs = json_array();
+	for (int i = 0; i < 11; i++)
+		json_array_append_new(jobs, json_pack("{s:s,s:s}", "shell", cmd,
+						      "queue", "rl"));
+	json_t *r = jd_req(&d, "{s:s,s:o}", "cmd", "submit", "jobs", jobs);
+	json_t *ids = json_incref(json_object_get(jd_ok(r), "ids"));
+	json_decref(r);
+	r = jd_req(&d, "{s:s,s:O,s:f}", "cmd", "wait", "job_ids", ids,
+		   "timeout", 15.0);
+	jd_ok(r);
+	json_decref(r);
+	json_decref(ids);
+	double t[11];
+	ck_assert_int_eq(read_numbers(stamps, t, 11), 11);
+	qsort(t, 11, sizeof(double), cmp_double);
+	double spread = t[10] - t[0];
+	int worst = 0;
+	for (int i = 0; i < 11; i++) {
+		int n = 0;
+		for (int k = i; k < 11 && t[k] - t[i] < 1.0; k++)
+			n++;
+		if (n > worst)
+			worst = n;
+	}
+	fprintf(stderr,
+		"exec_rate_limit: 11 starts over %.3f s (%.2f/s after the "
+		"first, want 5/s); at most %d in any 1 s window\n",
+		spread, 10 / spread, worst);
+	ck_assert_msg(spread >= 1.9, "11 starts at 5/s took only %.3f s",
+		      spread);
+	ck_assert_msg(spread <= 3.0, "11 starts at 5/s took %.3f s", spread);
+	ck_assert_msg(worst <= 6, "%d starts within one second", worst);
+	free(cmd);
+	free(stamps);
+	jd_free(&d);
+}
+END_TEST
+
+/* ---- concurrency (SPEC 3) ---- */
+
+/* A job that sleeps secs between two stamps "start end" in file. */
+static char *
+timed_cmd(const char *file, const char *secs)
+{
+	return xasprintf("s=$(date +%%s.%%N); sleep %s; "
+			 "echo \"$s $(date +%%s.%%N)\" >> %s",
+			 secs, file);
+}
+
+/* Reads "start end" pairs; returns how many. */
+static int
+read_intervals(const char *file, double *start, double *end, int max)
+{
+	double v[200];
+	int n = read_numbers(file, v, max * 2 < 200 ? max * 2 : 200) / 2;
+	for (int i = 0; i < n; i++) {
+		start[i] = v[2 * i];
+		end[i] = v[2 * i + 1];
+	}
+	return n;
+}
+
+/* Submits n jobs of cmd in one batch; ids into out. */
+static void
+submit_batch(struct jd *d, const char *cmd, const char *queue, int n,
+	     int64_t *out)
+{
+	json_t *jobs = json_array();
+	for (int i = 0; i < n; i++)
+		json_array_append_new(jobs, json_pack("{s:s,s:s}", "shell", cmd,
+						      "queue", queue));
+	json_t *r = jd_req(d, "{s:s,s:o}", "cmd", "submit", "jobs", jobs);
+	json_t *ids = json_object_get(jd_ok(r), "ids");
+	ck_assert_int_eq(json_array_size(ids), n);
+	for (int i = 0; i < n; i++)
+		out[i] = json_integer_value(json_array_get(ids, i));
+	json_decref(r);
+}
+
+static void
+wait_all(struct jd *d, const int64_t *ids, int n, double timeout_s)
+{
+	for (int i = 0; i < n; i++) {
+		json_t *job = jd_wait(d, ids[i], timeout_s);
+		assert_job(job, "succeeded", NULL);
+		json_decref(job);
+	}
+}
+
+/* Polls queue name until its running count is want; true when it got
+ * there. */
+static bool
+poll_running(struct jd *d, const char *name, json_int_t want, double timeout_s)
+{
+	double deadline = jd_now() + timeout_s;
+	do {
+		json_t *q = jd_queue_get(d, name, NULL);
+		json_int_t n = jd_num(json_object_get(q, "counts"), "running");
+		json_decref(q);
+		if (n == want)
+			return true;
+		poll(NULL, 0, 3);
+	} while (jd_now() < deadline);
+	return false;
+}
+
+START_TEST(exec_concurrency_limit)
+{
+	struct jd d;
+	start(&d, "[queue default]\nconcurrency = 3\n");
+	char *file = jd_path(&d, "intervals");
+	char *cmd = timed_cmd(file, "0.1");
+	int64_t ids[20];
+	submit_batch(&d, cmd, "default", 20, ids);
+	wait_all(&d, ids, 20, 20);
+	double s[20], e[20];
+	ck_assert_int_eq(read_intervals(file, s, e, 20), 20);
+	int most = max_overlap(s, e, 20);
+	fprintf(stderr, "exec_concurrency_limit: at most %d at once\n", most);
+	ck_assert_msg(most <= 3, "%d jobs ran at once, concurrency 3", most);
+	ck_assert_msg(most == 3, "never ran 3 at once (only %d)", most);
+	free(cmd);
+	free(file);
+	jd_free(&d);
+}
+END_TEST
+
+START_TEST(exec_concurrency_raise)
+{
+	struct jd d;
+	start(&d, "[queue default]\nconcurrency = 2\n");
+	char *file = jd_path(&d, "intervals");
+	char *cmd = timed_cmd(file, "1");
+	int64_t ids[8];
+	submit_batch(&d, cmd, "default", 8, ids);
+	ck_assert(poll_running(&d, "default", 2, 5));
+	double raised = real_now();
+	jd_call_ok(&d, json_pack("{s:s,s:s,s:i}", "cmd", "queue.update", "name",
+				 "default", "concurrency", 6));
+	/* At once: well before the first two (1 s each) are done. */
+	ck_assert_msg(poll_running(&d, "default", 6, 0.5),
+		      "raising concurrency to 6 did not start 4 more jobs");
+	wait_all(&d, ids, 8, 10);
+	double s[8], e[8];
+	ck_assert_int_eq(read_intervals(file, s, e, 8), 8);
+	int most = max_overlap(s, e, 8);
+	/* The first two ran 1 s from before the update; four more joined
+	 * them at once, and the last two waited for free slots. */
+	int soon = 0;
+	for (int i = 0; i < 8; i++)
+		if (s[i] < raised + 0.5)
+			soon++;
+	fprintf(stderr,
+		"exec_concurrency_raise: at most %d at once; %d started by "
+		"0.5 s after the update\n",
+		most, soon);
+	ck_assert_msg(most == 6, "%d at once after raising to 6", most);
+	ck_assert_int_eq(soon, 6);
+	free(cmd);
+	free(file);
+	jd_free(&d);
+}
+END_TEST
+
+START_TEST(exec_concurrency_lower)
+{
+	struct jd d;
+	start(&d, "[queue default]\nconcurrency = 4\n");
+	char *first = jd_path(&d, "first"), *second = jd_path(&d, "second");
+	/* The running four end one by one, 0.15 s apart. */
+	static const char *const secs[4] = {"0.3", "0.45", "0.6", "0.75"};
+	int64_t a[4], b[4];
+	for (int i = 0; i < 4; i++) {
+		char *cmd = timed_cmd(first, secs[i]);
+		a[i] = submit_sh(&d, cmd);
+		free(cmd);
+	}
+	ck_assert(poll_running(&d, "default", 4, 5));
+	char *cmd2 = timed_cmd(second, "0.1");
+	submit_batch(&d, cmd2, "default", 4, b);
+	jd_call_ok(&d, json_pack("{s:s,s:s,s:i}", "cmd", "queue.update", "name",
+				 "default", "concurrency", 1));
+	/* The running ones go on to their end. */
+	wait_all(&d, a, 4, 10);
+	wait_all(&d, b, 4, 10);
+	double s1[4], e1[4], s2[4], e2[4];
+	ck_assert_int_eq(read_intervals(first, s1, e1, 4), 4);
+	ck_assert_int_eq(read_intervals(second, s2, e2, 4), 4);
+	double last_end = 0;
+	for (int i = 0; i < 4; i++) {
+		ck_assert_msg(e1[i] - s1[i] >= 0.3,
+			      "a running job was cut short");
+		if (e1[i] > last_end)
+			last_end = e1[i];
+	}
+	/* Concurrency 1: nothing new starts while any of the four still
+	 * runs, and then one at a time. */
+	double s[8], e[8];
+	for (int i = 0; i < 4; i++) {
+		s[i] = s1[i];
+		e[i] = e1[i];
+		s[4 + i] = s2[i];
+		e[4 + i] = e2[i];
+	}
+	int early = 0;
+	for (int i = 0; i < 4; i++)
+		if (s2[i] < last_end)
+			early++;
+	ck_assert_msg(early == 0,
+		      "%d queued jobs started while the old jobs still ran "
+		      "(up to %d at once after lowering concurrency to 1)",
+		      early, max_overlap(s, e, 8));
+	ck_assert_int_eq(max_overlap(s2, e2, 4), 1);
+	free(cmd2);
+	free(first);
+	free(second);
+	jd_free(&d);
+}
+END_TEST
+
+/* ---- capacity (SPEC 3) ---- */
+
+START_TEST(exec_capacity)
+{
+	struct jd d;
+	start(&d, "[queue small]\ncapacity = 2\n");
+	queue_pause(&d, "small", true);
+	json_t *one = json_pack("{s:s,s:s}", "shell", "true", "queue", "small");
+	ck_assert_int_gt(jd_submit(&d, json_deep_copy(one)), 0);
+	/* A batch that does not fit: all of it is refused, also the part
+	 * bound for another queue. */
+	json_t *jobs = json_pack("[O,O,{s:s}]", one, one, "shell", "true");
+	ck_assert_str_eq(req_err(&d, json_pack("{s:s,s:o}", "cmd", "submit",
+					       "jobs", jobs)),
+			 "queue_full");
+	ck_assert_int_eq(count_jobs(&d, "small"), 1);
+	ck_assert_int_eq(count_jobs(&d, "default"), 0);
+	ck_assert_int_gt(jd_submit(&d, json_deep_copy(one)), 0);
+	/* The third pending job. */
+	ck_assert_str_eq(req_err(&d, json_pack("{s:s,s:O}", "cmd", "submit",
+					       "job", one)),
+			 "queue_full");
+	ck_assert_int_eq(count_jobs(&d, "small"), 2);
+	json_decref(one);
+	jd_free(&d);
+}
+END_TEST
+
+void
+exec_add_limits(Suite *s)
+{
+	const TTest *limits[] = {
+		exec_rate_limit,
+		exec_concurrency_limit,
+		exec_concurrency_raise,
+		exec_concurrency_lower,
+		exec_capacity,
+		NULL,
+	};
+
+	exec_add_case(s, "limits", 30, limits);
+}
