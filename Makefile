@@ -17,15 +17,20 @@ CC       ?= cc
 PKG_CONFIG ?= pkg-config
 VERSION  := 0.1.0
 
+# CFLAGS, CPPFLAGS, LDFLAGS and LDLIBS are the user's: `make CFLAGS=-O0`
+# changes the optimisation and nothing else.  What the build needs (the
+# language, the warnings, hardening, sanitizers, dependency files, include
+# paths, libraries) lives in the JOBD_* variables below, which the rules
+# put before the user's, so a user flag can still override a default.
 ifeq ($(SANITIZE),1)
 B        := build/asan
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
             -fno-omit-frame-pointer
-OPTFLAGS := -O1 -g
+CFLAGS   ?= -O1 -g
 else
 B        := build
 SANFLAGS :=
-OPTFLAGS := -O2 -g -D_FORTIFY_SOURCE=2
+CFLAGS   ?= -O2 -g
 endif
 
 WARN     := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
@@ -36,12 +41,26 @@ PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) check 2>/dev/null)
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 
-CFLAGS   ?= $(OPTFLAGS)
-CFLAGS   += -std=c11 $(WARN) -fstack-protector-strong $(SANFLAGS) -MMD -MP
-CPPFLAGS += -D_GNU_SOURCE -DJOBD_VERSION='"$(VERSION)"' -Iinclude -Idaemon \
-            $(PKG_CFLAGS)
-LDFLAGS  += $(SANFLAGS)
-LDLIBS   += $(PKG_LIBS) -lev -lm
+# glibc's _FORTIFY_SOURCE needs an optimising compile: without one,
+# <features.h> warns, and -Werror makes that an error.  So it is defined
+# only when the user's CFLAGS optimise (the compiler says whether
+# __OPTIMIZE__ is set), never beside the sanitizers (they check the same
+# calls themselves), and never over the user's own _FORTIFY_SOURCE.
+OPTIMIZING := $(strip $(shell printf '__OPTIMIZE__\n' | \
+                $(CC) $(CPPFLAGS) $(CFLAGS) -E -P -x c - 2>/dev/null))
+USER_FORTIFY := $(findstring _FORTIFY_SOURCE,$(CPPFLAGS) $(CFLAGS))
+ifeq ($(filter 1,$(SANITIZE))$(OPTIMIZING)$(USER_FORTIFY),1)
+FORTIFY  := -D_FORTIFY_SOURCE=2
+else
+FORTIFY  :=
+endif
+
+BASE_CPPFLAGS := -D_GNU_SOURCE -DJOBD_VERSION='"$(VERSION)"' -Iinclude \
+                 -Idaemon $(PKG_CFLAGS)
+JOBD_CPPFLAGS := $(BASE_CPPFLAGS) $(FORTIFY)
+JOBD_CFLAGS := -std=c11 $(WARN) -fstack-protector-strong $(SANFLAGS) -MMD -MP
+JOBD_LDFLAGS := $(SANFLAGS)
+JOBD_LIBS := $(PKG_LIBS) -lev -lm
 
 # The daemon's modules, lowest layer first.  main.c is wiring only.
 DAEMON_MODS := xmem buf utf8 diag log users safedir backoff ratelimit cron \
@@ -73,31 +92,34 @@ $(B)/.deps-ok:
 
 $(B)/%.o: %.c | $(B)/.deps-ok
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(CC) $(JOBD_CPPFLAGS) $(CPPFLAGS) $(JOBD_CFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(B)/libjobd.a: $(CLIENT_LIB_OBJS)
 	$(AR) rcs $@ $^
 
 $(B)/jobd: $(DAEMON_OBJS) $(B)/daemon/main.o $(B)/libjobd.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(JOBD_LDFLAGS) $(LDFLAGS) -o $@ $^ $(JOBD_LIBS) $(LDLIBS)
 
 $(B)/jobctl: $(B)/client/jobctl.o $(JOBCTL_OBJS) $(B)/libjobd.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+	$(CC) $(JOBD_LDFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm $(LDLIBS)
 
 # The benchmark programs that speak through the client library: the crash
 # torture and soak (chaos) and the loop-lag probe.  bench/run.sh builds its
 # other tools itself.
 BENCH_BINS := $(B)/bench/chaos $(B)/bench/looplag
 $(B)/bench/chaos: $(B)/bench/chaos.o $(B)/libjobd.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+	$(CC) $(JOBD_LDFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm $(LDLIBS)
 $(B)/bench/looplag: $(B)/bench/looplag.o $(B)/libjobd.a
-	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(PKG_LIBS) -lm
+	$(CC) $(JOBD_LDFLAGS) -pthread $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm \
+		$(LDLIBS)
 
 $(B)/check_unit: $(UNIT_OBJS) $(DAEMON_OBJS) $(JOBCTL_OBJS) $(B)/libjobd.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
+	$(CC) $(JOBD_LDFLAGS) $(LDFLAGS) -o $@ $^ $(JOBD_LIBS) $(CHECK_LIBS) \
+		$(LDLIBS)
 
 $(B)/check_integration: $(INTEG_OBJS) $(B)/libjobd.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CHECK_LIBS) -lm
+	$(CC) $(JOBD_LDFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CHECK_LIBS) -lm \
+		$(LDLIBS)
 
 # `make check` runs every test: the unit suites, then the integration
 # suites against a real jobd and jobctl.
@@ -141,7 +163,7 @@ FUZZ_LIB_OBJS := $(DAEMON_MODS:%=$(FZ)/daemon/%.o) \
 
 $(FZ)/%.o: %.c | $(B)/.deps-ok
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -c -o $@ $<
+	$(FUZZ_CC) $(BASE_CPPFLAGS) $(CPPFLAGS) $(FUZZ_CFLAGS) -c -o $@ $<
 
 # The request target links runner_spawn to a stand-in that starts nothing:
 # no request may run a process while fuzzing.
@@ -207,7 +229,7 @@ format:
 	clang-format -i daemon/*.[ch] client/*.[ch] include/jobd/*.h tests/*/*.[ch]
 
 tidy:
-	clang-tidy daemon/*.c client/*.c -- $(CPPFLAGS) -std=c11
+	clang-tidy daemon/*.c client/*.c -- $(JOBD_CPPFLAGS) $(CPPFLAGS) -std=c11
 
 clean:
 	rm -rf build
