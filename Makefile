@@ -39,6 +39,7 @@ WARN     := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
 PKGS     := jansson sqlite3 inih
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) check 2>/dev/null)
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+JANSSON_LIBS = $(shell $(PKG_CONFIG) --libs jansson 2>/dev/null)
 CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 
 # glibc's _FORTIFY_SOURCE needs an optimising compile: without one,
@@ -55,12 +56,23 @@ else
 FORTIFY  :=
 endif
 
-BASE_CPPFLAGS := -D_GNU_SOURCE -DJOBD_VERSION='"$(VERSION)"' -Iinclude \
-                 -Idaemon $(PKG_CFLAGS)
-JOBD_CPPFLAGS := $(BASE_CPPFLAGS) $(FORTIFY)
+# Only the daemon's objects, and the unit suites and fuzz targets that
+# drive them, see daemon/ headers (DAEMON_INC, set per object below): the
+# client library, jobctl, the benchmarks and the integration tests know
+# only include/.
+BASE_CPPFLAGS = -D_GNU_SOURCE -DJOBD_VERSION='"$(VERSION)"' -Iinclude \
+                $(DAEMON_INC) $(PKG_CFLAGS)
+DAEMON_INC :=
+JOBD_CPPFLAGS = $(BASE_CPPFLAGS) $(FORTIFY)
 JOBD_CFLAGS := -std=c11 $(WARN) -fstack-protector-strong $(SANFLAGS) -MMD -MP
 JOBD_LDFLAGS := $(SANFLAGS)
-JOBD_LIBS := $(PKG_LIBS) -lev -lm
+
+# What each program links beside its objects: the daemon (and the unit
+# suites, which link its modules) everything; the client library and what
+# is built on it only jansson and libm.
+DAEMON_LIBS = $(PKG_LIBS) -lev -lm
+CLIENT_LIBS = $(JANSSON_LIBS) -lm
+LINK = $(CC) $(JOBD_LDFLAGS) $(LDFLAGS) -o $@ $^
 
 # The daemon's modules, lowest layer first.  main.c is wiring only.
 DAEMON_MODS := xmem buf utf8 diag log users safedir backoff ratelimit cron \
@@ -68,9 +80,15 @@ DAEMON_MODS := xmem buf utf8 diag log users safedir backoff ratelimit cron \
                coro loop await spawner store queue runner scheduler events \
                consumer submit producer control commands sdnotify
 DAEMON_OBJS := $(DAEMON_MODS:%=$(B)/daemon/%.o)
-CLIENT_LIB_OBJS := $(B)/client/proto.o $(B)/client/jobd_time.o $(B)/client/client.o
-# jobctl's own modules, beside jobctl.c.
-JOBCTL_OBJS := $(B)/client/render.o
+# The client library, libjobd.a: the C API of include/jobd/.  The daemon
+# links it too, for the protocol names and times.
+LIB_SRCS := lib/proto.c lib/jobd_time.c lib/client.c
+LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
+# jobctl: jobctl.c (its main) and its own modules.  The unit suites link
+# the modules without the main.
+JOBCTL_SRCS := client/jobctl.c client/render.c
+JOBCTL_OBJS := $(JOBCTL_SRCS:%.c=$(B)/%.o)
+JOBCTL_MOD_OBJS := $(filter-out %/jobctl.o,$(JOBCTL_OBJS))
 
 UNIT_SRCS := $(wildcard tests/unit/check_*.c)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(B)/%.o)
@@ -90,36 +108,37 @@ $(B)/.deps-ok:
 	@scripts/deps.sh --quiet
 	@mkdir -p $(@D) && touch $@
 
+$(B)/daemon/%.o $(B)/tests/unit/%.o: DAEMON_INC := -Idaemon
+
 $(B)/%.o: %.c | $(B)/.deps-ok
 	@mkdir -p $(@D)
 	$(CC) $(JOBD_CPPFLAGS) $(CPPFLAGS) $(JOBD_CFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(B)/libjobd.a: $(CLIENT_LIB_OBJS)
+$(B)/libjobd.a: $(LIB_OBJS)
+	rm -f $@
 	$(AR) rcs $@ $^
 
 $(B)/jobd: $(DAEMON_OBJS) $(B)/daemon/main.o $(B)/libjobd.a
-	$(CC) $(JOBD_LDFLAGS) $(LDFLAGS) -o $@ $^ $(JOBD_LIBS) $(LDLIBS)
+	$(LINK) $(DAEMON_LIBS) $(LDLIBS)
 
-$(B)/jobctl: $(B)/client/jobctl.o $(JOBCTL_OBJS) $(B)/libjobd.a
-	$(CC) $(JOBD_LDFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm $(LDLIBS)
+$(B)/jobctl: $(JOBCTL_OBJS) $(B)/libjobd.a
+	$(LINK) $(CLIENT_LIBS) $(LDLIBS)
 
 # The benchmark programs that speak through the client library: the crash
 # torture and soak (chaos) and the loop-lag probe.  bench/run.sh builds its
 # other tools itself.
 BENCH_BINS := $(B)/bench/chaos $(B)/bench/looplag
 $(B)/bench/chaos: $(B)/bench/chaos.o $(B)/libjobd.a
-	$(CC) $(JOBD_LDFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm $(LDLIBS)
+	$(LINK) $(CLIENT_LIBS) $(LDLIBS)
 $(B)/bench/looplag: $(B)/bench/looplag.o $(B)/libjobd.a
-	$(CC) $(JOBD_LDFLAGS) -pthread $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm \
-		$(LDLIBS)
+	$(LINK) -pthread $(CLIENT_LIBS) $(LDLIBS)
 
-$(B)/check_unit: $(UNIT_OBJS) $(DAEMON_OBJS) $(JOBCTL_OBJS) $(B)/libjobd.a
-	$(CC) $(JOBD_LDFLAGS) $(LDFLAGS) -o $@ $^ $(JOBD_LIBS) $(CHECK_LIBS) \
-		$(LDLIBS)
+$(B)/check_unit: $(UNIT_OBJS) $(DAEMON_OBJS) $(JOBCTL_MOD_OBJS) \
+                 $(B)/libjobd.a
+	$(LINK) $(DAEMON_LIBS) $(CHECK_LIBS) $(LDLIBS)
 
 $(B)/check_integration: $(INTEG_OBJS) $(B)/libjobd.a
-	$(CC) $(JOBD_LDFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CHECK_LIBS) -lm \
-		$(LDLIBS)
+	$(LINK) $(CLIENT_LIBS) $(CHECK_LIBS) $(LDLIBS)
 
 # `make check` runs every test: the unit suites, then the integration
 # suites against a real jobd and jobctl.
@@ -156,10 +175,12 @@ FUZZ_CFLAGS := -O1 -g -std=c11 $(WARN) $(FUZZ_SAN) \
                -fsanitize=fuzzer-no-link -MMD -MP
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FZ)/fuzz_%)
 FUZZ_LIB_OBJS := $(DAEMON_MODS:%=$(FZ)/daemon/%.o) \
-                 $(FZ)/client/proto.o $(FZ)/client/jobd_time.o
+                 $(FZ)/lib/proto.o $(FZ)/lib/jobd_time.o
 
 # Kept between runs: make would delete them as intermediates.
 .PRECIOUS: $(FZ)/%.o
+
+$(FZ)/daemon/%.o $(FZ)/tests/fuzz/%.o: DAEMON_INC := -Idaemon
 
 $(FZ)/%.o: %.c | $(B)/.deps-ok
 	@mkdir -p $(@D)
@@ -170,7 +191,7 @@ $(FZ)/%.o: %.c | $(B)/.deps-ok
 $(FZ)/fuzz_request: LDWRAP := -Wl,--wrap=runner_spawn
 $(FZ)/fuzz_%: $(FZ)/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJS)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $(LDWRAP) -o $@ $^ \
-		$(PKG_LIBS) -lev -lm
+		$(DAEMON_LIBS)
 
 fuzz-build: $(FUZZ_BINS)
 
@@ -229,7 +250,9 @@ format:
 	clang-format -i daemon/*.[ch] client/*.[ch] include/jobd/*.h tests/*/*.[ch]
 
 tidy:
-	clang-tidy daemon/*.c client/*.c -- $(JOBD_CPPFLAGS) $(CPPFLAGS) -std=c11
+	clang-tidy daemon/*.c -- $(JOBD_CPPFLAGS) -Idaemon $(CPPFLAGS) -std=c11
+	clang-tidy $(LIB_SRCS) $(JOBCTL_SRCS) -- $(JOBD_CPPFLAGS) $(CPPFLAGS) \
+		-std=c11
 
 clean:
 	rm -rf build
