@@ -99,18 +99,17 @@ all: $(B)/jobd $(B)/jobctl
 .PHONY: all deps check unit integration asan valgrind run install clean \
         format tidy bench fuzz fuzz-build fuzz-check
 
-# `deps` installs what pkg-config cannot find, with apt-get (sudo when not
-# root).  It does nothing when everything is present.  Every object waits
-# for it, so a fresh machine gets its packages before the first compile.
+# `deps` installs whatever is missing with apt-get (sudo when not root),
+# and does nothing when everything is present.  No object rule runs it:
+# the targets that need packages (run, check, bench, the fuzz and format
+# targets) run scripts/deps.sh first and then build in a sub-make, so even
+# with -j nothing compiles before the packages are in.
 deps:
 	@scripts/deps.sh
-$(B)/.deps-ok:
-	@scripts/deps.sh --quiet
-	@mkdir -p $(@D) && touch $@
 
 $(B)/daemon/%.o $(B)/tests/unit/%.o: DAEMON_INC := -Idaemon
 
-$(B)/%.o: %.c | $(B)/.deps-ok
+$(B)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(JOBD_CPPFLAGS) $(CPPFLAGS) $(JOBD_CFLAGS) $(CFLAGS) -c -o $@ $<
 
@@ -142,7 +141,10 @@ $(B)/check_integration: $(INTEG_OBJS) $(B)/libjobd.a
 
 # `make check` runs every test: the unit suites, then the integration
 # suites against a real jobd and jobctl.
-check: all $(B)/check_unit $(B)/check_integration $(BENCH_BINS)
+check:
+	@scripts/deps.sh --quiet build $(CHECK_DEPS)
+	@$(MAKE) --no-print-directory all $(B)/check_unit $(B)/check_integration \
+		$(BENCH_BINS)
 	$(B)/check_unit
 	JOBD_BIN=$(B)/jobd JOBCTL_BIN=$(B)/jobctl $(B)/check_integration
 	bench/run.sh $(B) --smoke
@@ -153,8 +155,10 @@ check: all $(B)/check_unit $(B)/check_integration $(BENCH_BINS)
 # from the plain build, and not again under SANITIZE=1.
 ifeq ($(SANITIZE),1)
 CHECK_FUZZ :=
+CHECK_DEPS :=
 else
 CHECK_FUZZ := $(MAKE) --no-print-directory fuzz-check
+CHECK_DEPS := fuzz
 endif
 
 # ---- fuzzing (tests/fuzz/README.md) ----
@@ -182,7 +186,7 @@ FUZZ_LIB_OBJS := $(DAEMON_MODS:%=$(FZ)/daemon/%.o) \
 
 $(FZ)/daemon/%.o $(FZ)/tests/fuzz/%.o: DAEMON_INC := -Idaemon
 
-$(FZ)/%.o: %.c | $(B)/.deps-ok
+$(FZ)/%.o: %.c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(BASE_CPPFLAGS) $(CPPFLAGS) $(FUZZ_CFLAGS) -c -o $@ $<
 
@@ -193,7 +197,9 @@ $(FZ)/fuzz_%: $(FZ)/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJS)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $(LDWRAP) -o $@ $^ \
 		$(DAEMON_LIBS)
 
-fuzz-build: $(FUZZ_BINS)
+fuzz-build:
+	@scripts/deps.sh --quiet build fuzz
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
 
 fuzz: fuzz-build
 	tests/fuzz/run.sh $(FZ) $(FUZZ_TIME) $(FUZZ_TARGETS)
@@ -216,11 +222,15 @@ valgrind: $(B)/check_unit
 		--child-silent-after-fork=yes \
 		--errors-for-leak-kinds=definite $(B)/check_unit
 
-run: all
+run:
+	@scripts/deps.sh --quiet build
+	@$(MAKE) --no-print-directory all
 	$(B)/jobd
 
 # BENCH_ARGS=--full for the ten-minute run; the default is --quick.
-bench: all $(BENCH_BINS)
+bench:
+	@scripts/deps.sh --quiet build
+	@$(MAKE) --no-print-directory all $(BENCH_BINS)
 	bench/run.sh $(B) $(BENCH_ARGS)
 
 install: all
