@@ -96,8 +96,8 @@ INTEG_SRCS := $(wildcard tests/integration/*.c)
 INTEG_OBJS := $(INTEG_SRCS:%.c=$(B)/%.o)
 
 all: $(B)/jobd $(B)/jobctl
-.PHONY: all deps check unit integration asan valgrind run install clean \
-        format tidy bench fuzz fuzz-build fuzz-check
+.PHONY: all deps check unit integration asan valgrind run install uninstall \
+        clean format format-check tidy bench fuzz fuzz-build fuzz-check
 
 # `deps` installs whatever is missing with apt-get (sudo when not root),
 # and does nothing when everything is present.  No object rule runs it:
@@ -233,12 +233,26 @@ bench:
 	@$(MAKE) --no-print-directory all $(BENCH_BINS)
 	bench/run.sh $(B) $(BENCH_ARGS)
 
+# What `make install` puts, one path each (under $(DESTDIR)), so that
+# `make uninstall` removes exactly that with the same PREFIX and DESTDIR.
+PUBLIC_HEADERS := $(wildcard include/jobd/*.h)
+INSTALLED := $(SBINDIR)/jobd $(BINDIR)/jobctl \
+             $(PUBLIC_HEADERS:include/%=$(INCLUDEDIR)/%) $(LIBDIR)/libjobd.a \
+             $(MANDIR)/man1/jobctl.1 $(MANDIR)/man5/jobd.conf.5 \
+             $(MANDIR)/man7/jobd-protocol.7 $(MANDIR)/man8/jobd.8 \
+             $(UNITDIR)/jobd.service $(UNITDIR)/jobd.socket \
+             $(USERUNITDIR)/jobd.service $(USERUNITDIR)/jobd.socket \
+             $(SYSCONFDIR)/jobd/jobd.conf.example $(BASHCOMPDIR)/jobctl
+# The directories that are jobd's alone; uninstall removes them when empty
+# (a jobd.conf written beside the example stays, and so does its folder).
+INSTALLED_DIRS := $(INCLUDEDIR)/jobd $(SYSCONFDIR)/jobd
+
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR)
 	install -m 0755 $(B)/jobd $(DESTDIR)$(SBINDIR)/jobd
 	install -m 0755 $(B)/jobctl $(DESTDIR)$(BINDIR)/jobctl
 	install -d $(DESTDIR)$(INCLUDEDIR)/jobd $(DESTDIR)$(LIBDIR)
-	install -m 0644 include/jobd/*.h $(DESTDIR)$(INCLUDEDIR)/jobd/
+	install -m 0644 $(PUBLIC_HEADERS) $(DESTDIR)$(INCLUDEDIR)/jobd/
 	install -m 0644 $(B)/libjobd.a $(DESTDIR)$(LIBDIR)/libjobd.a
 	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
 		$(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8
@@ -255,6 +269,12 @@ install: all
 	install -m 0644 docs/jobd.conf.example $(DESTDIR)$(SYSCONFDIR)/jobd/jobd.conf.example
 	install -d $(DESTDIR)$(BASHCOMPDIR)
 	install -m 0644 scripts/jobctl.bash $(DESTDIR)$(BASHCOMPDIR)/jobctl
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	for d in $(addprefix $(DESTDIR),$(INSTALLED_DIRS)); do \
+		if [ -d "$$d" ]; then rmdir --ignore-fail-on-non-empty "$$d"; fi; \
+	done
 
 format:
 	clang-format -i daemon/*.[ch] client/*.[ch] include/jobd/*.h tests/*/*.[ch]
