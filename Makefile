@@ -42,8 +42,9 @@ PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 JANSSON_LIBS = $(shell $(PKG_CONFIG) --libs jansson 2>/dev/null)
 CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 
-# glibc's _FORTIFY_SOURCE needs an optimising compile: without one,
-# <features.h> warns, and -Werror makes that an error.  So it is defined
+# glibc's _FORTIFY_SOURCE needs an optimising compile: without one it does
+# nothing, and older glibc's <features.h> warns, which -Werror makes an
+# error (newer ones ignore it quietly).  So it is defined
 # only when the user's CFLAGS optimise (the compiler says whether
 # __OPTIMIZE__ is set), never beside the sanitizers (they check the same
 # calls themselves), and never over the user's own _FORTIFY_SOURCE.
