@@ -17,15 +17,20 @@ CC       ?= cc
 PKG_CONFIG ?= pkg-config
 VERSION  := 0.1.0
 
+# CFLAGS, CPPFLAGS, LDFLAGS and LDLIBS are the user's: `make CFLAGS=-O0`
+# changes the optimisation and nothing else.  What the build needs (the
+# language, the warnings, hardening, sanitizers, dependency files, include
+# paths, libraries) lives in the JOBD_* variables below, which the rules
+# put before the user's, so a user flag can still override a default.
 ifeq ($(SANITIZE),1)
 B        := build/asan
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
             -fno-omit-frame-pointer
-OPTFLAGS := -O1 -g
+CFLAGS   ?= -O1 -g
 else
 B        := build
 SANFLAGS :=
-OPTFLAGS := -O2 -g -D_FORTIFY_SOURCE=2
+CFLAGS   ?= -O2 -g
 endif
 
 WARN     := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
@@ -34,33 +39,64 @@ WARN     := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
 PKGS     := jansson sqlite3 inih
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) check 2>/dev/null)
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+JANSSON_LIBS = $(shell $(PKG_CONFIG) --libs jansson 2>/dev/null)
 CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 
-CFLAGS   ?= $(OPTFLAGS)
-CFLAGS   += -std=c11 $(WARN) -fstack-protector-strong $(SANFLAGS) -MMD -MP
-CPPFLAGS += -D_GNU_SOURCE -DJOBD_VERSION='"$(VERSION)"' -Iinclude -Idaemon \
-            $(PKG_CFLAGS)
-LDFLAGS  += $(SANFLAGS)
-LDLIBS   += $(PKG_LIBS) -lev -lm
+# glibc's _FORTIFY_SOURCE needs an optimising compile: without one it does
+# nothing, and older glibc's <features.h> warns, which -Werror makes an
+# error (newer ones ignore it quietly).  So it is defined
+# only when the user's CFLAGS optimise (the compiler says whether
+# __OPTIMIZE__ is set), never beside the sanitizers (they check the same
+# calls themselves), and never over the user's own _FORTIFY_SOURCE.
+OPTIMIZING := $(strip $(shell printf '__OPTIMIZE__\n' | \
+                $(CC) $(CPPFLAGS) $(CFLAGS) -E -P -x c - 2>/dev/null))
+USER_FORTIFY := $(findstring _FORTIFY_SOURCE,$(CPPFLAGS) $(CFLAGS))
+ifeq ($(filter 1,$(SANITIZE))$(OPTIMIZING)$(USER_FORTIFY),1)
+FORTIFY  := -D_FORTIFY_SOURCE=2
+else
+FORTIFY  :=
+endif
+
+# Only the daemon's objects, and the unit suites and fuzz targets that
+# drive them, see daemon/ headers (DAEMON_INC, set per object below): the
+# client library, jobctl, the benchmarks and the integration tests know
+# only include/.
+BASE_CPPFLAGS = -D_GNU_SOURCE -DJOBD_VERSION='"$(VERSION)"' -Iinclude \
+                $(DAEMON_INC) $(PKG_CFLAGS)
+DAEMON_INC :=
+JOBD_CPPFLAGS = $(BASE_CPPFLAGS) $(FORTIFY)
+JOBD_CFLAGS := -std=c11 $(WARN) -fstack-protector-strong $(SANFLAGS) -MMD -MP
+JOBD_LDFLAGS := $(SANFLAGS)
+
+# What each program links beside its objects: the daemon (and the unit
+# suites, which link its modules) everything; the client library and what
+# is built on it only jansson and libm.
+DAEMON_LIBS = $(PKG_LIBS) -lev -lm
+CLIENT_LIBS = $(JANSSON_LIBS) -lm
+LINK = $(CC) $(JOBD_LDFLAGS) $(LDFLAGS) -o $@ $^
 
 # The daemon's modules, lowest layer first.  main.c is wiring only.
 DAEMON_MODS := xmem buf utf8 diag log users safedir backoff ratelimit cron \
                jsonin jobspec producer_spec queue_conf config \
                joblog coro loop await spawner \
-               store store_sqlite store_sql store_queue store_job store_job_json \
+               store store_sqlite store_sql store_queue store_job \
+               store_job_json \
                queue runner events scheduler jobs \
                consumer submit producer control commands cmd_job cmd_logs \
                cmd_queue cmd_producer cmd_admin sdnotify service
 DAEMON_OBJS := $(DAEMON_MODS:%=$(B)/daemon/%.o)
-CLIENT_LIB_OBJS := $(B)/client/proto.o $(B)/client/jobd_time.o $(B)/client/client.o
-# jobctl's files but main.o, which only the jobctl link takes.  Their
+# The client library, libjobd.a: the C API of include/jobd/.  The daemon
+# links it too, for the protocol names and times.
+LIB_SRCS := lib/proto.c lib/jobd_time.c lib/client.c
+LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
+# jobctl: main.c dispatches, one file per command family beside it.  Its
 # objects go under $(B)/jobctl-obj/, since $(B)/jobctl is the program.
-JOBCTL_MODS := jobctl render spec prom submit jobs logs stats queues top
-JOBCTL_OBJS := $(JOBCTL_MODS:%=$(B)/jobctl-obj/%.o)
-# What the unit suites test of jobctl: its renderer and Prometheus writer
-# (with the helpers they use), not its commands.
-JOBCTL_UNIT_OBJS := $(B)/jobctl-obj/jobctl.o $(B)/jobctl-obj/render.o \
-                    $(B)/jobctl-obj/prom.o
+# The unit suites link what they test of it (the renderer and the
+# Prometheus writer, with the helpers those use), not its commands.
+JOBCTL_SRCS := $(wildcard jobctl/*.c)
+JOBCTL_OBJS := $(JOBCTL_SRCS:jobctl/%.c=$(B)/jobctl-obj/%.o)
+JOBCTL_MOD_OBJS := $(B)/jobctl-obj/jobctl.o $(B)/jobctl-obj/render.o \
+                   $(B)/jobctl-obj/prom.o
 
 UNIT_SRCS := $(wildcard tests/unit/check_*.c)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(B)/%.o)
@@ -68,34 +104,36 @@ INTEG_SRCS := $(wildcard tests/integration/*.c)
 INTEG_OBJS := $(INTEG_SRCS:%.c=$(B)/%.o)
 
 all: $(B)/jobd $(B)/jobctl
-.PHONY: all deps check unit integration asan valgrind run install clean \
-        format tidy bench fuzz fuzz-build fuzz-check
+.PHONY: all deps check unit integration asan valgrind run install uninstall \
+        clean format format-check tidy bench fuzz fuzz-build fuzz-check
 
-# `deps` installs what pkg-config cannot find, with apt-get (sudo when not
-# root).  It does nothing when everything is present.  Every object waits
-# for it, so a fresh machine gets its packages before the first compile.
+# `deps` installs whatever is missing with apt-get (sudo when not root),
+# and does nothing when everything is present.  No object rule runs it:
+# the targets that need packages (run, check, bench, the fuzz and format
+# targets) run scripts/deps.sh first and then build in a sub-make, so even
+# with -j nothing compiles before the packages are in.
 deps:
 	@scripts/deps.sh
-$(B)/.deps-ok:
-	@scripts/deps.sh --quiet
-	@mkdir -p $(@D) && touch $@
 
-$(B)/%.o: %.c | $(B)/.deps-ok
+$(B)/daemon/%.o $(B)/tests/unit/%.o: DAEMON_INC := -Idaemon
+
+$(B)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(CC) $(JOBD_CPPFLAGS) $(CPPFLAGS) $(JOBD_CFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(B)/jobctl-obj/%.o: jobctl/%.c | $(B)/.deps-ok
+$(B)/jobctl-obj/%.o: jobctl/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(CC) $(JOBD_CPPFLAGS) $(CPPFLAGS) $(JOBD_CFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(B)/libjobd.a: $(CLIENT_LIB_OBJS)
+$(B)/libjobd.a: $(LIB_OBJS)
+	rm -f $@
 	$(AR) rcs $@ $^
 
 $(B)/jobd: $(DAEMON_OBJS) $(B)/daemon/main.o $(B)/libjobd.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(LINK) $(DAEMON_LIBS) $(LDLIBS)
 
-$(B)/jobctl: $(B)/jobctl-obj/main.o $(JOBCTL_OBJS) $(B)/libjobd.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+$(B)/jobctl: $(JOBCTL_OBJS) $(B)/libjobd.a
+	$(LINK) $(CLIENT_LIBS) $(LDLIBS)
 
 # The benchmark programs that speak through the client library: the crash
 # torture and soak (chaos) and the loop-lag probe, with the start-up helpers
@@ -103,19 +141,24 @@ $(B)/jobctl: $(B)/jobctl-obj/main.o $(JOBCTL_OBJS) $(B)/libjobd.a
 BENCH_BINS := $(B)/bench/chaos $(B)/bench/looplag
 $(B)/bench/chaos: $(B)/bench/chaos.o $(B)/bench/chaos_client.o \
 		$(B)/bench/chaos_audit.o $(B)/bench/common.o $(B)/libjobd.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+	$(LINK) $(CLIENT_LIBS) $(LDLIBS)
 $(B)/bench/looplag: $(B)/bench/looplag.o $(B)/bench/common.o $(B)/libjobd.a
-	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(PKG_LIBS) -lm
+	$(LINK) -pthread $(CLIENT_LIBS) $(LDLIBS)
 
-$(B)/check_unit: $(UNIT_OBJS) $(DAEMON_OBJS) $(JOBCTL_UNIT_OBJS) $(B)/libjobd.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
+$(B)/check_unit: $(UNIT_OBJS) $(DAEMON_OBJS) $(JOBCTL_MOD_OBJS) \
+                 $(B)/libjobd.a
+	$(LINK) $(DAEMON_LIBS) $(CHECK_LIBS) $(LDLIBS)
 
 $(B)/check_integration: $(INTEG_OBJS) $(B)/libjobd.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CHECK_LIBS) -lm
+	$(LINK) $(CLIENT_LIBS) $(CHECK_LIBS) $(LDLIBS)
 
-# `make check` runs every test: the unit suites, then the integration
-# suites against a real jobd and jobctl.
-check: all $(B)/check_unit $(B)/check_integration $(BENCH_BINS)
+# `make check` runs every test: the layout rules (scripts/check-layout.sh),
+# the unit suites, then the integration suites against a real jobd and
+# jobctl, a bench smoke, the systemd unit checks and the fuzz targets.
+check:
+	@scripts/deps.sh --quiet build $(CHECK_DEPS)
+	@$(MAKE) --no-print-directory all $(B)/check_unit $(B)/check_integration \
+		$(BENCH_BINS)
 	scripts/check-layout.sh
 	$(B)/check_unit
 	JOBD_BIN=$(B)/jobd JOBCTL_BIN=$(B)/jobctl $(B)/check_integration
@@ -127,8 +170,10 @@ check: all $(B)/check_unit $(B)/check_integration $(BENCH_BINS)
 # from the plain build, and not again under SANITIZE=1.
 ifeq ($(SANITIZE),1)
 CHECK_FUZZ :=
+CHECK_DEPS :=
 else
 CHECK_FUZZ := $(MAKE) --no-print-directory fuzz-check
+CHECK_DEPS := fuzz
 endif
 
 # ---- fuzzing (tests/fuzz/README.md) ----
@@ -149,23 +194,27 @@ FUZZ_CFLAGS := -O1 -g -std=c11 $(WARN) $(FUZZ_SAN) \
                -fsanitize=fuzzer-no-link -MMD -MP
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FZ)/fuzz_%)
 FUZZ_LIB_OBJS := $(DAEMON_MODS:%=$(FZ)/daemon/%.o) \
-                 $(FZ)/client/proto.o $(FZ)/client/jobd_time.o
+                 $(FZ)/lib/proto.o $(FZ)/lib/jobd_time.o
 
 # Kept between runs: make would delete them as intermediates.
 .PRECIOUS: $(FZ)/%.o
 
-$(FZ)/%.o: %.c | $(B)/.deps-ok
+$(FZ)/daemon/%.o $(FZ)/tests/fuzz/%.o: DAEMON_INC := -Idaemon
+
+$(FZ)/%.o: %.c
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -c -o $@ $<
+	$(FUZZ_CC) $(BASE_CPPFLAGS) $(CPPFLAGS) $(FUZZ_CFLAGS) -c -o $@ $<
 
 # The request target links runner_spawn to a stand-in that starts nothing:
 # no request may run a process while fuzzing.
 $(FZ)/fuzz_request: LDWRAP := -Wl,--wrap=runner_spawn
 $(FZ)/fuzz_%: $(FZ)/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJS)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $(LDWRAP) -o $@ $^ \
-		$(PKG_LIBS) -lev -lm
+		$(DAEMON_LIBS)
 
-fuzz-build: $(FUZZ_BINS)
+fuzz-build:
+	@scripts/deps.sh --quiet build fuzz
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
 
 fuzz: fuzz-build
 	tests/fuzz/run.sh $(FZ) $(FUZZ_TIME) $(FUZZ_TARGETS)
@@ -188,19 +237,37 @@ valgrind: $(B)/check_unit
 		--child-silent-after-fork=yes \
 		--errors-for-leak-kinds=definite $(B)/check_unit
 
-run: all
+run:
+	@scripts/deps.sh --quiet build
+	@$(MAKE) --no-print-directory all
 	$(B)/jobd
 
 # BENCH_ARGS=--full for the ten-minute run; the default is --quick.
-bench: all $(BENCH_BINS)
+bench:
+	@scripts/deps.sh --quiet build
+	@$(MAKE) --no-print-directory all $(BENCH_BINS)
 	bench/run.sh $(B) $(BENCH_ARGS)
+
+# What `make install` puts, one path each (under $(DESTDIR)), so that
+# `make uninstall` removes exactly that with the same PREFIX and DESTDIR.
+PUBLIC_HEADERS := $(wildcard include/jobd/*.h)
+INSTALLED := $(SBINDIR)/jobd $(BINDIR)/jobctl \
+             $(PUBLIC_HEADERS:include/%=$(INCLUDEDIR)/%) $(LIBDIR)/libjobd.a \
+             $(MANDIR)/man1/jobctl.1 $(MANDIR)/man5/jobd.conf.5 \
+             $(MANDIR)/man7/jobd-protocol.7 $(MANDIR)/man8/jobd.8 \
+             $(UNITDIR)/jobd.service $(UNITDIR)/jobd.socket \
+             $(USERUNITDIR)/jobd.service $(USERUNITDIR)/jobd.socket \
+             $(SYSCONFDIR)/jobd/jobd.conf.example $(BASHCOMPDIR)/jobctl
+# The directories that are jobd's alone; uninstall removes them when empty
+# (a jobd.conf written beside the example stays, and so does its folder).
+INSTALLED_DIRS := $(INCLUDEDIR)/jobd $(SYSCONFDIR)/jobd
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR)
 	install -m 0755 $(B)/jobd $(DESTDIR)$(SBINDIR)/jobd
 	install -m 0755 $(B)/jobctl $(DESTDIR)$(BINDIR)/jobctl
 	install -d $(DESTDIR)$(INCLUDEDIR)/jobd $(DESTDIR)$(LIBDIR)
-	install -m 0644 include/jobd/*.h $(DESTDIR)$(INCLUDEDIR)/jobd/
+	install -m 0644 $(PUBLIC_HEADERS) $(DESTDIR)$(INCLUDEDIR)/jobd/
 	install -m 0644 $(B)/libjobd.a $(DESTDIR)$(LIBDIR)/libjobd.a
 	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
 		$(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8
@@ -218,11 +285,43 @@ install: all
 	install -d $(DESTDIR)$(BASHCOMPDIR)
 	install -m 0644 scripts/jobctl.bash $(DESTDIR)$(BASHCOMPDIR)/jobctl
 
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	for d in $(addprefix $(DESTDIR),$(INSTALLED_DIRS)); do \
+		if [ -d "$$d" ]; then rmdir --ignore-fail-on-non-empty "$$d"; fi; \
+	done
+
+# clang-format lays out every C file of the project (.clang-format, written
+# for clang-format 14: another version may lay out a few lines otherwise).
+# `format` rewrites them in place; `format-check` changes nothing, lists the
+# files that differ and fails if there are any.
+CLANG_FORMAT ?= clang-format
+FORMAT_DIRS := daemon lib $(patsubst %/,%,$(sort $(dir $(JOBCTL_SRCS)))) \
+               include/jobd tests/unit tests/integration tests/fuzz bench
+FORMAT_SRCS = $(wildcard $(addsuffix /*.[ch],$(FORMAT_DIRS)))
+
 format:
-	clang-format -i daemon/*.[ch] client/*.[ch] include/jobd/*.h tests/*/*.[ch]
+	@CLANG_FORMAT=$(CLANG_FORMAT) scripts/deps.sh --quiet format
+	$(CLANG_FORMAT) -i $(FORMAT_SRCS)
+
+format-check:
+	@CLANG_FORMAT=$(CLANG_FORMAT) scripts/deps.sh --quiet format
+	@differ=; \
+	for f in $(FORMAT_SRCS); do \
+		$(CLANG_FORMAT) --dry-run --Werror "$$f" 2>/dev/null || \
+			differ="$$differ $$f"; \
+	done; \
+	if [ -n "$$differ" ]; then \
+		echo "format-check: not as clang-format lays them out" \
+			"(make format):"; \
+		printf '  %s\n' $$differ; \
+		exit 1; \
+	fi
 
 tidy:
-	clang-tidy daemon/*.c client/*.c -- $(CPPFLAGS) -std=c11
+	clang-tidy daemon/*.c -- $(JOBD_CPPFLAGS) -Idaemon $(CPPFLAGS) -std=c11
+	clang-tidy $(LIB_SRCS) $(JOBCTL_SRCS) -- $(JOBD_CPPFLAGS) $(CPPFLAGS) \
+		-std=c11
 
 clean:
 	rm -rf build

@@ -1,37 +1,70 @@
 #!/bin/sh
-# Installs jobd's build dependencies from Debian/Ubuntu packages when
-# pkg-config (or the compiler, for libev, which ships no .pc file) cannot
-# find them.  Does nothing when all are present.  Uses sudo when not root.
+# Installs what jobd's make targets need from Debian/Ubuntu packages when
+# pkg-config (or the compiler, for libev, which ships no .pc file, or the
+# PATH, for tools) cannot find it.  Does nothing when all are present.
+# Uses sudo when not root.
+#
+# usage: scripts/deps.sh [--quiet] [GROUP...]
+#   build   compiler, pkg-config and the libraries; the sqlite3 shell and
+#           time zones the tests use
+#   fuzz    clang and its libFuzzer runtime (make fuzz, make check)
+#   format  clang-format (make format, make format-check)
+# With no GROUP, all of them (make deps).
 set -e
 quiet=0
-[ "${1:-}" = "--quiet" ] && quiet=1
+if [ "${1:-}" = "--quiet" ]; then
+	quiet=1
+	shift
+fi
+[ $# -gt 0 ] || set -- build fuzz format
 
 missing=""
-command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
-for pair in jansson:libjansson-dev sqlite3:libsqlite3-dev check:check \
-            inih:libinih-dev; do
-	mod=${pair%%:*}
-	pkg=${pair#*:}
-	if ! pkg-config --exists "$mod" 2>/dev/null; then
-		missing="$missing $pkg"
+
+build() {
+	command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
+	for pair in jansson:libjansson-dev sqlite3:libsqlite3-dev check:check \
+	            inih:libinih-dev; do
+		mod=${pair%%:*}
+		pkg=${pair#*:}
+		if ! pkg-config --exists "$mod" 2>/dev/null; then
+			missing="$missing $pkg"
+		fi
+	done
+	if ! printf '#include <ev.h>\nint main(void){return ev_version_major() < 4;}\n' |
+		${CC:-cc} -x c - -o /dev/null -lev >/dev/null 2>&1; then
+		missing="$missing libev-dev"
 	fi
+	command -v ${CC:-cc} >/dev/null 2>&1 || missing="$missing build-essential"
+	# The integration tests inspect databases with the sqlite3 shell.
+	command -v sqlite3 >/dev/null 2>&1 || missing="$missing sqlite3"
+	# The cron tests need real time zones (DST cases).
+	[ -e /usr/share/zoneinfo/America/New_York ] || missing="$missing tzdata"
+}
+
+fuzz() {
+	# The fuzz targets are built with clang and its libFuzzer runtime (a
+	# recommendation of clang, so named here).
+	if ! printf 'int LLVMFuzzerTestOneInput(const char *d, long n)\n{return 0;}\n' |
+		${FUZZ_CC:-clang} -fsanitize=fuzzer,address,undefined -x c - \
+			-o /dev/null >/dev/null 2>&1; then
+		missing="$missing clang libclang-rt-dev"
+	fi
+}
+
+format() {
+	command -v ${CLANG_FORMAT:-clang-format} >/dev/null 2>&1 ||
+		missing="$missing clang-format"
+}
+
+for group in "$@"; do
+	case $group in
+	build | fuzz | format) $group ;;
+	*)
+		echo "deps: unknown group $group (build, fuzz, format)" >&2
+		exit 2
+		;;
+	esac
 done
-if ! printf '#include <ev.h>\nint main(void){return ev_version_major() < 4;}\n' |
-	${CC:-cc} -x c - -o /dev/null -lev >/dev/null 2>&1; then
-	missing="$missing libev-dev"
-fi
-command -v ${CC:-cc} >/dev/null 2>&1 || missing="$missing build-essential"
-# The integration tests inspect databases with the sqlite3 shell.
-command -v sqlite3 >/dev/null 2>&1 || missing="$missing sqlite3"
-# The cron tests need real time zones (DST cases).
-[ -e /usr/share/zoneinfo/America/New_York ] || missing="$missing tzdata"
-# The fuzz targets (make fuzz, make check) are built with clang and its
-# libFuzzer runtime (a recommendation of clang, so named here).
-if ! printf 'int LLVMFuzzerTestOneInput(const char *d, long n)\n{return 0;}\n' |
-	${FUZZ_CC:-clang} -fsanitize=fuzzer,address,undefined -x c - \
-		-o /dev/null >/dev/null 2>&1; then
-	missing="$missing clang libclang-rt-dev"
-fi
 
 [ -z "$missing" ] && exit 0
 
