@@ -110,8 +110,7 @@ jobd_start(void)
 	jobd_starts++;
 }
 
-static void __attribute__((noreturn))
-die_with_log(const char *what)
+static void __attribute__((noreturn)) die_with_log(const char *what)
 {
 	char cmd[4300];
 	fprintf(stderr, "chaos: %s; last lines of jobd's log:\n", what);
@@ -259,7 +258,8 @@ rss_slope(void)
 		mt /= (double)(j - i);
 		mr /= (double)(j - i);
 		for (size_t k = i; k < j; k++) {
-			sxy += (res.s[k].t - mt) * ((double)res.s[k].rss_kb - mr);
+			sxy += (res.s[k].t - mt) *
+			       ((double)res.s[k].rss_kb - mr);
 			sxx += (res.s[k].t - mt) * (res.s[k].t - mt);
 		}
 		i = j;
@@ -311,10 +311,10 @@ ensure_producer(struct jobd_client *c)
 static long
 pending_jobs(struct jobd_client *c)
 {
-	json_t *r = jobd_client_cmd(
-		c, "list",
-		json_pack("{s:[s,s,s,s],s:i}", "state", "waiting", "scheduled",
-			  "queued", "running", "limit", 10000));
+	json_t *r = jobd_client_cmd(c, "list",
+				    json_pack("{s:[s,s,s,s],s:i}", "state",
+					      "waiting", "scheduled", "queued",
+					      "running", "limit", 10000));
 	long n;
 	if (r == NULL)
 		return -1;
@@ -356,10 +356,10 @@ run_for(double s, int life, struct jobd_client *c, double snap_every)
 /* What the supervisor counts of jobd's lives. */
 struct run {
 	int kills, sigterms, bad_exits;
-	double t0;		/* when jobd first started */
-	double load_secs;	/* of load, kills and restarts */
-	double drain_max;	/* slowest SIGTERM drain, seconds */
-	double lag;		/* settle and audit, seconds */
+	double t0;	  /* when jobd first started */
+	double load_secs; /* of load, kills and restarts */
+	double drain_max; /* slowest SIGTERM drain, seconds */
+	double lag;	  /* settle and audit, seconds */
 };
 
 /* Reads the options after MODE JOBD WORKDIR into o; false on a usage
@@ -383,8 +383,8 @@ parse_args(int argc, char **argv)
 	o.seconds = 600;
 	o.restart_every = 30;
 	o.seed = 0x63686f73ULL;
-	if (argc < 4 || (strcmp(argv[1], "torture") != 0 &&
-			 strcmp(argv[1], "soak") != 0))
+	if (argc < 4 ||
+	    (strcmp(argv[1], "torture") != 0 && strcmp(argv[1], "soak") != 0))
 		return false;
 	o.soak = strcmp(argv[1], "soak") == 0;
 	o.jobd = argv[2];
@@ -417,8 +417,7 @@ parse_args(int argc, char **argv)
 		}
 	}
 	return optind == argc && o.kills >= 1 && o.clients >= 1 &&
-	       o.clients <= MAX_CLIENTS && o.seconds > 0 &&
-	       o.restart_every > 0;
+	       o.clients <= MAX_CLIENTS && o.seconds > 0 && o.restart_every > 0;
 }
 
 /* Makes the work directory (o.dir becomes its absolute path, owned by
@@ -437,8 +436,7 @@ prepare_dir(void)
 	if (mkdir(o.dir, 0755) != 0 && errno != EEXIST)
 		bench_die("%s: %s", o.dir, strerror(errno));
 	/* Jobs run in /: they need the absolute path. */
-	if ((dir_abs = realpath(o.dir, NULL)) == NULL ||
-	    strlen(dir_abs) > 400)
+	if ((dir_abs = realpath(o.dir, NULL)) == NULL || strlen(dir_abs) > 400)
 		bench_die("%s: no usable absolute path", o.dir);
 	o.dir = dir_abs;
 	snprintf(runs_path, sizeof(runs_path), "%s/runs", o.dir);
@@ -530,12 +528,13 @@ static void
 settle_and_audit(struct jobd_client *c, struct verdict *v, struct run *r)
 {
 	/* Everything is acknowledged or given up: let every job end. */
-	double deadline =
-		bench_mono() + 120 + (o.soak ? o.seconds / 5 : o.kills);
+	double deadline = bench_mono() + 120 +
+			  (o.soak ? o.seconds / 5 : o.kills);
 	long left;
 	if (o.soak) {
-		json_t *pr = jobd_client_cmd(c, "producer.pause",
-					     json_pack("{s:s}", "name", "tick"));
+		json_t *pr =
+			jobd_client_cmd(c, "producer.pause",
+					json_pack("{s:s}", "name", "tick"));
 		if (pr == NULL)
 			die_with_log("producer.pause failed");
 		json_decref(pr);
@@ -639,7 +638,8 @@ main(int argc, char **argv)
 	bench_init("chaos", 2);
 	if (!parse_args(argc, argv)) {
 		fprintf(stderr,
-			"usage: chaos torture|soak JOBD WORKDIR [--socket PATH] "
+			"usage: chaos torture|soak JOBD WORKDIR [--socket "
+			"PATH] "
 			"[--kills N]\n"
 			"             [--seconds S] [--restart-every S] "
 			"[--clients N] [--seed N]\n");
@@ -670,4 +670,3 @@ main(int argc, char **argv)
 	free(dir_abs);
 	return fail ? 1 : 0;
 }
-

@@ -19,8 +19,7 @@
 #define MAX_CLIENTS 32
 
 /* Kinds of job, named by the first letter of the job's name. */
-enum kind { K_PLAIN, K_SLEEP, K_FLAKY, K_FAIL, K_TIMEOUT, K_STUBBORN,
-	    K_COUNT };
+enum kind { K_PLAIN, K_SLEEP, K_FLAKY, K_FAIL, K_TIMEOUT, K_STUBBORN, K_COUNT };
 
 /* The command line (chaos.c parses it). */
 struct opts {
@@ -61,8 +60,8 @@ struct jrec;
 struct audit {
 	struct jrec *j; /* by id */
 	size_t nj;
-	long long off;	   /* runs file read up to here */
-	char *part;	   /* an incomplete last line */
+	long long off; /* runs file read up to here */
+	char *part;    /* an incomplete last line */
 	size_t partlen;
 	int bad_lines;
 	long long max_id; /* the highest id seen in the runs file */

@@ -37,7 +37,8 @@ boot_ticks(void)
 	struct timespec ts;
 	long hz = sysconf(_SC_CLK_TCK);
 	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return (long long)ts.tv_sec * hz + (long long)ts.tv_nsec * hz / 1000000000;
+	return (long long)ts.tv_sec * hz +
+	       (long long)ts.tv_nsec * hz / 1000000000;
 }
 
 /* ---- the audit's record of runs ------------------------------------------- */
@@ -75,7 +76,8 @@ runs_line(const char *l, long long off)
 	char kind;
 	struct jrec *j;
 
-	if (sscanf(l, "%c %lld", &kind, &id) != 2 || (j = jrec_of(id)) == NULL) {
+	if (sscanf(l, "%c %lld", &kind, &id) != 2 ||
+	    (j = jrec_of(id)) == NULL) {
 		au.bad_lines++;
 		return;
 	}
@@ -142,7 +144,8 @@ runs_read(void)
 		au.part[au.partlen] = '\0';
 		char *p = au.part, *nl;
 		long long base = au.off - (long long)(au.partlen - (size_t)n);
-		while ((nl = memchr(p, '\n', au.partlen - (size_t)(p - au.part)))) {
+		while ((nl = memchr(p, '\n',
+				    au.partlen - (size_t)(p - au.part)))) {
 			*nl = '\0';
 			runs_line(p, base + (p - au.part));
 			p = nl + 1;
@@ -192,27 +195,25 @@ list_all(struct jobd_client *c, json_t *states, json_int_t after)
 void
 snapshot(struct jobd_client *c, bool full)
 {
-	json_t *states = json_pack("[s,s,s]", "succeeded", "failed",
-				   "cancelled");
+	json_t *states =
+		json_pack("[s,s,s]", "succeeded", "failed", "cancelled");
 	long long o1, ticks;
 	json_t *jobs, *j;
 	size_t i;
 
 	runs_read();
 	o1 = au.off;
-	jobs = list_all(c, states,
-			full || au.max_id < SNAP_WINDOW
-				? 0
-				: au.max_id - SNAP_WINDOW);
+	jobs = list_all(
+		c, states,
+		full || au.max_id < SNAP_WINDOW ? 0 : au.max_id - SNAP_WINDOW);
 	json_decref(states);
 	if (jobs == NULL)
 		return;
 	ticks = boot_ticks();
 	runs_read();
-	json_array_foreach(jobs, i, j)
-	{
-		struct jrec *r = jrec_of(json_integer_value(
-			json_object_get(j, "id")));
+	json_array_foreach (jobs, i, j) {
+		struct jrec *r =
+			jrec_of(json_integer_value(json_object_get(j, "id")));
 		if (r && r->term_ticks == 0 && r->retry_open == 0 &&
 		    r->last_r < o1)
 			r->term_ticks = ticks;
@@ -271,10 +272,11 @@ read_records(struct verdict *v)
 				bench_die("%s: bad line: %s", path, line);
 			if (seq >= ntags[n]) {
 				long m = seq * 2 + 1024;
-				tags[n] = bench_xrealloc(tags[n], (size_t)m *
-							    sizeof(*tags[n]));
+				tags[n] = bench_xrealloc(
+					tags[n], (size_t)m * sizeof(*tags[n]));
 				memset(tags[n] + ntags[n], 0,
-				       (size_t)(m - ntags[n]) * sizeof(*tags[n]));
+				       (size_t)(m - ntags[n]) *
+					       sizeof(*tags[n]));
 				ntags[n] = m;
 			}
 			tags[n][seq].state = k;
@@ -328,10 +330,10 @@ audit(json_t *all, struct verdict *v)
 
 	read_records(v);
 	runs_read();
-	json_array_foreach(all, i, j)
-	{
+	json_array_foreach (all, i, j) {
 		long long id = json_integer_value(json_object_get(j, "id"));
-		const char *name = json_string_value(json_object_get(j, "name"));
+		const char *name =
+			json_string_value(json_object_get(j, "name"));
 		const char *st = json_string_value(json_object_get(j, "state"));
 		struct jrec *r = jrec_of(id);
 		char kc = '?';
@@ -345,8 +347,8 @@ audit(json_t *all, struct verdict *v)
 			continue;
 		}
 		r->stored = true;
-		v->recovered += json_integer_value(
-			json_object_get(j, "recoveries"));
+		v->recovered +=
+			json_integer_value(json_object_get(j, "recoveries"));
 		if (strcmp(st, "cancelled") == 0)
 			v->cancelled_jobs++;
 		if (strcmp(name, "p.tick") == 0) {
@@ -366,14 +368,16 @@ audit(json_t *all, struct verdict *v)
 			}
 			if (t->state == 'A' && t->id != id) {
 				v->dup_tag++;
-				first_problem(v, "%s acknowledged as %lld, "
-						 "stored as %lld",
+				first_problem(v,
+					      "%s acknowledged as %lld, "
+					      "stored as %lld",
 					      name, t->id, id);
 			}
 			if (t->state == 'N') {
 				v->phantom++;
-				first_problem(v, "%s refused but stored as "
-						 "%lld",
+				first_problem(v,
+					      "%s refused but stored as "
+					      "%lld",
 					      name, id);
 			}
 			v->unanswered_stored += t->state == 'U';
@@ -383,10 +387,11 @@ audit(json_t *all, struct verdict *v)
 		if (strcmp(st, "succeeded") != 0 && strcmp(st, "failed") != 0 &&
 		    strcmp(st, "cancelled") != 0) {
 			v->not_terminal++;
-			first_problem(v, "job %lld (%s) still %s", id, name, st);
+			first_problem(v, "job %lld (%s) still %s", id, name,
+				      st);
 		} else if (!explained(kc, j, r)) {
-			const char *why = json_string_value(
-				json_object_get(j, "reason"));
+			const char *why =
+				json_string_value(json_object_get(j, "reason"));
 			v->unexplained++;
 			first_problem(
 				v,
@@ -403,8 +408,8 @@ audit(json_t *all, struct verdict *v)
 				r->starts,
 				r->cancel_tried ? ", a cancel was sent" : "");
 		}
-		const char *why = json_string_value(
-			json_object_get(j, "reason"));
+		const char *why =
+			json_string_value(json_object_get(j, "reason"));
 		if (strcmp(st, "failed") == 0 && why != NULL &&
 		    strcmp(why, "recovery_limit") == 0)
 			v->limited++;
@@ -412,11 +417,12 @@ audit(json_t *all, struct verdict *v)
 	for (int n = 0; n < o.clients; n++)
 		for (long seq = 1; seq < ntags[n]; seq++) {
 			struct tag *t = &tags[n][seq];
-			if (t->state == 'A' &&
-			    (jrec_of(t->id) == NULL || !jrec_of(t->id)->stored)) {
+			if (t->state == 'A' && (jrec_of(t->id) == NULL ||
+						!jrec_of(t->id)->stored)) {
 				v->lost++;
-				first_problem(v, "acknowledged job %lld "
-						 "(client %d, #%ld) is gone",
+				first_problem(v,
+					      "acknowledged job %lld "
+					      "(client %d, #%ld) is gone",
 					      t->id, n, seq);
 			}
 		}

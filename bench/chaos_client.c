@@ -67,7 +67,8 @@ job_spec(enum kind k, const char *name, uint64_t *rng)
 		break;
 	case K_FLAKY:
 		snprintf(body, sizeof(body),
-			 "if [ $JOBD_ATTEMPT -lt 2 ]; then echo \"E $JOBD_JOB_ID "
+			 "if [ $JOBD_ATTEMPT -lt 2 ]; then echo \"E "
+			 "$JOBD_JOB_ID "
 			 "$JOBD_ATTEMPT $$\" >>%s; exit 1; fi; ",
 			 runs_path);
 		break;
@@ -115,12 +116,12 @@ static enum kind
 kind_random(uint64_t *rng)
 {
 	int r = (int)(rnd(rng) % 100);
-	return r < 38 ? K_PLAIN
-	     : r < 58 ? K_SLEEP
-	     : r < 75 ? K_FLAKY
-	     : r < 87 ? K_FAIL
-	     : r < 94 ? K_TIMEOUT
-		      : K_STUBBORN;
+	return r < 38	? K_PLAIN
+	       : r < 58 ? K_SLEEP
+	       : r < 75 ? K_FLAKY
+	       : r < 87 ? K_FAIL
+	       : r < 94 ? K_TIMEOUT
+			: K_STUBBORN;
 }
 
 /* ---- clients ---------------------------------------------------------------- */
@@ -209,14 +210,15 @@ client_submit(struct client *cl, int n)
 					: json_object_get(res, "id");
 			int64_t id = json_integer_value(v);
 			if (id <= 0)
-				bench_die("client %d: submit answered without ids",
-				    cl->n);
+				bench_die("client %d: submit answered without "
+					  "ids",
+					  cl->n);
 			fprintf(cl->rec, "A %s %lld\n", names[i],
 				(long long)id);
 			if (cl->nids == cl->cap) {
 				cl->cap = cl->cap * 2 + 256;
-				cl->ids = bench_xrealloc(cl->ids,
-						   cl->cap * sizeof(*cl->ids));
+				cl->ids = bench_xrealloc(
+					cl->ids, cl->cap * sizeof(*cl->ids));
 			}
 			cl->ids[cl->nids++] = id;
 			if (names[i][0] == kind_letter[K_STUBBORN]) {
@@ -233,7 +235,7 @@ client_submit(struct client *cl, int n)
 	if (answered && strcmp(code, "shutting_down") != 0 &&
 	    strcmp(code, "busy") != 0 && strcmp(code, "internal") != 0)
 		bench_die("client %d: submit refused: %s: %s", cl->n, code,
-		    jobd_client_error_message(cl->c));
+			  jobd_client_error_message(cl->c));
 	for (int i = 0; i < n; i++) {
 		if (answered)
 			fprintf(cl->rec, "N %s %s\n", names[i], code);
@@ -261,7 +263,7 @@ client_cancel(struct client *cl)
 	    jobd_client_error_code(cl->c) != JOBD_E_INVALID_STATE &&
 	    jobd_client_error_code(cl->c) != JOBD_E_SHUTTING_DOWN)
 		bench_die("client %d: cancel: %s", cl->n,
-		    jobd_client_error_message(cl->c));
+			  jobd_client_error_message(cl->c));
 	json_decref(res);
 }
 
@@ -278,7 +280,7 @@ client_retry(struct client *cl)
 	    jobd_client_error_code(cl->c) != JOBD_E_INVALID_STATE &&
 	    jobd_client_error_code(cl->c) != JOBD_E_SHUTTING_DOWN)
 		bench_die("client %d: retry: %s", cl->n,
-		    jobd_client_error_message(cl->c));
+			  jobd_client_error_message(cl->c));
 	json_decref(res);
 	append_line(runs_path, "r %lld\n", (long long)id);
 }
@@ -328,7 +330,7 @@ client_wait(struct client *cl)
 	    jobd_client_error_code(cl->c) != JOBD_E_TIMEOUT &&
 	    jobd_client_error_code(cl->c) != JOBD_E_SHUTTING_DOWN)
 		bench_die("client %d: wait: %s", cl->n,
-		    jobd_client_error_message(cl->c));
+			  jobd_client_error_message(cl->c));
 	json_decref(res);
 }
 
@@ -338,7 +340,7 @@ client_simple(struct client *cl, const char *cmd, json_t *args)
 	json_t *res = jobd_client_cmd(cl->c, cmd, args);
 	if (res == NULL && client_answered(cl))
 		bench_die("client %d: %s: %s", cl->n, cmd,
-		    jobd_client_error_message(cl->c));
+			  jobd_client_error_message(cl->c));
 	json_decref(res);
 }
 

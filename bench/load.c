@@ -186,8 +186,8 @@ result_of(const char *line, size_t n, const char *what)
 	if (!json_is_true(json_object_get(r, "ok"))) {
 		json_t *e = json_object_get(r, "error");
 		bench_die("%s: %s: %s", what,
-		    json_string_value(json_object_get(e, "code")),
-		    json_string_value(json_object_get(e, "message")));
+			  json_string_value(json_object_get(e, "code")),
+			  json_string_value(json_object_get(e, "message")));
 	}
 	res = json_incref(json_object_get(r, "result"));
 	json_decref(r);
@@ -359,8 +359,8 @@ mode_batch(void)
 	double t0 = bench_mono();
 
 	for (;;) {
-		bool more =
-			sent < o.n && !(o.secs > 0 && bench_mono() - t0 >= o.secs);
+		bool more = sent < o.n &&
+			    !(o.secs > 0 && bench_mono() - t0 >= o.secs);
 		if (more && inflight < o.depth) {
 			/* The last submit carries what is left. */
 			long m = o.n - sent < k ? o.n - sent : k;
@@ -380,7 +380,8 @@ mode_batch(void)
 		const char *l = conn_line(c, &n);
 		long got = check_submit(l, n, &id);
 		if (got != want[head_i])
-			bench_die("submit: %ld ids for %ld jobs", got, want[head_i]);
+			bench_die("submit: %ld ids for %ld jobs", got,
+				  want[head_i]);
 		done += got;
 		head_i = (head_i + 1) % o.depth;
 		inflight--;
@@ -412,7 +413,8 @@ client_f(void *arg)
 	pthread_barrier_wait(a->start);
 	t0 = bench_mono();
 	for (a->done = 0; a->done < o.n; a->done++) {
-		if (o.secs > 0 && (a->done & 15) == 0 && bench_mono() - t0 >= o.secs)
+		if (o.secs > 0 && (a->done & 15) == 0 &&
+		    bench_mono() - t0 >= o.secs)
 			break;
 		write_all(c, req,
 			  (size_t)submit_line(req, sizeof(req), a->done + 1));

@@ -90,8 +90,16 @@ static struct {
 	double start, end, worst;
 	long count;
 	bool done, quit, failed;
-} pg = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, W_NONE, 0, 0,
-	0, 0, false, false, false};
+} pg = {PTHREAD_MUTEX_INITIALIZER,
+	PTHREAD_COND_INITIALIZER,
+	W_NONE,
+	0,
+	0,
+	0,
+	0,
+	false,
+	false,
+	false};
 
 static void *
 pinger_f(void *arg)
@@ -212,7 +220,7 @@ result_of(json_t *resp, const char *what, const char *allowed)
 	if (allowed && code && strcmp(code, allowed) == 0)
 		return NULL;
 	bench_die("%s: %s: %s", what, code ? code : "?",
-	    json_string_value(json_object_get(e, "message")));
+		  json_string_value(json_object_get(e, "message")));
 }
 
 /* ---- one measured request ------------------------------------------------ */
@@ -242,9 +250,12 @@ measure(const char *name, const char *label, const char *req, size_t n)
 	if (req != NULL) {
 		alen = big_call(req, n, &f->secs);
 	} else {
-		char *argv[] = {(char *)(uintptr_t)jobctl, (char *)"-s",
-				(char *)(uintptr_t)sock_path, (char *)"list",
-				(char *)"--all", NULL};
+		char *argv[] = {(char *)(uintptr_t)jobctl,
+				(char *)"-s",
+				(char *)(uintptr_t)sock_path,
+				(char *)"list",
+				(char *)"--all",
+				NULL};
 		posix_spawn_file_actions_t fa;
 		pid_t pid;
 		int st;
@@ -271,8 +282,8 @@ measure(const char *name, const char *label, const char *req, size_t n)
 	/* The baseline: the same length of time with nothing running. */
 	bench_sleep(0.1, NULL);
 	f->base_secs = f->secs < BASE_MIN_S   ? BASE_MIN_S
-		     : f->secs > BASE_MAX_S ? BASE_MAX_S
-					    : f->secs;
+		       : f->secs > BASE_MAX_S ? BASE_MAX_S
+					      : f->secs;
 	window_open();
 	bench_sleep(f->base_secs, NULL);
 	f->base_ms = window_close(&f->base_pings);
@@ -323,8 +334,7 @@ job_item(char *dst, size_t cap, long i, const void *queue)
 static int
 id_item(char *dst, size_t cap, long i, const void *ids)
 {
-	return snprintf(dst, cap, "%lld",
-			(long long)((const int64_t *)ids)[i]);
+	return snprintf(dst, cap, "%lld", (long long)((const int64_t *)ids)[i]);
 }
 
 static void
@@ -364,7 +374,8 @@ measure_submits(void)
 	free(req);
 	r = json_object_get(result_of(resp, "submit", NULL), "ids");
 	if ((long)json_array_size(r) != n_jobs)
-		bench_die("submit: %zu ids for %ld jobs", json_array_size(r), n_jobs);
+		bench_die("submit: %zu ids for %ld jobs", json_array_size(r),
+			  n_jobs);
 	if ((ids = malloc(sizeof(*ids) * (size_t)n_jobs)) == NULL)
 		bench_die("out of memory");
 	for (long i = 0; i < n_jobs; i++)
@@ -396,8 +407,8 @@ measure_the_rest(const int64_t *ids)
 			       "\"limit\":%ld}\n",
 			       n_list);
 	resp = measure("list", "list of L jobs", small, len);
-	if ((long)json_array_size(json_object_get(
-		    result_of(resp, "list", NULL), "jobs")) != n_list)
+	if ((long)json_array_size(json_object_get(result_of(resp, "list", NULL),
+						  "jobs")) != n_list)
 		bench_die("list: not %ld jobs", n_list);
 	json_decref(resp);
 
@@ -422,13 +433,12 @@ measure_the_rest(const int64_t *ids)
 			       "\"older_than\":0}\n");
 	bench_sleep(0.01, NULL); /* "finished before now" */
 	resp = measure("prune", "prune of N jobs", small, len);
-	if (json_integer_value(json_object_get(
-		    result_of(resp, "prune", NULL), "deleted")) < n_jobs)
+	if (json_integer_value(json_object_get(result_of(resp, "prune", NULL),
+					       "deleted")) < n_jobs)
 		bench_die("prune: fewer than %ld deleted", n_jobs);
 	json_decref(resp);
 
 	measure("list_all", "jobctl list --all through N jobs", NULL, 0);
-
 }
 
 /* The key=value lines of every figure. */

@@ -21,7 +21,7 @@ struct waiter {
 
 struct wait_rec {
 	struct coro *c;
-	int revents;		/* what fired */
+	int revents; /* what fired */
 	bool timed_out;
 };
 
@@ -108,8 +108,7 @@ await_io(int fd, int events, double timeout, bool spurious, int *revents)
 	}
 	for (;;) {
 		coro_yield();
-		if (r.revents || r.timed_out || coro_is_cancelled() ||
-		    spurious)
+		if (r.revents || r.timed_out || coro_is_cancelled() || spurious)
 			break;
 	}
 	ev_io_stop(loop_ev(), &w);

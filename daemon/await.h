@@ -35,8 +35,7 @@ int await_slice(void);
  * (may be NULL) gets what fired.  Returns 0 early, with *revents 0, when
  * the coroutine is woken for another reason and spurious is true.
  * Yields. */
-int await_io(int fd, int events, double timeout, bool spurious,
-	     int *revents);
+int await_io(int fd, int events, double timeout, bool spurious, int *revents);
 
 /* Parks until woken by anyone (coro_wakeup) or until timeout passes.
  * Returns 0 when woken, -1 with E_TIMEOUT or E_CANCELLED.  Callers loop
@@ -49,7 +48,10 @@ struct waitq {
 	struct waiter *head, *tail;
 };
 
+/* A braced list, not a block: */
+/* clang-format off */
 #define WAITQ_INIT {NULL, NULL}
+/* clang-format on */
 
 /* Parks until notified, timed out or cancelled.  Yields. */
 int waitq_wait(struct waitq *q, double timeout);

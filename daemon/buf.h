@@ -9,12 +9,15 @@
 #include <stddef.h>
 
 struct buf {
-	char *data;	/* owned; NULL until the first append */
-	size_t len;	/* bytes used, not counting the NUL */
-	size_t cap;	/* bytes allocated */
+	char *data; /* owned; NULL until the first append */
+	size_t len; /* bytes used, not counting the NUL */
+	size_t cap; /* bytes allocated */
 };
 
+/* A braced list, not a block: */
+/* clang-format off */
 #define BUF_INIT {NULL, 0, 0}
+/* clang-format on */
 
 /* Makes room for n more bytes. */
 void buf_reserve(struct buf *b, size_t n);

@@ -31,28 +31,28 @@ struct conn;
 
 /* What one request carries while it is handled. */
 struct cmd_req {
-	struct conn *c;			/* borrowed */
-	json_t *msg;			/* the whole request, borrowed */
-	json_t *id;			/* borrowed; NULL: none given */
+	struct conn *c; /* borrowed */
+	json_t *msg;	/* the whole request, borrowed */
+	json_t *id;	/* borrowed; NULL: none given */
 };
 
 /* A reply that comes later (wait, logs follow): it holds a reference on
  * its connection and a coroutine of its own until it answers or the
  * connection goes (commands_conn_closed cancels it). */
 struct cmd_deferred {
-	struct conn *c;			/* referenced */
-	json_t *id;			/* owned */
+	struct conn *c; /* referenced */
+	json_t *id;	/* owned */
 	struct coro *co;
 	struct cmd_deferred *next, *prev;
 	/* wait */
-	int64_t *ids;			/* owned; request order */
+	int64_t *ids; /* owned; request order */
 	size_t nids;
-	double timeout;			/* s; < 0: none */
+	double timeout; /* s; < 0: none */
 	/* logs follow */
 	int64_t job_id;
-	int attempt;			/* asked for; 0: follow the latest */
-	int followed;			/* the attempt followed now */
-	int64_t offset;			/* bytes of it sent so far */
+	int attempt;	/* asked for; 0: follow the latest */
+	int followed;	/* the attempt followed now */
+	int64_t offset; /* bytes of it sent so far */
 };
 
 /* What main gave commands_init (borrowed, kept current by main). */
@@ -68,8 +68,7 @@ bool cmd_shutting_down(void);
 void cmd_reply_ok(struct cmd_req *r, json_t *result);
 /* An error reply with the wire name of diag code `code` and msg (both
  * borrowed), for a request whose id is id (borrowed, NULL: null). */
-void cmd_reply_error_id(struct conn *c, json_t *id, int code,
-			const char *msg);
+void cmd_reply_error_id(struct conn *c, json_t *id, int code, const char *msg);
 /* An error reply from the current diag (E_CONFLICT answers
  * invalid_state; no code answers internal). */
 void cmd_reply_diag(struct cmd_req *r);
@@ -86,8 +85,7 @@ int cmd_stream_open(struct conn *c, const json_t *id, const char *head);
 int cmd_stream_turn(struct conn *c);
 /* Answers {"jobs":[...]} for ids[0..n) (borrowed), streamed one job at a
  * time; a job gone meanwhile is left out.  Yields. */
-void cmd_reply_jobs(struct conn *c, json_t *id, const int64_t *ids,
-		    size_t n);
+void cmd_reply_jobs(struct conn *c, json_t *id, const int64_t *ids, size_t n);
 
 /* ---- arguments (commands.c) ----
  * Each returns 0, or -1 with E_INVAL naming the field; none yields. */
@@ -126,8 +124,7 @@ void cmd_deferred_free(struct cmd_deferred *d);
 /* ---- shared by queue.delete and prune (cmd_admin.c) ---- */
 
 /* A pruned job's store callback: its queue counts and its logs. */
-void cmd_prune_one(int64_t id, int64_t qid, int state, int attempts,
-		   void *arg);
+void cmd_prune_one(int64_t id, int64_t qid, int state, int attempts, void *arg);
 /* Deletes the finished jobs of queue qid (-1: any) that ended before
  * `before` (ms), with their logs, in chunks between which the loop runs;
  * *n gets how many.  -1 with diag when one chunk failed (the chunks
@@ -136,30 +133,30 @@ int cmd_prune_sliced(int64_t before, int64_t qid, int64_t *n);
 
 /* ---- the handlers, one per command of the table ---- */
 
-void cmd_submit(struct cmd_req *r);		/* cmd_job.c */
+void cmd_submit(struct cmd_req *r); /* cmd_job.c */
 void cmd_get(struct cmd_req *r);
 void cmd_list(struct cmd_req *r);
 void cmd_cancel(struct cmd_req *r);
 void cmd_retry(struct cmd_req *r);
 void cmd_wait(struct cmd_req *r);
-void cmd_logs(struct cmd_req *r);		/* cmd_logs.c */
+void cmd_logs(struct cmd_req *r); /* cmd_logs.c */
 void cmd_watch(struct cmd_req *r);
-void cmd_queue_list(struct cmd_req *r);		/* cmd_queue.c */
+void cmd_queue_list(struct cmd_req *r); /* cmd_queue.c */
 void cmd_queue_get(struct cmd_req *r);
 void cmd_queue_create(struct cmd_req *r);
 void cmd_queue_update(struct cmd_req *r);
 void cmd_queue_delete(struct cmd_req *r);
-void cmd_queue_pause(struct cmd_req *r);	/* and queue.resume */
-void cmd_producer_list(struct cmd_req *r);	/* cmd_producer.c */
+void cmd_queue_pause(struct cmd_req *r);   /* and queue.resume */
+void cmd_producer_list(struct cmd_req *r); /* cmd_producer.c */
 void cmd_producer_get(struct cmd_req *r);
 void cmd_producer_create(struct cmd_req *r);
 void cmd_producer_delete(struct cmd_req *r);
-void cmd_producer_pause(struct cmd_req *r);	/* and producer.resume */
-void cmd_ping(struct cmd_req *r);		/* cmd_admin.c */
+void cmd_producer_pause(struct cmd_req *r); /* and producer.resume */
+void cmd_ping(struct cmd_req *r);	    /* cmd_admin.c */
 void cmd_stats(struct cmd_req *r);
 void cmd_prune(struct cmd_req *r);
 void cmd_reload(struct cmd_req *r);
 void cmd_shutdown(struct cmd_req *r);
-void cmd_debug_block(struct cmd_req *r);	/* debug mode only */
+void cmd_debug_block(struct cmd_req *r); /* debug mode only */
 
 #endif /* CMD_H_INCLUDED */

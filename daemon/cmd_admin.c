@@ -119,7 +119,6 @@ cmd_prune_sliced(int64_t before, int64_t qid, int64_t *n)
 	return 0;
 }
 
-
 /* ---- admin ---- */
 
 void
@@ -171,8 +170,9 @@ cmd_debug_block(struct cmd_req *r)
 	const json_t *v = cmd_arg(r, "ms");
 	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
 	    json_integer_value(v) > 60000) {
-		cmd_reply_error(r, E_INVAL, "ms: must be an integer from 0 to "
-					"60000");
+		cmd_reply_error(r, E_INVAL,
+				"ms: must be an integer from 0 to "
+				"60000");
 		return;
 	}
 	/* Blocking the loop is the point of this command. */
@@ -182,4 +182,3 @@ cmd_debug_block(struct cmd_req *r)
 		;
 	cmd_reply_ok(r, json_object());
 }
-

@@ -80,16 +80,17 @@ cmd_submit(struct cmd_req *r)
 		return;
 	}
 	if ((one == NULL) == (many == NULL)) {
-		cmd_reply_error(r, E_INVAL, one ? "jobs: not with job"
-					    : "job: one of job or jobs is "
-					      "required");
+		cmd_reply_error(r, E_INVAL,
+				one ? "jobs: not with job"
+				    : "job: one of job or jobs is "
+				      "required");
 		return;
 	}
 	if (many && (!json_is_array(many) || json_array_size(many) == 0 ||
 		     json_array_size(many) > BATCH_MAX)) {
 		cmd_reply_error(r, E_INVAL,
-			    "jobs: must be an array of 1 to %d job specs",
-			    BATCH_MAX);
+				"jobs: must be an array of 1 to %d job specs",
+				BATCH_MAX);
 		return;
 	}
 	size_t n = one ? 1 : json_array_size(many);
@@ -114,16 +115,16 @@ cmd_submit(struct cmd_req *r)
 			goto out;
 		}
 	}
-	if (submit_jobs(specs, n, r->c->uid, many ? "jobs" : NULL, out,
-			true) != 0) {
+	if (submit_jobs(specs, n, r->c->uid, many ? "jobs" : NULL, out, true) !=
+	    0) {
 		if (diag_code() != E_CANCELLED)
 			cmd_reply_diag(r);
 		goto out;
 	}
 	if (one)
-		cmd_reply_ok(r, json_pack("{s:I,s:b}", "id",
-					  (json_int_t)out[0].id, "duplicate",
-					  out[0].duplicate));
+		cmd_reply_ok(r,
+			     json_pack("{s:I,s:b}", "id", (json_int_t)out[0].id,
+				       "duplicate", out[0].duplicate));
 	else
 		reply_submitted(r, out, n);
 out:
@@ -179,10 +180,10 @@ state_mask(const json_t *v, unsigned *mask)
 					 "of states");
 	size_t i;
 	const json_t *e;
-	json_array_foreach(v, i, e)
-	{
-		int s = json_is_string(e) ? jobd_state_parse(json_string_value(e))
-					  : -1;
+	json_array_foreach (v, i, e) {
+		int s = json_is_string(e)
+				? jobd_state_parse(json_string_value(e))
+				: -1;
 		if (s < 0)
 			return diag_set(E_INVAL, "state: unknown state");
 		*mask |= 1u << s;
@@ -196,8 +197,7 @@ state_mask(const json_t *v, unsigned *mask)
  * ascending, the after_id descending), into a new array; *at moves to
  * where the next slice starts.  NULL with diag on error. */
 static json_t *
-list_slice(const struct store_job_filter *f, int want, int64_t end,
-	   int64_t *at)
+list_slice(const struct store_job_filter *f, int want, int64_t end, int64_t *at)
 {
 	struct store_job_filter w = *f;
 	w.limit = want < LIST_SLICE ? want : LIST_SLICE;
@@ -261,8 +261,7 @@ list_stream(struct cmd_req *r, const struct store_job_filter *f)
 	for (;;) {
 		size_t i;
 		json_t *job;
-		json_array_foreach(jobs, i, job)
-		{
+		json_array_foreach (jobs, i, job) {
 			char *t = json_dumps(job, CONTROL_JSON_FLAGS);
 			if (t == NULL)
 				continue;
@@ -307,9 +306,8 @@ cut:
 void
 cmd_list(struct cmd_req *r)
 {
-	struct store_job_filter f = {.qid = -1,
-				     .limit = LIST_DEFAULT,
-				     .uid = cmd_uid_filter(r->c)};
+	struct store_job_filter f = {
+		.qid = -1, .limit = LIST_DEFAULT, .uid = cmd_uid_filter(r->c)};
 	const json_t *v;
 	if ((v = cmd_arg(r, "queue")) != NULL) {
 		struct queue *q = json_is_string(v)
@@ -330,9 +328,10 @@ cmd_list(struct cmd_req *r)
 	if ((v = cmd_arg(r, "limit")) != NULL) {
 		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
 		    json_integer_value(v) > LIST_MAX) {
-			cmd_reply_error(r, E_INVAL,
-				    "limit: must be an integer from 1 to %d",
-				    LIST_MAX);
+			cmd_reply_error(
+				r, E_INVAL,
+				"limit: must be an integer from 1 to %d",
+				LIST_MAX);
 			return;
 		}
 		f.limit = (int)json_integer_value(v);
@@ -340,7 +339,7 @@ cmd_list(struct cmd_req *r)
 	if ((v = cmd_arg(r, "after_id")) != NULL) {
 		if (!json_is_integer(v) || json_integer_value(v) < 0) {
 			cmd_reply_error(r, E_INVAL,
-				    "after_id: must be an integer >= 0");
+					"after_id: must be an integer >= 0");
 			return;
 		}
 		f.after_id = json_integer_value(v);
@@ -348,7 +347,7 @@ cmd_list(struct cmd_req *r)
 	if ((v = cmd_arg(r, "before_id")) != NULL) {
 		if (!json_is_integer(v) || json_integer_value(v) < 0) {
 			cmd_reply_error(r, E_INVAL,
-				    "before_id: must be an integer >= 0");
+					"before_id: must be an integer >= 0");
 			return;
 		}
 		f.before_id = json_integer_value(v);
@@ -356,10 +355,10 @@ cmd_list(struct cmd_req *r)
 	/* "desc" lists newest first and pages on with next_before_id. */
 	if ((v = cmd_arg(r, "order")) != NULL) {
 		const char *o = json_string_value(v);
-		if (o == NULL || (strcmp(o, "asc") != 0 &&
-				  strcmp(o, "desc") != 0)) {
+		if (o == NULL ||
+		    (strcmp(o, "asc") != 0 && strcmp(o, "desc") != 0)) {
 			cmd_reply_error(r, E_INVAL,
-				    "order: must be \"asc\" or \"desc\"");
+					"order: must be \"asc\" or \"desc\"");
 			return;
 		}
 		f.desc = strcmp(o, "desc") == 0;
@@ -397,7 +396,7 @@ cmd_cancel(struct cmd_req *r)
 		if (store_job_brief(ids[i], &b) == 0 &&
 		    !jobd_state_is_terminal(b.state) &&
 		    jobs_cancel(&b, jobd_time_now_ms()) != 0)
-			goto fail;	/* the error, not jobs left running */
+			goto fail; /* the error, not jobs left running */
 		/* Cancelled or not, every job checked is cancelled. */
 		(void)await_slice();
 	}
@@ -424,17 +423,19 @@ cmd_retry(struct cmd_req *r)
 		return;
 	}
 	if (b.state != JOBD_FAILED && b.state != JOBD_CANCELLED) {
-		cmd_reply_error(r, E_STATE, "job %lld is %s, not failed or "
-					"cancelled",
-			    (long long)id, jobd_state_name(b.state));
+		cmd_reply_error(r, E_STATE,
+				"job %lld is %s, not failed or "
+				"cancelled",
+				(long long)id, jobd_state_name(b.state));
 		return;
 	}
 	/* A job cancelled while running is `cancelled` before its process
 	 * has gone: one job never has two live attempts. */
 	if (consumer_holds(id)) {
-		cmd_reply_error(r, E_STATE, "job %lld is still stopping; retry "
-					"once its process has exited",
-			    (long long)id);
+		cmd_reply_error(r, E_STATE,
+				"job %lld is still stopping; retry "
+				"once its process has exited",
+				(long long)id);
 		return;
 	}
 	if (jobs_retry(&b, jobd_time_now_ms()) != 0) {
@@ -447,7 +448,6 @@ cmd_retry(struct cmd_req *r)
 	json_t *job = store_job_json(id, false);
 	cmd_reply_ok(r, json_pack("{s:o}", "job", job ? job : json_null()));
 }
-
 
 static int
 cmp_id(const void *a, const void *b)
@@ -506,7 +506,7 @@ wait_f(void *arg)
 			cmd_reply_jobs(d->c, d->id, d->ids, d->nids);
 		else
 			cmd_reply_error_id(d->c, d->id, E_TIMEOUT,
-				       "jobs not finished in time");
+					   "jobs not finished in time");
 	}
 	free(sorted);
 	free(done);
@@ -559,4 +559,3 @@ cmd_wait(struct cmd_req *r)
 	d->nids = n;
 	d->timeout = timeout;
 }
-

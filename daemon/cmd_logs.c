@@ -51,9 +51,8 @@ follow_f(void *arg)
 			}
 			json_t *ev = json_pack("{s:s,s:I,s:i,s:o}", "event",
 					       "log", "job_id",
-					       (json_int_t)d->job_id,
-					       "attempt", attempt, "data",
-					       lr.data);
+					       (json_int_t)d->job_id, "attempt",
+					       attempt, "data", lr.data);
 			control_send(d->c, ev);
 			json_decref(ev);
 			d->offset = lr.next_offset;
@@ -95,7 +94,7 @@ cmd_logs(struct cmd_req *r)
 		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
 		    json_integer_value(v) > 1000000) {
 			cmd_reply_error(r, E_INVAL,
-				    "attempt: must be a positive integer");
+					"attempt: must be a positive integer");
 			return;
 		}
 		attempt = (int)json_integer_value(v);
@@ -111,10 +110,11 @@ cmd_logs(struct cmd_req *r)
 	if ((v = cmd_arg(r, "max_bytes")) != NULL) {
 		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
 		    json_integer_value(v) > LOGS_MAX) {
-			cmd_reply_error(r, E_INVAL,
-				    "max_bytes: must be an integer from 1 to "
-				    "%d",
-				    LOGS_MAX);
+			cmd_reply_error(
+				r, E_INVAL,
+				"max_bytes: must be an integer from 1 to "
+				"%d",
+				LOGS_MAX);
 			return;
 		}
 		max = json_integer_value(v);
@@ -126,7 +126,7 @@ cmd_logs(struct cmd_req *r)
 	int latest = b.attempt;
 	if (attempt > latest) {
 		cmd_reply_error(r, E_NOTFOUND, "job %lld has no attempt %d",
-			    (long long)id, attempt);
+				(long long)id, attempt);
 		return;
 	}
 	/* A follow is refused before anything is answered. */
@@ -140,8 +140,7 @@ cmd_logs(struct cmd_req *r)
 	joblog_read(cmd_ctx()->log_dir, id, a, offset, max, &lr);
 	bool truncated = a == latest ? b.output_truncated
 				     : lr.size >= cmd_ctx()->cfg->max_log_bytes;
-	bool eof = jobd_state_is_terminal(b.state) &&
-		   lr.next_offset == lr.size;
+	bool eof = jobd_state_is_terminal(b.state) && lr.next_offset == lr.size;
 	cmd_reply_ok(r, json_pack("{s:o,s:I,s:I,s:I,s:b,s:b,s:i}", "data",
 				  lr.data, "offset", (json_int_t)lr.offset,
 				  "next_offset", (json_int_t)lr.next_offset,
@@ -169,8 +168,8 @@ cmd_watch(struct cmd_req *r)
 {
 	const json_t *q = cmd_arg(r, "queue"), *j = cmd_arg(r, "job_id");
 	int64_t job_id = 0;
-	if (q && (!json_is_string(q) || queue_find(json_string_value(q)) ==
-						NULL)) {
+	if (q &&
+	    (!json_is_string(q) || queue_find(json_string_value(q)) == NULL)) {
 		if (!json_is_string(q))
 			diag_set(E_INVAL, "queue: must be a string");
 		cmd_reply_diag(r);
@@ -197,4 +196,3 @@ cmd_watch(struct cmd_req *r)
 	c->watching = true;
 	cmd_reply_ok(r, json_object());
 }
-

@@ -81,4 +81,3 @@ cmd_producer_pause(struct cmd_req *r)
 	}
 	cmd_reply_ok(r, json_pack("{s:o}", "producer", producer_json(p)));
 }
-

@@ -68,7 +68,7 @@ cmd_queue_create(struct cmd_req *r)
 	}
 	if (!jobspec_queue_name_valid(name)) {
 		cmd_reply_error(r, E_INVAL,
-			    "name: must be 1 to 64 of A-Z a-z 0-9 _ . -");
+				"name: must be 1 to 64 of A-Z a-z 0-9 _ . -");
 		return;
 	}
 	if (queue_find(name) != NULL) {
@@ -186,4 +186,3 @@ cmd_queue_pause(struct cmd_req *r)
 	announce_queue(q);
 	cmd_reply_ok(r, json_pack("{s:o}", "queue", queue_json(q)));
 }
-

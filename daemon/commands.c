@@ -43,8 +43,8 @@ typedef void (*handler_fn)(struct cmd_req *r);
 struct command {
 	const char *name;
 	handler_fn fn;
-	bool admin;		/* needs root or admin_group */
-	const char *const *fields;	/* allowed argument names */
+	bool admin;		   /* needs root or admin_group */
+	const char *const *fields; /* allowed argument names */
 };
 
 static struct commands_ctx ctx;
@@ -224,7 +224,7 @@ cmd_arg_job_ids(struct cmd_req *r, int64_t **ids, size_t *n)
 	*ids = xcalloc(*n, sizeof(int64_t));
 	for (size_t i = 0; i < *n; i++) {
 		if (cmd_arg_job_id(json_array_get(many, i), "job_ids",
-			       &(*ids)[i]) != 0) {
+				   &(*ids)[i]) != 0) {
 			free(*ids);
 			*ids = NULL;
 			return -1;
@@ -360,20 +360,18 @@ cmd_deferred_free(struct cmd_deferred *d)
 static const char *const f_none[] = {NULL};
 static const char *const f_submit[] = {"job", "jobs", NULL};
 static const char *const f_get[] = {"job_id", "env", NULL};
-static const char *const f_list[] = {"queue", "state", "limit", "after_id",
-				     "before_id", "order",
-				     NULL};
+static const char *const f_list[] = {"queue",	  "state", "limit", "after_id",
+				     "before_id", "order", NULL};
 static const char *const f_ids[] = {"job_id", "job_ids", NULL};
 static const char *const f_retry[] = {"job_id", NULL};
 static const char *const f_wait[] = {"job_id", "job_ids", "timeout", NULL};
-static const char *const f_logs[] = {"job_id", "attempt", "offset",
-				     "max_bytes", "follow", NULL};
+static const char *const f_logs[] = {"job_id",	  "attempt", "offset",
+				     "max_bytes", "follow",  NULL};
 static const char *const f_watch[] = {"queue", "job_id", NULL};
 static const char *const f_name[] = {"name", NULL};
-static const char *const f_queue[] = {"name", "concurrency", "rate",
-				      "capacity", "timeout", "kill_grace",
-				      "max_attempts", "backoff", "paused",
-				      NULL};
+static const char *const f_queue[] = {
+	"name",	      "concurrency",  "rate",	 "capacity", "timeout",
+	"kill_grace", "max_attempts", "backoff", "paused",   NULL};
 static const char *const f_prune[] = {"older_than", NULL};
 static const char *const f_producer[] = {"producer", NULL};
 static const char *const f_shutdown[] = {"now", NULL};
@@ -471,8 +469,7 @@ parse_line(const char *line, size_t len, json_error_t *err)
 	/* The callback parser stops at a NUL byte; such a line is not a
 	 * request. */
 	if (memchr(line, '\0', len) != NULL) {
-		snprintf(err->text, sizeof(err->text),
-			 "NUL byte in request");
+		snprintf(err->text, sizeof(err->text), "NUL byte in request");
 		return NULL;
 	}
 	struct line_src src = {line, len};
@@ -567,8 +564,7 @@ commands_handle(struct conn *c, const char *line, size_t len)
 	}
 	const char *key;
 	json_t *v;
-	json_object_foreach(msg, key, v)
-	{
+	json_object_foreach (msg, key, v) {
 		if (!field_allowed(cmd, key)) {
 			cmd_reply_error(&r, E_INVAL, "%.64s: unknown field",
 					key);
@@ -578,7 +574,7 @@ commands_handle(struct conn *c, const char *line, size_t len)
 	}
 	if (cmd->admin && !c->admin) {
 		cmd_reply_error(&r, E_PERM, "%s needs root or the admin group",
-			    name);
+				name);
 		free_sliced(msg, len);
 		return;
 	}
@@ -614,4 +610,3 @@ commands_prune_before(int64_t before, int64_t *n)
 	if (cmd_prune_sliced(before, -1, n) != 0 && diag_code() != E_CANCELLED)
 		log_error("prune: %s", diag_msg());
 }
-

@@ -26,10 +26,10 @@ struct conn;
 
 /* What commands need from main. */
 struct commands_ctx {
-	const struct config *cfg;	/* borrowed; main keeps it current */
-	const char *log_dir;		/* borrowed */
-	const char *db_path;		/* borrowed */
-	double started_at;		/* loop_now() at start */
+	const struct config *cfg; /* borrowed; main keeps it current */
+	const char *log_dir;	  /* borrowed */
+	const char *db_path;	  /* borrowed */
+	double started_at;	  /* loop_now() at start */
 	/* Re-reads the config; -1 with diag when it is refused. */
 	int (*reload)(void);
 	/* Starts the graceful shutdown (now: skip the wait). */

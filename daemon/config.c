@@ -458,8 +458,7 @@ producer_key(struct load *l, const char *k, const char *v)
 			return fail(l, "shell: must not be empty");
 		json_object_set_new(producer_job(p), "shell", json_string(v));
 	} else if (strcmp(k, "job") == 0) {
-		job = jsonin_loadb(v, strlen(v), JSON_REJECT_DUPLICATES,
-				   &jerr);
+		job = jsonin_loadb(v, strlen(v), JSON_REJECT_DUPLICATES, &jerr);
 		if (!json_is_object(job)) {
 			json_decref(job);
 			return fail(l, "job: must be a JSON object%s%s",
@@ -588,8 +587,8 @@ enter_producer(struct load *l, const char *name)
 	p = json_pack("{s:s}", "name", name);
 	json_array_append_new(l->c->producers, p);
 	size_t n = json_array_size(l->c->producers);
-	l->c->producer_lines = xreallocarray(l->c->producer_lines, n,
-					     sizeof(int));
+	l->c->producer_lines =
+		xreallocarray(l->c->producer_lines, n, sizeof(int));
 	l->c->producer_lines[n - 1] = l->line;
 	l->producer = p;
 	l->kind = SEC_PRODUCER;
@@ -876,8 +875,7 @@ config_print(const struct config *c, FILE *f)
 	fprintf(f, "max_connections = %d\n", c->max_connections);
 	fprintf(f, "request_timeout = %s\n",
 		jobd_duration_format(c->request_timeout, buf));
-	fprintf(f, "retention = %s\n",
-		jobd_duration_format(c->retention, buf));
+	fprintf(f, "retention = %s\n", jobd_duration_format(c->retention, buf));
 	fprintf(f, "debug = %s\n", c->debug ? "true" : "false");
 	fprintf(f, "slow_callback_ms = %s\n",
 		jobd_number_format(c->slow_callback_ms, buf));

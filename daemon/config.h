@@ -47,7 +47,7 @@ struct config {
 	int log_level;		   /* enum log_level, default LOG_LEVEL_INFO */
 	struct queue_conf *queues; /* owned array */
 	size_t nqueues;
-	json_t *producers; /* owned: array of producer objects (SPEC 4 shape)
+	json_t *producers;   /* owned: array of producer objects (SPEC 4 shape)
 			      from [producer NAME] sections */
 	int *producer_lines; /* owned: line of each [producer] section, parallel
 			      to producers */

@@ -22,8 +22,8 @@
 struct consumer {
 	struct queue *q;
 	int slot;
-	int64_t job_id;		/* held from claim to recorded end; 0: none */
-	struct consumer *next, *prev;	/* every live consumer */
+	int64_t job_id; /* held from claim to recorded end; 0: none */
+	struct consumer *next, *prev; /* every live consumer */
 	double spawn_backoff; /* s; 0 unless the last spawn lacked resources */
 };
 

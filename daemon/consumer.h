@@ -15,9 +15,9 @@
 #include "queue.h"
 
 struct consumer_opts {
-	const char *log_dir;		/* borrowed, lives as long as jobd */
+	const char *log_dir; /* borrowed, lives as long as jobd */
 	int64_t max_log_bytes;
-	double kill_grace;		/* the daemon's default */
+	double kill_grace; /* the daemon's default */
 };
 
 void consumer_init(const struct consumer_opts *o);

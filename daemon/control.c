@@ -43,7 +43,7 @@ static bool inherited;
 static struct coro *acceptor;
 static struct conn *conns;
 static int nconns;
-static struct waitq conns_gone = WAITQ_INIT;	/* notified at nconns 0 */
+static struct waitq conns_gone = WAITQ_INIT; /* notified at nconns 0 */
 static int64_t next_num = 1;
 static long admin_gid = -1;
 
@@ -270,8 +270,7 @@ control_await_drain(struct conn *c)
  * Each becomes an `internal` error with the same id and the cause; events
  * and error replies stay as they are. */
 static void
-answer_commit_failure(struct conn *c, size_t from, size_t to,
-		      const char *cause)
+answer_commit_failure(struct conn *c, size_t from, size_t to, const char *cause)
 {
 	struct buf b = BUF_INIT;
 	size_t off = from;
@@ -280,13 +279,13 @@ answer_commit_failure(struct conn *c, size_t from, size_t to,
 		char *nl = memchr(start, '\n', to - off);
 		size_t len = nl ? (size_t)(nl - start) + 1 : to - off;
 		json_t *o = json_loadb(start, len, 0, NULL);
-		if (json_is_object(o) && json_is_true(json_object_get(o, "ok"))) {
+		if (json_is_object(o) &&
+		    json_is_true(json_object_get(o, "ok"))) {
 			json_t *id = json_object_get(o, "id");
 			json_t *e = json_pack(
 				"{s:O,s:b,s:{s:s,s:s+}}", "id",
-				id ? id : json_null(), "ok", 0, "error",
-				"code", "internal", "message",
-				"not recorded: ", cause);
+				id ? id : json_null(), "ok", 0, "error", "code",
+				"internal", "message", "not recorded: ", cause);
 			char *line = e ? json_dumps(e, CONTROL_JSON_FLAGS)
 				       : NULL;
 			if (line != NULL) {
@@ -347,8 +346,8 @@ static bool
 peer_gone(int fd)
 {
 	ssize_t r = send(fd, "", 0, MSG_NOSIGNAL | MSG_DONTWAIT);
-	return r < 0 && (errno == EPIPE || errno == ECONNRESET ||
-			 errno == ENOTCONN);
+	return r < 0 &&
+	       (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN);
 }
 
 /* Reads what the socket holds.  Returns -1 at EOF or error. */
@@ -485,7 +484,7 @@ conn_f(void *arg)
 		}
 		if (await_io(c->fd, events, timeout, true, &revents) != 0) {
 			if (diag_code() == E_TIMEOUT)
-				continue;	/* re-checked above */
+				continue; /* re-checked above */
 			break;
 		}
 		if (revents & EV_READ) {
@@ -650,8 +649,7 @@ open_listener(void)
 	strcpy(sa.sun_path, opts.path);
 	if (make_parent_dir(opts.path) != 0)
 		return -1;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-			0);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return diag_set(E_IO, "control: socket: %s", strerror(errno));
 	/* A socket file left by a dead jobd is removed; a live one is not

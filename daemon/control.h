@@ -45,48 +45,48 @@ struct conn;
  * untouched until the call returns; may hold NUL bytes) from c (borrowed;
  * a callback that answers later takes a reference, control_conn_ref).
  * Runs in c's coroutine and may yield; c's later lines wait meanwhile. */
-typedef void (*control_line_fn)(struct conn *c, const char *line,
-				size_t len, void *arg);
+typedef void (*control_line_fn)(struct conn *c, const char *line, size_t len,
+				void *arg);
 /* c's coroutine has left (the peer is gone or jobd shuts down): stop what
  * would answer it later.  c stays valid for the call and for as long as
  * references to it are held.  Must not yield. */
 typedef void (*control_gone_fn)(struct conn *c, void *arg);
 
 struct control_opts {
-	const char *path;		/* socket path (borrowed) */
-	int inherited_fd;		/* listening fd from systemd, or -1 */
-	unsigned mode;			/* socket mode */
-	const char *group;		/* socket group, or NULL */
+	const char *path;  /* socket path (borrowed) */
+	int inherited_fd;  /* listening fd from systemd, or -1 */
+	unsigned mode;	   /* socket mode */
+	const char *group; /* socket group, or NULL */
 	int64_t max_request_bytes;
 	int max_connections;
 	double request_timeout;
-	bool user_mode;			/* jobd runs as a user: owner only */
-	control_line_fn on_line;	/* each request line */
-	control_gone_fn on_gone;	/* a connection left, or NULL */
-	void *arg;			/* passed to both (borrowed) */
+	bool user_mode;		 /* jobd runs as a user: owner only */
+	control_line_fn on_line; /* each request line */
+	control_gone_fn on_gone; /* a connection left, or NULL */
+	void *arg;		 /* passed to both (borrowed) */
 };
 
 struct conn {
 	int fd;
-	int64_t num;			/* for conn[N] names */
-	uid_t uid;			/* peer */
+	int64_t num; /* for conn[N] names */
+	uid_t uid;   /* peer */
 	gid_t gid;
 	pid_t pid;
-	bool admin;			/* may change queues, stop, ... */
+	bool admin; /* may change queues, stop, ... */
 	struct buf in;
 	struct buf out;
-	uint64_t sent;			/* bytes of out written so far */
-	bool must_sync;			/* out reports state: sync
+	uint64_t sent;	       /* bytes of out written so far */
+	bool must_sync;	       /* out reports state: sync
 					 * before writing it */
-	bool streaming;			/* a reply streams into out */
-	struct buf held;		/* lines sent meanwhile: they follow
+	bool streaming;	       /* a reply streams into out */
+	struct buf held;       /* lines sent meanwhile: they follow
 					 * the streamed one */
-	struct waitq stream_q;		/* streams waiting their turn */
-	struct coro *c;			/* the connection's coroutine */
-	int refs;			/* the coroutine + deferred replies */
-	bool closed;			/* no more output is wanted */
-	bool eof;			/* peer sent EOF */
-	struct events_sub sub;		/* for watch */
+	struct waitq stream_q; /* streams waiting their turn */
+	struct coro *c;	       /* the connection's coroutine */
+	int refs;	       /* the coroutine + deferred replies */
+	bool closed;	       /* no more output is wanted */
+	bool eof;	       /* peer sent EOF */
+	struct events_sub sub; /* for watch */
 	bool watching;
 	struct conn *next, *prev;
 };

@@ -33,18 +33,17 @@
 #endif
 
 #ifdef HAVE_ASAN
-void __sanitizer_start_switch_fiber(void **fake_stack_save,
-				    const void *bottom, size_t size);
+void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom,
+				    size_t size);
 void __sanitizer_finish_switch_fiber(void *fake_stack_save,
-				     const void **bottom_old,
-				     size_t *size_old);
+				     const void **bottom_old, size_t *size_old);
 #endif
 
 struct stack {
-	void *base;		/* mmap'ed region, guard page first */
-	size_t size;		/* whole region, bytes */
-	unsigned vg_id;		/* Valgrind stack id */
-	struct stack *next;	/* free list link */
+	void *base;	    /* mmap'ed region, guard page first */
+	size_t size;	    /* whole region, bytes */
+	unsigned vg_id;	    /* Valgrind stack id */
+	struct stack *next; /* free list link */
 };
 
 struct coro {
@@ -52,11 +51,11 @@ struct coro {
 	char name[48];
 	coro_fn fn;
 	void *arg;
-	struct stack *stack;	/* owned until the coroutine is freed */
-	struct diag diag;	/* this coroutine's error record */
-	uint64_t local;		/* coro_local() */
+	struct stack *stack; /* owned until the coroutine is freed */
+	struct diag diag;    /* this coroutine's error record */
+	uint64_t local;	     /* coro_local() */
 	struct coro *next_ready;
-	struct coro *joiner;	/* waiting in coro_join, or NULL */
+	struct coro *joiner; /* waiting in coro_join, or NULL */
 	bool ready;
 	bool done;
 	bool cancelled;
@@ -69,7 +68,7 @@ static struct coro *ready_head, *ready_tail;
 static struct stack *free_stacks;
 static size_t nfree_stacks;
 static coro_step_fn step_hook;
-static uint64_t step_began;	/* ns, when current was resumed */
+static uint64_t step_began; /* ns, when current was resumed */
 #ifdef HAVE_ASAN
 static const void *sched_stack_bottom;
 static size_t sched_stack_size;

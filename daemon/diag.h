@@ -36,8 +36,8 @@ enum {
 #define DIAG_MSG_MAX 512
 
 struct diag {
-	int code;		    /* 0 when nothing was recorded */
-	char msg[DIAG_MSG_MAX];	    /* NUL-terminated */
+	int code;		/* 0 when nothing was recorded */
+	char msg[DIAG_MSG_MAX]; /* NUL-terminated */
 };
 
 /* Records code and message in the current record; returns -1 so a caller

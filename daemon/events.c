@@ -21,10 +21,10 @@
 struct pending {
 	enum events_kind kind;
 	int64_t job_id;
-	char *name;		/* owned, for queue/producer events */
-	json_t *obj;		/* owned: the job, queue or producer */
-	int state, reason;	/* for EV_LOG_STATE */
-	bool in_txn;		/* recorded in the open transaction: dropped
+	char *name;	   /* owned, for queue/producer events */
+	json_t *obj;	   /* owned: the job, queue or producer */
+	int state, reason; /* for EV_LOG_STATE */
+	bool in_txn;	   /* recorded in the open transaction: dropped
 				 * if it rolls back */
 };
 
@@ -39,15 +39,21 @@ static struct {
 	struct pending *list;
 	size_t next, n;
 } out;
-static ev_timer resume_w;	/* brings the loop back for the rest */
+static ev_timer resume_w; /* brings the loop back for the rest */
 static struct events_sub *subs;
 static struct events_waiter *waiters;
 struct events_totals events_totals;
-static struct events_totals txn_totals;	/* the open transaction's */
+static struct events_totals txn_totals; /* the open transaction's */
 
 static const char *const kind_names[EVENTS_KIND_COUNT] = {
-	"job.submitted", "job.started", "job.retrying", "job.finished",
-	NULL, "queue.updated", "producer.updated", "daemon.stopping",
+	"job.submitted",
+	"job.started",
+	"job.retrying",
+	"job.finished",
+	NULL,
+	"queue.updated",
+	"producer.updated",
+	"daemon.stopping",
 };
 
 static void
@@ -132,7 +138,7 @@ encode(const json_t *ev, size_t *len)
 	if (line == NULL)
 		return NULL;
 	*len = strlen(line);
-	line[(*len)++] = '\n';	/* over the NUL: the length is kept */
+	line[(*len)++] = '\n'; /* over the NUL: the length is kept */
 	return line;
 }
 

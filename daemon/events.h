@@ -23,7 +23,7 @@ enum events_kind {
 	EVENTS_JOB_STARTED,
 	EVENTS_JOB_RETRYING,
 	EVENTS_JOB_FINISHED,
-	EVENTS_JOB_CHANGED,		/* any other state change: waiters only */
+	EVENTS_JOB_CHANGED, /* any other state change: waiters only */
 	EVENTS_QUEUE_UPDATED,
 	EVENTS_PRODUCER_UPDATED,
 	EVENTS_DAEMON_STOPPING,
@@ -32,21 +32,21 @@ enum events_kind {
 
 /* How jobd writes JSON on the wire (responses and events): one line,
  * ASCII, numbers with 15 significant digits (0.1 is written 0.1). */
-#define EVENTS_WIRE_FLAGS                                                      \
+#define EVENTS_WIRE_FLAGS \
 	(JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(15))
 
 struct events_sub;
 /* Called with the event as one encoded line (borrowed, newline included,
  * len bytes): encoded once, however many subscribers take it. */
-typedef void (*events_fn)(struct events_sub *s, const char *line,
-			  size_t len, void *arg);
+typedef void (*events_fn)(struct events_sub *s, const char *line, size_t len,
+			  void *arg);
 
 struct events_sub {
 	events_fn fn;
 	void *arg;
-	char *queue;		/* owned filter, or NULL */
-	int64_t job_id;		/* filter, 0 = any */
-	long uid;		/* -1: sees all jobs; else only this uid's */
+	char *queue;	/* owned filter, or NULL */
+	int64_t job_id; /* filter, 0 = any */
+	long uid;	/* -1: sees all jobs; else only this uid's */
 	struct events_sub *next, *prev;
 };
 
@@ -66,8 +66,7 @@ void events_queue(const char *name, json_t *obj);
 void events_producer(const char *name, json_t *obj);
 /* Records a log line for a job state change (debug mode), printed once
  * the change is committed. */
-void events_log_state(int64_t job_id, const char *queue, int state,
-		      int reason);
+void events_log_state(int64_t job_id, const char *queue, int state, int reason);
 /* Delivers daemon.stopping now (nothing to commit). */
 void events_daemon_stopping(void);
 
@@ -77,11 +76,11 @@ void events_unsubscribe(struct events_sub *s);
 
 /* A waiter for `wait`: woken when every one of its jobs is terminal. */
 struct events_waiter {
-	int64_t *ids;		/* borrowed, sorted ascending */
-	bool *done;		/* borrowed, parallel to ids */
+	int64_t *ids; /* borrowed, sorted ascending */
+	bool *done;   /* borrowed, parallel to ids */
 	size_t n;
-	size_t left;		/* jobs not yet seen terminal */
-	struct coro *c;		/* woken when left reaches 0 */
+	size_t left;	/* jobs not yet seen terminal */
+	struct coro *c; /* woken when left reaches 0 */
 	struct events_waiter *next, *prev;
 };
 void events_add_waiter(struct events_waiter *w);

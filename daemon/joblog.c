@@ -21,8 +21,7 @@
 char *
 joblog_path(const char *log_dir, int64_t job_id, int attempt)
 {
-	return xasprintf("%s/%lld.%d.log", log_dir, (long long)job_id,
-			 attempt);
+	return xasprintf("%s/%lld.%d.log", log_dir, (long long)job_id, attempt);
 }
 
 /* Appends the marker of a rerun to fd, the log at path, when it holds
@@ -83,8 +82,8 @@ window_cut(const char *data, size_t got, size_t want, bool at_end)
 }
 
 void
-joblog_read(const char *log_dir, int64_t job_id, int attempt,
-	    int64_t offset, int64_t max, struct joblog_window *w)
+joblog_read(const char *log_dir, int64_t job_id, int attempt, int64_t offset,
+	    int64_t max, struct joblog_window *w)
 {
 	char *path = joblog_path(log_dir, job_id, attempt);
 	int fd = attempt > 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
@@ -100,8 +99,7 @@ joblog_read(const char *log_dir, int64_t job_id, int attempt,
 	if (offset > w->size)
 		offset = w->size;
 	w->offset = offset;
-	size_t want = (size_t)(w->size - offset < max ? w->size - offset
-						      : max);
+	size_t want = (size_t)(w->size - offset < max ? w->size - offset : max);
 	char *data = xmalloc(want + 1);
 	ssize_t got = 0;
 	if (fd >= 0 && want > 0) {
@@ -111,8 +109,8 @@ joblog_read(const char *log_dir, int64_t job_id, int attempt,
 	}
 	if (fd >= 0)
 		close(fd);
-	size_t keep = window_cut(data, (size_t)got, want,
-				 offset + got >= w->size);
+	size_t keep =
+		window_cut(data, (size_t)got, want, offset + got >= w->size);
 	w->data = utf8_string(data, keep);
 	w->next_offset = offset + (int64_t)keep;
 	free(data);

@@ -30,10 +30,10 @@ int joblog_open(const char *path, int attempt, bool chown, uid_t uid,
 
 /* A window of a log, as joblog_read() gives it. */
 struct joblog_window {
-	json_t *data;		/* owned: the text, valid UTF-8 */
-	int64_t offset;		/* bytes: where the window starts */
-	int64_t next_offset;	/* bytes: where the next window starts */
-	int64_t size;		/* bytes: the log's size when read */
+	json_t *data;	     /* owned: the text, valid UTF-8 */
+	int64_t offset;	     /* bytes: where the window starts */
+	int64_t next_offset; /* bytes: where the next window starts */
+	int64_t size;	     /* bytes: the log's size when read */
 };
 
 /* Reads at most max (> 0) bytes of the log of attempt `attempt` of job

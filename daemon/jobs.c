@@ -117,7 +117,7 @@ jobs_end_attempt(int64_t qid, int64_t id, int from,
 	if (store_job_end_attempt(id, e) != 0)
 		return -1;
 	if (from == JOBD_CANCELLED)
-		return 0;	/* moved, counted and announced by the cancel */
+		return 0; /* moved, counted and announced by the cancel */
 	queue_job_moved(qid, id, JOBD_RUNNING, e->state, e->reason);
 	if (e->reason == JOBD_REASON_TIMEOUT)
 		events_tally()->timed_out++;
@@ -171,8 +171,7 @@ jobs_retry(const struct store_job_brief *b, int64_t now)
 {
 	if (store_job_retry(b->id, now) != 0)
 		return -1;
-	queue_job_moved(b->qid, b->id, b->state, JOBD_QUEUED,
-			JOBD_REASON_NONE);
+	queue_job_moved(b->qid, b->id, b->state, JOBD_QUEUED, JOBD_REASON_NONE);
 	events_job(EVENTS_JOB_CHANGED, b->id);
 	return 0;
 }

@@ -330,8 +330,7 @@ parse_fields(const json_t *obj, struct jobspec *s)
 	if ((v = field(obj, "user")) != NULL) {
 		if (get_string("user", v, &s->user) < 0)
 			return -1;
-		if (s->user[0] == '\0' ||
-		    strlen(s->user) > JOBSPEC_MAX_USER)
+		if (s->user[0] == '\0' || strlen(s->user) > JOBSPEC_MAX_USER)
 			return diag_set(E_INVAL,
 					"user: must be a user name of 1 to %d "
 					"bytes",

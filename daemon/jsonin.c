@@ -16,7 +16,7 @@ jsonin_depth_ok(const char *p, size_t n, int max)
 		char ch = p[i];
 		if (in_string) {
 			if (ch == '\\')
-				i++;	/* the escaped byte is not a quote */
+				i++; /* the escaped byte is not a quote */
 			else if (ch == '"')
 				in_string = false;
 			continue;

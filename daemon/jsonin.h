@@ -27,7 +27,6 @@ bool jsonin_depth_ok(const char *p, size_t n, int max);
 /* json_loadb(p, n, flags, err) after a depth check against
  * JSONIN_MAX_DEPTH: NULL with err->text "nested too deeply (more than 32
  * levels)" when it fails.  Returns a new reference. */
-json_t *jsonin_loadb(const char *p, size_t n, size_t flags,
-		     json_error_t *err);
+json_t *jsonin_loadb(const char *p, size_t n, size_t flags, json_error_t *err);
 
 #endif /* JSONIN_H_INCLUDED */

@@ -13,10 +13,9 @@
 #include <time.h>
 
 static enum log_level max_level = LOG_LEVEL_INFO;
-static int journal;	/* stderr goes to journald: priority prefixes */
+static int journal; /* stderr goes to journald: priority prefixes */
 
-static const char *const level_names[] = {"error", "warning", "info",
-					  "debug"};
+static const char *const level_names[] = {"error", "warning", "info", "debug"};
 static const int syslog_prio[] = {3, 4, 6, 7};
 
 void
@@ -73,8 +72,8 @@ vlog(enum log_level level, int with_errno, const char *fmt, va_list ap)
 		gettimeofday(&tv, NULL);
 		localtime_r(&tv.tv_sec, &tm);
 		n = strftime(line, sizeof(line), "%Y-%m-%d %H:%M:%S", &tm);
-		n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03d %s: ",
-				      (int)(tv.tv_usec / 1000),
+		n += (size_t)snprintf(line + n, sizeof(line) - n,
+				      ".%03d %s: ", (int)(tv.tv_usec / 1000),
 				      level_names[level]);
 	}
 	if (n < sizeof(line)) {
@@ -93,13 +92,13 @@ vlog(enum log_level level, int with_errno, const char *fmt, va_list ap)
 	errno = saved;
 }
 
-#define LOGFN(name, level, err)                                                \
-	void name(const char *fmt, ...)                                        \
-	{                                                                      \
-		va_list ap;                                                    \
-		va_start(ap, fmt);                                             \
-		vlog(level, err, fmt, ap);                                     \
-		va_end(ap);                                                    \
+#define LOGFN(name, level, err)            \
+	void name(const char *fmt, ...)    \
+	{                                  \
+		va_list ap;                \
+		va_start(ap, fmt);         \
+		vlog(level, err, fmt, ap); \
+		va_end(ap);                \
 	}
 
 LOGFN(log_warn, LOG_LEVEL_WARNING, 1)

@@ -14,13 +14,13 @@
 struct flush_hook {
 	loop_flush_fn fn;
 	void *arg;
-	const char *name;	/* for slow-callback warnings */
+	const char *name; /* for slow-callback warnings */
 };
 
 static struct ev_loop *evl;
 static ev_prepare prepare_w;
 static ev_check check_w;
-static uint64_t polled_at;	/* ns, when the last poll returned */
+static uint64_t polled_at; /* ns, when the last poll returned */
 static struct flush_hook hooks[LOOP_MAX_FLUSH];
 static int nhooks;
 static struct loop_stats stats;

@@ -20,7 +20,7 @@ typedef bool (*loop_flush_fn)(void *arg);
 
 struct loop_stats {
 	uint64_t iterations;
-	double lag_max_ms;	/* longest time without polling for events */
+	double lag_max_ms; /* longest time without polling for events */
 	uint64_t slow_callbacks;
 	double slowest_ms;
 };

@@ -70,7 +70,8 @@ usage(FILE *f)
 		"      --version          print the version and exit\n"
 		"  -h, --help             this help\n"
 		"\n"
-		"Environment: JOBD_DEBUG=1, STATE_DIRECTORY, RUNTIME_DIRECTORY.\n"
+		"Environment: JOBD_DEBUG=1, STATE_DIRECTORY, "
+		"RUNTIME_DIRECTORY.\n"
 		"Signals: SIGTERM/SIGINT drain and stop (twice: stop now),\n"
 		"SIGHUP reloads the config.  See jobd(8).\n",
 		geteuid() == 0 ? "/etc/jobd/jobd.conf"
@@ -291,9 +292,9 @@ orphan_add(int64_t id, int pid, void *arg)
 
 /* What the command line asked for. */
 struct flags {
-	const char *config;	/* borrowed from argv, or NULL */
-	const char *socket;	/* borrowed from argv, or NULL */
-	const char *state;	/* borrowed from argv, or NULL */
+	const char *config; /* borrowed from argv, or NULL */
+	const char *socket; /* borrowed from argv, or NULL */
+	const char *state;  /* borrowed from argv, or NULL */
 	bool check_only;
 };
 

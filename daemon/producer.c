@@ -44,29 +44,29 @@ static const char *const state_names[] = {"running", "paused", "finished",
 #define RESTART_DELAY 1.0
 
 struct producer {
-	struct producer_spec def;	/* owned: the definition */
+	struct producer_spec def; /* owned: the definition */
 	uid_t uid;
 	bool paused;
 	int state;
 	int64_t produced, skipped, errors;
-	int64_t last_run, next_run;	/* ms, 0: none */
-	int64_t last_job;		/* for overlap = false */
-	json_t *last_exit_code;		/* owned: the generator's last exit
+	int64_t last_run, next_run; /* ms, 0: none */
+	int64_t last_job;	    /* for overlap = false */
+	json_t *last_exit_code;	    /* owned: the generator's last exit
 					 * code, or null (never ran, killed
 					 * by a signal, could not start) */
-	char *last_error;		/* owned: why its last run failed
+	char *last_error;	    /* owned: why its last run failed
 					 * (its last stderr line, its exit
 					 * or signal, a spawn error); NULL
 					 * after a run that succeeded */
-	struct coro *c;			/* the producer's coroutine */
-	struct waitq wq;		/* wakes it: pause, resume, delete */
+	struct coro *c;		    /* the producer's coroutine */
+	struct waitq wq;	    /* wakes it: pause, resume, delete */
 	bool stopping;
-	bool deleted;			/* freed by its coroutine's end */
+	bool deleted; /* freed by its coroutine's end */
 	struct producer *next;
 };
 
 static struct producer *producers;
-static int nlive;		/* producer coroutines alive */
+static int nlive;		       /* producer coroutines alive */
 static struct waitq gone = WAITQ_INIT; /* notified when nlive reaches 0 */
 /* How long the shutdown waits for producers to end their generators. */
 #define SHUTDOWN_WAIT 5.0
@@ -366,10 +366,10 @@ generator_end(struct runner_spawn *sp, bool kill_it)
  * jobd's log as a warning naming the producer, so journald keeps its
  * priority and a reader knows whose it is. */
 struct errpipe {
-	const char *producer;	/* borrowed: the producer's name */
-	int fd;			/* owned: the read end */
-	struct buf partial;	/* a line not yet ended */
-	char *last;		/* owned: the last line, for last_error */
+	const char *producer; /* borrowed: the producer's name */
+	int fd;		      /* owned: the read end */
+	struct buf partial;   /* a line not yet ended */
+	char *last;	      /* owned: the last line, for last_error */
 };
 
 /* Logs every whole line of e->partial (all of it when flush). */
@@ -407,7 +407,8 @@ errpipe_f(void *arg)
 	struct errpipe *e = arg;
 	bool cancelled = false;
 	for (;;) {
-		if (!cancelled && await_io(e->fd, EV_READ, -1, false, NULL) != 0)
+		if (!cancelled &&
+		    await_io(e->fd, EV_READ, -1, false, NULL) != 0)
 			cancelled = true;
 		buf_reserve(&e->partial, 4096);
 		ssize_t r = read(e->fd, e->partial.data + e->partial.len, 4096);
@@ -438,10 +439,9 @@ note_exit(struct producer *p, int status, const char *error,
 	if (status < 0)
 		p->last_error = xstrdup(error);
 	else if (WIFSIGNALED(status))
-		p->last_error = xasprintf("killed by signal %d%s%s",
-					  WTERMSIG(status),
-					  last_line ? ": " : "",
-					  last_line ? last_line : "");
+		p->last_error = xasprintf(
+			"killed by signal %d%s%s", WTERMSIG(status),
+			last_line ? ": " : "", last_line ? last_line : "");
 	else if (WEXITSTATUS(status) != 0)
 		p->last_error = last_line ? xstrdup(last_line)
 					  : xasprintf("exit status %d",
@@ -452,8 +452,7 @@ note_exit(struct producer *p, int status, const char *error,
  * (owned by the caller) get their read ends, non-blocking.  0, or -1 when
  * it could not start (noted as its last run). */
 static int
-generator_start(struct producer *p, struct runner_spawn *sp, int *out,
-		int *err)
+generator_start(struct producer *p, struct runner_spawn *sp, int *out, int *err)
 {
 	int pfd[2], efd[2];
 	if (pipe2(pfd, O_CLOEXEC) != 0) {
@@ -475,8 +474,7 @@ generator_start(struct producer *p, struct runner_spawn *sp, int *out,
 	char *const extra[] = {pv, NULL};
 	/* The generator runs as the producer's jobs do: in the template's
 	 * cwd, with its env (or the minimal one). */
-	const char *cwd =
-		json_string_value(json_object_get(p->def.job, "cwd"));
+	const char *cwd = json_string_value(json_object_get(p->def.job, "cwd"));
 	json_t *env = json_object_get(p->def.job, "env");
 	*sp = (struct runner_spawn){
 		.argv = json_object_get(p->def.generator, "argv"),
@@ -509,13 +507,13 @@ generator_start(struct producer *p, struct runner_spawn *sp, int *out,
 
 /* Where the reading of a generator's stdout stands. */
 struct gen_in {
-	int fd;			/* borrowed: the read end */
-	struct buf buf;		/* read, not yet handled */
-	int64_t lineno;		/* lines handled */
-	bool eof;		/* the generator closed its stdout */
-	bool stop;		/* the producer must stop */
-	bool again;		/* the lines in buf go again */
-	double pause;		/* s, before they go again */
+	int fd;		/* borrowed: the read end */
+	struct buf buf; /* read, not yet handled */
+	int64_t lineno; /* lines handled */
+	bool eof;	/* the generator closed its stdout */
+	bool stop;	/* the producer must stop */
+	bool again;	/* the lines in buf go again */
+	double pause;	/* s, before they go again */
 };
 
 /* Reads what the generator wrote into g->buf; at the end sets g->eof (a
@@ -607,8 +605,8 @@ generator_run(struct producer *p)
 	char ename[112];
 	snprintf(ename, sizeof(ename), "producer[%s].stderr", p->def.name);
 	struct coro *reader = coro_spawn(ename, errpipe_f, &ep);
-	struct gen_in g = {.fd = out, .buf = BUF_INIT,
-			   .pause = RECORD_RETRY_MIN};
+	struct gen_in g = {
+		.fd = out, .buf = BUF_INIT, .pause = RECORD_RETRY_MIN};
 	while (!g.stop && (g.again || !g.eof)) {
 		if (p->paused && wait_unpaused(p) != 0) {
 			g.stop = true;
@@ -812,8 +810,8 @@ producer_json(const struct producer *p)
 {
 	json_t *o = json_object();
 	json_object_set_new(o, "name", json_string(p->def.name));
-	json_object_set_new(
-		o, "type", json_string(producer_spec_type_names[p->def.type]));
+	json_object_set_new(o, "type",
+			    json_string(producer_spec_type_names[p->def.type]));
 	json_object_set_new(o, "queue", json_string(p->def.queue));
 	json_object_set(o, "job", p->def.job);
 	if (p->def.type == PRODUCER_SPEC_INTERVAL)
@@ -823,12 +821,13 @@ producer_json(const struct producer *p)
 				json_object_get(p->def.stored, "schedule"));
 	if (p->def.type == PRODUCER_SPEC_COMMAND) {
 		json_object_set(o, "generator", p->def.generator);
-		json_object_set_new(o, "format",
-				    json_string(producer_spec_format_names
-							[p->def.format]));
-		json_object_set_new(o, "restart",
-				    json_string(producer_spec_restart_names
-							[p->def.restart]));
+		json_object_set_new(
+			o, "format",
+			json_string(producer_spec_format_names[p->def.format]));
+		json_object_set_new(
+			o, "restart",
+			json_string(
+				producer_spec_restart_names[p->def.restart]));
 	}
 	json_object_set_new(o, "overlap", json_boolean(p->def.overlap));
 	json_object_set_new(o, "paused", json_boolean(p->paused));
@@ -894,8 +893,7 @@ producer_apply_config(const struct config *c)
 {
 	size_t i;
 	json_t *obj;
-	json_array_foreach(c->producers, i, obj)
-	{
+	json_array_foreach (c->producers, i, obj) {
 		const char *name =
 			json_string_value(json_object_get(obj, "name"));
 		struct producer *old = name ? producer_find(name) : NULL;

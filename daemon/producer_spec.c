@@ -14,16 +14,16 @@
 #include "diag.h"
 #include "xmem.h"
 
-const char *const producer_spec_type_names[] = {"interval", "cron",
-						"command", NULL};
+const char *const producer_spec_type_names[] = {"interval", "cron", "command",
+						NULL};
 const char *const producer_spec_format_names[] = {"lines", "json", NULL};
 const char *const producer_spec_restart_names[] = {"never", "on-failure",
 						   "always", NULL};
 
 /* Fields a producer object reports but a definition does not set. */
-static const char *const report_fields[] = {
-	"state", "produced", "skipped", "errors", "last_run", "next_run", "uid",
-	NULL};
+static const char *const report_fields[] = {"state",  "produced", "skipped",
+					    "errors", "last_run", "next_run",
+					    "uid",    NULL};
 
 static int
 name_index(const char *const *names, const char *s)
@@ -62,15 +62,15 @@ static int
 check_command(json_t *g, const char *field)
 {
 	if (!json_is_object(g))
-		return diag_set(E_INVAL, "%s: must be {\"argv\": [...]} or "
-					 "{\"shell\": \"...\"}",
+		return diag_set(E_INVAL,
+				"%s: must be {\"argv\": [...]} or "
+				"{\"shell\": \"...\"}",
 				field);
 	json_t *argv = json_object_get(g, "argv");
 	json_t *shell = json_object_get(g, "shell");
 	const char *k;
 	json_t *v;
-	json_object_foreach(g, k, v)
-	{
+	json_object_foreach (g, k, v) {
 		if (strcmp(k, "argv") != 0 && strcmp(k, "shell") != 0)
 			return diag_set(E_INVAL, "%s.%s: unknown field", field,
 					k);
@@ -87,8 +87,7 @@ check_command(json_t *g, const char *field)
 			return diag_set(E_INVAL,
 					"%s.argv: must be a non-empty array",
 					field);
-		json_array_foreach(argv, i, a)
-		{
+		json_array_foreach (argv, i, a) {
 			if (!json_is_string(a) ||
 			    strlen(json_string_value(a)) !=
 				    json_string_length(a))
@@ -104,16 +103,15 @@ check_command(json_t *g, const char *field)
 static int
 check_fields(json_t *obj)
 {
-	static const char *const fields[] = {
-		"name",	    "type",	"queue",   "job",     "every",
-		"schedule", "generator", "format", "restart", "overlap",
-		"paused",   NULL};
+	static const char *const fields[] = {"name",	  "type",   "queue",
+					     "job",	  "every",  "schedule",
+					     "generator", "format", "restart",
+					     "overlap",	  "paused", NULL};
 	if (!json_is_object(obj))
 		return diag_set(E_INVAL, "producer: must be an object");
 	const char *key;
 	json_t *v;
-	json_object_foreach(obj, key, v)
-	{
+	json_object_foreach (obj, key, v) {
 		if (name_index(fields, key) < 0 &&
 		    name_index(report_fields, key) < 0)
 			return diag_set(E_INVAL, "%.64s: unknown field", key);

@@ -44,22 +44,22 @@ extern const char *const producer_spec_restart_names[];
 
 /* A producer's definition. */
 struct producer_spec {
-	char *name;		/* owned */
-	json_t *stored;		/* owned: the object as given, less the
+	char *name;	   /* owned */
+	json_t *stored;	   /* owned: the object as given, less the
 				   reported fields and paused: what the
 				   store keeps and a reload compares */
-	int type;		/* enum producer_spec_type */
-	char *queue;		/* owned; "default" when not given */
-	json_t *job;		/* owned: the job template, queue removed;
+	int type;	   /* enum producer_spec_type */
+	char *queue;	   /* owned; "default" when not given */
+	json_t *job;	   /* owned: the job template, queue removed;
 				   {} when not given */
-	double every;		/* seconds; interval producers */
-	struct cron cron;	/* cron producers */
-	json_t *generator;	/* owned: {argv} or {shell}; command
+	double every;	   /* seconds; interval producers */
+	struct cron cron;  /* cron producers */
+	json_t *generator; /* owned: {argv} or {shell}; command
 				   producers, else NULL */
-	int format;		/* enum producer_spec_format */
-	int restart;		/* enum producer_spec_restart */
+	int format;	   /* enum producer_spec_format */
+	int restart;	   /* enum producer_spec_restart */
 	bool overlap;
-	bool paused;		/* as given */
+	bool paused; /* as given */
 };
 
 /* Tells whether queue (borrowed) exists: 0, or -1 with diag (E_UNKNOWN_QUEUE

@@ -20,7 +20,7 @@
 #include "xmem.h"
 
 static struct queue *queues;
-static struct queue *deleted;	/* deleted queues, kept for their consumers */
+static struct queue *deleted; /* deleted queues, kept for their consumers */
 
 static void
 rate_setup(struct queue *q, bool keep_tokens)
@@ -255,8 +255,8 @@ queue_delete(struct queue *q)
 {
 	if (queue_check_deletable(q) != 0)
 		return -1;
-	int64_t terminal = q->counts[JOBD_SUCCEEDED] +
-			   q->counts[JOBD_FAILED] + q->counts[JOBD_CANCELLED];
+	int64_t terminal = q->counts[JOBD_SUCCEEDED] + q->counts[JOBD_FAILED] +
+			   q->counts[JOBD_CANCELLED];
 	if (terminal > 0)
 		return diag_set(E_STATE,
 				"queue %s still holds %lld finished jobs "
@@ -338,7 +338,8 @@ queue_json(const struct queue *q)
 {
 	json_t *o = json_object();
 	json_object_set_new(o, "name", json_string(q->conf.name));
-	json_object_set_new(o, "concurrency", json_integer(q->conf.concurrency));
+	json_object_set_new(o, "concurrency",
+			    json_integer(q->conf.concurrency));
 	if (q->conf.rate_limit > 0)
 		json_object_set_new(
 			o, "rate",
@@ -368,7 +369,8 @@ queue_json(const struct queue *q)
 				    json_integer(q->counts[s]));
 	json_object_set_new(o, "counts", counts);
 	json_object_set_new(o, "pending", json_integer(queue_pending(q)));
-	json_object_set_new(o, "running", json_integer(q->counts[JOBD_RUNNING]));
+	json_object_set_new(o, "running",
+			    json_integer(q->counts[JOBD_RUNNING]));
 	return o;
 }
 
@@ -390,8 +392,9 @@ get_int(const json_t *v, const char *field, long long lo, long long hi,
 {
 	if (!json_is_integer(v) || json_integer_value(v) < lo ||
 	    json_integer_value(v) > hi)
-		return diag_set(E_INVAL, "%s: must be an integer from %lld to "
-					 "%lld",
+		return diag_set(E_INVAL,
+				"%s: must be an integer from %lld to "
+				"%lld",
 				field, lo, hi);
 	*out = json_integer_value(v);
 	return 0;
@@ -405,8 +408,7 @@ queue_conf_from_json(json_t *obj, const struct queue_conf *base,
 	json_t *v;
 	long long n;
 	*qc = *base;
-	json_object_foreach(obj, key, v)
-	{
+	json_object_foreach (obj, key, v) {
 		if (strcmp(key, "name") == 0 || strcmp(key, "cmd") == 0 ||
 		    strcmp(key, "id") == 0) {
 			continue;
@@ -445,8 +447,7 @@ queue_conf_from_json(json_t *obj, const struct queue_conf *base,
 			const char *rk;
 			json_t *rv;
 			double limit = -1, period = 1, burst = 0;
-			json_object_foreach(v, rk, rv)
-			{
+			json_object_foreach (v, rk, rv) {
 				double *dst = strcmp(rk, "limit") == 0 ? &limit
 					      : strcmp(rk, "period") == 0
 						      ? &period
@@ -483,8 +484,7 @@ queue_conf_from_json(json_t *obj, const struct queue_conf *base,
 			struct backoff b = qc->backoff;
 			const char *bk;
 			json_t *bv;
-			json_object_foreach(v, bk, bv)
-			{
+			json_object_foreach (v, bk, bv) {
 				double *dst = strcmp(bk, "base") == 0 ? &b.base
 					      : strcmp(bk, "factor") == 0
 						      ? &b.factor

@@ -27,24 +27,24 @@
 struct coro;
 
 struct queue {
-	int64_t id;			/* store id */
-	struct queue_conf conf;		/* current settings */
+	int64_t id;		/* store id */
+	struct queue_conf conf; /* current settings */
 	bool paused;
 	int64_t counts[JOBD_STATE_COUNT];
-	int64_t txn_delta[JOBD_STATE_COUNT];	/* of counts, by moves in the
+	int64_t txn_delta[JOBD_STATE_COUNT]; /* of counts, by moves in the
 						 * open transaction */
-	int active;			/* attempts whose process runs now */
-	int64_t incoming;		/* jobs of submits under way (checked,
+	int active;		 /* attempts whose process runs now */
+	int64_t incoming;	 /* jobs of submits under way (checked,
 					 * not yet inserted): the queue is not
 					 * deleted meanwhile */
-	int64_t reserved;		/* of those, the pending ones: they
+	int64_t reserved;	 /* of those, the pending ones: they
 					 * count against capacity already */
-	bool deleting;			/* queue.delete under way: no new
+	bool deleting;		 /* queue.delete under way: no new
 					 * jobs */
-	struct ratelimit rl;		/* used when conf.rate_limit > 0 */
-	struct waitq work;		/* consumers: work, token, resume */
-	struct waitq room;		/* producers: pending below capacity */
-	struct coro **consumers;	/* owned array of conf.concurrency
+	struct ratelimit rl;	 /* used when conf.rate_limit > 0 */
+	struct waitq work;	 /* consumers: work, token, resume */
+	struct waitq room;	 /* producers: pending below capacity */
+	struct coro **consumers; /* owned array of conf.concurrency
 					 * slots (or more), NULL = free */
 	int nslots;
 	struct queue *next;

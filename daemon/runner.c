@@ -33,7 +33,8 @@
 #include "users.h"
 #include "xmem.h"
 
-#define MINIMAL_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define MINIMAL_PATH \
+	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define READ_CHUNK (64 * 1024)
 /* Bytes read from one job's pipe before letting others run. */
 #define READ_BUDGET (1024 * 1024)
@@ -104,10 +105,10 @@ runner_kill_all(enum runner_kill why)
 struct user {
 	uid_t uid;
 	gid_t gid;
-	char *name, *dir, *shell;	/* owned */
-	gid_t *groups;			/* owned: supplementary groups */
+	char *name, *dir, *shell; /* owned */
+	gid_t *groups;		  /* owned: supplementary groups */
 	size_t ngroups;
-	double at;			/* loop_now() of the lookup */
+	double at; /* loop_now() of the lookup */
 };
 
 #define USER_CACHE 16
@@ -152,7 +153,8 @@ user_get(uid_t uid)
 	if (geteuid() == 0) {
 		int n = 32;
 		for (;;) {
-			groups = xreallocarray(groups, (size_t)n, sizeof(gid_t));
+			groups =
+				xreallocarray(groups, (size_t)n, sizeof(gid_t));
 			int want = n;
 			if (getgrouplist(pw.pw_name, pw.pw_gid, groups,
 					 &want) >= 0) {
@@ -184,8 +186,8 @@ user_get(uid_t uid)
 	u->gid = pw.pw_gid;
 	u->name = xstrdup(pw.pw_name);
 	u->dir = xstrdup(pw.pw_dir ? pw.pw_dir : "/");
-	u->shell = xstrdup(pw.pw_shell && *pw.pw_shell ? pw.pw_shell
-							 : "/bin/sh");
+	u->shell =
+		xstrdup(pw.pw_shell && *pw.pw_shell ? pw.pw_shell : "/bin/sh");
 	u->groups = groups;
 	u->ngroups = ngroups;
 	u->at = now;
@@ -215,19 +217,18 @@ build_env(const json_t *env, const struct user *pw, char *const *extra,
 	size_t n = 0, cap = 16;
 	char **out = xcalloc(cap, sizeof(*out));
 	*path = NULL;
-#define ADD(s)                                                                 \
-	do {                                                                   \
-		if (n + 2 > cap) {                                             \
-			cap *= 2;                                              \
-			out = xreallocarray(out, cap, sizeof(*out));           \
-		}                                                              \
-		out[n++] = (s);                                                \
+#define ADD(s)                                                       \
+	do {                                                         \
+		if (n + 2 > cap) {                                   \
+			cap *= 2;                                    \
+			out = xreallocarray(out, cap, sizeof(*out)); \
+		}                                                    \
+		out[n++] = (s);                                      \
 	} while (0)
 	if (env != NULL) {
 		const char *k;
 		json_t *v;
-		json_object_foreach((json_t *)(uintptr_t)env, k, v)
-		{
+		json_object_foreach ((json_t *)(uintptr_t)env, k, v) {
 			if (overridden(k, extra))
 				continue;
 			ADD(xasprintf("%s=%s", k, json_string_value(v)));
@@ -288,9 +289,9 @@ mono_now(void)
 
 /* Where one attempt's output goes. */
 struct capture {
-	int fd;			/* pipe read end, -1 when closed */
-	int log_fd;		/* -1 until the first byte */
-	char *log_path;		/* owned */
+	int fd;		/* pipe read end, -1 when closed */
+	int log_fd;	/* -1 until the first byte */
+	char *log_path; /* owned */
 	int64_t written;
 	int64_t max;
 	bool truncated;
@@ -352,7 +353,7 @@ capture_read(struct capture *cp, size_t budget)
 			continue;
 		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return true;
-		return false;	/* EOF or error */
+		return false; /* EOF or error */
 	}
 	return true;
 }
@@ -445,8 +446,8 @@ runner_spawn(struct runner_spawn *sp)
 			snprintf(sp->error, sizeof(sp->error), "cwd %s: %s",
 				 sp->cwd, strerror(f.err));
 		else
-			snprintf(sp->error, sizeof(sp->error), "%s: %s",
-				 f.step, strerror(f.err));
+			snprintf(sp->error, sizeof(sp->error), "%s: %s", f.step,
+				 strerror(f.err));
 		goto out;
 	}
 	sp->pid = pid;
@@ -461,11 +462,11 @@ out:
 /* The deadlines of one attempt's process group: SIGTERM at its timeout
  * or when jobd asks it to stop (runner_kill), SIGKILL kill_grace later. */
 struct stop_clock {
-	int pid;		/* the group's leader: signals go to -pid */
-	double started;		/* s, monotonic */
-	double timeout;		/* s; 0: none */
-	double grace;		/* s from SIGTERM to SIGKILL */
-	double term_at;		/* s, monotonic: when SIGTERM went */
+	int pid;	/* the group's leader: signals go to -pid */
+	double started; /* s, monotonic */
+	double timeout; /* s; 0: none */
+	double grace;	/* s from SIGTERM to SIGKILL */
+	double term_at; /* s, monotonic: when SIGTERM went */
 };
 
 /* Sends SIGTERM to the group once jobd asks it to stop or its timeout
@@ -547,7 +548,7 @@ attempt_spawn(const struct store_job_run *r, const struct runner_opts *o,
 				    .pidfd = -1};
 	*t0 = mono_now();
 	int spawned = runner_spawn(sp);
-	sp->extra_env = NULL;	/* it pointed into this frame */
+	sp->extra_env = NULL; /* it pointed into this frame */
 	if (out[1] >= 0)
 		close(out[1]);
 	if (spawned != 0) {

@@ -24,9 +24,9 @@ struct runner;
 
 /* Daemon-wide settings the runner needs. */
 struct runner_opts {
-	const char *log_dir;		/* borrowed: state_dir/logs */
+	const char *log_dir; /* borrowed: state_dir/logs */
 	int64_t max_log_bytes;
-	const char *queue_name;		/* borrowed: for JOBD_QUEUE */
+	const char *queue_name; /* borrowed: for JOBD_QUEUE */
 	/* Called once the child runs (not on a spawn error); must not
 	 * yield. */
 	void (*on_spawn)(const struct runner *ctl, void *arg);
@@ -35,33 +35,33 @@ struct runner_opts {
 
 enum runner_kill {
 	RUNNER_KILL_NONE = 0,
-	RUNNER_KILL_CANCEL,		/* the job was cancelled */
-	RUNNER_KILL_INTERRUPT,		/* shutdown */
+	RUNNER_KILL_CANCEL,    /* the job was cancelled */
+	RUNNER_KILL_INTERRUPT, /* shutdown */
 };
 
 /* One running attempt; the consumer owns it, commands may ask it to stop
  * through runner_kill(). */
 struct runner {
 	int64_t job_id;
-	int pid;			/* 0 until spawned */
-	enum runner_kill kill;		/* why jobd is stopping it */
-	bool term_sent;			/* SIGTERM went to the group */
-	bool kill_sent;			/* SIGKILL went to the group */
-	struct coro *c;			/* the coroutine awaiting it */
-	struct runner *next, *prev;	/* the list of running attempts */
+	int pid;		    /* 0 until spawned */
+	enum runner_kill kill;	    /* why jobd is stopping it */
+	bool term_sent;		    /* SIGTERM went to the group */
+	bool kill_sent;		    /* SIGKILL went to the group */
+	struct coro *c;		    /* the coroutine awaiting it */
+	struct runner *next, *prev; /* the list of running attempts */
 };
 
 struct runner_result {
-	bool spawned;			/* false: spawn_error */
-	char error[256];		/* spawn error text */
-	bool exited;			/* WIFEXITED */
-	int exit_code;			/* when exited */
-	int signal;			/* when killed by a signal, else 0 */
+	bool spawned;	 /* false: spawn_error */
+	char error[256]; /* spawn error text */
+	bool exited;	 /* WIFEXITED */
+	int exit_code;	 /* when exited */
+	int signal;	 /* when killed by a signal, else 0 */
 	bool timed_out;
-	double duration;		/* seconds */
+	double duration; /* seconds */
 	struct rusage ru;
 	bool output_truncated;
-	bool no_resources;		/* not spawned for lack of descriptors,
+	bool no_resources; /* not spawned for lack of descriptors,
 					   processes or memory (EMFILE, ENFILE,
 					   EAGAIN, ENOMEM): worth trying again */
 };
@@ -69,19 +69,19 @@ struct runner_result {
 /* A process to start the jobd way (new session, user switch when root,
  * death signal, cwd, env), for attempts and for producers' generators. */
 struct runner_spawn {
-	const json_t *argv;		/* borrowed: array of strings, or NULL */
-	const char *shell;		/* borrowed, or NULL */
-	const char *cwd;		/* borrowed */
-	const json_t *env;		/* borrowed object, or NULL: minimal */
-	uid_t uid;			/* runs as this user (when root) */
-	char *const *extra_env;		/* "K=V" added, NULL-terminated */
-	int out_fd;			/* child's stdout; -1: /dev/null */
-	int err_fd;			/* child's stderr; -1: as stdout */
-	int pid;			/* out */
-	int pidfd;			/* out: owned by the caller */
-	gid_t gid;			/* out: the child's group */
-	char error[256];		/* out: why it could not start */
-	bool no_resources;		/* out: it could not for lack of
+	const json_t *argv;	/* borrowed: array of strings, or NULL */
+	const char *shell;	/* borrowed, or NULL */
+	const char *cwd;	/* borrowed */
+	const json_t *env;	/* borrowed object, or NULL: minimal */
+	uid_t uid;		/* runs as this user (when root) */
+	char *const *extra_env; /* "K=V" added, NULL-terminated */
+	int out_fd;		/* child's stdout; -1: /dev/null */
+	int err_fd;		/* child's stderr; -1: as stdout */
+	int pid;		/* out */
+	int pidfd;		/* out: owned by the caller */
+	gid_t gid;		/* out: the child's group */
+	char error[256];	/* out: why it could not start */
+	bool no_resources;	/* out: it could not for lack of
 					   resources (see runner_result) */
 };
 /* Starts the process through the spawner; 0, or -1 with sp->error (the

@@ -19,7 +19,7 @@
 
 static struct coro *sched;
 static scheduler_promote_fn promote_due;
-static int64_t target;		/* ms the scheduler sleeps towards, 0 none */
+static int64_t target; /* ms the scheduler sleeps towards, 0 none */
 static struct waitq kick_q;
 
 static void
@@ -31,7 +31,7 @@ scheduler_f(void *arg)
 		if (promote_due() != 0) {
 			if (retry == 0)
 				log_error("%s", diag_msg());
-			retry = retry == 0 ? SCHED_RETRY_MIN
+			retry = retry == 0		      ? SCHED_RETRY_MIN
 				: retry * 2 < SCHED_RETRY_MAX ? retry * 2
 							      : SCHED_RETRY_MAX;
 			if (await_sleep(retry) != 0 &&

@@ -33,9 +33,9 @@
 #include "xmem.h"
 
 static struct service_opts opts;
-static bool shutdown_started;	/* SIGTERM/SIGINT/shutdown came */
-static bool shutdown_now;	/* a second one: skip the drain's wait */
-static bool reload_requested;	/* SIGHUP came */
+static bool shutdown_started;	  /* SIGTERM/SIGINT/shutdown came */
+static bool shutdown_now;	  /* a second one: skip the drain's wait */
+static bool reload_requested;	  /* SIGHUP came */
 static struct waitq supervisor_q; /* wakes the supervisor */
 static ev_signal sig_term, sig_int, sig_hup;
 
@@ -80,8 +80,7 @@ service_check_producers(const struct config *c, const char *path,
 {
 	size_t i;
 	json_t *obj;
-	json_array_foreach(c->producers, i, obj)
-	{
+	json_array_foreach (c->producers, i, obj) {
 		if (producer_check(obj, check_queue) == 0)
 			continue;
 		char msg[DIAG_MSG_MAX];
@@ -114,8 +113,7 @@ check_producer_queues(const struct config *c, const char *path)
 {
 	size_t i;
 	json_t *obj;
-	json_array_foreach(c->producers, i, obj)
-	{
+	json_array_foreach (c->producers, i, obj) {
 		const char *q =
 			json_string_value(json_object_get(obj, "queue"));
 		if (q == NULL)
@@ -221,9 +219,9 @@ drain_and_stop(void)
 	consumer_stop_all();
 	producer_shutdown();
 	if (!shutdown_now)
-		consumer_await_drained(
-			false, loop_now() + opts.cfg->shutdown_timeout,
-			&shutdown_now);
+		consumer_await_drained(false,
+				       loop_now() + opts.cfg->shutdown_timeout,
+				       &shutdown_now);
 	if (runner_count() > 0) {
 		log_info("stopping %d running jobs", runner_count());
 		runner_kill_all(RUNNER_KILL_INTERRUPT);

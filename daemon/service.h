@@ -17,14 +17,14 @@
 #include "config.h"
 
 struct service_opts {
-	struct config *cfg;	  /* borrowed for jobd's life: a reload
+	struct config *cfg;	 /* borrowed for jobd's life: a reload
 				     replaces *cfg (config_destroy'ing the
 				     old one) */
-	const char *config_path;  /* borrowed, as long as jobd runs */
-	const char *socket_path;  /* borrowed: kept across reloads */
-	const char *state_dir;	  /* borrowed: kept across reloads */
-	const char *log_dir;	  /* borrowed */
-	bool debug;		  /* --debug or JOBD_DEBUG: debug mode
+	const char *config_path; /* borrowed, as long as jobd runs */
+	const char *socket_path; /* borrowed: kept across reloads */
+	const char *state_dir;	 /* borrowed: kept across reloads */
+	const char *log_dir;	 /* borrowed */
+	bool debug;		 /* --debug or JOBD_DEBUG: debug mode
 				     whatever the file says */
 };
 

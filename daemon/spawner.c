@@ -74,7 +74,7 @@ struct rec {
 struct child_args {
 	char *const *argv;
 	char *const *envp;
-	const char *path;		/* PATH to search argv[0] in */
+	const char *path; /* PATH to search argv[0] in */
 	const char *cwd;
 	int out_fd;
 	int err_fd;
@@ -85,9 +85,9 @@ struct child_args {
 	const gid_t *groups;
 	size_t ngroups;
 	pid_t parent;
-	sigset_t mask;			/* set before exec */
-	int err;			/* set by the child on failure */
-	const char *step;		/* what failed */
+	sigset_t mask;	  /* set before exec */
+	int err;	  /* set by the child on failure */
+	const char *step; /* what failed */
 };
 
 static char child_stack[CHILD_STACK] __attribute__((aligned(16)));
@@ -95,9 +95,8 @@ static char child_stack[CHILD_STACK] __attribute__((aligned(16)));
 /* Signals jobd or the spawner catches or ignores; the child puts them back
  * to default before it unblocks signals, so no disposition of theirs ever
  * reaches a job. */
-static const int reset_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGPIPE,
-				    SIGCHLD, SIGUSR1, SIGUSR2, SIGQUIT,
-				    SIGALRM};
+static const int reset_signals[] = {SIGTERM, SIGINT,  SIGHUP,  SIGPIPE, SIGCHLD,
+				    SIGUSR1, SIGUSR2, SIGQUIT, SIGALRM};
 
 static int __attribute__((no_sanitize_address))
 child_fail(struct child_args *a, const char *step)
@@ -109,8 +108,7 @@ child_fail(struct child_args *a, const char *step)
 
 /* Runs in the child, on child_stack, sharing memory with the suspended
  * spawner: only async-signal-safe calls. */
-static int __attribute__((no_sanitize_address))
-child_main(void *arg)
+static int __attribute__((no_sanitize_address)) child_main(void *arg)
 {
 	struct child_args *a = arg;
 	struct sigaction sa;
@@ -198,14 +196,13 @@ spawn(struct child_args *a)
 }
 
 struct server {
-	int sock;			/* to jobd, blocking */
-	int null_fd;			/* /dev/null, every child's stdin */
-	pid_t jobd;			/* the children's parent */
-	sigset_t child_mask;		/* the mask jobd started with */
+	int sock;	     /* to jobd, blocking */
+	int null_fd;	     /* /dev/null, every child's stdin */
+	pid_t jobd;	     /* the children's parent */
+	sigset_t child_mask; /* the mask jobd started with */
 };
 
-static void __attribute__((noreturn))
-server_exit(const char *why)
+static void __attribute__((noreturn)) server_exit(const char *why)
 {
 	if (why != NULL)
 		log_warnx("spawner: %s", why);
@@ -222,7 +219,7 @@ server_send(struct server *s, const struct rec *r)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
-			server_exit(NULL);	/* jobd is gone */
+			server_exit(NULL); /* jobd is gone */
 		p += w;
 		n -= (size_t)w;
 	}
@@ -327,8 +324,7 @@ server_request(struct server *s)
 		else if (n < (size_t)h.argc + h.envc)
 			envp[n - h.argc] = str;
 		else
-			strv[h.argc + h.envc + 2 + (n - h.argc - h.envc)] =
-				str;
+			strv[h.argc + h.envc + 2 + (n - h.argc - h.envc)] = str;
 		n++;
 	}
 	if (n != want || off != h.len)
@@ -385,8 +381,7 @@ server_request(struct server *s)
 	return true;
 }
 
-static void __attribute__((noreturn))
-serve(int sock, pid_t parent)
+static void __attribute__((noreturn)) serve(int sock, pid_t parent)
 {
 	/* Dies with jobd; if jobd died already, leave. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -419,7 +414,7 @@ serve(int sock, pid_t parent)
 
 /* ---- jobd's side ------------------------------------------------------ */
 
-static int sock = -1;			/* to the spawner, non-blocking */
+static int sock = -1; /* to the spawner, non-blocking */
 static pid_t spid;
 static ev_io sock_w;
 static bool watching;
@@ -430,9 +425,9 @@ static size_t inlen;
 
 /* A request, on its caller's stack until answered. */
 struct pending {
-	struct buf msg;			/* what to send */
-	size_t off;			/* bytes of msg sent */
-	int fds[2];			/* sent with the first byte */
+	struct buf msg; /* what to send */
+	size_t off;	/* bytes of msg sent */
+	int fds[2];	/* sent with the first byte */
 	int nfds;
 	bool answered;
 	struct rec reply;
@@ -496,11 +491,15 @@ lose(const char *what)
 	for (int i = 0; i < 100 && (w = waitpid(spid, &st, WNOHANG)) == 0; i++)
 		poll(NULL, 0, 1);
 	if (w == spid && WIFSIGNALED(st))
-		snprintf(why, sizeof(why), "spawner (pid %d) %s: killed by "
-			 "signal %d", (int)spid, what, WTERMSIG(st));
+		snprintf(why, sizeof(why),
+			 "spawner (pid %d) %s: killed by "
+			 "signal %d",
+			 (int)spid, what, WTERMSIG(st));
 	else if (w == spid && WIFEXITED(st))
-		snprintf(why, sizeof(why), "spawner (pid %d) %s: exited with "
-			 "status %d", (int)spid, what, WEXITSTATUS(st));
+		snprintf(why, sizeof(why),
+			 "spawner (pid %d) %s: exited with "
+			 "status %d",
+			 (int)spid, what, WEXITSTATUS(st));
 	else
 		snprintf(why, sizeof(why), "spawner (pid %d) %s", (int)spid,
 			 what);
@@ -662,8 +661,7 @@ flush(void)
 }
 
 int
-spawner_spawn(const struct spawner_req *r, int *pidfd,
-	      struct spawner_fail *f)
+spawner_spawn(const struct spawner_req *r, int *pidfd, struct spawner_fail *f)
 {
 	memset(f, 0, sizeof(*f));
 	*pidfd = -1;

@@ -26,33 +26,32 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-
 /* One process to start, everything prepared by the caller; every pointer
  * is borrowed for the call. */
 struct spawner_req {
-	char *const *argv;		/* NULL-terminated, argv[0] set */
-	char *const *envp;		/* NULL-terminated */
-	const char *path;		/* PATH to search argv[0] in */
+	char *const *argv; /* NULL-terminated, argv[0] set */
+	char *const *envp; /* NULL-terminated */
+	const char *path;  /* PATH to search argv[0] in */
 	const char *cwd;
-	int out_fd;			/* the child's stdout; -1: /dev/null */
-	int err_fd;			/* the child's stderr; -1: as stdout */
-	bool switch_user;		/* setgroups, setgid, setuid below */
+	int out_fd;	  /* the child's stdout; -1: /dev/null */
+	int err_fd;	  /* the child's stderr; -1: as stdout */
+	bool switch_user; /* setgroups, setgid, setuid below */
 	uid_t uid;
 	gid_t gid;
-	const gid_t *groups;		/* supplementary groups */
+	const gid_t *groups; /* supplementary groups */
 	size_t ngroups;
 };
 
 /* Why a process could not start. */
 struct spawner_fail {
-	char step[20];			/* "clone", "setsid", "setgroups",
+	char step[20]; /* "clone", "setsid", "setgroups",
 					   "setgid", "setuid", "prctl",
 					   "cwd", "dup2", "exec",
 					   "pidfd_open", or "spawner" (the
 					   request could not be taken:
 					   descriptors short, or the
 					   spawner is gone) */
-	int err;			/* errno of that step */
+	int err;       /* errno of that step */
 };
 
 /* Called when the spawner is gone (why: static text); jobd ends there. */

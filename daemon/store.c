@@ -23,22 +23,22 @@
 bool store_fail_next_commit;
 const char *store_fault_file;
 
-static bool in_txn;		/* the group transaction is open */
-static uint64_t txn_seq;	/* number of the open (or last) transaction */
-static uint64_t done_seq;	/* last transaction committed or failed */
-static uint64_t failed_seq;	/* last transaction whose commit failed */
-static uint64_t synced_seq;	/* last transaction known durable */
+static bool in_txn;	    /* the group transaction is open */
+static uint64_t txn_seq;    /* number of the open (or last) transaction */
+static uint64_t done_seq;   /* last transaction committed or failed */
+static uint64_t failed_seq; /* last transaction whose commit failed */
+static uint64_t synced_seq; /* last transaction known durable */
 static struct waitq commit_wq;
-static int nwaiters;		/* coroutines in store_sync*() */
-static int nreporters;		/* of those, in store_sync() */
-static bool commit_asap;	/* store_request_commit() was called */
-static bool durable_asap;	/* ... with durable = true */
-static bool unsynced;		/* a commit not yet fsynced */
-static bool closing;		/* store_close(): commit now */
-static double txn_opened;	/* loop_now() when the transaction began */
-static ev_timer commit_timer;	/* wakes the loop when a delay is due */
-static bool txn_doomed;		/* the database rolled the transaction back */
-static char fail_msg[DIAG_MSG_MAX];	/* why the last commit failed */
+static int nwaiters;	      /* coroutines in store_sync*() */
+static int nreporters;	      /* of those, in store_sync() */
+static bool commit_asap;      /* store_request_commit() was called */
+static bool durable_asap;     /* ... with durable = true */
+static bool unsynced;	      /* a commit not yet fsynced */
+static bool closing;	      /* store_close(): commit now */
+static double txn_opened;     /* loop_now() when the transaction began */
+static ev_timer commit_timer; /* wakes the loop when a delay is due */
+static bool txn_doomed;	      /* the database rolled the transaction back */
+static char fail_msg[DIAG_MSG_MAX]; /* why the last commit failed */
 /* The last transactions whose commit failed, newest at failed_ring[(nfailed
  * - 1) % FAILED_RING]: a writer syncing late still learns its write was
  * lost. */
@@ -51,7 +51,7 @@ static struct {
 	void *arg;
 } txn_hooks[MAX_TXN_HOOKS];
 static int ntxn_hooks;
-static int holds;		/* store_hold() not yet undone */
+static int holds; /* store_hold() not yet undone */
 
 static void
 commit_timer_cb(struct ev_loop *l, ev_timer *w, int revents)
@@ -136,8 +136,7 @@ store__txn_lost(const char *cause)
 {
 	if (!in_txn || txn_doomed)
 		return;
-	snprintf(fail_msg, sizeof(fail_msg), "store: commit failed: %s",
-		 cause);
+	snprintf(fail_msg, sizeof(fail_msg), "store: commit failed: %s", cause);
 	txn_doomed = true;
 	commit_asap = true;
 }
@@ -219,8 +218,8 @@ txn_commit(void)
 	if (txn_doomed) {
 		/* fail_msg was set when the database rolled back. */
 	} else if (fault != NULL) {
-		snprintf(fail_msg, sizeof(fail_msg),
-			 "store: commit failed: %s", fault);
+		snprintf(fail_msg, sizeof(fail_msg), "store: commit failed: %s",
+			 fault);
 	} else if (store__db_commit() != 0) {
 		snprintf(fail_msg, sizeof(fail_msg), "%s", diag_msg());
 	} else {
@@ -244,7 +243,7 @@ store_flush(void *arg)
 	bool did = false;
 	if (in_txn && holds > 0) {
 		if (!closing)
-			return false;	/* store_unhold() comes back here */
+			return false; /* store_unhold() comes back here */
 		/* Closing in the middle of a held change: it must not
 		 * commit half written. */
 		log_warnx("store: closing during a held change; rolling back");
@@ -253,7 +252,8 @@ store_flush(void *arg)
 	}
 	if (in_txn) {
 		if (nwaiters == 0 && !commit_asap && !closing &&
-		    loop_ev() != NULL && loop_now() < txn_opened + COMMIT_DELAY) {
+		    loop_ev() != NULL &&
+		    loop_now() < txn_opened + COMMIT_DELAY) {
 			if (!ev_is_active(&commit_timer)) {
 				ev_timer_set(&commit_timer,
 					     txn_opened + COMMIT_DELAY -
@@ -332,9 +332,8 @@ sync_wait(bool durable)
 		int rc = 0;
 		nwaiters++;
 		nreporters += durable;
-		while (done_seq < mine ||
-		       (durable && synced_seq < mine &&
-			!failed_between(mine, mine))) {
+		while (done_seq < mine || (durable && synced_seq < mine &&
+					   !failed_between(mine, mine))) {
 			if (waitq_wait(&commit_wq, -1) != 0) {
 				rc = -1;
 				break;
@@ -396,7 +395,6 @@ store_add_txn_hook(store_txn_fn fn, void *arg)
 	ntxn_hooks++;
 }
 
-
 int
 store_hold(void)
 {
@@ -418,4 +416,3 @@ store_held(void)
 {
 	return holds > 0;
 }
-

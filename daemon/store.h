@@ -143,20 +143,20 @@ int store_count_each(store_count_fn fn, void *arg);
 
 /* A job to insert: the spec plus what the daemon resolved. */
 struct store_job_new {
-	const struct jobspec *spec;	/* borrowed */
+	const struct jobspec *spec; /* borrowed */
 	int64_t qid;
-	int state;			/* waiting, scheduled, queued, or
+	int state; /* waiting, scheduled, queued, or
 					 * cancelled (a dependency ended
 					 * badly already) */
 	int reason;
-	int64_t created_at;		/* ms */
-	int64_t run_at;			/* ms */
+	int64_t created_at; /* ms */
+	int64_t run_at;	    /* ms */
 	uid_t uid;
 	double timeout;
 	double kill_grace;
 	int max_attempts;
 	struct backoff backoff;
-	int deps_left;			/* dependencies not yet succeeded */
+	int deps_left; /* dependencies not yet succeeded */
 };
 
 /* Inserts a job; *id gets its id. */
@@ -184,19 +184,19 @@ int store_job_brief(int64_t id, struct store_job_brief *b);
 struct store_job_run {
 	int64_t id;
 	int64_t qid;
-	int attempt;		/* this attempt, 1-based */
+	int attempt; /* this attempt, 1-based */
 	int max_attempts;
 	int recoveries;
 	uid_t uid;
-	json_t *argv;		/* owned: array of strings, or NULL */
-	char *shell;		/* owned, or NULL */
-	char *cwd;		/* owned */
-	json_t *env;		/* owned: object, or NULL for the minimal env */
-	double timeout;		/* 0: none */
+	json_t *argv;	/* owned: array of strings, or NULL */
+	char *shell;	/* owned, or NULL */
+	char *cwd;	/* owned */
+	json_t *env;	/* owned: object, or NULL for the minimal env */
+	double timeout; /* 0: none */
 	double kill_grace;
 	struct backoff backoff;
-	int output;		/* enum jobspec_output */
-	int64_t started_at;	/* ms */
+	int output;	    /* enum jobspec_output */
+	int64_t started_at; /* ms */
 };
 /* Claims the next ready job of queue qid (priority, run_at, id order):
  * state running, attempt + 1, started_at now.  -1 with E_NOTFOUND when
@@ -210,16 +210,16 @@ int store_job_set_pid(int64_t id, int pid);
 struct store_job_end {
 	int state;
 	int reason;
-	int exit_code;		/* -1: none */
-	int signal;		/* 0: none */
-	const char *error;	/* borrowed, or NULL */
-	double duration;	/* seconds; < 0: leave as is */
+	int exit_code;	   /* -1: none */
+	int signal;	   /* 0: none */
+	const char *error; /* borrowed, or NULL */
+	double duration;   /* seconds; < 0: leave as is */
 	bool output_truncated;
-	double ru_user, ru_sys;	/* seconds */
+	double ru_user, ru_sys; /* seconds */
 	int64_t max_rss_kb;
-	int64_t finished_at;	/* ms; 0 for a non-terminal state */
-	int64_t run_at;		/* ms; for scheduled/queued */
-	int attempt_delta;	/* -1 gives the attempt back */
+	int64_t finished_at; /* ms; 0 for a non-terminal state */
+	int64_t run_at;	     /* ms; for scheduled/queued */
+	int attempt_delta;   /* -1 gives the attempt back */
 };
 /* Records the end of a running attempt. */
 int store_job_end_attempt(int64_t id, const struct store_job_end *e);
@@ -255,8 +255,8 @@ int store_job_running_pids(store_pid_fn fn, void *arg);
  * job changed. */
 int store_job_recover(int64_t now, int max_recoveries, store_job_fn fn,
 		      void *arg);
-typedef void (*store_prune_fn)(int64_t id, int64_t qid, int state,
-			       int attempts, void *arg);
+typedef void (*store_prune_fn)(int64_t id, int64_t qid, int state, int attempts,
+			       void *arg);
 /* Deletes terminal jobs finished before `before` (ms), of queue qid (-1:
  * any), at most limit of them (<= 0: all); fn for each, so logs and
  * counts follow.  *n gets how many: fewer than limit means none is left.
@@ -273,15 +273,15 @@ json_t *store_job_json(int64_t id, bool with_env);
 
 /* Filters for store_job_list. */
 struct store_job_filter {
-	int64_t qid;		/* -1: any */
-	unsigned state_mask;	/* bit per state; 0: any */
-	int64_t after_id;	/* ids above it only */
-	int64_t upto_id;	/* ascending: ids above it are not looked at;
+	int64_t qid;	     /* -1: any */
+	unsigned state_mask; /* bit per state; 0: any */
+	int64_t after_id;    /* ids above it only */
+	int64_t upto_id;     /* ascending: ids above it are not looked at;
 				 * 0: no bound */
 	int limit;
-	long uid;		/* -1: any */
-	int64_t before_id;	/* ids below it only; 0: no bound */
-	bool desc;		/* newest (highest id) first */
+	long uid;	   /* -1: any */
+	int64_t before_id; /* ids below it only; 0: no bound */
+	bool desc;	   /* newest (highest id) first */
 };
 /* Appends matching job objects to arr, ascending id, or descending with
  * f->desc; *next_after_id gets the last id appended when the page was
@@ -295,13 +295,13 @@ int store_job_list(const struct store_job_filter *f, json_t *arr,
 /* ---- producers ---- */
 
 struct store_producer {
-	const char *name;	/* borrowed for the callback */
-	json_t *spec;		/* borrowed for the callback */
+	const char *name; /* borrowed for the callback */
+	json_t *spec;	  /* borrowed for the callback */
 	uid_t uid;
 	bool paused;
-	int state;		/* enum producer_state */
+	int state; /* enum producer_state */
 	int64_t produced, skipped, errors;
-	int64_t last_run;	/* ms, 0: never */
+	int64_t last_run; /* ms, 0: never */
 };
 typedef int (*store_producer_fn)(const struct store_producer *p, void *arg);
 /* Calls fn for every stored producer, by name. */

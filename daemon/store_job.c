@@ -21,7 +21,7 @@
  * environment up once: a hit costs a json_equal, not an encoding. */
 #define ENV_CACHE 8
 static struct {
-	json_t *env;		/* owned copy */
+	json_t *env; /* owned copy */
 	int64_t id;
 } env_cache[ENV_CACHE];
 static int env_cache_next;
@@ -436,7 +436,7 @@ struct dependent {
 	int64_t id, qid;
 	int state;
 	int attempts;
-	char *deps;		/* owned: depends_on as stored, or NULL */
+	char *deps; /* owned: depends_on as stored, or NULL */
 };
 
 /* The non-running, non-terminal dependents of id (caller frees). */
@@ -567,8 +567,7 @@ store_job_running_pids(store_pid_fn fn, void *arg)
 }
 
 int
-store_job_recover(int64_t now, int max_recoveries, store_job_fn fn,
-		  void *arg)
+store_job_recover(int64_t now, int max_recoveries, store_job_fn fn, void *arg)
 {
 	if (store__write_begin() != 0)
 		return -1;
@@ -609,8 +608,8 @@ delete_deps(int64_t id, const char *deps)
 }
 
 int
-store_job_prune(int64_t before, int64_t qid, int64_t limit,
-		store_prune_fn fn, void *arg, int64_t *n)
+store_job_prune(int64_t before, int64_t qid, int64_t limit, store_prune_fn fn,
+		void *arg, int64_t *n)
 {
 	*n = 0;
 	if (store__write_begin() != 0)
@@ -658,4 +657,3 @@ fail:
 	free(rows);
 	return -1;
 }
-

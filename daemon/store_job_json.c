@@ -51,8 +51,8 @@ row_to_job(sqlite3_stmt *s, bool with_env)
 {
 	json_t *o = json_object();
 	int state = sqlite3_column_int(s, JC_STATE);
-	json_object_set_new(o, "id", json_integer(sqlite3_column_int64(s,
-								       JC_ID)));
+	json_object_set_new(o, "id",
+			    json_integer(sqlite3_column_int64(s, JC_ID)));
 	set_text_or_null(o, "queue", s, JC_QUEUE);
 	set_text_or_null(o, "name", s, JC_NAME);
 	json_t *argv = store__col_json(s, JC_ARGV);
@@ -73,16 +73,14 @@ row_to_job(sqlite3_stmt *s, bool with_env)
 	json_object_set_new(o, "attempt",
 			    json_integer(sqlite3_column_int(s, JC_ATTEMPT)));
 	json_object_set_new(o, "recoveries",
-			    json_integer(sqlite3_column_int(s,
-							    JC_RECOVERIES)));
-	json_object_set_new(o, "max_attempts",
-			    json_integer(sqlite3_column_int(s,
-							    JC_MAX_ATTEMPTS)));
+			    json_integer(sqlite3_column_int(s, JC_RECOVERIES)));
+	json_object_set_new(
+		o, "max_attempts",
+		json_integer(sqlite3_column_int(s, JC_MAX_ATTEMPTS)));
 	json_object_set_new(o, "timeout",
 			    json_real(sqlite3_column_double(s, JC_TIMEOUT)));
 	json_object_set_new(o, "kill_grace",
-			    json_real(sqlite3_column_double(s,
-							    JC_KILL_GRACE)));
+			    json_real(sqlite3_column_double(s, JC_KILL_GRACE)));
 	json_object_set_new(
 		o, "backoff",
 		json_pack("{s:f,s:f,s:f,s:f}", "base",
@@ -110,8 +108,7 @@ row_to_job(sqlite3_stmt *s, bool with_env)
 			o, "duration",
 			json_real(sqlite3_column_double(s, JC_DURATION)));
 	json_object_set_new(o, "output_truncated",
-			    json_boolean(sqlite3_column_int(s,
-							    JC_TRUNCATED)));
+			    json_boolean(sqlite3_column_int(s, JC_TRUNCATED)));
 	json_object_set_new(o, "output",
 			    json_string(sqlite3_column_int(s, JC_OUTPUT)
 						? "discard"
@@ -123,8 +120,7 @@ row_to_job(sqlite3_stmt *s, bool with_env)
 			o, "rusage",
 			json_pack("{s:f,s:f,s:I}", "user",
 				  sqlite3_column_double(s, JC_RU_USER),
-				  "system",
-				  sqlite3_column_double(s, JC_RU_SYS),
+				  "system", sqlite3_column_double(s, JC_RU_SYS),
 				  "max_rss_kb",
 				  (json_int_t)sqlite3_column_int64(
 					  s, JC_RU_MAXRSS)));

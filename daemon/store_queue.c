@@ -163,8 +163,7 @@ store_producer_each(store_producer_fn fn, void *arg)
 }
 
 int
-store_producer_put(const char *name, const json_t *spec, uid_t uid,
-		   bool paused)
+store_producer_put(const char *name, const json_t *spec, uid_t uid, bool paused)
 {
 	if (store__write_begin() != 0)
 		return -1;

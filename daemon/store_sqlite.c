@@ -30,11 +30,11 @@
 static sqlite3 *db;
 static sqlite3_stmt *stmts[S_COUNT];
 static char *db_path;
-static bool full_sync;		/* synchronous = full was configured */
-static int wal_fd = -1;		/* the WAL file, for fdatasync */
-static int sp_depth;		/* savepoints open */
-static uint64_t sp_yields;	/* coro_yields() when the first opened */
-static bool busy_fail_fast;	/* a lock taken now must not be waited for */
+static bool full_sync;	    /* synchronous = full was configured */
+static int wal_fd = -1;	    /* the WAL file, for fdatasync */
+static int sp_depth;	    /* savepoints open */
+static uint64_t sp_yields;  /* coro_yields() when the first opened */
+static bool busy_fail_fast; /* a lock taken now must not be waited for */
 
 /* Checkpoints run in a thread of their own, on a connection of their own:
  * after a big commit (a submit of 100,000 jobs) copying the WAL into the
@@ -45,12 +45,12 @@ static bool busy_fail_fast;	/* a lock taken now must not be waited for */
 #define CKPT_PAGES 1000
 static struct {
 	pthread_t thread;
-	bool running;		/* the thread was started */
+	bool running; /* the thread was started */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	bool wanted;		/* a checkpoint is asked for */
-	bool stop;		/* the thread is to leave */
-	int err;		/* last SQLite error of a checkpoint, 0: none */
+	bool wanted; /* a checkpoint is asked for */
+	bool stop;   /* the thread is to leave */
+	int err;     /* last SQLite error of a checkpoint, 0: none */
 } ckpt = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 sqlite3 *
@@ -266,9 +266,8 @@ ckpt_main(void *arg)
 		pthread_mutex_unlock(&ckpt.mu);
 		/* Passive: it never blocks the writer, and the writer
 		 * starts the WAL over once all of it is copied. */
-		int rc = sqlite3_wal_checkpoint_v2(cdb, NULL,
-						   SQLITE_CHECKPOINT_PASSIVE,
-						   NULL, NULL);
+		int rc = sqlite3_wal_checkpoint_v2(
+			cdb, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 		pthread_mutex_lock(&ckpt.mu);
 		if (rc != SQLITE_OK && rc != SQLITE_BUSY)
 			ckpt.err = rc;

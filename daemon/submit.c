@@ -58,7 +58,7 @@ resolve(const struct jobspec *sp, uid_t caller, struct store_job_new *n,
 		users_pw_release(&pw);
 	}
 	n->timeout = sp->timeout >= 0 ? sp->timeout : q->conf.timeout;
-	n->kill_grace = sp->kill_grace >= 0	   ? sp->kill_grace
+	n->kill_grace = sp->kill_grace >= 0	  ? sp->kill_grace
 			: q->conf.kill_grace >= 0 ? q->conf.kill_grace
 						  : daemon_kill_grace;
 	n->max_attempts = sp->max_attempts > 0 ? sp->max_attempts
@@ -102,10 +102,10 @@ resolve(const struct jobspec *sp, uid_t caller, struct store_job_new *n,
 /* One job of a request while it is submitted. */
 struct item {
 	struct store_job_new nj;
-	struct queue *q;	/* kept from deletion by q->incoming */
-	bool incoming;		/* counted in q->incoming */
-	bool reserved;		/* counted in q->reserved */
-	bool dup;		/* its unique_key names a live job already:
+	struct queue *q; /* kept from deletion by q->incoming */
+	bool incoming;	 /* counted in q->incoming */
+	bool reserved;	 /* counted in q->reserved */
+	bool dup;	 /* its unique_key names a live job already:
 				 * the result's id is that job's */
 };
 
@@ -148,8 +148,8 @@ check_one(const struct jobspec *sp, uid_t uid, int64_t now, json_t *keys,
 	/* A key repeated in this request finds its first use once that is
 	 * inserted (unless that one starts cancelled: it holds no key);
 	 * it takes no room meanwhile. */
-	char *k = xasprintf("%lu:%s", (unsigned long)it->nj.uid,
-			    sp->unique_key);
+	char *k =
+		xasprintf("%lu:%s", (unsigned long)it->nj.uid, sp->unique_key);
 	if (json_object_get(keys, k) != NULL)
 		it->dup = true;
 	else if (it->nj.state != JOBD_CANCELLED)
@@ -177,8 +177,8 @@ insert_one(const struct jobspec *sp, struct item *it, struct submit_result *r,
 	/* The key may have been taken since the check (by this request's
 	 * first use of it, or by another). */
 	if (sp->unique_key != NULL) {
-		if (store_job_find_unique(sp->unique_key, it->nj.uid,
-					  &r->id) == 0) {
+		if (store_job_find_unique(sp->unique_key, it->nj.uid, &r->id) ==
+		    0) {
 			r->duplicate = true;
 			item_release(it);
 			return 0;
@@ -267,8 +267,7 @@ fail:
 	/* Nothing of the request stays: its counts go back. */
 	for (size_t k = 0; k <= i && k < n; k++)
 		if (out[k].fresh)
-			jobs_insert_undone(out[k].qid, out[k].id,
-					   out[k].state);
+			jobs_insert_undone(out[k].qid, out[k].id, out[k].state);
 	return -1;
 }
 
@@ -322,8 +321,7 @@ submit_jobs(const struct jobspec *specs, size_t n, uid_t uid,
 	 * (and be reported started) before it is reported submitted. */
 	for (size_t i = 0; i < n; i++) {
 		if (out[i].fresh)
-			jobs_submitted(out[i].id, out[i].state,
-				       out[i].run_at);
+			jobs_submitted(out[i].id, out[i].state, out[i].run_at);
 		(void)slice(sliced);
 	}
 	rc = 0;

@@ -20,7 +20,7 @@
 
 struct submit_result {
 	int64_t id;
-	bool duplicate;		/* unique_key matched a live job */
+	bool duplicate; /* unique_key matched a live job */
 	/* Private to submit.c. */
 	int64_t qid;
 	int state;

@@ -42,13 +42,13 @@ sequence_len(const unsigned char *p, size_t n)
 		if ((p[k] & 0xC0) != 0x80)
 			return 0;
 	if (len == 2 && ch < 0xC2)
-		return 0;	/* overlong */
-	if (len == 3 && ((ch == 0xE0 && p[1] < 0xA0) ||
-			 (ch == 0xED && p[1] >= 0xA0)))
-		return 0;	/* overlong, surrogate */
+		return 0; /* overlong */
+	if (len == 3 &&
+	    ((ch == 0xE0 && p[1] < 0xA0) || (ch == 0xED && p[1] >= 0xA0)))
+		return 0; /* overlong, surrogate */
 	if (len == 4 && (ch > 0xF4 || (ch == 0xF0 && p[1] < 0x90) ||
 			 (ch == 0xF4 && p[1] >= 0x90)))
-		return 0;	/* overlong, above U+10FFFF */
+		return 0; /* overlong, above U+10FFFF */
 	return len;
 }
 

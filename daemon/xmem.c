@@ -14,8 +14,8 @@ static void
 oom(size_t n)
 {
 	char msg[96];
-	int len = snprintf(msg, sizeof(msg), "jobd: out of memory (%zu bytes)\n",
-			   n);
+	int len = snprintf(msg, sizeof(msg),
+			   "jobd: out of memory (%zu bytes)\n", n);
 	if (len > 0 && write(STDERR_FILENO, msg, (size_t)len) < 0)
 		abort();
 	abort();

@@ -189,7 +189,8 @@ flag_args(const char *name, const char *synopsis, const char *flag, bool *on,
 	const struct option opts[] = {
 		{"json", no_argument, NULL, OPT_JSON},
 		{"help", no_argument, NULL, 'h'},
-		{flag, no_argument, NULL, OPT_FLAG}, /* the end if flag is NULL */
+		{flag, no_argument, NULL,
+		 OPT_FLAG}, /* the end if flag is NULL */
 		{NULL, 0, NULL, 0},
 	};
 	int ch;

@@ -323,8 +323,7 @@ list_parse(struct list_opts *o, int argc, char **argv)
  * whether more jobs exist past *cursor.  Returns an exit status.
  */
 static int
-list_fetch(struct list_opts *o, json_t *all_jobs, bool *more,
-	   int64_t *cursor)
+list_fetch(struct list_opts *o, json_t *all_jobs, bool *more, int64_t *cursor)
 {
 	int64_t left = o->all ? INT64_MAX : o->limit;
 
@@ -680,8 +679,8 @@ wait_unfinished(const int64_t *ids, size_t n)
 			if (shown == 0)
 				fputs("jobctl: not finished:", stderr);
 			if (shown < 20)
-				fprintf(stderr, " %lld (%s)",
-					(long long)ids[i], state ? state : "?");
+				fprintf(stderr, " %lld (%s)", (long long)ids[i],
+					state ? state : "?");
 			else
 				left++;
 			shown++;

@@ -45,8 +45,8 @@ prom_value(FILE *f, const json_t *v)
 
 /* One metric with no labels, when v is a number. */
 static void
-prom_metric(FILE *f, const char *name, const char *type,
-	    const char *text, const json_t *v)
+prom_metric(FILE *f, const char *name, const char *type, const char *text,
+	    const json_t *v)
 {
 	if (!json_is_number(v))
 		return;
@@ -57,8 +57,8 @@ prom_metric(FILE *f, const char *name, const char *type,
 
 /* One sample name{label="value"} v. */
 static void
-prom_sample(FILE *f, const char *name, const char *label,
-	    const char *value, const json_t *v)
+prom_sample(FILE *f, const char *name, const char *label, const char *value,
+	    const json_t *v)
 {
 	fprintf(f, "%s{%s=\"", name, label);
 	prom_label(f, value);

@@ -265,9 +265,9 @@ name_cmd(const char *noun, const char *verb, const char *wire, bool show,
 
 /* A family of subcommands, "queue ..." or "producer ...". */
 struct family {
-	const char *noun;	     /* "queue": names the wire commands too */
-	const char *synopsis;	     /* for usage and help */
-	const char *const *keys;     /* the object's keys, for get */
+	const char *noun;	 /* "queue": names the wire commands too */
+	const char *synopsis;	 /* for usage and help */
+	const char *const *keys; /* the object's keys, for get */
 	int (*list)(int argc, char **argv);
 	int (*add)(int argc, char **argv);
 	int (*set)(int argc, char **argv); /* NULL: no set */
@@ -315,10 +315,10 @@ family_cmd(const struct family *f, int argc, char **argv)
 
 /* What queue add's or set's options gathered. */
 struct queue_opts {
-	json_t *args;  /* owned: the request's members */
-	json_t *rate;  /* owned: --rate's object or JSON null; NULL: none */
-	double burst;  /* --burst; -1: none */
-	bool create;   /* queue add (else queue set) */
+	json_t *args; /* owned: the request's members */
+	json_t *rate; /* owned: --rate's object or JSON null; NULL: none */
+	double burst; /* --burst; -1: none */
+	bool create;  /* queue add (else queue set) */
 };
 
 /* --concurrency, --capacity, --max-attempts: a count. */
@@ -516,9 +516,9 @@ cmd_queue(int argc, char **argv)
 static void
 producer_row(const json_t *p, char **cells)
 {
-	static const char *const cols[] = {
-		"name",	   "type",   "queue",	 "state",   "produced",
-		"skipped", "errors", "last_run", "next_run"};
+	static const char *const cols[] = {"name",   "type",	 "queue",
+					   "state",  "produced", "skipped",
+					   "errors", "last_run", "next_run"};
 
 	for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++)
 		cells[i] = render_value(json_object_get(p, cols[i]));
@@ -527,9 +527,9 @@ producer_row(const json_t *p, char **cells)
 static int
 producer_list(int argc, char **argv)
 {
-	static const char *const head[] = {
-		"NAME",	  "TYPE",   "QUEUE",	"STATE",   "PRODUCED",
-		"SKIPPED", "ERRORS", "LAST_RUN", "NEXT_RUN"};
+	static const char *const head[] = {"NAME",   "TYPE",	 "QUEUE",
+					   "STATE",  "PRODUCED", "SKIPPED",
+					   "ERRORS", "LAST_RUN", "NEXT_RUN"};
 
 	return list_cmd("producer", "producers", 9, head, 0x70, producer_row,
 			argc, argv);
@@ -672,8 +672,7 @@ producer_template(struct producer_opts *o, int argc, char **argv)
 	}
 	if (json_object_size(o->env) > 0)
 		json_object_set(o->tmpl, "env", o->env);
-	if (strcmp(o->type, "command") != 0 &&
-	    json_object_size(o->tmpl) == 0) {
+	if (strcmp(o->type, "command") != 0 && json_object_size(o->tmpl) == 0) {
 		fprintf(stderr,
 			"%s: give the job: -- ARGV..., -c 'SHELL' or "
 			"--job JSON\n",
@@ -754,8 +753,8 @@ int
 cmd_producer(int argc, char **argv)
 {
 	static const struct family producer = {
-		"producer", u_producer, producer_keys, producer_list,
-		producer_add, NULL,
+		"producer",    u_producer,   producer_keys,
+		producer_list, producer_add, NULL,
 	};
 
 	return family_cmd(&producer, argc, argv);

@@ -298,8 +298,8 @@ render_value(const json_t *v)
 			return out;
 		}
 	}
-	s = json_dumps(v,
-		       JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+	s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY |
+				  JSON_REAL_PRECISION(15));
 	if (s == NULL)
 		oom();
 	{
@@ -359,8 +359,8 @@ render_table_add(struct render_table *t, const char *color, char **cells)
 }
 
 void
-render_table_init(struct render_table *t, size_t ncols,
-		  const char *const *head, unsigned right, size_t color_col)
+render_table_init(struct render_table *t, size_t ncols, const char *const *head,
+		  unsigned right, size_t color_col)
 {
 	char *cells[16];
 
@@ -391,8 +391,8 @@ render_table_print(struct render_table *t, FILE *f, int cols)
 		for (size_t i = 0; i < t->ncols; i++) {
 			const char *s = t->cells[r * t->ncols + i];
 			size_t n = render_width(s), pad = w[i] - n;
-			const char *color =
-				i == t->color_col ? t->colors[r] : NULL;
+			const char *color = i == t->color_col ? t->colors[r]
+							      : NULL;
 
 			if (i == last) {
 				if (cols > 0 && (size_t)cols > used + 4 &&
@@ -400,7 +400,7 @@ render_table_print(struct render_table *t, FILE *f, int cols)
 					size_t room = (size_t)cols - used - 3;
 
 					fprintf(f, "%.*s...",
-					       (int)render_prefix(s, room), s);
+						(int)render_prefix(s, room), s);
 				} else {
 					fputs(s, f);
 				}

@@ -91,8 +91,7 @@ void render_table_init(struct render_table *t, size_t ncols,
 
 /* Adds a row: takes ownership of the ncols strings of cells (malloc'd);
  * color (static, may be NULL) is the ANSI colour of column color_col. */
-void render_table_add(struct render_table *t, const char *color,
-		      char **cells);
+void render_table_add(struct render_table *t, const char *color, char **cells);
 
 /*
  * Writes t to f, columns two spaces apart, each padded to its widest cell

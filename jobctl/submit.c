@@ -56,12 +56,12 @@ static const char u_submit[] =
 /* Batch chunks on their way: two in flight, so jobd stores one while
  * jobctl reads and encodes the next. */
 struct batch_flight {
-	int64_t ids[2];		/* request ids, oldest first */
+	int64_t ids[2]; /* request ids, oldest first */
 	size_t njobs[2];
-	size_t *lines[2];	/* owned: each spec's line in the file */
+	size_t *lines[2]; /* owned: each spec's line in the file */
 	int n;
-	size_t total;		/* jobs acknowledged */
-	const char *file;	/* borrowed: the file's name for messages */
+	size_t total;	  /* jobs acknowledged */
+	const char *file; /* borrowed: the file's name for messages */
 };
 
 /* Reports a refused chunk: the daemon names a spec by its index in the
@@ -92,8 +92,8 @@ static int
 batch_receive(struct batch_flight *bf)
 {
 	struct jobd_client *c = client();
-	json_t *res = jobd_client_result(
-		c, jobd_client_response(c, bf->ids[0], -1));
+	json_t *res =
+		jobd_client_result(c, jobd_client_response(c, bf->ids[0], -1));
 	size_t njobs = bf->njobs[0];
 	json_t *v;
 	size_t i;

@@ -163,8 +163,7 @@ finished_of(const json_t *counts)
 /* The daemon's lines: who it is, its jobs by state, its throughput since
  * the last frame (dt seconds ago; 0: the first frame). */
 static void
-top_daemon(const struct top_state *ts, struct frame *fr, json_t *st,
-	   double dt)
+top_daemon(const struct top_state *ts, struct frame *fr, json_t *st, double dt)
 {
 	json_t *jobs = json_object_get(st, "jobs");
 	json_t *totals = json_object_get(st, "totals");
@@ -215,8 +214,8 @@ top_daemon(const struct top_state *ts, struct frame *fr, json_t *st,
  * frame's rate.  maxpend scales the pending bar of a queue with no
  * capacity. */
 static void
-top_queue(const struct top_state *ts, struct frame *fr, json_t *q,
-	  json_t *done, int64_t maxpend, double dt)
+top_queue(const struct top_state *ts, struct frame *fr, json_t *q, json_t *done,
+	  int64_t maxpend, double dt)
 {
 	json_t *counts = json_object_get(q, "counts");
 	const char *qn = jstr(q, "name") ? jstr(q, "name") : "-";
@@ -249,8 +248,7 @@ top_queue(const struct top_state *ts, struct frame *fr, json_t *q,
 
 /* The queues' table; ts->done becomes the queues' finished jobs now. */
 static void
-top_queues(struct top_state *ts, struct frame *fr, json_t *queues,
-	   double dt)
+top_queues(struct top_state *ts, struct frame *fr, json_t *queues, double dt)
 {
 	int64_t maxpend = 1;
 	json_t *q, *done;

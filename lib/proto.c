@@ -8,20 +8,38 @@
 #include <string.h>
 
 static const char *const state_names[JOBD_STATE_COUNT] = {
-	"waiting", "scheduled", "queued", "running",
-	"succeeded", "failed", "cancelled",
+	"waiting",   "scheduled", "queued",    "running",
+	"succeeded", "failed",	  "cancelled",
 };
 
 static const char *const reason_names[JOBD_REASON_COUNT] = {
-	NULL, "exit", "signal", "timeout", "spawn_error", "cancelled",
-	"dependency_failed", "recovery_limit", "recovered", "interrupted",
+	NULL,
+	"exit",
+	"signal",
+	"timeout",
+	"spawn_error",
+	"cancelled",
+	"dependency_failed",
+	"recovery_limit",
+	"recovered",
+	"interrupted",
 };
 
 static const char *const error_names[JOBD_E_COUNT] = {
-	NULL, "bad_request", "unknown_command", "invalid_argument",
-	"not_found", "invalid_state", "unknown_queue", "queue_full",
-	"permission_denied", "shutting_down", "too_large", "timeout",
-	"busy", "internal",
+	NULL,
+	"bad_request",
+	"unknown_command",
+	"invalid_argument",
+	"not_found",
+	"invalid_state",
+	"unknown_queue",
+	"queue_full",
+	"permission_denied",
+	"shutting_down",
+	"too_large",
+	"timeout",
+	"busy",
+	"internal",
 };
 
 static int

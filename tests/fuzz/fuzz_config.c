@@ -94,8 +94,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	char *text2 = print(&again);
 	if (strcmp(body(text), body(text2)) != 0) {
-		fprintf(stderr, "printed config changed on reload:\n%s\n"
-				"----\n%s",
+		fprintf(stderr,
+			"printed config changed on reload:\n%s\n"
+			"----\n%s",
 			text, text2);
 		abort();
 	}

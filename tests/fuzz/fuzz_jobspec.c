@@ -32,9 +32,8 @@ check_spec(const json_t *obj)
 		FUZZ_CHECK(s.queue && jobspec_queue_name_valid(s.queue));
 		FUZZ_CHECK(s.cwd && s.cwd[0] == '/');
 		FUZZ_CHECK(s.priority >= -1000 && s.priority <= 1000);
-		FUZZ_CHECK(!s.has_delay ||
-			   (isfinite(s.delay) && s.delay >= 0 &&
-			    s.delay <= JOBSPEC_MAX_SECONDS));
+		FUZZ_CHECK(!s.has_delay || (isfinite(s.delay) && s.delay >= 0 &&
+					    s.delay <= JOBSPEC_MAX_SECONDS));
 		FUZZ_CHECK(s.timeout < 0 || s.timeout <= JOBSPEC_MAX_SECONDS);
 		FUZZ_CHECK(s.kill_grace < 0 ||
 			   s.kill_grace <= JOBSPEC_MAX_SECONDS);

@@ -113,8 +113,8 @@ struct burst {
 	const char *data;
 	size_t size;
 	struct conn *c;
-	int requests;	/* lines handed to commands_handle */
-	int waits;	/* of them, `wait` commands (may answer later) */
+	int requests; /* lines handed to commands_handle */
+	int waits;    /* of them, `wait` commands (may answer later) */
 };
 
 /* True when line[0..len) is a JSON object whose cmd is "wait". */
@@ -142,8 +142,9 @@ check_output(const struct conn *c)
 		json_error_t err;
 		json_t *m = json_loadb(start, (size_t)(nl - start), 0, &err);
 		if (!json_is_object(m)) {
-			fprintf(stderr, "output line is not a JSON object: "
-					"%s\n%.*s\n",
+			fprintf(stderr,
+				"output line is not a JSON object: "
+				"%s\n%.*s\n",
 				err.text, (int)(nl - start), start);
 			abort();
 		}
@@ -205,8 +206,9 @@ burst_f(void *arg)
 	for (int i = 0; i < MAX_PASSES && c->refs > 1; i++)
 		await_sleep(0);
 	if (c->refs > 1) {
-		fprintf(stderr, "%d deferred replies outlive their "
-				"connection\n",
+		fprintf(stderr,
+			"%d deferred replies outlive their "
+			"connection\n",
 			c->refs - 1);
 		abort();
 	}
@@ -230,8 +232,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fprintf(stderr, "setup: %s\n", diag_msg());
 		abort();
 	}
-	struct commands_ctx cx = {&cfg, log_dir, ":memory:", loop_now(),
-				  fake_reload, fake_shutdown};
+	struct commands_ctx cx = {&cfg,	      log_dir,	   ":memory:",
+				  loop_now(), fake_reload, fake_shutdown};
 	commands_init(&cx);
 
 	struct conn *c = xcalloc(1, sizeof(*c));

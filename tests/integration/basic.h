@@ -49,8 +49,7 @@ json_t *run_text(struct jd *d, const char *spec);
 
 /* The logs result of job id from offset with max_bytes (0: default; new
  * ref). */
-json_t *logs(struct jd *d, int64_t id, json_int_t offset,
-	     json_int_t max_bytes);
+json_t *logs(struct jd *d, int64_t id, json_int_t offset, json_int_t max_bytes);
 
 /* The whole captured output of job id (caller frees). */
 char *output(struct jd *d, int64_t id);

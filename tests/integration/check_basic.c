@@ -293,7 +293,7 @@ START_TEST(basic_response_one_line)
 {
 	/* A name with newlines and non-ASCII comes back escaped, one line. */
 	int64_t id = jd_submit_text(&D, "{\"argv\":[\"true\"],\"delay\":3600,"
-				     "\"name\":\"a\\nb\\r\\nc \\u00e9\"}");
+					"\"name\":\"a\\nb\\r\\nc \\u00e9\"}");
 	int fd = conn(&D);
 	char line[128];
 	snprintf(line, sizeof(line),

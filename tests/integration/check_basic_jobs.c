@@ -248,13 +248,14 @@ START_TEST(basic_list_filters)
 	start("[queue other]\nconcurrency = 2\n");
 	int64_t ok1 = jd_submit_text(&D, "{\"argv\":[\"true\"]}");
 	int64_t bad = jd_submit_text(&D, "{\"argv\":[\"false\"],\"queue\":"
-				      "\"other\"}");
-	int64_t later = jd_submit_text(&D, "{\"argv\":[\"true\"],\"delay\":3600,"
-					"\"queue\":\"other\"}");
+					 "\"other\"}");
+	int64_t later = jd_submit_text(&D,
+				       "{\"argv\":[\"true\"],\"delay\":3600,"
+				       "\"queue\":\"other\"}");
 	int64_t ok2 = jd_submit_text(&D, "{\"argv\":[\"true\"],\"queue\":"
-				      "\"other\"}");
+					 "\"other\"}");
 	int64_t later2 = jd_submit_text(&D, "{\"argv\":[\"true\"],"
-					 "\"delay\":3600}");
+					    "\"delay\":3600}");
 	json_decref(jd_wait(&D, ok1, 10));
 	json_decref(jd_wait(&D, bad, 10));
 	json_decref(jd_wait(&D, ok2, 10));

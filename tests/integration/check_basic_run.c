@@ -155,9 +155,10 @@ END_TEST
 START_TEST(basic_run_env_jobd_vars)
 {
 	start("[queue other]\nconcurrency = 1\n");
-	int64_t id = jd_submit_text(&D, "{\"shell\":\"echo "
-				     "$JOBD_JOB_ID:$JOBD_QUEUE:$JOBD_ATTEMPT\","
-				     "\"queue\":\"other\"}");
+	int64_t id = jd_submit_text(&D,
+				    "{\"shell\":\"echo "
+				    "$JOBD_JOB_ID:$JOBD_QUEUE:$JOBD_ATTEMPT\","
+				    "\"queue\":\"other\"}");
 	json_decref(jd_wait(&D, id, 10));
 	char *out = output(&D, id);
 	char want[64];

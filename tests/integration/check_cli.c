@@ -164,8 +164,8 @@ START_TEST(cli_human_output_escapes_control_characters)
 	json_decref(jd_wait(&D, id, 20));
 	snprintf(idtext, sizeof(idtext), "%lld", (long long)id);
 	ck_assert_int_eq(jd_jobctl(&D, NULL, &out, &err, "list", NULL), 0);
-	ck_assert_msg(strchr(out, '\033') == NULL && strchr(out, '\007') ==
-							     NULL,
+	ck_assert_msg(strchr(out, '\033') == NULL &&
+			      strchr(out, '\007') == NULL,
 		      "raw control characters in list:\n%s", out);
 	ck_assert_msg(strstr(out, "\\e[2J\\e]0;owned\\x07two\\nlines"), "%s",
 		      out);
@@ -180,16 +180,16 @@ START_TEST(cli_human_output_escapes_control_characters)
 		      out);
 	free(out);
 
-	ck_assert_int_eq(jd_jobctl(&D, NULL, &out, NULL, "watch", "--job",
-				   idtext, NULL),
-			 0);
+	ck_assert_int_eq(
+		jd_jobctl(&D, NULL, &out, NULL, "watch", "--job", idtext, NULL),
+		0);
 	ck_assert_msg(strchr(out, '\033') == NULL && lines_of(out) == 1, "%s",
 		      out);
 	free(out);
 
 	/* A command with control characters is quoted as $'...'. */
-	json_t *spec = json_pack("{s:[sss]}", "argv", "printf", "%s",
-				 "\033[31mred");
+	json_t *spec =
+		json_pack("{s:[sss]}", "argv", "printf", "%s", "\033[31mred");
 	int64_t id2 = jd_submit(&D, spec);
 	json_decref(jd_wait(&D, id2, 20));
 	ck_assert_int_eq(jd_jobctl(&D, NULL, &out, NULL, "list", NULL), 0);
@@ -197,9 +197,9 @@ START_TEST(cli_human_output_escapes_control_characters)
 	free(out);
 
 	/* --json keeps the exact value. */
-	ck_assert_int_eq(jd_jobctl(&D, NULL, &out, NULL, "--json", "get",
-				   idtext, NULL),
-			 0);
+	ck_assert_int_eq(
+		jd_jobctl(&D, NULL, &out, NULL, "--json", "get", idtext, NULL),
+		0);
 	json_t *j = json_loads(out, 0, NULL);
 	ck_assert_ptr_nonnull(j);
 	ck_assert_str_eq(jd_str(json_object_get(j, "job"), "name"), evil);
@@ -218,9 +218,8 @@ START_TEST(cli_list_newest_page_and_footer)
 	held_queue("held");
 	for (int i = 0; i < 5; i++)
 		ids[i] = submit_true("held", NULL);
-	ck_assert_int_eq(jd_jobctl(&D, NULL, &out, &err, "list", "-n", "2",
-				   NULL),
-			 0);
+	ck_assert_int_eq(
+		jd_jobctl(&D, NULL, &out, &err, "list", "-n", "2", NULL), 0);
 	ck_assert_int_eq(lines_of(out), 3);
 	ck_assert_int_eq(table_id(out, 1), ids[4]);
 	ck_assert_int_eq(table_id(out, 2), ids[3]);
@@ -259,9 +258,9 @@ START_TEST(cli_list_newest_page_and_footer)
 	json_t *r = jd_req(&D, "{s:s,s:s,s:i,s:I}", "cmd", "list", "order",
 			   "desc", "limit", 2, "before_id", (json_int_t)ids[4]);
 	json_t *res = jd_ok(r);
-	ck_assert_int_eq(jd_num(json_array_get(json_object_get(res, "jobs"), 0),
-				"id"),
-			 ids[3]);
+	ck_assert_int_eq(
+		jd_num(json_array_get(json_object_get(res, "jobs"), 0), "id"),
+		ids[3]);
 	ck_assert_int_eq(jd_num(res, "next_before_id"), ids[2]);
 	json_decref(r);
 	r = jd_req(&D, "{s:s,s:s}", "cmd", "list", "order", "sideways");
@@ -447,11 +446,10 @@ START_TEST(cli_ctrl_c_on_submit_wait_says_how_to_follow)
 	for (int m = 0; m < 2; m++) {
 		/* --wait prints the id; --follow prints the job's output,
 		 * and this job's first line says it runs. */
-		const char *wait_args[] = {"submit", "-q", "held", "--wait",
-					   "--", "true", NULL};
+		const char *wait_args[] = {"submit", "-q",   "held", "--wait",
+					   "--",     "true", NULL};
 		const char *follow_args[] = {"submit", "--follow", "-c",
-					     "echo ready; exec sleep 30",
-					     NULL};
+					     "echo ready; exec sleep 30", NULL};
 		struct child ch;
 		char *line, *err, want[96];
 		long long id;
@@ -494,8 +492,8 @@ END_TEST
 
 START_TEST(cli_wait_reports_a_cancel_from_elsewhere)
 {
-	const char *args[] = {"submit", "-q", "held", "--wait", "--",
-			      "true", NULL};
+	const char *args[] = {"submit", "-q",	"held", "--wait",
+			      "--",	"true", NULL};
 	struct child ch;
 	char *line, *err, want[64];
 	long long id;
@@ -555,9 +553,9 @@ START_TEST(cli_watch_job_prints_state_and_ends)
 
 	json_decref(jd_wait(&D, id, 20));
 	snprintf(idtext, sizeof(idtext), "%lld", (long long)id);
-	ck_assert_int_eq(jd_jobctl(&D, NULL, &out, &err, "watch", "--job",
-				   idtext, NULL),
-			 0);
+	ck_assert_int_eq(
+		jd_jobctl(&D, NULL, &out, &err, "watch", "--job", idtext, NULL),
+		0);
 	ck_assert_msg(strstr(out, "job.state job") && strstr(out, "succeeded"),
 		      "%s", out);
 	free(out);
@@ -588,11 +586,10 @@ START_TEST(cli_get_env_one_variable_a_line)
 				   "--", "true", NULL),
 			 0);
 	idtext[strcspn(idtext, "\n")] = '\0';
-	ck_assert_int_eq(jd_jobctl(&D, NULL, &out, NULL, "get", "--env", idtext,
-				   NULL),
-			 0);
-	ck_assert_msg(strstr(out, "\nenv:\n  A=1\n  B=two words\n"), "%s",
-		      out);
+	ck_assert_int_eq(
+		jd_jobctl(&D, NULL, &out, NULL, "get", "--env", idtext, NULL),
+		0);
+	ck_assert_msg(strstr(out, "\nenv:\n  A=1\n  B=two words\n"), "%s", out);
 	free(out);
 	free(idtext);
 }
@@ -616,8 +613,7 @@ START_TEST(cli_invalid_value_same_status_either_side)
 	ck_assert_msg(strstr(err, "invalid_argument"), "%s", err);
 	free(err);
 	/* Not an invalid value: an unknown job is still 1. */
-	ck_assert_int_eq(jd_jobctl(&D, NULL, NULL, &err, "get", "424242",
-				   NULL),
+	ck_assert_int_eq(jd_jobctl(&D, NULL, NULL, &err, "get", "424242", NULL),
 			 1);
 	free(err);
 }
@@ -628,21 +624,20 @@ END_TEST
 START_TEST(cli_help_per_command)
 {
 	static const char *const cmds[] = {
-		"submit", "get",      "list",  "cancel", "retry",
-		"wait",	  "logs",     "watch", "top",	 "queue",
-		"producer", "stats",  "prune", "reload", "shutdown", "ping",
+		"submit", "get",    "list",	"cancel", "retry",    "wait",
+		"logs",	  "watch",  "top",	"queue",  "producer", "stats",
+		"prune",  "reload", "shutdown", "ping",
 	};
 	char *out, *out2;
 
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		char want[64];
 
-		ck_assert_int_eq(jd_jobctl(&D, NULL, &out, NULL, "help",
-					   cmds[i], NULL),
-				 0);
+		ck_assert_int_eq(
+			jd_jobctl(&D, NULL, &out, NULL, "help", cmds[i], NULL),
+			0);
 		snprintf(want, sizeof(want), "usage: jobctl %s", cmds[i]);
-		ck_assert_msg(strncmp(out, want, strlen(want)) == 0, "%s",
-			      out);
+		ck_assert_msg(strncmp(out, want, strlen(want)) == 0, "%s", out);
 		ck_assert_int_eq(jd_jobctl(&D, NULL, &out2, NULL, cmds[i],
 					   "--help", NULL),
 				 0);
@@ -650,9 +645,8 @@ START_TEST(cli_help_per_command)
 		free(out);
 		free(out2);
 	}
-	ck_assert_int_eq(jd_jobctl(&D, NULL, &out, NULL, "help", "submit",
-				   NULL),
-			 0);
+	ck_assert_int_eq(
+		jd_jobctl(&D, NULL, &out, NULL, "help", "submit", NULL), 0);
 	/* A line per option. */
 	ck_assert_msg(strstr(out, "\n  -t, --timeout D ") &&
 			      strstr(out, "\n      --unique KEY ") &&
@@ -830,9 +824,8 @@ START_TEST(cli_queue_rm_counts_finished_jobs)
 	int64_t a = submit_true("q", NULL), b = submit_true("q", NULL);
 	jd_call_ok(&D, json_pack("{s:s,s:[I,I]}", "cmd", "cancel", "job_ids",
 				 (json_int_t)a, (json_int_t)b));
-	ck_assert_int_eq(jd_jobctl(&D, NULL, &out, NULL, "queue", "rm", "q",
-				   NULL),
-			 0);
+	ck_assert_int_eq(
+		jd_jobctl(&D, NULL, &out, NULL, "queue", "rm", "q", NULL), 0);
 	ck_assert_str_eq(out, "deleted queue q and its 2 finished jobs\n");
 	free(out);
 }
@@ -841,8 +834,8 @@ END_TEST
 START_TEST(cli_queue_get_default_shows_effective_kill_grace)
 {
 	char *out;
-	json_t *r = jd_req(&D, "{s:s,s:s}", "cmd", "queue.get", "name",
-			   "default");
+	json_t *r =
+		jd_req(&D, "{s:s,s:s}", "cmd", "queue.get", "name", "default");
 	json_t *q = json_object_get(jd_ok(r), "queue");
 
 	ck_assert(json_is_number(json_object_get(q, "kill_grace")));

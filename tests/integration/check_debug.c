@@ -419,9 +419,9 @@ struct family {
 struct prom {
 	struct family fam[128];
 	int nfam;
-	char *series[1024];	/* owned: each series' identity */
+	char *series[1024]; /* owned: each series' identity */
 	int nseries;
-	const char *last_sampled;	/* the family of the last sample */
+	const char *last_sampled; /* the family of the last sample */
 };
 
 /* Reads a metric name at *pp into name (128 bytes) and moves *pp past it;
@@ -609,8 +609,7 @@ prom_sort_key(char *key)
 /* A sample line of family f, p after the name: name{label="value",...}
  * number [timestamp]; NULL, or what is wrong. */
 static const char *
-prom_sample(struct prom *st, struct family *f, const char *name,
-	    const char *p)
+prom_sample(struct prom *st, struct family *f, const char *name, const char *p)
 {
 	char key[1024] = "";
 	const char *why;

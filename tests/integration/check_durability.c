@@ -235,8 +235,8 @@ START_TEST(durability_shutdown_waits_for_running_job)
 	jd_init(&jd, "[daemon]\nshutdown_timeout = 5\n");
 	char *msleep = make_msleep(&jd);
 	start(&jd);
-	int64_t id = jd_submit(&jd, json_pack("{s:[s,s]}", "argv", msleep,
-					      "0.5"));
+	int64_t id =
+		jd_submit(&jd, json_pack("{s:[s,s]}", "argv", msleep, "0.5"));
 	ck_assert(jd_poll_state(&jd, id, "running", 10));
 	double t0 = jd_now();
 	ck_assert_int_eq(jd_stop(&jd), 0);
@@ -302,16 +302,15 @@ START_TEST(durability_shutdown_drain_and_second_signal)
 	jd_init(&jd, "[daemon]\nshutdown_timeout = 30\nkill_grace = 1\n");
 	char *msleep = make_msleep(&jd);
 	start(&jd);
-	int64_t id = jd_submit(&jd, json_pack("{s:[s,s]}", "argv", msleep,
-					      "30"));
+	int64_t id =
+		jd_submit(&jd, json_pack("{s:[s,s]}", "argv", msleep, "30"));
 	ck_assert(jd_poll_state(&jd, id, "running", 10));
 	jd_queue_cmd(&jd, "queue.pause", "default");
 	struct conn rd, w;
 	conn_open(&rd, &jd);
 	conn_open(&w, &jd);
-	json_t *r = conn_call(&w, json_pack("{s:i,s:s}", "id", 1, "cmd",
-					    "watch"),
-			      5000);
+	json_t *r = conn_call(
+		&w, json_pack("{s:i,s:s}", "id", 1, "cmd", "watch"), 5000);
 	ck_assert_ptr_nonnull(r);
 	jd_ok(r);
 	json_decref(r);
@@ -347,8 +346,7 @@ START_TEST(durability_shutdown_drain_and_second_signal)
 	r = conn_call(&rd, json_pack("{s:i,s:s}", "id", 4, "cmd", "list"),
 		      5000);
 	ck_assert_ptr_nonnull(r);
-	ck_assert_int_eq(json_array_size(json_object_get(jd_ok(r), "jobs")),
-			 1);
+	ck_assert_int_eq(json_array_size(json_object_get(jd_ok(r), "jobs")), 1);
 	json_decref(r);
 	r = conn_call(&rd, json_pack("{s:i,s:s}", "id", 5, "cmd", "ping"),
 		      5000);
@@ -385,8 +383,8 @@ START_TEST(durability_shutdown_command_now)
 	jd_init(&jd, "[daemon]\nshutdown_timeout = 30\nkill_grace = 1\n");
 	char *msleep = make_msleep(&jd);
 	start(&jd);
-	int64_t id = jd_submit(&jd, json_pack("{s:[s,s]}", "argv", msleep,
-					      "30"));
+	int64_t id =
+		jd_submit(&jd, json_pack("{s:[s,s]}", "argv", msleep, "30"));
 	ck_assert(jd_poll_state(&jd, id, "running", 10));
 	jd_queue_cmd(&jd, "queue.pause", "default");
 	double t0 = jd_now();
@@ -419,8 +417,8 @@ START_TEST(durability_recovery_after_kill9_and_limit)
 	char *msleep = make_msleep(&jd);
 	char what[4200];
 	start(&jd);
-	int64_t id = jd_submit(&jd, json_pack("{s:[s,s]}", "argv", msleep,
-					      "30"));
+	int64_t id =
+		jd_submit(&jd, json_pack("{s:[s,s]}", "argv", msleep, "30"));
 	json_t *j = jd_poll_job(&jd, id, "running", 0, 10);
 	ck_assert_ptr_nonnull(j);
 	ck_assert_int_eq(jd_num(j, "attempt"), 1);
@@ -454,13 +452,11 @@ START_TEST(durability_recovery_after_kill9_and_limit)
 		       jd_now() < deadline)
 			poll(NULL, 0, 10);
 		jd_kill9(&jd);
-		ck_assert_msg(wait_no_procs(msleep, 0, 2.0, what,
-					    sizeof(what)),
+		ck_assert_msg(wait_no_procs(msleep, 0, 2.0, what, sizeof(what)),
 			      "the job outlived the killed jobd: %s", what);
 		start(&jd);
 		j = jd_poll_job(&jd, id, "running", n, 10);
-		ck_assert_msg(j != NULL, "not running again after crash %d",
-			      n);
+		ck_assert_msg(j != NULL, "not running again after crash %d", n);
 		ck_assert_int_eq(jd_num(j, "attempt"), 1);
 		json_decref(j);
 	}
@@ -499,7 +495,7 @@ START_TEST(durability_reload_sighup_applies)
 	ck_assert_str_eq(err, "unknown_queue");
 
 	jd_write_file(jd.conf, "[queue default]\nconcurrency = 3\n\n"
-			    "[queue x]\nconcurrency = 2\n");
+			       "[queue x]\nconcurrency = 2\n");
 	ck_assert_int_eq(kill(jd.pid, SIGHUP), 0);
 	double deadline = jd_now() + 10;
 	int conc = 0;

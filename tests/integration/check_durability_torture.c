@@ -53,9 +53,9 @@ enum tack { T_PENDING, T_SENT, T_ACKED, T_LOST };
 
 struct tjob {
 	enum tclass cls;
-	int param;		/* T_SLEEP: ms; T_FLAKY: failures first */
+	int param; /* T_SLEEP: ms; T_FLAKY: failures first */
 	enum tack ack;
-	int64_t id;		/* from the acknowledgement; 0 without */
+	int64_t id; /* from the acknowledgement; 0 without */
 };
 
 #define T_BATCH 10
@@ -63,22 +63,22 @@ struct tjob {
 
 struct tbatch {
 	json_int_t rid;
-	int first, n;		/* tags [first, first + n) */
+	int first, n; /* tags [first, first + n) */
 };
 
 struct torture {
 	struct jd *d;
 	uint64_t rng;
-	struct tjob *tj;	/* by tag; owned */
+	struct tjob *tj; /* by tag; owned */
 	int ntags, cap;
-	int cursor;		/* first tag not sent yet */
+	int cursor; /* first tag not sent yet */
 	struct tbatch inflight[T_WINDOW];
 	int ninflight;
 	json_int_t next_rid;
-	int64_t *term_off;	/* by job id: runs offset when first seen
+	int64_t *term_off; /* by job id: runs offset when first seen
 				 * terminal, -1 before; owned */
 	size_t noff;
-	char *runs, *cdir, *msleep;	/* owned */
+	char *runs, *cdir, *msleep; /* owned */
 	char long_marker[400];
 	int crashes, lost_batches, lost_jobs, killed_procs, killed_long;
 };
@@ -186,8 +186,8 @@ t_send_batch(struct torture *t, struct conn *c, int n)
 		t->tj[b->first + i].ack = T_SENT;
 	}
 	t->cursor += n;
-	json_t *req = json_pack("{s:I,s:s,s:o}", "id", b->rid, "cmd",
-				"submit", "jobs", jobs);
+	json_t *req = json_pack("{s:I,s:s,s:o}", "id", b->rid, "cmd", "submit",
+				"jobs", jobs);
 	ck_assert_msg(conn_send(c, req), "submit: the live daemon hung up");
 	json_decref(req);
 }
@@ -238,15 +238,14 @@ t_off_grow(struct torture *t, int64_t id)
 static void
 t_snapshot(struct torture *t)
 {
-	json_t *states = json_pack("[s,s,s]", "succeeded", "failed",
-				   "cancelled");
+	json_t *states =
+		json_pack("[s,s,s]", "succeeded", "failed", "cancelled");
 	json_t *jobs = list_all(t->d, states);
 	json_decref(states);
 	off_t off = jd_file_size(t->runs);
 	size_t i;
 	json_t *j;
-	json_array_foreach(jobs, i, j)
-	{
+	json_array_foreach (jobs, i, j) {
 		int64_t id = jd_num(j, "id");
 		t_off_grow(t, id);
 		if (t->term_off[id] < 0)
@@ -365,19 +364,19 @@ t_crash(struct torture *t, struct conn *c)
 /* Everything is terminal now: check each job against its command and
  * against the record of starts in `runs`. */
 struct tresult {
-	int reruns;		/* starts beyond the counted attempts */
+	int reruns; /* starts beyond the counted attempts */
 	int recoveries, limited, committed_lost;
-	int violations;		/* starts past a committed end */
-	int uncounted;		/* starts beyond attempt + recoveries */
+	int violations; /* starts past a committed end */
+	int uncounted;	/* starts beyond attempt + recoveries */
 	char first_violation[128], first_uncounted[160];
 };
 
 /* What the runs file says of each job id (1..maxid), for t_verify. */
 struct truns {
 	int64_t maxid;
-	int *starts;		/* owned: starts per job id */
-	int *ends;		/* owned: ends per job id */
-	bool *seen;		/* owned: stored jobs */
+	int *starts; /* owned: starts per job id */
+	int *ends;   /* owned: ends per job id */
+	bool *seen;  /* owned: stored jobs */
 };
 
 /* Reads the runs file: every start and end, and the starts that came
@@ -428,17 +427,16 @@ t_verify_job(struct torture *t, const json_t *j, struct truns *r,
 	int64_t id = jd_num(j, "id");
 	const char *name = jd_str(j, "name");
 	int tag = -1;
-	ck_assert_msg(sscanf(name, "t%d", &tag) == 1 && tag >= 0 &&
-			      tag < t->ntags,
-		      "job %lld has a name no submit gave: %s",
-		      (long long)id, name);
+	ck_assert_msg(
+		sscanf(name, "t%d", &tag) == 1 && tag >= 0 && tag < t->ntags,
+		"job %lld has a name no submit gave: %s", (long long)id, name);
 	struct tjob *tj = &t->tj[tag];
 	ck_assert_msg(tj->ack == T_ACKED || tj->ack == T_LOST,
 		      "job %lld (%s) was never sent", (long long)id, name);
 	if (tj->ack == T_ACKED)
 		ck_assert_msg(tj->id == id,
-			      "%s: acknowledged as %lld, stored as %lld",
-			      name, (long long)tj->id, (long long)id);
+			      "%s: acknowledged as %lld, stored as %lld", name,
+			      (long long)tj->id, (long long)id);
 	else
 		res->committed_lost++;
 	r->seen[id] = true;
@@ -451,16 +449,16 @@ t_verify_job(struct torture *t, const json_t *j, struct truns *r,
 		     strcmp(reason, "recovery_limit") == 0 && rec > 3;
 	bool ok;
 	if (tj->cls == T_FAIL)
-		ok = limit ||
-		     (strcmp(state, "failed") == 0 &&
-		      strcmp(reason, "exit") == 0 && attempt == 3 &&
-		      jd_num(j, "exit_code") == 3);
+		ok = limit || (strcmp(state, "failed") == 0 &&
+			       strcmp(reason, "exit") == 0 && attempt == 3 &&
+			       jd_num(j, "exit_code") == 3);
 	else
 		ok = limit || (strcmp(state, "succeeded") == 0 &&
 			       json_is_null(json_object_get(j, "reason")));
 	char *s = json_dumps(j, JSON_COMPACT);
-	ck_assert_msg(ok, "class %d job in a state its command does not "
-			  "explain: %s",
+	ck_assert_msg(ok,
+		      "class %d job in a state its command does not "
+		      "explain: %s",
 		      (int)tj->cls, s);
 	if (strcmp(state, "succeeded") == 0) {
 		ck_assert_msg(r->starts[id] >= 1,
@@ -490,8 +488,7 @@ t_verify(struct torture *t, struct tresult *res)
 	struct truns r = {0};
 	size_t i;
 	json_t *j;
-	json_array_foreach(all, i, j)
-	{
+	json_array_foreach (all, i, j) {
 		if (jd_num(j, "id") > r.maxid)
 			r.maxid = jd_num(j, "id");
 	}
@@ -501,7 +498,7 @@ t_verify(struct torture *t, struct tresult *res)
 	r.seen = calloc((size_t)r.maxid + 1, sizeof(bool));
 	ck_assert(r.starts && r.ends && r.seen);
 	t_read_runs(t, &r, res);
-	json_array_foreach(all, i, j)
+	json_array_foreach (all, i, j)
 		t_verify_job(t, j, &r, res);
 	for (int tag = 0; tag < t->ntags; tag++)
 		if (t->tj[tag].ack == T_ACKED)
@@ -575,8 +572,7 @@ START_TEST(durability_crash_torture)
 		start(&jd);
 		t_snapshot(&t);
 	}
-	ck_assert_msg(t.killed_long > 0,
-		      "no 6 s job was running at any crash");
+	ck_assert_msg(t.killed_long > 0, "no 6 s job was running at any crash");
 
 	/* Everything acknowledged; wait until nothing is pending. */
 	json_t *pending = json_pack("[s,s,s,s]", "waiting", "scheduled",
@@ -586,8 +582,8 @@ START_TEST(durability_crash_torture)
 		json_t *req = json_pack("{s:s,s:O,s:i}", "cmd", "list", "state",
 					pending, "limit", 1);
 		json_t *r = jd_call(&jd, req);
-		size_t left = json_array_size(json_object_get(jd_ok(r),
-							      "jobs"));
+		size_t left =
+			json_array_size(json_object_get(jd_ok(r), "jobs"));
 		json_decref(r);
 		if (left == 0)
 			break;
@@ -609,7 +605,8 @@ START_TEST(durability_crash_torture)
 		"durability: crash torture (seed %#llx%s): %d crashes, %d jobs "
 		"acknowledged, %d batches (%d jobs) unacknowledged and "
 		"resubmitted, %d of those committed anyway; %d reruns "
-		"(starts beyond the counted attempts), %d recoveries, %d recovery_limit; %d job processes killed with "
+		"(starts beyond the counted attempts), %d recoveries, %d "
+		"recovery_limit; %d job processes killed with "
 		"their daemon (%d of them 6 s sleeps); %d starts past a "
 		"committed end, %d starts not counted by attempt+recoveries; "
 		"%.1f s\n",

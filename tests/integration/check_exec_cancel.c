@@ -198,12 +198,9 @@ void
 exec_add_cancel(Suite *s)
 {
 	const TTest *cancel[] = {
-		exec_cancel_pending,
-		exec_cancel_running,
-		exec_cancel_terminal_refused,
-		exec_retry_failed,
-		exec_retry_refused,
-		NULL,
+		exec_cancel_pending,	      exec_cancel_running,
+		exec_cancel_terminal_refused, exec_retry_failed,
+		exec_retry_refused,	      NULL,
 	};
 
 	exec_add_case(s, "cancel", 20, cancel);

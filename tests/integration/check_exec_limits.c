@@ -303,12 +303,9 @@ void
 exec_add_limits(Suite *s)
 {
 	const TTest *limits[] = {
-		exec_rate_limit,
-		exec_concurrency_limit,
-		exec_concurrency_raise,
-		exec_concurrency_lower,
-		exec_capacity,
-		NULL,
+		exec_rate_limit,	exec_concurrency_limit,
+		exec_concurrency_raise, exec_concurrency_lower,
+		exec_capacity,		NULL,
 	};
 
 	exec_add_case(s, "limits", 30, limits);

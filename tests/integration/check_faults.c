@@ -27,8 +27,8 @@
 
 Suite *faults_suite(void);
 
-#define BASE_CONF                                                              \
-	"; faults_suite\n[daemon]\nshutdown_timeout = 1\nkill_grace = 1\n"     \
+#define BASE_CONF                                                          \
+	"; faults_suite\n[daemon]\nshutdown_timeout = 1\nkill_grace = 1\n" \
 	"[queue default]\nconcurrency = 4\n"
 
 /* The acknowledged jobs of a test. */
@@ -137,8 +137,7 @@ audit(struct jd *d, const char *runs)
 	ck_assert_uint_eq(json_array_size(jobs), nacked);
 	size_t i;
 	json_t *j;
-	json_array_foreach(jobs, i, j)
-	{
+	json_array_foreach (jobs, i, j) {
 		ck_assert_msg(strcmp(jd_str(j, "state"), "succeeded") == 0,
 			      "job %lld is %s", (long long)jd_num(j, "id"),
 			      jd_str(j, "state"));
@@ -156,18 +155,15 @@ audit(struct jd *d, const char *runs)
 			p++;
 	}
 	free(text);
-	json_t *l = try_call(d, &fd,
-			     json_pack("{s:s,s:i}", "cmd", "list", "limit",
-				       10000),
-			     10000);
+	json_t *l = try_call(
+		d, &fd, json_pack("{s:s,s:i}", "cmd", "list", "limit", 10000),
+		10000);
 	ck_assert_ptr_nonnull(l);
 	json_t *all = json_object_get(jd_ok(l), "jobs");
 	int64_t by_state[16] = {0};
-	const char *names[] = {"waiting",   "scheduled", "queued",
-			       "running",   "succeeded", "failed",
-			       "cancelled", NULL};
-	json_array_foreach(all, i, j)
-	{
+	const char *names[] = {"waiting",   "scheduled", "queued",    "running",
+			       "succeeded", "failed",	 "cancelled", NULL};
+	json_array_foreach (all, i, j) {
 		int64_t id = jd_num(j, "id");
 		const char *st = jd_str(j, "state");
 		ck_assert_msg(strcmp(st, "running") != 0,
@@ -181,30 +177,30 @@ audit(struct jd *d, const char *runs)
 	}
 	for (size_t k = 0; k < nacked; k++) {
 		bool found = false;
-		json_array_foreach(all, i, j) found |= jd_num(j, "id") ==
-						      acked[k];
+		json_array_foreach (all, i, j)
+			found |= jd_num(j, "id") == acked[k];
 		ck_assert_msg(found, "acknowledged job %lld is missing",
 			      (long long)acked[k]);
 	}
 	for (size_t k = 0; k < nran; k++) {
 		bool found = false;
-		json_array_foreach(all, i, j) found |= jd_num(j, "id") ==
-						      ran[k];
+		json_array_foreach (all, i, j)
+			found |= jd_num(j, "id") == ran[k];
 		ck_assert_msg(found, "job %lld ran but is not stored",
 			      (long long)ran[k]);
 	}
 	size_t nall = json_array_size(all);
 
 	/* Counts and totals equal a recount of the store. */
-	json_t *q = try_call(d, &fd,
-			     json_pack("{s:s,s:s}", "cmd", "queue.get", "name",
-				       "default"),
-			     10000);
+	json_t *q = try_call(
+		d, &fd,
+		json_pack("{s:s,s:s}", "cmd", "queue.get", "name", "default"),
+		10000);
 	ck_assert_ptr_nonnull(q);
 	json_t *counts =
 		json_object_get(json_object_get(jd_ok(q), "queue"), "counts");
-	json_t *st = try_call(d, &fd, json_pack("{s:s}", "cmd", "stats"),
-			      10000);
+	json_t *st =
+		try_call(d, &fd, json_pack("{s:s}", "cmd", "stats"), 10000);
 	ck_assert_ptr_nonnull(st);
 	json_t *sj = json_object_get(jd_ok(st), "jobs");
 	json_t *tot = json_object_get(jd_ok(st), "totals");
@@ -242,8 +238,8 @@ await_running(struct jd *d, int n)
 	while (jd_now() < deadline) {
 		json_t *q = jd_req(d, "{s:s,s:s}", "cmd", "queue.get", "name",
 				   "default");
-		int64_t r = jd_num(json_object_get(jd_ok(q), "queue"),
-				   "running");
+		int64_t r =
+			jd_num(json_object_get(jd_ok(q), "queue"), "running");
 		json_decref(q);
 		if (r >= n)
 			return;
@@ -407,8 +403,8 @@ full_disk_run(struct jd *d, void (*fill)(struct jd *),
 		poll(NULL, 0, 20);
 	}
 	unfill(d);
-	fprintf(stderr, "%s: %d submits refused while full, %zu acked\n",
-		what, refused, nacked);
+	fprintf(stderr, "%s: %d submits refused while full, %zu acked\n", what,
+		refused, nacked);
 	ck_assert_msg(refused > 0, "no commit failed while the disk was full");
 	for (int i = 0; i < 4; i++)
 		ck_assert(submit_job(d, &sfd, runs, 0.01, "after"));
@@ -519,8 +515,8 @@ START_TEST(faults_events_follow_commits)
 	json_decref(watch);
 	fault_file_on(&d);
 	for (int i = 0; i < 5; i++) {
-		json_t *r = jd_req(&d, "{s:s,s:{s:[s]}}", "cmd", "submit", "job",
-				   "argv", "true");
+		json_t *r = jd_req(&d, "{s:s,s:{s:[s]}}", "cmd", "submit",
+				   "job", "argv", "true");
 		ck_assert_str_eq(jd_err(r), "internal");
 		json_decref(r);
 	}
@@ -553,7 +549,7 @@ START_TEST(faults_events_follow_commits)
 	json_t *jobs = json_object_get(res, "jobs");
 	const char *k;
 	json_t *v;
-	json_object_foreach(jobs, k, v)
+	json_object_foreach (jobs, k, v)
 		pending += json_integer_value(v);
 	ck_assert_int_eq(pending, 1);
 	json_decref(st);
@@ -576,9 +572,8 @@ START_TEST(faults_producer_lines_recorded)
 	snprintf(job, sizeof(job), "echo \"$1\" >> %s", runs);
 	json_t *prod = json_pack(
 		"{s:s,s:s,s:s,s:s,s:{s:[s,s,s,s]},s:{s:s}}", "name", "gen",
-		"type", "command", "queue", "default", "format", "lines",
-		"job", "argv", "/bin/sh", "-c", job, "sh", "generator", "shell",
-		gen);
+		"type", "command", "queue", "default", "format", "lines", "job",
+		"argv", "/bin/sh", "-c", job, "sh", "generator", "shell", gen);
 	jd_call_ok(&d, json_pack("{s:s,s:o}", "cmd", "producer.create",
 				 "producer", prod));
 	fault_file_on(&d);
@@ -602,8 +597,8 @@ START_TEST(faults_producer_lines_recorded)
 	size_t njobs = 0, done = 0;
 	deadline = jd_now() + 20;
 	do {
-		json_t *list = jd_req(&d, "{s:s,s:i}", "cmd", "list", "limit",
-				      1000);
+		json_t *list =
+			jd_req(&d, "{s:s,s:i}", "cmd", "list", "limit", 1000);
 		json_t *jobs = json_object_get(jd_ok(list), "jobs");
 		njobs = json_array_size(jobs);
 		done = 0;
@@ -616,8 +611,8 @@ START_TEST(faults_producer_lines_recorded)
 	} while (done < 50 && jd_now() < deadline);
 	ck_assert_int_eq(njobs, 50);
 	ck_assert_int_eq(done, 50);
-	json_t *r = jd_req(&d, "{s:s,s:s}", "cmd", "producer.get", "name",
-			   "gen");
+	json_t *r =
+		jd_req(&d, "{s:s,s:s}", "cmd", "producer.get", "name", "gen");
 	json_t *pr = json_object_get(jd_ok(r), "producer");
 	ck_assert_int_eq(jd_num(pr, "produced"), 50);
 	ck_assert_int_eq(jd_num(pr, "errors"), 0);
@@ -685,8 +680,9 @@ START_TEST(faults_disk_full_tmpfs)
 	jd_init(&d, BASE_CONF);
 	jd_guard(d.dir);
 	if (!private_tmpfs(&d, "4m")) {
-		fprintf(stderr, "faults_disk_full_tmpfs: skipped (cannot "
-				"mount a tmpfs here: %s)\n",
+		fprintf(stderr,
+			"faults_disk_full_tmpfs: skipped (cannot "
+			"mount a tmpfs here: %s)\n",
 			strerror(errno));
 		jd_free(&d);
 		return;

@@ -150,15 +150,14 @@ START_TEST(hostile_deep_generator_line)
 {
 	struct jd *d = start(NULL);
 	char *script = jd_path(d, "gen.sh");
-	jd_write_file(script,
-		      "o=$(printf '%0900d' 0 | tr 0 '[')\n"
-		      "c=$(printf '%0900d' 0 | tr 0 ']')\n"
-		      "echo \"{\\\"name\\\":$o$c}\"\n"
-		      "echo '{\"name\":\"ok\"}'\n");
-	json_t *p = json_pack("{s:s,s:s,s:s,s:s,s:{s:[s]},s:{s:[s,s]}}",
-			      "name", "deep", "type", "command", "queue",
-			      "default", "format", "json", "job", "argv",
-			      "true", "generator", "argv", "/bin/sh", script);
+	jd_write_file(script, "o=$(printf '%0900d' 0 | tr 0 '[')\n"
+			      "c=$(printf '%0900d' 0 | tr 0 ']')\n"
+			      "echo \"{\\\"name\\\":$o$c}\"\n"
+			      "echo '{\"name\":\"ok\"}'\n");
+	json_t *p = json_pack("{s:s,s:s,s:s,s:s,s:{s:[s]},s:{s:[s,s]}}", "name",
+			      "deep", "type", "command", "queue", "default",
+			      "format", "json", "job", "argv", "true",
+			      "generator", "argv", "/bin/sh", script);
 	free(script);
 	jd_call_ok(d, json_pack("{s:s,s:o}", "cmd", "producer.create",
 				"producer", p));
@@ -269,8 +268,10 @@ START_TEST(hostile_pending_replies_bounded)
 	for (int i = 0; i < 17; i++) {
 		for (int k = 0; k < pending[i]; k++) {
 			char *line = jd_read_line(fds[i], 20000);
-			ck_assert_msg(line != NULL, "conn %d: %d of %d waits "
-				      "answered", i, k, pending[i]);
+			ck_assert_msg(line != NULL,
+				      "conn %d: %d of %d waits "
+				      "answered",
+				      i, k, pending[i]);
 			json_t *w = json_loads(line, 0, NULL);
 			free(line);
 			ck_assert(json_is_true(json_object_get(w, "ok")));
@@ -444,8 +445,8 @@ START_TEST(hostile_retry_unique_key_taken)
 	int64_t b = jd_submit(d, jd_json("{\"argv\":[\"true\"],\"queue\":"
 					 "\"held\",\"unique_key\":\"k\"}"));
 	ck_assert_int_ne(a, b);
-	json_t *r = jd_req(d, "{s:s,s:I}", "cmd", "retry", "job_id",
-			   (json_int_t)a);
+	json_t *r =
+		jd_req(d, "{s:s,s:I}", "cmd", "retry", "job_id", (json_int_t)a);
 	ck_assert_str_eq(jd_err(r), "invalid_state");
 	ck_assert_msg(strstr(jd_err_msg(r), "unique_key") != NULL,
 		      "message: %s", jd_err_msg(r));

@@ -24,22 +24,10 @@ Suite *slices_suite(void);
 Suite *rusage_suite(void);
 
 static Suite *(*const suites[])(void) = {
-	basic_suite,
-	exec_suite,
-	producer_suite,
-	debug_suite,
-	durability_suite,
-	regress_suite,
-	hostile_suite,
-	cli_suite,
-	usability_suite,
-	faults_suite,
-	protodoc_suite,
-	readme_suite,
-	safety_suite,
-	limits_suite,
-	slices_suite,
-	rusage_suite,
+	basic_suite,	  exec_suite,	 producer_suite, debug_suite,
+	durability_suite, regress_suite, hostile_suite,	 cli_suite,
+	usability_suite,  faults_suite,	 protodoc_suite, readme_suite,
+	safety_suite,	  limits_suite,	 slices_suite,	 rusage_suite,
 };
 
 int

@@ -1077,8 +1077,8 @@ START_TEST(producer_jobctl_types)
 	p = pget(d, "jg");
 	ck_assert_str_eq(jd_str(p, "type"), "command");
 	ck_assert_str_eq(jd_str(p, "format"), "lines");
-	ck_assert_str_eq(
-		jd_str(json_object_get(p, "generator"), "shell"), "seq 1 3");
+	ck_assert_str_eq(jd_str(json_object_get(p, "generator"), "shell"),
+			 "seq 1 3");
 	json_decref(p);
 }
 END_TEST

@@ -66,8 +66,9 @@ static char *
 page_text(void)
 {
 	char *p = jd_slurp(PAGE);
-	ck_assert_msg(p != NULL, "cannot read %s (run from the repository "
-				 "root)",
+	ck_assert_msg(p != NULL,
+		      "cannot read %s (run from the repository "
+		      "root)",
 		      PAGE);
 	return p;
 }
@@ -111,7 +112,8 @@ entries(const char *sec, bool only_b, struct names *out)
 			size_t skip = 0;
 			if (len > 3 && strncmp(p, ".B ", 3) == 0)
 				skip = 3;
-			else if (!only_b && len > 4 && strncmp(p, ".BR ", 4) == 0)
+			else if (!only_b && len > 4 &&
+				 strncmp(p, ".BR ", 4) == 0)
 				skip = 4;
 			if (skip) {
 				const char *w = p + skip;
@@ -185,8 +187,7 @@ add_keys(struct names *ns, json_t *o)
 	const char *key;
 	json_t *v;
 	ck_assert(json_is_object(o));
-	json_object_foreach(o, key, v)
-	{
+	json_object_foreach (o, key, v) {
 		if (!names_has(ns, key))
 			names_add(ns, key, strlen(key));
 	}
@@ -201,18 +202,18 @@ START_TEST(protodoc_commands_answered)
 	char *sec = section(page, "COMMANDS");
 	static struct names doc;
 	entries(sec, true, &doc);
-	ck_assert_msg(doc.n >= 20, "only %d commands found in %s", doc.n,
-		      PAGE);
+	ck_assert_msg(doc.n >= 20, "only %d commands found in %s", doc.n, PAGE);
 	/* An unknown argument is refused after the command is found and
 	 * before it runs: a probe that changes nothing, even for shutdown. */
 	for (int i = 0; i < doc.n; i++) {
 		json_t *r = jd_call(d, json_pack("{s:s,s:b}", "cmd", doc.v[i],
 						 "protodoc_probe", 1));
 		ck_assert_msg(strcmp(jd_err(r), "unknown_command") != 0,
-			      "%s documents %s, which jobd does not know",
-			      PAGE, doc.v[i]);
+			      "%s documents %s, which jobd does not know", PAGE,
+			      doc.v[i]);
 		ck_assert_str_eq(jd_err(r), "invalid_argument");
-		ck_assert_str_eq(jd_err_msg(r), "protodoc_probe: unknown field");
+		ck_assert_str_eq(jd_err_msg(r),
+				 "protodoc_probe: unknown field");
 		json_decref(r);
 	}
 	/* The probe tells an unknown command apart. */
@@ -229,8 +230,7 @@ START_TEST(protodoc_command_table_documented)
 {
 	static struct names table;
 	source_strings("daemon/commands.c", "commands[] = {", "};", &table);
-	ck_assert_msg(table.n >= 20, "only %d commands in the table",
-		      table.n);
+	ck_assert_msg(table.n >= 20, "only %d commands in the table", table.n);
 	check_same("COMMANDS", true, &table, "command", true);
 }
 END_TEST
@@ -264,8 +264,7 @@ END_TEST
 START_TEST(protodoc_job_spec_fields)
 {
 	static struct names fields;
-	source_strings("daemon/jobspec.c", "known_fields[] = {", "};",
-		       &fields);
+	source_strings("daemon/jobspec.c", "known_fields[] = {", "};", &fields);
 	ck_assert_msg(fields.n >= 17, "only %d job spec fields", fields.n);
 	check_same("JOB SPEC", false, &fields, "job spec field", true);
 }
@@ -308,9 +307,10 @@ START_TEST(protodoc_objects)
 
 	/* Producers: one of each type. */
 	keys.n = 0;
-	jd_call_ok(d, jd_json("{\"cmd\":\"producer.create\",\"producer\":"
-			      "{\"name\":\"i\",\"type\":\"interval\","
-			      "\"every\":3600,\"job\":{\"argv\":[\"true\"]}}}"));
+	jd_call_ok(d,
+		   jd_json("{\"cmd\":\"producer.create\",\"producer\":"
+			   "{\"name\":\"i\",\"type\":\"interval\","
+			   "\"every\":3600,\"job\":{\"argv\":[\"true\"]}}}"));
 	jd_call_ok(d, jd_json("{\"cmd\":\"producer.create\",\"producer\":"
 			      "{\"name\":\"c\",\"type\":\"cron\","
 			      "\"schedule\":\"@yearly\","
@@ -324,8 +324,7 @@ START_TEST(protodoc_objects)
 	ck_assert_int_eq(json_array_size(ps), 3);
 	size_t i;
 	json_t *p;
-	json_array_foreach(ps, i, p)
-	{
+	json_array_foreach (ps, i, p) {
 		add_keys(&keys, p);
 	}
 	json_decref(r);

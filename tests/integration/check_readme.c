@@ -50,7 +50,7 @@ readme_block(const char *readme, const char *heading, const char *marker)
 		memcpy(out + n, at + 4, len - 4);
 		n += len - 4;
 		if (n > 0 && out[n - 1] == '\\')
-			n--;	/* joined with the next line */
+			n--; /* joined with the next line */
 		else
 			out[n++] = '\n';
 		if (nl == NULL)
@@ -199,7 +199,8 @@ START_TEST(readme_quick_start_and_tour)
 	for (char *line = tour; line && *line;) {
 		char *nl = strchr(line, '\n');
 		*nl = '\0';
-		bool streams = strstr(line, "logs -f") || strstr(line, "watch") ||
+		bool streams = strstr(line, "logs -f") ||
+			       strstr(line, "watch") ||
 			       strstr(line, "jobctl top");
 		char *out;
 		int st = run_sh(work, line, streams ? 3 : 20, &out);

@@ -317,9 +317,9 @@ START_TEST(regress_unique_key_per_user)
 {
 	struct jd *d = start(NULL);
 	/* Delayed, so that neither job can end (and free its key). */
-	json_t *r =
-		jd_req(d, "{s:s,s:{s:[s,s],s:s,s:i}}", "cmd", "submit", "job",
-		       "argv", "sleep", "30", "unique_key", "k", "delay", 60);
+	json_t *r = jd_req(d, "{s:s,s:{s:[s,s],s:s,s:i}}", "cmd", "submit",
+			   "job", "argv", "sleep", "30", "unique_key", "k",
+			   "delay", 60);
 	json_int_t root_id = jd_num(jd_ok(r), "id");
 	ck_assert(json_is_false(json_object_get(jd_ok(r), "duplicate")));
 	json_decref(r);
@@ -487,7 +487,7 @@ START_TEST(regress_logs_window_advances)
 	struct jd *d = start(NULL);
 	/* a, an invalid byte, then e-acute (two bytes), then z. */
 	int64_t id = jd_submit_text(d, "{\"shell\":\"printf 'a\\\\376\\\\303"
-				    "\\\\251z'\"}");
+				       "\\\\251z'\"}");
 	json_t *job = jd_wait(d, id, 10);
 	ck_assert_str_eq(jd_str(job, "state"), "succeeded");
 	json_decref(job);
@@ -658,16 +658,15 @@ START_TEST(regress_list_running)
 	}
 	for (int i = 0; i < 3; i++)
 		ck_assert(jd_poll_state(d, r[i], "running", 10));
-	json_t *res = jd_req(d, "{s:s,s:s}", "cmd", "list", "state",
-			     "running");
+	json_t *res = jd_req(d, "{s:s,s:s}", "cmd", "list", "state", "running");
 	json_t *jobs = json_object_get(jd_ok(res), "jobs");
 	ck_assert_int_eq(json_array_size(jobs), 3);
 	for (int i = 0; i < 3; i++)
 		ck_assert_int_eq(jd_num(json_array_get(jobs, (size_t)i), "id"),
 				 r[i]);
 	json_decref(res);
-	res = jd_req(d, "{s:s,s:s,s:I,s:i}", "cmd", "list", "state",
-		     "running", "after_id", (json_int_t)r[0], "limit", 1);
+	res = jd_req(d, "{s:s,s:s,s:I,s:i}", "cmd", "list", "state", "running",
+		     "after_id", (json_int_t)r[0], "limit", 1);
 	jobs = json_object_get(jd_ok(res), "jobs");
 	ck_assert_int_eq(json_array_size(jobs), 1);
 	ck_assert_int_eq(jd_num(json_array_get(jobs, 0), "id"), r[1]);

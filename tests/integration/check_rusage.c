@@ -21,7 +21,7 @@
 
 Suite *rusage_suite(void);
 
-#define BASE_CONF                                                      \
+#define BASE_CONF                                                          \
 	"; rusage_suite\n[daemon]\nshutdown_timeout = 1\nkill_grace = 1\n" \
 	"max_request_bytes = 8M\n[queue hold]\n"
 
@@ -75,8 +75,8 @@ grow(struct jd *d, int *fds, json_int_t *rss)
 	for (int i = 0; i < WATCHERS; i++) {
 		fds[i] = jd_connect(d);
 		ck_assert_int_ge(fds[i], 0);
-		json_t *req = json_pack("{s:s,s:s}", "cmd", "watch", "queue",
-					"hold");
+		json_t *req =
+			json_pack("{s:s,s:s}", "cmd", "watch", "queue", "hold");
 		json_decref(jd_call_fd(d, fds[i], req, 20000));
 		json_decref(req);
 	}
@@ -92,8 +92,8 @@ grow(struct jd *d, int *fds, json_int_t *rss)
 		json_t *jobs = json_array();
 		for (int i = 0; i < PER_SUBMIT; i++)
 			json_array_append_new(
-				jobs, json_pack("{s:s,s:[s,s]}", "queue", "hold",
-						"argv", "true", big));
+				jobs, json_pack("{s:s,s:[s,s]}", "queue",
+						"hold", "argv", "true", big));
 		jd_call_ok(d, json_pack("{s:s,s:o}", "cmd", "submit", "jobs",
 					jobs));
 		held += PER_SUBMIT * ARG_BYTES;
@@ -182,8 +182,7 @@ START_TEST(rusage_spawner_lost)
 	deadline = jd_now() + 20;
 	while (kill(job, 0) == 0 && jd_now() < deadline)
 		poll(NULL, 0, 10);
-	ck_assert_msg(kill(job, 0) != 0, "job %d outlived jobd",
-		      (int)job);
+	ck_assert_msg(kill(job, 0) != 0, "job %d outlived jobd", (int)job);
 }
 END_TEST
 

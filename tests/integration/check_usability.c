@@ -37,8 +37,8 @@ start(const char *extra)
 static char *
 log_data(struct jd *d, int64_t id)
 {
-	json_t *r = jd_req(d, "{s:s,s:I}", "cmd", "logs", "job_id",
-			   (json_int_t)id);
+	json_t *r =
+		jd_req(d, "{s:s,s:I}", "cmd", "logs", "job_id", (json_int_t)id);
 	char *s = strdup(jd_str(jd_ok(r), "data"));
 	json_decref(r);
 	return s;
@@ -88,7 +88,7 @@ START_TEST(usability_retry_fresh_round)
 	ck_assert_str_eq(jd_str(job, "state"), "queued");
 	ck_assert_int_eq(jd_num(job, "attempt"), 0);
 	const char *cleared[] = {"started_at", "finished_at", "duration",
-				 "exit_code", "rusage", "pid"};
+				 "exit_code",  "rusage",      "pid"};
 	for (size_t i = 0; i < sizeof(cleared) / sizeof(cleared[0]); i++) {
 		json_t *v = json_object_get(job, cleared[i]);
 		ck_assert_msg(v == NULL || json_is_null(v), "%s not cleared",
@@ -293,8 +293,8 @@ START_TEST(usability_top_when_jobd_stops)
 	if (pid == 0) {
 		setenv("TERM", "xterm", 1);
 		const char *bin = getenv("JOBCTL_BIN");
-		execl(bin ? bin : "build/jobctl", "jobctl", "-s", d->sock, "top",
-		      (char *)NULL);
+		execl(bin ? bin : "build/jobctl", "jobctl", "-s", d->sock,
+		      "top", (char *)NULL);
 		_exit(127);
 	}
 	char buf[65536];
@@ -309,7 +309,7 @@ START_TEST(usability_top_when_jobd_stops)
 			continue;
 		ssize_t n = read(master, buf + len, sizeof(buf) - 1 - len);
 		if (n <= 0)
-			break;	/* EIO once top has gone */
+			break; /* EIO once top has gone */
 		len += (size_t)n;
 		buf[len] = '\0';
 		if (len > sizeof(buf) / 2) {

@@ -28,9 +28,9 @@ TCase *durability_tcase(const char *name, int timeout);
  * that, and must see EOF themselves. */
 struct conn {
 	int fd;
-	char *buf;	/* owned: bytes received, not yet returned */
+	char *buf; /* owned: bytes received, not yet returned */
 	size_t len, cap;
-	bool eof;	/* the peer closed or the connection broke */
+	bool eof; /* the peer closed or the connection broke */
 };
 
 /* Connects c to d (failing the test when it cannot); conn_close() closes
@@ -46,8 +46,8 @@ bool conn_send(struct conn *c, const json_t *req);
 
 /* Polls until no process but skip carries marker (timeout_s); what gets
  * a survivor when it returns false. */
-bool wait_no_procs(const char *marker, pid_t skip, double timeout_s,
-		   char *what, size_t wn);
+bool wait_no_procs(const char *marker, pid_t skip, double timeout_s, char *what,
+		   size_t wn);
 
 /* Starts jobd on d and arms its guard (jd_guard) the first time. */
 void start(struct jd *d);

@@ -169,7 +169,8 @@ jd_start(struct jd *d, const char *const *extra)
 		if (waitpid(pid, &st, WNOHANG) == pid) {
 			d->pid = 0;
 			char *log = jd_slurp(d->log);
-			ck_abort_msg("jobd exited at start: %s", log ? log : "");
+			ck_abort_msg("jobd exited at start: %s",
+				     log ? log : "");
 		}
 		int fd = jd_connect(d);
 		if (fd >= 0) {
@@ -245,7 +246,8 @@ jd_free(struct jd *d)
 		char cmd[600];
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d->dir);
 		if (system(cmd) != 0)
-			fprintf(stderr, "harness: could not remove %s\n", d->dir);
+			fprintf(stderr, "harness: could not remove %s\n",
+				d->dir);
 	}
 }
 
@@ -457,8 +459,8 @@ jd_num(const json_t *o, const char *key)
 int64_t
 jd_submit(struct jd *d, json_t *spec)
 {
-	json_t *r = jd_call(d, json_pack("{s:s,s:o}", "cmd", "submit", "job",
-					 spec));
+	json_t *r = jd_call(
+		d, json_pack("{s:s,s:o}", "cmd", "submit", "job", spec));
 	int64_t id = json_integer_value(json_object_get(jd_ok(r), "id"));
 	json_decref(r);
 	ck_assert_int_gt(id, 0);
@@ -468,8 +470,8 @@ jd_submit(struct jd *d, json_t *spec)
 json_t *
 jd_get(struct jd *d, int64_t id)
 {
-	json_t *r = jd_req(d, "{s:s,s:I}", "cmd", "get", "job_id",
-			   (json_int_t)id);
+	json_t *r =
+		jd_req(d, "{s:s,s:I}", "cmd", "get", "job_id", (json_int_t)id);
 	json_t *job = json_incref(json_object_get(jd_ok(r), "job"));
 	json_decref(r);
 	return job;
@@ -492,9 +494,9 @@ jd_poll_state(struct jd *d, int64_t id, const char *state, double timeout_s)
 	double deadline = jd_now() + timeout_s;
 	while (jd_now() < deadline) {
 		json_t *job = jd_get(d, id);
-		bool hit = strcmp(json_string_value(json_object_get(job,
-								   "state")),
-				  state) == 0;
+		bool hit =
+			strcmp(json_string_value(json_object_get(job, "state")),
+			       state) == 0;
 		json_decref(job);
 		if (hit)
 			return true;

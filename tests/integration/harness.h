@@ -14,13 +14,13 @@
 #include <jansson.h>
 
 struct jd {
-	pid_t pid;		/* the daemon, 0 when not running */
-	char dir[256];		/* temporary directory, removed by jd_free */
+	pid_t pid;     /* the daemon, 0 when not running */
+	char dir[256]; /* temporary directory, removed by jd_free */
 	char sock[320];
 	char state[320];
 	char conf[320];
-	char log[320];		/* the daemon's stderr */
-	int fd;			/* the harness's own connection, or -1 */
+	char log[320]; /* the daemon's stderr */
+	int fd;	       /* the harness's own connection, or -1 */
 	int64_t next_id;
 };
 
@@ -95,8 +95,8 @@ bool jd_poll_state(struct jd *d, int64_t id, const char *state,
 /* Polls until job id is in state and, when recoveries >= 0, has been
  * recovered that many times (timeout_s); returns the job (new ref), or
  * NULL when the time ran out. */
-json_t *jd_poll_job(struct jd *d, int64_t id, const char *state,
-		    int recoveries, double timeout_s);
+json_t *jd_poll_job(struct jd *d, int64_t id, const char *state, int recoveries,
+		    double timeout_s);
 /* Submits the job spec text (a test constant) and returns its id (fails
  * the test on error). */
 int64_t jd_submit_text(struct jd *d, const char *text);
@@ -124,8 +124,7 @@ int jd_jobctl(struct jd *d, const char *in, char **out, char **err, ...)
  * end, stdin and stdout on /dev/null and stderr into errpath; returns its
  * exit status (128+signal when killed by one), or -1 when it ran longer
  * than timeout_s (it is killed then). */
-int jd_run_jobd(const char *const *args, const char *errpath,
-		double timeout_s);
+int jd_run_jobd(const char *const *args, const char *errpath, double timeout_s);
 
 /* Monotonic seconds. */
 double jd_now(void);

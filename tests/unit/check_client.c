@@ -35,13 +35,13 @@ typedef void (*fake_script_fn)(struct fake *f);
 struct fake {
 	char dir[PATH_MAX];
 	char path[PATH_MAX + 16];
-	int lfd;		/* listening socket */
-	int fd;			/* the accepted connection, or -1 */
+	int lfd; /* listening socket */
+	int fd;	 /* the accepted connection, or -1 */
 	fake_script_fn script;
 	pthread_t thread;
 	bool running;
-	char fail[256];		/* the first thing the script did not like */
-	char buf[1 << 16];	/* bytes read and not yet a whole line */
+	char fail[256];	   /* the first thing the script did not like */
+	char buf[1 << 16]; /* bytes read and not yet a whole line */
 	size_t len;
 };
 
@@ -405,8 +405,10 @@ garbage_script(struct fake *f)
 	big[300000] = '\0';
 	char head[64];
 
-	snprintf(head, sizeof(head), "{\"ok\":true,\"id\":%lld,\"result\":"
-		 "{\"s\":\"", id);
+	snprintf(head, sizeof(head),
+		 "{\"ok\":true,\"id\":%lld,\"result\":"
+		 "{\"s\":\"",
+		 id);
 	fake_write(f, head);
 	fake_write(f, big);
 	fake_write(f, "\"}}\n");
@@ -543,7 +545,8 @@ client_suite(void)
 		       client_submit_sends_the_spec_and_reads_id_and_duplicate);
 	tcase_add_test(tc, client_timeout_leaves_the_connection_usable);
 	tcase_add_test(
-		tc, client_drops_lines_that_are_not_objects_and_reads_long_ones);
+		tc,
+		client_drops_lines_that_are_not_objects_and_reads_long_ones);
 	tcase_add_test(tc, client_connection_closed_mid_reply);
 	tcase_add_test(tc, client_reads_the_refusal_of_a_busy_daemon);
 	suite_add_tcase(s, tc);

@@ -42,13 +42,13 @@ static char tmpdir[PATH_MAX];
 static char sock[PATH_MAX + 32];
 
 /* What the fake handler saw. */
-static char *lines[MAX_LINES];	/* owned copies, in arrival order */
+static char *lines[MAX_LINES]; /* owned copies, in arrival order */
 static int nlines;
-static struct conn *line_conn;	/* the connection of the last line */
+static struct conn *line_conn; /* the connection of the last line */
 static int ngone;
-static struct conn *gone_conn;	/* the last connection gone */
-static int handler_arg;		/* its address is the callbacks' arg */
-static bool bad_arg;		/* a callback got another arg */
+static struct conn *gone_conn;		 /* the last connection gone */
+static int handler_arg;			 /* its address is the callbacks' arg */
+static bool bad_arg;			 /* a callback got another arg */
 static struct waitq seen_q = WAITQ_INIT; /* notified at each callback */
 
 /* Records the line and answers "re:<line>" as a reply that reports state
@@ -135,8 +135,7 @@ static int
 client_connect(void)
 {
 	struct sockaddr_un sa;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-			0);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 
 	if (fd < 0)
 		return -1;
@@ -327,8 +326,7 @@ overlong_s(void *arg)
 	CO_EXPECT(client_send(fd, line));
 	CO_EXPECT(await_seen(1, 0));
 	client_read(fd, b, sizeof(b), 1, &eof);
-	CO_EXPECT(strncmp(b, "re:x", 4) == 0 &&
-		  strlen(b) == MAX_REQUEST + 4);
+	CO_EXPECT(strncmp(b, "re:x", 4) == 0 && strlen(b) == MAX_REQUEST + 4);
 	memset(line, 'y', MAX_REQUEST + 1);
 	line[MAX_REQUEST + 1] = '\n';
 	line[MAX_REQUEST + 2] = '\0';

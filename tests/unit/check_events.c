@@ -51,8 +51,8 @@ events_teardown(void)
 /* A subscriber that keeps every line it got, parsed. */
 struct got {
 	struct events_sub sub;
-	json_t *lines;		/* owned array of the parsed events */
-	bool bad_line;		/* a line without its newline or length */
+	json_t *lines; /* owned array of the parsed events */
+	bool bad_line; /* a line without its newline or length */
 };
 
 static void
@@ -62,8 +62,8 @@ got_cb(struct events_sub *s, const char *line, size_t len, void *arg)
 	json_t *v;
 
 	(void)s;
-	if (len == 0 || line[len - 1] != '\n' || memchr(line, '\n', len) !=
-	    line + len - 1) {
+	if (len == 0 || line[len - 1] != '\n' ||
+	    memchr(line, '\n', len) != line + len - 1) {
 		g->bad_line = true;
 		return;
 	}
@@ -445,7 +445,8 @@ events_suite(void)
 	tcase_add_checked_fixture(tc, events_setup, events_teardown);
 	tcase_add_test(tc, events_subscribe_and_unsubscribe);
 	tcase_add_test(tc, events_delivered_only_after_the_commit);
-	tcase_add_test(tc, events_subscribers_see_what_their_filters_let_through);
+	tcase_add_test(tc,
+		       events_subscribers_see_what_their_filters_let_through);
 	tcase_add_test(tc, events_daemon_stopping_goes_out_at_once);
 	tcase_add_test(tc, events_waiter_woken_when_all_its_jobs_finished);
 	suite_add_tcase(s, tc);

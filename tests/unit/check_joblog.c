@@ -81,8 +81,8 @@ log_exists(int64_t id, int a)
 
 /* Reads a window and checks its text and offsets; frees the text. */
 static void
-check_window(int64_t id, int a, int64_t offset, int64_t max,
-	     const char *text, int64_t at, int64_t next, int64_t size)
+check_window(int64_t id, int a, int64_t offset, int64_t max, const char *text,
+	     int64_t at, int64_t next, int64_t size)
 {
 	struct joblog_window w;
 
@@ -170,12 +170,17 @@ END_TEST
 
 START_TEST(joblog_read_repairs_bytes)
 {
-	put_log(3, 1, "a\xff" "b\0c", 5);
+	put_log(3, 1,
+		"a\xff"
+		"b\0c",
+		5);
 	struct joblog_window w;
 
 	joblog_read(tmpdir, 3, 1, 0, 100, &w);
 	ck_assert_int_eq(json_string_length(w.data), 7);
-	ck_assert(memcmp(json_string_value(w.data), "a\xef\xbf\xbd" "b\0c",
+	ck_assert(memcmp(json_string_value(w.data),
+			 "a\xef\xbf\xbd"
+			 "b\0c",
 			 7) == 0);
 	ck_assert_int_eq(w.next_offset, 5);
 	json_decref(w.data);

@@ -25,7 +25,7 @@
 Suite *jobs_suite(void);
 
 static struct config conf;
-static struct queue *dq;	/* the default queue */
+static struct queue *dq; /* the default queue */
 
 static void
 jobs_setup(void)
@@ -175,12 +175,10 @@ START_TEST(jobs_cancel_and_success_resolve_dependents)
 	struct store_job_end e = end_of(JOBD_SUCCEEDED, JOBD_REASON_NONE);
 
 	snprintf(text, sizeof(text),
-		 "[{\"argv\":[\"true\"],\"depends_on\":[%lld]}]",
-		 (long long)a);
+		 "[{\"argv\":[\"true\"],\"depends_on\":[%lld]}]", (long long)a);
 	after_a = submit_one(text);
 	snprintf(text, sizeof(text),
-		 "[{\"argv\":[\"true\"],\"depends_on\":[%lld]}]",
-		 (long long)b);
+		 "[{\"argv\":[\"true\"],\"depends_on\":[%lld]}]", (long long)b);
 	after_b = submit_one(text);
 	ck_assert_int_eq(dq->counts[JOBD_WAITING], 2);
 
@@ -188,8 +186,7 @@ START_TEST(jobs_cancel_and_success_resolve_dependents)
 	ck_assert_int_eq(jobs_cancel(&ba, jobd_time_now_ms()), 0);
 	ck_assert_int_eq(store_commit_now(), 0);
 	ck_assert_int_eq(brief(after_a).state, JOBD_CANCELLED);
-	ck_assert_int_eq(brief(after_a).reason,
-			 JOBD_REASON_DEPENDENCY_FAILED);
+	ck_assert_int_eq(brief(after_a).reason, JOBD_REASON_DEPENDENCY_FAILED);
 	ck_assert_uint_eq(events_totals.cancelled, 2);
 
 	claim(b);
@@ -258,7 +255,7 @@ START_TEST(jobs_promote_due_queues_what_is_due)
 
 	ck_assert_int_eq(dq->counts[JOBD_SCHEDULED], 2);
 	while (jobd_time_now_ms() <= brief(due).run_at)
-		;	/* a millisecond */
+		; /* a millisecond */
 	loopfix_run(promote_f, &rc);
 	ck_assert_msg(rc == 0, "%s", diag_msg());
 	ck_assert_int_eq(brief(due).state, JOBD_QUEUED);

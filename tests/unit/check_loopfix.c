@@ -136,8 +136,7 @@ loopfix_assert_quiet(void)
 	iter = ev_iteration(l);
 	active = ev_run(l, EVRUN_NOWAIT);
 	ck_assert_uint_eq(ev_iteration(l), iter + 1);
-	ck_assert_msg(active == 0,
-		      "a watcher was left active after the test");
+	ck_assert_msg(active == 0, "a watcher was left active after the test");
 	ck_assert_msg(!coro_has_ready(),
 		      "a watcher left behind woke a coroutine");
 }

@@ -266,13 +266,11 @@ START_TEST(producer_spec_refusals)
 	if (n >= 2 && strcmp(refusals[_i].msg + n - 2, ": ") == 0)
 		ck_assert_msg(strncmp(diag_msg(), refusals[_i].msg, n) == 0,
 			      "%s: message \"%s\", want \"%s...\"",
-			      refusals[_i].json, diag_msg(),
-			      refusals[_i].msg);
+			      refusals[_i].json, diag_msg(), refusals[_i].msg);
 	else
 		ck_assert_msg(strcmp(diag_msg(), refusals[_i].msg) == 0,
 			      "%s: message \"%s\", want \"%s\"",
-			      refusals[_i].json, diag_msg(),
-			      refusals[_i].msg);
+			      refusals[_i].json, diag_msg(), refusals[_i].msg);
 	/* Nothing is left to free (ASan checks). */
 	ck_assert_ptr_null(s.name);
 	ck_assert_ptr_null(s.job);

@@ -137,8 +137,8 @@ END_TEST
  * and every state still counted. */
 START_TEST(prom_sparse_text)
 {
-	char *out = prom_text("{\"jobs\": {\"failed\": 1}, \"uptime\": 60}",
-			      "[]");
+	char *out =
+		prom_text("{\"jobs\": {\"failed\": 1}, \"uptime\": 60}", "[]");
 
 	ck_assert_str_eq(out, "# HELP jobd_jobs Jobs in each state now.\n"
 			      "# TYPE jobd_jobs gauge\n"

@@ -170,7 +170,7 @@ START_TEST(queue_apply_config_lays_only_set_keys_over)
 
 	queue_conf_init(&sec[0], "q1");
 	sec[0].concurrency = 9;
-	sec[0].capacity = 99;	/* not marked set: ignored */
+	sec[0].capacity = 99; /* not marked set: ignored */
 	sec[0].set = QC_CONCURRENCY;
 	queue_conf_init(&sec[1], "fresh");
 	sec[1].max_attempts = 4;
@@ -197,14 +197,12 @@ START_TEST(queue_counts_follow_moves_and_never_go_negative)
 	queue_job_moved(q->id, 3, -1, JOBD_WAITING, JOBD_REASON_NONE);
 	ck_assert_int_eq(queue_pending(q), 3);
 	ck_assert(queue_any_waiting());
-	queue_job_moved(q->id, 1, JOBD_QUEUED, JOBD_RUNNING,
-			JOBD_REASON_NONE);
+	queue_job_moved(q->id, 1, JOBD_QUEUED, JOBD_RUNNING, JOBD_REASON_NONE);
 	ck_assert_int_eq(q->counts[JOBD_QUEUED], 0);
 	ck_assert_int_eq(q->counts[JOBD_RUNNING], 1);
 	/* A move out of a state counted empty (a job the counts never
 	 * saw) takes nothing below zero. */
-	queue_job_moved(q->id, 9, JOBD_QUEUED, JOBD_RUNNING,
-			JOBD_REASON_NONE);
+	queue_job_moved(q->id, 9, JOBD_QUEUED, JOBD_RUNNING, JOBD_REASON_NONE);
 	ck_assert_int_eq(q->counts[JOBD_QUEUED], 0);
 	ck_assert_int_eq(q->counts[JOBD_RUNNING], 2);
 	queue_job_moved(q->id, 3, JOBD_WAITING, -1, JOBD_REASON_NONE);
@@ -231,8 +229,7 @@ START_TEST(queue_rollback_undoes_the_transactions_moves)
 	ck_assert_int_eq(store_hold(), 0);
 	ck_assert(store_txn_open());
 	queue_job_moved(q->id, 2, -1, JOBD_QUEUED, JOBD_REASON_NONE);
-	queue_job_moved(q->id, 1, JOBD_QUEUED, JOBD_RUNNING,
-			JOBD_REASON_NONE);
+	queue_job_moved(q->id, 1, JOBD_QUEUED, JOBD_RUNNING, JOBD_REASON_NONE);
 	ck_assert_int_eq(q->counts[JOBD_QUEUED], 1);
 	ck_assert_int_eq(q->counts[JOBD_RUNNING], 1);
 	store_unhold();
@@ -283,8 +280,7 @@ START_TEST(queue_room_counts_pending_and_reserved)
 	ck_assert(!queue_has_room(q, 1));
 	q->reserved = 0;
 	/* A running job is not pending: it frees its room. */
-	queue_job_moved(q->id, 1, JOBD_QUEUED, JOBD_RUNNING,
-			JOBD_REASON_NONE);
+	queue_job_moved(q->id, 1, JOBD_QUEUED, JOBD_RUNNING, JOBD_REASON_NONE);
 	ck_assert(queue_has_room(q, 2));
 	ck_assert(queue_has_room(u, INT64_C(1) << 40));
 }
@@ -300,8 +296,7 @@ START_TEST(queue_delete_refuses_default_busy_and_finished)
 	queue_job_moved(q->id, 1, -1, JOBD_QUEUED, JOBD_REASON_NONE);
 	ck_assert_int_eq(queue_delete(q), -1);
 	ck_assert_int_eq(diag_code(), E_STATE);
-	queue_job_moved(q->id, 1, JOBD_QUEUED, JOBD_RUNNING,
-			JOBD_REASON_NONE);
+	queue_job_moved(q->id, 1, JOBD_QUEUED, JOBD_RUNNING, JOBD_REASON_NONE);
 	ck_assert_int_eq(queue_check_deletable(q), -1);
 	queue_job_moved(q->id, 1, JOBD_RUNNING, JOBD_SUCCEEDED,
 			JOBD_REASON_NONE);
@@ -432,8 +427,7 @@ room_wakeups_f(void *arg)
 	coro_yield();
 	CO_EXPECT(!p.woke);
 	/* Pending to running does. */
-	queue_job_moved(q->id, 1, JOBD_QUEUED, JOBD_RUNNING,
-			JOBD_REASON_NONE);
+	queue_job_moved(q->id, 1, JOBD_QUEUED, JOBD_RUNNING, JOBD_REASON_NONE);
 	coro_join(c);
 	CO_EXPECT(p.woke && p.rc == 0);
 	CO_EXPECT(queue_has_room(q, 1));
@@ -575,9 +569,9 @@ START_TEST(queue_conf_from_json_takes_fields_over_base)
 	ck_assert(qc.rate_limit == 0);
 	ck_assert(qc.backoff.max == 9);
 	ck_assert(qc.backoff.base == base.backoff.base);
-	ck_assert_int_eq(from_json("{\"rate\":{\"limit\":4,\"period\":2}}",
-				   &base, &qc),
-			 0);
+	ck_assert_int_eq(
+		from_json("{\"rate\":{\"limit\":4,\"period\":2}}", &base, &qc),
+		0);
 	ck_assert(qc.rate_limit == 4 && qc.rate_period == 2);
 }
 END_TEST
@@ -627,8 +621,7 @@ START_TEST(queue_json_shows_effective_values_and_counts)
 	ck_assert_str_eq(json_string_value(json_object_get(o, "name")), "q1");
 	ck_assert(json_real_value(json_object_get(o, "kill_grace")) == 7.5);
 	ck_assert(json_is_null(json_object_get(o, "rate")));
-	ck_assert_int_eq(json_integer_value(json_object_get(o, "capacity")),
-			 4);
+	ck_assert_int_eq(json_integer_value(json_object_get(o, "capacity")), 4);
 	ck_assert_int_eq(json_integer_value(json_object_get(o, "pending")), 1);
 	ck_assert_int_eq(json_integer_value(json_object_get(o, "running")), 1);
 	ck_assert_int_eq(json_integer_value(json_object_get(
@@ -639,8 +632,8 @@ START_TEST(queue_json_shows_effective_values_and_counts)
 	q = rated_queue("q2", 3, 0);
 	o = queue_json(q);
 	/* A burst of 0 shows as the limit. */
-	ck_assert(json_number_value(json_object_get(
-			  json_object_get(o, "rate"), "burst")) == 3);
+	ck_assert(json_number_value(json_object_get(json_object_get(o, "rate"),
+						    "burst")) == 3);
 	json_decref(o);
 	queue_set_default_kill_grace(5.0);
 }

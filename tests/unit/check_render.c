@@ -27,8 +27,12 @@ static const struct {
 	{"two\nlines", "two\\nlines"},
 	{"tab\there\r", "tab\\there\\r"},
 	{"bell\a del\x7f", "bell\\x07 del\\x7f"},
-	{"c1 \xc2\x9b" "31m", "c1 \\u009b31m"},
-	{"rtl \xe2\x80\xae" "txt", "rtl \\u202etxt"},
+	{"c1 \xc2\x9b"
+	 "31m",
+	 "c1 \\u009b31m"},
+	{"rtl \xe2\x80\xae"
+	 "txt",
+	 "rtl \\u202etxt"},
 	{"bad \xff\xfe utf8", "bad \\xff\\xfe utf8"},
 	{"", ""},
 };
@@ -72,23 +76,29 @@ END_TEST
 
 /* Runs call with f open on a memstream; buf gets what it wrote (the
  * caller frees it). */
-#define CAPTURE(buf, call)                                                     \
-	do {                                                                   \
-		size_t len_ = 0;                                               \
-		FILE *f = open_memstream(&(buf), &len_);                       \
-		ck_assert_ptr_nonnull(f);                                      \
-		call;                                                          \
-		ck_assert_int_eq(fclose(f), 0);                                \
+#define CAPTURE(buf, call)                               \
+	do {                                             \
+		size_t len_ = 0;                         \
+		FILE *f = open_memstream(&(buf), &len_); \
+		ck_assert_ptr_nonnull(f);                \
+		call;                                    \
+		ck_assert_int_eq(fclose(f), 0);          \
 	} while (0)
 
 static const struct {
 	double secs;
 	const char *out;
 } durations[] = {
-	{0.45, "450ms"},     {0, "0ms"},	     {12.34, "12.3s"},
-	{59.94, "59.9s"},    {312, "5m12s"},	     {3723, "1h02m03s"},
-	{86399, "23h59m59s"}, {2 * 86400 + 3 * 3600 + 4 * 60 + 5, "2d03h04m"},
-	{-1, "-"},	     {INFINITY, "-"},
+	{0.45, "450ms"},
+	{0, "0ms"},
+	{12.34, "12.3s"},
+	{59.94, "59.9s"},
+	{312, "5m12s"},
+	{3723, "1h02m03s"},
+	{86399, "23h59m59s"},
+	{2 * 86400 + 3 * 3600 + 4 * 60 + 5, "2d03h04m"},
+	{-1, "-"},
+	{INFINITY, "-"},
 };
 
 START_TEST(render_duration_forms)

@@ -330,8 +330,8 @@ run_listen_child(enum fd3_kind kind, int pid_offset, const char *nfds,
 		if (fd < 0 && diag_code() != want_code)
 			_exit(CHILD_WRONG_DIAG);
 		/* Passed fds turn close-on-exec; others are not touched. */
-		bool cloexec =
-			fcntl(SDNOTIFY_LISTEN_FDS_START, F_GETFD) & FD_CLOEXEC;
+		bool cloexec = fcntl(SDNOTIFY_LISTEN_FDS_START, F_GETFD) &
+			       FD_CLOEXEC;
 		if (cloexec != (want_code != E_NOTFOUND))
 			_exit(CHILD_CLOEXEC);
 		if (fd >= 0 && !(fcntl(fd, F_GETFL) & O_NONBLOCK))

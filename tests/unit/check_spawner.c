@@ -33,10 +33,10 @@ static const char *lost_why;
 
 /* Valgrind does not know pidfd_open, which every started child needs:
  * those tests only run natively. */
-#define SKIP_UNDER_VALGRIND()                                                  \
-	do {                                                                   \
-		if (RUNNING_ON_VALGRIND)                                       \
-			return;                                                \
+#define SKIP_UNDER_VALGRIND()            \
+	do {                             \
+		if (RUNNING_ON_VALGRIND) \
+			return;          \
 	} while (0)
 
 static void
@@ -68,7 +68,7 @@ struct run {
 	char *const *argv;
 	char *const *envp;
 	const char *cwd;
-	bool capture;		/* stdout+stderr into a pipe, read here */
+	bool capture; /* stdout+stderr into a pipe, read here */
 	int pid;
 	struct spawner_fail f;
 	int status;
@@ -99,8 +99,7 @@ run_f(void *arg)
 	if (r->pid > 0) {
 		CO_EXPECT(pidfd >= 0);
 		CO_EXPECT(await_io(pidfd, EV_READ, 10, false, NULL) == 0);
-		CO_EXPECT(wait4(r->pid, &r->status, WNOHANG, &r->ru) ==
-			  r->pid);
+		CO_EXPECT(wait4(r->pid, &r->status, WNOHANG, &r->ru) == r->pid);
 		close(pidfd);
 	}
 	if (p[0] >= 0) {
@@ -138,8 +137,8 @@ START_TEST(spawner_env_cwd_and_session)
 		"test \"$PWD\" = /tmp && env | sort | tr '\\n' ' '",
 		NULL};
 	char *const envp[] = {"A=1", "PWD=/tmp", NULL};
-	struct run r = {.argv = argv, .envp = envp, .cwd = "/tmp",
-			.capture = true};
+	struct run r = {
+		.argv = argv, .envp = envp, .cwd = "/tmp", .capture = true};
 	loopfix_run(run_f, &r);
 	ck_assert_int_gt(r.pid, 0);
 	ck_assert_msg(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0,
@@ -171,8 +170,7 @@ START_TEST(spawner_signals_reset)
 	struct run r = {.argv = argv};
 	loopfix_run(run_f, &r);
 	ck_assert_int_gt(r.pid, 0);
-	ck_assert_msg(WIFSIGNALED(r.status) &&
-			      WTERMSIG(r.status) == SIGTERM,
+	ck_assert_msg(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGTERM,
 		      "status %#x", r.status);
 }
 END_TEST

@@ -475,7 +475,7 @@ END_TEST
 
 struct hook_log {
 	int calls[2];	/* [committed] */
-	bool jobs_seen;	/* the last call saw the job still readable */
+	bool jobs_seen; /* the last call saw the job still readable */
 	int64_t id;	/* a job written in the transaction */
 };
 
@@ -571,17 +571,17 @@ START_TEST(store_make_durable_pays_the_owed_fsync)
 	ck_assert(commit_now());
 	ADD_JOB(.state = JOBD_QUEUED);
 	store_request_commit(false);
-	ck_assert(store_flush(NULL));	/* the commit */
-	ck_assert(!store_flush(NULL));	/* nobody needs the fsync yet */
+	ck_assert(store_flush(NULL));  /* the commit */
+	ck_assert(!store_flush(NULL)); /* nobody needs the fsync yet */
 	store_request_commit(true);
-	ck_assert(store_flush(NULL));	/* the fsync */
+	ck_assert(store_flush(NULL)); /* the fsync */
 
 	ADD_JOB(.state = JOBD_QUEUED);
 	store_request_commit(false);
 	ck_assert(store_flush(NULL));
 	ck_assert_int_eq(store_make_durable(), 0);
 	store_request_commit(true);
-	ck_assert(!store_flush(NULL));	/* nothing left owed */
+	ck_assert(!store_flush(NULL)); /* nothing left owed */
 }
 END_TEST
 

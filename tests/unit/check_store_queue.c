@@ -93,7 +93,7 @@ END_TEST
 struct prod_list {
 	struct {
 		char name[32];
-		json_t *spec;	/* owned */
+		json_t *spec; /* owned */
 		uid_t uid;
 		bool paused;
 		int state;

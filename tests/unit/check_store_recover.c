@@ -234,17 +234,14 @@ START_TEST(store_prune_in_chunks)
 				 0);
 	}
 	memset(&p, 0, sizeof(p));
-	ck_assert_int_eq(store_job_prune(T0 + 1000, -1, 2, record_prune, &p,
-					 &n),
-			 0);
+	ck_assert_int_eq(
+		store_job_prune(T0 + 1000, -1, 2, record_prune, &p, &n), 0);
 	ck_assert_int_eq(n, 2);
-	ck_assert_int_eq(store_job_prune(T0 + 1000, -1, 2, record_prune, &p,
-					 &n),
-			 0);
+	ck_assert_int_eq(
+		store_job_prune(T0 + 1000, -1, 2, record_prune, &p, &n), 0);
 	ck_assert_int_eq(n, 2);
-	ck_assert_int_eq(store_job_prune(T0 + 1000, -1, 2, record_prune, &p,
-					 &n),
-			 0);
+	ck_assert_int_eq(
+		store_job_prune(T0 + 1000, -1, 2, record_prune, &p, &n), 0);
 	ck_assert_int_eq(n, 1);
 	ck_assert_int_eq(p.n, 5);
 	for (int i = 0; i < 5; i++)

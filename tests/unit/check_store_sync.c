@@ -342,7 +342,7 @@ START_TEST(store_txn_hooks_follow_the_outcome)
 {
 	memset(hook_calls, 0, sizeof(hook_calls));
 	store_add_txn_hook(count_hook, NULL);
-	store_add_txn_hook(count_hook, NULL);	/* once is enough */
+	store_add_txn_hook(count_hook, NULL); /* once is enough */
 	loopfix_run(hooks_main_f, NULL);
 }
 END_TEST
@@ -365,8 +365,7 @@ locked_main_f(void *arg)
 	CO_EXPECT(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL) ==
 		  SQLITE_OK);
 	double t0 = loopfix_mono();
-	CO_EXPECT(try_add_job(&(struct jopt){.state = JOBD_QUEUED}, &id) ==
-		  -1);
+	CO_EXPECT(try_add_job(&(struct jopt){.state = JOBD_QUEUED}, &id) == -1);
 	a->took = loopfix_mono() - t0;
 	snprintf(a->msg, sizeof(a->msg), "%s", diag_msg());
 	CO_EXPECT(!store_txn_open());

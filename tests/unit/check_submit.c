@@ -55,8 +55,8 @@ submit_one(const char *text, uid_t uid)
 {
 	int64_t id = 0;
 
-	ck_assert_msg(storefix_submit(text, uid, &id, NULL) == 0, "%s: %s", text,
-		      diag_msg());
+	ck_assert_msg(storefix_submit(text, uid, &id, NULL) == 0, "%s: %s",
+		      text, diag_msg());
 	ck_assert_int_gt(id, 0);
 	return id;
 }
@@ -92,12 +92,13 @@ START_TEST(submit_inserts_jobs_resolved_against_their_queue)
 	int64_t ids[3];
 	bool dups[3];
 
-	ck_assert_int_eq(storefix_submit("[{\"argv\":[\"true\"]},"
-				     "{\"argv\":[\"true\"],\"delay\":600},"
-				     "{\"argv\":[\"true\"],\"queue\":\"q1\","
-				     "\"max_attempts\":2}]",
-				     1000, ids, dups),
-			 0);
+	ck_assert_int_eq(
+		storefix_submit("[{\"argv\":[\"true\"]},"
+				"{\"argv\":[\"true\"],\"delay\":600},"
+				"{\"argv\":[\"true\"],\"queue\":\"q1\","
+				"\"max_attempts\":2}]",
+				1000, ids, dups),
+		0);
 	ck_assert(ids[0] < ids[1] && ids[1] < ids[2]);
 	ck_assert(!dups[0] && !dups[1] && !dups[2]);
 	ck_assert_int_eq(brief(ids[0]).state, JOBD_QUEUED);
@@ -178,9 +179,9 @@ START_TEST(submit_full_queue_takes_none_of_the_request)
 	submit_one("[{\"argv\":[\"true\"],\"queue\":\"small\"}]", 1000);
 	ck_assert_int_eq(queue_pending(q), 1);
 	ck_assert_int_eq(storefix_submit("[{\"argv\":[\"true\"],\"queue\":"
-				     "\"small\"},{\"argv\":[\"true\"],"
-				     "\"queue\":\"small\"}]",
-				     1000, NULL, NULL),
+					 "\"small\"},{\"argv\":[\"true\"],"
+					 "\"queue\":\"small\"}]",
+					 1000, NULL, NULL),
 			 -1);
 	ck_assert_int_eq(diag_code(), E_FULL);
 	ck_assert_int_eq(queue_pending(q), 1);
@@ -192,11 +193,12 @@ START_TEST(submit_full_queue_takes_none_of_the_request)
 	ck_assert(!queue_has_room(q, 1));
 	/* A key repeated in a request takes its room once. */
 	q = make_queue("one", 1);
-	ck_assert_int_eq(storefix_submit("[{\"argv\":[\"true\"],\"queue\":\"one\","
-				     "\"unique_key\":\"u\"},{\"argv\":[\"true\"],"
-				     "\"queue\":\"one\",\"unique_key\":\"u\"}]",
-				     1000, NULL, NULL),
-			 0);
+	ck_assert_int_eq(
+		storefix_submit("[{\"argv\":[\"true\"],\"queue\":\"one\","
+				"\"unique_key\":\"u\"},{\"argv\":[\"true\"],"
+				"\"queue\":\"one\",\"unique_key\":\"u\"}]",
+				1000, NULL, NULL),
+		0);
 	ck_assert_int_eq(queue_pending(q), 1);
 }
 END_TEST
@@ -209,37 +211,36 @@ START_TEST(submit_unique_key_finds_the_live_job)
 	a = submit_one("[{\"argv\":[\"true\"],\"unique_key\":\"k\"}]", 1000);
 	/* Again: the same job, nothing new. */
 	ck_assert_int_eq(storefix_submit("[{\"argv\":[\"true\"],"
-				     "\"unique_key\":\"k\"}]",
-				     1000, ids, dups),
+					 "\"unique_key\":\"k\"}]",
+					 1000, ids, dups),
 			 0);
 	ck_assert_int_eq(ids[0], a);
 	ck_assert(dups[0]);
 	ck_assert_int_eq(store_job_max_id(), a);
 	/* Keys are each user's own. */
 	ck_assert_int_eq(storefix_submit("[{\"argv\":[\"true\"],"
-				     "\"unique_key\":\"k\"}]",
-				     2000, ids, dups),
+					 "\"unique_key\":\"k\"}]",
+					 2000, ids, dups),
 			 0);
 	ck_assert_int_gt(ids[0], a);
 	ck_assert(!dups[0]);
 	/* Twice in one request: the second is the first. */
 	ck_assert_int_eq(storefix_submit("[{\"argv\":[\"true\"],"
-				     "\"unique_key\":\"n\"},"
-				     "{\"argv\":[\"true\"]},"
-				     "{\"argv\":[\"true\"],"
-				     "\"unique_key\":\"n\"}]",
-				     1000, ids, dups),
+					 "\"unique_key\":\"n\"},"
+					 "{\"argv\":[\"true\"]},"
+					 "{\"argv\":[\"true\"],"
+					 "\"unique_key\":\"n\"}]",
+					 1000, ids, dups),
 			 0);
 	ck_assert(!dups[0] && !dups[1] && dups[2]);
 	ck_assert_int_eq(ids[2], ids[0]);
 	ck_assert_int_eq(queue_pending(queue_find("default")), 4);
 	/* A finished job frees its key. */
-	ck_assert_int_eq(store_job_set_state(a, JOBD_CANCELLED,
-					     JOBD_REASON_NONE, 1),
-			 0);
+	ck_assert_int_eq(
+		store_job_set_state(a, JOBD_CANCELLED, JOBD_REASON_NONE, 1), 0);
 	ck_assert_int_eq(storefix_submit("[{\"argv\":[\"true\"],"
-				     "\"unique_key\":\"k\"}]",
-				     1000, ids, dups),
+					 "\"unique_key\":\"k\"}]",
+					 1000, ids, dups),
 			 0);
 	ck_assert(!dups[0]);
 	ck_assert_int_ne(ids[0], a);
@@ -260,18 +261,17 @@ START_TEST(submit_dependencies_decide_the_first_state)
 	ck_assert_int_eq(brief(submit_one(text, 1000)).state, JOBD_WAITING);
 	ck_assert_int_eq(d->counts[JOBD_WAITING], 1);
 	ck_assert(queue_any_waiting());
-	ck_assert_int_eq(store_job_set_state(ok, JOBD_SUCCEEDED,
-					     JOBD_REASON_NONE, 1),
-			 0);
+	ck_assert_int_eq(
+		store_job_set_state(ok, JOBD_SUCCEEDED, JOBD_REASON_NONE, 1),
+		0);
 	/* Every dependency succeeded: ready at once. */
 	snprintf(text, sizeof(text),
 		 "[{\"argv\":[\"true\"],\"depends_on\":[%lld]}]",
 		 (long long)ok);
 	ck_assert_int_eq(brief(submit_one(text, 1000)).state, JOBD_QUEUED);
 	/* One failed: cancelled at birth, counted as such. */
-	ck_assert_int_eq(store_job_set_state(bad, JOBD_FAILED,
-					     JOBD_REASON_NONE, 1),
-			 0);
+	ck_assert_int_eq(
+		store_job_set_state(bad, JOBD_FAILED, JOBD_REASON_NONE, 1), 0);
 	ck_assert_int_eq(store_commit_now(), 0);
 	memset(&events_totals, 0, sizeof(events_totals));
 	snprintf(text, sizeof(text),

@@ -291,11 +291,19 @@ static const struct {
 	double secs;
 	const char *text;
 } formatted_durations[] = {
-	{0, "0"},	       {30, "30s"},	   {90, "90s"},
-	{300, "5m"},	       {7200, "2h"},	   {2592000, "30d"},
-	{1209600, "14d"},      {1.5, "1.5s"},	   {0.5, "0.5s"},
-	{0.0371908289999965, "0.037191s"},	   {86400.25, "86400.25s"},
-	{315360000, "3650d"},  {1e13, "10000000000000s"},
+	{0, "0"},
+	{30, "30s"},
+	{90, "90s"},
+	{300, "5m"},
+	{7200, "2h"},
+	{2592000, "30d"},
+	{1209600, "14d"},
+	{1.5, "1.5s"},
+	{0.5, "0.5s"},
+	{0.0371908289999965, "0.037191s"},
+	{86400.25, "86400.25s"},
+	{315360000, "3650d"},
+	{1e13, "10000000000000s"},
 };
 
 /* Durations of a million seconds and more come out in a form that
@@ -305,9 +313,8 @@ START_TEST(time_duration_format_parses_back)
 	char buf[JOBD_UNIT_LEN];
 	double back = -1;
 
-	ck_assert_ptr_eq(jobd_duration_format(formatted_durations[_i].secs,
-					      buf),
-			 buf);
+	ck_assert_ptr_eq(
+		jobd_duration_format(formatted_durations[_i].secs, buf), buf);
 	ck_assert_str_eq(buf, formatted_durations[_i].text);
 	ck_assert_int_eq(jobd_duration_parse(buf, &back), 0);
 	ck_assert_double_eq_tol(back, formatted_durations[_i].secs, 1e-6);
@@ -329,9 +336,9 @@ static const struct {
 	double limit, period;
 	const char *text;
 } formatted_rates[] = {
-	{10, 1, "10/s"},     {100, 60, "100/m"},  {5, 3600, "5/h"},
-	{2, 86400, "2/d"},   {1, 2592000, "1/30d"}, {5, 2, "5/2s"},
-	{0.5, 1, "0.5/s"},   {1e9, 1, "1000000000/s"}, {3, 1.5, "3/1.5s"},
+	{10, 1, "10/s"},   {100, 60, "100/m"},	     {5, 3600, "5/h"},
+	{2, 86400, "2/d"}, {1, 2592000, "1/30d"},    {5, 2, "5/2s"},
+	{0.5, 1, "0.5/s"}, {1e9, 1, "1000000000/s"}, {3, 1.5, "3/1.5s"},
 };
 
 START_TEST(time_rate_format)

@@ -84,11 +84,15 @@ END_TEST
 START_TEST(utf8_repair_replaces_each_bad_byte)
 {
 	REPAIR("\x80", FFFD);
-	REPAIR("a\xBF" "b", "a" FFFD "b");
+	REPAIR("a\xBF"
+	       "b",
+	       "a" FFFD "b");
 	REPAIR("\xFF\xFE", FFFD FFFD);
 	REPAIR("\xF5\x80\x80\x80", FFFD FFFD FFFD FFFD);
 	/* Truncated: the lead goes, the next character stays. */
-	REPAIR("\xE2\x82" "a", FFFD FFFD "a");
+	REPAIR("\xE2\x82"
+	       "a",
+	       FFFD FFFD "a");
 	REPAIR("\xC3", FFFD);
 	REPAIR("\xF0\x9F\x98", FFFD FFFD FFFD);
 }
