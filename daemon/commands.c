@@ -25,6 +25,7 @@
 #include "log.h"
 #include "loop.h"
 #include "store.h"
+#include "utf8.h"
 #include "xmem.h"
 
 #define WAIT_IDS_MAX 100000
@@ -80,9 +81,12 @@ cmd_reply_ok(struct cmd_req *r, json_t *result)
 void
 cmd_reply_error_id(struct conn *c, json_t *id, int code, const char *msg)
 {
-	json_t *o = json_pack("{s:O,s:b,s:{s:s,s:s}}", "id",
+	/* A message may quote the request (a parser's "near '...'"), which
+	 * need not be UTF-8: repaired, so the reply is always sent. */
+	json_t *o = json_pack("{s:O,s:b,s:{s:s,s:o}}", "id",
 			      id ? id : json_null(), "ok", 0, "error", "code",
-			      diag_wire_name(code), "message", msg);
+			      diag_wire_name(code), "message",
+			      utf8_string(msg, strlen(msg)));
 	control_send(c, o);
 	json_decref(o);
 }

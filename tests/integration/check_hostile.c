@@ -144,6 +144,27 @@ START_TEST(hostile_deep_request)
 }
 END_TEST
 
+/* A request whose parse error quotes part of a character (the parser's
+ * "near '...'" cut inside a UTF-8 sequence) still gets its bad_request:
+ * the message is repaired, not dropped with the reply. */
+START_TEST(hostile_parse_error_quotes_half_a_character)
+{
+	struct jd *d = start(NULL);
+	int fd = jd_connect(d);
+	ck_assert_int_ge(fd, 0);
+
+	json_t *r = send_recv(fd, "{\"id\":7,\"cmd\":\"ping\\u12\xc3\xa9\"}\n");
+	ck_assert_str_eq(jd_err(r), "bad_request");
+	ck_assert_msg(strstr(jd_err_msg(r), "invalid escape") != NULL,
+		      "message: %s", jd_err_msg(r));
+	json_decref(r);
+	r = send_recv(fd, "{\"id\":8,\"cmd\":\"ping\"}\n");
+	ck_assert(json_is_true(json_object_get(r, "ok")));
+	json_decref(r);
+	jd_close(fd);
+}
+END_TEST
+
 /* A generator line nested too deep is a bad line, counted; the next line
  * still makes a job. */
 START_TEST(hostile_deep_generator_line)
@@ -462,6 +483,7 @@ hostile_suite(void)
 	tcase_add_checked_fixture(tc, NULL, jd_test_teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, hostile_deep_request);
+	tcase_add_test(tc, hostile_parse_error_quotes_half_a_character);
 	tcase_add_test(tc, hostile_deep_generator_line);
 	tcase_add_test(tc, hostile_wait_bad_timeout_frees_ids);
 	suite_add_tcase(s, tc);
