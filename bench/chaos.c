@@ -163,7 +163,7 @@ jobd_reap(double timeout)
 	return st;
 }
 
-/* ---- jobd's resources ----------------------------------------------------- */
+/* ---- jobd's resources ---------------------------------------------------- */
 
 struct sample {
 	double t;
@@ -267,7 +267,7 @@ rss_slope(void)
 	return sxx > 0 ? sxy / sxx * 60 : 0;
 }
 
-/* ---- the supervisor -------------------------------------------------------- */
+/* ---- the supervisor ------------------------------------------------------ */
 
 static pid_t clients[MAX_CLIENTS];
 

@@ -41,7 +41,7 @@ boot_ticks(void)
 	       (long long)ts.tv_nsec * hz / 1000000000;
 }
 
-/* ---- the audit's record of runs ------------------------------------------- */
+/* ---- the audit's record of runs ------------------------------------------ */
 
 struct jrec {
 	long long term_ticks; /* end of a list that saw it terminal, or 0 */
@@ -222,7 +222,7 @@ snapshot(struct jobd_client *c, bool full)
 	au.snapshots++;
 }
 
-/* ---- the final audit ------------------------------------------------------ */
+/* ---- the final audit ----------------------------------------------------- */
 
 static void __attribute__((format(printf, 2, 3)))
 first_problem(struct verdict *v, const char *fmt, ...)

@@ -160,7 +160,7 @@ window_close(long *n)
 	return worst;
 }
 
-/* ---- the big requests, on a raw connection -------------------------------- */
+/* ---- the big requests, on a raw connection ------------------------------- */
 
 static int big_fd = -1;
 static char *rbuf;

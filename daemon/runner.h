@@ -61,9 +61,9 @@ struct runner_result {
 	double duration; /* seconds */
 	struct rusage ru;
 	bool output_truncated;
-	bool no_resources; /* not spawned for lack of descriptors,
-					   processes or memory (EMFILE, ENFILE,
-					   EAGAIN, ENOMEM): worth trying again */
+	/* Not spawned for lack of descriptors, processes or memory (EMFILE,
+	 * ENFILE, EAGAIN, ENOMEM): worth trying again. */
+	bool no_resources;
 };
 
 /* A process to start the jobd way (new session, user switch when root,

@@ -61,6 +61,9 @@ _Static_assert(SQL_REASON_RECOVERED == JOBD_REASON_RECOVERED,
 	       "REASON(RECOVERED)");
 _Static_assert(SQL_OUTPUT_CAPTURE == JOBSPEC_OUTPUT_CAPTURE, "OUTPUT(CAPTURE)");
 
+/* The SQL texts stay as written: clang-format cannot lay out strings
+ * joined with the STATE() macros. */
+/* clang-format off */
 /* Schema version 1.  Times are integer milliseconds since the epoch;
  * durations are REAL seconds (SQLite stores whole values as integers).
  * The partial indexes hold only the rows the engine looks for: ready jobs
@@ -88,67 +91,41 @@ static const char schema_v1[] =
 	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	"  qid INTEGER NOT NULL,"
 	"  state INTEGER NOT NULL,"
-	"  reason INTEGER NOT NULL DEFAULT " REASON(
-		NONE) ","
-		      "  priority INTEGER NOT NULL,"
-		      "  run_at INTEGER NOT NULL,"
-		      "  created_at INTEGER NOT NULL,"
-		      "  started_at INTEGER, finished_at INTEGER,"
-		      "  attempt INTEGER NOT NULL DEFAULT 0,"
-		      "  recoveries INTEGER NOT NULL DEFAULT 0,"
-		      "  max_attempts INTEGER NOT NULL,"
-		      "  timeout REAL NOT NULL, kill_grace REAL NOT NULL,"
-		      "  b_base REAL NOT NULL, b_factor REAL NOT NULL,"
-		      "  b_max REAL NOT NULL, b_jitter REAL NOT NULL,"
-		      "  uid INTEGER NOT NULL,"
-		      "  name TEXT, argv TEXT, shell TEXT, cwd TEXT NOT NULL,"
-		      "  env_id INTEGER,"
-		      "  unique_key TEXT,"
-		      "  output INTEGER NOT NULL DEFAULT " OUTPUT(
-			      CAPTURE) ","
-				       "  deps_left INTEGER NOT NULL DEFAULT 0,"
-				       "  depends_on TEXT,"
-				       "  exit_code INTEGER, signal INTEGER, "
-				       "error TEXT, pid INTEGER,"
-				       "  duration REAL, truncated INTEGER NOT "
-				       "NULL DEFAULT 0,"
-				       "  ru_user REAL, ru_sys REAL, ru_maxrss "
-				       "INTEGER);"
-				       "CREATE INDEX jobs_ready ON jobs(qid, "
-				       "priority DESC, run_at, id)"
-				       "  WHERE state = " STATE(
-					       QUEUED) ";"
-						       "CREATE INDEX jobs_due "
-						       "ON jobs(run_at) WHERE "
-						       "state = " STATE(
-							       SCHEDULED) ";"
-									  "CREA"
-									  "TE "
-									  "INDE"
-									  "X "
-									  "jobs"
-									  "_run"
-									  "ning"
-									  " ON "
-									  "jobs"
-									  "(sta"
-									  "te) "
-									  "WHER"
-									  "E "
-									  "stat"
-									  "e "
-									  "="
-									  " " STATE(
-										  RUNNING) ";"
-											   "CREATE UNIQUE INDEX jobs_unique ON jobs(uid, unique_key)"
-											   "  WHERE unique_key IS NOT NULL AND state < " STATE(
-												   SUCCEEDED) ";"
-													      "CREATE INDEX jobs_finished ON jobs(finished_at) WHERE state >= " STATE(
-														      SUCCEEDED) ";"
-																 "CREATE TABLE deps ("
-																 "  dep_id INTEGER NOT NULL,"
-																 "  job_id INTEGER NOT NULL,"
-																 "  PRIMARY KEY (dep_id, job_id)) WITHOUT ROWID;";
+	"  reason INTEGER NOT NULL DEFAULT " REASON(NONE) ","
+	"  priority INTEGER NOT NULL,"
+	"  run_at INTEGER NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  started_at INTEGER, finished_at INTEGER,"
+	"  attempt INTEGER NOT NULL DEFAULT 0,"
+	"  recoveries INTEGER NOT NULL DEFAULT 0,"
+	"  max_attempts INTEGER NOT NULL,"
+	"  timeout REAL NOT NULL, kill_grace REAL NOT NULL,"
+	"  b_base REAL NOT NULL, b_factor REAL NOT NULL,"
+	"  b_max REAL NOT NULL, b_jitter REAL NOT NULL,"
+	"  uid INTEGER NOT NULL,"
+	"  name TEXT, argv TEXT, shell TEXT, cwd TEXT NOT NULL,"
+	"  env_id INTEGER,"
+	"  unique_key TEXT,"
+	"  output INTEGER NOT NULL DEFAULT " OUTPUT(CAPTURE) ","
+	"  deps_left INTEGER NOT NULL DEFAULT 0,"
+	"  depends_on TEXT,"
+	"  exit_code INTEGER, signal INTEGER, error TEXT, pid INTEGER,"
+	"  duration REAL, truncated INTEGER NOT NULL DEFAULT 0,"
+	"  ru_user REAL, ru_sys REAL, ru_maxrss INTEGER);"
+	"CREATE INDEX jobs_ready ON jobs(qid, priority DESC, run_at, id)"
+	"  WHERE state = " STATE(QUEUED) ";"
+	"CREATE INDEX jobs_due ON jobs(run_at) WHERE state = " STATE(SCHEDULED)
+	";"
+	"CREATE INDEX jobs_running ON jobs(state) WHERE state = " STATE(RUNNING)
+	";"
+	"CREATE UNIQUE INDEX jobs_unique ON jobs(uid, unique_key)"
+	"  WHERE unique_key IS NOT NULL AND state < " STATE(SUCCEEDED) ";"
+	"CREATE INDEX jobs_finished ON jobs(finished_at) WHERE state >= "
+	STATE(SUCCEEDED) ";"
+	"CREATE TABLE deps ("
+	"  dep_id INTEGER NOT NULL,"
+	"  job_id INTEGER NOT NULL,"
+	"  PRIMARY KEY (dep_id, job_id)) WITHOUT ROWID;";
 
 /* Version 2: producers.  spec is the producer object as created (JSON);
  * the counters and state change as it runs.  A state is a number of enum
@@ -160,7 +137,7 @@ static const char schema_v2[] =
 	"  spec TEXT NOT NULL,"
 	"  uid INTEGER NOT NULL,"
 	"  paused INTEGER NOT NULL DEFAULT 0,"
-	"  state INTEGER NOT NULL DEFAULT 0," /* PRODUCER_RUNNING */
+	"  state INTEGER NOT NULL DEFAULT 0,"	/* PRODUCER_RUNNING */
 	"  produced INTEGER NOT NULL DEFAULT 0,"
 	"  skipped INTEGER NOT NULL DEFAULT 0,"
 	"  errors INTEGER NOT NULL DEFAULT 0,"
@@ -173,423 +150,169 @@ _Static_assert(sizeof(store__migrations) / sizeof(store__migrations[0]) ==
 		       STORE_SCHEMA_VERSION,
 	       "one migration per schema version");
 
-const char *const store__stmt_sql[S_COUNT] =
-	{
-		[S_BEGIN] = "BEGIN IMMEDIATE",
-		[S_COMMIT] = "COMMIT",
-		[S_ROLLBACK] = "ROLLBACK",
-		[S_SAVEPOINT] = "SAVEPOINT sp",
-		[S_RELEASE] = "RELEASE sp",
-		[S_ROLLBACK_TO] = "ROLLBACK TO sp",
-		[S_QUEUE_ALL] =
-			"SELECT id, name, concurrency, rate_limit, "
+const char *const store__stmt_sql[S_COUNT] = {
+	[S_BEGIN] = "BEGIN IMMEDIATE",
+	[S_COMMIT] = "COMMIT",
+	[S_ROLLBACK] = "ROLLBACK",
+	[S_SAVEPOINT] = "SAVEPOINT sp",
+	[S_RELEASE] = "RELEASE sp",
+	[S_ROLLBACK_TO] = "ROLLBACK TO sp",
+	[S_QUEUE_ALL] = "SELECT id, name, concurrency, rate_limit, "
 			"rate_period, rate_burst, capacity, paused, timeout, "
 			"kill_grace, max_attempts, b_base, b_factor, b_max, "
 			"b_jitter FROM queues ORDER BY id",
-		[S_QUEUE_INSERT] =
-			"INSERT INTO queues (name, concurrency, "
-			"rate_limit, rate_period, rate_burst, capacity, "
-			"paused, timeout, kill_grace, max_attempts, b_base, "
-			"b_factor, b_max, b_jitter) VALUES "
-			"(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-			"?12, ?13, ?14)",
-		[S_QUEUE_UPDATE] =
-			"UPDATE queues SET concurrency = ?2, "
-			"rate_limit = ?3, rate_period = ?4, "
-			"rate_burst = ?5, capacity = ?6, timeout = ?8, "
-			"kill_grace = ?9, max_attempts = ?10, b_base = ?11, "
-			"b_factor = ?12, b_max = ?13, b_jitter = ?14 "
+	[S_QUEUE_INSERT] = "INSERT INTO queues (name, concurrency, "
+			   "rate_limit, rate_period, rate_burst, capacity, "
+			   "paused, timeout, kill_grace, max_attempts, b_base, "
+			   "b_factor, b_max, b_jitter) VALUES "
+			   "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+			   "?12, ?13, ?14)",
+	[S_QUEUE_UPDATE] = "UPDATE queues SET concurrency = ?2, "
+			   "rate_limit = ?3, rate_period = ?4, "
+			   "rate_burst = ?5, capacity = ?6, timeout = ?8, "
+			   "kill_grace = ?9, max_attempts = ?10, b_base = ?11, "
+			   "b_factor = ?12, b_max = ?13, b_jitter = ?14 "
+			   "WHERE id = ?1",
+	[S_QUEUE_PAUSE] = "UPDATE queues SET paused = ?2 WHERE id = ?1",
+	[S_QUEUE_DELETE] = "DELETE FROM queues WHERE id = ?1",
+	[S_COUNTS] = "SELECT qid, state, count(*) FROM jobs "
+		     "GROUP BY qid, state",
+	[S_ENV_FIND] = "SELECT id, body FROM envs WHERE hash = ?1",
+	[S_ENV_INSERT] = "INSERT INTO envs (hash, body) VALUES (?1, ?2)",
+	[S_ENV_GET] = "SELECT body FROM envs WHERE id = ?1",
+	[S_JOB_INSERT] = "INSERT INTO jobs (qid, state, reason, priority, "
+			 "run_at, created_at, max_attempts, timeout, "
+			 "kill_grace, b_base, b_factor, b_max, b_jitter, uid, "
+			 "name, argv, shell, cwd, env_id, unique_key, output, "
+			 "deps_left, depends_on, finished_at) VALUES (?1, ?2, "
+			 "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+			 "?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, "
+			 "?24)",
+	[S_DEP_INSERT] = "INSERT OR IGNORE INTO deps (dep_id, job_id) "
+			 "VALUES (?1, ?2)",
+	[S_JOB_UNIQUE] = "SELECT id FROM jobs WHERE uid = ?2 AND "
+			 "unique_key = ?1 AND state < " STATE(SUCCEEDED),
+	[S_JOB_BRIEF] = "SELECT id, qid, state, reason, uid, attempt, "
+			"max_attempts, run_at, truncated FROM jobs "
 			"WHERE id = ?1",
-		[S_QUEUE_PAUSE] = "UPDATE queues SET paused = ?2 WHERE id = ?1",
-		[S_QUEUE_DELETE] = "DELETE FROM queues WHERE id = ?1",
-		[S_COUNTS] = "SELECT qid, state, count(*) FROM jobs "
-			     "GROUP BY qid, state",
-		[S_ENV_FIND] = "SELECT id, body FROM envs WHERE hash = ?1",
-		[S_ENV_INSERT] =
-			"INSERT INTO envs (hash, body) VALUES (?1, ?2)",
-		[S_ENV_GET] = "SELECT body FROM envs WHERE id = ?1",
-		[S_JOB_INSERT] =
-			"INSERT INTO jobs (qid, state, reason, priority, "
-			"run_at, created_at, max_attempts, timeout, "
-			"kill_grace, b_base, b_factor, b_max, b_jitter, uid, "
-			"name, argv, shell, cwd, env_id, unique_key, output, "
-			"deps_left, depends_on, finished_at) VALUES (?1, ?2, "
-			"?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
-			"?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, "
-			"?24)",
-		[S_DEP_INSERT] = "INSERT OR IGNORE INTO deps (dep_id, job_id) "
-				 "VALUES (?1, ?2)",
-		[S_JOB_UNIQUE] =
-			"SELECT id FROM jobs WHERE uid = ?2 AND "
-			"unique_key = ?1 AND state < " STATE(SUCCEEDED),
-		[S_JOB_BRIEF] = "SELECT id, qid, state, reason, uid, attempt, "
-				"max_attempts, run_at, truncated FROM jobs "
-				"WHERE id = ?1",
-		[S_JOB_CLAIM] = "UPDATE jobs SET state = " STATE(
-			RUNNING) ", reason = " REASON(NONE) ", "
-							    "attempt = attempt "
-							    "+ 1, started_at = "
-							    "?2, pid = NULL, "
-							    "exit_code = NULL, "
-							    "signal = NULL, "
-							    "error = NULL, "
-							    "truncated = 0 "
-							    "WHERE id = "
-							    "(SELECT id FROM "
-							    "jobs WHERE qid = "
-							    "?1 AND "
-							    "state = " STATE(
-								    QUEUED) " O"
-									    "RD"
-									    "ER"
-									    " B"
-									    "Y "
-									    "pr"
-									    "io"
-									    "ri"
-									    "ty"
-									    " D"
-									    "ES"
-									    "C,"
-									    " r"
-									    "un"
-									    "_a"
-									    "t,"
-									    " i"
-									    "d "
-									    "LI"
-									    "MI"
-									    "T "
-									    "1)"
-									    " "
-									    "RE"
-									    "TU"
-									    "RN"
-									    "IN"
-									    "G "
-									    "id"
-									    ", "
-									    "qi"
-									    "d,"
-									    " a"
-									    "tt"
-									    "em"
-									    "pt"
-									    ", "
-									    "ma"
-									    "x_"
-									    "at"
-									    "te"
-									    "mp"
-									    "ts"
-									    ", "
-									    "re"
-									    "co"
-									    "ve"
-									    "ri"
-									    "es"
-									    ", "
-									    "ui"
-									    "d,"
-									    " a"
-									    "rg"
-									    "v,"
-									    " s"
-									    "he"
-									    "ll"
-									    ", "
-									    "cw"
-									    "d,"
-									    " e"
-									    "nv"
-									    "_i"
-									    "d,"
-									    " t"
-									    "im"
-									    "eo"
-									    "ut"
-									    ", "
-									    "ki"
-									    "ll"
-									    "_g"
-									    "ra"
-									    "ce"
-									    ", "
-									    "b_"
-									    "ba"
-									    "se"
-									    ", "
-									    "b_"
-									    "fa"
-									    "ct"
-									    "or"
-									    ", "
-									    "b_"
-									    "ma"
-									    "x,"
-									    " b"
-									    "_j"
-									    "it"
-									    "te"
-									    "r,"
-									    " o"
-									    "ut"
-									    "pu"
-									    "t",
-		[S_JOB_SET_PID] = "UPDATE jobs SET pid = ?2 WHERE id = ?1",
-		[S_JOB_END] =
-			"UPDATE jobs SET state = ?2, reason = ?3, "
-			"exit_code = ?4, signal = ?5, error = ?6, "
-			"duration = coalesce(?7, duration), truncated = ?8, "
-			"ru_user = ?9, ru_sys = ?10, ru_maxrss = ?11, "
-			"finished_at = ?12, run_at = coalesce(?13, run_at), "
-			"attempt = attempt + ?14, pid = NULL WHERE id = ?1 "
-			"AND state IN (" STATE(RUNNING) ", " STATE(
-				CANCELLED) ")",
-		[S_JOB_SET_STATE] =
-			"UPDATE jobs SET state = ?2, reason = ?3, "
-			"finished_at = ?4, pid = NULL WHERE id = ?1",
-		[S_JOB_RETRY] = "UPDATE jobs SET state = " STATE(
-			QUEUED) ", reason = " REASON(NONE) ", "
-							   "attempt = 0, "
-							   "recoveries = 0, "
-							   "run_at = ?2, "
-							   "started_at = NULL, "
-							   "finished_at = "
-							   "NULL, "
-							   "exit_code = NULL, "
-							   "signal = NULL, "
-							   "error = NULL, "
-							   "pid = NULL, "
-							   "duration = NULL, "
-							   "truncated = 0, "
-							   "ru_user = NULL, "
-							   "ru_sys = NULL, "
-							   "ru_maxrss = NULL, "
-							   "deps_left = 0 "
-							   "WHERE id = ?1",
-		[S_JOB_PROMOTE] = "UPDATE jobs SET state = " STATE(
-			QUEUED) " WHERE state = " STATE(SCHEDULED) " AND "
-								   "run_at <= "
-								   "?1 "
-								   "RETURNING "
-								   "id, qid",
-		[S_JOB_NEXT_DUE] =
-			"SELECT min(run_at) FROM jobs WHERE state = " STATE(
-				SCHEDULED),
-		[S_DEP_SUCCEEDED] = "UPDATE jobs SET deps_left = deps_left - 1 "
-				    "WHERE state = " STATE(
-					    WAITING) " AND id IN "
-						     "(SELECT job_id FROM deps "
-						     "WHERE dep_id = ?1)",
-		[S_DEP_READY] =
-			"UPDATE jobs SET state = CASE WHEN run_at > ?2 "
-			"THEN " STATE(SCHEDULED) " ELSE " STATE(
-				QUEUED) " END WHERE state = " STATE(WAITING) " "
-									     "A"
-									     "N"
-									     "D"
-									     " "
-									     "d"
-									     "e"
-									     "p"
-									     "s"
-									     "_"
-									     "l"
-									     "e"
-									     "f"
-									     "t"
-									     " "
-									     "<"
-									     "="
-									     " "
-									     "0"
-									     " "
-									     "A"
-									     "N"
-									     "D"
-									     " "
-									     "i"
-									     "d"
-									     " "
-									     "I"
-									     "N"
-									     " "
-									     "("
-									     "S"
-									     "E"
-									     "L"
-									     "E"
-									     "C"
-									     "T"
-									     " "
-									     "j"
-									     "o"
-									     "b"
-									     "_"
-									     "i"
-									     "d"
-									     " "
-									     "F"
-									     "R"
-									     "O"
-									     "M"
-									     " "
-									     "d"
-									     "e"
-									     "p"
-									     "s"
-									     " "
-									     "W"
-									     "H"
-									     "E"
-									     "R"
-									     "E"
-									     " "
-									     "d"
-									     "e"
-									     "p"
-									     "_"
-									     "i"
-									     "d"
-									     " "
-									     "="
-									     " "
-									     "?"
-									     "1"
-									     ")"
-									     " "
-									     "R"
-									     "E"
-									     "T"
-									     "U"
-									     "R"
-									     "N"
-									     "I"
-									     "N"
-									     "G"
-									     " "
-									     "i"
-									     "d"
-									     ","
-									     " "
-									     "q"
-									     "i"
-									     "d"
-									     ","
-									     " "
-									     "s"
-									     "t"
-									     "a"
-									     "t"
-									     "e",
-		[S_DEP_DEPENDENTS] =
-			"SELECT d.job_id, j.qid, j.state FROM deps d "
-			"JOIN jobs j ON j.id = d.job_id "
-			"WHERE d.dep_id = ?1 AND j.state < " STATE(RUNNING),
-		[S_JOB_DEP_STATE] = "SELECT state, uid FROM jobs WHERE id = ?1",
-		[S_JOB_RECOVER] =
-			"UPDATE jobs SET "
-			"state = CASE WHEN recoveries >= ?2 THEN " STATE(FAILED) " ELSE " STATE(
-				QUEUED) " END, reason = CASE WHEN "
-					"recoveries >= ?2 THEN " REASON(RECOVERY_LIMIT) " ELSE " REASON(
-						RECOVERED) " END, "
-							   "recoveries = "
-							   "recoveries + 1, "
-							   "attempt = "
-							   "max(attempt - 1, "
-							   "0), pid = NULL, "
-							   "finished_at = CASE "
-							   "WHEN recoveries >= "
-							   "?2 THEN ?1 "
-							   "ELSE NULL END "
-							   "WHERE state "
-							   "= " STATE(
-								   RUNNING) " "
-									    "RE"
-									    "TU"
-									    "RN"
-									    "IN"
-									    "G "
-									    "id"
-									    ", "
-									    "qi"
-									    "d,"
-									    " s"
-									    "ta"
-									    "t"
-									    "e",
-		[S_JOB_PRUNE_SELECT] =
-			"SELECT id, qid, state, attempt, depends_on "
-			"FROM jobs "
-			"WHERE state >= " STATE(
-				SUCCEEDED) " AND finished_at < ?1 "
-					   "AND (?2 < 0 OR qid = ?2) LIMIT ?3",
-		[S_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
-		/* By the whole key: deps has no index on job_id alone. */
-		[S_DEP_DELETE] =
-			"DELETE FROM deps WHERE dep_id = ?2 AND job_id = ?1",
-		[S_JOB_GET] = "SELECT " JOB_COLS "FROM jobs j JOIN queues q "
-			      "ON q.id = j.qid WHERE j.id = ?1",
-		[S_JOB_LIST] =
-			"SELECT " JOB_COLS "FROM jobs j JOIN queues q "
-			"ON q.id = j.qid WHERE j.id > ?1 "
-			"AND (?6 = 0 OR j.id < ?6) "
-			"AND (?2 < 0 OR j.qid = ?2) "
-			"AND (?3 = 0 OR (?3 >> j.state) & 1) "
-			"AND (?4 < 0 OR j.uid = ?4) "
-			"AND (?7 = 0 OR j.id <= ?7) ORDER BY j.id LIMIT ?5",
-		/* The same, newest first: the page a person wants to see. */
-		[S_JOB_LIST_DESC] =
-			"SELECT " JOB_COLS "FROM jobs j JOIN queues q "
-			"ON q.id = j.qid WHERE j.id > ?1 "
-			"AND (?6 = 0 OR j.id < ?6) "
-			"AND (?2 < 0 OR j.qid = ?2) "
-			"AND (?3 = 0 OR (?3 >> j.state) & 1) "
-			"AND (?4 < 0 OR j.uid = ?4) ORDER BY j.id DESC "
-			"LIMIT ?5",
-		/* The running jobs alone, the question a monitor asks every second:
+	[S_JOB_CLAIM] = "UPDATE jobs SET state = " STATE(RUNNING)
+			", reason = " REASON(NONE) ", "
+			"attempt = attempt + 1, started_at = ?2, pid = NULL, "
+			"exit_code = NULL, "
+			"signal = NULL, error = NULL, truncated = 0 "
+			"WHERE id = (SELECT id FROM jobs WHERE qid = ?1 AND "
+			"state = " STATE(QUEUED)
+			" ORDER BY priority DESC, run_at, id LIMIT 1) "
+			"RETURNING id, qid, attempt, max_attempts, recoveries, "
+			"uid, argv, shell, cwd, env_id, timeout, kill_grace, "
+			"b_base, b_factor, b_max, b_jitter, output",
+	[S_JOB_SET_PID] = "UPDATE jobs SET pid = ?2 WHERE id = ?1",
+	[S_JOB_END] = "UPDATE jobs SET state = ?2, reason = ?3, "
+		      "exit_code = ?4, signal = ?5, error = ?6, "
+		      "duration = coalesce(?7, duration), truncated = ?8, "
+		      "ru_user = ?9, ru_sys = ?10, ru_maxrss = ?11, "
+		      "finished_at = ?12, run_at = coalesce(?13, run_at), "
+		      "attempt = attempt + ?14, pid = NULL WHERE id = ?1 "
+		      "AND state IN (" STATE(RUNNING) ", " STATE(CANCELLED)
+		      ")",
+	[S_JOB_SET_STATE] = "UPDATE jobs SET state = ?2, reason = ?3, "
+			    "finished_at = ?4, pid = NULL WHERE id = ?1",
+	[S_JOB_RETRY] = "UPDATE jobs SET state = " STATE(QUEUED)
+			", reason = " REASON(NONE) ", "
+			"attempt = 0, recoveries = 0, run_at = ?2, "
+			"started_at = NULL, finished_at = NULL, "
+			"exit_code = NULL, signal = NULL, error = NULL, "
+			"pid = NULL, duration = NULL, truncated = 0, "
+			"ru_user = NULL, ru_sys = NULL, ru_maxrss = NULL, "
+			"deps_left = 0 WHERE id = ?1",
+	[S_JOB_PROMOTE] = "UPDATE jobs SET state = " STATE(QUEUED)
+			  " WHERE state = " STATE(SCHEDULED) " AND "
+			  "run_at <= ?1 RETURNING id, qid",
+	[S_JOB_NEXT_DUE] = "SELECT min(run_at) FROM jobs WHERE state = "
+			   STATE(SCHEDULED),
+	[S_DEP_SUCCEEDED] = "UPDATE jobs SET deps_left = deps_left - 1 "
+			    "WHERE state = " STATE(WAITING) " AND id IN "
+			    "(SELECT job_id FROM deps WHERE dep_id = ?1)",
+	[S_DEP_READY] = "UPDATE jobs SET state = CASE WHEN run_at > ?2 "
+			"THEN " STATE(SCHEDULED) " ELSE " STATE(QUEUED)
+			" END WHERE state = " STATE(WAITING)
+			" AND deps_left <= 0 "
+			"AND id IN (SELECT job_id FROM deps WHERE dep_id = ?1) "
+			"RETURNING id, qid, state",
+	[S_DEP_DEPENDENTS] = "SELECT d.job_id, j.qid, j.state FROM deps d "
+			     "JOIN jobs j ON j.id = d.job_id "
+			     "WHERE d.dep_id = ?1 AND j.state < "
+			     STATE(RUNNING),
+	[S_JOB_DEP_STATE] = "SELECT state, uid FROM jobs WHERE id = ?1",
+	[S_JOB_RECOVER] = "UPDATE jobs SET "
+			  "state = CASE WHEN recoveries >= ?2 THEN "
+			  STATE(FAILED)
+			  " ELSE " STATE(QUEUED) " END, reason = CASE WHEN "
+			  "recoveries >= ?2 THEN " REASON(RECOVERY_LIMIT)
+			  " ELSE " REASON(RECOVERED) " END, "
+			  "recoveries = recoveries + 1, "
+			  "attempt = max(attempt - 1, 0), pid = NULL, "
+			  "finished_at = CASE WHEN recoveries >= ?2 THEN ?1 "
+			  "ELSE NULL END WHERE state = " STATE(RUNNING) " "
+			  "RETURNING id, qid, state",
+	[S_JOB_PRUNE_SELECT] = "SELECT id, qid, state, attempt, depends_on "
+			       "FROM jobs "
+			       "WHERE state >= " STATE(SUCCEEDED)
+			       " AND finished_at < ?1 "
+			       "AND (?2 < 0 OR qid = ?2) LIMIT ?3",
+	[S_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
+	/* By the whole key: deps has no index on job_id alone. */
+	[S_DEP_DELETE] = "DELETE FROM deps WHERE dep_id = ?2 AND job_id = ?1",
+	[S_JOB_GET] = "SELECT " JOB_COLS "FROM jobs j JOIN queues q "
+		      "ON q.id = j.qid WHERE j.id = ?1",
+	[S_JOB_LIST] = "SELECT " JOB_COLS "FROM jobs j JOIN queues q "
+		       "ON q.id = j.qid WHERE j.id > ?1 "
+		       "AND (?6 = 0 OR j.id < ?6) "
+		       "AND (?2 < 0 OR j.qid = ?2) "
+		       "AND (?3 = 0 OR (?3 >> j.state) & 1) "
+		       "AND (?4 < 0 OR j.uid = ?4) "
+		       "AND (?7 = 0 OR j.id <= ?7) ORDER BY j.id LIMIT ?5",
+	/* The same, newest first: the page a person wants to see. */
+	[S_JOB_LIST_DESC] = "SELECT " JOB_COLS "FROM jobs j JOIN queues q "
+			    "ON q.id = j.qid WHERE j.id > ?1 "
+			    "AND (?6 = 0 OR j.id < ?6) "
+			    "AND (?2 < 0 OR j.qid = ?2) "
+			    "AND (?3 = 0 OR (?3 >> j.state) & 1) "
+			    "AND (?4 < 0 OR j.uid = ?4) ORDER BY j.id DESC "
+			    "LIMIT ?5",
+	/* The running jobs alone, the question a monitor asks every second:
 	 * the state is written out so the partial index jobs_running serves
 	 * it, in id order, however big the backlog. */
-		[S_JOB_LIST_RUNNING] =
-			"SELECT " JOB_COLS "FROM jobs j JOIN queues q "
-			"ON q.id = j.qid WHERE j.state = " STATE(
-				RUNNING) " "
-					 "AND j.id > ?1 AND (?6 = 0 OR j.id < "
-					 "?6) "
-					 "AND (?2 < 0 OR j.qid = ?2) "
-					 "AND (?4 < 0 OR j.uid = ?4) "
-					 "AND (?7 = 0 OR j.id <= ?7) ORDER BY "
-					 "j.id "
-					 "LIMIT ?5",
-		[S_JOB_LIST_RUNNING_DESC] =
-			"SELECT " JOB_COLS "FROM jobs j "
-			"JOIN queues q ON q.id = j.qid "
-			"WHERE j.state = " STATE(
-				RUNNING) " AND j.id > ?1 "
-					 "AND (?6 = 0 OR j.id < ?6) "
-					 "AND (?2 < 0 OR j.qid = ?2) "
-					 "AND (?4 < 0 OR j.uid = ?4) "
-					 "ORDER BY j.id DESC LIMIT ?5",
-		[S_JOB_MAX_ID] = "SELECT max(id) FROM jobs",
-		[S_JOB_RUNNING_PIDS] =
-			"SELECT id, pid FROM jobs WHERE state = " STATE(
-				RUNNING) " "
-					 "AND pid IS NOT NULL",
-		[S_PROD_ALL] =
-			"SELECT name, spec, uid, paused, state, produced, "
-			"skipped, errors, last_run FROM producers ORDER BY "
-			"name",
-		[S_PROD_PUT] =
-			"INSERT INTO producers (name, spec, uid, paused) "
-			"VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO UPDATE "
-			"SET spec = excluded.spec, uid = excluded.uid, "
-			"state = 0", /* PRODUCER_RUNNING: runs again */
-		[S_PROD_COUNTERS] =
-			"UPDATE producers SET state = ?2, produced = ?3, "
-			"skipped = ?4, errors = ?5, last_run = ?6 "
-			"WHERE name = ?1",
-		[S_PROD_PAUSE] =
-			"UPDATE producers SET paused = ?2 WHERE name = ?1",
-		[S_PROD_DELETE] = "DELETE FROM producers WHERE name = ?1",
+	[S_JOB_LIST_RUNNING] = "SELECT " JOB_COLS "FROM jobs j JOIN queues q "
+			       "ON q.id = j.qid WHERE j.state = "
+			       STATE(RUNNING) " "
+			       "AND j.id > ?1 AND (?6 = 0 OR j.id < ?6) "
+			       "AND (?2 < 0 OR j.qid = ?2) "
+			       "AND (?4 < 0 OR j.uid = ?4) "
+			       "AND (?7 = 0 OR j.id <= ?7) ORDER BY j.id "
+			       "LIMIT ?5",
+	[S_JOB_LIST_RUNNING_DESC] = "SELECT " JOB_COLS "FROM jobs j "
+				    "JOIN queues q ON q.id = j.qid "
+				    "WHERE j.state = " STATE(RUNNING)
+				    " AND j.id > ?1 "
+				    "AND (?6 = 0 OR j.id < ?6) "
+				    "AND (?2 < 0 OR j.qid = ?2) "
+				    "AND (?4 < 0 OR j.uid = ?4) "
+				    "ORDER BY j.id DESC LIMIT ?5",
+	[S_JOB_MAX_ID] = "SELECT max(id) FROM jobs",
+	[S_JOB_RUNNING_PIDS] = "SELECT id, pid FROM jobs WHERE state = "
+			       STATE(RUNNING) " "
+			       "AND pid IS NOT NULL",
+	[S_PROD_ALL] = "SELECT name, spec, uid, paused, state, produced, "
+		       "skipped, errors, last_run FROM producers ORDER BY name",
+	[S_PROD_PUT] = "INSERT INTO producers (name, spec, uid, paused) "
+		       "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO UPDATE "
+		       "SET spec = excluded.spec, uid = excluded.uid, "
+		       "state = 0",	/* PRODUCER_RUNNING: runs again */
+	[S_PROD_COUNTERS] = "UPDATE producers SET state = ?2, produced = ?3, "
+			    "skipped = ?4, errors = ?5, last_run = ?6 "
+			    "WHERE name = ?1",
+	[S_PROD_PAUSE] = "UPDATE producers SET paused = ?2 WHERE name = ?1",
+	[S_PROD_DELETE] = "DELETE FROM producers WHERE name = ?1",
 };
+/* clang-format on */

@@ -1,12 +1,13 @@
 /*
  * loopfix: the loop fixture of the unit suites that run coroutines on a
- * real libev loop (coro, store, queue, events, submit).  A test runs its scenario as the main
- * coroutine of the loop; coroutines record what they saw with CO_EXPECT and
- * the test asserts after the loop returns, because a failed Check assertion
- * must not unwind through a coroutine stack.  Every test that made a loop
- * ends it with loopfix_teardown(), which fails the test when a watcher of
- * it is left running (a leak the daemon would carry too).  check_loopfix.c defines no
- * suite; it is named check_*.c only so that the unit runner links it.
+ * real libev loop (coro, store, queue, events, submit).  A test runs its
+ * scenario as the main coroutine of the loop; coroutines record what they
+ * saw with CO_EXPECT and the test asserts after the loop returns, because a
+ * failed Check assertion must not unwind through a coroutine stack.  Every
+ * test that made a loop ends it with loopfix_teardown(), which fails the
+ * test when a watcher of it is left running (a leak the daemon would carry
+ * too).  check_loopfix.c defines no suite; it is named check_*.c only so
+ * that the unit runner links it.
  */
 #ifndef LOOPFIX_H_INCLUDED
 #define LOOPFIX_H_INCLUDED
