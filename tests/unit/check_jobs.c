@@ -24,30 +24,14 @@
 
 Suite *jobs_suite(void);
 
-static struct config conf;
 static struct queue *dq; /* the default queue */
 
 static void
 jobs_setup(void)
 {
-	storefix_setup();
-	memset(&events_totals, 0, sizeof(events_totals));
-	loop_add_flush(store_flush, NULL, "store.commit");
-	events_init();
-	config_init(&conf);
-	ck_assert_msg(queue_init(&conf) == 0, "%s", diag_msg());
-	ck_assert_int_eq(store_commit_now(), 0);
+	storefix_engine_setup();
 	dq = queue_find("default");
 	ck_assert_ptr_nonnull(dq);
-}
-
-static void
-jobs_teardown(void)
-{
-	queue_shutdown();
-	events_shutdown();
-	config_destroy(&conf);
-	storefix_teardown();
 }
 
 static int64_t
@@ -285,7 +269,7 @@ jobs_suite(void)
 	Suite *s = suite_create("jobs");
 	TCase *tc = tcase_create("transitions");
 
-	tcase_add_checked_fixture(tc, jobs_setup, jobs_teardown);
+	tcase_add_checked_fixture(tc, jobs_setup, storefix_engine_teardown);
 	tcase_add_test(tc, jobs_attempt_that_succeeds_moves_counts_and_totals);
 	tcase_add_test(tc, jobs_attempt_that_times_out_is_retried);
 	tcase_add_test(tc, jobs_end_after_cancel_moves_nothing_again);

@@ -10,11 +10,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "diag.h"
+#include "events.h"
 #include "jobspec.h"
 #include "log.h"
 #include "loop.h"
 #include "loopfix.h"
+#include "queue.h"
 #include "store.h"
 #include "submit.h"
 
@@ -51,6 +54,29 @@ storefix_teardown(void)
 	unlink(p);
 	rmdir(dir);
 	loopfix_teardown();
+}
+
+static struct config engine_conf;
+
+void
+storefix_engine_setup(void)
+{
+	storefix_setup();
+	memset(&events_totals, 0, sizeof(events_totals));
+	loop_add_flush(store_flush, NULL, "store.commit");
+	events_init();
+	config_init(&engine_conf);
+	ck_assert_msg(queue_init(&engine_conf) == 0, "%s", diag_msg());
+	ck_assert_int_eq(store_commit_now(), 0);
+}
+
+void
+storefix_engine_teardown(void)
+{
+	queue_shutdown();
+	events_shutdown();
+	config_destroy(&engine_conf);
+	storefix_teardown();
 }
 
 const char *

@@ -27,29 +27,6 @@
 
 Suite *submit_suite(void);
 
-static struct config conf;
-
-static void
-submit_setup(void)
-{
-	storefix_setup();
-	memset(&events_totals, 0, sizeof(events_totals));
-	loop_add_flush(store_flush, NULL, "store.commit");
-	events_init();
-	config_init(&conf);
-	ck_assert_msg(queue_init(&conf) == 0, "%s", diag_msg());
-	ck_assert_int_eq(store_commit_now(), 0);
-}
-
-static void
-submit_teardown(void)
-{
-	queue_shutdown();
-	events_shutdown();
-	config_destroy(&conf);
-	storefix_teardown();
-}
-
 static int64_t
 submit_one(const char *text, uid_t uid)
 {
@@ -344,7 +321,8 @@ submit_suite(void)
 
 	tc = tcase_create("jobs");
 	tcase_set_timeout(tc, 20);
-	tcase_add_checked_fixture(tc, submit_setup, submit_teardown);
+	tcase_add_checked_fixture(tc, storefix_engine_setup,
+				  storefix_engine_teardown);
 	tcase_add_test(tc, submit_inserts_jobs_resolved_against_their_queue);
 	tcase_add_test(tc, submit_refusals_name_the_job_and_write_nothing);
 	tcase_add_test(tc, submit_full_queue_takes_none_of_the_request);

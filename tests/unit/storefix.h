@@ -27,6 +27,13 @@ void storefix_teardown(void);
 /* The path of the database file (borrowed, until teardown). */
 const char *storefix_db_path(void);
 
+/* The engine over that store: storefix_setup(), then the event bus (its
+ * totals zeroed), the store's commit as a loop flush hook, and the queues
+ * of a default config (the `default` queue), committed. */
+void storefix_engine_setup(void);
+/* Shuts the queues and the event bus down, then storefix_teardown(). */
+void storefix_engine_teardown(void);
+
 /* A submit request: the specs parsed from a JSON array, and room for
  * submit_jobs's results. */
 struct storefix_req {
