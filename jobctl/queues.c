@@ -32,7 +32,7 @@ static const char u_queue[] =
 	"      --timeout T           default job timeout\n"
 	"      --kill-grace D        default SIGTERM to SIGKILL gap\n"
 	"      --max-attempts N      default attempts\n"
-	"      --backoff 'BASE FACTOR MAX JITTER'  retry delays\n"
+	"      --backoff 'BASE FACTOR MAX JITTER'  retry delays\n" LIMIT_HELP
 	"      --paused              (add) create it paused\n"
 	"      --json                print the raw result";
 
@@ -62,7 +62,7 @@ static const char u_producer[] =
 static const char *const queue_keys[] = {
 	"name",	   "concurrency", "rate",	"capacity",
 	"paused",  "timeout",	  "kill_grace", "max_attempts",
-	"backoff", "counts",	  NULL,
+	"backoff", "limits",	  "counts",	NULL,
 };
 
 static const char *const producer_keys[] = {
@@ -409,6 +409,8 @@ queue_option(struct queue_opts *o, int ch, const char *arg)
 	case 'h':
 		return help(u_queue);
 	default:
+		if (limit_is_option(ch))
+			return limit_option(o->args, ch, arg);
 		return usage(u_queue);
 	}
 }
@@ -452,6 +454,7 @@ queue_edit(int argc, char **argv, bool create)
 		{"max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS},
 		{"backoff", required_argument, NULL, OPT_BACKOFF},
 		{"paused", no_argument, NULL, OPT_PAUSED},
+		LIMIT_OPTIONS,
 		{"json", no_argument, NULL, OPT_JSON},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
