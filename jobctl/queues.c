@@ -440,6 +440,27 @@ queue_burst(struct queue_opts *o, const char *name)
 	return ST_OK;
 }
 
+/* queue set's limits: the keys given over the queue's current ones, since
+ * queue.update replaces the whole object.  Returns an exit status. */
+static int
+queue_limits(struct queue_opts *o, const char *name)
+{
+	json_t *given = json_object_get(o->args, "limits");
+	json_t *q, *cur;
+
+	if (o->create || given == NULL)
+		return ST_OK;
+	q = call("queue.get", json_pack("{ss}", "name", name));
+	if (q == NULL)
+		return call_status();
+	cur = json_object_get(json_object_get(q, "queue"), "limits");
+	cur = json_is_object(cur) ? json_deep_copy(cur) : json_object();
+	json_object_update(cur, given);
+	json_object_set_new(o->args, "limits", cur);
+	json_decref(q);
+	return ST_OK;
+}
+
 /* queue add / queue set. */
 static int
 queue_edit(int argc, char **argv, bool create)
@@ -477,6 +498,8 @@ queue_edit(int argc, char **argv, bool create)
 		goto out;
 	}
 	if (o.burst > 0 && (st = queue_burst(&o, argv[optind])) != ST_OK)
+		goto out;
+	if ((st = queue_limits(&o, argv[optind])) != ST_OK)
 		goto out;
 	if (o.rate != NULL)
 		json_object_set(o.args, "rate", o.rate);

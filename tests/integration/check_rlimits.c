@@ -202,6 +202,22 @@ START_TEST(rlimits_jobctl_flags)
 	ck_assert_int_eq(limit_of(j, "nofile"), 100);
 	ck_assert_int_eq(limit_of(j, "cpu_time"), 60);
 	json_decref(j);
+	/* queue set changes the keys given and keeps the others. */
+	rc = jd_jobctl(d, NULL, &out, &err, "queue", "set", "capped",
+		       "--nofile", "77", NULL);
+	ck_assert_msg(rc == 0, "jobctl queue set: %s", err);
+	free(out);
+	free(err);
+	json_t *q = jd_queue_get(d, "capped", NULL);
+	ck_assert_int_eq(limit_of(q, "nofile"), 77);
+	ck_assert_int_eq(limit_of(q, "memory"), 512 << 20);
+	json_decref(q);
+	rc = jd_jobctl(d, NULL, &out, &err, "get", "1", NULL);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_msg(strstr(out, "limits") && strstr(out, "536870912"),
+		      "get shows no limits:\n%s", out);
+	free(out);
+	free(err);
 	rc = jd_jobctl(d, NULL, &out, &err, "submit", "--cpu", "0.5", "--",
 		       "true", NULL);
 	ck_assert_int_ne(rc, 0);
