@@ -105,6 +105,24 @@ START_TEST(rlimits_memory_refuses_allocation)
 }
 END_TEST
 
+START_TEST(rlimits_setrlimit_failure_is_spawn_error)
+{
+	struct jd *d = jd_test_start(&D, BASE_CONF, NULL, NULL);
+	/* More descriptors than the kernel allows anyone (fs.nr_open is at
+	 * most 2^30): setrlimit fails, and so does the spawn. */
+	int64_t id = jd_submit(
+		d, jd_json("{\"shell\":\"true\",\"limits\":{\"nofile\":"
+			   "1099511627776}}"));
+	json_t *j = jd_wait(d, id, 20);
+	ck_assert_str_eq(jd_str(j, "state"), "failed");
+	ck_assert_str_eq(jd_str(j, "reason"), "spawn_error");
+	ck_assert_msg(strstr(jd_str(j, "error"), "limits.nofile: setrlimit") !=
+			      NULL,
+		      "error: %s", jd_str(j, "error"));
+	json_decref(j);
+}
+END_TEST
+
 /* The error of submitting spec text, which must be refused. */
 static void
 refused(struct jd *d, const char *spec, const char *want)
@@ -237,6 +255,7 @@ rlimits_suite(void)
 	tcase_add_test(tc, rlimits_nofile_seen);
 	tcase_add_test(tc, rlimits_cpu_time_kills);
 	tcase_add_test(tc, rlimits_memory_refuses_allocation);
+	tcase_add_test(tc, rlimits_setrlimit_failure_is_spawn_error);
 	tcase_add_test(tc, rlimits_cgroup_keys_refused);
 	tcase_add_test(tc, rlimits_queue_defaults);
 	tcase_add_test(tc, rlimits_jobctl_flags);
