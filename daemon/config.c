@@ -345,7 +345,14 @@ queue_key(struct load *l, const char *k, const char *v)
 	struct queue_conf *q = &l->c->queues[l->queue];
 	int64_t n;
 	double d, p;
+	int r = joblimits_config_key(k, v, &q->limits);
 
+	if (r < 0)
+		return fail(l, "%s", diag_msg());
+	if (r > 0) {
+		q->set |= QC_LIMITS;
+		return 1;
+	}
 	if (strcmp(k, "concurrency") == 0) {
 		if (!parse_int(v, 1, 10000, &n))
 			return fail(l, "concurrency: must be an integer from 1 "
@@ -801,6 +808,15 @@ print_queue(const struct queue_conf *q, FILE *f)
 		jobd_number_format(q->backoff.factor, b),
 		jobd_duration_format(q->backoff.max, c),
 		jobd_number_format(q->backoff.jitter, d));
+	if (q->limits.memory > 0)
+		fprintf(f, "limit_memory = %lld\n",
+			(long long)q->limits.memory);
+	if (q->limits.nofile > 0)
+		fprintf(f, "limit_nofile = %lld\n",
+			(long long)q->limits.nofile);
+	if (q->limits.cpu_time > 0)
+		fprintf(f, "limit_cpu_time = %s\n",
+			jobd_duration_format(q->limits.cpu_time, a));
 #undef KEY
 }
 

@@ -20,7 +20,7 @@ static const char *const known_fields[] = {
 	"argv",	      "shell",	      "queue",	 "name",       "cwd",
 	"env",	      "priority",     "delay",	 "run_at",     "timeout",
 	"kill_grace", "max_attempts", "backoff", "depends_on", "unique_key",
-	"output",     "user",	      NULL,
+	"output",     "user",	      "limits",	 NULL,
 };
 
 /* jansson's iteration and setters take non-const objects even to read;
@@ -371,7 +371,9 @@ jobspec_parse(const json_t *obj, struct jobspec *s)
 		if (known_fields[i] == NULL)
 			return diag_set(E_INVAL, "%s: unknown field", key);
 	}
-	return parse_fields(obj, s);
+	if (parse_fields(obj, s) < 0)
+		return -1;
+	return joblimits_parse(field(obj, "limits"), &s->limits);
 }
 
 void

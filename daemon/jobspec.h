@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "backoff.h"
+#include "joblimits.h"
 
 enum jobspec_output { JOBSPEC_OUTPUT_CAPTURE = 0, JOBSPEC_OUTPUT_DISCARD = 1 };
 
@@ -46,9 +47,10 @@ struct jobspec {
 	struct backoff backoff; /* each field NAN when not given */
 	int64_t *depends_on;	/* owned array */
 	size_t ndeps;
-	char *unique_key; /* owned, or NULL */
-	int output;	  /* enum jobspec_output */
-	char *user;	  /* owned, or NULL */
+	char *unique_key;	 /* owned, or NULL */
+	int output;		 /* enum jobspec_output */
+	char *user;		 /* owned, or NULL */
+	struct joblimits limits; /* keys not given are 0 (the queue's) */
 };
 
 /* Fills s with the defaults of a spec that gives nothing (queue "default",

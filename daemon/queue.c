@@ -88,6 +88,11 @@ overlay_conf(struct queue_conf *dst, const struct queue_conf *src)
 		dst->max_attempts = src->max_attempts;
 	if (src->set & QC_BACKOFF)
 		dst->backoff = src->backoff;
+	if (src->set & QC_LIMITS) {
+		struct joblimits l = src->limits;
+		joblimits_merge(&l, &dst->limits);
+		dst->limits = l;
+	}
 }
 
 int
@@ -363,6 +368,7 @@ queue_json(const struct queue *q)
 				      q->conf.backoff.factor, "max",
 				      q->conf.backoff.max, "jitter",
 				      q->conf.backoff.jitter));
+	json_object_set_new(o, "limits", joblimits_to_json(&q->conf.limits));
 	json_t *counts = json_object();
 	for (int s = 0; s < JOBD_STATE_COUNT; s++)
 		json_object_set_new(counts, jobd_state_name(s),
@@ -424,6 +430,9 @@ queue_conf_from_json(json_t *obj, const struct queue_conf *base,
 			if (get_int(v, key, 1, 1000, &n) != 0)
 				return -1;
 			qc->max_attempts = (int)n;
+		} else if (strcmp(key, "limits") == 0) {
+			if (joblimits_parse(v, &qc->limits) != 0)
+				return -1;
 		} else if (strcmp(key, "timeout") == 0) {
 			if (get_seconds(v, key, &qc->timeout) != 0)
 				return -1;

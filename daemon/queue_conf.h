@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "backoff.h"
+#include "joblimits.h"
 
 /* Keys a [queue NAME] section set, for "the file overwrites what it sets". */
 enum {
@@ -21,7 +22,8 @@ enum {
 	QC_TIMEOUT = 1u << 4,
 	QC_KILL_GRACE = 1u << 5,
 	QC_MAX_ATTEMPTS = 1u << 6,
-	QC_BACKOFF = 1u << 7
+	QC_BACKOFF = 1u << 7,
+	QC_LIMITS = 1u << 8 /* any limit_* key: they overwrite key by key */
 };
 
 struct queue_conf {
@@ -36,6 +38,7 @@ struct queue_conf {
 	double kill_grace;  /* < 0 = the daemon's */
 	int max_attempts;   /* 1..1000, default 1 */
 	struct backoff backoff;
+	struct joblimits limits; /* defaults for its jobs; 0: not set */
 };
 
 /* Fills q (the caller's) with a queue's defaults; name (borrowed, at most

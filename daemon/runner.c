@@ -9,6 +9,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -433,6 +434,11 @@ runner_spawn(struct runner_spawn *sp)
 		.groups = u ? u->groups : NULL,
 		.ngroups = u ? u->ngroups : 0,
 	};
+	if (sp->limits != NULL) {
+		q.rlimit_as = (uint64_t)sp->limits->memory;
+		q.rlimit_nofile = (uint64_t)sp->limits->nofile;
+		q.rlimit_cpu = (uint64_t)ceil(sp->limits->cpu_time);
+	}
 	sp->gid = q.gid;
 	struct spawner_fail f;
 	int pidfd = -1;
@@ -442,6 +448,9 @@ runner_spawn(struct runner_spawn *sp)
 		if (strcmp(f.step, "exec") == 0)
 			snprintf(sp->error, sizeof(sp->error), "exec %s: %s",
 				 argv[0], strerror(f.err));
+		else if (strncmp(f.step, "limits.", 7) == 0)
+			snprintf(sp->error, sizeof(sp->error),
+				 "%s: setrlimit: %s", f.step, strerror(f.err));
 		else if (strcmp(f.step, "cwd") == 0)
 			snprintf(sp->error, sizeof(sp->error), "cwd %s: %s",
 				 sp->cwd, strerror(f.err));
@@ -542,6 +551,7 @@ attempt_spawn(const struct store_job_run *r, const struct runner_opts *o,
 				    .env = r->env,
 				    .uid = r->uid,
 				    .extra_env = extra,
+				    .limits = &r->limits,
 				    .out_fd = out[1],
 				    .err_fd = -1,
 				    .pid = -1,

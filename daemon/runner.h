@@ -75,13 +75,14 @@ struct runner_spawn {
 	const json_t *env;	/* borrowed object, or NULL: minimal */
 	uid_t uid;		/* runs as this user (when root) */
 	char *const *extra_env; /* "K=V" added, NULL-terminated */
-	int out_fd;		/* child's stdout; -1: /dev/null */
-	int err_fd;		/* child's stderr; -1: as stdout */
-	int pid;		/* out */
-	int pidfd;		/* out: owned by the caller */
-	gid_t gid;		/* out: the child's group */
-	char error[256];	/* out: why it could not start */
-	bool no_resources;	/* out: it could not for lack of
+	const struct joblimits *limits; /* borrowed, or NULL: none */
+	int out_fd;			/* child's stdout; -1: /dev/null */
+	int err_fd;			/* child's stderr; -1: as stdout */
+	int pid;			/* out */
+	int pidfd;			/* out: owned by the caller */
+	gid_t gid;			/* out: the child's group */
+	char error[256];		/* out: why it could not start */
+	bool no_resources;		/* out: it could not for lack of
 					   resources (see runner_result) */
 };
 /* Starts the process through the spawner; 0, or -1 with sp->error (the

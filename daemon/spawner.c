@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -55,6 +56,10 @@ struct req_hdr {
 	uint32_t uid;
 	uint32_t gid;
 	uint32_t flags;
+	uint32_t pad;
+	uint64_t rlimit_as;
+	uint64_t rlimit_nofile;
+	uint64_t rlimit_cpu;
 };
 
 /* spawner → jobd, fixed size: STARTED (pid) or FAILED (step, err, and
@@ -84,6 +89,9 @@ struct child_args {
 	gid_t gid;
 	const gid_t *groups;
 	size_t ngroups;
+	uint64_t rlimit_as; /* 0: not set */
+	uint64_t rlimit_nofile;
+	uint64_t rlimit_cpu;
 	pid_t parent;
 	sigset_t mask;	  /* set before exec */
 	int err;	  /* set by the child on failure */
@@ -106,6 +114,30 @@ child_fail(struct child_args *a, const char *step)
 	_exit(127);
 }
 
+/* The job's resource limits, in the child; -1 after child_fail. */
+static int __attribute__((no_sanitize_address)) set_limits(struct child_args *a)
+{
+	struct rlimit rl;
+
+	if (a->rlimit_as > 0) {
+		rl.rlim_cur = rl.rlim_max = (rlim_t)a->rlimit_as;
+		if (setrlimit(RLIMIT_AS, &rl) != 0)
+			return child_fail(a, "limits.memory");
+	}
+	if (a->rlimit_nofile > 0) {
+		rl.rlim_cur = rl.rlim_max = (rlim_t)a->rlimit_nofile;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			return child_fail(a, "limits.nofile");
+	}
+	if (a->rlimit_cpu > 0) {
+		rl.rlim_cur = (rlim_t)a->rlimit_cpu;
+		rl.rlim_max = (rlim_t)a->rlimit_cpu + 1;
+		if (setrlimit(RLIMIT_CPU, &rl) != 0)
+			return child_fail(a, "limits.cpu_time");
+	}
+	return 0;
+}
+
 /* Runs in the child, on child_stack, sharing memory with the suspended
  * spawner: only async-signal-safe calls. */
 static int __attribute__((no_sanitize_address)) child_main(void *arg)
@@ -118,6 +150,10 @@ static int __attribute__((no_sanitize_address)) child_main(void *arg)
 		sigaction(reset_signals[i], &sa, NULL);
 	if (setsid() < 0)
 		return child_fail(a, "setsid");
+	/* Before the user switch: root may raise a hard limit, a user only
+	 * lower one. */
+	if (set_limits(a) < 0)
+		return -1;
 	if (a->switch_user) {
 		if (setgroups(a->ngroups, a->groups) != 0)
 			return child_fail(a, "setgroups");
@@ -355,6 +391,9 @@ server_request(struct server *s)
 		a.gid = (gid_t)h.gid;
 		a.groups = (const gid_t *)(void *)data;
 		a.ngroups = h.ngroups;
+		a.rlimit_as = h.rlimit_as;
+		a.rlimit_nofile = h.rlimit_nofile;
+		a.rlimit_cpu = h.rlimit_cpu;
 		a.mask = s->child_mask;
 		a.parent = s->jobd;
 		int pid = spawn(&a);
@@ -672,7 +711,10 @@ spawner_spawn(const struct spawner_req *r, int *pidfd, struct spawner_fail *f)
 			    .envc = (uint32_t)envc,
 			    .ngroups = (uint32_t)r->ngroups,
 			    .uid = (uint32_t)r->uid,
-			    .gid = (uint32_t)r->gid};
+			    .gid = (uint32_t)r->gid,
+			    .rlimit_as = r->rlimit_as,
+			    .rlimit_nofile = r->rlimit_nofile,
+			    .rlimit_cpu = r->rlimit_cpu};
 	size_t len = r->ngroups * sizeof(gid_t) + strlen(r->path) + 1 +
 		     strlen(r->cwd) + 1;
 	for (size_t i = 0; i < argc && len <= MAX_REQUEST; i++)

@@ -24,6 +24,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* One process to start, everything prepared by the caller; every pointer
@@ -40,6 +41,12 @@ struct spawner_req {
 	gid_t gid;
 	const gid_t *groups; /* supplementary groups */
 	size_t ngroups;
+	/* setrlimit before the user switch, 0: leave as inherited.  Soft =
+	 * hard for RLIMIT_AS and RLIMIT_NOFILE; RLIMIT_CPU soft = rlimit_cpu
+	 * seconds (SIGXCPU), hard one second more (SIGKILL). */
+	uint64_t rlimit_as;
+	uint64_t rlimit_nofile;
+	uint64_t rlimit_cpu;
 };
 
 /* Why a process could not start. */
@@ -47,6 +54,8 @@ struct spawner_fail {
 	char step[20]; /* "clone", "setsid", "setgroups",
 					   "setgid", "setuid", "prctl",
 					   "cwd", "dup2", "exec",
+					   "limits.memory", "limits.nofile",
+					   "limits.cpu_time" (setrlimit),
 					   "pidfd_open", or "spawner" (the
 					   request could not be taken:
 					   descriptors short, or the

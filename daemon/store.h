@@ -29,7 +29,7 @@
 #include "jobspec.h"
 
 /* Current schema version. */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 /* Opens (creating if needed) the database at path (borrowed), applies
  * migrations, prepares every statement.  sync_full: whatever is reported
@@ -156,7 +156,8 @@ struct store_job_new {
 	double kill_grace;
 	int max_attempts;
 	struct backoff backoff;
-	int deps_left; /* dependencies not yet succeeded */
+	int deps_left;		 /* dependencies not yet succeeded */
+	struct joblimits limits; /* the spec's over the queue's */
 };
 
 /* Inserts a job; *id gets its id. */
@@ -197,6 +198,7 @@ struct store_job_run {
 	struct backoff backoff;
 	int output;	    /* enum jobspec_output */
 	int64_t started_at; /* ms */
+	struct joblimits limits;
 };
 /* Claims the next ready job of queue qid (priority, run_at, id order):
  * state running, attempt + 1, started_at now.  -1 with E_NOTFOUND when

@@ -196,6 +196,7 @@ store_job_insert(const struct store_job_new *j, int64_t *id)
 		sqlite3_bind_int64(s, 24, j->created_at);
 	else
 		sqlite3_bind_null(s, 24);
+	store__bind_limits(s, 25, &j->limits);
 	int rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	if (rc == SQLITE_CONSTRAINT)
@@ -290,6 +291,7 @@ store_job_claim(int64_t qid, int64_t now, struct store_job_run *r)
 	r->backoff.max = sqlite3_column_double(s, 14);
 	r->backoff.jitter = sqlite3_column_double(s, 15);
 	r->output = sqlite3_column_int(s, 16);
+	joblimits_load((const char *)sqlite3_column_text(s, 17), &r->limits);
 	r->started_at = now;
 	/* Step to the end so the UPDATE completes before the reset. */
 	while (sqlite3_step(s) == SQLITE_ROW)

@@ -91,6 +91,8 @@ row_to_job(sqlite3_stmt *s, bool with_env)
 	json_t *deps = store__col_json(s, JC_DEPENDS);
 	json_object_set_new(o, "depends_on", deps ? deps : json_array());
 	set_text_or_null(o, "unique_key", s, JC_UNIQUE);
+	json_t *limits = store__col_json(s, JC_LIMITS);
+	json_object_set_new(o, "limits", limits ? limits : json_object());
 	json_object_set_new(o, "uid",
 			    json_integer(sqlite3_column_int64(s, JC_UID)));
 	if (state == JOBD_RUNNING)

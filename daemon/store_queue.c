@@ -38,6 +38,8 @@ store_queue_each(store_queue_fn fn, void *arg)
 		q.conf.backoff.factor = sqlite3_column_double(s, 12);
 		q.conf.backoff.max = sqlite3_column_double(s, 13);
 		q.conf.backoff.jitter = sqlite3_column_double(s, 14);
+		joblimits_load((const char *)sqlite3_column_text(s, 15),
+			       &q.conf.limits);
 		if (fn(&q, arg) != 0) {
 			sqlite3_reset(s);
 			return -1;
@@ -47,6 +49,18 @@ store_queue_each(store_queue_fn fn, void *arg)
 	if (rc != SQLITE_DONE)
 		return store__db_error("queue list");
 	return 0;
+}
+
+void
+store__bind_limits(sqlite3_stmt *s, int col, const struct joblimits *l)
+{
+	if (joblimits_is_empty(l)) {
+		sqlite3_bind_null(s, col);
+		return;
+	}
+	json_t *o = joblimits_to_json(l);
+	sqlite3_bind_text(s, col, json_dumps(o, JSON_COMPACT), -1, free);
+	json_decref(o);
 }
 
 static void
@@ -65,6 +79,7 @@ bind_queue(sqlite3_stmt *s, const struct queue_conf *qc)
 	sqlite3_bind_double(s, 12, qc->backoff.factor);
 	sqlite3_bind_double(s, 13, qc->backoff.max);
 	sqlite3_bind_double(s, 14, qc->backoff.jitter);
+	store__bind_limits(s, 15, &qc->limits);
 }
 
 int

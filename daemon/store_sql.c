@@ -143,9 +143,16 @@ static const char schema_v2[] =
 	"  errors INTEGER NOT NULL DEFAULT 0,"
 	"  last_run INTEGER);";
 
+/* Version 3: resource limits.  A job's limits as resolved at submit (its
+ * own keys over its queue's) and a queue's defaults, each the JSON object
+ * of the protocol; NULL (rows from before) is no limits. */
+static const char schema_v3[] =
+	"ALTER TABLE jobs ADD COLUMN limits TEXT;"
+	"ALTER TABLE queues ADD COLUMN limits TEXT;";
+
 /* Migrations: store__migrations[i] takes the schema from version i to
  * i + 1. */
-const char *const store__migrations[] = {schema_v1, schema_v2};
+const char *const store__migrations[] = {schema_v1, schema_v2, schema_v3};
 _Static_assert(sizeof(store__migrations) / sizeof(store__migrations[0]) ==
 		       STORE_SCHEMA_VERSION,
 	       "one migration per schema version");
@@ -160,19 +167,19 @@ const char *const store__stmt_sql[S_COUNT] = {
 	[S_QUEUE_ALL] = "SELECT id, name, concurrency, rate_limit, "
 			"rate_period, rate_burst, capacity, paused, timeout, "
 			"kill_grace, max_attempts, b_base, b_factor, b_max, "
-			"b_jitter FROM queues ORDER BY id",
+			"b_jitter, limits FROM queues ORDER BY id",
 	[S_QUEUE_INSERT] = "INSERT INTO queues (name, concurrency, "
 			   "rate_limit, rate_period, rate_burst, capacity, "
 			   "paused, timeout, kill_grace, max_attempts, b_base, "
-			   "b_factor, b_max, b_jitter) VALUES "
+			   "b_factor, b_max, b_jitter, limits) VALUES "
 			   "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-			   "?12, ?13, ?14)",
+			   "?12, ?13, ?14, ?15)",
 	[S_QUEUE_UPDATE] = "UPDATE queues SET concurrency = ?2, "
 			   "rate_limit = ?3, rate_period = ?4, "
 			   "rate_burst = ?5, capacity = ?6, timeout = ?8, "
 			   "kill_grace = ?9, max_attempts = ?10, b_base = ?11, "
-			   "b_factor = ?12, b_max = ?13, b_jitter = ?14 "
-			   "WHERE id = ?1",
+			   "b_factor = ?12, b_max = ?13, b_jitter = ?14, "
+			   "limits = ?15 WHERE id = ?1",
 	[S_QUEUE_PAUSE] = "UPDATE queues SET paused = ?2 WHERE id = ?1",
 	[S_QUEUE_DELETE] = "DELETE FROM queues WHERE id = ?1",
 	[S_COUNTS] = "SELECT qid, state, count(*) FROM jobs "
@@ -184,10 +191,10 @@ const char *const store__stmt_sql[S_COUNT] = {
 			 "run_at, created_at, max_attempts, timeout, "
 			 "kill_grace, b_base, b_factor, b_max, b_jitter, uid, "
 			 "name, argv, shell, cwd, env_id, unique_key, output, "
-			 "deps_left, depends_on, finished_at) VALUES (?1, ?2, "
-			 "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
-			 "?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, "
-			 "?24)",
+			 "deps_left, depends_on, finished_at, limits) VALUES "
+			 "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+			 "?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, "
+			 "?23, ?24, ?25)",
 	[S_DEP_INSERT] = "INSERT OR IGNORE INTO deps (dep_id, job_id) "
 			 "VALUES (?1, ?2)",
 	[S_JOB_UNIQUE] = "SELECT id FROM jobs WHERE uid = ?2 AND "
@@ -205,7 +212,7 @@ const char *const store__stmt_sql[S_COUNT] = {
 			" ORDER BY priority DESC, run_at, id LIMIT 1) "
 			"RETURNING id, qid, attempt, max_attempts, recoveries, "
 			"uid, argv, shell, cwd, env_id, timeout, kill_grace, "
-			"b_base, b_factor, b_max, b_jitter, output",
+			"b_base, b_factor, b_max, b_jitter, output, limits",
 	[S_JOB_SET_PID] = "UPDATE jobs SET pid = ?2 WHERE id = ?1",
 	[S_JOB_END] = "UPDATE jobs SET state = ?2, reason = ?3, "
 		      "exit_code = ?4, signal = ?5, error = ?6, "

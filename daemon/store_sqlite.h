@@ -26,7 +26,7 @@
 	"j.b_factor, j.b_max, j.b_jitter, j.uid, j.name, j.argv, j.shell, "    \
 	"j.cwd, j.unique_key, j.output, j.depends_on, j.exit_code, j.signal, " \
 	"j.error, j.pid, j.duration, j.truncated, j.ru_user, j.ru_sys, "       \
-	"j.ru_maxrss, j.env_id "
+	"j.ru_maxrss, j.env_id, j.limits "
 enum job_col {
 	JC_ID,
 	JC_QUEUE,
@@ -64,6 +64,7 @@ enum job_col {
 	JC_RU_SYS,
 	JC_RU_MAXRSS,
 	JC_ENV_ID,
+	JC_LIMITS,
 };
 
 /* The statements, prepared at open, finalized at close. */
@@ -140,6 +141,9 @@ int store__st_exec(sqlite3_stmt *s, const char *what);
 int store__db_error(const char *what);
 /* Column i of s parsed as JSON (new reference), or NULL when NULL. */
 json_t *store__col_json(sqlite3_stmt *s, int i);
+/* Binds l at col as its JSON text, or NULL when no key is set. */
+struct joblimits;
+void store__bind_limits(sqlite3_stmt *s, int col, const struct joblimits *l);
 
 /* The stored environment with this id (new reference), or NULL
  * (store_job.c). */

@@ -63,6 +63,8 @@ resolve(const struct jobspec *sp, uid_t caller, struct store_job_new *n,
 						  : daemon_kill_grace;
 	n->max_attempts = sp->max_attempts > 0 ? sp->max_attempts
 					       : q->conf.max_attempts;
+	n->limits = sp->limits;
+	joblimits_merge(&n->limits, &q->conf.limits);
 	n->backoff = q->conf.backoff;
 	if (!isnan(sp->backoff.base))
 		n->backoff.base = sp->backoff.base;

@@ -80,6 +80,11 @@ enum {
 	OPT_GENERATOR,
 	OPT_OLDER_THAN,
 	OPT_FLAG, /* flag_args' switch */
+	OPT_MEMORY,
+	OPT_CPU,
+	OPT_TASKS,
+	OPT_NOFILE,
+	OPT_CPU_TIME,
 };
 
 /* The global options and the one connection; main() sets the options. */
@@ -205,6 +210,30 @@ int call_show(const char *cmd, json_t *args, const char *member,
 	      const char *const *keys);
 
 /* ---- job specs from options (spec.c) ---- */
+
+/* The long options of a job's resource limits, for a getopt table:
+ * --memory, --cpu, --tasks, --nofile, --cpu-time. */
+#define LIMIT_OPTIONS                                             \
+	{"memory", required_argument, NULL, OPT_MEMORY},          \
+		{"cpu", required_argument, NULL, OPT_CPU},        \
+		{"tasks", required_argument, NULL, OPT_TASKS},    \
+		{"nofile", required_argument, NULL, OPT_NOFILE},  \
+	{                                                         \
+		"cpu-time", required_argument, NULL, OPT_CPU_TIME \
+	}
+/* The --help lines of LIMIT_OPTIONS. */
+#define LIMIT_HELP                                                     \
+	"      --memory SIZE         address space limit (512M, 2G)\n" \
+	"      --cpu FRACTION        CPU share (needs cgroups)\n"      \
+	"      --tasks N             most processes (needs cgroups)\n" \
+	"      --nofile N            most open files\n"                \
+	"      --cpu-time D          most CPU time (SIGXCPU, then SIGKILL)\n"
+/* Whether ch is one of LIMIT_OPTIONS. */
+bool limit_is_option(int ch);
+/* Sets the key of option ch (a limit option) from arg in obj's "limits"
+ * object, created when missing.  Returns ST_OK, or ST_USAGE after saying
+ * why on stderr. */
+int limit_option(json_t *obj, int ch, const char *arg);
 
 /* Whether ch is an option spec_option takes (submit's spec members). */
 bool spec_is_option(int ch);

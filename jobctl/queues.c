@@ -32,7 +32,7 @@ static const char u_queue[] =
 	"      --timeout T           default job timeout\n"
 	"      --kill-grace D        default SIGTERM to SIGKILL gap\n"
 	"      --max-attempts N      default attempts\n"
-	"      --backoff 'BASE FACTOR MAX JITTER'  retry delays\n"
+	"      --backoff 'BASE FACTOR MAX JITTER'  retry delays\n" LIMIT_HELP
 	"      --paused              (add) create it paused\n"
 	"      --json                print the raw result";
 
@@ -62,7 +62,7 @@ static const char u_producer[] =
 static const char *const queue_keys[] = {
 	"name",	   "concurrency", "rate",	"capacity",
 	"paused",  "timeout",	  "kill_grace", "max_attempts",
-	"backoff", "counts",	  NULL,
+	"backoff", "limits",	  "counts",	NULL,
 };
 
 static const char *const producer_keys[] = {
@@ -409,6 +409,8 @@ queue_option(struct queue_opts *o, int ch, const char *arg)
 	case 'h':
 		return help(u_queue);
 	default:
+		if (limit_is_option(ch))
+			return limit_option(o->args, ch, arg);
 		return usage(u_queue);
 	}
 }
@@ -438,6 +440,27 @@ queue_burst(struct queue_opts *o, const char *name)
 	return ST_OK;
 }
 
+/* queue set's limits: the keys given over the queue's current ones, since
+ * queue.update replaces the whole object.  Returns an exit status. */
+static int
+queue_limits(struct queue_opts *o, const char *name)
+{
+	json_t *given = json_object_get(o->args, "limits");
+	json_t *q, *cur;
+
+	if (o->create || given == NULL)
+		return ST_OK;
+	q = call("queue.get", json_pack("{ss}", "name", name));
+	if (q == NULL)
+		return call_status();
+	cur = json_object_get(json_object_get(q, "queue"), "limits");
+	cur = json_is_object(cur) ? json_deep_copy(cur) : json_object();
+	json_object_update(cur, given);
+	json_object_set_new(o->args, "limits", cur);
+	json_decref(q);
+	return ST_OK;
+}
+
 /* queue add / queue set. */
 static int
 queue_edit(int argc, char **argv, bool create)
@@ -452,6 +475,7 @@ queue_edit(int argc, char **argv, bool create)
 		{"max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS},
 		{"backoff", required_argument, NULL, OPT_BACKOFF},
 		{"paused", no_argument, NULL, OPT_PAUSED},
+		LIMIT_OPTIONS,
 		{"json", no_argument, NULL, OPT_JSON},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -474,6 +498,8 @@ queue_edit(int argc, char **argv, bool create)
 		goto out;
 	}
 	if (o.burst > 0 && (st = queue_burst(&o, argv[optind])) != ST_OK)
+		goto out;
+	if ((st = queue_limits(&o, argv[optind])) != ST_OK)
 		goto out;
 	if (o.rate != NULL)
 		json_object_set(o.args, "rate", o.rate);

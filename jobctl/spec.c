@@ -150,7 +150,54 @@ spec_is_option(int ch)
 	case OPT_USER:
 		return true;
 	default:
-		return false;
+		return limit_is_option(ch);
+	}
+}
+
+bool
+limit_is_option(int ch)
+{
+	return ch == OPT_MEMORY || ch == OPT_CPU || ch == OPT_TASKS ||
+	       ch == OPT_NOFILE || ch == OPT_CPU_TIME;
+}
+
+int
+limit_option(json_t *obj, int ch, const char *arg)
+{
+	json_t *l = json_object_get(obj, "limits");
+	int64_t n;
+	double d;
+	char *end;
+
+	if (!json_is_object(l)) {
+		l = json_object();
+		json_object_set_new(obj, "limits", l);
+	}
+	switch (ch) {
+	case OPT_MEMORY:
+		if (jobd_size_parse(arg, &n) != 0 || n < 1)
+			return bad_value("size (512M, 2G)", arg);
+		json_object_set_new(l, "memory", json_integer(n));
+		return ST_OK;
+	case OPT_CPU:
+		errno = 0;
+		d = strtod(arg, &end);
+		if (errno != 0 || end == arg || *end != '\0' || !(d > 0))
+			return bad_value("CPU fraction", arg);
+		json_object_set_new(l, "cpu", json_num(d));
+		return ST_OK;
+	case OPT_TASKS:
+	case OPT_NOFILE:
+		if (!parse_i64(arg, 1, INT64_MAX, &n))
+			return bad_value("number", arg);
+		json_object_set_new(l, ch == OPT_TASKS ? "tasks" : "nofile",
+				    json_integer(n));
+		return ST_OK;
+	default:
+		if (jobd_duration_parse(arg, &d) != 0 || !(d > 0))
+			return bad_value("duration", arg);
+		json_object_set_new(l, "cpu_time", json_num(d));
+		return ST_OK;
 	}
 }
 
@@ -236,6 +283,8 @@ spec_option(json_t *spec, int ch, const char *arg)
 		json_object_set_new(spec, "user", json_string(arg));
 		return ST_OK;
 	default:
+		if (limit_is_option(ch))
+			return limit_option(spec, ch, arg);
 		/* Not a spec option: spec_is_option tells which are. */
 		return ST_USAGE;
 	}

@@ -45,7 +45,7 @@ static const char u_submit[] =
 	"  -e, --env KEY=VAL         set a variable (repeatable)\n"
 	"      --kill-grace D        SIGTERM to SIGKILL gap on timeout\n"
 	"      --output capture|discard  keep the output or not\n"
-	"      --user USER           run as USER (root only)\n"
+	"      --user USER           run as USER (root only)\n" LIMIT_HELP
 	"      --wait                wait, exit with the job's status\n"
 	"      --follow              print the output as it comes, then "
 	"as --wait\n"
@@ -433,6 +433,7 @@ submit_parse(struct submit_opts *o, int argc, char **argv)
 		{"kill-grace", required_argument, NULL, OPT_KILL_GRACE},
 		{"output", required_argument, NULL, OPT_OUTPUT},
 		{"user", required_argument, NULL, OPT_USER},
+		LIMIT_OPTIONS,
 		{"wait", no_argument, NULL, OPT_WAIT},
 		{"follow", no_argument, NULL, OPT_FOLLOW},
 		{"shell", required_argument, NULL, 'c'},

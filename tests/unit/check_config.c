@@ -606,6 +606,53 @@ START_TEST(config_rejects)
 }
 END_TEST
 
+START_TEST(config_queue_limits)
+{
+	struct config c, d;
+	char printed[PATH_MAX + 32];
+	const struct queue_conf *q;
+	FILE *f;
+
+	ck_assert_msg(load(&c, "[queue big]\n"
+			       "limit_memory = 512M\n"
+			       "limit_nofile = 256\n"
+			       "limit_cpu_time = 2m\n") == 0,
+		      "%s", diag_msg());
+	q = find_queue(&c, "big");
+	ck_assert_ptr_nonnull(q);
+	ck_assert_uint_eq(q->set, QC_LIMITS);
+	ck_assert_int_eq(q->limits.memory, 536870912);
+	ck_assert_int_eq(q->limits.nofile, 256);
+	ck_assert_double_eq(q->limits.cpu_time, 120);
+	/* The printed file loads back to the same limits. */
+	snprintf(printed, sizeof(printed), "%s/limits.conf", tmpdir);
+	f = fopen(printed, "w");
+	ck_assert_ptr_nonnull(f);
+	config_print(&c, f);
+	ck_assert_int_eq(fclose(f), 0);
+	config_init(&d);
+	ck_assert_msg(config_load(&d, printed) == 0, "%s", diag_msg());
+	q = find_queue(&d, "big");
+	ck_assert_int_eq(q->limits.memory, 536870912);
+	ck_assert_int_eq(q->limits.nofile, 256);
+	ck_assert_double_eq(q->limits.cpu_time, 120);
+	config_destroy(&d);
+	config_destroy(&c);
+	/* Bad values, and the keys that need cgroups. */
+	expect_error("[queue q]\nlimit_memory = lots\n", 2, "limit_memory: ");
+	expect_error("[queue q]\nlimit_memory = 0\n", 2, "limit_memory: ");
+	expect_error("[queue q]\nlimit_nofile = 0\n", 2, "limit_nofile: ");
+	expect_error("[queue q]\nlimit_cpu_time = 0\n", 2, "limit_cpu_time: ");
+	expect_error(
+		"[queue q]\nlimit_cpu = 0.5\n", 2,
+		"limit_cpu: needs the cgroup v2 cpu controller, which jobd "
+		"does not have here");
+	expect_error("[queue q]\nlimit_tasks = 5\n", 2,
+		     "limit_tasks: needs the cgroup v2 pids controller");
+	expect_error("[queue q]\nlimit_swap = 5\n", 2, "unknown key");
+}
+END_TEST
+
 START_TEST(config_print_roundtrip)
 {
 	struct config c, d;
@@ -811,6 +858,7 @@ config_suite(void)
 	tcase_add_test(tc, config_daemon_keys);
 	tcase_add_test(tc, config_bool_words);
 	tcase_add_test(tc, config_queue_keys);
+	tcase_add_test(tc, config_queue_limits);
 	tcase_add_loop_test(tc, config_rate_forms, 0, N(rates));
 	tcase_add_test(tc, config_queue_sections_merge);
 	tcase_add_test(tc, config_load_overlays_existing);

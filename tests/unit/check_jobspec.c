@@ -268,6 +268,24 @@ static const struct {
 	{"{\"argv\":[\"x\"],\"user\":0}", "user: "},
 	{"{\"argv\":[\"x\"],\"colour\":\"red\"}", "colour: unknown field"},
 	{"{\"argv\":[\"x\"],\"id\":3}", "id: unknown field"},
+	{"{\"argv\":[\"x\"],\"limits\":5}", "limits: must be an object"},
+	{"{\"argv\":[\"x\"],\"limits\":{\"swap\":1}}",
+	 "limits.swap: unknown key"},
+	{"{\"argv\":[\"x\"],\"limits\":{\"memory\":0}}", "limits.memory: "},
+	{"{\"argv\":[\"x\"],\"limits\":{\"memory\":1.5}}", "limits.memory: "},
+	{"{\"argv\":[\"x\"],\"limits\":{\"memory\":\"512M\"}}",
+	 "limits.memory: "},
+	{"{\"argv\":[\"x\"],\"limits\":{\"nofile\":0}}", "limits.nofile: "},
+	{"{\"argv\":[\"x\"],\"limits\":{\"tasks\":0}}", "limits.tasks: "},
+	{"{\"argv\":[\"x\"],\"limits\":{\"cpu\":0}}", "limits.cpu: "},
+	{"{\"argv\":[\"x\"],\"limits\":{\"cpu_time\":0}}", "limits.cpu_time: "},
+	{"{\"argv\":[\"x\"],\"limits\":{\"cpu_time\":315360001}}",
+	 "limits.cpu_time: "},
+	{"{\"argv\":[\"x\"],\"limits\":{\"cpu\":0.5}}",
+	 "limits.cpu: needs the cgroup v2 cpu controller, which jobd does "
+	 "not have here"},
+	{"{\"argv\":[\"x\"],\"limits\":{\"tasks\":10}}",
+	 "limits.tasks: needs the cgroup v2 pids controller"},
 };
 
 START_TEST(jobspec_rejects)
@@ -284,6 +302,71 @@ START_TEST(jobspec_rejects)
 		      diag_msg(), bad_specs[_i].prefix);
 	/* Whatever was filled before the error is freed (ASan checks). */
 	jobspec_destroy(&s);
+}
+END_TEST
+
+START_TEST(jobspec_limits)
+{
+	struct jobspec s;
+	json_t *o;
+
+	ck_assert_int_eq(parse("{\"argv\":[\"x\"]}", &s), 0);
+	ck_assert(joblimits_is_empty(&s.limits));
+	jobspec_destroy(&s);
+	ck_assert_msg(parse("{\"argv\":[\"x\"],\"limits\":{\"memory\":"
+			    "536870912,\"nofile\":64,\"cpu_time\":1.5}}",
+			    &s) == 0,
+		      "%s", diag_msg());
+	ck_assert_int_eq(s.limits.memory, 536870912);
+	ck_assert_int_eq(s.limits.nofile, 64);
+	ck_assert_double_eq(s.limits.cpu_time, 1.5);
+	ck_assert_int_eq(s.limits.tasks, 0);
+	ck_assert_double_eq(s.limits.cpu, 0);
+	o = joblimits_to_json(&s.limits);
+	ck_assert_int_eq(json_object_size(o), 3);
+	ck_assert_int_eq(json_integer_value(json_object_get(o, "memory")),
+			 536870912);
+	ck_assert_double_eq(json_number_value(json_object_get(o, "cpu_time")),
+			    1.5);
+	json_decref(o);
+	jobspec_destroy(&s);
+	/* null and {} are none. */
+	ck_assert_int_eq(parse("{\"argv\":[\"x\"],\"limits\":null}", &s), 0);
+	ck_assert(joblimits_is_empty(&s.limits));
+	jobspec_destroy(&s);
+	ck_assert_int_eq(parse("{\"argv\":[\"x\"],\"limits\":{}}", &s), 0);
+	ck_assert(joblimits_is_empty(&s.limits));
+	jobspec_destroy(&s);
+}
+END_TEST
+
+START_TEST(jobspec_limits_merge_and_load)
+{
+	struct joblimits own = {.nofile = 10, .cpu_time = 2};
+	struct joblimits queue = {.memory = 100, .nofile = 20};
+	struct joblimits back;
+	json_t *o;
+	char *text;
+
+	/* The job's keys beat the queue's, key by key. */
+	joblimits_merge(&own, &queue);
+	ck_assert_int_eq(own.memory, 100);
+	ck_assert_int_eq(own.nofile, 10);
+	ck_assert_double_eq(own.cpu_time, 2);
+	/* The stored text reads back the same. */
+	o = joblimits_to_json(&own);
+	text = json_dumps(o, JSON_COMPACT);
+	ck_assert_str_eq(text, "{\"memory\":100,\"nofile\":10,\"cpu_time\":2}");
+	joblimits_load(text, &back);
+	ck_assert_int_eq(back.memory, 100);
+	ck_assert_int_eq(back.nofile, 10);
+	ck_assert_double_eq(back.cpu_time, 2);
+	free(text);
+	json_decref(o);
+	joblimits_load(NULL, &back);
+	ck_assert(joblimits_is_empty(&back));
+	joblimits_load("not json", &back);
+	ck_assert(joblimits_is_empty(&back));
 }
 END_TEST
 
@@ -470,6 +553,8 @@ jobspec_suite(void)
 	tcase_add_test(tc, jobspec_partial_backoff);
 	tcase_add_test(tc, jobspec_edges_accepted);
 	tcase_add_test(tc, jobspec_shares_argv_env);
+	tcase_add_test(tc, jobspec_limits);
+	tcase_add_test(tc, jobspec_limits_merge_and_load);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("reject");

@@ -576,6 +576,44 @@ START_TEST(queue_conf_from_json_takes_fields_over_base)
 }
 END_TEST
 
+START_TEST(queue_limits_reach_json_store_and_config)
+{
+	struct queue *q = make_queue("q1", 0);
+	struct queue_conf qc, got, sec;
+	json_t *o;
+
+	/* queue.update's limits replace the queue's object. */
+	ck_assert_int_eq(from_json("{\"limits\":{\"nofile\":9,\"memory\":"
+				   "1048576}}",
+				   &q->conf, &qc),
+			 0);
+	ck_assert_int_eq(qc.limits.nofile, 9);
+	ck_assert_int_eq(queue_update(q, &qc), 0);
+	ck_assert_int_eq(stored_paused("q1", &got), 0);
+	ck_assert_int_eq(got.limits.nofile, 9);
+	ck_assert_int_eq(got.limits.memory, 1048576);
+	o = queue_json(q);
+	ck_assert_int_eq(json_integer_value(json_object_get(
+				 json_object_get(o, "limits"), "nofile")),
+			 9);
+	json_decref(o);
+	/* The config file's limit_* keys overwrite only theirs. */
+	queue_conf_init(&sec, "q1");
+	sec.limits.nofile = 30;
+	sec.set = QC_LIMITS;
+	conf.queues = &sec;
+	conf.nqueues = 1;
+	ck_assert_msg(queue_apply_config(&conf) == 0, "%s", diag_msg());
+	conf.queues = NULL;
+	conf.nqueues = 0;
+	ck_assert_int_eq(q->conf.limits.nofile, 30);
+	ck_assert_int_eq(q->conf.limits.memory, 1048576);
+	/* null clears them. */
+	ck_assert_int_eq(from_json("{\"limits\":null}", &q->conf, &qc), 0);
+	ck_assert(joblimits_is_empty(&qc.limits));
+}
+END_TEST
+
 START_TEST(queue_conf_from_json_refuses_bad_fields)
 {
 	static const char *const bad[] = {
@@ -595,6 +633,10 @@ START_TEST(queue_conf_from_json_refuses_bad_fields)
 		"{\"backoff\":{\"step\":1}}",
 		"{\"paused\":true}",
 		"{\"colour\":1}",
+		"{\"limits\":5}",
+		"{\"limits\":{\"nofile\":0}}",
+		"{\"limits\":{\"cpu\":0.5}}",
+		"{\"limits\":{\"tasks\":3}}",
 	};
 	struct queue_conf base, qc;
 
@@ -685,6 +727,7 @@ queue_suite(void)
 	tcase_add_checked_fixture(tc, queue_setup, queue_teardown);
 	tcase_add_test(tc, queue_conf_from_json_takes_fields_over_base);
 	tcase_add_test(tc, queue_conf_from_json_refuses_bad_fields);
+	tcase_add_test(tc, queue_limits_reach_json_store_and_config);
 	tcase_add_test(tc, queue_json_shows_effective_values_and_counts);
 	suite_add_tcase(s, tc);
 	return s;
