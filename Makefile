@@ -78,7 +78,7 @@ LINK = $(CC) $(JOBD_LDFLAGS) $(LDFLAGS) -o $@ $^
 # The daemon's modules, lowest layer first.  main.c is wiring only.
 DAEMON_MODS := xmem buf utf8 diag log users safedir backoff ratelimit cron \
                jsonin joblimits jobspec producer_spec queue_conf config \
-               joblog coro loop await spawner \
+               joblog coro loop await spawner cgroup \
                store store_sqlite store_sql store_queue store_job \
                store_job_json \
                queue runner events scheduler jobs \

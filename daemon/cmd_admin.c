@@ -71,7 +71,7 @@ cmd_stats(struct cmd_req *r)
 	store_sizes(&dbb, &walb);
 	struct events_totals *t = &events_totals;
 	json_t *res = json_pack(
-		"{s:s,s:i,s:f,s:o,s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:i,"
+		"{s:s,s:i,s:f,s:o,s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:i,"
 		"s:{s:I,s:f,s:I,s:f},s:{s:s,s:I,s:I},s:I}",
 		"version", JOBD_VERSION, "pid", (int)getpid(), "uptime",
 		loop_now() - cmd_ctx()->started_at, "jobs", jobs, "totals",
@@ -79,13 +79,13 @@ cmd_stats(struct cmd_req *r)
 		(json_int_t)t->started, "succeeded", (json_int_t)t->succeeded,
 		"failed", (json_int_t)t->failed, "retried",
 		(json_int_t)t->retried, "timed_out", (json_int_t)t->timed_out,
-		"cancelled", (json_int_t)t->cancelled, "connections",
-		control_connections(), "loop", "iterations",
-		(json_int_t)ls.iterations, "lag_max_ms", ls.lag_max_ms,
-		"slow_callbacks", (json_int_t)ls.slow_callbacks, "slowest_ms",
-		ls.slowest_ms, "db", "path", cmd_ctx()->db_path, "size_bytes",
-		(json_int_t)dbb, "wal_bytes", (json_int_t)walb, "rss_bytes",
-		(json_int_t)rss_bytes());
+		"cancelled", (json_int_t)t->cancelled, "oom",
+		(json_int_t)t->oom, "connections", control_connections(),
+		"loop", "iterations", (json_int_t)ls.iterations, "lag_max_ms",
+		ls.lag_max_ms, "slow_callbacks", (json_int_t)ls.slow_callbacks,
+		"slowest_ms", ls.slowest_ms, "db", "path", cmd_ctx()->db_path,
+		"size_bytes", (json_int_t)dbb, "wal_bytes", (json_int_t)walb,
+		"rss_bytes", (json_int_t)rss_bytes());
 	cmd_reply_ok(r, res);
 }
 

@@ -103,6 +103,7 @@ config_destroy(struct config *c)
 	free(c->state_dir);
 	free(c->socket_group);
 	free(c->admin_group);
+	free(c->cgroup_root);
 	free(c->queues);
 	json_decref(c->producers);
 	free(c->producer_lines);
@@ -279,6 +280,21 @@ daemon_key(struct load *l, const char *k, const char *v)
 			return fail(l, "state_dir: must be an absolute path");
 		set_str(&c->state_dir, v);
 		c->set |= DC_STATE_DIR;
+	} else if (strcmp(k, "cgroups") == 0) {
+		if (strcmp(v, "auto") == 0)
+			c->cgroups = CONFIG_CGROUPS_AUTO;
+		else if (strcmp(v, "off") == 0)
+			c->cgroups = CONFIG_CGROUPS_OFF;
+		else if (strcmp(v, "required") == 0)
+			c->cgroups = CONFIG_CGROUPS_REQUIRED;
+		else
+			return fail(l,
+				    "cgroups: must be auto, off or required");
+	} else if (strcmp(k, "cgroup_root") == 0) {
+		if (v[0] != '\0' && v[0] != '/')
+			return fail(l, "cgroup_root: must be an absolute path");
+		free(c->cgroup_root);
+		c->cgroup_root = v[0] != '\0' ? xstrdup(v) : NULL;
 	} else if (strcmp(k, "synchronous") == 0) {
 		if (strcmp(v, "full") == 0)
 			c->synchronous_full = true;
@@ -896,6 +912,12 @@ config_print(const struct config *c, FILE *f)
 	fprintf(f, "slow_callback_ms = %s\n",
 		jobd_number_format(c->slow_callback_ms, buf));
 	fprintf(f, "log_level = %s\n", log_level_name(c->log_level));
+	fprintf(f, "cgroups = %s\n",
+		c->cgroups == CONFIG_CGROUPS_OFF	? "off"
+		: c->cgroups == CONFIG_CGROUPS_REQUIRED ? "required"
+							: "auto");
+	fprintf(f, "cgroup_root = %s\n",
+		c->cgroup_root != NULL ? c->cgroup_root : "");
 	for (i = 0; i < c->nqueues; i++)
 		print_queue(&c->queues[i], f);
 	for (i = 0; i < json_array_size(c->producers); i++) {

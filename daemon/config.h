@@ -26,6 +26,13 @@ enum {
 	DC_LOG_LEVEL = 1u << 3
 };
 
+/* The cgroups key of [daemon]. */
+enum config_cgroups {
+	CONFIG_CGROUPS_AUTO = 0, /* when jobd has a subtree, else groups */
+	CONFIG_CGROUPS_OFF,	 /* process groups only */
+	CONFIG_CGROUPS_REQUIRED	 /* no start without a subtree */
+};
+
 struct config {
 	char *path;		   /* owned: file it was loaded from, or NULL */
 	unsigned set;		   /* DC_* bits */
@@ -45,6 +52,8 @@ struct config {
 	bool debug;
 	double slow_callback_ms;   /* 100 */
 	int log_level;		   /* enum log_level, default LOG_LEVEL_INFO */
+	int cgroups;		   /* enum config_cgroups, default auto */
+	char *cgroup_root;	   /* owned, NULL = none (delegation) */
 	struct queue_conf *queues; /* owned array */
 	size_t nqueues;
 	json_t *producers;   /* owned: array of producer objects (SPEC 4 shape)

@@ -146,6 +146,7 @@ record_end(struct queue *q, const struct store_job_run *r,
 	e.ru_sys = (double)res->ru.ru_stime.tv_sec +
 		   (double)res->ru.ru_stime.tv_usec / 1e6;
 	e.max_rss_kb = res->ru.ru_maxrss;
+	e.memory_peak = res->memory_peak;
 	int64_t now = jobd_time_now_ms();
 	struct store_job_brief b;
 	int from = JOBD_RUNNING;
@@ -185,12 +186,13 @@ record_end(struct queue *q, const struct store_job_run *r,
 		e.reason = JOBD_REASON_INTERRUPTED;
 		e.attempt_delta = -1;
 		e.run_at = now;
-	} else if (res->exited && res->exit_code == 0) {
+	} else if (res->exited && res->exit_code == 0 && !res->oom) {
 		e.state = JOBD_SUCCEEDED;
 		e.reason = JOBD_REASON_NONE;
 		e.finished_at = now;
 	} else {
 		e.reason = res->timed_out ? JOBD_REASON_TIMEOUT
+			   : res->oom	  ? JOBD_REASON_OOM
 			   : res->exited  ? JOBD_REASON_EXIT
 					  : JOBD_REASON_SIGNAL;
 		if (r->attempt < r->max_attempts) {

@@ -316,6 +316,7 @@ events_txn_end(bool committed, void *arg)
 		events_totals.retried += txn_totals.retried;
 		events_totals.timed_out += txn_totals.timed_out;
 		events_totals.cancelled += txn_totals.cancelled;
+		events_totals.oom += txn_totals.oom;
 		events_totals.started += txn_totals.started;
 	}
 	memset(&txn_totals, 0, sizeof(txn_totals));

@@ -89,7 +89,7 @@ void events_remove_waiter(struct events_waiter *w);
 /* Totals since start (SPEC 5.3), kept here because every change passes. */
 struct events_totals {
 	uint64_t submitted, started, succeeded, failed, retried, timed_out,
-		cancelled;
+		cancelled, oom;
 };
 extern struct events_totals events_totals;
 /* The totals a change being made adds to: while a group transaction is

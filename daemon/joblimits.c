@@ -1,8 +1,7 @@
 /*
  * joblimits: a job's resource limits checked, merged with its queue's and
- * written back as JSON.  cpu and tasks are refused here, with the cgroup
- * controller each needs named: this jobd applies limits with setrlimit
- * only, which has neither.
+ * written back as JSON, and refused when they need a cgroup controller the
+ * caller says is missing.
  */
 #include "joblimits.h"
 
@@ -19,30 +18,21 @@
 /* Most CPUs a cpu value may name. */
 #define JOBLIMITS_MAX_CPU 1e6
 
-/* The cgroup v2 controller a key needs, NULL when setrlimit does it. */
-static const char *
-controller(const char *key)
+int
+joblimits_check(const struct joblimits *l, unsigned have, const char *prefix)
 {
-	if (strcmp(key, "cpu") == 0)
-		return "cpu";
-	if (strcmp(key, "tasks") == 0)
-		return "pids";
-	return NULL;
-}
+	const char *key = NULL, *ctl = NULL;
 
-/* -1 with diag when key needs a controller jobd does not have; 0 else.
- * what names the key in the message ("limits.cpu", "limit_cpu"). */
-static int
-refuse_unsupported(const char *key, const char *what)
-{
-	const char *c = controller(key);
-
-	if (c == NULL)
+	if (l->cpu > 0 && !(have & JOBLIMITS_HAVE_CPU))
+		key = "cpu", ctl = "cpu";
+	else if (l->tasks > 0 && !(have & JOBLIMITS_HAVE_PIDS))
+		key = "tasks", ctl = "pids";
+	if (key == NULL)
 		return 0;
 	return diag_set(E_INVAL,
-			"%s: needs the cgroup v2 %s controller, which jobd "
+			"%s%s: needs the cgroup v2 %s controller, which jobd "
 			"does not have here",
-			what, c);
+			prefix, key, ctl);
 }
 
 bool
@@ -82,7 +72,6 @@ get_positive(const char *key, const json_t *v, double max, double *out)
 static int
 parse_key(const char *key, const json_t *v, struct joblimits *l)
 {
-	char what[32];
 	int rc;
 
 	if (strcmp(key, "memory") == 0)
@@ -100,10 +89,7 @@ parse_key(const char *key, const json_t *v, struct joblimits *l)
 				"limits.%s: unknown key (memory, cpu, tasks, "
 				"nofile or cpu_time)",
 				key);
-	if (rc < 0)
-		return -1;
-	snprintf(what, sizeof(what), "limits.%s", key);
-	return refuse_unsupported(key, what);
+	return rc;
 }
 
 int
@@ -183,8 +169,6 @@ joblimits_config_key(const char *k, const char *v, struct joblimits *l)
 	} else {
 		return 0;
 	}
-	if (refuse_unsupported(k + 6, k) < 0)
-		return -1;
 	return 1;
 }
 

@@ -121,6 +121,8 @@ jobs_end_attempt(int64_t qid, int64_t id, int from,
 	queue_job_moved(qid, id, JOBD_RUNNING, e->state, e->reason);
 	if (e->reason == JOBD_REASON_TIMEOUT)
 		events_tally()->timed_out++;
+	if (e->reason == JOBD_REASON_OOM)
+		events_tally()->oom++;
 	switch (e->state) {
 	case JOBD_SCHEDULED:
 		events_tally()->retried++;

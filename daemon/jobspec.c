@@ -20,7 +20,7 @@ static const char *const known_fields[] = {
 	"argv",	      "shell",	      "queue",	 "name",       "cwd",
 	"env",	      "priority",     "delay",	 "run_at",     "timeout",
 	"kill_grace", "max_attempts", "backoff", "depends_on", "unique_key",
-	"output",     "user",	      "limits",	 NULL,
+	"output",     "user",	      "limits",	 "linger",     NULL,
 };
 
 /* jansson's iteration and setters take non-const objects even to read;
@@ -326,6 +326,11 @@ parse_fields(const json_t *obj, struct jobspec *s)
 			return diag_set(E_INVAL,
 					"output: must be \"capture\" or "
 					"\"discard\"");
+	}
+	if ((v = field(obj, "linger")) != NULL) {
+		if (!json_is_boolean(v))
+			return diag_set(E_INVAL, "linger: must be a boolean");
+		s->linger = json_is_true(v);
 	}
 	if ((v = field(obj, "user")) != NULL) {
 		if (get_string("user", v, &s->user) < 0)

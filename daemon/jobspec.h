@@ -51,6 +51,9 @@ struct jobspec {
 	int output;		 /* enum jobspec_output */
 	char *user;		 /* owned, or NULL */
 	struct joblimits limits; /* keys not given are 0 (the queue's) */
+	bool linger; /* what its cgroup holds may outlive the attempt's
+			main process (default false: killed kill_grace
+			after it) */
 };
 
 /* Fills s with the defaults of a spec that gives nothing (queue "default",

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "commands.h"
 #include "config.h"
 #include "consumer.h"
@@ -401,6 +402,15 @@ open_state(void)
 	db_path = xasprintf("%s/jobd.db", state_dir);
 	secure_state_dir();
 	lock_state_dir();
+	/* Before the spawner: it starts in the cgroup jobd moves to. */
+	if (cfg.cgroups != CONFIG_CGROUPS_OFF &&
+	    cgroup_init(cfg.cgroup_root,
+			cfg.cgroups == CONFIG_CGROUPS_REQUIRED) < 0)
+		fatalx("%s", diag_msg());
+	if (service_check_limits(&cfg, config_path) != 0) {
+		fprintf(stderr, "jobd: %s\n", diag_msg());
+		exit(EX_CONFIG);
+	}
 	/* Now, while jobd is small: every job's reported peak RSS is at
 	 * least the spawner's, which is jobd's at this point. */
 	if (spawner_init() != 0)
@@ -439,6 +449,11 @@ recover(void)
 	struct orphans orph = {NULL, NULL, 0};
 	if (store_job_running_pids(orphan_add, &orph) != 0)
 		fatalx("recovery: %s", diag_msg());
+	int ncg = cgroup_reap_leftovers();
+	if (ncg > 0)
+		log_info("killed what %d cgroups of attempts that ran under a "
+			 "previous jobd held",
+			 ncg);
 	int nkilled = runner_kill_orphans(orph.ids, orph.pids, orph.n);
 	if (nkilled > 0)
 		log_info("killed %d leftover processes of jobs that ran under "
@@ -528,6 +543,7 @@ static void
 shutdown_modules(void)
 {
 	service_shutdown();
+	cgroup_shutdown();
 	spawner_shutdown();
 	store_close();
 	queue_shutdown();

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "backoff.h"
+#include "cgroup.h"
 #include "coro.h"
 #include "diag.h"
 #include "events.h"
@@ -431,7 +432,9 @@ queue_conf_from_json(json_t *obj, const struct queue_conf *base,
 				return -1;
 			qc->max_attempts = (int)n;
 		} else if (strcmp(key, "limits") == 0) {
-			if (joblimits_parse(v, &qc->limits) != 0)
+			if (joblimits_parse(v, &qc->limits) != 0 ||
+			    joblimits_check(&qc->limits, cgroup_controllers(),
+					    "limits.") != 0)
 				return -1;
 		} else if (strcmp(key, "timeout") == 0) {
 			if (get_seconds(v, key, &qc->timeout) != 0)

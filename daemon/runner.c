@@ -25,6 +25,7 @@
 #include <ev.h>
 
 #include "buf.h"
+#include "cgroup.h"
 #include "coro.h"
 #include "diag.h"
 #include "joblog.h"
@@ -434,6 +435,7 @@ runner_spawn(struct runner_spawn *sp)
 		.groups = u ? u->groups : NULL,
 		.ngroups = u ? u->ngroups : 0,
 	};
+	q.cgroup_fd = sp->cgroup_fd;
 	if (sp->limits != NULL) {
 		q.rlimit_as = (uint64_t)sp->limits->memory;
 		q.rlimit_nofile = (uint64_t)sp->limits->nofile;
@@ -448,6 +450,9 @@ runner_spawn(struct runner_spawn *sp)
 		if (strcmp(f.step, "exec") == 0)
 			snprintf(sp->error, sizeof(sp->error), "exec %s: %s",
 				 argv[0], strerror(f.err));
+		else if (strcmp(f.step, "cgroup") == 0)
+			snprintf(sp->error, sizeof(sp->error),
+				 "cgroup: cannot join: %s", strerror(f.err));
 		else if (strncmp(f.step, "limits.", 7) == 0)
 			snprintf(sp->error, sizeof(sp->error),
 				 "%s: setrlimit: %s", f.step, strerror(f.err));
@@ -469,9 +474,11 @@ out:
 }
 
 /* The deadlines of one attempt's process group: SIGTERM at its timeout
- * or when jobd asks it to stop (runner_kill), SIGKILL kill_grace later. */
+ * or when jobd asks it to stop (runner_kill), SIGKILL kill_grace later;
+ * each goes to its cgroup's processes too. */
 struct stop_clock {
-	int pid;	/* the group's leader: signals go to -pid */
+	int pid; /* the group's leader: signals go to -pid */
+	const struct cgroup_attempt *cg;
 	double started; /* s, monotonic */
 	double timeout; /* s; 0: none */
 	double grace;	/* s from SIGTERM to SIGKILL */
@@ -488,6 +495,7 @@ stop_escalate(struct stop_clock *sc, struct runner *ctl, bool *timed_out)
 	double now = mono_now();
 	if (ctl->kill != RUNNER_KILL_NONE && !ctl->term_sent) {
 		kill(-sc->pid, SIGTERM);
+		cgroup_attempt_signal(sc->cg, SIGTERM);
 		ctl->term_sent = true;
 		sc->term_at = now;
 	}
@@ -495,12 +503,14 @@ stop_escalate(struct stop_clock *sc, struct runner *ctl, bool *timed_out)
 	    now >= sc->started + sc->timeout) {
 		*timed_out = true;
 		kill(-sc->pid, SIGTERM);
+		cgroup_attempt_signal(sc->cg, SIGTERM);
 		ctl->term_sent = true;
 		sc->term_at = now;
 	}
 	if (ctl->term_sent && !ctl->kill_sent &&
 	    now >= sc->term_at + sc->grace) {
 		kill(-sc->pid, SIGKILL);
+		cgroup_attempt_kill(sc->cg);
 		ctl->kill_sent = true;
 	}
 	if (!ctl->term_sent && sc->timeout > 0)
@@ -515,8 +525,10 @@ stop_escalate(struct stop_clock *sc, struct runner *ctl, bool *timed_out)
 static void
 stop_sweep(const struct stop_clock *sc, const struct runner *ctl)
 {
-	if (ctl->term_sent)
+	if (ctl->term_sent) {
 		kill(-sc->pid, SIGKILL);
+		cgroup_attempt_kill(sc->cg);
+	}
 }
 
 /* Starts attempt r's process, its output into a new non-blocking pipe
@@ -526,8 +538,8 @@ stop_sweep(const struct stop_clock *sc, const struct runner *ctl)
  * res->no_resources, nothing left open.  Does not yield. */
 static int
 attempt_spawn(const struct store_job_run *r, const struct runner_opts *o,
-	      struct runner_spawn *sp, int *out_rd, double *t0,
-	      struct runner_result *res)
+	      const struct cgroup_attempt *cga, struct runner_spawn *sp,
+	      int *out_rd, double *t0, struct runner_result *res)
 {
 	int out[2] = {-1, -1};
 	*out_rd = -1;
@@ -545,20 +557,26 @@ attempt_spawn(const struct store_job_run *r, const struct runner_opts *o,
 	snprintf(qv, sizeof(qv), "JOBD_QUEUE=%s", o->queue_name);
 	snprintf(av, sizeof(av), "JOBD_ATTEMPT=%d", r->attempt);
 	char *const extra[] = {idv, qv, av, NULL};
+	/* The memory controller replaces the address-space limit. */
+	struct joblimits lim = r->limits;
+	if (cga->dir_fd >= 0 && (cgroup_controllers() & JOBLIMITS_HAVE_MEMORY))
+		lim.memory = 0;
 	*sp = (struct runner_spawn){.argv = r->argv,
 				    .shell = r->shell,
 				    .cwd = r->cwd,
 				    .env = r->env,
 				    .uid = r->uid,
 				    .extra_env = extra,
-				    .limits = &r->limits,
+				    .limits = &lim,
+				    .cgroup_fd = cga->procs_fd,
 				    .out_fd = out[1],
 				    .err_fd = -1,
 				    .pid = -1,
 				    .pidfd = -1};
 	*t0 = mono_now();
 	int spawned = runner_spawn(sp);
-	sp->extra_env = NULL; /* it pointed into this frame */
+	sp->extra_env = NULL; /* it and limits pointed into this frame */
+	sp->limits = NULL;
 	if (out[1] >= 0)
 		close(out[1]);
 	if (spawned != 0) {
@@ -638,6 +656,25 @@ attempt_reap(int pid, double t0, struct runner_result *res)
 	}
 }
 
+/* What the attempt's cgroup measured, over what wait4 gave: the CPU time
+ * of every process of the attempt, its memory peak, its OOM kills. */
+static void
+attempt_account(const struct cgroup_attempt *cga, struct runner_result *res)
+{
+	struct cgroup_usage u;
+	cgroup_attempt_usage(cga, &u);
+	if (u.cpu_known) {
+		res->ru.ru_utime.tv_sec = (time_t)u.user;
+		res->ru.ru_utime.tv_usec =
+			(suseconds_t)((u.user - floor(u.user)) * 1e6);
+		res->ru.ru_stime.tv_sec = (time_t)u.system;
+		res->ru.ru_stime.tv_usec =
+			(suseconds_t)((u.system - floor(u.system)) * 1e6);
+	}
+	res->memory_peak = u.memory_peak;
+	res->oom = u.oom_kills > 0;
+}
+
 int
 runner_run(const struct store_job_run *r, const struct runner_opts *o,
 	   struct runner *ctl, struct runner_result *res)
@@ -647,10 +684,21 @@ runner_run(const struct store_job_run *r, const struct runner_opts *o,
 			     .log_fd = -1,
 			     .max = o->max_log_bytes,
 			     .attempt = r->attempt};
+	res->memory_peak = -1;
 	struct runner_spawn sp;
+	struct cgroup_attempt cga;
 	double t0;
-	if (attempt_spawn(r, o, &sp, &cp.fd, &t0, res) != 0)
+	if (cgroup_attempt_open(r->id, r->attempt, &r->limits, &cga) != 0) {
+		res->no_resources = lacks_resources(errno);
+		snprintf(res->error, sizeof(res->error), "%s", diag_msg());
 		goto out;
+	}
+	int spawned = attempt_spawn(r, o, &cga, &sp, &cp.fd, &t0, res);
+	cgroup_attempt_started(&cga);
+	if (spawned != 0) {
+		cgroup_attempt_close(&cga, 0, false);
+		goto out;
+	}
 	res->spawned = true;
 	ctl->pid = sp.pid;
 	ctl->c = coro_self();
@@ -663,12 +711,15 @@ runner_run(const struct store_job_run *r, const struct runner_opts *o,
 	cp.gid = sp.gid;
 	cp.chown = geteuid() == 0;
 	struct stop_clock sc = {.pid = sp.pid,
+				.cg = &cga,
 				.started = t0,
 				.timeout = r->timeout,
 				.grace = r->kill_grace};
 	attempt_watch(&cp, sp.pidfd, ctl, &sc, res);
 	stop_sweep(&sc, ctl);
 	attempt_reap(sp.pid, t0, res);
+	attempt_account(&cga, res);
+	cgroup_attempt_close(&cga, r->kill_grace, r->linger);
 	/* Take what the job wrote before it ended; a grandchild that keeps
 	 * the pipe open is not waited for. */
 	if (cp.fd >= 0)

@@ -1,7 +1,8 @@
 /*
  * runner: one attempt of one job — spawn the child the vfork way, capture
  * its output into the attempt's log file, enforce the timeout with SIGTERM
- * then SIGKILL to its process group, and reap it with its rusage.
+ * then SIGKILL to its process group, and to its cgroup when it has one
+ * (cgroup.h), and reap it with its rusage.
  *
  * The child is made by the spawner (spawner.h), a small process forked at
  * start, as jobd's own child: a child made from jobd's memory would report
@@ -58,8 +59,10 @@ struct runner_result {
 	int exit_code;	 /* when exited */
 	int signal;	 /* when killed by a signal, else 0 */
 	bool timed_out;
-	double duration; /* seconds */
-	struct rusage ru;
+	bool oom;	     /* its cgroup recorded an OOM kill */
+	double duration;     /* seconds */
+	struct rusage ru;    /* CPU times of the whole cgroup when it had one */
+	int64_t memory_peak; /* bytes, its cgroup's memory.peak; -1: none */
 	bool output_truncated;
 	/* Not spawned for lack of descriptors, processes or memory (EMFILE,
 	 * ENFILE, EAGAIN, ENOMEM): worth trying again. */
@@ -76,13 +79,14 @@ struct runner_spawn {
 	uid_t uid;		/* runs as this user (when root) */
 	char *const *extra_env; /* "K=V" added, NULL-terminated */
 	const struct joblimits *limits; /* borrowed, or NULL: none */
-	int out_fd;			/* child's stdout; -1: /dev/null */
-	int err_fd;			/* child's stderr; -1: as stdout */
-	int pid;			/* out */
-	int pidfd;			/* out: owned by the caller */
-	gid_t gid;			/* out: the child's group */
-	char error[256];		/* out: why it could not start */
-	bool no_resources;		/* out: it could not for lack of
+	int cgroup_fd;	   /* a cgroup's cgroup.procs the child joins, or -1 */
+	int out_fd;	   /* child's stdout; -1: /dev/null */
+	int err_fd;	   /* child's stderr; -1: as stdout */
+	int pid;	   /* out */
+	int pidfd;	   /* out: owned by the caller */
+	gid_t gid;	   /* out: the child's group */
+	char error[256];   /* out: why it could not start */
+	bool no_resources; /* out: it could not for lack of
 					   resources (see runner_result) */
 };
 /* Starts the process through the spawner; 0, or -1 with sp->error (the

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "await.h"
+#include "cgroup.h"
 #include "commands.h"
 #include "consumer.h"
 #include "control.h"
@@ -93,6 +94,22 @@ service_check_producers(const struct config *c, const char *path,
 	return 0;
 }
 
+int
+service_check_limits(const struct config *c, const char *path)
+{
+	for (size_t i = 0; i < c->nqueues; i++) {
+		const struct queue_conf *q = &c->queues[i];
+		if (joblimits_check(&q->limits, cgroup_controllers(),
+				    "limit_") == 0)
+			continue;
+		char msg[DIAG_MSG_MAX];
+		snprintf(msg, sizeof(msg), "%s", diag_msg());
+		return diag_set(E_INVAL, "%s: [queue %s] %s", path, q->name,
+				msg);
+	}
+	return 0;
+}
+
 /* True when queue name exists, or c (the file about to be applied)
  * defines it. */
 static bool
@@ -135,6 +152,7 @@ service_reload(void)
 	struct config nc;
 	config_init(&nc);
 	if (config_load(&nc, opts.config_path) != 0 ||
+	    service_check_limits(&nc, opts.config_path) != 0 ||
 	    service_check_producers(&nc, opts.config_path, false) != 0 ||
 	    check_producer_queues(&nc, opts.config_path) != 0) {
 		log_error("reload refused: %s", diag_msg());

@@ -28,6 +28,12 @@ struct service_opts {
 				     whatever the file says */
 };
 
+/* Checks that jobd can apply the limit_* keys of c's queues (borrowed):
+ * cpu and tasks need their cgroup controllers.  Returns 0, or -1 with diag
+ * E_INVAL "PATH: [queue NAME] limit_cpu: needs the cgroup v2 cpu
+ * controller, which jobd does not have here".  Does not yield. */
+int service_check_limits(const struct config *c, const char *path);
+
 /* Validates the producers of c (borrowed), each like a producer.create
  * request; with check_queue, against the queues that exist.  path names
  * the file in the message.  Returns 0, or -1 with diag E_INVAL

@@ -43,11 +43,14 @@
 #define MAX_REQUEST (8u << 20)
 
 enum { REC_STARTED = 1, REC_FAILED };
-enum { REQ_SWITCH_USER = 1, REQ_OUT_FD = 2, REQ_ERR_FD = 4 };
+enum { REQ_SWITCH_USER = 1, REQ_OUT_FD = 2, REQ_ERR_FD = 4, REQ_CGROUP_FD = 8 };
+/* Most descriptors a request carries: out, err, cgroup.procs. */
+#define REQ_MAX_FDS 3
 
 /* jobd → spawner: this header, then len bytes: ngroups gid_t, then argc +
- * envc + 2 NUL-terminated strings (argv, envp, PATH, cwd).  The out and err
- * descriptors the flags announce ride with the header (SCM_RIGHTS). */
+ * envc + 2 NUL-terminated strings (argv, envp, PATH, cwd).  The out, err
+ * and cgroup descriptors the flags announce ride with the header, in that
+ * order (SCM_RIGHTS). */
 struct req_hdr {
 	uint32_t len;
 	uint32_t argc;
@@ -84,6 +87,7 @@ struct child_args {
 	int out_fd;
 	int err_fd;
 	int null_fd;
+	int cgroup_fd; /* the cgroup's cgroup.procs, or -1 */
 	bool switch_user;
 	uid_t uid;
 	gid_t gid;
@@ -148,6 +152,9 @@ static int __attribute__((no_sanitize_address)) child_main(void *arg)
 	sa.sa_handler = SIG_DFL;
 	for (size_t i = 0; i < sizeof(reset_signals) / sizeof(int); i++)
 		sigaction(reset_signals[i], &sa, NULL);
+	/* First, so everything it does is the cgroup's ("0": the writer). */
+	if (a->cgroup_fd >= 0 && write(a->cgroup_fd, "0", 1) != 1)
+		return child_fail(a, "cgroup");
 	if (setsid() < 0)
 		return child_fail(a, "setsid");
 	/* Before the user switch: root may raise a hard limit, a user only
@@ -278,14 +285,14 @@ server_read(int fd, void *p, size_t n)
 }
 
 /* Reads the header of the next request and the descriptors sent with it
- * (at most 2 kept; *ctrunc when some could not be received).  False at
- * EOF. */
+ * (at most REQ_MAX_FDS kept; *ctrunc when some could not be received).
+ * False at EOF. */
 static bool
-server_read_hdr(struct server *s, struct req_hdr *h, int fds[2], int *nfds,
-		bool *ctrunc)
+server_read_hdr(struct server *s, struct req_hdr *h, int fds[REQ_MAX_FDS],
+		int *nfds, bool *ctrunc)
 {
 	union {
-		char buf[CMSG_SPACE(2 * sizeof(int))];
+		char buf[CMSG_SPACE(REQ_MAX_FDS * sizeof(int))];
 		struct cmsghdr align;
 	} cm;
 	size_t got = 0;
@@ -316,7 +323,7 @@ server_read_hdr(struct server *s, struct req_hdr *h, int fds[2], int *nfds,
 				int fd;
 				memcpy(&fd, CMSG_DATA(c) + i * sizeof(int),
 				       sizeof(int));
-				if (*nfds < 2)
+				if (*nfds < REQ_MAX_FDS)
 					fds[(*nfds)++] = fd;
 				else
 					close(fd);
@@ -332,7 +339,7 @@ static bool
 server_request(struct server *s)
 {
 	struct req_hdr h;
-	int fds[2], nfds;
+	int fds[REQ_MAX_FDS], nfds;
 	bool ctrunc;
 	if (!server_read_hdr(s, &h, fds, &nfds, &ctrunc))
 		return false;
@@ -368,7 +375,8 @@ server_request(struct server *s)
 
 	struct rec r;
 	memset(&r, 0, sizeof(r));
-	int expect = !!(h.flags & REQ_OUT_FD) + !!(h.flags & REQ_ERR_FD);
+	int expect = !!(h.flags & REQ_OUT_FD) + !!(h.flags & REQ_ERR_FD) +
+		     !!(h.flags & REQ_CGROUP_FD);
 	if (nfds != expect) {
 		if (!ctrunc)
 			server_exit("bad request descriptors");
@@ -384,8 +392,10 @@ server_request(struct server *s)
 		a.path = strv[h.argc + h.envc + 2];
 		a.cwd = strv[h.argc + h.envc + 3];
 		a.null_fd = s->null_fd;
-		a.out_fd = h.flags & REQ_OUT_FD ? fds[0] : s->null_fd;
-		a.err_fd = h.flags & REQ_ERR_FD ? fds[nfds - 1] : a.out_fd;
+		int k = 0;
+		a.out_fd = h.flags & REQ_OUT_FD ? fds[k++] : s->null_fd;
+		a.err_fd = h.flags & REQ_ERR_FD ? fds[k++] : a.out_fd;
+		a.cgroup_fd = h.flags & REQ_CGROUP_FD ? fds[k++] : -1;
 		a.switch_user = h.flags & REQ_SWITCH_USER;
 		a.uid = (uid_t)h.uid;
 		a.gid = (gid_t)h.gid;
@@ -464,9 +474,9 @@ static size_t inlen;
 
 /* A request, on its caller's stack until answered. */
 struct pending {
-	struct buf msg; /* what to send */
-	size_t off;	/* bytes of msg sent */
-	int fds[2];	/* sent with the first byte */
+	struct buf msg;	      /* what to send */
+	size_t off;	      /* bytes of msg sent */
+	int fds[REQ_MAX_FDS]; /* sent with the first byte */
 	int nfds;
 	bool answered;
 	struct rec reply;
@@ -662,7 +672,7 @@ flush(void)
 		ssize_t n;
 		if (p->off == 0 && p->nfds > 0) {
 			union {
-				char buf[CMSG_SPACE(2 * sizeof(int))];
+				char buf[CMSG_SPACE(REQ_MAX_FDS * sizeof(int))];
 				struct cmsghdr align;
 			} cm;
 			memset(&cm, 0, sizeof(cm));
@@ -725,7 +735,7 @@ spawner_spawn(const struct spawner_req *r, int *pidfd, struct spawner_fail *f)
 	    len > MAX_REQUEST)
 		return fail(f, "exec", argc == 0 ? EINVAL : E2BIG);
 	h.len = (uint32_t)len;
-	int fds[2] = {-1, -1}, nfds = 0;
+	int fds[REQ_MAX_FDS] = {-1, -1, -1}, nfds = 0;
 	if (r->out_fd >= 0) {
 		h.flags |= REQ_OUT_FD;
 		fds[nfds++] = r->out_fd;
@@ -733,6 +743,10 @@ spawner_spawn(const struct spawner_req *r, int *pidfd, struct spawner_fail *f)
 	if (r->err_fd >= 0) {
 		h.flags |= REQ_ERR_FD;
 		fds[nfds++] = r->err_fd;
+	}
+	if (r->cgroup_fd >= 0) {
+		h.flags |= REQ_CGROUP_FD;
+		fds[nfds++] = r->cgroup_fd;
 	}
 	if (r->switch_user)
 		h.flags |= REQ_SWITCH_USER;

@@ -36,6 +36,9 @@ struct spawner_req {
 	const char *cwd;
 	int out_fd;	  /* the child's stdout; -1: /dev/null */
 	int err_fd;	  /* the child's stderr; -1: as stdout */
+	int cgroup_fd;	  /* a cgroup's cgroup.procs, opened for writing:
+			     the child moves itself there first; -1: stays
+			     in jobd's cgroup */
 	bool switch_user; /* setgroups, setgid, setuid below */
 	uid_t uid;
 	gid_t gid;
@@ -51,7 +54,7 @@ struct spawner_req {
 
 /* Why a process could not start. */
 struct spawner_fail {
-	char step[20]; /* "clone", "setsid", "setgroups",
+	char step[20]; /* "clone", "cgroup", "setsid", "setgroups",
 					   "setgid", "setuid", "prctl",
 					   "cwd", "dup2", "exec",
 					   "limits.memory", "limits.nofile",

@@ -29,7 +29,7 @@
 #include "jobspec.h"
 
 /* Current schema version. */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 /* Opens (creating if needed) the database at path (borrowed), applies
  * migrations, prepares every statement.  sync_full: whatever is reported
@@ -199,6 +199,7 @@ struct store_job_run {
 	int output;	    /* enum jobspec_output */
 	int64_t started_at; /* ms */
 	struct joblimits limits;
+	bool linger; /* what its cgroup holds may outlive it */
 };
 /* Claims the next ready job of queue qid (priority, run_at, id order):
  * state running, attempt + 1, started_at now.  -1 with E_NOTFOUND when
@@ -219,6 +220,7 @@ struct store_job_end {
 	bool output_truncated;
 	double ru_user, ru_sys; /* seconds */
 	int64_t max_rss_kb;
+	int64_t memory_peak; /* bytes, the attempt's cgroup; -1: unknown */
 	int64_t finished_at; /* ms; 0 for a non-terminal state */
 	int64_t run_at;	     /* ms; for scheduled/queued */
 	int attempt_delta;   /* -1 gives the attempt back */

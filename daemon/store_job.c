@@ -197,6 +197,7 @@ store_job_insert(const struct store_job_new *j, int64_t *id)
 	else
 		sqlite3_bind_null(s, 24);
 	store__bind_limits(s, 25, &j->limits);
+	sqlite3_bind_int(s, 26, sp->linger);
 	int rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	if (rc == SQLITE_CONSTRAINT)
@@ -292,6 +293,7 @@ store_job_claim(int64_t qid, int64_t now, struct store_job_run *r)
 	r->backoff.jitter = sqlite3_column_double(s, 15);
 	r->output = sqlite3_column_int(s, 16);
 	joblimits_load((const char *)sqlite3_column_text(s, 17), &r->limits);
+	r->linger = sqlite3_column_int(s, 18) != 0;
 	r->started_at = now;
 	/* Step to the end so the UPDATE completes before the reset. */
 	while (sqlite3_step(s) == SQLITE_ROW)
@@ -350,6 +352,8 @@ store_job_end_attempt(int64_t id, const struct store_job_end *e)
 	if (e->run_at > 0)
 		sqlite3_bind_int64(s, 13, e->run_at);
 	sqlite3_bind_int(s, 14, e->attempt_delta);
+	if (e->memory_peak >= 0)
+		sqlite3_bind_int64(s, 15, e->memory_peak);
 	if (store__st_exec(s, "job end") != 0)
 		return -1;
 	/* Only the attempt that runs (or was cancelled while running) can

@@ -115,17 +115,19 @@ row_to_job(sqlite3_stmt *s, bool with_env)
 			    json_string(sqlite3_column_int(s, JC_OUTPUT)
 						? "discard"
 						: "capture"));
-	if (sqlite3_column_type(s, JC_RU_USER) == SQLITE_NULL)
+	json_object_set_new(o, "linger",
+			    json_boolean(sqlite3_column_int(s, JC_LINGER)));
+	if (sqlite3_column_type(s, JC_RU_USER) == SQLITE_NULL) {
 		json_object_set_new(o, "rusage", json_null());
-	else
-		json_object_set_new(
-			o, "rusage",
-			json_pack("{s:f,s:f,s:I}", "user",
-				  sqlite3_column_double(s, JC_RU_USER),
-				  "system", sqlite3_column_double(s, JC_RU_SYS),
-				  "max_rss_kb",
-				  (json_int_t)sqlite3_column_int64(
-					  s, JC_RU_MAXRSS)));
+	} else {
+		json_t *ru = json_pack(
+			"{s:f,s:f,s:I}", "user",
+			sqlite3_column_double(s, JC_RU_USER), "system",
+			sqlite3_column_double(s, JC_RU_SYS), "max_rss_kb",
+			(json_int_t)sqlite3_column_int64(s, JC_RU_MAXRSS));
+		set_int_or_null(ru, "memory_peak", s, JC_RU_MEMPEAK);
+		json_object_set_new(o, "rusage", ru);
+	}
 	if (with_env) {
 		int64_t env_id = sqlite3_column_int64(s, JC_ENV_ID);
 		json_t *env = env_id ? store__env_get(env_id) : NULL;

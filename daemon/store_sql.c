@@ -150,9 +150,17 @@ static const char schema_v3[] =
 	"ALTER TABLE jobs ADD COLUMN limits TEXT;"
 	"ALTER TABLE queues ADD COLUMN limits TEXT;";
 
+/* Version 4: cgroups.  linger: what the attempt's cgroup holds when its
+ * main process exits is left to end on its own; ru_mempeak: the
+ * attempt's cgroup memory.peak in bytes (NULL: not measured). */
+static const char schema_v4[] =
+	"ALTER TABLE jobs ADD COLUMN linger INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE jobs ADD COLUMN ru_mempeak INTEGER;";
+
 /* Migrations: store__migrations[i] takes the schema from version i to
  * i + 1. */
-const char *const store__migrations[] = {schema_v1, schema_v2, schema_v3};
+const char *const store__migrations[] = {schema_v1, schema_v2, schema_v3,
+					  schema_v4};
 _Static_assert(sizeof(store__migrations) / sizeof(store__migrations[0]) ==
 		       STORE_SCHEMA_VERSION,
 	       "one migration per schema version");
@@ -191,10 +199,11 @@ const char *const store__stmt_sql[S_COUNT] = {
 			 "run_at, created_at, max_attempts, timeout, "
 			 "kill_grace, b_base, b_factor, b_max, b_jitter, uid, "
 			 "name, argv, shell, cwd, env_id, unique_key, output, "
-			 "deps_left, depends_on, finished_at, limits) VALUES "
+			 "deps_left, depends_on, finished_at, limits, linger) "
+			 "VALUES "
 			 "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
 			 "?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, "
-			 "?23, ?24, ?25)",
+			 "?23, ?24, ?25, ?26)",
 	[S_DEP_INSERT] = "INSERT OR IGNORE INTO deps (dep_id, job_id) "
 			 "VALUES (?1, ?2)",
 	[S_JOB_UNIQUE] = "SELECT id FROM jobs WHERE uid = ?2 AND "
@@ -212,12 +221,14 @@ const char *const store__stmt_sql[S_COUNT] = {
 			" ORDER BY priority DESC, run_at, id LIMIT 1) "
 			"RETURNING id, qid, attempt, max_attempts, recoveries, "
 			"uid, argv, shell, cwd, env_id, timeout, kill_grace, "
-			"b_base, b_factor, b_max, b_jitter, output, limits",
+			"b_base, b_factor, b_max, b_jitter, output, limits, "
+			"linger",
 	[S_JOB_SET_PID] = "UPDATE jobs SET pid = ?2 WHERE id = ?1",
 	[S_JOB_END] = "UPDATE jobs SET state = ?2, reason = ?3, "
 		      "exit_code = ?4, signal = ?5, error = ?6, "
 		      "duration = coalesce(?7, duration), truncated = ?8, "
 		      "ru_user = ?9, ru_sys = ?10, ru_maxrss = ?11, "
+		      "ru_mempeak = ?15, "
 		      "finished_at = ?12, run_at = coalesce(?13, run_at), "
 		      "attempt = attempt + ?14, pid = NULL WHERE id = ?1 "
 		      "AND state IN (" STATE(RUNNING) ", " STATE(CANCELLED)
@@ -231,7 +242,7 @@ const char *const store__stmt_sql[S_COUNT] = {
 			"exit_code = NULL, signal = NULL, error = NULL, "
 			"pid = NULL, duration = NULL, truncated = 0, "
 			"ru_user = NULL, ru_sys = NULL, ru_maxrss = NULL, "
-			"deps_left = 0 WHERE id = ?1",
+			"ru_mempeak = NULL, deps_left = 0 WHERE id = ?1",
 	[S_JOB_PROMOTE] = "UPDATE jobs SET state = " STATE(QUEUED)
 			  " WHERE state = " STATE(SCHEDULED) " AND "
 			  "run_at <= ?1 RETURNING id, qid",

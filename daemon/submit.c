@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "await.h"
+#include "cgroup.h"
 #include "coro.h"
 #include "diag.h"
 #include "jobd/proto.h"
@@ -65,6 +66,8 @@ resolve(const struct jobspec *sp, uid_t caller, struct store_job_new *n,
 					       : q->conf.max_attempts;
 	n->limits = sp->limits;
 	joblimits_merge(&n->limits, &q->conf.limits);
+	if (joblimits_check(&n->limits, cgroup_controllers(), "limits.") != 0)
+		return -1;
 	n->backoff = q->conf.backoff;
 	if (!isnan(sp->backoff.base))
 		n->backoff.base = sp->backoff.base;

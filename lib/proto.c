@@ -23,6 +23,7 @@ static const char *const reason_names[JOBD_REASON_COUNT] = {
 	"recovery_limit",
 	"recovered",
 	"interrupted",
+	"oom",
 };
 
 static const char *const error_names[JOBD_E_COUNT] = {

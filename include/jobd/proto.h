@@ -37,6 +37,7 @@ enum jobd_reason {
 	JOBD_REASON_RECOVERY_LIMIT,
 	JOBD_REASON_RECOVERED,
 	JOBD_REASON_INTERRUPTED,
+	JOBD_REASON_OOM, /* its cgroup recorded an OOM kill */
 	JOBD_REASON_COUNT
 };
 

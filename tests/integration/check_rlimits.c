@@ -1,11 +1,12 @@
 /*
  * rlimits_suite: a job's resource limits (SPEC 2.1 `limits`) without
- * cgroups: memory, nofile and cpu_time applied with setrlimit and observed
+ * cgroups (cgroups = off): memory, nofile and cpu_time applied with setrlimit and observed
  * inside the job; cpu and tasks refused, naming the cgroup controller
  * each needs; a queue's defaults merged under the job's own keys; jobctl's
  * flags.  Every wait has a deadline.
  */
 #include <check.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@ Suite *rlimits_suite(void);
 
 #define BASE_CONF                                                           \
 	"; rlimits_suite\n[daemon]\nshutdown_timeout = 1\nkill_grace = 1\n" \
+	"cgroups = off\n"                                                   \
 	"[queue capped]\nlimit_memory = 512M\nlimit_nofile = 64\n"
 
 /* A command that needs 128 MiB of address space: dd's buffer. */
@@ -151,12 +153,21 @@ START_TEST(rlimits_cgroup_keys_refused)
 	ck_assert_str_eq(jd_err(r), "invalid_argument");
 	ck_assert_ptr_nonnull(strstr(jd_err_msg(r), "cpu controller"));
 	json_decref(r);
-	/* The config key too: jobd refuses to start with it. */
+	/* The config key too: jobd refuses to start with it (exit 78). */
 	char *errpath = jd_path(d, "cpu.err");
 	char *conf = jd_path(d, "cpu.conf");
-	jd_write_file(conf, "[queue q]\nlimit_cpu = 0.5\n");
-	const char *args[] = {"--check-config", "-c", conf, NULL};
-	ck_assert_int_ne(jd_run_jobd(args, errpath, 20), 0);
+	char *sock = jd_path(d, "cpu.sock");
+	char *state = jd_path(d, "cpu.state");
+	char text[3 * PATH_MAX];
+	snprintf(text, sizeof(text),
+		 "[daemon]\nsocket = %s\nstate_dir = %s\ncgroups = off\n"
+		 "[queue q]\nlimit_cpu = 0.5\n",
+		 sock, state);
+	jd_write_file(conf, text);
+	const char *args[] = {"-c", conf, NULL};
+	ck_assert_int_eq(jd_run_jobd(args, errpath, 20), 78);
+	free(sock);
+	free(state);
 	char *err = jd_slurp(errpath);
 	ck_assert_msg(strstr(err, "limit_cpu: needs the cgroup v2 cpu") != NULL,
 		      "stderr: %s", err);

@@ -638,17 +638,14 @@ START_TEST(config_queue_limits)
 	ck_assert_double_eq(q->limits.cpu_time, 120);
 	config_destroy(&d);
 	config_destroy(&c);
-	/* Bad values, and the keys that need cgroups. */
+	/* Bad values.  The keys that need cgroups are read here and
+	 * checked against the host at start (joblimits_check). */
 	expect_error("[queue q]\nlimit_memory = lots\n", 2, "limit_memory: ");
 	expect_error("[queue q]\nlimit_memory = 0\n", 2, "limit_memory: ");
 	expect_error("[queue q]\nlimit_nofile = 0\n", 2, "limit_nofile: ");
 	expect_error("[queue q]\nlimit_cpu_time = 0\n", 2, "limit_cpu_time: ");
-	expect_error(
-		"[queue q]\nlimit_cpu = 0.5\n", 2,
-		"limit_cpu: needs the cgroup v2 cpu controller, which jobd "
-		"does not have here");
-	expect_error("[queue q]\nlimit_tasks = 5\n", 2,
-		     "limit_tasks: needs the cgroup v2 pids controller");
+	expect_error("[queue q]\nlimit_cpu = none\n", 2, "limit_cpu: ");
+	expect_error("[queue q]\nlimit_tasks = 0\n", 2, "limit_tasks: ");
 	expect_error("[queue q]\nlimit_swap = 5\n", 2, "unknown key");
 }
 END_TEST

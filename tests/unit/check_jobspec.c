@@ -281,11 +281,7 @@ static const struct {
 	{"{\"argv\":[\"x\"],\"limits\":{\"cpu_time\":0}}", "limits.cpu_time: "},
 	{"{\"argv\":[\"x\"],\"limits\":{\"cpu_time\":315360001}}",
 	 "limits.cpu_time: "},
-	{"{\"argv\":[\"x\"],\"limits\":{\"cpu\":0.5}}",
-	 "limits.cpu: needs the cgroup v2 cpu controller, which jobd does "
-	 "not have here"},
-	{"{\"argv\":[\"x\"],\"limits\":{\"tasks\":10}}",
-	 "limits.tasks: needs the cgroup v2 pids controller"},
+	{"{\"argv\":[\"x\"],\"linger\":1}", "linger: must be a boolean"},
 };
 
 START_TEST(jobspec_rejects)
@@ -367,6 +363,48 @@ START_TEST(jobspec_limits_merge_and_load)
 	ck_assert(joblimits_is_empty(&back));
 	joblimits_load("not json", &back);
 	ck_assert(joblimits_is_empty(&back));
+}
+END_TEST
+
+/* cpu and tasks parse anywhere; jobd refuses them where their cgroup
+ * controller is missing, naming it. */
+START_TEST(jobspec_limits_need_controllers)
+{
+	struct jobspec s;
+
+	ck_assert_int_eq(parse("{\"argv\":[\"x\"],\"limits\":{\"cpu\":0.5,"
+			       "\"tasks\":10,\"memory\":1000000}}",
+			       &s),
+			 0);
+	ck_assert_double_eq(s.limits.cpu, 0.5);
+	ck_assert_int_eq(s.limits.tasks, 10);
+	diag_clear();
+	ck_assert_int_eq(joblimits_check(&s.limits, 0, "limits."), -1);
+	ck_assert_int_eq(diag_code(), E_INVAL);
+	ck_assert_str_eq(diag_msg(), "limits.cpu: needs the cgroup v2 cpu "
+				     "controller, which jobd does not have "
+				     "here");
+	ck_assert_int_eq(
+		joblimits_check(&s.limits, JOBLIMITS_HAVE_CPU, "limit_"), -1);
+	ck_assert_str_eq(diag_msg(), "limit_tasks: needs the cgroup v2 pids "
+				     "controller, which jobd does not have "
+				     "here");
+	ck_assert_int_eq(
+		joblimits_check(&s.limits,
+				JOBLIMITS_HAVE_CPU | JOBLIMITS_HAVE_PIDS,
+				"limits."),
+		0);
+	/* memory falls back to RLIMIT_AS: never refused. */
+	struct joblimits mem = {.memory = 1 << 20, .nofile = 5};
+	ck_assert_int_eq(joblimits_check(&mem, 0, "limits."), 0);
+	jobspec_destroy(&s);
+	/* linger is a boolean, false unless given. */
+	ck_assert_int_eq(parse("{\"argv\":[\"x\"]}", &s), 0);
+	ck_assert(!s.linger);
+	jobspec_destroy(&s);
+	ck_assert_int_eq(parse("{\"argv\":[\"x\"],\"linger\":true}", &s), 0);
+	ck_assert(s.linger);
+	jobspec_destroy(&s);
 }
 END_TEST
 
@@ -555,6 +593,7 @@ jobspec_suite(void)
 	tcase_add_test(tc, jobspec_shares_argv_env);
 	tcase_add_test(tc, jobspec_limits);
 	tcase_add_test(tc, jobspec_limits_merge_and_load);
+	tcase_add_test(tc, jobspec_limits_need_controllers);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("reject");

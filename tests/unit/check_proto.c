@@ -31,6 +31,7 @@ static const char *const spec_reasons[] = {
 	"recovery_limit",
 	"recovered",
 	"interrupted",
+	"oom",
 };
 
 static const char *const spec_errors[] = {

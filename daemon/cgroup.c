@@ -1,0 +1,715 @@
+/*
+ * cgroup: the subtree found and prepared at start, one cgroup per attempt,
+ * and the cgroups of ended attempts that still hold processes (leftovers),
+ * swept on a timer until they empty.  Every file is reached relative to
+ * the BASE/jobs descriptor, so a path is walked once, at start.
+ */
+#include "cgroup.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/magic.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "diag.h"
+#include "log.h"
+#include "loop.h"
+#include "xmem.h"
+
+/* cpu.max's period, microseconds (the kernel's default), and the least
+ * quota it takes. */
+#define CPU_PERIOD_US 100000
+#define CPU_MIN_QUOTA_US 1000
+/* How often leftovers are looked at, seconds. */
+#define SWEEP_INTERVAL 0.25
+/* Deepest cgroup tree below an attempt's that is removed. */
+#define MAX_DEPTH 16
+
+static struct {
+	bool active;
+	char *jobs;    /* BASE/jobs */
+	int jobs_fd;   /* BASE/jobs, O_DIRECTORY */
+	unsigned have; /* JOBLIMITS_HAVE_* */
+	bool has_kill; /* cgroup.kill (Linux 5.14) */
+} cg = {.jobs_fd = -1};
+
+/* The cgroup of an ended attempt that still holds processes. */
+struct leftover {
+	char name[48];
+	double kill_at; /* monotonic s; INFINITY: it lingers */
+	bool killed;
+	struct leftover *next;
+};
+
+static struct leftover *leftovers;
+static int nleftovers;
+static ev_timer sweep_w;
+static bool sweeping;
+
+/* ---- files ------------------------------------------------------------ */
+
+/* Writes text to file in directory dir; 0, or -1 with errno. */
+static int
+put(int dir, const char *file, const char *text)
+{
+	int fd = openat(dir, file, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	size_t n = strlen(text);
+	ssize_t w = write(fd, text, n);
+	int e = errno;
+	close(fd);
+	errno = e;
+	return w == (ssize_t)n ? 0 : -1;
+}
+
+/* Reads file in dir into buf (NUL-terminated); its length, or -1. */
+static ssize_t
+get(int dir, const char *file, char *buf, size_t size)
+{
+	int fd = openat(dir, file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	size_t len = 0;
+	ssize_t r;
+	while (len + 1 < size && (r = read(fd, buf + len, size - 1 - len)) > 0)
+		len += (size_t)r;
+	close(fd);
+	buf[len] = '\0';
+	return (ssize_t)len;
+}
+
+/* The value of line "key N" of a flat-keyed file's text; -1 if none. */
+static int64_t
+keyed(const char *text, const char *key)
+{
+	size_t kl = strlen(key);
+	for (const char *p = text; p != NULL && *p;) {
+		if (strncmp(p, key, kl) == 0 && p[kl] == ' ')
+			return strtoll(p + kl + 1, NULL, 10);
+		p = strchr(p, '\n');
+		if (p != NULL)
+			p++;
+	}
+	return -1;
+}
+
+/* True when a cgroup (dir) holds processes, itself or below. */
+static bool
+populated(int dir)
+{
+	char buf[256];
+	return get(dir, "cgroup.events", buf, sizeof(buf)) < 0 ||
+	       keyed(buf, "populated") != 0;
+}
+
+/* Sends sig to each process listed in dir's cgroup.procs. */
+static void
+signal_procs(int dir, int sig)
+{
+	int fd = openat(dir, "cgroup.procs", O_RDONLY | O_CLOEXEC);
+	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+	if (f == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	long pid;
+	while (fscanf(f, "%ld", &pid) == 1)
+		if (pid > 1)
+			kill((pid_t)pid, sig);
+	fclose(f);
+}
+
+/* SIGKILLs every process of cgroup dir and below: cgroup.kill, or, on a
+ * kernel without it, freeze (so nothing forks meanwhile), SIGKILL each
+ * process, thaw (the dead then exit). */
+static void
+kill_dir(int dir)
+{
+	if (cg.has_kill && put(dir, "cgroup.kill", "1") == 0)
+		return;
+	put(dir, "cgroup.freeze", "1");
+	signal_procs(dir, SIGKILL);
+	put(dir, "cgroup.freeze", "0");
+}
+
+/* Removes cgroup name in parent and the cgroups below it (a job may make
+ * its own); 0, or -1 with errno (EBUSY: processes left). */
+static int
+remove_tree(int parent, const char *name, int depth)
+{
+	if (unlinkat(parent, name, AT_REMOVEDIR) == 0 || errno == ENOENT)
+		return 0;
+	if ((errno != EBUSY && errno != ENOTEMPTY) || depth >= MAX_DEPTH)
+		return -1;
+	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (d == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_type == DT_DIR && de->d_name[0] != '.')
+			remove_tree(dirfd(d), de->d_name, depth + 1);
+	closedir(d);
+	if (unlinkat(parent, name, AT_REMOVEDIR) == 0 || errno == ENOENT)
+		return 0;
+	return -1;
+}
+
+static double
+mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Kills every cgroup below BASE/jobs named in names (all when NULL),
+ * waits up to timeout seconds for them to empty and removes them.
+ * Returns how many held processes.  Blocks: for start and exit only. */
+static int
+kill_and_remove_all(double timeout)
+{
+	int fd = openat(cg.jobs_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (d == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	int held = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue;
+		int c = openat(cg.jobs_fd, de->d_name,
+			       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (c < 0)
+			continue;
+		if (populated(c)) {
+			held++;
+			kill_dir(c);
+		}
+		double until = mono() + timeout;
+		while (populated(c) && mono() < until)
+			nanosleep(&(struct timespec){0, 5000000}, NULL);
+		close(c);
+		if (remove_tree(cg.jobs_fd, de->d_name, 0) != 0)
+			log_warnx("cgroup %s/%s: not removed: %s", cg.jobs,
+				  de->d_name, strerror(errno));
+	}
+	closedir(d);
+	return held;
+}
+
+/* ---- the subtree ------------------------------------------------------ */
+
+/* The mount point of the cgroup2 file system, from mountinfo. */
+static int
+find_mount(char *out, size_t size)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	if (f == NULL)
+		return -1;
+	char *line = NULL;
+	size_t cap = 0;
+	int rc = -1;
+	while (rc != 0 && getline(&line, &cap, f) > 0) {
+		/* id parent dev root MOUNTPOINT opts [optional...] - TYPE */
+		char *sep = strstr(line, " - ");
+		if (sep == NULL || strncmp(sep + 3, "cgroup2 ", 8) != 0)
+			continue;
+		char mp[PATH_MAX];
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1)
+			continue;
+		/* Octal escapes: \040 is a space. */
+		size_t o = 0;
+		for (const char *p = mp; *p && o + 1 < size; o++) {
+			if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' &&
+			    p[2] && p[3]) {
+				out[o] = (char)((p[1] - '0') * 64 +
+						(p[2] - '0') * 8 +
+						(p[3] - '0'));
+				p += 4;
+			} else {
+				out[o] = *p++;
+			}
+		}
+		out[o] = '\0';
+		rc = 0;
+	}
+	free(line);
+	fclose(f);
+	return rc;
+}
+
+/* jobd's cgroup v2 path, from /proc/self/cgroup ("0::/PATH"). */
+static int
+own_path(char *out, size_t size)
+{
+	FILE *f = fopen("/proc/self/cgroup", "re");
+	if (f == NULL)
+		return -1;
+	char line[PATH_MAX + 8];
+	int rc = -1;
+	while (rc != 0 && fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "0::", 3) != 0)
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		size_t n = strlen(line + 3);
+		if (n >= size)
+			break;
+		memcpy(out, line + 3, n + 1);
+		rc = 0;
+	}
+	fclose(f);
+	return rc;
+}
+
+/* True when systemd delegated cgroup dir (Delegate=yes). */
+static bool
+delegated(const char *dir)
+{
+	static const char *const attrs[] = {"trusted.delegate",
+					    "user.delegate"};
+	for (size_t i = 0; i < 2; i++) {
+		char v[8];
+		ssize_t n = getxattr(dir, attrs[i], v, sizeof(v) - 1);
+		if (n > 0) {
+			v[n] = '\0';
+			if (v[0] == '1')
+				return true;
+		}
+	}
+	return false;
+}
+
+/* Moves every process of cgroup dir to dir/daemon. */
+static int
+move_to_leaf(const char *dir)
+{
+	char *leaf = xasprintf("%s/daemon", dir);
+	int rc = -1;
+	if (mkdir(leaf, 0755) != 0 && errno != EEXIST) {
+		diag_set(E_IO, "%s: %s", leaf, strerror(errno));
+		goto out;
+	}
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int lfd = open(leaf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	char buf[4096];
+	if (dfd >= 0 && lfd >= 0 &&
+	    get(dfd, "cgroup.procs", buf, sizeof(buf)) >= 0) {
+		rc = 0;
+		for (char *p = buf, *e; *p; p = e) {
+			long pid = strtol(p, &e, 10);
+			if (e == p)
+				break;
+			char num[24];
+			snprintf(num, sizeof(num), "%ld", pid);
+			if (put(lfd, "cgroup.procs", num) != 0 &&
+			    errno != ESRCH) {
+				diag_set(E_IO, "%s/cgroup.procs: %s", leaf,
+					 strerror(errno));
+				rc = -1;
+				break;
+			}
+		}
+	} else {
+		diag_set(E_IO, "%s: %s", dir, strerror(errno));
+	}
+	if (dfd >= 0)
+		close(dfd);
+	if (lfd >= 0)
+		close(lfd);
+out:
+	free(leaf);
+	return rc;
+}
+
+/* Enables in cgroup dir's subtree_control each controller it offers of
+ * memory, cpu and pids; returns what its children have, as bits. */
+static unsigned
+enable_controllers(int dir)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} ctl[] = {{"memory", JOBLIMITS_HAVE_MEMORY},
+		   {"cpu", JOBLIMITS_HAVE_CPU},
+		   {"pids", JOBLIMITS_HAVE_PIDS}};
+	char buf[512];
+	for (size_t i = 0; i < 3; i++) {
+		char op[16];
+		snprintf(op, sizeof(op), "+%s", ctl[i].name);
+		put(dir, "cgroup.subtree_control", op);
+	}
+	unsigned have = 0;
+	if (get(dir, "cgroup.subtree_control", buf, sizeof(buf)) < 0)
+		return 0;
+	for (size_t i = 0; i < 3; i++) {
+		size_t l = strlen(ctl[i].name);
+		for (char *p = buf; (p = strstr(p, ctl[i].name)) != NULL;
+		     p += l) {
+			if ((p == buf || p[-1] == ' ') &&
+			    (p[l] == ' ' || p[l] == '\n' || p[l] == '\0'))
+				have |= ctl[i].bit;
+		}
+	}
+	return have;
+}
+
+/* Prepares base (an absolute path in the cgroup2 file system; own is
+ * jobd's cgroup there): BASE/daemon when jobd sits in base, BASE/jobs
+ * with the controllers.  0, or -1 with diag. */
+static int
+prepare(const char *base, const char *own)
+{
+	struct statfs sf;
+	if (statfs(base, &sf) != 0)
+		return diag_set(E_IO, "%s: %s", base, strerror(errno));
+	if (sf.f_type != CGROUP2_SUPER_MAGIC)
+		return diag_set(E_INVAL, "%s: not a cgroup2 directory", base);
+	char rb[PATH_MAX], ro[PATH_MAX];
+	if (realpath(base, rb) == NULL)
+		return diag_set(E_IO, "%s: %s", base, strerror(errno));
+	if (realpath(own, ro) != NULL && strcmp(rb, ro) == 0 &&
+	    move_to_leaf(rb) != 0)
+		return -1;
+	int bfd = open(rb, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (bfd < 0)
+		return diag_set(E_IO, "%s: %s", rb, strerror(errno));
+	enable_controllers(bfd);
+	close(bfd);
+	cg.jobs = xasprintf("%s/jobs", rb);
+	if (mkdir(cg.jobs, 0755) != 0 && errno != EEXIST)
+		return diag_set(E_IO, "%s: %s", cg.jobs, strerror(errno));
+	cg.jobs_fd = open(cg.jobs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cg.jobs_fd < 0)
+		return diag_set(E_IO, "%s: %s", cg.jobs, strerror(errno));
+	cg.have = enable_controllers(cg.jobs_fd);
+	/* Making and removing a child is what each attempt will do. */
+	if (mkdirat(cg.jobs_fd, "probe", 0755) != 0 && errno != EEXIST)
+		return diag_set(E_IO, "%s: cannot make cgroups: %s", cg.jobs,
+				strerror(errno));
+	cg.has_kill = faccessat(cg.jobs_fd, "probe/cgroup.kill", W_OK, 0) == 0;
+	unlinkat(cg.jobs_fd, "probe", AT_REMOVEDIR);
+	return 0;
+}
+
+/* Picks the base and prepares it; 0, or -1 with diag saying why not. */
+static int
+find_base(const char *root)
+{
+	char mnt[PATH_MAX], own[PATH_MAX], ownp[2 * PATH_MAX];
+	if (find_mount(mnt, sizeof(mnt)) != 0)
+		return diag_set(E_INVAL, "no cgroup2 file system is mounted");
+	if (own_path(own, sizeof(own)) != 0)
+		return diag_set(E_INVAL, "jobd is in no cgroup v2");
+	snprintf(ownp, sizeof(ownp), "%s%s", mnt,
+		 strcmp(own, "/") == 0 ? "" : own);
+	if (root != NULL && *root != '\0')
+		return prepare(root, ownp);
+	if (strcmp(own, "/") == 0)
+		return diag_set(E_INVAL, "jobd runs in the root cgroup and "
+					 "cgroup_root is not set");
+	if (!delegated(ownp))
+		return diag_set(E_INVAL,
+				"jobd's cgroup %s is not delegated to it "
+				"(Delegate=yes) and cgroup_root is not set",
+				ownp);
+	return prepare(ownp, ownp);
+}
+
+static void
+reset(void)
+{
+	if (cg.jobs_fd >= 0)
+		close(cg.jobs_fd);
+	free(cg.jobs);
+	cg.jobs = NULL;
+	cg.jobs_fd = -1;
+	cg.have = 0;
+	cg.active = false;
+}
+
+int
+cgroup_init(const char *root, bool required)
+{
+	if (find_base(root) != 0) {
+		reset();
+		if (required)
+			return diag_set(E_INVAL, "cgroups = required: %s",
+					diag_msg());
+		log_info("cgroups: not used (%s): attempts are contained by "
+			 "their process groups",
+			 diag_msg());
+		return 0;
+	}
+	cg.active = true;
+	log_info("cgroups: attempts in %s, controllers:%s%s%s%s", cg.jobs,
+		 cg.have & JOBLIMITS_HAVE_MEMORY ? " memory" : "",
+		 cg.have & JOBLIMITS_HAVE_CPU ? " cpu" : "",
+		 cg.have & JOBLIMITS_HAVE_PIDS ? " pids" : "",
+		 cg.have == 0 ? " none" : "");
+	return 1;
+}
+
+bool
+cgroup_active(void)
+{
+	return cg.active;
+}
+
+unsigned
+cgroup_controllers(void)
+{
+	return cg.have;
+}
+
+const char *
+cgroup_jobs_dir(void)
+{
+	return cg.active ? cg.jobs : NULL;
+}
+
+int
+cgroup_reap_leftovers(void)
+{
+	return cg.active ? kill_and_remove_all(5.0) : 0;
+}
+
+void
+cgroup_shutdown(void)
+{
+	if (sweeping)
+		ev_timer_stop(loop_ev(), &sweep_w);
+	sweeping = false;
+	while (leftovers != NULL) {
+		struct leftover *l = leftovers;
+		leftovers = l->next;
+		free(l);
+	}
+	nleftovers = 0;
+	if (cg.active)
+		kill_and_remove_all(1.0);
+	reset();
+}
+
+/* ---- attempts --------------------------------------------------------- */
+
+/* Writes l into the new cgroup dir; 0, or -1 with diag. */
+static int
+set_limits(int dir, const char *name, const struct joblimits *l)
+{
+	char v[64];
+	const char *file = NULL;
+	if (l->memory > 0 && (cg.have & JOBLIMITS_HAVE_MEMORY)) {
+		snprintf(v, sizeof(v), "%lld", (long long)l->memory);
+		if (put(dir, file = "memory.max", v) != 0)
+			goto fail;
+		/* Swap would let it go past the limit, slowly. */
+		if (put(dir, "memory.swap.max", "0") != 0 && errno != ENOENT)
+			goto fail;
+	}
+	if (l->cpu > 0) {
+		double q = ceil(l->cpu * CPU_PERIOD_US);
+		snprintf(v, sizeof(v), "%.0f %d",
+			 q < CPU_MIN_QUOTA_US ? CPU_MIN_QUOTA_US : q,
+			 CPU_PERIOD_US);
+		if (put(dir, file = "cpu.max", v) != 0)
+			goto fail;
+	}
+	if (l->tasks > 0) {
+		snprintf(v, sizeof(v), "%lld", (long long)l->tasks);
+		if (put(dir, file = "pids.max", v) != 0)
+			goto fail;
+	}
+	return 0;
+fail:
+	return diag_set(E_IO, "cgroup %s/%s/%s: %s", cg.jobs, name,
+			file ? file : "memory.swap.max", strerror(errno));
+}
+
+int
+cgroup_attempt_open(int64_t id, int attempt, const struct joblimits *l,
+		    struct cgroup_attempt *a)
+{
+	a->dir_fd = a->procs_fd = -1;
+	snprintf(a->name, sizeof(a->name), "%lld.%d", (long long)id, attempt);
+	if (!cg.active)
+		return 0;
+	if (mkdirat(cg.jobs_fd, a->name, 0755) != 0 && errno == EEXIST) {
+		/* Left by a jobd that died between this attempt's start
+		 * and its end: whatever it holds is that attempt's. */
+		int c = openat(cg.jobs_fd, a->name,
+			       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (c >= 0) {
+			kill_dir(c);
+			close(c);
+		}
+		remove_tree(cg.jobs_fd, a->name, 0);
+		mkdirat(cg.jobs_fd, a->name, 0755);
+	}
+	a->dir_fd =
+		openat(cg.jobs_fd, a->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (a->dir_fd < 0) {
+		int e = errno;
+		diag_set(E_IO, "cgroup %s/%s: %s", cg.jobs, a->name,
+			 strerror(e));
+		errno = e;
+		return -1;
+	}
+	if (set_limits(a->dir_fd, a->name, l) != 0)
+		goto fail;
+	a->procs_fd = openat(a->dir_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+	if (a->procs_fd < 0) {
+		diag_set(E_IO, "cgroup %s/%s/cgroup.procs: %s", cg.jobs,
+			 a->name, strerror(errno));
+		goto fail;
+	}
+	return 0;
+fail:;
+	int e = errno;
+	close(a->dir_fd);
+	a->dir_fd = -1;
+	unlinkat(cg.jobs_fd, a->name, AT_REMOVEDIR);
+	errno = e;
+	return -1;
+}
+
+void
+cgroup_attempt_started(struct cgroup_attempt *a)
+{
+	if (a->procs_fd >= 0)
+		close(a->procs_fd);
+	a->procs_fd = -1;
+}
+
+void
+cgroup_attempt_signal(const struct cgroup_attempt *a, int sig)
+{
+	if (a->dir_fd >= 0)
+		signal_procs(a->dir_fd, sig);
+}
+
+void
+cgroup_attempt_kill(const struct cgroup_attempt *a)
+{
+	if (a->dir_fd >= 0)
+		kill_dir(a->dir_fd);
+}
+
+void
+cgroup_attempt_usage(const struct cgroup_attempt *a, struct cgroup_usage *u)
+{
+	*u = (struct cgroup_usage){.memory_peak = -1};
+	if (a->dir_fd < 0)
+		return;
+	char buf[1024];
+	if (get(a->dir_fd, "cpu.stat", buf, sizeof(buf)) > 0) {
+		int64_t us = keyed(buf, "user_usec"),
+			sy = keyed(buf, "system_usec");
+		if (us >= 0 && sy >= 0) {
+			u->cpu_known = true;
+			u->user = (double)us / 1e6;
+			u->system = (double)sy / 1e6;
+		}
+	}
+	if (get(a->dir_fd, "memory.peak", buf, sizeof(buf)) > 0)
+		u->memory_peak = strtoll(buf, NULL, 10);
+	if (get(a->dir_fd, "memory.events", buf, sizeof(buf)) > 0) {
+		int64_t k = keyed(buf, "oom_kill");
+		u->oom_kills = k > 0 ? k : 0;
+	}
+}
+
+/* Looks at each leftover: kills it when its grace is over, removes it
+ * once empty. */
+static void
+sweep(void)
+{
+	double now = mono();
+	for (struct leftover **pp = &leftovers; *pp != NULL;) {
+		struct leftover *l = *pp;
+		if (!l->killed && now >= l->kill_at) {
+			int c = openat(cg.jobs_fd, l->name,
+				       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (c >= 0) {
+				kill_dir(c);
+				close(c);
+			}
+			l->killed = true;
+		}
+		if (remove_tree(cg.jobs_fd, l->name, 0) == 0) {
+			*pp = l->next;
+			free(l);
+			nleftovers--;
+			continue;
+		}
+		pp = &l->next;
+	}
+	if (leftovers == NULL && sweeping) {
+		ev_timer_stop(loop_ev(), &sweep_w);
+		sweeping = false;
+	}
+}
+
+static void
+sweep_cb(struct ev_loop *l, ev_timer *w, int revents)
+{
+	(void)l;
+	(void)w;
+	(void)revents;
+	sweep();
+}
+
+void
+cgroup_attempt_close(struct cgroup_attempt *a, double grace, bool linger)
+{
+	if (a->dir_fd < 0)
+		return;
+	if (a->procs_fd >= 0)
+		close(a->procs_fd);
+	a->procs_fd = -1;
+	if (remove_tree(cg.jobs_fd, a->name, 0) != 0) {
+		if (!linger)
+			signal_procs(a->dir_fd, SIGTERM);
+		struct leftover *l = xcalloc(1, sizeof(*l));
+		memcpy(l->name, a->name, sizeof(l->name));
+		l->kill_at = linger ? INFINITY : mono() + grace;
+		l->next = leftovers;
+		leftovers = l;
+		nleftovers++;
+		if (!sweeping) {
+			ev_timer_init(&sweep_w, sweep_cb, SWEEP_INTERVAL,
+				      SWEEP_INTERVAL);
+			ev_timer_start(loop_ev(), &sweep_w);
+			sweeping = true;
+		}
+	}
+	close(a->dir_fd);
+	a->dir_fd = -1;
+}
+
+int
+cgroup_pending(void)
+{
+	return nleftovers;
+}
