@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "await.h"
+#include "cgroup.h"
 #include "control.h"
 #include "diag.h"
 #include "events.h"
@@ -54,6 +55,25 @@ rss_bytes(void)
 	return (int64_t)resident * sysconf(_SC_PAGESIZE);
 }
 
+/* stats' cgroups: where attempts run, with which controllers, and how
+ * many ended attempts' cgroups still hold processes; null without. */
+static json_t *
+cgroups_json(void)
+{
+	if (!cgroup_active())
+		return json_null();
+	unsigned have = cgroup_controllers();
+	json_t *ctl = json_array();
+	if (have & JOBLIMITS_HAVE_MEMORY)
+		json_array_append_new(ctl, json_string("memory"));
+	if (have & JOBLIMITS_HAVE_CPU)
+		json_array_append_new(ctl, json_string("cpu"));
+	if (have & JOBLIMITS_HAVE_PIDS)
+		json_array_append_new(ctl, json_string("pids"));
+	return json_pack("{s:s,s:o,s:i}", "path", cgroup_jobs_dir(),
+			 "controllers", ctl, "lingering", cgroup_pending());
+}
+
 void
 cmd_stats(struct cmd_req *r)
 {
@@ -86,6 +106,7 @@ cmd_stats(struct cmd_req *r)
 		"slowest_ms", ls.slowest_ms, "db", "path", cmd_ctx()->db_path,
 		"size_bytes", (json_int_t)dbb, "wal_bytes", (json_int_t)walb,
 		"rss_bytes", (json_int_t)rss_bytes());
+	json_object_set_new(res, "cgroups", cgroups_json());
 	cmd_reply_ok(r, res);
 }
 
