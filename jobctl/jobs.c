@@ -71,7 +71,8 @@ static const char *const job_keys[] = {
 	"kill_grace",	"backoff",     "depends_on", "unique_key",
 	"uid",		"pid",	       "created_at", "run_at",
 	"started_at",	"finished_at", "duration",   "output_truncated",
-	"rusage",	"limits",      "env",	     NULL,
+	"rusage",	"limits",      "linger",     "env",
+	NULL,
 };
 
 /* Prints jobs (a JSON array of job objects) as the jobs table. */

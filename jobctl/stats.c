@@ -96,6 +96,27 @@ print_counts(const char *label, json_t *obj, const char *const *order)
 	putchar('\n');
 }
 
+/* The cgroups line: where attempts run, their controllers, leftovers. */
+static void
+stats_cgroups(json_t *cg)
+{
+	if (!json_is_object(cg)) {
+		printf("%-12s %s\n", "cgroups", "none (process groups only)");
+		return;
+	}
+	json_t *ctl = json_object_get(cg, "controllers");
+	size_t i;
+	json_t *v;
+	printf("%-12s %s, controllers:", "cgroups",
+	       jstr(cg, "path") ? jstr(cg, "path") : "-");
+	json_array_foreach (ctl, i, v)
+		printf(" %s",
+		       json_string_value(v) ? json_string_value(v) : "?");
+	if (json_array_size(ctl) == 0)
+		printf(" none");
+	printf(", lingering %lld\n", (long long)jint(cg, "lingering", 0));
+}
+
 static void
 stats_human(json_t *st)
 {
@@ -124,6 +145,7 @@ stats_human(json_t *st)
 		printf("%-12s %s, %s, wal %s\n", "db",
 		       jstr(db, "path") ? jstr(db, "path") : "-", a, b);
 	}
+	stats_cgroups(json_object_get(st, "cgroups"));
 }
 
 int
