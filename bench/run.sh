@@ -147,14 +147,14 @@ val() { sed -n "s/^$1=//p" <<<"$2" | head -n 1; }
 
 # ---- jobd ---------------------------------------------------------------
 
-# start_jobd NAME SYNC: a fresh daemon in $WORK/NAME (kept when it exists,
-# so a restart finds its database); sets DIR, SOCK, JPID.
+# start_jobd NAME SYNC [DAEMON_KEYS]: a fresh daemon in $WORK/NAME (kept
+# when it exists, so a restart finds its database); sets DIR, SOCK, JPID.
 start_jobd() {
 	DIR=$WORK/$1
 	SOCK=$SOCKDIR/$1.sock
 	mkdir -p "$DIR"
-	printf '[daemon]\nsynchronous = %s\n[queue default]\nconcurrency = %d\n' \
-		"$2" "$P" >"$DIR/jobd.conf"
+	printf '[daemon]\nsynchronous = %s\n%b[queue default]\nconcurrency = %d\n' \
+		"$2" "${3:-}" "$P" >"$DIR/jobd.conf"
 	local t0
 	t0=$(now)
 	"$JOBD" -c "$DIR/jobd.conf" -s "$SOCK" -d "$DIR/state" \
@@ -221,6 +221,33 @@ fmt() { calc 'a >= 1000 ? sprintf("%.0f", a) : a >= 10 ? sprintf("%.1f", a) : sp
 
 # ---- one pass -------------------------------------------------------------
 
+# Figure 5b: what a cgroup per attempt costs end to end.  Two daemons in
+# turn, process groups only and a cgroup per attempt (cgroup_root under
+# the cgroup2 mount), so both meet the same machine.  Needs root and a
+# cgroup2 mount; skipped otherwise.
+e2e_cgroup() {
+	local mnt root out without
+	mnt=$(awk '/ - cgroup2 / { print $5; exit }' /proc/self/mountinfo)
+	if [ "$(id -u)" != 0 ] || [ -z "$mnt" ]; then
+		echo "-- 5b. a cgroup per attempt: skipped (needs root and cgroup2)"
+		return 0
+	fi
+	root=$mnt/jobd-bench-$$
+	mkdir -p "$root" || fail "cannot make $root"
+	echo "-- 5b. end to end, $E2E_N no-op jobs, without and with a cgroup each"
+	start_jobd nocgroup full 'cgroups = off\n'
+	out=$(run_load e2e -q default -n "$E2E_N")
+	without=$(val rate "$out")
+	stop_jobd
+	start_jobd cgroup full "cgroups = required\ncgroup_root = $root\n"
+	out=$(run_load e2e -q default -n "$E2E_N")
+	fig 5 e2e_cgroup "end-to-end, a cgroup per attempt" \
+		"$(val rate "$out")" jobs/s "without" "$without" jobs/s
+	stop_jobd
+	rmdir "$root/jobs" "$root" 2>/dev/null || true
+	rm -rf "${WORK:?}/nocgroup" "${WORK:?}/cgroup"
+}
+
 one_pass() {
 	local out rss_small rss_half rss_big e2e_small
 
@@ -277,6 +304,7 @@ one_pass() {
 		stop_jobd
 	done
 
+	e2e_cgroup
 	echo "-- 5. end to end, $E2E_N no-op jobs, concurrency $P, synchronous=full"
 	start_jobd small full
 	paused_queue bl
