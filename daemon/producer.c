@@ -17,6 +17,7 @@
 
 #include "await.h"
 #include "buf.h"
+#include "cgroup.h"
 #include "coro.h"
 #include "cron.h"
 #include "diag.h"
@@ -105,6 +106,22 @@ producer_parse(json_t *obj, uid_t uid, bool check_queue)
 	p->uid = uid;
 	p->paused = p->def.paused;
 	return p;
+}
+
+/* -1 with diag when p's job template asks for a limit jobd cannot apply
+ * here (limits.cpu or limits.tasks without their controller), as a submit
+ * of its jobs would be refused: refused when it is defined, not at each
+ * tick.  Not checked for producers loaded from the store, which stay. */
+static int
+template_limits_ok(const struct producer *p)
+{
+	struct joblimits l;
+	if (joblimits_parse(json_object_get(p->def.job, "limits"), &l) != 0 ||
+	    joblimits_check(&l, cgroup_controllers(), "limits.") != 0) {
+		diag_prefix("job");
+		return -1;
+	}
+	return 0;
 }
 
 static void unlink_producer(struct producer *p);
@@ -758,6 +775,10 @@ producer_create(json_t *obj, uid_t uid)
 	struct producer *p = producer_parse(obj, uid, true);
 	if (p == NULL)
 		return NULL;
+	if (template_limits_ok(p) != 0) {
+		producer_free(p);
+		return NULL;
+	}
 	if (store_producer_put(p->def.name, p->def.stored, uid, p->paused) !=
 		    0 ||
 	    store_producer_counters(p->def.name, PRODUCER_RUNNING, 0, 0, 0,
@@ -971,6 +992,7 @@ producer_check(json_t *obj, bool check_queue)
 	struct producer *p = producer_parse(obj, geteuid(), check_queue);
 	if (p == NULL)
 		return -1;
+	int rc = template_limits_ok(p);
 	producer_free(p);
-	return 0;
+	return rc;
 }
