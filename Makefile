@@ -157,7 +157,8 @@ $(B)/check_integration: $(INTEG_OBJS) $(B)/libjobd.a
 
 # `make check` runs every test: the layout rules (scripts/check-layout.sh),
 # the unit suites, then the integration suites against a real jobd and
-# jobctl, a bench smoke, the systemd unit checks and the fuzz targets.
+# jobctl, a bench smoke, the systemd unit checks, an install and uninstall
+# into a temporary DESTDIR, and the fuzz targets.
 check:
 	@scripts/deps.sh --quiet build $(CHECK_DEPS)
 	@$(MAKE) --no-print-directory all $(B)/check_unit $(B)/check_integration \
@@ -167,6 +168,7 @@ check:
 	JOBD_BIN=$(B)/jobd JOBCTL_BIN=$(B)/jobctl $(B)/check_integration
 	bench/run.sh $(B) --smoke
 	scripts/verify-units.sh
+	scripts/check-install.sh
 	$(CHECK_FUZZ)
 
 # The fuzz targets are always sanitized, so `make check` runs them once,
