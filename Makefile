@@ -9,6 +9,9 @@ MANDIR   ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 UNITDIR  ?= $(PREFIX)/lib/systemd/system
 USERUNITDIR ?= $(PREFIX)/lib/systemd/user
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+DOCDIR   ?= $(PREFIX)/share/doc/jobd
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 INCLUDEDIR ?= $(PREFIX)/include
 LIBDIR   ?= $(PREFIX)/lib
@@ -154,7 +157,8 @@ $(B)/check_integration: $(INTEG_OBJS) $(B)/libjobd.a
 
 # `make check` runs every test: the layout rules (scripts/check-layout.sh),
 # the unit suites, then the integration suites against a real jobd and
-# jobctl, a bench smoke, the systemd unit checks and the fuzz targets.
+# jobctl, a bench smoke, the systemd unit checks, an install and uninstall
+# into a temporary DESTDIR, and the fuzz targets.
 check:
 	@scripts/deps.sh --quiet build $(CHECK_DEPS)
 	@$(MAKE) --no-print-directory all $(B)/check_unit $(B)/check_integration \
@@ -164,6 +168,7 @@ check:
 	JOBD_BIN=$(B)/jobd JOBCTL_BIN=$(B)/jobctl $(B)/check_integration
 	bench/run.sh $(B) --smoke
 	scripts/verify-units.sh
+	scripts/check-install.sh
 	$(CHECK_FUZZ)
 
 # The fuzz targets are always sanitized, so `make check` runs them once,
@@ -257,10 +262,12 @@ INSTALLED := $(SBINDIR)/jobd $(BINDIR)/jobctl \
              $(MANDIR)/man7/jobd-protocol.7 $(MANDIR)/man8/jobd.8 \
              $(UNITDIR)/jobd.service $(UNITDIR)/jobd.socket \
              $(USERUNITDIR)/jobd.service $(USERUNITDIR)/jobd.socket \
+             $(SYSUSERSDIR)/jobd.conf $(TMPFILESDIR)/jobd.conf \
+             $(DOCDIR)/jobd-strict.conf \
              $(SYSCONFDIR)/jobd/jobd.conf.example $(BASHCOMPDIR)/jobctl
 # The directories that are jobd's alone; uninstall removes them when empty
 # (a jobd.conf written beside the example stays, and so does its folder).
-INSTALLED_DIRS := $(INCLUDEDIR)/jobd $(SYSCONFDIR)/jobd
+INSTALLED_DIRS := $(INCLUDEDIR)/jobd $(SYSCONFDIR)/jobd $(DOCDIR)
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR)
@@ -280,11 +287,38 @@ install: all
 	install -m 0644 systemd/jobd.socket $(DESTDIR)$(UNITDIR)/jobd.socket
 	sed 's|@SBINDIR@|$(SBINDIR)|g' systemd/jobd-user.service.in > $(DESTDIR)$(USERUNITDIR)/jobd.service
 	install -m 0644 systemd/jobd-user.socket $(DESTDIR)$(USERUNITDIR)/jobd.socket
+	install -d $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
+		$(DESTDIR)$(DOCDIR)
+	install -m 0644 systemd/jobd.sysusers $(DESTDIR)$(SYSUSERSDIR)/jobd.conf
+	install -m 0644 systemd/jobd.tmpfiles $(DESTDIR)$(TMPFILESDIR)/jobd.conf
+	install -m 0644 systemd/jobd-strict.conf $(DESTDIR)$(DOCDIR)/jobd-strict.conf
 	install -d $(DESTDIR)$(SYSCONFDIR)/jobd
 	install -m 0644 docs/jobd.conf.example $(DESTDIR)$(SYSCONFDIR)/jobd/jobd.conf.example
 	install -d $(DESTDIR)$(BASHCOMPDIR)
 	install -m 0644 scripts/jobctl.bash $(DESTDIR)$(BASHCOMPDIR)/jobctl
+	@$(APPLY_SNIPPETS)
 
+# Installing as root into the live system (no DESTDIR) applies the two
+# snippets at once, where systemd's tools are present: the group jobd and
+# /var/lib/jobd, /run/jobd are there before anything starts.  Otherwise
+# systemd applies them at the next boot (packages run the tools themselves).
+ifeq ($(DESTDIR),)
+APPLY_SNIPPETS = if [ "$$(id -u)" = 0 ]; then \
+	if command -v systemd-sysusers >/dev/null 2>&1; then \
+		echo "systemd-sysusers $(SYSUSERSDIR)/jobd.conf"; \
+		systemd-sysusers $(SYSUSERSDIR)/jobd.conf || exit 1; \
+	fi; \
+	if command -v systemd-tmpfiles >/dev/null 2>&1; then \
+		echo "systemd-tmpfiles --create $(TMPFILESDIR)/jobd.conf"; \
+		systemd-tmpfiles --create $(TMPFILESDIR)/jobd.conf || exit 1; \
+	fi; \
+fi
+else
+APPLY_SNIPPETS = :
+endif
+
+# uninstall leaves what the snippets made (the group jobd, /var/lib/jobd
+# with every job's database and logs): remove those by hand if wanted.
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 	for d in $(addprefix $(DESTDIR),$(INSTALLED_DIRS)); do \

@@ -2,8 +2,9 @@
 # Checks jobd's systemd units with `systemd-analyze verify`, the way
 # `make install` would install them: @SBINDIR@ is replaced by a temp dir
 # holding an executable stub named jobd.  The system units are verified as
-# system units; the user units with --user when the tool can run a user
-# manager here (it needs $XDG_RUNTIME_DIR), otherwise as system units.
+# system units, also with the example drop-in jobd-strict.conf; the user
+# units with --user when the tool can run a user manager here (it needs
+# $XDG_RUNTIME_DIR), otherwise as system units.
 #
 # Strict: any diagnostic (an unknown key, a value that does not parse, a
 # missing executable) fails, not only the errors verify itself counts.
@@ -72,6 +73,15 @@ verify() {
 
 verify "system units" verify $man "$tmp/system/jobd.service" \
 	"$tmp/system/jobd.socket"
+
+# The system unit again with the example drop-in in place.
+if [ -f "$src/jobd-strict.conf" ]; then
+	mkdir -p "$tmp/strict/jobd.service.d"
+	cp "$tmp/system/jobd.service" "$tmp/system/jobd.socket" "$tmp/strict/"
+	cp "$src/jobd-strict.conf" "$tmp/strict/jobd.service.d/"
+	verify "system units with jobd-strict.conf" verify $man \
+		"$tmp/strict/jobd.service" "$tmp/strict/jobd.socket"
+fi
 
 # Probe whether a user manager can be simulated here, with a unit that
 # cannot fail on its own.
