@@ -181,11 +181,11 @@ mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Kills every cgroup below BASE/jobs named in names (all when NULL),
- * waits up to timeout seconds for them to empty and removes them.
- * Returns how many held processes.  Blocks: for start and exit only. */
+/* Calls fn on each cgroup directly below BASE/jobs (its name, and a
+ * descriptor of it the callee may use but not close); returns the sum of
+ * what fn returned. */
 static int
-kill_and_remove_all(double timeout)
+each_job_cgroup(int (*fn)(const char *name, int dir))
 {
 	int fd = openat(cg.jobs_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -194,7 +194,7 @@ kill_and_remove_all(double timeout)
 			close(fd);
 		return 0;
 	}
-	int held = 0;
+	int sum = 0;
 	struct dirent *de;
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_type != DT_DIR || de->d_name[0] == '.')
@@ -203,19 +203,52 @@ kill_and_remove_all(double timeout)
 			       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (c < 0)
 			continue;
-		if (populated(c)) {
-			held++;
-			kill_dir(c);
-		}
-		double until = mono() + timeout;
-		while (populated(c) && mono() < until)
-			nanosleep(&(struct timespec){0, 5000000}, NULL);
+		sum += fn(de->d_name, c);
 		close(c);
-		if (remove_tree(cg.jobs_fd, de->d_name, 0) != 0)
-			log_warnx("cgroup %s/%s: not removed: %s", cg.jobs,
-				  de->d_name, strerror(errno));
 	}
 	closedir(d);
+	return sum;
+}
+
+static int
+kill_one(const char *name, int dir)
+{
+	(void)name;
+	if (!populated(dir))
+		return 0;
+	kill_dir(dir);
+	return 1;
+}
+
+static int
+held_one(const char *name, int dir)
+{
+	(void)name;
+	return populated(dir) ? 1 : 0;
+}
+
+static int
+remove_one(const char *name, int dir)
+{
+	(void)dir;
+	if (remove_tree(cg.jobs_fd, name, 0) == 0)
+		return 0;
+	log_warnx("cgroup %s/%s: not removed: %s", cg.jobs, name,
+		  strerror(errno));
+	return 1;
+}
+
+/* Kills every cgroup below BASE/jobs, waits up to timeout seconds for all
+ * to empty and removes them.  Returns how many held processes.  Blocks:
+ * for start and exit only. */
+static int
+kill_and_remove_all(double timeout)
+{
+	int held = each_job_cgroup(kill_one);
+	double until = mono() + timeout;
+	while (held > 0 && each_job_cgroup(held_one) > 0 && mono() < until)
+		nanosleep(&(struct timespec){0, 5000000}, NULL);
+	each_job_cgroup(remove_one);
 	return held;
 }
 
@@ -555,7 +588,15 @@ cgroup_attempt_open(int64_t id, int attempt, const struct joblimits *l,
 	snprintf(a->name, sizeof(a->name), "%lld.%d", (long long)id, attempt);
 	if (!cg.active)
 		return 0;
-	if (mkdirat(cg.jobs_fd, a->name, 0755) != 0 && errno == EEXIST) {
+	int made = mkdirat(cg.jobs_fd, a->name, 0755);
+	if (made != 0 && errno != EEXIST) {
+		int e = errno;
+		diag_set(E_IO, "cgroup %s/%s: %s", cg.jobs, a->name,
+			 strerror(e));
+		errno = e;
+		return -1;
+	}
+	if (made != 0) {
 		/* Left by a jobd that died between this attempt's start
 		 * and its end: whatever it holds is that attempt's. */
 		int c = openat(cg.jobs_fd, a->name,
@@ -688,7 +729,13 @@ cgroup_attempt_close(struct cgroup_attempt *a, double grace, bool linger)
 	if (a->procs_fd >= 0)
 		close(a->procs_fd);
 	a->procs_fd = -1;
-	if (remove_tree(cg.jobs_fd, a->name, 0) != 0) {
+	int rc = remove_tree(cg.jobs_fd, a->name, 0);
+	if (rc != 0 && errno != EBUSY && errno != ENOTEMPTY) {
+		log_warnx("cgroup %s/%s: not removed: %s", cg.jobs, a->name,
+			  strerror(errno));
+	} else if (rc != 0) {
+		log_debug("cgroup %s/%s: processes left%s", cg.jobs, a->name,
+			  linger ? " (linger)" : "");
 		if (!linger)
 			signal_procs(a->dir_fd, SIGTERM);
 		struct leftover *l = xcalloc(1, sizeof(*l));
