@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/keyctl.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -169,6 +170,11 @@ static int __attribute__((no_sanitize_address)) child_main(void *arg)
 		if (setuid(a->uid) != 0)
 			return child_fail(a, "setuid");
 	}
+	/* A session keyring of its own, the job's user's (as pam_keyinit
+	 * gives a cron job): jobd's would let every job possess the keys
+	 * any other job, of any user, added to it.  Past the user's key
+	 * quota (or without keyrings) the job keeps jobd's. */
+	syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL);
 	/* After the user switch, which clears it.  If the spawner died
 	 * before this line, the child is already an orphan: leave. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)

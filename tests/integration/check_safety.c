@@ -441,6 +441,44 @@ START_TEST(safety_long_user_refused)
 }
 END_TEST
 
+/* Prints the id of the caller's session keyring (keyctl
+ * KEYCTL_GET_KEYRING_ID of KEY_SPEC_SESSION_KEYRING), or "none". */
+#define SESSION_KEYRING_ID                                          \
+	"python3 -c \'import ctypes, platform; "                    \
+	"n = {\\\"x86_64\\\": 250, \\\"aarch64\\\": "               \
+	"219}.get(platform.machine()); "                            \
+	"r = ctypes.CDLL(None).syscall(n, 0, -3, 0) if n else -1; " \
+	"print(r if r > 0 else \\\"none\\\")\'"
+
+/* Each job has a session keyring of its own: one shared with jobd would
+ * let any job possess the keys another job, of any user, put there. */
+START_TEST(safety_session_keyring_own)
+{
+	struct jd *d = jd_test_start(&D, BASE_CONF, NULL, NULL);
+	char *ids[2];
+	for (int i = 0; i < 2; i++) {
+		int64_t id = jd_submit_text(
+			d, "{\"shell\":\"" SESSION_KEYRING_ID "\"}");
+		json_t *j = jd_wait(d, id, 20);
+		ck_assert_str_eq(jd_str(j, "state"), "succeeded");
+		json_decref(j);
+		json_t *r = jd_call(d, json_pack("{s:s,s:I}", "cmd", "logs",
+						 "job_id", (json_int_t)id));
+		ids[i] = strdup(jd_str(jd_ok(r), "data"));
+		json_decref(r);
+	}
+	if (strncmp(ids[0], "none", 4) == 0) {
+		printf("safety_session_keyring_own: no keyrings here, "
+		       "skipped\n");
+	} else {
+		ck_assert_msg(strcmp(ids[0], ids[1]) != 0,
+			      "two jobs share session keyring %s", ids[0]);
+	}
+	free(ids[0]);
+	free(ids[1]);
+}
+END_TEST
+
 /* ---- 4. reload: all or nothing ---- */
 
 static json_int_t
@@ -568,6 +606,7 @@ safety_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_checked_fixture(tc, NULL, jd_test_teardown);
 	tcase_add_test(tc, safety_long_user_refused);
+	tcase_add_test(tc, safety_session_keyring_own);
 	tcase_add_test(tc, safety_reload_all_or_nothing);
 	suite_add_tcase(s, tc);
 	return s;
