@@ -234,6 +234,11 @@ bool limit_is_option(int ch);
  * object, created when missing.  Returns ST_OK, or ST_USAGE after saying
  * why on stderr. */
 int limit_option(json_t *obj, int ch, const char *arg);
+/* Sets obj's "limits" to the keys of base (borrowed: an object, or NULL
+ * for none) with those of given (borrowed: what limit_option gathered)
+ * laid over them, key by key: the flags change the keys they name and
+ * keep the others. */
+void limit_merge(json_t *obj, const json_t *base, json_t *given);
 
 /* Whether ch is an option spec_option takes (submit's spec members). */
 bool spec_is_option(int ch);

@@ -51,6 +51,7 @@ static const char usage_text[] =
 	"        [--format json|lines]\n"
 	"        [--restart never|on-failure|always] [--generator 'SHELL']\n"
 	"        [--job JSON] [--cwd DIR] [--no-env] [-e KEY=VAL]...\n"
+	"        [--memory SIZE] [--nofile N] [--cpu-time D]\n"
 	"        [-- ARGV... | -c 'SHELL']\n"
 	"  stats [--prometheus]\n"
 	"  prune --older-than D\n"

@@ -56,7 +56,7 @@ static const char u_producer[] =
 	"      --no-env              do not give the jobs jobctl's "
 	"environment\n"
 	"  -e, --env KEY=VAL         a variable of the jobs (repeatable)\n"
-	"  -c, --shell 'SHELL'       the jobs' shell command\n"
+	"  -c, --shell 'SHELL'       the jobs' shell command\n" LIMIT_HELP
 	"      --json                print the raw result";
 
 static const char *const queue_keys[] = {
@@ -446,17 +446,16 @@ static int
 queue_limits(struct queue_opts *o, const char *name)
 {
 	json_t *given = json_object_get(o->args, "limits");
-	json_t *q, *cur;
+	json_t *q;
 
 	if (o->create || given == NULL)
 		return ST_OK;
 	q = call("queue.get", json_pack("{ss}", "name", name));
 	if (q == NULL)
 		return call_status();
-	cur = json_object_get(json_object_get(q, "queue"), "limits");
-	cur = json_is_object(cur) ? json_deep_copy(cur) : json_object();
-	json_object_update(cur, given);
-	json_object_set_new(o->args, "limits", cur);
+	limit_merge(o->args,
+		    json_object_get(json_object_get(q, "queue"), "limits"),
+		    given);
 	json_decref(q);
 	return ST_OK;
 }
@@ -566,6 +565,7 @@ struct producer_opts {
 	json_t *p;	   /* owned: the producer object being built */
 	json_t *tmpl;	   /* owned: --job's template; NULL: none yet */
 	json_t *env;	   /* owned: the -e variables */
+	json_t *lim;	   /* owned: the limit options, as "limits" */
 	const char *type;  /* --type, borrowed from argv */
 	const char *shell; /* -c, borrowed from argv */
 	char *cwd;	   /* owned: --cwd, made absolute */
@@ -668,6 +668,8 @@ producer_option(struct producer_opts *o, int ch, const char *arg)
 	case 'h':
 		return help(u_producer);
 	default:
+		if (limit_is_option(ch))
+			return limit_option(o->lim, ch, arg);
 		return usage(u_producer);
 	}
 }
@@ -698,6 +700,11 @@ producer_template(struct producer_opts *o, int argc, char **argv)
 	}
 	if (json_object_size(o->env) > 0)
 		json_object_set(o->tmpl, "env", o->env);
+	/* The limit options over --job's limits, as queue set does over
+	 * the queue's. */
+	json_t *given = json_object_get(o->lim, "limits");
+	if (given != NULL)
+		limit_merge(o->tmpl, json_object_get(o->tmpl, "limits"), given);
 	if (strcmp(o->type, "command") != 0 && json_object_size(o->tmpl) == 0) {
 		fprintf(stderr,
 			"%s: give the job: -- ARGV..., -c 'SHELL' or "
@@ -731,11 +738,16 @@ producer_add(int argc, char **argv)
 		{"env", required_argument, NULL, 'e'},
 		{"no-env", no_argument, NULL, OPT_NO_ENV},
 		{"shell", required_argument, NULL, 'c'},
+		LIMIT_OPTIONS,
 		{"json", no_argument, NULL, OPT_JSON},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	struct producer_opts o = {.p = json_object(), .env = json_object()};
+	struct producer_opts o = {
+		.p = json_object(),
+		.env = json_object(),
+		.lim = json_object(),
+	};
 	const char *name = NULL;
 	int ch, st = ST_OK;
 
@@ -771,6 +783,7 @@ out:
 	free(o.cwd);
 	json_decref(o.tmpl);
 	json_decref(o.env);
+	json_decref(o.lim);
 	json_decref(o.p);
 	return st;
 }

@@ -201,6 +201,15 @@ limit_option(json_t *obj, int ch, const char *arg)
 	}
 }
 
+void
+limit_merge(json_t *obj, const json_t *base, json_t *given)
+{
+	json_t *l = json_is_object(base) ? json_deep_copy(base) : json_object();
+
+	json_object_update(l, given);
+	json_object_set_new(obj, "limits", l);
+}
+
 /* -t, --delay, --kill-grace: a duration. */
 static int
 spec_duration(json_t *spec, int ch, const char *arg)

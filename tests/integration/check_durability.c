@@ -708,6 +708,61 @@ START_TEST(durability_group_commit_concurrent_submits)
 }
 END_TEST
 
+/* Runs the sqlite3 shell's sql on the state directory's database; returns
+ * what it printed (caller frees), failing the test when it fails. */
+static char *
+sqlite3_shell(const struct jd *d, const char *sql)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "sqlite3 '%s/jobd.db' '%s'", d->state, sql);
+	FILE *p = popen(cmd, "re");
+	ck_assert_ptr_nonnull(p);
+	char out[256] = "";
+	size_t got = fread(out, 1, sizeof(out) - 1, p);
+	out[got] = '\0';
+	ck_assert_msg(pclose(p) == 0, "%s: %s", cmd, out);
+	return strdup(out);
+}
+
+/* A database a newer jobd migrated is refused at start, naming its
+ * version, and left as it was: with its version put back, the same jobd
+ * starts on it and finds its jobs. */
+START_TEST(durability_newer_schema_refused)
+{
+	jd_init(&jd, NULL);
+	start(&jd);
+	int64_t id = jd_submit(&jd, json_pack("{s:[s]}", "argv", "true"));
+	json_decref(jd_wait(&jd, id, 10));
+	ck_assert_int_eq(jd_stop(&jd), 0);
+	char *version = sqlite3_shell(&jd, "PRAGMA user_version;");
+	ck_assert_int_gt(atoi(version), 0);
+	free(sqlite3_shell(&jd, "PRAGMA user_version = 9;"));
+
+	char *errpath = jd_path(&jd, "refused.err");
+	const char *const args[] = {"-c", jd.conf,  "-s", jd.sock,
+				    "-d", jd.state, NULL};
+	int rc = jd_run_jobd(args, errpath, 10);
+	char *err = jd_slurp(errpath);
+	ck_assert_msg(rc == 1, "status %d, want 1: %s", rc, err ? err : "");
+	ck_assert_msg(err && strstr(err, "schema 9 is newer than this jobd"),
+		      "stderr: %s", err ? err : "");
+	free(err);
+	free(errpath);
+	char *now = sqlite3_shell(&jd, "PRAGMA user_version;");
+	ck_assert_str_eq(now, "9\n");
+	free(now);
+
+	char sql[64];
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d;", atoi(version));
+	free(sqlite3_shell(&jd, sql));
+	free(version);
+	start(&jd);
+	json_t *j = jd_get(&jd, id);
+	ck_assert_str_eq(jd_str(j, "state"), "succeeded");
+	json_decref(j);
+}
+END_TEST
+
 Suite *
 durability_suite(void)
 {
@@ -725,6 +780,7 @@ durability_suite(void)
 
 	tc = durability_tcase("recovery", 60);
 	tcase_add_test(tc, durability_recovery_after_kill9_and_limit);
+	tcase_add_test(tc, durability_newer_schema_refused);
 	suite_add_tcase(s, tc);
 
 	tc = durability_tcase("reload", 60);

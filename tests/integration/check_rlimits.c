@@ -3,7 +3,7 @@
  * cgroups (cgroups = off): memory, nofile and cpu_time applied with setrlimit and observed
  * inside the job; cpu and tasks refused, naming the cgroup controller
  * each needs; a queue's defaults merged under the job's own keys; jobctl's
- * flags.  Every wait has a deadline.
+ * flags, for submit, queue set and a producer's job template.  Every wait has a deadline.
  */
 #include <check.h>
 #include <limits.h>
@@ -256,6 +256,83 @@ START_TEST(rlimits_jobctl_flags)
 }
 END_TEST
 
+/* The first job of queue name, polled for until timeout_s (new ref), or
+ * NULL when none came. */
+static json_t *
+poll_first_job(struct jd *d, const char *name, double timeout_s)
+{
+	double deadline = jd_now() + timeout_s;
+	while (jd_now() < deadline) {
+		json_t *r = jd_req(d, "{s:s,s:s,s:i}", "cmd", "list", "queue",
+				   name, "limit", 1);
+		json_t *j =
+			json_array_get(json_object_get(jd_ok(r), "jobs"), 0);
+		json_incref(j);
+		json_decref(r);
+		if (j != NULL)
+			return j;
+		jd_pause_ms(20);
+	}
+	return NULL;
+}
+
+/* producer add takes submit's limit flags into its job template, over
+ * --job's limits key by key whatever their order; the jobs it makes carry
+ * them, beating their queue's, and run under them. */
+START_TEST(rlimits_producer_flags)
+{
+	struct jd *d = jd_test_start(&D, BASE_CONF, NULL, NULL);
+	char *out = NULL, *err = NULL;
+	int rc = jd_jobctl(d, NULL, &out, &err, "producer", "add", "lim",
+			   "--type", "interval", "--every", "0.3", "-q",
+			   "capped", "--nofile", "41", "--job",
+			   "{\"limits\":{\"nofile\":10,\"memory\":268435456}}",
+			   "--cpu-time", "1m", "-c", "ulimit -n", NULL);
+	ck_assert_msg(rc == 0, "jobctl producer add: %s", err);
+	free(out);
+	free(err);
+	json_t *want = jd_json("{\"nofile\":41,\"memory\":268435456,"
+			       "\"cpu_time\":60}");
+	json_t *r =
+		jd_req(d, "{s:s,s:s}", "cmd", "producer.get", "name", "lim");
+	json_t *got = json_object_get(
+		json_object_get(json_object_get(jd_ok(r), "producer"), "job"),
+		"limits");
+	char *gs = json_dumps(got, JSON_ENCODE_ANY);
+	ck_assert_msg(json_equal(got, want), "template limits: %s", gs);
+	free(gs);
+	json_decref(r);
+
+	json_t *j = poll_first_job(d, "capped", 10);
+	ck_assert_msg(j != NULL, "the producer made no job");
+	jd_call_ok(d, json_pack("{s:s,s:s}", "cmd", "producer.pause", "name",
+				"lim"));
+	int64_t id = jd_num(j, "id");
+	json_decref(j);
+	j = jd_wait(d, id, 20);
+	ck_assert_str_eq(jd_str(j, "state"), "succeeded");
+	gs = json_dumps(json_object_get(j, "limits"), JSON_ENCODE_ANY);
+	ck_assert_msg(json_equal(json_object_get(j, "limits"), want),
+		      "job limits: %s", gs);
+	free(gs);
+	json_decref(j);
+	out = job_output(d, id);
+	ck_assert_str_eq(out, "41\n");
+	free(out);
+	json_decref(want);
+
+	/* The cgroup keys are refused as for submit. */
+	rc = jd_jobctl(d, NULL, &out, &err, "producer", "add", "cg", "--type",
+		       "interval", "--every", "1h", "--tasks", "5", "--",
+		       "true", NULL);
+	ck_assert_int_ne(rc, 0);
+	ck_assert_msg(strstr(err, "pids controller") != NULL, "stderr: %s",
+		      err);
+	free(out);
+	free(err);
+}
+END_TEST
+
 Suite *
 rlimits_suite(void)
 {
@@ -270,6 +347,7 @@ rlimits_suite(void)
 	tcase_add_test(tc, rlimits_cgroup_keys_refused);
 	tcase_add_test(tc, rlimits_queue_defaults);
 	tcase_add_test(tc, rlimits_jobctl_flags);
+	tcase_add_test(tc, rlimits_producer_flags);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -15,6 +15,7 @@ Suite *config_suite(void);
 Suite *sdnotify_suite(void);
 Suite *coro_suite(void);
 Suite *store_suite(void);
+Suite *migrate_suite(void);
 Suite *buf_suite(void);
 Suite *jsonin_suite(void);
 Suite *render_suite(void);
@@ -43,6 +44,7 @@ static Suite *(*const suites[])(void) = {
 	prom_suite,    utf8_suite,    spawner_suite,   producer_spec_suite,
 	safedir_suite, control_suite, joblog_suite,    queue_suite,
 	events_suite,  submit_suite,  jobs_suite,      client_suite,
+	migrate_suite,
 };
 
 int

@@ -27,6 +27,12 @@ static char db[PATH_MAX + 32];
 void
 storefix_setup(void)
 {
+	storefix_setup_from(NULL, NULL);
+}
+
+void
+storefix_setup_from(storefix_prepare_fn prepare, void *arg)
+{
 	const char *t = getenv("TMPDIR");
 
 	log_set_level(LOG_LEVEL_WARNING);
@@ -38,6 +44,8 @@ storefix_setup(void)
 		 t != NULL ? t : "/tmp");
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	snprintf(db, sizeof(db), "%s/jobd.db", dir);
+	if (prepare != NULL)
+		prepare(db, arg);
 	ck_assert_msg(store_open(db, false) == 0, "%s", diag_msg());
 }
 
@@ -62,6 +70,12 @@ void
 storefix_engine_setup(void)
 {
 	storefix_setup();
+	storefix_engine_start();
+}
+
+void
+storefix_engine_start(void)
+{
 	memset(&events_totals, 0, sizeof(events_totals));
 	loop_add_flush(store_flush, NULL, "store.commit");
 	events_init();

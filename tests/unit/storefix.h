@@ -19,6 +19,16 @@
  * open. */
 void storefix_setup(void);
 
+/* What storefix_setup_from() calls on the database's path (borrowed)
+ * before the store opens it: a test writes a database of its own there
+ * (one of an older schema). */
+typedef void (*storefix_prepare_fn)(const char *db_path, void *arg);
+/* storefix_setup(), with prepare(path, arg) called in the fresh directory
+ * before the store is opened.  For a test that builds its own database:
+ * call it in the test (a fixture is not told the loop's index), and
+ * storefix_teardown() or storefix_engine_teardown() at its end. */
+void storefix_setup_from(storefix_prepare_fn prepare, void *arg);
+
 /* Closes the store, removes the files and the directory, then ends the
  * loop through loopfix_teardown() (which fails a test that left a watcher
  * running). */
@@ -31,6 +41,9 @@ const char *storefix_db_path(void);
  * totals zeroed), the store's commit as a loop flush hook, and the queues
  * of a default config (the `default` queue), committed. */
 void storefix_engine_setup(void);
+/* The engine part of storefix_engine_setup(), over a store that
+ * storefix_setup_from() opened. */
+void storefix_engine_start(void);
 /* Shuts the queues and the event bus down, then storefix_teardown(). */
 void storefix_engine_teardown(void);
 
