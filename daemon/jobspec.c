@@ -218,6 +218,41 @@ parse_depends(const json_t *v, struct jobspec *s)
 	return 0;
 }
 
+/* How the job runs: output, linger, user. */
+static int
+parse_how_fields(const json_t *obj, struct jobspec *s)
+{
+	const json_t *v;
+
+	if ((v = field(obj, "output")) != NULL) {
+		if (json_is_string(v) &&
+		    strcmp(json_string_value(v), "capture") == 0)
+			s->output = JOBSPEC_OUTPUT_CAPTURE;
+		else if (json_is_string(v) &&
+			 strcmp(json_string_value(v), "discard") == 0)
+			s->output = JOBSPEC_OUTPUT_DISCARD;
+		else
+			return diag_set(E_INVAL,
+					"output: must be \"capture\" or "
+					"\"discard\"");
+	}
+	if ((v = field(obj, "linger")) != NULL) {
+		if (!json_is_boolean(v))
+			return diag_set(E_INVAL, "linger: must be a boolean");
+		s->linger = json_is_true(v);
+	}
+	if ((v = field(obj, "user")) != NULL) {
+		if (get_string("user", v, &s->user) < 0)
+			return -1;
+		if (s->user[0] == '\0' || strlen(s->user) > JOBSPEC_MAX_USER)
+			return diag_set(E_INVAL,
+					"user: must be a user name of 1 to %d "
+					"bytes",
+					JOBSPEC_MAX_USER);
+	}
+	return 0;
+}
+
 static int
 parse_fields(const json_t *obj, struct jobspec *s)
 {
@@ -315,33 +350,7 @@ parse_fields(const json_t *obj, struct jobspec *s)
 					"unique_key: must be 1 to %d bytes",
 					JOBSPEC_MAX_TEXT);
 	}
-	if ((v = field(obj, "output")) != NULL) {
-		if (json_is_string(v) &&
-		    strcmp(json_string_value(v), "capture") == 0)
-			s->output = JOBSPEC_OUTPUT_CAPTURE;
-		else if (json_is_string(v) &&
-			 strcmp(json_string_value(v), "discard") == 0)
-			s->output = JOBSPEC_OUTPUT_DISCARD;
-		else
-			return diag_set(E_INVAL,
-					"output: must be \"capture\" or "
-					"\"discard\"");
-	}
-	if ((v = field(obj, "linger")) != NULL) {
-		if (!json_is_boolean(v))
-			return diag_set(E_INVAL, "linger: must be a boolean");
-		s->linger = json_is_true(v);
-	}
-	if ((v = field(obj, "user")) != NULL) {
-		if (get_string("user", v, &s->user) < 0)
-			return -1;
-		if (s->user[0] == '\0' || strlen(s->user) > JOBSPEC_MAX_USER)
-			return diag_set(E_INVAL,
-					"user: must be a user name of 1 to %d "
-					"bytes",
-					JOBSPEC_MAX_USER);
-	}
-	return 0;
+	return parse_how_fields(obj, s);
 }
 
 void
