@@ -85,6 +85,7 @@ enum {
 	OPT_TASKS,
 	OPT_NOFILE,
 	OPT_CPU_TIME,
+	OPT_LINGER,
 };
 
 /* The global options and the one connection; main() sets the options. */
@@ -223,7 +224,7 @@ int call_show(const char *cmd, json_t *args, const char *member,
 	}
 /* The --help lines of LIMIT_OPTIONS. */
 #define LIMIT_HELP                                                     \
-	"      --memory SIZE         address space limit (512M, 2G)\n" \
+	"      --memory SIZE         memory limit (512M, 2G)\n"        \
 	"      --cpu FRACTION        CPU share (needs cgroups)\n"      \
 	"      --tasks N             most processes (needs cgroups)\n" \
 	"      --nofile N            most open files\n"                \

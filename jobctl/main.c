@@ -28,7 +28,7 @@ static const char usage_text[] =
 	"         [-p PRIORITY] [--delay D | --at TIME] [--after ID[,ID...]]\n"
 	"         [--unique KEY] [--cwd DIR] [--no-env] [-e KEY=VAL]...\n"
 	"         [--kill-grace D] [--output capture|discard] [--user USER]\n"
-	"         [--memory SIZE] [--nofile N] [--cpu-time D]\n"
+	"         [--linger] [--memory SIZE] [--nofile N] [--cpu-time D]\n"
 	"         [--wait [--follow]] (-- ARGV... | -c 'SHELL')\n"
 	"  submit --batch FILE|- [--no-env]\n"
 	"  get ID [--env]\n"

@@ -148,6 +148,7 @@ spec_is_option(int ch)
 	case OPT_UNIQUE:
 	case OPT_OUTPUT:
 	case OPT_USER:
+	case OPT_LINGER:
 		return true;
 	default:
 		return limit_is_option(ch);
@@ -290,6 +291,9 @@ spec_option(json_t *spec, int ch, const char *arg)
 		return ST_OK;
 	case OPT_USER:
 		json_object_set_new(spec, "user", json_string(arg));
+		return ST_OK;
+	case OPT_LINGER:
+		json_object_set_new(spec, "linger", json_true());
 		return ST_OK;
 	default:
 		if (limit_is_option(ch))

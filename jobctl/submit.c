@@ -45,7 +45,9 @@ static const char u_submit[] =
 	"  -e, --env KEY=VAL         set a variable (repeatable)\n"
 	"      --kill-grace D        SIGTERM to SIGKILL gap on timeout\n"
 	"      --output capture|discard  keep the output or not\n"
-	"      --user USER           run as USER (root only)\n" LIMIT_HELP
+	"      --user USER           run as USER (root only)\n"
+	"      --linger              let what it leaves in its cgroup run "
+	"on\n" LIMIT_HELP
 	"      --wait                wait, exit with the job's status\n"
 	"      --follow              print the output as it comes, then "
 	"as --wait\n"
@@ -433,6 +435,7 @@ submit_parse(struct submit_opts *o, int argc, char **argv)
 		{"kill-grace", required_argument, NULL, OPT_KILL_GRACE},
 		{"output", required_argument, NULL, OPT_OUTPUT},
 		{"user", required_argument, NULL, OPT_USER},
+		{"linger", no_argument, NULL, OPT_LINGER},
 		LIMIT_OPTIONS,
 		{"wait", no_argument, NULL, OPT_WAIT},
 		{"follow", no_argument, NULL, OPT_FOLLOW},
