@@ -1,0 +1,313 @@
+/*
+ * cgroup_suite: what an attempt's cgroup files are read as (from a plain
+ * directory laid out like one), a cgroup_root that is no cgroup refused or
+ * fallen back from, and, as root where a cgroup2 file system is mounted, a
+ * real attempt cgroup: a process in it outliving its main process is
+ * killed after the grace and the cgroup removed, and a restart's reap
+ * kills what a cgroup left below jobs holds.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "await.h"
+#include "cgroup.h"
+#include "diag.h"
+#include "loop.h"
+#include "loopfix.h"
+
+Suite *cgroup_suite(void);
+
+static char tmp[PATH_MAX];
+
+static void
+put_file(const char *name, const char *text)
+{
+	char p[PATH_MAX + 64];
+	snprintf(p, sizeof(p), "%s/%s", tmp, name);
+	FILE *f = fopen(p, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+static void
+tmp_setup(void)
+{
+	snprintf(tmp, sizeof(tmp), "/tmp/jobd-cgroup-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmp));
+	diag_clear();
+}
+
+static void
+tmp_teardown(void)
+{
+	char cmd[PATH_MAX + 16];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+START_TEST(cgroup_usage_read)
+{
+	put_file("cpu.stat", "usage_usec 2500000\nuser_usec 2000000\n"
+			     "system_usec 500000\nnr_periods 0\n");
+	put_file("memory.peak", "12345678\n");
+	put_file("memory.events", "low 0\nhigh 0\nmax 7\noom 2\n"
+				  "oom_kill 1\noom_group_kill 0\n");
+	struct cgroup_attempt a = {.procs_fd = -1};
+	a.dir_fd = open(tmp, O_RDONLY | O_DIRECTORY);
+	ck_assert_int_ge(a.dir_fd, 0);
+	struct cgroup_usage u;
+	cgroup_attempt_usage(&a, &u);
+	ck_assert(u.cpu_known);
+	ck_assert_double_eq_tol(u.user, 2.0, 1e-9);
+	ck_assert_double_eq_tol(u.system, 0.5, 1e-9);
+	ck_assert_int_eq(u.memory_peak, 12345678);
+	ck_assert_int_eq(u.oom_kills, 1);
+	/* oom_group_kill is another key: no kill is not one. */
+	put_file("memory.events", "oom 1\noom_group_kill 3\noom_kill 0\n");
+	cgroup_attempt_usage(&a, &u);
+	ck_assert_int_eq(u.oom_kills, 0);
+	close(a.dir_fd);
+}
+END_TEST
+
+/* A cgroup without the memory controller has no memory files; a missing
+ * attempt cgroup has nothing at all. */
+START_TEST(cgroup_usage_unknown)
+{
+	put_file("cpu.stat", "usage_usec 10\nuser_usec 7\nsystem_usec 3\n");
+	struct cgroup_attempt a = {.procs_fd = -1};
+	a.dir_fd = open(tmp, O_RDONLY | O_DIRECTORY);
+	struct cgroup_usage u;
+	cgroup_attempt_usage(&a, &u);
+	ck_assert(u.cpu_known);
+	ck_assert_int_eq(u.memory_peak, -1);
+	ck_assert_int_eq(u.oom_kills, 0);
+	close(a.dir_fd);
+	a.dir_fd = -1;
+	cgroup_attempt_usage(&a, &u);
+	ck_assert(!u.cpu_known);
+	ck_assert_int_eq(u.memory_peak, -1);
+}
+END_TEST
+
+START_TEST(cgroup_root_not_cgroup)
+{
+	ck_assert_int_eq(cgroup_init(tmp, true), -1);
+	ck_assert_int_eq(diag_code(), E_INVAL);
+	ck_assert_msg(strncmp(diag_msg(), "cgroups = required: ", 20) == 0,
+		      "message: %s", diag_msg());
+	ck_assert_msg(strstr(diag_msg(), "not a cgroup2 directory") != NULL,
+		      "message: %s", diag_msg());
+	ck_assert(!cgroup_active());
+	/* auto: process groups, and nothing applies. */
+	ck_assert_int_eq(cgroup_init(tmp, false), 0);
+	ck_assert(!cgroup_active());
+	ck_assert_ptr_null(cgroup_jobs_dir());
+	struct joblimits none = {0};
+	struct cgroup_attempt a;
+	ck_assert_int_eq(cgroup_attempt_open(1, 1, &none, &a), 0);
+	ck_assert_int_eq(a.dir_fd, -1);
+	ck_assert_int_eq(a.procs_fd, -1);
+	cgroup_attempt_close(&a, 0, false);
+	ck_assert_int_eq(cgroup_pending(), 0);
+	cgroup_shutdown();
+}
+END_TEST
+
+/* ---- a real cgroup (root, cgroup2) ---- */
+
+static char root[PATH_MAX];
+
+/* Makes a fresh directory under the cgroup2 mount into root; false when
+ * this is not root or there is no cgroup2 mount. */
+static bool
+real_root(void)
+{
+	if (geteuid() != 0)
+		return false;
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	char line[4096], mnt[PATH_MAX] = "";
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, " - cgroup2 ") != NULL &&
+		    sscanf(line, "%*s %*s %*s %*s %4095s", mnt) == 1)
+			break;
+	if (f != NULL)
+		fclose(f);
+	if (mnt[0] == '\0')
+		return false;
+	snprintf(root, sizeof(root), "%s/jobd-unit-%d", mnt, (int)getpid());
+	return mkdir(root, 0755) == 0;
+}
+
+static void
+real_teardown(void)
+{
+	char p[PATH_MAX + 16];
+	snprintf(p, sizeof(p), "%s/jobs", root);
+	rmdir(p);
+	rmdir(root);
+}
+
+/* A child that joins the cgroup whose cgroup.procs is procs_fd and
+ * sleeps, as an attempt's leftover would. */
+static pid_t
+child_in(int procs_fd)
+{
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		if (write(procs_fd, "0", 1) != 1)
+			_exit(2);
+		execlp("sleep", "sleep", "300", (char *)NULL);
+		_exit(3);
+	}
+	return pid;
+}
+
+/* True once pid is listed in ROOT/jobs/name/cgroup.procs (within 2 s). */
+static bool
+joined(const char *name, pid_t pid)
+{
+	char p[PATH_MAX + 64];
+	snprintf(p, sizeof(p), "%s/jobs/%s/cgroup.procs", root, name);
+	for (int i = 0; i < 400; i++) {
+		FILE *f = fopen(p, "r");
+		long got = 0;
+		if (f != NULL) {
+			if (fscanf(f, "%ld", &got) != 1)
+				got = 0;
+			fclose(f);
+		}
+		if (got == pid)
+			return true;
+		usleep(5000);
+	}
+	return false;
+}
+
+/* True once pid has exited (reaped here) before timeout_s. */
+static bool
+exited_within(pid_t pid, double timeout_s)
+{
+	double until = loopfix_mono() + timeout_s;
+	do {
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			return true;
+		usleep(5000);
+	} while (loopfix_mono() < until);
+	return false;
+}
+
+struct leftover_run {
+	pid_t pid;
+	double ended_at, killed_at;
+	bool alive_in_grace;
+};
+
+static void
+leftover_f(void *arg)
+{
+	struct leftover_run *r = arg;
+	struct joblimits none = {0};
+	struct cgroup_attempt a;
+	CO_EXPECT(cgroup_attempt_open(42, 3, &none, &a) == 0);
+	CO_EXPECT(strcmp(a.name, "42.3") == 0);
+	r->pid = child_in(a.procs_fd);
+	CO_EXPECT(joined("42.3", r->pid));
+	cgroup_attempt_started(&a);
+	/* The "main process" ended: the child is left over. */
+	r->ended_at = loopfix_mono();
+	cgroup_attempt_close(&a, 0.3, false);
+	CO_EXPECT(a.dir_fd == -1);
+	CO_EXPECT(cgroup_pending() == 1);
+	/* SIGTERM went at once; sleep dies of it, so the grace is moot. */
+	while (cgroup_pending() > 0 && loopfix_mono() < r->ended_at + 5) {
+		await_sleep(0.02);
+	}
+	r->killed_at = loopfix_mono();
+}
+
+START_TEST(cgroup_leftover_killed_and_removed)
+{
+	if (!real_root()) {
+		printf("cgroup_leftover_killed_and_removed: needs root and "
+		       "cgroup2, skipped\n");
+		return;
+	}
+	loopfix_setup();
+	ck_assert_int_eq(cgroup_init(root, true), 1);
+	ck_assert(cgroup_active());
+	struct leftover_run r = {0};
+	ck_assert(loopfix_ok(leftover_f, &r));
+	ck_assert_msg(exited_within(r.pid, 5), "leftover %d still runs",
+		      (int)r.pid);
+	ck_assert_int_eq(cgroup_pending(), 0);
+	char p[PATH_MAX + 64];
+	snprintf(p, sizeof(p), "%s/jobs/42.3", root);
+	ck_assert_int_eq(access(p, F_OK), -1);
+	cgroup_shutdown();
+	loopfix_teardown();
+	real_teardown();
+}
+END_TEST
+
+/* A cgroup left below jobs by a jobd that died: its process ignores
+ * SIGTERM and is killed all the same. */
+START_TEST(cgroup_reap_kills_what_was_left)
+{
+	if (!real_root()) {
+		printf("cgroup_reap_kills_what_was_left: needs root and "
+		       "cgroup2, skipped\n");
+		return;
+	}
+	char p[PATH_MAX + 64];
+	snprintf(p, sizeof(p), "%s/jobs", root);
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/jobs/9.1", root);
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/jobs/9.1/cgroup.procs", root);
+	int fd = open(p, O_WRONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	signal(SIGTERM, SIG_IGN);
+	pid_t pid = child_in(fd);
+	signal(SIGTERM, SIG_DFL);
+	close(fd);
+	ck_assert(joined("9.1", pid));
+	ck_assert_int_eq(cgroup_init(root, true), 1);
+	ck_assert_int_eq(cgroup_reap_leftovers(), 1);
+	ck_assert_msg(exited_within(pid, 5), "process %d survived the reap",
+		      (int)pid);
+	snprintf(p, sizeof(p), "%s/jobs/9.1", root);
+	ck_assert_int_eq(access(p, F_OK), -1);
+	cgroup_shutdown();
+	real_teardown();
+}
+END_TEST
+
+Suite *
+cgroup_suite(void)
+{
+	Suite *s = suite_create("cgroup");
+	TCase *tc = tcase_create("files");
+	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+	tcase_add_test(tc, cgroup_usage_read);
+	tcase_add_test(tc, cgroup_usage_unknown);
+	tcase_add_test(tc, cgroup_root_not_cgroup);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("real");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, cgroup_leftover_killed_and_removed);
+	tcase_add_test(tc, cgroup_reap_kills_what_was_left);
+	suite_add_tcase(s, tc);
+	return s;
+}
