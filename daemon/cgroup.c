@@ -580,6 +580,22 @@ fail:
 			file ? file : "memory.swap.max", strerror(errno));
 }
 
+/* Drops the leftover named name, if any: its cgroup is about to go. */
+static void
+forget_leftover(const char *name)
+{
+	for (struct leftover **pp = &leftovers; *pp != NULL;
+	     pp = &(*pp)->next) {
+		if (strcmp((*pp)->name, name) == 0) {
+			struct leftover *l = *pp;
+			*pp = l->next;
+			free(l);
+			nleftovers--;
+			return;
+		}
+	}
+}
+
 int
 cgroup_attempt_open(int64_t id, int attempt, const struct joblimits *l,
 		    struct cgroup_attempt *a)
@@ -598,7 +614,10 @@ cgroup_attempt_open(int64_t id, int attempt, const struct joblimits *l,
 	}
 	if (made != 0) {
 		/* Left by a jobd that died between this attempt's start
-		 * and its end: whatever it holds is that attempt's. */
+		 * and its end, or by an earlier run of this attempt number
+		 * (a retried job counts from 1 again) still lingering or
+		 * dying: whatever it holds is that run's. */
+		forget_leftover(a->name);
 		int c = openat(cg.jobs_fd, a->name,
 			       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (c >= 0) {

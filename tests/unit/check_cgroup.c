@@ -261,6 +261,61 @@ START_TEST(cgroup_leftover_killed_and_removed)
 }
 END_TEST
 
+struct rerun {
+	pid_t first, second;
+	bool second_alive;
+};
+
+/* A retried job runs attempt 1 again while the first run's cgroup
+ * lingers: the new run replaces it, and the old leftover's deadline never
+ * reaches the new run. */
+static void
+rerun_f(void *arg)
+{
+	struct rerun *r = arg;
+	struct joblimits none = {0};
+	struct cgroup_attempt a;
+	CO_EXPECT(cgroup_attempt_open(5, 1, &none, &a) == 0);
+	r->first = child_in(a.procs_fd);
+	CO_EXPECT(joined("5.1", r->first));
+	cgroup_attempt_started(&a);
+	cgroup_attempt_close(&a, 0.1, true);
+	CO_EXPECT(cgroup_pending() == 1);
+	CO_EXPECT(cgroup_attempt_open(5, 1, &none, &a) == 0);
+	CO_EXPECT(cgroup_pending() == 0);
+	r->second = child_in(a.procs_fd);
+	CO_EXPECT(joined("5.1", r->second));
+	cgroup_attempt_started(&a);
+	/* Past the first run's grace, with the sweep running. */
+	await_sleep(0.6);
+	r->second_alive = kill(r->second, 0) == 0;
+	cgroup_attempt_kill(&a);
+	cgroup_attempt_close(&a, 0.1, false);
+	while (cgroup_pending() > 0)
+		await_sleep(0.02);
+}
+
+START_TEST(cgroup_rerun_replaces_lingering)
+{
+	if (!real_root()) {
+		printf("cgroup_rerun_replaces_lingering: needs root and "
+		       "cgroup2, skipped\n");
+		return;
+	}
+	loopfix_setup();
+	ck_assert_int_eq(cgroup_init(root, true), 1);
+	struct rerun r = {0};
+	ck_assert(loopfix_ok(rerun_f, &r));
+	ck_assert_msg(exited_within(r.first, 5),
+		      "the first run's process survived");
+	ck_assert_msg(r.second_alive, "the new run was killed");
+	ck_assert(exited_within(r.second, 5));
+	cgroup_shutdown();
+	loopfix_teardown();
+	real_teardown();
+}
+END_TEST
+
 /* A cgroup left below jobs by a jobd that died: its process ignores
  * SIGTERM and is killed all the same. */
 START_TEST(cgroup_reap_kills_what_was_left)
@@ -308,6 +363,7 @@ cgroup_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, cgroup_leftover_killed_and_removed);
 	tcase_add_test(tc, cgroup_reap_kills_what_was_left);
+	tcase_add_test(tc, cgroup_rerun_replaces_lingering);
 	suite_add_tcase(s, tc);
 	return s;
 }
