@@ -116,9 +116,10 @@ populated(int dir)
 	       keyed(buf, "populated") != 0;
 }
 
-/* Sends sig to each process listed in dir's cgroup.procs. */
+/* Sends sig to each process of cgroup dir and of the cgroups below it
+ * (a job may make its own), depth levels deep at most. */
 static void
-signal_procs(int dir, int sig)
+signal_tree(int dir, int sig, int depth)
 {
 	int fd = openat(dir, "cgroup.procs", O_RDONLY | O_CLOEXEC);
 	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
@@ -132,6 +133,34 @@ signal_procs(int dir, int sig)
 		if (pid > 1)
 			kill((pid_t)pid, sig);
 	fclose(f);
+	if (depth >= MAX_DEPTH)
+		return;
+	int dfd = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (d == NULL) {
+		if (dfd >= 0)
+			close(dfd);
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue;
+		int c = openat(dirfd(d), de->d_name,
+			       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (c >= 0) {
+			signal_tree(c, sig, depth + 1);
+			close(c);
+		}
+	}
+	closedir(d);
+}
+
+/* Sends sig to every process of cgroup dir, the cgroups below included. */
+static void
+signal_procs(int dir, int sig)
+{
+	signal_tree(dir, sig, 0);
 }
 
 /* SIGKILLs every process of cgroup dir and below: cgroup.kill, or, on a
@@ -334,9 +363,10 @@ delegated(const char *dir)
 	return false;
 }
 
-/* Moves every process of cgroup dir to dir/daemon. */
+/* Moves jobd into dir/daemon, and with all every other process of
+ * cgroup dir too (a delegated unit's cgroup holds only its own). */
 static int
-move_to_leaf(const char *dir)
+move_to_leaf(const char *dir, bool all)
 {
 	char *leaf = xasprintf("%s/daemon", dir);
 	int rc = -1;
@@ -346,9 +376,9 @@ move_to_leaf(const char *dir)
 	}
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int lfd = open(leaf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	char buf[4096];
+	char buf[4096] = "0";
 	if (dfd >= 0 && lfd >= 0 &&
-	    get(dfd, "cgroup.procs", buf, sizeof(buf)) >= 0) {
+	    (!all || get(dfd, "cgroup.procs", buf, sizeof(buf)) >= 0)) {
 		rc = 0;
 		for (char *p = buf, *e; *p; p = e) {
 			long pid = strtol(p, &e, 10);
@@ -409,10 +439,11 @@ enable_controllers(int dir)
 }
 
 /* Prepares base (an absolute path in the cgroup2 file system; own is
- * jobd's cgroup there): BASE/daemon when jobd sits in base, BASE/jobs
- * with the controllers.  0, or -1 with diag. */
+ * jobd's cgroup there): BASE/daemon when jobd sits in base (with every
+ * other process of base when delegated), BASE/jobs with the controllers.
+ * 0, or -1 with diag. */
 static int
-prepare(const char *base, const char *own)
+prepare(const char *base, const char *own, bool delegated_base)
 {
 	struct statfs sf;
 	if (statfs(base, &sf) != 0)
@@ -423,7 +454,7 @@ prepare(const char *base, const char *own)
 	if (realpath(base, rb) == NULL)
 		return diag_set(E_IO, "%s: %s", base, strerror(errno));
 	if (realpath(own, ro) != NULL && strcmp(rb, ro) == 0 &&
-	    move_to_leaf(rb) != 0)
+	    move_to_leaf(rb, delegated_base) != 0)
 		return -1;
 	int bfd = open(rb, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (bfd < 0)
@@ -457,8 +488,16 @@ find_base(const char *root)
 		return diag_set(E_INVAL, "jobd is in no cgroup v2");
 	snprintf(ownp, sizeof(ownp), "%s%s", mnt,
 		 strcmp(own, "/") == 0 ? "" : own);
-	if (root != NULL && *root != '\0')
-		return prepare(root, ownp);
+	if (root != NULL && *root != '\0') {
+		char rr[PATH_MAX], rm[PATH_MAX];
+		if (realpath(root, rr) != NULL && realpath(mnt, rm) != NULL &&
+		    strcmp(rr, rm) == 0)
+			return diag_set(E_INVAL,
+					"cgroup_root %s: the root cgroup holds "
+					"every process; name a cgroup below it",
+					root);
+		return prepare(root, ownp, false);
+	}
 	if (strcmp(own, "/") == 0)
 		return diag_set(E_INVAL, "jobd runs in the root cgroup and "
 					 "cgroup_root is not set");
@@ -467,7 +506,7 @@ find_base(const char *root)
 				"jobd's cgroup %s is not delegated to it "
 				"(Delegate=yes) and cgroup_root is not set",
 				ownp);
-	return prepare(ownp, ownp);
+	return prepare(ownp, ownp, true);
 }
 
 static void
@@ -487,9 +526,11 @@ cgroup_init(const char *root, bool required)
 {
 	if (find_base(root) != 0) {
 		reset();
-		if (required)
-			return diag_set(E_INVAL, "cgroups = required: %s",
-					diag_msg());
+		if (required) {
+			char why[DIAG_MSG_MAX];
+			snprintf(why, sizeof(why), "%s", diag_msg());
+			return diag_set(E_INVAL, "cgroups = required: %s", why);
+		}
 		log_info("cgroups: not used (%s): attempts are contained by "
 			 "their process groups",
 			 diag_msg());
@@ -596,11 +637,20 @@ forget_leftover(const char *name)
 	}
 }
 
+/* A descriptor of a's cgroup (the caller closes it), or -1. */
+static int
+open_attempt(const struct cgroup_attempt *a)
+{
+	if (a->procs == NULL)
+		return -1;
+	return openat(cg.jobs_fd, a->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
 int
 cgroup_attempt_open(int64_t id, int attempt, const struct joblimits *l,
 		    struct cgroup_attempt *a)
 {
-	a->dir_fd = a->procs_fd = -1;
+	a->procs = NULL;
 	snprintf(a->name, sizeof(a->name), "%lld.%d", (long long)id, attempt);
 	if (!cg.active)
 		return 0;
@@ -627,77 +677,74 @@ cgroup_attempt_open(int64_t id, int attempt, const struct joblimits *l,
 		remove_tree(cg.jobs_fd, a->name, 0);
 		mkdirat(cg.jobs_fd, a->name, 0755);
 	}
-	a->dir_fd =
+	int dir =
 		openat(cg.jobs_fd, a->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (a->dir_fd < 0) {
-		int e = errno;
-		diag_set(E_IO, "cgroup %s/%s: %s", cg.jobs, a->name,
-			 strerror(e));
+	int rc = dir < 0 ? diag_set(E_IO, "cgroup %s/%s: %s", cg.jobs, a->name,
+				    strerror(errno))
+			 : set_limits(dir, a->name, l);
+	int e = errno;
+	if (dir >= 0)
+		close(dir);
+	if (rc != 0) {
+		unlinkat(cg.jobs_fd, a->name, AT_REMOVEDIR);
 		errno = e;
 		return -1;
 	}
-	if (set_limits(a->dir_fd, a->name, l) != 0)
-		goto fail;
-	a->procs_fd = openat(a->dir_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
-	if (a->procs_fd < 0) {
-		diag_set(E_IO, "cgroup %s/%s/cgroup.procs: %s", cg.jobs,
-			 a->name, strerror(errno));
-		goto fail;
-	}
+	a->procs = xasprintf("%s/%s/cgroup.procs", cg.jobs, a->name);
 	return 0;
-fail:;
-	int e = errno;
-	close(a->dir_fd);
-	a->dir_fd = -1;
-	unlinkat(cg.jobs_fd, a->name, AT_REMOVEDIR);
-	errno = e;
-	return -1;
-}
-
-void
-cgroup_attempt_started(struct cgroup_attempt *a)
-{
-	if (a->procs_fd >= 0)
-		close(a->procs_fd);
-	a->procs_fd = -1;
 }
 
 void
 cgroup_attempt_signal(const struct cgroup_attempt *a, int sig)
 {
-	if (a->dir_fd >= 0)
-		signal_procs(a->dir_fd, sig);
+	int dir = open_attempt(a);
+	if (dir >= 0) {
+		signal_procs(dir, sig);
+		close(dir);
+	}
 }
 
 void
 cgroup_attempt_kill(const struct cgroup_attempt *a)
 {
-	if (a->dir_fd >= 0)
-		kill_dir(a->dir_fd);
+	int dir = open_attempt(a);
+	if (dir >= 0) {
+		kill_dir(dir);
+		close(dir);
+	}
 }
 
 void
-cgroup_attempt_usage(const struct cgroup_attempt *a, struct cgroup_usage *u)
+cgroup_usage_at(int dir, struct cgroup_usage *u)
 {
 	*u = (struct cgroup_usage){.memory_peak = -1};
-	if (a->dir_fd < 0)
-		return;
 	char buf[1024];
-	if (get(a->dir_fd, "cpu.stat", buf, sizeof(buf)) > 0) {
-		int64_t us = keyed(buf, "user_usec"),
-			sy = keyed(buf, "system_usec");
+	if (dir < 0)
+		return;
+	if (get(dir, "cpu.stat", buf, sizeof(buf)) > 0) {
+		int64_t us = keyed(buf, "user_usec");
+		int64_t sy = keyed(buf, "system_usec");
 		if (us >= 0 && sy >= 0) {
 			u->cpu_known = true;
 			u->user = (double)us / 1e6;
 			u->system = (double)sy / 1e6;
 		}
 	}
-	if (get(a->dir_fd, "memory.peak", buf, sizeof(buf)) > 0)
+	if (get(dir, "memory.peak", buf, sizeof(buf)) > 0)
 		u->memory_peak = strtoll(buf, NULL, 10);
-	if (get(a->dir_fd, "memory.events", buf, sizeof(buf)) > 0) {
+	if (get(dir, "memory.events", buf, sizeof(buf)) > 0) {
 		int64_t k = keyed(buf, "oom_kill");
 		u->oom_kills = k > 0 ? k : 0;
 	}
+}
+
+void
+cgroup_attempt_usage(const struct cgroup_attempt *a, struct cgroup_usage *u)
+{
+	int dir = open_attempt(a);
+	cgroup_usage_at(dir, u);
+	if (dir >= 0)
+		close(dir);
 }
 
 /* Looks at each leftover: kills it when its grace is over, removes it
@@ -740,38 +787,50 @@ sweep_cb(struct ev_loop *l, ev_timer *w, int revents)
 	sweep();
 }
 
+/* Records a's cgroup, which still holds processes, as a leftover: killed
+ * grace seconds from now (never when linger), removed once empty. */
+static void
+add_leftover(const struct cgroup_attempt *a, double grace, bool linger)
+{
+	struct leftover *l = xcalloc(1, sizeof(*l));
+	memcpy(l->name, a->name, sizeof(l->name));
+	l->kill_at = linger ? INFINITY : mono() + grace;
+	l->next = leftovers;
+	leftovers = l;
+	nleftovers++;
+	if (!sweeping) {
+		ev_timer_init(&sweep_w, sweep_cb, SWEEP_INTERVAL,
+			      SWEEP_INTERVAL);
+		ev_timer_start(loop_ev(), &sweep_w);
+		sweeping = true;
+	}
+}
+
 void
 cgroup_attempt_close(struct cgroup_attempt *a, double grace, bool linger)
 {
-	if (a->dir_fd < 0)
+	if (a->procs == NULL)
 		return;
-	if (a->procs_fd >= 0)
-		close(a->procs_fd);
-	a->procs_fd = -1;
-	int rc = remove_tree(cg.jobs_fd, a->name, 0);
-	if (rc != 0 && errno != EBUSY && errno != ENOTEMPTY) {
+	free(a->procs);
+	a->procs = NULL;
+	if (remove_tree(cg.jobs_fd, a->name, 0) == 0)
+		return;
+	if (errno != EBUSY && errno != ENOTEMPTY) {
 		log_warnx("cgroup %s/%s: not removed: %s", cg.jobs, a->name,
 			  strerror(errno));
-	} else if (rc != 0) {
-		log_debug("cgroup %s/%s: processes left%s", cg.jobs, a->name,
-			  linger ? " (linger)" : "");
-		if (!linger)
-			signal_procs(a->dir_fd, SIGTERM);
-		struct leftover *l = xcalloc(1, sizeof(*l));
-		memcpy(l->name, a->name, sizeof(l->name));
-		l->kill_at = linger ? INFINITY : mono() + grace;
-		l->next = leftovers;
-		leftovers = l;
-		nleftovers++;
-		if (!sweeping) {
-			ev_timer_init(&sweep_w, sweep_cb, SWEEP_INTERVAL,
-				      SWEEP_INTERVAL);
-			ev_timer_start(loop_ev(), &sweep_w);
-			sweeping = true;
+		return;
+	}
+	log_debug("cgroup %s/%s: processes left%s", cg.jobs, a->name,
+		  linger ? " (linger)" : "");
+	if (!linger) {
+		int dir = openat(cg.jobs_fd, a->name,
+				 O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dir >= 0) {
+			signal_procs(dir, SIGTERM);
+			close(dir);
 		}
 	}
-	close(a->dir_fd);
-	a->dir_fd = -1;
+	add_leftover(a, grace, linger);
 }
 
 int

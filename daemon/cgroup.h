@@ -55,11 +55,11 @@ int cgroup_reap_leftovers(void);
  * jobd made, waiting up to a second for them to empty. */
 void cgroup_shutdown(void);
 
-/* One attempt's cgroup. */
+/* One attempt's cgroup, named; jobd holds no descriptor of it. */
 struct cgroup_attempt {
-	int dir_fd;   /* BASE/jobs/ID.N, or -1: none */
-	int procs_fd; /* its cgroup.procs, for the spawner; -1 once used */
-	char name[48];
+	char name[48]; /* ID.N, below BASE/jobs */
+	char *procs;   /* owned: BASE/jobs/ID.N/cgroup.procs, for the
+			  spawner (spawner.h); NULL: no cgroup */
 };
 
 /* What an attempt's cgroup measured. */
@@ -73,12 +73,11 @@ struct cgroup_usage {
 /* Makes the cgroup of attempt `attempt` of job id with limits l (borrowed:
  * memory.max and memory.swap.max = 0 when the memory controller is on,
  * cpu.max, pids.max) into *a.  A cgroup of that name left from before is
- * killed and replaced.  Returns 0, or -1 with diag set (a->dir_fd -1).
- * When not active, sets a to none and returns 0.  Does not yield. */
+ * killed and replaced.  Returns 0, or -1 with diag set and errno (a has no
+ * cgroup then).  When not active, sets a to none and returns 0.  Does not
+ * yield. */
 int cgroup_attempt_open(int64_t id, int attempt, const struct joblimits *l,
 			struct cgroup_attempt *a);
-/* The child has joined (or failed to): closes a's cgroup.procs. */
-void cgroup_attempt_started(struct cgroup_attempt *a);
 /* Sends sig to every process in a (none: does nothing). */
 void cgroup_attempt_signal(const struct cgroup_attempt *a, int sig);
 /* SIGKILLs every process in a at once. */
@@ -86,10 +85,13 @@ void cgroup_attempt_kill(const struct cgroup_attempt *a);
 /* Reads a's accounting into *u (all unknown when a is none). */
 void cgroup_attempt_usage(const struct cgroup_attempt *a,
 			  struct cgroup_usage *u);
+/* Reads the accounting files of the cgroup directory dir (cpu.stat,
+ * memory.peak, memory.events) into *u; what is missing is unknown. */
+void cgroup_usage_at(int dir, struct cgroup_usage *u);
 /* Once the attempt's main process has exited: removes a's cgroup when it
  * is empty; else SIGTERMs what it holds and kills it grace seconds later
  * (never when linger: it is left to end on its own), removing the cgroup
- * once empty.  Closes a's descriptors.  Does not yield. */
+ * once empty.  Frees what a holds.  Does not yield. */
 void cgroup_attempt_close(struct cgroup_attempt *a, double grace, bool linger);
 /* Cgroups of ended attempts still holding processes. */
 int cgroup_pending(void);

@@ -403,11 +403,10 @@ open_state(void)
 	secure_state_dir();
 	lock_state_dir();
 	/* Before the spawner: it starts in the cgroup jobd moves to. */
-	if (cfg.cgroups != CONFIG_CGROUPS_OFF &&
-	    cgroup_init(cfg.cgroup_root,
-			cfg.cgroups == CONFIG_CGROUPS_REQUIRED) < 0)
-		fatalx("%s", diag_msg());
-	if (service_check_limits(&cfg, config_path) != 0) {
+	if ((cfg.cgroups != CONFIG_CGROUPS_OFF &&
+	     cgroup_init(cfg.cgroup_root,
+			 cfg.cgroups == CONFIG_CGROUPS_REQUIRED) < 0) ||
+	    service_check_limits(&cfg, config_path) != 0) {
 		fprintf(stderr, "jobd: %s\n", diag_msg());
 		exit(EX_CONFIG);
 	}

@@ -501,7 +501,6 @@ generator_start(struct producer *p, struct runner_spawn *sp, int *out, int *err)
 		.env = json_is_object(env) ? env : NULL,
 		.uid = p->uid,
 		.extra_env = extra,
-		.cgroup_fd = -1,
 		.out_fd = pfd[1],
 		.err_fd = efd[1],
 		.pid = -1,

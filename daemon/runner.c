@@ -435,7 +435,7 @@ runner_spawn(struct runner_spawn *sp)
 		.groups = u ? u->groups : NULL,
 		.ngroups = u ? u->ngroups : 0,
 	};
-	q.cgroup_fd = sp->cgroup_fd;
+	q.cgroup_procs = sp->cgroup_procs;
 	if (sp->limits != NULL) {
 		q.rlimit_as = (uint64_t)sp->limits->memory;
 		q.rlimit_nofile = (uint64_t)sp->limits->nofile;
@@ -521,14 +521,29 @@ stop_escalate(struct stop_clock *sc, struct runner *ctl, bool *timed_out)
 }
 
 /* The leader has exited and is a zombie, so its pid and group cannot be
- * reused yet: sweeps what is left of a group jobd was stopping. */
+ * reused yet: sweeps what is left of a group jobd was stopping.  With a
+ * cgroup, what is left keeps the rest of its grace (attempt_close). */
 static void
 stop_sweep(const struct stop_clock *sc, const struct runner *ctl)
 {
-	if (ctl->term_sent) {
+	if (ctl->term_sent && sc->cg->procs == NULL)
 		kill(-sc->pid, SIGKILL);
-		cgroup_attempt_kill(sc->cg);
+}
+
+/* Closes the attempt's cgroup once its leader is reaped: what it still
+ * holds gets SIGTERM and kill_grace, or, when jobd was stopping the
+ * attempt, the rest of the grace that began at its SIGTERM (linger does
+ * not hold then). */
+static void
+attempt_close(struct cgroup_attempt *cga, const struct stop_clock *sc,
+	      const struct runner *ctl, bool linger)
+{
+	double grace = sc->grace;
+	if (ctl->term_sent) {
+		grace = sc->term_at + sc->grace - mono_now();
+		linger = false;
 	}
+	cgroup_attempt_close(cga, grace > 0 ? grace : 0, linger);
 }
 
 /* Starts attempt r's process, its output into a new non-blocking pipe
@@ -559,7 +574,8 @@ attempt_spawn(const struct store_job_run *r, const struct runner_opts *o,
 	char *const extra[] = {idv, qv, av, NULL};
 	/* The memory controller replaces the address-space limit. */
 	struct joblimits lim = r->limits;
-	if (cga->dir_fd >= 0 && (cgroup_controllers() & JOBLIMITS_HAVE_MEMORY))
+	if (cga->procs != NULL &&
+	    (cgroup_controllers() & JOBLIMITS_HAVE_MEMORY))
 		lim.memory = 0;
 	*sp = (struct runner_spawn){.argv = r->argv,
 				    .shell = r->shell,
@@ -568,7 +584,7 @@ attempt_spawn(const struct store_job_run *r, const struct runner_opts *o,
 				    .uid = r->uid,
 				    .extra_env = extra,
 				    .limits = &lim,
-				    .cgroup_fd = cga->procs_fd,
+				    .cgroup_procs = cga->procs,
 				    .out_fd = out[1],
 				    .err_fd = -1,
 				    .pid = -1,
@@ -693,9 +709,7 @@ runner_run(const struct store_job_run *r, const struct runner_opts *o,
 		snprintf(res->error, sizeof(res->error), "%s", diag_msg());
 		goto out;
 	}
-	int spawned = attempt_spawn(r, o, &cga, &sp, &cp.fd, &t0, res);
-	cgroup_attempt_started(&cga);
-	if (spawned != 0) {
+	if (attempt_spawn(r, o, &cga, &sp, &cp.fd, &t0, res) != 0) {
 		cgroup_attempt_close(&cga, 0, false);
 		goto out;
 	}
@@ -719,7 +733,7 @@ runner_run(const struct store_job_run *r, const struct runner_opts *o,
 	stop_sweep(&sc, ctl);
 	attempt_reap(sp.pid, t0, res);
 	attempt_account(&cga, res);
-	cgroup_attempt_close(&cga, r->kill_grace, r->linger);
+	attempt_close(&cga, &sc, ctl, r->linger);
 	/* Take what the job wrote before it ended; a grandchild that keeps
 	 * the pipe open is not waited for. */
 	if (cp.fd >= 0)

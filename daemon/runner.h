@@ -79,14 +79,15 @@ struct runner_spawn {
 	uid_t uid;		/* runs as this user (when root) */
 	char *const *extra_env; /* "K=V" added, NULL-terminated */
 	const struct joblimits *limits; /* borrowed, or NULL: none */
-	int cgroup_fd;	   /* a cgroup's cgroup.procs the child joins, or -1 */
-	int out_fd;	   /* child's stdout; -1: /dev/null */
-	int err_fd;	   /* child's stderr; -1: as stdout */
-	int pid;	   /* out */
-	int pidfd;	   /* out: owned by the caller */
-	gid_t gid;	   /* out: the child's group */
-	char error[256];   /* out: why it could not start */
-	bool no_resources; /* out: it could not for lack of
+	const char *cgroup_procs;	/* borrowed: a cgroup's cgroup.procs the
+				     child joins, or NULL */
+	int out_fd;			/* child's stdout; -1: /dev/null */
+	int err_fd;			/* child's stderr; -1: as stdout */
+	int pid;			/* out */
+	int pidfd;			/* out: owned by the caller */
+	gid_t gid;			/* out: the child's group */
+	char error[256];		/* out: why it could not start */
+	bool no_resources;		/* out: it could not for lack of
 					   resources (see runner_result) */
 };
 /* Starts the process through the spawner; 0, or -1 with sp->error (the

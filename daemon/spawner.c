@@ -44,14 +44,15 @@
 #define MAX_REQUEST (8u << 20)
 
 enum { REC_STARTED = 1, REC_FAILED };
-enum { REQ_SWITCH_USER = 1, REQ_OUT_FD = 2, REQ_ERR_FD = 4, REQ_CGROUP_FD = 8 };
-/* Most descriptors a request carries: out, err, cgroup.procs. */
-#define REQ_MAX_FDS 3
+enum { REQ_SWITCH_USER = 1, REQ_OUT_FD = 2, REQ_ERR_FD = 4, REQ_CGROUP = 8 };
+/* Most descriptors a request carries: out, err. */
+#define REQ_MAX_FDS 2
 
 /* jobd → spawner: this header, then len bytes: ngroups gid_t, then argc +
- * envc + 2 NUL-terminated strings (argv, envp, PATH, cwd).  The out, err
- * and cgroup descriptors the flags announce ride with the header, in that
- * order (SCM_RIGHTS). */
+ * envc + 2 NUL-terminated strings (argv, envp, PATH, cwd), and one more,
+ * the path of a cgroup.procs, when the flags say REQ_CGROUP.  The out and
+ * err descriptors the flags announce ride with the header, in that order
+ * (SCM_RIGHTS). */
 struct req_hdr {
 	uint32_t len;
 	uint32_t argc;
@@ -88,7 +89,7 @@ struct child_args {
 	int out_fd;
 	int err_fd;
 	int null_fd;
-	int cgroup_fd; /* the cgroup's cgroup.procs, or -1 */
+	const char *cgroup_procs; /* the cgroup's cgroup.procs, or NULL */
 	bool switch_user;
 	uid_t uid;
 	gid_t gid;
@@ -143,6 +144,20 @@ static int __attribute__((no_sanitize_address)) set_limits(struct child_args *a)
 	return 0;
 }
 
+/* Moves the calling process into the cgroup whose cgroup.procs is path;
+ * 0, or -1 with errno. */
+static int __attribute__((no_sanitize_address)) join_cgroup(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t w = write(fd, "0", 1);
+	int e = errno;
+	close(fd);
+	errno = e;
+	return w == 1 ? 0 : -1;
+}
+
 /* Runs in the child, on child_stack, sharing memory with the suspended
  * spawner: only async-signal-safe calls. */
 static int __attribute__((no_sanitize_address)) child_main(void *arg)
@@ -153,8 +168,10 @@ static int __attribute__((no_sanitize_address)) child_main(void *arg)
 	sa.sa_handler = SIG_DFL;
 	for (size_t i = 0; i < sizeof(reset_signals) / sizeof(int); i++)
 		sigaction(reset_signals[i], &sa, NULL);
-	/* First, so everything it does is the cgroup's ("0": the writer). */
-	if (a->cgroup_fd >= 0 && write(a->cgroup_fd, "0", 1) != 1)
+	/* First, so everything it does is the cgroup's ("0": the writer).
+	 * Opened here, in the child's copy of the spawner's table: jobd
+	 * spends no descriptor on it. */
+	if (a->cgroup_procs != NULL && join_cgroup(a->cgroup_procs) != 0)
 		return child_fail(a, "cgroup");
 	if (setsid() < 0)
 		return child_fail(a, "setsid");
@@ -354,16 +371,18 @@ server_request(struct server *s)
 	    (uint64_t)h.argc + h.envc + 2 > h.len)
 		server_exit("bad request header");
 	char *data = malloc(h.len + 1);
-	char **strv = calloc((size_t)h.argc + h.envc + 4, sizeof(char *));
+	char **strv = calloc((size_t)h.argc + h.envc + 5, sizeof(char *));
 	if (data == NULL || strv == NULL)
 		server_exit("out of memory");
 	if (!server_read(s->sock, data, h.len))
 		server_exit(NULL);
 	data[h.len] = '\0';
-	/* The strings: argc, NULL, envc, NULL, PATH, cwd, each ending within
-	 * the data, which they fill exactly. */
+	/* The strings: argc, NULL, envc, NULL, PATH, cwd (and the cgroup's
+	 * cgroup.procs), each ending within the data, which they fill
+	 * exactly. */
 	size_t off = (size_t)h.ngroups * sizeof(gid_t);
-	size_t want = (size_t)h.argc + h.envc + 2, n = 0;
+	size_t want = (size_t)h.argc + h.envc + 2 + !!(h.flags & REQ_CGROUP);
+	size_t n = 0;
 	char **argv = strv, **envp = strv + h.argc + 1;
 	while (n < want && off < h.len) {
 		char *str = data + off;
@@ -381,8 +400,7 @@ server_request(struct server *s)
 
 	struct rec r;
 	memset(&r, 0, sizeof(r));
-	int expect = !!(h.flags & REQ_OUT_FD) + !!(h.flags & REQ_ERR_FD) +
-		     !!(h.flags & REQ_CGROUP_FD);
+	int expect = !!(h.flags & REQ_OUT_FD) + !!(h.flags & REQ_ERR_FD);
 	if (nfds != expect) {
 		if (!ctrunc)
 			server_exit("bad request descriptors");
@@ -401,7 +419,8 @@ server_request(struct server *s)
 		int k = 0;
 		a.out_fd = h.flags & REQ_OUT_FD ? fds[k++] : s->null_fd;
 		a.err_fd = h.flags & REQ_ERR_FD ? fds[k++] : a.out_fd;
-		a.cgroup_fd = h.flags & REQ_CGROUP_FD ? fds[k++] : -1;
+		a.cgroup_procs =
+			h.flags & REQ_CGROUP ? strv[h.argc + h.envc + 4] : NULL;
 		a.switch_user = h.flags & REQ_SWITCH_USER;
 		a.uid = (uid_t)h.uid;
 		a.gid = (gid_t)h.gid;
@@ -733,6 +752,8 @@ spawner_spawn(const struct spawner_req *r, int *pidfd, struct spawner_fail *f)
 			    .rlimit_cpu = r->rlimit_cpu};
 	size_t len = r->ngroups * sizeof(gid_t) + strlen(r->path) + 1 +
 		     strlen(r->cwd) + 1;
+	if (r->cgroup_procs != NULL)
+		len += strlen(r->cgroup_procs) + 1;
 	for (size_t i = 0; i < argc && len <= MAX_REQUEST; i++)
 		len += strlen(r->argv[i]) + 1;
 	for (size_t i = 0; i < envc && len <= MAX_REQUEST; i++)
@@ -741,7 +762,7 @@ spawner_spawn(const struct spawner_req *r, int *pidfd, struct spawner_fail *f)
 	    len > MAX_REQUEST)
 		return fail(f, "exec", argc == 0 ? EINVAL : E2BIG);
 	h.len = (uint32_t)len;
-	int fds[REQ_MAX_FDS] = {-1, -1, -1}, nfds = 0;
+	int fds[REQ_MAX_FDS] = {-1, -1}, nfds = 0;
 	if (r->out_fd >= 0) {
 		h.flags |= REQ_OUT_FD;
 		fds[nfds++] = r->out_fd;
@@ -750,10 +771,8 @@ spawner_spawn(const struct spawner_req *r, int *pidfd, struct spawner_fail *f)
 		h.flags |= REQ_ERR_FD;
 		fds[nfds++] = r->err_fd;
 	}
-	if (r->cgroup_fd >= 0) {
-		h.flags |= REQ_CGROUP_FD;
-		fds[nfds++] = r->cgroup_fd;
-	}
+	if (r->cgroup_procs != NULL)
+		h.flags |= REQ_CGROUP;
 	if (r->switch_user)
 		h.flags |= REQ_SWITCH_USER;
 	/* The child's pidfd will take this slot: a process that jobd could
@@ -774,6 +793,9 @@ spawner_spawn(const struct spawner_req *r, int *pidfd, struct spawner_fail *f)
 		buf_append(&p.msg, r->envp[i], strlen(r->envp[i]) + 1);
 	buf_append(&p.msg, r->path, strlen(r->path) + 1);
 	buf_append(&p.msg, r->cwd, strlen(r->cwd) + 1);
+	if (r->cgroup_procs != NULL)
+		buf_append(&p.msg, r->cgroup_procs,
+			   strlen(r->cgroup_procs) + 1);
 	if (pend_tail != NULL)
 		pend_tail->next = &p;
 	else

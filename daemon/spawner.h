@@ -34,12 +34,12 @@ struct spawner_req {
 	char *const *envp; /* NULL-terminated */
 	const char *path;  /* PATH to search argv[0] in */
 	const char *cwd;
-	int out_fd;	  /* the child's stdout; -1: /dev/null */
-	int err_fd;	  /* the child's stderr; -1: as stdout */
-	int cgroup_fd;	  /* a cgroup's cgroup.procs, opened for writing:
-			     the child moves itself there first; -1: stays
-			     in jobd's cgroup */
-	bool switch_user; /* setgroups, setgid, setuid below */
+	int out_fd;		  /* the child's stdout; -1: /dev/null */
+	int err_fd;		  /* the child's stderr; -1: as stdout */
+	const char *cgroup_procs; /* a cgroup's cgroup.procs: the child
+				     moves itself there first; NULL: it
+				     stays in jobd's cgroup */
+	bool switch_user;	  /* setgroups, setgid, setuid below */
 	uid_t uid;
 	gid_t gid;
 	const gid_t *groups; /* supplementary groups */

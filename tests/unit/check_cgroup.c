@@ -62,11 +62,10 @@ START_TEST(cgroup_usage_read)
 	put_file("memory.peak", "12345678\n");
 	put_file("memory.events", "low 0\nhigh 0\nmax 7\noom 2\n"
 				  "oom_kill 1\noom_group_kill 0\n");
-	struct cgroup_attempt a = {.procs_fd = -1};
-	a.dir_fd = open(tmp, O_RDONLY | O_DIRECTORY);
-	ck_assert_int_ge(a.dir_fd, 0);
+	int dir = open(tmp, O_RDONLY | O_DIRECTORY);
+	ck_assert_int_ge(dir, 0);
 	struct cgroup_usage u;
-	cgroup_attempt_usage(&a, &u);
+	cgroup_usage_at(dir, &u);
 	ck_assert(u.cpu_known);
 	ck_assert_double_eq_tol(u.user, 2.0, 1e-9);
 	ck_assert_double_eq_tol(u.system, 0.5, 1e-9);
@@ -74,9 +73,9 @@ START_TEST(cgroup_usage_read)
 	ck_assert_int_eq(u.oom_kills, 1);
 	/* oom_group_kill is another key: no kill is not one. */
 	put_file("memory.events", "oom 1\noom_group_kill 3\noom_kill 0\n");
-	cgroup_attempt_usage(&a, &u);
+	cgroup_usage_at(dir, &u);
 	ck_assert_int_eq(u.oom_kills, 0);
-	close(a.dir_fd);
+	close(dir);
 }
 END_TEST
 
@@ -85,15 +84,14 @@ END_TEST
 START_TEST(cgroup_usage_unknown)
 {
 	put_file("cpu.stat", "usage_usec 10\nuser_usec 7\nsystem_usec 3\n");
-	struct cgroup_attempt a = {.procs_fd = -1};
-	a.dir_fd = open(tmp, O_RDONLY | O_DIRECTORY);
+	int dir = open(tmp, O_RDONLY | O_DIRECTORY);
 	struct cgroup_usage u;
-	cgroup_attempt_usage(&a, &u);
+	cgroup_usage_at(dir, &u);
 	ck_assert(u.cpu_known);
 	ck_assert_int_eq(u.memory_peak, -1);
 	ck_assert_int_eq(u.oom_kills, 0);
-	close(a.dir_fd);
-	a.dir_fd = -1;
+	close(dir);
+	struct cgroup_attempt a = {.procs = NULL};
 	cgroup_attempt_usage(&a, &u);
 	ck_assert(!u.cpu_known);
 	ck_assert_int_eq(u.memory_peak, -1);
@@ -116,8 +114,7 @@ START_TEST(cgroup_root_not_cgroup)
 	struct joblimits none = {0};
 	struct cgroup_attempt a;
 	ck_assert_int_eq(cgroup_attempt_open(1, 1, &none, &a), 0);
-	ck_assert_int_eq(a.dir_fd, -1);
-	ck_assert_int_eq(a.procs_fd, -1);
+	ck_assert_ptr_null(a.procs);
 	cgroup_attempt_close(&a, 0, false);
 	ck_assert_int_eq(cgroup_pending(), 0);
 	cgroup_shutdown();
@@ -149,25 +146,36 @@ real_root(void)
 	return mkdir(root, 0755) == 0;
 }
 
+/* Removes what a test left below root, even after a failure: each
+ * cgroup killed, then removed. */
 static void
 real_teardown(void)
 {
-	char p[PATH_MAX + 16];
-	snprintf(p, sizeof(p), "%s/jobs", root);
-	rmdir(p);
-	rmdir(root);
+	if (root[0] == '\0')
+		return;
+	char cmd[6 * PATH_MAX];
+	snprintf(cmd, sizeof(cmd),
+		 "for c in '%s'/jobs/*/; do [ -d \"$c\" ] && "
+		 "echo 1 > \"$c\"cgroup.kill; done; "
+		 "for i in 1 2 3 4 5 6 7 8 9 10; do "
+		 "rmdir '%s'/jobs/*/ '%s'/jobs '%s' 2>/dev/null; "
+		 "[ -d '%s' ] || break; sleep 0.1; done",
+		 root, root, root, root, root);
+	ck_assert_int_eq(system(cmd), 0);
+	root[0] = '\0';
 }
 
-/* A child that joins the cgroup whose cgroup.procs is procs_fd and
- * sleeps, as an attempt's leftover would. */
+/* A child that joins the cgroup whose cgroup.procs is procs and sleeps,
+ * as an attempt's leftover would. */
 static pid_t
-child_in(int procs_fd)
+child_in(const char *procs)
 {
 	pid_t pid = fork();
-	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
-		if (write(procs_fd, "0", 1) != 1)
+		int fd = open(procs, O_WRONLY);
+		if (fd < 0 || write(fd, "0", 1) != 1)
 			_exit(2);
+		close(fd);
 		execlp("sleep", "sleep", "300", (char *)NULL);
 		_exit(3);
 	}
@@ -222,13 +230,12 @@ leftover_f(void *arg)
 	struct cgroup_attempt a;
 	CO_EXPECT(cgroup_attempt_open(42, 3, &none, &a) == 0);
 	CO_EXPECT(strcmp(a.name, "42.3") == 0);
-	r->pid = child_in(a.procs_fd);
+	r->pid = child_in(a.procs);
 	CO_EXPECT(joined("42.3", r->pid));
-	cgroup_attempt_started(&a);
 	/* The "main process" ended: the child is left over. */
 	r->ended_at = loopfix_mono();
 	cgroup_attempt_close(&a, 0.3, false);
-	CO_EXPECT(a.dir_fd == -1);
+	CO_EXPECT(a.procs == NULL);
 	CO_EXPECT(cgroup_pending() == 1);
 	/* SIGTERM went at once; sleep dies of it, so the grace is moot. */
 	while (cgroup_pending() > 0 && loopfix_mono() < r->ended_at + 5) {
@@ -257,7 +264,6 @@ START_TEST(cgroup_leftover_killed_and_removed)
 	ck_assert_int_eq(access(p, F_OK), -1);
 	cgroup_shutdown();
 	loopfix_teardown();
-	real_teardown();
 }
 END_TEST
 
@@ -276,16 +282,14 @@ rerun_f(void *arg)
 	struct joblimits none = {0};
 	struct cgroup_attempt a;
 	CO_EXPECT(cgroup_attempt_open(5, 1, &none, &a) == 0);
-	r->first = child_in(a.procs_fd);
+	r->first = child_in(a.procs);
 	CO_EXPECT(joined("5.1", r->first));
-	cgroup_attempt_started(&a);
 	cgroup_attempt_close(&a, 0.1, true);
 	CO_EXPECT(cgroup_pending() == 1);
 	CO_EXPECT(cgroup_attempt_open(5, 1, &none, &a) == 0);
 	CO_EXPECT(cgroup_pending() == 0);
-	r->second = child_in(a.procs_fd);
+	r->second = child_in(a.procs);
 	CO_EXPECT(joined("5.1", r->second));
-	cgroup_attempt_started(&a);
 	/* Past the first run's grace, with the sweep running. */
 	await_sleep(0.6);
 	r->second_alive = kill(r->second, 0) == 0;
@@ -312,7 +316,6 @@ START_TEST(cgroup_rerun_replaces_lingering)
 	ck_assert(exited_within(r.second, 5));
 	cgroup_shutdown();
 	loopfix_teardown();
-	real_teardown();
 }
 END_TEST
 
@@ -331,12 +334,10 @@ START_TEST(cgroup_reap_kills_what_was_left)
 	snprintf(p, sizeof(p), "%s/jobs/9.1", root);
 	ck_assert_int_eq(mkdir(p, 0755), 0);
 	snprintf(p, sizeof(p), "%s/jobs/9.1/cgroup.procs", root);
-	int fd = open(p, O_WRONLY | O_CLOEXEC);
-	ck_assert_int_ge(fd, 0);
 	signal(SIGTERM, SIG_IGN);
-	pid_t pid = child_in(fd);
+	pid_t pid = child_in(p);
 	signal(SIGTERM, SIG_DFL);
-	close(fd);
+	ck_assert_int_gt(pid, 0);
 	ck_assert(joined("9.1", pid));
 	ck_assert_int_eq(cgroup_init(root, true), 1);
 	ck_assert_int_eq(cgroup_reap_leftovers(), 1);
@@ -345,7 +346,6 @@ START_TEST(cgroup_reap_kills_what_was_left)
 	snprintf(p, sizeof(p), "%s/jobs/9.1", root);
 	ck_assert_int_eq(access(p, F_OK), -1);
 	cgroup_shutdown();
-	real_teardown();
 }
 END_TEST
 
@@ -361,6 +361,7 @@ cgroup_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("real");
 	tcase_set_timeout(tc, 30);
+	tcase_add_checked_fixture(tc, NULL, real_teardown);
 	tcase_add_test(tc, cgroup_leftover_killed_and_removed);
 	tcase_add_test(tc, cgroup_reap_kills_what_was_left);
 	tcase_add_test(tc, cgroup_rerun_replaces_lingering);

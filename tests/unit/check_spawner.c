@@ -68,8 +68,7 @@ struct run {
 	char *const *argv;
 	char *const *envp;
 	const char *cwd;
-	bool capture;  /* stdout+stderr into a pipe, read here */
-	int cgroup_fd; /* a cgroup.procs to join; 0: none */
+	bool capture; /* stdout+stderr into a pipe, read here */
 	int pid;
 	struct spawner_fail f;
 	int status;
@@ -92,7 +91,6 @@ run_f(void *arg)
 		.cwd = r->cwd ? r->cwd : "/",
 		.out_fd = p[1],
 		.err_fd = -1,
-		.cgroup_fd = r->cgroup_fd > 0 ? r->cgroup_fd : -1,
 	};
 	int pidfd = -1;
 	r->pid = spawner_spawn(&q, &pidfd, &r->f);
