@@ -859,6 +859,34 @@ START_TEST(cgroups_rlimits_apply)
 }
 END_TEST
 
+START_TEST(cgroups_spawn_error_leaves_no_cgroup)
+{
+	if (!begin("cgroups_spawn_error_leaves_no_cgroup"))
+		return;
+	struct jd *d = start(NULL);
+	/* Both fail in the child, once it has joined its cgroup: no such
+	 * directory, a limit setrlimit refuses.  Their cgroups go. */
+	int64_t ids[2];
+	ids[0] = jd_submit(d, jd_json("{\"shell\":\"true\",\"cwd\":"
+				      "\"/nonexistent/dir\"}"));
+	ids[1] = jd_submit(d, jd_json("{\"shell\":\"true\",\"limits\":"
+				      "{\"nofile\":1099511627776}}"));
+	for (int i = 0; i < 2; i++) {
+		json_t *j = jd_wait(d, ids[i], 30);
+		ck_assert_str_eq(jd_str(j, "state"), "failed");
+		ck_assert_str_eq(jd_str(j, "reason"), "spawn_error");
+		json_decref(j);
+		char *dir = attempt_dir(ids[i], 1);
+		ck_assert_msg(path_gone_within(dir, GONE_S), "%s left", dir);
+		free(dir);
+	}
+	double until = jd_now() + GONE_S;
+	while (lingering(d) != 0 && jd_now() < until)
+		jd_pause_ms(20);
+	ck_assert_int_eq(lingering(d), 0);
+}
+END_TEST
+
 static json_int_t
 total_oom(struct jd *d)
 {
@@ -1018,6 +1046,7 @@ cgroups_suite(void)
 	tcase_add_test(tc, cgroups_required_refuses_without_root);
 	tcase_add_test(tc, cgroups_restart_spares_sibling);
 	tcase_add_test(tc, cgroups_rlimits_apply);
+	tcase_add_test(tc, cgroups_spawn_error_leaves_no_cgroup);
 	tcase_add_test(tc, cgroups_memory_limit);
 	tcase_add_test(tc, cgroups_cpu_and_tasks);
 	tcase_add_test(tc, cgroups_rusage_whole_tree);
