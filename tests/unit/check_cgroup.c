@@ -319,6 +319,127 @@ START_TEST(cgroup_rerun_replaces_lingering)
 }
 END_TEST
 
+/* Writes pid into cgroup dir's cgroup.procs (0: the caller). */
+static void
+move_pid(const char *dir, pid_t pid)
+{
+	char p[PATH_MAX + 64], num[24];
+	snprintf(p, sizeof(p), "%s/cgroup.procs", dir);
+	snprintf(num, sizeof(num), "%d", (int)pid);
+	int fd = open(p, O_WRONLY);
+	ck_assert_msg(fd >= 0, "%s: %s", p, strerror(errno));
+	ck_assert_int_eq(write(fd, num, strlen(num)), (ssize_t)strlen(num));
+	close(fd);
+}
+
+/* The cgroup (v2) path of process pid, or "". */
+static const char *
+cgroup_of(pid_t pid)
+{
+	static char line[PATH_MAX];
+	char p[64];
+	snprintf(p, sizeof(p), "/proc/%d/cgroup", (int)pid);
+	FILE *f = fopen(p, "r");
+	line[0] = '\0';
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "0::", 3) == 0)
+			break;
+	if (f != NULL)
+		fclose(f);
+	line[strcspn(line, "\n")] = '\0';
+	return strncmp(line, "0::", 3) == 0 ? line + 3 : "";
+}
+
+/* jobd sitting in a configured cgroup_root moves itself, and only
+ * itself, into ROOT/daemon; the cgroup2 mount's root is refused. */
+START_TEST(cgroup_configured_root_moves_only_jobd)
+{
+	if (!real_root()) {
+		printf("cgroup_configured_root_moves_only_jobd: needs root "
+		       "and cgroup2, skipped\n");
+		return;
+	}
+	char mnt[PATH_MAX];
+	snprintf(mnt, sizeof(mnt), "%s", root);
+	*strrchr(mnt, '/') = '\0';
+	ck_assert_int_eq(cgroup_init(mnt, true), -1);
+	ck_assert_msg(strstr(diag_msg(), "the root cgroup") != NULL,
+		      "message: %s", diag_msg());
+	char was[PATH_MAX];
+	snprintf(was, sizeof(was), "%s%s", mnt, cgroup_of(getpid()));
+	pid_t other = fork();
+	if (other == 0) {
+		execlp("sleep", "sleep", "300", (char *)NULL);
+		_exit(3);
+	}
+	move_pid(root, other);
+	move_pid(root, 0);
+	int rc = cgroup_init(root, true);
+	const char *rel = root + strlen(mnt);
+	char want_self[PATH_MAX + 16];
+	snprintf(want_self, sizeof(want_self), "%s/daemon", rel);
+	char self_cg[PATH_MAX], other_cg[PATH_MAX];
+	snprintf(self_cg, sizeof(self_cg), "%s", cgroup_of(getpid()));
+	snprintf(other_cg, sizeof(other_cg), "%s", cgroup_of(other));
+	/* Back where it was, so the teardown can remove ROOT. */
+	move_pid(was, 0);
+	kill(other, SIGKILL);
+	waitpid(other, NULL, 0);
+	cgroup_shutdown();
+	char daemon[PATH_MAX + 16];
+	snprintf(daemon, sizeof(daemon), "%s/daemon", root);
+	rmdir(daemon);
+	ck_assert_int_eq(rc, 1);
+	ck_assert_str_eq(self_cg, want_self);
+	ck_assert_str_eq(other_cg, rel);
+}
+END_TEST
+
+struct sub {
+	pid_t pid;
+};
+
+/* A job that made a cgroup below its own: SIGTERM reaches its processes
+ * there too. */
+static void
+sub_f(void *arg)
+{
+	struct sub *r = arg;
+	struct joblimits none = {0};
+	struct cgroup_attempt a;
+	CO_EXPECT(cgroup_attempt_open(8, 1, &none, &a) == 0);
+	char sub[PATH_MAX + 64];
+	snprintf(sub, sizeof(sub), "%s/jobs/8.1/inner", root);
+	CO_EXPECT(mkdir(sub, 0755) == 0);
+	strcat(sub, "/cgroup.procs");
+	r->pid = child_in(sub);
+	CO_EXPECT(joined("8.1/inner", r->pid));
+	cgroup_attempt_signal(&a, SIGTERM);
+	CO_EXPECT(exited_within(r->pid, 5));
+	cgroup_attempt_close(&a, 0.1, false);
+	while (cgroup_pending() > 0)
+		await_sleep(0.02);
+}
+
+START_TEST(cgroup_signal_reaches_sub_cgroups)
+{
+	if (!real_root()) {
+		printf("cgroup_signal_reaches_sub_cgroups: needs root and "
+		       "cgroup2, skipped\n");
+		return;
+	}
+	loopfix_setup();
+	ck_assert_int_eq(cgroup_init(root, true), 1);
+	struct sub r = {0};
+	ck_assert(loopfix_ok(sub_f, &r));
+	char p[PATH_MAX + 64];
+	snprintf(p, sizeof(p), "%s/jobs/8.1", root);
+	ck_assert_int_eq(access(p, F_OK), -1);
+	cgroup_shutdown();
+	loopfix_teardown();
+}
+END_TEST
+
 /* A cgroup left below jobs by a jobd that died: its process ignores
  * SIGTERM and is killed all the same. */
 START_TEST(cgroup_reap_kills_what_was_left)
@@ -365,6 +486,8 @@ cgroup_suite(void)
 	tcase_add_test(tc, cgroup_leftover_killed_and_removed);
 	tcase_add_test(tc, cgroup_reap_kills_what_was_left);
 	tcase_add_test(tc, cgroup_rerun_replaces_lingering);
+	tcase_add_test(tc, cgroup_configured_root_moves_only_jobd);
+	tcase_add_test(tc, cgroup_signal_reaches_sub_cgroups);
 	suite_add_tcase(s, tc);
 	return s;
 }
