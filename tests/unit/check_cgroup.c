@@ -133,10 +133,10 @@ real_root(void)
 	if (geteuid() != 0)
 		return false;
 	FILE *f = fopen("/proc/self/mountinfo", "r");
-	char line[4096], mnt[PATH_MAX] = "";
+	char line[4096], mnt[2048] = "";
 	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
 		if (strstr(line, " - cgroup2 ") != NULL &&
-		    sscanf(line, "%*s %*s %*s %*s %4095s", mnt) == 1)
+		    sscanf(line, "%*s %*s %*s %*s %2047s", mnt) == 1)
 			break;
 	if (f != NULL)
 		fclose(f);
@@ -360,12 +360,12 @@ START_TEST(cgroup_configured_root_moves_only_jobd)
 		return;
 	}
 	char mnt[PATH_MAX];
-	snprintf(mnt, sizeof(mnt), "%s", root);
+	memcpy(mnt, root, sizeof(mnt));
 	*strrchr(mnt, '/') = '\0';
 	ck_assert_int_eq(cgroup_init(mnt, true), -1);
 	ck_assert_msg(strstr(diag_msg(), "the root cgroup") != NULL,
 		      "message: %s", diag_msg());
-	char was[PATH_MAX];
+	char was[2 * PATH_MAX];
 	snprintf(was, sizeof(was), "%s%s", mnt, cgroup_of(getpid()));
 	pid_t other = fork();
 	if (other == 0) {
