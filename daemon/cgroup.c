@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/sysinfo.h>
 #include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,6 +34,8 @@
  * quota it takes. */
 #define CPU_PERIOD_US 100000
 #define CPU_MIN_QUOTA_US 1000
+/* pids.max takes at most the kernel's PID_MAX_LIMIT. */
+#define PIDS_LIMIT_MAX (4 * 1024 * 1024)
 /* How often leftovers are looked at, seconds. */
 #define SWEEP_INTERVAL 0.25
 /* Deepest cgroup tree below an attempt's that is removed. */
@@ -603,15 +606,24 @@ set_limits(int dir, const char *name, const struct joblimits *l)
 			goto fail;
 	}
 	if (l->cpu > 0) {
+		/* As many CPUs as the host has, or more, is no limit (and
+		 * the kernel refuses quotas past a bound). */
 		double q = ceil(l->cpu * CPU_PERIOD_US);
-		snprintf(v, sizeof(v), "%.0f %d",
-			 q < CPU_MIN_QUOTA_US ? CPU_MIN_QUOTA_US : q,
-			 CPU_PERIOD_US);
+		if (l->cpu >= (double)get_nprocs_conf())
+			snprintf(v, sizeof(v), "max %d", CPU_PERIOD_US);
+		else
+			snprintf(v, sizeof(v), "%.0f %d",
+				 q < CPU_MIN_QUOTA_US ? CPU_MIN_QUOTA_US : q,
+				 CPU_PERIOD_US);
 		if (put(dir, file = "cpu.max", v) != 0)
 			goto fail;
 	}
 	if (l->tasks > 0) {
-		snprintf(v, sizeof(v), "%lld", (long long)l->tasks);
+		/* Past the most pids a host can have, it is no limit. */
+		if (l->tasks > PIDS_LIMIT_MAX)
+			snprintf(v, sizeof(v), "max");
+		else
+			snprintf(v, sizeof(v), "%lld", (long long)l->tasks);
 		if (put(dir, file = "pids.max", v) != 0)
 			goto fail;
 	}
