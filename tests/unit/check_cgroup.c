@@ -166,12 +166,15 @@ real_teardown(void)
 }
 
 /* A child that joins the cgroup whose cgroup.procs is procs and sleeps,
- * as an attempt's leftover would. */
+ * as an attempt's leftover would; with ignore_term it ignores SIGTERM. */
 static pid_t
-child_in(const char *procs)
+child_in_ex(const char *procs, bool ignore_term)
 {
 	pid_t pid = fork();
 	if (pid == 0) {
+		/* Check's handler, inherited until exec, would pass a SIGTERM
+		 * on to the whole test's process group. */
+		signal(SIGTERM, ignore_term ? SIG_IGN : SIG_DFL);
 		int fd = open(procs, O_WRONLY);
 		if (fd < 0 || write(fd, "0", 1) != 1)
 			_exit(2);
@@ -180,6 +183,12 @@ child_in(const char *procs)
 		_exit(3);
 	}
 	return pid;
+}
+
+static pid_t
+child_in(const char *procs)
+{
+	return child_in_ex(procs, false);
 }
 
 /* True once pid is listed in ROOT/jobs/name/cgroup.procs (within 2 s). */
@@ -455,9 +464,7 @@ START_TEST(cgroup_reap_kills_what_was_left)
 	snprintf(p, sizeof(p), "%s/jobs/9.1", root);
 	ck_assert_int_eq(mkdir(p, 0755), 0);
 	snprintf(p, sizeof(p), "%s/jobs/9.1/cgroup.procs", root);
-	signal(SIGTERM, SIG_IGN);
-	pid_t pid = child_in(p);
-	signal(SIGTERM, SIG_DFL);
+	pid_t pid = child_in_ex(p, true);
 	ck_assert_int_gt(pid, 0);
 	ck_assert(joined("9.1", pid));
 	ck_assert_int_eq(cgroup_init(root, true), 1);
