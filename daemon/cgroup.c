@@ -17,7 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <sys/sysinfo.h>
 #include <sys/xattr.h>
 #include <time.h>
@@ -43,10 +46,11 @@
 
 static struct {
 	bool active;
-	char *jobs;    /* BASE/jobs */
-	int jobs_fd;   /* BASE/jobs, O_DIRECTORY */
-	unsigned have; /* JOBLIMITS_HAVE_* */
-	bool has_kill; /* cgroup.kill (Linux 5.14) */
+	char *jobs;	 /* BASE/jobs */
+	const char *rel; /* BASE/jobs as /proc/PID/cgroup names it */
+	int jobs_fd;	 /* BASE/jobs, O_DIRECTORY; flock'd: one jobd */
+	unsigned have;	 /* JOBLIMITS_HAVE_* */
+	bool has_kill;	 /* cgroup.kill (Linux 5.14) */
 } cg = {.jobs_fd = -1};
 
 /* The cgroup of an ended attempt that still holds processes. */
@@ -54,6 +58,7 @@ struct leftover {
 	char name[48];
 	double kill_at; /* monotonic s; INFINITY: it lingers */
 	bool killed;
+	int wd; /* inotify watch of its cgroup.events, or -1 */
 	struct leftover *next;
 };
 
@@ -119,10 +124,48 @@ populated(int dir)
 	       keyed(buf, "populated") != 0;
 }
 
-/* Sends sig to each process of cgroup dir and of the cgroups below it
- * (a job may make its own), depth levels deep at most. */
+/* True when process pid is in cgroup rel (as /proc/PID/cgroup names
+ * it) or below it. */
+static bool
+in_cgroup(pid_t pid, const char *rel)
+{
+	char p[64], line[PATH_MAX + 8];
+	snprintf(p, sizeof(p), "/proc/%d/cgroup", (int)pid);
+	FILE *f = fopen(p, "re");
+	bool in = false;
+	size_t n = strlen(rel);
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "0::", 3) != 0)
+			continue;
+		const char *x = line + 3;
+		in = strncmp(x, rel, n) == 0 &&
+		     (x[n] == '\n' || x[n] == '/' || x[n] == '\0');
+		break;
+	}
+	if (f != NULL)
+		fclose(f);
+	return in;
+}
+
+/* Sends sig to process pid if it is in cgroup rel: a pid read from
+ * cgroup.procs may have ended and been reused by the time it is
+ * signalled.  The pidfd pins the process the check is about. */
 static void
-signal_tree(int dir, int sig, int depth)
+signal_checked(pid_t pid, const char *rel, int sig)
+{
+	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pfd < 0)
+		return;
+	if (in_cgroup(pid, rel))
+		syscall(SYS_pidfd_send_signal, pfd, sig, NULL, 0);
+	close(pfd);
+}
+
+/* Sends sig to each process of cgroup dir (named rel in /proc/PID/cgroup)
+ * and of the cgroups below it (a job may make its own), depth levels deep
+ * at most. */
+static void
+signal_tree(int dir, const char *rel, int sig, int depth)
 {
 	int fd = openat(dir, "cgroup.procs", O_RDONLY | O_CLOEXEC);
 	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
@@ -134,7 +177,7 @@ signal_tree(int dir, int sig, int depth)
 	long pid;
 	while (fscanf(f, "%ld", &pid) == 1)
 		if (pid > 1)
-			kill((pid_t)pid, sig);
+			signal_checked((pid_t)pid, rel, sig);
 	fclose(f);
 	if (depth >= MAX_DEPTH)
 		return;
@@ -146,36 +189,51 @@ signal_tree(int dir, int sig, int depth)
 		return;
 	}
 	struct dirent *de;
+	char sub[PATH_MAX];
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue;
+		if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", rel,
+				     de->d_name) >= sizeof(sub))
 			continue;
 		int c = openat(dirfd(d), de->d_name,
 			       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (c >= 0) {
-			signal_tree(c, sig, depth + 1);
+			signal_tree(c, sub, sig, depth + 1);
 			close(c);
 		}
 	}
 	closedir(d);
 }
 
-/* Sends sig to every process of cgroup dir, the cgroups below included. */
+/* Sends sig to every process of the cgroup name below BASE/jobs (open as
+ * dir), the cgroups below it included. */
 static void
-signal_procs(int dir, int sig)
+signal_procs(int dir, const char *name, int sig)
 {
-	signal_tree(dir, sig, 0);
+	char rel[PATH_MAX];
+	if ((size_t)snprintf(rel, sizeof(rel), "%s/%s", cg.rel, name) <
+	    sizeof(rel))
+		signal_tree(dir, rel, sig, 0);
 }
 
-/* SIGKILLs every process of cgroup dir and below: cgroup.kill, or, on a
- * kernel without it, freeze (so nothing forks meanwhile), SIGKILL each
- * process, thaw (the dead then exit). */
+/* SIGKILLs every process of the cgroup name below BASE/jobs (open as dir)
+ * and below: cgroup.kill, or, on a kernel without it, freeze (so nothing
+ * forks meanwhile), SIGKILL each process, thaw (the dead then exit). */
 static void
-kill_dir(int dir)
+kill_dir(int dir, const char *name)
 {
 	if (cg.has_kill && put(dir, "cgroup.kill", "1") == 0)
 		return;
 	put(dir, "cgroup.freeze", "1");
-	signal_procs(dir, SIGKILL);
+	char buf[256];
+	for (int i = 0; i < 20; i++) {
+		if (get(dir, "cgroup.events", buf, sizeof(buf)) < 0 ||
+		    keyed(buf, "frozen") == 1)
+			break;
+		nanosleep(&(struct timespec){0, 5000000}, NULL);
+	}
+	signal_procs(dir, name, SIGKILL);
 	put(dir, "cgroup.freeze", "0");
 }
 
@@ -245,10 +303,9 @@ each_job_cgroup(int (*fn)(const char *name, int dir))
 static int
 kill_one(const char *name, int dir)
 {
-	(void)name;
 	if (!populated(dir))
 		return 0;
-	kill_dir(dir);
+	kill_dir(dir, name);
 	return 1;
 }
 
@@ -379,13 +436,16 @@ move_to_leaf(const char *dir, bool all)
 	}
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int lfd = open(leaf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	char buf[4096] = "0";
+	static char buf[65536];
+	strcpy(buf, "0\n");
 	if (dfd >= 0 && lfd >= 0 &&
 	    (!all || get(dfd, "cgroup.procs", buf, sizeof(buf)) >= 0)) {
 		rc = 0;
-		for (char *p = buf, *e; *p; p = e) {
+		/* Whole lines only: a pid cut at the buffer's end is not
+		 * some other pid. */
+		for (char *p = buf, *e; *p; p = e + 1) {
 			long pid = strtol(p, &e, 10);
-			if (e == p)
+			if (e == p || *e != '\n')
 				break;
 			char num[24];
 			snprintf(num, sizeof(num), "%ld", pid);
@@ -446,7 +506,7 @@ enable_controllers(int dir)
  * other process of base when delegated), BASE/jobs with the controllers.
  * 0, or -1 with diag. */
 static int
-prepare(const char *base, const char *own, bool delegated_base)
+prepare(const char *base, const char *mnt, const char *own, bool delegated_base)
 {
 	struct statfs sf;
 	if (statfs(base, &sf) != 0)
@@ -470,6 +530,17 @@ prepare(const char *base, const char *own, bool delegated_base)
 	cg.jobs_fd = open(cg.jobs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cg.jobs_fd < 0)
 		return diag_set(E_IO, "%s: %s", cg.jobs, strerror(errno));
+	/* A second jobd here would kill this one's jobs at its start. */
+	if (flock(cg.jobs_fd, LOCK_EX | LOCK_NB) != 0)
+		return diag_set(E_INVAL, "%s: %s", cg.jobs,
+				errno == EWOULDBLOCK ? "another jobd uses it"
+						     : strerror(errno));
+	char rm[PATH_MAX];
+	size_t ml = realpath(mnt, rm) != NULL ? strlen(rm) : 0;
+	if (ml == 0 || strncmp(cg.jobs, rm, ml) != 0)
+		return diag_set(E_INVAL, "%s: not below the cgroup2 mount %s",
+				cg.jobs, mnt);
+	cg.rel = cg.jobs + ml;
 	cg.have = enable_controllers(cg.jobs_fd);
 	/* Making and removing a child is what each attempt will do. */
 	if (mkdirat(cg.jobs_fd, "probe", 0755) != 0 && errno != EEXIST)
@@ -499,7 +570,7 @@ find_base(const char *root)
 					"cgroup_root %s: the root cgroup holds "
 					"every process; name a cgroup below it",
 					root);
-		return prepare(root, ownp, false);
+		return prepare(root, mnt, ownp, false);
 	}
 	if (strcmp(own, "/") == 0)
 		return diag_set(E_INVAL, "jobd runs in the root cgroup and "
@@ -509,7 +580,7 @@ find_base(const char *root)
 				"jobd's cgroup %s is not delegated to it "
 				"(Delegate=yes) and cgroup_root is not set",
 				ownp);
-	return prepare(ownp, ownp, true);
+	return prepare(ownp, mnt, ownp, true);
 }
 
 static void
@@ -519,6 +590,7 @@ reset(void)
 		close(cg.jobs_fd);
 	free(cg.jobs);
 	cg.jobs = NULL;
+	cg.rel = NULL;
 	cg.jobs_fd = -1;
 	cg.have = 0;
 	cg.active = false;
@@ -572,18 +644,213 @@ cgroup_reap_leftovers(void)
 	return cg.active ? kill_and_remove_all(5.0) : 0;
 }
 
+/* ---- leftovers -------------------------------------------------------- */
+
+/* Leftovers are removed when their cgroup.events says they emptied: the
+ * kernel signals a change of that file to inotify, so a lingering cgroup
+ * costs nothing while it runs.  The timer runs only while some leftover
+ * has a deadline to kill it or no watch (inotify refused one). */
+static int ino_fd = -1;
+static ev_io ino_w;
+
+static struct leftover *
+find_leftover(const char *name)
+{
+	for (struct leftover *l = leftovers; l != NULL; l = l->next)
+		if (strcmp(l->name, name) == 0)
+			return l;
+	return NULL;
+}
+
+static void
+drop_leftover(struct leftover *gone)
+{
+	for (struct leftover **pp = &leftovers; *pp != NULL;
+	     pp = &(*pp)->next) {
+		if (*pp == gone) {
+			*pp = gone->next;
+			if (gone->wd >= 0 && ino_fd >= 0)
+				inotify_rm_watch(ino_fd, gone->wd);
+			free(gone);
+			nleftovers--;
+			return;
+		}
+	}
+}
+
+/* Kills l when its deadline has come (again while it still holds
+ * processes, for the freeze fallback), and drops it once its cgroup is
+ * gone.  True when it was dropped. */
+static bool
+look_at(struct leftover *l, double now)
+{
+	int c = openat(cg.jobs_fd, l->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	bool held = c >= 0 && populated(c);
+	if (held && now >= l->kill_at) {
+		kill_dir(c, l->name);
+		l->killed = true;
+	}
+	if (c >= 0)
+		close(c);
+	if (held || (c >= 0 && remove_tree(cg.jobs_fd, l->name, 0) != 0))
+		return false;
+	drop_leftover(l);
+	return true;
+}
+
+/* Whether the timer is needed: a leftover with a deadline not yet met,
+ * or killed and not yet gone, or without a watch. */
+static bool
+timer_needed(void)
+{
+	for (struct leftover *l = leftovers; l != NULL; l = l->next)
+		if (l->wd < 0 || isfinite(l->kill_at))
+			return true;
+	return false;
+}
+
+static void
+sweep(void)
+{
+	double now = mono();
+	for (struct leftover *l = leftovers, *next; l != NULL; l = next) {
+		next = l->next;
+		if (l->wd < 0 || now >= l->kill_at)
+			look_at(l, now);
+	}
+	if (sweeping && !timer_needed()) {
+		ev_timer_stop(loop_ev(), &sweep_w);
+		sweeping = false;
+	}
+}
+
+static void
+sweep_cb(struct ev_loop *l, ev_timer *w, int revents)
+{
+	(void)l;
+	(void)w;
+	(void)revents;
+	sweep();
+}
+
+/* cgroup.events of some leftovers changed: those now empty go. */
+static void
+ino_cb(struct ev_loop *l, ev_io *w, int revents)
+{
+	(void)l;
+	(void)w;
+	(void)revents;
+	char buf[4096]
+		__attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t n;
+	while ((n = read(ino_fd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *e = (const void *)p;
+			for (struct leftover *x = leftovers; x; x = x->next) {
+				if (x->wd == e->wd) {
+					look_at(x, mono());
+					break;
+				}
+			}
+			p += sizeof(*e) + e->len;
+		}
+	}
+}
+
+static void
+start_timer(void)
+{
+	if (sweeping)
+		return;
+	ev_timer_init(&sweep_w, sweep_cb, SWEEP_INTERVAL, SWEEP_INTERVAL);
+	ev_timer_start(loop_ev(), &sweep_w);
+	sweeping = true;
+}
+
+/* Records the cgroup name, which still holds processes, as a leftover:
+ * killed at kill_at (INFINITY: never, it lingers), removed once empty. */
+static void
+add_leftover(const char *name, double kill_at)
+{
+	struct leftover *l = xcalloc(1, sizeof(*l));
+	snprintf(l->name, sizeof(l->name), "%s", name);
+	l->kill_at = kill_at;
+	l->wd = -1;
+	if (ino_fd < 0) {
+		ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+		if (ino_fd >= 0) {
+			ev_io_init(&ino_w, ino_cb, ino_fd, EV_READ);
+			ev_io_start(loop_ev(), &ino_w);
+		}
+	}
+	if (ino_fd >= 0) {
+		char p[PATH_MAX];
+		snprintf(p, sizeof(p), "%s/%s/cgroup.events", cg.jobs, name);
+		l->wd = inotify_add_watch(ino_fd, p, IN_MODIFY);
+	}
+	l->next = leftovers;
+	leftovers = l;
+	nleftovers++;
+	if (l->wd < 0 || isfinite(kill_at))
+		start_timer();
+}
+
+int
+cgroup_pending(void)
+{
+	return nleftovers;
+}
+
+/* Holds until what the leftovers hold has had its grace: lingering ones
+ * get SIGTERM now and grace seconds; the others keep their deadlines
+ * (at most grace from now).  Blocks: for exit only. */
+static void
+leftovers_grace(double grace)
+{
+	double now = mono(), until = now;
+	for (struct leftover *l = leftovers; l != NULL; l = l->next) {
+		double at = isfinite(l->kill_at) ? l->kill_at : now + grace;
+		if (!isfinite(l->kill_at)) {
+			int c = openat(cg.jobs_fd, l->name,
+				       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (c >= 0) {
+				signal_procs(c, l->name, SIGTERM);
+				close(c);
+			}
+		}
+		if (at > until)
+			until = at < now + grace ? at : now + grace;
+	}
+	while (nleftovers > 0 && mono() < until) {
+		for (struct leftover *l = leftovers, *next; l; l = next) {
+			next = l->next;
+			int c = openat(cg.jobs_fd, l->name,
+				       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			bool held = c >= 0 && populated(c);
+			if (c >= 0)
+				close(c);
+			if (!held)
+				drop_leftover(l);
+		}
+		nanosleep(&(struct timespec){0, 10000000}, NULL);
+	}
+}
+
 void
-cgroup_shutdown(void)
+cgroup_shutdown(double grace)
 {
 	if (sweeping)
 		ev_timer_stop(loop_ev(), &sweep_w);
 	sweeping = false;
-	while (leftovers != NULL) {
-		struct leftover *l = leftovers;
-		leftovers = l->next;
-		free(l);
+	if (cg.active)
+		leftovers_grace(grace);
+	while (leftovers != NULL)
+		drop_leftover(leftovers);
+	if (ino_fd >= 0) {
+		ev_io_stop(loop_ev(), &ino_w);
+		close(ino_fd);
+		ino_fd = -1;
 	}
-	nleftovers = 0;
 	if (cg.active)
 		kill_and_remove_all(1.0);
 	reset();
@@ -633,22 +900,6 @@ fail:
 			file ? file : "memory.swap.max", strerror(errno));
 }
 
-/* Drops the leftover named name, if any: its cgroup is about to go. */
-static void
-forget_leftover(const char *name)
-{
-	for (struct leftover **pp = &leftovers; *pp != NULL;
-	     pp = &(*pp)->next) {
-		if (strcmp((*pp)->name, name) == 0) {
-			struct leftover *l = *pp;
-			*pp = l->next;
-			free(l);
-			nleftovers--;
-			return;
-		}
-	}
-}
-
 /* A descriptor of a's cgroup (the caller closes it), or -1. */
 static int
 open_attempt(const struct cgroup_attempt *a)
@@ -656,6 +907,32 @@ open_attempt(const struct cgroup_attempt *a)
 	if (a->procs == NULL)
 		return -1;
 	return openat(cg.jobs_fd, a->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* Makes a new cgroup for a: ID.N, or, while a cgroup of that name still
+ * holds an earlier run of that attempt number (a retried job counts from
+ * 1 again; a lingering run stays as it is), ID.N.2, ID.N.3...  A cgroup of
+ * the name that is no leftover of this jobd is killed and swept.  0, or
+ * -1 with errno. */
+static int
+make_cgroup(struct cgroup_attempt *a, int64_t id, int attempt)
+{
+	for (int k = 1; k <= 100; k++) {
+		if (k == 1)
+			snprintf(a->name, sizeof(a->name), "%lld.%d",
+				 (long long)id, attempt);
+		else
+			snprintf(a->name, sizeof(a->name), "%lld.%d.%d",
+				 (long long)id, attempt, k);
+		if (mkdirat(cg.jobs_fd, a->name, 0755) == 0)
+			return 0;
+		if (errno != EEXIST)
+			return -1;
+		if (find_leftover(a->name) == NULL)
+			add_leftover(a->name, mono());
+	}
+	errno = EEXIST;
+	return -1;
 }
 
 int
@@ -666,28 +943,12 @@ cgroup_attempt_open(int64_t id, int attempt, const struct joblimits *l,
 	snprintf(a->name, sizeof(a->name), "%lld.%d", (long long)id, attempt);
 	if (!cg.active)
 		return 0;
-	int made = mkdirat(cg.jobs_fd, a->name, 0755);
-	if (made != 0 && errno != EEXIST) {
+	if (make_cgroup(a, id, attempt) != 0) {
 		int e = errno;
 		diag_set(E_IO, "cgroup %s/%s: %s", cg.jobs, a->name,
 			 strerror(e));
 		errno = e;
 		return -1;
-	}
-	if (made != 0) {
-		/* Left by a jobd that died between this attempt's start
-		 * and its end, or by an earlier run of this attempt number
-		 * (a retried job counts from 1 again) still lingering or
-		 * dying: whatever it holds is that run's. */
-		forget_leftover(a->name);
-		int c = openat(cg.jobs_fd, a->name,
-			       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (c >= 0) {
-			kill_dir(c);
-			close(c);
-		}
-		remove_tree(cg.jobs_fd, a->name, 0);
-		mkdirat(cg.jobs_fd, a->name, 0755);
 	}
 	int dir =
 		openat(cg.jobs_fd, a->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -711,7 +972,7 @@ cgroup_attempt_signal(const struct cgroup_attempt *a, int sig)
 {
 	int dir = open_attempt(a);
 	if (dir >= 0) {
-		signal_procs(dir, sig);
+		signal_procs(dir, a->name, sig);
 		close(dir);
 	}
 }
@@ -721,7 +982,7 @@ cgroup_attempt_kill(const struct cgroup_attempt *a)
 {
 	int dir = open_attempt(a);
 	if (dir >= 0) {
-		kill_dir(dir);
+		kill_dir(dir, a->name);
 		close(dir);
 	}
 }
@@ -759,65 +1020,6 @@ cgroup_attempt_usage(const struct cgroup_attempt *a, struct cgroup_usage *u)
 		close(dir);
 }
 
-/* Looks at each leftover: kills it when its grace is over, removes it
- * once empty. */
-static void
-sweep(void)
-{
-	double now = mono();
-	for (struct leftover **pp = &leftovers; *pp != NULL;) {
-		struct leftover *l = *pp;
-		if (!l->killed && now >= l->kill_at) {
-			int c = openat(cg.jobs_fd, l->name,
-				       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			if (c >= 0) {
-				kill_dir(c);
-				close(c);
-			}
-			l->killed = true;
-		}
-		if (remove_tree(cg.jobs_fd, l->name, 0) == 0) {
-			*pp = l->next;
-			free(l);
-			nleftovers--;
-			continue;
-		}
-		pp = &l->next;
-	}
-	if (leftovers == NULL && sweeping) {
-		ev_timer_stop(loop_ev(), &sweep_w);
-		sweeping = false;
-	}
-}
-
-static void
-sweep_cb(struct ev_loop *l, ev_timer *w, int revents)
-{
-	(void)l;
-	(void)w;
-	(void)revents;
-	sweep();
-}
-
-/* Records a's cgroup, which still holds processes, as a leftover: killed
- * grace seconds from now (never when linger), removed once empty. */
-static void
-add_leftover(const struct cgroup_attempt *a, double grace, bool linger)
-{
-	struct leftover *l = xcalloc(1, sizeof(*l));
-	memcpy(l->name, a->name, sizeof(l->name));
-	l->kill_at = linger ? INFINITY : mono() + grace;
-	l->next = leftovers;
-	leftovers = l;
-	nleftovers++;
-	if (!sweeping) {
-		ev_timer_init(&sweep_w, sweep_cb, SWEEP_INTERVAL,
-			      SWEEP_INTERVAL);
-		ev_timer_start(loop_ev(), &sweep_w);
-		sweeping = true;
-	}
-}
-
 void
 cgroup_attempt_close(struct cgroup_attempt *a, double grace, bool linger)
 {
@@ -827,26 +1029,20 @@ cgroup_attempt_close(struct cgroup_attempt *a, double grace, bool linger)
 	a->procs = NULL;
 	if (remove_tree(cg.jobs_fd, a->name, 0) == 0)
 		return;
-	if (errno != EBUSY && errno != ENOTEMPTY) {
-		log_warnx("cgroup %s/%s: not removed: %s", cg.jobs, a->name,
+	/* Whatever the reason it stays (processes left, or descriptors
+	 * short for the walk), it is followed until it is gone. */
+	if (errno != EBUSY && errno != ENOTEMPTY)
+		log_warnx("cgroup %s/%s: not removed yet: %s", cg.jobs, a->name,
 			  strerror(errno));
-		return;
-	}
 	log_debug("cgroup %s/%s: processes left%s", cg.jobs, a->name,
 		  linger ? " (linger)" : "");
 	if (!linger) {
 		int dir = openat(cg.jobs_fd, a->name,
 				 O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (dir >= 0) {
-			signal_procs(dir, SIGTERM);
+			signal_procs(dir, a->name, SIGTERM);
 			close(dir);
 		}
 	}
-	add_leftover(a, grace, linger);
-}
-
-int
-cgroup_pending(void)
-{
-	return nleftovers;
+	add_leftover(a->name, linger ? INFINITY : mono() + grace);
 }

@@ -51,9 +51,11 @@ const char *cgroup_jobs_dir(void);
  * removes their cgroups, waiting up to a few seconds for them to empty.
  * Returns how many cgroups held processes. */
 int cgroup_reap_leftovers(void);
-/* At exit: kills what lingering attempts left and removes every cgroup
- * jobd made, waiting up to a second for them to empty. */
-void cgroup_shutdown(void);
+/* At exit, once no attempt runs: gives what ended attempts left the rest
+ * of its grace (lingering ones SIGTERM and grace seconds), then kills
+ * what is left and removes every cgroup jobd made, waiting up to a second
+ * more for them to empty.  Blocks. */
+void cgroup_shutdown(double grace);
 
 /* One attempt's cgroup, named; jobd holds no descriptor of it. */
 struct cgroup_attempt {

@@ -542,7 +542,7 @@ static void
 shutdown_modules(void)
 {
 	service_shutdown();
-	cgroup_shutdown();
+	cgroup_shutdown(cfg.kill_grace);
 	spawner_shutdown();
 	store_close();
 	queue_shutdown();

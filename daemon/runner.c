@@ -446,7 +446,10 @@ runner_spawn(struct runner_spawn *sp)
 	int pidfd = -1;
 	int pid = spawner_spawn(&q, &pidfd, &f);
 	if (pid < 0) {
-		sp->no_resources = lacks_resources(f.err);
+		/* A user at their key quota runs more once some end. */
+		sp->no_resources =
+			lacks_resources(f.err) ||
+			(strcmp(f.step, "keyring") == 0 && f.err == EDQUOT);
 		if (strcmp(f.step, "exec") == 0)
 			snprintf(sp->error, sizeof(sp->error), "exec %s: %s",
 				 argv[0], strerror(f.err));
@@ -704,6 +707,12 @@ runner_run(const struct store_job_run *r, const struct runner_opts *o,
 	struct runner_spawn sp;
 	struct cgroup_attempt cga;
 	double t0;
+	/* Accepted where the controllers were; jobd may have lost them
+	 * since (a restart without cgroups): never run unlimited. */
+	if (joblimits_check(&r->limits, cgroup_controllers(), "limits.") != 0) {
+		snprintf(res->error, sizeof(res->error), "%s", diag_msg());
+		goto out;
+	}
 	if (cgroup_attempt_open(r->id, r->attempt, &r->limits, &cga) != 0) {
 		res->no_resources = lacks_resources(errno);
 		snprintf(res->error, sizeof(res->error), "%s", diag_msg());

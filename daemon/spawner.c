@@ -190,8 +190,11 @@ static int __attribute__((no_sanitize_address)) child_main(void *arg)
 	/* A session keyring of its own, the job's user's (as pam_keyinit
 	 * gives a cron job): jobd's would let every job possess the keys
 	 * any other job, of any user, added to it.  Past the user's key
-	 * quota (or without keyrings) the job keeps jobd's. */
-	syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL);
+	 * quota the job does not start (EDQUOT: tried again later); a
+	 * kernel without keyrings has nothing to share. */
+	if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0 &&
+	    errno != ENOSYS)
+		return child_fail(a, "keyring");
 	/* After the user switch, which clears it.  If the spawner died
 	 * before this line, the child is already an orphan: leave. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)

@@ -55,6 +55,7 @@ struct spawner_req {
 /* Why a process could not start. */
 struct spawner_fail {
 	char step[20]; /* "clone", "cgroup", "setsid", "setgroups",
+			  "keyring",
 					   "setgid", "setuid", "prctl",
 					   "cwd", "dup2", "exec",
 					   "limits.memory", "limits.nofile",

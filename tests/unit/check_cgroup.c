@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -117,7 +118,7 @@ START_TEST(cgroup_root_not_cgroup)
 	ck_assert_ptr_null(a.procs);
 	cgroup_attempt_close(&a, 0, false);
 	ck_assert_int_eq(cgroup_pending(), 0);
-	cgroup_shutdown();
+	cgroup_shutdown(0);
 }
 END_TEST
 
@@ -271,47 +272,49 @@ START_TEST(cgroup_leftover_killed_and_removed)
 	char p[PATH_MAX + 64];
 	snprintf(p, sizeof(p), "%s/jobs/42.3", root);
 	ck_assert_int_eq(access(p, F_OK), -1);
-	cgroup_shutdown();
+	cgroup_shutdown(0);
 	loopfix_teardown();
 }
 END_TEST
 
 struct rerun {
 	pid_t first, second;
-	bool second_alive;
+	bool first_alive, second_alive;
+	char second_name[48];
 };
 
 /* A retried job runs attempt 1 again while the first run's cgroup
- * lingers: the new run replaces it, and the old leftover's deadline never
- * reaches the new run. */
+ * lingers: the new run gets a cgroup of its own (5.1.2), the lingering
+ * run goes on, and neither's deadline reaches the other. */
 static void
 rerun_f(void *arg)
 {
 	struct rerun *r = arg;
 	struct joblimits none = {0};
-	struct cgroup_attempt a;
+	struct cgroup_attempt a, b;
 	CO_EXPECT(cgroup_attempt_open(5, 1, &none, &a) == 0);
 	r->first = child_in(a.procs);
 	CO_EXPECT(joined("5.1", r->first));
 	cgroup_attempt_close(&a, 0.1, true);
 	CO_EXPECT(cgroup_pending() == 1);
-	CO_EXPECT(cgroup_attempt_open(5, 1, &none, &a) == 0);
-	CO_EXPECT(cgroup_pending() == 0);
-	r->second = child_in(a.procs);
-	CO_EXPECT(joined("5.1", r->second));
+	CO_EXPECT(cgroup_attempt_open(5, 1, &none, &b) == 0);
+	snprintf(r->second_name, sizeof(r->second_name), "%s", b.name);
+	r->second = child_in(b.procs);
+	CO_EXPECT(joined(b.name, r->second));
 	/* Past the first run's grace, with the sweep running. */
 	await_sleep(0.6);
+	r->first_alive = kill(r->first, 0) == 0;
 	r->second_alive = kill(r->second, 0) == 0;
-	cgroup_attempt_kill(&a);
-	cgroup_attempt_close(&a, 0.1, false);
-	while (cgroup_pending() > 0)
+	cgroup_attempt_kill(&b);
+	cgroup_attempt_close(&b, 0.1, false);
+	while (cgroup_pending() > 1)
 		await_sleep(0.02);
 }
 
-START_TEST(cgroup_rerun_replaces_lingering)
+START_TEST(cgroup_rerun_beside_lingering)
 {
 	if (!real_root()) {
-		printf("cgroup_rerun_replaces_lingering: needs root and "
+		printf("cgroup_rerun_beside_lingering: needs root and "
 		       "cgroup2, skipped\n");
 		return;
 	}
@@ -319,11 +322,69 @@ START_TEST(cgroup_rerun_replaces_lingering)
 	ck_assert_int_eq(cgroup_init(root, true), 1);
 	struct rerun r = {0};
 	ck_assert(loopfix_ok(rerun_f, &r));
-	ck_assert_msg(exited_within(r.first, 5),
-		      "the first run's process survived");
+	ck_assert_str_eq(r.second_name, "5.1.2");
+	ck_assert_msg(r.first_alive, "the lingering run was killed");
 	ck_assert_msg(r.second_alive, "the new run was killed");
 	ck_assert(exited_within(r.second, 5));
-	cgroup_shutdown();
+	/* The lingering run ends with jobd: SIGTERM, then the kill. */
+	cgroup_shutdown(0.2);
+	ck_assert_msg(exited_within(r.first, 5),
+		      "the lingering run outlived shutdown");
+	loopfix_teardown();
+}
+END_TEST
+
+struct linger_run {
+	pid_t pid;
+	bool dropped;
+};
+
+/* A lingering cgroup is followed through inotify, not polled: when its
+ * last process ends, it is removed without a timer running. */
+static void
+linger_f(void *arg)
+{
+	struct linger_run *r = arg;
+	struct joblimits none = {0};
+	struct cgroup_attempt a;
+	CO_EXPECT(cgroup_attempt_open(6, 1, &none, &a) == 0);
+	r->pid = child_in(a.procs);
+	CO_EXPECT(joined("6.1", r->pid));
+	cgroup_attempt_close(&a, 0.1, true);
+	CO_EXPECT(cgroup_pending() == 1);
+	/* No deadline, so no timer: only the inotify watch sees it go. */
+	kill(r->pid, SIGKILL);
+	double until = loopfix_mono() + 5;
+	while (cgroup_pending() > 0 && loopfix_mono() < until)
+		await_sleep(0.02);
+	r->dropped = cgroup_pending() == 0;
+}
+
+START_TEST(cgroup_linger_followed_by_inotify)
+{
+	if (!real_root()) {
+		printf("cgroup_linger_followed_by_inotify: needs root and "
+		       "cgroup2, skipped\n");
+		return;
+	}
+	loopfix_setup();
+	ck_assert_int_eq(cgroup_init(root, true), 1);
+	/* The root is this jobd's: a second cannot take it. */
+	char p[PATH_MAX + 16];
+	snprintf(p, sizeof(p), "%s/jobs", root);
+	int fd = open(p, O_RDONLY | O_DIRECTORY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), -1);
+	struct linger_run r = {0};
+	ck_assert(loopfix_ok(linger_f, &r));
+	ck_assert(r.dropped);
+	waitpid(r.pid, NULL, 0);
+	snprintf(p, sizeof(p), "%s/jobs/6.1", root);
+	ck_assert_int_eq(access(p, F_OK), -1);
+	cgroup_shutdown(0);
+	snprintf(p, sizeof(p), "%s/jobs", root);
+	ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+	close(fd);
 	loopfix_teardown();
 }
 END_TEST
@@ -394,7 +455,7 @@ START_TEST(cgroup_configured_root_moves_only_jobd)
 	move_pid(was, 0);
 	kill(other, SIGKILL);
 	waitpid(other, NULL, 0);
-	cgroup_shutdown();
+	cgroup_shutdown(0);
 	char daemon[PATH_MAX + 16];
 	snprintf(daemon, sizeof(daemon), "%s/daemon", root);
 	rmdir(daemon);
@@ -444,7 +505,7 @@ START_TEST(cgroup_signal_reaches_sub_cgroups)
 	char p[PATH_MAX + 64];
 	snprintf(p, sizeof(p), "%s/jobs/8.1", root);
 	ck_assert_int_eq(access(p, F_OK), -1);
-	cgroup_shutdown();
+	cgroup_shutdown(0);
 	loopfix_teardown();
 }
 END_TEST
@@ -473,7 +534,7 @@ START_TEST(cgroup_reap_kills_what_was_left)
 		      (int)pid);
 	snprintf(p, sizeof(p), "%s/jobs/9.1", root);
 	ck_assert_int_eq(access(p, F_OK), -1);
-	cgroup_shutdown();
+	cgroup_shutdown(0);
 }
 END_TEST
 
@@ -492,7 +553,8 @@ cgroup_suite(void)
 	tcase_add_checked_fixture(tc, NULL, real_teardown);
 	tcase_add_test(tc, cgroup_leftover_killed_and_removed);
 	tcase_add_test(tc, cgroup_reap_kills_what_was_left);
-	tcase_add_test(tc, cgroup_rerun_replaces_lingering);
+	tcase_add_test(tc, cgroup_rerun_beside_lingering);
+	tcase_add_test(tc, cgroup_linger_followed_by_inotify);
 	tcase_add_test(tc, cgroup_configured_root_moves_only_jobd);
 	tcase_add_test(tc, cgroup_signal_reaches_sub_cgroups);
 	suite_add_tcase(s, tc);
