@@ -160,7 +160,7 @@ $(B)/check_integration: $(INTEG_OBJS) $(B)/libjobd.a
 # jobctl, a bench smoke, the systemd unit checks, an install and uninstall
 # into a temporary DESTDIR, and the fuzz targets.
 check:
-	@scripts/deps.sh --quiet build $(CHECK_DEPS)
+	@scripts/deps.sh --quiet build pg $(CHECK_DEPS)
 	@$(MAKE) --no-print-directory all $(B)/check_unit $(B)/check_integration \
 		$(BENCH_BINS)
 	scripts/check-layout.sh
