@@ -44,6 +44,10 @@ PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) check 2>/dev/null)
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 JANSSON_LIBS = $(shell $(PKG_CONFIG) --libs jansson 2>/dev/null)
 CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
+# libpq, for the integration tests' PostgreSQL fixture only (a plain `make`
+# needs none of it).
+PQ_CFLAGS = $(shell $(PKG_CONFIG) --cflags libpq 2>/dev/null)
+PQ_LIBS = $(shell $(PKG_CONFIG) --libs libpq 2>/dev/null)
 
 # glibc's _FORTIFY_SOURCE needs an optimising compile: without one it does
 # nothing, and older glibc's <features.h> warns, which -Werror makes an
@@ -73,7 +77,8 @@ JOBD_LDFLAGS := $(SANFLAGS)
 
 # What each program links beside its objects: the daemon (and the unit
 # suites, which link its modules) everything; the client library and what
-# is built on it only jansson and libm.
+# is built on it only jansson and libm (the integration tests libpq too,
+# for their PostgreSQL fixture).
 DAEMON_LIBS = $(PKG_LIBS) -lev -lm
 CLIENT_LIBS = $(JANSSON_LIBS) -lm
 LINK = $(CC) $(JOBD_LDFLAGS) $(LDFLAGS) -o $@ $^
@@ -119,6 +124,7 @@ deps:
 	@scripts/deps.sh
 
 $(B)/daemon/%.o $(B)/tests/unit/%.o: DAEMON_INC := -Idaemon
+$(B)/tests/integration/%.o: JOBD_CPPFLAGS += $(PQ_CFLAGS)
 
 $(B)/%.o: %.c
 	@mkdir -p $(@D)
@@ -153,14 +159,14 @@ $(B)/check_unit: $(UNIT_OBJS) $(DAEMON_OBJS) $(JOBCTL_MOD_OBJS) \
 	$(LINK) $(DAEMON_LIBS) $(CHECK_LIBS) $(LDLIBS)
 
 $(B)/check_integration: $(INTEG_OBJS) $(B)/libjobd.a
-	$(LINK) $(CLIENT_LIBS) $(CHECK_LIBS) $(LDLIBS)
+	$(LINK) $(CLIENT_LIBS) $(PQ_LIBS) $(CHECK_LIBS) $(LDLIBS)
 
 # `make check` runs every test: the layout rules (scripts/check-layout.sh),
 # the unit suites, then the integration suites against a real jobd and
 # jobctl, a bench smoke, the systemd unit checks, an install and uninstall
 # into a temporary DESTDIR, and the fuzz targets.
 check:
-	@scripts/deps.sh --quiet build $(CHECK_DEPS)
+	@scripts/deps.sh --quiet build pg $(CHECK_DEPS)
 	@$(MAKE) --no-print-directory all $(B)/check_unit $(B)/check_integration \
 		$(BENCH_BINS)
 	scripts/check-layout.sh

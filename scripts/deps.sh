@@ -7,6 +7,8 @@
 # usage: scripts/deps.sh [--quiet] [GROUP...]
 #   build   compiler, pkg-config and the libraries; the sqlite3 shell and
 #           time zones the tests use
+#   pg      libpq and the PostgreSQL server (initdb, pg_ctl), which the
+#           integration tests start in a temporary directory (make check)
 #   fuzz    clang and its libFuzzer runtime (make fuzz, make check)
 #   format  clang-format (make format, make format-check)
 # With no GROUP, all of them (make deps).
@@ -16,7 +18,7 @@ if [ "${1:-}" = "--quiet" ]; then
 	quiet=1
 	shift
 fi
-[ $# -gt 0 ] || set -- build fuzz format
+[ $# -gt 0 ] || set -- build pg fuzz format
 
 missing=""
 
@@ -41,6 +43,17 @@ build() {
 	[ -e /usr/share/zoneinfo/America/New_York ] || missing="$missing tzdata"
 }
 
+pg() {
+	pkg-config --exists libpq 2>/dev/null || missing="$missing libpq-dev"
+	# Debian's server package puts its programs under a directory per
+	# major version, not on the PATH.
+	found=0
+	for f in /usr/lib/postgresql/*/bin/initdb; do
+		[ -x "$f" ] && found=1
+	done
+	[ "$found" = 1 ] || missing="$missing postgresql"
+}
+
 fuzz() {
 	# The fuzz targets are built with clang and its libFuzzer runtime (a
 	# recommendation of clang, so named here).
@@ -58,9 +71,9 @@ format() {
 
 for group in "$@"; do
 	case $group in
-	build | fuzz | format) $group ;;
+	build | pg | fuzz | format) $group ;;
 	*)
-		echo "deps: unknown group $group (build, fuzz, format)" >&2
+		echo "deps: unknown group $group (build, pg, fuzz, format)" >&2
 		exit 2
 		;;
 	esac
