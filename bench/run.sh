@@ -472,6 +472,7 @@ extras() {
 # key only in --full: below some 300,000 queued jobs SQLite's page cache
 # (8 MB in jobd) is still filling, so RSS still climbs by design.
 TARGETS='e2e|r|>=|0.85|>= 0.85x raw spawn|all
+e2e_cgroup|r|>=|0.7|>= 0.7x without cgroups|all
 batch_full|v|>=|200000|>= 200000/s|all
 batch_full|r|>=|0.3|and >= 0.3x raw|all
 jobctl|v|>=|200000|>= 200000/s|all
