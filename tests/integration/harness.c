@@ -665,6 +665,59 @@ jd_spawner_pid(const struct jd *d)
 
 /* The guard learns that the test process ended when its pipe reaches EOF:
  * the write end is close-on-exec, so no daemon or job holds it. */
+/* True when process pid is a postgres whose command line holds marker. */
+static bool
+postgres_with(pid_t pid, const char *marker)
+{
+	char path[64], comm[32], cmd[4096];
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	FILE *f = fopen(path, "r");
+	bool pg = f != NULL && fgets(comm, sizeof(comm), f) != NULL &&
+		  strncmp(comm, "postgres", 8) == 0;
+	if (f != NULL)
+		fclose(f);
+	if (!pg)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, cmd, sizeof(cmd) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return false;
+	for (ssize_t i = 0; i < n; i++)
+		if (cmd[i] == '\0')
+			cmd[i] = ' ';
+	cmd[n] = '\0';
+	return strstr(cmd, marker) != NULL;
+}
+
+/* Each PostgreSQL of dir's (a pgfix server) gets SIGQUIT, its immediate
+ * shutdown, which also removes its shared memory (a SIGKILL leaves it);
+ * waits up to 2 s for them to go. */
+static void
+quit_postgres(const char *dir)
+{
+	for (int round = 0; round < 200; round++) {
+		int left = 0;
+		DIR *d = opendir("/proc");
+		struct dirent *de;
+		while (d != NULL && (de = readdir(d)) != NULL) {
+			pid_t pid = (pid_t)atol(de->d_name);
+			if (pid <= 1 || !postgres_with(pid, dir))
+				continue;
+			left++;
+			if (round % 50 == 0)
+				kill(pid, SIGQUIT);
+		}
+		if (d != NULL)
+			closedir(d);
+		if (left == 0)
+			return;
+		poll(NULL, 0, 10);
+	}
+}
+
 void
 jd_guard(const char *dir)
 {
@@ -681,6 +734,7 @@ jd_guard(const char *dir)
 				close(fd);
 		while (read(p[0], &c, 1) < 0 && errno == EINTR)
 			;
+		quit_postgres(dir);
 		for (int round = 0; round < 50; round++) {
 			char what[4200];
 			if (jd_procs_with(dir, 0, what, sizeof(what)) == 0)
