@@ -28,6 +28,7 @@
 
 #include <ev.h>
 
+#include "coro.h"
 #include "diag.h"
 #include "log.h"
 #include "loop.h"
@@ -41,6 +42,10 @@
 #define PIDS_LIMIT_MAX (4 * 1024 * 1024)
 /* How often leftovers are looked at, seconds. */
 #define SWEEP_INTERVAL 0.25
+/* Most processes one signal_procs() signals, each checked on its own: a
+ * job of 100,000 processes must not hold the loop.  Beyond it, SIGTERM
+ * misses some; the kill at the end of the grace (cgroup.kill) does not. */
+#define SIGNAL_BUDGET 4096
 /* Deepest cgroup tree below an attempt's that is removed. */
 #define MAX_DEPTH 16
 
@@ -68,6 +73,21 @@ static ev_timer sweep_w;
 static bool sweeping;
 
 /* ---- files ------------------------------------------------------------ */
+
+/* Directory name in at (AT_FDCWD: a path), opened to walk or to reach its
+ * files; -1 with errno. */
+static int
+open_dir(int at, const char *name)
+{
+	return openat(at, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* The cgroup name below BASE/jobs, opened as open_dir does. */
+static int
+open_job(const char *name)
+{
+	return open_dir(cg.jobs_fd, name);
+}
 
 /* Writes text to file in directory dir; 0, or -1 with errno. */
 static int
@@ -170,9 +190,9 @@ signal_checked(pid_t pid, const char *rel, int sig)
 
 /* Sends sig to each process of cgroup dir (named rel in /proc/PID/cgroup)
  * and of the cgroups below it (a job may make its own), depth levels deep
- * at most. */
+ * at most, and to *budget processes at most, counted down. */
 static void
-signal_tree(int dir, const char *rel, int sig, int depth)
+signal_tree(int dir, const char *rel, int sig, int depth, int *budget)
 {
 	int fd = openat(dir, "cgroup.procs", O_RDONLY | O_CLOEXEC);
 	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
@@ -182,13 +202,15 @@ signal_tree(int dir, const char *rel, int sig, int depth)
 		return;
 	}
 	long pid;
-	while (fscanf(f, "%ld", &pid) == 1)
+	while (*budget > 0 && fscanf(f, "%ld", &pid) == 1) {
 		if (pid > 1)
 			signal_checked((pid_t)pid, rel, sig);
+		--*budget;
+	}
 	fclose(f);
-	if (depth >= MAX_DEPTH)
+	if (depth >= MAX_DEPTH || *budget <= 0)
 		return;
-	int dfd = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int dfd = open_dir(dir, ".");
 	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
 	if (d == NULL) {
 		if (dfd >= 0)
@@ -203,10 +225,9 @@ signal_tree(int dir, const char *rel, int sig, int depth)
 		if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", rel,
 				     de->d_name) >= sizeof(sub))
 			continue;
-		int c = openat(dirfd(d), de->d_name,
-			       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int c = open_dir(dirfd(d), de->d_name);
 		if (c >= 0) {
-			signal_tree(c, sub, sig, depth + 1);
+			signal_tree(c, sub, sig, depth + 1, budget);
 			close(c);
 		}
 	}
@@ -219,9 +240,10 @@ static void
 signal_procs(int dir, const char *name, int sig)
 {
 	char rel[PATH_MAX];
+	int budget = SIGNAL_BUDGET;
 	if ((size_t)snprintf(rel, sizeof(rel), "%s/%s", cg.rel, name) <
 	    sizeof(rel))
-		signal_tree(dir, rel, sig, 0);
+		signal_tree(dir, rel, sig, 0, &budget);
 }
 
 /* SIGKILLs every process of the cgroup name below BASE/jobs (open as dir)
@@ -253,7 +275,7 @@ remove_tree(int parent, const char *name, int depth)
 		return 0;
 	if ((errno != EBUSY && errno != ENOTEMPTY) || depth >= MAX_DEPTH)
 		return -1;
-	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = open_dir(parent, name);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	if (d == NULL) {
 		if (fd >= 0)
@@ -273,9 +295,7 @@ remove_tree(int parent, const char *name, int depth)
 static double
 mono(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)coro_clock_ns() / 1e9;
 }
 
 /* Calls fn on each cgroup directly below BASE/jobs (its name, and a
@@ -284,7 +304,7 @@ mono(void)
 static int
 each_job_cgroup(int (*fn)(const char *name, int dir))
 {
-	int fd = openat(cg.jobs_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = open_job(".");
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	if (d == NULL) {
 		if (fd >= 0)
@@ -296,8 +316,7 @@ each_job_cgroup(int (*fn)(const char *name, int dir))
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_type != DT_DIR || de->d_name[0] == '.')
 			continue;
-		int c = openat(cg.jobs_fd, de->d_name,
-			       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int c = open_job(de->d_name);
 		if (c < 0)
 			continue;
 		sum += fn(de->d_name, c);
@@ -441,8 +460,8 @@ move_to_leaf(const char *dir, bool all)
 		diag_set(E_IO, "%s: %s", leaf, strerror(errno));
 		goto out;
 	}
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int lfd = open(leaf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int dfd = open_dir(AT_FDCWD, dir);
+	int lfd = open_dir(AT_FDCWD, leaf);
 	static char buf[65536];
 	strcpy(buf, "0\n");
 	if (dfd >= 0 && lfd >= 0 &&
@@ -526,7 +545,7 @@ prepare(const char *base, const char *mnt, const char *own, bool delegated_base)
 	if (realpath(own, ro) != NULL && strcmp(rb, ro) == 0 &&
 	    move_to_leaf(rb, delegated_base) != 0)
 		return -1;
-	int bfd = open(rb, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int bfd = open_dir(AT_FDCWD, rb);
 	if (bfd < 0)
 		return diag_set(E_IO, "%s: %s", rb, strerror(errno));
 	enable_controllers(bfd);
@@ -534,7 +553,7 @@ prepare(const char *base, const char *mnt, const char *own, bool delegated_base)
 	cg.jobs = xasprintf("%s/jobs", rb);
 	if (mkdir(cg.jobs, 0755) != 0 && errno != EEXIST)
 		return diag_set(E_IO, "%s: %s", cg.jobs, strerror(errno));
-	cg.jobs_fd = open(cg.jobs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cg.jobs_fd = open_dir(AT_FDCWD, cg.jobs);
 	if (cg.jobs_fd < 0)
 		return diag_set(E_IO, "%s: %s", cg.jobs, strerror(errno));
 	/* A second jobd here would kill this one's jobs at its start. */
@@ -691,7 +710,7 @@ drop_leftover(struct leftover *gone)
 static bool
 look_at(struct leftover *l, double now)
 {
-	int c = openat(cg.jobs_fd, l->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int c = open_job(l->name);
 	bool held = c >= 0 && populated(c);
 	if (held && now >= l->kill_at) {
 		kill_dir(c, l->name);
@@ -818,8 +837,7 @@ leftovers_grace(double grace)
 	for (struct leftover *l = leftovers; l != NULL; l = l->next) {
 		double at = isfinite(l->kill_at) ? l->kill_at : now + grace;
 		if (!isfinite(l->kill_at)) {
-			int c = openat(cg.jobs_fd, l->name,
-				       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			int c = open_job(l->name);
 			if (c >= 0) {
 				signal_procs(c, l->name, SIGTERM);
 				close(c);
@@ -831,8 +849,7 @@ leftovers_grace(double grace)
 	while (nleftovers > 0 && mono() < until) {
 		for (struct leftover *l = leftovers, *next; l; l = next) {
 			next = l->next;
-			int c = openat(cg.jobs_fd, l->name,
-				       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			int c = open_job(l->name);
 			bool held = c >= 0 && populated(c);
 			if (c >= 0)
 				close(c);
@@ -913,7 +930,7 @@ open_attempt(const struct cgroup_attempt *a)
 {
 	if (a->procs == NULL)
 		return -1;
-	return openat(cg.jobs_fd, a->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return open_job(a->name);
 }
 
 /* Makes a new cgroup for a: ID.N, or, while a cgroup of that name still
@@ -957,8 +974,7 @@ cgroup_attempt_open(int64_t id, int attempt, const struct joblimits *l,
 		errno = e;
 		return -1;
 	}
-	int dir =
-		openat(cg.jobs_fd, a->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int dir = open_job(a->name);
 	int rc = dir < 0 ? diag_set(E_IO, "cgroup %s/%s: %s", cg.jobs, a->name,
 				    strerror(errno))
 			 : set_limits(dir, a->name, l);
@@ -1044,8 +1060,7 @@ cgroup_attempt_close(struct cgroup_attempt *a, double grace, bool linger)
 	log_debug("cgroup %s/%s: processes left%s", cg.jobs, a->name,
 		  linger ? " (linger)" : "");
 	if (!linger) {
-		int dir = openat(cg.jobs_fd, a->name,
-				 O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int dir = open_job(a->name);
 		if (dir >= 0) {
 			signal_procs(dir, a->name, SIGTERM);
 			close(dir);
