@@ -496,15 +496,10 @@ static double
 stop_escalate(struct stop_clock *sc, struct runner *ctl, bool *timed_out)
 {
 	double now = mono_now();
-	if (ctl->kill != RUNNER_KILL_NONE && !ctl->term_sent) {
-		kill(-sc->pid, SIGTERM);
-		cgroup_attempt_signal(sc->cg, SIGTERM);
-		ctl->term_sent = true;
-		sc->term_at = now;
-	}
-	if (!ctl->term_sent && sc->timeout > 0 &&
-	    now >= sc->started + sc->timeout) {
-		*timed_out = true;
+	bool expired = sc->timeout > 0 && now >= sc->started + sc->timeout;
+	if (!ctl->term_sent && (ctl->kill != RUNNER_KILL_NONE || expired)) {
+		/* jobd's own request comes first: not a timeout then. */
+		*timed_out = ctl->kill == RUNNER_KILL_NONE;
 		kill(-sc->pid, SIGTERM);
 		cgroup_attempt_signal(sc->cg, SIGTERM);
 		ctl->term_sent = true;
