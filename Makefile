@@ -39,13 +39,13 @@ endif
 WARN     := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wpointer-arith -Wcast-qual -Wundef -Wvla \
             -Wimplicit-fallthrough
-PKGS     := jansson sqlite3 inih
+PKGS     := jansson sqlite3 inih libpq
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) check 2>/dev/null)
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 JANSSON_LIBS = $(shell $(PKG_CONFIG) --libs jansson 2>/dev/null)
 CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
-# libpq, for the integration tests' PostgreSQL fixture only (a plain `make`
-# needs none of it).
+# libpq, for the integration tests' PostgreSQL fixture, which the unit
+# suites of the PostgreSQL store use too (the daemon has it in PKGS).
 PQ_CFLAGS = $(shell $(PKG_CONFIG) --cflags libpq 2>/dev/null)
 PQ_LIBS = $(shell $(PKG_CONFIG) --libs libpq 2>/dev/null)
 
@@ -154,8 +154,11 @@ $(B)/bench/chaos: $(B)/bench/chaos.o $(B)/bench/chaos_client.o \
 $(B)/bench/looplag: $(B)/bench/looplag.o $(B)/bench/common.o $(B)/libjobd.a
 	$(LINK) -pthread $(CLIENT_LIBS) $(LDLIBS)
 
+# The unit suites of the PostgreSQL store start a server with the
+# integration tests' fixture (pgfix, with the harness's jd_guard).
+PGFIX_OBJS := $(B)/tests/integration/pgfix.o $(B)/tests/integration/harness.o
 $(B)/check_unit: $(UNIT_OBJS) $(DAEMON_OBJS) $(JOBCTL_MOD_OBJS) \
-                 $(B)/libjobd.a
+                 $(PGFIX_OBJS) $(B)/libjobd.a
 	$(LINK) $(DAEMON_LIBS) $(CHECK_LIBS) $(LDLIBS)
 
 $(B)/check_integration: $(INTEG_OBJS) $(B)/libjobd.a

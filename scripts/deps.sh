@@ -5,10 +5,10 @@
 # Uses sudo when not root.
 #
 # usage: scripts/deps.sh [--quiet] [GROUP...]
-#   build   compiler, pkg-config and the libraries; the sqlite3 shell and
-#           time zones the tests use
-#   pg      libpq and the PostgreSQL server (initdb, pg_ctl), which the
-#           integration tests start in a temporary directory (make check)
+#   build   compiler, pkg-config and the libraries (libpq among them); the
+#           sqlite3 shell and time zones the tests use
+#   pg      the PostgreSQL server (initdb, pg_ctl), which the tests start
+#           in a temporary directory (make check)
 #   fuzz    clang and its libFuzzer runtime (make fuzz, make check)
 #   format  clang-format (make format, make format-check)
 # With no GROUP, all of them (make deps).
@@ -25,7 +25,7 @@ missing=""
 build() {
 	command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
 	for pair in jansson:libjansson-dev sqlite3:libsqlite3-dev check:check \
-	            inih:libinih-dev; do
+	            inih:libinih-dev libpq:libpq-dev; do
 		mod=${pair%%:*}
 		pkg=${pair#*:}
 		if ! pkg-config --exists "$mod" 2>/dev/null; then
@@ -44,7 +44,6 @@ build() {
 }
 
 pg() {
-	pkg-config --exists libpq 2>/dev/null || missing="$missing libpq-dev"
 	# Debian's server package puts its programs under a directory per
 	# major version, not on the PATH.
 	found=0
