@@ -3,6 +3,7 @@
  */
 #include "loop.h"
 
+#include <string.h>
 #include <time.h>
 
 #include "coro.h"
@@ -136,6 +137,18 @@ loop_add_flush(loop_flush_fn fn, void *arg, const char *name)
 	hooks[nhooks].arg = arg;
 	hooks[nhooks].name = name;
 	nhooks++;
+}
+
+void
+loop_remove_flush(loop_flush_fn fn, void *arg)
+{
+	for (int i = 0; i < nhooks; i++)
+		if (hooks[i].fn == fn && hooks[i].arg == arg) {
+			memmove(&hooks[i], &hooks[i + 1],
+				(size_t)(nhooks - i - 1) * sizeof(hooks[0]));
+			nhooks--;
+			return;
+		}
 }
 
 void

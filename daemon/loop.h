@@ -34,6 +34,8 @@ struct ev_loop *loop_ev(void);
 /* Adds a flush hook; hooks run in the order added.  name (static) names
  * it in slow-callback warnings ("store.commit"). */
 void loop_add_flush(loop_flush_fn fn, void *arg, const char *name);
+/* Removes the hook fn with arg, if added; never from inside a hook. */
+void loop_remove_flush(loop_flush_fn fn, void *arg);
 /* Runs until loop_stop(). */
 void loop_run(void);
 void loop_stop(void);
