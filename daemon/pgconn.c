@@ -500,6 +500,12 @@ pgconn_on_notify(struct pgconn *pc, pgconn_notify_fn fn, void *arg)
 }
 
 int
+pgconn_server_version(const struct pgconn *pc)
+{
+	return pc->pg != NULL ? PQserverVersion(pc->pg) : 0;
+}
+
+int
 pgconn_pending(const struct pgconn *pc)
 {
 	return pc->pending;

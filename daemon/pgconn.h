@@ -90,6 +90,9 @@ int pgconn_send(struct pgconn *pc, const char *sql, int n,
  * open, when nothing else uses the connection.  Yields. */
 int pgconn_script(struct pgconn *pc, const char *sql);
 
+/* The server's version as libpq numbers it (150018 for 15.18); 0 once
+ * the connection is lost. */
+int pgconn_server_version(const struct pgconn *pc);
 /* How many statements wait for their answer (tests, stats). */
 int pgconn_pending(const struct pgconn *pc);
 

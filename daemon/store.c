@@ -18,6 +18,7 @@
 #include "diag.h"
 #include "log.h"
 #include "loop.h"
+#include "store_backend.h"
 #include "store_impl.h"
 
 bool store_fail_next_commit;
@@ -68,10 +69,12 @@ int
 store_open(const char *path, bool sync_full)
 {
 	unsynced = false;
+	store__be = &store__sqlite_backend;
 	if (store__db_open(path, sync_full) != 0) {
 		/* Half open: store_close() undoes what was done. */
-		if (store__db_is_open())
+		if (store__be->db_is_open())
 			store_close();
+		store__be = NULL;
 		return -1;
 	}
 	in_txn = false;
@@ -82,15 +85,20 @@ store_open(const char *path, bool sync_full)
 void
 store_close(void)
 {
-	if (!store__db_is_open())
+	if (store__be == NULL)
 		return;
+	if (!store__be->db_is_open()) {
+		store__be = NULL;
+		return;
+	}
 	closing = true;
 	if (in_txn)
 		store_flush(NULL);
 	closing = false;
 	if (loop_ev() && ev_is_active(&commit_timer))
 		ev_timer_stop(loop_ev(), &commit_timer);
-	store__db_close();
+	store__be->db_close();
+	store__be = NULL;
 	ntxn_hooks = 0;
 }
 
@@ -108,7 +116,7 @@ store__write_begin(void)
 			*mark = txn_seq;
 		return 0;
 	}
-	if (store__db_begin() != 0)
+	if (store__be->db_begin() != 0)
 		return -1;
 	in_txn = true;
 	txn_doomed = false;
@@ -146,7 +154,7 @@ store__txn_lost(const char *cause)
 static int
 make_durable(void)
 {
-	if (unsynced && store__db_fsync() != 0)
+	if (unsynced && store__be->db_fsync() != 0)
 		return -1;
 	unsynced = false;
 	synced_seq = done_seq;
@@ -183,7 +191,7 @@ txn_over(bool committed)
 	in_txn = false;
 	txn_doomed = false;
 	done_seq = txn_seq;
-	store__db_txn_over(committed);
+	store__be->db_txn_over(committed);
 	if (committed)
 		unsynced = true;
 	else
@@ -199,7 +207,7 @@ static void
 txn_fail(void)
 {
 	log_error("%s", fail_msg);
-	store__db_rollback();
+	store__be->db_rollback();
 	txn_over(false);
 }
 
@@ -220,11 +228,11 @@ txn_commit(void)
 	} else if (fault != NULL) {
 		snprintf(fail_msg, sizeof(fail_msg), "store: commit failed: %s",
 			 fault);
-	} else if (store__db_commit() != 0) {
+	} else if (store__be->db_commit() != 0) {
 		snprintf(fail_msg, sizeof(fail_msg), "%s", diag_msg());
 	} else {
 		txn_over(true);
-		store__db_report();
+		store__be->db_report();
 		return 0;
 	}
 	txn_fail();
@@ -311,7 +319,7 @@ store_abort(void)
 		return;
 	if (!txn_doomed)
 		snprintf(fail_msg, sizeof(fail_msg), "store: rolled back");
-	store__db_rollback();
+	store__be->db_rollback();
 	txn_over(false);
 }
 

@@ -28,8 +28,10 @@
 #include "config.h"
 #include "jobspec.h"
 
-/* Current schema version. */
+/* Current schema version (SQLite: PRAGMA user_version). */
 #define STORE_SCHEMA_VERSION 4
+/* Current schema version of the PostgreSQL store (table jobd_schema). */
+#define STORE_PG_SCHEMA_VERSION 1
 
 /* Opens (creating if needed) the database at path (borrowed), applies
  * migrations, prepares every statement.  sync_full: whatever is reported
@@ -318,5 +320,16 @@ int store_producer_counters(const char *name, int state, int64_t produced,
 			    int64_t skipped, int64_t errors, int64_t last_run);
 int store_producer_set_paused(const char *name, bool paused);
 int store_producer_delete(const char *name);
+
+/* ---- PostgreSQL ---- */
+
+/* Creates jobd's schema in the PostgreSQL database that conninfo (a libpq
+ * connection string, borrowed) names, or migrates it to this jobd's
+ * version, in one transaction under an advisory lock, so that nodes
+ * starting together migrate once.  *from and *to get the schema version
+ * before and after.  -1 with E_DB naming the cause when the server cannot
+ * be reached, is older than 14, refuses, or holds a schema that needs a
+ * newer jobd (nothing is changed then).  From a coroutine.  Yields. */
+int store_pg_init_db(const char *conninfo, int *from, int *to);
 
 #endif /* STORE_H_INCLUDED */

@@ -141,7 +141,7 @@ store__env_get(int64_t id)
 /* ---- jobs ---- */
 
 int
-store_job_insert(const struct store_job_new *j, int64_t *id)
+store__sqlite_job_insert(const struct store_job_new *j, int64_t *id)
 {
 	const struct jobspec *sp = j->spec;
 	int64_t env_id = 0;
@@ -217,7 +217,7 @@ store_job_insert(const struct store_job_new *j, int64_t *id)
 }
 
 int
-store_job_find_unique(const char *key, uid_t uid, int64_t *id)
+store__sqlite_job_find_unique(const char *key, uid_t uid, int64_t *id)
 {
 	sqlite3_stmt *s = store__st(S_JOB_UNIQUE);
 	sqlite3_bind_text(s, 1, key, -1, SQLITE_TRANSIENT);
@@ -235,7 +235,7 @@ store_job_find_unique(const char *key, uid_t uid, int64_t *id)
 }
 
 int
-store_job_brief(int64_t id, struct store_job_brief *b)
+store__sqlite_job_brief(int64_t id, struct store_job_brief *b)
 {
 	sqlite3_stmt *s = store__st(S_JOB_BRIEF);
 	sqlite3_bind_int64(s, 1, id);
@@ -260,7 +260,7 @@ store_job_brief(int64_t id, struct store_job_brief *b)
 }
 
 int
-store_job_claim(int64_t qid, int64_t now, struct store_job_run *r)
+store__sqlite_job_claim(int64_t qid, int64_t now, struct store_job_run *r)
 {
 	if (store__write_begin() != 0)
 		return -1;
@@ -306,18 +306,8 @@ store_job_claim(int64_t qid, int64_t now, struct store_job_run *r)
 	return 0;
 }
 
-void
-store_job_run_destroy(struct store_job_run *r)
-{
-	json_decref(r->argv);
-	json_decref(r->env);
-	free(r->shell);
-	free(r->cwd);
-	memset(r, 0, sizeof(*r));
-}
-
 int
-store_job_set_pid(int64_t id, int pid)
+store__sqlite_job_set_pid(int64_t id, int pid)
 {
 	if (store__write_begin() != 0)
 		return -1;
@@ -328,7 +318,7 @@ store_job_set_pid(int64_t id, int pid)
 }
 
 int
-store_job_end_attempt(int64_t id, const struct store_job_end *e)
+store__sqlite_job_end_attempt(int64_t id, const struct store_job_end *e)
 {
 	if (store__write_begin() != 0)
 		return -1;
@@ -365,7 +355,7 @@ store_job_end_attempt(int64_t id, const struct store_job_end *e)
 }
 
 int
-store_job_set_state(int64_t id, int state, int reason, int64_t now)
+store__sqlite_job_set_state(int64_t id, int state, int reason, int64_t now)
 {
 	if (store__write_begin() != 0)
 		return -1;
@@ -379,7 +369,7 @@ store_job_set_state(int64_t id, int state, int reason, int64_t now)
 }
 
 int
-store_job_retry(int64_t id, int64_t now)
+store__sqlite_job_retry(int64_t id, int64_t now)
 {
 	if (store__write_begin() != 0)
 		return -1;
@@ -406,7 +396,7 @@ store_job_retry(int64_t id, int64_t now)
 }
 
 int
-store_job_promote_due(int64_t now, store_job_fn fn, void *arg)
+store__sqlite_job_promote_due(int64_t now, store_job_fn fn, void *arg)
 {
 	if (store__write_begin() != 0)
 		return -1;
@@ -423,7 +413,7 @@ store_job_promote_due(int64_t now, store_job_fn fn, void *arg)
 }
 
 int
-store_job_next_due(int64_t *run_at)
+store__sqlite_job_next_due(int64_t *run_at)
 {
 	sqlite3_stmt *s = store__st(S_JOB_NEXT_DUE);
 	int rc = sqlite3_step(s);
@@ -485,9 +475,9 @@ cancel_dependents(int64_t id, int64_t now, store_job_fn fn, void *arg,
 	if (dependents_of(id, &d, &n) != 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		if (store_job_set_state(d[i].id, JOBD_CANCELLED,
-					JOBD_REASON_DEPENDENCY_FAILED,
-					now) != 0 ||
+		if (store__sqlite_job_set_state(d[i].id, JOBD_CANCELLED,
+						JOBD_REASON_DEPENDENCY_FAILED,
+						now) != 0 ||
 		    (fn(d[i].id, d[i].qid, d[i].state, JOBD_CANCELLED, arg),
 		     cancel_dependents(d[i].id, now, fn, arg, depth + 1)) !=
 			    0) {
@@ -500,8 +490,8 @@ cancel_dependents(int64_t id, int64_t now, store_job_fn fn, void *arg,
 }
 
 int
-store_job_resolve_dependents(int64_t id, bool succeeded, int64_t now,
-			     store_job_fn fn, void *arg)
+store__sqlite_job_resolve_dependents(int64_t id, bool succeeded, int64_t now,
+				     store_job_fn fn, void *arg)
 {
 	if (store__write_begin() != 0)
 		return -1;
@@ -527,8 +517,8 @@ store_job_resolve_dependents(int64_t id, bool succeeded, int64_t now,
 }
 
 int
-store_job_check_deps(const int64_t *ids, size_t n, long uid_filter,
-		     int64_t *missing, bool *failed, int *left)
+store__sqlite_job_check_deps(const int64_t *ids, size_t n, long uid_filter,
+			     int64_t *missing, bool *failed, int *left)
 {
 	*missing = 0;
 	*failed = false;
@@ -560,7 +550,7 @@ store_job_check_deps(const int64_t *ids, size_t n, long uid_filter,
 }
 
 int
-store_job_running_pids(store_pid_fn fn, void *arg)
+store__sqlite_job_running_pids(store_pid_fn fn, void *arg)
 {
 	sqlite3_stmt *s = store__st(S_JOB_RUNNING_PIDS);
 	int rc;
@@ -573,7 +563,8 @@ store_job_running_pids(store_pid_fn fn, void *arg)
 }
 
 int
-store_job_recover(int64_t now, int max_recoveries, store_job_fn fn, void *arg)
+store__sqlite_job_recover(int64_t now, int max_recoveries, store_job_fn fn,
+			  void *arg)
 {
 	if (store__write_begin() != 0)
 		return -1;
@@ -614,8 +605,8 @@ delete_deps(int64_t id, const char *deps)
 }
 
 int
-store_job_prune(int64_t before, int64_t qid, int64_t limit, store_prune_fn fn,
-		void *arg, int64_t *n)
+store__sqlite_job_prune(int64_t before, int64_t qid, int64_t limit,
+			store_prune_fn fn, void *arg, int64_t *n)
 {
 	*n = 0;
 	if (store__write_begin() != 0)

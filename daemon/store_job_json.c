@@ -137,7 +137,7 @@ row_to_job(sqlite3_stmt *s, bool with_env)
 }
 
 json_t *
-store_job_json(int64_t id, bool with_env)
+store__sqlite_job_json(int64_t id, bool with_env)
 {
 	sqlite3_stmt *s = store__st(S_JOB_GET);
 	sqlite3_bind_int64(s, 1, id);
@@ -158,8 +158,8 @@ store_job_json(int64_t id, bool with_env)
 }
 
 int
-store_job_list(const struct store_job_filter *f, json_t *arr,
-	       int64_t *next_after_id)
+store__sqlite_job_list(const struct store_job_filter *f, json_t *arr,
+		       int64_t *next_after_id)
 {
 	bool running = f->state_mask == 1u << JOBD_RUNNING;
 	sqlite3_stmt *s =
@@ -190,7 +190,7 @@ store_job_list(const struct store_job_filter *f, json_t *arr,
 }
 
 int64_t
-store_job_max_id(void)
+store__sqlite_job_max_id(void)
 {
 	sqlite3_stmt *s = store__st(S_JOB_MAX_ID);
 	int64_t id = 0;

@@ -15,7 +15,7 @@
 /* ---- queues ---- */
 
 int
-store_queue_each(store_queue_fn fn, void *arg)
+store__sqlite_queue_each(store_queue_fn fn, void *arg)
 {
 	sqlite3_stmt *s = store__st(S_QUEUE_ALL);
 	int rc;
@@ -83,7 +83,8 @@ bind_queue(sqlite3_stmt *s, const struct queue_conf *qc)
 }
 
 int
-store_queue_insert(const struct queue_conf *qc, bool paused, int64_t *id)
+store__sqlite_queue_insert(const struct queue_conf *qc, bool paused,
+			   int64_t *id)
 {
 	if (store__write_begin() != 0)
 		return -1;
@@ -101,7 +102,7 @@ store_queue_insert(const struct queue_conf *qc, bool paused, int64_t *id)
 }
 
 int
-store_queue_update(int64_t id, const struct queue_conf *qc)
+store__sqlite_queue_update(int64_t id, const struct queue_conf *qc)
 {
 	if (store__write_begin() != 0)
 		return -1;
@@ -112,7 +113,7 @@ store_queue_update(int64_t id, const struct queue_conf *qc)
 }
 
 int
-store_queue_set_paused(int64_t id, bool paused)
+store__sqlite_queue_set_paused(int64_t id, bool paused)
 {
 	if (store__write_begin() != 0)
 		return -1;
@@ -123,7 +124,7 @@ store_queue_set_paused(int64_t id, bool paused)
 }
 
 int
-store_queue_delete(int64_t id)
+store__sqlite_queue_delete(int64_t id)
 {
 	if (store__write_begin() != 0)
 		return -1;
@@ -133,7 +134,7 @@ store_queue_delete(int64_t id)
 }
 
 int
-store_count_each(store_count_fn fn, void *arg)
+store__sqlite_count_each(store_count_fn fn, void *arg)
 {
 	sqlite3_stmt *s = store__st(S_COUNTS);
 	int rc;
@@ -149,7 +150,7 @@ store_count_each(store_count_fn fn, void *arg)
 /* ---- producers ---- */
 
 int
-store_producer_each(store_producer_fn fn, void *arg)
+store__sqlite_producer_each(store_producer_fn fn, void *arg)
 {
 	sqlite3_stmt *s = store__st(S_PROD_ALL);
 	int rc;
@@ -178,7 +179,8 @@ store_producer_each(store_producer_fn fn, void *arg)
 }
 
 int
-store_producer_put(const char *name, const json_t *spec, uid_t uid, bool paused)
+store__sqlite_producer_put(const char *name, const json_t *spec, uid_t uid,
+			   bool paused)
 {
 	if (store__write_begin() != 0)
 		return -1;
@@ -192,8 +194,9 @@ store_producer_put(const char *name, const json_t *spec, uid_t uid, bool paused)
 }
 
 int
-store_producer_counters(const char *name, int state, int64_t produced,
-			int64_t skipped, int64_t errors, int64_t last_run)
+store__sqlite_producer_counters(const char *name, int state, int64_t produced,
+				int64_t skipped, int64_t errors,
+				int64_t last_run)
 {
 	if (store__write_begin() != 0)
 		return -1;
@@ -209,7 +212,7 @@ store_producer_counters(const char *name, int state, int64_t produced,
 }
 
 int
-store_producer_set_paused(const char *name, bool paused)
+store__sqlite_producer_set_paused(const char *name, bool paused)
 {
 	if (store__write_begin() != 0)
 		return -1;
@@ -220,7 +223,7 @@ store_producer_set_paused(const char *name, bool paused)
 }
 
 int
-store_producer_delete(const char *name)
+store__sqlite_producer_delete(const char *name)
 {
 	if (store__write_begin() != 0)
 		return -1;

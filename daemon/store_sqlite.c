@@ -438,7 +438,7 @@ store__db_close(void)
 /* ---- savepoints, spills, sizes ---- */
 
 int
-store_savepoint(void)
+store__sqlite_savepoint(void)
 {
 	if (store__write_begin() != 0)
 		return -1;
@@ -450,7 +450,7 @@ store_savepoint(void)
 }
 
 int
-store_release(void)
+store__sqlite_release(void)
 {
 	/* A savepoint never spans a yield (store.h). */
 	assert(sp_depth <= 0 || coro_yields() == sp_yields);
@@ -464,7 +464,7 @@ store_release(void)
 }
 
 void
-store_rollback(void)
+store__sqlite_rollback(void)
 {
 	store__env_cache_clear();
 	assert(sp_depth <= 0 || coro_yields() == sp_yields);
@@ -479,7 +479,7 @@ store_rollback(void)
 #define SPILL_SYNC_BYTES (4 * 1024 * 1024)
 
 void
-store_spill(void)
+store__sqlite_spill(void)
 {
 	static off_t synced_size;
 	if (!store_txn_open())
@@ -508,7 +508,7 @@ store_spill(void)
 }
 
 void
-store_sizes(int64_t *db_bytes, int64_t *wal_bytes)
+store__sqlite_sizes(int64_t *db_bytes, int64_t *wal_bytes)
 {
 	struct stat sb;
 	*db_bytes = *wal_bytes = 0;
@@ -521,3 +521,18 @@ store_sizes(int64_t *db_bytes, int64_t *wal_bytes)
 		*wal_bytes = sb.st_size;
 	free(wal);
 }
+
+#define STORE_SQLITE_CALL(ret, name, params, args) .name = store__sqlite_##name,
+#define STORE_SQLITE_CALLV(name, params, args) .name = store__sqlite_##name,
+
+const struct store__backend store__sqlite_backend = {
+	.name = "sqlite",
+	.db_is_open = store__db_is_open,
+	.db_close = store__db_close,
+	.db_begin = store__db_begin,
+	.db_commit = store__db_commit,
+	.db_rollback = store__db_rollback,
+	.db_txn_over = store__db_txn_over,
+	.db_report = store__db_report,
+	.db_fsync = store__db_fsync,
+	STORE_BACKEND_CALLS(STORE_SQLITE_CALL, STORE_SQLITE_CALLV)};

@@ -17,6 +17,8 @@
 
 #include <jansson.h>
 
+#include "store_backend.h"
+
 /* The columns of a job object, in the order of enum job_col: the SELECT
  * list of S_JOB_GET and the listings, read back by store_job_json.c. */
 #define JOB_COLS                                                               \
@@ -153,5 +155,14 @@ json_t *store__env_get(int64_t id);
 /* Forgets the environments remembered as stored: after a rollback they
  * may not be (store_job.c). */
 void store__env_cache_clear(void);
+
+/* The calls of STORE_BACKEND_CALLS, store__sqlite_NAME for store_NAME
+ * (the row files and store_sqlite.c), gathered into
+ * store__sqlite_backend. */
+#define STORE_SQLITE_PROTO(ret, name, params, args) \
+	ret store__sqlite_##name params;
+#define STORE_SQLITE_PROTOV(name, params, args) \
+	void store__sqlite_##name params;
+STORE_BACKEND_CALLS(STORE_SQLITE_PROTO, STORE_SQLITE_PROTOV)
 
 #endif /* STORE_SQLITE_H_INCLUDED */

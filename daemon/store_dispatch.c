@@ -1,0 +1,37 @@
+/*
+ * store: the calls of store.h that each backend makes its own way
+ * (store_backend.h's STORE_BACKEND_CALLS), handed to the backend in use,
+ * and what the backends share of the rows.  Made from the list, so that
+ * store_NAME calls store__be->NAME with the same arguments; store.h
+ * documents each.
+ */
+#include "store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_backend.h"
+
+const struct store__backend *store__be;
+
+#define STORE_DISPATCH(ret, name, params, args) \
+	ret store_##name params                 \
+	{                                       \
+		return store__be->name args;    \
+	}
+#define STORE_DISPATCHV(name, params, args) \
+	void store_##name params            \
+	{                                   \
+		store__be->name args;       \
+	}
+STORE_BACKEND_CALLS(STORE_DISPATCH, STORE_DISPATCHV)
+
+void
+store_job_run_destroy(struct store_job_run *r)
+{
+	json_decref(r->argv);
+	json_decref(r->env);
+	free(r->shell);
+	free(r->cwd);
+	memset(r, 0, sizeof(*r));
+}
