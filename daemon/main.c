@@ -377,6 +377,19 @@ load_config(const struct flags *f)
 	return -1;
 }
 
+/* Refuses a store this build cannot serve, so that jobd never runs on
+ * another store than the configured one.  Returns -1 to go on, or
+ * EX_CONFIG. */
+static int
+check_store(void)
+{
+	if (cfg.store == CONFIG_STORE_SQLITE)
+		return -1;
+	fprintf(stderr, "jobd: store = postgres: not available in this "
+			"build\n");
+	return EX_CONFIG;
+}
+
 /* Process-wide settings, before anything is opened. */
 static void
 prepare_process(void)
@@ -564,6 +577,8 @@ main(int argc, char **argv)
 	int rc = parse_args(argc, argv, &f);
 	if (rc < 0)
 		rc = load_config(&f);
+	if (rc < 0)
+		rc = check_store();
 	if (rc >= 0)
 		return rc;
 	prepare_process();
