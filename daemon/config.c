@@ -14,6 +14,7 @@
  */
 #include "config.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -24,6 +25,7 @@
 #include <unistd.h>
 
 #include <ini.h>
+#include <libpq-fe.h>
 
 #include "cron.h"
 #include "diag.h"
@@ -53,6 +55,7 @@ struct load {
 	json_t *producer; /* borrowed from c->producers */
 	char **longs;	  /* owned values of over-long lines */
 	size_t nlongs;
+	int store_line; /* line of the store key, 0 = not in this file */
 	bool failed;
 	int err_line;
 	char err[DIAG_MSG_MAX];
@@ -92,6 +95,8 @@ config_init(struct config *c)
 	c->debug = false;
 	c->slow_callback_ms = 100;
 	c->log_level = LOG_LEVEL_INFO;
+	c->lease = 60;
+	c->rescue_grace = 5;
 	c->producers = json_array();
 }
 
@@ -104,6 +109,8 @@ config_destroy(struct config *c)
 	free(c->socket_group);
 	free(c->admin_group);
 	free(c->cgroup_root);
+	free(c->database);
+	free(c->node_name);
 	free(c->queues);
 	json_decref(c->producers);
 	free(c->producer_lines);
@@ -246,6 +253,83 @@ set_str(char **dst, const char *v)
 	*dst = xstrdup(v);
 }
 
+bool
+config_node_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n >= 1 && n <= CONFIG_NODE_NAME_MAX &&
+	       strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			    "abcdefghijklmnopqrstuvwxyz"
+			    "0123456789._-") == n;
+}
+
+/* Checks a libpq connection string with PQconninfoParse, which only
+ * parses: nothing connects.  Returns false with libpq's reason in l. */
+static bool
+conninfo_ok(struct load *l, const char *v)
+{
+	PQconninfoOption *opts;
+	char *err = NULL;
+	size_t n;
+
+	opts = PQconninfoParse(v, &err);
+	if (opts != NULL) {
+		PQconninfoFree(opts);
+		return true;
+	}
+	if (err == NULL)
+		return fail(l, "database: out of memory checking it"), false;
+	n = strlen(err);
+	while (n > 0 && isspace((unsigned char)err[n - 1]))
+		err[--n] = '\0';
+	fail(l, "database: %s", err);
+	PQfreemem(err);
+	return false;
+}
+
+/* The keys of the store and of cluster mode.  Returns 1 when k is one and
+ * v is good, 0 after recording an error, -1 when k is none of them. */
+static int
+store_key(struct load *l, const char *k, const char *v)
+{
+	struct config *c = l->c;
+
+	if (strcmp(k, "store") == 0) {
+		if (strcmp(v, "sqlite") == 0)
+			c->store = CONFIG_STORE_SQLITE;
+		else if (strcmp(v, "postgres") == 0)
+			c->store = CONFIG_STORE_POSTGRES;
+		else
+			return fail(l, "store: must be sqlite or postgres");
+		l->store_line = l->line;
+	} else if (strcmp(k, "database") == 0) {
+		if (v[0] != '\0' && !conninfo_ok(l, v))
+			return 0;
+		free(c->database);
+		c->database = v[0] != '\0' ? xstrdup(v) : NULL;
+	} else if (strcmp(k, "node_name") == 0) {
+		if (!config_node_name_valid(v))
+			return fail(l,
+				    "node_name: must be 1 to %d bytes of "
+				    "A-Z a-z 0-9 . _ -",
+				    CONFIG_NODE_NAME_MAX);
+		set_str(&c->node_name, v);
+	} else if (strcmp(k, "lease") == 0) {
+		if (!parse_secs(v, CONFIG_LEASE_MIN, &c->lease))
+			return fail(l,
+				    "lease: must be a duration of at least "
+				    "%ds",
+				    CONFIG_LEASE_MIN);
+	} else if (strcmp(k, "rescue_grace") == 0) {
+		if (!parse_secs(v, 0, &c->rescue_grace))
+			return fail(l, "rescue_grace: must be a duration");
+	} else {
+		return -1;
+	}
+	return 1;
+}
+
 static int
 daemon_key(struct load *l, const char *k, const char *v)
 {
@@ -254,7 +338,10 @@ daemon_key(struct load *l, const char *k, const char *v)
 	double d;
 	bool b;
 	int lvl;
+	int r = store_key(l, k, v);
 
+	if (r >= 0)
+		return r;
 	if (strcmp(k, "socket") == 0) {
 		if (v[0] != '/' || strlen(v) > SOCKET_PATH_MAX)
 			return fail(l,
@@ -780,6 +867,12 @@ config_load(struct config *c, const char *path)
 		diag_set(E_INVAL, "%s:%d: %s", path, l.err_line, l.err);
 	else if (rc < 0)
 		diag_set(E_INVAL, "%s: cannot parse (inih error %d)", path, rc);
+	else if (c->store == CONFIG_STORE_POSTGRES && c->database == NULL)
+		/* At the store key's line, when this file set it. */
+		diag_set(E_INVAL,
+			 "%s%s%.0d: store = postgres needs database (a libpq "
+			 "connection string)",
+			 path, l.store_line > 0 ? ":" : "", l.store_line);
 	else
 		ret = 0;
 	if (ret == 0)
@@ -873,6 +966,27 @@ print_producer(const json_t *p, FILE *f)
 			json_is_true(v) ? "true" : "false");
 }
 
+/* The store's keys.  An unset node_name is shown commented out, with the
+ * host name it stands for: the file keeps no host name. */
+static void
+print_store(const struct config *c, FILE *f)
+{
+	char buf[JOBD_UNIT_LEN], node[CONFIG_NODE_NAME_MAX + 1];
+
+	fprintf(f, "store = %s\n",
+		c->store == CONFIG_STORE_POSTGRES ? "postgres" : "sqlite");
+	fprintf(f, "database = %s\n", c->database != NULL ? c->database : "");
+	if (c->node_name != NULL)
+		fprintf(f, "node_name = %s\n", c->node_name);
+	else if (config_node_name(c, node, sizeof(node)) == 0)
+		fprintf(f, "# node_name = %s (unset: the host name)\n", node);
+	else
+		fprintf(f, "# node_name = (unset: %s)\n", diag_msg());
+	fprintf(f, "lease = %s\n", jobd_duration_format(c->lease, buf));
+	fprintf(f, "rescue_grace = %s\n",
+		jobd_duration_format(c->rescue_grace, buf));
+}
+
 void
 config_print(const struct config *c, FILE *f)
 {
@@ -918,6 +1032,7 @@ config_print(const struct config *c, FILE *f)
 							: "auto");
 	fprintf(f, "cgroup_root = %s\n",
 		c->cgroup_root != NULL ? c->cgroup_root : "");
+	print_store(c, f);
 	for (i = 0; i < c->nqueues; i++)
 		print_queue(&c->queues[i], f);
 	for (i = 0; i < json_array_size(c->producers); i++) {
@@ -928,6 +1043,59 @@ config_print(const struct config *c, FILE *f)
 		free(socket);
 	if (state_dir != c->state_dir)
 		free(state_dir);
+}
+
+int
+config_node_name(const struct config *c, char *buf, size_t n)
+{
+	char host[256];
+
+	assert(n > CONFIG_NODE_NAME_MAX);
+	if (c->node_name != NULL) {
+		snprintf(buf, n, "%s", c->node_name);
+		return 0;
+	}
+	if (gethostname(host, sizeof(host)) != 0)
+		return diag_set(E_IO, "cannot read the host name: %s",
+				strerror(errno));
+	/* gethostname need not terminate a name it cut. */
+	host[sizeof(host) - 1] = '\0';
+	host[strnlen(host, CONFIG_NODE_NAME_MAX)] = '\0';
+	if (!config_node_name_valid(host))
+		return diag_set(E_INVAL,
+				"node_name: the host name \"%s\" is not a "
+				"valid node name (1 to %d bytes of A-Z a-z "
+				"0-9 . _ -): set node_name",
+				host, CONFIG_NODE_NAME_MAX);
+	snprintf(buf, n, "%s", host);
+	return 0;
+}
+
+static bool
+str_differ(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a != b;
+	return strcmp(a, b) != 0;
+}
+
+bool
+config_keep_start_keys(struct config *nc, const struct config *old)
+{
+	bool changed = nc->store != old->store ||
+		       str_differ(nc->database, old->database) ||
+		       str_differ(nc->node_name, old->node_name) ||
+		       nc->lease != old->lease ||
+		       nc->rescue_grace != old->rescue_grace;
+
+	nc->store = old->store;
+	free(nc->database);
+	nc->database = old->database != NULL ? xstrdup(old->database) : NULL;
+	free(nc->node_name);
+	nc->node_name = old->node_name != NULL ? xstrdup(old->node_name) : NULL;
+	nc->lease = old->lease;
+	nc->rescue_grace = old->rescue_grace;
+	return changed;
 }
 
 /* A non-empty environment variable, or NULL. */

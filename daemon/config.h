@@ -33,6 +33,17 @@ enum config_cgroups {
 	CONFIG_CGROUPS_REQUIRED	 /* no start without a subtree */
 };
 
+/* The store key of [daemon]: where jobs, queues and producers live. */
+enum config_store {
+	CONFIG_STORE_SQLITE = 0, /* state_dir/jobd.db, this host alone */
+	CONFIG_STORE_POSTGRES	 /* the database, shared by every node */
+};
+
+/* Longest node_name, in bytes. */
+#define CONFIG_NODE_NAME_MAX 63
+/* Shortest lease, in seconds: a node renews it every lease/3. */
+#define CONFIG_LEASE_MIN 5
+
 struct config {
 	char *path;		   /* owned: file it was loaded from, or NULL */
 	unsigned set;		   /* DC_* bits */
@@ -54,6 +65,13 @@ struct config {
 	int log_level;		   /* enum log_level, default LOG_LEVEL_INFO */
 	int cgroups;		   /* enum config_cgroups, default auto */
 	char *cgroup_root;	   /* owned, NULL = none (delegation) */
+	int store;		   /* enum config_store, default sqlite */
+	char *database;		   /* owned: libpq connection string, NULL =
+				      unset (required by postgres) */
+	char *node_name;	   /* owned, NULL = the host name (see
+				      config_node_name) */
+	double lease;		   /* s, default 60, >= CONFIG_LEASE_MIN */
+	double rescue_grace;	   /* s, default 5 */
 	struct queue_conf *queues; /* owned array */
 	size_t nqueues;
 	json_t *producers;   /* owned: array of producer objects (SPEC 4 shape)
@@ -76,6 +94,25 @@ int config_load(struct config *c, const char *path);
 
 /* Writes the effective config c to f as INI that config_load accepts. */
 void config_print(const struct config *c, FILE *f);
+
+/* True when name is a valid node_name: 1 to CONFIG_NODE_NAME_MAX bytes of
+ * [A-Za-z0-9._-]. */
+bool config_node_name_valid(const char *name);
+
+/* The node name c (borrowed) gives: its node_name, else the host name
+ * (gethostname) cut to CONFIG_NODE_NAME_MAX bytes.  Writes it with its NUL
+ * into buf, of n >= CONFIG_NODE_NAME_MAX + 1 bytes.  Returns 0, or -1 with
+ * diag E_INVAL when the host name is not a valid node name (the message
+ * names it and says to set node_name), E_IO when it cannot be read.
+ * Reads the host name each time it is called: nothing is cached. */
+int config_node_name(const struct config *c, char *buf, size_t n);
+
+/* Gives nc (a config just loaded for a reload) the running config old's
+ * values of the keys that take effect at start only and that the daemon
+ * reads while it runs: store, database, node_name, lease and rescue_grace.
+ * Returns true when nc's file had set any of them to another value.  Both
+ * are borrowed; nc's replaced strings are freed, old's are copied. */
+bool config_keep_start_keys(struct config *nc, const struct config *old);
 
 /* Frees what c owns and zeroes c (config_init() it to use it again); safe
  * to call twice. */

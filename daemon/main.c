@@ -60,7 +60,8 @@ usage(FILE *f)
 {
 	fprintf(f,
 		"usage: jobd [-c FILE] [-s SOCKET] [-d STATE_DIR] [--debug]\n"
-		"            [--check-config] [--version] [--help]\n"
+		"            [--check-config | --init-db] [--version] "
+		"[--help]\n"
 		"\n"
 		"  -c, --config FILE      config file (default %s)\n"
 		"  -s, --socket PATH      control socket\n"
@@ -68,6 +69,8 @@ usage(FILE *f)
 		"      --debug            debug mode: slow-callback warnings,\n"
 		"                         every job state change logged\n"
 		"      --check-config     print the effective config and exit\n"
+		"      --init-db          create or migrate the database's\n"
+		"                         schema and exit\n"
 		"      --version          print the version and exit\n"
 		"  -h, --help             this help\n"
 		"\n"
@@ -246,8 +249,9 @@ check_socket_dir(void)
 }
 
 /* One jobd per state directory: a second would recover (and kill) the
- * first one's running jobs.  The lock lives as long as the process. */
-static void
+ * first one's running jobs.  The lock lives as long as the process.
+ * Returns 0, or -1 with diag E_CONFLICT when another process holds it. */
+static int
 lock_state_dir(void)
 {
 	char *path = xasprintf("%s/jobd.lock", state_dir);
@@ -255,12 +259,16 @@ lock_state_dir(void)
 	if (fd < 0)
 		fatal("cannot open %s", path);
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-		if (errno == EWOULDBLOCK)
-			fatalx("another jobd uses the state directory %s",
-			       state_dir);
-		fatal("cannot lock %s", path);
+		if (errno != EWOULDBLOCK)
+			fatal("cannot lock %s", path);
+		close(fd);
+		free(path);
+		return diag_set(E_CONFLICT,
+				"another jobd uses the state directory %s",
+				state_dir);
 	}
 	free(path);
+	return 0;
 }
 
 /* The spawner starts every job: without it no job can start.  jobd exits
@@ -297,6 +305,7 @@ struct flags {
 	const char *socket; /* borrowed from argv, or NULL */
 	const char *state;  /* borrowed from argv, or NULL */
 	bool check_only;
+	bool init_db;
 };
 
 /* Reads the command line into f (and flag_debug).  Returns -1 to go on,
@@ -311,6 +320,7 @@ parse_args(int argc, char **argv, struct flags *f)
 		{"state-dir", required_argument, NULL, 'd'},
 		{"debug", no_argument, NULL, 'D'},
 		{"check-config", no_argument, NULL, 'C'},
+		{"init-db", no_argument, NULL, 'I'},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -334,6 +344,9 @@ parse_args(int argc, char **argv, struct flags *f)
 		case 'C':
 			f->check_only = true;
 			break;
+		case 'I':
+			f->init_db = true;
+			break;
 		case 'V':
 			printf("jobd %s\n", JOBD_VERSION);
 			return 0;
@@ -347,6 +360,12 @@ parse_args(int argc, char **argv, struct flags *f)
 	}
 	if (optind < argc) {
 		fprintf(stderr, "jobd: unexpected argument %s\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (f->check_only && f->init_db) {
+		fprintf(stderr, "jobd: --check-config and --init-db exclude "
+				"each other\n");
 		usage(stderr);
 		return 2;
 	}
@@ -377,6 +396,66 @@ load_config(const struct flags *f)
 	return -1;
 }
 
+/* Opens the configured store, which creates or migrates its schema, and
+ * closes it: --init-db's one store-specific step.  Returns 0, or -1 with
+ * diag (the database's reason).  The state directory is made as at start
+ * (an unusable one is fatal, exit 1), and its lock is taken: while a
+ * running jobd holds it, the database is not touched (that jobd migrated
+ * it when it opened it), so --init-db never disturbs it. */
+static int
+init_db_store(void)
+{
+	switch (cfg.store) {
+	case CONFIG_STORE_POSTGRES:
+		return diag_set(E_INVAL, "store = postgres: not built yet");
+	case CONFIG_STORE_SQLITE:
+	default:
+		break;
+	}
+	log_dir = xasprintf("%s/logs", state_dir);
+	db_path = xasprintf("%s/jobd.db", state_dir);
+	secure_state_dir();
+	if (lock_state_dir() != 0)
+		return -1;
+	int rc = store_open(db_path, cfg.synchronous_full);
+	store_close();
+	return rc;
+}
+
+/* --init-db, once the config is loaded: the schema, then the exit
+ * status (0, or 1 with the reason on stderr). */
+static int
+init_db(void)
+{
+	keep_std_fds();
+	log_init((enum log_level)cfg.log_level);
+	int rc = init_db_store();
+	if (rc != 0)
+		fprintf(stderr, "jobd: --init-db: %s\n", diag_msg());
+	else
+		log_info("--init-db: the database's schema is current");
+	config_destroy(&cfg);
+	free(config_path);
+	free(state_dir);
+	free(socket_path);
+	free(log_dir);
+	free(db_path);
+	return rc != 0 ? 1 : 0;
+}
+
+/* Refuses a store this build cannot serve, so that jobd never runs on
+ * another store than the configured one.  Returns -1 to go on, or
+ * EX_CONFIG. */
+static int
+check_store(void)
+{
+	if (cfg.store == CONFIG_STORE_SQLITE)
+		return -1;
+	fprintf(stderr, "jobd: store = postgres: not available in this "
+			"build\n");
+	return EX_CONFIG;
+}
+
 /* Process-wide settings, before anything is opened. */
 static void
 prepare_process(void)
@@ -401,7 +480,8 @@ open_state(void)
 	log_dir = xasprintf("%s/logs", state_dir);
 	db_path = xasprintf("%s/jobd.db", state_dir);
 	secure_state_dir();
-	lock_state_dir();
+	if (lock_state_dir() != 0)
+		fatalx("%s", diag_msg());
 	/* Before the spawner: it starts in the cgroup jobd moves to. */
 	if ((cfg.cgroups != CONFIG_CGROUPS_OFF &&
 	     cgroup_init(cfg.cgroup_root,
@@ -560,10 +640,14 @@ shutdown_modules(void)
 int
 main(int argc, char **argv)
 {
-	struct flags f = {NULL, NULL, NULL, false};
+	struct flags f = {NULL, NULL, NULL, false, false};
 	int rc = parse_args(argc, argv, &f);
 	if (rc < 0)
 		rc = load_config(&f);
+	if (rc < 0 && f.init_db)
+		rc = init_db();
+	if (rc < 0)
+		rc = check_store();
 	if (rc >= 0)
 		return rc;
 	prepare_process();

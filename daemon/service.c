@@ -166,6 +166,11 @@ service_reload(void)
 	nc.state_dir = xstrdup(opts.state_dir);
 	if (opts.debug)
 		nc.debug = true;
+	/* So do the store and the node's name and lease. */
+	if (config_keep_start_keys(&nc, opts.cfg))
+		log_warnx("reload: store, database, node_name, lease and "
+			  "rescue_grace take effect at the next start: the "
+			  "running values stay");
 	config_destroy(opts.cfg);
 	*opts.cfg = nc;
 	apply_settings();

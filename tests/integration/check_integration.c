@@ -25,13 +25,14 @@ Suite *rusage_suite(void);
 Suite *rlimits_suite(void);
 Suite *cgroups_suite(void);
 Suite *pgfix_suite(void);
+Suite *initdb_suite(void);
 
 static Suite *(*const suites[])(void) = {
 	basic_suite,	  exec_suite,	 producer_suite, debug_suite,
 	durability_suite, regress_suite, hostile_suite,	 cli_suite,
 	usability_suite,  faults_suite,	 protodoc_suite, readme_suite,
 	safety_suite,	  limits_suite,	 slices_suite,	 rusage_suite,
-	rlimits_suite,	  cgroups_suite, pgfix_suite,
+	rlimits_suite,	  cgroups_suite, pgfix_suite,	 initdb_suite,
 };
 
 int

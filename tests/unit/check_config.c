@@ -130,6 +130,11 @@ START_TEST(config_defaults)
 	ck_assert(!c.debug);
 	ck_assert_double_eq(c.slow_callback_ms, 100);
 	ck_assert_int_eq(c.log_level, LOG_LEVEL_INFO);
+	ck_assert_int_eq(c.store, CONFIG_STORE_SQLITE);
+	ck_assert_ptr_null(c.database);
+	ck_assert_ptr_null(c.node_name);
+	ck_assert_double_eq(c.lease, 60);
+	ck_assert_double_eq(c.rescue_grace, 5);
 	ck_assert_uint_eq(c.nqueues, 0);
 	ck_assert(json_is_array(c.producers));
 	ck_assert_int_eq(json_array_size(c.producers), 0);
@@ -309,6 +314,153 @@ START_TEST(config_daemon_keys)
 	ck_assert_double_eq(c.slow_callback_ms, 2.5);
 	ck_assert_int_eq(c.log_level, LOG_LEVEL_DEBUG);
 	config_destroy(&c);
+}
+END_TEST
+
+/* The store's keys and cluster mode's. */
+START_TEST(config_store_keys)
+{
+	struct config c;
+	char name[64];
+
+	ck_assert_msg(load(&c, "[daemon]\n"
+			       "store = postgres\n"
+			       "database = hostaddr=10.0.0.5 host=db1 "
+			       "dbname=jobd user=jobd sslmode=verify-full\n"
+			       "node_name = build-1\n"
+			       "lease = 30s\n"
+			       "rescue_grace = 0\n") == 0,
+		      "%s", diag_msg());
+	ck_assert_int_eq(c.store, CONFIG_STORE_POSTGRES);
+	ck_assert_str_eq(c.database, "hostaddr=10.0.0.5 host=db1 dbname=jobd "
+				     "user=jobd sslmode=verify-full");
+	ck_assert_str_eq(c.node_name, "build-1");
+	ck_assert_double_eq(c.lease, 30);
+	ck_assert_double_eq(c.rescue_grace, 0);
+	config_destroy(&c);
+
+	/* A URI, the shortest lease, a grace above the lease, a name of 63
+	 * bytes of every allowed kind. */
+	memset(name, 'x', 63);
+	name[63] = '\0';
+	memcpy(name, "A.z_0-9", 7);
+	{
+		char text[512];
+		snprintf(text, sizeof(text),
+			 "[daemon]\nstore = postgres\n"
+			 "database = postgresql://jobd@db1:5433/jobd?"
+			 "connect_timeout=5\n"
+			 "node_name = %s\nlease = 5\nrescue_grace = 2m\n",
+			 name);
+		ck_assert_msg(load(&c, text) == 0, "%s", diag_msg());
+	}
+	ck_assert_str_eq(c.database,
+			 "postgresql://jobd@db1:5433/jobd?connect_timeout=5");
+	ck_assert_str_eq(c.node_name, name);
+	ck_assert_double_eq(c.lease, 5);
+	ck_assert_double_eq(c.rescue_grace, 120);
+	config_destroy(&c);
+
+	/* With sqlite, database is not needed, and one given is kept but
+	 * not used; an empty one unsets it. */
+	ck_assert_int_eq(load(&c, "[daemon]\nstore = sqlite\n"), 0);
+	ck_assert_int_eq(c.store, CONFIG_STORE_SQLITE);
+	ck_assert_ptr_null(c.database);
+	config_destroy(&c);
+	ck_assert_int_eq(load(&c, "[daemon]\ndatabase = dbname=jobd\n"), 0);
+	ck_assert_int_eq(c.store, CONFIG_STORE_SQLITE);
+	ck_assert_str_eq(c.database, "dbname=jobd");
+	config_destroy(&c);
+	ck_assert_int_eq(load(&c, "[daemon]\ndatabase = dbname=jobd\n"
+				  "database =\n"),
+			 0);
+	ck_assert_ptr_null(c.database);
+	config_destroy(&c);
+
+	/* The database may come after the store key. */
+	ck_assert_int_eq(load(&c, "[daemon]\nstore = postgres\n"
+				  "[queue a]\n[daemon]\ndatabase = dbname=j\n"),
+			 0);
+	ck_assert_int_eq(c.store, CONFIG_STORE_POSTGRES);
+	config_destroy(&c);
+}
+END_TEST
+
+/* The node name: the key's value, else the host name, cut to 63 bytes. */
+START_TEST(config_node_name_default)
+{
+	struct config c;
+	char host[256], want[64], got[64];
+
+	ck_assert(config_node_name_valid("a"));
+	ck_assert(config_node_name_valid("build-1.example_net"));
+	ck_assert(!config_node_name_valid(""));
+	ck_assert(!config_node_name_valid("a:b"));
+	memset(host, 'h', 64);
+	host[64] = '\0';
+	ck_assert(!config_node_name_valid(host));
+	host[63] = '\0';
+	ck_assert(config_node_name_valid(host));
+
+	config_init(&c);
+	ck_assert_int_eq(gethostname(host, sizeof(host)), 0);
+	snprintf(want, sizeof(want), "%.63s", host);
+	if (config_node_name_valid(want)) {
+		ck_assert_msg(config_node_name(&c, got, sizeof(got)) == 0, "%s",
+			      diag_msg());
+		ck_assert_str_eq(got, want);
+	} else {
+		ck_assert_int_eq(config_node_name(&c, got, sizeof(got)), -1);
+		ck_assert_int_eq(diag_code(), E_INVAL);
+		ck_assert_ptr_nonnull(strstr(diag_msg(), "set node_name"));
+	}
+	c.node_name = strdup("build-2");
+	ck_assert_int_eq(config_node_name(&c, got, sizeof(got)), 0);
+	ck_assert_str_eq(got, "build-2");
+	config_destroy(&c);
+}
+END_TEST
+
+/* A reload keeps the running store keys, and says whether the file
+ * changed them. */
+START_TEST(config_reload_keeps_start_keys)
+{
+	struct config run, nc;
+
+	ck_assert_int_eq(load(&run, "[daemon]\nnode_name = a\nlease = 30\n"
+				    "database = dbname=one\n"),
+			 0);
+	/* The same values: nothing changed. */
+	ck_assert_int_eq(load(&nc, "[daemon]\nnode_name = a\nlease = 30s\n"
+				   "database = dbname=one\nkill_grace = 2\n"),
+			 0);
+	ck_assert(!config_keep_start_keys(&nc, &run));
+	ck_assert_double_eq(nc.kill_grace, 2);
+	config_destroy(&nc);
+	/* Each one changed alone is noticed and put back. */
+	static const char *const changed[] = {
+		"[daemon]\nnode_name = b\nlease = 30\ndatabase = dbname=one\n",
+		"[daemon]\nlease = 30\ndatabase = dbname=one\n",
+		"[daemon]\nnode_name = a\nlease = 31\ndatabase = dbname=one\n",
+		"[daemon]\nnode_name = a\nlease = 30\ndatabase = dbname=two\n",
+		"[daemon]\nnode_name = a\nlease = 30\n",
+		"[daemon]\nnode_name = a\nlease = 30\ndatabase = dbname=one\n"
+		"rescue_grace = 1\n",
+		"[daemon]\nnode_name = a\nlease = 30\ndatabase = dbname=one\n"
+		"store = postgres\n",
+	};
+	for (size_t i = 0; i < sizeof(changed) / sizeof(changed[0]); i++) {
+		ck_assert_msg(load(&nc, changed[i]) == 0, "%s", diag_msg());
+		ck_assert_msg(config_keep_start_keys(&nc, &run), "%s",
+			      changed[i]);
+		ck_assert_int_eq(nc.store, CONFIG_STORE_SQLITE);
+		ck_assert_str_eq(nc.node_name, "a");
+		ck_assert_str_eq(nc.database, "dbname=one");
+		ck_assert_double_eq(nc.lease, 30);
+		ck_assert_double_eq(nc.rescue_grace, 5);
+		config_destroy(&nc);
+	}
+	config_destroy(&run);
 }
 END_TEST
 
@@ -566,6 +718,40 @@ static const struct {
 	{"[daemon]\ndebug = maybe\n", 2, "debug: "},
 	{"[daemon]\nslow_callback_ms = 100ms\n", 2, "slow_callback_ms: "},
 	{"[daemon]\nlog_level = loud\n", 2, "log_level: "},
+	{"[daemon]\nstore = mysql\n", 2, "store: must be sqlite or postgres"},
+	{"[daemon]\nstore = PostgreSQL\n", 2,
+	 "store: must be sqlite or postgres"},
+	{"[daemon]\nstore =\n", 2, "store: must be sqlite or postgres"},
+	{"[daemon]\nsocket_mode = 0600\nstore = postgres\n", 3,
+	 "store = postgres needs database (a libpq connection string)"},
+	{"[daemon]\nstore = postgres\ndatabase =\n", 2,
+	 "store = postgres needs database"},
+	{"[daemon]\ndatabase = host=db1 dbname\n", 2,
+	 "database: missing \"=\" after \"dbname\" in connection info "
+	 "string"},
+	{"[daemon]\ndatabase = host='db1\n", 2,
+	 "database: unterminated quoted string in connection info string"},
+	{"[daemon]\ndatabase = nosuchkey=1\n", 2,
+	 "database: invalid connection option \"nosuchkey\""},
+	{"[daemon]\ndatabase = postgresql://h/x?nosuch=1\n", 2,
+	 "database: invalid URI query parameter"},
+	{"[daemon]\nnode_name =\n", 2,
+	 "node_name: must be 1 to 63 bytes of A-Z a-z 0-9 . _ -"},
+	{"[daemon]\nnode_name = build 1\n", 2, "node_name: must be 1 to 63"},
+	{"[daemon]\nnode_name = b\xc3\xa4r\n", 2, "node_name: must be 1 to 63"},
+	{"[daemon]\nnode_name = a/b\n", 2, "node_name: must be 1 to 63"},
+	{"[daemon]\nnode_name = "
+	 "a234567890123456789012345678901234567890123456789012345678901234\n",
+	 2, "node_name: must be 1 to 63"},
+	{"[daemon]\nlease = 4.9s\n", 2,
+	 "lease: must be a duration of at least 5s"},
+	{"[daemon]\nlease = 0\n", 2,
+	 "lease: must be a duration of at least 5s"},
+	{"[daemon]\nlease = forever\n", 2, "lease: must be a duration"},
+	{"[daemon]\nrescue_grace = -1\n", 2,
+	 "rescue_grace: must be a duration"},
+	{"[daemon]\nrescue_grace = 5x\n", 2,
+	 "rescue_grace: must be a duration"},
 	{"[queue a]\nconcurrency = 0\n", 2, "concurrency: "},
 	{"[queue a]\nconcurrency = 10001\n", 2, "concurrency: "},
 	{"[queue a]\nrate = 10\n", 2, "rate: "},
@@ -684,6 +870,57 @@ START_TEST(config_print_roundtrip)
 	ck_assert(json_equal(d.producers, c.producers));
 	config_destroy(&d);
 	config_destroy(&c);
+}
+END_TEST
+
+/* The store's keys print and load back; an unset node_name is printed
+ * commented out and stays unset. */
+START_TEST(config_print_store_keys)
+{
+	static const char *const texts[] = {
+		"[daemon]\nstore = postgres\ndatabase = host=db1 dbname=jobd "
+		"options='-c search_path=jobd'\nnode_name = n-1\n"
+		"lease = 90s\nrescue_grace = 1.5\n",
+		"[daemon]\nstore = sqlite\n",
+	};
+	struct config c, d;
+	char printed[PATH_MAX + 32], *text;
+	FILE *f;
+
+	snprintf(printed, sizeof(printed), "%s/printed.conf", tmpdir);
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		ck_assert_msg(load(&c, texts[i]) == 0, "%s", diag_msg());
+		f = fopen(printed, "w");
+		ck_assert_ptr_nonnull(f);
+		config_print(&c, f);
+		ck_assert_int_eq(fclose(f), 0);
+		text = NULL;
+		f = fopen(printed, "r");
+		ck_assert_ptr_nonnull(f);
+		size_t cap = 0;
+		ck_assert_int_gt(getdelim(&text, &cap, '\0', f), 0);
+		fclose(f);
+		if (c.node_name == NULL)
+			ck_assert_msg(strstr(text, "\n# node_name = ") != NULL,
+				      "%s", text);
+		config_init(&d);
+		ck_assert_msg(config_load(&d, printed) == 0, "%s\n%s",
+			      diag_msg(), text);
+		free(text);
+		ck_assert_int_eq(d.store, c.store);
+		if (c.database != NULL)
+			ck_assert_str_eq(d.database, c.database);
+		else
+			ck_assert_ptr_null(d.database);
+		if (c.node_name != NULL)
+			ck_assert_str_eq(d.node_name, c.node_name);
+		else
+			ck_assert_ptr_null(d.node_name);
+		ck_assert_double_eq(d.lease, c.lease);
+		ck_assert_double_eq(d.rescue_grace, c.rescue_grace);
+		config_destroy(&d);
+		config_destroy(&c);
+	}
 }
 END_TEST
 
@@ -853,6 +1090,9 @@ config_suite(void)
 	tcase_add_test(tc, config_unreadable_is_io_error);
 	tcase_add_test(tc, config_spec_example);
 	tcase_add_test(tc, config_daemon_keys);
+	tcase_add_test(tc, config_store_keys);
+	tcase_add_test(tc, config_node_name_default);
+	tcase_add_test(tc, config_reload_keeps_start_keys);
 	tcase_add_test(tc, config_bool_words);
 	tcase_add_test(tc, config_queue_keys);
 	tcase_add_test(tc, config_queue_limits);
@@ -863,6 +1103,7 @@ config_suite(void)
 	tcase_add_test(tc, config_long_lines);
 	tcase_add_test(tc, config_producer_keys);
 	tcase_add_test(tc, config_print_roundtrip);
+	tcase_add_test(tc, config_print_store_keys);
 	tcase_add_test(tc, config_print_long_durations_load_back);
 	suite_add_tcase(s, tc);
 
