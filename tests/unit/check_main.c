@@ -37,6 +37,7 @@ Suite *diag_suite(void);
 Suite *proto_suite(void);
 Suite *cgroup_suite(void);
 Suite *pgconn_suite(void);
+Suite *pg_schema_suite(void);
 
 static Suite *(*const suites[])(void) = {
 	time_suite,    backoff_suite, ratelimit_suite, cron_suite,
@@ -46,7 +47,7 @@ static Suite *(*const suites[])(void) = {
 	prom_suite,    utf8_suite,    spawner_suite,   producer_spec_suite,
 	safedir_suite, control_suite, joblog_suite,    queue_suite,
 	events_suite,  submit_suite,  jobs_suite,      client_suite,
-	migrate_suite, cgroup_suite,  pgconn_suite,
+	migrate_suite, cgroup_suite,  pgconn_suite, pg_schema_suite,
 };
 
 int
