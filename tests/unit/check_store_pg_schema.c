@@ -4,9 +4,10 @@
  * counts triggers keep queue_counts equal to the jobs, whatever statements
  * change them and whichever node makes them; the unique keys of live jobs
  * hold; the claim takes the best ready jobs, at most as many as asked,
- * skipping locked ones, and none once the node's lease has expired; and
- * every column of SQLite's tables has its place in PostgreSQL's, so that a
- * column added to one backend alone fails here.
+ * skipping locked ones, and none once the node's lease has expired; a
+ * node registers and is rescued; and every column of SQLite's tables has
+ * its place in PostgreSQL's, so that a column added to one backend alone
+ * fails here.
  *
  * One server (pgfix.h) serves the suite, started by an unchecked fixture
  * (once, before the tests fork); each test makes a database of its own.
@@ -589,6 +590,144 @@ START_TEST(store_pg_schema_claim)
 }
 END_TEST
 
+/* ---- nodes: register and rescue ---- */
+
+/* A node's registration: $1 name, $2 instance.  A new name, the same
+ * instance again, or a name whose lease has expired gets a row (a new
+ * epoch for a known name); a live name of another instance gets none. */
+static const char register_sql[] =
+	"INSERT INTO nodes (name, instance, lease_until) "
+	"VALUES ($1, $2, now() + interval '60 s') "
+	"ON CONFLICT (name) DO UPDATE SET epoch = nodes.epoch + 1, "
+	"instance = excluded.instance, lease_until = excluded.lease_until "
+	"WHERE nodes.instance = excluded.instance "
+	"OR nodes.lease_until < now() RETURNING id || '/' || epoch";
+
+/* The id/epoch registering name as instance gives, "" for no row. */
+static char *
+register_node(PGconn *c, const char *name, const char *instance)
+{
+	const char *const vals[] = {name, instance};
+	PGresult *r =
+		PQexecParams(c, register_sql, 2, NULL, vals, NULL, NULL, 0);
+	ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "register: %s",
+		      PQerrorMessage(c));
+	char *v = strdup(PQntuples(r) ? PQgetvalue(r, 0, 0) : "");
+	PQclear(r);
+	return v;
+}
+
+static void
+register_is(PGconn *c, const char *name, const char *instance, const char *want)
+{
+	char *got = register_node(c, name, instance);
+	ck_assert_msg(strcmp(got, want) == 0, "register %s: \"%s\", not \"%s\"",
+		      name, got, want);
+	free(got);
+}
+
+/* The rescue, by any node: deletes the nodes whose lease ended over the
+ * grace ago, frees their permits and producers, and puts their running
+ * jobs back (queued, recovered) or fails them past the recovery limit
+ * (3 here). */
+static const char rescue_sql[] =
+	"WITH dead AS (DELETE FROM nodes WHERE lease_until < now() - "
+	"interval '1 s' RETURNING id), "
+	"sl AS (UPDATE queue_slots s SET job_id = NULL, node_id = NULL "
+	"FROM dead WHERE s.node_id = dead.id), "
+	"pr AS (UPDATE producers p SET owner_node = NULL FROM dead "
+	"WHERE p.owner_node = dead.id) "
+	"UPDATE jobs j SET state = CASE WHEN j.recoveries >= 3 THEN 5 "
+	"ELSE 2 END, reason = CASE WHEN j.recoveries >= 3 THEN 7 ELSE 8 END, "
+	"recoveries = j.recoveries + 1, attempt = greatest(j.attempt - 1, 0), "
+	"node_id = NULL, node_epoch = NULL, pid = NULL, "
+	"finished_at = CASE WHEN j.recoveries >= 3 THEN now() END "
+	"FROM dead WHERE j.node_id = dead.id AND j.state = 3 "
+	"RETURNING j.id";
+
+#define INSTANCE_A "00000000-0000-4000-8000-00000000000a"
+#define INSTANCE_B "00000000-0000-4000-8000-00000000000b"
+
+/* Registration: a node name is one row, its epoch raised when the same
+ * instance comes back, refused to another while its lease runs, and the
+ * rescue deletes it once expired, with no foreign key in the way: its
+ * running jobs come back queued or fail at the recovery limit, its permit
+ * and producer are freed, a live node's job is left alone, the counts
+ * follow, and a second rescue finds nothing.  The name then registers
+ * anew, under a new id. */
+START_TEST(store_pg_schema_rescue)
+{
+	PGconn *c = fresh_db("rescue", "store_pg_schema_rescue");
+	if (c == NULL)
+		return;
+	migrate(c);
+	register_is(c, "build-1", INSTANCE_A, "1/1");
+	register_is(c, "build-2", INSTANCE_B, "2/1");
+	register_is(c, "build-1", INSTANCE_A, "1/2");
+	register_is(c, "build-1", INSTANCE_B, "");
+	exec_ok(c, "SET jobd.node_id = 1");
+	exec_ok(c,
+		"INSERT INTO queues (id, name, concurrency, rate_limit, "
+		"rate_period, rate_burst, capacity, timeout, kill_grace, "
+		"max_attempts, b_base, b_factor, b_max, b_jitter, "
+		"global_concurrency) VALUES "
+		"(1, 'default', 4, 0, 1, 0, 0, 0, -1, 1, 1, 2, 300, 0.1, 2);"
+		"INSERT INTO queue_slots (qid, slot, job_id, node_id) VALUES "
+		"(1, 1, 1, 1), (1, 2, 3, 2);"
+		"INSERT INTO producers (name, spec, uid, owner_node, "
+		"owner_epoch) "
+		"VALUES ('gen', '{}', 1000, 1, 2);"
+		"INSERT INTO jobs (id, qid, uid, run_at, priority, "
+		"max_attempts, "
+		"state, attempt, recoveries, node_id, node_epoch, pid) VALUES "
+		"(1, 1, 1000, now(), 0, 1, 3, 1, 0, 1, 2, 100), "
+		"(2, 1, 1000, now(), 0, 1, 3, 2, 3, 1, 2, 101), "
+		"(3, 1, 1000, now(), 0, 1, 3, 1, 0, 2, 1, 102)");
+	counts_agree(c, "running", "3");
+
+	/* Nothing expired yet: the rescue changes nothing. */
+	exec_ok(c, "SET jobd.node_id = 2");
+	PGresult *r = PQexec(c, rescue_sql);
+	ck_assert_int_eq(PQresultStatus(r), PGRES_TUPLES_OK);
+	ck_assert_int_eq(PQntuples(r), 0);
+	PQclear(r);
+
+	exec_ok(c, "UPDATE nodes SET lease_until = now() - interval '5 s' "
+		   "WHERE name = 'build-1'");
+	r = PQexec(c, rescue_sql);
+	ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "rescue: %s",
+		      PQerrorMessage(c));
+	ck_assert_int_eq(PQntuples(r), 2);
+	PQclear(r);
+	value_is(
+		c,
+		"SELECT string_agg(format('%s:%s/%s a%s r%s %s %s', id, state, "
+		"reason, attempt, recoveries, coalesce(node_id, 0), "
+		"finished_at IS NOT NULL), ',' ORDER BY id) FROM jobs",
+		"1:2/8 a0 r1 0 f,2:5/7 a1 r4 0 t,3:3/0 a1 r0 2 f");
+	value_is(c,
+		 "SELECT string_agg(slot || ':' || coalesce(job_id, 0), ',' "
+		 "ORDER BY slot) FROM queue_slots",
+		 "1:0,2:3");
+	value_is(c, "SELECT coalesce(owner_node, 0) FROM producers", "0");
+	value_is(c, "SELECT string_agg(name, ',') FROM nodes", "build-2");
+	counts_agree(c, "rescued", "3");
+	r = PQexec(c, rescue_sql);
+	ck_assert_int_eq(PQntuples(r), 0);
+	PQclear(r);
+
+	/* A new id (the sequence has moved past every attempt), epoch 1. */
+	char *again = register_node(c, "build-1", INSTANCE_A);
+	ck_assert_str_ne(again, "");
+	free(again);
+	value_is(c,
+		 "SELECT id > 2 AND epoch = 1 FROM nodes WHERE name = "
+		 "'build-1'",
+		 "t");
+	PQfinish(c);
+}
+END_TEST
+
 /* ---- both backends ---- */
 
 /* Where the columns of a SQLite table are in PostgreSQL. */
@@ -772,6 +911,7 @@ pg_schema_suite(void)
 	tcase_add_test(tc, store_pg_schema_counts);
 	tcase_add_test(tc, store_pg_schema_unique);
 	tcase_add_test(tc, store_pg_schema_claim);
+	tcase_add_test(tc, store_pg_schema_rescue);
 	tcase_add_test(tc, store_pg_schema_same_columns);
 	suite_add_tcase(s, tc);
 	return s;
