@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "await.h"
 #include "cgroup.h"
 #include "commands.h"
 #include "config.h"
@@ -42,10 +43,10 @@
 #define MAX_RECOVERIES 3
 /* A start step that writes (recovery, the queues) and cannot commit — the
  * database locked by another process, a full disk — is tried this many
- * times, START_PAUSE_US apart, then jobd exits: it never serves a
+ * times, START_PAUSE apart, then jobd exits: it never serves a
  * half-recovered state. */
 #define START_TRIES 10
-#define START_PAUSE_US 500000
+#define START_PAUSE 0.5 /* s */
 
 static struct config cfg;
 static char *config_path;
@@ -161,6 +162,47 @@ queues_step(void)
 	return queue_init(&cfg);
 }
 
+/* One of main's steps, run as a coroutine on the loop: opening the store,
+ * recovery and the modules' start, and the store's close, wait on the
+ * database through the loop (the PostgreSQL store does). */
+struct on_loop {
+	void (*fn)(void);
+	bool done;
+};
+
+static void
+on_loop_f(void *arg)
+{
+	struct on_loop *o = arg;
+	o->fn();
+	o->done = true;
+	loop_stop();
+}
+
+static void
+keep_cb(struct ev_loop *l, ev_timer *w, int revents)
+{
+	(void)l;
+	(void)w;
+	(void)revents;
+}
+
+/* Runs fn as a coroutine until it returns, the loop running meanwhile. */
+static void
+run_on_loop(const char *name, void (*fn)(void))
+{
+	struct on_loop o = {fn, false};
+	/* Keeps ev_run waiting while fn waits on a condition that no
+	 * watcher of its own stands for (a commit the flush hook makes). */
+	ev_timer keep;
+	ev_timer_init(&keep, keep_cb, 3600, 3600);
+	ev_timer_start(loop_ev(), &keep);
+	coro_detach(coro_spawn(name, on_loop_f, &o));
+	while (!o.done)
+		loop_run();
+	ev_timer_stop(loop_ev(), &keep);
+}
+
 /* Runs step (what writes at start) and commits it; when either fails,
  * undo (may be NULL) forgets what memory holds of it, and it is tried
  * again, up to START_TRIES times; then jobd exits. */
@@ -168,7 +210,7 @@ static void
 start_step(const char *what, int (*step)(void), void (*undo)(void))
 {
 	for (int i = 1;; i++) {
-		if (step() == 0 && store_commit_now() == 0)
+		if (step() == 0 && store_sync() == 0)
 			return;
 		/* A step that failed halfway leaves nothing behind. */
 		store_abort();
@@ -179,7 +221,7 @@ start_step(const char *what, int (*step)(void), void (*undo)(void))
 			       "serve until it can write its database)",
 			       what, diag_msg(), i);
 		log_warnx("%s: %s; trying again", what, diag_msg());
-		usleep(START_PAUSE_US);
+		(void)await_sleep(START_PAUSE);
 	}
 }
 
@@ -402,15 +444,31 @@ load_config(const struct flags *f)
  * (an unusable one is fatal, exit 1), and its lock is taken: while a
  * running jobd holds it, the database is not touched (that jobd migrated
  * it when it opened it), so --init-db never disturbs it. */
+static int init_pg_rc;
+
+static void
+init_pg(void)
+{
+	int from, to;
+
+	init_pg_rc = store_pg_init_db(cfg.database, &from, &to);
+	if (init_pg_rc == 0 && from != to)
+		log_info("--init-db: PostgreSQL schema migrated from version "
+			 "%d to %d",
+			 from, to);
+}
+
 static int
 init_db_store(void)
 {
-	switch (cfg.store) {
-	case CONFIG_STORE_POSTGRES:
-		return diag_set(E_INVAL, "store = postgres: not built yet");
-	case CONFIG_STORE_SQLITE:
-	default:
-		break;
+	if (cfg.store == CONFIG_STORE_POSTGRES) {
+		/* The database is the cluster's, not this state
+		 * directory's: nothing local is made or locked. */
+		loop_init();
+		run_on_loop("init-db", init_pg);
+		loop_shutdown();
+		coro_shutdown();
+		return init_pg_rc;
 	}
 	log_dir = xasprintf("%s/logs", state_dir);
 	db_path = xasprintf("%s/jobd.db", state_dir);
@@ -502,18 +560,18 @@ open_state(void)
 	return listen_fd;
 }
 
-/* The loop and the store, with the store's commit hook and the events. */
+/* The store, with its commit hook, and the events. */
 static void
 open_store(void)
 {
-	loop_init();
-	spawner_watch(spawner_lost);
 	/* A fault injection for the tests: while this file exists, every
 	 * commit fails as with a full disk.  Honoured in debug mode only. */
 	const char *fault = getenv("JOBD_TEST_DISK_FULL");
 	if (cfg.debug && fault != NULL && *fault != '\0')
 		store_fault_file = fault;
-	if (store_open(db_path, cfg.synchronous_full) != 0)
+	if ((cfg.store == CONFIG_STORE_POSTGRES
+		     ? store_open_pg(cfg.database)
+		     : store_open(db_path, cfg.synchronous_full)) != 0)
 		fatalx("%s", diag_msg());
 	loop_add_flush(store_flush, NULL, "store.commit");
 	events_init();
@@ -617,6 +675,22 @@ start_modules(int listen_fd)
 	service_start();
 }
 
+static int listen_fd = -1; /* a socket systemd handed over */
+static int start_rc = -1;  /* start's exit status, or -1 to serve */
+
+/* From the store's open to READY=1. */
+static void
+start(void)
+{
+	open_store();
+	if ((start_rc = recover()) >= 0)
+		return;
+	start_modules(listen_fd);
+	log_info("jobd %s ready: socket %s, state %s%s", JOBD_VERSION,
+		 socket_path, state_dir, cfg.debug ? ", debug mode" : "");
+	sdnotify_send("READY=1");
+}
+
 /* Once the loop stopped: every module, top down, and main's own. */
 static void
 shutdown_modules(void)
@@ -624,7 +698,7 @@ shutdown_modules(void)
 	service_shutdown();
 	cgroup_shutdown(cfg.kill_grace);
 	spawner_shutdown();
-	store_close();
+	run_on_loop("close", store_close);
 	queue_shutdown();
 	events_shutdown();
 	loop_shutdown();
@@ -651,15 +725,12 @@ main(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	prepare_process();
-	int listen_fd = open_state();
-	open_store();
-	if ((rc = recover()) >= 0)
-		return rc;
-	start_modules(listen_fd);
-
-	log_info("jobd %s ready: socket %s, state %s%s", JOBD_VERSION,
-		 socket_path, state_dir, cfg.debug ? ", debug mode" : "");
-	sdnotify_send("READY=1");
+	listen_fd = open_state();
+	loop_init();
+	spawner_watch(spawner_lost);
+	run_on_loop("start", start);
+	if (start_rc >= 0)
+		return start_rc;
 	loop_run();
 
 	shutdown_modules();

@@ -23,6 +23,7 @@
 #include "await.h"
 #include "coro.h"
 #include "diag.h"
+#include "log.h"
 #include "loop.h"
 #include "xmem.h"
 
@@ -331,6 +332,18 @@ pgconn_flush(void *arg)
 	return false;
 }
 
+/* The server's notices ("relation exists, skipping") go to the debug
+ * log, not to stderr, where libpq would print them. */
+static void
+notice_cb(void *arg, const char *msg)
+{
+	char m[256];
+
+	(void)arg;
+	copy_msg(m, sizeof(m), msg);
+	log_debug("postgres: %s", m);
+}
+
 /* Adds the keepalives and TCP user timeout that let a partition be noticed
  * in seconds, where conninfo does not set them.  Returns PQconninfoParse's
  * options (PQconninfoFree them), or NULL with E_DB. */
@@ -437,6 +450,7 @@ pgconn_connect(const char *conninfo, double timeout)
 		PQfinish(pg);
 		return NULL;
 	}
+	PQsetNoticeProcessor(pg, notice_cb, NULL);
 	if (PQsetnonblocking(pg, 1) != 0 || !PQenterPipelineMode(pg)) {
 		char msg[200];
 

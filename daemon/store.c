@@ -39,6 +39,9 @@ static bool closing;	      /* store_close(): commit now */
 static double txn_opened;     /* loop_now() when the transaction began */
 static ev_timer commit_timer; /* wakes the loop when a delay is due */
 static bool txn_doomed;	      /* the database rolled the transaction back */
+static bool flight;	      /* its COMMIT was sent, the answer not read */
+static bool flight_answered;  /* ... and the answer came */
+static bool flight_ok;	      /* ... saying it committed */
 static char fail_msg[DIAG_MSG_MAX]; /* why the last commit failed */
 /* The last transactions whose commit failed, newest at failed_ring[(nfailed
  * - 1) % FAILED_RING]: a writer syncing late still learns its write was
@@ -65,12 +68,11 @@ commit_timer_cb(struct ev_loop *l, ev_timer *w, int revents)
 
 /* ---- open and close ---- */
 
-int
-store_open(const char *path, bool sync_full)
+/* The end of either open: be's own open returned rc. */
+static int
+opened(int rc)
 {
-	unsynced = false;
-	store__be = &store__sqlite_backend;
-	if (store__db_open(path, sync_full) != 0) {
+	if (rc != 0) {
 		/* Half open: store_close() undoes what was done. */
 		if (store__be->db_is_open())
 			store_close();
@@ -78,8 +80,25 @@ store_open(const char *path, bool sync_full)
 		return -1;
 	}
 	in_txn = false;
+	flight = false;
 	ev_timer_init(&commit_timer, commit_timer_cb, 0, 0);
 	return 0;
+}
+
+int
+store_open(const char *path, bool sync_full)
+{
+	unsynced = false;
+	store__be = &store__sqlite_backend;
+	return opened(store__db_open(path, sync_full));
+}
+
+int
+store_open_pg(const char *conninfo)
+{
+	unsynced = false;
+	store__be = &store__pg_backend;
+	return opened(store__pg_open(conninfo));
 }
 
 void
@@ -94,6 +113,11 @@ store_close(void)
 	closing = true;
 	if (in_txn)
 		store_flush(NULL);
+	/* A commit answered later: its answer is awaited (from a
+	 * coroutine: the backends that commit so are used from one). */
+	while (flight && coro_self() != NULL)
+		if (waitq_wait(&commit_wq, -1) != 0)
+			break;
 	closing = false;
 	if (loop_ev() && ev_is_active(&commit_timer))
 		ev_timer_stop(loop_ev(), &commit_timer);
@@ -104,11 +128,18 @@ store_close(void)
 
 /* ---- the group transaction ---- */
 
-/* Joins the group transaction, opening it when none is open. */
+/* Joins the group transaction, opening it when none is open.  While the
+ * last one's commit is in flight (a backend that commits without
+ * waiting), a new one begins only once its answer came: the transaction
+ * hooks tell one transaction's end at a time. */
 int
 store__write_begin(void)
 {
 	uint64_t *mark = coro_local();
+	while (flight) {
+		if (waitq_wait(&commit_wq, -1) != 0)
+			return -1;
+	}
 	if (in_txn) {
 		if (txn_doomed)
 			return diag_set(E_DB, "%s", fail_msg);
@@ -228,6 +259,15 @@ txn_commit(void)
 	} else if (fault != NULL) {
 		snprintf(fail_msg, sizeof(fail_msg), "store: commit failed: %s",
 			 fault);
+	} else if (store__be->db_commit_send != NULL) {
+		/* The answer comes later: store__commit_answered(), then
+		 * the flush hook ends the transaction (flight_end). */
+		if (store__be->db_commit_send() == 0) {
+			flight = true;
+			flight_answered = false;
+			return 0;
+		}
+		snprintf(fail_msg, sizeof(fail_msg), "%s", diag_msg());
 	} else if (store__be->db_commit() != 0) {
 		snprintf(fail_msg, sizeof(fail_msg), "%s", diag_msg());
 	} else {
@@ -237,6 +277,36 @@ txn_commit(void)
 	}
 	txn_fail();
 	return diag_set(E_DB, "%s", fail_msg);
+}
+
+void
+store__commit_answered(bool committed, const char *cause)
+{
+	if (!flight || flight_answered)
+		return;
+	flight_answered = true;
+	flight_ok = committed;
+	if (!committed)
+		snprintf(fail_msg, sizeof(fail_msg), "store: commit failed: %s",
+			 cause);
+	/* The flush hook ends the transaction once the coroutines woken by
+	 * the answers before this one have run: what they record in memory
+	 * belongs to it. */
+	commit_asap = true;
+}
+
+/* The answer to a COMMIT sent came: ends its transaction. */
+static void
+flight_end(void)
+{
+	flight = false;
+	if (flight_ok) {
+		txn_over(true);
+		store__be->db_report();
+		return;
+	}
+	log_error("%s", fail_msg);
+	txn_over(false);
 }
 
 /* A write nobody waits for yet (a job's end, a claim) may stay open this
@@ -249,6 +319,12 @@ store_flush(void *arg)
 {
 	(void)arg;
 	bool did = false;
+	if (flight) {
+		if (!flight_answered)
+			return false; /* its answer wakes the loop */
+		flight_end();
+		did = true;
+	}
 	if (in_txn && holds > 0) {
 		if (!closing)
 			return false; /* store_unhold() comes back here */

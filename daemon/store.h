@@ -323,6 +323,13 @@ int store_producer_delete(const char *name);
 
 /* ---- PostgreSQL ---- */
 
+/* Opens the PostgreSQL store in the database conninfo (a libpq connection
+ * string, borrowed) names: connects, and creates or migrates the schema
+ * (as store_pg_init_db).  -1 with E_DB naming the cause.  Every call of
+ * this header may then yield, waiting for the database; store_close()
+ * is called from a coroutine too.  From a coroutine.  Yields. */
+int store_open_pg(const char *conninfo);
+
 /* Creates jobd's schema in the PostgreSQL database that conninfo (a libpq
  * connection string, borrowed) names, or migrates it to this jobd's
  * version, in one transaction under an advisory lock, so that nodes

@@ -98,6 +98,10 @@ struct store__backend {
 	void (*db_close)(void);
 	int (*db_begin)(void);
 	int (*db_commit)(void);
+	/* Instead of db_commit, for a backend whose commit is answered
+	 * later (PostgreSQL): sends the COMMIT, 0 or -1 with E_DB; the
+	 * answer goes to store__commit_answered().  NULL for SQLite. */
+	int (*db_commit_send)(void);
 	void (*db_rollback)(void);
 	void (*db_txn_over)(bool committed);
 	void (*db_report)(void);
@@ -111,5 +115,9 @@ extern const struct store__backend *store__be;
 
 /* The SQLite backend (store_sqlite.c). */
 extern const struct store__backend store__sqlite_backend;
+/* The PostgreSQL backend (store_pg.c), and its open (store_pg.h says
+ * what it does). */
+extern const struct store__backend store__pg_backend;
+int store__pg_open(const char *conninfo);
 
 #endif /* STORE_BACKEND_H_INCLUDED */

@@ -42,6 +42,11 @@ const char *store__fail_msg(void);
  * transaction is open or it is doomed already. */
 void store__txn_lost(const char *cause);
 
+/* A backend that commits without waiting (db_commit_send) tells the
+ * answer here, from the scheduler context: committed, or not and why
+ * (cause borrowed).  The flush hook then ends the transaction. */
+void store__commit_answered(bool committed, const char *cause);
+
 /* ---- the backend's primitives, for store.c (store_sqlite.c) ---- */
 
 /* Opens the database at path (borrowed), migrates it and prepares every

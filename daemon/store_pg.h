@@ -1,29 +1,90 @@
 /*
- * store, PostgreSQL backend: what its files share (store_pg*.c).  Private
- * to the store like store_impl.h; no file outside the backend includes it.
+ * store, PostgreSQL backend: what its files share (store_pg.c, the
+ * connection and the primitives; store_pg_sql.c, the schema; the row
+ * files).  Private to the store like store_impl.h; these are the only
+ * files that include libpq-fe.h, beside pgconn.
  *
- * The schema is an ordered list of migrations, as SQLite's is, and its
- * version is kept in the table jobd_schema (version, compat) instead of
- * PRAGMA user_version.  At open the backend takes pg_advisory_lock, reads
- * the version (0 when jobd_schema does not exist yet), runs every missing
- * migration and then writes the row of jobd_schema, all in one
- * transaction; a node refuses a database whose compat is above its
- * STORE_PG_SCHEMA_VERSION, and a migration that only adds keeps compat as
- * it was, so older nodes go on running beside newer ones.
+ * Every statement is SQL text bound with text parameters; no SQL is built
+ * at run time.  Times cross as integer milliseconds since the epoch, the
+ * store API's unit: PG_TS() turns a parameter into a timestamptz,
+ * PG_MS() a column back.  Every call here may yield: it waits for the
+ * database's answer.
  */
 #ifndef STORE_PG_H_INCLUDED
 #define STORE_PG_H_INCLUDED
 
-/* Current schema version: the number of migrations. */
-#define STORE_PG_SCHEMA_VERSION 1
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "store_backend.h"
 
 /* The migrations (store_pg_sql.c): store_pg__migrations[i] takes the
  * schema from version i to i + 1; there are STORE_PG_SCHEMA_VERSION of
  * them.  Each text holds several statements and no transaction control,
  * so the caller sends it whole by the simple query protocol (PQsendQuery
  * outside pipeline mode: the extended protocol takes one statement) inside
- * its own transaction.  None of them writes jobd_schema's row: the caller
- * does, after the last one. */
+ * its own transaction.  None of them makes or writes jobd_schema: the
+ * caller does.  store_pg__compat[i] is the compat the schema has after
+ * migration i: the version itself for a migration older nodes cannot
+ * read past, else the one before. */
 extern const char *const store_pg__migrations[];
+extern const int store_pg__compat[];
+
+/* SQL for parameter p (say "$3") as a timestamptz, and for the
+ * timestamptz column c as milliseconds. */
+#define PG_TS(p) "to_timestamp((" p ")::float8 / 1000)"
+#define PG_MS(c) "(extract(epoch FROM " c ") * 1000)::int8"
+
+/* A statement's parameters, in order, as text. */
+#define STORE_PG_MAX_ARGS 32
+struct store_pg__args {
+	int n;
+	const char *v[STORE_PG_MAX_ARGS]; /* NULL: SQL NULL */
+	char buf[STORE_PG_MAX_ARGS][32];  /* numbers' text */
+};
+void store_pg__arg_int(struct store_pg__args *a, int64_t v);
+void store_pg__arg_double(struct store_pg__args *a, double v);
+void store_pg__arg_bool(struct store_pg__args *a, bool v);
+/* s borrowed until the statement ran; NULL is SQL NULL. */
+void store_pg__arg_text(struct store_pg__args *a, const char *s);
+void store_pg__arg_null(struct store_pg__args *a);
+
+/* Runs a statement that writes nothing (a may be NULL: no parameters); on
+ * success *res (may be NULL) gets its result, which the caller PQclear()s.
+ * -1 with E_DB, "store: <what>: <cause>"; a statement that fails while
+ * the group transaction is open loses it (store__txn_lost).  Yields. */
+int store_pg__read(const char *what, const char *sql,
+		   const struct store_pg__args *a, PGresult **res);
+/* The same for a statement that writes: it joins the group transaction
+ * first (store__write_begin).  A statement that would fail on an expected
+ * outcome (a name taken) must not: one failure aborts the transaction of
+ * every writer.  Write those with ON CONFLICT DO NOTHING or a condition,
+ * and read the outcome from the rows returned.  Yields. */
+int store_pg__write(const char *what, const char *sql,
+		    const struct store_pg__args *a, PGresult **res);
+
+/* Column col of row: NULL-ness; a number (0 when NULL); a boolean
+ * (false when NULL); text (borrowed from r, NULL when NULL); JSON text
+ * parsed (a new reference, NULL when NULL). */
+bool store_pg__null(const PGresult *r, int row, int col);
+int64_t store_pg__int(const PGresult *r, int row, int col);
+double store_pg__double(const PGresult *r, int row, int col);
+bool store_pg__bool(const PGresult *r, int row, int col);
+const char *store_pg__text(const PGresult *r, int row, int col);
+json_t *store_pg__json(const PGresult *r, int row, int col);
+
+/* store__pg_open(conninfo) (store_backend.h) connects to conninfo
+ * (borrowed), sets the session up and creates or migrates the schema.  -1
+ * with E_DB; store_close() then closes what was opened.  From a
+ * coroutine.  Yields. */
+
+/* The calls of STORE_BACKEND_CALLS, store__pg_NAME for store_NAME (the
+ * row files and store_pg.c), gathered into store__pg_backend. */
+#define STORE_PG_PROTO(ret, name, params, args) ret store__pg_##name params;
+#define STORE_PG_PROTOV(name, params, args) void store__pg_##name params;
+STORE_BACKEND_CALLS(STORE_PG_PROTO, STORE_PG_PROTOV)
 
 #endif /* STORE_PG_H_INCLUDED */

@@ -132,28 +132,24 @@ value_is(PGconn *c, const char *sql, const char *want)
 	free(v);
 }
 
-/* Applies every migration in order, each in a transaction of its own, as
- * the runner does, and writes the runner's row. */
+/* Applies every migration in order, each in a transaction of its own.
+ * The runner's own table and row (store_pg_init_db) are the store_pg
+ * suite's business. */
 static void
 migrate(PGconn *c)
 {
-	char sql[96];
-
 	for (int v = 0; v < STORE_PG_SCHEMA_VERSION; v++) {
 		exec_ok(c, "BEGIN");
 		exec_ok(c, store_pg__migrations[v]);
 		exec_ok(c, "COMMIT");
 	}
-	snprintf(sql, sizeof(sql), "INSERT INTO jobd_schema VALUES (%d, 1)",
-		 STORE_PG_SCHEMA_VERSION);
-	exec_ok(c, sql);
 }
 
 /* ---- migrations ---- */
 
 /* The tables version 1 makes, in name order. */
-#define PG_TABLES                                                              \
-	"deps,envs,job_attempts,job_specs,jobd_schema,jobs,node_queues,nodes," \
+#define PG_TABLES                                                  \
+	"deps,envs,job_attempts,job_specs,jobs,node_queues,nodes," \
 	"producers,queue_counts,queue_rate,queue_slots,queues"
 
 static const char tables_sql[] =
@@ -163,8 +159,7 @@ static const char tables_sql[] =
 /* The migrations hold no transaction control (a rollback undoes them
  * whole), apply in order each in its own transaction, make the tables,
  * indexes, triggers and storage settings of the schema, and fail when
- * applied again, leaving the schema as it was.  jobd_schema takes the
- * runner's one row and no second. */
+ * applied again, leaving the schema as it was. */
 START_TEST(store_pg_schema_migrations)
 {
 	PGconn *c = fresh_db("migrations", "store_pg_schema_migrations");
@@ -204,12 +199,6 @@ START_TEST(store_pg_schema_migrations)
 		 "queue_counts:fillfactor=50,queue_rate:fillfactor=50,"
 		 "queue_slots:fillfactor=50");
 
-	/* The runner's row: one, with compat within the version. */
-	value_is(c, "SELECT version || '/' || compat FROM jobd_schema", "1/1");
-	exec_fails(c, "INSERT INTO jobd_schema VALUES (1, 1)", "23505");
-	exec_fails(c, "UPDATE jobd_schema SET compat = version + 1", "23514");
-	exec_fails(c, "UPDATE jobd_schema SET compat = 0", "23514");
-
 	/* Again: refused, and the rollback leaves everything in place. */
 	for (int v = 0; v < STORE_PG_SCHEMA_VERSION; v++) {
 		exec_ok(c, "BEGIN");
@@ -217,7 +206,6 @@ START_TEST(store_pg_schema_migrations)
 		exec_ok(c, "ROLLBACK");
 	}
 	value_is(c, tables_sql, PG_TABLES);
-	value_is(c, "SELECT version || '/' || compat FROM jobd_schema", "1/1");
 	PQfinish(c);
 }
 END_TEST
