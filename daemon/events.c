@@ -95,9 +95,13 @@ events_job(enum events_kind kind, int64_t job_id)
 	 * load). */
 	if (subs == NULL && (waiters == NULL || kind != EVENTS_JOB_FINISHED))
 		return;
+	/* The object first: reading it may yield (a store that waits on
+	 * its server), and pushes made meanwhile move pend. */
+	json_t *obj = subs != NULL && kind_names[kind] != NULL
+			      ? store_job_json(job_id, false)
+			      : NULL;
 	push(kind, job_id, NULL);
-	if (subs != NULL && kind_names[kind] != NULL)
-		pend[npend - 1].obj = store_job_json(job_id, false);
+	pend[npend - 1].obj = obj;
 }
 
 void

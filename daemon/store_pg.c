@@ -28,10 +28,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "await.h"
 #include "diag.h"
 #include "log.h"
 #include "pgconn.h"
 #include "store_impl.h"
+#include "xmem.h"
 
 /* The advisory lock every node takes to migrate ("jobd" in ASCII). */
 #define MIGRATE_LOCK "1785684580"
@@ -42,6 +44,9 @@
 #define PG_TIMEOUT 10
 
 static struct pgconn *conn;
+static char *conninfo_kept; /* owned: for connecting again */
+static bool reconnecting;
+static struct waitq reconnect_wq;
 
 /* The table the runner, not the migrations, makes and writes. */
 static const char schema_table[] =
@@ -64,6 +69,54 @@ static const char *const session_settings[] = {
 	"SET client_connection_check_interval = '2s'",
 	"SET TIME ZONE 'UTC'",
 };
+
+/* ---- the connection ---- */
+
+/* A new connection to conninfo_kept, with its session set up. */
+static struct pgconn *
+connect_session(void)
+{
+	struct pgconn *pc = pgconn_connect(conninfo_kept, PG_TIMEOUT);
+
+	if (pc == NULL)
+		return NULL;
+	for (size_t i = 0;
+	     i < sizeof(session_settings) / sizeof(session_settings[0]); i++)
+		if (pgconn_query(pc, session_settings[i], 0, NULL, NULL) !=
+		    0) {
+			pgconn_delete(pc);
+			return NULL;
+		}
+	return pc;
+}
+
+/* Makes sure the connection works, connecting again when it was lost: not
+ * while the group transaction is open (it went with the connection; the
+ * flush ends it as failed), and once for all the coroutines that find it
+ * lost at the same time.  0, or -1 with E_DB.  Yields. */
+static int
+usable(void)
+{
+	if (conn == NULL)
+		return diag_set(E_DB, "store: the database is closed");
+	while (reconnecting)
+		if (waitq_wait(&reconnect_wq, -1) != 0)
+			return -1;
+	if (pgconn_ok(conn))
+		return 0;
+	if (store_txn_open())
+		return diag_set(E_DB, "store: %s", pgconn_error(conn));
+	reconnecting = true;
+	struct pgconn *pc = connect_session();
+	reconnecting = false;
+	waitq_notify_all(&reconnect_wq);
+	if (pc == NULL)
+		return -1;
+	log_info("store: connected to PostgreSQL again");
+	pgconn_delete(conn);
+	conn = pc;
+	return 0;
+}
 
 /* ---- statements ---- */
 
@@ -116,9 +169,10 @@ run(const char *what, const char *sql, const struct store_pg__args *a,
 
 	if (res != NULL)
 		*res = NULL;
-	if (conn == NULL)
-		return diag_set(E_DB, "store: %s: the database is closed",
-				what);
+	if (usable() != 0) {
+		diag_prefix("store");
+		return -1;
+	}
 	if (pgconn_query(conn, sql, a != NULL ? a->n : 0,
 			 a != NULL ? a->v : NULL, &r) != 0) {
 		char msg[DIAG_MSG_MAX];
@@ -149,6 +203,9 @@ store_pg__write(const char *what, const char *sql,
 {
 	if (res != NULL)
 		*res = NULL;
+	/* Connected before the transaction begins: a BEGIN cannot wait. */
+	if (!store_txn_open() && usable() != 0)
+		return -1;
 	if (store__write_begin() != 0)
 		return -1;
 	return run(what, sql, a, res);
@@ -323,6 +380,8 @@ pg_close(void)
 {
 	pgconn_delete(conn);
 	conn = NULL;
+	free(conninfo_kept);
+	conninfo_kept = NULL;
 }
 
 /* The BEGIN, ROLLBACK and COMMIT are answered after the caller went on:

@@ -4,7 +4,12 @@
  */
 #include <check.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "pgfix.h"
 
 Suite *basic_suite(void);
 Suite *exec_suite(void);
@@ -38,12 +43,27 @@ static Suite *(*const suites[])(void) = {
 int
 main(void)
 {
+	const char *store = getenv("JOBD_TEST_STORE");
+	struct pgfix pg;
+	bool on_pg = store != NULL && strcmp(store, "postgres") == 0;
+
 	signal(SIGPIPE, SIG_IGN);
+	/* JOBD_TEST_STORE=postgres: every jobd runs on one server started
+	 * here, each in a database of its own (harness.c). */
+	if (on_pg) {
+		if (pgfix_start(&pg) != 0) {
+			fprintf(stderr, "JOBD_TEST_STORE=postgres: %s\n", pg.why);
+			return EXIT_FAILURE;
+		}
+		setenv("JOBD_TEST_PG", pgfix_conninfo(&pg), 1);
+	}
 	SRunner *sr = srunner_create(NULL);
 	for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++)
 		srunner_add_suite(sr, suites[i]());
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	if (on_pg)
+		pgfix_stop(&pg);
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

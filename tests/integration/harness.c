@@ -20,6 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 /* execv wants a non-const array; the strings are not written to. */
 static char *const *
 argv_mut(const char **argv)
@@ -133,6 +135,44 @@ jd_connect(const struct jd *d)
 	return fd;
 }
 
+bool
+jd_on_postgres(void)
+{
+	const char *pg = getenv("JOBD_TEST_PG");
+	return pg != NULL && *pg != '\0';
+}
+
+/* With JOBD_TEST_PG (a connection string to a server the runner
+ * started), d's jobd runs on PostgreSQL: a database of its own, named
+ * after its directory (made once, so a restarted jobd finds its jobs),
+ * named in a [daemon] section added at the end of its config file. */
+static void
+use_postgres(struct jd *d)
+{
+	const char *pg = getenv("JOBD_TEST_PG");
+	const char *base = strrchr(d->dir, '/') + 1;
+	char sql[128], conninfo[512], extra[700];
+	if (!jd_on_postgres())
+		return;
+	PGconn *c = PQconnectdb(pg);
+	ck_assert_msg(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
+	snprintf(sql, sizeof(sql), "CREATE DATABASE \"%s\"", base);
+	PGresult *r = PQexec(c, sql);
+	const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+	ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK ||
+			      (st != NULL && strcmp(st, "42P04") == 0),
+		      "%s: %s", sql, PQerrorMessage(c));
+	PQclear(r);
+	PQfinish(c);
+	snprintf(conninfo, sizeof(conninfo), "%s dbname=%s", pg, base);
+	snprintf(extra, sizeof(extra),
+		 "\n[daemon]\nstore = postgres\ndatabase = %s\n", conninfo);
+	FILE *f = fopen(d->conf, "a");
+	ck_assert_msg(f != NULL, "cannot open %s", d->conf);
+	fputs(extra, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
 void
 jd_start(struct jd *d, const char *const *extra)
 {
@@ -148,6 +188,7 @@ jd_start(struct jd *d, const char *const *extra)
 	for (int i = 0; extra && extra[i] && n < 30; i++)
 		argv[n++] = extra[i];
 	argv[n] = NULL;
+	use_postgres(d);
 	pid_t pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {

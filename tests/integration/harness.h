@@ -24,6 +24,11 @@ struct jd {
 	int64_t next_id;
 };
 
+/* True when the runner was asked to run every jobd on PostgreSQL
+ * (JOBD_TEST_STORE=postgres): jd_start then gives each its own
+ * database on the server the runner started. */
+bool jd_on_postgres(void);
+
 /* Creates the directory and writes conf_text (may be NULL: no file). */
 void jd_init(struct jd *d, const char *conf_text);
 /* Starts jobd with extra arguments (NULL-terminated list, may be NULL
