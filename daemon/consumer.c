@@ -148,19 +148,9 @@ record_end(struct queue *q, const struct store_job_run *r,
 	e.max_rss_kb = res->ru.ru_maxrss;
 	e.memory_peak = res->memory_peak;
 	int64_t now = jobd_time_now_ms();
-	struct store_job_brief b;
-	int from = JOBD_RUNNING;
-	if (store_job_brief(r->id, &b) == 0)
-		from = b.state;
-
-	if (from == JOBD_CANCELLED) {
-		/* Cancelled while running: the state was recorded by the
-		 * cancel; keep it, add what the process did. */
-		e.state = JOBD_CANCELLED;
-		e.reason = b.reason;
-		e.finished_at = now;
-		return jobs_end_attempt(q->id, r->id, from, &e);
-	}
+	/* Cancelled while running: the store keeps what the cancel
+	 * recorded and adds what the process did, finished now. */
+	e.now = now;
 	if (ctl->kill == RUNNER_KILL_CANCEL) {
 		/* Killed by a cancel whose own commit failed: the process is
 		 * gone for the cancel's sake, so the cancel is what it
@@ -205,7 +195,7 @@ record_end(struct queue *q, const struct store_job_run *r,
 			e.finished_at = now;
 		}
 	}
-	return jobs_end_attempt(q->id, r->id, from, &e);
+	return jobs_end_attempt(q->id, r->id, &e);
 }
 
 /* Pause between two tries to record an end, in seconds. */

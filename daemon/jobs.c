@@ -111,10 +111,10 @@ jobs_spawned(int64_t id, pid_t pid)
 }
 
 int
-jobs_end_attempt(int64_t qid, int64_t id, int from,
-		 const struct store_job_end *e)
+jobs_end_attempt(int64_t qid, int64_t id, const struct store_job_end *e)
 {
-	if (store_job_end_attempt(id, e) != 0)
+	int from;
+	if (store_job_end_attempt(id, e, &from) != 0)
 		return -1;
 	if (from == JOBD_CANCELLED)
 		return 0; /* moved, counted and announced by the cancel */
@@ -150,29 +150,46 @@ jobs_end_attempt(int64_t qid, int64_t id, int from,
 
 /* ---- cancelled, retried ---- */
 
+/* How often a cancel reads a job again that moved under it. */
+#define CANCEL_TRIES 8
+
 int
-jobs_cancel(const struct store_job_brief *b, int64_t now)
+jobs_cancel(const struct store_job_brief *seen, int64_t now)
 {
-	if (store_job_set_state(b->id, JOBD_CANCELLED, JOBD_REASON_CANCELLED,
-				now) != 0)
-		return -1;
-	queue_job_moved(b->qid, b->id, b->state, JOBD_CANCELLED,
+	struct store_job_brief b = *seen;
+	for (int tries = 1;; tries++) {
+		if (store_job_set_state(b.id, b.state, JOBD_CANCELLED,
+					JOBD_REASON_CANCELLED, now) == 0)
+			break;
+		/* It moved since it was read (an attempt ended, a
+		 * dependency resolved): read it again. */
+		if (diag_code() != E_CONFLICT || tries == CANCEL_TRIES ||
+		    store_job_brief(b.id, &b) != 0)
+			return -1;
+		if (jobd_state_is_terminal(b.state))
+			return 0; /* ended meanwhile: nothing to cancel */
+	}
+	queue_job_moved(b.qid, b.id, b.state, JOBD_CANCELLED,
 			JOBD_REASON_CANCELLED);
 	events_tally()->cancelled++;
-	if (b->state == JOBD_RUNNING) {
-		struct runner *run = runner_find(b->id);
+	if (b.state == JOBD_RUNNING) {
+		struct runner *run = runner_find(b.id);
 		if (run)
 			runner_kill(run, RUNNER_KILL_CANCEL);
 	}
-	ended(b->id, JOBD_CANCELLED);
+	ended(b.id, JOBD_CANCELLED);
 	return 0;
 }
 
 int
 jobs_retry(const struct store_job_brief *b, int64_t now)
 {
-	if (store_job_retry(b->id, now) != 0)
+	if (store_job_retry(b->id, b->state, now) != 0) {
+		if (diag_code() == E_CONFLICT)
+			diag_set(E_STATE, "job %lld changed meanwhile",
+				 (long long)b->id);
 		return -1;
+	}
 	queue_job_moved(b->qid, b->id, b->state, JOBD_QUEUED, JOBD_REASON_NONE);
 	events_job(EVENTS_JOB_CHANGED, b->id);
 	return 0;

@@ -35,36 +35,36 @@ void jobs_inserted(int64_t qid, int64_t id, int state);
 void jobs_insert_undone(int64_t qid, int64_t id, int state);
 /* Announces a job counted by jobs_inserted: the submitted total and event,
  * the scheduler kicked when it waits for run_at, finished when it was born
- * cancelled.  Does not yield. */
+ * cancelled.  May yield (a store that waits on its server). */
 void jobs_submitted(int64_t id, int state, int64_t run_at);
 
 /* Claims the oldest ready job of queue qid into *r (caller destroys with
  * store_job_run_destroy) and counts it running.  -1 with diag as
- * store_job_claim (E_NOTFOUND: none ready).  Does not yield. */
+ * store_job_claim (E_NOTFOUND: none ready).  May yield. */
 int jobs_claim(int64_t qid, int64_t now, struct store_job_run *r);
 /* A claim was committed and its job goes on to run: the started total.
  * Does not yield. */
 void jobs_started(void);
 /* Its process is running as pid: recorded, and job.started announced.
- * Does not yield. */
+ * May yield. */
 void jobs_spawned(int64_t id, pid_t pid);
-/* Records the end of an attempt of job id of queue qid, which the store
- * had in state `from` when the end was computed: JOBD_RUNNING, or
- * JOBD_CANCELLED when a cancel came while it ran (the cancel moved it
- * already, so only the attempt's figures are written).  Then its counts,
- * totals, events and dependents.  -1 with diag when the store refused
- * (E_STATE: the job is no longer running or cancelled); nothing moved.
- * Does not yield. */
-int jobs_end_attempt(int64_t qid, int64_t id, int from,
-		     const struct store_job_end *e);
-/* Cancels job b (not terminal): the state, counts, totals, its process
- * killed when running, dependents cancelled.  -1 with diag when the store
- * would not take it (a locked database): nothing of it happened.  Does not
- * yield. */
+/* Records the end of an attempt of job id of queue qid, in one store step
+ * that says what the job was: running, or cancelled when a cancel came
+ * while it ran (the cancel moved and announced it already, so only the
+ * attempt's figures are written).  Then its counts, totals, events and
+ * dependents.  -1 with diag when the store refused (E_STATE: the job is no
+ * longer running or cancelled); nothing moved.  May yield (a store that
+ * waits on its server). */
+int jobs_end_attempt(int64_t qid, int64_t id, const struct store_job_end *e);
+/* Cancels job b (not terminal when read): the state, counts, totals, its
+ * process killed when running, dependents cancelled.  A job that moved
+ * since b was read is read again; one that ended meanwhile is left as it
+ * is (0).  -1 with diag when the store would not take it (a locked
+ * database): nothing of it happened.  May yield. */
 int jobs_cancel(const struct store_job_brief *b, int64_t now);
 /* Puts failed or cancelled job b back to queued, attempt 0.  The caller
  * checked that no attempt of it is still live.  -1 with diag as
- * store_job_retry.  Does not yield. */
+ * store_job_retry, E_STATE when it moved since b was read.  May yield. */
 int jobs_retry(const struct store_job_brief *b, int64_t now);
 /* Promotes the scheduled jobs that are due to queued and waits until that
  * is committed: the scheduler's callback.  -1 when the write or its commit

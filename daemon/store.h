@@ -162,7 +162,10 @@ struct store_job_new {
 	struct joblimits limits; /* the spec's over the queue's */
 };
 
-/* Inserts a job; *id gets its id. */
+/* Inserts a job; *id gets its id.  E_CONFLICT, nothing written, when
+ * another live job of its user holds its unique_key (callers look first
+ * with store_job_find_unique; a store that yields may let another submit
+ * take the key in between). */
 int store_job_insert(const struct store_job_new *j, int64_t *id);
 /* Id of uid's non-terminal job holding unique_key, or -1 with E_NOTFOUND.
  * Keys are each user's own: another user's job never answers. */
@@ -224,15 +227,26 @@ struct store_job_end {
 	int64_t max_rss_kb;
 	int64_t memory_peak; /* bytes, the attempt's cgroup; -1: unknown */
 	int64_t finished_at; /* ms; 0 for a non-terminal state */
+	int64_t now;	     /* ms: a cancelled job's finished_at */
 	int64_t run_at;	     /* ms; for scheduled/queued */
 	int attempt_delta;   /* -1 gives the attempt back */
 };
-/* Records the end of a running attempt. */
-int store_job_end_attempt(int64_t id, const struct store_job_end *e);
-/* Sets state and reason of a non-running job (cancel, dependency). */
-int store_job_set_state(int64_t id, int state, int reason, int64_t now);
-/* Puts a failed/cancelled job back to queued with attempt 0. */
-int store_job_retry(int64_t id, int64_t now);
+/* Records the end of a running attempt, in one step that nothing can come
+ * between: *was gets the state the job had, running or cancelled.  A job
+ * cancelled while its attempt ran keeps its state and reason (the cancel
+ * recorded and announced them): only what the process did is added, with
+ * finished_at e->now.  E_STATE (nothing written) when the job is neither
+ * running nor cancelled. */
+int store_job_end_attempt(int64_t id, const struct store_job_end *e, int *was);
+/* Sets state and reason of a job that is still in state `from` (a cancel
+ * decided on a brief read before); E_CONFLICT, nothing written, when it
+ * has moved since.  from < 0: whatever its state (tests, tools). */
+int store_job_set_state(int64_t id, int from, int state, int reason,
+			int64_t now);
+/* Puts a failed/cancelled job, still in state `from` (< 0: any), back to
+ * queued with attempt 0.  E_CONFLICT when it has moved since; E_STATE
+ * when another live job holds its unique_key. */
+int store_job_retry(int64_t id, int from, int64_t now);
 
 typedef void (*store_job_fn)(int64_t id, int64_t qid, int old_state,
 			     int new_state, void *arg);

@@ -44,12 +44,13 @@
 	X(int, job_claim,                                                      \
 	  (int64_t qid, int64_t now, struct store_job_run * r), (qid, now, r)) \
 	X(int, job_set_pid, (int64_t id, int pid), (id, pid))                  \
-	X(int, job_end_attempt, (int64_t id, const struct store_job_end *e),   \
-	  (id, e))                                                             \
+	X(int, job_end_attempt,                                                \
+	  (int64_t id, const struct store_job_end *e, int *was), (id, e, was)) \
 	X(int, job_set_state,                                                  \
-	  (int64_t id, int state, int reason, int64_t now),                    \
-	  (id, state, reason, now))                                            \
-	X(int, job_retry, (int64_t id, int64_t now), (id, now))                \
+	  (int64_t id, int from, int state, int reason, int64_t now),          \
+	  (id, from, state, reason, now))                                      \
+	X(int, job_retry, (int64_t id, int from, int64_t now),                 \
+	  (id, from, now))                                                     \
 	X(int, job_promote_due, (int64_t now, store_job_fn fn, void *arg),     \
 	  (now, fn, arg))                                                      \
 	X(int, job_next_due, (int64_t * run_at), (run_at))                     \

@@ -318,11 +318,18 @@ store__sqlite_job_set_pid(int64_t id, int pid)
 }
 
 int
-store__sqlite_job_end_attempt(int64_t id, const struct store_job_end *e)
+store__sqlite_job_end_attempt(int64_t id, const struct store_job_end *e,
+			      int *was)
 {
 	if (store__write_begin() != 0)
 		return -1;
-	sqlite3_stmt *s = store__st(S_JOB_END);
+	/* Read then written with no yield between: nothing comes between
+	 * them here. */
+	sqlite3_stmt *s = store__st(S_JOB_DEP_STATE);
+	sqlite3_bind_int64(s, 1, id);
+	*was = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
+	sqlite3_reset(s);
+	s = store__st(S_JOB_END);
 	sqlite3_bind_int64(s, 1, id);
 	sqlite3_bind_int(s, 2, e->state);
 	sqlite3_bind_int(s, 3, e->reason);
@@ -344,6 +351,7 @@ store__sqlite_job_end_attempt(int64_t id, const struct store_job_end *e)
 	sqlite3_bind_int(s, 14, e->attempt_delta);
 	if (e->memory_peak >= 0)
 		sqlite3_bind_int64(s, 15, e->memory_peak);
+	sqlite3_bind_int64(s, 16, e->now);
 	if (store__st_exec(s, "job end") != 0)
 		return -1;
 	/* Only the attempt that runs (or was cancelled while running) can
@@ -355,7 +363,8 @@ store__sqlite_job_end_attempt(int64_t id, const struct store_job_end *e)
 }
 
 int
-store__sqlite_job_set_state(int64_t id, int state, int reason, int64_t now)
+store__sqlite_job_set_state(int64_t id, int from, int state, int reason,
+			    int64_t now)
 {
 	if (store__write_begin() != 0)
 		return -1;
@@ -365,17 +374,24 @@ store__sqlite_job_set_state(int64_t id, int state, int reason, int64_t now)
 	sqlite3_bind_int(s, 3, reason);
 	if (jobd_state_is_terminal(state))
 		sqlite3_bind_int64(s, 4, now);
-	return store__st_exec(s, "set state");
+	sqlite3_bind_int(s, 5, from);
+	if (store__st_exec(s, "set state") != 0)
+		return -1;
+	if (sqlite3_changes(store__sqlite()) == 0)
+		return diag_set(E_CONFLICT, "job %lld is no longer %s",
+				(long long)id, jobd_state_name(from));
+	return 0;
 }
 
 int
-store__sqlite_job_retry(int64_t id, int64_t now)
+store__sqlite_job_retry(int64_t id, int from, int64_t now)
 {
 	if (store__write_begin() != 0)
 		return -1;
 	sqlite3_stmt *s = store__st(S_JOB_RETRY);
 	sqlite3_bind_int64(s, 1, id);
 	sqlite3_bind_int64(s, 2, now);
+	sqlite3_bind_int(s, 3, from);
 	if (sqlite3_step(s) != SQLITE_DONE) {
 		/* The partial unique index: another job that is not finished
 		 * holds this one's unique_key. */
@@ -392,6 +408,9 @@ store__sqlite_job_retry(int64_t id, int64_t now)
 		return r;
 	}
 	sqlite3_reset(s);
+	if (sqlite3_changes(store__sqlite()) == 0)
+		return diag_set(E_CONFLICT, "job %lld is no longer %s",
+				(long long)id, jobd_state_name(from));
 	return 0;
 }
 
@@ -475,9 +494,14 @@ cancel_dependents(int64_t id, int64_t now, store_job_fn fn, void *arg,
 	if (dependents_of(id, &d, &n) != 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		if (store__sqlite_job_set_state(d[i].id, JOBD_CANCELLED,
-						JOBD_REASON_DEPENDENCY_FAILED,
-						now) != 0 ||
+		int rc = store__sqlite_job_set_state(
+			d[i].id, d[i].state, JOBD_CANCELLED,
+			JOBD_REASON_DEPENDENCY_FAILED, now);
+		/* Cancelled already by an earlier branch of this cascade (it
+		 * depends on two of the cancelled jobs): moved once. */
+		if (rc != 0 && diag_code() == E_CONFLICT)
+			continue;
+		if (rc != 0 ||
 		    (fn(d[i].id, d[i].qid, d[i].state, JOBD_CANCELLED, arg),
 		     cancel_dependents(d[i].id, now, fn, arg, depth + 1)) !=
 			    0) {

@@ -82,8 +82,7 @@ connect_session(void)
 		return NULL;
 	for (size_t i = 0;
 	     i < sizeof(session_settings) / sizeof(session_settings[0]); i++)
-		if (pgconn_query(pc, session_settings[i], 0, NULL, NULL) !=
-		    0) {
+		if (pgconn_query(pc, session_settings[i], 0, NULL, NULL) != 0) {
 			pgconn_delete(pc);
 			return NULL;
 		}

@@ -93,17 +93,20 @@ store__pg_job_set_pid(int64_t id, int pid)
 }
 
 int
-store__pg_job_end_attempt(int64_t id, const struct store_job_end *e)
+store__pg_job_end_attempt(int64_t id, const struct store_job_end *e, int *was)
 {
 	(void)id;
 	(void)e;
+	(void)was;
 	return diag_set(E_DB, "store: %s: not made yet", __func__);
 }
 
 int
-store__pg_job_set_state(int64_t id, int state, int reason, int64_t now)
+store__pg_job_set_state(int64_t id, int from, int state, int reason,
+			int64_t now)
 {
 	(void)id;
+	(void)from;
 	(void)state;
 	(void)reason;
 	(void)now;
@@ -111,9 +114,10 @@ store__pg_job_set_state(int64_t id, int state, int reason, int64_t now)
 }
 
 int
-store__pg_job_retry(int64_t id, int64_t now)
+store__pg_job_retry(int64_t id, int from, int64_t now)
 {
 	(void)id;
+	(void)from;
 	(void)now;
 	return diag_set(E_DB, "store: %s: not made yet", __func__);
 }

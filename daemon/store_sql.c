@@ -176,17 +176,28 @@ const char *const store__stmt_sql[S_COUNT] = {
 			"b_base, b_factor, b_max, b_jitter, output, limits, "
 			"linger",
 	[S_JOB_SET_PID] = "UPDATE jobs SET pid = ?2 WHERE id = ?1",
-	[S_JOB_END] = "UPDATE jobs SET state = ?2, reason = ?3, "
+	/* A job cancelled while its attempt ran keeps what the cancel
+	 * recorded; only what the process did is added. */
+	[S_JOB_END] = "UPDATE jobs SET "
+		      "state = CASE WHEN state = " STATE(CANCELLED) " THEN "
+		      "state ELSE ?2 END, "
+		      "reason = CASE WHEN state = " STATE(CANCELLED) " THEN "
+		      "reason ELSE ?3 END, "
 		      "exit_code = ?4, signal = ?5, error = ?6, "
 		      "duration = coalesce(?7, duration), truncated = ?8, "
 		      "ru_user = ?9, ru_sys = ?10, ru_maxrss = ?11, "
 		      "ru_mempeak = ?15, "
-		      "finished_at = ?12, run_at = coalesce(?13, run_at), "
-		      "attempt = attempt + ?14, pid = NULL WHERE id = ?1 "
+		      "finished_at = CASE WHEN state = " STATE(CANCELLED)
+		      " THEN ?16 ELSE ?12 END, "
+		      "run_at = CASE WHEN state = " STATE(CANCELLED) " THEN "
+		      "run_at ELSE coalesce(?13, run_at) END, "
+		      "attempt = attempt + CASE WHEN state = " STATE(CANCELLED)
+		      " THEN 0 ELSE ?14 END, pid = NULL WHERE id = ?1 "
 		      "AND state IN (" STATE(RUNNING) ", " STATE(CANCELLED)
 		      ")",
 	[S_JOB_SET_STATE] = "UPDATE jobs SET state = ?2, reason = ?3, "
-			    "finished_at = ?4, pid = NULL WHERE id = ?1",
+			    "finished_at = ?4, pid = NULL WHERE id = ?1 "
+			    "AND (?5 < 0 OR state = ?5)",
 	[S_JOB_RETRY] = "UPDATE jobs SET state = " STATE(QUEUED)
 			", reason = " REASON(NONE) ", "
 			"attempt = 0, recoveries = 0, run_at = ?2, "
@@ -194,7 +205,8 @@ const char *const store__stmt_sql[S_COUNT] = {
 			"exit_code = NULL, signal = NULL, error = NULL, "
 			"pid = NULL, duration = NULL, truncated = 0, "
 			"ru_user = NULL, ru_sys = NULL, ru_maxrss = NULL, "
-			"ru_mempeak = NULL, deps_left = 0 WHERE id = ?1",
+			"ru_mempeak = NULL, deps_left = 0 WHERE id = ?1 "
+			"AND (?3 < 0 OR state = ?3)",
 	[S_JOB_PROMOTE] = "UPDATE jobs SET state = " STATE(QUEUED)
 			  " WHERE state = " STATE(SCHEDULED) " AND "
 			  "run_at <= ?1 RETURNING id, qid",

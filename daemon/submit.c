@@ -209,8 +209,18 @@ insert_one(const struct jobspec *sp, struct item *it, struct submit_result *r,
 							   : JOBD_QUEUED;
 		}
 	}
-	if (store_job_insert(&it->nj, &r->id) != 0)
-		return -1;
+	if (store_job_insert(&it->nj, &r->id) != 0) {
+		/* The key taken between the look above and the insert (a
+		 * store that waits on its server lets another submit in
+		 * between): a duplicate of that job, as if found above. */
+		if (diag_code() != E_CONFLICT || sp->unique_key == NULL ||
+		    store_job_find_unique(sp->unique_key, it->nj.uid, &r->id) !=
+			    0)
+			return -1;
+		r->duplicate = true;
+		item_release(it);
+		return 0;
+	}
 	r->qid = it->nj.qid;
 	r->state = it->nj.state;
 	r->run_at = it->nj.run_at;

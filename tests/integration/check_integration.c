@@ -52,7 +52,8 @@ main(void)
 	 * here, each in a database of its own (harness.c). */
 	if (on_pg) {
 		if (pgfix_start(&pg) != 0) {
-			fprintf(stderr, "JOBD_TEST_STORE=postgres: %s\n", pg.why);
+			fprintf(stderr, "JOBD_TEST_STORE=postgres: %s\n",
+				pg.why);
 			return EXIT_FAILURE;
 		}
 		setenv("JOBD_TEST_PG", pgfix_conninfo(&pg), 1);

@@ -96,7 +96,7 @@ START_TEST(jobs_attempt_that_succeeds_moves_counts_and_totals)
 	ck_assert_int_eq(brief(id).state, JOBD_RUNNING);
 	ck_assert_int_eq(dq->counts[JOBD_QUEUED], 0);
 	ck_assert_int_eq(dq->counts[JOBD_RUNNING], 1);
-	ck_assert_int_eq(jobs_end_attempt(dq->id, id, JOBD_RUNNING, &e), 0);
+	ck_assert_int_eq(jobs_end_attempt(dq->id, id, &e), 0);
 	/* Counted at once, totalled once committed. */
 	ck_assert_int_eq(dq->counts[JOBD_RUNNING], 0);
 	ck_assert_int_eq(dq->counts[JOBD_SUCCEEDED], 1);
@@ -113,7 +113,7 @@ START_TEST(jobs_attempt_that_times_out_is_retried)
 	struct store_job_end e = end_of(JOBD_SCHEDULED, JOBD_REASON_TIMEOUT);
 
 	claim(id);
-	ck_assert_int_eq(jobs_end_attempt(dq->id, id, JOBD_RUNNING, &e), 0);
+	ck_assert_int_eq(jobs_end_attempt(dq->id, id, &e), 0);
 	ck_assert_int_eq(store_commit_now(), 0);
 	ck_assert_int_eq(brief(id).state, JOBD_SCHEDULED);
 	ck_assert_int_eq(dq->counts[JOBD_SCHEDULED], 1);
@@ -125,11 +125,12 @@ START_TEST(jobs_attempt_that_times_out_is_retried)
 END_TEST
 
 /* A job cancelled while it ran: the cancel moved it, so the end of its
- * attempt only records the attempt's figures. */
+ * attempt, computed as a success, only records the attempt's figures:
+ * the job stays cancelled. */
 START_TEST(jobs_end_after_cancel_moves_nothing_again)
 {
 	int64_t id = submit_one("[{\"argv\":[\"sleep\",\"9\"]}]");
-	struct store_job_end e = end_of(JOBD_CANCELLED, JOBD_REASON_CANCELLED);
+	struct store_job_end e = end_of(JOBD_SUCCEEDED, JOBD_REASON_NONE);
 	struct store_job_brief b;
 
 	claim(id);
@@ -139,11 +140,14 @@ START_TEST(jobs_end_after_cancel_moves_nothing_again)
 	ck_assert_int_eq(dq->counts[JOBD_CANCELLED], 1);
 	ck_assert_int_eq(dq->counts[JOBD_RUNNING], 0);
 	ck_assert_uint_eq(events_totals.cancelled, 1);
-	ck_assert_int_eq(jobs_end_attempt(dq->id, id, JOBD_CANCELLED, &e), 0);
+	ck_assert_int_eq(jobs_end_attempt(dq->id, id, &e), 0);
 	ck_assert_int_eq(store_commit_now(), 0);
 	ck_assert_int_eq(dq->counts[JOBD_CANCELLED], 1);
+	ck_assert_int_eq(dq->counts[JOBD_SUCCEEDED], 0);
 	ck_assert_uint_eq(events_totals.cancelled, 1);
+	ck_assert_uint_eq(events_totals.succeeded, 0);
 	ck_assert_int_eq(brief(id).state, JOBD_CANCELLED);
+	ck_assert_int_eq(brief(id).reason, JOBD_REASON_CANCELLED);
 }
 END_TEST
 
@@ -174,7 +178,7 @@ START_TEST(jobs_cancel_and_success_resolve_dependents)
 	ck_assert_uint_eq(events_totals.cancelled, 2);
 
 	claim(b);
-	ck_assert_int_eq(jobs_end_attempt(dq->id, b, JOBD_RUNNING, &e), 0);
+	ck_assert_int_eq(jobs_end_attempt(dq->id, b, &e), 0);
 	ck_assert_int_eq(store_commit_now(), 0);
 	ck_assert_int_eq(brief(after_b).state, JOBD_QUEUED);
 	ck_assert_int_eq(dq->counts[JOBD_WAITING], 0);
@@ -191,7 +195,7 @@ START_TEST(jobs_retry_puts_a_failed_job_back)
 	struct store_job_brief b;
 
 	claim(id);
-	ck_assert_int_eq(jobs_end_attempt(dq->id, id, JOBD_RUNNING, &e), 0);
+	ck_assert_int_eq(jobs_end_attempt(dq->id, id, &e), 0);
 	ck_assert_int_eq(store_commit_now(), 0);
 	ck_assert_uint_eq(events_totals.failed, 1);
 	b = brief(id);
@@ -205,6 +209,40 @@ START_TEST(jobs_retry_puts_a_failed_job_back)
 }
 END_TEST
 
+/* A cancel decided on a job read before it moved (claimed meanwhile):
+ * the store refuses the stale state, the cancel reads the job again and
+ * cancels what it is now, counted from there; one that ended meanwhile
+ * is left as it ended. */
+START_TEST(jobs_cancel_of_a_job_that_moved)
+{
+	int64_t id = submit_one("[{\"argv\":[\"sleep\",\"9\"]}]");
+	int64_t done = submit_one("[{\"argv\":[\"true\"]}]");
+	struct store_job_end e = end_of(JOBD_SUCCEEDED, JOBD_REASON_NONE);
+	struct store_job_brief stale = brief(id), stale_done;
+
+	ck_assert_int_eq(store_job_set_state(id, JOBD_RUNNING, JOBD_CANCELLED,
+					     JOBD_REASON_CANCELLED, 1),
+			 -1);
+	ck_assert_int_eq(diag_code(), E_CONFLICT);
+	claim(id);
+	ck_assert_int_eq(jobs_cancel(&stale, jobd_time_now_ms()), 0);
+	ck_assert_int_eq(store_commit_now(), 0);
+	ck_assert_int_eq(brief(id).state, JOBD_CANCELLED);
+	ck_assert_int_eq(dq->counts[JOBD_RUNNING], 0);
+	ck_assert_int_eq(dq->counts[JOBD_QUEUED], 1);
+	ck_assert_int_eq(dq->counts[JOBD_CANCELLED], 1);
+	stale_done = brief(done);
+	claim(done);
+	ck_assert_int_eq(jobs_end_attempt(dq->id, done, &e), 0);
+	ck_assert_int_eq(store_commit_now(), 0);
+	ck_assert_int_eq(jobs_cancel(&stale_done, jobd_time_now_ms()), 0);
+	ck_assert_int_eq(store_commit_now(), 0);
+	ck_assert_int_eq(brief(done).state, JOBD_SUCCEEDED);
+	ck_assert_int_eq(dq->counts[JOBD_SUCCEEDED], 1);
+	ck_assert_int_eq(dq->counts[JOBD_CANCELLED], 1);
+}
+END_TEST
+
 /* A transition the store refuses moves nothing in memory. */
 START_TEST(jobs_refused_transition_moves_nothing)
 {
@@ -212,7 +250,7 @@ START_TEST(jobs_refused_transition_moves_nothing)
 	struct store_job_end e = end_of(JOBD_SUCCEEDED, JOBD_REASON_NONE);
 
 	/* Never claimed: an end has no running attempt to record. */
-	ck_assert_int_eq(jobs_end_attempt(dq->id, id, JOBD_RUNNING, &e), -1);
+	ck_assert_int_eq(jobs_end_attempt(dq->id, id, &e), -1);
 	ck_assert_int_eq(diag_code(), E_STATE);
 	ck_assert_int_eq(store_commit_now(), 0);
 	ck_assert_int_eq(dq->counts[JOBD_QUEUED], 1);
@@ -255,7 +293,7 @@ START_TEST(jobs_pruned_are_uncounted)
 	struct store_job_end e = end_of(JOBD_SUCCEEDED, JOBD_REASON_NONE);
 
 	claim(id);
-	ck_assert_int_eq(jobs_end_attempt(dq->id, id, JOBD_RUNNING, &e), 0);
+	ck_assert_int_eq(jobs_end_attempt(dq->id, id, &e), 0);
 	ck_assert_int_eq(store_commit_now(), 0);
 	ck_assert_int_eq(dq->counts[JOBD_SUCCEEDED], 1);
 	jobs_pruned(dq->id, id, JOBD_SUCCEEDED);
@@ -275,6 +313,7 @@ jobs_suite(void)
 	tcase_add_test(tc, jobs_end_after_cancel_moves_nothing_again);
 	tcase_add_test(tc, jobs_cancel_and_success_resolve_dependents);
 	tcase_add_test(tc, jobs_retry_puts_a_failed_job_back);
+	tcase_add_test(tc, jobs_cancel_of_a_job_that_moved);
 	tcase_add_test(tc, jobs_refused_transition_moves_nothing);
 	tcase_add_test(tc, jobs_promote_due_queues_what_is_due);
 	tcase_add_test(tc, jobs_pruned_are_uncounted);

@@ -302,6 +302,7 @@ START_TEST(store_job_end_attempt_fields)
 	int64_t a = ADD_JOB(.state = JOBD_QUEUED);
 	struct store_job_end e;
 	json_t *o, *ru;
+	int was = -1;
 
 	ck_assert_int_eq(claim(qdef, T0 + 1000), a);
 	ck_assert_int_eq(store_job_set_pid(a, 4242), 0);
@@ -324,7 +325,8 @@ START_TEST(store_job_end_attempt_fields)
 	e.ru_sys = 0.125;
 	e.max_rss_kb = 2048;
 	e.finished_at = T0 + 2500;
-	ck_assert_int_eq(store_job_end_attempt(a, &e), 0);
+	ck_assert_int_eq(store_job_end_attempt(a, &e, &was), 0);
+	ck_assert_int_eq(was, JOBD_RUNNING);
 	ck_assert_int_eq(brief(a).state, JOBD_FAILED);
 	ck_assert_int_eq(brief(a).reason, JOBD_REASON_EXIT);
 	ck_assert(brief(a).output_truncated);
@@ -356,7 +358,7 @@ START_TEST(store_job_end_attempt_fields)
 	e.signal = 9;
 	e.duration = -1;
 	e.run_at = T0 + 60000;
-	ck_assert_int_eq(store_job_end_attempt(b, &e), 0);
+	ck_assert_int_eq(store_job_end_attempt(b, &e, &was), 0);
 	ck_assert_int_eq(brief(b).state, JOBD_SCHEDULED);
 	ck_assert_int_eq(brief(b).run_at, T0 + 60000);
 	ck_assert_int_eq(brief(b).attempt, 1);
@@ -379,7 +381,7 @@ START_TEST(store_job_end_attempt_fields)
 	e.exit_code = -1;
 	e.duration = 0.5;
 	e.attempt_delta = -1;
-	ck_assert_int_eq(store_job_end_attempt(c, &e), 0);
+	ck_assert_int_eq(store_job_end_attempt(c, &e, &was), 0);
 	ck_assert_int_eq(brief(c).state, JOBD_QUEUED);
 	ck_assert_int_eq(brief(c).reason, JOBD_REASON_INTERRUPTED);
 	ck_assert_int_eq(brief(c).attempt, 0);
@@ -395,7 +397,7 @@ START_TEST(store_set_state_and_retry)
 	int64_t a = ADD_JOB(.state = JOBD_QUEUED);
 	json_t *o;
 
-	ck_assert_int_eq(store_job_set_state(a, JOBD_CANCELLED,
+	ck_assert_int_eq(store_job_set_state(a, -1, JOBD_CANCELLED,
 					     JOBD_REASON_CANCELLED, T0 + 5000),
 			 0);
 	o = store_job_json(a, false);
@@ -403,7 +405,7 @@ START_TEST(store_set_state_and_retry)
 	ck_assert_str_eq(jstr(o, "reason"), "cancelled");
 	ck_assert_str_eq(jstr(o, "finished_at"), "2026-01-01T00:00:05.000Z");
 	json_decref(o);
-	ck_assert_int_eq(store_job_retry(a, T0 + 9000), 0);
+	ck_assert_int_eq(store_job_retry(a, -1, T0 + 9000), 0);
 	ck_assert_int_eq(brief(a).state, JOBD_QUEUED);
 	ck_assert_int_eq(brief(a).reason, JOBD_REASON_NONE);
 	ck_assert_int_eq(brief(a).attempt, 0);
@@ -474,10 +476,10 @@ START_TEST(store_deps_success_releases_dependents)
 	const struct change *x;
 
 	/* e was cancelled meanwhile: a success must not revive it. */
-	ck_assert_int_eq(store_job_set_state(e, JOBD_CANCELLED,
+	ck_assert_int_eq(store_job_set_state(e, -1, JOBD_CANCELLED,
 					     JOBD_REASON_CANCELLED, T0),
 			 0);
-	ck_assert_int_eq(store_job_set_state(a, JOBD_SUCCEEDED,
+	ck_assert_int_eq(store_job_set_state(a, -1, JOBD_SUCCEEDED,
 					     JOBD_REASON_NONE, T0 + 10),
 			 0);
 	memset(&ch, 0, sizeof(ch));
@@ -493,7 +495,7 @@ START_TEST(store_deps_success_releases_dependents)
 	ck_assert_int_eq(brief(c).state, JOBD_WAITING);
 	ck_assert_int_eq(brief(e).state, JOBD_CANCELLED);
 
-	ck_assert_int_eq(store_job_set_state(b, JOBD_SUCCEEDED,
+	ck_assert_int_eq(store_job_set_state(b, -1, JOBD_SUCCEEDED,
 					     JOBD_REASON_NONE, T0 + 20),
 			 0);
 	memset(&ch, 0, sizeof(ch));
@@ -534,9 +536,9 @@ START_TEST(store_deps_failure_cascades)
 	struct changes ch;
 	json_t *o;
 
-	ck_assert_int_eq(
-		store_job_set_state(a, JOBD_FAILED, JOBD_REASON_EXIT, T0 + 10),
-		0);
+	ck_assert_int_eq(store_job_set_state(a, -1, JOBD_FAILED,
+					     JOBD_REASON_EXIT, T0 + 10),
+			 0);
 	memset(&ch, 0, sizeof(ch));
 	ck_assert_int_eq(store_job_resolve_dependents(a, false, T0 + 10,
 						      record_change, &ch),
@@ -575,10 +577,11 @@ START_TEST(store_check_deps)
 	bool failed = true;
 	int left = -1;
 
-	ck_assert_int_eq(store_job_set_state(s, JOBD_SUCCEEDED, 0, T0), 0);
+	ck_assert_int_eq(store_job_set_state(s, -1, JOBD_SUCCEEDED, 0, T0), 0);
 	ck_assert_int_eq(
-		store_job_set_state(f, JOBD_FAILED, JOBD_REASON_EXIT, T0), 0);
-	ck_assert_int_eq(store_job_set_state(x, JOBD_CANCELLED,
+		store_job_set_state(f, -1, JOBD_FAILED, JOBD_REASON_EXIT, T0),
+		0);
+	ck_assert_int_eq(store_job_set_state(x, -1, JOBD_CANCELLED,
 					     JOBD_REASON_CANCELLED, T0),
 			 0);
 
@@ -656,7 +659,7 @@ START_TEST(store_unique_key_held_while_live)
 	/* Running still holds it; terminal frees it. */
 	ck_assert_int_eq(claim(qdef, T0), a);
 	ck_assert_int_eq(store_job_find_unique("k", 1000, &found), 0);
-	ck_assert_int_eq(store_job_set_state(a, JOBD_SUCCEEDED, 0, T0), 0);
+	ck_assert_int_eq(store_job_set_state(a, -1, JOBD_SUCCEEDED, 0, T0), 0);
 	ck_assert_int_eq(store_job_find_unique("k", 1000, &found), -1);
 	ck_assert_int_eq(diag_code(), E_NOTFOUND);
 	b = ADD_JOB(.state = JOBD_SCHEDULED, .key = "k");

@@ -120,7 +120,7 @@ START_TEST(store_running_pids_are_the_running_jobs_with_a_pid)
 
 	/* A job that ended has no pid any more. */
 	ck_assert_int_eq(store_job_set_pid(b, 4343), 0);
-	ck_assert_int_eq(store_job_set_state(a, JOBD_CANCELLED,
+	ck_assert_int_eq(store_job_set_state(a, -1, JOBD_CANCELLED,
 					     JOBD_REASON_CANCELLED, T0),
 			 0);
 	memset(&p, 0, sizeof(p));
@@ -171,12 +171,12 @@ START_TEST(store_prune_only_old_terminal_jobs)
 	 * finished when it was created, at T0. */
 	g = ADD_JOB(.state = JOBD_CANCELLED, .deps = &b, .ndeps = 1,
 		    .deps_left = 1);
-	ck_assert_int_eq(store_job_set_state(a, JOBD_SUCCEEDED, 0, T0 + 1000),
+	ck_assert_int_eq(
+		store_job_set_state(a, -1, JOBD_SUCCEEDED, 0, T0 + 1000), 0);
+	ck_assert_int_eq(store_job_set_state(b, -1, JOBD_FAILED,
+					     JOBD_REASON_EXIT, T0 + 2000),
 			 0);
-	ck_assert_int_eq(store_job_set_state(b, JOBD_FAILED, JOBD_REASON_EXIT,
-					     T0 + 2000),
-			 0);
-	ck_assert_int_eq(store_job_set_state(f, JOBD_CANCELLED,
+	ck_assert_int_eq(store_job_set_state(f, -1, JOBD_CANCELLED,
 					     JOBD_REASON_CANCELLED, T0 + 1200),
 			 0);
 
@@ -228,7 +228,7 @@ START_TEST(store_prune_in_chunks)
 	struct pruned p;
 	for (int i = 0; i < 5; i++) {
 		id[i] = ADD_JOB(.state = JOBD_QUEUED);
-		ck_assert_int_eq(store_job_set_state(id[i], JOBD_CANCELLED,
+		ck_assert_int_eq(store_job_set_state(id[i], -1, JOBD_CANCELLED,
 						     JOBD_REASON_CANCELLED,
 						     T0 + 100 * (i + 1)),
 				 0);

@@ -214,7 +214,8 @@ START_TEST(submit_unique_key_finds_the_live_job)
 	ck_assert_int_eq(queue_pending(queue_find("default")), 4);
 	/* A finished job frees its key. */
 	ck_assert_int_eq(
-		store_job_set_state(a, JOBD_CANCELLED, JOBD_REASON_NONE, 1), 0);
+		store_job_set_state(a, -1, JOBD_CANCELLED, JOBD_REASON_NONE, 1),
+		0);
 	ck_assert_int_eq(storefix_submit("[{\"argv\":[\"true\"],"
 					 "\"unique_key\":\"k\"}]",
 					 1000, ids, dups),
@@ -238,9 +239,9 @@ START_TEST(submit_dependencies_decide_the_first_state)
 	ck_assert_int_eq(brief(submit_one(text, 1000)).state, JOBD_WAITING);
 	ck_assert_int_eq(d->counts[JOBD_WAITING], 1);
 	ck_assert(queue_any_waiting());
-	ck_assert_int_eq(
-		store_job_set_state(ok, JOBD_SUCCEEDED, JOBD_REASON_NONE, 1),
-		0);
+	ck_assert_int_eq(store_job_set_state(ok, -1, JOBD_SUCCEEDED,
+					     JOBD_REASON_NONE, 1),
+			 0);
 	/* Every dependency succeeded: ready at once. */
 	snprintf(text, sizeof(text),
 		 "[{\"argv\":[\"true\"],\"depends_on\":[%lld]}]",
@@ -248,7 +249,8 @@ START_TEST(submit_dependencies_decide_the_first_state)
 	ck_assert_int_eq(brief(submit_one(text, 1000)).state, JOBD_QUEUED);
 	/* One failed: cancelled at birth, counted as such. */
 	ck_assert_int_eq(
-		store_job_set_state(bad, JOBD_FAILED, JOBD_REASON_NONE, 1), 0);
+		store_job_set_state(bad, -1, JOBD_FAILED, JOBD_REASON_NONE, 1),
+		0);
 	ck_assert_int_eq(store_commit_now(), 0);
 	memset(&events_totals, 0, sizeof(events_totals));
 	snprintf(text, sizeof(text),
