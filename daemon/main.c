@@ -263,6 +263,8 @@ secure_state_dir(void)
 		restrict_mode(p, 0600);
 		free(p);
 	}
+	if (cfg.store != CONFIG_STORE_SQLITE)
+		return; /* no database file here */
 	int fd = open(db_path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
 		      0600);
 	if (fd < 0)
@@ -501,19 +503,6 @@ init_db(void)
 	return rc != 0 ? 1 : 0;
 }
 
-/* Refuses a store this build cannot serve, so that jobd never runs on
- * another store than the configured one.  Returns -1 to go on, or
- * EX_CONFIG. */
-static int
-check_store(void)
-{
-	if (cfg.store == CONFIG_STORE_SQLITE)
-		return -1;
-	fprintf(stderr, "jobd: store = postgres: not available in this "
-			"build\n");
-	return EX_CONFIG;
-}
-
 /* Process-wide settings, before anything is opened. */
 static void
 prepare_process(void)
@@ -720,8 +709,6 @@ main(int argc, char **argv)
 		rc = load_config(&f);
 	if (rc < 0 && f.init_db)
 		rc = init_db();
-	if (rc < 0)
-		rc = check_store();
 	if (rc >= 0)
 		return rc;
 	prepare_process();

@@ -2,10 +2,10 @@
  * jobd --init-db: it makes the state directory and the database's schema
  * as a start does and exits; run again it changes nothing; a bad config
  * is exit 78, a database it cannot use exit 1 with the reason; it leaves a
- * running jobd alone; a jobd started afterwards serves.  And store =
- * postgres, which this build does not serve, is refused at start, and a
- * reload keeps the store's keys as they were at start.  The schema is
- * read with the sqlite3 shell.
+ * running jobd alone; a jobd started afterwards serves.  With store =
+ * postgres it makes the schema in the database; a reload keeps the
+ * store's keys as they were at start.  The SQLite schema is read with the
+ * sqlite3 shell.
  */
 #include <check.h>
 #include <stdio.h>
@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "harness.h"
+#include "pgfix.h"
 
 Suite *initdb_suite(void);
 
@@ -215,37 +216,58 @@ START_TEST(initdb_refused_beside_a_running_jobd)
 }
 END_TEST
 
-/* store = postgres: a valid config (--check-config prints it), but this
- * build serves only SQLite: a start exits 78 and --init-db 1, and
- * neither makes a socket or a database. */
-START_TEST(initdb_postgres_not_available)
+/* store = postgres: --init-db makes the schema in the database, and run
+ * again changes nothing; it makes nothing in the state directory (the
+ * database is the cluster's); a database it cannot reach is exit 1 with
+ * the reason, and a config without one exit 78.  A jobd started on it
+ * serves: a job runs. */
+START_TEST(initdb_postgres)
 {
+	struct pgfix pg;
+	if (pgfix_start(&pg) != 0) {
+		fprintf(stderr, "initdb_postgres: skipped: %s\n", pg.why);
+		return;
+	}
+	ck_assert_msg(pgfix_createdb(&pg, "cluster") == 0, "%s", pg.why);
+	char conf[1024];
+	snprintf(conf, sizeof(conf),
+		 BASE_CONF "store = postgres\ndatabase = %s dbname=cluster\n"
+			   "node_name = n1\n",
+		 pgfix_conninfo(&pg));
 	struct jd t;
-	jd_init(&t, "[daemon]\nstore = postgres\n"
-		    "database = host=db1 dbname=jobd\nnode_name = n1\n");
+	jd_init(&t, conf);
 	jd_guard(t.dir);
 	char *err;
-	static const char *const check[] = {"--check-config", NULL};
-	int rc = run_jobd(&t, check, &err);
-	ck_assert_msg(rc == 0, "--check-config: status %d: %s", rc, err);
-	free(err);
-
-	rc = run_jobd(&t, NULL, &err);
-	ck_assert_msg(rc == EXIT_CONFIG, "start: status %d: %s", rc, err);
-	ck_assert_msg(strstr(err, "jobd: store = postgres: not available in "
-				  "this build") != NULL,
+	int rc = init_db(&t, &err);
+	ck_assert_msg(rc == 0, "--init-db: status %d: %s", rc, err);
+	ck_assert_msg(strstr(err, "schema migrated from version 0 to 1") !=
+			      NULL,
 		      "stderr: %s", err);
 	free(err);
-	ck_assert(!jd_exists(t.sock));
 	ck_assert(!jd_exists(t.state));
+	rc = init_db(&t, &err);
+	ck_assert_msg(rc == 0, "--init-db again: status %d: %s", rc, err);
+	ck_assert_msg(strstr(err, "migrated") == NULL, "stderr: %s", err);
+	free(err);
 
+	/* It serves. */
+	jd_start(&t, NULL);
+	int64_t id = jd_submit(&t, jd_json("{\"argv\":[\"true\"]}"));
+	ck_assert(jd_poll_state(&t, id, "succeeded", 10));
+	ck_assert_int_eq(jd_stop(&t), 0);
+	ck_assert(!jd_exists(jd_path(&t, "state/jobd.db")));
+
+	/* A database out of reach. */
+	snprintf(conf, sizeof(conf),
+		 BASE_CONF "store = postgres\n"
+			   "database = host=/nonexistent/jobd dbname=x\n");
+	jd_write_file(t.conf, conf);
 	rc = init_db(&t, &err);
 	ck_assert_msg(rc == 1, "--init-db: status %d: %s", rc, err);
-	ck_assert_msg(strstr(err, "jobd: --init-db: store = postgres: not "
-				  "built yet") != NULL,
+	ck_assert_msg(strstr(err, "jobd: --init-db: postgres: cannot "
+				  "connect") != NULL,
 		      "stderr: %s", err);
 	free(err);
-	ck_assert(!jd_exists(t.state));
 
 	/* Without its database, the config itself is bad. */
 	jd_write_file(t.conf, "[daemon]\nstore = postgres\n");
@@ -255,6 +277,7 @@ START_TEST(initdb_postgres_not_available)
 		      "stderr: %s", err);
 	free(err);
 	jd_free(&t);
+	pgfix_stop(&pg);
 }
 END_TEST
 
@@ -310,7 +333,7 @@ initdb_suite(void)
 	tcase_add_test(tc, initdb_bad_config);
 	tcase_add_test(tc, initdb_database_refuses);
 	tcase_add_test(tc, initdb_refused_beside_a_running_jobd);
-	tcase_add_test(tc, initdb_postgres_not_available);
+	tcase_add_test(tc, initdb_postgres);
 	tcase_add_test(tc, initdb_reload_keeps_store_keys);
 	suite_add_tcase(s, tc);
 	return s;
