@@ -3,79 +3,6 @@
 #include "diag.h"
 
 int
-store__pg_queue_each(store_queue_fn fn, void *arg)
-{
-	(void)fn;
-	(void)arg;
-	return diag_set(E_DB, "store: %s: not made yet", __func__);
-}
-
-int
-store__pg_queue_insert(const struct queue_conf *qc, bool paused, int64_t *id)
-{
-	(void)qc;
-	(void)paused;
-	(void)id;
-	return diag_set(E_DB, "store: %s: not made yet", __func__);
-}
-
-int
-store__pg_queue_update(int64_t id, const struct queue_conf *qc)
-{
-	(void)id;
-	(void)qc;
-	return diag_set(E_DB, "store: %s: not made yet", __func__);
-}
-
-int
-store__pg_queue_set_paused(int64_t id, bool paused)
-{
-	(void)id;
-	(void)paused;
-	return diag_set(E_DB, "store: %s: not made yet", __func__);
-}
-
-int
-store__pg_queue_delete(int64_t id)
-{
-	(void)id;
-	return diag_set(E_DB, "store: %s: not made yet", __func__);
-}
-
-int
-store__pg_count_each(store_count_fn fn, void *arg)
-{
-	(void)fn;
-	(void)arg;
-	return diag_set(E_DB, "store: %s: not made yet", __func__);
-}
-
-int
-store__pg_job_insert(const struct store_job_new *j, int64_t *id)
-{
-	(void)j;
-	(void)id;
-	return diag_set(E_DB, "store: %s: not made yet", __func__);
-}
-
-int
-store__pg_job_find_unique(const char *key, uid_t uid, int64_t *id)
-{
-	(void)key;
-	(void)uid;
-	(void)id;
-	return diag_set(E_DB, "store: %s: not made yet", __func__);
-}
-
-int
-store__pg_job_brief(int64_t id, struct store_job_brief *b)
-{
-	(void)id;
-	(void)b;
-	return diag_set(E_DB, "store: %s: not made yet", __func__);
-}
-
-int
 store__pg_job_claim(int64_t qid, int64_t now, struct store_job_run *r)
 {
 	(void)qid;
@@ -151,19 +78,6 @@ store__pg_job_resolve_dependents(int64_t id, bool succeeded, int64_t now,
 }
 
 int
-store__pg_job_check_deps(const int64_t *ids, size_t n, long uid_filter,
-			 int64_t *missing, bool *failed, int *left)
-{
-	(void)ids;
-	(void)n;
-	(void)uid_filter;
-	(void)missing;
-	(void)failed;
-	(void)left;
-	return diag_set(E_DB, "store: %s: not made yet", __func__);
-}
-
-int
 store__pg_job_running_pids(store_pid_fn fn, void *arg)
 {
 	(void)fn;
@@ -195,12 +109,6 @@ store__pg_job_prune(int64_t before, int64_t qid, int64_t limit,
 	return diag_set(E_DB, "store: %s: not made yet", __func__);
 }
 
-int64_t
-store__pg_job_max_id(void)
-{
-	return 0;
-}
-
 json_t *
 store__pg_job_json(int64_t id, bool with_env)
 {
@@ -217,52 +125,5 @@ store__pg_job_list(const struct store_job_filter *f, json_t *arr,
 	(void)f;
 	(void)arr;
 	(void)next_after_id;
-	return diag_set(E_DB, "store: %s: not made yet", __func__);
-}
-
-int
-store__pg_producer_each(store_producer_fn fn, void *arg)
-{
-	(void)fn;
-	(void)arg;
-	return diag_set(E_DB, "store: %s: not made yet", __func__);
-}
-
-int
-store__pg_producer_put(const char *name, const json_t *spec, uid_t uid,
-		       bool paused)
-{
-	(void)name;
-	(void)spec;
-	(void)uid;
-	(void)paused;
-	return diag_set(E_DB, "store: %s: not made yet", __func__);
-}
-
-int
-store__pg_producer_counters(const char *name, int state, int64_t produced,
-			    int64_t skipped, int64_t errors, int64_t last_run)
-{
-	(void)name;
-	(void)state;
-	(void)produced;
-	(void)skipped;
-	(void)errors;
-	(void)last_run;
-	return diag_set(E_DB, "store: %s: not made yet", __func__);
-}
-
-int
-store__pg_producer_set_paused(const char *name, bool paused)
-{
-	(void)name;
-	(void)paused;
-	return diag_set(E_DB, "store: %s: not made yet", __func__);
-}
-
-int
-store__pg_producer_delete(const char *name)
-{
-	(void)name;
 	return diag_set(E_DB, "store: %s: not made yet", __func__);
 }
