@@ -449,7 +449,7 @@ job_move(int64_t id, int state)
 	struct store_pg__args a = {0};
 
 	if (bothfix_backend() == BOTHFIX_SQLITE)
-		return store_job_set_state(id, state, JOBD_REASON_NONE,
+		return store_job_set_state(id, -1, state, JOBD_REASON_NONE,
 					   state >= JOBD_SUCCEEDED ? LAST_RUN
 								   : 0);
 	store_pg__arg_int(&a, id);
