@@ -9,7 +9,6 @@
  * their conditions, and coroutines whose statements interleave.
  */
 #include <check.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
