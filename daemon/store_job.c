@@ -377,7 +377,7 @@ store__sqlite_job_set_state(int64_t id, int from, int state, int reason,
 	sqlite3_bind_int(s, 5, from);
 	if (store__st_exec(s, "set state") != 0)
 		return -1;
-	if (sqlite3_changes(store__sqlite()) == 0)
+	if (sqlite3_changes(store__sqlite()) == 0 && from >= 0)
 		return diag_set(E_CONFLICT, "job %lld is no longer %s",
 				(long long)id, jobd_state_name(from));
 	return 0;
@@ -408,7 +408,7 @@ store__sqlite_job_retry(int64_t id, int from, int64_t now)
 		return r;
 	}
 	sqlite3_reset(s);
-	if (sqlite3_changes(store__sqlite()) == 0)
+	if (sqlite3_changes(store__sqlite()) == 0 && from >= 0)
 		return diag_set(E_CONFLICT, "job %lld is no longer %s",
 				(long long)id, jobd_state_name(from));
 	return 0;
