@@ -37,6 +37,16 @@
 
 /* The advisory lock every node takes to migrate ("jobd" in ASCII). */
 #define MIGRATE_LOCK "1785684580"
+/* The advisory lock a node holds for as long as its session lasts: one
+ * jobd per database until the cluster mode (leases, rescue) is built, so
+ * that a second one never recovers the first one's running jobs as its
+ * own. */
+#define NODE_LOCK "1785684590"
+/* The advisory lock a node holds for as long as its session lasts: one
+ * jobd per database until the cluster mode (leases, rescue) is built, so
+ * that a second one never recovers the first one's running jobs as its
+ * own ("jobn"). */
+#define NODE_LOCK "1785684590"
 /* The oldest server jobd runs on: 14 brought pipeline mode and
  * client_connection_check_interval. */
 #define PG_MIN_VERSION 140000
@@ -78,15 +88,28 @@ connect_session(void)
 {
 	struct pgconn *pc = pgconn_connect(conninfo_kept, PG_TIMEOUT);
 
+	PGresult *r = NULL;
+
 	if (pc == NULL)
 		return NULL;
 	for (size_t i = 0;
 	     i < sizeof(session_settings) / sizeof(session_settings[0]); i++)
-		if (pgconn_query(pc, session_settings[i], 0, NULL, NULL) != 0) {
-			pgconn_delete(pc);
-			return NULL;
-		}
+		if (pgconn_query(pc, session_settings[i], 0, NULL, NULL) != 0)
+			goto fail;
+	if (pgconn_query(pc, "SELECT pg_try_advisory_lock(" NODE_LOCK ")", 0,
+			 NULL, &r) != 0)
+		goto fail;
+	if (PQgetvalue(r, 0, 0)[0] != 't') {
+		diag_set(E_DB, "store: another jobd uses this database (one "
+			       "node per database in this version)");
+		goto fail;
+	}
+	PQclear(r);
 	return pc;
+fail:
+	PQclear(r);
+	pgconn_delete(pc);
+	return NULL;
 }
 
 /* Makes sure the connection works, connecting again when it was lost: not

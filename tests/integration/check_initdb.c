@@ -250,10 +250,20 @@ START_TEST(initdb_postgres)
 	ck_assert_msg(strstr(err, "migrated") == NULL, "stderr: %s", err);
 	free(err);
 
-	/* It serves. */
+	/* It serves, and it alone: a second jobd on the database is
+	 * refused. */
 	jd_start(&t, NULL);
 	int64_t id = jd_submit(&t, jd_json("{\"argv\":[\"true\"]}"));
 	ck_assert(jd_poll_state(&t, id, "succeeded", 10));
+	struct jd u;
+	jd_init(&u, conf);
+	jd_guard(u.dir);
+	rc = run_jobd(&u, NULL, &err);
+	ck_assert_msg(rc == 1, "second jobd: status %d: %s", rc, err);
+	ck_assert_msg(strstr(err, "another jobd uses this database") != NULL,
+		      "stderr: %s", err);
+	free(err);
+	jd_free(&u);
 	ck_assert_int_eq(jd_stop(&t), 0);
 	ck_assert(!jd_exists(jd_path(&t, "state/jobd.db")));
 
