@@ -197,25 +197,6 @@ store__pg_job_max_id(void)
 	return 0;
 }
 
-json_t *
-store__pg_job_json(int64_t id, bool with_env)
-{
-	(void)id;
-	(void)with_env;
-	diag_set(E_DB, "store: %s: not made yet", __func__);
-	return NULL;
-}
-
-int
-store__pg_job_list(const struct store_job_filter *f, json_t *arr,
-		   int64_t *next_after_id)
-{
-	(void)f;
-	(void)arr;
-	(void)next_after_id;
-	return diag_set(E_DB, "store: %s: not made yet", __func__);
-}
-
 int
 store__pg_producer_each(store_producer_fn fn, void *arg)
 {
