@@ -1,0 +1,288 @@
+/*
+ * store, PostgreSQL backend: the rows of queues and producers, and the job
+ * counts per queue and state, as store_queue.c keeps them in SQLite.  The
+ * queue columns of the cluster (global_concurrency, nodes) stay at their
+ * defaults here; the counts are the sums of queue_counts over the nodes,
+ * which the schema's triggers keep, never a count of the jobs.
+ *
+ * Each call is one statement, so nothing of another coroutine comes
+ * between its parts; an expected outcome (a name taken, no such row) is
+ * read from the rows returned, never raised.
+ */
+#include "store_pg.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "diag.h"
+#include "joblimits.h"
+#include "queue_conf.h"
+
+/* ---- queues ---- */
+
+/* Parameters $2..$14 of the insert and the update are bind_queue's. */
+static const char queue_all[] =
+	"SELECT id, name, concurrency, rate_limit, rate_period, rate_burst,"
+	" capacity, paused, timeout, kill_grace, max_attempts, b_base,"
+	" b_factor, b_max, b_jitter, limits FROM queues ORDER BY id";
+static const char queue_insert[] =
+	"INSERT INTO queues (name, concurrency, rate_limit, rate_period,"
+	" rate_burst, capacity, timeout, kill_grace, max_attempts, b_base,"
+	" b_factor, b_max, b_jitter, limits, paused)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
+	" $15) ON CONFLICT DO NOTHING RETURNING id";
+static const char queue_update[] =
+	"UPDATE queues SET concurrency = $2, rate_limit = $3,"
+	" rate_period = $4, rate_burst = $5, capacity = $6, timeout = $7,"
+	" kill_grace = $8, max_attempts = $9, b_base = $10, b_factor = $11,"
+	" b_max = $12, b_jitter = $13, limits = $14 WHERE id = $1";
+static const char queue_pause[] = "UPDATE queues SET paused = $2 WHERE id = $1";
+/* The queue's settings per node, permits and bucket go with it (foreign
+ * keys); its counts have none, so the statement deletes them too. */
+static const char queue_delete[] =
+	"WITH counts AS (DELETE FROM queue_counts WHERE qid = $1)"
+	" DELETE FROM queues WHERE id = $1";
+/* Zero sums are left out, as a count of the jobs would have no group for
+ * them. */
+static const char counts[] =
+	"SELECT qid, state, sum(n)::int8 FROM queue_counts"
+	" GROUP BY qid, state HAVING sum(n) <> 0 ORDER BY qid, state";
+
+int
+store__pg_queue_each(store_queue_fn fn, void *arg)
+{
+	PGresult *r;
+	int rc = 0;
+
+	if (store_pg__read("queue list", queue_all, NULL, &r) != 0)
+		return -1;
+	for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+		struct store_queue q;
+		const char *name = store_pg__text(r, i, 1);
+
+		memset(&q, 0, sizeof(q));
+		q.id = store_pg__int(r, i, 0);
+		queue_conf_init(&q.conf, name ? name : "");
+		q.conf.concurrency = (int)store_pg__int(r, i, 2);
+		q.conf.rate_limit = store_pg__double(r, i, 3);
+		q.conf.rate_period = store_pg__double(r, i, 4);
+		q.conf.rate_burst = store_pg__double(r, i, 5);
+		q.conf.capacity = store_pg__int(r, i, 6);
+		q.paused = store_pg__bool(r, i, 7);
+		q.conf.timeout = store_pg__double(r, i, 8);
+		q.conf.kill_grace = store_pg__double(r, i, 9);
+		q.conf.max_attempts = (int)store_pg__int(r, i, 10);
+		q.conf.backoff.base = store_pg__double(r, i, 11);
+		q.conf.backoff.factor = store_pg__double(r, i, 12);
+		q.conf.backoff.max = store_pg__double(r, i, 13);
+		q.conf.backoff.jitter = store_pg__double(r, i, 14);
+		joblimits_load(store_pg__text(r, i, 15), &q.conf.limits);
+		if (fn(&q, arg) != 0)
+			rc = -1;
+	}
+	PQclear(r);
+	return rc;
+}
+
+/* Appends a queue's settings to a, twelve numbers, then its limits (the
+ * text of joblimits_to_json, NULL when none set), which the caller frees
+ * once the statement ran. */
+static char *
+bind_queue(struct store_pg__args *a, const struct queue_conf *qc)
+{
+	char *limits = NULL;
+
+	store_pg__arg_int(a, qc->concurrency);
+	store_pg__arg_double(a, qc->rate_limit);
+	store_pg__arg_double(a, qc->rate_period);
+	store_pg__arg_double(a, qc->rate_burst);
+	store_pg__arg_int(a, qc->capacity);
+	store_pg__arg_double(a, qc->timeout);
+	store_pg__arg_double(a, qc->kill_grace);
+	store_pg__arg_int(a, qc->max_attempts);
+	store_pg__arg_double(a, qc->backoff.base);
+	store_pg__arg_double(a, qc->backoff.factor);
+	store_pg__arg_double(a, qc->backoff.max);
+	store_pg__arg_double(a, qc->backoff.jitter);
+	if (!joblimits_is_empty(&qc->limits)) {
+		json_t *o = joblimits_to_json(&qc->limits);
+
+		limits = json_dumps(o, JSON_COMPACT);
+		json_decref(o);
+	}
+	store_pg__arg_text(a, limits);
+	return limits;
+}
+
+int
+store__pg_queue_insert(const struct queue_conf *qc, bool paused, int64_t *id)
+{
+	struct store_pg__args a = {0};
+	PGresult *r;
+	char *limits;
+	int rc;
+
+	store_pg__arg_text(&a, qc->name);
+	limits = bind_queue(&a, qc);
+	store_pg__arg_bool(&a, paused);
+	rc = store_pg__write("queue insert", queue_insert, &a, &r);
+	free(limits);
+	if (rc != 0)
+		return -1;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return diag_set(E_CONFLICT, "queue %s exists", qc->name);
+	}
+	*id = store_pg__int(r, 0, 0);
+	PQclear(r);
+	return 0;
+}
+
+int
+store__pg_queue_update(int64_t id, const struct queue_conf *qc)
+{
+	struct store_pg__args a = {0};
+	char *limits;
+	int rc;
+
+	store_pg__arg_int(&a, id);
+	limits = bind_queue(&a, qc);
+	rc = store_pg__write("queue update", queue_update, &a, NULL);
+	free(limits);
+	return rc;
+}
+
+int
+store__pg_queue_set_paused(int64_t id, bool paused)
+{
+	struct store_pg__args a = {0};
+
+	store_pg__arg_int(&a, id);
+	store_pg__arg_bool(&a, paused);
+	return store_pg__write("queue pause", queue_pause, &a, NULL);
+}
+
+int
+store__pg_queue_delete(int64_t id)
+{
+	struct store_pg__args a = {0};
+
+	store_pg__arg_int(&a, id);
+	return store_pg__write("queue delete", queue_delete, &a, NULL);
+}
+
+int
+store__pg_count_each(store_count_fn fn, void *arg)
+{
+	PGresult *r;
+
+	if (store_pg__read("counts", counts, NULL, &r) != 0)
+		return -1;
+	for (int i = 0; i < PQntuples(r); i++)
+		fn(store_pg__int(r, i, 0), (int)store_pg__int(r, i, 1),
+		   store_pg__int(r, i, 2), arg);
+	PQclear(r);
+	return 0;
+}
+
+/* ---- producers ---- */
+
+static const char prod_all[] =
+	"SELECT name, spec, uid, paused, state, produced, skipped, "
+	"errors, " PG_MS("last_run") " FROM producers ORDER BY name";
+/* A definition put again replaces spec and owner, keeps the counters and
+ * the pause, and runs again: state 0 is PRODUCER_RUNNING (producer.h
+ * pins it). */
+static const char prod_put[] =
+	"INSERT INTO producers (name, spec, uid, paused)"
+	" VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO UPDATE"
+	" SET spec = excluded.spec, uid = excluded.uid, state = 0";
+static const char prod_counters[] =
+	"UPDATE producers SET state = $2, produced = $3, skipped = $4,"
+	" errors = $5, last_run = " PG_TS("$6") " WHERE name = $1";
+static const char prod_pause[] =
+	"UPDATE producers SET paused = $2 WHERE name = $1";
+static const char prod_delete[] = "DELETE FROM producers WHERE name = $1";
+
+int
+store__pg_producer_each(store_producer_fn fn, void *arg)
+{
+	PGresult *r;
+	int rc = 0;
+
+	if (store_pg__read("producer list", prod_all, NULL, &r) != 0)
+		return -1;
+	for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+		struct store_producer p;
+
+		p.name = store_pg__text(r, i, 0);
+		p.spec = store_pg__json(r, i, 1);
+		p.uid = (uid_t)store_pg__int(r, i, 2);
+		p.paused = store_pg__bool(r, i, 3);
+		p.state = (int)store_pg__int(r, i, 4);
+		p.produced = store_pg__int(r, i, 5);
+		p.skipped = store_pg__int(r, i, 6);
+		p.errors = store_pg__int(r, i, 7);
+		p.last_run = store_pg__int(r, i, 8);
+		/* A spec that does not parse is passed over, as in SQLite. */
+		if (p.spec != NULL && p.name != NULL && fn(&p, arg) != 0)
+			rc = -1;
+		json_decref(p.spec);
+	}
+	PQclear(r);
+	return rc;
+}
+
+int
+store__pg_producer_put(const char *name, const json_t *spec, uid_t uid,
+		       bool paused)
+{
+	struct store_pg__args a = {0};
+	char *text = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
+	int rc;
+
+	store_pg__arg_text(&a, name);
+	store_pg__arg_text(&a, text);
+	store_pg__arg_int(&a, (int64_t)uid);
+	store_pg__arg_bool(&a, paused);
+	rc = store_pg__write("producer put", prod_put, &a, NULL);
+	free(text);
+	return rc;
+}
+
+int
+store__pg_producer_counters(const char *name, int state, int64_t produced,
+			    int64_t skipped, int64_t errors, int64_t last_run)
+{
+	struct store_pg__args a = {0};
+
+	store_pg__arg_text(&a, name);
+	store_pg__arg_int(&a, state);
+	store_pg__arg_int(&a, produced);
+	store_pg__arg_int(&a, skipped);
+	store_pg__arg_int(&a, errors);
+	if (last_run > 0)
+		store_pg__arg_int(&a, last_run);
+	else
+		store_pg__arg_null(&a);
+	return store_pg__write("producer counters", prod_counters, &a, NULL);
+}
+
+int
+store__pg_producer_set_paused(const char *name, bool paused)
+{
+	struct store_pg__args a = {0};
+
+	store_pg__arg_text(&a, name);
+	store_pg__arg_bool(&a, paused);
+	return store_pg__write("producer pause", prod_pause, &a, NULL);
+}
+
+int
+store__pg_producer_delete(const char *name)
+{
+	struct store_pg__args a = {0};
+
+	store_pg__arg_text(&a, name);
+	return store_pg__write("producer delete", prod_delete, &a, NULL);
+}
