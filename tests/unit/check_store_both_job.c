@@ -6,10 +6,9 @@
  * without losing the group transaction), the brief view, dependencies
  * counted, the highest id, claim order and what a claim gives the
  * attempt, pid, the end of an attempt, state changes and retries with
- * their conditions.
+ * their conditions, and coroutines whose statements interleave.
  */
 #include <check.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -18,6 +17,7 @@
 #include <string.h>
 
 #include "bothfix.h"
+#include "coro.h"
 #include "diag.h"
 #include "jobd/proto.h"
 #include "loopfix.h"
@@ -750,6 +750,66 @@ START_TEST(store_both_job_retry)
 }
 END_TEST
 
+/* ---- coroutines at once ---- */
+
+/* What each of the coroutines of together_f did. */
+struct together {
+	json_t *env;	/* borrowed */
+	int64_t got[4]; /* claimed ids */
+};
+
+static void
+insert_with_env_f(void *arg)
+{
+	struct together *t = arg;
+
+	ADD(.env = t->env, .state = JOBD_QUEUED);
+}
+
+static void
+claim_one_f(void *arg)
+{
+	int64_t *got = arg;
+
+	*got = claim(1, T0 + 10);
+}
+
+/* Coroutines whose statements interleave: four inserts of one new
+ * environment store it once, and four claims take four different jobs. */
+static void
+together_f(void *arg)
+{
+	struct together t = {0};
+	struct coro *c[4];
+
+	(void)arg;
+	t.env = json_pack("{ss}", "SAME", "1");
+	for (int i = 0; i < 4; i++)
+		c[i] = coro_spawn("insert", insert_with_env_f, &t);
+	for (int i = 0; i < 4; i++)
+		coro_join(c[i]);
+	CO_EXPECT(peek("SELECT count(*) FROM envs") == 1);
+	CO_EXPECT(peek("SELECT count(*) FROM jobs") == 4);
+	for (int i = 0; i < 4; i++)
+		c[i] = coro_spawn("claim", claim_one_f, &t.got[i]);
+	for (int i = 0; i < 4; i++)
+		coro_join(c[i]);
+	for (int i = 0; i < 4; i++) {
+		CO_EXPECT(t.got[i] > 0);
+		for (int k = 0; k < i; k++)
+			CO_EXPECT(t.got[k] != t.got[i]);
+	}
+	CO_EXPECT(claim(1, T0 + 10) == 0);
+	CO_EXPECT(store_sync() == 0);
+	json_decref(t.env);
+}
+
+START_TEST(store_both_job_coroutines_at_once)
+{
+	RUN(together_f);
+}
+END_TEST
+
 Suite *
 store_both_job_suite(void)
 {
@@ -772,6 +832,8 @@ store_both_job_suite(void)
 	tcase_add_loop_test(tc, store_both_job_end_attempt, 0, BOTHFIX_COUNT);
 	tcase_add_loop_test(tc, store_both_job_set_state, 0, BOTHFIX_COUNT);
 	tcase_add_loop_test(tc, store_both_job_retry, 0, BOTHFIX_COUNT);
+	tcase_add_loop_test(tc, store_both_job_coroutines_at_once, 0,
+			    BOTHFIX_COUNT);
 	suite_add_tcase(s, tc);
 	return s;
 }
