@@ -1,139 +1,106 @@
 /*
- * store, SQLite backend: the job object of SPEC 5.2, built from a jobs row
- * (one job, or a listing in windows of ids), and the highest id given.
- * Reads only.
+ * store, SQLite backend: the job object of SPEC 5.2 from a jobs row (one
+ * job, or a listing in windows of ids), and the highest id given.  The
+ * object itself is store_jobobj's, shared with PostgreSQL; this file reads
+ * the row.  Reads only.
  */
 #include "store.h"
 
 #include "diag.h"
 #include "jobd/proto.h"
-#include "jobd/time.h"
-#include "jobspec.h"
+#include "store_jobobj.h"
 #include "store_sqlite.h"
-
-/* A stored output is read back as a number of enum jobspec_output. */
-_Static_assert(JOBSPEC_OUTPUT_CAPTURE == 0 && JOBSPEC_OUTPUT_DISCARD == 1,
-	       "row_to_job reads output 0 as capture, 1 as discard");
 
 /* ---- job objects ---- */
 
-static void
-set_time(json_t *o, const char *key, sqlite3_stmt *s, int col)
+static struct store_jobobj__int
+col_int(sqlite3_stmt *s, int col)
 {
-	if (sqlite3_column_type(s, col) == SQLITE_NULL) {
-		json_object_set_new(o, key, json_null());
-		return;
-	}
-	char tb[JOBD_TIME_LEN];
-	jobd_time_format(sqlite3_column_int64(s, col), tb);
-	json_object_set_new(o, key, json_string(tb));
+	struct store_jobobj__int v = {.null = sqlite3_column_type(s, col) ==
+					      SQLITE_NULL};
+
+	v.v = v.null ? 0 : sqlite3_column_int64(s, col);
+	return v;
 }
 
-static void
-set_int_or_null(json_t *o, const char *key, sqlite3_stmt *s, int col)
+static struct store_jobobj__real
+col_real(sqlite3_stmt *s, int col)
 {
-	if (sqlite3_column_type(s, col) == SQLITE_NULL)
-		json_object_set_new(o, key, json_null());
-	else
-		json_object_set_new(o, key,
-				    json_integer(sqlite3_column_int64(s, col)));
+	struct store_jobobj__real v = {.null = sqlite3_column_type(s, col) ==
+					       SQLITE_NULL};
+
+	v.v = v.null ? 0 : sqlite3_column_double(s, col);
+	return v;
 }
 
-static void
-set_text_or_null(json_t *o, const char *key, sqlite3_stmt *s, int col)
+static const char *
+col_text(sqlite3_stmt *s, int col)
 {
-	const char *t = (const char *)sqlite3_column_text(s, col);
-	json_object_set_new(o, key, t ? json_string(t) : json_null());
+	return (const char *)sqlite3_column_text(s, col);
+}
+
+/* The columns of the current row of s (JOB_COLS), texts borrowed from s
+ * until its next step or reset.  Each column is read by one initialiser
+ * alone, so their order does not matter. */
+static void
+row_read(sqlite3_stmt *s, struct store_jobobj__row *r)
+{
+	*r = (struct store_jobobj__row){
+		.id = sqlite3_column_int64(s, JC_ID),
+		.queue = col_text(s, JC_QUEUE),
+		.name = col_text(s, JC_NAME),
+		.argv = col_text(s, JC_ARGV),
+		.shell = col_text(s, JC_SHELL),
+		.cwd = col_text(s, JC_CWD),
+		.priority = sqlite3_column_int(s, JC_PRIORITY),
+		.state = sqlite3_column_int(s, JC_STATE),
+		.reason = sqlite3_column_int(s, JC_REASON),
+		.error = col_text(s, JC_ERROR),
+		.exit_code = col_int(s, JC_EXIT),
+		.signal = col_int(s, JC_SIGNAL),
+		.attempt = sqlite3_column_int(s, JC_ATTEMPT),
+		.recoveries = sqlite3_column_int(s, JC_RECOVERIES),
+		.max_attempts = sqlite3_column_int(s, JC_MAX_ATTEMPTS),
+		.timeout = sqlite3_column_double(s, JC_TIMEOUT),
+		.kill_grace = sqlite3_column_double(s, JC_KILL_GRACE),
+		.b_base = sqlite3_column_double(s, JC_B_BASE),
+		.b_factor = sqlite3_column_double(s, JC_B_FACTOR),
+		.b_max = sqlite3_column_double(s, JC_B_MAX),
+		.b_jitter = sqlite3_column_double(s, JC_B_JITTER),
+		.depends_on = col_text(s, JC_DEPENDS),
+		.unique_key = col_text(s, JC_UNIQUE),
+		.limits = col_text(s, JC_LIMITS),
+		.uid = sqlite3_column_int64(s, JC_UID),
+		.pid = col_int(s, JC_PID),
+		.created_at = col_int(s, JC_CREATED),
+		.run_at = col_int(s, JC_RUN_AT),
+		.started_at = col_int(s, JC_STARTED),
+		.finished_at = col_int(s, JC_FINISHED),
+		.duration = col_real(s, JC_DURATION),
+		.truncated = sqlite3_column_int(s, JC_TRUNCATED),
+		.output = sqlite3_column_int(s, JC_OUTPUT),
+		.linger = sqlite3_column_int(s, JC_LINGER),
+		.ru_user = col_real(s, JC_RU_USER),
+		.ru_sys = sqlite3_column_double(s, JC_RU_SYS),
+		.ru_maxrss = sqlite3_column_int64(s, JC_RU_MAXRSS),
+		.ru_mempeak = col_int(s, JC_RU_MEMPEAK),
+	};
 }
 
 static json_t *
 row_to_job(sqlite3_stmt *s, bool with_env)
 {
-	json_t *o = json_object();
-	int state = sqlite3_column_int(s, JC_STATE);
-	json_object_set_new(o, "id",
-			    json_integer(sqlite3_column_int64(s, JC_ID)));
-	set_text_or_null(o, "queue", s, JC_QUEUE);
-	set_text_or_null(o, "name", s, JC_NAME);
-	json_t *argv = store__col_json(s, JC_ARGV);
-	if (argv)
-		json_object_set_new(o, "argv", argv);
-	else
-		set_text_or_null(o, "shell", s, JC_SHELL);
-	set_text_or_null(o, "cwd", s, JC_CWD);
-	json_object_set_new(o, "priority",
-			    json_integer(sqlite3_column_int(s, JC_PRIORITY)));
-	json_object_set_new(o, "state", json_string(jobd_state_name(state)));
-	const char *reason = jobd_reason_name(sqlite3_column_int(s, JC_REASON));
-	json_object_set_new(o, "reason",
-			    reason ? json_string(reason) : json_null());
-	set_text_or_null(o, "error", s, JC_ERROR);
-	set_int_or_null(o, "exit_code", s, JC_EXIT);
-	set_int_or_null(o, "signal", s, JC_SIGNAL);
-	json_object_set_new(o, "attempt",
-			    json_integer(sqlite3_column_int(s, JC_ATTEMPT)));
-	json_object_set_new(o, "recoveries",
-			    json_integer(sqlite3_column_int(s, JC_RECOVERIES)));
-	json_object_set_new(
-		o, "max_attempts",
-		json_integer(sqlite3_column_int(s, JC_MAX_ATTEMPTS)));
-	json_object_set_new(o, "timeout",
-			    json_real(sqlite3_column_double(s, JC_TIMEOUT)));
-	json_object_set_new(o, "kill_grace",
-			    json_real(sqlite3_column_double(s, JC_KILL_GRACE)));
-	json_object_set_new(
-		o, "backoff",
-		json_pack("{s:f,s:f,s:f,s:f}", "base",
-			  sqlite3_column_double(s, JC_B_BASE), "factor",
-			  sqlite3_column_double(s, JC_B_FACTOR), "max",
-			  sqlite3_column_double(s, JC_B_MAX), "jitter",
-			  sqlite3_column_double(s, JC_B_JITTER)));
-	json_t *deps = store__col_json(s, JC_DEPENDS);
-	json_object_set_new(o, "depends_on", deps ? deps : json_array());
-	set_text_or_null(o, "unique_key", s, JC_UNIQUE);
-	json_t *limits = store__col_json(s, JC_LIMITS);
-	json_object_set_new(o, "limits", limits ? limits : json_object());
-	json_object_set_new(o, "uid",
-			    json_integer(sqlite3_column_int64(s, JC_UID)));
-	if (state == JOBD_RUNNING)
-		set_int_or_null(o, "pid", s, JC_PID);
-	else
-		json_object_set_new(o, "pid", json_null());
-	set_time(o, "created_at", s, JC_CREATED);
-	set_time(o, "run_at", s, JC_RUN_AT);
-	set_time(o, "started_at", s, JC_STARTED);
-	set_time(o, "finished_at", s, JC_FINISHED);
-	if (sqlite3_column_type(s, JC_DURATION) == SQLITE_NULL)
-		json_object_set_new(o, "duration", json_null());
-	else
-		json_object_set_new(
-			o, "duration",
-			json_real(sqlite3_column_double(s, JC_DURATION)));
-	json_object_set_new(o, "output_truncated",
-			    json_boolean(sqlite3_column_int(s, JC_TRUNCATED)));
-	json_object_set_new(o, "output",
-			    json_string(sqlite3_column_int(s, JC_OUTPUT)
-						? "discard"
-						: "capture"));
-	json_object_set_new(o, "linger",
-			    json_boolean(sqlite3_column_int(s, JC_LINGER)));
-	if (sqlite3_column_type(s, JC_RU_USER) == SQLITE_NULL) {
-		json_object_set_new(o, "rusage", json_null());
-	} else {
-		json_t *ru = json_pack(
-			"{s:f,s:f,s:I}", "user",
-			sqlite3_column_double(s, JC_RU_USER), "system",
-			sqlite3_column_double(s, JC_RU_SYS), "max_rss_kb",
-			(json_int_t)sqlite3_column_int64(s, JC_RU_MAXRSS));
-		set_int_or_null(ru, "memory_peak", s, JC_RU_MEMPEAK);
-		json_object_set_new(o, "rusage", ru);
-	}
+	struct store_jobobj__row r;
+	json_t *env = NULL;
+
+	row_read(s, &r);
 	if (with_env) {
+		/* store__env_get() steps another statement (S_ENV_GET): the
+		 * texts of s stay valid. */
 		int64_t env_id = sqlite3_column_int64(s, JC_ENV_ID);
-		json_t *env = env_id ? store__env_get(env_id) : NULL;
-		json_object_set_new(o, "env", env ? env : json_null());
+		env = env_id ? store__env_get(env_id) : NULL;
 	}
-	return o;
+	return store_jobobj__json(&r, with_env, env);
 }
 
 json_t *
@@ -150,8 +117,6 @@ store__sqlite_job_json(int64_t id, bool with_env)
 			diag_set(E_NOTFOUND, "no job %lld", (long long)id);
 		return NULL;
 	}
-	/* store__env_get() reuses another statement, so build before resetting
-	 * is fine: S_ENV_GET is not S_JOB_GET. */
 	json_t *o = row_to_job(s, with_env);
 	sqlite3_reset(s);
 	return o;

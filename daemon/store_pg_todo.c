@@ -61,22 +61,3 @@ store__pg_job_prune(int64_t before, int64_t qid, int64_t limit,
 	(void)n;
 	return diag_set(E_DB, "store: %s: not made yet", __func__);
 }
-
-json_t *
-store__pg_job_json(int64_t id, bool with_env)
-{
-	(void)id;
-	(void)with_env;
-	diag_set(E_DB, "store: %s: not made yet", __func__);
-	return NULL;
-}
-
-int
-store__pg_job_list(const struct store_job_filter *f, json_t *arr,
-		   int64_t *next_after_id)
-{
-	(void)f;
-	(void)arr;
-	(void)next_after_id;
-	return diag_set(E_DB, "store: %s: not made yet", __func__);
-}

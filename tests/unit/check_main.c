@@ -41,6 +41,7 @@ Suite *pg_schema_suite(void);
 Suite *store_pg_suite(void);
 Suite *store_both_job_suite(void);
 Suite *store_both_queue_suite(void);
+Suite *store_both_json_suite(void);
 
 static Suite *(*const suites[])(void) = {
 	time_suite,
@@ -78,6 +79,7 @@ static Suite *(*const suites[])(void) = {
 	store_pg_suite,
 	store_both_job_suite,
 	store_both_queue_suite,
+	store_both_json_suite,
 };
 
 int

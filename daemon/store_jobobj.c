@@ -1,0 +1,115 @@
+/*
+ * store, both backends: the job object of SPEC 5.2 from a job's column
+ * values (store_jobobj.h).  The keys, their order and their types are
+ * decided here alone; the backends only read their rows.
+ */
+#include "store_jobobj.h"
+
+#include "jobd/proto.h"
+#include "jobd/time.h"
+#include "jobspec.h"
+
+/* A stored output is a number of enum jobspec_output. */
+_Static_assert(JOBSPEC_OUTPUT_CAPTURE == 0 && JOBSPEC_OUTPUT_DISCARD == 1,
+	       "store_jobobj__json reads output 0 as capture, else discard");
+
+static void
+set_time(json_t *o, const char *key, struct store_jobobj__int t)
+{
+	char tb[JOBD_TIME_LEN];
+
+	json_object_set_new(o, key,
+			    t.null ? json_null()
+				   : json_string(jobd_time_format(t.v, tb)));
+}
+
+static void
+set_int(json_t *o, const char *key, struct store_jobobj__int v)
+{
+	json_object_set_new(o, key, v.null ? json_null() : json_integer(v.v));
+}
+
+static void
+set_text(json_t *o, const char *key, const char *t)
+{
+	json_object_set_new(o, key, t != NULL ? json_string(t) : json_null());
+}
+
+/* Stored JSON text parsed (a new reference), or NULL when there is none
+ * or it does not parse. */
+static json_t *
+parse(const char *t)
+{
+	return t != NULL ? json_loads(t, JSON_DECODE_ANY, NULL) : NULL;
+}
+
+static json_t *
+rusage(const struct store_jobobj__row *r)
+{
+	json_t *ru;
+
+	if (r->ru_user.null)
+		return json_null();
+	ru = json_pack("{s:f,s:f,s:I}", "user", r->ru_user.v, "system",
+		       r->ru_sys, "max_rss_kb", (json_int_t)r->ru_maxrss);
+	set_int(ru, "memory_peak", r->ru_mempeak);
+	return ru;
+}
+
+json_t *
+store_jobobj__json(const struct store_jobobj__row *r, bool with_env,
+		   json_t *env)
+{
+	json_t *o = json_object();
+	json_t *argv = parse(r->argv), *deps, *limits;
+	const char *reason = jobd_reason_name(r->reason);
+
+	json_object_set_new(o, "id", json_integer(r->id));
+	set_text(o, "queue", r->queue);
+	set_text(o, "name", r->name);
+	if (argv != NULL)
+		json_object_set_new(o, "argv", argv);
+	else
+		set_text(o, "shell", r->shell);
+	set_text(o, "cwd", r->cwd);
+	json_object_set_new(o, "priority", json_integer(r->priority));
+	json_object_set_new(o, "state", json_string(jobd_state_name(r->state)));
+	set_text(o, "reason", reason);
+	set_text(o, "error", r->error);
+	set_int(o, "exit_code", r->exit_code);
+	set_int(o, "signal", r->signal);
+	json_object_set_new(o, "attempt", json_integer(r->attempt));
+	json_object_set_new(o, "recoveries", json_integer(r->recoveries));
+	json_object_set_new(o, "max_attempts", json_integer(r->max_attempts));
+	json_object_set_new(o, "timeout", json_real(r->timeout));
+	json_object_set_new(o, "kill_grace", json_real(r->kill_grace));
+	json_object_set_new(o, "backoff",
+			    json_pack("{s:f,s:f,s:f,s:f}", "base", r->b_base,
+				      "factor", r->b_factor, "max", r->b_max,
+				      "jitter", r->b_jitter));
+	deps = parse(r->depends_on);
+	json_object_set_new(o, "depends_on", deps ? deps : json_array());
+	set_text(o, "unique_key", r->unique_key);
+	limits = parse(r->limits);
+	json_object_set_new(o, "limits", limits ? limits : json_object());
+	json_object_set_new(o, "uid", json_integer(r->uid));
+	if (r->state == JOBD_RUNNING)
+		set_int(o, "pid", r->pid);
+	else
+		json_object_set_new(o, "pid", json_null());
+	set_time(o, "created_at", r->created_at);
+	set_time(o, "run_at", r->run_at);
+	set_time(o, "started_at", r->started_at);
+	set_time(o, "finished_at", r->finished_at);
+	json_object_set_new(o, "duration",
+			    r->duration.null ? json_null()
+					     : json_real(r->duration.v));
+	json_object_set_new(o, "output_truncated", json_boolean(r->truncated));
+	json_object_set_new(o, "output",
+			    json_string(r->output ? "discard" : "capture"));
+	json_object_set_new(o, "linger", json_boolean(r->linger));
+	json_object_set_new(o, "rusage", rusage(r));
+	if (with_env)
+		json_object_set_new(o, "env", env != NULL ? env : json_null());
+	return o;
+}
