@@ -179,7 +179,9 @@ claim(struct seen *s, int64_t qid, int64_t now, int want)
 static void
 end_attempt(int64_t id, const struct store_job_end *e)
 {
-	if (store_job_end_attempt(id, e) != 0)
+	int was;
+
+	if (store_job_end_attempt(id, e, &was) != 0)
 		loopfix_expect_failed(__LINE__, diag_msg());
 }
 
@@ -228,7 +230,7 @@ move_along(struct seen *s)
 					    .max_rss_kb = 512,
 					    .memory_peak = 1 << 30,
 					    .run_at = T0 + 90000});
-	CO_EXPECT(store_job_set_state(s->ids[7], JOBD_CANCELLED,
+	CO_EXPECT(store_job_set_state(s->ids[7], -1, JOBD_CANCELLED,
 				      JOBD_REASON_CANCELLED, T0 + 6000) == 0);
 }
 
