@@ -51,31 +51,6 @@ store__pg_count_each(store_count_fn fn, void *arg)
 }
 
 int
-store__pg_job_insert(const struct store_job_new *j, int64_t *id)
-{
-	(void)j;
-	(void)id;
-	return diag_set(E_DB, "store: %s: not made yet", __func__);
-}
-
-int
-store__pg_job_find_unique(const char *key, uid_t uid, int64_t *id)
-{
-	(void)key;
-	(void)uid;
-	(void)id;
-	return diag_set(E_DB, "store: %s: not made yet", __func__);
-}
-
-int
-store__pg_job_brief(int64_t id, struct store_job_brief *b)
-{
-	(void)id;
-	(void)b;
-	return diag_set(E_DB, "store: %s: not made yet", __func__);
-}
-
-int
 store__pg_job_claim(int64_t qid, int64_t now, struct store_job_run *r)
 {
 	(void)qid;
@@ -116,25 +91,6 @@ store__pg_job_retry(int64_t id, int64_t now)
 	(void)id;
 	(void)now;
 	return diag_set(E_DB, "store: %s: not made yet", __func__);
-}
-
-int
-store__pg_job_check_deps(const int64_t *ids, size_t n, long uid_filter,
-			 int64_t *missing, bool *failed, int *left)
-{
-	(void)ids;
-	(void)n;
-	(void)uid_filter;
-	(void)missing;
-	(void)failed;
-	(void)left;
-	return diag_set(E_DB, "store: %s: not made yet", __func__);
-}
-
-int64_t
-store__pg_job_max_id(void)
-{
-	return 0;
 }
 
 json_t *

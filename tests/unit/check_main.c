@@ -39,21 +39,22 @@ Suite *cgroup_suite(void);
 Suite *pgconn_suite(void);
 Suite *pg_schema_suite(void);
 Suite *store_pg_suite(void);
+Suite *store_both_job_suite(void);
 Suite *store_both_dep_suite(void);
 
 static Suite *(*const suites[])(void) = {
-	time_suite,	      backoff_suite,	   ratelimit_suite,
-	cron_suite,	      jobspec_suite,	   config_suite,
-	sdnotify_suite,	      coro_suite,	   await_suite,
-	loop_suite,	      store_suite,	   buf_suite,
-	diag_suite,	      proto_suite,	   jsonin_suite,
-	render_suite,	      prom_suite,	   utf8_suite,
-	spawner_suite,	      producer_spec_suite, safedir_suite,
-	control_suite,	      joblog_suite,	   queue_suite,
-	events_suite,	      submit_suite,	   jobs_suite,
-	client_suite,	      migrate_suite,	   cgroup_suite,
-	pgconn_suite,	      pg_schema_suite,	   store_pg_suite,
-	store_both_dep_suite,
+	time_suite,	      backoff_suite,	    ratelimit_suite,
+	cron_suite,	      jobspec_suite,	    config_suite,
+	sdnotify_suite,	      coro_suite,	    await_suite,
+	loop_suite,	      store_suite,	    buf_suite,
+	diag_suite,	      proto_suite,	    jsonin_suite,
+	render_suite,	      prom_suite,	    utf8_suite,
+	spawner_suite,	      producer_spec_suite,  safedir_suite,
+	control_suite,	      joblog_suite,	    queue_suite,
+	events_suite,	      submit_suite,	    jobs_suite,
+	client_suite,	      migrate_suite,	    cgroup_suite,
+	pgconn_suite,	      pg_schema_suite,	    store_pg_suite,
+	store_both_job_suite, store_both_dep_suite,
 };
 
 int

@@ -195,24 +195,7 @@ add_job(const struct jopt *o)
 	j.max_attempts = 3;
 	j.backoff = bo;
 	j.deps_left = o->deps_left;
-	if (bothfix_backend() == BOTHFIX_POSTGRES) {
-		id = POKE("",
-			  "INSERT INTO jobs (qid, uid, run_at, priority, "
-			  "max_attempts, deps_left, state) VALUES ($1, "
-			  "1000, " PG_TS("$2") ", 0, 3, $3, $4) RETURNING id",
-			  j.qid, j.run_at, j.deps_left, j.state);
-		for (size_t i = 0; i < o->ndeps; i++)
-			POKE("", "INSERT INTO deps VALUES ($1, $2)", o->deps[i],
-			     id);
-		POKE("",
-		     "INSERT INTO job_specs (job_id, created_at, timeout, "
-		     "kill_grace, b_base, b_factor, b_max, b_jitter, cwd, "
-		     "depends_on) VALUES ($1, now(), 0, 5, 1, 2, 60, 0, '/', "
-		     "(SELECT '[' || string_agg(dep_id::text, ',') || ']' "
-		     "FROM deps WHERE job_id = $1))",
-		     id);
-	} else
-		CO_EXPECT(store_job_insert(&j, &id) == 0);
+	CO_EXPECT(store_job_insert(&j, &id) == 0);
 	jobspec_destroy(&sp);
 	return id;
 }

@@ -1,0 +1,320 @@
+/*
+ * store, PostgreSQL backend: the rows of a job through its life, as
+ * SQLite's store_job.c keeps them: insert (its spec in job_specs, its
+ * environment stored once per distinct body, its dependencies in deps),
+ * and the look-ups the engine decides on (unique key, brief,
+ * dependencies, highest id).  Same results and diag codes as SQLite's functions.
+ *
+ * Each call is one statement: other coroutines' statements run between
+ * any two of ours, so a read-then-write is one statement (CTEs) and
+ * nothing comes between.  None raises an error on an outcome the engine
+ * expects (a unique key held): that would abort the group transaction of
+ * every writer.  Such outcomes are read from the rows a conditional
+ * statement returns.
+ */
+#include "store_pg.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "diag.h"
+#include "joblimits.h"
+#include "jobd/proto.h"
+#include "store_sqlnum.h"
+
+/* The SQL texts stay as written: clang-format cannot lay out strings
+ * joined with the STATE() macros. */
+/* clang-format off */
+
+/*
+ * A job, its spec and its dependencies, in one statement.
+ *
+ * The environment ($18 its hash, $19 its body, both NULL for none) is
+ * found by hash and body, or added when no row has it: found-or-added in
+ * the same statement, so no statement of this node comes between the look
+ * and the insert (two nodes may still add one body twice: space lost,
+ * nothing wrong).
+ *
+ * A live job of the same uid holding the unique key ($20): the engine
+ * looks for one first (store_job_find_unique), but one may come between
+ * (another node's submit).  The insert then adds nothing (ON CONFLICT on
+ * jobs_unique's predicate, DO NOTHING) instead of raising, which would
+ * abort the group transaction; no row comes back, and the caller answers
+ * E_CONFLICT as SQLite's constraint error does.  No spec or deps rows are
+ * written then: they are made from the job's row.
+ *
+ * $23 is depends_on as stored, "[1,2]" (or NULL); its ids become the deps
+ * rows.
+ */
+static const char sql_job_insert[] =
+	"WITH found AS ("
+	"  SELECT id FROM envs"
+	"  WHERE $19::text IS NOT NULL AND hash = $18::int8"
+	"  AND body = $19::text LIMIT 1),"
+	" added AS ("
+	"  INSERT INTO envs (hash, body) SELECT $18::int8, $19::text"
+	"  WHERE $19::text IS NOT NULL AND NOT EXISTS (SELECT FROM found)"
+	"  RETURNING id),"
+	" job AS ("
+	"  INSERT INTO jobs (qid, state, reason, priority, run_at,"
+	"   max_attempts, uid, unique_key, deps_left, finished_at)"
+	"  VALUES ($1::int8, $2::int2, $3::int2, $4::int, " PG_TS("$5") ","
+	"   $7::int, $14::int8, $20::text, $22::int, " PG_TS("$24") ")"
+	"  ON CONFLICT (uid, unique_key)"
+	"   WHERE unique_key IS NOT NULL AND state < " STATE(SUCCEEDED)
+	"  DO NOTHING"
+	"  RETURNING id),"
+	" spec AS ("
+	"  INSERT INTO job_specs (job_id, created_at, env_id, timeout,"
+	"   kill_grace, b_base, b_factor, b_max, b_jitter, output, linger,"
+	"   cwd, name, argv, shell, depends_on, limits)"
+	"  SELECT job.id, " PG_TS("$6") ","
+	"   (SELECT id FROM found UNION ALL SELECT id FROM added LIMIT 1),"
+	"   $8::float8, $9::float8, $10::float8, $11::float8, $12::float8,"
+	"   $13::float8, $21::int2, $26::bool, $17::text, $15::text,"
+	"   $16::text, $27::text, $23::text, $25::text"
+	"  FROM job),"
+	" dep AS ("
+	"  INSERT INTO deps (dep_id, job_id)"
+	"  SELECT DISTINCT d.v::int8, job.id"
+	"  FROM job, json_array_elements_text($23::json) AS d(v)"
+	"  ON CONFLICT DO NOTHING)"
+	"SELECT id FROM job";
+
+static const char sql_job_unique[] =
+	"SELECT id FROM jobs WHERE uid = $2::int8 AND unique_key = $1::text"
+	" AND state < " STATE(SUCCEEDED);
+
+static const char sql_job_brief[] =
+	"SELECT id, qid, state, reason, uid, attempt, max_attempts, "
+	PG_MS("run_at") ", truncated FROM jobs WHERE id = $1::int8";
+
+/* The state and uid of each id of $1 ("{1,2}"), in the order given; NULL
+ * for an id with no job. */
+static const char sql_job_dep_states[] =
+	"SELECT j.state, j.uid"
+	" FROM unnest($1::int8[]) WITH ORDINALITY AS d(id, i)"
+	" LEFT JOIN jobs j ON j.id = d.id ORDER BY d.i";
+
+static const char sql_job_max_id[] =
+	"SELECT coalesce(max(id), 0) FROM jobs";
+
+/* clang-format on */
+
+/* The hash SQLite's store files an environment under (store_job.c), so
+ * that a database copied from SQLite finds its environments again: FNV-1a
+ * over the compact, key-sorted JSON body. */
+static uint64_t
+env_hash(const char *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)p[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+/* The texts of a job's insert that are encoded for it (owned; the
+ * caller frees them after the statement ran). */
+struct insert_texts {
+	char *argv, *env, *deps, *limits;
+};
+
+/* The parameters of sql_job_insert for j into a, its encoded texts into
+ * t.  -1 with E_INTERNAL when the environment cannot be encoded. */
+static int
+insert_args(const struct store_job_new *j, struct store_pg__args *a,
+	    struct insert_texts *t)
+{
+	const struct jobspec *sp = j->spec;
+
+	memset(t, 0, sizeof(*t));
+	if (sp->env != NULL) {
+		t->env = json_dumps(sp->env, JSON_COMPACT | JSON_SORT_KEYS);
+		if (t->env == NULL)
+			return diag_set(E_INTERNAL, "env: cannot encode");
+	}
+	if (sp->argv != NULL)
+		t->argv = json_dumps(sp->argv, JSON_COMPACT);
+	if (sp->ndeps > 0) {
+		struct buf b = BUF_INIT;
+
+		for (size_t i = 0; i < sp->ndeps; i++)
+			buf_printf(&b, "%s%lld", i ? "," : "[",
+				   (long long)sp->depends_on[i]);
+		buf_puts(&b, "]");
+		t->deps = buf_detach(&b);
+	}
+	if (!joblimits_is_empty(&j->limits)) {
+		json_t *o = joblimits_to_json(&j->limits);
+
+		t->limits = json_dumps(o, JSON_COMPACT);
+		json_decref(o);
+	}
+	store_pg__arg_int(a, j->qid);		    /* $1 */
+	store_pg__arg_int(a, j->state);		    /* $2 */
+	store_pg__arg_int(a, j->reason);	    /* $3 */
+	store_pg__arg_int(a, sp->priority);	    /* $4 */
+	store_pg__arg_int(a, j->run_at);	    /* $5 */
+	store_pg__arg_int(a, j->created_at);	    /* $6 */
+	store_pg__arg_int(a, j->max_attempts);	    /* $7 */
+	store_pg__arg_double(a, j->timeout);	    /* $8 */
+	store_pg__arg_double(a, j->kill_grace);	    /* $9 */
+	store_pg__arg_double(a, j->backoff.base);   /* $10 */
+	store_pg__arg_double(a, j->backoff.factor); /* $11 */
+	store_pg__arg_double(a, j->backoff.max);    /* $12 */
+	store_pg__arg_double(a, j->backoff.jitter); /* $13 */
+	store_pg__arg_int(a, (int64_t)j->uid);	    /* $14 */
+	store_pg__arg_text(a, sp->name);	    /* $15 */
+	store_pg__arg_text(a, t->argv);		    /* $16 */
+	store_pg__arg_text(a, sp->cwd);		    /* $17 */
+	if (t->env != NULL)			    /* $18 */
+		store_pg__arg_int(a, (int64_t)env_hash(t->env, strlen(t->env)));
+	else
+		store_pg__arg_null(a);
+	store_pg__arg_text(a, t->env);	       /* $19 */
+	store_pg__arg_text(a, sp->unique_key); /* $20 */
+	store_pg__arg_int(a, sp->output);      /* $21 */
+	store_pg__arg_int(a, j->deps_left);    /* $22 */
+	store_pg__arg_text(a, t->deps);	       /* $23 */
+	if (jobd_state_is_terminal(j->state))  /* $24 */
+		store_pg__arg_int(a, j->created_at);
+	else
+		store_pg__arg_null(a);
+	store_pg__arg_text(a, t->limits);  /* $25 */
+	store_pg__arg_bool(a, sp->linger); /* $26 */
+	store_pg__arg_text(a, sp->shell);  /* $27 */
+	return 0;
+}
+
+int
+store__pg_job_insert(const struct store_job_new *j, int64_t *id)
+{
+	struct store_pg__args a = {0};
+	struct insert_texts t;
+	PGresult *r;
+	int rc;
+
+	if (insert_args(j, &a, &t) != 0)
+		return -1;
+	rc = store_pg__write("job insert", sql_job_insert, &a, &r);
+	free(t.argv);
+	free(t.env);
+	free(t.deps);
+	free(t.limits);
+	if (rc != 0)
+		return -1;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return diag_set(E_CONFLICT, "unique_key %s is in use",
+				j->spec->unique_key ? j->spec->unique_key : "");
+	}
+	*id = store_pg__int(r, 0, 0);
+	PQclear(r);
+	return 0;
+}
+
+int
+store__pg_job_find_unique(const char *key, uid_t uid, int64_t *id)
+{
+	struct store_pg__args a = {0};
+	PGresult *r;
+
+	store_pg__arg_text(&a, key);
+	store_pg__arg_int(&a, (int64_t)uid);
+	if (store_pg__read("unique", sql_job_unique, &a, &r) != 0)
+		return -1;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return diag_set(E_NOTFOUND, "no job with unique_key %s", key);
+	}
+	*id = store_pg__int(r, 0, 0);
+	PQclear(r);
+	return 0;
+}
+
+int
+store__pg_job_brief(int64_t id, struct store_job_brief *b)
+{
+	struct store_pg__args a = {0};
+	PGresult *r;
+
+	store_pg__arg_int(&a, id);
+	if (store_pg__read("job brief", sql_job_brief, &a, &r) != 0)
+		return -1;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return diag_set(E_NOTFOUND, "no job %lld", (long long)id);
+	}
+	b->id = store_pg__int(r, 0, 0);
+	b->qid = store_pg__int(r, 0, 1);
+	b->state = (int)store_pg__int(r, 0, 2);
+	b->reason = (int)store_pg__int(r, 0, 3);
+	b->uid = (uid_t)store_pg__int(r, 0, 4);
+	b->attempt = (int)store_pg__int(r, 0, 5);
+	b->max_attempts = (int)store_pg__int(r, 0, 6);
+	b->run_at = store_pg__int(r, 0, 7);
+	b->output_truncated = store_pg__bool(r, 0, 8);
+	PQclear(r);
+	return 0;
+}
+
+int
+store__pg_job_check_deps(const int64_t *ids, size_t n, long uid_filter,
+			 int64_t *missing, bool *failed, int *left)
+{
+	struct store_pg__args a = {0};
+	struct buf b = BUF_INIT;
+	PGresult *r;
+	char *list;
+	int rc;
+
+	*missing = 0;
+	*failed = false;
+	*left = 0;
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		buf_printf(&b, "%s%lld", i ? "," : "{", (long long)ids[i]);
+	buf_puts(&b, "}");
+	list = buf_detach(&b);
+	store_pg__arg_text(&a, list);
+	rc = store_pg__read("deps", sql_job_dep_states, &a, &r);
+	free(list);
+	if (rc != 0)
+		return -1;
+	/* As SQLite's loop: up to the first missing id, in the order
+	 * given. */
+	for (size_t i = 0; i < n && i < (size_t)PQntuples(r); i++) {
+		int state = (int)store_pg__int(r, (int)i, 0);
+		long uid = (long)store_pg__int(r, (int)i, 1);
+
+		if (store_pg__null(r, (int)i, 0) ||
+		    (uid_filter >= 0 && uid != uid_filter)) {
+			*missing = ids[i];
+			break;
+		}
+		if (state == JOBD_FAILED || state == JOBD_CANCELLED)
+			*failed = true;
+		else if (state != JOBD_SUCCEEDED)
+			(*left)++;
+	}
+	PQclear(r);
+	return 0;
+}
+
+int64_t
+store__pg_job_max_id(void)
+{
+	PGresult *r;
+	int64_t id;
+
+	if (store_pg__read("max id", sql_job_max_id, NULL, &r) != 0)
+		return 0;
+	id = store_pg__int(r, 0, 0);
+	PQclear(r);
+	return id;
+}
