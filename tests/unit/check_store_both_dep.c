@@ -209,7 +209,7 @@ struct change {
 };
 
 struct changes {
-	struct change c[32];
+	struct change c[64];
 	int n;
 };
 
@@ -218,7 +218,7 @@ record_change(int64_t id, int64_t qid, int from, int to, void *arg)
 {
 	struct changes *ch = arg;
 
-	if (ch->n < 32)
+	if (ch->n < 64)
 		ch->c[ch->n] = (struct change){id, qid, from, to};
 	ch->n++;
 }
@@ -435,6 +435,49 @@ START_TEST(store_both_dep_failure_cascades)
 {
 	bothfix_run("store_both_dep_failure_cascades", _i, deps_failure_f,
 		    NULL);
+}
+END_TEST
+
+/* Twenty levels of two jobs, each waiting for both of the level above:
+ * 2^20 paths from the top, each job reached by two.  A failure at the top
+ * cancels the forty once each, depth first: down the first of each level,
+ * then back up through the second ones. */
+#define LEVELS 20
+static void
+deps_ladder_f(void *arg)
+{
+	int64_t top = ADD_JOB(.state = JOBD_QUEUED);
+	int64_t x[LEVELS], y[LEVELS];
+	struct changes ch = {0};
+	bool order = true;
+
+	(void)arg;
+	for (int i = 0; i < LEVELS; i++) {
+		int64_t up[] = {i ? x[i - 1] : top, i ? y[i - 1] : top};
+		size_t nup = i ? 2 : 1;
+
+		x[i] = ADD_JOB(.state = JOBD_WAITING, .deps = up, .ndeps = nup,
+			       .deps_left = (int)nup);
+		y[i] = ADD_JOB(.state = JOBD_WAITING, .deps = up, .ndeps = nup,
+			       .deps_left = (int)nup);
+	}
+	set_row(top, JOBD_FAILED, JOBD_REASON_EXIT, T0 + 10, NUL, 1, 0);
+	CO_EXPECT(store_job_resolve_dependents(top, false, T0 + 10,
+					       record_change, &ch) == 0);
+	CO_EXPECT(ch.n == 2 * LEVELS);
+	for (int i = 0; i < LEVELS && ch.n == 2 * LEVELS; i++) {
+		order = order && ch.c[i].id == x[i];
+		order = order && ch.c[2 * LEVELS - 1 - i].id == y[i];
+	}
+	CO_EXPECT(order);
+	CO_EXPECT(row_of(x[LEVELS - 1]).state == JOBD_CANCELLED);
+	CO_EXPECT(row_of(y[0]).reason == JOBD_REASON_DEPENDENCY_FAILED);
+}
+
+START_TEST(store_both_dep_failure_cascades_once_per_job)
+{
+	bothfix_run("store_both_dep_failure_cascades_once_per_job", _i,
+		    deps_ladder_f, NULL);
 }
 END_TEST
 
@@ -706,6 +749,8 @@ store_both_dep_suite(void)
 	tcase_add_loop_test(tc, store_both_dep_success_releases_dependents, 0,
 			    BOTHFIX_COUNT);
 	tcase_add_loop_test(tc, store_both_dep_failure_cascades, 0,
+			    BOTHFIX_COUNT);
+	tcase_add_loop_test(tc, store_both_dep_failure_cascades_once_per_job, 0,
 			    BOTHFIX_COUNT);
 	tcase_add_loop_test(tc, store_both_dep_running_pids, 0, BOTHFIX_COUNT);
 	tcase_add_loop_test(tc, store_both_dep_recover_and_its_limit, 0,
