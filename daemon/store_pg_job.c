@@ -2,8 +2,9 @@
  * store, PostgreSQL backend: the rows of a job through its life, as
  * SQLite's store_job.c keeps them: insert (its spec in job_specs, its
  * environment stored once per distinct body, its dependencies in deps),
- * and the look-ups the engine decides on (unique key, brief,
- * dependencies, highest id).  Same results and diag codes as SQLite's functions.
+ * the look-ups the engine decides on (unique key, brief, dependencies,
+ * highest id), claim, pid, the end of an attempt, state changes and
+ * retry.  Same results and diag codes as SQLite's functions.
  *
  * Each call is one statement: other coroutines' statements run between
  * any two of ours, so a read-then-write is one statement (CTEs) and
@@ -22,6 +23,7 @@
 #include "joblimits.h"
 #include "jobd/proto.h"
 #include "store_sqlnum.h"
+#include "xmem.h"
 
 /* The SQL texts stay as written: clang-format cannot lay out strings
  * joined with the STATE() macros. */
@@ -99,6 +101,85 @@ static const char sql_job_dep_states[] =
 
 static const char sql_job_max_id[] =
 	"SELECT coalesce(max(id), 0) FROM jobs";
+
+/*
+ * The next ready job of queue $1 in claim order, made running as SQLite's
+ * S_JOB_CLAIM does, with what its attempt needs from its spec and
+ * environment.  SKIP LOCKED passes over a job another node's claim holds;
+ * MATERIALIZED keeps the pick (and its lock) to the one row.  No node owns
+ * the attempt yet: node_id and last_node stay NULL.
+ */
+static const char sql_job_claim[] =
+	"WITH pick AS MATERIALIZED ("
+	"  SELECT id FROM jobs WHERE qid = $1::int8"
+	"  AND state = " STATE(QUEUED)
+	"  ORDER BY priority DESC, run_at, id LIMIT 1"
+	"  FOR UPDATE SKIP LOCKED),"
+	" claimed AS ("
+	"  UPDATE jobs j SET state = " STATE(RUNNING) ","
+	"   reason = " REASON(NONE) ", attempt = j.attempt + 1,"
+	"   started_at = " PG_TS("$2") ", pid = NULL, exit_code = NULL,"
+	"   signal = NULL, error = NULL, truncated = false,"
+	"   node_id = NULL, node_epoch = NULL, last_node = NULL"
+	"  FROM pick WHERE j.id = pick.id"
+	"  RETURNING j.id, j.qid, j.attempt, j.max_attempts, j.recoveries,"
+	"   j.uid)"
+	"SELECT c.id, c.qid, c.attempt, c.max_attempts, c.recoveries, c.uid,"
+	" s.argv, s.shell, s.cwd, e.body, s.timeout, s.kill_grace, s.b_base,"
+	" s.b_factor, s.b_max, s.b_jitter, s.output, s.limits, s.linger"
+	" FROM claimed c JOIN job_specs s ON s.job_id = c.id"
+	" LEFT JOIN envs e ON e.id = s.env_id";
+
+static const char sql_job_set_pid[] =
+	"UPDATE jobs SET pid = $2::int WHERE id = $1::int8";
+
+/* Only the attempt that runs (or was cancelled while running) ends: the
+ * row comes back when it did. */
+static const char sql_job_end[] =
+	"UPDATE jobs SET state = $2::int2, reason = $3::int2,"
+	" exit_code = $4::int, signal = $5::int, error = $6::text,"
+	" duration = coalesce($7::float8, duration), truncated = $8::bool,"
+	" ru_user = $9::float8, ru_sys = $10::float8, ru_maxrss = $11::int8,"
+	" ru_mempeak = $15::int8, finished_at = " PG_TS("$12") ","
+	" run_at = coalesce(" PG_TS("$13") ", run_at),"
+	" attempt = attempt + $14::int, pid = NULL"
+	" WHERE id = $1::int8"
+	" AND state IN (" STATE(RUNNING) ", " STATE(CANCELLED) ")"
+	" RETURNING id";
+
+static const char sql_job_set_state[] =
+	"UPDATE jobs SET state = $2::int2, reason = $3::int2,"
+	" finished_at = " PG_TS("$4") ", pid = NULL WHERE id = $1::int8";
+
+/*
+ * A job back to queued, attempt 0, as SQLite's S_JOB_RETRY, unless another
+ * live job of its uid holds its unique key: SQLite's update then fails on
+ * the unique index, and this one would too, aborting the group
+ * transaction.  So the statement looks first (held) and updates only when
+ * the key is free, and the caller answers as SQLite does (E_STATE).  It
+ * returns no row when there is no such job (nothing done, as in SQLite).
+ * A key taken by another node's transaction not yet committed is not
+ * seen: the update then waits for it and fails if it commits, which one
+ * node alone never meets (its statements run one after another).
+ */
+static const char sql_job_retry[] =
+	"WITH t AS ("
+	"  SELECT j.id, j.unique_key IS NOT NULL AND EXISTS ("
+	"   SELECT FROM jobs o WHERE o.uid = j.uid"
+	"   AND o.unique_key = j.unique_key"
+	"   AND o.state < " STATE(SUCCEEDED) " AND o.id <> j.id) AS held"
+	"  FROM jobs j WHERE j.id = $1::int8),"
+	" retried AS ("
+	"  UPDATE jobs j SET state = " STATE(QUEUED) ","
+	"   reason = " REASON(NONE) ", attempt = 0, recoveries = 0,"
+	"   run_at = " PG_TS("$2") ", started_at = NULL,"
+	"   finished_at = NULL, exit_code = NULL, signal = NULL,"
+	"   error = NULL, pid = NULL, duration = NULL, truncated = false,"
+	"   ru_user = NULL, ru_sys = NULL, ru_maxrss = NULL,"
+	"   ru_mempeak = NULL, deps_left = 0"
+	"  FROM t WHERE j.id = t.id AND NOT t.held"
+	"  RETURNING j.id)"
+	"SELECT held FROM t";
 
 /* clang-format on */
 
@@ -317,4 +398,152 @@ store__pg_job_max_id(void)
 	id = store_pg__int(r, 0, 0);
 	PQclear(r);
 	return id;
+}
+
+static char *
+text_dup(const PGresult *r, int col)
+{
+	const char *t = store_pg__text(r, 0, col);
+
+	return t != NULL ? xstrdup(t) : NULL;
+}
+
+int
+store__pg_job_claim(int64_t qid, int64_t now, struct store_job_run *r)
+{
+	struct store_pg__args a = {0};
+	PGresult *res;
+
+	store_pg__arg_int(&a, qid);
+	store_pg__arg_int(&a, now);
+	if (store_pg__write("claim", sql_job_claim, &a, &res) != 0)
+		return -1;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return diag_set(E_NOTFOUND, "no ready job");
+	}
+	memset(r, 0, sizeof(*r));
+	r->id = store_pg__int(res, 0, 0);
+	r->qid = store_pg__int(res, 0, 1);
+	r->attempt = (int)store_pg__int(res, 0, 2);
+	r->max_attempts = (int)store_pg__int(res, 0, 3);
+	r->recoveries = (int)store_pg__int(res, 0, 4);
+	r->uid = (uid_t)store_pg__int(res, 0, 5);
+	r->argv = store_pg__json(res, 0, 6);
+	r->shell = text_dup(res, 7);
+	r->cwd = text_dup(res, 8);
+	r->env = store_pg__json(res, 0, 9);
+	r->timeout = store_pg__double(res, 0, 10);
+	r->kill_grace = store_pg__double(res, 0, 11);
+	r->backoff.base = store_pg__double(res, 0, 12);
+	r->backoff.factor = store_pg__double(res, 0, 13);
+	r->backoff.max = store_pg__double(res, 0, 14);
+	r->backoff.jitter = store_pg__double(res, 0, 15);
+	r->output = (int)store_pg__int(res, 0, 16);
+	joblimits_load(store_pg__text(res, 0, 17), &r->limits);
+	r->linger = store_pg__bool(res, 0, 18);
+	r->started_at = now;
+	PQclear(res);
+	if (r->cwd == NULL)
+		r->cwd = xstrdup("/");
+	return 0;
+}
+
+int
+store__pg_job_set_pid(int64_t id, int pid)
+{
+	struct store_pg__args a = {0};
+
+	store_pg__arg_int(&a, id);
+	store_pg__arg_int(&a, pid);
+	return store_pg__write("set pid", sql_job_set_pid, &a, NULL);
+}
+
+int
+store__pg_job_end_attempt(int64_t id, const struct store_job_end *e)
+{
+	struct store_pg__args a = {0};
+	PGresult *r;
+	int n;
+
+	store_pg__arg_int(&a, id);
+	store_pg__arg_int(&a, e->state);
+	store_pg__arg_int(&a, e->reason);
+	if (e->exit_code >= 0)
+		store_pg__arg_int(&a, e->exit_code);
+	else
+		store_pg__arg_null(&a);
+	if (e->signal > 0)
+		store_pg__arg_int(&a, e->signal);
+	else
+		store_pg__arg_null(&a);
+	store_pg__arg_text(&a, e->error);
+	if (e->duration >= 0)
+		store_pg__arg_double(&a, e->duration);
+	else
+		store_pg__arg_null(&a);
+	store_pg__arg_bool(&a, e->output_truncated);
+	store_pg__arg_double(&a, e->ru_user);
+	store_pg__arg_double(&a, e->ru_sys);
+	store_pg__arg_int(&a, e->max_rss_kb);
+	if (e->finished_at > 0)
+		store_pg__arg_int(&a, e->finished_at);
+	else
+		store_pg__arg_null(&a);
+	if (e->run_at > 0)
+		store_pg__arg_int(&a, e->run_at);
+	else
+		store_pg__arg_null(&a);
+	store_pg__arg_int(&a, e->attempt_delta);
+	if (e->memory_peak >= 0)
+		store_pg__arg_int(&a, e->memory_peak);
+	else
+		store_pg__arg_null(&a);
+	if (store_pg__write("job end", sql_job_end, &a, &r) != 0)
+		return -1;
+	n = PQntuples(r);
+	PQclear(r);
+	/* Only the attempt that runs (or was cancelled while running) can
+	 * end: a job retried meanwhile is someone else's now. */
+	if (n == 0)
+		return diag_set(E_STATE, "job %lld is not running",
+				(long long)id);
+	return 0;
+}
+
+int
+store__pg_job_set_state(int64_t id, int state, int reason, int64_t now)
+{
+	struct store_pg__args a = {0};
+
+	store_pg__arg_int(&a, id);
+	store_pg__arg_int(&a, state);
+	store_pg__arg_int(&a, reason);
+	if (jobd_state_is_terminal(state))
+		store_pg__arg_int(&a, now);
+	else
+		store_pg__arg_null(&a);
+	return store_pg__write("set state", sql_job_set_state, &a, NULL);
+}
+
+int
+store__pg_job_retry(int64_t id, int64_t now)
+{
+	struct store_pg__args a = {0};
+	PGresult *r;
+	bool held;
+
+	store_pg__arg_int(&a, id);
+	store_pg__arg_int(&a, now);
+	if (store_pg__write("retry", sql_job_retry, &a, &r) != 0)
+		return -1;
+	held = PQntuples(r) > 0 && store_pg__bool(r, 0, 0);
+	PQclear(r);
+	/* What SQLite answers when its update fails on the unique index. */
+	if (held)
+		return diag_set(E_STATE,
+				"job %lld: its unique_key is held by "
+				"another job that has not finished",
+				(long long)id);
+	return 0;
 }

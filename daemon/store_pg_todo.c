@@ -50,49 +50,6 @@ store__pg_count_each(store_count_fn fn, void *arg)
 	return diag_set(E_DB, "store: %s: not made yet", __func__);
 }
 
-int
-store__pg_job_claim(int64_t qid, int64_t now, struct store_job_run *r)
-{
-	(void)qid;
-	(void)now;
-	(void)r;
-	return diag_set(E_DB, "store: %s: not made yet", __func__);
-}
-
-int
-store__pg_job_set_pid(int64_t id, int pid)
-{
-	(void)id;
-	(void)pid;
-	return diag_set(E_DB, "store: %s: not made yet", __func__);
-}
-
-int
-store__pg_job_end_attempt(int64_t id, const struct store_job_end *e)
-{
-	(void)id;
-	(void)e;
-	return diag_set(E_DB, "store: %s: not made yet", __func__);
-}
-
-int
-store__pg_job_set_state(int64_t id, int state, int reason, int64_t now)
-{
-	(void)id;
-	(void)state;
-	(void)reason;
-	(void)now;
-	return diag_set(E_DB, "store: %s: not made yet", __func__);
-}
-
-int
-store__pg_job_retry(int64_t id, int64_t now)
-{
-	(void)id;
-	(void)now;
-	return diag_set(E_DB, "store: %s: not made yet", __func__);
-}
-
 json_t *
 store__pg_job_json(int64_t id, bool with_env)
 {
