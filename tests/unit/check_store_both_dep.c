@@ -6,7 +6,8 @@
  * start and its limit, and pruning by time, queue and limit.  Jobs are
  * made with store_job_insert; the state a scenario starts from is written
  * into the row directly and the outcome read from it, so that each test
- * checks only the call it is about.  Without PostgreSQL the PostgreSQL
+ * checks only the call it is about; one takes the daemon's own path
+ * (claim, pid, recovery) instead.  Without PostgreSQL the PostgreSQL
  * half of each test says it is skipped and passes.
  */
 #include <check.h>
@@ -596,6 +597,62 @@ START_TEST(store_both_dep_recover_and_its_limit)
 }
 END_TEST
 
+/* The daemon's own path: a job claimed, its pid recorded, then recovered
+ * at each restart, until it is past the limit and fails. */
+static void
+recover_claimed_f(void *arg)
+{
+	int64_t a = ADD_JOB(.state = JOBD_QUEUED);
+	int64_t idle = ADD_JOB(.qid = 2, .state = JOBD_QUEUED);
+	struct store_job_run run;
+	struct changes ch;
+	struct pids p;
+	struct row w;
+
+	(void)arg;
+	for (int i = 1; i <= 4; i++) {
+		CO_EXPECT(store_job_claim(1, T0 + i, &run) == 0);
+		CO_EXPECT(run.id == a);
+		CO_EXPECT(run.recoveries == i - 1);
+		store_job_run_destroy(&run);
+		CO_EXPECT(store_job_set_pid(a, 500 + i) == 0);
+		memset(&p, 0, sizeof(p));
+		CO_EXPECT(store_job_running_pids(record_pid, &p) == 0);
+		CO_EXPECT(p.n == 1 && p.id[0] == a && p.pid[0] == 500 + i);
+		memset(&ch, 0, sizeof(ch));
+		CO_EXPECT(store_job_recover(T0 + 100 * i, 3, record_change,
+					    &ch) == 0);
+		w = row_of(a);
+		CO_EXPECT(w.recoveries == i);
+		CO_EXPECT(w.attempt == 0);
+		CO_EXPECT(w.pid == NUL);
+		if (i <= 3) {
+			CO_EXPECT(CHANGES_ARE(
+				&ch, {a, 1, JOBD_RUNNING, JOBD_QUEUED}));
+			CO_EXPECT(w.reason == JOBD_REASON_RECOVERED);
+			CO_EXPECT(w.finished_at == NUL);
+		} else {
+			CO_EXPECT(CHANGES_ARE(
+				&ch, {a, 1, JOBD_RUNNING, JOBD_FAILED}));
+			CO_EXPECT(w.reason == JOBD_REASON_RECOVERY_LIMIT);
+			CO_EXPECT(w.finished_at == T0 + 400);
+		}
+	}
+	memset(&p, 0, sizeof(p));
+	CO_EXPECT(store_job_running_pids(record_pid, &p) == 0);
+	CO_EXPECT(p.n == 0);
+	CO_EXPECT(store_job_claim(1, T0 + 500, &run) == -1);
+	CO_EXPECT(diag_code() == E_NOTFOUND);
+	CO_EXPECT(row_of(idle).state == JOBD_QUEUED);
+}
+
+START_TEST(store_both_dep_recover_claimed_jobs)
+{
+	bothfix_run("store_both_dep_recover_claimed_jobs", _i,
+		    recover_claimed_f, NULL);
+}
+END_TEST
+
 /* ---- pruning ---- */
 
 struct pruned {
@@ -754,6 +811,8 @@ store_both_dep_suite(void)
 			    BOTHFIX_COUNT);
 	tcase_add_loop_test(tc, store_both_dep_running_pids, 0, BOTHFIX_COUNT);
 	tcase_add_loop_test(tc, store_both_dep_recover_and_its_limit, 0,
+			    BOTHFIX_COUNT);
+	tcase_add_loop_test(tc, store_both_dep_recover_claimed_jobs, 0,
 			    BOTHFIX_COUNT);
 	tcase_add_loop_test(tc, store_both_dep_prune_by_time_and_queue, 0,
 			    BOTHFIX_COUNT);
