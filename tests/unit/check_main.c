@@ -42,6 +42,7 @@ Suite *store_pg_suite(void);
 Suite *store_both_job_suite(void);
 Suite *store_both_queue_suite(void);
 Suite *store_both_json_suite(void);
+Suite *store_both_dep_suite(void);
 
 static Suite *(*const suites[])(void) = {
 	time_suite,
@@ -80,6 +81,7 @@ static Suite *(*const suites[])(void) = {
 	store_both_job_suite,
 	store_both_queue_suite,
 	store_both_json_suite,
+	store_both_dep_suite,
 };
 
 int

@@ -1,0 +1,340 @@
+/*
+ * store, PostgreSQL backend: the rows of jobs around their attempts:
+ * scheduled jobs promoted when due, dependents released or cancelled when
+ * a job ends, the pids and the recovery of running jobs at start, and the
+ * pruning of old finished jobs.  Each call is one statement, so no other
+ * coroutine's statement can come between its read and its write; SQLite's
+ * functions (store_job.c) are the reference for what each does, and in
+ * which order it reports.  Callbacks run once the rows are read, never
+ * while a statement is pending.
+ */
+#include "store_pg.h"
+
+#include <stdlib.h>
+
+#include "diag.h"
+#include "jobd/proto.h"
+#include "store_sqlnum.h"
+#include "xmem.h"
+
+/* The one reason only these statements name. */
+#define SQL_REASON_DEPENDENCY_FAILED 6
+_Static_assert(SQL_REASON_DEPENDENCY_FAILED == JOBD_REASON_DEPENDENCY_FAILED,
+	       "REASON(DEPENDENCY_FAILED)");
+
+/* The SQL texts stay as written: clang-format cannot lay out strings
+ * joined with the STATE() macros. */
+/* clang-format off */
+
+/* Scheduled jobs due by $1 become queued, reported by id (as SQLite's
+ * update reports them).  Rows another transaction holds are left to it:
+ * they are promoted by whoever holds them, or next time. */
+static const char sql_promote[] =
+	"WITH due AS (SELECT id FROM jobs WHERE state = " STATE(SCHEDULED)
+	"  AND run_at <= " PG_TS("$1")
+	"  ORDER BY run_at, id FOR UPDATE SKIP LOCKED),"
+	" moved AS (UPDATE jobs j SET state = " STATE(QUEUED)
+	"  FROM due WHERE j.id = due.id AND j.state = " STATE(SCHEDULED)
+	"  RETURNING j.id, j.qid)"
+	" SELECT id, qid FROM moved ORDER BY id";
+
+static const char sql_next_due[] =
+	"SELECT " PG_MS("min(run_at)") " FROM jobs"
+	" WHERE state = " STATE(SCHEDULED);
+
+/* Job $1 succeeded: each waiting dependent has one dependency fewer, and
+ * the one it was the last of becomes scheduled (run_at later than $2) or
+ * queued, in one update, so two dependencies ending at once cannot both
+ * read the same count.  Returns the jobs released, by id. */
+static const char sql_deps_succeeded[] =
+	"WITH dec AS (UPDATE jobs SET deps_left = deps_left - 1,"
+	"  state = CASE WHEN deps_left > 1 THEN " STATE(WAITING)
+	"   WHEN run_at > " PG_TS("$2") " THEN " STATE(SCHEDULED)
+	"   ELSE " STATE(QUEUED) " END"
+	"  WHERE state = " STATE(WAITING)
+	"  AND id IN (SELECT job_id FROM deps WHERE dep_id = $1)"
+	"  RETURNING id, qid, state)"
+	" SELECT id, qid, state FROM dec WHERE state <> " STATE(WAITING)
+	" ORDER BY id";
+
+/* Job $1 failed or was cancelled: its dependents that have not started,
+ * theirs, and so on, are cancelled (finished at $2).  `hit` is every
+ * dependency edge into such a job (the job's state as it was read); a job
+ * reached by several edges is updated once.  Returns each edge into a
+ * job cancelled, sorted by (dependency, job): the caller walks them from
+ * $1 to report in SQLite's order. */
+static const char sql_deps_failed[] =
+	"WITH RECURSIVE hit (dep_id, job_id, state) AS ("
+	"  SELECT d.dep_id, d.job_id, j.state FROM deps d"
+	"  JOIN jobs j ON j.id = d.job_id"
+	"  WHERE d.dep_id = $1 AND j.state < " STATE(RUNNING)
+	"  UNION SELECT d.dep_id, d.job_id, j.state FROM hit h"
+	"  JOIN deps d ON d.dep_id = h.job_id JOIN jobs j ON j.id = d.job_id"
+	"  WHERE j.state < " STATE(RUNNING) "),"
+	" gone AS (UPDATE jobs j SET state = " STATE(CANCELLED) ","
+	"  reason = " REASON(DEPENDENCY_FAILED) ","
+	"  finished_at = " PG_TS("$2") ", pid = NULL"
+	"  FROM (SELECT DISTINCT job_id, state FROM hit) h"
+	"  WHERE j.id = h.job_id AND j.state < " STATE(RUNNING)
+	"  RETURNING j.id, j.qid, h.state AS was)"
+	" SELECT h.dep_id, g.id, g.qid, g.was FROM gone g"
+	" JOIN hit h ON h.job_id = g.id ORDER BY h.dep_id, g.id";
+
+static const char sql_running_pids[] =
+	"SELECT id, pid FROM jobs WHERE state = " STATE(RUNNING)
+	" AND pid IS NOT NULL ORDER BY id";
+
+/* Running jobs go back to queued (the attempt given back, reason
+ * recovered), or past $2 recoveries to failed (recovery_limit, finished at
+ * $1); no attempt holds them any more.  Reported by id. */
+static const char sql_recover[] =
+	"WITH back AS (UPDATE jobs SET"
+	"  state = CASE WHEN recoveries >= $2 THEN " STATE(FAILED)
+	"   ELSE " STATE(QUEUED) " END,"
+	"  reason = CASE WHEN recoveries >= $2 THEN " REASON(RECOVERY_LIMIT)
+	"   ELSE " REASON(RECOVERED) " END,"
+	"  recoveries = recoveries + 1, attempt = greatest(attempt - 1, 0),"
+	"  pid = NULL, node_id = NULL, node_epoch = NULL,"
+	"  finished_at = CASE WHEN recoveries >= $2 THEN " PG_TS("$1") " END"
+	"  WHERE state = " STATE(RUNNING) " RETURNING id, qid, state)"
+	" SELECT id, qid, state FROM back ORDER BY id";
+
+/* Finished jobs that ended before $1, of queue $2 (< 0: any), the oldest
+ * first, at most $3 (NULL: all); with them their own deps rows, by the
+ * whole key (each dependency named in their stored depends_on, whatever
+ * brackets surround the numbers), and their specs and attempts by their
+ * foreign keys.  Rows another transaction holds are left for next time. */
+static const char sql_prune[] =
+	"WITH old AS (SELECT id FROM jobs WHERE state >= " STATE(SUCCEEDED)
+	"  AND finished_at < " PG_TS("$1")
+	"  AND ($2::int8 < 0 OR qid = $2::int8)"
+	"  ORDER BY finished_at, id LIMIT $3::int8 FOR UPDATE SKIP LOCKED),"
+	" spec AS (SELECT s.job_id, s.depends_on FROM job_specs s"
+	"  JOIN old ON old.id = s.job_id WHERE s.depends_on IS NOT NULL),"
+	" undep AS (DELETE FROM deps d USING spec s,"
+	"  regexp_matches(s.depends_on, '[0-9]+', 'g') AS x(m)"
+	"  WHERE d.job_id = s.job_id AND d.dep_id = x.m[1]::int8),"
+	" gone AS (DELETE FROM jobs j USING old WHERE j.id = old.id"
+	"  AND j.state >= " STATE(SUCCEEDED)
+	"  RETURNING j.id, j.qid, j.state, j.attempt, j.finished_at)"
+	" SELECT id, qid, state, attempt FROM gone ORDER BY finished_at, id";
+
+/* clang-format on */
+
+int
+store__pg_job_promote_due(int64_t now, store_job_fn fn, void *arg)
+{
+	struct store_pg__args a = {0};
+	PGresult *r;
+
+	store_pg__arg_int(&a, now);
+	if (store_pg__write("promote", sql_promote, &a, &r) != 0)
+		return -1;
+	for (int i = 0; i < PQntuples(r); i++)
+		fn(store_pg__int(r, i, 0), store_pg__int(r, i, 1),
+		   JOBD_SCHEDULED, JOBD_QUEUED, arg);
+	PQclear(r);
+	return 0;
+}
+
+int
+store__pg_job_next_due(int64_t *run_at)
+{
+	PGresult *r;
+	int rc;
+
+	if (store_pg__read("next due", sql_next_due, NULL, &r) != 0)
+		return -1;
+	if (PQntuples(r) == 1 && !store_pg__null(r, 0, 0)) {
+		*run_at = store_pg__int(r, 0, 0);
+		rc = 0;
+	} else {
+		rc = diag_set(E_NOTFOUND, "nothing scheduled");
+	}
+	PQclear(r);
+	return rc;
+}
+
+/* An edge of the cancelled jobs' graph: job waited for dep. */
+struct edge {
+	int64_t dep, job, qid;
+	int was; /* job's state before */
+};
+
+/* The first edge out of dep in e (n edges sorted by dep), or n. */
+static size_t
+edges_from(const struct edge *e, size_t n, int64_t dep)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (e[mid].dep < dep)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* A job cancelled: its id, queue and state before, and whether the walk
+ * reached it yet. */
+struct gone {
+	int64_t id, qid;
+	int was;
+	bool seen;
+};
+
+static int
+cmp_gone(const void *x, const void *y)
+{
+	int64_t a = ((const struct gone *)x)->id;
+	int64_t b = ((const struct gone *)y)->id;
+
+	return a < b ? -1 : a > b;
+}
+
+/* Reports the cancelled jobs in the order SQLite's walk cancels them:
+ * depth first from root, each job's dependents by id, each job once, when
+ * first reached.  e holds n edges sorted by (dep, job).  No recursion: a
+ * chain may be long and a coroutine's stack is small.  Does not yield. */
+static void
+report_cancelled(int64_t root, const struct edge *e, size_t n, store_job_fn fn,
+		 void *arg)
+{
+	struct gone *g = xreallocarray(NULL, n + 1, sizeof(*g));
+	int64_t *stack = xreallocarray(NULL, n + 1, sizeof(*stack));
+	size_t ng = 0, sp = 0;
+
+	/* The distinct jobs, sorted by id, to mark each one reached. */
+	for (size_t i = 0; i < n; i++)
+		g[i] = (struct gone){
+			.id = e[i].job, .qid = e[i].qid, .was = e[i].was};
+	qsort(g, n, sizeof(*g), cmp_gone);
+	for (size_t i = 0; i < n; i++)
+		if (ng == 0 || g[ng - 1].id != g[i].id)
+			g[ng++] = g[i];
+	/* Each edge is pushed once, when its dependency is first reached, so
+	 * the stack holds at most n + 1. */
+	stack[sp++] = root;
+	while (sp > 0) {
+		int64_t x = stack[--sp];
+		size_t first, last;
+
+		if (x != root) {
+			struct gone key = {.id = x}, *k;
+
+			k = bsearch(&key, g, ng, sizeof(*g), cmp_gone);
+			if (k == NULL || k->seen)
+				continue;
+			k->seen = true;
+			fn(k->id, k->qid, k->was, JOBD_CANCELLED, arg);
+		}
+		first = edges_from(e, n, x);
+		for (last = first; last < n && e[last].dep == x; last++)
+			;
+		while (last > first)
+			stack[sp++] = e[--last].job;
+	}
+	/* A job the walk cannot reach (one between was changed by another
+	 * transaction meanwhile, so not cancelled here) is still reported. */
+	for (size_t i = 0; i < ng; i++)
+		if (!g[i].seen)
+			fn(g[i].id, g[i].qid, g[i].was, JOBD_CANCELLED, arg);
+	free(stack);
+	free(g);
+}
+
+int
+store__pg_job_resolve_dependents(int64_t id, bool succeeded, int64_t now,
+				 store_job_fn fn, void *arg)
+{
+	struct store_pg__args a = {0};
+	PGresult *r;
+
+	store_pg__arg_int(&a, id);
+	store_pg__arg_int(&a, now);
+	if (succeeded) {
+		if (store_pg__write("deps succeeded", sql_deps_succeeded, &a,
+				    &r) != 0)
+			return -1;
+		for (int i = 0; i < PQntuples(r); i++)
+			fn(store_pg__int(r, i, 0), store_pg__int(r, i, 1),
+			   JOBD_WAITING, (int)store_pg__int(r, i, 2), arg);
+		PQclear(r);
+		return 0;
+	}
+	if (store_pg__write("deps failed", sql_deps_failed, &a, &r) != 0)
+		return -1;
+
+	size_t n = (size_t)PQntuples(r);
+	struct edge *e = xreallocarray(NULL, n + 1, sizeof(*e));
+
+	for (size_t i = 0; i < n; i++) {
+		e[i].dep = store_pg__int(r, (int)i, 0);
+		e[i].job = store_pg__int(r, (int)i, 1);
+		e[i].qid = store_pg__int(r, (int)i, 2);
+		e[i].was = (int)store_pg__int(r, (int)i, 3);
+	}
+	PQclear(r);
+	report_cancelled(id, e, n, fn, arg);
+	free(e);
+	return 0;
+}
+
+int
+store__pg_job_running_pids(store_pid_fn fn, void *arg)
+{
+	PGresult *r;
+
+	if (store_pg__read("running pids", sql_running_pids, NULL, &r) != 0)
+		return -1;
+	for (int i = 0; i < PQntuples(r); i++)
+		fn(store_pg__int(r, i, 0), (int)store_pg__int(r, i, 1), arg);
+	PQclear(r);
+	return 0;
+}
+
+int
+store__pg_job_recover(int64_t now, int max_recoveries, store_job_fn fn,
+		      void *arg)
+{
+	struct store_pg__args a = {0};
+	PGresult *r;
+
+	store_pg__arg_int(&a, now);
+	store_pg__arg_int(&a, max_recoveries);
+	if (store_pg__write("recover", sql_recover, &a, &r) != 0)
+		return -1;
+	for (int i = 0; i < PQntuples(r); i++)
+		fn(store_pg__int(r, i, 0), store_pg__int(r, i, 1), JOBD_RUNNING,
+		   (int)store_pg__int(r, i, 2), arg);
+	PQclear(r);
+	return 0;
+}
+
+int
+store__pg_job_prune(int64_t before, int64_t qid, int64_t limit,
+		    store_prune_fn fn, void *arg, int64_t *n)
+{
+	struct store_pg__args a = {0};
+	PGresult *r;
+
+	*n = 0;
+	store_pg__arg_int(&a, before);
+	store_pg__arg_int(&a, qid);
+	if (limit > 0)
+		store_pg__arg_int(&a, limit);
+	else
+		store_pg__arg_null(&a);
+	if (store_pg__write("prune", sql_prune, &a, &r) != 0)
+		return -1;
+	for (int i = 0; i < PQntuples(r); i++)
+		fn(store_pg__int(r, i, 0), store_pg__int(r, i, 1),
+		   (int)store_pg__int(r, i, 2), (int)store_pg__int(r, i, 3),
+		   arg);
+	*n = PQntuples(r);
+	PQclear(r);
+	return 0;
+}
