@@ -447,6 +447,7 @@ load_config(const struct flags *f)
  * running jobd holds it, the database is not touched (that jobd migrated
  * it when it opened it), so --init-db never disturbs it. */
 static int init_pg_rc;
+static char init_pg_why[DIAG_MSG_MAX]; /* its coroutine's diag */
 
 static void
 init_pg(void)
@@ -454,6 +455,7 @@ init_pg(void)
 	int from, to;
 
 	init_pg_rc = store_pg_init_db(cfg.database, &from, &to);
+	snprintf(init_pg_why, sizeof(init_pg_why), "%s", diag_msg());
 	if (init_pg_rc == 0 && from != to)
 		log_info("--init-db: PostgreSQL schema migrated from version "
 			 "%d to %d",
@@ -470,7 +472,9 @@ init_db_store(void)
 		run_on_loop("init-db", init_pg);
 		loop_shutdown();
 		coro_shutdown();
-		return init_pg_rc;
+		if (init_pg_rc != 0)
+			return diag_set(E_DB, "%s", init_pg_why);
+		return 0;
 	}
 	log_dir = xasprintf("%s/logs", state_dir);
 	db_path = xasprintf("%s/jobd.db", state_dir);

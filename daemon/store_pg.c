@@ -42,11 +42,6 @@
  * that a second one never recovers the first one's running jobs as its
  * own. */
 #define NODE_LOCK "1785684590"
-/* The advisory lock a node holds for as long as its session lasts: one
- * jobd per database until the cluster mode (leases, rescue) is built, so
- * that a second one never recovers the first one's running jobs as its
- * own ("jobn"). */
-#define NODE_LOCK "1785684590"
 /* The oldest server jobd runs on: 14 brought pipeline mode and
  * client_connection_check_interval. */
 #define PG_MIN_VERSION 140000
@@ -379,15 +374,16 @@ store__pg_open(const char *conninfo)
 {
 	int from, to;
 
-	conn = pgconn_connect(conninfo, PG_TIMEOUT);
-	if (conn == NULL)
+	conninfo_kept = xstrdup(conninfo);
+	reconnect_wq = (struct waitq)WAITQ_INIT;
+	conn = connect_session();
+	if (conn == NULL) {
+		free(conninfo_kept);
+		conninfo_kept = NULL;
 		return -1;
-	for (size_t i = 0;
-	     i < sizeof(session_settings) / sizeof(session_settings[0]); i++)
-		if (pgconn_query(conn, session_settings[i], 0, NULL, NULL) != 0)
-			return -1; /* store_close() closes conn */
+	}
 	if (migrate(conn, &from, &to) != 0)
-		return -1;
+		return -1; /* store_close() closes conn */
 	return 0;
 }
 
