@@ -40,22 +40,56 @@ static Suite *(*const suites[])(void) = {
 	rlimits_suite,	  cgroups_suite, pgfix_suite,	 initdb_suite,
 };
 
+/* The PostgreSQL server every jobd runs on with JOBD_TEST_STORE=postgres:
+ * started and stopped by tests of their own, run in this process (the
+ * fixture asserts, which Check takes only inside a test). */
+static struct pgfix pg;
+static bool pg_up;
+
+START_TEST(pg_server_start)
+{
+	pg_up = pgfix_start(&pg) == 0;
+	ck_assert_msg(pg_up, "JOBD_TEST_STORE=postgres: %s", pg.why);
+}
+END_TEST
+
+START_TEST(pg_server_stop)
+{
+	pgfix_stop(&pg);
+}
+END_TEST
+
+/* Runs test t alone, in this process; true when it passed. */
+static bool
+run_here(const TTest *t)
+{
+	Suite *s = suite_create("postgres");
+	TCase *tc = tcase_create("server");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, t);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_set_fork_status(sr, CK_NOFORK);
+	/* By name: CK_RUN_SUITE, which picks the suites to run, must not
+	 * skip it. */
+	srunner_run(sr, "postgres", "server", CK_SILENT);
+	bool ok = srunner_ntests_failed(sr) == 0;
+	srunner_free(sr);
+	return ok;
+}
+
 int
 main(void)
 {
 	const char *store = getenv("JOBD_TEST_STORE");
-	struct pgfix pg;
 	bool on_pg = store != NULL && strcmp(store, "postgres") == 0;
 
 	signal(SIGPIPE, SIG_IGN);
 	/* JOBD_TEST_STORE=postgres: every jobd runs on one server started
 	 * here, each in a database of its own (harness.c). */
 	if (on_pg) {
-		if (pgfix_start(&pg) != 0) {
-			fprintf(stderr, "JOBD_TEST_STORE=postgres: %s\n",
-				pg.why);
+		if (!run_here(pg_server_start))
 			return EXIT_FAILURE;
-		}
 		setenv("JOBD_TEST_PG", pgfix_conninfo(&pg), 1);
 	}
 	SRunner *sr = srunner_create(NULL);
@@ -64,7 +98,7 @@ main(void)
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
-	if (on_pg)
-		pgfix_stop(&pg);
+	if (on_pg && !run_here(pg_server_stop))
+		failed++;
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
