@@ -18,6 +18,7 @@
 #include "../integration/pgfix.h"
 #include "coro.h"
 #include "diag.h"
+#include "log.h"
 #include "loopfix.h"
 #include "store.h"
 
@@ -120,6 +121,7 @@ run_init(struct init_arg *a, int n)
 {
 	memset(a, 0, sizeof(*a));
 	a->n = n;
+	log_set_level(LOG_LEVEL_WARNING);
 	loopfix_setup();
 	loopfix_run(init_main_f, a);
 	loopfix_teardown();
