@@ -211,7 +211,10 @@ events_flush(void *arg)
 		 * change holds the transaction, its end does). */
 		if (store_txn_open()) {
 			store_request_commit(true);
-			return !store_held();
+			/* Again at once, so the store's hook commits in
+			 * this pass; not while its commit is answered
+			 * later: the answer ends the loop's sleep. */
+			return !store_held() && !store_committing();
 		}
 		if (store_make_durable() != 0)
 			log_error("%s", diag_msg());

@@ -466,6 +466,12 @@ store_txn_open(void)
 	return in_txn;
 }
 
+bool
+store_committing(void)
+{
+	return flight && !flight_answered;
+}
+
 void
 store_add_txn_hook(store_txn_fn fn, void *arg)
 {

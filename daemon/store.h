@@ -60,8 +60,13 @@ void store_abort(void);
 void store_request_commit(bool durable);
 /* Fsyncs what was committed without it (when synchronous = full). */
 int store_make_durable(void);
-/* True while the group transaction is open (changes not yet durable). */
+/* True while the group transaction is open (changes not yet durable),
+ * its commit in flight included. */
 bool store_txn_open(void);
+/* True while a commit was sent and its answer has not come (a backend
+ * that commits without waiting, PostgreSQL): nothing a flush hook does
+ * ends the transaction before the answer wakes the loop. */
+bool store_committing(void);
 /*
  * Failure.  A write fails at once, -1 with E_DB, when another process
  * holds the database's write lock ("the database is locked by another

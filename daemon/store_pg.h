@@ -34,8 +34,12 @@ extern const char *const store_pg__migrations[];
 extern const int store_pg__compat[];
 
 /* SQL for parameter p (say "$3") as a timestamptz, and for the
- * timestamptz column c as milliseconds. */
-#define PG_TS(p) "to_timestamp((" p ")::float8 / 1000)"
+ * timestamptz column c as milliseconds.  A time past what timestamptz
+ * holds (INT64_MAX: "no bound") is cut to the year 128000, or 4700 BC;
+ * NULL stays NULL. */
+#define PG_TS(p)                                                          \
+	"(CASE WHEN (" p ")::float8 IS NULL THEN NULL ELSE to_timestamp(" \
+	"least(greatest((" p ")::float8, -2e14), 4e15) / 1000) END)"
 #define PG_MS(c) "(extract(epoch FROM " c ") * 1000)::int8"
 
 /* A statement's parameters, in order, as text. */

@@ -741,6 +741,13 @@ prune_f(void *arg)
 	CO_EXPECT(row_of(run).state == JOBD_RUNNING);
 	CO_EXPECT(POKE("SELECT count(*) FROM jobs",
 		       "SELECT count(*) FROM jobs") == 5);
+	/* No time bound (a queue's delete): every finished job, however
+	 * late, and a time past what the database holds is no error. */
+	n = -1;
+	CO_EXPECT(store_job_prune(INT64_MAX, 1, 0, record_prune, &p, &n) == 0);
+	CO_EXPECT(n == 2);
+	CO_EXPECT(!row_of(late).found && !row_of(edge).found);
+	CO_EXPECT(row_of(run).state == JOBD_RUNNING);
 }
 
 START_TEST(store_both_dep_prune_by_time_and_queue)
