@@ -481,8 +481,10 @@ wait_f(void *arg)
 	events_add_waiter(&w);
 	for (size_t i = 0; i < n && w.left > 0; i++) {
 		struct store_job_brief b;
+		/* done[i] is looked at again after the read: the event may
+		 * have counted the job while the read waited on the store. */
 		if (!done[i] && store_job_brief(sorted[i], &b) == 0 &&
-		    jobd_state_is_terminal(b.state)) {
+		    !done[i] && jobd_state_is_terminal(b.state)) {
 			done[i] = true;
 			w.left--;
 		}
