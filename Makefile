@@ -177,14 +177,21 @@ check:
 	scripts/check-layout.sh
 	$(B)/check_unit
 	JOBD_BIN=$(B)/jobd JOBCTL_BIN=$(B)/jobctl $(B)/check_integration
+	$(CHECK_ON_PG)
 	bench/run.sh $(B) --smoke
 	scripts/verify-units.sh
 	scripts/check-install.sh
 	$(CHECK_FUZZ)
 
+# The integration suites again with every jobd on PostgreSQL (those the
+# runner marks so), from the plain build: the sanitizers see the
+# PostgreSQL store's code in the unit suites of both backends.
+CHECK_ON_PG = JOBD_TEST_STORE=postgres JOBD_BIN=$(B)/jobd \
+	JOBCTL_BIN=$(B)/jobctl $(B)/check_integration
 # The fuzz targets are always sanitized, so `make check` runs them once,
 # from the plain build, and not again under SANITIZE=1.
 ifeq ($(SANITIZE),1)
+CHECK_ON_PG :=
 CHECK_FUZZ :=
 CHECK_DEPS :=
 else

@@ -332,7 +332,9 @@ peak_rss_kb(pid_t pid)
 
 START_TEST(basic_throughput_10k)
 {
-	enum { N = 10000 };
+	/* On PostgreSQL a batch costs a statement and a round trip per job
+	 * for now: a tenth of it says the same there. */
+	const int N = jd_on_postgres() ? 1000 : 10000;
 	json_t *jobs = json_array();
 	for (int i = 0; i < N; i++)
 		json_array_append_new(jobs, jd_json("{\"argv\":[\"true\"]}"));
@@ -361,9 +363,11 @@ START_TEST(basic_throughput_10k)
 	json_decref(r);
 	long kb = peak_rss_kb(D.pid);
 	fprintf(stderr,
-		"basic_throughput_10k: %d jobs, submit %.2f s, all succeeded "
-		"after %.2f s (%.0f jobs/s); jobd peak RSS (VmHWM) %ld kB\n",
-		N, t_submit, wall, N / wall, kb);
+		"basic_throughput_10k: %d jobs on %s, submit %.2f s, all "
+		"succeeded after %.2f s (%.0f jobs/s); jobd peak RSS (VmHWM) "
+		"%ld kB\n",
+		N, jd_on_postgres() ? "PostgreSQL" : "SQLite", t_submit, wall,
+		N / wall, kb);
 	ck_assert_int_gt(kb, 0);
 	json_t *ids2 = list_all(&D, "{\"state\":\"succeeded\"}", 10000);
 	ck_assert_int_eq(json_array_size(ids2), N);

@@ -321,7 +321,8 @@ expect_private(struct jd *d)
 	for (int i = 0; files[i] != NULL; i++) {
 		snprintf(path, sizeof(path), "%s/%s", d->state, files[i]);
 		struct stat st;
-		if (lstat(path, &st) != 0 && i > 0)
+		/* jobd.db must be there, but for a jobd on PostgreSQL. */
+		if (lstat(path, &st) != 0 && (i > 0 || jd_on_postgres()))
 			continue;
 		ck_assert_msg(mode_of(path) == 0600, "%s: mode %04o", path,
 			      (unsigned)mode_of(path));
@@ -352,8 +353,10 @@ START_TEST(safety_state_dir_modes)
 
 	/* Files left open by an older jobd (or an admin) are narrowed. */
 	char path[400];
-	static const char *const files[] = {"jobd.db", "jobd.lock", NULL};
+	static const char *const files[] = {"jobd.lock", "jobd.db", NULL};
 	for (int i = 0; files[i] != NULL; i++) {
+		if (i > 0 && jd_on_postgres())
+			break; /* no database file here */
 		snprintf(path, sizeof(path), "%s/%s", t.state, files[i]);
 		ck_assert_int_eq(chmod(path, 0644), 0);
 	}
