@@ -14,6 +14,7 @@
 #include "events.h"
 #include "jobspec.h"
 #include "producer.h"
+#include "jobs.h"
 #include "queue.h"
 #include "store.h"
 #include "xmem.h"
@@ -151,21 +152,32 @@ cmd_queue_delete(struct cmd_req *r)
 		return;
 	}
 	q->deleting = false;
-	if (rc != 0 || queue_deletable(q) != 0 || store_savepoint() != 0) {
+	/* What ended since, and the queue, in one transaction (a store that
+	 * yields between its calls could commit half of it otherwise). */
+	if (rc != 0 || queue_deletable(q) != 0 || jobs_hold() != 0) {
+		cmd_reply_diag(r);
+		return;
+	}
+	if (store_savepoint() != 0) {
+		jobs_unhold();
 		cmd_reply_diag(r);
 		return;
 	}
 	char *name = xstrdup(q->conf.name);
 	int64_t late = 0;
-	if (store_job_prune(INT64_MAX, q->id, 0, cmd_prune_one, NULL, &late) !=
+	if (store_job_prune(INT64_MAX, qid, 0, cmd_prune_one, NULL, &late) !=
 		    0 ||
-	    queue_delete(q) != 0) {
+	    (q = queue_find_id(qid)) == NULL || queue_delete(q) != 0) {
+		if (q == NULL)
+			diag_set(E_UNKNOWN_QUEUE, "queue deleted meanwhile");
 		store_rollback();
+		jobs_unhold();
 		cmd_reply_diag(r);
 		free(name);
 		return;
 	}
 	store_release();
+	jobs_unhold();
 	if (events_watched())
 		events_queue(name, json_pack("{s:s,s:b}", "name", name,
 					     "deleted", 1));

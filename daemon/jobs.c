@@ -43,6 +43,23 @@ jobs_submitted(int64_t id, int state, int64_t run_at)
 	}
 }
 
+/* ---- holds ---- */
+
+int
+jobs_hold(void)
+{
+	return store_hold();
+}
+
+void
+jobs_unhold(void)
+{
+	store_unhold();
+	/* Consumers wait out a hold (consumer.c): let them look. */
+	if (!store_held())
+		queue_wake_all();
+}
+
 /* ---- ended: dependents ---- */
 
 /* A dependent of an ended job moved (store_job_resolve_dependents). */
@@ -110,8 +127,10 @@ jobs_spawned(int64_t id, pid_t pid)
 	events_job(EVENTS_JOB_STARTED, id);
 }
 
-int
-jobs_end_attempt(int64_t qid, int64_t id, const struct store_job_end *e)
+/* The end and what it moves in the store (dependents), in one
+ * transaction (jobs_hold). */
+static int
+end_attempt(int64_t qid, int64_t id, const struct store_job_end *e)
 {
 	int from;
 	if (store_job_end_attempt(id, e, &from) != 0)
@@ -148,13 +167,25 @@ jobs_end_attempt(int64_t qid, int64_t id, const struct store_job_end *e)
 	return 0;
 }
 
+int
+jobs_end_attempt(int64_t qid, int64_t id, const struct store_job_end *e)
+{
+	if (jobs_hold() != 0)
+		return -1;
+	int rc = end_attempt(qid, id, e);
+	jobs_unhold();
+	return rc;
+}
+
 /* ---- cancelled, retried ---- */
 
 /* How often a cancel reads a job again that moved under it. */
 #define CANCEL_TRIES 8
 
-int
-jobs_cancel(const struct store_job_brief *seen, int64_t now)
+/* The cancel and what it moves in the store (dependents), in one
+ * transaction (jobs_hold). */
+static int
+cancel(const struct store_job_brief *seen, int64_t now)
 {
 	struct store_job_brief b = *seen;
 	for (int tries = 1;; tries++) {
@@ -179,6 +210,16 @@ jobs_cancel(const struct store_job_brief *seen, int64_t now)
 	}
 	ended(b.id, JOBD_CANCELLED);
 	return 0;
+}
+
+int
+jobs_cancel(const struct store_job_brief *b, int64_t now)
+{
+	if (jobs_hold() != 0)
+		return -1;
+	int rc = cancel(b, now);
+	jobs_unhold();
+	return rc;
 }
 
 int

@@ -25,6 +25,14 @@
 
 #include "store.h"
 
+/* Holds the group transaction open while one change spans several store
+ * calls (store_hold), so that no commit takes half of it when the store
+ * yields between them; jobs_unhold() ends the hold and, when it was the
+ * last, wakes the consumers, which claim nothing while one lasts.  -1
+ * with diag as store_hold.  May yield (a commit in flight is awaited). */
+int jobs_hold(void);
+void jobs_unhold(void);
+
 /* A job inserted by a submit, in state `state` (cancelled when its
  * dependency already failed): counts it in queue qid.  Called right after
  * its store_job_insert; announced later by jobs_submitted().  Does not

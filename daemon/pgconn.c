@@ -224,16 +224,32 @@ drain(struct pgconn *pc)
 		if (res == NULL) {
 			/* The end of a statement's results (never of a
 			 * Sync's). */
-			if (pc->head->kind == REQ_SYNC) {
+			struct pgconn_req *r = pc->head;
+
+			if (r->kind == REQ_SYNC) {
 				lose(pc, "postgres: pipeline out of step (a "
 					 "statement's end where a Sync was "
 					 "due)");
 				return;
 			}
+			if (r->res == NULL && !r->failed) {
+				char m[200];
+
+				copy_msg(m, sizeof(m), PQerrorMessage(pc->pg));
+				r->failed = true;
+				snprintf(r->err, sizeof(r->err),
+					 "postgres: no result: %s", m);
+			}
 			finish_head(pc);
 			continue;
 		}
 		take_result(pc, res);
+	}
+	/* The server closed the connection (a FATAL, then the end of the
+	 * stream) without a read failing. */
+	if (pc->pg != NULL && PQstatus(pc->pg) == CONNECTION_BAD) {
+		lose_conn(pc, "connection lost");
+		return;
 	}
 	while (pc->pg != NULL && (nt = PQnotifies(pc->pg)) != NULL) {
 		if (pc->notify != NULL)
@@ -302,7 +318,9 @@ pgconn_watchdog_cb(struct ev_loop *l, ev_timer *w, int revents)
 		ev_timer_stop(loop_ev(), w);
 		return;
 	}
-	if (loop_now() - pc->head->sent_at < pc->timeout)
+	/* A script (a migration building an index) may take its time. */
+	if (pc->head->kind == REQ_SCRIPT ||
+	    loop_now() - pc->head->sent_at < pc->timeout)
 		return;
 	snprintf(why, sizeof(why), "postgres: no answer in %g s", pc->timeout);
 	lose(pc, why);

@@ -111,13 +111,16 @@ store_close(void)
 		return;
 	}
 	closing = true;
-	if (in_txn)
-		store_flush(NULL);
-	/* A commit answered later: its answer is awaited (from a
-	 * coroutine: the backends that commit so are used from one). */
-	while (flight && coro_self() != NULL)
-		if (waitq_wait(&commit_wq, -1) != 0)
+	/* A commit answered later is awaited (from a coroutine: the
+	 * backends that commit so are used from one); writes are refused
+	 * meanwhile, so none opens another transaction. */
+	while (in_txn || flight) {
+		if (in_txn && !flight)
+			store_flush(NULL);
+		if (!flight || coro_self() == NULL ||
+		    waitq_wait(&commit_wq, -1) != 0)
 			break;
+	}
 	closing = false;
 	if (loop_ev() && ev_is_active(&commit_timer))
 		ev_timer_stop(loop_ev(), &commit_timer);
@@ -140,6 +143,8 @@ store__write_begin(void)
 		if (waitq_wait(&commit_wq, -1) != 0)
 			return -1;
 	}
+	if (closing && !in_txn)
+		return diag_set(E_DB, "store: closing");
 	if (in_txn) {
 		if (txn_doomed)
 			return diag_set(E_DB, "%s", fail_msg);
@@ -306,6 +311,9 @@ flight_end(void)
 		return;
 	}
 	log_error("%s", fail_msg);
+	/* A COMMIT answered with an error (a statement before it in its
+	 * batch failed) leaves the server's transaction open, aborted. */
+	store__be->db_rollback();
 	txn_over(false);
 }
 
@@ -391,7 +399,12 @@ store_commit_now(void)
 void
 store_abort(void)
 {
-	if (!in_txn)
+	/* A transaction whose COMMIT is in flight is the answer's to end:
+	 * it is awaited, and what is aborted is what follows. */
+	while (flight && coro_self() != NULL)
+		if (waitq_wait(&commit_wq, -1) != 0)
+			return;
+	if (!in_txn || flight)
 		return;
 	if (!txn_doomed)
 		snprintf(fail_msg, sizeof(fail_msg), "store: rolled back");

@@ -53,7 +53,8 @@ int store_commit_now(void);
 /* Rolls the open group transaction back now, everyone's writes in it
  * (at start, after a step that failed halfway; a held change that failed
  * after some of its slices were written): the hooks are told, and every
- * store_sync() waiting for it fails.  Does not yield. */
+ * store_sync() waiting for it fails.  A commit in flight (PostgreSQL) is
+ * awaited first: it ends as its answer says.  Yields only then. */
 void store_abort(void);
 /* Asks the next flush to commit without delay (and fsync, when
  * durable).  Does not yield. */

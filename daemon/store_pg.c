@@ -66,12 +66,18 @@ static const char schema_table[] =
  * server whatever its default (a claim the server lost would let another
  * node run the job); a transaction left open or a lock waited on past
  * these bounds is the server's to end, not a stuck node's to hold; a
- * client gone away is noticed while its statement runs. */
+ * client gone away is noticed while its statement runs, and an idle one
+ * within seconds by the server's keepalives (its session, and the node
+ * lock with it, would otherwise outlive it by the kernel's two hours). */
 static const char *const session_settings[] = {
 	"SET synchronous_commit = on",
 	"SET idle_in_transaction_session_timeout = '30s'",
 	"SET lock_timeout = '5s'",
 	"SET client_connection_check_interval = '2s'",
+	"SET tcp_keepalives_idle = 5",
+	"SET tcp_keepalives_interval = 2",
+	"SET tcp_keepalives_count = 3",
+	"SET tcp_user_timeout = 10000",
 	"SET TIME ZONE 'UTC'",
 };
 
@@ -94,9 +100,10 @@ connect_session(void)
 	if (pgconn_query(pc, "SELECT pg_try_advisory_lock(" NODE_LOCK ")", 0,
 			 NULL, &r) != 0)
 		goto fail;
-	if (PQgetvalue(r, 0, 0)[0] != 't') {
+	if (PQntuples(r) != 1 || PQgetvalue(r, 0, 0)[0] != 't') {
 		diag_set(E_DB, "store: another jobd uses this database (one "
-			       "node per database in this version)");
+			       "node per database in this version; one that "
+			       "vanished holds it until the server notices)");
 		goto fail;
 	}
 	PQclear(r);
@@ -196,7 +203,9 @@ run(const char *what, const char *sql, const struct store_pg__args *a,
 
 		snprintf(msg, sizeof(msg), "%s", diag_msg());
 		PQclear(r);
-		if (store_txn_open())
+		/* Not the transaction whose COMMIT is in flight: the
+		 * answer says how that one ended. */
+		if (store_txn_open() && !store_committing())
 			store__txn_lost(msg);
 		return diag_set(E_DB, "store: %s: %s", what, msg);
 	}

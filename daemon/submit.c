@@ -326,7 +326,7 @@ submit_jobs(const struct jobspec *specs, size_t n, uid_t uid,
 		t->reserved = true;
 	}
 	if (sliced) {
-		if (store_hold() != 0)
+		if (jobs_hold() != 0)
 			goto out;
 		held = true;
 	}
@@ -341,12 +341,8 @@ submit_jobs(const struct jobspec *specs, size_t n, uid_t uid,
 	}
 	rc = 0;
 out:
-	if (held) {
-		store_unhold();
-		/* Consumers wait out a hold (consumer.c): let them look. */
-		if (!store_held())
-			queue_wake_all();
-	}
+	if (held)
+		jobs_unhold();
 	for (size_t i = 0; i < n; i++)
 		item_release(&it[i]);
 	json_decref(keys);
