@@ -20,7 +20,10 @@
 #include "diag.h"
 #include "log.h"
 #include "loopfix.h"
+#include "bothfix.h"
+#include "queue_conf.h"
 #include "store.h"
+#include "store_pg.h"
 
 Suite *store_pg_suite(void);
 
@@ -216,6 +219,63 @@ START_TEST(store_pg_init_db_without_a_server_says_why)
 }
 END_TEST
 
+/* ---- a commit that fails in its own batch ---- */
+
+struct lost_arg {
+	int bad_rc, sync_rc, after_rc, again_rc;
+	char after_msg[256];
+};
+
+static void
+bad_write_f(void *arg)
+{
+	struct lost_arg *a = arg;
+
+	a->bad_rc = store_pg__write("bad", "SELECT 1 / 0", NULL, NULL);
+}
+
+/* A statement that fails in the batch whose COMMIT is already sent (a
+ * reporter waited, so the commit went at once): the COMMIT is answered
+ * with an error and the server's transaction is left aborted; it must be
+ * rolled back there, or every statement of the next group transaction
+ * fails ("current transaction is aborted"). */
+static void
+commit_lost_f(void *arg)
+{
+	struct lost_arg *a = arg;
+	struct queue_conf qc;
+	int64_t id;
+	struct coro *c;
+
+	if (bothfix_backend() != BOTHFIX_POSTGRES)
+		return;
+	queue_conf_init(&qc, "before");
+	CO_EXPECT(store_queue_insert(&qc, false, &id) == 0);
+	/* The bad write runs in the pass where this coroutine waits for
+	 * the commit, so the flush sends the COMMIT at once, after it. */
+	c = coro_spawn("bad", bad_write_f, a);
+	a->sync_rc = store_sync();
+	coro_join(c);
+	queue_conf_init(&qc, "after");
+	a->after_rc = store_queue_insert(&qc, false, &id);
+	snprintf(a->after_msg, sizeof(a->after_msg), "%s", diag_msg());
+	a->again_rc = store_sync();
+}
+
+START_TEST(store_pg_failed_commit_is_rolled_back)
+{
+	struct lost_arg a = {0};
+
+	if (!bothfix_run(__func__, BOTHFIX_POSTGRES, commit_lost_f, &a))
+		return;
+	ck_assert_int_eq(a.bad_rc, -1);
+	ck_assert_int_eq(a.sync_rc, -1);
+	ck_assert_msg(a.after_rc == 0, "the next write failed: %s",
+		      a.after_msg);
+	ck_assert_int_eq(a.again_rc, 0);
+}
+END_TEST
+
 Suite *
 store_pg_suite(void)
 {
@@ -228,6 +288,12 @@ store_pg_suite(void)
 	tcase_add_test(tc, store_pg_init_db_refuses_a_schema_for_newer_nodes);
 	tcase_add_test(tc, store_pg_init_db_migrates_once_when_nodes_race);
 	tcase_add_test(tc, store_pg_init_db_without_a_server_says_why);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("commits");
+	tcase_set_timeout(tc, 60);
+	tcase_add_unchecked_fixture(tc, bothfix_server_setup,
+				    bothfix_server_teardown);
+	tcase_add_test(tc, store_pg_failed_commit_is_rolled_back);
 	suite_add_tcase(s, tc);
 	return s;
 }
