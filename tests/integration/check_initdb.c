@@ -265,7 +265,9 @@ START_TEST(initdb_postgres)
 	free(err);
 	jd_free(&u);
 	ck_assert_int_eq(jd_stop(&t), 0);
-	ck_assert(!jd_exists(jd_path(&t, "state/jobd.db")));
+	char *db = jd_path(&t, "state/jobd.db");
+	ck_assert(!jd_exists(db));
+	free(db);
 
 	/* A database out of reach. */
 	snprintf(conf, sizeof(conf),
