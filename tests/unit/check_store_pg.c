@@ -249,11 +249,15 @@ commit_lost_f(void *arg)
 
 	if (bothfix_backend() != BOTHFIX_POSTGRES)
 		return;
+	/* Held, so that however slow the machine, no commit takes the
+	 * first write alone before the bad one joins its transaction. */
+	CO_EXPECT(store_hold() == 0);
 	queue_conf_init(&qc, "before");
 	CO_EXPECT(store_queue_insert(&qc, false, &id) == 0);
 	/* The bad write runs in the pass where this coroutine waits for
 	 * the commit, so the flush sends the COMMIT at once, after it. */
 	c = coro_spawn("bad", bad_write_f, a);
+	store_unhold();
 	a->sync_rc = store_sync();
 	coro_join(c);
 	queue_conf_init(&qc, "after");
