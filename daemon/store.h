@@ -359,4 +359,14 @@ int store_open_pg(const char *conninfo);
  * newer jobd (nothing is changed then).  From a coroutine.  Yields. */
 int store_pg_init_db(const char *conninfo, int *from, int *to);
 
+/* ---- The cluster (PostgreSQL) ---- */
+
+/* This node as the cluster knows it: its row in the nodes table, the
+ * epoch of its registration (raised each time it registers again, so an
+ * older incarnation's writes are fenced off) and its name (borrowed).
+ * 0, 0 and NULL under SQLite and before the node registered. */
+int64_t store_node_id(void);
+int store_node_epoch(void);
+const char *store_node_name(void);
+
 #endif /* STORE_H_INCLUDED */

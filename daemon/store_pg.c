@@ -49,6 +49,10 @@
 #define PG_TIMEOUT 10
 
 static struct pgconn *conn;
+/* This node's registration (store_node_id and the others). */
+static int64_t node_id;
+static int node_epoch;
+static char *node_name;	    /* owned */
 static char *conninfo_kept; /* owned: for connecting again */
 static bool reconnecting;
 static struct waitq reconnect_wq;
@@ -539,3 +543,23 @@ const struct store__backend store__pg_backend = {
 	.db_report = pg_report,
 	.db_fsync = pg_fsync,
 	STORE_BACKEND_CALLS(STORE_PG_CALL, STORE_PG_CALLV)};
+
+/* ---- the node ---- */
+
+int64_t
+store_node_id(void)
+{
+	return node_id;
+}
+
+int
+store_node_epoch(void)
+{
+	return node_epoch;
+}
+
+const char *
+store_node_name(void)
+{
+	return node_name;
+}
