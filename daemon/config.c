@@ -462,6 +462,12 @@ queue_key(struct load *l, const char *k, const char *v)
 				       "to 10000");
 		q->concurrency = (int)n;
 		q->set |= QC_CONCURRENCY;
+	} else if (strcmp(k, "global_concurrency") == 0) {
+		if (!parse_int(v, 0, QUEUE_CONF_MAX_GLOBAL, &n))
+			return fail(l, "global_concurrency: must be an integer "
+				       "from 0 to 100000 (0 = no cap)");
+		q->global_concurrency = (int)n;
+		q->set |= QC_GLOBAL_CONCURRENCY;
 	} else if (strcmp(k, "rate") == 0) {
 		if (!parse_rate(v, &d, &p))
 			return fail(l, "rate: must be N/s, N/m, N/h, "
@@ -896,6 +902,8 @@ print_queue(const struct queue_conf *q, FILE *f)
 #define KEY(bit) ((q->set & (bit)) ? "" : "# ")
 	fprintf(f, "\n[queue %s]\n", q->name);
 	fprintf(f, "%sconcurrency = %d\n", KEY(QC_CONCURRENCY), q->concurrency);
+	fprintf(f, "%sglobal_concurrency = %d\n", KEY(QC_GLOBAL_CONCURRENCY),
+		q->global_concurrency);
 	if (q->rate_limit > 0)
 		fprintf(f, "%srate = %s\n", KEY(QC_RATE),
 			jobd_rate_format(q->rate_limit, q->rate_period, a));

@@ -108,12 +108,25 @@ await_work(struct consumer *cs)
 		 * a claim could not commit before the hold ends anyway.
 		 * store_unhold's caller wakes the queues. */
 		if (q->paused || q->counts[JOBD_QUEUED] <= 0 ||
-		    q->active >= q->conf.concurrency || store_held()) {
+		    q->active >= queue_conf_pool(&q->conf) || store_held()) {
 			if (waitq_wait(&q->work, -1) != 0)
 				return -1;
 			continue;
 		}
-		if (q->conf.rate_limit > 0) {
+		/* A limit the store keeps for the cluster (a global permit,
+		 * the shared bucket) refused the last claim: until the time
+		 * it gave, or a wake-up (an end here freed a permit). */
+		if (q->claim_after > loop_now()) {
+			if (waitq_wait(&q->work, q->claim_after - loop_now()) !=
+				    0 &&
+			    diag_code() == E_CANCELLED)
+				return -1;
+			continue;
+		}
+		/* The store's bucket is the cluster's when it keeps one: a
+		 * local one too would only lose tokens to claims that get
+		 * nothing. */
+		if (q->conf.rate_limit > 0 && !store_limits_shared()) {
 			double wait;
 			if (!ratelimit_take(&q->rl, loop_now(), &wait)) {
 				/* Sleep on the work queue so a pause or
@@ -251,12 +264,19 @@ still_running(int64_t id)
 	return store_job_brief(id, &b) == 0 && b.state == JOBD_RUNNING;
 }
 
-/* One attempt of q ended (or never started). */
+/* One attempt of q ended (or never started).  With a global cap kept by
+ * the store, its permit is free again: a consumer waiting for one
+ * claims. */
 static void
 release_slot(struct queue *q)
 {
-	if (q->active-- >= q->conf.concurrency)
+	if (q->active-- >= queue_conf_pool(&q->conf))
 		waitq_notify_all(&q->work);
+	if (q->conf.global_concurrency > 0 && store_limits_shared() &&
+	    q->claim_after > 0) {
+		q->claim_after = 0;
+		waitq_notify_one(&q->work);
+	}
 }
 
 static void
@@ -301,7 +321,10 @@ consumer_f(void *arg)
 	while (await_work(cs) == 0) {
 		struct store_job_run r;
 		if (jobs_claim(q->id, jobd_time_now_ms(), &r) != 0) {
-			if (diag_code() != E_NOTFOUND) {
+			if (diag_code() == E_BUSY) {
+				q->claim_after =
+					loop_now() + (double)r.wait_ms / 1000.0;
+			} else if (diag_code() != E_NOTFOUND) {
 				log_error("queue %s: %s", q->conf.name,
 					  diag_msg());
 				await_sleep(1.0);

@@ -23,13 +23,20 @@ enum {
 	QC_KILL_GRACE = 1u << 5,
 	QC_MAX_ATTEMPTS = 1u << 6,
 	QC_BACKOFF = 1u << 7,
-	QC_LIMITS = 1u << 8 /* any limit_* key: they overwrite key by key */
+	QC_LIMITS = 1u << 8, /* any limit_* key: they overwrite key by key */
+	QC_GLOBAL_CONCURRENCY = 1u << 9
 };
+
+/* The most permits global_concurrency may give (each is a row of the
+ * PostgreSQL store's queue_slots). */
+#define QUEUE_CONF_MAX_GLOBAL 100000
 
 struct queue_conf {
 	char name[65];
 	unsigned set;	    /* QC_* bits: keys the file set */
 	int concurrency;    /* default 4, 1..10000 */
+	int global_concurrency; /* running jobs of the whole cluster (under
+				 * SQLite, of this node): 0 = no cap */
 	double rate_limit;  /* starts per period; 0 = no rate limit */
 	double rate_period; /* seconds */
 	double rate_burst;  /* 0 = same as limit */
@@ -44,5 +51,9 @@ struct queue_conf {
 /* Fills q (the caller's) with a queue's defaults; name (borrowed, at most
  * 64 bytes, truncated otherwise) is copied. */
 void queue_conf_init(struct queue_conf *q, const char *name);
+/* How many of q's jobs one node runs at once: concurrency, or
+ * global_concurrency when that is set and lower (a node never runs more
+ * than the whole cluster may). */
+int queue_conf_pool(const struct queue_conf *q);
 
 #endif /* QUEUE_CONF_H_INCLUDED */

@@ -35,3 +35,9 @@ store_job_run_destroy(struct store_job_run *r)
 	free(r->cwd);
 	memset(r, 0, sizeof(*r));
 }
+
+bool
+store_limits_shared(void)
+{
+	return store__be != NULL && store__be->shared;
+}

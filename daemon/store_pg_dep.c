@@ -96,7 +96,18 @@ static const char sql_recover[] =
 	"  recoveries = recoveries + 1, attempt = greatest(attempt - 1, 0),"
 	"  pid = NULL, node_id = NULL, node_epoch = NULL,"
 	"  finished_at = CASE WHEN recoveries >= $2 THEN " PG_TS("$1") " END"
-	"  WHERE state = " STATE(RUNNING) " RETURNING id, qid, state)"
+	"  WHERE state = " STATE(RUNNING) " RETURNING id, qid, state),"
+	/* Their global permits go back; so do the permits of jobs
+	 * cancelled while they ran here, whose end this node never
+	 * recorded (node: jobd.node_id, NULL before the node registers, as
+	 * the claim wrote it). */
+	" freed AS (UPDATE queue_slots s SET job_id = NULL, node_id = NULL"
+	"  FROM back b WHERE s.qid = b.qid AND s.job_id = b.id),"
+	" stale AS (UPDATE queue_slots s SET job_id = NULL, node_id = NULL"
+	"  FROM jobs j WHERE j.id = s.job_id"
+	"  AND j.state = " STATE(CANCELLED)
+	"  AND s.node_id IS NOT DISTINCT FROM"
+	"   nullif(current_setting('jobd.node_id', true), '')::int8)"
 	" SELECT id, qid, state FROM back ORDER BY id";
 
 /* Finished jobs that ended before $1, of queue $2 (< 0: any), the oldest

@@ -745,7 +745,6 @@ static const struct {
 	{"jobs", "node_epoch"},
 	{"jobs", "last_node"},
 	{"job_specs", "job_id"},
-	{"queues", "global_concurrency"},
 	{"queues", "nodes"},
 	{"producers", "anchor"},
 	{"producers", "last_tick"},
