@@ -150,7 +150,9 @@ int store_queue_delete(int64_t id);
  * wrote included.  On PostgreSQL the lock is taken before the jobs are
  * counted (two statements: the count sees what a submit holding the lock
  * before committed) and counts are the sums of every node's counts.  A
- * queue with no row counts 0. */
+ * queue with no row counts 0.  The lock lasts only as long as the group
+ * transaction: a caller that inserts jobs after the check holds it
+ * (store_hold) from before the check to after the inserts. */
 int store_queue_pending(int64_t qid, int64_t *n);
 /* True when the database is shared by several nodes (PostgreSQL) and so
  * keeps the limits that span them: global_concurrency and rate in

@@ -249,14 +249,21 @@ store__pg_queue_pending(int64_t qid, int64_t *n)
 	struct store_pg__args a = {0};
 	PGresult *r;
 
+	int rc = -1;
+
 	*n = 0;
 	store_pg__arg_int(&a, qid);
-	if (store_pg__write("queue lock", queue_lock, &a, NULL) != 0 ||
-	    store_pg__write("queue pending", queue_pending, &a, &r) != 0)
+	/* No commit between the two: the count is made under the lock. */
+	if (store_hold() != 0)
 		return -1;
-	*n = store_pg__int(r, 0, 0);
-	PQclear(r);
-	return 0;
+	if (store_pg__write("queue lock", queue_lock, &a, NULL) == 0 &&
+	    store_pg__write("queue pending", queue_pending, &a, &r) == 0) {
+		*n = store_pg__int(r, 0, 0);
+		PQclear(r);
+		rc = 0;
+	}
+	store_unhold();
+	return rc;
 }
 
 int

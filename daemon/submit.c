@@ -294,6 +294,15 @@ takes_room(const struct item *it)
 	       it->q->conf.capacity > 0;
 }
 
+static bool
+any_capped(const struct item *it, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (takes_room(&it[i]))
+			return true;
+	return false;
+}
+
 static int
 by_id(const void *a, const void *b)
 {
@@ -386,13 +395,16 @@ submit_jobs(const struct jobspec *specs, size_t n, uid_t uid,
 		if (slice(sliced) != 0)
 			goto out;
 	}
-	if (reserve_room(it, n) != 0)
-		goto out;
-	if (sliced) {
+	/* The group transaction is held from the capacity check to the
+	 * last insert when the check locked queue rows (store_queue_pending):
+	 * a commit in between would let the lock go before the jobs are in. */
+	if (sliced || (store_limits_shared() && any_capped(it, n))) {
 		if (jobs_hold() != 0)
 			goto out;
 		held = true;
 	}
+	if (reserve_room(it, n) != 0)
+		goto out;
 	if (insert_all(specs, n, it, out, now, sliced) != 0)
 		goto out;
 	/* Announced before the hold ends: no job of the request can start
