@@ -322,8 +322,8 @@ consumer_f(void *arg)
 		struct store_job_run r;
 		if (jobs_claim(q->id, jobd_time_now_ms(), &r) != 0) {
 			if (diag_code() == E_BUSY) {
-				q->claim_after =
-					loop_now() + (double)r.wait_ms / 1000.0;
+				q->claim_after = loop_now() +
+						 (double)r.wait_ms / 1000.0;
 			} else if (diag_code() != E_NOTFOUND) {
 				log_error("queue %s: %s", q->conf.name,
 					  diag_msg());

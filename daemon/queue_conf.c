@@ -27,8 +27,7 @@ queue_conf_init(struct queue_conf *q, const char *name)
 int
 queue_conf_pool(const struct queue_conf *q)
 {
-	if (q->global_concurrency > 0 &&
-	    q->global_concurrency < q->concurrency)
+	if (q->global_concurrency > 0 && q->global_concurrency < q->concurrency)
 		return q->global_concurrency;
 	return q->concurrency;
 }

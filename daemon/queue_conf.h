@@ -33,17 +33,16 @@ enum {
 
 struct queue_conf {
 	char name[65];
-	unsigned set;	    /* QC_* bits: keys the file set */
-	int concurrency;    /* default 4, 1..10000 */
-	int global_concurrency; /* running jobs of the whole cluster (under
-				 * SQLite, of this node): 0 = no cap */
-	double rate_limit;  /* starts per period; 0 = no rate limit */
-	double rate_period; /* seconds */
-	double rate_burst;  /* 0 = same as limit */
-	int64_t capacity;   /* 0 = unlimited */
-	double timeout;	    /* 0 = none */
-	double kill_grace;  /* < 0 = the daemon's */
-	int max_attempts;   /* 1..1000, default 1 */
+	unsigned set;		/* QC_* bits: keys the file set */
+	int concurrency;	/* default 4, 1..10000 */
+	int global_concurrency; /* 0..100000, 0 = no cap: see queue_conf_pool */
+	double rate_limit;	/* starts per period; 0 = no rate limit */
+	double rate_period;	/* seconds */
+	double rate_burst;	/* 0 = same as limit */
+	int64_t capacity;	/* 0 = unlimited */
+	double timeout;		/* 0 = none */
+	double kill_grace;	/* < 0 = the daemon's */
+	int max_attempts;	/* 1..1000, default 1 */
 	struct backoff backoff;
 	struct joblimits limits; /* defaults for its jobs; 0: not set */
 };

@@ -228,7 +228,7 @@ struct store_job_run {
 	int output;	    /* enum jobspec_output */
 	int64_t started_at; /* ms */
 	struct joblimits limits;
-	bool linger; /* what its cgroup holds may outlive it */
+	bool linger;	 /* what its cgroup holds may outlive it */
 	int64_t wait_ms; /* a claim refused with E_BUSY: retry after it */
 };
 /* Claims the next ready job of queue qid (priority, run_at, id order):
