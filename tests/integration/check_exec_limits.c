@@ -299,13 +299,87 @@ START_TEST(exec_capacity)
 }
 END_TEST
 
+/* ---- global_concurrency (one node: the whole cluster) ---- */
+
+/* The config's key caps the node's running jobs below its concurrency;
+ * queue.update raises the cap at once; queue.create takes it; values out
+ * of range are refused. */
+START_TEST(exec_global_concurrency)
+{
+	struct jd d;
+	start(&d, "[queue g]\nconcurrency = 4\nglobal_concurrency = 2\n");
+	json_t *q = jd_queue_get(&d, "g", NULL);
+	ck_assert_int_eq(jd_num(q, "global_concurrency"), 2);
+	ck_assert_int_eq(jd_num(q, "concurrency"), 4);
+	json_decref(q);
+	char *file = jd_path(&d, "intervals");
+	char *cmd = timed_cmd(file, "0.1");
+	int64_t ids[12];
+	submit_batch(&d, cmd, "g", 12, ids);
+	wait_all(&d, ids, 12, 20);
+	double s[12], e[12];
+	ck_assert_int_eq(read_intervals(file, s, e, 12), 12);
+	int most = max_overlap(s, e, 12);
+	fprintf(stderr, "exec_global_concurrency: at most %d at once\n", most);
+	ck_assert_msg(most <= 2, "%d jobs ran at once, global_concurrency 2",
+		      most);
+	ck_assert_msg(most == 2, "never ran 2 at once (only %d)", most);
+	/* Raised past concurrency: concurrency caps again. */
+	char *gate = gate_cmd(&d, "open");
+	int64_t held[6];
+	submit_batch(&d, gate, "g", 6, held);
+	ck_assert(poll_running(&d, "g", 2, 5));
+	jd_call_ok(&d, json_pack("{s:s,s:s,s:i}", "cmd", "queue.update", "name",
+				 "g", "global_concurrency", 9));
+	ck_assert_msg(poll_running(&d, "g", 4, 5),
+		      "raising global_concurrency did not start 2 more jobs");
+	gate_open(&d, "open");
+	wait_all(&d, held, 6, 10);
+	/* Kept across queue.update of other keys and shown by queue.list. */
+	jd_call_ok(&d,
+		   json_pack("{s:s,s:s,s:i,s:i}", "cmd", "queue.create", "name",
+			     "h", "global_concurrency", 3, "capacity", 5));
+	jd_call_ok(&d, json_pack("{s:s,s:s,s:i}", "cmd", "queue.update", "name",
+				 "h", "capacity", 6));
+	q = jd_queue_get(&d, "h", NULL);
+	ck_assert_int_eq(jd_num(q, "global_concurrency"), 3);
+	json_decref(q);
+	ck_assert_str_eq(
+		req_err(&d, json_pack("{s:s,s:s,s:i}", "cmd", "queue.update",
+				      "name", "h", "global_concurrency", -1)),
+		"invalid_argument");
+	ck_assert_str_eq(req_err(&d, json_pack("{s:s,s:s,s:i}", "cmd",
+					       "queue.create", "name", "k",
+					       "global_concurrency", 100001)),
+			 "invalid_argument");
+	ck_assert_str_eq(
+		req_err(&d, json_pack("{s:s,s:s,s:s}", "cmd", "queue.update",
+				      "name", "h", "global_concurrency", "2")),
+		"invalid_argument");
+	/* Kept across a restart (in the store). */
+	jd_stop(&d);
+	jd_start(&d, NULL);
+	q = jd_queue_get(&d, "h", NULL);
+	ck_assert_int_eq(jd_num(q, "global_concurrency"), 3);
+	json_decref(q);
+	free(gate);
+	free(cmd);
+	free(file);
+	jd_free(&d);
+}
+END_TEST
+
 void
 exec_add_limits(Suite *s)
 {
 	const TTest *limits[] = {
-		exec_rate_limit,	exec_concurrency_limit,
-		exec_concurrency_raise, exec_concurrency_lower,
-		exec_capacity,		NULL,
+		exec_rate_limit,
+		exec_concurrency_limit,
+		exec_concurrency_raise,
+		exec_concurrency_lower,
+		exec_capacity,
+		exec_global_concurrency,
+		NULL,
 	};
 
 	exec_add_case(s, "limits", 30, limits);

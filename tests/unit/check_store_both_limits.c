@@ -166,10 +166,11 @@ permits(int64_t qid, char *buf, size_t n)
 	PGresult *r;
 
 	snprintf(buf, n, "?");
-	snprintf(sql, sizeof(sql),
-		 "SELECT coalesce(string_agg(slot || ':' || coalesce(job_id, "
-		 "0), ',' ORDER BY slot), '') FROM queue_slots WHERE qid = %lld",
-		 (long long)qid);
+	snprintf(
+		sql, sizeof(sql),
+		"SELECT coalesce(string_agg(slot || ':' || coalesce(job_id, "
+		"0), ',' ORDER BY slot), '') FROM queue_slots WHERE qid = %lld",
+		(long long)qid);
 	if (store_pg__read("permits", sql, NULL, &r) == 0) {
 		snprintf(buf, n, "%s", store_pg__text(r, 0, 0));
 		PQclear(r);
@@ -177,11 +178,11 @@ permits(int64_t qid, char *buf, size_t n)
 	return buf;
 }
 
-#define PERMITS_ARE(qid, want)                                             \
-	do {                                                               \
-		char b_[256];                                              \
+#define PERMITS_ARE(qid, want)                                              \
+	do {                                                                \
+		char b_[256];                                               \
 		CO_EXPECT(strcmp(permits((qid), b_, sizeof(b_)), (want)) == \
-			  0);                                              \
+			  0);                                               \
 	} while (0)
 
 /* ---- another node: a second connection ---- */
@@ -288,10 +289,11 @@ queue_rows_f(void *arg)
 	if (pg) {
 		PERMITS_ARE(q, "1:0,2:0,3:0");
 		PERMITS_ARE(plain, "");
-		CO_EXPECT(peek("SELECT count(*) FROM queue_rate "
-			       "WHERE qid = %lld AND per_sec = 10 AND burst = 4 "
-			       "AND tokens = 4",
-			       (long long)q) == 1);
+		CO_EXPECT(
+			peek("SELECT count(*) FROM queue_rate "
+			     "WHERE qid = %lld AND per_sec = 10 AND burst = 4 "
+			     "AND tokens = 4",
+			     (long long)q) == 1);
 		CO_EXPECT(peek("SELECT count(*) FROM queue_rate") == 1);
 	}
 	/* Lowered: free permits above the cap go; no rate, no bucket. */
@@ -707,8 +709,7 @@ store_both_limits_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_unchecked_fixture(tc, bothfix_server_setup,
 				    bothfix_server_teardown);
-	tcase_add_loop_test(tc, store_both_limits_queue_rows, 0,
-			    BOTHFIX_COUNT);
+	tcase_add_loop_test(tc, store_both_limits_queue_rows, 0, BOTHFIX_COUNT);
 	tcase_add_loop_test(tc, store_both_limits_pending_across_nodes, 0,
 			    BOTHFIX_COUNT);
 	/* What only a database shared by nodes keeps (store.h,
@@ -719,8 +720,8 @@ store_both_limits_suite(void)
 			    BOTHFIX_POSTGRES, BOTHFIX_COUNT);
 	tcase_add_loop_test(tc, store_both_limits_permit_of_another_node,
 			    BOTHFIX_POSTGRES, BOTHFIX_COUNT);
-	tcase_add_loop_test(tc, store_both_limits_rate_shared,
-			    BOTHFIX_POSTGRES, BOTHFIX_COUNT);
+	tcase_add_loop_test(tc, store_both_limits_rate_shared, BOTHFIX_POSTGRES,
+			    BOTHFIX_COUNT);
 	tcase_add_loop_test(tc, store_both_limits_unique_key_of_another_node,
 			    BOTHFIX_POSTGRES, BOTHFIX_COUNT);
 	suite_add_tcase(s, tc);
