@@ -97,17 +97,18 @@ static const char sql_recover[] =
 	"  pid = NULL, node_id = NULL, node_epoch = NULL,"
 	"  finished_at = CASE WHEN recoveries >= $2 THEN " PG_TS("$1") " END"
 	"  WHERE state = " STATE(RUNNING) " RETURNING id, qid, state),"
-	/* Their global permits go back; so do the permits of jobs
-	 * cancelled while they ran here, whose end this node never
-	 * recorded (node: jobd.node_id, NULL before the node registers, as
-	 * the claim wrote it). */
+	/* Their global permits go back; so do this node's other permits
+	 * whose job does not run (cancelled while it ran here, or pruned
+	 * since, and its end never recorded); this node: jobd.node_id,
+	 * NULL before it registers, as the claim wrote it. */
 	" freed AS (UPDATE queue_slots s SET job_id = NULL, node_id = NULL"
 	"  FROM back b WHERE s.qid = b.qid AND s.job_id = b.id),"
 	" stale AS (UPDATE queue_slots s SET job_id = NULL, node_id = NULL"
-	"  FROM jobs j WHERE j.id = s.job_id"
-	"  AND j.state = " STATE(CANCELLED)
+	"  WHERE s.job_id IS NOT NULL"
 	"  AND s.node_id IS NOT DISTINCT FROM"
-	"   nullif(current_setting('jobd.node_id', true), '')::int8)"
+	"   nullif(current_setting('jobd.node_id', true), '')::int8"
+	"  AND NOT EXISTS (SELECT FROM jobs j WHERE j.id = s.job_id"
+	"   AND j.state = " STATE(RUNNING) "))"
 	" SELECT id, qid, state FROM back ORDER BY id";
 
 /* Finished jobs that ended before $1, of queue $2 (< 0: any), the oldest

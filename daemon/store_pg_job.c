@@ -195,7 +195,9 @@ static const char sql_job_set_pid[] =
  * while its attempt ran keeps what the cancel recorded; only what the
  * process did is added.  The attempt's global permit, if it held one, is
  * given back (freed, or deleted when above the queue's cap: the cap was
- * lowered meanwhile), only when the end was recorded (ended). */
+ * lowered meanwhile), only when the end was recorded (ended), or when the
+ * job is gone (pruned once cancelled while it ran: orphan; the test of
+ * the job's absence is made once, before any permit is looked at). */
 static const char sql_job_end[] =
 	"WITH old AS (SELECT state FROM jobs WHERE id = $1::int8"
 	"  FOR UPDATE),"
@@ -225,7 +227,11 @@ static const char sql_job_end[] =
 	" dropped AS ("
 	"  DELETE FROM queue_slots s USING ended e, queues q"
 	"  WHERE q.id = e.qid AND s.qid = e.qid AND s.job_id = $1::int8"
-	"  AND s.slot > q.global_concurrency)"
+	"  AND s.slot > q.global_concurrency),"
+	" orphan AS ("
+	"  UPDATE queue_slots s SET job_id = NULL, node_id = NULL"
+	"  WHERE s.job_id = $1::int8"
+	"  AND NOT EXISTS (SELECT FROM jobs WHERE id = $1::int8))"
 	"SELECT state FROM ended";
 
 /* Only while the job is in state $5 (< 0: any); the row comes back when
