@@ -30,14 +30,18 @@
 
 #include "await.h"
 #include "bothfix.h"
+#include "config.h"
 #include "coro.h"
 #include "diag.h"
+#include "events.h"
 #include "jobd/proto.h"
 #include "loop.h"
 #include "loopfix.h"
+#include "queue.h"
 #include "queue_conf.h"
 #include "store.h"
 #include "store_pg.h"
+#include "submit.h"
 
 Suite *store_both_limits_suite(void);
 
@@ -736,6 +740,108 @@ START_TEST(store_both_limits_unique_key_of_another_node)
 }
 END_TEST
 
+/* ---- through submit ---- */
+
+/* Submits n jobs {"shell":"true","queue":queue[,"unique_key":key]}, all
+ * or nothing, as a client's request; ids and dups into out (n at most 4).
+ * 0 or -1 with diag.  Yields. */
+static int
+submit_n(const char *queue, const char *key, size_t n,
+	 struct submit_result *out)
+{
+	struct jobspec sp[4];
+	int rc = -1;
+
+	for (size_t i = 0; i < n; i++) {
+		json_t *o =
+			json_pack("{s:s,s:s}", "shell", "true", "queue", queue);
+
+		if (key != NULL)
+			json_object_set_new(o, "unique_key", json_string(key));
+		jobspec_init(&sp[i]);
+		CO_EXPECT(jobspec_parse(o, &sp[i]) == 0);
+		json_decref(o);
+	}
+	rc = submit_jobs(sp, n, 1000, "jobs", out, true);
+	for (size_t i = 0; i < n; i++)
+		jobspec_destroy(&sp[i]);
+	if (rc == 0)
+		CO_EXPECT(store_sync() == 0);
+	return rc;
+}
+
+/* The engine's submit over the shared store: a capped queue counts the
+ * pending jobs another node put in (this node's memory knows none of
+ * them), a batch that does not fit is refused whole; a unique key another
+ * node's submit takes while this one's insert waits answers the
+ * duplicate, its id that job's. */
+static void
+submit_f(void *arg)
+{
+	struct config conf;
+	struct queue_conf qc;
+	struct submit_result out[4];
+	struct ender e = {0};
+	struct coro *co;
+	char sql[256];
+	int64_t theirs;
+	PGconn *c;
+	struct queue *q;
+
+	(void)arg;
+	events_init();
+	config_init(&conf);
+	CO_EXPECT(queue_init(&conf) == 0);
+	queue_conf_init(&qc, "capped");
+	qc.capacity = 3;
+	q = queue_create(&qc, true);
+	CO_EXPECT(q != NULL);
+	CO_EXPECT(store_sync() == 0);
+	c = other_open();
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO jobs (qid, uid, run_at, priority, max_attempts, "
+		 "state) VALUES (%lld, 1000, now(), 0, 1, 2), "
+		 "(%lld, 1000, now(), 0, 1, 1)",
+		 (long long)q->id, (long long)q->id);
+	other(c, sql);
+	CO_EXPECT(queue_pending(q) == 0);
+	CO_EXPECT(submit_n("capped", NULL, 2, out) == -1);
+	CO_EXPECT(diag_code() == E_FULL);
+	CO_EXPECT(submit_n("capped", NULL, 1, out) == 0);
+	CO_EXPECT(submit_n("capped", NULL, 1, out) == -1);
+	CO_EXPECT(diag_code() == E_FULL);
+	CO_EXPECT(peek("SELECT count(*) FROM jobs WHERE qid = %lld",
+		       (long long)q->id) == 3);
+
+	/* The key taken by another node between this submit's look and its
+	 * insert. */
+	other(c, "BEGIN");
+	theirs = other(c, "INSERT INTO jobs (qid, uid, run_at, priority, "
+			  "max_attempts, state, unique_key) VALUES (1, 1000, "
+			  "now(), 0, 1, 2, 'once') RETURNING id");
+	e.c = c;
+	e.then = "COMMIT";
+	co = coro_spawn("ender", ender_f, &e);
+	memset(out, 0, sizeof(out));
+	CO_EXPECT(submit_n("default", "once", 1, out) == 0);
+	CO_EXPECT(e.done);
+	CO_EXPECT(out[0].duplicate);
+	CO_EXPECT(out[0].id == theirs);
+	coro_join(co);
+	CO_EXPECT(peek("SELECT count(*) FROM jobs WHERE unique_key = 'once'") ==
+		  1);
+	PQfinish(c);
+	queue_shutdown();
+	events_shutdown();
+	config_destroy(&conf);
+}
+
+START_TEST(store_both_limits_submit_across_nodes)
+{
+	RUN(submit_f);
+}
+END_TEST
+
 Suite *
 store_both_limits_suite(void)
 {
@@ -759,6 +865,8 @@ store_both_limits_suite(void)
 	tcase_add_loop_test(tc, store_both_limits_rate_shared, BOTHFIX_POSTGRES,
 			    BOTHFIX_COUNT);
 	tcase_add_loop_test(tc, store_both_limits_unique_key_of_another_node,
+			    BOTHFIX_POSTGRES, BOTHFIX_COUNT);
+	tcase_add_loop_test(tc, store_both_limits_submit_across_nodes,
 			    BOTHFIX_POSTGRES, BOTHFIX_COUNT);
 	suite_add_tcase(s, tc);
 	return s;
