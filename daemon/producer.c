@@ -185,6 +185,8 @@ produce(struct producer *p, json_t *over, const char *what)
 		jobspec_destroy(&s);
 		return 0;
 	}
+	struct submit_result r;
+	int rc = 0;
 	for (;;) {
 		struct queue *q = queue_find(p->def.queue);
 		if (q == NULL) {
@@ -194,8 +196,27 @@ produce(struct producer *p, json_t *over, const char *what)
 			jobspec_destroy(&s);
 			return 0;
 		}
-		if (queue_has_room(q, 1))
-			break;
+		/* Room as this node counts it, then as the submit does: a
+		 * store shared by nodes counts their jobs too (E_FULL when
+		 * they filled it), which this node learns of only so. */
+		if (queue_has_room(q, 1)) {
+			if (submit_jobs(&s, 1, p->uid, NULL, &r, false) == 0) {
+				p->produced++;
+				p->last_job = r.id;
+				break;
+			}
+			if (diag_code() != E_FULL) {
+				if (diag_code() == E_DB) {
+					rc = 1;
+				} else {
+					p->errors++;
+					log_warnx("producer %s: %s: %s",
+						  p->def.name, what,
+						  diag_msg());
+				}
+				break;
+			}
+		}
 		/* Backpressure: wait for room, also woken by a pause or
 		 * a delete through the producer's own queue. */
 		if (waitq_wait(&q->room, 1.0) != 0 &&
@@ -207,17 +228,6 @@ produce(struct producer *p, json_t *over, const char *what)
 			jobspec_destroy(&s);
 			return -1;
 		}
-	}
-	struct submit_result r;
-	int rc = 0;
-	if (submit_jobs(&s, 1, p->uid, NULL, &r, false) == 0) {
-		p->produced++;
-		p->last_job = r.id;
-	} else if (diag_code() == E_DB) {
-		rc = 1;
-	} else {
-		p->errors++;
-		log_warnx("producer %s: %s: %s", p->def.name, what, diag_msg());
 	}
 	jobspec_destroy(&s);
 	return rc;

@@ -13,6 +13,8 @@
 
 #include <jansson.h>
 
+#include <libpq-fe.h>
+
 #include "exec.h"
 #include "harness.h"
 
@@ -369,6 +371,99 @@ START_TEST(exec_global_concurrency)
 }
 END_TEST
 
+/* ---- capacity over a shared database ---- */
+
+/* Runs sql on the database of d's jobd (PostgreSQL), as another node
+ * would; its first value as an integer (0 when none). */
+static long long
+pg_exec(struct jd *d, const char *sql)
+{
+	char conninfo[512];
+	snprintf(conninfo, sizeof(conninfo), "%s dbname=%s",
+		 getenv("JOBD_TEST_PG"), strrchr(d->dir, '/') + 1);
+	PGconn *c = PQconnectdb(conninfo);
+	ck_assert_msg(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
+	PQclear(PQexec(c, "SET jobd.node_id = 7"));
+	PGresult *r = PQexec(c, sql);
+	ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK ||
+			      PQresultStatus(r) == PGRES_TUPLES_OK,
+		      "%s: %s", sql, PQerrorMessage(c));
+	long long v = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0
+			      ? strtoll(PQgetvalue(r, 0, 0), NULL, 10)
+			      : 0;
+	PQclear(r);
+	PQfinish(c);
+	return v;
+}
+
+static json_int_t
+producer_num(struct jd *d, const char *name, const char *key)
+{
+	json_t *r = jd_req(d, "{s:s,s:s}", "cmd", "producer.get", "name", name);
+	json_int_t n = jd_num(json_object_get(jd_ok(r), "producer"), key);
+	json_decref(r);
+	return n;
+}
+
+/* Jobs another node put in a capped queue fill it for this node's
+ * producer too: it waits for room (no line lost, no error) and goes on
+ * once they are gone. */
+START_TEST(exec_capacity_shared_producer_waits)
+{
+	if (!jd_on_postgres()) {
+		fprintf(stderr, "exec_capacity_shared_producer_waits: skipped: "
+				"PostgreSQL only\n");
+		return;
+	}
+	struct jd d;
+	start(&d, "[queue small]\ncapacity = 3\n");
+	queue_pause(&d, "small", true);
+	long long qid = pg_exec(&d, "SELECT id FROM queues WHERE name = "
+				    "'small'");
+	char sql[256];
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO jobs (qid, uid, run_at, priority, max_attempts, "
+		 "state) VALUES (%lld, 0, now(), 0, 1, 2), "
+		 "(%lld, 0, now(), 0, 1, 2)",
+		 qid, qid);
+	pg_exec(&d, sql);
+	jd_call_ok(&d,
+		   json_pack("{s:s,s:{s:s,s:s,s:s,s:s,s:{s:s},s:{s:[s]}}}",
+			     "cmd", "producer.create", "producer", "name",
+			     "gen", "type", "command", "queue", "small",
+			     "format", "lines", "generator", "shell",
+			     "printf '1\\n2\\n3\\n'", "job", "argv", "true"));
+	/* One line fits; the other two wait (bounded watch: nothing more
+	 * comes in while the other node's jobs fill the queue). */
+	double deadline = jd_now() + 10;
+	while (producer_num(&d, "gen", "produced") < 1 && jd_now() < deadline)
+		poll(NULL, 0, 10);
+	ck_assert_int_eq(producer_num(&d, "gen", "produced"), 1);
+	double end = jd_now() + 1.5;
+	while (jd_now() < end) {
+		ck_assert_int_eq(producer_num(&d, "gen", "produced"), 1);
+		ck_assert_int_eq(producer_num(&d, "gen", "errors"), 0);
+		poll(NULL, 0, 50);
+	}
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM jobs WHERE qid = %lld",
+		 qid);
+	ck_assert_int_eq(pg_exec(&d, sql), 3);
+	/* The other node's jobs are cancelled: room for the rest. */
+	snprintf(sql, sizeof(sql),
+		 "UPDATE jobs SET state = 6, finished_at = now() WHERE qid = "
+		 "%lld AND uid = 0 AND state = 2 AND id NOT IN (SELECT job_id "
+		 "FROM job_specs)",
+		 qid);
+	pg_exec(&d, sql);
+	deadline = jd_now() + 10;
+	while (producer_num(&d, "gen", "produced") < 3 && jd_now() < deadline)
+		poll(NULL, 0, 10);
+	ck_assert_int_eq(producer_num(&d, "gen", "produced"), 3);
+	ck_assert_int_eq(producer_num(&d, "gen", "errors"), 0);
+	jd_free(&d);
+}
+END_TEST
+
 void
 exec_add_limits(Suite *s)
 {
@@ -379,6 +474,7 @@ exec_add_limits(Suite *s)
 		exec_concurrency_lower,
 		exec_capacity,
 		exec_global_concurrency,
+		exec_capacity_shared_producer_waits,
 		NULL,
 	};
 
