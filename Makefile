@@ -176,26 +176,23 @@ check:
 		$(BENCH_BINS)
 	scripts/check-layout.sh
 	$(B)/check_unit
-	JOBD_BIN=$(B)/jobd JOBCTL_BIN=$(B)/jobctl $(B)/check_integration
-	$(CHECK_ON_PG)
-	bench/run.sh $(B) --smoke
-	scripts/verify-units.sh
-	scripts/check-install.sh
-	$(CHECK_FUZZ)
+	scripts/check-stores.sh $(B) $(CHECK_STORES)
+	$(CHECK_PLAIN)
 
-# The integration suites again with every jobd on PostgreSQL (those the
-# runner marks so), from the plain build: the sanitizers see the
-# PostgreSQL store's code in the unit suites of both backends.
-CHECK_ON_PG = JOBD_TEST_STORE=postgres JOBD_BIN=$(B)/jobd \
-	JOBCTL_BIN=$(B)/jobctl $(B)/check_integration
-# The fuzz targets are always sanitized, so `make check` runs them once,
-# from the plain build, and not again under SANITIZE=1.
+# The plain build runs the integration suites on both stores, the second
+# time with every jobd on PostgreSQL (those the runner marks so), then the
+# bench smoke, the unit files, the install and the fuzz targets (always
+# sanitized).  Under SANITIZE=1 only the SQLite run comes again: the
+# sanitizers see the PostgreSQL store's code in the unit suites of both
+# backends, and the rest tests nothing the sanitizers would add to.
 ifeq ($(SANITIZE),1)
-CHECK_ON_PG :=
-CHECK_FUZZ :=
+CHECK_STORES := sqlite
+CHECK_PLAIN := @true
 CHECK_DEPS :=
 else
-CHECK_FUZZ := $(MAKE) --no-print-directory fuzz-check
+CHECK_STORES :=
+CHECK_PLAIN := bench/run.sh $(B) --smoke && scripts/verify-units.sh && \
+	scripts/check-install.sh && $(MAKE) --no-print-directory fuzz-check
 CHECK_DEPS := fuzz
 endif
 
