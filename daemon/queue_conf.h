@@ -9,6 +9,7 @@
 #define QUEUE_CONF_H_INCLUDED
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "backoff.h"
 #include "joblimits.h"
@@ -54,5 +55,9 @@ void queue_conf_init(struct queue_conf *q, const char *name);
  * global_concurrency when that is set and lower (a node never runs more
  * than the whole cluster may). */
 int queue_conf_pool(const struct queue_conf *q);
+/* Writes q as a [queue NAME] section of jobd.conf to f, in the forms the
+ * loader reads back; keys the file did not set (q->set) commented out,
+ * with their value (for config_print). */
+void queue_conf_print(const struct queue_conf *q, FILE *f);
 
 #endif /* QUEUE_CONF_H_INCLUDED */

@@ -104,40 +104,45 @@ static const char sql_job_max_id[] =
 
 /*
  * The next ready job of queue $1 in claim order, made running as SQLite's
- * S_JOB_CLAIM does, with what its attempt needs from its spec and
- * environment.  SKIP LOCKED passes over a job another node's claim holds;
- * MATERIALIZED keeps the pick (and its lock) to the one row.  No node owns
- * the attempt yet: node_id and last_node stay NULL.
+ * S_JOB_CLAIM does, by this node's incarnation (id $3, epoch $4, name $5),
+ * with what its attempt needs from its spec and environment.  Through
+ * `me`, a node whose lease ran out (or that registered again since)
+ * claims nothing, even before its own clock notices.  SKIP LOCKED passes
+ * over a job another node's claim holds; MATERIALIZED keeps the pick (and
+ * its lock) to the one row.
  *
  * The cluster's limits, in CTEs of their own (lim, permit, bucket, go,
- * held, spent), looked at only when the queue has a ready job:
+ * held, spent), looked at only when the node may claim and the queue has
+ * a ready job:
  *
  * - global_concurrency: a free permit (a queue_slots row with no job,
  *   1..global_concurrency) is taken FOR UPDATE SKIP LOCKED before the
- *   job, and the job and this node ($3, NULL when not registered) are
- *   written into it.  No permit is taken while one above the cap is held
- *   (the cap was lowered and its jobs still run), so running jobs never
- *   pass a lowered cap.  The test is on the locked row's own column
- *   (job_id IS NULL), which PostgreSQL checks again on the newest version
- *   when another transaction changed it.
+ *   job, and the job and this node ($3) are written into it.  No permit
+ *   is taken while one above the cap is held (the cap was lowered and its
+ *   jobs still run), so running jobs never pass a lowered cap.  The test
+ *   is on the locked row's own column (job_id IS NULL), which PostgreSQL
+ *   checks again on the newest version when another transaction changed
+ *   it.
  * - rate: the queue's queue_rate row FOR UPDATE SKIP LOCKED, refilled by
  *   the database clock (clock_timestamp(), not the transaction's start)
  *   up to burst; a job is claimed only with a whole token, and the token
  *   is taken in the same statement.  A bucket another node's transaction
  *   holds is not waited for: the claim gets nothing this time.
  *
- * The statement returns one row: the job's
- * columns (NULL when none was claimed), then ready (a job was ready),
+ * The statement returns one row: the job's columns (NULL when none was
+ * claimed), then ready (a job was ready and the node may claim),
  * permit_ok, token_ok and wait_ms (until the bucket holds a token; NULL
  * when unknown).
  */
 static const char sql_job_claim[] =
-	"WITH lim AS MATERIALIZED ("
+	"WITH me AS (SELECT FROM nodes WHERE id = $3::int8 AND epoch = $4::int"
+	"  AND lease_until > clock_timestamp()),"
+	" lim AS MATERIALIZED ("
 	"  SELECT coalesce((SELECT q.global_concurrency FROM queues q"
 	"    WHERE q.id = $1::int8), 0) AS gc,"
 	"   EXISTS (SELECT FROM queue_rate r WHERE r.qid = $1::int8) AS rated,"
-	"   EXISTS (SELECT FROM jobs j WHERE j.qid = $1::int8"
-	"    AND j.state = " STATE(QUEUED) ") AS ready),"
+	"   EXISTS (SELECT FROM me) AND EXISTS (SELECT FROM jobs j"
+	"    WHERE j.qid = $1::int8 AND j.state = " STATE(QUEUED) ") AS ready),"
 	" permit AS MATERIALIZED ("
 	"  SELECT s.qid, s.slot FROM queue_slots s, lim"
 	"  WHERE s.qid = $1::int8 AND lim.ready AND lim.gc > 0"
@@ -160,7 +165,7 @@ static const char sql_job_claim[] =
 	"  FROM lim),"
 	" pick AS MATERIALIZED ("
 	"  SELECT id FROM jobs WHERE qid = $1::int8"
-	"  AND state = " STATE(QUEUED)
+	"  AND state = " STATE(QUEUED) " AND EXISTS (SELECT FROM me)"
 	"  AND (SELECT ready AND permit_ok AND token_ok FROM go)"
 	"  ORDER BY priority DESC, run_at, id LIMIT 1"
 	"  FOR UPDATE SKIP LOCKED),"
@@ -169,7 +174,7 @@ static const char sql_job_claim[] =
 	"   reason = " REASON(NONE) ", attempt = j.attempt + 1,"
 	"   started_at = " PG_TS("$2") ", pid = NULL, exit_code = NULL,"
 	"   signal = NULL, error = NULL, truncated = false,"
-	"   node_id = NULL, node_epoch = NULL, last_node = NULL"
+	"   node_id = $3::int8, node_epoch = $4::int, last_node = $5::text"
 	"  FROM pick WHERE j.id = pick.id"
 	"  RETURNING j.id, j.qid, j.attempt, j.max_attempts, j.recoveries,"
 	"   j.uid),"
@@ -190,14 +195,18 @@ static const char sql_job_claim[] =
 static const char sql_job_set_pid[] =
 	"UPDATE jobs SET pid = $2::int WHERE id = $1::int8";
 
-/* Only the attempt that runs (or was cancelled while running) ends: the
- * row comes back, with the state it had, when it did.  A job cancelled
- * while its attempt ran keeps what the cancel recorded; only what the
- * process did is added.  The attempt's global permit, if it held one, is
- * given back (freed, or deleted when above the queue's cap: the cap was
- * lowered meanwhile), only when the end was recorded (ended), or when the
- * job is gone (pruned once cancelled while it ran: orphan; the test of
- * the job's absence is made once, before any permit is looked at). */
+/* Only the attempt that runs (or was cancelled while running) ends, and
+ * only by the incarnation that claimed it (node $17, epoch $18, attempt
+ * $19): the row comes back, with the state it had, when it did; none when
+ * a peer rescued the job meanwhile (the result is dropped).  A job
+ * cancelled while its attempt ran keeps what the cancel recorded; only
+ * what the process did is added.  The owner is cleared; last_node
+ * stays.  The attempt's global permit, if it held one, is given back
+ * (freed, or deleted when above the queue's cap: the cap was lowered
+ * meanwhile), only when the end was recorded (ended; a rescue gave it
+ * back otherwise), or when the job is gone (pruned once cancelled while
+ * it ran: orphan; the test of the job's absence is made once, before any
+ * permit is looked at). */
 static const char sql_job_end[] =
 	"WITH old AS (SELECT state FROM jobs WHERE id = $1::int8"
 	"  FOR UPDATE),"
@@ -216,9 +225,12 @@ static const char sql_job_end[] =
 	" run_at = CASE WHEN old.state = " STATE(CANCELLED) " THEN run_at"
 	"  ELSE coalesce(" PG_TS("$13") ", run_at) END,"
 	" attempt = attempt + CASE WHEN old.state = " STATE(CANCELLED)
-	" THEN 0 ELSE $14::int END, pid = NULL"
+	" THEN 0 ELSE $14::int END, pid = NULL,"
+	" node_id = NULL, node_epoch = NULL"
 	" FROM old WHERE jobs.id = $1::int8"
 	" AND old.state IN (" STATE(RUNNING) ", " STATE(CANCELLED) ")"
+	" AND jobs.node_id = $17::int8 AND jobs.node_epoch = $18::int"
+	" AND jobs.attempt = $19::int"
 	" RETURNING old.state, jobs.qid),"
 	" freed AS ("
 	"  UPDATE queue_slots s SET job_id = NULL, node_id = NULL"
@@ -509,14 +521,17 @@ store__pg_job_claim(int64_t qid, int64_t now, struct store_job_run *r)
 {
 	struct store_pg__args a = {0};
 	PGresult *res;
-	int64_t node = store_node_id();
 
+	/* Fenced (epoch 0), in doubt, or never registered: no claim. */
+	if (store_pg__node.epoch == 0 || store_pg__node.claims_paused)
+		return diag_set(E_NOTFOUND, "no ready job: the node %s",
+				store_pg__node.id == 0 ? "has not registered"
+						       : "is fenced");
 	store_pg__arg_int(&a, qid);
 	store_pg__arg_int(&a, now);
-	if (node > 0)
-		store_pg__arg_int(&a, node);
-	else
-		store_pg__arg_null(&a);
+	store_pg__arg_int(&a, store_pg__node.id);
+	store_pg__arg_int(&a, store_pg__node.epoch);
+	store_pg__arg_text(&a, store_pg__node.name);
 	if (store_pg__write("claim", sql_job_claim, &a, &res) != 0)
 		return -1;
 	if (PQntuples(res) == 0 || store_pg__null(res, 0, 0)) {
@@ -616,16 +631,22 @@ store__pg_job_end_attempt(int64_t id, const struct store_job_end *e, int *was)
 	else
 		store_pg__arg_null(&a);
 	store_pg__arg_int(&a, e->now);
+	store_pg__arg_int(&a, store_pg__node.id);
+	store_pg__arg_int(&a, store_pg__node.epoch);
+	store_pg__arg_int(&a, e->attempt);
 	if (store_pg__write("job end", sql_job_end, &a, &r) != 0)
 		return -1;
 	n = PQntuples(r);
 	*was = n > 0 ? (int)store_pg__int(r, 0, 0) : -1;
 	PQclear(r);
-	/* Only the attempt that runs (or was cancelled while running) can
-	 * end: a job retried meanwhile is someone else's now. */
+	/* Only the attempt this incarnation runs (or ran, cancelled) can
+	 * end: a job rescued or retried meanwhile is someone else's now. */
 	if (n == 0)
-		return diag_set(E_STATE, "job %lld is not running",
-				(long long)id);
+		return diag_set(E_STATE,
+				"job %lld attempt %d is no longer this "
+				"node's to record (fenced: rescued, retried "
+				"or gone)",
+				(long long)id, e->attempt);
 	return 0;
 }
 

@@ -148,6 +148,7 @@ claim(int64_t qid, int *code, int64_t *wait_ms)
 	return id;
 }
 
+/* Ends the first attempt of job id, succeeded. */
 static int
 end(int64_t id)
 {
@@ -155,7 +156,8 @@ end(int64_t id)
 				  .exit_code = 0,
 				  .duration = 0.1,
 				  .memory_peak = -1,
-				  .finished_at = T0 + 100};
+				  .finished_at = T0 + 100,
+				  .attempt = 1};
 	int was;
 
 	return store_job_end_attempt(id, &e, &was);
@@ -374,9 +376,11 @@ permits_f(void *arg)
 	snprintf(want, sizeof(want), "1:%lld,2:%lld", (long long)a,
 		 (long long)b);
 	PERMITS_ARE(q, want);
-	/* Nobody registered: no node is written. */
-	CO_EXPECT(peek("SELECT count(*) FROM queue_slots WHERE node_id IS "
-		       "NOT NULL") == 0);
+	/* This node is written into its permits. */
+	CO_EXPECT(store_node_id() > 0);
+	CO_EXPECT(peek("SELECT count(*) FROM queue_slots WHERE node_id = "
+		       "%lld",
+		       (long long)store_node_id()) == 2);
 	/* Still none after a commit; one once an attempt ends. */
 	CO_EXPECT(store_sync() == 0);
 	CO_EXPECT(claim(q, &code, NULL) == 0 && code == E_BUSY);
@@ -452,6 +456,8 @@ recover_f(void *arg)
 	CO_EXPECT(store_sync() == 0);
 	CO_EXPECT(peek("SELECT count(*) FROM queue_slots WHERE job_id IS NOT "
 		       "NULL") == 3);
+	/* The restart: the node registers again, its epoch raised. */
+	CO_EXPECT(store_node_register(BOTHFIX_NODE, BOTHFIX_INSTANCE, 60) == 0);
 	CO_EXPECT(store_job_recover(T0 + 200, 3, recovered, &n) == 0);
 	CO_EXPECT(n == 1);
 	PERMITS_ARE(q, "1:0,2:0,3:0");
