@@ -464,6 +464,82 @@ START_TEST(exec_capacity_shared_producer_waits)
 }
 END_TEST
 
+/* ---- global_concurrency over two nodes ---- */
+
+/* Polls d for job id until it is terminal (10 s at most); whether it
+ * succeeded. */
+static bool
+poll_succeeded(struct jd *d, int64_t id)
+{
+	double deadline = jd_now() + 10;
+	bool ok = false;
+	do {
+		json_t *job = jd_get(d, id);
+		const char *st = jd_str(job, "state");
+		bool end = strcmp(st, "succeeded") == 0 ||
+			   strcmp(st, "failed") == 0 ||
+			   strcmp(st, "cancelled") == 0;
+		ok = strcmp(st, "succeeded") == 0;
+		json_decref(job);
+		if (end)
+			break;
+		poll(NULL, 0, 20);
+	} while (jd_now() < deadline);
+	return ok;
+}
+
+/* Two nodes on one database, each with concurrency 4 and the queue's
+ * global_concurrency 2: at most 2 of its jobs run at once in the whole
+ * cluster (each node alone would run 2), and 2 do. */
+START_TEST(exec_global_concurrency_two_nodes)
+{
+	if (!jd_on_postgres()) {
+		fprintf(stderr, "exec_global_concurrency_two_nodes: skipped: "
+				"PostgreSQL only\n");
+		return;
+	}
+	static const char q[] = "[queue g]\nconcurrency = 4\n"
+				"global_concurrency = 2\n";
+	struct jd a, b;
+	start(&a, q);
+	char conf[1024];
+	snprintf(conf, sizeof(conf),
+		 "%s\n[daemon]\nstore = postgres\ndatabase = %s dbname=%s\n"
+		 "node_name = second\n",
+		 q, getenv("JOBD_TEST_PG"), strrchr(a.dir, '/') + 1);
+	/* b on a's database, not one of its own. */
+	char *pg = strdup(getenv("JOBD_TEST_PG"));
+	unsetenv("JOBD_TEST_PG");
+	jd_init(&b, conf);
+	jd_start(&b, NULL);
+	setenv("JOBD_TEST_PG", pg, 1);
+	free(pg);
+	char *file = jd_path(&a, "intervals");
+	char *cmd = timed_cmd(file, "0.3");
+	int64_t ids[12];
+	submit_batch(&a, cmd, "g", 6, ids);
+	submit_batch(&b, cmd, "g", 6, ids + 6);
+	for (int i = 0; i < 12; i++)
+		ck_assert_msg(poll_succeeded(&a, ids[i]), "job %lld",
+			      (long long)ids[i]);
+	double st[12], en[12];
+	ck_assert_int_eq(read_intervals(file, st, en, 12), 12);
+	int most = max_overlap(st, en, 12);
+	fprintf(stderr,
+		"exec_global_concurrency_two_nodes: at most %d at once\n",
+		most);
+	ck_assert_msg(most <= 2,
+		      "%d jobs ran at once on two nodes, "
+		      "global_concurrency 2",
+		      most);
+	ck_assert_msg(most == 2, "never ran 2 at once (only %d)", most);
+	free(cmd);
+	free(file);
+	jd_free(&b);
+	jd_free(&a);
+}
+END_TEST
+
 void
 exec_add_limits(Suite *s)
 {
@@ -475,6 +551,7 @@ exec_add_limits(Suite *s)
 		exec_capacity,
 		exec_global_concurrency,
 		exec_capacity_shared_producer_waits,
+		exec_global_concurrency_two_nodes,
 		NULL,
 	};
 
