@@ -290,6 +290,29 @@ still_running(int64_t id)
 	return store_job_brief(id, &b) == 0 && b.state == JOBD_RUNNING;
 }
 
+/* Polls for a permit another node may free (or a bucket its transaction
+ * holds): from 50 ms, doubling to 1 s while the limit lasts. */
+#define LIMIT_POLL_MIN 0.05
+#define LIMIT_POLL_MAX 1.0
+
+/* A claim of q was refused by a limit the store keeps for the cluster:
+ * no consumer of q claims before the time it gave (wait_ms), or before
+ * the next poll when it could not give one. */
+static void
+limit_wait(struct queue *q, int64_t wait_ms)
+{
+	double wait = (double)wait_ms / 1000.0;
+
+	if (wait_ms <= 0) {
+		q->claim_poll = q->claim_poll <= 0 ? LIMIT_POLL_MIN
+						   : q->claim_poll * 2;
+		if (q->claim_poll > LIMIT_POLL_MAX)
+			q->claim_poll = LIMIT_POLL_MAX;
+		wait = q->claim_poll;
+	}
+	q->claim_after = loop_now() + wait;
+}
+
 /* One attempt of q ended (or never started).  With a global cap kept by
  * the store, its permit is free again: a consumer waiting for one
  * claims. */
@@ -349,8 +372,7 @@ consumer_f(void *arg)
 		int epoch = store_node_epoch();
 		if (jobs_claim(q->id, jobd_time_now_ms(), &r) != 0) {
 			if (diag_code() == E_BUSY) {
-				q->claim_after = loop_now() +
-						 (double)r.wait_ms / 1000.0;
+				limit_wait(q, r.wait_ms);
 			} else if (diag_code() != E_NOTFOUND) {
 				log_error("queue %s: %s", q->conf.name,
 					  diag_msg());
@@ -363,6 +385,7 @@ consumer_f(void *arg)
 		}
 		cs->job_id = r.id;
 		q->active++;
+		q->claim_poll = 0;
 		/* The claim is committed before the process starts: a job
 		 * that dies with jobd then comes back `recovered` and counts
 		 * towards recovery_limit, and a submit that was never

@@ -229,7 +229,8 @@ struct store_job_run {
 	int64_t started_at; /* ms */
 	struct joblimits limits;
 	bool linger;	 /* what its cgroup holds may outlive it */
-	int64_t wait_ms; /* a claim refused with E_BUSY: retry after it */
+	int64_t wait_ms; /* a claim refused with E_BUSY: retry after it
+			  * (0: unknown) */
 };
 /* Claims the next ready job of queue qid (priority, run_at, id order):
  * state running, attempt + 1, started_at now.  -1 with E_NOTFOUND when
@@ -239,10 +240,11 @@ struct store_job_run {
  * the claim also takes one of the queue's global permits (when
  * global_concurrency is set) and one token of its bucket (when rate is):
  * -1 with E_BUSY when one of them stops it, r->wait_ms then set to when
- * to try again: the milliseconds until the bucket holds a token, or a
- * short poll when a permit is missing (freed by an end on any node) or
- * another node's transaction holds the bucket.  The end of the attempt
- * (store_job_end_attempt) gives the permit back. */
+ * to try again: the milliseconds until the bucket holds a token, or 0
+ * when the store cannot tell (a permit is missing: an end on any node
+ * frees one; another node's transaction holds the bucket), and the caller
+ * polls.  The end of the attempt (store_job_end_attempt) gives the permit
+ * back. */
 int store_job_claim(int64_t qid, int64_t now, struct store_job_run *r);
 void store_job_run_destroy(struct store_job_run *r);
 /* Records the pid of a running attempt. */

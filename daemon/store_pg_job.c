@@ -511,11 +511,6 @@ text_dup(const PGresult *r, int col)
 	return t != NULL ? xstrdup(t) : NULL;
 }
 
-/* Between two tries of a claim that a limit stopped, when the database
- * does not say how long (no permit free: an end on any node frees one;
- * the bucket held by another node's transaction), in ms. */
-#define CLAIM_POLL_MS 50
-
 int
 store__pg_job_claim(int64_t qid, int64_t now, struct store_job_run *r)
 {
@@ -540,11 +535,15 @@ store__pg_job_claim(int64_t qid, int64_t now, struct store_job_run *r)
 		bool permit = one && store_pg__bool(res, 0, 20);
 		bool token = one && store_pg__bool(res, 0, 21);
 
-		r->wait_ms = CLAIM_POLL_MS;
-		if (permit && !token && !store_pg__null(res, 0, 22))
+		/* How long, when the bucket says; 0 (not known) when a permit
+		 * is missing or another node's transaction holds the
+		 * bucket. */
+		r->wait_ms = 0;
+		if (permit && !token && !store_pg__null(res, 0, 22)) {
 			r->wait_ms = store_pg__int(res, 0, 22);
-		if (r->wait_ms < 1)
-			r->wait_ms = 1;
+			if (r->wait_ms < 1)
+				r->wait_ms = 1;
+		}
 		PQclear(res);
 		if (ready && (!permit || !token))
 			return diag_set(E_BUSY, "queue %lld: %s",
