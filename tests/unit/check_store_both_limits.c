@@ -770,6 +770,9 @@ submit_n(const char *queue, const char *key, size_t n,
 	struct jobspec sp[4];
 	int rc = -1;
 
+	memset(sp, 0, sizeof(sp));
+	if (n > 4)
+		return -1;
 	for (size_t i = 0; i < n; i++) {
 		json_t *o =
 			json_pack("{s:s,s:s}", "shell", "true", "queue", queue);
