@@ -106,6 +106,10 @@ struct store__backend {
 	const char *name; /* "sqlite", "postgres" */
 	bool (*db_is_open)(void);
 	void (*db_close)(void);
+	/* Before a transaction begins: makes sure the database can be
+	 * reached (connecting again when it was lost), 0 or -1 with E_DB.
+	 * May yield.  NULL: always. */
+	int (*db_ready)(void);
 	int (*db_begin)(void);
 	int (*db_commit)(void);
 	/* Instead of db_commit, for a backend whose commit is answered
