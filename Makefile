@@ -90,7 +90,7 @@ DAEMON_MODS := xmem buf utf8 diag log users safedir backoff ratelimit cron \
                store store_sqlite store_sql store_queue store_job \
                store_job_json store_jobobj store_dispatch pgconn \
                store_pg_sql store_pg store_pg_job \
-               store_pg_queue store_pg_job_json store_pg_dep \
+               store_pg_queue store_pg_job_json store_pg_dep store_pg_attempt \
                queue runner events scheduler jobs \
                consumer submit producer control commands cmd_job cmd_logs \
                cmd_queue cmd_producer cmd_admin sdnotify service

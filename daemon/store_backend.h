@@ -86,7 +86,11 @@
 	  (name, state, produced, skipped, errors, last_run))                  \
 	X(int, producer_set_paused, (const char *name, bool paused),           \
 	  (name, paused))                                                      \
-	X(int, producer_delete, (const char *name), (name))
+	X(int, producer_delete, (const char *name), (name))                    \
+	X(int, attempt_ended, (const struct store_attempt_end *a), (a))        \
+	X(int, attempt_where,                                                  \
+	  (int64_t id, int attempt, struct store_attempt_seen *s),             \
+	  (id, attempt, s))
 
 #define STORE_BACKEND_FIELD(ret, name, params, args) ret(*name) params;
 #define STORE_BACKEND_FIELDV(name, params, args) void(*name) params;
