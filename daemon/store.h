@@ -418,7 +418,8 @@ struct store_attempt_seen {
 	bool have_tail;	  /* its end was recorded by node */
 	int64_t log_size; /* bytes, when have_tail */
 	char *tail;	  /* owned: the log's last tail_len bytes; NULL when
-			     none were kept */
+			     none were kept, or node is this one (the log
+			     is here) */
 	size_t tail_len;
 };
 /* Fills *s for attempt `attempt` (>= 1) of job id: the node of the job's

@@ -38,8 +38,9 @@ static const char sql_attempt_ended[] =
 /* Where attempt $2 of job $1 ran: the job's last_node when it is the
  * latest attempt (the row of an earlier run under that number may name
  * another node), else the node its row names; whether it runs now; and
- * the row's size and tail when the row is that node's.  No row: no such
- * job. */
+ * the row's size and tail when the row is that node's, the tail only when
+ * that node is not this one, $3 (its log is here: `logs` reads the file,
+ * and 64 KiB need not cross at each read).  No row: no such job. */
 static const char sql_attempt_where[] =
 	"WITH w AS ("
 	"  SELECT j.state, j.attempt, a.node AS a_node, a.size, a.tail,"
@@ -49,7 +50,9 @@ static const char sql_attempt_where[] =
 	"   ON a.job_id = j.id AND a.attempt = $2::int"
 	"  WHERE j.id = $1::int8)"
 	"SELECT node, state = " STATE(RUNNING) " AND attempt = $2::int,"
-	" a_node IS NOT NULL AND a_node = node, size, encode(tail, 'hex')"
+	" a_node IS NOT NULL AND a_node = node, size,"
+	" CASE WHEN node IS DISTINCT FROM $3::text"
+	"  THEN encode(tail, 'hex') END"
 	" FROM w";
 
 /* clang-format on */
@@ -141,6 +144,7 @@ store__pg_attempt_where(int64_t id, int attempt, struct store_attempt_seen *s)
 	memset(s, 0, sizeof(*s));
 	store_pg__arg_int(&args, id);
 	store_pg__arg_int(&args, attempt);
+	store_pg__arg_text(&args, store_local_node());
 	if (store_pg__read("attempt where", sql_attempt_where, &args, &r) != 0)
 		return -1;
 	if (PQntuples(r) == 0) {

@@ -217,10 +217,18 @@ attempts_f(void *arg)
 		store_set_local_node(NULL);
 		return;
 	}
+	/* Asked on the node that ran it: the log is here, no tail comes. */
 	CO_EXPECT(s.node != NULL && strcmp(s.node, "unit-a") == 0);
 	CO_EXPECT(!s.running);
 	CO_EXPECT(s.have_tail);
 	CO_EXPECT(s.log_size == 6);
+	CO_EXPECT(s.tail == NULL && s.tail_len == 0);
+	store_attempt_seen_destroy(&s);
+	/* Asked on another: the tail comes. */
+	store_set_local_node("unit-x");
+	CO_EXPECT(store_attempt_where(id, 1, &s) == 0);
+	CO_EXPECT(s.node != NULL && strcmp(s.node, "unit-a") == 0);
+	CO_EXPECT(s.have_tail);
 	CO_EXPECT(s.tail_len == 6 && memcmp(s.tail, "hello\n", 6) == 0);
 	store_attempt_seen_destroy(&s);
 	CO_EXPECT(store_attempt_where(id + 100, 1, &s) == -1);
@@ -237,6 +245,7 @@ attempts_f(void *arg)
 			  .tail = big,
 			  .tail_len = sizeof(big)}) == 0);
 	CO_EXPECT(store_sync() == 0);
+	store_set_local_node("unit-x");
 	CO_EXPECT(store_attempt_where(id, 1, &s) == 0);
 	CO_EXPECT(s.node != NULL && strcmp(s.node, "unit-b") == 0);
 	CO_EXPECT(s.log_size == 200000);
