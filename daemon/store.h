@@ -407,7 +407,7 @@ bool store_keeps_attempts(void);
  * written again) is replaced, never a conflict; a job that no longer
  * exists gets none.  Nothing under SQLite, where every log is here.
  * Meant inside the hold of the attempt's end (jobs_hold), so that both
- * commit together. */
+ * commit together.  May yield (PostgreSQL). */
 int store_attempt_ended(const struct store_attempt_end *a);
 
 /* Where attempt `attempt` of a job ran, as the store knows it. */
@@ -425,8 +425,9 @@ struct store_attempt_seen {
 /* Fills *s for attempt `attempt` (>= 1) of job id: the node of the job's
  * latest attempt (jobs.last_node) when attempt is that one, else the node
  * its job_attempts row names; with the row's size and tail when that row
- * is the node's.  E_NOTFOUND when there is no such job.  Under SQLite
- * node is NULL.  Release with store_attempt_seen_destroy(). */
+ * is the node's.  E_NOTFOUND when there is no such job (PostgreSQL;
+ * SQLite knows no node: node is NULL, and it does not look).  Release
+ * with store_attempt_seen_destroy().  May yield (PostgreSQL). */
 int store_attempt_where(int64_t id, int attempt, struct store_attempt_seen *s);
 void store_attempt_seen_destroy(struct store_attempt_seen *s);
 
