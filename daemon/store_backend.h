@@ -95,7 +95,11 @@
 	  (double grace, int max_recoveries, store_job_fn fn, void *arg),      \
 	  (grace, max_recoveries, fn, arg))                                    \
 	X(int, node_cancelled, (store_id_fn fn, void *arg), (fn, arg))         \
-	X(int, node_leave, (void), ())
+	X(int, node_leave, (void), ())                                         \
+	X(int, attempt_ended, (const struct store_attempt_end *a), (a))        \
+	X(int, attempt_where,                                                  \
+	  (int64_t id, int attempt, struct store_attempt_seen *s),             \
+	  (id, attempt, s))
 
 #define STORE_BACKEND_FIELD(ret, name, params, args) ret(*name) params;
 #define STORE_BACKEND_FIELDV(name, params, args) void(*name) params;
