@@ -86,7 +86,18 @@
 	  (name, state, produced, skipped, errors, last_run))                  \
 	X(int, producer_set_paused, (const char *name, bool paused),           \
 	  (name, paused))                                                      \
-	X(int, producer_delete, (const char *name), (name))
+	X(int, producer_delete, (const char *name), (name))                    \
+	X(int, producer_add,                                                   \
+	  (const char *name, const struct store_producer_add *a,               \
+	   struct store_producer *after),                                      \
+	  (name, a, after))                                                    \
+	X(int, producer_tick,                                                  \
+	  (const char *name, int64_t tick, bool *won, int64_t *last_job),      \
+	  (name, tick, won, last_job))                                         \
+	X(int, producer_own,                                                   \
+	  (const char *name, bool *owned, struct store_producer *row),         \
+	  (name, owned, row))                                                  \
+	X(int, producer_disown, (const char *name), (name))
 
 #define STORE_BACKEND_FIELD(ret, name, params, args) ret(*name) params;
 #define STORE_BACKEND_FIELDV(name, params, args) void(*name) params;
