@@ -375,8 +375,8 @@ int store_producer_add(const char *name, const struct store_producer_add *a,
 int store_producer_tick(const char *name, int64_t tick, bool *won,
 			int64_t *last_job);
 /* Makes this node (store_node_id, store_node_epoch) the owner of command
- * producer name, the one node that runs its generator, when it is running
- * (state 0, not paused) and no node owns it, or an older incarnation of
+ * producer name, the one node that runs its generator, when it has not
+ * ended (finished, failed) nor is paused, and no node owns it, or an older incarnation of
  * this node does; once registered, only while this node's lease holds.
  * *owned tells whether this call made this node the owner (false when it
  * owned it already: a producer replaced on reload waits for the one it

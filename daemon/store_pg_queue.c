@@ -187,10 +187,12 @@ store__pg_count_each(store_count_fn fn, void *arg)
 
 /* ---- producers ---- */
 
+/* The SQL texts stay as written: clang-format cannot lay out strings
+ * joined with the PG_TS() and PG_MS() macros. */
+/* clang-format off */
 static const char prod_all[] =
-	"SELECT name, spec, uid, paused, state, produced, skipped, "
-	"errors, " PG_MS("last_run") ", " PG_MS("anchor") " FROM producers"
-							  " ORDER BY name";
+	"SELECT name, spec, uid, paused, state, produced, skipped, errors, "
+	PG_MS("last_run") ", " PG_MS("anchor") " FROM producers ORDER BY name";
 /* A definition put again replaces spec and owner, keeps the counters, the
  * pause and the anchor (the first tick, from the database's clock: every
  * node reads the same one), and runs again: state 0 is PRODUCER_RUNNING
@@ -199,42 +201,48 @@ static const char prod_put[] =
 	"INSERT INTO producers (name, spec, uid, paused, anchor)"
 	" VALUES ($1, $2, $3, $4, now()) ON CONFLICT (name) DO UPDATE"
 	" SET spec = excluded.spec, uid = excluded.uid, state = 0";
-/* Each node adds its own counts: none overwrites another's. */
+static const char prod_counters[] =
+	"UPDATE producers SET state = $2, produced = $3, skipped = $4,"
+	" errors = $5, last_run = " PG_TS("$6") " WHERE name = $1";
+/* Each node adds its own counts: none overwrites another's.  A row put
+ * before anchors were kept gets one now, the first writer's (a second
+ * waits for the first's lock and reads its anchor). */
 static const char prod_add[] =
 	"UPDATE producers SET state = CASE WHEN $2 < 0 THEN state"
 	" ELSE $2::int END, produced = produced + $3,"
 	" skipped = skipped + $4, errors = errors + $5,"
-	" last_run = CASE WHEN $6::int8 > 0 THEN greatest(last_run, " PG_TS(
-		"$6") ") ELSE last_run END,"
-		      " last_job = coalesce($7, last_job) WHERE name = $1"
-		      " RETURNING uid, paused, state, produced, skipped, "
-		      "errors, " PG_MS("last_run") ", " PG_MS("anchor");
+	" last_run = CASE WHEN $6::int8 > 0"
+	" THEN greatest(last_run, " PG_TS("$6") ") ELSE last_run END,"
+	" last_job = coalesce($7, last_job), anchor = coalesce(anchor, now())"
+	" WHERE name = $1"
+	" RETURNING uid, paused, state, produced, skipped, errors, "
+	PG_MS("last_run") ", " PG_MS("anchor");
 /* Compare-and-set: the first node to reach a tick takes it; another one
  * reaching it later (its clock behind) finds last_tick there already.  A
  * node that finds the row locked (the winner's transaction open) waits for
  * it and then sees the winner's tick. */
-static const char prod_tick[] = "UPDATE producers SET last_tick = " PG_TS(
-	"$2") " WHERE name = $1"
-	      " AND NOT paused AND (last_tick IS NULL OR last_tick < " PG_TS(
-		      "$2") ") RETURNING last_job";
-/* Node 0 has not registered (one node alone on the database): no lease
- * to check. */
+static const char prod_tick[] =
+	"UPDATE producers SET last_tick = " PG_TS("$2") " WHERE name = $1"
+	" AND NOT paused AND (last_tick IS NULL OR last_tick < " PG_TS("$2")
+	") RETURNING last_job";
+/* A producer that finished or failed (states 2 and 3, producer.h pins
+ * them) is not run again.  Node 0 has not registered (one node alone on
+ * the database): no lease to check.  The SELECT reads the row as it was
+ * before the update (a CTE's change is not seen by its statement). */
 static const char prod_own[] =
 	"WITH took AS (UPDATE producers SET owner_node = $2, owner_epoch = $3"
-	" WHERE name = $1 AND state = 0 AND NOT paused"
+	" WHERE name = $1 AND state < 2 AND NOT paused"
 	" AND (owner_node IS NULL OR (owner_node = $2 AND owner_epoch < $3))"
 	" AND ($2 = 0 OR EXISTS (SELECT 1 FROM nodes WHERE id = $2"
 	" AND epoch = $3 AND lease_until > now())) RETURNING name)"
 	" SELECT EXISTS (SELECT 1 FROM took), uid, paused, state, produced,"
-	" skipped, errors, " PG_MS("last_run") ", " PG_MS(
-		"anchor") " FROM producers WHERE name = $1";
+	" skipped, errors, " PG_MS("last_run") ", " PG_MS("anchor")
+	" FROM producers WHERE name = $1";
+/* clang-format on */
 static const char prod_disown[] =
 	"UPDATE producers SET owner_node = NULL, owner_epoch = NULL"
 	" WHERE owner_node = $2 AND ($1::text IS NULL"
 	" OR (name = $1 AND owner_epoch = $3))";
-static const char prod_counters[] =
-	"UPDATE producers SET state = $2, produced = $3, skipped = $4,"
-	" errors = $5, last_run = " PG_TS("$6") " WHERE name = $1";
 static const char prod_pause[] =
 	"UPDATE producers SET paused = $2 WHERE name = $1";
 static const char prod_delete[] = "DELETE FROM producers WHERE name = $1";
