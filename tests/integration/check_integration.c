@@ -16,6 +16,7 @@
 Suite *basic_suite(void);
 Suite *exec_suite(void);
 Suite *producer_suite(void);
+Suite *producer_node_suite(void);
 Suite *debug_suite(void);
 Suite *durability_suite(void);
 Suite *regress_suite(void);
@@ -42,18 +43,19 @@ static const struct {
 	Suite *(*make)(void);
 	bool on_postgres;
 } suites[] = {
-	{basic_suite, true},	   {exec_suite, true},
-	{producer_suite, true},	   {debug_suite, true},
+	{basic_suite, true},	     {exec_suite, true},
+	{producer_suite, true},	     {debug_suite, true},
 	{durability_suite, false}, /* jobd.db */
-	{regress_suite, true},	   {hostile_suite, true},
-	{cli_suite, true},	   {usability_suite, true},
+	{regress_suite, true},	     {hostile_suite, true},
+	{cli_suite, true},	     {usability_suite, true},
 	{faults_suite, false}, /* a full disk under jobd.db */
-	{protodoc_suite, true},	   {readme_suite, true},
-	{safety_suite, true},	   {limits_suite, true},
+	{protodoc_suite, true},	     {readme_suite, true},
+	{safety_suite, true},	     {limits_suite, true},
 	{slices_suite, false}, /* requests of 10,000 to 100,000 jobs */
-	{rusage_suite, true},	   {rlimits_suite, true},
-	{cgroups_suite, true},	   {pgfix_suite, false}, /* its own servers */
+	{rusage_suite, true},	     {rlimits_suite, true},
+	{cgroups_suite, true},	     {pgfix_suite, false}, /* its own servers */
 	{initdb_suite, false}, /* both stores, its own server */
+	{producer_node_suite, true},
 };
 
 /* The PostgreSQL server every jobd runs on with JOBD_TEST_STORE=postgres:
