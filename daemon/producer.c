@@ -21,6 +21,7 @@
 #include "coro.h"
 #include "cron.h"
 #include "diag.h"
+#include "errpipe.h"
 #include "events.h"
 #include "jobd/proto.h"
 #include "jobd/time.h"
@@ -477,68 +478,6 @@ generator_end(struct runner_spawn *sp, bool kill_it)
 	return status;
 }
 
-/* A generator's stderr, read by a coroutine of its own: each line goes to
- * jobd's log as a warning naming the producer, so journald keeps its
- * priority and a reader knows whose it is. */
-struct errpipe {
-	const char *producer; /* borrowed: the producer's name */
-	int fd;		      /* owned: the read end */
-	struct buf partial;   /* a line not yet ended */
-	char *last;	      /* owned: the last line, for last_error */
-};
-
-/* Logs every whole line of e->partial (all of it when flush). */
-static void
-errpipe_lines(struct errpipe *e, bool flush)
-{
-	size_t off = 0;
-	char *nl;
-	while (off < e->partial.len &&
-	       ((nl = memchr(e->partial.data + off, '\n',
-			     e->partial.len - off)) != NULL ||
-		flush)) {
-		size_t len = nl ? (size_t)(nl - (e->partial.data + off))
-				: e->partial.len - off;
-		if (len > 0) {
-			char *line = xstrndup(e->partial.data + off, len);
-			log_warnx("producer %s: generator: %s", e->producer,
-				  line);
-			free(e->last);
-			e->last = line;
-		}
-		off += len + (nl ? 1 : 0);
-	}
-	buf_consume(&e->partial, off);
-	/* A line too long to keep is logged in pieces. */
-	if (e->partial.len > 4096)
-		errpipe_lines(e, true);
-}
-
-/* Reads until EOF; once cancelled, takes what is there without waiting
- * (a child of the generator may hold the pipe open). */
-static void
-errpipe_f(void *arg)
-{
-	struct errpipe *e = arg;
-	bool cancelled = false;
-	for (;;) {
-		if (!cancelled &&
-		    await_io(e->fd, EV_READ, -1, false, NULL) != 0)
-			cancelled = true;
-		buf_reserve(&e->partial, 4096);
-		ssize_t r = read(e->fd, e->partial.data + e->partial.len, 4096);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0 && (cancelled || r == 0 || errno != EAGAIN))
-			break;
-		if (r > 0) {
-			e->partial.len += (size_t)r;
-			errpipe_lines(e, false);
-		}
-	}
-	errpipe_lines(e, true);
-}
-
 /* Records how a run of the generator ended: status is its wait status,
  * or -1 when it could not start (error says why). */
 static void
@@ -722,7 +661,9 @@ generator_run(struct producer *p)
 	if (generator_start(p, &sp, &out, &err) != 0)
 		return -1;
 	p->gen_pid = sp.pid;
-	struct errpipe ep = {p->def.name, err, BUF_INIT, NULL};
+	char who[112];
+	snprintf(who, sizeof(who), "producer %s: generator", p->def.name);
+	struct errpipe ep = {who, err, BUF_INIT, NULL};
 	char ename[112];
 	snprintf(ename, sizeof(ename), "producer[%s].stderr", p->def.name);
 	struct coro *reader = coro_spawn(ename, errpipe_f, &ep);
@@ -801,19 +742,39 @@ own(struct producer *p)
 	return 0;
 }
 
-/* Gives p's generator up for another node to run.  Does not commit. */
+static bool shutting_down; /* producer_shutdown frees them all */
+
+/* Frees the producer named arg (owned) of this node's ownership, then
+ * wakes a producer of that name (one replacing it on reload). */
+static void
+disown_f(void *arg)
+{
+	char *name = arg;
+	if (store_producer_disown(name) != 0)
+		log_warnx("producer %s: %s", name, diag_msg());
+	for (struct producer *n = producers; n; n = n->next)
+		if (strcmp(n->def.name, name) == 0)
+			waitq_notify_all(&n->wq);
+	free(name);
+	if (--nlive == 0)
+		waitq_notify_all(&gone);
+}
+
+/* Gives p's generator up for another node to run, from a coroutine of its
+ * own: p's may be cancelled, and a write fails there while a commit is in
+ * flight.  Does not yield. */
 static void
 disown(struct producer *p)
 {
 	if (!p->owned)
 		return;
 	p->owned = false;
-	if (store_producer_disown(p->def.name) != 0)
-		log_warnx("producer %s: %s", p->def.name, diag_msg());
-	/* A definition replacing p on reload waits for it. */
-	for (struct producer *n = producers; n; n = n->next)
-		if (n != p && strcmp(n->def.name, p->def.name) == 0)
-			waitq_notify_all(&n->wq);
+	if (shutting_down)
+		return;
+	char name[96];
+	snprintf(name, sizeof(name), "producer[%s].disown", p->def.name);
+	coro_detach(coro_spawn(name, disown_f, xstrdup(p->def.name)));
+	nlive++;
 }
 
 static void
@@ -1151,6 +1112,7 @@ producer_init(const struct config *c)
 void
 producer_shutdown(void)
 {
+	shutting_down = true;
 	while (producers)
 		retire(producers);
 	/* Their coroutines end their generators and free them. */
@@ -1161,6 +1123,10 @@ producer_shutdown(void)
 				  diag_code() == E_CANCELLED))
 			break;
 	}
+	/* Every generator ended: another node may run them. */
+	if (nlive == 0 && coro_self() != NULL &&
+	    store_producer_disown(NULL) != 0)
+		log_warnx("producers: %s", diag_msg());
 }
 
 void
