@@ -2,7 +2,8 @@
  * producer_node_suite: what producers keep in the store for a cluster
  * (SCALEOUT 7), seen from one node, on either store.  A command producer's
  * generator runs again after jobd was killed while it ran (the node frees
- * what it owned in an earlier run) and its counts match its jobs; an
+ * what it owned in an earlier run) and its counts match its jobs, and a
+ * new definition's generator replaces the old one on reload; an
  * interval producer's ticks stay on the grid of its stored anchor across
  * a restart on PostgreSQL (on SQLite they start again from the restart);
  * overlap = false knows the last job after a restart on PostgreSQL, which
@@ -148,6 +149,40 @@ START_TEST(producer_node_command_after_crash)
 }
 END_TEST
 
+/* A command producer's definition changed by a reload: the old generator
+ * ends and the new one runs; on PostgreSQL the replaced producer gives up
+ * its ownership for the new one to take. */
+START_TEST(producer_node_reload_command)
+{
+	char m1[64], m2[64], extra[256];
+	snprintf(m1, sizeof(m1), "0.000%ld%d1", (long)(time(NULL) % 100000),
+		 (int)getpid());
+	snprintf(m2, sizeof(m2), "0.000%ld%d2", (long)(time(NULL) % 100000),
+		 (int)getpid());
+	snprintf(extra, sizeof(extra),
+		 "[producer gen]\ntype = command\n"
+		 "generator = exec sleep 1000 %s\n"
+		 "job = {\"argv\": [\"true\"]}\n",
+		 m1);
+	struct jd *d = jd_test_start(&D, BASE_CONF, extra, NULL);
+	ck_assert_msg(poll_marker(m1, true, NULL, 10),
+		      "the generator did not start");
+
+	char *conf = jd_slurp(d->conf);
+	ck_assert_ptr_nonnull(conf);
+	char *at = strstr(conf, m1);
+	ck_assert_ptr_nonnull(at);
+	memcpy(at, m2, strlen(m2));
+	jd_write_file(d->conf, conf);
+	free(conf);
+	ck_assert_int_eq(kill(d->pid, SIGHUP), 0);
+	ck_assert_msg(poll_marker(m2, true, NULL, 10),
+		      "the new generator did not start");
+	ck_assert_msg(poll_marker(m1, false, NULL, 10),
+		      "the old generator did not end");
+}
+END_TEST
+
 /* The wall clock in ms, as jobd reads it. */
 static int64_t
 wall_ms(void)
@@ -227,6 +262,7 @@ producer_node_suite(void)
 	tcase_add_checked_fixture(tc, NULL, jd_test_teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, producer_node_command_after_crash);
+	tcase_add_test(tc, producer_node_reload_command);
 	tcase_add_test(tc, producer_node_interval_anchor);
 	tcase_add_test(tc, producer_node_overlap_after_restart);
 	suite_add_tcase(s, tc);
