@@ -281,10 +281,12 @@ produce(struct producer *p, json_t *over, const char *what)
 
 /* After a failed try to record produced jobs: logs (the first time of a
  * run of failures) and waits *pause, growing it.  -1 when the producer
- * must stop. */
+ * must stop (a cancel, as the failure or during the wait). */
 static int
 record_retry_wait(struct producer *p, double *pause)
 {
+	if (diag_code() == E_CANCELLED)
+		return -1;
 	if (*pause == RECORD_RETRY_MIN)
 		log_warnx("producer %s: jobs not recorded, will retry: %s",
 			  p->def.name, diag_msg());
@@ -337,37 +339,43 @@ take_tick(struct producer *p, bool *won)
 	}
 }
 
-/* Fires the tick this node took: its job (or skip) and counts commit
- * together, or are tried again.  -1 when the producer must stop. */
+/* Fires the tick this node took: its job (or skip) is committed, then its
+ * counts, each tried again until it is.  -1 when the producer must
+ * stop. */
 static int
 fire(struct producer *p, int64_t now)
 {
 	p->last_run = now;
 	bool skip = !p->def.overlap && last_job_live(p);
-	int64_t produced = p->produced, skipped = p->skipped,
-		errors = p->errors, last_job = p->last_job;
+	int64_t produced = p->produced, errors = p->errors,
+		last_job = p->last_job;
 	double pause = RECORD_RETRY_MIN;
-	for (;;) {
-		struct store_producer after;
-		int rc = 0;
-		if (skip)
-			p->skipped++;
-		else
-			rc = produce(p, NULL, "tick");
+	if (skip)
+		p->skipped++;
+	while (!skip) {
+		int rc = produce(p, NULL, "tick");
 		if (rc < 0)
 			return -1;
-		if (rc == 0 &&
-		    record(p, p->state,
+		if (rc == 0 && store_sync_crash_safe() == 0)
+			break;
+		p->produced = produced;
+		p->errors = errors;
+		p->last_job = last_job;
+		if (record_retry_wait(p, &pause) != 0)
+			return -1;
+	}
+	/* Then the counts, and the job for the next tick's overlap check,
+	 * on whichever node takes that tick. */
+	pause = RECORD_RETRY_MIN;
+	for (;;) {
+		struct store_producer after;
+		if (record(p, p->state,
 			   p->last_job != last_job ? p->last_job : 0,
 			   &after) == 0 &&
 		    store_sync_crash_safe() == 0) {
 			settle(p, &after);
 			return 0;
 		}
-		p->produced = produced;
-		p->skipped = skipped;
-		p->errors = errors;
-		p->last_job = last_job;
 		if (record_retry_wait(p, &pause) != 0)
 			return -1;
 	}
@@ -622,18 +630,20 @@ gen_feed(struct producer *p, struct gen_in *g)
 		g->lineno++;
 		off += len + 1;
 	}
-	struct store_producer after; /* counts: with the jobs */
-	if (off > 0 && (record(p, p->state, p->last_job, &after) != 0 ||
-			store_sync_crash_safe() != 0)) {
+	if (off > 0 && store_sync_crash_safe() != 0) {
 		/* Rolled back: this read's lines go again. */
 		p->produced = produced0;
 		p->errors = errors0;
 		g->lineno = lineno0;
 		off = 0;
 		g->again = true;
-	} else if (off > 0) {
-		settle(p, &after);
 	}
+	/* Then their counts: when they fail to commit, the next write adds
+	 * them. */
+	struct store_producer after;
+	if (off > 0 && record(p, p->state, 0, &after) == 0 &&
+	    store_sync_crash_safe() == 0)
+		settle(p, &after);
 	buf_consume(&g->buf, off);
 	if (g->again && !g->stop && record_retry_wait(p, &g->pause) != 0)
 		g->stop = true;

@@ -72,6 +72,31 @@ count_jobs(struct jd *d, const char *queue)
 	return n;
 }
 
+/* Polls until queue name holds at least want jobs (timeout_s). */
+static bool
+poll_jobs(struct jd *d, const char *queue, size_t want, double timeout_s)
+{
+	double deadline = jd_now() + timeout_s;
+	while (jd_now() < deadline) {
+		if (count_jobs(d, queue) >= want)
+			return true;
+		jd_pause_ms(10);
+	}
+	return false;
+}
+
+/* The id of the first job of queue name (0: none). */
+static int64_t
+first_job(struct jd *d, const char *queue)
+{
+	json_t *r = jd_req(d, "{s:s,s:s,s:i}", "cmd", "list", "queue", queue,
+			   "limit", 1);
+	json_t *j = json_array_get(json_object_get(jd_ok(r), "jobs"), 0);
+	int64_t id = j != NULL ? jd_num(j, "id") : 0;
+	json_decref(r);
+	return id;
+}
+
 /* The time of producer name's field key in ms (an RFC 3339 UTC time with
  * milliseconds), or -1 when it is null. */
 static int64_t
@@ -133,6 +158,12 @@ START_TEST(producer_node_command_after_crash)
 	ck_assert_msg(poll_marker(marker, true, &pid, 10),
 		      "the generator did not start");
 	ck_assert(poll_pnum(d, "gen", "produced", 1, 10));
+	/* Its job ran, so it was committed; a write answered after that
+	 * commits the count too (the group transaction after it, at
+	 * worst). */
+	ck_assert(poll_jobs(d, "default", 1, 10));
+	ck_assert(jd_poll_state(d, first_job(d, "default"), "succeeded", 10));
+	jd_call_ok(d, jd_json("{\"cmd\":\"queue.create\",\"name\":\"s\"}"));
 	jd_kill9(d);
 	ck_assert_int_gt(pid, 0);
 	kill(pid, SIGKILL);
