@@ -78,6 +78,7 @@ struct producer {
 static struct producer *producers;
 static int nlive;		       /* producer coroutines alive */
 static struct waitq gone = WAITQ_INIT; /* notified when nlive reaches 0 */
+static struct coro *fence_c;	       /* fence_kill_f, while it waits */
 /* How long the shutdown waits for producers to end their generators. */
 #define SHUTDOWN_WAIT 5.0
 
@@ -1123,6 +1124,8 @@ void
 producer_shutdown(void)
 {
 	shutting_down = true;
+	if (fence_c != NULL)
+		coro_cancel(fence_c);
 	while (producers)
 		retire(producers);
 	/* Their coroutines end their generators and free them. */
@@ -1139,19 +1142,40 @@ producer_shutdown(void)
 		log_warnx("producers: %s", diag_msg());
 }
 
-void
-producer_fence(int sig)
+/* SIGKILLs, once the grace (a double at arg, owned) has passed, the
+ * generators a fence left running; nothing when cancelled (shutdown). */
+static void
+fence_kill_f(void *arg)
 {
+	double grace = *(double *)arg;
+	free(arg);
+	bool cancelled = await_sleep(grace) != 0;
+	for (struct producer *p = producers; p && !cancelled; p = p->next)
+		if (p->fenced && p->gen_pid > 0)
+			kill(-p->gen_pid, SIGKILL);
+	fence_c = NULL;
+}
+
+void
+producer_fence(double grace)
+{
+	bool any = false;
 	for (struct producer *p = producers; p; p = p->next) {
 		if (p->def.type != PRODUCER_SPEC_COMMAND)
 			continue;
-		if (p->owned) {
-			p->owned = false;
-			p->fenced = true;
+		p->fenced = p->fenced || p->owned;
+		p->owned = false;
+		if (p->fenced && p->gen_pid > 0) {
+			kill(-p->gen_pid, SIGTERM);
+			any = true;
 		}
-		if (p->gen_pid > 0)
-			kill(-p->gen_pid, sig);
 		waitq_notify_all(&p->wq);
+	}
+	if (any && fence_c == NULL) {
+		double *g = xmalloc(sizeof(*g));
+		*g = grace;
+		fence_c = coro_spawn("producer.fence", fence_kill_f, g);
+		coro_detach(fence_c);
 	}
 }
 

@@ -45,14 +45,14 @@ int producer_apply_config(const struct config *c);
  * coroutines are waited for (at most 5 s).  Yields. */
 void producer_shutdown(void);
 
-/* The node lost its lease (cluster, PostgreSQL): every generator this
- * node runs gets sig (SIGTERM, then SIGKILL when the node's fencing
- * calls again) and ownership of their producers is forgotten, without a
- * write: the rescue frees them, or this node takes them again once it
- * registers anew.  Their coroutines reap the generators, record nothing
- * of those runs, and wait to own their producers again.  Does not
+/* The node lost its lease (cluster, PostgreSQL; as runner_fence_all for
+ * attempts): every generator this node runs gets SIGTERM now and SIGKILL
+ * grace seconds later, and ownership of their producers is forgotten,
+ * without a write: the rescue frees them, or this node takes them again
+ * once it registered anew.  Their coroutines reap the generators, record
+ * nothing of those runs, and wait to own their producers again.  Does not
  * yield. */
-void producer_fence(int sig);
+void producer_fence(double grace);
 
 /* Validates a producer object (borrowed) without creating it; with
  * check_queue, its queue must exist.  -1 with diag as producer_create. */

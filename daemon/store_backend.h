@@ -97,7 +97,16 @@
 	X(int, producer_own,                                                   \
 	  (const char *name, bool *owned, struct store_producer *row),         \
 	  (name, owned, row))                                                  \
-	X(int, producer_disown, (const char *name), (name))
+	X(int, producer_disown, (const char *name), (name))                    \
+	X(int, node_register,                                                  \
+	  (const char *name, const char *instance, double lease),              \
+	  (name, instance, lease))                                             \
+	X(int, node_heartbeat, (double lease), (lease))                        \
+	X(int, node_rescue,                                                    \
+	  (double grace, int max_recoveries, store_job_fn fn, void *arg),      \
+	  (grace, max_recoveries, fn, arg))                                    \
+	X(int, node_cancelled, (store_id_fn fn, void *arg), (fn, arg))         \
+	X(int, node_leave, (void), ())
 
 #define STORE_BACKEND_FIELD(ret, name, params, args) ret(*name) params;
 #define STORE_BACKEND_FIELDV(name, params, args) void(*name) params;

@@ -5,8 +5,8 @@
  * error, no exit code), and the generator runs again once the node owns
  * the producer again: at once under SQLite (one node, always the owner);
  * on PostgreSQL only after the rescue cleared the row's owner (this node
- * has not registered, so it cannot take its own producer back before),
- * which a second connection does here as a peer's rescue would.
+ * has not registered again, so it cannot take its own producer back
+ * before), which a second connection does here as a peer's rescue would.
  */
 #include <check.h>
 #include <errno.h>
@@ -97,9 +97,15 @@ rescue_this_node(void)
 {
 	PGconn *c = PQconnectdb(bothfix_conninfo());
 
+	char id[32];
+	const char *params[1] = {id};
+
+	snprintf(id, sizeof(id), "%lld", (long long)store_node_id());
 	CO_EXPECT(PQstatus(c) == CONNECTION_OK);
-	PGresult *r = PQexec(c, "UPDATE producers SET owner_node = NULL"
-				" WHERE owner_node = 0");
+	PGresult *r = PQexecParams(c,
+				   "UPDATE producers SET owner_node = NULL"
+				   " WHERE owner_node = $1",
+				   1, NULL, params, NULL, NULL, 0);
 	CO_EXPECT(PQresultStatus(r) == PGRES_COMMAND_OK);
 	CO_EXPECT(strcmp(PQcmdTuples(r), "1") == 0);
 	PQclear(r);
@@ -146,7 +152,7 @@ fence_f(void *arg)
 	r->pid1 = poll_new_pid(r->pidfile, 0, 10);
 	CO_EXPECT(r->pid1 > 0);
 
-	producer_fence(SIGTERM);
+	producer_fence(0.5);
 	r->pid1_gone = r->pid1 > 0 && poll_gone(r->pid1, 10);
 	if (bothfix_backend() == BOTHFIX_POSTGRES) {
 		CO_EXPECT(store_sync() == 0);
