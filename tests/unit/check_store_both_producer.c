@@ -5,7 +5,8 @@
  * it learns the producer's last job (for overlap); the counts several
  * nodes add up; a command producer is owned by one node at a time, and
  * taken again once its owner gives it up or the rescue clears a dead
- * owner.  Under SQLite this node takes every tick and owns every producer.
+ * owner, and never by a node whose lease ran out.  Under SQLite this
+ * node takes every tick and owns every producer.
  *
  * On PostgreSQL a second connection acts as the other node, running that
  * node's statements; where both contend at once, the other node's
@@ -359,6 +360,7 @@ struct own_run {
 	int other_after_disown, other_concurrent, other_first;
 	bool waited;
 	bool own2, own3, own3_rescued, own_paused, own_ended;
+	bool own_lapsed, own_renewed;
 	struct store_producer row3;
 	int64_t owned_left;
 };
@@ -427,6 +429,25 @@ own_other_f(struct own_run *r)
 	CO_EXPECT(!failed_owned);
 	CO_EXPECT(store_sync() == 0);
 
+	/* A node whose lease ran out takes nothing (its generator could
+	 * outlive the rescue). */
+	char me[32];
+	snprintf(me, sizeof(me), "%lld", (long long)store_node_id());
+	CO_EXPECT(store_node_id() > 0);
+	CO_EXPECT(store_sync() == 0);
+	CO_EXPECT(other_exec(c,
+			     "UPDATE nodes SET lease_until = now() - interval"
+			     " '1 second' WHERE id = $1",
+			     me, NULL, NULL) == 1);
+	CO_EXPECT(store_producer_own("gen5", &r->own_lapsed, NULL) == 0);
+	CO_EXPECT(store_sync() == 0);
+	CO_EXPECT(other_exec(c,
+			     "UPDATE nodes SET lease_until = now() + interval"
+			     " '1 hour' WHERE id = $1",
+			     me, NULL, NULL) == 1);
+	CO_EXPECT(store_producer_own("gen5", &r->own_renewed, NULL) == 0);
+	CO_EXPECT(store_sync() == 0);
+
 	/* At start, whatever this node owned is free. */
 	CO_EXPECT(store_producer_disown(NULL) == 0);
 	CO_EXPECT(store_sync() == 0);
@@ -450,6 +471,7 @@ own_f(void *arg)
 	CO_EXPECT(put("gen2", cmd) == 0);
 	CO_EXPECT(put("gen3", cmd) == 0);
 	CO_EXPECT(put("gen4", cmd) == 0);
+	CO_EXPECT(put("gen5", cmd) == 0);
 	CO_EXPECT(store_sync() == 0);
 	CO_EXPECT(store_producer_own("gen", &r->own1, NULL) == 0);
 	CO_EXPECT(store_sync() == 0);
@@ -486,6 +508,8 @@ START_TEST(store_both_producer_own)
 	ck_assert(r.own3_rescued);
 	ck_assert(!r.own_paused);
 	ck_assert(!r.own_ended);
+	ck_assert(!r.own_lapsed);
+	ck_assert(r.own_renewed);
 	ck_assert_int_eq(r.owned_left, 0);
 }
 END_TEST
