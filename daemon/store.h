@@ -363,6 +363,9 @@ struct store_producer {
 	int state; /* enum producer_state */
 	int64_t produced, skipped, errors;
 	int64_t last_run; /* ms, 0: never */
+	int64_t anchor;	  /* ms: the first tick of an interval, the
+			     same for every node (PostgreSQL); 0: not
+			     kept (SQLite) */
 };
 typedef int (*store_producer_fn)(const struct store_producer *p, void *arg);
 /* Calls fn for every stored producer, by name. */
@@ -375,6 +378,55 @@ int store_producer_counters(const char *name, int state, int64_t produced,
 			    int64_t skipped, int64_t errors, int64_t last_run);
 int store_producer_set_paused(const char *name, bool paused);
 int store_producer_delete(const char *name);
+
+/*
+ * Producers across nodes (PostgreSQL; SCALEOUT 7).  Each node runs every
+ * producer; the store decides which node acts.  Under SQLite there is one
+ * node, and it always does.
+ */
+
+/* What a producer's run adds to its stored row. */
+struct store_producer_add {
+	int state;			   /* enum producer_state: set;
+					      < 0: kept */
+	int64_t produced, skipped, errors; /* added to the stored counts */
+	int64_t last_run;		   /* ms: set when later; 0: kept */
+	int64_t last_job;		   /* set when > 0 (PostgreSQL) */
+};
+/* Adds a's counts to producer name's stored ones (in SQL: other nodes add
+ * theirs to the same row) and sets its state, last_run and last_job.
+ * *after (the caller's, may be NULL) gets the row as it is then: every
+ * node's counts summed; name and spec NULL.  No such row: nothing is
+ * written and *after is zeroed. */
+int store_producer_add(const char *name, const struct store_producer_add *a,
+		       struct store_producer *after);
+/* Takes the tick of an interval or cron producer at tick (ms: a time every
+ * node computes alike, anchor + n * every or the cron time) when it is not
+ * paused and no node has taken that tick or a later one: *won tells
+ * whether this node did, and then *last_job (may be NULL) gets the job
+ * the producer's last tick submitted, for overlap (0: none, or not kept).
+ * The tick is taken in the group transaction: the caller syncs before it
+ * acts on it.  SQLite: always won, last_job 0 (the caller keeps it). */
+int store_producer_tick(const char *name, int64_t tick, bool *won,
+			int64_t *last_job);
+/* Makes this node (store_node_id, store_node_epoch) the owner of command
+ * producer name, the one node that runs its generator, when it has not
+ * ended (finished, failed) nor is paused, and no node owns it, or an older incarnation of
+ * this node does; once registered, only while this node's lease holds.
+ * *owned tells whether this call made this node the owner (false when it
+ * owned it already: a producer replaced on reload waits for the one it
+ * replaces to give it up); *row (the caller's, may be NULL) gets the row
+ * as it was (its state and counts, as the owner left them; zeroed when
+ * there is none), name and spec NULL.  The owner's lease is its
+ * node's: the rescue of a dead node frees what it owned.  In the group
+ * transaction: the caller syncs before it starts the generator.  SQLite:
+ * always owned, *row zeroed. */
+int store_producer_own(const char *name, bool *owned,
+		       struct store_producer *row);
+/* Frees producer name of this node's ownership (name NULL: every producer
+ * this node owns, whatever the incarnation: at start, when none of its
+ * generators runs).  Nothing when another node owns it. */
+int store_producer_disown(const char *name);
 
 /* ---- PostgreSQL ---- */
 
@@ -439,5 +491,67 @@ void store_node_fence(void);
 /* While paused, the node claims nothing (its lease is in doubt).  Does
  * not yield. */
 void store_node_pause_claims(bool paused);
+
+/* This node's name as the config gives it (node_name, else the host
+ * name), set once at start before the store is opened (name borrowed: the
+ * store keeps a copy; NULL: none could be had).  Under SQLite every job
+ * that started ran here, so its job object's `node` is this name. */
+void store_set_local_node(const char *name);
+/* The name of this node (borrowed): the one store_set_local_node() gave
+ * (the name the node registers under, as main.c sets it), else
+ * store_node_name(); NULL when there is none.  What each attempt gets as JOBD_NODE, what its job_attempts
+ * row names, and what `logs` compares to tell an attempt run here. */
+const char *store_local_node(void);
+
+/* ---- attempts, where they ran (PostgreSQL) ---- */
+
+/* How many bytes of an attempt's log end the store keeps. */
+#define STORE_LOG_TAIL (64 * 1024)
+
+/* An attempt that ended on this node, as its job_attempts row records
+ * it. */
+struct store_attempt_end {
+	int64_t job_id;
+	int attempt;
+	int64_t log_size; /* bytes; 0 when there is no log */
+	const char *tail; /* borrowed: the log's last tail_len bytes, at
+			     most STORE_LOG_TAIL; NULL when there is no
+			     log */
+	size_t tail_len;
+};
+/* True when the store keeps what store_attempt_ended() records
+ * (PostgreSQL), so that the caller reads a log's tail only then.  Does
+ * not yield. */
+bool store_keeps_attempts(void);
+/* Records the end of attempt a->attempt of job a->job_id on this node
+ * (store_local_node()) in the open group transaction: its node, log size
+ * and tail.  The row of an attempt recorded before (an attempt given back
+ * by a shutdown runs again with its number; a commit that failed is
+ * written again) is replaced, never a conflict; a job that no longer
+ * exists gets none.  Nothing under SQLite, where every log is here.
+ * Meant inside the hold of the attempt's end (jobs_hold), so that both
+ * commit together.  May yield (PostgreSQL). */
+int store_attempt_ended(const struct store_attempt_end *a);
+
+/* Where attempt `attempt` of a job ran, as the store knows it. */
+struct store_attempt_seen {
+	char *node;	  /* owned: the node's name; NULL: not known (SQLite,
+			     or no node recorded one) */
+	bool running;	  /* it is the job's attempt running now */
+	bool have_tail;	  /* its end was recorded by node */
+	int64_t log_size; /* bytes, when have_tail */
+	char *tail;	  /* owned: the log's last tail_len bytes; NULL when
+			     none were kept, or node is this one (the log
+			     is here) */
+	size_t tail_len;
+};
+/* Fills *s for attempt `attempt` (>= 1) of job id: the node of the job's
+ * latest attempt (jobs.last_node) when attempt is that one, else the node
+ * its job_attempts row names; with the row's size and tail when that row
+ * is the node's.  E_NOTFOUND when there is no such job (PostgreSQL;
+ * SQLite knows no node: node is NULL, and it does not look).  Release
+ * with store_attempt_seen_destroy().  May yield (PostgreSQL). */
+int store_attempt_where(int64_t id, int attempt, struct store_attempt_seen *s);
+void store_attempt_seen_destroy(struct store_attempt_seen *s);
 
 #endif /* STORE_H_INCLUDED */

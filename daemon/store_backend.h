@@ -88,6 +88,17 @@
 	X(int, producer_set_paused, (const char *name, bool paused),           \
 	  (name, paused))                                                      \
 	X(int, producer_delete, (const char *name), (name))                    \
+	X(int, producer_add,                                                   \
+	  (const char *name, const struct store_producer_add *a,               \
+	   struct store_producer *after),                                      \
+	  (name, a, after))                                                    \
+	X(int, producer_tick,                                                  \
+	  (const char *name, int64_t tick, bool *won, int64_t *last_job),      \
+	  (name, tick, won, last_job))                                         \
+	X(int, producer_own,                                                   \
+	  (const char *name, bool *owned, struct store_producer *row),         \
+	  (name, owned, row))                                                  \
+	X(int, producer_disown, (const char *name), (name))                    \
 	X(int, node_register,                                                  \
 	  (const char *name, const char *instance, double lease),              \
 	  (name, instance, lease))                                             \
@@ -96,7 +107,11 @@
 	  (double grace, int max_recoveries, store_job_fn fn, void *arg),      \
 	  (grace, max_recoveries, fn, arg))                                    \
 	X(int, node_cancelled, (store_id_fn fn, void *arg), (fn, arg))         \
-	X(int, node_leave, (void), ())
+	X(int, node_leave, (void), ())                                         \
+	X(int, attempt_ended, (const struct store_attempt_end *a), (a))        \
+	X(int, attempt_where,                                                  \
+	  (int64_t id, int attempt, struct store_attempt_seen *s),             \
+	  (id, attempt, s))
 
 #define STORE_BACKEND_FIELD(ret, name, params, args) ret(*name) params;
 #define STORE_BACKEND_FIELDV(name, params, args) void(*name) params;
@@ -108,6 +123,10 @@ struct store__backend {
 	bool shared;	  /* store_limits_shared() */
 	bool (*db_is_open)(void);
 	void (*db_close)(void);
+	/* Before a transaction begins: makes sure the database can be
+	 * reached (connecting again when it was lost), 0 or -1 with E_DB.
+	 * May yield.  NULL: always. */
+	int (*db_ready)(void);
 	int (*db_begin)(void);
 	int (*db_commit)(void);
 	/* Instead of db_commit, for a backend whose commit is answered

@@ -16,6 +16,7 @@
 Suite *basic_suite(void);
 Suite *exec_suite(void);
 Suite *producer_suite(void);
+Suite *producer_node_suite(void);
 Suite *debug_suite(void);
 Suite *durability_suite(void);
 Suite *regress_suite(void);
@@ -33,6 +34,7 @@ Suite *rlimits_suite(void);
 Suite *cgroups_suite(void);
 Suite *pgfix_suite(void);
 Suite *initdb_suite(void);
+Suite *nodeinfo_suite(void);
 
 /* Every suite, and whether it also runs with every jobd on PostgreSQL
  * (JOBD_TEST_STORE=postgres): not those that read the SQLite file, nor
@@ -54,6 +56,7 @@ static const struct {
 	{rusage_suite, true},	   {rlimits_suite, true},
 	{cgroups_suite, true},	   {pgfix_suite, false}, /* its own servers */
 	{initdb_suite, false}, /* both stores, its own server */
+	{nodeinfo_suite, true},	   {producer_node_suite, true},
 };
 
 /* The PostgreSQL server every jobd runs on with JOBD_TEST_STORE=postgres:

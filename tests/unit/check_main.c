@@ -44,7 +44,10 @@ Suite *store_both_queue_suite(void);
 Suite *store_both_json_suite(void);
 Suite *store_both_dep_suite(void);
 Suite *store_both_limits_suite(void);
+Suite *store_both_producer_suite(void);
+Suite *producer_fence_suite(void);
 Suite *store_pg_node_suite(void);
+Suite *store_both_node_suite(void);
 
 static Suite *(*const suites[])(void) = {
 	time_suite,
@@ -85,7 +88,10 @@ static Suite *(*const suites[])(void) = {
 	store_both_json_suite,
 	store_both_dep_suite,
 	store_both_limits_suite,
+	store_both_producer_suite,
+	producer_fence_suite,
 	store_pg_node_suite,
+	store_both_node_suite,
 };
 
 int
