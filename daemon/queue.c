@@ -213,6 +213,7 @@ queue_create(const struct queue_conf *qc, bool paused)
 	}
 	if (store_queue_insert(qc, paused, &id) != 0)
 		return NULL;
+	events_queue_changed(qc->name);
 	return queue_add(id, qc, paused);
 }
 
@@ -221,6 +222,7 @@ queue_update(struct queue *q, const struct queue_conf *qc)
 {
 	if (store_queue_update(q->id, qc) != 0)
 		return -1;
+	events_queue_changed(qc->name);
 	bool rate_changed = qc->rate_limit != q->conf.rate_limit ||
 			    qc->rate_period != q->conf.rate_period ||
 			    qc->rate_burst != q->conf.rate_burst;
@@ -238,6 +240,7 @@ queue_set_paused(struct queue *q, bool paused)
 {
 	if (store_queue_set_paused(q->id, paused) != 0)
 		return -1;
+	events_queue_changed(q->conf.name);
 	q->paused = paused;
 	waitq_notify_all(&q->work);
 	return 0;
@@ -256,6 +259,25 @@ queue_check_deletable(const struct queue *q)
 	return 0;
 }
 
+/* Takes q out of the list of queues. */
+static void
+forget(struct queue *q)
+{
+	struct queue **pp = &queues;
+	while (*pp != q)
+		pp = &(*pp)->next;
+	*pp = q->next;
+	/* Consumers hold q; tell them to leave by shrinking to nothing.
+	 * They free nothing of q, so q is kept until shutdown. */
+	q->conf.concurrency = 0;
+	waitq_notify_all(&q->work);
+	/* The struct stays allocated: its consumers may still be parked
+	 * on it (they leave on the wake-up above, as concurrency is 0).  It
+	 * is freed at shutdown. */
+	q->next = deleted;
+	deleted = q;
+}
+
 int
 queue_delete(struct queue *q)
 {
@@ -270,19 +292,8 @@ queue_delete(struct queue *q)
 				q->conf.name, (long long)terminal);
 	if (store_queue_delete(q->id) != 0)
 		return -1;
-	struct queue **pp = &queues;
-	while (*pp != q)
-		pp = &(*pp)->next;
-	*pp = q->next;
-	/* Consumers hold q; tell them to leave by shrinking to nothing.
-	 * They free nothing of q, so q is kept until shutdown. */
-	q->conf.concurrency = 0;
-	waitq_notify_all(&q->work);
-	/* The struct stays allocated: its consumers may still be parked
-	 * on it (they leave on the wake-up above, as concurrency is 0).  It
-	 * is freed at shutdown. */
-	q->next = deleted;
-	deleted = q;
+	events_queue_changed(q->conf.name);
+	forget(q);
 	return 0;
 }
 
@@ -324,8 +335,11 @@ queue_job_moved(int64_t qid, int64_t id, int from, int to, int reason)
 		q->counts[to]++;
 		q->txn_delta[to] += txn;
 	}
-	if (to == JOBD_QUEUED)
+	if (to == JOBD_QUEUED) {
 		waitq_notify_one(&q->work);
+		if (from != JOBD_QUEUED)
+			events_queue_gained(qid);
+	}
 	if (is_pending(from) && !is_pending(to))
 		waitq_notify_all(&q->room);
 }
@@ -545,4 +559,93 @@ queue_any_waiting(void)
 		if (q->counts[JOBD_WAITING] > 0)
 			return true;
 	return false;
+}
+
+/* ---- queues changed by other nodes ---- */
+
+/* Lays stored queue sq over this node's view: adds it, or takes its
+ * settings and pause.  True when something changed. */
+static bool
+adopt(const struct store_queue *sq)
+{
+	struct queue *q = queue_find_id(sq->id);
+	if (q == NULL) {
+		/* Deleted and made again under the same name elsewhere. */
+		struct queue *old = queue_find(sq->conf.name);
+		if (old != NULL)
+			forget(old);
+		queue_add(sq->id, &sq->conf, sq->paused);
+		return true;
+	}
+	struct queue_conf nc = sq->conf;
+	nc.set = q->conf.set;
+	if (memcmp(&nc, &q->conf, sizeof(nc)) == 0 && q->paused == sq->paused)
+		return false;
+	bool rate_changed = nc.rate_limit != q->conf.rate_limit ||
+			    nc.rate_period != q->conf.rate_period ||
+			    nc.rate_burst != q->conf.rate_burst;
+	bool had_rate = q->conf.rate_limit > 0;
+	q->conf = nc;
+	q->paused = sq->paused;
+	if (rate_changed)
+		rate_setup(q, had_rate);
+	waitq_notify_all(&q->work);
+	waitq_notify_all(&q->room);
+	return true;
+}
+
+struct reload {
+	const char *name; /* NULL: every queue */
+	int64_t *ids;	  /* the stored queues' ids (name's only) */
+	size_t n, cap;
+	queue_changed_fn fn;
+	void *arg;
+};
+
+static int
+reload_one(const struct store_queue *sq, void *arg)
+{
+	struct reload *rl = arg;
+	if (rl->name != NULL && strcmp(sq->conf.name, rl->name) != 0)
+		return 0;
+	if (rl->n == rl->cap) {
+		rl->cap = rl->cap ? rl->cap * 2 : 16;
+		rl->ids = xreallocarray(rl->ids, rl->cap, sizeof(*rl->ids));
+	}
+	rl->ids[rl->n++] = sq->id;
+	if (adopt(sq)) {
+		struct queue *q = queue_find_id(sq->id);
+		if (q != NULL && rl->fn != NULL)
+			rl->fn(q, rl->arg);
+	}
+	return 0;
+}
+
+int
+queue_reload_stored(const char *name, queue_changed_fn fn, void *arg)
+{
+	struct reload rl = {name, NULL, 0, 0, fn, arg};
+	if (store_queue_each(reload_one, &rl) != 0) {
+		free(rl.ids);
+		return -1;
+	}
+	/* Those this node has that the store no longer holds: deleted
+	 * elsewhere. */
+	struct queue *q = queues, *next;
+	for (; q != NULL; q = next) {
+		next = q->next;
+		if (name != NULL && strcmp(q->conf.name, name) != 0)
+			continue;
+		bool stored = false;
+		for (size_t i = 0; i < rl.n && !stored; i++)
+			stored = rl.ids[i] == q->id;
+		if (stored)
+			continue;
+		log_info("queue %s: deleted on another node", q->conf.name);
+		forget(q);
+		if (fn != NULL)
+			fn(q, arg);
+	}
+	free(rl.ids);
+	return 0;
 }

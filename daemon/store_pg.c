@@ -563,3 +563,11 @@ store_node_name(void)
 {
 	return node_name;
 }
+
+/* ---- for the listening connection (store_pg_events.c) ---- */
+
+const char *
+store_pg__conninfo(void)
+{
+	return conninfo_kept;
+}

@@ -80,6 +80,10 @@ bool store_pg__bool(const PGresult *r, int row, int col);
 const char *store_pg__text(const PGresult *r, int row, int col);
 json_t *store_pg__json(const PGresult *r, int row, int col);
 
+/* The connection string the store was opened with (borrowed), NULL when
+ * it is closed: the listening connection connects with it too. */
+const char *store_pg__conninfo(void);
+
 /* store__pg_open(conninfo) (store_backend.h) connects to conninfo
  * (borrowed), sets the session up and creates or migrates the schema.  -1
  * with E_DB; store_close() then closes what was opened.  From a
