@@ -60,8 +60,8 @@ static struct {
 	char **names;	/* queues to reload */
 	size_t nnames, capnames;
 	bool reload_all, reconnected, listen_dirty;
-	bool db_listening;  /* another node's row says it listens */
-	double hint_until;  /* an "l" arrived: job events go out */
+	bool db_listening; /* another node's row says it listens */
+	double hint_until; /* an "l" arrived: job events go out */
 } R;
 
 /* ---- publishing (from the events' flush hook: no yield) ---- */
@@ -140,9 +140,10 @@ relay_publish(const struct events_pub *p, size_t n)
 			if ((int)p[i].what != pass)
 				continue;
 			if (pass == EVENTS_PUB_JOB) {
-				struct queue *q = p[i].name != NULL
-							  ? queue_find(p[i].name)
-							  : NULL;
+				struct queue *q =
+					p[i].name != NULL
+						? queue_find(p[i].name)
+						: NULL;
 				snprintf(item, sizeof(item),
 					 "[\"%s\",%lld,%lld,%ld]",
 					 events_kind_name(p[i].kind),
@@ -231,8 +232,8 @@ file_wake(int64_t qid)
 	}
 	R.wake[R.nwake++] = qid;
 	if (R.wake_at == 0)
-		R.wake_at = loop_now() +
-			    JITTER * ((double)random() / ((double)RAND_MAX + 1));
+		R.wake_at = loop_now() + JITTER * ((double)random() /
+						   ((double)RAND_MAX + 1));
 }
 
 static void
@@ -356,8 +357,8 @@ changed_queue(struct queue *q, void *arg)
 	wake_queue(q);
 	if (events_watched())
 		events_queue(q->conf.name,
-			     q->conf.concurrency == 0 && queue_find_id(q->id) ==
-								 NULL
+			     q->conf.concurrency == 0 &&
+					     queue_find_id(q->id) == NULL
 				     ? json_pack("{s:s,s:b}", "name",
 						 q->conf.name, "deleted", 1)
 				     : queue_json(q));

@@ -105,8 +105,9 @@ store_publish(const char *payload)
 		return diag_set(E_INVAL, "store: notification too long");
 	if (listener == NULL || !pgconn_ok(listener))
 		return diag_set(E_DB, "store: not listening");
-	return pgconn_send(listener, "SELECT pg_notify('" STORE_CHANNEL "', $1)",
-			   1, vals, NULL, NULL);
+	return pgconn_send(listener,
+			   "SELECT pg_notify('" STORE_CHANNEL "', $1)", 1, vals,
+			   NULL, NULL);
 }
 
 /* ---- reads ---- */
@@ -135,12 +136,11 @@ store_nodes_json(double lease)
 				      ? json_null()
 				      : json_real(store_pg__double(r, i, 1));
 
-		json_array_append_new(arr,
-				      json_pack("{s:s,s:o,s:I}", "name",
-						name ? name : "", "lease_age",
-						age, "running",
-						(json_int_t)store_pg__int(r, i,
-									  2)));
+		json_array_append_new(
+			arr,
+			json_pack("{s:s,s:o,s:I}", "name", name ? name : "",
+				  "lease_age", age, "running",
+				  (json_int_t)store_pg__int(r, i, 2)));
 	}
 	PQclear(r);
 	return arr;

@@ -37,8 +37,8 @@ sql(const char *text)
 {
 	PGresult *r = PQexec(other, text);
 	ExecStatusType st = PQresultStatus(r);
-	ck_assert_msg(st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK,
-		      "%s: %s", text, PQerrorMessage(other));
+	ck_assert_msg(st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK, "%s: %s",
+		      text, PQerrorMessage(other));
 	PQclear(r);
 }
 
@@ -94,13 +94,13 @@ heard_item(const char *key, const char *v)
 }
 
 /* Polls cond every 10 ms for up to secs; true when it held. */
-#define WITHIN(secs, cond)                                         \
-	({                                                         \
-		double end_ = jd_now() + (secs);                   \
-		bool ok_;                                          \
-		while (!(ok_ = (cond)) && jd_now() < end_)         \
-			jd_pause_ms(10);                           \
-		ok_;                                               \
+#define WITHIN(secs, cond)                                 \
+	({                                                 \
+		double end_ = jd_now() + (secs);           \
+		bool ok_;                                  \
+		while (!(ok_ = (cond)) && jd_now() < end_) \
+			jd_pause_ms(10);                   \
+		ok_;                                       \
 	})
 
 static const char *
@@ -116,8 +116,7 @@ started_at(struct jd *d, int64_t id)
 /* Job id, finished, queued again by "another node": its row changed, and
  * with tell a wake-up sent.  Returns when this jobd ran it again. */
 static bool
-requeued_runs(struct jd *d, int64_t id, long long qid, bool tell,
-	      double secs)
+requeued_runs(struct jd *d, int64_t id, long long qid, bool tell, double secs)
 {
 	char q[256], before[64];
 	snprintf(before, sizeof(before), "%s", started_at(d, id));
@@ -194,9 +193,10 @@ static void
 wait_sees_silent_end(struct jd *d, int64_t id)
 {
 	char q[200];
-	snprintf(q, sizeof(q),
-		 "UPDATE jobs SET state = 3, finished_at = NULL WHERE id = %lld",
-		 (long long)id);
+	snprintf(
+		q, sizeof(q),
+		"UPDATE jobs SET state = 3, finished_at = NULL WHERE id = %lld",
+		(long long)id);
 	sql(q);
 	int fd = jd_connect(d);
 	ck_assert_int_ge(fd, 0);
@@ -232,8 +232,8 @@ queues_from_elsewhere(struct jd *d)
 	notify("{\"n\":\"n2\",\"q\":[\"default\"]}");
 	ck_assert(WITHIN(5, ({
 				 json_t *q = jd_queue_get(d, "default", NULL);
-				 bool p = json_is_true(
-						  json_object_get(q, "paused")) &&
+				 bool p = json_is_true(json_object_get(
+						  q, "paused")) &&
 					  jd_num(q, "concurrency") == 7;
 				 json_decref(q);
 				 p;

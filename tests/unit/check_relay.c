@@ -180,11 +180,11 @@ add_job(void)
 }
 
 /* Polls until cond holds or 5 s went by. */
-#define UNTIL(cond)                                        \
-	do {                                               \
-		double end_ = loopfix_mono() + 5;          \
-		while (!(cond) && loopfix_mono() < end_)   \
-			(void)await_sleep(0.005);          \
+#define UNTIL(cond)                                      \
+	do {                                             \
+		double end_ = loopfix_mono() + 5;        \
+		while (!(cond) && loopfix_mono() < end_) \
+			(void)await_sleep(0.005);        \
 	} while (0)
 
 /* ---- publishing ---- */
