@@ -26,6 +26,9 @@ struct pending {
 	int state, reason; /* for EV_LOG_STATE */
 	bool in_txn;	   /* recorded in the open transaction: dropped
 				 * if it rolls back */
+	bool urgent;	   /* someone here waits for it: its commit is
+			    * asked for at once (else it goes out with
+			    * whichever commit comes: other nodes only) */
 };
 
 /* Not events on the wire: a debug log line waiting for its commit, and a
@@ -35,6 +38,7 @@ struct pending {
 
 static struct pending *pend;
 static size_t npend, cappend;
+static size_t nurgent; /* of pend, those urgent */
 /* Committed events being delivered, a few milliseconds' worth a pass:
  * list[next..n) are left. */
 static struct {
@@ -83,7 +87,9 @@ push(enum events_kind kind, int64_t job_id, const char *name)
 	/* job.started follows a claim committed before the process
 	 * started: what it reports holds whatever happens next. */
 	pend[npend].in_txn = kind != EVENTS_JOB_STARTED && store_txn_open();
+	pend[npend].urgent = true;
 	npend++;
+	nurgent++;
 }
 
 bool
@@ -118,6 +124,10 @@ events_job(enum events_kind kind, int64_t job_id)
 			      : NULL;
 	push(kind, job_id, NULL);
 	pend[npend - 1].obj = obj;
+	if (obj == NULL && (waiters == NULL || kind != EVENTS_JOB_FINISHED)) {
+		pend[npend - 1].urgent = false;
+		nurgent--;
+	}
 }
 
 void
@@ -291,6 +301,10 @@ events_flush(void *arg)
 		 * come back (the loop runs the hooks again; while a big
 		 * change holds the transaction, its end does). */
 		if (store_txn_open()) {
+			/* Only for other nodes: they hear of it after
+			 * whichever commit ends this transaction. */
+			if (nurgent == 0)
+				return false;
 			store_request_commit(true);
 			/* Again at once, so the store's hook commits in
 			 * this pass; not while its commit is answered
@@ -305,7 +319,7 @@ events_flush(void *arg)
 		out.n = npend;
 		out.next = 0;
 		pend = NULL;
-		npend = cappend = 0;
+		npend = cappend = nurgent = 0;
 		publish(out.list, out.n);
 	}
 	/* Many events (a big cancel's) go out over several passes of the
@@ -426,6 +440,9 @@ events_txn_end(bool committed, void *arg)
 		pend[k++] = pend[i];
 	}
 	npend = k;
+	nurgent = 0;
+	for (size_t i = 0; i < npend; i++)
+		nurgent += pend[i].urgent;
 }
 
 void
@@ -452,7 +469,7 @@ events_shutdown(void)
 		free_pending(&pend[i]);
 	free(pend);
 	pend = NULL;
-	npend = cappend = 0;
+	npend = cappend = nurgent = 0;
 	free(ready_txn.v);
 	free(ready_out.v);
 	memset(&ready_txn, 0, sizeof(ready_txn));
@@ -568,8 +585,11 @@ events_queue_ready(int64_t qid)
 void
 events_queue_changed(const char *name)
 {
-	if (relay != NULL)
+	if (relay != NULL) {
 		push(EV_QUEUE_CHANGED, 0, name);
+		pend[npend - 1].urgent = false;
+		nurgent--;
+	}
 }
 
 void

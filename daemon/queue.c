@@ -563,6 +563,25 @@ queue_any_waiting(void)
 
 /* ---- queues changed by other nodes ---- */
 
+/* True when a and b hold the same settings (field by field: padding is
+ * not compared). */
+static bool
+conf_same(const struct queue_conf *a, const struct queue_conf *b)
+{
+	return strcmp(a->name, b->name) == 0 &&
+	       a->concurrency == b->concurrency &&
+	       a->rate_limit == b->rate_limit &&
+	       a->rate_period == b->rate_period &&
+	       a->rate_burst == b->rate_burst && a->capacity == b->capacity &&
+	       a->timeout == b->timeout && a->kill_grace == b->kill_grace &&
+	       a->max_attempts == b->max_attempts &&
+	       a->backoff.base == b->backoff.base &&
+	       a->backoff.factor == b->backoff.factor &&
+	       a->backoff.max == b->backoff.max &&
+	       a->backoff.jitter == b->backoff.jitter &&
+	       memcmp(&a->limits, &b->limits, sizeof(a->limits)) == 0;
+}
+
 /* Lays stored queue sq over this node's view: adds it, or takes its
  * settings and pause.  True when something changed. */
 static bool
@@ -579,7 +598,7 @@ adopt(const struct store_queue *sq)
 	}
 	struct queue_conf nc = sq->conf;
 	nc.set = q->conf.set;
-	if (memcmp(&nc, &q->conf, sizeof(nc)) == 0 && q->paused == sq->paused)
+	if (conf_same(&nc, &q->conf) && q->paused == sq->paused)
 		return false;
 	bool rate_changed = nc.rate_limit != q->conf.rate_limit ||
 			    nc.rate_period != q->conf.rate_period ||

@@ -46,6 +46,7 @@ struct remote_job {
 };
 
 static struct {
+	double said_at; /* when the last failure was logged */
 	bool on, stopping;
 	struct coro *listen_co, *work_co;
 	struct waitq wq; /* the work coroutine's */
@@ -349,6 +350,17 @@ listen_f(void *arg)
 
 /* ---- the relay's work (a coroutine: it reads the store) ---- */
 
+/* Logs a failure of what (diag says why): the first at once, then one a
+ * minute while the database stays away. */
+static void
+complain(const char *what)
+{
+	if (R.said_at != 0 && loop_now() - R.said_at < 60)
+		return;
+	R.said_at = loop_now();
+	log_error("relay: %s: %s", what, diag_msg());
+}
+
 static void
 changed_queue(struct queue *q, void *arg)
 {
@@ -377,12 +389,12 @@ reload_queues(void)
 	R.reload_all = false;
 	if (all) {
 		if (queue_reload_stored(NULL, changed_queue, NULL) != 0)
-			log_error("relay: queues: %s", diag_msg());
+			complain("queues");
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (!all &&
 		    queue_reload_stored(names[i], changed_queue, NULL) != 0)
-			log_error("relay: queue %s: %s", names[i], diag_msg());
+			complain(names[i]);
 		free(names[i]);
 	}
 	free(names);
@@ -402,7 +414,7 @@ reread_waited(void)
 	size_t n;
 	int64_t *ids = events_waiting_ids(&n);
 	if (n > 0 && store_jobs_terminal(ids, n, terminal_cb, NULL) != 0)
-		log_error("relay: waited jobs: %s", diag_msg());
+		complain("waited jobs");
 	free(ids);
 }
 
@@ -419,8 +431,7 @@ deliver_jobs(void)
 		struct remote_job *j = &jobs[i];
 		if (j->kind == EVENTS_JOB_FINISHED && events_waited(j->id) &&
 		    store_jobs_terminal(&j->id, 1, terminal_cb, NULL) != 0)
-			log_error("relay: job %lld: %s", (long long)j->id,
-				  diag_msg());
+			complain("job events");
 		struct queue *q = j->qid ? queue_find_id(j->qid) : NULL;
 		if (!events_wanted(q ? q->conf.name : NULL, j->id, j->uid))
 			continue;
@@ -454,7 +465,7 @@ poll_store(void)
 {
 	bool any = false;
 	if (store_count_each(ready_count, NULL) != 0)
-		log_error("relay: counts: %s", diag_msg());
+		complain("counts");
 	if (store_nodes_listening(&any) == 0)
 		R.db_listening = any;
 	update_publish_jobs();
@@ -468,7 +479,7 @@ say_listening(void)
 
 	R.listen_dirty = false;
 	if (store_node_set_listening(on) != 0 || store_sync() != 0) {
-		log_error("relay: %s", diag_msg());
+		complain("listening");
 		return;
 	}
 	if (!on)
