@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "await.h"
 #include "buf.h"
@@ -556,8 +557,10 @@ relay_start(void)
 	memset(&R, 0, sizeof(R));
 	R.wq = (struct waitq)WAITQ_INIT;
 	R.on = true;
-	snprintf(R.token, sizeof(R.token), "t%08lx%08lx",
-		 (unsigned long)random(), (unsigned long)random());
+	uint64_t t = 0;
+	if (getrandom(&t, sizeof(t), GRND_NONBLOCK) != (ssize_t)sizeof(t))
+		t = (uint64_t)random() << 32 ^ (uint64_t)random();
+	snprintf(R.token, sizeof(R.token), "t%016llx", (unsigned long long)t);
 	events_set_relay(&ops);
 	update_publish_jobs();
 	R.listen_co = coro_spawn("relay.listen", listen_f, NULL);

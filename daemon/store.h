@@ -387,7 +387,7 @@ int store_listen_open(store_notice_fn fn, void *arg);
  * it is lost (or when none is open).  Does not yield. */
 int store_listen_check(void);
 /* A round trip on the listening connection: -1 with E_DB when it is
- * lost or did not answer in 10 s.  Yields. */
+ * lost or did not answer in 5 s (it is lost then).  Yields. */
 int store_listen_ping(void);
 /* Closes the listening connection.  Does not yield. */
 void store_listen_close(void);

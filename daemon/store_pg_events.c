@@ -20,8 +20,9 @@
 #include "store.h"
 #include "xmem.h"
 
-/* How long connecting, and any one statement, may take (s). */
-#define LISTEN_TIMEOUT 10
+/* How long connecting, and any one statement (the relay's ping), may
+ * take (s): a listener that misses its ping this long is lost. */
+#define LISTEN_TIMEOUT 5
 
 static struct pgconn *listener;
 static store_notice_fn notice_fn;
