@@ -22,6 +22,9 @@
 
 static struct queue *queues;
 static struct queue *deleted; /* deleted queues, kept for their consumers */
+/* Raised as each change of this node's to a queue begins and ends: a
+ * reload from the store that spans one is not applied. */
+static uint64_t local_changes;
 
 static void
 rate_setup(struct queue *q, bool keep_tokens)
@@ -211,7 +214,10 @@ queue_create(const struct queue_conf *qc, bool paused)
 		diag_set(E_STATE, "queue %s exists", qc->name);
 		return NULL;
 	}
-	if (store_queue_insert(qc, paused, &id) != 0)
+	local_changes++;
+	int rc = store_queue_insert(qc, paused, &id);
+	local_changes++;
+	if (rc != 0)
 		return NULL;
 	events_queue_changed(qc->name);
 	return queue_add(id, qc, paused);
@@ -220,7 +226,10 @@ queue_create(const struct queue_conf *qc, bool paused)
 int
 queue_update(struct queue *q, const struct queue_conf *qc)
 {
-	if (store_queue_update(q->id, qc) != 0)
+	local_changes++;
+	int rc = store_queue_update(q->id, qc);
+	local_changes++;
+	if (rc != 0)
 		return -1;
 	events_queue_changed(qc->name);
 	bool rate_changed = qc->rate_limit != q->conf.rate_limit ||
@@ -238,7 +247,10 @@ queue_update(struct queue *q, const struct queue_conf *qc)
 int
 queue_set_paused(struct queue *q, bool paused)
 {
-	if (store_queue_set_paused(q->id, paused) != 0)
+	local_changes++;
+	int rc = store_queue_set_paused(q->id, paused);
+	local_changes++;
+	if (rc != 0)
 		return -1;
 	events_queue_changed(q->conf.name);
 	q->paused = paused;
@@ -290,7 +302,10 @@ queue_delete(struct queue *q)
 				"queue %s still holds %lld finished jobs "
 				"(prune them first)",
 				q->conf.name, (long long)terminal);
-	if (store_queue_delete(q->id) != 0)
+	local_changes++;
+	int rc = store_queue_delete(q->id);
+	local_changes++;
+	if (rc != 0)
 		return -1;
 	events_queue_changed(q->conf.name);
 	forget(q);
@@ -614,11 +629,9 @@ adopt(const struct store_queue *sq)
 }
 
 struct reload {
-	const char *name; /* NULL: every queue */
-	int64_t *ids;	  /* the stored queues' ids (name's only) */
+	const char *name;      /* NULL: every queue */
+	struct store_queue *v; /* the stored queues (name's only) */
 	size_t n, cap;
-	queue_changed_fn fn;
-	void *arg;
 };
 
 static int
@@ -629,25 +642,34 @@ reload_one(const struct store_queue *sq, void *arg)
 		return 0;
 	if (rl->n == rl->cap) {
 		rl->cap = rl->cap ? rl->cap * 2 : 16;
-		rl->ids = xreallocarray(rl->ids, rl->cap, sizeof(*rl->ids));
+		rl->v = xreallocarray(rl->v, rl->cap, sizeof(*rl->v));
 	}
-	rl->ids[rl->n++] = sq->id;
-	if (adopt(sq)) {
-		struct queue *q = queue_find_id(sq->id);
-		if (q != NULL && rl->fn != NULL)
-			rl->fn(q, rl->arg);
-	}
+	rl->v[rl->n++] = *sq;
 	return 0;
 }
 
 int
 queue_reload_stored(const char *name, queue_changed_fn fn, void *arg)
 {
-	struct reload rl = {name, NULL, 0, 0, fn, arg};
+	struct reload rl = {name, NULL, 0, 0};
+	uint64_t before = local_changes;
 	if (store_queue_each(reload_one, &rl) != 0) {
-		free(rl.ids);
+		free(rl.v);
 		return -1;
 	}
+	/* This node changed a queue while the store was read: what was
+	 * read may be older than what it holds. */
+	if (local_changes != before || (before & 1) != 0) {
+		free(rl.v);
+		return 1;
+	}
+	/* Nothing below yields. */
+	for (size_t i = 0; i < rl.n; i++)
+		if (adopt(&rl.v[i]) && fn != NULL) {
+			struct queue *q = queue_find_id(rl.v[i].id);
+			if (q != NULL)
+				fn(q, arg);
+		}
 	/* Those this node has that the store no longer holds: deleted
 	 * elsewhere. */
 	struct queue *q = queues, *next;
@@ -657,7 +679,7 @@ queue_reload_stored(const char *name, queue_changed_fn fn, void *arg)
 			continue;
 		bool stored = false;
 		for (size_t i = 0; i < rl.n && !stored; i++)
-			stored = rl.ids[i] == q->id;
+			stored = rl.v[i].id == q->id;
 		if (stored)
 			continue;
 		log_info("queue %s: deleted on another node", q->conf.name);
@@ -665,6 +687,6 @@ queue_reload_stored(const char *name, queue_changed_fn fn, void *arg)
 		if (fn != NULL)
 			fn(q, arg);
 	}
-	free(rl.ids);
+	free(rl.v);
 	return 0;
 }

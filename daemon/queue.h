@@ -109,8 +109,9 @@ typedef void (*queue_changed_fn)(struct queue *q, void *arg);
 /* Reads the queue named name (NULL: every queue) from the store again,
  * as another node left it: adds it, takes its settings and pause, or
  * forgets it when it is gone; fn (may be NULL) for each one that changed.
- * Writes nothing.  -1 with diag when the store could not be read.
- * Yields. */
+ * Writes nothing.  -1 with diag when the store could not be read; 1, and
+ * nothing changed, when this node changed a queue meanwhile (what was
+ * read may be older than what it holds: read again).  Yields. */
 int queue_reload_stored(const char *name, queue_changed_fn fn, void *arg);
 /* Wakes every consumer of every queue (shutdown, pause changes). */
 void queue_wake_all(void);

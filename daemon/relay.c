@@ -388,17 +388,21 @@ reload_queues(void)
 	R.names = NULL;
 	R.nnames = R.capnames = 0;
 	R.reload_all = false;
-	if (all) {
-		if (queue_reload_stored(NULL, changed_queue, NULL) != 0)
-			complain("queues");
-	}
+	int rc = 0;
+	if (all)
+		rc = queue_reload_stored(NULL, changed_queue, NULL);
 	for (size_t i = 0; i < n; i++) {
-		if (!all &&
-		    queue_reload_stored(names[i], changed_queue, NULL) != 0)
-			complain(names[i]);
+		if (!all && rc >= 0)
+			rc = queue_reload_stored(names[i], changed_queue, NULL);
 		free(names[i]);
 	}
 	free(names);
+	if (rc < 0)
+		complain("queues");
+	/* Read while this node changed a queue, or failed: all again on
+	 * the next turn (after a pause when the store failed). */
+	if (rc > 0)
+		R.reload_all = true;
 }
 
 static void
