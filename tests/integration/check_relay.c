@@ -223,13 +223,44 @@ wait_sees_silent_end(struct jd *d, int64_t id)
 	jd_close(fd);
 }
 
+/* Reads fd's lines until a queue.updated of queue name, paused as said
+ * (5 s at most). */
+static bool
+queue_event(int fd, const char *name, bool paused)
+{
+	bool seen = false;
+	double end = jd_now() + 5;
+	while (!seen && jd_now() < end) {
+		char *line = jd_read_line(fd, 500);
+		json_t *ev = line ? json_loads(line, 0, NULL) : NULL;
+		json_t *q = json_object_get(ev, "queue");
+		seen = strcmp(jd_str(ev, "event"), "queue.updated") == 0 &&
+		       strcmp(jd_str(q, "name"), name) == 0 &&
+		       json_is_true(json_object_get(q, "paused")) == paused;
+		json_decref(ev);
+		free(line);
+	}
+	return seen;
+}
+
 static void
 queues_from_elsewhere(struct jd *d)
 {
-	/* Paused elsewhere, and said so. */
+	int fd = jd_connect(d);
+	ck_assert_int_ge(fd, 0);
+	json_t *req = jd_json("{\"cmd\":\"watch\"}");
+	json_t *wr = jd_call_fd(d, fd, req, 5000);
+	jd_ok(wr);
+	json_decref(wr);
+	json_decref(req);
+
+	/* Paused elsewhere, and said so: a watcher here hears of it. */
 	sql("UPDATE queues SET paused = true, concurrency = 7"
 	    " WHERE name = 'default'");
 	notify("{\"n\":\"n2\",\"q\":[\"default\"]}");
+	ck_assert_msg(queue_event(fd, "default", true),
+		      "no queue.updated for a queue paused elsewhere");
+	jd_close(fd);
 	ck_assert(WITHIN(5, ({
 				 json_t *q = jd_queue_get(d, "default", NULL);
 				 bool p = json_is_true(json_object_get(
