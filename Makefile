@@ -90,9 +90,10 @@ DAEMON_MODS := xmem buf utf8 diag log users safedir backoff ratelimit cron \
                store store_sqlite store_sql store_queue store_job \
                store_job_json store_jobobj store_dispatch pgconn \
                store_pg_sql store_pg store_pg_job \
-               store_pg_queue store_pg_job_json store_pg_dep store_pg_events \
-               queue runner events scheduler jobs \
-               consumer submit producer relay control commands cmd_job cmd_logs \
+               store_pg_queue store_pg_job_json store_pg_dep store_pg_node \
+               store_pg_events queue runner events scheduler jobs \
+               consumer submit producer cluster relay control commands \
+               cmd_job cmd_logs \
                cmd_queue cmd_producer cmd_admin sdnotify service
 DAEMON_OBJS := $(DAEMON_MODS:%=$(B)/daemon/%.o)
 # The client library, libjobd.a: the C API of include/jobd/.  The daemon
@@ -176,26 +177,23 @@ check:
 		$(BENCH_BINS)
 	scripts/check-layout.sh
 	$(B)/check_unit
-	JOBD_BIN=$(B)/jobd JOBCTL_BIN=$(B)/jobctl $(B)/check_integration
-	$(CHECK_ON_PG)
-	bench/run.sh $(B) --smoke
-	scripts/verify-units.sh
-	scripts/check-install.sh
-	$(CHECK_FUZZ)
+	scripts/check-stores.sh $(B) $(CHECK_STORES)
+	$(CHECK_PLAIN)
 
-# The integration suites again with every jobd on PostgreSQL (those the
-# runner marks so), from the plain build: the sanitizers see the
-# PostgreSQL store's code in the unit suites of both backends.
-CHECK_ON_PG = JOBD_TEST_STORE=postgres JOBD_BIN=$(B)/jobd \
-	JOBCTL_BIN=$(B)/jobctl $(B)/check_integration
-# The fuzz targets are always sanitized, so `make check` runs them once,
-# from the plain build, and not again under SANITIZE=1.
+# The plain build runs the integration suites on both stores, the second
+# time with every jobd on PostgreSQL (those the runner marks so), then the
+# bench smoke, the unit files, the install and the fuzz targets (always
+# sanitized).  Under SANITIZE=1 only the SQLite run comes again: the
+# sanitizers see the PostgreSQL store's code in the unit suites of both
+# backends, and the rest tests nothing the sanitizers would add to.
 ifeq ($(SANITIZE),1)
-CHECK_ON_PG :=
-CHECK_FUZZ :=
+CHECK_STORES := sqlite
+CHECK_PLAIN := @true
 CHECK_DEPS :=
 else
-CHECK_FUZZ := $(MAKE) --no-print-directory fuzz-check
+CHECK_STORES :=
+CHECK_PLAIN := bench/run.sh $(B) --smoke && scripts/verify-units.sh && \
+	scripts/check-install.sh && $(MAKE) --no-print-directory fuzz-check
 CHECK_DEPS := fuzz
 endif
 

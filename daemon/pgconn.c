@@ -67,16 +67,24 @@ struct pgconn {
 
 static struct pgconn *conns; /* every connection, for the flush hook */
 
+/* libpq's message on one line: its lines (it ends in a newline, and some
+ * go on over indented lines) joined by single spaces. */
 static void
 copy_msg(char *dst, size_t size, const char *msg)
 {
-	size_t n = strlen(msg);
+	size_t n = 0;
+	bool space = false;
 
-	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
-		n--; /* libpq's messages end in a newline */
-	if (n >= size)
-		n = size - 1;
-	memcpy(dst, msg, n);
+	for (; *msg != '\0' && n + 1 < size; msg++) {
+		if (*msg == '\n' || *msg == '\t' || *msg == ' ') {
+			space = n > 0;
+			continue;
+		}
+		if (space && n + 2 < size)
+			dst[n++] = ' ';
+		space = false;
+		dst[n++] = *msg;
+	}
 	dst[n] = '\0';
 }
 
@@ -151,10 +159,11 @@ lose(struct pgconn *pc, const char *why)
 static void
 lose_conn(struct pgconn *pc, const char *what)
 {
-	char why[256];
+	char why[256], msg[200];
 
-	snprintf(why, sizeof(why), "postgres: %s: %s", what,
+	copy_msg(msg, sizeof(msg),
 		 pc->pg != NULL ? PQerrorMessage(pc->pg) : "closed");
+	snprintf(why, sizeof(why), "postgres: %s: %s", what, msg);
 	lose(pc, why);
 }
 
@@ -618,13 +627,11 @@ pgconn_exec(struct pgconn *pc, const char *name, int n, const char *const *vals,
 		out);
 }
 
-int
-pgconn_send(struct pgconn *pc, const char *sql, int n, const char *const *vals,
-	    pgconn_result_fn fn, void *arg)
+/* Records a statement just sent whose result nobody waits for. */
+static int
+sent_unwaited(struct pgconn *pc, int sent, pgconn_result_fn fn, void *arg)
 {
-	if (pc->lost)
-		return diag_set(E_DB, "%s", pc->error);
-	if (!PQsendQueryParams(pc->pg, sql, n, NULL, vals, NULL, NULL, 0)) {
+	if (!sent) {
 		lose_conn(pc, "cannot send");
 		return diag_set(E_DB, "%s", pc->error);
 	}
@@ -637,6 +644,28 @@ pgconn_send(struct pgconn *pc, const char *sql, int n, const char *const *vals,
 	pc->unsynced = true;
 	push(pc, r);
 	return 0;
+}
+
+int
+pgconn_send(struct pgconn *pc, const char *sql, int n, const char *const *vals,
+	    pgconn_result_fn fn, void *arg)
+{
+	if (pc->lost)
+		return diag_set(E_DB, "%s", pc->error);
+	return sent_unwaited(
+		pc,
+		PQsendQueryParams(pc->pg, sql, n, NULL, vals, NULL, NULL, 0),
+		fn, arg);
+}
+
+int
+pgconn_send_prepare(struct pgconn *pc, const char *name, const char *sql,
+		    pgconn_result_fn fn, void *arg)
+{
+	if (pc->lost)
+		return diag_set(E_DB, "%s", pc->error);
+	return sent_unwaited(pc, PQsendPrepare(pc->pg, name, sql, 0, NULL), fn,
+			     arg);
 }
 
 int

@@ -24,6 +24,7 @@
 
 #include <assert.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,17 +32,13 @@
 #include "await.h"
 #include "diag.h"
 #include "log.h"
+#include "loop.h"
 #include "pgconn.h"
 #include "store_impl.h"
 #include "xmem.h"
 
 /* The advisory lock every node takes to migrate ("jobd" in ASCII). */
 #define MIGRATE_LOCK "1785684580"
-/* The advisory lock a node holds for as long as its session lasts: one
- * jobd per database until the cluster mode (leases, rescue) is built, so
- * that a second one never recovers the first one's running jobs as its
- * own. */
-#define NODE_LOCK "1785684590"
 /* The oldest server jobd runs on: 14 brought pipeline mode and
  * client_connection_check_interval. */
 #define PG_MIN_VERSION 140000
@@ -49,10 +46,9 @@
 #define PG_TIMEOUT 10
 
 static struct pgconn *conn;
-/* This node's registration (store_node_id and the others). */
-static int64_t node_id;
-static int node_epoch;
-static char *node_name;	    /* owned */
+struct store_pg__node store_pg__node;
+
+static void prepared_forget(void);
 static char *conninfo_kept; /* owned: for connecting again */
 static bool reconnecting;
 static struct waitq reconnect_wq;
@@ -93,27 +89,26 @@ connect_session(void)
 {
 	struct pgconn *pc = pgconn_connect(conninfo_kept, PG_TIMEOUT);
 
-	PGresult *r = NULL;
-
 	if (pc == NULL)
 		return NULL;
 	for (size_t i = 0;
 	     i < sizeof(session_settings) / sizeof(session_settings[0]); i++)
 		if (pgconn_query(pc, session_settings[i], 0, NULL, NULL) != 0)
 			goto fail;
-	if (pgconn_query(pc, "SELECT pg_try_advisory_lock(" NODE_LOCK ")", 0,
-			 NULL, &r) != 0)
-		goto fail;
-	if (PQntuples(r) != 1 || PQgetvalue(r, 0, 0)[0] != 't') {
-		diag_set(E_DB, "store: another jobd uses this database (one "
-			       "node per database in this version; one that "
-			       "vanished holds it until the server notices)");
-		goto fail;
+	/* The node's own counts (the jobs_count triggers), once it has
+	 * registered; a connection made again keeps them. */
+	if (store_pg__node.id != 0) {
+		char id[24];
+		const char *v[] = {id};
+		snprintf(id, sizeof(id), "%" PRId64, store_pg__node.id);
+		if (pgconn_query(pc,
+				 "SELECT set_config('jobd.node_id', $1, "
+				 "false)",
+				 1, v, NULL) != 0)
+			goto fail;
 	}
-	PQclear(r);
 	return pc;
 fail:
-	PQclear(r);
 	pgconn_delete(pc);
 	return NULL;
 }
@@ -134,8 +129,17 @@ usable(void)
 		return 0;
 	if (store_txn_open())
 		return diag_set(E_DB, "store: %s", pgconn_error(conn));
+	/* Tried again for PG_TIMEOUT seconds, pausing 0.1 s doubling to
+	 * 5 s: a server restarting or failing over is back by then. */
+	log_warnx("store: lost the connection to PostgreSQL (%s); "
+		  "connecting again",
+		  pgconn_error(conn));
 	reconnecting = true;
-	struct pgconn *pc = connect_session();
+	double give_up = loop_now() + PG_TIMEOUT, pause = 0.1;
+	struct pgconn *pc;
+	while ((pc = connect_session()) == NULL &&
+	       loop_now() + pause < give_up && await_sleep(pause) == 0)
+		pause = pause * 2 < 5 ? pause * 2 : 5;
 	reconnecting = false;
 	waitq_notify_all(&reconnect_wq);
 	if (pc == NULL)
@@ -143,6 +147,7 @@ usable(void)
 	log_info("store: connected to PostgreSQL again");
 	pgconn_delete(conn);
 	conn = pc;
+	prepared_forget();
 	return 0;
 }
 
@@ -187,6 +192,90 @@ store_pg__arg_null(struct store_pg__args *a)
 	arg_put(a, NULL);
 }
 
+/* ---- prepared statements ---- */
+
+/* The statements prepared on the connection in use, found by their text:
+ * the server parses and plans each once per connection, not at every run
+ * (the claim's plan cost more than its execution).  Names are "s" and
+ * the index; a slot whose prepare failed is dead (sql NULL) and the text
+ * is prepared again in a new one.  A new connection starts with none. */
+#define PREPARED_MAX 256
+struct prepared {
+	uint64_t hash;
+	char *sql; /* owned; NULL: dead */
+};
+static struct prepared prepared[PREPARED_MAX];
+static int nprepared;
+/* Why the last prepare that failed did: the runs sent after it failed
+ * with it ("not run"), and say this instead. */
+static char prepare_why[DIAG_MSG_MAX];
+
+static uint64_t
+text_hash(const char *s)
+{
+	uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+static void
+prepared_forget(void)
+{
+	for (int i = 0; i < nprepared; i++)
+		free(prepared[i].sql);
+	nprepared = 0;
+}
+
+/* The answer to a prepare: one that failed leaves its slot dead (the
+ * runs sent after it failed with it), unless the table was forgotten
+ * since (a new connection). */
+static void
+prepare_done(PGresult *res, const char *err, void *arg)
+{
+	int i = (int)(intptr_t)arg;
+
+	(void)res;
+	if (err != NULL && i < nprepared) {
+		free(prepared[i].sql);
+		prepared[i].sql = NULL;
+		snprintf(prepare_why, sizeof(prepare_why), "%s", err);
+	}
+}
+
+/* Puts in name (of size n) the name of sql's statement prepared on conn,
+ * sending its preparation first when it has none (without waiting: the
+ * run the caller sends next follows it in the pipeline), or "" to run it
+ * unprepared (the table is full).  -1 with E_DB when the connection is
+ * lost.  Does not yield. */
+static int
+prepared_name(const char *sql, char *name, size_t n, int *slot)
+{
+	uint64_t h = text_hash(sql);
+	int i;
+
+	name[0] = '\0';
+	*slot = -1;
+	for (i = 0; i < nprepared; i++)
+		if (prepared[i].hash == h && prepared[i].sql != NULL &&
+		    strcmp(prepared[i].sql, sql) == 0) {
+			snprintf(name, n, "s%d", i);
+			*slot = i;
+			return 0;
+		}
+	if (nprepared == PREPARED_MAX)
+		return 0;
+	i = *slot = nprepared;
+	snprintf(name, n, "s%d", i);
+	if (pgconn_send_prepare(conn, name, sql, prepare_done,
+				(void *)(intptr_t)i) != 0)
+		return -1;
+	prepared[i].hash = h;
+	prepared[i].sql = xstrdup(sql);
+	nprepared++;
+	return 0;
+}
+
 /* Runs sql; a failure inside the group transaction loses it (the server
  * aborted it). */
 static int
@@ -194,6 +283,8 @@ run(const char *what, const char *sql, const struct store_pg__args *a,
     PGresult **res)
 {
 	PGresult *r = NULL;
+	char name[16];
+	int slot;
 
 	if (res != NULL)
 		*res = NULL;
@@ -201,8 +292,19 @@ run(const char *what, const char *sql, const struct store_pg__args *a,
 		diag_prefix("store");
 		return -1;
 	}
-	if (pgconn_query(conn, sql, a != NULL ? a->n : 0,
-			 a != NULL ? a->v : NULL, &r) != 0) {
+	struct pgconn *on = conn;
+	int rc = prepared_name(sql, name, sizeof(name), &slot);
+	if (rc == 0)
+		rc = name[0] != '\0'
+			     ? pgconn_exec(conn, name, a != NULL ? a->n : 0,
+					   a != NULL ? a->v : NULL, &r)
+			     : pgconn_query(conn, sql, a != NULL ? a->n : 0,
+					    a != NULL ? a->v : NULL, &r);
+	/* Its prepare failed: that is the cause to tell. */
+	if (rc != 0 && conn == on && slot >= 0 && slot < nprepared &&
+	    prepared[slot].sql == NULL)
+		diag_set(E_DB, "%s", prepare_why);
+	if (rc != 0) {
 		char msg[DIAG_MSG_MAX];
 
 		snprintf(msg, sizeof(msg), "%s", diag_msg());
@@ -233,9 +335,6 @@ store_pg__write(const char *what, const char *sql,
 {
 	if (res != NULL)
 		*res = NULL;
-	/* Connected before the transaction begins: a BEGIN cannot wait. */
-	if (!store_txn_open() && usable() != 0)
-		return -1;
 	if (store__write_begin() != 0)
 		return -1;
 	return run(what, sql, a, res);
@@ -411,8 +510,11 @@ pg_close(void)
 {
 	pgconn_delete(conn);
 	conn = NULL;
+	prepared_forget();
 	free(conninfo_kept);
 	conninfo_kept = NULL;
+	free(store_pg__node.name);
+	memset(&store_pg__node, 0, sizeof(store_pg__node));
 }
 
 /* The BEGIN, ROLLBACK and COMMIT are answered after the caller went on:
@@ -442,6 +544,16 @@ commit_done(PGresult *res, const char *err, void *arg)
 		return;
 	}
 	store__commit_answered(true, NULL);
+}
+
+static int
+pg_ready(void)
+{
+	if (usable() != 0) {
+		diag_prefix("store");
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -536,6 +648,7 @@ const struct store__backend store__pg_backend = {
 	.name = "postgres",
 	.db_is_open = pg_is_open,
 	.db_close = pg_close,
+	.db_ready = pg_ready,
 	.db_begin = pg_begin,
 	.db_commit_send = pg_commit_send,
 	.db_rollback = pg_rollback,
@@ -543,26 +656,6 @@ const struct store__backend store__pg_backend = {
 	.db_report = pg_report,
 	.db_fsync = pg_fsync,
 	STORE_BACKEND_CALLS(STORE_PG_CALL, STORE_PG_CALLV)};
-
-/* ---- the node ---- */
-
-int64_t
-store_node_id(void)
-{
-	return node_id;
-}
-
-int
-store_node_epoch(void)
-{
-	return node_epoch;
-}
-
-const char *
-store_node_name(void)
-{
-	return node_name;
-}
 
 /* ---- for the listening connection (store_pg_events.c) ---- */
 

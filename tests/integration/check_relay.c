@@ -143,14 +143,29 @@ work_and_events(struct jd *d)
 	long long qid = sql_int("SELECT id FROM queues WHERE name = 'default'");
 	char item[128];
 
-	/* What its commits changed went out: the job's events (its queue
-	 * and owner unknown here: it has no watcher to read the job for),
-	 * the queue that gained a ready job. */
-	snprintf(item, sizeof(item), "[\"job.submitted\",%lld,0,-1]",
-		 (long long)id);
-	ck_assert_msg(WITHIN(5, heard_item("j", item)), "not heard: %s", item);
+	/* What its commits changed went out: the queue that gained a ready
+	 * job, and not the job's events: no node has watchers or waiters. */
 	snprintf(item, sizeof(item), "%lld", qid);
 	ck_assert(WITHIN(5, heard_item("r", item)));
+	snprintf(item, sizeof(item), "[\"job.submitted\",%lld,0,-1]",
+		 (long long)id);
+	ck_assert_msg(!heard_item("j", item), "heard: %s", item);
+
+	/* Another node gets a watcher (its row says so, and it says so):
+	 * job events go out, with the job's id (its queue and owner unknown
+	 * here: this node has no watcher to read the job for). */
+	sql("INSERT INTO nodes (name, instance, lease_until, listening)"
+	    " VALUES ('n4', gen_random_uuid(), now() + interval '1 hour',"
+	    " true)");
+	notify("{\"n\":\"n4\",\"l\":true}");
+	bool told = false;
+	for (int i = 0; i < 20 && !told; i++) {
+		int64_t j = jd_submit_text(d, "{\"argv\":[\"true\"]}");
+		snprintf(item, sizeof(item), "[\"job.submitted\",%lld,0,-1]",
+			 (long long)j);
+		told = WITHIN(0.5, heard_item("j", item));
+	}
+	ck_assert_msg(told, "no job event went out to a listening node");
 
 	/* Work queued elsewhere runs here: told, and not told (the poll). */
 	ck_assert_msg(requeued_runs(d, id, qid, true, 10),
@@ -311,15 +326,21 @@ nodes_listed(struct jd *d, int64_t id)
 	sql(q);
 	json_t *r = jd_req(d, "{s:s}", "cmd", "stats");
 	json_t *nodes = json_object_get(jd_ok(r), "nodes");
-	ck_assert_int_eq(json_array_size(nodes), 2);
-	json_t *a = json_array_get(nodes, 0), *b = json_array_get(nodes, 1);
+	/* n1 (this jobd), n2, n3, n4, by name. */
+	ck_assert_int_eq(json_array_size(nodes), 4);
+	json_t *me = json_array_get(nodes, 0), *a = json_array_get(nodes, 1),
+	       *b = json_array_get(nodes, 2);
+	ck_assert_str_eq(jd_str(me, "name"), "n1");
 	ck_assert_str_eq(jd_str(a, "name"), "n2");
 	ck_assert_str_eq(jd_str(b, "name"), "n3");
-	/* lease = 6s: renewed 2 s ago, and 16 s ago (expired). */
+	/* lease = 12s: renewed 8 s ago, and 22 s ago (expired); this node
+	 * renews every 4 s. */
+	double age_me = json_number_value(json_object_get(me, "lease_age"));
 	double age_a = json_number_value(json_object_get(a, "lease_age"));
 	double age_b = json_number_value(json_object_get(b, "lease_age"));
-	ck_assert_msg(age_a >= 1.5 && age_a < 6, "n2 lease_age %g", age_a);
-	ck_assert_msg(age_b >= 15.5 && age_b < 20, "n3 lease_age %g", age_b);
+	ck_assert_msg(age_me >= 0 && age_me < 8, "n1 lease_age %g", age_me);
+	ck_assert_msg(age_a >= 7.5 && age_a < 12, "n2 lease_age %g", age_a);
+	ck_assert_msg(age_b >= 21.5 && age_b < 26, "n3 lease_age %g", age_b);
 	ck_assert_int_eq(jd_num(a, "running"), 1);
 	ck_assert_int_eq(jd_num(b, "running"), 0);
 	/* The cluster's counts: the job running on n2 counts here. */
@@ -354,7 +375,7 @@ START_TEST(relay_with_another_node)
 		 pgfix_conninfo(&pg));
 	snprintf(conf, sizeof(conf),
 		 "store = postgres\ndatabase = %s\nnode_name = n1\n"
-		 "lease = 6s\n",
+		 "lease = 12s\nrescue_grace = 10m\n",
 		 conninfo);
 	struct jd *d = jd_test_start(&D, BASE_CONF, conf, NULL);
 	other = PQconnectdb(conninfo);

@@ -92,6 +92,19 @@ other_notify(struct other *o, const char *payload)
 	PQclear(r);
 }
 
+/* The integer row 0, column 0 of sql gives on o's connection (-1 when
+ * none). */
+static long long
+other_int(struct other *o, const char *sql)
+{
+	PGresult *r = PQexec(o->pg, sql);
+	long long v = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0
+			      ? strtoll(PQgetvalue(r, 0, 0), NULL, 10)
+			      : -1;
+	PQclear(r);
+	return v;
+}
+
 /* True when some payload o got has, in its array key, the value v (an
  * integer or a string). */
 static bool
@@ -233,21 +246,87 @@ publish_f(void *arg)
 	CO_EXPECT(other_saw_str(&o, "q", "qc"));
 	CO_EXPECT(!other_saw_str(&o, "q", "qb"));
 	CO_EXPECT(!other_saw_int(&o, "r", 4242));
+	node_stop();
+	other_close(&o);
+}
 
-	/* A job's events, with its id. */
+static json_t *g_lines;
+
+static void
+lines_cb(struct events_sub *s, const char *line, size_t len, void *arg)
+{
+	(void)s;
+	(void)arg;
+	json_t *v = json_loadb(line, len, 0, NULL);
+	if (v != NULL)
+		json_array_append_new(g_lines, v);
+}
+
+/* A job's events go out, with the job's id, while another node has
+ * watchers or waiters (it said so), not before: this node's wake-ups do
+ * (the marker that the commit was told). */
+static void
+publish_job_f(void *arg)
+{
+	struct other o;
+
+	(void)arg;
+	CO_EXPECT(other_open(&o));
+	CO_EXPECT(node_start());
+	int64_t qdef = queue_find("default")->id;
+
 	CO_EXPECT(store_hold() == 0);
 	int64_t id = add_job();
 	events_job(EVENTS_JOB_SUBMITTED, id);
+	events_queue_ready(qdef);
 	store_unhold();
 	CO_EXPECT(store_sync() == 0);
 	json_t *item = json_pack("[s,I,I,i]", "job.submitted", (json_int_t)id,
 				 (json_int_t)0, -1);
+	UNTIL(other_read(&o) && other_saw_int(&o, "r", qdef));
+	CO_EXPECT(other_saw_int(&o, "r", qdef));
+	CO_EXPECT(!other_saw(&o, "j", item));
+	json_decref(item);
+
+	/* The other node gets a watcher and says so, with an event of its
+	 * own: once that reached this node's watcher, the word did too. */
+	char msg[160];
+	snprintf(msg, sizeof(msg),
+		 "{\"n\":\"elsewhere\",\"l\":true,\"j\":[[\"job.retrying\","
+		 "%lld,0,-1]]}",
+		 (long long)id);
+	g_lines = json_array();
+	struct events_sub sub = {lines_cb, NULL, NULL, 0, -1, NULL, NULL};
+	events_subscribe(&sub);
+	other_notify(&o, msg);
+	UNTIL(json_array_size(g_lines) > 0);
+	CO_EXPECT(json_array_size(g_lines) == 1);
+	events_unsubscribe(&sub);
+	json_decref(g_lines);
+	CO_EXPECT(store_hold() == 0);
+	id = add_job();
+	events_job(EVENTS_JOB_SUBMITTED, id);
+	store_unhold();
+	CO_EXPECT(store_sync() == 0);
+	item = json_pack("[s,I,I,i]", "job.submitted", (json_int_t)id,
+			 (json_int_t)0, -1);
 	UNTIL(other_read(&o) && other_saw(&o, "j", item));
 	CO_EXPECT(other_saw(&o, "j", item));
 	json_decref(item);
+	node_stop();
+	other_close(&o);
+}
 
-	/* A change too big for one notification goes out in several, each
-	 * under PostgreSQL's 8000 bytes, and none of it is lost. */
+/* A change too big for one notification goes out in several, each under
+ * PostgreSQL's 8000 bytes, and none of it is lost. */
+static void
+publish_big_f(void *arg)
+{
+	struct other o;
+
+	(void)arg;
+	CO_EXPECT(other_open(&o));
+	CO_EXPECT(node_start());
 	for (int64_t q = 100000; q < 102000; q++)
 		events_queue_ready(q);
 	UNTIL(other_read(&o) && other_saw_int(&o, "r", 101999) &&
@@ -265,6 +344,20 @@ START_TEST(relay_publishes_what_committed_only)
 {
 	bothfix_run("relay_publishes_what_committed_only", BOTHFIX_POSTGRES,
 		    publish_f, NULL);
+}
+END_TEST
+
+START_TEST(relay_publishes_job_events)
+{
+	bothfix_run("relay_publishes_job_events", BOTHFIX_POSTGRES,
+		    publish_job_f, NULL);
+}
+END_TEST
+
+START_TEST(relay_publishes_a_big_change_in_pieces)
+{
+	bothfix_run("relay_publishes_a_big_change_in_pieces", BOTHFIX_POSTGRES,
+		    publish_big_f, NULL);
 }
 END_TEST
 
@@ -314,7 +407,7 @@ receive_f(void *arg)
 	CO_EXPECT(other_open(&o));
 	CO_EXPECT(node_start());
 	CO_EXPECT(store_hold() == 0);
-	int64_t id = add_job(), id2 = add_job();
+	int64_t id = add_job();
 	store_unhold();
 	CO_EXPECT(store_sync() == 0);
 	events_subscribe(&g.sub);
@@ -338,6 +431,39 @@ receive_f(void *arg)
 	CO_EXPECT(got_id(&g, 0) == id);
 	CO_EXPECT(strcmp(got_str(&g, 0, "state"), "succeeded") == 0);
 	events_remove_waiter(&w);
+	events_unsubscribe(&g.sub);
+	json_decref(g.lines);
+	node_stop();
+	other_close(&o);
+}
+
+static void
+own_once_f(void *arg)
+{
+	struct other o;
+	struct got g = {{got_cb, &g, NULL, 0, -1, NULL, NULL}, json_array()};
+	char msg[256];
+
+	(void)arg;
+	CO_EXPECT(other_open(&o));
+	CO_EXPECT(node_start());
+	CO_EXPECT(store_hold() == 0);
+	int64_t id2 = add_job();
+	store_unhold();
+	CO_EXPECT(store_sync() == 0);
+	events_subscribe(&g.sub);
+	/* Having a watcher, this node says so in its row. */
+	UNTIL(other_int(&o, "SELECT count(*) FROM nodes WHERE listening") == 1);
+	CO_EXPECT(other_int(&o, "SELECT count(*) FROM nodes WHERE listening") ==
+		  1);
+
+	/* The other node has a watcher too, and says so with an event. */
+	snprintf(msg, sizeof(msg),
+		 "{\"n\":\"elsewhere\",\"l\":true,\"j\":[[\"job.retrying\","
+		 "%lld,0,-1]]}",
+		 (long long)id2);
+	other_notify(&o, msg);
+	UNTIL(json_array_size(g.lines) >= 1);
 
 	/* This node's own event goes out and comes back: delivered once.
 	 * A marker sent by the other node after it has seen ours arrives
@@ -362,9 +488,27 @@ receive_f(void *arg)
 	CO_EXPECT(strcmp(got_str(&g, 1, "event"), "job.started") == 0);
 	CO_EXPECT(strcmp(got_str(&g, 2, "event"), "job.retrying") == 0);
 	CO_EXPECT(got_id(&g, 2) == id2);
+	events_unsubscribe(&g.sub);
+	/* Without watchers, it says so too. */
+	UNTIL(other_int(&o, "SELECT count(*) FROM nodes WHERE listening") == 0);
+	CO_EXPECT(other_int(&o, "SELECT count(*) FROM nodes WHERE listening") ==
+		  0);
+	json_decref(g.lines);
+	node_stop();
+	other_close(&o);
+}
 
-	/* A wake-up from another node: the queue's consumers try a claim.
-	 * (The reconnect woke every queue: that is let go first.) */
+/* A wake-up from another node: the queue's consumers try a claim.  (The
+ * first connect woke every queue: that is let go first.) */
+static void
+wakeup_f(void *arg)
+{
+	struct other o;
+	char msg[256];
+
+	(void)arg;
+	CO_EXPECT(other_open(&o));
+	CO_EXPECT(node_start());
 	struct queue *q = queue_find("default");
 	UNTIL(q->maybe_ready);
 	q->maybe_ready = false;
@@ -373,9 +517,6 @@ receive_f(void *arg)
 	other_notify(&o, msg);
 	UNTIL(q->maybe_ready);
 	CO_EXPECT(q->maybe_ready);
-
-	events_unsubscribe(&g.sub);
-	json_decref(g.lines);
 	node_stop();
 	other_close(&o);
 }
@@ -384,6 +525,20 @@ START_TEST(relay_delivers_what_other_nodes_tell)
 {
 	bothfix_run("relay_delivers_what_other_nodes_tell", BOTHFIX_POSTGRES,
 		    receive_f, NULL);
+}
+END_TEST
+
+START_TEST(relay_delivers_its_own_once)
+{
+	bothfix_run("relay_delivers_its_own_once", BOTHFIX_POSTGRES, own_once_f,
+		    NULL);
+}
+END_TEST
+
+START_TEST(relay_wakeup_makes_consumers_try)
+{
+	bothfix_run("relay_wakeup_makes_consumers_try", BOTHFIX_POSTGRES,
+		    wakeup_f, NULL);
 }
 END_TEST
 
@@ -397,7 +552,11 @@ relay_suite(void)
 	tcase_add_unchecked_fixture(tc, bothfix_server_setup,
 				    bothfix_server_teardown);
 	tcase_add_test(tc, relay_publishes_what_committed_only);
+	tcase_add_test(tc, relay_publishes_job_events);
+	tcase_add_test(tc, relay_publishes_a_big_change_in_pieces);
 	tcase_add_test(tc, relay_delivers_what_other_nodes_tell);
+	tcase_add_test(tc, relay_delivers_its_own_once);
+	tcase_add_test(tc, relay_wakeup_makes_consumers_try);
 	suite_add_tcase(s, tc);
 	return s;
 }
