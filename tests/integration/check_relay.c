@@ -412,6 +412,107 @@ START_TEST(relay_with_another_node)
 }
 END_TEST
 
+/* Two jobd on one database: a queue made on one runs on the other; a
+ * watcher and a waiter on the second see every job submitted on the
+ * first end, those that ran on the first included. */
+START_TEST(relay_two_nodes)
+{
+	struct pgfix pg;
+	if (pgfix_start(&pg) != 0) {
+		fprintf(stderr, "relay_two_nodes: skipped: %s\n", pg.why);
+		return;
+	}
+	ck_assert_msg(pgfix_createdb(&pg, "two") == 0, "%s", pg.why);
+	char conf[1024], conninfo[512];
+	snprintf(conninfo, sizeof(conninfo), "%s dbname=two",
+		 pgfix_conninfo(&pg));
+	snprintf(conf, sizeof(conf),
+		 BASE_CONF "store = postgres\ndatabase = %s\nlease = 12s\n",
+		 conninfo);
+	char ca[1100], cb[1100];
+	snprintf(ca, sizeof(ca), "%snode_name = a\n", conf);
+	snprintf(cb, sizeof(cb), "%snode_name = b\n", conf);
+	struct jd a, b;
+	jd_init(&a, ca);
+	jd_guard(a.dir);
+	jd_start(&a, NULL);
+	jd_init(&b, cb);
+	jd_guard(b.dir);
+	jd_start(&b, NULL);
+	other = PQconnectdb(conninfo);
+	ck_assert_msg(PQstatus(other) == CONNECTION_OK, "%s",
+		      PQerrorMessage(other));
+
+	/* A queue made on a: b runs its consumers within a second or so. */
+	jd_call_ok(&a, jd_json("{\"cmd\":\"queue.create\",\"name\":"
+			       "\"shared\",\"concurrency\":3}"));
+	const char *err = "";
+	ck_assert(WITHIN(5, ({
+				 json_t *q = jd_queue_get(&b, "shared", &err);
+				 bool p = q != NULL &&
+					  jd_num(q, "concurrency") == 3;
+				 json_decref(q);
+				 p;
+			 })));
+
+	/* b watches; once its row says so, a sends its job events. */
+	int fd = jd_connect(&b);
+	ck_assert_int_ge(fd, 0);
+	json_t *req = jd_json("{\"cmd\":\"watch\",\"queue\":\"shared\"}");
+	json_t *wr = jd_call_fd(&b, fd, req, 5000);
+	jd_ok(wr);
+	json_decref(wr);
+	json_decref(req);
+	ck_assert(WITHIN(5, sql_int("SELECT count(*) FROM nodes"
+				    " WHERE name = 'b' AND listening") == 1));
+	jd_pause_ms(300); /* a hears b's word (sent once it committed) */
+
+	enum { N = 8 };
+	int64_t ids[N];
+	for (int i = 0; i < N; i++)
+		ids[i] = jd_submit_text(&a, "{\"queue\":\"shared\",\"argv\":"
+					    "[\"sleep\",\"0.3\"]}");
+	/* b waits for them all. */
+	json_t *w = json_pack("{s:s,s:[],s:i}", "cmd", "wait", "job_ids",
+			      "timeout", 30);
+	for (int i = 0; i < N; i++)
+		json_array_append_new(json_object_get(w, "job_ids"),
+				      json_integer(ids[i]));
+	json_t *wres = jd_call(&b, w);
+	json_t *jobs = json_object_get(jd_ok(wres), "jobs");
+	ck_assert_int_eq(json_array_size(jobs), N);
+	for (int i = 0; i < N; i++)
+		ck_assert_str_eq(jd_str(json_array_get(jobs, i), "state"),
+				 "succeeded");
+	json_decref(wres);
+	/* Where they ran: some on a, whose ends b heard of. */
+	int on_a = (int)sql_int("SELECT count(*) FROM jobs WHERE last_node ="
+				" 'a' AND qid = (SELECT id FROM queues WHERE"
+				" name = 'shared')");
+	ck_assert_msg(on_a > 0 && on_a < N + 1, "%d of %d ran on a", on_a, N);
+	int finished = 0;
+	double end = jd_now() + 10;
+	while (finished < N && jd_now() < end) {
+		char *line = jd_read_line(fd, 500);
+		json_t *ev = line ? json_loads(line, 0, NULL) : NULL;
+		if (strcmp(jd_str(ev, "event"), "job.finished") == 0)
+			finished++;
+		json_decref(ev);
+		free(line);
+	}
+	jd_close(fd);
+	ck_assert_msg(finished == N,
+		      "b's watcher saw %d of %d jobs end (%d ran on a)",
+		      finished, N, on_a);
+	PQfinish(other);
+	ck_assert_int_eq(jd_stop(&b), 0);
+	ck_assert_int_eq(jd_stop(&a), 0);
+	jd_free(&b);
+	jd_free(&a);
+	pgfix_stop(&pg);
+}
+END_TEST
+
 START_TEST(relay_sqlite_has_no_nodes)
 {
 	struct jd *d = jd_test_start(&D, BASE_CONF, NULL, NULL);
@@ -435,6 +536,7 @@ relay_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_checked_fixture(tc, NULL, jd_test_teardown);
 	tcase_add_test(tc, relay_with_another_node);
+	tcase_add_test(tc, relay_two_nodes);
 	tcase_add_test(tc, relay_sqlite_has_no_nodes);
 	suite_add_tcase(s, tc);
 	return s;
