@@ -37,6 +37,9 @@
 /* Job events from elsewhere kept for the coroutine at most: more are
  * dropped (watch is best effort; waiters re-read). */
 #define INBOX_MAX 10000
+/* Messages kept while the listening connection, which sends them, is
+ * being made (at start, after a loss): the oldest go past this many. */
+#define OUTBOX_MAX 256
 /* A node's "l" counts until its row says so, for at most this long (s). */
 #define HINT_FOR 3.0
 
@@ -62,8 +65,10 @@ static struct {
 	char **names;	/* queues to reload */
 	size_t nnames, capnames;
 	bool reload_all, reconnected, listen_dirty;
-	bool db_listening; /* another node's row says it listens */
-	double hint_until; /* an "l" arrived: job events go out */
+	bool db_listening;	  /* another node's row says it listens */
+	double hint_until;	  /* an "l" arrived: job events go out */
+	char *outbox[OUTBOX_MAX]; /* messages not sent yet, oldest first */
+	size_t nout;
 } R;
 
 /* ---- publishing (from the events' flush hook: no yield) ---- */
@@ -77,6 +82,33 @@ sender(char *buf, size_t n)
 		snprintf(buf, n, "%s", R.token);
 }
 
+/* Sends msg, or keeps it (a copy) until the listening connection is
+ * there again. */
+static void
+send_or_keep(const char *msg)
+{
+	if (R.nout == 0 && store_publish(msg) == 0)
+		return;
+	if (R.nout == OUTBOX_MAX) {
+		free(R.outbox[0]);
+		memmove(R.outbox, R.outbox + 1,
+			(OUTBOX_MAX - 1) * sizeof(R.outbox[0]));
+		R.nout--;
+	}
+	R.outbox[R.nout++] = xstrdup(msg);
+}
+
+/* The listening connection is there: what was kept goes out. */
+static void
+send_kept(void)
+{
+	size_t i = 0;
+	while (i < R.nout && store_publish(R.outbox[i]) == 0)
+		free(R.outbox[i++]);
+	memmove(R.outbox, R.outbox + i, (R.nout - i) * sizeof(R.outbox[0]));
+	R.nout -= i;
+}
+
 /* Sends what b holds, closed, and starts the next message. */
 static void
 send_msg(struct buf *b, bool *empty)
@@ -84,8 +116,7 @@ send_msg(struct buf *b, bool *empty)
 	if (*empty)
 		return;
 	buf_printf(b, "]}");
-	if (store_publish(b->data) != 0)
-		log_debug("relay: not published: %s", diag_msg());
+	send_or_keep(b->data);
 	*empty = true;
 }
 
@@ -327,6 +358,7 @@ listen_f(void *arg)
 		said = false;
 		ever = true;
 		pause = BACKOFF_MIN;
+		send_kept();
 		/* What went by unheard is looked at again. */
 		R.reconnected = true;
 		waitq_notify_all(&R.wq);
@@ -491,7 +523,7 @@ say_listening(void)
 		return;
 	sender(me, sizeof(me));
 	snprintf(msg, sizeof(msg), "{\"n\":\"%s\",\"l\":true}", me);
-	(void)store_publish(msg);
+	send_or_keep(msg);
 }
 
 static double
@@ -592,6 +624,9 @@ relay_stop(void)
 	free(R.names);
 	free(R.jobs);
 	free(R.wake);
+	for (size_t i = 0; i < R.nout; i++)
+		free(R.outbox[i]);
+	R.nout = 0;
 	R.names = NULL;
 	R.jobs = NULL;
 	R.wake = NULL;

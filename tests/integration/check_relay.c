@@ -455,6 +455,28 @@ START_TEST(relay_two_nodes)
 				 p;
 			 })));
 
+	/* Work submitted on a, whose one consumer of the queue is busy, is
+	 * claimed by b's idle one. */
+	jd_call_ok(&a, jd_json("{\"cmd\":\"queue.create\",\"name\":"
+			       "\"solo\",\"concurrency\":1}"));
+	ck_assert(WITHIN(5, ({
+				 json_t *q = jd_queue_get(&b, "solo", &err);
+				 json_decref(q);
+				 q != NULL;
+			 })));
+	int64_t s1 = jd_submit_text(&a, "{\"queue\":\"solo\",\"argv\":"
+					"[\"sleep\",\"3\"]}");
+	int64_t s2 = jd_submit_text(&a, "{\"queue\":\"solo\",\"argv\":"
+					"[\"sleep\",\"3\"]}");
+	ck_assert_msg(
+		WITHIN(2.5, jd_poll_state(&a, s1, "running", 0.01) &&
+				    jd_poll_state(&a, s2, "running", 0.01)),
+		"the two jobs did not run at once on the two nodes");
+	ck_assert_int_eq(sql_int("SELECT count(DISTINCT last_node) FROM jobs"
+				 " WHERE qid = (SELECT id FROM queues WHERE"
+				 " name = 'solo')"),
+			 2);
+
 	/* b watches; once its row says so, a sends its job events. */
 	int fd = jd_connect(&b);
 	ck_assert_int_ge(fd, 0);
