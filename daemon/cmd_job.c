@@ -71,6 +71,10 @@ reply_submitted(struct cmd_req *r, const struct submit_result *out, size_t n)
 	control_stream_end(c, true);
 }
 
+/* How many times a submit is made when the database's connection is lost
+ * before its commit. */
+#define SUBMIT_TRIES 3
+
 void
 cmd_submit(struct cmd_req *r)
 {
@@ -115,8 +119,23 @@ cmd_submit(struct cmd_req *r)
 			goto out;
 		}
 	}
-	if (submit_jobs(specs, n, r->c->uid, many ? "jobs" : NULL, out, true) !=
-	    0) {
+	/* Committed before the answer.  A transaction lost with the
+	 * database's connection before its COMMIT went committed nothing:
+	 * the submit is made again (the connection is made again first). */
+	int rc;
+	for (int tries = 1;; tries++) {
+		rc = submit_jobs(specs, n, r->c->uid, many ? "jobs" : NULL, out,
+				 true);
+		if (rc == 0)
+			rc = store_sync();
+		else if (diag_code() == E_DB)
+			(void)store_sync(); /* its transaction ended: how */
+		if (rc == 0 || tries == SUBMIT_TRIES ||
+		    !store_failed_uncommitted() || diag_code() == E_CANCELLED)
+			break;
+		log_info("submit: %s; submitting again", diag_msg());
+	}
+	if (rc != 0) {
 		if (diag_code() != E_CANCELLED)
 			cmd_reply_diag(r);
 		goto out;

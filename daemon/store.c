@@ -43,6 +43,10 @@ static bool flight;	      /* its COMMIT was sent, the answer not read */
 static bool flight_answered;  /* ... and the answer came */
 static bool flight_ok;	      /* ... saying it committed */
 static char fail_msg[DIAG_MSG_MAX]; /* why the last commit failed */
+/* The open transaction was lost with the database's connection before
+ * its COMMIT went (store__txn_lost_uncommitted); the last one that failed
+ * was such (store_failed_uncommitted). */
+static bool txn_lost_uncommitted, fail_uncommitted;
 /* The last transactions whose commit failed, newest at failed_ring[(nfailed
  * - 1) % FAILED_RING]: a writer syncing late still learns its write was
  * lost. */
@@ -168,6 +172,7 @@ store__write_begin(void)
 		return -1;
 	in_txn = true;
 	txn_doomed = false;
+	txn_lost_uncommitted = false;
 	txn_seq++;
 	txn_opened = loop_ev() ? loop_now() : 0;
 	if (*mark == 0)
@@ -195,6 +200,21 @@ store__txn_lost(const char *cause)
 	snprintf(fail_msg, sizeof(fail_msg), "store: commit failed: %s", cause);
 	txn_doomed = true;
 	commit_asap = true;
+}
+
+void
+store__txn_lost_uncommitted(const char *cause)
+{
+	if (!in_txn || txn_doomed)
+		return;
+	store__txn_lost(cause);
+	txn_lost_uncommitted = true;
+}
+
+bool
+store_failed_uncommitted(void)
+{
+	return fail_uncommitted;
 }
 
 /* Makes every commit so far survive power loss (with synchronous =
@@ -255,6 +275,7 @@ static void
 txn_fail(void)
 {
 	log_error("%s", fail_msg);
+	fail_uncommitted = txn_doomed && txn_lost_uncommitted;
 	store__be->db_rollback();
 	txn_over(false);
 }
@@ -323,6 +344,7 @@ flight_end(void)
 		return;
 	}
 	log_error("%s", fail_msg);
+	fail_uncommitted = false;
 	/* A COMMIT answered with an error (a statement before it in its
 	 * batch failed) leaves the server's transaction open, aborted. */
 	store__be->db_rollback();

@@ -446,6 +446,12 @@ int store_open_pg(const char *conninfo);
  * newer jobd (nothing is changed then).  From a coroutine.  Yields. */
 int store_pg_init_db(const char *conninfo, int *from, int *to);
 
+/* True when the last transaction that failed was lost with the
+ * database's connection before its COMMIT was sent: nothing of it was
+ * committed, so a writer that store_sync() failed may do it all again
+ * (a submit does, answered only once it holds).  Does not yield. */
+bool store_failed_uncommitted(void);
+
 /* ---- The cluster (PostgreSQL) ---- */
 
 /* This node as the cluster knows it: its row in the nodes table, the

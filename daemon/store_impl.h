@@ -41,6 +41,10 @@ const char *store__fail_msg(void);
  * so that every writer of it learns of the loss.  No-op when no
  * transaction is open or it is doomed already. */
 void store__txn_lost(const char *cause);
+/* The same, when the transaction went with the database's connection
+ * before its COMMIT was sent: nothing of it was committed, so its writers
+ * may do it all again (store_failed_uncommitted). */
+void store__txn_lost_uncommitted(const char *cause);
 
 /* A backend that commits without waiting (db_commit_send) tells the
  * answer here, from the scheduler context: committed, or not and why

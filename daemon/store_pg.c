@@ -311,8 +311,12 @@ run(const char *what, const char *sql, const struct store_pg__args *a,
 		PQclear(r);
 		/* Not the transaction whose COMMIT is in flight: the
 		 * answer says how that one ended. */
-		if (store_txn_open() && !store_committing())
-			store__txn_lost(msg);
+		if (store_txn_open() && !store_committing()) {
+			if (!pgconn_ok(on))
+				store__txn_lost_uncommitted(msg);
+			else
+				store__txn_lost(msg);
+		}
 		return diag_set(E_DB, "store: %s: %s", what, msg);
 	}
 	if (res != NULL)
@@ -532,6 +536,15 @@ static void
 commit_done(PGresult *res, const char *err, void *arg)
 {
 	(void)arg;
+	if (err != NULL && conn != NULL && !pgconn_ok(conn)) {
+		char why[DIAG_MSG_MAX];
+		snprintf(why, sizeof(why),
+			 "commit outcome unknown (the connection was lost "
+			 "with it: %s)",
+			 err);
+		store__commit_answered(false, why);
+		return;
+	}
 	if (err != NULL) {
 		store__commit_answered(false, err);
 		return;
