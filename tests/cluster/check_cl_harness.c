@@ -181,7 +181,7 @@ void
 cl_harness_tests(TCase *ready, TCase *pending)
 {
 	(void)pending;
-	tcase_add_test(ready, harness_wrapper_sees_a_double_run);
-	tcase_add_test(ready, harness_node_runs_jobs_over_tcp);
-	tcase_add_test(ready, harness_partition_cuts_the_database);
+	cl_add(ready, harness_wrapper_sees_a_double_run);
+	cl_add(ready, harness_node_runs_jobs_over_tcp);
+	cl_add(ready, harness_partition_cuts_the_database);
 }

@@ -7,8 +7,9 @@
  *
  * Each file registers its scenarios in two test cases: "ready", run by
  * every `make check`, and "pending", whose features jobd does not have
- * yet, run only with JOBD_CLUSTER_ALL=1.  Without PostgreSQL the runner
- * says so and passes.
+ * yet, run only with JOBD_CLUSTER_ALL=1.  JOBD_CLUSTER_ONLY=NAME,...
+ * runs only the scenarios named.  Without PostgreSQL the runner says so
+ * and passes.
  */
 #include <check.h>
 #include <signal.h>
@@ -40,6 +41,23 @@ START_TEST(cluster_teardown)
 	cl_server_stop();
 }
 END_TEST
+
+void
+cl_add(TCase *tc, const TTest *t)
+{
+	const char *only = getenv("JOBD_CLUSTER_ONLY");
+	size_t n = strlen(t->name);
+	if (only != NULL && *only != '\0') {
+		const char *p = only;
+		while ((p = strstr(p, t->name)) != NULL &&
+		       !((p == only || p[-1] == ',') &&
+			 (p[n] == '\0' || p[n] == ',')))
+			p += n;
+		if (p == NULL)
+			return;
+	}
+	tcase_add_test(tc, t);
+}
 
 /* Runs test t alone, in this process; true when it passed. */
 static bool

@@ -339,6 +339,25 @@ static void __attribute__((noreturn)) sample(const char *dir)
 
 /* ---- a scenario ---- */
 
+/* c->extra gets extra with each @WRAP@ replaced by the wrapper's path. */
+static void
+subst_wrap(struct cluster *c, const char *extra)
+{
+	size_t n = 0;
+	while (*extra && n + sizeof(c->wrap) + 1 < sizeof(c->extra)) {
+		if (strncmp(extra, "@WRAP@", 6) == 0) {
+			n += (size_t)snprintf(c->extra + n,
+					      sizeof(c->extra) - n, "%s",
+					      c->wrap);
+			extra += 6;
+		} else {
+			c->extra[n++] = *extra++;
+		}
+	}
+	c->extra[n] = '\0';
+	ck_assert_msg(*extra == '\0', "config text too long");
+}
+
 void
 cl_init(struct cluster *c, const char *extra)
 {
@@ -350,7 +369,6 @@ cl_init(struct cluster *c, const char *extra)
 	ck_assert_ptr_nonnull(mkdtemp(c->dir));
 	chmod(c->dir, 0755);
 	jd_guard(c->dir);
-	snprintf(c->extra, sizeof(c->extra), "%s", extra ? extra : "");
 	snprintf(c->db, sizeof(c->db), "s%d_%d", (int)getpid(), seq++);
 	ck_assert_msg(pgfix_createdb(&server, c->db) == 0, "createdb: %s",
 		      server.why);
@@ -360,6 +378,7 @@ cl_init(struct cluster *c, const char *extra)
 	ck_assert_msg(PQstatus(c->pg) == CONNECTION_OK, "%s",
 		      PQerrorMessage(c->pg));
 	snprintf(c->wrap, sizeof(c->wrap), "%s/wrap.sh", c->dir);
+	subst_wrap(c, extra ? extra : "");
 	char *text;
 	ck_assert_int_ge(asprintf(&text, wrapper, c->dir), 0);
 	jd_write_file(c->wrap, text);
@@ -485,6 +504,17 @@ cl_start_all(struct cluster *c)
 {
 	for (int i = 1; i <= CL_NODES; i++)
 		cl_node_start(c, i);
+}
+
+void
+cl_assert_alive(struct cluster *c, int i)
+{
+	if (jd_alive(&c->n[i].jd))
+		return;
+	char *log = jd_slurp(c->n[i].jd.log);
+	size_t n = log ? strlen(log) : 0;
+	ck_abort_msg("node %s exited: %s", c->n[i].name,
+		     log ? log + (n > 600 ? n - 600 : 0) : "");
 }
 
 void
@@ -663,9 +693,9 @@ assert_never_twice(const struct cluster *c)
 	snprintf(path, sizeof(path), "%s/DOUBLE_RUN", c->dir);
 	char *dbl = jd_slurp(path);
 	ck_assert_msg(dbl == NULL || dbl[0] == '\0',
-		      "a job ran twice at once (DOUBLE_RUN: id attempt node "
-		      "time pid): %s",
-		      dbl);
+		      "%d times a job ran twice at once (DOUBLE_RUN: id "
+		      "attempt node time pid): %.300s",
+		      jd_count_lines(path), dbl);
 	free(dbl);
 	int n;
 	struct cl_run *r = cl_runs(c, &n);

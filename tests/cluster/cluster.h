@@ -96,7 +96,8 @@ struct pgfix *cl_server(void);
 
 /* Makes the scenario's directory, database and wrapper, and starts the
  * sampler; no node yet.  extra (may be NULL) is appended to every node's
- * config (queue and producer sections).  Every node has [queue q] with
+ * config (queue and producer sections), each @WRAP@ in it replaced by the
+ * wrapper's path.  Every node has [queue q] with
  * concurrency 4 before it. */
 void cl_init(struct cluster *c, const char *extra);
 /* Starts node i (1..3) and waits until it answers ping (20 s): in its
@@ -104,6 +105,8 @@ void cl_init(struct cluster *c, const char *extra);
 void cl_node_start(struct cluster *c, int i);
 /* Starts nodes 1..3. */
 void cl_start_all(struct cluster *c);
+/* Fails the test, with the end of its log, when node i has exited. */
+void cl_assert_alive(struct cluster *c, int i);
 /* SIGKILL to node i, reaped. */
 void cl_node_kill9(struct cluster *c, int i);
 /* SIGTERM to node i; returns its exit status (-1: it had to be killed). */

@@ -8,6 +8,10 @@
 
 #include <check.h>
 
+/* Adds scenario t to tc, unless JOBD_CLUSTER_ONLY names another (a
+ * comma-separated list of test names: for running one or a few). */
+void cl_add(TCase *tc, const TTest *t);
+
 /* The harness itself: the wrapper's checks, a node over TCP, a partition. */
 void cl_harness_tests(TCase *ready, TCase *pending);
 /* A1 to A5: kills, restarts, partitions. */
