@@ -90,9 +90,9 @@ DAEMON_MODS := xmem buf utf8 diag log users safedir backoff ratelimit cron \
                store store_sqlite store_sql store_queue store_job \
                store_job_json store_jobobj store_dispatch pgconn \
                store_pg_sql store_pg store_pg_job \
-               store_pg_queue store_pg_job_json store_pg_dep \
+               store_pg_queue store_pg_job_json store_pg_dep store_pg_node \
                queue runner events scheduler jobs \
-               consumer submit producer control commands cmd_job cmd_logs \
+               consumer submit producer cluster control commands cmd_job cmd_logs \
                cmd_queue cmd_producer cmd_admin sdnotify service
 DAEMON_OBJS := $(DAEMON_MODS:%=$(B)/daemon/%.o)
 # The client library, libjobd.a: the C API of include/jobd/.  The daemon
@@ -176,7 +176,7 @@ $(B)/check_cluster: $(CLUSTER_OBJS) $(PGFIX_OBJS) $(B)/libjobd.a
 
 # `make check` runs every test: the layout rules (scripts/check-layout.sh),
 # the unit suites, then the integration suites against a real jobd and
-# jobctl, a bench smoke, the systemd unit checks, an install and uninstall
+# jobctl, the cluster scenarios, a bench smoke, the systemd unit checks, an install and uninstall
 # into a temporary DESTDIR, and the fuzz targets.
 check:
 	@scripts/deps.sh --quiet build pg $(CHECK_DEPS)
@@ -184,32 +184,26 @@ check:
 		$(B)/check_cluster $(BENCH_BINS)
 	scripts/check-layout.sh
 	$(B)/check_unit
-	JOBD_BIN=$(B)/jobd JOBCTL_BIN=$(B)/jobctl $(B)/check_integration
-	$(CHECK_ON_PG)
-	$(CHECK_CLUSTER)
-	bench/run.sh $(B) --smoke
-	scripts/verify-units.sh
-	scripts/check-install.sh
-	$(CHECK_FUZZ)
+	scripts/check-stores.sh $(B) $(CHECK_STORES)
+	$(CHECK_PLAIN)
 
-# The integration suites again with every jobd on PostgreSQL (those the
-# runner marks so), from the plain build: the sanitizers see the
-# PostgreSQL store's code in the unit suites of both backends.
-CHECK_ON_PG = JOBD_TEST_STORE=postgres JOBD_BIN=$(B)/jobd \
-	JOBCTL_BIN=$(B)/jobctl $(B)/check_integration
-# The cluster scenarios (tests/cluster/), from the plain build too: each
-# is timed against the design's bounds.  JOBD_CLUSTER_ALL=1 adds those
-# whose features jobd does not have yet.
-CHECK_CLUSTER = JOBD_BIN=$(B)/jobd JOBCTL_BIN=$(B)/jobctl $(B)/check_cluster
-# The fuzz targets are always sanitized, so `make check` runs them once,
-# from the plain build, and not again under SANITIZE=1.
+# The plain build runs the integration suites on both stores, the second
+# time with every jobd on PostgreSQL (those the runner marks so), then the
+# cluster scenarios (tests/cluster/: JOBD_CLUSTER_ALL=1 adds those whose
+# features jobd does not have yet), the bench smoke, the unit files, the
+# install and the fuzz targets (always sanitized).  Under SANITIZE=1 only
+# the SQLite run comes again: the sanitizers see the PostgreSQL store's
+# code in the unit suites of both backends, and the rest tests nothing the
+# sanitizers would add to.
 ifeq ($(SANITIZE),1)
-CHECK_ON_PG :=
-CHECK_CLUSTER :=
-CHECK_FUZZ :=
+CHECK_STORES := sqlite
+CHECK_PLAIN := @true
 CHECK_DEPS :=
 else
-CHECK_FUZZ := $(MAKE) --no-print-directory fuzz-check
+CHECK_STORES :=
+CHECK_PLAIN := JOBD_BIN=$(B)/jobd JOBCTL_BIN=$(B)/jobctl $(B)/check_cluster && \
+	bench/run.sh $(B) --smoke && scripts/verify-units.sh && \
+	scripts/check-install.sh && $(MAKE) --no-print-directory fuzz-check
 CHECK_DEPS := fuzz
 endif
 

@@ -873,6 +873,14 @@ config_load(struct config *c, const char *path)
 			 "%s%s%.0d: store = postgres needs database (a libpq "
 			 "connection string)",
 			 path, l.store_line > 0 ? ":" : "", l.store_line);
+	else if (c->store == CONFIG_STORE_POSTGRES &&
+		 c->kill_grace >= c->lease / 2)
+		/* A fenced node must kill its attempts within the last
+		 * half of its lease. */
+		diag_set(E_INVAL,
+			 "%s: kill_grace (%g s) must be under half the lease "
+			 "(%g s) with store = postgres",
+			 path, c->kill_grace, c->lease);
 	else
 		ret = 0;
 	if (ret == 0)

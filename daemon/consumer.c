@@ -147,6 +147,7 @@ record_end(struct queue *q, const struct store_job_run *r,
 		   (double)res->ru.ru_stime.tv_usec / 1e6;
 	e.max_rss_kb = res->ru.ru_maxrss;
 	e.memory_peak = res->memory_peak;
+	e.attempt = r->attempt;
 	int64_t now = jobd_time_now_ms();
 	/* Cancelled while running: the store keeps what the cancel
 	 * recorded and adds what the process did, finished now. */
@@ -198,11 +199,32 @@ record_end(struct queue *q, const struct store_job_run *r,
 	return jobs_end_attempt(q->id, r->id, &e);
 }
 
+/* A claim whose commit failed goes back to its queue, its attempt given
+ * back, if it was committed after all (PostgreSQL: the answer to a COMMIT
+ * can be lost with its connection).  Fenced like an end, it changes
+ * nothing when the claim was not committed (E_STATE). */
+static int
+give_back(struct queue *q, const struct store_job_run *r)
+{
+	int64_t now = jobd_time_now_ms();
+	struct store_job_end e = {.state = JOBD_QUEUED,
+				  .reason = JOBD_REASON_NONE,
+				  .exit_code = -1,
+				  .duration = -1,
+				  .memory_peak = -1,
+				  .now = now,
+				  .run_at = now,
+				  .attempt_delta = -1,
+				  .attempt = r->attempt};
+	return jobs_end_attempt(q->id, r->id, &e);
+}
+
 /* Pause between two tries to record an end, in seconds. */
 #define END_RETRY_MIN 0.01
 #define END_RETRY_MAX 1.0
 
-/* Records the end of attempt r and waits until it is committed.  A write
+/* Records the end of attempt r (ctl NULL: gives its claim back) and waits
+ * until it is committed.  A write
  * refused (the database locked by another process) or a commit that
  * failed (a full disk) is tried again, with a growing pause, until it
  * holds: the end is never dropped, so the job never stays `running`
@@ -214,12 +236,16 @@ settle_end(struct queue *q, const struct store_job_run *r,
 {
 	double pause = END_RETRY_MIN;
 	for (int tries = 1;; tries++) {
-		int rc = record_end(q, r, ctl, res);
+		int rc = ctl != NULL ? record_end(q, r, ctl, res)
+				     : give_back(q, r);
 		if (rc != 0 && diag_code() == E_STATE) {
-			/* Not running any more (pruned once cancelled):
-			 * there is nothing to record against. */
-			log_warnx("job %lld: end not recorded: %s",
-				  (long long)r->id, diag_msg());
+			/* Not running any more (pruned once cancelled,
+			 * rescued by a peer; a claim that was not
+			 * committed): there is nothing to record
+			 * against. */
+			if (ctl != NULL)
+				log_warnx("job %lld: end not recorded: %s",
+					  (long long)r->id, diag_msg());
 			return;
 		}
 		if (rc == 0 && store_sync_crash_safe() == 0) {
@@ -300,6 +326,7 @@ consumer_f(void *arg)
 	consumers = cs;
 	while (await_work(cs) == 0) {
 		struct store_job_run r;
+		int epoch = store_node_epoch();
 		if (jobs_claim(q->id, jobd_time_now_ms(), &r) != 0) {
 			if (diag_code() != E_NOTFOUND) {
 				log_error("queue %s: %s", q->conf.name,
@@ -321,12 +348,23 @@ consumer_f(void *arg)
 		store_request_commit(false);
 		if (store_sync_crash_safe() != 0) {
 			/* The commit failed and took the claim with it (the
-			 * counts were put back with it). */
+			 * counts were put back with it), or its answer was
+			 * lost and it may hold: given back if it does. */
 			log_error("job %lld: %s", (long long)r.id, diag_msg());
+			settle_end(q, &r, NULL, NULL);
 			release_slot(q);
 			store_job_run_destroy(&r);
 			cs->job_id = 0;
 			await_sleep(0.1);
+			continue;
+		}
+		if (store_node_epoch() != epoch) {
+			/* The node fenced itself while the claim was being
+			 * committed: the job is its earlier incarnation's,
+			 * recovered when it registers again. */
+			release_slot(q);
+			store_job_run_destroy(&r);
+			cs->job_id = 0;
 			continue;
 		}
 		if (!still_running(r.id)) {
@@ -349,7 +387,14 @@ consumer_f(void *arg)
 		runner_run(&r, &ro, &ctl, &res);
 		if (runner_count() == 0)
 			waitq_notify_all(&drained);
-		settle_end(q, &r, &ctl, &res);
+		if (ctl.kill == RUNNER_KILL_FENCE)
+			/* Nothing is recorded: registered again, the node
+			 * recovers the job, unless a peer rescued it. */
+			log_warnx("job %lld: attempt %d stopped by the node's "
+				  "fence, not recorded",
+				  (long long)r.id, r.attempt);
+		else
+			settle_end(q, &r, &ctl, &res);
 		cs->job_id = 0;
 		release_slot(q);
 		if (!res.spawned && res.no_resources)

@@ -17,6 +17,7 @@
 
 #include "await.h"
 #include "cgroup.h"
+#include "cluster.h"
 #include "commands.h"
 #include "config.h"
 #include "consumer.h"
@@ -570,6 +571,40 @@ open_store(void)
 	events_init();
 }
 
+/* Under PostgreSQL, the node's registration, before its recovery: the
+ * name a live node of another instance holds is a config error. */
+static int
+join_cluster(void)
+{
+	if (cfg.store != CONFIG_STORE_POSTGRES)
+		return -1;
+	char name[CONFIG_NODE_NAME_MAX + 1], instance[40];
+	char *path = xasprintf("%s/node-id", state_dir);
+	int rc = config_node_name(&cfg, name, sizeof(name));
+	if (rc == 0)
+		rc = cluster_instance(path, instance, sizeof(instance));
+	free(path);
+	if (rc != 0) {
+		fprintf(stderr, "jobd: %s\n", diag_msg());
+		return EX_CONFIG;
+	}
+	struct cluster_opts co = {
+		.name = name,
+		.instance = instance,
+		.lease = cfg.lease,
+		.rescue_grace = cfg.rescue_grace,
+		.kill_grace = cfg.kill_grace,
+		.max_recoveries = MAX_RECOVERIES,
+	};
+	if (cluster_register(&co) == 0) {
+		log_info("cluster: node %s registered (id %lld, epoch %d)",
+			 name, (long long)store_node_id(), store_node_epoch());
+		return -1;
+	}
+	fprintf(stderr, "jobd: %s\n", diag_msg());
+	return diag_code() == E_CONFLICT ? EX_CONFIG : 1;
+}
+
 /* Kills what a dead jobd's attempts left, recovers their jobs and loads
  * the queues, each committed before anything is served.  Returns -1 to go
  * on, or the exit status (a producer's queue is missing). */
@@ -665,6 +700,7 @@ start_modules(int listen_fd)
 	for (struct queue *q = queue_first(); q; q = q->next)
 		consumer_sync(q);
 	scheduler_init(jobs_promote_due);
+	cluster_start();
 	service_start();
 }
 
@@ -676,7 +712,7 @@ static void
 start(void)
 {
 	open_store();
-	if ((start_rc = recover()) >= 0)
+	if ((start_rc = join_cluster()) >= 0 || (start_rc = recover()) >= 0)
 		return;
 	start_modules(listen_fd);
 	log_info("jobd %s ready: socket %s, state %s%s", JOBD_VERSION,

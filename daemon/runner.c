@@ -101,6 +101,18 @@ runner_kill_all(enum runner_kill why)
 		runner_kill(r, why);
 }
 
+void
+runner_fence_all(double grace)
+{
+	for (struct runner *r = running; r; r = r->next) {
+		r->max_grace = grace > 0 ? grace : 0.001;
+		/* A cancel or shutdown already under way is one now. */
+		r->kill = RUNNER_KILL_FENCE;
+		if (r->c)
+			coro_wakeup(r->c);
+	}
+}
+
 /* A user jobs run as, as the child needs it.  Looked up once and kept for
  * USER_TTL seconds: reading /etc/passwd and /etc/group for every job was
  * a tenth of the cost of a short job. */
@@ -497,6 +509,8 @@ stop_escalate(struct stop_clock *sc, struct runner *ctl, bool *timed_out)
 {
 	double now = mono_now();
 	bool expired = sc->timeout > 0 && now >= sc->started + sc->timeout;
+	if (ctl->max_grace > 0 && ctl->max_grace < sc->grace)
+		sc->grace = ctl->max_grace;
 	if (!ctl->term_sent && (ctl->kill != RUNNER_KILL_NONE || expired)) {
 		/* jobd's own request comes first: not a timeout then. */
 		*timed_out = ctl->kill == RUNNER_KILL_NONE;

@@ -38,6 +38,7 @@ enum runner_kill {
 	RUNNER_KILL_NONE = 0,
 	RUNNER_KILL_CANCEL,    /* the job was cancelled */
 	RUNNER_KILL_INTERRUPT, /* shutdown */
+	RUNNER_KILL_FENCE,     /* the node fenced itself: record nothing */
 };
 
 /* One running attempt; the consumer owns it, commands may ask it to stop
@@ -48,6 +49,8 @@ struct runner {
 	enum runner_kill kill;	    /* why jobd is stopping it */
 	bool term_sent;		    /* SIGTERM went to the group */
 	bool kill_sent;		    /* SIGKILL went to the group */
+	double max_grace;	    /* s from SIGTERM to SIGKILL at most; 0:
+				       the attempt's kill_grace */
 	struct coro *c;		    /* the coroutine awaiting it */
 	struct runner *next, *prev; /* the list of running attempts */
 };
@@ -108,6 +111,10 @@ void runner_kill(struct runner *ctl, enum runner_kill why);
 struct runner *runner_find(int64_t job_id);
 /* Calls runner_kill on every running attempt. */
 void runner_kill_all(enum runner_kill why);
+/* Stops every running attempt for a fence: SIGTERM now, SIGKILL grace
+ * seconds later at the latest, whatever the attempt's kill_grace.  Does
+ * not yield. */
+void runner_fence_all(double grace);
 /* Number of attempts running now. */
 int runner_count(void);
 /* At start: kills what is left of the attempts a dead jobd ran — the

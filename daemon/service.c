@@ -14,6 +14,7 @@
 
 #include "await.h"
 #include "cgroup.h"
+#include "cluster.h"
 #include "commands.h"
 #include "consumer.h"
 #include "control.h"
@@ -251,6 +252,8 @@ drain_and_stop(void)
 		consumer_await_drained(false, -1, NULL);
 	}
 	consumer_await_drained(true, -1, NULL);
+	/* No attempt runs any more: peers may forget this node. */
+	cluster_leave();
 	scheduler_shutdown();
 	store_sync();
 	control_shutdown();

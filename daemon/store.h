@@ -236,13 +236,15 @@ struct store_job_end {
 	int64_t now;	     /* ms: a cancelled job's finished_at */
 	int64_t run_at;	     /* ms; for scheduled/queued */
 	int attempt_delta;   /* -1 gives the attempt back */
+	int attempt;	     /* the attempt that ended (its claim's) */
 };
 /* Records the end of a running attempt, in one step that nothing can come
  * between: *was gets the state the job had, running or cancelled.  A job
  * cancelled while its attempt ran keeps its state and reason (the cancel
  * recorded and announced them): only what the process did is added, with
  * finished_at e->now.  E_STATE (nothing written) when the job is neither
- * running nor cancelled. */
+ * running nor cancelled, or, under PostgreSQL, when attempt e->attempt is
+ * not this node incarnation's any more (a peer rescued the job). */
 int store_job_end_attempt(int64_t id, const struct store_job_end *e, int *was);
 /* Sets state and reason of a job that is still in state `from` (a cancel
  * decided on a brief read before); E_CONFLICT, nothing written, when it
@@ -274,11 +276,14 @@ int store_job_check_deps(const int64_t *ids, size_t n, long uid_filter,
 			 int64_t *missing, bool *failed, int *left);
 
 typedef void (*store_pid_fn)(int64_t id, int pid, void *arg);
-/* Calls fn for every job recorded as running with a pid. */
+/* Calls fn for every job recorded as running with a pid: under
+ * PostgreSQL, those this node's earlier incarnations ran. */
 int store_job_running_pids(store_pid_fn fn, void *arg);
 /* At start: running jobs go back to queued (reason recovered, attempt given
  * back) or, past max_recoveries, to failed (recovery_limit).  fn for each
- * job changed. */
+ * job changed.  Under PostgreSQL, only the jobs of this node's earlier
+ * incarnations (older epochs, once it registered again); other nodes'
+ * running jobs are theirs, or their rescuers'. */
 int store_job_recover(int64_t now, int max_recoveries, store_job_fn fn,
 		      void *arg);
 typedef void (*store_prune_fn)(int64_t id, int64_t qid, int state, int attempts,
@@ -364,9 +369,45 @@ int store_pg_init_db(const char *conninfo, int *from, int *to);
 /* This node as the cluster knows it: its row in the nodes table, the
  * epoch of its registration (raised each time it registers again, so an
  * older incarnation's writes are fenced off) and its name (borrowed).
- * 0, 0 and NULL under SQLite and before the node registered. */
+ * 0, 0 and NULL under SQLite and before the node registered; the epoch is
+ * 0 while the node is fenced. */
 int64_t store_node_id(void);
 int store_node_epoch(void);
 const char *store_node_name(void);
+
+/* Under SQLite each of these does nothing and returns 0.
+ *
+ * Registers this node as name (borrowed), of instance (a UUID the node
+ * keeps on disk): takes the row of that name, with its epoch raised, when
+ * it is this instance's or its lease ran out, else makes one; its lease
+ * runs lease seconds from now on the database's clock.  E_CONFLICT when a
+ * live node of another instance holds the name.  Committed by the next
+ * store_sync(). */
+int store_node_register(const char *name, const char *instance, double lease);
+/* Renews the lease for lease seconds from now.  E_CONFLICT when this
+ * incarnation no longer holds it (it ran out, or a peer rescued the node):
+ * the node must fence itself and register again.  Committed by the next
+ * store_sync(). */
+int store_node_heartbeat(double lease);
+/* The rescue: nodes whose lease ran out more than grace seconds ago are
+ * deleted, their running jobs go back to queued (reason recovered) or,
+ * past max_recoveries, to failed (recovery_limit), fn called for each;
+ * their permits and command producers are freed.  Writes nothing when no
+ * lease ran out. */
+int store_node_rescue(double grace, int max_recoveries, store_job_fn fn,
+		      void *arg);
+typedef void (*store_id_fn)(int64_t id, void *arg);
+/* Calls fn for each job this incarnation runs that was cancelled (by
+ * another node: the attempt must be stopped here). */
+int store_node_cancelled(store_id_fn fn, void *arg);
+/* Lets the lease run out now (a clean stop), so that peers forget the
+ * node after rescue_grace. */
+int store_node_leave(void);
+/* Fences the node (epoch 0): it claims nothing and its heartbeats fail
+ * until it registers again.  Does not yield. */
+void store_node_fence(void);
+/* While paused, the node claims nothing (its lease is in doubt).  Does
+ * not yield. */
+void store_node_pause_claims(bool paused);
 
 #endif /* STORE_H_INCLUDED */

@@ -86,7 +86,16 @@
 	  (name, state, produced, skipped, errors, last_run))                  \
 	X(int, producer_set_paused, (const char *name, bool paused),           \
 	  (name, paused))                                                      \
-	X(int, producer_delete, (const char *name), (name))
+	X(int, producer_delete, (const char *name), (name))                    \
+	X(int, node_register,                                                  \
+	  (const char *name, const char *instance, double lease),              \
+	  (name, instance, lease))                                             \
+	X(int, node_heartbeat, (double lease), (lease))                        \
+	X(int, node_rescue,                                                    \
+	  (double grace, int max_recoveries, store_job_fn fn, void *arg),      \
+	  (grace, max_recoveries, fn, arg))                                    \
+	X(int, node_cancelled, (store_id_fn fn, void *arg), (fn, arg))         \
+	X(int, node_leave, (void), ())
 
 #define STORE_BACKEND_FIELD(ret, name, params, args) ret(*name) params;
 #define STORE_BACKEND_FIELDV(name, params, args) void(*name) params;

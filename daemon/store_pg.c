@@ -37,11 +37,6 @@
 
 /* The advisory lock every node takes to migrate ("jobd" in ASCII). */
 #define MIGRATE_LOCK "1785684580"
-/* The advisory lock a node holds for as long as its session lasts: one
- * jobd per database until the cluster mode (leases, rescue) is built, so
- * that a second one never recovers the first one's running jobs as its
- * own. */
-#define NODE_LOCK "1785684590"
 /* The oldest server jobd runs on: 14 brought pipeline mode and
  * client_connection_check_interval. */
 #define PG_MIN_VERSION 140000
@@ -49,10 +44,7 @@
 #define PG_TIMEOUT 10
 
 static struct pgconn *conn;
-/* This node's registration (store_node_id and the others). */
-static int64_t node_id;
-static int node_epoch;
-static char *node_name;	    /* owned */
+struct store_pg__node store_pg__node;
 static char *conninfo_kept; /* owned: for connecting again */
 static bool reconnecting;
 static struct waitq reconnect_wq;
@@ -93,27 +85,26 @@ connect_session(void)
 {
 	struct pgconn *pc = pgconn_connect(conninfo_kept, PG_TIMEOUT);
 
-	PGresult *r = NULL;
-
 	if (pc == NULL)
 		return NULL;
 	for (size_t i = 0;
 	     i < sizeof(session_settings) / sizeof(session_settings[0]); i++)
 		if (pgconn_query(pc, session_settings[i], 0, NULL, NULL) != 0)
 			goto fail;
-	if (pgconn_query(pc, "SELECT pg_try_advisory_lock(" NODE_LOCK ")", 0,
-			 NULL, &r) != 0)
-		goto fail;
-	if (PQntuples(r) != 1 || PQgetvalue(r, 0, 0)[0] != 't') {
-		diag_set(E_DB, "store: another jobd uses this database (one "
-			       "node per database in this version; one that "
-			       "vanished holds it until the server notices)");
-		goto fail;
+	/* The node's own counts (the jobs_count triggers), once it has
+	 * registered; a connection made again keeps them. */
+	if (store_pg__node.id != 0) {
+		char id[24];
+		const char *v[] = {id};
+		snprintf(id, sizeof(id), "%" PRId64, store_pg__node.id);
+		if (pgconn_query(pc,
+				 "SELECT set_config('jobd.node_id', $1, "
+				 "false)",
+				 1, v, NULL) != 0)
+			goto fail;
 	}
-	PQclear(r);
 	return pc;
 fail:
-	PQclear(r);
 	pgconn_delete(pc);
 	return NULL;
 }
@@ -413,6 +404,8 @@ pg_close(void)
 	conn = NULL;
 	free(conninfo_kept);
 	conninfo_kept = NULL;
+	free(store_pg__node.name);
+	memset(&store_pg__node, 0, sizeof(store_pg__node));
 }
 
 /* The BEGIN, ROLLBACK and COMMIT are answered after the caller went on:
@@ -543,23 +536,3 @@ const struct store__backend store__pg_backend = {
 	.db_report = pg_report,
 	.db_fsync = pg_fsync,
 	STORE_BACKEND_CALLS(STORE_PG_CALL, STORE_PG_CALLV)};
-
-/* ---- the node ---- */
-
-int64_t
-store_node_id(void)
-{
-	return node_id;
-}
-
-int
-store_node_epoch(void)
-{
-	return node_epoch;
-}
-
-const char *
-store_node_name(void)
-{
-	return node_name;
-}

@@ -80,6 +80,17 @@ bool store_pg__bool(const PGresult *r, int row, int col);
 const char *store_pg__text(const PGresult *r, int row, int col);
 json_t *store_pg__json(const PGresult *r, int row, int col);
 
+/* This node in the cluster (store_pg_node.c): id 0 until it registers;
+ * epoch 0 while it is fenced (no claim is made then); claims_paused while
+ * its lease is in doubt (the heartbeat late). */
+struct store_pg__node {
+	int64_t id;
+	int epoch;
+	char *name; /* owned */
+	bool claims_paused;
+};
+extern struct store_pg__node store_pg__node;
+
 /* store__pg_open(conninfo) (store_backend.h) connects to conninfo
  * (borrowed), sets the session up and creates or migrates the schema.  -1
  * with E_DB; store_close() then closes what was opened.  From a

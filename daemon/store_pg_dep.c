@@ -80,15 +80,26 @@ static const char sql_deps_failed[] =
 	" SELECT h.dep_id, g.id, g.qid, g.was FROM gone g"
 	" JOIN hit h ON h.job_id = g.id ORDER BY h.dep_id, g.id";
 
+/* The attempts this node's earlier incarnations (node $1, epochs below
+ * $2) ran, and any running job without an owner (claimed before nodes had
+ * owners). */
 static const char sql_running_pids[] =
-	"SELECT id, pid FROM jobs WHERE state = " STATE(RUNNING)
-	" AND pid IS NOT NULL ORDER BY id";
+	"SELECT id, pid FROM jobs WHERE pid IS NOT NULL"
+	" AND ((node_id = $1::int8 AND node_epoch < $2::int"
+	"   AND state IN (" STATE(RUNNING) ", " STATE(CANCELLED) "))"
+	"  OR (node_id IS NULL AND state = " STATE(RUNNING) "))"
+	" ORDER BY id";
 
-/* Running jobs go back to queued (the attempt given back, reason
- * recovered), or past $2 recoveries to failed (recovery_limit, finished at
- * $1); no attempt holds them any more.  Reported by id. */
+/* The running jobs of this node's earlier incarnations (node $3, epochs
+ * below $4), and any without an owner, go back to queued (the attempt
+ * given back, reason recovered), or past $2 recoveries to failed
+ * (recovery_limit, finished at $1); jobs cancelled while such an
+ * incarnation ran them lose their owner.  Reported by id. */
 static const char sql_recover[] =
-	"WITH back AS (UPDATE jobs SET"
+	"WITH cx AS (UPDATE jobs SET node_id = NULL, node_epoch = NULL,"
+	"  pid = NULL WHERE node_id = $3::int8 AND node_epoch < $4::int"
+	"  AND state <> " STATE(RUNNING) "),"
+	" back AS (UPDATE jobs SET"
 	"  state = CASE WHEN recoveries >= $2 THEN " STATE(FAILED)
 	"   ELSE " STATE(QUEUED) " END,"
 	"  reason = CASE WHEN recoveries >= $2 THEN " REASON(RECOVERY_LIMIT)
@@ -96,7 +107,9 @@ static const char sql_recover[] =
 	"  recoveries = recoveries + 1, attempt = greatest(attempt - 1, 0),"
 	"  pid = NULL, node_id = NULL, node_epoch = NULL,"
 	"  finished_at = CASE WHEN recoveries >= $2 THEN " PG_TS("$1") " END"
-	"  WHERE state = " STATE(RUNNING) " RETURNING id, qid, state)"
+	"  WHERE state = " STATE(RUNNING)
+	"  AND ((node_id = $3::int8 AND node_epoch < $4::int)"
+	"   OR node_id IS NULL) RETURNING id, qid, state)"
 	" SELECT id, qid, state FROM back ORDER BY id";
 
 /* Finished jobs that ended before $1, of queue $2 (< 0: any), the oldest
@@ -286,9 +299,12 @@ store__pg_job_resolve_dependents(int64_t id, bool succeeded, int64_t now,
 int
 store__pg_job_running_pids(store_pid_fn fn, void *arg)
 {
+	struct store_pg__args a = {0};
 	PGresult *r;
 
-	if (store_pg__read("running pids", sql_running_pids, NULL, &r) != 0)
+	store_pg__arg_int(&a, store_pg__node.id);
+	store_pg__arg_int(&a, store_pg__node.epoch);
+	if (store_pg__read("running pids", sql_running_pids, &a, &r) != 0)
 		return -1;
 	for (int i = 0; i < PQntuples(r); i++)
 		fn(store_pg__int(r, i, 0), (int)store_pg__int(r, i, 1), arg);
@@ -305,6 +321,8 @@ store__pg_job_recover(int64_t now, int max_recoveries, store_job_fn fn,
 
 	store_pg__arg_int(&a, now);
 	store_pg__arg_int(&a, max_recoveries);
+	store_pg__arg_int(&a, store_pg__node.id);
+	store_pg__arg_int(&a, store_pg__node.epoch);
 	if (store_pg__write("recover", sql_recover, &a, &r) != 0)
 		return -1;
 	for (int i = 0; i < PQntuples(r); i++)

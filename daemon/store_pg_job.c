@@ -104,15 +104,19 @@ static const char sql_job_max_id[] =
 
 /*
  * The next ready job of queue $1 in claim order, made running as SQLite's
- * S_JOB_CLAIM does, with what its attempt needs from its spec and
- * environment.  SKIP LOCKED passes over a job another node's claim holds;
- * MATERIALIZED keeps the pick (and its lock) to the one row.  No node owns
- * the attempt yet: node_id and last_node stay NULL.
+ * S_JOB_CLAIM does, by this node's incarnation (id $3, epoch $4, name $5),
+ * with what its attempt needs from its spec and environment.  Through
+ * `me`, a node whose lease ran out (or that registered again since)
+ * claims nothing, even before its own clock notices.  SKIP LOCKED passes
+ * over a job another node's claim holds; MATERIALIZED keeps the pick (and
+ * its lock) to the one row.
  */
 static const char sql_job_claim[] =
-	"WITH pick AS MATERIALIZED ("
+	"WITH me AS (SELECT FROM nodes WHERE id = $3::int8 AND epoch = $4::int"
+	"  AND lease_until > clock_timestamp()),"
+	" pick AS MATERIALIZED ("
 	"  SELECT id FROM jobs WHERE qid = $1::int8"
-	"  AND state = " STATE(QUEUED)
+	"  AND state = " STATE(QUEUED) " AND EXISTS (SELECT FROM me)"
 	"  ORDER BY priority DESC, run_at, id LIMIT 1"
 	"  FOR UPDATE SKIP LOCKED),"
 	" claimed AS ("
@@ -120,7 +124,7 @@ static const char sql_job_claim[] =
 	"   reason = " REASON(NONE) ", attempt = j.attempt + 1,"
 	"   started_at = " PG_TS("$2") ", pid = NULL, exit_code = NULL,"
 	"   signal = NULL, error = NULL, truncated = false,"
-	"   node_id = NULL, node_epoch = NULL, last_node = NULL"
+	"   node_id = $3::int8, node_epoch = $4::int, last_node = $5::text"
 	"  FROM pick WHERE j.id = pick.id"
 	"  RETURNING j.id, j.qid, j.attempt, j.max_attempts, j.recoveries,"
 	"   j.uid)"
@@ -133,10 +137,13 @@ static const char sql_job_claim[] =
 static const char sql_job_set_pid[] =
 	"UPDATE jobs SET pid = $2::int WHERE id = $1::int8";
 
-/* Only the attempt that runs (or was cancelled while running) ends: the
- * row comes back, with the state it had, when it did.  A job cancelled
- * while its attempt ran keeps what the cancel recorded; only what the
- * process did is added. */
+/* Only the attempt that runs (or was cancelled while running) ends, and
+ * only by the incarnation that claimed it (node $17, epoch $18, attempt
+ * $19): the row comes back, with the state it had, when it did; none when
+ * a peer rescued the job meanwhile (the result is dropped).  A job
+ * cancelled while its attempt ran keeps what the cancel recorded; only
+ * what the process did is added.  The owner is cleared; last_node
+ * stays. */
 static const char sql_job_end[] =
 	"WITH old AS (SELECT state FROM jobs WHERE id = $1::int8"
 	"  FOR UPDATE)"
@@ -154,9 +161,12 @@ static const char sql_job_end[] =
 	" run_at = CASE WHEN old.state = " STATE(CANCELLED) " THEN run_at"
 	"  ELSE coalesce(" PG_TS("$13") ", run_at) END,"
 	" attempt = attempt + CASE WHEN old.state = " STATE(CANCELLED)
-	" THEN 0 ELSE $14::int END, pid = NULL"
+	" THEN 0 ELSE $14::int END, pid = NULL,"
+	" node_id = NULL, node_epoch = NULL"
 	" FROM old WHERE jobs.id = $1::int8"
 	" AND old.state IN (" STATE(RUNNING) ", " STATE(CANCELLED) ")"
+	" AND jobs.node_id = $17::int8 AND jobs.node_epoch = $18::int"
+	" AND jobs.attempt = $19::int"
 	" RETURNING old.state";
 
 /* Only while the job is in state $5 (< 0: any); the row comes back when
@@ -430,8 +440,16 @@ store__pg_job_claim(int64_t qid, int64_t now, struct store_job_run *r)
 	struct store_pg__args a = {0};
 	PGresult *res;
 
+	/* Fenced (epoch 0), in doubt, or never registered: no claim. */
+	if (store_pg__node.epoch == 0 || store_pg__node.claims_paused)
+		return diag_set(E_NOTFOUND, "no ready job: the node %s",
+				store_pg__node.id == 0 ? "has not registered"
+						       : "is fenced");
 	store_pg__arg_int(&a, qid);
 	store_pg__arg_int(&a, now);
+	store_pg__arg_int(&a, store_pg__node.id);
+	store_pg__arg_int(&a, store_pg__node.epoch);
+	store_pg__arg_text(&a, store_pg__node.name);
 	if (store_pg__write("claim", sql_job_claim, &a, &res) != 0)
 		return -1;
 	if (PQntuples(res) == 0) {
@@ -516,16 +534,22 @@ store__pg_job_end_attempt(int64_t id, const struct store_job_end *e, int *was)
 	else
 		store_pg__arg_null(&a);
 	store_pg__arg_int(&a, e->now);
+	store_pg__arg_int(&a, store_pg__node.id);
+	store_pg__arg_int(&a, store_pg__node.epoch);
+	store_pg__arg_int(&a, e->attempt);
 	if (store_pg__write("job end", sql_job_end, &a, &r) != 0)
 		return -1;
 	n = PQntuples(r);
 	*was = n > 0 ? (int)store_pg__int(r, 0, 0) : -1;
 	PQclear(r);
-	/* Only the attempt that runs (or was cancelled while running) can
-	 * end: a job retried meanwhile is someone else's now. */
+	/* Only the attempt this incarnation runs (or ran, cancelled) can
+	 * end: a job rescued or retried meanwhile is someone else's now. */
 	if (n == 0)
-		return diag_set(E_STATE, "job %lld is not running",
-				(long long)id);
+		return diag_set(E_STATE,
+				"job %lld attempt %d is no longer this "
+				"node's to record (fenced: rescued, retried "
+				"or gone)",
+				(long long)id, e->attempt);
 	return 0;
 }
 

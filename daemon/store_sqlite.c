@@ -522,6 +522,50 @@ store__sqlite_sizes(int64_t *db_bytes, int64_t *wal_bytes)
 	free(wal);
 }
 
+/* ---- the cluster: one node, always registered ---- */
+
+int
+store__sqlite_node_register(const char *name, const char *instance,
+			    double lease)
+{
+	(void)name;
+	(void)instance;
+	(void)lease;
+	return 0;
+}
+
+int
+store__sqlite_node_heartbeat(double lease)
+{
+	(void)lease;
+	return 0;
+}
+
+int
+store__sqlite_node_rescue(double grace, int max_recoveries, store_job_fn fn,
+			  void *arg)
+{
+	(void)grace;
+	(void)max_recoveries;
+	(void)fn;
+	(void)arg;
+	return 0;
+}
+
+int
+store__sqlite_node_cancelled(store_id_fn fn, void *arg)
+{
+	(void)fn;
+	(void)arg;
+	return 0;
+}
+
+int
+store__sqlite_node_leave(void)
+{
+	return 0;
+}
+
 #define STORE_SQLITE_CALL(ret, name, params, args) .name = store__sqlite_##name,
 #define STORE_SQLITE_CALLV(name, params, args) .name = store__sqlite_##name,
 

@@ -250,8 +250,9 @@ START_TEST(initdb_postgres)
 	ck_assert_msg(strstr(err, "migrated") == NULL, "stderr: %s", err);
 	free(err);
 
-	/* It serves, and it alone: a second jobd on the database is
-	 * refused. */
+	/* It serves.  A second jobd (another state directory) under the
+	 * same node name is refused while the first lives: a config
+	 * error; under its own name it joins and serves too. */
 	jd_start(&t, NULL);
 	int64_t id = jd_submit(&t, jd_json("{\"argv\":[\"true\"]}"));
 	ck_assert(jd_poll_state(&t, id, "succeeded", 10));
@@ -259,10 +260,19 @@ START_TEST(initdb_postgres)
 	jd_init(&u, conf);
 	jd_guard(u.dir);
 	rc = run_jobd(&u, NULL, &err);
-	ck_assert_msg(rc == 1, "second jobd: status %d: %s", rc, err);
-	ck_assert_msg(strstr(err, "another jobd uses this database") != NULL,
+	ck_assert_msg(rc == EXIT_CONFIG, "second jobd: status %d: %s", rc, err);
+	ck_assert_msg(strstr(err, "node name n1 is held by another live "
+				  "node") != NULL,
 		      "stderr: %s", err);
 	free(err);
+	char *n2 = strstr(conf, "node_name = n1");
+	ck_assert_ptr_nonnull(n2);
+	n2[strlen("node_name = n")] = '2';
+	jd_write_file(u.conf, conf);
+	jd_start(&u, NULL);
+	id = jd_submit(&u, jd_json("{\"argv\":[\"true\"]}"));
+	ck_assert(jd_poll_state(&u, id, "succeeded", 10));
+	ck_assert_int_eq(jd_stop(&u), 0);
 	jd_free(&u);
 	ck_assert_int_eq(jd_stop(&t), 0);
 	char *db = jd_path(&t, "state/jobd.db");

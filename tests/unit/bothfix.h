@@ -31,6 +31,11 @@ void bothfix_server_teardown(void);
  * no server: the test then returns. */
 bool bothfix_run(const char *test, int backend, coro_fn fn, void *arg);
 
+/* The node a scenario's store is registered as (store_node_register),
+ * name and instance: registering it again is what a restart does. */
+#define BOTHFIX_NODE "unit"
+#define BOTHFIX_INSTANCE "00000000-0000-4000-8000-000000000001"
+
 /* The backend of the running scenario. */
 int bothfix_backend(void);
 

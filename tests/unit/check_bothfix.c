@@ -63,6 +63,13 @@ run_f(void *arg)
 		snprintf(r->why, sizeof(r->why), "%s", diag_msg());
 		return;
 	}
+	/* The node the claims are made by (nothing under SQLite). */
+	if (store_node_register(BOTHFIX_NODE, BOTHFIX_INSTANCE, 60) != 0 ||
+	    store_sync() != 0) {
+		snprintf(r->why, sizeof(r->why), "%s", diag_msg());
+		store_close();
+		return;
+	}
 	r->opened = true;
 	r->fn(r->arg);
 	store_close();

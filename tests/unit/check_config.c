@@ -350,7 +350,8 @@ START_TEST(config_store_keys)
 			 "[daemon]\nstore = postgres\n"
 			 "database = postgresql://jobd@db1:5433/jobd?"
 			 "connect_timeout=5\n"
-			 "node_name = %s\nlease = 5\nrescue_grace = 2m\n",
+			 "node_name = %s\nlease = 5\nrescue_grace = 2m\n"
+			 "kill_grace = 2\n",
 			 name);
 		ck_assert_msg(load(&c, text) == 0, "%s", diag_msg());
 	}
@@ -359,6 +360,24 @@ START_TEST(config_store_keys)
 	ck_assert_str_eq(c.node_name, name);
 	ck_assert_double_eq(c.lease, 5);
 	ck_assert_double_eq(c.rescue_grace, 120);
+	config_destroy(&c);
+
+	/* A fenced node kills its attempts within the last half of its
+	 * lease: a kill_grace as long is refused, under postgres only. */
+	ck_assert_int_eq(load(&c, "[daemon]\nstore = postgres\n"
+				  "database = dbname=j\nlease = 6s\n"
+				  "kill_grace = 3s\n"),
+			 -1);
+	ck_assert_ptr_nonnull(strstr(diag_msg(), "kill_grace (3 s) must be "
+						 "under half the lease (6 s)"));
+	config_destroy(&c);
+	ck_assert_int_eq(load(&c, "[daemon]\nstore = postgres\n"
+				  "database = dbname=j\nlease = 6s\n"
+				  "kill_grace = 2.9s\n"),
+			 0);
+	config_destroy(&c);
+	ck_assert_int_eq(load(&c, "[daemon]\nlease = 6s\nkill_grace = 3s\n"),
+			 0);
 	config_destroy(&c);
 
 	/* With sqlite, database is not needed, and one given is kept but

@@ -43,6 +43,7 @@ Suite *store_both_job_suite(void);
 Suite *store_both_queue_suite(void);
 Suite *store_both_json_suite(void);
 Suite *store_both_dep_suite(void);
+Suite *store_pg_node_suite(void);
 
 static Suite *(*const suites[])(void) = {
 	time_suite,
@@ -82,6 +83,7 @@ static Suite *(*const suites[])(void) = {
 	store_both_queue_suite,
 	store_both_json_suite,
 	store_both_dep_suite,
+	store_pg_node_suite,
 };
 
 int

@@ -616,6 +616,10 @@ recover_claimed_f(void *arg)
 		CO_EXPECT(run.recoveries == i - 1);
 		store_job_run_destroy(&run);
 		CO_EXPECT(store_job_set_pid(a, 500 + i) == 0);
+		/* The restart: the node registers again, its epoch
+		 * raised, and finds the attempts of the one before. */
+		CO_EXPECT(store_node_register(BOTHFIX_NODE, BOTHFIX_INSTANCE,
+					      60) == 0);
 		memset(&p, 0, sizeof(p));
 		CO_EXPECT(store_job_running_pids(record_pid, &p) == 0);
 		CO_EXPECT(p.n == 1 && p.id[0] == a && p.pid[0] == 500 + i);

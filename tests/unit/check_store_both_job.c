@@ -537,6 +537,18 @@ end_of(int state, int reason)
 				      .memory_peak = -1};
 }
 
+/* Ends job id's attempt as e says, by the attempt the store has (the
+ * claim's: under PostgreSQL, only the claiming attempt may end it). */
+static int
+end_attempt(int64_t id, struct store_job_end e, int *was)
+{
+	struct store_job_brief b;
+
+	if (store_job_brief(id, &b) == 0)
+		e.attempt = b.attempt;
+	return store_job_end_attempt(id, &e, was);
+}
+
 static void
 end_f(void *arg)
 {
@@ -561,7 +573,7 @@ end_f(void *arg)
 				   .max_rss_kb = 1000,
 				   .memory_peak = 2048,
 				   .finished_at = T0 + 9000};
-	CO_EXPECT(store_job_end_attempt(a, &e, &was) == 0);
+	CO_EXPECT(end_attempt(a, e, &was) == 0);
 	CO_EXPECT(was == JOBD_RUNNING);
 	CO_EXPECT(store_job_brief(a, &b) == 0);
 	CO_EXPECT(b.state == JOBD_FAILED && b.reason == JOBD_REASON_EXIT);
@@ -582,12 +594,12 @@ end_f(void *arg)
 		       (long long)a) == 1);
 	CO_EXPECT(peek_time("finished_at", a) == T0 + 9000);
 	/* It ended: not again, and not one that does not run. */
-	CO_EXPECT(store_job_end_attempt(a, &e, &was) == -1);
+	CO_EXPECT(end_attempt(a, e, &was) == -1);
 	CO_EXPECT(diag_code() == E_STATE);
-	CO_EXPECT(store_job_end_attempt(q, &e, &was) == -1);
+	CO_EXPECT(end_attempt(q, e, &was) == -1);
 	CO_EXPECT(diag_code() == E_STATE);
 	CO_EXPECT(store_job_brief(q, &b) == 0 && b.state == JOBD_QUEUED);
-	CO_EXPECT(store_job_end_attempt(999999, &e, &was) == -1);
+	CO_EXPECT(end_attempt(999999, e, &was) == -1);
 	CO_EXPECT(diag_code() == E_STATE);
 
 	/* Back to queued for a later run, the attempt given back; a
@@ -597,14 +609,14 @@ end_f(void *arg)
 	e = end_of(JOBD_QUEUED, JOBD_REASON_NONE);
 	e.duration = 2;
 	e.run_at = T0 + 60000;
-	CO_EXPECT(store_job_end_attempt(id, &e, &was) == 0);
+	CO_EXPECT(end_attempt(id, e, &was) == 0);
 	CO_EXPECT(store_job_brief(id, &b) == 0);
 	CO_EXPECT(b.state == JOBD_QUEUED && b.attempt == 1);
 	CO_EXPECT(b.run_at == T0 + 60000);
 	CO_EXPECT(claim(3, T0 + 70000) == id);
 	e = end_of(JOBD_SCHEDULED, JOBD_REASON_INTERRUPTED);
 	e.attempt_delta = -1;
-	CO_EXPECT(store_job_end_attempt(id, &e, &was) == 0);
+	CO_EXPECT(end_attempt(id, e, &was) == 0);
 	CO_EXPECT(store_job_brief(id, &b) == 0);
 	CO_EXPECT(b.state == JOBD_SCHEDULED && b.attempt == 1);
 	CO_EXPECT(b.reason == JOBD_REASON_INTERRUPTED);
@@ -626,7 +638,7 @@ end_f(void *arg)
 	e.run_at = T0 + 99000;
 	e.attempt_delta = -1;
 	e.now = T0 + 30;
-	CO_EXPECT(store_job_end_attempt(id, &e, &was) == 0);
+	CO_EXPECT(end_attempt(id, e, &was) == 0);
 	CO_EXPECT(was == JOBD_CANCELLED);
 	CO_EXPECT(store_job_brief(id, &b) == 0);
 	CO_EXPECT(b.state == JOBD_CANCELLED);
@@ -703,7 +715,7 @@ run_and_fail(int64_t qid, int64_t id)
 	e.duration = 1;
 	e.finished_at = T0 + 1000;
 	CO_EXPECT(claim(qid, T0 + 500) == id);
-	CO_EXPECT(store_job_end_attempt(id, &e, &was) == 0);
+	CO_EXPECT(end_attempt(id, e, &was) == 0);
 }
 
 static void
@@ -730,7 +742,7 @@ retry_f(void *arg)
 		       "recoveries = 0 AND deps_left = 0",
 		       (long long)a) == 1);
 	/* Retried, it is the attempt's no more. */
-	CO_EXPECT(store_job_end_attempt(a, &e, &was) == -1);
+	CO_EXPECT(end_attempt(a, e, &was) == -1);
 	CO_EXPECT(diag_code() == E_STATE);
 	CO_EXPECT(claim(1, T0 + 30000) == a);
 	CO_EXPECT(store_job_brief(a, &b) == 0 && b.attempt == 1);
@@ -738,7 +750,7 @@ retry_f(void *arg)
 	/* Its unique key taken meanwhile: refused, and the group
 	 * transaction goes on. */
 	e.finished_at = T0 + 31000;
-	CO_EXPECT(store_job_end_attempt(a, &e, &was) == 0);
+	CO_EXPECT(end_attempt(a, e, &was) == 0);
 	h = ADD(.state = JOBD_QUEUED, .key = "k", .qid = 2);
 	CO_EXPECT(store_job_retry(a, -1, T0 + 40000) == -1);
 	CO_EXPECT(diag_code() == E_STATE);
