@@ -332,9 +332,9 @@ void
 cl_events_tests(TCase *ready, TCase *pending)
 {
 	(void)ready;
-	/* wait and watch across nodes (events), producers once per tick
-	 * (producers), and a server restart with several nodes (core):
-	 * pending. */
+	/* wait and watch across nodes, producers once per tick, and a
+	 * server restart that no request sees (a submit is answered
+	 * "connection lost" now): pending. */
 	cl_add(pending, a10_wait_and_watch_across_nodes);
 	cl_add(pending, a11_server_restart_under_load);
 	cl_add(pending, a8_producers_fire_once_per_tick);

@@ -208,10 +208,8 @@ END_TEST
 void
 cl_limits_tests(TCase *ready, TCase *pending)
 {
-	(void)ready;
-	/* Several nodes on one database (core), with global_concurrency,
-	 * the cluster's rate and unique keys across nodes: pending. */
-	cl_add(pending, a9_unique_key_across_nodes);
+	cl_add(ready, a9_unique_key_across_nodes);
+	/* global_concurrency and the cluster's rate: pending. */
 	cl_add(pending, a6_global_concurrency_across_nodes);
 	cl_add(pending, a7_rate_across_nodes);
 }

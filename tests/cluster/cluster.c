@@ -749,12 +749,13 @@ cl_stop(struct cluster *c)
 static PGresult *
 query(struct cluster *c, const char *fmt, va_list ap)
 {
-	char sql[2048];
-	vsnprintf(sql, sizeof(sql), fmt, ap);
+	char *sql;
+	ck_assert_int_ge(vasprintf(&sql, fmt, ap), 0);
 	PGresult *r = PQexec(c->pg, sql);
 	ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK ||
 			      PQresultStatus(r) == PGRES_COMMAND_OK,
-		      "%s: %s", sql, PQerrorMessage(c->pg));
+		      "%.300s: %s", sql, PQerrorMessage(c->pg));
+	free(sql);
 	return r;
 }
 
