@@ -91,9 +91,9 @@ START_TEST(a3_killed_node_rescued_by_peers)
 }
 END_TEST
 
-/* A4: node 2 is killed and restarted at once: it recovers its own jobs at
- * its start (a new epoch), within 2 s, long before its lease would run
- * out. */
+/* A4: node 2 is killed and restarted at once (within 1 s when the machine
+ * is not loaded): it recovers its own jobs at its start (a new epoch),
+ * within 2 s, long before its lease would run out. */
 START_TEST(a4_restarted_node_recovers_at_once)
 {
 	struct cluster c;
@@ -108,8 +108,10 @@ START_TEST(a4_restarted_node_recovers_at_once)
 	cl_node_kill9(&c, 2);
 	cl_node_start(&c, 2);
 	double up = c.n[2].started;
-	ck_assert_msg(up - t0 < 1 + CL_SLACK, "node 2 took %.2f s to restart",
-		      up - t0);
+	/* So that what reruns the jobs is the restart: a peer's rescue
+	 * comes no sooner than lease - lease/3 + grace (5 s) after the
+	 * kill. */
+	ck_assert_msg(up - t0 < 2.5, "node 2 took %.2f s to restart", up - t0);
 	for (int k = 0; k < 4; k++) {
 		struct cl_run r = cl_wait_run(&c, ids[k], 0, 2, 10);
 		ck_assert_msg(r.id == ids[k], "job %lld never started again",

@@ -293,7 +293,7 @@ held(const char *dir, const char *queue, const char *locks)
 	return n;
 }
 
-/* The sampler: every 5 ms, the running count of each queue directory
+/* The sampler: every 10 ms, the running count of each queue directory
  * under dir/locks; a line "TIME QUEUE COUNT" to conc.log on each change.
  * Ends with the scenario's process. */
 static void __attribute__((noreturn)) sample(const char *dir)
@@ -333,7 +333,7 @@ static void __attribute__((noreturn)) sample(const char *dir)
 			}
 		}
 		free(locks);
-		poll(NULL, 0, 5);
+		poll(NULL, 0, 10);
 	}
 }
 

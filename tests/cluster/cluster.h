@@ -19,7 +19,7 @@
  * and its end, with the node (JOBD_NODE, or the socket of the jobd that
  * started it) to runs.log, and runs the command as a child that dies with
  * it.  A sampler counts the held locks of each queue (/proc/locks) every
- * few milliseconds and writes each change to conc.log: the running count,
+ * 10 ms and writes each change to conc.log: the running count,
  * exact even for jobs killed with their node.  cl_stop asserts "never
  * twice at once" (A2) for every scenario.
  */
