@@ -618,13 +618,11 @@ pgconn_exec(struct pgconn *pc, const char *name, int n, const char *const *vals,
 		out);
 }
 
-int
-pgconn_send(struct pgconn *pc, const char *sql, int n, const char *const *vals,
-	    pgconn_result_fn fn, void *arg)
+/* Records a statement just sent whose result nobody waits for. */
+static int
+sent_unwaited(struct pgconn *pc, int sent, pgconn_result_fn fn, void *arg)
 {
-	if (pc->lost)
-		return diag_set(E_DB, "%s", pc->error);
-	if (!PQsendQueryParams(pc->pg, sql, n, NULL, vals, NULL, NULL, 0)) {
+	if (!sent) {
 		lose_conn(pc, "cannot send");
 		return diag_set(E_DB, "%s", pc->error);
 	}
@@ -637,6 +635,28 @@ pgconn_send(struct pgconn *pc, const char *sql, int n, const char *const *vals,
 	pc->unsynced = true;
 	push(pc, r);
 	return 0;
+}
+
+int
+pgconn_send(struct pgconn *pc, const char *sql, int n, const char *const *vals,
+	    pgconn_result_fn fn, void *arg)
+{
+	if (pc->lost)
+		return diag_set(E_DB, "%s", pc->error);
+	return sent_unwaited(
+		pc,
+		PQsendQueryParams(pc->pg, sql, n, NULL, vals, NULL, NULL, 0),
+		fn, arg);
+}
+
+int
+pgconn_send_prepare(struct pgconn *pc, const char *name, const char *sql,
+		    pgconn_result_fn fn, void *arg)
+{
+	if (pc->lost)
+		return diag_set(E_DB, "%s", pc->error);
+	return sent_unwaited(pc, PQsendPrepare(pc->pg, name, sql, 0, NULL), fn,
+			     arg);
 }
 
 int

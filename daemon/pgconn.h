@@ -83,6 +83,11 @@ typedef void (*pgconn_result_fn)(PGresult *res, const char *err, void *arg);
  * writes whose outcome only matters if they fail.  Does not yield. */
 int pgconn_send(struct pgconn *pc, const char *sql, int n,
 		const char *const *vals, pgconn_result_fn fn, void *arg);
+/* Appends the preparation of the named statement (name and sql
+ * borrowed), as pgconn_send() appends a statement: a run of it appended
+ * next, in the same pass, comes after it.  Does not yield. */
+int pgconn_send_prepare(struct pgconn *pc, const char *name, const char *sql,
+			pgconn_result_fn fn, void *arg);
 /* Runs a script of several statements (sql borrowed) with the simple query
  * protocol, which pipeline mode does not allow: waits until nothing is in
  * flight, leaves pipeline mode, runs the script and enters it again.  0,

@@ -24,6 +24,7 @@
 
 #include <assert.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,8 @@
 
 static struct pgconn *conn;
 struct store_pg__node store_pg__node;
+
+static void prepared_forget(void);
 static char *conninfo_kept; /* owned: for connecting again */
 static bool reconnecting;
 static struct waitq reconnect_wq;
@@ -134,6 +137,7 @@ usable(void)
 	log_info("store: connected to PostgreSQL again");
 	pgconn_delete(conn);
 	conn = pc;
+	prepared_forget();
 	return 0;
 }
 
@@ -178,6 +182,90 @@ store_pg__arg_null(struct store_pg__args *a)
 	arg_put(a, NULL);
 }
 
+/* ---- prepared statements ---- */
+
+/* The statements prepared on the connection in use, found by their text:
+ * the server parses and plans each once per connection, not at every run
+ * (the claim's plan cost more than its execution).  Names are "s" and
+ * the index; a slot whose prepare failed is dead (sql NULL) and the text
+ * is prepared again in a new one.  A new connection starts with none. */
+#define PREPARED_MAX 256
+struct prepared {
+	uint64_t hash;
+	char *sql; /* owned; NULL: dead */
+};
+static struct prepared prepared[PREPARED_MAX];
+static int nprepared;
+/* Why the last prepare that failed did: the runs sent after it failed
+ * with it ("not run"), and say this instead. */
+static char prepare_why[DIAG_MSG_MAX];
+
+static uint64_t
+text_hash(const char *s)
+{
+	uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+static void
+prepared_forget(void)
+{
+	for (int i = 0; i < nprepared; i++)
+		free(prepared[i].sql);
+	nprepared = 0;
+}
+
+/* The answer to a prepare: one that failed leaves its slot dead (the
+ * runs sent after it failed with it), unless the table was forgotten
+ * since (a new connection). */
+static void
+prepare_done(PGresult *res, const char *err, void *arg)
+{
+	int i = (int)(intptr_t)arg;
+
+	(void)res;
+	if (err != NULL && i < nprepared) {
+		free(prepared[i].sql);
+		prepared[i].sql = NULL;
+		snprintf(prepare_why, sizeof(prepare_why), "%s", err);
+	}
+}
+
+/* Puts in name (of size n) the name of sql's statement prepared on conn,
+ * sending its preparation first when it has none (without waiting: the
+ * run the caller sends next follows it in the pipeline), or "" to run it
+ * unprepared (the table is full).  -1 with E_DB when the connection is
+ * lost.  Does not yield. */
+static int
+prepared_name(const char *sql, char *name, size_t n, int *slot)
+{
+	uint64_t h = text_hash(sql);
+	int i;
+
+	name[0] = '\0';
+	*slot = -1;
+	for (i = 0; i < nprepared; i++)
+		if (prepared[i].hash == h && prepared[i].sql != NULL &&
+		    strcmp(prepared[i].sql, sql) == 0) {
+			snprintf(name, n, "s%d", i);
+			*slot = i;
+			return 0;
+		}
+	if (nprepared == PREPARED_MAX)
+		return 0;
+	i = *slot = nprepared;
+	snprintf(name, n, "s%d", i);
+	if (pgconn_send_prepare(conn, name, sql, prepare_done,
+				(void *)(intptr_t)i) != 0)
+		return -1;
+	prepared[i].hash = h;
+	prepared[i].sql = xstrdup(sql);
+	nprepared++;
+	return 0;
+}
+
 /* Runs sql; a failure inside the group transaction loses it (the server
  * aborted it). */
 static int
@@ -185,6 +273,8 @@ run(const char *what, const char *sql, const struct store_pg__args *a,
     PGresult **res)
 {
 	PGresult *r = NULL;
+	char name[16];
+	int slot;
 
 	if (res != NULL)
 		*res = NULL;
@@ -192,8 +282,19 @@ run(const char *what, const char *sql, const struct store_pg__args *a,
 		diag_prefix("store");
 		return -1;
 	}
-	if (pgconn_query(conn, sql, a != NULL ? a->n : 0,
-			 a != NULL ? a->v : NULL, &r) != 0) {
+	struct pgconn *on = conn;
+	int rc = prepared_name(sql, name, sizeof(name), &slot);
+	if (rc == 0)
+		rc = name[0] != '\0'
+			     ? pgconn_exec(conn, name, a != NULL ? a->n : 0,
+					   a != NULL ? a->v : NULL, &r)
+			     : pgconn_query(conn, sql, a != NULL ? a->n : 0,
+					    a != NULL ? a->v : NULL, &r);
+	/* Its prepare failed: that is the cause to tell. */
+	if (rc != 0 && conn == on && slot >= 0 && slot < nprepared &&
+	    prepared[slot].sql == NULL)
+		diag_set(E_DB, "%s", prepare_why);
+	if (rc != 0) {
 		char msg[DIAG_MSG_MAX];
 
 		snprintf(msg, sizeof(msg), "%s", diag_msg());
@@ -402,6 +503,7 @@ pg_close(void)
 {
 	pgconn_delete(conn);
 	conn = NULL;
+	prepared_forget();
 	free(conninfo_kept);
 	conninfo_kept = NULL;
 	free(store_pg__node.name);

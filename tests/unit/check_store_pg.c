@@ -280,6 +280,62 @@ START_TEST(store_pg_failed_commit_is_rolled_back)
 }
 END_TEST
 
+/* ---- prepared statements ---- */
+
+/* How many statements of text sql the connection has prepared. */
+static int64_t
+prepared_count(const char *sql)
+{
+	struct store_pg__args a = {0};
+	PGresult *r = NULL;
+	int64_t n = -1;
+
+	store_pg__arg_text(&a, sql);
+	CO_EXPECT(store_pg__read("count",
+				 "SELECT count(*) FROM "
+				 "pg_prepared_statements WHERE "
+				 "statement = $1",
+				 &a, &r) == 0);
+	if (r != NULL)
+		n = store_pg__int(r, 0, 0);
+	PQclear(r);
+	return n;
+}
+
+/* Each text is prepared once per connection and run by name after; one
+ * whose prepare failed is prepared again (and fails again), without
+ * harming the others. */
+static void
+prepared_f(void *arg)
+{
+	static const char one[] = "SELECT 41 + 1";
+	static const char bad[] = "SELEC 1";
+	PGresult *r = NULL;
+
+	(void)arg;
+	for (int i = 0; i < 3; i++) {
+		CO_EXPECT(store_pg__read("one", one, NULL, &r) == 0);
+		CO_EXPECT(r != NULL && store_pg__int(r, 0, 0) == 42);
+		PQclear(r);
+		r = NULL;
+	}
+	CO_EXPECT(prepared_count(one) == 1);
+	for (int i = 0; i < 2; i++) {
+		CO_EXPECT(store_pg__read("bad", bad, NULL, NULL) == -1);
+		CO_EXPECT(strstr(diag_msg(), "syntax error") != NULL);
+	}
+	CO_EXPECT(prepared_count(bad) == 0);
+	CO_EXPECT(store_pg__read("one", one, NULL, &r) == 0);
+	CO_EXPECT(r != NULL && store_pg__int(r, 0, 0) == 42);
+	PQclear(r);
+}
+
+START_TEST(store_pg_statements_are_prepared_once)
+{
+	bothfix_run(__func__, BOTHFIX_POSTGRES, prepared_f, NULL);
+}
+END_TEST
+
 Suite *
 store_pg_suite(void)
 {
@@ -298,6 +354,7 @@ store_pg_suite(void)
 	tcase_add_unchecked_fixture(tc, bothfix_server_setup,
 				    bothfix_server_teardown);
 	tcase_add_test(tc, store_pg_failed_commit_is_rolled_back);
+	tcase_add_test(tc, store_pg_statements_are_prepared_once);
 	suite_add_tcase(s, tc);
 	return s;
 }
