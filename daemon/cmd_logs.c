@@ -1,11 +1,14 @@
 /*
  * cmd_logs: the output commands — logs (a window of an attempt's log,
  * and with follow a deferred reply that sends what the attempt writes
- * until the job ends) and watch (the connection's event subscription).
+ * until the job ends; of an attempt that ran on another node, only a
+ * window inside the end of its log stored in the database) and watch
+ * (the connection's event subscription).
  */
 #include "cmd.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "await.h"
 #include "control.h"
@@ -77,6 +80,43 @@ out:
 	cmd_deferred_free(d);
 }
 
+/*
+ * Where attempt a (0: none yet) of job id ran.  Returns 1 when its log is
+ * here (or no node is known for it: a SQLite store, or an attempt that no
+ * node recorded); 0 when it ran on another node and the window at offset
+ * lies in the end of its log that node stored, then read into *w; -1 after
+ * answering r: with invalid_state naming that node for a window outside
+ * that end, a follow, or an attempt that runs there now.  Yields.
+ */
+static int
+read_here(struct cmd_req *r, int64_t id, int a, int64_t offset, int64_t max,
+	  bool follow, struct joblog_window *w)
+{
+	struct store_attempt_seen s;
+	const char *me = store_local_node();
+	int rc = 1;
+	if (a == 0)
+		return 1;
+	if (store_attempt_where(id, a, &s) != 0) {
+		cmd_reply_diag(r);
+		return -1;
+	}
+	if (s.node != NULL && (me == NULL || strcmp(s.node, me) != 0)) {
+		rc = 0;
+		if (follow || s.running || !s.have_tail || s.tail == NULL ||
+		    !joblog_window_of(s.tail, s.tail_len, s.log_size, offset,
+				      max, w)) {
+			cmd_reply_error(
+				r, E_STATE, "job %lld attempt %d ran on %s%s",
+				(long long)id, a, s.node,
+				s.running ? " (still running there)" : "");
+			rc = -1;
+		}
+	}
+	store_attempt_seen_destroy(&s);
+	return rc;
+}
+
 void
 cmd_logs(struct cmd_req *r)
 {
@@ -129,15 +169,20 @@ cmd_logs(struct cmd_req *r)
 				(long long)id, attempt);
 		return;
 	}
+	int a = attempt ? attempt : latest;
+	struct joblog_window lr = {0};
+	int here = read_here(r, id, a, offset, max, follow, &lr);
+	if (here < 0)
+		return;
 	/* A follow is refused before anything is answered. */
 	struct cmd_deferred *d = NULL;
 	if (follow && (d = cmd_deferred_new(r, "logs", follow_f)) == NULL) {
+		json_decref(lr.data);
 		cmd_reply_diag(r);
 		return;
 	}
-	int a = attempt ? attempt : latest;
-	struct joblog_window lr;
-	joblog_read(cmd_ctx()->log_dir, id, a, offset, max, &lr);
+	if (here > 0)
+		joblog_read(cmd_ctx()->log_dir, id, a, offset, max, &lr);
 	bool truncated = a == latest ? b.output_truncated
 				     : lr.size >= cmd_ctx()->cfg->max_log_bytes;
 	bool eof = jobd_state_is_terminal(b.state) && lr.next_offset == lr.size;

@@ -12,6 +12,7 @@
 #include "coro.h"
 #include "diag.h"
 #include "jobd/time.h"
+#include "joblog.h"
 #include "jobs.h"
 #include "log.h"
 #include "loop.h"
@@ -219,6 +220,32 @@ give_back(struct queue *q, const struct store_job_run *r)
 	return jobs_end_attempt(q->id, r->id, &e);
 }
 
+/* record_end, and where the attempt ran with the end of its log (a
+ * store that keeps them: store_attempt_ended), in one hold, so that the
+ * two commit together.  An attempt given back unspawned gets no row: it
+ * did not run.  Yields. */
+static int
+record_attempt(struct queue *q, const struct store_job_run *r,
+	       const struct runner *ctl, const struct runner_result *res)
+{
+	struct store_attempt_end a = {.job_id = r->id, .attempt = r->attempt};
+	char *tail = NULL;
+	if (!store_keeps_attempts() || (!res->spawned && res->no_resources))
+		return record_end(q, r, ctl, res);
+	joblog_tail(opts.log_dir, r->id, r->attempt, STORE_LOG_TAIL,
+		    &a.log_size, &tail, &a.tail_len);
+	a.tail = tail;
+	int rc = jobs_hold();
+	if (rc == 0) {
+		rc = record_end(q, r, ctl, res);
+		if (rc == 0)
+			rc = store_attempt_ended(&a);
+		jobs_unhold();
+	}
+	free(tail);
+	return rc;
+}
+
 /* Pause between two tries to record an end, in seconds. */
 #define END_RETRY_MIN 0.01
 #define END_RETRY_MAX 1.0
@@ -236,7 +263,7 @@ settle_end(struct queue *q, const struct store_job_run *r,
 {
 	double pause = END_RETRY_MIN;
 	for (int tries = 1;; tries++) {
-		int rc = ctl != NULL ? record_end(q, r, ctl, res)
+		int rc = ctl != NULL ? record_attempt(q, r, ctl, res)
 				     : give_back(q, r);
 		if (rc != 0 && diag_code() == E_STATE) {
 			/* Not running any more (pruned once cancelled,

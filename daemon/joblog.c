@@ -81,25 +81,45 @@ window_cut(const char *data, size_t got, size_t want, bool at_end)
 	return keep;
 }
 
+/* offset, negative from the end, clamped into [0, size]. */
+static int64_t
+clamp_offset(int64_t offset, int64_t size)
+{
+	if (offset < 0)
+		offset = size + offset < 0 ? 0 : size + offset;
+	return offset > size ? size : offset;
+}
+
+/* Fills w from the got bytes at data, read at offset (of want asked for)
+ * of a log of size bytes. */
+static void
+window_make(const char *data, size_t got, size_t want, int64_t offset,
+	    int64_t size, struct joblog_window *w)
+{
+	size_t keep =
+		window_cut(data, got, want, offset + (int64_t)got >= size);
+
+	w->size = size;
+	w->offset = offset;
+	w->data = utf8_string(data, keep);
+	w->next_offset = offset + (int64_t)keep;
+}
+
 void
 joblog_read(const char *log_dir, int64_t job_id, int attempt, int64_t offset,
 	    int64_t max, struct joblog_window *w)
 {
 	char *path = joblog_path(log_dir, job_id, attempt);
 	int fd = attempt > 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	int64_t size = 0;
 	free(path);
-	w->size = 0;
 	if (fd >= 0) {
 		struct stat sb;
 		if (fstat(fd, &sb) == 0)
-			w->size = sb.st_size;
+			size = sb.st_size;
 	}
-	if (offset < 0)
-		offset = w->size + offset < 0 ? 0 : w->size + offset;
-	if (offset > w->size)
-		offset = w->size;
-	w->offset = offset;
-	size_t want = (size_t)(w->size - offset < max ? w->size - offset : max);
+	offset = clamp_offset(offset, size);
+	size_t want = (size_t)(size - offset < max ? size - offset : max);
 	char *data = xmalloc(want + 1);
 	ssize_t got = 0;
 	if (fd >= 0 && want > 0) {
@@ -109,11 +129,50 @@ joblog_read(const char *log_dir, int64_t job_id, int attempt, int64_t offset,
 	}
 	if (fd >= 0)
 		close(fd);
-	size_t keep =
-		window_cut(data, (size_t)got, want, offset + got >= w->size);
-	w->data = utf8_string(data, keep);
-	w->next_offset = offset + (int64_t)keep;
+	window_make(data, (size_t)got, want, offset, size, w);
 	free(data);
+}
+
+bool
+joblog_tail(const char *log_dir, int64_t job_id, int attempt, size_t max,
+	    int64_t *size, char **tail, size_t *tail_len)
+{
+	char *path = joblog_path(log_dir, job_id, attempt);
+	int fd = attempt > 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	struct stat sb;
+	free(path);
+	*size = 0;
+	*tail = NULL;
+	*tail_len = 0;
+	if (fd < 0)
+		return false;
+	if (fstat(fd, &sb) == 0)
+		*size = sb.st_size;
+	size_t want = (size_t)(*size < (int64_t)max ? *size : (int64_t)max);
+	*tail = xmalloc(want + 1);
+	ssize_t got = want > 0 ? pread(fd, *tail, want, *size - (int64_t)want)
+			       : 0;
+	close(fd);
+	if (got != (ssize_t)want) {
+		/* Unreadable, or cut meanwhile: nothing is kept of it. */
+		got = 0;
+		*size = 0;
+	}
+	*tail_len = (size_t)got;
+	return true;
+}
+
+bool
+joblog_window_of(const char *tail, size_t tail_len, int64_t size,
+		 int64_t offset, int64_t max, struct joblog_window *w)
+{
+	int64_t base = size - (int64_t)tail_len;
+	offset = clamp_offset(offset, size);
+	if (base < 0 || offset < base)
+		return false;
+	size_t want = (size_t)(size - offset < max ? size - offset : max);
+	window_make(tail + (offset - base), want, want, offset, size, w);
+	return true;
 }
 
 void

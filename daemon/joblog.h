@@ -49,6 +49,23 @@ struct joblog_window {
 void joblog_read(const char *log_dir, int64_t job_id, int attempt,
 		 int64_t offset, int64_t max, struct joblog_window *w);
 
+/* Reads the end of the log of attempt `attempt` of job job_id in log_dir
+ * (borrowed): *size gets its size, *tail (the caller frees it) its last
+ * *tail_len bytes, at most max.  Returns false, *size 0 and *tail NULL,
+ * when there is no log (none was kept, or attempt 0).  Does not fail
+ * otherwise: a log that cannot be read reads as empty. */
+bool joblog_tail(const char *log_dir, int64_t job_id, int attempt, size_t max,
+		 int64_t *size, char **tail, size_t *tail_len);
+
+/* A window as joblog_read() makes it, out of a copy of a log's end: tail
+ * (borrowed) holds its last tail_len bytes, of size in all.  Returns
+ * false, w untouched, when the window would start before the copy does:
+ * the offset (negative from the end; clamped into [0, size]) is below
+ * size - tail_len.  A window that starts inside the copy ends inside it:
+ * the same window joblog_read() gives of the whole log. */
+bool joblog_window_of(const char *tail, size_t tail_len, int64_t size,
+		      int64_t offset, int64_t max, struct joblog_window *w);
+
 /* Removes the logs of job job_id's attempts 1 to attempts + 1 (one more
  * than counted: an attempt given back by a shutdown has a log too); a
  * log that is not there is no error. */

@@ -563,6 +563,14 @@ open_store(void)
 	const char *fault = getenv("JOBD_TEST_DISK_FULL");
 	if (cfg.debug && fault != NULL && *fault != '\0')
 		store_fault_file = fault;
+	/* The name each attempt is told (JOBD_NODE) and jobs are shown
+	 * with.  A host name that is no node name leaves a SQLite node
+	 * nameless, not stopped. */
+	char node[CONFIG_NODE_NAME_MAX + 1];
+	if (config_node_name(&cfg, node, sizeof(node)) == 0)
+		store_set_local_node(node);
+	else
+		log_warnx("jobs run with no node name: %s", diag_msg());
 	if ((cfg.store == CONFIG_STORE_POSTGRES
 		     ? store_open_pg(cfg.database)
 		     : store_open(db_path, cfg.synchronous_full)) != 0)

@@ -67,16 +67,24 @@ struct pgconn {
 
 static struct pgconn *conns; /* every connection, for the flush hook */
 
+/* libpq's message on one line: its lines (it ends in a newline, and some
+ * go on over indented lines) joined by single spaces. */
 static void
 copy_msg(char *dst, size_t size, const char *msg)
 {
-	size_t n = strlen(msg);
+	size_t n = 0;
+	bool space = false;
 
-	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
-		n--; /* libpq's messages end in a newline */
-	if (n >= size)
-		n = size - 1;
-	memcpy(dst, msg, n);
+	for (; *msg != '\0' && n + 1 < size; msg++) {
+		if (*msg == '\n' || *msg == '\t' || *msg == ' ') {
+			space = n > 0;
+			continue;
+		}
+		if (space && n + 2 < size)
+			dst[n++] = ' ';
+		space = false;
+		dst[n++] = *msg;
+	}
 	dst[n] = '\0';
 }
 
@@ -151,10 +159,11 @@ lose(struct pgconn *pc, const char *why)
 static void
 lose_conn(struct pgconn *pc, const char *what)
 {
-	char why[256];
+	char why[256], msg[200];
 
-	snprintf(why, sizeof(why), "postgres: %s: %s", what,
+	copy_msg(msg, sizeof(msg),
 		 pc->pg != NULL ? PQerrorMessage(pc->pg) : "closed");
+	snprintf(why, sizeof(why), "postgres: %s: %s", what, msg);
 	lose(pc, why);
 }
 

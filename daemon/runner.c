@@ -579,11 +579,14 @@ attempt_spawn(const struct store_job_run *r, const struct runner_opts *o,
 		}
 		fcntl(out[0], F_SETFL, O_NONBLOCK);
 	}
-	char idv[40], qv[80], av[32];
+	char idv[40], qv[80], av[32], nv[96];
 	snprintf(idv, sizeof(idv), "JOBD_JOB_ID=%lld", (long long)r->id);
 	snprintf(qv, sizeof(qv), "JOBD_QUEUE=%s", o->queue_name);
 	snprintf(av, sizeof(av), "JOBD_ATTEMPT=%d", r->attempt);
-	char *const extra[] = {idv, qv, av, NULL};
+	/* A node with no name (a host name that is none) sets none. */
+	const char *node = store_local_node();
+	snprintf(nv, sizeof(nv), "JOBD_NODE=%s", node != NULL ? node : "");
+	char *const extra[] = {idv, qv, av, node != NULL ? nv : NULL, NULL};
 	/* The memory controller replaces the address-space limit. */
 	struct joblimits lim = r->limits;
 	if (cga->procs != NULL &&

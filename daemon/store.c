@@ -139,18 +139,30 @@ int
 store__write_begin(void)
 {
 	uint64_t *mark = coro_local();
-	while (flight) {
-		if (waitq_wait(&commit_wq, -1) != 0)
+	for (;;) {
+		while (flight) {
+			if (waitq_wait(&commit_wq, -1) != 0)
+				return -1;
+		}
+		if (closing && !in_txn)
+			return diag_set(E_DB, "store: closing");
+		if (in_txn) {
+			if (txn_doomed)
+				return diag_set(E_DB, "%s", fail_msg);
+			if (*mark == 0)
+				*mark = txn_seq;
+			return 0;
+		}
+		/* The database reachable before the BEGIN, which cannot wait;
+		 * one that made us wait (connecting again) may have let
+		 * another writer begin meanwhile: look again. */
+		if (store__be->db_ready == NULL)
+			break;
+		uint64_t yields = coro_yields();
+		if (store__be->db_ready() != 0)
 			return -1;
-	}
-	if (closing && !in_txn)
-		return diag_set(E_DB, "store: closing");
-	if (in_txn) {
-		if (txn_doomed)
-			return diag_set(E_DB, "%s", fail_msg);
-		if (*mark == 0)
-			*mark = txn_seq;
-		return 0;
+		if (coro_yields() == yields)
+			break;
 	}
 	if (store__be->db_begin() != 0)
 		return -1;

@@ -410,4 +410,66 @@ void store_node_fence(void);
  * not yield. */
 void store_node_pause_claims(bool paused);
 
+/* This node's name as the config gives it (node_name, else the host
+ * name), set once at start before the store is opened (name borrowed: the
+ * store keeps a copy; NULL: none could be had).  Under SQLite every job
+ * that started ran here, so its job object's `node` is this name. */
+void store_set_local_node(const char *name);
+/* The name of this node (borrowed): the one store_set_local_node() gave
+ * (the name the node registers under, as main.c sets it), else
+ * store_node_name(); NULL when there is none.  What each attempt gets as JOBD_NODE, what its job_attempts
+ * row names, and what `logs` compares to tell an attempt run here. */
+const char *store_local_node(void);
+
+/* ---- attempts, where they ran (PostgreSQL) ---- */
+
+/* How many bytes of an attempt's log end the store keeps. */
+#define STORE_LOG_TAIL (64 * 1024)
+
+/* An attempt that ended on this node, as its job_attempts row records
+ * it. */
+struct store_attempt_end {
+	int64_t job_id;
+	int attempt;
+	int64_t log_size; /* bytes; 0 when there is no log */
+	const char *tail; /* borrowed: the log's last tail_len bytes, at
+			     most STORE_LOG_TAIL; NULL when there is no
+			     log */
+	size_t tail_len;
+};
+/* True when the store keeps what store_attempt_ended() records
+ * (PostgreSQL), so that the caller reads a log's tail only then.  Does
+ * not yield. */
+bool store_keeps_attempts(void);
+/* Records the end of attempt a->attempt of job a->job_id on this node
+ * (store_local_node()) in the open group transaction: its node, log size
+ * and tail.  The row of an attempt recorded before (an attempt given back
+ * by a shutdown runs again with its number; a commit that failed is
+ * written again) is replaced, never a conflict; a job that no longer
+ * exists gets none.  Nothing under SQLite, where every log is here.
+ * Meant inside the hold of the attempt's end (jobs_hold), so that both
+ * commit together.  May yield (PostgreSQL). */
+int store_attempt_ended(const struct store_attempt_end *a);
+
+/* Where attempt `attempt` of a job ran, as the store knows it. */
+struct store_attempt_seen {
+	char *node;	  /* owned: the node's name; NULL: not known (SQLite,
+			     or no node recorded one) */
+	bool running;	  /* it is the job's attempt running now */
+	bool have_tail;	  /* its end was recorded by node */
+	int64_t log_size; /* bytes, when have_tail */
+	char *tail;	  /* owned: the log's last tail_len bytes; NULL when
+			     none were kept, or node is this one (the log
+			     is here) */
+	size_t tail_len;
+};
+/* Fills *s for attempt `attempt` (>= 1) of job id: the node of the job's
+ * latest attempt (jobs.last_node) when attempt is that one, else the node
+ * its job_attempts row names; with the row's size and tail when that row
+ * is the node's.  E_NOTFOUND when there is no such job (PostgreSQL;
+ * SQLite knows no node: node is NULL, and it does not look).  Release
+ * with store_attempt_seen_destroy().  May yield (PostgreSQL). */
+int store_attempt_where(int64_t id, int attempt, struct store_attempt_seen *s);
+void store_attempt_seen_destroy(struct store_attempt_seen *s);
+
 #endif /* STORE_H_INCLUDED */

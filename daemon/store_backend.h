@@ -95,7 +95,11 @@
 	  (double grace, int max_recoveries, store_job_fn fn, void *arg),      \
 	  (grace, max_recoveries, fn, arg))                                    \
 	X(int, node_cancelled, (store_id_fn fn, void *arg), (fn, arg))         \
-	X(int, node_leave, (void), ())
+	X(int, node_leave, (void), ())                                         \
+	X(int, attempt_ended, (const struct store_attempt_end *a), (a))        \
+	X(int, attempt_where,                                                  \
+	  (int64_t id, int attempt, struct store_attempt_seen *s),             \
+	  (id, attempt, s))
 
 #define STORE_BACKEND_FIELD(ret, name, params, args) ret(*name) params;
 #define STORE_BACKEND_FIELDV(name, params, args) void(*name) params;
@@ -106,6 +110,10 @@ struct store__backend {
 	const char *name; /* "sqlite", "postgres" */
 	bool (*db_is_open)(void);
 	void (*db_close)(void);
+	/* Before a transaction begins: makes sure the database can be
+	 * reached (connecting again when it was lost), 0 or -1 with E_DB.
+	 * May yield.  NULL: always. */
+	int (*db_ready)(void);
 	int (*db_begin)(void);
 	int (*db_commit)(void);
 	/* Instead of db_commit, for a backend whose commit is answered

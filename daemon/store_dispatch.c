@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "store_backend.h"
+#include "xmem.h"
 
 const struct store__backend *store__be;
 
@@ -34,4 +35,35 @@ store_job_run_destroy(struct store_job_run *r)
 	free(r->shell);
 	free(r->cwd);
 	memset(r, 0, sizeof(*r));
+}
+
+/* ---- this node, and where attempts ran ---- */
+
+static char *local_node; /* owned: store_set_local_node's */
+
+void
+store_set_local_node(const char *name)
+{
+	free(local_node);
+	local_node = name != NULL ? xstrdup(name) : NULL;
+}
+
+const char *
+store_local_node(void)
+{
+	return local_node != NULL ? local_node : store_node_name();
+}
+
+bool
+store_keeps_attempts(void)
+{
+	return store__be == &store__pg_backend;
+}
+
+void
+store_attempt_seen_destroy(struct store_attempt_seen *s)
+{
+	free(s->node);
+	free(s->tail);
+	memset(s, 0, sizeof(*s));
 }

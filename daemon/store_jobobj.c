@@ -97,6 +97,9 @@ store_jobobj__json(const struct store_jobobj__row *r, bool with_env,
 		set_int(o, "pid", r->pid);
 	else
 		json_object_set_new(o, "pid", json_null());
+	/* A retry forgets the attempts (started_at with them), and the
+	 * node goes with them. */
+	set_text(o, "node", r->started_at.null ? NULL : r->node);
 	set_time(o, "created_at", r->created_at);
 	set_time(o, "run_at", r->run_at);
 	set_time(o, "started_at", r->started_at);

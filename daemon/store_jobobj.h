@@ -62,6 +62,8 @@ struct store_jobobj__row {
 	double ru_sys;			     /* s */
 	int64_t ru_maxrss;		     /* KiB */
 	struct store_jobobj__int ru_mempeak; /* bytes */
+	const char *node; /* the node of the latest attempt; shown only
+			     once the job started (started_at) */
 };
 
 /* The job object of r (new reference).  With with_env, it ends with "env":

@@ -32,6 +32,7 @@
 #include "await.h"
 #include "diag.h"
 #include "log.h"
+#include "loop.h"
 #include "pgconn.h"
 #include "store_impl.h"
 #include "xmem.h"
@@ -128,8 +129,17 @@ usable(void)
 		return 0;
 	if (store_txn_open())
 		return diag_set(E_DB, "store: %s", pgconn_error(conn));
+	/* Tried again for PG_TIMEOUT seconds, pausing 0.1 s doubling to
+	 * 5 s: a server restarting or failing over is back by then. */
+	log_warnx("store: lost the connection to PostgreSQL (%s); "
+		  "connecting again",
+		  pgconn_error(conn));
 	reconnecting = true;
-	struct pgconn *pc = connect_session();
+	double give_up = loop_now() + PG_TIMEOUT, pause = 0.1;
+	struct pgconn *pc;
+	while ((pc = connect_session()) == NULL &&
+	       loop_now() + pause < give_up && await_sleep(pause) == 0)
+		pause = pause * 2 < 5 ? pause * 2 : 5;
 	reconnecting = false;
 	waitq_notify_all(&reconnect_wq);
 	if (pc == NULL)
@@ -325,9 +335,6 @@ store_pg__write(const char *what, const char *sql,
 {
 	if (res != NULL)
 		*res = NULL;
-	/* Connected before the transaction begins: a BEGIN cannot wait. */
-	if (!store_txn_open() && usable() != 0)
-		return -1;
 	if (store__write_begin() != 0)
 		return -1;
 	return run(what, sql, a, res);
@@ -540,6 +547,16 @@ commit_done(PGresult *res, const char *err, void *arg)
 }
 
 static int
+pg_ready(void)
+{
+	if (usable() != 0) {
+		diag_prefix("store");
+		return -1;
+	}
+	return 0;
+}
+
+static int
 pg_begin(void)
 {
 	if (conn == NULL)
@@ -631,6 +648,7 @@ const struct store__backend store__pg_backend = {
 	.name = "postgres",
 	.db_is_open = pg_is_open,
 	.db_close = pg_close,
+	.db_ready = pg_ready,
 	.db_begin = pg_begin,
 	.db_commit_send = pg_commit_send,
 	.db_rollback = pg_rollback,

@@ -27,7 +27,8 @@
 	"s.b_base, s.b_factor, s.b_max, s.b_jitter, j.uid, s.name, s.argv, " \
 	"s.shell, s.cwd, j.unique_key, s.output, s.depends_on, j.exit_code, " \
 	"j.signal, j.error, j.pid, j.duration, j.truncated, j.ru_user, " \
-	"j.ru_sys, j.ru_maxrss, s.limits, s.linger, j.ru_mempeak "
+	"j.ru_sys, j.ru_maxrss, s.limits, s.linger, j.ru_mempeak, " \
+	"j.last_node "
 #define JOB_FROM \
 	"FROM jobs j JOIN job_specs s ON s.job_id = j.id " \
 	"JOIN queues q ON q.id = j.qid "
@@ -106,6 +107,7 @@ enum job_col {
 	JC_LIMITS,
 	JC_LINGER,
 	JC_RU_MEMPEAK,
+	JC_NODE,
 	JC_ENV_BODY, /* job_get only */
 };
 
@@ -167,6 +169,7 @@ row_to_job(const PGresult *r, int row, bool with_env)
 		.ru_sys = store_pg__double(r, row, JC_RU_SYS),
 		.ru_maxrss = store_pg__int(r, row, JC_RU_MAXRSS),
 		.ru_mempeak = col_int(r, row, JC_RU_MEMPEAK),
+		.node = store_pg__text(r, row, JC_NODE),
 	};
 
 	return store_jobobj__json(&j, with_env,

@@ -64,31 +64,86 @@ static const char u_wait[] =
 	"      --json       print the raw result";
 
 static const char *const job_keys[] = {
-	"id",		"queue",       "name",	     "argv",
-	"shell",	"cwd",	       "state",	     "reason",
-	"error",	"exit_code",   "signal",     "attempt",
-	"max_attempts", "recoveries",  "priority",   "timeout",
-	"kill_grace",	"backoff",     "depends_on", "unique_key",
-	"uid",		"pid",	       "created_at", "run_at",
-	"started_at",	"finished_at", "duration",   "output_truncated",
-	"rusage",	"limits",      "linger",     "env",
+	"id",
+	"queue",
+	"name",
+	"argv",
+	"shell",
+	"cwd",
+	"state",
+	"reason",
+	"error",
+	"exit_code",
+	"signal",
+	"attempt",
+	"max_attempts",
+	"recoveries",
+	"priority",
+	"timeout",
+	"kill_grace",
+	"backoff",
+	"depends_on",
+	"unique_key",
+	"uid",
+	"pid",
+	"node",
+	"created_at",
+	"run_at",
+	"started_at",
+	"finished_at",
+	"duration",
+	"output_truncated",
+	"rusage",
+	"limits",
+	"linger",
+	"env",
 	NULL,
 };
 
-/* Prints jobs (a JSON array of job objects) as the jobs table. */
+/* True when the jobs (a JSON array of job objects) name two nodes or more:
+ * the jobs table then shows each one's node.  One node alone (every job
+ * of a single jobd) says nothing a row needs. */
+static bool
+many_nodes(const json_t *jobs)
+{
+	const char *first = NULL;
+	size_t i;
+	json_t *job;
+
+	json_array_foreach (jobs, i, job) {
+		json_t *n = json_object_get(job, "node");
+
+		if (!json_is_string(n))
+			continue;
+		if (first == NULL)
+			first = json_string_value(n);
+		else if (strcmp(first, json_string_value(n)) != 0)
+			return true;
+	}
+	return false;
+}
+
+/* Prints jobs (a JSON array of job objects) as the jobs table, with a
+ * NODE column when they ran on more than one node. */
 static void
 print_jobs(const json_t *jobs)
 {
-	static const char *const head[] = {"ID",	  "QUEUE", "STATE",
-					   "REASON",	  "EXIT",  "ATTEMPT",
-					   "NAME/COMMAND"};
+	static const char *const head[] = {"ID",     "QUEUE",	    "STATE",
+					   "REASON", "EXIT",	    "ATTEMPT",
+					   "NODE",   "NAME/COMMAND"};
+	static const char *const head_one[] = {
+		"ID",	"QUEUE",   "STATE",	  "REASON",
+		"EXIT", "ATTEMPT", "NAME/COMMAND"};
+	bool nodes = many_nodes(jobs);
+	size_t ncols = nodes ? 8 : 7;
 	struct render_table t;
 	size_t i;
 	json_t *job;
 
-	render_table_init(&t, 7, head, 1u << 0 | 1u << 4, 2);
+	render_table_init(&t, ncols, nodes ? head : head_one, 1u << 0 | 1u << 4,
+			  2);
 	json_array_foreach (jobs, i, job) {
-		char *cells[7];
+		char *cells[8];
 		const char *state = jstr(job, "state");
 		json_t *sig = json_object_get(job, "signal");
 		json_t *code = json_object_get(job, "exit_code");
@@ -107,7 +162,9 @@ print_jobs(const json_t *jobs)
 			cells[4] = dup_str("-");
 		cells[5] = fmt("%lld/%lld", (long long)jint(job, "attempt", 0),
 			       (long long)jint(job, "max_attempts", 0));
-		cells[6] = render_job_label(job);
+		if (nodes)
+			cells[6] = render_value(json_object_get(job, "node"));
+		cells[ncols - 1] = render_job_label(job);
 		render_table_add(&t, state_color(state), cells);
 	}
 	render_table_print(&t, stdout, term_cols(STDOUT_FILENO));

@@ -2,8 +2,9 @@
  * Tests of joblog on real files in a temp directory: the path of an
  * attempt's log, opening one for writing (mode, the marker of a rerun),
  * windows read from the start or the end and clamped to the file, cuts on
- * UTF-8 character boundaries, bytes that are not UTF-8, and removal of a
- * job's logs.
+ * UTF-8 character boundaries, bytes that are not UTF-8, the end of a log
+ * read whole and windows made from that copy as from the file, and
+ * removal of a job's logs.
  */
 #include <check.h>
 #include <dirent.h>
@@ -253,6 +254,85 @@ START_TEST(joblog_open_fails_with_diag)
 }
 END_TEST
 
+START_TEST(joblog_tail_reads_the_end)
+{
+	int64_t size = -1;
+	char *tail = NULL;
+	size_t n = 99;
+
+	put_log(3, 1, "hello world", 11);
+	ck_assert(joblog_tail(tmpdir, 3, 1, 5, &size, &tail, &n));
+	ck_assert_int_eq(size, 11);
+	ck_assert_uint_eq(n, 5);
+	ck_assert_mem_eq(tail, "world", 5);
+	free(tail);
+	/* A log shorter than asked for: all of it. */
+	ck_assert(joblog_tail(tmpdir, 3, 1, 100, &size, &tail, &n));
+	ck_assert_uint_eq(n, 11);
+	ck_assert_mem_eq(tail, "hello world", 11);
+	free(tail);
+	/* No log: nothing, and no tail at all. */
+	ck_assert(!joblog_tail(tmpdir, 3, 2, 100, &size, &tail, &n));
+	ck_assert_int_eq(size, 0);
+	ck_assert_ptr_null(tail);
+	ck_assert_uint_eq(n, 0);
+	ck_assert(!joblog_tail(tmpdir, 3, 0, 100, &size, &tail, &n));
+}
+END_TEST
+
+/* Reads the window at offset (max bytes) of the end of "aé€ hello" kept
+ * from byte base, and checks that it is joblog_read's of the file. */
+static void
+check_window_of(int64_t base, int64_t offset, int64_t max)
+{
+	static const char text[] = "a\xc3\xa9\xe2\x82\xac hello";
+	const int64_t size = (int64_t)sizeof(text) - 1;
+	struct joblog_window w, f;
+
+	put_log(4, 1, text, (size_t)size);
+	ck_assert(joblog_window_of(text + base, (size_t)(size - base), size,
+				   offset, max, &w));
+	joblog_read(tmpdir, 4, 1, offset, max, &f);
+	ck_assert_str_eq(json_string_value(w.data), json_string_value(f.data));
+	ck_assert_int_eq(w.offset, f.offset);
+	ck_assert_int_eq(w.next_offset, f.next_offset);
+	ck_assert_int_eq(w.size, f.size);
+	json_decref(w.data);
+	json_decref(f.data);
+}
+
+START_TEST(joblog_window_of_is_the_file_window)
+{
+	/* From the copy's first byte, inside it, from the end, cut on a
+	 * character (the euro sign at 3..5), and the empty end. */
+	check_window_of(0, 0, 100);
+	check_window_of(3, 3, 2);
+	check_window_of(3, 3, 100);
+	check_window_of(1, -5, 3);
+	check_window_of(6, 6, 4);
+	check_window_of(6, 500, 4);
+}
+END_TEST
+
+START_TEST(joblog_window_of_refuses_before_the_copy)
+{
+	struct joblog_window w = {.data = NULL};
+
+	/* 5 bytes kept of 11: "world" is bytes 6 to 10. */
+	ck_assert(!joblog_window_of("world", 5, 11, 5, 100, &w));
+	ck_assert(!joblog_window_of("world", 5, 11, 0, 100, &w));
+	ck_assert(!joblog_window_of("world", 5, 11, -6, 100, &w));
+	ck_assert_ptr_null(w.data);
+	ck_assert(joblog_window_of("world", 5, 11, -5, 100, &w));
+	ck_assert_str_eq(json_string_value(w.data), "world");
+	ck_assert_int_eq(w.offset, 6);
+	ck_assert_int_eq(w.next_offset, 11);
+	json_decref(w.data);
+	/* A copy said to be longer than the log is refused. */
+	ck_assert(!joblog_window_of("world", 5, 3, 0, 100, &w));
+}
+END_TEST
+
 START_TEST(joblog_remove_attempts_and_one_more)
 {
 	for (int a = 1; a <= 4; a++)
@@ -291,6 +371,9 @@ joblog_suite(void)
 	tcase_add_test(tc, joblog_open_marks_rerun);
 	tcase_add_test(tc, joblog_open_marks_rerun_on_its_own_line);
 	tcase_add_test(tc, joblog_open_fails_with_diag);
+	tcase_add_test(tc, joblog_tail_reads_the_end);
+	tcase_add_test(tc, joblog_window_of_is_the_file_window);
+	tcase_add_test(tc, joblog_window_of_refuses_before_the_copy);
 	tcase_add_test(tc, joblog_remove_attempts_and_one_more);
 	suite_add_tcase(s, tc);
 	return s;

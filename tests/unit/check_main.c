@@ -44,6 +44,7 @@ Suite *store_both_queue_suite(void);
 Suite *store_both_json_suite(void);
 Suite *store_both_dep_suite(void);
 Suite *store_pg_node_suite(void);
+Suite *store_both_node_suite(void);
 
 static Suite *(*const suites[])(void) = {
 	time_suite,
@@ -84,6 +85,7 @@ static Suite *(*const suites[])(void) = {
 	store_both_json_suite,
 	store_both_dep_suite,
 	store_pg_node_suite,
+	store_both_node_suite,
 };
 
 int
