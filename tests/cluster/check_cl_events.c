@@ -162,8 +162,10 @@ START_TEST(a10_wait_and_watch_across_nodes)
 END_TEST
 
 /* A11: `pg_ctl restart -m fast` while jobs run and submits arrive: no
- * running job is killed, no submit is refused (busy), every acknowledged
- * job succeeds in one attempt; never twice at once (cl_stop). */
+ * running job is killed, no submit is refused (busy, or any error but
+ * the "commit outcome unknown" of a commit lost with its connection),
+ * every acknowledged job succeeds in one attempt; never twice at once
+ * (cl_stop). */
 START_TEST(a11_server_restart_under_load)
 {
 	enum { N = 60, MORE = 60 };
@@ -210,11 +212,18 @@ START_TEST(a11_server_restart_under_load)
 			char *line = jd_read_line(c.n[i].jd.fd, 30000);
 			ck_assert_msg(line != NULL, "node %d: no answer", i);
 			json_t *r = json_loads(line, 0, NULL);
-			ck_assert_msg(json_is_true(json_object_get(r, "ok")),
+			/* The one refusal the design allows: a commit lost
+			 * with its connection (SCALEOUT 14). */
+			bool unknown = strcmp(jd_err(r), "internal") == 0 &&
+				       strstr(jd_err_msg(r), "commit outcome "
+							     "unknown") != NULL;
+			ck_assert_msg(json_is_true(json_object_get(r, "ok")) ||
+					      unknown,
 				      "node %d refused a submit: %s", i, line);
 			free(line);
-			ids[nids++] =
-				jd_num(json_object_get(r, "result"), "id");
+			if (!unknown)
+				ids[nids++] = jd_num(
+					json_object_get(r, "result"), "id");
 			json_decref(r);
 		}
 	for (int k = 0; k < nids; k++) {
@@ -229,7 +238,8 @@ START_TEST(a11_server_restart_under_load)
 	}
 	int n;
 	struct cl_run *r = cl_runs(&c, &n);
-	ck_assert_int_eq(n, nids);
+	/* A submit of unknown outcome may have committed: runs >= ids. */
+	ck_assert_int_ge(n, nids);
 	for (int k = 0; k < n; k++)
 		ck_assert_msg(r[k].end > 0 && r[k].term == 0 &&
 				      r[k].status == 0,
