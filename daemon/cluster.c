@@ -24,6 +24,7 @@
 #include "jobd/time.h"
 #include "log.h"
 #include "loop.h"
+#include "producer.h"
 #include "queue.h"
 #include "runner.h"
 #include "store.h"
@@ -108,6 +109,7 @@ fence(const char *why)
 		  "attempts; it registers again once the database answers",
 		  opts.name, why, n);
 	runner_fence_all(fence_grace());
+	producer_fence(fence_grace());
 	if (heart != NULL)
 		coro_wakeup(heart);
 }

@@ -21,6 +21,7 @@
 #include "coro.h"
 #include "cron.h"
 #include "diag.h"
+#include "errpipe.h"
 #include "events.h"
 #include "jobd/proto.h"
 #include "jobd/time.h"
@@ -50,8 +51,16 @@ struct producer {
 	bool paused;
 	int state;
 	int64_t produced, skipped, errors;
+	/* The counts as last committed: the rest is added to the row. */
+	int64_t stored_produced, stored_skipped, stored_errors;
 	int64_t last_run, next_run; /* ms, 0: none */
+	int64_t anchor;		    /* ms: an interval's first tick, the
+				     * store's (the same on every node) or
+				     * when its loop began; 0: not yet */
 	int64_t last_job;	    /* for overlap = false */
+	pid_t gen_pid;		    /* the generator's, until reaped; 0 */
+	bool owned;		    /* this node runs the generator */
+	bool fenced;		    /* the node lost its lease */
 	json_t *last_exit_code;	    /* owned: the generator's last exit
 					 * code, or null (never ran, killed
 					 * by a signal, could not start) */
@@ -69,6 +78,7 @@ struct producer {
 static struct producer *producers;
 static int nlive;		       /* producer coroutines alive */
 static struct waitq gone = WAITQ_INIT; /* notified when nlive reaches 0 */
+static struct coro *fence_c;	       /* fence_kill_f, while it waits */
 /* How long the shutdown waits for producers to end their generators. */
 #define SHUTDOWN_WAIT 5.0
 
@@ -136,12 +146,55 @@ announce(const struct producer *p)
 		events_producer(p->def.name, producer_json(p));
 }
 
+/* Writes what p counted since its last committed write (other nodes add
+ * theirs to the same row) and state (< 0: kept), and last_job when > 0,
+ * in the open transaction: *after gets the row then. */
+static int
+record(struct producer *p, int state, int64_t last_job,
+       struct store_producer *after)
+{
+	struct store_producer_add a = {
+		.state = state,
+		.produced = p->produced - p->stored_produced,
+		.skipped = p->skipped - p->stored_skipped,
+		.errors = p->errors - p->stored_errors,
+		.last_run = p->last_run,
+		.last_job = last_job,
+	};
+	return store_producer_add(p->def.name, &a, after);
+}
+
+/* Once the write of record() committed: the counts are the row's, every
+ * node's summed. */
+static void
+settle(struct producer *p, const struct store_producer *after)
+{
+	p->produced = p->stored_produced = after->produced;
+	p->skipped = p->stored_skipped = after->skipped;
+	p->errors = p->stored_errors = after->errors;
+	if (after->last_run > p->last_run)
+		p->last_run = after->last_run;
+}
+
+/* Records p's counts and state (< 0: kept); p then holds the row's counts
+ * (every node's) and anchor.  What does not commit is added by the next
+ * write.  Yields. */
+static void
+store_counts(struct producer *p, int state)
+{
+	struct store_producer after;
+	if (record(p, state, 0, &after) == 0 && store_sync_crash_safe() == 0) {
+		settle(p, &after);
+		p->anchor = after.anchor > 0 ? after.anchor : p->anchor;
+	} else if (diag_code() != E_CANCELLED) {
+		log_error("producer %s: %s", p->def.name, diag_msg());
+	}
+}
+
 static void
 save(struct producer *p)
 {
-	if (store_producer_counters(p->def.name, p->state, p->produced,
-				    p->skipped, p->errors, p->last_run) != 0)
-		log_error("producer %s: %s", p->def.name, diag_msg());
+	store_counts(p, p->state);
 	announce(p);
 }
 
@@ -203,7 +256,7 @@ produce(struct producer *p, json_t *over, const char *what)
 			jobspec_destroy(&s);
 			return -1;
 		}
-		if (p->stopping) {
+		if (p->stopping || p->fenced) {
 			jobspec_destroy(&s);
 			return -1;
 		}
@@ -229,10 +282,12 @@ produce(struct producer *p, json_t *over, const char *what)
 
 /* After a failed try to record produced jobs: logs (the first time of a
  * run of failures) and waits *pause, growing it.  -1 when the producer
- * must stop. */
+ * must stop (a cancel, as the failure or during the wait). */
 static int
 record_retry_wait(struct producer *p, double *pause)
 {
+	if (diag_code() == E_CANCELLED)
+		return -1;
 	if (*pause == RECORD_RETRY_MIN)
 		log_warnx("producer %s: jobs not recorded, will retry: %s",
 			  p->def.name, diag_msg());
@@ -254,22 +309,90 @@ static int64_t
 next_tick(const struct producer *p, int64_t now)
 {
 	if (p->def.type == PRODUCER_SPEC_INTERVAL) {
+		/* anchor + n * every, the first after now: ticks missed
+		 * (paused, busy) are not made up, and every node computes
+		 * the same ones. */
 		int64_t step = (int64_t)llround(p->def.every * 1000.0);
-		if (p->next_run == 0)
-			return now + step;
-		int64_t t = p->next_run + step;
-		/* Ticks missed (paused, busy) are not made up. */
-		if (t <= now)
-			t = now + step - (now - p->next_run) % step;
-		return t;
+		int64_t a = p->anchor > 0 ? p->anchor : now;
+		return a + (now < a ? 1 : (now - a) / step + 1) * step;
 	}
 	int64_t t = cron_next(&p->def.cron, now / 1000);
 	return t < 0 ? -1 : t * 1000;
 }
 
+/* Takes the tick at p->next_run, unless another node did: *won tells.
+ * -1 when the producer must stop. */
+static int
+take_tick(struct producer *p, bool *won)
+{
+	double pause = RECORD_RETRY_MIN;
+	for (;;) {
+		int64_t last_job = 0;
+		if (store_producer_tick(p->def.name, p->next_run, won,
+					&last_job) == 0 &&
+		    store_sync_crash_safe() == 0) {
+			if (*won && last_job > 0)
+				p->last_job = last_job;
+			return 0;
+		}
+		if (record_retry_wait(p, &pause) != 0)
+			return -1;
+	}
+}
+
+/* Fires the tick this node took: its job (or skip) is committed, then its
+ * counts, each tried again until it is.  -1 when the producer must
+ * stop. */
+static int
+fire(struct producer *p, int64_t now)
+{
+	p->last_run = now;
+	bool skip = !p->def.overlap && last_job_live(p);
+	int64_t produced = p->produced, errors = p->errors,
+		last_job = p->last_job;
+	double pause = RECORD_RETRY_MIN;
+	if (skip)
+		p->skipped++;
+	while (!skip) {
+		int rc = produce(p, NULL, "tick");
+		if (rc < 0)
+			return -1;
+		if (rc == 0 && store_sync_crash_safe() == 0)
+			break;
+		p->produced = produced;
+		p->errors = errors;
+		p->last_job = last_job;
+		if (record_retry_wait(p, &pause) != 0)
+			return -1;
+	}
+	/* Then the counts, and the job for the next tick's overlap check,
+	 * on whichever node takes that tick. */
+	pause = RECORD_RETRY_MIN;
+	for (;;) {
+		struct store_producer after;
+		if (record(p, p->state,
+			   p->last_job != last_job ? p->last_job : 0,
+			   &after) == 0 &&
+		    store_sync_crash_safe() == 0) {
+			settle(p, &after);
+			return 0;
+		}
+		if (record_retry_wait(p, &pause) != 0)
+			return -1;
+	}
+}
+
 static void
 schedule_loop(struct producer *p)
 {
+	/* Another node may have added to the counts; a definition replaced
+	 * on reload (whose counts p copied) records its own. */
+	p->produced = p->stored_produced;
+	p->skipped = p->stored_skipped;
+	p->errors = p->stored_errors;
+	store_counts(p, -1);
+	if (p->anchor == 0)
+		p->anchor = jobd_time_now_ms();
 	for (;;) {
 		if (wait_unpaused(p) != 0)
 			return;
@@ -288,28 +411,13 @@ schedule_loop(struct producer *p)
 		}
 		if (p->paused)
 			continue;
-		p->last_run = now;
-		if (!p->def.overlap && last_job_live(p)) {
-			p->skipped++;
-		} else {
-			/* A tick's job is recorded before the next tick is
-			 * planned: a failed write or commit is tried again. */
-			int64_t produced = p->produced, errors = p->errors;
-			double pause = RECORD_RETRY_MIN;
-			for (;;) {
-				int rc = produce(p, NULL, "tick");
-				if (rc < 0)
-					return;
-				if (rc == 0 && store_sync_crash_safe() == 0)
-					break;
-				p->produced = produced;
-				p->errors = errors;
-				if (record_retry_wait(p, &pause) != 0)
-					return;
-			}
-		}
+		/* The first node to take a tick fires it, and records its
+		 * job before the next tick is planned. */
+		bool won;
+		if (take_tick(p, &won) != 0 || (won && fire(p, now) != 0))
+			return;
 		p->next_run = next_tick(p, jobd_time_now_ms());
-		save(p);
+		announce(p);
 	}
 }
 
@@ -377,68 +485,6 @@ generator_end(struct runner_spawn *sp, bool kill_it)
 		;
 	close(sp->pidfd);
 	return status;
-}
-
-/* A generator's stderr, read by a coroutine of its own: each line goes to
- * jobd's log as a warning naming the producer, so journald keeps its
- * priority and a reader knows whose it is. */
-struct errpipe {
-	const char *producer; /* borrowed: the producer's name */
-	int fd;		      /* owned: the read end */
-	struct buf partial;   /* a line not yet ended */
-	char *last;	      /* owned: the last line, for last_error */
-};
-
-/* Logs every whole line of e->partial (all of it when flush). */
-static void
-errpipe_lines(struct errpipe *e, bool flush)
-{
-	size_t off = 0;
-	char *nl;
-	while (off < e->partial.len &&
-	       ((nl = memchr(e->partial.data + off, '\n',
-			     e->partial.len - off)) != NULL ||
-		flush)) {
-		size_t len = nl ? (size_t)(nl - (e->partial.data + off))
-				: e->partial.len - off;
-		if (len > 0) {
-			char *line = xstrndup(e->partial.data + off, len);
-			log_warnx("producer %s: generator: %s", e->producer,
-				  line);
-			free(e->last);
-			e->last = line;
-		}
-		off += len + (nl ? 1 : 0);
-	}
-	buf_consume(&e->partial, off);
-	/* A line too long to keep is logged in pieces. */
-	if (e->partial.len > 4096)
-		errpipe_lines(e, true);
-}
-
-/* Reads until EOF; once cancelled, takes what is there without waiting
- * (a child of the generator may hold the pipe open). */
-static void
-errpipe_f(void *arg)
-{
-	struct errpipe *e = arg;
-	bool cancelled = false;
-	for (;;) {
-		if (!cancelled &&
-		    await_io(e->fd, EV_READ, -1, false, NULL) != 0)
-			cancelled = true;
-		buf_reserve(&e->partial, 4096);
-		ssize_t r = read(e->fd, e->partial.data + e->partial.len, 4096);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0 && (cancelled || r == 0 || errno != EAGAIN))
-			break;
-		if (r > 0) {
-			e->partial.len += (size_t)r;
-			errpipe_lines(e, false);
-		}
-	}
-	errpipe_lines(e, true);
 }
 
 /* Records how a run of the generator ended: status is its wait status,
@@ -539,7 +585,8 @@ struct gen_in {
 static bool
 gen_read(struct producer *p, struct gen_in *g)
 {
-	if (await_io(g->fd, EV_READ, -1, false, NULL) != 0 || p->stopping) {
+	if (await_io(g->fd, EV_READ, -1, false, NULL) != 0 || p->stopping ||
+	    p->fenced) {
 		g->stop = true;
 		return true;
 	}
@@ -592,6 +639,12 @@ gen_feed(struct producer *p, struct gen_in *g)
 		off = 0;
 		g->again = true;
 	}
+	/* Then their counts: when they fail to commit, the next write adds
+	 * them. */
+	struct store_producer after;
+	if (off > 0 && record(p, p->state, 0, &after) == 0 &&
+	    store_sync_crash_safe() == 0)
+		settle(p, &after);
 	buf_consume(&g->buf, off);
 	if (g->again && !g->stop && record_retry_wait(p, &g->pause) != 0)
 		g->stop = true;
@@ -606,7 +659,7 @@ gen_feed(struct producer *p, struct gen_in *g)
 		buf_reset(&g->buf);
 	}
 	if (g->lineno % 64 == 0)
-		save(p);
+		announce(p);
 }
 
 /* Runs the generator once.  Returns its wait status, or -1 when it could
@@ -618,14 +671,17 @@ generator_run(struct producer *p)
 	int out, err;
 	if (generator_start(p, &sp, &out, &err) != 0)
 		return -1;
-	struct errpipe ep = {p->def.name, err, BUF_INIT, NULL};
+	p->gen_pid = sp.pid;
+	char who[112];
+	snprintf(who, sizeof(who), "producer %s: generator", p->def.name);
+	struct errpipe ep = {who, err, BUF_INIT, NULL};
 	char ename[112];
 	snprintf(ename, sizeof(ename), "producer[%s].stderr", p->def.name);
 	struct coro *reader = coro_spawn(ename, errpipe_f, &ep);
 	struct gen_in g = {
 		.fd = out, .buf = BUF_INIT, .pause = RECORD_RETRY_MIN};
 	while (!g.stop && (g.again || !g.eof)) {
-		if (p->paused && wait_unpaused(p) != 0) {
+		if (p->fenced || (p->paused && wait_unpaused(p) != 0)) {
 			g.stop = true;
 			break;
 		}
@@ -639,30 +695,119 @@ generator_run(struct producer *p)
 	}
 	buf_release(&g.buf);
 	close(out);
-	int status = generator_end(&sp, g.stop);
+	int status = generator_end(&sp, g.stop || p->fenced);
+	p->gen_pid = 0;
 	/* The generator is gone: its reader takes what is left and ends. */
 	if (!coro_is_done(reader))
 		coro_cancel(reader);
 	coro_join(reader);
 	close(ep.fd);
 	buf_release(&ep.partial);
-	note_exit(p, status, NULL, ep.last);
+	/* A fenced node stopped it: not this run's end. */
+	if (!p->fenced)
+		note_exit(p, status, NULL, ep.last);
 	free(ep.last);
+	if (p->fenced)
+		return -3;
 	save(p);
 	return g.stop ? -2 : status;
+}
+
+/* How often a node tries to take a command producer no node owns. */
+#define OWN_RETRY 2.0
+
+/* Waits until this node owns p, the one node to run its generator (under
+ * SQLite, at once), trying every OWN_RETRY s or when woken; meanwhile p
+ * shows the owner's counts.  Returns 0 once owned or paused, -1 when p
+ * must stop or ended on another node. */
+static int
+own(struct producer *p)
+{
+	double pause = RECORD_RETRY_MIN;
+	while (!p->paused) {
+		bool owned = false;
+		struct store_producer row;
+		if (store_producer_own(p->def.name, &owned, &row) != 0 ||
+		    store_sync_crash_safe() != 0) {
+			if (record_retry_wait(p, &pause) != 0)
+				return -1;
+			continue;
+		}
+		pause = RECORD_RETRY_MIN;
+		if (owned) {
+			p->owned = true;
+			p->fenced = false;
+			return 0;
+		}
+		if (row.produced + row.errors > 0)
+			settle(p, &row);
+		if (row.state == PRODUCER_FINISHED ||
+		    row.state == PRODUCER_FAILED) {
+			p->state = row.state;
+			announce(p);
+			return -1;
+		}
+		if (producer_wait(p, OWN_RETRY) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static bool shutting_down; /* producer_shutdown frees them all */
+
+/* Frees the producer named arg (owned) of this node's ownership, then
+ * wakes a producer of that name (one replacing it on reload). */
+static void
+disown_f(void *arg)
+{
+	char *name = arg;
+	if (store_producer_disown(name) != 0)
+		log_warnx("producer %s: %s", name, diag_msg());
+	for (struct producer *n = producers; n; n = n->next)
+		if (strcmp(n->def.name, name) == 0)
+			waitq_notify_all(&n->wq);
+	free(name);
+	if (--nlive == 0)
+		waitq_notify_all(&gone);
+}
+
+/* Gives p's generator up for another node to run, from a coroutine of its
+ * own: p's may be cancelled, and a write fails there while a commit is in
+ * flight.  Does not yield. */
+static void
+disown(struct producer *p)
+{
+	if (!p->owned)
+		return;
+	p->owned = false;
+	if (shutting_down)
+		return;
+	char name[96];
+	snprintf(name, sizeof(name), "producer[%s].disown", p->def.name);
+	coro_detach(coro_spawn(name, disown_f, xstrdup(p->def.name)));
+	nlive++;
 }
 
 static void
 command_loop(struct producer *p)
 {
 	for (;;) {
+		/* Paused, no generator: another node may run it next. */
+		if (p->paused)
+			disown(p);
 		if (wait_unpaused(p) != 0 || p->stopping)
 			return;
+		if (!p->owned && own(p) != 0)
+			return;
+		if (!p->owned)
+			continue;
 		double started = loop_now();
 		p->last_run = jobd_time_now_ms();
 		int st = generator_run(p);
 		if (st == -2)
 			return;
+		if (st == -3)
+			continue;
 		bool ok = st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
 		if (!ok)
 			p->errors += st == -1 ? 1 : 0;
@@ -682,10 +827,12 @@ static void
 producer_f(void *arg)
 {
 	struct producer *p = arg;
-	if (p->def.type == PRODUCER_SPEC_COMMAND)
+	if (p->def.type == PRODUCER_SPEC_COMMAND) {
 		command_loop(p);
-	else
+		disown(p);
+	} else {
 		schedule_loop(p);
+	}
 	p->c = NULL;
 	if (--nlive == 0)
 		waitq_notify_all(&gone);
@@ -904,7 +1051,11 @@ load_one(const struct store_producer *sp, void *arg)
 	p->produced = sp->produced;
 	p->skipped = sp->skipped;
 	p->errors = sp->errors;
+	p->stored_produced = sp->produced;
+	p->stored_skipped = sp->skipped;
+	p->stored_errors = sp->errors;
 	p->last_run = sp->last_run;
+	p->anchor = sp->anchor;
 	link_producer(p);
 	return 0;
 }
@@ -939,12 +1090,17 @@ producer_apply_config(const struct config *c)
 			p->produced = old->produced;
 			p->skipped = old->skipped;
 			p->errors = old->errors;
+			p->stored_produced = old->stored_produced;
+			p->stored_skipped = old->stored_skipped;
+			p->stored_errors = old->stored_errors;
 			p->last_run = old->last_run;
+			p->anchor = old->anchor;
 			retire(old);
 		}
+		/* The store kept the counts and set the state running. */
 		link_producer(p);
-		save(p);
 		start(p);
+		announce(p);
 	}
 	diag_clear();
 	return 0;
@@ -953,7 +1109,10 @@ producer_apply_config(const struct config *c)
 int
 producer_init(const struct config *c)
 {
-	if (store_producer_each(load_one, NULL) != 0 ||
+	/* None of this node's generators runs yet: what it owned in an
+	 * earlier run is free. */
+	if (store_producer_disown(NULL) != 0 ||
+	    store_producer_each(load_one, NULL) != 0 ||
 	    producer_apply_config(c) != 0)
 		return -1;
 	for (struct producer *p = producers; p; p = p->next)
@@ -964,6 +1123,9 @@ producer_init(const struct config *c)
 void
 producer_shutdown(void)
 {
+	shutting_down = true;
+	if (fence_c != NULL)
+		coro_cancel(fence_c);
 	while (producers)
 		retire(producers);
 	/* Their coroutines end their generators and free them. */
@@ -973,6 +1135,47 @@ producer_shutdown(void)
 		if (left <= 0 || (waitq_wait(&gone, left) != 0 &&
 				  diag_code() == E_CANCELLED))
 			break;
+	}
+	/* Every generator ended: another node may run them. */
+	if (nlive == 0 && coro_self() != NULL &&
+	    store_producer_disown(NULL) != 0)
+		log_warnx("producers: %s", diag_msg());
+}
+
+/* SIGKILLs, once the grace (a double at arg, owned) has passed, the
+ * generators a fence left running; nothing when cancelled (shutdown). */
+static void
+fence_kill_f(void *arg)
+{
+	double grace = *(double *)arg;
+	free(arg);
+	bool cancelled = await_sleep(grace) != 0;
+	for (struct producer *p = producers; p && !cancelled; p = p->next)
+		if (p->fenced && p->gen_pid > 0)
+			kill(-p->gen_pid, SIGKILL);
+	fence_c = NULL;
+}
+
+void
+producer_fence(double grace)
+{
+	bool any = false;
+	for (struct producer *p = producers; p; p = p->next) {
+		if (p->def.type != PRODUCER_SPEC_COMMAND)
+			continue;
+		p->fenced = p->fenced || p->owned;
+		p->owned = false;
+		if (p->fenced && p->gen_pid > 0) {
+			kill(-p->gen_pid, SIGTERM);
+			any = true;
+		}
+		waitq_notify_all(&p->wq);
+	}
+	if (any && fence_c == NULL) {
+		double *g = xmalloc(sizeof(*g));
+		*g = grace;
+		fence_c = coro_spawn("producer.fence", fence_kill_f, g);
+		coro_detach(fence_c);
 	}
 }
 

@@ -30,6 +30,8 @@ enum producer_state {
  * below this layer: the number is pinned here. */
 _Static_assert(PRODUCER_RUNNING == 0,
 	       "store_sql.c stores PRODUCER_RUNNING as 0");
+_Static_assert(PRODUCER_FINISHED == 2 && PRODUCER_FAILED == 3,
+	       "store_pg_queue.c runs producers in states below 2 only");
 
 struct producer;
 
@@ -42,6 +44,15 @@ int producer_apply_config(const struct config *c);
 /* Stops every producer (shutdown): generators are terminated, and their
  * coroutines are waited for (at most 5 s).  Yields. */
 void producer_shutdown(void);
+
+/* The node lost its lease (cluster, PostgreSQL; as runner_fence_all for
+ * attempts): every generator this node runs gets SIGTERM now and SIGKILL
+ * grace seconds later, and ownership of their producers is forgotten,
+ * without a write: the rescue frees them, or this node takes them again
+ * once it registered anew.  Their coroutines reap the generators, record
+ * nothing of those runs, and wait to own their producers again.  Does not
+ * yield. */
+void producer_fence(double grace);
 
 /* Validates a producer object (borrowed) without creating it; with
  * check_queue, its queue must exist.  -1 with diag as producer_create. */

@@ -333,6 +333,9 @@ struct store_producer {
 	int state; /* enum producer_state */
 	int64_t produced, skipped, errors;
 	int64_t last_run; /* ms, 0: never */
+	int64_t anchor;	  /* ms: the first tick of an interval, the
+			     same for every node (PostgreSQL); 0: not
+			     kept (SQLite) */
 };
 typedef int (*store_producer_fn)(const struct store_producer *p, void *arg);
 /* Calls fn for every stored producer, by name. */
@@ -345,6 +348,55 @@ int store_producer_counters(const char *name, int state, int64_t produced,
 			    int64_t skipped, int64_t errors, int64_t last_run);
 int store_producer_set_paused(const char *name, bool paused);
 int store_producer_delete(const char *name);
+
+/*
+ * Producers across nodes (PostgreSQL; SCALEOUT 7).  Each node runs every
+ * producer; the store decides which node acts.  Under SQLite there is one
+ * node, and it always does.
+ */
+
+/* What a producer's run adds to its stored row. */
+struct store_producer_add {
+	int state;			   /* enum producer_state: set;
+					      < 0: kept */
+	int64_t produced, skipped, errors; /* added to the stored counts */
+	int64_t last_run;		   /* ms: set when later; 0: kept */
+	int64_t last_job;		   /* set when > 0 (PostgreSQL) */
+};
+/* Adds a's counts to producer name's stored ones (in SQL: other nodes add
+ * theirs to the same row) and sets its state, last_run and last_job.
+ * *after (the caller's, may be NULL) gets the row as it is then: every
+ * node's counts summed; name and spec NULL.  No such row: nothing is
+ * written and *after is zeroed. */
+int store_producer_add(const char *name, const struct store_producer_add *a,
+		       struct store_producer *after);
+/* Takes the tick of an interval or cron producer at tick (ms: a time every
+ * node computes alike, anchor + n * every or the cron time) when it is not
+ * paused and no node has taken that tick or a later one: *won tells
+ * whether this node did, and then *last_job (may be NULL) gets the job
+ * the producer's last tick submitted, for overlap (0: none, or not kept).
+ * The tick is taken in the group transaction: the caller syncs before it
+ * acts on it.  SQLite: always won, last_job 0 (the caller keeps it). */
+int store_producer_tick(const char *name, int64_t tick, bool *won,
+			int64_t *last_job);
+/* Makes this node (store_node_id, store_node_epoch) the owner of command
+ * producer name, the one node that runs its generator, when it has not
+ * ended (finished, failed) nor is paused, and no node owns it, or an older incarnation of
+ * this node does; once registered, only while this node's lease holds.
+ * *owned tells whether this call made this node the owner (false when it
+ * owned it already: a producer replaced on reload waits for the one it
+ * replaces to give it up); *row (the caller's, may be NULL) gets the row
+ * as it was (its state and counts, as the owner left them; zeroed when
+ * there is none), name and spec NULL.  The owner's lease is its
+ * node's: the rescue of a dead node frees what it owned.  In the group
+ * transaction: the caller syncs before it starts the generator.  SQLite:
+ * always owned, *row zeroed. */
+int store_producer_own(const char *name, bool *owned,
+		       struct store_producer *row);
+/* Frees producer name of this node's ownership (name NULL: every producer
+ * this node owns, whatever the incarnation: at start, when none of its
+ * generators runs).  Nothing when another node owns it. */
+int store_producer_disown(const char *name);
 
 /* ---- PostgreSQL ---- */
 

@@ -87,6 +87,17 @@
 	X(int, producer_set_paused, (const char *name, bool paused),           \
 	  (name, paused))                                                      \
 	X(int, producer_delete, (const char *name), (name))                    \
+	X(int, producer_add,                                                   \
+	  (const char *name, const struct store_producer_add *a,               \
+	   struct store_producer *after),                                      \
+	  (name, a, after))                                                    \
+	X(int, producer_tick,                                                  \
+	  (const char *name, int64_t tick, bool *won, int64_t *last_job),      \
+	  (name, tick, won, last_job))                                         \
+	X(int, producer_own,                                                   \
+	  (const char *name, bool *owned, struct store_producer *row),         \
+	  (name, owned, row))                                                  \
+	X(int, producer_disown, (const char *name), (name))                    \
 	X(int, node_register,                                                  \
 	  (const char *name, const char *instance, double lease),              \
 	  (name, instance, lease))                                             \

@@ -187,19 +187,62 @@ store__pg_count_each(store_count_fn fn, void *arg)
 
 /* ---- producers ---- */
 
+/* The SQL texts stay as written: clang-format cannot lay out strings
+ * joined with the PG_TS() and PG_MS() macros. */
+/* clang-format off */
 static const char prod_all[] =
-	"SELECT name, spec, uid, paused, state, produced, skipped, "
-	"errors, " PG_MS("last_run") " FROM producers ORDER BY name";
-/* A definition put again replaces spec and owner, keeps the counters and
- * the pause, and runs again: state 0 is PRODUCER_RUNNING (producer.h
- * pins it). */
+	"SELECT name, spec, uid, paused, state, produced, skipped, errors, "
+	PG_MS("last_run") ", " PG_MS("anchor") " FROM producers ORDER BY name";
+/* A definition put again replaces spec and owner, keeps the counters, the
+ * pause and the anchor (the first tick, from the database's clock: every
+ * node reads the same one), and runs again: state 0 is PRODUCER_RUNNING
+ * (producer.h pins it). */
 static const char prod_put[] =
-	"INSERT INTO producers (name, spec, uid, paused)"
-	" VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO UPDATE"
+	"INSERT INTO producers (name, spec, uid, paused, anchor)"
+	" VALUES ($1, $2, $3, $4, now()) ON CONFLICT (name) DO UPDATE"
 	" SET spec = excluded.spec, uid = excluded.uid, state = 0";
 static const char prod_counters[] =
 	"UPDATE producers SET state = $2, produced = $3, skipped = $4,"
 	" errors = $5, last_run = " PG_TS("$6") " WHERE name = $1";
+/* Each node adds its own counts: none overwrites another's.  A row put
+ * before anchors were kept gets one now, the first writer's (a second
+ * waits for the first's lock and reads its anchor). */
+static const char prod_add[] =
+	"UPDATE producers SET state = CASE WHEN $2 < 0 THEN state"
+	" ELSE $2::int END, produced = produced + $3,"
+	" skipped = skipped + $4, errors = errors + $5,"
+	" last_run = CASE WHEN $6::int8 > 0"
+	" THEN greatest(last_run, " PG_TS("$6") ") ELSE last_run END,"
+	" last_job = coalesce($7, last_job), anchor = coalesce(anchor, now())"
+	" WHERE name = $1"
+	" RETURNING uid, paused, state, produced, skipped, errors, "
+	PG_MS("last_run") ", " PG_MS("anchor");
+/* Compare-and-set: the first node to reach a tick takes it; another one
+ * reaching it later (its clock behind) finds last_tick there already.  A
+ * node that finds the row locked (the winner's transaction open) waits for
+ * it and then sees the winner's tick. */
+static const char prod_tick[] =
+	"UPDATE producers SET last_tick = " PG_TS("$2") " WHERE name = $1"
+	" AND NOT paused AND (last_tick IS NULL OR last_tick < " PG_TS("$2")
+	") RETURNING last_job";
+/* A producer that finished or failed (states 2 and 3, producer.h pins
+ * them) is not run again.  Node 0 has not registered (one node alone on
+ * the database): no lease to check.  The SELECT reads the row as it was
+ * before the update (a CTE's change is not seen by its statement). */
+static const char prod_own[] =
+	"WITH took AS (UPDATE producers SET owner_node = $2, owner_epoch = $3"
+	" WHERE name = $1 AND state < 2 AND NOT paused"
+	" AND (owner_node IS NULL OR (owner_node = $2 AND owner_epoch < $3))"
+	" AND ($2 = 0 OR EXISTS (SELECT 1 FROM nodes WHERE id = $2"
+	" AND epoch = $3 AND lease_until > now())) RETURNING name)"
+	" SELECT EXISTS (SELECT 1 FROM took), uid, paused, state, produced,"
+	" skipped, errors, " PG_MS("last_run") ", " PG_MS("anchor")
+	" FROM producers WHERE name = $1";
+/* clang-format on */
+static const char prod_disown[] =
+	"UPDATE producers SET owner_node = NULL, owner_epoch = NULL"
+	" WHERE owner_node = $2 AND ($1::text IS NULL"
+	" OR (name = $1 AND owner_epoch = $3))";
 static const char prod_pause[] =
 	"UPDATE producers SET paused = $2 WHERE name = $1";
 static const char prod_delete[] = "DELETE FROM producers WHERE name = $1";
@@ -224,6 +267,7 @@ store__pg_producer_each(store_producer_fn fn, void *arg)
 		p.skipped = store_pg__int(r, i, 6);
 		p.errors = store_pg__int(r, i, 7);
 		p.last_run = store_pg__int(r, i, 8);
+		p.anchor = store_pg__int(r, i, 9);
 		/* A spec that does not parse is passed over, as in SQLite. */
 		if (p.spec != NULL && p.name != NULL && fn(&p, arg) != 0)
 			rc = -1;
@@ -285,4 +329,104 @@ store__pg_producer_delete(const char *name)
 
 	store_pg__arg_text(&a, name);
 	return store_pg__write("producer delete", prod_delete, &a, NULL);
+}
+
+/* Reads uid, paused, state, produced, skipped, errors, last_run and
+ * anchor from the columns of r's first row from col on into *p. */
+static void
+read_row(const PGresult *r, int col, struct store_producer *p)
+{
+	p->uid = (uid_t)store_pg__int(r, 0, col);
+	p->paused = store_pg__bool(r, 0, col + 1);
+	p->state = (int)store_pg__int(r, 0, col + 2);
+	p->produced = store_pg__int(r, 0, col + 3);
+	p->skipped = store_pg__int(r, 0, col + 4);
+	p->errors = store_pg__int(r, 0, col + 5);
+	p->last_run = store_pg__int(r, 0, col + 6);
+	p->anchor = store_pg__int(r, 0, col + 7);
+}
+
+int
+store__pg_producer_add(const char *name, const struct store_producer_add *pa,
+		       struct store_producer *after)
+{
+	struct store_pg__args a = {0};
+	PGresult *r;
+
+	if (after != NULL)
+		memset(after, 0, sizeof(*after));
+	store_pg__arg_text(&a, name);
+	store_pg__arg_int(&a, pa->state);
+	store_pg__arg_int(&a, pa->produced);
+	store_pg__arg_int(&a, pa->skipped);
+	store_pg__arg_int(&a, pa->errors);
+	store_pg__arg_int(&a, pa->last_run);
+	if (pa->last_job > 0)
+		store_pg__arg_int(&a, pa->last_job);
+	else
+		store_pg__arg_null(&a);
+	if (store_pg__write("producer add", prod_add, &a, &r) != 0)
+		return -1;
+	if (PQntuples(r) > 0 && after != NULL)
+		read_row(r, 0, after);
+	PQclear(r);
+	return 0;
+}
+
+int
+store__pg_producer_tick(const char *name, int64_t tick, bool *won,
+			int64_t *last_job)
+{
+	struct store_pg__args a = {0};
+	PGresult *r;
+
+	*won = false;
+	if (last_job != NULL)
+		*last_job = 0;
+	store_pg__arg_text(&a, name);
+	store_pg__arg_int(&a, tick);
+	if (store_pg__write("producer tick", prod_tick, &a, &r) != 0)
+		return -1;
+	if (PQntuples(r) > 0) {
+		*won = true;
+		if (last_job != NULL)
+			*last_job = store_pg__int(r, 0, 0);
+	}
+	PQclear(r);
+	return 0;
+}
+
+int
+store__pg_producer_own(const char *name, bool *owned,
+		       struct store_producer *row)
+{
+	struct store_pg__args a = {0};
+	PGresult *r;
+
+	*owned = false;
+	if (row != NULL)
+		memset(row, 0, sizeof(*row));
+	store_pg__arg_text(&a, name);
+	store_pg__arg_int(&a, store_node_id());
+	store_pg__arg_int(&a, store_node_epoch());
+	if (store_pg__write("producer own", prod_own, &a, &r) != 0)
+		return -1;
+	if (PQntuples(r) > 0) {
+		*owned = store_pg__bool(r, 0, 0);
+		if (row != NULL)
+			read_row(r, 1, row);
+	}
+	PQclear(r);
+	return 0;
+}
+
+int
+store__pg_producer_disown(const char *name)
+{
+	struct store_pg__args a = {0};
+
+	store_pg__arg_text(&a, name);
+	store_pg__arg_int(&a, store_node_id());
+	store_pg__arg_int(&a, store_node_epoch());
+	return store_pg__write("producer disown", prod_disown, &a, NULL);
 }

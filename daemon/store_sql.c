@@ -294,6 +294,13 @@ const char *const store__stmt_sql[S_COUNT] = {
 	[S_PROD_COUNTERS] = "UPDATE producers SET state = ?2, produced = ?3, "
 			    "skipped = ?4, errors = ?5, last_run = ?6 "
 			    "WHERE name = ?1",
+	[S_PROD_ADD] = "UPDATE producers SET state = CASE WHEN ?2 < 0 "
+		       "THEN state ELSE ?2 END, "
+		       "produced = produced + ?3, skipped = skipped + ?4, "
+		       "errors = errors + ?5, last_run = CASE WHEN ?6 > "
+		       "coalesce(last_run, 0) THEN ?6 ELSE last_run END "
+		       "WHERE name = ?1 RETURNING uid, paused, state, "
+		       "produced, skipped, errors, last_run",
 	[S_PROD_PAUSE] = "UPDATE producers SET paused = ?2 WHERE name = ?1",
 	[S_PROD_DELETE] = "DELETE FROM producers WHERE name = ?1",
 };

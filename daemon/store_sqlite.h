@@ -117,6 +117,7 @@ enum store__stmt_id {
 	S_PROD_ALL,
 	S_PROD_PUT,
 	S_PROD_COUNTERS,
+	S_PROD_ADD,
 	S_PROD_PAUSE,
 	S_PROD_DELETE,
 	S_COUNT

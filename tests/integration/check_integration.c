@@ -16,6 +16,7 @@
 Suite *basic_suite(void);
 Suite *exec_suite(void);
 Suite *producer_suite(void);
+Suite *producer_node_suite(void);
 Suite *debug_suite(void);
 Suite *durability_suite(void);
 Suite *regress_suite(void);
@@ -55,7 +56,7 @@ static const struct {
 	{rusage_suite, true},	   {rlimits_suite, true},
 	{cgroups_suite, true},	   {pgfix_suite, false}, /* its own servers */
 	{initdb_suite, false}, /* both stores, its own server */
-	{nodeinfo_suite, true},
+	{nodeinfo_suite, true},	   {producer_node_suite, true},
 };
 
 /* The PostgreSQL server every jobd runs on with JOBD_TEST_STORE=postgres:

@@ -39,4 +39,9 @@ bool bothfix_run(const char *test, int backend, coro_fn fn, void *arg);
 /* The backend of the running scenario. */
 int bothfix_backend(void);
 
+/* The libpq connection string of the running scenario's database
+ * (borrowed until it ends), for a second connection acting as another
+ * node; NULL under SQLite. */
+const char *bothfix_conninfo(void);
+
 #endif /* BOTHFIX_H_INCLUDED */

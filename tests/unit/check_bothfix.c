@@ -52,6 +52,12 @@ bothfix_backend(void)
 	return cur->backend;
 }
 
+const char *
+bothfix_conninfo(void)
+{
+	return cur->backend == BOTHFIX_POSTGRES ? cur->where : NULL;
+}
+
 static void
 run_f(void *arg)
 {

@@ -43,6 +43,8 @@ Suite *store_both_job_suite(void);
 Suite *store_both_queue_suite(void);
 Suite *store_both_json_suite(void);
 Suite *store_both_dep_suite(void);
+Suite *store_both_producer_suite(void);
+Suite *producer_fence_suite(void);
 Suite *store_pg_node_suite(void);
 Suite *store_both_node_suite(void);
 
@@ -84,6 +86,8 @@ static Suite *(*const suites[])(void) = {
 	store_both_queue_suite,
 	store_both_json_suite,
 	store_both_dep_suite,
+	store_both_producer_suite,
+	producer_fence_suite,
 	store_pg_node_suite,
 	store_both_node_suite,
 };
