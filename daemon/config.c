@@ -462,6 +462,12 @@ queue_key(struct load *l, const char *k, const char *v)
 				       "to 10000");
 		q->concurrency = (int)n;
 		q->set |= QC_CONCURRENCY;
+	} else if (strcmp(k, "global_concurrency") == 0) {
+		if (!parse_int(v, 0, QUEUE_CONF_MAX_GLOBAL, &n))
+			return fail(l, "global_concurrency: must be an integer "
+				       "from 0 to 100000 (0 = no cap)");
+		q->global_concurrency = (int)n;
+		q->set |= QC_GLOBAL_CONCURRENCY;
 	} else if (strcmp(k, "rate") == 0) {
 		if (!parse_rate(v, &d, &p))
 			return fail(l, "rate: must be N/s, N/m, N/h, "
@@ -893,51 +899,6 @@ config_load(struct config *c, const char *path)
 }
 
 static void
-print_queue(const struct queue_conf *q, FILE *f)
-{
-	char a[JOBD_UNIT_LEN], b[JOBD_UNIT_LEN], c[JOBD_UNIT_LEN],
-		d[JOBD_UNIT_LEN];
-
-	/* Keys the file does not set keep the value stored in the database:
-	 * they are shown commented out, with the default.  Durations, rates
-	 * and numbers are written in the forms the loader reads back. */
-#define KEY(bit) ((q->set & (bit)) ? "" : "# ")
-	fprintf(f, "\n[queue %s]\n", q->name);
-	fprintf(f, "%sconcurrency = %d\n", KEY(QC_CONCURRENCY), q->concurrency);
-	if (q->rate_limit > 0)
-		fprintf(f, "%srate = %s\n", KEY(QC_RATE),
-			jobd_rate_format(q->rate_limit, q->rate_period, a));
-	else
-		fprintf(f, "%srate = none\n", KEY(QC_RATE));
-	fprintf(f, "%sburst = %s\n", KEY(QC_BURST),
-		jobd_number_format(q->rate_burst, a));
-	fprintf(f, "%scapacity = %lld\n", KEY(QC_CAPACITY),
-		(long long)q->capacity);
-	fprintf(f, "%stimeout = %s\n", KEY(QC_TIMEOUT),
-		jobd_duration_format(q->timeout, a));
-	if (q->kill_grace >= 0)
-		fprintf(f, "%skill_grace = %s\n", KEY(QC_KILL_GRACE),
-			jobd_duration_format(q->kill_grace, a));
-	fprintf(f, "%smax_attempts = %d\n", KEY(QC_MAX_ATTEMPTS),
-		q->max_attempts);
-	fprintf(f, "%sbackoff = %s %s %s %s\n", KEY(QC_BACKOFF),
-		jobd_duration_format(q->backoff.base, a),
-		jobd_number_format(q->backoff.factor, b),
-		jobd_duration_format(q->backoff.max, c),
-		jobd_number_format(q->backoff.jitter, d));
-	if (q->limits.memory > 0)
-		fprintf(f, "limit_memory = %lld\n",
-			(long long)q->limits.memory);
-	if (q->limits.nofile > 0)
-		fprintf(f, "limit_nofile = %lld\n",
-			(long long)q->limits.nofile);
-	if (q->limits.cpu_time > 0)
-		fprintf(f, "limit_cpu_time = %s\n",
-			jobd_duration_format(q->limits.cpu_time, a));
-#undef KEY
-}
-
-static void
 print_producer(const json_t *p, FILE *f)
 {
 	static const char *const strings[] = {"type",	"schedule", "queue",
@@ -1042,7 +1003,7 @@ config_print(const struct config *c, FILE *f)
 		c->cgroup_root != NULL ? c->cgroup_root : "");
 	print_store(c, f);
 	for (i = 0; i < c->nqueues; i++)
-		print_queue(&c->queues[i], f);
+		queue_conf_print(&c->queues[i], f);
 	for (i = 0; i < json_array_size(c->producers); i++) {
 		p = json_array_get(c->producers, i);
 		print_producer(p, f);

@@ -109,12 +109,25 @@ await_work(struct consumer *cs)
 		 * a claim could not commit before the hold ends anyway.
 		 * store_unhold's caller wakes the queues. */
 		if (q->paused || q->counts[JOBD_QUEUED] <= 0 ||
-		    q->active >= q->conf.concurrency || store_held()) {
+		    q->active >= queue_conf_pool(&q->conf) || store_held()) {
 			if (waitq_wait(&q->work, -1) != 0)
 				return -1;
 			continue;
 		}
-		if (q->conf.rate_limit > 0) {
+		/* A limit the store keeps for the cluster (a global permit,
+		 * the shared bucket) refused the last claim: until the time
+		 * it gave, or a wake-up (an end here freed a permit). */
+		if (q->claim_after > loop_now()) {
+			if (waitq_wait(&q->work, q->claim_after - loop_now()) !=
+				    0 &&
+			    diag_code() == E_CANCELLED)
+				return -1;
+			continue;
+		}
+		/* The store's bucket is the cluster's when it keeps one: a
+		 * local one too would only lose tokens to claims that get
+		 * nothing. */
+		if (q->conf.rate_limit > 0 && !store_limits_shared()) {
 			double wait;
 			if (!ratelimit_take(&q->rl, loop_now(), &wait)) {
 				/* Sleep on the work queue so a pause or
@@ -304,12 +317,42 @@ still_running(int64_t id)
 	return store_job_brief(id, &b) == 0 && b.state == JOBD_RUNNING;
 }
 
-/* One attempt of q ended (or never started). */
+/* Polls for a permit another node may free (or a bucket its transaction
+ * holds): from 50 ms, doubling to 1 s while the limit lasts. */
+#define LIMIT_POLL_MIN 0.05
+#define LIMIT_POLL_MAX 1.0
+
+/* A claim of q was refused by a limit the store keeps for the cluster:
+ * no consumer of q claims before the time it gave (wait_ms), or before
+ * the next poll when it could not give one. */
+static void
+limit_wait(struct queue *q, int64_t wait_ms)
+{
+	double wait = (double)wait_ms / 1000.0;
+
+	if (wait_ms <= 0) {
+		q->claim_poll = q->claim_poll <= 0 ? LIMIT_POLL_MIN
+						   : q->claim_poll * 2;
+		if (q->claim_poll > LIMIT_POLL_MAX)
+			q->claim_poll = LIMIT_POLL_MAX;
+		wait = q->claim_poll;
+	}
+	q->claim_after = loop_now() + wait;
+}
+
+/* One attempt of q ended (or never started).  With a global cap kept by
+ * the store, its permit is free again: a consumer waiting for one
+ * claims. */
 static void
 release_slot(struct queue *q)
 {
-	if (q->active-- >= q->conf.concurrency)
+	if (q->active-- >= queue_conf_pool(&q->conf))
 		waitq_notify_all(&q->work);
+	if (q->conf.global_concurrency > 0 && store_limits_shared() &&
+	    q->claim_after > 0) {
+		q->claim_after = 0;
+		waitq_notify_one(&q->work);
+	}
 }
 
 static void
@@ -355,7 +398,9 @@ consumer_f(void *arg)
 		struct store_job_run r;
 		int epoch = store_node_epoch();
 		if (jobs_claim(q->id, jobd_time_now_ms(), &r) != 0) {
-			if (diag_code() != E_NOTFOUND) {
+			if (diag_code() == E_BUSY) {
+				limit_wait(q, r.wait_ms);
+			} else if (diag_code() != E_NOTFOUND) {
 				log_error("queue %s: %s", q->conf.name,
 					  diag_msg());
 				await_sleep(1.0);
@@ -367,6 +412,7 @@ consumer_f(void *arg)
 		}
 		cs->job_id = r.id;
 		q->active++;
+		q->claim_poll = 0;
 		/* The claim is committed before the process starts: a job
 		 * that dies with jobd then comes back `recovered` and counts
 		 * towards recovery_limit, and a submit that was never

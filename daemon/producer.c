@@ -232,11 +232,12 @@ static int
 produce(struct producer *p, json_t *over, const char *what)
 {
 	struct jobspec s;
+	struct submit_result r;
+	int rc = 0, sub = -1;
 	if (producer_spec_job(&p->def, over, &s) != 0) {
 		p->errors++;
 		log_warnx("producer %s: %s: %s", p->def.name, what, diag_msg());
-		jobspec_destroy(&s);
-		return 0;
+		goto out;
 	}
 	for (;;) {
 		struct queue *q = queue_find(p->def.queue);
@@ -244,26 +245,24 @@ produce(struct producer *p, json_t *over, const char *what)
 			p->errors++;
 			log_warnx("producer %s: queue %s is gone", p->def.name,
 				  p->def.queue);
-			jobspec_destroy(&s);
-			return 0;
+			goto out;
 		}
-		if (queue_has_room(q, 1))
+		/* Room as this node counts it, then as the submit does: with
+		 * a store shared by nodes, theirs fill it too (E_FULL). */
+		if (queue_has_room(q, 1) &&
+		    ((sub = submit_jobs(&s, 1, p->uid, NULL, &r, false)) == 0 ||
+		     diag_code() != E_FULL))
 			break;
 		/* Backpressure: wait for room, also woken by a pause or
 		 * a delete through the producer's own queue. */
-		if (waitq_wait(&q->room, 1.0) != 0 &&
-		    diag_code() == E_CANCELLED) {
-			jobspec_destroy(&s);
-			return -1;
-		}
-		if (p->stopping || p->fenced) {
-			jobspec_destroy(&s);
-			return -1;
+		if ((waitq_wait(&q->room, 1.0) != 0 &&
+		     diag_code() == E_CANCELLED) ||
+		    p->stopping || p->fenced) {
+			rc = -1;
+			goto out;
 		}
 	}
-	struct submit_result r;
-	int rc = 0;
-	if (submit_jobs(&s, 1, p->uid, NULL, &r, false) == 0) {
+	if (sub == 0) {
 		p->produced++;
 		p->last_job = r.id;
 	} else if (diag_code() == E_DB) {
@@ -272,6 +271,7 @@ produce(struct producer *p, json_t *over, const char *what)
 		p->errors++;
 		log_warnx("producer %s: %s: %s", p->def.name, what, diag_msg());
 	}
+out:
 	jobspec_destroy(&s);
 	return rc;
 }

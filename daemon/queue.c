@@ -73,6 +73,8 @@ overlay_conf(struct queue_conf *dst, const struct queue_conf *src)
 {
 	if (src->set & QC_CONCURRENCY)
 		dst->concurrency = src->concurrency;
+	if (src->set & QC_GLOBAL_CONCURRENCY)
+		dst->global_concurrency = src->global_concurrency;
 	if (src->set & QC_RATE) {
 		dst->rate_limit = src->rate_limit;
 		dst->rate_period = src->rate_period;
@@ -346,6 +348,8 @@ queue_json(const struct queue *q)
 	json_object_set_new(o, "name", json_string(q->conf.name));
 	json_object_set_new(o, "concurrency",
 			    json_integer(q->conf.concurrency));
+	json_object_set_new(o, "global_concurrency",
+			    json_integer(q->conf.global_concurrency));
 	if (q->conf.rate_limit > 0)
 		json_object_set_new(
 			o, "rate",
@@ -423,6 +427,10 @@ queue_conf_from_json(json_t *obj, const struct queue_conf *base,
 			if (get_int(v, key, 1, 10000, &n) != 0)
 				return -1;
 			qc->concurrency = (int)n;
+		} else if (strcmp(key, "global_concurrency") == 0) {
+			if (get_int(v, key, 0, QUEUE_CONF_MAX_GLOBAL, &n) != 0)
+				return -1;
+			qc->global_concurrency = (int)n;
 		} else if (strcmp(key, "capacity") == 0) {
 			if (get_int(v, key, 0, INT64_MAX, &n) != 0)
 				return -1;

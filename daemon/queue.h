@@ -41,7 +41,14 @@ struct queue {
 					 * count against capacity already */
 	bool deleting;		 /* queue.delete under way: no new
 					 * jobs */
-	struct ratelimit rl;	 /* used when conf.rate_limit > 0 */
+	struct ratelimit rl;	 /* used when conf.rate_limit > 0 and the
+					 * store does not keep the rate
+					 * (store_limits_shared) */
+	double claim_after;	 /* loop time (s): no claim before it, as
+					 * a limit kept by the store said */
+	double claim_poll;	 /* s: the last wait for a limit the store
+					 * could not time (0: none); doubles
+					 * while it lasts */
 	struct waitq work;	 /* consumers: work, token, resume */
 	struct waitq room;	 /* producers: pending below capacity */
 	struct coro **consumers; /* owned array of conf.concurrency

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "jobd/time.h"
+
 void
 queue_conf_init(struct queue_conf *q, const char *name)
 {
@@ -22,4 +24,59 @@ queue_conf_init(struct queue_conf *q, const char *name)
 	q->kill_grace = -1;
 	q->max_attempts = 1;
 	q->backoff = b;
+}
+
+int
+queue_conf_pool(const struct queue_conf *q)
+{
+	if (q->global_concurrency > 0 && q->global_concurrency < q->concurrency)
+		return q->global_concurrency;
+	return q->concurrency;
+}
+
+void
+queue_conf_print(const struct queue_conf *q, FILE *f)
+{
+	char a[JOBD_UNIT_LEN], b[JOBD_UNIT_LEN], c[JOBD_UNIT_LEN],
+		d[JOBD_UNIT_LEN];
+
+	/* Keys the file does not set keep the value stored in the database:
+	 * they are shown commented out, with the default.  Durations, rates
+	 * and numbers are written in the forms the loader reads back. */
+#define KEY(bit) ((q->set & (bit)) ? "" : "# ")
+	fprintf(f, "\n[queue %s]\n", q->name);
+	fprintf(f, "%sconcurrency = %d\n", KEY(QC_CONCURRENCY), q->concurrency);
+	fprintf(f, "%sglobal_concurrency = %d\n", KEY(QC_GLOBAL_CONCURRENCY),
+		q->global_concurrency);
+	if (q->rate_limit > 0)
+		fprintf(f, "%srate = %s\n", KEY(QC_RATE),
+			jobd_rate_format(q->rate_limit, q->rate_period, a));
+	else
+		fprintf(f, "%srate = none\n", KEY(QC_RATE));
+	fprintf(f, "%sburst = %s\n", KEY(QC_BURST),
+		jobd_number_format(q->rate_burst, a));
+	fprintf(f, "%scapacity = %lld\n", KEY(QC_CAPACITY),
+		(long long)q->capacity);
+	fprintf(f, "%stimeout = %s\n", KEY(QC_TIMEOUT),
+		jobd_duration_format(q->timeout, a));
+	if (q->kill_grace >= 0)
+		fprintf(f, "%skill_grace = %s\n", KEY(QC_KILL_GRACE),
+			jobd_duration_format(q->kill_grace, a));
+	fprintf(f, "%smax_attempts = %d\n", KEY(QC_MAX_ATTEMPTS),
+		q->max_attempts);
+	fprintf(f, "%sbackoff = %s %s %s %s\n", KEY(QC_BACKOFF),
+		jobd_duration_format(q->backoff.base, a),
+		jobd_number_format(q->backoff.factor, b),
+		jobd_duration_format(q->backoff.max, c),
+		jobd_number_format(q->backoff.jitter, d));
+	if (q->limits.memory > 0)
+		fprintf(f, "limit_memory = %lld\n",
+			(long long)q->limits.memory);
+	if (q->limits.nofile > 0)
+		fprintf(f, "limit_nofile = %lld\n",
+			(long long)q->limits.nofile);
+	if (q->limits.cpu_time > 0)
+		fprintf(f, "limit_cpu_time = %s\n",
+			jobd_duration_format(q->limits.cpu_time, a));
+#undef KEY
 }

@@ -9,6 +9,7 @@
 #define QUEUE_CONF_H_INCLUDED
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "backoff.h"
 #include "joblimits.h"
@@ -23,20 +24,26 @@ enum {
 	QC_KILL_GRACE = 1u << 5,
 	QC_MAX_ATTEMPTS = 1u << 6,
 	QC_BACKOFF = 1u << 7,
-	QC_LIMITS = 1u << 8 /* any limit_* key: they overwrite key by key */
+	QC_LIMITS = 1u << 8, /* any limit_* key: they overwrite key by key */
+	QC_GLOBAL_CONCURRENCY = 1u << 9
 };
+
+/* The most permits global_concurrency may give (each is a row of the
+ * PostgreSQL store's queue_slots). */
+#define QUEUE_CONF_MAX_GLOBAL 100000
 
 struct queue_conf {
 	char name[65];
-	unsigned set;	    /* QC_* bits: keys the file set */
-	int concurrency;    /* default 4, 1..10000 */
-	double rate_limit;  /* starts per period; 0 = no rate limit */
-	double rate_period; /* seconds */
-	double rate_burst;  /* 0 = same as limit */
-	int64_t capacity;   /* 0 = unlimited */
-	double timeout;	    /* 0 = none */
-	double kill_grace;  /* < 0 = the daemon's */
-	int max_attempts;   /* 1..1000, default 1 */
+	unsigned set;		/* QC_* bits: keys the file set */
+	int concurrency;	/* default 4, 1..10000 */
+	int global_concurrency; /* 0..100000, 0 = no cap: see queue_conf_pool */
+	double rate_limit;	/* starts per period; 0 = no rate limit */
+	double rate_period;	/* seconds */
+	double rate_burst;	/* 0 = same as limit */
+	int64_t capacity;	/* 0 = unlimited */
+	double timeout;		/* 0 = none */
+	double kill_grace;	/* < 0 = the daemon's */
+	int max_attempts;	/* 1..1000, default 1 */
 	struct backoff backoff;
 	struct joblimits limits; /* defaults for its jobs; 0: not set */
 };
@@ -44,5 +51,13 @@ struct queue_conf {
 /* Fills q (the caller's) with a queue's defaults; name (borrowed, at most
  * 64 bytes, truncated otherwise) is copied. */
 void queue_conf_init(struct queue_conf *q, const char *name);
+/* How many of q's jobs one node runs at once: concurrency, or
+ * global_concurrency when that is set and lower (a node never runs more
+ * than the whole cluster may). */
+int queue_conf_pool(const struct queue_conf *q);
+/* Writes q as a [queue NAME] section of jobd.conf to f, in the forms the
+ * loader reads back; keys the file did not set (q->set) commented out,
+ * with their value (for config_print). */
+void queue_conf_print(const struct queue_conf *q, FILE *f);
 
 #endif /* QUEUE_CONF_H_INCLUDED */

@@ -29,7 +29,7 @@
 #include "jobspec.h"
 
 /* Current schema version (SQLite: PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 /* Current schema version of the PostgreSQL store (table jobd_schema). */
 #define STORE_PG_SCHEMA_VERSION 1
 
@@ -143,6 +143,24 @@ int store_queue_update(int64_t id, const struct queue_conf *qc);
 int store_queue_set_paused(int64_t id, bool paused);
 int store_queue_delete(int64_t id);
 
+/* Locks queue qid's row until the group transaction ends, so that
+ * capacity checks of the queue by other nodes (and this one's) wait for
+ * its commit, then gives in *n the queue's pending jobs (waiting,
+ * scheduled, queued) in the whole database, what the open transaction
+ * wrote included.  On PostgreSQL the lock is taken before the jobs are
+ * counted (two statements: the count sees what a submit holding the lock
+ * before committed) and counts are the sums of every node's counts.  A
+ * queue with no row counts 0.  The lock lasts only as long as the group
+ * transaction: a caller that inserts jobs after the check holds it
+ * (store_hold) from before the check to after the inserts. */
+int store_queue_pending(int64_t qid, int64_t *n);
+/* True when the database is shared by several nodes (PostgreSQL) and so
+ * keeps the limits that span them: global_concurrency and rate in
+ * store_job_claim, capacity through store_queue_pending.  False under
+ * SQLite: one node is the whole cluster, and the engine keeps them in
+ * memory. */
+bool store_limits_shared(void);
+
 typedef void (*store_count_fn)(int64_t qid, int state, int64_t n, void *arg);
 /* Calls fn with the number of jobs in each (queue, state). */
 int store_count_each(store_count_fn fn, void *arg);
@@ -210,11 +228,23 @@ struct store_job_run {
 	int output;	    /* enum jobspec_output */
 	int64_t started_at; /* ms */
 	struct joblimits limits;
-	bool linger; /* what its cgroup holds may outlive it */
+	bool linger;	 /* what its cgroup holds may outlive it */
+	int64_t wait_ms; /* a claim refused with E_BUSY: retry after it
+			  * (0: unknown) */
 };
 /* Claims the next ready job of queue qid (priority, run_at, id order):
  * state running, attempt + 1, started_at now.  -1 with E_NOTFOUND when
- * none is ready.  Release r with store_job_run_destroy(). */
+ * none is ready.  Release r with store_job_run_destroy().
+ *
+ * Where the database keeps the cluster's limits (store_limits_shared),
+ * the claim also takes one of the queue's global permits (when
+ * global_concurrency is set) and one token of its bucket (when rate is):
+ * -1 with E_BUSY when one of them stops it, r->wait_ms then set to when
+ * to try again: the milliseconds until the bucket holds a token, or 0
+ * when the store cannot tell (a permit is missing: an end on any node
+ * frees one; another node's transaction holds the bucket), and the caller
+ * polls.  The end of the attempt (store_job_end_attempt) gives the permit
+ * back. */
 int store_job_claim(int64_t qid, int64_t now, struct store_job_run *r);
 void store_job_run_destroy(struct store_job_run *r);
 /* Records the pid of a running attempt. */

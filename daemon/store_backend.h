@@ -36,6 +36,7 @@
 	X(int, queue_set_paused, (int64_t id, bool paused), (id, paused))      \
 	X(int, queue_delete, (int64_t id), (id))                               \
 	X(int, count_each, (store_count_fn fn, void *arg), (fn, arg))          \
+	X(int, queue_pending, (int64_t qid, int64_t * n), (qid, n))            \
 	X(int, job_insert, (const struct store_job_new *j, int64_t *id),       \
 	  (j, id))                                                             \
 	X(int, job_find_unique, (const char *key, uid_t uid, int64_t *id),     \
@@ -119,6 +120,7 @@
  * must do), then the calls of STORE_BACKEND_CALLS. */
 struct store__backend {
 	const char *name; /* "sqlite", "postgres" */
+	bool shared;	  /* store_limits_shared() */
 	bool (*db_is_open)(void);
 	void (*db_close)(void);
 	/* Before a transaction begins: makes sure the database can be

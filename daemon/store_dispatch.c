@@ -67,3 +67,9 @@ store_attempt_seen_destroy(struct store_attempt_seen *s)
 	free(s->tail);
 	memset(s, 0, sizeof(*s));
 }
+
+bool
+store_limits_shared(void)
+{
+	return store__be != NULL && store__be->shared;
+}

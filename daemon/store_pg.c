@@ -646,6 +646,7 @@ store__pg_sizes(int64_t *db_bytes, int64_t *wal_bytes)
 
 const struct store__backend store__pg_backend = {
 	.name = "postgres",
+	.shared = true,
 	.db_is_open = pg_is_open,
 	.db_close = pg_close,
 	.db_ready = pg_ready,

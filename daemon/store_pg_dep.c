@@ -109,7 +109,17 @@ static const char sql_recover[] =
 	"  finished_at = CASE WHEN recoveries >= $2 THEN " PG_TS("$1") " END"
 	"  WHERE state = " STATE(RUNNING)
 	"  AND ((node_id = $3::int8 AND node_epoch < $4::int)"
-	"   OR node_id IS NULL) RETURNING id, qid, state)"
+	"   OR node_id IS NULL) RETURNING id, qid, state),"
+	/* Their global permits go back; so do this node's other permits
+	 * (or ones of no node) whose job does not run: cancelled while it
+	 * ran here, or pruned since, its end never recorded. */
+	" freed AS (UPDATE queue_slots s SET job_id = NULL, node_id = NULL"
+	"  FROM back b WHERE s.qid = b.qid AND s.job_id = b.id),"
+	" stale AS (UPDATE queue_slots s SET job_id = NULL, node_id = NULL"
+	"  WHERE s.job_id IS NOT NULL"
+	"  AND (s.node_id = $3::int8 OR s.node_id IS NULL)"
+	"  AND NOT EXISTS (SELECT FROM jobs j WHERE j.id = s.job_id"
+	"   AND j.state = " STATE(RUNNING) "))"
 	" SELECT id, qid, state FROM back ORDER BY id";
 
 /* Finished jobs that ended before $1, of queue $2 (< 0: any), the oldest

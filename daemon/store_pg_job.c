@@ -110,13 +110,63 @@ static const char sql_job_max_id[] =
  * claims nothing, even before its own clock notices.  SKIP LOCKED passes
  * over a job another node's claim holds; MATERIALIZED keeps the pick (and
  * its lock) to the one row.
+ *
+ * The cluster's limits, in CTEs of their own (lim, permit, bucket, go,
+ * held, spent), looked at only when the node may claim and the queue has
+ * a ready job:
+ *
+ * - global_concurrency: a free permit (a queue_slots row with no job,
+ *   1..global_concurrency) is taken FOR UPDATE SKIP LOCKED before the
+ *   job, and the job and this node ($3) are written into it.  No permit
+ *   is taken while one above the cap is held (the cap was lowered and its
+ *   jobs still run), so running jobs never pass a lowered cap.  The test
+ *   is on the locked row's own column (job_id IS NULL), which PostgreSQL
+ *   checks again on the newest version when another transaction changed
+ *   it.
+ * - rate: the queue's queue_rate row FOR UPDATE SKIP LOCKED, refilled by
+ *   the database clock (clock_timestamp(), not the transaction's start)
+ *   up to burst; a job is claimed only with a whole token, and the token
+ *   is taken in the same statement.  A bucket another node's transaction
+ *   holds is not waited for: the claim gets nothing this time.
+ *
+ * The statement returns one row: the job's columns (NULL when none was
+ * claimed), then ready (a job was ready and the node may claim),
+ * permit_ok, token_ok and wait_ms (until the bucket holds a token; NULL
+ * when unknown).
  */
 static const char sql_job_claim[] =
 	"WITH me AS (SELECT FROM nodes WHERE id = $3::int8 AND epoch = $4::int"
 	"  AND lease_until > clock_timestamp()),"
+	" lim AS MATERIALIZED ("
+	"  SELECT coalesce((SELECT q.global_concurrency FROM queues q"
+	"    WHERE q.id = $1::int8), 0) AS gc,"
+	"   EXISTS (SELECT FROM queue_rate r WHERE r.qid = $1::int8) AS rated,"
+	"   EXISTS (SELECT FROM me) AND EXISTS (SELECT FROM jobs j"
+	"    WHERE j.qid = $1::int8 AND j.state = " STATE(QUEUED) ") AS ready),"
+	" permit AS MATERIALIZED ("
+	"  SELECT s.qid, s.slot FROM queue_slots s, lim"
+	"  WHERE s.qid = $1::int8 AND lim.ready AND lim.gc > 0"
+	"  AND s.slot <= lim.gc AND s.job_id IS NULL"
+	"  AND NOT EXISTS (SELECT FROM queue_slots o WHERE o.qid = $1::int8"
+	"   AND o.slot > lim.gc AND o.job_id IS NOT NULL)"
+	"  ORDER BY s.slot LIMIT 1 FOR UPDATE OF s SKIP LOCKED),"
+	" bucket AS MATERIALIZED ("
+	"  SELECT r.qid, r.per_sec, c.t, least(r.burst, r.tokens + r.per_sec"
+	"   * greatest(0, extract(epoch FROM c.t - r.tokens_at))) AS tokens"
+	"  FROM queue_rate r, lim, (SELECT clock_timestamp() AS t) c"
+	"  WHERE r.qid = $1::int8 AND lim.ready FOR UPDATE OF r SKIP LOCKED),"
+	" go AS MATERIALIZED ("
+	"  SELECT lim.ready,"
+	"   lim.gc = 0 OR EXISTS (SELECT FROM permit) AS permit_ok,"
+	"   NOT lim.rated OR coalesce((SELECT tokens >= 1 FROM bucket), false)"
+	"    AS token_ok,"
+	"   (SELECT ceil((1 - tokens) / per_sec * 1000)::int8 FROM bucket)"
+	"    AS wait_ms"
+	"  FROM lim),"
 	" pick AS MATERIALIZED ("
 	"  SELECT id FROM jobs WHERE qid = $1::int8"
 	"  AND state = " STATE(QUEUED) " AND EXISTS (SELECT FROM me)"
+	"  AND (SELECT ready AND permit_ok AND token_ok FROM go)"
 	"  ORDER BY priority DESC, run_at, id LIMIT 1"
 	"  FOR UPDATE SKIP LOCKED),"
 	" claimed AS ("
@@ -127,12 +177,20 @@ static const char sql_job_claim[] =
 	"   node_id = $3::int8, node_epoch = $4::int, last_node = $5::text"
 	"  FROM pick WHERE j.id = pick.id"
 	"  RETURNING j.id, j.qid, j.attempt, j.max_attempts, j.recoveries,"
-	"   j.uid)"
+	"   j.uid),"
+	" held AS ("
+	"  UPDATE queue_slots s SET job_id = c.id, node_id = $3::int8"
+	"  FROM permit p, claimed c WHERE s.qid = p.qid AND s.slot = p.slot),"
+	" spent AS ("
+	"  UPDATE queue_rate r SET tokens = b.tokens - 1,"
+	"   tokens_at = greatest(r.tokens_at, b.t)"
+	"  FROM bucket b, claimed c WHERE r.qid = b.qid)"
 	"SELECT c.id, c.qid, c.attempt, c.max_attempts, c.recoveries, c.uid,"
 	" s.argv, s.shell, s.cwd, e.body, s.timeout, s.kill_grace, s.b_base,"
-	" s.b_factor, s.b_max, s.b_jitter, s.output, s.limits, s.linger"
-	" FROM claimed c JOIN job_specs s ON s.job_id = c.id"
-	" LEFT JOIN envs e ON e.id = s.env_id";
+	" s.b_factor, s.b_max, s.b_jitter, s.output, s.limits, s.linger,"
+	" g.ready, g.permit_ok, g.token_ok, g.wait_ms"
+	" FROM go g LEFT JOIN (claimed c JOIN job_specs s ON s.job_id = c.id"
+	" LEFT JOIN envs e ON e.id = s.env_id) ON true";
 
 static const char sql_job_set_pid[] =
 	"UPDATE jobs SET pid = $2::int WHERE id = $1::int8";
@@ -143,10 +201,16 @@ static const char sql_job_set_pid[] =
  * a peer rescued the job meanwhile (the result is dropped).  A job
  * cancelled while its attempt ran keeps what the cancel recorded; only
  * what the process did is added.  The owner is cleared; last_node
- * stays. */
+ * stays.  The attempt's global permit, if it held one, is given back
+ * (freed, or deleted when above the queue's cap: the cap was lowered
+ * meanwhile), only when the end was recorded (ended; a rescue gave it
+ * back otherwise), or when the job is gone (pruned once cancelled while
+ * it ran: orphan; the test of the job's absence is made once, before any
+ * permit is looked at). */
 static const char sql_job_end[] =
 	"WITH old AS (SELECT state FROM jobs WHERE id = $1::int8"
-	"  FOR UPDATE)"
+	"  FOR UPDATE),"
+	" ended AS ("
 	"UPDATE jobs SET"
 	" state = CASE WHEN old.state = " STATE(CANCELLED) " THEN old.state"
 	"  ELSE $2::int2 END,"
@@ -167,7 +231,20 @@ static const char sql_job_end[] =
 	" AND old.state IN (" STATE(RUNNING) ", " STATE(CANCELLED) ")"
 	" AND jobs.node_id = $17::int8 AND jobs.node_epoch = $18::int"
 	" AND jobs.attempt = $19::int"
-	" RETURNING old.state";
+	" RETURNING old.state, jobs.qid),"
+	" freed AS ("
+	"  UPDATE queue_slots s SET job_id = NULL, node_id = NULL"
+	"  FROM ended e, queues q WHERE q.id = e.qid AND s.qid = e.qid"
+	"  AND s.job_id = $1::int8 AND s.slot <= q.global_concurrency),"
+	" dropped AS ("
+	"  DELETE FROM queue_slots s USING ended e, queues q"
+	"  WHERE q.id = e.qid AND s.qid = e.qid AND s.job_id = $1::int8"
+	"  AND s.slot > q.global_concurrency),"
+	" orphan AS ("
+	"  UPDATE queue_slots s SET job_id = NULL, node_id = NULL"
+	"  WHERE s.job_id = $1::int8"
+	"  AND NOT EXISTS (SELECT FROM jobs WHERE id = $1::int8))"
+	"SELECT state FROM ended";
 
 /* Only while the job is in state $5 (< 0: any); the row comes back when
  * it was. */
@@ -452,8 +529,27 @@ store__pg_job_claim(int64_t qid, int64_t now, struct store_job_run *r)
 	store_pg__arg_text(&a, store_pg__node.name);
 	if (store_pg__write("claim", sql_job_claim, &a, &res) != 0)
 		return -1;
-	if (PQntuples(res) == 0) {
+	if (PQntuples(res) == 0 || store_pg__null(res, 0, 0)) {
+		bool one = PQntuples(res) > 0;
+		bool ready = one && store_pg__bool(res, 0, 19);
+		bool permit = one && store_pg__bool(res, 0, 20);
+		bool token = one && store_pg__bool(res, 0, 21);
+
+		/* How long, when the bucket says; 0 (not known) when a permit
+		 * is missing or another node's transaction holds the
+		 * bucket. */
+		r->wait_ms = 0;
+		if (permit && !token && !store_pg__null(res, 0, 22)) {
+			r->wait_ms = store_pg__int(res, 0, 22);
+			if (r->wait_ms < 1)
+				r->wait_ms = 1;
+		}
 		PQclear(res);
+		if (ready && (!permit || !token))
+			return diag_set(E_BUSY, "queue %lld: %s",
+					(long long)qid,
+					!permit ? "no global permit free"
+						: "no rate token");
 		return diag_set(E_NOTFOUND, "no ready job");
 	}
 	memset(r, 0, sizeof(*r));

@@ -1,9 +1,12 @@
 /*
  * store, PostgreSQL backend: the rows of queues and producers, and the job
- * counts per queue and state, as store_queue.c keeps them in SQLite.  The
- * queue columns of the cluster (global_concurrency, nodes) stay at their
- * defaults here; the counts are the sums of queue_counts over the nodes,
- * which the schema's triggers keep, never a count of the jobs.
+ * counts per queue and state, as store_queue.c keeps them in SQLite.  A
+ * queue's global permits (queue_slots, one row per permit up to
+ * global_concurrency) and its token bucket (queue_rate, when it has a
+ * rate) are made and changed with it; the claim and the end of an attempt
+ * (store_pg_job.c) take and give them back.  The counts are the sums of
+ * queue_counts over the nodes, which the schema's triggers keep, never a
+ * count of the jobs.
  *
  * Each call is one statement, so nothing of another coroutine comes
  * between its parts; an expected outcome (a name taken, no such row) is
@@ -17,25 +20,79 @@
 #include "diag.h"
 #include "joblimits.h"
 #include "queue_conf.h"
+#include "store_sqlnum.h"
 
 /* ---- queues ---- */
 
-/* Parameters $2..$14 of the insert and the update are bind_queue's. */
+/* The SQL texts stay as written: clang-format cannot lay out strings
+ * joined with the STATE() macros. */
+/* clang-format off */
+
+/* Parameters $2..$15 of the insert and the update are bind_queue's. */
 static const char queue_all[] =
 	"SELECT id, name, concurrency, rate_limit, rate_period, rate_burst,"
 	" capacity, paused, timeout, kill_grace, max_attempts, b_base,"
-	" b_factor, b_max, b_jitter, limits FROM queues ORDER BY id";
+	" b_factor, b_max, b_jitter, limits, global_concurrency"
+	" FROM queues ORDER BY id";
+/* The permits 1..global_concurrency, and a full bucket when the queue has
+ * a rate (per second: limit / period; burst: the limit when none). */
 static const char queue_insert[] =
-	"INSERT INTO queues (name, concurrency, rate_limit, rate_period,"
-	" rate_burst, capacity, timeout, kill_grace, max_attempts, b_base,"
-	" b_factor, b_max, b_jitter, limits, paused)"
-	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
-	" $15) ON CONFLICT DO NOTHING RETURNING id";
+	"WITH q AS ("
+	"  INSERT INTO queues (name, concurrency, rate_limit, rate_period,"
+	"   rate_burst, capacity, timeout, kill_grace, max_attempts, b_base,"
+	"   b_factor, b_max, b_jitter, limits, global_concurrency, paused)"
+	"  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
+	"   $14, $15, $16) ON CONFLICT DO NOTHING"
+	"  RETURNING id, global_concurrency AS gc, rate_limit AS lim,"
+	"   rate_period AS per, CASE WHEN rate_burst > 0 THEN rate_burst"
+	"   ELSE rate_limit END AS burst),"
+	" slots AS ("
+	"  INSERT INTO queue_slots (qid, slot)"
+	"  SELECT q.id, g FROM q, generate_series(1, q.gc) AS g),"
+	" bucket AS ("
+	"  INSERT INTO queue_rate (qid, per_sec, burst, tokens, tokens_at)"
+	"  SELECT id, lim / per, burst, burst, clock_timestamp() FROM q"
+	"  WHERE lim > 0)"
+	"SELECT id FROM q";
+/*
+ * Permits added up to global_concurrency; free ones above it deleted (one
+ * held there is deleted by the end of its attempt, and until then no
+ * claim takes a permit: see sql_job_claim).  The bucket follows the rate:
+ * made full, deleted with it, or changed keeping its tokens (refilled at
+ * the old rate up to now, then capped to the new burst) as
+ * ratelimit_reconfigure does; left alone when nothing of it changed, so
+ * nodes applying the same file do not refill it.
+ */
 static const char queue_update[] =
-	"UPDATE queues SET concurrency = $2, rate_limit = $3,"
-	" rate_period = $4, rate_burst = $5, capacity = $6, timeout = $7,"
-	" kill_grace = $8, max_attempts = $9, b_base = $10, b_factor = $11,"
-	" b_max = $12, b_jitter = $13, limits = $14 WHERE id = $1";
+	"WITH q AS ("
+	"  UPDATE queues SET concurrency = $2, rate_limit = $3,"
+	"   rate_period = $4, rate_burst = $5, capacity = $6, timeout = $7,"
+	"   kill_grace = $8, max_attempts = $9, b_base = $10, b_factor = $11,"
+	"   b_max = $12, b_jitter = $13, limits = $14,"
+	"   global_concurrency = $15 WHERE id = $1"
+	"  RETURNING id, global_concurrency AS gc, rate_limit AS lim,"
+	"   rate_period AS per, CASE WHEN rate_burst > 0 THEN rate_burst"
+	"   ELSE rate_limit END AS burst),"
+	" slots AS ("
+	"  INSERT INTO queue_slots (qid, slot)"
+	"  SELECT q.id, g FROM q, generate_series(1, q.gc) AS g"
+	"  ON CONFLICT DO NOTHING),"
+	" unslot AS ("
+	"  DELETE FROM queue_slots s USING q WHERE s.qid = q.id"
+	"  AND s.slot > q.gc AND s.job_id IS NULL),"
+	" unrate AS ("
+	"  DELETE FROM queue_rate r USING q WHERE r.qid = q.id AND q.lim <= 0),"
+	" bucket AS ("
+	"  INSERT INTO queue_rate AS r (qid, per_sec, burst, tokens, tokens_at)"
+	"  SELECT id, lim / per, burst, burst, clock_timestamp() FROM q"
+	"  WHERE lim > 0"
+	"  ON CONFLICT (qid) DO UPDATE SET per_sec = excluded.per_sec,"
+	"   burst = excluded.burst,"
+	"   tokens = least(excluded.burst, r.tokens + r.per_sec * greatest(0,"
+	"    extract(epoch FROM clock_timestamp() - r.tokens_at))),"
+	"   tokens_at = greatest(r.tokens_at, clock_timestamp())"
+	"  WHERE r.per_sec <> excluded.per_sec OR r.burst <> excluded.burst)"
+	"SELECT id FROM q";
 static const char queue_pause[] = "UPDATE queues SET paused = $2 WHERE id = $1";
 /* The queue's settings per node, permits and bucket go with it (foreign
  * keys); its counts have none, so the statement deletes them too. */
@@ -47,6 +104,19 @@ static const char queue_delete[] =
 static const char counts[] =
 	"SELECT qid, state, sum(n)::int8 FROM queue_counts"
 	" GROUP BY qid, state HAVING sum(n) <> 0 ORDER BY qid, state";
+/* The queue's row locked first, by a statement of its own: the count,
+ * another statement, takes its snapshot after the lock was granted, so it
+ * sees the jobs of a submit that held the lock and committed.  NO KEY
+ * UPDATE: capacity checks wait for each other, and the permits' and
+ * bucket's foreign keys do not wait for them. */
+static const char queue_lock[] =
+	"SELECT id FROM queues WHERE id = $1 FOR NO KEY UPDATE";
+static const char queue_pending[] =
+	"SELECT coalesce(sum(n), 0)::int8 FROM queue_counts WHERE qid = $1"
+	" AND state IN (" STATE(WAITING) ", " STATE(SCHEDULED) ", "
+	STATE(QUEUED) ")";
+
+/* clang-format on */
 
 int
 store__pg_queue_each(store_queue_fn fn, void *arg)
@@ -77,6 +147,7 @@ store__pg_queue_each(store_queue_fn fn, void *arg)
 		q.conf.backoff.max = store_pg__double(r, i, 13);
 		q.conf.backoff.jitter = store_pg__double(r, i, 14);
 		joblimits_load(store_pg__text(r, i, 15), &q.conf.limits);
+		q.conf.global_concurrency = (int)store_pg__int(r, i, 16);
 		if (fn(&q, arg) != 0)
 			rc = -1;
 	}
@@ -84,9 +155,9 @@ store__pg_queue_each(store_queue_fn fn, void *arg)
 	return rc;
 }
 
-/* Appends a queue's settings to a, twelve numbers, then its limits (the
- * text of joblimits_to_json, NULL when none set), which the caller frees
- * once the statement ran. */
+/* Appends a queue's settings to a, twelve numbers, its limits (the text
+ * of joblimits_to_json, NULL when none set), which the caller frees once
+ * the statement ran, then its global_concurrency. */
 static char *
 bind_queue(struct store_pg__args *a, const struct queue_conf *qc)
 {
@@ -111,6 +182,7 @@ bind_queue(struct store_pg__args *a, const struct queue_conf *qc)
 		json_decref(o);
 	}
 	store_pg__arg_text(a, limits);
+	store_pg__arg_int(a, qc->global_concurrency);
 	return limits;
 }
 
@@ -169,6 +241,29 @@ store__pg_queue_delete(int64_t id)
 
 	store_pg__arg_int(&a, id);
 	return store_pg__write("queue delete", queue_delete, &a, NULL);
+}
+
+int
+store__pg_queue_pending(int64_t qid, int64_t *n)
+{
+	struct store_pg__args a = {0};
+	PGresult *r;
+
+	int rc = -1;
+
+	*n = 0;
+	store_pg__arg_int(&a, qid);
+	/* No commit between the two: the count is made under the lock. */
+	if (store_hold() != 0)
+		return -1;
+	if (store_pg__write("queue lock", queue_lock, &a, NULL) == 0 &&
+	    store_pg__write("queue pending", queue_pending, &a, &r) == 0) {
+		*n = store_pg__int(r, 0, 0);
+		PQclear(r);
+		rc = 0;
+	}
+	store_unhold();
+	return rc;
 }
 
 int

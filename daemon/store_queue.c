@@ -40,6 +40,7 @@ store__sqlite_queue_each(store_queue_fn fn, void *arg)
 		q.conf.backoff.jitter = sqlite3_column_double(s, 14);
 		joblimits_load((const char *)sqlite3_column_text(s, 15),
 			       &q.conf.limits);
+		q.conf.global_concurrency = sqlite3_column_int(s, 16);
 		if (fn(&q, arg) != 0) {
 			sqlite3_reset(s);
 			return -1;
@@ -80,6 +81,7 @@ bind_queue(sqlite3_stmt *s, const struct queue_conf *qc)
 	sqlite3_bind_double(s, 13, qc->backoff.max);
 	sqlite3_bind_double(s, 14, qc->backoff.jitter);
 	store__bind_limits(s, 15, &qc->limits);
+	sqlite3_bind_int(s, 16, qc->global_concurrency);
 }
 
 int
@@ -144,6 +146,23 @@ store__sqlite_count_each(store_count_fn fn, void *arg)
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE)
 		return store__db_error("counts");
+	return 0;
+}
+
+/* The write transaction is the lock: one writer at a time. */
+int
+store__sqlite_queue_pending(int64_t qid, int64_t *n)
+{
+	if (store__write_begin() != 0)
+		return -1;
+	sqlite3_stmt *s = store__st(S_QUEUE_PENDING);
+	sqlite3_bind_int64(s, 1, qid);
+	int rc = sqlite3_step(s);
+	*n = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc != SQLITE_ROW)
+		return store__db_error("queue pending");
 	return 0;
 }
 

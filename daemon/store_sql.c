@@ -109,10 +109,16 @@ static const char schema_v4[] =
 	"ALTER TABLE jobs ADD COLUMN linger INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE jobs ADD COLUMN ru_mempeak INTEGER;";
 
+/* Version 5: global_concurrency, the cap on a queue's running jobs over
+ * all nodes (PostgreSQL's column); here one node is all of them.  0: no
+ * cap. */
+static const char schema_v5[] = "ALTER TABLE queues ADD COLUMN "
+				"global_concurrency INTEGER NOT NULL DEFAULT 0;";
+
 /* Migrations: store__migrations[i] takes the schema from version i to
  * i + 1. */
 const char *const store__migrations[] = {schema_v1, schema_v2, schema_v3,
-					  schema_v4};
+					  schema_v4, schema_v5};
 _Static_assert(sizeof(store__migrations) / sizeof(store__migrations[0]) ==
 		       STORE_SCHEMA_VERSION,
 	       "one migration per schema version");
@@ -127,21 +133,27 @@ const char *const store__stmt_sql[S_COUNT] = {
 	[S_QUEUE_ALL] = "SELECT id, name, concurrency, rate_limit, "
 			"rate_period, rate_burst, capacity, paused, timeout, "
 			"kill_grace, max_attempts, b_base, b_factor, b_max, "
-			"b_jitter, limits FROM queues ORDER BY id",
+			"b_jitter, limits, global_concurrency FROM queues "
+			"ORDER BY id",
 	[S_QUEUE_INSERT] = "INSERT INTO queues (name, concurrency, "
 			   "rate_limit, rate_period, rate_burst, capacity, "
 			   "paused, timeout, kill_grace, max_attempts, b_base, "
-			   "b_factor, b_max, b_jitter, limits) VALUES "
+			   "b_factor, b_max, b_jitter, limits, "
+			   "global_concurrency) VALUES "
 			   "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-			   "?12, ?13, ?14, ?15)",
+			   "?12, ?13, ?14, ?15, ?16)",
 	[S_QUEUE_UPDATE] = "UPDATE queues SET concurrency = ?2, "
 			   "rate_limit = ?3, rate_period = ?4, "
 			   "rate_burst = ?5, capacity = ?6, timeout = ?8, "
 			   "kill_grace = ?9, max_attempts = ?10, b_base = ?11, "
 			   "b_factor = ?12, b_max = ?13, b_jitter = ?14, "
-			   "limits = ?15 WHERE id = ?1",
+			   "limits = ?15, global_concurrency = ?16 "
+			   "WHERE id = ?1",
 	[S_QUEUE_PAUSE] = "UPDATE queues SET paused = ?2 WHERE id = ?1",
 	[S_QUEUE_DELETE] = "DELETE FROM queues WHERE id = ?1",
+	[S_QUEUE_PENDING] = "SELECT count(*) FROM jobs WHERE qid = ?1 AND "
+			    "state IN (" STATE(WAITING) ", " STATE(SCHEDULED)
+			    ", " STATE(QUEUED) ")",
 	[S_COUNTS] = "SELECT qid, state, count(*) FROM jobs "
 		     "GROUP BY qid, state",
 	[S_ENV_FIND] = "SELECT id, body FROM envs WHERE hash = ?1",

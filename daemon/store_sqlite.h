@@ -85,6 +85,7 @@ enum store__stmt_id {
 	S_QUEUE_PAUSE,
 	S_QUEUE_DELETE,
 	S_COUNTS,
+	S_QUEUE_PENDING,
 	S_ENV_FIND,
 	S_ENV_INSERT,
 	S_ENV_GET,

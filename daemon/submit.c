@@ -286,6 +286,92 @@ fail:
 	return -1;
 }
 
+/* Whether job it takes room in a capped queue. */
+static bool
+takes_room(const struct item *it)
+{
+	return !it->dup && it->nj.state != JOBD_CANCELLED &&
+	       it->q->conf.capacity > 0;
+}
+
+static bool
+any_capped(const struct item *it, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (takes_room(&it[i]))
+			return true;
+	return false;
+}
+
+static int
+by_id(const void *a, const void *b)
+{
+	const struct queue *x = *(struct queue *const *)a;
+	const struct queue *y = *(struct queue *const *)b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Capacity, for the whole request at once: each capped queue the request
+ * fills has room for all its jobs of it, or nothing is reserved (-1 with
+ * E_FULL).  The room is reserved (q->reserved), so that submits running
+ * meanwhile see it taken until the jobs are inserted and counted.
+ *
+ * Pending jobs are this node's counts, or, where the store keeps the
+ * limits of several nodes (store_limits_shared), the database's over the
+ * whole cluster, read with the queue's row locked until the group
+ * transaction ends, so that submits to it on other nodes wait for this
+ * one's commit.  Queues are locked in id order.  A queue's room is judged
+ * as soon as its count comes back, before anything else of this node
+ * runs: a submit of this node whose jobs the count includes has let its
+ * reservation go by then, and one whose jobs it does not include still
+ * holds it.  Yields then. */
+static int
+reserve_room(struct item *it, size_t n)
+{
+	struct queue **qs = xcalloc(n > 0 ? n : 1, sizeof(*qs));
+	size_t nq = 0;
+	int rc = -1;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t k = 0;
+
+		if (!takes_room(&it[i]))
+			continue;
+		while (k < nq && qs[k] != it[i].q)
+			k++;
+		if (k == nq)
+			qs[nq++] = it[i].q;
+	}
+	qsort(qs, nq, sizeof(*qs), by_id);
+	for (size_t k = 0; k < nq; k++) {
+		struct queue *q = qs[k];
+		int64_t pending = queue_pending(q), want = 0;
+
+		if (store_limits_shared() &&
+		    store_queue_pending(q->id, &pending) != 0)
+			goto out;
+		for (size_t i = 0; i < n; i++)
+			want += takes_room(&it[i]) && it[i].q == q;
+		if (q->conf.capacity > 0 &&
+		    pending + q->reserved + want > q->conf.capacity) {
+			diag_set(E_FULL, "queue %s is full (capacity %lld)",
+				 q->conf.name, (long long)q->conf.capacity);
+			goto out;
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (it[i].q != q || !takes_room(&it[i]))
+				continue;
+			q->reserved++;
+			it[i].reserved = true;
+		}
+	}
+	rc = 0;
+out:
+	free(qs);
+	return rc;
+}
+
 int
 submit_jobs(const struct jobspec *specs, size_t n, uid_t uid,
 	    const char *prefix, struct submit_result *out, bool sliced)
@@ -309,27 +395,16 @@ submit_jobs(const struct jobspec *specs, size_t n, uid_t uid,
 		if (slice(sliced) != 0)
 			goto out;
 	}
-	/* Capacity, for the whole request at once (no yield): the room is
-	 * reserved, so that submits running meanwhile see it taken. */
-	for (size_t i = 0; i < n; i++) {
-		struct item *t = &it[i];
-		if (t->dup || t->nj.state == JOBD_CANCELLED ||
-		    t->q->conf.capacity <= 0)
-			continue;
-		if (!queue_has_room(t->q, 1)) {
-			diag_set(E_FULL, "queue %s is full (capacity %lld)",
-				 t->q->conf.name,
-				 (long long)t->q->conf.capacity);
-			goto out;
-		}
-		t->q->reserved++;
-		t->reserved = true;
-	}
-	if (sliced) {
+	/* The group transaction is held from the capacity check to the
+	 * last insert when the check locked queue rows (store_queue_pending):
+	 * a commit in between would let the lock go before the jobs are in. */
+	if (sliced || (store_limits_shared() && any_capped(it, n))) {
 		if (jobs_hold() != 0)
 			goto out;
 		held = true;
 	}
+	if (reserve_room(it, n) != 0)
+		goto out;
 	if (insert_all(specs, n, it, out, now, sliced) != 0)
 		goto out;
 	/* Announced before the hold ends: no job of the request can start

@@ -22,7 +22,10 @@ static const char u_queue[] =
 	"       jobctl queue add|set NAME [OPTIONS]\n"
 	"\n"
 	"options of add and set:\n"
-	"      --concurrency N       most jobs running at once\n"
+	"      --concurrency N       most jobs running at once (on each "
+	"node)\n"
+	"      --global-concurrency N  most running at once on all nodes "
+	"(0 = no cap)\n"
 	"      --rate N/PERIOD       most starts per period: N/s, N/m, "
 	"N/h, N/d,\n"
 	"                            N/DURATION (5/30s); none or 0: no "
@@ -60,9 +63,11 @@ static const char u_producer[] =
 	"      --json                print the raw result";
 
 static const char *const queue_keys[] = {
-	"name",	   "concurrency", "rate",	"capacity",
-	"paused",  "timeout",	  "kill_grace", "max_attempts",
-	"backoff", "limits",	  "counts",	NULL,
+	"name",	   "concurrency", "global_concurrency",
+	"rate",	   "capacity",	  "paused",
+	"timeout", "kill_grace",  "max_attempts",
+	"backoff", "limits",	  "counts",
+	NULL,
 };
 
 static const char *const producer_keys[] = {
@@ -192,22 +197,27 @@ queue_row(const json_t *q, char **cells)
 
 	cells[0] = dup_str(jstr(q, "name") ? jstr(q, "name") : "-");
 	cells[1] = render_value(json_object_get(q, "concurrency"));
-	cells[2] = fmt("%lld", (long long)jint(counts, "running", 0));
-	cells[3] = fmt("%lld", (long long)pending_of(counts));
-	cells[4] = render_value(json_object_get(q, "capacity"));
-	cells[5] = render_rate(json_object_get(q, "rate"));
-	cells[6] = dup_str(json_is_true(json_object_get(q, "paused")) ? "yes"
+	/* 0 (or an older jobd's missing key): no cap. */
+	cells[2] =
+		jint(q, "global_concurrency", 0) > 0
+			? render_value(json_object_get(q, "global_concurrency"))
+			: dup_str("-");
+	cells[3] = fmt("%lld", (long long)jint(counts, "running", 0));
+	cells[4] = fmt("%lld", (long long)pending_of(counts));
+	cells[5] = render_value(json_object_get(q, "capacity"));
+	cells[6] = render_rate(json_object_get(q, "rate"));
+	cells[7] = dup_str(json_is_true(json_object_get(q, "paused")) ? "yes"
 								      : "no");
 }
 
 static int
 queue_list(int argc, char **argv)
 {
-	static const char *const head[] = {"NAME",    "CONCURRENCY", "RUNNING",
-					   "PENDING", "CAPACITY",    "RATE",
-					   "PAUSED"};
+	static const char *const head[] = {"NAME",    "CONCURRENCY", "GLOBAL",
+					   "RUNNING", "PENDING",     "CAPACITY",
+					   "RATE",    "PAUSED"};
 
-	return list_cmd("queue", "queues", 7, head, 0x1e, queue_row, argc,
+	return list_cmd("queue", "queues", 8, head, 0x3e, queue_row, argc,
 			argv);
 }
 
@@ -321,7 +331,8 @@ struct queue_opts {
 	bool create;  /* queue add (else queue set) */
 };
 
-/* --concurrency, --capacity, --max-attempts: a count. */
+/* --concurrency, --global-concurrency, --capacity, --max-attempts: a
+ * count. */
 static int
 queue_count(json_t *args, int ch, const char *arg)
 {
@@ -331,8 +342,10 @@ queue_count(json_t *args, int ch, const char *arg)
 		return bad_value("number", arg);
 	json_object_set_new(args,
 			    ch == OPT_CONCURRENCY ? "concurrency"
-			    : ch == OPT_CAPACITY  ? "capacity"
-						  : "max_attempts",
+			    : ch == OPT_GLOBAL_CONCURRENCY
+				    ? "global_concurrency"
+			    : ch == OPT_CAPACITY ? "capacity"
+						 : "max_attempts",
 			    json_integer(n));
 	return ST_OK;
 }
@@ -369,6 +382,7 @@ queue_option(struct queue_opts *o, int ch, const char *arg)
 
 	switch (ch) {
 	case OPT_CONCURRENCY:
+	case OPT_GLOBAL_CONCURRENCY:
 	case OPT_CAPACITY:
 	case OPT_MAX_ATTEMPTS:
 		return queue_count(o->args, ch, arg);
@@ -466,6 +480,8 @@ queue_edit(int argc, char **argv, bool create)
 {
 	static const struct option opts[] = {
 		{"concurrency", required_argument, NULL, OPT_CONCURRENCY},
+		{"global-concurrency", required_argument, NULL,
+		 OPT_GLOBAL_CONCURRENCY},
 		{"rate", required_argument, NULL, OPT_RATE},
 		{"burst", required_argument, NULL, OPT_BURST},
 		{"capacity", required_argument, NULL, OPT_CAPACITY},

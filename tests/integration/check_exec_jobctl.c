@@ -120,14 +120,29 @@ START_TEST(exec_jobctl_queue)
 	free(JOBCTL(&d, 0, "queue", "set", "jq", "--concurrency", "4"));
 	q = jd_queue_get(&d, "jq", NULL);
 	ck_assert_int_eq(jd_num(q, "concurrency"), 4);
+	ck_assert_int_eq(jd_num(q, "global_concurrency"), 0);
 	json_decref(q);
+	free(JOBCTL(&d, 0, "queue", "set", "jq", "--global-concurrency", "3"));
+	q = jd_queue_get(&d, "jq", NULL);
+	ck_assert_int_eq(jd_num(q, "global_concurrency"), 3);
+	ck_assert_int_eq(jd_num(q, "concurrency"), 4);
+	json_decref(q);
+	free(JOBCTL(&d, 2, "queue", "set", "jq", "--global-concurrency", "x"));
 	char *out = JOBCTL(&d, 0, "queue", "get", "jq");
 	ck_assert_msg(strstr(out, "jq") != NULL, "queue get: %s", out);
+	ck_assert_msg(strstr(out, "global_concurrency: 3\n") != NULL,
+		      "queue get: %s", out);
 	free(out);
 	out = JOBCTL(&d, 0, "queue", "list");
 	ck_assert_msg(strstr(out, "jq") && strstr(out, "default"),
 		      "queue list: %s", out);
+	ck_assert_msg(strstr(out, "GLOBAL") != NULL, "queue list: %s", out);
 	free(out);
+	free(JOBCTL(&d, 0, "queue", "add", "jg", "--global-concurrency", "2"));
+	q = jd_queue_get(&d, "jg", NULL);
+	ck_assert_int_eq(jd_num(q, "global_concurrency"), 2);
+	json_decref(q);
+	free(JOBCTL(&d, 0, "queue", "rm", "jg"));
 	free(JOBCTL(&d, 0, "queue", "pause", "jq"));
 	q = jd_queue_get(&d, "jq", NULL);
 	ck_assert(json_is_true(json_object_get(q, "paused")));

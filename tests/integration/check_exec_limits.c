@@ -13,6 +13,8 @@
 
 #include <jansson.h>
 
+#include <libpq-fe.h>
+
 #include "exec.h"
 #include "harness.h"
 
@@ -299,13 +301,258 @@ START_TEST(exec_capacity)
 }
 END_TEST
 
+/* ---- global_concurrency (one node: the whole cluster) ---- */
+
+/* The config's key caps the node's running jobs below its concurrency;
+ * queue.update raises the cap at once; queue.create takes it; values out
+ * of range are refused. */
+START_TEST(exec_global_concurrency)
+{
+	struct jd d;
+	start(&d, "[queue g]\nconcurrency = 4\nglobal_concurrency = 2\n");
+	json_t *q = jd_queue_get(&d, "g", NULL);
+	ck_assert_int_eq(jd_num(q, "global_concurrency"), 2);
+	ck_assert_int_eq(jd_num(q, "concurrency"), 4);
+	json_decref(q);
+	char *file = jd_path(&d, "intervals");
+	char *cmd = timed_cmd(file, "0.1");
+	int64_t ids[12];
+	submit_batch(&d, cmd, "g", 12, ids);
+	wait_all(&d, ids, 12, 20);
+	double s[12], e[12];
+	ck_assert_int_eq(read_intervals(file, s, e, 12), 12);
+	int most = max_overlap(s, e, 12);
+	fprintf(stderr, "exec_global_concurrency: at most %d at once\n", most);
+	ck_assert_msg(most <= 2, "%d jobs ran at once, global_concurrency 2",
+		      most);
+	ck_assert_msg(most == 2, "never ran 2 at once (only %d)", most);
+	/* Raised past concurrency: concurrency caps again. */
+	char *gate = gate_cmd(&d, "open");
+	int64_t held[6];
+	submit_batch(&d, gate, "g", 6, held);
+	ck_assert(poll_running(&d, "g", 2, 5));
+	jd_call_ok(&d, json_pack("{s:s,s:s,s:i}", "cmd", "queue.update", "name",
+				 "g", "global_concurrency", 9));
+	ck_assert_msg(poll_running(&d, "g", 4, 5),
+		      "raising global_concurrency did not start 2 more jobs");
+	gate_open(&d, "open");
+	wait_all(&d, held, 6, 10);
+	/* Kept across queue.update of other keys and shown by queue.list. */
+	jd_call_ok(&d,
+		   json_pack("{s:s,s:s,s:i,s:i}", "cmd", "queue.create", "name",
+			     "h", "global_concurrency", 3, "capacity", 5));
+	jd_call_ok(&d, json_pack("{s:s,s:s,s:i}", "cmd", "queue.update", "name",
+				 "h", "capacity", 6));
+	q = jd_queue_get(&d, "h", NULL);
+	ck_assert_int_eq(jd_num(q, "global_concurrency"), 3);
+	json_decref(q);
+	ck_assert_str_eq(
+		req_err(&d, json_pack("{s:s,s:s,s:i}", "cmd", "queue.update",
+				      "name", "h", "global_concurrency", -1)),
+		"invalid_argument");
+	ck_assert_str_eq(req_err(&d, json_pack("{s:s,s:s,s:i}", "cmd",
+					       "queue.create", "name", "k",
+					       "global_concurrency", 100001)),
+			 "invalid_argument");
+	ck_assert_str_eq(
+		req_err(&d, json_pack("{s:s,s:s,s:s}", "cmd", "queue.update",
+				      "name", "h", "global_concurrency", "2")),
+		"invalid_argument");
+	/* Kept across a restart (in the store). */
+	jd_stop(&d);
+	jd_start(&d, NULL);
+	q = jd_queue_get(&d, "h", NULL);
+	ck_assert_int_eq(jd_num(q, "global_concurrency"), 3);
+	json_decref(q);
+	free(gate);
+	free(cmd);
+	free(file);
+	jd_free(&d);
+}
+END_TEST
+
+/* ---- capacity over a shared database ---- */
+
+/* Runs sql on the database of d's jobd (PostgreSQL), as another node
+ * would; its first value as an integer (0 when none). */
+static long long
+pg_exec(struct jd *d, const char *sql)
+{
+	char conninfo[512];
+	snprintf(conninfo, sizeof(conninfo), "%s dbname=%s",
+		 getenv("JOBD_TEST_PG"), strrchr(d->dir, '/') + 1);
+	PGconn *c = PQconnectdb(conninfo);
+	ck_assert_msg(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
+	PQclear(PQexec(c, "SET jobd.node_id = 7"));
+	PGresult *r = PQexec(c, sql);
+	ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK ||
+			      PQresultStatus(r) == PGRES_TUPLES_OK,
+		      "%s: %s", sql, PQerrorMessage(c));
+	long long v = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0
+			      ? strtoll(PQgetvalue(r, 0, 0), NULL, 10)
+			      : 0;
+	PQclear(r);
+	PQfinish(c);
+	return v;
+}
+
+static json_int_t
+producer_num(struct jd *d, const char *name, const char *key)
+{
+	json_t *r = jd_req(d, "{s:s,s:s}", "cmd", "producer.get", "name", name);
+	json_int_t n = jd_num(json_object_get(jd_ok(r), "producer"), key);
+	json_decref(r);
+	return n;
+}
+
+/* Jobs another node put in a capped queue fill it for this node's
+ * producer too: it waits for room (no line lost, no error) and goes on
+ * once they are gone. */
+START_TEST(exec_capacity_shared_producer_waits)
+{
+	if (!jd_on_postgres()) {
+		fprintf(stderr, "exec_capacity_shared_producer_waits: skipped: "
+				"PostgreSQL only\n");
+		return;
+	}
+	struct jd d;
+	start(&d, "[queue small]\ncapacity = 3\n");
+	queue_pause(&d, "small", true);
+	long long qid = pg_exec(&d, "SELECT id FROM queues WHERE name = "
+				    "'small'");
+	char sql[256];
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO jobs (qid, uid, run_at, priority, max_attempts, "
+		 "state) VALUES (%lld, 0, now(), 0, 1, 2), "
+		 "(%lld, 0, now(), 0, 1, 2)",
+		 qid, qid);
+	pg_exec(&d, sql);
+	jd_call_ok(&d,
+		   json_pack("{s:s,s:{s:s,s:s,s:s,s:s,s:{s:s},s:{s:[s]}}}",
+			     "cmd", "producer.create", "producer", "name",
+			     "gen", "type", "command", "queue", "small",
+			     "format", "lines", "generator", "shell",
+			     "printf '1\\n2\\n3\\n'", "job", "argv", "true"));
+	/* One line fits; the other two wait (bounded watch: nothing more
+	 * comes in while the other node's jobs fill the queue). */
+	double deadline = jd_now() + 10;
+	while (producer_num(&d, "gen", "produced") < 1 && jd_now() < deadline)
+		poll(NULL, 0, 10);
+	ck_assert_int_eq(producer_num(&d, "gen", "produced"), 1);
+	double end = jd_now() + 1.5;
+	while (jd_now() < end) {
+		ck_assert_int_eq(producer_num(&d, "gen", "produced"), 1);
+		ck_assert_int_eq(producer_num(&d, "gen", "errors"), 0);
+		poll(NULL, 0, 50);
+	}
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM jobs WHERE qid = %lld",
+		 qid);
+	ck_assert_int_eq(pg_exec(&d, sql), 3);
+	/* The other node's jobs are cancelled: room for the rest. */
+	snprintf(sql, sizeof(sql),
+		 "UPDATE jobs SET state = 6, finished_at = now() WHERE qid = "
+		 "%lld AND uid = 0 AND state = 2 AND id NOT IN (SELECT job_id "
+		 "FROM job_specs)",
+		 qid);
+	pg_exec(&d, sql);
+	deadline = jd_now() + 10;
+	while (producer_num(&d, "gen", "produced") < 3 && jd_now() < deadline)
+		poll(NULL, 0, 10);
+	ck_assert_int_eq(producer_num(&d, "gen", "produced"), 3);
+	ck_assert_int_eq(producer_num(&d, "gen", "errors"), 0);
+	jd_free(&d);
+}
+END_TEST
+
+/* ---- global_concurrency over two nodes ---- */
+
+/* Polls d for job id until it is terminal (10 s at most); whether it
+ * succeeded. */
+static bool
+poll_succeeded(struct jd *d, int64_t id)
+{
+	double deadline = jd_now() + 10;
+	bool ok = false;
+	do {
+		json_t *job = jd_get(d, id);
+		const char *st = jd_str(job, "state");
+		bool end = strcmp(st, "succeeded") == 0 ||
+			   strcmp(st, "failed") == 0 ||
+			   strcmp(st, "cancelled") == 0;
+		ok = strcmp(st, "succeeded") == 0;
+		json_decref(job);
+		if (end)
+			break;
+		poll(NULL, 0, 20);
+	} while (jd_now() < deadline);
+	return ok;
+}
+
+/* Two nodes on one database, each with concurrency 4 and the queue's
+ * global_concurrency 2: at most 2 of its jobs run at once in the whole
+ * cluster (each node alone would run 2), and 2 do. */
+START_TEST(exec_global_concurrency_two_nodes)
+{
+	if (!jd_on_postgres()) {
+		fprintf(stderr, "exec_global_concurrency_two_nodes: skipped: "
+				"PostgreSQL only\n");
+		return;
+	}
+	static const char q[] = "[queue g]\nconcurrency = 4\n"
+				"global_concurrency = 2\n";
+	struct jd a, b;
+	start(&a, q);
+	char conf[1024];
+	snprintf(conf, sizeof(conf),
+		 "%s\n[daemon]\nstore = postgres\ndatabase = %s dbname=%s\n"
+		 "node_name = second\n",
+		 q, getenv("JOBD_TEST_PG"), strrchr(a.dir, '/') + 1);
+	/* b on a's database, not one of its own. */
+	char *pg = strdup(getenv("JOBD_TEST_PG"));
+	unsetenv("JOBD_TEST_PG");
+	jd_init(&b, conf);
+	jd_start(&b, NULL);
+	setenv("JOBD_TEST_PG", pg, 1);
+	free(pg);
+	char *file = jd_path(&a, "intervals");
+	char *cmd = timed_cmd(file, "0.3");
+	int64_t ids[12];
+	submit_batch(&a, cmd, "g", 6, ids);
+	submit_batch(&b, cmd, "g", 6, ids + 6);
+	for (int i = 0; i < 12; i++)
+		ck_assert_msg(poll_succeeded(&a, ids[i]), "job %lld",
+			      (long long)ids[i]);
+	double st[12], en[12];
+	ck_assert_int_eq(read_intervals(file, st, en, 12), 12);
+	int most = max_overlap(st, en, 12);
+	fprintf(stderr,
+		"exec_global_concurrency_two_nodes: at most %d at once\n",
+		most);
+	ck_assert_msg(most <= 2,
+		      "%d jobs ran at once on two nodes, "
+		      "global_concurrency 2",
+		      most);
+	ck_assert_msg(most == 2, "never ran 2 at once (only %d)", most);
+	free(cmd);
+	free(file);
+	jd_free(&b);
+	jd_free(&a);
+}
+END_TEST
+
 void
 exec_add_limits(Suite *s)
 {
 	const TTest *limits[] = {
-		exec_rate_limit,	exec_concurrency_limit,
-		exec_concurrency_raise, exec_concurrency_lower,
-		exec_capacity,		NULL,
+		exec_rate_limit,
+		exec_concurrency_limit,
+		exec_concurrency_raise,
+		exec_concurrency_lower,
+		exec_capacity,
+		exec_global_concurrency,
+		exec_capacity_shared_producer_waits,
+		exec_global_concurrency_two_nodes,
+		NULL,
 	};
 
 	exec_add_case(s, "limits", 30, limits);

@@ -541,7 +541,35 @@ START_TEST(config_queue_keys)
 	ck_assert_double_eq(q->backoff.factor, 3);
 	ck_assert_double_eq(q->backoff.max, 300);
 	ck_assert_double_eq(q->backoff.jitter, 0.5);
+	ck_assert_int_eq(q->global_concurrency, 0);
 	config_destroy(&c);
+}
+END_TEST
+
+/* global_concurrency: 0 (no cap, the default) to 100000; the file's
+ * value overwrites the stored one, like the other keys. */
+START_TEST(config_queue_global_concurrency)
+{
+	struct config c;
+	const struct queue_conf *q;
+
+	ck_assert_msg(load(&c, "[queue g]\nglobal_concurrency = 3\n"
+			       "[queue z]\nglobal_concurrency = 0\n"
+			       "[queue m]\nglobal_concurrency = 100000\n") == 0,
+		      "%s", diag_msg());
+	q = find_queue(&c, "g");
+	ck_assert_int_eq(q->global_concurrency, 3);
+	ck_assert_uint_eq(q->set, QC_GLOBAL_CONCURRENCY);
+	ck_assert_int_eq(find_queue(&c, "z")->global_concurrency, 0);
+	ck_assert(find_queue(&c, "z")->set & QC_GLOBAL_CONCURRENCY);
+	ck_assert_int_eq(find_queue(&c, "m")->global_concurrency, 100000);
+	config_destroy(&c);
+	expect_error("[queue q]\nglobal_concurrency = -1\n", 2,
+		     "global_concurrency: must be an integer from 0 to 100000");
+	expect_error("[queue q]\nglobal_concurrency = 100001\n", 2,
+		     "global_concurrency: ");
+	expect_error("[queue q]\nglobal_concurrency = two\n", 2,
+		     "global_concurrency: ");
 }
 END_TEST
 
@@ -1130,6 +1158,7 @@ config_suite(void)
 	tcase_set_timeout(tc, 10);
 	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
 	tcase_add_loop_test(tc, config_rejects, 0, N(bad_configs));
+	tcase_add_test(tc, config_queue_global_concurrency);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("paths");

@@ -43,6 +43,7 @@ Suite *store_both_job_suite(void);
 Suite *store_both_queue_suite(void);
 Suite *store_both_json_suite(void);
 Suite *store_both_dep_suite(void);
+Suite *store_both_limits_suite(void);
 Suite *store_both_producer_suite(void);
 Suite *producer_fence_suite(void);
 Suite *store_pg_node_suite(void);
@@ -86,6 +87,7 @@ static Suite *(*const suites[])(void) = {
 	store_both_queue_suite,
 	store_both_json_suite,
 	store_both_dep_suite,
+	store_both_limits_suite,
 	store_both_producer_suite,
 	producer_fence_suite,
 	store_pg_node_suite,

@@ -576,6 +576,53 @@ START_TEST(queue_conf_from_json_takes_fields_over_base)
 }
 END_TEST
 
+/* global_concurrency: from queue.create/update's JSON (0 to 100000), in
+ * the queue object, laid over by a config section that sets it, and the
+ * pool one node runs (the lower of it and concurrency). */
+START_TEST(queue_global_concurrency_fields_and_pool)
+{
+	struct queue_conf base, qc, sec;
+	struct queue *q = make_queue("g", 0);
+	json_t *o;
+
+	queue_conf_init(&base, "g");
+	ck_assert_int_eq(base.global_concurrency, 0);
+	ck_assert_int_eq(queue_conf_pool(&base), 4);
+	ck_assert_int_eq(from_json("{\"global_concurrency\":2}", &base, &qc),
+			 0);
+	ck_assert_int_eq(qc.global_concurrency, 2);
+	ck_assert_int_eq(queue_conf_pool(&qc), 2);
+	qc.global_concurrency = 9;
+	ck_assert_int_eq(queue_conf_pool(&qc), 4);
+	ck_assert_int_eq(from_json("{\"global_concurrency\":-1}", &base, &qc),
+			 -1);
+	ck_assert_int_eq(
+		from_json("{\"global_concurrency\":100001}", &base, &qc), -1);
+	ck_assert_int_eq(from_json("{\"global_concurrency\":1.5}", &base, &qc),
+			 -1);
+	ck_assert_int_eq(diag_code(), E_INVAL);
+	o = queue_json(q);
+	ck_assert_int_eq(
+		json_integer_value(json_object_get(o, "global_concurrency")),
+		0);
+	json_decref(o);
+	queue_conf_init(&sec, "g");
+	sec.global_concurrency = 3;
+	sec.set = QC_GLOBAL_CONCURRENCY;
+	conf.queues = &sec;
+	conf.nqueues = 1;
+	ck_assert_msg(queue_apply_config(&conf) == 0, "%s", diag_msg());
+	conf.queues = NULL;
+	conf.nqueues = 0;
+	ck_assert_int_eq(q->conf.global_concurrency, 3);
+	o = queue_json(q);
+	ck_assert_int_eq(
+		json_integer_value(json_object_get(o, "global_concurrency")),
+		3);
+	json_decref(o);
+}
+END_TEST
+
 START_TEST(queue_limits_reach_json_store_and_config)
 {
 	struct queue *q = make_queue("q1", 0);
@@ -728,6 +775,7 @@ queue_suite(void)
 	tcase_add_test(tc, queue_conf_from_json_takes_fields_over_base);
 	tcase_add_test(tc, queue_conf_from_json_refuses_bad_fields);
 	tcase_add_test(tc, queue_limits_reach_json_store_and_config);
+	tcase_add_test(tc, queue_global_concurrency_fields_and_pool);
 	tcase_add_test(tc, queue_json_shows_effective_values_and_counts);
 	suite_add_tcase(s, tc);
 	return s;

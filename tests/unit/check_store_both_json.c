@@ -416,7 +416,11 @@ inserted_f(void *arg)
 static void
 live_f(void *arg)
 {
+	/* The node both stores name as where the jobs ran: SQLite's from
+	 * the config, PostgreSQL's the one the claim wrote. */
+	store_set_local_node(BOTHFIX_NODE);
 	scenario(arg, true);
+	store_set_local_node(NULL);
 }
 
 /* The first line where a and b differ, for the failure's message. */

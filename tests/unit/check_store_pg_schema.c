@@ -741,17 +741,11 @@ static const struct {
 static const struct {
 	const char *table, *column;
 } pg_only[] = {
-	{"jobs", "node_id"},
-	{"jobs", "node_epoch"},
-	{"jobs", "last_node"},
-	{"job_specs", "job_id"},
-	{"queues", "global_concurrency"},
-	{"queues", "nodes"},
-	{"producers", "anchor"},
-	{"producers", "last_tick"},
-	{"producers", "last_job"},
-	{"producers", "owner_node"},
-	{"producers", "owner_epoch"},
+	{"jobs", "node_id"},	     {"jobs", "node_epoch"},
+	{"jobs", "last_node"},	     {"job_specs", "job_id"},
+	{"queues", "nodes"},	     {"producers", "anchor"},
+	{"producers", "last_tick"},  {"producers", "last_job"},
+	{"producers", "owner_node"}, {"producers", "owner_epoch"},
 };
 
 /* The columns of PostgreSQL table t, comma-separated with a comma at each
