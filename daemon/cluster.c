@@ -187,6 +187,10 @@ rejoin(void)
 	log_info("cluster: node %s registered again (epoch %d); %d jobs of "
 		 "its attempts recovered",
 		 opts.name, store_node_epoch(), n);
+	/* Its claims found nothing while it was fenced, and its consumers
+	 * took the queues for empty: every one tries again. */
+	for (struct queue *q = queue_first(); q != NULL; q = q->next)
+		q->maybe_ready = true;
 	queue_wake_all();
 	fence_arm();
 	return 0;

@@ -74,13 +74,44 @@ cgroups_json(void)
 			 "controllers", ctl, "lingering", cgroup_pending());
 }
 
+static void
+count_add(int64_t qid, int state, int64_t n, void *arg)
+{
+	int64_t *counts = arg;
+	(void)qid;
+	if (state >= 0 && state < JOBD_STATE_COUNT)
+		counts[state] += n;
+}
+
+/* The jobs in each state: this node's counts alone, or the cluster's from
+ * the store (PostgreSQL), where every node's changes are summed.  Yields
+ * then. */
+static int
+job_counts(int64_t *counts)
+{
+	if (cmd_ctx()->cfg->store == CONFIG_STORE_POSTGRES)
+		return store_count_each(count_add, counts);
+	for (struct queue *q = queue_first(); q; q = q->next)
+		for (int s = 0; s < JOBD_STATE_COUNT; s++)
+			counts[s] += q->counts[s];
+	return 0;
+}
+
 void
 cmd_stats(struct cmd_req *r)
 {
 	int64_t counts[JOBD_STATE_COUNT] = {0};
-	for (struct queue *q = queue_first(); q; q = q->next)
-		for (int s = 0; s < JOBD_STATE_COUNT; s++)
-			counts[s] += q->counts[s];
+	json_t *nodes = NULL;
+	if (job_counts(counts) != 0) {
+		cmd_reply_diag(r);
+		return;
+	}
+	/* The cluster's nodes (PostgreSQL); absent with SQLite. */
+	if (cmd_ctx()->cfg->store == CONFIG_STORE_POSTGRES &&
+	    (nodes = store_nodes_json(cmd_ctx()->cfg->lease)) == NULL) {
+		cmd_reply_diag(r);
+		return;
+	}
 	json_t *jobs = json_object();
 	for (int s = 0; s < JOBD_STATE_COUNT; s++)
 		json_object_set_new(jobs, jobd_state_name(s),
@@ -107,6 +138,8 @@ cmd_stats(struct cmd_req *r)
 		"size_bytes", (json_int_t)dbb, "wal_bytes", (json_int_t)walb,
 		"rss_bytes", (json_int_t)rss_bytes());
 	json_object_set_new(res, "cgroups", cgroups_json());
+	if (nodes != NULL)
+		json_object_set_new(res, "nodes", nodes);
 	cmd_reply_ok(r, res);
 }
 

@@ -12,6 +12,7 @@
 #include "consumer.h"
 #include "diag.h"
 #include "events.h"
+#include "jobd/proto.h"
 #include "jobspec.h"
 #include "producer.h"
 #include "jobs.h"
@@ -38,24 +39,109 @@ announce_queue(const struct queue *q)
 		events_queue(q->conf.name, queue_json(q));
 }
 
+/* The cluster's counts of every queue (PostgreSQL), read once for a
+ * listing. */
+struct qcounts {
+	int64_t qid;
+	int64_t n[JOBD_STATE_COUNT];
+};
+struct qcounts_list {
+	struct qcounts *v;
+	size_t n, cap;
+};
+
+static void
+qcounts_add(int64_t qid, int state, int64_t n, void *arg)
+{
+	struct qcounts_list *l = arg;
+	size_t i = 0;
+	while (i < l->n && l->v[i].qid != qid)
+		i++;
+	if (i == l->n) {
+		if (l->n == l->cap) {
+			l->cap = l->cap ? l->cap * 2 : 16;
+			l->v = xreallocarray(l->v, l->cap, sizeof(*l->v));
+		}
+		memset(&l->v[l->n], 0, sizeof(l->v[0]));
+		l->v[l->n++].qid = qid;
+	}
+	if (state >= 0 && state < JOBD_STATE_COUNT)
+		l->v[i].n[state] += n;
+}
+
+/* q's object; with the PostgreSQL store, its counts are the cluster's
+ * (from l), not this node's view. */
+static json_t *
+queue_obj(const struct queue *q, const struct qcounts_list *l)
+{
+	json_t *o = queue_json(q);
+	if (l == NULL)
+		return o;
+	static const int64_t none[JOBD_STATE_COUNT];
+	const int64_t *n = none;
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].qid == q->id)
+			n = l->v[i].n;
+	json_t *counts = json_object();
+	for (int s = 0; s < JOBD_STATE_COUNT; s++)
+		json_object_set_new(counts, jobd_state_name(s),
+				    json_integer(n[s]));
+	json_object_set_new(o, "counts", counts);
+	json_object_set_new(o, "pending",
+			    json_integer(n[JOBD_WAITING] + n[JOBD_SCHEDULED] +
+					 n[JOBD_QUEUED]));
+	json_object_set_new(o, "running", json_integer(n[JOBD_RUNNING]));
+	return o;
+}
+
+/* Reads the cluster's counts into l (PostgreSQL); false for the SQLite
+ * store, whose counts are this node's own.  -1 with diag on failure. */
+static int
+cluster_counts(struct qcounts_list *l, bool *have)
+{
+	memset(l, 0, sizeof(*l));
+	*have = cmd_ctx()->cfg->store == CONFIG_STORE_POSTGRES;
+	if (!*have)
+		return 0;
+	return store_count_each(qcounts_add, l);
+}
+
 void
 cmd_queue_list(struct cmd_req *r)
 {
+	struct qcounts_list l;
+	bool have;
+	if (cluster_counts(&l, &have) != 0) {
+		free(l.v);
+		cmd_reply_diag(r);
+		return;
+	}
 	json_t *arr = json_array();
 	for (struct queue *q = queue_first(); q; q = q->next)
-		json_array_append_new(arr, queue_json(q));
+		json_array_append_new(arr, queue_obj(q, have ? &l : NULL));
+	free(l.v);
 	cmd_reply_ok(r, json_pack("{s:o}", "queues", arr));
 }
 
 void
 cmd_queue_get(struct cmd_req *r)
 {
-	struct queue *q = named_queue(r);
-	if (q == NULL) {
+	struct qcounts_list l;
+	bool have;
+	if (cluster_counts(&l, &have) != 0) {
+		free(l.v);
 		cmd_reply_diag(r);
 		return;
 	}
-	cmd_reply_ok(r, json_pack("{s:o}", "queue", queue_json(q)));
+	struct queue *q = named_queue(r);
+	if (q == NULL) {
+		free(l.v);
+		cmd_reply_diag(r);
+		return;
+	}
+	json_t *o = queue_obj(q, have ? &l : NULL);
+	free(l.v);
+	cmd_reply_ok(r, json_pack("{s:o}", "queue", o));
 }
 
 void

@@ -108,7 +108,8 @@ await_work(struct consumer *cs)
 		 * is claimed: its jobs are not committed, nor announced, and
 		 * a claim could not commit before the hold ends anyway.
 		 * store_unhold's caller wakes the queues. */
-		if (q->paused || q->counts[JOBD_QUEUED] <= 0 ||
+		if (q->paused ||
+		    (q->counts[JOBD_QUEUED] <= 0 && !q->maybe_ready) ||
 		    q->active >= queue_conf_pool(&q->conf) || store_held()) {
 			if (waitq_wait(&q->work, -1) != 0)
 				return -1;
@@ -407,6 +408,7 @@ consumer_f(void *arg)
 			} else {
 				/* The counts were off; trust the store. */
 				q->counts[JOBD_QUEUED] = 0;
+				q->maybe_ready = false;
 			}
 			continue;
 		}

@@ -26,13 +26,19 @@ struct pending {
 	int state, reason; /* for EV_LOG_STATE */
 	bool in_txn;	   /* recorded in the open transaction: dropped
 				 * if it rolls back */
+	bool urgent;	   /* someone here waits for it: its commit is
+			    * asked for at once (else it goes out with
+			    * whichever commit comes: other nodes only) */
 };
 
-/* Not an event on the wire: a debug log line waiting for its commit. */
+/* Not events on the wire: a debug log line waiting for its commit, and a
+ * queue's settings changed (told to the other nodes once committed). */
 #define EV_LOG_STATE EVENTS_KIND_COUNT
+#define EV_QUEUE_CHANGED (EVENTS_KIND_COUNT + 1)
 
 static struct pending *pend;
 static size_t npend, cappend;
+static size_t nurgent; /* of pend, those urgent */
 /* Committed events being delivered, a few milliseconds' worth a pass:
  * list[next..n) are left. */
 static struct {
@@ -44,6 +50,17 @@ static struct events_sub *subs;
 static struct events_waiter *waiters;
 struct events_totals events_totals;
 static struct events_totals txn_totals; /* the open transaction's */
+/* Across nodes: the relay (NULL: none, one node), whether another node
+ * wants job events, and the queues that gained ready jobs: in the open
+ * transaction (told if it commits), and committed, not yet told. */
+static const struct events_relay *relay;
+static bool publish_jobs;
+struct qids {
+	int64_t *v;
+	size_t n, cap;
+};
+static struct qids ready_txn, ready_out;
+static bool was_listening;
 
 static const char *const kind_names[EVENTS_KIND_COUNT] = {
 	"job.submitted",
@@ -70,7 +87,9 @@ push(enum events_kind kind, int64_t job_id, const char *name)
 	/* job.started follows a claim committed before the process
 	 * started: what it reports holds whatever happens next. */
 	pend[npend].in_txn = kind != EVENTS_JOB_STARTED && store_txn_open();
+	pend[npend].urgent = true;
 	npend++;
+	nurgent++;
 }
 
 bool
@@ -93,7 +112,10 @@ events_job(enum events_kind kind, int64_t job_id)
 	/* Nobody listens: a job event needs delivering only for waiters
 	 * and watchers, so skip the bookkeeping (the common case under
 	 * load). */
-	if (subs == NULL && (waiters == NULL || kind != EVENTS_JOB_FINISHED))
+	bool elsewhere = relay != NULL && publish_jobs &&
+			 kind_names[kind] != NULL;
+	if (subs == NULL && !elsewhere &&
+	    (waiters == NULL || kind != EVENTS_JOB_FINISHED))
 		return;
 	/* The object first: reading it may yield (a store that waits on
 	 * its server), and pushes made meanwhile move pend. */
@@ -102,6 +124,10 @@ events_job(enum events_kind kind, int64_t job_id)
 			      : NULL;
 	push(kind, job_id, NULL);
 	pend[npend - 1].obj = obj;
+	if (obj == NULL && (waiters == NULL || kind != EVENTS_JOB_FINISHED)) {
+		pend[npend - 1].urgent = false;
+		nurgent--;
+	}
 }
 
 void
@@ -191,6 +217,67 @@ notify_waiters(int64_t id)
 }
 
 static void
+qids_add(struct qids *set, int64_t qid)
+{
+	for (size_t i = 0; i < set->n; i++)
+		if (set->v[i] == qid)
+			return;
+	if (set->n == set->cap) {
+		set->cap = set->cap ? set->cap * 2 : 8;
+		set->v = xreallocarray(set->v, set->cap, sizeof(*set->v));
+	}
+	set->v[set->n++] = qid;
+}
+
+/* Tells the relay what committed: the job events and queue changes of
+ * list[0..n), and the queues that gained ready jobs. */
+static void
+publish(const struct pending *list, size_t n)
+{
+	size_t cap = ready_out.n, k = 0;
+	if (relay == NULL) {
+		ready_out.n = 0;
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		cap += list[i].kind == EV_QUEUE_CHANGED ||
+		       (list[i].kind < EVENTS_KIND_COUNT && list[i].job_id);
+	if (cap == 0)
+		return;
+	struct events_pub *pub = xcalloc(cap, sizeof(*pub));
+	for (size_t i = 0; i < n; i++) {
+		const struct pending *p = &list[i];
+		if (p->kind == EV_QUEUE_CHANGED) {
+			pub[k].what = EVENTS_PUB_QUEUE;
+			pub[k++].name = p->name;
+			continue;
+		}
+		if (p->kind >= EVENTS_KIND_COUNT || p->job_id == 0 ||
+		    kind_names[p->kind] == NULL || !publish_jobs)
+			continue;
+		pub[k].what = EVENTS_PUB_JOB;
+		pub[k].kind = p->kind;
+		pub[k].id = p->job_id;
+		pub[k].uid = -1;
+		if (p->obj != NULL) {
+			pub[k].name = json_string_value(
+				json_object_get(p->obj, "queue"));
+			pub[k].uid = (long)json_integer_value(
+				json_object_get(p->obj, "uid"));
+		}
+		k++;
+	}
+	for (size_t i = 0; i < ready_out.n; i++) {
+		pub[k].what = EVENTS_PUB_READY;
+		pub[k++].id = ready_out.v[i];
+	}
+	ready_out.n = 0;
+	if (k > 0)
+		relay->publish(pub, k);
+	free(pub);
+}
+
+static void
 resume_cb(struct ev_loop *l, ev_timer *w, int revents)
 {
 	(void)l;
@@ -204,12 +291,20 @@ events_flush(void *arg)
 {
 	(void)arg;
 	if (out.list == NULL) {
+		/* Queues that gained ready jobs in a commit: the other
+		 * nodes hear of them now, whatever else waits. */
+		if (ready_out.n > 0 && (npend == 0 || store_txn_open()))
+			publish(NULL, 0);
 		if (npend == 0)
 			return false;
 		/* Nothing is reported before its commit: ask for one and
 		 * come back (the loop runs the hooks again; while a big
 		 * change holds the transaction, its end does). */
 		if (store_txn_open()) {
+			/* Only for other nodes: they hear of it after
+			 * whichever commit ends this transaction. */
+			if (nurgent == 0)
+				return false;
 			store_request_commit(true);
 			/* Again at once, so the store's hook commits in
 			 * this pass; not while its commit is answered
@@ -224,7 +319,8 @@ events_flush(void *arg)
 		out.n = npend;
 		out.next = 0;
 		pend = NULL;
-		npend = cappend = 0;
+		npend = cappend = nurgent = 0;
+		publish(out.list, out.n);
 	}
 	/* Many events (a big cancel's) go out over several passes of the
 	 * loop, so that it polls in between. */
@@ -246,6 +342,10 @@ events_flush(void *arg)
 				 p->state >= 0 ? jobd_state_name(p->state)
 					       : "deleted",
 				 r ? r : "-");
+			free(p->name);
+			continue;
+		}
+		if (p->kind == EV_QUEUE_CHANGED) {
 			free(p->name);
 			continue;
 		}
@@ -327,6 +427,9 @@ events_txn_end(bool committed, void *arg)
 		events_totals.started += txn_totals.started;
 	}
 	memset(&txn_totals, 0, sizeof(txn_totals));
+	for (size_t i = 0; committed && i < ready_txn.n; i++)
+		qids_add(&ready_out, ready_txn.v[i]);
+	ready_txn.n = 0;
 	size_t k = 0;
 	for (size_t i = 0; i < npend; i++) {
 		if (!committed && pend[i].in_txn) {
@@ -337,6 +440,9 @@ events_txn_end(bool committed, void *arg)
 		pend[k++] = pend[i];
 	}
 	npend = k;
+	nurgent = 0;
+	for (size_t i = 0; i < npend; i++)
+		nurgent += pend[i].urgent;
 }
 
 void
@@ -363,7 +469,27 @@ events_shutdown(void)
 		free_pending(&pend[i]);
 	free(pend);
 	pend = NULL;
-	npend = cappend = 0;
+	npend = cappend = nurgent = 0;
+	free(ready_txn.v);
+	free(ready_out.v);
+	memset(&ready_txn, 0, sizeof(ready_txn));
+	memset(&ready_out, 0, sizeof(ready_out));
+	relay = NULL;
+	publish_jobs = false;
+	was_listening = false;
+}
+
+/* Tells the relay when the first watcher or waiter comes or the last
+ * goes. */
+static void
+listening_check(void)
+{
+	bool now = subs != NULL || waiters != NULL;
+	if (now == was_listening)
+		return;
+	was_listening = now;
+	if (relay != NULL && relay->listening != NULL)
+		relay->listening(now);
 }
 
 void
@@ -374,6 +500,7 @@ events_subscribe(struct events_sub *s)
 	if (subs)
 		subs->prev = s;
 	subs = s;
+	listening_check();
 }
 
 void
@@ -388,6 +515,7 @@ events_unsubscribe(struct events_sub *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	s->next = s->prev = NULL;
+	listening_check();
 }
 
 void
@@ -398,6 +526,7 @@ events_add_waiter(struct events_waiter *w)
 	if (waiters)
 		waiters->prev = w;
 	waiters = w;
+	listening_check();
 }
 
 void
@@ -412,4 +541,144 @@ events_remove_waiter(struct events_waiter *w)
 	if (w->next)
 		w->next->prev = w->prev;
 	w->next = w->prev = NULL;
+	listening_check();
+}
+
+/* ---- across nodes ---- */
+
+void
+events_set_relay(const struct events_relay *r)
+{
+	relay = r;
+	ready_txn.n = ready_out.n = 0;
+}
+
+void
+events_publish_jobs(bool on)
+{
+	publish_jobs = on;
+}
+
+bool
+events_listening(void)
+{
+	return subs != NULL || waiters != NULL;
+}
+
+void
+events_queue_gained(int64_t qid)
+{
+	if (relay != NULL)
+		qids_add(store_txn_open() ? &ready_txn : &ready_out, qid);
+}
+
+void
+events_queue_ready(int64_t qid)
+{
+	if (relay == NULL)
+		return;
+	events_queue_gained(qid);
+	if (relay->ready_here != NULL)
+		relay->ready_here(qid);
+}
+
+void
+events_queue_changed(const char *name)
+{
+	if (relay != NULL) {
+		push(EV_QUEUE_CHANGED, 0, name);
+		pend[npend - 1].urgent = false;
+		nurgent--;
+	}
+}
+
+void
+events_remote_job(enum events_kind kind, int64_t id, json_t *obj)
+{
+	if (obj == NULL || kind >= EVENTS_KIND_COUNT ||
+	    kind_names[kind] == NULL || subs == NULL) {
+		json_decref(obj);
+		return;
+	}
+	json_t *ev = event_new(kind);
+	const char *queue = json_string_value(json_object_get(obj, "queue"));
+	long uid = (long)json_integer_value(json_object_get(obj, "uid"));
+	char *qcopy = xstrdup(queue ? queue : "");
+	json_object_set_new(ev, "job", obj);
+	deliver(ev, qcopy, id, uid);
+	free(qcopy);
+	json_decref(ev);
+}
+
+bool
+events_wanted(const char *queue, int64_t id, long uid)
+{
+	for (struct events_sub *s = subs; s; s = s->next) {
+		if (s->queue && queue && strcmp(s->queue, queue) != 0)
+			continue;
+		if (s->job_id && s->job_id != id)
+			continue;
+		if (s->uid >= 0 && uid >= 0 && uid != s->uid)
+			continue;
+		return true;
+	}
+	return false;
+}
+
+int64_t *
+events_waiting_ids(size_t *n)
+{
+	size_t k = 0, cap = 0;
+	int64_t *ids = NULL;
+	for (struct events_waiter *w = waiters; w; w = w->next)
+		for (size_t i = 0; i < w->n; i++) {
+			if (w->done[i])
+				continue;
+			if (k == cap) {
+				cap = cap ? cap * 2 : 16;
+				ids = xreallocarray(ids, cap, sizeof(*ids));
+			}
+			ids[k++] = w->ids[i];
+		}
+	*n = k;
+	return ids;
+}
+
+bool
+events_waited(int64_t id)
+{
+	for (struct events_waiter *w = waiters; w; w = w->next) {
+		size_t lo = 0, hi = w->n;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			if (w->ids[mid] < id)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < w->n && w->ids[lo] == id && !w->done[lo])
+			return true;
+	}
+	return false;
+}
+
+void
+events_job_terminal(int64_t id)
+{
+	notify_waiters(id);
+}
+
+const char *
+events_kind_name(int kind)
+{
+	return kind >= 0 && kind < EVENTS_KIND_COUNT ? kind_names[kind] : NULL;
+}
+
+int
+events_kind_parse(const char *name)
+{
+	for (int k = 0; name != NULL && k < EVENTS_KIND_COUNT; k++)
+		if (kind_names[k] != NULL && strcmp(kind_names[k], name) == 0)
+			return k;
+	return -1;
 }

@@ -98,4 +98,72 @@ extern struct events_totals events_totals;
  * count describes (no yield between). */
 struct events_totals *events_tally(void);
 
+/*
+ * Across nodes (the PostgreSQL store).  A relay (relay.c) registers here:
+ * after each commit it is told what the commit changed, for the other
+ * nodes; it hands back what they changed.  Without a relay (SQLite) these
+ * calls do nothing.
+ */
+enum events_pub_what {
+	EVENTS_PUB_JOB,	  /* a job event: kind, id, queue and uid if known */
+	EVENTS_PUB_READY, /* queue id gained ready jobs */
+	EVENTS_PUB_QUEUE  /* the queue named `name` changed (settings,
+			   * pause, creation, deletion) */
+};
+struct events_pub {
+	int what;	  /* enum events_pub_what */
+	int kind;	  /* enum events_kind, for a job event */
+	int64_t id;	  /* the job's id, or the queue's for a wake-up */
+	long uid;	  /* the job's owner; -1: not known here */
+	const char *name; /* the job's queue (NULL: not known here), or the
+			   * queue changed; borrowed for the call */
+};
+struct events_relay {
+	/* What a commit changed (pubs borrowed for the call).  Must not
+	 * yield. */
+	void (*publish)(const struct events_pub *pubs, size_t n);
+	/* events_queue_ready() was called: this node's consumers of qid
+	 * look for work too.  Must not yield. */
+	void (*ready_here)(int64_t qid);
+	/* The first watcher or waiter came (true) or the last went. */
+	void (*listening)(bool on);
+};
+/* The wire name of an event kind ("job.finished"), NULL for one that is
+ * not sent; and back, -1 when unknown. */
+const char *events_kind_name(int kind);
+int events_kind_parse(const char *name);
+/* Registers the relay (borrowed until events_shutdown; NULL: none). */
+void events_set_relay(const struct events_relay *r);
+/* Whether job events are published (another node has watchers or
+ * waiters); wake-ups and queue changes always are. */
+void events_publish_jobs(bool on);
+/* True while this node has watchers or waiters. */
+bool events_listening(void);
+/* Queue qid gained ready jobs (a rescue, a recovery, jobs made queued by
+ * a statement that bypasses queue_job_moved): the other nodes' idle
+ * consumers of it, and this node's, try a claim.  Told after the open
+ * transaction commits (at once when none is open); dropped if it rolls
+ * back.  Does not yield; nothing under SQLite. */
+void events_queue_ready(int64_t qid);
+/* The same for the other nodes only (queue_job_moved: this node's
+ * consumers were woken already). */
+void events_queue_gained(int64_t qid);
+/* The queue named name changed in the open transaction (or committed):
+ * the other nodes reload it from the store.  Does not yield. */
+void events_queue_changed(const char *name);
+/* A job event of another node: delivered now to this node's watchers,
+ * with obj (stolen), the job as read from the store. */
+void events_remote_job(enum events_kind kind, int64_t id, json_t *obj);
+/* True when a watcher here would take an event of job id of queue (NULL:
+ * not known) and uid (-1: not known). */
+bool events_wanted(const char *queue, int64_t id, long uid);
+/* The ids waiters wait for and have not seen terminal (a new array, the
+ * caller frees it; NULL when none), *n how many. */
+int64_t *events_waiting_ids(size_t *n);
+/* True when a waiter waits for job id, not yet seen terminal. */
+bool events_waited(int64_t id);
+/* Job id was read terminal from the store (ended on another node): its
+ * waiters count it. */
+void events_job_terminal(int64_t id);
+
 #endif /* EVENTS_H_INCLUDED */

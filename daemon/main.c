@@ -31,6 +31,7 @@
 #include "loop.h"
 #include "producer.h"
 #include "queue.h"
+#include "relay.h"
 #include "runner.h"
 #include "safedir.h"
 #include "scheduler.h"
@@ -707,6 +708,8 @@ start_modules(int listen_fd)
 	service_init(&so);
 	for (struct queue *q = queue_first(); q; q = q->next)
 		consumer_sync(q);
+	if (cfg.store == CONFIG_STORE_POSTGRES)
+		relay_start();
 	scheduler_init(jobs_promote_due);
 	cluster_start();
 	service_start();
@@ -735,6 +738,7 @@ shutdown_modules(void)
 	service_shutdown();
 	cgroup_shutdown(cfg.kill_grace);
 	spawner_shutdown();
+	relay_stop();
 	run_on_loop("close", store_close);
 	queue_shutdown();
 	events_shutdown();

@@ -22,6 +22,9 @@
 
 static struct queue *queues;
 static struct queue *deleted; /* deleted queues, kept for their consumers */
+/* Raised as each change of this node's to a queue begins and ends: a
+ * reload from the store that spans one is not applied. */
+static uint64_t local_changes;
 
 static void
 rate_setup(struct queue *q, bool keep_tokens)
@@ -213,16 +216,24 @@ queue_create(const struct queue_conf *qc, bool paused)
 		diag_set(E_STATE, "queue %s exists", qc->name);
 		return NULL;
 	}
-	if (store_queue_insert(qc, paused, &id) != 0)
+	local_changes++;
+	int rc = store_queue_insert(qc, paused, &id);
+	local_changes++;
+	if (rc != 0)
 		return NULL;
+	events_queue_changed(qc->name);
 	return queue_add(id, qc, paused);
 }
 
 int
 queue_update(struct queue *q, const struct queue_conf *qc)
 {
-	if (store_queue_update(q->id, qc) != 0)
+	local_changes++;
+	int rc = store_queue_update(q->id, qc);
+	local_changes++;
+	if (rc != 0)
 		return -1;
+	events_queue_changed(qc->name);
 	bool rate_changed = qc->rate_limit != q->conf.rate_limit ||
 			    qc->rate_period != q->conf.rate_period ||
 			    qc->rate_burst != q->conf.rate_burst;
@@ -238,8 +249,12 @@ queue_update(struct queue *q, const struct queue_conf *qc)
 int
 queue_set_paused(struct queue *q, bool paused)
 {
-	if (store_queue_set_paused(q->id, paused) != 0)
+	local_changes++;
+	int rc = store_queue_set_paused(q->id, paused);
+	local_changes++;
+	if (rc != 0)
 		return -1;
+	events_queue_changed(q->conf.name);
 	q->paused = paused;
 	waitq_notify_all(&q->work);
 	return 0;
@@ -258,20 +273,10 @@ queue_check_deletable(const struct queue *q)
 	return 0;
 }
 
-int
-queue_delete(struct queue *q)
+/* Takes q out of the list of queues. */
+static void
+forget(struct queue *q)
 {
-	if (queue_check_deletable(q) != 0)
-		return -1;
-	int64_t terminal = q->counts[JOBD_SUCCEEDED] + q->counts[JOBD_FAILED] +
-			   q->counts[JOBD_CANCELLED];
-	if (terminal > 0)
-		return diag_set(E_STATE,
-				"queue %s still holds %lld finished jobs "
-				"(prune them first)",
-				q->conf.name, (long long)terminal);
-	if (store_queue_delete(q->id) != 0)
-		return -1;
 	struct queue **pp = &queues;
 	while (*pp != q)
 		pp = &(*pp)->next;
@@ -285,6 +290,27 @@ queue_delete(struct queue *q)
 	 * is freed at shutdown. */
 	q->next = deleted;
 	deleted = q;
+}
+
+int
+queue_delete(struct queue *q)
+{
+	if (queue_check_deletable(q) != 0)
+		return -1;
+	int64_t terminal = q->counts[JOBD_SUCCEEDED] + q->counts[JOBD_FAILED] +
+			   q->counts[JOBD_CANCELLED];
+	if (terminal > 0)
+		return diag_set(E_STATE,
+				"queue %s still holds %lld finished jobs "
+				"(prune them first)",
+				q->conf.name, (long long)terminal);
+	local_changes++;
+	int rc = store_queue_delete(q->id);
+	local_changes++;
+	if (rc != 0)
+		return -1;
+	events_queue_changed(q->conf.name);
+	forget(q);
 	return 0;
 }
 
@@ -326,8 +352,11 @@ queue_job_moved(int64_t qid, int64_t id, int from, int to, int reason)
 		q->counts[to]++;
 		q->txn_delta[to] += txn;
 	}
-	if (to == JOBD_QUEUED)
+	if (to == JOBD_QUEUED) {
 		waitq_notify_one(&q->work);
+		if (from != JOBD_QUEUED)
+			events_queue_gained(qid);
+	}
 	if (is_pending(from) && !is_pending(to))
 		waitq_notify_all(&q->room);
 }
@@ -553,4 +582,119 @@ queue_any_waiting(void)
 		if (q->counts[JOBD_WAITING] > 0)
 			return true;
 	return false;
+}
+
+/* ---- queues changed by other nodes ---- */
+
+/* True when a and b hold the same settings (field by field: padding is
+ * not compared). */
+static bool
+conf_same(const struct queue_conf *a, const struct queue_conf *b)
+{
+	return strcmp(a->name, b->name) == 0 &&
+	       a->concurrency == b->concurrency &&
+	       a->rate_limit == b->rate_limit &&
+	       a->rate_period == b->rate_period &&
+	       a->rate_burst == b->rate_burst && a->capacity == b->capacity &&
+	       a->timeout == b->timeout && a->kill_grace == b->kill_grace &&
+	       a->max_attempts == b->max_attempts &&
+	       a->backoff.base == b->backoff.base &&
+	       a->backoff.factor == b->backoff.factor &&
+	       a->backoff.max == b->backoff.max &&
+	       a->backoff.jitter == b->backoff.jitter &&
+	       memcmp(&a->limits, &b->limits, sizeof(a->limits)) == 0;
+}
+
+/* Lays stored queue sq over this node's view: adds it, or takes its
+ * settings and pause.  True when something changed. */
+static bool
+adopt(const struct store_queue *sq)
+{
+	struct queue *q = queue_find_id(sq->id);
+	if (q == NULL) {
+		/* Deleted and made again under the same name elsewhere. */
+		struct queue *old = queue_find(sq->conf.name);
+		if (old != NULL)
+			forget(old);
+		queue_add(sq->id, &sq->conf, sq->paused);
+		return true;
+	}
+	struct queue_conf nc = sq->conf;
+	nc.set = q->conf.set;
+	if (conf_same(&nc, &q->conf) && q->paused == sq->paused)
+		return false;
+	bool rate_changed = nc.rate_limit != q->conf.rate_limit ||
+			    nc.rate_period != q->conf.rate_period ||
+			    nc.rate_burst != q->conf.rate_burst;
+	bool had_rate = q->conf.rate_limit > 0;
+	q->conf = nc;
+	q->paused = sq->paused;
+	if (rate_changed)
+		rate_setup(q, had_rate);
+	waitq_notify_all(&q->work);
+	waitq_notify_all(&q->room);
+	return true;
+}
+
+struct reload {
+	const char *name;      /* NULL: every queue */
+	struct store_queue *v; /* the stored queues (name's only) */
+	size_t n, cap;
+};
+
+static int
+reload_one(const struct store_queue *sq, void *arg)
+{
+	struct reload *rl = arg;
+	if (rl->name != NULL && strcmp(sq->conf.name, rl->name) != 0)
+		return 0;
+	if (rl->n == rl->cap) {
+		rl->cap = rl->cap ? rl->cap * 2 : 16;
+		rl->v = xreallocarray(rl->v, rl->cap, sizeof(*rl->v));
+	}
+	rl->v[rl->n++] = *sq;
+	return 0;
+}
+
+int
+queue_reload_stored(const char *name, queue_changed_fn fn, void *arg)
+{
+	struct reload rl = {name, NULL, 0, 0};
+	uint64_t before = local_changes;
+	if (store_queue_each(reload_one, &rl) != 0) {
+		free(rl.v);
+		return -1;
+	}
+	/* This node changed a queue while the store was read: what was
+	 * read may be older than what it holds. */
+	if (local_changes != before || (before & 1) != 0) {
+		free(rl.v);
+		return 1;
+	}
+	/* Nothing below yields. */
+	for (size_t i = 0; i < rl.n; i++)
+		if (adopt(&rl.v[i]) && fn != NULL) {
+			struct queue *q = queue_find_id(rl.v[i].id);
+			if (q != NULL)
+				fn(q, arg);
+		}
+	/* Those this node has that the store no longer holds: deleted
+	 * elsewhere. */
+	struct queue *q = queues, *next;
+	for (; q != NULL; q = next) {
+		next = q->next;
+		if (name != NULL && strcmp(q->conf.name, name) != 0)
+			continue;
+		bool stored = false;
+		for (size_t i = 0; i < rl.n && !stored; i++)
+			stored = rl.v[i].id == q->id;
+		if (stored)
+			continue;
+		log_info("queue %s: deleted on another node", q->conf.name);
+		forget(q);
+		if (fn != NULL)
+			fn(q, arg);
+	}
+	free(rl.v);
+	return 0;
 }

@@ -49,6 +49,10 @@ struct queue {
 	double claim_poll;	 /* s: the last wait for a limit the store
 					 * could not time (0: none); doubles
 					 * while it lasts */
+	bool maybe_ready;	 /* another node may have queued jobs
+					 * here: idle consumers try a claim
+					 * (a claim that finds none clears
+					 * it) */
 	struct waitq work;	 /* consumers: work, token, resume */
 	struct waitq room;	 /* producers: pending below capacity */
 	struct coro **consumers; /* owned array of conf.concurrency
@@ -105,6 +109,17 @@ int queue_conf_from_json(json_t *obj, const struct queue_conf *base,
 			 struct queue_conf *qc);
 /* True when some job of some queue is `waiting` (on dependencies). */
 bool queue_any_waiting(void);
+/* Called for a queue that queue_reload_stored() added, changed or
+ * forgot (then q->conf.concurrency is 0, and q stays valid until
+ * queue_shutdown). */
+typedef void (*queue_changed_fn)(struct queue *q, void *arg);
+/* Reads the queue named name (NULL: every queue) from the store again,
+ * as another node left it: adds it, takes its settings and pause, or
+ * forgets it when it is gone; fn (may be NULL) for each one that changed.
+ * Writes nothing.  -1 with diag when the store could not be read; 1, and
+ * nothing changed, when this node changed a queue meanwhile (what was
+ * read may be older than what it holds: read again).  Yields. */
+int queue_reload_stored(const char *name, queue_changed_fn fn, void *arg);
 /* Wakes every consumer of every queue (shutdown, pause changes). */
 void queue_wake_all(void);
 

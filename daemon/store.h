@@ -554,4 +554,49 @@ struct store_attempt_seen {
 int store_attempt_where(int64_t id, int attempt, struct store_attempt_seen *s);
 void store_attempt_seen_destroy(struct store_attempt_seen *s);
 
+/* ---- Across nodes (PostgreSQL) ---- */
+
+/* The channel the nodes notify each other on, and the longest payload
+ * (PostgreSQL refuses 8000 bytes and more). */
+#define STORE_CHANNEL "jobd"
+#define STORE_NOTICE_MAX 7900
+
+/* Called with each notification's payload on STORE_CHANNEL (borrowed for
+ * the call), this node's own included.  Must not yield. */
+typedef void (*store_notice_fn)(const char *payload, void *arg);
+/* Opens a connection of its own to the store's database (closing one
+ * open before) and listens on STORE_CHANNEL there; fn gets what arrives.
+ * -1 with E_DB.  Yields. */
+int store_listen_open(store_notice_fn fn, void *arg);
+/* 0 while the listening connection works; -1 with E_DB saying why once
+ * it is lost (or when none is open).  Does not yield. */
+int store_listen_check(void);
+/* A round trip on the listening connection: -1 with E_DB when it is
+ * lost or did not answer in 5 s (it is lost then).  Yields. */
+int store_listen_ping(void);
+/* Closes the listening connection.  Does not yield. */
+void store_listen_close(void);
+/* Sends payload (at most STORE_NOTICE_MAX bytes) on STORE_CHANNEL through
+ * the listening connection: a statement of its own, outside any
+ * transaction.  Not awaited: -1 with E_DB only when it cannot be sent
+ * (not listening).  Does not yield. */
+int store_publish(const char *payload);
+
+/* The nodes of the cluster, by name, as a new JSON array of {name,
+ * lease_age, running}: lease_age is lease (this node's `lease`, s) less
+ * what is left of the node's lease in the database's clock, so the
+ * seconds since its last renewal when every node has the same lease
+ * (more than lease: expired); running, the attempts it owns.  NULL with
+ * E_DB.  Yields. */
+json_t *store_nodes_json(double lease);
+/* Calls fn (store_id_fn) for each job of ids[0..n) that is terminal.
+ * Yields. */
+int store_jobs_terminal(const int64_t *ids, size_t n, store_id_fn fn,
+			void *arg);
+/* Writes whether this node has watchers or waiters into its nodes row
+ * (nothing before it registered).  Yields. */
+int store_node_set_listening(bool on);
+/* *any: whether another node says it has watchers or waiters.  Yields. */
+int store_nodes_listening(bool *any);
+
 #endif /* STORE_H_INCLUDED */

@@ -657,3 +657,11 @@ const struct store__backend store__pg_backend = {
 	.db_report = pg_report,
 	.db_fsync = pg_fsync,
 	STORE_BACKEND_CALLS(STORE_PG_CALL, STORE_PG_CALLV)};
+
+/* ---- for the listening connection (store_pg_events.c) ---- */
+
+const char *
+store_pg__conninfo(void)
+{
+	return conninfo_kept;
+}

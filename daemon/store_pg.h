@@ -91,6 +91,10 @@ struct store_pg__node {
 };
 extern struct store_pg__node store_pg__node;
 
+/* The connection string the store was opened with (borrowed), NULL when
+ * it is closed: the listening connection connects with it too. */
+const char *store_pg__conninfo(void);
+
 /* store__pg_open(conninfo) (store_backend.h) connects to conninfo
  * (borrowed), sets the session up and creates or migrates the schema.  -1
  * with E_DB; store_close() then closes what was opened.  From a

@@ -290,6 +290,7 @@ void top_restore(void);
 
 int cmd_ping(int argc, char **argv);	 /* stats.c */
 int cmd_stats(int argc, char **argv);	 /* stats.c */
+int cmd_nodes(int argc, char **argv);	 /* stats.c */
 int cmd_prune(int argc, char **argv);	 /* stats.c */
 int cmd_reload(int argc, char **argv);	 /* stats.c */
 int cmd_shutdown(int argc, char **argv); /* stats.c */

@@ -55,6 +55,7 @@ static const char usage_text[] =
 	"        [--memory SIZE] [--nofile N] [--cpu-time D]\n"
 	"        [-- ARGV... | -c 'SHELL']\n"
 	"  stats [--prometheus]\n"
+	"  nodes\n"
 	"  prune --older-than D\n"
 	"  reload\n"
 	"  shutdown [--now]\n"
@@ -89,7 +90,8 @@ static const struct command {
 	{"top", cmd_top},	    {"queue", cmd_queue},
 	{"producer", cmd_producer}, {"stats", cmd_stats},
 	{"prune", cmd_prune},	    {"reload", cmd_reload},
-	{"shutdown", cmd_shutdown}, {"help", cmd_help},
+	{"shutdown", cmd_shutdown}, {"nodes", cmd_nodes},
+	{"help", cmd_help},
 };
 static const size_t ncommands = sizeof(commands) / sizeof(commands[0]);
 

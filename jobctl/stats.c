@@ -25,6 +25,15 @@ static const char u_stats[] = "stats [--prometheus] [--json]\n"
 			      "      --prometheus  in Prometheus text format\n"
 			      "      --json        print the raw result";
 
+static const char u_nodes[] =
+	"nodes [--json]\n"
+	"\n"
+	"Lists the nodes of the cluster (the PostgreSQL store): name,\n"
+	"seconds since each renewed its lease, attempts running there.\n"
+	"\n"
+	"options:\n"
+	"      --json  print the raw array";
+
 static const char u_prune[] =
 	"prune --older-than D [--json]\n"
 	"\n"
@@ -146,6 +155,18 @@ stats_human(json_t *st)
 		       jstr(db, "path") ? jstr(db, "path") : "-", a, b);
 	}
 	stats_cgroups(json_object_get(st, "cgroups"));
+	if (json_is_array(json_object_get(st, "nodes"))) {
+		json_t *n;
+		size_t i;
+
+		printf("%-12s %zu\n", "nodes",
+		       json_array_size(json_object_get(st, "nodes")));
+		json_array_foreach (json_object_get(st, "nodes"), i, n)
+			printf("%-12s %s, lease age %.1fs, running %lld\n", "",
+			       jstr(n, "name") ? jstr(n, "name") : "?",
+			       jnum(n, "lease_age", 0),
+			       (long long)jint(n, "running", 0));
+	}
 }
 
 int
@@ -172,6 +193,39 @@ cmd_stats(int argc, char **argv)
 		print_json(res);
 	} else {
 		stats_human(res);
+	}
+	json_decref(res);
+	return ST_OK;
+}
+
+int
+cmd_nodes(int argc, char **argv)
+{
+	json_t *res, *nodes, *n;
+	size_t i;
+	int st = no_args("nodes", u_nodes, argc, argv);
+
+	if (st != ST_OK)
+		return st;
+	res = call("stats", NULL);
+	if (res == NULL)
+		return call_status();
+	nodes = json_object_get(res, "nodes");
+	if (!json_is_array(nodes)) {
+		fprintf(stderr, "jobctl: this jobd is no cluster node (its "
+				"store is SQLite)\n");
+		json_decref(res);
+		return ST_ERROR;
+	}
+	if (jobctl.json) {
+		print_json(nodes);
+	} else {
+		printf("%-24s %10s %8s\n", "NAME", "LEASE AGE", "RUNNING");
+		json_array_foreach (nodes, i, n)
+			printf("%-24s %9.1fs %8lld\n",
+			       jstr(n, "name") ? jstr(n, "name") : "?",
+			       jnum(n, "lease_age", 0),
+			       (long long)jint(n, "running", 0));
 	}
 	json_decref(res);
 	return ST_OK;

@@ -35,6 +35,7 @@ Suite *cgroups_suite(void);
 Suite *pgfix_suite(void);
 Suite *initdb_suite(void);
 Suite *nodeinfo_suite(void);
+Suite *relay_suite(void);
 
 /* Every suite, and whether it also runs with every jobd on PostgreSQL
  * (JOBD_TEST_STORE=postgres): not those that read the SQLite file, nor
@@ -57,6 +58,7 @@ static const struct {
 	{cgroups_suite, true},	   {pgfix_suite, false}, /* its own servers */
 	{initdb_suite, false}, /* both stores, its own server */
 	{nodeinfo_suite, true},	   {producer_node_suite, true},
+	{relay_suite, false}, /* both stores, its own server */
 };
 
 /* The PostgreSQL server every jobd runs on with JOBD_TEST_STORE=postgres:

@@ -48,6 +48,7 @@ Suite *store_both_producer_suite(void);
 Suite *producer_fence_suite(void);
 Suite *store_pg_node_suite(void);
 Suite *store_both_node_suite(void);
+Suite *relay_suite(void);
 
 static Suite *(*const suites[])(void) = {
 	time_suite,
@@ -92,6 +93,7 @@ static Suite *(*const suites[])(void) = {
 	producer_fence_suite,
 	store_pg_node_suite,
 	store_both_node_suite,
+	relay_suite,
 };
 
 int
