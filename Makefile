@@ -114,9 +114,11 @@ UNIT_SRCS := $(wildcard tests/unit/check_*.c)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(B)/%.o)
 INTEG_SRCS := $(wildcard tests/integration/*.c)
 INTEG_OBJS := $(INTEG_SRCS:%.c=$(B)/%.o)
+CLUSTER_SRCS := $(wildcard tests/cluster/*.c)
+CLUSTER_OBJS := $(CLUSTER_SRCS:%.c=$(B)/%.o)
 
 all: $(B)/jobd $(B)/jobctl
-.PHONY: all deps check unit integration asan valgrind run install uninstall \
+.PHONY: all deps check check-cluster unit integration asan valgrind run install uninstall \
         clean format format-check tidy bench fuzz fuzz-build fuzz-check
 
 # `deps` installs whatever is missing with apt-get (sudo when not root),
@@ -129,6 +131,7 @@ deps:
 
 $(B)/daemon/%.o $(B)/tests/unit/%.o: DAEMON_INC := -Idaemon
 $(B)/tests/integration/%.o: JOBD_CPPFLAGS += $(PQ_CFLAGS)
+$(B)/tests/cluster/%.o: JOBD_CPPFLAGS += $(PQ_CFLAGS) -Itests/integration
 
 $(B)/%.o: %.c
 	@mkdir -p $(@D)
@@ -168,14 +171,19 @@ $(B)/check_unit: $(UNIT_OBJS) $(DAEMON_OBJS) $(JOBCTL_MOD_OBJS) \
 $(B)/check_integration: $(INTEG_OBJS) $(B)/libjobd.a
 	$(LINK) $(CLIENT_LIBS) $(PQ_LIBS) $(CHECK_LIBS) $(LDLIBS)
 
+# The cluster scenarios: three nodes on one private PostgreSQL, with the
+# integration harness and its server fixture.
+$(B)/check_cluster: $(CLUSTER_OBJS) $(PGFIX_OBJS) $(B)/libjobd.a
+	$(LINK) $(CLIENT_LIBS) $(PQ_LIBS) $(CHECK_LIBS) $(LDLIBS)
+
 # `make check` runs every test: the layout rules (scripts/check-layout.sh),
 # the unit suites, then the integration suites against a real jobd and
-# jobctl, a bench smoke, the systemd unit checks, an install and uninstall
+# jobctl, the cluster scenarios, a bench smoke, the systemd unit checks, an install and uninstall
 # into a temporary DESTDIR, and the fuzz targets.
 check:
 	@scripts/deps.sh --quiet build pg $(CHECK_DEPS)
 	@$(MAKE) --no-print-directory all $(B)/check_unit $(B)/check_integration \
-		$(BENCH_BINS)
+		$(B)/check_cluster $(BENCH_BINS)
 	scripts/check-layout.sh
 	$(B)/check_unit
 	scripts/check-stores.sh $(B) $(CHECK_STORES)
@@ -183,17 +191,20 @@ check:
 
 # The plain build runs the integration suites on both stores, the second
 # time with every jobd on PostgreSQL (those the runner marks so), then the
-# bench smoke, the unit files, the install and the fuzz targets (always
-# sanitized).  Under SANITIZE=1 only the SQLite run comes again: the
-# sanitizers see the PostgreSQL store's code in the unit suites of both
-# backends, and the rest tests nothing the sanitizers would add to.
+# cluster scenarios (tests/cluster/: JOBD_CLUSTER_ALL=1 adds those whose
+# features jobd does not have yet), the bench smoke, the unit files, the
+# install and the fuzz targets (always sanitized).  Under SANITIZE=1 only
+# the SQLite run comes again: the sanitizers see the PostgreSQL store's
+# code in the unit suites of both backends, and the rest tests nothing the
+# sanitizers would add to.
 ifeq ($(SANITIZE),1)
 CHECK_STORES := sqlite
 CHECK_PLAIN := @true
 CHECK_DEPS :=
 else
 CHECK_STORES :=
-CHECK_PLAIN := bench/run.sh $(B) --smoke && scripts/verify-units.sh && \
+CHECK_PLAIN := JOBD_BIN=$(B)/jobd JOBCTL_BIN=$(B)/jobctl $(B)/check_cluster && \
+	bench/run.sh $(B) --smoke && scripts/verify-units.sh && \
 	scripts/check-install.sh && $(MAKE) --no-print-directory fuzz-check
 CHECK_DEPS := fuzz
 endif
@@ -249,6 +260,11 @@ unit: $(B)/check_unit
 
 integration: all $(B)/check_integration
 	JOBD_BIN=$(B)/jobd JOBCTL_BIN=$(B)/jobctl $(B)/check_integration
+
+check-cluster:
+	@scripts/deps.sh --quiet build pg
+	@$(MAKE) --no-print-directory all $(B)/check_cluster
+	JOBD_BIN=$(B)/jobd JOBCTL_BIN=$(B)/jobctl $(B)/check_cluster
 
 asan:
 	$(MAKE) SANITIZE=1 check
@@ -348,7 +364,8 @@ uninstall:
 # files that differ and fails if there are any.
 CLANG_FORMAT ?= clang-format
 FORMAT_DIRS := daemon lib $(patsubst %/,%,$(sort $(dir $(JOBCTL_SRCS)))) \
-               include/jobd tests/unit tests/integration tests/fuzz bench
+               include/jobd tests/unit tests/integration tests/cluster \
+               tests/fuzz bench
 FORMAT_SRCS = $(wildcard $(addsuffix /*.[ch],$(FORMAT_DIRS)))
 
 format:

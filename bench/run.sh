@@ -51,17 +51,20 @@ smoke)
 	RAW_SECS=0.1 SUB_SECS=0.3 SINGLE_N=200 PIPE_N=1000 BATCH_N=5000
 	JOBCTL_N=1000 CLIENTS=16 CLIENT_N=20 E2E_N=50 BIG_N=4000
 	SMALL_N=100 LAT_N=20 INFLATE_MB=4 REPEAT=1
-	KILLS=3 SOAK_SECS=4 SOAK_EVERY=1.5 LAG_N=2000 LAG_L=1000 ;;
+	KILLS=3 SOAK_SECS=4 SOAK_EVERY=1.5 LAG_N=2000 LAG_L=1000
+	CL_N=100 PGRAW_N=500 ;;
 quick)
 	RAW_SECS=1 SUB_SECS=1 SINGLE_N=20000 PIPE_N=100000 BATCH_N=200000
 	JOBCTL_N=20000 CLIENTS=16 CLIENT_N=500 E2E_N=3000 BIG_N=100000
 	SMALL_N=1000 LAT_N=300 INFLATE_MB=128 REPEAT=1
-	KILLS=10 SOAK_SECS=30 SOAK_EVERY=8 LAG_N=20000 LAG_L=10000 ;;
+	KILLS=10 SOAK_SECS=30 SOAK_EVERY=8 LAG_N=20000 LAG_L=10000
+	CL_N=3000 PGRAW_N=10000 ;;
 full)
 	RAW_SECS=2 SUB_SECS=3 SINGLE_N=100000 PIPE_N=500000 BATCH_N=1000000
 	JOBCTL_N=200000 CLIENTS=16 CLIENT_N=5000 E2E_N=20000 BIG_N=1000000
 	SMALL_N=1000 LAT_N=1000 INFLATE_MB=192 REPEAT=3
-	KILLS=100 SOAK_SECS=600 SOAK_EVERY=30 LAG_N=100000 LAG_L=10000 ;;
+	KILLS=100 SOAK_SECS=600 SOAK_EVERY=30 LAG_N=100000 LAG_L=10000
+	CL_N=20000 PGRAW_N=50000 ;;
 esac
 REPEAT=${BENCH_REPEAT:-$REPEAT}
 P=8			# queue concurrency of the end-to-end figures
@@ -91,6 +94,8 @@ build() { # OUT SRC [MORE SOURCES AND LIBS...]
 # shellcheck disable=SC2046 # pkg-config's words are meant to split
 build sqlite_raw bench/sqlite_raw.c $(pkg-config --cflags --libs sqlite3)
 build spawn_raw bench/spawn_raw.c
+# shellcheck disable=SC2046
+build pg_raw bench/pg_raw.c $(pkg-config --cflags --libs libpq)
 # load shares bench/common.[ch] with chaos and looplag.
 if [ bench/common.h -nt "$BB/load" ]; then rm -f "$BB/load"; fi
 # shellcheck disable=SC2046
@@ -111,9 +116,11 @@ RES=$WORK/results
 : >"$RES"
 JPID=""
 STUCK_PID=""
-PGDIR=""		# figure 5c's PostgreSQL server, while it runs
+PGDIR=""		# figures 5c and 14's PostgreSQL server, while it runs
+NODE_PIDS=()		# figure 14's jobd nodes, while they run
 cleanup() {
 	set +e
+	nodes_stop
 	if [ -n "$STUCK_PID" ]; then
 		kill "$STUCK_PID" 2>/dev/null
 		wait "$STUCK_PID" 2>/dev/null
@@ -271,13 +278,14 @@ pg_stop() {
 	rm -rf "$PGDIR"
 	PGDIR=""
 }
-e2e_postgres() {
-	local bin out sqlite
+# pg_start: a private server in a temporary directory (PGDIR), reached by
+# its Unix socket; false when there is no PostgreSQL here.
+pg_start() {
+	local bin
 	bin=$(pg_bin)
 	if [ -z "$bin" ] || [ ! -x "$bin/initdb" ] ||
 		{ [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; }; then
-		echo "-- 5c. one node on PostgreSQL: skipped (no PostgreSQL server)"
-		return 0
+		return 1
 	fi
 	PGDIR=$(mktemp -d /tmp/jobd-bench-pg.XXXXXX)
 	if [ "$(id -u)" = 0 ]; then chown postgres "$PGDIR"; fi
@@ -286,6 +294,13 @@ e2e_postgres() {
 	pg_as "$bin/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/log" -w -t 60 \
 		-o "-c listen_addresses='' -k $PGDIR" start >/dev/null ||
 		fail "pg_ctl start failed: $(tail -n 5 "$PGDIR/log")"
+}
+e2e_postgres() {
+	local out sqlite
+	if ! pg_start; then
+		echo "-- 5c. one node on PostgreSQL: skipped (no PostgreSQL server)"
+		return 0
+	fi
 	echo "-- 5c. end to end, $E2E_N no-op jobs, one node on SQLite, then on PostgreSQL"
 	start_jobd e2e-sqlite full
 	out=$(run_load e2e -q default -n "$E2E_N")
@@ -299,6 +314,110 @@ e2e_postgres() {
 	stop_jobd
 	pg_stop
 	rm -rf "${WORK:?}/e2e-sqlite" "${WORK:?}/e2e-pg"
+}
+
+# Figure 14: claim+ack throughput of /bin/true jobs through 1, 2 and 3
+# nodes on one database, beside the bare claim loop (pg_raw) and the
+# bare spawn loop (spawn_raw) of the same run.  The jobs wait in a queue
+# paused cluster-wide; the clock runs from the resume (on every node) to
+# the last success, seen in the database.  Extra nodes on one machine
+# add no CPU: the target is that they cost nothing.
+node_sock() { echo "$SOCKDIR/cl-$1.sock"; }
+# node_start DB I: node nI on database DB; false (its log tail in
+# NODE_WHY) when it exits at start.
+node_start() {
+	local dir=$WORK/cl-$1-n$2 sock pid
+	sock=$(node_sock "$2")
+	mkdir -p "$dir"
+	printf '[daemon]\nstore = postgres\ndatabase = host=%s dbname=%s user=jobd\nnode_name = n%d\n[queue cb]\nconcurrency = %d\n' \
+		"$PGDIR" "$1" "$2" "$P" >"$dir/jobd.conf"
+	"$JOBD" -c "$dir/jobd.conf" -s "$sock" -d "$dir/state" \
+		2>>"$dir/jobd.log" &
+	pid=$!
+	NODE_PIDS+=("$pid")
+	for _ in $(seq 1 600); do
+		if [ -S "$sock" ] && "$JOBCTL" -s "$sock" ping >/dev/null 2>&1; then
+			return 0
+		fi
+		if ! kill -0 "$pid" 2>/dev/null; then
+			NODE_WHY=$(tail -n 1 "$dir/jobd.log")
+			return 1
+		fi
+		sleep 0.05
+	done
+	fail "node n$2 did not answer ping"
+}
+nodes_stop() {
+	local pid
+	for pid in "${NODE_PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in "${NODE_PIDS[@]}"; do
+		wait "$pid" 2>/dev/null || true
+	done
+	NODE_PIDS=()
+}
+# cluster_run N: the rate of CL_N jobs through N nodes, or "" (with
+# NODE_WHY) when a node refused to start.
+cluster_run() {
+	local n=$1 db=cl$1 i t0 t1 out
+	pg_as "$(pg_bin)/createdb" -h "$PGDIR" -U jobd -O jobd "$db" ||
+		fail "createdb $db failed"
+	CL_RATE=""
+	node_start "$db" 1 || return 0
+	SOCK=$(node_sock 1)
+	jctl queue pause cb >/dev/null || fail "queue pause cb"
+	fill cb "$CL_N"
+	for i in $(seq 2 "$n"); do
+		node_start "$db" "$i" || { nodes_stop; return 0; }
+	done
+	t0=$(now)
+	for i in $(seq 1 "$n"); do
+		"$JOBCTL" -s "$(node_sock "$i")" queue resume cb >/dev/null ||
+			fail "queue resume cb on n$i"
+	done
+	out=$("$BB/pg_raw" wait "host=$PGDIR dbname=$db user=jobd" "$CL_N" 120) ||
+		fail "cluster of $n: the jobs did not all succeed"
+	t1=$(now)
+	CL_RATE=$(calc 'a / (c - b)' "$CL_N" "$t0" "$t1")
+	nodes_stop
+}
+cluster_pg() {
+	local out raw spawn base one r n
+	if ! pg_start; then
+		echo "-- 14. cluster: skipped (no PostgreSQL server)"
+		return 0
+	fi
+	echo "-- 14. claim+ack of $CL_N /bin/true jobs through 1, 2, 3 nodes" \
+		"on one database (concurrency $P each)"
+	out=$("$BB/pg_raw" rate "host=$PGDIR dbname=postgres user=jobd" \
+		"$PGRAW_N" "$P") || fail "pg_raw failed"
+	raw=$(val rate "$out")
+	out=$("$BB/spawn_raw" rate "$CL_N" "$P" /bin/true) ||
+		fail "spawn_raw failed"
+	spawn=$(val rate "$out")
+	base=$(calc 'a < b ? a : b' "$raw" "$spawn")
+	note "bare claim+ack loop (pg_raw, batches of $P): $(fmt "$raw") jobs/s;" \
+		"raw spawn: $(fmt "$spawn") spawns/s"
+	cluster_run 1
+	[ -n "$CL_RATE" ] || fail "one node on PostgreSQL did not start: $NODE_WHY"
+	one=$CL_RATE
+	fig 14 cluster_1 "claim+ack, 1 node" "$one" jobs/s \
+		"min(pg_raw, spawn_raw)" "$base" jobs/s
+	for n in 2 3; do
+		cluster_run "$n"
+		if [ -z "$CL_RATE" ]; then
+			note "$n nodes: skipped, a node refused to start: $NODE_WHY"
+			continue
+		fi
+		fig 14 "cluster_$n" "claim+ack, $n nodes" "$CL_RATE" jobs/s \
+			"1 node" "$one" jobs/s
+		note "$n nodes: $(calc 'a / b' "$CL_RATE" "$raw" | xargs printf '%.2f')x pg_raw"
+	done
+	r=$(calc 'a / b' "$one" "$raw")
+	note "1 node: $(printf '%.2f' "$r")x pg_raw"
+	pg_stop
+	rm -rf "${WORK:?}"/cl-*
 }
 
 one_pass() {
@@ -359,6 +478,7 @@ one_pass() {
 
 	e2e_cgroup
 	e2e_postgres
+	cluster_pg
 	echo "-- 5. end to end, $E2E_N no-op jobs, concurrency $P, synchronous=full"
 	start_jobd small full
 	paused_queue bl
@@ -528,6 +648,9 @@ extras() {
 TARGETS='e2e|r|>=|0.85|>= 0.85x raw spawn|all
 e2e_cgroup|r|>=|0.7|>= 0.7x without cgroups|all
 e2e_postgres|r|>=|0.5|>= 0.5x SQLite|all
+cluster_1|r|>=|0.8|>= 0.8x min(pg_raw, spawn_raw)|all
+cluster_2|r|>=|0.9|>= 0.9x one node|all
+cluster_3|r|>=|0.9|>= 0.9x one node|all
 batch_full|v|>=|200000|>= 200000/s|all
 batch_full|r|>=|0.3|and >= 0.3x raw|all
 jobctl|v|>=|200000|>= 200000/s|all

@@ -11,12 +11,14 @@
 #include <ftw.h>
 #include <glob.h>
 #include <libpq-fe.h>
+#include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -272,14 +274,14 @@ make_cluster(struct pgfix *p)
 static void
 start_server(struct pgfix *p)
 {
-	char opts[512], logpath[160];
+	char opts[640], logpath[160];
 	snprintf(opts, sizeof(opts),
-		 "-k %s -c listen_addresses='' -p %d -c fsync=off "
+		 "-k %s -c listen_addresses='%s' -p %d -c fsync=off "
 		 "-c unix_socket_permissions=0777 "
 		 "-c tcp_keepalives_idle=2 -c tcp_keepalives_interval=1 "
 		 "-c tcp_keepalives_count=3 "
 		 "-c idle_in_transaction_session_timeout=5s",
-		 p->dir, p->port);
+		 p->dir, p->listen, p->port);
 	snprintf(logpath, sizeof(logpath), "%s/server.log", p->dir);
 	const char *const args[] = {"start", "-w",    "-t", "30", "-D", p->data,
 				    "-l",    logpath, "-o", opts, NULL};
@@ -295,13 +297,79 @@ start_server(struct pgfix *p)
 		      p->data);
 }
 
+/* A TCP port nothing on the host listens on now: the kernel's pick for a
+ * socket bound to port 0 (a race with another program is possible, and
+ * then pg_ctl start fails the test, saying so). */
+static int
+free_tcp_port(void)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	close(fd);
+	return ntohs(sa.sin_port);
+}
+
+/* Lets user jobd in from the network net by trust (a line appended to the
+ * cluster's pg_hba.conf, which the server reads at its start). */
+static void
+allow_net(const struct pgfix *p, const char *net)
+{
+	char path[160];
+	snprintf(path, sizeof(path), "%s/pg_hba.conf", p->data);
+	FILE *f = fopen(path, "ae");
+	ck_assert_msg(f != NULL, "cannot open %s: %s", path, strerror(errno));
+	fprintf(f, "host all jobd %s trust\n", net);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+static int start_common(struct pgfix *p, const char *listen,
+			const char *hba_net);
+
 int
 pgfix_start(struct pgfix *p)
+{
+	return start_common(p, NULL, NULL);
+}
+
+int
+pgfix_start_tcp(struct pgfix *p, const char *listen, const char *hba_net)
+{
+	return start_common(p, listen, hba_net);
+}
+
+void
+pgfix_restart(struct pgfix *p)
+{
+	char logpath[160];
+	snprintf(logpath, sizeof(logpath), "%s/server.log", p->dir);
+	/* The options come back from postmaster.opts; the log file does
+	 * not. */
+	const char *const args[] = {"restart", "-m",	"fast", "-w",
+				    "-t",      "30",	"-D",	p->data,
+				    "-l",      logpath, NULL};
+	int st = run(p, "pg_ctl", args, "pg_ctl.log", 45);
+	p->pid = read_postmaster_pid(p);
+	if (st != 0) {
+		char *ctl = log_tail(p, "pg_ctl.log", 200);
+		char *server = log_tail(p, "server.log", 400);
+		ck_abort_msg("pgfix: pg_ctl restart %s: %s; server: %s",
+			     st < 0 ? "ran past 45 s" : "failed", ctl, server);
+	}
+}
+
+static int
+start_common(struct pgfix *p, const char *listen, const char *hba_net)
 {
 	static unsigned started;
 	struct passwd *pw = NULL;
 
 	memset(p, 0, sizeof(*p));
+	if (listen != NULL)
+		snprintf(p->listen, sizeof(p->listen), "%s", listen);
 	if (find_bin(p) != 0)
 		return -1;
 	if (geteuid() == 0) {
@@ -333,12 +401,17 @@ pgfix_start(struct pgfix *p)
 	snprintf(p->data, sizeof(p->data), "%s/data", p->dir);
 	/* Only the socket dir/.s.PGSQL.port exists, so any port would do;
 	 * distinct numbers keep the logs of parallel tests apart. */
-	p->port = 5433 + (int)(((unsigned)getpid() + started++) % 1000);
+	p->port =
+		listen != NULL
+			? free_tcp_port()
+			: 5433 + (int)(((unsigned)getpid() + started++) % 1000);
 	snprintf(p->conninfo, sizeof(p->conninfo),
 		 "host=%s port=%d user=jobd dbname=postgres "
 		 "connect_timeout=10",
 		 p->dir, p->port);
 	make_cluster(p);
+	if (hba_net != NULL)
+		allow_net(p, hba_net);
 	start_server(p);
 	return 0;
 }

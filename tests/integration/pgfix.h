@@ -23,6 +23,7 @@ struct pgfix {
 	char bin[128];	    /* where initdb and pg_ctl are */
 	int port;	    /* names the socket dir/.s.PGSQL.port */
 	pid_t pid;	    /* the postmaster, 0 when not running */
+	char listen[160];   /* TCP addresses too (pgfix_start_tcp), or "" */
 	char conninfo[192]; /* what pgfix_conninfo returns */
 	char why[512];	    /* why pgfix_start or pgfix_createdb failed */
 };
@@ -37,6 +38,19 @@ struct pgfix {
  * directory, so a test that fails or times out leaves no server behind.
  * Ends with pgfix_stop. */
 int pgfix_start(struct pgfix *p);
+
+/* As pgfix_start, and the server also listens on TCP: on the addresses
+ * listen (listen_addresses syntax, such as "10.1.1.1,10.1.2.1": they must
+ * be configured on an interface already) at p->port, then a port that was
+ * free on the host, and lets user jobd in by trust from the network
+ * hba_net (CIDR, such as "10.1.0.0/16").  pgfix_conninfo still names the
+ * Unix socket. */
+int pgfix_start_tcp(struct pgfix *p, const char *listen, const char *hba_net);
+
+/* `pg_ctl restart -m fast -w`: every session is ended and the server comes
+ * back with the same settings on the same socket and port.  Fails the test
+ * when it does not accept connections within 45 s. */
+void pgfix_restart(struct pgfix *p);
 
 /* A libpq connection string for the database postgres as user jobd, with
  * a 10 s connect_timeout (borrowed from p until pgfix_stop).  Appending

@@ -1,0 +1,124 @@
+/*
+ * The cluster test runner: the scenarios of SCALEOUT 13 against three jobd
+ * nodes on one PostgreSQL database (cluster.h).  It makes the network
+ * namespaces (as root, with ip(8)) and starts the one server, in tests of
+ * their own run in this process, then runs every suite; each scenario
+ * makes its own database and nodes.
+ *
+ * Each file registers its scenarios in two test cases: "ready", run by
+ * every `make check`, and "pending", whose features jobd does not have
+ * yet, run only with JOBD_CLUSTER_ALL=1.  JOBD_CLUSTER_ONLY=NAME,...
+ * runs only the scenarios named.  Without PostgreSQL the runner says so
+ * and passes.
+ */
+#include <check.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster.h"
+#include "scenarios.h"
+
+static char why[512];
+static bool pg_missing;
+
+START_TEST(cluster_setup)
+{
+	char nwhy[256];
+	if (!cl_net_setup(nwhy, sizeof(nwhy)))
+		fprintf(stderr,
+			"cluster: nodes share the host's network (%s): the "
+			"partition scenarios will be skipped\n",
+			nwhy);
+	pg_missing = cl_server_start(why, sizeof(why)) != 0;
+}
+END_TEST
+
+START_TEST(cluster_teardown)
+{
+	cl_server_stop();
+}
+END_TEST
+
+void
+cl_add(TCase *tc, const TTest *t)
+{
+	const char *only = getenv("JOBD_CLUSTER_ONLY");
+	size_t n = strlen(t->name);
+	if (only != NULL && *only != '\0') {
+		const char *p = only;
+		while ((p = strstr(p, t->name)) != NULL &&
+		       !((p == only || p[-1] == ',') &&
+			 (p[n] == '\0' || p[n] == ',')))
+			p += n;
+		if (p == NULL)
+			return;
+	}
+	tcase_add_test(tc, t);
+}
+
+/* Runs test t alone, in this process; true when it passed. */
+static bool
+run_here(const TTest *t)
+{
+	Suite *s = suite_create("cluster-server");
+	TCase *tc = tcase_create("server");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, t);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_set_fork_status(sr, CK_NOFORK);
+	srunner_run(sr, "cluster-server", "server", CK_SILENT);
+	bool ok = srunner_ntests_failed(sr) == 0;
+	srunner_free(sr);
+	return ok;
+}
+
+/* The suite of one file: its ready scenarios, and its pending ones when
+ * all is set. */
+static Suite *
+suite_of(const char *name, void (*reg)(TCase *ready, TCase *pending), bool all)
+{
+	Suite *s = suite_create(name);
+	TCase *ready = tcase_create("ready");
+	TCase *pending = tcase_create("pending");
+	/* A scenario stays well under 30 s; the bound catches a hang. */
+	tcase_set_timeout(ready, 90);
+	tcase_set_timeout(pending, 90);
+	reg(ready, pending);
+	suite_add_tcase(s, ready);
+	if (all)
+		suite_add_tcase(s, pending);
+	return s;
+}
+
+int
+main(void)
+{
+	const char *a = getenv("JOBD_CLUSTER_ALL");
+	bool all = a != NULL && strcmp(a, "1") == 0;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (!run_here(cluster_setup))
+		return EXIT_FAILURE;
+	if (pg_missing) {
+		fprintf(stderr, "cluster: skipped: %s\n", why);
+		return EXIT_SUCCESS;
+	}
+	if (!all)
+		fprintf(stderr, "cluster: the pending scenarios run only with "
+				"JOBD_CLUSTER_ALL=1\n");
+	SRunner *sr = srunner_create(NULL);
+	srunner_add_suite(sr, suite_of("harness", cl_harness_tests, all));
+	srunner_add_suite(sr, suite_of("failover", cl_failover_tests, all));
+	srunner_add_suite(sr, suite_of("limits", cl_limits_tests, all));
+	srunner_add_suite(sr, suite_of("events", cl_events_tests, all));
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	if (!run_here(cluster_teardown))
+		failed++;
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
