@@ -272,10 +272,10 @@ txn_over(bool committed)
 /* The commit failed (or the database rolled back already): rolls back
  * whatever is left and tells everyone.  fail_msg says why. */
 static void
-txn_fail(void)
+txn_fail(bool unsent)
 {
 	log_error("%s", fail_msg);
-	fail_uncommitted = txn_doomed && txn_lost_uncommitted;
+	fail_uncommitted = unsent || (txn_doomed && txn_lost_uncommitted);
 	store__be->db_rollback();
 	txn_over(false);
 }
@@ -305,7 +305,10 @@ txn_commit(void)
 			flight_answered = false;
 			return 0;
 		}
+		/* Not sent: nothing of it was committed. */
 		snprintf(fail_msg, sizeof(fail_msg), "%s", diag_msg());
+		txn_fail(true);
+		return diag_set(E_DB, "%s", fail_msg);
 	} else if (store__be->db_commit() != 0) {
 		snprintf(fail_msg, sizeof(fail_msg), "%s", diag_msg());
 	} else {
@@ -313,7 +316,7 @@ txn_commit(void)
 		store__be->db_report();
 		return 0;
 	}
-	txn_fail();
+	txn_fail(false);
 	return diag_set(E_DB, "%s", fail_msg);
 }
 

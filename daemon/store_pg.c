@@ -528,7 +528,9 @@ begin_done(PGresult *res, const char *err, void *arg)
 {
 	(void)res;
 	(void)arg;
-	if (err != NULL)
+	if (err != NULL && conn != NULL && !pgconn_ok(conn))
+		store__txn_lost_uncommitted(err);
+	else if (err != NULL)
 		store__txn_lost(err);
 }
 

@@ -8,7 +8,8 @@
 #   build   compiler, pkg-config and the libraries (libpq among them); the
 #           sqlite3 shell and time zones the tests use
 #   pg      the PostgreSQL server (initdb, pg_ctl), which the tests start
-#           in a temporary directory (make check)
+#           in a temporary directory (make check), and iproute2 (ip), with
+#           which the cluster tests make network namespaces
 #   fuzz    clang and its libFuzzer runtime (make fuzz, make check)
 #   format  clang-format (make format, make format-check)
 # With no GROUP, all of them (make deps).
@@ -51,6 +52,9 @@ pg() {
 		[ -x "$f" ] && found=1
 	done
 	[ "$found" = 1 ] || missing="$missing postgresql"
+	# The cluster tests put each node in a network namespace (ip) and
+	# cut its link to make a partition.
+	command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
 }
 
 fuzz() {

@@ -445,12 +445,11 @@ START_TEST(a5_partition_self_fences)
 END_TEST
 
 void
-cl_failover_tests(TCase *ready, TCase *pending)
+cl_failover_tests(TCase *tc)
 {
-	(void)pending;
-	cl_add(ready, a3_killed_node_rescued_by_peers);
-	cl_add(ready, a4_restarted_node_recovers_at_once);
-	cl_add(ready, a2_never_twice_under_churn);
-	cl_add(ready, a1_no_acknowledged_job_lost);
-	cl_add(ready, a5_partition_self_fences);
+	cl_add(tc, a3_killed_node_rescued_by_peers);
+	cl_add(tc, a4_restarted_node_recovers_at_once);
+	cl_add(tc, a2_never_twice_under_churn);
+	cl_add(tc, a1_no_acknowledged_job_lost);
+	cl_add(tc, a5_partition_self_fences);
 }

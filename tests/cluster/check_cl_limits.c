@@ -206,10 +206,9 @@ START_TEST(a9_unique_key_across_nodes)
 END_TEST
 
 void
-cl_limits_tests(TCase *ready, TCase *pending)
+cl_limits_tests(TCase *tc)
 {
-	(void)pending;
-	cl_add(ready, a9_unique_key_across_nodes);
-	cl_add(ready, a7_rate_across_nodes);
-	cl_add(ready, a6_global_concurrency_across_nodes);
+	cl_add(tc, a9_unique_key_across_nodes);
+	cl_add(tc, a7_rate_across_nodes);
+	cl_add(tc, a6_global_concurrency_across_nodes);
 }

@@ -5,11 +5,9 @@
  * their own run in this process, then runs every suite; each scenario
  * makes its own database and nodes.
  *
- * Each file registers its scenarios in two test cases: "ready", run by
- * every `make check`, and "pending", whose features jobd does not have
- * yet, run only with JOBD_CLUSTER_ALL=1.  JOBD_CLUSTER_ONLY=NAME,...
- * runs only the scenarios named.  Without PostgreSQL the runner says so
- * and passes.
+ * Each file registers its scenarios in one test case, run by every `make
+ * check`.  JOBD_CLUSTER_ONLY=NAME,... runs only the scenarios named.
+ * Without PostgreSQL the runner says so and passes.
  */
 #include <check.h>
 #include <signal.h>
@@ -76,30 +74,23 @@ run_here(const TTest *t)
 	return ok;
 }
 
-/* The suite of one file: its ready scenarios, and its pending ones when
- * all is set. */
+/* The suite of one file: its scenarios. */
 static Suite *
-suite_of(const char *name, void (*reg)(TCase *ready, TCase *pending), bool all)
+suite_of(const char *name, void (*reg)(TCase *tc))
 {
 	Suite *s = suite_create(name);
-	TCase *ready = tcase_create("ready");
-	TCase *pending = tcase_create("pending");
-	/* A scenario stays well under 30 s; the bound catches a hang. */
-	tcase_set_timeout(ready, 90);
-	tcase_set_timeout(pending, 90);
-	reg(ready, pending);
-	suite_add_tcase(s, ready);
-	if (all)
-		suite_add_tcase(s, pending);
+	TCase *tc = tcase_create("scenarios");
+	/* A scenario stays well under 30 s (but A8's minute boundary); the
+	 * bound catches a hang. */
+	tcase_set_timeout(tc, 90);
+	reg(tc);
+	suite_add_tcase(s, tc);
 	return s;
 }
 
 int
 main(void)
 {
-	const char *a = getenv("JOBD_CLUSTER_ALL");
-	bool all = a != NULL && strcmp(a, "1") == 0;
-
 	signal(SIGPIPE, SIG_IGN);
 	if (!run_here(cluster_setup))
 		return EXIT_FAILURE;
@@ -107,14 +98,11 @@ main(void)
 		fprintf(stderr, "cluster: skipped: %s\n", why);
 		return EXIT_SUCCESS;
 	}
-	if (!all)
-		fprintf(stderr, "cluster: the pending scenarios run only with "
-				"JOBD_CLUSTER_ALL=1\n");
 	SRunner *sr = srunner_create(NULL);
-	srunner_add_suite(sr, suite_of("harness", cl_harness_tests, all));
-	srunner_add_suite(sr, suite_of("failover", cl_failover_tests, all));
-	srunner_add_suite(sr, suite_of("limits", cl_limits_tests, all));
-	srunner_add_suite(sr, suite_of("events", cl_events_tests, all));
+	srunner_add_suite(sr, suite_of("harness", cl_harness_tests));
+	srunner_add_suite(sr, suite_of("failover", cl_failover_tests));
+	srunner_add_suite(sr, suite_of("limits", cl_limits_tests));
+	srunner_add_suite(sr, suite_of("events", cl_events_tests));
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -1,7 +1,7 @@
 /*
  * scenarios: the cluster suites' registration (check_cluster.c).  Each
- * adds its scenarios to ready (run by every `make check`) or pending (run
- * only with JOBD_CLUSTER_ALL=1: their features are not in jobd yet).
+ * adds its scenarios to the test case it is given, run by every `make
+ * check`.
  */
 #ifndef SCENARIOS_H_INCLUDED
 #define SCENARIOS_H_INCLUDED
@@ -13,12 +13,12 @@
 void cl_add(TCase *tc, const TTest *t);
 
 /* The harness itself: the wrapper's checks, a node over TCP, a partition. */
-void cl_harness_tests(TCase *ready, TCase *pending);
+void cl_harness_tests(TCase *tc);
 /* A1 to A5: kills, restarts, partitions. */
-void cl_failover_tests(TCase *ready, TCase *pending);
+void cl_failover_tests(TCase *tc);
 /* A6, A7, A9: global concurrency, rate, unique keys. */
-void cl_limits_tests(TCase *ready, TCase *pending);
+void cl_limits_tests(TCase *tc);
 /* A8, A10, A11: producers, wait and watch, a server restart. */
-void cl_events_tests(TCase *ready, TCase *pending);
+void cl_events_tests(TCase *tc);
 
 #endif /* SCENARIOS_H_INCLUDED */
