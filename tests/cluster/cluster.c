@@ -388,21 +388,25 @@ cl_init(struct cluster *c, const char *extra)
 	mkdir(path, 0777);
 	snprintf(path, sizeof(path), "%s/runs.log", c->dir);
 	jd_write_file(path, "");
+	/* A copy: c->dir lies in the struct the names are written into. */
+	char base[sizeof(c->dir)];
+	memcpy(base, c->dir, sizeof(base));
+	_Static_assert(CL_NODES < 10, "node names of one digit");
 	for (int i = 1; i <= CL_NODES; i++) {
 		struct cl_node *n = &c->n[i];
 		n->jd.fd = -1;
 		n->jd.next_id = 1;
-		snprintf(n->name, sizeof(n->name), "n%d", i);
-		snprintf(n->jd.dir, sizeof(n->jd.dir), "%s/n%d", c->dir, i);
-		mkdir(n->jd.dir, 0755);
-		snprintf(n->jd.sock, sizeof(n->jd.sock), "%s/jobd.sock",
-			 n->jd.dir);
-		snprintf(n->jd.state, sizeof(n->jd.state), "%s/state",
-			 n->jd.dir);
-		snprintf(n->jd.conf, sizeof(n->jd.conf), "%s/jobd.conf",
-			 n->jd.dir);
-		snprintf(n->jd.log, sizeof(n->jd.log), "%s/jobd.log",
-			 n->jd.dir);
+		n->name[0] = 'n';
+		n->name[1] = (char)('0' + i);
+		n->name[2] = '\0';
+		char nd[sizeof(n->jd.dir)];
+		snprintf(nd, sizeof(nd), "%s/%s", base, n->name);
+		memcpy(n->jd.dir, nd, sizeof(nd));
+		mkdir(nd, 0755);
+		snprintf(n->jd.sock, sizeof(n->jd.sock), "%s/jobd.sock", nd);
+		snprintf(n->jd.state, sizeof(n->jd.state), "%s/state", nd);
+		snprintf(n->jd.conf, sizeof(n->jd.conf), "%s/jobd.conf", nd);
+		snprintf(n->jd.log, sizeof(n->jd.log), "%s/jobd.log", nd);
 		if (net_up) {
 			ns_name(i, n->ns, sizeof(n->ns));
 			veth_name(i, 'h', n->veth, sizeof(n->veth));
