@@ -416,6 +416,8 @@ cmd_cancel(struct cmd_req *r)
 		    !jobd_state_is_terminal(b.state) &&
 		    jobs_cancel(&b, jobd_time_now_ms()) != 0)
 			goto fail; /* the error, not jobs left running */
+		/* Claimed here, its attempt not started: it will not. */
+		consumer_cancelled(ids[i]);
 		/* Cancelled or not, every job checked is cancelled. */
 		(void)await_slice();
 	}

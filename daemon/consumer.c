@@ -24,6 +24,7 @@ struct consumer {
 	struct queue *q;
 	int slot;
 	int64_t job_id; /* held from claim to recorded end; 0: none */
+	bool cancelled; /* job_id was cancelled (consumer_cancelled) */
 	struct consumer *next, *prev; /* every live consumer */
 	double spawn_backoff; /* s; 0 unless the last spawn lacked resources */
 };
@@ -47,6 +48,14 @@ consumer_holds(int64_t id)
 		if (cs->job_id == id)
 			return true;
 	return false;
+}
+
+void
+consumer_cancelled(int64_t id)
+{
+	for (struct consumer *cs = consumers; cs; cs = cs->next)
+		if (cs->job_id == id)
+			cs->cancelled = true;
 }
 
 void
@@ -309,15 +318,6 @@ settle_end(struct queue *q, const struct store_job_run *r,
 	}
 }
 
-/* True when job id is still running in the store (not cancelled while its
- * claim was being committed, not rolled back by a failed commit). */
-static bool
-still_running(int64_t id)
-{
-	struct store_job_brief b;
-	return store_job_brief(id, &b) == 0 && b.state == JOBD_RUNNING;
-}
-
 /* Polls for a permit another node may free (or a bucket its transaction
  * holds): from 50 ms, doubling to 1 s while the limit lasts. */
 #define LIMIT_POLL_MIN 0.05
@@ -413,6 +413,7 @@ consumer_f(void *arg)
 			continue;
 		}
 		cs->job_id = r.id;
+		cs->cancelled = false;
 		q->active++;
 		q->claim_poll = 0;
 		/* The claim is committed before the process starts: a job
@@ -442,8 +443,15 @@ consumer_f(void *arg)
 			cs->job_id = 0;
 			continue;
 		}
-		if (!still_running(r.id)) {
-			/* Cancelled while the claim was being committed. */
+		if (cs->cancelled) {
+			/* Cancelled while the claim was being committed: its
+			 * end is the cancel's (recorded as such should the
+			 * cancel's own commit fail), with no process. */
+			struct runner ctl = {.job_id = r.id,
+					     .kill = RUNNER_KILL_CANCEL};
+			struct runner_result res = {.exit_code = -1,
+						    .memory_peak = -1};
+			settle_end(q, &r, &ctl, &res);
 			release_slot(q);
 			store_job_run_destroy(&r);
 			cs->job_id = 0;

@@ -31,6 +31,10 @@ void consumer_stop_all(void);
 /* True while a consumer holds job id: from its claim until the end of
  * the attempt is recorded.  Such a job must not be started again. */
 bool consumer_holds(int64_t id);
+/* Job id, which a consumer of this node may hold, was cancelled: if its
+ * attempt has not started (its claim's commit awaited), it will not.
+ * Does not yield. */
+void consumer_cancelled(int64_t id);
 /* Number of consumer coroutines alive. */
 int consumer_count(void);
 /* After consumer_stop_all: waits until no attempt runs (runner_count() is

@@ -344,6 +344,36 @@ store_pg__write(const char *what, const char *sql,
 	return run(what, sql, a, res);
 }
 
+/* The answer to a write nobody waits for: a failure loses the group
+ * transaction it was part of (its COMMIT then answers ROLLBACK). */
+static void
+unawaited_done(PGresult *res, const char *err, void *arg)
+{
+	(void)res;
+	(void)arg;
+	if (err != NULL) {
+		log_warnx("store: an unawaited write failed: %s", err);
+		/* Not the transaction whose COMMIT is in flight: the
+		 * answer says how that one ended. */
+		if (store_txn_open() && !store_committing())
+			store__txn_lost(err);
+	}
+}
+
+int
+store_pg__write_unawaited(const char *what, const char *sql,
+			  const struct store_pg__args *a)
+{
+	if (store__write_begin() != 0)
+		return -1;
+	if (pgconn_send(conn, sql, a != NULL ? a->n : 0,
+			a != NULL ? a->v : NULL, unawaited_done, NULL) != 0) {
+		store__txn_lost(diag_msg());
+		return diag_set(E_DB, "store: %s: %s", what, diag_msg());
+	}
+	return 0;
+}
+
 bool
 store_pg__null(const PGresult *r, int row, int col)
 {

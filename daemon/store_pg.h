@@ -69,6 +69,13 @@ int store_pg__read(const char *what, const char *sql,
  * and read the outcome from the rows returned.  Yields. */
 int store_pg__write(const char *what, const char *sql,
 		    const struct store_pg__args *a, PGresult **res);
+/* A write whose result nobody needs (what names it when it cannot be
+ * sent): sent in the group transaction without waiting for its
+ * answer; its failure loses the transaction, as any write's does.  0, or
+ * -1 with E_DB when it cannot be sent.  Yields only to join the group
+ * transaction (store__write_begin). */
+int store_pg__write_unawaited(const char *what, const char *sql,
+			      const struct store_pg__args *a);
 
 /* Column col of row: NULL-ness; a number (0 when NULL); a boolean
  * (false when NULL); text (borrowed from r, NULL when NULL); JSON text

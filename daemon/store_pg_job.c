@@ -586,7 +586,9 @@ store__pg_job_set_pid(int64_t id, int pid)
 
 	store_pg__arg_int(&a, id);
 	store_pg__arg_int(&a, pid);
-	return store_pg__write("set pid", sql_job_set_pid, &a, NULL);
+	/* Not awaited: the attempt goes on meanwhile (the pid matters to a
+	 * restart's clean-up, once committed). */
+	return store_pg__write_unawaited("set pid", sql_job_set_pid, &a);
 }
 
 int
