@@ -308,11 +308,19 @@ run(const char *what, const char *sql, const struct store_pg__args *a,
 		char msg[DIAG_MSG_MAX];
 
 		snprintf(msg, sizeof(msg), "%s", diag_msg());
+		/* A FATAL error ends the session (a server shutting down):
+		 * its transaction went with it, as with a lost connection. */
+		const char *sev =
+			r != NULL ? PQresultErrorField(
+					    r, PG_DIAG_SEVERITY_NONLOCALIZED)
+				  : NULL;
+		bool gone = !pgconn_ok(on) ||
+			    (sev != NULL && strcmp(sev, "FATAL") == 0);
 		PQclear(r);
 		/* Not the transaction whose COMMIT is in flight: the
 		 * answer says how that one ended. */
 		if (store_txn_open() && !store_committing()) {
-			if (!pgconn_ok(on))
+			if (gone)
 				store__txn_lost_uncommitted(msg);
 			else
 				store__txn_lost(msg);
@@ -558,7 +566,8 @@ begin_done(PGresult *res, const char *err, void *arg)
 {
 	(void)res;
 	(void)arg;
-	if (err != NULL && conn != NULL && !pgconn_ok(conn))
+	if (err != NULL && conn != NULL &&
+	    (!pgconn_ok(conn) || strstr(err, "FATAL") != NULL))
 		store__txn_lost_uncommitted(err);
 	else if (err != NULL)
 		store__txn_lost(err);
