@@ -106,8 +106,18 @@ events_log_state(int64_t job_id, const char *queue, int state, int reason)
 	pend[npend - 1].reason = reason;
 }
 
+/* The object an event of kind carries: NULL when nobody watches.  May
+ * yield (a store that waits on its server). */
+static json_t *
+job_object(enum events_kind kind, int64_t job_id)
+{
+	return subs != NULL && kind_names[kind] != NULL
+		       ? store_job_json(job_id, false)
+		       : NULL;
+}
+
 void
-events_job(enum events_kind kind, int64_t job_id)
+events_job_as(enum events_kind kind, int64_t job_id, json_t *obj)
 {
 	/* Nobody listens: a job event needs delivering only for waiters
 	 * and watchers, so skip the bookkeeping (the common case under
@@ -115,19 +125,26 @@ events_job(enum events_kind kind, int64_t job_id)
 	bool elsewhere = relay != NULL && publish_jobs &&
 			 kind_names[kind] != NULL;
 	if (subs == NULL && !elsewhere &&
-	    (waiters == NULL || kind != EVENTS_JOB_FINISHED))
+	    (waiters == NULL || kind != EVENTS_JOB_FINISHED)) {
+		json_decref(obj);
 		return;
+	}
 	/* The object first: reading it may yield (a store that waits on
 	 * its server), and pushes made meanwhile move pend. */
-	json_t *obj = subs != NULL && kind_names[kind] != NULL
-			      ? store_job_json(job_id, false)
-			      : NULL;
+	if (obj == NULL)
+		obj = job_object(kind, job_id);
 	push(kind, job_id, NULL);
 	pend[npend - 1].obj = obj;
 	if (obj == NULL && (waiters == NULL || kind != EVENTS_JOB_FINISHED)) {
 		pend[npend - 1].urgent = false;
 		nurgent--;
 	}
+}
+
+void
+events_job(enum events_kind kind, int64_t job_id)
+{
+	events_job_as(kind, job_id, NULL);
 }
 
 void

@@ -59,6 +59,10 @@ bool events_watched(void);
 /* Records a job event, delivered after the commit.  The job object is
  * taken now, so the event shows the job as this change left it. */
 void events_job(enum events_kind kind, int64_t job_id);
+/* As events_job, with the job object obj (stolen; NULL: read now) made
+ * earlier, for an event that must show the job as it was before other
+ * coroutines could change it (job.submitted: store_job_new_json). */
+void events_job_as(enum events_kind kind, int64_t job_id, json_t *obj);
 /* Records queue.updated / producer.updated for name (copied) with obj
  * (stolen: the queue or producer object, or {name, deleted: true}).
  * Call only when events_watched(). */

@@ -31,10 +31,10 @@ jobs_insert_undone(int64_t qid, int64_t id, int state)
 }
 
 void
-jobs_submitted(int64_t id, int state, int64_t run_at)
+jobs_submitted(int64_t id, int state, int64_t run_at, json_t *shown)
 {
 	events_tally()->submitted++;
-	events_job(EVENTS_JOB_SUBMITTED, id);
+	events_job_as(EVENTS_JOB_SUBMITTED, id, shown);
 	if (state == JOBD_SCHEDULED)
 		scheduler_kick(run_at);
 	if (state == JOBD_CANCELLED) {

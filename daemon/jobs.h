@@ -41,10 +41,11 @@ void jobs_inserted(int64_t qid, int64_t id, int state);
 /* A job counted by jobs_inserted whose insert was rolled back (to a
  * savepoint) before it was announced: uncounted.  Does not yield. */
 void jobs_insert_undone(int64_t qid, int64_t id, int state);
-/* Announces a job counted by jobs_inserted: the submitted total and event,
- * the scheduler kicked when it waits for run_at, finished when it was born
- * cancelled.  May yield (a store that waits on its server). */
-void jobs_submitted(int64_t id, int state, int64_t run_at);
+/* Announces a job counted by jobs_inserted: the submitted total and event
+ * (showing `shown`, stolen: the job as inserted, from store_job_new_json;
+ * NULL when nobody watched at its insert), the scheduler kicked when it waits for run_at, finished when
+ * it was born cancelled.  May yield (a store that waits on its server). */
+void jobs_submitted(int64_t id, int state, int64_t run_at, json_t *shown);
 
 /* Claims the oldest ready job of queue qid into *r (caller destroys with
  * store_job_run_destroy) and counts it running.  -1 with diag as

@@ -191,6 +191,12 @@ struct store_job_new {
  * with store_job_find_unique; a store that yields may let another submit
  * take the key in between). */
 int store_job_insert(const struct store_job_new *j, int64_t *id);
+/* The job object (SPEC 5.2) of the job j inserted as id into the queue
+ * named queue, as a read of it right after the insert would answer, built
+ * without reading: for job.submitted, which must show the job as
+ * submitted even when a claim of it was sent meanwhile.  Does not yield. */
+json_t *store_job_new_json(const struct store_job_new *j, int64_t id,
+			   const char *queue);
 /* Id of uid's non-terminal job holding unique_key, or -1 with E_NOTFOUND.
  * Keys are each user's own: another user's job never answers. */
 int store_job_find_unique(const char *key, uid_t uid, int64_t *id);

@@ -14,6 +14,7 @@
 #include "diag.h"
 #include "jobd/proto.h"
 #include "store_impl.h"
+#include "store_jobobj.h"
 #include "store_sqlite.h"
 #include "xmem.h"
 
@@ -52,6 +53,16 @@ bind_static_or_null(sqlite3_stmt *s, int i, const char *t)
 {
 	if (t)
 		sqlite3_bind_text(s, i, t, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+/* Binds malloc'd t, which SQLite frees (NULL binds NULL). */
+static void
+bind_owned_or_null(sqlite3_stmt *s, int i, char *t)
+{
+	if (t)
+		sqlite3_bind_text(s, i, t, -1, free);
 	else
 		sqlite3_bind_null(s, i);
 }
@@ -167,12 +178,11 @@ store__sqlite_job_insert(const struct store_job_new *j, int64_t *id)
 	sqlite3_bind_double(s, 12, j->backoff.max);
 	sqlite3_bind_double(s, 13, j->backoff.jitter);
 	sqlite3_bind_int64(s, 14, (int64_t)j->uid);
+	/* Bound with free: SQLite owns the texts from here on. */
+	struct store_jobobj__texts t;
+	store_jobobj__texts(j, &t);
 	bind_static_or_null(s, 15, sp->name);
-	if (sp->argv != NULL)
-		sqlite3_bind_text(s, 16, json_dumps(sp->argv, JSON_COMPACT), -1,
-				  free);
-	else
-		sqlite3_bind_null(s, 16);
+	bind_owned_or_null(s, 16, t.argv);
 	bind_static_or_null(s, 17, sp->shell);
 	bind_static_or_null(s, 18, sp->cwd);
 	if (env_id)
@@ -182,21 +192,12 @@ store__sqlite_job_insert(const struct store_job_new *j, int64_t *id)
 	bind_static_or_null(s, 20, sp->unique_key);
 	sqlite3_bind_int(s, 21, sp->output);
 	sqlite3_bind_int(s, 22, j->deps_left);
-	if (sp->ndeps > 0) {
-		struct buf b = BUF_INIT;
-		for (size_t i = 0; i < sp->ndeps; i++)
-			buf_printf(&b, "%s%lld", i ? "," : "[",
-				   (long long)sp->depends_on[i]);
-		buf_puts(&b, "]");
-		sqlite3_bind_text(s, 23, buf_detach(&b), -1, free);
-	} else {
-		sqlite3_bind_null(s, 23);
-	}
+	bind_owned_or_null(s, 23, t.deps);
 	if (jobd_state_is_terminal(j->state))
 		sqlite3_bind_int64(s, 24, j->created_at);
 	else
 		sqlite3_bind_null(s, 24);
-	store__bind_limits(s, 25, &j->limits);
+	bind_owned_or_null(s, 25, t.limits);
 	sqlite3_bind_int(s, 26, sp->linger);
 	int rc = sqlite3_step(s);
 	sqlite3_reset(s);

@@ -5,9 +5,13 @@
  */
 #include "store_jobobj.h"
 
+#include <stdlib.h>
+
+#include "buf.h"
 #include "jobd/proto.h"
 #include "jobd/time.h"
 #include "jobspec.h"
+#include "store.h"
 
 /* A stored output is a number of enum jobspec_output. */
 _Static_assert(JOBSPEC_OUTPUT_CAPTURE == 0 && JOBSPEC_OUTPUT_DISCARD == 1,
@@ -114,5 +118,93 @@ store_jobobj__json(const struct store_jobobj__row *r, bool with_env,
 	json_object_set_new(o, "rusage", rusage(r));
 	if (with_env)
 		json_object_set_new(o, "env", env != NULL ? env : json_null());
+	return o;
+}
+
+void
+store_jobobj__texts(const struct store_job_new *j,
+		    struct store_jobobj__texts *t)
+{
+	const struct jobspec *sp = j->spec;
+
+	t->argv = sp->argv != NULL ? json_dumps(sp->argv, JSON_COMPACT) : NULL;
+	t->deps = NULL;
+	if (sp->ndeps > 0) {
+		struct buf b = BUF_INIT;
+
+		for (size_t i = 0; i < sp->ndeps; i++)
+			buf_printf(&b, "%s%lld", i ? "," : "[",
+				   (long long)sp->depends_on[i]);
+		buf_puts(&b, "]");
+		t->deps = buf_detach(&b);
+	}
+	t->limits = NULL;
+	if (!joblimits_is_empty(&j->limits)) {
+		json_t *o = joblimits_to_json(&j->limits);
+
+		t->limits = json_dumps(o, JSON_COMPACT);
+		json_decref(o);
+	}
+}
+
+void
+store_jobobj__texts_free(struct store_jobobj__texts *t)
+{
+	free(t->argv);
+	free(t->deps);
+	free(t->limits);
+	t->argv = t->deps = t->limits = NULL;
+}
+
+json_t *
+store_job_new_json(const struct store_job_new *j, int64_t id, const char *queue)
+{
+	const struct jobspec *sp = j->spec;
+	const struct store_jobobj__int none = {.null = true};
+	struct store_jobobj__texts t;
+
+	store_jobobj__texts(j, &t);
+	/* The columns the insert leaves to their defaults: no attempt yet,
+	 * nothing run, ended at birth only when born cancelled. */
+	struct store_jobobj__row r = {
+		.id = id,
+		.queue = queue,
+		.name = sp->name,
+		.argv = t.argv,
+		.shell = sp->shell,
+		.cwd = sp->cwd,
+		.priority = sp->priority,
+		.state = j->state,
+		.reason = j->reason,
+		.exit_code = none,
+		.signal = none,
+		.max_attempts = j->max_attempts,
+		.timeout = j->timeout,
+		.kill_grace = j->kill_grace,
+		.b_base = j->backoff.base,
+		.b_factor = j->backoff.factor,
+		.b_max = j->backoff.max,
+		.b_jitter = j->backoff.jitter,
+		.depends_on = t.deps,
+		.unique_key = sp->unique_key,
+		.limits = t.limits,
+		.uid = (int64_t)j->uid,
+		.pid = none,
+		.created_at = {.v = j->created_at},
+		.run_at = {.v = j->run_at},
+		.started_at = none,
+		.finished_at =
+			jobd_state_is_terminal(j->state)
+				? (struct store_jobobj__int){.v = j->created_at}
+				: none,
+		.duration = {.null = true},
+		.output = sp->output,
+		.linger = sp->linger,
+		.ru_user = {.null = true},
+		.ru_mempeak = none,
+	};
+	json_t *o = store_jobobj__json(&r, false, NULL);
+
+	store_jobobj__texts_free(&t);
 	return o;
 }

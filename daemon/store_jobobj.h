@@ -66,6 +66,18 @@ struct store_jobobj__row {
 			     once the job started (started_at) */
 };
 
+struct store_job_new;
+
+/* The texts a job's insert stores for its spec's JSON columns (each
+ * malloc'd, NULL when the column is): argv, depends_on and limits, as
+ * store_jobobj__json reads them back. */
+struct store_jobobj__texts {
+	char *argv, *deps, *limits;
+};
+void store_jobobj__texts(const struct store_job_new *j,
+			 struct store_jobobj__texts *t);
+void store_jobobj__texts_free(struct store_jobobj__texts *t);
+
 /* The job object of r (new reference).  With with_env, it ends with "env":
  * env (the function takes the reference), or null when env is NULL;
  * without, env must be NULL and there is no "env" key. */

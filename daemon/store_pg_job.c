@@ -22,6 +22,7 @@
 #include "diag.h"
 #include "joblimits.h"
 #include "jobd/proto.h"
+#include "store_jobobj.h"
 #include "store_sqlnum.h"
 #include "xmem.h"
 
@@ -304,7 +305,8 @@ env_hash(const char *p, size_t n)
 /* The texts of a job's insert that are encoded for it (owned; the
  * caller frees them after the statement ran). */
 struct insert_texts {
-	char *argv, *env, *deps, *limits;
+	struct store_jobobj__texts j;
+	char *env;
 };
 
 /* The parameters of sql_job_insert for j into a, its encoded texts into
@@ -321,23 +323,7 @@ insert_args(const struct store_job_new *j, struct store_pg__args *a,
 		if (t->env == NULL)
 			return diag_set(E_INTERNAL, "env: cannot encode");
 	}
-	if (sp->argv != NULL)
-		t->argv = json_dumps(sp->argv, JSON_COMPACT);
-	if (sp->ndeps > 0) {
-		struct buf b = BUF_INIT;
-
-		for (size_t i = 0; i < sp->ndeps; i++)
-			buf_printf(&b, "%s%lld", i ? "," : "[",
-				   (long long)sp->depends_on[i]);
-		buf_puts(&b, "]");
-		t->deps = buf_detach(&b);
-	}
-	if (!joblimits_is_empty(&j->limits)) {
-		json_t *o = joblimits_to_json(&j->limits);
-
-		t->limits = json_dumps(o, JSON_COMPACT);
-		json_decref(o);
-	}
+	store_jobobj__texts(j, &t->j);
 	store_pg__arg_int(a, j->qid);		    /* $1 */
 	store_pg__arg_int(a, j->state);		    /* $2 */
 	store_pg__arg_int(a, j->reason);	    /* $3 */
@@ -353,7 +339,7 @@ insert_args(const struct store_job_new *j, struct store_pg__args *a,
 	store_pg__arg_double(a, j->backoff.jitter); /* $13 */
 	store_pg__arg_int(a, (int64_t)j->uid);	    /* $14 */
 	store_pg__arg_text(a, sp->name);	    /* $15 */
-	store_pg__arg_text(a, t->argv);		    /* $16 */
+	store_pg__arg_text(a, t->j.argv);	    /* $16 */
 	store_pg__arg_text(a, sp->cwd);		    /* $17 */
 	if (t->env != NULL)			    /* $18 */
 		store_pg__arg_int(a, (int64_t)env_hash(t->env, strlen(t->env)));
@@ -363,14 +349,14 @@ insert_args(const struct store_job_new *j, struct store_pg__args *a,
 	store_pg__arg_text(a, sp->unique_key); /* $20 */
 	store_pg__arg_int(a, sp->output);      /* $21 */
 	store_pg__arg_int(a, j->deps_left);    /* $22 */
-	store_pg__arg_text(a, t->deps);	       /* $23 */
+	store_pg__arg_text(a, t->j.deps);      /* $23 */
 	if (jobd_state_is_terminal(j->state))  /* $24 */
 		store_pg__arg_int(a, j->created_at);
 	else
 		store_pg__arg_null(a);
-	store_pg__arg_text(a, t->limits);  /* $25 */
-	store_pg__arg_bool(a, sp->linger); /* $26 */
-	store_pg__arg_text(a, sp->shell);  /* $27 */
+	store_pg__arg_text(a, t->j.limits); /* $25 */
+	store_pg__arg_bool(a, sp->linger);  /* $26 */
+	store_pg__arg_text(a, sp->shell);   /* $27 */
 	return 0;
 }
 
@@ -385,10 +371,8 @@ store__pg_job_insert(const struct store_job_new *j, int64_t *id)
 	if (insert_args(j, &a, &t) != 0)
 		return -1;
 	rc = store_pg__write("job insert", sql_job_insert, &a, &r);
-	free(t.argv);
+	store_jobobj__texts_free(&t.j);
 	free(t.env);
-	free(t.deps);
-	free(t.limits);
 	if (rc != 0)
 		return -1;
 	if (PQntuples(r) == 0) {

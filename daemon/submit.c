@@ -13,6 +13,7 @@
 #include "cgroup.h"
 #include "coro.h"
 #include "diag.h"
+#include "events.h"
 #include "jobd/proto.h"
 #include "jobd/time.h"
 #include "jobs.h"
@@ -112,6 +113,7 @@ struct item {
 	bool reserved;	 /* counted in q->reserved */
 	bool dup;	 /* its unique_key names a live job already:
 				 * the result's id is that job's */
+	json_t *shown;	 /* for job.submitted: the job as inserted */
 };
 
 static void
@@ -225,6 +227,12 @@ insert_one(const struct jobspec *sp, struct item *it, struct submit_result *r,
 	r->state = it->nj.state;
 	r->run_at = it->nj.run_at;
 	r->fresh = true;
+	/* Made now, not read at the announce: a claim sent while the insert
+	 * was awaited may have taken the job already, and job.submitted
+	 * shows it as submitted. */
+	if (events_watched())
+		it->shown =
+			store_job_new_json(&it->nj, r->id, it->q->conf.name);
 	item_release(it);
 	jobs_inserted(r->qid, r->id, r->state);
 	return 0;
@@ -410,16 +418,21 @@ submit_jobs(const struct jobspec *specs, size_t n, uid_t uid,
 	/* Announced before the hold ends: no job of the request can start
 	 * (and be reported started) before it is reported submitted. */
 	for (size_t i = 0; i < n; i++) {
-		if (out[i].fresh)
-			jobs_submitted(out[i].id, out[i].state, out[i].run_at);
+		if (out[i].fresh) {
+			jobs_submitted(out[i].id, out[i].state, out[i].run_at,
+				       it[i].shown);
+			it[i].shown = NULL;
+		}
 		(void)slice(sliced);
 	}
 	rc = 0;
 out:
 	if (held)
 		jobs_unhold();
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		item_release(&it[i]);
+		json_decref(it[i].shown);
+	}
 	json_decref(keys);
 	free(it);
 	return rc;

@@ -567,6 +567,60 @@ START_TEST(regress_submitted_snapshot)
 }
 END_TEST
 
+/* job.submitted is made from the insert, not read back: it must show
+ * what a read of the job answers, field for field, for jobs that do not
+ * move after their submit (scheduled far ahead, waiting on one, born
+ * cancelled by a failed dependency). */
+START_TEST(regress_submitted_matches_get)
+{
+	struct jd *d = start(NULL);
+	int64_t bad = jd_submit_text(d, "{\"argv\":[\"false\"]}");
+	json_decref(jd_wait(d, bad, 10));
+	int w = watch_conn(d);
+	int64_t sched = jd_submit_text(
+		d, "{\"argv\":[\"echo\",\"a b\",\"\\u00e9\"],"
+		   "\"name\":\"sched\",\"cwd\":\"/tmp\",\"priority\":-3,"
+		   "\"run_at\":\"2099-01-02T03:04:05.678Z\","
+		   "\"timeout\":2.5,\"kill_grace\":0.25,"
+		   "\"max_attempts\":7,\"unique_key\":\"u1\","
+		   "\"backoff\":{\"base\":0.5,\"factor\":3,\"max\":60,"
+		   "\"jitter\":0},\"limits\":{\"nofile\":64,"
+		   "\"cpu_time\":10},\"output\":\"discard\","
+		   "\"linger\":true}");
+	char spec[256];
+	snprintf(spec, sizeof(spec),
+		 "{\"shell\":\"exit 3\",\"name\":\"waiter\","
+		 "\"depends_on\":[%lld]}",
+		 (long long)sched);
+	int64_t waiter = jd_submit_text(d, spec);
+	snprintf(spec, sizeof(spec),
+		 "{\"argv\":[\"true\"],\"name\":\"born\","
+		 "\"depends_on\":[%lld,%lld]}",
+		 (long long)sched, (long long)bad);
+	int64_t born = jd_submit_text(d, spec);
+
+	const char *names[] = {"sched", "waiter", "born"};
+	int64_t ids[] = {sched, waiter, born};
+	for (int i = 0; i < 3; i++) {
+		json_t *ev =
+			next_event(w, "job.submitted", "job", names[i], 10);
+		ck_assert_msg(ev != NULL, "no job.submitted for %s", names[i]);
+		json_t *job = jd_get(d, ids[i]);
+		json_t *shown = json_object_get(ev, "job");
+		char *a = json_dumps(shown, JSON_SORT_KEYS);
+		char *b = json_dumps(job, JSON_SORT_KEYS);
+		ck_assert_msg(json_equal(shown, job),
+			      "%s: job.submitted shows %s, get answers %s",
+			      names[i], a, b);
+		free(a);
+		free(b);
+		json_decref(job);
+		json_decref(ev);
+	}
+	close(w);
+}
+END_TEST
+
 /* ---- 9. interval ticks are not made up ---- */
 
 START_TEST(regress_interval_no_catch_up)
@@ -733,6 +787,7 @@ regress_suite(void)
 	tcase_add_test(tc, regress_unique_key_per_user);
 	tcase_add_test(tc, regress_logs_window_advances);
 	tcase_add_test(tc, regress_submitted_snapshot);
+	tcase_add_test(tc, regress_submitted_matches_get);
 	tcase_add_test(tc, regress_get_env_minimal);
 	tcase_add_test(tc, regress_list_running);
 	suite_add_tcase(s, tc);
