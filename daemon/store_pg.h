@@ -42,6 +42,27 @@ extern const int store_pg__compat[];
 	"least(greatest((" p ")::float8, -2e14), 4e15) / 1000) END)"
 #define PG_MS(c) "(extract(epoch FROM " c ") * 1000)::int8"
 
+/* The SET list of an UPDATE of jobs that takes back a running attempt
+ * whose node is gone: the job goes back to queued (reason recovered, the
+ * attempt given back), or, past `lim` recoveries (a parameter, "$2"), to
+ * failed (recovery_limit, finished at `at`, SQL for a timestamptz).  Uses
+ * STATE() and REASON() of store_sqlnum.h. */
+#define PG_SET_RECOVERED(lim, at)                                              \
+	"state = CASE WHEN recoveries >= " lim                                 \
+	" THEN " STATE(FAILED) " ELSE " STATE(                                 \
+		QUEUED) " END,"                                                \
+			" reason = CASE WHEN recoveries >= " lim               \
+			" THEN " REASON(RECOVERY_LIMIT) " ELSE " REASON(       \
+				RECOVERED) " END, recoveries = recoveries + "  \
+					   "1,"                                \
+					   " attempt = greatest(attempt - 1, " \
+					   "0), pid = NULL,"                   \
+					   " node_id = NULL, node_epoch = "    \
+					   "NULL,"                             \
+					   " finished_at = CASE WHEN "         \
+					   "recoveries >= " lim " THEN " at    \
+					   " END"
+
 /* A statement's parameters, in order, as text. */
 #define STORE_PG_MAX_ARGS 32
 struct store_pg__args {
@@ -76,6 +97,10 @@ int store_pg__write(const char *what, const char *sql,
  * transaction (store__write_begin). */
 int store_pg__write_unawaited(const char *what, const char *sql,
 			      const struct store_pg__args *a);
+
+/* Reports to fn the rows (id, qid, new state) of r, jobs that left
+ * running (a recovery, a rescue). */
+void store_pg__report_recovered(const PGresult *r, store_job_fn fn, void *arg);
 
 /* Column col of row: NULL-ness; a number (0 when NULL); a boolean
  * (false when NULL); text (borrowed from r, NULL when NULL); JSON text

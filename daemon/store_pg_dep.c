@@ -99,14 +99,8 @@ static const char sql_recover[] =
 	"WITH cx AS (UPDATE jobs SET node_id = NULL, node_epoch = NULL,"
 	"  pid = NULL WHERE node_id = $3::int8 AND node_epoch < $4::int"
 	"  AND state <> " STATE(RUNNING) "),"
-	" back AS (UPDATE jobs SET"
-	"  state = CASE WHEN recoveries >= $2 THEN " STATE(FAILED)
-	"   ELSE " STATE(QUEUED) " END,"
-	"  reason = CASE WHEN recoveries >= $2 THEN " REASON(RECOVERY_LIMIT)
-	"   ELSE " REASON(RECOVERED) " END,"
-	"  recoveries = recoveries + 1, attempt = greatest(attempt - 1, 0),"
-	"  pid = NULL, node_id = NULL, node_epoch = NULL,"
-	"  finished_at = CASE WHEN recoveries >= $2 THEN " PG_TS("$1") " END"
+	" back AS (UPDATE jobs SET "
+	PG_SET_RECOVERED("$2", PG_TS("$1"))
 	"  WHERE state = " STATE(RUNNING)
 	"  AND ((node_id = $3::int8 AND node_epoch < $4::int)"
 	"   OR node_id IS NULL) RETURNING id, qid, state),"
@@ -335,11 +329,17 @@ store__pg_job_recover(int64_t now, int max_recoveries, store_job_fn fn,
 	store_pg__arg_int(&a, store_pg__node.epoch);
 	if (store_pg__write("recover", sql_recover, &a, &r) != 0)
 		return -1;
+	store_pg__report_recovered(r, fn, arg);
+	PQclear(r);
+	return 0;
+}
+
+void
+store_pg__report_recovered(const PGresult *r, store_job_fn fn, void *arg)
+{
 	for (int i = 0; i < PQntuples(r); i++)
 		fn(store_pg__int(r, i, 0), store_pg__int(r, i, 1), JOBD_RUNNING,
 		   (int)store_pg__int(r, i, 2), arg);
-	PQclear(r);
-	return 0;
 }
 
 int

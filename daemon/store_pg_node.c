@@ -81,15 +81,8 @@ static const char sql_rescue[] =
 	" cx AS (UPDATE jobs j SET node_id = NULL, node_epoch = NULL,"
 	"  pid = NULL FROM dead WHERE j.node_id = dead.id"
 	"  AND j.state <> " STATE(RUNNING) "),"
-	" back AS (UPDATE jobs j SET"
-	"  state = CASE WHEN j.recoveries >= $2 THEN " STATE(FAILED)
-	"   ELSE " STATE(QUEUED) " END,"
-	"  reason = CASE WHEN j.recoveries >= $2 THEN " REASON(RECOVERY_LIMIT)
-	"   ELSE " REASON(RECOVERED) " END,"
-	"  recoveries = j.recoveries + 1,"
-	"  attempt = greatest(j.attempt - 1, 0), pid = NULL,"
-	"  node_id = NULL, node_epoch = NULL,"
-	"  finished_at = CASE WHEN j.recoveries >= $2 THEN now() END"
+	" back AS (UPDATE jobs j SET "
+	PG_SET_RECOVERED("$2", "now()")
 	"  FROM dead WHERE j.node_id = dead.id"
 	"  AND j.state = " STATE(RUNNING) " RETURNING j.id, j.qid, j.state)"
 	" SELECT id, qid, state FROM back ORDER BY id";
@@ -176,9 +169,7 @@ store__pg_node_rescue(double grace, int max_recoveries, store_job_fn fn,
 	store_pg__arg_int(&a, max_recoveries);
 	if (store_pg__write("rescue", sql_rescue, &a, &r) != 0)
 		return -1;
-	for (int i = 0; i < PQntuples(r); i++)
-		fn(store_pg__int(r, i, 0), store_pg__int(r, i, 1), JOBD_RUNNING,
-		   (int)store_pg__int(r, i, 2), arg);
+	store_pg__report_recovered(r, fn, arg);
 	PQclear(r);
 	return 0;
 }

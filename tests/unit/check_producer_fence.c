@@ -19,18 +19,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#else
-#define RUNNING_ON_VALGRIND 0
-#endif
-
 #include "await.h"
 #include "bothfix.h"
 #include "config.h"
 #include "events.h"
 #include "loop.h"
 #include "loopfix.h"
+#include "natively.h"
 #include "producer.h"
 #include "queue.h"
 #include "spawner.h"
@@ -184,13 +179,8 @@ out:
 
 START_TEST(producer_fence_kills_and_restarts)
 {
-	/* Valgrind does not know pidfd_open, which a generator's
-	 * supervision needs: this test runs natively only. */
-	if (RUNNING_ON_VALGRIND) {
-		fprintf(stderr, "%s: skipped under Valgrind (no pidfd_open)\n",
-			__func__);
-		return;
-	}
+	/* A generator's supervision needs pidfd_open. */
+	SKIP_UNDER_VALGRIND("no pidfd_open");
 	struct fence_run r;
 	char dir[PATH_MAX - 16];
 	const char *t = getenv("TMPDIR");

@@ -14,30 +14,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#else
-#define RUNNING_ON_VALGRIND 0
-#endif
-
 #include "await.h"
 #include "coro.h"
 #include "diag.h"
 #include "loop.h"
 #include "loopfix.h"
+#include "natively.h"
 #include "spawner.h"
 
 Suite *spawner_suite(void);
 
 static const char *lost_why;
-
-/* Valgrind does not know pidfd_open, which every started child needs:
- * those tests only run natively. */
-#define SKIP_UNDER_VALGRIND()            \
-	do {                             \
-		if (RUNNING_ON_VALGRIND) \
-			return;          \
-	} while (0)
 
 static void
 lost_cb(const char *why)
@@ -112,7 +99,7 @@ run_f(void *arg)
 
 START_TEST(spawner_exit_and_output)
 {
-	SKIP_UNDER_VALGRIND();
+	SKIP_UNDER_VALGRIND("no pidfd_open");
 	char *const argv[] = {"sh", "-c", "echo out; echo err >&2; exit 3",
 			      NULL};
 	struct run r = {.argv = argv, .capture = true};
@@ -128,7 +115,7 @@ END_TEST
 
 START_TEST(spawner_env_cwd_and_session)
 {
-	SKIP_UNDER_VALGRIND();
+	SKIP_UNDER_VALGRIND("no pidfd_open");
 	/* The shell is a session leader (its pid is its session's id) in
 	 * the cwd given, with exactly the environment given. */
 	char *const argv[] = {
@@ -149,7 +136,7 @@ END_TEST
 
 START_TEST(spawner_parent_is_caller)
 {
-	SKIP_UNDER_VALGRIND();
+	SKIP_UNDER_VALGRIND("no pidfd_open");
 	/* The child is this process's, not the spawner's. */
 	char *const argv[] = {"sh", "-c", "printf %s $PPID", NULL};
 	struct run r = {.argv = argv, .capture = true};
@@ -164,7 +151,7 @@ END_TEST
 
 START_TEST(spawner_signals_reset)
 {
-	SKIP_UNDER_VALGRIND();
+	SKIP_UNDER_VALGRIND("no pidfd_open");
 	/* The spawner ignores SIGTERM; its children must not. */
 	char *const argv[] = {"sh", "-c", "kill -TERM $$; sleep 5", NULL};
 	struct run r = {.argv = argv};
@@ -177,10 +164,9 @@ END_TEST
 
 START_TEST(spawner_failures)
 {
-	/* Valgrind runs a CLONE_VFORK child as a forked copy, so the
-	 * failure of its steps cannot be seen in shared memory. */
-	if (RUNNING_ON_VALGRIND)
-		return;
+	/* The failure of a CLONE_VFORK child's steps is seen in shared
+	 * memory, which a forked copy does not share. */
+	SKIP_UNDER_VALGRIND("a vfork child runs as a forked copy");
 	char *const missing[] = {"no-such-program-here", NULL};
 	struct run r = {.argv = missing};
 	loopfix_run(run_f, &r);
@@ -219,7 +205,7 @@ END_TEST
 
 START_TEST(spawner_big_request)
 {
-	SKIP_UNDER_VALGRIND();
+	SKIP_UNDER_VALGRIND("no pidfd_open");
 	/* Larger than the socket's buffer: sent in pieces. */
 	size_t n = 100000;
 	char *vars[9];
@@ -244,9 +230,7 @@ END_TEST
 
 START_TEST(spawner_own_peak_rss)
 {
-	/* Valgrind's own memory is in every process it runs. */
-	if (RUNNING_ON_VALGRIND)
-		return;
+	SKIP_UNDER_VALGRIND("its own memory is in every process");
 	/* This process grows by 96 MB after the spawner was forked; the
 	 * child's peak must not include it. */
 	size_t n = 96u << 20;
