@@ -28,61 +28,6 @@ begin(struct pgfix *p, const char *test)
 	return false;
 }
 
-static void
-notice_quiet(void *arg, const char *message)
-{
-	(void)arg;
-	(void)message;
-}
-
-/* A connection to conninfo, or fails the test.  The server's notices are
- * not printed: a stop warns every open connection. */
-static PGconn *
-connect_ok(const char *conninfo)
-{
-	PGconn *c = PQconnectdb(conninfo);
-	ck_assert_msg(PQstatus(c) == CONNECTION_OK, "connect %s: %s", conninfo,
-		      PQerrorMessage(c));
-	PQsetNoticeProcessor(c, notice_quiet, NULL);
-	return c;
-}
-
-/* Runs sql, a statement that returns no rows, or fails the test. */
-static void
-exec_ok(PGconn *c, const char *sql)
-{
-	PGresult *r = PQexec(c, sql);
-	ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s: %s", sql,
-		      PQerrorMessage(c));
-	PQclear(r);
-}
-
-/* The one value sql returns (caller frees; "" for NULL), or fails the
- * test. */
-static char *
-value(PGconn *c, const char *sql)
-{
-	PGresult *r = PQexec(c, sql);
-	ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s", sql,
-		      PQerrorMessage(c));
-	ck_assert_msg(PQntuples(r) == 1 && PQnfields(r) == 1,
-		      "%s: %d rows of %d columns", sql, PQntuples(r),
-		      PQnfields(r));
-	char *v = strdup(PQgetvalue(r, 0, 0));
-	PQclear(r);
-	return v;
-}
-
-/* Fails the test unless sql returns the one value want. */
-static void
-value_is(PGconn *c, const char *sql, const char *want)
-{
-	char *v = value(c, sql);
-	ck_assert_msg(strcmp(v, want) == 0, "%s: \"%s\", not \"%s\"", sql, v,
-		      want);
-	free(v);
-}
-
 /* A process as it was seen: pid and start time (clock ticks after boot),
  * so that a pid used again later is not taken for it. */
 struct proc {
@@ -186,46 +131,48 @@ START_TEST(pgfix_roundtrip)
 		return;
 	snprintf(path, sizeof(path), "%s/.s.PGSQL.%d", p.dir, p.port);
 	ck_assert_msg(jd_exists(path), "no socket %s", path);
-	PGconn *c = connect_ok(pgfix_conninfo(&p));
-	char *v = value(c, "SHOW server_version_num");
+	PGconn *c = pgfix_connect(pgfix_conninfo(&p));
+	char *v = pgfix_value(c, "SHOW server_version_num");
 	ck_assert_int_ge(atol(v), 140000);
 	free(v);
-	value_is(c, "SHOW fsync", "off");
-	value_is(c, "SHOW listen_addresses", "");
-	value_is(c, "SHOW idle_in_transaction_session_timeout", "5s");
+	pgfix_value_is(c, "SHOW fsync", "off");
+	pgfix_value_is(c, "SHOW listen_addresses", "");
+	pgfix_value_is(c, "SHOW idle_in_transaction_session_timeout", "5s");
 	/* SHOW gives 0 for the keepalives of a Unix socket connection; the
 	 * server's own values are what TCP clients will get. */
-	value_is(c,
-		 "SELECT string_agg(name || '=' || reset_val, ',' ORDER BY "
-		 "name) FROM pg_settings WHERE name LIKE 'tcp_keepalives_%'",
-		 "tcp_keepalives_count=3,tcp_keepalives_idle=2,"
-		 "tcp_keepalives_interval=1");
-	value_is(c, "SELECT current_user", "jobd");
-	value_is(c, "SHOW server_encoding", "UTF8");
+	pgfix_value_is(
+		c,
+		"SELECT string_agg(name || '=' || reset_val, ',' ORDER BY "
+		"name) FROM pg_settings WHERE name LIKE 'tcp_keepalives_%'",
+		"tcp_keepalives_count=3,tcp_keepalives_idle=2,"
+		"tcp_keepalives_interval=1");
+	pgfix_value_is(c, "SELECT current_user", "jobd");
+	pgfix_value_is(c, "SHOW server_encoding", "UTF8");
 
 	ck_assert_msg(pgfix_createdb(&p, "jobs") == 0, "createdb: %s", p.why);
 	ck_assert_int_eq(pgfix_createdb(&p, "jobs"), -1);
 	ck_assert_msg(strstr(p.why, "already exists") != NULL, "why: %s",
 		      p.why);
 	ck_assert_int_eq(pgfix_createdb(&p, "a \"quoted\" name"), 0);
-	value_is(c,
-		 "SELECT string_agg(datname, ',' ORDER BY datname) FROM "
-		 "pg_database WHERE datname NOT LIKE 'template%'",
-		 "a \"quoted\" name,jobs,postgres");
+	pgfix_value_is(c,
+		       "SELECT string_agg(datname, ',' ORDER BY datname) FROM "
+		       "pg_database WHERE datname NOT LIKE 'template%'",
+		       "a \"quoted\" name,jobs,postgres");
 
 	ck_assert_int_ge(
 		asprintf(&conninfo, "%s dbname=jobs", pgfix_conninfo(&p)), 0);
-	PGconn *j = connect_ok(conninfo);
-	value_is(j, "SELECT current_database()", "jobs");
-	exec_ok(j, "CREATE TABLE job (id bigint PRIMARY KEY, name text)");
-	exec_ok(j, "INSERT INTO job VALUES (1, 'first'), (2, 'second')");
-	value_is(j, "SELECT string_agg(name, ',' ORDER BY id) FROM job",
-		 "first,second");
-	value_is(c, "SELECT count(*) FROM pg_tables WHERE tablename = 'job'",
-		 "0");
+	PGconn *j = pgfix_connect(conninfo);
+	pgfix_value_is(j, "SELECT current_database()", "jobs");
+	pgfix_exec(j, "CREATE TABLE job (id bigint PRIMARY KEY, name text)");
+	pgfix_exec(j, "INSERT INTO job VALUES (1, 'first'), (2, 'second')");
+	pgfix_value_is(j, "SELECT string_agg(name, ',' ORDER BY id) FROM job",
+		       "first,second");
+	pgfix_value_is(c,
+		       "SELECT count(*) FROM pg_tables WHERE tablename = 'job'",
+		       "0");
 	PQfinish(j);
-	j = connect_ok(conninfo);
-	value_is(j, "SELECT count(*) FROM job", "2");
+	j = pgfix_connect(conninfo);
+	pgfix_value_is(j, "SELECT count(*) FROM job", "2");
 	free(conninfo);
 
 	/* The stop ends the server with both connections still open. */
@@ -254,23 +201,23 @@ START_TEST(pgfix_two_at_once)
 	ck_assert_str_ne(a.dir, b.dir);
 	ck_assert_int_ne(a.port, b.port);
 	ck_assert_int_ne(a.pid, b.pid);
-	PGconn *ca = connect_ok(pgfix_conninfo(&a));
-	PGconn *cb = connect_ok(pgfix_conninfo(&b));
+	PGconn *ca = pgfix_connect(pgfix_conninfo(&a));
+	PGconn *cb = pgfix_connect(pgfix_conninfo(&b));
 	snprintf(sql, sizeof(sql), "%d", a.port);
-	value_is(ca, "SHOW port", sql);
+	pgfix_value_is(ca, "SHOW port", sql);
 	snprintf(sql, sizeof(sql), "%d", b.port);
-	value_is(cb, "SHOW port", sql);
-	exec_ok(ca, "CREATE TABLE only_a (x int)");
-	exec_ok(ca, "INSERT INTO only_a VALUES (1)");
-	value_is(ca, "SELECT count(*) FROM only_a", "1");
-	value_is(cb,
-		 "SELECT count(*) FROM pg_tables WHERE tablename = "
-		 "'only_a'",
-		 "0");
+	pgfix_value_is(cb, "SHOW port", sql);
+	pgfix_exec(ca, "CREATE TABLE only_a (x int)");
+	pgfix_exec(ca, "INSERT INTO only_a VALUES (1)");
+	pgfix_value_is(ca, "SELECT count(*) FROM only_a", "1");
+	pgfix_value_is(cb,
+		       "SELECT count(*) FROM pg_tables WHERE tablename = "
+		       "'only_a'",
+		       "0");
 
 	PQfinish(ca);
 	stop_and_check(&a);
-	value_is(cb, "SELECT 1 + 1", "2");
+	pgfix_value_is(cb, "SELECT 1 + 1", "2");
 	PQfinish(cb);
 	stop_and_check(&b);
 }

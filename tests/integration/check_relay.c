@@ -35,11 +35,7 @@ static json_t *heard; /* every payload other received, parsed */
 static void
 sql(const char *text)
 {
-	PGresult *r = PQexec(other, text);
-	ExecStatusType st = PQresultStatus(r);
-	ck_assert_msg(st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK, "%s: %s",
-		      text, PQerrorMessage(other));
-	PQclear(r);
+	pgfix_exec(other, text);
 }
 
 /* The integer in row 0, column 0 of query text. */

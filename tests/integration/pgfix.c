@@ -494,3 +494,53 @@ pgfix_stop(struct pgfix *p)
 	p->dir[0] = '\0';
 	p->pid = 0;
 }
+
+static void
+notice_quiet(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+PGconn *
+pgfix_connect(const char *conninfo)
+{
+	PGconn *c = PQconnectdb(conninfo);
+	ck_assert_msg(PQstatus(c) == CONNECTION_OK, "connect %s: %s", conninfo,
+		      PQerrorMessage(c));
+	PQsetNoticeProcessor(c, notice_quiet, NULL);
+	return c;
+}
+
+void
+pgfix_exec(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+	ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK ||
+			      PQresultStatus(r) == PGRES_TUPLES_OK,
+		      "%s: %s", sql, PQerrorMessage(c));
+	PQclear(r);
+}
+
+char *
+pgfix_value(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+	ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s", sql,
+		      PQerrorMessage(c));
+	ck_assert_msg(PQntuples(r) == 1 && PQnfields(r) == 1,
+		      "%s: %d rows of %d columns", sql, PQntuples(r),
+		      PQnfields(r));
+	char *v = strdup(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return v;
+}
+
+void
+pgfix_value_is(PGconn *c, const char *sql, const char *want)
+{
+	char *v = pgfix_value(c, sql);
+	ck_assert_msg(strcmp(v, want) == 0, "%s: \"%s\", not \"%s\"", sql, v,
+		      want);
+	free(v);
+}

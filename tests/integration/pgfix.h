@@ -17,6 +17,8 @@
 
 #include <sys/types.h>
 
+#include <libpq-fe.h>
+
 struct pgfix {
 	char dir[64];	    /* the temporary directory, socket directory too */
 	char data[96];	    /* dir/data, the cluster */
@@ -67,5 +69,17 @@ int pgfix_createdb(struct pgfix *p, const char *name);
  * directory.  Does nothing when p holds no directory, so it may be called
  * twice, or after a pgfix_start that failed. */
 void pgfix_stop(struct pgfix *p);
+
+/* Blocking libpq for the tests' own looks at a database; each fails the
+ * test on an error. */
+/* A connection to conninfo.  The server's notices are not printed: a stop
+ * warns every open connection. */
+PGconn *pgfix_connect(const char *conninfo);
+/* Runs sql (statements; rows they return are ignored). */
+void pgfix_exec(PGconn *c, const char *sql);
+/* The one value sql returns (caller frees; "" for NULL). */
+char *pgfix_value(PGconn *c, const char *sql);
+/* Fails the test unless sql returns the one value want. */
+void pgfix_value_is(PGconn *c, const char *sql, const char *want);
 
 #endif /* PGFIX_H_INCLUDED */

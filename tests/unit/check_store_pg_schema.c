@@ -45,13 +45,6 @@ server_stop(void)
 	pgfix_stop(&srv);
 }
 
-static void
-notice_quiet(void *arg, const char *message)
-{
-	(void)arg;
-	(void)message;
-}
-
 /* A connection to the database name, or fails the test. */
 static PGconn *
 connect_db(const char *name)
@@ -60,11 +53,7 @@ connect_db(const char *name)
 
 	snprintf(conninfo, sizeof(conninfo), "%s dbname=%s",
 		 pgfix_conninfo(&srv), name);
-	PGconn *c = PQconnectdb(conninfo);
-	ck_assert_msg(PQstatus(c) == CONNECTION_OK, "connect %s: %s", conninfo,
-		      PQerrorMessage(c));
-	PQsetNoticeProcessor(c, notice_quiet, NULL);
-	return c;
+	return pgfix_connect(conninfo);
 }
 
 /* A connection to a new database name, or NULL when there is no server
@@ -81,17 +70,6 @@ fresh_db(const char *name, const char *test)
 	return connect_db(name);
 }
 
-/* Runs sql (statements returning no rows), or fails the test. */
-static void
-exec_ok(PGconn *c, const char *sql)
-{
-	PGresult *r = PQexec(c, sql);
-	ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK ||
-			      PQresultStatus(r) == PGRES_TUPLES_OK,
-		      "%s: %s", sql, PQerrorMessage(c));
-	PQclear(r);
-}
-
 /* Runs sql, which must fail with SQLSTATE state (NULL: any). */
 static void
 exec_fails(PGconn *c, const char *sql, const char *state)
@@ -106,32 +84,6 @@ exec_fails(PGconn *c, const char *sql, const char *state)
 	PQclear(r);
 }
 
-/* The one value sql returns (caller frees; "" for NULL), or fails the
- * test. */
-static char *
-value(PGconn *c, const char *sql)
-{
-	PGresult *r = PQexec(c, sql);
-	ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s", sql,
-		      PQerrorMessage(c));
-	ck_assert_msg(PQntuples(r) == 1 && PQnfields(r) == 1,
-		      "%s: %d rows of %d columns", sql, PQntuples(r),
-		      PQnfields(r));
-	char *v = strdup(PQgetvalue(r, 0, 0));
-	PQclear(r);
-	return v;
-}
-
-/* Fails the test unless sql returns the one value want. */
-static void
-value_is(PGconn *c, const char *sql, const char *want)
-{
-	char *v = value(c, sql);
-	ck_assert_msg(strcmp(v, want) == 0, "%s: \"%s\", not \"%s\"", sql, v,
-		      want);
-	free(v);
-}
-
 /* Applies every migration in order, each in a transaction of its own.
  * The runner's own table and row (store_pg_init_db) are the store_pg
  * suite's business. */
@@ -139,9 +91,9 @@ static void
 migrate(PGconn *c)
 {
 	for (int v = 0; v < STORE_PG_SCHEMA_VERSION; v++) {
-		exec_ok(c, "BEGIN");
-		exec_ok(c, store_pg__migrations[v]);
-		exec_ok(c, "COMMIT");
+		pgfix_exec(c, "BEGIN");
+		pgfix_exec(c, store_pg__migrations[v]);
+		pgfix_exec(c, "COMMIT");
 	}
 }
 
@@ -166,46 +118,49 @@ START_TEST(store_pg_schema_migrations)
 	if (c == NULL)
 		return;
 
-	exec_ok(c, "BEGIN");
+	pgfix_exec(c, "BEGIN");
 	for (int v = 0; v < STORE_PG_SCHEMA_VERSION; v++)
-		exec_ok(c, store_pg__migrations[v]);
-	value_is(c, tables_sql, PG_TABLES);
-	exec_ok(c, "ROLLBACK");
-	value_is(c, tables_sql, "");
-	value_is(c, "SELECT count(*) FROM pg_proc WHERE proname = 'jobs_count'",
-		 "0");
+		pgfix_exec(c, store_pg__migrations[v]);
+	pgfix_value_is(c, tables_sql, PG_TABLES);
+	pgfix_exec(c, "ROLLBACK");
+	pgfix_value_is(c, tables_sql, "");
+	pgfix_value_is(
+		c, "SELECT count(*) FROM pg_proc WHERE proname = 'jobs_count'",
+		"0");
 
 	migrate(c);
-	value_is(c, tables_sql, PG_TABLES);
-	value_is(c,
-		 "SELECT string_agg(indexname, ',' ORDER BY indexname) FROM "
-		 "pg_indexes WHERE tablename = 'jobs'",
-		 "jobs_due,jobs_finished,jobs_owned,jobs_pkey,jobs_ready,"
-		 "jobs_unique");
-	value_is(
+	pgfix_value_is(c, tables_sql, PG_TABLES);
+	pgfix_value_is(
+		c,
+		"SELECT string_agg(indexname, ',' ORDER BY indexname) FROM "
+		"pg_indexes WHERE tablename = 'jobs'",
+		"jobs_due,jobs_finished,jobs_owned,jobs_pkey,jobs_ready,"
+		"jobs_unique");
+	pgfix_value_is(
 		c,
 		"SELECT string_agg(tgname || ':' || tgtype, ',' ORDER BY "
 		"tgname) FROM pg_trigger WHERE tgrelid = 'jobs'::regclass "
 		"AND NOT tgisinternal",
 		/* AFTER, FOR EACH STATEMENT: 4 insert, 8 delete, 16 update. */
 		"jobs_count_delete:8,jobs_count_insert:4,jobs_count_update:16");
-	value_is(c,
-		 "SELECT string_agg(relname || ':' || "
-		 "array_to_string(reloptions, "
-		 "' '), ',' ORDER BY relname) FROM pg_class WHERE relname IN "
-		 "('jobs', 'queue_slots', 'queue_rate', 'queue_counts')",
-		 "jobs:fillfactor=80 autovacuum_vacuum_scale_factor=0 "
-		 "autovacuum_vacuum_threshold=1000,"
-		 "queue_counts:fillfactor=50,queue_rate:fillfactor=50,"
-		 "queue_slots:fillfactor=50");
+	pgfix_value_is(
+		c,
+		"SELECT string_agg(relname || ':' || "
+		"array_to_string(reloptions, "
+		"' '), ',' ORDER BY relname) FROM pg_class WHERE relname IN "
+		"('jobs', 'queue_slots', 'queue_rate', 'queue_counts')",
+		"jobs:fillfactor=80 autovacuum_vacuum_scale_factor=0 "
+		"autovacuum_vacuum_threshold=1000,"
+		"queue_counts:fillfactor=50,queue_rate:fillfactor=50,"
+		"queue_slots:fillfactor=50");
 
 	/* Again: refused, and the rollback leaves everything in place. */
 	for (int v = 0; v < STORE_PG_SCHEMA_VERSION; v++) {
-		exec_ok(c, "BEGIN");
+		pgfix_exec(c, "BEGIN");
 		exec_fails(c, store_pg__migrations[v], "42P07");
-		exec_ok(c, "ROLLBACK");
+		pgfix_exec(c, "ROLLBACK");
 	}
-	value_is(c, tables_sql, PG_TABLES);
+	pgfix_value_is(c, tables_sql, PG_TABLES);
 	PQfinish(c);
 }
 END_TEST
@@ -228,11 +183,11 @@ static const char counts_diff[] =
 static void
 counts_agree(PGconn *c, const char *step, const char *want)
 {
-	char *n = value(c, "SELECT count(*) FROM jobs");
+	char *n = pgfix_value(c, "SELECT count(*) FROM jobs");
 	ck_assert_msg(strcmp(n, want) == 0, "%s: %s jobs, not %s", step, n,
 		      want);
 	free(n);
-	char *diff = value(c, counts_diff);
+	char *diff = pgfix_value(c, counts_diff);
 	ck_assert_msg(diff[0] == '\0', "%s: %s", step, diff);
 	free(diff);
 }
@@ -257,63 +212,66 @@ START_TEST(store_pg_schema_counts)
 		return;
 	migrate(c);
 
-	exec_ok(c, "SET jobd.node_id = 1");
-	exec_ok(c, JOB_ROWS("1", "12"));
+	pgfix_exec(c, "SET jobd.node_id = 1");
+	pgfix_exec(c, JOB_ROWS("1", "12"));
 	counts_agree(c, "insert 12 as node 1", "12");
-	value_is(c,
-		 "SELECT count(DISTINCT node_id) || ':' || min(node_id) "
-		 "FROM queue_counts",
-		 "1:1");
-	exec_ok(c, "INSERT INTO jobs (qid, uid, run_at, priority, "
-		   "max_attempts, state, unique_key) VALUES "
-		   "(1, 1000, now(), 0, 1, 2, 'one')");
+	pgfix_value_is(c,
+		       "SELECT count(DISTINCT node_id) || ':' || min(node_id) "
+		       "FROM queue_counts",
+		       "1:1");
+	pgfix_exec(c, "INSERT INTO jobs (qid, uid, run_at, priority, "
+		      "max_attempts, state, unique_key) VALUES "
+		      "(1, 1000, now(), 0, 1, 2, 'one')");
 	counts_agree(c, "insert 1", "13");
 
-	exec_ok(c, "SET jobd.node_id = 2");
-	exec_ok(c, "UPDATE jobs SET state = 3 WHERE state = 2");
+	pgfix_exec(c, "SET jobd.node_id = 2");
+	pgfix_exec(c, "UPDATE jobs SET state = 3 WHERE state = 2");
 	counts_agree(c, "queued to running as node 2", "13");
-	value_is(c,
-		 "SELECT n FROM queue_counts WHERE node_id = 2 AND "
-		 "qid = 3 AND state = 2",
-		 "-4");
-	char *before = value(c, "SELECT string_agg(format('%s', c), ';' "
-				"ORDER BY node_id, qid, state) FROM "
-				"queue_counts c");
-	exec_ok(c, "UPDATE jobs SET pid = 42 WHERE state = 3");
-	exec_ok(c, "UPDATE jobs SET state = state");
-	value_is(c,
-		 "SELECT string_agg(format('%s', c), ';' ORDER BY node_id, "
-		 "qid, state) FROM queue_counts c",
-		 before);
+	pgfix_value_is(c,
+		       "SELECT n FROM queue_counts WHERE node_id = 2 AND "
+		       "qid = 3 AND state = 2",
+		       "-4");
+	char *before = pgfix_value(c, "SELECT string_agg(format('%s', c), ';' "
+				      "ORDER BY node_id, qid, state) FROM "
+				      "queue_counts c");
+	pgfix_exec(c, "UPDATE jobs SET pid = 42 WHERE state = 3");
+	pgfix_exec(c, "UPDATE jobs SET state = state");
+	pgfix_value_is(
+		c,
+		"SELECT string_agg(format('%s', c), ';' ORDER BY node_id, "
+		"qid, state) FROM queue_counts c",
+		before);
 	free(before);
 	counts_agree(c, "updates moving nothing", "13");
-	exec_ok(c, "UPDATE jobs SET state = CASE state WHEN 0 THEN 2 "
-		   "WHEN 1 THEN 4 WHEN 3 THEN 5 ELSE state END WHERE qid IN "
-		   "(1, 2)");
+	pgfix_exec(c, "UPDATE jobs SET state = CASE state WHEN 0 THEN 2 "
+		      "WHEN 1 THEN 4 WHEN 3 THEN 5 ELSE state END WHERE qid IN "
+		      "(1, 2)");
 	counts_agree(c, "one update, several moves", "13");
 
-	exec_ok(c, "WITH a AS (UPDATE jobs SET state = 6 WHERE qid = 1 AND "
-		   "state = 2 RETURNING id), "
-		   "b AS (UPDATE jobs SET state = 2 WHERE qid = 2 AND "
-		   "state = 4 RETURNING id), "
-		   "d AS (DELETE FROM jobs WHERE qid = 3 AND state = 3 "
-		   "RETURNING id) " JOB_ROWS("1", "5"));
+	pgfix_exec(c, "WITH a AS (UPDATE jobs SET state = 6 WHERE qid = 1 AND "
+		      "state = 2 RETURNING id), "
+		      "b AS (UPDATE jobs SET state = 2 WHERE qid = 2 AND "
+		      "state = 4 RETURNING id), "
+		      "d AS (DELETE FROM jobs WHERE qid = 3 AND state = 3 "
+		      "RETURNING id) " JOB_ROWS("1", "5"));
 	counts_agree(c, "two updates, a delete and an insert at once", "14");
 
-	exec_ok(c, "SET jobd.node_id = 1");
-	exec_ok(c, "DELETE FROM jobs WHERE qid = 2");
+	pgfix_exec(c, "SET jobd.node_id = 1");
+	pgfix_exec(c, "DELETE FROM jobs WHERE qid = 2");
 	counts_agree(c, "delete many as node 1", "8");
-	exec_ok(c, "BEGIN");
-	exec_ok(c, JOB_ROWS("1", "30"));
-	exec_ok(c, "UPDATE jobs SET state = 4");
-	exec_ok(c, "ROLLBACK");
+	pgfix_exec(c, "BEGIN");
+	pgfix_exec(c, JOB_ROWS("1", "30"));
+	pgfix_exec(c, "UPDATE jobs SET state = 4");
+	pgfix_exec(c, "ROLLBACK");
 	counts_agree(c, "rolled back", "8");
 
-	exec_ok(c, "RESET jobd.node_id");
-	exec_ok(c, JOB_ROWS("1", "4"));
+	pgfix_exec(c, "RESET jobd.node_id");
+	pgfix_exec(c, JOB_ROWS("1", "4"));
 	counts_agree(c, "insert as no node", "12");
-	value_is(c, "SELECT sum(n) FROM queue_counts WHERE node_id = 0", "4");
-	exec_ok(c, "INSERT INTO jobs (qid, uid, run_at, priority, "
+	pgfix_value_is(c, "SELECT sum(n) FROM queue_counts WHERE node_id = 0",
+		       "4");
+	pgfix_exec(c,
+		   "INSERT INTO jobs (qid, uid, run_at, priority, "
 		   "max_attempts, state, unique_key) VALUES "
 		   "(1, 1000, now(), 0, 1, 2, 'dup'), "
 		   "(1, 1000, now(), 0, 1, 2, 'dup'), "
@@ -326,25 +284,27 @@ START_TEST(store_pg_schema_counts)
 	 * transaction open while node 2 writes; a wait would run into
 	 * node 2's lock timeout and fail the statement. */
 	PGconn *c2 = connect_db("counts");
-	exec_ok(c2, "SET jobd.node_id = 2");
-	exec_ok(c2, "SET lock_timeout = '2s'");
-	exec_ok(c, "SET jobd.node_id = 1");
-	exec_ok(c, "BEGIN");
-	exec_ok(c, "UPDATE jobs SET state = 3 WHERE id = (SELECT min(id) FROM "
+	pgfix_exec(c2, "SET jobd.node_id = 2");
+	pgfix_exec(c2, "SET lock_timeout = '2s'");
+	pgfix_exec(c, "SET jobd.node_id = 1");
+	pgfix_exec(c, "BEGIN");
+	pgfix_exec(c,
+		   "UPDATE jobs SET state = 3 WHERE id = (SELECT min(id) FROM "
 		   "jobs WHERE qid = 1 AND state = 2)");
-	exec_ok(c2, "UPDATE jobs SET state = 3 WHERE id = (SELECT max(id) "
-		    "FROM jobs WHERE qid = 1 AND state = 2)");
-	exec_ok(c2, JOB_ROWS("1", "3"));
-	exec_ok(c, "COMMIT");
+	pgfix_exec(c2, "UPDATE jobs SET state = 3 WHERE id = (SELECT max(id) "
+		       "FROM jobs WHERE qid = 1 AND state = 2)");
+	pgfix_exec(c2, JOB_ROWS("1", "3"));
+	pgfix_exec(c, "COMMIT");
 	counts_agree(c, "two nodes at once", "17");
 	PQfinish(c2);
 
-	exec_ok(c, "DELETE FROM jobs");
+	pgfix_exec(c, "DELETE FROM jobs");
 	counts_agree(c, "all deleted", "0");
-	value_is(c,
-		 "SELECT count(*) FROM (SELECT FROM queue_counts GROUP BY "
-		 "qid, state HAVING sum(n) <> 0) s",
-		 "0");
+	pgfix_value_is(
+		c,
+		"SELECT count(*) FROM (SELECT FROM queue_counts GROUP BY "
+		"qid, state HAVING sum(n) <> 0) s",
+		"0");
 	PQfinish(c);
 }
 END_TEST
@@ -366,7 +326,7 @@ insert_keyed(PGconn *c, long id, const char *k, int s, const char *fail)
 	if (fail != NULL)
 		exec_fails(c, sql, fail);
 	else
-		exec_ok(c, sql);
+		pgfix_exec(c, sql);
 }
 
 /* A live job holds its unique key against any other live job of its uid,
@@ -385,20 +345,21 @@ START_TEST(store_pg_schema_unique)
 	for (int s = 0; s < 4; s++)
 		insert_keyed(c, 1010 + s, "k", s, "23505");
 	/* Another uid, another key, no key: all admitted. */
-	exec_ok(c, "INSERT INTO jobs (qid, uid, run_at, priority, "
-		   "max_attempts, state, unique_key) VALUES "
-		   "(1, 1001, now(), 0, 1, 2, 'k'), "
-		   "(1, 1000, now(), 0, 1, 2, 'other'), "
-		   "(1, 1000, now(), 0, 1, 2, NULL), "
-		   "(1, 1000, now(), 0, 1, 2, NULL)");
-	value_is(c,
-		 "WITH i AS (INSERT INTO jobs (qid, uid, run_at, priority, "
-		 "max_attempts, state, unique_key) VALUES "
-		 "(1, 1000, now(), 0, 1, 2, 'k') "
-		 "ON CONFLICT (uid, unique_key) WHERE unique_key IS NOT NULL "
-		 "AND state < 4 DO NOTHING RETURNING id) "
-		 "SELECT count(*) FROM i",
-		 "0");
+	pgfix_exec(c, "INSERT INTO jobs (qid, uid, run_at, priority, "
+		      "max_attempts, state, unique_key) VALUES "
+		      "(1, 1001, now(), 0, 1, 2, 'k'), "
+		      "(1, 1000, now(), 0, 1, 2, 'other'), "
+		      "(1, 1000, now(), 0, 1, 2, NULL), "
+		      "(1, 1000, now(), 0, 1, 2, NULL)");
+	pgfix_value_is(
+		c,
+		"WITH i AS (INSERT INTO jobs (qid, uid, run_at, priority, "
+		"max_attempts, state, unique_key) VALUES "
+		"(1, 1000, now(), 0, 1, 2, 'k') "
+		"ON CONFLICT (uid, unique_key) WHERE unique_key IS NOT NULL "
+		"AND state < 4 DO NOTHING RETURNING id) "
+		"SELECT count(*) FROM i",
+		"0");
 
 	/* Each terminal state frees the key for the next job. */
 	long holder = 1001;
@@ -407,14 +368,14 @@ START_TEST(store_pg_schema_unique)
 		snprintf(sql, sizeof(sql),
 			 "UPDATE jobs SET state = %d WHERE id = %ld", s,
 			 holder);
-		exec_ok(c, sql);
+		pgfix_exec(c, sql);
 		insert_keyed(c, 1020 + s, "k", 2, NULL);
 		holder = 1020 + s;
 	}
-	value_is(c,
-		 "SELECT count(*) FROM jobs WHERE uid = 1000 AND "
-		 "unique_key = 'k'",
-		 "4");
+	pgfix_value_is(c,
+		       "SELECT count(*) FROM jobs WHERE uid = 1000 AND "
+		       "unique_key = 'k'",
+		       "4");
 	exec_fails(c, "UPDATE jobs SET state = 2 WHERE id = 1001", "23505");
 	PQfinish(c);
 }
@@ -540,39 +501,41 @@ START_TEST(store_pg_schema_claim)
 	if (c == NULL)
 		return;
 	migrate(c);
-	exec_ok(c, "SET jobd.node_id = 1");
-	exec_ok(c, claim_rows);
-	value_is(c, "SELECT id || '/' || epoch FROM nodes", "1/1");
+	pgfix_exec(c, "SET jobd.node_id = 1");
+	pgfix_exec(c, claim_rows);
+	pgfix_value_is(c, "SELECT id || '/' || epoch FROM nodes", "1/1");
 
 	claim_is(c, 1, 2, "102,103=env", "the best two");
 	/* Another transaction holds 106: the claim passes over it. */
 	PGconn *c2 = connect_db("claim");
-	exec_ok(c2, "BEGIN");
-	value_is(c2, "SELECT id FROM jobs WHERE id = 106 FOR UPDATE", "106");
+	pgfix_exec(c2, "BEGIN");
+	pgfix_value_is(c2, "SELECT id FROM jobs WHERE id = 106 FOR UPDATE",
+		       "106");
 	claim_is(c, 1, 2, "101,104", "the next two but the locked one");
-	exec_ok(c2, "ROLLBACK");
+	pgfix_exec(c2, "ROLLBACK");
 	PQfinish(c2);
 
-	exec_ok(c, "UPDATE nodes SET lease_until = now() - interval '1 s'");
+	pgfix_exec(c, "UPDATE nodes SET lease_until = now() - interval '1 s'");
 	claim_is(c, 1, 10, "", "lease expired");
-	exec_ok(c, "UPDATE nodes SET lease_until = now() + interval '60 s'");
+	pgfix_exec(c, "UPDATE nodes SET lease_until = now() + interval '60 s'");
 	claim_is(c, 2, 10, "", "another epoch");
-	exec_ok(c, "UPDATE queues SET paused = true WHERE id = 1");
+	pgfix_exec(c, "UPDATE queues SET paused = true WHERE id = 1");
 	claim_is(c, 1, 10, "", "queue paused");
-	value_is(c,
-		 "SELECT string_agg(id::text, ',' ORDER BY id) FROM jobs "
-		 "WHERE state = 2",
-		 "105,106,109");
+	pgfix_value_is(c,
+		       "SELECT string_agg(id::text, ',' ORDER BY id) FROM jobs "
+		       "WHERE state = 2",
+		       "105,106,109");
 
-	exec_ok(c, "UPDATE queues SET paused = false WHERE id = 1");
+	pgfix_exec(c, "UPDATE queues SET paused = false WHERE id = 1");
 	claim_is(c, 1, 10, "105,106", "the rest of the queue");
 	claim_is(c, 1, 10, "", "nothing left");
-	value_is(c,
-		 "SELECT string_agg(id || ':' || node_epoch, ',' ORDER BY "
-		 "id) FROM jobs WHERE state = 3 AND started_at IS NOT NULL",
-		 "101:1,102:1,103:1,104:1,105:1,106:1");
-	value_is(c, "SELECT state FROM jobs WHERE id = 107", "1");
-	value_is(c, "SELECT state FROM jobs WHERE id = 109", "2");
+	pgfix_value_is(
+		c,
+		"SELECT string_agg(id || ':' || node_epoch, ',' ORDER BY "
+		"id) FROM jobs WHERE state = 3 AND started_at IS NOT NULL",
+		"101:1,102:1,103:1,104:1,105:1,106:1");
+	pgfix_value_is(c, "SELECT state FROM jobs WHERE id = 107", "1");
+	pgfix_value_is(c, "SELECT state FROM jobs WHERE id = 109", "2");
 	counts_agree(c, "after the claims", "9");
 	PQfinish(c);
 }
@@ -653,8 +616,9 @@ START_TEST(store_pg_schema_rescue)
 	register_is(c, "build-2", INSTANCE_B, "2/1");
 	register_is(c, "build-1", INSTANCE_A, "1/2");
 	register_is(c, "build-1", INSTANCE_B, "");
-	exec_ok(c, "SET jobd.node_id = 1");
-	exec_ok(c,
+	pgfix_exec(c, "SET jobd.node_id = 1");
+	pgfix_exec(
+		c,
 		"INSERT INTO queues (id, name, concurrency, rate_limit, "
 		"rate_period, rate_burst, capacity, timeout, kill_grace, "
 		"max_attempts, b_base, b_factor, b_max, b_jitter, "
@@ -674,31 +638,32 @@ START_TEST(store_pg_schema_rescue)
 	counts_agree(c, "running", "3");
 
 	/* Nothing expired yet: the rescue changes nothing. */
-	exec_ok(c, "SET jobd.node_id = 2");
+	pgfix_exec(c, "SET jobd.node_id = 2");
 	PGresult *r = PQexec(c, rescue_sql);
 	ck_assert_int_eq(PQresultStatus(r), PGRES_TUPLES_OK);
 	ck_assert_int_eq(PQntuples(r), 0);
 	PQclear(r);
 
-	exec_ok(c, "UPDATE nodes SET lease_until = now() - interval '5 s' "
-		   "WHERE name = 'build-1'");
+	pgfix_exec(c, "UPDATE nodes SET lease_until = now() - interval '5 s' "
+		      "WHERE name = 'build-1'");
 	r = PQexec(c, rescue_sql);
 	ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "rescue: %s",
 		      PQerrorMessage(c));
 	ck_assert_int_eq(PQntuples(r), 2);
 	PQclear(r);
-	value_is(
+	pgfix_value_is(
 		c,
 		"SELECT string_agg(format('%s:%s/%s a%s r%s %s %s', id, state, "
 		"reason, attempt, recoveries, coalesce(node_id, 0), "
 		"finished_at IS NOT NULL), ',' ORDER BY id) FROM jobs",
 		"1:2/8 a0 r1 0 f,2:5/7 a1 r4 0 t,3:3/0 a1 r0 2 f");
-	value_is(c,
-		 "SELECT string_agg(slot || ':' || coalesce(job_id, 0), ',' "
-		 "ORDER BY slot) FROM queue_slots",
-		 "1:0,2:3");
-	value_is(c, "SELECT coalesce(owner_node, 0) FROM producers", "0");
-	value_is(c, "SELECT string_agg(name, ',') FROM nodes", "build-2");
+	pgfix_value_is(
+		c,
+		"SELECT string_agg(slot || ':' || coalesce(job_id, 0), ',' "
+		"ORDER BY slot) FROM queue_slots",
+		"1:0,2:3");
+	pgfix_value_is(c, "SELECT coalesce(owner_node, 0) FROM producers", "0");
+	pgfix_value_is(c, "SELECT string_agg(name, ',') FROM nodes", "build-2");
 	counts_agree(c, "rescued", "3");
 	r = PQexec(c, rescue_sql);
 	ck_assert_int_eq(PQntuples(r), 0);
@@ -708,10 +673,10 @@ START_TEST(store_pg_schema_rescue)
 	char *again = register_node(c, "build-1", INSTANCE_A);
 	ck_assert_str_ne(again, "");
 	free(again);
-	value_is(c,
-		 "SELECT id > 2 AND epoch = 1 FROM nodes WHERE name = "
-		 "'build-1'",
-		 "t");
+	pgfix_value_is(c,
+		       "SELECT id > 2 AND epoch = 1 FROM nodes WHERE name = "
+		       "'build-1'",
+		       "t");
 	PQfinish(c);
 }
 END_TEST
