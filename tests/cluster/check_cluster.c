@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "cluster.h"
+#include "pgfix.h"
 #include "scenarios.h"
 
 static char why[512];
@@ -57,23 +58,6 @@ cl_add(TCase *tc, const TTest *t)
 	tcase_add_test(tc, t);
 }
 
-/* Runs test t alone, in this process; true when it passed. */
-static bool
-run_here(const TTest *t)
-{
-	Suite *s = suite_create("cluster-server");
-	TCase *tc = tcase_create("server");
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, t);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run(sr, "cluster-server", "server", CK_SILENT);
-	bool ok = srunner_ntests_failed(sr) == 0;
-	srunner_free(sr);
-	return ok;
-}
-
 /* The suite of one file: its scenarios. */
 static Suite *
 suite_of(const char *name, void (*reg)(TCase *tc))
@@ -92,7 +76,7 @@ int
 main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
-	if (!run_here(cluster_setup))
+	if (!pgfix_run_here("cluster-server", cluster_setup))
 		return EXIT_FAILURE;
 	if (pg_missing) {
 		fprintf(stderr, "cluster: skipped: %s\n", why);
@@ -106,7 +90,7 @@ main(void)
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
-	if (!run_here(cluster_teardown))
+	if (!pgfix_run_here("cluster-server", cluster_teardown))
 		failed++;
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -80,25 +80,6 @@ START_TEST(pg_server_stop)
 }
 END_TEST
 
-/* Runs test t alone, in this process; true when it passed. */
-static bool
-run_here(const TTest *t)
-{
-	Suite *s = suite_create("postgres");
-	TCase *tc = tcase_create("server");
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, t);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_set_fork_status(sr, CK_NOFORK);
-	/* By name: CK_RUN_SUITE, which picks the suites to run, must not
-	 * skip it. */
-	srunner_run(sr, "postgres", "server", CK_SILENT);
-	bool ok = srunner_ntests_failed(sr) == 0;
-	srunner_free(sr);
-	return ok;
-}
-
 int
 main(void)
 {
@@ -109,7 +90,7 @@ main(void)
 	/* JOBD_TEST_STORE=postgres: every jobd runs on one server started
 	 * here, each in a database of its own (harness.c). */
 	if (on_pg) {
-		if (!run_here(pg_server_start))
+		if (!pgfix_run_here("postgres", pg_server_start))
 			return EXIT_FAILURE;
 		setenv("JOBD_TEST_PG", pgfix_conninfo(&pg), 1);
 	}
@@ -120,7 +101,7 @@ main(void)
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
-	if (on_pg && !run_here(pg_server_stop))
+	if (on_pg && !pgfix_run_here("postgres", pg_server_stop))
 		failed++;
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

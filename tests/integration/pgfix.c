@@ -544,3 +544,19 @@ pgfix_value_is(PGconn *c, const char *sql, const char *want)
 		      want);
 	free(v);
 }
+
+bool
+pgfix_run_here(const char *suite, const TTest *t)
+{
+	Suite *s = suite_create(suite);
+	TCase *tc = tcase_create("server");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, t);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_set_fork_status(sr, CK_NOFORK);
+	srunner_run(sr, suite, "server", CK_SILENT);
+	bool ok = srunner_ntests_failed(sr) == 0;
+	srunner_free(sr);
+	return ok;
+}

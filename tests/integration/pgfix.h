@@ -15,8 +15,10 @@
 #ifndef PGFIX_H_INCLUDED
 #define PGFIX_H_INCLUDED
 
+#include <stdbool.h>
 #include <sys/types.h>
 
+#include <check.h>
 #include <libpq-fe.h>
 
 struct pgfix {
@@ -69,6 +71,12 @@ int pgfix_createdb(struct pgfix *p, const char *name);
  * directory.  Does nothing when p holds no directory, so it may be called
  * twice, or after a pgfix_start that failed. */
 void pgfix_stop(struct pgfix *p);
+
+/* Runs test t alone, in this process, so that a server it starts outlives
+ * it (a fixture's start or stop); true when it passed.  Run by the name
+ * suite, so that CK_RUN_SUITE, which picks the suites to run, does not
+ * skip it. */
+bool pgfix_run_here(const char *suite, const TTest *t);
 
 /* Blocking libpq for the tests' own looks at a database; each fails the
  * test on an error. */
