@@ -35,6 +35,8 @@ static int nreporters;	      /* of those, in store_sync() */
 static bool commit_asap;      /* store_request_commit() was called */
 static bool durable_asap;     /* ... with durable = true */
 static bool unsynced;	      /* a commit not yet fsynced */
+static bool sync_flight;      /* an fsync runs in the background */
+static uint64_t sync_target;  /* ... making this transaction durable */
 static bool closing;	      /* store_close(): commit now */
 static double txn_opened;     /* loop_now() when the transaction began */
 static ev_timer commit_timer; /* wakes the loop when a delay is due */
@@ -250,6 +252,49 @@ failed_between(uint64_t first, uint64_t last)
 	return false;
 }
 
+/* Starts making every commit so far durable: in the background where the
+ * backend can (from the loop; the answer comes to store__fsync_answered),
+ * else now.  0, or -1 with E_DB when a sync made now failed. */
+static int
+durable_start(void)
+{
+	if (!unsynced || (sync_flight && !closing))
+		return 0;
+	if (store__be->db_fsync_send != NULL && loop_ev() != NULL && !closing) {
+		uint64_t target = done_seq;
+		int rc = store__be->db_fsync_send();
+		if (rc < 0)
+			return -1;
+		if (rc == 0) {
+			sync_flight = true;
+			sync_target = target;
+			unsynced = false;
+			return 0;
+		}
+	}
+	return make_durable();
+}
+
+void
+store__fsync_answered(bool ok, const char *cause)
+{
+	if (!sync_flight)
+		return;
+	sync_flight = false;
+	if (ok) {
+		if (sync_target > synced_seq)
+			synced_seq = sync_target;
+	} else {
+		snprintf(fail_msg, sizeof(fail_msg), "store: fdatasync: %s",
+			 cause);
+		log_error("%s", fail_msg);
+		note_failed(sync_target);
+		/* Tried again for the next reporter. */
+		unsynced = true;
+	}
+	waitq_notify_all(&commit_wq);
+}
+
 /* Ends the group transaction, committed or rolled back: tells the hooks
  * (so in-memory state follows what committed), then wakes whoever waits
  * for it. */
@@ -403,9 +448,10 @@ store_flush(void *arg)
 		if (nwaiters > nreporters)
 			return true;
 	}
-	if (unsynced && (nreporters > 0 || durable_asap || closing)) {
+	if (unsynced && (!sync_flight || closing) &&
+	    (nreporters > 0 || durable_asap || closing)) {
 		durable_asap = false;
-		if (make_durable() != 0) {
+		if (durable_start() != 0) {
 			snprintf(fail_msg, sizeof(fail_msg), "%s", diag_msg());
 			log_error("%s", fail_msg);
 			note_failed(done_seq);
@@ -459,10 +505,13 @@ sync_wait(bool durable)
 	uint64_t *mark = coro_local();
 	uint64_t first = *mark;
 	uint64_t mine = in_txn ? txn_seq : done_seq;
-	if (!in_txn && durable && unsynced) {
+	bool wait_sync = durable && synced_seq < mine &&
+			 (unsynced || sync_flight);
+	if (!in_txn && wait_sync && coro_self() == NULL) {
+		/* No coroutine to wait in: made durable now. */
 		if (make_durable() != 0)
 			return -1;
-	} else if (in_txn) {
+	} else if (in_txn || wait_sync) {
 		int rc = 0;
 		nwaiters++;
 		nreporters += durable;
@@ -514,6 +563,12 @@ bool
 store_txn_open(void)
 {
 	return in_txn;
+}
+
+bool
+store_syncing(void)
+{
+	return sync_flight;
 }
 
 bool

@@ -33,6 +33,10 @@
 /* Current schema version of the PostgreSQL store (table jobd_schema). */
 #define STORE_PG_SCHEMA_VERSION 1
 
+/* True while an fsync started by the flush hook runs in the background
+ * (synchronous = full on SQLite): its end is told on the loop, and wakes
+ * the coroutines in store_sync() it makes durable. */
+bool store_syncing(void);
 /* Opens (creating if needed) the database at path (borrowed), applies
  * migrations, prepares every statement.  sync_full: whatever is reported
  * (store_sync) has been fsynced and survives power loss; without it,

@@ -137,6 +137,11 @@ struct store__backend {
 	void (*db_txn_over)(bool committed);
 	void (*db_report)(void);
 	int (*db_fsync)(void);
+	/* Instead of db_fsync, from the loop: starts it in the background,
+	 * 0 (the answer goes to store__fsync_answered()), 1 when there is
+	 * nothing to start (synchronous = normal, or no background: call
+	 * db_fsync), -1 with E_DB.  NULL: db_fsync only. */
+	int (*db_fsync_send)(void);
 	STORE_BACKEND_CALLS(STORE_BACKEND_FIELD, STORE_BACKEND_FIELDV)
 };
 

@@ -51,6 +51,10 @@ void store__txn_lost_uncommitted(const char *cause);
  * (cause borrowed).  The flush hook then ends the transaction. */
 void store__commit_answered(bool committed, const char *cause);
 
+/* The background fsync a backend started (db_fsync_send) is over, told
+ * from the loop: done, or not and why (cause borrowed). */
+void store__fsync_answered(bool ok, const char *cause);
+
 /* ---- the backend's primitives, for store.c (store_sqlite.c) ---- */
 
 /* Opens the database at path (borrowed), migrates it and prepares every
@@ -82,5 +86,7 @@ void store__db_report(void);
 /* Makes every commit so far survive power loss when synchronous = full
  * was configured; 0 at once otherwise.  -1 with E_DB. */
 int store__db_fsync(void);
+/* Its db_fsync_send: the same fdatasync in the sync thread. */
+int store__db_fsync_send(void);
 
 #endif /* STORE_IMPL_H_INCLUDED */

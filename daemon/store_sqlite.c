@@ -23,6 +23,7 @@
 #include "coro.h"
 #include "diag.h"
 #include "log.h"
+#include "loop.h"
 #include "store.h"
 #include "store_impl.h"
 #include "xmem.h"
@@ -52,6 +53,26 @@ static struct {
 	bool stop;   /* the thread is to leave */
 	int err;     /* last SQLite error of a checkpoint, 0: none */
 } ckpt = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+/* With synchronous = full, the WAL's fdatasync runs in a thread of its
+ * own too: on a busy disk it takes tens or hundreds of milliseconds, which
+ * no client must wait for.  The loop asks (store__db_fsync_send); the
+ * thread syncs and wakes the loop (sync.wake), which tells the store
+ * (store__fsync_answered).  Started at the first ask; the thread touches
+ * nothing but the WAL's descriptor and these fields, under sync.mu. */
+static struct {
+	pthread_t thread;
+	bool running; /* the thread was started */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int fd;	     /* the WAL, for the asked sync */
+	bool wanted; /* a sync is asked for */
+	bool done;   /* ... and over: err says how */
+	bool stop;   /* the thread is to leave */
+	int err;     /* errno of the sync done, 0: none */
+	struct ev_loop *evl;
+	ev_async wake;
+} sync_th = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 sqlite3 *
 store__sqlite(void)
@@ -177,11 +198,10 @@ store__db_txn_over(bool committed)
 		store__env_cache_clear();
 }
 
-int
-store__db_fsync(void)
+/* The WAL's descriptor, opened at first use; -1 with E_DB. */
+static int
+wal_open(void)
 {
-	if (!full_sync)
-		return 0;
 	if (wal_fd < 0) {
 		char *wal = xasprintf("%s-wal", db_path);
 		wal_fd = open(wal, O_RDWR | O_CLOEXEC);
@@ -190,11 +210,123 @@ store__db_fsync(void)
 			return diag_set(E_DB, "store: cannot open the WAL: %s",
 					strerror(errno));
 	}
+	return wal_fd;
+}
+
+int
+store__db_fsync(void)
+{
+	if (!full_sync)
+		return 0;
+	if (wal_open() < 0)
+		return -1;
 	while (fdatasync(wal_fd) != 0) {
 		if (errno != EINTR)
 			return diag_set(E_DB, "store: fdatasync: %s",
 					strerror(errno));
 	}
+	return 0;
+}
+
+static void *
+sync_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&sync_th.mu);
+	for (;;) {
+		while (!sync_th.wanted && !sync_th.stop)
+			pthread_cond_wait(&sync_th.cv, &sync_th.mu);
+		if (sync_th.stop)
+			break;
+		int fd = sync_th.fd;
+		pthread_mutex_unlock(&sync_th.mu);
+		int err = 0;
+		while (fdatasync(fd) != 0 && (err = errno) == EINTR)
+			err = 0;
+		pthread_mutex_lock(&sync_th.mu);
+		sync_th.wanted = false;
+		sync_th.done = true;
+		sync_th.err = err;
+		ev_async_send(sync_th.evl, &sync_th.wake);
+	}
+	pthread_mutex_unlock(&sync_th.mu);
+	return NULL;
+}
+
+/* On the loop: the thread's sync is over. */
+static void
+sync_answered_cb(struct ev_loop *l, ev_async *w, int revents)
+{
+	(void)l;
+	(void)w;
+	(void)revents;
+	pthread_mutex_lock(&sync_th.mu);
+	bool done = sync_th.done;
+	int err = sync_th.err;
+	sync_th.done = false;
+	pthread_mutex_unlock(&sync_th.mu);
+	if (done)
+		store__fsync_answered(err == 0, strerror(err));
+}
+
+/* Starts the sync thread on the loop l; false when it cannot start. */
+static bool
+sync_start(struct ev_loop *l)
+{
+	sync_th.stop = sync_th.wanted = sync_th.done = false;
+	sync_th.evl = l;
+	ev_async_init(&sync_th.wake, sync_answered_cb);
+	ev_async_start(l, &sync_th.wake);
+	/* The loop's life does not hang on it. */
+	ev_unref(l);
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int rc = pthread_create(&sync_th.thread, NULL, sync_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		log_warnx("store: fsyncs run in the loop: no thread");
+		ev_ref(l);
+		ev_async_stop(l, &sync_th.wake);
+		return false;
+	}
+	sync_th.running = true;
+	return true;
+}
+
+static void
+sync_stop(void)
+{
+	if (!sync_th.running)
+		return;
+	pthread_mutex_lock(&sync_th.mu);
+	sync_th.stop = true;
+	pthread_cond_signal(&sync_th.cv);
+	pthread_mutex_unlock(&sync_th.mu);
+	pthread_join(sync_th.thread, NULL);
+	sync_th.running = false;
+	ev_ref(sync_th.evl);
+	ev_async_stop(sync_th.evl, &sync_th.wake);
+}
+
+int
+store__db_fsync_send(void)
+{
+	static bool no_thread;
+	if (!full_sync || no_thread)
+		return 1;
+	if (wal_open() < 0)
+		return -1;
+	if (!sync_th.running && !sync_start(loop_ev())) {
+		no_thread = true;
+		return 1;
+	}
+	pthread_mutex_lock(&sync_th.mu);
+	assert(!sync_th.wanted && !sync_th.done);
+	sync_th.fd = wal_fd;
+	sync_th.wanted = true;
+	pthread_cond_signal(&sync_th.cv);
+	pthread_mutex_unlock(&sync_th.mu);
 	return 0;
 }
 
@@ -418,6 +550,7 @@ void
 store__db_close(void)
 {
 	ckpt_stop();
+	sync_stop();
 	for (int i = 0; i < S_COUNT; i++) {
 		sqlite3_finalize(stmts[i]);
 		stmts[i] = NULL;
@@ -475,36 +608,14 @@ store__sqlite_rollback(void)
 	sp_depth--;
 }
 
-/* A held change fsyncs what it spilled every this many bytes. */
-#define SPILL_SYNC_BYTES (4 * 1024 * 1024)
-
+/* A held change writes what it made so far into the WAL, so that its
+ * commit has little left to write.  Their sync is the commit's, in the
+ * background (store__db_fsync_send). */
 void
 store__sqlite_spill(void)
 {
-	static off_t synced_size;
-	if (!store_txn_open())
-		return;
-	sqlite3_db_cacheflush(db);
-	if (!full_sync)
-		return;
-	if (wal_fd < 0) {
-		char *wal = xasprintf("%s-wal", db_path);
-		wal_fd = open(wal, O_RDWR | O_CLOEXEC);
-		free(wal);
-	}
-	struct stat sb;
-	if (wal_fd < 0 || fstat(wal_fd, &sb) != 0)
-		return;
-	/* A WAL started over is smaller than the last mark. */
-	if (sb.st_size < synced_size)
-		synced_size = 0;
-	if (sb.st_size - synced_size < SPILL_SYNC_BYTES)
-		return;
-	/* Frames of the open transaction: their sync only spares the
-	 * commit's. */
-	while (fdatasync(wal_fd) != 0 && errno == EINTR)
-		;
-	synced_size = sb.st_size;
+	if (store_txn_open())
+		sqlite3_db_cacheflush(db);
 }
 
 void
@@ -579,4 +690,5 @@ const struct store__backend store__sqlite_backend = {
 	.db_txn_over = store__db_txn_over,
 	.db_report = store__db_report,
 	.db_fsync = store__db_fsync,
+	.db_fsync_send = store__db_fsync_send,
 	STORE_BACKEND_CALLS(STORE_SQLITE_CALL, STORE_SQLITE_CALLV)};

@@ -564,17 +564,36 @@ START_TEST(store_commit_now_reports_a_failed_commit)
 }
 END_TEST
 
+/* Runs the loop until the fsync running in the background has been
+ * answered (5 s at most). */
+static void
+sync_settle(void)
+{
+	double end = loop_now() + 5;
+	while (store_syncing() && loop_now() < end) {
+		ev_run(loop_ev(), EVRUN_ONCE);
+		ev_now_update(loop_ev());
+	}
+	ck_assert_msg(!store_syncing(), "the fsync was never answered");
+}
+
 /* A commit nobody asked to be durable leaves an fsync owed, which a
- * durable request pays; store_make_durable() pays it at once. */
+ * durable request starts in the background (one at a time, the loop told
+ * of its end); store_make_durable() pays it at once. */
 START_TEST(store_make_durable_pays_the_owed_fsync)
 {
 	ck_assert(commit_now());
+	sync_settle();
 	ADD_JOB(.state = JOBD_QUEUED);
 	store_request_commit(false);
 	ck_assert(store_flush(NULL));  /* the commit */
 	ck_assert(!store_flush(NULL)); /* nobody needs the fsync yet */
+	ck_assert(!store_syncing());
 	store_request_commit(true);
-	ck_assert(store_flush(NULL)); /* the fsync */
+	ck_assert(store_flush(NULL)); /* the fsync starts */
+	ck_assert(store_syncing());
+	ck_assert(!store_flush(NULL)); /* nothing more owed */
+	sync_settle();
 
 	ADD_JOB(.state = JOBD_QUEUED);
 	store_request_commit(false);
@@ -582,6 +601,7 @@ START_TEST(store_make_durable_pays_the_owed_fsync)
 	ck_assert_int_eq(store_make_durable(), 0);
 	store_request_commit(true);
 	ck_assert(!store_flush(NULL)); /* nothing left owed */
+	ck_assert(!store_syncing());
 }
 END_TEST
 
