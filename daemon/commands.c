@@ -374,9 +374,11 @@ static const char *const f_logs[] = {"job_id",	  "attempt", "offset",
 static const char *const f_watch[] = {"queue", "job_id", NULL};
 static const char *const f_name[] = {"name", NULL};
 static const char *const f_queue[] = {
-	"name",	   "concurrency", "global_concurrency", "rate",	   "capacity",
-	"timeout", "kill_grace",  "max_attempts",	"backoff", "paused",
-	"limits",  NULL};
+	"name",	      "concurrency",  "global_concurrency",
+	"rate",	      "capacity",     "timeout",
+	"kill_grace", "max_attempts", "backoff",
+	"paused",     "limits",	      "snooze_exit",
+	"snooze",     "max_snoozes",  NULL};
 static const char *const f_prune[] = {"older_than", NULL};
 static const char *const f_producer[] = {"producer", NULL};
 static const char *const f_shutdown[] = {"now", NULL};

@@ -88,6 +88,7 @@ config_init(struct config *c)
 	c->shutdown_timeout = 30;
 	c->kill_grace = 5;
 	c->max_log_bytes = INT64_C(16) << 20;
+	c->max_result_bytes = INT64_C(64) << 10;
 	c->max_request_bytes = INT64_C(4) << 20;
 	c->max_connections = 256;
 	c->request_timeout = 30;
@@ -399,6 +400,11 @@ daemon_key(struct load *l, const char *k, const char *v)
 		if (jobd_size_parse(v, &c->max_log_bytes) < 0)
 			return fail(l, "max_log_bytes: must be a size "
 				       "(bytes, or with K, M, G)");
+	} else if (strcmp(k, "max_result_bytes") == 0) {
+		if (jobd_size_parse(v, &n) < 0 || n > CONFIG_MAX_RESULT)
+			return fail(l, "max_result_bytes: must be a size up to "
+				       "16M");
+		c->max_result_bytes = n;
 	} else if (strcmp(k, "max_request_bytes") == 0) {
 		if (jobd_size_parse(v, &n) < 0 || n < 1024 ||
 		    n > (INT64_C(1) << 30))
@@ -504,6 +510,26 @@ queue_key(struct load *l, const char *k, const char *v)
 				    "to 1000");
 		q->max_attempts = (int)n;
 		q->set |= QC_MAX_ATTEMPTS;
+	} else if (strcmp(k, "snooze_exit") == 0) {
+		if (strcmp(v, "none") == 0)
+			n = -1;
+		else if (!parse_int(v, 1, 255, &n))
+			return fail(l, "snooze_exit: must be an exit status "
+				       "from 1 to 255, or none");
+		q->snooze_exit = (int)n;
+		q->set |= QC_SNOOZE_EXIT;
+	} else if (strcmp(k, "snooze") == 0) {
+		if (strcmp(v, "backoff") == 0)
+			q->snooze = -1;
+		else if (!parse_secs(v, 0, &q->snooze))
+			return fail(l, "snooze: must be a duration or backoff");
+		q->set |= QC_SNOOZE;
+	} else if (strcmp(k, "max_snoozes") == 0) {
+		if (!parse_int(v, 0, 1000000, &n))
+			return fail(l, "max_snoozes: must be an integer from 0 "
+				       "to 1000000");
+		q->max_snoozes = (int)n;
+		q->set |= QC_MAX_SNOOZES;
 	} else if (strcmp(k, "backoff") == 0) {
 		if (!parse_backoff(l, v, &q->backoff))
 			return 0;
@@ -985,6 +1011,7 @@ config_print(const struct config *c, FILE *f)
 	fprintf(f, "kill_grace = %s\n",
 		jobd_duration_format(c->kill_grace, buf));
 	fprintf(f, "max_log_bytes = %lld\n", (long long)c->max_log_bytes);
+	fprintf(f, "max_result_bytes = %lld\n", (long long)c->max_result_bytes);
 	fprintf(f, "max_request_bytes = %lld\n",
 		(long long)c->max_request_bytes);
 	fprintf(f, "max_connections = %d\n", c->max_connections);

@@ -39,6 +39,9 @@ enum config_store {
 	CONFIG_STORE_POSTGRES	 /* the database, shared by every node */
 };
 
+/* The most max_result_bytes may be: 16 MiB. */
+#define CONFIG_MAX_RESULT (INT64_C(16) << 20)
+
 /* Longest node_name, in bytes. */
 #define CONFIG_NODE_NAME_MAX 63
 /* Shortest lease, in seconds: a node renews it every lease/3. */
@@ -56,6 +59,7 @@ struct config {
 	double shutdown_timeout;   /* 30 */
 	double kill_grace;	   /* 5 */
 	int64_t max_log_bytes;	   /* 16M */
+	int64_t max_result_bytes;  /* 64K: most of $JOBD_RESULT read */
 	int64_t max_request_bytes; /* 4M */
 	int max_connections;	   /* 256 */
 	double request_timeout;	   /* 30 */

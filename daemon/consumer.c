@@ -152,6 +152,49 @@ await_work(struct consumer *cs)
 	}
 }
 
+/* An attempt that exited with its job's snooze_exit status: back to
+ * scheduled, its attempt given back, after the delay it wrote to
+ * $JOBD_SNOOZE, else the job's snooze, else the backoff delay a retry
+ * would have; or, past max_snoozes, failed (snooze_limit). */
+static void
+snooze_end(const struct store_job_run *r, const struct runner_result *res,
+	   int64_t now, struct store_job_end *e)
+{
+	double d;
+
+	if (r->snoozes >= r->max_snoozes) {
+		e->state = JOBD_FAILED;
+		e->reason = JOBD_REASON_SNOOZE_LIMIT;
+		e->finished_at = now;
+		return;
+	}
+	if (res->said.snooze_given) {
+		d = res->said.snooze;
+	} else if (r->snooze >= 0) {
+		d = r->snooze;
+	} else {
+		double u = (double)random() / ((double)RAND_MAX + 1.0);
+		d = backoff_delay(&r->backoff, r->attempt, u);
+	}
+	e->state = JOBD_SCHEDULED;
+	e->reason = JOBD_REASON_SNOOZED;
+	e->attempt_delta = -1;
+	e->snooze_delta = 1;
+	e->run_at = now + (int64_t)(d * 1000.0 + 0.5);
+}
+
+/* True when the attempt asked to be run later: it exited by itself with
+ * the job's snooze_exit status (not stopped by jobd, a timeout or the
+ * OOM killer). */
+static bool
+is_snooze(const struct store_job_run *r, const struct runner *ctl,
+	  const struct runner_result *res)
+{
+	return r->snooze_exit > 0 && res->spawned && res->exited &&
+	       res->exit_code == r->snooze_exit && !res->timed_out &&
+	       !res->oom && ctl->kill == RUNNER_KILL_NONE;
+}
+
 /* Writes the end of attempt r in the open transaction, with what it moves
  * in memory (counts, totals, events, dependents).  Computed from the
  * store as it is now, so it can be written again after a rollback. */
@@ -172,6 +215,10 @@ record_end(struct queue *q, const struct store_job_run *r,
 	e.max_rss_kb = res->ru.ru_maxrss;
 	e.memory_peak = res->memory_peak;
 	e.attempt = r->attempt;
+	e.result = res->said.result;
+	e.result_error = res->said.result_error[0] != '\0'
+				 ? res->said.result_error
+				 : NULL;
 	int64_t now = jobd_time_now_ms();
 	/* Cancelled while running: the store keeps what the cancel
 	 * recorded and adds what the process did, finished now. */
@@ -201,6 +248,8 @@ record_end(struct queue *q, const struct store_job_run *r,
 		e.reason = JOBD_REASON_INTERRUPTED;
 		e.attempt_delta = -1;
 		e.run_at = now;
+	} else if (is_snooze(r, ctl, res)) {
+		snooze_end(r, res, now, &e);
 	} else if (res->exited && res->exit_code == 0 && !res->oom) {
 		e.state = JOBD_SUCCEEDED;
 		e.reason = JOBD_REASON_NONE;
@@ -461,11 +510,13 @@ consumer_f(void *arg)
 		struct runner ctl;
 		memset(&ctl, 0, sizeof(ctl));
 		ctl.job_id = r.id;
-		struct runner_opts ro = {.log_dir = opts.log_dir,
-					 .max_log_bytes = opts.max_log_bytes,
-					 .queue_name = q->conf.name,
-					 .on_spawn = consumer_spawned,
-					 .arg = NULL};
+		struct runner_opts ro = {
+			.log_dir = opts.log_dir,
+			.max_log_bytes = opts.max_log_bytes,
+			.max_result_bytes = opts.max_result_bytes,
+			.queue_name = q->conf.name,
+			.on_spawn = consumer_spawned,
+			.arg = NULL};
 		struct runner_result res;
 		runner_run(&r, &ro, &ctl, &res);
 		if (runner_count() == 0)
@@ -484,6 +535,7 @@ consumer_f(void *arg)
 			spawn_backoff(cs, r.id, res.error);
 		else if (res.spawned)
 			cs->spawn_backoff = 0;
+		free(res.said.result);
 		store_job_run_destroy(&r);
 	}
 	q->consumers[cs->slot] = NULL;

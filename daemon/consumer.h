@@ -17,7 +17,8 @@
 struct consumer_opts {
 	const char *log_dir; /* borrowed, lives as long as jobd */
 	int64_t max_log_bytes;
-	double kill_grace; /* the daemon's default */
+	double kill_grace;	  /* the daemon's default */
+	int64_t max_result_bytes; /* most of $JOBD_RESULT read */
 };
 
 void consumer_init(const struct consumer_opts *o);

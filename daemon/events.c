@@ -169,6 +169,25 @@ events_producer(const char *name, json_t *obj)
 	pend[npend - 1].obj = obj;
 }
 
+/* A job object as an event carries it: a result of EVENTS_RESULT_MAX
+ * bytes or more (encoded) is left out, its size in result_bytes in its
+ * place; get and wait give it whole.  Returns obj. */
+static json_t *
+event_job(json_t *obj)
+{
+	json_t *res = json_object_get(obj, "result");
+	size_t n;
+
+	if (res == NULL || json_is_null(res))
+		return obj;
+	n = json_dumpb(res, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (n < EVENTS_RESULT_MAX)
+		return obj;
+	json_object_del(obj, "result");
+	json_object_set_new(obj, "result_bytes", json_integer((json_int_t)n));
+	return obj;
+}
+
 static json_t *
 event_new(enum events_kind kind)
 {
@@ -381,7 +400,7 @@ events_flush(void *arg)
 			long uid = (long)json_integer_value(
 				json_object_get(p->obj, "uid"));
 			char *qcopy = xstrdup(queue ? queue : "");
-			json_object_set_new(ev, "job", p->obj);
+			json_object_set_new(ev, "job", event_job(p->obj));
 			deliver(ev, qcopy, p->job_id, uid);
 			free(qcopy);
 		} else if (p->kind == EVENTS_QUEUE_UPDATED) {
@@ -441,6 +460,7 @@ events_txn_end(bool committed, void *arg)
 		events_totals.timed_out += txn_totals.timed_out;
 		events_totals.cancelled += txn_totals.cancelled;
 		events_totals.oom += txn_totals.oom;
+		events_totals.snoozed += txn_totals.snoozed;
 		events_totals.started += txn_totals.started;
 	}
 	memset(&txn_totals, 0, sizeof(txn_totals));
@@ -621,7 +641,7 @@ events_remote_job(enum events_kind kind, int64_t id, json_t *obj)
 	const char *queue = json_string_value(json_object_get(obj, "queue"));
 	long uid = (long)json_integer_value(json_object_get(obj, "uid"));
 	char *qcopy = xstrdup(queue ? queue : "");
-	json_object_set_new(ev, "job", obj);
+	json_object_set_new(ev, "job", event_job(obj));
 	deliver(ev, qcopy, id, uid);
 	free(qcopy);
 	json_decref(ev);

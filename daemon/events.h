@@ -32,6 +32,9 @@ enum events_kind {
 
 /* How jobd writes JSON on the wire (responses and events): one line,
  * ASCII, numbers with 15 significant digits (0.1 is written 0.1). */
+/* A job event carries the job's result only when it encodes in fewer
+ * bytes than this; result_bytes otherwise. */
+#define EVENTS_RESULT_MAX 4096
 #define EVENTS_WIRE_FLAGS \
 	(JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(15))
 
@@ -93,7 +96,7 @@ void events_remove_waiter(struct events_waiter *w);
 /* Totals since start (SPEC 5.3), kept here because every change passes. */
 struct events_totals {
 	uint64_t submitted, started, succeeded, failed, retried, timed_out,
-		cancelled, oom;
+		cancelled, oom, snoozed;
 };
 extern struct events_totals events_totals;
 /* The totals a change being made adds to: while a group transaction is

@@ -144,7 +144,10 @@ end_attempt(int64_t qid, int64_t id, const struct store_job_end *e)
 		events_tally()->oom++;
 	switch (e->state) {
 	case JOBD_SCHEDULED:
-		events_tally()->retried++;
+		if (e->reason == JOBD_REASON_SNOOZED)
+			events_tally()->snoozed++;
+		else
+			events_tally()->retried++;
 		scheduler_kick(e->run_at);
 		events_job(EVENTS_JOB_RETRYING, id);
 		break;

@@ -20,7 +20,8 @@ static const char *const known_fields[] = {
 	"argv",	      "shell",	      "queue",	 "name",       "cwd",
 	"env",	      "priority",     "delay",	 "run_at",     "timeout",
 	"kill_grace", "max_attempts", "backoff", "depends_on", "unique_key",
-	"output",     "user",	      "limits",	 "linger",     NULL,
+	"output",     "user",	      "limits",	 "linger",     "snooze_exit",
+	"snooze",     "max_snoozes",  NULL,
 };
 
 /* jansson's iteration and setters take non-const objects even to read;
@@ -218,6 +219,40 @@ parse_depends(const json_t *v, struct jobspec *s)
 	return 0;
 }
 
+/* Snoozing: snooze_exit (null: none; absent: the queue's), snooze,
+ * max_snoozes. */
+static int
+parse_snooze_fields(const json_t *obj, struct jobspec *s)
+{
+	const json_t *v;
+	json_int_t n;
+
+	v = json_object_get(obj, "snooze_exit");
+	if (json_is_null(v)) {
+		s->snooze_exit = JOBSPEC_SNOOZE_EXIT_OFF;
+	} else if (v != NULL) {
+		n = json_is_integer(v) ? json_integer_value(v) : 0;
+		if (n < 1 || n > 255)
+			return diag_set(E_INVAL,
+					"snooze_exit: must be an exit status "
+					"from 1 to 255, or null");
+		s->snooze_exit = (int)n;
+	}
+	if ((v = field(obj, "snooze")) != NULL &&
+	    get_seconds("snooze", v, &s->snooze) < 0)
+		return -1;
+	if ((v = field(obj, "max_snoozes")) != NULL) {
+		n = json_is_integer(v) ? json_integer_value(v) : -1;
+		if (n < 0 || n > JOBSPEC_MAX_SNOOZES)
+			return diag_set(E_INVAL,
+					"max_snoozes: must be an integer from "
+					"0 to %d",
+					JOBSPEC_MAX_SNOOZES);
+		s->max_snoozes = (int)n;
+	}
+	return 0;
+}
+
 /* How the job runs: output, linger, user. */
 static int
 parse_how_fields(const json_t *obj, struct jobspec *s)
@@ -350,6 +385,8 @@ parse_fields(const json_t *obj, struct jobspec *s)
 					"unique_key: must be 1 to %d bytes",
 					JOBSPEC_MAX_TEXT);
 	}
+	if (parse_snooze_fields(obj, s) < 0)
+		return -1;
 	return parse_how_fields(obj, s);
 }
 
@@ -366,6 +403,9 @@ jobspec_init(struct jobspec *s)
 	s->backoff.max = NAN;
 	s->backoff.jitter = NAN;
 	s->output = JOBSPEC_OUTPUT_CAPTURE;
+	s->snooze_exit = JOBSPEC_SNOOZE_EXIT_UNSET;
+	s->snooze = -1;
+	s->max_snoozes = -1;
 }
 
 int

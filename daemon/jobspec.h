@@ -27,6 +27,14 @@ enum jobspec_output { JOBSPEC_OUTPUT_CAPTURE = 0, JOBSPEC_OUTPUT_DISCARD = 1 };
 /* Longest delay, timeout, kill_grace: ten years, in seconds, the longest
  * duration jobd takes anywhere (backoff.h holds the value). */
 #define JOBSPEC_MAX_SECONDS BACKOFF_LIMIT
+/* snooze_exit: not given (the queue's), and null (no snoozing). */
+#define JOBSPEC_SNOOZE_EXIT_UNSET (-2)
+#define JOBSPEC_SNOOZE_EXIT_OFF (-1)
+/* The exit status of a snooze by default: EX_TEMPFAIL of sysexits.h. */
+#define JOBSPEC_SNOOZE_EXIT_DEFAULT 75
+/* The most snoozes max_snoozes may allow; 100 by default. */
+#define JOBSPEC_MAX_SNOOZES 1000000
+#define JOBSPEC_MAX_SNOOZES_DEFAULT 100
 
 struct jobspec {
 	json_t *argv; /* owned reference: array of strings, or NULL */
@@ -51,9 +59,13 @@ struct jobspec {
 	int output;		 /* enum jobspec_output */
 	char *user;		 /* owned, or NULL */
 	struct joblimits limits; /* keys not given are 0 (the queue's) */
-	bool linger; /* what its cgroup holds may outlive the attempt's
+	bool linger;	 /* what its cgroup holds may outlive the attempt's
 			main process (default false: killed kill_grace
 			after it) */
+	int snooze_exit; /* 1..255, JOBSPEC_SNOOZE_EXIT_OFF (null), or
+			    JOBSPEC_SNOOZE_EXIT_UNSET (the queue's) */
+	double snooze;	 /* seconds; < 0 when not given (the queue's) */
+	int max_snoozes; /* 0..JOBSPEC_MAX_SNOOZES; < 0 when not given */
 };
 
 /* Fills s with the defaults of a spec that gives nothing (queue "default",

@@ -39,6 +39,7 @@
 #include "sdnotify.h"
 #include "spawner.h"
 #include "store.h"
+#include "talkback.h"
 #include "xmem.h"
 
 #define EX_CONFIG 78
@@ -242,7 +243,9 @@ restrict_mode(const char *path, mode_t mode)
 
 /* The state directory holds every job's environment: it must be ours and
  * writable by nobody else (else refused), and it and logs/ are made 0700,
- * the database files 0600, whatever they were before.  A missing database
+ * the database files 0600, whatever they were before.  Run as root, the
+ * state directory is 0711 instead: jobs of other users pass through it to
+ * their own files in talk/ (talkback.h), and nobody lists it.  A missing database
  * is created 0600 here, so SQLite (which gives -wal and -shm the database
  * file's mode) never creates a readable one. */
 static void
@@ -252,7 +255,7 @@ secure_state_dir(void)
 		fatal("cannot create state directory %s", state_dir);
 	if (safedir_check(state_dir, 0) != 0)
 		fatalx("unsafe state directory: %s", diag_msg());
-	restrict_mode(state_dir, 0700);
+	restrict_mode(state_dir, geteuid() == 0 ? 0711 : 0700);
 	if (safedir_mkdir_p(log_dir, 0700) != 0)
 		fatal("cannot create %s", log_dir);
 	if (safedir_check(log_dir, 0) != 0)
@@ -535,6 +538,10 @@ open_state(void)
 	secure_state_dir();
 	if (lock_state_dir() != 0)
 		fatalx("%s", diag_msg());
+	if (geteuid() == 0 && chmod(state_dir, 0711) != 0)
+		fatal("cannot chmod %s", state_dir);
+	if (talkback_init(state_dir) != 0)
+		fatalx("%s", diag_msg());
 	/* Before the spawner: it starts in the cgroup jobd moves to. */
 	if ((cfg.cgroups != CONFIG_CGROUPS_OFF &&
 	     cgroup_init(cfg.cgroup_root,
@@ -670,7 +677,8 @@ conn_gone(struct conn *c, void *arg)
 static void
 start_modules(int listen_fd)
 {
-	struct consumer_opts co = {log_dir, cfg.max_log_bytes, cfg.kill_grace};
+	struct consumer_opts co = {log_dir, cfg.max_log_bytes, cfg.kill_grace,
+				   cfg.max_result_bytes};
 	consumer_init(&co);
 	struct commands_ctx cx = {
 		.cfg = &cfg,
@@ -738,6 +746,7 @@ shutdown_modules(void)
 	service_shutdown();
 	cgroup_shutdown(cfg.kill_grace);
 	spawner_shutdown();
+	talkback_shutdown();
 	relay_stop();
 	run_on_loop("close", store_close);
 	queue_shutdown();

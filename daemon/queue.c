@@ -94,6 +94,12 @@ overlay_conf(struct queue_conf *dst, const struct queue_conf *src)
 		dst->max_attempts = src->max_attempts;
 	if (src->set & QC_BACKOFF)
 		dst->backoff = src->backoff;
+	if (src->set & QC_SNOOZE_EXIT)
+		dst->snooze_exit = src->snooze_exit;
+	if (src->set & QC_SNOOZE)
+		dst->snooze = src->snooze;
+	if (src->set & QC_MAX_SNOOZES)
+		dst->max_snoozes = src->max_snoozes;
 	if (src->set & QC_LIMITS) {
 		struct joblimits l = src->limits;
 		joblimits_merge(&l, &dst->limits);
@@ -403,6 +409,15 @@ queue_json(const struct queue *q)
 				      q->conf.backoff.max, "jitter",
 				      q->conf.backoff.jitter));
 	json_object_set_new(o, "limits", joblimits_to_json(&q->conf.limits));
+	json_object_set_new(o, "snooze_exit",
+			    q->conf.snooze_exit > 0
+				    ? json_integer(q->conf.snooze_exit)
+				    : json_null());
+	json_object_set_new(o, "snooze",
+			    q->conf.snooze >= 0 ? json_real(q->conf.snooze)
+						: json_null());
+	json_object_set_new(o, "max_snoozes",
+			    json_integer(q->conf.max_snoozes));
 	json_t *counts = json_object();
 	for (int s = 0; s < JOBD_STATE_COUNT; s++)
 		json_object_set_new(counts, jobd_state_name(s),
@@ -438,6 +453,35 @@ get_int(const json_t *v, const char *field, long long lo, long long hi,
 				field, lo, hi);
 	*out = json_integer_value(v);
 	return 0;
+}
+
+/* The snooze settings of a queue object: 1 when key is one of them (and
+ * was taken), 0 when it is not, -1 with diag when its value is bad. */
+static int
+snooze_key(const char *key, const json_t *v, struct queue_conf *qc)
+{
+	long long n;
+
+	if (strcmp(key, "snooze_exit") == 0) {
+		if (json_is_null(v))
+			qc->snooze_exit = -1;
+		else if (get_int(v, key, 1, 255, &n) != 0)
+			return -1;
+		else
+			qc->snooze_exit = (int)n;
+	} else if (strcmp(key, "snooze") == 0) {
+		if (json_is_null(v))
+			qc->snooze = -1;
+		else if (get_seconds(v, key, &qc->snooze) != 0)
+			return -1;
+	} else if (strcmp(key, "max_snoozes") == 0) {
+		if (get_int(v, key, 0, JOBSPEC_MAX_SNOOZES, &n) != 0)
+			return -1;
+		qc->max_snoozes = (int)n;
+	} else {
+		return 0;
+	}
+	return 1;
 }
 
 int
@@ -560,7 +604,12 @@ queue_conf_from_json(json_t *obj, const struct queue_conf *base,
 			return diag_set(E_INVAL, "paused: use queue.pause or "
 						 "queue.resume");
 		} else {
-			return diag_set(E_INVAL, "%s: unknown field", key);
+			int taken = snooze_key(key, v, qc);
+			if (taken < 0)
+				return -1;
+			if (taken == 0)
+				return diag_set(E_INVAL, "%s: unknown field",
+						key);
 		}
 	}
 	return 0;
@@ -602,6 +651,8 @@ conf_same(const struct queue_conf *a, const struct queue_conf *b)
 	       a->backoff.factor == b->backoff.factor &&
 	       a->backoff.max == b->backoff.max &&
 	       a->backoff.jitter == b->backoff.jitter &&
+	       a->snooze_exit == b->snooze_exit && a->snooze == b->snooze &&
+	       a->max_snoozes == b->max_snoozes &&
 	       memcmp(&a->limits, &b->limits, sizeof(a->limits)) == 0;
 }
 

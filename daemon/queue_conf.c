@@ -24,6 +24,9 @@ queue_conf_init(struct queue_conf *q, const char *name)
 	q->kill_grace = -1;
 	q->max_attempts = 1;
 	q->backoff = b;
+	q->snooze_exit = 75; /* EX_TEMPFAIL */
+	q->snooze = -1;
+	q->max_snoozes = 100;
 }
 
 int
@@ -69,6 +72,17 @@ queue_conf_print(const struct queue_conf *q, FILE *f)
 		jobd_number_format(q->backoff.factor, b),
 		jobd_duration_format(q->backoff.max, c),
 		jobd_number_format(q->backoff.jitter, d));
+	if (q->snooze_exit > 0)
+		fprintf(f, "%ssnooze_exit = %d\n", KEY(QC_SNOOZE_EXIT),
+			q->snooze_exit);
+	else
+		fprintf(f, "%ssnooze_exit = none\n", KEY(QC_SNOOZE_EXIT));
+	if (q->snooze >= 0)
+		fprintf(f, "%ssnooze = %s\n", KEY(QC_SNOOZE),
+			jobd_duration_format(q->snooze, a));
+	else
+		fprintf(f, "%ssnooze = backoff\n", KEY(QC_SNOOZE));
+	fprintf(f, "%smax_snoozes = %d\n", KEY(QC_MAX_SNOOZES), q->max_snoozes);
 	if (q->limits.memory > 0)
 		fprintf(f, "limit_memory = %lld\n",
 			(long long)q->limits.memory);

@@ -25,7 +25,10 @@ enum {
 	QC_MAX_ATTEMPTS = 1u << 6,
 	QC_BACKOFF = 1u << 7,
 	QC_LIMITS = 1u << 8, /* any limit_* key: they overwrite key by key */
-	QC_GLOBAL_CONCURRENCY = 1u << 9
+	QC_GLOBAL_CONCURRENCY = 1u << 9,
+	QC_SNOOZE_EXIT = 1u << 10,
+	QC_SNOOZE = 1u << 11,
+	QC_MAX_SNOOZES = 1u << 12
 };
 
 /* The most permits global_concurrency may give (each is a row of the
@@ -46,6 +49,9 @@ struct queue_conf {
 	int max_attempts;	/* 1..1000, default 1 */
 	struct backoff backoff;
 	struct joblimits limits; /* defaults for its jobs; 0: not set */
+	int snooze_exit;	 /* 1..255, default 75; -1: none */
+	double snooze;		 /* seconds; < 0: the backoff delay */
+	int max_snoozes;	 /* 0..1000000, default 100 */
 };
 
 /* Fills q (the caller's) with a queue's defaults; name (borrowed, at most

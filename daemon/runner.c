@@ -565,8 +565,9 @@ attempt_close(struct cgroup_attempt *cga, const struct stop_clock *sc,
  * res->no_resources, nothing left open.  Does not yield. */
 static int
 attempt_spawn(const struct store_job_run *r, const struct runner_opts *o,
-	      const struct cgroup_attempt *cga, struct runner_spawn *sp,
-	      int *out_rd, double *t0, struct runner_result *res)
+	      const struct cgroup_attempt *cga, const struct talkback *tb,
+	      struct runner_spawn *sp, int *out_rd, double *t0,
+	      struct runner_result *res)
 {
 	int out[2] = {-1, -1};
 	*out_rd = -1;
@@ -586,7 +587,13 @@ attempt_spawn(const struct store_job_run *r, const struct runner_opts *o,
 	/* A node with no name (a host name that is none) sets none. */
 	const char *node = store_local_node();
 	snprintf(nv, sizeof(nv), "JOBD_NODE=%s", node != NULL ? node : "");
-	char *const extra[] = {idv, qv, av, node != NULL ? nv : NULL, NULL};
+	char *const extra[] = {idv,
+			       qv,
+			       av,
+			       tb->result_env,
+			       tb->snooze_env,
+			       node != NULL ? nv : NULL,
+			       NULL};
 	/* The memory controller replaces the address-space limit. */
 	struct joblimits lim = r->limits;
 	if (cga->procs != NULL &&
@@ -718,6 +725,7 @@ runner_run(const struct store_job_run *r, const struct runner_opts *o,
 	res->memory_peak = -1;
 	struct runner_spawn sp;
 	struct cgroup_attempt cga;
+	struct talkback tb;
 	double t0;
 	/* Accepted where the controllers were; jobd may have lost them
 	 * since (a restart without cgroups): never run unlimited. */
@@ -725,13 +733,20 @@ runner_run(const struct store_job_run *r, const struct runner_opts *o,
 		snprintf(res->error, sizeof(res->error), "%s", diag_msg());
 		goto out;
 	}
-	if (cgroup_attempt_open(r->id, r->attempt, &r->limits, &cga) != 0) {
+	if (talkback_open(&tb, r->id, r->attempt, r->uid) != 0) {
 		res->no_resources = lacks_resources(errno);
 		snprintf(res->error, sizeof(res->error), "%s", diag_msg());
 		goto out;
 	}
-	if (attempt_spawn(r, o, &cga, &sp, &cp.fd, &t0, res) != 0) {
+	if (cgroup_attempt_open(r->id, r->attempt, &r->limits, &cga) != 0) {
+		res->no_resources = lacks_resources(errno);
+		snprintf(res->error, sizeof(res->error), "%s", diag_msg());
+		talkback_discard(&tb);
+		goto out;
+	}
+	if (attempt_spawn(r, o, &cga, &tb, &sp, &cp.fd, &t0, res) != 0) {
 		cgroup_attempt_close(&cga, 0, false);
+		talkback_discard(&tb);
 		goto out;
 	}
 	res->spawned = true;
@@ -753,6 +768,8 @@ runner_run(const struct store_job_run *r, const struct runner_opts *o,
 	attempt_watch(&cp, sp.pidfd, ctl, &sc, res);
 	stop_sweep(&sc, ctl);
 	attempt_reap(sp.pid, t0, res);
+	/* What it said, read now that it is over: a few kilobytes. */
+	talkback_collect(&tb, o->max_result_bytes, &res->said);
 	attempt_account(&cga, res);
 	attempt_close(&cga, &sc, ctl, r->linger);
 	/* Take what the job wrote before it ended; a grandchild that keeps

@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "store.h"
+#include "talkback.h"
 
 struct runner;
 
@@ -27,7 +28,8 @@ struct runner;
 struct runner_opts {
 	const char *log_dir; /* borrowed: state_dir/logs */
 	int64_t max_log_bytes;
-	const char *queue_name; /* borrowed: for JOBD_QUEUE */
+	int64_t max_result_bytes; /* most of $JOBD_RESULT read */
+	const char *queue_name;	  /* borrowed: for JOBD_QUEUE */
 	/* Called once the child runs (not on a spawn error); must not
 	 * yield. */
 	void (*on_spawn)(const struct runner *ctl, void *arg);
@@ -70,6 +72,9 @@ struct runner_result {
 	/* Not spawned for lack of descriptors, processes or memory (EMFILE,
 	 * ENFILE, EAGAIN, ENOMEM): worth trying again. */
 	bool no_resources;
+	/* What the attempt wrote to $JOBD_RESULT and $JOBD_SNOOZE; the
+	 * caller frees said.result. */
+	struct talkback_said said;
 };
 
 /* A process to start the jobd way (new session, user switch when root,
@@ -101,7 +106,9 @@ int runner_spawn(struct runner_spawn *sp);
 
 /* Runs one attempt of r and fills res.  Returns 0 once the attempt is
  * over (whatever its outcome, spawn errors included), -1 only on an
- * internal failure.  Yields. */
+ * internal failure.  The attempt gets $JOBD_RESULT and $JOBD_SNOOZE
+ * (talkback.h), read into res->said once it is over: the caller frees
+ * res->said.result.  Yields. */
 int runner_run(const struct store_job_run *r, const struct runner_opts *o,
 	       struct runner *ctl, struct runner_result *res);
 /* Asks a running attempt to stop: SIGTERM to its group now, SIGKILL after

@@ -52,7 +52,7 @@ apply_settings(void)
 	log_set_level((enum log_level)level);
 	loop_set_debug(cfg->debug, cfg->slow_callback_ms);
 	struct consumer_opts co = {opts.log_dir, cfg->max_log_bytes,
-				   cfg->kill_grace};
+				   cfg->kill_grace, cfg->max_result_bytes};
 	consumer_set_opts(&co);
 	submit_set_kill_grace(cfg->kill_grace);
 	queue_set_default_kill_grace(cfg->kill_grace);

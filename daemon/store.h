@@ -29,9 +29,9 @@
 #include "jobspec.h"
 
 /* Current schema version (SQLite: PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 /* Current schema version of the PostgreSQL store (table jobd_schema). */
-#define STORE_PG_SCHEMA_VERSION 1
+#define STORE_PG_SCHEMA_VERSION 2
 
 /* True while an fsync started by the flush hook runs in the background
  * (synchronous = full on SQLite): its end is told on the loop, and wakes
@@ -188,6 +188,9 @@ struct store_job_new {
 	struct backoff backoff;
 	int deps_left;		 /* dependencies not yet succeeded */
 	struct joblimits limits; /* the spec's over the queue's */
+	int snooze_exit;	 /* 1..255; -1: none */
+	double snooze;		 /* s; < 0: the backoff delay */
+	int max_snoozes;
 };
 
 /* Inserts a job; *id gets its id.  E_CONFLICT, nothing written, when
@@ -241,6 +244,10 @@ struct store_job_run {
 	bool linger;	 /* what its cgroup holds may outlive it */
 	int64_t wait_ms; /* a claim refused with E_BUSY: retry after it
 			  * (0: unknown) */
+	int snooze_exit; /* 1..255; -1: none */
+	double snooze;	 /* s; < 0: the backoff delay */
+	int max_snoozes;
+	int snoozes; /* before this attempt */
 };
 /* Claims the next ready job of queue qid (priority, run_at, id order):
  * state running, attempt + 1, started_at now.  -1 with E_NOTFOUND when
@@ -271,12 +278,15 @@ struct store_job_end {
 	bool output_truncated;
 	double ru_user, ru_sys; /* seconds */
 	int64_t max_rss_kb;
-	int64_t memory_peak; /* bytes, the attempt's cgroup; -1: unknown */
-	int64_t finished_at; /* ms; 0 for a non-terminal state */
-	int64_t now;	     /* ms: a cancelled job's finished_at */
-	int64_t run_at;	     /* ms; for scheduled/queued */
-	int attempt_delta;   /* -1 gives the attempt back */
-	int attempt;	     /* the attempt that ended (its claim's) */
+	int64_t memory_peak;	  /* bytes, the attempt's cgroup; -1: unknown */
+	int64_t finished_at;	  /* ms; 0 for a non-terminal state */
+	int64_t now;		  /* ms: a cancelled job's finished_at */
+	int64_t run_at;		  /* ms; for scheduled/queued */
+	int attempt_delta;	  /* -1 gives the attempt back */
+	int attempt;		  /* the attempt that ended (its claim's) */
+	int snooze_delta;	  /* 1: a snooze, counted */
+	const char *result;	  /* borrowed JSON text, or NULL: none */
+	const char *result_error; /* borrowed, or NULL */
 };
 /* Records the end of a running attempt, in one step that nothing can come
  * between: *was gets the state the job had, running or cancelled.  A job

@@ -199,6 +199,15 @@ store__sqlite_job_insert(const struct store_job_new *j, int64_t *id)
 		sqlite3_bind_null(s, 24);
 	bind_owned_or_null(s, 25, t.limits);
 	sqlite3_bind_int(s, 26, sp->linger);
+	if (j->snooze_exit > 0)
+		sqlite3_bind_int(s, 27, j->snooze_exit);
+	else
+		sqlite3_bind_null(s, 27);
+	if (j->snooze >= 0)
+		sqlite3_bind_double(s, 28, j->snooze);
+	else
+		sqlite3_bind_null(s, 28);
+	sqlite3_bind_int(s, 29, j->max_snoozes);
 	int rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	if (rc == SQLITE_CONSTRAINT)
@@ -295,6 +304,14 @@ store__sqlite_job_claim(int64_t qid, int64_t now, struct store_job_run *r)
 	r->output = sqlite3_column_int(s, 16);
 	joblimits_load((const char *)sqlite3_column_text(s, 17), &r->limits);
 	r->linger = sqlite3_column_int(s, 18) != 0;
+	r->snooze_exit = sqlite3_column_type(s, 19) == SQLITE_NULL
+				 ? -1
+				 : sqlite3_column_int(s, 19);
+	r->snooze = sqlite3_column_type(s, 20) == SQLITE_NULL
+			    ? -1
+			    : sqlite3_column_double(s, 20);
+	r->max_snoozes = sqlite3_column_int(s, 21);
+	r->snoozes = sqlite3_column_int(s, 22);
 	r->started_at = now;
 	/* Step to the end so the UPDATE completes before the reset. */
 	while (sqlite3_step(s) == SQLITE_ROW)
@@ -353,6 +370,9 @@ store__sqlite_job_end_attempt(int64_t id, const struct store_job_end *e,
 	if (e->memory_peak >= 0)
 		sqlite3_bind_int64(s, 15, e->memory_peak);
 	sqlite3_bind_int64(s, 16, e->now);
+	sqlite3_bind_int(s, 17, e->snooze_delta);
+	bind_text_or_null(s, 18, e->result);
+	bind_text_or_null(s, 19, e->result_error);
 	if (store__st_exec(s, "job end") != 0)
 		return -1;
 	/* Only the attempt that runs (or was cancelled while running) can

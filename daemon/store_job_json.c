@@ -87,18 +87,27 @@ row_read(sqlite3_stmt *s, struct store_jobobj__row *r)
 		.ru_sys = sqlite3_column_double(s, JC_RU_SYS),
 		.ru_maxrss = sqlite3_column_int64(s, JC_RU_MAXRSS),
 		.ru_mempeak = col_int(s, JC_RU_MEMPEAK),
+		.snooze_exit = col_int(s, JC_SNOOZE_EXIT),
+		.snooze = col_real(s, JC_SNOOZE),
+		.max_snoozes = sqlite3_column_int(s, JC_MAX_SNOOZES),
+		.snoozes = sqlite3_column_int(s, JC_SNOOZES),
+		.result = col_text(s, JC_RESULT),
+		.result_error = col_text(s, JC_RESULT_ERROR),
 		/* One node: every attempt ran here. */
 		.node = store_local_node(),
 	};
 }
 
+/* The job object of the current row of s; brief (a listing): the
+ * result's size in place of the result. */
 static json_t *
-row_to_job(sqlite3_stmt *s, bool with_env)
+row_to_job(sqlite3_stmt *s, bool with_env, bool brief)
 {
 	struct store_jobobj__row r;
 	json_t *env = NULL;
 
 	row_read(s, &r);
+	r.result_brief = brief;
 	if (with_env) {
 		/* store__env_get() steps another statement (S_ENV_GET): the
 		 * texts of s stay valid. */
@@ -122,7 +131,7 @@ store__sqlite_job_json(int64_t id, bool with_env)
 			diag_set(E_NOTFOUND, "no job %lld", (long long)id);
 		return NULL;
 	}
-	json_t *o = row_to_job(s, with_env);
+	json_t *o = row_to_job(s, with_env, false);
 	sqlite3_reset(s);
 	return o;
 }
@@ -148,7 +157,7 @@ store__sqlite_job_list(const struct store_job_filter *f, json_t *arr,
 	int rc, n = 0;
 	int64_t last = 0;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		json_array_append_new(arr, row_to_job(s, false));
+		json_array_append_new(arr, row_to_job(s, false, true));
 		last = sqlite3_column_int64(s, JC_ID);
 		n++;
 	}

@@ -6,6 +6,7 @@
 #include "store_jobobj.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "buf.h"
 #include "jobd/proto.h"
@@ -58,6 +59,31 @@ rusage(const struct store_jobobj__row *r)
 		       r->ru_sys, "max_rss_kb", (json_int_t)r->ru_maxrss);
 	set_int(ru, "memory_peak", r->ru_mempeak);
 	return ru;
+}
+
+/* What the job says back: its snooze settings and count, its latest
+ * attempt's result (or, brief, the result's size) and result_error. */
+static void
+talkback(json_t *o, const struct store_jobobj__row *r)
+{
+	json_t *res = NULL;
+
+	set_int(o, "snooze_exit", r->snooze_exit);
+	json_object_set_new(o, "snooze",
+			    r->snooze.null ? json_null()
+					   : json_real(r->snooze.v));
+	json_object_set_new(o, "max_snoozes", json_integer(r->max_snoozes));
+	json_object_set_new(o, "snoozes", json_integer(r->snoozes));
+	if (r->result_brief) {
+		if (r->result != NULL)
+			json_object_set_new(
+				o, "result_bytes",
+				json_integer((json_int_t)strlen(r->result)));
+	} else {
+		res = parse(r->result);
+		json_object_set_new(o, "result", res ? res : json_null());
+	}
+	set_text(o, "result_error", r->result_error);
 }
 
 json_t *
@@ -116,6 +142,7 @@ store_jobobj__json(const struct store_jobobj__row *r, bool with_env,
 			    json_string(r->output ? "discard" : "capture"));
 	json_object_set_new(o, "linger", json_boolean(r->linger));
 	json_object_set_new(o, "rusage", rusage(r));
+	talkback(o, r);
 	if (with_env)
 		json_object_set_new(o, "env", env != NULL ? env : json_null());
 	return o;
@@ -202,6 +229,10 @@ store_job_new_json(const struct store_job_new *j, int64_t id, const char *queue)
 		.linger = sp->linger,
 		.ru_user = {.null = true},
 		.ru_mempeak = none,
+		.snooze_exit = {.null = j->snooze_exit <= 0,
+				.v = j->snooze_exit},
+		.snooze = {.null = j->snooze < 0, .v = j->snooze},
+		.max_snoozes = j->max_snoozes,
 	};
 	json_t *o = store_jobobj__json(&r, false, NULL);
 

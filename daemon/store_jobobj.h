@@ -64,6 +64,13 @@ struct store_jobobj__row {
 	struct store_jobobj__int ru_mempeak; /* bytes */
 	const char *node; /* the node of the latest attempt; shown only
 			     once the job started (started_at) */
+	struct store_jobobj__int snooze_exit; /* NULL: none */
+	struct store_jobobj__real snooze;     /* s; NULL: the backoff's */
+	int max_snoozes;
+	int snoozes;
+	const char *result;	  /* JSON; NULL: none */
+	const char *result_error; /* why the latest attempt has none */
+	bool result_brief;	  /* a listing: "result_bytes", not "result" */
 };
 
 struct store_job_new;

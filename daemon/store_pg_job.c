@@ -71,12 +71,14 @@ static const char sql_job_insert[] =
 	" spec AS ("
 	"  INSERT INTO job_specs (job_id, created_at, env_id, timeout,"
 	"   kill_grace, b_base, b_factor, b_max, b_jitter, output, linger,"
-	"   cwd, name, argv, shell, depends_on, limits)"
+	"   cwd, name, argv, shell, depends_on, limits, snooze_exit, snooze,"
+	"   max_snoozes)"
 	"  SELECT job.id, " PG_TS("$6") ","
 	"   (SELECT id FROM found UNION ALL SELECT id FROM added LIMIT 1),"
 	"   $8::float8, $9::float8, $10::float8, $11::float8, $12::float8,"
 	"   $13::float8, $21::int2, $26::bool, $17::text, $15::text,"
-	"   $16::text, $27::text, $23::text, $25::text"
+	"   $16::text, $27::text, $23::text, $25::text, $28::int,"
+	"   $29::float8, $30::int"
 	"  FROM job),"
 	" dep AS ("
 	"  INSERT INTO deps (dep_id, job_id)"
@@ -178,7 +180,7 @@ static const char sql_job_claim[] =
 	"   node_id = $3::int8, node_epoch = $4::int, last_node = $5::text"
 	"  FROM pick WHERE j.id = pick.id"
 	"  RETURNING j.id, j.qid, j.attempt, j.max_attempts, j.recoveries,"
-	"   j.uid),"
+	"   j.uid, j.snoozes),"
 	" held AS ("
 	"  UPDATE queue_slots s SET job_id = c.id, node_id = $3::int8"
 	"  FROM permit p, claimed c WHERE s.qid = p.qid AND s.slot = p.slot),"
@@ -189,7 +191,8 @@ static const char sql_job_claim[] =
 	"SELECT c.id, c.qid, c.attempt, c.max_attempts, c.recoveries, c.uid,"
 	" s.argv, s.shell, s.cwd, e.body, s.timeout, s.kill_grace, s.b_base,"
 	" s.b_factor, s.b_max, s.b_jitter, s.output, s.limits, s.linger,"
-	" g.ready, g.permit_ok, g.token_ok, g.wait_ms"
+	" g.ready, g.permit_ok, g.token_ok, g.wait_ms, s.snooze_exit,"
+	" s.snooze, s.max_snoozes, c.snoozes"
 	" FROM go g LEFT JOIN (claimed c JOIN job_specs s ON s.job_id = c.id"
 	" LEFT JOIN envs e ON e.id = s.env_id) ON true";
 
@@ -220,7 +223,10 @@ static const char sql_job_end[] =
 	" exit_code = $4::int, signal = $5::int, error = $6::text,"
 	" duration = coalesce($7::float8, duration), truncated = $8::bool,"
 	" ru_user = $9::float8, ru_sys = $10::float8, ru_maxrss = $11::int8,"
-	" ru_mempeak = $15::int8,"
+	" ru_mempeak = $15::int8, result = $21::text,"
+	" result_error = $22::text,"
+	" snoozes = snoozes + CASE WHEN old.state = " STATE(CANCELLED)
+	" THEN 0 ELSE $20::int END,"
 	" finished_at = CASE WHEN old.state = " STATE(CANCELLED)
 	" THEN " PG_TS("$16") " ELSE " PG_TS("$12") " END,"
 	" run_at = CASE WHEN old.state = " STATE(CANCELLED) " THEN run_at"
@@ -279,7 +285,8 @@ static const char sql_job_retry[] =
 	"   finished_at = NULL, exit_code = NULL, signal = NULL,"
 	"   error = NULL, pid = NULL, duration = NULL, truncated = false,"
 	"   ru_user = NULL, ru_sys = NULL, ru_maxrss = NULL,"
-	"   ru_mempeak = NULL, deps_left = 0"
+	"   ru_mempeak = NULL, snoozes = 0, result = NULL,"
+	"   result_error = NULL, deps_left = 0"
 	"  FROM t WHERE j.id = t.id AND NOT t.held"
 	"  AND ($3::int < 0 OR t.state = $3::int)"
 	"  RETURNING j.id)"
@@ -357,6 +364,15 @@ insert_args(const struct store_job_new *j, struct store_pg__args *a,
 	store_pg__arg_text(a, t->j.limits); /* $25 */
 	store_pg__arg_bool(a, sp->linger);  /* $26 */
 	store_pg__arg_text(a, sp->shell);   /* $27 */
+	if (j->snooze_exit > 0)		    /* $28 */
+		store_pg__arg_int(a, j->snooze_exit);
+	else
+		store_pg__arg_null(a);
+	if (j->snooze >= 0) /* $29 */
+		store_pg__arg_double(a, j->snooze);
+	else
+		store_pg__arg_null(a);
+	store_pg__arg_int(a, j->max_snoozes); /* $30 */
 	return 0;
 }
 
@@ -556,6 +572,13 @@ store__pg_job_claim(int64_t qid, int64_t now, struct store_job_run *r)
 	r->output = (int)store_pg__int(res, 0, 16);
 	joblimits_load(store_pg__text(res, 0, 17), &r->limits);
 	r->linger = store_pg__bool(res, 0, 18);
+	r->snooze_exit = store_pg__null(res, 0, 23)
+				 ? -1
+				 : (int)store_pg__int(res, 0, 23);
+	r->snooze = store_pg__null(res, 0, 24) ? -1
+					       : store_pg__double(res, 0, 24);
+	r->max_snoozes = (int)store_pg__int(res, 0, 25);
+	r->snoozes = (int)store_pg__int(res, 0, 26);
 	r->started_at = now;
 	PQclear(res);
 	if (r->cwd == NULL)
@@ -619,6 +642,9 @@ store__pg_job_end_attempt(int64_t id, const struct store_job_end *e, int *was)
 	store_pg__arg_int(&a, store_pg__node.id);
 	store_pg__arg_int(&a, store_pg__node.epoch);
 	store_pg__arg_int(&a, e->attempt);
+	store_pg__arg_int(&a, e->snooze_delta);
+	store_pg__arg_text(&a, e->result);
+	store_pg__arg_text(&a, e->result_error);
 	if (store_pg__write("job end", sql_job_end, &a, &r) != 0)
 		return -1;
 	n = PQntuples(r);

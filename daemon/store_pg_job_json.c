@@ -28,7 +28,8 @@
 	"s.shell, s.cwd, j.unique_key, s.output, s.depends_on, j.exit_code, " \
 	"j.signal, j.error, j.pid, j.duration, j.truncated, j.ru_user, " \
 	"j.ru_sys, j.ru_maxrss, s.limits, s.linger, j.ru_mempeak, " \
-	"j.last_node "
+	"j.last_node, s.snooze_exit, s.snooze, s.max_snoozes, j.snoozes, " \
+	"j.result, j.result_error "
 #define JOB_FROM \
 	"FROM jobs j JOIN job_specs s ON s.job_id = j.id " \
 	"JOIN queues q ON q.id = j.qid "
@@ -108,6 +109,12 @@ enum job_col {
 	JC_LINGER,
 	JC_RU_MEMPEAK,
 	JC_NODE,
+	JC_SNOOZE_EXIT,
+	JC_SNOOZE,
+	JC_MAX_SNOOZES,
+	JC_SNOOZES,
+	JC_RESULT,
+	JC_RESULT_ERROR,
 	JC_ENV_BODY, /* job_get only */
 };
 
@@ -126,9 +133,10 @@ col_real(const PGresult *r, int row, int col)
 }
 
 /* The job object of row `row` of r (JOB_COLS), built before r is
- * cleared: its texts are r's. */
+ * cleared: its texts are r's.  brief (a listing): the result's size in
+ * place of the result. */
 static json_t *
-row_to_job(const PGresult *r, int row, bool with_env)
+row_to_job(const PGresult *r, int row, bool with_env, bool brief)
 {
 	struct store_jobobj__row j = {
 		.id = store_pg__int(r, row, JC_ID),
@@ -170,6 +178,13 @@ row_to_job(const PGresult *r, int row, bool with_env)
 		.ru_maxrss = store_pg__int(r, row, JC_RU_MAXRSS),
 		.ru_mempeak = col_int(r, row, JC_RU_MEMPEAK),
 		.node = store_pg__text(r, row, JC_NODE),
+		.snooze_exit = col_int(r, row, JC_SNOOZE_EXIT),
+		.snooze = col_real(r, row, JC_SNOOZE),
+		.max_snoozes = (int)store_pg__int(r, row, JC_MAX_SNOOZES),
+		.snoozes = (int)store_pg__int(r, row, JC_SNOOZES),
+		.result = store_pg__text(r, row, JC_RESULT),
+		.result_error = store_pg__text(r, row, JC_RESULT_ERROR),
+		.result_brief = brief,
 	};
 
 	return store_jobobj__json(&j, with_env,
@@ -193,7 +208,7 @@ store__pg_job_json(int64_t id, bool with_env)
 		diag_set(E_NOTFOUND, "no job %lld", (long long)id);
 		return NULL;
 	}
-	o = row_to_job(r, 0, with_env);
+	o = row_to_job(r, 0, with_env, false);
 	PQclear(r);
 	return o;
 }
@@ -227,7 +242,7 @@ store__pg_job_list(const struct store_job_filter *f, json_t *arr,
 		return -1;
 	n = PQntuples(r);
 	for (i = 0; i < n; i++)
-		json_array_append_new(arr, row_to_job(r, i, false));
+		json_array_append_new(arr, row_to_job(r, i, false, true));
 	*next_after_id = n > 0 && n == f->limit ? store_pg__int(r, n - 1, JC_ID)
 						: 0;
 	PQclear(r);

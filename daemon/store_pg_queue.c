@@ -32,7 +32,8 @@
 static const char queue_all[] =
 	"SELECT id, name, concurrency, rate_limit, rate_period, rate_burst,"
 	" capacity, paused, timeout, kill_grace, max_attempts, b_base,"
-	" b_factor, b_max, b_jitter, limits, global_concurrency"
+	" b_factor, b_max, b_jitter, limits, global_concurrency,"
+	" snooze_exit, snooze, max_snoozes"
 	" FROM queues ORDER BY id";
 /* The permits 1..global_concurrency, and a full bucket when the queue has
  * a rate (per second: limit / period; burst: the limit when none). */
@@ -40,9 +41,10 @@ static const char queue_insert[] =
 	"WITH q AS ("
 	"  INSERT INTO queues (name, concurrency, rate_limit, rate_period,"
 	"   rate_burst, capacity, timeout, kill_grace, max_attempts, b_base,"
-	"   b_factor, b_max, b_jitter, limits, global_concurrency, paused)"
+	"   b_factor, b_max, b_jitter, limits, global_concurrency, paused,"
+	"   snooze_exit, snooze, max_snoozes)"
 	"  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
-	"   $14, $15, $16) ON CONFLICT DO NOTHING"
+	"   $14, $15, $16, $17, $18, $19) ON CONFLICT DO NOTHING"
 	"  RETURNING id, global_concurrency AS gc, rate_limit AS lim,"
 	"   rate_period AS per, CASE WHEN rate_burst > 0 THEN rate_burst"
 	"   ELSE rate_limit END AS burst),"
@@ -69,7 +71,8 @@ static const char queue_update[] =
 	"   rate_period = $4, rate_burst = $5, capacity = $6, timeout = $7,"
 	"   kill_grace = $8, max_attempts = $9, b_base = $10, b_factor = $11,"
 	"   b_max = $12, b_jitter = $13, limits = $14,"
-	"   global_concurrency = $15 WHERE id = $1"
+	"   global_concurrency = $15, snooze_exit = $16, snooze = $17,"
+	"   max_snoozes = $18 WHERE id = $1"
 	"  RETURNING id, global_concurrency AS gc, rate_limit AS lim,"
 	"   rate_period AS per, CASE WHEN rate_burst > 0 THEN rate_burst"
 	"   ELSE rate_limit END AS burst),"
@@ -148,6 +151,9 @@ store__pg_queue_each(store_queue_fn fn, void *arg)
 		q.conf.backoff.jitter = store_pg__double(r, i, 14);
 		joblimits_load(store_pg__text(r, i, 15), &q.conf.limits);
 		q.conf.global_concurrency = (int)store_pg__int(r, i, 16);
+		q.conf.snooze_exit = (int)store_pg__int(r, i, 17);
+		q.conf.snooze = store_pg__double(r, i, 18);
+		q.conf.max_snoozes = (int)store_pg__int(r, i, 19);
 		if (fn(&q, arg) != 0)
 			rc = -1;
 	}
@@ -186,6 +192,16 @@ bind_queue(struct store_pg__args *a, const struct queue_conf *qc)
 	return limits;
 }
 
+/* Appends a queue's snooze settings to a: snooze_exit, snooze,
+ * max_snoozes. */
+static void
+bind_snooze(struct store_pg__args *a, const struct queue_conf *qc)
+{
+	store_pg__arg_int(a, qc->snooze_exit);
+	store_pg__arg_double(a, qc->snooze);
+	store_pg__arg_int(a, qc->max_snoozes);
+}
+
 int
 store__pg_queue_insert(const struct queue_conf *qc, bool paused, int64_t *id)
 {
@@ -197,6 +213,7 @@ store__pg_queue_insert(const struct queue_conf *qc, bool paused, int64_t *id)
 	store_pg__arg_text(&a, qc->name);
 	limits = bind_queue(&a, qc);
 	store_pg__arg_bool(&a, paused);
+	bind_snooze(&a, qc);
 	rc = store_pg__write("queue insert", queue_insert, &a, &r);
 	free(limits);
 	if (rc != 0)
@@ -219,6 +236,7 @@ store__pg_queue_update(int64_t id, const struct queue_conf *qc)
 
 	store_pg__arg_int(&a, id);
 	limits = bind_queue(&a, qc);
+	bind_snooze(&a, qc);
 	rc = store_pg__write("queue update", queue_update, &a, NULL);
 	free(limits);
 	return rc;

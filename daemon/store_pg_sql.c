@@ -301,12 +301,29 @@ static const char schema_v1[] =
 	"  owner_node bigint,"
 	"  owner_epoch int);";
 
+/* Version 2: what a job says back, as SQLite's version 6.  A queue's
+ * snooze defaults (snooze_exit -1: none; snooze -1: the backoff delay); a
+ * job's own in its spec (NULL: none, the backoff delay; rows from before
+ * never snooze); the snoozes so far and the latest attempt's result (JSON
+ * text) or why it has none in the hot row, which an attempt's end writes.
+ * Columns with defaults only: older nodes go on (compat 1), their jobs
+ * never snoozing. */
+static const char schema_v2[] =
+	"ALTER TABLE queues ADD COLUMN snooze_exit int NOT NULL DEFAULT 75,"
+	"  ADD COLUMN snooze float8 NOT NULL DEFAULT -1,"
+	"  ADD COLUMN max_snoozes int NOT NULL DEFAULT 100;"
+	"ALTER TABLE job_specs ADD COLUMN snooze_exit int,"
+	"  ADD COLUMN snooze float8,"
+	"  ADD COLUMN max_snoozes int NOT NULL DEFAULT 100;"
+	"ALTER TABLE jobs ADD COLUMN snoozes int NOT NULL DEFAULT 0,"
+	"  ADD COLUMN result text, ADD COLUMN result_error text;";
+
 /* Migrations: store_pg__migrations[i] takes the schema from version i to
  * i + 1. */
-const char *const store_pg__migrations[] = {schema_v1};
+const char *const store_pg__migrations[] = {schema_v1, schema_v2};
 /* The compat each migration leaves: the first one's schema is read by
- * no older jobd. */
-const int store_pg__compat[] = {1};
+ * no older jobd; the second only adds columns with defaults. */
+const int store_pg__compat[] = {1, 1};
 _Static_assert(sizeof(store_pg__compat) / sizeof(store_pg__compat[0]) ==
 		       STORE_PG_SCHEMA_VERSION,
 	       "one compat per schema version");

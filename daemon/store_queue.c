@@ -41,6 +41,9 @@ store__sqlite_queue_each(store_queue_fn fn, void *arg)
 		joblimits_load((const char *)sqlite3_column_text(s, 15),
 			       &q.conf.limits);
 		q.conf.global_concurrency = sqlite3_column_int(s, 16);
+		q.conf.snooze_exit = sqlite3_column_int(s, 17);
+		q.conf.snooze = sqlite3_column_double(s, 18);
+		q.conf.max_snoozes = sqlite3_column_int(s, 19);
 		if (fn(&q, arg) != 0) {
 			sqlite3_reset(s);
 			return -1;
@@ -82,6 +85,9 @@ bind_queue(sqlite3_stmt *s, const struct queue_conf *qc)
 	sqlite3_bind_double(s, 14, qc->backoff.jitter);
 	store__bind_limits(s, 15, &qc->limits);
 	sqlite3_bind_int(s, 16, qc->global_concurrency);
+	sqlite3_bind_int(s, 17, qc->snooze_exit);
+	sqlite3_bind_double(s, 18, qc->snooze);
+	sqlite3_bind_int(s, 19, qc->max_snoozes);
 }
 
 int

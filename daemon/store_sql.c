@@ -115,10 +115,29 @@ static const char schema_v4[] =
 static const char schema_v5[] = "ALTER TABLE queues ADD COLUMN "
 				"global_concurrency INTEGER NOT NULL DEFAULT 0;";
 
+/* Version 6: what a job says back.  A queue's snooze defaults
+ * (snooze_exit -1: none; snooze -1: the backoff delay); a job's own
+ * (snooze_exit and snooze NULL: none, the backoff delay; rows from before
+ * never snooze), the snoozes so far, and its latest attempt's result (the
+ * JSON text) or why it has none (result_error). */
+static const char schema_v6[] =
+	"ALTER TABLE queues ADD COLUMN snooze_exit INTEGER NOT NULL "
+	"DEFAULT 75;"
+	"ALTER TABLE queues ADD COLUMN snooze REAL NOT NULL DEFAULT -1;"
+	"ALTER TABLE queues ADD COLUMN max_snoozes INTEGER NOT NULL "
+	"DEFAULT 100;"
+	"ALTER TABLE jobs ADD COLUMN snooze_exit INTEGER;"
+	"ALTER TABLE jobs ADD COLUMN snooze REAL;"
+	"ALTER TABLE jobs ADD COLUMN max_snoozes INTEGER NOT NULL "
+	"DEFAULT 100;"
+	"ALTER TABLE jobs ADD COLUMN snoozes INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE jobs ADD COLUMN result TEXT;"
+	"ALTER TABLE jobs ADD COLUMN result_error TEXT;";
+
 /* Migrations: store__migrations[i] takes the schema from version i to
  * i + 1. */
 const char *const store__migrations[] = {schema_v1, schema_v2, schema_v3,
-					  schema_v4, schema_v5};
+					  schema_v4, schema_v5, schema_v6};
 _Static_assert(sizeof(store__migrations) / sizeof(store__migrations[0]) ==
 		       STORE_SCHEMA_VERSION,
 	       "one migration per schema version");
@@ -133,21 +152,23 @@ const char *const store__stmt_sql[S_COUNT] = {
 	[S_QUEUE_ALL] = "SELECT id, name, concurrency, rate_limit, "
 			"rate_period, rate_burst, capacity, paused, timeout, "
 			"kill_grace, max_attempts, b_base, b_factor, b_max, "
-			"b_jitter, limits, global_concurrency FROM queues "
-			"ORDER BY id",
+			"b_jitter, limits, global_concurrency, snooze_exit, "
+			"snooze, max_snoozes FROM queues ORDER BY id",
 	[S_QUEUE_INSERT] = "INSERT INTO queues (name, concurrency, "
 			   "rate_limit, rate_period, rate_burst, capacity, "
 			   "paused, timeout, kill_grace, max_attempts, b_base, "
 			   "b_factor, b_max, b_jitter, limits, "
-			   "global_concurrency) VALUES "
+			   "global_concurrency, snooze_exit, snooze, "
+			   "max_snoozes) VALUES "
 			   "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-			   "?12, ?13, ?14, ?15, ?16)",
+			   "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
 	[S_QUEUE_UPDATE] = "UPDATE queues SET concurrency = ?2, "
 			   "rate_limit = ?3, rate_period = ?4, "
 			   "rate_burst = ?5, capacity = ?6, timeout = ?8, "
 			   "kill_grace = ?9, max_attempts = ?10, b_base = ?11, "
 			   "b_factor = ?12, b_max = ?13, b_jitter = ?14, "
-			   "limits = ?15, global_concurrency = ?16 "
+			   "limits = ?15, global_concurrency = ?16, "
+			   "snooze_exit = ?17, snooze = ?18, max_snoozes = ?19 "
 			   "WHERE id = ?1",
 	[S_QUEUE_PAUSE] = "UPDATE queues SET paused = ?2 WHERE id = ?1",
 	[S_QUEUE_DELETE] = "DELETE FROM queues WHERE id = ?1",
@@ -163,11 +184,11 @@ const char *const store__stmt_sql[S_COUNT] = {
 			 "run_at, created_at, max_attempts, timeout, "
 			 "kill_grace, b_base, b_factor, b_max, b_jitter, uid, "
 			 "name, argv, shell, cwd, env_id, unique_key, output, "
-			 "deps_left, depends_on, finished_at, limits, linger) "
-			 "VALUES "
+			 "deps_left, depends_on, finished_at, limits, linger, "
+			 "snooze_exit, snooze, max_snoozes) VALUES "
 			 "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
 			 "?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, "
-			 "?23, ?24, ?25, ?26)",
+			 "?23, ?24, ?25, ?26, ?27, ?28, ?29)",
 	[S_DEP_INSERT] = "INSERT OR IGNORE INTO deps (dep_id, job_id) "
 			 "VALUES (?1, ?2)",
 	[S_JOB_UNIQUE] = "SELECT id FROM jobs WHERE uid = ?2 AND "
@@ -186,7 +207,7 @@ const char *const store__stmt_sql[S_COUNT] = {
 			"RETURNING id, qid, attempt, max_attempts, recoveries, "
 			"uid, argv, shell, cwd, env_id, timeout, kill_grace, "
 			"b_base, b_factor, b_max, b_jitter, output, limits, "
-			"linger",
+			"linger, snooze_exit, snooze, max_snoozes, snoozes",
 	[S_JOB_SET_PID] = "UPDATE jobs SET pid = ?2 WHERE id = ?1",
 	/* A job cancelled while its attempt ran keeps what the cancel
 	 * recorded; only what the process did is added. */
@@ -198,7 +219,9 @@ const char *const store__stmt_sql[S_COUNT] = {
 		      "exit_code = ?4, signal = ?5, error = ?6, "
 		      "duration = coalesce(?7, duration), truncated = ?8, "
 		      "ru_user = ?9, ru_sys = ?10, ru_maxrss = ?11, "
-		      "ru_mempeak = ?15, "
+		      "ru_mempeak = ?15, result = ?18, result_error = ?19, "
+		      "snoozes = snoozes + CASE WHEN state = " STATE(CANCELLED)
+		      " THEN 0 ELSE ?17 END, "
 		      "finished_at = CASE WHEN state = " STATE(CANCELLED)
 		      " THEN ?16 ELSE ?12 END, "
 		      "run_at = CASE WHEN state = " STATE(CANCELLED) " THEN "
@@ -217,7 +240,8 @@ const char *const store__stmt_sql[S_COUNT] = {
 			"exit_code = NULL, signal = NULL, error = NULL, "
 			"pid = NULL, duration = NULL, truncated = 0, "
 			"ru_user = NULL, ru_sys = NULL, ru_maxrss = NULL, "
-			"ru_mempeak = NULL, deps_left = 0 WHERE id = ?1 "
+			"ru_mempeak = NULL, snoozes = 0, result = NULL, "
+			"result_error = NULL, deps_left = 0 WHERE id = ?1 "
 			"AND (?3 < 0 OR state = ?3)",
 	[S_JOB_PROMOTE] = "UPDATE jobs SET state = " STATE(QUEUED)
 			  " WHERE state = " STATE(SCHEDULED) " AND "

@@ -65,6 +65,12 @@ resolve(const struct jobspec *sp, uid_t caller, struct store_job_new *n,
 						  : daemon_kill_grace;
 	n->max_attempts = sp->max_attempts > 0 ? sp->max_attempts
 					       : q->conf.max_attempts;
+	n->snooze_exit = sp->snooze_exit != JOBSPEC_SNOOZE_EXIT_UNSET
+				 ? sp->snooze_exit
+				 : q->conf.snooze_exit;
+	n->snooze = sp->snooze >= 0 ? sp->snooze : q->conf.snooze;
+	n->max_snoozes = sp->max_snoozes >= 0 ? sp->max_snoozes
+					      : q->conf.max_snoozes;
 	n->limits = sp->limits;
 	joblimits_merge(&n->limits, &q->conf.limits);
 	if (joblimits_check(&n->limits, cgroup_controllers(), "limits.") != 0)

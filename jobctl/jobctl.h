@@ -87,6 +87,9 @@ enum {
 	OPT_NOFILE,
 	OPT_CPU_TIME,
 	OPT_LINGER,
+	OPT_SNOOZE_EXIT,
+	OPT_SNOOZE,
+	OPT_MAX_SNOOZES,
 };
 
 /* The global options and the one connection; main() sets the options. */
@@ -242,6 +245,26 @@ int limit_option(json_t *obj, int ch, const char *arg);
  * keep the others. */
 void limit_merge(json_t *obj, const json_t *base, json_t *given);
 
+/* The snooze options of submit and queue add/set: the members snooze_exit,
+ * snooze and max_snoozes. */
+#define SNOOZE_OPTIONS                                                  \
+	{"snooze-exit", required_argument, NULL, OPT_SNOOZE_EXIT},      \
+		{"snooze", required_argument, NULL, OPT_SNOOZE},        \
+	{                                                               \
+		"max-snoozes", required_argument, NULL, OPT_MAX_SNOOZES \
+	}
+/* The --help lines of SNOOZE_OPTIONS. */
+#define SNOOZE_HELP                                                       \
+	"      --snooze-exit N|none  exit status that means: later\n"     \
+	"      --snooze D|backoff    delay of a snooze that names none\n" \
+	"      --max-snoozes N       most snoozes (then failed)\n"
+/* Whether ch is one of SNOOZE_OPTIONS. */
+bool snooze_is_option(int ch);
+/* Sets obj's member of option ch (a snooze option) from arg: snooze_exit
+ * (null for "none"), snooze (null for "backoff"), max_snoozes.  Returns
+ * ST_OK, or ST_USAGE after saying why on stderr. */
+int snooze_option(json_t *obj, int ch, const char *arg);
+
 /* Whether ch is an option spec_option takes (submit's spec members). */
 bool spec_is_option(int ch);
 
@@ -296,6 +319,7 @@ int cmd_reload(int argc, char **argv);	 /* stats.c */
 int cmd_shutdown(int argc, char **argv); /* stats.c */
 int cmd_submit(int argc, char **argv);	 /* submit.c */
 int cmd_get(int argc, char **argv);	 /* jobs.c */
+int cmd_result(int argc, char **argv);	 /* jobs.c */
 int cmd_list(int argc, char **argv);	 /* jobs.c */
 int cmd_cancel(int argc, char **argv);	 /* jobs.c */
 int cmd_retry(int argc, char **argv);	 /* jobs.c */

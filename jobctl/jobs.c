@@ -30,6 +30,14 @@ static const char u_get[] = "get ID [--env] [--json]\n"
 			    "KEY=VALUE a line\n"
 			    "      --json  print the raw result";
 
+static const char u_result[] =
+	"result ID\n"
+	"\n"
+	"Prints the result of the job's latest attempt, the JSON value it\n"
+	"wrote to $JOBD_RESULT, on one line (for jq).  Exit status 1, with\n"
+	"the reason on stderr, when it has none (result_error says why a\n"
+	"result written was not kept).";
+
 static const char u_list[] =
 	"list [-q QUEUE] [-S STATE]... [-n LIMIT] [--all] [--reverse]\n"
 	"            [--before-id ID | --after-id ID] [--json]\n"
@@ -96,6 +104,12 @@ static const char *const job_keys[] = {
 	"rusage",
 	"limits",
 	"linger",
+	"snooze_exit",
+	"snooze",
+	"max_snoozes",
+	"snoozes",
+	"result",
+	"result_error",
 	"env",
 	NULL,
 };
@@ -214,6 +228,45 @@ cmd_get(int argc, char **argv)
 	else
 		render_kv(stdout, json_object_get(res, "job"), job_keys,
 			  jobctl.color);
+	json_decref(res);
+	return ST_OK;
+}
+
+int
+cmd_result(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	json_t *res, *job, *v;
+	const char *why;
+	int64_t id;
+	int ch;
+
+	opts_begin("result", argv);
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (ch == 'h')
+			return help(u_result);
+		return usage(u_result);
+	}
+	if (argc - optind != 1)
+		return usage(u_result);
+	if (!parse_id(argv[optind], &id))
+		return bad_value("job id", argv[optind]);
+	res = call("get", json_pack("{sI}", "job_id", (json_int_t)id));
+	if (res == NULL)
+		return call_status();
+	job = json_object_get(res, "job");
+	v = json_object_get(job, "result");
+	if (v == NULL || json_is_null(v)) {
+		why = json_string_value(json_object_get(job, "result_error"));
+		fprintf(stderr, "jobctl: job %lld has no result%s%s\n",
+			(long long)id, why ? ": " : "", why ? why : "");
+		json_decref(res);
+		return ST_ERROR;
+	}
+	print_json(v);
 	json_decref(res);
 	return ST_OK;
 }

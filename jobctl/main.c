@@ -29,9 +29,12 @@ static const char usage_text[] =
 	"         [--unique KEY] [--cwd DIR] [--no-env] [-e KEY=VAL]...\n"
 	"         [--kill-grace D] [--output capture|discard] [--user USER]\n"
 	"         [--linger] [--memory SIZE] [--nofile N] [--cpu-time D]\n"
+	"         [--snooze-exit N|none] [--snooze D|backoff]\n"
+	"         [--max-snoozes N]\n"
 	"         [--wait [--follow]] (-- ARGV... | -c 'SHELL')\n"
 	"  submit --batch FILE|- [--no-env]\n"
 	"  get ID [--env]\n"
+	"  result ID\n"
 	"  list [-q QUEUE] [-S STATE[,STATE...]]... [-n LIMIT] [--all]\n"
 	"       [--reverse] [--before-id ID | --after-id ID]\n"
 	"  cancel ID...\n"
@@ -46,6 +49,8 @@ static const char usage_text[] =
 	"        [--burst B] [--capacity N] [--timeout T] [--kill-grace D]\n"
 	"        [--max-attempts N] [--backoff 'BASE FACTOR MAX JITTER']\n"
 	"        [--memory SIZE] [--nofile N] [--cpu-time D] [--paused]\n"
+	"        [--snooze-exit N|none] [--snooze D|backoff]\n"
+	"        [--max-snoozes N]\n"
 	"  producer list | get NAME | rm NAME | pause NAME | resume NAME\n"
 	"  producer add NAME --type interval|cron|command [--every D]\n"
 	"        [--schedule CRON] [-q QUEUE] [--overlap]\n"
@@ -82,16 +87,16 @@ static const struct command {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 } commands[] = {
-	{"ping", cmd_ping},	    {"submit", cmd_submit},
-	{"get", cmd_get},	    {"list", cmd_list},
-	{"ls", cmd_list},	    {"cancel", cmd_cancel},
-	{"retry", cmd_retry},	    {"wait", cmd_wait},
-	{"logs", cmd_logs},	    {"watch", cmd_watch},
-	{"top", cmd_top},	    {"queue", cmd_queue},
-	{"producer", cmd_producer}, {"stats", cmd_stats},
-	{"prune", cmd_prune},	    {"reload", cmd_reload},
-	{"shutdown", cmd_shutdown}, {"nodes", cmd_nodes},
-	{"help", cmd_help},
+	{"ping", cmd_ping},	{"submit", cmd_submit},
+	{"get", cmd_get},	{"result", cmd_result},
+	{"list", cmd_list},	{"ls", cmd_list},
+	{"cancel", cmd_cancel}, {"retry", cmd_retry},
+	{"wait", cmd_wait},	{"logs", cmd_logs},
+	{"watch", cmd_watch},	{"top", cmd_top},
+	{"queue", cmd_queue},	{"producer", cmd_producer},
+	{"stats", cmd_stats},	{"prune", cmd_prune},
+	{"reload", cmd_reload}, {"shutdown", cmd_shutdown},
+	{"nodes", cmd_nodes},	{"help", cmd_help},
 };
 static const size_t ncommands = sizeof(commands) / sizeof(commands[0]);
 

@@ -35,7 +35,8 @@ static const char u_queue[] =
 	"      --timeout T           default job timeout\n"
 	"      --kill-grace D        default SIGTERM to SIGKILL gap\n"
 	"      --max-attempts N      default attempts\n"
-	"      --backoff 'BASE FACTOR MAX JITTER'  retry delays\n" LIMIT_HELP
+	"      --backoff 'BASE FACTOR MAX JITTER'  retry delays\n" SNOOZE_HELP
+		LIMIT_HELP
 	"      --paused              (add) create it paused\n"
 	"      --json                print the raw result";
 
@@ -66,7 +67,8 @@ static const char *const queue_keys[] = {
 	"name",	   "concurrency", "global_concurrency",
 	"rate",	   "capacity",	  "paused",
 	"timeout", "kill_grace",  "max_attempts",
-	"backoff", "limits",	  "counts",
+	"backoff", "limits",	  "snooze_exit",
+	"snooze",  "max_snoozes", "counts",
 	NULL,
 };
 
@@ -406,6 +408,10 @@ queue_option(struct queue_opts *o, int ch, const char *arg)
 	case OPT_KILL_GRACE:
 	case OPT_BACKOFF:
 		return queue_default(o->args, ch, arg);
+	case OPT_SNOOZE_EXIT:
+	case OPT_SNOOZE:
+	case OPT_MAX_SNOOZES:
+		return snooze_option(o->args, ch, arg);
 	case OPT_PAUSED:
 		/* queue set has pause and resume for that. */
 		if (!o->create) {
@@ -490,6 +496,7 @@ queue_edit(int argc, char **argv, bool create)
 		{"max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS},
 		{"backoff", required_argument, NULL, OPT_BACKOFF},
 		{"paused", no_argument, NULL, OPT_PAUSED},
+		SNOOZE_OPTIONS,
 		LIMIT_OPTIONS,
 		{"json", no_argument, NULL, OPT_JSON},
 		{"help", no_argument, NULL, 'h'},

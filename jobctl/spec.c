@@ -151,7 +151,48 @@ spec_is_option(int ch)
 	case OPT_LINGER:
 		return true;
 	default:
-		return limit_is_option(ch);
+		return limit_is_option(ch) || snooze_is_option(ch);
+	}
+}
+
+bool
+snooze_is_option(int ch)
+{
+	return ch == OPT_SNOOZE_EXIT || ch == OPT_SNOOZE ||
+	       ch == OPT_MAX_SNOOZES;
+}
+
+int
+snooze_option(json_t *obj, int ch, const char *arg)
+{
+	int64_t n;
+	double d;
+
+	switch (ch) {
+	case OPT_SNOOZE_EXIT:
+		if (strcmp(arg, "none") == 0) {
+			json_object_set_new(obj, "snooze_exit", json_null());
+			return ST_OK;
+		}
+		if (!parse_i64(arg, 1, 255, &n))
+			return bad_value("exit status (1 to 255, or none)",
+					 arg);
+		json_object_set_new(obj, "snooze_exit", json_integer(n));
+		return ST_OK;
+	case OPT_SNOOZE:
+		if (strcmp(arg, "backoff") == 0) {
+			json_object_set_new(obj, "snooze", json_null());
+			return ST_OK;
+		}
+		if (jobd_duration_parse(arg, &d) != 0)
+			return bad_value("duration (or backoff)", arg);
+		json_object_set_new(obj, "snooze", json_num(d));
+		return ST_OK;
+	default:
+		if (!parse_i64(arg, 0, INT32_MAX, &n))
+			return bad_value("max snoozes", arg);
+		json_object_set_new(obj, "max_snoozes", json_integer(n));
+		return ST_OK;
 	}
 }
 
@@ -298,6 +339,8 @@ spec_option(json_t *spec, int ch, const char *arg)
 	default:
 		if (limit_is_option(ch))
 			return limit_option(spec, ch, arg);
+		if (snooze_is_option(ch))
+			return snooze_option(spec, ch, arg);
 		/* Not a spec option: spec_is_option tells which are. */
 		return ST_USAGE;
 	}

@@ -47,7 +47,7 @@ static const char u_submit[] =
 	"      --output capture|discard  keep the output or not\n"
 	"      --user USER           run as USER (root only)\n"
 	"      --linger              let what it leaves in its cgroup run "
-	"on\n" LIMIT_HELP
+	"on\n" SNOOZE_HELP LIMIT_HELP
 	"      --wait                wait, exit with the job's status\n"
 	"      --follow              print the output as it comes, then "
 	"as --wait\n"
@@ -436,6 +436,7 @@ submit_parse(struct submit_opts *o, int argc, char **argv)
 		{"output", required_argument, NULL, OPT_OUTPUT},
 		{"user", required_argument, NULL, OPT_USER},
 		{"linger", no_argument, NULL, OPT_LINGER},
+		SNOOZE_OPTIONS,
 		LIMIT_OPTIONS,
 		{"wait", no_argument, NULL, OPT_WAIT},
 		{"follow", no_argument, NULL, OPT_FOLLOW},

@@ -24,6 +24,8 @@ static const char *const reason_names[JOBD_REASON_COUNT] = {
 	"recovered",
 	"interrupted",
 	"oom",
+	"snoozed",
+	"snooze_limit",
 };
 
 static const char *const error_names[JOBD_E_COUNT] = {

@@ -37,7 +37,9 @@ enum jobd_reason {
 	JOBD_REASON_RECOVERY_LIMIT,
 	JOBD_REASON_RECOVERED,
 	JOBD_REASON_INTERRUPTED,
-	JOBD_REASON_OOM, /* its cgroup recorded an OOM kill */
+	JOBD_REASON_OOM,	  /* its cgroup recorded an OOM kill */
+	JOBD_REASON_SNOOZED,	  /* exited with snooze_exit: later */
+	JOBD_REASON_SNOOZE_LIMIT, /* snoozed once more than max_snoozes */
 	JOBD_REASON_COUNT
 };
 

@@ -290,6 +290,16 @@ START_TEST(protodoc_objects)
 		add_keys(&keys, json_object_get(jd_ok(r), "job"));
 		json_decref(r);
 	}
+	/* And one with a result, as a listing shows it (result_bytes). */
+	int64_t w = jd_submit(
+		d, jd_json("{\"shell\":\"echo 1 > \\\"$JOBD_RESULT\\\"\"}"));
+	json_decref(jd_wait(d, w, 20));
+	json_t *lr = jd_req(d, "{s:s,s:I}", "cmd", "list", "after_id",
+			    (json_int_t)(w - 1));
+	json_t *rows = json_object_get(jd_ok(lr), "jobs");
+	ck_assert_int_eq(jd_num(json_array_get(rows, 0), "result_bytes"), 1);
+	add_keys(&keys, json_array_get(rows, 0));
+	json_decref(lr);
 	check_same("JOB OBJECT", false, &keys, "job object field", true);
 
 	/* Queues: one with a rate. */

@@ -282,6 +282,12 @@ static const struct {
 	{"{\"argv\":[\"x\"],\"limits\":{\"cpu_time\":315360001}}",
 	 "limits.cpu_time: "},
 	{"{\"argv\":[\"x\"],\"linger\":1}", "linger: must be a boolean"},
+	{"{\"argv\":[\"x\"],\"snooze_exit\":0}", "snooze_exit: "},
+	{"{\"argv\":[\"x\"],\"snooze_exit\":256}", "snooze_exit: "},
+	{"{\"argv\":[\"x\"],\"snooze_exit\":true}", "snooze_exit: "},
+	{"{\"argv\":[\"x\"],\"snooze\":-0.5}", "snooze: "},
+	{"{\"argv\":[\"x\"],\"max_snoozes\":1000001}", "max_snoozes: "},
+	{"{\"argv\":[\"x\"],\"max_snoozes\":\"3\"}", "max_snoozes: "},
 };
 
 START_TEST(jobspec_rejects)
@@ -404,6 +410,27 @@ START_TEST(jobspec_limits_need_controllers)
 	jobspec_destroy(&s);
 	ck_assert_int_eq(parse("{\"argv\":[\"x\"],\"linger\":true}", &s), 0);
 	ck_assert(s.linger);
+	jobspec_destroy(&s);
+	/* Snooze fields: absent is the queue's; a null snooze_exit is off,
+	 * a null snooze or max_snoozes the queue's. */
+	ck_assert_int_eq(parse("{\"argv\":[\"x\"]}", &s), 0);
+	ck_assert_int_eq(s.snooze_exit, JOBSPEC_SNOOZE_EXIT_UNSET);
+	ck_assert(s.snooze < 0 && s.max_snoozes < 0);
+	jobspec_destroy(&s);
+	ck_assert_int_eq(parse("{\"argv\":[\"x\"],\"snooze_exit\":null,"
+			       "\"snooze\":null,\"max_snoozes\":null}",
+			       &s),
+			 0);
+	ck_assert_int_eq(s.snooze_exit, JOBSPEC_SNOOZE_EXIT_OFF);
+	ck_assert(s.snooze < 0 && s.max_snoozes < 0);
+	jobspec_destroy(&s);
+	ck_assert_int_eq(parse("{\"argv\":[\"x\"],\"snooze_exit\":255,"
+			       "\"snooze\":2.5,\"max_snoozes\":0}",
+			       &s),
+			 0);
+	ck_assert_int_eq(s.snooze_exit, 255);
+	ck_assert_double_eq(s.snooze, 2.5);
+	ck_assert_int_eq(s.max_snoozes, 0);
 	jobspec_destroy(&s);
 }
 END_TEST

@@ -32,6 +32,8 @@ static const char *const spec_reasons[] = {
 	"recovered",
 	"interrupted",
 	"oom",
+	"snoozed",
+	"snooze_limit",
 };
 
 static const char *const spec_errors[] = {
