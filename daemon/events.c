@@ -13,6 +13,7 @@
 #include "diag.h"
 #include "jobd/proto.h"
 #include "jobd/time.h"
+#include "labels.h"
 #include "log.h"
 #include "loop.h"
 #include "store.h"
@@ -189,8 +190,12 @@ encode(const json_t *ev, size_t *len)
 	return line;
 }
 
+/* Hands ev to each subscriber whose filters take it: queue, job_id and
+ * uid those of its job (0 and -1 for an event of no job), labels the job
+ * object's labels (borrowed; NULL: no job). */
 static void
-deliver(const json_t *ev, const char *queue, int64_t job_id, long uid)
+deliver(const json_t *ev, const char *queue, int64_t job_id, long uid,
+	const json_t *labels)
 {
 	struct events_sub *s = subs, *next;
 	char *line = NULL;
@@ -202,6 +207,9 @@ deliver(const json_t *ev, const char *queue, int64_t job_id, long uid)
 		if (s->job_id && s->job_id != job_id)
 			continue;
 		if (s->uid >= 0 && job_id && uid != s->uid)
+			continue;
+		if (s->labels &&
+		    (job_id == 0 || !labels_match(labels, s->labels)))
 			continue;
 		if (line == NULL && (line = encode(ev, &len)) == NULL)
 			return;
@@ -382,14 +390,15 @@ events_flush(void *arg)
 				json_object_get(p->obj, "uid"));
 			char *qcopy = xstrdup(queue ? queue : "");
 			json_object_set_new(ev, "job", p->obj);
-			deliver(ev, qcopy, p->job_id, uid);
+			deliver(ev, qcopy, p->job_id, uid,
+				json_object_get(p->obj, "labels"));
 			free(qcopy);
 		} else if (p->kind == EVENTS_QUEUE_UPDATED) {
 			json_object_set_new(ev, "queue", p->obj);
-			deliver(ev, p->name, 0, -1);
+			deliver(ev, p->name, 0, -1, NULL);
 		} else {
 			json_object_set_new(ev, "producer", p->obj);
-			deliver(ev, NULL, 0, -1);
+			deliver(ev, NULL, 0, -1, NULL);
 		}
 		json_decref(ev);
 		free(p->name);
@@ -622,7 +631,7 @@ events_remote_job(enum events_kind kind, int64_t id, json_t *obj)
 	long uid = (long)json_integer_value(json_object_get(obj, "uid"));
 	char *qcopy = xstrdup(queue ? queue : "");
 	json_object_set_new(ev, "job", obj);
-	deliver(ev, qcopy, id, uid);
+	deliver(ev, qcopy, id, uid, json_object_get(obj, "labels"));
 	free(qcopy);
 	json_decref(ev);
 }

@@ -13,6 +13,7 @@
 
 #include "backoff.h"
 #include "joblimits.h"
+#include "labels.h"
 
 /* Keys a [queue NAME] section set, for "the file overwrites what it sets". */
 enum {
@@ -25,7 +26,8 @@ enum {
 	QC_MAX_ATTEMPTS = 1u << 6,
 	QC_BACKOFF = 1u << 7,
 	QC_LIMITS = 1u << 8, /* any limit_* key: they overwrite key by key */
-	QC_GLOBAL_CONCURRENCY = 1u << 9
+	QC_GLOBAL_CONCURRENCY = 1u << 9,
+	QC_LABELS = 1u << 10 /* replace the queue's labels whole */
 };
 
 /* The most permits global_concurrency may give (each is a row of the
@@ -46,6 +48,7 @@ struct queue_conf {
 	int max_attempts;	/* 1..1000, default 1 */
 	struct backoff backoff;
 	struct joblimits limits; /* defaults for its jobs; 0: not set */
+	struct labels labels;	 /* its jobs' labels, under their own */
 };
 
 /* Fills q (the caller's) with a queue's defaults; name (borrowed, at most

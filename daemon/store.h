@@ -27,11 +27,13 @@
 #include "backoff.h"
 #include "config.h"
 #include "jobspec.h"
+#include "labels.h"
+#include "labels.h"
 
 /* Current schema version (SQLite: PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 /* Current schema version of the PostgreSQL store (table jobd_schema). */
-#define STORE_PG_SCHEMA_VERSION 1
+#define STORE_PG_SCHEMA_VERSION 2
 
 /* Opens (creating if needed) the database at path (borrowed), applies
  * migrations, prepares every statement.  sync_full: whatever is reported
@@ -184,6 +186,8 @@ struct store_job_new {
 	struct backoff backoff;
 	int deps_left;		 /* dependencies not yet succeeded */
 	struct joblimits limits; /* the spec's over the queue's */
+	const json_t *labels;	 /* borrowed: the spec's over the queue's
+				    (labels_merge); NULL: none */
 };
 
 /* Inserts a job; *id gets its id.  E_CONFLICT, nothing written, when
@@ -346,9 +350,11 @@ struct store_job_filter {
 	int64_t upto_id;     /* ascending: ids above it are not looked at;
 				 * 0: no bound */
 	int limit;
-	long uid;	   /* -1: any */
-	int64_t before_id; /* ids below it only; 0: no bound */
-	bool desc;	   /* newest (highest id) first */
+	long uid;		     /* -1: any */
+	int64_t before_id;	     /* ids below it only; 0: no bound */
+	bool desc;		     /* newest (highest id) first */
+	const struct labels *labels; /* borrowed: jobs holding every pair
+					of it only; NULL or empty: any */
 };
 /* Appends matching job objects to arr, ascending id, or descending with
  * f->desc; *next_after_id gets the last id appended when the page was

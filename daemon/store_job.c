@@ -199,6 +199,7 @@ store__sqlite_job_insert(const struct store_job_new *j, int64_t *id)
 		sqlite3_bind_null(s, 24);
 	bind_owned_or_null(s, 25, t.limits);
 	sqlite3_bind_int(s, 26, sp->linger);
+	bind_owned_or_null(s, 27, t.labels);
 	int rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	if (rc == SQLITE_CONSTRAINT)

@@ -71,12 +71,12 @@ static const char sql_job_insert[] =
 	" spec AS ("
 	"  INSERT INTO job_specs (job_id, created_at, env_id, timeout,"
 	"   kill_grace, b_base, b_factor, b_max, b_jitter, output, linger,"
-	"   cwd, name, argv, shell, depends_on, limits)"
+	"   cwd, name, argv, shell, depends_on, limits, labels)"
 	"  SELECT job.id, " PG_TS("$6") ","
 	"   (SELECT id FROM found UNION ALL SELECT id FROM added LIMIT 1),"
 	"   $8::float8, $9::float8, $10::float8, $11::float8, $12::float8,"
 	"   $13::float8, $21::int2, $26::bool, $17::text, $15::text,"
-	"   $16::text, $27::text, $23::text, $25::text"
+	"   $16::text, $27::text, $23::text, $25::text, $28::jsonb"
 	"  FROM job),"
 	" dep AS ("
 	"  INSERT INTO deps (dep_id, job_id)"
@@ -357,6 +357,7 @@ insert_args(const struct store_job_new *j, struct store_pg__args *a,
 	store_pg__arg_text(a, t->j.limits); /* $25 */
 	store_pg__arg_bool(a, sp->linger);  /* $26 */
 	store_pg__arg_text(a, sp->shell);   /* $27 */
+	store_pg__arg_text(a, t->j.labels); /* $28 */
 	return 0;
 }
 

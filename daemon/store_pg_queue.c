@@ -28,11 +28,12 @@
  * joined with the STATE() macros. */
 /* clang-format off */
 
-/* Parameters $2..$15 of the insert and the update are bind_queue's. */
+/* Parameters $2..$15 of the insert and the update are bind_queue's; the
+ * queue's labels are the last (the text of labels_to_text, NULL: none). */
 static const char queue_all[] =
 	"SELECT id, name, concurrency, rate_limit, rate_period, rate_burst,"
 	" capacity, paused, timeout, kill_grace, max_attempts, b_base,"
-	" b_factor, b_max, b_jitter, limits, global_concurrency"
+	" b_factor, b_max, b_jitter, limits, global_concurrency, labels"
 	" FROM queues ORDER BY id";
 /* The permits 1..global_concurrency, and a full bucket when the queue has
  * a rate (per second: limit / period; burst: the limit when none). */
@@ -40,9 +41,10 @@ static const char queue_insert[] =
 	"WITH q AS ("
 	"  INSERT INTO queues (name, concurrency, rate_limit, rate_period,"
 	"   rate_burst, capacity, timeout, kill_grace, max_attempts, b_base,"
-	"   b_factor, b_max, b_jitter, limits, global_concurrency, paused)"
+	"   b_factor, b_max, b_jitter, limits, global_concurrency, paused,"
+	"   labels)"
 	"  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
-	"   $14, $15, $16) ON CONFLICT DO NOTHING"
+	"   $14, $15, $16, $17) ON CONFLICT DO NOTHING"
 	"  RETURNING id, global_concurrency AS gc, rate_limit AS lim,"
 	"   rate_period AS per, CASE WHEN rate_burst > 0 THEN rate_burst"
 	"   ELSE rate_limit END AS burst),"
@@ -69,7 +71,7 @@ static const char queue_update[] =
 	"   rate_period = $4, rate_burst = $5, capacity = $6, timeout = $7,"
 	"   kill_grace = $8, max_attempts = $9, b_base = $10, b_factor = $11,"
 	"   b_max = $12, b_jitter = $13, limits = $14,"
-	"   global_concurrency = $15 WHERE id = $1"
+	"   global_concurrency = $15, labels = $16 WHERE id = $1"
 	"  RETURNING id, global_concurrency AS gc, rate_limit AS lim,"
 	"   rate_period AS per, CASE WHEN rate_burst > 0 THEN rate_burst"
 	"   ELSE rate_limit END AS burst),"
@@ -148,6 +150,7 @@ store__pg_queue_each(store_queue_fn fn, void *arg)
 		q.conf.backoff.jitter = store_pg__double(r, i, 14);
 		joblimits_load(store_pg__text(r, i, 15), &q.conf.limits);
 		q.conf.global_concurrency = (int)store_pg__int(r, i, 16);
+		labels_load(store_pg__text(r, i, 17), &q.conf.labels);
 		if (fn(&q, arg) != 0)
 			rc = -1;
 	}
@@ -191,14 +194,16 @@ store__pg_queue_insert(const struct queue_conf *qc, bool paused, int64_t *id)
 {
 	struct store_pg__args a = {0};
 	PGresult *r;
-	char *limits;
+	char *limits, *labels = labels_to_text(&qc->labels);
 	int rc;
 
 	store_pg__arg_text(&a, qc->name);
 	limits = bind_queue(&a, qc);
 	store_pg__arg_bool(&a, paused);
+	store_pg__arg_text(&a, labels); /* $17 */
 	rc = store_pg__write("queue insert", queue_insert, &a, &r);
 	free(limits);
+	free(labels);
 	if (rc != 0)
 		return -1;
 	if (PQntuples(r) == 0) {
@@ -214,13 +219,15 @@ int
 store__pg_queue_update(int64_t id, const struct queue_conf *qc)
 {
 	struct store_pg__args a = {0};
-	char *limits;
+	char *limits, *labels = labels_to_text(&qc->labels);
 	int rc;
 
 	store_pg__arg_int(&a, id);
 	limits = bind_queue(&a, qc);
+	store_pg__arg_text(&a, labels); /* $16 */
 	rc = store_pg__write("queue update", queue_update, &a, NULL);
 	free(limits);
+	free(labels);
 	return rc;
 }
 

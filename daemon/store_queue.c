@@ -41,6 +41,8 @@ store__sqlite_queue_each(store_queue_fn fn, void *arg)
 		joblimits_load((const char *)sqlite3_column_text(s, 15),
 			       &q.conf.limits);
 		q.conf.global_concurrency = sqlite3_column_int(s, 16);
+		labels_load((const char *)sqlite3_column_text(s, 17),
+			    &q.conf.labels);
 		if (fn(&q, arg) != 0) {
 			sqlite3_reset(s);
 			return -1;
@@ -82,6 +84,11 @@ bind_queue(sqlite3_stmt *s, const struct queue_conf *qc)
 	sqlite3_bind_double(s, 14, qc->backoff.jitter);
 	store__bind_limits(s, 15, &qc->limits);
 	sqlite3_bind_int(s, 16, qc->global_concurrency);
+	char *labels = labels_to_text(&qc->labels);
+	if (labels != NULL)
+		sqlite3_bind_text(s, 17, labels, -1, free);
+	else
+		sqlite3_bind_null(s, 17);
 }
 
 int

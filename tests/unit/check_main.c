@@ -49,6 +49,7 @@ Suite *producer_fence_suite(void);
 Suite *store_pg_node_suite(void);
 Suite *store_both_node_suite(void);
 Suite *relay_suite(void);
+Suite *labels_suite(void);
 
 static Suite *(*const suites[])(void) = {
 	time_suite,
@@ -94,6 +95,7 @@ static Suite *(*const suites[])(void) = {
 	store_pg_node_suite,
 	store_both_node_suite,
 	relay_suite,
+	labels_suite,
 };
 
 int
