@@ -36,6 +36,9 @@ static const char u_queue[] =
 	"      --kill-grace D        default SIGTERM to SIGKILL gap\n"
 	"      --max-attempts N      default attempts\n"
 	"      --backoff 'BASE FACTOR MAX JITTER'  retry delays\n" LIMIT_HELP
+	"      --label KEY=VALUE     a label of its jobs (repeatable; set\n"
+	"                            replaces all the queue's labels)\n"
+	"      --no-labels           (set) remove the queue's labels\n"
 	"      --paused              (add) create it paused\n"
 	"      --json                print the raw result";
 
@@ -66,8 +69,8 @@ static const char *const queue_keys[] = {
 	"name",	   "concurrency", "global_concurrency",
 	"rate",	   "capacity",	  "paused",
 	"timeout", "kill_grace",  "max_attempts",
-	"backoff", "limits",	  "counts",
-	NULL,
+	"backoff", "limits",	  "labels",
+	"counts",  NULL,
 };
 
 static const char *const producer_keys[] = {
@@ -417,6 +420,17 @@ queue_option(struct queue_opts *o, int ch, const char *arg)
 		}
 		json_object_set_new(o->args, "paused", json_true());
 		return ST_OK;
+	case OPT_LABEL:
+	case OPT_NO_LABELS: {
+		json_t *l = json_object_get(o->args, "labels");
+
+		if (!json_is_object(l)) {
+			l = json_object();
+			json_object_set_new(o->args, "labels", l);
+		}
+		return ch == OPT_NO_LABELS || add_label(l, arg) ? ST_OK
+								: ST_USAGE;
+	}
 	case OPT_JSON:
 		jobctl.json = true;
 		return ST_OK;
@@ -490,6 +504,8 @@ queue_edit(int argc, char **argv, bool create)
 		{"max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS},
 		{"backoff", required_argument, NULL, OPT_BACKOFF},
 		{"paused", no_argument, NULL, OPT_PAUSED},
+		{"label", required_argument, NULL, OPT_LABEL},
+		{"no-labels", no_argument, NULL, OPT_NO_LABELS},
 		LIMIT_OPTIONS,
 		{"json", no_argument, NULL, OPT_JSON},
 		{"help", no_argument, NULL, 'h'},

@@ -4,7 +4,7 @@
  * from jobd.conf) and a producer's template, kept across a restart, and
  * used as filters by list (paging exact when the filter passes over many
  * jobs), watch (only matching job events) and wait (until no matching
- * job is pending or running).
+ * job is pending or running); and jobctl's -l, get and list --wide.
  */
 #include <check.h>
 #include <stdio.h>
@@ -109,6 +109,22 @@ list_ids(struct jd *d, const char *filter, int page, bool desc, int64_t *ids,
 	}
 	ck_abort_msg("list did not end");
 	return n;
+}
+
+/* True when a line of the table out starts with job id (after the
+ * blanks of a right-aligned column). */
+static bool
+has_row(const char *out, int64_t id)
+{
+	for (const char *p = out; p != NULL && *p != '\0';) {
+		long long v;
+		if (sscanf(p, " %lld", &v) == 1 && v == id)
+			return true;
+		p = strchr(p, '\n');
+		if (p != NULL)
+			p++;
+	}
+	return false;
 }
 
 /* ---- validation ---- */
@@ -612,6 +628,92 @@ START_TEST(labels_wait)
 }
 END_TEST
 
+/* ---- jobctl ---- */
+
+START_TEST(labels_jobctl)
+{
+	struct jd *d = start(NULL);
+	char *out = NULL, *err = NULL;
+	ok_text(d, "{\"cmd\":\"queue.create\",\"name\":\"p\",\"paused\":true,"
+		   "\"labels\":{\"owner\":\"ops\"}}");
+	int st = jd_jobctl(d, NULL, &out, &err, "submit", "-q", "p", "-l",
+			   "team=ml", "-l", "batch=1", "--", "true", NULL);
+	ck_assert_msg(st == 0, "submit: %d %s", st, err);
+	int64_t id = atoll(out);
+	free(out);
+	free(err);
+	ck_assert_int_gt(id, 0);
+	int64_t other = jd_submit_text(d, "{\"shell\":\"true\",\"queue\":\"p\","
+					  "\"labels\":{\"team\":\"ml\","
+					  "\"batch\":\"2\"}}");
+	char ids[32];
+	snprintf(ids, sizeof(ids), "%lld", (long long)id);
+	/* get shows them as key=value pairs. */
+	st = jd_jobctl(d, NULL, &out, &err, "get", ids, NULL);
+	ck_assert_int_eq(st, 0);
+	ck_assert_msg(strstr(out, "batch=1 owner=ops team=ml") != NULL, "%s",
+		      out);
+	free(out);
+	free(err);
+	/* list -l -l: both must match. */
+	st = jd_jobctl(d, NULL, &out, &err, "list", "-l", "team=ml", "-l",
+		       "batch=1", NULL);
+	ck_assert_int_eq(st, 0);
+	ck_assert_msg(strstr(out, "NAME/COMMAND") != NULL, "%s", out);
+	ck_assert_msg(strstr(out, "LABELS") == NULL, "%s", out);
+	ck_assert_msg(has_row(out, id) && !has_row(out, other), "%s", out);
+	free(out);
+	free(err);
+	st = jd_jobctl(d, NULL, &out, &err, "--json", "list", "-l", "team=ml",
+		       NULL);
+	ck_assert_int_eq(st, 0);
+	json_t *res = jd_json(out);
+	ck_assert_uint_eq(json_array_size(json_object_get(res, "jobs")), 2);
+	json_decref(res);
+	free(out);
+	free(err);
+	/* --wide: the LABELS column. */
+	st = jd_jobctl(d, NULL, &out, &err, "list", "--wide", "-l", "batch=2",
+		       NULL);
+	ck_assert_int_eq(st, 0);
+	ck_assert_msg(strstr(out, "LABELS") != NULL, "%s", out);
+	ck_assert_msg(strstr(out, "batch=2 owner=ops team=ml") != NULL, "%s",
+		      out);
+	ck_assert_msg(has_row(out, other) && !has_row(out, id), "%s", out);
+	free(out);
+	free(err);
+	/* A bad -l is a usage error; a bad key is jobd's. */
+	st = jd_jobctl(d, NULL, &out, &err, "list", "-l", "team", NULL);
+	ck_assert_int_eq(st, 2);
+	free(out);
+	free(err);
+	st = jd_jobctl(d, NULL, &out, &err, "list", "-l", "Team=x", NULL);
+	ck_assert_int_eq(st, 2);
+	ck_assert_msg(strstr(err, "labels") != NULL, "%s", err);
+	free(out);
+	free(err);
+	/* wait -l: 124 while pending; 0 once they have finished. */
+	st = jd_jobctl(d, NULL, &out, &err, "wait", "-l", "team=ml",
+		       "--timeout", "0.2", NULL);
+	ck_assert_int_eq(st, 124);
+	free(out);
+	free(err);
+	jd_queue_cmd(d, "queue.resume", "p");
+	st = jd_jobctl(d, NULL, &out, &err, "wait", "-l", "team=ml", "-q", "p",
+		       "--timeout", "30", NULL);
+	ck_assert_msg(st == 0, "wait -l: %d %s", st, err);
+	free(out);
+	free(err);
+	json_t *j = jd_get(d, other);
+	ck_assert_str_eq(jd_str(j, "state"), "succeeded");
+	json_decref(j);
+	st = jd_jobctl(d, NULL, &out, &err, "wait", "-l", "team=ml", "1", NULL);
+	ck_assert_int_eq(st, 2);
+	free(out);
+	free(err);
+}
+END_TEST
+
 Suite *
 labels_suite(void)
 {
@@ -626,6 +728,7 @@ labels_suite(void)
 	tcase_add_test(tc, labels_list_filter);
 	tcase_add_test(tc, labels_watch_filter);
 	tcase_add_test(tc, labels_wait);
+	tcase_add_test(tc, labels_jobctl);
 	suite_add_tcase(s, tc);
 	return s;
 }
