@@ -25,6 +25,7 @@
 
 #include "commands.h"
 #include "coro.h"
+#include "labels.h"
 #include "store.h"
 
 struct conn;
@@ -47,7 +48,9 @@ struct cmd_deferred {
 	/* wait */
 	int64_t *ids; /* owned; request order */
 	size_t nids;
-	double timeout; /* s; < 0: none */
+	double timeout;	       /* s; < 0: none */
+	struct labels *labels; /* owned: wait by labels (ids NULL); NULL */
+	int64_t qid;	       /* wait by labels: the queue; -1: any */
 	/* logs follow */
 	int64_t job_id;
 	int attempt;	/* asked for; 0: follow the latest */
@@ -101,6 +104,11 @@ int cmd_arg_job_ids(struct cmd_req *r, int64_t **ids, size_t *n);
 int cmd_arg_bool(struct cmd_req *r, const char *key, bool *out);
 /* Optional number of seconds >= 0 into *out (left as is when absent). */
 int cmd_arg_seconds(struct cmd_req *r, const char *key, double *out);
+/* The optional labels filter, `labels` ({"k": "v", ...}: a job matches
+ * when it holds every pair), into *filter, emptied when absent; the
+ * checks of a job's labels apply.  For every command that picks jobs by
+ * label (list, watch, wait). */
+int cmd_arg_labels(struct cmd_req *r, struct labels *filter);
 /* The required string "name" into *name (borrowed from r). */
 int cmd_arg_name(struct cmd_req *r, const char **name);
 /* Fills *b for job id when the caller may see it; -1 with E_NOTFOUND

@@ -22,6 +22,7 @@
 #include "joblog.h"
 #include "jobs.h"
 #include "jobspec.h"
+#include "labels.h"
 #include "log.h"
 #include "loop.h"
 #include "queue.h"
@@ -340,10 +341,14 @@ cmd_list(struct cmd_req *r)
 		}
 		f.qid = q->id;
 	}
-	if (state_mask(cmd_arg(r, "state"), &f.state_mask) != 0) {
+	struct labels labels;
+	if (state_mask(cmd_arg(r, "state"), &f.state_mask) != 0 ||
+	    cmd_arg_labels(r, &labels) != 0) {
 		cmd_reply_diag(r);
 		return;
 	}
+	if (!labels_is_empty(&labels))
+		f.labels = &labels;
 	if ((v = cmd_arg(r, "limit")) != NULL) {
 		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
 		    json_integer_value(v) > LIST_MAX) {
@@ -536,14 +541,158 @@ wait_f(void *arg)
 	cmd_deferred_free(d);
 }
 
+/* Waits for the first job of d's labels filter from id *at on that is
+ * pending or running, and moves *at to it: 1 when there was one (ended
+ * now), 0 when the window read held none (*at moved past it), -1 with diag
+ * (E_TIMEOUT past deadline, E_CANCELLED, or the store's error).
+ * Yields. */
+static int
+wait_labels_step(struct cmd_deferred *d, int64_t top, int64_t *at,
+		 double deadline)
+{
+	struct store_job_filter f = {
+		.qid = d->qid,
+		.after_id = *at,
+		.upto_id = top - *at > LIST_WINDOW ? *at + LIST_WINDOW : top,
+		.limit = 1,
+		.uid = cmd_uid_filter(d->c),
+		.labels = d->labels,
+	};
+	for (int s = 0; s < JOBD_STATE_COUNT; s++)
+		if (!jobd_state_is_terminal(s))
+			f.state_mask |= 1u << s;
+	json_t *jobs = json_array();
+	int64_t next, id;
+	if (store_job_list(&f, jobs, &next) != 0) {
+		json_decref(jobs);
+		return -1;
+	}
+	id = json_integer_value(json_object_get(json_array_get(jobs, 0), "id"));
+	json_decref(jobs);
+	if (id == 0) {
+		*at = f.upto_id;
+		return 0;
+	}
+	/* Listening first, then looking: an end in between is not
+	 * missed. */
+	bool done = false;
+	struct events_waiter w = {&id, &done, 1, 1, coro_self(), NULL, NULL};
+	struct store_job_brief b;
+	int rc = 1;
+	events_add_waiter(&w);
+	if (store_job_brief(id, &b) != 0 || jobd_state_is_terminal(b.state))
+		done = true;
+	while (!done) {
+		double left = deadline >= 0 ? deadline - loop_now() : -1;
+		if (deadline >= 0 && left <= 0) {
+			rc = diag_set(E_TIMEOUT, "jobs not finished in time");
+			break;
+		}
+		if (await_wakeup(left) != 0 && diag_code() == E_CANCELLED) {
+			rc = -1;
+			break;
+		}
+	}
+	events_remove_waiter(&w);
+	/* Looked at again from it: a retry may have brought it back. */
+	*at = id - 1;
+	return rc;
+}
+
+/* wait with labels: answers once no job of the filter (and of the queue,
+ * when given; of the caller, unless root) is pending or running.  One
+ * pass over the ids in windows finds the first such job, waits for its
+ * end, and goes on from it; jobs submitted meanwhile have higher ids, so
+ * the pass meets them before it ends. */
+static void
+wait_labels_f(void *arg)
+{
+	struct cmd_deferred *d = arg;
+	double deadline = d->timeout >= 0 ? loop_now() + d->timeout : -1;
+	int64_t at = 0, top;
+	int rc = 0;
+	while (rc >= 0 && at < (top = store_job_max_id())) {
+		rc = wait_labels_step(d, top, &at, deadline);
+		if (rc >= 0 && await_slice() != 0)
+			rc = -1;
+	}
+	if (!d->c->closed && (rc >= 0 || diag_code() != E_CANCELLED)) {
+		struct cmd_req req = {.c = d->c, .id = d->id};
+		if (rc >= 0)
+			cmd_reply_ok(&req, json_object());
+		else
+			cmd_reply_error_id(d->c, d->id, diag_code(),
+					   diag_msg());
+	}
+	cmd_deferred_free(d);
+}
+
+/* wait with labels (and queue), not with ids: refused, or answered later
+ * by wait_labels_f. */
+static void
+wait_labels(struct cmd_req *r, double timeout)
+{
+	const json_t *q = cmd_arg(r, "queue");
+	struct labels filter;
+	int64_t qid = -1;
+	if (cmd_arg(r, "job_id") != NULL || cmd_arg(r, "job_ids") != NULL) {
+		cmd_reply_error(r, E_INVAL,
+				"labels: not with job_id or "
+				"job_ids");
+		return;
+	}
+	if (cmd_arg_labels(r, &filter) != 0) {
+		cmd_reply_diag(r);
+		return;
+	}
+	if (labels_is_empty(&filter)) {
+		cmd_reply_error(r, E_INVAL,
+				"labels: must hold a label to wait "
+				"for");
+		return;
+	}
+	if (q != NULL) {
+		struct queue *qq = json_is_string(q)
+					   ? queue_find(json_string_value(q))
+					   : NULL;
+		if (!json_is_string(q))
+			diag_set(E_INVAL, "queue: must be a string");
+		if (qq == NULL) {
+			cmd_reply_diag(r);
+			return;
+		}
+		qid = qq->id;
+	}
+	struct cmd_deferred *d = cmd_deferred_new(r, "wait", wait_labels_f);
+	if (d == NULL) {
+		cmd_reply_diag(r);
+		return;
+	}
+	d->labels = xmalloc(sizeof(filter));
+	*d->labels = filter;
+	d->qid = qid;
+	d->timeout = timeout;
+}
+
 void
 cmd_wait(struct cmd_req *r)
 {
 	int64_t *ids;
 	size_t n;
 	double timeout = -1;
-	if (cmd_arg_seconds(r, "timeout", &timeout) != 0 ||
-	    cmd_arg_job_ids(r, &ids, &n) != 0) {
+	if (cmd_arg_seconds(r, "timeout", &timeout) != 0) {
+		cmd_reply_diag(r);
+		return;
+	}
+	if (cmd_arg(r, "labels") != NULL) {
+		wait_labels(r, timeout);
+		return;
+	}
+	if (cmd_arg(r, "queue") != NULL) {
+		cmd_reply_error(r, E_INVAL, "queue: only with labels");
+		return;
+	}
+	if (cmd_arg_job_ids(r, &ids, &n) != 0) {
 		cmd_reply_diag(r);
 		return;
 	}

@@ -213,6 +213,11 @@ cmd_watch(struct cmd_req *r)
 {
 	const json_t *q = cmd_arg(r, "queue"), *j = cmd_arg(r, "job_id");
 	int64_t job_id = 0;
+	struct labels filter;
+	if (cmd_arg_labels(r, &filter) != 0) {
+		cmd_reply_diag(r);
+		return;
+	}
 	if (q &&
 	    (!json_is_string(q) || queue_find(json_string_value(q)) == NULL)) {
 		if (!json_is_string(q))
@@ -232,6 +237,12 @@ cmd_watch(struct cmd_req *r)
 	if (c->watching)
 		events_unsubscribe(&c->sub);
 	free(c->sub.queue);
+	free(c->sub.labels);
+	c->sub.labels = NULL;
+	if (!labels_is_empty(&filter)) {
+		c->sub.labels = xmalloc(sizeof(filter));
+		*c->sub.labels = filter;
+	}
 	c->sub.fn = watch_cb;
 	c->sub.arg = c;
 	c->sub.queue = q ? xstrdup(json_string_value(q)) : NULL;

@@ -265,6 +265,12 @@ cmd_arg_seconds(struct cmd_req *r, const char *key, double *out)
 }
 
 int
+cmd_arg_labels(struct cmd_req *r, struct labels *filter)
+{
+	return labels_parse(cmd_arg(r, "labels"), filter);
+}
+
+int
 cmd_arg_name(struct cmd_req *r, const char **name)
 {
 	const json_t *v = cmd_arg(r, "name");
@@ -355,6 +361,7 @@ cmd_deferred_free(struct cmd_deferred *d)
 	json_decref(d->id);
 	control_conn_unref(d->c);
 	free(d->ids);
+	free(d->labels);
 	free(d);
 	ndeferreds--;
 }
@@ -364,21 +371,23 @@ cmd_deferred_free(struct cmd_deferred *d)
 static const char *const f_none[] = {NULL};
 static const char *const f_submit[] = {"job", "jobs", NULL};
 static const char *const f_get[] = {"job_id", "env", NULL};
-static const char *const f_list[] = {"queue",	  "state", "limit", "after_id",
-				     "before_id", "order", NULL};
+static const char *const f_list[] = {"queue",	  "state", "limit",  "after_id",
+				     "before_id", "order", "labels", NULL};
 static const char *const f_ids[] = {"job_id", "job_ids", NULL};
 static const char *const f_retry[] = {"job_id", NULL};
-static const char *const f_wait[] = {"job_id", "job_ids", "timeout", NULL};
+static const char *const f_wait[] = {"job_id", "job_ids", "timeout",
+				     "labels", "queue",	  NULL};
 static const char *const f_logs[] = {"job_id",	  "attempt", "offset",
 				     "max_bytes", "follow",  NULL};
-static const char *const f_watch[] = {"queue", "job_id", NULL};
+static const char *const f_watch[] = {"queue", "job_id", "labels", NULL};
 static const char *const f_name[] = {"name", NULL};
 static const char *const f_queue[] = {
 	"name",	      "concurrency",  "global_concurrency",
 	"rate",	      "capacity",     "timeout",
 	"kill_grace", "max_attempts", "backoff",
 	"paused",     "limits",	      "snooze_exit",
-	"snooze",     "max_snoozes",  NULL};
+	"snooze",     "max_snoozes",  "labels",
+	NULL};
 static const char *const f_prune[] = {"older_than", NULL};
 static const char *const f_producer[] = {"producer", NULL};
 static const char *const f_shutdown[] = {"now", NULL};

@@ -32,6 +32,7 @@
 #include "jobd/time.h"
 #include "jobspec.h"
 #include "jsonin.h"
+#include "labels.h"
 #include "log.h"
 #include "producer_spec.h"
 #include "users.h"
@@ -462,7 +463,11 @@ queue_key(struct load *l, const char *k, const char *v)
 		q->set |= QC_LIMITS;
 		return 1;
 	}
-	if (strcmp(k, "concurrency") == 0) {
+	if (strcmp(k, "labels") == 0) {
+		if (labels_config(v, &q->labels) != 0)
+			return fail(l, "%s", diag_msg());
+		q->set |= QC_LABELS;
+	} else if (strcmp(k, "concurrency") == 0) {
 		if (!parse_int(v, 1, 10000, &n))
 			return fail(l, "concurrency: must be an integer from 1 "
 				       "to 10000");

@@ -137,6 +137,7 @@ control_conn_unref(struct conn *c)
 	if (c->watching)
 		events_unsubscribe(&c->sub);
 	free(c->sub.queue);
+	free(c->sub.labels);
 	buf_release(&c->in);
 	buf_release(&c->out);
 	buf_release(&c->held);

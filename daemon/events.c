@@ -13,6 +13,7 @@
 #include "diag.h"
 #include "jobd/proto.h"
 #include "jobd/time.h"
+#include "labels.h"
 #include "log.h"
 #include "loop.h"
 #include "store.h"
@@ -208,8 +209,12 @@ encode(const json_t *ev, size_t *len)
 	return line;
 }
 
+/* Hands ev to each subscriber whose filters take it: queue, job_id and
+ * uid those of its job (0 and -1 for an event of no job), labels the job
+ * object's labels (borrowed; NULL: no job). */
 static void
-deliver(const json_t *ev, const char *queue, int64_t job_id, long uid)
+deliver(const json_t *ev, const char *queue, int64_t job_id, long uid,
+	const json_t *labels)
 {
 	struct events_sub *s = subs, *next;
 	char *line = NULL;
@@ -221,6 +226,9 @@ deliver(const json_t *ev, const char *queue, int64_t job_id, long uid)
 		if (s->job_id && s->job_id != job_id)
 			continue;
 		if (s->uid >= 0 && job_id && uid != s->uid)
+			continue;
+		if (s->labels &&
+		    (job_id == 0 || !labels_match(labels, s->labels)))
 			continue;
 		if (line == NULL && (line = encode(ev, &len)) == NULL)
 			return;
@@ -400,15 +408,17 @@ events_flush(void *arg)
 			long uid = (long)json_integer_value(
 				json_object_get(p->obj, "uid"));
 			char *qcopy = xstrdup(queue ? queue : "");
-			json_object_set_new(ev, "job", event_job(p->obj));
-			deliver(ev, qcopy, p->job_id, uid);
+			json_t *job = event_job(p->obj);
+			json_object_set_new(ev, "job", job);
+			deliver(ev, qcopy, p->job_id, uid,
+				json_object_get(job, "labels"));
 			free(qcopy);
 		} else if (p->kind == EVENTS_QUEUE_UPDATED) {
 			json_object_set_new(ev, "queue", p->obj);
-			deliver(ev, p->name, 0, -1);
+			deliver(ev, p->name, 0, -1, NULL);
 		} else {
 			json_object_set_new(ev, "producer", p->obj);
-			deliver(ev, NULL, 0, -1);
+			deliver(ev, NULL, 0, -1, NULL);
 		}
 		json_decref(ev);
 		free(p->name);
@@ -641,8 +651,9 @@ events_remote_job(enum events_kind kind, int64_t id, json_t *obj)
 	const char *queue = json_string_value(json_object_get(obj, "queue"));
 	long uid = (long)json_integer_value(json_object_get(obj, "uid"));
 	char *qcopy = xstrdup(queue ? queue : "");
-	json_object_set_new(ev, "job", event_job(obj));
-	deliver(ev, qcopy, id, uid);
+	json_t *job = event_job(obj);
+	json_object_set_new(ev, "job", job);
+	deliver(ev, qcopy, id, uid, json_object_get(job, "labels"));
 	free(qcopy);
 	json_decref(ev);
 }

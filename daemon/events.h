@@ -44,6 +44,8 @@ struct events_sub;
 typedef void (*events_fn)(struct events_sub *s, const char *line, size_t len,
 			  void *arg);
 
+struct labels;
+
 struct events_sub {
 	events_fn fn;
 	void *arg;
@@ -51,6 +53,8 @@ struct events_sub {
 	int64_t job_id; /* filter, 0 = any */
 	long uid;	/* -1: sees all jobs; else only this uid's */
 	struct events_sub *next, *prev;
+	struct labels *labels; /* owned filter, or NULL: job events only,
+				  of jobs holding every pair of it */
 };
 
 /* Registers the flush hook.  Call after store's hook is registered. */

@@ -14,6 +14,7 @@
 
 #include "diag.h"
 #include "jobd/time.h"
+#include "labels.h"
 #include "xmem.h"
 
 static const char *const known_fields[] = {
@@ -21,7 +22,7 @@ static const char *const known_fields[] = {
 	"env",	      "priority",     "delay",	 "run_at",     "timeout",
 	"kill_grace", "max_attempts", "backoff", "depends_on", "unique_key",
 	"output",     "user",	      "limits",	 "linger",     "snooze_exit",
-	"snooze",     "max_snoozes",  NULL,
+	"snooze",     "max_snoozes",  "labels",	 NULL,
 };
 
 /* jansson's iteration and setters take non-const objects even to read;
@@ -253,7 +254,7 @@ parse_snooze_fields(const json_t *obj, struct jobspec *s)
 	return 0;
 }
 
-/* How the job runs: output, linger, user. */
+/* How the job runs and is known: output, linger, labels, user. */
 static int
 parse_how_fields(const json_t *obj, struct jobspec *s)
 {
@@ -275,6 +276,12 @@ parse_how_fields(const json_t *obj, struct jobspec *s)
 		if (!json_is_boolean(v))
 			return diag_set(E_INVAL, "linger: must be a boolean");
 		s->linger = json_is_true(v);
+	}
+	if ((v = field(obj, "labels")) != NULL) {
+		if (labels_check(v) < 0)
+			return -1;
+		if (json_object_size(v) > 0)
+			s->labels = json_incref(unconst(v));
 	}
 	if ((v = field(obj, "user")) != NULL) {
 		if (get_string("user", v, &s->user) < 0)
@@ -435,6 +442,7 @@ jobspec_destroy(struct jobspec *s)
 {
 	json_decref(s->argv);
 	json_decref(s->env);
+	json_decref(s->labels);
 	free(s->shell);
 	free(s->queue);
 	free(s->name);
@@ -457,11 +465,21 @@ json_t *
 jobspec_overlay(const json_t *tmpl, const json_t *over)
 {
 	json_t *o = json_object();
+	json_t *tl = json_object_get(tmpl, "labels");
+	json_t *ol = json_object_get(over, "labels");
 
 	if (json_is_object(tmpl))
 		json_object_update(o, unconst(tmpl));
 	if (json_is_object(over))
 		json_object_update(o, unconst(over));
+	/* Labels are merged a level deeper: the line's over the
+	 * template's. */
+	if (json_is_object(tl) && json_is_object(ol)) {
+		json_t *l = json_deep_copy(tl);
+
+		json_object_update(l, ol);
+		json_object_set_new(o, "labels", l);
+	}
 	return o;
 }
 

@@ -66,6 +66,8 @@ struct jobspec {
 			    JOBSPEC_SNOOZE_EXIT_UNSET (the queue's) */
 	double snooze;	 /* seconds; < 0 when not given (the queue's) */
 	int max_snoozes; /* 0..JOBSPEC_MAX_SNOOZES; < 0 when not given */
+	json_t *labels;	 /* owned reference: the checked labels object (at
+			   least one pair), or NULL */
 };
 
 /* Fills s with the defaults of a spec that gives nothing (queue "default",
@@ -75,8 +77,8 @@ void jobspec_init(struct jobspec *s);
 
 /* Validates obj (borrowed) and fills s, which must be jobspec_init'ed and
  * not yet parsed into.  Fields of obj that are JSON null count as not
- * given.  s takes references to obj's argv and env (which nobody may
- * change while s holds them) and copies of the rest.  Returns 0, or -1 with
+ * given.  s takes references to obj's argv, env and labels (which
+ * nobody may change while s holds them) and copies of the rest.  Returns 0, or -1 with
  * diag E_INVAL whose message starts with the field name ("priority: must be
  * an integer from -1000 to 1000"); on failure s holds only what
  * jobspec_destroy() frees. */
@@ -87,8 +89,9 @@ int jobspec_parse(const json_t *obj, struct jobspec *s);
 void jobspec_destroy(struct jobspec *s);
 
 /* A new object (caller decrefs): the fields of tmpl with those of over laid
- * on top, one level deep.  Either may be NULL (or not an object: ignored).
- * For producers merging a generated line over their job template. */
+ * on top, one level deep, but for labels, merged key by key (over's value
+ * winning).  Either may be NULL (or not an object: ignored).  For
+ * producers merging a generated line over their job template. */
 json_t *jobspec_overlay(const json_t *tmpl, const json_t *over);
 
 /* True if name is a valid queue name: 1 to 64 of [A-Za-z0-9_.-]. */

@@ -15,6 +15,7 @@
 #include "diag.h"
 #include "events.h"
 #include "jobspec.h"
+#include "labels.h"
 #include "log.h"
 #include "loop.h"
 #include "store.h"
@@ -105,6 +106,8 @@ overlay_conf(struct queue_conf *dst, const struct queue_conf *src)
 		joblimits_merge(&l, &dst->limits);
 		dst->limits = l;
 	}
+	if (src->set & QC_LABELS)
+		dst->labels = src->labels;
 }
 
 int
@@ -418,6 +421,7 @@ queue_json(const struct queue *q)
 						: json_null());
 	json_object_set_new(o, "max_snoozes",
 			    json_integer(q->conf.max_snoozes));
+	json_object_set_new(o, "labels", labels_to_json(&q->conf.labels));
 	json_t *counts = json_object();
 	for (int s = 0; s < JOBD_STATE_COUNT; s++)
 		json_object_set_new(counts, jobd_state_name(s),
@@ -512,6 +516,9 @@ queue_conf_from_json(json_t *obj, const struct queue_conf *base,
 			if (get_int(v, key, 1, 1000, &n) != 0)
 				return -1;
 			qc->max_attempts = (int)n;
+		} else if (strcmp(key, "labels") == 0) {
+			if (labels_parse(v, &qc->labels) != 0)
+				return -1;
 		} else if (strcmp(key, "limits") == 0) {
 			if (joblimits_parse(v, &qc->limits) != 0 ||
 			    joblimits_check(&qc->limits, cgroup_controllers(),
@@ -653,7 +660,8 @@ conf_same(const struct queue_conf *a, const struct queue_conf *b)
 	       a->backoff.jitter == b->backoff.jitter &&
 	       a->snooze_exit == b->snooze_exit && a->snooze == b->snooze &&
 	       a->max_snoozes == b->max_snoozes &&
-	       memcmp(&a->limits, &b->limits, sizeof(a->limits)) == 0;
+	       memcmp(&a->limits, &b->limits, sizeof(a->limits)) == 0 &&
+	       memcmp(&a->labels, &b->labels, sizeof(a->labels)) == 0;
 }
 
 /* Lays stored queue sq over this node's view: adds it, or takes its

@@ -4,6 +4,7 @@
 #include "queue_conf.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "jobd/time.h"
@@ -92,5 +93,8 @@ queue_conf_print(const struct queue_conf *q, FILE *f)
 	if (q->limits.cpu_time > 0)
 		fprintf(f, "limit_cpu_time = %s\n",
 			jobd_duration_format(q->limits.cpu_time, a));
+	char *labels = labels_to_text(&q->labels);
+	fprintf(f, "%slabels = %s\n", KEY(QC_LABELS), labels ? labels : "");
+	free(labels);
 #undef KEY
 }

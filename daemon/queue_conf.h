@@ -13,6 +13,7 @@
 
 #include "backoff.h"
 #include "joblimits.h"
+#include "labels.h"
 
 /* Keys a [queue NAME] section set, for "the file overwrites what it sets". */
 enum {
@@ -28,7 +29,8 @@ enum {
 	QC_GLOBAL_CONCURRENCY = 1u << 9,
 	QC_SNOOZE_EXIT = 1u << 10,
 	QC_SNOOZE = 1u << 11,
-	QC_MAX_SNOOZES = 1u << 12
+	QC_MAX_SNOOZES = 1u << 12,
+	QC_LABELS = 1u << 13 /* replace the queue's labels whole */
 };
 
 /* The most permits global_concurrency may give (each is a row of the
@@ -52,6 +54,7 @@ struct queue_conf {
 	int snooze_exit;	 /* 1..255, default 75; -1: none */
 	double snooze;		 /* seconds; < 0: the backoff delay */
 	int max_snoozes;	 /* 0..1000000, default 100 */
+	struct labels labels;	 /* its jobs' labels, under their own */
 };
 
 /* Fills q (the caller's) with a queue's defaults; name (borrowed, at most

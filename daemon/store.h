@@ -27,16 +27,13 @@
 #include "backoff.h"
 #include "config.h"
 #include "jobspec.h"
+#include "labels.h"
 
 /* Current schema version (SQLite: PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 /* Current schema version of the PostgreSQL store (table jobd_schema). */
-#define STORE_PG_SCHEMA_VERSION 2
+#define STORE_PG_SCHEMA_VERSION 3
 
-/* True while an fsync started by the flush hook runs in the background
- * (synchronous = full on SQLite): its end is told on the loop, and wakes
- * the coroutines in store_sync() it makes durable. */
-bool store_syncing(void);
 /* Opens (creating if needed) the database at path (borrowed), applies
  * migrations, prepares every statement.  sync_full: whatever is reported
  * (store_sync) has been fsynced and survives power loss; without it,
@@ -72,6 +69,10 @@ bool store_txn_open(void);
  * that commits without waiting, PostgreSQL): nothing a flush hook does
  * ends the transaction before the answer wakes the loop. */
 bool store_committing(void);
+/* True while an fsync started by the flush hook runs in the background
+ * (synchronous = full on SQLite): its end is told on the loop, and wakes
+ * the coroutines in store_sync() it makes durable. */
+bool store_syncing(void);
 /*
  * Failure.  A write fails at once, -1 with E_DB, when another process
  * holds the database's write lock ("the database is locked by another
@@ -191,6 +192,8 @@ struct store_job_new {
 	int snooze_exit;	 /* 1..255; -1: none */
 	double snooze;		 /* s; < 0: the backoff delay */
 	int max_snoozes;
+	const json_t *labels; /* borrowed: the spec's over the queue's
+				    (labels_merge); NULL: none */
 };
 
 /* Inserts a job; *id gets its id.  E_CONFLICT, nothing written, when
@@ -360,9 +363,11 @@ struct store_job_filter {
 	int64_t upto_id;     /* ascending: ids above it are not looked at;
 				 * 0: no bound */
 	int limit;
-	long uid;	   /* -1: any */
-	int64_t before_id; /* ids below it only; 0: no bound */
-	bool desc;	   /* newest (highest id) first */
+	long uid;		     /* -1: any */
+	int64_t before_id;	     /* ids below it only; 0: no bound */
+	bool desc;		     /* newest (highest id) first */
+	const struct labels *labels; /* borrowed: jobs holding every pair
+					of it only; NULL or empty: any */
 };
 /* Appends matching job objects to arr, ascending id, or descending with
  * f->desc; *next_after_id gets the last id appended when the page was

@@ -208,6 +208,7 @@ store__sqlite_job_insert(const struct store_job_new *j, int64_t *id)
 	else
 		sqlite3_bind_null(s, 28);
 	sqlite3_bind_int(s, 29, j->max_snoozes);
+	bind_owned_or_null(s, 30, t.labels);
 	int rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	if (rc == SQLITE_CONSTRAINT)

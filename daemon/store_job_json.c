@@ -7,7 +7,10 @@
  */
 #include "store.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include "labels.h"
 
 #include "diag.h"
 #include "jobd/proto.h"
@@ -73,6 +76,7 @@ row_read(sqlite3_stmt *s, struct store_jobobj__row *r)
 		.depends_on = col_text(s, JC_DEPENDS),
 		.unique_key = col_text(s, JC_UNIQUE),
 		.limits = col_text(s, JC_LIMITS),
+		.labels = col_text(s, JC_LABELS),
 		.uid = sqlite3_column_int64(s, JC_UID),
 		.pid = col_int(s, JC_PID),
 		.created_at = col_int(s, JC_CREATED),
@@ -154,6 +158,11 @@ store__sqlite_job_list(const struct store_job_filter *f, json_t *arr,
 	sqlite3_bind_int(s, 5, f->limit);
 	if (!f->desc)
 		sqlite3_bind_int64(s, 7, f->upto_id);
+	/* The filter's pairs, ?8 on (LABELS_MATCH); unbound ones are
+	 * NULL. */
+	for (int i = 0; f->labels != NULL && i < f->labels->n; i++)
+		sqlite3_bind_text(s, 8 + i, labels_pair_text(f->labels, i), -1,
+				  free);
 	int rc, n = 0;
 	int64_t last = 0;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {

@@ -48,6 +48,26 @@ parse(const char *t)
 	return t != NULL ? json_loads(t, JSON_DECODE_ANY, NULL) : NULL;
 }
 
+/* The stored labels as an object with its keys in order (jsonb keeps
+ * them in an order of its own), so both backends show them alike; {}
+ * when there are none. */
+static json_t *
+sorted_labels(const char *t)
+{
+	json_t *l = parse(t), *o = NULL;
+	char *s;
+
+	if (json_object_size(l) > 1 &&
+	    (s = json_dumps(l, JSON_COMPACT | JSON_SORT_KEYS)) != NULL) {
+		o = json_loads(s, 0, NULL);
+		free(s);
+	}
+	if (o == NULL && json_is_object(l))
+		o = json_incref(l);
+	json_decref(l);
+	return o != NULL ? o : json_object();
+}
+
 static json_t *
 rusage(const struct store_jobobj__row *r)
 {
@@ -122,6 +142,7 @@ store_jobobj__json(const struct store_jobobj__row *r, bool with_env,
 	set_text(o, "unique_key", r->unique_key);
 	limits = parse(r->limits);
 	json_object_set_new(o, "limits", limits ? limits : json_object());
+	json_object_set_new(o, "labels", sorted_labels(r->labels));
 	json_object_set_new(o, "uid", json_integer(r->uid));
 	if (r->state == JOBD_RUNNING)
 		set_int(o, "pid", r->pid);
@@ -172,6 +193,10 @@ store_jobobj__texts(const struct store_job_new *j,
 		t->limits = json_dumps(o, JSON_COMPACT);
 		json_decref(o);
 	}
+	t->labels =
+		j->labels != NULL
+			? json_dumps(j->labels, JSON_COMPACT | JSON_SORT_KEYS)
+			: NULL;
 }
 
 void
@@ -180,7 +205,8 @@ store_jobobj__texts_free(struct store_jobobj__texts *t)
 	free(t->argv);
 	free(t->deps);
 	free(t->limits);
-	t->argv = t->deps = t->limits = NULL;
+	free(t->labels);
+	t->argv = t->deps = t->limits = t->labels = NULL;
 }
 
 json_t *
@@ -215,6 +241,7 @@ store_job_new_json(const struct store_job_new *j, int64_t id, const char *queue)
 		.depends_on = t.deps,
 		.unique_key = sp->unique_key,
 		.limits = t.limits,
+		.labels = t.labels,
 		.uid = (int64_t)j->uid,
 		.pid = none,
 		.created_at = {.v = j->created_at},

@@ -50,6 +50,7 @@ struct store_jobobj__row {
 	const char *depends_on; /* JSON; NULL: [] */
 	const char *unique_key;
 	const char *limits; /* JSON; NULL: {} */
+	const char *labels; /* JSON; NULL: {} */
 	int64_t uid;
 	struct store_jobobj__int pid; /* shown while running only */
 	struct store_jobobj__int created_at, run_at;	  /* ms */
@@ -76,10 +77,10 @@ struct store_jobobj__row {
 struct store_job_new;
 
 /* The texts a job's insert stores for its spec's JSON columns (each
- * malloc'd, NULL when the column is): argv, depends_on and limits, as
- * store_jobobj__json reads them back. */
+ * malloc'd, NULL when the column is): argv, depends_on, limits and labels
+ * (keys sorted), as store_jobobj__json reads them back. */
 struct store_jobobj__texts {
-	char *argv, *deps, *limits;
+	char *argv, *deps, *limits, *labels;
 };
 void store_jobobj__texts(const struct store_job_new *j,
 			 struct store_jobobj__texts *t);

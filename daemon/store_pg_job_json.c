@@ -7,6 +7,8 @@
  */
 #include "store_pg.h"
 
+#include <stdlib.h>
+
 #include "diag.h"
 #include "jobd/proto.h"
 #include "store_jobobj.h"
@@ -29,7 +31,7 @@
 	"j.signal, j.error, j.pid, j.duration, j.truncated, j.ru_user, " \
 	"j.ru_sys, j.ru_maxrss, s.limits, s.linger, j.ru_mempeak, " \
 	"j.last_node, s.snooze_exit, s.snooze, s.max_snoozes, j.snoozes, " \
-	"j.result, j.result_error "
+	"j.result, j.result_error, s.labels "
 #define JOB_FROM \
 	"FROM jobs j JOIN job_specs s ON s.job_id = j.id " \
 	"JOIN queues q ON q.id = j.qid "
@@ -44,8 +46,10 @@ static const char job_get[] =
 /* A listing's page, as SQLite's: ids above $1 and below $2 (0: no bound),
  * of queue $3 (< 0: any), of uid $4 (< 0: any), $5 rows at most (NULL: no
  * limit); then, for all states, $6 the mask of states (0: any); then,
- * ascending, the window's top id (0: no bound), $7 or $6.  The running
- * jobs alone name their state, the question a monitor asks every second. */
+ * ascending, the window's top id (0: no bound), $7 or $6; last, the
+ * labels filter (jsonb the job's labels contain; NULL: any), $8, $7 or $6.
+ * The running jobs alone name their state, the question a monitor asks
+ * every second. */
 #define LIST_WHERE \
 	"WHERE j.id > $1::int8 AND ($2::int8 = 0 OR j.id < $2::int8) " \
 	"AND ($3::int8 < 0 OR j.qid = $3::int8) " \
@@ -54,19 +58,21 @@ static const char job_get[] =
 	"AND (" p "::int8 = 0 OR ((" p "::int8 >> j.state) & 1) = 1) "
 #define LIST_UPTO(p) "AND (" p "::int8 = 0 OR j.id <= " p "::int8) "
 #define LIST_RUNNING "AND j.state = " STATE(RUNNING) " "
+#define LIST_LABELS(p) \
+	"AND (" p "::jsonb IS NULL OR s.labels @> " p "::jsonb) "
 
 static const char job_list[] =
 	"SELECT " JOB_COLS JOB_FROM LIST_WHERE LIST_MASK("$6")
-	LIST_UPTO("$7") "ORDER BY j.id LIMIT $5::int8";
+	LIST_UPTO("$7") LIST_LABELS("$8") "ORDER BY j.id LIMIT $5::int8";
 static const char job_list_desc[] =
 	"SELECT " JOB_COLS JOB_FROM LIST_WHERE LIST_MASK("$6")
-	"ORDER BY j.id DESC LIMIT $5::int8";
+	LIST_LABELS("$7") "ORDER BY j.id DESC LIMIT $5::int8";
 static const char job_list_running[] =
 	"SELECT " JOB_COLS JOB_FROM LIST_WHERE LIST_RUNNING
-	LIST_UPTO("$6") "ORDER BY j.id LIMIT $5::int8";
+	LIST_UPTO("$6") LIST_LABELS("$7") "ORDER BY j.id LIMIT $5::int8";
 static const char job_list_running_desc[] =
 	"SELECT " JOB_COLS JOB_FROM LIST_WHERE LIST_RUNNING
-	"ORDER BY j.id DESC LIMIT $5::int8";
+	LIST_LABELS("$6") "ORDER BY j.id DESC LIMIT $5::int8";
 /* clang-format on */
 
 enum job_col {
@@ -115,6 +121,7 @@ enum job_col {
 	JC_SNOOZES,
 	JC_RESULT,
 	JC_RESULT_ERROR,
+	JC_LABELS,
 	JC_ENV_BODY, /* job_get only */
 };
 
@@ -185,6 +192,7 @@ row_to_job(const PGresult *r, int row, bool with_env, bool brief)
 		.result = store_pg__text(r, row, JC_RESULT),
 		.result_error = store_pg__text(r, row, JC_RESULT_ERROR),
 		.result_brief = brief,
+		.labels = store_pg__text(r, row, JC_LABELS),
 	};
 
 	return store_jobobj__json(&j, with_env,
@@ -222,8 +230,9 @@ store__pg_job_list(const struct store_job_filter *f, json_t *arr,
 		running ? (f->desc ? job_list_running_desc : job_list_running)
 			: (f->desc ? job_list_desc : job_list);
 	struct store_pg__args a = {0};
+	char *labels;
 	PGresult *r;
-	int i, n;
+	int i, n, rc;
 
 	store_pg__arg_int(&a, f->after_id);
 	store_pg__arg_int(&a, f->before_id);
@@ -238,7 +247,11 @@ store__pg_job_list(const struct store_job_filter *f, json_t *arr,
 		store_pg__arg_int(&a, f->state_mask);
 	if (!f->desc)
 		store_pg__arg_int(&a, f->upto_id);
-	if (store_pg__read("job list", sql, &a, &r) != 0)
+	labels = f->labels != NULL ? labels_to_text(f->labels) : NULL;
+	store_pg__arg_text(&a, labels);
+	rc = store_pg__read("job list", sql, &a, &r);
+	free(labels);
+	if (rc != 0)
 		return -1;
 	n = PQntuples(r);
 	for (i = 0; i < n; i++)

@@ -318,12 +318,25 @@ static const char schema_v2[] =
 	"ALTER TABLE jobs ADD COLUMN snoozes int NOT NULL DEFAULT 0,"
 	"  ADD COLUMN result text, ADD COLUMN result_error text;";
 
+/*
+ * Version 3: labels.  A job's labels (its own over its queue's) in its
+ * spec's row, as jsonb: a listing's filter asks whether they contain the
+ * filter's pairs (@>), in its window of ids, so no index is kept for
+ * them.  A queue's default labels as text, like its limits.  Only columns
+ * added, NULL for rows from before: older nodes read on.
+ */
+static const char schema_v3[] =
+	"ALTER TABLE job_specs ADD COLUMN labels jsonb;"
+	"ALTER TABLE queues ADD COLUMN labels text;";
+
 /* Migrations: store_pg__migrations[i] takes the schema from version i to
  * i + 1. */
-const char *const store_pg__migrations[] = {schema_v1, schema_v2};
+const char *const store_pg__migrations[] = {schema_v1, schema_v2,
+					     schema_v3};
 /* The compat each migration leaves: the first one's schema is read by
- * no older jobd; the second only adds columns with defaults. */
-const int store_pg__compat[] = {1, 1};
+ * no older jobd; versions 2 and 3 only add columns (with defaults, or
+ * NULL for rows from before). */
+const int store_pg__compat[] = {1, 1, 1};
 _Static_assert(sizeof(store_pg__compat) / sizeof(store_pg__compat[0]) ==
 		       STORE_PG_SCHEMA_VERSION,
 	       "one compat per schema version");

@@ -44,6 +44,8 @@ store__sqlite_queue_each(store_queue_fn fn, void *arg)
 		q.conf.snooze_exit = sqlite3_column_int(s, 17);
 		q.conf.snooze = sqlite3_column_double(s, 18);
 		q.conf.max_snoozes = sqlite3_column_int(s, 19);
+		labels_load((const char *)sqlite3_column_text(s, 20),
+			    &q.conf.labels);
 		if (fn(&q, arg) != 0) {
 			sqlite3_reset(s);
 			return -1;
@@ -88,6 +90,11 @@ bind_queue(sqlite3_stmt *s, const struct queue_conf *qc)
 	sqlite3_bind_int(s, 17, qc->snooze_exit);
 	sqlite3_bind_double(s, 18, qc->snooze);
 	sqlite3_bind_int(s, 19, qc->max_snoozes);
+	char *labels = labels_to_text(&qc->labels);
+	if (labels != NULL)
+		sqlite3_bind_text(s, 20, labels, -1, free);
+	else
+		sqlite3_bind_null(s, 20);
 }
 
 int

@@ -16,6 +16,19 @@
 /* The SQL texts stay as written: clang-format cannot lay out strings
  * joined with the STATE() macros. */
 /* clang-format off */
+/* A listing's labels filter: ?8 to ?23, the filter's pairs each as its
+ * text in a job's stored labels ("\"k\":\"v\"", labels_pair_text; NULL
+ * past the last).  A job's labels are stored as jansson writes them,
+ * compact, so a pair is in a job's labels exactly when its text is in the
+ * stored text: a quote that starts it can only be the one that opens a
+ * key (a key holds no quote, and a value's quotes are escaped).  instr()
+ * costs a job no JSON parse, in the listing's window of ids. */
+#define LABEL_PAIR(n) "AND (?" #n " IS NULL OR instr(j.labels, ?" #n ") > 0) "
+#define LABELS_MATCH \
+	LABEL_PAIR(8) LABEL_PAIR(9) LABEL_PAIR(10) LABEL_PAIR(11) \
+	LABEL_PAIR(12) LABEL_PAIR(13) LABEL_PAIR(14) LABEL_PAIR(15) \
+	LABEL_PAIR(16) LABEL_PAIR(17) LABEL_PAIR(18) LABEL_PAIR(19) \
+	LABEL_PAIR(20) LABEL_PAIR(21) LABEL_PAIR(22) LABEL_PAIR(23)
 /* Schema version 1.  Times are integer milliseconds since the epoch;
  * durations are REAL seconds (SQLite stores whole values as integers).
  * The partial indexes hold only the rows the engine looks for: ready jobs
@@ -134,10 +147,20 @@ static const char schema_v6[] =
 	"ALTER TABLE jobs ADD COLUMN result TEXT;"
 	"ALTER TABLE jobs ADD COLUMN result_error TEXT;";
 
+/* Version 7: labels.  A job's labels as resolved at submit (its own
+ * over its queue's) and a queue's defaults, each the compact JSON object
+ * of the protocol with its keys sorted, as jansson writes it (a listing's
+ * filter looks for each pair's text in it: LABELS_MATCH); NULL is
+ * none. */
+static const char schema_v7[] =
+	"ALTER TABLE jobs ADD COLUMN labels TEXT;"
+	"ALTER TABLE queues ADD COLUMN labels TEXT;";
+
 /* Migrations: store__migrations[i] takes the schema from version i to
  * i + 1. */
 const char *const store__migrations[] = {schema_v1, schema_v2, schema_v3,
-					  schema_v4, schema_v5, schema_v6};
+					  schema_v4, schema_v5, schema_v6,
+					  schema_v7};
 _Static_assert(sizeof(store__migrations) / sizeof(store__migrations[0]) ==
 		       STORE_SCHEMA_VERSION,
 	       "one migration per schema version");
@@ -153,23 +176,23 @@ const char *const store__stmt_sql[S_COUNT] = {
 			"rate_period, rate_burst, capacity, paused, timeout, "
 			"kill_grace, max_attempts, b_base, b_factor, b_max, "
 			"b_jitter, limits, global_concurrency, snooze_exit, "
-			"snooze, max_snoozes FROM queues ORDER BY id",
+			"snooze, max_snoozes, labels FROM queues ORDER BY id",
 	[S_QUEUE_INSERT] = "INSERT INTO queues (name, concurrency, "
 			   "rate_limit, rate_period, rate_burst, capacity, "
 			   "paused, timeout, kill_grace, max_attempts, b_base, "
 			   "b_factor, b_max, b_jitter, limits, "
 			   "global_concurrency, snooze_exit, snooze, "
-			   "max_snoozes) VALUES "
+			   "max_snoozes, labels) VALUES "
 			   "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-			   "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+			   "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
 	[S_QUEUE_UPDATE] = "UPDATE queues SET concurrency = ?2, "
 			   "rate_limit = ?3, rate_period = ?4, "
 			   "rate_burst = ?5, capacity = ?6, timeout = ?8, "
 			   "kill_grace = ?9, max_attempts = ?10, b_base = ?11, "
 			   "b_factor = ?12, b_max = ?13, b_jitter = ?14, "
 			   "limits = ?15, global_concurrency = ?16, "
-			   "snooze_exit = ?17, snooze = ?18, max_snoozes = ?19 "
-			   "WHERE id = ?1",
+			   "snooze_exit = ?17, snooze = ?18, max_snoozes = ?19, "
+			   "labels = ?20 WHERE id = ?1",
 	[S_QUEUE_PAUSE] = "UPDATE queues SET paused = ?2 WHERE id = ?1",
 	[S_QUEUE_DELETE] = "DELETE FROM queues WHERE id = ?1",
 	[S_QUEUE_PENDING] = "SELECT count(*) FROM jobs WHERE qid = ?1 AND "
@@ -185,10 +208,10 @@ const char *const store__stmt_sql[S_COUNT] = {
 			 "kill_grace, b_base, b_factor, b_max, b_jitter, uid, "
 			 "name, argv, shell, cwd, env_id, unique_key, output, "
 			 "deps_left, depends_on, finished_at, limits, linger, "
-			 "snooze_exit, snooze, max_snoozes) VALUES "
+			 "snooze_exit, snooze, max_snoozes, labels) VALUES "
 			 "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
 			 "?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, "
-			 "?23, ?24, ?25, ?26, ?27, ?28, ?29)",
+			 "?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)",
 	[S_DEP_INSERT] = "INSERT OR IGNORE INTO deps (dep_id, job_id) "
 			 "VALUES (?1, ?2)",
 	[S_JOB_UNIQUE] = "SELECT id FROM jobs WHERE uid = ?2 AND "
@@ -288,7 +311,7 @@ const char *const store__stmt_sql[S_COUNT] = {
 		       "AND (?6 = 0 OR j.id < ?6) "
 		       "AND (?2 < 0 OR j.qid = ?2) "
 		       "AND (?3 = 0 OR (?3 >> j.state) & 1) "
-		       "AND (?4 < 0 OR j.uid = ?4) "
+		       "AND (?4 < 0 OR j.uid = ?4) " LABELS_MATCH
 		       "AND (?7 = 0 OR j.id <= ?7) ORDER BY j.id LIMIT ?5",
 	/* The same, newest first: the page a person wants to see. */
 	[S_JOB_LIST_DESC] = "SELECT " JOB_COLS "FROM jobs j JOIN queues q "
@@ -296,7 +319,8 @@ const char *const store__stmt_sql[S_COUNT] = {
 			    "AND (?6 = 0 OR j.id < ?6) "
 			    "AND (?2 < 0 OR j.qid = ?2) "
 			    "AND (?3 = 0 OR (?3 >> j.state) & 1) "
-			    "AND (?4 < 0 OR j.uid = ?4) ORDER BY j.id DESC "
+			    "AND (?4 < 0 OR j.uid = ?4) " LABELS_MATCH
+			    "ORDER BY j.id DESC "
 			    "LIMIT ?5",
 	/* The running jobs alone, the question a monitor asks every second:
 	 * the state is written out so the partial index jobs_running serves
@@ -306,7 +330,7 @@ const char *const store__stmt_sql[S_COUNT] = {
 			       STATE(RUNNING) " "
 			       "AND j.id > ?1 AND (?6 = 0 OR j.id < ?6) "
 			       "AND (?2 < 0 OR j.qid = ?2) "
-			       "AND (?4 < 0 OR j.uid = ?4) "
+			       "AND (?4 < 0 OR j.uid = ?4) " LABELS_MATCH
 			       "AND (?7 = 0 OR j.id <= ?7) ORDER BY j.id "
 			       "LIMIT ?5",
 	[S_JOB_LIST_RUNNING_DESC] = "SELECT " JOB_COLS "FROM jobs j "
@@ -315,7 +339,7 @@ const char *const store__stmt_sql[S_COUNT] = {
 				    " AND j.id > ?1 "
 				    "AND (?6 = 0 OR j.id < ?6) "
 				    "AND (?2 < 0 OR j.qid = ?2) "
-				    "AND (?4 < 0 OR j.uid = ?4) "
+				    "AND (?4 < 0 OR j.uid = ?4) " LABELS_MATCH
 				    "ORDER BY j.id DESC LIMIT ?5",
 	[S_JOB_MAX_ID] = "SELECT max(id) FROM jobs",
 	[S_JOB_RUNNING_PIDS] = "SELECT id, pid FROM jobs WHERE state = "

@@ -17,6 +17,7 @@
 #include "jobd/proto.h"
 #include "jobd/time.h"
 #include "jobs.h"
+#include "labels.h"
 #include "queue.h"
 #include "store.h"
 #include "users.h"
@@ -120,6 +121,8 @@ struct item {
 	bool dup;	 /* its unique_key names a live job already:
 				 * the result's id is that job's */
 	json_t *shown;	 /* for job.submitted: the job as inserted */
+	json_t *labels;	 /* owned: its labels over its queue's (nj.labels
+			    points here); NULL: none */
 };
 
 static void
@@ -148,6 +151,9 @@ check_one(const struct jobspec *sp, uid_t uid, int64_t now, json_t *keys,
 {
 	if (resolve(sp, uid, &it->nj, &it->q, now) != 0)
 		return -1;
+	if (labels_merge(sp->labels, &it->q->conf.labels, &it->labels) != 0)
+		return -1;
+	it->nj.labels = it->labels;
 	it->q->incoming++;
 	it->incoming = true;
 	if (sp->unique_key == NULL)
@@ -438,6 +444,7 @@ out:
 	for (size_t i = 0; i < n; i++) {
 		item_release(&it[i]);
 		json_decref(it[i].shown);
+		json_decref(it[i].labels);
 	}
 	json_decref(keys);
 	free(it);

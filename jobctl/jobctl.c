@@ -143,6 +143,26 @@ jnum(const json_t *obj, const char *key, double dflt)
 }
 
 bool
+add_label(json_t *labels, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	char *key;
+
+	if (eq == NULL || eq == arg) {
+		bad_value("label (want KEY=VALUE)", arg);
+		return false;
+	}
+	key = fmt("%.*s", (int)(eq - arg), arg);
+	if (json_object_set_new(labels, key, json_string(eq + 1)) != 0) {
+		free(key);
+		bad_value("label (not UTF-8)", arg);
+		return false;
+	}
+	free(key);
+	return true;
+}
+
+bool
 listed(const char *const *list, const char *key)
 {
 	for (size_t i = 0; list[i] != NULL; i++)

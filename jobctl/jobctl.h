@@ -90,6 +90,9 @@ enum {
 	OPT_SNOOZE_EXIT,
 	OPT_SNOOZE,
 	OPT_MAX_SNOOZES,
+	OPT_WIDE,
+	OPT_LABEL,
+	OPT_NO_LABELS,
 };
 
 /* The global options and the one connection; main() sets the options. */
@@ -132,6 +135,11 @@ json_t *json_num(double d);
 const char *jstr(const json_t *obj, const char *key);
 int64_t jint(const json_t *obj, const char *key, int64_t dflt);
 double jnum(const json_t *obj, const char *key, double dflt);
+
+/* Adds the label of -l KEY=VALUE (arg, split at its first '=') to labels
+ * (an object).  Returns false after saying why when arg has no '=' or no
+ * key; jobd checks the rest. */
+bool add_label(json_t *labels, const char *arg);
 
 /* Whether key is one of list, a NULL-ended list. */
 bool listed(const char *const *list, const char *key);

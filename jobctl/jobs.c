@@ -39,19 +39,23 @@ static const char u_result[] =
 	"result written was not kept).";
 
 static const char u_list[] =
-	"list [-q QUEUE] [-S STATE]... [-n LIMIT] [--all] [--reverse]\n"
-	"            [--before-id ID | --after-id ID] [--json]\n"
+	"list [-q QUEUE] [-S STATE]... [-l KEY=VALUE]... [-n LIMIT] [--all]\n"
+	"            [--reverse] [--before-id ID | --after-id ID] [--wide]\n"
+	"            [--json]\n"
 	"\n"
 	"Lists jobs as a table, newest first.\n"
 	"\n"
 	"options:\n"
 	"  -q, --queue QUEUE         jobs of this queue only\n"
 	"  -S, -s, --state S[,S...]  jobs in these states only (repeatable)\n"
+	"  -l, --label KEY=VALUE     jobs with this label only (repeatable:\n"
+	"                            all must match)\n"
 	"  -n, --limit N             at most N jobs (default: 100)\n"
 	"      --all                 every job, page after page\n"
 	"      --reverse             oldest first\n"
 	"      --before-id ID        jobs older than ID (the next page)\n"
 	"      --after-id ID         jobs newer than ID, oldest first\n"
+	"      --wide                a LABELS column too\n"
 	"      --json                print the raw results";
 
 static const char u_cancel[] = "cancel ID... [--json]\n"
@@ -64,12 +68,18 @@ static const char u_retry[] = "retry ID... [--json]\n"
 
 static const char u_wait[] =
 	"wait ID... [--timeout T] [--json]\n"
+	"       wait -l KEY=VALUE... [-q QUEUE] [--timeout T] [--json]\n"
 	"\n"
-	"Waits until the jobs have finished, then prints them.\n"
+	"Waits until the jobs have finished, then prints them.  With -l,\n"
+	"waits until no job with these labels (of QUEUE) is pending or\n"
+	"running, jobs submitted meanwhile included, and prints nothing.\n"
 	"\n"
 	"options:\n"
-	"  -t, --timeout T  give up after T (exit status 124)\n"
-	"      --json       print the raw result";
+	"  -l, --label KEY=VALUE  jobs with this label (repeatable: all must\n"
+	"                         match); not with IDs\n"
+	"  -q, --queue QUEUE      with -l: jobs of this queue only\n"
+	"  -t, --timeout T        give up after T (exit status 124)\n"
+	"      --json             print the raw result";
 
 static const char *const job_keys[] = {
 	"id",
@@ -110,6 +120,7 @@ static const char *const job_keys[] = {
 	"snoozes",
 	"result",
 	"result_error",
+	"labels",
 	"env",
 	NULL,
 };
@@ -138,29 +149,32 @@ many_nodes(const json_t *jobs)
 }
 
 /* Prints jobs (a JSON array of job objects) as the jobs table, with a
- * NODE column when they ran on more than one node. */
+ * NODE column when they ran on more than one node, and with wide a LABELS
+ * column (key=value pairs). */
 static void
-print_jobs(const json_t *jobs)
+print_jobs_as(const json_t *jobs, bool wide)
 {
-	static const char *const head[] = {"ID",     "QUEUE",	    "STATE",
-					   "REASON", "EXIT",	    "ATTEMPT",
-					   "NODE",   "NAME/COMMAND"};
-	static const char *const head_one[] = {
-		"ID",	"QUEUE",   "STATE",	  "REASON",
-		"EXIT", "ATTEMPT", "NAME/COMMAND"};
+	static const char *const cols[] = {"ID",     "QUEUE",  "STATE",
+					   "REASON", "EXIT",   "ATTEMPT",
+					   "NODE",   "LABELS", "NAME/COMMAND"};
+	const char *head[9];
 	bool nodes = many_nodes(jobs);
-	size_t ncols = nodes ? 8 : 7;
+	size_t ncols = 0;
 	struct render_table t;
 	size_t i;
 	json_t *job;
 
-	render_table_init(&t, ncols, nodes ? head : head_one, 1u << 0 | 1u << 4,
-			  2);
+	for (size_t c = 0; c < 9; c++)
+		if ((c != 6 || nodes) && (c != 7 || wide))
+			head[ncols++] = cols[c];
+	render_table_init(&t, ncols, head, 1u << 0 | 1u << 4, 2);
 	json_array_foreach (jobs, i, job) {
-		char *cells[8];
+		char *cells[9];
+		size_t k = 6;
 		const char *state = jstr(job, "state");
 		json_t *sig = json_object_get(job, "signal");
 		json_t *code = json_object_get(job, "exit_code");
+		json_t *labels = json_object_get(job, "labels");
 
 		cells[0] = fmt("%lld", (long long)jint(job, "id", 0));
 		cells[1] = render_value(json_object_get(job, "queue"));
@@ -177,11 +191,21 @@ print_jobs(const json_t *jobs)
 		cells[5] = fmt("%lld/%lld", (long long)jint(job, "attempt", 0),
 			       (long long)jint(job, "max_attempts", 0));
 		if (nodes)
-			cells[6] = render_value(json_object_get(job, "node"));
-		cells[ncols - 1] = render_job_label(job);
+			cells[k++] = render_value(json_object_get(job, "node"));
+		if (wide)
+			cells[k++] = json_object_size(labels) > 0
+					     ? render_value(labels)
+					     : dup_str("-");
+		cells[k] = render_job_label(job);
 		render_table_add(&t, state_color(state), cells);
 	}
 	render_table_print(&t, stdout, term_cols(STDOUT_FILENO));
+}
+
+static void
+print_jobs(const json_t *jobs)
+{
+	print_jobs_as(jobs, false);
 }
 
 int
@@ -346,12 +370,14 @@ list_total(const json_t *filter)
 struct list_opts {
 	json_t *filter; /* owned: the queue and state members to send */
 	json_t *states; /* owned: the -S states */
+	json_t *labels; /* owned: the -l labels */
 	int64_t limit;	/* -n; -1: the daemon's default page */
 	int64_t after;	/* --after-id, then the cursor up; 0: none */
 	int64_t before; /* --before-id, then the cursor down; 0: none */
 	bool all;	/* --all */
 	bool asc;	/* oldest first */
 	bool bounded;	/* --after-id or --before-id was given */
+	bool wide;	/* --wide: the LABELS column */
 };
 
 /* One of list's options.  Returns ST_OK or the status to exit with. */
@@ -368,6 +394,11 @@ list_option(struct list_opts *o, int ch, const char *arg)
 	case 'n':
 		if (!parse_i64(arg, 1, INT64_MAX, &o->limit))
 			return bad_value("limit", arg);
+		return ST_OK;
+	case 'l':
+		return add_label(o->labels, arg) ? ST_OK : ST_USAGE;
+	case OPT_WIDE:
+		o->wide = true;
 		return ST_OK;
 	case OPT_ALL:
 		o->all = true;
@@ -403,6 +434,8 @@ list_parse(struct list_opts *o, int argc, char **argv)
 		{"queue", required_argument, NULL, 'q'},
 		{"state", required_argument, NULL, 'S'},
 		{"limit", required_argument, NULL, 'n'},
+		{"label", required_argument, NULL, 'l'},
+		{"wide", no_argument, NULL, OPT_WIDE},
 		{"all", no_argument, NULL, OPT_ALL},
 		{"after-id", required_argument, NULL, OPT_AFTER_ID},
 		{"before-id", required_argument, NULL, OPT_BEFORE_ID},
@@ -414,7 +447,8 @@ list_parse(struct list_opts *o, int argc, char **argv)
 	int ch, st;
 
 	opts_begin("list", argv);
-	while ((ch = getopt_long(argc, argv, "q:s:S:n:h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "q:s:S:n:l:h", opts, NULL)) !=
+	       -1) {
 		st = list_option(o, ch, optarg);
 		if (st != ST_OK)
 			return st;
@@ -423,6 +457,8 @@ list_parse(struct list_opts *o, int argc, char **argv)
 		return usage(u_list);
 	if (json_array_size(o->states) > 0)
 		json_object_set(o->filter, "state", o->states);
+	if (json_object_size(o->labels) > 0)
+		json_object_set(o->filter, "labels", o->labels);
 	return ST_OK;
 }
 
@@ -485,7 +521,10 @@ list_fetch(struct list_opts *o, json_t *all_jobs, bool *more, int64_t *cursor)
 static void
 list_more_hint(const struct list_opts *o, size_t shown, int64_t cursor)
 {
-	int64_t total = o->bounded ? -1 : list_total(o->filter);
+	/* The queues' counters know nothing of labels. */
+	int64_t total = o->bounded || json_object_size(o->labels) > 0
+				? -1
+				: list_total(o->filter);
 
 	fflush(stdout);
 	if (total > (int64_t)shown)
@@ -504,6 +543,7 @@ cmd_list(int argc, char **argv)
 	struct list_opts o = {
 		.filter = json_object(),
 		.states = json_array(),
+		.labels = json_object(),
 		.limit = -1,
 	};
 	json_t *all_jobs = json_array();
@@ -514,11 +554,12 @@ cmd_list(int argc, char **argv)
 	if (st == ST_OK)
 		st = list_fetch(&o, all_jobs, &more, &cursor);
 	if (st == ST_OK && !jobctl.json) {
-		print_jobs(all_jobs);
+		print_jobs_as(all_jobs, o.wide);
 		if (more)
 			list_more_hint(&o, json_array_size(all_jobs), cursor);
 	}
 	json_decref(o.states);
+	json_decref(o.labels);
 	json_decref(o.filter);
 	json_decref(all_jobs);
 	return st;
@@ -804,24 +845,57 @@ wait_unfinished(const int64_t *ids, size_t n)
 		fputc('\n', stderr);
 }
 
+/* wait -l: the daemon answers once nothing of the filter is left pending
+ * or running.  Returns an exit status. */
+static int
+wait_labels(json_t *labels, const char *queue, double timeout)
+{
+	json_t *args = json_pack("{sO}", "labels", labels), *res;
+
+	if (queue != NULL)
+		json_object_set_new(args, "queue", json_string(queue));
+	if (timeout >= 0)
+		json_object_set_new(args, "timeout", json_num(timeout));
+	res = call("wait", args);
+	if (res == NULL)
+		return call_status();
+	if (jobctl.json)
+		print_json(res);
+	json_decref(res);
+	return ST_OK;
+}
+
 int
 cmd_wait(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"timeout", required_argument, NULL, OPT_TIMEOUT},
+		{"label", required_argument, NULL, 'l'},
+		{"queue", required_argument, NULL, 'q'},
 		{"json", no_argument, NULL, OPT_JSON},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	json_t *ids = json_array(), *res = NULL, *v;
+	json_t *labels = json_object();
+	const char *queue = NULL;
 	int64_t *arr = NULL;
 	double timeout = -1;
 	size_t n, i;
 	int ch, st = ST_OK;
 
 	opts_begin("wait", argv);
-	while ((ch = getopt_long(argc, argv, "t:h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "t:l:q:h", opts, NULL)) != -1) {
 		switch (ch) {
+		case 'l':
+			if (!add_label(labels, optarg)) {
+				st = ST_USAGE;
+				goto out;
+			}
+			break;
+		case 'q':
+			queue = optarg;
+			break;
 		case 't':
 		case OPT_TIMEOUT:
 			if (jobd_duration_parse(optarg, &timeout) != 0) {
@@ -839,6 +913,14 @@ cmd_wait(int argc, char **argv)
 			st = usage(u_wait);
 			goto out;
 		}
+	}
+	if (json_object_size(labels) > 0 || queue != NULL) {
+		if (optind != argc || json_object_size(labels) == 0) {
+			st = usage(u_wait);
+			goto out;
+		}
+		st = wait_labels(labels, queue, timeout);
+		goto out;
 	}
 	if (optind == argc) {
 		st = usage(u_wait);
@@ -879,5 +961,6 @@ out:
 	free(arr);
 	json_decref(res);
 	json_decref(ids);
+	json_decref(labels);
 	return st;
 }

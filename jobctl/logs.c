@@ -27,12 +27,15 @@ static const char u_logs[] =
 	"      --json       print the raw results and events";
 
 static const char u_watch[] =
-	"watch [-q QUEUE] [--job ID] [--json]\n"
+	"watch [-q QUEUE] [-l KEY=VALUE]... [--job ID] [--json]\n"
 	"\n"
 	"Prints events as they happen.\n"
 	"\n"
 	"options:\n"
 	"  -q, --queue QUEUE  events of this queue only\n"
+	"  -l, --label KEY=VALUE\n"
+	"                     job events of jobs with this label only\n"
+	"                     (repeatable: all must match)\n"
 	"      --job ID       this job only: its state now, then its "
 	"events\n"
 	"                     until it has finished\n"
@@ -287,21 +290,29 @@ cmd_watch(int argc, char **argv)
 	static const struct option opts[] = {
 		{"queue", required_argument, NULL, 'q'},
 		{"job", required_argument, NULL, OPT_JOB},
+		{"label", required_argument, NULL, 'l'},
 		{"json", no_argument, NULL, OPT_JSON},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *queue = NULL;
 	struct jobd_client *c;
+	json_t *args = json_object(), *res;
 	bool stopping = false;
 	int64_t job = 0;
 	int ch;
 
 	opts_begin("watch", argv);
-	while ((ch = getopt_long(argc, argv, "q:h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "q:l:h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'q':
 			queue = optarg;
+			break;
+		case 'l':
+			if (!add_label(args, optarg)) {
+				json_decref(args);
+				return ST_USAGE;
+			}
 			break;
 		case OPT_JOB:
 			if (!parse_id(optarg, &job))
@@ -316,11 +327,24 @@ cmd_watch(int argc, char **argv)
 			return usage(u_watch);
 		}
 	}
-	if (optind != argc)
+	if (optind != argc) {
+		json_decref(args);
 		return usage(u_watch);
+	}
+	/* args holds the labels so far; the request is made around them. */
+	if (json_object_size(args) > 0)
+		args = json_pack("{so}", "labels", args);
+	else
+		json_object_clear(args);
+	if (queue != NULL)
+		json_object_set_new(args, "queue", json_string(queue));
+	if (job > 0)
+		json_object_set_new(args, "job_id", json_integer(job));
 	c = client();
-	if (jobd_client_watch(c, queue, job) != 0)
+	res = jobd_client_cmd(c, "watch", args);
+	if (res == NULL)
 		return report(c);
+	json_decref(res);
 	/* One job: its state now first (the watch is on, so nothing after
 	 * this is missed), and the end once it is terminal. */
 	if (job > 0) {

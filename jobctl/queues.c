@@ -37,6 +37,9 @@ static const char u_queue[] =
 	"      --max-attempts N      default attempts\n"
 	"      --backoff 'BASE FACTOR MAX JITTER'  retry delays\n" SNOOZE_HELP
 		LIMIT_HELP
+	"      --label KEY=VALUE     a label of its jobs (repeatable; set\n"
+	"                            replaces all the queue's labels)\n"
+	"      --no-labels           (set) remove the queue's labels\n"
 	"      --paused              (add) create it paused\n"
 	"      --json                print the raw result";
 
@@ -68,8 +71,8 @@ static const char *const queue_keys[] = {
 	"rate",	   "capacity",	  "paused",
 	"timeout", "kill_grace",  "max_attempts",
 	"backoff", "limits",	  "snooze_exit",
-	"snooze",  "max_snoozes", "counts",
-	NULL,
+	"snooze",  "max_snoozes", "labels",
+	"counts",  NULL,
 };
 
 static const char *const producer_keys[] = {
@@ -423,6 +426,17 @@ queue_option(struct queue_opts *o, int ch, const char *arg)
 		}
 		json_object_set_new(o->args, "paused", json_true());
 		return ST_OK;
+	case OPT_LABEL:
+	case OPT_NO_LABELS: {
+		json_t *l = json_object_get(o->args, "labels");
+
+		if (!json_is_object(l)) {
+			l = json_object();
+			json_object_set_new(o->args, "labels", l);
+		}
+		return ch == OPT_NO_LABELS || add_label(l, arg) ? ST_OK
+								: ST_USAGE;
+	}
 	case OPT_JSON:
 		jobctl.json = true;
 		return ST_OK;
@@ -497,6 +511,8 @@ queue_edit(int argc, char **argv, bool create)
 		{"backoff", required_argument, NULL, OPT_BACKOFF},
 		{"paused", no_argument, NULL, OPT_PAUSED},
 		SNOOZE_OPTIONS,
+		{"label", required_argument, NULL, OPT_LABEL},
+		{"no-labels", no_argument, NULL, OPT_NO_LABELS},
 		LIMIT_OPTIONS,
 		{"json", no_argument, NULL, OPT_JSON},
 		{"help", no_argument, NULL, 'h'},

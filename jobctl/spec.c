@@ -149,6 +149,7 @@ spec_is_option(int ch)
 	case OPT_OUTPUT:
 	case OPT_USER:
 	case OPT_LINGER:
+	case 'l':
 		return true;
 	default:
 		return limit_is_option(ch) || snooze_is_option(ch);
@@ -336,6 +337,15 @@ spec_option(json_t *spec, int ch, const char *arg)
 	case OPT_LINGER:
 		json_object_set_new(spec, "linger", json_true());
 		return ST_OK;
+	case 'l': {
+		json_t *l = json_object_get(spec, "labels");
+
+		if (!json_is_object(l)) {
+			l = json_object();
+			json_object_set_new(spec, "labels", l);
+		}
+		return add_label(l, arg) ? ST_OK : ST_USAGE;
+	}
 	default:
 		if (limit_is_option(ch))
 			return limit_option(spec, ch, arg);

@@ -43,6 +43,7 @@ static const char u_submit[] =
 	"current one)\n"
 	"      --no-env              do not send jobctl's environment\n"
 	"  -e, --env KEY=VAL         set a variable (repeatable)\n"
+	"  -l, --label KEY=VALUE     a label (repeatable; over the queue's)\n"
 	"      --kill-grace D        SIGTERM to SIGKILL gap on timeout\n"
 	"      --output capture|discard  keep the output or not\n"
 	"      --user USER           run as USER (root only)\n"
@@ -432,6 +433,7 @@ submit_parse(struct submit_opts *o, int argc, char **argv)
 		{"cwd", required_argument, NULL, OPT_CWD},
 		{"no-env", no_argument, NULL, OPT_NO_ENV},
 		{"env", required_argument, NULL, 'e'},
+		{"label", required_argument, NULL, 'l'},
 		{"kill-grace", required_argument, NULL, OPT_KILL_GRACE},
 		{"output", required_argument, NULL, OPT_OUTPUT},
 		{"user", required_argument, NULL, OPT_USER},
@@ -449,8 +451,8 @@ submit_parse(struct submit_opts *o, int argc, char **argv)
 	int ch, st;
 
 	opts_begin("submit", argv);
-	while ((ch = getopt_long(argc, argv, "+q:n:t:a:p:e:c:h", opts, NULL)) !=
-	       -1) {
+	while ((ch = getopt_long(argc, argv, "+q:n:t:a:p:e:l:c:h", opts,
+				 NULL)) != -1) {
 		o->other = o->other || (ch != OPT_NO_ENV && ch != OPT_BATCH &&
 					ch != OPT_JSON);
 		if (spec_is_option(ch))

@@ -50,6 +50,7 @@ Suite *store_pg_node_suite(void);
 Suite *store_both_node_suite(void);
 Suite *relay_suite(void);
 Suite *talkback_suite(void);
+Suite *labels_suite(void);
 
 static Suite *(*const suites[])(void) = {
 	time_suite,
@@ -96,6 +97,7 @@ static Suite *(*const suites[])(void) = {
 	store_both_node_suite,
 	relay_suite,
 	talkback_suite,
+	labels_suite,
 };
 
 int

@@ -296,7 +296,7 @@ publish_job_f(void *arg)
 		 "%lld,0,-1]]}",
 		 (long long)id);
 	g_lines = json_array();
-	struct events_sub sub = {lines_cb, NULL, NULL, 0, -1, NULL, NULL};
+	struct events_sub sub = {lines_cb, NULL, NULL, 0, -1, NULL, NULL, NULL};
 	events_subscribe(&sub);
 	other_notify(&o, msg);
 	UNTIL(json_array_size(g_lines) > 0);
@@ -400,7 +400,8 @@ static void
 receive_f(void *arg)
 {
 	struct other o;
-	struct got g = {{got_cb, &g, NULL, 0, -1, NULL, NULL}, json_array()};
+	struct got g = {{got_cb, &g, NULL, 0, -1, NULL, NULL, NULL},
+			json_array()};
 	char msg[256];
 
 	(void)arg;
@@ -441,7 +442,8 @@ static void
 own_once_f(void *arg)
 {
 	struct other o;
-	struct got g = {{got_cb, &g, NULL, 0, -1, NULL, NULL}, json_array()};
+	struct got g = {{got_cb, &g, NULL, 0, -1, NULL, NULL, NULL},
+			json_array()};
 	char msg[256];
 
 	(void)arg;

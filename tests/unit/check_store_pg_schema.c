@@ -154,8 +154,9 @@ START_TEST(store_pg_schema_migrations)
 		"queue_counts:fillfactor=50,queue_rate:fillfactor=50,"
 		"queue_slots:fillfactor=50");
 
-	/* Again: refused, and the rollback leaves everything in place
-	 * (version 1 makes tables, 2 adds columns). */
+	/* Again: refused, and the rollback leaves everything in place.
+	 * Version 1 makes tables (duplicate_table); a later one that adds
+	 * columns fails on the first (duplicate_column). */
 	for (int v = 0; v < STORE_PG_SCHEMA_VERSION; v++) {
 		pgfix_exec(c, "BEGIN");
 		exec_fails(c, store_pg__migrations[v],
