@@ -19,6 +19,7 @@ struct flush_hook {
 };
 
 static struct ev_loop *evl;
+static unsigned generation;
 static ev_prepare prepare_w;
 static ev_check check_w;
 static uint64_t polled_at; /* ns, when the last poll returned */
@@ -95,6 +96,7 @@ void
 loop_init(void)
 {
 	evl = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+	generation++;
 	if (evl == NULL)
 		fatalx("loop: cannot create the event loop");
 	ev_prepare_init(&prepare_w, loop_prepare_cb);
@@ -126,6 +128,12 @@ struct ev_loop *
 loop_ev(void)
 {
 	return evl;
+}
+
+unsigned
+loop_generation(void)
+{
+	return generation;
 }
 
 void

@@ -31,6 +31,10 @@ void loop_init(void);
 void loop_shutdown(void);
 /* The libev loop; borrowed. */
 struct ev_loop *loop_ev(void);
+/* Which loop it is: changes at each loop_init(), so that a watcher
+ * started on an earlier loop (gone with it, even when the new one has
+ * its address) is known not to be in this one. */
+unsigned loop_generation(void);
 /* Adds a flush hook; hooks run in the order added.  name (static) names
  * it in slow-callback warnings ("store.commit"). */
 void loop_add_flush(loop_flush_fn fn, void *arg, const char *name);

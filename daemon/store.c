@@ -87,6 +87,7 @@ opened(int rc)
 	}
 	in_txn = false;
 	flight = false;
+	sync_flight = false;
 	ev_timer_init(&commit_timer, commit_timer_cb, 0, 0);
 	return 0;
 }

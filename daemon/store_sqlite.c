@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -57,9 +58,11 @@ static struct {
 /* With synchronous = full, the WAL's fdatasync runs in a thread of its
  * own too: on a busy disk it takes tens or hundreds of milliseconds, which
  * no client must wait for.  The loop asks (store__db_fsync_send); the
- * thread syncs and wakes the loop (sync.wake), which tells the store
- * (store__fsync_answered).  Started at the first ask; the thread touches
- * nothing but the WAL's descriptor and these fields, under sync.mu. */
+ * thread syncs and writes to an eventfd the loop watches (sync_th.io),
+ * which tells the store (store__fsync_answered).  Started at the first
+ * ask.  The thread knows nothing of the loop (which may end before the
+ * store closes, in tests): it touches only the descriptors and these
+ * fields, under sync_th.mu. */
 static struct {
 	pthread_t thread;
 	bool running; /* the thread was started */
@@ -70,9 +73,13 @@ static struct {
 	bool done;   /* ... and over: err says how */
 	bool stop;   /* the thread is to leave */
 	int err;     /* errno of the sync done, 0: none */
-	struct ev_loop *evl;
-	ev_async wake;
-} sync_th = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+	int efd;     /* the eventfd the thread wakes the loop with */
+	ev_io io;    /* its watcher, on the loop of generation gen */
+	unsigned gen;
+	bool watching;
+} sync_th = {.mu = PTHREAD_MUTEX_INITIALIZER,
+	     .cv = PTHREAD_COND_INITIALIZER,
+	     .efd = -1};
 
 sqlite3 *
 store__sqlite(void)
@@ -247,7 +254,9 @@ sync_main(void *arg)
 		sync_th.wanted = false;
 		sync_th.done = true;
 		sync_th.err = err;
-		ev_async_send(sync_th.evl, &sync_th.wake);
+		uint64_t one = 1;
+		/* Cannot fail but full, which wakes the loop as well. */
+		(void)!write(sync_th.efd, &one, sizeof(one));
 	}
 	pthread_mutex_unlock(&sync_th.mu);
 	return NULL;
@@ -255,11 +264,13 @@ sync_main(void *arg)
 
 /* On the loop: the thread's sync is over. */
 static void
-sync_answered_cb(struct ev_loop *l, ev_async *w, int revents)
+sync_answered_cb(struct ev_loop *l, ev_io *w, int revents)
 {
 	(void)l;
 	(void)w;
 	(void)revents;
+	uint64_t n;
+	(void)!read(sync_th.efd, &n, sizeof(n));
 	pthread_mutex_lock(&sync_th.mu);
 	bool done = sync_th.done;
 	int err = sync_th.err;
@@ -269,16 +280,32 @@ sync_answered_cb(struct ev_loop *l, ev_async *w, int revents)
 		store__fsync_answered(err == 0, strerror(err));
 }
 
-/* Starts the sync thread on the loop l; false when it cannot start. */
+/* Watches the eventfd on the current loop (unless it does already); the
+ * loop's life does not hang on it. */
+static void
+sync_watch(void)
+{
+	if (sync_th.watching && sync_th.gen == loop_generation())
+		return;
+	/* A watcher on an earlier loop went with it. */
+	ev_io_init(&sync_th.io, sync_answered_cb, sync_th.efd, EV_READ);
+	ev_io_start(loop_ev(), &sync_th.io);
+	ev_unref(loop_ev());
+	sync_th.gen = loop_generation();
+	sync_th.watching = true;
+}
+
+/* Starts the sync thread; false when it cannot start. */
 static bool
-sync_start(struct ev_loop *l)
+sync_start(void)
 {
 	sync_th.stop = sync_th.wanted = sync_th.done = false;
-	sync_th.evl = l;
-	ev_async_init(&sync_th.wake, sync_answered_cb);
-	ev_async_start(l, &sync_th.wake);
-	/* The loop's life does not hang on it. */
-	ev_unref(l);
+	sync_th.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (sync_th.efd < 0) {
+		log_warnx("store: fsyncs run in the loop: eventfd: %s",
+			  strerror(errno));
+		return false;
+	}
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -286,8 +313,8 @@ sync_start(struct ev_loop *l)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
 		log_warnx("store: fsyncs run in the loop: no thread");
-		ev_ref(l);
-		ev_async_stop(l, &sync_th.wake);
+		close(sync_th.efd);
+		sync_th.efd = -1;
 		return false;
 	}
 	sync_th.running = true;
@@ -305,24 +332,33 @@ sync_stop(void)
 	pthread_mutex_unlock(&sync_th.mu);
 	pthread_join(sync_th.thread, NULL);
 	sync_th.running = false;
-	ev_ref(sync_th.evl);
-	ev_async_stop(sync_th.evl, &sync_th.wake);
+	if (sync_th.watching && loop_ev() != NULL &&
+	    sync_th.gen == loop_generation()) {
+		ev_ref(loop_ev());
+		ev_io_stop(loop_ev(), &sync_th.io);
+	}
+	sync_th.watching = false;
+	close(sync_th.efd);
+	sync_th.efd = -1;
 }
 
 int
 store__db_fsync_send(void)
 {
 	static bool no_thread;
-	if (!full_sync || no_thread)
+	if (!full_sync || no_thread || loop_ev() == NULL)
 		return 1;
 	if (wal_open() < 0)
 		return -1;
-	if (!sync_th.running && !sync_start(loop_ev())) {
+	if (!sync_th.running && !sync_start()) {
 		no_thread = true;
 		return 1;
 	}
+	sync_watch();
 	pthread_mutex_lock(&sync_th.mu);
-	assert(!sync_th.wanted && !sync_th.done);
+	assert(!sync_th.wanted);
+	/* An answer a loop that ended never read is forgotten. */
+	sync_th.done = false;
 	sync_th.fd = wal_fd;
 	sync_th.wanted = true;
 	pthread_cond_signal(&sync_th.cv);
