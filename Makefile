@@ -85,7 +85,7 @@ LINK = $(CC) $(JOBD_LDFLAGS) $(LDFLAGS) -o $@ $^
 
 # The daemon's modules, lowest layer first.  main.c is wiring only.
 DAEMON_MODS := xmem buf utf8 diag log users safedir backoff ratelimit cron \
-               jsonin joblimits jobspec producer_spec queue_conf config \
+               jsonin joblimits jobspec progress producer_spec queue_conf config \
                joblog coro loop await errpipe spawner cgroup \
                store store_sqlite store_sql store_queue store_job \
                store_job_json store_jobobj store_dispatch pgconn \

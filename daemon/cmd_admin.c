@@ -137,6 +137,8 @@ cmd_stats(struct cmd_req *r)
 		"slowest_ms", ls.slowest_ms, "db", "path", cmd_ctx()->db_path,
 		"size_bytes", (json_int_t)dbb, "wal_bytes", (json_int_t)walb,
 		"rss_bytes", (json_int_t)rss_bytes());
+	json_object_set_new(json_object_get(res, "loop"), "busy_ms",
+			    json_real(ls.busy_ms));
 	json_object_set_new(res, "cgroups", cgroups_json());
 	if (nodes != NULL)
 		json_object_set_new(res, "nodes", nodes);

@@ -353,6 +353,8 @@ store__sqlite_job_end_attempt(int64_t id, const struct store_job_end *e,
 	if (e->memory_peak >= 0)
 		sqlite3_bind_int64(s, 15, e->memory_peak);
 	sqlite3_bind_int64(s, 16, e->now);
+	bind_text_or_null(s, 17, e->progress);
+	sqlite3_bind_int64(s, 18, e->progress_bad);
 	if (store__st_exec(s, "job end") != 0)
 		return -1;
 	/* Only the attempt that runs (or was cancelled while running) can

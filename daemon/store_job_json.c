@@ -87,6 +87,8 @@ row_read(sqlite3_stmt *s, struct store_jobobj__row *r)
 		.ru_sys = sqlite3_column_double(s, JC_RU_SYS),
 		.ru_maxrss = sqlite3_column_int64(s, JC_RU_MAXRSS),
 		.ru_mempeak = col_int(s, JC_RU_MEMPEAK),
+		.progress = col_text(s, JC_PROGRESS),
+		.progress_bad = sqlite3_column_int64(s, JC_PROGRESS_BAD),
 		/* One node: every attempt ran here. */
 		.node = store_local_node(),
 	};

@@ -62,8 +62,10 @@ struct store_jobobj__row {
 	double ru_sys;			     /* s */
 	int64_t ru_maxrss;		     /* KiB */
 	struct store_jobobj__int ru_mempeak; /* bytes */
-	const char *node; /* the node of the latest attempt; shown only
+	const char *node;     /* the node of the latest attempt; shown only
 			     once the job started (started_at) */
+	const char *progress; /* JSON: the latest attempt's; NULL: none */
+	int64_t progress_bad;
 };
 
 struct store_job_new;

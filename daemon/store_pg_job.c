@@ -175,6 +175,7 @@ static const char sql_job_claim[] =
 	"   reason = " REASON(NONE) ", attempt = j.attempt + 1,"
 	"   started_at = " PG_TS("$2") ", pid = NULL, exit_code = NULL,"
 	"   signal = NULL, error = NULL, truncated = false,"
+	"   progress = NULL, progress_bad = 0,"
 	"   node_id = $3::int8, node_epoch = $4::int, last_node = $5::text"
 	"  FROM pick WHERE j.id = pick.id"
 	"  RETURNING j.id, j.qid, j.attempt, j.max_attempts, j.recoveries,"
@@ -220,7 +221,8 @@ static const char sql_job_end[] =
 	" exit_code = $4::int, signal = $5::int, error = $6::text,"
 	" duration = coalesce($7::float8, duration), truncated = $8::bool,"
 	" ru_user = $9::float8, ru_sys = $10::float8, ru_maxrss = $11::int8,"
-	" ru_mempeak = $15::int8,"
+	" ru_mempeak = $15::int8, progress = $20::text,"
+	" progress_bad = $21::int8,"
 	" finished_at = CASE WHEN old.state = " STATE(CANCELLED)
 	" THEN " PG_TS("$16") " ELSE " PG_TS("$12") " END,"
 	" run_at = CASE WHEN old.state = " STATE(CANCELLED) " THEN run_at"
@@ -279,7 +281,8 @@ static const char sql_job_retry[] =
 	"   finished_at = NULL, exit_code = NULL, signal = NULL,"
 	"   error = NULL, pid = NULL, duration = NULL, truncated = false,"
 	"   ru_user = NULL, ru_sys = NULL, ru_maxrss = NULL,"
-	"   ru_mempeak = NULL, deps_left = 0"
+	"   ru_mempeak = NULL, progress = NULL, progress_bad = 0,"
+	"   deps_left = 0"
 	"  FROM t WHERE j.id = t.id AND NOT t.held"
 	"  AND ($3::int < 0 OR t.state = $3::int)"
 	"  RETURNING j.id)"
@@ -619,6 +622,8 @@ store__pg_job_end_attempt(int64_t id, const struct store_job_end *e, int *was)
 	store_pg__arg_int(&a, store_pg__node.id);
 	store_pg__arg_int(&a, store_pg__node.epoch);
 	store_pg__arg_int(&a, e->attempt);
+	store_pg__arg_text(&a, e->progress);
+	store_pg__arg_int(&a, e->progress_bad);
 	if (store_pg__write("job end", sql_job_end, &a, &r) != 0)
 		return -1;
 	n = PQntuples(r);

@@ -28,7 +28,7 @@
 	"s.shell, s.cwd, j.unique_key, s.output, s.depends_on, j.exit_code, " \
 	"j.signal, j.error, j.pid, j.duration, j.truncated, j.ru_user, " \
 	"j.ru_sys, j.ru_maxrss, s.limits, s.linger, j.ru_mempeak, " \
-	"j.last_node "
+	"j.last_node, j.progress, j.progress_bad "
 #define JOB_FROM \
 	"FROM jobs j JOIN job_specs s ON s.job_id = j.id " \
 	"JOIN queues q ON q.id = j.qid "
@@ -108,6 +108,8 @@ enum job_col {
 	JC_LINGER,
 	JC_RU_MEMPEAK,
 	JC_NODE,
+	JC_PROGRESS,
+	JC_PROGRESS_BAD,
 	JC_ENV_BODY, /* job_get only */
 };
 
@@ -170,6 +172,8 @@ row_to_job(const PGresult *r, int row, bool with_env)
 		.ru_maxrss = store_pg__int(r, row, JC_RU_MAXRSS),
 		.ru_mempeak = col_int(r, row, JC_RU_MEMPEAK),
 		.node = store_pg__text(r, row, JC_NODE),
+		.progress = store_pg__text(r, row, JC_PROGRESS),
+		.progress_bad = store_pg__int(r, row, JC_PROGRESS_BAD),
 	};
 
 	return store_jobobj__json(&j, with_env,

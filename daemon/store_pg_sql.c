@@ -301,12 +301,20 @@ static const char schema_v1[] =
 	"  owner_node bigint,"
 	"  owner_epoch int);";
 
+/* Schema version 2: progress.  The progress object of a job's latest
+ * attempt (JSON text, NULL: none) and the bad lines it wrote, written
+ * with its end, in the hot row, since the end writes it there anyway.  A
+ * jobd of version 1 reads and writes past them. */
+static const char schema_v2[] =
+	"ALTER TABLE jobs ADD COLUMN progress text;"
+	"ALTER TABLE jobs ADD COLUMN progress_bad bigint NOT NULL DEFAULT 0;";
+
 /* Migrations: store_pg__migrations[i] takes the schema from version i to
  * i + 1. */
-const char *const store_pg__migrations[] = {schema_v1};
+const char *const store_pg__migrations[] = {schema_v1, schema_v2};
 /* The compat each migration leaves: the first one's schema is read by
- * no older jobd. */
-const int store_pg__compat[] = {1};
+ * no older jobd; the second's by the first's. */
+const int store_pg__compat[] = {1, 1};
 _Static_assert(sizeof(store_pg__compat) / sizeof(store_pg__compat[0]) ==
 		       STORE_PG_SCHEMA_VERSION,
 	       "one compat per schema version");

@@ -115,10 +115,16 @@ static const char schema_v4[] =
 static const char schema_v5[] = "ALTER TABLE queues ADD COLUMN "
 				"global_concurrency INTEGER NOT NULL DEFAULT 0;";
 
+/* Version 6: progress.  The progress object of the latest attempt (JSON
+ * text, NULL: none) and the bad lines it wrote, written with its end. */
+static const char schema_v6[] =
+	"ALTER TABLE jobs ADD COLUMN progress TEXT;"
+	"ALTER TABLE jobs ADD COLUMN progress_bad INTEGER NOT NULL DEFAULT 0;";
+
 /* Migrations: store__migrations[i] takes the schema from version i to
  * i + 1. */
 const char *const store__migrations[] = {schema_v1, schema_v2, schema_v3,
-					  schema_v4, schema_v5};
+					  schema_v4, schema_v5, schema_v6};
 _Static_assert(sizeof(store__migrations) / sizeof(store__migrations[0]) ==
 		       STORE_SCHEMA_VERSION,
 	       "one migration per schema version");
@@ -179,7 +185,8 @@ const char *const store__stmt_sql[S_COUNT] = {
 			", reason = " REASON(NONE) ", "
 			"attempt = attempt + 1, started_at = ?2, pid = NULL, "
 			"exit_code = NULL, "
-			"signal = NULL, error = NULL, truncated = 0 "
+			"signal = NULL, error = NULL, truncated = 0, "
+			"progress = NULL, progress_bad = 0 "
 			"WHERE id = (SELECT id FROM jobs WHERE qid = ?1 AND "
 			"state = " STATE(QUEUED)
 			" ORDER BY priority DESC, run_at, id LIMIT 1) "
@@ -198,7 +205,7 @@ const char *const store__stmt_sql[S_COUNT] = {
 		      "exit_code = ?4, signal = ?5, error = ?6, "
 		      "duration = coalesce(?7, duration), truncated = ?8, "
 		      "ru_user = ?9, ru_sys = ?10, ru_maxrss = ?11, "
-		      "ru_mempeak = ?15, "
+		      "ru_mempeak = ?15, progress = ?17, progress_bad = ?18, "
 		      "finished_at = CASE WHEN state = " STATE(CANCELLED)
 		      " THEN ?16 ELSE ?12 END, "
 		      "run_at = CASE WHEN state = " STATE(CANCELLED) " THEN "
@@ -217,7 +224,8 @@ const char *const store__stmt_sql[S_COUNT] = {
 			"exit_code = NULL, signal = NULL, error = NULL, "
 			"pid = NULL, duration = NULL, truncated = 0, "
 			"ru_user = NULL, ru_sys = NULL, ru_maxrss = NULL, "
-			"ru_mempeak = NULL, deps_left = 0 WHERE id = ?1 "
+			"ru_mempeak = NULL, progress = NULL, "
+			"progress_bad = 0, deps_left = 0 WHERE id = ?1 "
 			"AND (?3 < 0 OR state = ?3)",
 	[S_JOB_PROMOTE] = "UPDATE jobs SET state = " STATE(QUEUED)
 			  " WHERE state = " STATE(SCHEDULED) " AND "

@@ -28,7 +28,8 @@
 	"j.b_factor, j.b_max, j.b_jitter, j.uid, j.name, j.argv, j.shell, "    \
 	"j.cwd, j.unique_key, j.output, j.depends_on, j.exit_code, j.signal, " \
 	"j.error, j.pid, j.duration, j.truncated, j.ru_user, j.ru_sys, "       \
-	"j.ru_maxrss, j.env_id, j.limits, j.linger, j.ru_mempeak "
+	"j.ru_maxrss, j.env_id, j.limits, j.linger, j.ru_mempeak, "            \
+	"j.progress, j.progress_bad "
 enum job_col {
 	JC_ID,
 	JC_QUEUE,
@@ -69,6 +70,8 @@ enum job_col {
 	JC_LIMITS,
 	JC_LINGER,
 	JC_RU_MEMPEAK,
+	JC_PROGRESS,
+	JC_PROGRESS_BAD,
 };
 
 /* The statements, prepared at open, finalized at close. */

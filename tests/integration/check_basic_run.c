@@ -87,28 +87,29 @@ START_TEST(basic_run_env_given_is_whole)
 	ck_assert_int_eq(gethostname(host, sizeof(host)), 0);
 	host[63] = '\0';
 	snprintf(node, sizeof(node), "JOBD_NODE=%s", host);
-	/* Exactly these six lines, in any order. */
+	/* Exactly these seven lines, in any order. */
 	const char *lines[] = {"FOO=bar baz",	     "EMPTY=",	       want,
-			       "JOBD_QUEUE=default", "JOBD_ATTEMPT=1", node};
+			       "JOBD_QUEUE=default", "JOBD_ATTEMPT=1", node,
+			       "JOBD_PROGRESS_FD=3"};
 	int seen = 0;
 	for (char *save = NULL, *l = strtok_r(out, "\n", &save); l;
 	     l = strtok_r(NULL, "\n", &save)) {
 		bool known = false;
-		for (int i = 0; i < 6; i++)
+		for (int i = 0; i < 7; i++)
 			if (strcmp(l, lines[i]) == 0) {
 				known = true;
 				seen |= 1 << i;
 			}
 		ck_assert_msg(known, "unexpected variable in the job: %s", l);
 	}
-	ck_assert_msg(seen == 63, "variables missing (mask %d)", seen);
+	ck_assert_msg(seen == 127, "variables missing (mask %d)", seen);
 	free(out);
 }
 END_TEST
 
 START_TEST(basic_run_env_jobd_prefix)
 {
-	/* Only the four variables jobd adds are jobd's: another JOBD_* the
+	/* Only the variables jobd adds are jobd's: another JOBD_* the
 	 * submitter gives (JOBD_SOCKET, for a job that calls jobctl) is part
 	 * of "the job's whole environment"; a given JOBD_JOB_ID is
 	 * overridden by the real one. */

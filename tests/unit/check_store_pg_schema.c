@@ -199,10 +199,16 @@ START_TEST(store_pg_schema_migrations)
 		 "queue_counts:fillfactor=50,queue_rate:fillfactor=50,"
 		 "queue_slots:fillfactor=50");
 
-	/* Again: refused, and the rollback leaves everything in place. */
+	/* Again: refused (a table or, for a migration that adds columns, a
+	 * column that exists), and the rollback leaves everything in
+	 * place. */
 	for (int v = 0; v < STORE_PG_SCHEMA_VERSION; v++) {
 		exec_ok(c, "BEGIN");
-		exec_fails(c, store_pg__migrations[v], "42P07");
+		exec_fails(
+			c, store_pg__migrations[v],
+			strncmp(store_pg__migrations[v], "ALTER TABLE", 11) == 0
+				? "42701"
+				: "42P07");
 		exec_ok(c, "ROLLBACK");
 	}
 	value_is(c, tables_sql, PG_TABLES);
