@@ -23,7 +23,9 @@
 
 static const char u_get[] = "get ID [--env] [--json]\n"
 			    "\n"
-			    "Prints a job as key: value lines.\n"
+			    "Prints a job as key: value lines (its progress "
+			    "as percent,\n"
+			    "message and count).\n"
 			    "\n"
 			    "options:\n"
 			    "      --env   include the environment, one "
@@ -34,7 +36,9 @@ static const char u_list[] =
 	"list [-q QUEUE] [-S STATE]... [-n LIMIT] [--all] [--reverse]\n"
 	"            [--before-id ID | --after-id ID] [--json]\n"
 	"\n"
-	"Lists jobs as a table, newest first.\n"
+	"Lists jobs as a table, newest first (with a PROGRESS column, the "
+	"percent,\n"
+	"when one of them has a progress).\n"
 	"\n"
 	"options:\n"
 	"  -q, --queue QUEUE         jobs of this queue only\n"
@@ -94,6 +98,8 @@ static const char *const job_keys[] = {
 	"duration",
 	"output_truncated",
 	"rusage",
+	"progress",
+	"progress_bad_lines",
 	"limits",
 	"linger",
 	"env",
@@ -123,27 +129,49 @@ many_nodes(const json_t *jobs)
 	return false;
 }
 
+/* True when a job of jobs (a JSON array of job objects) has a progress:
+ * the jobs table then shows each one's percent. */
+static bool
+any_progress(const json_t *jobs)
+{
+	size_t i;
+	json_t *job;
+
+	json_array_foreach (jobs, i, job) {
+		if (json_is_object(json_object_get(job, "progress")))
+			return true;
+	}
+	return false;
+}
+
 /* Prints jobs (a JSON array of job objects) as the jobs table, with a
- * NODE column when they ran on more than one node. */
+ * NODE column when they ran on more than one node, and a PROGRESS column
+ * (the percent) when one of them has a progress. */
 static void
 print_jobs(const json_t *jobs)
 {
-	static const char *const head[] = {"ID",     "QUEUE",	    "STATE",
-					   "REASON", "EXIT",	    "ATTEMPT",
-					   "NODE",   "NAME/COMMAND"};
-	static const char *const head_one[] = {
-		"ID",	"QUEUE",   "STATE",	  "REASON",
-		"EXIT", "ATTEMPT", "NAME/COMMAND"};
-	bool nodes = many_nodes(jobs);
-	size_t ncols = nodes ? 8 : 7;
+	const char *head[9] = {"ID",	 "QUEUE", "STATE",
+			       "REASON", "EXIT",  "ATTEMPT"};
+	bool nodes = many_nodes(jobs), progress = any_progress(jobs);
+	size_t ncols = 6, node_col = 0, prog_col = 0;
+	unsigned right = 1u << 0 | 1u << 4;
 	struct render_table t;
 	size_t i;
 	json_t *job;
 
-	render_table_init(&t, ncols, nodes ? head : head_one, 1u << 0 | 1u << 4,
-			  2);
+	if (nodes) {
+		node_col = ncols;
+		head[ncols++] = "NODE";
+	}
+	if (progress) {
+		prog_col = ncols;
+		right |= 1u << ncols;
+		head[ncols++] = "PROGRESS";
+	}
+	head[ncols++] = "NAME/COMMAND";
+	render_table_init(&t, ncols, head, right, 2);
 	json_array_foreach (jobs, i, job) {
-		char *cells[8];
+		char *cells[9];
 		const char *state = jstr(job, "state");
 		json_t *sig = json_object_get(job, "signal");
 		json_t *code = json_object_get(job, "exit_code");
@@ -163,7 +191,11 @@ print_jobs(const json_t *jobs)
 		cells[5] = fmt("%lld/%lld", (long long)jint(job, "attempt", 0),
 			       (long long)jint(job, "max_attempts", 0));
 		if (nodes)
-			cells[6] = render_value(json_object_get(job, "node"));
+			cells[node_col] =
+				render_value(json_object_get(job, "node"));
+		if (progress)
+			cells[prog_col] = render_percent(
+				json_object_get(job, "progress"));
 		cells[ncols - 1] = render_job_label(job);
 		render_table_add(&t, state_color(state), cells);
 	}
@@ -209,11 +241,22 @@ cmd_get(int argc, char **argv)
 	res = call("get", args);
 	if (res == NULL)
 		return call_status();
-	if (jobctl.json)
+	if (jobctl.json) {
 		print_json(res);
-	else
-		render_kv(stdout, json_object_get(res, "job"), job_keys,
-			  jobctl.color);
+	} else {
+		json_t *job = json_object_get(res, "job");
+		json_t *p = json_object_get(job, "progress");
+
+		/* The progress as a person reads it: percent, message,
+		 * count. */
+		if (json_is_object(p)) {
+			char *text = render_progress(p);
+
+			json_object_set_new(job, "progress", json_string(text));
+			free(text);
+		}
+		render_kv(stdout, job, job_keys, jobctl.color);
+	}
 	json_decref(res);
 	return ST_OK;
 }
