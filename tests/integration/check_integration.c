@@ -36,6 +36,7 @@ Suite *pgfix_suite(void);
 Suite *initdb_suite(void);
 Suite *nodeinfo_suite(void);
 Suite *relay_suite(void);
+Suite *progress_suite(void);
 
 /* Every suite, and whether it also runs with every jobd on PostgreSQL
  * (JOBD_TEST_STORE=postgres): not those that read the SQLite file, nor
@@ -59,6 +60,7 @@ static const struct {
 	{initdb_suite, false}, /* both stores, its own server */
 	{nodeinfo_suite, true},	   {producer_node_suite, true},
 	{relay_suite, false}, /* both stores, its own server */
+	{progress_suite, true},
 };
 
 /* The PostgreSQL server every jobd runs on with JOBD_TEST_STORE=postgres:
