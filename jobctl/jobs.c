@@ -99,7 +99,6 @@ static const char *const job_keys[] = {
 	"output_truncated",
 	"rusage",
 	"progress",
-	"progress_bad_lines",
 	"limits",
 	"linger",
 	"env",
@@ -246,15 +245,22 @@ cmd_get(int argc, char **argv)
 	} else {
 		json_t *job = json_object_get(res, "job");
 		json_t *p = json_object_get(job, "progress");
+		json_int_t bad = jint(job, "progress_bad_lines", 0);
 
 		/* The progress as a person reads it: percent, message,
-		 * count. */
-		if (json_is_object(p)) {
+		 * count, and the bad lines when there were some (on the
+		 * progress line, so the keys keep their width). */
+		if (json_is_object(p) || bad > 0) {
 			char *text = render_progress(p);
+			char *line = bad > 0 ? fmt("%s (%lld bad lines)", text,
+						   (long long)bad)
+					     : dup_str(text);
 
-			json_object_set_new(job, "progress", json_string(text));
+			json_object_set_new(job, "progress", json_string(line));
+			free(line);
 			free(text);
 		}
+		json_object_del(job, "progress_bad_lines");
 		render_kv(stdout, job, job_keys, jobctl.color);
 	}
 	json_decref(res);
