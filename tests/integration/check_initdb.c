@@ -240,8 +240,8 @@ START_TEST(initdb_postgres)
 	char *err;
 	int rc = init_db(&t, &err);
 	ck_assert_msg(rc == 0, "--init-db: status %d: %s", rc, err);
-	ck_assert_msg(strstr(err, "schema migrated from version 0 to 1") !=
-			      NULL,
+	/* To the latest version, whichever it is. */
+	ck_assert_msg(strstr(err, "schema migrated from version 0 to ") != NULL,
 		      "stderr: %s", err);
 	free(err);
 	ck_assert(!jd_exists(t.state));
