@@ -85,8 +85,8 @@ LINK = $(CC) $(JOBD_LDFLAGS) $(LDFLAGS) -o $@ $^
 
 # The daemon's modules, lowest layer first.  main.c is wiring only.
 DAEMON_MODS := xmem buf utf8 diag log users safedir backoff ratelimit cron \
-               jsonin joblimits labels jobspec producer_spec queue_conf config \
-               joblog talkback coro loop await errpipe spawner cgroup \
+               jsonin joblimits labels jobspec progress producer_spec queue_conf \
+               config joblog talkback coro loop await errpipe spawner cgroup \
                store store_sqlite store_sql store_queue store_job \
                store_job_json store_jobobj store_dispatch pgconn \
                store_pg_sql store_pg store_pg_job \

@@ -139,6 +139,8 @@ cmd_stats(struct cmd_req *r)
 		"rss_bytes", (json_int_t)rss_bytes());
 	json_object_set_new(json_object_get(res, "totals"), "snoozed",
 			    json_integer((json_int_t)t->snoozed));
+	json_object_set_new(json_object_get(res, "loop"), "busy_ms",
+			    json_real(ls.busy_ms));
 	json_object_set_new(res, "cgroups", cgroups_json());
 	if (nodes != NULL)
 		json_object_set_new(res, "nodes", nodes);

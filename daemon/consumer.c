@@ -27,6 +27,9 @@ struct consumer {
 	bool cancelled; /* job_id was cancelled (consumer_cancelled) */
 	struct consumer *next, *prev; /* every live consumer */
 	double spawn_backoff; /* s; 0 unless the last spawn lacked resources */
+	/* The attempt that runs, until its end is recorded (its progress
+	 * is shown from here until then); NULL: none. */
+	const struct runner *ctl;
 };
 
 /* Back-off between spawns that fail for lack of resources. */
@@ -58,11 +61,28 @@ consumer_cancelled(int64_t id)
 			cs->cancelled = true;
 }
 
+/* store_live_progress_fn: the progress of the attempt a consumer holds,
+ * from its start until its end is recorded. */
+static bool
+live_progress(int64_t id, json_t **progress, int64_t *bad)
+{
+	for (struct consumer *cs = consumers; cs; cs = cs->next) {
+		if (cs->job_id != id || cs->ctl == NULL ||
+		    cs->ctl->progress == NULL)
+			continue;
+		*progress = progress_json(cs->ctl->progress);
+		*bad = cs->ctl->progress->bad;
+		return true;
+	}
+	return false;
+}
+
 void
 consumer_init(const struct consumer_opts *o)
 {
 	opts = *o;
 	stopping = false;
+	store_set_live_progress(live_progress);
 }
 
 void
@@ -219,6 +239,13 @@ record_end(struct queue *q, const struct store_job_run *r,
 	e.result_error = res->said.result_error[0] != '\0'
 				 ? res->said.result_error
 				 : NULL;
+	/* The stored text goes with the end: the same object as shown
+	 * while the attempt ran. */
+	json_t *progress = ctl->progress ? progress_json(ctl->progress) : NULL;
+	char *ptext = progress ? json_dumps(progress, JSON_COMPACT) : NULL;
+	json_decref(progress);
+	e.progress = ptext;
+	e.progress_bad = ctl->progress ? ctl->progress->bad : 0;
 	int64_t now = jobd_time_now_ms();
 	/* Cancelled while running: the store keeps what the cancel
 	 * recorded and adds what the process did, finished now. */
@@ -269,7 +296,9 @@ record_end(struct queue *q, const struct store_job_run *r,
 			e.finished_at = now;
 		}
 	}
-	return jobs_end_attempt(q->id, r->id, &e);
+	int rc = jobs_end_attempt(q->id, r->id, &e);
+	free(ptext);
+	return rc;
 }
 
 /* A claim whose commit failed goes back to its queue, its attempt given
@@ -518,6 +547,7 @@ consumer_f(void *arg)
 			.on_spawn = consumer_spawned,
 			.arg = NULL};
 		struct runner_result res;
+		cs->ctl = &ctl;
 		runner_run(&r, &ro, &ctl, &res);
 		if (runner_count() == 0)
 			waitq_notify_all(&drained);
@@ -529,6 +559,8 @@ consumer_f(void *arg)
 				  (long long)r.id, r.attempt);
 		else
 			settle_end(q, &r, &ctl, &res);
+		cs->ctl = NULL;
+		progress_delete(ctl.progress);
 		cs->job_id = 0;
 		release_slot(q);
 		if (!res.spawned && res.no_resources)

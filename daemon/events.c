@@ -72,6 +72,7 @@ static const char *const kind_names[EVENTS_KIND_COUNT] = {
 	"queue.updated",
 	"producer.updated",
 	"daemon.stopping",
+	"job.progress",
 };
 
 static void
@@ -146,6 +147,19 @@ void
 events_job(enum events_kind kind, int64_t job_id)
 {
 	events_job_as(kind, job_id, NULL);
+}
+
+void
+events_job_progress(int64_t job_id, json_t *job)
+{
+	if (subs == NULL) {
+		json_decref(job);
+		return;
+	}
+	push(EVENTS_JOB_PROGRESS, job_id, NULL);
+	pend[npend - 1].obj = job;
+	/* What it reports is in memory, not in the transaction. */
+	pend[npend - 1].in_txn = false;
 }
 
 void
@@ -297,7 +311,8 @@ publish(const struct pending *list, size_t n)
 			continue;
 		}
 		if (p->kind >= EVENTS_KIND_COUNT || p->job_id == 0 ||
-		    kind_names[p->kind] == NULL || !publish_jobs)
+		    kind_names[p->kind] == NULL || !publish_jobs ||
+		    p->kind == EVENTS_JOB_PROGRESS)
 			continue;
 		pub[k].what = EVENTS_PUB_JOB;
 		pub[k].kind = p->kind;

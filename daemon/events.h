@@ -27,6 +27,7 @@ enum events_kind {
 	EVENTS_QUEUE_UPDATED,
 	EVENTS_PRODUCER_UPDATED,
 	EVENTS_DAEMON_STOPPING,
+	EVENTS_JOB_PROGRESS, /* this node's watchers only */
 	EVENTS_KIND_COUNT
 };
 
@@ -70,6 +71,11 @@ void events_job(enum events_kind kind, int64_t job_id);
  * earlier, for an event that must show the job as it was before other
  * coroutines could change it (job.submitted: store_job_new_json). */
 void events_job_as(enum events_kind kind, int64_t job_id, json_t *obj);
+/* Records job.progress for job_id with job (stolen: the brief job object
+ * the event carries, with id, queue and uid).  Nothing is stored by it:
+ * it is delivered in order with the other events, after whatever commit
+ * is under way, and never told to other nodes.  Does not yield. */
+void events_job_progress(int64_t job_id, json_t *job);
 /* Records queue.updated / producer.updated for name (copied) with obj
  * (stolen: the queue or producer object, or {name, deleted: true}).
  * Call only when events_watched(). */

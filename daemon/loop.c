@@ -80,6 +80,7 @@ loop_prepare_cb(struct ev_loop *l, ev_prepare *w, int revents)
 		double lag = (double)(coro_clock_ns() - polled_at) / 1e6;
 		if (lag > stats.lag_max_ms)
 			stats.lag_max_ms = lag;
+		stats.busy_ms += lag;
 	}
 }
 

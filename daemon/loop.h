@@ -4,8 +4,9 @@
  * Before the loop sleeps, an ev_prepare watcher runs every ready coroutine,
  * then the flush hooks (the store's group commit), then coroutines woken by
  * those hooks, until nothing is left to do.  The loop also keeps the counters
- * of SPEC 5.3 `loop` (iterations, lag, slow callbacks) and, in debug mode,
- * warns about every coroutine step or callback slower than the threshold.
+ * of SPEC 5.3 `loop` (iterations, lag, slow callbacks, busy time) and, in
+ * debug mode, warns about every coroutine step or callback slower than the
+ * threshold.
  */
 #ifndef LOOP_H_INCLUDED
 #define LOOP_H_INCLUDED
@@ -23,6 +24,8 @@ struct loop_stats {
 	double lag_max_ms; /* longest time without polling for events */
 	uint64_t slow_callbacks;
 	double slowest_ms;
+	double busy_ms; /* wall time from each poll's return to the next
+			   poll, summed since start */
 };
 
 /* Creates the loop (a non-default libev loop: jobd reaps its own children

@@ -28,6 +28,7 @@
 #include "cgroup.h"
 #include "coro.h"
 #include "diag.h"
+#include "events.h"
 #include "joblog.h"
 #include "log.h"
 #include "loop.h"
@@ -40,6 +41,14 @@
 #define READ_CHUNK (64 * 1024)
 /* Bytes read from one job's pipe before letting others run. */
 #define READ_BUDGET (1024 * 1024)
+/* The progress pipe is read at most once every PROGRESS_PACE seconds
+ * (what a job writes meanwhile waits in the pipe, so a job writing line
+ * after line wakes jobd 20 times a second, not once a line), and its
+ * job.progress events go at most once every PROGRESS_EVENT_GAP seconds,
+ * each with the latest progress. */
+#define PROGRESS_PACE 0.05
+#define PROGRESS_EVENT_GAP 0.25
+#define PROGRESS_BUDGET (256 * 1024)
 
 static struct runner *running;
 static int nrunning;
@@ -377,6 +386,9 @@ struct run_rec {
 	bool exited;
 	bool readable;
 	bool timer;
+	bool prog_readable; /* the progress pipe has lines */
+	bool prog_pace;	    /* time to look at it again */
+	bool prog_event;    /* a job.progress event is due */
 };
 
 static void
@@ -407,6 +419,191 @@ runner_timer_cb(struct ev_loop *l, ev_timer *w, int revents)
 	struct run_rec *rec = w->data;
 	rec->timer = true;
 	coro_wakeup(rec->c);
+}
+
+static void
+runner_prog_cb(struct ev_loop *l, ev_io *w, int revents)
+{
+	(void)l;
+	(void)revents;
+	struct run_rec *rec = w->data;
+	rec->prog_readable = true;
+	coro_wakeup(rec->c);
+}
+
+static void
+runner_pace_cb(struct ev_loop *l, ev_timer *w, int revents)
+{
+	(void)l;
+	(void)revents;
+	struct run_rec *rec = w->data;
+	rec->prog_pace = true;
+	coro_wakeup(rec->c);
+}
+
+static void
+runner_prog_event_cb(struct ev_loop *l, ev_timer *w, int revents)
+{
+	(void)l;
+	(void)revents;
+	struct run_rec *rec = w->data;
+	rec->prog_event = true;
+	coro_wakeup(rec->c);
+}
+
+/* One attempt's progress pipe and its events. */
+struct prog_pipe {
+	int fd;		    /* the read end; -1 once closed */
+	struct progress *p; /* borrowed: the runner's */
+	ev_io io_w;	    /* started while fd is open and not paced */
+	ev_timer pace_w;    /* brings io_w back */
+	ev_timer event_w;   /* the next event is due */
+	uint64_t sent_seq;  /* p->seq the last event showed */
+	double sent_at;	    /* s, monotonic: the last event; 0: none */
+	int64_t job_id;
+	const char *queue; /* borrowed */
+	uid_t uid;
+	int attempt;
+};
+
+/* Read in one step from the loop, never across a yield: one buffer for
+ * every attempt. */
+static char prog_chunk[64 * 1024];
+
+/* Sends job.progress with the latest progress when it changed since the
+ * last event.  Does not yield. */
+static void
+prog_send(struct prog_pipe *pp)
+{
+	if (pp->p->seq == pp->sent_seq)
+		return;
+	pp->sent_seq = pp->p->seq;
+	pp->sent_at = mono_now();
+	if (!events_watched())
+		return;
+	json_t *progress = progress_json(pp->p);
+	json_t *job = json_pack("{s:I,s:s,s:I,s:s,s:i,s:o,s:I}", "id",
+				(json_int_t)pp->job_id, "queue", pp->queue,
+				"uid", (json_int_t)pp->uid, "state", "running",
+				"attempt", pp->attempt, "progress",
+				progress ? progress : json_null(),
+				"progress_bad_lines", (json_int_t)pp->p->bad);
+	events_job_progress(pp->job_id, job);
+}
+
+/* The progress changed: its event goes now, or once PROGRESS_EVENT_GAP
+ * has passed since the last one. */
+static void
+prog_due(struct prog_pipe *pp)
+{
+	if (pp->p->seq == pp->sent_seq || ev_is_active(&pp->event_w))
+		return;
+	double wait = pp->sent_at + PROGRESS_EVENT_GAP - mono_now();
+	if (pp->sent_at == 0 || wait <= 0) {
+		prog_send(pp);
+		return;
+	}
+	ev_timer_set(&pp->event_w, wait, 0);
+	ev_timer_start(loop_ev(), &pp->event_w);
+}
+
+/* Reads what the pipe holds, up to budget bytes; at EOF (every writer
+ * gone) takes a last line without its newline and closes the pipe.
+ * Returns the bytes read.  Does not yield. */
+static size_t
+prog_read(struct prog_pipe *pp, size_t budget)
+{
+	size_t got = 0;
+	while (pp->fd >= 0 && got < budget) {
+		ssize_t r = read(pp->fd, prog_chunk, sizeof(prog_chunk));
+		if (r > 0) {
+			progress_feed(pp->p, prog_chunk, (size_t)r);
+			got += (size_t)r;
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		progress_eof(pp->p);
+		ev_io_stop(loop_ev(), &pp->io_w);
+		close(pp->fd);
+		pp->fd = -1;
+	}
+	return got;
+}
+
+/* Reads the pipe now, one read of what it holds (another would race a
+ * writer that refills it line by line, a system call a line); when it
+ * held something, looks again in PROGRESS_PACE (what comes meanwhile
+ * waits in the pipe), else waits for it to turn readable. */
+static void
+prog_turn(struct prog_pipe *pp)
+{
+	size_t got = prog_read(pp, 1);
+	if (pp->fd < 0)
+		return;
+	if (got > 0) {
+		ev_io_stop(loop_ev(), &pp->io_w);
+		ev_timer_set(&pp->pace_w, PROGRESS_PACE, 0);
+		ev_timer_start(loop_ev(), &pp->pace_w);
+	} else {
+		ev_io_start(loop_ev(), &pp->io_w);
+	}
+}
+
+static void
+prog_start(struct prog_pipe *pp, struct run_rec *rec)
+{
+	ev_io_init(&pp->io_w, runner_prog_cb, pp->fd >= 0 ? pp->fd : 0,
+		   EV_READ);
+	pp->io_w.data = rec;
+	ev_init(&pp->pace_w, runner_pace_cb);
+	pp->pace_w.data = rec;
+	ev_init(&pp->event_w, runner_prog_event_cb);
+	pp->event_w.data = rec;
+	if (pp->fd >= 0)
+		ev_io_start(loop_ev(), &pp->io_w);
+}
+
+/* What the loop of attempt_watch does for the progress pipe. */
+static void
+prog_step(struct prog_pipe *pp, struct run_rec *rec)
+{
+	if (rec->prog_readable) {
+		rec->prog_readable = false;
+		prog_turn(pp);
+	}
+	if (rec->prog_pace) {
+		rec->prog_pace = false;
+		prog_turn(pp);
+	}
+	if (rec->prog_event) {
+		rec->prog_event = false;
+		prog_send(pp);
+	}
+	prog_due(pp);
+}
+
+/* The attempt's process has exited: takes what the pipe still holds (a
+ * grandchild that keeps it open is not waited for), sends the last
+ * event when it is due (else the event of the attempt's end shows the
+ * progress), and closes the pipe. */
+static void
+prog_finish(struct prog_pipe *pp)
+{
+	ev_timer_stop(loop_ev(), &pp->pace_w);
+	ev_timer_stop(loop_ev(), &pp->event_w);
+	if (pp->fd >= 0)
+		ev_io_stop(loop_ev(), &pp->io_w);
+	prog_read(pp, PROGRESS_BUDGET);
+	if (pp->p->seq != pp->sent_seq &&
+	    (pp->sent_at == 0 ||
+	     mono_now() >= pp->sent_at + PROGRESS_EVENT_GAP))
+		prog_send(pp);
+	if (pp->fd >= 0)
+		close(pp->fd);
+	pp->fd = -1;
 }
 
 /* True for an errno that says a resource ran out, not that the job is
@@ -441,6 +638,7 @@ runner_spawn(struct runner_spawn *sp)
 		.cwd = sp->cwd,
 		.out_fd = sp->out_fd,
 		.err_fd = sp->err_fd,
+		.extra_fd = sp->extra_fd,
 		.switch_user = geteuid() == 0,
 		.uid = sp->uid,
 		.gid = u ? u->gid : getegid(),
@@ -559,37 +757,48 @@ attempt_close(struct cgroup_attempt *cga, const struct stop_clock *sc,
 }
 
 /* Starts attempt r's process, its output into a new non-blocking pipe
- * when it is captured: 0 with sp filled (pid, pidfd, gid; the caller
- * closes the pidfd), *out_rd the pipe's read end (or -1) and *t0 the
- * spawn's start (s, monotonic); or -1 with res->error and
- * res->no_resources, nothing left open.  Does not yield. */
+ * when it is captured, and its progress pipe's write end as descriptor
+ * SPAWNER_EXTRA_FD: 0 with sp filled (pid, pidfd, gid; the caller closes
+ * the pidfd), *out_rd the output pipe's read end (or -1), *prog_rd the
+ * progress pipe's, and *t0 the spawn's start (s, monotonic); or -1 with
+ * res->error and res->no_resources, nothing left open.  jobd keeps no
+ * write end: the pipes reach EOF when the job and its children have
+ * closed theirs.  Does not yield. */
 static int
 attempt_spawn(const struct store_job_run *r, const struct runner_opts *o,
 	      const struct cgroup_attempt *cga, const struct talkback *tb,
-	      struct runner_spawn *sp, int *out_rd, double *t0,
+	      struct runner_spawn *sp, int *out_rd, int *prog_rd, double *t0,
 	      struct runner_result *res)
 {
-	int out[2] = {-1, -1};
-	*out_rd = -1;
-	if (r->output == JOBSPEC_OUTPUT_CAPTURE) {
-		if (pipe2(out, O_CLOEXEC) != 0) {
-			res->no_resources = lacks_resources(errno);
-			snprintf(res->error, sizeof(res->error), "pipe: %s",
-				 strerror(errno));
-			return -1;
+	int out[2] = {-1, -1}, prog[2] = {-1, -1};
+	*out_rd = *prog_rd = -1;
+	if ((r->output == JOBSPEC_OUTPUT_CAPTURE &&
+	     pipe2(out, O_CLOEXEC) != 0) ||
+	    pipe2(prog, O_CLOEXEC) != 0) {
+		res->no_resources = lacks_resources(errno);
+		snprintf(res->error, sizeof(res->error), "pipe: %s",
+			 strerror(errno));
+		if (out[0] >= 0) {
+			close(out[0]);
+			close(out[1]);
 		}
-		fcntl(out[0], F_SETFL, O_NONBLOCK);
+		return -1;
 	}
-	char idv[40], qv[80], av[32], nv[96];
+	if (out[0] >= 0)
+		fcntl(out[0], F_SETFL, O_NONBLOCK);
+	fcntl(prog[0], F_SETFL, O_NONBLOCK);
+	char idv[40], qv[80], av[32], nv[96], pv[40];
 	snprintf(idv, sizeof(idv), "JOBD_JOB_ID=%lld", (long long)r->id);
 	snprintf(qv, sizeof(qv), "JOBD_QUEUE=%s", o->queue_name);
 	snprintf(av, sizeof(av), "JOBD_ATTEMPT=%d", r->attempt);
 	/* A node with no name (a host name that is none) sets none. */
 	const char *node = store_local_node();
 	snprintf(nv, sizeof(nv), "JOBD_NODE=%s", node != NULL ? node : "");
+	snprintf(pv, sizeof(pv), "JOBD_PROGRESS_FD=%d", SPAWNER_EXTRA_FD);
 	char *const extra[] = {idv,
 			       qv,
 			       av,
+			       pv,
 			       tb->result_env,
 			       tb->snooze_env,
 			       node != NULL ? nv : NULL,
@@ -609,6 +818,7 @@ attempt_spawn(const struct store_job_run *r, const struct runner_opts *o,
 				    .cgroup_procs = cga->procs,
 				    .out_fd = out[1],
 				    .err_fd = -1,
+				    .extra_fd = prog[1],
 				    .pid = -1,
 				    .pidfd = -1};
 	*t0 = mono_now();
@@ -617,25 +827,30 @@ attempt_spawn(const struct store_job_run *r, const struct runner_opts *o,
 	sp->limits = NULL;
 	if (out[1] >= 0)
 		close(out[1]);
+	close(prog[1]);
 	if (spawned != 0) {
 		res->no_resources = sp->no_resources;
 		snprintf(res->error, sizeof(res->error), "%s", sp->error);
 		if (out[0] >= 0)
 			close(out[0]);
+		close(prog[0]);
 		return -1;
 	}
 	*out_rd = out[0];
+	*prog_rd = prog[0];
 	return 0;
 }
 
-/* Captures the output of the attempt's process into cp until the process
- * exits (its pidfd turns readable), stopping its group as sc and jobd
- * ask.  Leaves cp->fd open (or -1 once it reached EOF).  Yields. */
+/* Captures the output of the attempt's process into cp and its progress
+ * from pp until the process exits (its pidfd turns readable), stopping
+ * its group as sc and jobd ask.  Leaves cp->fd open (or -1 once it
+ * reached EOF); ends with prog_finish.  Yields. */
 static void
-attempt_watch(struct capture *cp, int pidfd, struct runner *ctl,
-	      struct stop_clock *sc, struct runner_result *res)
+attempt_watch(struct capture *cp, struct prog_pipe *pp, int pidfd,
+	      struct runner *ctl, struct stop_clock *sc,
+	      struct runner_result *res)
 {
-	struct run_rec rec = {coro_self(), false, false, false};
+	struct run_rec rec = {.c = coro_self()};
 	ev_io pw_w, out_w;
 	ev_timer t_w;
 	ev_io_init(&pw_w, runner_pid_cb, pidfd, EV_READ);
@@ -648,6 +863,7 @@ attempt_watch(struct capture *cp, int pidfd, struct runner *ctl,
 	}
 	ev_init(&t_w, runner_timer_cb);
 	t_w.data = &rec;
+	prog_start(pp, &rec);
 	for (;;) {
 		if (rec.readable && cp->fd >= 0) {
 			rec.readable = false;
@@ -659,6 +875,7 @@ attempt_watch(struct capture *cp, int pidfd, struct runner *ctl,
 			/* What is left stays readable: libev polls level
 			 * triggered and wakes us again after others ran. */
 		}
+		prog_step(pp, &rec);
 		if (rec.exited)
 			break;
 		double next = stop_escalate(sc, ctl, &res->timed_out);
@@ -674,6 +891,7 @@ attempt_watch(struct capture *cp, int pidfd, struct runner *ctl,
 	ev_io_stop(loop_ev(), &pw_w);
 	if (cp->fd >= 0)
 		ev_io_stop(loop_ev(), &out_w);
+	prog_finish(pp);
 }
 
 /* Reaps the exited leader pid into res: status, rusage, and the duration
@@ -723,6 +941,14 @@ runner_run(const struct store_job_run *r, const struct runner_opts *o,
 			     .max = o->max_log_bytes,
 			     .attempt = r->attempt};
 	res->memory_peak = -1;
+	if (ctl->progress == NULL)
+		ctl->progress = progress_new();
+	struct prog_pipe pp = {.fd = -1,
+			       .p = ctl->progress,
+			       .job_id = r->id,
+			       .queue = o->queue_name,
+			       .uid = r->uid,
+			       .attempt = r->attempt};
 	struct runner_spawn sp;
 	struct cgroup_attempt cga;
 	struct talkback tb;
@@ -744,7 +970,8 @@ runner_run(const struct store_job_run *r, const struct runner_opts *o,
 		talkback_discard(&tb);
 		goto out;
 	}
-	if (attempt_spawn(r, o, &cga, &tb, &sp, &cp.fd, &t0, res) != 0) {
+	if (attempt_spawn(r, o, &cga, &tb, &sp, &cp.fd, &pp.fd, &t0, res) !=
+	    0) {
 		cgroup_attempt_close(&cga, 0, false);
 		talkback_discard(&tb);
 		goto out;
@@ -765,7 +992,7 @@ runner_run(const struct store_job_run *r, const struct runner_opts *o,
 				.started = t0,
 				.timeout = r->timeout,
 				.grace = r->kill_grace};
-	attempt_watch(&cp, sp.pidfd, ctl, &sc, res);
+	attempt_watch(&cp, &pp, sp.pidfd, ctl, &sc, res);
 	stop_sweep(&sc, ctl);
 	attempt_reap(sp.pid, t0, res);
 	/* What it said, read now that it is over: a few kilobytes. */

@@ -19,6 +19,7 @@
 
 #include <jansson.h>
 
+#include "progress.h"
 #include "store.h"
 #include "talkback.h"
 
@@ -55,6 +56,10 @@ struct runner {
 				       the attempt's kill_grace */
 	struct coro *c;		    /* the coroutine awaiting it */
 	struct runner *next, *prev; /* the list of running attempts */
+	/* What the attempt wrote to $JOBD_PROGRESS_FD: made by runner_run
+	 * (NULL before), kept after it returns so that the end can record
+	 * it; the caller frees it with progress_delete(). */
+	struct progress *progress;
 };
 
 struct runner_result {
@@ -91,6 +96,7 @@ struct runner_spawn {
 				     child joins, or NULL */
 	int out_fd;			/* child's stdout; -1: /dev/null */
 	int err_fd;			/* child's stderr; -1: as stdout */
+	int extra_fd;			/* child's fd 3; 0: none */
 	int pid;			/* out */
 	int pidfd;			/* out: owned by the caller */
 	gid_t gid;			/* out: the child's group */

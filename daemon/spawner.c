@@ -44,15 +44,21 @@
 #define MAX_REQUEST (8u << 20)
 
 enum { REC_STARTED = 1, REC_FAILED };
-enum { REQ_SWITCH_USER = 1, REQ_OUT_FD = 2, REQ_ERR_FD = 4, REQ_CGROUP = 8 };
-/* Most descriptors a request carries: out, err. */
-#define REQ_MAX_FDS 2
+enum {
+	REQ_SWITCH_USER = 1,
+	REQ_OUT_FD = 2,
+	REQ_ERR_FD = 4,
+	REQ_CGROUP = 8,
+	REQ_EXTRA_FD = 16
+};
+/* Most descriptors a request carries: out, err, extra. */
+#define REQ_MAX_FDS 3
 
 /* jobd → spawner: this header, then len bytes: ngroups gid_t, then argc +
  * envc + 2 NUL-terminated strings (argv, envp, PATH, cwd), and one more,
- * the path of a cgroup.procs, when the flags say REQ_CGROUP.  The out and
- * err descriptors the flags announce ride with the header, in that order
- * (SCM_RIGHTS). */
+ * the path of a cgroup.procs, when the flags say REQ_CGROUP.  The out, err
+ * and extra descriptors the flags announce ride with the header, in that
+ * order (SCM_RIGHTS). */
 struct req_hdr {
 	uint32_t len;
 	uint32_t argc;
@@ -88,6 +94,7 @@ struct child_args {
 	const char *cwd;
 	int out_fd;
 	int err_fd;
+	int extra_fd; /* becomes SPAWNER_EXTRA_FD; -1: none */
 	int null_fd;
 	const char *cgroup_procs; /* the cgroup's cgroup.procs, or NULL */
 	bool switch_user;
@@ -206,7 +213,15 @@ static int __attribute__((no_sanitize_address)) child_main(void *arg)
 	if (dup2(a->null_fd, 0) < 0 || dup2(a->out_fd, 1) < 0 ||
 	    dup2(a->err_fd, 2) < 0)
 		return child_fail(a, "dup2");
-	close_range(3, ~0U, 0);
+	/* Received close-on-exec: dup2 onto itself would keep the flag. */
+	if (a->extra_fd == SPAWNER_EXTRA_FD) {
+		if (fcntl(SPAWNER_EXTRA_FD, F_SETFD, 0) != 0)
+			return child_fail(a, "dup2");
+	} else if (a->extra_fd >= 0 &&
+		   dup2(a->extra_fd, SPAWNER_EXTRA_FD) < 0) {
+		return child_fail(a, "dup2");
+	}
+	close_range(a->extra_fd >= 0 ? SPAWNER_EXTRA_FD + 1 : 3, ~0U, 0);
 	sigprocmask(SIG_SETMASK, &a->mask, NULL);
 	const char *file = a->argv[0];
 	if (strchr(file, '/') != NULL) {
@@ -403,7 +418,8 @@ server_request(struct server *s)
 
 	struct rec r;
 	memset(&r, 0, sizeof(r));
-	int expect = !!(h.flags & REQ_OUT_FD) + !!(h.flags & REQ_ERR_FD);
+	int expect = !!(h.flags & REQ_OUT_FD) + !!(h.flags & REQ_ERR_FD) +
+		     !!(h.flags & REQ_EXTRA_FD);
 	if (nfds != expect) {
 		if (!ctrunc)
 			server_exit("bad request descriptors");
@@ -422,6 +438,7 @@ server_request(struct server *s)
 		int k = 0;
 		a.out_fd = h.flags & REQ_OUT_FD ? fds[k++] : s->null_fd;
 		a.err_fd = h.flags & REQ_ERR_FD ? fds[k++] : a.out_fd;
+		a.extra_fd = h.flags & REQ_EXTRA_FD ? fds[k++] : -1;
 		a.cgroup_procs =
 			h.flags & REQ_CGROUP ? strv[h.argc + h.envc + 4] : NULL;
 		a.switch_user = h.flags & REQ_SWITCH_USER;
@@ -765,7 +782,7 @@ spawner_spawn(const struct spawner_req *r, int *pidfd, struct spawner_fail *f)
 	    len > MAX_REQUEST)
 		return fail(f, "exec", argc == 0 ? EINVAL : E2BIG);
 	h.len = (uint32_t)len;
-	int fds[REQ_MAX_FDS] = {-1, -1}, nfds = 0;
+	int fds[REQ_MAX_FDS] = {-1, -1, -1}, nfds = 0;
 	if (r->out_fd >= 0) {
 		h.flags |= REQ_OUT_FD;
 		fds[nfds++] = r->out_fd;
@@ -773,6 +790,10 @@ spawner_spawn(const struct spawner_req *r, int *pidfd, struct spawner_fail *f)
 	if (r->err_fd >= 0) {
 		h.flags |= REQ_ERR_FD;
 		fds[nfds++] = r->err_fd;
+	}
+	if (r->extra_fd > 0) {
+		h.flags |= REQ_EXTRA_FD;
+		fds[nfds++] = r->extra_fd;
 	}
 	if (r->cgroup_procs != NULL)
 		h.flags |= REQ_CGROUP;

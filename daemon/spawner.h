@@ -27,6 +27,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* The descriptor number extra_fd takes in the child: the first after
+ * stdin, stdout and stderr.  Every other descriptor is closed. */
+#define SPAWNER_EXTRA_FD 3
+
 /* One process to start, everything prepared by the caller; every pointer
  * is borrowed for the call. */
 struct spawner_req {
@@ -36,6 +40,9 @@ struct spawner_req {
 	const char *cwd;
 	int out_fd;		  /* the child's stdout; -1: /dev/null */
 	int err_fd;		  /* the child's stderr; -1: as stdout */
+	int extra_fd;		  /* the child's SPAWNER_EXTRA_FD (not
+				     close-on-exec there); 0: none (jobd's
+				     stdin is never one to hand over) */
 	const char *cgroup_procs; /* a cgroup's cgroup.procs: the child
 				     moves itself there first; NULL: it
 				     stays in jobd's cgroup */

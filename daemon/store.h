@@ -30,9 +30,9 @@
 #include "labels.h"
 
 /* Current schema version (SQLite: PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 7
+#define STORE_SCHEMA_VERSION 8
 /* Current schema version of the PostgreSQL store (table jobd_schema). */
-#define STORE_PG_SCHEMA_VERSION 3
+#define STORE_PG_SCHEMA_VERSION 4
 
 /* Opens (creating if needed) the database at path (borrowed), applies
  * migrations, prepares every statement.  sync_full: whatever is reported
@@ -207,6 +207,15 @@ int store_job_insert(const struct store_job_new *j, int64_t *id);
  * submitted even when a claim of it was sent meanwhile.  Does not yield. */
 json_t *store_job_new_json(const struct store_job_new *j, int64_t id,
 			   const char *queue);
+/* Where a job object (SPEC 5.2) gets the progress of an attempt that runs
+ * here, which the store holds only once the attempt has ended: fn(id,
+ * &progress, &bad) returns true when this node runs (or is recording)
+ * job id's attempt, with *progress its progress object (new reference,
+ * NULL: none yet) and *bad its bad lines; false leaves the stored ones.
+ * fn must not yield.  NULL: the stored ones always. */
+typedef bool (*store_live_progress_fn)(int64_t id, json_t **progress,
+				       int64_t *bad);
+void store_set_live_progress(store_live_progress_fn fn);
 /* Id of uid's non-terminal job holding unique_key, or -1 with E_NOTFOUND.
  * Keys are each user's own: another user's job never answers. */
 int store_job_find_unique(const char *key, uid_t uid, int64_t *id);
@@ -290,6 +299,10 @@ struct store_job_end {
 	int snooze_delta;	  /* 1: a snooze, counted */
 	const char *result;	  /* borrowed JSON text, or NULL: none */
 	const char *result_error; /* borrowed, or NULL */
+	/* Borrowed: the attempt's progress object as JSON text, or NULL:
+	 * none; and the bad lines it wrote. */
+	const char *progress;
+	int64_t progress_bad;
 };
 /* Records the end of a running attempt, in one step that nothing can come
  * between: *was gets the state the job had, running or cancelled.  A job

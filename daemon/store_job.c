@@ -374,6 +374,8 @@ store__sqlite_job_end_attempt(int64_t id, const struct store_job_end *e,
 	sqlite3_bind_int(s, 17, e->snooze_delta);
 	bind_text_or_null(s, 18, e->result);
 	bind_text_or_null(s, 19, e->result_error);
+	bind_text_or_null(s, 20, e->progress);
+	sqlite3_bind_int64(s, 21, e->progress_bad);
 	if (store__st_exec(s, "job end") != 0)
 		return -1;
 	/* Only the attempt that runs (or was cancelled while running) can

@@ -97,6 +97,8 @@ row_read(sqlite3_stmt *s, struct store_jobobj__row *r)
 		.snoozes = sqlite3_column_int(s, JC_SNOOZES),
 		.result = col_text(s, JC_RESULT),
 		.result_error = col_text(s, JC_RESULT_ERROR),
+		.progress = col_text(s, JC_PROGRESS),
+		.progress_bad = sqlite3_column_int64(s, JC_PROGRESS_BAD),
 		/* One node: every attempt ran here. */
 		.node = store_local_node(),
 	};

@@ -18,6 +18,14 @@
 _Static_assert(JOBSPEC_OUTPUT_CAPTURE == 0 && JOBSPEC_OUTPUT_DISCARD == 1,
 	       "store_jobobj__json reads output 0 as capture, else discard");
 
+static store_live_progress_fn live_progress;
+
+void
+store_set_live_progress(store_live_progress_fn fn)
+{
+	live_progress = fn;
+}
+
 static void
 set_time(json_t *o, const char *key, struct store_jobobj__int t)
 {
@@ -106,6 +114,20 @@ talkback(json_t *o, const struct store_jobobj__row *r)
 	set_text(o, "result_error", r->result_error);
 }
 
+/* The progress of the latest attempt: the running one's when it runs
+ * here, else what its end stored. */
+static void
+set_progress(json_t *o, const struct store_jobobj__row *r)
+{
+	json_t *p = NULL;
+	int64_t bad = r->progress_bad;
+
+	if (live_progress == NULL || !live_progress(r->id, &p, &bad))
+		p = parse(r->progress);
+	json_object_set_new(o, "progress", p != NULL ? p : json_null());
+	json_object_set_new(o, "progress_bad_lines", json_integer(bad));
+}
+
 json_t *
 store_jobobj__json(const struct store_jobobj__row *r, bool with_env,
 		   json_t *env)
@@ -164,6 +186,7 @@ store_jobobj__json(const struct store_jobobj__row *r, bool with_env,
 	json_object_set_new(o, "linger", json_boolean(r->linger));
 	json_object_set_new(o, "rusage", rusage(r));
 	talkback(o, r);
+	set_progress(o, r);
 	if (with_env)
 		json_object_set_new(o, "env", env != NULL ? env : json_null());
 	return o;

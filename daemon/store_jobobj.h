@@ -72,6 +72,8 @@ struct store_jobobj__row {
 	const char *result;	  /* JSON; NULL: none */
 	const char *result_error; /* why the latest attempt has none */
 	bool result_brief;	  /* a listing: "result_bytes", not "result" */
+	const char *progress;	  /* JSON: the latest attempt's; NULL: none */
+	int64_t progress_bad;
 };
 
 struct store_job_new;

@@ -177,6 +177,7 @@ static const char sql_job_claim[] =
 	"   reason = " REASON(NONE) ", attempt = j.attempt + 1,"
 	"   started_at = " PG_TS("$2") ", pid = NULL, exit_code = NULL,"
 	"   signal = NULL, error = NULL, truncated = false,"
+	"   progress = NULL, progress_bad = 0,"
 	"   node_id = $3::int8, node_epoch = $4::int, last_node = $5::text"
 	"  FROM pick WHERE j.id = pick.id"
 	"  RETURNING j.id, j.qid, j.attempt, j.max_attempts, j.recoveries,"
@@ -227,6 +228,7 @@ static const char sql_job_end[] =
 	" result_error = $22::text,"
 	" snoozes = snoozes + CASE WHEN old.state = " STATE(CANCELLED)
 	" THEN 0 ELSE $20::int END,"
+	" progress = $23::text, progress_bad = $24::int8,"
 	" finished_at = CASE WHEN old.state = " STATE(CANCELLED)
 	" THEN " PG_TS("$16") " ELSE " PG_TS("$12") " END,"
 	" run_at = CASE WHEN old.state = " STATE(CANCELLED) " THEN run_at"
@@ -286,7 +288,8 @@ static const char sql_job_retry[] =
 	"   error = NULL, pid = NULL, duration = NULL, truncated = false,"
 	"   ru_user = NULL, ru_sys = NULL, ru_maxrss = NULL,"
 	"   ru_mempeak = NULL, snoozes = 0, result = NULL,"
-	"   result_error = NULL, deps_left = 0"
+	"   result_error = NULL, progress = NULL, progress_bad = 0,"
+	"   deps_left = 0"
 	"  FROM t WHERE j.id = t.id AND NOT t.held"
 	"  AND ($3::int < 0 OR t.state = $3::int)"
 	"  RETURNING j.id)"
@@ -646,6 +649,8 @@ store__pg_job_end_attempt(int64_t id, const struct store_job_end *e, int *was)
 	store_pg__arg_int(&a, e->snooze_delta);
 	store_pg__arg_text(&a, e->result);
 	store_pg__arg_text(&a, e->result_error);
+	store_pg__arg_text(&a, e->progress);
+	store_pg__arg_int(&a, e->progress_bad);
 	if (store_pg__write("job end", sql_job_end, &a, &r) != 0)
 		return -1;
 	n = PQntuples(r);

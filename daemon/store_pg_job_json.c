@@ -31,7 +31,7 @@
 	"j.signal, j.error, j.pid, j.duration, j.truncated, j.ru_user, " \
 	"j.ru_sys, j.ru_maxrss, s.limits, s.linger, j.ru_mempeak, " \
 	"j.last_node, s.snooze_exit, s.snooze, s.max_snoozes, j.snoozes, " \
-	"j.result, j.result_error, s.labels "
+	"j.result, j.result_error, s.labels, j.progress, j.progress_bad "
 #define JOB_FROM \
 	"FROM jobs j JOIN job_specs s ON s.job_id = j.id " \
 	"JOIN queues q ON q.id = j.qid "
@@ -122,6 +122,8 @@ enum job_col {
 	JC_RESULT,
 	JC_RESULT_ERROR,
 	JC_LABELS,
+	JC_PROGRESS,
+	JC_PROGRESS_BAD,
 	JC_ENV_BODY, /* job_get only */
 };
 
@@ -193,6 +195,8 @@ row_to_job(const PGresult *r, int row, bool with_env, bool brief)
 		.result_error = store_pg__text(r, row, JC_RESULT_ERROR),
 		.result_brief = brief,
 		.labels = store_pg__text(r, row, JC_LABELS),
+		.progress = store_pg__text(r, row, JC_PROGRESS),
+		.progress_bad = store_pg__int(r, row, JC_PROGRESS_BAD),
 	};
 
 	return store_jobobj__json(&j, with_env,

@@ -329,14 +329,22 @@ static const char schema_v3[] =
 	"ALTER TABLE job_specs ADD COLUMN labels jsonb;"
 	"ALTER TABLE queues ADD COLUMN labels text;";
 
+/* Version 4: progress.  The progress object of a job's latest
+ * attempt (JSON text, NULL: none) and the bad lines it wrote, written
+ * with its end, in the hot row, since the end writes it there anyway.  Older
+ * nodes read and write past them. */
+static const char schema_v4[] =
+	"ALTER TABLE jobs ADD COLUMN progress text;"
+	"ALTER TABLE jobs ADD COLUMN progress_bad bigint NOT NULL DEFAULT 0;";
+
 /* Migrations: store_pg__migrations[i] takes the schema from version i to
  * i + 1. */
 const char *const store_pg__migrations[] = {schema_v1, schema_v2,
-					     schema_v3};
+					     schema_v3, schema_v4};
 /* The compat each migration leaves: the first one's schema is read by
- * no older jobd; versions 2 and 3 only add columns (with defaults, or
+ * no older jobd; versions 2 to 4 only add columns (with defaults, or
  * NULL for rows from before). */
-const int store_pg__compat[] = {1, 1, 1};
+const int store_pg__compat[] = {1, 1, 1, 1};
 _Static_assert(sizeof(store_pg__compat) / sizeof(store_pg__compat[0]) ==
 		       STORE_PG_SCHEMA_VERSION,
 	       "one compat per schema version");

@@ -156,11 +156,17 @@ static const char schema_v7[] =
 	"ALTER TABLE jobs ADD COLUMN labels TEXT;"
 	"ALTER TABLE queues ADD COLUMN labels TEXT;";
 
+/* Version 8: progress.  The progress object of the latest attempt (JSON
+ * text, NULL: none) and the bad lines it wrote, written with its end. */
+static const char schema_v8[] =
+	"ALTER TABLE jobs ADD COLUMN progress TEXT;"
+	"ALTER TABLE jobs ADD COLUMN progress_bad INTEGER NOT NULL DEFAULT 0;";
+
 /* Migrations: store__migrations[i] takes the schema from version i to
  * i + 1. */
 const char *const store__migrations[] = {schema_v1, schema_v2, schema_v3,
 					  schema_v4, schema_v5, schema_v6,
-					  schema_v7};
+					  schema_v7, schema_v8};
 _Static_assert(sizeof(store__migrations) / sizeof(store__migrations[0]) ==
 		       STORE_SCHEMA_VERSION,
 	       "one migration per schema version");
@@ -223,7 +229,8 @@ const char *const store__stmt_sql[S_COUNT] = {
 			", reason = " REASON(NONE) ", "
 			"attempt = attempt + 1, started_at = ?2, pid = NULL, "
 			"exit_code = NULL, "
-			"signal = NULL, error = NULL, truncated = 0 "
+			"signal = NULL, error = NULL, truncated = 0, "
+			"progress = NULL, progress_bad = 0 "
 			"WHERE id = (SELECT id FROM jobs WHERE qid = ?1 AND "
 			"state = " STATE(QUEUED)
 			" ORDER BY priority DESC, run_at, id LIMIT 1) "
@@ -245,6 +252,7 @@ const char *const store__stmt_sql[S_COUNT] = {
 		      "ru_mempeak = ?15, result = ?18, result_error = ?19, "
 		      "snoozes = snoozes + CASE WHEN state = " STATE(CANCELLED)
 		      " THEN 0 ELSE ?17 END, "
+		      "progress = ?20, progress_bad = ?21, "
 		      "finished_at = CASE WHEN state = " STATE(CANCELLED)
 		      " THEN ?16 ELSE ?12 END, "
 		      "run_at = CASE WHEN state = " STATE(CANCELLED) " THEN "
@@ -264,7 +272,8 @@ const char *const store__stmt_sql[S_COUNT] = {
 			"pid = NULL, duration = NULL, truncated = 0, "
 			"ru_user = NULL, ru_sys = NULL, ru_maxrss = NULL, "
 			"ru_mempeak = NULL, snoozes = 0, result = NULL, "
-			"result_error = NULL, deps_left = 0 WHERE id = ?1 "
+			"result_error = NULL, progress = NULL, "
+			"progress_bad = 0, deps_left = 0 WHERE id = ?1 "
 			"AND (?3 < 0 OR state = ?3)",
 	[S_JOB_PROMOTE] = "UPDATE jobs SET state = " STATE(QUEUED)
 			  " WHERE state = " STATE(SCHEDULED) " AND "

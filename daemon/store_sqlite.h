@@ -30,7 +30,7 @@
 	"j.error, j.pid, j.duration, j.truncated, j.ru_user, j.ru_sys, "       \
 	"j.ru_maxrss, j.env_id, j.limits, j.linger, j.ru_mempeak, "            \
 	"j.snooze_exit, j.snooze, j.max_snoozes, j.snoozes, j.result, "        \
-	"j.result_error, j.labels "
+	"j.result_error, j.labels, j.progress, j.progress_bad "
 enum job_col {
 	JC_ID,
 	JC_QUEUE,
@@ -78,6 +78,8 @@ enum job_col {
 	JC_RESULT,
 	JC_RESULT_ERROR,
 	JC_LABELS,
+	JC_PROGRESS,
+	JC_PROGRESS_BAD,
 };
 
 /* The statements, prepared at open, finalized at close. */

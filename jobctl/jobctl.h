@@ -307,11 +307,13 @@ bool set_command(json_t *spec, int n, char **words, const char *shell);
 /*
  * Prints job id's log (logs.c; attempt > 0 picks one, else the latest):
  * chunk by chunk from offset 0 while there is more; with follow, then
- * streams what comes until the job ends.  When jobp is non-NULL, *jobp
- * receives the job object at the end (new reference).  Returns an exit
- * status.
+ * streams what comes until the job ends, and with bar also draws the
+ * job's progress as a bar on stderr when stderr is a terminal (not with
+ * --json).  When jobp is non-NULL, *jobp receives the job object at the
+ * end (new reference).  Returns an exit status.
  */
-int show_logs(int64_t id, int64_t attempt, bool follow, json_t **jobp);
+int show_logs(int64_t id, int64_t attempt, bool follow, bool bar,
+	      json_t **jobp);
 
 /* Gives the terminal back after `top` (top.c): cursor, main screen, line
  * mode.  Safe to call more than once and when top never ran. */

@@ -23,7 +23,9 @@
 
 static const char u_get[] = "get ID [--env] [--json]\n"
 			    "\n"
-			    "Prints a job as key: value lines.\n"
+			    "Prints a job as key: value lines (its progress "
+			    "as percent,\n"
+			    "message and count).\n"
 			    "\n"
 			    "options:\n"
 			    "      --env   include the environment, one "
@@ -43,7 +45,9 @@ static const char u_list[] =
 	"            [--reverse] [--before-id ID | --after-id ID] [--wide]\n"
 	"            [--json]\n"
 	"\n"
-	"Lists jobs as a table, newest first.\n"
+	"Lists jobs as a table, newest first (with a PROGRESS column, the "
+	"percent,\n"
+	"when one of them has a progress).\n"
 	"\n"
 	"options:\n"
 	"  -q, --queue QUEUE         jobs of this queue only\n"
@@ -112,6 +116,7 @@ static const char *const job_keys[] = {
 	"duration",
 	"output_truncated",
 	"rusage",
+	"progress",
 	"limits",
 	"linger",
 	"snooze_exit",
@@ -148,28 +153,50 @@ many_nodes(const json_t *jobs)
 	return false;
 }
 
+/* True when a job of jobs (a JSON array of job objects) has a progress:
+ * the jobs table then shows each one's percent. */
+static bool
+any_progress(const json_t *jobs)
+{
+	size_t i;
+	json_t *job;
+
+	json_array_foreach (jobs, i, job) {
+		if (json_is_object(json_object_get(job, "progress")))
+			return true;
+	}
+	return false;
+}
+
 /* Prints jobs (a JSON array of job objects) as the jobs table, with a
- * NODE column when they ran on more than one node, and with wide a LABELS
+ * NODE column when they ran on more than one node, a PROGRESS column
+ * (the percent) when one of them has a progress, and with wide a LABELS
  * column (key=value pairs). */
 static void
 print_jobs_as(const json_t *jobs, bool wide)
 {
-	static const char *const cols[] = {"ID",     "QUEUE",  "STATE",
-					   "REASON", "EXIT",   "ATTEMPT",
-					   "NODE",   "LABELS", "NAME/COMMAND"};
-	const char *head[9];
-	bool nodes = many_nodes(jobs);
+	static const char *const cols[] = {
+		"ID",	   "QUEUE", "STATE",	"REASON", "EXIT",
+		"ATTEMPT", "NODE",  "PROGRESS", "LABELS", "NAME/COMMAND"};
+	const char *head[10];
+	bool nodes = many_nodes(jobs), progress = any_progress(jobs);
 	size_t ncols = 0;
+	unsigned right = 1u << 0 | 1u << 4;
 	struct render_table t;
 	size_t i;
 	json_t *job;
 
-	for (size_t c = 0; c < 9; c++)
-		if ((c != 6 || nodes) && (c != 7 || wide))
-			head[ncols++] = cols[c];
-	render_table_init(&t, ncols, head, 1u << 0 | 1u << 4, 2);
+	for (size_t c = 0; c < 10; c++) {
+		if ((c == 6 && !nodes) || (c == 7 && !progress) ||
+		    (c == 8 && !wide))
+			continue;
+		if (c == 7)
+			right |= 1u << ncols;
+		head[ncols++] = cols[c];
+	}
+	render_table_init(&t, ncols, head, right, 2);
 	json_array_foreach (jobs, i, job) {
-		char *cells[9];
+		char *cells[10];
 		size_t k = 6;
 		const char *state = jstr(job, "state");
 		json_t *sig = json_object_get(job, "signal");
@@ -192,6 +219,9 @@ print_jobs_as(const json_t *jobs, bool wide)
 			       (long long)jint(job, "max_attempts", 0));
 		if (nodes)
 			cells[k++] = render_value(json_object_get(job, "node"));
+		if (progress)
+			cells[k++] = render_percent(
+				json_object_get(job, "progress"));
 		if (wide)
 			cells[k++] = json_object_size(labels) > 0
 					     ? render_value(labels)
@@ -247,11 +277,29 @@ cmd_get(int argc, char **argv)
 	res = call("get", args);
 	if (res == NULL)
 		return call_status();
-	if (jobctl.json)
+	if (jobctl.json) {
 		print_json(res);
-	else
-		render_kv(stdout, json_object_get(res, "job"), job_keys,
-			  jobctl.color);
+	} else {
+		json_t *job = json_object_get(res, "job");
+		json_t *p = json_object_get(job, "progress");
+		json_int_t bad = jint(job, "progress_bad_lines", 0);
+
+		/* The progress as a person reads it: percent, message,
+		 * count, and the bad lines when there were some (on the
+		 * progress line, so the keys keep their width). */
+		if (json_is_object(p) || bad > 0) {
+			char *text = render_progress(p);
+			char *line = bad > 0 ? fmt("%s (%lld bad lines)", text,
+						   (long long)bad)
+					     : dup_str(text);
+
+			json_object_set_new(job, "progress", json_string(line));
+			free(line);
+			free(text);
+		}
+		json_object_del(job, "progress_bad_lines");
+		render_kv(stdout, job, job_keys, jobctl.color);
+	}
 	json_decref(res);
 	return ST_OK;
 }

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char u_logs[] =
 	"logs ID [-f] [--attempt N] [--json]\n"
@@ -29,7 +30,9 @@ static const char u_logs[] =
 static const char u_watch[] =
 	"watch [-q QUEUE] [-l KEY=VALUE]... [--job ID] [--json]\n"
 	"\n"
-	"Prints events as they happen.\n"
+	"Prints events as they happen (a running job's progress at most 4 "
+	"times a\n"
+	"second).\n"
 	"\n"
 	"options:\n"
 	"  -q, --queue QUEUE  events of this queue only\n"
@@ -91,15 +94,134 @@ not_started(int64_t id)
 	json_decref(job);
 }
 
+/* The progress bar of submit --follow, on stderr: one line, erased
+ * before the job's output is written and drawn again after it once the
+ * output has ended its line. */
+struct bar {
+	bool on;     /* drawing: stderr is a terminal */
+	bool shown;  /* the line is on the screen now */
+	bool at_bol; /* the job's output ended its last line */
+	char *text;  /* the latest bar line, or NULL */
+};
+
+#define BAR_WIDTH 20
+
+static void
+bar_erase(struct bar *b)
+{
+	if (b->shown) {
+		fputs("\r\033[K", stderr);
+		fflush(stderr);
+		b->shown = false;
+	}
+}
+
+static void
+bar_draw(struct bar *b)
+{
+	if (!b->on || b->text == NULL || !b->at_bol)
+		return;
+	fflush(stdout);
+	fprintf(stderr, "\r\033[K%s", b->text);
+	fflush(stderr);
+	b->shown = true;
+}
+
+/* A job.progress event's progress (borrowed) becomes the bar. */
+static void
+bar_set(struct bar *b, const json_t *progress)
+{
+	json_t *p = json_object_get(progress, "percent");
+	double pct = json_is_number(p) ? json_number_value(p) : -1;
+	char *raw = render_progress(progress), *text = render_text(raw);
+	char cells[BAR_WIDTH + 1];
+	int cols = term_cols(STDERR_FILENO);
+	int filled = pct < 0 ? 0 : (int)(pct * BAR_WIDTH / 100 + 0.5);
+
+	for (int i = 0; i < BAR_WIDTH; i++)
+		cells[i] = i < filled ? '#' : '-';
+	cells[BAR_WIDTH] = '\0';
+	free(b->text);
+	b->text = fmt("[%s] %s", cells, text);
+	/* One line: a longer one would wrap and leave its head behind. */
+	if (cols > 1 && strlen(b->text) >= (size_t)cols)
+		b->text[cols - 1] = '\0';
+	free(raw);
+	free(text);
+	bar_erase(b);
+	bar_draw(b);
+}
+
+/* Log data (borrowed: a log event or reply) written under the bar. */
+static void
+bar_emit(struct bar *b, const json_t *obj)
+{
+	json_t *d = json_object_get(obj, "data");
+
+	bar_erase(b);
+	emit_data(obj);
+	if (json_is_string(d) && json_string_length(d) > 0)
+		b->at_bol = json_string_value(d)[json_string_length(d) - 1] ==
+			    '\n';
+	bar_draw(b);
+}
+
+/* The events of logs with follow, until log.end; with b->on, the job's
+ * job.progress events draw the bar.  *jobp gets the job of log.end (new
+ * reference) when it carries one. */
+static void
+follow_events(struct jobd_client *c, int64_t id, struct bar *b, json_t **jobp)
+{
+	bool eof = false;
+
+	while (!eof) {
+		json_t *ev = jobd_client_next_event(c, -1);
+		const char *name;
+
+		if (ev == NULL)
+			lost(c);
+		name = jstr(ev, "event");
+		if (b->on && strcmp(name, "job.progress") == 0) {
+			json_t *job = json_object_get(ev, "job");
+
+			if (jint(job, "id", 0) == id)
+				bar_set(b, json_object_get(job, "progress"));
+			json_decref(ev);
+			continue;
+		}
+		if (jint(ev, "job_id", 0) != id) {
+			json_decref(ev);
+			continue;
+		}
+		if (strcmp(name, "log") == 0) {
+			bar_emit(b, ev);
+			fflush(stdout);
+		} else if (strcmp(name, "log.end") == 0) {
+			bar_erase(b);
+			if (jobctl.json)
+				print_json(ev);
+			*jobp = json_object_get(ev, "job");
+			if (*jobp != NULL)
+				json_incref(*jobp);
+			eof = true;
+		}
+		json_decref(ev);
+	}
+}
+
 /*
  * Prints job id's log (attempt > 0 picks one, else the latest): chunk by
  * chunk from offset 0 while there is more; with follow, then streams what
- * comes until the job ends.  When jobp is non-NULL, *jobp receives the job
- * object at the end (new reference).  Returns an exit status.
+ * comes until the job ends (with bar, under a progress bar on a terminal).
+ * When jobp is non-NULL, *jobp receives the job object at the end (new
+ * reference).  Returns an exit status.
  */
 int
-show_logs(int64_t id, int64_t attempt, bool follow, json_t **jobp)
+show_logs(int64_t id, int64_t attempt, bool follow, bool bar, json_t **jobp)
 {
+	struct bar b = {.on = bar && follow && !jobctl.json &&
+			      isatty(STDERR_FILENO),
+			.at_bol = true};
 	struct jobd_client *c = client();
 	int64_t offset = 0, next = 0, rid;
 	json_t *res, *job = NULL, *req;
@@ -119,7 +241,7 @@ show_logs(int64_t id, int64_t attempt, bool follow, json_t **jobp)
 		if (!follow && !jobctl.json && offset == 0 &&
 		    jint(res, "attempt", 0) == 0 && jint(res, "size", 0) == 0)
 			not_started(id);
-		emit_data(res);
+		bar_emit(&b, res);
 		eof = json_is_true(json_object_get(res, "eof"));
 		next = jint(res, "next_offset", offset);
 		if (next <= offset || next >= jint(res, "size", 0) || eof) {
@@ -131,6 +253,16 @@ show_logs(int64_t id, int64_t attempt, bool follow, json_t **jobp)
 	}
 	if (follow && !eof) {
 		fflush(stdout);
+		/* The job's own events on this connection, for the bar. */
+		if (b.on) {
+			json_t *w = jobd_client_cmd(
+				c, "watch",
+				json_pack("{sI}", "job_id", (json_int_t)id));
+
+			if (w == NULL)
+				b.on = false;
+			json_decref(w);
+		}
 		req = logs_args(id, attempt, next);
 		json_object_set_new(req, "cmd", json_string("logs"));
 		json_object_set_new(req, "follow", json_true());
@@ -141,34 +273,14 @@ show_logs(int64_t id, int64_t attempt, bool follow, json_t **jobp)
 		res = jobd_client_result(c, jobd_client_response(c, rid, -1));
 		if (res == NULL)
 			return report(c);
-		emit_data(res);
+		bar_emit(&b, res);
 		eof = json_is_true(json_object_get(res, "eof"));
 		json_decref(res);
 		fflush(stdout);
-		while (!eof) {
-			json_t *ev = jobd_client_next_event(c, -1);
-			const char *name;
-
-			if (ev == NULL)
-				lost(c);
-			name = jstr(ev, "event");
-			if (jint(ev, "job_id", 0) != id) {
-				json_decref(ev);
-				continue;
-			}
-			if (strcmp(name, "log") == 0) {
-				emit_data(ev);
-				fflush(stdout);
-			} else if (strcmp(name, "log.end") == 0) {
-				if (jobctl.json)
-					print_json(ev);
-				job = json_object_get(ev, "job");
-				if (job != NULL)
-					json_incref(job);
-				eof = true;
-			}
-			json_decref(ev);
-		}
+		if (!eof)
+			follow_events(c, id, &b, &job);
+		bar_erase(&b);
+		free(b.text);
 	}
 	fflush(stdout);
 	if (jobp != NULL) {
@@ -220,7 +332,7 @@ cmd_logs(int argc, char **argv)
 		return usage(u_logs);
 	if (!parse_id(argv[optind], &id))
 		return bad_value("job id", argv[optind]);
-	return show_logs(id, attempt, follow, NULL);
+	return show_logs(id, attempt, follow, false, NULL);
 }
 
 /* One event as a line for people; text from the daemon is escaped. */
@@ -245,6 +357,21 @@ print_event(json_t *ev)
 		printf(" job %lld %s %s%s%s", (long long)jint(job, "id", 0),
 		       queue, color ? color : "", state,
 		       color ? "\033[0m" : "");
+		if (strcmp(jstr(ev, "event") ? jstr(ev, "event") : "",
+			   "job.progress") == 0) {
+			char *raw = render_progress(
+				json_object_get(job, "progress"));
+			char *text = render_text(raw);
+
+			/* The brief job of job.progress has no command. */
+			printf(" %s\n", text);
+			free(text);
+			free(raw);
+			free(queue);
+			free(state);
+			free(label);
+			return;
+		}
 		if (jstr(job, "reason") != NULL) {
 			char *reason =
 				render_value(json_object_get(job, "reason"));

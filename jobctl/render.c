@@ -514,6 +514,52 @@ render_kv(FILE *f, json_t *obj, const char *const *order, bool color)
 }
 
 char *
+render_percent(const json_t *progress)
+{
+	json_t *p = json_object_get(progress, "percent");
+
+	if (json_is_integer(p))
+		return fmt("%lld%%", (long long)json_integer_value(p));
+	if (json_is_real(p))
+		return fmt("%.1f%%", json_real_value(p));
+	return dup_str("-");
+}
+
+char *
+render_progress(const json_t *progress)
+{
+	json_t *cur = json_object_get(progress, "current");
+	json_t *tot = json_object_get(progress, "total");
+	const char *msg = jstr(progress, "message");
+	char *out, *pct, *n;
+
+	if (!json_is_object(progress))
+		return dup_str("-");
+	pct = render_percent(progress);
+	out = strcmp(pct, "-") != 0 ? dup_str(pct) : dup_str("");
+	free(pct);
+	if (msg != NULL) {
+		n = fmt("%s%s%s", out, *out ? " " : "", msg);
+		free(out);
+		out = n;
+	}
+	if (json_is_number(cur) || json_is_number(tot)) {
+		char *c = render_value(cur), *t = render_value(tot);
+
+		n = fmt("%s%s(%s/%s)", out, *out ? " " : "", c, t);
+		free(c);
+		free(t);
+		free(out);
+		out = n;
+	}
+	if (*out == '\0') {
+		free(out);
+		out = dup_str("-");
+	}
+	return out;
+}
+
+char *
 render_rate(const json_t *rate)
 {
 	double limit = jnum(rate, "limit", 0), period = jnum(rate, "period", 1);

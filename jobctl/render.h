@@ -67,6 +67,15 @@ char *render_value(const json_t *v);
  * else its argv as shell words, else "-".  The caller frees the result. */
 char *render_job_label(const json_t *job);
 
+/* A job's progress object (borrowed) as a percent: "42%", "42.5%", or "-"
+ * when it gives none.  The caller frees the result. */
+char *render_percent(const json_t *progress);
+/* A job's progress object (borrowed) for people: "42% copying files
+ * (84/200)", each part only when given; "-" when it is not an object.
+ * The message is as the job wrote it: escape the result (render_text)
+ * before it reaches a terminal.  The caller frees the result. */
+char *render_progress(const json_t *progress);
+
 /* A queue's rate object (borrowed) in the form --rate takes: "100/m",
  * "10/s burst 20", or "-" when it is not an object.  The caller frees the
  * result. */

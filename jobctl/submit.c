@@ -50,8 +50,10 @@ static const char u_submit[] =
 	"      --linger              let what it leaves in its cgroup run "
 	"on\n" SNOOZE_HELP LIMIT_HELP
 	"      --wait                wait, exit with the job's status\n"
-	"      --follow              print the output as it comes, then "
-	"as --wait\n"
+	"      --follow              print the output as it comes (and "
+	"the job's\n"
+	"                            progress as a bar on a terminal), "
+	"then as --wait\n"
 	"  -c, --shell 'SHELL'       run SHELL with /bin/sh -c\n"
 	"      --batch FILE|-        one JSON job spec a line\n"
 	"      --json                print the raw result";
@@ -514,7 +516,7 @@ submit_wait(int64_t id, bool follow)
 
 	fflush(stdout);
 	if (follow) {
-		st = show_logs(id, 0, true, &job);
+		st = show_logs(id, 0, true, true, &job);
 		if (st != ST_OK)
 			return st;
 	} else {

@@ -27,7 +27,8 @@
 static const char u_top[] = "top\n"
 			    "\n"
 			    "A live full-screen view of queues and running "
-			    "jobs; q quits.";
+			    "jobs (with their\n"
+			    "progress); q quits.";
 
 static volatile sig_atomic_t top_quit;	  /* SIGINT, SIGTERM, SIGHUP */
 static volatile sig_atomic_t top_resized; /* SIGWINCH */
@@ -279,13 +280,14 @@ top_running(struct frame *fr, json_t *jobs, int64_t wall)
 	size_t i;
 
 	frame_line(fr, "running jobs: %zu", json_array_size(jobs));
-	frame_line(fr, "%10s  %-16s %-11s %-8s %s", "ID", "QUEUE", "ELAPSED",
-		   "ATTEMPT", "NAME/COMMAND");
+	frame_line(fr, "%10s  %-16s %-11s %-8s %8s  %s", "ID", "QUEUE",
+		   "ELAPSED", "ATTEMPT", "PROGRESS", "NAME/COMMAND");
 	json_array_foreach (jobs, i, job) {
 		const char *sa = jstr(job, "started_at");
 		int64_t t0;
 		char el[32], att[32], *label = render_job_label(job);
 		char *queue = render_value(json_object_get(job, "queue"));
+		char *pct = render_percent(json_object_get(job, "progress"));
 
 		if (sa != NULL && jobd_time_parse(sa, &t0) == 0)
 			render_duration((double)(wall - t0) / 1000.0, el,
@@ -295,9 +297,10 @@ top_running(struct frame *fr, json_t *jobs, int64_t wall)
 		snprintf(att, sizeof(att), "%lld/%lld",
 			 (long long)jint(job, "attempt", 0),
 			 (long long)jint(job, "max_attempts", 0));
-		frame_line(fr, "%10lld  %-16s %-11s %-8s %s",
-			   (long long)jint(job, "id", 0), queue, el, att,
+		frame_line(fr, "%10lld  %-16s %-11s %-8s %8s  %s",
+			   (long long)jint(job, "id", 0), queue, el, att, pct,
 			   label);
+		free(pct);
 		free(queue);
 		free(label);
 	}

@@ -93,22 +93,23 @@ START_TEST(basic_run_env_given_is_whole)
 		 D.state, (long long)id);
 	snprintf(snooze, sizeof(snooze), "JOBD_SNOOZE=%s/talk/%lld.1.snooze",
 		 D.state, (long long)id);
-	/* Exactly these eight lines, in any order. */
+	/* Exactly these nine lines, in any order. */
 	const char *lines[] = {
-		"FOO=bar baz",	  "EMPTY=", want,   "JOBD_QUEUE=default",
-		"JOBD_ATTEMPT=1", node,	    result, snooze};
+		"FOO=bar baz",	     "EMPTY=", want,   "JOBD_QUEUE=default",
+		"JOBD_ATTEMPT=1",    node,     result, snooze,
+		"JOBD_PROGRESS_FD=3"};
 	int seen = 0;
 	for (char *save = NULL, *l = strtok_r(out, "\n", &save); l;
 	     l = strtok_r(NULL, "\n", &save)) {
 		bool known = false;
-		for (int i = 0; i < 8; i++)
+		for (int i = 0; i < 9; i++)
 			if (strcmp(l, lines[i]) == 0) {
 				known = true;
 				seen |= 1 << i;
 			}
 		ck_assert_msg(known, "unexpected variable in the job: %s", l);
 	}
-	ck_assert_msg(seen == 255, "variables missing (mask %d)", seen);
+	ck_assert_msg(seen == 511, "variables missing (mask %d)", seen);
 	free(out);
 }
 END_TEST

@@ -164,10 +164,12 @@ START_TEST(limits_nofile)
 	json_t *j = jd_wait(d, first, 20);
 	ck_assert_str_eq(jd_str(j, "state"), "succeeded");
 	json_decref(j);
-	/* Room for exactly one running job: its pipe's read end, its pidfd
-	 * and its log file (the write end is closed once it runs). */
-	struct rlimit old =
-		set_limit(d->pid, RLIMIT_NOFILE, limit_leaving(d->pid, 3));
+	/* Room for exactly one running job: its output and progress pipes'
+	 * read ends, its pidfd and its log file (the write ends are closed
+	 * once it runs), and while it starts, both pipes whole and the
+	 * pidfd's slot: 5. */
+	rlim_t lim5 = limit_leaving(d->pid, 5), lim4 = limit_leaving(d->pid, 4);
+	struct rlimit old = set_limit(d->pid, RLIMIT_NOFILE, lim5);
 
 	/* 1. One job fills the table for 2 s: a client that connects then
 	 * waits, and jobd says so once, not every 100 ms. */
@@ -182,6 +184,8 @@ START_TEST(limits_nofile)
 		poll(NULL, 0, 10);
 	ck_assert_msg(access(hold_log, F_OK) == 0, "the job never wrote");
 	free(hold_log);
+	/* Running, it holds the 4 lowest: the fifth goes too. */
+	set_limit(d->pid, RLIMIT_NOFILE, lim4);
 	int fd = jd_connect(d);
 	ck_assert_int_ge(fd, 0);
 	ping_on(d, fd, 30000);
@@ -199,6 +203,7 @@ START_TEST(limits_nofile)
 
 	/* 2. Many jobs: one at a time fits, the others find no descriptor
 	 * and go back to the queue. */
+	set_limit(d->pid, RLIMIT_NOFILE, lim5);
 	enum { N = 30 };
 	int64_t ids[N];
 	char sh[600];

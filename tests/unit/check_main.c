@@ -21,6 +21,7 @@ Suite *jsonin_suite(void);
 Suite *render_suite(void);
 Suite *prom_suite(void);
 Suite *utf8_suite(void);
+Suite *progress_suite(void);
 Suite *spawner_suite(void);
 Suite *producer_spec_suite(void);
 Suite *safedir_suite(void);
@@ -71,6 +72,7 @@ static Suite *(*const suites[])(void) = {
 	render_suite,
 	prom_suite,
 	utf8_suite,
+	progress_suite,
 	spawner_suite,
 	producer_spec_suite,
 	safedir_suite,
