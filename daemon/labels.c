@@ -271,3 +271,14 @@ labels_config(const char *text, struct labels *l)
 	json_decref(o);
 	return rc;
 }
+
+json_t *
+labels_from_text(const char *text)
+{
+	struct labels l;
+
+	if (text == NULL)
+		return NULL;
+	labels_load(text, &l);
+	return labels_is_empty(&l) ? NULL : labels_to_json(&l);
+}

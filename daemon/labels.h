@@ -52,6 +52,9 @@ char *labels_to_text(const struct labels *l);
 char *labels_pair_text(const struct labels *l, int i);
 /* Reads back text (stored by labels_to_text; NULL or not valid: empty). */
 void labels_load(const char *text, struct labels *l);
+/* A job's stored labels (text as labels_load reads it; NULL: none) as a
+ * new object (caller decrefs), or NULL when it holds no pair. */
+json_t *labels_from_text(const char *text);
 /* The labels of a job whose spec gave own (a checked object, borrowed; NULL:
  * none) in a queue whose defaults are base: own's pairs over base's, own's
  * value winning on a shared key.  A new object in *out (caller decrefs;

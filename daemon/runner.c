@@ -462,6 +462,7 @@ struct prog_pipe {
 	double sent_at;	    /* s, monotonic: the last event; 0: none */
 	int64_t job_id;
 	const char *queue; /* borrowed */
+	json_t *labels;	   /* borrowed; NULL: none */
 	uid_t uid;
 	int attempt;
 };
@@ -482,12 +483,14 @@ prog_send(struct prog_pipe *pp)
 	if (!events_watched())
 		return;
 	json_t *progress = progress_json(pp->p);
-	json_t *job = json_pack("{s:I,s:s,s:I,s:s,s:i,s:o,s:I}", "id",
-				(json_int_t)pp->job_id, "queue", pp->queue,
-				"uid", (json_int_t)pp->uid, "state", "running",
-				"attempt", pp->attempt, "progress",
-				progress ? progress : json_null(),
-				"progress_bad_lines", (json_int_t)pp->p->bad);
+	/* Its labels too: a watch filtered by labels matches on them. */
+	json_t *job = json_pack(
+		"{s:I,s:s,s:I,s:s,s:i,s:o,s:I,s:o}", "id",
+		(json_int_t)pp->job_id, "queue", pp->queue, "uid",
+		(json_int_t)pp->uid, "state", "running", "attempt", pp->attempt,
+		"progress", progress ? progress : json_null(),
+		"progress_bad_lines", (json_int_t)pp->p->bad, "labels",
+		pp->labels ? json_incref(pp->labels) : json_object());
 	events_job_progress(pp->job_id, job);
 }
 
@@ -947,6 +950,7 @@ runner_run(const struct store_job_run *r, const struct runner_opts *o,
 			       .p = ctl->progress,
 			       .job_id = r->id,
 			       .queue = o->queue_name,
+			       .labels = r->labels,
 			       .uid = r->uid,
 			       .attempt = r->attempt};
 	struct runner_spawn sp;

@@ -259,7 +259,8 @@ struct store_job_run {
 	int snooze_exit; /* 1..255; -1: none */
 	double snooze;	 /* s; < 0: the backoff delay */
 	int max_snoozes;
-	int snoozes; /* before this attempt */
+	int snoozes;	/* before this attempt */
+	json_t *labels; /* owned: its labels object, or NULL: none */
 };
 /* Claims the next ready job of queue qid (priority, run_at, id order):
  * state running, attempt + 1, started_at now.  -1 with E_NOTFOUND when

@@ -32,6 +32,7 @@ store_job_run_destroy(struct store_job_run *r)
 {
 	json_decref(r->argv);
 	json_decref(r->env);
+	json_decref(r->labels);
 	free(r->shell);
 	free(r->cwd);
 	memset(r, 0, sizeof(*r));

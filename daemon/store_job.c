@@ -313,6 +313,7 @@ store__sqlite_job_claim(int64_t qid, int64_t now, struct store_job_run *r)
 			    : sqlite3_column_double(s, 20);
 	r->max_snoozes = sqlite3_column_int(s, 21);
 	r->snoozes = sqlite3_column_int(s, 22);
+	r->labels = labels_from_text((const char *)sqlite3_column_text(s, 23));
 	r->started_at = now;
 	/* Step to the end so the UPDATE completes before the reset. */
 	while (sqlite3_step(s) == SQLITE_ROW)

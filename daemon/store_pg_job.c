@@ -193,7 +193,7 @@ static const char sql_job_claim[] =
 	" s.argv, s.shell, s.cwd, e.body, s.timeout, s.kill_grace, s.b_base,"
 	" s.b_factor, s.b_max, s.b_jitter, s.output, s.limits, s.linger,"
 	" g.ready, g.permit_ok, g.token_ok, g.wait_ms, s.snooze_exit,"
-	" s.snooze, s.max_snoozes, c.snoozes"
+	" s.snooze, s.max_snoozes, c.snoozes, s.labels::text"
 	" FROM go g LEFT JOIN (claimed c JOIN job_specs s ON s.job_id = c.id"
 	" LEFT JOIN envs e ON e.id = s.env_id) ON true";
 
@@ -583,6 +583,7 @@ store__pg_job_claim(int64_t qid, int64_t now, struct store_job_run *r)
 					       : store_pg__double(res, 0, 24);
 	r->max_snoozes = (int)store_pg__int(res, 0, 25);
 	r->snoozes = (int)store_pg__int(res, 0, 26);
+	r->labels = labels_from_text(store_pg__text(res, 0, 27));
 	r->started_at = now;
 	PQclear(res);
 	if (r->cwd == NULL)

@@ -237,7 +237,8 @@ const char *const store__stmt_sql[S_COUNT] = {
 			"RETURNING id, qid, attempt, max_attempts, recoveries, "
 			"uid, argv, shell, cwd, env_id, timeout, kill_grace, "
 			"b_base, b_factor, b_max, b_jitter, output, limits, "
-			"linger, snooze_exit, snooze, max_snoozes, snoozes",
+			"linger, snooze_exit, snooze, max_snoozes, snoozes, "
+			"labels",
 	[S_JOB_SET_PID] = "UPDATE jobs SET pid = ?2 WHERE id = ?1",
 	/* A job cancelled while its attempt ran keeps what the cancel
 	 * recorded; only what the process did is added. */

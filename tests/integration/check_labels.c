@@ -487,8 +487,8 @@ START_TEST(labels_watch_filter)
 	json_decref(r);
 	/* Jobs that do not match (one label of two, another value, none),
 	 * a queue change, then two that do. */
-	int64_t n1 = jd_submit_text(d, "{\"shell\":\"true\",\"labels\":"
-				       "{\"w\":\"yes\"}}");
+	int64_t n1 = jd_submit_text(d, "{\"shell\":\"echo 10 >&3\","
+				       "\"labels\":{\"w\":\"yes\"}}");
 	int64_t n2 = jd_submit_text(d, "{\"shell\":\"true\",\"labels\":"
 				       "{\"w\":\"no\",\"team\":\"a\"}}");
 	int64_t n3 = jd_submit_text(d, "{\"shell\":\"true\"}");
@@ -496,7 +496,9 @@ START_TEST(labels_watch_filter)
 	int64_t m1 = jd_submit_text(d, "{\"shell\":\"exit 3\",\"labels\":"
 				       "{\"w\":\"yes\",\"team\":\"a\","
 				       "\"more\":\"x\"}}");
-	int64_t m2 = jd_submit_text(d, "{\"shell\":\"true\",\"labels\":"
+	/* m2's progress comes too (its event carries its labels). */
+	int64_t m2 = jd_submit_text(d, "{\"shell\":\"echo 42 half >&3; "
+				       "sleep 0.3\",\"labels\":"
 				       "{\"w\":\"yes\",\"team\":\"a\"}}");
 	json_decref(jd_wait(d, n1, 20));
 	json_decref(jd_wait(d, n2, 20));
@@ -504,6 +506,7 @@ START_TEST(labels_watch_filter)
 	/* Every event that comes is a job event of m1 or m2, until both
 	 * have finished. */
 	bool fin1 = false, fin2 = false, sub1 = false, sub2 = false;
+	bool prog2 = false;
 	double end = jd_now() + 30;
 	while (!(fin1 && fin2)) {
 		ck_assert_msg(jd_now() < end, "no job.finished for m1, m2");
@@ -524,9 +527,12 @@ START_TEST(labels_watch_filter)
 			*(id == m1 ? &sub1 : &sub2) = true;
 		if (strcmp(name, "job.finished") == 0)
 			*(id == m1 ? &fin1 : &fin2) = true;
+		if (strcmp(name, "job.progress") == 0 && id == m2)
+			prog2 = true;
 		json_decref(ev);
 	}
 	ck_assert(sub1 && sub2);
+	ck_assert_msg(prog2, "no job.progress for m2");
 	/* A second watch replaces the filter: now n-style jobs come. */
 	req = jd_json("{\"cmd\":\"watch\",\"labels\":{\"w\":\"no\"}}");
 	r = jd_call_fd(d, fd, req, 10000);
