@@ -102,7 +102,10 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	loop_init();
 	loop_add_flush(store_flush, NULL, "store.commit");
 	events_init();
-	struct consumer_opts co = {log_dir, cfg.max_log_bytes, cfg.kill_grace};
+	struct consumer_opts co = {.log_dir = log_dir,
+				   .max_log_bytes = cfg.max_log_bytes,
+				   .kill_grace = cfg.kill_grace,
+				   .max_result_bytes = cfg.max_result_bytes};
 	consumer_init(&co);
 	/* Queues get no consumers: nothing is ever claimed or run. */
 	consumer_stop_all();
