@@ -442,15 +442,19 @@ cmd_watch(int argc, char **argv)
 			}
 			break;
 		case OPT_JOB:
-			if (!parse_id(optarg, &job))
+			if (!parse_id(optarg, &job)) {
+				json_decref(args);
 				return bad_value("job id", optarg);
+			}
 			break;
 		case OPT_JSON:
 			jobctl.json = true;
 			break;
 		case 'h':
+			json_decref(args);
 			return help(u_watch);
 		default:
+			json_decref(args);
 			return usage(u_watch);
 		}
 	}

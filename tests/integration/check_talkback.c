@@ -279,8 +279,8 @@ START_TEST(talkback_max_snoozes_ends_the_job)
 
 	/* A retry starts the count again (the queue paused: it waits). */
 	jd_queue_cmd(&D, "queue.pause", "default");
-	json_decref(jd_ok(jd_req(&D, "{s:s,s:I}", "cmd", "retry", "job_id",
-				 (json_int_t)id)));
+	jd_call_ok(&D, json_pack("{s:s,s:I}", "cmd", "retry", "job_id",
+				 (json_int_t)id));
 	j = jd_get(&D, id);
 	ck_assert_str_eq(jd_str(j, "state"), "queued");
 	ck_assert_int_eq(jd_num(j, "snoozes"), 0);
@@ -412,9 +412,9 @@ START_TEST(talkback_snooze_queue_defaults_and_config)
 	json_decref(q);
 
 	/* A queue's defaults, made and changed by the protocol. */
-	json_decref(jd_ok(jd_req(&D, "{s:s,s:s,s:i,s:i,s:f}", "cmd",
-				 "queue.create", "name", "sq", "snooze_exit",
-				 42, "max_snoozes", 1, "snooze", 0.0)));
+	jd_call_ok(&D, json_pack("{s:s,s:s,s:i,s:i,s:f}", "cmd", "queue.create",
+				 "name", "sq", "snooze_exit", 42, "max_snoozes",
+				 1, "snooze", 0.0));
 	int64_t id = jd_submit(
 		&D, json_pack("{s:s,s:s}", "queue", "sq", "shell", "exit 42"));
 	json_t *j = finished(id);
@@ -429,8 +429,8 @@ START_TEST(talkback_snooze_queue_defaults_and_config)
 	j = finished(id);
 	ck_assert_str_eq(jd_str(j, "reason"), "exit");
 	json_decref(j);
-	json_decref(jd_ok(jd_req(&D, "{s:s,s:s,s:n}", "cmd", "queue.update",
-				 "name", "sq", "snooze_exit")));
+	jd_call_ok(&D, json_pack("{s:s,s:s,s:n}", "cmd", "queue.update", "name",
+				 "sq", "snooze_exit"));
 	q = jd_queue_get(&D, "sq", NULL);
 	ck_assert(json_is_null(json_object_get(q, "snooze_exit")));
 	ck_assert_int_eq(jd_num(q, "max_snoozes"), 1);
@@ -615,8 +615,8 @@ START_TEST(talkback_result_latest_attempt_and_limit)
 	ck_assert_int_eq(json_integer_value(json_object_get(j, "result")), 7);
 	json_decref(j);
 	jd_queue_cmd(&D, "queue.pause", "default");
-	json_decref(jd_ok(jd_req(&D, "{s:s,s:I}", "cmd", "retry", "job_id",
-				 (json_int_t)id)));
+	jd_call_ok(&D, json_pack("{s:s,s:I}", "cmd", "retry", "job_id",
+				 (json_int_t)id));
 	j = jd_get(&D, id);
 	ck_assert_str_eq(jd_str(j, "state"), "queued");
 	ck_assert(json_is_null(json_object_get(j, "result")));
