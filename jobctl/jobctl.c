@@ -7,6 +7,7 @@
 
 #include "jobd/client.h"
 #include "jobd/proto.h"
+#include "jobd/time.h"
 #include "render.h"
 
 #include <errno.h>
@@ -75,6 +76,24 @@ bad_value(const char *what, const char *val)
 {
 	fprintf(stderr, "%s: invalid %s '%s'\n", jobctl.prog, what, val);
 	return ST_USAGE;
+}
+
+int
+bad_duration(const char *flag, const char *val)
+{
+	fprintf(stderr,
+		"%s: invalid %s '%s': want a duration (90, 90s, 1h30m, 1.5h, "
+		"2d)\n",
+		jobctl.prog, flag, val);
+	return ST_USAGE;
+}
+
+int
+parse_duration_flag(const char *flag, const char *val, double *secs)
+{
+	if (jobd_duration_parse(val, secs) != 0)
+		return bad_duration(flag, val);
+	return ST_OK;
 }
 
 void

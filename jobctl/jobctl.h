@@ -176,6 +176,15 @@ int help(const char *synopsis);
  * ST_USAGE. */
 int bad_value(const char *what, const char *val);
 
+/* Says on stderr that flag (as written: "--timeout") was given val, which
+ * is no duration, and what a duration looks like.  Returns ST_USAGE. */
+int bad_duration(const char *flag, const char *val);
+
+/* Parses val, given to flag, as a duration (jobd_duration_parse: 90, 90s,
+ * 1h30m, 1.5h, 2d) into *secs.  Returns ST_OK, or ST_USAGE after
+ * bad_duration. */
+int parse_duration_flag(const char *flag, const char *val, double *secs);
+
 /* Gets ready for getopt_long on a command's arguments: argv[0] becomes
  * "jobctl NAME" (jobctl.prog) so getopt's own messages name the command. */
 void opts_begin(const char *name, char **argv);

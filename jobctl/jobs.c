@@ -947,7 +947,7 @@ cmd_wait(int argc, char **argv)
 		case 't':
 		case OPT_TIMEOUT:
 			if (jobd_duration_parse(optarg, &timeout) != 0) {
-				st = bad_value("duration", optarg);
+				st = bad_duration("--timeout", optarg);
 				goto out;
 			}
 			break;

@@ -372,7 +372,8 @@ queue_default(json_t *args, int ch, const char *arg)
 		return ST_OK;
 	}
 	if (jobd_duration_parse(arg, &secs) != 0)
-		return bad_value("duration", arg);
+		return bad_duration(
+			ch == OPT_TIMEOUT ? "--timeout" : "--kill-grace", arg);
 	json_object_set_new(args, ch == OPT_TIMEOUT ? "timeout" : "kill_grace",
 			    json_num(secs));
 	return ST_OK;
@@ -650,7 +651,7 @@ producer_value(struct producer_opts *o, int ch, const char *arg)
 
 	if (ch == OPT_EVERY) {
 		if (jobd_duration_parse(arg, &secs) != 0)
-			return bad_value("duration", arg);
+			return bad_duration("--every", arg);
 		json_object_set_new(o->p, "every", json_num(secs));
 		return ST_OK;
 	}

@@ -260,7 +260,10 @@ spec_duration(json_t *spec, int ch, const char *arg)
 	double secs;
 
 	if (jobd_duration_parse(arg, &secs) != 0)
-		return bad_value("duration", arg);
+		return bad_duration(ch == 't'	      ? "--timeout"
+				    : ch == OPT_DELAY ? "--delay"
+						      : "--kill-grace",
+				    arg);
 	json_object_set_new(spec,
 			    ch == 't'	      ? "timeout"
 			    : ch == OPT_DELAY ? "delay"
@@ -287,17 +290,22 @@ spec_integer(json_t *spec, int ch, const char *arg)
 	return ST_OK;
 }
 
-/* --at: a time, sent in the daemon's own form. */
+/* --at: a time (jobd_at_parse's forms, from the time now), sent in the
+ * daemon's own form. */
 static int
 spec_run_at(json_t *spec, const char *arg)
 {
 	char buf[JOBD_TIME_LEN];
 	int64_t ms;
 
-	if (jobd_time_parse(arg, &ms) != 0)
-		return bad_value("time (want RFC 3339, e.g. "
-				 "2026-11-26T10:34:12Z)",
-				 arg);
+	if (jobd_at_parse(arg, jobd_time_now_ms(), &ms) != 0) {
+		fprintf(stderr,
+			"%s: invalid --at '%s': want an ISO 8601 time "
+			"(2026-11-26T10:34, with or without a zone), HH:MM, "
+			"'tomorrow HH:MM' or +DURATION (+1h30m)\n",
+			jobctl.prog, arg);
+		return ST_USAGE;
+	}
 	json_object_set_new(spec, "run_at",
 			    json_string(jobd_time_format(ms, buf)));
 	return ST_OK;

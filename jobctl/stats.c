@@ -248,8 +248,9 @@ cmd_prune(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
 		case OPT_OLDER_THAN:
-			if (jobd_duration_parse(optarg, &secs) != 0)
-				return bad_value("duration", optarg);
+			if (parse_duration_flag("--older-than", optarg,
+						&secs) != ST_OK)
+				return ST_USAGE;
 			break;
 		case OPT_JSON:
 			jobctl.json = true;

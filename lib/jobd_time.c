@@ -1,8 +1,10 @@
 /*
  * jobd_time: wall-clock milliseconds, RFC 3339 formatting and parsing, and
  * the duration and size syntax of the config file and jobctl.  Pure libc,
- * shared by the daemon and the client library: no allocation, no diag, and
- * nothing here reads the TZ variable (calendar arithmetic is done by hand).
+ * shared by the daemon and the client library: no allocation, no diag.
+ * Calendar arithmetic is done by hand, so nothing reads the TZ variable
+ * but jobctl's --at (jobd_at_parse), whose clock times and zoneless dates
+ * are the local time's.
  */
 #include "jobd/time.h"
 
@@ -189,30 +191,55 @@ parse_decimal(const char *s, const char **end, double *out)
 	return any;
 }
 
+/* The seconds of the unit at the start of p ("ms", "s", "m", "h", "d"),
+ * with *end set past it; 0 when no unit is there. */
+static double
+unit_at(const char *p, const char **end)
+{
+	static const struct {
+		const char *name;
+		double secs;
+	} units[] = {
+		{"ms", 0.001}, {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}};
+
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		size_t n = strlen(units[i].name);
+
+		if (strncmp(p, units[i].name, n) == 0) {
+			*end = p + n;
+			return units[i].secs;
+		}
+	}
+	return 0;
+}
+
 int
 jobd_duration_parse(const char *s, double *secs)
 {
-	const char *p;
-	double v, mult;
+	const char *p = s;
+	double v, mult, total = 0, last = 0;
 
-	if (s == NULL || !parse_decimal(s, &p, &v))
+	if (s == NULL || *s == '\0')
 		return einval();
-	if (strcmp(p, "") == 0 || strcmp(p, "s") == 0)
-		mult = 1;
-	else if (strcmp(p, "ms") == 0)
-		mult = 0.001;
-	else if (strcmp(p, "m") == 0)
-		mult = 60;
-	else if (strcmp(p, "h") == 0)
-		mult = 3600;
-	else if (strcmp(p, "d") == 0)
-		mult = 86400;
-	else
+	while (*p != '\0') {
+		if (!parse_decimal(p, &p, &v))
+			return einval();
+		mult = unit_at(p, &p);
+		if (mult == 0) {
+			/* A bare number is seconds, alone only. */
+			if (*p != '\0' || last != 0)
+				return einval();
+			mult = 1;
+		}
+		/* Parts go from the largest unit down, each unit once. */
+		if (last != 0 && !(mult < last))
+			return einval();
+		last = mult;
+		total += v * mult;
+	}
+	if (!isfinite(total))
 		return einval();
-	v *= mult;
-	if (!isfinite(v))
-		return einval();
-	*secs = v;
+	*secs = total;
 	return 0;
 }
 
@@ -364,4 +391,193 @@ jobd_size_parse(const char *s, int64_t *bytes)
 		return einval();
 	*bytes = v * mult;
 	return 0;
+}
+
+/* ---- jobctl's --at and relative times: the local time zone ---- */
+
+/* The local time of the broken-down local date and time tm (tm_isdst
+ * left to mktime, so a DST change between now and then is the zone's
+ * business, not ours) in ms, plus frac ms.  -1 with EINVAL when mktime
+ * cannot represent it. */
+static int
+local_ms(struct tm *tm, int frac, int64_t *ms)
+{
+	time_t t;
+
+	tm->tm_isdst = -1;
+	errno = 0;
+	t = mktime(tm);
+	if (t == (time_t)-1 && errno != 0)
+		return einval();
+	*ms = (int64_t)t * 1000 + frac;
+	return 0;
+}
+
+/* Reads "HH:MM[:SS]" at *p into tm's time fields and advances *p. */
+static bool
+clock_time(const char **p, struct tm *tm)
+{
+	int h, mi, sec = 0;
+
+	if (!digits(p, 2, &h) || *(*p)++ != ':' || !digits(p, 2, &mi))
+		return false;
+	if (**p == ':' && (++*p, !digits(p, 2, &sec)))
+		return false;
+	if (h > 23 || mi > 59 || sec > 59)
+		return false;
+	tm->tm_hour = h;
+	tm->tm_min = mi;
+	tm->tm_sec = sec;
+	return true;
+}
+
+/* "HH:MM[:SS]" on the day now falls on, or the day after when that time
+ * has passed (or is now); with tomorrow, on the day after always. */
+static int
+at_clock(const char *s, int64_t now_ms, bool tomorrow, int64_t *ms)
+{
+	time_t now = (time_t)(now_ms / 1000 - (now_ms % 1000 < 0));
+	const char *p = s;
+	struct tm tm, want;
+	int64_t t;
+
+	if (localtime_r(&now, &tm) == NULL)
+		return einval();
+	want = tm;
+	if (!clock_time(&p, &want) || *p != '\0')
+		return einval();
+	if (tomorrow)
+		want.tm_mday++;
+	tm = want;
+	if (local_ms(&tm, 0, &t) != 0)
+		return -1;
+	if (!tomorrow && t <= now_ms) {
+		want.tm_mday++;
+		if (local_ms(&want, 0, &t) != 0)
+			return -1;
+	}
+	*ms = t;
+	return 0;
+}
+
+/* Reads an ISO 8601 zone at *p: 'Z', or "+HH:MM", "+HHMM", "+HH" (or
+ * '-') into *off (minutes east) and advances *p.  False when none is
+ * there or it is malformed. */
+static bool
+zone(const char **p, int *off)
+{
+	int sign, oh, om = 0;
+
+	if (**p == 'Z' || **p == 'z') {
+		++*p;
+		*off = 0;
+		return true;
+	}
+	if (**p != '+' && **p != '-')
+		return false;
+	sign = *(*p)++ == '-' ? -1 : 1;
+	if (!digits(p, 2, &oh))
+		return false;
+	if (**p == ':' ? (++*p, !digits(p, 2, &om))
+		       : **p != '\0' && !digits(p, 2, &om))
+		return false;
+	if (oh > 23 || om > 59)
+		return false;
+	*off = sign * (oh * 60 + om);
+	return true;
+}
+
+/* ISO 8601: "YYYY-MM-DD", optionally with "THH:MM[:SS[.frac]]" ('t' or a
+ * space for 'T') and a zone; without a zone, in local time. */
+static int
+at_iso(const char *s, int64_t *ms)
+{
+	const char *p = s, *clock;
+	struct tm tm = {0};
+	int y, mo, d, frac = 0, scale = 100, off;
+
+	if (!digits(&p, 4, &y) || *p++ != '-' || !digits(&p, 2, &mo) ||
+	    *p++ != '-' || !digits(&p, 2, &d))
+		return einval();
+	if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
+		return einval();
+	if (*p == 'T' || *p == 't' || *p == ' ') {
+		clock = ++p;
+		if (!clock_time(&p, &tm))
+			return einval();
+		/* A fraction of a second follows the seconds only. */
+		if (*p == '.' && p - clock == 8) {
+			p++;
+			if (*p < '0' || *p > '9')
+				return einval();
+			for (; *p >= '0' && *p <= '9'; p++) {
+				frac += (*p - '0') * scale;
+				scale /= 10;
+			}
+		}
+		if (*p != '\0') {
+			if (!zone(&p, &off) || *p != '\0')
+				return einval();
+			*ms = (jobd_time_days_from_civil(y, mo, d) * 86400 +
+			       tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec -
+			       (int64_t)off * 60) *
+				      1000 +
+			      frac;
+			return 0;
+		}
+	}
+	if (*p != '\0')
+		return einval();
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	return local_ms(&tm, frac, ms);
+}
+
+int
+jobd_at_parse(const char *s, int64_t now_ms, int64_t *ms)
+{
+	double secs;
+	int64_t t;
+
+	if (s == NULL)
+		return einval();
+	if (s[0] == '+') {
+		if (jobd_duration_parse(s + 1, &secs) != 0 ||
+		    secs > 1e6 * 86400)
+			return einval();
+		t = now_ms + llround(secs * 1000);
+	} else if (strncmp(s, "tomorrow ", 9) == 0) {
+		if (at_clock(s + 9, now_ms, true, &t) != 0)
+			return -1;
+	} else if (strlen(s) <= 8 && strchr(s, ':') != NULL) {
+		if (at_clock(s, now_ms, false, &t) != 0)
+			return -1;
+	} else if (at_iso(s, &t) != 0) {
+		return -1;
+	}
+	*ms = t;
+	return 0;
+}
+
+char *
+jobd_time_relative(int64_t ms, int64_t now_ms, char *buf)
+{
+	int64_t d = (ms > now_ms ? ms - now_ms : now_ms - ms) / 1000;
+	char n[JOBD_UNIT_LEN];
+
+	if (d < 1) {
+		snprintf(buf, JOBD_UNIT_LEN, "now");
+		return buf;
+	}
+	if (d < 60)
+		snprintf(n, sizeof(n), "%llds", (long long)d);
+	else if (d < 3600)
+		snprintf(n, sizeof(n), "%lldm", (long long)(d / 60));
+	else if (d < 86400)
+		snprintf(n, sizeof(n), "%lldh", (long long)(d / 3600));
+	else
+		snprintf(n, sizeof(n), "%lldd", (long long)(d / 86400));
+	snprintf(buf, JOBD_UNIT_LEN, ms > now_ms ? "in %s" : "%s ago", n);
+	return buf;
 }

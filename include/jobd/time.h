@@ -2,7 +2,7 @@
  * jobd time and unit helpers, shared by the daemon, the client library and
  * jobctl: wall-clock milliseconds, RFC 3339 formatting and parsing,
  * durations ("5m") and sizes ("16M").  Pure libc: no allocation, no diag, no
- * dependence on the TZ variable.  Failures set errno to EINVAL.
+ * dependence on the TZ variable but jobd_at_parse's.  Failures set errno to EINVAL.
  */
 #ifndef JOBD_TIME_H_INCLUDED
 #define JOBD_TIME_H_INCLUDED
@@ -35,9 +35,12 @@ int jobd_time_parse(const char *s, int64_t *ms);
  * arithmetic only, so the TZ variable plays no part. */
 int64_t jobd_time_days_from_civil(int64_t y, int m, int d);
 
-/* Parses a duration: a non-negative finite number with an optional unit
- * "ms", "s", "m", "h" or "d" ("30", "1.5", "500ms", "7d") into *secs.
- * Returns 0, or -1 with errno EINVAL. */
+/* Parses a duration into *secs: a non-negative finite number with an
+ * optional unit "ms", "s", "m", "h" or "d" ("90", "1.5", "500ms", "1.5h",
+ * "2d"), or several numbers each with its unit, largest unit first and
+ * each unit once ("1h30m", "2d12h", "1m30.5s").  A bare number is seconds.
+ * The one duration syntax of jobctl's options and the config file.
+ * Returns 0, or -1 with errno EINVAL (then *secs is untouched). */
 int jobd_duration_parse(const char *s, double *secs);
 
 /* Room jobd_duration_format, jobd_number_format and jobd_rate_format
@@ -69,6 +72,23 @@ char *jobd_rate_format(double limit, double period, char *buf);
  * bare "B", into *bytes.  Returns 0, or -1 with errno EINVAL on bad syntax
  * or overflow. */
 int jobd_size_parse(const char *s, int64_t *bytes);
+
+/* Parses jobctl's --at into *ms (wall-clock ms), now_ms being the time
+ * now: an ISO 8601 date and time with a zone ("2026-11-26T10:34Z",
+ * "...+01:00", "...+0100") or without one (local time: "2026-11-26",
+ * "2026-11-26T10:34", "2026-11-26 10:34:12.5"); "HH:MM[:SS]", the next
+ * time the local clock shows it (tomorrow when it has passed today, or is
+ * now); "tomorrow HH:MM[:SS]"; "+DURATION" (jobd_duration_parse's), from
+ * now_ms.  Local times go through mktime, so a day is a calendar day
+ * whatever the DST rules (reads TZ).  Returns 0, or -1 with errno EINVAL
+ * (then *ms is untouched). */
+int jobd_at_parse(const char *s, int64_t now_ms, int64_t *ms);
+
+/* Writes the time ms as seen from now_ms, in whole units of the largest
+ * that fits, rounded down: "now" (under a second away), "5s ago",
+ * "2m ago", "in 3h", "in 2d".  buf holds at least JOBD_UNIT_LEN bytes.
+ * Returns buf. */
+char *jobd_time_relative(int64_t ms, int64_t now_ms, char *buf);
 
 #ifdef __cplusplus
 }

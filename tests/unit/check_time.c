@@ -1,5 +1,6 @@
 /*
- * Tests of jobd_time: RFC 3339 formatting and parsing, durations, sizes.
+ * Tests of jobd_time: RFC 3339 formatting and parsing, durations, sizes,
+ * jobctl's --at times and relative times.
  */
 #include <check.h>
 #include <errno.h>
@@ -185,9 +186,14 @@ static const struct {
 	const char *s;
 	double secs;
 } good_durations[] = {
-	{"30", 30},   {"1.5", 1.5},   {"30s", 30},    {"5m", 300},
-	{"2h", 7200}, {"7d", 604800}, {"500ms", 0.5}, {"0", 0},
-	{".5", 0.5},  {"2.", 2},      {"0.25h", 900}, {"1.5m", 90},
+	{"30", 30},	   {"1.5", 1.5},     {"30s", 30},
+	{"5m", 300},	   {"2h", 7200},     {"7d", 604800},
+	{"500ms", 0.5},	   {"0", 0},	     {".5", 0.5},
+	{"2.", 2},	   {"0.25h", 900},   {"1.5m", 90},
+	{"90", 90},	   {"90s", 90},	     {"1h30m", 5400},
+	{"2d", 172800},	   {"1.5h", 5400},   {"2d12h", 216000},
+	{"1m30.5s", 90.5}, {"1h0m0s", 3600}, {"1d2h3m4s5ms", 93784.005},
+	{"1s500ms", 1.5},
 };
 
 START_TEST(time_duration_accepts)
@@ -200,8 +206,10 @@ START_TEST(time_duration_accepts)
 END_TEST
 
 static const char *const bad_durations[] = {
-	"",    "-1",  "-0",   "+1",    "1x",  "s",  "1 s", " 1",   "1 ", "nan",
-	"inf", "1e3", "0x10", "1.5.5", "5mm", "5M", ".",   "1sec", "ms", "1,5",
+	"",   "-1",   "-0",	"+1",	"1x",	"s",	 "1 s",	  " 1",
+	"1 ", "nan",  "inf",	"1e3",	"0x10", "1.5.5", "5mm",	  "5M",
+	".",  "1sec", "ms",	"1,5",	"1h30", "30m1h", "1h1h",  "1h 30m",
+	"h",  "1hm",  "1h-30m", "1h.m", "1m1m", "2d1d",	 "1ms1s", "90+",
 };
 
 START_TEST(time_duration_rejects)
@@ -367,6 +375,203 @@ END_TEST
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
+/* ---- --at ---- */
+
+/* Sets the local zone for the rest of the (forked) test. */
+static void
+zone_set(const char *tz)
+{
+	setenv("TZ", tz, 1);
+	tzset();
+}
+
+/* The UTC time s (RFC 3339) in ms, parsed by the code the RFC 3339 tests
+ * above check. */
+static int64_t
+utc(const char *s)
+{
+	int64_t ms = 0;
+
+	ck_assert_int_eq(jobd_time_parse(s, &ms), 0);
+	return ms;
+}
+
+static void
+at_is(const char *s, int64_t now, int64_t want)
+{
+	int64_t ms = -1;
+	char got[JOBD_TIME_LEN], exp[JOBD_TIME_LEN];
+
+	ck_assert_msg(jobd_at_parse(s, now, &ms) == 0, "refused \"%s\"", s);
+	ck_assert_msg(ms == want, "\"%s\": %s, want %s", s,
+		      jobd_time_format(ms, got), jobd_time_format(want, exp));
+}
+
+START_TEST(time_at_relative)
+{
+	at_is("+2s", T_REF, T_REF + 2000);
+	at_is("+90", T_REF, T_REF + 90000);
+	at_is("+1h30m", T_REF, T_REF + 5400000);
+	at_is("+1.5h", T_REF, T_REF + 5400000);
+	at_is("+2d", T_REF, T_REF + INT64_C(172800000));
+	at_is("+0", T_REF, T_REF);
+}
+END_TEST
+
+START_TEST(time_at_clock_utc)
+{
+	zone_set("UTC0");
+	/* Now is 2026-11-26T10:34:12.123Z. */
+	at_is("12:00", T_REF, utc("2026-11-26T12:00:00Z"));
+	at_is("10:35", T_REF, utc("2026-11-26T10:35:00Z"));
+	at_is("10:34:13", T_REF, utc("2026-11-26T10:34:13Z"));
+	/* Passed today, so tomorrow. */
+	at_is("10:34", T_REF, utc("2026-11-27T10:34:00Z"));
+	at_is("00:00", T_REF, utc("2026-11-27T00:00:00Z"));
+	at_is("10:34:12", T_REF, utc("2026-11-27T10:34:12Z"));
+	/* Exactly now is not the next occurrence. */
+	at_is("10:34:12", utc("2026-11-26T10:34:12Z"),
+	      utc("2026-11-27T10:34:12Z"));
+	/* Over a month's and a year's end. */
+	at_is("08:00", utc("2026-11-30T09:00:00Z"),
+	      utc("2026-12-01T08:00:00Z"));
+	at_is("08:00", utc("2026-12-31T23:00:00Z"),
+	      utc("2027-01-01T08:00:00Z"));
+	at_is("tomorrow 09:00", T_REF, utc("2026-11-27T09:00:00Z"));
+	at_is("tomorrow 23:59:59", T_REF, utc("2026-11-27T23:59:59Z"));
+	at_is("tomorrow 00:00", utc("2026-12-31T23:59:59Z"),
+	      utc("2027-01-01T00:00:00Z"));
+}
+END_TEST
+
+START_TEST(time_at_clock_local)
+{
+	/* Five hours west of UTC, no DST. */
+	zone_set("EST5");
+	/* 05:34 local now: 12:00 is today's, 05:00 tomorrow's. */
+	at_is("12:00", T_REF, utc("2026-11-26T17:00:00Z"));
+	at_is("05:00", T_REF, utc("2026-11-27T10:00:00Z"));
+	/* 23:30 local on the 25th: tomorrow is the 26th local. */
+	at_is("tomorrow 01:00", utc("2026-11-26T04:30:00Z"),
+	      utc("2026-11-26T06:00:00Z"));
+	at_is("23:45", utc("2026-11-26T04:30:00Z"),
+	      utc("2026-11-26T04:45:00Z"));
+}
+END_TEST
+
+START_TEST(time_at_clock_dst)
+{
+	/* Central Europe: CEST from the last Sunday of March (2026-03-29)
+	 * to the last Sunday of October (2026-10-25).  A day across a
+	 * change is 23 or 25 hours: the clock time stays, the offset moves. */
+	zone_set("CET-1CEST,M3.5.0,M10.5.0/3");
+	/* 23:30 CET on the 28th; 22:00 passed, so the 29th, in CEST. */
+	at_is("22:00", utc("2026-03-28T22:30:00Z"),
+	      utc("2026-03-29T20:00:00Z"));
+	at_is("tomorrow 12:00", utc("2026-03-28T10:00:00Z"),
+	      utc("2026-03-29T10:00:00Z"));
+	/* 22:00 CEST on the 24th of October; 21:00 tomorrow is in CET. */
+	at_is("21:00", utc("2026-10-24T20:00:00Z"),
+	      utc("2026-10-25T20:00:00Z"));
+	at_is("tomorrow 21:00", utc("2026-10-24T20:00:00Z"),
+	      utc("2026-10-25T20:00:00Z"));
+	/* A zoneless date on either side of the change. */
+	at_is("2026-03-28T12:00", T_REF, utc("2026-03-28T11:00:00Z"));
+	at_is("2026-03-29T12:00", T_REF, utc("2026-03-29T10:00:00Z"));
+}
+END_TEST
+
+START_TEST(time_at_iso)
+{
+	zone_set("EST5");
+	at_is("2026-11-26T10:34:12Z", 0, utc("2026-11-26T10:34:12Z"));
+	at_is("2026-11-26T10:34:12.5Z", 0, utc("2026-11-26T10:34:12.500Z"));
+	at_is("2026-11-26T10:34Z", 0, utc("2026-11-26T10:34:00Z"));
+	at_is("2026-11-26T10:34+01:00", 0, utc("2026-11-26T09:34:00Z"));
+	at_is("2026-11-26T10:34:12+0100", 0, utc("2026-11-26T09:34:12Z"));
+	at_is("2026-11-26T10:34-02", 0, utc("2026-11-26T12:34:00Z"));
+	at_is("2026-11-26 10:34:12z", 0, utc("2026-11-26T10:34:12Z"));
+	/* Without a zone: local time (UTC-5). */
+	at_is("2026-11-26T10:34", 0, utc("2026-11-26T15:34:00Z"));
+	at_is("2026-11-26T10:34:12", 0, utc("2026-11-26T15:34:12Z"));
+	at_is("2026-11-26 10:34:12.25", 0, utc("2026-11-26T15:34:12.250Z"));
+	at_is("2026-11-26", 0, utc("2026-11-26T05:00:00Z"));
+	at_is("2028-02-29T00:00", 0, utc("2028-02-29T05:00:00Z"));
+}
+END_TEST
+
+static const char *const bad_ats[] = {
+	"",
+	"now",
+	"25:00",
+	"12:60",
+	"12:00:60",
+	"1:00",
+	"12:0",
+	"12",
+	"12:00 ",
+	" 12:00",
+	"12:00:00.5",
+	"tomorrow",
+	"tomorrow ",
+	"tomorrow 25:00",
+	"tomorrow  10:00",
+	"Tomorrow 10:00",
+	"yesterday 10:00",
+	"+",
+	"+1x",
+	"+-1h",
+	"++1h",
+	"+1h 30m",
+	"+1e9d",
+	"2026-02-29T10:00",
+	"2026-13-01",
+	"2026-11-26T10",
+	"2026-11-26T10:34:12Z junk",
+	"2026-11-26T10:34.5",
+	"2026-11-26T10:34+25:00",
+	"2026-11-26T10:34+01:",
+	"2026-11-26T",
+	"26-11-2026",
+	"2026/11/26",
+};
+
+START_TEST(time_at_rejects)
+{
+	int64_t ms = 42;
+
+	zone_set("UTC0");
+	errno = 0;
+	ck_assert_msg(jobd_at_parse(bad_ats[_i], T_REF, &ms) == -1,
+		      "accepted \"%s\"", bad_ats[_i]);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(ms, 42);
+	ck_assert_int_eq(jobd_at_parse(NULL, T_REF, &ms), -1);
+}
+END_TEST
+
+START_TEST(time_relative_format)
+{
+	char buf[JOBD_UNIT_LEN];
+
+	ck_assert_str_eq(jobd_time_relative(T_REF, T_REF, buf), "now");
+	ck_assert_str_eq(jobd_time_relative(T_REF + 999, T_REF, buf), "now");
+	ck_assert_str_eq(jobd_time_relative(T_REF - 5000, T_REF, buf),
+			 "5s ago");
+	ck_assert_str_eq(jobd_time_relative(T_REF - 120000, T_REF, buf),
+			 "2m ago");
+	ck_assert_str_eq(jobd_time_relative(T_REF - 179999, T_REF, buf),
+			 "2m ago");
+	ck_assert_str_eq(jobd_time_relative(T_REF + 3 * 3600000, T_REF, buf),
+			 "in 3h");
+	ck_assert_str_eq(jobd_time_relative(T_REF + 59999, T_REF, buf),
+			 "in 59s");
+	ck_assert_str_eq(
+		jobd_time_relative(T_REF - 86400000 * INT64_C(400), T_REF, buf),
+		"400d ago");
+}
+END_TEST
+
 Suite *
 time_suite(void)
 {
@@ -398,6 +603,16 @@ time_suite(void)
 	tcase_add_test(tc, time_number_format);
 	tcase_add_loop_test(tc, time_size_accepts, 0, N(good_sizes));
 	tcase_add_loop_test(tc, time_size_rejects, 0, N(bad_sizes));
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("at");
+	tcase_add_test(tc, time_at_relative);
+	tcase_add_test(tc, time_at_clock_utc);
+	tcase_add_test(tc, time_at_clock_local);
+	tcase_add_test(tc, time_at_clock_dst);
+	tcase_add_test(tc, time_at_iso);
+	tcase_add_loop_test(tc, time_at_rejects, 0, N(bad_ats));
+	tcase_add_test(tc, time_relative_format);
 	suite_add_tcase(s, tc);
 	return s;
 }
