@@ -93,6 +93,7 @@ enum {
 	OPT_WIDE,
 	OPT_LABEL,
 	OPT_NO_LABELS,
+	OPT_ABSOLUTE,
 };
 
 /* The global options and the one connection; main() sets the options. */

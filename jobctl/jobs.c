@@ -43,11 +43,15 @@ static const char u_result[] =
 static const char u_list[] =
 	"list [-q QUEUE] [-S STATE]... [-l KEY=VALUE]... [-n LIMIT] [--all]\n"
 	"            [--reverse] [--before-id ID | --after-id ID] [--wide]\n"
-	"            [--json]\n"
+	"            [--absolute] [--json]\n"
 	"\n"
 	"Lists jobs as a table, newest first (with a PROGRESS column, the "
 	"percent,\n"
-	"when one of them has a progress).\n"
+	"when one of them has a progress).  WHEN is when a job finished, "
+	"started\n"
+	"(running) or may start (not yet run): relative to now on a "
+	"terminal\n"
+	"(2m ago, in 3h), else an RFC 3339 UTC time.\n"
 	"\n"
 	"options:\n"
 	"  -q, --queue QUEUE         jobs of this queue only\n"
@@ -60,6 +64,7 @@ static const char u_list[] =
 	"      --before-id ID        jobs older than ID (the next page)\n"
 	"      --after-id ID         jobs newer than ID, oldest first\n"
 	"      --wide                a LABELS column too\n"
+	"      --absolute            WHEN as times on a terminal too\n"
 	"      --json                print the raw results";
 
 static const char u_cancel[] = "cancel ID... [--json]\n"
@@ -168,27 +173,61 @@ any_progress(const json_t *jobs)
 	return false;
 }
 
+/* The WHEN column of list. */
+enum when {
+	WHEN_NONE,     /* no column */
+	WHEN_ABSOLUTE, /* the daemon's RFC 3339 UTC times */
+	WHEN_RELATIVE, /* "2m ago", "in 3h" */
+};
+
+/* The WHEN cell of job: when it finished (a terminal job), started (a
+ * running one), or may start (run_at; created_at when it has none), as
+ * when asks.  now_ms is the time now.  Caller frees. */
+static char *
+when_cell(const json_t *job, enum when when, int64_t now_ms)
+{
+	int state = jobd_state_parse(jstr(job, "state"));
+	const char *key = jobd_state_is_terminal(state) ? "finished_at"
+			  : state == JOBD_RUNNING	? "started_at"
+							: "run_at";
+	json_t *v = json_object_get(job, key);
+	char buf[JOBD_UNIT_LEN];
+	int64_t ms;
+
+	if (!json_is_string(v) && strcmp(key, "run_at") == 0)
+		v = json_object_get(job, "created_at");
+	if (!json_is_string(v))
+		return dup_str("-");
+	if (when == WHEN_RELATIVE &&
+	    jobd_time_parse(json_string_value(v), &ms) == 0)
+		return dup_str(jobd_time_relative(ms, now_ms, buf));
+	return render_value(v);
+}
+
 /* Prints jobs (a JSON array of job objects) as the jobs table, with a
  * NODE column when they ran on more than one node, a PROGRESS column
- * (the percent) when one of them has a progress, and with wide a LABELS
- * column (key=value pairs). */
+ * (the percent) when one of them has a progress, with wide a LABELS
+ * column (key=value pairs), and unless when is WHEN_NONE a WHEN column
+ * (when_cell's). */
 static void
-print_jobs_as(const json_t *jobs, bool wide)
+print_jobs_as(const json_t *jobs, bool wide, enum when when)
 {
-	static const char *const cols[] = {
-		"ID",	   "QUEUE", "STATE",	"REASON", "EXIT",
-		"ATTEMPT", "NODE",  "PROGRESS", "LABELS", "NAME/COMMAND"};
-	const char *head[10];
+	static const char *const cols[] = {"ID",     "QUEUE",	    "STATE",
+					   "REASON", "EXIT",	    "ATTEMPT",
+					   "NODE",   "PROGRESS",    "LABELS",
+					   "WHEN",   "NAME/COMMAND"};
+	const char *head[11];
 	bool nodes = many_nodes(jobs), progress = any_progress(jobs);
 	size_t ncols = 0;
 	unsigned right = 1u << 0 | 1u << 4;
 	struct render_table t;
+	int64_t now_ms = jobd_time_now_ms();
 	size_t i;
 	json_t *job;
 
-	for (size_t c = 0; c < 10; c++) {
+	for (size_t c = 0; c < 11; c++) {
 		if ((c == 6 && !nodes) || (c == 7 && !progress) ||
-		    (c == 8 && !wide))
+		    (c == 8 && !wide) || (c == 9 && when == WHEN_NONE))
 			continue;
 		if (c == 7)
 			right |= 1u << ncols;
@@ -196,7 +235,7 @@ print_jobs_as(const json_t *jobs, bool wide)
 	}
 	render_table_init(&t, ncols, head, right, 2);
 	json_array_foreach (jobs, i, job) {
-		char *cells[10];
+		char *cells[11];
 		size_t k = 6;
 		const char *state = jstr(job, "state");
 		json_t *sig = json_object_get(job, "signal");
@@ -226,6 +265,8 @@ print_jobs_as(const json_t *jobs, bool wide)
 			cells[k++] = json_object_size(labels) > 0
 					     ? render_value(labels)
 					     : dup_str("-");
+		if (when != WHEN_NONE)
+			cells[k++] = when_cell(job, when, now_ms);
 		cells[k] = render_job_label(job);
 		render_table_add(&t, state_color(state), cells);
 	}
@@ -235,7 +276,7 @@ print_jobs_as(const json_t *jobs, bool wide)
 static void
 print_jobs(const json_t *jobs)
 {
-	print_jobs_as(jobs, false);
+	print_jobs_as(jobs, false, WHEN_NONE);
 }
 
 int
@@ -426,6 +467,7 @@ struct list_opts {
 	bool asc;	/* oldest first */
 	bool bounded;	/* --after-id or --before-id was given */
 	bool wide;	/* --wide: the LABELS column */
+	bool absolute;	/* --absolute: WHEN as times, on a terminal too */
 };
 
 /* One of list's options.  Returns ST_OK or the status to exit with. */
@@ -463,6 +505,9 @@ list_option(struct list_opts *o, int ch, const char *arg)
 	case OPT_REVERSE:
 		o->asc = true;
 		return ST_OK;
+	case OPT_ABSOLUTE:
+		o->absolute = true;
+		return ST_OK;
 	case OPT_JSON:
 		jobctl.json = true;
 		return ST_OK;
@@ -488,6 +533,7 @@ list_parse(struct list_opts *o, int argc, char **argv)
 		{"after-id", required_argument, NULL, OPT_AFTER_ID},
 		{"before-id", required_argument, NULL, OPT_BEFORE_ID},
 		{"reverse", no_argument, NULL, OPT_REVERSE},
+		{"absolute", no_argument, NULL, OPT_ABSOLUTE},
 		{"json", no_argument, NULL, OPT_JSON},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -602,7 +648,10 @@ cmd_list(int argc, char **argv)
 	if (st == ST_OK)
 		st = list_fetch(&o, all_jobs, &more, &cursor);
 	if (st == ST_OK && !jobctl.json) {
-		print_jobs_as(all_jobs, o.wide);
+		print_jobs_as(all_jobs, o.wide,
+			      o.absolute || !isatty(STDOUT_FILENO)
+				      ? WHEN_ABSOLUTE
+				      : WHEN_RELATIVE);
 		if (more)
 			list_more_hint(&o, json_array_size(all_jobs), cursor);
 	}

@@ -18,14 +18,22 @@
 #include <unistd.h>
 
 static const char u_logs[] =
-	"logs ID [-f] [--attempt N] [--json]\n"
+	"logs [ID] [-f] [--tail N] [--attempt N] [--json]\n"
 	"\n"
-	"Prints a job's output.\n"
+	"Prints a job's output.  Without ID, that of your latest job (the "
+	"one\n"
+	"with the highest id that you submitted).\n"
 	"\n"
 	"options:\n"
 	"  -f, --follow     go on until the job has finished\n"
+	"  -n, --tail N     only its last N lines (read from the end)\n"
 	"      --attempt N  that attempt (default: the latest)\n"
 	"      --json       print the raw results and events";
+
+/* The first window --tail reads from the end of a log, and the largest
+ * (the daemon's most per read): past that, a longer last line is cut. */
+#define TAIL_FIRST (16 * 1024)
+#define TAIL_MAX (16 * 1024 * 1024)
 
 static const char u_watch[] =
 	"watch [-q QUEUE] [-l KEY=VALUE]... [--job ID] [--json]\n"
@@ -209,21 +217,89 @@ follow_events(struct jobd_client *c, int64_t id, struct bar *b, json_t **jobp)
 	}
 }
 
+/* Where the last n lines of data (len bytes) start, or -1 when it holds
+ * fewer line ends than that.  A last line without its newline counts. */
+static ssize_t
+tail_start(const char *data, size_t len, int64_t n)
+{
+	size_t end = len > 0 && data[len - 1] == '\n' ? len - 1 : len;
+
+	if (n == 0)
+		return (ssize_t)len;
+	while (end > 0) {
+		end--;
+		if (data[end] == '\n' && --n == 0)
+			return (ssize_t)end + 1;
+	}
+	return -1;
+}
+
+/*
+ * Prints the last n lines of job id's log (attempt > 0 picks one, else the
+ * latest): the daemon reads windows from its end, each four times the
+ * last, until one holds n lines, starts the log, or is TAIL_MAX bytes (then
+ * what follows its first line end is printed).  *next gets the offset past
+ * what was printed.  Returns an exit status.
+ */
+static int
+print_tail(int64_t id, int64_t attempt, int64_t n, int64_t *next)
+{
+	struct jobd_client *c = client();
+	int64_t want = TAIL_FIRST;
+
+	for (;;) {
+		json_t *args = logs_args(id, attempt, -want), *res, *d;
+		const char *data;
+		ssize_t start;
+		size_t len;
+
+		json_object_set_new(args, "max_bytes", json_integer(want));
+		res = jobd_client_cmd(c, "logs", args);
+		if (res == NULL)
+			return report(c);
+		d = json_object_get(res, "data");
+		data = json_is_string(d) ? json_string_value(d) : "";
+		len = json_is_string(d) ? json_string_length(d) : 0;
+		start = tail_start(data, len, n);
+		if (start < 0 && jint(res, "offset", 0) > 0 &&
+		    want < TAIL_MAX) {
+			json_decref(res);
+			want *= 4;
+			continue;
+		}
+		if (start < 0 && jint(res, "offset", 0) > 0) {
+			const char *nl = memchr(data, '\n', len);
+
+			start = nl != NULL ? nl - data + 1 : 0;
+		} else if (start < 0) {
+			start = 0;
+		}
+		json_object_set_new(
+			res, "data",
+			json_stringn(data + start, len - (size_t)start));
+		emit_data(res);
+		*next = jint(res, "next_offset", 0);
+		json_decref(res);
+		return ST_OK;
+	}
+}
+
 /*
  * Prints job id's log (attempt > 0 picks one, else the latest): chunk by
- * chunk from offset 0 while there is more; with follow, then streams what
+ * chunk from offset while there is more; with follow, then streams what
  * comes until the job ends (with bar, under a progress bar on a terminal).
  * When jobp is non-NULL, *jobp receives the job object at the end (new
  * reference).  Returns an exit status.
  */
-int
-show_logs(int64_t id, int64_t attempt, bool follow, bool bar, json_t **jobp)
+static int
+show_logs_from(int64_t id, int64_t attempt, int64_t offset, bool follow,
+	       bool bar, json_t **jobp)
 {
 	struct bar b = {.on = bar && follow && !jobctl.json &&
 			      isatty(STDERR_FILENO),
 			.at_bol = true};
 	struct jobd_client *c = client();
-	int64_t offset = 0, next = 0, rid;
+	int64_t next = 0, rid;
 	json_t *res, *job = NULL, *req;
 	bool eof = false;
 
@@ -296,24 +372,80 @@ show_logs(int64_t id, int64_t attempt, bool follow, bool bar, json_t **jobp)
 }
 
 int
+show_logs(int64_t id, int64_t attempt, bool follow, bool bar, json_t **jobp)
+{
+	return show_logs_from(id, attempt, 0, follow, bar, jobp);
+}
+
+/* The PAGE jobs list answers at a time while looking for the latest. */
+#define LATEST_PAGE 100
+
+/* The id of the caller's latest job (the highest id of the jobs its uid
+ * submitted) into *id: the jobs newest first, page after page, until one
+ * is the caller's (the daemon shows any other user root's jobs too).
+ * Returns an exit status. */
+static int
+latest_own_job(int64_t *id)
+{
+	json_int_t uid = (json_int_t)getuid(), before = 0;
+
+	for (;;) {
+		json_t *args = json_pack("{sssi}", "order", "desc", "limit",
+					 LATEST_PAGE),
+		       *res, *jobs, *job, *nv;
+		size_t i;
+
+		if (before > 0)
+			json_object_set_new(args, "before_id",
+					    json_integer(before));
+		res = call("list", args);
+		if (res == NULL)
+			return call_status();
+		jobs = json_object_get(res, "jobs");
+		json_array_foreach (jobs, i, job) {
+			if (jint(job, "uid", -1) == uid) {
+				*id = jint(job, "id", 0);
+				json_decref(res);
+				return ST_OK;
+			}
+		}
+		nv = json_object_get(res, "next_before_id");
+		before = json_is_integer(nv) && json_array_size(jobs) > 0
+				 ? json_integer_value(nv)
+				 : 0;
+		json_decref(res);
+		if (before <= 0) {
+			fprintf(stderr, "%s: you have no jobs\n", jobctl.prog);
+			return ST_ERROR;
+		}
+	}
+}
+
+int
 cmd_logs(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"follow", no_argument, NULL, 'f'},
+		{"tail", required_argument, NULL, 'n'},
 		{"attempt", required_argument, NULL, OPT_ATTEMPT},
 		{"json", no_argument, NULL, OPT_JSON},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	int64_t id, attempt = 0;
+	int64_t id, attempt = 0, tail = -1, offset = 0;
 	bool follow = false;
-	int ch;
+	int ch, st;
 
 	opts_begin("logs", argv);
-	while ((ch = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "fn:h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
 			follow = true;
+			break;
+		case 'n':
+			if (!parse_i64(optarg, 0, INT32_MAX, &tail))
+				return bad_value("--tail (a number of lines)",
+						 optarg);
 			break;
 		case OPT_ATTEMPT:
 			if (!parse_i64(optarg, 1, INT32_MAX, &attempt))
@@ -328,11 +460,15 @@ cmd_logs(int argc, char **argv)
 			return usage(u_logs);
 		}
 	}
-	if (argc - optind != 1)
+	if (argc - optind > 1)
 		return usage(u_logs);
-	if (!parse_id(argv[optind], &id))
+	if (argc - optind == 1 && !parse_id(argv[optind], &id))
 		return bad_value("job id", argv[optind]);
-	return show_logs(id, attempt, follow, false, NULL);
+	if (argc - optind == 0 && (st = latest_own_job(&id)) != ST_OK)
+		return st;
+	if (tail >= 0 && (st = print_tail(id, attempt, tail, &offset)) != ST_OK)
+		return st;
+	return show_logs_from(id, attempt, offset, follow, false, NULL);
 }
 
 /* One event as a line for people; text from the daemon is escaped. */

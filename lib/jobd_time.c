@@ -563,21 +563,29 @@ jobd_at_parse(const char *s, int64_t now_ms, int64_t *ms)
 char *
 jobd_time_relative(int64_t ms, int64_t now_ms, char *buf)
 {
-	int64_t d = (ms > now_ms ? ms - now_ms : now_ms - ms) / 1000;
-	char n[JOBD_UNIT_LEN];
+	static const struct {
+		int64_t ms;
+		const char *unit;
+	} units[] = {{1000, "s"}, {60000, "m"}, {3600000, "h"}};
+	int64_t d = ms > now_ms ? ms - now_ms : now_ms - ms;
+	int64_t n = (d + 43200000) / 86400000;
+	const char *unit = "d";
 
-	if (d < 1) {
-		snprintf(buf, JOBD_UNIT_LEN, "now");
-		return buf;
+	/* The smallest unit whose count, rounded, stays under the next. */
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		int64_t k = (d + units[i].ms / 2) / units[i].ms;
+
+		if (k < (i == 2 ? 24 : 60)) {
+			n = k;
+			unit = units[i].unit;
+			break;
+		}
 	}
-	if (d < 60)
-		snprintf(n, sizeof(n), "%llds", (long long)d);
-	else if (d < 3600)
-		snprintf(n, sizeof(n), "%lldm", (long long)(d / 60));
-	else if (d < 86400)
-		snprintf(n, sizeof(n), "%lldh", (long long)(d / 3600));
+	if (n == 0)
+		snprintf(buf, JOBD_UNIT_LEN, "now");
 	else
-		snprintf(n, sizeof(n), "%lldd", (long long)(d / 86400));
-	snprintf(buf, JOBD_UNIT_LEN, ms > now_ms ? "in %s" : "%s ago", n);
+		snprintf(buf, JOBD_UNIT_LEN,
+			 ms > now_ms ? "in %lld%s" : "%lld%s ago", (long long)n,
+			 unit);
 	return buf;
 }

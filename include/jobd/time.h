@@ -84,9 +84,10 @@ int jobd_size_parse(const char *s, int64_t *bytes);
  * (then *ms is untouched). */
 int jobd_at_parse(const char *s, int64_t now_ms, int64_t *ms);
 
-/* Writes the time ms as seen from now_ms, in whole units of the largest
- * that fits, rounded down: "now" (under a second away), "5s ago",
- * "2m ago", "in 3h", "in 2d".  buf holds at least JOBD_UNIT_LEN bytes.
+/* Writes the time ms as seen from now_ms, rounded to the nearest whole
+ * second, minute, hour or day, the smallest whose count stays under the
+ * next unit's: "now" (under half a second away), "5s ago", "2m ago",
+ * "in 3h", "in 2d".  buf holds at least JOBD_UNIT_LEN bytes.
  * Returns buf. */
 char *jobd_time_relative(int64_t ms, int64_t now_ms, char *buf);
 

@@ -555,17 +555,29 @@ START_TEST(time_relative_format)
 	char buf[JOBD_UNIT_LEN];
 
 	ck_assert_str_eq(jobd_time_relative(T_REF, T_REF, buf), "now");
-	ck_assert_str_eq(jobd_time_relative(T_REF + 999, T_REF, buf), "now");
+	ck_assert_str_eq(jobd_time_relative(T_REF + 499, T_REF, buf), "now");
+	ck_assert_str_eq(jobd_time_relative(T_REF + 500, T_REF, buf), "in 1s");
 	ck_assert_str_eq(jobd_time_relative(T_REF - 5000, T_REF, buf),
 			 "5s ago");
 	ck_assert_str_eq(jobd_time_relative(T_REF - 120000, T_REF, buf),
 			 "2m ago");
-	ck_assert_str_eq(jobd_time_relative(T_REF - 179999, T_REF, buf),
+	ck_assert_str_eq(jobd_time_relative(T_REF - 149999, T_REF, buf),
 			 "2m ago");
+	ck_assert_str_eq(jobd_time_relative(T_REF - 150000, T_REF, buf),
+			 "3m ago");
+	/* Just under 3h is 3h, not 2h. */
+	ck_assert_str_eq(
+		jobd_time_relative(T_REF + 3 * 3600000 - 5000, T_REF, buf),
+		"in 3h");
+	ck_assert_str_eq(
+		jobd_time_relative(T_REF + 23 * 3600000 + 1800000, T_REF, buf),
+		"in 1d");
 	ck_assert_str_eq(jobd_time_relative(T_REF + 3 * 3600000, T_REF, buf),
 			 "in 3h");
-	ck_assert_str_eq(jobd_time_relative(T_REF + 59999, T_REF, buf),
+	ck_assert_str_eq(jobd_time_relative(T_REF + 59499, T_REF, buf),
 			 "in 59s");
+	ck_assert_str_eq(jobd_time_relative(T_REF + 59999, T_REF, buf),
+			 "in 1m");
 	ck_assert_str_eq(
 		jobd_time_relative(T_REF - 86400000 * INT64_C(400), T_REF, buf),
 		"400d ago");
