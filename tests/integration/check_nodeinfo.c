@@ -203,7 +203,8 @@ START_TEST(nodeinfo_jobctl_shows_node)
 	free(out);
 	ck_assert_int_eq(jd_jobctl(d, NULL, &out, NULL, "list", NULL), 0);
 	static const char head[] = "ID  QUEUE    STATE      REASON  EXIT  "
-				   "ATTEMPT  NAME/COMMAND\n";
+				   "ATTEMPT  WHEN                      "
+				   "NAME/COMMAND\n";
 	ck_assert_msg(strncmp(out, head, strlen(head)) == 0,
 		      "list printed:\n%s", out);
 	ck_assert_ptr_null(strstr(out, "node-a"));
@@ -213,15 +214,19 @@ START_TEST(nodeinfo_jobctl_shows_node)
 	pg_move(c, b, "build-2");
 	PQfinish(c);
 	ck_assert_int_eq(jd_jobctl(d, NULL, &out, NULL, "list", NULL), 0);
-	char want[256];
+	json_t *ja = jd_get(d, a), *jb = jd_get(d, b);
+	char want[512];
 	snprintf(want, sizeof(want),
 		 "ID  QUEUE    STATE      REASON  EXIT  ATTEMPT  NODE     "
-		 "NAME/COMMAND\n"
+		 "WHEN                      NAME/COMMAND\n"
 		 " %lld  default  succeeded  -          0  1/1      build-2  "
-		 "two\n"
+		 "%s  two\n"
 		 " %lld  default  succeeded  -          0  1/1      node-a   "
-		 "one\n",
-		 (long long)b, (long long)a);
+		 "%s  one\n",
+		 (long long)b, jd_str(jb, "finished_at"), (long long)a,
+		 jd_str(ja, "finished_at"));
+	json_decref(ja);
+	json_decref(jb);
 	ck_assert_str_eq(out, want);
 	free(out);
 }
