@@ -377,7 +377,31 @@ END_TEST
 
 /* ---- --at ---- */
 
-/* Sets the local zone for the rest of the (forked) test. */
+/* TZ as the suite found it (NULL: unset), put back after each test of
+ * the "at" case, so that unforked runs leave the zone alone. */
+static char *saved_tz;
+
+static void
+zone_save(void)
+{
+	const char *tz = getenv("TZ");
+
+	saved_tz = tz != NULL ? strdup(tz) : NULL;
+}
+
+static void
+zone_restore(void)
+{
+	if (saved_tz != NULL)
+		setenv("TZ", saved_tz, 1);
+	else
+		unsetenv("TZ");
+	tzset();
+	free(saved_tz);
+	saved_tz = NULL;
+}
+
+/* Sets the local zone for the rest of the test. */
 static void
 zone_set(const char *tz)
 {
@@ -618,6 +642,8 @@ time_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("at");
+	tcase_add_checked_fixture(tc, zone_save, zone_restore);
+	tcase_set_timeout(tc, 10);
 	tcase_add_test(tc, time_at_relative);
 	tcase_add_test(tc, time_at_clock_utc);
 	tcase_add_test(tc, time_at_clock_local);
