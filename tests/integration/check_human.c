@@ -398,8 +398,13 @@ START_TEST(human_logs_follow_latest)
 	/* No job yet: nothing to follow. */
 	out = logs(d, 1, "-f", NULL, NULL);
 	free(out);
-	run_sh(d, "echo old", old, sizeof(old));
-	/* The latest job runs a while: -f prints all of it, to its end. */
+	run_sh(d, "echo done", old, sizeof(old));
+	/* An older job runs on; the latest (the highest id) runs a while:
+	 * -f prints all of the latest, to its end, and no more. */
+	int64_t older =
+		jd_submit(d, json_pack("{s[sss]}", "argv", "/bin/sh", "-c",
+				       "echo older; exec sleep 600"));
+	ck_assert(jd_poll_state(d, older, "running", 30));
 	json_t *spec = json_pack("{s[sss]}", "argv", "/bin/sh", "-c",
 				 "echo one; sleep 1; echo two");
 	int64_t id = jd_submit(d, spec);
@@ -407,6 +412,9 @@ START_TEST(human_logs_follow_latest)
 	out = logs(d, 0, "-f", NULL, NULL);
 	ck_assert_str_eq(out, "one\ntwo\n");
 	free(out);
+	json_t *o = jd_get(d, older);
+	ck_assert_str_eq(jd_str(o, "state"), "running");
+	json_decref(o);
 	json_t *job = jd_get(d, id);
 	ck_assert_str_eq(jd_str(job, "state"), "succeeded");
 	json_decref(job);
@@ -417,8 +425,15 @@ START_TEST(human_logs_follow_latest)
 	ck_assert_str_eq(out, "two\n");
 	free(out);
 	out = logs(d, 0, old, NULL, NULL);
-	ck_assert_str_eq(out, "old\n");
+	ck_assert_str_eq(out, "done\n");
 	free(out);
+	char *err;
+	char oid[32];
+	snprintf(oid, sizeof(oid), "%lld", (long long)older);
+	ck_assert_int_eq(jd_jobctl(d, NULL, &out, &err, "cancel", oid, NULL),
+			 0);
+	free(out);
+	free(err);
 }
 END_TEST
 
