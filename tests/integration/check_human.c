@@ -273,7 +273,7 @@ START_TEST(human_list_relative_and_absolute)
 			      NULL,
 		      "%s", out);
 	row_of(out, done, row, sizeof(row));
-	ck_assert_msg(strstr(row, "s ago ") != NULL ||
+	ck_assert_msg(strstr(row, " ago ") != NULL ||
 			      strstr(row, " now ") != NULL,
 		      "%s", out);
 	ck_assert_ptr_null(strstr(out, run_at));
