@@ -286,7 +286,7 @@ START_TEST(config_daemon_keys)
 			       "admin_group = wheel\n"
 			       "state_dir = /srv/jobd\n"
 			       "synchronous = normal\n"
-			       "shutdown_timeout = 2m\n"
+			       "shutdown_timeout = 2m30s\n"
 			       "kill_grace = 1.5\n"
 			       "max_log_bytes = 1G\n"
 			       "max_request_bytes = 64KiB\n"
@@ -303,7 +303,7 @@ START_TEST(config_daemon_keys)
 	ck_assert_str_eq(c.admin_group, "wheel");
 	ck_assert_str_eq(c.state_dir, "/srv/jobd");
 	ck_assert(!c.synchronous_full);
-	ck_assert_double_eq(c.shutdown_timeout, 120);
+	ck_assert_double_eq(c.shutdown_timeout, 150);
 	ck_assert_double_eq(c.kill_grace, 1.5);
 	ck_assert_int_eq(c.max_log_bytes, 1 << 30);
 	ck_assert_int_eq(c.max_request_bytes, 65536);
@@ -754,6 +754,7 @@ static const struct {
 	{"[daemon]\nshutdown_timeout = soon\n", 2, "shutdown_timeout: "},
 	{"[daemon]\nshutdown_timeout = -1\n", 2, "shutdown_timeout: "},
 	{"[daemon]\nkill_grace = 5x\n", 2, "kill_grace: "},
+	{"[daemon]\nkill_grace = 30s1m\n", 2, "kill_grace: "},
 	{"[daemon]\nmax_log_bytes = 16Q\n", 2, "max_log_bytes: "},
 	{"[daemon]\nmax_log_bytes = 99999999999999999999\n", 2,
 	 "max_log_bytes: "},
