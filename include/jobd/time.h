@@ -2,7 +2,8 @@
  * jobd time and unit helpers, shared by the daemon, the client library and
  * jobctl: wall-clock milliseconds, RFC 3339 formatting and parsing,
  * durations ("5m") and sizes ("16M").  Pure libc: no allocation, no diag, no
- * dependence on the TZ variable but jobd_at_parse's.  Failures set errno to EINVAL.
+ * dependence on the TZ variable but jobd_at_parse's.  Failures set errno to
+ * EINVAL.
  */
 #ifndef JOBD_TIME_H_INCLUDED
 #define JOBD_TIME_H_INCLUDED
