@@ -164,7 +164,8 @@ queue_conf_hook_config(struct queue_conf *q, const char *k, const char *v)
 	for (int i = 0; i < QUEUE_HOOK_COUNT; i++) {
 		if (strcmp(k, queue_conf_hook_names[i]) != 0)
 			continue;
-		o = json_loads(v, JSON_DECODE_ANY, &err);
+		o = *v != '\0' ? json_loads(v, JSON_DECODE_ANY, &err)
+			       : json_null();
 		if (o == NULL)
 			return diag_set(E_INVAL, "%s: not JSON: %s", k,
 					err.text);

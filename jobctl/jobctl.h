@@ -93,6 +93,9 @@ enum {
 	OPT_WIDE,
 	OPT_LABEL,
 	OPT_NO_LABELS,
+	OPT_ON_FAILURE,
+	OPT_ON_SUCCESS,
+	OPT_ON_FINISH,
 };
 
 /* The global options and the one connection; main() sets the options. */

@@ -276,6 +276,60 @@ START_TEST(hooks_bad_config)
 }
 END_TEST
 
+/* jobctl queue set --on-finish, and a running job cancelled: its hook
+ * fires at the cancel, once, and not again when its process is reaped. */
+START_TEST(hooks_cli_and_cancel_running)
+{
+	struct jd *d = start("[queue alerts]\n");
+	jd_queue_cmd(d, "queue.pause", "alerts");
+	char *out = NULL;
+	int st = jd_jobctl(d, NULL, &out, NULL, "queue", "add", "work",
+			   "--on-finish",
+			   "{\"shell\":\"true\",\"queue\":\"alerts\"}", NULL);
+	ck_assert_msg(st == 0, "%s", out ? out : "");
+	free(out);
+	st = jd_jobctl(d, NULL, NULL, NULL, "queue", "set", "work",
+		       "--on-failure", "[1]", NULL);
+	ck_assert_int_eq(st, 2);
+	json_t *q = jd_queue_get(d, "work", NULL);
+	ck_assert_str_eq(jd_str(json_object_get(q, "on_finish"), "queue"),
+			 "alerts");
+	json_decref(q);
+	int64_t id = jd_submit_text(
+		d, "{\"queue\":\"work\",\"shell\":\"sleep 30\"}");
+	ck_assert(jd_poll_state(d, id, "running", 20));
+	json_t *r = jd_req(d, "{s:s,s:I}", "cmd", "cancel", "job_id",
+			   (json_int_t)id);
+	json_decref(jd_ok(r));
+	json_decref(r);
+	json_t *jobs = poll_count(d, "alerts", 1);
+	ck_assert_int_eq(hooks_for(jobs, id), 1);
+	json_decref(jobs);
+	/* The attempt's end is recorded once its process is gone. */
+	double deadline = jd_now() + 20;
+	for (;;) {
+		json_t *j = jd_get(d, id);
+		bool done = !json_is_null(json_object_get(j, "duration"));
+		json_decref(j);
+		if (done || jd_now() > deadline)
+			break;
+		jd_pause_ms(20);
+	}
+	jd_pause_ms(200);
+	jobs = jobs_of(d, "alerts");
+	ck_assert_int_eq(json_array_size(jobs), 1);
+	json_t *hook = json_array_get(jobs, 0);
+	ck_assert_int_eq(jd_num(hook, "hook_of"), id);
+	json_decref(jobs);
+	st = jd_jobctl(d, NULL, NULL, NULL, "queue", "set", "work",
+		       "--on-finish", "none", NULL);
+	ck_assert_int_eq(st, 0);
+	q = jd_queue_get(d, "work", NULL);
+	ck_assert(json_is_null(json_object_get(q, "on_finish")));
+	json_decref(q);
+}
+END_TEST
+
 /* Parents end while jobd is killed, again and again: after each start,
  * every parent that ended has exactly one hook job, none twice. */
 START_TEST(hooks_once_across_kill)
@@ -343,6 +397,7 @@ hooks_suite(void)
 	tcase_add_test(tc, hooks_env_and_own_queue);
 	tcase_add_test(tc, hooks_checked_and_kept);
 	tcase_add_test(tc, hooks_bad_config);
+	tcase_add_test(tc, hooks_cli_and_cancel_running);
 	tcase_add_test(tc, hooks_once_across_kill);
 	suite_add_tcase(s, tc);
 	return s;
