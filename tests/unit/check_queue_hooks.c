@@ -46,8 +46,8 @@ START_TEST(queue_hooks_checked)
 		      diag_msg());
 	ck_assert_int_eq(diag_code(), E_INVAL);
 	/* Too long as JSON: refused, the hook as it was. */
-	snprintf(big, sizeof(big), "{\"shell\":\"%0*d\"}",
-		 QUEUE_CONF_HOOK_MAX, 0);
+	snprintf(big, sizeof(big), "{\"shell\":\"%0*d\"}", QUEUE_CONF_HOOK_MAX,
+		 0);
 	ck_assert_int_eq(set(&q, QUEUE_HOOK_FAILURE, big), -1);
 	ck_assert_str_eq(q.hook[QUEUE_HOOK_FAILURE],
 			 "{\"priority\":3,\"shell\":\"true\"}");
@@ -85,10 +85,11 @@ START_TEST(queue_hooks_config_file)
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/a.conf", dir);
 	snprintf(printed, sizeof(printed), "%s/b.conf", dir);
-	ck_assert_msg(load_conf(&c, path,
-				"[queue w]\non_failure = {\"argv\": [\"mail\"], "
-				"\"queue\": \"alerts\"}\non_finish =\n") == 0,
-		      "%s", diag_msg());
+	ck_assert_msg(
+		load_conf(&c, path,
+			  "[queue w]\non_failure = {\"argv\": [\"mail\"], "
+			  "\"queue\": \"alerts\"}\non_finish =\n") == 0,
+		"%s", diag_msg());
 	ck_assert_int_eq(c.nqueues, 1);
 	const struct queue_conf *q = &c.queues[0];
 	ck_assert(q->set & QC_ON_FAILURE);
@@ -108,9 +109,9 @@ START_TEST(queue_hooks_config_file)
 			 0);
 	config_destroy(&d);
 	config_destroy(&c);
-	ck_assert_int_eq(load_conf(&c, path,
-				   "[queue q]\non_success = {\"shell\": 1}\n"),
-			 -1);
+	ck_assert_int_eq(
+		load_conf(&c, path, "[queue q]\non_success = {\"shell\": 1}\n"),
+		-1);
 	ck_assert_msg(strstr(diag_msg(), ":2: on_success") != NULL, "%s",
 		      diag_msg());
 	config_destroy(&c);
