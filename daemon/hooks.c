@@ -5,8 +5,10 @@
  */
 #include "hooks.h"
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -18,6 +20,8 @@
 #include "queue.h"
 #include "store.h"
 #include "submit.h"
+
+static const char *crash_file;
 
 /* Whether hook `which` fires for an end in `state`: on_success for a
  * success, on_failure for a failure for good, on_finish for every
@@ -149,6 +153,8 @@ hooks_ended(int64_t qid, int64_t id, int state)
 				    json_object_get(parent, "uid")));
 		tmpl[i] = NULL;
 	}
+	if (crash_file != NULL && unlink(crash_file) == 0)
+		raise(SIGKILL);
 out:
 	for (int i = 0; i < QUEUE_HOOK_COUNT; i++)
 		json_decref(tmpl[i]);
@@ -156,7 +162,8 @@ out:
 }
 
 void
-hooks_init(void)
+hooks_init(const char *crash)
 {
+	crash_file = crash;
 	jobs_set_ended(hooks_ended);
 }

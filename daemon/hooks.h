@@ -12,7 +12,11 @@
 #define HOOKS_H_INCLUDED
 
 /* Registers the hooks with the jobs module.  Call once at start, before
- * any job runs. */
-void hooks_init(void);
+ * any job runs.  crash_file (borrowed for the process's life; NULL:
+ * none) is a fault injection for the tests: when that file exists as a
+ * job's hook jobs have been inserted, it is removed and jobd kills itself
+ * with SIGKILL, before the transaction of the end and its hooks
+ * commits. */
+void hooks_init(const char *crash_file);
 
 #endif /* HOOKS_H_INCLUDED */

@@ -330,6 +330,51 @@ START_TEST(hooks_cli_and_cancel_running)
 }
 END_TEST
 
+/* jobd killed between inserting a parent's hook job and committing it
+ * with the parent's end (JOBD_TEST_HOOK_CRASH): both are lost together,
+ * the parent runs again after the start, and ends with one hook job. */
+START_TEST(hooks_crash_before_commit)
+{
+	struct jd *d;
+	const char *args[] = {"--debug", NULL};
+	char conf[256];
+	snprintf(conf, sizeof(conf),
+		 "[queue work]\n"
+		 "on_failure = {\"shell\": \"true\", \"queue\": \"alerts\"}\n"
+		 "[queue alerts]\n");
+	/* Started again once its directory is known, with the fault. */
+	d = jd_test_start(&D, BASE_CONF, conf, args);
+	char *crash = jd_path(d, "crash");
+	setenv("JOBD_TEST_HOOK_CRASH", crash, 1);
+	ck_assert_int_eq(jd_stop(d), 0);
+	jd_start(d, args);
+	jd_queue_cmd(d, "queue.pause", "alerts");
+	jd_write_file(crash, "");
+	int64_t id =
+		jd_submit_text(d, "{\"queue\":\"work\",\"shell\":\"exit 3\"}");
+	double deadline = jd_now() + 30;
+	while (jd_alive(d) && jd_now() < deadline)
+		jd_pause_ms(10);
+	ck_assert_msg(!jd_alive(d), "jobd did not crash at the hook");
+	ck_assert(!jd_exists(crash));
+	unsetenv("JOBD_TEST_HOOK_CRASH");
+	jd_start(d, NULL);
+	json_t *j = jd_wait(d, id, 30);
+	ck_assert_str_eq(jd_str(j, "state"), "failed");
+	/* Its first end was not kept: it ran again. */
+	ck_assert_int_eq(jd_num(j, "recoveries"), 1);
+	json_decref(j);
+	json_t *jobs = poll_count(d, "alerts", 1);
+	jd_pause_ms(200);
+	json_decref(jobs);
+	jobs = jobs_of(d, "alerts");
+	ck_assert_int_eq(json_array_size(jobs), 1);
+	ck_assert_int_eq(hooks_for(jobs, id), 1);
+	json_decref(jobs);
+	free(crash);
+}
+END_TEST
+
 /* Parents end while jobd is killed, again and again: after each start,
  * every parent that ended has exactly one hook job, none twice. */
 START_TEST(hooks_once_across_kill)
@@ -399,6 +444,7 @@ hooks_suite(void)
 	tcase_add_test(tc, hooks_bad_config);
 	tcase_add_test(tc, hooks_cli_and_cancel_running);
 	tcase_add_test(tc, hooks_once_across_kill);
+	tcase_add_test(tc, hooks_crash_before_commit);
 	suite_add_tcase(s, tc);
 	return s;
 }
