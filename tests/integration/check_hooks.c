@@ -416,15 +416,24 @@ START_TEST(hooks_once_across_kill)
 			json_decref(jobs);
 		}
 	}
+	/* A job running at every kill fails at the start for
+	 * recovery_limit, which fires no hook: each other one has one. */
+	int want[N], total = 0;
 	for (int i = 0; i < N; i++) {
 		json_t *j = jd_wait(d, ids[i], 30);
 		ck_assert_str_eq(jd_str(j, "state"), "failed");
+		want[i] = strcmp(jd_str(j, "reason"), "recovery_limit") != 0;
+		total += want[i];
 		json_decref(j);
 	}
-	json_t *jobs = poll_count(d, "alerts", N);
-	ck_assert_int_eq(json_array_size(jobs), N);
+	ck_assert_int_ge(total, N - 4);
+	json_t *jobs = poll_count(d, "alerts", (size_t)total);
+	jd_pause_ms(200);
+	json_decref(jobs);
+	jobs = jobs_of(d, "alerts");
+	ck_assert_int_eq(json_array_size(jobs), total);
 	for (int i = 0; i < N; i++)
-		ck_assert_msg(hooks_for(jobs, ids[i]) == 1,
+		ck_assert_msg(hooks_for(jobs, ids[i]) == want[i],
 			      "job %lld: %d hook jobs", (long long)ids[i],
 			      hooks_for(jobs, ids[i]));
 	json_decref(jobs);
