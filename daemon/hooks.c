@@ -107,12 +107,10 @@ submit_hook(int64_t id, int which, json_t *tmpl, const json_t *parent,
 	s.hook_of = id;
 	if (rc == 0)
 		rc = submit_jobs(&s, 1, uid, NULL, &r, false);
+	/* A success is told by job.submitted, once committed. */
 	if (rc != 0)
 		log_warnx("job %lld: %s: %s", (long long)id,
 			  queue_conf_hook_names[which], diag_msg());
-	else if (!r.duplicate)
-		log_info("job %lld: %s submitted job %lld", (long long)id,
-			 queue_conf_hook_names[which], (long long)r.id);
 	jobspec_destroy(&s);
 	json_decref(obj);
 }

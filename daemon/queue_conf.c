@@ -46,6 +46,23 @@ queue_conf_pool(const struct queue_conf *q)
 	return q->concurrency;
 }
 
+/* A hook's text as a config value that reads back the same: ';' and '#'
+ * (only ever inside JSON strings) escaped, since after a blank they would
+ * start a comment; "null" for none. */
+static void
+print_hook(const char *text, FILE *f)
+{
+	if (text[0] == '\0')
+		fputs("null", f);
+	for (const char *p = text; *p != '\0'; p++) {
+		if (*p == ';' || *p == '#')
+			fprintf(f, "\\u%04x", (unsigned)*p);
+		else
+			fputc(*p, f);
+	}
+	fputc('\n', f);
+}
+
 void
 queue_conf_print(const struct queue_conf *q, FILE *f)
 {
@@ -104,10 +121,11 @@ queue_conf_print(const struct queue_conf *q, FILE *f)
 	char *labels = labels_to_text(&q->labels);
 	fprintf(f, "%slabels = %s\n", KEY(QC_LABELS), labels ? labels : "");
 	free(labels);
-	for (int i = 0; i < QUEUE_HOOK_COUNT; i++)
-		fprintf(f, "%s%s = %s\n", KEY(QC_ON_FAILURE << i),
-			queue_conf_hook_names[i],
-			q->hook[i][0] ? q->hook[i] : "null");
+	for (int i = 0; i < QUEUE_HOOK_COUNT; i++) {
+		fprintf(f, "%s%s = ", KEY(QC_ON_FAILURE << i),
+			queue_conf_hook_names[i]);
+		print_hook(q->hook[i], f);
+	}
 #undef KEY
 }
 

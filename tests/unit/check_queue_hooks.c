@@ -88,16 +88,19 @@ START_TEST(queue_hooks_config_file)
 	ck_assert_msg(
 		load_conf(&c, path,
 			  "[queue w]\non_failure = {\"argv\": [\"mail\"], "
-			  "\"queue\": \"alerts\"}\non_finish =\n") == 0,
+			  "\"queue\": \"alerts\"}\non_finish =\n"
+			  "on_success = {\"shell\": \"a \\u003b b \\u0023 "
+			  "c\"}\n") == 0,
 		"%s", diag_msg());
 	ck_assert_int_eq(c.nqueues, 1);
 	const struct queue_conf *q = &c.queues[0];
 	ck_assert(q->set & QC_ON_FAILURE);
 	ck_assert(q->set & QC_ON_FINISH);
-	ck_assert(!(q->set & QC_ON_SUCCESS));
 	ck_assert_str_eq(q->hook[QUEUE_HOOK_FAILURE],
 			 "{\"argv\":[\"mail\"],\"queue\":\"alerts\"}");
 	ck_assert_int_eq(q->hook[QUEUE_HOOK_FINISH][0], 0);
+	ck_assert_str_eq(q->hook[QUEUE_HOOK_SUCCESS],
+			 "{\"shell\":\"a ; b # c\"}");
 	FILE *f = fopen(printed, "w");
 	ck_assert_ptr_nonnull(f);
 	config_print(&c, f);
