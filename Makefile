@@ -93,7 +93,7 @@ DAEMON_MODS := xmem buf utf8 diag log users safedir backoff ratelimit cron \
                store_pg_queue store_pg_job_json store_pg_dep store_pg_node \
                store_pg_attempt store_pg_events \
                queue runner events scheduler jobs \
-               consumer submit producer cluster relay control commands \
+               consumer submit hooks producer cluster relay control commands \
                cmd_job cmd_logs cmd_queue cmd_producer cmd_admin sdnotify \
                service
 DAEMON_OBJS := $(DAEMON_MODS:%=$(B)/daemon/%.o)

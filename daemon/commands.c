@@ -387,6 +387,7 @@ static const char *const f_queue[] = {
 	"kill_grace", "max_attempts", "backoff",
 	"paused",     "limits",	      "snooze_exit",
 	"snooze",     "max_snoozes",  "labels",
+	"on_failure", "on_success",   "on_finish",
 	NULL};
 static const char *const f_prune[] = {"older_than", NULL};
 static const char *const f_producer[] = {"producer", NULL};

@@ -463,6 +463,8 @@ queue_key(struct load *l, const char *k, const char *v)
 		q->set |= QC_LIMITS;
 		return 1;
 	}
+	if ((r = queue_conf_hook_config(q, k, v)) != 0)
+		return r < 0 ? fail(l, "%s", diag_msg()) : 1;
 	if (strcmp(k, "labels") == 0) {
 		if (labels_config(v, &q->labels) != 0)
 			return fail(l, "%s", diag_msg());

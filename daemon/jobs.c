@@ -14,6 +14,14 @@
 #include "runner.h"
 #include "scheduler.h"
 
+static jobs_ended_fn ended_fn;
+
+void
+jobs_set_ended(jobs_ended_fn fn)
+{
+	ended_fn = fn;
+}
+
 /* ---- submitted ---- */
 
 void
@@ -83,12 +91,15 @@ dependent_moved(int64_t id, int64_t qid, int from, int to, void *arg)
 	}
 }
 
-/* Job id reached terminal `state` (written in the open transaction):
- * announced, and its dependents resolved. */
+/* Job id of queue qid reached terminal `state` (written in the open,
+ * held transaction): announced, its dependents resolved, and the ended
+ * function told (the queue's hooks). */
 static void
-ended(int64_t id, int state)
+ended(int64_t qid, int64_t id, int state)
 {
 	events_job(EVENTS_JOB_FINISHED, id);
+	if (ended_fn != NULL)
+		ended_fn(qid, id, state);
 	/* Only a waiting job can be affected by the end of another (a
 	 * dependent leaves `waiting` once all it waits for succeeded), so
 	 * with none waiting there is nothing to look up. */
@@ -153,15 +164,15 @@ end_attempt(int64_t qid, int64_t id, const struct store_job_end *e)
 		break;
 	case JOBD_SUCCEEDED:
 		events_tally()->succeeded++;
-		ended(id, e->state);
+		ended(qid, id, e->state);
 		break;
 	case JOBD_FAILED:
 		events_tally()->failed++;
-		ended(id, e->state);
+		ended(qid, id, e->state);
 		break;
 	case JOBD_CANCELLED:
 		events_tally()->cancelled++;
-		ended(id, e->state);
+		ended(qid, id, e->state);
 		break;
 	default:
 		events_job(EVENTS_JOB_CHANGED, id);
@@ -211,7 +222,7 @@ cancel(const struct store_job_brief *seen, int64_t now)
 		if (run)
 			runner_kill(run, RUNNER_KILL_CANCEL);
 	}
-	ended(b.id, JOBD_CANCELLED);
+	ended(b.qid, b.id, JOBD_CANCELLED);
 	return 0;
 }
 

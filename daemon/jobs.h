@@ -84,4 +84,14 @@ int jobs_promote_due(void);
  * prune: uncounted.  Does not yield. */
 void jobs_pruned(int64_t qid, int64_t id, int state);
 
+/* Told of each job of queue qid that reached terminal `state` by its
+ * attempt's end or by a cancel (not a job cancelled for a dependency,
+ * nor one failed by a recovery: a start's, or a peer's rescue), once per
+ * end, inside the held group transaction that wrote the end: what it
+ * writes commits with the end, or neither does.  fn may yield as store
+ * calls do. */
+typedef void (*jobs_ended_fn)(int64_t qid, int64_t id, int state);
+/* Sets the one jobs_ended_fn (NULL: none; the hooks module's). */
+void jobs_set_ended(jobs_ended_fn fn);
+
 #endif /* JOBS_H_INCLUDED */

@@ -68,6 +68,9 @@ struct jobspec {
 	int max_snoozes; /* 0..JOBSPEC_MAX_SNOOZES; < 0 when not given */
 	json_t *labels;	 /* owned reference: the checked labels object (at
 			   least one pair), or NULL */
+	int64_t hook_of; /* the job whose end submitted this one as its
+			    queue's hook; 0: none.  Never parsed: only the
+			    daemon sets it */
 };
 
 /* Fills s with the defaults of a spec that gives nothing (queue "default",

@@ -25,6 +25,7 @@
 #include "coro.h"
 #include "diag.h"
 #include "events.h"
+#include "hooks.h"
 #include "jobd/time.h"
 #include "jobs.h"
 #include "log.h"
@@ -680,6 +681,10 @@ start_modules(int listen_fd)
 	struct consumer_opts co = {log_dir, cfg.max_log_bytes, cfg.kill_grace,
 				   cfg.max_result_bytes};
 	consumer_init(&co);
+	/* A fault injection for the tests, in debug mode only: see
+	 * hooks_init. */
+	const char *crash = getenv("JOBD_TEST_HOOK_CRASH");
+	hooks_init(cfg.debug && crash != NULL && *crash != '\0' ? crash : NULL);
 	struct commands_ctx cx = {
 		.cfg = &cfg,
 		.log_dir = log_dir,

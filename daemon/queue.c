@@ -108,6 +108,10 @@ overlay_conf(struct queue_conf *dst, const struct queue_conf *src)
 	}
 	if (src->set & QC_LABELS)
 		dst->labels = src->labels;
+	for (int i = 0; i < QUEUE_HOOK_COUNT; i++)
+		if (src->set & (QC_ON_FAILURE << i))
+			memcpy(dst->hook[i], src->hook[i],
+			       sizeof(dst->hook[i]));
 }
 
 int
@@ -422,6 +426,9 @@ queue_json(const struct queue *q)
 	json_object_set_new(o, "max_snoozes",
 			    json_integer(q->conf.max_snoozes));
 	json_object_set_new(o, "labels", labels_to_json(&q->conf.labels));
+	for (int i = 0; i < QUEUE_HOOK_COUNT; i++)
+		json_object_set_new(o, queue_conf_hook_names[i],
+				    queue_conf_hook_json(&q->conf, i));
 	json_t *counts = json_object();
 	for (int s = 0; s < JOBD_STATE_COUNT; s++)
 		json_object_set_new(counts, jobd_state_name(s),
@@ -488,6 +495,16 @@ snooze_key(const char *key, const json_t *v, struct queue_conf *qc)
 	return 1;
 }
 
+/* The hook key names (enum queue_conf_hook), or -1. */
+static int
+hook_key(const char *key)
+{
+	for (int i = 0; i < QUEUE_HOOK_COUNT; i++)
+		if (strcmp(key, queue_conf_hook_names[i]) == 0)
+			return i;
+	return -1;
+}
+
 int
 queue_conf_from_json(json_t *obj, const struct queue_conf *base,
 		     struct queue_conf *qc)
@@ -497,9 +514,13 @@ queue_conf_from_json(json_t *obj, const struct queue_conf *base,
 	long long n;
 	*qc = *base;
 	json_object_foreach (obj, key, v) {
+		int hook = hook_key(key);
 		if (strcmp(key, "name") == 0 || strcmp(key, "cmd") == 0 ||
 		    strcmp(key, "id") == 0) {
 			continue;
+		} else if (hook >= 0) {
+			if (queue_conf_hook_set(qc, hook, v) != 0)
+				return -1;
 		} else if (strcmp(key, "concurrency") == 0) {
 			if (get_int(v, key, 1, 10000, &n) != 0)
 				return -1;
@@ -661,7 +682,8 @@ conf_same(const struct queue_conf *a, const struct queue_conf *b)
 	       a->snooze_exit == b->snooze_exit && a->snooze == b->snooze &&
 	       a->max_snoozes == b->max_snoozes &&
 	       memcmp(&a->limits, &b->limits, sizeof(a->limits)) == 0 &&
-	       memcmp(&a->labels, &b->labels, sizeof(a->labels)) == 0;
+	       memcmp(&a->labels, &b->labels, sizeof(a->labels)) == 0 &&
+	       memcmp(a->hook, b->hook, sizeof(a->hook)) == 0;
 }
 
 /* Lays stored queue sq over this node's view: adds it, or takes its

@@ -7,7 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "diag.h"
 #include "jobd/time.h"
+#include "jobspec.h"
+
+const char *const queue_conf_hook_names[QUEUE_HOOK_COUNT] = {
+	[QUEUE_HOOK_FAILURE] = "on_failure",
+	[QUEUE_HOOK_SUCCESS] = "on_success",
+	[QUEUE_HOOK_FINISH] = "on_finish",
+};
 
 void
 queue_conf_init(struct queue_conf *q, const char *name)
@@ -36,6 +44,23 @@ queue_conf_pool(const struct queue_conf *q)
 	if (q->global_concurrency > 0 && q->global_concurrency < q->concurrency)
 		return q->global_concurrency;
 	return q->concurrency;
+}
+
+/* A hook's text as a config value that reads back the same: ';' and '#'
+ * (only ever inside JSON strings) escaped, since after a blank they would
+ * start a comment; "null" for none. */
+static void
+print_hook(const char *text, FILE *f)
+{
+	if (text[0] == '\0')
+		fputs("null", f);
+	for (const char *p = text; *p != '\0'; p++) {
+		if (*p == ';' || *p == '#')
+			fprintf(f, "\\u%04x", (unsigned)*p);
+		else
+			fputc(*p, f);
+	}
+	fputc('\n', f);
 }
 
 void
@@ -96,5 +121,108 @@ queue_conf_print(const struct queue_conf *q, FILE *f)
 	char *labels = labels_to_text(&q->labels);
 	fprintf(f, "%slabels = %s\n", KEY(QC_LABELS), labels ? labels : "");
 	free(labels);
+	for (int i = 0; i < QUEUE_HOOK_COUNT; i++) {
+		fprintf(f, "%s%s = ", KEY(QC_ON_FAILURE << i),
+			queue_conf_hook_names[i]);
+		print_hook(q->hook[i], f);
+	}
 #undef KEY
+}
+
+int
+queue_conf_hook_set(struct queue_conf *q, int which, const json_t *v)
+{
+	const char *name = queue_conf_hook_names[which];
+	struct jobspec s;
+	char *text;
+
+	if (json_is_null(v)) {
+		memset(q->hook[which], 0, sizeof(q->hook[which]));
+		return 0;
+	}
+	if (!json_is_object(v))
+		return diag_set(E_INVAL,
+				"%s: must be a job spec object or null", name);
+	jobspec_init(&s);
+	int rc = jobspec_parse(v, &s);
+	jobspec_destroy(&s);
+	if (rc != 0) {
+		diag_prefix(name);
+		return -1;
+	}
+	text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+	if (text == NULL || strlen(text) >= QUEUE_CONF_HOOK_MAX) {
+		free(text);
+		return diag_set(E_INVAL, "%s: longer than %d bytes as JSON",
+				name, QUEUE_CONF_HOOK_MAX - 1);
+	}
+	memset(q->hook[which], 0, sizeof(q->hook[which]));
+	memcpy(q->hook[which], text, strlen(text));
+	free(text);
+	return 0;
+}
+
+json_t *
+queue_conf_hook_json(const struct queue_conf *q, int which)
+{
+	json_t *o = NULL;
+
+	if (q->hook[which][0])
+		o = json_loads(q->hook[which], 0, NULL);
+	return o != NULL ? o : json_null();
+}
+
+int
+queue_conf_hook_config(struct queue_conf *q, const char *k, const char *v)
+{
+	json_error_t err;
+	json_t *o;
+	int rc;
+
+	for (int i = 0; i < QUEUE_HOOK_COUNT; i++) {
+		if (strcmp(k, queue_conf_hook_names[i]) != 0)
+			continue;
+		o = *v != '\0' ? json_loads(v, JSON_DECODE_ANY, &err)
+			       : json_null();
+		if (o == NULL)
+			return diag_set(E_INVAL, "%s: not JSON: %s", k,
+					err.text);
+		rc = queue_conf_hook_set(q, i, o);
+		json_decref(o);
+		if (rc != 0)
+			return -1;
+		q->set |= QC_ON_FAILURE << i;
+		return 1;
+	}
+	return 0;
+}
+
+char *
+queue_conf_hooks_text(const struct queue_conf *q)
+{
+	json_t *o = json_object();
+	char *text = NULL;
+
+	for (int i = 0; i < QUEUE_HOOK_COUNT; i++)
+		if (q->hook[i][0])
+			json_object_set_new(o, queue_conf_hook_names[i],
+					    queue_conf_hook_json(q, i));
+	if (json_object_size(o) > 0)
+		text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	return text;
+}
+
+void
+queue_conf_hooks_load(struct queue_conf *q, const char *text)
+{
+	json_t *o = text != NULL ? json_loads(text, 0, NULL) : NULL;
+
+	memset(q->hook, 0, sizeof(q->hook));
+	for (int i = 0; o != NULL && i < QUEUE_HOOK_COUNT; i++) {
+		json_t *v = json_object_get(o, queue_conf_hook_names[i]);
+		if (v != NULL && queue_conf_hook_set(q, i, v) != 0)
+			memset(q->hook[i], 0, sizeof(q->hook[i]));
+	}
+	json_decref(o);
 }

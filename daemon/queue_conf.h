@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
 #include "backoff.h"
 #include "joblimits.h"
 #include "labels.h"
@@ -30,8 +32,25 @@ enum {
 	QC_SNOOZE_EXIT = 1u << 10,
 	QC_SNOOZE = 1u << 11,
 	QC_MAX_SNOOZES = 1u << 12,
-	QC_LABELS = 1u << 13 /* replace the queue's labels whole */
+	QC_LABELS = 1u << 13, /* replace the queue's labels whole */
+	QC_ON_FAILURE = 1u << 14,
+	QC_ON_SUCCESS = 1u << 15,
+	QC_ON_FINISH = 1u << 16
 };
+
+/* A queue's hooks (SPEC 3): a job template each, submitted when a job of
+ * the queue ends so.  on_failure: failed for good (not a retry);
+ * on_success: succeeded; on_finish: any terminal end, cancelled too. */
+enum queue_conf_hook {
+	QUEUE_HOOK_FAILURE = 0,
+	QUEUE_HOOK_SUCCESS,
+	QUEUE_HOOK_FINISH,
+	QUEUE_HOOK_COUNT
+};
+/* Longest template, as compact JSON text, in bytes. */
+#define QUEUE_CONF_HOOK_MAX 4096
+/* The names of the hooks ("on_failure", ...), by enum queue_conf_hook. */
+extern const char *const queue_conf_hook_names[QUEUE_HOOK_COUNT];
 
 /* The most permits global_concurrency may give (each is a row of the
  * PostgreSQL store's queue_slots). */
@@ -55,6 +74,9 @@ struct queue_conf {
 	double snooze;		 /* seconds; < 0: the backoff delay */
 	int max_snoozes;	 /* 0..1000000, default 100 */
 	struct labels labels;	 /* its jobs' labels, under their own */
+	/* Each hook's template as compact JSON text with sorted keys, every
+	 * byte past its end zero (compared with memcmp); "": none. */
+	char hook[QUEUE_HOOK_COUNT][QUEUE_CONF_HOOK_MAX];
 };
 
 /* Fills q (the caller's) with a queue's defaults; name (borrowed, at most
@@ -68,5 +90,24 @@ int queue_conf_pool(const struct queue_conf *q);
  * loader reads back; keys the file did not set (q->set) commented out,
  * with their value (for config_print). */
 void queue_conf_print(const struct queue_conf *q, FILE *f);
+
+/* Checks v (borrowed), the value of hook `which` (a queue field or config
+ * key): a job spec object (jobspec_parse) whose text fits in
+ * QUEUE_CONF_HOOK_MAX, or JSON null (none), and sets q's hook to it.  -1
+ * with diag E_INVAL naming the field ("on_failure: priority: ..."), q
+ * unchanged. */
+int queue_conf_hook_set(struct queue_conf *q, int which, const json_t *v);
+/* Hook `which` of q as a new JSON object (caller decrefs), or JSON null. */
+json_t *queue_conf_hook_json(const struct queue_conf *q, int which);
+/* A [queue NAME] key of the config file if it is one of the hooks: 1
+ * when it is (and its value, JSON text, was taken), 0 when k is not a
+ * hook, -1 with diag E_INVAL naming the key. */
+int queue_conf_hook_config(struct queue_conf *q, const char *k, const char *v);
+/* q's hooks as the text the store keeps (caller frees): a JSON object of
+ * the hooks set, by name; NULL when none is. */
+char *queue_conf_hooks_text(const struct queue_conf *q);
+/* Reads back text (from queue_conf_hooks_text; NULL or not valid: none)
+ * into q's hooks. */
+void queue_conf_hooks_load(struct queue_conf *q, const char *text);
 
 #endif /* QUEUE_CONF_H_INCLUDED */

@@ -166,6 +166,7 @@ store_jobobj__json(const struct store_jobobj__row *r, bool with_env,
 	json_object_set_new(o, "limits", limits ? limits : json_object());
 	json_object_set_new(o, "labels", sorted_labels(r->labels));
 	json_object_set_new(o, "uid", json_integer(r->uid));
+	set_int(o, "hook_of", r->hook_of);
 	if (r->state == JOBD_RUNNING)
 		set_int(o, "pid", r->pid);
 	else
@@ -265,6 +266,7 @@ store_job_new_json(const struct store_job_new *j, int64_t id, const char *queue)
 		.unique_key = sp->unique_key,
 		.limits = t.limits,
 		.labels = t.labels,
+		.hook_of = {.null = sp->hook_of <= 0, .v = sp->hook_of},
 		.uid = (int64_t)j->uid,
 		.pid = none,
 		.created_at = {.v = j->created_at},

@@ -34,7 +34,7 @@ static const char queue_all[] =
 	"SELECT id, name, concurrency, rate_limit, rate_period, rate_burst,"
 	" capacity, paused, timeout, kill_grace, max_attempts, b_base,"
 	" b_factor, b_max, b_jitter, limits, global_concurrency,"
-	" snooze_exit, snooze, max_snoozes, labels"
+	" snooze_exit, snooze, max_snoozes, labels, hooks"
 	" FROM queues ORDER BY id";
 /* The permits 1..global_concurrency, and a full bucket when the queue has
  * a rate (per second: limit / period; burst: the limit when none). */
@@ -43,9 +43,9 @@ static const char queue_insert[] =
 	"  INSERT INTO queues (name, concurrency, rate_limit, rate_period,"
 	"   rate_burst, capacity, timeout, kill_grace, max_attempts, b_base,"
 	"   b_factor, b_max, b_jitter, limits, global_concurrency, paused,"
-	"   snooze_exit, snooze, max_snoozes, labels)"
+	"   snooze_exit, snooze, max_snoozes, labels, hooks)"
 	"  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
-	"   $14, $15, $16, $17, $18, $19, $20) ON CONFLICT DO NOTHING"
+	"   $14, $15, $16, $17, $18, $19, $20, $21) ON CONFLICT DO NOTHING"
 	"  RETURNING id, global_concurrency AS gc, rate_limit AS lim,"
 	"   rate_period AS per, CASE WHEN rate_burst > 0 THEN rate_burst"
 	"   ELSE rate_limit END AS burst),"
@@ -73,7 +73,7 @@ static const char queue_update[] =
 	"   kill_grace = $8, max_attempts = $9, b_base = $10, b_factor = $11,"
 	"   b_max = $12, b_jitter = $13, limits = $14,"
 	"   global_concurrency = $15, snooze_exit = $16, snooze = $17,"
-	"   max_snoozes = $18, labels = $19 WHERE id = $1"
+	"   max_snoozes = $18, labels = $19, hooks = $20 WHERE id = $1"
 	"  RETURNING id, global_concurrency AS gc, rate_limit AS lim,"
 	"   rate_period AS per, CASE WHEN rate_burst > 0 THEN rate_burst"
 	"   ELSE rate_limit END AS burst),"
@@ -156,6 +156,7 @@ store__pg_queue_each(store_queue_fn fn, void *arg)
 		q.conf.snooze = store_pg__double(r, i, 18);
 		q.conf.max_snoozes = (int)store_pg__int(r, i, 19);
 		labels_load(store_pg__text(r, i, 20), &q.conf.labels);
+		queue_conf_hooks_load(&q.conf, store_pg__text(r, i, 21));
 		if (fn(&q, arg) != 0)
 			rc = -1;
 	}
@@ -210,6 +211,7 @@ store__pg_queue_insert(const struct queue_conf *qc, bool paused, int64_t *id)
 	struct store_pg__args a = {0};
 	PGresult *r;
 	char *limits, *labels = labels_to_text(&qc->labels);
+	char *hooks = queue_conf_hooks_text(qc);
 	int rc;
 
 	store_pg__arg_text(&a, qc->name);
@@ -217,9 +219,11 @@ store__pg_queue_insert(const struct queue_conf *qc, bool paused, int64_t *id)
 	store_pg__arg_bool(&a, paused);
 	bind_snooze(&a, qc);
 	store_pg__arg_text(&a, labels); /* $20 */
+	store_pg__arg_text(&a, hooks);	/* $21 */
 	rc = store_pg__write("queue insert", queue_insert, &a, &r);
 	free(limits);
 	free(labels);
+	free(hooks);
 	if (rc != 0)
 		return -1;
 	if (PQntuples(r) == 0) {
@@ -236,15 +240,18 @@ store__pg_queue_update(int64_t id, const struct queue_conf *qc)
 {
 	struct store_pg__args a = {0};
 	char *limits, *labels = labels_to_text(&qc->labels);
+	char *hooks = queue_conf_hooks_text(qc);
 	int rc;
 
 	store_pg__arg_int(&a, id);
 	limits = bind_queue(&a, qc);
 	bind_snooze(&a, qc);
 	store_pg__arg_text(&a, labels); /* $19 */
+	store_pg__arg_text(&a, hooks);	/* $20 */
 	rc = store_pg__write("queue update", queue_update, &a, NULL);
 	free(limits);
 	free(labels);
+	free(hooks);
 	return rc;
 }
 

@@ -337,14 +337,21 @@ static const char schema_v4[] =
 	"ALTER TABLE jobs ADD COLUMN progress text;"
 	"ALTER TABLE jobs ADD COLUMN progress_bad bigint NOT NULL DEFAULT 0;";
 
+/* Version 5: hooks, as SQLite's version 9.  A queue's hook templates
+ * (text, NULL: none) and a hook job's parent in its spec's row (NULL: not
+ * a hook job).  Only columns added: older nodes read on. */
+static const char schema_v5[] =
+	"ALTER TABLE queues ADD COLUMN hooks text;"
+	"ALTER TABLE job_specs ADD COLUMN hook_of bigint;";
+
 /* Migrations: store_pg__migrations[i] takes the schema from version i to
  * i + 1. */
 const char *const store_pg__migrations[] = {schema_v1, schema_v2,
-					     schema_v3, schema_v4};
+					     schema_v3, schema_v4, schema_v5};
 /* The compat each migration leaves: the first one's schema is read by
  * no older jobd; versions 2 to 4 only add columns (with defaults, or
  * NULL for rows from before). */
-const int store_pg__compat[] = {1, 1, 1, 1};
+const int store_pg__compat[] = {1, 1, 1, 1, 1};
 _Static_assert(sizeof(store_pg__compat) / sizeof(store_pg__compat[0]) ==
 		       STORE_PG_SCHEMA_VERSION,
 	       "one compat per schema version");

@@ -46,6 +46,8 @@ store__sqlite_queue_each(store_queue_fn fn, void *arg)
 		q.conf.max_snoozes = sqlite3_column_int(s, 19);
 		labels_load((const char *)sqlite3_column_text(s, 20),
 			    &q.conf.labels);
+		queue_conf_hooks_load(&q.conf,
+				      (const char *)sqlite3_column_text(s, 21));
 		if (fn(&q, arg) != 0) {
 			sqlite3_reset(s);
 			return -1;
@@ -95,6 +97,11 @@ bind_queue(sqlite3_stmt *s, const struct queue_conf *qc)
 		sqlite3_bind_text(s, 20, labels, -1, free);
 	else
 		sqlite3_bind_null(s, 20);
+	char *hooks = queue_conf_hooks_text(qc);
+	if (hooks != NULL)
+		sqlite3_bind_text(s, 21, hooks, -1, free);
+	else
+		sqlite3_bind_null(s, 21);
 }
 
 int

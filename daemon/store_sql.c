@@ -162,11 +162,17 @@ static const char schema_v8[] =
 	"ALTER TABLE jobs ADD COLUMN progress TEXT;"
 	"ALTER TABLE jobs ADD COLUMN progress_bad INTEGER NOT NULL DEFAULT 0;";
 
+/* Version 9: hooks.  A queue's hook templates (queue_conf_hooks_text:
+ * a JSON object by hook name, NULL: none); a hook job's parent (NULL: not
+ * a hook job), so that its end fires no hook. */
+static const char schema_v9[] = "ALTER TABLE queues ADD COLUMN hooks TEXT;"
+				"ALTER TABLE jobs ADD COLUMN hook_of INTEGER;";
+
 /* Migrations: store__migrations[i] takes the schema from version i to
  * i + 1. */
 const char *const store__migrations[] = {schema_v1, schema_v2, schema_v3,
 					  schema_v4, schema_v5, schema_v6,
-					  schema_v7, schema_v8};
+					  schema_v7, schema_v8, schema_v9};
 _Static_assert(sizeof(store__migrations) / sizeof(store__migrations[0]) ==
 		       STORE_SCHEMA_VERSION,
 	       "one migration per schema version");
@@ -182,15 +188,16 @@ const char *const store__stmt_sql[S_COUNT] = {
 			"rate_period, rate_burst, capacity, paused, timeout, "
 			"kill_grace, max_attempts, b_base, b_factor, b_max, "
 			"b_jitter, limits, global_concurrency, snooze_exit, "
-			"snooze, max_snoozes, labels FROM queues ORDER BY id",
+			"snooze, max_snoozes, labels, hooks FROM queues "
+			"ORDER BY id",
 	[S_QUEUE_INSERT] = "INSERT INTO queues (name, concurrency, "
 			   "rate_limit, rate_period, rate_burst, capacity, "
 			   "paused, timeout, kill_grace, max_attempts, b_base, "
 			   "b_factor, b_max, b_jitter, limits, "
 			   "global_concurrency, snooze_exit, snooze, "
-			   "max_snoozes, labels) VALUES "
+			   "max_snoozes, labels, hooks) VALUES "
 			   "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-			   "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+			   "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
 	[S_QUEUE_UPDATE] = "UPDATE queues SET concurrency = ?2, "
 			   "rate_limit = ?3, rate_period = ?4, "
 			   "rate_burst = ?5, capacity = ?6, timeout = ?8, "
@@ -198,7 +205,7 @@ const char *const store__stmt_sql[S_COUNT] = {
 			   "b_factor = ?12, b_max = ?13, b_jitter = ?14, "
 			   "limits = ?15, global_concurrency = ?16, "
 			   "snooze_exit = ?17, snooze = ?18, max_snoozes = ?19, "
-			   "labels = ?20 WHERE id = ?1",
+			   "labels = ?20, hooks = ?21 WHERE id = ?1",
 	[S_QUEUE_PAUSE] = "UPDATE queues SET paused = ?2 WHERE id = ?1",
 	[S_QUEUE_DELETE] = "DELETE FROM queues WHERE id = ?1",
 	[S_QUEUE_PENDING] = "SELECT count(*) FROM jobs WHERE qid = ?1 AND "
@@ -214,10 +221,11 @@ const char *const store__stmt_sql[S_COUNT] = {
 			 "kill_grace, b_base, b_factor, b_max, b_jitter, uid, "
 			 "name, argv, shell, cwd, env_id, unique_key, output, "
 			 "deps_left, depends_on, finished_at, limits, linger, "
-			 "snooze_exit, snooze, max_snoozes, labels) VALUES "
+			 "snooze_exit, snooze, max_snoozes, labels, hook_of) "
+			 "VALUES "
 			 "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
 			 "?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, "
-			 "?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)",
+			 "?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)",
 	[S_DEP_INSERT] = "INSERT OR IGNORE INTO deps (dep_id, job_id) "
 			 "VALUES (?1, ?2)",
 	[S_JOB_UNIQUE] = "SELECT id FROM jobs WHERE uid = ?2 AND "

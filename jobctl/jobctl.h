@@ -94,6 +94,9 @@ enum {
 	OPT_LABEL,
 	OPT_NO_LABELS,
 	OPT_ABSOLUTE,
+	OPT_ON_FAILURE,
+	OPT_ON_SUCCESS,
+	OPT_ON_FINISH,
 };
 
 /* The global options and the one connection; main() sets the options. */

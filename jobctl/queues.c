@@ -40,6 +40,12 @@ static const char u_queue[] =
 	"      --label KEY=VALUE     a label of its jobs (repeatable; set\n"
 	"                            replaces all the queue's labels)\n"
 	"      --no-labels           (set) remove the queue's labels\n"
+	"      --on-failure JSON     a job spec submitted when a job fails\n"
+	"                            for good (none: no hook)\n"
+	"      --on-success JSON     a job spec submitted when a job "
+	"succeeds\n"
+	"      --on-finish JSON      a job spec submitted when a job ends\n"
+	"                            (cancels too)\n"
 	"      --paused              (add) create it paused\n"
 	"      --json                print the raw result";
 
@@ -379,6 +385,25 @@ queue_default(json_t *args, int ch, const char *arg)
 	return ST_OK;
 }
 
+/* --on-failure, --on-success, --on-finish: a job spec object as JSON,
+ * or "none" (null: no hook), into args. */
+static int
+hook_option(json_t *args, int ch, const char *arg)
+{
+	const char *key = ch == OPT_ON_FAILURE	 ? "on_failure"
+			  : ch == OPT_ON_SUCCESS ? "on_success"
+						 : "on_finish";
+	json_t *v = strcmp(arg, "none") == 0 ? json_null()
+					     : json_loads(arg, 0, NULL);
+
+	if (!json_is_object(v) && !json_is_null(v)) {
+		json_decref(v);
+		return bad_value(key, arg);
+	}
+	json_object_set_new(args, key, v);
+	return ST_OK;
+}
+
 /* One option of queue add or set.  Returns ST_OK or the status to exit
  * with. */
 static int
@@ -438,6 +463,10 @@ queue_option(struct queue_opts *o, int ch, const char *arg)
 		return ch == OPT_NO_LABELS || add_label(l, arg) ? ST_OK
 								: ST_USAGE;
 	}
+	case OPT_ON_FAILURE:
+	case OPT_ON_SUCCESS:
+	case OPT_ON_FINISH:
+		return hook_option(o->args, ch, arg);
 	case OPT_JSON:
 		jobctl.json = true;
 		return ST_OK;
@@ -514,6 +543,9 @@ queue_edit(int argc, char **argv, bool create)
 		SNOOZE_OPTIONS,
 		{"label", required_argument, NULL, OPT_LABEL},
 		{"no-labels", no_argument, NULL, OPT_NO_LABELS},
+		{"on-failure", required_argument, NULL, OPT_ON_FAILURE},
+		{"on-success", required_argument, NULL, OPT_ON_SUCCESS},
+		{"on-finish", required_argument, NULL, OPT_ON_FINISH},
 		LIMIT_OPTIONS,
 		{"json", no_argument, NULL, OPT_JSON},
 		{"help", no_argument, NULL, 'h'},

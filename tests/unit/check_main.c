@@ -52,6 +52,7 @@ Suite *store_both_node_suite(void);
 Suite *relay_suite(void);
 Suite *talkback_suite(void);
 Suite *labels_suite(void);
+Suite *queue_hooks_suite(void);
 
 static Suite *(*const suites[])(void) = {
 	time_suite,
@@ -100,6 +101,7 @@ static Suite *(*const suites[])(void) = {
 	relay_suite,
 	talkback_suite,
 	labels_suite,
+	queue_hooks_suite,
 };
 
 int

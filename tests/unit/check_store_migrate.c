@@ -429,20 +429,22 @@ END_TEST
 START_TEST(store_migrate_refuses_newer)
 {
 	int version = STORE_SCHEMA_VERSION;
-	char want[128];
+	int newer = STORE_SCHEMA_VERSION + 1;
+	char want[128], pragma[64];
 	sqlite3 *db = NULL;
 
 	storefix_setup_from(build_db, &version);
 	store_close();
 	ck_assert_int_eq(sqlite3_open(storefix_db_path(), &db), SQLITE_OK);
-	exec_ok(db, "PRAGMA user_version = 9");
+	snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", newer);
+	exec_ok(db, pragma);
 	sqlite3_close(db);
 	ck_assert_int_eq(store_open(storefix_db_path(), false), -1);
 	ck_assert_int_eq(diag_code(), E_DB);
-	snprintf(want, sizeof(want), "schema 9 is newer than this jobd (%d)",
-		 STORE_SCHEMA_VERSION);
+	snprintf(want, sizeof(want), "schema %d is newer than this jobd (%d)",
+		 newer, STORE_SCHEMA_VERSION);
 	ck_assert_msg(strstr(diag_msg(), want) != NULL, "%s", diag_msg());
-	ck_assert_int_eq(file_version(), 9);
+	ck_assert_int_eq(file_version(), newer);
 	storefix_teardown();
 }
 END_TEST
