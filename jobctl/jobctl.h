@@ -141,6 +141,20 @@ double jnum(const json_t *obj, const char *key, double dflt);
  * key; jobd checks the rest. */
 bool add_label(json_t *labels, const char *arg);
 
+/* Adds the states of "a,b" (arg) to states (an array).  Returns false
+ * after saying why when one is not a state (jobs.c). */
+bool add_states(json_t *states, const char *arg);
+
+/* ---- cancel and retry by filter (bulk.c) ---- */
+
+/* Whether cancel's or retry's arguments hold a filter option (anything
+ * but --json and -h before the ids). */
+bool bulk_wanted(int argc, char **argv);
+/* cancel and retry with a filter, synopsis their help text.  Return an
+ * exit status. */
+int bulk_cancel(const char *synopsis, int argc, char **argv);
+int bulk_retry(const char *synopsis, int argc, char **argv);
+
 /* Whether key is one of list, a NULL-ended list. */
 bool listed(const char *const *list, const char *key);
 
