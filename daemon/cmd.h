@@ -157,6 +157,7 @@ void cmd_retry(struct cmd_req *r);
 void cmd_wait(struct cmd_req *r);
 void cmd_cancel_filter(struct cmd_req *r); /* cmd_bulk.c */
 void cmd_retry_filter(struct cmd_req *r);
+void cmd_resubmit(struct cmd_req *r);
 void cmd_logs(struct cmd_req *r); /* cmd_logs.c */
 void cmd_watch(struct cmd_req *r);
 void cmd_queue_list(struct cmd_req *r); /* cmd_queue.c */

@@ -3,7 +3,8 @@
  * caller's jobs (every job for root) by queue, state, labels, name (a
  * glob) and creation time; the ids known when the request came are gone
  * through in windows, a slice at a time, and each job matched is cancelled
- * or retried through the same paths as one named by id.
+ * or retried through the same paths as one named by id.  resubmit makes
+ * a new job of a finished one's spec, through submit.h.
  */
 #include "cmd.h"
 
@@ -17,9 +18,11 @@
 #include "jobd/proto.h"
 #include "jobd/time.h"
 #include "jobs.h"
+#include "jobspec.h"
 #include "labels.h"
 #include "queue.h"
 #include "store.h"
+#include "submit.h"
 
 /* A window reads at most this many rows, in at most BULK_WINDOW ids,
  * between two turns of the loop (as a listing does). */
@@ -247,4 +250,100 @@ cmd_retry_filter(struct cmd_req *r)
 		return;
 	}
 	bulk_run(r, retry_one);
+}
+
+/* ---- resubmit ---- */
+
+/* The members of a job object that are fields of its spec, copied into
+ * the spec of its resubmit (run_at is not: the copy runs now, unless an
+ * override says otherwise). */
+static const char *const spec_fields[] = {
+	"argv",	      "shell",	      "queue",	 "name",       "cwd",
+	"env",	      "priority",     "timeout", "kill_grace", "max_attempts",
+	"backoff",    "depends_on",   "unique_key", "output",  "limits",
+	"linger",     "snooze_exit",  "snooze",	 "max_snoozes", "labels",
+	NULL,
+};
+
+/* The spec of stored job id with the fields of overrides (borrowed, an
+ * object or NULL) laid over it, one level deep; new, or NULL with diag. */
+static json_t *
+resubmit_spec(int64_t id, const json_t *overrides)
+{
+	json_t *job = store_job_json(id, true);
+	if (job == NULL)
+		return NULL;
+	json_t *spec = json_object();
+	for (const char *const *f = spec_fields; *f; f++) {
+		json_t *v = json_object_get(job, *f);
+		/* An empty list or object is as not given. */
+		if (v == NULL || json_is_null(v) ||
+		    (json_is_array(v) && json_array_size(v) == 0) ||
+		    (json_is_object(v) && json_object_size(v) == 0))
+			continue;
+		json_object_set(spec, *f, v);
+	}
+	json_decref(job);
+	if (overrides != NULL)
+		json_object_update(spec, (json_t *)(uintptr_t)overrides);
+	return spec;
+}
+
+void
+cmd_resubmit(struct cmd_req *r)
+{
+	const json_t *over = cmd_arg(r, "overrides");
+	struct store_job_brief b;
+	struct jobspec spec;
+	struct submit_result out = {0};
+	int64_t id = 0;
+	if (cmd_shutting_down()) {
+		cmd_reply_error(r, E_SHUTDOWN, "jobd is shutting down");
+		return;
+	}
+	if (cmd_arg_job_id(cmd_arg(r, "job_id"), "job_id", &id) != 0 ||
+	    cmd_find_job(r, id, &b) != 0) {
+		cmd_reply_diag(r);
+		return;
+	}
+	if (over != NULL && !json_is_object(over)) {
+		cmd_reply_error(r, E_INVAL,
+				"overrides: must be an object of job spec "
+				"fields");
+		return;
+	}
+	if (!jobd_state_is_terminal(b.state)) {
+		cmd_reply_error(r, E_STATE, "job %lld is %s, not finished",
+				(long long)id, jobd_state_name(b.state));
+		return;
+	}
+	json_t *obj = resubmit_spec(id, over);
+	if (obj == NULL) {
+		cmd_reply_diag(r);
+		return;
+	}
+	jobspec_init(&spec);
+	int rc = jobspec_parse(obj, &spec);
+	if (rc != 0 && over != NULL)
+		diag_prefix("overrides");
+	spec.resubmitted_from = id;
+	/* The copy is the owner's, whoever asks (root may). */
+	if (rc == 0)
+		rc = submit_jobs(&spec, 1, b.uid, NULL, &out, true);
+	if (rc == 0)
+		rc = store_sync();
+	if (rc == 0 && out.duplicate)
+		rc = diag_set(E_STATE,
+			      "job %lld: its unique_key is held by job %lld, "
+			      "not finished",
+			      (long long)id, (long long)out.id);
+	jobspec_destroy(&spec);
+	json_decref(obj);
+	if (rc != 0) {
+		if (diag_code() != E_CANCELLED)
+			cmd_reply_diag(r);
+		return;
+	}
+	json_t *job = store_job_json(out.id, false);
+	cmd_reply_ok(r, json_pack("{s:o}", "job", job ? job : json_null()));
 }

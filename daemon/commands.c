@@ -375,6 +375,7 @@ static const char *const f_list[] = {"queue",	  "state", "limit",  "after_id",
 				     "before_id", "order", "labels", NULL};
 static const char *const f_cancel[] = {"job_id", "job_ids", "filter", NULL};
 static const char *const f_retry[] = {"job_id", "filter", NULL};
+static const char *const f_resubmit[] = {"job_id", "overrides", NULL};
 static const char *const f_wait[] = {"job_id", "job_ids", "timeout",
 				     "labels", "queue",	  NULL};
 static const char *const f_logs[] = {"job_id",	  "attempt", "offset",
@@ -400,6 +401,7 @@ static const struct command commands[] = {
 	{"list", cmd_list, false, f_list},
 	{"cancel", cmd_cancel, false, f_cancel},
 	{"retry", cmd_retry, false, f_retry},
+	{"resubmit", cmd_resubmit, false, f_resubmit},
 	{"wait", cmd_wait, false, f_wait},
 	{"logs", cmd_logs, false, f_logs},
 	{"watch", cmd_watch, false, f_watch},

@@ -68,6 +68,9 @@ struct jobspec {
 	int max_snoozes; /* 0..JOBSPEC_MAX_SNOOZES; < 0 when not given */
 	json_t *labels;	 /* owned reference: the checked labels object (at
 			   least one pair), or NULL */
+	int64_t resubmitted_from; /* the job this one is a copy of
+				     (resubmit); 0: none.  Not a field
+				     of a spec: jobspec_parse leaves it */
 };
 
 /* Fills s with the defaults of a spec that gives nothing (queue "default",

@@ -209,6 +209,10 @@ store__sqlite_job_insert(const struct store_job_new *j, int64_t *id)
 		sqlite3_bind_null(s, 28);
 	sqlite3_bind_int(s, 29, j->max_snoozes);
 	bind_owned_or_null(s, 30, t.labels);
+	if (sp->resubmitted_from > 0)
+		sqlite3_bind_int64(s, 31, sp->resubmitted_from);
+	else
+		sqlite3_bind_null(s, 31);
 	int rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	if (rc == SQLITE_CONSTRAINT)

@@ -99,6 +99,7 @@ row_read(sqlite3_stmt *s, struct store_jobobj__row *r)
 		.result_error = col_text(s, JC_RESULT_ERROR),
 		.progress = col_text(s, JC_PROGRESS),
 		.progress_bad = sqlite3_column_int64(s, JC_PROGRESS_BAD),
+		.resubmitted_from = col_int(s, JC_RESUBMITTED_FROM),
 		/* One node: every attempt ran here. */
 		.node = store_local_node(),
 	};

@@ -347,6 +347,7 @@ int cmd_result(int argc, char **argv);	 /* jobs.c */
 int cmd_list(int argc, char **argv);	 /* jobs.c */
 int cmd_cancel(int argc, char **argv);	 /* jobs.c */
 int cmd_retry(int argc, char **argv);	 /* jobs.c */
+int cmd_restart(int argc, char **argv);	 /* jobs.c */
 int cmd_wait(int argc, char **argv);	 /* jobs.c */
 int cmd_logs(int argc, char **argv);	 /* logs.c */
 int cmd_watch(int argc, char **argv);	 /* logs.c */

@@ -103,6 +103,13 @@ static const char u_retry[] =
 	"      --failed              failed jobs only (as -S failed)\n" FILTER_HELP
 	"      --json                print the raw result";
 
+static const char u_restart[] =
+	"restart ID... [--json]\n"
+	"\n"
+	"Submits each finished job (succeeded, failed or cancelled) again, as\n"
+	"a new job with the same spec whose resubmitted_from is ID, and prints\n"
+	"the new jobs.";
+
 static const char u_wait[] =
 	"wait ID... [--timeout T] [--json]\n"
 	"       wait -l KEY=VALUE... [-q QUEUE] [--timeout T] [--json]\n"
@@ -139,6 +146,7 @@ static const char *const job_keys[] = {
 	"backoff",
 	"depends_on",
 	"unique_key",
+	"resubmitted_from",
 	"uid",
 	"pid",
 	"node",
@@ -735,6 +743,38 @@ cmd_retry(int argc, char **argv)
 		goto out;
 	json_array_foreach (ids, i, v) {
 		json_t *res = call("retry", json_pack("{sO}", "job_id", v));
+
+		if (res == NULL) {
+			st = ST_ERROR;
+			continue;
+		}
+		if (jobctl.json)
+			print_json(res);
+		else
+			json_array_append(jobs, json_object_get(res, "job"));
+		json_decref(res);
+	}
+	if (!jobctl.json && json_array_size(jobs) > 0)
+		print_jobs(jobs);
+out:
+	json_decref(ids);
+	json_decref(jobs);
+	return st;
+}
+
+/* restart takes one job a request, as retry does: every id is tried, and
+ * the status is 1 when any was refused. */
+int
+cmd_restart(int argc, char **argv)
+{
+	json_t *ids = json_array(), *jobs = json_array(), *v;
+	int st = ids_args("restart", u_restart, argc, argv, ids);
+	size_t i;
+
+	if (st != ST_OK)
+		goto out;
+	json_array_foreach (ids, i, v) {
+		json_t *res = call("resubmit", json_pack("{sO}", "job_id", v));
 
 		if (res == NULL) {
 			st = ST_ERROR;

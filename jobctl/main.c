@@ -42,6 +42,7 @@ static const char usage_text[] =
 	"       [--wide]\n"
 	"  cancel ID... | FILTER... | --all [--yes]\n"
 	"  retry ID... | --failed [-q QUEUE] [--since D] [FILTER...]\n"
+	"  restart ID...\n"
 	"  wait ID... [--timeout T]\n"
 	"  wait -l KEY=VALUE... [-q QUEUE] [--timeout T]\n"
 	"  logs ID [-f] [--attempt N]\n"
@@ -96,6 +97,7 @@ static const struct command {
 	{"get", cmd_get},	{"result", cmd_result},
 	{"list", cmd_list},	{"ls", cmd_list},
 	{"cancel", cmd_cancel}, {"retry", cmd_retry},
+	{"restart", cmd_restart},
 	{"wait", cmd_wait},	{"logs", cmd_logs},
 	{"watch", cmd_watch},	{"top", cmd_top},
 	{"queue", cmd_queue},	{"producer", cmd_producer},

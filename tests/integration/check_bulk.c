@@ -394,6 +394,143 @@ START_TEST(bulk_non_root_matches_own)
 }
 END_TEST
 
+/* ---- resubmit ---- */
+
+START_TEST(bulk_resubmit)
+{
+	struct jd *d = start();
+	int64_t a = jd_submit(d, jd_json("{\"argv\":[\"sh\",\"-c\",\"exit 0\"],"
+					 "\"queue\":\"r\",\"name\":\"one\","
+					 "\"priority\":5,\"env\":{\"K\":\"v\"},"
+					 "\"labels\":{\"team\":\"x\"}}"));
+	json_t *old = jd_wait(d, a, 20);
+	ck_assert_str_eq(jd_str(old, "state"), "succeeded");
+	ck_assert(json_is_null(json_object_get(old, "resubmitted_from")));
+	json_t *r = jd_req(d, "{s:s,s:I}", "cmd", "resubmit", "job_id",
+			   (json_int_t)a);
+	json_t *job = json_object_get(jd_ok(r), "job");
+	int64_t b = jd_num(job, "id");
+	ck_assert_int_gt(b, a);
+	ck_assert_int_eq(jd_num(job, "resubmitted_from"), a);
+	json_decref(r);
+	json_t *nj = jd_wait(d, b, 20);
+	ck_assert_str_eq(jd_str(nj, "state"), "succeeded");
+	ck_assert_int_eq(jd_num(nj, "resubmitted_from"), a);
+	const char *same[] = {"queue", "name", "argv", "priority", "labels",
+			      "cwd", "timeout", "max_attempts", NULL};
+	for (int i = 0; same[i]; i++)
+		ck_assert_msg(json_equal(json_object_get(old, same[i]),
+					 json_object_get(nj, same[i])),
+			      "%s differs", same[i]);
+	json_decref(nj);
+	json_decref(old);
+	/* Its environment too. */
+	r = jd_req(d, "{s:s,s:I,s:b}", "cmd", "get", "job_id", (json_int_t)b,
+		   "env", 1);
+	ck_assert_str_eq(jd_str(json_object_get(json_object_get(jd_ok(r), "job"),
+						"env"),
+				"K"),
+			 "v");
+	json_decref(r);
+	/* Overrides, through the spec's checks. */
+	r = jd_req(d, "{s:s,s:I,s:{s:s,s:i,s:{s:s}}}", "cmd", "resubmit",
+		   "job_id", (json_int_t)a, "overrides", "queue", "p",
+		   "priority", -3, "labels", "team", "y");
+	job = json_object_get(jd_ok(r), "job");
+	int64_t c = jd_num(job, "id");
+	ck_assert_str_eq(jd_str(job, "queue"), "p");
+	ck_assert_int_eq(jd_num(job, "priority"), -3);
+	ck_assert_str_eq(jd_str(json_object_get(job, "labels"), "team"), "y");
+	ck_assert_int_eq(jd_num(job, "resubmitted_from"), a);
+	json_decref(r);
+	/* Kept by the store. */
+	ck_assert_int_eq(jd_stop(d), 0);
+	jd_start(d, NULL);
+	job = jd_get(d, c);
+	ck_assert_int_eq(jd_num(job, "resubmitted_from"), a);
+	ck_assert_str_eq(jd_str(job, "state"), "queued");
+	json_decref(job);
+	/* Not finished: refused; a failed or cancelled one may be. */
+	r = jd_req(d, "{s:s,s:I}", "cmd", "resubmit", "job_id", (json_int_t)c);
+	ck_assert_str_eq(jd_err(r), "invalid_state");
+	json_decref(r);
+	jd_call_ok(d, json_pack("{s:s,s:I}", "cmd", "cancel", "job_id",
+				(json_int_t)c));
+	r = jd_req(d, "{s:s,s:I}", "cmd", "resubmit", "job_id", (json_int_t)c);
+	ck_assert_int_eq(jd_num(json_object_get(jd_ok(r), "job"),
+				"resubmitted_from"),
+			 c);
+	json_decref(r);
+}
+END_TEST
+
+START_TEST(bulk_resubmit_refused)
+{
+	struct jd *d = start();
+	int64_t a = sub(d, "p", "a", NULL);
+	jd_call_ok(d, json_pack("{s:s,s:I}", "cmd", "cancel", "job_id",
+				(json_int_t)a));
+	json_t *r = jd_req(d, "{s:s,s:I,s:{s:s}}", "cmd", "resubmit", "job_id",
+			   (json_int_t)a, "overrides", "priority", "high");
+	ck_assert_str_eq(jd_err(r), "invalid_argument");
+	ck_assert_msg(strncmp(jd_err_msg(r), "overrides: priority", 19) == 0,
+		      "%s", jd_err_msg(r));
+	json_decref(r);
+	r = jd_req(d, "{s:s,s:I,s:{s:s}}", "cmd", "resubmit", "job_id",
+		   (json_int_t)a, "overrides", "colour", "red");
+	ck_assert_str_eq(jd_err(r), "invalid_argument");
+	json_decref(r);
+	r = jd_req(d, "{s:s,s:I,s:[]}", "cmd", "resubmit", "job_id",
+		   (json_int_t)a, "overrides");
+	ck_assert_str_eq(jd_err(r), "invalid_argument");
+	json_decref(r);
+	r = jd_req(d, "{s:s,s:I}", "cmd", "resubmit", "job_id",
+		   (json_int_t)a + 100);
+	ck_assert_str_eq(jd_err(r), "not_found");
+	json_decref(r);
+	r = jd_req(d, "{s:s}", "cmd", "resubmit");
+	ck_assert_str_eq(jd_err(r), "invalid_argument");
+	json_decref(r);
+	/* Nothing was made. */
+	r = jd_req(d, "{s:s,s:i}", "cmd", "list", "limit", 10);
+	ck_assert_uint_eq(json_array_size(json_object_get(jd_ok(r), "jobs")),
+			  1);
+	json_decref(r);
+}
+END_TEST
+
+START_TEST(bulk_jobctl_restart)
+{
+	struct jd *d = start();
+	int64_t a = sub(d, "p", "a", NULL), q = sub(d, "p", "b", NULL);
+	jd_call_ok(d, json_pack("{s:s,s:I}", "cmd", "cancel", "job_id",
+				(json_int_t)a));
+	char ida[32], idq[32], *out = NULL, *err = NULL;
+	snprintf(ida, sizeof(ida), "%lld", (long long)a);
+	snprintf(idq, sizeof(idq), "%lld", (long long)q);
+	int st = jd_jobctl(d, NULL, &out, &err, "restart", ida, "--json", NULL);
+	ck_assert_msg(st == 0, "%d %s", st, err);
+	json_t *res = jd_json(out);
+	ck_assert_int_eq(jd_num(json_object_get(res, "job"),
+				"resubmitted_from"),
+			 a);
+	json_decref(res);
+	free(out);
+	free(err);
+	/* A queued one is refused (status 1), the others still made. */
+	st = jd_jobctl(d, NULL, &out, &err, "restart", idq, ida, NULL);
+	ck_assert_msg(st == 1 && strstr(err, "invalid_state"), "%d %s", st,
+		      err);
+	ck_assert_msg(strstr(out, "queued") != NULL, "%s", out);
+	free(out);
+	free(err);
+	st = jd_jobctl(d, NULL, &out, &err, "get", ida, NULL);
+	ck_assert_msg(st == 0 && strstr(out, "resubmitted_from"), "%s", out);
+	free(out);
+	free(err);
+}
+END_TEST
+
 /* ---- jobctl ---- */
 
 START_TEST(bulk_jobctl_cancel_retry)
@@ -469,6 +606,9 @@ bulk_suite(void)
 	tcase_add_test(tc, bulk_empty_filter_matches_all);
 	tcase_add_test(tc, bulk_non_root_matches_own);
 	tcase_add_test(tc, bulk_jobctl_cancel_retry);
+	tcase_add_test(tc, bulk_resubmit);
+	tcase_add_test(tc, bulk_resubmit_refused);
+	tcase_add_test(tc, bulk_jobctl_restart);
 	suite_add_tcase(s, tc);
 	return s;
 }
