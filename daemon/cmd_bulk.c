@@ -30,9 +30,8 @@
 #define BULK_WINDOW 4096
 #define BULK_NAME_MAX 1024
 
-static const char *const filter_fields[] = {"queue", "state",  "labels",
-					    "name",  "before", "after",
-					    NULL};
+static const char *const filter_fields[] = {"queue",  "state", "labels", "name",
+					    "before", "after", NULL};
 
 struct bulk {
 	struct store_job_filter f;
@@ -220,7 +219,8 @@ bulk_run(struct cmd_req *r, bulk_fn fn)
 	struct bulk b;
 	int64_t matched, changed;
 	if (cmd_arg(r, "job_id") != NULL || cmd_arg(r, "job_ids") != NULL) {
-		cmd_reply_error(r, E_INVAL, "filter: not with job_id or job_ids");
+		cmd_reply_error(r, E_INVAL,
+				"filter: not with job_id or job_ids");
 		return;
 	}
 	if (filter_parse(r, &b) != 0) {
@@ -258,10 +258,10 @@ cmd_retry_filter(struct cmd_req *r)
  * the spec of its resubmit (run_at is not: the copy runs now, unless an
  * override says otherwise). */
 static const char *const spec_fields[] = {
-	"argv",	      "shell",	      "queue",	 "name",       "cwd",
-	"env",	      "priority",     "timeout", "kill_grace", "max_attempts",
-	"backoff",    "depends_on",   "unique_key", "output",  "limits",
-	"linger",     "snooze_exit",  "snooze",	 "max_snoozes", "labels",
+	"argv",	   "shell",	  "queue",	"name",	       "cwd",
+	"env",	   "priority",	  "timeout",	"kill_grace",  "max_attempts",
+	"backoff", "depends_on",  "unique_key", "output",      "limits",
+	"linger",  "snooze_exit", "snooze",	"max_snoozes", "labels",
 	NULL,
 };
 

@@ -442,7 +442,8 @@ int
 cmd_retry_job(const struct store_job_brief *b)
 {
 	if (b->state != JOBD_FAILED && b->state != JOBD_CANCELLED)
-		return diag_set(E_STATE, "job %lld is %s, not failed or cancelled",
+		return diag_set(E_STATE,
+				"job %lld is %s, not failed or cancelled",
 				(long long)b->id, jobd_state_name(b->state));
 	/* A job cancelled while running is `cancelled` before its process
 	 * has gone: one job never has two live attempts. */

@@ -180,8 +180,7 @@ bulk_run(const char *cmd, const char *synopsis, const char *what, int argc,
 	if (st != ST_OK)
 		goto out;
 	if (all && json_object_size(filter) == 0 && !yes &&
-	    isatty(STDIN_FILENO) && isatty(STDERR_FILENO) &&
-	    !confirmed(what)) {
+	    isatty(STDIN_FILENO) && isatty(STDERR_FILENO) && !confirmed(what)) {
 		fprintf(stderr, "%s: nothing done\n", jobctl.prog);
 		st = ST_ERROR;
 		goto out;

@@ -63,20 +63,21 @@ static const char u_list[] =
 	"      --json                print the raw results";
 
 /* The filter options cancel and retry share. */
-#define FILTER_HELP                                                        \
-	"  -q, --queue QUEUE         jobs of this queue only\n"               \
+#define FILTER_HELP                                                            \
+	"  -q, --queue QUEUE         jobs of this queue only\n"                \
 	"  -S, -s, --state S[,S...]  jobs in these states only (repeatable)\n" \
 	"  -l, --label KEY=VALUE     jobs with this label only (repeatable:\n" \
 	"                            all must match)\n"                        \
-	"      --name GLOB           jobs whose name matches GLOB\n"          \
-	"      --before TIME         jobs created before TIME (RFC 3339)\n"   \
-	"      --after TIME          jobs created after TIME (RFC 3339)\n"    \
+	"      --name GLOB           jobs whose name matches GLOB\n"           \
+	"      --before TIME         jobs created before TIME (RFC 3339)\n"    \
+	"      --after TIME          jobs created after TIME (RFC 3339)\n"     \
 	"      --since D             jobs created in the last D (1h, 2d)\n"
 
 static const char u_cancel[] =
 	"cancel ID... [--json]\n"
-	"       cancel [-q QUEUE] [-S STATE]... [-l KEY=VALUE]... [--name GLOB]\n"
-	"              [--before TIME] [--after TIME] [--since D] [--json]\n"
+	"       cancel [-q QUEUE] [-S STATE]... [-l KEY=VALUE]...\n"
+	"              [--name GLOB] [--before TIME] [--after TIME]\n"
+	"              [--since D] [--json]\n"
 	"       cancel --all [--yes] [--json]\n"
 	"\n"
 	"Cancels unfinished jobs: those named (all or none), or those the\n"
@@ -100,15 +101,15 @@ static const char u_retry[] =
 	"many matched and how many were queued again.\n"
 	"\n"
 	"options:\n"
-	"      --failed              failed jobs only (as -S failed)\n" FILTER_HELP
+	"      --failed              failed jobs only (-S failed)\n" FILTER_HELP
 	"      --json                print the raw result";
 
 static const char u_restart[] =
 	"restart ID... [--json]\n"
 	"\n"
-	"Submits each finished job (succeeded, failed or cancelled) again, as\n"
-	"a new job with the same spec whose resubmitted_from is ID, and prints\n"
-	"the new jobs.";
+	"Submits each finished job (succeeded, failed or cancelled) again,\n"
+	"as a new job with the same spec whose resubmitted_from is ID, and\n"
+	"prints the new jobs.";
 
 static const char u_wait[] =
 	"wait ID... [--timeout T] [--json]\n"
@@ -146,7 +147,6 @@ static const char *const job_keys[] = {
 	"backoff",
 	"depends_on",
 	"unique_key",
-	"resubmitted_from",
 	"uid",
 	"pid",
 	"node",

@@ -97,13 +97,13 @@ static const struct command {
 	{"get", cmd_get},	{"result", cmd_result},
 	{"list", cmd_list},	{"ls", cmd_list},
 	{"cancel", cmd_cancel}, {"retry", cmd_retry},
-	{"restart", cmd_restart},
 	{"wait", cmd_wait},	{"logs", cmd_logs},
 	{"watch", cmd_watch},	{"top", cmd_top},
 	{"queue", cmd_queue},	{"producer", cmd_producer},
 	{"stats", cmd_stats},	{"prune", cmd_prune},
 	{"reload", cmd_reload}, {"shutdown", cmd_shutdown},
-	{"nodes", cmd_nodes},	{"help", cmd_help},
+	{"nodes", cmd_nodes},	{"restart", cmd_restart},
+	{"help", cmd_help},
 };
 static const size_t ncommands = sizeof(commands) / sizeof(commands[0]);
 

@@ -25,7 +25,7 @@
 
 Suite *bulk_suite(void);
 
-#define BASE_CONF                                                         \
+#define BASE_CONF                                                        \
 	"; bulk_suite\n[daemon]\nshutdown_timeout = 1\nkill_grace = 1\n" \
 	"[queue p]\n[queue q]\n[queue r]\nmax_attempts = 1\n"
 
@@ -56,8 +56,8 @@ sub(struct jd *d, const char *queue, const char *name, const char *labels)
 
 /* Sends cmd with filter (a JSON text) and checks the answer's counts. */
 static void
-bulk_ok(struct jd *d, const char *cmd, const char *filter,
-	json_int_t matched, json_int_t changed)
+bulk_ok(struct jd *d, const char *cmd, const char *filter, json_int_t matched,
+	json_int_t changed)
 {
 	json_t *r = jd_call(d, json_pack("{s:s,s:o}", "cmd", cmd, "filter",
 					 jd_json(filter)));
@@ -98,8 +98,9 @@ START_TEST(bulk_cancel_by_queue_and_state)
 	assert_state(d, q1, "queued");
 	/* Only queued jobs: p's are not any more. */
 	bulk_ok(d, "cancel", "{\"queue\":\"p\",\"state\":\"queued\"}", 0, 0);
-	bulk_ok(d, "cancel", "{\"queue\":\"q\",\"state\":[\"running\","
-			     "\"queued\"]}",
+	bulk_ok(d, "cancel",
+		"{\"queue\":\"q\",\"state\":[\"running\","
+		"\"queued\"]}",
 		1, 1);
 	assert_state(d, q1, "cancelled");
 	/* A cancel by filter reads as single cancels: reason cancelled. */
@@ -116,8 +117,8 @@ START_TEST(bulk_cancel_by_labels_and_name)
 	int64_t b = sub(d, "p", "build-2", "{\"team\":\"y\"}");
 	int64_t c = sub(d, "q", "deploy", "{\"team\":\"x\"}");
 	int64_t e = sub(d, "q", "build-3", "{\"team\":\"x\",\"env\":\"ci\"}");
-	bulk_ok(d, "cancel", "{\"labels\":{\"team\":\"x\",\"env\":\"ci\"}}",
-		2, 2);
+	bulk_ok(d, "cancel", "{\"labels\":{\"team\":\"x\",\"env\":\"ci\"}}", 2,
+		2);
 	assert_state(d, a, "cancelled");
 	assert_state(d, e, "cancelled");
 	assert_state(d, b, "queued");
@@ -182,13 +183,13 @@ END_TEST
 START_TEST(bulk_cancel_running_and_dependents)
 {
 	struct jd *d = start();
-	int64_t run = jd_submit(d, json_pack("{s:s,s:s,s:s}", "shell",
-					     "sleep 60", "queue", "r", "name",
-					     "long"));
+	int64_t run =
+		jd_submit(d, json_pack("{s:s,s:s,s:s}", "shell", "sleep 60",
+				       "queue", "r", "name", "long"));
 	ck_assert(jd_poll_state(d, run, "running", 20));
 	json_t *spec = json_pack("{s:[s],s:s,s:s,s:[I]}", "argv", "true",
-				 "queue", "q", "name", "after",
-				 "depends_on", (json_int_t)run);
+				 "queue", "q", "name", "after", "depends_on",
+				 (json_int_t)run);
 	int64_t dep = jd_submit(d, spec);
 	json_t *job = jd_get(d, run);
 	pid_t pid = (pid_t)jd_num(job, "pid");
@@ -217,9 +218,9 @@ START_TEST(bulk_retry_failed)
 	char *flag = jd_path(d, "flag");
 	int64_t ids[3];
 	for (int i = 0; i < 3; i++) {
-		ids[i] = jd_submit(d, json_pack("{s:[s,s,s],s:s}", "argv",
-						"test", "-e", flag, "queue",
-						"r"));
+		ids[i] = jd_submit(d,
+				   json_pack("{s:[s,s,s],s:s}", "argv", "test",
+					     "-e", flag, "queue", "r"));
 		json_t *job = jd_wait(d, ids[i], 20);
 		ck_assert_str_eq(jd_str(job, "state"), "failed");
 		json_decref(job);
@@ -277,8 +278,7 @@ START_TEST(bulk_bad_filters)
 		refused(d, c, "{\"queue\":1}", "invalid_argument",
 			"filter.queue");
 		refused(d, c, "{\"queue\":\"nope\"}", "unknown_queue", NULL);
-		refused(d, c, "{\"labels\":[1]}", "invalid_argument",
-			"labels");
+		refused(d, c, "{\"labels\":[1]}", "invalid_argument", "labels");
 		refused(d, c, "{\"name\":\"\"}", "invalid_argument",
 			"filter.name");
 		refused(d, c, "{\"name\":5}", "invalid_argument",
@@ -416,8 +416,9 @@ START_TEST(bulk_resubmit)
 	json_t *nj = jd_wait(d, b, 20);
 	ck_assert_str_eq(jd_str(nj, "state"), "succeeded");
 	ck_assert_int_eq(jd_num(nj, "resubmitted_from"), a);
-	const char *same[] = {"queue", "name", "argv", "priority", "labels",
-			      "cwd", "timeout", "max_attempts", NULL};
+	const char *same[] = {"queue",	  "name",	  "argv",
+			      "priority", "labels",	  "cwd",
+			      "timeout",  "max_attempts", NULL};
 	for (int i = 0; same[i]; i++)
 		ck_assert_msg(json_equal(json_object_get(old, same[i]),
 					 json_object_get(nj, same[i])),
@@ -427,10 +428,10 @@ START_TEST(bulk_resubmit)
 	/* Its environment too. */
 	r = jd_req(d, "{s:s,s:I,s:b}", "cmd", "get", "job_id", (json_int_t)b,
 		   "env", 1);
-	ck_assert_str_eq(jd_str(json_object_get(json_object_get(jd_ok(r), "job"),
-						"env"),
-				"K"),
-			 "v");
+	ck_assert_str_eq(
+		jd_str(json_object_get(json_object_get(jd_ok(r), "job"), "env"),
+		       "K"),
+		"v");
 	json_decref(r);
 	/* Overrides, through the spec's checks. */
 	r = jd_req(d, "{s:s,s:I,s:{s:s,s:i,s:{s:s}}}", "cmd", "resubmit",
@@ -457,9 +458,9 @@ START_TEST(bulk_resubmit)
 	jd_call_ok(d, json_pack("{s:s,s:I}", "cmd", "cancel", "job_id",
 				(json_int_t)c));
 	r = jd_req(d, "{s:s,s:I}", "cmd", "resubmit", "job_id", (json_int_t)c);
-	ck_assert_int_eq(jd_num(json_object_get(jd_ok(r), "job"),
-				"resubmitted_from"),
-			 c);
+	ck_assert_int_eq(
+		jd_num(json_object_get(jd_ok(r), "job"), "resubmitted_from"),
+		c);
 	json_decref(r);
 }
 END_TEST
@@ -511,9 +512,8 @@ START_TEST(bulk_jobctl_restart)
 	int st = jd_jobctl(d, NULL, &out, &err, "restart", ida, "--json", NULL);
 	ck_assert_msg(st == 0, "%d %s", st, err);
 	json_t *res = jd_json(out);
-	ck_assert_int_eq(jd_num(json_object_get(res, "job"),
-				"resubmitted_from"),
-			 a);
+	ck_assert_int_eq(
+		jd_num(json_object_get(res, "job"), "resubmitted_from"), a);
 	json_decref(res);
 	free(out);
 	free(err);
@@ -544,8 +544,8 @@ START_TEST(bulk_jobctl_cancel_retry)
 	free(out);
 	free(err);
 	assert_state(d, a, "queued");
-	st = jd_jobctl(d, NULL, &out, &err, "cancel", "--queue", "p",
-		       "--state", "queued", NULL);
+	st = jd_jobctl(d, NULL, &out, &err, "cancel", "--queue", "p", "--state",
+		       "queued", NULL);
 	ck_assert_msg(st == 0, "%d %s", st, err);
 	ck_assert_str_eq(out, "matched: 1\nchanged: 1\n");
 	free(out);
@@ -563,8 +563,8 @@ START_TEST(bulk_jobctl_cancel_retry)
 	free(err);
 	assert_state(d, b, "cancelled");
 	/* retry --failed: none failed; --since takes a duration. */
-	st = jd_jobctl(d, NULL, &out, &err, "retry", "--failed", "--queue",
-		       "q", "--since", "1h", NULL);
+	st = jd_jobctl(d, NULL, &out, &err, "retry", "--failed", "--queue", "q",
+		       "--since", "1h", NULL);
 	ck_assert_msg(st == 0, "%d %s", st, err);
 	ck_assert_str_eq(out, "matched: 0\nchanged: 0\n");
 	free(out);
