@@ -245,6 +245,59 @@ START_TEST(bulk_retry_failed)
 }
 END_TEST
 
+/* A cancel by filter of many jobs holds the loop no step longer than
+ * 50 ms: jobd counts the steps over its slow_callback_ms, and the count
+ * does not grow over the cancel (the submit before it is left out so).
+ * 100,000 jobs on SQLite are in slices_suite; here fewer, on both
+ * stores. */
+START_TEST(bulk_cancel_sliced)
+{
+	/* PostgreSQL takes a few round trips a job (about 4 ms each). */
+	int n = jd_under_asan() || jd_on_postgres() ? 2000 : 10000;
+	struct jd *d = jd_test_start(&D, BASE_CONF,
+				     "[daemon]\nslow_callback_ms = 50\n", NULL);
+	jd_queue_cmd(d, "queue.pause", "p");
+	json_t *jobs = json_array();
+	for (int i = 0; i < n; i++)
+		json_array_append_new(jobs, json_pack("{s:[s],s:s}", "argv",
+						      "true", "queue", "p"));
+	int fd = jd_connect(d);
+	ck_assert_int_ge(fd, 0);
+	json_t *req = json_pack("{s:s,s:o}", "cmd", "submit", "jobs", jobs);
+	json_t *r = jd_call_fd(d, fd, req, 120000);
+	ck_assert_uint_eq(json_array_size(json_object_get(jd_ok(r), "ids")),
+			  (size_t)n);
+	json_decref(r);
+	json_decref(req);
+	r = jd_req(d, "{s:s}", "cmd", "stats");
+	json_int_t before =
+		jd_num(json_object_get(jd_ok(r), "loop"), "slow_callbacks");
+	json_decref(r);
+	req = json_pack("{s:s,s:{s:s,s:s}}", "cmd", "cancel", "filter", "queue",
+			"p", "state", "queued");
+	double t0 = jd_now();
+	r = jd_call_fd(d, fd, req, 120000);
+	ck_assert_int_eq(jd_num(jd_ok(r), "matched"), n);
+	ck_assert_int_eq(jd_num(jd_ok(r), "changed"), n);
+	json_decref(r);
+	json_decref(req);
+	jd_close(fd);
+	r = jd_req(d, "{s:s}", "cmd", "stats");
+	json_t *loop = json_object_get(jd_ok(r), "loop");
+	json_int_t slow = jd_num(loop, "slow_callbacks") - before;
+	fprintf(stderr,
+		"bulk: cancel by filter of %d: %.0f ms, %lld steps over "
+		"50 ms\n",
+		n, (jd_now() - t0) * 1000, (long long)slow);
+	ck_assert_msg(slow == 0, "the cancel held the loop %lld times",
+		      (long long)slow);
+	json_decref(r);
+	json_t *q = jd_queue_get(d, "p", NULL);
+	ck_assert_int_eq(jd_num(json_object_get(q, "counts"), "cancelled"), n);
+	json_decref(q);
+}
+END_TEST
+
 /* ---- refused ---- */
 
 static void
@@ -602,6 +655,7 @@ bulk_suite(void)
 	tcase_add_test(tc, bulk_cancel_by_time);
 	tcase_add_test(tc, bulk_cancel_running_and_dependents);
 	tcase_add_test(tc, bulk_retry_failed);
+	tcase_add_test(tc, bulk_cancel_sliced);
 	tcase_add_test(tc, bulk_bad_filters);
 	tcase_add_test(tc, bulk_empty_filter_matches_all);
 	tcase_add_test(tc, bulk_non_root_matches_own);
