@@ -2,8 +2,9 @@
  * cmd: private to the commands module — what commands.c (dispatch, the
  * command table, request parsing) shares with the files that hold the
  * handlers: cmd_job.c (submit, get, list, cancel, retry, wait),
- * cmd_logs.c (logs, watch), cmd_queue.c (queue.*), cmd_producer.c
- * (producer.*) and cmd_admin.c (ping, stats, prune, reload, shutdown,
+ * cmd_bulk.c (cancel and retry by filter, resubmit), cmd_logs.c (logs,
+ * watch), cmd_queue.c (queue.*), cmd_producer.c (producer.*) and
+ * cmd_admin.c (ping, stats, prune, reload, shutdown,
  * debug.*).  Nothing outside those files includes it; the module's
  * contract is commands.h.
  *
