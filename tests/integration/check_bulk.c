@@ -11,6 +11,7 @@
 #include <check.h>
 #include <grp.h>
 #include <poll.h>
+#include <pty.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -565,8 +566,11 @@ START_TEST(bulk_jobctl_restart)
 	int st = jd_jobctl(d, NULL, &out, &err, "restart", ida, "--json", NULL);
 	ck_assert_msg(st == 0, "%d %s", st, err);
 	json_t *res = jd_json(out);
-	ck_assert_int_eq(
-		jd_num(json_object_get(res, "job"), "resubmitted_from"), a);
+	json_t *nj = json_object_get(res, "job");
+	ck_assert_int_eq(jd_num(nj, "resubmitted_from"), a);
+	char idn[32], want[64];
+	snprintf(idn, sizeof(idn), "%lld", (long long)jd_num(nj, "id"));
+	snprintf(want, sizeof(want), "resubmitted_from: %lld", (long long)a);
 	json_decref(res);
 	free(out);
 	free(err);
@@ -577,8 +581,8 @@ START_TEST(bulk_jobctl_restart)
 	ck_assert_msg(strstr(out, "queued") != NULL, "%s", out);
 	free(out);
 	free(err);
-	st = jd_jobctl(d, NULL, &out, &err, "get", ida, NULL);
-	ck_assert_msg(st == 0 && strstr(out, "resubmitted_from"), "%s", out);
+	st = jd_jobctl(d, NULL, &out, &err, "get", idn, NULL);
+	ck_assert_msg(st == 0 && strstr(out, want), "%s", out);
 	free(out);
 	free(err);
 }
@@ -643,6 +647,63 @@ START_TEST(bulk_jobctl_cancel_retry)
 }
 END_TEST
 
+/* Runs jobctl cancel --all on a terminal, answers the question with
+ * answer, and returns its exit status; *out gets what it wrote. */
+static int
+cancel_all_on_tty(struct jd *d, const char *answer, char *out, size_t n)
+{
+	int master;
+	pid_t pid = forkpty(&master, NULL, NULL, NULL);
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		const char *bin = getenv("JOBCTL_BIN");
+		execl(bin ? bin : "build/jobctl", "jobctl", "-s", d->sock,
+		      "cancel", "--all", (char *)NULL);
+		_exit(127);
+	}
+	size_t len = 0;
+	bool answered = false;
+	double end = jd_now() + 20;
+	out[0] = '\0';
+	for (;;) {
+		struct pollfd p = {master, POLLIN, 0};
+		int left = (int)((end - jd_now()) * 1000);
+		ck_assert_msg(left > 0, "cancel --all did not end: %s", out);
+		if (poll(&p, 1, left) <= 0)
+			continue;
+		ssize_t r = read(master, out + len, n - 1 - len);
+		if (r <= 0)
+			break; /* EIO once jobctl has gone */
+		len += (size_t)r;
+		out[len] = '\0';
+		if (!answered && strstr(out, "[y/N]") != NULL) {
+			ck_assert(write(master, answer, strlen(answer)) ==
+				  (ssize_t)strlen(answer));
+			answered = true;
+		}
+	}
+	close(master);
+	int st;
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(answered, "no question: %s", out);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+/* cancel --all asks first on a terminal: no cancels nothing. */
+START_TEST(bulk_jobctl_cancel_all_asks)
+{
+	struct jd *d = start();
+	int64_t a = sub(d, "p", "a", NULL);
+	char out[4096];
+	ck_assert_int_eq(cancel_all_on_tty(d, "n\n", out, sizeof(out)), 1);
+	ck_assert_msg(strstr(out, "nothing done") != NULL, "%s", out);
+	assert_state(d, a, "queued");
+	ck_assert_int_eq(cancel_all_on_tty(d, "y\n", out, sizeof(out)), 0);
+	ck_assert_msg(strstr(out, "changed: 1") != NULL, "%s", out);
+	assert_state(d, a, "cancelled");
+}
+END_TEST
+
 Suite *
 bulk_suite(void)
 {
@@ -660,6 +721,7 @@ bulk_suite(void)
 	tcase_add_test(tc, bulk_empty_filter_matches_all);
 	tcase_add_test(tc, bulk_non_root_matches_own);
 	tcase_add_test(tc, bulk_jobctl_cancel_retry);
+	tcase_add_test(tc, bulk_jobctl_cancel_all_asks);
 	tcase_add_test(tc, bulk_resubmit);
 	tcase_add_test(tc, bulk_resubmit_refused);
 	tcase_add_test(tc, bulk_jobctl_restart);
