@@ -212,6 +212,54 @@ START_TEST(bulk_cancel_running_and_dependents)
 }
 END_TEST
 
+/* A cancel by filter sends each job's job.finished (state cancelled), as
+ * cancels by id do, and none of a job it leaves. */
+START_TEST(bulk_cancel_events)
+{
+	struct jd *d = start();
+	int fd = jd_connect(d);
+	ck_assert_int_ge(fd, 0);
+	json_t *req = json_pack("{s:s,s:s}", "cmd", "watch", "queue", "p");
+	json_t *r = jd_call_fd(d, fd, req, 10000);
+	jd_ok(r);
+	json_decref(r);
+	json_decref(req);
+	int64_t ids[3];
+	for (int i = 0; i < 3; i++)
+		ids[i] = sub(d, "p", i == 1 ? "keep" : "go", NULL);
+	bulk_ok(d, "cancel", "{\"name\":\"go\"}", 2, 2);
+	/* The kept one's cancel afterwards marks the end of the stream. */
+	jd_call_ok(d, json_pack("{s:s,s:I}", "cmd", "cancel", "job_id",
+				(json_int_t)ids[1]));
+	bool fin[3] = {false, false, false};
+	int order = 0, at[3] = {0, 0, 0};
+	double end = jd_now() + 30;
+	while (!fin[1]) {
+		ck_assert_msg(jd_now() < end, "no job.finished for job %lld",
+			      (long long)ids[1]);
+		char *line = jd_read_line(fd, 1000);
+		if (line == NULL)
+			continue;
+		json_t *ev = jd_json(line);
+		free(line);
+		json_t *job = json_object_get(ev, "job");
+		if (strcmp(jd_str(ev, "event"), "job.finished") == 0) {
+			int64_t id = jd_num(job, "id");
+			int i = id == ids[0] ? 0 : id == ids[1] ? 1 : 2;
+			ck_assert_int_eq(id, ids[i]);
+			ck_assert_str_eq(jd_str(job, "state"), "cancelled");
+			ck_assert(!fin[i]);
+			fin[i] = true;
+			at[i] = ++order;
+		}
+		json_decref(ev);
+	}
+	jd_close(fd);
+	ck_assert(fin[0] && fin[2]);
+	ck_assert(at[0] < at[1] && at[2] < at[1]);
+}
+END_TEST
+
 /* Retry by filter: failed jobs of the span, queued again, run again. */
 START_TEST(bulk_retry_failed)
 {
@@ -715,6 +763,7 @@ bulk_suite(void)
 	tcase_add_test(tc, bulk_cancel_by_labels_and_name);
 	tcase_add_test(tc, bulk_cancel_by_time);
 	tcase_add_test(tc, bulk_cancel_running_and_dependents);
+	tcase_add_test(tc, bulk_cancel_events);
 	tcase_add_test(tc, bulk_retry_failed);
 	tcase_add_test(tc, bulk_cancel_sliced);
 	tcase_add_test(tc, bulk_bad_filters);
