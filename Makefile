@@ -94,7 +94,7 @@ DAEMON_MODS := xmem buf utf8 diag log users safedir backoff ratelimit cron \
                store_pg_attempt store_pg_events \
                queue runner events scheduler jobs \
                consumer submit hooks producer cluster relay control commands \
-               cmd_job cmd_logs cmd_queue cmd_producer cmd_admin sdnotify \
+               cmd_job cmd_bulk cmd_logs cmd_queue cmd_producer cmd_admin sdnotify \
                service
 DAEMON_OBJS := $(DAEMON_MODS:%=$(B)/daemon/%.o)
 # The client library, libjobd.a: the C API of include/jobd/.  The daemon

@@ -2,8 +2,9 @@
  * cmd: private to the commands module — what commands.c (dispatch, the
  * command table, request parsing) shares with the files that hold the
  * handlers: cmd_job.c (submit, get, list, cancel, retry, wait),
- * cmd_logs.c (logs, watch), cmd_queue.c (queue.*), cmd_producer.c
- * (producer.*) and cmd_admin.c (ping, stats, prune, reload, shutdown,
+ * cmd_bulk.c (cancel and retry by filter, resubmit), cmd_logs.c (logs,
+ * watch), cmd_queue.c (queue.*), cmd_producer.c (producer.*) and
+ * cmd_admin.c (ping, stats, prune, reload, shutdown,
  * debug.*).  Nothing outside those files includes it; the module's
  * contract is commands.h.
  *
@@ -117,6 +118,14 @@ int cmd_find_job(struct cmd_req *r, int64_t id, struct store_job_brief *b);
 /* The owner filter of c's listings: -1 (all) for root, else its uid. */
 long cmd_uid_filter(const struct conn *c);
 
+/* state: a state name or an array of them into *mask (a bit per state;
+ * 0 when v is NULL).  E_INVAL naming state. */
+int cmd_state_mask(const json_t *v, unsigned *mask);
+/* Puts failed or cancelled job b back to queued, its earlier logs
+ * removed: E_STATE when it is in another state or its process has not
+ * exited yet, else as jobs_retry().  May yield. */
+int cmd_retry_job(const struct store_job_brief *b);
+
 /* ---- deferred replies (commands.c) ---- */
 
 /* A pending reply for r whose coroutine runs fn(d), or NULL with E_BUSY
@@ -147,6 +156,9 @@ void cmd_list(struct cmd_req *r);
 void cmd_cancel(struct cmd_req *r);
 void cmd_retry(struct cmd_req *r);
 void cmd_wait(struct cmd_req *r);
+void cmd_cancel_filter(struct cmd_req *r); /* cmd_bulk.c */
+void cmd_retry_filter(struct cmd_req *r);
+void cmd_resubmit(struct cmd_req *r);
 void cmd_logs(struct cmd_req *r); /* cmd_logs.c */
 void cmd_watch(struct cmd_req *r);
 void cmd_queue_list(struct cmd_req *r); /* cmd_queue.c */

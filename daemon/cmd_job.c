@@ -181,8 +181,8 @@ cmd_get(struct cmd_req *r)
 	cmd_reply_ok(r, json_pack("{s:o}", "job", job));
 }
 
-static int
-state_mask(const json_t *v, unsigned *mask)
+int
+cmd_state_mask(const json_t *v, unsigned *mask)
 {
 	*mask = 0;
 	if (v == NULL)
@@ -342,7 +342,7 @@ cmd_list(struct cmd_req *r)
 		f.qid = q->id;
 	}
 	struct labels labels;
-	if (state_mask(cmd_arg(r, "state"), &f.state_mask) != 0 ||
+	if (cmd_state_mask(cmd_arg(r, "state"), &f.state_mask) != 0 ||
 	    cmd_arg_labels(r, &labels) != 0) {
 		cmd_reply_diag(r);
 		return;
@@ -398,6 +398,10 @@ cmd_cancel(struct cmd_req *r)
 	int64_t *ids;
 	size_t n;
 	struct store_job_brief b;
+	if (cmd_arg(r, "filter") != NULL) {
+		cmd_cancel_filter(r);
+		return;
+	}
 	if (cmd_arg_job_ids(r, &ids, &n) != 0) {
 		cmd_reply_diag(r);
 		return;
@@ -434,43 +438,46 @@ out:
 	free(ids);
 }
 
+int
+cmd_retry_job(const struct store_job_brief *b)
+{
+	if (b->state != JOBD_FAILED && b->state != JOBD_CANCELLED)
+		return diag_set(E_STATE,
+				"job %lld is %s, not failed or cancelled",
+				(long long)b->id, jobd_state_name(b->state));
+	/* A job cancelled while running is `cancelled` before its process
+	 * has gone: one job never has two live attempts. */
+	if (consumer_holds(b->id))
+		return diag_set(E_STATE,
+				"job %lld is still stopping; retry "
+				"once its process has exited",
+				(long long)b->id);
+	if (jobs_retry(b, jobd_time_now_ms()) != 0)
+		return -1;
+	/* The job starts afresh: its attempts count from 1 again, so the
+	 * logs of the earlier round go, and `logs` shows the new run. */
+	joblog_remove(cmd_ctx()->log_dir, b->id, b->attempt);
+	return 0;
+}
+
 void
 cmd_retry(struct cmd_req *r)
 {
 	int64_t id = 0;
 	struct store_job_brief b;
+	if (cmd_arg(r, "filter") != NULL) {
+		cmd_retry_filter(r);
+		return;
+	}
 	if (cmd_shutting_down()) {
 		cmd_reply_error(r, E_SHUTDOWN, "jobd is shutting down");
 		return;
 	}
 	if (cmd_arg_job_id(cmd_arg(r, "job_id"), "job_id", &id) != 0 ||
-	    cmd_find_job(r, id, &b) != 0) {
+	    cmd_find_job(r, id, &b) != 0 || cmd_retry_job(&b) != 0) {
 		cmd_reply_diag(r);
 		return;
 	}
-	if (b.state != JOBD_FAILED && b.state != JOBD_CANCELLED) {
-		cmd_reply_error(r, E_STATE,
-				"job %lld is %s, not failed or "
-				"cancelled",
-				(long long)id, jobd_state_name(b.state));
-		return;
-	}
-	/* A job cancelled while running is `cancelled` before its process
-	 * has gone: one job never has two live attempts. */
-	if (consumer_holds(id)) {
-		cmd_reply_error(r, E_STATE,
-				"job %lld is still stopping; retry "
-				"once its process has exited",
-				(long long)id);
-		return;
-	}
-	if (jobs_retry(&b, jobd_time_now_ms()) != 0) {
-		cmd_reply_diag(r);
-		return;
-	}
-	/* The job starts afresh: its attempts count from 1 again, so the
-	 * logs of the earlier round go, and `logs` shows the new run. */
-	joblog_remove(cmd_ctx()->log_dir, id, b.attempt);
 	json_t *job = store_job_json(id, false);
 	cmd_reply_ok(r, json_pack("{s:o}", "job", job ? job : json_null()));
 }

@@ -373,8 +373,9 @@ static const char *const f_submit[] = {"job", "jobs", NULL};
 static const char *const f_get[] = {"job_id", "env", NULL};
 static const char *const f_list[] = {"queue",	  "state", "limit",  "after_id",
 				     "before_id", "order", "labels", NULL};
-static const char *const f_ids[] = {"job_id", "job_ids", NULL};
-static const char *const f_retry[] = {"job_id", NULL};
+static const char *const f_cancel[] = {"job_id", "job_ids", "filter", NULL};
+static const char *const f_retry[] = {"job_id", "filter", NULL};
+static const char *const f_resubmit[] = {"job_id", "overrides", NULL};
 static const char *const f_wait[] = {"job_id", "job_ids", "timeout",
 				     "labels", "queue",	  NULL};
 static const char *const f_logs[] = {"job_id",	  "attempt", "offset",
@@ -399,8 +400,9 @@ static const struct command commands[] = {
 	{"submit", cmd_submit, false, f_submit},
 	{"get", cmd_get, false, f_get},
 	{"list", cmd_list, false, f_list},
-	{"cancel", cmd_cancel, false, f_ids},
+	{"cancel", cmd_cancel, false, f_cancel},
 	{"retry", cmd_retry, false, f_retry},
+	{"resubmit", cmd_resubmit, false, f_resubmit},
 	{"wait", cmd_wait, false, f_wait},
 	{"logs", cmd_logs, false, f_logs},
 	{"watch", cmd_watch, false, f_watch},

@@ -71,6 +71,9 @@ struct jobspec {
 	int64_t hook_of; /* the job whose end submitted this one as its
 			    queue's hook; 0: none.  Never parsed: only the
 			    daemon sets it */
+	int64_t resubmitted_from; /* the job this one is a copy of
+				     (resubmit); 0: none.  Not a field
+				     of a spec: jobspec_parse leaves it */
 };
 
 /* Fills s with the defaults of a spec that gives nothing (queue "default",

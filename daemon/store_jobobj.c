@@ -174,6 +174,7 @@ store_jobobj__json(const struct store_jobobj__row *r, bool with_env,
 	/* A retry forgets the attempts (started_at with them), and the
 	 * node goes with them. */
 	set_text(o, "node", r->started_at.null ? NULL : r->node);
+	set_int(o, "resubmitted_from", r->resubmitted_from);
 	set_time(o, "created_at", r->created_at);
 	set_time(o, "run_at", r->run_at);
 	set_time(o, "started_at", r->started_at);
@@ -285,6 +286,8 @@ store_job_new_json(const struct store_job_new *j, int64_t id, const char *queue)
 				.v = j->snooze_exit},
 		.snooze = {.null = j->snooze < 0, .v = j->snooze},
 		.max_snoozes = j->max_snoozes,
+		.resubmitted_from = {.null = sp->resubmitted_from <= 0,
+				     .v = sp->resubmitted_from},
 	};
 	json_t *o = store_jobobj__json(&r, false, NULL);
 

@@ -75,6 +75,7 @@ struct store_jobobj__row {
 	const char *progress;	  /* JSON: the latest attempt's; NULL: none */
 	int64_t progress_bad;
 	struct store_jobobj__int hook_of; /* NULL: not a hook job */
+	struct store_jobobj__int resubmitted_from; /* NULL: submitted */
 };
 
 struct store_job_new;

@@ -64,7 +64,7 @@ extern const int store_pg__compat[];
 					   " END"
 
 /* A statement's parameters, in order, as text. */
-#define STORE_PG_MAX_ARGS 32
+#define STORE_PG_MAX_ARGS 40
 struct store_pg__args {
 	int n;
 	const char *v[STORE_PG_MAX_ARGS]; /* NULL: SQL NULL */

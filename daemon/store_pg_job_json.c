@@ -32,7 +32,7 @@
 	"j.ru_sys, j.ru_maxrss, s.limits, s.linger, j.ru_mempeak, " \
 	"j.last_node, s.snooze_exit, s.snooze, s.max_snoozes, j.snoozes, " \
 	"j.result, j.result_error, s.labels, j.progress, j.progress_bad, " \
-	"s.hook_of "
+	"s.hook_of, s.resubmitted_from "
 #define JOB_FROM \
 	"FROM jobs j JOIN job_specs s ON s.job_id = j.id " \
 	"JOIN queues q ON q.id = j.qid "
@@ -126,6 +126,7 @@ enum job_col {
 	JC_PROGRESS,
 	JC_PROGRESS_BAD,
 	JC_HOOK_OF,
+	JC_RESUBMITTED_FROM,
 	JC_ENV_BODY, /* job_get only */
 };
 
@@ -200,6 +201,7 @@ row_to_job(const PGresult *r, int row, bool with_env, bool brief)
 		.progress = store_pg__text(r, row, JC_PROGRESS),
 		.progress_bad = store_pg__int(r, row, JC_PROGRESS_BAD),
 		.hook_of = col_int(r, row, JC_HOOK_OF),
+		.resubmitted_from = col_int(r, row, JC_RESUBMITTED_FROM),
 	};
 
 	return store_jobobj__json(&j, with_env,

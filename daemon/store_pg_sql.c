@@ -344,14 +344,20 @@ static const char schema_v5[] =
 	"ALTER TABLE queues ADD COLUMN hooks text;"
 	"ALTER TABLE job_specs ADD COLUMN hook_of bigint;";
 
+/* Version 6: resubmit.  The job a job was made from by resubmit, in its
+ * spec's row (NULL: submitted).  Older nodes read and write past it. */
+static const char schema_v6[] =
+	"ALTER TABLE job_specs ADD COLUMN resubmitted_from bigint;";
+
 /* Migrations: store_pg__migrations[i] takes the schema from version i to
  * i + 1. */
 const char *const store_pg__migrations[] = {schema_v1, schema_v2,
-					     schema_v3, schema_v4, schema_v5};
+					     schema_v3, schema_v4, schema_v5,
+					     schema_v6};
 /* The compat each migration leaves: the first one's schema is read by
- * no older jobd; versions 2 to 4 only add columns (with defaults, or
+ * no older jobd; versions 2 to 6 only add columns (with defaults, or
  * NULL for rows from before). */
-const int store_pg__compat[] = {1, 1, 1, 1, 1};
+const int store_pg__compat[] = {1, 1, 1, 1, 1, 1};
 _Static_assert(sizeof(store_pg__compat) / sizeof(store_pg__compat[0]) ==
 		       STORE_PG_SCHEMA_VERSION,
 	       "one compat per schema version");

@@ -167,12 +167,17 @@ static const char schema_v8[] =
  * a hook job), so that its end fires no hook. */
 static const char schema_v9[] = "ALTER TABLE queues ADD COLUMN hooks TEXT;"
 				"ALTER TABLE jobs ADD COLUMN hook_of INTEGER;";
+/* Version 10: resubmit.  The job a job was made from by resubmit (its id,
+ * kept when that job is pruned); NULL: submitted. */
+static const char schema_v10[] =
+	"ALTER TABLE jobs ADD COLUMN resubmitted_from INTEGER;";
 
 /* Migrations: store__migrations[i] takes the schema from version i to
  * i + 1. */
 const char *const store__migrations[] = {schema_v1, schema_v2, schema_v3,
 					  schema_v4, schema_v5, schema_v6,
-					  schema_v7, schema_v8, schema_v9};
+					  schema_v7, schema_v8, schema_v9,
+					  schema_v10};
 _Static_assert(sizeof(store__migrations) / sizeof(store__migrations[0]) ==
 		       STORE_SCHEMA_VERSION,
 	       "one migration per schema version");
@@ -221,11 +226,11 @@ const char *const store__stmt_sql[S_COUNT] = {
 			 "kill_grace, b_base, b_factor, b_max, b_jitter, uid, "
 			 "name, argv, shell, cwd, env_id, unique_key, output, "
 			 "deps_left, depends_on, finished_at, limits, linger, "
-			 "snooze_exit, snooze, max_snoozes, labels, hook_of) "
-			 "VALUES "
+			 "snooze_exit, snooze, max_snoozes, labels, hook_of, "
+			 "resubmitted_from) VALUES "
 			 "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
 			 "?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, "
-			 "?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)",
+			 "?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32)",
 	[S_DEP_INSERT] = "INSERT OR IGNORE INTO deps (dep_id, job_id) "
 			 "VALUES (?1, ?2)",
 	[S_JOB_UNIQUE] = "SELECT id FROM jobs WHERE uid = ?2 AND "

@@ -30,7 +30,8 @@
 	"j.error, j.pid, j.duration, j.truncated, j.ru_user, j.ru_sys, "       \
 	"j.ru_maxrss, j.env_id, j.limits, j.linger, j.ru_mempeak, "            \
 	"j.snooze_exit, j.snooze, j.max_snoozes, j.snoozes, j.result, "        \
-	"j.result_error, j.labels, j.progress, j.progress_bad, j.hook_of "
+	"j.result_error, j.labels, j.progress, j.progress_bad, j.hook_of, "    \
+	"j.resubmitted_from "
 enum job_col {
 	JC_ID,
 	JC_QUEUE,
@@ -81,6 +82,7 @@ enum job_col {
 	JC_PROGRESS,
 	JC_PROGRESS_BAD,
 	JC_HOOK_OF,
+	JC_RESUBMITTED_FROM,
 };
 
 /* The statements, prepared at open, finalized at close. */

@@ -145,6 +145,20 @@ double jnum(const json_t *obj, const char *key, double dflt);
  * key; jobd checks the rest. */
 bool add_label(json_t *labels, const char *arg);
 
+/* Adds the states of "a,b" (arg) to states (an array).  Returns false
+ * after saying why when one is not a state (jobs.c). */
+bool add_states(json_t *states, const char *arg);
+
+/* ---- cancel and retry by filter (bulk.c) ---- */
+
+/* Whether cancel's or retry's arguments hold a filter option (anything
+ * but --json and -h before the ids). */
+bool bulk_wanted(int argc, char **argv);
+/* cancel and retry with a filter, synopsis their help text.  Return an
+ * exit status. */
+int bulk_cancel(const char *synopsis, int argc, char **argv);
+int bulk_retry(const char *synopsis, int argc, char **argv);
+
 /* Whether key is one of list, a NULL-ended list. */
 bool listed(const char *const *list, const char *key);
 
@@ -346,6 +360,7 @@ int cmd_result(int argc, char **argv);	 /* jobs.c */
 int cmd_list(int argc, char **argv);	 /* jobs.c */
 int cmd_cancel(int argc, char **argv);	 /* jobs.c */
 int cmd_retry(int argc, char **argv);	 /* jobs.c */
+int cmd_restart(int argc, char **argv);	 /* jobs.c */
 int cmd_wait(int argc, char **argv);	 /* jobs.c */
 int cmd_logs(int argc, char **argv);	 /* logs.c */
 int cmd_watch(int argc, char **argv);	 /* logs.c */

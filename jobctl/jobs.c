@@ -67,13 +67,54 @@ static const char u_list[] =
 	"      --absolute            WHEN as times on a terminal too\n"
 	"      --json                print the raw results";
 
-static const char u_cancel[] = "cancel ID... [--json]\n"
-			       "\n"
-			       "Cancels unfinished jobs (all or none).";
+/* The filter options cancel and retry share. */
+#define FILTER_HELP                                                            \
+	"  -q, --queue QUEUE         jobs of this queue only\n"                \
+	"  -S, -s, --state S[,S...]  jobs in these states only (repeatable)\n" \
+	"  -l, --label KEY=VALUE     jobs with this label only (repeatable:\n" \
+	"                            all must match)\n"                        \
+	"      --name GLOB           jobs whose name matches GLOB\n"           \
+	"      --before TIME         jobs created before TIME (RFC 3339)\n"    \
+	"      --after TIME          jobs created after TIME (RFC 3339)\n"     \
+	"      --since D             jobs created in the last D (1h, 2d)\n"
 
-static const char u_retry[] = "retry ID... [--json]\n"
-			      "\n"
-			      "Queues failed or cancelled jobs again.";
+static const char u_cancel[] =
+	"cancel ID... [--json]\n"
+	"       cancel [-q QUEUE] [-S STATE]... [-l KEY=VALUE]...\n"
+	"              [--name GLOB] [--before TIME] [--after TIME]\n"
+	"              [--since D] [--json]\n"
+	"       cancel --all [--yes] [--json]\n"
+	"\n"
+	"Cancels unfinished jobs: those named (all or none), or those the\n"
+	"filter options match (your own, every job for root), printing how\n"
+	"many matched and how many were cancelled.\n"
+	"\n"
+	"options:\n" FILTER_HELP
+	"      --all                 every unfinished job (asks first on a\n"
+	"                            terminal)\n"
+	"  -y, --yes                 do not ask\n"
+	"      --json                print the raw result";
+
+static const char u_retry[] =
+	"retry ID... [--json]\n"
+	"       retry --failed [-q QUEUE] [--since D] [-S STATE]...\n"
+	"             [-l KEY=VALUE]... [--name GLOB] [--before TIME]\n"
+	"             [--after TIME] [--json]\n"
+	"\n"
+	"Queues failed or cancelled jobs again: those named, or those the\n"
+	"filter options match (your own, every job for root), printing how\n"
+	"many matched and how many were queued again.\n"
+	"\n"
+	"options:\n"
+	"      --failed              failed jobs only (-S failed)\n" FILTER_HELP
+	"      --json                print the raw result";
+
+static const char u_restart[] =
+	"restart ID... [--json]\n"
+	"\n"
+	"Submits each finished job (succeeded, failed or cancelled) again,\n"
+	"as a new job with the same spec whose resubmitted_from is ID, and\n"
+	"prints the new jobs.";
 
 static const char u_wait[] =
 	"wait ID... [--timeout T] [--json]\n"
@@ -389,7 +430,7 @@ cmd_result(int argc, char **argv)
  * saying why when one is not a state; a path (a socket given after the
  * command) gets a hint, since -s before the command is the socket.
  */
-static bool
+bool
 add_states(json_t *states, const char *s)
 {
 	char *copy = dup_str(s), *save = NULL, *tok;
@@ -710,6 +751,8 @@ ids_args(const char *name, const char *synopsis, int argc, char **argv,
 int
 cmd_cancel(int argc, char **argv)
 {
+	if (bulk_wanted(argc, argv))
+		return bulk_cancel(u_cancel, argc, argv);
 	json_t *ids = json_array(), *args, *res;
 	int st = ids_args("cancel", u_cancel, argc, argv, ids);
 
@@ -739,6 +782,8 @@ out:
 int
 cmd_retry(int argc, char **argv)
 {
+	if (bulk_wanted(argc, argv))
+		return bulk_retry(u_retry, argc, argv);
 	json_t *ids = json_array(), *jobs = json_array(), *v;
 	int st = ids_args("retry", u_retry, argc, argv, ids);
 	size_t i;
@@ -747,6 +792,38 @@ cmd_retry(int argc, char **argv)
 		goto out;
 	json_array_foreach (ids, i, v) {
 		json_t *res = call("retry", json_pack("{sO}", "job_id", v));
+
+		if (res == NULL) {
+			st = ST_ERROR;
+			continue;
+		}
+		if (jobctl.json)
+			print_json(res);
+		else
+			json_array_append(jobs, json_object_get(res, "job"));
+		json_decref(res);
+	}
+	if (!jobctl.json && json_array_size(jobs) > 0)
+		print_jobs(jobs);
+out:
+	json_decref(ids);
+	json_decref(jobs);
+	return st;
+}
+
+/* restart takes one job a request, as retry does: every id is tried, and
+ * the status is 1 when any was refused. */
+int
+cmd_restart(int argc, char **argv)
+{
+	json_t *ids = json_array(), *jobs = json_array(), *v;
+	int st = ids_args("restart", u_restart, argc, argv, ids);
+	size_t i;
+
+	if (st != ST_OK)
+		goto out;
+	json_array_foreach (ids, i, v) {
+		json_t *res = call("resubmit", json_pack("{sO}", "job_id", v));
 
 		if (res == NULL) {
 			st = ST_ERROR;

@@ -40,8 +40,9 @@ static const char usage_text[] =
 	"       [-n LIMIT] [--all] [--reverse] [--before-id ID | --after-id "
 	"ID]\n"
 	"       [--wide] [--absolute]\n"
-	"  cancel ID...\n"
-	"  retry ID...\n"
+	"  cancel ID... | FILTER... | --all [--yes]\n"
+	"  retry ID... | --failed [-q QUEUE] [--since D] [FILTER...]\n"
+	"  restart ID...\n"
 	"  wait ID... [--timeout T]\n"
 	"  wait -l KEY=VALUE... [-q QUEUE] [--timeout T]\n"
 	"  logs [ID] [-f] [--tail N] [--attempt N]\n"
@@ -101,7 +102,8 @@ static const struct command {
 	{"queue", cmd_queue},	{"producer", cmd_producer},
 	{"stats", cmd_stats},	{"prune", cmd_prune},
 	{"reload", cmd_reload}, {"shutdown", cmd_shutdown},
-	{"nodes", cmd_nodes},	{"help", cmd_help},
+	{"nodes", cmd_nodes},	{"restart", cmd_restart},
+	{"help", cmd_help},
 };
 static const size_t ncommands = sizeof(commands) / sizeof(commands[0]);
 

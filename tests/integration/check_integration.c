@@ -41,6 +41,7 @@ Suite *labels_suite(void);
 Suite *progress_suite(void);
 Suite *human_suite(void);
 Suite *hooks_suite(void);
+Suite *bulk_suite(void);
 
 /* Every suite, and whether it also runs with every jobd on PostgreSQL
  * (JOBD_TEST_STORE=postgres): not those that read the SQLite file, nor
@@ -66,7 +67,7 @@ static const struct {
 	{relay_suite, false}, /* both stores, its own server */
 	{talkback_suite, true},	   {labels_suite, true},
 	{progress_suite, true},	   {human_suite, true},
-	{hooks_suite, true},
+	{hooks_suite, true},	   {bulk_suite, true},
 };
 
 /* The PostgreSQL server every jobd runs on with JOBD_TEST_STORE=postgres:

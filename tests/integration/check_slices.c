@@ -3,7 +3,8 @@
  * SPEC 2.7 commit before reply).  Each test sends one big request — a
  * submit of 100,000 jobs, the same into a capped queue, a listing of
  * 10,000 (and the daemon's memory across `jobctl list --all`), cancel,
- * wait and prune of 100,000, queue.delete of a queue with 100,000
+ * wait and prune of 100,000, a cancel by filter of 100,000 (no step of
+ * jobd's loop over 50 ms meanwhile, by its own count), queue.delete of a queue with 100,000
  * finished jobs, a cancel whose reply passes the 64 MiB output cap
  * — while another client pings in a loop, and checks the request's result
  * and that the worst ping stayed under PING_BOUND_MS.  The bound is far
@@ -527,6 +528,67 @@ START_TEST(slices_cancel_wait_prune)
 }
 END_TEST
 
+/* The daemon's stats.loop member (new ref). */
+static json_t *
+loop_stats(struct jd *d)
+{
+	json_t *r = jd_req(d, "{s:s}", "cmd", "stats");
+	json_t *l = json_incref(json_object_get(jd_ok(r), "loop"));
+	json_decref(r);
+	return l;
+}
+
+/* The most a bulk cancel may hold the loop at a time (ms): jobd counts
+ * every step (a callback, or a coroutine's run between two yields) longer
+ * than its slow_callback_ms in stats.loop.slow_callbacks. */
+#define BULK_HOLD_MS 50
+#define BULK_HOLD_ASAN_MS 250
+
+/* cancel by filter of 100,000 queued jobs, with slow_callback_ms at the
+ * bound: the count of slow steps does not grow over the cancel (what the
+ * submits before it did is left out that way), and a pinger runs
+ * meanwhile. */
+START_TEST(slices_cancel_filter)
+{
+	char conf[64];
+	snprintf(conf, sizeof(conf), "[daemon]\nslow_callback_ms = %d\n",
+		 under_asan() ? BULK_HOLD_ASAN_MS : BULK_HOLD_MS);
+	struct jd *d = start(conf);
+	size_t n = big_n(), len;
+	int64_t *ids = fill(d, n, SMALL_JOB);
+	json_t *before = loop_stats(d);
+	char what[64];
+	snprintf(what, sizeof(what), "cancel by filter of %zu", n);
+	char *line = measured(d, what,
+			      "{\"id\":1,\"cmd\":\"cancel\",\"filter\":{"
+			      "\"queue\":\"p\",\"state\":\"queued\"}}\n",
+			      false, &len);
+	json_t *after = loop_stats(d);
+	json_t *r = json_loads(line, 0, NULL);
+	json_t *res = jd_ok(r);
+	ck_assert_int_eq(jd_num(res, "matched"), (json_int_t)n);
+	ck_assert_int_eq(jd_num(res, "changed"), (json_int_t)n);
+	json_decref(r);
+	free(line);
+	ck_assert_int_eq(queue_count(d, "p", "cancelled"), (json_int_t)n);
+	ck_assert_int_eq(queue_count(d, "p", "queued"), 0);
+	json_int_t slow = jd_num(after, "slow_callbacks") -
+			  jd_num(before, "slow_callbacks");
+	fprintf(stderr,
+		"slices: %s: %lld steps over %d ms (slowest since start "
+		"%.1f ms, %.1f ms before it)\n",
+		what, (long long)slow,
+		under_asan() ? BULK_HOLD_ASAN_MS : BULK_HOLD_MS,
+		json_real_value(json_object_get(after, "slowest_ms")),
+		json_real_value(json_object_get(before, "slowest_ms")));
+	ck_assert_msg(slow == 0, "%s held the loop too long %lld times", what,
+		      (long long)slow);
+	json_decref(before);
+	json_decref(after);
+	free(ids);
+}
+END_TEST
+
 START_TEST(slices_queue_delete)
 {
 	struct jd *d = start(NULL);
@@ -620,6 +682,7 @@ slices_suite(void)
 	tcase_add_test(tc, slices_list);
 	tcase_add_test(tc, slices_list_all_flat);
 	tcase_add_test(tc, slices_cancel_wait_prune);
+	tcase_add_test(tc, slices_cancel_filter);
 	tcase_add_test(tc, slices_queue_delete);
 	tcase_add_test(tc, slices_reply_over_cap);
 	suite_add_tcase(s, tc);
