@@ -23,6 +23,7 @@
 #include "loop.h"
 #include "queue.h"
 #include "store.h"
+#include "xmem.h"
 
 /* Jobs pruned between two turns of the loop. */
 #define PRUNE_CHUNK 64
@@ -175,6 +176,73 @@ cmd_prune_sliced(int64_t before, int64_t qid, int64_t *n)
 			return -1;
 	} while (k == PRUNE_CHUNK);
 	return 0;
+}
+
+/* Deletes what rule r (borrowed) lets go, in chunks; adds how many to
+ * *n.  Yields. */
+static int
+prune_rule_sliced(const struct store_prune_rule *r, int64_t *n)
+{
+	int64_t k;
+	do {
+		if (store_job_prune_rule(r, PRUNE_CHUNK, cmd_prune_one, NULL,
+					 &k) != 0)
+			return -1;
+		*n += k;
+		if (await_slice() != 0)
+			return -1;
+	} while (k == PRUNE_CHUNK);
+	return 0;
+}
+
+/* A queue's retention, copied: the queue may go while the pass yields. */
+struct queue_rules {
+	int64_t qid;
+	double secs[3]; /* by end state, from JOBD_SUCCEEDED; 0: kept */
+	int64_t keep;
+};
+
+int
+cmd_prune_rules(double daemon_retention, int64_t *n)
+{
+	struct queue_rules *rules = NULL;
+	size_t nq = 0, cap = 0;
+	int rc = 0;
+
+	*n = 0;
+	for (struct queue *q = queue_first(); q; q = q->next) {
+		if (nq == cap) {
+			cap = cap ? cap * 2 : 16;
+			rules = xreallocarray(rules, cap, sizeof(*rules));
+		}
+		struct queue_rules *qr = &rules[nq++];
+		qr->qid = q->id;
+		for (int i = 0; i < 3; i++)
+			qr->secs[i] = queue_conf_retention_for(
+				&q->conf, JOBD_SUCCEEDED + i, daemon_retention);
+		qr->keep = q->conf.keep_last;
+	}
+	int64_t now = jobd_time_now_ms();
+	for (size_t i = 0; i < nq && rc == 0; i++) {
+		for (int s = 0; s < 3 && rc == 0; s++) {
+			if (rules[i].secs[s] <= 0)
+				continue;
+			struct store_prune_rule r = {
+				.qid = rules[i].qid,
+				.state = JOBD_SUCCEEDED + s,
+				.before = now - (int64_t)(rules[i].secs[s] *
+							  1000.0),
+			};
+			rc = prune_rule_sliced(&r, n);
+		}
+		if (rc == 0 && rules[i].keep > 0) {
+			struct store_prune_rule r = {.qid = rules[i].qid,
+						     .keep = rules[i].keep};
+			rc = prune_rule_sliced(&r, n);
+		}
+	}
+	free(rules);
+	return rc;
 }
 
 /* ---- admin ---- */

@@ -387,6 +387,8 @@ static const char *const f_queue[] = {
 	"kill_grace", "max_attempts", "backoff",
 	"paused",     "limits",	      "snooze_exit",
 	"snooze",     "max_snoozes",  "labels",
+	"retention",  "retention_succeeded", "retention_failed",
+	"retention_cancelled", "keep_last",
 	NULL};
 static const char *const f_prune[] = {"older_than", NULL};
 static const char *const f_producer[] = {"producer", NULL};
@@ -618,6 +620,14 @@ void
 commands_set_shutting_down(void)
 {
 	shutting_down = true;
+}
+
+void
+commands_prune_rules(double daemon_retention, int64_t *n)
+{
+	if (cmd_prune_rules(daemon_retention, n) != 0 &&
+	    diag_code() != E_CANCELLED)
+		log_error("prune: %s", diag_msg());
 }
 
 void

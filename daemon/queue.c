@@ -108,6 +108,7 @@ overlay_conf(struct queue_conf *dst, const struct queue_conf *src)
 	}
 	if (src->set & QC_LABELS)
 		dst->labels = src->labels;
+	queue_conf_retention_overlay(dst, src);
 }
 
 int
@@ -422,6 +423,7 @@ queue_json(const struct queue *q)
 	json_object_set_new(o, "max_snoozes",
 			    json_integer(q->conf.max_snoozes));
 	json_object_set_new(o, "labels", labels_to_json(&q->conf.labels));
+	queue_conf_retention_to_json(&q->conf, o);
 	json_t *counts = json_object();
 	for (int s = 0; s < JOBD_STATE_COUNT; s++)
 		json_object_set_new(counts, jobd_state_name(s),
@@ -612,6 +614,8 @@ queue_conf_from_json(json_t *obj, const struct queue_conf *base,
 						 "queue.resume");
 		} else {
 			int taken = snooze_key(key, v, qc);
+			if (taken == 0)
+				taken = queue_conf_retention_json(qc, key, v);
 			if (taken < 0)
 				return -1;
 			if (taken == 0)
@@ -661,7 +665,8 @@ conf_same(const struct queue_conf *a, const struct queue_conf *b)
 	       a->snooze_exit == b->snooze_exit && a->snooze == b->snooze &&
 	       a->max_snoozes == b->max_snoozes &&
 	       memcmp(&a->limits, &b->limits, sizeof(a->limits)) == 0 &&
-	       memcmp(&a->labels, &b->labels, sizeof(a->labels)) == 0;
+	       memcmp(&a->labels, &b->labels, sizeof(a->labels)) == 0 &&
+	       queue_conf_retention_same(a, b);
 }
 
 /* Lays stored queue sq over this node's view: adds it, or takes its

@@ -8,8 +8,11 @@
 #ifndef QUEUE_CONF_H_INCLUDED
 #define QUEUE_CONF_H_INCLUDED
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include <jansson.h>
 
 #include "backoff.h"
 #include "joblimits.h"
@@ -30,8 +33,16 @@ enum {
 	QC_SNOOZE_EXIT = 1u << 10,
 	QC_SNOOZE = 1u << 11,
 	QC_MAX_SNOOZES = 1u << 12,
-	QC_LABELS = 1u << 13 /* replace the queue's labels whole */
+	QC_LABELS = 1u << 13, /* replace the queue's labels whole */
+	QC_RETENTION = 1u << 14,
+	QC_RETENTION_SUCCEEDED = 1u << 15,
+	QC_RETENTION_FAILED = 1u << 16,
+	QC_RETENTION_CANCELLED = 1u << 17,
+	QC_KEEP_LAST = 1u << 18
 };
+
+/* The most keep_last may be. */
+#define QUEUE_CONF_MAX_KEEP_LAST 1000000000
 
 /* The most permits global_concurrency may give (each is a row of the
  * PostgreSQL store's queue_slots). */
@@ -55,7 +66,15 @@ struct queue_conf {
 	double snooze;		 /* seconds; < 0: the backoff delay */
 	int max_snoozes;	 /* 0..1000000, default 100 */
 	struct labels labels;	 /* its jobs' labels, under their own */
+	/* How long its terminal jobs are kept (seconds; 0: forever; < 0:
+	 * not set, the daemon's retention), and by end state: succeeded,
+	 * failed, cancelled (< 0: not set, retention). */
+	double retention;
+	double retention_by[3];
+	int64_t keep_last; /* the most terminal jobs kept; 0: no cap */
 };
+
+
 
 /* Fills q (the caller's) with a queue's defaults; name (borrowed, at most
  * 64 bytes, truncated otherwise) is copied. */
@@ -68,5 +87,32 @@ int queue_conf_pool(const struct queue_conf *q);
  * loader reads back; keys the file did not set (q->set) commented out,
  * with their value (for config_print). */
 void queue_conf_print(const struct queue_conf *q, FILE *f);
+
+/* The retention keys of a [queue NAME] section (retention,
+ * retention_succeeded, retention_failed, retention_cancelled, keep_last):
+ * 1 when k is one of them and v (borrowed) was taken into q, 0 when k is
+ * none of them, -1 with diag (E_INVAL naming the key) when v is bad. */
+int queue_conf_retention_key(struct queue_conf *q, const char *k,
+			     const char *v);
+/* The same for a field of a queue object (queue.create, queue.set):
+ * a number of seconds or null (not set) for the retention fields, an
+ * integer for keep_last.  v is borrowed. */
+int queue_conf_retention_json(struct queue_conf *q, const char *k,
+			      const json_t *v);
+/* Lays the retention keys src's file section set (src->set) over dst. */
+void queue_conf_retention_overlay(struct queue_conf *dst,
+				  const struct queue_conf *src);
+/* Adds q's retention fields to queue object o (borrowed). */
+void queue_conf_retention_to_json(const struct queue_conf *q,
+				  json_t *o);
+/* True when a and b keep their jobs alike. */
+bool queue_conf_retention_same(const struct queue_conf *a,
+			       const struct queue_conf *b);
+/* How long q keeps its jobs that ended in terminal state `state`
+ * (JOBD_SUCCEEDED, JOBD_FAILED or JOBD_CANCELLED), in seconds, 0 for
+ * forever: the state's own key, else the queue's retention, else
+ * daemon_retention (the [daemon] key). */
+double queue_conf_retention_for(const struct queue_conf *q, int state,
+				double daemon_retention);
 
 #endif /* QUEUE_CONF_H_INCLUDED */

@@ -46,6 +46,11 @@ store__sqlite_queue_each(store_queue_fn fn, void *arg)
 		q.conf.max_snoozes = sqlite3_column_int(s, 19);
 		labels_load((const char *)sqlite3_column_text(s, 20),
 			    &q.conf.labels);
+		q.conf.retention = sqlite3_column_double(s, 21);
+		for (int i = 0; i < 3; i++)
+			q.conf.retention_by[i] =
+				sqlite3_column_double(s, 22 + i);
+		q.conf.keep_last = sqlite3_column_int64(s, 25);
 		if (fn(&q, arg) != 0) {
 			sqlite3_reset(s);
 			return -1;
@@ -95,6 +100,10 @@ bind_queue(sqlite3_stmt *s, const struct queue_conf *qc)
 		sqlite3_bind_text(s, 20, labels, -1, free);
 	else
 		sqlite3_bind_null(s, 20);
+	sqlite3_bind_double(s, 21, qc->retention);
+	for (int i = 0; i < 3; i++)
+		sqlite3_bind_double(s, 22 + i, qc->retention_by[i]);
+	sqlite3_bind_int64(s, 25, qc->keep_last);
 }
 
 int

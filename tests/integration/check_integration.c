@@ -39,6 +39,7 @@ Suite *relay_suite(void);
 Suite *talkback_suite(void);
 Suite *labels_suite(void);
 Suite *progress_suite(void);
+Suite *retention_suite(void);
 
 /* Every suite, and whether it also runs with every jobd on PostgreSQL
  * (JOBD_TEST_STORE=postgres): not those that read the SQLite file, nor
@@ -64,6 +65,7 @@ static const struct {
 	{relay_suite, false}, /* both stores, its own server */
 	{talkback_suite, true},	   {labels_suite, true},
 	{progress_suite, true},
+	{retention_suite, true},
 };
 
 /* The PostgreSQL server every jobd runs on with JOBD_TEST_STORE=postgres:
