@@ -93,6 +93,11 @@ enum {
 	OPT_WIDE,
 	OPT_LABEL,
 	OPT_NO_LABELS,
+	OPT_RETENTION,
+	OPT_RETENTION_SUCCEEDED,
+	OPT_RETENTION_FAILED,
+	OPT_RETENTION_CANCELLED,
+	OPT_KEEP_LAST,
 };
 
 /* The global options and the one connection; main() sets the options. */

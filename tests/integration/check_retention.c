@@ -198,6 +198,29 @@ START_TEST(retention_fields)
 	ck_assert(json_is_null(json_object_get(q, "retention")));
 	ck_assert_int_eq(jd_num(q, "keep_last"), 7);
 	json_decref(q);
+	/* jobctl queue set's options. */
+	char *out = NULL, *err = NULL;
+	ck_assert_int_eq(jd_jobctl(d, NULL, &out, &err, "queue", "set", "r",
+				   "--retention-cancelled", "2h",
+				   "--retention-succeeded", "none",
+				   "--keep-last", "4", NULL),
+			 0);
+	free(out);
+	free(err);
+	q = queue_obj(d, "r");
+	ck_assert(json_real_value(json_object_get(q, "retention_cancelled")) ==
+		  7200);
+	ck_assert(json_is_null(json_object_get(q, "retention_succeeded")));
+	ck_assert_int_eq(jd_num(q, "keep_last"), 4);
+	json_decref(q);
+	ck_assert_int_eq(jd_jobctl(d, NULL, &out, &err, "queue", "set", "r",
+				   "--keep-last", "some", NULL),
+			 2);
+	ck_assert_ptr_nonnull(strstr(err, "some"));
+	free(out);
+	free(err);
+	jd_call_ok(d, json_pack("{s:s,s:s,s:f}", "cmd", "queue.update", "name",
+				"r", "retention_succeeded", 90.0));
 	/* Kept across a restart, where the file sets again what it sets
 	 * (keep_last, retention, retention_failed). */
 	ck_assert_int_eq(jd_stop(d), 0);
