@@ -230,8 +230,8 @@ cmd_prune_rules(double daemon_retention, int64_t *n)
 			struct store_prune_rule r = {
 				.qid = rules[i].qid,
 				.state = JOBD_SUCCEEDED + s,
-				.before = now - (int64_t)(rules[i].secs[s] *
-							  1000.0),
+				.before = now -
+					  (int64_t)(rules[i].secs[s] * 1000.0),
 			};
 			rc = prune_rule_sliced(&r, n);
 		}

@@ -381,15 +381,27 @@ static const char *const f_logs[] = {"job_id",	  "attempt", "offset",
 				     "max_bytes", "follow",  NULL};
 static const char *const f_watch[] = {"queue", "job_id", "labels", NULL};
 static const char *const f_name[] = {"name", NULL};
-static const char *const f_queue[] = {
-	"name",	      "concurrency",  "global_concurrency",
-	"rate",	      "capacity",     "timeout",
-	"kill_grace", "max_attempts", "backoff",
-	"paused",     "limits",	      "snooze_exit",
-	"snooze",     "max_snoozes",  "labels",
-	"retention",  "retention_succeeded", "retention_failed",
-	"retention_cancelled", "keep_last",
-	NULL};
+static const char *const f_queue[] = {"name",
+				      "concurrency",
+				      "global_concurrency",
+				      "rate",
+				      "capacity",
+				      "timeout",
+				      "kill_grace",
+				      "max_attempts",
+				      "backoff",
+				      "paused",
+				      "limits",
+				      "snooze_exit",
+				      "snooze",
+				      "max_snoozes",
+				      "labels",
+				      "retention",
+				      "retention_succeeded",
+				      "retention_failed",
+				      "retention_cancelled",
+				      "keep_last",
+				      NULL};
 static const char *const f_prune[] = {"older_than", NULL};
 static const char *const f_producer[] = {"producer", NULL};
 static const char *const f_shutdown[] = {"now", NULL};

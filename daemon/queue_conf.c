@@ -15,12 +15,12 @@
 
 /* The retention keys, the queue-wide one first, then by terminal state
  * in retention_by's order. */
-static const char *const retention_keys[] = {
-	"retention", "retention_succeeded", "retention_failed",
-	"retention_cancelled"};
-static const unsigned retention_bits[] = {
-	QC_RETENTION, QC_RETENTION_SUCCEEDED, QC_RETENTION_FAILED,
-	QC_RETENTION_CANCELLED};
+static const char *const retention_keys[] = {"retention", "retention_succeeded",
+					     "retention_failed",
+					     "retention_cancelled"};
+static const unsigned retention_bits[] = {QC_RETENTION, QC_RETENTION_SUCCEEDED,
+					  QC_RETENTION_FAILED,
+					  QC_RETENTION_CANCELLED};
 
 void
 queue_conf_init(struct queue_conf *q, const char *name)
@@ -146,11 +146,9 @@ queue_conf_retention_key(struct queue_conf *q, const char *k, const char *v)
 	double d;
 
 	if (i >= 0) {
-		if (jobd_duration_parse(v, &d) != 0 ||
-		    d > BACKOFF_LIMIT)
+		if (jobd_duration_parse(v, &d) != 0 || d > BACKOFF_LIMIT)
 			return diag_set(E_INVAL,
-					"%s: must be a duration (0 = keep)",
-					k);
+					"%s: must be a duration (0 = keep)", k);
 		*retention_slot(q, i) = d;
 		q->set |= retention_bits[i];
 		return 1;
@@ -172,8 +170,7 @@ queue_conf_retention_key(struct queue_conf *q, const char *k, const char *v)
 }
 
 int
-queue_conf_retention_json(struct queue_conf *q, const char *k,
-			  const json_t *v)
+queue_conf_retention_json(struct queue_conf *q, const char *k, const json_t *v)
 {
 	int i = retention_index(k);
 

@@ -74,8 +74,6 @@ struct queue_conf {
 	int64_t keep_last; /* the most terminal jobs kept; 0: no cap */
 };
 
-
-
 /* Fills q (the caller's) with a queue's defaults; name (borrowed, at most
  * 64 bytes, truncated otherwise) is copied. */
 void queue_conf_init(struct queue_conf *q, const char *name);
@@ -103,8 +101,7 @@ int queue_conf_retention_json(struct queue_conf *q, const char *k,
 void queue_conf_retention_overlay(struct queue_conf *dst,
 				  const struct queue_conf *src);
 /* Adds q's retention fields to queue object o (borrowed). */
-void queue_conf_retention_to_json(const struct queue_conf *q,
-				  json_t *o);
+void queue_conf_retention_to_json(const struct queue_conf *q, json_t *o);
 /* True when a and b keep their jobs alike. */
 bool queue_conf_retention_same(const struct queue_conf *a,
 			       const struct queue_conf *b);

@@ -295,7 +295,8 @@ service_supervisor_f(void *arg)
 			next_prune = loop_now() + opts.cfg->prune_interval;
 		}
 		double wait = next_prune - loop_now();
-		waitq_wait(&supervisor_q, wait > 0 && wait < tick ? wait : tick);
+		waitq_wait(&supervisor_q,
+			   wait > 0 && wait < tick ? wait : tick);
 	}
 	drain_and_stop();
 }

@@ -720,8 +720,8 @@ store__sqlite_job_prune_rule(const struct store_prune_rule *r, int64_t limit,
 	*n = 0;
 	if (store__write_begin() != 0)
 		return -1;
-	sqlite3_stmt *s = store__st(r->keep > 0 ? S_JOB_PRUNE_KEEP
-						: S_JOB_PRUNE_STATE);
+	sqlite3_stmt *s =
+		store__st(r->keep > 0 ? S_JOB_PRUNE_KEEP : S_JOB_PRUNE_STATE);
 	sqlite3_bind_int64(s, 1, r->before);
 	sqlite3_bind_int64(s, 2, r->qid);
 	sqlite3_bind_int64(s, 3, limit > 0 ? limit : -1);

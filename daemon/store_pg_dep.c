@@ -406,8 +406,8 @@ store__pg_job_prune_rule(const struct store_prune_rule *rule, int64_t limit,
 		store_pg__arg_null(&a);
 	if (rule->keep <= 0)
 		store_pg__arg_int(&a, rule->state);
-	if (store_pg__write("prune", rule->keep > 0 ? sql_prune_keep
-						   : sql_prune_state,
+	if (store_pg__write("prune",
+			    rule->keep > 0 ? sql_prune_keep : sql_prune_state,
 			    &a, &r) != 0)
 		return -1;
 	for (int i = 0; i < PQntuples(r); i++)

@@ -73,14 +73,28 @@ static const char u_producer[] =
 	"      --json                print the raw result";
 
 static const char *const queue_keys[] = {
-	"name",	   "concurrency", "global_concurrency",
-	"rate",	   "capacity",	  "paused",
-	"timeout", "kill_grace",  "max_attempts",
-	"backoff", "limits",	  "snooze_exit",
-	"snooze",  "max_snoozes", "labels",
-	"retention", "retention_succeeded", "retention_failed",
-	"retention_cancelled", "keep_last",
-	"counts",  NULL,
+	"name",
+	"concurrency",
+	"global_concurrency",
+	"rate",
+	"capacity",
+	"paused",
+	"timeout",
+	"kill_grace",
+	"max_attempts",
+	"backoff",
+	"limits",
+	"snooze_exit",
+	"snooze",
+	"max_snoozes",
+	"labels",
+	"retention",
+	"retention_succeeded",
+	"retention_failed",
+	"retention_cancelled",
+	"keep_last",
+	"counts",
+	NULL,
 };
 
 static const char *const producer_keys[] = {
@@ -391,9 +405,9 @@ queue_default(json_t *args, int ch, const char *arg)
 static int
 queue_retention(json_t *args, int ch, const char *arg)
 {
-	static const char *const keys[] = {
-		"retention", "retention_succeeded", "retention_failed",
-		"retention_cancelled"};
+	static const char *const keys[] = {"retention", "retention_succeeded",
+					   "retention_failed",
+					   "retention_cancelled"};
 	double secs;
 	int64_t n;
 

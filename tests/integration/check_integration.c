@@ -64,8 +64,7 @@ static const struct {
 	{nodeinfo_suite, true},	   {producer_node_suite, true},
 	{relay_suite, false}, /* both stores, its own server */
 	{talkback_suite, true},	   {labels_suite, true},
-	{progress_suite, true},
-	{retention_suite, true},
+	{progress_suite, true},	   {retention_suite, true},
 };
 
 /* The PostgreSQL server every jobd runs on with JOBD_TEST_STORE=postgres:

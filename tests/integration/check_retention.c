@@ -25,7 +25,7 @@
 
 Suite *retention_suite(void);
 
-#define BASE_CONF                                                      \
+#define BASE_CONF                                                          \
 	"; retention_suite\n[daemon]\nshutdown_timeout = 1\nkill_grace = " \
 	"1\nprune_interval = 100ms\n"
 
@@ -89,8 +89,8 @@ unfinished(struct jd *d, const char *name)
 static bool
 job_exists(struct jd *d, int64_t id)
 {
-	json_t *r = jd_req(d, "{s:s,s:I}", "cmd", "get", "job_id",
-			   (json_int_t)id);
+	json_t *r =
+		jd_req(d, "{s:s,s:I}", "cmd", "get", "job_id", (json_int_t)id);
 	bool gone = json_is_false(json_object_get(r, "ok")) &&
 		    strcmp(jd_err(r), "not_found") == 0;
 	if (!gone)
@@ -115,8 +115,8 @@ poll_gone(struct jd *d, int64_t id, double timeout_s)
 static int64_t
 submit(struct jd *d, const char *queue, const char *prog)
 {
-	return jd_submit(d, json_pack("{s:[s],s:s}", "argv", prog, "queue",
-				      queue));
+	return jd_submit(
+		d, json_pack("{s:[s],s:s}", "argv", prog, "queue", queue));
 }
 
 /* A job of queue that ends cancelled (it is cancelled while scheduled an
@@ -152,8 +152,7 @@ START_TEST(retention_fields)
 			     "0\nkeep_last = 5\n");
 	json_t *q = queue_obj(d, "r");
 	ck_assert(json_real_value(json_object_get(q, "retention")) == 3600);
-	ck_assert(json_real_value(json_object_get(q, "retention_failed")) ==
-		  0);
+	ck_assert(json_real_value(json_object_get(q, "retention_failed")) == 0);
 	ck_assert(json_is_null(json_object_get(q, "retention_succeeded")));
 	ck_assert(json_is_null(json_object_get(q, "retention_cancelled")));
 	ck_assert_int_eq(jd_num(q, "keep_last"), 5);
@@ -173,8 +172,7 @@ START_TEST(retention_fields)
 	ck_assert(json_real_value(json_object_get(q, "retention_succeeded")) ==
 		  90);
 	ck_assert(json_is_null(json_object_get(q, "retention")));
-	ck_assert(json_real_value(json_object_get(q, "retention_failed")) ==
-		  0);
+	ck_assert(json_real_value(json_object_get(q, "retention_failed")) == 0);
 	ck_assert_int_eq(jd_num(q, "keep_last"), 7);
 	json_decref(q);
 	/* Bad values name their field and change nothing. */
@@ -229,8 +227,7 @@ START_TEST(retention_fields)
 	ck_assert(json_real_value(json_object_get(q, "retention_succeeded")) ==
 		  90);
 	ck_assert(json_real_value(json_object_get(q, "retention")) == 3600);
-	ck_assert(json_real_value(json_object_get(q, "retention_failed")) ==
-		  0);
+	ck_assert(json_real_value(json_object_get(q, "retention_failed")) == 0);
 	ck_assert_int_eq(jd_num(q, "keep_last"), 5);
 	json_decref(q);
 }
@@ -494,9 +491,9 @@ stream(struct jd *d, const char *queue, int keep)
 		 * round trip still keeps the pace. */
 		json_t *jobs = json_array();
 		for (int i = 0; i < 5; i++)
-			json_array_append_new(jobs,
-					      json_pack("{s:[s],s:s}", "argv",
-							"true", "queue", queue));
+			json_array_append_new(jobs, json_pack("{s:[s],s:s}",
+							      "argv", "true",
+							      "queue", queue));
 		jd_call_ok(d, json_pack("{s:s,s:o}", "cmd", "submit", "jobs",
 					jobs));
 		sent += 5;
