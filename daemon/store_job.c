@@ -654,8 +654,9 @@ delete_deps(int64_t id, const char *deps)
 }
 
 /* Deletes the jobs select s (bound) returns (id, qid, state, attempt,
- * depends_on) with their deps rows, fn for each; *n how many.  Inside
- * the group transaction. */
+ * depends_on) with their deps rows, fn for each; *n how many.  The group
+ * transaction is opened only when there is one to delete: a pass with
+ * nothing due writes nothing. */
 static int
 prune_selected(sqlite3_stmt *s, store_prune_fn fn, void *arg, int64_t *n)
 {
@@ -679,6 +680,8 @@ prune_selected(sqlite3_stmt *s, store_prune_fn fn, void *arg, int64_t *n)
 		store__db_error("prune");
 		goto fail;
 	}
+	if (nrows > 0 && store__write_begin() != 0)
+		goto fail;
 	for (; i < nrows; i++) {
 		s = store__st(S_JOB_DELETE);
 		sqlite3_bind_int64(s, 1, rows[i].id);
@@ -704,8 +707,6 @@ store__sqlite_job_prune(int64_t before, int64_t qid, int64_t limit,
 			store_prune_fn fn, void *arg, int64_t *n)
 {
 	*n = 0;
-	if (store__write_begin() != 0)
-		return -1;
 	sqlite3_stmt *s = store__st(S_JOB_PRUNE_SELECT);
 	sqlite3_bind_int64(s, 1, before);
 	sqlite3_bind_int64(s, 2, qid);
@@ -718,8 +719,6 @@ store__sqlite_job_prune_rule(const struct store_prune_rule *r, int64_t limit,
 			     store_prune_fn fn, void *arg, int64_t *n)
 {
 	*n = 0;
-	if (store__write_begin() != 0)
-		return -1;
 	sqlite3_stmt *s =
 		store__st(r->keep > 0 ? S_JOB_PRUNE_KEEP : S_JOB_PRUNE_STATE);
 	sqlite3_bind_int64(s, 1, r->before);
