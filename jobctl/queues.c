@@ -39,9 +39,11 @@ static const char u_queue[] =
 		LIMIT_HELP
 	"      --retention D|none    how long its finished jobs are kept\n"
 	"                            (0: forever; none: the daemon's)\n"
-	"      --retention-succeeded D|none  the same by end state (none:\n"
-	"      --retention-failed D|none     --retention); also\n"
+	"      --retention-succeeded D|none\n"
+	"      --retention-failed D|none\n"
 	"      --retention-cancelled D|none\n"
+	"                            the same by end state (none: "
+	"--retention)\n"
 	"      --keep-last N         most finished jobs kept (0 = no cap)\n"
 	"      --label KEY=VALUE     a label of its jobs (repeatable; set\n"
 	"                            replaces all the queue's labels)\n"

@@ -15,7 +15,6 @@
 
 #include "config.h"
 #include "diag.h"
-#include "jobd/proto.h"
 #include "log.h"
 
 Suite *config_suite(void);
@@ -926,69 +925,6 @@ START_TEST(config_print_roundtrip)
 }
 END_TEST
 
-/* A queue's retention keys, their fallback (state key, queue, daemon;
- * 0 keeps), prune_interval, and both printed and loaded back. */
-START_TEST(config_retention_keys)
-{
-	struct config c, d;
-	char printed[PATH_MAX + 32];
-	const struct queue_conf *q;
-	FILE *f;
-
-	ck_assert_int_eq(load(&c, "[daemon]\nretention = 2d\n"
-				  "prune_interval = 250ms\n"
-				  "[queue a]\nretention = 1h\n"
-				  "retention_failed = 0\n"
-				  "retention_cancelled = 90s\nkeep_last = 100\n"
-				  "[queue b]\n"),
-			 0);
-	ck_assert_double_eq(c.prune_interval, 0.25);
-	q = find_queue(&c, "a");
-	ck_assert_double_eq(q->retention, 3600);
-	ck_assert_int_eq(q->keep_last, 100);
-	ck_assert_double_eq(
-		queue_conf_retention_for(q, JOBD_SUCCEEDED, c.retention), 3600);
-	ck_assert_double_eq(
-		queue_conf_retention_for(q, JOBD_FAILED, c.retention), 0);
-	ck_assert_double_eq(
-		queue_conf_retention_for(q, JOBD_CANCELLED, c.retention), 90);
-	q = find_queue(&c, "b");
-	ck_assert_int_eq(q->keep_last, 0);
-	ck_assert_double_eq(
-		queue_conf_retention_for(q, JOBD_FAILED, c.retention),
-		2 * 86400);
-
-	snprintf(printed, sizeof(printed), "%s/printed.conf", tmpdir);
-	f = fopen(printed, "w");
-	ck_assert_ptr_nonnull(f);
-	config_print(&c, f);
-	ck_assert_int_eq(fclose(f), 0);
-	config_init(&d);
-	ck_assert_msg(config_load(&d, printed) == 0, "%s", diag_msg());
-	ck_assert_double_eq(d.prune_interval, 0.25);
-	q = find_queue(&d, "a");
-	ck_assert_double_eq(q->retention, 3600);
-	ck_assert_double_eq(q->retention_by[JOBD_FAILED - JOBD_SUCCEEDED], 0);
-	ck_assert_double_eq(q->retention_by[JOBD_CANCELLED - JOBD_SUCCEEDED],
-			    90);
-	ck_assert_double_eq(q->retention_by[0], -1);
-	ck_assert_int_eq(q->keep_last, 100);
-	ck_assert_uint_eq(q->set, find_queue(&c, "a")->set);
-	ck_assert_uint_eq(find_queue(&d, "b")->set, 0);
-	config_destroy(&d);
-	config_destroy(&c);
-
-	expect_error("[queue a]\nretention_failed = soon\n", 2,
-		     "retention_failed: must be a duration");
-	expect_error("[queue a]\nkeep_last = -3\n", 2,
-		     "keep_last: must be an integer");
-	expect_error("[queue a]\nkeep_last = 2000000000\n", 2,
-		     "keep_last: must be an integer");
-	expect_error("[daemon]\nprune_interval = 10ms\n", 2,
-		     "prune_interval: must be a duration");
-}
-END_TEST
-
 /* The store's keys print and load back; an unset node_name is printed
  * commented out and stays unset. */
 START_TEST(config_print_store_keys)
@@ -1220,7 +1156,6 @@ config_suite(void)
 	tcase_add_test(tc, config_producer_keys);
 	tcase_add_test(tc, config_print_roundtrip);
 	tcase_add_test(tc, config_print_store_keys);
-	tcase_add_test(tc, config_retention_keys);
 	tcase_add_test(tc, config_print_long_durations_load_back);
 	suite_add_tcase(s, tc);
 
