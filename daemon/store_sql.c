@@ -343,11 +343,15 @@ const char *const store__stmt_sql[S_COUNT] = {
 			      "AND finished_at < ?1 AND state >= " STATE(
 				      SUCCEEDED) " LIMIT ?3",
 	/* A queue's finished jobs past its ?4 most recent (by end time,
-	 * then id; jobs_ended_last). */
+	 * then id).  Both read jobs_ended_last in its order: left to
+	 * itself, the planner takes the covering jobs_ended and sorts all
+	 * the queue's finished jobs for each chunk. */
 	[S_JOB_PRUNE_KEEP] = "SELECT id, qid, state, attempt, depends_on "
-			     "FROM jobs WHERE qid = ?2 AND state >= " STATE(
+			     "FROM jobs INDEXED BY jobs_ended_last "
+			     "WHERE qid = ?2 AND state >= " STATE(
 				     SUCCEEDED) " AND (finished_at, id) <= "
-			     "(SELECT finished_at, id FROM jobs WHERE qid = ?2 "
+			     "(SELECT finished_at, id FROM jobs INDEXED BY "
+			     "jobs_ended_last WHERE qid = ?2 "
 			     "AND state >= " STATE(
 				     SUCCEEDED) " ORDER BY finished_at DESC, "
 			     "id DESC LIMIT 1 OFFSET ?4) LIMIT ?3",
