@@ -204,7 +204,7 @@ prune_rule_sliced(const struct store_prune_rule *r, int64_t *n)
 struct queue_rules {
 	int64_t qid;
 	double secs[3]; /* by end state, from JOBD_SUCCEEDED; 0: kept */
-	int64_t keep;
+	int64_t keep;	/* keep_last; 0: nothing to cut */
 };
 
 int
@@ -226,6 +226,15 @@ cmd_prune_rules(double daemon_retention, int64_t *n)
 			qr->secs[i] = queue_conf_retention_for(
 				&q->conf, JOBD_SUCCEEDED + i, daemon_retention);
 		qr->keep = q->conf.keep_last;
+		/* With one node (SQLite) its counts are all the jobs: a queue
+		 * within its keep_last needs no query (which reads as many
+		 * index entries as it keeps).  Shared, they are the store's
+		 * to count. */
+		int64_t finished = q->counts[JOBD_SUCCEEDED] +
+				   q->counts[JOBD_FAILED] +
+				   q->counts[JOBD_CANCELLED];
+		if (!store_limits_shared() && finished <= qr->keep)
+			qr->keep = 0;
 	}
 	int64_t now = jobd_time_now_ms();
 	for (size_t i = 0; i < nq && rc == 0; i++) {
