@@ -147,6 +147,13 @@ void cmd_prune_one(int64_t id, int64_t qid, int state, int attempts, void *arg);
  * *n gets how many.  -1 with diag when one chunk failed (the chunks
  * before it stay deleted).  Yields. */
 int cmd_prune_sliced(int64_t before, int64_t qid, int64_t *n);
+/* One retention pass: for each queue, deletes the finished jobs its
+ * retention by end state lets go (queue_conf_retention_for, with
+ * daemon_retention, seconds, as the [daemon] fallback; 0: kept) and those
+ * past its keep_last most recent, with their logs, in chunks between
+ * which the loop runs; *n gets how many.  -1 with diag when one chunk
+ * failed.  Yields. */
+int cmd_prune_rules(double daemon_retention, int64_t *n);
 
 /* ---- the handlers, one per command of the table ---- */
 

@@ -23,9 +23,15 @@
 #include "loop.h"
 #include "queue.h"
 #include "store.h"
+#include "xmem.h"
 
 /* Jobs pruned between two turns of the loop. */
 #define PRUNE_CHUNK 64
+/* Jobs the automatic pass prunes a query: fewer, so that a slice (chunks
+ * until AWAIT_SLICE_NS is spent) stays within a few milliseconds on a
+ * busy machine, where deleting a job with its index entries may take a
+ * quarter of a millisecond. */
+#define PRUNE_RULE_CHUNK 16
 
 /* ---- ping, stats ---- */
 
@@ -175,6 +181,82 @@ cmd_prune_sliced(int64_t before, int64_t qid, int64_t *n)
 			return -1;
 	} while (k == PRUNE_CHUNK);
 	return 0;
+}
+
+/* Deletes what rule r (borrowed) lets go, in chunks; adds how many to
+ * *n.  Yields. */
+static int
+prune_rule_sliced(const struct store_prune_rule *r, int64_t *n)
+{
+	int64_t k;
+	do {
+		if (store_job_prune_rule(r, PRUNE_RULE_CHUNK, cmd_prune_one,
+					 NULL, &k) != 0)
+			return -1;
+		*n += k;
+		if (await_slice() != 0)
+			return -1;
+	} while (k == PRUNE_RULE_CHUNK);
+	return 0;
+}
+
+/* A queue's retention, copied: the queue may go while the pass yields. */
+struct queue_rules {
+	int64_t qid;
+	double secs[3]; /* by end state, from JOBD_SUCCEEDED; 0: kept */
+	int64_t keep;	/* keep_last; 0: nothing to cut */
+};
+
+int
+cmd_prune_rules(double daemon_retention, int64_t *n)
+{
+	struct queue_rules *rules = NULL;
+	size_t nq = 0, cap = 0;
+	int rc = 0;
+
+	*n = 0;
+	for (struct queue *q = queue_first(); q; q = q->next) {
+		if (nq == cap) {
+			cap = cap ? cap * 2 : 16;
+			rules = xreallocarray(rules, cap, sizeof(*rules));
+		}
+		struct queue_rules *qr = &rules[nq++];
+		qr->qid = q->id;
+		for (int i = 0; i < 3; i++)
+			qr->secs[i] = queue_conf_retention_for(
+				&q->conf, JOBD_SUCCEEDED + i, daemon_retention);
+		qr->keep = q->conf.keep_last;
+		/* With one node (SQLite) its counts are all the jobs: a queue
+		 * within its keep_last needs no query (which reads as many
+		 * index entries as it keeps).  Shared, they are the store's
+		 * to count. */
+		int64_t finished = q->counts[JOBD_SUCCEEDED] +
+				   q->counts[JOBD_FAILED] +
+				   q->counts[JOBD_CANCELLED];
+		if (!store_limits_shared() && finished <= qr->keep)
+			qr->keep = 0;
+	}
+	int64_t now = jobd_time_now_ms();
+	for (size_t i = 0; i < nq && rc == 0; i++) {
+		for (int s = 0; s < 3 && rc == 0; s++) {
+			if (rules[i].secs[s] <= 0)
+				continue;
+			struct store_prune_rule r = {
+				.qid = rules[i].qid,
+				.state = JOBD_SUCCEEDED + s,
+				.before = now -
+					  (int64_t)(rules[i].secs[s] * 1000.0),
+			};
+			rc = prune_rule_sliced(&r, n);
+		}
+		if (rc == 0 && rules[i].keep > 0) {
+			struct store_prune_rule r = {.qid = rules[i].qid,
+						     .keep = rules[i].keep};
+			rc = prune_rule_sliced(&r, n);
+		}
+	}
+	free(rules);
+	return rc;
 }
 
 /* ---- admin ---- */

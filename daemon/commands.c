@@ -382,14 +382,30 @@ static const char *const f_logs[] = {"job_id",	  "attempt", "offset",
 				     "max_bytes", "follow",  NULL};
 static const char *const f_watch[] = {"queue", "job_id", "labels", NULL};
 static const char *const f_name[] = {"name", NULL};
-static const char *const f_queue[] = {
-	"name",	      "concurrency",  "global_concurrency",
-	"rate",	      "capacity",     "timeout",
-	"kill_grace", "max_attempts", "backoff",
-	"paused",     "limits",	      "snooze_exit",
-	"snooze",     "max_snoozes",  "labels",
-	"on_failure", "on_success",   "on_finish",
-	NULL};
+static const char *const f_queue[] = {"name",
+				      "concurrency",
+				      "global_concurrency",
+				      "rate",
+				      "capacity",
+				      "timeout",
+				      "kill_grace",
+				      "max_attempts",
+				      "backoff",
+				      "paused",
+				      "limits",
+				      "snooze_exit",
+				      "snooze",
+				      "max_snoozes",
+				      "labels",
+				      "on_failure",
+				      "on_success",
+				      "on_finish",
+				      "retention",
+				      "retention_succeeded",
+				      "retention_failed",
+				      "retention_cancelled",
+				      "keep_last",
+				      NULL};
 static const char *const f_prune[] = {"older_than", NULL};
 static const char *const f_producer[] = {"producer", NULL};
 static const char *const f_shutdown[] = {"now", NULL};
@@ -621,6 +637,14 @@ void
 commands_set_shutting_down(void)
 {
 	shutting_down = true;
+}
+
+void
+commands_prune_rules(double daemon_retention, int64_t *n)
+{
+	if (cmd_prune_rules(daemon_retention, n) != 0 &&
+	    diag_code() != E_CANCELLED)
+		log_error("prune: %s", diag_msg());
 }
 
 void

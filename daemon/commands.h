@@ -46,6 +46,10 @@ void commands_handle(struct conn *c, const char *line, size_t len);
 /* Deletes finished jobs that ended before `before` (ms) with their logs;
  * *n gets how many (retention).  Yields (in chunks). */
 void commands_prune_before(int64_t before, int64_t *n);
+/* Deletes the finished jobs each queue's retention and keep_last let go
+ * (daemon_retention, seconds, the [daemon] fallback), with their logs;
+ * *n gets how many.  Yields (in chunks). */
+void commands_prune_rules(double daemon_retention, int64_t *n);
 /* The connection is gone: stop what answers it later. */
 void commands_conn_closed(struct conn *c);
 

@@ -94,6 +94,7 @@ config_init(struct config *c)
 	c->max_connections = 256;
 	c->request_timeout = 30;
 	c->retention = 7 * 86400;
+	c->prune_interval = 5;
 	c->debug = false;
 	c->slow_callback_ms = 100;
 	c->log_level = LOG_LEVEL_INFO;
@@ -426,6 +427,10 @@ daemon_key(struct load *l, const char *k, const char *v)
 		if (!parse_secs(v, 0, &c->retention))
 			return fail(l, "retention: must be a duration (0 = "
 				       "keep)");
+	} else if (strcmp(k, "prune_interval") == 0) {
+		if (!parse_secs(v, 0.05, &c->prune_interval))
+			return fail(l, "prune_interval: must be a duration "
+				       ">= 50ms");
 	} else if (strcmp(k, "debug") == 0) {
 		if (!parse_bool(v, &b))
 			return fail(l, "debug: must be true or false");
@@ -457,14 +462,14 @@ queue_key(struct load *l, const char *k, const char *v)
 	double d, p;
 	int r = joblimits_config_key(k, v, &q->limits);
 
+	if (r > 0)
+		q->set |= QC_LIMITS;
+	else if (r == 0)
+		r = queue_conf_key(q, k, v);
 	if (r < 0)
 		return fail(l, "%s", diag_msg());
-	if (r > 0) {
-		q->set |= QC_LIMITS;
+	if (r > 0)
 		return 1;
-	}
-	if ((r = queue_conf_hook_config(q, k, v)) != 0)
-		return r < 0 ? fail(l, "%s", diag_msg()) : 1;
 	if (strcmp(k, "labels") == 0) {
 		if (labels_config(v, &q->labels) != 0)
 			return fail(l, "%s", diag_msg());
@@ -1025,6 +1030,8 @@ config_print(const struct config *c, FILE *f)
 	fprintf(f, "request_timeout = %s\n",
 		jobd_duration_format(c->request_timeout, buf));
 	fprintf(f, "retention = %s\n", jobd_duration_format(c->retention, buf));
+	fprintf(f, "prune_interval = %s\n",
+		jobd_duration_format(c->prune_interval, buf));
 	fprintf(f, "debug = %s\n", c->debug ? "true" : "false");
 	fprintf(f, "slow_callback_ms = %s\n",
 		jobd_number_format(c->slow_callback_ms, buf));

@@ -64,6 +64,7 @@ struct config {
 	int max_connections;	   /* 256 */
 	double request_timeout;	   /* 30 */
 	double retention;	   /* 7d in seconds; 0 = keep */
+	double prune_interval;	   /* 5: seconds between retention passes */
 	bool debug;
 	double slow_callback_ms;   /* 100 */
 	int log_level;		   /* enum log_level, default LOG_LEVEL_INFO */

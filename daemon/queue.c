@@ -112,6 +112,7 @@ overlay_conf(struct queue_conf *dst, const struct queue_conf *src)
 		if (src->set & (QC_ON_FAILURE << i))
 			memcpy(dst->hook[i], src->hook[i],
 			       sizeof(dst->hook[i]));
+	queue_conf_retention_overlay(dst, src);
 }
 
 int
@@ -429,6 +430,7 @@ queue_json(const struct queue *q)
 	for (int i = 0; i < QUEUE_HOOK_COUNT; i++)
 		json_object_set_new(o, queue_conf_hook_names[i],
 				    queue_conf_hook_json(&q->conf, i));
+	queue_conf_retention_to_json(&q->conf, o);
 	json_t *counts = json_object();
 	for (int s = 0; s < JOBD_STATE_COUNT; s++)
 		json_object_set_new(counts, jobd_state_name(s),
@@ -633,6 +635,8 @@ queue_conf_from_json(json_t *obj, const struct queue_conf *base,
 						 "queue.resume");
 		} else {
 			int taken = snooze_key(key, v, qc);
+			if (taken == 0)
+				taken = queue_conf_retention_json(qc, key, v);
 			if (taken < 0)
 				return -1;
 			if (taken == 0)
@@ -683,7 +687,8 @@ conf_same(const struct queue_conf *a, const struct queue_conf *b)
 	       a->max_snoozes == b->max_snoozes &&
 	       memcmp(&a->limits, &b->limits, sizeof(a->limits)) == 0 &&
 	       memcmp(&a->labels, &b->labels, sizeof(a->labels)) == 0 &&
-	       memcmp(a->hook, b->hook, sizeof(a->hook)) == 0;
+	       memcmp(a->hook, b->hook, sizeof(a->hook)) == 0 &&
+	       queue_conf_retention_same(a, b);
 }
 
 /* Lays stored queue sq over this node's view: adds it, or takes its

@@ -3,11 +3,14 @@
  */
 #include "queue_conf.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "diag.h"
+#include "jobd/proto.h"
 #include "jobd/time.h"
 #include "jobspec.h"
 
@@ -16,6 +19,15 @@ const char *const queue_conf_hook_names[QUEUE_HOOK_COUNT] = {
 	[QUEUE_HOOK_SUCCESS] = "on_success",
 	[QUEUE_HOOK_FINISH] = "on_finish",
 };
+
+/* The retention keys, the queue-wide one first, then by terminal state
+ * in retention_by's order. */
+static const char *const retention_keys[] = {"retention", "retention_succeeded",
+					     "retention_failed",
+					     "retention_cancelled"};
+static const unsigned retention_bits[] = {QC_RETENTION, QC_RETENTION_SUCCEEDED,
+					  QC_RETENTION_FAILED,
+					  QC_RETENTION_CANCELLED};
 
 void
 queue_conf_init(struct queue_conf *q, const char *name)
@@ -36,6 +48,9 @@ queue_conf_init(struct queue_conf *q, const char *name)
 	q->snooze_exit = 75; /* EX_TEMPFAIL */
 	q->snooze = -1;
 	q->max_snoozes = 100;
+	q->retention = -1;
+	for (int i = 0; i < 3; i++)
+		q->retention_by[i] = -1;
 }
 
 int
@@ -118,6 +133,14 @@ queue_conf_print(const struct queue_conf *q, FILE *f)
 	if (q->limits.cpu_time > 0)
 		fprintf(f, "limit_cpu_time = %s\n",
 			jobd_duration_format(q->limits.cpu_time, a));
+	for (int i = 0; i < 4; i++) {
+		double r = i == 0 ? q->retention : q->retention_by[i - 1];
+		if (r >= 0)
+			fprintf(f, "%s%s = %s\n", KEY(retention_bits[i]),
+				retention_keys[i], jobd_duration_format(r, a));
+	}
+	fprintf(f, "%skeep_last = %lld\n", KEY(QC_KEEP_LAST),
+		(long long)q->keep_last);
 	char *labels = labels_to_text(&q->labels);
 	fprintf(f, "%slabels = %s\n", KEY(QC_LABELS), labels ? labels : "");
 	free(labels);
@@ -225,4 +248,137 @@ queue_conf_hooks_load(struct queue_conf *q, const char *text)
 			memset(q->hook[i], 0, sizeof(q->hook[i]));
 	}
 	json_decref(o);
+}
+
+/* The index of a retention key in retention_keys, -1 when k is none. */
+static int
+retention_index(const char *k)
+{
+	for (int i = 0; i < 4; i++)
+		if (strcmp(k, retention_keys[i]) == 0)
+			return i;
+	return -1;
+}
+
+static double *
+retention_slot(struct queue_conf *q, int i)
+{
+	return i == 0 ? &q->retention : &q->retention_by[i - 1];
+}
+
+int
+queue_conf_retention_key(struct queue_conf *q, const char *k, const char *v)
+{
+	int i = retention_index(k);
+	double d;
+
+	if (i >= 0) {
+		if (jobd_duration_parse(v, &d) != 0 || d > BACKOFF_LIMIT)
+			return diag_set(E_INVAL,
+					"%s: must be a duration (0 = keep)", k);
+		*retention_slot(q, i) = d;
+		q->set |= retention_bits[i];
+		return 1;
+	}
+	if (strcmp(k, "keep_last") != 0)
+		return 0;
+	char *end;
+	errno = 0;
+	long long n = strtoll(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0' || n < 0 ||
+	    n > QUEUE_CONF_MAX_KEEP_LAST)
+		return diag_set(E_INVAL,
+				"keep_last: must be an integer from 0 to "
+				"%d (0 = no cap)",
+				QUEUE_CONF_MAX_KEEP_LAST);
+	q->keep_last = n;
+	q->set |= QC_KEEP_LAST;
+	return 1;
+}
+
+int
+queue_conf_retention_json(struct queue_conf *q, const char *k, const json_t *v)
+{
+	int i = retention_index(k);
+
+	if (i >= 0) {
+		if (json_is_null(v)) {
+			*retention_slot(q, i) = -1;
+			return 1;
+		}
+		if (!json_is_number(v) || !isfinite(json_number_value(v)) ||
+		    json_number_value(v) < 0 ||
+		    json_number_value(v) > BACKOFF_LIMIT)
+			return diag_set(E_INVAL,
+					"%s: must be a number of seconds >= 0 "
+					"(0 = keep) or null",
+					k);
+		*retention_slot(q, i) = json_number_value(v);
+		return 1;
+	}
+	if (strcmp(k, "keep_last") != 0)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+	    json_integer_value(v) > QUEUE_CONF_MAX_KEEP_LAST)
+		return diag_set(E_INVAL,
+				"keep_last: must be an integer from 0 to "
+				"%d (0 = no cap)",
+				QUEUE_CONF_MAX_KEEP_LAST);
+	q->keep_last = json_integer_value(v);
+	return 1;
+}
+
+void
+queue_conf_retention_overlay(struct queue_conf *dst,
+			     const struct queue_conf *src)
+{
+	for (int i = 0; i < 4; i++)
+		if (src->set & retention_bits[i])
+			*retention_slot(dst, i) =
+				i == 0 ? src->retention
+				       : src->retention_by[i - 1];
+	if (src->set & QC_KEEP_LAST)
+		dst->keep_last = src->keep_last;
+}
+
+void
+queue_conf_retention_to_json(const struct queue_conf *q, json_t *o)
+{
+	for (int i = 0; i < 4; i++) {
+		double r = i == 0 ? q->retention : q->retention_by[i - 1];
+		json_object_set_new(o, retention_keys[i],
+				    r >= 0 ? json_real(r) : json_null());
+	}
+	json_object_set_new(o, "keep_last", json_integer(q->keep_last));
+}
+
+bool
+queue_conf_retention_same(const struct queue_conf *a,
+			  const struct queue_conf *b)
+{
+	return a->retention == b->retention &&
+	       a->retention_by[0] == b->retention_by[0] &&
+	       a->retention_by[1] == b->retention_by[1] &&
+	       a->retention_by[2] == b->retention_by[2] &&
+	       a->keep_last == b->keep_last;
+}
+
+double
+queue_conf_retention_for(const struct queue_conf *q, int state,
+			 double daemon_retention)
+{
+	int i = state - JOBD_SUCCEEDED;
+	if (i >= 0 && i < 3 && q->retention_by[i] >= 0)
+		return q->retention_by[i];
+	if (q->retention >= 0)
+		return q->retention;
+	return daemon_retention;
+}
+
+int
+queue_conf_key(struct queue_conf *q, const char *k, const char *v)
+{
+	int r = queue_conf_retention_key(q, k, v);
+
+	return r != 0 ? r : queue_conf_hook_config(q, k, v);
 }

@@ -8,6 +8,7 @@
 #ifndef QUEUE_CONF_H_INCLUDED
 #define QUEUE_CONF_H_INCLUDED
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -35,8 +36,16 @@ enum {
 	QC_LABELS = 1u << 13, /* replace the queue's labels whole */
 	QC_ON_FAILURE = 1u << 14,
 	QC_ON_SUCCESS = 1u << 15,
-	QC_ON_FINISH = 1u << 16
+	QC_ON_FINISH = 1u << 16,
+	QC_RETENTION = 1u << 17,
+	QC_RETENTION_SUCCEEDED = 1u << 18,
+	QC_RETENTION_FAILED = 1u << 19,
+	QC_RETENTION_CANCELLED = 1u << 20,
+	QC_KEEP_LAST = 1u << 21
 };
+
+/* The most keep_last may be. */
+#define QUEUE_CONF_MAX_KEEP_LAST 1000000000
 
 /* A queue's hooks (SPEC 3): a job template each, submitted when a job of
  * the queue ends so.  on_failure: failed for good (not a retry);
@@ -77,6 +86,12 @@ struct queue_conf {
 	/* Each hook's template as compact JSON text with sorted keys, every
 	 * byte past its end zero (compared with memcmp); "": none. */
 	char hook[QUEUE_HOOK_COUNT][QUEUE_CONF_HOOK_MAX];
+	/* How long its terminal jobs are kept (seconds; 0: forever; < 0:
+	 * not set, the daemon's retention), and by end state: succeeded,
+	 * failed, cancelled (< 0: not set, retention). */
+	double retention;
+	double retention_by[3];
+	int64_t keep_last; /* the most terminal jobs kept; 0: no cap */
 };
 
 /* Fills q (the caller's) with a queue's defaults; name (borrowed, at most
@@ -109,5 +124,35 @@ char *queue_conf_hooks_text(const struct queue_conf *q);
 /* Reads back text (from queue_conf_hooks_text; NULL or not valid: none)
  * into q's hooks. */
 void queue_conf_hooks_load(struct queue_conf *q, const char *text);
+/* The retention keys of a [queue NAME] section (retention,
+ * retention_succeeded, retention_failed, retention_cancelled, keep_last):
+ * 1 when k is one of them and v (borrowed) was taken into q, 0 when k is
+ * none of them, -1 with diag (E_INVAL naming the key) when v is bad. */
+int queue_conf_retention_key(struct queue_conf *q, const char *k,
+			     const char *v);
+/* The same for a field of a queue object (queue.create, queue.set):
+ * a number of seconds or null (not set) for the retention fields, an
+ * integer for keep_last.  v is borrowed. */
+int queue_conf_retention_json(struct queue_conf *q, const char *k,
+			      const json_t *v);
+/* Lays the retention keys src's file section set (src->set) over dst. */
+void queue_conf_retention_overlay(struct queue_conf *dst,
+				  const struct queue_conf *src);
+/* Adds q's retention fields to queue object o (borrowed). */
+void queue_conf_retention_to_json(const struct queue_conf *q, json_t *o);
+/* True when a and b keep their jobs alike. */
+bool queue_conf_retention_same(const struct queue_conf *a,
+			       const struct queue_conf *b);
+/* How long q keeps its jobs that ended in terminal state `state`
+ * (JOBD_SUCCEEDED, JOBD_FAILED or JOBD_CANCELLED), in seconds, 0 for
+ * forever: the state's own key, else the queue's retention, else
+ * daemon_retention (the [daemon] key). */
+double queue_conf_retention_for(const struct queue_conf *q, int state,
+				double daemon_retention);
+
+/* A [queue NAME] key this module reads (the retention keys, the hooks):
+ * 1 when k is one and v was taken into q, 0 when k is none of them, -1
+ * with diag E_INVAL naming the key. */
+int queue_conf_key(struct queue_conf *q, const char *k, const char *v);
 
 #endif /* QUEUE_CONF_H_INCLUDED */

@@ -261,15 +261,14 @@ drain_and_stop(void)
 	loop_stop();
 }
 
+/* One retention pass: each queue's rules, falling back to the daemon's
+ * retention.  Cheap when nothing is due (a few indexed queries per
+ * queue), so it runs every prune_interval. */
 static void
 prune_expired(void)
 {
-	if (opts.cfg->retention <= 0)
-		return;
 	int64_t n = 0;
-	commands_prune_before(jobd_time_now_ms() -
-				      (int64_t)(opts.cfg->retention * 1000.0),
-			      &n);
+	commands_prune_rules(opts.cfg->retention, &n);
 	if (n > 0)
 		log_info("retention: pruned %lld finished jobs", (long long)n);
 }
@@ -280,7 +279,7 @@ service_supervisor_f(void *arg)
 	(void)arg;
 	double wd = sdnotify_watchdog_interval();
 	double tick = wd > 0 ? wd / 2 : 5.0;
-	double next_prune = loop_now() + 10.0;
+	double next_prune = loop_now() + opts.cfg->prune_interval;
 	for (;;) {
 		if (shutdown_started)
 			break;
@@ -293,9 +292,11 @@ service_supervisor_f(void *arg)
 		notify_status();
 		if (loop_now() >= next_prune) {
 			prune_expired();
-			next_prune = loop_now() + 3600.0;
+			next_prune = loop_now() + opts.cfg->prune_interval;
 		}
-		waitq_wait(&supervisor_q, tick);
+		double wait = next_prune - loop_now();
+		waitq_wait(&supervisor_q,
+			   wait > 0 && wait < tick ? wait : tick);
 	}
 	drain_and_stop();
 }

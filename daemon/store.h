@@ -30,9 +30,9 @@
 #include "labels.h"
 
 /* Current schema version (SQLite: PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 10
+#define STORE_SCHEMA_VERSION 11
 /* Current schema version of the PostgreSQL store (table jobd_schema). */
-#define STORE_PG_SCHEMA_VERSION 6
+#define STORE_PG_SCHEMA_VERSION 7
 
 /* Opens (creating if needed) the database at path (borrowed), applies
  * migrations, prepares every statement.  sync_full: whatever is reported
@@ -361,6 +361,21 @@ typedef void (*store_prune_fn)(int64_t id, int64_t qid, int state, int attempts,
  * A big prune calls it again and again, yielding in between. */
 int store_job_prune(int64_t before, int64_t qid, int64_t limit,
 		    store_prune_fn fn, void *arg, int64_t *n);
+/* What a queue's retention lets go. */
+struct store_prune_rule {
+	int64_t qid;	/* the queue */
+	int state;	/* keep == 0: JOBD_SUCCEEDED, JOBD_FAILED or
+			   JOBD_CANCELLED, the jobs that ended so */
+	int64_t before; /* keep == 0: those of them that ended before (ms) */
+	int64_t keep;	/* > 0: instead, its finished jobs past the keep
+			   most recent (by end time, then id), any state */
+};
+/* Deletes the finished jobs rule r (borrowed) lets go, at most limit of
+ * them (<= 0: all), as store_job_prune does: fn for each, *n how many
+ * (fewer than limit: none is left).  Indexed: cheap when none is due.
+ * Under PostgreSQL, rows another node's prune holds are left to it. */
+int store_job_prune_rule(const struct store_prune_rule *r, int64_t limit,
+			 store_prune_fn fn, void *arg, int64_t *n);
 
 /* The highest job id given so far (0: none). */
 int64_t store_job_max_id(void);

@@ -71,6 +71,10 @@
 	  (int64_t before, int64_t qid, int64_t limit, store_prune_fn fn,      \
 	   void *arg, int64_t *n),                                             \
 	  (before, qid, limit, fn, arg, n))                                    \
+	X(int, job_prune_rule,                                                 \
+	  (const struct store_prune_rule *r, int64_t limit, store_prune_fn fn, \
+	   void *arg, int64_t *n),                                             \
+	  (r, limit, fn, arg, n))                                              \
 	X(int64_t, job_max_id, (void), ())                                     \
 	X(json_t *, job_json, (int64_t id, bool with_env), (id, with_env))     \
 	X(int, job_list,                                                       \

@@ -659,19 +659,15 @@ delete_deps(int64_t id, const char *deps)
 	return 0;
 }
 
-int
-store__sqlite_job_prune(int64_t before, int64_t qid, int64_t limit,
-			store_prune_fn fn, void *arg, int64_t *n)
+/* Deletes the jobs select s (bound) returns (id, qid, state, attempt,
+ * depends_on) with their deps rows, fn for each; *n how many.  The group
+ * transaction is opened only when there is one to delete: a pass with
+ * nothing due writes nothing. */
+static int
+prune_selected(sqlite3_stmt *s, store_prune_fn fn, void *arg, int64_t *n)
 {
-	*n = 0;
-	if (store__write_begin() != 0)
-		return -1;
 	struct dependent *rows = NULL;
 	size_t nrows = 0, cap = 0, i = 0;
-	sqlite3_stmt *s = store__st(S_JOB_PRUNE_SELECT);
-	sqlite3_bind_int64(s, 1, before);
-	sqlite3_bind_int64(s, 2, qid);
-	sqlite3_bind_int64(s, 3, limit > 0 ? limit : -1);
 	int rc;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		if (nrows == cap) {
@@ -690,6 +686,8 @@ store__sqlite_job_prune(int64_t before, int64_t qid, int64_t limit,
 		store__db_error("prune");
 		goto fail;
 	}
+	if (nrows > 0 && store__write_begin() != 0)
+		goto fail;
 	for (; i < nrows; i++) {
 		s = store__st(S_JOB_DELETE);
 		sqlite3_bind_int64(s, 1, rows[i].id);
@@ -708,4 +706,30 @@ fail:
 		free(rows[i].deps);
 	free(rows);
 	return -1;
+}
+
+int
+store__sqlite_job_prune(int64_t before, int64_t qid, int64_t limit,
+			store_prune_fn fn, void *arg, int64_t *n)
+{
+	*n = 0;
+	sqlite3_stmt *s = store__st(S_JOB_PRUNE_SELECT);
+	sqlite3_bind_int64(s, 1, before);
+	sqlite3_bind_int64(s, 2, qid);
+	sqlite3_bind_int64(s, 3, limit > 0 ? limit : -1);
+	return prune_selected(s, fn, arg, n);
+}
+
+int
+store__sqlite_job_prune_rule(const struct store_prune_rule *r, int64_t limit,
+			     store_prune_fn fn, void *arg, int64_t *n)
+{
+	*n = 0;
+	sqlite3_stmt *s =
+		store__st(r->keep > 0 ? S_JOB_PRUNE_KEEP : S_JOB_PRUNE_STATE);
+	sqlite3_bind_int64(s, 1, r->before);
+	sqlite3_bind_int64(s, 2, r->qid);
+	sqlite3_bind_int64(s, 3, limit > 0 ? limit : -1);
+	sqlite3_bind_int64(s, 4, r->keep > 0 ? r->keep : r->state);
+	return prune_selected(s, fn, arg, n);
 }

@@ -121,20 +121,43 @@ static const char sql_recover[] =
  * whole key (each dependency named in their stored depends_on, whatever
  * brackets surround the numbers), and their specs and attempts by their
  * foreign keys.  Rows another transaction holds are left for next time. */
-static const char sql_prune[] =
-	"WITH old AS (SELECT id FROM jobs WHERE state >= " STATE(SUCCEEDED)
-	"  AND finished_at < " PG_TS("$1")
-	"  AND ($2::int8 < 0 OR qid = $2::int8)"
+#define PRUNE_OLD \
+	"WITH old AS (SELECT id FROM jobs WHERE state >= " STATE(SUCCEEDED) \
+	"  AND finished_at < " PG_TS("$1") \
+	"  AND ($2::int8 < 0 OR qid = $2::int8)" \
 	"  ORDER BY finished_at, id LIMIT $3::int8 FOR UPDATE SKIP LOCKED),"
-	" spec AS (SELECT s.job_id, s.depends_on FROM job_specs s"
-	"  JOIN old ON old.id = s.job_id WHERE s.depends_on IS NOT NULL),"
-	" undep AS (DELETE FROM deps d USING spec s,"
-	"  regexp_matches(s.depends_on, '[0-9]+', 'g') AS x(m)"
-	"  WHERE d.job_id = s.job_id AND d.dep_id = x.m[1]::int8),"
-	" gone AS (DELETE FROM jobs j USING old WHERE j.id = old.id"
-	"  AND j.state >= " STATE(SUCCEEDED)
-	"  RETURNING j.id, j.qid, j.state, j.attempt, j.finished_at)"
-	" SELECT id, qid, state, attempt FROM gone ORDER BY finished_at, id";
+/* A retention rule's: queue $2's jobs that ended in state $4 before $1
+ * (jobs_ended). */
+#define PRUNE_OLD_STATE \
+	"WITH old AS (SELECT id FROM jobs WHERE qid = $2::int8" \
+	"  AND state = $4::int AND state >= " STATE(SUCCEEDED) \
+	"  AND finished_at < " PG_TS("$1") \
+	"  ORDER BY finished_at, id LIMIT $3::int8 FOR UPDATE SKIP LOCKED),"
+/* keep_last's: queue $2's finished jobs past its $1 most recent, by end
+ * time then id (jobs_ended_last).  The cut is read without locks, so a
+ * row another node holds neither counts nor shifts it. */
+#define PRUNE_OLD_KEEP \
+	"WITH cut AS (SELECT finished_at, id FROM jobs WHERE qid = $2::int8" \
+	"  AND state >= " STATE(SUCCEEDED) \
+	"  ORDER BY finished_at DESC, id DESC OFFSET $1::int8 LIMIT 1)," \
+	" old AS (SELECT j.id FROM jobs j, cut WHERE j.qid = $2::int8" \
+	"  AND j.state >= " STATE(SUCCEEDED) \
+	"  AND (j.finished_at, j.id) <= (cut.finished_at, cut.id)" \
+	"  ORDER BY j.finished_at, j.id LIMIT $3::int8" \
+	"  FOR UPDATE OF j SKIP LOCKED),"
+#define PRUNE_DELETE \
+	" spec AS (SELECT s.job_id, s.depends_on FROM job_specs s" \
+	"  JOIN old ON old.id = s.job_id WHERE s.depends_on IS NOT NULL)," \
+	" undep AS (DELETE FROM deps d USING spec s," \
+	"  regexp_matches(s.depends_on, '[0-9]+', 'g') AS x(m)" \
+	"  WHERE d.job_id = s.job_id AND d.dep_id = x.m[1]::int8)," \
+	" gone AS (DELETE FROM jobs j USING old WHERE j.id = old.id" \
+	"  AND j.state >= " STATE(SUCCEEDED) \
+	"  RETURNING j.id, j.qid, j.state, j.attempt, j.finished_at)" \
+	" SELECT id, qid, state, attempt FROM gone ORDER BY finished_at, id"
+static const char sql_prune[] = PRUNE_OLD PRUNE_DELETE;
+static const char sql_prune_state[] = PRUNE_OLD_STATE PRUNE_DELETE;
+static const char sql_prune_keep[] = PRUNE_OLD_KEEP PRUNE_DELETE;
 
 /* clang-format on */
 
@@ -357,6 +380,35 @@ store__pg_job_prune(int64_t before, int64_t qid, int64_t limit,
 	else
 		store_pg__arg_null(&a);
 	if (store_pg__write("prune", sql_prune, &a, &r) != 0)
+		return -1;
+	for (int i = 0; i < PQntuples(r); i++)
+		fn(store_pg__int(r, i, 0), store_pg__int(r, i, 1),
+		   (int)store_pg__int(r, i, 2), (int)store_pg__int(r, i, 3),
+		   arg);
+	*n = PQntuples(r);
+	PQclear(r);
+	return 0;
+}
+
+int
+store__pg_job_prune_rule(const struct store_prune_rule *rule, int64_t limit,
+			 store_prune_fn fn, void *arg, int64_t *n)
+{
+	struct store_pg__args a = {0};
+	PGresult *r;
+
+	*n = 0;
+	store_pg__arg_int(&a, rule->keep > 0 ? rule->keep : rule->before);
+	store_pg__arg_int(&a, rule->qid);
+	if (limit > 0)
+		store_pg__arg_int(&a, limit);
+	else
+		store_pg__arg_null(&a);
+	if (rule->keep <= 0)
+		store_pg__arg_int(&a, rule->state);
+	if (store_pg__write("prune",
+			    rule->keep > 0 ? sql_prune_keep : sql_prune_state,
+			    &a, &r) != 0)
 		return -1;
 	for (int i = 0; i < PQntuples(r); i++)
 		fn(store_pg__int(r, i, 0), store_pg__int(r, i, 1),

@@ -34,8 +34,9 @@ static const char queue_all[] =
 	"SELECT id, name, concurrency, rate_limit, rate_period, rate_burst,"
 	" capacity, paused, timeout, kill_grace, max_attempts, b_base,"
 	" b_factor, b_max, b_jitter, limits, global_concurrency,"
-	" snooze_exit, snooze, max_snoozes, labels, hooks"
-	" FROM queues ORDER BY id";
+	" snooze_exit, snooze, max_snoozes, labels, hooks, retention,"
+	" retention_succeeded, retention_failed, retention_cancelled,"
+	" keep_last FROM queues ORDER BY id";
 /* The permits 1..global_concurrency, and a full bucket when the queue has
  * a rate (per second: limit / period; burst: the limit when none). */
 static const char queue_insert[] =
@@ -43,9 +44,12 @@ static const char queue_insert[] =
 	"  INSERT INTO queues (name, concurrency, rate_limit, rate_period,"
 	"   rate_burst, capacity, timeout, kill_grace, max_attempts, b_base,"
 	"   b_factor, b_max, b_jitter, limits, global_concurrency, paused,"
-	"   snooze_exit, snooze, max_snoozes, labels, hooks)"
+	"   snooze_exit, snooze, max_snoozes, labels, hooks, retention,"
+	"   retention_succeeded, retention_failed, retention_cancelled,"
+	"   keep_last)"
 	"  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
-	"   $14, $15, $16, $17, $18, $19, $20, $21) ON CONFLICT DO NOTHING"
+	"   $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)"
+	"  ON CONFLICT DO NOTHING"
 	"  RETURNING id, global_concurrency AS gc, rate_limit AS lim,"
 	"   rate_period AS per, CASE WHEN rate_burst > 0 THEN rate_burst"
 	"   ELSE rate_limit END AS burst),"
@@ -73,7 +77,9 @@ static const char queue_update[] =
 	"   kill_grace = $8, max_attempts = $9, b_base = $10, b_factor = $11,"
 	"   b_max = $12, b_jitter = $13, limits = $14,"
 	"   global_concurrency = $15, snooze_exit = $16, snooze = $17,"
-	"   max_snoozes = $18, labels = $19, hooks = $20 WHERE id = $1"
+	"   max_snoozes = $18, labels = $19, hooks = $20, retention = $21,"
+	"   retention_succeeded = $22, retention_failed = $23,"
+	"   retention_cancelled = $24, keep_last = $25 WHERE id = $1"
 	"  RETURNING id, global_concurrency AS gc, rate_limit AS lim,"
 	"   rate_period AS per, CASE WHEN rate_burst > 0 THEN rate_burst"
 	"   ELSE rate_limit END AS burst),"
@@ -157,6 +163,10 @@ store__pg_queue_each(store_queue_fn fn, void *arg)
 		q.conf.max_snoozes = (int)store_pg__int(r, i, 19);
 		labels_load(store_pg__text(r, i, 20), &q.conf.labels);
 		queue_conf_hooks_load(&q.conf, store_pg__text(r, i, 21));
+		q.conf.retention = store_pg__double(r, i, 22);
+		for (int k = 0; k < 3; k++)
+			q.conf.retention_by[k] = store_pg__double(r, i, 23 + k);
+		q.conf.keep_last = store_pg__int(r, i, 26);
 		if (fn(&q, arg) != 0)
 			rc = -1;
 	}
@@ -205,6 +215,17 @@ bind_snooze(struct store_pg__args *a, const struct queue_conf *qc)
 	store_pg__arg_int(a, qc->max_snoozes);
 }
 
+/* Appends a queue's retention to a: retention, by state (succeeded,
+ * failed, cancelled), keep_last. */
+static void
+bind_retention(struct store_pg__args *a, const struct queue_conf *qc)
+{
+	store_pg__arg_double(a, qc->retention);
+	for (int i = 0; i < 3; i++)
+		store_pg__arg_double(a, qc->retention_by[i]);
+	store_pg__arg_int(a, qc->keep_last);
+}
+
 int
 store__pg_queue_insert(const struct queue_conf *qc, bool paused, int64_t *id)
 {
@@ -220,6 +241,7 @@ store__pg_queue_insert(const struct queue_conf *qc, bool paused, int64_t *id)
 	bind_snooze(&a, qc);
 	store_pg__arg_text(&a, labels); /* $20 */
 	store_pg__arg_text(&a, hooks);	/* $21 */
+	bind_retention(&a, qc);
 	rc = store_pg__write("queue insert", queue_insert, &a, &r);
 	free(limits);
 	free(labels);
@@ -248,6 +270,7 @@ store__pg_queue_update(int64_t id, const struct queue_conf *qc)
 	bind_snooze(&a, qc);
 	store_pg__arg_text(&a, labels); /* $19 */
 	store_pg__arg_text(&a, hooks);	/* $20 */
+	bind_retention(&a, qc);
 	rc = store_pg__write("queue update", queue_update, &a, NULL);
 	free(limits);
 	free(labels);

@@ -349,15 +349,31 @@ static const char schema_v5[] =
 static const char schema_v6[] =
 	"ALTER TABLE job_specs ADD COLUMN resubmitted_from bigint;";
 
+/* Version 7: retention, as SQLite's version 11.  A queue's retention, and
+ * by end state (seconds; 0: forever; -1: not set) and keep_last (0: no
+ * cap); the finished jobs by queue for its pruning passes: by state and
+ * end time, and by end time.  Columns with defaults and indexes: older
+ * nodes go on, pruning by the daemon's retention only. */
+static const char schema_v7[] =
+	"ALTER TABLE queues ADD COLUMN retention float8 NOT NULL DEFAULT -1,"
+	"  ADD COLUMN retention_succeeded float8 NOT NULL DEFAULT -1,"
+	"  ADD COLUMN retention_failed float8 NOT NULL DEFAULT -1,"
+	"  ADD COLUMN retention_cancelled float8 NOT NULL DEFAULT -1,"
+	"  ADD COLUMN keep_last int8 NOT NULL DEFAULT 0;"
+	"CREATE INDEX jobs_ended ON jobs (qid, state, finished_at) WHERE state >= "
+	STATE(SUCCEEDED) ";"
+	"CREATE INDEX jobs_ended_last ON jobs (qid, finished_at, id) WHERE "
+	"state >= " STATE(SUCCEEDED) ";";
+
 /* Migrations: store_pg__migrations[i] takes the schema from version i to
  * i + 1. */
 const char *const store_pg__migrations[] = {schema_v1, schema_v2,
 					     schema_v3, schema_v4, schema_v5,
-					     schema_v6};
+					     schema_v6, schema_v7};
 /* The compat each migration leaves: the first one's schema is read by
- * no older jobd; versions 2 to 6 only add columns (with defaults, or
- * NULL for rows from before). */
-const int store_pg__compat[] = {1, 1, 1, 1, 1, 1};
+ * no older jobd; versions 2 to 7 only add columns (with defaults, or
+ * NULL for rows from before) and indexes. */
+const int store_pg__compat[] = {1, 1, 1, 1, 1, 1, 1};
 _Static_assert(sizeof(store_pg__compat) / sizeof(store_pg__compat[0]) ==
 		       STORE_PG_SCHEMA_VERSION,
 	       "one compat per schema version");

@@ -48,6 +48,11 @@ store__sqlite_queue_each(store_queue_fn fn, void *arg)
 			    &q.conf.labels);
 		queue_conf_hooks_load(&q.conf,
 				      (const char *)sqlite3_column_text(s, 21));
+		q.conf.retention = sqlite3_column_double(s, 22);
+		for (int i = 0; i < 3; i++)
+			q.conf.retention_by[i] =
+				sqlite3_column_double(s, 23 + i);
+		q.conf.keep_last = sqlite3_column_int64(s, 26);
 		if (fn(&q, arg) != 0) {
 			sqlite3_reset(s);
 			return -1;
@@ -102,6 +107,10 @@ bind_queue(sqlite3_stmt *s, const struct queue_conf *qc)
 		sqlite3_bind_text(s, 21, hooks, -1, free);
 	else
 		sqlite3_bind_null(s, 21);
+	sqlite3_bind_double(s, 22, qc->retention);
+	for (int i = 0; i < 3; i++)
+		sqlite3_bind_double(s, 23 + i, qc->retention_by[i]);
+	sqlite3_bind_int64(s, 26, qc->keep_last);
 }
 
 int

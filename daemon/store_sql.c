@@ -171,13 +171,30 @@ static const char schema_v9[] = "ALTER TABLE queues ADD COLUMN hooks TEXT;"
  * kept when that job is pruned); NULL: submitted. */
 static const char schema_v10[] =
 	"ALTER TABLE jobs ADD COLUMN resubmitted_from INTEGER;";
+/* Version 11: retention.  A queue's retention, and by end state (seconds;
+ * 0: forever; -1: not set, see queue_conf_retention_for) and keep_last
+ * (0: no cap); the finished jobs by queue, for its pruning passes: by
+ * state and end time (retention), and by end time (keep_last). */
+static const char schema_v11[] =
+	"ALTER TABLE queues ADD COLUMN retention REAL NOT NULL DEFAULT -1;"
+	"ALTER TABLE queues ADD COLUMN retention_succeeded REAL NOT NULL "
+	"DEFAULT -1;"
+	"ALTER TABLE queues ADD COLUMN retention_failed REAL NOT NULL "
+	"DEFAULT -1;"
+	"ALTER TABLE queues ADD COLUMN retention_cancelled REAL NOT NULL "
+	"DEFAULT -1;"
+	"ALTER TABLE queues ADD COLUMN keep_last INTEGER NOT NULL DEFAULT 0;"
+	"CREATE INDEX jobs_ended ON jobs(qid, state, finished_at) WHERE state "
+	">= " STATE(SUCCEEDED) ";"
+	"CREATE INDEX jobs_ended_last ON jobs(qid, finished_at) WHERE state "
+	">= " STATE(SUCCEEDED) ";";
 
 /* Migrations: store__migrations[i] takes the schema from version i to
  * i + 1. */
 const char *const store__migrations[] = {schema_v1, schema_v2, schema_v3,
 					  schema_v4, schema_v5, schema_v6,
 					  schema_v7, schema_v8, schema_v9,
-					  schema_v10};
+					  schema_v10, schema_v11};
 _Static_assert(sizeof(store__migrations) / sizeof(store__migrations[0]) ==
 		       STORE_SCHEMA_VERSION,
 	       "one migration per schema version");
@@ -193,16 +210,20 @@ const char *const store__stmt_sql[S_COUNT] = {
 			"rate_period, rate_burst, capacity, paused, timeout, "
 			"kill_grace, max_attempts, b_base, b_factor, b_max, "
 			"b_jitter, limits, global_concurrency, snooze_exit, "
-			"snooze, max_snoozes, labels, hooks FROM queues "
-			"ORDER BY id",
+			"snooze, max_snoozes, labels, hooks, retention, "
+			"retention_succeeded, retention_failed, "
+			"retention_cancelled, keep_last FROM queues ORDER BY id",
 	[S_QUEUE_INSERT] = "INSERT INTO queues (name, concurrency, "
 			   "rate_limit, rate_period, rate_burst, capacity, "
 			   "paused, timeout, kill_grace, max_attempts, b_base, "
 			   "b_factor, b_max, b_jitter, limits, "
 			   "global_concurrency, snooze_exit, snooze, "
-			   "max_snoozes, labels, hooks) VALUES "
+			   "max_snoozes, labels, hooks, retention, "
+			   "retention_succeeded, retention_failed, "
+			   "retention_cancelled, keep_last) VALUES "
 			   "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-			   "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+			   "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, "
+			   "?22, ?23, ?24, ?25, ?26)",
 	[S_QUEUE_UPDATE] = "UPDATE queues SET concurrency = ?2, "
 			   "rate_limit = ?3, rate_period = ?4, "
 			   "rate_burst = ?5, capacity = ?6, timeout = ?8, "
@@ -210,7 +231,10 @@ const char *const store__stmt_sql[S_COUNT] = {
 			   "b_factor = ?12, b_max = ?13, b_jitter = ?14, "
 			   "limits = ?15, global_concurrency = ?16, "
 			   "snooze_exit = ?17, snooze = ?18, max_snoozes = ?19, "
-			   "labels = ?20, hooks = ?21 WHERE id = ?1",
+			   "labels = ?20, hooks = ?21, retention = ?22, "
+			   "retention_succeeded = ?23, retention_failed = ?24, "
+			   "retention_cancelled = ?25, keep_last = ?26 "
+			   "WHERE id = ?1",
 	[S_QUEUE_PAUSE] = "UPDATE queues SET paused = ?2 WHERE id = ?1",
 	[S_QUEUE_DELETE] = "DELETE FROM queues WHERE id = ?1",
 	[S_QUEUE_PENDING] = "SELECT count(*) FROM jobs WHERE qid = ?1 AND "
@@ -324,6 +348,24 @@ const char *const store__stmt_sql[S_COUNT] = {
 			       "WHERE state >= " STATE(SUCCEEDED)
 			       " AND finished_at < ?1 "
 			       "AND (?2 < 0 OR qid = ?2) LIMIT ?3",
+	/* A queue's jobs that ended in one state before ?1 (jobs_ended). */
+	[S_JOB_PRUNE_STATE] = "SELECT id, qid, state, attempt, depends_on "
+			      "FROM jobs WHERE qid = ?2 AND state = ?4 "
+			      "AND finished_at < ?1 AND state >= " STATE(
+				      SUCCEEDED) " LIMIT ?3",
+	/* A queue's finished jobs past its ?4 most recent (by end time,
+	 * then id).  Both read jobs_ended_last in its order: left to
+	 * itself, the planner takes the covering jobs_ended and sorts all
+	 * the queue's finished jobs for each chunk. */
+	[S_JOB_PRUNE_KEEP] = "SELECT id, qid, state, attempt, depends_on "
+			     "FROM jobs INDEXED BY jobs_ended_last "
+			     "WHERE qid = ?2 AND state >= " STATE(
+				     SUCCEEDED) " AND (finished_at, id) <= "
+			     "(SELECT finished_at, id FROM jobs INDEXED BY "
+			     "jobs_ended_last WHERE qid = ?2 "
+			     "AND state >= " STATE(
+				     SUCCEEDED) " ORDER BY finished_at DESC, "
+			     "id DESC LIMIT 1 OFFSET ?4) LIMIT ?3",
 	[S_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
 	/* By the whole key: deps has no index on job_id alone. */
 	[S_DEP_DELETE] = "DELETE FROM deps WHERE dep_id = ?2 AND job_id = ?1",

@@ -97,6 +97,11 @@ enum {
 	OPT_ON_FAILURE,
 	OPT_ON_SUCCESS,
 	OPT_ON_FINISH,
+	OPT_RETENTION,
+	OPT_RETENTION_SUCCEEDED,
+	OPT_RETENTION_FAILED,
+	OPT_RETENTION_CANCELLED,
+	OPT_KEEP_LAST,
 };
 
 /* The global options and the one connection; main() sets the options. */

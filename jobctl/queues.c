@@ -37,6 +37,14 @@ static const char u_queue[] =
 	"      --max-attempts N      default attempts\n"
 	"      --backoff 'BASE FACTOR MAX JITTER'  retry delays\n" SNOOZE_HELP
 		LIMIT_HELP
+	"      --retention D|none    how long its finished jobs are kept\n"
+	"                            (0: forever; none: the daemon's)\n"
+	"      --retention-succeeded D|none\n"
+	"      --retention-failed D|none\n"
+	"      --retention-cancelled D|none\n"
+	"                            the same by end state (none: "
+	"--retention)\n"
+	"      --keep-last N         most finished jobs kept (0 = no cap)\n"
 	"      --label KEY=VALUE     a label of its jobs (repeatable; set\n"
 	"                            replaces all the queue's labels)\n"
 	"      --no-labels           (set) remove the queue's labels\n"
@@ -73,12 +81,28 @@ static const char u_producer[] =
 	"      --json                print the raw result";
 
 static const char *const queue_keys[] = {
-	"name",	   "concurrency", "global_concurrency",
-	"rate",	   "capacity",	  "paused",
-	"timeout", "kill_grace",  "max_attempts",
-	"backoff", "limits",	  "snooze_exit",
-	"snooze",  "max_snoozes", "labels",
-	"counts",  NULL,
+	"name",
+	"concurrency",
+	"global_concurrency",
+	"rate",
+	"capacity",
+	"paused",
+	"timeout",
+	"kill_grace",
+	"max_attempts",
+	"backoff",
+	"limits",
+	"snooze_exit",
+	"snooze",
+	"max_snoozes",
+	"labels",
+	"retention",
+	"retention_succeeded",
+	"retention_failed",
+	"retention_cancelled",
+	"keep_last",
+	"counts",
+	NULL,
 };
 
 static const char *const producer_keys[] = {
@@ -404,6 +428,34 @@ hook_option(json_t *args, int ch, const char *arg)
 	return ST_OK;
 }
 
+/* --retention, --retention-STATE (a duration, or none: not set) and
+ * --keep-last. */
+static int
+queue_retention(json_t *args, int ch, const char *arg)
+{
+	static const char *const keys[] = {"retention", "retention_succeeded",
+					   "retention_failed",
+					   "retention_cancelled"};
+	double secs;
+	int64_t n;
+
+	if (ch == OPT_KEEP_LAST) {
+		if (!parse_i64(arg, 0, 1000000000, &n))
+			return bad_value("number (0 = no cap)", arg);
+		json_object_set_new(args, "keep_last", json_integer(n));
+		return ST_OK;
+	}
+	const char *key = keys[ch - OPT_RETENTION];
+	if (strcmp(arg, "none") == 0) {
+		json_object_set_new(args, key, json_null());
+		return ST_OK;
+	}
+	if (jobd_duration_parse(arg, &secs) != 0)
+		return bad_value("duration (or none)", arg);
+	json_object_set_new(args, key, json_num(secs));
+	return ST_OK;
+}
+
 /* One option of queue add or set.  Returns ST_OK or the status to exit
  * with. */
 static int
@@ -441,6 +493,12 @@ queue_option(struct queue_opts *o, int ch, const char *arg)
 	case OPT_SNOOZE:
 	case OPT_MAX_SNOOZES:
 		return snooze_option(o->args, ch, arg);
+	case OPT_RETENTION:
+	case OPT_RETENTION_SUCCEEDED:
+	case OPT_RETENTION_FAILED:
+	case OPT_RETENTION_CANCELLED:
+	case OPT_KEEP_LAST:
+		return queue_retention(o->args, ch, arg);
 	case OPT_PAUSED:
 		/* queue set has pause and resume for that. */
 		if (!o->create) {
@@ -541,6 +599,14 @@ queue_edit(int argc, char **argv, bool create)
 		{"backoff", required_argument, NULL, OPT_BACKOFF},
 		{"paused", no_argument, NULL, OPT_PAUSED},
 		SNOOZE_OPTIONS,
+		{"retention", required_argument, NULL, OPT_RETENTION},
+		{"retention-succeeded", required_argument, NULL,
+		 OPT_RETENTION_SUCCEEDED},
+		{"retention-failed", required_argument, NULL,
+		 OPT_RETENTION_FAILED},
+		{"retention-cancelled", required_argument, NULL,
+		 OPT_RETENTION_CANCELLED},
+		{"keep-last", required_argument, NULL, OPT_KEEP_LAST},
 		{"label", required_argument, NULL, OPT_LABEL},
 		{"no-labels", no_argument, NULL, OPT_NO_LABELS},
 		{"on-failure", required_argument, NULL, OPT_ON_FAILURE},

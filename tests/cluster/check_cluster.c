@@ -87,6 +87,7 @@ main(void)
 	srunner_add_suite(sr, suite_of("failover", cl_failover_tests));
 	srunner_add_suite(sr, suite_of("limits", cl_limits_tests));
 	srunner_add_suite(sr, suite_of("events", cl_events_tests));
+	srunner_add_suite(sr, suite_of("retention", cl_retention_tests));
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

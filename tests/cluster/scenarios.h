@@ -20,5 +20,7 @@ void cl_failover_tests(TCase *tc);
 void cl_limits_tests(TCase *tc);
 /* A8, A10, A11: producers, wait and watch, a server restart. */
 void cl_events_tests(TCase *tc);
+/* R1: retention pruned by every node at once. */
+void cl_retention_tests(TCase *tc);
 
 #endif /* SCENARIOS_H_INCLUDED */

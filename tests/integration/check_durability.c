@@ -736,7 +736,7 @@ START_TEST(durability_newer_schema_refused)
 	ck_assert_int_eq(jd_stop(&jd), 0);
 	char *version = sqlite3_shell(&jd, "PRAGMA user_version;");
 	ck_assert_int_gt(atoi(version), 0);
-	free(sqlite3_shell(&jd, "PRAGMA user_version = 9;"));
+	free(sqlite3_shell(&jd, "PRAGMA user_version = 99;"));
 
 	char *errpath = jd_path(&jd, "refused.err");
 	const char *const args[] = {"-c", jd.conf,  "-s", jd.sock,
@@ -744,12 +744,12 @@ START_TEST(durability_newer_schema_refused)
 	int rc = jd_run_jobd(args, errpath, 10);
 	char *err = jd_slurp(errpath);
 	ck_assert_msg(rc == 1, "status %d, want 1: %s", rc, err ? err : "");
-	ck_assert_msg(err && strstr(err, "schema 9 is newer than this jobd"),
+	ck_assert_msg(err && strstr(err, "schema 99 is newer than this jobd"),
 		      "stderr: %s", err ? err : "");
 	free(err);
 	free(errpath);
 	char *now = sqlite3_shell(&jd, "PRAGMA user_version;");
-	ck_assert_str_eq(now, "9\n");
+	ck_assert_str_eq(now, "99\n");
 	free(now);
 
 	char sql[64];

@@ -12,6 +12,7 @@ Suite *ratelimit_suite(void);
 Suite *cron_suite(void);
 Suite *jobspec_suite(void);
 Suite *config_suite(void);
+Suite *queue_conf_retention_suite(void);
 Suite *sdnotify_suite(void);
 Suite *coro_suite(void);
 Suite *store_suite(void);
@@ -61,6 +62,7 @@ static Suite *(*const suites[])(void) = {
 	cron_suite,
 	jobspec_suite,
 	config_suite,
+	queue_conf_retention_suite,
 	sdnotify_suite,
 	coro_suite,
 	await_suite,

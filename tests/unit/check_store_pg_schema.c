@@ -134,8 +134,8 @@ START_TEST(store_pg_schema_migrations)
 		c,
 		"SELECT string_agg(indexname, ',' ORDER BY indexname) FROM "
 		"pg_indexes WHERE tablename = 'jobs'",
-		"jobs_due,jobs_finished,jobs_owned,jobs_pkey,jobs_ready,"
-		"jobs_unique");
+		"jobs_due,jobs_ended,jobs_ended_last,jobs_finished,jobs_owned,"
+		"jobs_pkey,jobs_ready,jobs_unique");
 	pgfix_value_is(
 		c,
 		"SELECT string_agg(tgname || ':' || tgtype, ',' ORDER BY "
