@@ -217,10 +217,13 @@ store__sqlite_job_insert(const struct store_job_new *j, int64_t *id)
 	if (rc != SQLITE_DONE)
 		return store__db_error("job insert");
 	*id = sqlite3_last_insert_rowid(store__sqlite());
-	for (size_t i = 0; i < sp->ndeps; i++) {
+	size_t nd;
+	const int64_t *deps = store_jobobj__deps(j, &nd);
+	for (size_t i = 0; i < nd; i++) {
 		s = store__st(S_DEP_INSERT);
-		sqlite3_bind_int64(s, 1, sp->depends_on[i]);
+		sqlite3_bind_int64(s, 1, deps[i]);
 		sqlite3_bind_int64(s, 2, *id);
+		sqlite3_bind_int(s, 3, store_jobobj__dep_cond(j));
 		if (store__st_exec(s, "dep insert") != 0)
 			return -1;
 	}
@@ -508,34 +511,112 @@ dependents_of(int64_t id, struct dependent **out, size_t *n)
 	return 0;
 }
 
+static int resolve_one(int64_t id, bool succeeded, int64_t now,
+		       store_job_fn fn, void *arg, int depth);
+
+/* Cancels the jobs in d (n of them, waiting or not started) with reason,
+ * each resolved in turn as cancelled. */
 static int
-cancel_dependents(int64_t id, int64_t now, store_job_fn fn, void *arg,
-		  int depth)
+cancel_each(const struct dependent *d, size_t n, int reason, int64_t now,
+	    store_job_fn fn, void *arg, int depth)
 {
-	struct dependent *d;
-	size_t n;
-	if (depth > 10000)
-		return diag_set(E_INTERNAL, "dependency chain too deep");
-	if (dependents_of(id, &d, &n) != 0)
-		return -1;
 	for (size_t i = 0; i < n; i++) {
 		int rc = store__sqlite_job_set_state(
-			d[i].id, d[i].state, JOBD_CANCELLED,
-			JOBD_REASON_DEPENDENCY_FAILED, now);
+			d[i].id, d[i].state, JOBD_CANCELLED, reason, now);
 		/* Cancelled already by an earlier branch of this cascade (it
 		 * depends on two of the cancelled jobs): moved once. */
 		if (rc != 0 && diag_code() == E_CONFLICT)
 			continue;
-		if (rc != 0 ||
-		    (fn(d[i].id, d[i].qid, d[i].state, JOBD_CANCELLED, arg),
-		     cancel_dependents(d[i].id, now, fn, arg, depth + 1)) !=
-			    0) {
-			free(d);
+		if (rc != 0)
 			return -1;
-		}
+		fn(d[i].id, d[i].qid, d[i].state, JOBD_CANCELLED, arg);
+		if (resolve_one(d[i].id, false, now, fn, arg, depth + 1) != 0)
+			return -1;
 	}
-	free(d);
 	return 0;
+}
+
+/* The waiting after_failed dependents of id none of whose dependencies
+ * failed, with none left to end (caller frees). */
+static int
+not_needed_of(int64_t id, struct dependent **out, size_t *n)
+{
+	sqlite3_stmt *s = store__st(S_DEP_NOT_NEEDED);
+	size_t cap = 0;
+	int rc;
+
+	sqlite3_bind_int64(s, 1, id);
+	*out = NULL;
+	*n = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 8;
+			*out = xreallocarray(*out, cap, sizeof(**out));
+		}
+		(*out)[*n].id = sqlite3_column_int64(s, 0);
+		(*out)[*n].qid = sqlite3_column_int64(s, 1);
+		(*out)[*n].state = sqlite3_column_int(s, 2);
+		(*n)++;
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		free(*out);
+		*out = NULL;
+		return store__db_error("deps not needed");
+	}
+	return 0;
+}
+
+/* Job id ended: its dependents count it (store_job_resolve_dependents). */
+static int
+resolve_one(int64_t id, bool succeeded, int64_t now, store_job_fn fn,
+	    void *arg, int depth)
+{
+	struct dependent *d;
+	size_t n;
+	sqlite3_stmt *s;
+	int rc;
+
+	if (depth > 10000)
+		return diag_set(E_INTERNAL, "dependency chain too deep");
+	if (!succeeded) {
+		s = store__st(S_DEP_MET);
+		sqlite3_bind_int64(s, 1, id);
+		if (store__st_exec(s, "deps met") != 0)
+			return -1;
+	}
+	s = store__st(S_DEP_SUCCEEDED);
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int(s, 2, succeeded);
+	if (store__st_exec(s, "deps ended") != 0)
+		return -1;
+	if (sqlite3_changes(store__sqlite()) > 0) {
+		s = store__st(S_DEP_READY);
+		sqlite3_bind_int64(s, 1, id);
+		sqlite3_bind_int64(s, 2, now);
+		while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+			fn(sqlite3_column_int64(s, 0),
+			   sqlite3_column_int64(s, 1), JOBD_WAITING,
+			   sqlite3_column_int(s, 2), arg);
+		sqlite3_reset(s);
+		if (rc != SQLITE_DONE)
+			return store__db_error("deps ready");
+		if (not_needed_of(id, &d, &n) != 0)
+			return -1;
+		rc = cancel_each(d, n, JOBD_REASON_NOT_NEEDED, now, fn, arg,
+				 depth);
+		free(d);
+		if (rc != 0)
+			return -1;
+	}
+	if (succeeded)
+		return 0;
+	if (dependents_of(id, &d, &n) != 0)
+		return -1;
+	rc = cancel_each(d, n, JOBD_REASON_DEPENDENCY_FAILED, now, fn, arg,
+			 depth);
+	free(d);
+	return rc;
 }
 
 int
@@ -544,25 +625,7 @@ store__sqlite_job_resolve_dependents(int64_t id, bool succeeded, int64_t now,
 {
 	if (store__write_begin() != 0)
 		return -1;
-	if (!succeeded)
-		return cancel_dependents(id, now, fn, arg, 0);
-	sqlite3_stmt *s = store__st(S_DEP_SUCCEEDED);
-	sqlite3_bind_int64(s, 1, id);
-	if (store__st_exec(s, "deps succeeded") != 0)
-		return -1;
-	if (sqlite3_changes(store__sqlite()) == 0)
-		return 0;
-	s = store__st(S_DEP_READY);
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int64(s, 2, now);
-	int rc;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		fn(sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
-		   JOBD_WAITING, sqlite3_column_int(s, 2), arg);
-	sqlite3_reset(s);
-	if (rc != SQLITE_DONE)
-		return store__db_error("deps ready");
-	return 0;
+	return resolve_one(id, succeeded, now, fn, arg, 0);
 }
 
 int

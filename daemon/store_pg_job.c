@@ -48,7 +48,7 @@
  * written then: they are made from the job's row.
  *
  * $23 is depends_on as stored, "[1,2]" (or NULL); its ids become the deps
- * rows.
+ * rows, with cond $32.
  */
 static const char sql_job_insert[] =
 	"WITH found AS ("
@@ -81,8 +81,8 @@ static const char sql_job_insert[] =
 	"   $29::float8, $30::int, $31::jsonb"
 	"  FROM job),"
 	" dep AS ("
-	"  INSERT INTO deps (dep_id, job_id)"
-	"  SELECT DISTINCT d.v::int8, job.id"
+	"  INSERT INTO deps (dep_id, job_id, cond)"
+	"  SELECT DISTINCT d.v::int8, job.id, $32::int2"
 	"  FROM job, json_array_elements_text($23::json) AS d(v)"
 	"  ON CONFLICT DO NOTHING)"
 	"SELECT id FROM job";
@@ -377,6 +377,7 @@ insert_args(const struct store_job_new *j, struct store_pg__args *a,
 		store_pg__arg_null(a);
 	store_pg__arg_int(a, j->max_snoozes); /* $30 */
 	store_pg__arg_text(a, t->j.labels);   /* $31 */
+	store_pg__arg_int(a, store_jobobj__dep_cond(j)); /* $32 */
 	return 0;
 }
 
