@@ -39,6 +39,7 @@ Suite *relay_suite(void);
 Suite *talkback_suite(void);
 Suite *labels_suite(void);
 Suite *progress_suite(void);
+Suite *workflow_suite(void);
 
 /* Every suite, and whether it also runs with every jobd on PostgreSQL
  * (JOBD_TEST_STORE=postgres): not those that read the SQLite file, nor
@@ -63,7 +64,7 @@ static const struct {
 	{nodeinfo_suite, true},	   {producer_node_suite, true},
 	{relay_suite, false}, /* both stores, its own server */
 	{talkback_suite, true},	   {labels_suite, true},
-	{progress_suite, true},
+	{progress_suite, true},	   {workflow_suite, true},
 };
 
 /* The PostgreSQL server every jobd runs on with JOBD_TEST_STORE=postgres:
