@@ -510,7 +510,7 @@ wait_f(void *arg)
 			sorted[n++] = sorted[i];
 	bool *done = xcalloc(n, sizeof(bool));
 	/* With any, the first end counts it down to 0, which wakes. */
-	struct events_waiter w = {sorted, done,	       n,   d->any ? 1 : n,
+	struct events_waiter w = {sorted,      done, n,	  d->any ? 1 : n,
 				  coro_self(), NULL, NULL};
 	double deadline = d->timeout >= 0 ? loop_now() + d->timeout : -1;
 	bool cancelled = false;
@@ -655,8 +655,8 @@ wait_collect(struct cmd_deferred *d, double deadline)
 				d->ids = xreallocarray(d->ids, cap,
 						       sizeof(*d->ids));
 			}
-			d->ids[d->nids++] = json_integer_value(
-				json_object_get(job, "id"));
+			d->ids[d->nids++] =
+				json_integer_value(json_object_get(job, "id"));
 		}
 		json_decref(jobs);
 		at = upto;

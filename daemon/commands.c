@@ -375,8 +375,8 @@ static const char *const f_list[] = {"queue",	  "state", "limit",  "after_id",
 				     "before_id", "order", "labels", NULL};
 static const char *const f_ids[] = {"job_id", "job_ids", NULL};
 static const char *const f_retry[] = {"job_id", NULL};
-static const char *const f_wait[] = {"job_id", "job_ids", "timeout",
-				     "labels", "queue",	  "any", NULL};
+static const char *const f_wait[] = {"job_id", "job_ids", "timeout", "labels",
+				     "queue",  "any",	  NULL};
 static const char *const f_logs[] = {"job_id",	  "attempt", "offset",
 				     "max_bytes", "follow",  NULL};
 static const char *const f_watch[] = {"queue", "job_id", "labels", NULL};

@@ -19,11 +19,11 @@
 #include "xmem.h"
 
 static const char *const known_fields[] = {
-	"argv",	      "shell",	      "queue",	 "name",       "cwd",
-	"env",	      "priority",     "delay",	 "run_at",     "timeout",
-	"kill_grace", "max_attempts", "backoff", "depends_on", "unique_key",
-	"output",     "user",	      "limits",	 "linger",     "snooze_exit",
-	"snooze",     "max_snoozes",  "labels",	 "after",      "after_any",
+	"argv",		"shell",	"queue",   "name",	 "cwd",
+	"env",		"priority",	"delay",   "run_at",	 "timeout",
+	"kill_grace",	"max_attempts", "backoff", "depends_on", "unique_key",
+	"output",	"user",		"limits",  "linger",	 "snooze_exit",
+	"snooze",	"max_snoozes",	"labels",  "after",	 "after_any",
 	"after_failed", NULL,
 };
 
@@ -203,7 +203,8 @@ parse_dep(const char *f, size_t i, const json_t *a, int64_t *out)
 		if (p[0] == '@' && p[1] >= '0' && p[1] <= '9') {
 			errno = 0;
 			n = strtoull(p + 1, &end, 10);
-			if (errno == 0 && *end == '\0' && n <= JOBSPEC_MAX_REF) {
+			if (errno == 0 && *end == '\0' &&
+			    n <= JOBSPEC_MAX_REF) {
 				*out = JOBSPEC_DEP_REF(n);
 				return 0;
 			}

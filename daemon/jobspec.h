@@ -73,8 +73,8 @@ struct jobspec {
 	int64_t *depends_on;	/* owned array: job ids, and earlier specs
 				   of the request as JOBSPEC_DEP_REF(N) */
 	size_t ndeps;
-	int dep_cond;		/* enum jobspec_cond */
-	const char *dep_field;	/* static: the field that gave depends_on
+	int dep_cond;		 /* enum jobspec_cond */
+	const char *dep_field;	 /* static: the field that gave depends_on
 				   ("after_any"), or NULL */
 	char *unique_key;	 /* owned, or NULL */
 	int output;		 /* enum jobspec_output */

@@ -187,13 +187,13 @@ struct store_job_new {
 	double kill_grace;
 	int max_attempts;
 	struct backoff backoff;
-	int deps_left;		 /* dependencies not yet ended (not yet
+	int deps_left;	     /* dependencies not yet ended (not yet
 				    succeeded for JOBSPEC_AFTER) */
 	const int64_t *deps; /* borrowed: the dependencies' ids (spec's
 				"@N" resolved); NULL: the spec's */
 	size_t ndeps;
-	int dep_cond;	  /* enum jobspec_cond */
-	bool dep_failed;  /* JOBSPEC_AFTER_FAILED: one has failed already */
+	int dep_cond;	 /* enum jobspec_cond */
+	bool dep_failed; /* JOBSPEC_AFTER_FAILED: one has failed already */
 	struct joblimits limits; /* the spec's over the queue's */
 	int snooze_exit;	 /* 1..255; -1: none */
 	double snooze;		 /* s; < 0: the backoff delay */

@@ -511,8 +511,8 @@ dependents_of(int64_t id, struct dependent **out, size_t *n)
 	return 0;
 }
 
-static int resolve_one(int64_t id, bool succeeded, int64_t now,
-		       store_job_fn fn, void *arg, int depth);
+static int resolve_one(int64_t id, bool succeeded, int64_t now, store_job_fn fn,
+		       void *arg, int depth);
 
 /* Cancels the jobs in d (n of them, waiting or not started) with reason,
  * each resolved in turn as cancelled. */
@@ -569,8 +569,8 @@ not_needed_of(int64_t id, struct dependent **out, size_t *n)
 
 /* Job id ended: its dependents count it (store_job_resolve_dependents). */
 static int
-resolve_one(int64_t id, bool succeeded, int64_t now, store_job_fn fn,
-	    void *arg, int depth)
+resolve_one(int64_t id, bool succeeded, int64_t now, store_job_fn fn, void *arg,
+	    int depth)
 {
 	struct dependent *d;
 	size_t n;

@@ -375,8 +375,8 @@ insert_args(const struct store_job_new *j, struct store_pg__args *a,
 		store_pg__arg_double(a, j->snooze);
 	else
 		store_pg__arg_null(a);
-	store_pg__arg_int(a, j->max_snoozes); /* $30 */
-	store_pg__arg_text(a, t->j.labels);   /* $31 */
+	store_pg__arg_int(a, j->max_snoozes);		 /* $30 */
+	store_pg__arg_text(a, t->j.labels);		 /* $31 */
 	store_pg__arg_int(a, store_jobobj__dep_cond(j)); /* $32 */
 	return 0;
 }

@@ -22,7 +22,7 @@
 
 Suite *workflow_suite(void);
 
-#define BASE_CONF                                                              \
+#define BASE_CONF \
 	"; workflow_suite\n[daemon]\nshutdown_timeout = 2\nkill_grace = 1\n"
 
 /* The one daemon of the current test. */
@@ -39,8 +39,8 @@ wf_start(const char *extra)
 static void
 submit_batch(struct jd *d, json_t *specs, int64_t *ids, size_t n)
 {
-	json_t *r = jd_call(d, json_pack("{s:s,s:o}", "cmd", "submit", "jobs",
-					 specs));
+	json_t *r = jd_call(
+		d, json_pack("{s:s,s:o}", "cmd", "submit", "jobs", specs));
 	json_t *got = json_object_get(jd_ok(r), "ids");
 	ck_assert_uint_eq(json_array_size(got), n);
 	for (size_t i = 0; i < n; i++)
@@ -53,8 +53,8 @@ submit_batch(struct jd *d, json_t *specs, int64_t *ids, size_t n)
 static void
 refused(struct jd *d, json_t *specs, const char *field)
 {
-	json_t *r = jd_call(d, json_pack("{s:s,s:o}", "cmd", "submit", "jobs",
-					 specs));
+	json_t *r = jd_call(
+		d, json_pack("{s:s,s:o}", "cmd", "submit", "jobs", specs));
 	ck_assert_str_eq(jd_err(r), "invalid_argument");
 	ck_assert_msg(strstr(jd_err_msg(r), field) != NULL,
 		      "message \"%s\" does not name %s", jd_err_msg(r), field);
@@ -110,22 +110,26 @@ START_TEST(workflow_refs_refused)
 {
 	struct jd *d = wf_start(NULL);
 	/* Forward, to itself, and a single submit (no earlier spec). */
-	refused(d, json_pack("[{s:s,s:[s]},{s:s}]", "shell", "true", "after",
-			     "@1", "shell", "true"),
+	refused(d,
+		json_pack("[{s:s,s:[s]},{s:s}]", "shell", "true", "after", "@1",
+			  "shell", "true"),
 		"after");
-	refused(d, json_pack("[{s:s},{s:s,s:[s]}]", "shell", "true", "shell",
-			     "true", "after_any", "@1"),
+	refused(d,
+		json_pack("[{s:s},{s:s,s:[s]}]", "shell", "true", "shell",
+			  "true", "after_any", "@1"),
 		"after_any");
-	refused(d, json_pack("[{s:s},{s:s,s:[s]}]", "shell", "true", "shell",
-			     "true", "after", "@x"),
+	refused(d,
+		json_pack("[{s:s},{s:s,s:[s]}]", "shell", "true", "shell",
+			  "true", "after", "@x"),
 		"after");
-	refused(d, json_pack("[{s:s},{s:s,s:[s]}]", "shell", "true", "shell",
-			     "true", "after", "@-1"),
+	refused(d,
+		json_pack("[{s:s},{s:s,s:[s]}]", "shell", "true", "shell",
+			  "true", "after", "@-1"),
 		"after");
 	/* One condition a job. */
-	refused(d, json_pack("[{s:s},{s:s,s:[s],s:[s]}]", "shell", "true",
-			     "shell", "true", "after", "@0", "after_failed",
-			     "@0"),
+	refused(d,
+		json_pack("[{s:s},{s:s,s:[s],s:[s]}]", "shell", "true", "shell",
+			  "true", "after", "@0", "after_failed", "@0"),
 		"after");
 	json_t *r = jd_call(d, json_pack("{s:s,s:{s:s,s:[s]}}", "cmd", "submit",
 					 "job", "shell", "true", "after_failed",
@@ -234,7 +238,8 @@ dag_deps(int i)
 		}
 	} else if (i < 999) {
 		for (int j = 0; j < 10; j++) {
-			snprintf(ref, sizeof(ref), "@%d", (i * 7 + j * 131) % i);
+			snprintf(ref, sizeof(ref), "@%d",
+				 (i * 7 + j * 131) % i);
 			json_array_append_new(a, json_string(ref));
 		}
 	} else {
@@ -364,8 +369,8 @@ START_TEST(workflow_wait_queue)
 			       "after", "@0"),
 		     ids, 2);
 	/* A job of another queue that never ends is not waited for. */
-	int64_t other = jd_submit(d, json_pack("{s:s,s:s}", "shell", gate,
-					       "queue", "other"));
+	int64_t other = jd_submit(
+		d, json_pack("{s:s,s:s}", "shell", gate, "queue", "other"));
 	char *err = NULL;
 	ck_assert_int_eq(jd_jobctl(d, NULL, NULL, &err, "wait", "--queue", "p",
 				   "--timeout", "0.3", NULL),
@@ -401,10 +406,10 @@ START_TEST(workflow_wait_any)
 	struct jd *d = wf_start("[queue q]\n");
 	char *gate = gate_cmd(d, "gate");
 	char *g2 = gate_cmd(d, "gate2");
-	int64_t slow = jd_submit(d, json_pack("{s:s,s:s}", "shell", gate,
-					      "queue", "q"));
-	int64_t quick = jd_submit(d, json_pack("{s:s,s:s}", "shell", g2,
-					       "queue", "q"));
+	int64_t slow = jd_submit(
+		d, json_pack("{s:s,s:s}", "shell", gate, "queue", "q"));
+	int64_t quick =
+		jd_submit(d, json_pack("{s:s,s:s}", "shell", g2, "queue", "q"));
 	char sslow[32], squick[32];
 	snprintf(sslow, sizeof(sslow), "%lld", (long long)slow);
 	snprintf(squick, sizeof(squick), "%lld", (long long)quick);
@@ -427,8 +432,8 @@ START_TEST(workflow_wait_any)
 	 * that ends first. */
 	char *g3 = gate_cmd(d, "gate3");
 	char *sh3 = xasprintf("%s; exit 2", g3);
-	int64_t third = jd_submit(d, json_pack("{s:s,s:s}", "shell", sh3,
-					       "queue", "q"));
+	int64_t third = jd_submit(
+		d, json_pack("{s:s,s:s}", "shell", sh3, "queue", "q"));
 	int fd = jd_connect(d);
 	ck_assert_int_ge(fd, 0);
 	jd_send(fd, "{\"id\":7,\"cmd\":\"wait\",\"queue\":\"q\","
