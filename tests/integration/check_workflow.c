@@ -464,7 +464,10 @@ START_TEST(workflow_wait_any)
 	free(line);
 	ck_assert_int_eq(jd_num(resp, "id"), 7);
 	json_t *first = json_object_get(json_object_get(resp, "result"), "job");
-	ck_assert_int_eq(jd_num(first, "id"), third);
+	char *shown = json_dumps(resp, JSON_COMPACT);
+	ck_assert_msg(jd_num(first, "id") == third, "%lld: %s",
+		      (long long)third, shown);
+	free(shown);
 	assert_job(first, "failed", "exit");
 	json_decref(resp);
 	jd_close(fd);
