@@ -560,18 +560,19 @@ wait_f(void *arg)
 }
 
 /* The filter of a wait by labels or queue: jobs pending or running, of
- * d's queue and labels, that the caller may see, with ids in
- * (after, upto]. */
+ * queue qid (-1: any) and labels (NULL: any), that c's caller may see,
+ * with ids in (after, upto]. */
 static struct store_job_filter
-wait_filter(struct cmd_deferred *d, int64_t after, int64_t upto, int limit)
+wait_filter(const struct conn *c, int64_t qid, const struct labels *labels,
+	    int64_t after, int64_t upto, int limit)
 {
 	struct store_job_filter f = {
-		.qid = d->qid,
+		.qid = qid,
 		.after_id = after,
 		.upto_id = upto,
 		.limit = limit,
-		.uid = cmd_uid_filter(d->c),
-		.labels = d->labels,
+		.uid = cmd_uid_filter(c),
+		.labels = labels,
 	};
 	for (int s = 0; s < JOBD_STATE_COUNT; s++)
 		if (!jobd_state_is_terminal(s))
@@ -589,7 +590,8 @@ wait_labels_step(struct cmd_deferred *d, int64_t top, int64_t *at,
 		 double deadline)
 {
 	struct store_job_filter f = wait_filter(
-		d, *at, top - *at > LIST_WINDOW ? *at + LIST_WINDOW : top, 1);
+		d->c, d->qid, d->labels, *at,
+		top - *at > LIST_WINDOW ? *at + LIST_WINDOW : top, 1);
 	json_t *jobs = json_array();
 	int64_t next, id;
 	if (store_job_list(&f, jobs, &next) != 0) {
@@ -629,19 +631,22 @@ wait_labels_step(struct cmd_deferred *d, int64_t top, int64_t *at,
 }
 
 /* wait with a filter and any: the ids of the jobs of the filter pending
- * or running now into d->ids (d->nids of them), read in windows between
- * turns of the loop.  -1 with diag (E_TIMEOUT past deadline,
- * E_CANCELLED, the store's error).  Yields. */
+ * or running now into *ids (a new array the caller frees, *n of them),
+ * read in windows between turns of the loop.  -1 with diag (E_TIMEOUT
+ * past deadline, E_CANCELLED, the store's error).  Yields. */
 static int
-wait_collect(struct cmd_deferred *d, double deadline)
+wait_collect(const struct conn *c, int64_t qid, const struct labels *labels,
+	     double deadline, int64_t **ids, size_t *n)
 {
 	int64_t at = 0, top, next;
 	size_t cap = 0;
 
+	*ids = NULL;
+	*n = 0;
 	while (at < (top = store_job_max_id())) {
 		int64_t upto = top - at > LIST_WINDOW ? at + LIST_WINDOW : top;
 		struct store_job_filter f =
-			wait_filter(d, at, upto, LIST_WINDOW);
+			wait_filter(c, qid, labels, at, upto, LIST_WINDOW);
 		json_t *jobs = json_array(), *job;
 		size_t i;
 
@@ -650,12 +655,11 @@ wait_collect(struct cmd_deferred *d, double deadline)
 			return -1;
 		}
 		json_array_foreach (jobs, i, job) {
-			if (d->nids == cap) {
+			if (*n == cap) {
 				cap = cap ? cap * 2 : 64;
-				d->ids = xreallocarray(d->ids, cap,
-						       sizeof(*d->ids));
+				*ids = xreallocarray(*ids, cap, sizeof(**ids));
 			}
-			d->ids[d->nids++] =
+			(*ids)[(*n)++] =
 				json_integer_value(json_object_get(job, "id"));
 		}
 		json_decref(jobs);
@@ -668,13 +672,49 @@ wait_collect(struct cmd_deferred *d, double deadline)
 	return 0;
 }
 
+/* wait with a filter and any, in the request's own turn (so that the
+ * connection's next request is read once the jobs are known): the jobs of
+ * the filter pending or running now, answered at the first end of one by
+ * wait_f; at once, with no job, when there is none. */
+static void
+wait_any_filter(struct cmd_req *r, int64_t qid, const struct labels *labels,
+		double timeout)
+{
+	double deadline = timeout >= 0 ? loop_now() + timeout : -1;
+	int64_t *ids;
+	size_t n;
+
+	if (wait_collect(r->c, qid, labels, deadline, &ids, &n) != 0) {
+		if (diag_code() != E_CANCELLED)
+			cmd_reply_diag(r);
+		free(ids);
+		return;
+	}
+	if (n == 0) {
+		cmd_reply_ok(r, json_object());
+		free(ids);
+		return;
+	}
+	struct cmd_deferred *d = cmd_deferred_new(r, "wait", wait_f);
+	if (d == NULL) {
+		cmd_reply_diag(r);
+		free(ids);
+		return;
+	}
+	d->ids = ids;
+	d->nids = n;
+	/* What is left of the time from now on. */
+	d->timeout = deadline < 0	     ? -1
+		     : deadline > loop_now() ? deadline - loop_now()
+					     : 0;
+	d->any = true;
+}
+
 /* wait with labels or a queue: answers once no job of the filter (of the
  * caller, unless root) is pending or running.  One pass over the ids in
  * windows finds the first such job, waits for its end, and goes on from
  * it; jobs submitted meanwhile have higher ids, so the pass meets them
- * before it ends.  With any: answers at the first end of a job of the
- * filter pending or running when the wait began (at once, with no job,
- * when there is none). */
+ * before it ends. */
 static void
 wait_labels_f(void *arg)
 {
@@ -682,19 +722,7 @@ wait_labels_f(void *arg)
 	double deadline = d->timeout >= 0 ? loop_now() + d->timeout : -1;
 	int64_t at = 0, top;
 	int rc = 0;
-	if (d->any) {
-		rc = wait_collect(d, deadline);
-		if (rc == 0 && d->nids > 0) {
-			/* What is left of the time from now on. */
-			if (deadline >= 0)
-				d->timeout = deadline > loop_now()
-						     ? deadline - loop_now()
-						     : 0;
-			wait_f(d);
-			return;
-		}
-	}
-	while (!d->any && rc >= 0 && at < (top = store_job_max_id())) {
+	while (rc >= 0 && at < (top = store_job_max_id())) {
 		rc = wait_labels_step(d, top, &at, deadline);
 		/* A scan over many ids that ended: the deadline holds
 		 * between windows too. */
@@ -715,7 +743,7 @@ wait_labels_f(void *arg)
 }
 
 /* wait with labels or a queue (or both), not with ids: refused, or
- * answered later by wait_labels_f. */
+ * answered later by wait_labels_f (with any, wait_any_filter). */
 static void
 wait_labels(struct cmd_req *r, double timeout, bool any)
 {
@@ -751,6 +779,12 @@ wait_labels(struct cmd_req *r, double timeout, bool any)
 		}
 		qid = qq->id;
 	}
+	if (any) {
+		wait_any_filter(r, qid,
+				labels_is_empty(&filter) ? NULL : &filter,
+				timeout);
+		return;
+	}
 	struct cmd_deferred *d = cmd_deferred_new(r, "wait", wait_labels_f);
 	if (d == NULL) {
 		cmd_reply_diag(r);
@@ -762,7 +796,6 @@ wait_labels(struct cmd_req *r, double timeout, bool any)
 	}
 	d->qid = qid;
 	d->timeout = timeout;
-	d->any = any;
 }
 
 void
