@@ -13,6 +13,7 @@
 #include "buf.h"
 #include "diag.h"
 #include "jobd/proto.h"
+#include "log.h"
 #include "store_impl.h"
 #include "store_jobobj.h"
 #include "store_sqlite.h"
@@ -511,29 +512,48 @@ dependents_of(int64_t id, struct dependent **out, size_t *n)
 	return 0;
 }
 
-static int resolve_one(int64_t id, bool succeeded, int64_t now, store_job_fn fn,
-		       void *arg, int depth);
+/* What is left to do of a resolution, on a stack rather than by
+ * recursion: a chain may be long and a coroutine's stack is small.  Popped
+ * in the order the recursive walk would take: a job is cancelled and
+ * reported, then its own dependents are resolved, before its next
+ * sibling. */
+enum step_kind {
+	STEP_RESOLVE, /* id ended: count it, release, cancel not needed */
+	STEP_AFTER,   /* id failed: cancel its after dependents */
+	STEP_CANCEL,  /* cancel dependent d with reason */
+};
 
-/* Cancels the jobs in d (n of them, waiting or not started) with reason,
- * each resolved in turn as cancelled. */
-static int
-cancel_each(const struct dependent *d, size_t n, int reason, int64_t now,
-	    store_job_fn fn, void *arg, int depth)
+struct step {
+	enum step_kind kind;
+	bool succeeded;	    /* STEP_RESOLVE */
+	int reason;	    /* STEP_CANCEL */
+	int64_t id;	    /* STEP_RESOLVE, STEP_AFTER */
+	struct dependent d; /* STEP_CANCEL */
+};
+
+struct steps {
+	struct step *v;
+	size_t n, cap;
+};
+
+static void
+step_push(struct steps *t, struct step k)
 {
-	for (size_t i = 0; i < n; i++) {
-		int rc = store__sqlite_job_set_state(
-			d[i].id, d[i].state, JOBD_CANCELLED, reason, now);
-		/* Cancelled already by an earlier branch of this cascade (it
-		 * depends on two of the cancelled jobs): moved once. */
-		if (rc != 0 && diag_code() == E_CONFLICT)
-			continue;
-		if (rc != 0)
-			return -1;
-		fn(d[i].id, d[i].qid, d[i].state, JOBD_CANCELLED, arg);
-		if (resolve_one(d[i].id, false, now, fn, arg, depth + 1) != 0)
-			return -1;
+	if (t->n == t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 16;
+		t->v = xreallocarray(t->v, t->cap, sizeof(*t->v));
 	}
-	return 0;
+	t->v[t->n++] = k;
+}
+
+/* Pushes a cancel of each of d (n of them), the first on top. */
+static void
+push_cancels(struct steps *t, const struct dependent *d, size_t n, int reason)
+{
+	while (n-- > 0)
+		step_push(t, (struct step){.kind = STEP_CANCEL,
+					   .reason = reason,
+					   .d = d[n]});
 }
 
 /* The waiting after_failed dependents of id none of whose dependencies
@@ -567,19 +587,20 @@ not_needed_of(int64_t id, struct dependent **out, size_t *n)
 	return 0;
 }
 
-/* Job id ended: its dependents count it (store_job_resolve_dependents). */
+/* Job id ended: its dependents count it, those it releases are reported,
+ * those not needed now are pushed to be cancelled, and, when it did not
+ * succeed, its after dependents after them. */
 static int
 resolve_one(int64_t id, bool succeeded, int64_t now, store_job_fn fn, void *arg,
-	    int depth)
+	    struct steps *t)
 {
 	struct dependent *d;
 	size_t n;
 	sqlite3_stmt *s;
 	int rc;
 
-	if (depth > 10000)
-		return diag_set(E_INTERNAL, "dependency chain too deep");
 	if (!succeeded) {
+		step_push(t, (struct step){.kind = STEP_AFTER, .id = id});
 		s = store__st(S_DEP_MET);
 		sqlite3_bind_int64(s, 1, id);
 		if (store__st_exec(s, "deps met") != 0)
@@ -590,42 +611,77 @@ resolve_one(int64_t id, bool succeeded, int64_t now, store_job_fn fn, void *arg,
 	sqlite3_bind_int(s, 2, succeeded);
 	if (store__st_exec(s, "deps ended") != 0)
 		return -1;
-	if (sqlite3_changes(store__sqlite()) > 0) {
-		s = store__st(S_DEP_READY);
-		sqlite3_bind_int64(s, 1, id);
-		sqlite3_bind_int64(s, 2, now);
-		while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-			fn(sqlite3_column_int64(s, 0),
-			   sqlite3_column_int64(s, 1), JOBD_WAITING,
-			   sqlite3_column_int(s, 2), arg);
-		sqlite3_reset(s);
-		if (rc != SQLITE_DONE)
-			return store__db_error("deps ready");
-		if (not_needed_of(id, &d, &n) != 0)
-			return -1;
-		rc = cancel_each(d, n, JOBD_REASON_NOT_NEEDED, now, fn, arg,
-				 depth);
-		free(d);
-		if (rc != 0)
-			return -1;
-	}
-	if (succeeded)
+	if (sqlite3_changes(store__sqlite()) == 0)
 		return 0;
-	if (dependents_of(id, &d, &n) != 0)
+	s = store__st(S_DEP_READY);
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, now);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		fn(sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
+		   JOBD_WAITING, sqlite3_column_int(s, 2), arg);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return store__db_error("deps ready");
+	if (not_needed_of(id, &d, &n) != 0)
 		return -1;
-	rc = cancel_each(d, n, JOBD_REASON_DEPENDENCY_FAILED, now, fn, arg,
-			 depth);
+	push_cancels(t, d, n, JOBD_REASON_NOT_NEEDED);
 	free(d);
-	return rc;
+	return 0;
+}
+
+/* Runs one step of t. */
+static int
+step_run(const struct step *k, int64_t now, store_job_fn fn, void *arg,
+	 struct steps *t)
+{
+	struct dependent *d;
+	size_t n;
+	int rc;
+
+	switch (k->kind) {
+	case STEP_RESOLVE:
+		return resolve_one(k->id, k->succeeded, now, fn, arg, t);
+	case STEP_AFTER:
+		if (dependents_of(k->id, &d, &n) != 0)
+			return -1;
+		push_cancels(t, d, n, JOBD_REASON_DEPENDENCY_FAILED);
+		free(d);
+		return 0;
+	case STEP_CANCEL:
+		rc = store__sqlite_job_set_state(
+			k->d.id, k->d.state, JOBD_CANCELLED, k->reason, now);
+		/* Cancelled already by an earlier branch of this cascade
+		 * (it depends on two of the cancelled jobs): moved once. */
+		if (rc != 0)
+			return diag_code() == E_CONFLICT ? 0 : -1;
+		fn(k->d.id, k->d.qid, k->d.state, JOBD_CANCELLED, arg);
+		step_push(t, (struct step){.kind = STEP_RESOLVE,
+					   .succeeded = false,
+					   .id = k->d.id});
+		return 0;
+	}
+	panic("step kind %d", (int)k->kind);
 }
 
 int
 store__sqlite_job_resolve_dependents(int64_t id, bool succeeded, int64_t now,
 				     store_job_fn fn, void *arg)
 {
+	struct steps t = {0};
+	int rc = 0;
+
 	if (store__write_begin() != 0)
 		return -1;
-	return resolve_one(id, succeeded, now, fn, arg, 0);
+	step_push(&t, (struct step){.kind = STEP_RESOLVE,
+				    .succeeded = succeeded,
+				    .id = id});
+	while (rc == 0 && t.n > 0) {
+		struct step k = t.v[--t.n];
+
+		rc = step_run(&k, now, fn, arg, &t);
+	}
+	free(t.v);
+	return rc;
 }
 
 int

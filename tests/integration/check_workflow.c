@@ -364,6 +364,31 @@ START_TEST(workflow_fanout_failure_1000)
 }
 END_TEST
 
+/* A chain of 1,000 jobs, each after the one before, whose first fails:
+ * every other one is cancelled, however deep. */
+START_TEST(workflow_chain_failure_1000)
+{
+	enum { N = 1000 };
+	struct jd *d = wf_start(NULL);
+	static int64_t ids[N];
+	json_t *specs = json_array();
+	json_array_append_new(specs, json_pack("{s:s}", "shell", "exit 1"));
+	for (int i = 1; i < N; i++) {
+		char ref[16];
+		snprintf(ref, sizeof(ref), "@%d", i - 1);
+		json_array_append_new(specs, json_pack("{s:s,s:[s]}", "shell",
+						       "true", "after", ref));
+	}
+	submit_batch(d, specs, ids, N);
+	json_t *job = jd_wait(d, ids[N - 1], 60);
+	assert_job(job, "cancelled", "dependency_failed");
+	json_decref(job);
+	job = jd_get(d, ids[N / 2]);
+	assert_job(job, "cancelled", "dependency_failed");
+	json_decref(job);
+}
+END_TEST
+
 START_TEST(workflow_wait_queue)
 {
 	struct jd *d = wf_start("[queue p]\n[queue other]\n");
@@ -509,6 +534,12 @@ workflow_suite(void)
 	tcase_add_test(tc, workflow_fanout_failure_1000);
 	tcase_add_test(tc, workflow_wait_queue);
 	tcase_add_test(tc, workflow_wait_any);
+	suite_add_tcase(s, tc);
+	/* Deep: every cancel of the chain resolves the next one's. */
+	tc = tcase_create("chain");
+	tcase_add_checked_fixture(tc, NULL, jd_test_teardown);
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, workflow_chain_failure_1000);
 	suite_add_tcase(s, tc);
 	return s;
 }
