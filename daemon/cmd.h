@@ -52,6 +52,7 @@ struct cmd_deferred {
 	double timeout;	       /* s; < 0: none */
 	struct labels *labels; /* owned: wait by labels (ids NULL); NULL */
 	int64_t qid;	       /* wait by labels: the queue; -1: any */
+	bool any;	       /* wait: answers at the first job ended */
 	/* logs follow */
 	int64_t job_id;
 	int attempt;	/* asked for; 0: follow the latest */

@@ -489,6 +489,16 @@ cmp_id(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Answers a wait with any: the job id, ended. */
+static void
+reply_any(struct conn *c, json_t *rid, int64_t id)
+{
+	struct cmd_req req = {.c = c, .id = rid};
+	json_t *job = store_job_json(id, false);
+
+	cmd_reply_ok(&req, json_pack("{s:o}", "job", job ? job : json_null()));
+}
+
 static void
 wait_f(void *arg)
 {
@@ -506,7 +516,9 @@ wait_f(void *arg)
 		if (n == 0 || sorted[n - 1] != sorted[i])
 			sorted[n++] = sorted[i];
 	bool *done = xcalloc(n, sizeof(bool));
-	struct events_waiter w = {sorted, done, n, n, coro_self(), NULL, NULL};
+	/* With any, the first end counts it down to 0, which wakes. */
+	struct events_waiter w = {sorted,      done, n,	  d->any ? 1 : n,
+				  coro_self(), NULL, NULL};
 	double deadline = d->timeout >= 0 ? loop_now() + d->timeout : -1;
 	bool cancelled = false;
 	/* Listening first: a job that ends while the others are looked at
@@ -537,7 +549,13 @@ wait_f(void *arg)
 	}
 	events_remove_waiter(&w);
 	if (!cancelled && !d->c->closed) {
-		if (w.left == 0)
+		size_t k = 0;
+
+		while (d->any && k < n && !done[k])
+			k++;
+		if (d->any && w.left == 0 && k < n)
+			reply_any(d->c, d->id, sorted[k]);
+		else if (w.left == 0)
 			cmd_reply_jobs(d->c, d->id, d->ids, d->nids);
 		else
 			cmd_reply_error_id(d->c, d->id, E_TIMEOUT,
@@ -548,26 +566,39 @@ wait_f(void *arg)
 	cmd_deferred_free(d);
 }
 
-/* Waits for the first job of d's labels filter from id *at on that is
- * pending or running, and moves *at to it: 1 when there was one (ended
- * now), 0 when the window read held none (*at moved past it), -1 with diag
+/* The filter of a wait by labels or queue: jobs pending or running, of
+ * queue qid (-1: any) and labels (NULL: any), that c's caller may see,
+ * with ids in (after, upto]. */
+static struct store_job_filter
+wait_filter(const struct conn *c, int64_t qid, const struct labels *labels,
+	    int64_t after, int64_t upto, int limit)
+{
+	struct store_job_filter f = {
+		.qid = qid,
+		.after_id = after,
+		.upto_id = upto,
+		.limit = limit,
+		.uid = cmd_uid_filter(c),
+		.labels = labels,
+	};
+	for (int s = 0; s < JOBD_STATE_COUNT; s++)
+		if (!jobd_state_is_terminal(s))
+			f.state_mask |= 1u << s;
+	return f;
+}
+
+/* Waits for the first job of d's filter from id *at on that is pending
+ * or running, and moves *at to it: 1 when there was one (ended now), 0
+ * when the window read held none (*at moved past it), -1 with diag
  * (E_TIMEOUT past deadline, E_CANCELLED, or the store's error).
  * Yields. */
 static int
 wait_labels_step(struct cmd_deferred *d, int64_t top, int64_t *at,
 		 double deadline)
 {
-	struct store_job_filter f = {
-		.qid = d->qid,
-		.after_id = *at,
-		.upto_id = top - *at > LIST_WINDOW ? *at + LIST_WINDOW : top,
-		.limit = 1,
-		.uid = cmd_uid_filter(d->c),
-		.labels = d->labels,
-	};
-	for (int s = 0; s < JOBD_STATE_COUNT; s++)
-		if (!jobd_state_is_terminal(s))
-			f.state_mask |= 1u << s;
+	struct store_job_filter f = wait_filter(
+		d->c, d->qid, d->labels, *at,
+		top - *at > LIST_WINDOW ? *at + LIST_WINDOW : top, 1);
 	json_t *jobs = json_array();
 	int64_t next, id;
 	if (store_job_list(&f, jobs, &next) != 0) {
@@ -606,11 +637,91 @@ wait_labels_step(struct cmd_deferred *d, int64_t top, int64_t *at,
 	return rc;
 }
 
-/* wait with labels: answers once no job of the filter (and of the queue,
- * when given; of the caller, unless root) is pending or running.  One
- * pass over the ids in windows finds the first such job, waits for its
- * end, and goes on from it; jobs submitted meanwhile have higher ids, so
- * the pass meets them before it ends. */
+/* wait with a filter and any: the ids of the jobs of the filter pending
+ * or running now into *ids (a new array the caller frees, *n of them),
+ * read in windows between turns of the loop.  -1 with diag (E_TIMEOUT
+ * past deadline, E_CANCELLED, the store's error).  Yields. */
+static int
+wait_collect(const struct conn *c, int64_t qid, const struct labels *labels,
+	     double deadline, int64_t **ids, size_t *n)
+{
+	int64_t at = 0, top, next;
+	size_t cap = 0;
+
+	*ids = NULL;
+	*n = 0;
+	while (at < (top = store_job_max_id())) {
+		int64_t upto = top - at > LIST_WINDOW ? at + LIST_WINDOW : top;
+		struct store_job_filter f =
+			wait_filter(c, qid, labels, at, upto, LIST_WINDOW);
+		json_t *jobs = json_array(), *job;
+		size_t i;
+
+		if (store_job_list(&f, jobs, &next) != 0) {
+			json_decref(jobs);
+			return -1;
+		}
+		json_array_foreach (jobs, i, job) {
+			if (*n == cap) {
+				cap = cap ? cap * 2 : 64;
+				*ids = xreallocarray(*ids, cap, sizeof(**ids));
+			}
+			(*ids)[(*n)++] =
+				json_integer_value(json_object_get(job, "id"));
+		}
+		json_decref(jobs);
+		at = upto;
+		if (deadline >= 0 && loop_now() > deadline)
+			return diag_set(E_TIMEOUT, "jobs not finished in time");
+		if (await_slice() != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* wait with a filter and any, in the request's own turn (so that the
+ * connection's next request is read once the jobs are known): the jobs of
+ * the filter pending or running now, answered at the first end of one by
+ * wait_f; at once, with no job, when there is none. */
+static void
+wait_any_filter(struct cmd_req *r, int64_t qid, const struct labels *labels,
+		double timeout)
+{
+	double deadline = timeout >= 0 ? loop_now() + timeout : -1;
+	int64_t *ids;
+	size_t n;
+
+	if (wait_collect(r->c, qid, labels, deadline, &ids, &n) != 0) {
+		if (diag_code() != E_CANCELLED)
+			cmd_reply_diag(r);
+		free(ids);
+		return;
+	}
+	if (n == 0) {
+		cmd_reply_ok(r, json_object());
+		free(ids);
+		return;
+	}
+	struct cmd_deferred *d = cmd_deferred_new(r, "wait", wait_f);
+	if (d == NULL) {
+		cmd_reply_diag(r);
+		free(ids);
+		return;
+	}
+	d->ids = ids;
+	d->nids = n;
+	/* What is left of the time from now on. */
+	d->timeout = deadline < 0	     ? -1
+		     : deadline > loop_now() ? deadline - loop_now()
+					     : 0;
+	d->any = true;
+}
+
+/* wait with labels or a queue: answers once no job of the filter (of the
+ * caller, unless root) is pending or running.  One pass over the ids in
+ * windows finds the first such job, waits for its end, and goes on from
+ * it; jobs submitted meanwhile have higher ids, so the pass meets them
+ * before it ends. */
 static void
 wait_labels_f(void *arg)
 {
@@ -620,6 +731,10 @@ wait_labels_f(void *arg)
 	int rc = 0;
 	while (rc >= 0 && at < (top = store_job_max_id())) {
 		rc = wait_labels_step(d, top, &at, deadline);
+		/* A scan over many ids that ended: the deadline holds
+		 * between windows too. */
+		if (rc >= 0 && deadline >= 0 && loop_now() > deadline)
+			rc = diag_set(E_TIMEOUT, "jobs not finished in time");
 		if (rc >= 0 && await_slice() != 0)
 			rc = -1;
 	}
@@ -634,25 +749,26 @@ wait_labels_f(void *arg)
 	cmd_deferred_free(d);
 }
 
-/* wait with labels (and queue), not with ids: refused, or answered later
- * by wait_labels_f. */
+/* wait with labels or a queue (or both), not with ids: refused, or
+ * answered later by wait_labels_f (with any, wait_any_filter). */
 static void
-wait_labels(struct cmd_req *r, double timeout)
+wait_labels(struct cmd_req *r, double timeout, bool any)
 {
 	const json_t *q = cmd_arg(r, "queue");
 	struct labels filter;
 	int64_t qid = -1;
 	if (cmd_arg(r, "job_id") != NULL || cmd_arg(r, "job_ids") != NULL) {
 		cmd_reply_error(r, E_INVAL,
-				"labels: not with job_id or "
-				"job_ids");
+				"%s: not with job_id or "
+				"job_ids",
+				q != NULL ? "queue" : "labels");
 		return;
 	}
 	if (cmd_arg_labels(r, &filter) != 0) {
 		cmd_reply_diag(r);
 		return;
 	}
-	if (labels_is_empty(&filter)) {
+	if (labels_is_empty(&filter) && q == NULL) {
 		cmd_reply_error(r, E_INVAL,
 				"labels: must hold a label to wait "
 				"for");
@@ -670,13 +786,21 @@ wait_labels(struct cmd_req *r, double timeout)
 		}
 		qid = qq->id;
 	}
+	if (any) {
+		wait_any_filter(r, qid,
+				labels_is_empty(&filter) ? NULL : &filter,
+				timeout);
+		return;
+	}
 	struct cmd_deferred *d = cmd_deferred_new(r, "wait", wait_labels_f);
 	if (d == NULL) {
 		cmd_reply_diag(r);
 		return;
 	}
-	d->labels = xmalloc(sizeof(filter));
-	*d->labels = filter;
+	if (!labels_is_empty(&filter)) {
+		d->labels = xmalloc(sizeof(filter));
+		*d->labels = filter;
+	}
 	d->qid = qid;
 	d->timeout = timeout;
 }
@@ -687,16 +811,17 @@ cmd_wait(struct cmd_req *r)
 	int64_t *ids;
 	size_t n;
 	double timeout = -1;
+	bool any = false;
 	if (cmd_arg_seconds(r, "timeout", &timeout) != 0) {
 		cmd_reply_diag(r);
 		return;
 	}
-	if (cmd_arg(r, "labels") != NULL) {
-		wait_labels(r, timeout);
+	if (cmd_arg_bool(r, "any", &any) != 0) {
+		cmd_reply_diag(r);
 		return;
 	}
-	if (cmd_arg(r, "queue") != NULL) {
-		cmd_reply_error(r, E_INVAL, "queue: only with labels");
+	if (cmd_arg(r, "labels") != NULL || cmd_arg(r, "queue") != NULL) {
+		wait_labels(r, timeout, any);
 		return;
 	}
 	if (cmd_arg_job_ids(r, &ids, &n) != 0) {
@@ -704,6 +829,7 @@ cmd_wait(struct cmd_req *r)
 		return;
 	}
 	bool all_done = true;
+	int64_t ended = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct store_job_brief b;
 		if (cmd_find_job(r, ids[i], &b) != 0) {
@@ -713,10 +839,17 @@ cmd_wait(struct cmd_req *r)
 		}
 		if (!jobd_state_is_terminal(b.state))
 			all_done = false;
+		else if (ended == 0)
+			ended = ids[i];
 		if (await_slice() != 0) {
 			free(ids);
 			return;
 		}
+	}
+	if (any && ended != 0) {
+		reply_any(r->c, r->id, ended);
+		free(ids);
+		return;
 	}
 	if (all_done) {
 		cmd_reply_jobs(r->c, r->id, ids, n);
@@ -737,4 +870,5 @@ cmd_wait(struct cmd_req *r)
 	d->ids = ids;
 	d->nids = n;
 	d->timeout = timeout;
+	d->any = any;
 }

@@ -376,8 +376,8 @@ static const char *const f_list[] = {"queue",	  "state", "limit",  "after_id",
 static const char *const f_cancel[] = {"job_id", "job_ids", "filter", NULL};
 static const char *const f_retry[] = {"job_id", "filter", NULL};
 static const char *const f_resubmit[] = {"job_id", "overrides", NULL};
-static const char *const f_wait[] = {"job_id", "job_ids", "timeout",
-				     "labels", "queue",	  NULL};
+static const char *const f_wait[] = {"job_id", "job_ids", "timeout", "labels",
+				     "queue",  "any",	  NULL};
 static const char *const f_logs[] = {"job_id",	  "attempt", "offset",
 				     "max_bytes", "follow",  NULL};
 static const char *const f_watch[] = {"queue", "job_id", "labels", NULL};

@@ -75,9 +75,16 @@ static void
 dependent_moved(int64_t id, int64_t qid, int from, int to, void *arg)
 {
 	(void)arg;
-	queue_job_moved(qid, id, from, to,
-			to == JOBD_CANCELLED ? JOBD_REASON_DEPENDENCY_FAILED
-					     : JOBD_REASON_NONE);
+	int reason = JOBD_REASON_NONE;
+	if (to == JOBD_CANCELLED) {
+		/* dependency_failed, or not_needed (after_failed): the
+		 * store's row says which. */
+		struct store_job_brief b;
+		reason = store_job_brief(id, &b) == 0
+				 ? b.reason
+				 : JOBD_REASON_DEPENDENCY_FAILED;
+	}
+	queue_job_moved(qid, id, from, to, reason);
 	if (to == JOBD_CANCELLED) {
 		events_tally()->cancelled++;
 		events_job(EVENTS_JOB_FINISHED, id);

@@ -7,6 +7,7 @@
  */
 #include "jobspec.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -18,11 +19,12 @@
 #include "xmem.h"
 
 static const char *const known_fields[] = {
-	"argv",	      "shell",	      "queue",	 "name",       "cwd",
-	"env",	      "priority",     "delay",	 "run_at",     "timeout",
-	"kill_grace", "max_attempts", "backoff", "depends_on", "unique_key",
-	"output",     "user",	      "limits",	 "linger",     "snooze_exit",
-	"snooze",     "max_snoozes",  "labels",	 NULL,
+	"argv",		"shell",	"queue",   "name",	 "cwd",
+	"env",		"priority",	"delay",   "run_at",	 "timeout",
+	"kill_grace",	"max_attempts", "backoff", "depends_on", "unique_key",
+	"output",	"user",		"limits",  "linger",	 "snooze_exit",
+	"snooze",	"max_snoozes",	"labels",  "after",	 "after_any",
+	"after_failed", NULL,
 };
 
 /* jansson's iteration and setters take non-const objects even to read;
@@ -184,32 +186,61 @@ parse_backoff(const json_t *v, struct jobspec *s)
 	return 0;
 }
 
+/* One entry of a dependency list: a positive job id, or "@N", spec N of
+ * the same request (whether N is earlier is for the caller). */
 static int
-parse_depends(const json_t *v, struct jobspec *s)
+parse_dep(const char *f, size_t i, const json_t *a, int64_t *out)
 {
-	const json_t *a;
-	json_int_t id;
+	if (json_is_integer(a) && json_integer_value(a) > 0) {
+		*out = json_integer_value(a);
+		return 0;
+	}
+	if (json_is_string(a)) {
+		const char *p = json_string_value(a);
+		char *end;
+		unsigned long long n;
+
+		if (p[0] == '@' && p[1] >= '0' && p[1] <= '9') {
+			errno = 0;
+			n = strtoull(p + 1, &end, 10);
+			if (errno == 0 && *end == '\0' &&
+			    n <= JOBSPEC_MAX_REF) {
+				*out = JOBSPEC_DEP_REF(n);
+				return 0;
+			}
+		}
+	}
+	return diag_set(E_INVAL,
+			"%s: element %zu must be a positive job id or \"@N\"",
+			f, i);
+}
+
+static int
+parse_depends(const char *f, int cond, const json_t *v, struct jobspec *s)
+{
+	int64_t id = 0;
 	size_t i, j, n;
 
-	if (!json_is_array(v))
+	if (s->dep_field != NULL)
 		return diag_set(E_INVAL,
-				"depends_on: must be an array of job ids");
+				"%s: only one of depends_on, after, after_any "
+				"and after_failed may be given",
+				f);
+	s->dep_field = f;
+	s->dep_cond = cond;
+	if (!json_is_array(v))
+		return diag_set(E_INVAL, "%s: must be an array of job ids", f);
 	n = json_array_size(v);
 	if (n > JOBSPEC_MAX_DEPS)
-		return diag_set(E_INVAL, "depends_on: at most %d ids",
+		return diag_set(E_INVAL, "%s: at most %d ids", f,
 				JOBSPEC_MAX_DEPS);
 	if (n == 0)
 		return 0;
 	s->depends_on = xreallocarray(NULL, n, sizeof(*s->depends_on));
 	s->ndeps = 0;
 	for (i = 0; i < n; i++) {
-		a = json_array_get(v, i);
-		if (!json_is_integer(a) || json_integer_value(a) <= 0)
-			return diag_set(E_INVAL,
-					"depends_on: element %zu must be a "
-					"positive job id",
-					i);
-		id = json_integer_value(a);
+		if (parse_dep(f, i, json_array_get(v, i), &id) < 0)
+			return -1;
 		for (j = 0; j < s->ndeps; j++) {
 			if (s->depends_on[j] == id)
 				break;
@@ -217,6 +248,29 @@ parse_depends(const json_t *v, struct jobspec *s)
 		if (j == s->ndeps)
 			s->depends_on[s->ndeps++] = id;
 	}
+	return 0;
+}
+
+/* depends_on or one of its conditions: after (the same), after_any,
+ * after_failed. */
+static int
+parse_conds(const json_t *obj, struct jobspec *s)
+{
+	static const struct {
+		const char *f;
+		int cond;
+	} conds[] = {
+		{"depends_on", JOBSPEC_AFTER},
+		{"after", JOBSPEC_AFTER},
+		{"after_any", JOBSPEC_AFTER_ANY},
+		{"after_failed", JOBSPEC_AFTER_FAILED},
+	};
+	const json_t *v;
+
+	for (size_t i = 0; i < sizeof(conds) / sizeof(conds[0]); i++)
+		if ((v = field(obj, conds[i].f)) != NULL &&
+		    parse_depends(conds[i].f, conds[i].cond, v, s) < 0)
+			return -1;
 	return 0;
 }
 
@@ -381,7 +435,7 @@ parse_fields(const json_t *obj, struct jobspec *s)
 	}
 	if ((v = field(obj, "backoff")) != NULL && parse_backoff(v, s) < 0)
 		return -1;
-	if ((v = field(obj, "depends_on")) != NULL && parse_depends(v, s) < 0)
+	if (parse_conds(obj, s) < 0)
 		return -1;
 	if ((v = field(obj, "unique_key")) != NULL) {
 		if (get_string("unique_key", v, &s->unique_key) < 0)

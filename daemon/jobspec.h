@@ -22,8 +22,25 @@ enum jobspec_output { JOBSPEC_OUTPUT_CAPTURE = 0, JOBSPEC_OUTPUT_DISCARD = 1 };
 #define JOBSPEC_MAX_TEXT 256
 /* Longest user name, in bytes (Linux's LOGIN_NAME_MAX without the NUL). */
 #define JOBSPEC_MAX_USER 256
-/* Most entries in depends_on. */
+/* Most entries in depends_on (after, after_any, after_failed). */
 #define JOBSPEC_MAX_DEPS 1000
+/* Highest N of an "@N" dependency (a spec of the same request). */
+#define JOBSPEC_MAX_REF 1000000
+
+/* When a job with dependencies may run: the field that named them.
+ * depends_on and after are one condition (every dependency succeeded). */
+enum jobspec_cond {
+	JOBSPEC_AFTER = 0,	  /* depends_on, after */
+	JOBSPEC_AFTER_ANY = 1,	  /* every dependency ended, however */
+	JOBSPEC_AFTER_FAILED = 2, /* every dependency ended, one failed or
+				     was cancelled */
+};
+
+/* An entry of depends_on that names spec N of the same request ("@N")
+ * rather than a job id; JOBSPEC_DEP_REF(N) is negative, ids are not. */
+#define JOBSPEC_DEP_REF(n) (-(int64_t)(n)-1)
+#define JOBSPEC_DEP_IS_REF(d) ((d) < 0)
+#define JOBSPEC_DEP_REF_INDEX(d) ((size_t)(-(d)-1))
 /* Longest delay, timeout, kill_grace: ten years, in seconds, the longest
  * duration jobd takes anywhere (backoff.h holds the value). */
 #define JOBSPEC_MAX_SECONDS BACKOFF_LIMIT
@@ -53,8 +70,12 @@ struct jobspec {
 	double kill_grace;	/* seconds; < 0 when not given */
 	int max_attempts;	/* 0 when not given */
 	struct backoff backoff; /* each field NAN when not given */
-	int64_t *depends_on;	/* owned array */
+	int64_t *depends_on;	/* owned array: job ids, and earlier specs
+				   of the request as JOBSPEC_DEP_REF(N) */
 	size_t ndeps;
+	int dep_cond;		 /* enum jobspec_cond */
+	const char *dep_field;	 /* static: the field that gave depends_on
+				   ("after_any"), or NULL */
 	char *unique_key;	 /* owned, or NULL */
 	int output;		 /* enum jobspec_output */
 	char *user;		 /* owned, or NULL */

@@ -30,9 +30,9 @@
 #include "labels.h"
 
 /* Current schema version (SQLite: PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 11
+#define STORE_SCHEMA_VERSION 12
 /* Current schema version of the PostgreSQL store (table jobd_schema). */
-#define STORE_PG_SCHEMA_VERSION 7
+#define STORE_PG_SCHEMA_VERSION 8
 
 /* Opens (creating if needed) the database at path (borrowed), applies
  * migrations, prepares every statement.  sync_full: whatever is reported
@@ -187,7 +187,13 @@ struct store_job_new {
 	double kill_grace;
 	int max_attempts;
 	struct backoff backoff;
-	int deps_left;		 /* dependencies not yet succeeded */
+	int deps_left;	     /* dependencies not yet ended (not yet
+				    succeeded for JOBSPEC_AFTER) */
+	const int64_t *deps; /* borrowed: the dependencies' ids (spec's
+				"@N" resolved); NULL: the spec's */
+	size_t ndeps;
+	int dep_cond;	 /* enum jobspec_cond */
+	bool dep_failed; /* JOBSPEC_AFTER_FAILED: one has failed already */
 	struct joblimits limits; /* the spec's over the queue's */
 	int snooze_exit;	 /* 1..255; -1: none */
 	double snooze;		 /* s; < 0: the backoff delay */
@@ -329,10 +335,16 @@ typedef void (*store_job_fn)(int64_t id, int64_t qid, int old_state,
 int store_job_promote_due(int64_t now, store_job_fn fn, void *arg);
 /* Earliest run_at of a scheduled job, or -1 with E_NOTFOUND. */
 int store_job_next_due(int64_t *run_at);
-/* After job id ended: if it succeeded, waiting dependents whose last
- * dependency it was become queued (or scheduled when their run_at is
- * later); if it failed or was cancelled, they and theirs are cancelled
- * with reason dependency_failed.  fn for each job changed. */
+/* After job id ended: each waiting dependent counts it by its condition
+ * (enum jobspec_cond).  JOBSPEC_AFTER: if it succeeded, a dependent whose
+ * last dependency it was becomes queued (or scheduled when its run_at is
+ * later); if it failed or was cancelled, the dependent is cancelled with
+ * reason dependency_failed.  JOBSPEC_AFTER_ANY: a dependent whose last
+ * dependency it was becomes queued or scheduled, whatever the outcome.
+ * JOBSPEC_AFTER_FAILED: likewise if one of its dependencies failed or was
+ * cancelled, else it is cancelled with reason not_needed.  A job cancelled
+ * here is resolved in turn, and so on down the graph.  fn for each job
+ * changed. */
 int store_job_resolve_dependents(int64_t id, bool succeeded, int64_t now,
 				 store_job_fn fn, void *arg);
 /* Counts dependencies of a new job: *missing gets the first id that does

@@ -13,6 +13,7 @@
 #include "buf.h"
 #include "diag.h"
 #include "jobd/proto.h"
+#include "log.h"
 #include "store_impl.h"
 #include "store_jobobj.h"
 #include "store_sqlite.h"
@@ -223,10 +224,13 @@ store__sqlite_job_insert(const struct store_job_new *j, int64_t *id)
 	if (rc != SQLITE_DONE)
 		return store__db_error("job insert");
 	*id = sqlite3_last_insert_rowid(store__sqlite());
-	for (size_t i = 0; i < sp->ndeps; i++) {
+	size_t nd;
+	const int64_t *deps = store_jobobj__deps(j, &nd);
+	for (size_t i = 0; i < nd; i++) {
 		s = store__st(S_DEP_INSERT);
-		sqlite3_bind_int64(s, 1, sp->depends_on[i]);
+		sqlite3_bind_int64(s, 1, deps[i]);
 		sqlite3_bind_int64(s, 2, *id);
+		sqlite3_bind_int(s, 3, store_jobobj__dep_cond(j));
 		if (store__st_exec(s, "dep insert") != 0)
 			return -1;
 	}
@@ -514,61 +518,176 @@ dependents_of(int64_t id, struct dependent **out, size_t *n)
 	return 0;
 }
 
-static int
-cancel_dependents(int64_t id, int64_t now, store_job_fn fn, void *arg,
-		  int depth)
+/* What is left to do of a resolution, on a stack rather than by
+ * recursion: a chain may be long and a coroutine's stack is small.  Popped
+ * in the order the recursive walk would take: a job is cancelled and
+ * reported, then its own dependents are resolved, before its next
+ * sibling. */
+enum step_kind {
+	STEP_RESOLVE, /* id ended: count it, release, cancel not needed */
+	STEP_AFTER,   /* id failed: cancel its after dependents */
+	STEP_CANCEL,  /* cancel dependent d with reason */
+};
+
+struct step {
+	enum step_kind kind;
+	bool succeeded;	    /* STEP_RESOLVE */
+	int reason;	    /* STEP_CANCEL */
+	int64_t id;	    /* STEP_RESOLVE, STEP_AFTER */
+	struct dependent d; /* STEP_CANCEL */
+};
+
+struct steps {
+	struct step *v;
+	size_t n, cap;
+};
+
+static void
+step_push(struct steps *t, struct step k)
 {
-	struct dependent *d;
-	size_t n;
-	if (depth > 10000)
-		return diag_set(E_INTERNAL, "dependency chain too deep");
-	if (dependents_of(id, &d, &n) != 0)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		int rc = store__sqlite_job_set_state(
-			d[i].id, d[i].state, JOBD_CANCELLED,
-			JOBD_REASON_DEPENDENCY_FAILED, now);
-		/* Cancelled already by an earlier branch of this cascade (it
-		 * depends on two of the cancelled jobs): moved once. */
-		if (rc != 0 && diag_code() == E_CONFLICT)
-			continue;
-		if (rc != 0 ||
-		    (fn(d[i].id, d[i].qid, d[i].state, JOBD_CANCELLED, arg),
-		     cancel_dependents(d[i].id, now, fn, arg, depth + 1)) !=
-			    0) {
-			free(d);
-			return -1;
-		}
+	if (t->n == t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 16;
+		t->v = xreallocarray(t->v, t->cap, sizeof(*t->v));
 	}
-	free(d);
+	t->v[t->n++] = k;
+}
+
+/* Pushes a cancel of each of d (n of them), the first on top. */
+static void
+push_cancels(struct steps *t, const struct dependent *d, size_t n, int reason)
+{
+	while (n-- > 0)
+		step_push(t, (struct step){.kind = STEP_CANCEL,
+					   .reason = reason,
+					   .d = d[n]});
+}
+
+/* The waiting after_failed dependents of id none of whose dependencies
+ * failed, with none left to end (caller frees). */
+static int
+not_needed_of(int64_t id, struct dependent **out, size_t *n)
+{
+	sqlite3_stmt *s = store__st(S_DEP_NOT_NEEDED);
+	size_t cap = 0;
+	int rc;
+
+	sqlite3_bind_int64(s, 1, id);
+	*out = NULL;
+	*n = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 8;
+			*out = xreallocarray(*out, cap, sizeof(**out));
+		}
+		(*out)[*n].id = sqlite3_column_int64(s, 0);
+		(*out)[*n].qid = sqlite3_column_int64(s, 1);
+		(*out)[*n].state = sqlite3_column_int(s, 2);
+		(*n)++;
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		free(*out);
+		*out = NULL;
+		return store__db_error("deps not needed");
+	}
 	return 0;
 }
 
-int
-store__sqlite_job_resolve_dependents(int64_t id, bool succeeded, int64_t now,
-				     store_job_fn fn, void *arg)
+/* Job id ended: its dependents count it, those it releases are reported,
+ * those not needed now are pushed to be cancelled, and, when it did not
+ * succeed, its after dependents after them. */
+static int
+resolve_one(int64_t id, bool succeeded, int64_t now, store_job_fn fn, void *arg,
+	    struct steps *t)
 {
-	if (store__write_begin() != 0)
-		return -1;
-	if (!succeeded)
-		return cancel_dependents(id, now, fn, arg, 0);
-	sqlite3_stmt *s = store__st(S_DEP_SUCCEEDED);
+	struct dependent *d;
+	size_t n;
+	sqlite3_stmt *s;
+	int rc;
+
+	if (!succeeded) {
+		step_push(t, (struct step){.kind = STEP_AFTER, .id = id});
+		s = store__st(S_DEP_MET);
+		sqlite3_bind_int64(s, 1, id);
+		if (store__st_exec(s, "deps met") != 0)
+			return -1;
+	}
+	s = store__st(S_DEP_SUCCEEDED);
 	sqlite3_bind_int64(s, 1, id);
-	if (store__st_exec(s, "deps succeeded") != 0)
+	sqlite3_bind_int(s, 2, succeeded);
+	if (store__st_exec(s, "deps ended") != 0)
 		return -1;
 	if (sqlite3_changes(store__sqlite()) == 0)
 		return 0;
 	s = store__st(S_DEP_READY);
 	sqlite3_bind_int64(s, 1, id);
 	sqlite3_bind_int64(s, 2, now);
-	int rc;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
 		fn(sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
 		   JOBD_WAITING, sqlite3_column_int(s, 2), arg);
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE)
 		return store__db_error("deps ready");
+	if (not_needed_of(id, &d, &n) != 0)
+		return -1;
+	push_cancels(t, d, n, JOBD_REASON_NOT_NEEDED);
+	free(d);
 	return 0;
+}
+
+/* Runs one step of t. */
+static int
+step_run(const struct step *k, int64_t now, store_job_fn fn, void *arg,
+	 struct steps *t)
+{
+	struct dependent *d;
+	size_t n;
+	int rc;
+
+	switch (k->kind) {
+	case STEP_RESOLVE:
+		return resolve_one(k->id, k->succeeded, now, fn, arg, t);
+	case STEP_AFTER:
+		if (dependents_of(k->id, &d, &n) != 0)
+			return -1;
+		push_cancels(t, d, n, JOBD_REASON_DEPENDENCY_FAILED);
+		free(d);
+		return 0;
+	case STEP_CANCEL:
+		rc = store__sqlite_job_set_state(
+			k->d.id, k->d.state, JOBD_CANCELLED, k->reason, now);
+		/* Cancelled already by an earlier branch of this cascade
+		 * (it depends on two of the cancelled jobs): moved once. */
+		if (rc != 0)
+			return diag_code() == E_CONFLICT ? 0 : -1;
+		fn(k->d.id, k->d.qid, k->d.state, JOBD_CANCELLED, arg);
+		step_push(t, (struct step){.kind = STEP_RESOLVE,
+					   .succeeded = false,
+					   .id = k->d.id});
+		return 0;
+	}
+	panic("step kind %d", (int)k->kind);
+}
+
+int
+store__sqlite_job_resolve_dependents(int64_t id, bool succeeded, int64_t now,
+				     store_job_fn fn, void *arg)
+{
+	struct steps t = {0};
+	int rc = 0;
+
+	if (store__write_begin() != 0)
+		return -1;
+	step_push(&t, (struct step){.kind = STEP_RESOLVE,
+				    .succeeded = succeeded,
+				    .id = id});
+	while (rc == 0 && t.n > 0) {
+		struct step k = t.v[--t.n];
+
+		rc = step_run(&k, now, fn, arg, &t);
+	}
+	free(t.v);
+	return rc;
 }
 
 int

@@ -13,6 +13,7 @@
 #include "jobd/time.h"
 #include "jobspec.h"
 #include "store.h"
+#include "store_sqlnum.h"
 
 /* A stored output is a number of enum jobspec_output. */
 _Static_assert(JOBSPEC_OUTPUT_CAPTURE == 0 && JOBSPEC_OUTPUT_DISCARD == 1,
@@ -194,6 +195,25 @@ store_jobobj__json(const struct store_jobobj__row *r, bool with_env,
 	return o;
 }
 
+const int64_t *
+store_jobobj__deps(const struct store_job_new *j, size_t *n)
+{
+	if (j->deps != NULL) {
+		*n = j->ndeps;
+		return j->deps;
+	}
+	*n = j->spec->ndeps;
+	return j->spec->depends_on;
+}
+
+int
+store_jobobj__dep_cond(const struct store_job_new *j)
+{
+	if (j->dep_cond == JOBSPEC_AFTER_FAILED && j->dep_failed)
+		return SQL_DEP_FAILED_MET;
+	return j->dep_cond;
+}
+
 void
 store_jobobj__texts(const struct store_job_new *j,
 		    struct store_jobobj__texts *t)
@@ -201,13 +221,16 @@ store_jobobj__texts(const struct store_job_new *j,
 	const struct jobspec *sp = j->spec;
 
 	t->argv = sp->argv != NULL ? json_dumps(sp->argv, JSON_COMPACT) : NULL;
+	size_t nd;
+	const int64_t *deps = store_jobobj__deps(j, &nd);
+
 	t->deps = NULL;
-	if (sp->ndeps > 0) {
+	if (nd > 0) {
 		struct buf b = BUF_INIT;
 
-		for (size_t i = 0; i < sp->ndeps; i++)
+		for (size_t i = 0; i < nd; i++)
 			buf_printf(&b, "%s%lld", i ? "," : "[",
-				   (long long)sp->depends_on[i]);
+				   (long long)deps[i]);
 		buf_puts(&b, "]");
 		t->deps = buf_detach(&b);
 	}

@@ -89,6 +89,12 @@ struct store_jobobj__texts {
 void store_jobobj__texts(const struct store_job_new *j,
 			 struct store_jobobj__texts *t);
 void store_jobobj__texts_free(struct store_jobobj__texts *t);
+/* The dependency ids of j (borrowed from it): its resolved ones, or its
+ * spec's; *n gets how many. */
+const int64_t *store_jobobj__deps(const struct store_job_new *j, size_t *n);
+/* The cond column of j's deps rows: its condition, or
+ * SQL_DEP_FAILED_MET when one of its dependencies has failed already. */
+int store_jobobj__dep_cond(const struct store_job_new *j);
 
 /* The job object of r (new reference).  With with_env, it ends with "env":
  * env (the function takes the reference), or null when env is NULL;

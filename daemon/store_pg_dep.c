@@ -12,6 +12,7 @@
 
 #include <stdlib.h>
 
+#include "buf.h"
 #include "diag.h"
 #include "jobd/proto.h"
 #include "store_sqlnum.h"
@@ -21,6 +22,9 @@
 #define SQL_REASON_DEPENDENCY_FAILED 6
 _Static_assert(SQL_REASON_DEPENDENCY_FAILED == JOBD_REASON_DEPENDENCY_FAILED,
 	       "REASON(DEPENDENCY_FAILED)");
+#define SQL_REASON_NOT_NEEDED 13
+_Static_assert(SQL_REASON_NOT_NEEDED == JOBD_REASON_NOT_NEEDED,
+	       "REASON(NOT_NEEDED)");
 
 /* The SQL texts stay as written: clang-format cannot lay out strings
  * joined with the STATE() macros. */
@@ -42,35 +46,59 @@ static const char sql_next_due[] =
 	"SELECT " PG_MS("min(run_at)") " FROM jobs"
 	" WHERE state = " STATE(SCHEDULED);
 
-/* Job $1 succeeded: each waiting dependent has one dependency fewer, and
- * the one it was the last of becomes scheduled (run_at later than $2) or
- * queued, in one update, so two dependencies ending at once cannot both
- * read the same count.  Returns the jobs released, by id. */
-static const char sql_deps_succeeded[] =
-	"WITH dec AS (UPDATE jobs SET deps_left = deps_left - 1,"
-	"  state = CASE WHEN deps_left > 1 THEN " STATE(WAITING)
-	"   WHEN run_at > " PG_TS("$2") " THEN " STATE(SCHEDULED)
-	"   ELSE " STATE(QUEUED) " END"
-	"  WHERE state = " STATE(WAITING)
-	"  AND id IN (SELECT job_id FROM deps WHERE dep_id = $1)"
-	"  RETURNING id, qid, state)"
-	" SELECT id, qid, state FROM dec WHERE state <> " STATE(WAITING)
+/* The jobs of $1 ("{1,2}") ended, all succeeded ($3 true) or all failed
+ * or cancelled: each waiting dependent counts those its condition counts
+ * (after: successes only; after_any and after_failed: any end), and one
+ * with none left becomes scheduled (run_at later than $2) or queued, or,
+ * after_failed with no failure among its dependencies, cancelled with
+ * reason not_needed, in one update, so two dependencies ending at once
+ * cannot both read the same count.  A failure marks every row of an
+ * after_failed dependent met; the rows the update reads are those from
+ * before, so it takes a failure ($3 false) as met.  Returns the jobs
+ * moved, by id. */
+static const char sql_deps_ended[] =
+	"WITH met AS (UPDATE deps SET cond = " DEP(FAILED_MET)
+	"  WHERE NOT $3::bool AND cond = " DEP(FAILED) " AND job_id IN"
+	"  (SELECT d.job_id FROM deps d JOIN jobs j ON j.id = d.job_id"
+	"   WHERE d.dep_id = ANY($1::int8[]) AND d.cond = " DEP(FAILED)
+	"   AND j.state = " STATE(WAITING) ")),"
+	" cnt AS (SELECT job_id, count(*) AS n FROM deps"
+	"  WHERE dep_id = ANY($1::int8[])"
+	"  AND ($3::bool OR cond <> " DEP(AFTER) ") GROUP BY job_id),"
+	" dec AS (SELECT j.id, j.deps_left - c.n AS left,"
+	"  $3::bool AND EXISTS (SELECT FROM deps x WHERE x.job_id = j.id"
+	"   AND x.cond = " DEP(FAILED) ") AS unmet"
+	"  FROM jobs j JOIN cnt c ON c.job_id = j.id"
+	"  WHERE j.state = " STATE(WAITING) " FOR UPDATE OF j),"
+	" moved AS (UPDATE jobs j SET deps_left = dec.left,"
+	"  state = CASE WHEN dec.left > 0 THEN " STATE(WAITING)
+	"   WHEN dec.unmet THEN " STATE(CANCELLED)
+	"   WHEN j.run_at > " PG_TS("$2") " THEN " STATE(SCHEDULED)
+	"   ELSE " STATE(QUEUED) " END,"
+	"  reason = CASE WHEN dec.left <= 0 AND dec.unmet"
+	"   THEN " REASON(NOT_NEEDED) " ELSE j.reason END,"
+	"  finished_at = CASE WHEN dec.left <= 0 AND dec.unmet"
+	"   THEN " PG_TS("$2") " ELSE j.finished_at END"
+	"  FROM dec WHERE j.id = dec.id AND j.state = " STATE(WAITING)
+	"  RETURNING j.id, j.qid, j.state)"
+	" SELECT id, qid, state FROM moved WHERE state <> " STATE(WAITING)
 	" ORDER BY id";
 
-/* Job $1 failed or was cancelled: its dependents that have not started,
- * theirs, and so on, are cancelled (finished at $2).  `hit` is every
- * dependency edge into such a job (the job's state as it was read); a job
- * reached by several edges is updated once.  Returns each edge into a
- * job cancelled, sorted by (dependency, job): the caller walks them from
- * $1 to report in SQLite's order. */
+/* Job $1 failed or was cancelled: its `after` dependents that have not
+ * started, theirs, and so on, are cancelled (finished at $2).  `hit` is
+ * every such dependency edge into such a job (the job's state as it was
+ * read); a job reached by several edges is updated once.  Returns each
+ * edge into a job cancelled, sorted by (dependency, job): the caller
+ * walks them from $1 to report in SQLite's order. */
 static const char sql_deps_failed[] =
 	"WITH RECURSIVE hit (dep_id, job_id, state) AS ("
 	"  SELECT d.dep_id, d.job_id, j.state FROM deps d"
 	"  JOIN jobs j ON j.id = d.job_id"
-	"  WHERE d.dep_id = $1 AND j.state < " STATE(RUNNING)
+	"  WHERE d.dep_id = $1 AND d.cond = " DEP(AFTER)
+	"  AND j.state < " STATE(RUNNING)
 	"  UNION SELECT d.dep_id, d.job_id, j.state FROM hit h"
 	"  JOIN deps d ON d.dep_id = h.job_id JOIN jobs j ON j.id = d.job_id"
-	"  WHERE j.state < " STATE(RUNNING) "),"
+	"  WHERE d.cond = " DEP(AFTER) " AND j.state < " STATE(RUNNING) "),"
 	" gone AS (UPDATE jobs j SET state = " STATE(CANCELLED) ","
 	"  reason = " REASON(DEPENDENCY_FAILED) ","
 	"  finished_at = " PG_TS("$2") ", pid = NULL"
@@ -286,41 +314,122 @@ report_cancelled(int64_t root, const struct edge *e, size_t n, store_job_fn fn,
 	free(g);
 }
 
-int
-store__pg_job_resolve_dependents(int64_t id, bool succeeded, int64_t now,
-				 store_job_fn fn, void *arg)
+/* The ids of a set of ended jobs, as "{1,2}" for sql_deps_ended. */
+struct ended {
+	struct buf b;
+	size_t n;
+};
+
+static void
+ended_add(struct ended *e, int64_t id)
+{
+	buf_printf(&e->b, "%s%lld", e->n++ ? "," : "{", (long long)id);
+}
+
+/* The after dependents of id cancelled (and theirs), reported, each added
+ * to e. */
+static int
+cancel_after(int64_t id, int64_t now, struct ended *e, store_job_fn fn,
+	     void *arg)
 {
 	struct store_pg__args a = {0};
 	PGresult *r;
 
 	store_pg__arg_int(&a, id);
 	store_pg__arg_int(&a, now);
-	if (succeeded) {
-		if (store_pg__write("deps succeeded", sql_deps_succeeded, &a,
-				    &r) != 0)
-			return -1;
-		for (int i = 0; i < PQntuples(r); i++)
-			fn(store_pg__int(r, i, 0), store_pg__int(r, i, 1),
-			   JOBD_WAITING, (int)store_pg__int(r, i, 2), arg);
-		PQclear(r);
-		return 0;
-	}
 	if (store_pg__write("deps failed", sql_deps_failed, &a, &r) != 0)
 		return -1;
 
 	size_t n = (size_t)PQntuples(r);
-	struct edge *e = xreallocarray(NULL, n + 1, sizeof(*e));
+	struct edge *ed = xreallocarray(NULL, n + 1, sizeof(*ed));
 
 	for (size_t i = 0; i < n; i++) {
-		e[i].dep = store_pg__int(r, (int)i, 0);
-		e[i].job = store_pg__int(r, (int)i, 1);
-		e[i].qid = store_pg__int(r, (int)i, 2);
-		e[i].was = (int)store_pg__int(r, (int)i, 3);
+		ed[i].dep = store_pg__int(r, (int)i, 0);
+		ed[i].job = store_pg__int(r, (int)i, 1);
+		ed[i].qid = store_pg__int(r, (int)i, 2);
+		ed[i].was = (int)store_pg__int(r, (int)i, 3);
+		ended_add(e, ed[i].job);
 	}
 	PQclear(r);
-	report_cancelled(id, e, n, fn, arg);
-	free(e);
+	report_cancelled(id, ed, n, fn, arg);
+	free(ed);
 	return 0;
+}
+
+/* The jobs in e ended (succeeded or not): their after_any and
+ * after_failed dependents (and, when they succeeded, after ones) count
+ * them.  The jobs cancelled as not needed are pushed on *todo (*ntodo of
+ * them, room for *cap). */
+static int
+count_ended(struct ended *e, bool succeeded, int64_t now, store_job_fn fn,
+	    void *arg, int64_t **todo, size_t *ntodo, size_t *cap)
+{
+	struct store_pg__args a = {0};
+	PGresult *r;
+	char *list;
+	int rc;
+
+	buf_puts(&e->b, "}");
+	list = buf_detach(&e->b);
+	store_pg__arg_text(&a, list);
+	store_pg__arg_int(&a, now);
+	store_pg__arg_bool(&a, succeeded);
+	rc = store_pg__write("deps ended", sql_deps_ended, &a, &r);
+	free(list);
+	if (rc != 0)
+		return -1;
+	for (int i = 0; i < PQntuples(r); i++) {
+		int64_t id = store_pg__int(r, i, 0);
+		int state = (int)store_pg__int(r, i, 2);
+
+		fn(id, store_pg__int(r, i, 1), JOBD_WAITING, state, arg);
+		if (state != JOBD_CANCELLED)
+			continue;
+		if (*ntodo == *cap) {
+			*cap = *cap ? *cap * 2 : 8;
+			*todo = xreallocarray(*todo, *cap, sizeof(**todo));
+		}
+		(*todo)[(*ntodo)++] = id;
+	}
+	PQclear(r);
+	return 0;
+}
+
+int
+store__pg_job_resolve_dependents(int64_t id, bool succeeded, int64_t now,
+				 store_job_fn fn, void *arg)
+{
+	int64_t *todo = NULL;
+	size_t ntodo = 0, cap = 0;
+	int rc = -1;
+
+	/* Each job cancelled here ends too: its dependents are resolved
+	 * in turn, from a list rather than by recursion, as a chain may be
+	 * long and a coroutine's stack is small. */
+	for (;;) {
+		struct ended e = {.b = BUF_INIT};
+
+		if (succeeded) {
+			ended_add(&e, id);
+		} else {
+			ended_add(&e, id);
+			if (cancel_after(id, now, &e, fn, arg) != 0) {
+				free(buf_detach(&e.b));
+				goto out;
+			}
+		}
+		if (count_ended(&e, succeeded, now, fn, arg, &todo, &ntodo,
+				&cap) != 0)
+			goto out;
+		if (ntodo == 0)
+			break;
+		id = todo[--ntodo];
+		succeeded = false;
+	}
+	rc = 0;
+out:
+	free(todo);
+	return rc;
 }
 
 int

@@ -48,7 +48,7 @@
  * written then: they are made from the job's row.
  *
  * $23 is depends_on as stored, "[1,2]" (or NULL); its ids become the deps
- * rows.
+ * rows, with cond $34.
  */
 static const char sql_job_insert[] =
 	"WITH found AS ("
@@ -81,8 +81,8 @@ static const char sql_job_insert[] =
 	"   $29::float8, $30::int, $31::jsonb, $32::int8, $33::int8"
 	"  FROM job),"
 	" dep AS ("
-	"  INSERT INTO deps (dep_id, job_id)"
-	"  SELECT DISTINCT d.v::int8, job.id"
+	"  INSERT INTO deps (dep_id, job_id, cond)"
+	"  SELECT DISTINCT d.v::int8, job.id, $34::int2"
 	"  FROM job, json_array_elements_text($23::json) AS d(v)"
 	"  ON CONFLICT DO NOTHING)"
 	"SELECT id FROM job";
@@ -385,6 +385,7 @@ insert_args(const struct store_job_new *j, struct store_pg__args *a,
 		store_pg__arg_int(a, sp->resubmitted_from);
 	else
 		store_pg__arg_null(a);
+	store_pg__arg_int(a, store_jobobj__dep_cond(j)); /* $34 */
 	return 0;
 }
 

@@ -365,15 +365,24 @@ static const char schema_v7[] =
 	"CREATE INDEX jobs_ended_last ON jobs (qid, finished_at, id) WHERE "
 	"state >= " STATE(SUCCEEDED) ";";
 
+/* Version 8: workflows, as SQLite's version 12.  Each dependency row says
+ * when its job may run (cond); the rows of a job are found by job_id.
+ * Older nodes would release or cancel such jobs by the old rule alone:
+ * they may not run on it (compat 8). */
+static const char schema_v8[] =
+	"ALTER TABLE deps ADD COLUMN cond smallint NOT NULL DEFAULT 0;"
+	"CREATE INDEX deps_job ON deps (job_id);";
+
 /* Migrations: store_pg__migrations[i] takes the schema from version i to
  * i + 1. */
 const char *const store_pg__migrations[] = {schema_v1, schema_v2,
 					     schema_v3, schema_v4, schema_v5,
-					     schema_v6, schema_v7};
+					     schema_v6, schema_v7, schema_v8};
 /* The compat each migration leaves: the first one's schema is read by
  * no older jobd; versions 2 to 7 only add columns (with defaults, or
- * NULL for rows from before) and indexes. */
-const int store_pg__compat[] = {1, 1, 1, 1, 1, 1, 1};
+ * NULL for rows from before) and indexes; version 8's column changes how
+ * dependents are released. */
+const int store_pg__compat[] = {1, 1, 1, 1, 1, 1, 1, 8};
 _Static_assert(sizeof(store_pg__compat) / sizeof(store_pg__compat[0]) ==
 		       STORE_PG_SCHEMA_VERSION,
 	       "one compat per schema version");

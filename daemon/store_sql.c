@@ -188,13 +188,20 @@ static const char schema_v11[] =
 	">= " STATE(SUCCEEDED) ";"
 	"CREATE INDEX jobs_ended_last ON jobs(qid, finished_at) WHERE state "
 	">= " STATE(SUCCEEDED) ";";
+/* Version 12: workflows.  Each dependency row says when its job may run
+ * (cond: DEP(AFTER), after_any, DEP(FAILED), DEP(FAILED_MET)); the rows
+ * of a job are found by job_id to tell whether one of its dependencies
+ * failed. */
+static const char schema_v12[] =
+	"ALTER TABLE deps ADD COLUMN cond INTEGER NOT NULL DEFAULT 0;"
+	"CREATE INDEX deps_job ON deps(job_id);";
 
 /* Migrations: store__migrations[i] takes the schema from version i to
  * i + 1. */
 const char *const store__migrations[] = {schema_v1, schema_v2, schema_v3,
 					  schema_v4, schema_v5, schema_v6,
 					  schema_v7, schema_v8, schema_v9,
-					  schema_v10, schema_v11};
+					  schema_v10, schema_v11, schema_v12};
 _Static_assert(sizeof(store__migrations) / sizeof(store__migrations[0]) ==
 		       STORE_SCHEMA_VERSION,
 	       "one migration per schema version");
@@ -255,8 +262,8 @@ const char *const store__stmt_sql[S_COUNT] = {
 			 "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
 			 "?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, "
 			 "?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32)",
-	[S_DEP_INSERT] = "INSERT OR IGNORE INTO deps (dep_id, job_id) "
-			 "VALUES (?1, ?2)",
+	[S_DEP_INSERT] = "INSERT OR IGNORE INTO deps (dep_id, job_id, cond) "
+			 "VALUES (?1, ?2, ?3)",
 	[S_JOB_UNIQUE] = "SELECT id FROM jobs WHERE uid = ?2 AND "
 			 "unique_key = ?1 AND state < " STATE(SUCCEEDED),
 	[S_JOB_BRIEF] = "SELECT id, qid, state, reason, uid, attempt, "
@@ -318,19 +325,34 @@ const char *const store__stmt_sql[S_COUNT] = {
 			  "run_at <= ?1 RETURNING id, qid",
 	[S_JOB_NEXT_DUE] = "SELECT min(run_at) FROM jobs WHERE state = "
 			   STATE(SCHEDULED),
+	[S_DEP_MET] = "UPDATE deps SET cond = " DEP(FAILED_MET)
+		      " WHERE cond = " DEP(FAILED) " AND job_id IN "
+		      "(SELECT d.job_id FROM deps d JOIN jobs j "
+		      "ON j.id = d.job_id WHERE d.dep_id = ?1 "
+		      "AND d.cond = " DEP(FAILED) " AND j.state = "
+		      STATE(WAITING) ")",
 	[S_DEP_SUCCEEDED] = "UPDATE jobs SET deps_left = deps_left - 1 "
 			    "WHERE state = " STATE(WAITING) " AND id IN "
-			    "(SELECT job_id FROM deps WHERE dep_id = ?1)",
+			    "(SELECT job_id FROM deps WHERE dep_id = ?1 "
+			    "AND (?2 OR cond <> " DEP(AFTER) "))",
 	[S_DEP_READY] = "UPDATE jobs SET state = CASE WHEN run_at > ?2 "
 			"THEN " STATE(SCHEDULED) " ELSE " STATE(QUEUED)
 			" END WHERE state = " STATE(WAITING)
 			" AND deps_left <= 0 "
 			"AND id IN (SELECT job_id FROM deps WHERE dep_id = ?1) "
+			"AND NOT EXISTS (SELECT 1 FROM deps x WHERE "
+			"x.job_id = jobs.id AND x.cond = " DEP(FAILED) ") "
 			"RETURNING id, qid, state",
+	[S_DEP_NOT_NEEDED] = "SELECT j.id, j.qid, j.state FROM jobs j "
+			     "WHERE j.state = " STATE(WAITING)
+			     " AND j.deps_left <= 0 AND j.id IN "
+			     "(SELECT job_id FROM deps WHERE dep_id = ?1) "
+			     "AND EXISTS (SELECT 1 FROM deps x WHERE "
+			     "x.job_id = j.id AND x.cond = " DEP(FAILED) ")",
 	[S_DEP_DEPENDENTS] = "SELECT d.job_id, j.qid, j.state FROM deps d "
 			     "JOIN jobs j ON j.id = d.job_id "
-			     "WHERE d.dep_id = ?1 AND j.state < "
-			     STATE(RUNNING),
+			     "WHERE d.dep_id = ?1 AND d.cond = " DEP(AFTER)
+			     " AND j.state < " STATE(RUNNING),
 	[S_JOB_DEP_STATE] = "SELECT state, uid FROM jobs WHERE id = ?1",
 	[S_JOB_RECOVER] = "UPDATE jobs SET "
 			  "state = CASE WHEN recoveries >= ?2 THEN "

@@ -28,11 +28,18 @@
 #define SQL_REASON_RECOVERY_LIMIT 7
 #define SQL_REASON_RECOVERED 8
 #define SQL_OUTPUT_CAPTURE 0
+/* deps.cond: the dependent's enum jobspec_cond, or FAILED_MET, an
+ * after_failed dependent one of whose dependencies failed (every row of
+ * that job then says so). */
+#define SQL_DEP_AFTER 0
+#define SQL_DEP_FAILED 2
+#define SQL_DEP_FAILED_MET 3
 
 /* STATE(QUEUED) is "2", for SQL text. */
 #define STATE(name) SQL_NUMBER(SQL_STATE_##name)
 #define REASON(name) SQL_NUMBER(SQL_REASON_##name)
 #define OUTPUT(name) SQL_NUMBER(SQL_OUTPUT_##name)
+#define DEP(name) SQL_NUMBER(SQL_DEP_##name)
 #define SQL_NUMBER(n) SQL_NUMBER_(n)
 #define SQL_NUMBER_(n) #n
 
@@ -60,5 +67,10 @@ _Static_assert(SQL_REASON_RECOVERY_LIMIT == JOBD_REASON_RECOVERY_LIMIT,
 _Static_assert(SQL_REASON_RECOVERED == JOBD_REASON_RECOVERED,
 	       "REASON(RECOVERED)");
 _Static_assert(SQL_OUTPUT_CAPTURE == JOBSPEC_OUTPUT_CAPTURE, "OUTPUT(CAPTURE)");
+_Static_assert(SQL_DEP_AFTER == JOBSPEC_AFTER, "DEP(AFTER)");
+_Static_assert(SQL_DEP_FAILED == JOBSPEC_AFTER_FAILED, "DEP(FAILED)");
+_Static_assert(SQL_DEP_FAILED_MET > JOBSPEC_AFTER_FAILED &&
+		       SQL_DEP_FAILED_MET > JOBSPEC_AFTER_ANY,
+	       "DEP(FAILED_MET) is no condition");
 
 #endif /* STORE_SQLNUM_H_INCLUDED */

@@ -31,10 +31,77 @@ submit_set_kill_grace(double secs)
 	daemon_kill_grace = secs;
 }
 
-/* Fills the resolved fields of one job to insert. */
+/* The state of job n from its dependencies: failed, whether one has
+ * failed or was cancelled, and n->deps_left, how many have not ended. */
+static void
+deps_state(struct store_job_new *n, bool failed, int64_t now)
+{
+	n->dep_failed = failed;
+	n->reason = JOBD_REASON_NONE;
+	if (n->dep_cond == JOBSPEC_AFTER && failed) {
+		n->state = JOBD_CANCELLED;
+		n->reason = JOBD_REASON_DEPENDENCY_FAILED;
+	} else if (n->deps_left > 0) {
+		n->state = JOBD_WAITING;
+	} else if (n->dep_cond == JOBSPEC_AFTER_FAILED && !failed) {
+		n->state = JOBD_CANCELLED;
+		n->reason = JOBD_REASON_NOT_NEEDED;
+	} else if (n->run_at > now) {
+		n->state = JOBD_SCHEDULED;
+	} else {
+		n->state = JOBD_QUEUED;
+	}
+}
+
+/* Checks the dependencies of spec idx of a request: each "@N" names an
+ * earlier spec (it has not ended: it is not inserted yet), each id a job
+ * the caller may see.  Fills n's state. */
 static int
-resolve(const struct jobspec *sp, uid_t caller, struct store_job_new *n,
-	struct queue **qp, int64_t now)
+resolve_deps(const struct jobspec *sp, uid_t caller, size_t idx,
+	     struct store_job_new *n, int64_t now)
+{
+	const char *f = sp->dep_field != NULL ? sp->dep_field : "depends_on";
+	int64_t *ids = xcalloc(sp->ndeps + 1, sizeof(*ids));
+	size_t nids = 0, nrefs = 0;
+	int64_t missing;
+	bool failed;
+	int rc = -1;
+
+	n->dep_cond = sp->dep_cond;
+	for (size_t i = 0; i < sp->ndeps; i++) {
+		int64_t d = sp->depends_on[i];
+
+		if (!JOBSPEC_DEP_IS_REF(d)) {
+			ids[nids++] = d;
+		} else if (JOBSPEC_DEP_REF_INDEX(d) >= idx) {
+			diag_set(E_INVAL,
+				 "%s: \"@%zu\" is not an earlier job of the "
+				 "request",
+				 f, JOBSPEC_DEP_REF_INDEX(d));
+			goto out;
+		} else {
+			nrefs++;
+		}
+	}
+	if (store_job_check_deps(ids, nids, caller == 0 ? -1 : (long)caller,
+				 &missing, &failed, &n->deps_left) != 0)
+		goto out;
+	if (missing) {
+		diag_set(E_INVAL, "%s: no job %lld", f, (long long)missing);
+		goto out;
+	}
+	n->deps_left += (int)nrefs;
+	deps_state(n, failed, now);
+	rc = 0;
+out:
+	free(ids);
+	return rc;
+}
+
+/* Fills the resolved fields of job idx of a request to insert. */
+static int
+resolve(const struct jobspec *sp, uid_t caller, size_t idx,
+	struct store_job_new *n, struct queue **qp, int64_t now)
 {
 	struct queue *q = queue_find(sp->queue);
 	if (q == NULL)
@@ -90,26 +157,7 @@ resolve(const struct jobspec *sp, uid_t caller, struct store_job_new *n,
 		n->run_at = now + (int64_t)llround(sp->delay * 1000.0);
 	else if (sp->has_run_at)
 		n->run_at = sp->run_at_ms;
-	int64_t missing;
-	bool failed;
-	if (store_job_check_deps(sp->depends_on, sp->ndeps,
-				 caller == 0 ? -1 : (long)caller, &missing,
-				 &failed, &n->deps_left) != 0)
-		return -1;
-	if (missing)
-		return diag_set(E_INVAL, "depends_on: no job %lld",
-				(long long)missing);
-	if (failed) {
-		n->state = JOBD_CANCELLED;
-		n->reason = JOBD_REASON_DEPENDENCY_FAILED;
-	} else if (n->deps_left > 0) {
-		n->state = JOBD_WAITING;
-	} else if (n->run_at > now) {
-		n->state = JOBD_SCHEDULED;
-	} else {
-		n->state = JOBD_QUEUED;
-	}
-	return 0;
+	return resolve_deps(sp, caller, idx, n, now);
 }
 
 /* One job of a request while it is submitted. */
@@ -123,6 +171,8 @@ struct item {
 	json_t *shown;	 /* for job.submitted: the job as inserted */
 	json_t *labels;	 /* owned: its labels over its queue's (nj.labels
 			    points here); NULL: none */
+	int64_t *deps;	 /* owned: its dependencies, "@N" resolved
+			    (nj.deps points here); NULL: none */
 };
 
 static void
@@ -146,10 +196,10 @@ slice(bool sliced)
  * queue, and tells whether its unique_key finds a live job (keys holds
  * the keys of the request's earlier jobs).  Writes nothing. */
 static int
-check_one(const struct jobspec *sp, uid_t uid, int64_t now, json_t *keys,
-	  struct item *it, struct submit_result *r)
+check_one(const struct jobspec *sp, size_t idx, uid_t uid, int64_t now,
+	  json_t *keys, struct item *it, struct submit_result *r)
 {
-	if (resolve(sp, uid, &it->nj, &it->q, now) != 0)
+	if (resolve(sp, uid, idx, &it->nj, &it->q, now) != 0)
 		return -1;
 	if (labels_merge(sp->labels, &it->q->conf.labels, &it->labels) != 0)
 		return -1;
@@ -179,12 +229,67 @@ check_one(const struct jobspec *sp, uid_t uid, int64_t now, json_t *keys,
 	return 0;
 }
 
+/* The ids of job it's dependencies, each "@N" the id spec N of the
+ * request got (done holds the results of the specs before it): it->deps,
+ * each id once. */
+static void
+deps_resolved(const struct jobspec *sp, struct item *it,
+	      const struct submit_result *done)
+{
+	size_t n = 0;
+
+	it->deps = xcalloc(sp->ndeps + 1, sizeof(*it->deps));
+	for (size_t i = 0; i < sp->ndeps; i++) {
+		int64_t d = sp->depends_on[i];
+		size_t k;
+
+		if (JOBSPEC_DEP_IS_REF(d))
+			d = done[JOBSPEC_DEP_REF_INDEX(d)].id;
+		for (k = 0; k < n && it->deps[k] != d; k++)
+			;
+		if (k == n)
+			it->deps[n++] = d;
+	}
+	it->nj.deps = it->deps;
+	it->nj.ndeps = n;
+}
+
+/* A dependency may have ended since the check: look again, or the job
+ * could wait for an end that has passed.  One naming earlier specs of the
+ * request learns their ids and states now. */
+static int
+recheck_deps(const struct jobspec *sp, struct item *it,
+	     const struct submit_result *done, int64_t now)
+{
+	bool refs = false;
+	int64_t missing;
+	bool failed;
+
+	for (size_t i = 0; i < sp->ndeps && !refs; i++)
+		refs = JOBSPEC_DEP_IS_REF(sp->depends_on[i]);
+	if (refs)
+		deps_resolved(sp, it, done);
+	if (it->nj.state != JOBD_WAITING && !refs)
+		return 0;
+	if (store_job_check_deps(it->nj.deps ? it->nj.deps : sp->depends_on,
+				 it->nj.deps ? it->nj.ndeps : sp->ndeps, -1,
+				 &missing, &failed, &it->nj.deps_left) != 0)
+		return -1;
+	if (missing) {
+		/* Gone since: only finished jobs are pruned. */
+		it->nj.deps_left = 0;
+		failed = true;
+	}
+	deps_state(&it->nj, failed, now);
+	return 0;
+}
+
 /* Inserts job it (checked) unless it turns out a duplicate, and counts
- * it in its queue.  No yield: what it reads still holds when it
- * writes. */
+ * it in its queue; done holds the results of the request's jobs before
+ * it.  No yield: what it reads still holds when it writes. */
 static int
 insert_one(const struct jobspec *sp, struct item *it, struct submit_result *r,
-	   int64_t now)
+	   const struct submit_result *done, int64_t now)
 {
 	r->duplicate = false;
 	r->fresh = false;
@@ -205,24 +310,8 @@ insert_one(const struct jobspec *sp, struct item *it, struct submit_result *r,
 		if (diag_code() != E_NOTFOUND)
 			return -1;
 	}
-	/* A dependency may have ended since the check: look again, or the
-	 * job could wait for an end that has passed. */
-	if (it->nj.state == JOBD_WAITING) {
-		int64_t missing;
-		bool failed;
-		if (store_job_check_deps(sp->depends_on, sp->ndeps, -1,
-					 &missing, &failed,
-					 &it->nj.deps_left) != 0)
-			return -1;
-		if (missing || failed) {
-			/* Gone since: only finished jobs are pruned. */
-			it->nj.state = JOBD_CANCELLED;
-			it->nj.reason = JOBD_REASON_DEPENDENCY_FAILED;
-		} else if (it->nj.deps_left == 0) {
-			it->nj.state = it->nj.run_at > now ? JOBD_SCHEDULED
-							   : JOBD_QUEUED;
-		}
-	}
+	if (recheck_deps(sp, it, done, now) != 0)
+		return -1;
 	if (store_job_insert(&it->nj, &r->id) != 0) {
 		/* The key taken between the look above and the insert (a
 		 * store that waits on its server lets another submit in
@@ -268,7 +357,7 @@ insert_all(const struct jobspec *specs, size_t n, struct item *it,
 				goto fail;
 			in_sp = true;
 		}
-		if (insert_one(&specs[i], &it[i], &out[i], now) != 0)
+		if (insert_one(&specs[i], &it[i], &out[i], out, now) != 0)
 			goto fail;
 		if (sliced && coro_step_ns() >= AWAIT_SLICE_NS) {
 			in_sp = false;
@@ -403,7 +492,7 @@ submit_jobs(const struct jobspec *specs, size_t n, uid_t uid,
 	int rc = -1;
 	for (size_t i = 0; i < n; i++) {
 		out[i].fresh = false;
-		if (check_one(&specs[i], uid, now, keys, &it[i], &out[i]) !=
+		if (check_one(&specs[i], i, uid, now, keys, &it[i], &out[i]) !=
 		    0) {
 			if (prefix) {
 				char p[48];
@@ -445,6 +534,7 @@ out:
 		item_release(&it[i]);
 		json_decref(it[i].shown);
 		json_decref(it[i].labels);
+		free(it[i].deps);
 	}
 	json_decref(keys);
 	free(it);

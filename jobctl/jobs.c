@@ -117,17 +117,22 @@ static const char u_restart[] =
 	"prints the new jobs.";
 
 static const char u_wait[] =
-	"wait ID... [--timeout T] [--json]\n"
-	"       wait -l KEY=VALUE... [-q QUEUE] [--timeout T] [--json]\n"
+	"wait ID... [--any] [--timeout T] [--json]\n"
+	"       wait [-l KEY=VALUE]... [-q QUEUE] [--any] [--timeout T] "
+	"[--json]\n"
 	"\n"
-	"Waits until the jobs have finished, then prints them.  With -l,\n"
-	"waits until no job with these labels (of QUEUE) is pending or\n"
+	"Waits until the jobs have finished, then prints them.  With -l or\n"
+	"-q, waits until no job with these labels (of QUEUE) is pending or\n"
 	"running, jobs submitted meanwhile included, and prints nothing.\n"
+	"With --any, returns at the first job that finishes (of those\n"
+	"pending or running when the wait began, with -l or -q) and prints\n"
+	"it; the exit status is 0 if it succeeded.\n"
 	"\n"
 	"options:\n"
 	"  -l, --label KEY=VALUE  jobs with this label (repeatable: all must\n"
 	"                         match); not with IDs\n"
-	"  -q, --queue QUEUE      with -l: jobs of this queue only\n"
+	"  -q, --queue QUEUE      jobs of this queue only; not with IDs\n"
+	"      --any              return at the first job finished\n"
 	"  -t, --timeout T        give up after T (exit status 124)\n"
 	"      --json             print the raw result";
 
@@ -1019,24 +1024,71 @@ wait_unfinished(const int64_t *ids, size_t n)
 		fputc('\n', stderr);
 }
 
-/* wait -l: the daemon answers once nothing of the filter is left pending
- * or running.  Returns an exit status. */
+/* wait --any: prints the job that finished (if any); 0 if it
+ * succeeded. */
 static int
-wait_labels(json_t *labels, const char *queue, double timeout)
+wait_any_done(json_t *res)
 {
-	json_t *args = json_pack("{sO}", "labels", labels), *res;
+	const json_t *job = json_object_get(res, "job");
+	const char *state = jstr(job, "state");
 
+	if (jobctl.json) {
+		print_json(res);
+	} else if (json_is_object(job)) {
+		json_t *one = json_pack("[O]", job);
+
+		print_jobs(one);
+		json_decref(one);
+	}
+	if (json_is_object(job) &&
+	    (state == NULL || strcmp(state, "succeeded") != 0))
+		return ST_ERROR;
+	return ST_OK;
+}
+
+/* wait -l / -q: the daemon answers once nothing of the filter is left
+ * pending or running (with any: at the first end).  Returns an exit
+ * status. */
+static int
+wait_labels(json_t *labels, const char *queue, bool any, double timeout)
+{
+	json_t *args = json_object(), *res;
+	int st = ST_OK;
+
+	if (json_object_size(labels) > 0)
+		json_object_set(args, "labels", labels);
 	if (queue != NULL)
 		json_object_set_new(args, "queue", json_string(queue));
+	if (any)
+		json_object_set_new(args, "any", json_true());
 	if (timeout >= 0)
 		json_object_set_new(args, "timeout", json_num(timeout));
 	res = call("wait", args);
 	if (res == NULL)
 		return call_status();
-	if (jobctl.json)
+	if (any)
+		st = wait_any_done(res);
+	else if (jobctl.json)
 		print_json(res);
 	json_decref(res);
-	return ST_OK;
+	return st;
+}
+
+/* wait --any ID...: the first of the jobs to finish. */
+static int
+wait_any_ids(json_t *ids, double timeout)
+{
+	json_t *args = json_pack("{sOsb}", "job_ids", ids, "any", 1), *res;
+	int st;
+
+	if (timeout >= 0)
+		json_object_set_new(args, "timeout", json_num(timeout));
+	res = call("wait", args);
+	if (res == NULL)
+		return call_status();
+	st = wait_any_done(res);
+	json_decref(res);
+	return st;
 }
 
 int
@@ -1046,6 +1098,7 @@ cmd_wait(int argc, char **argv)
 		{"timeout", required_argument, NULL, OPT_TIMEOUT},
 		{"label", required_argument, NULL, 'l'},
 		{"queue", required_argument, NULL, 'q'},
+		{"any", no_argument, NULL, 'A'},
 		{"json", no_argument, NULL, OPT_JSON},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -1053,6 +1106,7 @@ cmd_wait(int argc, char **argv)
 	json_t *ids = json_array(), *res = NULL, *v;
 	json_t *labels = json_object();
 	const char *queue = NULL;
+	bool any = false;
 	int64_t *arr = NULL;
 	double timeout = -1;
 	size_t n, i;
@@ -1069,6 +1123,9 @@ cmd_wait(int argc, char **argv)
 			break;
 		case 'q':
 			queue = optarg;
+			break;
+		case 'A':
+			any = true;
 			break;
 		case 't':
 		case OPT_TIMEOUT:
@@ -1089,11 +1146,11 @@ cmd_wait(int argc, char **argv)
 		}
 	}
 	if (json_object_size(labels) > 0 || queue != NULL) {
-		if (optind != argc || json_object_size(labels) == 0) {
+		if (optind != argc) {
 			st = usage(u_wait);
 			goto out;
 		}
-		st = wait_labels(labels, queue, timeout);
+		st = wait_labels(labels, queue, any, timeout);
 		goto out;
 	}
 	if (optind == argc) {
@@ -1102,6 +1159,10 @@ cmd_wait(int argc, char **argv)
 	}
 	if (!collect_ids(argc, argv, ids)) {
 		st = ST_USAGE;
+		goto out;
+	}
+	if (any) {
+		st = wait_any_ids(ids, timeout);
 		goto out;
 	}
 	n = json_array_size(ids);

@@ -26,6 +26,7 @@ static const char *const reason_names[JOBD_REASON_COUNT] = {
 	"oom",
 	"snoozed",
 	"snooze_limit",
+	"not_needed",
 };
 
 static const char *const error_names[JOBD_E_COUNT] = {

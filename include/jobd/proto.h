@@ -40,6 +40,7 @@ enum jobd_reason {
 	JOBD_REASON_OOM,	  /* its cgroup recorded an OOM kill */
 	JOBD_REASON_SNOOZED,	  /* exited with snooze_exit: later */
 	JOBD_REASON_SNOOZE_LIMIT, /* snoozed once more than max_snoozes */
+	JOBD_REASON_NOT_NEEDED,	  /* after_failed: no dependency failed */
 	JOBD_REASON_COUNT
 };
 

@@ -43,6 +43,7 @@ Suite *human_suite(void);
 Suite *hooks_suite(void);
 Suite *bulk_suite(void);
 Suite *retention_suite(void);
+Suite *workflow_suite(void);
 
 /* Every suite, and whether it also runs with every jobd on PostgreSQL
  * (JOBD_TEST_STORE=postgres): not those that read the SQLite file, nor
@@ -69,7 +70,7 @@ static const struct {
 	{talkback_suite, true},	   {labels_suite, true},
 	{progress_suite, true},	   {human_suite, true},
 	{hooks_suite, true},	   {bulk_suite, true},
-	{retention_suite, true},
+	{retention_suite, true},   {workflow_suite, true},
 };
 
 /* The PostgreSQL server every jobd runs on with JOBD_TEST_STORE=postgres:

@@ -260,6 +260,17 @@ static const struct {
 	{"{\"argv\":[\"x\"],\"depends_on\":[-3]}", "depends_on: "},
 	{"{\"argv\":[\"x\"],\"depends_on\":[1.5]}", "depends_on: "},
 	{"{\"argv\":[\"x\"],\"depends_on\":[\"1\"]}", "depends_on: "},
+	{"{\"argv\":[\"x\"],\"after\":[\"@\"]}", "after: "},
+	{"{\"argv\":[\"x\"],\"after\":[\"@1x\"]}", "after: "},
+	{"{\"argv\":[\"x\"],\"after\":[\"@-1\"]}", "after: "},
+	{"{\"argv\":[\"x\"],\"after\":[\"@ 1\"]}", "after: "},
+	{"{\"argv\":[\"x\"],\"after\":[\"@1000001\"]}", "after: "},
+	{"{\"argv\":[\"x\"],\"after_any\":5}", "after_any: "},
+	{"{\"argv\":[\"x\"],\"after_failed\":[0]}", "after_failed: "},
+	{"{\"argv\":[\"x\"],\"depends_on\":[1],\"after\":[2]}",
+	 "after: only one of"},
+	{"{\"argv\":[\"x\"],\"after_any\":[1],\"after_failed\":[]}",
+	 "after_failed: only one of"},
 	{"{\"argv\":[\"x\"],\"unique_key\":\"\"}", "unique_key: "},
 	{"{\"argv\":[\"x\"],\"unique_key\":1}", "unique_key: "},
 	{"{\"argv\":[\"x\"],\"output\":\"stdout\"}", "output: "},
@@ -514,6 +525,31 @@ START_TEST(jobspec_depends_limit)
 }
 END_TEST
 
+START_TEST(jobspec_conditions_and_refs)
+{
+	struct jobspec s;
+
+	ck_assert_int_eq(parse("{\"argv\":[\"x\"],\"after_failed\":"
+			       "[\"@2\",7,\"@2\",\"@0\"]}",
+			       &s),
+			 0);
+	ck_assert_int_eq(s.dep_cond, JOBSPEC_AFTER_FAILED);
+	ck_assert_str_eq(s.dep_field, "after_failed");
+	ck_assert_uint_eq(s.ndeps, 3);
+	ck_assert(JOBSPEC_DEP_IS_REF(s.depends_on[0]));
+	ck_assert_uint_eq(JOBSPEC_DEP_REF_INDEX(s.depends_on[0]), 2);
+	ck_assert_int_eq(s.depends_on[1], 7);
+	ck_assert_uint_eq(JOBSPEC_DEP_REF_INDEX(s.depends_on[2]), 0);
+	jobspec_destroy(&s);
+	ck_assert_int_eq(parse("{\"argv\":[\"x\"],\"after\":[1]}", &s), 0);
+	ck_assert_int_eq(s.dep_cond, JOBSPEC_AFTER);
+	jobspec_destroy(&s);
+	ck_assert_int_eq(parse("{\"argv\":[\"x\"],\"after_any\":[1]}", &s), 0);
+	ck_assert_int_eq(s.dep_cond, JOBSPEC_AFTER_ANY);
+	jobspec_destroy(&s);
+}
+END_TEST
+
 START_TEST(jobspec_not_object)
 {
 	struct jobspec s;
@@ -629,6 +665,7 @@ jobspec_suite(void)
 	tcase_add_test(tc, jobspec_long_texts);
 	tcase_add_test(tc, jobspec_user_length);
 	tcase_add_test(tc, jobspec_depends_limit);
+	tcase_add_test(tc, jobspec_conditions_and_refs);
 	tcase_add_test(tc, jobspec_not_object);
 	suite_add_tcase(s, tc);
 

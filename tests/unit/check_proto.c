@@ -34,6 +34,7 @@ static const char *const spec_reasons[] = {
 	"oom",
 	"snoozed",
 	"snooze_limit",
+	"not_needed",
 };
 
 static const char *const spec_errors[] = {
