@@ -74,7 +74,7 @@ struct store_jobobj__row {
 	bool result_brief;	  /* a listing: "result_bytes", not "result" */
 	const char *progress;	  /* JSON: the latest attempt's; NULL: none */
 	int64_t progress_bad;
-	struct store_jobobj__int hook_of; /* NULL: not a hook job */
+	struct store_jobobj__int hook_of;	   /* NULL: not a hook job */
 	struct store_jobobj__int resubmitted_from; /* NULL: submitted */
 };
 

@@ -381,7 +381,7 @@ insert_args(const struct store_job_new *j, struct store_pg__args *a,
 		store_pg__arg_int(a, sp->hook_of);
 	else
 		store_pg__arg_null(a);
-	if (sp->resubmitted_from > 0)	      /* $33 */
+	if (sp->resubmitted_from > 0) /* $33 */
 		store_pg__arg_int(a, sp->resubmitted_from);
 	else
 		store_pg__arg_null(a);

@@ -782,21 +782,21 @@ out:
 	return st;
 }
 
-/* retry takes one job a request; every id is tried, and the status is 1
- * when any was refused. */
-int
-cmd_retry(int argc, char **argv)
+/* Calls method with each id of argv, one job a request (retry, resubmit),
+ * and prints the jobs they answer; every id is tried, and the status is
+ * 1 when any was refused. */
+static int
+each_id(const char *name, const char *method, const char *synopsis, int argc,
+	char **argv)
 {
-	if (bulk_wanted(argc, argv))
-		return bulk_retry(u_retry, argc, argv);
 	json_t *ids = json_array(), *jobs = json_array(), *v;
-	int st = ids_args("retry", u_retry, argc, argv, ids);
+	int st = ids_args(name, synopsis, argc, argv, ids);
 	size_t i;
 
 	if (st != ST_OK)
 		goto out;
 	json_array_foreach (ids, i, v) {
-		json_t *res = call("retry", json_pack("{sO}", "job_id", v));
+		json_t *res = call(method, json_pack("{sO}", "job_id", v));
 
 		if (res == NULL) {
 			st = ST_ERROR;
@@ -816,36 +816,18 @@ out:
 	return st;
 }
 
-/* restart takes one job a request, as retry does: every id is tried, and
- * the status is 1 when any was refused. */
+int
+cmd_retry(int argc, char **argv)
+{
+	if (bulk_wanted(argc, argv))
+		return bulk_retry(u_retry, argc, argv);
+	return each_id("retry", "retry", u_retry, argc, argv);
+}
+
 int
 cmd_restart(int argc, char **argv)
 {
-	json_t *ids = json_array(), *jobs = json_array(), *v;
-	int st = ids_args("restart", u_restart, argc, argv, ids);
-	size_t i;
-
-	if (st != ST_OK)
-		goto out;
-	json_array_foreach (ids, i, v) {
-		json_t *res = call("resubmit", json_pack("{sO}", "job_id", v));
-
-		if (res == NULL) {
-			st = ST_ERROR;
-			continue;
-		}
-		if (jobctl.json)
-			print_json(res);
-		else
-			json_array_append(jobs, json_object_get(res, "job"));
-		json_decref(res);
-	}
-	if (!jobctl.json && json_array_size(jobs) > 0)
-		print_jobs(jobs);
-out:
-	json_decref(ids);
-	json_decref(jobs);
-	return st;
+	return each_id("restart", "resubmit", u_restart, argc, argv);
 }
 
 /* Whether msg answers the request with id (or the whole connection). */
