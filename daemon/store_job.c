@@ -212,10 +212,12 @@ store__sqlite_job_insert(const struct store_job_new *j, int64_t *id)
 	bind_owned_or_null(s, 30, t.labels);
 	if (sp->hook_of > 0)
 		sqlite3_bind_int64(s, 31, sp->hook_of);
+	else
+		sqlite3_bind_null(s, 31);
 	if (sp->resubmitted_from > 0)
 		sqlite3_bind_int64(s, 32, sp->resubmitted_from);
 	else
-		sqlite3_bind_null(s, 31);
+		sqlite3_bind_null(s, 32);
 	int rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	if (rc == SQLITE_CONSTRAINT)
