@@ -41,6 +41,18 @@ struct cmd_req {
 /* A reply that comes later (wait, logs follow): it holds a reference on
  * its connection and a coroutine of its own until it answers or the
  * connection goes (commands_conn_closed cancels it). */
+/* A filter of jobs (cancel, retry and wait by filter): what the store
+ * matches (f: queue, states, labels, the caller's uid) and what is matched
+ * after it (name, creation time).  f.labels points into the struct, so it
+ * is made where it stays (cmd_filter_parse) and never copied. */
+struct cmd_filter {
+	struct store_job_filter f;
+	struct labels labels;
+	char *name;	/* a glob, owned; NULL: any */
+	int64_t before; /* ms: created before it only; 0: no bound */
+	int64_t after;	/* ms: created after it only; 0: no bound */
+};
+
 struct cmd_deferred {
 	struct conn *c; /* referenced */
 	json_t *id;	/* owned */
@@ -49,10 +61,9 @@ struct cmd_deferred {
 	/* wait */
 	int64_t *ids; /* owned; request order */
 	size_t nids;
-	double timeout;	       /* s; < 0: none */
-	struct labels *labels; /* owned: wait by labels (ids NULL); NULL */
-	int64_t qid;	       /* wait by labels: the queue; -1: any */
-	bool any;	       /* wait: answers at the first job ended */
+	double timeout;		   /* s; < 0: none */
+	struct cmd_filter *filter; /* owned: wait by filter (ids NULL) */
+	bool any;		   /* wait: answers at the first job ended */
 	/* logs follow */
 	int64_t job_id;
 	int attempt;	/* asked for; 0: follow the latest */
@@ -164,7 +175,19 @@ void cmd_list(struct cmd_req *r);
 void cmd_cancel(struct cmd_req *r);
 void cmd_retry(struct cmd_req *r);
 void cmd_wait(struct cmd_req *r);
-void cmd_cancel_filter(struct cmd_req *r); /* cmd_bulk.c */
+/* Reads filter object o ({queue, state, labels, name, before, after},
+ * each optional) of a request on c into *w (zeroed first): the caller's
+ * jobs only, unless root.  0, or -1 with diag (E_INVAL naming
+ * "filter.FIELD", E_NOTFOUND for a queue); cmd_filter_free either way. */
+int cmd_filter_parse(const struct conn *c, const json_t *o,
+		     struct cmd_filter *w); /* cmd_bulk.c */
+/* Whether job (an object of a listing by w->f) passes the rest of w: its
+ * name and its creation time. */
+bool cmd_filter_match(const struct cmd_filter *w, const json_t *job);
+/* Whether w matches on more than the store looks at (name, time). */
+bool cmd_filter_after_store(const struct cmd_filter *w);
+void cmd_filter_free(struct cmd_filter *w);
+void cmd_cancel_filter(struct cmd_req *r);
 void cmd_retry_filter(struct cmd_req *r);
 void cmd_resubmit(struct cmd_req *r);
 void cmd_logs(struct cmd_req *r); /* cmd_logs.c */

@@ -10,6 +10,7 @@
 
 #include <fnmatch.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "await.h"
@@ -23,6 +24,7 @@
 #include "queue.h"
 #include "store.h"
 #include "submit.h"
+#include "xmem.h"
 
 /* A window reads at most this many rows, in at most BULK_WINDOW ids,
  * between two turns of the loop (as a listing does). */
@@ -32,14 +34,6 @@
 
 static const char *const filter_fields[] = {"queue",  "state", "labels", "name",
 					    "before", "after", NULL};
-
-struct bulk {
-	struct store_job_filter f;
-	struct labels labels;
-	const char *name; /* borrowed from the request; NULL: any */
-	int64_t before;	  /* ms: created before it only; 0: no bound */
-	int64_t after;	  /* ms: created after it only; 0: no bound */
-};
 
 /* Per job matched: 1 when it was changed, 0 when it was left as it is,
  * -1 with diag to stop.  May yield. */
@@ -59,16 +53,14 @@ filter_time(const json_t *o, const char *key, int64_t *ms)
 	return 0;
 }
 
-/* Reads r's filter into *b (labels and name borrowed from r).  0, or -1
- * with E_INVAL naming the field. */
-static int
-filter_parse(struct cmd_req *r, struct bulk *b)
+int
+cmd_filter_parse(const struct conn *c, const json_t *o, struct cmd_filter *b)
 {
-	const json_t *o = cmd_arg(r, "filter"), *v;
+	const json_t *v;
 	const char *key;
 	memset(b, 0, sizeof(*b));
 	b->f.qid = -1;
-	b->f.uid = cmd_uid_filter(r->c);
+	b->f.uid = cmd_uid_filter(c);
 	if (!json_is_object(o))
 		return diag_set(E_INVAL, "filter: must be an object");
 	/* jansson iterates only non-const objects; nothing writes here. */
@@ -109,7 +101,7 @@ filter_parse(struct cmd_req *r, struct bulk *b)
 					"filter.name: must be a glob of 1 to "
 					"%d bytes",
 					BULK_NAME_MAX);
-		b->name = json_string_value(v);
+		b->name = xstrdup(json_string_value(v));
 	}
 	if (filter_time(o, "before", &b->before) != 0 ||
 	    filter_time(o, "after", &b->after) != 0)
@@ -117,10 +109,21 @@ filter_parse(struct cmd_req *r, struct bulk *b)
 	return 0;
 }
 
-/* Whether job (an object of the listing) passes what the store's filter
- * does not look at: its name and its creation time. */
-static bool
-bulk_match(const struct bulk *b, const json_t *job)
+bool
+cmd_filter_after_store(const struct cmd_filter *b)
+{
+	return b->name != NULL || b->before != 0 || b->after != 0;
+}
+
+void
+cmd_filter_free(struct cmd_filter *b)
+{
+	free(b->name);
+	b->name = NULL;
+}
+
+bool
+cmd_filter_match(const struct cmd_filter *b, const json_t *job)
 {
 	if (b->name != NULL) {
 		const char *n = json_string_value(json_object_get(job, "name"));
@@ -147,7 +150,7 @@ bulk_match(const struct bulk *b, const json_t *job)
  * are not looked at.  0, or -1 with diag (what was done stays done).
  * Yields. */
 static int
-bulk_each(struct bulk *b, bulk_fn fn, int64_t *matched, int64_t *changed)
+bulk_each(struct cmd_filter *b, bulk_fn fn, int64_t *matched, int64_t *changed)
 {
 	int64_t top = store_job_max_id(), at = 0;
 	*matched = *changed = 0;
@@ -165,7 +168,7 @@ bulk_each(struct bulk *b, bulk_fn fn, int64_t *matched, int64_t *changed)
 		}
 		at = next ? next : w.upto_id;
 		json_array_foreach (jobs, i, job) {
-			if (!bulk_match(b, job))
+			if (!cmd_filter_match(b, job))
 				continue;
 			(*matched)++;
 			struct store_job_brief jb;
@@ -216,18 +219,21 @@ retry_one(const struct store_job_brief *b)
 static void
 bulk_run(struct cmd_req *r, bulk_fn fn)
 {
-	struct bulk b;
+	struct cmd_filter b;
 	int64_t matched, changed;
 	if (cmd_arg(r, "job_id") != NULL || cmd_arg(r, "job_ids") != NULL) {
 		cmd_reply_error(r, E_INVAL,
 				"filter: not with job_id or job_ids");
 		return;
 	}
-	if (filter_parse(r, &b) != 0) {
+	if (cmd_filter_parse(r->c, cmd_arg(r, "filter"), &b) != 0) {
+		cmd_filter_free(&b);
 		cmd_reply_diag(r);
 		return;
 	}
-	if (bulk_each(&b, fn, &matched, &changed) != 0) {
+	int rc = bulk_each(&b, fn, &matched, &changed);
+	cmd_filter_free(&b);
+	if (rc != 0) {
 		if (diag_code() != E_CANCELLED)
 			cmd_reply_diag(r);
 		return;

@@ -566,49 +566,61 @@ wait_f(void *arg)
 	cmd_deferred_free(d);
 }
 
-/* The filter of a wait by labels or queue: jobs pending or running, of
- * queue qid (-1: any) and labels (NULL: any), that c's caller may see,
- * with ids in (after, upto]. */
-static struct store_job_filter
-wait_filter(const struct conn *c, int64_t qid, const struct labels *labels,
-	    int64_t after, int64_t upto, int limit)
+/* The jobs pending or running, of all the states. */
+static unsigned
+pending_states(void)
 {
-	struct store_job_filter f = {
-		.qid = qid,
-		.after_id = after,
-		.upto_id = upto,
-		.limit = limit,
-		.uid = cmd_uid_filter(c),
-		.labels = labels,
-	};
+	unsigned mask = 0;
 	for (int s = 0; s < JOBD_STATE_COUNT; s++)
 		if (!jobd_state_is_terminal(s))
-			f.state_mask |= 1u << s;
+			mask |= 1u << s;
+	return mask;
+}
+
+/* The listing of a wait by filter: the jobs of w pending or running (of
+ * its states, when it names some), with ids in (after, upto]. */
+static struct store_job_filter
+wait_filter(const struct cmd_filter *w, int64_t after, int64_t upto, int limit)
+{
+	struct store_job_filter f = w->f;
+	f.state_mask = f.state_mask != 0 ? f.state_mask & pending_states()
+					 : pending_states();
+	f.after_id = after;
+	f.upto_id = upto;
+	f.limit = limit;
 	return f;
 }
 
 /* Waits for the first job of d's filter from id *at on that is pending
  * or running, and moves *at to it: 1 when there was one (ended now), 0
- * when the window read held none (*at moved past it), -1 with diag
+ * when the rows read held none (*at moved past them), -1 with diag
  * (E_TIMEOUT past deadline, E_CANCELLED, or the store's error).
  * Yields. */
 static int
 wait_labels_step(struct cmd_deferred *d, int64_t top, int64_t *at,
 		 double deadline)
 {
-	struct store_job_filter f = wait_filter(
-		d->c, d->qid, d->labels, *at,
-		top - *at > LIST_WINDOW ? *at + LIST_WINDOW : top, 1);
-	json_t *jobs = json_array();
-	int64_t next, id;
+	/* One row is enough when the store matches the whole filter. */
+	struct store_job_filter f =
+		wait_filter(d->filter, *at,
+			    top - *at > LIST_WINDOW ? *at + LIST_WINDOW : top,
+			    cmd_filter_after_store(d->filter) ? LIST_SLICE : 1);
+	json_t *jobs = json_array(), *job;
+	int64_t next, id = 0;
+	size_t i;
 	if (store_job_list(&f, jobs, &next) != 0) {
 		json_decref(jobs);
 		return -1;
 	}
-	id = json_integer_value(json_object_get(json_array_get(jobs, 0), "id"));
+	json_array_foreach (jobs, i, job) {
+		if (cmd_filter_match(d->filter, job)) {
+			id = json_integer_value(json_object_get(job, "id"));
+			break;
+		}
+	}
 	json_decref(jobs);
 	if (id == 0) {
-		*at = f.upto_id;
+		*at = next != 0 ? next : f.upto_id;
 		return 0;
 	}
 	/* Listening first, then looking: an end in between is not
@@ -642,8 +654,8 @@ wait_labels_step(struct cmd_deferred *d, int64_t top, int64_t *at,
  * read in windows between turns of the loop.  -1 with diag (E_TIMEOUT
  * past deadline, E_CANCELLED, the store's error).  Yields. */
 static int
-wait_collect(const struct conn *c, int64_t qid, const struct labels *labels,
-	     double deadline, int64_t **ids, size_t *n)
+wait_collect(const struct cmd_filter *w, double deadline, int64_t **ids,
+	     size_t *n)
 {
 	int64_t at = 0, top, next;
 	size_t cap = 0;
@@ -653,7 +665,7 @@ wait_collect(const struct conn *c, int64_t qid, const struct labels *labels,
 	while (at < (top = store_job_max_id())) {
 		int64_t upto = top - at > LIST_WINDOW ? at + LIST_WINDOW : top;
 		struct store_job_filter f =
-			wait_filter(c, qid, labels, at, upto, LIST_WINDOW);
+			wait_filter(w, at, upto, LIST_WINDOW);
 		json_t *jobs = json_array(), *job;
 		size_t i;
 
@@ -662,6 +674,8 @@ wait_collect(const struct conn *c, int64_t qid, const struct labels *labels,
 			return -1;
 		}
 		json_array_foreach (jobs, i, job) {
+			if (!cmd_filter_match(w, job))
+				continue;
 			if (*n == cap) {
 				cap = cap ? cap * 2 : 64;
 				*ids = xreallocarray(*ids, cap, sizeof(**ids));
@@ -684,14 +698,13 @@ wait_collect(const struct conn *c, int64_t qid, const struct labels *labels,
  * the filter pending or running now, answered at the first end of one by
  * wait_f; at once, with no job, when there is none. */
 static void
-wait_any_filter(struct cmd_req *r, int64_t qid, const struct labels *labels,
-		double timeout)
+wait_any_filter(struct cmd_req *r, const struct cmd_filter *w, double timeout)
 {
 	double deadline = timeout >= 0 ? loop_now() + timeout : -1;
 	int64_t *ids;
 	size_t n;
 
-	if (wait_collect(r->c, qid, labels, deadline, &ids, &n) != 0) {
+	if (wait_collect(w, deadline, &ids, &n) != 0) {
 		if (diag_code() != E_CANCELLED)
 			cmd_reply_diag(r);
 		free(ids);
@@ -749,59 +762,84 @@ wait_labels_f(void *arg)
 	cmd_deferred_free(d);
 }
 
-/* wait with labels or a queue (or both), not with ids: refused, or
- * answered later by wait_labels_f (with any, wait_any_filter). */
-static void
-wait_labels(struct cmd_req *r, double timeout, bool any)
+/* The filter of a wait by labels or queue (the fields of the request)
+ * into *w.  0, or -1 with diag. */
+static int
+wait_fields(struct cmd_req *r, struct cmd_filter *w)
 {
 	const json_t *q = cmd_arg(r, "queue");
-	struct labels filter;
-	int64_t qid = -1;
-	if (cmd_arg(r, "job_id") != NULL || cmd_arg(r, "job_ids") != NULL) {
-		cmd_reply_error(r, E_INVAL,
-				"%s: not with job_id or "
-				"job_ids",
-				q != NULL ? "queue" : "labels");
-		return;
-	}
-	if (cmd_arg_labels(r, &filter) != 0) {
-		cmd_reply_diag(r);
-		return;
-	}
-	if (labels_is_empty(&filter) && q == NULL) {
-		cmd_reply_error(r, E_INVAL,
-				"labels: must hold a label to wait "
-				"for");
-		return;
-	}
+	memset(w, 0, sizeof(*w));
+	w->f.qid = -1;
+	w->f.uid = cmd_uid_filter(r->c);
+	if (cmd_arg_labels(r, &w->labels) != 0)
+		return -1;
+	if (labels_is_empty(&w->labels) && q == NULL)
+		return diag_set(E_INVAL, "labels: must hold a label to wait "
+					 "for");
+	if (!labels_is_empty(&w->labels))
+		w->f.labels = &w->labels;
 	if (q != NULL) {
 		struct queue *qq = json_is_string(q)
 					   ? queue_find(json_string_value(q))
 					   : NULL;
 		if (!json_is_string(q))
-			diag_set(E_INVAL, "queue: must be a string");
-		if (qq == NULL) {
-			cmd_reply_diag(r);
-			return;
-		}
-		qid = qq->id;
+			return diag_set(E_INVAL, "queue: must be a string");
+		if (qq == NULL)
+			return -1;
+		w->f.qid = qq->id;
+	}
+	return 0;
+}
+
+/* wait with a filter, or labels or a queue (or both), not with ids:
+ * refused, or answered later by wait_labels_f (with any,
+ * wait_any_filter). */
+static void
+wait_labels(struct cmd_req *r, double timeout, bool any)
+{
+	const json_t *fo = cmd_arg(r, "filter");
+	const char *by = fo != NULL		       ? "filter"
+			 : cmd_arg(r, "queue") != NULL ? "queue"
+						       : "labels";
+	struct cmd_filter *w = xmalloc(sizeof(*w));
+	int rc;
+	if (cmd_arg(r, "job_id") != NULL || cmd_arg(r, "job_ids") != NULL)
+		rc = diag_set(E_INVAL, "%s: not with job_id or job_ids", by);
+	else if (fo != NULL &&
+		 (cmd_arg(r, "queue") != NULL || cmd_arg(r, "labels") != NULL))
+		rc = diag_set(E_INVAL, "filter: not with queue or labels");
+	else if (fo != NULL)
+		rc = cmd_filter_parse(r->c, fo, w);
+	else
+		rc = wait_fields(r, w);
+	if (rc != 0) {
+		if (fo != NULL)
+			cmd_filter_free(w);
+		free(w);
+		cmd_reply_diag(r);
+		return;
+	}
+	if (w->f.state_mask != 0 && (w->f.state_mask & pending_states()) == 0) {
+		/* Only ended states: nothing of them is left to end. */
+		cmd_filter_free(w);
+		free(w);
+		cmd_reply_ok(r, json_object());
+		return;
 	}
 	if (any) {
-		wait_any_filter(r, qid,
-				labels_is_empty(&filter) ? NULL : &filter,
-				timeout);
+		wait_any_filter(r, w, timeout);
+		cmd_filter_free(w);
+		free(w);
 		return;
 	}
 	struct cmd_deferred *d = cmd_deferred_new(r, "wait", wait_labels_f);
 	if (d == NULL) {
+		cmd_filter_free(w);
+		free(w);
 		cmd_reply_diag(r);
 		return;
 	}
-	if (!labels_is_empty(&filter)) {
-		d->labels = xmalloc(sizeof(filter));
-		*d->labels = filter;
-	}
-	d->qid = qid;
+	d->filter = w;
 	d->timeout = timeout;
 }
 
@@ -820,7 +858,8 @@ cmd_wait(struct cmd_req *r)
 		cmd_reply_diag(r);
 		return;
 	}
-	if (cmd_arg(r, "labels") != NULL || cmd_arg(r, "queue") != NULL) {
+	if (cmd_arg(r, "labels") != NULL || cmd_arg(r, "queue") != NULL ||
+	    cmd_arg(r, "filter") != NULL) {
 		wait_labels(r, timeout, any);
 		return;
 	}

@@ -361,7 +361,9 @@ cmd_deferred_free(struct cmd_deferred *d)
 	json_decref(d->id);
 	control_conn_unref(d->c);
 	free(d->ids);
-	free(d->labels);
+	if (d->filter != NULL)
+		cmd_filter_free(d->filter);
+	free(d->filter);
 	free(d);
 	ndeferreds--;
 }
@@ -377,7 +379,7 @@ static const char *const f_cancel[] = {"job_id", "job_ids", "filter", NULL};
 static const char *const f_retry[] = {"job_id", "filter", NULL};
 static const char *const f_resubmit[] = {"job_id", "overrides", NULL};
 static const char *const f_wait[] = {"job_id", "job_ids", "timeout", "labels",
-				     "queue",  "any",	  NULL};
+				     "queue",  "any",	  "filter",  NULL};
 static const char *const f_logs[] = {"job_id",	  "attempt", "offset",
 				     "max_bytes", "follow",  NULL};
 static const char *const f_watch[] = {"queue", "job_id", "labels", NULL};

@@ -437,6 +437,60 @@ START_TEST(workflow_wait_queue)
 }
 END_TEST
 
+/* wait with a filter object, as cancel and retry take: jobs of the
+ * filter matched by name, not the others; only ended states wait for
+ * nothing; bad filters refused. */
+START_TEST(workflow_wait_filter_object)
+{
+	struct jd *d = wf_start("[queue p]\n");
+	char *g1 = gate_cmd(d, "g1"), *g2 = gate_cmd(d, "g2");
+	int64_t build =
+		jd_submit(d, json_pack("{s:s,s:s,s:s}", "shell", g1, "queue",
+				       "p", "name", "build-1"));
+	int64_t other = jd_submit(d, json_pack("{s:s,s:s,s:s}", "shell", g2,
+					       "queue", "p", "name", "other"));
+	json_t *r = jd_req(d, "{s:s,s:{s:s,s:s},s:f}", "cmd", "wait", "filter",
+			   "queue", "p", "name", "build-*", "timeout", 0.3);
+	ck_assert_str_eq(jd_err(r), "timeout");
+	json_decref(r);
+	gate_open(d, "g1");
+	jd_call_ok(d,
+		   json_pack("{s:s,s:{s:s,s:s},s:f}", "cmd", "wait", "filter",
+			     "queue", "p", "name", "build-*", "timeout", 60.0));
+	json_t *job = jd_get(d, build);
+	assert_job(job, "succeeded", NULL);
+	json_decref(job);
+	/* The other job of p runs on: any by name finds none pending. */
+	r = jd_call(d,
+		    json_pack("{s:s,s:{s:s},s:b,s:f}", "cmd", "wait", "filter",
+			      "name", "build-*", "any", 1, "timeout", 60.0));
+	ck_assert_int_eq(json_object_size(jd_ok(r)), 0);
+	json_decref(r);
+	r = jd_req(d, "{s:s,s:{s:s},s:b,s:f}", "cmd", "wait", "filter", "name",
+		   "oth*", "any", 1, "timeout", 0.3);
+	ck_assert_str_eq(jd_err(r), "timeout");
+	json_decref(r);
+	/* Only ended states: nothing to wait for. */
+	jd_call_ok(d, json_pack("{s:s,s:{s:s}}", "cmd", "wait", "filter",
+				"state", "succeeded"));
+	r = jd_req(d, "{s:s,s:{s:i}}", "cmd", "wait", "filter", "bogus", 1);
+	ck_assert_str_eq(jd_err(r), "invalid_argument");
+	ck_assert_msg(strstr(jd_err_msg(r), "filter.bogus") != NULL, "%s",
+		      jd_err_msg(r));
+	json_decref(r);
+	r = jd_req(d, "{s:s,s:{s:s},s:s}", "cmd", "wait", "filter", "queue",
+		   "p", "queue", "p");
+	ck_assert_str_eq(jd_err(r), "invalid_argument");
+	json_decref(r);
+	job = jd_get(d, other);
+	ck_assert_str_eq(jd_str(job, "state"), "running");
+	json_decref(job);
+	gate_open(d, "g2");
+	free(g1);
+	free(g2);
+}
+END_TEST
+
 START_TEST(workflow_wait_any)
 {
 	struct jd *d = wf_start("[queue q]\n");
@@ -533,6 +587,7 @@ workflow_suite(void)
 	tcase_add_test(tc, workflow_dag_1000_in_order);
 	tcase_add_test(tc, workflow_fanout_failure_1000);
 	tcase_add_test(tc, workflow_wait_queue);
+	tcase_add_test(tc, workflow_wait_filter_object);
 	tcase_add_test(tc, workflow_wait_any);
 	suite_add_tcase(s, tc);
 	/* Deep: every cancel of the chain resolves the next one's. */
