@@ -43,6 +43,11 @@ static const char u_submit[] =
 	"HH:MM'\n"
 	"                            or +DURATION (+1h30m)\n"
 	"      --after ID[,ID...]    start once these jobs succeeded\n"
+	"      --after-any ID[,ID...]\n"
+	"                            start once these jobs ended, however\n"
+	"      --after-failed ID[,ID...]\n"
+	"                            start only if one of them failed or was\n"
+	"                            cancelled (else cancelled, not_needed)\n"
 	"      --unique KEY          one unfinished job per KEY\n"
 	"      --cwd DIR             working directory (default: the "
 	"current one)\n"
@@ -347,7 +352,8 @@ job_status(const json_t *job)
 struct submit_opts {
 	json_t *spec;	   /* owned: the job spec being built */
 	json_t *extra_env; /* owned: the -e KEY=VAL variables */
-	json_t *deps;	   /* owned: the --after ids */
+	json_t *deps;	   /* owned: the --after (-any, -failed) ids */
+	const char *cond; /* their field: depends_on, after_any, after_failed */
 	const char *shell; /* -c, borrowed from argv */
 	const char *batch; /* --batch FILE, borrowed from argv */
 	char *cwd;	   /* owned: --cwd, made absolute */
@@ -388,9 +394,23 @@ submit_option(struct submit_opts *o, int ch, const char *arg)
 {
 	switch (ch) {
 	case OPT_AFTER:
+	case OPT_AFTER_ANY:
+	case OPT_AFTER_FAILED: {
+		const char *cond = ch == OPT_AFTER	 ? "depends_on"
+				   : ch == OPT_AFTER_ANY ? "after_any"
+							 : "after_failed";
+		if (o->cond != NULL && strcmp(o->cond, cond) != 0) {
+			fprintf(stderr,
+				"%s: --after, --after-any and --after-failed "
+				"exclude each other\n",
+				jobctl.prog);
+			return usage(u_submit);
+		}
+		o->cond = cond;
 		if (!parse_id_list(arg, o->deps))
 			return bad_value("job id list", arg);
 		return ST_OK;
+	}
 	case OPT_CWD:
 		return submit_cwd(o, arg);
 	case OPT_NO_ENV:
@@ -436,6 +456,8 @@ submit_parse(struct submit_opts *o, int argc, char **argv)
 		{"delay", required_argument, NULL, OPT_DELAY},
 		{"at", required_argument, NULL, OPT_AT},
 		{"after", required_argument, NULL, OPT_AFTER},
+		{"after-any", required_argument, NULL, OPT_AFTER_ANY},
+		{"after-failed", required_argument, NULL, OPT_AFTER_FAILED},
 		{"unique", required_argument, NULL, OPT_UNIQUE},
 		{"cwd", required_argument, NULL, OPT_CWD},
 		{"no-env", no_argument, NULL, OPT_NO_ENV},
@@ -495,7 +517,7 @@ submit_complete(struct submit_opts *o, int argc, char **argv)
 		return usage(u_submit);
 	}
 	if (json_array_size(o->deps) > 0)
-		json_object_set(o->spec, "depends_on", o->deps);
+		json_object_set(o->spec, o->cond, o->deps);
 	if (o->cwd == NULL)
 		o->cwd = current_dir();
 	if (o->cwd != NULL)

@@ -195,9 +195,23 @@ START_TEST(exec_jobctl_submit)
 				 json_object_get(job, "depends_on"), 0)),
 			 a);
 	json_decref(job);
+	/* --after-any and --after-failed: the spec's conditions; one job
+	 * takes one. */
+	int64_t any = out_id(
+		JOBCTL(&d, 0, "submit", "--after-any", sa, "--", "true"));
+	int64_t failed = out_id(
+		JOBCTL(&d, 0, "submit", "--after-failed", sa, "--", "true"));
+	free(JOBCTL(&d, 2, "submit", "--after", sa, "--after-failed", sa, "--",
+		    "true"));
 	gate_open(&d, "gate");
 	job = jd_wait(&d, b, 10);
 	assert_job(job, "succeeded", NULL);
+	json_decref(job);
+	job = jd_wait(&d, any, 10);
+	assert_job(job, "succeeded", NULL);
+	json_decref(job);
+	job = jd_wait(&d, failed, 10);
+	assert_job(job, "cancelled", "not_needed");
 	json_decref(job);
 	/* --unique: the second prints the first's id. */
 	int64_t u1 = out_id(JOBCTL(&d, 0, "submit", "--delay", "30", "--unique",
