@@ -271,6 +271,10 @@ static const char *const spec_fields[] = {
 	NULL,
 };
 
+/* The fields that name a job's dependencies, one per condition. */
+static const char *const dep_fields[] = {"depends_on", "after", "after_any",
+					 "after_failed", NULL};
+
 /* The spec of stored job id with the fields of overrides (borrowed, an
  * object or NULL) laid over it, one level deep; new, or NULL with diag. */
 static json_t *
@@ -289,9 +293,23 @@ resubmit_spec(int64_t id, const json_t *overrides)
 			continue;
 		json_object_set(spec, *f, v);
 	}
+	/* The dependencies under the field of their condition; an override
+	 * naming dependencies replaces them whatever its condition. */
+	const char *cond =
+		json_string_value(json_object_get(job, "dependency_condition"));
+	json_t *deps = json_object_get(spec, "depends_on");
+	if (cond != NULL && deps != NULL && strcmp(cond, "after") != 0) {
+		json_object_set(spec, cond, deps);
+		json_object_del(spec, "depends_on");
+	}
 	json_decref(job);
-	if (overrides != NULL)
-		json_object_update(spec, (json_t *)(uintptr_t)overrides);
+	if (overrides == NULL)
+		return spec;
+	for (const char *const *f = dep_fields; *f; f++)
+		if (json_object_get(overrides, *f) != NULL)
+			for (const char *const *g = dep_fields; *g; g++)
+				json_object_del(spec, *g);
+	json_object_update(spec, (json_t *)(uintptr_t)overrides);
 	return spec;
 }
 

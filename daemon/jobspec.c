@@ -251,6 +251,18 @@ parse_depends(const char *f, int cond, const json_t *v, struct jobspec *s)
 	return 0;
 }
 
+const char *
+jobspec_cond_name(int cond)
+{
+	switch (cond) {
+	case JOBSPEC_AFTER_ANY:
+		return "after_any";
+	case JOBSPEC_AFTER_FAILED:
+		return "after_failed";
+	}
+	return "after";
+}
+
 /* depends_on or one of its conditions: after (the same), after_any,
  * after_failed. */
 static int

@@ -36,6 +36,10 @@ enum jobspec_cond {
 				     was cancelled */
 };
 
+/* The name of condition cond (enum jobspec_cond) as the job object
+ * shows it: "after", "after_any" or "after_failed". */
+const char *jobspec_cond_name(int cond);
+
 /* An entry of depends_on that names spec N of the same request ("@N")
  * rather than a job id; JOBSPEC_DEP_REF(N) is negative, ids are not. */
 #define JOBSPEC_DEP_REF(n) (-(int64_t)(n)-1)

@@ -218,6 +218,7 @@ store__sqlite_job_insert(const struct store_job_new *j, int64_t *id)
 		sqlite3_bind_int64(s, 32, sp->resubmitted_from);
 	else
 		sqlite3_bind_null(s, 32);
+	sqlite3_bind_int(s, 33, j->dep_cond);
 	int rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	if (rc == SQLITE_CONSTRAINT)

@@ -101,6 +101,7 @@ row_read(sqlite3_stmt *s, struct store_jobobj__row *r)
 		.progress_bad = sqlite3_column_int64(s, JC_PROGRESS_BAD),
 		.hook_of = col_int(s, JC_HOOK_OF),
 		.resubmitted_from = col_int(s, JC_RESUBMITTED_FROM),
+		.dep_cond = sqlite3_column_int(s, JC_DEP_COND),
 		/* One node: every attempt ran here. */
 		.node = store_local_node(),
 	};

@@ -161,6 +161,11 @@ store_jobobj__json(const struct store_jobobj__row *r, bool with_env,
 				      "factor", r->b_factor, "max", r->b_max,
 				      "jitter", r->b_jitter));
 	deps = parse(r->depends_on);
+	json_object_set_new(
+		o, "dependency_condition",
+		deps != NULL && json_array_size(deps) > 0
+			? json_string(jobspec_cond_name(r->dep_cond))
+			: json_null());
 	json_object_set_new(o, "depends_on", deps ? deps : json_array());
 	set_text(o, "unique_key", r->unique_key);
 	limits = parse(r->limits);
@@ -309,6 +314,7 @@ store_job_new_json(const struct store_job_new *j, int64_t id, const char *queue)
 				.v = j->snooze_exit},
 		.snooze = {.null = j->snooze < 0, .v = j->snooze},
 		.max_snoozes = j->max_snoozes,
+		.dep_cond = j->dep_cond,
 		.resubmitted_from = {.null = sp->resubmitted_from <= 0,
 				     .v = sp->resubmitted_from},
 	};

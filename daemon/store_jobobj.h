@@ -76,6 +76,7 @@ struct store_jobobj__row {
 	int64_t progress_bad;
 	struct store_jobobj__int hook_of;	   /* NULL: not a hook job */
 	struct store_jobobj__int resubmitted_from; /* NULL: submitted */
+	int dep_cond;				   /* enum jobspec_cond */
 };
 
 struct store_job_new;

@@ -72,13 +72,14 @@ static const char sql_job_insert[] =
 	"  INSERT INTO job_specs (job_id, created_at, env_id, timeout,"
 	"   kill_grace, b_base, b_factor, b_max, b_jitter, output, linger,"
 	"   cwd, name, argv, shell, depends_on, limits, snooze_exit, snooze,"
-	"   max_snoozes, labels, hook_of, resubmitted_from)"
+	"   max_snoozes, labels, hook_of, resubmitted_from, dep_cond)"
 	"  SELECT job.id, " PG_TS("$6") ","
 	"   (SELECT id FROM found UNION ALL SELECT id FROM added LIMIT 1),"
 	"   $8::float8, $9::float8, $10::float8, $11::float8, $12::float8,"
 	"   $13::float8, $21::int2, $26::bool, $17::text, $15::text,"
 	"   $16::text, $27::text, $23::text, $25::text, $28::int,"
-	"   $29::float8, $30::int, $31::jsonb, $32::int8, $33::int8"
+	"   $29::float8, $30::int, $31::jsonb, $32::int8, $33::int8,"
+	"   $35::int2"
 	"  FROM job),"
 	" dep AS ("
 	"  INSERT INTO deps (dep_id, job_id, cond)"
@@ -386,6 +387,7 @@ insert_args(const struct store_job_new *j, struct store_pg__args *a,
 	else
 		store_pg__arg_null(a);
 	store_pg__arg_int(a, store_jobobj__dep_cond(j)); /* $34 */
+	store_pg__arg_int(a, j->dep_cond);		 /* $35 */
 	return 0;
 }
 

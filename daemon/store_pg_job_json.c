@@ -32,7 +32,7 @@
 	"j.ru_sys, j.ru_maxrss, s.limits, s.linger, j.ru_mempeak, " \
 	"j.last_node, s.snooze_exit, s.snooze, s.max_snoozes, j.snoozes, " \
 	"j.result, j.result_error, s.labels, j.progress, j.progress_bad, " \
-	"s.hook_of, s.resubmitted_from "
+	"s.hook_of, s.resubmitted_from, s.dep_cond "
 #define JOB_FROM \
 	"FROM jobs j JOIN job_specs s ON s.job_id = j.id " \
 	"JOIN queues q ON q.id = j.qid "
@@ -127,6 +127,7 @@ enum job_col {
 	JC_PROGRESS_BAD,
 	JC_HOOK_OF,
 	JC_RESUBMITTED_FROM,
+	JC_DEP_COND,
 	JC_ENV_BODY, /* job_get only */
 };
 
@@ -202,6 +203,7 @@ row_to_job(const PGresult *r, int row, bool with_env, bool brief)
 		.progress_bad = store_pg__int(r, row, JC_PROGRESS_BAD),
 		.hook_of = col_int(r, row, JC_HOOK_OF),
 		.resubmitted_from = col_int(r, row, JC_RESUBMITTED_FROM),
+		.dep_cond = (int)store_pg__int(r, row, JC_DEP_COND),
 	};
 
 	return store_jobobj__json(&j, with_env,

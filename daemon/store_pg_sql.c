@@ -373,16 +373,23 @@ static const char schema_v8[] =
 	"ALTER TABLE deps ADD COLUMN cond smallint NOT NULL DEFAULT 0;"
 	"CREATE INDEX deps_job ON deps (job_id);";
 
+/* Version 9: a job's dependency condition as its spec named it, as
+ * SQLite's version 13.  A column with a default: nodes of version 8 read
+ * on (their jobs show "after"). */
+static const char schema_v9[] =
+	"ALTER TABLE job_specs ADD COLUMN dep_cond smallint NOT NULL DEFAULT 0;";
+
 /* Migrations: store_pg__migrations[i] takes the schema from version i to
  * i + 1. */
 const char *const store_pg__migrations[] = {schema_v1, schema_v2,
 					     schema_v3, schema_v4, schema_v5,
-					     schema_v6, schema_v7, schema_v8};
+					     schema_v6, schema_v7, schema_v8,
+					     schema_v9};
 /* The compat each migration leaves: the first one's schema is read by
  * no older jobd; versions 2 to 7 only add columns (with defaults, or
  * NULL for rows from before) and indexes; version 8's column changes how
- * dependents are released. */
-const int store_pg__compat[] = {1, 1, 1, 1, 1, 1, 1, 8};
+ * dependents are released; version 9 adds a column with a default. */
+const int store_pg__compat[] = {1, 1, 1, 1, 1, 1, 1, 8, 8};
 _Static_assert(sizeof(store_pg__compat) / sizeof(store_pg__compat[0]) ==
 		       STORE_PG_SCHEMA_VERSION,
 	       "one compat per schema version");

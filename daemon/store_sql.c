@@ -195,13 +195,18 @@ static const char schema_v11[] =
 static const char schema_v12[] =
 	"ALTER TABLE deps ADD COLUMN cond INTEGER NOT NULL DEFAULT 0;"
 	"CREATE INDEX deps_job ON deps(job_id);";
+/* Version 13: a job's dependency condition as its spec named it (enum
+ * jobspec_cond), for the job object and resubmit. */
+static const char schema_v13[] =
+	"ALTER TABLE jobs ADD COLUMN dep_cond INTEGER NOT NULL DEFAULT 0;";
 
 /* Migrations: store__migrations[i] takes the schema from version i to
  * i + 1. */
 const char *const store__migrations[] = {schema_v1, schema_v2, schema_v3,
 					  schema_v4, schema_v5, schema_v6,
 					  schema_v7, schema_v8, schema_v9,
-					  schema_v10, schema_v11, schema_v12};
+					  schema_v10, schema_v11, schema_v12,
+					  schema_v13};
 _Static_assert(sizeof(store__migrations) / sizeof(store__migrations[0]) ==
 		       STORE_SCHEMA_VERSION,
 	       "one migration per schema version");
@@ -258,10 +263,11 @@ const char *const store__stmt_sql[S_COUNT] = {
 			 "name, argv, shell, cwd, env_id, unique_key, output, "
 			 "deps_left, depends_on, finished_at, limits, linger, "
 			 "snooze_exit, snooze, max_snoozes, labels, hook_of, "
-			 "resubmitted_from) VALUES "
+			 "resubmitted_from, dep_cond) VALUES "
 			 "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
 			 "?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, "
-			 "?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32)",
+			 "?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, "
+			 "?33)",
 	[S_DEP_INSERT] = "INSERT OR IGNORE INTO deps (dep_id, job_id, cond) "
 			 "VALUES (?1, ?2, ?3)",
 	[S_JOB_UNIQUE] = "SELECT id FROM jobs WHERE uid = ?2 AND "

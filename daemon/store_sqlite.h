@@ -31,7 +31,7 @@
 	"j.ru_maxrss, j.env_id, j.limits, j.linger, j.ru_mempeak, "            \
 	"j.snooze_exit, j.snooze, j.max_snoozes, j.snoozes, j.result, "        \
 	"j.result_error, j.labels, j.progress, j.progress_bad, j.hook_of, "    \
-	"j.resubmitted_from "
+	"j.resubmitted_from, j.dep_cond "
 enum job_col {
 	JC_ID,
 	JC_QUEUE,
@@ -83,6 +83,7 @@ enum job_col {
 	JC_PROGRESS_BAD,
 	JC_HOOK_OF,
 	JC_RESUBMITTED_FROM,
+	JC_DEP_COND,
 };
 
 /* The statements, prepared at open, finalized at close. */

@@ -308,29 +308,6 @@ END_TEST
 
 /* ---- 5 and 15. durations and rates that can be pasted back ---- */
 
-/* The value of "key:" in key: value output (static buffer). */
-static const char *
-kv(const char *out, const char *key)
-{
-	static char val[128];
-	char pat[64];
-	const char *p;
-	size_t n;
-
-	snprintf(pat, sizeof(pat), "\n%s:", key);
-	p = strstr(out, pat);
-	if (p == NULL && strncmp(out, pat + 1, strlen(pat) - 1) == 0)
-		p = out - 1;
-	ck_assert_msg(p != NULL, "no %s in:\n%s", key, out);
-	p += strlen(pat);
-	p += strspn(p, " ");
-	n = strcspn(p, "\n");
-	ck_assert_uint_lt(n, sizeof(val));
-	memcpy(val, p, n);
-	val[n] = '\0';
-	return val;
-}
-
 START_TEST(cli_durations_and_rates_paste_back)
 {
 	char *out, *err;
@@ -340,12 +317,12 @@ START_TEST(cli_durations_and_rates_paste_back)
 				   "--timeout", "30d", "--rate", "1/30d",
 				   "--backoff", "1d 2 14d 0.1", NULL),
 			 0);
-	ck_assert_str_eq(kv(out, "timeout"), "30d");
-	ck_assert_str_eq(kv(out, "rate"), "1/30d");
-	ck_assert_str_eq(kv(out, "backoff"), "1d 2 14d 0.1");
-	snprintf(timeout, sizeof(timeout), "%s", kv(out, "timeout"));
-	snprintf(rate, sizeof(rate), "%s", kv(out, "rate"));
-	snprintf(backoff, sizeof(backoff), "%s", kv(out, "backoff"));
+	ck_assert_str_eq(jd_kv(out, "timeout"), "30d");
+	ck_assert_str_eq(jd_kv(out, "rate"), "1/30d");
+	ck_assert_str_eq(jd_kv(out, "backoff"), "1d 2 14d 0.1");
+	snprintf(timeout, sizeof(timeout), "%s", jd_kv(out, "timeout"));
+	snprintf(rate, sizeof(rate), "%s", jd_kv(out, "rate"));
+	snprintf(backoff, sizeof(backoff), "%s", jd_kv(out, "backoff"));
 	free(out);
 	free(err);
 	/* What get shows is what set takes. */
@@ -360,13 +337,13 @@ START_TEST(cli_durations_and_rates_paste_back)
 	ck_assert_int_eq(jd_jobctl(&D, NULL, &out, NULL, "queue", "set", "q",
 				   "--rate", "100/m", NULL),
 			 0);
-	ck_assert_str_eq(kv(out, "rate"), "100/m");
+	ck_assert_str_eq(jd_kv(out, "rate"), "100/m");
 	free(out);
 	/* --rate 0 is no limit, as in the config file. */
 	ck_assert_int_eq(jd_jobctl(&D, NULL, &out, NULL, "queue", "set", "q",
 				   "--rate", "0", NULL),
 			 0);
-	ck_assert_str_eq(kv(out, "rate"), "-");
+	ck_assert_str_eq(jd_kv(out, "rate"), "-");
 	free(out);
 	/* The error lists every form. */
 	ck_assert_int_eq(jd_jobctl(&D, NULL, &out, &err, "queue", "set", "q",
@@ -385,7 +362,7 @@ START_TEST(cli_durations_and_rates_paste_back)
 	snprintf(idtext, sizeof(idtext), "%lld", (long long)id);
 	ck_assert_int_eq(jd_jobctl(&D, NULL, &out, NULL, "get", idtext, NULL),
 			 0);
-	const char *dur = kv(out, "duration");
+	const char *dur = jd_kv(out, "duration");
 	const char *dot = strchr(dur, '.');
 	ck_assert_msg(dot == NULL || strlen(dot) <= 5, "duration %s", dur);
 	free(out);
@@ -807,7 +784,7 @@ START_TEST(cli_producer_add_cron_shows_next_run)
 				   "nightly", "--type", "cron", "--schedule",
 				   "0 3 * * *", "--", "true", NULL),
 			 0);
-	ck_assert_msg(strlen(kv(out, "next_run")) > 10, "%s", out);
+	ck_assert_msg(strlen(jd_kv(out, "next_run")) > 10, "%s", out);
 	free(out);
 }
 END_TEST
@@ -819,7 +796,7 @@ START_TEST(cli_queue_rm_counts_finished_jobs)
 	ck_assert_int_eq(jd_jobctl(&D, NULL, &out, NULL, "queue", "add", "q",
 				   "--paused", NULL),
 			 0);
-	ck_assert_str_eq(kv(out, "paused"), "true");
+	ck_assert_str_eq(jd_kv(out, "paused"), "true");
 	free(out);
 	int64_t a = submit_true("q", NULL), b = submit_true("q", NULL);
 	jd_call_ok(&D, json_pack("{s:s,s:[I,I]}", "cmd", "cancel", "job_ids",
@@ -844,7 +821,7 @@ START_TEST(cli_queue_get_default_shows_effective_kill_grace)
 	ck_assert_int_eq(jd_jobctl(&D, NULL, &out, NULL, "queue", "get",
 				   "default", NULL),
 			 0);
-	ck_assert_str_eq(kv(out, "kill_grace"), "1s");
+	ck_assert_str_eq(jd_kv(out, "kill_grace"), "1s");
 	free(out);
 }
 END_TEST

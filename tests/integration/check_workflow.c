@@ -201,6 +201,22 @@ START_TEST(workflow_after_failed)
 	json_decref(job);
 	job = jd_wait(d, ids[5], 30);
 	assert_job(job, "succeeded", NULL);
+	ck_assert_str_eq(jd_str(job, "dependency_condition"), "after_any");
+	json_decref(job);
+	job = jd_get(d, ids[4]);
+	ck_assert_str_eq(jd_str(job, "dependency_condition"), "after");
+	json_decref(job);
+	job = jd_get(d, ids[0]);
+	ck_assert(json_is_null(json_object_get(job, "dependency_condition")));
+	json_decref(job);
+	/* A resubmit keeps the condition: not needed again. */
+	json_t *r = jd_call(d, json_pack("{s:s,s:I}", "cmd", "resubmit",
+					 "job_id", (json_int_t)ids[3]));
+	int64_t again = jd_num(json_object_get(jd_ok(r), "job"), "id");
+	json_decref(r);
+	job = jd_wait(d, again, 30);
+	assert_job(job, "cancelled", "not_needed");
+	ck_assert_str_eq(jd_str(job, "dependency_condition"), "after_failed");
 	json_decref(job);
 
 	/* Dependencies ended before the submit: decided at once. */

@@ -57,6 +57,28 @@ jd_path(const struct jd *d, const char *name)
 	return p;
 }
 
+const char *
+jd_kv(const char *out, const char *key)
+{
+	static char val[128];
+	char pat[64];
+	const char *p;
+	size_t n;
+
+	snprintf(pat, sizeof(pat), "\n%s:", key);
+	p = strstr(out, pat);
+	if (p == NULL && strncmp(out, pat + 1, strlen(pat) - 1) == 0)
+		p = out - 1;
+	ck_assert_msg(p != NULL, "no %s in:\n%s", key, out);
+	p += strlen(pat);
+	p += strspn(p, " ");
+	n = strcspn(p, "\n");
+	ck_assert_uint_lt(n, sizeof(val));
+	memcpy(val, p, n);
+	val[n] = '\0';
+	return val;
+}
+
 char *
 jd_slurp(const char *path)
 {

@@ -139,6 +139,10 @@ void jd_pause_ms(int ms);
 /* A file under the test directory: returns a static-per-call-site
  * buffer the caller frees. */
 char *jd_path(const struct jd *d, const char *name);
+/* The value of "key:" in jobctl's key: value output (get, queue get),
+ * past the blanks that align it; a static buffer.  Fails the test when
+ * out has no such line. */
+const char *jd_kv(const char *out, const char *key);
 /* Reads a whole file (caller frees), NULL when missing. */
 char *jd_slurp(const char *path);
 /* Number of lines in a file (0 when missing). */
