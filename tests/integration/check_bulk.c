@@ -217,13 +217,7 @@ END_TEST
 START_TEST(bulk_cancel_events)
 {
 	struct jd *d = start();
-	int fd = jd_connect(d);
-	ck_assert_int_ge(fd, 0);
-	json_t *req = json_pack("{s:s,s:s}", "cmd", "watch", "queue", "p");
-	json_t *r = jd_call_fd(d, fd, req, 10000);
-	jd_ok(r);
-	json_decref(r);
-	json_decref(req);
+	int fd = jd_watch_conn(d, "p");
 	int64_t ids[3];
 	for (int i = 0; i < 3; i++)
 		ids[i] = sub(d, "p", i == 1 ? "keep" : "go", NULL);

@@ -28,20 +28,6 @@ Suite *progress_suite(void);
 /* The one daemon of the current test. */
 static struct jd D;
 
-/* A connection watching job events (of every job). */
-static int
-watcher(struct jd *d)
-{
-	int fd = jd_connect(d);
-	ck_assert_int_ge(fd, 0);
-	json_t *req = json_pack("{s:s}", "cmd", "watch");
-	json_t *r = jd_call_fd(d, fd, req, 10000);
-	jd_ok(r);
-	json_decref(r);
-	json_decref(req);
-	return fd;
-}
-
 /* The next event on fd for job id within timeout_ms (new ref), or NULL. */
 static json_t *
 next_event(int fd, int64_t id, int timeout_ms)
@@ -73,7 +59,7 @@ percent_of(const json_t *job)
 START_TEST(progress_grandchild_reaches_get_and_watch)
 {
 	struct jd *d = jd_test_start(&D, BASE_CONF, NULL, NULL);
-	int w = watcher(d);
+	int w = jd_watch_conn(d, NULL);
 	char *release = jd_path(d, "release");
 	char sh[1024];
 	/* Two subshells, each followed by a command so that neither execs
@@ -225,7 +211,7 @@ END_TEST
 START_TEST(progress_events_throttled_latest_wins)
 {
 	struct jd *d = jd_test_start(&D, BASE_CONF, NULL, NULL);
-	int w = watcher(d);
+	int w = jd_watch_conn(d, NULL);
 	/* 0 to 100, a line every 10 ms or so (a sleep each): about 1.5 s
 	 * of lines, far more than 4 a second. */
 	const char *sh = "i=0; while [ $i -le 100 ]; do "

@@ -148,20 +148,6 @@ next_event(int fd, const char *event, const char *key, const char *name,
 	return NULL;
 }
 
-/* Opens a connection that watches (the reply read) and returns its fd. */
-static int
-watch_conn(struct jd *d)
-{
-	int fd = jd_connect(d);
-	ck_assert_int_ge(fd, 0);
-	json_t *req = json_pack("{s:s}", "cmd", "watch");
-	json_t *r = jd_call_fd(d, fd, req, 5000);
-	jd_ok(r);
-	json_decref(r);
-	json_decref(req);
-	return fd;
-}
-
 /* ---- 1. one jobd per state directory ---- */
 
 START_TEST(regress_state_dir_lock)
@@ -417,7 +403,7 @@ START_TEST(regress_queue_delete_producer)
 		      "message does not name the producer: %s", jd_err_msg(r));
 	json_decref(r);
 
-	int w = watch_conn(d);
+	int w = jd_watch_conn(d, NULL);
 	jd_call_ok(d, json_pack("{s:s,s:s}", "cmd", "producer.delete", "name",
 				"feeder"));
 	jd_call_ok(d, json_pack("{s:s,s:s}", "cmd", "queue.delete", "name",
@@ -537,7 +523,7 @@ END_TEST
 START_TEST(regress_submitted_snapshot)
 {
 	struct jd *d = start(NULL);
-	int w = watch_conn(d);
+	int w = jd_watch_conn(d, NULL);
 	enum { N = 20 };
 	for (int i = 0; i < N; i++)
 		jd_submit_text(d, "{\"argv\":[\"true\"]}");
@@ -576,7 +562,7 @@ START_TEST(regress_submitted_matches_get)
 	struct jd *d = start(NULL);
 	int64_t bad = jd_submit_text(d, "{\"argv\":[\"false\"]}");
 	json_decref(jd_wait(d, bad, 10));
-	int w = watch_conn(d);
+	int w = jd_watch_conn(d, NULL);
 	int64_t sched = jd_submit_text(
 		d, "{\"argv\":[\"echo\",\"a b\",\"\\u00e9\"],"
 		   "\"name\":\"sched\",\"cwd\":\"/tmp\",\"priority\":-3,"

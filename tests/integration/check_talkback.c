@@ -73,22 +73,6 @@ total(const char *key)
 	return n;
 }
 
-/* A watch connection on queue q (NULL: all). */
-static int
-watch(const char *q)
-{
-	int fd = jd_connect(&D);
-	ck_assert_int_ge(fd, 0);
-	json_t *req =
-		q != NULL ? json_pack("{s:s,s:s}", "cmd", "watch", "queue", q)
-			  : json_pack("{s:s}", "cmd", "watch");
-	json_t *r = jd_call_fd(&D, fd, req, 20000);
-	json_decref(req);
-	jd_ok(r);
-	json_decref(r);
-	return fd;
-}
-
 /* The next event of kind (a job event of job id) on fd, within 60 s
  * (new ref); fails the test when none comes. */
 static json_t *
@@ -132,7 +116,7 @@ START_TEST(talkback_snooze_three_times_one_attempt)
 {
 	start(NULL);
 	json_int_t before = total("snoozed");
-	int fd = watch(NULL);
+	int fd = jd_watch_conn(&D, NULL);
 	/* Each run checks that its snooze file starts empty. */
 	char *sh = counter_sh("runs", "[ -s \"$JOBD_SNOOZE\" ] && exit 9; "
 				      "if [ $n -le 3 ]; then "
@@ -195,7 +179,7 @@ START_TEST(talkback_snooze_delay_honoured)
 			 times),
 		0);
 	char *sh = counter_sh("runs", body);
-	int fd = watch(NULL);
+	int fd = jd_watch_conn(&D, NULL);
 	int64_t id = submit_sh(sh, "{\"snooze\": 30}");
 	free(sh);
 	free(body);
@@ -260,7 +244,7 @@ END_TEST
 START_TEST(talkback_max_snoozes_ends_the_job)
 {
 	start(NULL);
-	int fd = watch(NULL);
+	int fd = jd_watch_conn(&D, NULL);
 	int64_t id = submit_sh("echo 0 > \"$JOBD_SNOOZE\"; exit 75",
 			       "{\"max_snoozes\": 2}");
 	json_t *j = finished(id);
@@ -474,7 +458,7 @@ START_TEST(talkback_result_round_trip)
 	char *src = jd_path(&D, "result.json");
 	char *text = big_json(10 * 1024);
 	jd_write_file(src, text);
-	int fd = watch(NULL);
+	int fd = jd_watch_conn(&D, NULL);
 	char *sh = NULL;
 	ck_assert_int_gt(asprintf(&sh, "cat %s > \"$JOBD_RESULT\"", src), 0);
 	int64_t id = submit_sh(sh, NULL);

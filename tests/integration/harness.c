@@ -57,6 +57,21 @@ jd_path(const struct jd *d, const char *name)
 	return p;
 }
 
+int
+jd_watch_conn(struct jd *d, const char *q)
+{
+	int fd = jd_connect(d);
+	ck_assert_int_ge(fd, 0);
+	json_t *req =
+		q != NULL ? json_pack("{s:s,s:s}", "cmd", "watch", "queue", q)
+			  : json_pack("{s:s}", "cmd", "watch");
+	json_t *r = jd_call_fd(d, fd, req, 20000);
+	json_decref(req);
+	jd_ok(r);
+	json_decref(r);
+	return fd;
+}
+
 const char *
 jd_kv(const char *out, const char *key)
 {

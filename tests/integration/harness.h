@@ -60,6 +60,10 @@ bool jd_under_asan(void);
 /* Sends req (borrowed; "id" added when absent) on fd and returns the first
  * line whose id matches (other lines — events — are skipped), new ref. */
 json_t *jd_call_fd(struct jd *d, int fd, json_t *req, int timeout_ms);
+/* A new connection that watches the events of queue q (NULL: all), its
+ * reply read (checked ok); returns its fd.  Fails the test when it
+ * cannot. */
+int jd_watch_conn(struct jd *d, const char *q);
 /* The same on the harness's own connection; req is stolen. */
 json_t *jd_call(struct jd *d, json_t *req);
 /* Shorthand: jd_call(d, json_pack(fmt, ...)); fmt builds the request. */
