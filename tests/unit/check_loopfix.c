@@ -74,6 +74,12 @@ scenario_main_f(void *arg)
 	loop_stop();
 }
 
+const char *
+loopfix_failure(void)
+{
+	return co_fail;
+}
+
 bool
 loopfix_ok(coro_fn fn, void *arg)
 {

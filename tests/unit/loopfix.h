@@ -58,6 +58,9 @@ double loopfix_mono(void);
  * the scenario ended and no expectation failed.  Asserts nothing, so a
  * scenario whose failure is a crash can run in a child process. */
 bool loopfix_ok(coro_fn fn, void *arg);
+/* The expectation recorded as failed ("line N: cond"), or "" when none;
+ * for the message of a failed loopfix_ok(). */
+const char *loopfix_failure(void);
 
 /* Runs fn(arg) the same way, with a watchdog timer that keeps the loop
  * alive while the scenario runs and stops it once the scenario is done, or
