@@ -192,9 +192,26 @@ child_in(const char *procs)
 	return child_in_ex(procs, false);
 }
 
-/* True once pid is listed in ROOT/jobs/name/cgroup.procs, within 10 s:
- * the child forked under Valgrind on a loaded machine may take seconds
- * to get there. */
+/* True when pid runs sleep, its exec done. */
+static bool
+runs_sleep(pid_t pid)
+{
+	char p[64], comm[32] = "";
+	snprintf(p, sizeof(p), "/proc/%d/comm", (int)pid);
+	FILE *f = fopen(p, "r");
+	if (f == NULL)
+		return false;
+	bool yes = fgets(comm, sizeof(comm), f) != NULL &&
+		   strcmp(comm, "sleep\n") == 0;
+	fclose(f);
+	return yes;
+}
+
+/* True once pid is listed in ROOT/jobs/name/cgroup.procs and has exec'd
+ * sleep, within 10 s.  The child forked under Valgrind on a loaded
+ * machine may take seconds to get there, and a signal sent while
+ * Valgrind execs it may stay blocked in sleep: the tests signal it only
+ * once it runs sleep. */
 static bool
 joined(const char *name, pid_t pid)
 {
@@ -209,7 +226,7 @@ joined(const char *name, pid_t pid)
 				got = 0;
 			fclose(f);
 		}
-		if (got == pid)
+		if (got == pid && runs_sleep(pid))
 			return true;
 		usleep(5000);
 	}
